@@ -1,0 +1,171 @@
+// The bytes on disk: tamper evidence of the hash chain and the format version check.
+// These tests open the database with RocksDB directly to change what the store wrote.
+#include "store/internal/format.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rocksdb/db.h"
+#include "store/event_store.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/store_helpers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace spotflow::store {
+namespace {
+
+using ::spotflow::testing::OneStream;
+using ::spotflow::testing::StatusIs;
+using ::testing::HasSubstr;
+
+// The database opened raw, with every column family of the store.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    std::vector<std::string> names;
+    EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const std::string& name : names)
+      descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    rocksdb::DB* db = nullptr;
+    rocksdb::Status status =
+        rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors, &handles_, &db);
+    EXPECT_TRUE(status.ok()) << status.ToString();
+    db_.reset(db);
+    for (size_t i = 0; i < names.size(); ++i) by_name_[names[i]] = handles_[i];
+  }
+  ~RawDb() {
+    for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+    db_->Close().PermitUncheckedError();
+  }
+  rocksdb::ColumnFamilyHandle* family(absl::string_view name) {
+    return by_name_[std::string(name)];
+  }
+  std::string Get(absl::string_view family_name, const std::string& key) {
+    std::string value;
+    EXPECT_TRUE(db_->Get(rocksdb::ReadOptions(), family(family_name), key, &value).ok());
+    return value;
+  }
+  void Put(absl::string_view family_name, const std::string& key, const std::string& value) {
+    EXPECT_TRUE(db_->Put(rocksdb::WriteOptions(), family(family_name), key, value).ok());
+  }
+  void Delete(absl::string_view family_name, const std::string& key) {
+    EXPECT_TRUE(db_->Delete(rocksdb::WriteOptions(), family(family_name), key).ok());
+  }
+
+ private:
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name_;
+};
+
+class FormatTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_.sync = false;
+    ASSERT_OK_AND_ASSIGN(auto store, EventStore::Open(options_, path_));
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_OK(store
+                    ->Append(OneStream(absl::StrCat("order-", i % 3), ExpectedVersion::Any(), 1,
+                                       absl::StrCat(i)))
+                    .status());
+    }
+  }
+  absl::StatusOr<std::unique_ptr<EventStore>> Open() { return EventStore::Open(options_, path_); }
+
+  spotflow::testing::TempDir dir_;
+  const std::string path_ = dir_.Sub("db");
+  Options options_;
+};
+
+TEST_F(FormatTest, IntactLogVerifies) {
+  ASSERT_OK_AND_ASSIGN(auto store, Open());
+  ASSERT_OK_AND_ASSIGN(VerifyResult result, store->Verify(1, 0));
+  EXPECT_EQ(result.records, 10u);
+}
+
+TEST_F(FormatTest, FlippingAnyByteOfARecordIsDataLossAtThatPosition) {
+  const std::string key = internal::LogKey(6);
+  std::string original;
+  {
+    RawDb raw(path_);
+    original = raw.Get(internal::kLogFamily, key);
+  }
+  // Every byte of the record and of its stored hash.
+  for (size_t offset = 0; offset < original.size(); ++offset) {
+    SCOPED_TRACE(absl::StrCat("offset ", offset));
+    {
+      RawDb raw(path_);
+      std::string altered = original;
+      altered[offset] ^= 0x01;
+      raw.Put(internal::kLogFamily, key, altered);
+    }
+    ASSERT_OK_AND_ASSIGN(auto store, Open());
+    EXPECT_THAT(store->Verify(1, 0),
+                StatusIs(absl::StatusCode::kDataLoss, HasSubstr("position 6")));
+    EXPECT_OK(store->Verify(1, 5).status());
+  }
+  {
+    RawDb raw(path_);
+    raw.Put(internal::kLogFamily, key, original);
+  }
+  ASSERT_OK_AND_ASSIGN(auto store, Open());
+  EXPECT_OK(store->Verify(1, 0).status());
+}
+
+TEST_F(FormatTest, MissingRecordIsDataLoss) {
+  {
+    RawDb raw(path_);
+    raw.Delete(internal::kLogFamily, internal::LogKey(4));
+  }
+  ASSERT_OK_AND_ASSIGN(auto store, Open());
+  EXPECT_THAT(store->Verify(1, 0),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("position 4: record is missing")));
+  EXPECT_THAT(store->ReadAll(1, 100),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("position 4")));
+}
+
+TEST_F(FormatTest, SwappedRecordsAreDataLoss) {
+  {
+    RawDb raw(path_);
+    const std::string a = raw.Get(internal::kLogFamily, internal::LogKey(3));
+    const std::string b = raw.Get(internal::kLogFamily, internal::LogKey(4));
+    raw.Put(internal::kLogFamily, internal::LogKey(3), b);
+    raw.Put(internal::kLogFamily, internal::LogKey(4), a);
+  }
+  ASSERT_OK_AND_ASSIGN(auto store, Open());
+  EXPECT_THAT(store->Verify(1, 0), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("position 3")));
+}
+
+TEST_F(FormatTest, UnknownFormatVersionIsFailedPrecondition) {
+  {
+    RawDb raw(path_);
+    raw.Put(internal::kMetaFamily, std::string(internal::kFormatVersionKey),
+            internal::EncodeBigEndian32(99));
+  }
+  EXPECT_THAT(Open(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("format version 99"), HasSubstr("reads version 1"))));
+}
+
+TEST_F(FormatTest, ForeignRocksDbIsFailedPrecondition) {
+  const std::string foreign = dir_.Sub("foreign");
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, foreign, &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "hello", "world").ok());
+    delete db;
+  }
+  EXPECT_THAT(EventStore::Open(options_, foreign),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not a Spotflow store")));
+}
+
+}  // namespace
+}  // namespace spotflow::store
