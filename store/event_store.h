@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -221,6 +222,15 @@ class EventStore {
   // forward. DATA_LOSS if a stored record cannot be parsed.
   virtual absl::StatusOr<std::vector<EventRecord>> ReadAll(uint64_t from_position,
                                                            size_t limit) const = 0;
+
+  // Calls `visit` with each record of the log from `from_position` (inclusive, from 1) to
+  // `to_position` (inclusive; 0 means to the end), in position order, without copying:
+  // the record passed is reused between calls, so copy what you keep. This is the replay
+  // path for projections. Stops at the first error `visit` returns and returns it;
+  // DATA_LOSS if a stored record cannot be parsed or a position is missing.
+  virtual absl::Status ScanAll(
+      uint64_t from_position, uint64_t to_position,
+      const std::function<absl::Status(const EventRecord&)>& visit) const = 0;
 
   // The stream's current version: the version of its last event, 0 if it has none.
   virtual absl::StatusOr<uint64_t> StreamVersion(absl::string_view stream_id) const = 0;

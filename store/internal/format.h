@@ -20,7 +20,6 @@ inline constexpr absl::string_view kFormatVersionKey = "spotflow.format_version"
 inline constexpr absl::string_view kMetaFamily = "default";     // format version
 inline constexpr absl::string_view kLogFamily = "log";          // position -> record
 inline constexpr absl::string_view kStreamsFamily = "streams";  // (stream, version) -> position
-inline constexpr absl::string_view kHeadsFamily = "heads";      // stream -> version
 inline constexpr absl::string_view kIdempotencyFamily = "idempotency";  // key -> entry
 inline constexpr absl::string_view kCheckpointsFamily = "checkpoints";  // name -> position
 

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -73,22 +74,22 @@ absl::Status ValidateStreamId(absl::string_view stream_id, size_t max_bytes) {
   return absl::OkStatus();
 }
 
-// Parses a log value (record bytes followed by the 32-byte hash) stored at `position`.
-absl::StatusOr<EventRecord> ParseLogValue(uint64_t position, absl::string_view value) {
+// Parses a log value (record bytes followed by the 32-byte hash) stored at `position` into
+// `record`, reusing its memory.
+absl::Status ParseLogValue(uint64_t position, absl::string_view value, EventRecord* record) {
   if (value.size() < kHashBytes) {
     return absl::DataLossError(
         absl::StrCat("record at position ", position, " is truncated (", value.size(), " bytes)"));
   }
-  EventRecord record;
-  if (!record.ParseFromArray(value.data(), static_cast<int>(value.size() - kHashBytes))) {
+  if (!record->ParseFromArray(value.data(), static_cast<int>(value.size() - kHashBytes))) {
     return absl::DataLossError(absl::StrCat("record at position ", position, " cannot be parsed"));
   }
-  if (record.position() != position) {
+  if (record->position() != position) {
     return absl::DataLossError(absl::StrCat("record stored at position ", position,
-                                            " says it is at position ", record.position()));
+                                            " says it is at position ", record->position()));
   }
-  record.set_hash(std::string(value.substr(value.size() - kHashBytes)));
-  return record;
+  record->set_hash(value.data() + value.size() - kHashBytes, kHashBytes);
+  return absl::OkStatus();
 }
 
 // A fingerprint of what an append asks for, to tell a repeat from a different append
@@ -204,6 +205,8 @@ class RocksDbEventStore final : public EventStore {
                                                       size_t limit) const override;
   absl::StatusOr<std::vector<EventRecord>> ReadAll(uint64_t from_position,
                                                    size_t limit) const override;
+  absl::Status ScanAll(uint64_t from_position, uint64_t to_position,
+                       const std::function<absl::Status(const EventRecord&)>& visit) const override;
   absl::StatusOr<uint64_t> StreamVersion(absl::string_view stream_id) const override;
   LogHead Head() const override {
     absl::MutexLock lock(&head_mu_);
@@ -236,7 +239,10 @@ class RocksDbEventStore final : public EventStore {
   absl::Status ValidateRequest(const AppendRequest& request, size_t* bytes) const;
   // Leader only: decides and commits `group`, setting every writer's result.
   void CommitGroup(const std::vector<Writer*>& group);
-  absl::StatusOr<uint64_t> ReadHeadVersion(absl::string_view stream_id) const;
+  // The stream's last version, from the last key of its index (0 if it has none).
+  absl::StatusOr<uint64_t> ReadStreamVersion(absl::string_view stream_id) const;
+  // Leader only: the stream's last version from the cache or the index.
+  absl::StatusOr<uint64_t> CachedStreamVersion(const std::string& stream_id);
   absl::StatusOr<std::vector<EventRecord>> ReadPositions(
       const std::vector<uint64_t>& positions) const;
 
@@ -248,7 +254,6 @@ class RocksDbEventStore final : public EventStore {
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* log_ = nullptr;
   rocksdb::ColumnFamilyHandle* streams_ = nullptr;
-  rocksdb::ColumnFamilyHandle* heads_ = nullptr;
   rocksdb::ColumnFamilyHandle* idempotency_ = nullptr;
   rocksdb::ColumnFamilyHandle* checkpoints_ = nullptr;
   rocksdb::WriteOptions write_options_;
@@ -261,6 +266,10 @@ class RocksDbEventStore final : public EventStore {
   uint64_t last_position_ = 0;
   std::string last_hash_;
   Sha256 hasher_;
+  // The last version of recently appended streams, so an append checks its expected
+  // version without a seek. Holds committed versions only.
+  static constexpr size_t kVersionCacheEntries = 1 << 16;
+  absl::flat_hash_map<std::string, uint64_t> version_cache_;
 
   mutable absl::Mutex head_mu_;
   LogHead head_ ABSL_GUARDED_BY(head_mu_);
@@ -350,9 +359,11 @@ absl::Status RocksDbEventStore::Init() {
   point_family.table_factory.reset(rocksdb::NewBlockBasedTableFactory(point_table_options));
 
   const std::vector<std::pair<absl::string_view, const rocksdb::ColumnFamilyOptions*>> families = {
-      {kMetaFamily, &point_family},        {kLogFamily, &scan_family},
-      {kStreamsFamily, &scan_family},      {kHeadsFamily, &point_family},
-      {kIdempotencyFamily, &point_family}, {kCheckpointsFamily, &point_family}};
+      {kMetaFamily, &point_family},
+      {kLogFamily, &scan_family},
+      {kStreamsFamily, &scan_family},
+      {kIdempotencyFamily, &point_family},
+      {kCheckpointsFamily, &point_family}};
 
   std::vector<std::string> existing;
   rocksdb::Status list = rocksdb::DB::ListColumnFamilies(db_options, path_, &existing);
@@ -387,9 +398,8 @@ absl::Status RocksDbEventStore::Init() {
   meta_ = handles_[0];
   log_ = handles_[1];
   streams_ = handles_[2];
-  heads_ = handles_[3];
-  idempotency_ = handles_[4];
-  checkpoints_ = handles_[5];
+  idempotency_ = handles_[3];
+  checkpoints_ = handles_[4];
   write_options_.sync = options_.sync;
 
   std::string version_value;
@@ -428,7 +438,8 @@ absl::Status RocksDbEventStore::Init() {
     if (!DecodeBigEndian64(View(it->key()), &last_position_)) {
       return absl::DataLossError("the log's last key is not a position");
     }
-    ASSIGN_OR_RETURN(EventRecord last, ParseLogValue(last_position_, View(it->value())));
+    EventRecord last;
+    RETURN_IF_ERROR(ParseLogValue(last_position_, View(it->value()), &last));
     last_hash_ = last.hash();
   }
   RETURN_IF_ERROR(FromRocksDb(it->status(), "reading the log's head"));
@@ -522,17 +533,23 @@ absl::StatusOr<AppendResult> RocksDbEventStore::Append(AppendRequest request) {
   return std::move(writer.result);
 }
 
-absl::StatusOr<uint64_t> RocksDbEventStore::ReadHeadVersion(absl::string_view stream_id) const {
-  std::string value;
-  rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), heads_,
-                                    rocksdb::Slice(stream_id.data(), stream_id.size()), &value);
-  if (status.IsNotFound()) return 0;
-  RETURN_IF_ERROR(FromRocksDb(status, "reading a stream's version"));
+absl::StatusOr<uint64_t> RocksDbEventStore::ReadStreamVersion(absl::string_view stream_id) const {
+  const std::string prefix = StreamKeyPrefix(stream_id);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_));
+  it->SeekForPrev(StreamKey(stream_id, UINT64_MAX));
+  RETURN_IF_ERROR(FromRocksDb(it->status(), "reading a stream's version"));
+  if (!it->Valid() || !it->key().starts_with(prefix)) return 0;
   uint64_t version = 0;
-  if (!DecodeBigEndian64(value, &version)) {
+  if (!DecodeBigEndian64(View(it->key()).substr(prefix.size()), &version)) {
     return absl::DataLossError(
-        absl::StrCat("the version of stream \"", stream_id, "\" is unreadable"));
+        absl::StrCat("the index of stream \"", stream_id, "\" has an unreadable key"));
   }
+  return version;
+}
+
+absl::StatusOr<uint64_t> RocksDbEventStore::CachedStreamVersion(const std::string& stream_id) {
+  if (auto it = version_cache_.find(stream_id); it != version_cache_.end()) return it->second;
+  ASSIGN_OR_RETURN(uint64_t version, ReadStreamVersion(stream_id));
   return version;
 }
 
@@ -544,7 +561,8 @@ void RocksDbEventStore::CommitGroup(const std::vector<Writer*>& group) {
   absl::flat_hash_map<std::string, uint64_t> group_versions;
   absl::flat_hash_map<std::string, IdempotencyEntry> group_keys;
   const bool deliver = has_subscriptions_.load();
-  auto committed = std::make_shared<std::vector<EventRecord>>();
+  std::shared_ptr<std::vector<EventRecord>> committed;
+  if (deliver) committed = std::make_shared<std::vector<EventRecord>>();
   std::string record_bytes;
 
   for (Writer* w : group) {
@@ -593,7 +611,7 @@ void RocksDbEventStore::CommitGroup(const std::vector<Writer*>& group) {
       if (auto it = group_versions.find(stream.stream_id); it != group_versions.end()) {
         current[i] = it->second;
       } else {
-        absl::StatusOr<uint64_t> version = ReadHeadVersion(stream.stream_id);
+        absl::StatusOr<uint64_t> version = CachedStreamVersion(stream.stream_id);
         if (!version.ok()) {
           check = version.status();
           break;
@@ -640,7 +658,6 @@ void RocksDbEventStore::CommitGroup(const std::vector<Writer*>& group) {
         }
         previous_hash = std::move(hash);
       }
-      batch.Put(heads_, stream.stream_id, EncodeBigEndian64(version));
       group_versions[stream.stream_id] = version;
       result.streams.push_back({stream.stream_id, current[i] + 1, version});
     }
@@ -673,6 +690,10 @@ void RocksDbEventStore::CommitGroup(const std::vector<Writer*>& group) {
   }
   last_position_ = position;
   last_hash_ = previous_hash;
+  // Only committed versions enter the cache. Clearing it when full keeps memory bounded at
+  // the cost of one index seek per stream afterwards.
+  if (version_cache_.size() + group_versions.size() > kVersionCacheEntries) version_cache_.clear();
+  for (auto& [stream_id, version] : group_versions) version_cache_[stream_id] = version;
   {
     absl::MutexLock lock(&head_mu_);
     head_ = {last_position_, last_hash_};
@@ -709,8 +730,7 @@ absl::StatusOr<std::vector<EventRecord>> RocksDbEventStore::ReadPositions(
                                               ", which the log does not hold"));
     }
     RETURN_IF_ERROR(FromRocksDb(statuses[i], "reading the log"));
-    ASSIGN_OR_RETURN(EventRecord record, ParseLogValue(positions[i], values[i]));
-    records.push_back(std::move(record));
+    RETURN_IF_ERROR(ParseLogValue(positions[i], values[i], &records.emplace_back()));
   }
   return records;
 }
@@ -743,32 +763,46 @@ absl::StatusOr<std::vector<EventRecord>> RocksDbEventStore::ReadStream(absl::str
   return ReadPositions(positions);
 }
 
-absl::StatusOr<std::vector<EventRecord>> RocksDbEventStore::ReadAll(uint64_t from_position,
-                                                                    size_t limit) const {
-  if (limit == 0) return absl::InvalidArgumentError("limit must be at least 1");
+absl::Status RocksDbEventStore::ScanAll(
+    uint64_t from_position, uint64_t to_position,
+    const std::function<absl::Status(const EventRecord&)>& visit) const {
   from_position = std::max<uint64_t>(from_position, 1);
+  if (to_position == 0) to_position = UINT64_MAX;
   rocksdb::ReadOptions read_options;
   read_options.readahead_size = 2 << 20;  // Sequential scans read large blocks.
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, log_));
-  std::vector<EventRecord> records;
-  records.reserve(std::min<size_t>(limit, 4096));
+  EventRecord record;  // Reused: parsing into it keeps its strings' capacity.
   uint64_t expected = from_position;
-  for (it->Seek(LogKey(from_position)); it->Valid() && records.size() < limit;
+  for (it->Seek(LogKey(from_position)); it->Valid() && expected <= to_position;
        it->Next(), ++expected) {
     uint64_t position = 0;
     if (!DecodeBigEndian64(View(it->key()), &position) || position != expected) {
       return absl::DataLossError(absl::StrCat("the log has no record at position ", expected));
     }
-    ASSIGN_OR_RETURN(EventRecord record, ParseLogValue(position, View(it->value())));
-    records.push_back(std::move(record));
+    RETURN_IF_ERROR(ParseLogValue(position, View(it->value()), &record));
+    RETURN_IF_ERROR(visit(record));
   }
-  RETURN_IF_ERROR(FromRocksDb(it->status(), "reading the log"));
+  return FromRocksDb(it->status(), "reading the log");
+}
+
+absl::StatusOr<std::vector<EventRecord>> RocksDbEventStore::ReadAll(uint64_t from_position,
+                                                                    size_t limit) const {
+  if (limit == 0) return absl::InvalidArgumentError("limit must be at least 1");
+  from_position = std::max<uint64_t>(from_position, 1);
+  const uint64_t to_position =
+      limit - 1 > UINT64_MAX - from_position ? UINT64_MAX : from_position + limit - 1;
+  std::vector<EventRecord> records;
+  records.reserve(std::min<size_t>(limit, 4096));
+  RETURN_IF_ERROR(ScanAll(from_position, to_position, [&records](const EventRecord& record) {
+    records.push_back(record);
+    return absl::OkStatus();
+  }));
   return records;
 }
 
 absl::StatusOr<uint64_t> RocksDbEventStore::StreamVersion(absl::string_view stream_id) const {
   RETURN_IF_ERROR(ValidateStreamId(stream_id, options_.max_stream_id_bytes));
-  return ReadHeadVersion(stream_id);
+  return ReadStreamVersion(stream_id);
 }
 
 absl::StatusOr<VerifyResult> RocksDbEventStore::Verify(uint64_t from_position,

@@ -323,6 +323,39 @@ TEST_F(EventStoreTest, ReadsWholeLogFromPositionWithLimit) {
   EXPECT_THAT(past, SizeIs(0));
 }
 
+TEST_F(EventStoreTest, ScanAllVisitsARangeInOrderAndStopsOnError) {
+  ASSERT_OK(store_->Append(OneStream("order-1", ExpectedVersion::NoStream(), 8)).status());
+  std::vector<uint64_t> seen;
+  ASSERT_OK(store_->ScanAll(3, 6, [&seen](const EventRecord& r) {
+    seen.push_back(r.position());
+    EXPECT_EQ(r.hash().size(), 32u);
+    return absl::OkStatus();
+  }));
+  EXPECT_THAT(seen, ElementsAre(3, 4, 5, 6));
+  seen.clear();
+  EXPECT_THAT(store_->ScanAll(1, 0,
+                              [&seen](const EventRecord& r) {
+                                seen.push_back(r.position());
+                                return r.position() == 2 ? absl::CancelledError("enough")
+                                                         : absl::OkStatus();
+                              }),
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("enough")));
+  EXPECT_THAT(seen, ElementsAre(1, 2));
+}
+
+TEST_F(EventStoreTest, StreamVersionsSurviveReopenWithoutTheCache) {
+  ASSERT_OK(store_->Append(OneStream("order-1", ExpectedVersion::NoStream(), 3)).status());
+  ASSERT_OK(store_->Append(OneStream("order-10", ExpectedVersion::NoStream(), 5)).status());
+  Reopen();
+  EXPECT_THAT(store_->Append(OneStream("order-1", ExpectedVersion::Exactly(5))),
+              StatusIs(absl::StatusCode::kAborted, HasSubstr("version 3")));
+  ASSERT_OK_AND_ASSIGN(AppendResult next,
+                       store_->Append(OneStream("order-1", ExpectedVersion::Exactly(3))));
+  EXPECT_EQ(next.streams[0].last_version, 4u);
+  ASSERT_OK_AND_ASSIGN(uint64_t version, store_->StreamVersion("order-10"));
+  EXPECT_EQ(version, 5u);
+}
+
 TEST_F(EventStoreTest, HeadAndStateSurviveReopen) {
   ASSERT_OK(store_->Append(OneStream("order-1", ExpectedVersion::NoStream(), 3)).status());
   const LogHead before = store_->Head();
