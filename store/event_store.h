@@ -144,6 +144,9 @@ struct AppendResult {
   // True when this result was committed earlier under the same idempotency key and this
   // call wrote nothing.
   bool deduplicated = false;
+  // The committed records in position order, complete with position, version and hash, so
+  // that a caller can project them without reading them back. Empty when deduplicated.
+  std::vector<EventRecord> records;
 };
 
 // The last record of the log.

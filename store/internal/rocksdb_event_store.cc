@@ -652,10 +652,8 @@ void RocksDbEventStore::CommitGroup(const std::vector<Writer*>& group) {
         std::string stream_key = stream_prefix;
         AppendBigEndian64(&stream_key, version);
         batch.Put(streams_, stream_key, EncodeBigEndian64(position));
-        if (deliver) {
-          event.set_hash(hash);
-          committed->push_back(std::move(event));
-        }
+        event.set_hash(hash);
+        if (deliver) committed->push_back(event);
         previous_hash = std::move(hash);
       }
       group_versions[stream.stream_id] = version;
@@ -690,6 +688,14 @@ void RocksDbEventStore::CommitGroup(const std::vector<Writer*>& group) {
   }
   last_position_ = position;
   last_hash_ = previous_hash;
+  // Hand each writer its committed records (the events of its request, now complete).
+  for (Writer* w : group) {
+    if (!w->in_batch || !w->result.ok() || w->result->deduplicated) continue;
+    std::vector<EventRecord>& records = w->result->records;
+    for (StreamAppend& stream : w->request.streams) {
+      for (EventRecord& event : stream.events) records.push_back(std::move(event));
+    }
+  }
   // Only committed versions enter the cache. Clearing it when full keeps memory bounded at
   // the cost of one index seek per stream afterwards.
   if (version_cache_.size() + group_versions.size() > kVersionCacheEntries) version_cache_.clear();

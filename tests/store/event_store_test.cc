@@ -161,6 +161,21 @@ TEST_F(EventStoreTest, MultiStreamAppendCommitsAtomically) {
   EXPECT_THAT(Versions("order-2"), ElementsAre(1, 2));
 }
 
+TEST_F(EventStoreTest, AppendReturnsTheCommittedRecordsAsStored) {
+  ASSERT_OK(store_->Append(OneStream("order-1", ExpectedVersion::NoStream())).status());
+  AppendRequest request = OneStream("order-1", ExpectedVersion::Exactly(1), 2);
+  request.streams.push_back(OneStream("client-1", ExpectedVersion::NoStream()).streams[0]);
+  ASSERT_OK_AND_ASSIGN(AppendResult result, store_->Append(std::move(request)));
+  ASSERT_OK_AND_ASSIGN(std::vector<EventRecord> stored, store_->ReadAll(2, 10));
+  ASSERT_THAT(result.records, SizeIs(3));
+  ASSERT_THAT(stored, SizeIs(3));
+  for (size_t i = 0; i < stored.size(); ++i) {
+    EXPECT_EQ(result.records[i].SerializeAsString(), stored[i].SerializeAsString()) << i;
+  }
+  EXPECT_EQ(result.records[2].stream_id(), "client-1");
+  EXPECT_EQ(result.records[2].position(), 4u);
+}
+
 TEST_F(EventStoreTest, OneStaleStreamFailsTheWholeMultiStreamAppend) {
   ASSERT_OK(store_->Append(OneStream("order-2", ExpectedVersion::NoStream())).status());
   AppendRequest request;
@@ -247,6 +262,7 @@ TEST_F(EventStoreTest, IdempotentRepeatReturnsFirstResultAndWritesNothing) {
   repeat.streams[0].events[0].set_event_id("a-fresh-id-from-a-retry");
   ASSERT_OK_AND_ASSIGN(AppendResult again, store_->Append(repeat));
   EXPECT_TRUE(again.deduplicated);
+  EXPECT_THAT(again.records, SizeIs(0));
   EXPECT_EQ(again.first_position, first.first_position);
   EXPECT_EQ(again.last_position, first.last_position);
   ASSERT_THAT(again.streams, SizeIs(1));
