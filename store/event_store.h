@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -257,6 +258,12 @@ class EventStore {
 
   // The position last saved for `name`, or 0 if none was.
   virtual absl::StatusOr<uint64_t> LoadCheckpoint(absl::string_view name) const = 0;
+
+  // The result of the append committed under idempotency key `key` (deduplicated set, no
+  // records), or nullopt when none was. Lets a caller answer a repeated request without
+  // deciding it again.
+  virtual absl::StatusOr<std::optional<AppendResult>> FindIdempotent(
+      absl::string_view key) const = 0;
 };
 
 }  // namespace spotflow::store

@@ -216,6 +216,7 @@ class RocksDbEventStore final : public EventStore {
   absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(uint64_t from_position) override;
   absl::Status SaveCheckpoint(absl::string_view name, uint64_t position) override;
   absl::StatusOr<uint64_t> LoadCheckpoint(absl::string_view name) const override;
+  absl::StatusOr<std::optional<AppendResult>> FindIdempotent(absl::string_view key) const override;
 
   void Unregister(SubscriptionImpl* subscription) {
     absl::MutexLock lock(&subscriptions_mu_);
@@ -919,6 +920,22 @@ absl::Status RocksDbEventStore::SaveCheckpoint(absl::string_view name, uint64_t 
   return FromRocksDb(db_->Put(sync_write, checkpoints_, rocksdb::Slice(name.data(), name.size()),
                               EncodeBigEndian64(position)),
                      "saving a checkpoint");
+}
+
+absl::StatusOr<std::optional<AppendResult>> RocksDbEventStore::FindIdempotent(
+    absl::string_view key) const {
+  if (key.empty()) return std::optional<AppendResult>();
+  std::string value;
+  rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), idempotency_,
+                                    rocksdb::Slice(key.data(), key.size()), &value);
+  if (status.IsNotFound()) return std::optional<AppendResult>();
+  RETURN_IF_ERROR(FromRocksDb(status, "reading an idempotency key"));
+  IdempotencyEntry entry;
+  if (!entry.ParseFromString(value)) {
+    return absl::DataLossError(
+        absl::StrCat("the entry of idempotency key \"", key, "\" is unreadable"));
+  }
+  return std::optional<AppendResult>(ResultFromEntry(entry));
 }
 
 absl::StatusOr<uint64_t> RocksDbEventStore::LoadCheckpoint(absl::string_view name) const {

@@ -270,6 +270,22 @@ TEST_F(EventStoreTest, IdempotentRepeatReturnsFirstResultAndWritesNothing) {
   ExpectHead(3);
 }
 
+TEST_F(EventStoreTest, FindIdempotentReturnsTheCommittedResult) {
+  ASSERT_OK_AND_ASSIGN(std::optional<AppendResult> none, store_->FindIdempotent("k"));
+  EXPECT_FALSE(none.has_value());
+  AppendRequest request = OneStream("order-1", ExpectedVersion::NoStream(), 2);
+  request.idempotency_key = "k";
+  ASSERT_OK(store_->Append(std::move(request)).status());
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(std::optional<AppendResult> found, store_->FindIdempotent("k"));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_TRUE(found->deduplicated);
+  EXPECT_EQ(found->first_position, 1u);
+  EXPECT_EQ(found->last_position, 2u);
+  ASSERT_THAT(found->streams, SizeIs(1));
+  EXPECT_EQ(found->streams[0].stream_id, "order-1");
+}
+
 TEST_F(EventStoreTest, IdempotencySurvivesReopen) {
   AppendRequest request = OneStream("order-1", ExpectedVersion::NoStream(), 2);
   request.idempotency_key = "create-order-1";

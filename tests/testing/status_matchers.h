@@ -34,6 +34,13 @@ MATCHER_P2(StatusIs, code, message_matcher,
                                        result_listener);
 }
 
+// StatusIs(code): any message.
+MATCHER_P(StatusIs, code, ::testing::PrintToString(code)) {
+  const absl::Status& status = ::spotflow::testing::GetStatus(arg);
+  *result_listener << "status is " << status;
+  return status.code() == code;
+}
+
 MATCHER(IsOk, "is OK") {
   const absl::Status& status = ::spotflow::testing::GetStatus(arg);
   *result_listener << "status is " << status;

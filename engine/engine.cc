@@ -1,0 +1,658 @@
+#include "engine/engine.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "base/status_macros.h"
+#include "engine/internal/decide.h"
+#include "engine/internal/definitions.h"
+#include "engine/internal/state.h"
+#include "engine/presets.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "openssl/sha.h"
+
+namespace spotflow::engine {
+namespace {
+
+using internal::Decision;
+using internal::State;
+using internal::StreamWrite;
+using store::EventRecord;
+
+constexpr uint32_t kSchemaVersion = 1;
+constexpr size_t kMaxRequestIdBytes = 256;
+constexpr size_t kMaxStreamRead = 1'000'000;
+constexpr char kPresetsKey[] = "spotflow.presets.v1";
+
+std::string PayloadType(const v1::DomainEvent& event) {
+  const auto* field = v1::DomainEvent::descriptor()->FindFieldByNumber(event.event_case());
+  return field == nullptr ? "" : field->message_type()->full_name();
+}
+
+// The id a stream names: "order-abc" -> "abc".
+std::string IdOfStream(const std::string& stream) {
+  const size_t dash = stream.find('-');
+  return dash == std::string::npos ? stream : stream.substr(dash + 1);
+}
+
+absl::StatusOr<uint64_t> ParsePageToken(const std::string& token) {
+  uint64_t position = 0;
+  if (token.empty()) return position;
+  if (!absl::SimpleAtoi(token, &position)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_token \"", absl::CHexEscape(token), "\" is not one this server gave"));
+  }
+  return position;
+}
+
+bool FlightOverlaps(const v1::OrderView& order, const std::optional<v1::Date>& from,
+                    const std::optional<v1::Date>& to) {
+  if (from.has_value() && internal::CompareDates(order.flight_end(), *from) < 0) return false;
+  if (to.has_value() && internal::CompareDates(order.flight_start(), *to) > 0) return false;
+  return true;
+}
+
+class EngineImpl final : public Engine {
+ public:
+  EngineImpl(const Options& options, store::EventStore* store, Clock* clock, IdGenerator* ids)
+      : options_(options), store_(store), clock_(clock), ids_(ids) {}
+
+  absl::Status Init();
+
+  absl::StatusOr<CommandResult> Bootstrap(const v1::CreateUser& admin) override;
+  absl::StatusOr<CommandResult> Execute(const Principal& principal,
+                                        const Command& command) override;
+
+  absl::StatusOr<OrderView> GetOrder(const Principal& principal,
+                                     const std::string& order_id) const override;
+  absl::StatusOr<OrderView> GetOrderAsOf(const Principal& principal, const std::string& order_id,
+                                         const AsOf& as_of) const override;
+  absl::StatusOr<ListOrdersResponse> ListOrders(const Principal& principal,
+                                                const ListOrdersRequest& request) const override;
+  absl::StatusOr<ClientView> GetClient(const Principal& principal,
+                                       const std::string& client_id) const override;
+  absl::StatusOr<ClientView> GetClientAsOf(const Principal& principal, const std::string& client_id,
+                                           const AsOf& as_of) const override;
+  absl::StatusOr<ListClientsResponse> ListClients(const Principal& principal,
+                                                  const ListClientsRequest& request) const override;
+  absl::StatusOr<UserView> GetUser(const Principal& principal,
+                                   const std::string& user_id) const override;
+  absl::StatusOr<std::vector<UserView>> ListUsers(const Principal& principal) const override;
+  absl::StatusOr<std::vector<RoleView>> ListRoles(const Principal& principal) const override;
+  absl::StatusOr<v1::ItemTypeDefinition> GetItemType(const Principal& principal,
+                                                     const std::string& name) const override;
+  absl::StatusOr<v1::WorkflowDefinition> GetWorkflow(const Principal& principal,
+                                                     const std::string& name,
+                                                     uint32_t version) const override;
+
+  uint64_t position() const override {
+    absl::ReaderMutexLock lock(&mu_);
+    return state_.position();
+  }
+  v1::EngineState State() const override {
+    absl::ReaderMutexLock lock(&mu_);
+    return state_.ToProto();
+  }
+  std::string StateDigest() const override { return DigestOf(State()); }
+  absl::Status WriteSnapshot() const override;
+
+ private:
+  // The active user behind `principal`. Requires mu_ held.
+  absl::StatusOr<const UserView*> Caller(const Principal& principal) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<CommandResult> ExecuteAs(const Principal& principal, const Command& command,
+                                          bool system);
+  // Applies committed records (and any committed before them) to the projections.
+  absl::Status Project(std::vector<EventRecord> records) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status CatchUpLocked(uint64_t to_position) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<CommandResult> RepeatedResult(const store::AppendResult& append) const;
+  store::AppendRequest ToAppend(const Decision& decision, const UserView& actor,
+                                const Command& command, absl::Time now);
+  absl::Status LoadSnapshot() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status LoadPresets();
+  // Folds the records of one stream up to `as_of`; false when none qualified.
+  absl::StatusOr<bool> Fold(
+      const std::string& stream, const AsOf& as_of,
+      const std::function<void(const EventRecord&, const v1::DomainEvent&)>& apply) const;
+
+  // Never change after construction.
+  const Options options_;
+  store::EventStore* const store_;
+  Clock* const clock_;
+  IdGenerator* const ids_;
+
+  mutable absl::Mutex mu_;
+  internal::State state_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::Status EngineImpl::Init() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!options_.snapshot_path.empty()) RETURN_IF_ERROR(LoadSnapshot());
+    RETURN_IF_ERROR(CatchUpLocked(store_->Head().position));
+  }
+  if (options_.load_presets && position() == 0) RETURN_IF_ERROR(LoadPresets());
+  return absl::OkStatus();
+}
+
+absl::Status EngineImpl::LoadSnapshot() {
+  std::ifstream in(options_.snapshot_path, std::ios::binary);
+  if (!in) return absl::OkStatus();  // No snapshot yet: rebuild from the log.
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  v1::EngineState snapshot;
+  // A snapshot is only a cache of the log: one that is unreadable, of another format, or of
+  // another log is ignored and the projections are rebuilt from position 1.
+  if (!snapshot.ParseFromString(bytes.str()) ||
+      snapshot.format_version() != internal::kStateFormatVersion || snapshot.position() == 0 ||
+      snapshot.position() > store_->Head().position) {
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(std::vector<EventRecord> at, store_->ReadAll(snapshot.position(), 1));
+  if (at.empty() || at[0].hash() != snapshot.head_hash()) return absl::OkStatus();
+  state_.LoadProto(snapshot);
+  return absl::OkStatus();
+}
+
+absl::Status EngineImpl::WriteSnapshot() const {
+  if (options_.snapshot_path.empty()) {
+    return absl::FailedPreconditionError(
+        "no snapshot path was configured (Options::snapshot_path)");
+  }
+  const std::string bytes = State().SerializeAsString();
+  const std::string temporary = options_.snapshot_path + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot write snapshot ", temporary, ": ", std::strerror(errno)));
+  }
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      ::close(fd);
+      return absl::UnavailableError(
+          absl::StrCat("cannot write snapshot ", temporary, ": ", std::strerror(error)));
+    }
+    written += static_cast<size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced || std::rename(temporary.c_str(), options_.snapshot_path.c_str()) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot install snapshot ", options_.snapshot_path,
+                                               ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EngineImpl::LoadPresets() {
+  // One atomic append under a fixed key: two engines opening the same new log load them once.
+  Decision decision;
+  auto add = [&](std::string stream, v1::DomainEvent event) {
+    StreamWrite& write = decision.writes.emplace_back();
+    write.stream_id = std::move(stream);
+    write.expected = store::ExpectedVersion::NoStream();
+    write.events.push_back(std::move(event));
+  };
+  for (const v1::RoleDefinition& role : PresetRoles()) {
+    v1::DomainEvent event;
+    *event.mutable_role_defined()->mutable_definition() = role;
+    add(internal::RoleStream(role.name()), std::move(event));
+  }
+  v1::DomainEvent workflow;
+  *workflow.mutable_workflow_published()->mutable_definition() = ProductionOrderWorkflow();
+  workflow.mutable_workflow_published()->mutable_definition()->set_version(1);
+  add(internal::WorkflowStream(kProductionOrder), std::move(workflow));
+  v1::DomainEvent type;
+  *type.mutable_item_type_defined()->mutable_definition() = ProductionOrderType();
+  type.mutable_item_type_defined()->mutable_definition()->set_version(1);
+  add(internal::ItemTypeStream(kProductionOrder), std::move(type));
+  UserView system;
+  system.set_user_id(internal::kSystemUser);
+  Command command;
+  command.set_request_id(kPresetsKey);
+  ASSIGN_OR_RETURN(store::AppendResult result,
+                   store_->Append(ToAppend(decision, system, command, clock_->Now())));
+  return Project(std::move(result.records));
+}
+
+absl::StatusOr<const UserView*> EngineImpl::Caller(const Principal& principal) const {
+  const UserView* user = state_.FindUser(principal.user_id);
+  if (user == nullptr || principal.user_id.empty()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("unknown user \"", absl::CHexEscape(principal.user_id), "\""));
+  }
+  if (!user->active()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("user \"", principal.user_id, "\" is deactivated"));
+  }
+  return user;
+}
+
+store::AppendRequest EngineImpl::ToAppend(const Decision& decision, const UserView& actor,
+                                          const Command& command, absl::Time now) {
+  store::AppendRequest request;
+  request.idempotency_key = command.request_id();
+  const google::protobuf::Timestamp time = internal::ToTimestamp(now);
+  std::string correlation = command.correlation_id();
+  for (const StreamWrite& write : decision.writes) {
+    store::StreamAppend& stream = request.streams.emplace_back();
+    stream.stream_id = write.stream_id;
+    stream.expected = write.expected;
+    for (const v1::DomainEvent& event : write.events) {
+      EventRecord& record = stream.events.emplace_back();
+      record.set_event_id(ids_->NewId());
+      if (correlation.empty()) correlation = record.event_id();
+      *record.mutable_recorded_time() = time;
+      v1::Actor* who = record.mutable_actor();
+      who->set_user_id(actor.user_id());
+      *who->mutable_roles() = actor.roles();
+      who->set_on_behalf_of(decision.on_behalf_of);
+      record.set_correlation_id(correlation);
+      record.set_schema_version(kSchemaVersion);
+      record.set_payload_type(PayloadType(event));
+      event.SerializeToString(record.mutable_payload());
+    }
+  }
+  return request;
+}
+
+absl::StatusOr<CommandResult> EngineImpl::Bootstrap(const v1::CreateUser& admin) {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (!state_.users().empty()) {
+      return absl::FailedPreconditionError(
+          "users exist already; an administrator creates further users");
+    }
+  }
+  Command command;
+  *command.mutable_create_user() = admin;
+  auto* roles = command.mutable_create_user()->mutable_roles();
+  if (std::find(roles->begin(), roles->end(), kAdmin) == roles->end()) roles->Add(kAdmin);
+  command.set_request_id("spotflow.bootstrap");
+  return ExecuteAs(Principal{internal::kSystemUser}, command, /*system=*/true);
+}
+
+absl::StatusOr<CommandResult> EngineImpl::Execute(const Principal& principal,
+                                                  const Command& command) {
+  return ExecuteAs(principal, command, /*system=*/false);
+}
+
+absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResult& append) const {
+  CommandResult result;
+  result.set_deduplicated(true);
+  result.set_first_position(append.first_position);
+  result.set_last_position(append.last_position);
+  for (const store::StreamResult& stream : append.streams) {
+    v1::StreamEtag* etag = result.add_streams();
+    etag->set_stream_id(stream.stream_id);
+    etag->set_etag(stream.last_version);
+  }
+  if (!append.streams.empty()) {
+    result.set_id(IdOfStream(append.streams[0].stream_id));
+    result.set_etag(append.streams[0].last_version);
+    absl::ReaderMutexLock lock(&mu_);
+    if (const OrderView* order = state_.FindOrder(result.id());
+        order != nullptr && absl::StartsWith(append.streams[0].stream_id, "order-")) {
+      result.set_key(order->key());
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<CommandResult> EngineImpl::ExecuteAs(const Principal& principal,
+                                                    const Command& command, bool system) {
+  RETURN_IF_ERROR(
+      internal::ValidateText("request_id", command.request_id(), kMaxRequestIdBytes, false));
+  RETURN_IF_ERROR(internal::ValidateText("correlation_id", command.correlation_id(),
+                                         kMaxRequestIdBytes, false));
+  // A repeat of a committed request gets the first result and writes nothing.
+  if (!command.request_id().empty()) {
+    ASSIGN_OR_RETURN(std::optional<store::AppendResult> earlier,
+                     store_->FindIdempotent(command.request_id()));
+    if (earlier.has_value()) return RepeatedResult(*earlier);
+  }
+  absl::Status last_conflict;
+  for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
+    const absl::Time now = clock_->Now();
+    Decision decision;
+    UserView actor;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      if (system) {
+        actor.set_user_id(internal::kSystemUser);
+      } else {
+        ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+        actor = *caller;
+      }
+      ASSIGN_OR_RETURN(decision, internal::Decide(state_, actor, command, now, ids_));
+    }
+    if (command.has_etag() && command.etag() != decision.target_version) {
+      return absl::AbortedError(absl::StrCat("etag ", command.etag(), " is stale: \"",
+                                             decision.target_stream, "\" is at version ",
+                                             decision.target_version, "; read it again and retry"));
+    }
+    CommandResult result;
+    result.set_id(decision.result.id());
+    result.set_sub_id(decision.result.sub_id());
+    result.set_etag(decision.target_version);
+    if (decision.writes.empty()) return result;  // Nothing to change.
+
+    absl::StatusOr<store::AppendResult> appended =
+        store_->Append(ToAppend(decision, actor, command, now));
+    if (absl::IsAborted(appended.status()) && !command.has_etag()) {
+      // A concurrent change: bring the projections up to it, then decide again.
+      last_conflict = appended.status();
+      absl::MutexLock lock(&mu_);
+      RETURN_IF_ERROR(CatchUpLocked(store_->Head().position));
+      continue;
+    }
+    if (absl::IsAlreadyExists(appended.status()) && !command.request_id().empty()) {
+      // The same request committed concurrently under this key: its result is ours.
+      ASSIGN_OR_RETURN(std::optional<store::AppendResult> earlier,
+                       store_->FindIdempotent(command.request_id()));
+      if (earlier.has_value()) return RepeatedResult(*earlier);
+    }
+    if (!appended.ok()) return appended.status();
+    if (appended->deduplicated) return RepeatedResult(*appended);
+    RETURN_IF_ERROR(Project(std::move(appended->records)));
+
+    result.set_first_position(appended->first_position);
+    result.set_last_position(appended->last_position);
+    for (const store::StreamResult& stream : appended->streams) {
+      v1::StreamEtag* etag = result.add_streams();
+      etag->set_stream_id(stream.stream_id);
+      etag->set_etag(stream.last_version);
+      if (stream.stream_id == decision.target_stream) result.set_etag(stream.last_version);
+    }
+    if (command.has_create_order() || command.has_reuse_order()) {
+      absl::ReaderMutexLock lock(&mu_);
+      if (const OrderView* order = state_.FindOrder(result.id())) result.set_key(order->key());
+    }
+    return result;
+  }
+  return absl::AbortedError(
+      absl::StrCat("gave up after ", options_.max_attempts,
+                   " concurrent changes to the same records; last: ", last_conflict.message()));
+}
+
+absl::Status EngineImpl::Project(std::vector<EventRecord> records) {
+  absl::MutexLock lock(&mu_);
+  for (const EventRecord& record : records) {
+    if (record.position() <= state_.position()) continue;  // Another writer applied it.
+    // Records committed before ours by writers that have not projected them yet.
+    RETURN_IF_ERROR(CatchUpLocked(record.position() - 1));
+    RETURN_IF_ERROR(state_.Apply(record));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EngineImpl::CatchUpLocked(uint64_t to_position) {
+  if (to_position <= state_.position()) return absl::OkStatus();
+  return store_->ScanAll(state_.position() + 1, to_position,
+                         [&](const EventRecord& record) { return state_.Apply(record); });
+}
+
+// --- Queries ------------------------------------------------------------------------------
+
+absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
+                                               const std::string& order_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  const OrderView* order = state_.FindOrder(order_id);
+  if (order == nullptr || !state_.CanSee(*caller, *order, clock_->Now())) {
+    return absl::NotFoundError(
+        absl::StrCat("order \"", absl::CHexEscape(order_id), "\" not found"));
+  }
+  return *order;
+}
+
+absl::StatusOr<bool> EngineImpl::Fold(
+    const std::string& stream, const AsOf& as_of,
+    const std::function<void(const EventRecord&, const v1::DomainEvent&)>& apply) const {
+  if (as_of.position.has_value() == as_of.time.has_value()) {
+    return absl::InvalidArgumentError("give either a position or a time to read as of");
+  }
+  ASSIGN_OR_RETURN(std::vector<EventRecord> records,
+                   store_->ReadStream(stream, 1, store::Direction::kForward, kMaxStreamRead));
+  bool any = false;
+  for (const EventRecord& record : records) {
+    if (as_of.position.has_value() && record.position() > *as_of.position) break;
+    if (as_of.time.has_value() && internal::ToTime(record.recorded_time()) > *as_of.time) break;
+    v1::DomainEvent event;
+    RETURN_IF_ERROR(internal::DecodeEvent(record, &event));
+    apply(record, event);
+    any = true;
+  }
+  return any;
+}
+
+absl::StatusOr<OrderView> EngineImpl::GetOrderAsOf(const Principal& principal,
+                                                   const std::string& order_id,
+                                                   const AsOf& as_of) const {
+  ASSIGN_OR_RETURN(OrderView current, GetOrder(principal, order_id));
+  OrderView order;
+  ASSIGN_OR_RETURN(bool existed, Fold(internal::OrderStream(order_id), as_of,
+                                      [&](const EventRecord& record, const v1::DomainEvent& event) {
+                                        internal::ApplyToOrder(record, event, &order);
+                                      }));
+  if (!existed) {
+    return absl::NotFoundError(
+        absl::StrCat("order \"", order_id, "\" did not exist yet at that moment"));
+  }
+  order.set_key(current.key());  // Assigned once, from the log order, and never changed.
+  order.set_completed(current.completed() && order.status() == current.status());
+  return order;
+}
+
+absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& principal,
+                                                          const ListOrdersRequest& request) const {
+  ASSIGN_OR_RETURN(uint64_t after, ParsePageToken(request.page_token));
+  size_t page_size = request.page_size == 0 ? options_.default_page_size : request.page_size;
+  page_size = std::min(page_size, options_.max_page_size);
+  if (request.flight_from.has_value()) {
+    RETURN_IF_ERROR(internal::ValidateDate("flight_from", *request.flight_from));
+  }
+  if (request.flight_to.has_value()) {
+    RETURN_IF_ERROR(internal::ValidateDate("flight_to", *request.flight_to));
+  }
+  const absl::Time now = clock_->Now();
+  absl::ReaderMutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  ListOrdersResponse response;
+  const auto& index = state_.orders_by_creation();
+  for (auto it = index.upper_bound(after); it != index.end(); ++it) {
+    const OrderView& order = *state_.FindOrder(it->second);
+    if (!request.status.empty() && order.status() != request.status) continue;
+    if (!request.client_id.empty() && order.client_id() != request.client_id) continue;
+    if (!request.owner_id.empty() && order.owner_id() != request.owner_id) continue;
+    if (request.archived == ArchivedFilter::kExclude && order.archived()) continue;
+    if (request.archived == ArchivedFilter::kOnly && !order.archived()) continue;
+    if (!FlightOverlaps(order, request.flight_from, request.flight_to)) continue;
+    if (!state_.CanSee(*caller, order, now)) continue;
+    if (request.actionable) {
+      if (order.archived()) continue;
+      const v1::WorkflowDefinition* workflow =
+          state_.FindWorkflow(order.workflow(), order.workflow_version());
+      bool can_act = false;
+      for (const v1::Transition& t : workflow->transitions()) {
+        if (t.from() == order.status() && state_.Allows(*caller, t.privilege(), order, now)) {
+          can_act = true;
+          break;
+        }
+      }
+      if (!can_act) continue;
+    }
+    if (response.orders.size() == page_size) {
+      response.next_page_token = absl::StrCat(std::prev(it)->first);
+      break;
+    }
+    response.orders.push_back(order);
+  }
+  return response;
+}
+
+absl::StatusOr<ClientView> EngineImpl::GetClient(const Principal& principal,
+                                                 const std::string& client_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  const ClientView* client = state_.FindClient(client_id);
+  if (client == nullptr || !state_.CanSee(*caller, *client, clock_->Now())) {
+    return absl::NotFoundError(
+        absl::StrCat("client \"", absl::CHexEscape(client_id), "\" not found"));
+  }
+  return *client;
+}
+
+absl::StatusOr<ClientView> EngineImpl::GetClientAsOf(const Principal& principal,
+                                                     const std::string& client_id,
+                                                     const AsOf& as_of) const {
+  RETURN_IF_ERROR(GetClient(principal, client_id).status());
+  ClientView client;
+  ASSIGN_OR_RETURN(bool existed, Fold(internal::ClientStream(client_id), as_of,
+                                      [&](const EventRecord& record, const v1::DomainEvent& event) {
+                                        internal::ApplyToClient(record, event, &client);
+                                      }));
+  if (!existed) {
+    return absl::NotFoundError(
+        absl::StrCat("client \"", client_id, "\" did not exist yet at that moment"));
+  }
+  return client;
+}
+
+absl::StatusOr<ListClientsResponse> EngineImpl::ListClients(
+    const Principal& principal, const ListClientsRequest& request) const {
+  ASSIGN_OR_RETURN(uint64_t after, ParsePageToken(request.page_token));
+  size_t page_size = request.page_size == 0 ? options_.default_page_size : request.page_size;
+  page_size = std::min(page_size, options_.max_page_size);
+  const absl::Time now = clock_->Now();
+  absl::ReaderMutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  ListClientsResponse response;
+  const auto& index = state_.clients_by_creation();
+  for (auto it = index.upper_bound(after); it != index.end(); ++it) {
+    const ClientView& client = *state_.FindClient(it->second);
+    if (!request.owner_id.empty() && client.owner_id() != request.owner_id) continue;
+    if (!state_.CanSee(*caller, client, now)) continue;
+    if (response.clients.size() == page_size) {
+      response.next_page_token = absl::StrCat(std::prev(it)->first);
+      break;
+    }
+    response.clients.push_back(client);
+  }
+  return response;
+}
+
+absl::StatusOr<UserView> EngineImpl::GetUser(const Principal& principal,
+                                             const std::string& user_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  RETURN_IF_ERROR(Caller(principal).status());
+  const UserView* user = state_.FindUser(user_id);
+  if (user == nullptr) {
+    return absl::NotFoundError(absl::StrCat("user \"", absl::CHexEscape(user_id), "\" not found"));
+  }
+  return *user;
+}
+
+absl::StatusOr<std::vector<UserView>> EngineImpl::ListUsers(const Principal& principal) const {
+  absl::ReaderMutexLock lock(&mu_);
+  RETURN_IF_ERROR(Caller(principal).status());
+  std::vector<UserView> users;
+  for (const auto& [id, user] : state_.users()) users.push_back(user);
+  std::sort(users.begin(), users.end(),
+            [](const UserView& a, const UserView& b) { return a.user_id() < b.user_id(); });
+  return users;
+}
+
+absl::StatusOr<std::vector<RoleView>> EngineImpl::ListRoles(const Principal& principal) const {
+  absl::ReaderMutexLock lock(&mu_);
+  RETURN_IF_ERROR(Caller(principal).status());
+  std::vector<RoleView> roles;
+  for (const auto& [name, role] : state_.roles()) roles.push_back(role);
+  std::sort(roles.begin(), roles.end(), [](const RoleView& a, const RoleView& b) {
+    return a.definition().name() < b.definition().name();
+  });
+  return roles;
+}
+
+absl::StatusOr<v1::ItemTypeDefinition> EngineImpl::GetItemType(const Principal& principal,
+                                                               const std::string& name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  RETURN_IF_ERROR(Caller(principal).status());
+  const v1::ItemTypeDefinition* type = state_.FindItemType(name);
+  if (type == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("item type \"", absl::CHexEscape(name), "\" not found"));
+  }
+  return *type;
+}
+
+absl::StatusOr<v1::WorkflowDefinition> EngineImpl::GetWorkflow(const Principal& principal,
+                                                               const std::string& name,
+                                                               uint32_t version) const {
+  absl::ReaderMutexLock lock(&mu_);
+  RETURN_IF_ERROR(Caller(principal).status());
+  const v1::WorkflowDefinition* workflow = state_.FindWorkflow(name, version);
+  if (workflow == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("workflow \"", absl::CHexEscape(name), "\" version ", version, " not found"));
+  }
+  return *workflow;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const Options& options,
+                                                     store::EventStore* store, Clock* clock,
+                                                     IdGenerator* ids) {
+  if (store == nullptr || clock == nullptr || ids == nullptr) {
+    return absl::InvalidArgumentError("Engine::Open needs a store, a clock and an id generator");
+  }
+  if (options.max_attempts < 1) {
+    return absl::InvalidArgumentError("Options::max_attempts must be at least 1");
+  }
+  if (options.max_page_size == 0 || options.default_page_size == 0) {
+    return absl::InvalidArgumentError("page sizes must be at least 1");
+  }
+  auto engine = std::make_unique<EngineImpl>(options, store, clock, ids);
+  RETURN_IF_ERROR(engine->Init());
+  return engine;
+}
+
+std::string DigestOf(const v1::EngineState& state) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream output(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&output);
+    coded.SetSerializationDeterministic(true);
+    state.SerializeToCodedStream(&coded);
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  std::string hex;
+  for (unsigned char byte : digest) absl::StrAppend(&hex, absl::Hex(byte, absl::kZeroPad2));
+  return hex;
+}
+
+}  // namespace spotflow::engine

@@ -1,0 +1,185 @@
+// engine.h: the Spotflow engine. Commands in, events out, projections to query.
+//
+// An Engine runs over an EventStore it borrows. Execute() checks a command against the current
+// state and the caller's privileges and either appends the events it decides on, or returns an
+// error having written nothing. Queries read projections that are rebuilt from the log when the
+// engine opens and kept current as commands commit; a query after a successful command sees
+// its effects.
+//
+//   auto store = spotflow::store::EventStore::Open({}, "./var/spotflow");
+//   spotflow::engine::SystemClock clock;
+//   spotflow::engine::RandomIdGenerator ids;
+//   auto engine = spotflow::engine::Engine::Open({}, store->get(), &clock, &ids);
+//   (*engine)->Bootstrap(...);  // the first administrator, on a new log
+//   spotflow::v1::Command command;
+//   command.mutable_create_client()->set_name("Acme Motors");
+//   auto result = (*engine)->Execute({"ae-1"}, command);
+//
+// Thread-safe: Execute and every query may be called from any number of threads. The engine
+// must be the only writer of its store while it is open.
+#ifndef SPOTFLOW_ENGINE_ENGINE_H_
+#define SPOTFLOW_ENGINE_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engine/clock.h"
+#include "engine/ids.h"
+#include "proto/commands.pb.h"
+#include "proto/domain.pb.h"
+#include "store/event_store.h"
+
+namespace spotflow::engine {
+
+using ::spotflow::v1::ClientView;
+using ::spotflow::v1::Command;
+using ::spotflow::v1::CommandResult;
+using ::spotflow::v1::OrderView;
+using ::spotflow::v1::RoleView;
+using ::spotflow::v1::UserView;
+
+struct Options {
+  // Load the preset roles, the production-order item type and its workflow when the log is
+  // new. Default: true.
+  bool load_presets = true;
+
+  // How many times a command without an etag is decided again after a concurrent change to
+  // its target, before it fails with ABORTED. Default: 16.
+  int max_attempts = 16;
+
+  // A snapshot file of the projections. When set, Open loads it if it matches the log (same
+  // hash at its position) and replays only the records after it; WriteSnapshot() writes it.
+  // Default: empty (rebuild from position 1).
+  std::string snapshot_path;
+
+  // Largest page a List query returns; larger page sizes are clamped. Default: 1000.
+  size_t max_page_size = 1000;
+
+  // Default page size of List queries. Default: 50.
+  size_t default_page_size = 50;
+};
+
+// Who is calling: a user id the service authenticated. The engine decides what they may do.
+struct Principal {
+  std::string user_id;
+};
+
+// A moment in the log: a position, or the last record recorded at or before a time.
+struct AsOf {
+  std::optional<uint64_t> position;
+  std::optional<absl::Time> time;
+};
+
+enum class ArchivedFilter { kExclude, kInclude, kOnly };
+
+struct ListOrdersRequest {
+  std::string status;     // Workflow state; empty: any.
+  std::string client_id;  // Empty: any.
+  std::string owner_id;   // Empty: any.
+  // Orders whose flight overlaps [flight_from, flight_to]; unset: no bound.
+  std::optional<v1::Date> flight_from;
+  std::optional<v1::Date> flight_to;
+  ArchivedFilter archived = ArchivedFilter::kExclude;
+  // Only orders on which the caller can take a workflow action now (a producer's production
+  // queue, an AE's approvals to give).
+  bool actionable = false;
+  size_t page_size = 0;  // 0: Options::default_page_size.
+  std::string page_token;
+};
+
+struct ListOrdersResponse {
+  std::vector<OrderView> orders;
+  std::string next_page_token;  // Empty on the last page.
+};
+
+struct ListClientsRequest {
+  std::string owner_id;  // Empty: any.
+  size_t page_size = 0;
+  std::string page_token;
+};
+
+struct ListClientsResponse {
+  std::vector<ClientView> clients;
+  std::string next_page_token;
+};
+
+class Engine {
+ public:
+  // Opens an engine over `store`, rebuilding the projections from the log (from the snapshot,
+  // when one matches). On a new log with Options::load_presets, appends the presets first.
+  // `store`, `clock` and `ids` are borrowed and must outlive the engine.
+  // Errors: INVALID_ARGUMENT for bad options; DATA_LOSS when a record cannot be read; what the
+  // store returns otherwise.
+  static absl::StatusOr<std::unique_ptr<Engine>> Open(const Options& options,
+                                                      store::EventStore* store, Clock* clock,
+                                                      IdGenerator* ids);
+
+  Engine() = default;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  virtual ~Engine() = default;
+
+  // Creates the first administrator (a user with the "admin" role). FAILED_PRECONDITION once
+  // any user exists.
+  virtual absl::StatusOr<CommandResult> Bootstrap(const v1::CreateUser& admin) = 0;
+
+  // Executes `command` for `principal`. On success the events are durable (when the store
+  // syncs) and projected. Errors, each having written nothing: UNAUTHENTICATED (unknown user),
+  // PERMISSION_DENIED (deactivated, or lacking the privilege or scope), INVALID_ARGUMENT,
+  // NOT_FOUND (missing or not visible), FAILED_PRECONDITION (not allowed in the current
+  // state), ALREADY_EXISTS, ABORTED (stale etag, or too many concurrent changes).
+  virtual absl::StatusOr<CommandResult> Execute(const Principal& principal,
+                                                const Command& command) = 0;
+
+  // Queries. NOT_FOUND when the record does not exist, is deleted, or is not visible to the
+  // caller; UNAUTHENTICATED / PERMISSION_DENIED for an unknown or deactivated caller.
+  virtual absl::StatusOr<OrderView> GetOrder(const Principal& principal,
+                                             const std::string& order_id) const = 0;
+  virtual absl::StatusOr<OrderView> GetOrderAsOf(const Principal& principal,
+                                                 const std::string& order_id,
+                                                 const AsOf& as_of) const = 0;
+  virtual absl::StatusOr<ListOrdersResponse> ListOrders(const Principal& principal,
+                                                        const ListOrdersRequest& request) const = 0;
+  virtual absl::StatusOr<ClientView> GetClient(const Principal& principal,
+                                               const std::string& client_id) const = 0;
+  virtual absl::StatusOr<ClientView> GetClientAsOf(const Principal& principal,
+                                                   const std::string& client_id,
+                                                   const AsOf& as_of) const = 0;
+  virtual absl::StatusOr<ListClientsResponse> ListClients(
+      const Principal& principal, const ListClientsRequest& request) const = 0;
+  virtual absl::StatusOr<UserView> GetUser(const Principal& principal,
+                                           const std::string& user_id) const = 0;
+  virtual absl::StatusOr<std::vector<UserView>> ListUsers(const Principal& principal) const = 0;
+  virtual absl::StatusOr<std::vector<RoleView>> ListRoles(const Principal& principal) const = 0;
+  virtual absl::StatusOr<v1::ItemTypeDefinition> GetItemType(const Principal& principal,
+                                                             const std::string& name) const = 0;
+  // version 0: the latest.
+  virtual absl::StatusOr<v1::WorkflowDefinition> GetWorkflow(const Principal& principal,
+                                                             const std::string& name,
+                                                             uint32_t version) const = 0;
+
+  // The position of the last record the projections include.
+  virtual uint64_t position() const = 0;
+
+  // The whole projected state, every list sorted (EngineState), and its SHA-256: two engines
+  // that applied the same log have the same digest.
+  virtual v1::EngineState State() const = 0;
+  virtual std::string StateDigest() const = 0;
+
+  // Writes the projections to Options::snapshot_path (atomically: a temporary file, then
+  // rename). FAILED_PRECONDITION when no snapshot path was configured.
+  virtual absl::Status WriteSnapshot() const = 0;
+};
+
+// SHA-256 of the deterministic serialization of `state`, as 64 hex digits.
+std::string DigestOf(const v1::EngineState& state);
+
+}  // namespace spotflow::engine
+
+#endif  // SPOTFLOW_ENGINE_ENGINE_H_

@@ -1,0 +1,1322 @@
+#include "engine/internal/decide.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/status_macros.h"
+#include "engine/internal/definitions.h"
+#include "engine/presets.h"
+
+namespace spotflow::engine::internal {
+namespace {
+
+using store::ExpectedVersion;
+
+constexpr uint32_t kMaxSpotSeconds = 3600;
+
+// The expected version of a record that exists (its version) or is being created.
+ExpectedVersion Expect(uint64_t version) {
+  return version == 0 ? ExpectedVersion::NoStream() : ExpectedVersion::Exactly(version);
+}
+
+bool IsOpen(const v1::OrderView& order) {
+  return !order.completed() && !order.archived() && !order.deleted();
+}
+
+class Decider {
+ public:
+  Decider(const State& state, const v1::UserView& actor, absl::Time now, IdGenerator* ids)
+      : state_(state), actor_(actor), now_(now), ids_(ids) {}
+
+  absl::StatusOr<Decision> Run(const v1::Command& command);
+
+ private:
+  // --- Building the decision.
+  v1::DomainEvent& Emit(const std::string& stream, uint64_t version) {
+    for (StreamWrite& write : decision_.writes) {
+      if (write.stream_id == stream) return write.events.emplace_back();
+    }
+    StreamWrite& write = decision_.writes.emplace_back();
+    write.stream_id = stream;
+    write.expected = Expect(version);
+    return write.events.emplace_back();
+  }
+  void Target(const std::string& stream, uint64_t version, const std::string& id) {
+    decision_.target_stream = stream;
+    decision_.target_version = version;
+    decision_.result.set_id(id);
+  }
+  std::string NewId() { return ids_->NewId(); }
+  absl::StatusOr<std::string> IdOrNew(absl::string_view what, const std::string& given) {
+    if (given.empty()) return NewId();
+    RETURN_IF_ERROR(ValidateId(what, given));
+    return given;
+  }
+
+  // --- Privileges.
+  bool IsSystem() const { return actor_.user_id() == kSystemUser; }
+  v1::Scope ScopeOf(v1::Privilege privilege) const {
+    return IsSystem() ? v1::ALL : state_.ScopeOf(actor_, privilege);
+  }
+  absl::Status Denied(v1::Privilege privilege, absl::string_view what) const {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "user \"", actor_.user_id(), "\" (roles: ",
+        actor_.roles().empty() ? "none" : absl::StrJoin(actor_.roles(), ", "), ") may not ", what,
+        ": that needs ", v1::Privilege_Name(privilege), " with a scope that reaches it"));
+  }
+  absl::Status Require(v1::Privilege privilege, absl::string_view what) const {
+    if (ScopeOf(privilege) == v1::SCOPE_UNSPECIFIED) return Denied(privilege, what);
+    return absl::OkStatus();
+  }
+  absl::Status Require(v1::Privilege privilege, const v1::OrderView& order,
+                       absl::string_view what) const {
+    if (IsSystem() || state_.Allows(actor_, privilege, order, now_)) return absl::OkStatus();
+    return Denied(privilege, absl::StrCat(what, " on order ", Name(order)));
+  }
+  absl::Status Require(v1::Privilege privilege, const v1::ClientView& client,
+                       absl::string_view what) const {
+    if (IsSystem() || state_.Allows(actor_, privilege, client, now_)) return absl::OkStatus();
+    return Denied(privilege, absl::StrCat(what, " for client \"", client.client_id(), "\""));
+  }
+
+  // --- Loading records. A record the caller may not see is NOT_FOUND, as if absent.
+  static std::string Name(const v1::OrderView& order) {
+    return order.key().empty() ? absl::StrCat("\"", order.order_id(), "\"")
+                               : absl::StrCat(order.key(), " (\"", order.order_id(), "\")");
+  }
+  absl::StatusOr<const v1::OrderView*> LoadOrder(const std::string& id) const {
+    RETURN_IF_ERROR(ValidateId("order_id", id));
+    const v1::OrderView* order = state_.FindOrder(id);
+    if (order == nullptr || order->deleted() ||
+        (!IsSystem() && !state_.CanSee(actor_, *order, now_))) {
+      return absl::NotFoundError(absl::StrCat("order \"", id, "\" not found"));
+    }
+    return order;
+  }
+  // An order that may still change: not archived.
+  absl::StatusOr<const v1::OrderView*> LoadActiveOrder(const std::string& id) const {
+    ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrder(id));
+    if (order->archived()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("order ", Name(*order), " is archived; restore it before changing it"));
+    }
+    return order;
+  }
+  absl::StatusOr<const v1::ClientView*> LoadClient(const std::string& id) const {
+    RETURN_IF_ERROR(ValidateId("client_id", id));
+    const v1::ClientView* client = state_.FindClient(id);
+    if (client == nullptr || client->deleted() ||
+        (!IsSystem() && !state_.CanSee(actor_, *client, now_))) {
+      return absl::NotFoundError(absl::StrCat("client \"", id, "\" not found"));
+    }
+    return client;
+  }
+  absl::StatusOr<const v1::UserView*> LoadUser(absl::string_view what, const std::string& id,
+                                               bool must_be_active = true) const {
+    RETURN_IF_ERROR(ValidateId(what, id));
+    const v1::UserView* user = state_.FindUser(id);
+    if (user == nullptr) return absl::NotFoundError(absl::StrCat("user \"", id, "\" not found"));
+    if (must_be_active && !user->active()) {
+      return absl::FailedPreconditionError(absl::StrCat("user \"", id, "\" is deactivated"));
+    }
+    return user;
+  }
+  absl::Status RequireAdmin(absl::string_view what) const {
+    return Require(v1::ADMIN_CONFIGURE, what);
+  }
+
+  // --- Workflows.
+  absl::StatusOr<const v1::WorkflowDefinition*> WorkflowOf(const v1::OrderView& order) const {
+    const v1::WorkflowDefinition* workflow =
+        state_.FindWorkflow(order.workflow(), order.workflow_version());
+    if (workflow == nullptr) {
+      return absl::InternalError(absl::StrCat("order ", Name(order), " follows workflow \"",
+                                              order.workflow(), "\" version ",
+                                              order.workflow_version(), ", which is unknown"));
+    }
+    return workflow;
+  }
+  // The transition `action` takes from the order's state, its privilege and conditions
+  // checked. `privilege_override` replaces the transition's privilege (client answers recorded
+  // on a contact's behalf).
+  absl::StatusOr<const v1::Transition*> Transit(
+      const v1::OrderView& order, const std::string& action, absl::string_view artifact,
+      v1::Privilege privilege_override = v1::PRIVILEGE_UNSPECIFIED) const {
+    ASSIGN_OR_RETURN(const v1::WorkflowDefinition* workflow, WorkflowOf(order));
+    const v1::Transition* transition = FindTransition(*workflow, order.status(), action);
+    if (transition == nullptr) {
+      std::vector<std::string> allowed;
+      for (const v1::Transition& t : workflow->transitions()) {
+        if (t.from() == order.status()) allowed.push_back(t.action());
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "action \"", action, "\" is not allowed while order ", Name(order), " is in state \"",
+          order.status(),
+          "\"; allowed now: ", allowed.empty() ? "none" : absl::StrJoin(allowed, ", ")));
+    }
+    const v1::Privilege privilege = privilege_override != v1::PRIVILEGE_UNSPECIFIED
+                                        ? privilege_override
+                                        : transition->privilege();
+    RETURN_IF_ERROR(Require(privilege, order, absl::StrCat("take action \"", action, "\"")));
+    for (int condition : transition->conditions()) {
+      RETURN_IF_ERROR(
+          CheckCondition(order, static_cast<v1::Condition>(condition), artifact, action));
+    }
+    return transition;
+  }
+  absl::Status CheckCondition(const v1::OrderView& order, v1::Condition condition,
+                              absl::string_view artifact, absl::string_view action) const {
+    auto latest_approved = [&](absl::string_view kind, bool internal) {
+      const auto& revisions = kind == "script" ? order.scripts() : order.spots();
+      if (revisions.empty()) return false;
+      const v1::Revision& latest = revisions[revisions.size() - 1];
+      if (!internal) return latest.approved();
+      for (const v1::Review& review : latest.reviews()) {
+        if (review.kind() == v1::APPROVED) return true;
+      }
+      return false;
+    };
+    switch (condition) {
+      case v1::INTERNALLY_APPROVED: {
+        const std::string kind = artifact.empty() ? "spot" : std::string(artifact);
+        if (!latest_approved(kind, /*internal=*/true)) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("action \"", action, "\" needs the latest ", kind, " revision of order ",
+                           Name(order), " approved in the house first"));
+        }
+        return absl::OkStatus();
+      }
+      case v1::SPOT_APPROVED:
+        if (!latest_approved("spot", /*internal=*/false)) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "action \"", action, "\" needs an approved spot on order ", Name(order)));
+        }
+        return absl::OkStatus();
+      default:
+        return absl::InternalError(absl::StrCat("unknown condition ", condition));
+    }
+  }
+  absl::StatusOr<const v1::ItemTypeDefinition*> ItemTypeOf(const v1::OrderView& order) const {
+    const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
+    if (type == nullptr) {
+      return absl::InternalError(absl::StrCat("order ", Name(order), " has unknown item type \"",
+                                              order.item_type(), "\""));
+    }
+    return type;
+  }
+  absl::Status CheckArtifact(const v1::OrderView& order, const std::string& artifact) const {
+    ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(order));
+    if (std::find(type->facets().artifacts().begin(), type->facets().artifacts().end(), artifact) ==
+        type->facets().artifacts().end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("artifact \"", artifact, "\" is not one of ", order.item_type(),
+                       "'s: ", absl::StrJoin(type->facets().artifacts(), ", ")));
+    }
+    // Revisions are kept as scripts and spots; other artifacts need their own list first.
+    if (artifact != "script" && artifact != "spot") {
+      return absl::UnimplementedError(
+          absl::StrCat("revisions of artifact \"", artifact, "\" are not supported yet"));
+    }
+    return absl::OkStatus();
+  }
+  // The revision a review targets: it must exist and be the latest of its artifact.
+  absl::StatusOr<const v1::Revision*> ReviewedRevision(const v1::OrderView& order,
+                                                       const std::string& artifact,
+                                                       uint32_t number) const {
+    RETURN_IF_ERROR(CheckArtifact(order, artifact));
+    const auto& revisions = artifact == "script" ? order.scripts() : order.spots();
+    if (number == 0 || number > static_cast<uint32_t>(revisions.size())) {
+      return absl::NotFoundError(
+          absl::StrCat("order ", Name(order), " has no ", artifact, " revision ", number));
+    }
+    const v1::Revision& revision = revisions[static_cast<int>(number) - 1];
+    if (revision.superseded()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          artifact, " revision ", number, " of order ", Name(order), " was superseded by revision ",
+          revisions.size(), "; review the latest revision"));
+    }
+    if (revision.approved()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          artifact, " revision ", number, " of order ", Name(order), " is already approved"));
+    }
+    return &revision;
+  }
+  v1::RevisionReviewed* EmitReview(const v1::OrderView& order, const std::string& artifact,
+                                   uint32_t revision, v1::ReviewKind kind,
+                                   const v1::Transition& transition) {
+    v1::RevisionReviewed* e =
+        Emit(OrderStream(order.order_id()), order.version()).mutable_revision_reviewed();
+    e->set_order_id(order.order_id());
+    e->set_artifact(artifact);
+    e->set_revision(revision);
+    e->set_kind(kind);
+    e->set_action(transition.action());
+    e->set_from_status(transition.from());
+    e->set_to_status(transition.to());
+    Target(OrderStream(order.order_id()), order.version(), order.order_id());
+    decision_.result.set_sub_id(absl::StrCat(revision));
+    return e;
+  }
+
+  // --- Handlers, one per command.
+  absl::Status CreateUser(const v1::CreateUser& c);
+  absl::Status UpdateUser(const v1::UpdateUser& c);
+  absl::Status SetUserRoles(const v1::SetUserRoles& c);
+  absl::Status SetUserManager(const v1::SetUserManager& c);
+  absl::Status SetUserActive(const std::string& user_id, bool active);
+  absl::Status DefineRole(const v1::DefineRole& c);
+  absl::Status DefineItemType(const v1::DefineItemType& c);
+  absl::Status PublishWorkflow(const v1::PublishWorkflow& c);
+  absl::Status CreateClient(const v1::CreateClient& c);
+  absl::Status UpdateClient(const v1::UpdateClient& c);
+  absl::Status AddContact(const v1::AddContact& c);
+  absl::Status UpdateContact(const v1::UpdateContact& c);
+  absl::Status RemoveContact(const v1::RemoveContact& c);
+  absl::Status ShareClient(const v1::ShareClient& c);
+  absl::Status UnshareClient(const v1::UnshareClient& c);
+  absl::Status DeleteClient(const v1::DeleteClient& c);
+  absl::Status ReassignAccounts(const v1::ReassignAccounts& c);
+  absl::Status CreateOrder(const v1::CreateOrder& c);
+  absl::Status UpdateOrder(const v1::UpdateOrder& c);
+  absl::Status SubmitRevision(const v1::SubmitRevision& c);
+  absl::Status ApproveRevision(const v1::ApproveRevision& c);
+  absl::Status RequestChanges(const v1::RequestChanges& c);
+  absl::Status ForwardToClient(const v1::ForwardToClient& c);
+  absl::Status RecordClientAnswer(const v1::RecordClientAnswer& c);
+  absl::Status PerformAction(const v1::PerformAction& c);
+  absl::Status RequestFlightChange(const v1::RequestFlightChange& c);
+  absl::Status DecideFlightChange(const v1::DecideFlightChange& c);
+  absl::Status ShareOrder(const std::string& order_id, const std::string& user_id, bool share);
+  absl::Status AssignProducer(const v1::AssignProducer& c);
+  absl::Status AddComment(const v1::AddComment& c);
+  absl::Status SetArchived(const std::string& order_id, bool archived);
+  absl::Status DeleteOrder(const v1::DeleteOrder& c);
+  absl::Status ReuseOrder(const v1::ReuseOrder& c);
+
+  absl::Status ValidateContact(const v1::Contact& contact) const {
+    RETURN_IF_ERROR(ValidateText("contact name", contact.name(), kMaxNameBytes, true));
+    RETURN_IF_ERROR(ValidateText("contact email", contact.email(), kMaxNameBytes, false));
+    RETURN_IF_ERROR(ValidateText("contact phone", contact.phone(), kMaxNameBytes, false));
+    return ValidateText("contact title", contact.title(), kMaxNameBytes, false);
+  }
+  absl::Status ValidateRoles(const google::protobuf::RepeatedPtrField<std::string>& roles) const {
+    absl::flat_hash_set<std::string> seen;
+    for (const std::string& role : roles) {
+      if (state_.FindRole(role) == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat("role \"", role, "\" does not exist"));
+      }
+      if (!seen.insert(role).second) {
+        return absl::InvalidArgumentError(absl::StrCat("role \"", role, "\" is listed twice"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  const State& state_;
+  const v1::UserView& actor_;
+  const absl::Time now_;
+  IdGenerator* const ids_;
+  Decision decision_;
+};
+
+absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
+  using C = v1::Command;
+  absl::Status status;
+  switch (command.command_case()) {
+    case C::kCreateUser:
+      status = CreateUser(command.create_user());
+      break;
+    case C::kUpdateUser:
+      status = UpdateUser(command.update_user());
+      break;
+    case C::kSetUserRoles:
+      status = SetUserRoles(command.set_user_roles());
+      break;
+    case C::kSetUserManager:
+      status = SetUserManager(command.set_user_manager());
+      break;
+    case C::kDeactivateUser:
+      status = SetUserActive(command.deactivate_user().user_id(), false);
+      break;
+    case C::kReactivateUser:
+      status = SetUserActive(command.reactivate_user().user_id(), true);
+      break;
+    case C::kDefineRole:
+      status = DefineRole(command.define_role());
+      break;
+    case C::kDefineItemType:
+      status = DefineItemType(command.define_item_type());
+      break;
+    case C::kPublishWorkflow:
+      status = PublishWorkflow(command.publish_workflow());
+      break;
+    case C::kCreateClient:
+      status = CreateClient(command.create_client());
+      break;
+    case C::kUpdateClient:
+      status = UpdateClient(command.update_client());
+      break;
+    case C::kAddContact:
+      status = AddContact(command.add_contact());
+      break;
+    case C::kUpdateContact:
+      status = UpdateContact(command.update_contact());
+      break;
+    case C::kRemoveContact:
+      status = RemoveContact(command.remove_contact());
+      break;
+    case C::kShareClient:
+      status = ShareClient(command.share_client());
+      break;
+    case C::kUnshareClient:
+      status = UnshareClient(command.unshare_client());
+      break;
+    case C::kDeleteClient:
+      status = DeleteClient(command.delete_client());
+      break;
+    case C::kReassignAccounts:
+      status = ReassignAccounts(command.reassign_accounts());
+      break;
+    case C::kCreateOrder:
+      status = CreateOrder(command.create_order());
+      break;
+    case C::kUpdateOrder:
+      status = UpdateOrder(command.update_order());
+      break;
+    case C::kSubmitRevision:
+      status = SubmitRevision(command.submit_revision());
+      break;
+    case C::kApproveRevision:
+      status = ApproveRevision(command.approve_revision());
+      break;
+    case C::kRequestChanges:
+      status = RequestChanges(command.request_changes());
+      break;
+    case C::kForwardToClient:
+      status = ForwardToClient(command.forward_to_client());
+      break;
+    case C::kRecordClientAnswer:
+      status = RecordClientAnswer(command.record_client_answer());
+      break;
+    case C::kPerformAction:
+      status = PerformAction(command.perform_action());
+      break;
+    case C::kRequestFlightChange:
+      status = RequestFlightChange(command.request_flight_change());
+      break;
+    case C::kDecideFlightChange:
+      status = DecideFlightChange(command.decide_flight_change());
+      break;
+    case C::kShareOrder:
+      status = ShareOrder(command.share_order().order_id(), command.share_order().user_id(), true);
+      break;
+    case C::kUnshareOrder:
+      status =
+          ShareOrder(command.unshare_order().order_id(), command.unshare_order().user_id(), false);
+      break;
+    case C::kAssignProducer:
+      status = AssignProducer(command.assign_producer());
+      break;
+    case C::kAddComment:
+      status = AddComment(command.add_comment());
+      break;
+    case C::kArchiveOrder:
+      status = SetArchived(command.archive_order().order_id(), true);
+      break;
+    case C::kRestoreOrder:
+      status = SetArchived(command.restore_order().order_id(), false);
+      break;
+    case C::kDeleteOrder:
+      status = DeleteOrder(command.delete_order());
+      break;
+    case C::kReuseOrder:
+      status = ReuseOrder(command.reuse_order());
+      break;
+    case C::COMMAND_NOT_SET:
+      return absl::InvalidArgumentError("the command is empty: set one of its commands");
+  }
+  if (!status.ok()) return status;
+  return std::move(decision_);
+}
+
+// --- Users and roles --------------------------------------------------------------------------
+
+absl::Status Decider::CreateUser(const v1::CreateUser& c) {
+  RETURN_IF_ERROR(RequireAdmin("create users"));
+  ASSIGN_OR_RETURN(std::string id, IdOrNew("user_id", c.user_id()));
+  if (id == kSystemUser) {
+    return absl::InvalidArgumentError(absl::StrCat("user id \"", id, "\" is reserved"));
+  }
+  RETURN_IF_ERROR(ValidateText("display_name", c.display_name(), kMaxNameBytes, true));
+  RETURN_IF_ERROR(ValidateText("email", c.email(), kMaxNameBytes, false));
+  RETURN_IF_ERROR(ValidateRoles(c.roles()));
+  if (!c.manager_id().empty()) RETURN_IF_ERROR(LoadUser("manager_id", c.manager_id()).status());
+  if (!c.client_id().empty() || !c.contact_id().empty()) {
+    ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
+    bool found = false;
+    for (const v1::Contact& contact : client->contacts())
+      found |= contact.contact_id() == c.contact_id();
+    if (!found) {
+      return absl::NotFoundError(
+          absl::StrCat("client \"", c.client_id(), "\" has no contact \"", c.contact_id(), "\""));
+    }
+  }
+  if (state_.FindUser(id) != nullptr) {
+    return absl::AlreadyExistsError(absl::StrCat("user \"", id, "\" already exists"));
+  }
+  v1::UserCreated* e = Emit(UserStream(id), 0).mutable_user_created();
+  e->set_user_id(id);
+  e->set_display_name(c.display_name());
+  e->set_email(c.email());
+  *e->mutable_roles() = c.roles();
+  e->set_manager_id(c.manager_id());
+  e->set_client_id(c.client_id());
+  e->set_contact_id(c.contact_id());
+  Target(UserStream(id), 0, id);
+  return absl::OkStatus();
+}
+
+absl::Status Decider::UpdateUser(const v1::UpdateUser& c) {
+  ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id(), false));
+  // Everyone may correct their own name and email.
+  if (user->user_id() != actor_.user_id()) RETURN_IF_ERROR(RequireAdmin("update other users"));
+  const std::string& name = c.has_display_name() ? c.display_name() : user->display_name();
+  const std::string& email = c.has_email() ? c.email() : user->email();
+  RETURN_IF_ERROR(ValidateText("display_name", name, kMaxNameBytes, true));
+  RETURN_IF_ERROR(ValidateText("email", email, kMaxNameBytes, false));
+  Target(UserStream(user->user_id()), user->version(), user->user_id());
+  if (name == user->display_name() && email == user->email()) return absl::OkStatus();
+  v1::UserUpdated* e = Emit(UserStream(user->user_id()), user->version()).mutable_user_updated();
+  e->set_user_id(user->user_id());
+  e->set_display_name(name);
+  e->set_email(email);
+  return absl::OkStatus();
+}
+
+absl::Status Decider::SetUserRoles(const v1::SetUserRoles& c) {
+  RETURN_IF_ERROR(RequireAdmin("change a user's roles"));
+  ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id(), false));
+  RETURN_IF_ERROR(ValidateRoles(c.roles()));
+  Target(UserStream(user->user_id()), user->version(), user->user_id());
+  std::vector<std::string> old_roles(user->roles().begin(), user->roles().end());
+  std::vector<std::string> new_roles(c.roles().begin(), c.roles().end());
+  std::sort(old_roles.begin(), old_roles.end());
+  std::sort(new_roles.begin(), new_roles.end());
+  if (old_roles == new_roles) return absl::OkStatus();
+  v1::UserRolesChanged* e =
+      Emit(UserStream(user->user_id()), user->version()).mutable_user_roles_changed();
+  e->set_user_id(user->user_id());
+  *e->mutable_old_roles() = user->roles();
+  *e->mutable_new_roles() = c.roles();
+  return absl::OkStatus();
+}
+
+absl::Status Decider::SetUserManager(const v1::SetUserManager& c) {
+  RETURN_IF_ERROR(RequireAdmin("change a user's manager"));
+  ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id(), false));
+  if (!c.manager_id().empty()) {
+    RETURN_IF_ERROR(LoadUser("manager_id", c.manager_id()).status());
+    if (c.manager_id() == c.user_id()) {
+      return absl::InvalidArgumentError("a user cannot be their own manager");
+    }
+  }
+  Target(UserStream(user->user_id()), user->version(), user->user_id());
+  if (c.manager_id() == user->manager_id()) return absl::OkStatus();
+  v1::UserManagerChanged* e =
+      Emit(UserStream(user->user_id()), user->version()).mutable_user_manager_changed();
+  e->set_user_id(user->user_id());
+  e->set_old_manager_id(user->manager_id());
+  e->set_new_manager_id(c.manager_id());
+  return absl::OkStatus();
+}
+
+absl::Status Decider::SetUserActive(const std::string& user_id, bool active) {
+  RETURN_IF_ERROR(RequireAdmin(active ? "reactivate users" : "deactivate users"));
+  ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", user_id, false));
+  Target(UserStream(user_id), user->version(), user_id);
+  if (user->active() == active) return absl::OkStatus();
+  if (!active && user_id == actor_.user_id()) {
+    return absl::FailedPreconditionError(
+        "you cannot deactivate yourself; ask another administrator");
+  }
+  v1::DomainEvent& event = Emit(UserStream(user_id), user->version());
+  if (active) {
+    event.mutable_user_reactivated()->set_user_id(user_id);
+  } else {
+    event.mutable_user_deactivated()->set_user_id(user_id);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Decider::DefineRole(const v1::DefineRole& c) {
+  RETURN_IF_ERROR(RequireAdmin("define roles"));
+  RETURN_IF_ERROR(ValidateRole(c.definition()));
+  const v1::RoleView* role = state_.FindRole(c.definition().name());
+  const uint64_t version = role == nullptr ? 0 : role->version();
+  const std::string stream = RoleStream(c.definition().name());
+  Target(stream, version, c.definition().name());
+  *Emit(stream, version).mutable_role_defined()->mutable_definition() = c.definition();
+  return absl::OkStatus();
+}
+
+absl::Status Decider::DefineItemType(const v1::DefineItemType& c) {
+  RETURN_IF_ERROR(RequireAdmin("define item types"));
+  RETURN_IF_ERROR(ValidateItemType(c.definition()));
+  if (state_.FindWorkflow(c.definition().workflow(), 0) == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("item type \"", c.definition().name(),
+                                                   "\" names unknown workflow \"",
+                                                   c.definition().workflow(), "\""));
+  }
+  const std::string stream = ItemTypeStream(c.definition().name());
+  const v1::ItemTypeDefinition* type = state_.FindItemType(c.definition().name());
+  const uint64_t version = type == nullptr ? 0 : type->version();
+  Target(stream, version, c.definition().name());
+  v1::ItemTypeDefinition* definition =
+      Emit(stream, version).mutable_item_type_defined()->mutable_definition();
+  *definition = c.definition();
+  definition->set_version(static_cast<uint32_t>(version + 1));
+  return absl::OkStatus();
+}
+
+absl::Status Decider::PublishWorkflow(const v1::PublishWorkflow& c) {
+  RETURN_IF_ERROR(RequireAdmin("publish workflows"));
+  RETURN_IF_ERROR(ValidateWorkflow(c.definition()));
+  const v1::WorkflowDefinition* latest = state_.FindWorkflow(c.definition().name(), 0);
+  const uint32_t version = latest == nullptr ? 1 : latest->version() + 1;
+  const std::string stream = WorkflowStream(c.definition().name());
+  // One record per version, so the stream version is the workflow version.
+  Target(stream, version - 1, c.definition().name());
+  v1::WorkflowDefinition* definition =
+      Emit(stream, version - 1).mutable_workflow_published()->mutable_definition();
+  *definition = c.definition();
+  definition->set_version(version);
+  decision_.result.set_sub_id(absl::StrCat(version));
+  return absl::OkStatus();
+}
+
+// --- Clients ----------------------------------------------------------------------------------
+
+absl::Status Decider::CreateClient(const v1::CreateClient& c) {
+  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, "create clients"));
+  ASSIGN_OR_RETURN(std::string id, IdOrNew("client_id", c.client_id()));
+  RETURN_IF_ERROR(ValidateText("client name", c.name(), kMaxNameBytes, true));
+  RETURN_IF_ERROR(ValidateText("client kind", c.kind(), kMaxNameBytes, false));
+  RETURN_IF_ERROR(ValidateText("organization", c.organization(), kMaxNameBytes, false));
+  const std::string owner = c.owner_id().empty() ? actor_.user_id() : c.owner_id();
+  RETURN_IF_ERROR(LoadUser("owner_id", owner).status());
+  v1::ClientView prospective;
+  prospective.set_client_id(id);
+  prospective.set_owner_id(owner);
+  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, prospective, "create a client owned by " + owner));
+  if (state_.FindClient(id) != nullptr) {
+    return absl::AlreadyExistsError(absl::StrCat("client \"", id, "\" already exists"));
+  }
+  v1::ClientCreated* e = Emit(ClientStream(id), 0).mutable_client_created();
+  e->set_client_id(id);
+  e->set_name(c.name());
+  e->set_kind(c.kind());
+  e->set_organization(c.organization());
+  e->set_owner_id(owner);
+  Target(ClientStream(id), 0, id);
+  return absl::OkStatus();
+}
+
+absl::Status Decider::UpdateClient(const v1::UpdateClient& c) {
+  ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
+  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "update"));
+  const std::string& name = c.has_name() ? c.name() : client->name();
+  const std::string& kind = c.has_kind() ? c.kind() : client->kind();
+  const std::string& org = c.has_organization() ? c.organization() : client->organization();
+  RETURN_IF_ERROR(ValidateText("client name", name, kMaxNameBytes, true));
+  RETURN_IF_ERROR(ValidateText("client kind", kind, kMaxNameBytes, false));
+  RETURN_IF_ERROR(ValidateText("organization", org, kMaxNameBytes, false));
+  const std::string stream = ClientStream(client->client_id());
+  Target(stream, client->version(), client->client_id());
+  if (name == client->name() && kind == client->kind() && org == client->organization()) {
+    return absl::OkStatus();
+  }
+  v1::ClientUpdated* e = Emit(stream, client->version()).mutable_client_updated();
+  e->set_client_id(client->client_id());
+  e->set_name(name);
+  e->set_kind(kind);
+  e->set_organization(org);
+  return absl::OkStatus();
+}
+
+absl::Status Decider::AddContact(const v1::AddContact& c) {
+  ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
+  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "add contacts"));
+  RETURN_IF_ERROR(ValidateContact(c.contact()));
+  ASSIGN_OR_RETURN(std::string id, IdOrNew("contact_id", c.contact().contact_id()));
+  for (const v1::Contact& contact : client->contacts()) {
+    if (contact.contact_id() == id) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("client \"", client->client_id(), "\" already has contact \"", id, "\""));
+    }
+  }
+  const std::string stream = ClientStream(client->client_id());
+  v1::ContactAdded* e = Emit(stream, client->version()).mutable_contact_added();
+  e->set_client_id(client->client_id());
+  *e->mutable_contact() = c.contact();
+  e->mutable_contact()->set_contact_id(id);
+  Target(stream, client->version(), client->client_id());
+  decision_.result.set_sub_id(id);
+  return absl::OkStatus();
+}
+
+absl::Status Decider::UpdateContact(const v1::UpdateContact& c) {
+  ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
+  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "update contacts"));
+  RETURN_IF_ERROR(ValidateId("contact_id", c.contact().contact_id()));
+  RETURN_IF_ERROR(ValidateContact(c.contact()));
+  const v1::Contact* current = nullptr;
+  for (const v1::Contact& contact : client->contacts()) {
+    if (contact.contact_id() == c.contact().contact_id()) current = &contact;
+  }
+  if (current == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "client \"", client->client_id(), "\" has no contact \"", c.contact().contact_id(), "\""));
+  }
+  const std::string stream = ClientStream(client->client_id());
+  Target(stream, client->version(), client->client_id());
+  decision_.result.set_sub_id(current->contact_id());
+  if (current->SerializeAsString() == c.contact().SerializeAsString()) return absl::OkStatus();
+  v1::ContactUpdated* e = Emit(stream, client->version()).mutable_contact_updated();
+  e->set_client_id(client->client_id());
+  *e->mutable_contact() = c.contact();
+  return absl::OkStatus();
+}
+
+absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
+  ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
+  RETURN_IF_ERROR(Require(v1::CLIENT_DELETE, *client, "delete contact records"));
+  RETURN_IF_ERROR(ValidateId("contact_id", c.contact_id()));
+  bool found = false;
+  for (const v1::Contact& contact : client->contacts())
+    found |= contact.contact_id() == c.contact_id();
+  if (!found) {
+    return absl::NotFoundError(absl::StrCat("client \"", client->client_id(),
+                                            "\" has no contact \"", c.contact_id(), "\""));
+  }
+  const std::string stream = ClientStream(client->client_id());
+  v1::ContactRemoved* e = Emit(stream, client->version()).mutable_contact_removed();
+  e->set_client_id(client->client_id());
+  e->set_contact_id(c.contact_id());
+  Target(stream, client->version(), client->client_id());
+  return absl::OkStatus();
+}
+
+absl::Status Decider::ShareClient(const v1::ShareClient& c) {
+  ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
+  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "share the account"));
+  // Access is the owner's to give (or a manager's), not passed on by those who received it.
+  if (client->owner_id() != actor_.user_id() && ScopeOf(v1::CLIENT_MANAGE) == v1::OWN) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "only the owner of client \"", client->client_id(), "\" or a manager may share it"));
+  }
+  ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id()));
+  if (user->user_id() == client->owner_id()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "user \"", user->user_id(), "\" already owns client \"", client->client_id(), "\""));
+  }
+  if (c.has_until() && ToTime(c.until()) <= now_) {
+    return absl::InvalidArgumentError("share access must end in the future (until)");
+  }
+  const std::string stream = ClientStream(client->client_id());
+  v1::ClientShared* e = Emit(stream, client->version()).mutable_client_shared();
+  e->set_client_id(client->client_id());
+  e->set_user_id(user->user_id());
+  if (c.has_until()) *e->mutable_until() = c.until();
+  Target(stream, client->version(), client->client_id());
+  return absl::OkStatus();
+}
+
+absl::Status Decider::UnshareClient(const v1::UnshareClient& c) {
+  ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
+  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "change who shares the account"));
+  RETURN_IF_ERROR(ValidateId("user_id", c.user_id()));
+  const std::string stream = ClientStream(client->client_id());
+  Target(stream, client->version(), client->client_id());
+  bool shared = false;
+  for (const v1::AccountShare& share : client->shares()) shared |= share.user_id() == c.user_id();
+  if (!shared) return absl::OkStatus();
+  v1::ClientUnshared* e = Emit(stream, client->version()).mutable_client_unshared();
+  e->set_client_id(client->client_id());
+  e->set_user_id(c.user_id());
+  return absl::OkStatus();
+}
+
+absl::Status Decider::DeleteClient(const v1::DeleteClient& c) {
+  ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
+  RETURN_IF_ERROR(Require(v1::CLIENT_DELETE, *client, "delete"));
+  int open = 0;
+  for (const auto& [position, order_id] : state_.orders_by_creation()) {
+    const v1::OrderView* order = state_.FindOrder(order_id);
+    if (order->client_id() == client->client_id() && IsOpen(*order)) ++open;
+  }
+  if (open > 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "client \"", client->client_id(), "\" has ", open,
+        " open order(s); complete, archive or delete them before deleting the client"));
+  }
+  const std::string stream = ClientStream(client->client_id());
+  Emit(stream, client->version()).mutable_client_deleted()->set_client_id(client->client_id());
+  Target(stream, client->version(), client->client_id());
+  return absl::OkStatus();
+}
+
+absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
+  RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, "reassign accounts"));
+  ASSIGN_OR_RETURN(const v1::UserView* from, LoadUser("from_owner", c.from_owner(), false));
+  ASSIGN_OR_RETURN(const v1::UserView* to, LoadUser("to_owner", c.to_owner()));
+  if (from->user_id() == to->user_id()) {
+    return absl::InvalidArgumentError("from_owner and to_owner are the same user");
+  }
+  std::vector<const v1::ClientView*> clients;
+  if (c.client_ids().empty()) {
+    for (const auto& [position, id] : state_.clients_by_creation()) {
+      const v1::ClientView* client = state_.FindClient(id);
+      if (!client->deleted() && client->owner_id() == from->user_id()) clients.push_back(client);
+    }
+    if (clients.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("user \"", from->user_id(), "\" owns no clients to reassign"));
+    }
+  } else {
+    absl::flat_hash_set<std::string> seen;
+    for (const std::string& id : c.client_ids()) {
+      if (!seen.insert(id).second) {
+        return absl::InvalidArgumentError(absl::StrCat("client \"", id, "\" is listed twice"));
+      }
+      ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(id));
+      if (client->owner_id() != from->user_id()) {
+        return absl::FailedPreconditionError(absl::StrCat("client \"", id, "\" is owned by \"",
+                                                          client->owner_id(), "\", not \"",
+                                                          from->user_id(), "\""));
+      }
+      clients.push_back(client);
+    }
+  }
+  absl::flat_hash_set<std::string> moving;
+  for (const v1::ClientView* client : clients) {
+    RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, *client, "reassign"));
+    moving.insert(client->client_id());
+    v1::ClientOwnerChanged* e =
+        Emit(ClientStream(client->client_id()), client->version()).mutable_client_owner_changed();
+    e->set_client_id(client->client_id());
+    e->set_old_owner(from->user_id());
+    e->set_new_owner(to->user_id());
+  }
+  // Open orders follow their account; completed, archived and deleted ones keep their owner.
+  int orders = 0;
+  for (const auto& [position, id] : state_.orders_by_creation()) {
+    const v1::OrderView* order = state_.FindOrder(id);
+    if (!moving.contains(order->client_id()) || order->owner_id() != from->user_id() ||
+        !IsOpen(*order)) {
+      continue;
+    }
+    v1::OrderOwnerChanged* e =
+        Emit(OrderStream(order->order_id()), order->version()).mutable_order_owner_changed();
+    e->set_order_id(order->order_id());
+    e->set_old_owner(from->user_id());
+    e->set_new_owner(to->user_id());
+    ++orders;
+  }
+  decision_.result.set_id(to->user_id());
+  decision_.result.set_sub_id(absl::StrCat(clients.size(), " clients, ", orders, " orders"));
+  return absl::OkStatus();
+}
+
+// --- Orders -----------------------------------------------------------------------------------
+
+absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
+  RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, "create orders"));
+  const std::string type_name = c.item_type().empty() ? kProductionOrder : c.item_type();
+  const v1::ItemTypeDefinition* type = state_.FindItemType(type_name);
+  if (type == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("item type \"", type_name, "\" does not exist"));
+  }
+  if (c.kind() != v1::PRODUCTION && c.kind() != v1::PROVIDED) {
+    return absl::InvalidArgumentError(
+        "kind must be PRODUCTION (spot production needed) or PROVIDED (the client or agency "
+        "provides the spot); reuse an archived order with ReuseOrder");
+  }
+  ASSIGN_OR_RETURN(std::string id, IdOrNew("order_id", c.order_id()));
+  RETURN_IF_ERROR(ValidateText("title", c.title(), kMaxNameBytes, true));
+  RETURN_IF_ERROR(ValidateText("instructions", c.instructions(), kMaxTextBytes, false));
+  if (c.spot_length_seconds() > kMaxSpotSeconds) {
+    return absl::InvalidArgumentError(absl::StrCat("spot_length_seconds ", c.spot_length_seconds(),
+                                                   " is over the limit of ", kMaxSpotSeconds));
+  }
+  if (type->facets().schedule()) {
+    RETURN_IF_ERROR(ValidateFlight(c.flight_start(), c.flight_end()));
+  }
+  RETURN_IF_ERROR(ValidateFields(*type, c.fields(), /*require_all=*/true));
+  const v1::ClientView* client = nullptr;
+  if (type->facets().client_link() || !c.client_id().empty()) {
+    ASSIGN_OR_RETURN(client, LoadClient(c.client_id()));
+  }
+  // The order belongs to the account's AE, whoever enters it.
+  std::string owner = c.owner_id();
+  if (owner.empty()) owner = client != nullptr ? client->owner_id() : actor_.user_id();
+  RETURN_IF_ERROR(LoadUser("owner_id", owner).status());
+  const v1::WorkflowDefinition* workflow = state_.FindWorkflow(type->workflow(), 0);
+  if (workflow == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat("item type \"", type_name,
+                                                      "\" follows workflow \"", type->workflow(),
+                                                      "\", not published"));
+  }
+  const std::string initial = InitialState(*workflow, c.kind());
+  if (initial.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("workflow \"", workflow->name(), "\" v", workflow->version(),
+                     " has no initial state for ", v1::OrderKind_Name(c.kind()), " orders"));
+  }
+  v1::OrderView prospective;
+  prospective.set_owner_id(owner);
+  if (client != nullptr) prospective.set_client_id(client->client_id());
+  RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, prospective, "create an order owned by " + owner));
+  if (state_.FindOrder(id) != nullptr) {
+    return absl::AlreadyExistsError(absl::StrCat("order \"", id, "\" already exists"));
+  }
+  v1::OrderCreated* e = Emit(OrderStream(id), 0).mutable_order_created();
+  e->set_order_id(id);
+  e->set_item_type(type_name);
+  e->set_workflow(workflow->name());
+  e->set_workflow_version(workflow->version());
+  e->set_kind(c.kind());
+  e->set_client_id(prospective.client_id());
+  e->set_owner_id(owner);
+  e->set_title(c.title());
+  e->set_instructions(c.instructions());
+  e->set_spot_length_seconds(c.spot_length_seconds());
+  if (type->facets().schedule()) {
+    *e->mutable_flight_start() = c.flight_start();
+    *e->mutable_flight_end() = c.flight_end();
+  }
+  *e->mutable_fields() = c.fields();
+  e->set_status(initial);
+  Target(OrderStream(id), 0, id);
+  return absl::OkStatus();
+}
+
+absl::Status Decider::UpdateOrder(const v1::UpdateOrder& c) {
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "edit"));
+  ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*order));
+  const std::string& title = c.has_title() ? c.title() : order->title();
+  const std::string& instructions = c.has_instructions() ? c.instructions() : order->instructions();
+  const uint32_t length =
+      c.has_spot_length_seconds() ? c.spot_length_seconds() : order->spot_length_seconds();
+  RETURN_IF_ERROR(ValidateText("title", title, kMaxNameBytes, true));
+  RETURN_IF_ERROR(ValidateText("instructions", instructions, kMaxTextBytes, false));
+  if (length > kMaxSpotSeconds) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spot_length_seconds ", length, " is over the limit of ", kMaxSpotSeconds));
+  }
+  RETURN_IF_ERROR(ValidateFields(*type, c.fields(), /*require_all=*/false));
+  const std::string stream = OrderStream(order->order_id());
+  Target(stream, order->version(), order->order_id());
+  bool fields_change = false;
+  for (const auto& [name, value] : c.fields()) {
+    auto it = order->fields().find(name);
+    fields_change |=
+        it == order->fields().end() || it->second.SerializeAsString() != value.SerializeAsString();
+  }
+  if (title == order->title() && instructions == order->instructions() &&
+      length == order->spot_length_seconds() && !fields_change) {
+    return absl::OkStatus();
+  }
+  v1::OrderUpdated* e = Emit(stream, order->version()).mutable_order_updated();
+  e->set_order_id(order->order_id());
+  e->set_title(title);
+  e->set_instructions(instructions);
+  e->set_spot_length_seconds(length);
+  *e->mutable_fields() = c.fields();
+  return absl::OkStatus();
+}
+
+absl::Status Decider::SubmitRevision(const v1::SubmitRevision& c) {
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  RETURN_IF_ERROR(CheckArtifact(*order, c.artifact()));
+  RETURN_IF_ERROR(ValidateText("change_note", c.change_note(), kMaxTextBytes, false));
+  std::string action;
+  if (c.artifact() == "script") {
+    RETURN_IF_ERROR(ValidateText("script text", c.text(), kMaxTextBytes, true));
+    if (c.has_media() || c.provided_by_client()) {
+      return absl::InvalidArgumentError("a script revision carries text, not media");
+    }
+    action = "submit_script";
+  } else {
+    RETURN_IF_ERROR(ValidateText("media uri", c.media().uri(), 2048, true));
+    RETURN_IF_ERROR(ValidateText("media checksum", c.media().checksum(), 256, false));
+    if (!c.text().empty())
+      return absl::InvalidArgumentError("a spot revision carries media, not text");
+    action = c.provided_by_client() ? "upload_spot" : "record_spot";
+  }
+  ASSIGN_OR_RETURN(const v1::Transition* transition, Transit(*order, action, c.artifact()));
+  const auto& revisions = c.artifact() == "script" ? order->scripts() : order->spots();
+  const uint32_t number = static_cast<uint32_t>(revisions.size()) + 1;
+  const std::string stream = OrderStream(order->order_id());
+  v1::RevisionSubmitted* e = Emit(stream, order->version()).mutable_revision_submitted();
+  e->set_order_id(order->order_id());
+  v1::Revision* revision = e->mutable_revision();
+  revision->set_artifact(c.artifact());
+  revision->set_number(number);
+  revision->set_text(c.text());
+  if (c.has_media()) *revision->mutable_media() = c.media();
+  revision->set_change_note(c.change_note());
+  revision->set_provided_by_client(c.provided_by_client());
+  e->set_action(action);
+  e->set_from_status(transition->from());
+  e->set_to_status(transition->to());
+  Target(stream, order->version(), order->order_id());
+  decision_.result.set_sub_id(absl::StrCat(number));
+  return absl::OkStatus();
+}
+
+absl::Status Decider::ApproveRevision(const v1::ApproveRevision& c) {
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, false));
+  ASSIGN_OR_RETURN(const v1::Revision* revision,
+                   ReviewedRevision(*order, c.artifact(), c.revision()));
+  ASSIGN_OR_RETURN(const v1::Transition* transition,
+                   Transit(*order, absl::StrCat("approve_", c.artifact()), c.artifact()));
+  EmitReview(*order, c.artifact(), revision->number(), v1::APPROVED, *transition)
+      ->set_comment(c.comment());
+  return absl::OkStatus();
+}
+
+absl::Status Decider::RequestChanges(const v1::RequestChanges& c) {
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  RETURN_IF_ERROR(ValidateText("comment (the changes wanted)", c.comment(), kMaxTextBytes, true));
+  ASSIGN_OR_RETURN(const v1::Revision* revision,
+                   ReviewedRevision(*order, c.artifact(), c.revision()));
+  ASSIGN_OR_RETURN(
+      const v1::Transition* transition,
+      Transit(*order, absl::StrCat("request_", c.artifact(), "_changes"), c.artifact()));
+  EmitReview(*order, c.artifact(), revision->number(), v1::CHANGES_REQUESTED, *transition)
+      ->set_comment(c.comment());
+  return absl::OkStatus();
+}
+
+absl::Status Decider::ForwardToClient(const v1::ForwardToClient& c) {
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  RETURN_IF_ERROR(ValidateText("message", c.message(), kMaxTextBytes, false));
+  ASSIGN_OR_RETURN(const v1::Revision* revision,
+                   ReviewedRevision(*order, c.artifact(), c.revision()));
+  RETURN_IF_ERROR(ValidateId("contact_id", c.contact_id()));
+  const v1::ClientView* client = state_.FindClient(order->client_id());
+  bool found = false;
+  if (client != nullptr) {
+    for (const v1::Contact& contact : client->contacts())
+      found |= contact.contact_id() == c.contact_id();
+  }
+  if (!found) {
+    return absl::NotFoundError(absl::StrCat("client \"", order->client_id(), "\" has no contact \"",
+                                            c.contact_id(), "\""));
+  }
+  ASSIGN_OR_RETURN(const v1::Transition* transition,
+                   Transit(*order, absl::StrCat("forward_", c.artifact()), c.artifact()));
+  v1::RevisionReviewed* e =
+      EmitReview(*order, c.artifact(), revision->number(), v1::FORWARDED_TO_CLIENT, *transition);
+  e->set_contact_id(c.contact_id());
+  e->set_comment(c.message());
+  return absl::OkStatus();
+}
+
+absl::Status Decider::RecordClientAnswer(const v1::RecordClientAnswer& c) {
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, /*required=*/!c.approved()));
+  ASSIGN_OR_RETURN(const v1::Revision* revision,
+                   ReviewedRevision(*order, c.artifact(), c.revision()));
+  // The contact answers with their own login, or a user records the answer on their behalf.
+  const bool own_login = !actor_.contact_id().empty() && actor_.client_id() == order->client_id();
+  const std::string contact_id = own_login ? actor_.contact_id() : c.contact_id();
+  if (own_login && !c.contact_id().empty() && c.contact_id() != contact_id) {
+    return absl::PermissionDeniedError("a contact answers only for themselves");
+  }
+  RETURN_IF_ERROR(ValidateId("contact_id", contact_id));
+  bool forwarded = false;
+  for (const v1::Review& review : revision->reviews()) {
+    forwarded |= review.kind() == v1::FORWARDED_TO_CLIENT && review.contact_id() == contact_id;
+  }
+  if (!forwarded) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(c.artifact(), " revision ", revision->number(), " of order ", Name(*order),
+                     " was not forwarded to contact \"", contact_id, "\""));
+  }
+  const std::string action = c.approved()
+                                 ? absl::StrCat("client_approve_", c.artifact())
+                                 : absl::StrCat("client_request_", c.artifact(), "_changes");
+  // Special case: the workflow guards client answers with CLIENT_ANSWER, which contacts hold;
+  // a user recording the answer for a contact needs REVISION_REVIEW (who forwards may record).
+  ASSIGN_OR_RETURN(const v1::Transition* transition,
+                   Transit(*order, action, c.artifact(),
+                           own_login ? v1::PRIVILEGE_UNSPECIFIED : v1::REVISION_REVIEW));
+  v1::RevisionReviewed* e =
+      EmitReview(*order, c.artifact(), revision->number(),
+                 c.approved() ? v1::CLIENT_APPROVED : v1::CLIENT_CHANGES_REQUESTED, *transition);
+  e->set_contact_id(contact_id);
+  e->set_comment(c.comment());
+  if (!own_login) decision_.on_behalf_of = contact_id;
+  return absl::OkStatus();
+}
+
+absl::Status Decider::PerformAction(const v1::PerformAction& c) {
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  RETURN_IF_ERROR(ValidateId("action", c.action()));
+  RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, false));
+  for (const char* prefix :
+       {"submit_", "record_", "upload_", "approve_", "request_", "forward_", "client_"}) {
+    if (absl::StartsWith(c.action(), prefix)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "action \"", c.action(), "\" carries a revision or review; use its own command"));
+    }
+  }
+  ASSIGN_OR_RETURN(const v1::Transition* transition, Transit(*order, c.action(), ""));
+  const std::string stream = OrderStream(order->order_id());
+  v1::OrderTransitioned* e = Emit(stream, order->version()).mutable_order_transitioned();
+  e->set_order_id(order->order_id());
+  e->set_action(c.action());
+  e->set_from_status(transition->from());
+  e->set_to_status(transition->to());
+  e->set_comment(c.comment());
+  Target(stream, order->version(), order->order_id());
+  return absl::OkStatus();
+}
+
+absl::Status Decider::RequestFlightChange(const v1::RequestFlightChange& c) {
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  RETURN_IF_ERROR(Require(v1::FLIGHT_CHANGE_REQUEST, *order, "request a flight-date change"));
+  ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*order));
+  if (!type->facets().schedule()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("a ", order->item_type(), " has no flight dates"));
+  }
+  RETURN_IF_ERROR(ValidateFlight(c.new_start(), c.new_end()));
+  RETURN_IF_ERROR(ValidateText("reason", c.reason(), kMaxTextBytes, false));
+  if (CompareDates(c.new_start(), order->flight_start()) == 0 &&
+      CompareDates(c.new_end(), order->flight_end()) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("order ", Name(*order), " already flies ",
+                                                   FormatDate(c.new_start()), " to ",
+                                                   FormatDate(c.new_end())));
+  }
+  for (const v1::FlightChange& change : order->flight_changes()) {
+    if (change.status() == v1::PENDING) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("order ", Name(*order), " already has flight change ", change.request_id(),
+                       " waiting for a decision"));
+    }
+  }
+  const std::string request_id = NewId();
+  const std::string stream = OrderStream(order->order_id());
+  v1::FlightChangeRequested* e = Emit(stream, order->version()).mutable_flight_change_requested();
+  e->set_order_id(order->order_id());
+  e->set_request_id(request_id);
+  *e->mutable_new_start() = c.new_start();
+  *e->mutable_new_end() = c.new_end();
+  e->set_reason(c.reason());
+  Target(stream, order->version(), order->order_id());
+  decision_.result.set_sub_id(request_id);
+  return absl::OkStatus();
+}
+
+absl::Status Decider::DecideFlightChange(const v1::DecideFlightChange& c) {
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  RETURN_IF_ERROR(Require(v1::FLIGHT_CHANGE_DECIDE, *order, "decide flight-date changes"));
+  RETURN_IF_ERROR(ValidateId("request_id", c.request_id()));
+  RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, false));
+  const v1::FlightChange* change = nullptr;
+  for (const v1::FlightChange& candidate : order->flight_changes()) {
+    if (candidate.request_id() == c.request_id()) change = &candidate;
+  }
+  if (change == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("order ", Name(*order), " has no flight change \"", c.request_id(), "\""));
+  }
+  if (change->status() != v1::PENDING) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("flight change \"", c.request_id(), "\" was already ",
+                     change->status() == v1::GRANTED ? "approved" : "rejected"));
+  }
+  const std::string stream = OrderStream(order->order_id());
+  v1::FlightChangeDecided* e = Emit(stream, order->version()).mutable_flight_change_decided();
+  e->set_order_id(order->order_id());
+  e->set_request_id(c.request_id());
+  e->set_approved(c.approved());
+  e->set_comment(c.comment());
+  Target(stream, order->version(), order->order_id());
+  decision_.result.set_sub_id(c.request_id());
+  return absl::OkStatus();
+}
+
+absl::Status Decider::ShareOrder(const std::string& order_id, const std::string& user_id,
+                                 bool share) {
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(order_id));
+  RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, share ? "share" : "unshare"));
+  ASSIGN_OR_RETURN(const v1::UserView* user,
+                   LoadUser("user_id", user_id, /*must_be_active=*/share));
+  const std::string stream = OrderStream(order->order_id());
+  Target(stream, order->version(), order->order_id());
+  const bool participant = std::find(order->participants().begin(), order->participants().end(),
+                                     user->user_id()) != order->participants().end();
+  if (participant == share) return absl::OkStatus();
+  v1::DomainEvent& event = Emit(stream, order->version());
+  if (share) {
+    event.mutable_order_shared()->set_order_id(order->order_id());
+    event.mutable_order_shared()->set_user_id(user->user_id());
+  } else {
+    event.mutable_order_unshared()->set_order_id(order->order_id());
+    event.mutable_order_unshared()->set_user_id(user->user_id());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  // Whoever manages the order assigns a producer; a producer may take an order themselves.
+  const bool self =
+      c.user_id() == actor_.user_id() && ScopeOf(v1::REVISION_WRITE) != v1::SCOPE_UNSPECIFIED;
+  if (!self) RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "assign a producer"));
+  ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id()));
+  const std::string stream = OrderStream(order->order_id());
+  Target(stream, order->version(), order->order_id());
+  if (order->producer_id() == user->user_id()) return absl::OkStatus();
+  v1::ProducerAssigned* e = Emit(stream, order->version()).mutable_producer_assigned();
+  e->set_order_id(order->order_id());
+  e->set_old_producer_id(order->producer_id());
+  e->set_new_producer_id(user->user_id());
+  return absl::OkStatus();
+}
+
+absl::Status Decider::AddComment(const v1::AddComment& c) {
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "comment"));
+  RETURN_IF_ERROR(ValidateText("comment text", c.text(), kMaxTextBytes, true));
+  const std::string id = NewId();
+  const std::string stream = OrderStream(order->order_id());
+  v1::CommentAdded* e = Emit(stream, order->version()).mutable_comment_added();
+  e->set_order_id(order->order_id());
+  e->set_comment_id(id);
+  e->set_text(c.text());
+  Target(stream, order->version(), order->order_id());
+  decision_.result.set_sub_id(id);
+  return absl::OkStatus();
+}
+
+absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrder(order_id));
+  RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, archived ? "archive" : "restore"));
+  if (order->archived() == archived) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "order ", Name(*order), archived ? " is already archived" : " is not archived"));
+  }
+  const std::string stream = OrderStream(order->order_id());
+  v1::DomainEvent& event = Emit(stream, order->version());
+  if (archived) {
+    event.mutable_order_archived()->set_order_id(order->order_id());
+  } else {
+    event.mutable_order_restored()->set_order_id(order->order_id());
+  }
+  Target(stream, order->version(), order->order_id());
+  return absl::OkStatus();
+}
+
+absl::Status Decider::DeleteOrder(const v1::DeleteOrder& c) {
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrder(c.order_id()));
+  RETURN_IF_ERROR(Require(v1::ORDER_DELETE, *order, "delete"));
+  const std::string stream = OrderStream(order->order_id());
+  Emit(stream, order->version()).mutable_order_deleted()->set_order_id(order->order_id());
+  Target(stream, order->version(), order->order_id());
+  return absl::OkStatus();
+}
+
+absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
+  ASSIGN_OR_RETURN(const v1::OrderView* source, LoadOrder(c.source_order_id()));
+  RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *source, "reuse"));
+  if (!source->archived()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("order ", Name(*source), " is not archived; only archived orders are reused"));
+  }
+  const v1::Revision* spot = nullptr;
+  for (const v1::Revision& revision : source->spots()) {
+    if (revision.approved()) spot = &revision;
+  }
+  if (spot == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("order ", Name(*source), " has no approved spot to reuse"));
+  }
+  ASSIGN_OR_RETURN(std::string id, IdOrNew("order_id", c.order_id()));
+  const std::string title = c.title().empty() ? source->title() : c.title();
+  RETURN_IF_ERROR(ValidateText("title", title, kMaxNameBytes, true));
+  RETURN_IF_ERROR(ValidateFlight(c.flight_start(), c.flight_end()));
+  ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(source->client_id()));
+  ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*source));
+  const v1::WorkflowDefinition* workflow = state_.FindWorkflow(type->workflow(), 0);
+  const std::string initial = workflow == nullptr ? "" : InitialState(*workflow, v1::REUSE);
+  if (initial.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("workflow \"", type->workflow(), "\" has no initial state for REUSE orders"));
+  }
+  v1::OrderView prospective;
+  prospective.set_owner_id(client->owner_id());
+  prospective.set_client_id(client->client_id());
+  RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, prospective, "create an order"));
+  if (state_.FindOrder(id) != nullptr) {
+    return absl::AlreadyExistsError(absl::StrCat("order \"", id, "\" already exists"));
+  }
+  const std::string stream = OrderStream(id);
+  v1::OrderCreated* created = Emit(stream, 0).mutable_order_created();
+  created->set_order_id(id);
+  created->set_item_type(source->item_type());
+  created->set_workflow(workflow->name());
+  created->set_workflow_version(workflow->version());
+  created->set_kind(v1::REUSE);
+  created->set_client_id(client->client_id());
+  created->set_owner_id(client->owner_id());
+  created->set_title(title);
+  created->set_instructions(source->instructions());
+  created->set_spot_length_seconds(source->spot_length_seconds());
+  *created->mutable_flight_start() = c.flight_start();
+  *created->mutable_flight_end() = c.flight_end();
+  *created->mutable_fields() = source->fields();
+  created->set_status(initial);
+  created->set_reused_from_order(source->order_id());
+  v1::RevisionSubmitted* submitted = Emit(stream, 0).mutable_revision_submitted();
+  submitted->set_order_id(id);
+  v1::Revision* revision = submitted->mutable_revision();
+  revision->set_artifact("spot");
+  revision->set_number(1);
+  *revision->mutable_media() = spot->media();
+  revision->set_change_note(absl::StrCat("reused from order ", Name(*source)));
+  revision->set_provided_by_client(spot->provided_by_client());
+  revision->set_reused_from_order(source->order_id());
+  revision->set_reused_from_revision(spot->number());
+  submitted->set_action("reuse");
+  submitted->set_from_status(initial);
+  submitted->set_to_status(initial);
+  v1::RevisionReviewed* carried = Emit(stream, 0).mutable_revision_reviewed();
+  carried->set_order_id(id);
+  carried->set_artifact("spot");
+  carried->set_revision(1);
+  carried->set_kind(v1::CARRIED_OVER);
+  carried->set_comment(
+      absl::StrCat("approved as spot revision ", spot->number(), " of order ", Name(*source)));
+  Target(stream, 0, id);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Decision> Decide(const State& state, const v1::UserView& actor,
+                                const v1::Command& command, absl::Time now, IdGenerator* ids) {
+  return Decider(state, actor, now, ids).Run(command);
+}
+
+}  // namespace spotflow::engine::internal

@@ -1,0 +1,48 @@
+// decide.h: command handling. Decide() is a pure function of the projected state, the
+// command, the acting user, the time and the ids it draws: it returns the events to append
+// (with the expected version of every stream they go to) or the error that rejects the
+// command. It writes nothing itself.
+#ifndef SPOTFLOW_ENGINE_INTERNAL_DECIDE_H_
+#define SPOTFLOW_ENGINE_INTERNAL_DECIDE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engine/ids.h"
+#include "engine/internal/state.h"
+#include "proto/commands.pb.h"
+#include "proto/domain.pb.h"
+#include "store/event_store.h"
+
+namespace spotflow::engine::internal {
+
+struct StreamWrite {
+  std::string stream_id;
+  store::ExpectedVersion expected = store::ExpectedVersion::Any();
+  std::vector<v1::DomainEvent> events;
+};
+
+struct Decision {
+  // Empty when the command changes nothing (setting what is already set): success, no write.
+  std::vector<StreamWrite> writes;
+  // The record the command targets: the caller's etag is checked against its version, and
+  // the result reports its new version.
+  std::string target_stream;
+  uint64_t target_version = 0;
+  v1::CommandResult result;  // id and sub_id; the engine adds versions and positions.
+  std::string on_behalf_of;  // A client contact, when a user records the client's answer.
+};
+
+// `actor` must be an active user of `state`, or a system actor (user id "system") that holds
+// every privilege, used only to load presets and bootstrap the first administrator.
+absl::StatusOr<Decision> Decide(const State& state, const v1::UserView& actor,
+                                const v1::Command& command, absl::Time now, IdGenerator* ids);
+
+// The system actor's user id; no user may take it.
+inline constexpr char kSystemUser[] = "system";
+
+}  // namespace spotflow::engine::internal
+
+#endif  // SPOTFLOW_ENGINE_INTERNAL_DECIDE_H_

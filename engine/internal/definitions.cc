@@ -1,0 +1,348 @@
+#include "engine/internal/definitions.h"
+
+#include <deque>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "base/status_macros.h"
+
+namespace spotflow::engine::internal {
+namespace {
+
+absl::Status Invalid(absl::string_view message) { return absl::InvalidArgumentError(message); }
+
+bool IsLeap(int year) { return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0; }
+
+int DaysIn(int year, int month) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return month == 2 && IsLeap(year) ? 29 : kDays[month - 1];
+}
+
+// Calls `literal(text)` and `token(name, width)` for each part of a key format; returns
+// INVALID_ARGUMENT for an unknown or unclosed token.
+template <typename Literal, typename Token>
+absl::Status ParseKeyFormat(absl::string_view format, Literal literal, Token token) {
+  size_t i = 0;
+  while (i < format.size()) {
+    const size_t open = format.find('{', i);
+    if (open == absl::string_view::npos) {
+      literal(format.substr(i));
+      break;
+    }
+    literal(format.substr(i, open - i));
+    const size_t close = format.find('}', open);
+    if (close == absl::string_view::npos) {
+      return Invalid(absl::StrCat("key format \"", format, "\" has an unclosed '{'"));
+    }
+    absl::string_view name = format.substr(open + 1, close - open - 1);
+    int width = 0;
+    if (name == "yyyy" || name == "yy") {
+      token(name, 0);
+    } else if (absl::ConsumePrefix(&name, "seq:") && absl::SimpleAtoi(name, &width) && width >= 1 &&
+               width <= 12) {
+      token("seq", width);
+    } else {
+      return Invalid(absl::StrCat("key format \"", format, "\" has an unknown token {",
+                                  format.substr(open + 1, close - open - 1),
+                                  "}; use {yyyy}, {yy} or {seq:N} with N from 1 to 12"));
+    }
+    i = close + 1;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateId(absl::string_view what, absl::string_view id) {
+  if (id.empty()) return Invalid(absl::StrCat(what, " is required"));
+  if (id.size() > kMaxIdBytes) {
+    return Invalid(
+        absl::StrCat(what, " is ", id.size(), " characters long; the limit is ", kMaxIdBytes));
+  }
+  for (char c : id) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      return Invalid(absl::StrCat(what, " \"", absl::CHexEscape(id),
+                                  "\" may only hold letters, digits, '-', '_' and '.'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateText(absl::string_view what, absl::string_view text, size_t max_bytes,
+                          bool required) {
+  if (required && text.empty()) return Invalid(absl::StrCat(what, " is required"));
+  if (text.size() > max_bytes) {
+    return Invalid(
+        absl::StrCat(what, " is ", text.size(), " bytes long; the limit is ", max_bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDate(absl::string_view what, const v1::Date& date) {
+  if (date.year() < 1900 || date.year() > 9999 || date.month() < 1 || date.month() > 12 ||
+      date.day() < 1 || date.day() > DaysIn(date.year(), date.month())) {
+    return Invalid(absl::StrFormat("%s %d-%02d-%02d is not a valid date", what, date.year(),
+                                   date.month(), date.day()));
+  }
+  return absl::OkStatus();
+}
+
+int CompareDates(const v1::Date& a, const v1::Date& b) {
+  auto tie = [](const v1::Date& d) { return std::tuple(d.year(), d.month(), d.day()); };
+  return tie(a) < tie(b) ? -1 : (tie(b) < tie(a) ? 1 : 0);
+}
+
+std::string FormatDate(const v1::Date& date) {
+  return absl::StrFormat("%04d-%02d-%02d", date.year(), date.month(), date.day());
+}
+
+absl::Status ValidateFlight(const v1::Date& start, const v1::Date& end) {
+  RETURN_IF_ERROR(ValidateDate("flight start", start));
+  RETURN_IF_ERROR(ValidateDate("flight end", end));
+  if (CompareDates(end, start) < 0) {
+    return Invalid(absl::StrCat("flight end ", FormatDate(end), " is before flight start ",
+                                FormatDate(start)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRole(const v1::RoleDefinition& role) {
+  RETURN_IF_ERROR(ValidateId("role name", role.name()));
+  RETURN_IF_ERROR(ValidateText("role title", role.title(), kMaxNameBytes, false));
+  absl::flat_hash_set<int> seen;
+  for (const v1::Grant& grant : role.grants()) {
+    if (grant.privilege() == v1::PRIVILEGE_UNSPECIFIED ||
+        !v1::Privilege_IsValid(grant.privilege())) {
+      return Invalid(absl::StrCat("role \"", role.name(), "\" grants unknown privilege ",
+                                  static_cast<int>(grant.privilege())));
+    }
+    if (grant.scope() == v1::SCOPE_UNSPECIFIED || !v1::Scope_IsValid(grant.scope())) {
+      return Invalid(absl::StrCat("role \"", role.name(), "\" grants ",
+                                  v1::Privilege_Name(grant.privilege()),
+                                  " without a scope; use OWN, TEAM or ALL"));
+    }
+    if (!seen.insert(grant.privilege()).second) {
+      return Invalid(absl::StrCat("role \"", role.name(), "\" grants ",
+                                  v1::Privilege_Name(grant.privilege()), " twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateKeyFormat(absl::string_view format) {
+  int seqs = 0;
+  RETURN_IF_ERROR(ParseKeyFormat(
+      format, [](absl::string_view) {},
+      [&](absl::string_view name, int) { seqs += name == "seq" ? 1 : 0; }));
+  if (seqs != 1) {
+    return Invalid(absl::StrCat("key format \"", format,
+                                "\" needs exactly one {seq:N} so that keys are unique"));
+  }
+  return absl::OkStatus();
+}
+
+bool KeyFormatHasYear(absl::string_view format) {
+  return absl::StrContains(format, "{yyyy}") || absl::StrContains(format, "{yy}");
+}
+
+std::string RenderKey(absl::string_view format, int year, uint64_t seq) {
+  std::string key;
+  // The format was validated when the item type was defined.
+  ParseKeyFormat(
+      format, [&](absl::string_view text) { absl::StrAppend(&key, text); },
+      [&](absl::string_view name, int width) {
+        if (name == "yyyy") {
+          absl::StrAppend(&key, absl::StrFormat("%04d", year));
+        } else if (name == "yy") {
+          absl::StrAppend(&key, absl::StrFormat("%02d", year % 100));
+        } else {
+          absl::StrAppend(&key, absl::StrFormat("%0*d", width, seq));
+        }
+      })
+      .IgnoreError();
+  return key;
+}
+
+absl::Status ValidateItemType(const v1::ItemTypeDefinition& type) {
+  RETURN_IF_ERROR(ValidateId("item type name", type.name()));
+  RETURN_IF_ERROR(ValidateText("item type title", type.title(), kMaxNameBytes, false));
+  RETURN_IF_ERROR(ValidateId("item type workflow", type.workflow()));
+  RETURN_IF_ERROR(ValidateKeyFormat(type.key_format()));
+  absl::flat_hash_set<std::string> names;
+  for (const v1::FieldDefinition& field : type.fields()) {
+    RETURN_IF_ERROR(ValidateId("field name", field.name()));
+    if (field.type() == v1::FIELD_TYPE_UNSPECIFIED || !v1::FieldType_IsValid(field.type())) {
+      return Invalid(absl::StrCat("field \"", field.name(), "\" has no valid type"));
+    }
+    if (!names.insert(field.name()).second) {
+      return Invalid(absl::StrCat("field \"", field.name(), "\" is defined twice"));
+    }
+  }
+  absl::flat_hash_set<std::string> artifacts;
+  for (const std::string& artifact : type.facets().artifacts()) {
+    RETURN_IF_ERROR(ValidateId("artifact name", artifact));
+    if (!artifacts.insert(artifact).second) {
+      return Invalid(absl::StrCat("artifact \"", artifact, "\" is listed twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
+  RETURN_IF_ERROR(ValidateId("workflow name", workflow.name()));
+  const std::string name = absl::StrCat("workflow \"", workflow.name(), "\"");
+  if (workflow.states().empty()) return Invalid(absl::StrCat(name, " has no states"));
+  absl::flat_hash_set<std::string> states;
+  for (const v1::WorkflowState& state : workflow.states()) {
+    RETURN_IF_ERROR(ValidateId("state name", state.name()));
+    if (!states.insert(state.name()).second) {
+      return Invalid(absl::StrCat(name, " defines state \"", state.name(), "\" twice"));
+    }
+  }
+  if (workflow.initial_states().empty()) {
+    return Invalid(absl::StrCat(name, " has no initial state"));
+  }
+  absl::flat_hash_set<int> kinds;
+  std::deque<std::string> frontier;
+  for (const v1::InitialState& initial : workflow.initial_states()) {
+    if (initial.kind() == v1::ORDER_KIND_UNSPECIFIED || !v1::OrderKind_IsValid(initial.kind())) {
+      return Invalid(absl::StrCat(name, " has an initial state without a valid order kind"));
+    }
+    if (!kinds.insert(initial.kind()).second) {
+      return Invalid(
+          absl::StrCat(name, " has two initial states for ", v1::OrderKind_Name(initial.kind())));
+    }
+    if (!states.contains(initial.state())) {
+      return Invalid(absl::StrCat(name, " starts ", v1::OrderKind_Name(initial.kind()),
+                                  " orders in unknown state \"", initial.state(), "\""));
+    }
+    frontier.push_back(initial.state());
+  }
+  absl::flat_hash_map<std::string, std::vector<std::string>> next;
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const v1::Transition& t : workflow.transitions()) {
+    RETURN_IF_ERROR(ValidateId("transition action", t.action()));
+    const std::string label =
+        absl::StrCat("transition \"", t.from(), "\" --", t.action(), "--> \"", t.to(), "\"");
+    if (!states.contains(t.from()) || !states.contains(t.to())) {
+      return Invalid(absl::StrCat(name, ": ", label, " names an unknown state"));
+    }
+    if (t.privilege() == v1::PRIVILEGE_UNSPECIFIED || !v1::Privilege_IsValid(t.privilege())) {
+      return Invalid(absl::StrCat(name, ": ", label, " requires unknown privilege ",
+                                  static_cast<int>(t.privilege())));
+    }
+    for (int condition : t.conditions()) {
+      if (condition == v1::CONDITION_UNSPECIFIED || !v1::Condition_IsValid(condition)) {
+        return Invalid(absl::StrCat(name, ": ", label, " has unknown condition ", condition));
+      }
+    }
+    if (!seen.emplace(t.from(), t.action()).second) {
+      return Invalid(absl::StrCat(name, " has two transitions for action \"", t.action(),
+                                  "\" out of state \"", t.from(), "\""));
+    }
+    next[t.from()].push_back(t.to());
+  }
+  absl::flat_hash_set<std::string> reached(frontier.begin(), frontier.end());
+  while (!frontier.empty()) {
+    const std::string state = std::move(frontier.front());
+    frontier.pop_front();
+    for (const std::string& to : next[state]) {
+      if (reached.insert(to).second) frontier.push_back(to);
+    }
+  }
+  for (const v1::WorkflowState& state : workflow.states()) {
+    if (!reached.contains(state.name())) {
+      return Invalid(absl::StrCat(name, ": state \"", state.name(),
+                                  "\" cannot be reached from any initial state"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateFields(const v1::ItemTypeDefinition& type,
+                            const google::protobuf::Map<std::string, v1::FieldValue>& fields,
+                            bool require_all) {
+  for (const auto& [field_name, value] : fields) {
+    const v1::FieldDefinition* definition = nullptr;
+    for (const v1::FieldDefinition& f : type.fields()) {
+      if (f.name() == field_name) definition = &f;
+    }
+    if (definition == nullptr) {
+      return Invalid(absl::StrCat("item type \"", type.name(), "\" has no field \"",
+                                  absl::CHexEscape(field_name), "\""));
+    }
+    bool matches = false;
+    switch (definition->type()) {
+      case v1::STRING:
+        matches = value.has_string_value();
+        if (matches) {
+          RETURN_IF_ERROR(ValidateText(absl::StrCat("field \"", field_name, "\""),
+                                       value.string_value(), kMaxTextBytes, false));
+        }
+        break;
+      case v1::INTEGER:
+        matches = value.value_case() == v1::FieldValue::kIntegerValue;
+        break;
+      case v1::BOOLEAN:
+        matches = value.value_case() == v1::FieldValue::kBooleanValue;
+        break;
+      case v1::DATE:
+        matches = value.has_date_value();
+        if (matches) {
+          RETURN_IF_ERROR(
+              ValidateDate(absl::StrCat("field \"", field_name, "\""), value.date_value()));
+        }
+        break;
+      default:
+        break;
+    }
+    if (!matches) {
+      return Invalid(absl::StrCat("field \"", field_name, "\" takes a value of type ",
+                                  v1::FieldType_Name(definition->type())));
+    }
+  }
+  if (require_all) {
+    for (const v1::FieldDefinition& f : type.fields()) {
+      if (f.required() && !fields.contains(f.name())) {
+        return Invalid(absl::StrCat("field \"", f.name(), "\" is required for a ", type.name()));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+const v1::Transition* FindTransition(const v1::WorkflowDefinition& workflow,
+                                     absl::string_view state, absl::string_view action) {
+  for (const v1::Transition& t : workflow.transitions()) {
+    if (t.from() == state && t.action() == action) return &t;
+  }
+  return nullptr;
+}
+
+const v1::WorkflowState* FindState(const v1::WorkflowDefinition& workflow,
+                                   absl::string_view state) {
+  for (const v1::WorkflowState& s : workflow.states()) {
+    if (s.name() == state) return &s;
+  }
+  return nullptr;
+}
+
+std::string InitialState(const v1::WorkflowDefinition& workflow, v1::OrderKind kind) {
+  for (const v1::InitialState& initial : workflow.initial_states()) {
+    if (initial.kind() == kind) return initial.state();
+  }
+  return "";
+}
+
+}  // namespace spotflow::engine::internal

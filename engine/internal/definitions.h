@@ -1,0 +1,60 @@
+// definitions.h: validation of what administrators configure (roles, item types, workflows)
+// and of the values commands carry (ids, dates, form fields), plus key formats and workflow
+// lookups. Thread-safe: pure functions.
+#ifndef SPOTFLOW_ENGINE_INTERNAL_DEFINITIONS_H_
+#define SPOTFLOW_ENGINE_INTERNAL_DEFINITIONS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/map.h"
+#include "proto/domain.pb.h"
+
+namespace spotflow::engine::internal {
+
+inline constexpr size_t kMaxIdBytes = 128;
+inline constexpr size_t kMaxNameBytes = 200;
+inline constexpr size_t kMaxTextBytes = 64 * 1024;
+
+// OK, or INVALID_ARGUMENT naming `what`: ids are 1-128 characters of [A-Za-z0-9._-].
+absl::Status ValidateId(absl::string_view what, absl::string_view id);
+// OK, or INVALID_ARGUMENT: non-empty (when `required`) and at most `max_bytes`.
+absl::Status ValidateText(absl::string_view what, absl::string_view text, size_t max_bytes,
+                          bool required);
+// OK, or INVALID_ARGUMENT: a real calendar date between years 1900 and 9999.
+absl::Status ValidateDate(absl::string_view what, const v1::Date& date);
+// OK, or INVALID_ARGUMENT when both are set and end is before start, or one is missing.
+absl::Status ValidateFlight(const v1::Date& start, const v1::Date& end);
+int CompareDates(const v1::Date& a, const v1::Date& b);
+std::string FormatDate(const v1::Date& date);  // 2026-11-23
+
+absl::Status ValidateRole(const v1::RoleDefinition& role);
+// Structure only; whether the workflow exists is the caller's check.
+absl::Status ValidateItemType(const v1::ItemTypeDefinition& type);
+// States, initial states, transitions: unknown or duplicate names, unknown privileges or
+// conditions, duplicate (from, action) pairs and unreachable states are INVALID_ARGUMENT.
+absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow);
+
+// Form fields against an item type's definitions: unknown fields and wrong types are
+// INVALID_ARGUMENT; so are missing required fields when `require_all`.
+absl::Status ValidateFields(const v1::ItemTypeDefinition& type,
+                            const google::protobuf::Map<std::string, v1::FieldValue>& fields,
+                            bool require_all);
+
+// Key formats: literal text with {yyyy}, {yy} and one {seq:N}.
+absl::Status ValidateKeyFormat(absl::string_view format);
+bool KeyFormatHasYear(absl::string_view format);
+std::string RenderKey(absl::string_view format, int year, uint64_t seq);
+
+// The transition out of `state` for `action`, or nullptr.
+const v1::Transition* FindTransition(const v1::WorkflowDefinition& workflow,
+                                     absl::string_view state, absl::string_view action);
+const v1::WorkflowState* FindState(const v1::WorkflowDefinition& workflow, absl::string_view state);
+// The initial state for `kind`, or empty.
+std::string InitialState(const v1::WorkflowDefinition& workflow, v1::OrderKind kind);
+
+}  // namespace spotflow::engine::internal
+
+#endif  // SPOTFLOW_ENGINE_INTERNAL_DEFINITIONS_H_

@@ -1,0 +1,644 @@
+#include "engine/internal/state.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "engine/internal/definitions.h"
+
+namespace spotflow::engine::internal {
+namespace {
+
+constexpr absl::string_view kPayloadPrefix = "spotflow.v1.";
+
+template <typename View>
+void Touch(const v1::EventRecord& record, View* view) {
+  view->set_version(record.stream_version());
+}
+
+void TouchOrder(const v1::EventRecord& record, v1::OrderView* order) {
+  Touch(record, order);
+  *order->mutable_updated_time() = record.recorded_time();
+  order->set_updated_position(record.position());
+}
+
+v1::Revision* FindRevision(v1::OrderView* order, absl::string_view artifact, uint32_t number) {
+  auto* revisions = artifact == "script" ? order->mutable_scripts() : order->mutable_spots();
+  if (number == 0 || number > static_cast<uint32_t>(revisions->size())) return nullptr;
+  return revisions->Mutable(static_cast<int>(number) - 1);
+}
+
+template <typename Repeated>
+void EraseValue(Repeated* values, absl::string_view value) {
+  values->erase(std::remove(values->begin(), values->end(), value), values->end());
+}
+
+template <typename Map, typename Out>
+void SortedValues(const Map& map, Out* out) {
+  std::vector<const typename Map::mapped_type*> values;
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : map) keys.push_back(key);
+  std::sort(keys.begin(), keys.end());
+  for (const std::string& key : keys) *out->Add() = map.at(key);
+}
+
+}  // namespace
+
+const std::string* ClientIdOf(const v1::DomainEvent& event) {
+  using E = v1::DomainEvent;
+  switch (event.event_case()) {
+    case E::kClientCreated:
+      return &event.client_created().client_id();
+    case E::kClientUpdated:
+      return &event.client_updated().client_id();
+    case E::kContactAdded:
+      return &event.contact_added().client_id();
+    case E::kContactUpdated:
+      return &event.contact_updated().client_id();
+    case E::kContactRemoved:
+      return &event.contact_removed().client_id();
+    case E::kClientShared:
+      return &event.client_shared().client_id();
+    case E::kClientUnshared:
+      return &event.client_unshared().client_id();
+    case E::kClientOwnerChanged:
+      return &event.client_owner_changed().client_id();
+    case E::kClientDeleted:
+      return &event.client_deleted().client_id();
+    default:
+      return nullptr;
+  }
+}
+
+const std::string* OrderIdOf(const v1::DomainEvent& event) {
+  using E = v1::DomainEvent;
+  switch (event.event_case()) {
+    case E::kOrderCreated:
+      return &event.order_created().order_id();
+    case E::kOrderUpdated:
+      return &event.order_updated().order_id();
+    case E::kRevisionSubmitted:
+      return &event.revision_submitted().order_id();
+    case E::kRevisionReviewed:
+      return &event.revision_reviewed().order_id();
+    case E::kOrderTransitioned:
+      return &event.order_transitioned().order_id();
+    case E::kFlightChangeRequested:
+      return &event.flight_change_requested().order_id();
+    case E::kFlightChangeDecided:
+      return &event.flight_change_decided().order_id();
+    case E::kOrderShared:
+      return &event.order_shared().order_id();
+    case E::kOrderUnshared:
+      return &event.order_unshared().order_id();
+    case E::kProducerAssigned:
+      return &event.producer_assigned().order_id();
+    case E::kCommentAdded:
+      return &event.comment_added().order_id();
+    case E::kOrderArchived:
+      return &event.order_archived().order_id();
+    case E::kOrderRestored:
+      return &event.order_restored().order_id();
+    case E::kOrderDeleted:
+      return &event.order_deleted().order_id();
+    case E::kOrderOwnerChanged:
+      return &event.order_owner_changed().order_id();
+    default:
+      return nullptr;
+  }
+}
+
+std::string UserStream(absl::string_view id) { return absl::StrCat("user-", id); }
+std::string RoleStream(absl::string_view name) { return absl::StrCat("role-", name); }
+std::string ItemTypeStream(absl::string_view name) { return absl::StrCat("itemtype-", name); }
+std::string WorkflowStream(absl::string_view name) { return absl::StrCat("workflow-", name); }
+std::string ClientStream(absl::string_view id) { return absl::StrCat("client-", id); }
+std::string OrderStream(absl::string_view id) { return absl::StrCat("order-", id); }
+
+absl::Time ToTime(const google::protobuf::Timestamp& timestamp) {
+  return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
+}
+
+google::protobuf::Timestamp ToTimestamp(absl::Time time) {
+  google::protobuf::Timestamp timestamp;
+  const int64_t seconds = absl::ToUnixSeconds(time);
+  timestamp.set_seconds(seconds);
+  timestamp.set_nanos(
+      static_cast<int32_t>(absl::ToInt64Nanoseconds(time - absl::FromUnixSeconds(seconds))));
+  return timestamp;
+}
+
+absl::Status DecodeEvent(const v1::EventRecord& record, v1::DomainEvent* event) {
+  if (!event->ParseFromString(record.payload()) ||
+      event->event_case() == v1::DomainEvent::EVENT_NOT_SET) {
+    return absl::DataLossError(absl::StrCat("the payload of the record at position ",
+                                            record.position(), " (", record.payload_type(),
+                                            ") is not a readable engine event"));
+  }
+  return absl::OkStatus();
+}
+
+void ApplyToOrder(const v1::EventRecord& record, const v1::DomainEvent& event,
+                  v1::OrderView* order) {
+  using E = v1::DomainEvent;
+  switch (event.event_case()) {
+    case E::kOrderCreated: {
+      const v1::OrderCreated& e = event.order_created();
+      order->set_order_id(e.order_id());
+      order->set_item_type(e.item_type());
+      order->set_workflow(e.workflow());
+      order->set_workflow_version(e.workflow_version());
+      order->set_kind(e.kind());
+      order->set_client_id(e.client_id());
+      order->set_owner_id(e.owner_id());
+      order->set_title(e.title());
+      order->set_instructions(e.instructions());
+      order->set_spot_length_seconds(e.spot_length_seconds());
+      *order->mutable_flight_start() = e.flight_start();
+      *order->mutable_flight_end() = e.flight_end();
+      *order->mutable_fields() = e.fields();
+      order->set_status(e.status());
+      order->set_reused_from_order(e.reused_from_order());
+      order->set_created_by(record.actor().user_id());
+      *order->mutable_created_time() = record.recorded_time();
+      order->set_created_position(record.position());
+      break;
+    }
+    case E::kOrderUpdated: {
+      const v1::OrderUpdated& e = event.order_updated();
+      order->set_title(e.title());
+      order->set_instructions(e.instructions());
+      order->set_spot_length_seconds(e.spot_length_seconds());
+      for (const auto& [name, value] : e.fields()) (*order->mutable_fields())[name] = value;
+      break;
+    }
+    case E::kRevisionSubmitted: {
+      const v1::RevisionSubmitted& e = event.revision_submitted();
+      auto* revisions =
+          e.revision().artifact() == "script" ? order->mutable_scripts() : order->mutable_spots();
+      for (v1::Revision& older : *revisions) older.set_superseded(true);
+      v1::Revision* revision = revisions->Add();
+      *revision = e.revision();
+      revision->set_author(record.actor().user_id());
+      *revision->mutable_time() = record.recorded_time();
+      revision->set_position(record.position());
+      order->set_status(e.to_status());
+      break;
+    }
+    case E::kRevisionReviewed: {
+      const v1::RevisionReviewed& e = event.revision_reviewed();
+      v1::Revision* revision = FindRevision(order, e.artifact(), e.revision());
+      if (revision != nullptr) {
+        v1::Review* review = revision->add_reviews();
+        review->set_kind(e.kind());
+        review->set_by(record.actor().user_id());
+        review->set_contact_id(e.contact_id());
+        review->set_comment(e.comment());
+        *review->mutable_time() = record.recorded_time();
+        review->set_position(record.position());
+        if (e.kind() == v1::APPROVED || e.kind() == v1::CLIENT_APPROVED ||
+            e.kind() == v1::CARRIED_OVER) {
+          revision->set_approved(true);
+        }
+      }
+      if (!e.to_status().empty()) order->set_status(e.to_status());
+      break;
+    }
+    case E::kOrderTransitioned:
+      order->set_status(event.order_transitioned().to_status());
+      break;
+    case E::kFlightChangeRequested: {
+      const v1::FlightChangeRequested& e = event.flight_change_requested();
+      v1::FlightChange* change = order->add_flight_changes();
+      change->set_request_id(e.request_id());
+      *change->mutable_old_start() = order->flight_start();
+      *change->mutable_old_end() = order->flight_end();
+      *change->mutable_new_start() = e.new_start();
+      *change->mutable_new_end() = e.new_end();
+      change->set_reason(e.reason());
+      change->set_requested_by(record.actor().user_id());
+      *change->mutable_requested_time() = record.recorded_time();
+      change->set_status(v1::PENDING);
+      break;
+    }
+    case E::kFlightChangeDecided: {
+      const v1::FlightChangeDecided& e = event.flight_change_decided();
+      for (v1::FlightChange& change : *order->mutable_flight_changes()) {
+        if (change.request_id() != e.request_id()) continue;
+        change.set_status(e.approved() ? v1::GRANTED : v1::REJECTED);
+        change.set_decided_by(record.actor().user_id());
+        *change.mutable_decided_time() = record.recorded_time();
+        change.set_decision_comment(e.comment());
+        if (e.approved()) {
+          *order->mutable_flight_start() = change.new_start();
+          *order->mutable_flight_end() = change.new_end();
+        }
+      }
+      break;
+    }
+    case E::kOrderShared:
+      order->add_participants(event.order_shared().user_id());
+      break;
+    case E::kOrderUnshared:
+      EraseValue(order->mutable_participants(), event.order_unshared().user_id());
+      break;
+    case E::kProducerAssigned:
+      order->set_producer_id(event.producer_assigned().new_producer_id());
+      break;
+    case E::kCommentAdded: {
+      v1::Comment* comment = order->add_comments();
+      comment->set_comment_id(event.comment_added().comment_id());
+      comment->set_author(record.actor().user_id());
+      comment->set_text(event.comment_added().text());
+      *comment->mutable_time() = record.recorded_time();
+      break;
+    }
+    case E::kOrderArchived:
+      order->set_archived(true);
+      break;
+    case E::kOrderRestored:
+      order->set_archived(false);
+      break;
+    case E::kOrderDeleted:
+      order->set_deleted(true);
+      break;
+    case E::kOrderOwnerChanged: {
+      const v1::OrderOwnerChanged& e = event.order_owner_changed();
+      v1::OwnerChange* change = order->add_owner_history();
+      change->set_old_owner(e.old_owner());
+      change->set_new_owner(e.new_owner());
+      change->set_changed_by(record.actor().user_id());
+      *change->mutable_time() = record.recorded_time();
+      change->set_position(record.position());
+      order->set_owner_id(e.new_owner());
+      break;
+    }
+    default:
+      return;
+  }
+  TouchOrder(record, order);
+}
+
+void ApplyToClient(const v1::EventRecord& record, const v1::DomainEvent& event,
+                   v1::ClientView* client) {
+  using E = v1::DomainEvent;
+  switch (event.event_case()) {
+    case E::kClientCreated: {
+      const v1::ClientCreated& e = event.client_created();
+      client->set_client_id(e.client_id());
+      client->set_name(e.name());
+      client->set_kind(e.kind());
+      client->set_organization(e.organization());
+      client->set_owner_id(e.owner_id());
+      client->set_created_by(record.actor().user_id());
+      *client->mutable_created_time() = record.recorded_time();
+      client->set_created_position(record.position());
+      break;
+    }
+    case E::kClientUpdated: {
+      const v1::ClientUpdated& e = event.client_updated();
+      client->set_name(e.name());
+      client->set_kind(e.kind());
+      client->set_organization(e.organization());
+      break;
+    }
+    case E::kContactAdded:
+      *client->add_contacts() = event.contact_added().contact();
+      break;
+    case E::kContactUpdated:
+      for (v1::Contact& contact : *client->mutable_contacts()) {
+        if (contact.contact_id() == event.contact_updated().contact().contact_id()) {
+          contact = event.contact_updated().contact();
+        }
+      }
+      break;
+    case E::kContactRemoved: {
+      auto* contacts = client->mutable_contacts();
+      const std::string& id = event.contact_removed().contact_id();
+      contacts->erase(std::remove_if(contacts->begin(), contacts->end(),
+                                     [&](const v1::Contact& c) { return c.contact_id() == id; }),
+                      contacts->end());
+      break;
+    }
+    case E::kClientShared: {
+      const v1::ClientShared& e = event.client_shared();
+      auto* shares = client->mutable_shares();
+      shares->erase(
+          std::remove_if(shares->begin(), shares->end(),
+                         [&](const v1::AccountShare& s) { return s.user_id() == e.user_id(); }),
+          shares->end());
+      v1::AccountShare* share = shares->Add();
+      share->set_user_id(e.user_id());
+      if (e.has_until()) *share->mutable_until() = e.until();
+      share->set_granted_by(record.actor().user_id());
+      break;
+    }
+    case E::kClientUnshared: {
+      auto* shares = client->mutable_shares();
+      const std::string& id = event.client_unshared().user_id();
+      shares->erase(std::remove_if(shares->begin(), shares->end(),
+                                   [&](const v1::AccountShare& s) { return s.user_id() == id; }),
+                    shares->end());
+      break;
+    }
+    case E::kClientOwnerChanged: {
+      const v1::ClientOwnerChanged& e = event.client_owner_changed();
+      v1::OwnerChange* change = client->add_owner_history();
+      change->set_old_owner(e.old_owner());
+      change->set_new_owner(e.new_owner());
+      change->set_changed_by(record.actor().user_id());
+      *change->mutable_time() = record.recorded_time();
+      change->set_position(record.position());
+      client->set_owner_id(e.new_owner());
+      break;
+    }
+    case E::kClientDeleted:
+      client->set_deleted(true);
+      break;
+    default:
+      return;
+  }
+  Touch(record, client);
+}
+
+absl::Status State::Apply(const v1::EventRecord& record) {
+  if (record.position() <= position_) return absl::OkStatus();
+  if (!absl::StartsWith(record.payload_type(), kPayloadPrefix)) {
+    return Apply(record, v1::DomainEvent());
+  }
+  v1::DomainEvent event;
+  if (absl::Status s = DecodeEvent(record, &event); !s.ok()) return s;
+  return Apply(record, event);
+}
+
+absl::Status State::Apply(const v1::EventRecord& record, const v1::DomainEvent& event) {
+  if (record.position() <= position_) return absl::OkStatus();
+  if (record.position() != position_ + 1) {
+    return absl::InternalError(absl::StrCat("the projections are at position ", position_,
+                                            " and were handed position ", record.position()));
+  }
+  position_ = record.position();
+  head_hash_ = record.hash();
+  using E = v1::DomainEvent;
+  switch (event.event_case()) {
+    case E::kRoleDefined: {
+      v1::RoleView& role = roles_[event.role_defined().definition().name()];
+      *role.mutable_definition() = event.role_defined().definition();
+      Touch(record, &role);
+      break;
+    }
+    case E::kUserCreated: {
+      const v1::UserCreated& e = event.user_created();
+      v1::UserView& user = users_[e.user_id()];
+      user.set_user_id(e.user_id());
+      user.set_display_name(e.display_name());
+      user.set_email(e.email());
+      *user.mutable_roles() = e.roles();
+      user.set_manager_id(e.manager_id());
+      user.set_client_id(e.client_id());
+      user.set_contact_id(e.contact_id());
+      user.set_active(true);
+      Touch(record, &user);
+      break;
+    }
+    case E::kUserUpdated: {
+      v1::UserView& user = users_[event.user_updated().user_id()];
+      user.set_display_name(event.user_updated().display_name());
+      user.set_email(event.user_updated().email());
+      Touch(record, &user);
+      break;
+    }
+    case E::kUserRolesChanged: {
+      v1::UserView& user = users_[event.user_roles_changed().user_id()];
+      *user.mutable_roles() = event.user_roles_changed().new_roles();
+      Touch(record, &user);
+      break;
+    }
+    case E::kUserManagerChanged: {
+      v1::UserView& user = users_[event.user_manager_changed().user_id()];
+      user.set_manager_id(event.user_manager_changed().new_manager_id());
+      Touch(record, &user);
+      break;
+    }
+    case E::kUserDeactivated: {
+      v1::UserView& user = users_[event.user_deactivated().user_id()];
+      user.set_active(false);
+      Touch(record, &user);
+      break;
+    }
+    case E::kUserReactivated: {
+      v1::UserView& user = users_[event.user_reactivated().user_id()];
+      user.set_active(true);
+      Touch(record, &user);
+      break;
+    }
+    case E::kItemTypeDefined:
+      item_types_[event.item_type_defined().definition().name()] =
+          event.item_type_defined().definition();
+      break;
+    case E::kWorkflowPublished: {
+      const v1::WorkflowDefinition& definition = event.workflow_published().definition();
+      workflows_[definition.name()].push_back(definition);
+      break;
+    }
+    case E::kClientCreated: {
+      v1::ClientView& client = clients_[event.client_created().client_id()];
+      ApplyToClient(record, event, &client);
+      client_index_[record.position()] = client.client_id();
+      break;
+    }
+    case E::EVENT_NOT_SET:
+      break;
+    default:
+      if (const std::string* id = ClientIdOf(event)) {
+        auto it = clients_.find(*id);
+        if (it != clients_.end()) ApplyToClient(record, event, &it->second);
+      } else if (const std::string* id = OrderIdOf(event)) {
+        if (event.event_case() == E::kOrderCreated) {
+          v1::OrderView& order = orders_[*id];
+          ApplyToOrder(record, event, &order);
+          order_index_[record.position()] = *id;
+          AssignKey(record, &order);
+        } else if (auto it = orders_.find(*id); it != orders_.end()) {
+          ApplyToOrder(record, event, &it->second);
+        }
+      }
+      break;
+  }
+  return absl::OkStatus();
+}
+
+void State::AssignKey(const v1::EventRecord& record, v1::OrderView* order) {
+  // The key is a pure function of the log order: the next number of its scope.
+  const v1::ItemTypeDefinition* type = FindItemType(order->item_type());
+  if (type == nullptr) return;
+  const int year = static_cast<int>(
+      absl::ToCivilYear(ToTime(record.recorded_time()), absl::UTCTimeZone()).year());
+  std::string scope = order->item_type();
+  if (KeyFormatHasYear(type->key_format())) absl::StrAppend(&scope, "/", year);
+  order->set_key(RenderKey(type->key_format(), year, ++key_sequences_[scope]));
+}
+
+const v1::UserView* State::FindUser(absl::string_view id) const {
+  auto it = users_.find(id);
+  return it == users_.end() ? nullptr : &it->second;
+}
+
+const v1::RoleView* State::FindRole(absl::string_view name) const {
+  auto it = roles_.find(name);
+  return it == roles_.end() ? nullptr : &it->second;
+}
+
+const v1::ItemTypeDefinition* State::FindItemType(absl::string_view name) const {
+  auto it = item_types_.find(name);
+  return it == item_types_.end() ? nullptr : &it->second;
+}
+
+const v1::WorkflowDefinition* State::FindWorkflow(absl::string_view name, uint32_t version) const {
+  auto it = workflows_.find(name);
+  if (it == workflows_.end() || it->second.empty()) return nullptr;
+  if (version == 0) return &it->second.back();
+  if (version > it->second.size()) return nullptr;
+  return &it->second[version - 1];
+}
+
+const v1::ClientView* State::FindClient(absl::string_view id) const {
+  auto it = clients_.find(id);
+  return it == clients_.end() ? nullptr : &it->second;
+}
+
+const v1::OrderView* State::FindOrder(absl::string_view id) const {
+  auto it = orders_.find(id);
+  return it == orders_.end() ? nullptr : &it->second;
+}
+
+v1::Scope State::ScopeOf(const v1::UserView& user, v1::Privilege privilege) const {
+  v1::Scope best = v1::SCOPE_UNSPECIFIED;
+  if (!user.active()) return best;
+  for (const std::string& role_name : user.roles()) {
+    const v1::RoleView* role = FindRole(role_name);
+    if (role == nullptr) continue;
+    for (const v1::Grant& grant : role->definition().grants()) {
+      if (grant.privilege() == privilege && grant.scope() > best) best = grant.scope();
+    }
+  }
+  return best;
+}
+
+bool State::Manages(const v1::UserView& manager, absl::string_view owner_id) const {
+  const v1::UserView* owner = FindUser(owner_id);
+  return owner != nullptr && !owner->manager_id().empty() &&
+         owner->manager_id() == manager.user_id();
+}
+
+bool State::Owns(const v1::UserView& user, const v1::ClientView& client, absl::Time now) const {
+  if (client.owner_id() == user.user_id()) return true;
+  if (!user.client_id().empty() && user.client_id() == client.client_id()) return true;
+  for (const v1::AccountShare& share : client.shares()) {
+    if (share.user_id() == user.user_id() && (!share.has_until() || ToTime(share.until()) > now)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool State::Owns(const v1::UserView& user, const v1::OrderView& order, absl::Time now) const {
+  if (order.owner_id() == user.user_id() || order.producer_id() == user.user_id()) return true;
+  for (const std::string& participant : order.participants()) {
+    if (participant == user.user_id()) return true;
+  }
+  // Share access to an account reaches its orders.
+  const v1::ClientView* client = FindClient(order.client_id());
+  return client != nullptr && Owns(user, *client, now);
+}
+
+bool State::Reaches(const v1::UserView& user, v1::Scope scope, const v1::OrderView& order,
+                    absl::Time now) const {
+  switch (scope) {
+    case v1::ALL:
+      return true;
+    case v1::TEAM:
+      return Manages(user, order.owner_id()) || Owns(user, order, now);
+    case v1::OWN:
+      return Owns(user, order, now);
+    default:
+      return false;
+  }
+}
+
+bool State::Reaches(const v1::UserView& user, v1::Scope scope, const v1::ClientView& client,
+                    absl::Time now) const {
+  switch (scope) {
+    case v1::ALL:
+      return true;
+    case v1::TEAM:
+      return Manages(user, client.owner_id()) || Owns(user, client, now);
+    case v1::OWN:
+      return Owns(user, client, now);
+    default:
+      return false;
+  }
+}
+
+bool State::CanSee(const v1::UserView& user, const v1::OrderView& order, absl::Time now) const {
+  return !order.deleted() && Allows(user, v1::ORDER_VIEW, order, now);
+}
+
+bool State::CanSee(const v1::UserView& user, const v1::ClientView& client, absl::Time now) const {
+  if (client.deleted()) return false;
+  // Who manages an account sees it; so does whoever sees every order (production, audit).
+  return Allows(user, v1::CLIENT_MANAGE, client, now) || ScopeOf(user, v1::ORDER_VIEW) == v1::ALL ||
+         (!user.client_id().empty() && user.client_id() == client.client_id());
+}
+
+v1::EngineState State::ToProto() const {
+  v1::EngineState state;
+  state.set_format_version(kStateFormatVersion);
+  state.set_position(position_);
+  state.set_head_hash(head_hash_);
+  SortedValues(roles_, state.mutable_roles());
+  SortedValues(users_, state.mutable_users());
+  SortedValues(item_types_, state.mutable_item_types());
+  std::vector<std::string> names;
+  for (const auto& [name, versions] : workflows_) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    for (const v1::WorkflowDefinition& w : workflows_.at(name)) *state.add_workflows() = w;
+  }
+  SortedValues(clients_, state.mutable_clients());
+  SortedValues(orders_, state.mutable_orders());
+  std::vector<std::string> scopes;
+  for (const auto& [scope, last] : key_sequences_) scopes.push_back(scope);
+  std::sort(scopes.begin(), scopes.end());
+  for (const std::string& scope : scopes) {
+    v1::KeySequence* sequence = state.add_key_sequences();
+    sequence->set_scope(scope);
+    sequence->set_last(key_sequences_.at(scope));
+  }
+  return state;
+}
+
+void State::LoadProto(const v1::EngineState& state) {
+  *this = State();
+  position_ = state.position();
+  head_hash_ = state.head_hash();
+  for (const v1::RoleView& role : state.roles()) roles_[role.definition().name()] = role;
+  for (const v1::UserView& user : state.users()) users_[user.user_id()] = user;
+  for (const auto& type : state.item_types()) item_types_[type.name()] = type;
+  for (const auto& workflow : state.workflows()) workflows_[workflow.name()].push_back(workflow);
+  for (const v1::ClientView& client : state.clients()) {
+    clients_[client.client_id()] = client;
+    client_index_[client.created_position()] = client.client_id();
+  }
+  for (const v1::OrderView& order : state.orders()) {
+    orders_[order.order_id()] = order;
+    order_index_[order.created_position()] = order.order_id();
+  }
+  for (const v1::KeySequence& sequence : state.key_sequences()) {
+    key_sequences_[sequence.scope()] = sequence.last();
+  }
+}
+
+}  // namespace spotflow::engine::internal

@@ -1,0 +1,124 @@
+// state.h: the projections. State is a pure function of the records applied to it, in log
+// order: current users, roles, item types, workflows (every version), clients and orders
+// with their full revision history, plus the access rules that read them.
+//
+// Not thread-safe: the engine guards its State with a mutex.
+#ifndef SPOTFLOW_ENGINE_INTERNAL_STATE_H_
+#define SPOTFLOW_ENGINE_INTERNAL_STATE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "proto/domain.pb.h"
+#include "proto/event.pb.h"
+
+namespace spotflow::engine::internal {
+
+// The version of EngineState snapshots this code writes and reads.
+inline constexpr uint32_t kStateFormatVersion = 1;
+
+// Stream ids of the engine's records.
+std::string UserStream(absl::string_view user_id);
+std::string RoleStream(absl::string_view name);
+std::string ItemTypeStream(absl::string_view name);
+std::string WorkflowStream(absl::string_view name);
+std::string ClientStream(absl::string_view client_id);
+std::string OrderStream(absl::string_view order_id);
+
+absl::Time ToTime(const google::protobuf::Timestamp& timestamp);
+google::protobuf::Timestamp ToTimestamp(absl::Time time);
+
+// Decodes an engine record's payload. DATA_LOSS when it does not parse or names no event.
+absl::Status DecodeEvent(const v1::EventRecord& record, v1::DomainEvent* event);
+
+// The client or order an event changes, or nullptr for other events.
+const std::string* ClientIdOf(const v1::DomainEvent& event);
+const std::string* OrderIdOf(const v1::DomainEvent& event);
+
+// Folds one record into a single order or client view (as-of reads use these alone).
+void ApplyToOrder(const v1::EventRecord& record, const v1::DomainEvent& event,
+                  v1::OrderView* order);
+void ApplyToClient(const v1::EventRecord& record, const v1::DomainEvent& event,
+                   v1::ClientView* client);
+
+class State {
+ public:
+  // Applies the next record of the log. Records before position() + 1 are ignored; a gap is
+  // INTERNAL. Records the engine did not write (payload_type outside spotflow.v1) only move
+  // the position. DATA_LOSS for an unreadable payload.
+  absl::Status Apply(const v1::EventRecord& record);
+  // Applies a decoded event (replay decodes once and passes it here).
+  absl::Status Apply(const v1::EventRecord& record, const v1::DomainEvent& event);
+
+  uint64_t position() const { return position_; }
+  const std::string& head_hash() const { return head_hash_; }
+
+  const v1::UserView* FindUser(absl::string_view id) const;
+  const v1::RoleView* FindRole(absl::string_view name) const;
+  const v1::ItemTypeDefinition* FindItemType(absl::string_view name) const;
+  // version 0: the latest. nullptr when unknown.
+  const v1::WorkflowDefinition* FindWorkflow(absl::string_view name, uint32_t version) const;
+  // Deleted clients and orders are found too; callers decide what deletion means.
+  const v1::ClientView* FindClient(absl::string_view id) const;
+  const v1::OrderView* FindOrder(absl::string_view id) const;
+
+  // Ids in creation order, keyed by the position that created them.
+  const std::map<uint64_t, std::string>& orders_by_creation() const { return order_index_; }
+  const std::map<uint64_t, std::string>& clients_by_creation() const { return client_index_; }
+  const absl::flat_hash_map<std::string, v1::UserView>& users() const { return users_; }
+  const absl::flat_hash_map<std::string, v1::RoleView>& roles() const { return roles_; }
+
+  // The widest scope of `privilege` among the user's roles; SCOPE_UNSPECIFIED when none.
+  v1::Scope ScopeOf(const v1::UserView& user, v1::Privilege privilege) const;
+  // Whether `scope` reaches the record for `user` at `now` (share access may expire).
+  bool Reaches(const v1::UserView& user, v1::Scope scope, const v1::OrderView& order,
+               absl::Time now) const;
+  bool Reaches(const v1::UserView& user, v1::Scope scope, const v1::ClientView& client,
+               absl::Time now) const;
+  bool Allows(const v1::UserView& user, v1::Privilege privilege, const v1::OrderView& order,
+              absl::Time now) const {
+    return Reaches(user, ScopeOf(user, privilege), order, now);
+  }
+  bool Allows(const v1::UserView& user, v1::Privilege privilege, const v1::ClientView& client,
+              absl::Time now) const {
+    return Reaches(user, ScopeOf(user, privilege), client, now);
+  }
+  // Whether the user may see the order / client at all.
+  bool CanSee(const v1::UserView& user, const v1::OrderView& order, absl::Time now) const;
+  bool CanSee(const v1::UserView& user, const v1::ClientView& client, absl::Time now) const;
+
+  // Everything, sorted by id (workflows by name and version), for snapshots and digests.
+  v1::EngineState ToProto() const;
+  // Replaces this state with a snapshot's.
+  void LoadProto(const v1::EngineState& state);
+
+ private:
+  bool Owns(const v1::UserView& user, const v1::OrderView& order, absl::Time now) const;
+  bool Owns(const v1::UserView& user, const v1::ClientView& client, absl::Time now) const;
+  bool Manages(const v1::UserView& manager, absl::string_view owner_id) const;
+  void AssignKey(const v1::EventRecord& record, v1::OrderView* order);
+
+  uint64_t position_ = 0;
+  std::string head_hash_;
+  absl::flat_hash_map<std::string, v1::UserView> users_;
+  absl::flat_hash_map<std::string, v1::RoleView> roles_;
+  absl::flat_hash_map<std::string, v1::ItemTypeDefinition> item_types_;
+  absl::flat_hash_map<std::string, std::vector<v1::WorkflowDefinition>> workflows_;
+  absl::flat_hash_map<std::string, v1::ClientView> clients_;
+  absl::flat_hash_map<std::string, v1::OrderView> orders_;
+  std::map<uint64_t, std::string> order_index_;
+  std::map<uint64_t, std::string> client_index_;
+  // The last sequence number handed out per key scope ("<type>/<year>" or "<type>").
+  absl::flat_hash_map<std::string, uint64_t> key_sequences_;
+};
+
+}  // namespace spotflow::engine::internal
+
+#endif  // SPOTFLOW_ENGINE_INTERNAL_STATE_H_

@@ -1,0 +1,434 @@
+// The production-order system of seed 000 through the C++ library: an order from creation to
+// archive, reuse, flight changes, sharing, reassignment, lists, as-of reads, idempotency and
+// etags. Every rejected command is checked to have written nothing (EngineTest::Reject).
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "engine/engine.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/engine_fixture.h"
+#include "tests/testing/status_matchers.h"
+
+namespace spotflow::engine {
+namespace {
+
+using ::spotflow::testing::MakeDate;
+using ::spotflow::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+class OrderFlowTest : public ::spotflow::testing::EngineTest {};
+
+TEST_F(OrderFlowTest, NewOrderIsVisibleAtOnceWithItsKeyAndInitialState) {
+  v1::CommandResult result = Run(kAssistant, CreateOrderCommand());
+  EXPECT_EQ(result.key(), "PO-2026-00001");
+  EXPECT_EQ(result.etag(), 1u);
+  v1::OrderView order = Order(result.id(), kAssistant);
+  EXPECT_EQ(order.status(), "awaiting_script");
+  EXPECT_EQ(order.owner_id(), kAe) << "the order belongs to the account's AE";
+  EXPECT_EQ(order.created_by(), kAssistant);
+  EXPECT_EQ(order.workflow_version(), 1u);
+  EXPECT_EQ(Run(kAe, CreateOrderCommand(v1::PROVIDED)).key(), "PO-2026-00002");
+  EXPECT_EQ(Order(Run(kAe, CreateOrderCommand(v1::PROVIDED)).id()).status(), "awaiting_spot");
+}
+
+TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {
+  const std::string order = CreateOrder();
+  Run(kProducer, Script(order, "Draft one"));
+  Run(kAe, RequestChanges(order, "script", 1, "Say 0% financing earlier"));
+  EXPECT_EQ(Order(order).status(), "script_changes_requested");
+  Run(kProducer, Script(order, "Draft two"));
+  Run(kAe, Forward(order, "script", 2));
+  EXPECT_EQ(Order(order).status(), "script_client_review");
+  Run(kClientUser, ClientAnswer(order, "script", 2, /*approved=*/true));
+  EXPECT_EQ(Order(order).status(), "awaiting_spot");
+  Run(kProducer, Spot(order, "s3://spots/acme-1.wav"));
+  Run(kAe, Approve(order, "spot", 1));
+  EXPECT_EQ(Order(order).status(), "spot_approved");
+  v1::CommandResult change =
+      Run(kAe, FlightChange(order, MakeDate(2026, 12, 5), MakeDate(2027, 1, 5)));
+  Run(kManager, DecideFlight(order, change.sub_id(), true));
+  Run(kProducer, Action(order, "deliver"));
+  Run(kAe, OrderOnly(order, "archive"));
+
+  v1::OrderView view = Order(order, kAe);
+  EXPECT_EQ(view.status(), "completed");
+  EXPECT_TRUE(view.archived());
+  EXPECT_THAT(view.flight_start().day(), 5);
+  ASSERT_THAT(view.scripts(), SizeIs(2));
+  EXPECT_TRUE(view.scripts(0).superseded());
+  ASSERT_THAT(view.scripts(0).reviews(), SizeIs(1));
+  EXPECT_EQ(view.scripts(0).reviews(0).kind(), v1::CHANGES_REQUESTED);
+  EXPECT_EQ(view.scripts(0).reviews(0).comment(), "Say 0% financing earlier");
+  EXPECT_EQ(view.scripts(0).author(), kProducer);
+  ASSERT_THAT(view.scripts(1).reviews(), SizeIs(2));
+  EXPECT_EQ(view.scripts(1).reviews(0).kind(), v1::FORWARDED_TO_CLIENT);
+  EXPECT_EQ(view.scripts(1).reviews(1).kind(), v1::CLIENT_APPROVED);
+  EXPECT_EQ(view.scripts(1).reviews(1).by(), kClientUser);
+  EXPECT_TRUE(view.scripts(1).approved());
+  ASSERT_THAT(view.spots(), SizeIs(1));
+  EXPECT_EQ(view.spots(0).media().uri(), "s3://spots/acme-1.wav");
+  ASSERT_THAT(view.flight_changes(), SizeIs(1));
+  EXPECT_EQ(view.flight_changes(0).status(), v1::GRANTED);
+  EXPECT_EQ(view.flight_changes(0).decided_by(), kManager);
+}
+
+TEST_F(OrderFlowTest, ClientAnswerRecordedOnBehalfOfTheContact) {
+  const std::string order = CreateOrder();
+  Run(kProducer, Script(order, "Draft"));
+  Run(kAssistant, Forward(order, "script", 1));
+  EXPECT_THAT(Reject(kAssistant, ClientAnswer(order, "script", 1, false, "carol")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("comment")));
+  Run(kAssistant, ClientAnswer(order, "script", 1, false, "carol", "Too long"));
+  v1::OrderView view = Order(order);
+  EXPECT_EQ(view.status(), "script_changes_requested");
+  EXPECT_EQ(view.scripts(0).reviews(1).kind(), v1::CLIENT_CHANGES_REQUESTED);
+  EXPECT_EQ(view.scripts(0).reviews(1).contact_id(), "carol");
+  EXPECT_EQ(view.scripts(0).reviews(1).by(), kAssistant);
+  // The envelope says on whose behalf it was recorded.
+  auto records = store_->ReadStream("order-" + order, 4, store::Direction::kForward, 1);
+  ASSERT_OK(records.status());
+  ASSERT_THAT(*records, SizeIs(1));
+  EXPECT_EQ((*records)[0].actor().on_behalf_of(), "carol");
+}
+
+TEST_F(OrderFlowTest, ApprovingASupersededRevisionIsFailedPrecondition) {
+  const std::string order = CreateOrder();
+  Run(kProducer, Script(order, "One"));
+  Run(kProducer, Script(order, "Two"));
+  EXPECT_THAT(Reject(kAe, Approve(order, "script", 1)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("superseded")));
+  EXPECT_THAT(Reject(kAe, Approve(order, "script", 3)), StatusIs(absl::StatusCode::kNotFound));
+  Run(kAe, Approve(order, "script", 2));
+  EXPECT_THAT(Reject(kAe, Approve(order, "script", 2)),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(OrderFlowTest, ClientAnswersOnlyWhatWasForwardedToThem) {
+  const std::string order = CreateOrder();
+  Run(kProducer, Script(order, "One"));
+  EXPECT_THAT(Reject(kClientUser, ClientAnswer(order, "script", 1, true)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not forwarded")));
+  Run(kAe, Forward(order, "script", 1));
+  // Another contact's login may not answer for Carol.
+  EXPECT_THAT(Reject(kClientUser, ClientAnswer(order, "script", 1, true, "someone_else")),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  Run(kClientUser, ClientAnswer(order, "script", 1, true));
+}
+
+TEST_F(OrderFlowTest, FlightChangesAreValidatedAndOnlyOnActiveOrders) {
+  const std::string order = CreateOrder();
+  EXPECT_THAT(Reject(kAe, FlightChange(order, MakeDate(2026, 12, 9), MakeDate(2026, 12, 1))),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("before")));
+  EXPECT_THAT(Reject(kAe, FlightChange(order, MakeDate(2026, 2, 30), MakeDate(2026, 3, 1))),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a valid date")));
+  v1::CommandResult change =
+      Run(kAe, FlightChange(order, MakeDate(2026, 12, 2), MakeDate(2026, 12, 20)));
+  EXPECT_THAT(Reject(kAe, FlightChange(order, MakeDate(2026, 12, 3), MakeDate(2026, 12, 20))),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("waiting")));
+  EXPECT_THAT(Reject(kAe, DecideFlight(order, change.sub_id(), true)),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  Run(kProducer, DecideFlight(order, change.sub_id(), false));
+  EXPECT_THAT(Reject(kManager, DecideFlight(order, change.sub_id(), true)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already")));
+  EXPECT_EQ(Order(order).flight_start().day(), 1) << "a rejected change leaves the dates";
+  Run(kAe, OrderOnly(order, "archive"));
+  EXPECT_THAT(Reject(kAe, FlightChange(order, MakeDate(2026, 12, 2), MakeDate(2026, 12, 20))),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("archived")));
+  Run(kManager, OrderOnly(order, "delete"));
+  EXPECT_THAT(Reject(kAe, FlightChange(order, MakeDate(2026, 12, 2), MakeDate(2026, 12, 20))),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(OrderFlowTest, ArchiveRestoreAndReuseTheApprovedSpot) {
+  const std::string order = CreateOrder(kAe, v1::PROVIDED);
+  Run(kAe, Spot(order, "s3://agency/spot.mp4", /*provided=*/true));
+  Run(kAe, Approve(order, "spot", 1));
+  v1::Command reuse;
+  reuse.mutable_reuse_order()->set_source_order_id(order);
+  *reuse.mutable_reuse_order()->mutable_flight_start() = MakeDate(2027, 3, 1);
+  *reuse.mutable_reuse_order()->mutable_flight_end() = MakeDate(2027, 3, 31);
+  EXPECT_THAT(Reject(kAe, reuse),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not archived")));
+  Run(kAe, OrderOnly(order, "archive"));
+  EXPECT_THAT(Reject(kAe, Script(order, "late")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("archived")));
+  v1::CommandResult reused = Run(kAe, reuse);
+  v1::OrderView copy = Order(reused.id());
+  EXPECT_EQ(copy.kind(), v1::REUSE);
+  EXPECT_EQ(copy.status(), "spot_approved");
+  EXPECT_EQ(copy.reused_from_order(), order);
+  ASSERT_THAT(copy.spots(), SizeIs(1));
+  EXPECT_TRUE(copy.spots(0).approved());
+  EXPECT_EQ(copy.spots(0).media().uri(), "s3://agency/spot.mp4");
+  EXPECT_EQ(copy.spots(0).reviews(0).kind(), v1::CARRIED_OVER);
+  Run(kAe, OrderOnly(order, "restore"));
+  EXPECT_FALSE(Order(order).archived());
+  EXPECT_THAT(Reject(kAe, OrderOnly(order, "restore")),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(OrderFlowTest, DeletedOrdersDisappearFromQueriesAndStayInTheLog) {
+  const std::string order = CreateOrder();
+  const uint64_t before = store_->Head().position;
+  Run(kAe, OrderOnly(order, "delete"));
+  EXPECT_EQ(store_->Head().position, before + 1);
+  EXPECT_THAT(engine_->GetOrder({kManager}, order), StatusIs(absl::StatusCode::kNotFound));
+  auto list = engine_->ListOrders({kManager}, {});
+  ASSERT_OK(list.status());
+  EXPECT_THAT(list->orders, SizeIs(0));
+  auto records = store_->ReadStream("order-" + order, 1, store::Direction::kForward, 10);
+  ASSERT_OK(records.status());
+  EXPECT_THAT(*records, SizeIs(2));
+  EXPECT_THAT(Reject(kAe, OrderOnly(order, "delete")), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(OrderFlowTest, SharingAnOrderLetsAColleagueSeeAndWorkIt) {
+  const std::string order = CreateOrder();
+  EXPECT_THAT(engine_->GetOrder({kAe2}, order), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Reject(kAe2, Approve(order, "script", 1)), StatusIs(absl::StatusCode::kNotFound));
+  v1::Command share;
+  share.mutable_share_order()->set_order_id(order);
+  share.mutable_share_order()->set_user_id(kAe2);
+  Run(kAe, share);
+  EXPECT_THAT(Order(order, kAe2).participants(), ElementsAre(kAe2));
+  v1::Command comment;
+  comment.mutable_add_comment()->set_order_id(order);
+  comment.mutable_add_comment()->set_text("I'll cover while Sam is out");
+  Run(kAe2, comment);
+  EXPECT_EQ(Order(order).comments(0).author(), kAe2);
+}
+
+TEST_F(OrderFlowTest, AccountShareExpiresAtItsDate) {
+  v1::Command share;
+  share.mutable_share_client()->set_client_id(client_);
+  share.mutable_share_client()->set_user_id(kAe2);
+  *share.mutable_share_client()->mutable_until() = google::protobuf::Timestamp();  // set below
+  share.mutable_share_client()->mutable_until()->set_seconds(
+      absl::ToUnixSeconds(clock_.Now() + absl::Hours(24 * 7)));
+  Run(kAe, share);
+  const std::string order = CreateOrder();
+  EXPECT_OK(engine_->GetOrder({kAe2}, order).status());
+  clock_.Advance(absl::Hours(24 * 8));
+  EXPECT_THAT(engine_->GetOrder({kAe2}, order), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Reject(kAe2, CreateOrderCommand()), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(OrderFlowTest, ReassignmentMovesOpenOrdersAndKeepsClosedOnesAndHistory) {
+  const std::string open_order = CreateOrder();
+  const std::string archived = CreateOrder();
+  Run(kAe, OrderOnly(archived, "archive"));
+  const uint64_t before = store_->Head().position;
+  v1::Command reassign;
+  reassign.mutable_reassign_accounts()->set_from_owner(kAe);
+  reassign.mutable_reassign_accounts()->set_to_owner(kAe2);
+  EXPECT_THAT(Reject(kAe, reassign), StatusIs(absl::StatusCode::kPermissionDenied));
+  clock_.Advance(absl::Hours(24 * 31));
+  Run(kManager, reassign);
+  EXPECT_EQ(store_->Head().position, before + 2) << "one client and one open order moved";
+  EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe2);
+  EXPECT_EQ(Order(open_order).owner_id(), kAe2);
+  EXPECT_EQ(Order(archived).owner_id(), kAe) << "archived orders keep their credit";
+  v1::ClientView client = *engine_->GetClient({kManager}, client_);
+  ASSERT_THAT(client.owner_history(), SizeIs(1));
+  EXPECT_EQ(client.owner_history(0).old_owner(), kAe);
+  EXPECT_EQ(client.owner_history(0).changed_by(), kManager);
+  // Read as of last month, the account still shows the old owner.
+  AsOf last_month;
+  last_month.time = clock_.Now() - absl::Hours(24 * 30);
+  auto then = engine_->GetClientAsOf({kManager}, client_, last_month);
+  ASSERT_OK(then.status());
+  EXPECT_EQ(then->owner_id(), kAe);
+  // The old AE no longer sees the moved order; the new one does.
+  EXPECT_THAT(engine_->GetOrder({kAe}, open_order), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_OK(engine_->GetOrder({kAe2}, open_order).status());
+}
+
+TEST_F(OrderFlowTest, ReassignmentIsAtomicAcrossStreams) {
+  CreateOrder();
+  v1::Command reassign;
+  reassign.mutable_reassign_accounts()->set_from_owner(kAe);
+  reassign.mutable_reassign_accounts()->set_to_owner(kAe2);
+  reassign.mutable_reassign_accounts()->add_client_ids(client_);
+  reassign.mutable_reassign_accounts()->add_client_ids("no_such_client");
+  EXPECT_THAT(Reject(kManager, reassign), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe);
+}
+
+TEST_F(OrderFlowTest, OrderReadAsOfAnEarlierPosition) {
+  const std::string order = CreateOrder();
+  v1::CommandResult first = Run(kProducer, Script(order, "One"));
+  Run(kAe, Approve(order, "script", 1));
+  AsOf as_of;
+  as_of.position = first.last_position();
+  auto then = engine_->GetOrderAsOf({kAe}, order, as_of);
+  ASSERT_OK(then.status());
+  EXPECT_EQ(then->status(), "script_review");
+  EXPECT_FALSE(then->scripts(0).approved());
+  EXPECT_EQ(then->key(), "PO-2026-00001");
+  as_of.position = 1;
+  EXPECT_THAT(engine_->GetOrderAsOf({kAe}, order, as_of), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(OrderFlowTest, ListsFilterPageAndShowOnlyWhatTheCallerMaySee) {
+  Run(kAe2, CreateClientCommand("globex", "Globex"));
+  v1::Command other = CreateOrderCommand();
+  other.mutable_create_order()->set_client_id("globex");
+  const std::string theirs = Run(kAe2, other).id();
+  std::vector<std::string> mine;
+  for (int i = 0; i < 5; ++i) mine.push_back(CreateOrder());
+  Run(kProducer, Script(mine[0], "draft"));
+
+  auto count = [&](const std::string& user, ListOrdersRequest request) {
+    auto response = engine_->ListOrders({user}, request);
+    EXPECT_OK(response.status());
+    return response.ok() ? response->orders.size() : 0;
+  };
+  EXPECT_EQ(count(kAe, {}), 5u);
+  EXPECT_EQ(count(kAe2, {}), 1u);
+  EXPECT_EQ(count(kManager, {}), 6u);
+  EXPECT_EQ(count(kProducer, {}), 6u);
+  EXPECT_EQ(count(kClientUser, {}), 5u) << "a contact sees its company's orders";
+  ListOrdersRequest by_status;
+  by_status.status = "script_review";
+  EXPECT_EQ(count(kManager, by_status), 1u);
+  ListOrdersRequest queue;
+  queue.actionable = true;
+  EXPECT_EQ(count(kProducer, queue), 6u) << "every order waits for production's script";
+  EXPECT_EQ(count(kAe, queue), 1u) << "the AE has one script to review";
+  ListOrdersRequest by_client;
+  by_client.client_id = "globex";
+  EXPECT_EQ(count(kManager, by_client), 1u);
+  ListOrdersRequest flight;
+  flight.flight_from = MakeDate(2027, 1, 1);
+  EXPECT_EQ(count(kManager, flight), 0u);
+
+  ListOrdersRequest page;
+  page.page_size = 2;
+  std::vector<std::string> seen;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto response = engine_->ListOrders({kAe}, page);
+    ASSERT_OK(response.status());
+    for (const auto& o : response->orders) seen.push_back(o.order_id());
+    if (response->next_page_token.empty()) break;
+    page.page_token = response->next_page_token;
+  }
+  EXPECT_EQ(seen, mine);
+  page.page_token = "not-a-token";
+  EXPECT_THAT(engine_->ListOrders({kAe}, page), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(engine_->GetOrder({kAe}, theirs), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(OrderFlowTest, RepeatedRequestIdReturnsTheFirstResultAndWritesNothing) {
+  v1::Command create = CreateOrderCommand();
+  create.set_request_id("req-1");
+  v1::CommandResult first = Run(kAe, create);
+  const uint64_t head = store_->Head().position;
+  v1::CommandResult again = Run(kAe, create);
+  EXPECT_TRUE(again.deduplicated());
+  EXPECT_EQ(again.id(), first.id());
+  EXPECT_EQ(again.key(), first.key());
+  EXPECT_EQ(store_->Head().position, head);
+  OpenEngine();  // Also after a restart.
+  EXPECT_EQ(Run(kAe, create).id(), first.id());
+  EXPECT_EQ(store_->Head().position, head);
+}
+
+TEST_F(OrderFlowTest, StaleEtagIsAbortedAndWritesNothing) {
+  const std::string order = CreateOrder();
+  v1::Command update;
+  update.mutable_update_order()->set_order_id(order);
+  update.mutable_update_order()->set_title("New title");
+  update.set_etag(1);
+  EXPECT_EQ(Run(kAe, update).etag(), 2u);
+  update.mutable_update_order()->set_title("Newer title");
+  EXPECT_THAT(Reject(kAe, update), StatusIs(absl::StatusCode::kAborted, HasSubstr("version 2")));
+  update.set_etag(2);
+  EXPECT_EQ(Run(kAe, update).etag(), 3u);
+}
+
+TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
+  v1::Command empty;
+  EXPECT_THAT(Reject(kAe, empty), StatusIs(absl::StatusCode::kInvalidArgument));
+  v1::Command no_title = CreateOrderCommand();
+  no_title.mutable_create_order()->clear_title();
+  EXPECT_THAT(Reject(kAe, no_title),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("title")));
+  v1::Command bad_kind = CreateOrderCommand();
+  bad_kind.mutable_create_order()->set_kind(static_cast<v1::OrderKind>(77));
+  EXPECT_THAT(Reject(kAe, bad_kind), StatusIs(absl::StatusCode::kInvalidArgument));
+  v1::Command bad_id = CreateOrderCommand();
+  bad_id.mutable_create_order()->set_order_id("has space");
+  EXPECT_THAT(Reject(kAe, bad_id), StatusIs(absl::StatusCode::kInvalidArgument));
+  v1::Command unknown_field = CreateOrderCommand();
+  (*unknown_field.mutable_create_order()->mutable_fields())["colour"].set_string_value("red");
+  EXPECT_THAT(Reject(kAe, unknown_field),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("colour")));
+  v1::Command wrong_type = CreateOrderCommand();
+  (*wrong_type.mutable_create_order()->mutable_fields())["station"].set_integer_value(5);
+  EXPECT_THAT(Reject(kAe, wrong_type), StatusIs(absl::StatusCode::kInvalidArgument));
+  v1::Command no_client = CreateOrderCommand();
+  no_client.mutable_create_order()->set_client_id("nobody");
+  EXPECT_THAT(Reject(kAe, no_client), StatusIs(absl::StatusCode::kNotFound));
+  v1::Command dup = CreateOrderCommand();
+  dup.mutable_create_order()->set_order_id("o-1");
+  Run(kAe, dup);
+  EXPECT_THAT(Reject(kAe, dup), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(Reject("nobody", CreateOrderCommand()), StatusIs(absl::StatusCode::kUnauthenticated));
+}
+
+TEST_F(OrderFlowTest, DeactivatedUsersCannotActAndWhatTheyOwnStays) {
+  const std::string order = CreateOrder();
+  v1::Command deactivate;
+  deactivate.mutable_deactivate_user()->set_user_id(kAe);
+  Run(kAdmin, deactivate);
+  EXPECT_THAT(Reject(kAe, CreateOrderCommand()), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_EQ(Order(order).owner_id(), kAe);
+  v1::Command self;
+  self.mutable_deactivate_user()->set_user_id(kAdmin);
+  EXPECT_THAT(Reject(kAdmin, self), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(OrderFlowTest, RoleChangesTakeEffectAtOnce) {
+  const std::string order = CreateOrder();
+  Run(kProducer, Script(order, "draft"));
+  EXPECT_THAT(Reject(kAssistant, Approve(order, "script", 1)),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("REVISION_APPROVE")));
+  v1::Command role;
+  *role.mutable_define_role()->mutable_definition() = PresetRoles()[1];  // sales_assistant
+  ASSERT_EQ(role.define_role().definition().name(), kSalesAssistant);
+  v1::Grant* grant = role.mutable_define_role()->mutable_definition()->add_grants();
+  grant->set_privilege(v1::REVISION_APPROVE);
+  grant->set_scope(v1::OWN);
+  EXPECT_THAT(Reject(kAe, role), StatusIs(absl::StatusCode::kPermissionDenied));
+  Run(kAdmin, role);
+  Run(kAssistant, Approve(order, "script", 1));
+}
+
+TEST_F(OrderFlowTest, ConcurrentCommandsOnOneOrderAllLandWithoutLostUpdates) {
+  const std::string order = CreateOrder();
+  constexpr int kThreads = 8;
+  constexpr int kEach = 10;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        v1::Command comment;
+        comment.mutable_add_comment()->set_order_id(order);
+        comment.mutable_add_comment()->set_text(absl::StrCat("t", t, " c", i));
+        EXPECT_OK(engine_->Execute({kAe}, comment).status());
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_THAT(Order(order).comments(), SizeIs(kThreads * kEach));
+  EXPECT_EQ(Order(order).version(), 1u + kThreads * kEach);
+}
+
+}  // namespace
+}  // namespace spotflow::engine

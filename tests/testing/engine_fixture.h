@@ -1,0 +1,258 @@
+// engine_fixture.h: an engine over a fresh store in a temporary directory, with a fake clock,
+// sequential ids, and the cast of seed 000: an administrator, a user for each preset role, a
+// client with a contact, and helpers that build the commands of the production-order flow.
+#ifndef SPOTFLOW_TESTS_TESTING_ENGINE_FIXTURE_H_
+#define SPOTFLOW_TESTS_TESTING_ENGINE_FIXTURE_H_
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "engine/engine.h"
+#include "engine/presets.h"
+#include "gtest/gtest.h"
+#include "store/event_store.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace spotflow::testing {
+
+inline v1::Date MakeDate(int year, int month, int day) {
+  v1::Date date;
+  date.set_year(year);
+  date.set_month(month);
+  date.set_day(day);
+  return date;
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  // Users of the cast. "ae2" is another AE whose accounts the first cannot see; "team_lead"
+  // holds a custom role with TEAM scope and manages ae2.
+  static constexpr char kAdmin[] = "admin";
+  static constexpr char kAe[] = "ae";
+  static constexpr char kAe2[] = "ae2";
+  static constexpr char kAssistant[] = "assistant";
+  static constexpr char kOrderEntry[] = "order_entry";
+  static constexpr char kManager[] = "manager";
+  static constexpr char kProducer[] = "producer";
+  static constexpr char kAuditor[] = "auditor";
+  static constexpr char kClientUser[] = "client_login";
+
+  void SetUp() override {
+    OpenEngine();
+    v1::CreateUser admin;
+    admin.set_user_id(kAdmin);
+    admin.set_display_name("Ada Admin");
+    ASSERT_OK(engine_->Bootstrap(admin).status());
+    AddUser(kManager, engine::kSalesManager);
+    AddUser(kAe, engine::kAccountExecutive, kManager);
+    AddUser(kAe2, engine::kAccountExecutive);
+    AddUser(kAssistant, engine::kSalesAssistant);
+    AddUser(kOrderEntry, engine::kOrderEntry);
+    AddUser(kProducer, engine::kProducer);
+    AddUser(kAuditor, engine::kAuditor);
+    // The AE's client, its contact, and share access for the assistant and order entry.
+    client_ = Run(kAe, CreateClientCommand("acme", "Acme Motors")).id();
+    v1::Command contact;
+    contact.mutable_add_contact()->set_client_id(client_);
+    contact.mutable_add_contact()->mutable_contact()->set_contact_id("carol");
+    contact.mutable_add_contact()->mutable_contact()->set_name("Carol Client");
+    Run(kAe, contact);
+    for (const char* user : {kAssistant, kOrderEntry}) {
+      v1::Command share;
+      share.mutable_share_client()->set_client_id(client_);
+      share.mutable_share_client()->set_user_id(user);
+      Run(kAe, share);
+    }
+    v1::Command login;
+    login.mutable_create_user()->set_user_id(kClientUser);
+    login.mutable_create_user()->set_display_name("Carol's login");
+    login.mutable_create_user()->add_roles(engine::kClientContact);
+    login.mutable_create_user()->set_client_id(client_);
+    login.mutable_create_user()->set_contact_id("carol");
+    Run(kAdmin, login);
+  }
+
+  void OpenEngine() {
+    engine_.reset();
+    if (store_ == nullptr) {
+      store::Options options;
+      options.sync = false;  // Durability is the store's own test; keep these fast.
+      auto store = store::EventStore::Open(options, dir_.Sub("db"));
+      ASSERT_OK(store.status());
+      store_ = *std::move(store);
+    }
+    auto engine = engine::Engine::Open(engine_options_, store_.get(), &clock_, &ids_);
+    ASSERT_OK(engine.status());
+    engine_ = *std::move(engine);
+  }
+
+  void AddUser(const std::string& id, const std::string& role, const std::string& manager = "") {
+    v1::Command command;
+    v1::CreateUser* user = command.mutable_create_user();
+    user->set_user_id(id);
+    user->set_display_name(id);
+    user->add_roles(role);
+    user->set_manager_id(manager);
+    Run(kAdmin, command);
+  }
+
+  // Runs a command that must succeed.
+  v1::CommandResult Run(const std::string& user, const v1::Command& command) {
+    auto result = engine_->Execute({user}, command);
+    EXPECT_OK(result.status()) << command.ShortDebugString();
+    return result.ok() ? *result : v1::CommandResult();
+  }
+
+  // Runs a command that must fail, and checks it wrote nothing.
+  absl::Status Reject(const std::string& user, const v1::Command& command) {
+    const uint64_t head = store_->Head().position;
+    const std::string digest = engine_->StateDigest();
+    auto result = engine_->Execute({user}, command);
+    EXPECT_FALSE(result.ok()) << "accepted: " << command.ShortDebugString();
+    EXPECT_EQ(store_->Head().position, head) << "a rejected command wrote to the log";
+    EXPECT_EQ(engine_->StateDigest(), digest) << "a rejected command changed the projections";
+    return result.status();
+  }
+
+  static v1::Command CreateClientCommand(const std::string& id, const std::string& name) {
+    v1::Command command;
+    command.mutable_create_client()->set_client_id(id);
+    command.mutable_create_client()->set_name(name);
+    return command;
+  }
+
+  v1::Command CreateOrderCommand(v1::OrderKind kind = v1::PRODUCTION) const {
+    v1::Command command;
+    v1::CreateOrder* order = command.mutable_create_order();
+    order->set_kind(kind);
+    order->set_client_id(client_);
+    order->set_title("Winter sales event :30");
+    order->set_instructions("Upbeat, mention the 0% financing");
+    order->set_spot_length_seconds(30);
+    *order->mutable_flight_start() = MakeDate(2026, 12, 1);
+    *order->mutable_flight_end() = MakeDate(2026, 12, 31);
+    return command;
+  }
+
+  std::string CreateOrder(const std::string& user = kAe, v1::OrderKind kind = v1::PRODUCTION) {
+    return Run(user, CreateOrderCommand(kind)).id();
+  }
+
+  static v1::Command Script(const std::string& order, const std::string& text) {
+    v1::Command command;
+    command.mutable_submit_revision()->set_order_id(order);
+    command.mutable_submit_revision()->set_artifact("script");
+    command.mutable_submit_revision()->set_text(text);
+    command.mutable_submit_revision()->set_change_note("first draft");
+    return command;
+  }
+
+  static v1::Command Spot(const std::string& order, const std::string& uri, bool provided = false) {
+    v1::Command command;
+    v1::SubmitRevision* spot = command.mutable_submit_revision();
+    spot->set_order_id(order);
+    spot->set_artifact("spot");
+    spot->mutable_media()->set_uri(uri);
+    spot->mutable_media()->set_checksum("sha256:ab12");
+    spot->mutable_media()->set_duration_ms(30000);
+    spot->set_provided_by_client(provided);
+    return command;
+  }
+
+  static v1::Command Approve(const std::string& order, const std::string& artifact,
+                             uint32_t revision) {
+    v1::Command command;
+    command.mutable_approve_revision()->set_order_id(order);
+    command.mutable_approve_revision()->set_artifact(artifact);
+    command.mutable_approve_revision()->set_revision(revision);
+    return command;
+  }
+
+  static v1::Command RequestChanges(const std::string& order, const std::string& artifact,
+                                    uint32_t revision, const std::string& comment) {
+    v1::Command command;
+    command.mutable_request_changes()->set_order_id(order);
+    command.mutable_request_changes()->set_artifact(artifact);
+    command.mutable_request_changes()->set_revision(revision);
+    command.mutable_request_changes()->set_comment(comment);
+    return command;
+  }
+
+  static v1::Command Forward(const std::string& order, const std::string& artifact,
+                             uint32_t revision, const std::string& contact = "carol") {
+    v1::Command command;
+    command.mutable_forward_to_client()->set_order_id(order);
+    command.mutable_forward_to_client()->set_artifact(artifact);
+    command.mutable_forward_to_client()->set_revision(revision);
+    command.mutable_forward_to_client()->set_contact_id(contact);
+    return command;
+  }
+
+  static v1::Command ClientAnswer(const std::string& order, const std::string& artifact,
+                                  uint32_t revision, bool approved, const std::string& contact = "",
+                                  const std::string& comment = "") {
+    v1::Command command;
+    v1::RecordClientAnswer* answer = command.mutable_record_client_answer();
+    answer->set_order_id(order);
+    answer->set_artifact(artifact);
+    answer->set_revision(revision);
+    answer->set_approved(approved);
+    answer->set_contact_id(contact);
+    answer->set_comment(comment);
+    return command;
+  }
+
+  static v1::Command Action(const std::string& order, const std::string& action) {
+    v1::Command command;
+    command.mutable_perform_action()->set_order_id(order);
+    command.mutable_perform_action()->set_action(action);
+    return command;
+  }
+
+  static v1::Command OrderOnly(const std::string& order, const std::string& which) {
+    v1::Command command;
+    if (which == "archive") command.mutable_archive_order()->set_order_id(order);
+    if (which == "restore") command.mutable_restore_order()->set_order_id(order);
+    if (which == "delete") command.mutable_delete_order()->set_order_id(order);
+    return command;
+  }
+
+  static v1::Command FlightChange(const std::string& order, v1::Date start, v1::Date end) {
+    v1::Command command;
+    *command.mutable_request_flight_change()->mutable_new_start() = start;
+    *command.mutable_request_flight_change()->mutable_new_end() = end;
+    command.mutable_request_flight_change()->set_order_id(order);
+    command.mutable_request_flight_change()->set_reason("client moved the launch");
+    return command;
+  }
+
+  static v1::Command DecideFlight(const std::string& order, const std::string& request,
+                                  bool approved) {
+    v1::Command command;
+    command.mutable_decide_flight_change()->set_order_id(order);
+    command.mutable_decide_flight_change()->set_request_id(request);
+    command.mutable_decide_flight_change()->set_approved(approved);
+    return command;
+  }
+
+  v1::OrderView Order(const std::string& id, const std::string& user = kManager) {
+    auto order = engine_->GetOrder({user}, id);
+    EXPECT_OK(order.status());
+    return order.ok() ? *order : v1::OrderView();
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+  engine::SequentialIdGenerator ids_;
+  engine::Options engine_options_;
+  std::unique_ptr<store::EventStore> store_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::string client_;
+};
+
+}  // namespace spotflow::testing
+
+#endif  // SPOTFLOW_TESTS_TESTING_ENGINE_FIXTURE_H_
