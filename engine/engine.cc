@@ -104,6 +104,18 @@ class EngineImpl final : public Engine {
                                                      const std::string& name,
                                                      uint32_t version) const override;
 
+  absl::StatusOr<std::vector<v1::EventRecord>> ReadEvents(const Principal& principal,
+                                                          uint64_t from_position,
+                                                          size_t limit) const override {
+    RETURN_IF_ERROR(RequireEventsRead(principal));
+    return store_->ReadAll(from_position, std::min(limit, options_.max_page_size));
+  }
+  absl::StatusOr<store::VerifyResult> VerifyLog(const Principal& principal, uint64_t from_position,
+                                                uint64_t to_position) const override {
+    RETURN_IF_ERROR(RequireEventsRead(principal));
+    return store_->Verify(from_position, to_position);
+  }
+
   uint64_t position() const override {
     absl::ReaderMutexLock lock(&mu_);
     return state_.position();
@@ -119,6 +131,15 @@ class EngineImpl final : public Engine {
   // The active user behind `principal`. Requires mu_ held.
   absl::StatusOr<const UserView*> Caller(const Principal& principal) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::Status RequireEventsRead(const Principal& principal) const {
+    absl::ReaderMutexLock lock(&mu_);
+    ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+    if (state_.ScopeOf(*caller, v1::EVENTS_READ) == v1::SCOPE_UNSPECIFIED) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "user \"", caller->user_id(), "\" may not read raw events: that needs EVENTS_READ"));
+    }
+    return absl::OkStatus();
+  }
   absl::StatusOr<CommandResult> ExecuteAs(const Principal& principal, const Command& command,
                                           bool system);
   // Applies committed records (and any committed before them) to the projections.

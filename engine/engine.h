@@ -164,6 +164,16 @@ class Engine {
                                                              const std::string& name,
                                                              uint32_t version) const = 0;
 
+  // The raw log, for administrators and auditors (EVENTS_READ): up to `limit` records from
+  // `from_position`, and the hash-chain check of [from, to] (0: the head). PERMISSION_DENIED
+  // without the privilege; DATA_LOSS from VerifyLog names the first bad position.
+  virtual absl::StatusOr<std::vector<v1::EventRecord>> ReadEvents(const Principal& principal,
+                                                                  uint64_t from_position,
+                                                                  size_t limit) const = 0;
+  virtual absl::StatusOr<store::VerifyResult> VerifyLog(const Principal& principal,
+                                                        uint64_t from_position,
+                                                        uint64_t to_position) const = 0;
+
   // The position of the last record the projections include.
   virtual uint64_t position() const = 0;
 
