@@ -1,0 +1,237 @@
+// Workflows and item types: every transition of the production-order preset, every illegal
+// action in every state, definition validation, versions (an item keeps the version it
+// started under) and configured item types with their forms and key formats.
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "engine/engine.h"
+#include "engine/presets.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/engine_fixture.h"
+#include "tests/testing/status_matchers.h"
+
+namespace spotflow::engine {
+namespace {
+
+using ::spotflow::testing::StatusIs;
+using ::testing::HasSubstr;
+
+class WorkflowTest : public ::spotflow::testing::EngineTest {
+ protected:
+  uint32_t Latest(const std::string& order, const std::string& artifact) {
+    v1::OrderView view = Order(order);
+    return static_cast<uint32_t>(artifact == "script" ? view.scripts_size() : view.spots_size());
+  }
+
+  // The command for a built-in action on `order`, and who takes it.
+  std::pair<std::string, v1::Command> ActionCommand(const std::string& order,
+                                                    const std::string& action) {
+    const std::string artifact = absl::StrContains(action, "script") ? "script" : "spot";
+    const uint32_t latest = std::max<uint32_t>(Latest(order, artifact), 1);
+    if (action == "submit_script") return {kProducer, Script(order, "draft")};
+    if (action == "record_spot") return {kProducer, Spot(order, "s3://rec.wav")};
+    if (action == "upload_spot") return {kAe, Spot(order, "s3://agency.wav", true)};
+    if (absl::StartsWith(action, "approve_")) return {kAe, Approve(order, artifact, latest)};
+    if (absl::StartsWith(action, "request_")) {
+      return {kAe, RequestChanges(order, artifact, latest, "shorter please")};
+    }
+    if (absl::StartsWith(action, "forward_")) return {kAe, Forward(order, artifact, latest)};
+    if (absl::StartsWith(action, "client_approve_")) {
+      return {kClientUser, ClientAnswer(order, artifact, latest, true)};
+    }
+    if (absl::StartsWith(action, "client_request_")) {
+      return {kClientUser, ClientAnswer(order, artifact, latest, false, "", "too loud")};
+    }
+    return {kProducer, Action(order, action)};
+  }
+
+  // A new order driven into `state` of the preset workflow.
+  std::string OrderIn(const std::string& state) {
+    static const std::vector<std::pair<std::string, std::vector<std::string>>> kPaths = {
+        {"awaiting_script", {}},
+        {"script_review", {"submit_script"}},
+        {"script_client_review", {"submit_script", "forward_script"}},
+        {"script_changes_requested", {"submit_script", "request_script_changes"}},
+        {"awaiting_spot", {"submit_script", "approve_script"}},
+        {"spot_review", {"submit_script", "approve_script", "record_spot"}},
+        {"spot_client_review", {"submit_script", "approve_script", "record_spot", "forward_spot"}},
+        {"spot_changes_requested",
+         {"submit_script", "approve_script", "record_spot", "request_spot_changes"}},
+        {"spot_approved", {"submit_script", "approve_script", "record_spot", "approve_spot"}},
+        {"completed",
+         {"submit_script", "approve_script", "record_spot", "approve_spot", "deliver"}},
+    };
+    const std::string order = CreateOrder();
+    for (const auto& [name, path] : kPaths) {
+      if (name != state) continue;
+      for (const std::string& action : path) {
+        auto [user, command] = ActionCommand(order, action);
+        Run(user, command);
+      }
+    }
+    EXPECT_EQ(Order(order).status(), state);
+    return order;
+  }
+};
+
+TEST_F(WorkflowTest, EveryPresetTransitionMovesTheOrder) {
+  const v1::WorkflowDefinition workflow = ProductionOrderWorkflow();
+  int checked = 0;
+  for (const v1::Transition& t : workflow.transitions()) {
+    SCOPED_TRACE(absl::StrCat(t.from(), " --", t.action(), "--> ", t.to()));
+    const std::string order = OrderIn(t.from());
+    auto [user, command] = ActionCommand(order, t.action());
+    Run(user, command);
+    EXPECT_EQ(Order(order).status(), t.to());
+    ++checked;
+  }
+  EXPECT_EQ(checked, workflow.transitions_size());
+}
+
+TEST_F(WorkflowTest, EveryIllegalActionInEveryStateIsRefusedAndWritesNothing) {
+  const v1::WorkflowDefinition workflow = ProductionOrderWorkflow();
+  std::set<std::string> actions;
+  for (const v1::Transition& t : workflow.transitions()) actions.insert(t.action());
+  int refused = 0;
+  for (const v1::WorkflowState& state : workflow.states()) {
+    const std::string order = OrderIn(state.name());
+    for (const std::string& action : actions) {
+      bool legal = false;
+      for (const v1::Transition& t : workflow.transitions()) {
+        legal |= t.from() == state.name() && t.action() == action;
+      }
+      if (legal) continue;
+      SCOPED_TRACE(absl::StrCat(action, " in ", state.name()));
+      auto [user, command] = ActionCommand(order, action);
+      absl::Status status = Reject(user, command);
+      // Not allowed in this state; or the revision it names does not exist (yet) or was
+      // already decided.
+      EXPECT_TRUE(absl::IsFailedPrecondition(status) || absl::IsNotFound(status)) << status;
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 100);
+}
+
+TEST_F(WorkflowTest, RefusalNamesTheStateAndTheActionsAllowedNow) {
+  const std::string order = CreateOrder();
+  EXPECT_THAT(Reject(kProducer, Action(order, "deliver")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("state \"awaiting_script\"; allowed now: submit_script")));
+}
+
+v1::Command Publish(v1::WorkflowDefinition workflow) {
+  v1::Command command;
+  *command.mutable_publish_workflow()->mutable_definition() = std::move(workflow);
+  return command;
+}
+
+TEST_F(WorkflowTest, InvalidDefinitionsAreRefused) {
+  v1::WorkflowDefinition unreachable = ProductionOrderWorkflow();
+  unreachable.add_states()->set_name("limbo");
+  EXPECT_THAT(
+      Reject(kAdmin, Publish(unreachable)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"limbo\" cannot be reached")));
+  v1::WorkflowDefinition unknown_privilege = ProductionOrderWorkflow();
+  unknown_privilege.mutable_transitions(0)->set_privilege(static_cast<v1::Privilege>(999));
+  EXPECT_THAT(Reject(kAdmin, Publish(unknown_privilege)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown privilege")));
+  v1::WorkflowDefinition duplicate = ProductionOrderWorkflow();
+  *duplicate.add_transitions() = duplicate.transitions(0);
+  EXPECT_THAT(Reject(kAdmin, Publish(duplicate)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("two transitions")));
+  v1::WorkflowDefinition unknown_state = ProductionOrderWorkflow();
+  unknown_state.mutable_transitions(0)->set_to("nowhere");
+  EXPECT_THAT(Reject(kAdmin, Publish(unknown_state)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown state")));
+  v1::WorkflowDefinition no_initial = ProductionOrderWorkflow();
+  no_initial.clear_initial_states();
+  EXPECT_THAT(Reject(kAdmin, Publish(no_initial)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no initial state")));
+  v1::WorkflowDefinition duplicate_state = ProductionOrderWorkflow();
+  *duplicate_state.add_states() = duplicate_state.states(0);
+  EXPECT_THAT(Reject(kAdmin, Publish(duplicate_state)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("twice")));
+  EXPECT_THAT(Reject(kAe, Publish(ProductionOrderWorkflow())),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST_F(WorkflowTest, ItemsKeepTheVersionTheyStartedUnder) {
+  const std::string old_order = OrderIn("spot_approved");
+  // Version 2 puts a legal review between the approved spot and delivery.
+  v1::WorkflowDefinition v2 = ProductionOrderWorkflow();
+  v1::WorkflowState* legal = v2.add_states();
+  legal->set_name("legal_review");
+  for (v1::Transition& t : *v2.mutable_transitions()) {
+    if (t.action() == "deliver") t.set_from("legal_review");
+  }
+  v1::Transition* send = v2.add_transitions();
+  send->set_from("spot_approved");
+  send->set_action("send_to_legal");
+  send->set_to("legal_review");
+  send->set_privilege(v1::ORDER_MANAGE);
+  v1::CommandResult published = Run(kAdmin, Publish(v2));
+  EXPECT_EQ(published.sub_id(), "2");
+  EXPECT_EQ(engine_->GetWorkflow({kAe}, kProductionOrder, 0)->version(), 2u);
+
+  Run(kProducer, Action(old_order, "deliver"));  // Version 1 rules.
+  EXPECT_EQ(Order(old_order).status(), "completed");
+  EXPECT_EQ(Order(old_order).workflow_version(), 1u);
+
+  const std::string new_order = OrderIn("spot_approved");
+  EXPECT_EQ(Order(new_order).workflow_version(), 2u);
+  EXPECT_THAT(Reject(kProducer, Action(new_order, "deliver")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("send_to_legal")));
+  EXPECT_THAT(Reject(kProducer, Action(new_order, "send_to_legal")),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  Run(kAe, Action(new_order, "send_to_legal"));
+  Run(kProducer, Action(new_order, "deliver"));
+  EXPECT_TRUE(Order(new_order).completed() || Order(new_order).status() == "completed");
+}
+
+TEST_F(WorkflowTest, ConfiguredItemTypeHasItsFormAndKeys) {
+  v1::Command define;
+  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
+  type->set_name("media_request");
+  type->set_title("Media request");
+  type->set_key_format("MR-{seq:4}");
+  type->set_workflow(kProductionOrder);
+  type->mutable_facets()->add_artifacts("spot");
+  type->mutable_facets()->set_schedule(true);
+  type->mutable_facets()->set_client_link(true);
+  v1::FieldDefinition* budget = type->add_fields();
+  budget->set_name("budget");
+  budget->set_type(v1::INTEGER);
+  budget->set_required(true);
+  EXPECT_THAT(Reject(kAe, define), StatusIs(absl::StatusCode::kPermissionDenied));
+  v1::Command bad_key = define;
+  bad_key.mutable_define_item_type()->mutable_definition()->set_key_format("MR-{n}");
+  EXPECT_THAT(Reject(kAdmin, bad_key), StatusIs(absl::StatusCode::kInvalidArgument));
+  v1::Command no_seq = define;
+  no_seq.mutable_define_item_type()->mutable_definition()->set_key_format("MR-{yyyy}");
+  EXPECT_THAT(Reject(kAdmin, no_seq), StatusIs(absl::StatusCode::kInvalidArgument));
+  v1::Command bad_workflow = define;
+  bad_workflow.mutable_define_item_type()->mutable_definition()->set_workflow("nope");
+  EXPECT_THAT(Reject(kAdmin, bad_workflow), StatusIs(absl::StatusCode::kInvalidArgument));
+  Run(kAdmin, define);
+
+  v1::Command create = CreateOrderCommand(v1::PROVIDED);
+  create.mutable_create_order()->set_item_type("media_request");
+  EXPECT_THAT(Reject(kAe, create),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"budget\" is required")));
+  (*create.mutable_create_order()->mutable_fields())["budget"].set_integer_value(5000);
+  v1::CommandResult created = Run(kAe, create);
+  EXPECT_EQ(created.key(), "MR-0001");
+  EXPECT_EQ(Run(kAe, create).key(), "MR-0002");
+  // Its artifacts are its own: a media request has no script.
+  EXPECT_THAT(Reject(kProducer, Script(created.id(), "text")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("artifact")));
+}
+
+}  // namespace
+}  // namespace spotflow::engine
