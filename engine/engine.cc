@@ -483,7 +483,8 @@ absl::StatusOr<OrderView> EngineImpl::GetOrderAsOf(const Principal& principal,
         absl::StrCat("order \"", order_id, "\" did not exist yet at that moment"));
   }
   order.set_key(current.key());  // Assigned once, from the log order, and never changed.
-  order.set_completed(current.completed() && order.status() == current.status());
+  absl::ReaderMutexLock lock(&mu_);
+  order.set_completed(state_.IsTerminal(order));
   return order;
 }
 

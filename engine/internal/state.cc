@@ -456,14 +456,17 @@ absl::Status State::Apply(const v1::EventRecord& record, const v1::DomainEvent& 
         auto it = clients_.find(*id);
         if (it != clients_.end()) ApplyToClient(record, event, &it->second);
       } else if (const std::string* id = OrderIdOf(event)) {
+        v1::OrderView* order = nullptr;
         if (event.event_case() == E::kOrderCreated) {
-          v1::OrderView& order = orders_[*id];
-          ApplyToOrder(record, event, &order);
+          order = &orders_[*id];
+          ApplyToOrder(record, event, order);
           order_index_[record.position()] = *id;
-          AssignKey(record, &order);
+          AssignKey(record, order);
         } else if (auto it = orders_.find(*id); it != orders_.end()) {
-          ApplyToOrder(record, event, &it->second);
+          order = &it->second;
+          ApplyToOrder(record, event, order);
         }
+        if (order != nullptr) order->set_completed(IsTerminal(*order));
       }
       break;
   }
@@ -479,6 +482,13 @@ void State::AssignKey(const v1::EventRecord& record, v1::OrderView* order) {
   std::string scope = order->item_type();
   if (KeyFormatHasYear(type->key_format())) absl::StrAppend(&scope, "/", year);
   order->set_key(RenderKey(type->key_format(), year, ++key_sequences_[scope]));
+}
+
+bool State::IsTerminal(const v1::OrderView& order) const {
+  const v1::WorkflowDefinition* workflow = FindWorkflow(order.workflow(), order.workflow_version());
+  const v1::WorkflowState* state =
+      workflow == nullptr ? nullptr : FindState(*workflow, order.status());
+  return state != nullptr && state->terminal();
 }
 
 const v1::UserView* State::FindUser(absl::string_view id) const {

@@ -75,6 +75,9 @@ class State {
   const absl::flat_hash_map<std::string, v1::UserView>& users() const { return users_; }
   const absl::flat_hash_map<std::string, v1::RoleView>& roles() const { return roles_; }
 
+  // Whether the order's status is a terminal state of its workflow version.
+  bool IsTerminal(const v1::OrderView& order) const;
+
   // The widest scope of `privilege` among the user's roles; SCOPE_UNSPECIFIED when none.
   v1::Scope ScopeOf(const v1::UserView& user, v1::Privilege privilege) const;
   // Whether `scope` reaches the record for `user` at `now` (share access may expire).

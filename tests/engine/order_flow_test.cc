@@ -58,6 +58,7 @@ TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {
 
   v1::OrderView view = Order(order, kAe);
   EXPECT_EQ(view.status(), "completed");
+  EXPECT_TRUE(view.completed());
   EXPECT_TRUE(view.archived());
   EXPECT_THAT(view.flight_start().day(), 5);
   ASSERT_THAT(view.scripts(), SizeIs(2));
