@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds, and runs the store demo on ./var/spotflow.
+# The main job: installs what is missing, builds, and runs the engine demo on ./var/engine-demo
+# (seed 000 end to end); run it again to add another order to the same log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
-exec build/examples/store_quickstart ./var/spotflow
+exec build/examples/engine_quickstart ./var/engine-demo
