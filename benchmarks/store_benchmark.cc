@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "benchmarks/bench_util.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
@@ -35,66 +36,18 @@ using spotflow::store::EventRecord;
 using spotflow::store::EventStore;
 using spotflow::store::ExpectedVersion;
 namespace internal = spotflow::store::internal;
+using spotflow::bench::Check;
+using spotflow::bench::Compare;
+using spotflow::bench::Config;
+using spotflow::bench::Die;
+using spotflow::bench::Payloads;
+using spotflow::bench::Scratch;
+using spotflow::bench::Seconds;
 
-constexpr size_t kPayloadBytes = 256;
-
-struct Config {
-  bool quick = false;
-  std::string only;
-  int repetitions() const { return quick ? 1 : 5; }
-};
-
-double Median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
-
-void Die(const std::string& what) {
-  std::fprintf(stderr, "store_benchmark: %s\n", what.c_str());
-  std::exit(1);
-}
-
-void Check(const absl::Status& status) {
-  if (!status.ok()) Die(status.ToString());
-}
 
 void Check(const rocksdb::Status& status) {
   if (!status.ok()) Die(status.ToString());
 }
-
-// A scratch directory, removed afterwards.
-class Scratch {
- public:
-  Scratch() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "spotflow-bench-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) Die("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~Scratch() { std::filesystem::remove_all(path_); }
-  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-// Distinct incompressible payloads.
-class Payloads {
- public:
-  explicit Payloads(uint64_t seed) : random_(seed) {}
-  std::string Next() {
-    std::string out(kPayloadBytes, '\0');
-    for (size_t i = 0; i < out.size(); i += 8) {
-      const uint64_t word = random_();
-      std::memcpy(out.data() + i, &word, std::min<size_t>(8, out.size() - i));
-    }
-    return out;
-  }
-
- private:
-  std::mt19937_64 random_;
-};
 
 EventRecord MakeEvent(Payloads& payloads) {
   EventRecord event;
@@ -140,30 +93,6 @@ std::unique_ptr<rocksdb::DB> OpenRaw(const std::string& path) {
   rocksdb::DB* db = nullptr;
   Check(rocksdb::DB::Open(options, path, &db));
   return std::unique_ptr<rocksdb::DB>(db);
-}
-
-double Seconds(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-void Report(const std::string& name, double value, const std::string& unit,
-            const std::string& limit_name, double limit) {
-  std::printf("BENCH %s value=%.0f unit=%s limit=%s limit_value=%.0f ratio=%.3f\n", name.c_str(),
-              value, unit.c_str(), limit_name.c_str(), limit, limit > 0 ? value / limit : 0.0);
-  std::fflush(stdout);
-}
-
-// Runs `store_run` and `raw_run` (each returning a rate) alternately, reports medians.
-void Compare(const Config& config, const std::string& name, const std::string& unit,
-             const std::string& limit_name, const std::function<double()>& store_run,
-             const std::function<double()>& raw_run) {
-  if (!config.only.empty() && name.rfind(config.only, 0) != 0) return;
-  std::vector<double> store_rates, raw_rates;
-  for (int i = 0; i < config.repetitions(); ++i) {
-    raw_rates.push_back(raw_run());
-    store_rates.push_back(store_run());
-  }
-  Report(name, Median(store_rates), unit, limit_name, Median(raw_rates));
 }
 
 // Appends of `batch` events each from one thread, for `total` events.
@@ -258,10 +187,7 @@ double RawSyncedPuts(int threads, double seconds) {
 // Reading the whole log after reopening, beside iterating the same bytes with RocksDB and
 // parsing each record.
 void ReadAll(const Config& config) {
-  if (!config.only.empty() && std::string("store_read_all").rfind(config.only, 0) != 0 &&
-      config.only.rfind("store_read_all", 0) != 0) {
-    return;
-  }
+  if (!config.Wants("store_read_all")) return;
   const int total = config.quick ? 100'000 : 1'000'000;
   Scratch scratch;
   const std::string path = scratch.Sub("db");
@@ -344,18 +270,7 @@ void ReadAll(const Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Config config;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--quick") {
-      config.quick = true;
-    } else if (arg.rfind("--only=", 0) == 0) {
-      config.only = arg.substr(7);
-    } else {
-      std::fprintf(stderr, "usage: store_benchmark [--quick] [--only=NAME_PREFIX]\n");
-      return 2;
-    }
-  }
+  const Config config = spotflow::bench::ParseFlags(argc, argv, "store_benchmark");
   const int nosync_total = config.quick ? 20'000 : 200'000;
   const double sync_seconds = config.quick ? 0.5 : 3.0;
 

@@ -348,6 +348,7 @@ absl::StatusOr<CommandResult> EngineImpl::ExecuteAs(const Principal& principal,
       internal::ValidateText("request_id", command.request_id(), kMaxRequestIdBytes, false));
   RETURN_IF_ERROR(internal::ValidateText("correlation_id", command.correlation_id(),
                                          kMaxRequestIdBytes, false));
+  RETURN_IF_ERROR(internal::ValidateUtf8(command));
   // A repeat of a committed request gets the first result and writes nothing.
   if (!command.request_id().empty()) {
     ASSIGN_OR_RETURN(std::optional<store::AppendResult> earlier,

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/map.h"
+#include "google/protobuf/message.h"
 #include "proto/domain.pb.h"
 
 namespace spotflow::engine::internal {
@@ -20,6 +21,10 @@ inline constexpr size_t kMaxTextBytes = 64 * 1024;
 
 // OK, or INVALID_ARGUMENT naming `what`: ids are 1-128 characters of [A-Za-z0-9._-].
 absl::Status ValidateId(absl::string_view what, absl::string_view id);
+// OK, or INVALID_ARGUMENT naming the first string field (at any depth) that is not valid
+// UTF-8. Protobuf refuses to parse such strings, so one stored would make the log unreadable.
+absl::Status ValidateUtf8(const google::protobuf::Message& message);
+
 // OK, or INVALID_ARGUMENT: non-empty (when `required`) and at most `max_bytes`.
 absl::Status ValidateText(absl::string_view what, absl::string_view text, size_t max_bytes,
                           bool required);

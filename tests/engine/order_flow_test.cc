@@ -376,6 +376,13 @@ TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
   v1::Command no_client = CreateOrderCommand();
   no_client.mutable_create_order()->set_client_id("nobody");
   EXPECT_THAT(Reject(kAe, no_client), StatusIs(absl::StatusCode::kNotFound));
+  v1::Command not_utf8 = CreateOrderCommand();
+  not_utf8.mutable_create_order()->set_instructions("caf\xc3");
+  EXPECT_THAT(Reject(kAe, not_utf8),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("instructions")));
+  v1::Command nested = CreateOrderCommand();
+  (*nested.mutable_create_order()->mutable_fields())["station"].set_string_value("\xff");
+  EXPECT_THAT(Reject(kAe, nested), StatusIs(absl::StatusCode::kInvalidArgument));
   v1::Command dup = CreateOrderCommand();
   dup.mutable_create_order()->set_order_id("o-1");
   Run(kAe, dup);
