@@ -44,7 +44,6 @@ using spotflow::bench::Payloads;
 using spotflow::bench::Scratch;
 using spotflow::bench::Seconds;
 
-
 void Check(const rocksdb::Status& status) {
   if (!status.ok()) Die(status.ToString());
 }

@@ -153,7 +153,7 @@ class EngineImpl final : public Engine {
   // Folds the records of one stream up to `as_of`; false when none qualified.
   absl::StatusOr<bool> Fold(
       const std::string& stream, const AsOf& as_of,
-      const std::function<void(const EventRecord&, const v1::DomainEvent&)>& apply) const;
+      const std::function<void(const EventRecord&, v1::DomainEvent*)>& apply) const;
 
   // Never change after construction.
   const Options options_;
@@ -452,7 +452,7 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
 
 absl::StatusOr<bool> EngineImpl::Fold(
     const std::string& stream, const AsOf& as_of,
-    const std::function<void(const EventRecord&, const v1::DomainEvent&)>& apply) const {
+    const std::function<void(const EventRecord&, v1::DomainEvent*)>& apply) const {
   if (as_of.position.has_value() == as_of.time.has_value()) {
     return absl::InvalidArgumentError("give either a position or a time to read as of");
   }
@@ -464,7 +464,7 @@ absl::StatusOr<bool> EngineImpl::Fold(
     if (as_of.time.has_value() && internal::ToTime(record.recorded_time()) > *as_of.time) break;
     v1::DomainEvent event;
     RETURN_IF_ERROR(internal::DecodeEvent(record, &event));
-    apply(record, event);
+    apply(record, &event);
     any = true;
   }
   return any;
@@ -476,7 +476,7 @@ absl::StatusOr<OrderView> EngineImpl::GetOrderAsOf(const Principal& principal,
   ASSIGN_OR_RETURN(OrderView current, GetOrder(principal, order_id));
   OrderView order;
   ASSIGN_OR_RETURN(bool existed, Fold(internal::OrderStream(order_id), as_of,
-                                      [&](const EventRecord& record, const v1::DomainEvent& event) {
+                                      [&](const EventRecord& record, v1::DomainEvent* event) {
                                         internal::ApplyToOrder(record, event, &order);
                                       }));
   if (!existed) {
@@ -554,7 +554,7 @@ absl::StatusOr<ClientView> EngineImpl::GetClientAsOf(const Principal& principal,
   RETURN_IF_ERROR(GetClient(principal, client_id).status());
   ClientView client;
   ASSIGN_OR_RETURN(bool existed, Fold(internal::ClientStream(client_id), as_of,
-                                      [&](const EventRecord& record, const v1::DomainEvent& event) {
+                                      [&](const EventRecord& record, v1::DomainEvent* event) {
                                         internal::ApplyToClient(record, event, &client);
                                       }));
   if (!existed) {

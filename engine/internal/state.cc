@@ -140,27 +140,28 @@ absl::Status DecodeEvent(const v1::EventRecord& record, v1::DomainEvent* event) 
   return absl::OkStatus();
 }
 
-void ApplyToOrder(const v1::EventRecord& record, const v1::DomainEvent& event,
-                  v1::OrderView* order) {
+void ApplyToOrder(const v1::EventRecord& record, v1::DomainEvent* consumed, v1::OrderView* order) {
   using E = v1::DomainEvent;
+  const v1::DomainEvent& event = *consumed;
   switch (event.event_case()) {
     case E::kOrderCreated: {
-      const v1::OrderCreated& e = event.order_created();
-      order->set_order_id(e.order_id());
-      order->set_item_type(e.item_type());
-      order->set_workflow(e.workflow());
+      // Large fields move from the decoded event into the view: replay copies nothing twice.
+      v1::OrderCreated& e = *consumed->mutable_order_created();
+      order->set_order_id(std::move(*e.mutable_order_id()));
+      order->set_item_type(std::move(*e.mutable_item_type()));
+      order->set_workflow(std::move(*e.mutable_workflow()));
       order->set_workflow_version(e.workflow_version());
       order->set_kind(e.kind());
-      order->set_client_id(e.client_id());
-      order->set_owner_id(e.owner_id());
-      order->set_title(e.title());
-      order->set_instructions(e.instructions());
+      order->set_client_id(std::move(*e.mutable_client_id()));
+      order->set_owner_id(std::move(*e.mutable_owner_id()));
+      order->set_title(std::move(*e.mutable_title()));
+      order->set_instructions(std::move(*e.mutable_instructions()));
       order->set_spot_length_seconds(e.spot_length_seconds());
-      *order->mutable_flight_start() = e.flight_start();
-      *order->mutable_flight_end() = e.flight_end();
-      *order->mutable_fields() = e.fields();
-      order->set_status(e.status());
-      order->set_reused_from_order(e.reused_from_order());
+      order->mutable_flight_start()->Swap(e.mutable_flight_start());
+      order->mutable_flight_end()->Swap(e.mutable_flight_end());
+      order->mutable_fields()->swap(*e.mutable_fields());
+      order->set_status(std::move(*e.mutable_status()));
+      order->set_reused_from_order(std::move(*e.mutable_reused_from_order()));
       order->set_created_by(record.actor().user_id());
       *order->mutable_created_time() = record.recorded_time();
       order->set_created_position(record.position());
@@ -251,7 +252,7 @@ void ApplyToOrder(const v1::EventRecord& record, const v1::DomainEvent& event,
       v1::Comment* comment = order->add_comments();
       comment->set_comment_id(event.comment_added().comment_id());
       comment->set_author(record.actor().user_id());
-      comment->set_text(event.comment_added().text());
+      comment->set_text(std::move(*consumed->mutable_comment_added()->mutable_text()));
       *comment->mutable_time() = record.recorded_time();
       break;
     }
@@ -281,8 +282,9 @@ void ApplyToOrder(const v1::EventRecord& record, const v1::DomainEvent& event,
   TouchOrder(record, order);
 }
 
-void ApplyToClient(const v1::EventRecord& record, const v1::DomainEvent& event,
+void ApplyToClient(const v1::EventRecord& record, v1::DomainEvent* consumed,
                    v1::ClientView* client) {
+  const v1::DomainEvent& event = *consumed;
   using E = v1::DomainEvent;
   switch (event.event_case()) {
     case E::kClientCreated: {
@@ -365,15 +367,15 @@ void ApplyToClient(const v1::EventRecord& record, const v1::DomainEvent& event,
 
 absl::Status State::Apply(const v1::EventRecord& record) {
   if (record.position() <= position_) return absl::OkStatus();
-  if (!absl::StartsWith(record.payload_type(), kPayloadPrefix)) {
-    return Apply(record, v1::DomainEvent());
-  }
   v1::DomainEvent event;
-  if (absl::Status s = DecodeEvent(record, &event); !s.ok()) return s;
-  return Apply(record, event);
+  if (absl::StartsWith(record.payload_type(), kPayloadPrefix)) {
+    if (absl::Status s = DecodeEvent(record, &event); !s.ok()) return s;
+  }
+  return Apply(record, &event);
 }
 
-absl::Status State::Apply(const v1::EventRecord& record, const v1::DomainEvent& event) {
+absl::Status State::Apply(const v1::EventRecord& record, v1::DomainEvent* consumed) {
+  const v1::DomainEvent& event = *consumed;
   if (record.position() <= position_) return absl::OkStatus();
   if (record.position() != position_ + 1) {
     return absl::InternalError(absl::StrCat("the projections are at position ", position_,
@@ -445,7 +447,7 @@ absl::Status State::Apply(const v1::EventRecord& record, const v1::DomainEvent& 
     }
     case E::kClientCreated: {
       v1::ClientView& client = clients_[event.client_created().client_id()];
-      ApplyToClient(record, event, &client);
+      ApplyToClient(record, consumed, &client);
       client_index_[record.position()] = client.client_id();
       break;
     }
@@ -454,19 +456,24 @@ absl::Status State::Apply(const v1::EventRecord& record, const v1::DomainEvent& 
     default:
       if (const std::string* id = ClientIdOf(event)) {
         auto it = clients_.find(*id);
-        if (it != clients_.end()) ApplyToClient(record, event, &it->second);
+        if (it != clients_.end()) ApplyToClient(record, consumed, &it->second);
       } else if (const std::string* id = OrderIdOf(event)) {
+        const E::EventCase kind = event.event_case();
         v1::OrderView* order = nullptr;
-        if (event.event_case() == E::kOrderCreated) {
+        if (kind == E::kOrderCreated) {
           order = &orders_[*id];
-          ApplyToOrder(record, event, order);
-          order_index_[record.position()] = *id;
+          ApplyToOrder(record, consumed, order);  // Moves the id out of the event.
+          order_index_[record.position()] = order->order_id();
           AssignKey(record, order);
         } else if (auto it = orders_.find(*id); it != orders_.end()) {
           order = &it->second;
-          ApplyToOrder(record, event, order);
+          ApplyToOrder(record, consumed, order);
         }
-        if (order != nullptr) order->set_completed(IsTerminal(*order));
+        // Only these events move an order between states.
+        if (order != nullptr && (kind == E::kOrderCreated || kind == E::kRevisionSubmitted ||
+                                 kind == E::kRevisionReviewed || kind == E::kOrderTransitioned)) {
+          order->set_completed(IsTerminal(*order));
+        }
       }
       break;
   }

@@ -42,11 +42,10 @@ absl::Status DecodeEvent(const v1::EventRecord& record, v1::DomainEvent* event);
 const std::string* ClientIdOf(const v1::DomainEvent& event);
 const std::string* OrderIdOf(const v1::DomainEvent& event);
 
-// Folds one record into a single order or client view (as-of reads use these alone).
-void ApplyToOrder(const v1::EventRecord& record, const v1::DomainEvent& event,
-                  v1::OrderView* order);
-void ApplyToClient(const v1::EventRecord& record, const v1::DomainEvent& event,
-                   v1::ClientView* client);
+// Folds one record into a single order or client view (as-of reads use these alone). The
+// event is consumed: its large fields move into the view.
+void ApplyToOrder(const v1::EventRecord& record, v1::DomainEvent* event, v1::OrderView* order);
+void ApplyToClient(const v1::EventRecord& record, v1::DomainEvent* event, v1::ClientView* client);
 
 class State {
  public:
@@ -54,8 +53,8 @@ class State {
   // INTERNAL. Records the engine did not write (payload_type outside spotflow.v1) only move
   // the position. DATA_LOSS for an unreadable payload.
   absl::Status Apply(const v1::EventRecord& record);
-  // Applies a decoded event (replay decodes once and passes it here).
-  absl::Status Apply(const v1::EventRecord& record, const v1::DomainEvent& event);
+  // Applies a decoded event, consuming it (its large fields move into the views).
+  absl::Status Apply(const v1::EventRecord& record, v1::DomainEvent* event);
 
   uint64_t position() const { return position_; }
   const std::string& head_hash() const { return head_hash_; }
