@@ -12,6 +12,7 @@
 #include "store/internal/rocksdb_event_store.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -378,6 +379,13 @@ absl::Status RocksDbEventStore::Init() {
     }
     db_options.create_if_missing = true;
     db_options.create_missing_column_families = true;
+    // RocksDB makes only the last directory of the path; make its parents too.
+    std::error_code error;
+    std::filesystem::create_directories(path_, error);
+    if (error) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot create the store directory ", path_, ": ", error.message()));
+    }
   } else {
     for (const auto& [name, unused] : families) {
       if (std::find(existing.begin(), existing.end(), name) == existing.end()) {

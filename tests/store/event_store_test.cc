@@ -445,6 +445,15 @@ TEST(EventStoreOpenTest, RejectsBadOptions) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("path")));
 }
 
+TEST(EventStoreOpenTest, CreatesMissingParentDirectories) {
+  spotflow::testing::TempDir dir;
+  Options options;
+  options.sync = false;
+  auto store = EventStore::Open(options, dir.Sub("var/spotflow/db"));
+  ASSERT_OK(store.status());
+  ASSERT_OK((*store)->Append(OneStream("order-1", ExpectedVersion::NoStream())).status());
+}
+
 TEST(EventStoreOpenTest, MissingStoreWithoutCreateIsNotFound) {
   spotflow::testing::TempDir dir;
   Options options;
