@@ -48,10 +48,26 @@ std::string PayloadType(const v1::DomainEvent& event) {
   return field == nullptr ? "" : field->message_type()->full_name();
 }
 
-// The id a stream names: "order-abc" -> "abc".
-std::string IdOfStream(const std::string& stream) {
-  const size_t dash = stream.find('-');
-  return dash == std::string::npos ? stream : stream.substr(dash + 1);
+std::string Sha256Hex(const std::string& bytes) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  std::string hex;
+  for (unsigned char byte : digest) absl::StrAppend(&hex, absl::Hex(byte, absl::kZeroPad2));
+  return hex;
+}
+
+std::string DeterministicBytes(const google::protobuf::Message& message) {
+  std::string bytes;
+  google::protobuf::io::StringOutputStream output(&bytes);
+  google::protobuf::io::CodedOutputStream coded(&output);
+  coded.SetSerializationDeterministic(true);
+  message.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return bytes;
+}
+
+std::string DigestOfCommand(const Command& command) {
+  return Sha256Hex(DeterministicBytes(command));
 }
 
 absl::StatusOr<uint64_t> ParsePageToken(const std::string& token) {
@@ -131,6 +147,11 @@ class EngineImpl final : public Engine {
   // The active user behind `principal`. Requires mu_ held.
   absl::StatusOr<const UserView*> Caller(const Principal& principal) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // What `caller` may see of `order`: all of it, or the client's part for a contact's login.
+  static OrderView Shown(const UserView& caller, OrderView order) {
+    if (caller.contact_id().empty()) return order;
+    return internal::ForContact(std::move(order), caller.contact_id());
+  }
   absl::Status RequireEventsRead(const Principal& principal) const {
     absl::ReaderMutexLock lock(&mu_);
     ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
@@ -145,9 +166,14 @@ class EngineImpl final : public Engine {
   // Applies committed records (and any committed before them) to the projections.
   absl::Status Project(std::vector<EventRecord> records) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CatchUpLocked(uint64_t to_position) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<CommandResult> RepeatedResult(const store::AppendResult& append) const;
+  // The answer to a repeated request: the first result, rebuilt from the records it wrote,
+  // or ALREADY_EXISTS when the request id was used for a different command.
+  absl::StatusOr<CommandResult> RepeatedResult(const store::AppendResult& append,
+                                               const std::string& request_id,
+                                               const std::string& digest);
   store::AppendRequest ToAppend(const Decision& decision, const UserView& actor,
-                                const Command& command, absl::Time now);
+                                const Command& command, absl::Time now, const std::string& key,
+                                const std::string& digest);
   absl::Status LoadSnapshot() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status LoadPresets();
   // Folds the records of one stream up to `as_of`; false when none qualified.
@@ -252,10 +278,13 @@ absl::Status EngineImpl::LoadPresets() {
   UserView system;
   system.set_user_id(internal::kSystemUser);
   Command command;
-  command.set_request_id(kPresetsKey);
   ASSIGN_OR_RETURN(store::AppendResult result,
-                   store_->Append(ToAppend(decision, system, command, clock_->Now())));
-  return Project(std::move(result.records));
+                   store_->Append(ToAppend(decision, system, command, clock_->Now(), kPresetsKey,
+                                           /*digest=*/"")));
+  RETURN_IF_ERROR(Project(std::move(result.records)));
+  // Another engine may have loaded them first (the append was deduplicated): read them.
+  absl::MutexLock lock(&mu_);
+  return CatchUpLocked(store_->Head().position);
 }
 
 absl::StatusOr<const UserView*> EngineImpl::Caller(const Principal& principal) const {
@@ -272,9 +301,10 @@ absl::StatusOr<const UserView*> EngineImpl::Caller(const Principal& principal) c
 }
 
 store::AppendRequest EngineImpl::ToAppend(const Decision& decision, const UserView& actor,
-                                          const Command& command, absl::Time now) {
+                                          const Command& command, absl::Time now,
+                                          const std::string& key, const std::string& digest) {
   store::AppendRequest request;
-  request.idempotency_key = command.request_id();
+  request.idempotency_key = key;
   const google::protobuf::Timestamp time = internal::ToTimestamp(now);
   std::string correlation = command.correlation_id();
   for (const StreamWrite& write : decision.writes) {
@@ -293,6 +323,7 @@ store::AppendRequest EngineImpl::ToAppend(const Decision& decision, const UserVi
       record.set_correlation_id(correlation);
       record.set_schema_version(kSchemaVersion);
       record.set_payload_type(PayloadType(event));
+      record.set_command_digest(digest);
       event.SerializeToString(record.mutable_payload());
     }
   }
@@ -320,7 +351,19 @@ absl::StatusOr<CommandResult> EngineImpl::Execute(const Principal& principal,
   return ExecuteAs(principal, command, /*system=*/false);
 }
 
-absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResult& append) const {
+absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResult& append,
+                                                         const std::string& request_id,
+                                                         const std::string& digest) {
+  ASSIGN_OR_RETURN(std::vector<EventRecord> records, store_->ReadAll(append.first_position, 1));
+  if (records.empty()) {
+    return absl::InternalError(absl::StrCat("request_id \"", request_id, "\" names position ",
+                                            append.first_position, ", which is not in the log"));
+  }
+  if (records[0].command_digest() != digest) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "request_id \"", request_id, "\" was already used for a different command (positions ",
+        append.first_position, "-", append.last_position, "); use a new request_id"));
+  }
   CommandResult result;
   result.set_deduplicated(true);
   result.set_first_position(append.first_position);
@@ -329,15 +372,21 @@ absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResu
     v1::StreamEtag* etag = result.add_streams();
     etag->set_stream_id(stream.stream_id);
     etag->set_etag(stream.last_version);
+    if (stream.stream_id == records[0].stream_id()) result.set_etag(stream.last_version);
   }
-  if (!append.streams.empty()) {
-    result.set_id(IdOfStream(append.streams[0].stream_id));
-    result.set_etag(append.streams[0].last_version);
-    absl::ReaderMutexLock lock(&mu_);
-    if (const OrderView* order = state_.FindOrder(result.id());
-        order != nullptr && absl::StartsWith(append.streams[0].stream_id, "order-")) {
-      result.set_key(order->key());
-    }
+  // What the first result said, rebuilt from the event the command wrote first.
+  v1::DomainEvent event;
+  RETURN_IF_ERROR(internal::DecodeEvent(records[0], &event));
+  std::string id, sub_id;
+  internal::Describe(event, &id, &sub_id);
+  result.set_id(id);
+  result.set_sub_id(sub_id);
+  // A query after this answer must see the first command's effects.
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(CatchUpLocked(store_->Head().position));
+  if (const OrderView* order = state_.FindOrder(id);
+      order != nullptr && absl::StartsWith(records[0].stream_id(), "order-")) {
+    result.set_key(order->key());
   }
   return result;
 }
@@ -349,16 +398,32 @@ absl::StatusOr<CommandResult> EngineImpl::ExecuteAs(const Principal& principal,
   RETURN_IF_ERROR(internal::ValidateText("correlation_id", command.correlation_id(),
                                          kMaxRequestIdBytes, false));
   RETURN_IF_ERROR(internal::ValidateUtf8(command));
-  // A repeat of a committed request gets the first result and writes nothing.
-  if (!command.request_id().empty()) {
-    ASSIGN_OR_RETURN(std::optional<store::AppendResult> earlier,
-                     store_->FindIdempotent(command.request_id()));
-    if (earlier.has_value()) return RepeatedResult(*earlier);
+  if (!system) {
+    absl::ReaderMutexLock lock(&mu_);
+    RETURN_IF_ERROR(Caller(principal).status());
   }
+  // Request ids are the caller's own: the store key names the user, so one user's id never
+  // answers another's request. The digest tells a true repeat from a reused id.
+  std::string key, digest;
+  if (!command.request_id().empty()) {
+    key = system ? command.request_id()
+                 : absl::StrCat("user/", principal.user_id, "/", command.request_id());
+    digest = DigestOfCommand(command);
+  }
+  auto repeated = [&]() -> absl::StatusOr<std::optional<CommandResult>> {
+    if (key.empty()) return std::optional<CommandResult>();
+    ASSIGN_OR_RETURN(std::optional<store::AppendResult> earlier, store_->FindIdempotent(key));
+    if (!earlier.has_value()) return std::optional<CommandResult>();
+    ASSIGN_OR_RETURN(CommandResult result, RepeatedResult(*earlier, command.request_id(), digest));
+    return std::optional<CommandResult>(std::move(result));
+  };
+  // A repeat of a committed request gets the first result and writes nothing.
+  ASSIGN_OR_RETURN(std::optional<CommandResult> first, repeated());
+  if (first.has_value()) return *std::move(first);
   absl::Status last_conflict;
   for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
     const absl::Time now = clock_->Now();
-    Decision decision;
+    absl::StatusOr<Decision> decided;
     UserView actor;
     {
       absl::ReaderMutexLock lock(&mu_);
@@ -368,8 +433,16 @@ absl::StatusOr<CommandResult> EngineImpl::ExecuteAs(const Principal& principal,
         ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
         actor = *caller;
       }
-      ASSIGN_OR_RETURN(decision, internal::Decide(state_, actor, command, now, ids_));
+      decided = internal::Decide(state_, actor, command, now, ids_);
     }
+    if (!decided.ok()) {
+      // The same request may have committed since we looked (a concurrent retry): then its
+      // result is the answer, not the refusal of doing it twice.
+      ASSIGN_OR_RETURN(std::optional<CommandResult> concurrent, repeated());
+      if (concurrent.has_value()) return *std::move(concurrent);
+      return decided.status();
+    }
+    Decision decision = *std::move(decided);
     if (command.has_etag() && command.etag() != decision.target_version) {
       return absl::AbortedError(absl::StrCat("etag ", command.etag(), " is stale: \"",
                                              decision.target_stream, "\" is at version ",
@@ -382,7 +455,7 @@ absl::StatusOr<CommandResult> EngineImpl::ExecuteAs(const Principal& principal,
     if (decision.writes.empty()) return result;  // Nothing to change.
 
     absl::StatusOr<store::AppendResult> appended =
-        store_->Append(ToAppend(decision, actor, command, now));
+        store_->Append(ToAppend(decision, actor, command, now, key, digest));
     if (absl::IsAborted(appended.status()) && !command.has_etag()) {
       // A concurrent change: bring the projections up to it, then decide again.
       last_conflict = appended.status();
@@ -390,14 +463,15 @@ absl::StatusOr<CommandResult> EngineImpl::ExecuteAs(const Principal& principal,
       RETURN_IF_ERROR(CatchUpLocked(store_->Head().position));
       continue;
     }
-    if (absl::IsAlreadyExists(appended.status()) && !command.request_id().empty()) {
+    if (absl::IsAlreadyExists(appended.status()) && !key.empty()) {
       // The same request committed concurrently under this key: its result is ours.
-      ASSIGN_OR_RETURN(std::optional<store::AppendResult> earlier,
-                       store_->FindIdempotent(command.request_id()));
-      if (earlier.has_value()) return RepeatedResult(*earlier);
+      ASSIGN_OR_RETURN(std::optional<CommandResult> concurrent, repeated());
+      if (concurrent.has_value()) return *std::move(concurrent);
     }
     if (!appended.ok()) return appended.status();
-    if (appended->deduplicated) return RepeatedResult(*appended);
+    if (appended->deduplicated) {
+      return RepeatedResult(*appended, command.request_id(), digest);
+    }
     RETURN_IF_ERROR(Project(std::move(appended->records)));
 
     result.set_first_position(appended->first_position);
@@ -447,7 +521,7 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
     return absl::NotFoundError(
         absl::StrCat("order \"", absl::CHexEscape(order_id), "\" not found"));
   }
-  return *order;
+  return Shown(*caller, *order);
 }
 
 absl::StatusOr<bool> EngineImpl::Fold(
@@ -486,7 +560,8 @@ absl::StatusOr<OrderView> EngineImpl::GetOrderAsOf(const Principal& principal,
   order.set_key(current.key());  // Assigned once, from the log order, and never changed.
   absl::ReaderMutexLock lock(&mu_);
   order.set_completed(state_.IsTerminal(order));
-  return order;
+  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  return Shown(*caller, std::move(order));
 }
 
 absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& principal,
@@ -519,6 +594,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
       const v1::WorkflowDefinition* workflow =
           state_.FindWorkflow(order.workflow(), order.workflow_version());
       bool can_act = false;
+      if (workflow == nullptr) continue;
       for (const v1::Transition& t : workflow->transitions()) {
         if (t.from() == order.status() && state_.Allows(*caller, t.privilege(), order, now)) {
           can_act = true;
@@ -531,7 +607,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
       response.next_page_token = absl::StrCat(std::prev(it)->first);
       break;
     }
-    response.orders.push_back(order);
+    response.orders.push_back(Shown(*caller, order));
   }
   return response;
 }
@@ -590,9 +666,10 @@ absl::StatusOr<ListClientsResponse> EngineImpl::ListClients(
 absl::StatusOr<UserView> EngineImpl::GetUser(const Principal& principal,
                                              const std::string& user_id) const {
   absl::ReaderMutexLock lock(&mu_);
-  RETURN_IF_ERROR(Caller(principal).status());
+  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
   const UserView* user = state_.FindUser(user_id);
-  if (user == nullptr) {
+  // A client contact's login sees only itself; staff see the directory.
+  if (user == nullptr || (!caller->client_id().empty() && user_id != caller->user_id())) {
     return absl::NotFoundError(absl::StrCat("user \"", absl::CHexEscape(user_id), "\" not found"));
   }
   return *user;
@@ -600,7 +677,10 @@ absl::StatusOr<UserView> EngineImpl::GetUser(const Principal& principal,
 
 absl::StatusOr<std::vector<UserView>> EngineImpl::ListUsers(const Principal& principal) const {
   absl::ReaderMutexLock lock(&mu_);
-  RETURN_IF_ERROR(Caller(principal).status());
+  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  if (!caller->client_id().empty()) {
+    return absl::PermissionDeniedError("client contacts cannot list the users of the house");
+  }
   std::vector<UserView> users;
   for (const auto& [id, user] : state_.users()) users.push_back(user);
   std::sort(users.begin(), users.end(),
@@ -663,19 +743,6 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const Options& options,
   return engine;
 }
 
-std::string DigestOf(const v1::EngineState& state) {
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream output(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&output);
-    coded.SetSerializationDeterministic(true);
-    state.SerializeToCodedStream(&coded);
-  }
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  std::string hex;
-  for (unsigned char byte : digest) absl::StrAppend(&hex, absl::Hex(byte, absl::kZeroPad2));
-  return hex;
-}
+std::string DigestOf(const v1::EngineState& state) { return Sha256Hex(DeterministicBytes(state)); }
 
 }  // namespace spotflow::engine

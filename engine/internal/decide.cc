@@ -126,6 +126,16 @@ class Decider {
     }
     return user;
   }
+  // Client contacts' logins speak for their company; they cannot be given staff roles on
+  // records (owner, participant, producer, account access).
+  static absl::Status RequireStaff(const v1::UserView& user, absl::string_view what) {
+    if (!user.client_id().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("user \"", user.user_id(),
+                                                     "\" is a client contact; you cannot ", what,
+                                                     " a client contact"));
+    }
+    return absl::OkStatus();
+  }
   absl::Status RequireAdmin(absl::string_view what) const {
     return Require(v1::ADMIN_CONFIGURE, what);
   }
@@ -608,7 +618,8 @@ absl::Status Decider::CreateClient(const v1::CreateClient& c) {
   RETURN_IF_ERROR(ValidateText("client kind", c.kind(), kMaxNameBytes, false));
   RETURN_IF_ERROR(ValidateText("organization", c.organization(), kMaxNameBytes, false));
   const std::string owner = c.owner_id().empty() ? actor_.user_id() : c.owner_id();
-  RETURN_IF_ERROR(LoadUser("owner_id", owner).status());
+  ASSIGN_OR_RETURN(const v1::UserView* owner_user, LoadUser("owner_id", owner));
+  RETURN_IF_ERROR(RequireStaff(*owner_user, "make the owner of a client"));
   v1::ClientView prospective;
   prospective.set_client_id(id);
   prospective.set_owner_id(owner);
@@ -720,6 +731,7 @@ absl::Status Decider::ShareClient(const v1::ShareClient& c) {
         "only the owner of client \"", client->client_id(), "\" or a manager may share it"));
   }
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id()));
+  RETURN_IF_ERROR(RequireStaff(*user, "share an account with"));
   if (user->user_id() == client->owner_id()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "user \"", user->user_id(), "\" already owns client \"", client->client_id(), "\""));
@@ -739,6 +751,10 @@ absl::Status Decider::ShareClient(const v1::ShareClient& c) {
 absl::Status Decider::UnshareClient(const v1::UnshareClient& c) {
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
   RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "change who shares the account"));
+  if (client->owner_id() != actor_.user_id() && ScopeOf(v1::CLIENT_MANAGE) == v1::OWN) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "only the owner of client \"", client->client_id(), "\" or a manager may unshare it"));
+  }
   RETURN_IF_ERROR(ValidateId("user_id", c.user_id()));
   const std::string stream = ClientStream(client->client_id());
   Target(stream, client->version(), client->client_id());
@@ -864,7 +880,12 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   // The order belongs to the account's AE, whoever enters it.
   std::string owner = c.owner_id();
   if (owner.empty()) owner = client != nullptr ? client->owner_id() : actor_.user_id();
-  RETURN_IF_ERROR(LoadUser("owner_id", owner).status());
+  ASSIGN_OR_RETURN(const v1::UserView* owner_user, LoadUser("owner_id", owner));
+  RETURN_IF_ERROR(RequireStaff(*owner_user, "make the owner of an order"));
+  if (state_.ScopeOf(*owner_user, v1::ORDER_MANAGE) == v1::SCOPE_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("user \"", owner, "\" cannot own orders (no ORDER_MANAGE privilege)"));
+  }
   const v1::WorkflowDefinition* workflow = state_.FindWorkflow(type->workflow(), 0);
   if (workflow == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat("item type \"", type_name,
@@ -1054,11 +1075,14 @@ absl::Status Decider::RecordClientAnswer(const v1::RecordClientAnswer& c) {
   const std::string action = c.approved()
                                  ? absl::StrCat("client_approve_", c.artifact())
                                  : absl::StrCat("client_request_", c.artifact(), "_changes");
-  // Special case: the workflow guards client answers with CLIENT_ANSWER, which contacts hold;
-  // a user recording the answer for a contact needs REVISION_REVIEW (who forwards may record).
-  ASSIGN_OR_RETURN(const v1::Transition* transition,
-                   Transit(*order, action, c.artifact(),
-                           own_login ? v1::PRIVILEGE_UNSPECIFIED : v1::REVISION_REVIEW));
+  // Special case: the workflow guards client answers with CLIENT_ANSWER, which contacts hold.
+  // A user recording the answer for a contact needs what the answer amounts to in the house:
+  // REVISION_APPROVE to record an approval (an assistant may not approve, nor relay one), and
+  // REVISION_REVIEW to record requested changes.
+  const v1::Privilege on_behalf = c.approved() ? v1::REVISION_APPROVE : v1::REVISION_REVIEW;
+  ASSIGN_OR_RETURN(
+      const v1::Transition* transition,
+      Transit(*order, action, c.artifact(), own_login ? v1::PRIVILEGE_UNSPECIFIED : on_behalf));
   v1::RevisionReviewed* e =
       EmitReview(*order, c.artifact(), revision->number(),
                  c.approved() ? v1::CLIENT_APPROVED : v1::CLIENT_CHANGES_REQUESTED, *transition);
@@ -1162,6 +1186,7 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
   RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, share ? "share" : "unshare"));
   ASSIGN_OR_RETURN(const v1::UserView* user,
                    LoadUser("user_id", user_id, /*must_be_active=*/share));
+  if (share) RETURN_IF_ERROR(RequireStaff(*user, "share an order with"));
   const std::string stream = OrderStream(order->order_id());
   Target(stream, order->version(), order->order_id());
   const bool participant = std::find(order->participants().begin(), order->participants().end(),
@@ -1180,11 +1205,15 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
 
 absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
-  // Whoever manages the order assigns a producer; a producer may take an order themselves.
-  const bool self =
-      c.user_id() == actor_.user_id() && ScopeOf(v1::REVISION_WRITE) != v1::SCOPE_UNSPECIFIED;
+  // Whoever manages the order assigns a producer; a producer may take an order nobody has.
+  const bool self = c.user_id() == actor_.user_id() && order->producer_id().empty() &&
+                    ScopeOf(v1::REVISION_WRITE) != v1::SCOPE_UNSPECIFIED;
   if (!self) RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "assign a producer"));
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id()));
+  if (state_.ScopeOf(*user, v1::REVISION_WRITE) == v1::SCOPE_UNSPECIFIED) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "user \"", user->user_id(), "\" is not a producer (no REVISION_WRITE privilege)"));
+  }
   const std::string stream = OrderStream(order->order_id());
   Target(stream, order->version(), order->order_id());
   if (order->producer_id() == user->user_id()) return absl::OkStatus();
@@ -1286,6 +1315,11 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   *created->mutable_flight_start() = c.flight_start();
   *created->mutable_flight_end() = c.flight_end();
   *created->mutable_fields() = source->fields();
+  if (absl::Status fields = ValidateFields(*type, source->fields(), /*require_all=*/true);
+      !fields.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("order ", Name(*source), " cannot be reused as it is: ", fields.message()));
+  }
   created->set_status(initial);
   created->set_reused_from_order(source->order_id());
   v1::RevisionSubmitted* submitted = Emit(stream, 0).mutable_revision_submitted();

@@ -110,6 +110,100 @@ const std::string* OrderIdOf(const v1::DomainEvent& event) {
   }
 }
 
+void Describe(const v1::DomainEvent& event, std::string* id, std::string* sub_id) {
+  using E = v1::DomainEvent;
+  sub_id->clear();
+  if (const std::string* order = OrderIdOf(event)) {
+    *id = *order;
+  } else if (const std::string* client = ClientIdOf(event)) {
+    *id = *client;
+  }
+  switch (event.event_case()) {
+    case E::kRevisionSubmitted:
+      *sub_id = absl::StrCat(event.revision_submitted().revision().number());
+      break;
+    case E::kRevisionReviewed:
+      *sub_id = absl::StrCat(event.revision_reviewed().revision());
+      break;
+    case E::kFlightChangeRequested:
+      *sub_id = event.flight_change_requested().request_id();
+      break;
+    case E::kFlightChangeDecided:
+      *sub_id = event.flight_change_decided().request_id();
+      break;
+    case E::kCommentAdded:
+      *sub_id = event.comment_added().comment_id();
+      break;
+    case E::kContactAdded:
+      *sub_id = event.contact_added().contact().contact_id();
+      break;
+    case E::kContactUpdated:
+      *sub_id = event.contact_updated().contact().contact_id();
+      break;
+    case E::kClientOwnerChanged:  // A reassignment answers with the new owner.
+      *id = event.client_owner_changed().new_owner();
+      break;
+    case E::kUserCreated:
+      *id = event.user_created().user_id();
+      break;
+    case E::kUserUpdated:
+      *id = event.user_updated().user_id();
+      break;
+    case E::kUserRolesChanged:
+      *id = event.user_roles_changed().user_id();
+      break;
+    case E::kUserManagerChanged:
+      *id = event.user_manager_changed().user_id();
+      break;
+    case E::kUserDeactivated:
+      *id = event.user_deactivated().user_id();
+      break;
+    case E::kUserReactivated:
+      *id = event.user_reactivated().user_id();
+      break;
+    case E::kRoleDefined:
+      *id = event.role_defined().definition().name();
+      break;
+    case E::kItemTypeDefined:
+      *id = event.item_type_defined().definition().name();
+      break;
+    case E::kWorkflowPublished:
+      *id = event.workflow_published().definition().name();
+      *sub_id = absl::StrCat(event.workflow_published().definition().version());
+      break;
+    default:
+      break;
+  }
+}
+
+v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id) {
+  order.clear_instructions();
+  order.clear_participants();
+  order.clear_producer_id();
+  order.clear_comments();
+  order.clear_flight_changes();
+  order.clear_owner_history();
+  for (auto* revisions : {order.mutable_scripts(), order.mutable_spots()}) {
+    google::protobuf::RepeatedPtrField<v1::Revision> shown;
+    for (v1::Revision& revision : *revisions) {
+      google::protobuf::RepeatedPtrField<v1::Review> reviews;
+      for (v1::Review& review : *revision.mutable_reviews()) {
+        const bool with_contact =
+            review.contact_id() == contact_id &&
+            (review.kind() == v1::FORWARDED_TO_CLIENT || review.kind() == v1::CLIENT_APPROVED ||
+             review.kind() == v1::CLIENT_CHANGES_REQUESTED);
+        if (with_contact) *reviews.Add() = std::move(review);
+      }
+      if (reviews.empty()) continue;  // Never forwarded to this contact.
+      revision.mutable_reviews()->Swap(&reviews);
+      revision.clear_change_note();
+      *shown.Add() = std::move(revision);
+    }
+    revisions->Swap(&shown);
+  }
+  return order;
+}
+
 std::string UserStream(absl::string_view id) { return absl::StrCat("user-", id); }
 std::string RoleStream(absl::string_view name) { return absl::StrCat("role-", name); }
 std::string ItemTypeStream(absl::string_view name) { return absl::StrCat("itemtype-", name); }

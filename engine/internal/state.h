@@ -42,6 +42,15 @@ absl::Status DecodeEvent(const v1::EventRecord& record, v1::DomainEvent* event);
 const std::string* ClientIdOf(const v1::DomainEvent& event);
 const std::string* OrderIdOf(const v1::DomainEvent& event);
 
+// What a command result says about the record an event changed: its id, and the id of the
+// part it added (revision number, flight-change request, comment, contact, version).
+void Describe(const v1::DomainEvent& event, std::string* id, std::string* sub_id);
+
+// The order as a client contact's login may see it: the revisions forwarded to that contact
+// with the forwards and the client's answers, none of the house's internal reviews, comments,
+// participants or flight-change requests.
+v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id);
+
 // Folds one record into a single order or client view (as-of reads use these alone). The
 // event is consumed: its large fields move into the view.
 void ApplyToOrder(const v1::EventRecord& record, v1::DomainEvent* event, v1::OrderView* order);

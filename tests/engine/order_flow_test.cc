@@ -1,6 +1,7 @@
 // The production-order system of seed 000 through the C++ library: an order from creation to
 // archive, reuse, flight changes, sharing, reassignment, lists, as-of reads, idempotency and
 // etags. Every rejected command is checked to have written nothing (EngineTest::Reject).
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
@@ -250,7 +251,7 @@ TEST_F(OrderFlowTest, ReassignmentMovesOpenOrdersAndKeepsClosedOnesAndHistory) {
   EXPECT_OK(engine_->GetOrder({kAe2}, open_order).status());
 }
 
-TEST_F(OrderFlowTest, ReassignmentIsAtomicAcrossStreams) {
+TEST_F(OrderFlowTest, ReassignmentNamingAMissingClientMovesNothing) {
   CreateOrder();
   v1::Command reassign;
   reassign.mutable_reassign_accounts()->set_from_owner(kAe);
@@ -338,6 +339,116 @@ TEST_F(OrderFlowTest, RepeatedRequestIdReturnsTheFirstResultAndWritesNothing) {
   OpenEngine();  // Also after a restart.
   EXPECT_EQ(Run(kAe, create).id(), first.id());
   EXPECT_EQ(store_->Head().position, head);
+}
+
+TEST_F(OrderFlowTest, RequestIdReusedForADifferentCommandIsAlreadyExists) {
+  v1::Command first = CreateOrderCommand();
+  first.set_request_id("req-1");
+  Run(kAe, first);
+  v1::Command other = CreateOrderCommand();
+  other.mutable_create_order()->set_title("Another order");
+  other.set_request_id("req-1");
+  EXPECT_THAT(Reject(kAe, other),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("different command")));
+}
+
+TEST_F(OrderFlowTest, RequestIdsAreEachUsersOwn) {
+  v1::Command create = CreateOrderCommand();
+  create.set_request_id("from-crm-1");
+  const std::string mine = Run(kAe, create).id();
+  const std::string theirs = Run(kAssistant, create).id();
+  EXPECT_NE(mine, theirs) << "another user's request id must not answer this one";
+  EXPECT_THAT(Reject("nobody", create), StatusIs(absl::StatusCode::kUnauthenticated));
+}
+
+TEST_F(OrderFlowTest, RepeatedRequestGetsTheSameIdsBack) {
+  const std::string order = CreateOrder();
+  v1::Command change = FlightChange(order, MakeDate(2026, 12, 2), MakeDate(2026, 12, 20));
+  change.set_request_id("flight-1");
+  v1::CommandResult first = Run(kAe, change);
+  v1::CommandResult again = Run(kAe, change);
+  EXPECT_TRUE(again.deduplicated());
+  EXPECT_EQ(again.id(), order);
+  EXPECT_EQ(again.sub_id(), first.sub_id());
+  EXPECT_EQ(again.etag(), first.etag());
+}
+
+TEST_F(OrderFlowTest, ConcurrentRetriesOfOneRequestWriteOnce) {
+  const std::string order = CreateOrder();
+  Run(kProducer, Script(order, "draft"));
+  const uint64_t head = store_->Head().position;
+  v1::Command approve = Approve(order, "script", 1);
+  approve.set_request_id("approve-once");
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      auto result = engine_->Execute({kAe}, approve);
+      EXPECT_OK(result.status());
+      if (result.ok()) ++ok;
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(ok.load(), 8);
+  EXPECT_EQ(store_->Head().position, head + 1);
+}
+
+TEST_F(OrderFlowTest, AssistantRelaysRequestedChangesButNotAnApproval) {
+  const std::string order = CreateOrder();
+  Run(kProducer, Script(order, "draft"));
+  Run(kAssistant, Forward(order, "script", 1));
+  EXPECT_THAT(Reject(kAssistant, ClientAnswer(order, "script", 1, true, "carol")),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("REVISION_APPROVE")));
+  EXPECT_THAT(Reject(kProducer, ClientAnswer(order, "script", 1, true, "carol")),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  Run(kAe, ClientAnswer(order, "script", 1, true, "carol", "by phone"));
+}
+
+TEST_F(OrderFlowTest, ClientContactSeesOnlyWhatWasForwardedToThem) {
+  const std::string order = CreateOrder();
+  Run(kProducer, Script(order, "internal draft"));
+  Run(kAe, RequestChanges(order, "script", 1, "internal: too long"));
+  Run(kProducer, Script(order, "client draft"));
+  Run(kAe, Forward(order, "script", 2));
+  v1::Command comment;
+  comment.mutable_add_comment()->set_order_id(order);
+  comment.mutable_add_comment()->set_text("internal: margin is thin");
+  Run(kAe, comment);
+  v1::OrderView seen = Order(order, kClientUser);
+  ASSERT_THAT(seen.scripts(), SizeIs(1));
+  EXPECT_EQ(seen.scripts(0).text(), "client draft");
+  ASSERT_THAT(seen.scripts(0).reviews(), SizeIs(1));
+  EXPECT_EQ(seen.scripts(0).reviews(0).kind(), v1::FORWARDED_TO_CLIENT);
+  EXPECT_THAT(seen.comments(), SizeIs(0));
+  EXPECT_THAT(Order(order, kAe).scripts(), SizeIs(2));
+  EXPECT_THAT(engine_->ListUsers({kClientUser}), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(engine_->GetUser({kClientUser}, kAe), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_OK(engine_->GetUser({kClientUser}, kClientUser).status());
+}
+
+TEST_F(OrderFlowTest, StaffRolesGoOnlyToStaff) {
+  const std::string order = CreateOrder();
+  v1::Command share;
+  share.mutable_share_order()->set_order_id(order);
+  share.mutable_share_order()->set_user_id(kClientUser);
+  EXPECT_THAT(Reject(kAe, share),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("client contact")));
+  v1::Command assign;
+  assign.mutable_assign_producer()->set_order_id(order);
+  assign.mutable_assign_producer()->set_user_id(kAe2);
+  EXPECT_THAT(Reject(kAe, assign),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a producer")));
+  v1::Command owner = CreateOrderCommand();
+  owner.mutable_create_order()->set_owner_id(kClientUser);
+  EXPECT_THAT(Reject(kAe, owner), StatusIs(absl::StatusCode::kInvalidArgument));
+  // A producer takes an order nobody has; taking one from another producer is not theirs to do.
+  AddUser("producer2", kProducer);
+  v1::Command take;
+  take.mutable_assign_producer()->set_order_id(order);
+  take.mutable_assign_producer()->set_user_id(kProducer);
+  Run(kProducer, take);
+  take.mutable_assign_producer()->set_user_id("producer2");
+  EXPECT_THAT(Reject("producer2", take), StatusIs(absl::StatusCode::kPermissionDenied));
 }
 
 TEST_F(OrderFlowTest, StaleEtagIsAbortedAndWritesNothing) {

@@ -138,6 +138,7 @@ class PrivilegeTableTest : public ::spotflow::testing::EngineTest,
     v1::Command create = CreateOrderCommand(kind);
     create.mutable_create_order()->set_client_id(own ? client_ : "globex");
     std::string id = Run(own ? kAe : kAe2, create).id();
+    target_order_ = id;
     // A producer's "own" orders are the ones assigned to them.
     if (own) {
       v1::Command assign;
@@ -151,6 +152,7 @@ class PrivilegeTableTest : public ::spotflow::testing::EngineTest,
   // Prepares the target and tries the row's action as `user`.
   absl::Status Attempt(Row row, const std::string& user, bool own) {
     const std::string target_client = own ? client_ : "globex";
+    target_client_ = target_client;
     const std::string contact = own ? "carol" : "gus";
     switch (row) {
       case Row::kManageOrder: {
@@ -215,6 +217,10 @@ class PrivilegeTableTest : public ::spotflow::testing::EngineTest,
     return absl::InternalError("unknown row");
   }
 
+  // The records the last attempt aimed at.
+  std::string target_order_;
+  std::string target_client_;
+
   // Executes, and when the command is refused, checks that it wrote nothing.
   absl::Status Execute(const std::string& user, const v1::Command& command) {
     const uint64_t head = store_->Head().position;
@@ -232,8 +238,16 @@ TEST_P(PrivilegeTableTest, Cell) {
   if (cell.allowed) {
     EXPECT_OK(status);
   } else {
-    // Denied: either not allowed, or not even visible to the caller.
-    EXPECT_TRUE(absl::IsPermissionDenied(status) || absl::IsNotFound(status)) << status;
+    // Denied: PERMISSION_DENIED, or NOT_FOUND only when the caller indeed cannot see the
+    // record (so an unrelated lookup failure cannot pass for a privilege check).
+    if (absl::IsNotFound(status)) {
+      const bool sees = !target_order_.empty()
+                            ? engine_->GetOrder({cell.role}, target_order_).ok()
+                            : engine_->GetClient({cell.role}, target_client_).ok();
+      EXPECT_FALSE(sees) << "NOT_FOUND for a record the caller can see: " << status;
+    } else {
+      EXPECT_TRUE(absl::IsPermissionDenied(status)) << status;
+    }
   }
 }
 

@@ -20,6 +20,7 @@
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "tests/testing/counting_store.h"
 #include "tests/testing/engine_fixture.h"
 #include "tests/testing/status_matchers.h"
 
@@ -128,12 +129,15 @@ TEST_F(ReplayTest, SnapshotResumesAndMatchesAFullRebuild) {
   const uint64_t snapshot_position = engine_->position();
   RandomScenario(/*seed=*/12, /*steps=*/300);
   EXPECT_GT(engine_->position(), snapshot_position);
-  std::unique_ptr<Engine> resumed = OpenSecondEngine(options);
+  // Counting what the resumed engine reads shows it started from the snapshot.
+  ::spotflow::testing::CountingStore counting(store_.get());
+  auto resumed = Engine::Open(options, &counting, &clock_, &ids_);
+  ASSERT_OK(resumed.status());
+  EXPECT_EQ(counting.scanned(), engine_->position() - snapshot_position);
   std::unique_ptr<Engine> rebuilt = OpenSecondEngine({});
-  ASSERT_NE(resumed, nullptr);
   ASSERT_NE(rebuilt, nullptr);
-  EXPECT_EQ(resumed->StateDigest(), rebuilt->StateDigest());
-  EXPECT_EQ(resumed->StateDigest(), engine_->StateDigest());
+  EXPECT_EQ((*resumed)->StateDigest(), rebuilt->StateDigest());
+  EXPECT_EQ((*resumed)->StateDigest(), engine_->StateDigest());
 }
 
 TEST_F(ReplayTest, SnapshotOfAnotherLogIsIgnored) {

@@ -1,0 +1,71 @@
+// counting_store.h: an EventStore that forwards to another and counts the records ScanAll
+// visits, so a test can tell how much of the log a reader replayed. Thread-safe if the
+// wrapped store is.
+#ifndef SPOTFLOW_TESTS_TESTING_COUNTING_STORE_H_
+#define SPOTFLOW_TESTS_TESTING_COUNTING_STORE_H_
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/event_store.h"
+
+namespace spotflow::testing {
+
+class CountingStore final : public store::EventStore {
+ public:
+  explicit CountingStore(store::EventStore* inner) : inner_(inner) {}
+  uint64_t scanned() const { return scanned_.load(); }
+
+  absl::StatusOr<store::AppendResult> Append(store::AppendRequest request) override {
+    return inner_->Append(std::move(request));
+  }
+  absl::StatusOr<std::vector<store::EventRecord>> ReadStream(absl::string_view stream_id,
+                                                             uint64_t from_version,
+                                                             store::Direction direction,
+                                                             size_t limit) const override {
+    return inner_->ReadStream(stream_id, from_version, direction, limit);
+  }
+  absl::StatusOr<std::vector<store::EventRecord>> ReadAll(uint64_t from_position,
+                                                          size_t limit) const override {
+    return inner_->ReadAll(from_position, limit);
+  }
+  absl::Status ScanAll(
+      uint64_t from_position, uint64_t to_position,
+      const std::function<absl::Status(const store::EventRecord&)>& visit) const override {
+    return inner_->ScanAll(from_position, to_position, [&](const store::EventRecord& record) {
+      ++scanned_;
+      return visit(record);
+    });
+  }
+  absl::StatusOr<uint64_t> StreamVersion(absl::string_view stream_id) const override {
+    return inner_->StreamVersion(stream_id);
+  }
+  store::LogHead Head() const override { return inner_->Head(); }
+  absl::StatusOr<store::VerifyResult> Verify(uint64_t from, uint64_t to) const override {
+    return inner_->Verify(from, to);
+  }
+  absl::StatusOr<std::unique_ptr<store::Subscription>> Subscribe(uint64_t from) override {
+    return inner_->Subscribe(from);
+  }
+  absl::Status SaveCheckpoint(absl::string_view name, uint64_t position) override {
+    return inner_->SaveCheckpoint(name, position);
+  }
+  absl::StatusOr<uint64_t> LoadCheckpoint(absl::string_view name) const override {
+    return inner_->LoadCheckpoint(name);
+  }
+  absl::StatusOr<std::optional<store::AppendResult>> FindIdempotent(
+      absl::string_view key) const override {
+    return inner_->FindIdempotent(key);
+  }
+
+ private:
+  store::EventStore* const inner_;
+  mutable std::atomic<uint64_t> scanned_{0};
+};
+
+}  // namespace spotflow::testing
+
+#endif  // SPOTFLOW_TESTS_TESTING_COUNTING_STORE_H_
