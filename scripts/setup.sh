@@ -14,6 +14,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev
+  libspdlog-dev
+  python3-grpcio python3-protobuf
 )
 
 missing=()

@@ -1,0 +1,44 @@
+// auth.h: bearer tokens. The token file keeps only SHA-256 hashes of tokens, one per line,
+// each mapped to a user id:
+//
+//   # comment
+//   3f9a...64 hex digits...  ada
+//
+// A caller sends "authorization: Bearer <token>"; the token is hashed and looked up. A missing
+// or unknown token is UNAUTHENTICATED. Thread-safe after Load.
+#ifndef SPOTFLOW_SERVICE_AUTH_H_
+#define SPOTFLOW_SERVICE_AUTH_H_
+
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace spotflow::service {
+
+class TokenStore {
+ public:
+  // Reads `path`. A missing file is an empty store; a malformed line is INVALID_ARGUMENT
+  // naming the line.
+  static absl::StatusOr<TokenStore> Load(const std::string& path);
+
+  // A new random token (256 bits, hex) for `user_id`: appends its hash to `path` and returns
+  // the token, which is never stored.
+  absl::StatusOr<std::string> Issue(const std::string& path, const std::string& user_id);
+
+  // The user behind an "authorization" header value, or UNAUTHENTICATED.
+  absl::StatusOr<std::string> Authenticate(absl::string_view authorization) const;
+
+  size_t size() const { return users_by_hash_.size(); }
+
+  static std::string HashToken(absl::string_view token);
+
+ private:
+  absl::flat_hash_map<std::string, std::string> users_by_hash_;
+};
+
+}  // namespace spotflow::service
+
+#endif  // SPOTFLOW_SERVICE_AUTH_H_

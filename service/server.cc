@@ -1,0 +1,503 @@
+#include "service/server.h"
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "proto/service.grpc.pb.h"
+#include "service/internal/executor.h"
+#include "service/status.h"
+#include "spdlog/spdlog.h"
+
+namespace spotflow::service {
+namespace {
+
+using engine::Principal;
+using internal::Executor;
+namespace v1 = ::spotflow::v1;
+
+// Everything the services share: authentication, limits, the executor, and the conversion of
+// a request into an engine command. One instance per server.
+class Calls {
+ public:
+  Calls(const ServerOptions& options, engine::Engine* engine, const TokenStore* tokens)
+      : options_(options),
+        engine_(engine),
+        tokens_(tokens),
+        executor_(options.worker_threads, options.max_calls_in_flight) {}
+
+  engine::Engine* engine() const { return engine_; }
+
+  // Authenticates, checks the size, and runs `fn(principal, request, response)` on the
+  // executor; the reaction itself never blocks.
+  template <typename Request, typename Response, typename Fn>
+  grpc::ServerUnaryReactor* Call(const char* method, grpc::CallbackServerContext* context,
+                                 const Request* request, Response* response, Fn fn) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    absl::StatusOr<std::string> user = Authenticate(*context);
+    if (!user.ok()) return Finish(method, "-", reactor, user.status());
+    if (request->ByteSizeLong() > static_cast<size_t>(options_.max_message_bytes)) {
+      return Finish(method, *user, reactor,
+                    absl::InvalidArgumentError(
+                        absl::StrCat("the request is ", request->ByteSizeLong(),
+                                     " bytes; the limit is ", options_.max_message_bytes)));
+    }
+    const bool scheduled = executor_.TrySchedule(
+        [this, method, reactor, request, response, fn = std::move(fn), user = *user]() {
+          Finish(method, user, reactor, fn(Principal{user}, *request, response));
+        });
+    if (!scheduled) {
+      return Finish(method, *user, reactor,
+                    absl::ResourceExhaustedError(
+                        absl::StrCat("the server is at its limit of ", options_.max_calls_in_flight,
+                                     " calls in flight; retry with backoff")));
+    }
+    return reactor;
+  }
+
+  // A method that changes something: its request's body becomes the engine command of the
+  // same name, with the etag and the request id.
+  template <typename Request>
+  grpc::ServerUnaryReactor* Mutate(const char* method, grpc::CallbackServerContext* context,
+                                   const Request* request, v1::CommandResult* response) {
+    return Call(method, context, request, response,
+                [this](const Principal& principal, const Request& r,
+                       v1::CommandResult* out) -> absl::Status {
+                  v1::Command command;
+                  RETURN_IF_ERROR(ToCommand(r, &command));
+                  ASSIGN_OR_RETURN(*out, engine_->Execute(principal, command));
+                  return absl::OkStatus();
+                });
+  }
+
+  grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    absl::StatusOr<std::string> user = Authenticate(*context);
+    return Finish("Ping", user.ok() ? *user : "-", reactor, user.status());
+  }
+
+ private:
+  absl::StatusOr<std::string> Authenticate(const grpc::CallbackServerContext& context) const {
+    const auto& metadata = context.client_metadata();
+    auto it = metadata.find("authorization");
+    if (it == metadata.end()) return tokens_->Authenticate("");
+    return tokens_->Authenticate(absl::string_view(it->second.data(), it->second.size()));
+  }
+
+  // Request layout (proto/service.proto): body = 1, etag = 2, request_id = 3.
+  static absl::Status ToCommand(const google::protobuf::Message& request, v1::Command* command) {
+    const google::protobuf::Descriptor* descriptor = request.GetDescriptor();
+    const google::protobuf::Reflection* reflection = request.GetReflection();
+    const google::protobuf::FieldDescriptor* body = descriptor->FindFieldByNumber(1);
+    const google::protobuf::FieldDescriptor* etag = descriptor->FindFieldByNumber(2);
+    const google::protobuf::FieldDescriptor* request_id = descriptor->FindFieldByNumber(3);
+    const google::protobuf::FieldDescriptor* target =
+        v1::Command::descriptor()->FindFieldByName(body->name());
+    if (target == nullptr) {
+      return absl::InternalError(absl::StrCat(descriptor->name(), " maps to no command"));
+    }
+    if (!reflection->HasField(request, body)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(descriptor->name(), ".", body->name(), " is required"));
+    }
+    command->GetReflection()
+        ->MutableMessage(command, target)
+        ->CopyFrom(reflection->GetMessage(request, body));
+    if (reflection->HasField(request, etag)) {
+      command->set_etag(reflection->GetUInt64(request, etag));
+    }
+    command->set_request_id(reflection->GetString(request, request_id));
+    return absl::OkStatus();
+  }
+
+  static grpc::ServerUnaryReactor* Finish(const char* method, const std::string& user,
+                                          grpc::ServerUnaryReactor* reactor,
+                                          const absl::Status& status) {
+    if (!status.ok()) {
+      // Never the token: only the user it named, the method and the outcome.
+      spdlog::info("{} by {}: {} {}", method, user, absl::StatusCodeToString(status.code()),
+                   std::string(status.message()));
+    }
+    reactor->Finish(ToGrpcStatus(status));
+    return reactor;
+  }
+
+  const ServerOptions options_;
+  engine::Engine* const engine_;
+  const TokenStore* const tokens_;
+  Executor executor_;
+};
+
+#define SPOTFLOW_MUTATION(Name)                                                                 \
+  grpc::ServerUnaryReactor* Name(grpc::CallbackServerContext* context,                          \
+                                 const v1::Name##Request* request, v1::CommandResult* response) \
+      override {                                                                                \
+    return calls_->Mutate(#Name, context, request, response);                                   \
+  }
+
+engine::AsOf ToAsOf(const v1::AsOf& as_of) {
+  engine::AsOf result;
+  if (as_of.has_time()) {
+    result.time =
+        absl::FromUnixSeconds(as_of.time().seconds()) + absl::Nanoseconds(as_of.time().nanos());
+  } else {
+    result.position = as_of.position();
+  }
+  return result;
+}
+
+class OrdersService final : public v1::Orders::CallbackService {
+ public:
+  explicit OrdersService(Calls* calls) : calls_(calls) {}
+
+  grpc::ServerUnaryReactor* GetOrder(grpc::CallbackServerContext* context,
+                                     const v1::GetOrderRequest* request,
+                                     v1::OrderView* response) override {
+    return calls_->Call("GetOrder", context, request, response,
+                        [this](const Principal& p, const v1::GetOrderRequest& r,
+                               v1::OrderView* out) -> absl::Status {
+                          if (r.has_as_of()) {
+                            ASSIGN_OR_RETURN(*out, calls_->engine()->GetOrderAsOf(
+                                                       p, r.order_id(), ToAsOf(r.as_of())));
+                          } else {
+                            ASSIGN_OR_RETURN(*out, calls_->engine()->GetOrder(p, r.order_id()));
+                          }
+                          return absl::OkStatus();
+                        });
+  }
+
+  grpc::ServerUnaryReactor* ListOrders(grpc::CallbackServerContext* context,
+                                       const v1::ListOrdersRequest* request,
+                                       v1::ListOrdersResponse* response) override {
+    return calls_->Call(
+        "ListOrders", context, request, response,
+        [this](const Principal& p, const v1::ListOrdersRequest& r,
+               v1::ListOrdersResponse* out) -> absl::Status {
+          engine::ListOrdersRequest query;
+          query.status = r.status();
+          query.client_id = r.client_id();
+          query.owner_id = r.owner_id();
+          if (r.has_flight_from()) query.flight_from = r.flight_from();
+          if (r.has_flight_to()) query.flight_to = r.flight_to();
+          switch (r.archived()) {
+            case v1::ARCHIVED_FILTER_UNSPECIFIED:
+            case v1::EXCLUDE_ARCHIVED:
+              query.archived = engine::ArchivedFilter::kExclude;
+              break;
+            case v1::INCLUDE_ARCHIVED:
+              query.archived = engine::ArchivedFilter::kInclude;
+              break;
+            case v1::ONLY_ARCHIVED:
+              query.archived = engine::ArchivedFilter::kOnly;
+              break;
+            default:
+              return absl::InvalidArgumentError(
+                  absl::StrCat("unknown archived filter ", static_cast<int>(r.archived())));
+          }
+          query.actionable = r.actionable();
+          query.page_size = r.page_size();
+          query.page_token = r.page_token();
+          ASSIGN_OR_RETURN(engine::ListOrdersResponse list, calls_->engine()->ListOrders(p, query));
+          for (v1::OrderView& order : list.orders) *out->add_orders() = std::move(order);
+          out->set_next_page_token(list.next_page_token);
+          return absl::OkStatus();
+        });
+  }
+
+  SPOTFLOW_MUTATION(CreateOrder)
+  SPOTFLOW_MUTATION(UpdateOrder)
+  SPOTFLOW_MUTATION(SubmitRevision)
+  SPOTFLOW_MUTATION(ApproveRevision)
+  SPOTFLOW_MUTATION(RequestChanges)
+  SPOTFLOW_MUTATION(ForwardToClient)
+  SPOTFLOW_MUTATION(RecordClientAnswer)
+  SPOTFLOW_MUTATION(PerformAction)
+  SPOTFLOW_MUTATION(RequestFlightChange)
+  SPOTFLOW_MUTATION(DecideFlightChange)
+  SPOTFLOW_MUTATION(ShareOrder)
+  SPOTFLOW_MUTATION(UnshareOrder)
+  SPOTFLOW_MUTATION(AssignProducer)
+  SPOTFLOW_MUTATION(AddComment)
+  SPOTFLOW_MUTATION(ArchiveOrder)
+  SPOTFLOW_MUTATION(RestoreOrder)
+  SPOTFLOW_MUTATION(DeleteOrder)
+  SPOTFLOW_MUTATION(ReuseOrder)
+
+ private:
+  Calls* const calls_;
+};
+
+class ClientsService final : public v1::Clients::CallbackService {
+ public:
+  explicit ClientsService(Calls* calls) : calls_(calls) {}
+
+  grpc::ServerUnaryReactor* GetClient(grpc::CallbackServerContext* context,
+                                      const v1::GetClientRequest* request,
+                                      v1::ClientView* response) override {
+    return calls_->Call("GetClient", context, request, response,
+                        [this](const Principal& p, const v1::GetClientRequest& r,
+                               v1::ClientView* out) -> absl::Status {
+                          if (r.has_as_of()) {
+                            ASSIGN_OR_RETURN(*out, calls_->engine()->GetClientAsOf(
+                                                       p, r.client_id(), ToAsOf(r.as_of())));
+                          } else {
+                            ASSIGN_OR_RETURN(*out, calls_->engine()->GetClient(p, r.client_id()));
+                          }
+                          return absl::OkStatus();
+                        });
+  }
+
+  grpc::ServerUnaryReactor* ListClients(grpc::CallbackServerContext* context,
+                                        const v1::ListClientsRequest* request,
+                                        v1::ListClientsResponse* response) override {
+    return calls_->Call("ListClients", context, request, response,
+                        [this](const Principal& p, const v1::ListClientsRequest& r,
+                               v1::ListClientsResponse* out) -> absl::Status {
+                          engine::ListClientsRequest query;
+                          query.owner_id = r.owner_id();
+                          query.page_size = r.page_size();
+                          query.page_token = r.page_token();
+                          ASSIGN_OR_RETURN(engine::ListClientsResponse list,
+                                           calls_->engine()->ListClients(p, query));
+                          for (auto& client : list.clients) *out->add_clients() = std::move(client);
+                          out->set_next_page_token(list.next_page_token);
+                          return absl::OkStatus();
+                        });
+  }
+
+  SPOTFLOW_MUTATION(CreateClient)
+  SPOTFLOW_MUTATION(UpdateClient)
+  SPOTFLOW_MUTATION(AddContact)
+  SPOTFLOW_MUTATION(UpdateContact)
+  SPOTFLOW_MUTATION(RemoveContact)
+  SPOTFLOW_MUTATION(ShareClient)
+  SPOTFLOW_MUTATION(UnshareClient)
+  SPOTFLOW_MUTATION(DeleteClient)
+  SPOTFLOW_MUTATION(ReassignAccounts)
+
+ private:
+  Calls* const calls_;
+};
+
+class AdminService final : public v1::Admin::CallbackService {
+ public:
+  explicit AdminService(Calls* calls) : calls_(calls) {}
+
+  grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
+                                    const v1::GetUserRequest* request,
+                                    v1::UserView* response) override {
+    return calls_->Call(
+        "GetUser", context, request, response,
+        [this](const Principal& p, const v1::GetUserRequest& r, v1::UserView* out) -> absl::Status {
+          ASSIGN_OR_RETURN(*out, calls_->engine()->GetUser(p, r.user_id()));
+          return absl::OkStatus();
+        });
+  }
+
+  grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* context,
+                                      const v1::ListUsersRequest* request,
+                                      v1::ListUsersResponse* response) override {
+    return calls_->Call("ListUsers", context, request, response,
+                        [this](const Principal& p, const v1::ListUsersRequest&,
+                               v1::ListUsersResponse* out) -> absl::Status {
+                          ASSIGN_OR_RETURN(auto users, calls_->engine()->ListUsers(p));
+                          for (auto& user : users) *out->add_users() = std::move(user);
+                          return absl::OkStatus();
+                        });
+  }
+
+  grpc::ServerUnaryReactor* ListRoles(grpc::CallbackServerContext* context,
+                                      const v1::ListRolesRequest* request,
+                                      v1::ListRolesResponse* response) override {
+    return calls_->Call("ListRoles", context, request, response,
+                        [this](const Principal& p, const v1::ListRolesRequest&,
+                               v1::ListRolesResponse* out) -> absl::Status {
+                          ASSIGN_OR_RETURN(auto roles, calls_->engine()->ListRoles(p));
+                          for (auto& role : roles) *out->add_roles() = std::move(role);
+                          return absl::OkStatus();
+                        });
+  }
+
+  grpc::ServerUnaryReactor* GetItemType(grpc::CallbackServerContext* context,
+                                        const v1::GetItemTypeRequest* request,
+                                        v1::ItemTypeDefinition* response) override {
+    return calls_->Call("GetItemType", context, request, response,
+                        [this](const Principal& p, const v1::GetItemTypeRequest& r,
+                               v1::ItemTypeDefinition* out) -> absl::Status {
+                          ASSIGN_OR_RETURN(*out, calls_->engine()->GetItemType(p, r.name()));
+                          return absl::OkStatus();
+                        });
+  }
+
+  grpc::ServerUnaryReactor* GetWorkflow(grpc::CallbackServerContext* context,
+                                        const v1::GetWorkflowRequest* request,
+                                        v1::WorkflowDefinition* response) override {
+    return calls_->Call("GetWorkflow", context, request, response,
+                        [this](const Principal& p, const v1::GetWorkflowRequest& r,
+                               v1::WorkflowDefinition* out) -> absl::Status {
+                          ASSIGN_OR_RETURN(*out,
+                                           calls_->engine()->GetWorkflow(p, r.name(), r.version()));
+                          return absl::OkStatus();
+                        });
+  }
+
+  SPOTFLOW_MUTATION(CreateUser)
+  SPOTFLOW_MUTATION(UpdateUser)
+  SPOTFLOW_MUTATION(SetUserRoles)
+  SPOTFLOW_MUTATION(SetUserManager)
+  SPOTFLOW_MUTATION(DeactivateUser)
+  SPOTFLOW_MUTATION(ReactivateUser)
+  SPOTFLOW_MUTATION(DefineRole)
+  SPOTFLOW_MUTATION(DefineItemType)
+  SPOTFLOW_MUTATION(PublishWorkflow)
+
+ private:
+  Calls* const calls_;
+};
+
+class EventsService final : public v1::Events::CallbackService {
+ public:
+  explicit EventsService(Calls* calls) : calls_(calls) {}
+
+  grpc::ServerUnaryReactor* ListEvents(grpc::CallbackServerContext* context,
+                                       const v1::ListEventsRequest* request,
+                                       v1::ListEventsResponse* response) override {
+    return calls_->Call(
+        "ListEvents", context, request, response,
+        [this](const Principal& p, const v1::ListEventsRequest& r,
+               v1::ListEventsResponse* out) -> absl::Status {
+          const uint64_t from = std::max<uint64_t>(r.from_position(), 1);
+          const size_t size = r.page_size() == 0 ? 100 : r.page_size();
+          ASSIGN_OR_RETURN(auto events, calls_->engine()->ReadEvents(p, from, size));
+          out->set_next_position(events.empty() ? from : events.back().position() + 1);
+          for (auto& event : events) *out->add_events() = std::move(event);
+          return absl::OkStatus();
+        });
+  }
+
+  grpc::ServerUnaryReactor* VerifyLog(grpc::CallbackServerContext* context,
+                                      const v1::VerifyLogRequest* request,
+                                      v1::VerifyLogResponse* response) override {
+    return calls_->Call("VerifyLog", context, request, response,
+                        [this](const Principal& p, const v1::VerifyLogRequest& r,
+                               v1::VerifyLogResponse* out) -> absl::Status {
+                          ASSIGN_OR_RETURN(
+                              store::VerifyResult verified,
+                              calls_->engine()->VerifyLog(
+                                  p, std::max<uint64_t>(r.from_position(), 1), r.to_position()));
+                          out->set_first_position(verified.first_position);
+                          out->set_last_position(verified.last_position);
+                          out->set_records(verified.records);
+                          out->set_last_hash(verified.last_hash);
+                          return absl::OkStatus();
+                        });
+  }
+
+  grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context, const v1::PingRequest*,
+                                 v1::PingResponse*) override {
+    return calls_->Ping(context);
+  }
+
+ private:
+  Calls* const calls_;
+};
+
+#undef SPOTFLOW_MUTATION
+
+absl::StatusOr<std::string> ReadFile(const std::string& what, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class ServerImpl final : public Server {
+ public:
+  ServerImpl(const ServerOptions& options, engine::Engine* engine, const TokenStore* tokens)
+      : calls_(options, engine, tokens),
+        orders_(&calls_),
+        clients_(&calls_),
+        admin_(&calls_),
+        events_(&calls_) {}
+
+  absl::Status Init(const ServerOptions& options) {
+    std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+    if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
+      grpc::SslServerCredentialsOptions ssl;
+      ASSIGN_OR_RETURN(std::string cert, ReadFile("the TLS certificate", options.tls_cert_file));
+      ASSIGN_OR_RETURN(std::string key, ReadFile("the TLS key", options.tls_key_file));
+      ssl.pem_key_cert_pairs.push_back({key, cert});
+      if (!options.tls_client_ca_file.empty()) {
+        ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile("the client CA", options.tls_client_ca_file));
+        ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+      }
+      credentials = grpc::SslServerCredentials(ssl);
+    } else if (!options.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(options.listen, credentials, &port_);
+    // The transport refuses what is far too large; the services refuse, with
+    // INVALID_ARGUMENT, what is over the limit (Calls::Call).
+    builder.SetMaxReceiveMessageSize(options.max_message_bytes * 2);
+    builder.RegisterService(&orders_);
+    builder.RegisterService(&clients_);
+    builder.RegisterService(&admin_);
+    builder.RegisterService(&events_);
+    server_ = builder.BuildAndStart();
+    if (server_ == nullptr || port_ == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen,
+                                                 " (in use, or not an address of this host?)"));
+    }
+    return absl::OkStatus();
+  }
+
+  int port() const override { return port_; }
+
+  void Shutdown(absl::Duration grace) override {
+    server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
+  }
+
+  void Wait() override { server_->Wait(); }
+
+ private:
+  Calls calls_;
+  OrdersService orders_;
+  ClientsService clients_;
+  AdminService admin_;
+  EventsService events_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
+                                                      engine::Engine* engine,
+                                                      const TokenStore* tokens) {
+  if (engine == nullptr || tokens == nullptr) {
+    return absl::InvalidArgumentError("Server::Start needs an engine and a token store");
+  }
+  if (options.worker_threads < 1 || options.max_calls_in_flight < 1 ||
+      options.max_message_bytes < 1024) {
+    return absl::InvalidArgumentError(
+        "worker_threads and max_calls_in_flight must be at least 1, max_message_bytes at "
+        "least 1024");
+  }
+  auto server = std::make_unique<ServerImpl>(options, engine, tokens);
+  RETURN_IF_ERROR(server->Init(options));
+  return server;
+}
+
+}  // namespace spotflow::service

@@ -1,0 +1,241 @@
+// spotflowd: the Spotflow server. Opens the event log in --data-dir, rebuilds the engine's
+// projections, and serves spotflow.v1 over gRPC (with reflection and grpc.health.v1).
+//
+//   spotflowd [--listen=127.0.0.1:50051] [--data-dir=./var/spotflow] [--tokens=FILE]
+//             [--tls-cert=PEM --tls-key=PEM [--tls-client-ca=PEM]] [--demo]
+//
+// On a new data directory it creates the first administrator and prints its token once
+// (only the token's hash is kept, in the tokens file). With --demo a new directory is also
+// seeded with a user per preset role, clients, and orders in different states.
+// SIGINT and SIGTERM drain the calls in flight, write a snapshot and close the log.
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "engine/engine.h"
+#include "engine/presets.h"
+#include "service/auth.h"
+#include "service/server.h"
+#include "spdlog/spdlog.h"
+#include "store/event_store.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "host:port to serve on (port 0: any free port)");
+ABSL_FLAG(std::string, data_dir, "./var/spotflow",
+          "directory of the event log, the engine snapshot and the tokens file");
+ABSL_FLAG(std::string, tokens, "", "token file (SHA-256 hashes); default: <data-dir>/tokens");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls-cert");
+ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA: require client certificates it signed");
+ABSL_FLAG(bool, demo, false, "seed a new data directory with demo users, clients and orders");
+
+namespace {
+
+namespace v1 = spotflow::v1;
+namespace engine = spotflow::engine;
+
+struct DemoUser {
+  const char* id;
+  const char* role;
+  const char* name;
+};
+
+constexpr DemoUser kDemoUsers[] = {
+    {"mia", engine::kSalesManager, "Mia Manager (sales manager)"},
+    {"sam", engine::kAccountExecutive, "Sam Sellers (account executive)"},
+    {"ann", engine::kSalesAssistant, "Ann Assist (sales assistant)"},
+    {"otto", engine::kOrderEntry, "Otto Entry (order entry)"},
+    {"pete", engine::kProducer, "Pete Producer (producer)"},
+    {"aud", engine::kAuditor, "Audrey Auditor (auditor)"},
+};
+
+v1::Date MakeDate(int y, int m, int d) {
+  v1::Date date;
+  date.set_year(y);
+  date.set_month(m);
+  date.set_day(d);
+  return date;
+}
+
+absl::Status Run(engine::Engine* e, const std::string& user, const v1::Command& command) {
+  return e->Execute({user}, command).status();
+}
+
+// Users for each preset role (tokens printed), two clients, and orders in different states.
+absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
+                      const std::string& tokens_path) {
+  std::printf("\nDemo users (tokens are shown once; only their hashes are kept):\n");
+  for (const DemoUser& user : kDemoUsers) {
+    v1::Command command;
+    command.mutable_create_user()->set_user_id(user.id);
+    command.mutable_create_user()->set_display_name(user.name);
+    command.mutable_create_user()->add_roles(user.role);
+    if (std::string(user.id) == "sam") command.mutable_create_user()->set_manager_id("mia");
+    RETURN_IF_ERROR(Run(e, "admin", command));
+    ASSIGN_OR_RETURN(std::string token, tokens->Issue(tokens_path, user.id));
+    std::printf("  %-5s %-20s %s\n", user.id, user.role, token.c_str());
+  }
+  for (auto [id, name, contact] : {std::tuple{"acme", "Acme Motors", "carol"},
+                                   std::tuple{"globex", "Globex Grocers", "gus"}}) {
+    v1::Command client;
+    client.mutable_create_client()->set_client_id(id);
+    client.mutable_create_client()->set_name(name);
+    client.mutable_create_client()->set_kind("advertiser");
+    RETURN_IF_ERROR(Run(e, "sam", client));
+    v1::Command add;
+    add.mutable_add_contact()->set_client_id(id);
+    add.mutable_add_contact()->mutable_contact()->set_contact_id(contact);
+    add.mutable_add_contact()->mutable_contact()->set_name(absl::StrCat(contact, " at ", name));
+    RETURN_IF_ERROR(Run(e, "sam", add));
+    v1::Command share;
+    share.mutable_share_client()->set_client_id(id);
+    share.mutable_share_client()->set_user_id("ann");
+    RETURN_IF_ERROR(Run(e, "sam", share));
+  }
+  auto order = [&](const std::string& id, const char* client, v1::OrderKind kind,
+                   const char* title) -> absl::Status {
+    v1::Command create;
+    v1::CreateOrder* o = create.mutable_create_order();
+    o->set_order_id(id);
+    o->set_kind(kind);
+    o->set_client_id(client);
+    o->set_title(title);
+    o->set_spot_length_seconds(30);
+    *o->mutable_flight_start() = MakeDate(2026, 12, 1);
+    *o->mutable_flight_end() = MakeDate(2026, 12, 31);
+    return Run(e, "ann", create);
+  };
+  auto script = [&](const std::string& id, const char* text) {
+    v1::Command c;
+    c.mutable_submit_revision()->set_order_id(id);
+    c.mutable_submit_revision()->set_artifact("script");
+    c.mutable_submit_revision()->set_text(text);
+    return Run(e, "pete", c);
+  };
+  auto spot = [&](const std::string& id, const char* uri, bool provided, const char* user) {
+    v1::Command c;
+    c.mutable_submit_revision()->set_order_id(id);
+    c.mutable_submit_revision()->set_artifact("spot");
+    c.mutable_submit_revision()->mutable_media()->set_uri(uri);
+    c.mutable_submit_revision()->mutable_media()->set_duration_ms(30000);
+    c.mutable_submit_revision()->set_provided_by_client(provided);
+    return Run(e, user, c);
+  };
+  auto approve = [&](const std::string& id, const char* artifact, uint32_t n) {
+    v1::Command c;
+    c.mutable_approve_revision()->set_order_id(id);
+    c.mutable_approve_revision()->set_artifact(artifact);
+    c.mutable_approve_revision()->set_revision(n);
+    return Run(e, "sam", c);
+  };
+  // Waiting for a script; a script in review; a spot in review; delivered and archived.
+  RETURN_IF_ERROR(order("winter-sale", "acme", v1::PRODUCTION, "Winter sales event :30"));
+  RETURN_IF_ERROR(order("spring-launch", "acme", v1::PRODUCTION, "Spring model launch :30"));
+  RETURN_IF_ERROR(script("spring-launch", "Spring is here, and so is the new Acme Roadster."));
+  RETURN_IF_ERROR(order("weekly-deals", "globex", v1::PROVIDED, "Weekly deals :15"));
+  RETURN_IF_ERROR(spot("weekly-deals", "s3://agency/globex-weekly.wav", true, "ann"));
+  RETURN_IF_ERROR(order("holiday-hours", "globex", v1::PRODUCTION, "Holiday hours :10"));
+  RETURN_IF_ERROR(script("holiday-hours", "Open late all December at Globex."));
+  RETURN_IF_ERROR(approve("holiday-hours", "script", 1));
+  RETURN_IF_ERROR(spot("holiday-hours", "s3://studio/globex-holiday.wav", false, "pete"));
+  RETURN_IF_ERROR(approve("holiday-hours", "spot", 1));
+  v1::Command deliver;
+  deliver.mutable_perform_action()->set_order_id("holiday-hours");
+  deliver.mutable_perform_action()->set_action("deliver");
+  RETURN_IF_ERROR(Run(e, "pete", deliver));
+  v1::Command archive;
+  archive.mutable_archive_order()->set_order_id("holiday-hours");
+  return Run(e, "sam", archive);
+}
+
+int Fail(const absl::Status& status) {
+  spdlog::error("{}", status.ToString());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("the Spotflow server: spotflowd [--listen=...] [--data-dir=...]");
+  // Flags are spelled with dashes (--data-dir); Abseil names them with underscores.
+  std::vector<std::string> arguments(argv, argv + argc);
+  std::vector<char*> spelled;
+  for (std::string& argument : arguments) {
+    if (argument.rfind("--", 0) == 0) {
+      const size_t end = std::min(argument.find('='), argument.size());
+      std::replace(argument.begin() + 2, argument.begin() + end, '-', '_');
+    }
+    spelled.push_back(argument.data());
+  }
+  absl::ParseCommandLine(static_cast<int>(spelled.size()), spelled.data());
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  // SIGINT and SIGTERM are taken by sigwait below, in this thread, never by a handler.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  const std::string tokens_path =
+      absl::GetFlag(FLAGS_tokens).empty() ? data_dir + "/tokens" : absl::GetFlag(FLAGS_tokens);
+  auto store = spotflow::store::EventStore::Open({}, data_dir + "/log");
+  if (!store.ok()) return Fail(store.status());
+  engine::SystemClock clock;
+  engine::RandomIdGenerator ids;
+  engine::Options engine_options;
+  engine_options.snapshot_path = data_dir + "/engine.snapshot";
+  auto opened = engine::Engine::Open(engine_options, store->get(), &clock, &ids);
+  if (!opened.ok()) return Fail(opened.status());
+  engine::Engine* e = opened->get();
+  auto tokens = spotflow::service::TokenStore::Load(tokens_path);
+  if (!tokens.ok()) return Fail(tokens.status());
+
+  if (e->State().users().empty()) {
+    v1::CreateUser admin;
+    admin.set_user_id("admin");
+    admin.set_display_name("Administrator");
+    if (absl::Status s = e->Bootstrap(admin).status(); !s.ok()) return Fail(s);
+    auto token = tokens->Issue(tokens_path, "admin");
+    if (!token.ok()) return Fail(token.status());
+    std::printf("First administrator \"admin\"; token (shown once): %s\n", token->c_str());
+    if (absl::GetFlag(FLAGS_demo)) {
+      if (absl::Status s = SeedDemo(e, &*tokens, tokens_path); !s.ok()) return Fail(s);
+    }
+    std::fflush(stdout);
+  }
+
+  spotflow::service::ServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  auto server = spotflow::service::Server::Start(options, e, &*tokens);
+  if (!server.ok()) return Fail(server.status());
+  spdlog::info("serving spotflow.v1 on {} (port {}, {}), data in {}, log at position {}, {} tokens",
+               options.listen, (*server)->port(),
+               options.tls_cert_file.empty() ? "plaintext" : "TLS", data_dir, e->position(),
+               tokens->size());
+  std::fflush(stdout);
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  spdlog::info("signal {}: draining calls in flight", signal);
+  (*server)->Shutdown(absl::Seconds(5));
+  server->reset();
+  if (absl::Status s = e->WriteSnapshot(); !s.ok()) spdlog::warn("no snapshot: {}", s.ToString());
+  opened->reset();
+  store->reset();
+  spdlog::info("stopped; the log is closed");
+  return 0;
+}
