@@ -433,6 +433,16 @@ absl::StatusOr<CommandResult> EngineImpl::ExecuteAs(const Principal& principal,
         ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
         actor = *caller;
       }
+      // A stale etag says "read again" before anything else the command would be told.
+      if (command.has_etag()) {
+        std::optional<std::pair<std::string, uint64_t>> target =
+            internal::TargetOf(state_, command);
+        if (target.has_value() && target->second != command.etag()) {
+          return absl::AbortedError(absl::StrCat("etag ", command.etag(), " is stale: \"",
+                                                 target->first, "\" is at version ", target->second,
+                                                 "; read it again and retry"));
+        }
+      }
       decided = internal::Decide(state_, actor, command, now, ids_);
     }
     if (!decided.ok()) {

@@ -1348,6 +1348,32 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
 
 }  // namespace
 
+std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
+                                                         const v1::Command& command) {
+  const google::protobuf::FieldDescriptor* which =
+      v1::Command::descriptor()->FindFieldByNumber(command.command_case());
+  if (which == nullptr) return std::nullopt;
+  const google::protobuf::Message& inner = command.GetReflection()->GetMessage(command, which);
+  auto id_of = [&](const char* name) -> std::string {
+    const google::protobuf::FieldDescriptor* field = inner.GetDescriptor()->FindFieldByName(name);
+    return field == nullptr ? "" : inner.GetReflection()->GetString(inner, field);
+  };
+  if (std::string id = id_of("order_id"); !id.empty()) {
+    if (const v1::OrderView* order = state.FindOrder(id)) {
+      return std::pair(OrderStream(id), order->version());
+    }
+  } else if (std::string id = id_of("client_id"); !id.empty()) {
+    if (const v1::ClientView* client = state.FindClient(id)) {
+      return std::pair(ClientStream(id), client->version());
+    }
+  } else if (std::string id = id_of("user_id"); !id.empty()) {
+    if (const v1::UserView* user = state.FindUser(id)) {
+      return std::pair(UserStream(id), user->version());
+    }
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<Decision> Decide(const State& state, const v1::UserView& actor,
                                 const v1::Command& command, absl::Time now, IdGenerator* ids) {
   return Decider(state, actor, now, ids).Run(command);

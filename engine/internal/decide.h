@@ -5,7 +5,9 @@
 #ifndef SPOTFLOW_ENGINE_INTERNAL_DECIDE_H_
 #define SPOTFLOW_ENGINE_INTERNAL_DECIDE_H_
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -39,6 +41,12 @@ struct Decision {
 // every privilege, used only to load presets and bootstrap the first administrator.
 absl::StatusOr<Decision> Decide(const State& state, const v1::UserView& actor,
                                 const v1::Command& command, absl::Time now, IdGenerator* ids);
+
+// The existing record a command names (its stream and version), for checking an etag before
+// deciding: the command's order_id, client_id or user_id, in that order. nullopt when it names
+// none that exists.
+std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
+                                                         const v1::Command& command);
 
 // The system actor's user id; no user may take it.
 inline constexpr char kSystemUser[] = "system";

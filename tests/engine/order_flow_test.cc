@@ -462,6 +462,12 @@ TEST_F(OrderFlowTest, StaleEtagIsAbortedAndWritesNothing) {
   EXPECT_THAT(Reject(kAe, update), StatusIs(absl::StatusCode::kAborted, HasSubstr("version 2")));
   update.set_etag(2);
   EXPECT_EQ(Run(kAe, update).etag(), 3u);
+  // Stale comes first: the caller must read again before anything else is worth saying.
+  Run(kProducer, Script(order, "draft"));
+  Run(kAe, Approve(order, "script", 1));
+  v1::Command approve = Approve(order, "script", 1);
+  approve.set_etag(4);
+  EXPECT_THAT(Reject(kAe, approve), StatusIs(absl::StatusCode::kAborted, HasSubstr("stale")));
 }
 
 TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {

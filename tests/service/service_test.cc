@@ -1,0 +1,400 @@
+// The gRPC service in process: a server on port 0, C++ stubs, bearer tokens. Covers each
+// service, authentication, bad input over the wire (each with its DESIGN.md §5 code, writing
+// nothing, the server staying up), health checking, and a restart over the same data.
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "engine/engine.h"
+#include "engine/presets.h"
+#include "gmock/gmock.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "proto/service.grpc.pb.h"
+#include "service/auth.h"
+#include "service/internal/executor.h"
+#include "service/server.h"
+#include "store/event_store.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace spotflow::service {
+namespace {
+
+using ::testing::HasSubstr;
+namespace v1 = ::spotflow::v1;
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StartAll();
+    v1::CreateUser admin;
+    admin.set_user_id("admin");
+    admin.set_display_name("Admin");
+    ASSERT_OK(engine_->Bootstrap(admin).status());
+    for (auto [id, role] :
+         {std::pair{"sam", engine::kAccountExecutive}, std::pair{"ann", engine::kSalesAssistant},
+          std::pair{"pete", engine::kProducer}}) {
+      v1::CreateUserRequest request;
+      request.mutable_create_user()->set_user_id(id);
+      request.mutable_create_user()->set_display_name(id);
+      request.mutable_create_user()->add_roles(role);
+      v1::CommandResult result;
+      ASSERT_TRUE(Ok(admin_->CreateUser(Context("admin").get(), request, &result)));
+    }
+  }
+
+  void StartAll() {
+    store::Options store_options;
+    store_options.sync = false;
+    auto store = store::EventStore::Open(store_options, dir_.Sub("log"));
+    ASSERT_OK(store.status());
+    store_ = *std::move(store);
+    auto engine = engine::Engine::Open({}, store_.get(), &clock_, &ids_);
+    ASSERT_OK(engine.status());
+    engine_ = *std::move(engine);
+    auto tokens = TokenStore::Load(dir_.Sub("tokens"));
+    ASSERT_OK(tokens.status());
+    tokens_ = *std::move(tokens);
+    for (const char* user : {"admin", "sam", "ann", "pete"}) {
+      if (token_.contains(user)) continue;
+      auto token = tokens_.Issue(dir_.Sub("tokens"), user);
+      ASSERT_OK(token.status());
+      token_[user] = *token;
+    }
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.max_message_bytes = 256 * 1024;
+    auto server = Server::Start(options, engine_.get(), &tokens_);
+    ASSERT_OK(server.status());
+    server_ = *std::move(server);
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    orders_ = v1::Orders::NewStub(channel_);
+    clients_ = v1::Clients::NewStub(channel_);
+    admin_ = v1::Admin::NewStub(channel_);
+    events_ = v1::Events::NewStub(channel_);
+  }
+
+  void StopAll() {
+    server_->Shutdown(absl::Seconds(1));
+    server_.reset();
+    engine_.reset();
+    store_.reset();
+  }
+
+  std::unique_ptr<grpc::ClientContext> Context(const std::string& user) {
+    auto context = std::make_unique<grpc::ClientContext>();
+    if (!user.empty()) {
+      context->AddMetadata("authorization",
+                           "Bearer " + (token_.contains(user) ? token_[user] : user));
+    }
+    return context;
+  }
+
+  static bool Ok(const grpc::Status& status) {
+    EXPECT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+    return status.ok();
+  }
+
+  std::string CreateClient(const std::string& id) {
+    v1::CreateClientRequest request;
+    request.mutable_create_client()->set_client_id(id);
+    request.mutable_create_client()->set_name("Acme Motors");
+    v1::CommandResult result;
+    Ok(clients_->CreateClient(Context("sam").get(), request, &result));
+    return result.id();
+  }
+
+  v1::CreateOrderRequest OrderRequest(const std::string& client) {
+    v1::CreateOrderRequest request;
+    v1::CreateOrder* order = request.mutable_create_order();
+    order->set_kind(v1::PRODUCTION);
+    order->set_client_id(client);
+    order->set_title("Winter sales event :30");
+    order->mutable_flight_start()->set_year(2026);
+    order->mutable_flight_start()->set_month(12);
+    order->mutable_flight_start()->set_day(1);
+    *order->mutable_flight_end() = order->flight_start();
+    order->mutable_flight_end()->set_day(31);
+    return request;
+  }
+
+  // Expects `call` to fail with `code`, write nothing, and leave the server answering.
+  template <typename Call>
+  void ExpectRefused(grpc::StatusCode code, Call call) {
+    const uint64_t head = store_->Head().position;
+    grpc::Status status = call();
+    EXPECT_EQ(status.error_code(), code) << status.error_message();
+    EXPECT_FALSE(status.error_message().empty());
+    EXPECT_EQ(store_->Head().position, head) << "a refused call wrote to the log";
+    v1::PingResponse pong;
+    EXPECT_TRUE(Ok(events_->Ping(Context("sam").get(), v1::PingRequest(), &pong)));
+  }
+
+  testing::TempDir dir_;
+  testing::FakeClock clock_;
+  engine::SequentialIdGenerator ids_;
+  std::unique_ptr<store::EventStore> store_;
+  std::unique_ptr<engine::Engine> engine_;
+  TokenStore tokens_;
+  absl::flat_hash_map<std::string, std::string> token_;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Orders::Stub> orders_;
+  std::unique_ptr<v1::Clients::Stub> clients_;
+  std::unique_ptr<v1::Admin::Stub> admin_;
+  std::unique_ptr<v1::Events::Stub> events_;
+};
+
+TEST_F(ServiceTest, OrdersFlowOverTheWire) {
+  const std::string client = CreateClient("acme");
+  v1::CommandResult created;
+  ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), OrderRequest(client), &created)));
+  EXPECT_EQ(created.key(), "PO-2026-00001");
+  v1::SubmitRevisionRequest script;
+  script.mutable_submit_revision()->set_order_id(created.id());
+  script.mutable_submit_revision()->set_artifact("script");
+  script.mutable_submit_revision()->set_text("Cold outside, hot deals inside");
+  v1::CommandResult submitted;
+  ASSERT_TRUE(Ok(orders_->SubmitRevision(Context("pete").get(), script, &submitted)));
+  v1::ApproveRevisionRequest approve;
+  approve.mutable_approve_revision()->set_order_id(created.id());
+  approve.mutable_approve_revision()->set_artifact("script");
+  approve.mutable_approve_revision()->set_revision(1);
+  approve.set_etag(submitted.etag());
+  approve.set_request_id("approve-1");
+  v1::CommandResult approved;
+  ASSERT_TRUE(Ok(orders_->ApproveRevision(Context("sam").get(), approve, &approved)));
+  v1::CommandResult again;
+  ASSERT_TRUE(Ok(orders_->ApproveRevision(Context("sam").get(), approve, &again)));
+  EXPECT_TRUE(again.deduplicated());
+
+  v1::GetOrderRequest get;
+  get.set_order_id(created.id());
+  v1::OrderView order;
+  ASSERT_TRUE(Ok(orders_->GetOrder(Context("sam").get(), get, &order)));
+  EXPECT_EQ(order.status(), "awaiting_spot");
+  EXPECT_EQ(order.version(), approved.etag());
+  get.mutable_as_of()->set_position(submitted.last_position());
+  ASSERT_TRUE(Ok(orders_->GetOrder(Context("sam").get(), get, &order)));
+  EXPECT_EQ(order.status(), "script_review");
+
+  v1::ListOrdersRequest list;
+  list.set_page_size(10);
+  v1::ListOrdersResponse orders;
+  ASSERT_TRUE(Ok(orders_->ListOrders(Context("pete").get(), list, &orders)));
+  EXPECT_EQ(orders.orders_size(), 1);
+  list.set_archived(v1::ONLY_ARCHIVED);
+  ASSERT_TRUE(Ok(orders_->ListOrders(Context("pete").get(), list, &orders)));
+  EXPECT_EQ(orders.orders_size(), 0);
+}
+
+TEST_F(ServiceTest, ClientsAndContacts) {
+  const std::string client = CreateClient("acme");
+  v1::AddContactRequest contact;
+  contact.mutable_add_contact()->set_client_id(client);
+  contact.mutable_add_contact()->mutable_contact()->set_name("Carol");
+  v1::CommandResult added;
+  ASSERT_TRUE(Ok(clients_->AddContact(Context("sam").get(), contact, &added)));
+  EXPECT_FALSE(added.sub_id().empty());
+  v1::GetClientRequest get;
+  get.set_client_id(client);
+  v1::ClientView view;
+  ASSERT_TRUE(Ok(clients_->GetClient(Context("sam").get(), get, &view)));
+  ASSERT_EQ(view.contacts_size(), 1);
+  EXPECT_EQ(view.contacts(0).name(), "Carol");
+  v1::ListClientsResponse list;
+  ASSERT_TRUE(Ok(clients_->ListClients(Context("sam").get(), v1::ListClientsRequest(), &list)));
+  EXPECT_EQ(list.clients_size(), 1);
+  ExpectRefused(grpc::StatusCode::NOT_FOUND, [&] {
+    return clients_->GetClient(Context("ann").get(), get, &view);  // not shared with Ann
+  });
+}
+
+TEST_F(ServiceTest, AdminUsersRolesTypesAndWorkflows) {
+  v1::ListRolesResponse roles;
+  ASSERT_TRUE(Ok(admin_->ListRoles(Context("admin").get(), v1::ListRolesRequest(), &roles)));
+  EXPECT_GE(roles.roles_size(), 8);
+  v1::GetWorkflowRequest workflow;
+  workflow.set_name(engine::kProductionOrder);
+  v1::WorkflowDefinition definition;
+  ASSERT_TRUE(Ok(admin_->GetWorkflow(Context("sam").get(), workflow, &definition)));
+  EXPECT_EQ(definition.version(), 1u);
+  v1::GetItemTypeRequest type;
+  type.set_name(engine::kProductionOrder);
+  v1::ItemTypeDefinition item_type;
+  ASSERT_TRUE(Ok(admin_->GetItemType(Context("sam").get(), type, &item_type)));
+  EXPECT_EQ(item_type.key_format(), "PO-{yyyy}-{seq:5}");
+  v1::ListUsersResponse users;
+  ASSERT_TRUE(Ok(admin_->ListUsers(Context("sam").get(), v1::ListUsersRequest(), &users)));
+  EXPECT_EQ(users.users_size(), 4);
+  v1::DeactivateUserRequest deactivate;
+  deactivate.mutable_deactivate_user()->set_user_id("ann");
+  ExpectRefused(grpc::StatusCode::PERMISSION_DENIED, [&] {
+    v1::CommandResult result;
+    return admin_->DeactivateUser(Context("sam").get(), deactivate, &result);
+  });
+  v1::CommandResult result;
+  ASSERT_TRUE(Ok(admin_->DeactivateUser(Context("admin").get(), deactivate, &result)));
+  ExpectRefused(grpc::StatusCode::PERMISSION_DENIED, [&] {
+    v1::ListUsersResponse again;
+    return admin_->ListUsers(Context("ann").get(), v1::ListUsersRequest(), &again);
+  });
+}
+
+TEST_F(ServiceTest, EventsForAdministratorsOnly) {
+  v1::ListEventsRequest list;
+  list.set_page_size(5);
+  v1::ListEventsResponse events;
+  ASSERT_TRUE(Ok(events_->ListEvents(Context("admin").get(), list, &events)));
+  EXPECT_EQ(events.events_size(), 5);
+  EXPECT_EQ(events.next_position(), 6u);
+  v1::VerifyLogResponse verified;
+  ASSERT_TRUE(Ok(events_->VerifyLog(Context("admin").get(), v1::VerifyLogRequest(), &verified)));
+  EXPECT_EQ(verified.last_position(), store_->Head().position);
+  EXPECT_EQ(verified.last_hash(), store_->Head().hash);
+  ExpectRefused(grpc::StatusCode::PERMISSION_DENIED,
+                [&] { return events_->ListEvents(Context("sam").get(), list, &events); });
+}
+
+TEST_F(ServiceTest, BadCallsGetTheirCodeWriteNothingAndTheServerStaysUp) {
+  const std::string client = CreateClient("acme");
+  v1::CommandResult result;
+  ExpectRefused(grpc::StatusCode::UNAUTHENTICATED, [&] {
+    return orders_->CreateOrder(Context("").get(), OrderRequest(client), &result);
+  });
+  ExpectRefused(grpc::StatusCode::UNAUTHENTICATED, [&] {
+    return orders_->CreateOrder(Context("not-a-token").get(), OrderRequest(client), &result);
+  });
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT, [&] {
+    return orders_->CreateOrder(Context("sam").get(), v1::CreateOrderRequest(), &result);
+  });
+  v1::CreateOrderRequest bad_kind = OrderRequest(client);
+  bad_kind.mutable_create_order()->set_kind(static_cast<v1::OrderKind>(77));
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT,
+                [&] { return orders_->CreateOrder(Context("sam").get(), bad_kind, &result); });
+  v1::CreateOrderRequest bad_dates = OrderRequest(client);
+  bad_dates.mutable_create_order()->mutable_flight_end()->set_year(2025);
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT,
+                [&] { return orders_->CreateOrder(Context("sam").get(), bad_dates, &result); });
+  v1::CreateOrderRequest oversized = OrderRequest(client);
+  oversized.mutable_create_order()->set_instructions(std::string(300 * 1024, 'x'));
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT,
+                [&] { return orders_->CreateOrder(Context("sam").get(), oversized, &result); });
+  ExpectRefused(grpc::StatusCode::PERMISSION_DENIED, [&] {
+    return orders_->CreateOrder(Context("pete").get(), OrderRequest(client), &result);
+  });
+  v1::CommandResult created;
+  ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), OrderRequest(client), &created)));
+  v1::UpdateOrderRequest update;
+  update.mutable_update_order()->set_order_id(created.id());
+  update.mutable_update_order()->set_title("New title");
+  update.set_etag(created.etag() + 5);
+  ExpectRefused(grpc::StatusCode::ABORTED,
+                [&] { return orders_->UpdateOrder(Context("sam").get(), update, &result); });
+  // Bytes that are no CreateOrderRequest at all. gRPC 1.51's callback server fails the call
+  // before any handler runs (UNIMPLEMENTED, no message), so the code is the transport's, not
+  // ours; what we check is that it is refused, writes nothing and the server stays up.
+  grpc::GenericStub generic(channel_);
+  const uint64_t head = store_->Head().position;
+  grpc::Slice garbage("\xff\xff\xff\xff\x0f", 5);
+  grpc::ByteBuffer request(&garbage, 1);
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  absl::Notification done;
+  auto context = Context("sam");
+  generic.UnaryCall(context.get(), "/spotflow.v1.Orders/CreateOrder", grpc::StubOptions(), &request,
+                    &response, [&](grpc::Status s) {
+                      status = std::move(s);
+                      done.Notify();
+                    });
+  done.WaitForNotification();
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(store_->Head().position, head);
+  v1::PingResponse pong;
+  EXPECT_TRUE(Ok(events_->Ping(Context("sam").get(), v1::PingRequest(), &pong)));
+}
+
+TEST_F(ServiceTest, HealthServiceAnswersServing) {
+  grpc::GenericStub generic(channel_);
+  grpc::ByteBuffer request;  // An empty HealthCheckRequest: the server as a whole.
+  grpc::Slice empty("", 0);
+  request = grpc::ByteBuffer(&empty, 1);
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  absl::Notification done;
+  grpc::ClientContext context;
+  generic.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
+                    &response, [&](grpc::Status s) {
+                      status = std::move(s);
+                      done.Notify();
+                    });
+  done.WaitForNotification();
+  ASSERT_TRUE(Ok(status));
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) bytes.append(slice.begin(), slice.end());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "status: SERVING";
+}
+
+TEST_F(ServiceTest, RestartKeepsEveryState) {
+  const std::string client = CreateClient("acme");
+  v1::CommandResult created;
+  ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), OrderRequest(client), &created)));
+  StopAll();
+  StartAll();
+  v1::GetOrderRequest get;
+  get.set_order_id(created.id());
+  v1::OrderView order;
+  ASSERT_TRUE(Ok(orders_->GetOrder(Context("sam").get(), get, &order)));
+  EXPECT_EQ(order.key(), created.key());
+  EXPECT_EQ(order.version(), created.etag());
+}
+
+TEST(ExecutorTest, RefusesPastItsBound) {
+  internal::Executor executor(1, 2);
+  absl::Notification release;
+  absl::Notification started;
+  ASSERT_TRUE(executor.TrySchedule([&] {
+    started.Notify();
+    release.WaitForNotification();
+  }));
+  started.WaitForNotification();
+  EXPECT_TRUE(executor.TrySchedule([] {}));
+  EXPECT_FALSE(executor.TrySchedule([] {})) << "a third call past the bound of two";
+  release.Notify();
+}
+
+TEST(TokenStoreTest, KeepsOnlyHashesAndAuthenticatesBearers) {
+  testing::TempDir dir;
+  auto tokens = TokenStore::Load(dir.Sub("tokens"));
+  ASSERT_OK(tokens.status());
+  auto token = tokens->Issue(dir.Sub("tokens"), "sam");
+  ASSERT_OK(token.status());
+  std::ifstream in(dir.Sub("tokens"));
+  std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(file, ::testing::Not(HasSubstr(*token)));
+  EXPECT_THAT(file, HasSubstr(TokenStore::HashToken(*token)));
+  auto reloaded = TokenStore::Load(dir.Sub("tokens"));
+  ASSERT_OK(reloaded.status());
+  EXPECT_EQ(*reloaded->Authenticate("Bearer " + *token), "sam");
+  EXPECT_THAT(reloaded->Authenticate("Bearer nope"),
+              testing::StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(reloaded->Authenticate(*token),
+              testing::StatusIs(absl::StatusCode::kUnauthenticated));
+  std::ofstream(dir.Sub("bad")) << "not a hash line\n";
+  EXPECT_THAT(TokenStore::Load(dir.Sub("bad")),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(":1:")));
+}
+
+}  // namespace
+}  // namespace spotflow::service
