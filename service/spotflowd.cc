@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,6 +75,7 @@ absl::Status Run(engine::Engine* e, const std::string& user, const v1::Command& 
 absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
                       const std::string& tokens_path) {
   std::printf("\nDemo users (tokens are shown once; only their hashes are kept):\n");
+  std::map<std::string, std::string> issued;
   for (const DemoUser& user : kDemoUsers) {
     v1::Command command;
     command.mutable_create_user()->set_user_id(user.id);
@@ -83,6 +85,7 @@ absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
     RETURN_IF_ERROR(Run(e, "admin", command));
     ASSIGN_OR_RETURN(std::string token, tokens->Issue(tokens_path, user.id));
     std::printf("  %-5s %-20s %s\n", user.id, user.role, token.c_str());
+    issued[user.id] = token;
   }
   for (auto [id, name, contact] : {std::tuple{"acme", "Acme Motors", "carol"},
                                    std::tuple{"globex", "Globex Grocers", "gus"}}) {
@@ -154,7 +157,14 @@ absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
   RETURN_IF_ERROR(Run(e, "pete", deliver));
   v1::Command archive;
   archive.mutable_archive_order()->set_order_id("holiday-hours");
-  return Run(e, "sam", archive);
+  RETURN_IF_ERROR(Run(e, "sam", archive));
+  std::printf(
+      "\nTry, in another terminal (add --server=HOST:PORT if you changed --listen):\n"
+      "  build/service/spotflow --token=%s order list\n"
+      "  build/service/spotflow --token=%s order history spring-launch\n"
+      "  build/service/spotflow --token=%s approve spring-launch script 1\n\n",
+      issued["mia"].c_str(), issued["sam"].c_str(), issued["sam"].c_str());
+  return absl::OkStatus();
 }
 
 int Fail(const absl::Status& status) {

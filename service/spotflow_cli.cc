@@ -1,0 +1,615 @@
+// spotflow: the command-line client of spotflowd.
+//
+//   spotflow [--server=HOST:PORT] [--token=TOKEN] [--json] [--tls-ca=PEM] VERB ARGS...
+//
+// The token comes from --token or $SPOTFLOW_TOKEN; the server from --server or
+// $SPOTFLOW_SERVER (default 127.0.0.1:50051). Output is a readable summary, or the
+// response as JSON with --json. On an error it prints the server's code and message and
+// exits with 1 (2 for a usage error). `spotflow help` lists the verbs.
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/service.grpc.pb.h"
+
+namespace {
+
+namespace v1 = spotflow::v1;
+
+// Arguments after the verb: positionals, and --name=value / --name value / --flag options.
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> options;
+
+  bool Has(const std::string& name) const { return options.count(name) > 0; }
+  std::string Get(const std::string& name, const std::string& fallback = "") const {
+    auto it = options.find(name);
+    return it == options.end() ? fallback : it->second;
+  }
+};
+
+[[noreturn]] void Usage(const std::string& message) {
+  std::fprintf(stderr, "spotflow: %s\n(spotflow help lists the verbs)\n", message.c_str());
+  std::exit(2);
+}
+
+const std::string& Positional(const Args& args, size_t index, const char* what) {
+  if (index >= args.positional.size()) Usage(absl::StrCat("missing ", what));
+  return args.positional[index];
+}
+
+std::string Required(const Args& args, const std::string& name) {
+  if (!args.Has(name)) Usage(absl::StrCat("missing --", name));
+  return args.Get(name);
+}
+
+uint32_t Number(const std::string& text, const char* what) {
+  uint32_t value = 0;
+  if (!absl::SimpleAtoi(text, &value)) Usage(absl::StrCat(what, " must be a number: ", text));
+  return value;
+}
+
+v1::Date ParseDate(const std::string& text) {
+  std::vector<std::string> parts = absl::StrSplit(text, '-');
+  int y = 0, m = 0, d = 0;
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &y) || !absl::SimpleAtoi(parts[1], &m) ||
+      !absl::SimpleAtoi(parts[2], &d)) {
+    Usage(absl::StrCat("dates are YYYY-MM-DD, not ", text));
+  }
+  v1::Date date;
+  date.set_year(y);
+  date.set_month(m);
+  date.set_day(d);
+  return date;
+}
+
+// "2026-12-01..2026-12-31"
+std::pair<v1::Date, v1::Date> ParseFlight(const std::string& text) {
+  std::vector<std::string> parts = absl::StrSplit(text, "..");
+  if (parts.size() != 2) Usage("a flight is START..END, e.g. 2026-12-01..2026-12-31");
+  return {ParseDate(parts[0]), ParseDate(parts[1])};
+}
+
+std::string DateText(const v1::Date& date) {
+  return absl::StrFormat("%04d-%02d-%02d", date.year(), date.month(), date.day());
+}
+
+std::string Artifact(const std::string& text) {
+  if (text != "script" && text != "spot") Usage("the artifact is script or spot");
+  return text;
+}
+
+class Client {
+ public:
+  Client(std::shared_ptr<grpc::Channel> channel, std::string token, bool json)
+      : orders_(v1::Orders::NewStub(channel)),
+        clients_(v1::Clients::NewStub(channel)),
+        admin_(v1::Admin::NewStub(channel)),
+        events_(v1::Events::NewStub(channel)),
+        token_(std::move(token)),
+        json_(json) {}
+
+  int Run(const std::string& verb, const Args& args);
+
+ private:
+  std::unique_ptr<grpc::ClientContext> Context() const {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->AddMetadata("authorization", "Bearer " + token_);
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return context;
+  }
+
+  int Report(const grpc::Status& status) const {
+    if (status.ok()) return 0;
+    std::fprintf(stderr, "spotflow: %s: %s\n", CodeName(status.error_code()),
+                 status.error_message().c_str());
+    return 1;
+  }
+
+  static const char* CodeName(grpc::StatusCode code) {
+    static const char* kNames[] = {"OK",
+                                   "CANCELLED",
+                                   "UNKNOWN",
+                                   "INVALID_ARGUMENT",
+                                   "DEADLINE_EXCEEDED",
+                                   "NOT_FOUND",
+                                   "ALREADY_EXISTS",
+                                   "PERMISSION_DENIED",
+                                   "RESOURCE_EXHAUSTED",
+                                   "FAILED_PRECONDITION",
+                                   "ABORTED",
+                                   "OUT_OF_RANGE",
+                                   "UNIMPLEMENTED",
+                                   "INTERNAL",
+                                   "UNAVAILABLE",
+                                   "DATA_LOSS",
+                                   "UNAUTHENTICATED"};
+    const int index = static_cast<int>(code);
+    return index >= 0 && index <= 16 ? kNames[index] : "UNKNOWN";
+  }
+
+  bool PrintJson(const google::protobuf::Message& message) const {
+    if (!json_) return false;
+    std::string text;
+    google::protobuf::util::JsonPrintOptions options;
+    options.add_whitespace = true;
+    options.preserve_proto_field_names = true;
+    (void)google::protobuf::util::MessageToJsonString(message, &text, options);
+    std::printf("%s", text.c_str());
+    return true;
+  }
+
+  // A change: prints what the server answered.
+  template <typename Request, typename Method>
+  int Change(Request request, const Args& args, Method method) {
+    if (args.Has("etag")) request.set_etag(Number(args.Get("etag"), "--etag"));
+    request.set_request_id(args.Get("request-id"));
+    v1::CommandResult result;
+    grpc::Status status = method(Context().get(), request, &result);
+    if (!status.ok()) return Report(status);
+    if (!PrintJson(result)) {
+      std::printf("ok: %s%s%s etag=%llu%s\n",
+                  result.key().empty() ? "" : (result.key() + " ").c_str(), result.id().c_str(),
+                  result.sub_id().empty() ? "" : (" (" + result.sub_id() + ")").c_str(),
+                  static_cast<unsigned long long>(result.etag()),
+                  result.deduplicated() ? " (repeat of an earlier request)" : "");
+    }
+    return 0;
+  }
+
+  void PrintOrderLine(const v1::OrderView& o) const {
+    std::printf("%-15s %-34s %-24s %-10s %-8s %s..%s%s\n", o.key().c_str(),
+                o.title().substr(0, 34).c_str(), o.status().c_str(), o.client_id().c_str(),
+                o.owner_id().c_str(), DateText(o.flight_start()).c_str(),
+                DateText(o.flight_end()).c_str(), o.archived() ? "  (archived)" : "");
+  }
+
+  void PrintOrder(const v1::OrderView& o, bool history) const {
+    std::printf("%s  %s\n", o.key().c_str(), o.title().c_str());
+    std::printf("  id %s, status %s%s%s, etag %llu\n", o.order_id().c_str(), o.status().c_str(),
+                o.archived() ? ", archived" : "", o.completed() ? ", completed" : "",
+                static_cast<unsigned long long>(o.version()));
+    std::printf("  client %s, owner %s, producer %s, flight %s..%s, %us\n", o.client_id().c_str(),
+                o.owner_id().c_str(), o.producer_id().empty() ? "-" : o.producer_id().c_str(),
+                DateText(o.flight_start()).c_str(), DateText(o.flight_end()).c_str(),
+                o.spot_length_seconds());
+    if (!history) {
+      std::printf("  %d script and %d spot revisions; %d comments (spotflow order history %s)\n",
+                  o.scripts_size(), o.spots_size(), o.comments_size(), o.order_id().c_str());
+      return;
+    }
+    for (const auto* revisions : {&o.scripts(), &o.spots()}) {
+      for (const v1::Revision& r : *revisions) {
+        std::printf("  %s r%u by %s%s%s: %s\n", r.artifact().c_str(), r.number(),
+                    r.author().c_str(), r.approved() ? " [approved]" : "",
+                    r.superseded() ? " [superseded]" : "",
+                    r.artifact() == "script" ? r.text().c_str() : r.media().uri().c_str());
+        for (const v1::Review& review : r.reviews()) {
+          std::printf("      %s by %s%s%s%s\n", v1::ReviewKind_Name(review.kind()).c_str(),
+                      review.by().c_str(),
+                      review.contact_id().empty() ? "" : (" for " + review.contact_id()).c_str(),
+                      review.comment().empty() ? "" : ": ", review.comment().c_str());
+        }
+      }
+    }
+    for (const v1::FlightChange& c : o.flight_changes()) {
+      std::printf("  flight change %s by %s: %s..%s %s\n", c.request_id().c_str(),
+                  c.requested_by().c_str(), DateText(c.new_start()).c_str(),
+                  DateText(c.new_end()).c_str(), v1::FlightChangeStatus_Name(c.status()).c_str());
+    }
+    for (const v1::Comment& c : o.comments()) {
+      std::printf("  comment by %s: %s\n", c.author().c_str(), c.text().c_str());
+    }
+  }
+
+  std::unique_ptr<v1::Orders::Stub> orders_;
+  std::unique_ptr<v1::Clients::Stub> clients_;
+  std::unique_ptr<v1::Admin::Stub> admin_;
+  std::unique_ptr<v1::Events::Stub> events_;
+  const std::string token_;
+  const bool json_;
+};
+
+constexpr char kHelp[] = R"(verbs:
+  order create --client ID --title TEXT --flight START..END [--kind production|provided]
+               [--length SECONDS] [--instructions TEXT] [--id ID]
+  order show ID | order history ID
+  order list [--status S] [--client ID] [--owner ID] [--archived include|only] [--queue]
+  script submit ORDER --text TEXT [--note TEXT]
+  spot upload ORDER --uri URI [--provided] [--duration-ms N] [--checksum C] [--note TEXT]
+  approve ORDER script|spot N [--comment TEXT]
+  changes ORDER script|spot N --comment TEXT              (request changes)
+  forward ORDER script|spot N --contact ID [--message TEXT]
+  client-answer ORDER script|spot N approve|changes [--contact ID] [--comment TEXT]
+  flight request ORDER --flight START..END [--reason TEXT]
+  flight decide ORDER REQUEST approve|reject [--comment TEXT]
+  deliver ORDER | archive ORDER | restore ORDER | delete ORDER
+  share ORDER USER | assign ORDER PRODUCER | comment ORDER TEXT
+  client create --name NAME [--id ID] [--owner USER] | client show ID | client list
+  contact add CLIENT --name NAME [--id ID] [--email E] [--phone P]
+  user create ID --name NAME --role ROLE [--role ROLE ...] | user list | role list
+  events tail [--from N] [--limit N] | events verify
+every change takes [--etag N] [--request-id ID]; --json prints the server's answer as JSON
+)";
+
+int Client::Run(const std::string& verb, const Args& args) {
+  const std::string sub = args.positional.empty() ? "" : args.positional[0];
+  auto rest = [&](size_t i, const char* what) -> const std::string& {
+    return Positional(args, i, what);
+  };
+  if (verb == "order" && sub == "create") {
+    v1::CreateOrderRequest request;
+    v1::CreateOrder* o = request.mutable_create_order();
+    o->set_order_id(args.Get("id"));
+    o->set_client_id(Required(args, "client"));
+    o->set_title(Required(args, "title"));
+    o->set_instructions(args.Get("instructions"));
+    o->set_kind(args.Get("kind", "production") == "provided" ? v1::PROVIDED : v1::PRODUCTION);
+    if (args.Has("length")) o->set_spot_length_seconds(Number(args.Get("length"), "--length"));
+    auto [start, end] = ParseFlight(Required(args, "flight"));
+    *o->mutable_flight_start() = start;
+    *o->mutable_flight_end() = end;
+    return Change(request, args,
+                  [&](auto* c, auto& r, auto* out) { return orders_->CreateOrder(c, r, out); });
+  }
+  if (verb == "order" && (sub == "show" || sub == "history")) {
+    v1::GetOrderRequest request;
+    request.set_order_id(rest(1, "the order id"));
+    v1::OrderView order;
+    grpc::Status status = orders_->GetOrder(Context().get(), request, &order);
+    if (!status.ok()) return Report(status);
+    if (!PrintJson(order)) PrintOrder(order, sub == "history");
+    return 0;
+  }
+  if (verb == "order" && sub == "list") {
+    v1::ListOrdersRequest request;
+    request.set_status(args.Get("status"));
+    request.set_client_id(args.Get("client"));
+    request.set_owner_id(args.Get("owner"));
+    request.set_actionable(args.Has("queue"));
+    const std::string archived = args.Get("archived");
+    request.set_archived(archived == "include" ? v1::INCLUDE_ARCHIVED
+                         : archived == "only"  ? v1::ONLY_ARCHIVED
+                                               : v1::EXCLUDE_ARCHIVED);
+    request.set_page_size(args.Has("limit") ? Number(args.Get("limit"), "--limit") : 100);
+    v1::ListOrdersResponse response;
+    grpc::Status status = orders_->ListOrders(Context().get(), request, &response);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(response)) return 0;
+    std::printf("%-15s %-34s %-24s %-10s %-8s %s\n", "KEY", "TITLE", "STATUS", "CLIENT", "OWNER",
+                "FLIGHT");
+    for (const v1::OrderView& o : response.orders()) PrintOrderLine(o);
+    if (!response.next_page_token().empty()) std::printf("(more: --limit)\n");
+    return 0;
+  }
+  if (verb == "script" && sub == "submit") {
+    v1::SubmitRevisionRequest request;
+    v1::SubmitRevision* r = request.mutable_submit_revision();
+    r->set_order_id(rest(1, "the order id"));
+    r->set_artifact("script");
+    r->set_text(Required(args, "text"));
+    r->set_change_note(args.Get("note"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->SubmitRevision(c, q, out); });
+  }
+  if (verb == "spot" && sub == "upload") {
+    v1::SubmitRevisionRequest request;
+    v1::SubmitRevision* r = request.mutable_submit_revision();
+    r->set_order_id(rest(1, "the order id"));
+    r->set_artifact("spot");
+    r->mutable_media()->set_uri(Required(args, "uri"));
+    r->mutable_media()->set_checksum(args.Get("checksum"));
+    if (args.Has("duration-ms")) {
+      r->mutable_media()->set_duration_ms(Number(args.Get("duration-ms"), "--duration-ms"));
+    }
+    r->set_provided_by_client(args.Has("provided"));
+    r->set_change_note(args.Get("note"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->SubmitRevision(c, q, out); });
+  }
+  if (verb == "approve") {
+    v1::ApproveRevisionRequest request;
+    v1::ApproveRevision* r = request.mutable_approve_revision();
+    r->set_order_id(rest(0, "the order id"));
+    r->set_artifact(Artifact(rest(1, "script or spot")));
+    r->set_revision(Number(rest(2, "the revision number"), "the revision"));
+    r->set_comment(args.Get("comment"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->ApproveRevision(c, q, out); });
+  }
+  if (verb == "changes") {
+    v1::RequestChangesRequest request;
+    v1::RequestChanges* r = request.mutable_request_changes();
+    r->set_order_id(rest(0, "the order id"));
+    r->set_artifact(Artifact(rest(1, "script or spot")));
+    r->set_revision(Number(rest(2, "the revision number"), "the revision"));
+    r->set_comment(Required(args, "comment"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->RequestChanges(c, q, out); });
+  }
+  if (verb == "forward") {
+    v1::ForwardToClientRequest request;
+    v1::ForwardToClient* r = request.mutable_forward_to_client();
+    r->set_order_id(rest(0, "the order id"));
+    r->set_artifact(Artifact(rest(1, "script or spot")));
+    r->set_revision(Number(rest(2, "the revision number"), "the revision"));
+    r->set_contact_id(Required(args, "contact"));
+    r->set_message(args.Get("message"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->ForwardToClient(c, q, out); });
+  }
+  if (verb == "client-answer") {
+    v1::RecordClientAnswerRequest request;
+    v1::RecordClientAnswer* r = request.mutable_record_client_answer();
+    r->set_order_id(rest(0, "the order id"));
+    r->set_artifact(Artifact(rest(1, "script or spot")));
+    r->set_revision(Number(rest(2, "the revision number"), "the revision"));
+    const std::string answer = rest(3, "approve or changes");
+    if (answer != "approve" && answer != "changes") Usage("the answer is approve or changes");
+    r->set_approved(answer == "approve");
+    r->set_contact_id(args.Get("contact"));
+    r->set_comment(args.Get("comment"));
+    return Change(request, args, [&](auto* c, auto& q, auto* out) {
+      return orders_->RecordClientAnswer(c, q, out);
+    });
+  }
+  if (verb == "flight" && sub == "request") {
+    v1::RequestFlightChangeRequest request;
+    v1::RequestFlightChange* r = request.mutable_request_flight_change();
+    r->set_order_id(rest(1, "the order id"));
+    auto [start, end] = ParseFlight(Required(args, "flight"));
+    *r->mutable_new_start() = start;
+    *r->mutable_new_end() = end;
+    r->set_reason(args.Get("reason"));
+    return Change(request, args, [&](auto* c, auto& q, auto* out) {
+      return orders_->RequestFlightChange(c, q, out);
+    });
+  }
+  if (verb == "flight" && sub == "decide") {
+    v1::DecideFlightChangeRequest request;
+    v1::DecideFlightChange* r = request.mutable_decide_flight_change();
+    r->set_order_id(rest(1, "the order id"));
+    r->set_request_id(rest(2, "the flight-change request id"));
+    const std::string decision = rest(3, "approve or reject");
+    if (decision != "approve" && decision != "reject") Usage("decide approve or reject");
+    r->set_approved(decision == "approve");
+    r->set_comment(args.Get("comment"));
+    return Change(request, args, [&](auto* c, auto& q, auto* out) {
+      return orders_->DecideFlightChange(c, q, out);
+    });
+  }
+  if (verb == "deliver") {
+    v1::PerformActionRequest request;
+    request.mutable_perform_action()->set_order_id(rest(0, "the order id"));
+    request.mutable_perform_action()->set_action("deliver");
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->PerformAction(c, q, out); });
+  }
+  if (verb == "archive" || verb == "restore" || verb == "delete") {
+    const std::string id = rest(0, "the order id");
+    if (verb == "archive") {
+      v1::ArchiveOrderRequest request;
+      request.mutable_archive_order()->set_order_id(id);
+      return Change(request, args,
+                    [&](auto* c, auto& q, auto* out) { return orders_->ArchiveOrder(c, q, out); });
+    }
+    if (verb == "restore") {
+      v1::RestoreOrderRequest request;
+      request.mutable_restore_order()->set_order_id(id);
+      return Change(request, args,
+                    [&](auto* c, auto& q, auto* out) { return orders_->RestoreOrder(c, q, out); });
+    }
+    v1::DeleteOrderRequest request;
+    request.mutable_delete_order()->set_order_id(id);
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->DeleteOrder(c, q, out); });
+  }
+  if (verb == "share") {
+    v1::ShareOrderRequest request;
+    request.mutable_share_order()->set_order_id(rest(0, "the order id"));
+    request.mutable_share_order()->set_user_id(rest(1, "the user to share with"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->ShareOrder(c, q, out); });
+  }
+  if (verb == "assign") {
+    v1::AssignProducerRequest request;
+    request.mutable_assign_producer()->set_order_id(rest(0, "the order id"));
+    request.mutable_assign_producer()->set_user_id(rest(1, "the producer"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->AssignProducer(c, q, out); });
+  }
+  if (verb == "comment") {
+    v1::AddCommentRequest request;
+    request.mutable_add_comment()->set_order_id(rest(0, "the order id"));
+    request.mutable_add_comment()->set_text(rest(1, "the comment"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->AddComment(c, q, out); });
+  }
+  if (verb == "client" && sub == "create") {
+    v1::CreateClientRequest request;
+    request.mutable_create_client()->set_client_id(args.Get("id"));
+    request.mutable_create_client()->set_name(Required(args, "name"));
+    request.mutable_create_client()->set_owner_id(args.Get("owner"));
+    request.mutable_create_client()->set_kind(args.Get("kind"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return clients_->CreateClient(c, q, out); });
+  }
+  if (verb == "client" && sub == "show") {
+    v1::GetClientRequest request;
+    request.set_client_id(rest(1, "the client id"));
+    v1::ClientView client;
+    grpc::Status status = clients_->GetClient(Context().get(), request, &client);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(client)) return 0;
+    std::printf("%s  %s (owner %s, etag %llu)\n", client.client_id().c_str(), client.name().c_str(),
+                client.owner_id().c_str(), static_cast<unsigned long long>(client.version()));
+    for (const v1::Contact& c : client.contacts()) {
+      std::printf("  contact %s: %s %s\n", c.contact_id().c_str(), c.name().c_str(),
+                  c.email().c_str());
+    }
+    for (const v1::AccountShare& s : client.shares()) {
+      std::printf("  shared with %s\n", s.user_id().c_str());
+    }
+    return 0;
+  }
+  if (verb == "client" && sub == "list") {
+    v1::ListClientsRequest request;
+    request.set_page_size(100);
+    v1::ListClientsResponse response;
+    grpc::Status status = clients_->ListClients(Context().get(), request, &response);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(response)) return 0;
+    std::printf("%-12s %-30s %s\n", "ID", "NAME", "OWNER");
+    for (const v1::ClientView& c : response.clients()) {
+      std::printf("%-12s %-30s %s\n", c.client_id().c_str(), c.name().c_str(),
+                  c.owner_id().c_str());
+    }
+    return 0;
+  }
+  if (verb == "contact" && sub == "add") {
+    v1::AddContactRequest request;
+    request.mutable_add_contact()->set_client_id(rest(1, "the client id"));
+    v1::Contact* contact = request.mutable_add_contact()->mutable_contact();
+    contact->set_contact_id(args.Get("id"));
+    contact->set_name(Required(args, "name"));
+    contact->set_email(args.Get("email"));
+    contact->set_phone(args.Get("phone"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return clients_->AddContact(c, q, out); });
+  }
+  if (verb == "user" && sub == "create") {
+    v1::CreateUserRequest request;
+    request.mutable_create_user()->set_user_id(rest(1, "the user id"));
+    request.mutable_create_user()->set_display_name(Required(args, "name"));
+    const std::vector<std::string> roles = absl::StrSplit(Required(args, "role"), ',');
+    for (const std::string& role : roles) request.mutable_create_user()->add_roles(role);
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return admin_->CreateUser(c, q, out); });
+  }
+  if (verb == "user" && sub == "list") {
+    v1::ListUsersResponse response;
+    grpc::Status status = admin_->ListUsers(Context().get(), v1::ListUsersRequest(), &response);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(response)) return 0;
+    for (const v1::UserView& u : response.users()) {
+      std::printf("%-10s %-36s %s%s\n", u.user_id().c_str(), u.display_name().c_str(),
+                  absl::StrJoin(u.roles(), ",").c_str(), u.active() ? "" : " (deactivated)");
+    }
+    return 0;
+  }
+  if (verb == "role" && sub == "list") {
+    v1::ListRolesResponse response;
+    grpc::Status status = admin_->ListRoles(Context().get(), v1::ListRolesRequest(), &response);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(response)) return 0;
+    for (const v1::RoleView& r : response.roles()) {
+      std::vector<std::string> grants;
+      for (const v1::Grant& g : r.definition().grants()) {
+        grants.push_back(
+            absl::StrCat(v1::Privilege_Name(g.privilege()), ":", v1::Scope_Name(g.scope())));
+      }
+      std::printf("%-18s %s\n", r.definition().name().c_str(), absl::StrJoin(grants, " ").c_str());
+    }
+    return 0;
+  }
+  if (verb == "events" && sub == "tail") {
+    v1::ListEventsRequest request;
+    request.set_from_position(args.Has("from") ? Number(args.Get("from"), "--from") : 1);
+    request.set_page_size(args.Has("limit") ? Number(args.Get("limit"), "--limit") : 50);
+    v1::ListEventsResponse response;
+    grpc::Status status = events_->ListEvents(Context().get(), request, &response);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(response)) return 0;
+    for (const v1::EventRecord& e : response.events()) {
+      std::printf("%6llu %-28s v%-3llu %-36s by %s\n",
+                  static_cast<unsigned long long>(e.position()), e.stream_id().c_str(),
+                  static_cast<unsigned long long>(e.stream_version()), e.payload_type().c_str(),
+                  e.actor().user_id().c_str());
+    }
+    return 0;
+  }
+  if (verb == "events" && sub == "verify") {
+    v1::VerifyLogResponse response;
+    grpc::Status status = events_->VerifyLog(Context().get(), v1::VerifyLogRequest(), &response);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(response)) return 0;
+    std::printf("ok: positions %llu..%llu (%llu records) verify\n",
+                static_cast<unsigned long long>(response.first_position()),
+                static_cast<unsigned long long>(response.last_position()),
+                static_cast<unsigned long long>(response.records()));
+    return 0;
+  }
+  Usage(absl::StrCat("unknown verb \"", verb, sub.empty() ? "" : " " + sub, "\""));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string server =
+      std::getenv("SPOTFLOW_SERVER") ? std::getenv("SPOTFLOW_SERVER") : "127.0.0.1:50051";
+  std::string token = std::getenv("SPOTFLOW_TOKEN") ? std::getenv("SPOTFLOW_TOKEN") : "";
+  std::string tls_ca;
+  bool json = false;
+  std::string verb;
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) == 0) {
+      std::string name = arg.substr(2), value;
+      const size_t eq = name.find('=');
+      const bool boolean = name == "json" || name == "provided" || name == "queue";
+      if (eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      } else if (!boolean) {
+        if (i + 1 >= argc) Usage(absl::StrCat("--", name, " needs a value"));
+        value = argv[++i];
+      }
+      if (name == "server")
+        server = value;
+      else if (name == "token")
+        token = value;
+      else if (name == "tls-ca")
+        tls_ca = value;
+      else if (name == "json")
+        json = true;
+      else
+        args.options[name] = value;
+    } else if (verb.empty()) {
+      verb = arg;
+    } else {
+      args.positional.push_back(arg);
+    }
+  }
+  if (verb.empty() || verb == "help") {
+    std::printf("usage: spotflow [--server=HOST:PORT] [--token=TOKEN] [--json] VERB ...\n%s",
+                kHelp);
+    return verb.empty() ? 2 : 0;
+  }
+  if (token.empty()) Usage("no token: pass --token or set SPOTFLOW_TOKEN");
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!tls_ca.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    std::FILE* file = std::fopen(tls_ca.c_str(), "r");
+    if (file == nullptr) Usage(absl::StrCat("cannot read ", tls_ca));
+    char buffer[4096];
+    for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), file)) > 0;) {
+      ssl.pem_root_certs.append(buffer, n);
+    }
+    std::fclose(file);
+    credentials = grpc::SslCredentials(ssl);
+  }
+  Client client(grpc::CreateChannel(server, credentials), token, json);
+  return client.Run(verb, args);
+}
