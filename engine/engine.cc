@@ -132,6 +132,22 @@ class EngineImpl final : public Engine {
     return store_->Verify(from_position, to_position);
   }
 
+  absl::StatusOr<std::unique_ptr<store::Subscription>> SubscribeEvents(
+      const Principal& principal, uint64_t from_position) override {
+    RETURN_IF_ERROR(RequireEventsRead(principal));
+    return store_->Subscribe(std::max<uint64_t>(from_position, 1));
+  }
+
+  bool WaitForOrderChange(const std::string& order_id, uint64_t after_version,
+                          absl::Duration timeout) const override {
+    absl::ReaderMutexLock lock(&mu_);
+    auto changed = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      const OrderView* order = state_.FindOrder(order_id);
+      return order != nullptr && order->version() > after_version;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
+  }
+
   uint64_t position() const override {
     absl::ReaderMutexLock lock(&mu_);
     return state_.position();

@@ -174,6 +174,16 @@ class Engine {
                                                         uint64_t from_position,
                                                         uint64_t to_position) const = 0;
 
+  // A live feed of the raw log from `from_position` (EVENTS_READ): the backlog, then new
+  // records. The subscription must be destroyed before the engine.
+  virtual absl::StatusOr<std::unique_ptr<store::Subscription>> SubscribeEvents(
+      const Principal& principal, uint64_t from_position) = 0;
+
+  // Waits up to `timeout` for order `order_id` to pass version `after_version`; returns
+  // whether it did. For watchers: read the order, wait, read again. Never fails.
+  virtual bool WaitForOrderChange(const std::string& order_id, uint64_t after_version,
+                                  absl::Duration timeout) const = 0;
+
   // The position of the last record the projections include.
   virtual uint64_t position() const = 0;
 

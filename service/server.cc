@@ -1,9 +1,13 @@
 #include "service/server.h"
 
+#include <atomic>
 #include <fstream>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -23,6 +27,85 @@ namespace {
 using engine::Principal;
 using internal::Executor;
 namespace v1 = ::spotflow::v1;
+
+// A server stream fed by a producer that may block (a subscription's Next, a wait for a
+// change): the producer runs on the stream's own thread, never in a reaction. One write is
+// outstanding at a time, so a slow reader slows its producer instead of growing the server's
+// memory; the producer's own source (the store subscription) is bounded too.
+template <typename Message>
+class PumpedWriter final : public grpc::ServerWriteReactor<Message> {
+ public:
+  // Returns the next message, nullopt when there is nothing new within the timeout, or an
+  // error that ends the stream.
+  using Producer = std::function<absl::StatusOr<std::optional<Message>>(absl::Duration)>;
+
+  PumpedWriter(Producer produce, std::function<void()> on_done)
+      : produce_(std::move(produce)), on_done_(std::move(on_done)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) cancelled_ = true;
+  }
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+  }
+  void OnDone() override {
+    thread_.join();
+    on_done_();
+    delete this;
+  }
+
+ private:
+  void Run() {
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (cancelled_) break;
+      }
+      absl::StatusOr<std::optional<Message>> next = produce_(absl::Milliseconds(200));
+      if (!next.ok()) {
+        this->Finish(ToGrpcStatus(next.status()));
+        return;
+      }
+      if (!next->has_value()) continue;
+      message_ = **std::move(next);
+      absl::MutexLock lock(&mu_);
+      writing_ = true;
+      this->StartWrite(&message_);
+      mu_.Await(absl::Condition(
+          +[](PumpedWriter* w)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return !w->writing_ || w->cancelled_; },
+          this));
+      if (cancelled_ && writing_) {
+        // The write will complete (as failed) before OnDone; wait for it so message_ lives.
+        mu_.Await(absl::Condition(
+            +[](PumpedWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return !w->writing_; },
+            this));
+      }
+    }
+    this->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the stream"));
+  }
+
+  Producer produce_;
+  std::function<void()> on_done_;
+  Message message_;
+  absl::Mutex mu_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+// A stream refused before it started.
+template <typename Message>
+class RefusedWriter final : public grpc::ServerWriteReactor<Message> {
+ public:
+  explicit RefusedWriter(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
 
 // Everything the services share: authentication, limits, the executor, and the conversion of
 // a request into an engine command. One instance per server.
@@ -78,6 +161,29 @@ class Calls {
                 });
   }
 
+  // Starts a server stream for an authenticated caller: `make(principal)` returns the
+  // producer (or the error that refuses the stream). Streams hold a thread each, so they are
+  // bounded by ServerOptions::max_streams.
+  template <typename Message, typename Make>
+  grpc::ServerWriteReactor<Message>* Stream(const char* method,
+                                            grpc::CallbackServerContext* context, Make make) {
+    absl::StatusOr<std::string> user = Authenticate(*context);
+    if (!user.ok()) return Refuse<Message>(method, "-", user.status());
+    if (streams_.fetch_add(1) >= options_.max_streams) {
+      streams_.fetch_sub(1);
+      return Refuse<Message>(
+          method, *user,
+          absl::ResourceExhaustedError(absl::StrCat("the server is at its limit of ",
+                                                    options_.max_streams, " open streams")));
+    }
+    absl::StatusOr<typename PumpedWriter<Message>::Producer> producer = make(Principal{*user});
+    if (!producer.ok()) {
+      streams_.fetch_sub(1);
+      return Refuse<Message>(method, *user, producer.status());
+    }
+    return new PumpedWriter<Message>(*std::move(producer), [this] { streams_.fetch_sub(1); });
+  }
+
   grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     absl::StatusOr<std::string> user = Authenticate(*context);
@@ -130,9 +236,18 @@ class Calls {
     return reactor;
   }
 
+  template <typename Message>
+  static grpc::ServerWriteReactor<Message>* Refuse(const char* method, const std::string& user,
+                                                   const absl::Status& status) {
+    spdlog::info("{} by {}: {} {}", method, user, absl::StatusCodeToString(status.code()),
+                 std::string(status.message()));
+    return new RefusedWriter<Message>(status);
+  }
+
   const ServerOptions options_;
   engine::Engine* const engine_;
   const TokenStore* const tokens_;
+  std::atomic<size_t> streams_{0};
   Executor executor_;
 };
 
@@ -209,6 +324,29 @@ class OrdersService final : public v1::Orders::CallbackService {
           for (v1::OrderView& order : list.orders) *out->add_orders() = std::move(order);
           out->set_next_page_token(list.next_page_token);
           return absl::OkStatus();
+        });
+  }
+
+  grpc::ServerWriteReactor<v1::OrderView>* WatchOrder(
+      grpc::CallbackServerContext* context, const v1::WatchOrderRequest* request) override {
+    const std::string order_id = request->order_id();
+    engine::Engine* engine = calls_->engine();
+    return calls_->Stream<v1::OrderView>(
+        "WatchOrder", context,
+        [engine, order_id](
+            const Principal& principal) -> absl::StatusOr<PumpedWriter<v1::OrderView>::Producer> {
+          RETURN_IF_ERROR(engine->GetOrder(principal, order_id).status());
+          auto sent = std::make_shared<uint64_t>(0);
+          return [engine, order_id, principal,
+                  sent](absl::Duration timeout) -> absl::StatusOr<std::optional<v1::OrderView>> {
+            if (*sent != 0) engine->WaitForOrderChange(order_id, *sent, timeout);
+            // Visibility is checked on every read: a deleted or no longer visible order ends
+            // the stream with NOT_FOUND.
+            ASSIGN_OR_RETURN(v1::OrderView order, engine->GetOrder(principal, order_id));
+            if (order.version() <= *sent) return std::optional<v1::OrderView>();
+            *sent = order.version();
+            return std::optional<v1::OrderView>(std::move(order));
+          };
         });
   }
 
@@ -399,6 +537,31 @@ class EventsService final : public v1::Events::CallbackService {
                           out->set_last_hash(verified.last_hash);
                           return absl::OkStatus();
                         });
+  }
+
+  grpc::ServerWriteReactor<v1::EventBatch>* SubscribeEvents(
+      grpc::CallbackServerContext* context, const v1::SubscribeEventsRequest* request) override {
+    const uint64_t from = request->from_position();
+    engine::Engine* engine = calls_->engine();
+    return calls_->Stream<v1::EventBatch>(
+        "SubscribeEvents", context,
+        [engine, from](
+            const Principal& principal) -> absl::StatusOr<PumpedWriter<v1::EventBatch>::Producer> {
+          ASSIGN_OR_RETURN(std::unique_ptr<store::Subscription> owned,
+                           engine->SubscribeEvents(principal, from));
+          std::shared_ptr<store::Subscription> subscription = std::move(owned);
+          return [subscription](
+                     absl::Duration timeout) -> absl::StatusOr<std::optional<v1::EventBatch>> {
+            // Up to 100 records a message: a stream carries about as many messages a second
+            // whatever their size (DESIGN.md §6).
+            ASSIGN_OR_RETURN(std::vector<store::EventRecord> records,
+                             subscription->Next(100, timeout));
+            if (records.empty()) return std::optional<v1::EventBatch>();
+            v1::EventBatch batch;
+            for (store::EventRecord& record : records) *batch.add_events() = std::move(record);
+            return std::optional<v1::EventBatch>(std::move(batch));
+          };
+        });
   }
 
   grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context, const v1::PingRequest*,

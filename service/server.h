@@ -33,6 +33,9 @@ struct ServerOptions {
   int worker_threads = 64;
   // Calls waiting or running at once; beyond it a call is RESOURCE_EXHAUSTED. Default: 1024.
   size_t max_calls_in_flight = 1024;
+  // Server streams open at once (each holds a thread); beyond it RESOURCE_EXHAUSTED.
+  // Default: 256.
+  size_t max_streams = 256;
   // Optional TLS: PEM files. With tls_client_ca set, clients must present a certificate it
   // signed. Default: plaintext.
   std::string tls_cert_file;

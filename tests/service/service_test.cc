@@ -323,6 +323,65 @@ TEST_F(ServiceTest, BadCallsGetTheirCodeWriteNothingAndTheServerStaysUp) {
   EXPECT_TRUE(Ok(events_->Ping(Context("sam").get(), v1::PingRequest(), &pong)));
 }
 
+TEST_F(ServiceTest, SubscribeEventsDeliversBacklogThenLiveInBatches) {
+  auto context = Context("admin");
+  v1::SubscribeEventsRequest request;
+  request.set_from_position(1);
+  auto reader = events_->SubscribeEvents(context.get(), request);
+  const uint64_t head = store_->Head().position;
+  uint64_t next = 1;
+  v1::EventBatch batch;
+  while (next <= head && reader->Read(&batch)) {
+    for (const auto& event : batch.events()) EXPECT_EQ(event.position(), next++);
+  }
+  EXPECT_EQ(next, head + 1) << "the backlog, in order, without a gap";
+  const std::string client = CreateClient("acme");  // A live append.
+  ASSERT_TRUE(reader->Read(&batch));
+  ASSERT_GE(batch.events_size(), 1);
+  EXPECT_EQ(batch.events(0).position(), head + 1);
+  EXPECT_EQ(batch.events(0).stream_id(), "client-acme");
+  context->TryCancel();
+  while (reader->Read(&batch)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+
+  auto denied = Context("sam");
+  auto refused = events_->SubscribeEvents(denied.get(), request);
+  EXPECT_FALSE(refused->Read(&batch));
+  EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(ServiceTest, WatchOrderSendsEachChangeToThoseWhoMaySeeIt) {
+  const std::string client = CreateClient("acme");
+  v1::CommandResult created;
+  ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), OrderRequest(client), &created)));
+  auto context = Context("sam");
+  v1::WatchOrderRequest request;
+  request.set_order_id(created.id());
+  auto reader = orders_->WatchOrder(context.get(), request);
+  v1::OrderView view;
+  ASSERT_TRUE(reader->Read(&view));
+  EXPECT_EQ(view.version(), created.etag());
+  v1::SubmitRevisionRequest script;
+  script.mutable_submit_revision()->set_order_id(created.id());
+  script.mutable_submit_revision()->set_artifact("script");
+  script.mutable_submit_revision()->set_text("draft");
+  v1::CommandResult submitted;
+  ASSERT_TRUE(Ok(orders_->SubmitRevision(Context("pete").get(), script, &submitted)));
+  ASSERT_TRUE(reader->Read(&view));
+  EXPECT_EQ(view.version(), submitted.etag());
+  EXPECT_EQ(view.status(), "script_review");
+  context->TryCancel();
+  while (reader->Read(&view)) {
+  }
+  reader->Finish().IgnoreError();
+
+  auto outsider = Context("ann");  // No share on this account.
+  auto refused = orders_->WatchOrder(outsider.get(), request);
+  EXPECT_FALSE(refused->Read(&view));
+  EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
 TEST_F(ServiceTest, HealthServiceAnswersServing) {
   grpc::GenericStub generic(channel_);
   grpc::ByteBuffer request;  // An empty HealthCheckRequest: the server as a whole.
