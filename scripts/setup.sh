@@ -16,6 +16,7 @@ packages=(
   libssl-dev
   libspdlog-dev
   python3-grpcio python3-protobuf
+  clang libfuzzer-14-dev
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test with ctest.
+# Installs what is missing, builds, runs every test with ctest, then fuzzes command decoding
+# and validation briefly (scripts/fuzz.sh, a clang build in build-fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
-cd build
-ctest -j2 --output-on-failure --timeout 600
+(cd build && ctest -j2 --output-on-failure --timeout 600)
+scripts/fuzz.sh 20 build-fuzz
