@@ -90,7 +90,7 @@ class Fixture {
     }
     spotflow::service::ServerOptions options;
     options.listen = "127.0.0.1:0";
-    auto server = spotflow::service::Server::Start(options, engine_.get(), &tokens_);
+    auto server = spotflow::service::Server::Start(options, engine_.get(), tokens_.get());
     Check(server.status());
     server_ = *std::move(server);
     // Callers share a few connections (HTTP/2 multiplexes their calls), as the services that
@@ -132,7 +132,7 @@ class Fixture {
     command.mutable_create_user()->set_display_name(id);
     command.mutable_create_user()->add_roles(role);
     Check(engine_->Execute({"admin"}, command).status());
-    auto token = tokens_.Issue(scratch_.Sub("tokens"), id);
+    auto token = tokens_->Issue(scratch_.Sub("tokens"), id);
     Check(token.status());
     token_[id] = *token;
   }
@@ -142,7 +142,7 @@ class Fixture {
   engine::RandomIdGenerator ids_;
   std::unique_ptr<spotflow::store::EventStore> store_;
   std::unique_ptr<engine::Engine> engine_;
-  spotflow::service::TokenStore tokens_;
+  std::unique_ptr<spotflow::service::TokenStore> tokens_;
   std::map<std::string, std::string> token_;
   std::unique_ptr<spotflow::service::Server> server_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;

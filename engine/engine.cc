@@ -132,6 +132,29 @@ class EngineImpl final : public Engine {
     return store_->Verify(from_position, to_position);
   }
 
+  absl::Status Authorize(const Principal& principal, v1::Privilege privilege) const override {
+    absl::ReaderMutexLock lock(&mu_);
+    ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+    if (state_.ScopeOf(*caller, privilege) == v1::SCOPE_UNSPECIFIED) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "user \"", caller->user_id(), "\" does not hold ", v1::Privilege_Name(privilege)));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckActiveUser(const std::string& user_id) const override {
+    absl::ReaderMutexLock lock(&mu_);
+    const UserView* user = state_.FindUser(user_id);
+    if (user == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("user \"", absl::CHexEscape(user_id), "\" not found"));
+    }
+    if (!user->active()) {
+      return absl::FailedPreconditionError(absl::StrCat("user \"", user_id, "\" is deactivated"));
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<std::unique_ptr<store::Subscription>> SubscribeEvents(
       const Principal& principal, uint64_t from_position) override {
     RETURN_IF_ERROR(RequireEventsRead(principal));

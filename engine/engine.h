@@ -174,6 +174,12 @@ class Engine {
                                                         uint64_t from_position,
                                                         uint64_t to_position) const = 0;
 
+  // OK when the caller holds `privilege` in any scope; UNAUTHENTICATED, PERMISSION_DENIED
+  // otherwise. For what the service manages beside the engine (tokens).
+  virtual absl::Status Authorize(const Principal& principal, v1::Privilege privilege) const = 0;
+  // Whether `user_id` is an active user (NOT_FOUND, FAILED_PRECONDITION otherwise).
+  virtual absl::Status CheckActiveUser(const std::string& user_id) const = 0;
+
   // A live feed of the raw log from `from_position` (EVENTS_READ): the backlog, then new
   // records. The subscription must be destroyed before the engine.
   virtual absl::StatusOr<std::unique_ptr<store::Subscription>> SubscribeEvents(

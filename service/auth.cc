@@ -29,8 +29,9 @@ std::string TokenStore::HashToken(absl::string_view token) {
   return Hex(digest, sizeof(digest));
 }
 
-absl::StatusOr<TokenStore> TokenStore::Load(const std::string& path) {
-  TokenStore store;
+absl::StatusOr<std::unique_ptr<TokenStore>> TokenStore::Load(const std::string& path) {
+  auto store = std::make_unique<TokenStore>();
+  absl::MutexLock lock(&store->mu_);
   std::ifstream in(path);
   if (!in) return store;
   std::string line;
@@ -45,7 +46,7 @@ absl::StatusOr<TokenStore> TokenStore::Load(const std::string& path) {
       return absl::InvalidArgumentError(absl::StrCat(
           path, ":", number, ": expected \"<sha256 of the token, 64 hex digits> <user id>\""));
     }
-    store.users_by_hash_[absl::AsciiStrToLower(parts[0])] = std::string(parts[1]);
+    store->users_by_hash_[absl::AsciiStrToLower(parts[0])] = std::string(parts[1]);
   }
   return store;
 }
@@ -57,6 +58,7 @@ absl::StatusOr<std::string> TokenStore::Issue(const std::string& path, const std
   }
   const std::string token = Hex(bytes, sizeof(bytes));
   const std::string hash = HashToken(token);
+  absl::MutexLock lock(&mu_);
   std::ofstream out(path, std::ios::app);
   out << hash << " " << user_id << "\n";
   out.flush();
@@ -74,7 +76,9 @@ absl::StatusOr<std::string> TokenStore::Authenticate(absl::string_view authoriza
   if (!absl::ConsumePrefix(&token, "Bearer ") && !absl::ConsumePrefix(&token, "bearer ")) {
     return absl::UnauthenticatedError("the authorization metadata must be \"Bearer <token>\"");
   }
-  auto it = users_by_hash_.find(HashToken(absl::StripAsciiWhitespace(token)));
+  const std::string hash = HashToken(absl::StripAsciiWhitespace(token));
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = users_by_hash_.find(hash);
   if (it == users_by_hash_.end()) {
     return absl::UnauthenticatedError("unknown or revoked token");
   }

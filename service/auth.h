@@ -5,16 +5,18 @@
 //   3f9a...64 hex digits...  ada
 //
 // A caller sends "authorization: Bearer <token>"; the token is hashed and looked up. A missing
-// or unknown token is UNAUTHENTICATED. Thread-safe after Load.
+// or unknown token is UNAUTHENTICATED. Thread-safe.
 #ifndef SPOTFLOW_SERVICE_AUTH_H_
 #define SPOTFLOW_SERVICE_AUTH_H_
 
+#include <memory>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 namespace spotflow::service {
 
@@ -22,7 +24,7 @@ class TokenStore {
  public:
   // Reads `path`. A missing file is an empty store; a malformed line is INVALID_ARGUMENT
   // naming the line.
-  static absl::StatusOr<TokenStore> Load(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<TokenStore>> Load(const std::string& path);
 
   // A new random token (256 bits, hex) for `user_id`: appends its hash to `path` and returns
   // the token, which is never stored.
@@ -31,12 +33,16 @@ class TokenStore {
   // The user behind an "authorization" header value, or UNAUTHENTICATED.
   absl::StatusOr<std::string> Authenticate(absl::string_view authorization) const;
 
-  size_t size() const { return users_by_hash_.size(); }
+  size_t size() const {
+    absl::ReaderMutexLock lock(&mu_);
+    return users_by_hash_.size();
+  }
 
   static std::string HashToken(absl::string_view token);
 
  private:
-  absl::flat_hash_map<std::string, std::string> users_by_hash_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::string> users_by_hash_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace spotflow::service

@@ -11,8 +11,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "google/protobuf/field_mask.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -111,13 +113,23 @@ class RefusedWriter final : public grpc::ServerWriteReactor<Message> {
 // a request into an engine command. One instance per server.
 class Calls {
  public:
-  Calls(const ServerOptions& options, engine::Engine* engine, const TokenStore* tokens)
+  Calls(const ServerOptions& options, engine::Engine* engine, TokenStore* tokens)
       : options_(options),
         engine_(engine),
         tokens_(tokens),
         executor_(options.worker_threads, options.max_calls_in_flight) {}
 
   engine::Engine* engine() const { return engine_; }
+
+  // A new token for an active user, by an administrator; only its hash is kept.
+  absl::StatusOr<std::string> IssueToken(const Principal& principal, const std::string& user) {
+    RETURN_IF_ERROR(engine_->Authorize(principal, v1::ADMIN_CONFIGURE));
+    RETURN_IF_ERROR(engine_->CheckActiveUser(user));
+    if (options_.tokens_file.empty()) {
+      return absl::FailedPreconditionError("this server was started without a token file");
+    }
+    return tokens_->Issue(options_.tokens_file, user);
+  }
 
   // Authenticates, checks the size, and runs `fn(principal, request, response)` on the
   // executor; the reaction itself never blocks.
@@ -214,9 +226,31 @@ class Calls {
       return absl::InvalidArgumentError(
           absl::StrCat(descriptor->name(), ".", body->name(), " is required"));
     }
-    command->GetReflection()
-        ->MutableMessage(command, target)
-        ->CopyFrom(reflection->GetMessage(request, body));
+    google::protobuf::Message* command_body =
+        command->GetReflection()->MutableMessage(command, target);
+    command_body->CopyFrom(reflection->GetMessage(request, body));
+    // Update methods: fields outside the update mask are left as they are.
+    const google::protobuf::FieldDescriptor* mask = descriptor->FindFieldByNumber(4);
+    if (mask != nullptr && mask->name() == "update_mask" && reflection->HasField(request, mask)) {
+      const auto& paths =
+          static_cast<const google::protobuf::FieldMask&>(reflection->GetMessage(request, mask))
+              .paths();
+      const google::protobuf::Descriptor* body_type = command_body->GetDescriptor();
+      for (const std::string& path : paths) {
+        if (body_type->FindFieldByName(path) == nullptr) {
+          return absl::InvalidArgumentError(absl::StrCat("update_mask names \"", path, "\", which ",
+                                                         body_type->name(), " does not have"));
+        }
+      }
+      for (int i = 0; i < body_type->field_count(); ++i) {
+        const google::protobuf::FieldDescriptor* field = body_type->field(i);
+        const bool identifies = absl::EndsWith(field->name(), "_id") && i == 0;
+        if (identifies) continue;
+        if (std::find(paths.begin(), paths.end(), field->name()) == paths.end()) {
+          command_body->GetReflection()->ClearField(command_body, field);
+        }
+      }
+    }
     if (reflection->HasField(request, etag)) {
       command->set_etag(reflection->GetUInt64(request, etag));
     }
@@ -246,7 +280,7 @@ class Calls {
 
   const ServerOptions options_;
   engine::Engine* const engine_;
-  const TokenStore* const tokens_;
+  TokenStore* const tokens_;
   std::atomic<size_t> streams_{0};
   Executor executor_;
 };
@@ -487,6 +521,19 @@ class AdminService final : public v1::Admin::CallbackService {
                         });
   }
 
+  grpc::ServerUnaryReactor* IssueToken(grpc::CallbackServerContext* context,
+                                       const v1::IssueTokenRequest* request,
+                                       v1::IssueTokenResponse* response) override {
+    return calls_->Call("IssueToken", context, request, response,
+                        [this](const Principal& p, const v1::IssueTokenRequest& r,
+                               v1::IssueTokenResponse* out) -> absl::Status {
+                          ASSIGN_OR_RETURN(std::string token, calls_->IssueToken(p, r.user_id()));
+                          out->set_user_id(r.user_id());
+                          out->set_token(std::move(token));
+                          return absl::OkStatus();
+                        });
+  }
+
   SPOTFLOW_MUTATION(CreateUser)
   SPOTFLOW_MUTATION(UpdateUser)
   SPOTFLOW_MUTATION(SetUserRoles)
@@ -585,7 +632,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& what, const std::string&
 
 class ServerImpl final : public Server {
  public:
-  ServerImpl(const ServerOptions& options, engine::Engine* engine, const TokenStore* tokens)
+  ServerImpl(const ServerOptions& options, engine::Engine* engine, TokenStore* tokens)
       : calls_(options, engine, tokens),
         orders_(&calls_),
         clients_(&calls_),
@@ -647,8 +694,7 @@ class ServerImpl final : public Server {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
-                                                      engine::Engine* engine,
-                                                      const TokenStore* tokens) {
+                                                      engine::Engine* engine, TokenStore* tokens) {
   if (engine == nullptr || tokens == nullptr) {
     return absl::InvalidArgumentError("Server::Start needs an engine and a token store");
   }

@@ -41,6 +41,8 @@ struct ServerOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;
+  // The token file Admin.IssueToken appends to. Empty: IssueToken is FAILED_PRECONDITION.
+  std::string tokens_file;
 };
 
 class Server {
@@ -48,8 +50,7 @@ class Server {
   // Starts serving. INVALID_ARGUMENT for bad options or unreadable TLS files; UNAVAILABLE when
   // the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options,
-                                                       engine::Engine* engine,
-                                                       const TokenStore* tokens);
+                                                       engine::Engine* engine, TokenStore* tokens);
   virtual ~Server() = default;
 
   // The port bound (the real one when ServerOptions::listen asked for port 0).

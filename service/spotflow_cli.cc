@@ -238,7 +238,8 @@ constexpr char kHelp[] = R"(verbs:
   share ORDER USER | assign ORDER PRODUCER | comment ORDER TEXT
   client create --name NAME [--id ID] [--owner USER] | client show ID | client list
   contact add CLIENT --name NAME [--id ID] [--email E] [--phone P]
-  user create ID --name NAME --role ROLE [--role ROLE ...] | user list | role list
+  user create ID --name NAME --role ROLE[,ROLE...] | user list | role list
+  token issue USER                                        (administrators)
   events tail [--from N] [--limit N] | events verify
 every change takes [--etag N] [--request-id ID]; --json prints the server's answer as JSON
 )";
@@ -506,6 +507,17 @@ int Client::Run(const std::string& verb, const Args& args) {
       std::printf("%-10s %-36s %s%s\n", u.user_id().c_str(), u.display_name().c_str(),
                   absl::StrJoin(u.roles(), ",").c_str(), u.active() ? "" : " (deactivated)");
     }
+    return 0;
+  }
+  if (verb == "token" && sub == "issue") {
+    v1::IssueTokenRequest request;
+    request.set_user_id(rest(1, "the user id"));
+    v1::IssueTokenResponse response;
+    grpc::Status status = admin_->IssueToken(Context().get(), request, &response);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(response)) return 0;
+    std::printf("token for %s (shown once; the server keeps only its hash):\n%s\n",
+                response.user_id().c_str(), response.token().c_str());
     return 0;
   }
   if (verb == "role" && sub == "list") {

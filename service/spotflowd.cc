@@ -216,11 +216,11 @@ int main(int argc, char** argv) {
     admin.set_user_id("admin");
     admin.set_display_name("Administrator");
     if (absl::Status s = e->Bootstrap(admin).status(); !s.ok()) return Fail(s);
-    auto token = tokens->Issue(tokens_path, "admin");
+    auto token = (*tokens)->Issue(tokens_path, "admin");
     if (!token.ok()) return Fail(token.status());
     std::printf("First administrator \"admin\"; token (shown once): %s\n", token->c_str());
     if (absl::GetFlag(FLAGS_demo)) {
-      if (absl::Status s = SeedDemo(e, &*tokens, tokens_path); !s.ok()) return Fail(s);
+      if (absl::Status s = SeedDemo(e, tokens->get(), tokens_path); !s.ok()) return Fail(s);
     }
     std::fflush(stdout);
   }
@@ -230,12 +230,13 @@ int main(int argc, char** argv) {
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
-  auto server = spotflow::service::Server::Start(options, e, &*tokens);
+  options.tokens_file = tokens_path;
+  auto server = spotflow::service::Server::Start(options, e, tokens->get());
   if (!server.ok()) return Fail(server.status());
   spdlog::info("serving spotflow.v1 on {} (port {}, {}), data in {}, log at position {}, {} tokens",
                options.listen, (*server)->port(),
                options.tls_cert_file.empty() ? "plaintext" : "TLS", data_dir, e->position(),
-               tokens->size());
+               (*tokens)->size());
   std::fflush(stdout);
 
   int signal = 0;

@@ -65,14 +65,15 @@ class ServiceTest : public ::testing::Test {
     tokens_ = *std::move(tokens);
     for (const char* user : {"admin", "sam", "ann", "pete"}) {
       if (token_.contains(user)) continue;
-      auto token = tokens_.Issue(dir_.Sub("tokens"), user);
+      auto token = tokens_->Issue(dir_.Sub("tokens"), user);
       ASSERT_OK(token.status());
       token_[user] = *token;
     }
     ServerOptions options;
     options.listen = "127.0.0.1:0";
     options.max_message_bytes = 256 * 1024;
-    auto server = Server::Start(options, engine_.get(), &tokens_);
+    options.tokens_file = dir_.Sub("tokens");
+    auto server = Server::Start(options, engine_.get(), tokens_.get());
     ASSERT_OK(server.status());
     server_ = *std::move(server);
     channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
@@ -144,7 +145,7 @@ class ServiceTest : public ::testing::Test {
   engine::SequentialIdGenerator ids_;
   std::unique_ptr<store::EventStore> store_;
   std::unique_ptr<engine::Engine> engine_;
-  TokenStore tokens_;
+  std::unique_ptr<TokenStore> tokens_;
   absl::flat_hash_map<std::string, std::string> token_;
   std::unique_ptr<Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -195,6 +196,46 @@ TEST_F(ServiceTest, OrdersFlowOverTheWire) {
   list.set_archived(v1::ONLY_ARCHIVED);
   ASSERT_TRUE(Ok(orders_->ListOrders(Context("pete").get(), list, &orders)));
   EXPECT_EQ(orders.orders_size(), 0);
+}
+
+TEST_F(ServiceTest, UpdateChangesOnlyTheFieldsInTheMask) {
+  const std::string client = CreateClient("acme");
+  v1::CommandResult created;
+  ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), OrderRequest(client), &created)));
+  v1::UpdateOrderRequest update;
+  update.mutable_update_order()->set_order_id(created.id());
+  update.mutable_update_order()->set_title("Renamed");
+  update.mutable_update_order()->set_instructions("ignored: not in the mask");
+  update.mutable_update_mask()->add_paths("title");
+  v1::CommandResult updated;
+  ASSERT_TRUE(Ok(orders_->UpdateOrder(Context("sam").get(), update, &updated)));
+  v1::GetOrderRequest get;
+  get.set_order_id(created.id());
+  v1::OrderView order;
+  ASSERT_TRUE(Ok(orders_->GetOrder(Context("sam").get(), get, &order)));
+  EXPECT_EQ(order.title(), "Renamed");
+  EXPECT_EQ(order.instructions(), "");
+  update.mutable_update_mask()->add_paths("colour");
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT,
+                [&] { return orders_->UpdateOrder(Context("sam").get(), update, &updated); });
+}
+
+TEST_F(ServiceTest, AdministratorsIssueTokensThatWorkAtOnce) {
+  v1::IssueTokenRequest request;
+  request.set_user_id("ann");
+  v1::IssueTokenResponse issued;
+  ExpectRefused(grpc::StatusCode::PERMISSION_DENIED,
+                [&] { return admin_->IssueToken(Context("sam").get(), request, &issued); });
+  ASSERT_TRUE(Ok(admin_->IssueToken(Context("admin").get(), request, &issued)));
+  EXPECT_EQ(issued.token().size(), 64u);
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + issued.token());
+  v1::PingResponse pong;
+  EXPECT_TRUE(Ok(events_->Ping(&context, v1::PingRequest(), &pong)));
+  request.set_user_id("nobody");
+  v1::IssueTokenResponse none;
+  EXPECT_EQ(admin_->IssueToken(Context("admin").get(), request, &none).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(ServiceTest, ClientsAndContacts) {
@@ -437,7 +478,7 @@ TEST(TokenStoreTest, KeepsOnlyHashesAndAuthenticatesBearers) {
   testing::TempDir dir;
   auto tokens = TokenStore::Load(dir.Sub("tokens"));
   ASSERT_OK(tokens.status());
-  auto token = tokens->Issue(dir.Sub("tokens"), "sam");
+  auto token = (*tokens)->Issue(dir.Sub("tokens"), "sam");
   ASSERT_OK(token.status());
   std::ifstream in(dir.Sub("tokens"));
   std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -445,10 +486,10 @@ TEST(TokenStoreTest, KeepsOnlyHashesAndAuthenticatesBearers) {
   EXPECT_THAT(file, HasSubstr(TokenStore::HashToken(*token)));
   auto reloaded = TokenStore::Load(dir.Sub("tokens"));
   ASSERT_OK(reloaded.status());
-  EXPECT_EQ(*reloaded->Authenticate("Bearer " + *token), "sam");
-  EXPECT_THAT(reloaded->Authenticate("Bearer nope"),
+  EXPECT_EQ(*(*reloaded)->Authenticate("Bearer " + *token), "sam");
+  EXPECT_THAT((*reloaded)->Authenticate("Bearer nope"),
               testing::StatusIs(absl::StatusCode::kUnauthenticated));
-  EXPECT_THAT(reloaded->Authenticate(*token),
+  EXPECT_THAT((*reloaded)->Authenticate(*token),
               testing::StatusIs(absl::StatusCode::kUnauthenticated));
   std::ofstream(dir.Sub("bad")) << "not a hash line\n";
   EXPECT_THAT(TokenStore::Load(dir.Sub("bad")),
