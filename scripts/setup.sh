@@ -16,7 +16,7 @@ packages=(
   libssl-dev
   libspdlog-dev
   python3-grpcio python3-protobuf
-  clang libfuzzer-14-dev
+  clang libfuzzer-14-dev openssl
 )
 
 missing=()

@@ -3,6 +3,7 @@
 // (allowed) and on another AE's (denied); "all" is tried on another AE's record (allowed);
 // "-" is tried on the user's own record (denied). Every denial is checked to write nothing.
 #include <map>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,11 @@ struct Cell {
   bool own_target;  // On the user's own record, or on another AE's.
   bool allowed;
 };
+
+void PrintTo(const Cell& cell, std::ostream* os) {
+  *os << RowName(cell.row) << " by " << cell.role << " (" << cell.cell << ") on "
+      << (cell.own_target ? "own" : "another's") << " record";
+}
 
 std::vector<Cell> Cells() {
   std::vector<Cell> cells;

@@ -25,8 +25,8 @@ sys.path.insert(0, proto_dir)
 from proto import commands_pb2, domain_pb2, service_pb2  # noqa: E402
 
 
-def start(data_dir, demo):
-    args = [spotflowd, "--listen=127.0.0.1:0", "--data-dir=" + data_dir]
+def start(data_dir, demo, extra=()):
+    args = [spotflowd, "--listen=127.0.0.1:0", "--data-dir=" + data_dir] + list(extra)
     if demo:
         args.append("--demo")
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -50,8 +50,10 @@ def start(data_dir, demo):
 
 
 class Api:
-    def __init__(self, port):
-        self.channel = grpc.insecure_channel("127.0.0.1:%d" % port)
+    def __init__(self, port, credentials=None):
+        target = "127.0.0.1:%d" % port
+        self.channel = (grpc.secure_channel(target, credentials) if credentials
+                        else grpc.insecure_channel(target))
 
     def call(self, service, method, request, response_type, token):
         stub = self.channel.unary_unary(
@@ -209,7 +211,39 @@ def main():
         except subprocess.TimeoutExpired:
             process.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
+    tls()
     print("e2e: all passed")
+
+
+def tls():
+    """--tls-cert/--tls-key: a TLS client with the certificate gets in; plaintext does not."""
+    work = tempfile.mkdtemp(prefix="spotflow-tls-")
+    cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    process, port, tokens = start(os.path.join(work, "data"), demo=False,
+                                  extra=["--tls-cert=" + cert, "--tls-key=" + key])
+    try:
+        with open(cert, "rb") as f:
+            credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+        secure = Api(port, credentials)
+        secure.call("Events", "Ping", service_pb2.PingRequest(), service_pb2.PingResponse,
+                    tokens["admin"])
+        expect(True, "a TLS client reaches a --tls-cert server")
+        try:
+            Api(port).call("Events", "Ping", service_pb2.PingRequest(),
+                           service_pb2.PingResponse, tokens["admin"])
+        except grpc.RpcError as error:
+            expect(error.code() == grpc.StatusCode.UNAVAILABLE,
+                   "a plaintext client cannot talk to it (%s)" % error.code().name)
+        else:
+            raise SystemExit("FAILED: plaintext reached a TLS server")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 main()
