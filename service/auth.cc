@@ -1,5 +1,9 @@
 #include "service/auth.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -32,8 +36,21 @@ std::string TokenStore::HashToken(absl::string_view token) {
 absl::StatusOr<std::unique_ptr<TokenStore>> TokenStore::Load(const std::string& path) {
   auto store = std::make_unique<TokenStore>();
   absl::MutexLock lock(&store->mu_);
+  std::error_code error;
+  const std::filesystem::file_status status = std::filesystem::status(path, error);
+  if (status.type() == std::filesystem::file_type::not_found) return store;  // None issued yet.
+  if (error) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot read the token file ", path, ": ", error.message()));
+  }
+  // Whoever can write the file can make themselves anyone: it must be its owner's alone.
+  using std::filesystem::perms;
+  if ((status.permissions() & (perms::group_write | perms::others_write)) != perms::none) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the token file ", path, " is writable by others; chmod 600 it and start again"));
+  }
   std::ifstream in(path);
-  if (!in) return store;
+  if (!in) return absl::UnavailableError(absl::StrCat("cannot read the token file ", path));
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
     absl::string_view text = absl::StripAsciiWhitespace(line);
@@ -59,10 +76,14 @@ absl::StatusOr<std::string> TokenStore::Issue(const std::string& path, const std
   const std::string token = Hex(bytes, sizeof(bytes));
   const std::string hash = HashToken(token);
   absl::MutexLock lock(&mu_);
-  std::ofstream out(path, std::ios::app);
-  out << hash << " " << user_id << "\n";
-  out.flush();
-  if (!out) return absl::UnavailableError(absl::StrCat("cannot write the token file ", path));
+  // Only its owner reads the token file: hashes are not secrets, but user ids are.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot write the token file ", path));
+  const std::string line = absl::StrCat(hash, " ", user_id, "\n");
+  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                       ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written) return absl::UnavailableError(absl::StrCat("cannot write the token file ", path));
   users_by_hash_[hash] = user_id;
   return token;
 }

@@ -75,9 +75,13 @@ class PumpedWriter final : public grpc::ServerWriteReactor<Message> {
       }
       if (!next->has_value()) continue;
       message_ = **std::move(next);
-      absl::MutexLock lock(&mu_);
-      writing_ = true;
+      {
+        absl::MutexLock lock(&mu_);
+        writing_ = true;
+      }
+      // Not under mu_: gRPC may run OnWriteDone on this thread.
       this->StartWrite(&message_);
+      absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
           +[](PumpedWriter* w)
                ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return !w->writing_ || w->cancelled_; },
@@ -109,6 +113,10 @@ class RefusedWriter final : public grpc::ServerWriteReactor<Message> {
   void OnDone() override { delete this; }
 };
 
+// Stream batches: up to this many records; list pages: up to about this many bytes.
+constexpr size_t kBatchRecords = 100;
+constexpr size_t kMaxBatchBytes = size_t{1} << 20;
+
 // Everything the services share: authentication, limits, the executor, and the conversion of
 // a request into an engine command. One instance per server.
 class Calls {
@@ -128,7 +136,9 @@ class Calls {
     if (options_.tokens_file.empty()) {
       return absl::FailedPreconditionError("this server was started without a token file");
     }
-    return tokens_->Issue(options_.tokens_file, user);
+    ASSIGN_OR_RETURN(std::string token, tokens_->Issue(options_.tokens_file, user));
+    spdlog::info("IssueToken by {}: a new token for {}", principal.user_id, user);
+    return token;
   }
 
   // Authenticates, checks the size, and runs `fn(principal, request, response)` on the
@@ -146,7 +156,12 @@ class Calls {
                                      " bytes; the limit is ", options_.max_message_bytes)));
     }
     const bool scheduled = executor_.TrySchedule(
-        [this, method, reactor, request, response, fn = std::move(fn), user = *user]() {
+        [this, method, context, reactor, request, response, fn = std::move(fn), user = *user]() {
+          // A call the client gave up on (or a drain past its grace) is not started.
+          if (context->IsCancelled()) {
+            Finish(method, user, reactor, absl::CancelledError("the call was cancelled"));
+            return;
+          }
           Finish(method, user, reactor, fn(Principal{user}, *request, response));
         });
     if (!scheduled) {
@@ -562,6 +577,12 @@ class EventsService final : public v1::Events::CallbackService {
           const uint64_t from = std::max<uint64_t>(r.from_position(), 1);
           const size_t size = r.page_size() == 0 ? 100 : r.page_size();
           ASSIGN_OR_RETURN(auto events, calls_->engine()->ReadEvents(p, from, size));
+          // Pages stop near kMaxBatchBytes so that a client's default receive limit holds.
+          size_t bytes = 0, keep = 0;
+          while (keep < events.size() && (keep == 0 || bytes < kMaxBatchBytes)) {
+            bytes += events[keep++].ByteSizeLong();
+          }
+          events.resize(keep);
           out->set_next_position(events.empty() ? from : events.back().position() + 1);
           for (auto& event : events) *out->add_events() = std::move(event);
           return absl::OkStatus();
@@ -597,12 +618,15 @@ class EventsService final : public v1::Events::CallbackService {
           ASSIGN_OR_RETURN(std::unique_ptr<store::Subscription> owned,
                            engine->SubscribeEvents(principal, from));
           std::shared_ptr<store::Subscription> subscription = std::move(owned);
-          return [subscription](
+          return [engine, principal, subscription](
                      absl::Duration timeout) -> absl::StatusOr<std::optional<v1::EventBatch>> {
+            // Access is checked again for every batch: a deactivated user or a changed role
+            // ends the stream.
+            RETURN_IF_ERROR(engine->Authorize(principal, v1::EVENTS_READ));
             // Up to 100 records a message: a stream carries about as many messages a second
             // whatever their size (DESIGN.md §6).
             ASSIGN_OR_RETURN(std::vector<store::EventRecord> records,
-                             subscription->Next(100, timeout));
+                             subscription->Next(kBatchRecords, timeout));
             if (records.empty()) return std::optional<v1::EventBatch>();
             v1::EventBatch batch;
             for (store::EventRecord& record : records) *batch.add_events() = std::move(record);
@@ -660,7 +684,8 @@ class ServerImpl final : public Server {
     builder.AddListeningPort(options.listen, credentials, &port_);
     // The transport refuses what is far too large; the services refuse, with
     // INVALID_ARGUMENT, what is over the limit (Calls::Call).
-    builder.SetMaxReceiveMessageSize(options.max_message_bytes * 2);
+    builder.SetMaxReceiveMessageSize(
+        static_cast<int>(std::min<int64_t>(int64_t{options.max_message_bytes} * 2, INT32_MAX)));
     builder.RegisterService(&orders_);
     builder.RegisterService(&clients_);
     builder.RegisterService(&admin_);

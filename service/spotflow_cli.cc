@@ -60,6 +60,26 @@ uint32_t Number(const std::string& text, const char* what) {
   return value;
 }
 
+uint64_t Number64(const std::string& text, const char* what) {
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(text, &value)) Usage(absl::StrCat(what, " must be a number: ", text));
+  return value;
+}
+
+// The options the verbs read; anything else is a typo worth saying so.
+bool KnownOption(const std::string& name) {
+  static const char* const kKnown[] = {
+      "id",      "client",  "title",   "instructions", "kind",        "length",
+      "flight",  "status",  "owner",   "archived",     "queue",       "limit",
+      "text",    "note",    "uri",     "checksum",     "duration-ms", "provided",
+      "comment", "contact", "message", "reason",       "name",        "email",
+      "phone",   "role",    "from",    "etag",         "request-id",  "page-token"};
+  for (const char* known : kKnown) {
+    if (name == known) return true;
+  }
+  return false;
+}
+
 v1::Date ParseDate(const std::string& text) {
   std::vector<std::string> parts = absl::StrSplit(text, '-');
   int y = 0, m = 0, d = 0;
@@ -153,7 +173,7 @@ class Client {
   // A change: prints what the server answered.
   template <typename Request, typename Method>
   int Change(Request request, const Args& args, Method method) {
-    if (args.Has("etag")) request.set_etag(Number(args.Get("etag"), "--etag"));
+    if (args.Has("etag")) request.set_etag(Number64(args.Get("etag"), "--etag"));
     request.set_request_id(args.Get("request-id"));
     v1::CommandResult result;
     grpc::Status status = method(Context().get(), request, &result);
@@ -256,7 +276,9 @@ int Client::Run(const std::string& verb, const Args& args) {
     o->set_client_id(Required(args, "client"));
     o->set_title(Required(args, "title"));
     o->set_instructions(args.Get("instructions"));
-    o->set_kind(args.Get("kind", "production") == "provided" ? v1::PROVIDED : v1::PRODUCTION);
+    const std::string kind = args.Get("kind", "production");
+    if (kind != "production" && kind != "provided") Usage("--kind is production or provided");
+    o->set_kind(kind == "provided" ? v1::PROVIDED : v1::PRODUCTION);
     if (args.Has("length")) o->set_spot_length_seconds(Number(args.Get("length"), "--length"));
     auto [start, end] = ParseFlight(Required(args, "flight"));
     *o->mutable_flight_start() = start;
@@ -280,6 +302,10 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.set_owner_id(args.Get("owner"));
     request.set_actionable(args.Has("queue"));
     const std::string archived = args.Get("archived");
+    if (!archived.empty() && archived != "include" && archived != "only" && archived != "exclude") {
+      Usage("--archived is include, only or exclude");
+    }
+    request.set_page_token(args.Get("page-token"));
     request.set_archived(archived == "include" ? v1::INCLUDE_ARCHIVED
                          : archived == "only"  ? v1::ONLY_ARCHIVED
                                                : v1::EXCLUDE_ARCHIVED);
@@ -291,7 +317,9 @@ int Client::Run(const std::string& verb, const Args& args) {
     std::printf("%-15s %-34s %-24s %-10s %-8s %s\n", "KEY", "TITLE", "STATUS", "CLIENT", "OWNER",
                 "FLIGHT");
     for (const v1::OrderView& o : response.orders()) PrintOrderLine(o);
-    if (!response.next_page_token().empty()) std::printf("(more: --limit)\n");
+    if (!response.next_page_token().empty()) {
+      std::printf("(more: --page-token=%s)\n", response.next_page_token().c_str());
+    }
     return 0;
   }
   if (verb == "script" && sub == "submit") {
@@ -537,7 +565,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "events" && sub == "tail") {
     v1::ListEventsRequest request;
-    request.set_from_position(args.Has("from") ? Number(args.Get("from"), "--from") : 1);
+    request.set_from_position(args.Has("from") ? Number64(args.Get("from"), "--from") : 1);
     request.set_page_size(args.Has("limit") ? Number(args.Get("limit"), "--limit") : 50);
     v1::ListEventsResponse response;
     grpc::Status status = events_->ListEvents(Context().get(), request, &response);
@@ -595,7 +623,9 @@ int main(int argc, char** argv) {
       else if (name == "tls-ca")
         tls_ca = value;
       else if (name == "json")
-        json = true;
+        json = value != "false";
+      else if (!KnownOption(name))
+        Usage(absl::StrCat("unknown option --", name));
       else
         args.options[name] = value;
     } else if (verb.empty()) {

@@ -216,12 +216,14 @@ int main(int argc, char** argv) {
   if (!tokens.ok()) return Fail(tokens.status());
 
   if (e->State().users().empty()) {
+    // The token first: if the bootstrap then fails, the next start creates "admin" again and
+    // this token works; the other way round a failure would leave an admin nobody can be.
+    auto token = (*tokens)->Issue(tokens_path, "admin");
+    if (!token.ok()) return Fail(token.status());
     v1::CreateUser admin;
     admin.set_user_id("admin");
     admin.set_display_name("Administrator");
     if (absl::Status s = e->Bootstrap(admin).status(); !s.ok()) return Fail(s);
-    auto token = (*tokens)->Issue(tokens_path, "admin");
-    if (!token.ok()) return Fail(token.status());
     std::printf("First administrator \"admin\"; token (shown once): %s\n", token->c_str());
     if (absl::GetFlag(FLAGS_demo)) {
       if (absl::Status s = SeedDemo(e, tokens->get(), tokens_path); !s.ok()) return Fail(s);

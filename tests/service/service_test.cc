@@ -1,6 +1,7 @@
 // The gRPC service in process: a server on port 0, C++ stubs, bearer tokens. Covers each
 // service, authentication, bad input over the wire (each with its DESIGN.md §5 code, writing
 // nothing, the server staying up), health checking, and a restart over the same data.
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -71,7 +72,7 @@ class ServiceTest : public ::testing::Test {
     }
     ServerOptions options;
     options.listen = "127.0.0.1:0";
-    options.max_message_bytes = 256 * 1024;
+    options.max_message_bytes = 16 * 1024;
     options.tokens_file = dir_.Sub("tokens");
     auto server = Server::Start(options, engine_.get(), tokens_.get());
     ASSERT_OK(server.status());
@@ -327,9 +328,13 @@ TEST_F(ServiceTest, BadCallsGetTheirCodeWriteNothingAndTheServerStaysUp) {
   ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT,
                 [&] { return orders_->CreateOrder(Context("sam").get(), bad_dates, &result); });
   v1::CreateOrderRequest oversized = OrderRequest(client);
-  oversized.mutable_create_order()->set_instructions(std::string(300 * 1024, 'x'));
-  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT,
-                [&] { return orders_->CreateOrder(Context("sam").get(), oversized, &result); });
+  // 20 KiB of instructions: within the engine's field limit, over this server's 16 KiB.
+  oversized.mutable_create_order()->set_instructions(std::string(20 * 1024, 'x'));
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT, [&] {
+    grpc::Status status = orders_->CreateOrder(Context("sam").get(), oversized, &result);
+    EXPECT_THAT(status.error_message(), HasSubstr("the limit is 16384"));
+    return status;
+  });
   ExpectRefused(grpc::StatusCode::PERMISSION_DENIED, [&] {
     return orders_->CreateOrder(Context("pete").get(), OrderRequest(client), &result);
   });
@@ -484,6 +489,9 @@ TEST(TokenStoreTest, KeepsOnlyHashesAndAuthenticatesBearers) {
   std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_THAT(file, ::testing::Not(HasSubstr(*token)));
   EXPECT_THAT(file, HasSubstr(TokenStore::HashToken(*token)));
+  EXPECT_EQ(std::filesystem::status(dir.Sub("tokens")).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write)
+      << "the token file is its owner's only";
   auto reloaded = TokenStore::Load(dir.Sub("tokens"));
   ASSERT_OK(reloaded.status());
   EXPECT_EQ(*(*reloaded)->Authenticate("Bearer " + *token), "sam");
@@ -491,7 +499,13 @@ TEST(TokenStoreTest, KeepsOnlyHashesAndAuthenticatesBearers) {
               testing::StatusIs(absl::StatusCode::kUnauthenticated));
   EXPECT_THAT((*reloaded)->Authenticate(*token),
               testing::StatusIs(absl::StatusCode::kUnauthenticated));
+  std::filesystem::permissions(dir.Sub("tokens"), std::filesystem::perms::group_write,
+                               std::filesystem::perm_options::add);
+  EXPECT_THAT(TokenStore::Load(dir.Sub("tokens")),
+              testing::StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("chmod 600")));
   std::ofstream(dir.Sub("bad")) << "not a hash line\n";
+  std::filesystem::permissions(
+      dir.Sub("bad"), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   EXPECT_THAT(TokenStore::Load(dir.Sub("bad")),
               testing::StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(":1:")));
 }
