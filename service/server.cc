@@ -698,10 +698,16 @@ class ServerImpl final : public Server {
     return absl::OkStatus();
   }
 
+  // grpc::Server's own destructor waits without a deadline; an open stream would hang it.
+  ~ServerImpl() override {
+    if (!shut_down_) Shutdown(absl::Seconds(1));
+  }
+
   int port() const override { return port_; }
 
   void Shutdown(absl::Duration grace) override {
-    server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
+    shut_down_ = true;
+    server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   }
 
   void Wait() override { server_->Wait(); }
@@ -714,6 +720,7 @@ class ServerImpl final : public Server {
   EventsService events_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  bool shut_down_ = false;
 };
 
 }  // namespace
