@@ -1,6 +1,7 @@
 // spotflow: the command-line client of spotflowd.
 //
-//   spotflow [--server=HOST:PORT] [--token=TOKEN] [--json] [--tls-ca=PEM] VERB ARGS...
+//   spotflow [--server=HOST:PORT] [--token=TOKEN] [--json]
+//            [--tls-ca=PEM [--tls-cert=PEM --tls-key=PEM]] VERB ARGS...
 //
 // The token comes from --token or $SPOTFLOW_TOKEN; the server from --server or
 // $SPOTFLOW_SERVER (default 127.0.0.1:50051). Output is a readable summary, or the
@@ -599,7 +600,7 @@ int main(int argc, char** argv) {
   std::string server =
       std::getenv("SPOTFLOW_SERVER") ? std::getenv("SPOTFLOW_SERVER") : "127.0.0.1:50051";
   std::string token = std::getenv("SPOTFLOW_TOKEN") ? std::getenv("SPOTFLOW_TOKEN") : "";
-  std::string tls_ca;
+  std::string tls_ca, tls_cert, tls_key;
   bool json = false;
   std::string verb;
   Args args;
@@ -622,6 +623,10 @@ int main(int argc, char** argv) {
         token = value;
       else if (name == "tls-ca")
         tls_ca = value;
+      else if (name == "tls-cert")
+        tls_cert = value;
+      else if (name == "tls-key")
+        tls_key = value;
       else if (name == "json")
         json = value != "false";
       else if (!KnownOption(name))
@@ -641,15 +646,23 @@ int main(int argc, char** argv) {
   }
   if (token.empty()) Usage("no token: pass --token or set SPOTFLOW_TOKEN");
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  if (!tls_ca.empty()) {
+  if (!tls_ca.empty() || !tls_cert.empty()) {
+    auto read = [](const std::string& path) {
+      std::FILE* file = std::fopen(path.c_str(), "r");
+      if (file == nullptr) Usage(absl::StrCat("cannot read ", path));
+      std::string text;
+      char buffer[4096];
+      for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), file)) > 0;) text.append(buffer, n);
+      std::fclose(file);
+      return text;
+    };
     grpc::SslCredentialsOptions ssl;
-    std::FILE* file = std::fopen(tls_ca.c_str(), "r");
-    if (file == nullptr) Usage(absl::StrCat("cannot read ", tls_ca));
-    char buffer[4096];
-    for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), file)) > 0;) {
-      ssl.pem_root_certs.append(buffer, n);
+    if (!tls_ca.empty()) ssl.pem_root_certs = read(tls_ca);
+    if (!tls_cert.empty()) {
+      if (tls_key.empty()) Usage("--tls-cert needs --tls-key");
+      ssl.pem_cert_chain = read(tls_cert);
+      ssl.pem_private_key = read(tls_key);
     }
-    std::fclose(file);
     credentials = grpc::SslCredentials(ssl);
   }
   Client client(grpc::CreateChannel(server, credentials), token, json);

@@ -271,6 +271,49 @@ def tls():
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+    # --tls-client-ca: only clients with a certificate that CA signed get in.
+    def openssl(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
+    ca_key, ca = os.path.join(work, "ca.key"), os.path.join(work, "ca.pem")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+            "-days", "1", "-subj", "/CN=spotflow-test-ca")
+    client_key, client_csr = os.path.join(work, "client.key"), os.path.join(work, "client.csr")
+    client_cert = os.path.join(work, "client.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", client_key, "-out", client_csr,
+            "-subj", "/CN=spotflow-client")
+    openssl("x509", "-req", "-in", client_csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+            "-out", client_cert, "-days", "1")
+    process, port, tokens = start(os.path.join(work, "data-mtls"), demo=False,
+                                  extra=["--tls-cert=" + cert, "--tls-key=" + key,
+                                         "--tls-client-ca=" + ca])
+    try:
+        read = lambda path: open(path, "rb").read()
+        with_cert = grpc.ssl_channel_credentials(root_certificates=read(cert),
+                                                 private_key=read(client_key),
+                                                 certificate_chain=read(client_cert))
+        Api(port, with_cert).call("Events", "Ping", service_pb2.PingRequest(),
+                                  service_pb2.PingResponse, tokens["admin"])
+        expect(True, "a client with a certificate the client CA signed gets in")
+        without = grpc.ssl_channel_credentials(root_certificates=read(cert))
+        try:
+            Api(port, without).call("Events", "Ping", service_pb2.PingRequest(),
+                                    service_pb2.PingResponse, tokens["admin"])
+        except grpc.RpcError as error:
+            expect(error.code() == grpc.StatusCode.UNAVAILABLE,
+                   "a TLS client without a certificate is refused (%s)" % error.code().name)
+        else:
+            raise SystemExit("FAILED: a client without a certificate got in")
+        # The CLI with its own certificate.
+        listed = subprocess.run([cli, "--server=localhost:%d" % port, "--token=" + tokens["admin"],
+                                 "--tls-ca=" + cert, "--tls-cert=" + client_cert,
+                                 "--tls-key=" + client_key, "role", "list"],
+                                capture_output=True, text=True, timeout=30)
+        expect(listed.returncode == 0 and "account_executive" in listed.stdout,
+               "spotflow --tls-ca --tls-cert --tls-key talks to it")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
 
