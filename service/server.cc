@@ -3,6 +3,7 @@
 #include <atomic>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -11,13 +12,17 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/field_mask.pb.h"
+#include "google/protobuf/message.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/support/proto_buffer_reader.h"
 #include "proto/service.grpc.pb.h"
 #include "service/internal/executor.h"
 #include "service/status.h"
@@ -148,9 +153,9 @@ class Calls {
                                  const Request* request, Response* response, Fn fn) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     absl::StatusOr<std::string> user = Authenticate(*context);
-    if (!user.ok()) return Finish(method, "-", reactor, user.status());
+    if (!user.ok()) return Finish(method, "-", context, reactor, user.status());
     if (request->ByteSizeLong() > static_cast<size_t>(options_.max_message_bytes)) {
-      return Finish(method, *user, reactor,
+      return Finish(method, *user, context, reactor,
                     absl::InvalidArgumentError(
                         absl::StrCat("the request is ", request->ByteSizeLong(),
                                      " bytes; the limit is ", options_.max_message_bytes)));
@@ -159,13 +164,13 @@ class Calls {
         [this, method, context, reactor, request, response, fn = std::move(fn), user = *user]() {
           // A call the client gave up on (or a drain past its grace) is not started.
           if (context->IsCancelled()) {
-            Finish(method, user, reactor, absl::CancelledError("the call was cancelled"));
+            Finish(method, user, context, reactor, absl::CancelledError("the call was cancelled"));
             return;
           }
-          Finish(method, user, reactor, fn(Principal{user}, *request, response));
+          Finish(method, user, context, reactor, fn(Principal{user}, *request, response));
         });
     if (!scheduled) {
-      return Finish(method, *user, reactor,
+      return Finish(method, *user, context, reactor,
                     absl::ResourceExhaustedError(
                         absl::StrCat("the server is at its limit of ", options_.max_calls_in_flight,
                                      " calls in flight; retry with backoff")));
@@ -211,10 +216,64 @@ class Calls {
     return new PumpedWriter<Message>(*std::move(producer), [this] { streams_.fetch_sub(1); });
   }
 
+  // A typed unary method: what a raw call hands its parsed request to.
+  using Typed = std::function<grpc::ServerUnaryReactor*(
+      grpc::CallbackServerContext*, const google::protobuf::Message*, google::protobuf::Message*)>;
+
+  // Every unary method is registered raw (Register), so that the request's bytes are parsed
+  // here: bytes that are not the method's request get INVALID_ARGUMENT naming the type (gRPC's
+  // own parsing would answer UNIMPLEMENTED with no message). The parsed request then goes to
+  // the typed method, and its typed response back out as bytes in Finish.
+  grpc::ServerUnaryReactor* Raw(const google::protobuf::MethodDescriptor* method,
+                                grpc::CallbackServerContext* context, const grpc::ByteBuffer* in,
+                                grpc::ByteBuffer* out, const Typed& typed) {
+    auto* factory = google::protobuf::MessageFactory::generated_factory();
+    auto call = std::make_unique<RawCall>();
+    call->out = out;
+    call->request.reset(factory->GetPrototype(method->input_type())->New());
+    call->response.reset(factory->GetPrototype(method->output_type())->New());
+    grpc::ByteBuffer bytes(*in);
+    grpc::ProtoBufferReader reader(&bytes);
+    if (!call->request->ParseFromZeroCopyStream(&reader)) {
+      return Finish(method->name().c_str(), "-", context, context->DefaultReactor(),
+                    absl::InvalidArgumentError(absl::StrCat("the request is not a valid ",
+                                                            method->input_type()->full_name(),
+                                                            ": its bytes do not parse")));
+    }
+    const google::protobuf::Message* request = call->request.get();
+    google::protobuf::Message* response = call->response.get();
+    {
+      absl::MutexLock lock(&raw_mu_);
+      raw_calls_[context] = std::move(call);
+    }
+    return typed(context, request, response);
+  }
+
+  // Marks every unary method of `service` raw, each handing over to its entry in `typed`.
+  void Register(grpc::Service* service, const char* full_name,
+                const std::map<std::string, Typed>& typed,
+                const std::function<void(int, grpc::internal::MethodHandler*)>& mark) {
+    const google::protobuf::ServiceDescriptor* descriptor =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(full_name);
+    for (int i = 0; i < descriptor->method_count(); ++i) {
+      const google::protobuf::MethodDescriptor* method = descriptor->method(i);
+      if (method->server_streaming() || method->client_streaming()) continue;
+      auto it = typed.find(method->name());
+      if (it == typed.end()) continue;
+      Typed handler = it->second;
+      mark(i, new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+                  [this, method, handler](grpc::CallbackServerContext* context,
+                                          const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
+                    return Raw(method, context, in, out, handler);
+                  }));
+    }
+    (void)service;
+  }
+
   grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     absl::StatusOr<std::string> user = Authenticate(*context);
-    return Finish("Ping", user.ok() ? *user : "-", reactor, user.status());
+    return Finish("Ping", user.ok() ? *user : "-", context, reactor, user.status());
   }
 
  private:
@@ -273,9 +332,23 @@ class Calls {
     return absl::OkStatus();
   }
 
-  static grpc::ServerUnaryReactor* Finish(const char* method, const std::string& user,
-                                          grpc::ServerUnaryReactor* reactor,
-                                          const absl::Status& status) {
+  grpc::ServerUnaryReactor* Finish(const char* method, const std::string& user,
+                                   grpc::CallbackServerContext* context,
+                                   grpc::ServerUnaryReactor* reactor, const absl::Status& status) {
+    // A raw call (Raw below): the typed response goes out as the call's bytes.
+    std::unique_ptr<RawCall> raw;
+    {
+      absl::MutexLock lock(&raw_mu_);
+      if (auto it = raw_calls_.find(context); it != raw_calls_.end()) {
+        raw = std::move(it->second);
+        raw_calls_.erase(it);
+      }
+    }
+    if (raw != nullptr && status.ok()) {
+      const std::string bytes = raw->response->SerializeAsString();
+      grpc::Slice slice(bytes);
+      *raw->out = grpc::ByteBuffer(&slice, 1);
+    }
     if (!status.ok()) {
       // Never the token: only the user it named, the method and the outcome.
       spdlog::info("{} by {}: {} {}", method, user, absl::StatusCodeToString(status.code()),
@@ -293,10 +366,19 @@ class Calls {
     return new RefusedWriter<Message>(status);
   }
 
+  struct RawCall {
+    grpc::ByteBuffer* out = nullptr;
+    std::unique_ptr<google::protobuf::Message> request;
+    std::unique_ptr<google::protobuf::Message> response;
+  };
+
   const ServerOptions options_;
   engine::Engine* const engine_;
   TokenStore* const tokens_;
   std::atomic<size_t> streams_{0};
+  absl::Mutex raw_mu_;
+  absl::flat_hash_map<const grpc::CallbackServerContext*, std::unique_ptr<RawCall>> raw_calls_
+      ABSL_GUARDED_BY(raw_mu_);
   Executor executor_;
 };
 
@@ -320,7 +402,135 @@ engine::AsOf ToAsOf(const v1::AsOf& as_of) {
 
 class OrdersService final : public v1::Orders::CallbackService {
  public:
-  explicit OrdersService(Calls* calls) : calls_(calls) {}
+  explicit OrdersService(Calls* calls) : calls_(calls) {
+    calls_->Register(
+        this, "spotflow.v1.Orders",
+        {
+            {"GetOrder",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return GetOrder(c, static_cast<const v1::GetOrderRequest*>(q),
+                               static_cast<v1::OrderView*>(r));
+             }},
+            {"ListOrders",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return ListOrders(c, static_cast<const v1::ListOrdersRequest*>(q),
+                                 static_cast<v1::ListOrdersResponse*>(r));
+             }},
+            {"CreateOrder",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return CreateOrder(c, static_cast<const v1::CreateOrderRequest*>(q),
+                                  static_cast<v1::CommandResult*>(r));
+             }},
+            {"UpdateOrder",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return UpdateOrder(c, static_cast<const v1::UpdateOrderRequest*>(q),
+                                  static_cast<v1::CommandResult*>(r));
+             }},
+            {"SubmitRevision",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return SubmitRevision(c, static_cast<const v1::SubmitRevisionRequest*>(q),
+                                     static_cast<v1::CommandResult*>(r));
+             }},
+            {"ApproveRevision",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return ApproveRevision(c, static_cast<const v1::ApproveRevisionRequest*>(q),
+                                      static_cast<v1::CommandResult*>(r));
+             }},
+            {"RequestChanges",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return RequestChanges(c, static_cast<const v1::RequestChangesRequest*>(q),
+                                     static_cast<v1::CommandResult*>(r));
+             }},
+            {"ForwardToClient",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return ForwardToClient(c, static_cast<const v1::ForwardToClientRequest*>(q),
+                                      static_cast<v1::CommandResult*>(r));
+             }},
+            {"RecordClientAnswer",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return RecordClientAnswer(c, static_cast<const v1::RecordClientAnswerRequest*>(q),
+                                         static_cast<v1::CommandResult*>(r));
+             }},
+            {"PerformAction",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return PerformAction(c, static_cast<const v1::PerformActionRequest*>(q),
+                                    static_cast<v1::CommandResult*>(r));
+             }},
+            {"RequestFlightChange",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return RequestFlightChange(c, static_cast<const v1::RequestFlightChangeRequest*>(q),
+                                          static_cast<v1::CommandResult*>(r));
+             }},
+            {"DecideFlightChange",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return DecideFlightChange(c, static_cast<const v1::DecideFlightChangeRequest*>(q),
+                                         static_cast<v1::CommandResult*>(r));
+             }},
+            {"ShareOrder",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return ShareOrder(c, static_cast<const v1::ShareOrderRequest*>(q),
+                                 static_cast<v1::CommandResult*>(r));
+             }},
+            {"UnshareOrder",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return UnshareOrder(c, static_cast<const v1::UnshareOrderRequest*>(q),
+                                   static_cast<v1::CommandResult*>(r));
+             }},
+            {"AssignProducer",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return AssignProducer(c, static_cast<const v1::AssignProducerRequest*>(q),
+                                     static_cast<v1::CommandResult*>(r));
+             }},
+            {"AddComment",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return AddComment(c, static_cast<const v1::AddCommentRequest*>(q),
+                                 static_cast<v1::CommandResult*>(r));
+             }},
+            {"ArchiveOrder",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return ArchiveOrder(c, static_cast<const v1::ArchiveOrderRequest*>(q),
+                                   static_cast<v1::CommandResult*>(r));
+             }},
+            {"RestoreOrder",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return RestoreOrder(c, static_cast<const v1::RestoreOrderRequest*>(q),
+                                   static_cast<v1::CommandResult*>(r));
+             }},
+            {"DeleteOrder",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return DeleteOrder(c, static_cast<const v1::DeleteOrderRequest*>(q),
+                                  static_cast<v1::CommandResult*>(r));
+             }},
+            {"ReuseOrder",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return ReuseOrder(c, static_cast<const v1::ReuseOrderRequest*>(q),
+                                 static_cast<v1::CommandResult*>(r));
+             }},
+        },
+        [this](int index, grpc::internal::MethodHandler* handler) {
+          MarkMethodRawCallback(index, handler);
+        });
+  }
 
   grpc::ServerUnaryReactor* GetOrder(grpc::CallbackServerContext* context,
                                      const v1::GetOrderRequest* request,
@@ -424,7 +634,81 @@ class OrdersService final : public v1::Orders::CallbackService {
 
 class ClientsService final : public v1::Clients::CallbackService {
  public:
-  explicit ClientsService(Calls* calls) : calls_(calls) {}
+  explicit ClientsService(Calls* calls) : calls_(calls) {
+    calls_->Register(this, "spotflow.v1.Clients",
+                     {
+                         {"GetClient",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return GetClient(c, static_cast<const v1::GetClientRequest*>(q),
+                                             static_cast<v1::ClientView*>(r));
+                          }},
+                         {"ListClients",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return ListClients(c, static_cast<const v1::ListClientsRequest*>(q),
+                                               static_cast<v1::ListClientsResponse*>(r));
+                          }},
+                         {"CreateClient",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return CreateClient(c, static_cast<const v1::CreateClientRequest*>(q),
+                                                static_cast<v1::CommandResult*>(r));
+                          }},
+                         {"UpdateClient",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return UpdateClient(c, static_cast<const v1::UpdateClientRequest*>(q),
+                                                static_cast<v1::CommandResult*>(r));
+                          }},
+                         {"AddContact",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return AddContact(c, static_cast<const v1::AddContactRequest*>(q),
+                                              static_cast<v1::CommandResult*>(r));
+                          }},
+                         {"UpdateContact",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return UpdateContact(c, static_cast<const v1::UpdateContactRequest*>(q),
+                                                 static_cast<v1::CommandResult*>(r));
+                          }},
+                         {"RemoveContact",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return RemoveContact(c, static_cast<const v1::RemoveContactRequest*>(q),
+                                                 static_cast<v1::CommandResult*>(r));
+                          }},
+                         {"ShareClient",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return ShareClient(c, static_cast<const v1::ShareClientRequest*>(q),
+                                               static_cast<v1::CommandResult*>(r));
+                          }},
+                         {"UnshareClient",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return UnshareClient(c, static_cast<const v1::UnshareClientRequest*>(q),
+                                                 static_cast<v1::CommandResult*>(r));
+                          }},
+                         {"DeleteClient",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return DeleteClient(c, static_cast<const v1::DeleteClientRequest*>(q),
+                                                static_cast<v1::CommandResult*>(r));
+                          }},
+                         {"ReassignAccounts",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return ReassignAccounts(
+                                c, static_cast<const v1::ReassignAccountsRequest*>(q),
+                                static_cast<v1::CommandResult*>(r));
+                          }},
+                     },
+                     [this](int index, grpc::internal::MethodHandler* handler) {
+                       MarkMethodRawCallback(index, handler);
+                     });
+  }
 
   grpc::ServerUnaryReactor* GetClient(grpc::CallbackServerContext* context,
                                       const v1::GetClientRequest* request,
@@ -476,7 +760,105 @@ class ClientsService final : public v1::Clients::CallbackService {
 
 class AdminService final : public v1::Admin::CallbackService {
  public:
-  explicit AdminService(Calls* calls) : calls_(calls) {}
+  explicit AdminService(Calls* calls) : calls_(calls) {
+    calls_->Register(
+        this, "spotflow.v1.Admin",
+        {
+            {"GetUser",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return GetUser(c, static_cast<const v1::GetUserRequest*>(q),
+                              static_cast<v1::UserView*>(r));
+             }},
+            {"ListUsers",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return ListUsers(c, static_cast<const v1::ListUsersRequest*>(q),
+                                static_cast<v1::ListUsersResponse*>(r));
+             }},
+            {"ListRoles",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return ListRoles(c, static_cast<const v1::ListRolesRequest*>(q),
+                                static_cast<v1::ListRolesResponse*>(r));
+             }},
+            {"GetItemType",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return GetItemType(c, static_cast<const v1::GetItemTypeRequest*>(q),
+                                  static_cast<v1::ItemTypeDefinition*>(r));
+             }},
+            {"GetWorkflow",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return GetWorkflow(c, static_cast<const v1::GetWorkflowRequest*>(q),
+                                  static_cast<v1::WorkflowDefinition*>(r));
+             }},
+            {"IssueToken",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return IssueToken(c, static_cast<const v1::IssueTokenRequest*>(q),
+                                 static_cast<v1::IssueTokenResponse*>(r));
+             }},
+            {"CreateUser",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return CreateUser(c, static_cast<const v1::CreateUserRequest*>(q),
+                                 static_cast<v1::CommandResult*>(r));
+             }},
+            {"UpdateUser",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return UpdateUser(c, static_cast<const v1::UpdateUserRequest*>(q),
+                                 static_cast<v1::CommandResult*>(r));
+             }},
+            {"SetUserRoles",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return SetUserRoles(c, static_cast<const v1::SetUserRolesRequest*>(q),
+                                   static_cast<v1::CommandResult*>(r));
+             }},
+            {"SetUserManager",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return SetUserManager(c, static_cast<const v1::SetUserManagerRequest*>(q),
+                                     static_cast<v1::CommandResult*>(r));
+             }},
+            {"DeactivateUser",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return DeactivateUser(c, static_cast<const v1::DeactivateUserRequest*>(q),
+                                     static_cast<v1::CommandResult*>(r));
+             }},
+            {"ReactivateUser",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return ReactivateUser(c, static_cast<const v1::ReactivateUserRequest*>(q),
+                                     static_cast<v1::CommandResult*>(r));
+             }},
+            {"DefineRole",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return DefineRole(c, static_cast<const v1::DefineRoleRequest*>(q),
+                                 static_cast<v1::CommandResult*>(r));
+             }},
+            {"DefineItemType",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return DefineItemType(c, static_cast<const v1::DefineItemTypeRequest*>(q),
+                                     static_cast<v1::CommandResult*>(r));
+             }},
+            {"PublishWorkflow",
+             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                    google::protobuf::Message* r) {
+               return PublishWorkflow(c, static_cast<const v1::PublishWorkflowRequest*>(q),
+                                      static_cast<v1::CommandResult*>(r));
+             }},
+        },
+        [this](int index, grpc::internal::MethodHandler* handler) {
+          MarkMethodRawCallback(index, handler);
+        });
+  }
 
   grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
                                     const v1::GetUserRequest* request,
@@ -565,7 +947,32 @@ class AdminService final : public v1::Admin::CallbackService {
 
 class EventsService final : public v1::Events::CallbackService {
  public:
-  explicit EventsService(Calls* calls) : calls_(calls) {}
+  explicit EventsService(Calls* calls) : calls_(calls) {
+    calls_->Register(this, "spotflow.v1.Events",
+                     {
+                         {"ListEvents",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return ListEvents(c, static_cast<const v1::ListEventsRequest*>(q),
+                                              static_cast<v1::ListEventsResponse*>(r));
+                          }},
+                         {"VerifyLog",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return VerifyLog(c, static_cast<const v1::VerifyLogRequest*>(q),
+                                             static_cast<v1::VerifyLogResponse*>(r));
+                          }},
+                         {"Ping",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return Ping(c, static_cast<const v1::PingRequest*>(q),
+                                        static_cast<v1::PingResponse*>(r));
+                          }},
+                     },
+                     [this](int index, grpc::internal::MethodHandler* handler) {
+                       MarkMethodRawCallback(index, handler);
+                     });
+  }
 
   grpc::ServerUnaryReactor* ListEvents(grpc::CallbackServerContext* context,
                                        const v1::ListEventsRequest* request,

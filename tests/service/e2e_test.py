@@ -214,6 +214,10 @@ def main():
                     lambda: api.change("Orders", "DeleteOrder", "delete_order",
                                        commands_pb2.DeleteOrder(order_id="winter-sale"),
                                        tokens["ann"]))
+        malformed = api.channel.unary_unary("/spotflow.v1.Orders/CreateOrder")
+        expect_code(api, admin, grpc.StatusCode.INVALID_ARGUMENT, "malformed bytes",
+                    lambda: malformed(b"\xff\xff\xff\xff\x0f",
+                                      metadata=[("authorization", "Bearer " + sam)], timeout=10))
         expect_code(api, admin, grpc.StatusCode.NOT_FOUND, "an order that does not exist",
                     lambda: api.order("no-such-order", sam))
 

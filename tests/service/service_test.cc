@@ -346,9 +346,8 @@ TEST_F(ServiceTest, BadCallsGetTheirCodeWriteNothingAndTheServerStaysUp) {
   update.set_etag(created.etag() + 5);
   ExpectRefused(grpc::StatusCode::ABORTED,
                 [&] { return orders_->UpdateOrder(Context("sam").get(), update, &result); });
-  // Bytes that are no CreateOrderRequest at all. gRPC 1.51's callback server fails the call
-  // before any handler runs (UNIMPLEMENTED, no message), so the code is the transport's, not
-  // ours; what we check is that it is refused, writes nothing and the server stays up.
+  // Bytes that are no CreateOrderRequest at all: parsed by the service itself (every unary
+  // method is registered raw), so the caller hears INVALID_ARGUMENT naming the type.
   grpc::GenericStub generic(channel_);
   const uint64_t head = store_->Head().position;
   grpc::Slice garbage("\xff\xff\xff\xff\x0f", 5);
@@ -363,7 +362,8 @@ TEST_F(ServiceTest, BadCallsGetTheirCodeWriteNothingAndTheServerStaysUp) {
                       done.Notify();
                     });
   done.WaitForNotification();
-  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("spotflow.v1.CreateOrderRequest"));
   EXPECT_EQ(store_->Head().position, head);
   v1::PingResponse pong;
   EXPECT_TRUE(Ok(events_->Ping(Context("sam").get(), v1::PingRequest(), &pong)));
