@@ -12,6 +12,7 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "google/protobuf/stubs/logging.h"
 #include "engine/presets.h"
 #include "store/event_store.h"
 
@@ -33,6 +34,8 @@ struct World {
   std::unique_ptr<engine::Engine> engine;
 
   World() {
+    // Most inputs are not valid protobuf; libprotobuf would log each, drowning the run's output.
+    google::protobuf::SetLogHandler(nullptr);
     char pattern[] = "/tmp/spotflow-fuzz-XXXXXX";
     dir = mkdtemp(pattern);
     spotflow::store::Options options;
