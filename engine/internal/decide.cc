@@ -279,6 +279,7 @@ class Decider {
   absl::Status SetUserRoles(const v1::SetUserRoles& c);
   absl::Status SetUserManager(const v1::SetUserManager& c);
   absl::Status SetUserActive(const std::string& user_id, bool active);
+  absl::Status RecordTokenIssued(const v1::RecordTokenIssued& c);
   absl::Status DefineRole(const v1::DefineRole& c);
   absl::Status DefineItemType(const v1::DefineItemType& c);
   absl::Status PublishWorkflow(const v1::PublishWorkflow& c);
@@ -444,6 +445,9 @@ absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
     case C::kDeleteOrder:
       status = DeleteOrder(command.delete_order());
       break;
+    case C::kRecordTokenIssued:
+      status = RecordTokenIssued(command.record_token_issued());
+      break;
     case C::kReuseOrder:
       status = ReuseOrder(command.reuse_order());
       break;
@@ -560,6 +564,21 @@ absl::Status Decider::SetUserActive(const std::string& user_id, bool active) {
   } else {
     event.mutable_user_deactivated()->set_user_id(user_id);
   }
+  return absl::OkStatus();
+}
+
+absl::Status Decider::RecordTokenIssued(const v1::RecordTokenIssued& c) {
+  RETURN_IF_ERROR(RequireAdmin("issue tokens"));
+  ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id()));
+  if (c.token_hash_prefix().size() != 12 ||
+      c.token_hash_prefix().find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return absl::InvalidArgumentError("token_hash_prefix is 12 lowercase hex digits");
+  }
+  const std::string stream = UserStream(user->user_id());
+  v1::TokenIssued* e = Emit(stream, user->version()).mutable_token_issued();
+  e->set_user_id(user->user_id());
+  e->set_token_hash_prefix(c.token_hash_prefix());
+  Target(stream, user->version(), user->user_id());
   return absl::OkStatus();
 }
 

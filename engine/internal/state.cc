@@ -161,6 +161,9 @@ void Describe(const v1::DomainEvent& event, std::string* id, std::string* sub_id
     case E::kUserReactivated:
       *id = event.user_reactivated().user_id();
       break;
+    case E::kTokenIssued:
+      *id = event.token_issued().user_id();
+      break;
     case E::kRoleDefined:
       *id = event.role_defined().definition().name();
       break;
@@ -521,6 +524,12 @@ absl::Status State::Apply(const v1::EventRecord& record, v1::DomainEvent* consum
     case E::kUserDeactivated: {
       v1::UserView& user = users_[event.user_deactivated().user_id()];
       user.set_active(false);
+      Touch(record, &user);
+      break;
+    }
+    case E::kTokenIssued: {
+      v1::UserView& user = users_[event.token_issued().user_id()];
+      user.set_tokens_issued(user.tokens_issued() + 1);
       Touch(record, &user);
       break;
     }

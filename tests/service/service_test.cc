@@ -227,8 +227,16 @@ TEST_F(ServiceTest, AdministratorsIssueTokensThatWorkAtOnce) {
   v1::IssueTokenResponse issued;
   ExpectRefused(grpc::StatusCode::PERMISSION_DENIED,
                 [&] { return admin_->IssueToken(Context("sam").get(), request, &issued); });
+  const uint64_t head = store_->Head().position;
   ASSERT_TRUE(Ok(admin_->IssueToken(Context("admin").get(), request, &issued)));
   EXPECT_EQ(issued.token().size(), 64u);
+  // The log records the issue (who, for whom, a hash prefix), never the token itself.
+  auto records = store_->ReadAll(head + 1, 10);
+  ASSERT_OK(records.status());
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].payload_type(), "spotflow.v1.TokenIssued");
+  EXPECT_EQ((*records)[0].actor().user_id(), "admin");
+  EXPECT_EQ((*records)[0].payload().find(issued.token()), std::string::npos);
   grpc::ClientContext context;
   context.AddMetadata("authorization", "Bearer " + issued.token());
   v1::PingResponse pong;
