@@ -12,10 +12,10 @@
 #include "store/internal/rocksdb_event_store.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>

@@ -12,8 +12,8 @@
 #include <string>
 
 #include "engine/engine.h"
-#include "google/protobuf/stubs/logging.h"
 #include "engine/presets.h"
+#include "google/protobuf/stubs/logging.h"
 #include "store/event_store.h"
 
 namespace {
