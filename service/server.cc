@@ -256,8 +256,7 @@ class Calls {
   }
 
   // Marks every unary method of `service` raw, each handing over to its entry in `typed`.
-  void Register(grpc::Service* service, const char* full_name,
-                const std::map<std::string, Typed>& typed,
+  void Register(const char* full_name, const std::map<std::string, Typed>& typed,
                 const std::function<void(int, grpc::internal::MethodHandler*)>& mark) {
     const google::protobuf::ServiceDescriptor* descriptor =
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(full_name);
@@ -273,7 +272,6 @@ class Calls {
                     return Raw(method, context, in, out, handler);
                   }));
     }
-    (void)service;
   }
 
   grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context) {
@@ -410,7 +408,7 @@ class OrdersService final : public v1::Orders::CallbackService {
  public:
   explicit OrdersService(Calls* calls) : calls_(calls) {
     calls_->Register(
-        this, "spotflow.v1.Orders",
+        "spotflow.v1.Orders",
         {
             {"GetOrder",
              [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
@@ -641,7 +639,7 @@ class OrdersService final : public v1::Orders::CallbackService {
 class ClientsService final : public v1::Clients::CallbackService {
  public:
   explicit ClientsService(Calls* calls) : calls_(calls) {
-    calls_->Register(this, "spotflow.v1.Clients",
+    calls_->Register("spotflow.v1.Clients",
                      {
                          {"GetClient",
                           [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
@@ -768,7 +766,7 @@ class AdminService final : public v1::Admin::CallbackService {
  public:
   explicit AdminService(Calls* calls) : calls_(calls) {
     calls_->Register(
-        this, "spotflow.v1.Admin",
+        "spotflow.v1.Admin",
         {
             {"GetUser",
              [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
@@ -954,7 +952,7 @@ class AdminService final : public v1::Admin::CallbackService {
 class EventsService final : public v1::Events::CallbackService {
  public:
   explicit EventsService(Calls* calls) : calls_(calls) {
-    calls_->Register(this, "spotflow.v1.Events",
+    calls_->Register("spotflow.v1.Events",
                      {
                          {"ListEvents",
                           [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,

@@ -37,7 +37,6 @@ void EraseValue(Repeated* values, absl::string_view value) {
 
 template <typename Map, typename Out>
 void SortedValues(const Map& map, Out* out) {
-  std::vector<const typename Map::mapped_type*> values;
   std::vector<std::string> keys;
   for (const auto& [key, value] : map) keys.push_back(key);
   std::sort(keys.begin(), keys.end());

@@ -40,11 +40,6 @@ class Executor {
     return true;
   }
 
-  size_t in_flight() const {
-    absl::MutexLock lock(&mu_);
-    return in_flight_;
-  }
-
  private:
   void Work() {
     while (true) {
