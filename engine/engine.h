@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "engine/audit.h"
 #include "engine/clock.h"
 #include "engine/ids.h"
 #include "proto/commands.pb.h"
@@ -141,6 +142,8 @@ class Engine {
   // caller; UNAUTHENTICATED / PERMISSION_DENIED for an unknown or deactivated caller.
   virtual absl::StatusOr<OrderView> GetOrder(const Principal& principal,
                                              const std::string& order_id) const = 0;
+  // As of a moment: the record folded from its own events up to it. Auditors (EVENTS_READ)
+  // may read deleted records as they were.
   virtual absl::StatusOr<OrderView> GetOrderAsOf(const Principal& principal,
                                                  const std::string& order_id,
                                                  const AsOf& as_of) const = 0;
@@ -165,14 +168,57 @@ class Engine {
                                                              uint32_t version) const = 0;
 
   // The raw log, for administrators and auditors (EVENTS_READ): up to `limit` records from
-  // `from_position`, and the hash-chain check of [from, to] (0: the head). PERMISSION_DENIED
-  // without the privilege; DATA_LOSS from VerifyLog names the first bad position.
+  // `from_position`. PERMISSION_DENIED without the privilege.
   virtual absl::StatusOr<std::vector<v1::EventRecord>> ReadEvents(const Principal& principal,
                                                                   uint64_t from_position,
                                                                   size_t limit) const = 0;
+
+  // --- Audit (EVENTS_READ; PERMISSION_DENIED without it). engine/audit.h has the formats. ---
+
+  // The hash-chain check of [from, to] (0: the head): the count and the hash of `to`, whose
+  // DigestAt is the digest to keep. DATA_LOSS names the first bad position. `progress` (may
+  // be empty) is called every few thousand records.
   virtual absl::StatusOr<store::VerifyResult> VerifyLog(const Principal& principal,
                                                         uint64_t from_position,
-                                                        uint64_t to_position) const = 0;
+                                                        uint64_t to_position,
+                                                        const Progress& progress) const = 0;
+
+  // Proves that the log up to the digest's position is the one the digest was taken of and
+  // that today's log extends it: verifies the whole log and compares the hash at that
+  // position. Returns the whole log's verification. DATA_LOSS when a record is bad, when the
+  // hash there differs (the log before it was rewritten), or when the log now ends before it
+  // (records were removed); INVALID_ARGUMENT for a malformed digest.
+  virtual absl::StatusOr<store::VerifyResult> CheckDigest(const Principal& principal,
+                                                          const v1::LogDigest& digest,
+                                                          const Progress& progress) const = 0;
+
+  // One page of an export: the records of [filter.from_position, filter.to_position] that
+  // match the filter, each verified before it is rendered (ExportLine), up to about
+  // `max_bytes` of lines (at least one). Continue from `next_position` until `done`. A
+  // corrupt record stops the export with DATA_LOSS at its position.
+  virtual absl::StatusOr<ExportPage> ExportEvents(const Principal& principal,
+                                                  const ExportFilter& filter,
+                                                  size_t max_bytes) const = 0;
+
+  // Every change to an order or a client, oldest first: each event of its stream with who,
+  // when, and the fields of the record it changed. Deleted records included. NOT_FOUND when
+  // the record never existed.
+  virtual absl::StatusOr<std::vector<v1::Change>> OrderHistory(
+      const Principal& principal, const std::string& order_id) const = 0;
+  virtual absl::StatusOr<std::vector<v1::Change>> ClientHistory(
+      const Principal& principal, const std::string& client_id) const = 0;
+
+  // The determinism check: rebuilds every projection from position 1 into a scratch state,
+  // up to the position the live projections have reached, and compares the two digests.
+  // DATA_LOSS naming the first difference when they differ (a forged snapshot, or a
+  // projection that is not a pure function of the log).
+  struct ReplayCheck {
+    uint64_t position = 0;
+    std::string live_digest;     // StateDigest of the live projections at `position`.
+    std::string rebuilt_digest;  // Of the rebuild: equal when the check passes.
+  };
+  virtual absl::StatusOr<ReplayCheck> CheckReplay(const Principal& principal,
+                                                  const Progress& progress) const = 0;
 
   // OK when the caller holds `privilege` in any scope; UNAUTHENTICATED, PERMISSION_DENIED
   // otherwise. For what the service manages beside the engine (tokens).

@@ -1009,7 +1009,7 @@ class EventsService final : public v1::Events::CallbackService {
                           ASSIGN_OR_RETURN(
                               store::VerifyResult verified,
                               calls_->engine()->VerifyLog(
-                                  p, std::max<uint64_t>(r.from_position(), 1), r.to_position()));
+                                  p, std::max<uint64_t>(r.from_position(), 1), r.to_position(), nullptr));
                           out->set_first_position(verified.first_position);
                           out->set_last_position(verified.last_position);
                           out->set_records(verified.records);

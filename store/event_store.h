@@ -245,8 +245,20 @@ class EventStore {
   // Re-hashes the stored bytes of positions [from, to] (to = 0 means the head) and checks
   // that positions are dense and each record links to the previous one's hash. Returns
   // what was verified, or DATA_LOSS naming the first bad position.
-  virtual absl::StatusOr<VerifyResult> Verify(uint64_t from_position,
-                                              uint64_t to_position) const = 0;
+  absl::StatusOr<VerifyResult> Verify(uint64_t from_position, uint64_t to_position) const {
+    return VerifyEach(from_position, to_position, nullptr);
+  }
+
+  // Called with each record Verify has checked, in position order, and the exact stored
+  // bytes its hash covers. Returns true to go on, false to stop after this record (the
+  // result then ends at it), or an error that stops the verification and is returned.
+  using VerifyVisitor =
+      std::function<absl::StatusOr<bool>(const EventRecord& record, absl::string_view bytes)>;
+
+  // Verify, handing every verified record to `visit` (may be empty): auditors export and
+  // count what has been proven, never what has merely been read.
+  virtual absl::StatusOr<VerifyResult> VerifyEach(uint64_t from_position, uint64_t to_position,
+                                                  const VerifyVisitor& visit) const = 0;
 
   // Starts a subscription whose first record is at `from_position` (1 for the whole log;
   // head + 1 for live events only). INVALID_ARGUMENT if from_position is 0.

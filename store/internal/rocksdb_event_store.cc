@@ -213,7 +213,8 @@ class RocksDbEventStore final : public EventStore {
     absl::MutexLock lock(&head_mu_);
     return head_;
   }
-  absl::StatusOr<VerifyResult> Verify(uint64_t from_position, uint64_t to_position) const override;
+  absl::StatusOr<VerifyResult> VerifyEach(uint64_t from_position, uint64_t to_position,
+                                          const VerifyVisitor& visit) const override;
   absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(uint64_t from_position) override;
   absl::Status SaveCheckpoint(absl::string_view name, uint64_t position) override;
   absl::StatusOr<uint64_t> LoadCheckpoint(absl::string_view name) const override;
@@ -820,8 +821,9 @@ absl::StatusOr<uint64_t> RocksDbEventStore::StreamVersion(absl::string_view stre
   return ReadStreamVersion(stream_id);
 }
 
-absl::StatusOr<VerifyResult> RocksDbEventStore::Verify(uint64_t from_position,
-                                                       uint64_t to_position) const {
+absl::StatusOr<VerifyResult> RocksDbEventStore::VerifyEach(uint64_t from_position,
+                                                           uint64_t to_position,
+                                                           const VerifyVisitor& visit) const {
   const LogHead head = Head();
   from_position = std::max<uint64_t>(from_position, 1);
   if (to_position == 0) to_position = head.position;
@@ -880,6 +882,15 @@ absl::StatusOr<VerifyResult> RocksDbEventStore::Verify(uint64_t from_position,
     }
     previous_hash.assign(stored_hash.data(), stored_hash.size());
     ++result.records;
+    if (visit) {
+      record.set_hash(previous_hash);
+      ASSIGN_OR_RETURN(const bool go_on, visit(record, bytes));
+      if (!go_on) {
+        to_position = position;
+        ++expected;
+        break;
+      }
+    }
   }
   RETURN_IF_ERROR(FromRocksDb(it->status(), "verifying the log"));
   if (expected <= to_position) {

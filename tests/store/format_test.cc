@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "rocksdb/db.h"
 #include "store/event_store.h"
+#include "tests/testing/raw_db.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/store_helpers.h"
 #include "tests/testing/temp_dir.h"
@@ -23,46 +23,7 @@ using ::spotflow::testing::OneStream;
 using ::spotflow::testing::StatusIs;
 using ::testing::HasSubstr;
 
-// The database opened raw, with every column family of the store.
-class RawDb {
- public:
-  explicit RawDb(const std::string& path) {
-    std::vector<std::string> names;
-    EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (const std::string& name : names)
-      descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    rocksdb::DB* db = nullptr;
-    rocksdb::Status status =
-        rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors, &handles_, &db);
-    EXPECT_TRUE(status.ok()) << status.ToString();
-    db_.reset(db);
-    for (size_t i = 0; i < names.size(); ++i) by_name_[names[i]] = handles_[i];
-  }
-  ~RawDb() {
-    for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
-    db_->Close().PermitUncheckedError();
-  }
-  rocksdb::ColumnFamilyHandle* family(absl::string_view name) {
-    return by_name_[std::string(name)];
-  }
-  std::string Get(absl::string_view family_name, const std::string& key) {
-    std::string value;
-    EXPECT_TRUE(db_->Get(rocksdb::ReadOptions(), family(family_name), key, &value).ok());
-    return value;
-  }
-  void Put(absl::string_view family_name, const std::string& key, const std::string& value) {
-    EXPECT_TRUE(db_->Put(rocksdb::WriteOptions(), family(family_name), key, value).ok());
-  }
-  void Delete(absl::string_view family_name, const std::string& key) {
-    EXPECT_TRUE(db_->Delete(rocksdb::WriteOptions(), family(family_name), key).ok());
-  }
-
- private:
-  std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name_;
-};
+using ::spotflow::testing::RawDb;
 
 class FormatTest : public ::testing::Test {
  protected:

@@ -44,8 +44,9 @@ class CountingStore final : public store::EventStore {
     return inner_->StreamVersion(stream_id);
   }
   store::LogHead Head() const override { return inner_->Head(); }
-  absl::StatusOr<store::VerifyResult> Verify(uint64_t from, uint64_t to) const override {
-    return inner_->Verify(from, to);
+  absl::StatusOr<store::VerifyResult> VerifyEach(uint64_t from, uint64_t to,
+                                                 const VerifyVisitor& visit) const override {
+    return inner_->VerifyEach(from, to, visit);
   }
   absl::StatusOr<std::unique_ptr<store::Subscription>> Subscribe(uint64_t from) override {
     return inner_->Subscribe(from);

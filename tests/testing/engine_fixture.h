@@ -5,9 +5,12 @@
 #define SPOTFLOW_TESTS_TESTING_ENGINE_FIXTURE_H_
 
 #include <memory>
+#include <random>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "engine/engine.h"
 #include "engine/presets.h"
 #include "gtest/gtest.h"
@@ -115,6 +118,73 @@ class EngineTest : public ::testing::Test {
     EXPECT_EQ(store_->Head().position, head) << "a rejected command wrote to the log";
     EXPECT_EQ(engine_->StateDigest(), digest) << "a rejected command changed the projections";
     return result.status();
+  }
+
+  // A scenario of `steps` commands chosen at random (seeded) among the seed-000 actions by
+  // the whole cast. Many are refused; that is part of the point.
+  void RandomScenario(uint32_t seed, int steps) {
+    std::mt19937 random(seed);
+    std::vector<std::string> orders;
+    const std::vector<std::string> users = {kAe, kAssistant, kManager, kProducer, kClientUser};
+    for (int i = 0; i < steps; ++i) {
+      clock_.Advance(absl::Minutes(1 + random() % 120));
+      const std::string user = users[random() % users.size()];
+      if (orders.empty() || random() % 8 == 0) {
+        auto created = engine_->Execute(
+            {kAe}, CreateOrderCommand(random() % 2 ? v1::PRODUCTION : v1::PROVIDED));
+        if (created.ok()) orders.push_back(created->id());
+        continue;
+      }
+      const std::string order = orders[random() % orders.size()];
+      const uint32_t revision = 1 + random() % 3;
+      const std::string artifact = random() % 2 ? "script" : "spot";
+      v1::Command command;
+      switch (random() % 12) {
+        case 0:
+          command = Script(order, absl::StrCat("draft ", i));
+          break;
+        case 1:
+          command = Spot(order, absl::StrCat("s3://spot/", i), random() % 2);
+          break;
+        case 2:
+          command = Approve(order, artifact, revision);
+          break;
+        case 3:
+          command = RequestChanges(order, artifact, revision, "again");
+          break;
+        case 4:
+          command = Forward(order, artifact, revision);
+          break;
+        case 5:
+          command = ClientAnswer(order, artifact, revision, random() % 2, "carol", "ok");
+          break;
+        case 6:
+          command = FlightChange(order, MakeDate(2027, 1, 1 + random() % 10),
+                                 MakeDate(2027, 2, 1 + random() % 10));
+          break;
+        case 7: {
+          auto view = engine_->GetOrder({kManager}, order);
+          if (!view.ok() || view->flight_changes().empty()) continue;
+          command =
+              DecideFlight(order, view->flight_changes().rbegin()->request_id(), random() % 2);
+          break;
+        }
+        case 8:
+          command = Action(order, "deliver");
+          break;
+        case 9:
+          command = OrderOnly(order, random() % 3 ? "archive" : "restore");
+          break;
+        case 10:
+          command.mutable_add_comment()->set_order_id(order);
+          command.mutable_add_comment()->set_text(absl::StrCat("note ", i));
+          break;
+        default:
+          command = OrderOnly(order, random() % 4 ? "restore" : "delete");
+          break;
+      }
+      engine_->Execute({user}, command).IgnoreError();
+    }
   }
 
   static v1::Command CreateClientCommand(const std::string& id, const std::string& name) {

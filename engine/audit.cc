@@ -1,0 +1,392 @@
+#include "engine/audit.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/status_macros.h"
+#include "engine/internal/state.h"
+#include "google/protobuf/any.pb.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "openssl/sha.h"
+
+namespace spotflow::engine {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::util::MessageDifferencer;
+
+constexpr size_t kHashBytes = 32;
+// How often long runs report progress, and how many records one export page scans at most
+// (so that a selective filter still shows progress).
+constexpr uint64_t kProgressEvery = 10'000;
+constexpr uint64_t kMaxExportScan = 50'000;
+constexpr char kDomainEventUrl[] = "type.googleapis.com/spotflow.v1.DomainEvent";
+
+std::string ZeroHash() { return std::string(kHashBytes, '\0'); }
+
+std::string ChainHash(absl::string_view previous_hash, absl::string_view bytes) {
+  std::string input;
+  input.reserve(previous_hash.size() + bytes.size());
+  input.append(previous_hash.data(), previous_hash.size());
+  input.append(bytes.data(), bytes.size());
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+}
+
+bool IsHex(absl::string_view text) {
+  for (char c : text) {
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c)) || absl::ascii_isupper(c)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::StatusOr<std::string> RenderLine(const v1::EventRecord& record, absl::string_view bytes,
+                                       bool with_payload) {
+  v1::ExportedEvent line;
+  line.set_position(record.position());
+  line.set_stream(record.stream_id());
+  line.set_version(record.stream_version());
+  line.set_type(record.payload_type());
+  line.set_event_id(record.event_id());
+  if (record.has_actor()) *line.mutable_actor() = record.actor();
+  if (record.has_recorded_time()) *line.mutable_time() = record.recorded_time();
+  line.set_correlation_id(record.correlation_id());
+  line.set_causation_id(record.causation_id());
+  if (with_payload) {
+    line.mutable_payload()->set_type_url(kDomainEventUrl);
+    line.mutable_payload()->set_value(record.payload());
+  }
+  line.set_previous_hash(absl::BytesToHexString(record.previous_hash()));
+  line.set_hash(absl::BytesToHexString(record.hash()));
+  line.set_record(std::string(bytes));
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  std::string out;
+  const auto status = google::protobuf::util::MessageToJsonString(line, &out, options);
+  if (!status.ok()) return absl::InternalError(status.message().as_string());
+  return out;
+}
+
+// A field's value as one line of text.
+std::string ValueText(const Message& message, const FieldDescriptor* field, int index) {
+  google::protobuf::TextFormat::Printer printer;
+  printer.SetSingleLineMode(true);
+  printer.SetUseUtf8StringEscaping(true);
+  std::string text;
+  printer.PrintFieldValueToString(message, field, field->is_repeated() ? index : -1, &text);
+  absl::StripTrailingAsciiWhitespace(&text);
+  return text;
+}
+
+// Collects what MessageDifferencer finds as FieldChanges.
+class ChangeCollector : public MessageDifferencer::Reporter {
+ public:
+  explicit ChangeCollector(std::vector<v1::FieldChange>* changes) : changes_(changes) {}
+
+  void ReportAdded(const Message& /*before*/, const Message& after,
+                   const std::vector<MessageDifferencer::SpecificField>& path) override {
+    Add(path, nullptr, &after);
+  }
+  void ReportDeleted(const Message& before, const Message& /*after*/,
+                     const std::vector<MessageDifferencer::SpecificField>& path) override {
+    Add(path, &before, nullptr);
+  }
+  void ReportModified(const Message& before, const Message& after,
+                      const std::vector<MessageDifferencer::SpecificField>& path) override {
+    // A message that changed inside is reported field by field below it.
+    if (!path.empty() && path.back().field != nullptr &&
+        path.back().field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      return;
+    }
+    Add(path, &before, &after);
+  }
+
+ private:
+  void Add(const std::vector<MessageDifferencer::SpecificField>& path, const Message* before,
+           const Message* after) {
+    if (path.empty() || path.back().field == nullptr) return;  // Unknown fields: none here.
+    v1::FieldChange change;
+    std::string name;
+    for (const MessageDifferencer::SpecificField& part : path) {
+      if (!name.empty()) name.push_back('.');
+      name.append(part.field == nullptr ? "?" : part.field->name());
+      if (part.field != nullptr && part.field->is_repeated()) {
+        absl::StrAppend(&name, "[", after != nullptr ? part.new_index : part.index, "]");
+      }
+    }
+    change.set_path(name);
+    // The messages MessageDifferencer reports are the ones holding the path's last field.
+    const FieldDescriptor* field = path.back().field;
+    if (before != nullptr) change.set_old_value(ValueText(*before, field, path.back().index));
+    if (after != nullptr) change.set_new_value(ValueText(*after, field, path.back().new_index));
+    changes_->push_back(std::move(change));
+  }
+
+  std::vector<v1::FieldChange>* changes_;
+};
+
+}  // namespace
+
+std::string FormatDigest(const v1::LogDigest& digest) {
+  return absl::StrCat(digest.position(), ":", digest.hash());
+}
+
+absl::StatusOr<v1::LogDigest> ParseDigest(absl::string_view text) {
+  text = absl::StripAsciiWhitespace(text);
+  std::vector<absl::string_view> parts = absl::StrSplit(text, ':');
+  uint64_t position = 0;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &position) ||
+      parts[1].size() != 2 * kHashBytes || !IsHex(parts[1])) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", absl::CHexEscape(text.substr(0, 100)),
+                     "\" is not a digest; a digest reads <position>:<64 lowercase hex digits>, as "
+                     "`spotflow audit digest` prints it"));
+  }
+  v1::LogDigest digest;
+  digest.set_position(position);
+  digest.set_hash(std::string(parts[1]));
+  return digest;
+}
+
+v1::LogDigest DigestAt(uint64_t position, absl::string_view hash) {
+  v1::LogDigest digest;
+  digest.set_position(position);
+  digest.set_hash(absl::BytesToHexString(hash));
+  return digest;
+}
+
+bool Matches(const ExportFilter& filter, const v1::EventRecord& record) {
+  if (!filter.stream_id.empty() && record.stream_id() != filter.stream_id) return false;
+  if (!filter.actor_id.empty() && record.actor().user_id() != filter.actor_id) return false;
+  if (filter.since.has_value() || filter.until.has_value()) {
+    const absl::Time time = internal::ToTime(record.recorded_time());
+    if (filter.since.has_value() && time < *filter.since) return false;
+    if (filter.until.has_value() && time >= *filter.until) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<std::string> ExportLine(const v1::EventRecord& record, absl::string_view bytes) {
+  // Records the engine wrote carry a DomainEvent; anything else is exported by its bytes only.
+  if (absl::StartsWith(record.payload_type(), "spotflow.v1.")) {
+    absl::StatusOr<std::string> line = RenderLine(record, bytes, /*with_payload=*/true);
+    if (line.ok()) return line;
+  }
+  return RenderLine(record, bytes, /*with_payload=*/false);
+}
+
+absl::Status ExportChecker::CheckDigestAt(uint64_t position, absl::string_view hash) {
+  if (!digest_.has_value() || digest_->position() != position) return absl::OkStatus();
+  const std::string hex = absl::BytesToHexString(hash);
+  if (hex != digest_->hash()) {
+    return absl::DataLossError(absl::StrCat("line ", check_.lines, ": the hash at position ",
+                                            position, " is ", hex, " but the digest says ",
+                                            digest_->hash(), ": the log up to position ", position,
+                                            " is not the one the digest was taken of"));
+  }
+  check_.digest_matched = true;
+  return absl::OkStatus();
+}
+
+absl::Status ExportChecker::AddLine(absl::string_view line) {
+  const uint64_t number = ++check_.lines;
+  auto bad = [&](uint64_t position, absl::string_view what) {
+    return absl::DataLossError(
+        position == 0 ? absl::StrCat("line ", number, ": ", what)
+                      : absl::StrCat("line ", number, " (position ", position, "): ", what));
+  };
+  if (line.empty()) return bad(0, "is empty; an export has one event per line");
+  v1::ExportedEvent exported;
+  google::protobuf::util::JsonParseOptions options;
+  const auto parsed = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(line.data(), line.size()), &exported, options);
+  if (!parsed.ok()) {
+    return bad(0, absl::StrCat("is not an exported event (", parsed.message().as_string(), ")"));
+  }
+  v1::EventRecord record;
+  if (!record.ParseFromString(exported.record())) {
+    return bad(exported.position(), "its record bytes are not an event record");
+  }
+  std::string hash;
+  if (exported.hash().size() != 2 * kHashBytes || !IsHex(exported.hash())) {
+    return bad(record.position(), "its hash is not 64 lowercase hex digits");
+  }
+  hash = absl::HexStringToBytes(exported.hash());
+  if (record.previous_hash().size() != kHashBytes ||
+      ChainHash(record.previous_hash(), exported.record()) != hash) {
+    return bad(record.position(), "hash mismatch: the record's bytes or its hash were altered");
+  }
+  record.set_hash(hash);
+  ASSIGN_OR_RETURN(std::string rendered, ExportLine(record, exported.record()));
+  if (rendered != line) {
+    return bad(record.position(),
+               "its readable fields differ from its record bytes: the line was altered");
+  }
+  if (number == 1) {
+    check_.first_position = record.position();
+    if (record.position() == 1 && record.previous_hash() != ZeroHash()) {
+      return bad(1, "the first record of a log must follow the zero hash");
+    }
+  } else if (record.position() <= check_.last_position) {
+    return bad(record.position(),
+               absl::StrCat("is out of order: it follows position ", check_.last_position));
+  } else if (record.position() == check_.last_position + 1) {
+    if (record.previous_hash() != previous_hash_) {
+      return bad(record.position(), absl::StrCat("does not link to position ", check_.last_position,
+                                                 " on the line before it"));
+    }
+  } else {
+    check_.contiguous = false;
+  }
+  // A verified record's bytes hold the hash before it: the export proves both.
+  RETURN_IF_ERROR(CheckDigestAt(record.position() - 1, record.previous_hash()));
+  RETURN_IF_ERROR(CheckDigestAt(record.position(), hash));
+  check_.last_position = record.position();
+  previous_hash_ = hash;
+  check_.last = DigestAt(record.position(), hash);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ExportCheck> ExportChecker::Finish() const {
+  if (digest_.has_value() && !check_.digest_matched) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the export does not reach position ", digest_->position(), " of the digest (it holds ",
+        check_.lines == 0
+            ? std::string("no events")
+            : absl::StrCat("positions ", check_.first_position, " to ", check_.last_position),
+        "); export a range that includes it"));
+  }
+  return check_;
+}
+
+absl::StatusOr<ExportCheck> CheckExport(std::istream& in,
+                                        const std::optional<v1::LogDigest>& digest) {
+  ExportChecker checker(digest);
+  std::string line;
+  while (std::getline(in, line)) RETURN_IF_ERROR(checker.AddLine(line));
+  if (in.bad()) return absl::DataLossError("the export could not be read to its end");
+  return checker.Finish();
+}
+
+absl::StatusOr<store::VerifyResult> VerifyLog(const store::EventStore& store,
+                                              uint64_t from_position, uint64_t to_position,
+                                              const Progress& progress) {
+  from_position = std::max<uint64_t>(from_position, 1);
+  // The range is fixed now: records appended while it runs are not part of it.
+  if (to_position == 0) to_position = store.Head().position;
+  const uint64_t total = to_position >= from_position ? to_position - from_position + 1 : 0;
+  uint64_t done = 0;
+  store::EventStore::VerifyVisitor visit;
+  if (progress) {
+    visit = [&](const v1::EventRecord& record, absl::string_view) -> absl::StatusOr<bool> {
+      if (++done % kProgressEvery == 0 && !progress(done, total)) {
+        return absl::CancelledError(
+            absl::StrCat("the verification was stopped at position ", record.position()));
+      }
+      return true;
+    };
+  }
+  ASSIGN_OR_RETURN(store::VerifyResult result, store.VerifyEach(from_position, to_position, visit));
+  if (progress) progress(result.records, total);
+  return result;
+}
+
+absl::StatusOr<store::VerifyResult> CheckDigest(const store::EventStore& store,
+                                                const v1::LogDigest& digest,
+                                                const Progress& progress) {
+  RETURN_IF_ERROR(ParseDigest(FormatDigest(digest)).status());
+  const uint64_t head = store.Head().position;
+  if (digest.position() > head) {
+    return absl::DataLossError(absl::StrCat(
+        "the log ends at position ", head, " but the digest was taken at position ",
+        digest.position(), ": records were removed since, or the digest is of another log"));
+  }
+  const uint64_t total = head;
+  uint64_t done = 0;
+  auto mismatch = [&](absl::string_view hash) {
+    return absl::DataLossError(absl::StrCat(
+        "position ", digest.position(), ": the log's hash is ", absl::BytesToHexString(hash),
+        " but the digest says ", digest.hash(), ": the log up to position ", digest.position(),
+        " was rewritten since the digest was taken"));
+  };
+  if (digest.position() == 0 && digest.hash() != std::string(64, '0')) {
+    return mismatch(std::string(32, '\0'));
+  }
+  auto visit = [&](const v1::EventRecord& record, absl::string_view) -> absl::StatusOr<bool> {
+    if (record.position() == digest.position() &&
+        absl::BytesToHexString(record.hash()) != digest.hash()) {
+      return mismatch(record.hash());
+    }
+    if (progress && ++done % kProgressEvery == 0 && !progress(done, total)) {
+      return absl::CancelledError(
+          absl::StrCat("the check was stopped at position ", record.position()));
+    }
+    return true;
+  };
+  ASSIGN_OR_RETURN(store::VerifyResult result, store.VerifyEach(1, head, visit));
+  if (progress) progress(result.records, total);
+  return result;
+}
+
+absl::StatusOr<ExportPage> ExportEvents(const store::EventStore& store, const ExportFilter& filter,
+                                        size_t max_bytes) {
+  if (filter.since.has_value() && filter.until.has_value() && *filter.since >= *filter.until) {
+    return absl::InvalidArgumentError("the time window is empty: since must be before until");
+  }
+  const uint64_t head = store.Head().position;
+  const uint64_t to = filter.to_position == 0 ? head : filter.to_position;
+  if (to > head) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot export up to position ", to, "; the log ends at ", head));
+  }
+  ExportPage page;
+  page.last_position = to;
+  const uint64_t from = std::max<uint64_t>(filter.from_position, 1);
+  if (from > to) {
+    page.next_position = from;
+    page.done = true;
+    return page;
+  }
+  size_t bytes = 0;
+  uint64_t scanned = 0;
+  ASSIGN_OR_RETURN(
+      store::VerifyResult verified,
+      store.VerifyEach(
+          from, to,
+          [&](const v1::EventRecord& record, absl::string_view stored) -> absl::StatusOr<bool> {
+            if (Matches(filter, record)) {
+              ASSIGN_OR_RETURN(std::string line, ExportLine(record, stored));
+              bytes += line.size() + 1;
+              page.lines.push_back(std::move(line));
+            }
+            return bytes < max_bytes && ++scanned < kMaxExportScan;
+          }));
+  page.next_position = verified.last_position + 1;
+  page.done = verified.last_position >= to;
+  return page;
+}
+
+std::vector<v1::FieldChange> DiffFields(const Message& before, const Message& after) {
+  std::vector<v1::FieldChange> changes;
+  ChangeCollector collector(&changes);
+  MessageDifferencer differencer;
+  differencer.ReportDifferencesTo(&collector);
+  differencer.Compare(before, after);
+  return changes;
+}
+
+}  // namespace spotflow::engine

@@ -1,0 +1,504 @@
+// Audit: verify and digests, export and its offline check, replay as of a moment, field-level
+// history, the determinism check, and the auditor's privileges.
+#include "engine/audit.h"
+
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "store/internal/format.h"
+#include "tests/testing/engine_fixture.h"
+#include "tests/testing/raw_db.h"
+#include "tests/testing/store_helpers.h"
+
+namespace spotflow::engine {
+namespace {
+
+using ::spotflow::testing::MakeDate;
+using ::spotflow::testing::RawDb;
+using ::spotflow::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+class AuditTest : public ::spotflow::testing::EngineTest {
+ protected:
+  // The whole log exported through the engine, `max_bytes` a page.
+  std::vector<std::string> ExportAll(const ExportFilter& filter, size_t max_bytes = 1 << 20) {
+    std::vector<std::string> lines;
+    ExportFilter page_filter = filter;
+    for (int pages = 0; pages < 100000; ++pages) {
+      auto page = engine_->ExportEvents({kAuditor}, page_filter, max_bytes);
+      EXPECT_OK(page.status());
+      if (!page.ok()) break;
+      lines.insert(lines.end(), page->lines.begin(), page->lines.end());
+      if (page->done) break;
+      page_filter.from_position = page->next_position;
+    }
+    return lines;
+  }
+
+  static absl::StatusOr<ExportCheck> Check(const std::vector<std::string>& lines,
+                                           const std::optional<v1::LogDigest>& digest) {
+    std::istringstream in(absl::StrJoin(lines, "\n") + "\n");
+    return CheckExport(in, digest);
+  }
+
+  v1::LogDigest HeadDigest() {
+    auto verified = engine_->VerifyLog({kAuditor}, 1, 0, nullptr);
+    EXPECT_OK(verified.status());
+    return DigestAt(verified->last_position, verified->last_hash);
+  }
+
+  // An order through script, changes, a second script, approval and a spot.
+  std::string OrderWithHistory() {
+    const std::string order = CreateOrder();
+    Run(kProducer, Script(order, "Cold outside? Hot deals inside."));
+    Run(kAe, RequestChanges(order, "script", 1, "Lead with the offer"));
+    Run(kProducer, Script(order, "0% financing all winter."));
+    Run(kAe, Approve(order, "script", 2));
+    return order;
+  }
+};
+
+TEST_F(AuditTest, VerifyGivesCountAndHeadHashAndReportsProgress) {
+  OrderWithHistory();
+  const uint64_t head = store_->Head().position;
+  std::vector<uint64_t> reported;
+  ASSERT_OK_AND_ASSIGN(store::VerifyResult verified,
+                       engine_->VerifyLog({kAuditor}, 1, 0, [&](uint64_t done, uint64_t total) {
+                         EXPECT_EQ(total, head);
+                         reported.push_back(done);
+                         return true;
+                       }));
+  EXPECT_EQ(verified.records, head);
+  EXPECT_EQ(verified.last_position, head);
+  EXPECT_EQ(verified.last_hash, store_->Head().hash);
+  ASSERT_FALSE(reported.empty());
+  EXPECT_EQ(reported.back(), head);
+  // A range: its count and the hash at its end.
+  ASSERT_OK_AND_ASSIGN(store::VerifyResult middle, engine_->VerifyLog({kAuditor}, 3, 7, nullptr));
+  EXPECT_EQ(middle.records, 5u);
+  ASSERT_OK_AND_ASSIGN(auto at7, store_->ReadAll(7, 1));
+  EXPECT_EQ(middle.last_hash, at7[0].hash());
+}
+
+TEST_F(AuditTest, ProgressCanStopALongRun) {
+  // Progress comes every 10,000 records: a store of its own with 25,000 small ones.
+  store::Options options;
+  options.sync = false;
+  ASSERT_OK_AND_ASSIGN(auto big, store::EventStore::Open(options, dir_.Sub("big")));
+  for (int i = 0; i < 250; ++i) {
+    ASSERT_OK(big->Append(::spotflow::testing::OneStream(absl::StrCat("s", i),
+                                                         store::ExpectedVersion::Any(), 100))
+                  .status());
+  }
+  std::vector<uint64_t> reported;
+  auto record = [&](uint64_t done, uint64_t total) {
+    EXPECT_EQ(total, 25'000u);
+    reported.push_back(done);
+    return true;
+  };
+  ASSERT_OK(VerifyLog(*big, 1, 0, record).status());
+  EXPECT_EQ(reported, (std::vector<uint64_t>{10'000, 20'000, 25'000}));
+  EXPECT_THAT(VerifyLog(*big, 1, 0, [](uint64_t, uint64_t) { return false; }),
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("stopped at position 10000")));
+}
+
+TEST_F(AuditTest, DigestProvesTheLogUpToItAndThatTheLogExtendsIt) {
+  OrderWithHistory();
+  const v1::LogDigest kept = HeadDigest();
+  EXPECT_EQ(ParseDigest(FormatDigest(kept))->ShortDebugString(), kept.ShortDebugString());
+  OrderWithHistory();  // The log grows after the digest was taken.
+  ASSERT_OK_AND_ASSIGN(store::VerifyResult checked,
+                       engine_->CheckDigest({kAuditor}, kept, nullptr));
+  EXPECT_EQ(checked.last_position, store_->Head().position);
+
+  v1::LogDigest wrong = kept;
+  wrong.set_hash(std::string(64, 'a'));
+  EXPECT_THAT(engine_->CheckDigest({kAuditor}, wrong, nullptr),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr(absl::StrCat("position ", kept.position())),
+                             HasSubstr("rewritten"))));
+  v1::LogDigest beyond = kept;
+  beyond.set_position(store_->Head().position + 5);
+  EXPECT_THAT(engine_->CheckDigest({kAuditor}, beyond, nullptr),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("records were removed")));
+  EXPECT_THAT(ParseDigest("12:xyz"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseDigest("twelve"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              HasSubstr("<position>:<64 lowercase hex digits>")));
+  v1::LogDigest malformed = kept;
+  malformed.set_hash("ABC");
+  EXPECT_THAT(engine_->CheckDigest({kAuditor}, malformed, nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// A log of real engine records, small enough to corrupt byte by byte: the fixture's last
+// records (users, the client, its contact, shares) copied into a store of their own.
+class TamperTest : public AuditTest {
+ protected:
+  // Three records of 150 to 300 bytes: every byte flipped, each flip a reopen, about 10 s.
+  static constexpr int kRecords = 3;
+
+  void SetUp() override {
+    AuditTest::SetUp();
+    const uint64_t head = store_->Head().position;
+    ASSERT_OK_AND_ASSIGN(auto records, store_->ReadAll(head - kRecords + 1, kRecords));
+    path_ = dir_.Sub("small");
+    auto small = OpenSmall();
+    for (v1::EventRecord record : records) {
+      store::AppendRequest append;
+      store::StreamAppend& stream = append.streams.emplace_back();
+      stream.stream_id = record.stream_id();
+      for (int field : {1, 2, 3, 9, 13, 14}) {
+        record.GetReflection()->ClearField(&record,
+                                           record.GetDescriptor()->FindFieldByNumber(field));
+      }
+      stream.events.push_back(record);
+      ASSERT_OK(small->Append(std::move(append)).status());
+    }
+    ASSERT_OK_AND_ASSIGN(store::VerifyResult verified, VerifyLog(*small, 1, 0, nullptr));
+    digest_ = DigestAt(verified.last_position, verified.last_hash);
+  }
+
+  std::unique_ptr<store::EventStore> OpenSmall() {
+    store::Options options;
+    options.sync = false;
+    auto store = store::EventStore::Open(options, path_);
+    EXPECT_OK(store.status());
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+
+  std::string path_;
+  v1::LogDigest digest_;
+};
+
+TEST_F(TamperTest, AnyAlteredByteOfAnyRecordIsFoundAtItsPosition) {
+  int flips = 0;
+  for (uint64_t position = 1; position <= kRecords; ++position) {
+    const std::string key = store::internal::LogKey(position);
+    std::string original;
+    {
+      RawDb raw(path_);
+      original = raw.Get(store::internal::kLogFamily, key);
+    }
+    // Every byte of the record and of its stored hash.
+    for (size_t offset = 0; offset < original.size(); ++offset, ++flips) {
+      SCOPED_TRACE(absl::StrCat("position ", position, " offset ", offset));
+      {
+        RawDb raw(path_);
+        std::string altered = original;
+        altered[offset] ^= 0x20;
+        raw.Put(store::internal::kLogFamily, key, altered);
+      }
+      store::Options options;
+      options.sync = false;
+      auto opened = store::EventStore::Open(options, path_);
+      const std::string at = absl::StrCat("position ", position);
+      if (!opened.ok()) {
+        // The last record is read when the store opens: it refuses the log there already.
+        EXPECT_EQ(position, static_cast<uint64_t>(kRecords));
+        EXPECT_THAT(opened, StatusIs(absl::StatusCode::kDataLoss, HasSubstr(at)));
+        continue;
+      }
+      auto small = *std::move(opened);
+      EXPECT_THAT(VerifyLog(*small, 1, 0, nullptr),
+                  StatusIs(absl::StatusCode::kDataLoss, HasSubstr(at)));
+      EXPECT_THAT(CheckDigest(*small, digest_, nullptr),
+                  StatusIs(absl::StatusCode::kDataLoss, HasSubstr(at)));
+      if (position > 1) EXPECT_OK(VerifyLog(*small, 1, position - 1, nullptr).status());
+    }
+    RawDb raw(path_);
+    raw.Put(store::internal::kLogFamily, key, original);
+  }
+  EXPECT_GT(flips, kRecords * 100);
+  auto small = OpenSmall();
+  EXPECT_OK(CheckDigest(*small, digest_, nullptr).status());
+}
+
+TEST_F(TamperTest, TruncatedAndReorderedLogsAreFound) {
+  const std::string last_key = store::internal::LogKey(kRecords);
+  std::string last;
+  {
+    RawDb raw(path_);
+    last = raw.Get(store::internal::kLogFamily, last_key);
+    raw.Delete(store::internal::kLogFamily, last_key);
+  }
+  {
+    // The last record gone: the log verifies, but no longer reaches the digest.
+    auto small = OpenSmall();
+    ASSERT_NE(small, nullptr);
+    EXPECT_OK(VerifyLog(*small, 1, 0, nullptr).status());
+    EXPECT_THAT(CheckDigest(*small, digest_, nullptr),
+                StatusIs(absl::StatusCode::kDataLoss, HasSubstr("records were removed")));
+  }
+  {
+    RawDb raw(path_);
+    raw.Put(store::internal::kLogFamily, last_key, last);
+    const std::string a = raw.Get(store::internal::kLogFamily, store::internal::LogKey(1));
+    const std::string b = raw.Get(store::internal::kLogFamily, store::internal::LogKey(2));
+    raw.Put(store::internal::kLogFamily, store::internal::LogKey(1), b);
+    raw.Put(store::internal::kLogFamily, store::internal::LogKey(2), a);
+  }
+  auto small = OpenSmall();
+  ASSERT_NE(small, nullptr);
+  EXPECT_THAT(VerifyLog(*small, 1, 0, nullptr),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("position 1:")));
+  EXPECT_THAT(CheckDigest(*small, digest_, nullptr),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("position 1:")));
+}
+
+TEST_F(AuditTest, ExportRoundTripsAgainstADigestAndCatchesAChangedLine) {
+  OrderWithHistory();
+  const v1::LogDigest digest = HeadDigest();
+  // Small pages: the export is the same however it is paged.
+  const std::vector<std::string> lines = ExportAll({}, /*max_bytes=*/2000);
+  ASSERT_EQ(lines.size(), store_->Head().position);
+  EXPECT_EQ(lines, ExportAll({}));
+  ASSERT_OK_AND_ASSIGN(ExportCheck check, Check(lines, digest));
+  EXPECT_EQ(check.lines, lines.size());
+  EXPECT_TRUE(check.contiguous);
+  EXPECT_TRUE(check.digest_matched);
+  EXPECT_EQ(FormatDigest(check.last), FormatDigest(digest));
+
+  // Readable: the payload is the domain event, the actor and time are there.
+  const std::string& created = lines[lines.size() - 5];
+  EXPECT_THAT(created, HasSubstr("\"order_created\""));
+  EXPECT_THAT(created, HasSubstr("\"user_id\":\"ae\""));
+  EXPECT_THAT(created, HasSubstr("\"type\":\"spotflow.v1.OrderCreated\""));
+
+  // A changed character anywhere in a line is caught at that line: in the payload text, the
+  // actor, a hash, the record bytes.
+  for (size_t n : {size_t{0}, lines.size() - 5, lines.size() - 1}) {
+    for (const std::string& from : {"Winter", "\"ae\"", "\"hash\":\"", "\"record\":\"C"}) {
+      std::vector<std::string> changed = lines;
+      const size_t at = changed[n].find(from);
+      if (at == std::string::npos) continue;
+      const size_t where = at + from.size() - 1;
+      changed[n][where] = changed[n][where] == 'e' ? 'f' : 'e';
+      SCOPED_TRACE(absl::StrCat("line ", n + 1, " at ", from));
+      EXPECT_THAT(Check(changed, digest),
+                  StatusIs(absl::StatusCode::kDataLoss, HasSubstr(absl::StrCat("line ", n + 1))));
+    }
+  }
+  // Two lines swapped, a line dropped, a digest the export does not reach.
+  std::vector<std::string> swapped = lines;
+  std::swap(swapped[3], swapped[4]);
+  EXPECT_THAT(Check(swapped, digest),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("line 5 (position 4)")));
+  std::vector<std::string> dropped = lines;
+  dropped.erase(dropped.begin() + 3);
+  ASSERT_OK_AND_ASSIGN(ExportCheck gap, Check(dropped, digest));
+  EXPECT_FALSE(gap.contiguous);
+  v1::LogDigest later = digest;
+  later.set_position(digest.position() + 10);
+  EXPECT_THAT(Check(lines, later), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                            HasSubstr("does not reach position")));
+  // The same digest proven by a tail export: the hash before its first line is checked too.
+  ExportFilter tail;
+  tail.from_position = digest.position();
+  ASSERT_OK_AND_ASSIGN(ExportCheck tail_check, Check(ExportAll(tail), digest));
+  EXPECT_TRUE(tail_check.digest_matched);
+}
+
+TEST_F(AuditTest, EventsOfOneUserInATimeWindow) {
+  clock_.Advance(absl::Hours(1));
+  const absl::Time since = clock_.Now();
+  OrderWithHistory();
+  clock_.Advance(absl::Hours(1));
+  const absl::Time until = clock_.Now();
+  OrderWithHistory();  // After the window.
+  ExportFilter filter;
+  filter.actor_id = kProducer;
+  filter.since = since;
+  filter.until = until;
+  const std::vector<std::string> lines = ExportAll(filter);
+  ASSERT_EQ(lines.size(), 2u);  // The two script revisions of the first order.
+  for (const std::string& line : lines) {
+    EXPECT_THAT(line, HasSubstr("\"user_id\":\"producer\""));
+    EXPECT_THAT(line, HasSubstr("revision_submitted"));
+  }
+  ASSERT_OK_AND_ASSIGN(ExportCheck check, Check(lines, std::nullopt));
+  EXPECT_FALSE(check.contiguous);
+  filter.until = since;
+  EXPECT_THAT(engine_->ExportEvents({kAuditor}, filter, 1000),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("time window is empty")));
+}
+
+TEST_F(AuditTest, ReplayAsOfEachMomentGivesWhatQueriesReturnedThen) {
+  struct Moment {
+    uint64_t position;
+    absl::Time time;
+    v1::OrderView order;
+    v1::ClientView client;
+  };
+  std::vector<Moment> moments;
+  std::string order;
+  auto record = [&] {
+    Moment moment;
+    moment.position = engine_->position();
+    moment.time = clock_.Now();
+    moment.order = *engine_->GetOrder({kAuditor}, order);
+    moment.client = *engine_->GetClient({kAuditor}, client_);
+    moments.push_back(moment);
+    clock_.Advance(absl::Minutes(7));  // What comes next is later than this moment.
+  };
+  order = CreateOrder();
+  record();
+  Run(kProducer, Script(order, "Cold outside? Hot deals inside."));
+  record();
+  Run(kAe, Forward(order, "script", 1));
+  record();
+  Run(kAe, ClientAnswer(order, "script", 1, true, "carol", "Love it"));
+  v1::Command rename;
+  rename.mutable_update_client()->set_client_id(client_);
+  rename.mutable_update_client()->set_name("Acme Motors West");
+  Run(kAe, rename);
+  record();
+  Run(kAe, FlightChange(order, MakeDate(2027, 1, 5), MakeDate(2027, 2, 5)));
+  record();
+  Run(kAe, OrderOnly(order, "delete"));  // Auditors replay deleted orders too.
+  for (size_t i = 0; i < moments.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("moment ", i));
+    const Moment& m = moments[i];
+    for (const AsOf& as_of : {AsOf{m.position, std::nullopt}, AsOf{std::nullopt, m.time}}) {
+      ASSERT_OK_AND_ASSIGN(v1::OrderView then, engine_->GetOrderAsOf({kAuditor}, order, as_of));
+      std::string difference;
+      google::protobuf::util::MessageDifferencer differencer;
+      differencer.ReportDifferencesToString(&difference);
+      EXPECT_TRUE(differencer.Compare(m.order, then)) << difference;
+      ASSERT_OK_AND_ASSIGN(v1::ClientView client,
+                           engine_->GetClientAsOf({kAuditor}, client_, as_of));
+      EXPECT_EQ(client.ShortDebugString(), m.client.ShortDebugString());
+    }
+  }
+  // Others still see a deleted order as gone.
+  EXPECT_THAT(engine_->GetOrderAsOf({kAe}, order, AsOf{moments[0].position, std::nullopt}),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(AuditTest, HistoryListsEveryChangeWithWhoWhenAndFields) {
+  const std::string order = OrderWithHistory();
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> history, engine_->OrderHistory({kAuditor}, order));
+  ASSERT_EQ(history.size(), 5u);
+  EXPECT_EQ(history[0].type(), "spotflow.v1.OrderCreated");
+  EXPECT_EQ(history[0].actor().user_id(), "ae");
+  EXPECT_EQ(history[1].actor().user_id(), "producer");
+  EXPECT_EQ(history[3].version(), 4u);
+  EXPECT_LT(history[0].position(), history[4].position());
+  auto field = [](const v1::Change& change, const std::string& path) -> const v1::FieldChange* {
+    for (const v1::FieldChange& f : change.fields()) {
+      if (f.path() == path) return &f;
+    }
+    return nullptr;
+  };
+  const v1::FieldChange* title = field(history[0], "title");
+  ASSERT_NE(title, nullptr);
+  EXPECT_EQ(title->old_value(), "");
+  EXPECT_EQ(title->new_value(), "\"Winter sales event :30\"");
+  // The second script: a revision added; the approval: the status moved on.
+  std::vector<std::string> paths;
+  for (const v1::FieldChange& f : history[3].fields()) paths.push_back(f.path());
+  EXPECT_THAT(paths, ::testing::Contains(HasSubstr("scripts[1]"))) << absl::StrJoin(paths, ", ");
+  const v1::FieldChange* status = field(history[4], "status");
+  ASSERT_NE(status, nullptr) << history[4].ShortDebugString();
+  EXPECT_NE(status->old_value(), status->new_value());
+
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> client, engine_->ClientHistory({kAuditor}, client_));
+  EXPECT_EQ(client[0].type(), "spotflow.v1.ClientCreated");
+  EXPECT_THAT(engine_->OrderHistory({kAuditor}, "no-such-order"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("never existed")));
+}
+
+TEST_F(AuditTest, DeterminismCheckPassesOnALongRandomizedScenario) {
+  RandomScenario(/*seed=*/21, /*steps=*/2000);
+  ASSERT_GT(store_->Head().position, 400u);
+  ASSERT_OK_AND_ASSIGN(Engine::ReplayCheck check, engine_->CheckReplay({kAuditor}, nullptr));
+  EXPECT_EQ(check.position, store_->Head().position);
+  EXPECT_EQ(check.live_digest, check.rebuilt_digest);
+  EXPECT_EQ(check.live_digest, engine_->StateDigest());
+}
+
+TEST_F(AuditTest, DeterminismCheckCatchesAForgedSnapshot) {
+  Options options;
+  options.snapshot_path = dir_.Sub("engine.snapshot");
+  engine_options_ = options;
+  OpenEngine();
+  const std::string order = OrderWithHistory();
+  ASSERT_OK(engine_->WriteSnapshot());
+  // The snapshot still names the right position and hash, but one order was changed in it.
+  v1::EngineState forged;
+  {
+    std::ifstream in(options.snapshot_path, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    ASSERT_TRUE(forged.ParseFromString(bytes.str()));
+  }
+  for (v1::OrderView& view : *forged.mutable_orders()) {
+    if (view.order_id() == order) view.set_owner_id("mallory");
+  }
+  {
+    std::ofstream out(options.snapshot_path, std::ios::binary | std::ios::trunc);
+    out << forged.SerializeAsString();
+  }
+  OpenEngine();
+  EXPECT_THAT(
+      engine_->CheckReplay({kAuditor}, nullptr),
+      StatusIs(absl::StatusCode::kDataLoss, AllOf(HasSubstr("owner_id"), HasSubstr("mallory"))));
+}
+
+TEST_F(AuditTest, OnlyAuditorsAndAdministratorsAudit) {
+  const std::string order = OrderWithHistory();
+  for (const char* user : {kAuditor, kAdmin}) {
+    SCOPED_TRACE(user);
+    EXPECT_OK(engine_->VerifyLog({user}, 1, 0, nullptr).status());
+    EXPECT_OK(engine_->CheckDigest({user}, HeadDigest(), nullptr).status());
+    EXPECT_OK(engine_->ExportEvents({user}, {}, 1000).status());
+    EXPECT_OK(engine_->OrderHistory({user}, order).status());
+    EXPECT_OK(engine_->CheckReplay({user}, nullptr).status());
+  }
+  for (const char* user : {kAe, kManager, kProducer, kAssistant, kClientUser}) {
+    SCOPED_TRACE(user);
+    const auto denied = StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("EVENTS_READ"));
+    EXPECT_THAT(engine_->VerifyLog({user}, 1, 0, nullptr), denied);
+    EXPECT_THAT(engine_->CheckDigest({user}, HeadDigest(), nullptr), denied);
+    EXPECT_THAT(engine_->ExportEvents({user}, {}, 1000), denied);
+    EXPECT_THAT(engine_->OrderHistory({user}, order), denied);
+    EXPECT_THAT(engine_->ClientHistory({user}, client_), denied);
+    EXPECT_THAT(engine_->CheckReplay({user}, nullptr), denied);
+  }
+  EXPECT_THAT(engine_->VerifyLog({"nobody"}, 1, 0, nullptr),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+}
+
+TEST_F(AuditTest, TheAuditorChangesNothing) {
+  const std::string order = OrderWithHistory();
+  v1::Command comment;
+  comment.mutable_add_comment()->set_order_id(order);
+  comment.mutable_add_comment()->set_text("audited");
+  v1::Command user;
+  user.mutable_create_user()->set_user_id("eve");
+  user.mutable_create_user()->set_display_name("Eve");
+  const std::string fresh = CreateOrder();
+  // Each command is allowed in its order's state, so only the privilege can refuse it.
+  for (const v1::Command& command :
+       {CreateOrderCommand(), Script(fresh, "x"), Spot(order, "s3://spots/audited.wav"),
+        OrderOnly(order, "archive"), OrderOnly(order, "delete"),
+        FlightChange(order, MakeDate(2027, 1, 1), MakeDate(2027, 1, 2)), comment,
+        CreateClientCommand("audited", "Audited Inc"), user}) {
+    SCOPED_TRACE(command.ShortDebugString());
+    EXPECT_THAT(Reject(kAuditor, command), StatusIs(absl::StatusCode::kPermissionDenied));
+  }
+}
+
+}  // namespace
+}  // namespace spotflow::engine
