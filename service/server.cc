@@ -35,20 +35,28 @@ using engine::Principal;
 using internal::Executor;
 namespace v1 = ::spotflow::v1;
 
-// A server stream fed by a producer that may block (a subscription's Next, a wait for a
-// change): the producer runs on the stream's own thread, never in a reaction. One write is
-// outstanding at a time, so a slow reader slows its producer instead of growing the server's
-// memory; the producer's own source (the store subscription) is bounded too.
+// What a server stream's task writes through. Write blocks until the message is sent (one
+// write outstanding at a time, so a slow reader slows its task instead of growing the
+// server's memory) and returns false once the client has gone.
 template <typename Message>
-class PumpedWriter final : public grpc::ServerWriteReactor<Message> {
+class StreamSink {
  public:
-  // Returns the next message, nullopt when there is nothing new within the timeout, or an
-  // error that ends the stream.
-  using Producer = std::function<absl::StatusOr<std::optional<Message>>(absl::Duration)>;
+  virtual ~StreamSink() = default;
+  virtual bool Write(const Message& message) = 0;
+  virtual bool cancelled() = 0;
+};
 
-  PumpedWriter(Producer produce, std::function<void()> on_done)
-      : produce_(std::move(produce)), on_done_(std::move(on_done)) {
-    thread_ = std::thread([this] { Run(); });
+// A server stream whose messages come from a task that may block (a subscription's Next, a
+// wait for a change, a long audit run): the task runs on the stream's own thread, never in a
+// reaction, and its status ends the stream.
+template <typename Message>
+class TaskWriter final : public grpc::ServerWriteReactor<Message>, public StreamSink<Message> {
+ public:
+  using Task = std::function<absl::Status(StreamSink<Message>&)>;
+
+  TaskWriter(Task task, std::function<void()> on_done)
+      : task_(std::move(task)), on_done_(std::move(on_done)) {
+    thread_ = std::thread([this] { this->Finish(ToGrpcStatus(task_(*this))); });
   }
 
   void OnWriteDone(bool ok) override {
@@ -66,49 +74,59 @@ class PumpedWriter final : public grpc::ServerWriteReactor<Message> {
     delete this;
   }
 
- private:
-  void Run() {
-    while (true) {
-      {
-        absl::MutexLock lock(&mu_);
-        if (cancelled_) break;
-      }
-      absl::StatusOr<std::optional<Message>> next = produce_(absl::Milliseconds(200));
-      if (!next.ok()) {
-        this->Finish(ToGrpcStatus(next.status()));
-        return;
-      }
-      if (!next->has_value()) continue;
-      message_ = **std::move(next);
-      {
-        absl::MutexLock lock(&mu_);
-        writing_ = true;
-      }
-      // Not under mu_: gRPC may run OnWriteDone on this thread.
-      this->StartWrite(&message_);
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](PumpedWriter* w)
-               ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return !w->writing_ || w->cancelled_; },
-          this));
-      if (cancelled_ && writing_) {
-        // The write will complete (as failed) before OnDone; wait for it so message_ lives.
-        mu_.Await(absl::Condition(
-            +[](PumpedWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return !w->writing_; },
-            this));
-      }
-    }
-    this->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the stream"));
+  bool cancelled() override {
+    absl::MutexLock lock(&mu_);
+    return cancelled_;
   }
 
-  Producer produce_;
+  bool Write(const Message& message) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) return false;
+      message_ = message;
+      writing_ = true;
+    }
+    // Not under mu_: gRPC may run OnWriteDone on this thread.
+    this->StartWrite(&message_);
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](TaskWriter* w)
+             ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return !w->writing_ || w->cancelled_; },
+        this));
+    if (cancelled_ && writing_) {
+      // The write will complete (as failed) before OnDone; wait for it so message_ lives.
+      mu_.Await(absl::Condition(
+          +[](TaskWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return !w->writing_; }, this));
+    }
+    return !cancelled_;
+  }
+
+ private:
+  Task task_;
   std::function<void()> on_done_;
-  Message message_;
   absl::Mutex mu_;
+  Message message_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
+
+// A producer of a live stream: the next message, nullopt when there is nothing new within
+// the timeout, or an error that ends the stream.
+template <typename Message>
+using Producer = std::function<absl::StatusOr<std::optional<Message>>(absl::Duration)>;
+
+// The task that writes what `produce` gives until the client goes.
+template <typename Message>
+typename TaskWriter<Message>::Task Pump(Producer<Message> produce) {
+  return [produce = std::move(produce)](StreamSink<Message>& sink) -> absl::Status {
+    while (!sink.cancelled()) {
+      ASSIGN_OR_RETURN(std::optional<Message> next, produce(absl::Milliseconds(200)));
+      if (next.has_value() && !sink.Write(*next)) break;
+    }
+    return absl::CancelledError("the client cancelled the stream");
+  };
+}
 
 // A stream refused before it started.
 template <typename Message>
@@ -200,7 +218,7 @@ class Calls {
   }
 
   // Starts a server stream for an authenticated caller: `make(principal)` returns the
-  // producer (or the error that refuses the stream). Streams hold a thread each, so they are
+  // stream's task (or the error that refuses the stream). Streams hold a thread each, so they are
   // bounded by ServerOptions::max_streams.
   template <typename Message, typename Make>
   grpc::ServerWriteReactor<Message>* Stream(const char* method,
@@ -214,12 +232,12 @@ class Calls {
           absl::ResourceExhaustedError(absl::StrCat("the server is at its limit of ",
                                                     options_.max_streams, " open streams")));
     }
-    absl::StatusOr<typename PumpedWriter<Message>::Producer> producer = make(Principal{*user});
-    if (!producer.ok()) {
+    absl::StatusOr<typename TaskWriter<Message>::Task> task = make(Principal{*user});
+    if (!task.ok()) {
       streams_.fetch_sub(1);
-      return Refuse<Message>(method, *user, producer.status());
+      return Refuse<Message>(method, *user, task.status());
     }
-    return new PumpedWriter<Message>(*std::move(producer), [this] { streams_.fetch_sub(1); });
+    return new TaskWriter<Message>(*std::move(task), [this] { streams_.fetch_sub(1); });
   }
 
   // A typed unary method: what a raw call hands its parsed request to.
@@ -596,20 +614,21 @@ class OrdersService final : public v1::Orders::CallbackService {
     engine::Engine* engine = calls_->engine();
     return calls_->Stream<v1::OrderView>(
         "WatchOrder", context,
-        [engine, order_id](
-            const Principal& principal) -> absl::StatusOr<PumpedWriter<v1::OrderView>::Producer> {
+        [engine,
+         order_id](const Principal& principal) -> absl::StatusOr<TaskWriter<v1::OrderView>::Task> {
           RETURN_IF_ERROR(engine->GetOrder(principal, order_id).status());
           auto sent = std::make_shared<uint64_t>(0);
-          return [engine, order_id, principal,
-                  sent](absl::Duration timeout) -> absl::StatusOr<std::optional<v1::OrderView>> {
-            if (*sent != 0) engine->WaitForOrderChange(order_id, *sent, timeout);
-            // Visibility is checked on every read: a deleted or no longer visible order ends
-            // the stream with NOT_FOUND.
-            ASSIGN_OR_RETURN(v1::OrderView order, engine->GetOrder(principal, order_id));
-            if (order.version() <= *sent) return std::optional<v1::OrderView>();
-            *sent = order.version();
-            return std::optional<v1::OrderView>(std::move(order));
-          };
+          return Pump<v1::OrderView>(
+              [engine, order_id, principal,
+               sent](absl::Duration timeout) -> absl::StatusOr<std::optional<v1::OrderView>> {
+                if (*sent != 0) engine->WaitForOrderChange(order_id, *sent, timeout);
+                // Visibility is checked on every read: a deleted or no longer visible order ends
+                // the stream with NOT_FOUND.
+                ASSIGN_OR_RETURN(v1::OrderView order, engine->GetOrder(principal, order_id));
+                if (order.version() <= *sent) return std::optional<v1::OrderView>();
+                *sent = order.version();
+                return std::optional<v1::OrderView>(std::move(order));
+              });
         });
   }
 
@@ -1003,19 +1022,19 @@ class EventsService final : public v1::Events::CallbackService {
   grpc::ServerUnaryReactor* VerifyLog(grpc::CallbackServerContext* context,
                                       const v1::VerifyLogRequest* request,
                                       v1::VerifyLogResponse* response) override {
-    return calls_->Call("VerifyLog", context, request, response,
-                        [this](const Principal& p, const v1::VerifyLogRequest& r,
-                               v1::VerifyLogResponse* out) -> absl::Status {
-                          ASSIGN_OR_RETURN(
-                              store::VerifyResult verified,
-                              calls_->engine()->VerifyLog(
-                                  p, std::max<uint64_t>(r.from_position(), 1), r.to_position(), nullptr));
-                          out->set_first_position(verified.first_position);
-                          out->set_last_position(verified.last_position);
-                          out->set_records(verified.records);
-                          out->set_last_hash(verified.last_hash);
-                          return absl::OkStatus();
-                        });
+    return calls_->Call(
+        "VerifyLog", context, request, response,
+        [this](const Principal& p, const v1::VerifyLogRequest& r,
+               v1::VerifyLogResponse* out) -> absl::Status {
+          ASSIGN_OR_RETURN(store::VerifyResult verified,
+                           calls_->engine()->VerifyLog(p, std::max<uint64_t>(r.from_position(), 1),
+                                                       r.to_position(), nullptr));
+          out->set_first_position(verified.first_position);
+          out->set_last_position(verified.last_position);
+          out->set_records(verified.records);
+          out->set_last_hash(verified.last_hash);
+          return absl::OkStatus();
+        });
   }
 
   grpc::ServerWriteReactor<v1::EventBatch>* SubscribeEvents(
@@ -1024,13 +1043,13 @@ class EventsService final : public v1::Events::CallbackService {
     engine::Engine* engine = calls_->engine();
     return calls_->Stream<v1::EventBatch>(
         "SubscribeEvents", context,
-        [engine, from](
-            const Principal& principal) -> absl::StatusOr<PumpedWriter<v1::EventBatch>::Producer> {
+        [engine,
+         from](const Principal& principal) -> absl::StatusOr<TaskWriter<v1::EventBatch>::Task> {
           ASSIGN_OR_RETURN(std::unique_ptr<store::Subscription> owned,
                            engine->SubscribeEvents(principal, from));
           std::shared_ptr<store::Subscription> subscription = std::move(owned);
-          return [engine, principal, subscription](
-                     absl::Duration timeout) -> absl::StatusOr<std::optional<v1::EventBatch>> {
+          return Pump<v1::EventBatch>([engine, principal, subscription](absl::Duration timeout)
+                                          -> absl::StatusOr<std::optional<v1::EventBatch>> {
             // Access is checked again for every batch: a deactivated user or a changed role
             // ends the stream.
             RETURN_IF_ERROR(engine->Authorize(principal, v1::EVENTS_READ));
@@ -1042,7 +1061,7 @@ class EventsService final : public v1::Events::CallbackService {
             v1::EventBatch batch;
             for (store::EventRecord& record : records) *batch.add_events() = std::move(record);
             return std::optional<v1::EventBatch>(std::move(batch));
-          };
+          });
         });
   }
 
@@ -1052,6 +1071,200 @@ class EventsService final : public v1::Events::CallbackService {
   }
 
  private:
+  Calls* const calls_;
+};
+
+// An engine Progress that writes the run's progress to the stream, at most every 250 ms,
+// and stops the run once the client has gone.
+template <typename Message>
+engine::Progress StreamProgress(StreamSink<Message>* sink) {
+  auto last = std::make_shared<absl::Time>(absl::InfinitePast());
+  return [sink, last](uint64_t done, uint64_t total) {
+    if (sink->cancelled()) return false;
+    const absl::Time now = absl::Now();
+    if (now - *last < absl::Milliseconds(250)) return true;
+    *last = now;
+    Message message;
+    message.mutable_progress()->set_done(done);
+    message.mutable_progress()->set_total(total);
+    return sink->Write(message);
+  };
+}
+
+class AuditService final : public v1::Audit::CallbackService {
+ public:
+  explicit AuditService(Calls* calls) : calls_(calls) {
+    calls_->Register("spotflow.v1.Audit",
+                     {
+                         {"Replay",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return Replay(c, static_cast<const v1::AuditReplayRequest*>(q),
+                                          static_cast<v1::AuditReplayResponse*>(r));
+                          }},
+                         {"History",
+                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
+                                 google::protobuf::Message* r) {
+                            return History(c, static_cast<const v1::AuditHistoryRequest*>(q),
+                                           static_cast<v1::AuditHistoryResponse*>(r));
+                          }},
+                     },
+                     [this](int index, grpc::internal::MethodHandler* handler) {
+                       MarkMethodRawCallback(index, handler);
+                     });
+  }
+
+  grpc::ServerWriteReactor<v1::AuditVerifyResponse>* Verify(
+      grpc::CallbackServerContext* context, const v1::AuditVerifyRequest* request) override {
+    engine::Engine* engine = calls_->engine();
+    return calls_->Stream<v1::AuditVerifyResponse>(
+        "Verify", context,
+        [engine, r = *request](const Principal& principal)
+            -> absl::StatusOr<TaskWriter<v1::AuditVerifyResponse>::Task> {
+          RETURN_IF_ERROR(engine->Authorize(principal, v1::EVENTS_READ));
+          return [engine, r, principal](StreamSink<v1::AuditVerifyResponse>& sink) -> absl::Status {
+            const engine::Progress progress = StreamProgress(&sink);
+            ASSIGN_OR_RETURN(store::VerifyResult verified,
+                             r.has_digest() ? engine->CheckDigest(principal, r.digest(), progress)
+                                            : engine->VerifyLog(principal, r.from_position(),
+                                                                r.to_position(), progress));
+            v1::AuditVerifyResponse result;
+            result.mutable_progress()->set_done(verified.records);
+            result.mutable_progress()->set_total(verified.records);
+            result.set_done(true);
+            result.set_records(verified.records);
+            result.set_first_position(verified.first_position);
+            result.set_last_position(verified.last_position);
+            *result.mutable_digest() = engine::DigestAt(verified.last_position, verified.last_hash);
+            sink.Write(result);
+            return absl::OkStatus();
+          };
+        });
+  }
+
+  grpc::ServerWriteReactor<v1::AuditExportResponse>* Export(
+      grpc::CallbackServerContext* context, const v1::AuditExportRequest* request) override {
+    engine::Engine* engine = calls_->engine();
+    return calls_->Stream<v1::AuditExportResponse>(
+        "Export", context,
+        [engine, r = *request](const Principal& principal)
+            -> absl::StatusOr<TaskWriter<v1::AuditExportResponse>::Task> {
+          RETURN_IF_ERROR(engine->Authorize(principal, v1::EVENTS_READ));
+          engine::ExportFilter filter;
+          filter.from_position = std::max<uint64_t>(r.from_position(), 1);
+          filter.to_position = r.to_position();
+          filter.stream_id = r.stream_id();
+          filter.actor_id = r.user_id();
+          if (r.has_since()) filter.since = ToTime(r.since());
+          if (r.has_until()) filter.until = ToTime(r.until());
+          return [engine, filter,
+                  principal](StreamSink<v1::AuditExportResponse>& sink) mutable -> absl::Status {
+            const uint64_t first = filter.from_position;
+            while (true) {
+              ASSIGN_OR_RETURN(engine::ExportPage page,
+                               engine->ExportEvents(principal, filter, kMaxBatchBytes));
+              v1::AuditExportResponse response;
+              for (std::string& line : page.lines) response.add_lines(std::move(line));
+              response.mutable_progress()->set_done(page.next_position - first);
+              response.mutable_progress()->set_total(
+                  page.last_position >= first ? page.last_position - first + 1 : 0);
+              response.set_done(page.done);
+              if (!sink.Write(response)) {
+                return absl::CancelledError("the client cancelled the export");
+              }
+              if (page.done) return absl::OkStatus();
+              // The export ends where the log ended when it began.
+              filter.from_position = page.next_position;
+              filter.to_position = page.last_position;
+            }
+          };
+        });
+  }
+
+  grpc::ServerWriteReactor<v1::CheckDeterminismResponse>* CheckDeterminism(
+      grpc::CallbackServerContext* context, const v1::CheckDeterminismRequest*) override {
+    engine::Engine* engine = calls_->engine();
+    return calls_->Stream<v1::CheckDeterminismResponse>(
+        "CheckDeterminism", context,
+        [engine](const Principal& principal)
+            -> absl::StatusOr<TaskWriter<v1::CheckDeterminismResponse>::Task> {
+          RETURN_IF_ERROR(engine->Authorize(principal, v1::EVENTS_READ));
+          return
+              [engine, principal](StreamSink<v1::CheckDeterminismResponse>& sink) -> absl::Status {
+                ASSIGN_OR_RETURN(engine::Engine::ReplayCheck check,
+                                 engine->CheckReplay(principal, StreamProgress(&sink)));
+                v1::CheckDeterminismResponse result;
+                result.mutable_progress()->set_done(check.position);
+                result.mutable_progress()->set_total(check.position);
+                result.set_done(true);
+                result.set_position(check.position);
+                result.set_live_digest(check.live_digest);
+                result.set_rebuilt_digest(check.rebuilt_digest);
+                sink.Write(result);
+                return absl::OkStatus();
+              };
+        });
+  }
+
+  grpc::ServerUnaryReactor* Replay(grpc::CallbackServerContext* context,
+                                   const v1::AuditReplayRequest* request,
+                                   v1::AuditReplayResponse* response) override {
+    return calls_->Call(
+        "Replay", context, request, response,
+        [this](const Principal& p, const v1::AuditReplayRequest& r,
+               v1::AuditReplayResponse* out) -> absl::Status {
+          RETURN_IF_ERROR(calls_->engine()->Authorize(p, v1::EVENTS_READ));
+          if (!r.has_as_of() || r.as_of().moment_case() == v1::AsOf::MOMENT_NOT_SET) {
+            return absl::InvalidArgumentError("as_of is required: a position or a time");
+          }
+          const engine::AsOf as_of = ToAsOf(r.as_of());
+          switch (r.record_case()) {
+            case v1::AuditReplayRequest::kOrderId: {
+              ASSIGN_OR_RETURN(*out->mutable_order(),
+                               calls_->engine()->GetOrderAsOf(p, r.order_id(), as_of));
+              return absl::OkStatus();
+            }
+            case v1::AuditReplayRequest::kClientId: {
+              ASSIGN_OR_RETURN(*out->mutable_client(),
+                               calls_->engine()->GetClientAsOf(p, r.client_id(), as_of));
+              return absl::OkStatus();
+            }
+            default:
+              return absl::InvalidArgumentError("name the record: an order_id or a client_id");
+          }
+        });
+  }
+
+  grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* context,
+                                    const v1::AuditHistoryRequest* request,
+                                    v1::AuditHistoryResponse* response) override {
+    return calls_->Call(
+        "History", context, request, response,
+        [this](const Principal& p, const v1::AuditHistoryRequest& r,
+               v1::AuditHistoryResponse* out) -> absl::Status {
+          std::vector<v1::Change> changes;
+          switch (r.record_case()) {
+            case v1::AuditHistoryRequest::kOrderId: {
+              ASSIGN_OR_RETURN(changes, calls_->engine()->OrderHistory(p, r.order_id()));
+              break;
+            }
+            case v1::AuditHistoryRequest::kClientId: {
+              ASSIGN_OR_RETURN(changes, calls_->engine()->ClientHistory(p, r.client_id()));
+              break;
+            }
+            default:
+              return absl::InvalidArgumentError("name the record: an order_id or a client_id");
+          }
+          for (v1::Change& change : changes) *out->add_changes() = std::move(change);
+          return absl::OkStatus();
+        });
+  }
+
+ private:
+  static absl::Time ToTime(const google::protobuf::Timestamp& t) {
+    return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+  }
+
   Calls* const calls_;
 };
 
@@ -1072,7 +1285,8 @@ class ServerImpl final : public Server {
         orders_(&calls_),
         clients_(&calls_),
         admin_(&calls_),
-        events_(&calls_) {}
+        events_(&calls_),
+        audit_(&calls_) {}
 
   absl::Status Init(const ServerOptions& options) {
     std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
@@ -1098,6 +1312,7 @@ class ServerImpl final : public Server {
     builder.SetMaxReceiveMessageSize(
         static_cast<int>(std::min<int64_t>(int64_t{options.max_message_bytes} * 2, INT32_MAX)));
     builder.RegisterService(&orders_);
+    builder.RegisterService(&audit_);
     builder.RegisterService(&clients_);
     builder.RegisterService(&admin_);
     builder.RegisterService(&events_);
@@ -1129,6 +1344,7 @@ class ServerImpl final : public Server {
   ClientsService clients_;
   AdminService admin_;
   EventsService events_;
+  AuditService audit_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

@@ -7,11 +7,14 @@
 // $SPOTFLOW_SERVER (default 127.0.0.1:50051). Output is a readable summary, or the
 // response as JSON with --json. On an error it prints the server's code and message and
 // exits with 1 (2 for a usage error). `spotflow help` lists the verbs.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +23,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "engine/audit.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/service.grpc.pb.h"
@@ -70,11 +75,12 @@ uint64_t Number64(const std::string& text, const char* what) {
 // The options the verbs read; anything else is a typo worth saying so.
 bool KnownOption(const std::string& name) {
   static const char* const kKnown[] = {
-      "id",      "client",  "title",   "instructions", "kind",        "length",
-      "flight",  "status",  "owner",   "archived",     "queue",       "limit",
-      "text",    "note",    "uri",     "checksum",     "duration-ms", "provided",
-      "comment", "contact", "message", "reason",       "name",        "email",
-      "phone",   "role",    "from",    "etag",         "request-id",  "page-token"};
+      "id",         "client",     "title",       "instructions", "kind",     "length",   "flight",
+      "status",     "owner",      "archived",    "queue",        "limit",    "text",     "note",
+      "uri",        "checksum",   "duration-ms", "provided",     "comment",  "contact",  "message",
+      "reason",     "name",       "email",       "phone",        "role",     "from",     "etag",
+      "request-id", "page-token", "to",          "digest",       "export",   "filtered", "stream",
+      "user",       "since",      "until",       "out",          "position", "time"};
   for (const char* known : kKnown) {
     if (name == known) return true;
   }
@@ -118,6 +124,7 @@ class Client {
         clients_(v1::Clients::NewStub(channel)),
         admin_(v1::Admin::NewStub(channel)),
         events_(v1::Events::NewStub(channel)),
+        audit_(v1::Audit::NewStub(channel)),
         token_(std::move(token)),
         json_(json) {}
 
@@ -130,6 +137,29 @@ class Client {
     context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     return context;
   }
+
+  // For audit runs, which take as long as the log is long: no deadline.
+  std::unique_ptr<grpc::ClientContext> StreamContext() const {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->AddMetadata("authorization", "Bearer " + token_);
+    return context;
+  }
+
+  // Progress of a long run on stderr, at most once a second.
+  void ShowProgress(const char* what, const v1::AuditProgress& progress) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_progress_ < std::chrono::seconds(1) || progress.total() == 0 ||
+        progress.done() >= progress.total()) {
+      return;
+    }
+    last_progress_ = now;
+    std::fprintf(stderr, "%s: %llu of %llu records (%.0f%%)\n", what,
+                 static_cast<unsigned long long>(progress.done()),
+                 static_cast<unsigned long long>(progress.total()),
+                 100.0 * static_cast<double>(progress.done()) / progress.total());
+  }
+
+  int Audit(const std::string& sub, const Args& args);
 
   int Report(const grpc::Status& status) const {
     if (status.ok()) return 0;
@@ -238,8 +268,10 @@ class Client {
   std::unique_ptr<v1::Clients::Stub> clients_;
   std::unique_ptr<v1::Admin::Stub> admin_;
   std::unique_ptr<v1::Events::Stub> events_;
+  std::unique_ptr<v1::Audit::Stub> audit_;
   const std::string token_;
-  const bool json_;
+  bool json_;
+  std::chrono::steady_clock::time_point last_progress_;
 };
 
 constexpr char kHelp[] = R"(verbs:
@@ -262,6 +294,17 @@ constexpr char kHelp[] = R"(verbs:
   user create ID --name NAME --role ROLE[,ROLE...] | user list | role list
   token issue USER                                        (administrators)
   events tail [--from N] [--limit N] | events verify
+audit (auditors and administrators; progress goes to stderr):
+  audit verify [--from N] [--to N]        the hash chain; prints the digest of --to
+  audit verify --digest POSITION:HASH     the log up to a kept digest is unchanged and extends
+  audit verify --export FILE [--digest D] [--filtered]
+                                          re-hash an export, offline (no server, no token)
+  audit digest                            verify the whole log; print its digest to keep
+  audit export [--from N] [--to N] [--stream ID] [--user ID] [--since T] [--until T]
+               [--out FILE]               JSON Lines; T is RFC 3339, e.g. 2026-11-23T09:00:00Z
+  audit replay order|client ID --position N | --time T
+  audit replay check                      rebuild every projection; compare with the live ones
+  audit history order|client ID           every change, field by field, with who and when
 every change takes [--etag N] [--request-id ID]; --json prints the server's answer as JSON
 )";
 
@@ -591,7 +634,208 @@ int Client::Run(const std::string& verb, const Args& args) {
                 static_cast<unsigned long long>(response.records()));
     return 0;
   }
+  if (verb == "audit") return Audit(sub, args);
   Usage(absl::StrCat("unknown verb \"", verb, sub.empty() ? "" : " " + sub, "\""));
+}
+
+google::protobuf::Timestamp ParseTimestamp(const std::string& text) {
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &time, &error)) {
+    Usage(absl::StrCat("times are RFC 3339, e.g. 2026-11-23T09:00:00Z, not ", text));
+  }
+  google::protobuf::Timestamp timestamp;
+  timestamp.set_seconds(absl::ToUnixSeconds(time));
+  timestamp.set_nanos(static_cast<int32_t>((time - absl::FromUnixSeconds(timestamp.seconds())) /
+                                           absl::Nanoseconds(1)));
+  return timestamp;
+}
+
+v1::LogDigest DigestOption(const Args& args) {
+  absl::StatusOr<v1::LogDigest> digest = spotflow::engine::ParseDigest(args.Get("digest"));
+  if (!digest.ok()) Usage(std::string(digest.status().message()));
+  return *digest;
+}
+
+// `audit verify --export FILE`: the export re-hashed here, without a server.
+int CheckExportFile(const Args& args, bool json) {
+  std::ifstream in(args.Get("export"));
+  if (!in) Usage(absl::StrCat("cannot read ", args.Get("export")));
+  std::optional<v1::LogDigest> digest;
+  if (args.Has("digest")) digest = DigestOption(args);
+  absl::StatusOr<spotflow::engine::ExportCheck> check = spotflow::engine::CheckExport(in, digest);
+  if (check.ok() && !check->contiguous && !args.Has("filtered")) {
+    check = absl::DataLossError(
+        "the export has gaps between positions (records are missing); if it was exported "
+        "with a filter, check it with --filtered");
+  }
+  if (!check.ok()) {
+    std::fprintf(stderr, "spotflow: %s: %s\n",
+                 std::string(absl::StatusCodeToString(check.status().code())).c_str(),
+                 std::string(check.status().message()).c_str());
+    return 1;
+  }
+  if (check->lines == 0 && !json) {
+    std::printf("ok: the export is empty%s\n", check->digest_matched ? "" : "");
+    return 0;
+  }
+  if (json) {
+    std::printf(
+        "{\"lines\": %llu, \"first_position\": %llu, \"last_position\": %llu, "
+        "\"contiguous\": %s, \"digest\": \"%s\", \"digest_matched\": %s}\n",
+        static_cast<unsigned long long>(check->lines),
+        static_cast<unsigned long long>(check->first_position),
+        static_cast<unsigned long long>(check->last_position), check->contiguous ? "true" : "false",
+        spotflow::engine::FormatDigest(check->last).c_str(),
+        check->digest_matched ? "true" : "false");
+    return 0;
+  }
+  std::printf("ok: %llu lines, positions %llu..%llu%s, every hash recomputed%s\nlast digest %s\n",
+              static_cast<unsigned long long>(check->lines),
+              static_cast<unsigned long long>(check->first_position),
+              static_cast<unsigned long long>(check->last_position),
+              check->contiguous ? " without a gap" : " (filtered: lines proven one by one)",
+              check->digest_matched ? "; the digest matches" : "",
+              spotflow::engine::FormatDigest(check->last).c_str());
+  return 0;
+}
+
+int Client::Audit(const std::string& sub, const Args& args) {
+  if (sub == "verify" || sub == "digest") {
+    v1::AuditVerifyRequest request;
+    if (args.Has("from")) request.set_from_position(Number64(args.Get("from"), "--from"));
+    if (args.Has("to")) request.set_to_position(Number64(args.Get("to"), "--to"));
+    if (args.Has("digest")) *request.mutable_digest() = DigestOption(args);
+    auto context = StreamContext();
+    auto reader = audit_->Verify(context.get(), request);
+    v1::AuditVerifyResponse response, result;
+    while (reader->Read(&response)) {
+      if (response.done()) result = response;
+      ShowProgress("verify", response.progress());
+    }
+    grpc::Status status = reader->Finish();
+    if (!status.ok()) return Report(status);
+    if (PrintJson(result)) return 0;
+    const std::string digest = spotflow::engine::FormatDigest(result.digest());
+    if (sub == "digest") {
+      std::printf("%s\n", digest.c_str());
+      return 0;
+    }
+    std::printf("ok: positions %llu..%llu (%llu records) verify%s\ndigest %s\n",
+                static_cast<unsigned long long>(result.first_position()),
+                static_cast<unsigned long long>(result.last_position()),
+                static_cast<unsigned long long>(result.records()),
+                args.Has("digest") ? "; the log extends the digest unchanged" : "", digest.c_str());
+    return 0;
+  }
+  if (sub == "export") {
+    v1::AuditExportRequest request;
+    if (args.Has("from")) request.set_from_position(Number64(args.Get("from"), "--from"));
+    if (args.Has("to")) request.set_to_position(Number64(args.Get("to"), "--to"));
+    request.set_stream_id(args.Get("stream"));
+    request.set_user_id(args.Get("user"));
+    if (args.Has("since")) *request.mutable_since() = ParseTimestamp(args.Get("since"));
+    if (args.Has("until")) *request.mutable_until() = ParseTimestamp(args.Get("until"));
+    std::FILE* out = stdout;
+    if (args.Has("out")) {
+      out = std::fopen(args.Get("out").c_str(), "w");
+      if (out == nullptr) Usage(absl::StrCat("cannot write ", args.Get("out")));
+    }
+    auto context = StreamContext();
+    auto reader = audit_->Export(context.get(), request);
+    v1::AuditExportResponse response;
+    uint64_t lines = 0;
+    while (reader->Read(&response)) {
+      for (const std::string& line : response.lines()) std::fprintf(out, "%s\n", line.c_str());
+      lines += response.lines_size();
+      ShowProgress("export", response.progress());
+    }
+    grpc::Status status = reader->Finish();
+    if (out != stdout && std::fclose(out) != 0) {
+      std::fprintf(stderr, "spotflow: could not write %s\n", args.Get("out").c_str());
+      return 1;
+    }
+    if (!status.ok()) return Report(status);
+    if (out != stdout) {
+      std::fprintf(stderr, "exported %llu events to %s\n", static_cast<unsigned long long>(lines),
+                   args.Get("out").c_str());
+    }
+    return 0;
+  }
+  if (sub == "replay" && Positional(args, 1, "order, client or check") == "check") {
+    auto context = StreamContext();
+    auto reader = audit_->CheckDeterminism(context.get(), v1::CheckDeterminismRequest());
+    v1::CheckDeterminismResponse response, result;
+    while (reader->Read(&response)) {
+      if (response.done()) result = response;
+      ShowProgress("rebuild", response.progress());
+    }
+    grpc::Status status = reader->Finish();
+    if (!status.ok()) return Report(status);
+    if (PrintJson(result)) return 0;
+    std::printf(
+        "ok: every projection rebuilt from positions 1..%llu matches the live ones\n"
+        "digest %s\n",
+        static_cast<unsigned long long>(result.position()), result.live_digest().c_str());
+    return 0;
+  }
+  const std::string kind = Positional(args, 1, "order or client");
+  const std::string id = Positional(args, 2, "the order's or client's id");
+  if (kind != "order" && kind != "client") Usage("audit replay and history take order or client");
+  if (sub == "replay") {
+    v1::AuditReplayRequest request;
+    if (kind == "order") {
+      request.set_order_id(id);
+    } else {
+      request.set_client_id(id);
+    }
+    if (args.Has("position") == args.Has("time")) Usage("give --position N or --time T");
+    if (args.Has("position")) {
+      request.mutable_as_of()->set_position(Number64(args.Get("position"), "--position"));
+    } else {
+      *request.mutable_as_of()->mutable_time() = ParseTimestamp(args.Get("time"));
+    }
+    v1::AuditReplayResponse response;
+    grpc::Status status = audit_->Replay(Context().get(), request, &response);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(response)) return 0;
+    if (response.has_order()) {
+      PrintOrder(response.order(), true);
+    } else {
+      json_ = true;  // A client has no table of its own here: show all of it.
+      PrintJson(response.client());
+      std::printf("\n");
+    }
+    return 0;
+  }
+  if (sub == "history") {
+    v1::AuditHistoryRequest request;
+    if (kind == "order") {
+      request.set_order_id(id);
+    } else {
+      request.set_client_id(id);
+    }
+    v1::AuditHistoryResponse response;
+    grpc::Status status = audit_->History(Context().get(), request, &response);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(response)) return 0;
+    for (const v1::Change& change : response.changes()) {
+      std::printf(
+          "#%llu v%llu %s by %s: %s\n", static_cast<unsigned long long>(change.position()),
+          static_cast<unsigned long long>(change.version()),
+          absl::FormatTime(absl::RFC3339_sec, absl::FromUnixSeconds(change.time().seconds()),
+                           absl::UTCTimeZone())
+              .c_str(),
+          change.actor().user_id().c_str(), change.type().c_str());
+      for (const v1::FieldChange& field : change.fields()) {
+        std::printf("    %s: %s -> %s\n", field.path().c_str(),
+                    field.old_value().empty() ? "(none)" : field.old_value().c_str(),
+                    field.new_value().empty() ? "(none)" : field.new_value().c_str());
+      }
+    }
+    return 0;
+  }
+  Usage(absl::StrCat("unknown verb \"audit ", sub, "\""));
 }
 
 }  // namespace
@@ -609,7 +853,8 @@ int main(int argc, char** argv) {
     if (arg.rfind("--", 0) == 0) {
       std::string name = arg.substr(2), value;
       const size_t eq = name.find('=');
-      const bool boolean = name == "json" || name == "provided" || name == "queue";
+      const bool boolean =
+          name == "json" || name == "provided" || name == "queue" || name == "filtered";
       if (eq != std::string::npos) {
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
@@ -643,6 +888,11 @@ int main(int argc, char** argv) {
     std::printf("usage: spotflow [--server=HOST:PORT] [--token=TOKEN] [--json] VERB ...\n%s",
                 kHelp);
     return verb.empty() ? 2 : 0;
+  }
+  // Checking an export needs only the file: no server, no token.
+  if (verb == "audit" && !args.positional.empty() && args.positional[0] == "verify" &&
+      args.Has("export")) {
+    return CheckExportFile(args, json);
   }
   if (token.empty()) Usage("no token: pass --token or set SPOTFLOW_TOKEN");
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();

@@ -5,12 +5,14 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "engine/audit.h"
 #include "engine/engine.h"
 #include "engine/presets.h"
 #include "gmock/gmock.h"
@@ -42,7 +44,7 @@ class ServiceTest : public ::testing::Test {
     ASSERT_OK(engine_->Bootstrap(admin).status());
     for (auto [id, role] :
          {std::pair{"sam", engine::kAccountExecutive}, std::pair{"ann", engine::kSalesAssistant},
-          std::pair{"pete", engine::kProducer}}) {
+          std::pair{"pete", engine::kProducer}, std::pair{"audrey", engine::kAuditor}}) {
       v1::CreateUserRequest request;
       request.mutable_create_user()->set_user_id(id);
       request.mutable_create_user()->set_display_name(id);
@@ -64,7 +66,7 @@ class ServiceTest : public ::testing::Test {
     auto tokens = TokenStore::Load(dir_.Sub("tokens"));
     ASSERT_OK(tokens.status());
     tokens_ = *std::move(tokens);
-    for (const char* user : {"admin", "sam", "ann", "pete"}) {
+    for (const char* user : {"admin", "sam", "ann", "pete", "audrey"}) {
       if (token_.contains(user)) continue;
       auto token = tokens_->Issue(dir_.Sub("tokens"), user);
       ASSERT_OK(token.status());
@@ -83,6 +85,7 @@ class ServiceTest : public ::testing::Test {
     clients_ = v1::Clients::NewStub(channel_);
     admin_ = v1::Admin::NewStub(channel_);
     events_ = v1::Events::NewStub(channel_);
+    audit_ = v1::Audit::NewStub(channel_);
   }
 
   void StopAll() {
@@ -154,6 +157,7 @@ class ServiceTest : public ::testing::Test {
   std::unique_ptr<v1::Clients::Stub> clients_;
   std::unique_ptr<v1::Admin::Stub> admin_;
   std::unique_ptr<v1::Events::Stub> events_;
+  std::unique_ptr<v1::Audit::Stub> audit_;
 };
 
 TEST_F(ServiceTest, OrdersFlowOverTheWire) {
@@ -285,7 +289,7 @@ TEST_F(ServiceTest, AdminUsersRolesTypesAndWorkflows) {
   EXPECT_EQ(item_type.key_format(), "PO-{yyyy}-{seq:5}");
   v1::ListUsersResponse users;
   ASSERT_TRUE(Ok(admin_->ListUsers(Context("sam").get(), v1::ListUsersRequest(), &users)));
-  EXPECT_EQ(users.users_size(), 4);
+  EXPECT_EQ(users.users_size(), 5);  // admin, sam, ann, pete, audrey
   v1::DeactivateUserRequest deactivate;
   deactivate.mutable_deactivate_user()->set_user_id("ann");
   ExpectRefused(grpc::StatusCode::PERMISSION_DENIED, [&] {
@@ -516,6 +520,122 @@ TEST(TokenStoreTest, KeepsOnlyHashesAndAuthenticatesBearers) {
       dir.Sub("bad"), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   EXPECT_THAT(TokenStore::Load(dir.Sub("bad")),
               testing::StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(":1:")));
+}
+
+namespace {
+
+// Reads a whole server stream; returns its messages and its status.
+template <typename Response, typename Reader>
+std::pair<std::vector<Response>, grpc::Status> ReadAll(Reader reader) {
+  std::vector<Response> messages;
+  Response message;
+  while (reader->Read(&message)) messages.push_back(message);
+  grpc::Status status = reader->Finish();
+  return {messages, status};
+}
+
+}  // namespace
+
+TEST_F(ServiceTest, AuditOverTheWire) {
+  const std::string client = CreateClient("acme");
+  v1::CommandResult created;
+  ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), OrderRequest(client), &created)));
+  const uint64_t created_at = created.last_position();
+  v1::SubmitRevisionRequest script;
+  script.mutable_submit_revision()->set_order_id(created.id());
+  script.mutable_submit_revision()->set_artifact("script");
+  script.mutable_submit_revision()->set_text("Cold outside? Hot deals inside.");
+  v1::CommandResult submitted;
+  ASSERT_TRUE(Ok(orders_->SubmitRevision(Context("pete").get(), script, &submitted)));
+  const uint64_t head = store_->Head().position;
+
+  // Verify: the last message carries the result and the digest to keep.
+  auto [verified, verify_status] = ReadAll<v1::AuditVerifyResponse>(
+      audit_->Verify(Context("audrey").get(), v1::AuditVerifyRequest()));
+  ASSERT_TRUE(Ok(verify_status));
+  ASSERT_FALSE(verified.empty());
+  const v1::AuditVerifyResponse& result = verified.back();
+  EXPECT_TRUE(result.done());
+  EXPECT_EQ(result.records(), head);
+  EXPECT_EQ(result.digest().position(), head);
+  v1::AuditVerifyRequest with_digest;
+  *with_digest.mutable_digest() = result.digest();
+  EXPECT_TRUE(
+      Ok(ReadAll<v1::AuditVerifyResponse>(audit_->Verify(Context("audrey").get(), with_digest))
+             .second));
+  with_digest.mutable_digest()->set_hash(std::string(64, '0'));
+  EXPECT_EQ(ReadAll<v1::AuditVerifyResponse>(audit_->Verify(Context("audrey").get(), with_digest))
+                .second.error_code(),
+            grpc::StatusCode::DATA_LOSS);
+
+  // Export: every record, and the lines re-hash to the digest without the server.
+  auto [exported, export_status] = ReadAll<v1::AuditExportResponse>(
+      audit_->Export(Context("audrey").get(), v1::AuditExportRequest()));
+  ASSERT_TRUE(Ok(export_status));
+  std::string text;
+  uint64_t lines = 0;
+  for (const v1::AuditExportResponse& chunk : exported) {
+    for (const std::string& line : chunk.lines()) absl::StrAppend(&text, line, "\n");
+    lines += chunk.lines_size();
+  }
+  EXPECT_EQ(lines, head);
+  EXPECT_TRUE(exported.back().done());
+  std::istringstream in(text);
+  auto check = engine::CheckExport(in, result.digest());
+  ASSERT_OK(check.status());
+  EXPECT_TRUE(check->digest_matched);
+
+  // Replay as of the creation, the history, the determinism check.
+  v1::AuditReplayRequest replay;
+  replay.set_order_id(created.id());
+  replay.mutable_as_of()->set_position(created_at);
+  v1::AuditReplayResponse then;
+  ASSERT_TRUE(Ok(audit_->Replay(Context("audrey").get(), replay, &then)));
+  EXPECT_TRUE(then.order().scripts().empty());
+  v1::AuditHistoryRequest history;
+  history.set_order_id(created.id());
+  v1::AuditHistoryResponse changes;
+  ASSERT_TRUE(Ok(audit_->History(Context("audrey").get(), history, &changes)));
+  ASSERT_EQ(changes.changes_size(), 2);
+  EXPECT_EQ(changes.changes(1).actor().user_id(), "pete");
+  auto [rebuilt, rebuild_status] = ReadAll<v1::CheckDeterminismResponse>(
+      audit_->CheckDeterminism(Context("audrey").get(), v1::CheckDeterminismRequest()));
+  ASSERT_TRUE(Ok(rebuild_status));
+  EXPECT_EQ(rebuilt.back().live_digest(), rebuilt.back().rebuilt_digest());
+  EXPECT_EQ(rebuilt.back().position(), head);
+
+  // Refusals, each writing nothing: an AE may not audit; bad requests say what is missing.
+  ExpectRefused(grpc::StatusCode::PERMISSION_DENIED, [&] {
+    return ReadAll<v1::AuditVerifyResponse>(
+               audit_->Verify(Context("sam").get(), v1::AuditVerifyRequest()))
+        .second;
+  });
+  ExpectRefused(grpc::StatusCode::PERMISSION_DENIED, [&] {
+    return ReadAll<v1::AuditExportResponse>(
+               audit_->Export(Context("sam").get(), v1::AuditExportRequest()))
+        .second;
+  });
+  ExpectRefused(grpc::StatusCode::PERMISSION_DENIED,
+                [&] { return audit_->History(Context("sam").get(), history, &changes); });
+  ExpectRefused(grpc::StatusCode::PERMISSION_DENIED,
+                [&] { return audit_->Replay(Context("sam").get(), replay, &then); });
+  ExpectRefused(grpc::StatusCode::UNAUTHENTICATED, [&] {
+    return ReadAll<v1::CheckDeterminismResponse>(
+               audit_->CheckDeterminism(Context("").get(), v1::CheckDeterminismRequest()))
+        .second;
+  });
+  v1::AuditReplayRequest no_moment;
+  no_moment.set_order_id(created.id());
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT,
+                [&] { return audit_->Replay(Context("audrey").get(), no_moment, &then); });
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT, [&] {
+    return audit_->History(Context("audrey").get(), v1::AuditHistoryRequest(), &changes);
+  });
+  v1::AuditExportRequest beyond;
+  beyond.set_to_position(head + 100);
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT, [&] {
+    return ReadAll<v1::AuditExportResponse>(audit_->Export(Context("audrey").get(), beyond)).second;
+  });
 }
 
 }  // namespace
