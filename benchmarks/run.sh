@@ -15,7 +15,7 @@ for arg in "$@"; do
     *) build_dir="$arg" ;;
   esac
 done
-for program in store_benchmark engine_benchmark grpc_benchmark; do
+for program in store_benchmark engine_benchmark grpc_benchmark audit_benchmark; do
   binary="$build_dir/benchmarks/$program"
   if [ ! -x "$binary" ]; then
     echo "run.sh: $binary is missing; build first (scripts/setup.sh $build_dir)" >&2
