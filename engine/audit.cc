@@ -1,6 +1,7 @@
 #include "engine/audit.h"
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,8 +55,8 @@ bool IsHex(absl::string_view text) {
   return true;
 }
 
-absl::StatusOr<std::string> RenderLine(const v1::EventRecord& record, absl::string_view bytes,
-                                       bool with_payload) {
+v1::ExportedEvent ToExported(const v1::EventRecord& record, absl::string_view bytes,
+                             bool with_payload) {
   v1::ExportedEvent line;
   line.set_position(record.position());
   line.set_stream(record.stream_id());
@@ -73,10 +74,16 @@ absl::StatusOr<std::string> RenderLine(const v1::EventRecord& record, absl::stri
   line.set_previous_hash(absl::BytesToHexString(record.previous_hash()));
   line.set_hash(absl::BytesToHexString(record.hash()));
   line.set_record(std::string(bytes));
+  return line;
+}
+
+absl::StatusOr<std::string> RenderLine(const v1::EventRecord& record, absl::string_view bytes,
+                                       bool with_payload) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
   std::string out;
-  const auto status = google::protobuf::util::MessageToJsonString(line, &out, options);
+  const auto status = google::protobuf::util::MessageToJsonString(
+      ToExported(record, bytes, with_payload), &out, options);
   if (!status.ok()) return absl::InternalError(status.message().as_string());
   return out;
 }
@@ -231,8 +238,13 @@ absl::Status ExportChecker::AddLine(absl::string_view line) {
     return bad(record.position(), "hash mismatch: the record's bytes or its hash were altered");
   }
   record.set_hash(hash);
-  ASSIGN_OR_RETURN(std::string rendered, ExportLine(record, exported.record()));
-  if (rendered != line) {
+  // The readable fields must say what the bytes say. Compared as messages, not as text, so
+  // that another protobuf version's JSON formatting does not read as an alteration; the
+  // payload (an Any) is compared unpacked. A line without a payload is what the exporter
+  // writes for a payload that is not an engine event.
+  const v1::ExportedEvent expected =
+      ToExported(record, exported.record(), /*with_payload=*/exported.has_payload());
+  if (!MessageDifferencer::Equals(exported, expected)) {
     return bad(record.position(),
                "its readable fields differ from its record bytes: the line was altered");
   }
@@ -282,27 +294,60 @@ absl::StatusOr<ExportCheck> CheckExport(std::istream& in,
   return checker.Finish();
 }
 
+namespace {
+
+// Verifies [from, to] in chunks of kProgressEvery records, reporting progress between them
+// (so no store iterator stays open while a caller's progress waits), with a chunk ending at
+// `stop` too, whose hash goes to `at_stop`.
+absl::StatusOr<store::VerifyResult> VerifyInChunks(
+    const store::EventStore& store, uint64_t from, uint64_t to, const Progress& progress,
+    const char* what, uint64_t stop,
+    const std::function<absl::Status(const std::string& hash)>& at_stop) {
+  store::VerifyResult result;
+  result.first_position = from;
+  const uint64_t total = to - from + 1;
+  for (uint64_t next = from; next <= to;) {
+    uint64_t end = std::min(to, next + kProgressEvery - 1);
+    if (stop >= next && stop < end) end = stop;
+    ASSIGN_OR_RETURN(store::VerifyResult chunk, store.VerifyEach(next, end, nullptr));
+    result.records += chunk.records;
+    result.last_position = chunk.last_position;
+    result.last_hash = std::move(chunk.last_hash);
+    if (end == stop && at_stop) RETURN_IF_ERROR(at_stop(result.last_hash));
+    next = end + 1;
+    if (progress && next <= to && !progress(next - from, total)) {
+      return absl::CancelledError(absl::StrCat("the ", what, " was stopped at position ", end));
+    }
+  }
+  if (progress) progress(result.records, total);
+  return result;
+}
+
+// The verification of an empty log: nothing, ending at the zero hash of position 0.
+store::VerifyResult EmptyLog() {
+  store::VerifyResult result;
+  result.last_hash = ZeroHash();
+  return result;
+}
+
+}  // namespace
+
 absl::StatusOr<store::VerifyResult> VerifyLog(const store::EventStore& store,
                                               uint64_t from_position, uint64_t to_position,
                                               const Progress& progress) {
   from_position = std::max<uint64_t>(from_position, 1);
   // The range is fixed now: records appended while it runs are not part of it.
-  if (to_position == 0) to_position = store.Head().position;
-  const uint64_t total = to_position >= from_position ? to_position - from_position + 1 : 0;
-  uint64_t done = 0;
-  store::EventStore::VerifyVisitor visit;
-  if (progress) {
-    visit = [&](const v1::EventRecord& record, absl::string_view) -> absl::StatusOr<bool> {
-      if (++done % kProgressEvery == 0 && !progress(done, total)) {
-        return absl::CancelledError(
-            absl::StrCat("the verification was stopped at position ", record.position()));
-      }
-      return true;
-    };
+  const uint64_t head = store.Head().position;
+  if (to_position == 0) {
+    if (head == 0 && from_position == 1) return EmptyLog();
+    to_position = head;
   }
-  ASSIGN_OR_RETURN(store::VerifyResult result, store.VerifyEach(from_position, to_position, visit));
-  if (progress) progress(result.records, total);
-  return result;
+  if (from_position > to_position) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot verify positions ", from_position, " to ", to_position,
+                     ": the range is empty (the log ends at ", head, ")"));
+  }
+  return VerifyInChunks(store, from_position, to_position, progress, "verification", 0, nullptr);
 }
 
 absl::StatusOr<store::VerifyResult> CheckDigest(const store::EventStore& store,
@@ -315,31 +360,16 @@ absl::StatusOr<store::VerifyResult> CheckDigest(const store::EventStore& store,
         "the log ends at position ", head, " but the digest was taken at position ",
         digest.position(), ": records were removed since, or the digest is of another log"));
   }
-  const uint64_t total = head;
-  uint64_t done = 0;
-  auto mismatch = [&](absl::string_view hash) {
+  auto compare = [&](const std::string& hash) -> absl::Status {
+    if (absl::BytesToHexString(hash) == digest.hash()) return absl::OkStatus();
     return absl::DataLossError(absl::StrCat(
         "position ", digest.position(), ": the log's hash is ", absl::BytesToHexString(hash),
         " but the digest says ", digest.hash(), ": the log up to position ", digest.position(),
         " was rewritten since the digest was taken"));
   };
-  if (digest.position() == 0 && digest.hash() != std::string(64, '0')) {
-    return mismatch(std::string(32, '\0'));
-  }
-  auto visit = [&](const v1::EventRecord& record, absl::string_view) -> absl::StatusOr<bool> {
-    if (record.position() == digest.position() &&
-        absl::BytesToHexString(record.hash()) != digest.hash()) {
-      return mismatch(record.hash());
-    }
-    if (progress && ++done % kProgressEvery == 0 && !progress(done, total)) {
-      return absl::CancelledError(
-          absl::StrCat("the check was stopped at position ", record.position()));
-    }
-    return true;
-  };
-  ASSIGN_OR_RETURN(store::VerifyResult result, store.VerifyEach(1, head, visit));
-  if (progress) progress(result.records, total);
-  return result;
+  if (digest.position() == 0) RETURN_IF_ERROR(compare(ZeroHash()));
+  if (head == 0) return EmptyLog();
+  return VerifyInChunks(store, 1, head, progress, "check", digest.position(), compare);
 }
 
 absl::StatusOr<ExportPage> ExportEvents(const store::EventStore& store, const ExportFilter& filter,
@@ -356,6 +386,11 @@ absl::StatusOr<ExportPage> ExportEvents(const store::EventStore& store, const Ex
   ExportPage page;
   page.last_position = to;
   const uint64_t from = std::max<uint64_t>(filter.from_position, 1);
+  if (from > to + 1 || (filter.to_position != 0 && from > to)) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot export positions ", from, " to ", to,
+                                                   ": the range is empty (the log ends at ", head,
+                                                   ")"));
+  }
   if (from > to) {
     page.next_position = from;
     page.done = true;

@@ -1220,11 +1220,13 @@ class AuditService final : public v1::Audit::CallbackService {
           const engine::AsOf as_of = ToAsOf(r.as_of());
           switch (r.record_case()) {
             case v1::AuditReplayRequest::kOrderId: {
+              RETURN_IF_ERROR(Named("order_id", r.order_id()));
               ASSIGN_OR_RETURN(*out->mutable_order(),
                                calls_->engine()->GetOrderAsOf(p, r.order_id(), as_of));
               return absl::OkStatus();
             }
             case v1::AuditReplayRequest::kClientId: {
+              RETURN_IF_ERROR(Named("client_id", r.client_id()));
               ASSIGN_OR_RETURN(*out->mutable_client(),
                                calls_->engine()->GetClientAsOf(p, r.client_id(), as_of));
               return absl::OkStatus();
@@ -1245,10 +1247,12 @@ class AuditService final : public v1::Audit::CallbackService {
           std::vector<v1::Change> changes;
           switch (r.record_case()) {
             case v1::AuditHistoryRequest::kOrderId: {
+              RETURN_IF_ERROR(Named("order_id", r.order_id()));
               ASSIGN_OR_RETURN(changes, calls_->engine()->OrderHistory(p, r.order_id()));
               break;
             }
             case v1::AuditHistoryRequest::kClientId: {
+              RETURN_IF_ERROR(Named("client_id", r.client_id()));
               ASSIGN_OR_RETURN(changes, calls_->engine()->ClientHistory(p, r.client_id()));
               break;
             }
@@ -1261,6 +1265,10 @@ class AuditService final : public v1::Audit::CallbackService {
   }
 
  private:
+  static absl::Status Named(const char* field, const std::string& id) {
+    if (!id.empty()) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(field, " is empty: name the record"));
+  }
   static absl::Time ToTime(const google::protobuf::Timestamp& t) {
     return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
   }

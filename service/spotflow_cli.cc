@@ -676,7 +676,7 @@ int CheckExportFile(const Args& args, bool json) {
     return 1;
   }
   if (check->lines == 0 && !json) {
-    std::printf("ok: the export is empty%s\n", check->digest_matched ? "" : "");
+    std::printf("ok: the export is empty\n");
     return 0;
   }
   if (json) {
@@ -690,12 +690,20 @@ int CheckExportFile(const Args& args, bool json) {
         check->digest_matched ? "true" : "false");
     return 0;
   }
-  std::printf("ok: %llu lines, positions %llu..%llu%s, every hash recomputed%s\nlast digest %s\n",
+  // What the check proves depends on the digest: without one (or with gaps), each line is only
+  // consistent with itself, which anyone able to compute SHA-256 can forge.
+  const char* proof =
+      check->contiguous && check->digest_matched
+          ? "the chain links every line to the digest, which matches"
+      : check->digest_matched
+          ? "each line hashes correctly; only the line at the digest's position is tied to it"
+          : "each line hashes correctly and links to the line before it; without a digest "
+            "this proves consistency, not origin";
+  std::printf("ok: %llu lines, positions %llu..%llu%s: %s\nlast digest %s\n",
               static_cast<unsigned long long>(check->lines),
               static_cast<unsigned long long>(check->first_position),
               static_cast<unsigned long long>(check->last_position),
-              check->contiguous ? " without a gap" : " (filtered: lines proven one by one)",
-              check->digest_matched ? "; the digest matches" : "",
+              check->contiguous ? "" : " (filtered)", proof,
               spotflow::engine::FormatDigest(check->last).c_str());
   return 0;
 }
@@ -705,7 +713,12 @@ int Client::Audit(const std::string& sub, const Args& args) {
     v1::AuditVerifyRequest request;
     if (args.Has("from")) request.set_from_position(Number64(args.Get("from"), "--from"));
     if (args.Has("to")) request.set_to_position(Number64(args.Get("to"), "--to"));
-    if (args.Has("digest")) *request.mutable_digest() = DigestOption(args);
+    if (args.Has("digest")) {
+      if (args.Has("from") || args.Has("to")) {
+        Usage("--digest checks the whole log: leave out --from and --to");
+      }
+      *request.mutable_digest() = DigestOption(args);
+    }
     auto context = StreamContext();
     auto reader = audit_->Verify(context.get(), request);
     v1::AuditVerifyResponse response, result;
@@ -915,6 +928,9 @@ int main(int argc, char** argv) {
     }
     credentials = grpc::SslCredentials(ssl);
   }
-  Client client(grpc::CreateChannel(server, credentials), token, json);
+  // Audit exports and histories can be larger than gRPC's default 4 MB per message.
+  grpc::ChannelArguments channel_arguments;
+  channel_arguments.SetMaxReceiveMessageSize(64 << 20);
+  Client client(grpc::CreateCustomChannel(server, credentials, channel_arguments), token, json);
   return client.Run(verb, args);
 }

@@ -17,6 +17,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "store/internal/format.h"
+#include "store/internal/sha256.h"
 #include "tests/testing/engine_fixture.h"
 #include "tests/testing/raw_db.h"
 #include "tests/testing/store_helpers.h"
@@ -134,6 +135,19 @@ TEST_F(AuditTest, DigestProvesTheLogUpToItAndThatTheLogExtendsIt) {
   EXPECT_THAT(engine_->CheckDigest({kAuditor}, beyond, nullptr),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("records were removed")));
   EXPECT_THAT(ParseDigest("12:xyz"), StatusIs(absl::StatusCode::kInvalidArgument));
+  // Position 0 is the empty log's zero hash: every log extends it.
+  ASSERT_OK_AND_ASSIGN(v1::LogDigest zero, ParseDigest(absl::StrCat("0:", std::string(64, '0'))));
+  EXPECT_OK(engine_->CheckDigest({kAuditor}, zero, nullptr).status());
+  // An empty range is a mistake worth saying so.
+  EXPECT_THAT(engine_->VerifyLog({kAuditor}, 9, 5, nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("range is empty")));
+  EXPECT_THAT(engine_->VerifyLog({kAuditor}, store_->Head().position + 2, 0, nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("range is empty")));
+  ExportFilter backwards;
+  backwards.from_position = 9;
+  backwards.to_position = 5;
+  EXPECT_THAT(engine_->ExportEvents({kAuditor}, backwards, 1000),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("range is empty")));
   EXPECT_THAT(ParseDigest("twelve"), StatusIs(absl::StatusCode::kInvalidArgument,
                                               HasSubstr("<position>:<64 lowercase hex digits>")));
   v1::LogDigest malformed = kept;
@@ -225,6 +239,30 @@ TEST_F(TamperTest, AnyAlteredByteOfAnyRecordIsFoundAtItsPosition) {
   EXPECT_OK(CheckDigest(*small, digest_, nullptr).status());
 }
 
+TEST_F(TamperTest, ARecordRehashedToPointElsewhereDoesNotLink) {
+  // Record 2 is rewritten to name another previous hash, and its own hash recomputed over
+  // its new bytes from the true chain: the hash checks, only the link can catch it.
+  const std::string key = store::internal::LogKey(2);
+  {
+    RawDb raw(path_);
+    const std::string value = raw.Get(store::internal::kLogFamily, key);
+    v1::EventRecord record;
+    ASSERT_TRUE(record.ParseFromString(value.substr(0, value.size() - 32)));
+    record.set_previous_hash(std::string(32, 'x'));
+    const std::string bytes = record.SerializeAsString();
+    const std::string before = raw.Get(store::internal::kLogFamily, store::internal::LogKey(1));
+    raw.Put(store::internal::kLogFamily, key,
+            bytes + store::internal::ChainHash(before.substr(before.size() - 32), bytes));
+  }
+  auto small = OpenSmall();
+  ASSERT_NE(small, nullptr);
+  const auto unlinked =
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("position 2: record does not link"));
+  EXPECT_THAT(VerifyLog(*small, 1, 0, nullptr), unlinked);
+  EXPECT_THAT(ExportEvents(*small, {}, 1 << 20), unlinked);  // The full parse path.
+  EXPECT_OK(VerifyLog(*small, 1, 1, nullptr).status());
+}
+
 TEST_F(TamperTest, TruncatedAndReorderedLogsAreFound) {
   const std::string last_key = store::internal::LogKey(kRecords);
   std::string last;
@@ -276,20 +314,28 @@ TEST_F(AuditTest, ExportRoundTripsAgainstADigestAndCatchesAChangedLine) {
   EXPECT_THAT(created, HasSubstr("\"user_id\":\"ae\""));
   EXPECT_THAT(created, HasSubstr("\"type\":\"spotflow.v1.OrderCreated\""));
 
-  // A changed character anywhere in a line is caught at that line: in the payload text, the
-  // actor, a hash, the record bytes.
+  // A changed character inside a value is caught at its line: in the payload text, the
+  // actor, the hash, the record bytes.
+  int exercised = 0;
   for (size_t n : {size_t{0}, lines.size() - 5, lines.size() - 1}) {
-    for (const std::string& from : {"Winter", "\"ae\"", "\"hash\":\"", "\"record\":\"C"}) {
+    for (const std::string& before :
+         {"\"title\":\"Winter", "\"user_id\":\"", "\"hash\":\"", "\"record\":\""}) {
       std::vector<std::string> changed = lines;
-      const size_t at = changed[n].find(from);
-      if (at == std::string::npos) continue;
-      const size_t where = at + from.size() - 1;
-      changed[n][where] = changed[n][where] == 'e' ? 'f' : 'e';
-      SCOPED_TRACE(absl::StrCat("line ", n + 1, " at ", from));
+      const size_t at = changed[n].find(before);
+      if (at == std::string::npos) continue;  // Not every line has a title.
+      ++exercised;
+      char& c = changed[n][at + before.size()];
+      c = c == 'a' ? 'b' : 'a';
+      SCOPED_TRACE(absl::StrCat("line ", n + 1, " after ", before));
       EXPECT_THAT(Check(changed, digest),
                   StatusIs(absl::StatusCode::kDataLoss, HasSubstr(absl::StrCat("line ", n + 1))));
     }
   }
+  EXPECT_GE(exercised, 10);
+  // Formatting is not content: the same line spaced differently still checks.
+  std::vector<std::string> spaced = lines;
+  spaced[2].replace(spaced[2].find("\":"), 2, "\": ");
+  EXPECT_OK(Check(spaced, digest).status());
   // Two lines swapped, a line dropped, a digest the export does not reach.
   std::vector<std::string> swapped = lines;
   std::swap(swapped[3], swapped[4]);
@@ -420,7 +466,7 @@ TEST_F(AuditTest, HistoryListsEveryChangeWithWhoWhenAndFields) {
 }
 
 TEST_F(AuditTest, DeterminismCheckPassesOnALongRandomizedScenario) {
-  RandomScenario(/*seed=*/21, /*steps=*/2000);
+  RandomScenario(/*seed=*/21, /*steps=*/5000);
   ASSERT_GT(store_->Head().position, 400u);
   ASSERT_OK_AND_ASSIGN(Engine::ReplayCheck check, engine_->CheckReplay({kAuditor}, nullptr));
   EXPECT_EQ(check.position, store_->Head().position);

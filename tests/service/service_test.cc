@@ -631,6 +631,10 @@ TEST_F(ServiceTest, AuditOverTheWire) {
   ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT, [&] {
     return audit_->History(Context("audrey").get(), v1::AuditHistoryRequest(), &changes);
   });
+  v1::AuditHistoryRequest unnamed;
+  unnamed.set_order_id("");
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT,
+                [&] { return audit_->History(Context("audrey").get(), unnamed, &changes); });
   v1::AuditExportRequest beyond;
   beyond.set_to_position(head + 100);
   ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT, [&] {
