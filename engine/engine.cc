@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "base/status_macros.h"
 #include "engine/internal/decide.h"
 #include "engine/internal/definitions.h"
@@ -97,6 +98,8 @@ class EngineImpl final : public Engine {
   absl::StatusOr<CommandResult> Bootstrap(const v1::CreateUser& admin) override;
   absl::StatusOr<CommandResult> Execute(const Principal& principal,
                                         const Command& command) override;
+  void ExecuteAsync(const Principal& principal, const Command& command,
+                    ExecuteCallback done) override;
 
   absl::StatusOr<OrderView> GetOrder(const Principal& principal,
                                      const std::string& order_id) const override;
@@ -211,6 +214,17 @@ class EngineImpl final : public Engine {
   }
   absl::StatusOr<CommandResult> ExecuteAs(const Principal& principal, const Command& command,
                                           bool system);
+  // The asynchronous path every command takes: checks and decides on the caller's thread,
+  // appends without waiting, projects and answers on the store's completion thread.
+  struct Pending;
+  void ExecuteAsyncAs(const Principal& principal, const Command& command, bool system,
+                      ExecuteCallback done);
+  void Attempt(std::shared_ptr<Pending> pending) ABSL_LOCKS_EXCLUDED(mu_);
+  void Committed(std::shared_ptr<Pending> pending, CommandResult result,
+                 const std::string& target_stream, absl::StatusOr<store::AppendResult> appended)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The first result of a request id that already committed, if it did.
+  absl::StatusOr<std::optional<CommandResult>> Repeated(const Pending& pending);
   // Applies committed records (and any committed before them) to the projections.
   absl::Status Project(std::vector<EventRecord> records) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CatchUpLocked(uint64_t to_position) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -448,116 +462,175 @@ absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResu
   return result;
 }
 
+// One command on its way: what every attempt needs, shared by the callbacks that carry it.
+struct EngineImpl::Pending {
+  Principal principal;
+  Command command;
+  bool system = false;
+  std::string key;     // The store's idempotency key: "user/<id>/<request_id>"; empty: none.
+  std::string digest;  // Of the command, when it has a request id.
+  int attempt = 0;
+  absl::Status last_conflict;
+  ExecuteCallback done;
+};
+
 absl::StatusOr<CommandResult> EngineImpl::ExecuteAs(const Principal& principal,
                                                     const Command& command, bool system) {
-  RETURN_IF_ERROR(
-      internal::ValidateText("request_id", command.request_id(), kMaxRequestIdBytes, false));
-  RETURN_IF_ERROR(internal::ValidateText("correlation_id", command.correlation_id(),
-                                         kMaxRequestIdBytes, false));
-  RETURN_IF_ERROR(internal::ValidateUtf8(command));
-  if (!system) {
-    absl::ReaderMutexLock lock(&mu_);
-    RETURN_IF_ERROR(Caller(principal).status());
-  }
-  // Request ids are the caller's own: the store key names the user, so one user's id never
-  // answers another's request. The digest tells a true repeat from a reused id.
-  std::string key, digest;
-  if (!command.request_id().empty()) {
-    key = system ? command.request_id()
-                 : absl::StrCat("user/", principal.user_id, "/", command.request_id());
-    digest = DigestOfCommand(command);
-  }
-  auto repeated = [&]() -> absl::StatusOr<std::optional<CommandResult>> {
-    if (key.empty()) return std::optional<CommandResult>();
-    ASSIGN_OR_RETURN(std::optional<store::AppendResult> earlier, store_->FindIdempotent(key));
-    if (!earlier.has_value()) return std::optional<CommandResult>();
-    ASSIGN_OR_RETURN(CommandResult result, RepeatedResult(*earlier, command.request_id(), digest));
-    return std::optional<CommandResult>(std::move(result));
+  absl::Notification finished;
+  absl::StatusOr<CommandResult> out;
+  ExecuteAsyncAs(principal, command, system, [&](absl::StatusOr<CommandResult> result) {
+    out = std::move(result);
+    finished.Notify();
+  });
+  finished.WaitForNotification();
+  return out;
+}
+
+void EngineImpl::ExecuteAsync(const Principal& principal, const Command& command,
+                              ExecuteCallback done) {
+  ExecuteAsyncAs(principal, command, /*system=*/false, std::move(done));
+}
+
+absl::StatusOr<std::optional<CommandResult>> EngineImpl::Repeated(const Pending& p) {
+  if (p.key.empty()) return std::optional<CommandResult>();
+  ASSIGN_OR_RETURN(std::optional<store::AppendResult> earlier, store_->FindIdempotent(p.key));
+  if (!earlier.has_value()) return std::optional<CommandResult>();
+  ASSIGN_OR_RETURN(CommandResult result,
+                   RepeatedResult(*earlier, p.command.request_id(), p.digest));
+  return std::optional<CommandResult>(std::move(result));
+}
+
+void EngineImpl::ExecuteAsyncAs(const Principal& principal, const Command& command, bool system,
+                                ExecuteCallback done) {
+  auto p = std::make_shared<Pending>();
+  p->principal = principal;
+  p->command = command;
+  p->system = system;
+  p->done = std::move(done);
+  auto prepare = [&]() -> absl::StatusOr<std::optional<CommandResult>> {
+    RETURN_IF_ERROR(
+        internal::ValidateText("request_id", command.request_id(), kMaxRequestIdBytes, false));
+    RETURN_IF_ERROR(internal::ValidateText("correlation_id", command.correlation_id(),
+                                           kMaxRequestIdBytes, false));
+    RETURN_IF_ERROR(internal::ValidateUtf8(command));
+    if (!system) {
+      absl::ReaderMutexLock lock(&mu_);
+      RETURN_IF_ERROR(Caller(principal).status());
+    }
+    // Request ids are the caller's own: the store key names the user, so one user's id never
+    // answers another's request. The digest tells a true repeat from a reused id.
+    if (!command.request_id().empty()) {
+      p->key = system ? command.request_id()
+                      : absl::StrCat("user/", principal.user_id, "/", command.request_id());
+      p->digest = DigestOfCommand(command);
+    }
+    // A repeat of a committed request gets the first result and writes nothing.
+    return Repeated(*p);
   };
-  // A repeat of a committed request gets the first result and writes nothing.
-  ASSIGN_OR_RETURN(std::optional<CommandResult> first, repeated());
-  if (first.has_value()) return *std::move(first);
-  absl::Status last_conflict;
-  for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
-    const absl::Time now = clock_->Now();
-    absl::StatusOr<Decision> decided;
-    UserView actor;
-    {
-      absl::ReaderMutexLock lock(&mu_);
-      if (system) {
-        actor.set_user_id(internal::kSystemUser);
-      } else {
-        ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
-        actor = *caller;
-      }
-      // A stale etag says "read again" before anything else the command would be told.
-      if (command.has_etag()) {
-        std::optional<std::pair<std::string, uint64_t>> target =
-            internal::TargetOf(state_, command);
-        if (target.has_value() && target->second != command.etag()) {
-          return absl::AbortedError(absl::StrCat("etag ", command.etag(), " is stale: \"",
-                                                 target->first, "\" is at version ", target->second,
-                                                 "; read it again and retry"));
-        }
-      }
-      decided = internal::Decide(state_, actor, command, now, ids_);
-    }
-    if (!decided.ok()) {
-      // The same request may have committed since we looked (a concurrent retry): then its
-      // result is the answer, not the refusal of doing it twice.
-      ASSIGN_OR_RETURN(std::optional<CommandResult> concurrent, repeated());
-      if (concurrent.has_value()) return *std::move(concurrent);
-      return decided.status();
-    }
-    Decision decision = *std::move(decided);
-    if (command.has_etag() && command.etag() != decision.target_version) {
-      return absl::AbortedError(absl::StrCat("etag ", command.etag(), " is stale: \"",
-                                             decision.target_stream, "\" is at version ",
-                                             decision.target_version, "; read it again and retry"));
-    }
-    CommandResult result;
-    result.set_id(decision.result.id());
-    result.set_sub_id(decision.result.sub_id());
-    result.set_etag(decision.target_version);
-    if (decision.writes.empty()) return result;  // Nothing to change.
+  absl::StatusOr<std::optional<CommandResult>> first = prepare();
+  if (!first.ok()) return p->done(first.status());
+  if (first->has_value()) return p->done(**std::move(first));
+  Attempt(std::move(p));
+}
 
-    absl::StatusOr<store::AppendResult> appended =
-        store_->Append(ToAppend(decision, actor, command, now, key, digest));
-    if (absl::IsAborted(appended.status()) && !command.has_etag()) {
-      // A concurrent change: bring the projections up to it, then decide again.
-      last_conflict = appended.status();
-      absl::MutexLock lock(&mu_);
-      RETURN_IF_ERROR(CatchUpLocked(store_->Head().position));
-      continue;
-    }
-    if (absl::IsAlreadyExists(appended.status()) && !key.empty()) {
-      // The same request committed concurrently under this key: its result is ours.
-      ASSIGN_OR_RETURN(std::optional<CommandResult> concurrent, repeated());
-      if (concurrent.has_value()) return *std::move(concurrent);
-    }
-    if (!appended.ok()) return appended.status();
-    if (appended->deduplicated) {
-      return RepeatedResult(*appended, command.request_id(), digest);
-    }
-    RETURN_IF_ERROR(Project(std::move(appended->records)));
-
-    result.set_first_position(appended->first_position);
-    result.set_last_position(appended->last_position);
-    for (const store::StreamResult& stream : appended->streams) {
-      v1::StreamEtag* etag = result.add_streams();
-      etag->set_stream_id(stream.stream_id);
-      etag->set_etag(stream.last_version);
-      if (stream.stream_id == decision.target_stream) result.set_etag(stream.last_version);
-    }
-    if (command.has_create_order() || command.has_reuse_order()) {
-      absl::ReaderMutexLock lock(&mu_);
-      if (const OrderView* order = state_.FindOrder(result.id())) result.set_key(order->key());
-    }
-    return result;
+void EngineImpl::Attempt(std::shared_ptr<Pending> p) {
+  if (p->attempt++ >= options_.max_attempts) {
+    return p->done(absl::AbortedError(absl::StrCat(
+        "gave up after ", options_.max_attempts,
+        " concurrent changes to the same records; last: ", p->last_conflict.message())));
   }
-  return absl::AbortedError(
-      absl::StrCat("gave up after ", options_.max_attempts,
-                   " concurrent changes to the same records; last: ", last_conflict.message()));
+  const Command& command = p->command;
+  const absl::Time now = clock_->Now();
+  absl::StatusOr<Decision> decided;
+  UserView actor;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (p->system) {
+      actor.set_user_id(internal::kSystemUser);
+    } else {
+      absl::StatusOr<const UserView*> caller = Caller(p->principal);
+      if (!caller.ok()) return p->done(caller.status());
+      actor = **caller;
+    }
+    // A stale etag says "read again" before anything else the command would be told.
+    if (command.has_etag()) {
+      std::optional<std::pair<std::string, uint64_t>> target = internal::TargetOf(state_, command);
+      if (target.has_value() && target->second != command.etag()) {
+        return p->done(absl::AbortedError(
+            absl::StrCat("etag ", command.etag(), " is stale: \"", target->first,
+                         "\" is at version ", target->second, "; read it again and retry")));
+      }
+    }
+    decided = internal::Decide(state_, actor, command, now, ids_);
+  }
+  if (!decided.ok()) {
+    // The same request may have committed since we looked (a concurrent retry): then its
+    // result is the answer, not the refusal of doing it twice.
+    absl::StatusOr<std::optional<CommandResult>> concurrent = Repeated(*p);
+    if (!concurrent.ok()) return p->done(concurrent.status());
+    if (concurrent->has_value()) return p->done(**std::move(concurrent));
+    return p->done(decided.status());
+  }
+  Decision decision = *std::move(decided);
+  if (command.has_etag() && command.etag() != decision.target_version) {
+    return p->done(absl::AbortedError(
+        absl::StrCat("etag ", command.etag(), " is stale: \"", decision.target_stream,
+                     "\" is at version ", decision.target_version, "; read it again and retry")));
+  }
+  CommandResult result;
+  result.set_id(decision.result.id());
+  result.set_sub_id(decision.result.sub_id());
+  result.set_etag(decision.target_version);
+  if (decision.writes.empty()) return p->done(std::move(result));  // Nothing to change.
+  store::AppendRequest append = ToAppend(decision, actor, command, now, p->key, p->digest);
+  store_->AppendAsync(std::move(append), [this, p, result = std::move(result),
+                                          target = std::move(decision.target_stream)](
+                                             absl::StatusOr<store::AppendResult> appended) mutable {
+    Committed(std::move(p), std::move(result), target, std::move(appended));
+  });
+}
+
+void EngineImpl::Committed(std::shared_ptr<Pending> p, CommandResult result,
+                           const std::string& target_stream,
+                           absl::StatusOr<store::AppendResult> appended) {
+  const Command& command = p->command;
+  if (absl::IsAborted(appended.status()) && !command.has_etag()) {
+    // A concurrent change: bring the projections up to it, then decide again.
+    p->last_conflict = appended.status();
+    {
+      absl::MutexLock lock(&mu_);
+      if (absl::Status caught_up = CatchUpLocked(store_->Head().position); !caught_up.ok()) {
+        return p->done(caught_up);
+      }
+    }
+    return Attempt(std::move(p));
+  }
+  if (absl::IsAlreadyExists(appended.status()) && !p->key.empty()) {
+    // The same request committed concurrently under this key: its result is ours.
+    absl::StatusOr<std::optional<CommandResult>> concurrent = Repeated(*p);
+    if (!concurrent.ok()) return p->done(concurrent.status());
+    if (concurrent->has_value()) return p->done(**std::move(concurrent));
+  }
+  if (!appended.ok()) return p->done(appended.status());
+  if (appended->deduplicated) {
+    return p->done(RepeatedResult(*appended, command.request_id(), p->digest));
+  }
+  if (absl::Status projected = Project(std::move(appended->records)); !projected.ok()) {
+    return p->done(projected);
+  }
+  result.set_first_position(appended->first_position);
+  result.set_last_position(appended->last_position);
+  for (const store::StreamResult& stream : appended->streams) {
+    v1::StreamEtag* etag = result.add_streams();
+    etag->set_stream_id(stream.stream_id);
+    etag->set_etag(stream.last_version);
+    if (stream.stream_id == target_stream) result.set_etag(stream.last_version);
+  }
+  if (command.has_create_order() || command.has_reuse_order()) {
+    absl::ReaderMutexLock lock(&mu_);
+    if (const OrderView* order = state_.FindOrder(result.id())) result.set_key(order->key());
+  }
+  p->done(std::move(result));
 }
 
 absl::Status EngineImpl::Project(std::vector<EventRecord> records) {

@@ -21,6 +21,7 @@
 #define SPOTFLOW_ENGINE_ENGINE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -137,6 +138,15 @@ class Engine {
   // state), ALREADY_EXISTS, ABORTED (stale etag, or too many concurrent changes).
   virtual absl::StatusOr<CommandResult> Execute(const Principal& principal,
                                                 const Command& command) = 0;
+
+  // Execute without waiting for the append to commit: `done` gets what Execute would
+  // return. It runs on the caller's thread when the command is answered before anything is
+  // appended (refused, repeated, or nothing to change), else on the store's completion
+  // thread once the events are durable and projected. `done` must be quick and must not
+  // call Execute (which would wait for that thread); it may call ExecuteAsync and queries.
+  using ExecuteCallback = std::function<void(absl::StatusOr<CommandResult>)>;
+  virtual void ExecuteAsync(const Principal& principal, const Command& command,
+                            ExecuteCallback done) = 0;
 
   // Queries. NOT_FOUND when the record does not exist, is deleted, or is not visible to the
   // caller; UNAUTHENTICATED / PERMISSION_DENIED for an unknown or deactivated caller.

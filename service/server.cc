@@ -170,11 +170,14 @@ class Calls {
     return token;
   }
 
-  // Authenticates, checks the size, and runs `fn(principal, request, response)` on the
-  // executor; the reaction itself never blocks.
-  template <typename Request, typename Response, typename Fn>
-  grpc::ServerUnaryReactor* Call(const char* method, grpc::CallbackServerContext* context,
-                                 const Request* request, Response* response, Fn fn) {
+  // Authenticates, checks the size and the bound on calls in flight, and runs
+  // `work(principal, finish)` on the executor; the reaction itself never blocks. `work`
+  // answers by calling `finish` once, at once or later from any thread (a command answers
+  // when its events are durable).
+  using FinishFn = std::function<void(const absl::Status&)>;
+  template <typename Request, typename Work>
+  grpc::ServerUnaryReactor* Start(const char* method, grpc::CallbackServerContext* context,
+                                  const Request* request, Work work) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     absl::StatusOr<std::string> user = Authenticate(*context);
     if (!user.ok()) return Finish(method, "-", context, reactor, user.status());
@@ -184,37 +187,60 @@ class Calls {
                         absl::StrCat("the request is ", request->ByteSizeLong(),
                                      " bytes; the limit is ", options_.max_message_bytes)));
     }
+    const absl::Status overloaded = absl::ResourceExhaustedError(
+        absl::StrCat("the server is at its limit of ", options_.max_calls_in_flight,
+                     " calls in flight; retry with backoff"));
+    if (in_flight_.fetch_add(1) >= options_.max_calls_in_flight) {
+      in_flight_.fetch_sub(1);
+      return Finish(method, *user, context, reactor, overloaded);
+    }
+    FinishFn finish = [this, method, context, reactor, user = *user](const absl::Status& status) {
+      Finish(method, user, context, reactor, status);
+      in_flight_.fetch_sub(1);
+    };
     const bool scheduled = executor_.TrySchedule(
-        [this, method, context, reactor, request, response, fn = std::move(fn), user = *user]() {
+        [context, request, work = std::move(work), finish, user = *user]() mutable {
           // A call the client gave up on (or a drain past its grace) is not started.
           if (context->IsCancelled()) {
-            Finish(method, user, context, reactor, absl::CancelledError("the call was cancelled"));
+            finish(absl::CancelledError("the call was cancelled"));
             return;
           }
-          Finish(method, user, context, reactor, fn(Principal{user}, *request, response));
+          work(Principal{user}, *request, std::move(finish));
         });
-    if (!scheduled) {
-      return Finish(method, *user, context, reactor,
-                    absl::ResourceExhaustedError(
-                        absl::StrCat("the server is at its limit of ", options_.max_calls_in_flight,
-                                     " calls in flight; retry with backoff")));
-    }
+    if (!scheduled) finish(overloaded);
     return reactor;
   }
 
+  // A call answered by `fn(principal, request, response)` on the executor.
+  template <typename Request, typename Response, typename Fn>
+  grpc::ServerUnaryReactor* Call(const char* method, grpc::CallbackServerContext* context,
+                                 const Request* request, Response* response, Fn fn) {
+    return Start(
+        method, context, request,
+        [response, fn = std::move(fn)](const Principal& principal, const Request& r,
+                                       FinishFn finish) { finish(fn(principal, r, response)); });
+  }
+
   // A method that changes something: its request's body becomes the engine command of the
-  // same name, with the etag and the request id.
+  // same name, with the etag and the request id. The executor only decides; the answer goes
+  // out from the store's completion thread once the events are durable, so no thread waits
+  // for a sync.
   template <typename Request>
   grpc::ServerUnaryReactor* Mutate(const char* method, grpc::CallbackServerContext* context,
                                    const Request* request, v1::CommandResult* response) {
-    return Call(method, context, request, response,
-                [this](const Principal& principal, const Request& r,
-                       v1::CommandResult* out) -> absl::Status {
-                  v1::Command command;
-                  RETURN_IF_ERROR(ToCommand(r, &command));
-                  ASSIGN_OR_RETURN(*out, engine_->Execute(principal, command));
-                  return absl::OkStatus();
-                });
+    return Start(method, context, request,
+                 [this, response](const Principal& principal, const Request& r, FinishFn finish) {
+                   v1::Command command;
+                   if (absl::Status converted = ToCommand(r, &command); !converted.ok()) {
+                     return finish(converted);
+                   }
+                   engine_->ExecuteAsync(principal, command,
+                                         [response, finish = std::move(finish)](
+                                             absl::StatusOr<v1::CommandResult> result) {
+                                           if (result.ok()) *response = *std::move(result);
+                                           finish(result.status());
+                                         });
+                 });
   }
 
   // Starts a server stream for an authenticated caller: `make(principal)` returns the
@@ -398,6 +424,7 @@ class Calls {
   engine::Engine* const engine_;
   TokenStore* const tokens_;
   std::atomic<size_t> streams_{0};
+  std::atomic<size_t> in_flight_{0};  // Unary calls started and not yet answered.
   absl::Mutex raw_mu_;
   absl::flat_hash_map<const grpc::CallbackServerContext*, std::unique_ptr<RawCall>> raw_calls_
       ABSL_GUARDED_BY(raw_mu_);

@@ -213,6 +213,15 @@ class EventStore {
   //   others            the disk failed (the store's message says how).
   virtual absl::StatusOr<AppendResult> Append(AppendRequest request) = 0;
 
+  // Append without waiting: `done` gets what Append would return, once the append has
+  // committed (durably, when the store syncs) or failed. It joins the same group commits as
+  // Append. `done` runs on a store thread, in commit order, one group after another (or at
+  // once on the caller's thread for a request that is invalid in itself); it must be quick,
+  // and may call AppendAsync but never Append. Every `done` has run when the store is
+  // destroyed.
+  using AppendCallback = std::function<void(absl::StatusOr<AppendResult>)>;
+  virtual void AppendAsync(AppendRequest request, AppendCallback done) = 0;
+
   // Reads up to `limit` events of one stream starting at `from_version` (inclusive), in
   // the given direction. Reading backward from a version past the end starts at the last
   // event. An unknown stream reads as empty. INVALID_ARGUMENT for a bad stream id or a zero

@@ -4,6 +4,8 @@
 #ifndef SPOTFLOW_SERVICE_INTERNAL_EXECUTOR_H_
 #define SPOTFLOW_SERVICE_INTERNAL_EXECUTOR_H_
 
+#include <pthread.h>
+
 #include <deque>
 #include <functional>
 #include <thread>
@@ -19,7 +21,12 @@ class Executor {
  public:
   // `threads` workers; at most `max_pending` tasks waiting or running.
   Executor(int threads, size_t max_pending) : max_pending_(max_pending) {
-    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+    for (int i = 0; i < threads; ++i) {
+      workers_.emplace_back([this] {
+        pthread_setname_np(pthread_self(), "spotflow-worker");
+        Work();
+      });
+    }
   }
   ~Executor() {
     {

@@ -11,6 +11,8 @@
 // has been committed (and synced, when sync is on) as one batch.
 #include "store/internal/rocksdb_event_store.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -20,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -203,6 +206,7 @@ class RocksDbEventStore final : public EventStore {
   absl::Status Init();
 
   absl::StatusOr<AppendResult> Append(AppendRequest request) override;
+  void AppendAsync(AppendRequest request, AppendCallback done) override;
   absl::StatusOr<std::vector<EventRecord>> ReadStream(absl::string_view stream_id,
                                                       uint64_t from_version, Direction direction,
                                                       size_t limit) const override;
@@ -235,15 +239,26 @@ class RocksDbEventStore final : public EventStore {
     std::string fingerprint;  // Set when the request has an idempotency key.
     size_t bytes = 0;         // Serialized size of its events, for group limits.
     absl::StatusOr<AppendResult> result;
-    bool done = false;
+    bool finished = false;  // Set for a waiting Append once its group has committed.
     bool in_batch = false;  // Its success depends on this group's WriteBatch.
-    absl::CondVar cv;
+    absl::CondVar cv;       // Wakes a waiting Append.
+    AppendCallback done;    // Set for AppendAsync: the writer is owned by the queue.
   };
 
   // Checks everything that does not depend on the log's state.
   absl::Status ValidateRequest(const AppendRequest& request, size_t* bytes) const;
   // Leader only: decides and commits `group`, setting every writer's result.
   void CommitGroup(const std::vector<Writer*>& group);
+  // The front writer and those behind it, up to the group's byte limit.
+  std::vector<Writer*> TakeGroupLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writers_mu_);
+  // After CommitGroup: removes the group from the queue, wakes its waiting writers, hands its
+  // asynchronous ones to the completion thread, and passes leadership on.
+  void FinishGroupLocked(const std::vector<Writer*>& group)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(writers_mu_);
+  // The committer thread leads the groups an asynchronous append heads; the completion
+  // thread runs their callbacks, a group at a time, while the next group commits.
+  void CommitLoop();
+  void CompleteLoop();
   // The stream's last version, from the last key of its index (0 if it has none).
   absl::StatusOr<uint64_t> ReadStreamVersion(absl::string_view stream_id) const;
   // Leader only: the stream's last version from the cache or the index.
@@ -265,6 +280,12 @@ class RocksDbEventStore final : public EventStore {
 
   absl::Mutex writers_mu_;
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(writers_mu_);
+  bool stopping_ ABSL_GUARDED_BY(writers_mu_) = false;
+  // Committed groups of asynchronous writers whose callbacks have not run, in commit order.
+  std::deque<std::vector<Writer*>> completions_ ABSL_GUARDED_BY(writers_mu_);
+  bool completing_ ABSL_GUARDED_BY(writers_mu_) = false;
+  std::thread committer_;
+  std::thread completer_;
 
   // Touched only by the current leader; leadership passes under writers_mu_, which orders
   // one leader's writes before the next leader's reads.
@@ -332,6 +353,13 @@ absl::StatusOr<std::vector<EventRecord>> SubscriptionImpl::Next(size_t max_recor
 }
 
 RocksDbEventStore::~RocksDbEventStore() {
+  {
+    // Every queued append commits and every callback runs before the threads end.
+    absl::MutexLock lock(&writers_mu_);
+    stopping_ = true;
+  }
+  if (committer_.joinable()) committer_.join();
+  if (completer_.joinable()) completer_.join();
   {
     absl::MutexLock lock(&subscriptions_mu_);
     for (SubscriptionImpl* subscription : subscriptions_) subscription->Close();
@@ -455,8 +483,18 @@ absl::Status RocksDbEventStore::Init() {
     last_hash_ = last.hash();
   }
   RETURN_IF_ERROR(FromRocksDb(it->status(), "reading the log's head"));
-  absl::MutexLock lock(&head_mu_);
-  head_ = {last_position_, last_hash_};
+  {
+    absl::MutexLock lock(&head_mu_);
+    head_ = {last_position_, last_hash_};
+  }
+  committer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "spotflow-commit");
+    CommitLoop();
+  });
+  completer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "spotflow-done");
+    CompleteLoop();
+  });
   return absl::OkStatus();
 }
 
@@ -522,10 +560,33 @@ absl::StatusOr<AppendResult> RocksDbEventStore::Append(AppendRequest request) {
 
   absl::MutexLock lock(&writers_mu_);
   writers_.push_back(&writer);
-  while (!writer.done && &writer != writers_.front()) writer.cv.Wait(&writers_mu_);
-  if (writer.done) return std::move(writer.result);
+  while (!writer.finished && &writer != writers_.front()) writer.cv.Wait(&writers_mu_);
+  if (writer.finished) return std::move(writer.result);
 
-  // This writer leads: take it and the writers behind it, up to the group's byte limit.
+  // This writer leads: it commits the group it heads.
+  const std::vector<Writer*> group = TakeGroupLocked();
+  writers_mu_.Unlock();
+  CommitGroup(group);
+  writers_mu_.Lock();
+  FinishGroupLocked(group);
+  return std::move(writer.result);
+}
+
+void RocksDbEventStore::AppendAsync(AppendRequest request, AppendCallback done) {
+  auto writer = std::make_unique<Writer>();
+  if (absl::Status valid = ValidateRequest(request, &writer->bytes); !valid.ok()) {
+    done(valid);
+    return;
+  }
+  if (!request.idempotency_key.empty()) writer->fingerprint = Fingerprint(request);
+  writer->request = std::move(request);
+  writer->done = std::move(done);
+  absl::MutexLock lock(&writers_mu_);
+  // When it reaches the front, the committer thread leads its group (CommitLoop).
+  writers_.push_back(writer.release());
+}
+
+std::vector<RocksDbEventStore::Writer*> RocksDbEventStore::TakeGroupLocked() {
   std::vector<Writer*> group;
   size_t group_bytes = 0;
   for (Writer* w : writers_) {
@@ -533,16 +594,62 @@ absl::StatusOr<AppendResult> RocksDbEventStore::Append(AppendRequest request) {
     group.push_back(w);
     group_bytes += w->bytes;
   }
-  writers_mu_.Unlock();
-  CommitGroup(group);
-  writers_mu_.Lock();
+  return group;
+}
+
+void RocksDbEventStore::FinishGroupLocked(const std::vector<Writer*>& group) {
+  std::vector<Writer*> asynchronous;
   for (Writer* w : group) {
     writers_.pop_front();
-    w->done = true;
-    if (w != &writer) w->cv.Signal();
+    if (w->done) {
+      asynchronous.push_back(w);
+    } else {
+      w->finished = true;
+      w->cv.Signal();  // A leader's own Signal wakes nobody.
+    }
   }
-  if (!writers_.empty()) writers_.front()->cv.Signal();  // The next leader.
-  return std::move(writer.result);
+  if (!asynchronous.empty()) completions_.push_back(std::move(asynchronous));
+  // The next leader: a waiting Append is woken here; an asynchronous writer at the front is
+  // the committer's, whose Await sees it when the lock is released.
+  if (!writers_.empty() && !writers_.front()->done) writers_.front()->cv.Signal();
+}
+
+void RocksDbEventStore::CommitLoop() {
+  absl::MutexLock lock(&writers_mu_);
+  while (true) {
+    writers_mu_.Await(absl::Condition(
+        +[](RocksDbEventStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->writers_mu_) {
+          return (!s->writers_.empty() && s->writers_.front()->done) ||
+                 (s->stopping_ && s->writers_.empty());
+        },
+        this));
+    if (writers_.empty()) return;  // Stopping, and every append has committed.
+    const std::vector<Writer*> group = TakeGroupLocked();
+    writers_mu_.Unlock();
+    CommitGroup(group);
+    writers_mu_.Lock();
+    FinishGroupLocked(group);
+  }
+}
+
+void RocksDbEventStore::CompleteLoop() {
+  absl::MutexLock lock(&writers_mu_);
+  while (true) {
+    writers_mu_.Await(absl::Condition(
+        +[](RocksDbEventStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->writers_mu_) {
+          return !s->completions_.empty() || (s->stopping_ && s->writers_.empty());
+        },
+        this));
+    if (completions_.empty()) return;
+    std::vector<Writer*> group = std::move(completions_.front());
+    completions_.pop_front();
+    writers_mu_.Unlock();
+    for (Writer* w : group) {
+      w->done(std::move(w->result));
+      delete w;
+    }
+    writers_mu_.Lock();
+  }
 }
 
 absl::StatusOr<uint64_t> RocksDbEventStore::ReadStreamVersion(absl::string_view stream_id) const {

@@ -22,6 +22,9 @@ class CountingStore final : public store::EventStore {
   absl::StatusOr<store::AppendResult> Append(store::AppendRequest request) override {
     return inner_->Append(std::move(request));
   }
+  void AppendAsync(store::AppendRequest request, AppendCallback done) override {
+    inner_->AppendAsync(std::move(request), std::move(done));
+  }
   absl::StatusOr<std::vector<store::EventRecord>> ReadStream(absl::string_view stream_id,
                                                              uint64_t from_version,
                                                              store::Direction direction,
