@@ -152,6 +152,11 @@ class Calls {
 
   engine::Engine* engine() const { return engine_; }
 
+  // Returns once every unary call started has been answered.
+  void AwaitAnswered() const {
+    while (in_flight_.load() != 0) absl::SleepFor(absl::Milliseconds(1));
+  }
+
   // A new token for an active user, by an administrator; only its hash is kept.
   absl::StatusOr<std::string> IssueToken(const Principal& principal, const std::string& user) {
     RETURN_IF_ERROR(engine_->Authorize(principal, v1::ADMIN_CONFIGURE));
@@ -1369,6 +1374,9 @@ class ServerImpl final : public Server {
   void Shutdown(absl::Duration grace) override {
     shut_down_ = true;
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
+    // A command still committing answers from the store's completion thread later; Calls
+    // must outlive that answer (the engine and the store outlive the server).
+    calls_.AwaitAnswered();
   }
 
   void Wait() override { server_->Wait(); }
