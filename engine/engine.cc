@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -15,6 +16,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -92,6 +94,12 @@ class EngineImpl final : public Engine {
  public:
   EngineImpl(const Options& options, store::EventStore* store, Clock* clock, IdGenerator* ids)
       : options_(options), store_(store), clock_(clock), ids_(ids) {}
+  ~EngineImpl() override {
+    // An answer still to come runs on the store's completion thread and uses this engine.
+    absl::MutexLock lock(&pending_mu_);
+    pending_mu_.Await(absl::Condition(
+        +[](uint64_t* pending) { return *pending == 0; }, &pending_));
+  }
 
   absl::Status Init();
 
@@ -223,6 +231,9 @@ class EngineImpl final : public Engine {
   void Committed(std::shared_ptr<Pending> pending, CommandResult result,
                  const std::string& target_stream, absl::StatusOr<store::AppendResult> appended)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Answers a command, handing the stream it holds to the next command waiting for it.
+  void Answer(const std::shared_ptr<Pending>& pending, absl::StatusOr<CommandResult> result);
+  void Release(const std::shared_ptr<Pending>& pending);
   // The first result of a request id that already committed, if it did.
   absl::StatusOr<std::optional<CommandResult>> Repeated(const Pending& pending);
   // Applies committed records (and any committed before them) to the projections.
@@ -260,6 +271,15 @@ class EngineImpl final : public Engine {
 
   mutable absl::Mutex mu_;
   internal::State state_ ABSL_GUARDED_BY(mu_);
+
+  // Commands started and not yet answered (ExecuteAsync); the destructor waits for none.
+  absl::Mutex pending_mu_;
+  uint64_t pending_ ABSL_GUARDED_BY(pending_mu_) = 0;
+
+  // Streams with an append in flight, each with the commands waiting for their turn.
+  absl::Mutex turns_mu_;
+  absl::flat_hash_map<std::string, std::deque<std::shared_ptr<Pending>>> turns_
+      ABSL_GUARDED_BY(turns_mu_);
 };
 
 absl::Status EngineImpl::Init() {
@@ -472,7 +492,34 @@ struct EngineImpl::Pending {
   int attempt = 0;
   absl::Status last_conflict;
   ExecuteCallback done;
+  // The stream this command's append is in flight to, or that was handed to it: commands
+  // to one stream take turns instead of racing for its next version.
+  std::string held;
 };
+
+void EngineImpl::Answer(const std::shared_ptr<Pending>& p, absl::StatusOr<CommandResult> result) {
+  if (!p->held.empty()) Release(p);
+  p->done(std::move(result));
+}
+
+void EngineImpl::Release(const std::shared_ptr<Pending>& p) {
+  std::shared_ptr<Pending> next;
+  {
+    absl::MutexLock lock(&turns_mu_);
+    auto it = turns_.find(p->held);
+    if (it != turns_.end()) {
+      if (it->second.empty()) {
+        turns_.erase(it);
+      } else {
+        next = std::move(it->second.front());
+        it->second.pop_front();
+        next->held = p->held;  // The stream passes to the next in line, still taken.
+      }
+    }
+  }
+  p->held.clear();
+  if (next != nullptr) Attempt(std::move(next));
+}
 
 absl::StatusOr<CommandResult> EngineImpl::ExecuteAs(const Principal& principal,
                                                     const Command& command, bool system) {
@@ -506,7 +553,16 @@ void EngineImpl::ExecuteAsyncAs(const Principal& principal, const Command& comma
   p->principal = principal;
   p->command = command;
   p->system = system;
-  p->done = std::move(done);
+  // Counted until answered: the engine is not destroyed under an answer still to come.
+  {
+    absl::MutexLock lock(&pending_mu_);
+    ++pending_;
+  }
+  p->done = [this, done = std::move(done)](absl::StatusOr<CommandResult> result) {
+    done(std::move(result));
+    absl::MutexLock lock(&pending_mu_);
+    --pending_;
+  };
   auto prepare = [&]() -> absl::StatusOr<std::optional<CommandResult>> {
     RETURN_IF_ERROR(
         internal::ValidateText("request_id", command.request_id(), kMaxRequestIdBytes, false));
@@ -528,16 +584,17 @@ void EngineImpl::ExecuteAsyncAs(const Principal& principal, const Command& comma
     return Repeated(*p);
   };
   absl::StatusOr<std::optional<CommandResult>> first = prepare();
-  if (!first.ok()) return p->done(first.status());
-  if (first->has_value()) return p->done(**std::move(first));
+  if (!first.ok()) return Answer(p, first.status());
+  if (first->has_value()) return Answer(p, **std::move(first));
   Attempt(std::move(p));
 }
 
 void EngineImpl::Attempt(std::shared_ptr<Pending> p) {
   if (p->attempt++ >= options_.max_attempts) {
-    return p->done(absl::AbortedError(absl::StrCat(
-        "gave up after ", options_.max_attempts,
-        " concurrent changes to the same records; last: ", p->last_conflict.message())));
+    return Answer(
+        p, absl::AbortedError(absl::StrCat(
+               "gave up after ", options_.max_attempts,
+               " concurrent changes to the same records; last: ", p->last_conflict.message())));
   }
   const Command& command = p->command;
   const absl::Time now = clock_->Now();
@@ -549,16 +606,16 @@ void EngineImpl::Attempt(std::shared_ptr<Pending> p) {
       actor.set_user_id(internal::kSystemUser);
     } else {
       absl::StatusOr<const UserView*> caller = Caller(p->principal);
-      if (!caller.ok()) return p->done(caller.status());
+      if (!caller.ok()) return Answer(p, caller.status());
       actor = **caller;
     }
     // A stale etag says "read again" before anything else the command would be told.
     if (command.has_etag()) {
       std::optional<std::pair<std::string, uint64_t>> target = internal::TargetOf(state_, command);
       if (target.has_value() && target->second != command.etag()) {
-        return p->done(absl::AbortedError(
-            absl::StrCat("etag ", command.etag(), " is stale: \"", target->first,
-                         "\" is at version ", target->second, "; read it again and retry")));
+        return Answer(p, absl::AbortedError(absl::StrCat(
+                             "etag ", command.etag(), " is stale: \"", target->first,
+                             "\" is at version ", target->second, "; read it again and retry")));
       }
     }
     decided = internal::Decide(state_, actor, command, now, ids_);
@@ -567,21 +624,35 @@ void EngineImpl::Attempt(std::shared_ptr<Pending> p) {
     // The same request may have committed since we looked (a concurrent retry): then its
     // result is the answer, not the refusal of doing it twice.
     absl::StatusOr<std::optional<CommandResult>> concurrent = Repeated(*p);
-    if (!concurrent.ok()) return p->done(concurrent.status());
-    if (concurrent->has_value()) return p->done(**std::move(concurrent));
-    return p->done(decided.status());
+    if (!concurrent.ok()) return Answer(p, concurrent.status());
+    if (concurrent->has_value()) return Answer(p, **std::move(concurrent));
+    return Answer(p, decided.status());
   }
   Decision decision = *std::move(decided);
   if (command.has_etag() && command.etag() != decision.target_version) {
-    return p->done(absl::AbortedError(
-        absl::StrCat("etag ", command.etag(), " is stale: \"", decision.target_stream,
-                     "\" is at version ", decision.target_version, "; read it again and retry")));
+    return Answer(
+        p, absl::AbortedError(absl::StrCat("etag ", command.etag(), " is stale: \"",
+                                           decision.target_stream, "\" is at version ",
+                                           decision.target_version, "; read it again and retry")));
   }
   CommandResult result;
   result.set_id(decision.result.id());
   result.set_sub_id(decision.result.sub_id());
   result.set_etag(decision.target_version);
-  if (decision.writes.empty()) return p->done(std::move(result));  // Nothing to change.
+  if (decision.writes.empty()) return Answer(p, std::move(result));  // Nothing to change.
+  if (p->held != decision.target_stream) {
+    if (!p->held.empty()) Release(p);
+    absl::MutexLock lock(&turns_mu_);
+    auto [turn, first_in_line] = turns_.try_emplace(decision.target_stream);
+    if (!first_in_line) {
+      // Another command's append to this stream is in flight: decide again after it, on
+      // the state it leaves, rather than race it for the same version.
+      --p->attempt;
+      turn->second.push_back(std::move(p));
+      return;
+    }
+    p->held = decision.target_stream;
+  }
   store::AppendRequest append = ToAppend(decision, actor, command, now, p->key, p->digest);
   store_->AppendAsync(std::move(append), [this, p, result = std::move(result),
                                           target = std::move(decision.target_stream)](
@@ -600,7 +671,7 @@ void EngineImpl::Committed(std::shared_ptr<Pending> p, CommandResult result,
     {
       absl::MutexLock lock(&mu_);
       if (absl::Status caught_up = CatchUpLocked(store_->Head().position); !caught_up.ok()) {
-        return p->done(caught_up);
+        return Answer(p, caught_up);
       }
     }
     return Attempt(std::move(p));
@@ -608,15 +679,15 @@ void EngineImpl::Committed(std::shared_ptr<Pending> p, CommandResult result,
   if (absl::IsAlreadyExists(appended.status()) && !p->key.empty()) {
     // The same request committed concurrently under this key: its result is ours.
     absl::StatusOr<std::optional<CommandResult>> concurrent = Repeated(*p);
-    if (!concurrent.ok()) return p->done(concurrent.status());
-    if (concurrent->has_value()) return p->done(**std::move(concurrent));
+    if (!concurrent.ok()) return Answer(p, concurrent.status());
+    if (concurrent->has_value()) return Answer(p, **std::move(concurrent));
   }
-  if (!appended.ok()) return p->done(appended.status());
+  if (!appended.ok()) return Answer(p, appended.status());
   if (appended->deduplicated) {
-    return p->done(RepeatedResult(*appended, command.request_id(), p->digest));
+    return Answer(p, RepeatedResult(*appended, command.request_id(), p->digest));
   }
   if (absl::Status projected = Project(std::move(appended->records)); !projected.ok()) {
-    return p->done(projected);
+    return Answer(p, projected);
   }
   result.set_first_position(appended->first_position);
   result.set_last_position(appended->last_position);
@@ -630,7 +701,7 @@ void EngineImpl::Committed(std::shared_ptr<Pending> p, CommandResult result,
     absl::ReaderMutexLock lock(&mu_);
     if (const OrderView* order = state_.FindOrder(result.id())) result.set_key(order->key());
   }
-  p->done(std::move(result));
+  Answer(p, std::move(result));
 }
 
 absl::Status EngineImpl::Project(std::vector<EventRecord> records) {

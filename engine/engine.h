@@ -144,6 +144,7 @@ class Engine {
   // appended (refused, repeated, or nothing to change), else on the store's completion
   // thread once the events are durable and projected. `done` must be quick and must not
   // call Execute (which would wait for that thread); it may call ExecuteAsync and queries.
+  // Destroying the engine waits for every answer still to come.
   using ExecuteCallback = std::function<void(absl::StatusOr<CommandResult>)>;
   virtual void ExecuteAsync(const Principal& principal, const Command& command,
                             ExecuteCallback done) = 0;

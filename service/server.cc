@@ -148,7 +148,8 @@ class Calls {
       : options_(options),
         engine_(engine),
         tokens_(tokens),
-        executor_(options.worker_threads, options.max_calls_in_flight) {}
+        // Calls::Start bounds the calls in flight; the queue only has to hold them all.
+        executor_(options.worker_threads, options.max_calls_in_flight + options.worker_threads) {}
 
   engine::Engine* engine() const { return engine_; }
 

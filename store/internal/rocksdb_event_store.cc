@@ -259,6 +259,11 @@ class RocksDbEventStore final : public EventStore {
   // thread runs their callbacks, a group at a time, while the next group commits.
   void CommitLoop();
   void CompleteLoop();
+  // Stopping, with nothing queued, committed-but-unanswered, or being answered (an answer
+  // may append again).
+  bool DrainedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(writers_mu_) {
+    return stopping_ && writers_.empty() && completions_.empty() && !completing_;
+  }
   // The stream's last version, from the last key of its index (0 if it has none).
   absl::StatusOr<uint64_t> ReadStreamVersion(absl::string_view stream_id) const;
   // Leader only: the stream's last version from the cache or the index.
@@ -619,8 +624,7 @@ void RocksDbEventStore::CommitLoop() {
   while (true) {
     writers_mu_.Await(absl::Condition(
         +[](RocksDbEventStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->writers_mu_) {
-          return (!s->writers_.empty() && s->writers_.front()->done) ||
-                 (s->stopping_ && s->writers_.empty());
+          return (!s->writers_.empty() && s->writers_.front()->done) || s->DrainedLocked();
         },
         this));
     if (writers_.empty()) return;  // Stopping, and every append has committed.
@@ -637,18 +641,20 @@ void RocksDbEventStore::CompleteLoop() {
   while (true) {
     writers_mu_.Await(absl::Condition(
         +[](RocksDbEventStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->writers_mu_) {
-          return !s->completions_.empty() || (s->stopping_ && s->writers_.empty());
+          return !s->completions_.empty() || s->DrainedLocked();
         },
         this));
     if (completions_.empty()) return;
     std::vector<Writer*> group = std::move(completions_.front());
     completions_.pop_front();
+    completing_ = true;  // Its callbacks may append again: the committer must stay.
     writers_mu_.Unlock();
     for (Writer* w : group) {
       w->done(std::move(w->result));
       delete w;
     }
     writers_mu_.Lock();
+    completing_ = false;
   }
 }
 

@@ -1,7 +1,8 @@
 // command_fuzzer: libFuzzer over command decoding and validation. Each input is taken as the
 // bytes of a spotflow.v1.Command (as they would arrive over the wire), decoded, and executed
 // by each of the preset roles against an engine whose state grows as the fuzzer goes. The
-// engine must never crash, and a refused command must never write.
+// engine must never crash, and a refused command must never write nor change the
+// projections.
 //
 // Built with clang and -fsanitize=fuzzer,address by scripts/fuzz.sh (SPOTFLOW_FUZZ=ON).
 #include <cstddef>
@@ -72,12 +73,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static World* world = new World();
   v1::Command command;
   if (!command.ParseFromArray(data, static_cast<int>(size))) return 0;
+  // The whole projected state is hashed on every 16th input only: it grows with the run.
+  static uint64_t inputs = 0;
+  const bool check_state = ++inputs % 16 == 0;
   for (const char* user : {"admin", engine::kAccountExecutive, engine::kSalesAssistant,
                            engine::kSalesManager, engine::kProducer, "nobody"}) {
     const uint64_t head = world->store->Head().position;
+    const uint64_t projected = world->engine->position();
+    const std::string digest = check_state ? world->engine->StateDigest() : std::string();
     absl::StatusOr<v1::CommandResult> result = world->engine->Execute({user}, command);
-    if (!result.ok() && world->store->Head().position != head) {
+    if (result.ok()) continue;
+    if (world->store->Head().position != head || world->engine->position() != projected) {
       std::abort();  // A refused command wrote to the log.
+    }
+    if (check_state && world->engine->StateDigest() != digest) {
+      std::abort();  // A refused command changed the projections.
     }
   }
   return 0;

@@ -139,5 +139,32 @@ TEST(AppendAsyncTest, CallbacksRunInCommitOrderAndMayAppendAgain) {
   EXPECT_EQ(store->Head().position, 201u);
 }
 
+TEST(AppendAsyncTest, DestroyingTheStoreAnswersEverythingEvenAppendsMadeByAnswers) {
+  spotflow::testing::TempDir dir;
+  std::atomic<int> answered{0};
+  {
+    auto store = OpenStore(dir.Sub("db"), /*sync=*/true);
+    EventStore* raw = store.get();
+    for (int i = 0; i < 100; ++i) {
+      raw->AppendAsync(OneStream("s", ExpectedVersion::Any(), 1, absl::StrCat(i)),
+                       [&, raw, i](absl::StatusOr<AppendResult> result) {
+                         EXPECT_OK(result.status());
+                         ++answered;
+                         // Each answer appends once more, while the store is being destroyed.
+                         raw->AppendAsync(
+                             OneStream("s", ExpectedVersion::Any(), 1, absl::StrCat("again", i)),
+                             [&](absl::StatusOr<AppendResult> again) {
+                               EXPECT_OK(again.status());
+                               ++answered;
+                             });
+                       });
+    }
+  }  // Destroyed at once: every append commits and every answer runs first.
+  EXPECT_EQ(answered.load(), 200);
+  auto reopened = OpenStore(dir.Sub("db"), true);
+  EXPECT_EQ(reopened->Head().position, 200u);
+  EXPECT_OK(reopened->Verify(1, 0).status());
+}
+
 }  // namespace
 }  // namespace spotflow::store
