@@ -250,10 +250,10 @@ class EngineImpl final : public Engine {
   absl::Status LoadSnapshot() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status LoadPresets();
   // Every event of `stream` folded by `apply` into a view of type View, with the fields each
-  // changed.
+  // changed; NOT_FOUND naming the `what` `id` when the stream is empty.
   template <typename View>
   absl::StatusOr<std::vector<v1::Change>> History(
-      const std::string& stream,
+      const char* what, const std::string& id, const std::string& stream,
       const std::function<void(const EventRecord&, v1::DomainEvent*, View*)>& apply) const;
   // Whether the caller holds EVENTS_READ (UNAUTHENTICATED / PERMISSION_DENIED for an
   // unknown or deactivated caller).
@@ -998,7 +998,7 @@ absl::StatusOr<ExportPage> EngineImpl::ExportEvents(const Principal& principal,
 
 template <typename View>
 absl::StatusOr<std::vector<v1::Change>> EngineImpl::History(
-    const std::string& stream,
+    const char* what, const std::string& id, const std::string& stream,
     const std::function<void(const EventRecord&, v1::DomainEvent*, View*)>& apply) const {
   ASSIGN_OR_RETURN(std::vector<EventRecord> records,
                    store_->ReadStream(stream, 1, store::Direction::kForward, kMaxStreamRead));
@@ -1020,31 +1020,25 @@ absl::StatusOr<std::vector<v1::Change>> EngineImpl::History(
       *change.add_fields() = std::move(field);
     }
   }
+  if (changes.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat(what, " \"", absl::CHexEscape(id), "\" has no history: it never existed"));
+  }
   return changes;
 }
 
 absl::StatusOr<std::vector<v1::Change>> EngineImpl::OrderHistory(
     const Principal& principal, const std::string& order_id) const {
   RETURN_IF_ERROR(RequireEventsRead(principal));
-  ASSIGN_OR_RETURN(std::vector<v1::Change> changes,
-                   History<OrderView>(internal::OrderStream(order_id), internal::ApplyToOrder));
-  if (changes.empty()) {
-    return absl::NotFoundError(absl::StrCat("order \"", absl::CHexEscape(order_id),
-                                            "\" has no history: it never existed"));
-  }
-  return changes;
+  return History<OrderView>("order", order_id, internal::OrderStream(order_id),
+                            internal::ApplyToOrder);
 }
 
 absl::StatusOr<std::vector<v1::Change>> EngineImpl::ClientHistory(
     const Principal& principal, const std::string& client_id) const {
   RETURN_IF_ERROR(RequireEventsRead(principal));
-  ASSIGN_OR_RETURN(std::vector<v1::Change> changes,
-                   History<ClientView>(internal::ClientStream(client_id), internal::ApplyToClient));
-  if (changes.empty()) {
-    return absl::NotFoundError(absl::StrCat("client \"", absl::CHexEscape(client_id),
-                                            "\" has no history: it never existed"));
-  }
-  return changes;
+  return History<ClientView>("client", client_id, internal::ClientStream(client_id),
+                             internal::ApplyToClient);
 }
 
 absl::StatusOr<Engine::ReplayCheck> EngineImpl::CheckReplay(const Principal& principal,

@@ -161,6 +161,19 @@ class Client {
 
   int Audit(const std::string& sub, const Args& args);
 
+  // Reads a long run's stream, showing its progress; `result` gets the last message, which
+  // carries the outcome.
+  template <typename Response>
+  grpc::Status ReadResult(const char* what, std::unique_ptr<grpc::ClientReader<Response>> reader,
+                          Response* result) {
+    Response response;
+    while (reader->Read(&response)) {
+      if (response.done()) *result = response;
+      ShowProgress(what, response.progress());
+    }
+    return reader->Finish();
+  }
+
   int Report(const grpc::Status& status) const {
     if (status.ok()) return 0;
     std::fprintf(stderr, "spotflow: %s: %s\n", CodeName(status.error_code()),
@@ -720,13 +733,8 @@ int Client::Audit(const std::string& sub, const Args& args) {
       *request.mutable_digest() = DigestOption(args);
     }
     auto context = StreamContext();
-    auto reader = audit_->Verify(context.get(), request);
-    v1::AuditVerifyResponse response, result;
-    while (reader->Read(&response)) {
-      if (response.done()) result = response;
-      ShowProgress("verify", response.progress());
-    }
-    grpc::Status status = reader->Finish();
+    v1::AuditVerifyResponse result;
+    grpc::Status status = ReadResult("verify", audit_->Verify(context.get(), request), &result);
     if (!status.ok()) return Report(status);
     if (PrintJson(result)) return 0;
     const std::string digest = spotflow::engine::FormatDigest(result.digest());
@@ -777,13 +785,9 @@ int Client::Audit(const std::string& sub, const Args& args) {
   }
   if (sub == "replay" && Positional(args, 1, "order, client or check") == "check") {
     auto context = StreamContext();
-    auto reader = audit_->CheckDeterminism(context.get(), v1::CheckDeterminismRequest());
-    v1::CheckDeterminismResponse response, result;
-    while (reader->Read(&response)) {
-      if (response.done()) result = response;
-      ShowProgress("rebuild", response.progress());
-    }
-    grpc::Status status = reader->Finish();
+    v1::CheckDeterminismResponse result;
+    grpc::Status status = ReadResult(
+        "rebuild", audit_->CheckDeterminism(context.get(), v1::CheckDeterminismRequest()), &result);
     if (!status.ok()) return Report(status);
     if (PrintJson(result)) return 0;
     std::printf(
