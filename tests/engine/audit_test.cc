@@ -229,7 +229,9 @@ TEST_F(TamperTest, AnyAlteredByteOfAnyRecordIsFoundAtItsPosition) {
                   StatusIs(absl::StatusCode::kDataLoss, HasSubstr(at)));
       EXPECT_THAT(CheckDigest(*small, digest_, nullptr),
                   StatusIs(absl::StatusCode::kDataLoss, HasSubstr(at)));
-      if (position > 1) EXPECT_OK(VerifyLog(*small, 1, position - 1, nullptr).status());
+      if (position > 1) {
+        EXPECT_OK(VerifyLog(*small, 1, position - 1, nullptr).status());
+      }
     }
     RawDb raw(path_);
     raw.Put(store::internal::kLogFamily, key, original);
@@ -318,7 +320,7 @@ TEST_F(AuditTest, ExportRoundTripsAgainstADigestAndCatchesAChangedLine) {
   // actor, the hash, the record bytes.
   int exercised = 0;
   for (size_t n : {size_t{0}, lines.size() - 5, lines.size() - 1}) {
-    for (const std::string& before :
+    for (const std::string before :
          {"\"title\":\"Winter", "\"user_id\":\"", "\"hash\":\"", "\"record\":\""}) {
       std::vector<std::string> changed = lines;
       const size_t at = changed[n].find(before);
