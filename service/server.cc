@@ -249,9 +249,9 @@ class Calls {
                  });
   }
 
-  // Starts a server stream for an authenticated caller: `make(principal)` returns the
-  // stream's task (or the error that refuses the stream). Streams hold a thread each, so they are
-  // bounded by ServerOptions::max_streams.
+  // Starts a server stream for an authenticated caller: `make(principal)`, run on the
+  // stream's thread, returns the stream's task (or the error that ends the stream). Streams hold a
+  // thread each, so they are bounded by ServerOptions::max_streams.
   template <typename Message, typename Make>
   grpc::ServerWriteReactor<Message>* Stream(const char* method,
                                             grpc::CallbackServerContext* context, Make make) {
@@ -264,12 +264,20 @@ class Calls {
           absl::ResourceExhaustedError(absl::StrCat("the server is at its limit of ",
                                                     options_.max_streams, " open streams")));
     }
-    absl::StatusOr<typename TaskWriter<Message>::Task> task = make(Principal{*user});
-    if (!task.ok()) {
-      streams_.fetch_sub(1);
-      return Refuse<Message>(method, *user, task.status());
-    }
-    return new TaskWriter<Message>(*std::move(task), [this] { streams_.fetch_sub(1); });
+    // `make` checks access and may read the engine, so it runs on the stream's own thread
+    // too: its refusal ends the stream there.
+    auto run = [method, user = *user,
+                make = std::move(make)](StreamSink<Message>& sink) -> absl::Status {
+      absl::StatusOr<typename TaskWriter<Message>::Task> task = make(Principal{user});
+      if (!task.ok()) {
+        spdlog::info("{} by {}: {} {}", method, user,
+                     absl::StatusCodeToString(task.status().code()),
+                     std::string(task.status().message()));
+        return task.status();
+      }
+      return (*task)(sink);
+    };
+    return new TaskWriter<Message>(std::move(run), [this] { streams_.fetch_sub(1); });
   }
 
   // A typed unary method: what a raw call hands its parsed request to.
