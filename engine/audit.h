@@ -78,7 +78,8 @@ struct ExportCheck {
 // Re-hashes an export line by line, without the database: each line's hash must be
 // SHA-256(previous hash || record bytes), its readable fields must equal what its bytes
 // decode to, compared as messages (so an edited field is caught, not only an edited hash,
-// while another protobuf's JSON spacing is not), and consecutive positions must chain. An export starting at position 1 must start from the zero hash.
+// while another protobuf's JSON spacing is not), and consecutive positions must chain. An export
+// starting at position 1 must start from the zero hash.
 class ExportChecker {
  public:
   // With a digest, the export must also prove it: some line (or the hash before the first

@@ -245,7 +245,8 @@ absl::Status Run(const std::string& dir) {
   RETURN_IF_ERROR(demo.SetUp());
   ASSIGN_OR_RETURN(std::string order, demo.RunOrder());
   RETURN_IF_ERROR(demo.PrintHistory(order));
-  ASSIGN_OR_RETURN(spotflow::store::VerifyResult verified, engine->VerifyLog({"ada"}, 1, 0, nullptr));
+  ASSIGN_OR_RETURN(spotflow::store::VerifyResult verified,
+                   engine->VerifyLog({"ada"}, 1, 0, nullptr));
   std::printf("\nThe log now holds %llu records; the hash chain verifies.\n",
               static_cast<unsigned long long>(verified.records));
   return absl::OkStatus();
