@@ -18,7 +18,6 @@
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "openssl/sha.h"
 
 namespace spotflow::engine {
 namespace {
@@ -35,16 +34,6 @@ constexpr uint64_t kMaxExportScan = 50'000;
 constexpr char kDomainEventUrl[] = "type.googleapis.com/spotflow.v1.DomainEvent";
 
 std::string ZeroHash() { return std::string(kHashBytes, '\0'); }
-
-std::string ChainHash(absl::string_view previous_hash, absl::string_view bytes) {
-  std::string input;
-  input.reserve(previous_hash.size() + bytes.size());
-  input.append(previous_hash.data(), previous_hash.size());
-  input.append(bytes.data(), bytes.size());
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
-}
 
 bool IsHex(absl::string_view text) {
   for (char c : text) {
@@ -234,7 +223,7 @@ absl::Status ExportChecker::AddLine(absl::string_view line) {
   }
   hash = absl::HexStringToBytes(exported.hash());
   if (record.previous_hash().size() != kHashBytes ||
-      ChainHash(record.previous_hash(), exported.record()) != hash) {
+      store::ChainHash(record.previous_hash(), exported.record()) != hash) {
     return bad(record.position(), "hash mismatch: the record's bytes or its hash were altered");
   }
   record.set_hash(hash);

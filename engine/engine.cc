@@ -212,13 +212,10 @@ class EngineImpl final : public Engine {
     return internal::ForContact(std::move(order), caller.contact_id());
   }
   absl::Status RequireEventsRead(const Principal& principal) const {
-    absl::ReaderMutexLock lock(&mu_);
-    ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
-    if (state_.ScopeOf(*caller, v1::EVENTS_READ) == v1::SCOPE_UNSPECIFIED) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "user \"", caller->user_id(), "\" may not read raw events: that needs EVENTS_READ"));
-    }
-    return absl::OkStatus();
+    ASSIGN_OR_RETURN(const bool holds, HoldsEventsRead(principal));
+    if (holds) return absl::OkStatus();
+    return absl::PermissionDeniedError(absl::StrCat(
+        "user \"", principal.user_id, "\" may not read raw events: that needs EVENTS_READ"));
   }
   absl::StatusOr<CommandResult> ExecuteAs(const Principal& principal, const Command& command,
                                           bool system);

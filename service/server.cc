@@ -452,11 +452,14 @@ class Calls {
     return calls_->Mutate(#Name, context, request, response);                                   \
   }
 
+absl::Time ToTime(const google::protobuf::Timestamp& timestamp) {
+  return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
+}
+
 engine::AsOf ToAsOf(const v1::AsOf& as_of) {
   engine::AsOf result;
   if (as_of.has_time()) {
-    result.time =
-        absl::FromUnixSeconds(as_of.time().seconds()) + absl::Nanoseconds(as_of.time().nanos());
+    result.time = ToTime(as_of.time());
   } else {
     result.position = as_of.position();
   }
@@ -1309,9 +1312,6 @@ class AuditService final : public v1::Audit::CallbackService {
   static absl::Status Named(const char* field, const std::string& id) {
     if (!id.empty()) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrCat(field, " is empty: name the record"));
-  }
-  static absl::Time ToTime(const google::protobuf::Timestamp& t) {
-    return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
   }
 
   Calls* const calls_;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "store/internal/rocksdb_event_store.h"
+#include "store/internal/sha256.h"
 
 namespace spotflow::store {
 namespace {
@@ -34,6 +35,10 @@ absl::Status ValidateOptions(const Options& options) {
 }
 
 }  // namespace
+
+std::string ChainHash(absl::string_view previous_hash, absl::string_view record_bytes) {
+  return internal::ChainHash(previous_hash, record_bytes);
+}
 
 std::string ExpectedVersion::ToString() const {
   if (is_any()) return "any";

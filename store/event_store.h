@@ -186,6 +186,11 @@ class Subscription {
   virtual void Close() = 0;
 };
 
+// The hash chain's link as the store computes it: SHA-256(previous_hash || record_bytes),
+// 32 bytes, where record_bytes are a record's stored bytes without its hash and position 1
+// follows 32 zero bytes. For checks made without a store, such as of an exported log.
+std::string ChainHash(absl::string_view previous_hash, absl::string_view record_bytes);
+
 class EventStore {
  public:
   // Opens the store in directory `path`, creating it if options.create_if_missing.

@@ -17,7 +17,6 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "store/internal/format.h"
-#include "store/internal/sha256.h"
 #include "tests/testing/engine_fixture.h"
 #include "tests/testing/raw_db.h"
 #include "tests/testing/store_helpers.h"
@@ -254,7 +253,7 @@ TEST_F(TamperTest, ARecordRehashedToPointElsewhereDoesNotLink) {
     const std::string bytes = record.SerializeAsString();
     const std::string before = raw.Get(store::internal::kLogFamily, store::internal::LogKey(1));
     raw.Put(store::internal::kLogFamily, key,
-            bytes + store::internal::ChainHash(before.substr(before.size() - 32), bytes));
+            bytes + store::ChainHash(before.substr(before.size() - 32), bytes));
   }
   auto small = OpenSmall();
   ASSERT_NE(small, nullptr);
