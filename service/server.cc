@@ -445,6 +445,20 @@ class Calls {
   Executor executor_;
 };
 
+// The typed entry of a raw method (Calls::Register): `method` of `service`, handed the
+// parsed request and the typed response.
+template <typename Service, typename Request, typename Response>
+Calls::Typed Bind(Service* service,
+                  grpc::ServerUnaryReactor* (Service::*method)(grpc::CallbackServerContext*,
+                                                               const Request*, Response*)) {
+  return [service, method](grpc::CallbackServerContext* context,
+                           const google::protobuf::Message* request,
+                           google::protobuf::Message* response) {
+    return (service->*method)(context, static_cast<const Request*>(request),
+                              static_cast<Response*>(response));
+  };
+}
+
 #define SPOTFLOW_MUTATION(Name)                                                                 \
   grpc::ServerUnaryReactor* Name(grpc::CallbackServerContext* context,                          \
                                  const v1::Name##Request* request, v1::CommandResult* response) \
@@ -469,133 +483,32 @@ engine::AsOf ToAsOf(const v1::AsOf& as_of) {
 class OrdersService final : public v1::Orders::CallbackService {
  public:
   explicit OrdersService(Calls* calls) : calls_(calls) {
-    calls_->Register(
-        "spotflow.v1.Orders",
-        {
-            {"GetOrder",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return GetOrder(c, static_cast<const v1::GetOrderRequest*>(q),
-                               static_cast<v1::OrderView*>(r));
-             }},
-            {"ListOrders",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return ListOrders(c, static_cast<const v1::ListOrdersRequest*>(q),
-                                 static_cast<v1::ListOrdersResponse*>(r));
-             }},
-            {"CreateOrder",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return CreateOrder(c, static_cast<const v1::CreateOrderRequest*>(q),
-                                  static_cast<v1::CommandResult*>(r));
-             }},
-            {"UpdateOrder",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return UpdateOrder(c, static_cast<const v1::UpdateOrderRequest*>(q),
-                                  static_cast<v1::CommandResult*>(r));
-             }},
-            {"SubmitRevision",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return SubmitRevision(c, static_cast<const v1::SubmitRevisionRequest*>(q),
-                                     static_cast<v1::CommandResult*>(r));
-             }},
-            {"ApproveRevision",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return ApproveRevision(c, static_cast<const v1::ApproveRevisionRequest*>(q),
-                                      static_cast<v1::CommandResult*>(r));
-             }},
-            {"RequestChanges",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return RequestChanges(c, static_cast<const v1::RequestChangesRequest*>(q),
-                                     static_cast<v1::CommandResult*>(r));
-             }},
-            {"ForwardToClient",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return ForwardToClient(c, static_cast<const v1::ForwardToClientRequest*>(q),
-                                      static_cast<v1::CommandResult*>(r));
-             }},
-            {"RecordClientAnswer",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return RecordClientAnswer(c, static_cast<const v1::RecordClientAnswerRequest*>(q),
-                                         static_cast<v1::CommandResult*>(r));
-             }},
-            {"PerformAction",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return PerformAction(c, static_cast<const v1::PerformActionRequest*>(q),
-                                    static_cast<v1::CommandResult*>(r));
-             }},
-            {"RequestFlightChange",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return RequestFlightChange(c, static_cast<const v1::RequestFlightChangeRequest*>(q),
-                                          static_cast<v1::CommandResult*>(r));
-             }},
-            {"DecideFlightChange",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return DecideFlightChange(c, static_cast<const v1::DecideFlightChangeRequest*>(q),
-                                         static_cast<v1::CommandResult*>(r));
-             }},
-            {"ShareOrder",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return ShareOrder(c, static_cast<const v1::ShareOrderRequest*>(q),
-                                 static_cast<v1::CommandResult*>(r));
-             }},
-            {"UnshareOrder",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return UnshareOrder(c, static_cast<const v1::UnshareOrderRequest*>(q),
-                                   static_cast<v1::CommandResult*>(r));
-             }},
-            {"AssignProducer",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return AssignProducer(c, static_cast<const v1::AssignProducerRequest*>(q),
-                                     static_cast<v1::CommandResult*>(r));
-             }},
-            {"AddComment",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return AddComment(c, static_cast<const v1::AddCommentRequest*>(q),
-                                 static_cast<v1::CommandResult*>(r));
-             }},
-            {"ArchiveOrder",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return ArchiveOrder(c, static_cast<const v1::ArchiveOrderRequest*>(q),
-                                   static_cast<v1::CommandResult*>(r));
-             }},
-            {"RestoreOrder",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return RestoreOrder(c, static_cast<const v1::RestoreOrderRequest*>(q),
-                                   static_cast<v1::CommandResult*>(r));
-             }},
-            {"DeleteOrder",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return DeleteOrder(c, static_cast<const v1::DeleteOrderRequest*>(q),
-                                  static_cast<v1::CommandResult*>(r));
-             }},
-            {"ReuseOrder",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return ReuseOrder(c, static_cast<const v1::ReuseOrderRequest*>(q),
-                                 static_cast<v1::CommandResult*>(r));
-             }},
-        },
-        [this](int index, grpc::internal::MethodHandler* handler) {
-          MarkMethodRawCallback(index, handler);
-        });
+    calls_->Register("spotflow.v1.Orders",
+                     {
+                         {"GetOrder", Bind(this, &OrdersService::GetOrder)},
+                         {"ListOrders", Bind(this, &OrdersService::ListOrders)},
+                         {"CreateOrder", Bind(this, &OrdersService::CreateOrder)},
+                         {"UpdateOrder", Bind(this, &OrdersService::UpdateOrder)},
+                         {"SubmitRevision", Bind(this, &OrdersService::SubmitRevision)},
+                         {"ApproveRevision", Bind(this, &OrdersService::ApproveRevision)},
+                         {"RequestChanges", Bind(this, &OrdersService::RequestChanges)},
+                         {"ForwardToClient", Bind(this, &OrdersService::ForwardToClient)},
+                         {"RecordClientAnswer", Bind(this, &OrdersService::RecordClientAnswer)},
+                         {"PerformAction", Bind(this, &OrdersService::PerformAction)},
+                         {"RequestFlightChange", Bind(this, &OrdersService::RequestFlightChange)},
+                         {"DecideFlightChange", Bind(this, &OrdersService::DecideFlightChange)},
+                         {"ShareOrder", Bind(this, &OrdersService::ShareOrder)},
+                         {"UnshareOrder", Bind(this, &OrdersService::UnshareOrder)},
+                         {"AssignProducer", Bind(this, &OrdersService::AssignProducer)},
+                         {"AddComment", Bind(this, &OrdersService::AddComment)},
+                         {"ArchiveOrder", Bind(this, &OrdersService::ArchiveOrder)},
+                         {"RestoreOrder", Bind(this, &OrdersService::RestoreOrder)},
+                         {"DeleteOrder", Bind(this, &OrdersService::DeleteOrder)},
+                         {"ReuseOrder", Bind(this, &OrdersService::ReuseOrder)},
+                     },
+                     [this](int index, grpc::internal::MethodHandler* handler) {
+                       MarkMethodRawCallback(index, handler);
+                     });
   }
 
   grpc::ServerUnaryReactor* GetOrder(grpc::CallbackServerContext* context,
@@ -704,73 +617,17 @@ class ClientsService final : public v1::Clients::CallbackService {
   explicit ClientsService(Calls* calls) : calls_(calls) {
     calls_->Register("spotflow.v1.Clients",
                      {
-                         {"GetClient",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return GetClient(c, static_cast<const v1::GetClientRequest*>(q),
-                                             static_cast<v1::ClientView*>(r));
-                          }},
-                         {"ListClients",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return ListClients(c, static_cast<const v1::ListClientsRequest*>(q),
-                                               static_cast<v1::ListClientsResponse*>(r));
-                          }},
-                         {"CreateClient",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return CreateClient(c, static_cast<const v1::CreateClientRequest*>(q),
-                                                static_cast<v1::CommandResult*>(r));
-                          }},
-                         {"UpdateClient",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return UpdateClient(c, static_cast<const v1::UpdateClientRequest*>(q),
-                                                static_cast<v1::CommandResult*>(r));
-                          }},
-                         {"AddContact",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return AddContact(c, static_cast<const v1::AddContactRequest*>(q),
-                                              static_cast<v1::CommandResult*>(r));
-                          }},
-                         {"UpdateContact",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return UpdateContact(c, static_cast<const v1::UpdateContactRequest*>(q),
-                                                 static_cast<v1::CommandResult*>(r));
-                          }},
-                         {"RemoveContact",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return RemoveContact(c, static_cast<const v1::RemoveContactRequest*>(q),
-                                                 static_cast<v1::CommandResult*>(r));
-                          }},
-                         {"ShareClient",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return ShareClient(c, static_cast<const v1::ShareClientRequest*>(q),
-                                               static_cast<v1::CommandResult*>(r));
-                          }},
-                         {"UnshareClient",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return UnshareClient(c, static_cast<const v1::UnshareClientRequest*>(q),
-                                                 static_cast<v1::CommandResult*>(r));
-                          }},
-                         {"DeleteClient",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return DeleteClient(c, static_cast<const v1::DeleteClientRequest*>(q),
-                                                static_cast<v1::CommandResult*>(r));
-                          }},
-                         {"ReassignAccounts",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return ReassignAccounts(
-                                c, static_cast<const v1::ReassignAccountsRequest*>(q),
-                                static_cast<v1::CommandResult*>(r));
-                          }},
+                         {"GetClient", Bind(this, &ClientsService::GetClient)},
+                         {"ListClients", Bind(this, &ClientsService::ListClients)},
+                         {"CreateClient", Bind(this, &ClientsService::CreateClient)},
+                         {"UpdateClient", Bind(this, &ClientsService::UpdateClient)},
+                         {"AddContact", Bind(this, &ClientsService::AddContact)},
+                         {"UpdateContact", Bind(this, &ClientsService::UpdateContact)},
+                         {"RemoveContact", Bind(this, &ClientsService::RemoveContact)},
+                         {"ShareClient", Bind(this, &ClientsService::ShareClient)},
+                         {"UnshareClient", Bind(this, &ClientsService::UnshareClient)},
+                         {"DeleteClient", Bind(this, &ClientsService::DeleteClient)},
+                         {"ReassignAccounts", Bind(this, &ClientsService::ReassignAccounts)},
                      },
                      [this](int index, grpc::internal::MethodHandler* handler) {
                        MarkMethodRawCallback(index, handler);
@@ -828,103 +685,27 @@ class ClientsService final : public v1::Clients::CallbackService {
 class AdminService final : public v1::Admin::CallbackService {
  public:
   explicit AdminService(Calls* calls) : calls_(calls) {
-    calls_->Register(
-        "spotflow.v1.Admin",
-        {
-            {"GetUser",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return GetUser(c, static_cast<const v1::GetUserRequest*>(q),
-                              static_cast<v1::UserView*>(r));
-             }},
-            {"ListUsers",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return ListUsers(c, static_cast<const v1::ListUsersRequest*>(q),
-                                static_cast<v1::ListUsersResponse*>(r));
-             }},
-            {"ListRoles",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return ListRoles(c, static_cast<const v1::ListRolesRequest*>(q),
-                                static_cast<v1::ListRolesResponse*>(r));
-             }},
-            {"GetItemType",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return GetItemType(c, static_cast<const v1::GetItemTypeRequest*>(q),
-                                  static_cast<v1::ItemTypeDefinition*>(r));
-             }},
-            {"GetWorkflow",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return GetWorkflow(c, static_cast<const v1::GetWorkflowRequest*>(q),
-                                  static_cast<v1::WorkflowDefinition*>(r));
-             }},
-            {"IssueToken",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return IssueToken(c, static_cast<const v1::IssueTokenRequest*>(q),
-                                 static_cast<v1::IssueTokenResponse*>(r));
-             }},
-            {"CreateUser",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return CreateUser(c, static_cast<const v1::CreateUserRequest*>(q),
-                                 static_cast<v1::CommandResult*>(r));
-             }},
-            {"UpdateUser",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return UpdateUser(c, static_cast<const v1::UpdateUserRequest*>(q),
-                                 static_cast<v1::CommandResult*>(r));
-             }},
-            {"SetUserRoles",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return SetUserRoles(c, static_cast<const v1::SetUserRolesRequest*>(q),
-                                   static_cast<v1::CommandResult*>(r));
-             }},
-            {"SetUserManager",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return SetUserManager(c, static_cast<const v1::SetUserManagerRequest*>(q),
-                                     static_cast<v1::CommandResult*>(r));
-             }},
-            {"DeactivateUser",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return DeactivateUser(c, static_cast<const v1::DeactivateUserRequest*>(q),
-                                     static_cast<v1::CommandResult*>(r));
-             }},
-            {"ReactivateUser",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return ReactivateUser(c, static_cast<const v1::ReactivateUserRequest*>(q),
-                                     static_cast<v1::CommandResult*>(r));
-             }},
-            {"DefineRole",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return DefineRole(c, static_cast<const v1::DefineRoleRequest*>(q),
-                                 static_cast<v1::CommandResult*>(r));
-             }},
-            {"DefineItemType",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return DefineItemType(c, static_cast<const v1::DefineItemTypeRequest*>(q),
-                                     static_cast<v1::CommandResult*>(r));
-             }},
-            {"PublishWorkflow",
-             [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                    google::protobuf::Message* r) {
-               return PublishWorkflow(c, static_cast<const v1::PublishWorkflowRequest*>(q),
-                                      static_cast<v1::CommandResult*>(r));
-             }},
-        },
-        [this](int index, grpc::internal::MethodHandler* handler) {
-          MarkMethodRawCallback(index, handler);
-        });
+    calls_->Register("spotflow.v1.Admin",
+                     {
+                         {"GetUser", Bind(this, &AdminService::GetUser)},
+                         {"ListUsers", Bind(this, &AdminService::ListUsers)},
+                         {"ListRoles", Bind(this, &AdminService::ListRoles)},
+                         {"GetItemType", Bind(this, &AdminService::GetItemType)},
+                         {"GetWorkflow", Bind(this, &AdminService::GetWorkflow)},
+                         {"IssueToken", Bind(this, &AdminService::IssueToken)},
+                         {"CreateUser", Bind(this, &AdminService::CreateUser)},
+                         {"UpdateUser", Bind(this, &AdminService::UpdateUser)},
+                         {"SetUserRoles", Bind(this, &AdminService::SetUserRoles)},
+                         {"SetUserManager", Bind(this, &AdminService::SetUserManager)},
+                         {"DeactivateUser", Bind(this, &AdminService::DeactivateUser)},
+                         {"ReactivateUser", Bind(this, &AdminService::ReactivateUser)},
+                         {"DefineRole", Bind(this, &AdminService::DefineRole)},
+                         {"DefineItemType", Bind(this, &AdminService::DefineItemType)},
+                         {"PublishWorkflow", Bind(this, &AdminService::PublishWorkflow)},
+                     },
+                     [this](int index, grpc::internal::MethodHandler* handler) {
+                       MarkMethodRawCallback(index, handler);
+                     });
   }
 
   grpc::ServerUnaryReactor* GetUser(grpc::CallbackServerContext* context,
@@ -1017,24 +798,9 @@ class EventsService final : public v1::Events::CallbackService {
   explicit EventsService(Calls* calls) : calls_(calls) {
     calls_->Register("spotflow.v1.Events",
                      {
-                         {"ListEvents",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return ListEvents(c, static_cast<const v1::ListEventsRequest*>(q),
-                                              static_cast<v1::ListEventsResponse*>(r));
-                          }},
-                         {"VerifyLog",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return VerifyLog(c, static_cast<const v1::VerifyLogRequest*>(q),
-                                             static_cast<v1::VerifyLogResponse*>(r));
-                          }},
-                         {"Ping",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return Ping(c, static_cast<const v1::PingRequest*>(q),
-                                        static_cast<v1::PingResponse*>(r));
-                          }},
+                         {"ListEvents", Bind(this, &EventsService::ListEvents)},
+                         {"VerifyLog", Bind(this, &EventsService::VerifyLog)},
+                         {"Ping", Bind(this, &EventsService::Ping)},
                      },
                      [this](int index, grpc::internal::MethodHandler* handler) {
                        MarkMethodRawCallback(index, handler);
@@ -1140,18 +906,8 @@ class AuditService final : public v1::Audit::CallbackService {
   explicit AuditService(Calls* calls) : calls_(calls) {
     calls_->Register("spotflow.v1.Audit",
                      {
-                         {"Replay",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return Replay(c, static_cast<const v1::AuditReplayRequest*>(q),
-                                          static_cast<v1::AuditReplayResponse*>(r));
-                          }},
-                         {"History",
-                          [this](grpc::CallbackServerContext* c, const google::protobuf::Message* q,
-                                 google::protobuf::Message* r) {
-                            return History(c, static_cast<const v1::AuditHistoryRequest*>(q),
-                                           static_cast<v1::AuditHistoryResponse*>(r));
-                          }},
+                         {"Replay", Bind(this, &AuditService::Replay)},
+                         {"History", Bind(this, &AuditService::History)},
                      },
                      [this](int index, grpc::internal::MethodHandler* handler) {
                        MarkMethodRawCallback(index, handler);
