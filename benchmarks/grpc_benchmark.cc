@@ -11,6 +11,9 @@
 //   grpc_commands_64_p99   ms beside the target of 10 ms
 //
 //   grpc_benchmark [--quick] [--only=NAME_PREFIX]
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -50,7 +53,28 @@ struct Result {
   double rate = 0;
   double p50_ms = 0;
   double p99_ms = 0;
+  double process_cores = 0;  // CPU this process used, in cores (of 2 here).
+  double machine_cores = 0;  // CPU the whole machine used, in cores.
 };
+
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// Busy CPU seconds of the whole machine so far, from /proc/stat (0 where it is unreadable).
+double MachineCpuSeconds() {
+  std::FILE* stat = std::fopen("/proc/stat", "r");
+  if (stat == nullptr) return 0;
+  unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
+  const int read = std::fscanf(stat, "cpu %llu %llu %llu %llu %llu %llu %llu", &user, &nice,
+                               &system, &idle, &iowait, &irq, &softirq);
+  std::fclose(stat);
+  if (read != 7) return 0;
+  return static_cast<double>(user + nice + system + irq + softirq) / sysconf(_SC_CLK_TCK);
+}
 
 double Percentile(std::vector<double>& values, double p) {
   if (values.empty()) return 0;
@@ -300,6 +324,8 @@ Result Load(Fixture* fixture, int callers, double seconds, bool noop) {
   std::vector<std::vector<double>> latencies(callers);
   std::vector<std::thread> threads;
   const auto start = std::chrono::steady_clock::now();
+  const double process_start = ProcessCpuSeconds();
+  const double machine_start = MachineCpuSeconds();
   for (int c = 0; c < callers; ++c) {
     threads.emplace_back([&, c] {
       Caller caller(fixture, c);
@@ -314,12 +340,16 @@ Result Load(Fixture* fixture, int callers, double seconds, bool noop) {
   stop.store(true);
   for (std::thread& thread : threads) thread.join();
   const double elapsed = Seconds(start);
+  const double process_cpu = ProcessCpuSeconds() - process_start;
+  const double machine_cpu = MachineCpuSeconds() - machine_start;
   std::vector<double> all;
   for (const auto& each : latencies) all.insert(all.end(), each.begin(), each.end());
   Result result;
   result.rate = all.size() / elapsed;
   result.p50_ms = Percentile(all, 0.50);
   result.p99_ms = Percentile(all, 0.99);
+  result.process_cores = process_cpu / elapsed;
+  result.machine_cores = machine_cpu / elapsed;
   return result;
 }
 
@@ -345,6 +375,14 @@ int main(int argc, char** argv) {
       p50.push_back(commands.p50_ms);
       noop_p50.push_back(noop.p50_ms);
       p99.push_back(commands.p99_ms);
+      // Whether a run was short of CPU (what the benchmark used, what the whole machine did)
+      // and what a call cost in CPU, client and server together.
+      std::fprintf(stderr,
+                   "# %s run %d: no-op %.2f cores (machine %.2f), %.0f us CPU per call; "
+                   "commands %.2f cores (machine %.2f), %.0f us CPU per call\n",
+                   name.c_str(), r + 1, noop.process_cores, noop.machine_cores,
+                   1e6 * noop.process_cores / noop.rate, commands.process_cores,
+                   commands.machine_cores, 1e6 * commands.process_cores / commands.rate);
     }
     Report(name, Median(rates), "commands/s", absl::StrCat("grpc_noop_", callers),
            Median(noop_rates));
