@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, runs every test with ctest, then fuzzes command decoding
-# and validation briefly (scripts/fuzz.sh, a clang build in build-fuzz).
+# Installs what is missing, builds, runs every test with ctest, then fuzzes command decoding,
+# validation and the server's request conversion briefly (scripts/fuzz.sh, a clang build in
+# build-fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build

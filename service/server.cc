@@ -13,11 +13,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "google/protobuf/descriptor.h"
-#include "google/protobuf/field_mask.pb.h"
 #include "google/protobuf/message.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -25,6 +23,7 @@
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "proto/service.grpc.pb.h"
 #include "service/internal/executor.h"
+#include "service/requests.h"
 #include "service/status.h"
 #include "spdlog/spdlog.h"
 
@@ -291,19 +290,19 @@ class Calls {
   grpc::ServerUnaryReactor* Raw(const google::protobuf::MethodDescriptor* method,
                                 grpc::CallbackServerContext* context, const grpc::ByteBuffer* in,
                                 grpc::ByteBuffer* out, const Typed& typed) {
-    auto* factory = google::protobuf::MessageFactory::generated_factory();
-    auto call = std::make_unique<RawCall>();
-    call->out = out;
-    call->request.reset(factory->GetPrototype(method->input_type())->New());
-    call->response.reset(factory->GetPrototype(method->output_type())->New());
     grpc::ByteBuffer bytes(*in);
     grpc::ProtoBufferReader reader(&bytes);
-    if (!call->request->ParseFromZeroCopyStream(&reader)) {
+    absl::StatusOr<std::unique_ptr<google::protobuf::Message>> parsed =
+        ParseRequest(*method, &reader);
+    if (!parsed.ok()) {
       return Finish(method->name().c_str(), "-", context, context->DefaultReactor(),
-                    absl::InvalidArgumentError(absl::StrCat("the request is not a valid ",
-                                                            method->input_type()->full_name(),
-                                                            ": its bytes do not parse")));
+                    parsed.status());
     }
+    auto call = std::make_unique<RawCall>();
+    call->out = out;
+    call->request = *std::move(parsed);
+    auto* factory = google::protobuf::MessageFactory::generated_factory();
+    call->response.reset(factory->GetPrototype(method->output_type())->New());
     const google::protobuf::Message* request = call->request.get();
     google::protobuf::Message* response = call->response.get();
     {
@@ -344,54 +343,6 @@ class Calls {
     auto it = metadata.find("authorization");
     if (it == metadata.end()) return tokens_->Authenticate("");
     return tokens_->Authenticate(absl::string_view(it->second.data(), it->second.size()));
-  }
-
-  // Request layout (proto/service.proto): body = 1, etag = 2, request_id = 3.
-  static absl::Status ToCommand(const google::protobuf::Message& request, v1::Command* command) {
-    const google::protobuf::Descriptor* descriptor = request.GetDescriptor();
-    const google::protobuf::Reflection* reflection = request.GetReflection();
-    const google::protobuf::FieldDescriptor* body = descriptor->FindFieldByNumber(1);
-    const google::protobuf::FieldDescriptor* etag = descriptor->FindFieldByNumber(2);
-    const google::protobuf::FieldDescriptor* request_id = descriptor->FindFieldByNumber(3);
-    const google::protobuf::FieldDescriptor* target =
-        v1::Command::descriptor()->FindFieldByName(body->name());
-    if (target == nullptr) {
-      return absl::InternalError(absl::StrCat(descriptor->name(), " maps to no command"));
-    }
-    if (!reflection->HasField(request, body)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(descriptor->name(), ".", body->name(), " is required"));
-    }
-    google::protobuf::Message* command_body =
-        command->GetReflection()->MutableMessage(command, target);
-    command_body->CopyFrom(reflection->GetMessage(request, body));
-    // Update methods: fields outside the update mask are left as they are.
-    const google::protobuf::FieldDescriptor* mask = descriptor->FindFieldByNumber(4);
-    if (mask != nullptr && mask->name() == "update_mask" && reflection->HasField(request, mask)) {
-      const auto& paths =
-          static_cast<const google::protobuf::FieldMask&>(reflection->GetMessage(request, mask))
-              .paths();
-      const google::protobuf::Descriptor* body_type = command_body->GetDescriptor();
-      for (const std::string& path : paths) {
-        if (body_type->FindFieldByName(path) == nullptr) {
-          return absl::InvalidArgumentError(absl::StrCat("update_mask names \"", path, "\", which ",
-                                                         body_type->name(), " does not have"));
-        }
-      }
-      for (int i = 0; i < body_type->field_count(); ++i) {
-        const google::protobuf::FieldDescriptor* field = body_type->field(i);
-        const bool identifies = absl::EndsWith(field->name(), "_id") && i == 0;
-        if (identifies) continue;
-        if (std::find(paths.begin(), paths.end(), field->name()) == paths.end()) {
-          command_body->GetReflection()->ClearField(command_body, field);
-        }
-      }
-    }
-    if (reflection->HasField(request, etag)) {
-      command->set_etag(reflection->GetUInt64(request, etag));
-    }
-    command->set_request_id(reflection->GetString(request, request_id));
-    return absl::OkStatus();
   }
 
   grpc::ServerUnaryReactor* Finish(const char* method, const std::string& user,

@@ -1,0 +1,83 @@
+#include "service/requests.h"
+
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/field_mask.pb.h"
+
+namespace spotflow::service {
+
+namespace pb = ::google::protobuf;
+
+absl::StatusOr<std::unique_ptr<pb::Message>> ParseRequest(const pb::MethodDescriptor& method,
+                                                          pb::io::ZeroCopyInputStream* bytes) {
+  const pb::Message* prototype =
+      pb::MessageFactory::generated_factory()->GetPrototype(method.input_type());
+  if (prototype == nullptr) {
+    return absl::InternalError(
+        absl::StrCat(method.input_type()->full_name(), " has no generated message"));
+  }
+  std::unique_ptr<pb::Message> request(prototype->New());
+  if (!request->ParseFromZeroCopyStream(bytes)) {
+    return absl::InvalidArgumentError(absl::StrCat("the request is not a valid ",
+                                                   method.input_type()->full_name(),
+                                                   ": its bytes do not parse"));
+  }
+  return request;
+}
+
+bool IsChange(const pb::MethodDescriptor& method) {
+  return !method.client_streaming() && !method.server_streaming() &&
+         method.output_type() == v1::CommandResult::descriptor();
+}
+
+absl::Status ToCommand(const pb::Message& request, v1::Command* command) {
+  const pb::Descriptor* descriptor = request.GetDescriptor();
+  const pb::Reflection* reflection = request.GetReflection();
+  const pb::FieldDescriptor* body = descriptor->FindFieldByNumber(1);
+  const pb::FieldDescriptor* etag = descriptor->FindFieldByNumber(2);
+  const pb::FieldDescriptor* request_id = descriptor->FindFieldByNumber(3);
+  const pb::FieldDescriptor* target =
+      body == nullptr ? nullptr : v1::Command::descriptor()->FindFieldByName(body->name());
+  if (target == nullptr || target->message_type() != body->message_type() || etag == nullptr ||
+      etag->cpp_type() != pb::FieldDescriptor::CPPTYPE_UINT64 || request_id == nullptr ||
+      request_id->cpp_type() != pb::FieldDescriptor::CPPTYPE_STRING) {
+    return absl::InternalError(absl::StrCat(descriptor->full_name(), " maps to no command"));
+  }
+  if (!reflection->HasField(request, body)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(descriptor->name(), ".", body->name(), " is required"));
+  }
+  pb::Message* command_body = command->GetReflection()->MutableMessage(command, target);
+  command_body->CopyFrom(reflection->GetMessage(request, body));
+  // Update methods: fields outside the update mask are left as they are.
+  const pb::FieldDescriptor* mask = descriptor->FindFieldByNumber(4);
+  if (mask != nullptr && mask->name() == "update_mask" && reflection->HasField(request, mask)) {
+    const auto& paths =
+        static_cast<const pb::FieldMask&>(reflection->GetMessage(request, mask)).paths();
+    const pb::Descriptor* body_type = command_body->GetDescriptor();
+    for (const std::string& path : paths) {
+      if (body_type->FindFieldByName(path) == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat("update_mask names \"", path, "\", which ",
+                                                       body_type->name(), " does not have"));
+      }
+    }
+    for (int i = 0; i < body_type->field_count(); ++i) {
+      const pb::FieldDescriptor* field = body_type->field(i);
+      const bool identifies = absl::EndsWith(field->name(), "_id") && i == 0;
+      if (identifies) continue;
+      if (std::find(paths.begin(), paths.end(), field->name()) == paths.end()) {
+        command_body->GetReflection()->ClearField(command_body, field);
+      }
+    }
+  }
+  if (reflection->HasField(request, etag)) {
+    command->set_etag(reflection->GetUInt64(request, etag));
+  }
+  command->set_request_id(reflection->GetString(request, request_id));
+  return absl::OkStatus();
+}
+
+}  // namespace spotflow::service

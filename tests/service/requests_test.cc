@@ -1,0 +1,139 @@
+// Tests of service/requests.h: parsing a method's request bytes and turning change requests
+// into engine commands, without a server.
+#include "service/requests.h"
+
+#include <set>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "gtest/gtest.h"
+#include "proto/service.pb.h"
+#include "tests/testing/status_matchers.h"
+
+namespace spotflow::service {
+namespace {
+
+namespace pb = ::google::protobuf;
+using ::spotflow::testing::StatusIs;
+using ::testing::HasSubstr;
+
+const pb::FileDescriptor* ServiceFile() { return v1::ListOrdersRequest::descriptor()->file(); }
+
+const pb::MethodDescriptor& Method(const std::string& service, const std::string& name) {
+  const pb::MethodDescriptor* method =
+      ServiceFile()->FindServiceByName(service)->FindMethodByName(name);
+  EXPECT_NE(method, nullptr) << service << "." << name;
+  return *method;
+}
+
+TEST(RequestsTest, EveryChangeMethodCarriesTheCommandOfItsName) {
+  int changes = 0;
+  std::set<std::string> commands;
+  for (int s = 0; s < ServiceFile()->service_count(); ++s) {
+    const pb::ServiceDescriptor* service = ServiceFile()->service(s);
+    for (int m = 0; m < service->method_count(); ++m) {
+      const pb::MethodDescriptor& method = *service->method(m);
+      if (!IsChange(method)) {
+        EXPECT_NE(method.output_type(), v1::CommandResult::descriptor()) << method.full_name();
+        continue;
+      }
+      ++changes;
+      // A request with an empty body: the conversion sets exactly the Command field of the
+      // body's name.
+      std::unique_ptr<pb::Message> request(
+          pb::MessageFactory::generated_factory()->GetPrototype(method.input_type())->New());
+      const pb::FieldDescriptor* body = method.input_type()->FindFieldByNumber(1);
+      ASSERT_NE(body, nullptr) << method.full_name();
+      request->GetReflection()->MutableMessage(request.get(), body);
+      v1::Command command;
+      ASSERT_OK(ToCommand(*request, &command)) << method.full_name();
+      const pb::FieldDescriptor* set =
+          v1::Command::descriptor()->FindFieldByNumber(static_cast<int>(command.command_case()));
+      ASSERT_NE(set, nullptr) << method.full_name();
+      EXPECT_EQ(set->name(), body->name()) << method.full_name();
+      commands.insert(set->name());
+    }
+  }
+  EXPECT_EQ(changes, 36);  // Every unary method answered with a CommandResult.
+  EXPECT_EQ(commands.size(), 36u) << "two change methods carry the same command";
+}
+
+TEST(RequestsTest, ParsesTheMethodsRequestAndNamesItsTypeWhenTheBytesDoNot) {
+  const pb::MethodDescriptor& create = Method("Orders", "CreateOrder");
+  v1::CreateOrderRequest sent;
+  sent.mutable_create_order()->set_title("Winter sales event :30");
+  sent.set_request_id("r1");
+  const std::string bytes = sent.SerializeAsString();
+  pb::io::ArrayInputStream good(bytes.data(), static_cast<int>(bytes.size()));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<pb::Message> parsed, ParseRequest(create, &good));
+  EXPECT_EQ(parsed->GetDescriptor(), v1::CreateOrderRequest::descriptor());
+  EXPECT_EQ(parsed->SerializeAsString(), bytes);
+
+  const std::string garbage = "\xff\xff\xff\xff";
+  pb::io::ArrayInputStream bad(garbage.data(), static_cast<int>(garbage.size()));
+  EXPECT_THAT(ParseRequest(create, &bad),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("not a valid spotflow.v1.CreateOrderRequest")));
+}
+
+TEST(RequestsTest, CarriesTheEtagAndRequestIdAndRequiresTheBody) {
+  v1::ArchiveOrderRequest request;
+  request.mutable_archive_order()->set_order_id("o1");
+  request.set_etag(7);
+  request.set_request_id("r1");
+  v1::Command command;
+  ASSERT_OK(ToCommand(request, &command));
+  EXPECT_EQ(command.archive_order().order_id(), "o1");
+  EXPECT_TRUE(command.has_etag());
+  EXPECT_EQ(command.etag(), 7u);
+  EXPECT_EQ(command.request_id(), "r1");
+
+  // No etag sent: none set (an etag of 0 would be a version to check).
+  request.clear_etag();
+  v1::Command without;
+  ASSERT_OK(ToCommand(request, &without));
+  EXPECT_FALSE(without.has_etag());
+
+  v1::ArchiveOrderRequest empty;
+  v1::Command nothing;
+  EXPECT_THAT(ToCommand(empty, &nothing),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("ArchiveOrderRequest.archive_order is required")));
+}
+
+TEST(RequestsTest, AnUpdateMaskKeepsOnlyItsFieldsAndTheId) {
+  v1::UpdateClientRequest request;
+  request.mutable_update_client()->set_client_id("acme");
+  request.mutable_update_client()->set_name("Acme Motors");
+  request.mutable_update_client()->set_kind("dealer");
+  request.mutable_update_mask()->add_paths("name");
+  v1::Command command;
+  ASSERT_OK(ToCommand(request, &command));
+  EXPECT_EQ(command.update_client().client_id(), "acme");
+  EXPECT_EQ(command.update_client().name(), "Acme Motors");
+  EXPECT_FALSE(command.update_client().has_kind());
+
+  // Without a mask, every field sent is changed.
+  request.clear_update_mask();
+  v1::Command all;
+  ASSERT_OK(ToCommand(request, &all));
+  EXPECT_TRUE(all.update_client().has_kind());
+
+  request.mutable_update_mask()->add_paths("colour");
+  v1::Command refused;
+  EXPECT_THAT(
+      ToCommand(request, &refused),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("update_mask names \"colour\", which UpdateClient does not have")));
+}
+
+TEST(RequestsTest, ARequestThatIsNoChangeMapsToNoCommand) {
+  v1::GetOrderRequest request;
+  v1::Command command;
+  EXPECT_THAT(ToCommand(request, &command), StatusIs(absl::StatusCode::kInternal));
+  EXPECT_EQ(command.command_case(), v1::Command::COMMAND_NOT_SET);
+}
+
+}  // namespace
+}  // namespace spotflow::service
