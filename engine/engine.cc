@@ -181,14 +181,12 @@ class EngineImpl final : public Engine {
     return store_->Subscribe(std::max<uint64_t>(from_position, 1));
   }
 
-  bool WaitForOrderChange(const std::string& order_id, uint64_t after_version,
-                          absl::Duration timeout) const override {
+  bool WaitForPosition(uint64_t after_position, absl::Duration timeout) const override {
     absl::ReaderMutexLock lock(&mu_);
-    auto changed = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      const OrderView* order = state_.FindOrder(order_id);
-      return order != nullptr && order->version() > after_version;
+    auto passed = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return state_.position() > after_position;
     };
-    return mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
+    return mu_.AwaitWithTimeout(absl::Condition(&passed), timeout);
   }
 
   uint64_t position() const override {

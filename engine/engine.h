@@ -242,10 +242,10 @@ class Engine {
   virtual absl::StatusOr<std::unique_ptr<store::Subscription>> SubscribeEvents(
       const Principal& principal, uint64_t from_position) = 0;
 
-  // Waits up to `timeout` for order `order_id` to pass version `after_version`; returns
-  // whether it did. For watchers: read the order, wait, read again. Never fails.
-  virtual bool WaitForOrderChange(const std::string& order_id, uint64_t after_version,
-                                  absl::Duration timeout) const = 0;
+  // Waits up to `timeout` for the projections to include a record after `after_position`;
+  // returns whether they do. For watchers: note position(), read, and wait on that position
+  // when there was nothing new. Never fails.
+  virtual bool WaitForPosition(uint64_t after_position, absl::Duration timeout) const = 0;
 
   // The position of the last record the projections include.
   virtual uint64_t position() const = 0;

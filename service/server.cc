@@ -45,9 +45,10 @@ class StreamSink {
   virtual bool cancelled() = 0;
 };
 
-// A server stream whose messages come from a task that may block (a subscription's Next, a
-// wait for a change, a long audit run): the task runs on the stream's own thread, never in a
-// reaction, and its status ends the stream.
+// A server stream whose messages come from a finite task that may block for long (an audit
+// run over the whole log): the task runs on the stream's own thread, never in a reaction and
+// never on the executor, and its status ends the stream. Live feeds, which may stay open for
+// days, use LiveWriter instead and hold no thread.
 template <typename Message>
 class TaskWriter final : public grpc::ServerWriteReactor<Message>, public StreamSink<Message> {
  public:
@@ -110,22 +111,179 @@ class TaskWriter final : public grpc::ServerWriteReactor<Message>, public Stream
   std::thread thread_;
 };
 
-// A producer of a live stream: the next message, nullopt when there is nothing new within
-// the timeout, or an error that ends the stream.
-template <typename Message>
-using Producer = std::function<absl::StatusOr<std::optional<Message>>(absl::Duration)>;
+// A live feed as Feeds sees it: woken to take its next step, or finish when cancelled.
+class Parkable {
+ public:
+  virtual ~Parkable() = default;
+  virtual void Wake() = 0;
+  virtual bool cancelled() const = 0;
+};
 
-// The task that writes what `produce` gives until the client goes.
-template <typename Message>
-typename TaskWriter<Message>::Task Pump(Producer<Message> produce) {
-  return [produce = std::move(produce)](StreamSink<Message>& sink) -> absl::Status {
-    while (!sink.cancelled()) {
-      ASSIGN_OR_RETURN(std::optional<Message> next, produce(absl::Milliseconds(200)));
-      if (next.has_value() && !sink.Write(*next)) break;
+// Where live feeds wait for something new without a thread each: a feed that has sent
+// everything parks with the projected position it read at, and one thread, waiting on the
+// engine's position for all of them, wakes every feed parked below the new position.
+// Thread-safe.
+class Feeds {
+ public:
+  explicit Feeds(engine::Engine* engine) : engine_(engine), seen_(engine->position()) {
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "spotflow-feeds");
+      Loop();
+    });
+  }
+  ~Feeds() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
     }
-    return absl::CancelledError("the client cancelled the stream");
-  };
-}
+    thread_.join();
+  }
+
+  // Parks `feed`, which has sent what the projections held at `position`, until they pass
+  // it. Wakes it at once when they already have, or when it was cancelled.
+  void Park(Parkable* feed, uint64_t position) {
+    {
+      absl::MutexLock lock(&mu_);
+      // Cancellation is checked under mu_, which Unpark takes after setting it: a feed is
+      // either seen cancelled here or found parked there.
+      if (!feed->cancelled() && position >= seen_) {
+        parked_[feed] = position;
+        return;
+      }
+    }
+    feed->Wake();
+  }
+
+  // Wakes `feed` if it is parked: a cancelled feed finishes at its next step.
+  void Unpark(Parkable* feed) {
+    bool parked;
+    {
+      absl::MutexLock lock(&mu_);
+      parked = parked_.erase(feed) > 0;
+    }
+    if (parked) feed->Wake();
+  }
+
+ private:
+  void Loop() {
+    uint64_t seen = engine_->position();
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_) return;
+      }
+      // Wakes every 100 ms to notice stopping_; the engine's wait has no other wake-up.
+      if (!engine_->WaitForPosition(seen, absl::Milliseconds(100))) continue;
+      seen = engine_->position();
+      std::vector<Parkable*> woken;
+      {
+        absl::MutexLock lock(&mu_);
+        seen_ = seen;
+        for (auto it = parked_.begin(); it != parked_.end();) {
+          if (it->second < seen) {
+            woken.push_back(it->first);
+            parked_.erase(it++);
+          } else {
+            ++it;
+          }
+        }
+      }
+      for (Parkable* feed : woken) feed->Wake();
+    }
+  }
+
+  engine::Engine* const engine_;
+  absl::Mutex mu_;
+  uint64_t seen_ ABSL_GUARDED_BY(mu_);  // The position the feeds thread last saw.
+  absl::flat_hash_map<Parkable*, uint64_t> parked_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+// A live server stream (WatchOrder, SubscribeEvents) that holds no thread. Each step runs on
+// the executor: it reads what there is to send without waiting, and either writes it (one
+// write outstanding, so a slow reader only slows its own feed and the server's memory does
+// not grow) and steps again when the write is done, or parks in Feeds until the projections
+// move. The status of a failed read ends the stream.
+template <typename Message>
+class LiveWriter final : public grpc::ServerWriteReactor<Message>, public Parkable {
+ public:
+  // The next message to send, nullopt when there is nothing new, or the error that ends the
+  // stream. Never waits.
+  using Read = std::function<absl::StatusOr<std::optional<Message>>()>;
+  // Run at the first step: checks access and returns the feed's Read.
+  using Open = std::function<absl::StatusOr<Read>()>;
+
+  LiveWriter(const char* method, std::string user, Open open, engine::Engine* engine, Feeds* feeds,
+             Executor* executor, std::function<void()> on_done)
+      : method_(method),
+        user_(std::move(user)),
+        open_(std::move(open)),
+        engine_(engine),
+        feeds_(feeds),
+        executor_(executor),
+        on_done_(std::move(on_done)) {
+    Wake();
+  }
+
+  void Wake() override {
+    // The executor's queue has room for a step of every stream (Calls), so this holds.
+    if (!executor_->TrySchedule([this] { Step(); })) {
+      End(absl::UnavailableError("the server is stopping"));
+    }
+  }
+  bool cancelled() const override { return cancelled_.load(); }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) cancelled_ = true;
+    Wake();
+  }
+  void OnCancel() override {
+    cancelled_ = true;
+    feeds_->Unpark(this);
+  }
+  void OnDone() override {
+    on_done_();
+    delete this;
+  }
+
+ private:
+  void Step() {
+    if (cancelled_) return End(absl::CancelledError("the client cancelled the stream"));
+    if (read_ == nullptr) {
+      absl::StatusOr<Read> opened = open_();
+      if (!opened.ok()) return End(opened.status());
+      read_ = *std::move(opened);
+    }
+    // Read after noting the position: whatever comes later wakes the feed.
+    const uint64_t position = engine_->position();
+    absl::StatusOr<std::optional<Message>> next = read_();
+    if (!next.ok()) return End(next.status());
+    if (!next->has_value()) return feeds_->Park(this, position);
+    message_ = **std::move(next);
+    this->StartWrite(&message_);
+  }
+
+  // After this, nothing touches `this`: OnDone may delete it.
+  void End(const absl::Status& status) {
+    if (!absl::IsCancelled(status)) {
+      spdlog::info("{} by {}: {} {}", method_, user_, absl::StatusCodeToString(status.code()),
+                   std::string(status.message()));
+    }
+    this->Finish(ToGrpcStatus(status));
+  }
+
+  const char* const method_;
+  const std::string user_;
+  Open open_;
+  Read read_;
+  engine::Engine* const engine_;
+  Feeds* const feeds_;
+  Executor* const executor_;
+  std::function<void()> on_done_;
+  std::atomic<bool> cancelled_{false};
+  Message message_;  // The write outstanding; steps and writes never overlap.
+};
 
 // A stream refused before it started.
 template <typename Message>
@@ -147,8 +305,11 @@ class Calls {
       : options_(options),
         engine_(engine),
         tokens_(tokens),
-        // Calls::Start bounds the calls in flight; the queue only has to hold them all.
-        executor_(options.worker_threads, options.max_calls_in_flight + options.worker_threads) {}
+        // Calls::Start bounds the calls in flight and AdmitStream the streams, each with at
+        // most one step queued; the queue only has to hold them all.
+        executor_(options.worker_threads,
+                  options.max_calls_in_flight + options.max_streams + options.worker_threads),
+        feeds_(engine) {}
 
   engine::Engine* engine() const { return engine_; }
 
@@ -248,23 +409,14 @@ class Calls {
                  });
   }
 
-  // Starts a server stream for an authenticated caller: `make(principal)`, run on the
-  // stream's thread, returns the stream's task (or the error that ends the stream). Streams hold a
-  // thread each, so they are bounded by ServerOptions::max_streams.
+  // Starts a server stream whose task runs on its own thread (TaskWriter): `make(principal)`,
+  // run on that thread, checks access and returns the task, or the error that ends the
+  // stream. For finite runs (the audit streams); they hold their thread until done.
   template <typename Message, typename Make>
   grpc::ServerWriteReactor<Message>* Stream(const char* method,
                                             grpc::CallbackServerContext* context, Make make) {
-    absl::StatusOr<std::string> user = Authenticate(*context);
-    if (!user.ok()) return Refuse<Message>(method, "-", user.status());
-    if (streams_.fetch_add(1) >= options_.max_streams) {
-      streams_.fetch_sub(1);
-      return Refuse<Message>(
-          method, *user,
-          absl::ResourceExhaustedError(absl::StrCat("the server is at its limit of ",
-                                                    options_.max_streams, " open streams")));
-    }
-    // `make` checks access and may read the engine, so it runs on the stream's own thread
-    // too: its refusal ends the stream there.
+    absl::StatusOr<std::string> user = AdmitStream(method, context);
+    if (!user.ok()) return new RefusedWriter<Message>(user.status());
     auto run = [method, user = *user,
                 make = std::move(make)](StreamSink<Message>& sink) -> absl::Status {
       absl::StatusOr<typename TaskWriter<Message>::Task> task = make(Principal{user});
@@ -277,6 +429,18 @@ class Calls {
       return (*task)(sink);
     };
     return new TaskWriter<Message>(std::move(run), [this] { streams_.fetch_sub(1); });
+  }
+
+  // Starts a live feed (LiveWriter), which holds no thread: `open(principal)`, run on the
+  // executor at its first step, checks access and returns what reads the feed.
+  template <typename Message, typename Open>
+  grpc::ServerWriteReactor<Message>* Live(const char* method, grpc::CallbackServerContext* context,
+                                          Open open) {
+    absl::StatusOr<std::string> user = AdmitStream(method, context);
+    if (!user.ok()) return new RefusedWriter<Message>(user.status());
+    return new LiveWriter<Message>(
+        method, *user, [open = std::move(open), user = *user] { return open(Principal{user}); },
+        engine_, &feeds_, &executor_, [this] { streams_.fetch_sub(1); });
   }
 
   // A typed unary method: what a raw call hands its parsed request to.
@@ -371,12 +535,21 @@ class Calls {
     return reactor;
   }
 
-  template <typename Message>
-  static grpc::ServerWriteReactor<Message>* Refuse(const char* method, const std::string& user,
-                                                   const absl::Status& status) {
-    spdlog::info("{} by {}: {} {}", method, user, absl::StatusCodeToString(status.code()),
-                 std::string(status.message()));
-    return new RefusedWriter<Message>(status);
+  // The authenticated user of a new stream, counted against ServerOptions::max_streams; or
+  // why the stream is refused, logged here.
+  absl::StatusOr<std::string> AdmitStream(const char* method,
+                                          const grpc::CallbackServerContext* context) {
+    absl::StatusOr<std::string> user = Authenticate(*context);
+    absl::Status refused = user.status();
+    if (user.ok() && streams_.fetch_add(1) >= options_.max_streams) {
+      streams_.fetch_sub(1);
+      refused = absl::ResourceExhaustedError(
+          absl::StrCat("the server is at its limit of ", options_.max_streams, " open streams"));
+    }
+    if (refused.ok()) return user;
+    spdlog::info("{} by {}: {} {}", method, user.ok() ? *user : "-",
+                 absl::StatusCodeToString(refused.code()), std::string(refused.message()));
+    return refused;
   }
 
   struct RawCall {
@@ -394,6 +567,7 @@ class Calls {
   absl::flat_hash_map<const grpc::CallbackServerContext*, std::unique_ptr<RawCall>> raw_calls_
       ABSL_GUARDED_BY(raw_mu_);
   Executor executor_;
+  Feeds feeds_;  // After executor_: its thread wakes feeds onto the executor.
 };
 
 // The typed entry of a raw method (Calls::Register): `method` of `service`, handed the
@@ -520,23 +694,20 @@ class OrdersService final : public v1::Orders::CallbackService {
       grpc::CallbackServerContext* context, const v1::WatchOrderRequest* request) override {
     const std::string order_id = request->order_id();
     engine::Engine* engine = calls_->engine();
-    return calls_->Stream<v1::OrderView>(
+    return calls_->Live<v1::OrderView>(
         "WatchOrder", context,
         [engine,
-         order_id](const Principal& principal) -> absl::StatusOr<TaskWriter<v1::OrderView>::Task> {
-          RETURN_IF_ERROR(engine->GetOrder(principal, order_id).status());
-          auto sent = std::make_shared<uint64_t>(0);
-          return Pump<v1::OrderView>(
-              [engine, order_id, principal,
-               sent](absl::Duration timeout) -> absl::StatusOr<std::optional<v1::OrderView>> {
-                if (*sent != 0) engine->WaitForOrderChange(order_id, *sent, timeout);
-                // Visibility is checked on every read: a deleted or no longer visible order ends
-                // the stream with NOT_FOUND.
-                ASSIGN_OR_RETURN(v1::OrderView order, engine->GetOrder(principal, order_id));
-                if (order.version() <= *sent) return std::optional<v1::OrderView>();
-                *sent = order.version();
-                return std::optional<v1::OrderView>(std::move(order));
-              });
+         order_id](const Principal& principal) -> absl::StatusOr<LiveWriter<v1::OrderView>::Read> {
+          auto sent = std::make_shared<uint64_t>(0);  // The version last sent.
+          return [engine, order_id, principal,
+                  sent]() -> absl::StatusOr<std::optional<v1::OrderView>> {
+            // Visibility is checked on every read: a deleted or no longer visible order ends
+            // the stream with NOT_FOUND.
+            ASSIGN_OR_RETURN(v1::OrderView order, engine->GetOrder(principal, order_id));
+            if (order.version() <= *sent) return std::optional<v1::OrderView>();
+            *sent = order.version();
+            return std::optional<v1::OrderView>(std::move(order));
+          };
         });
   }
 
@@ -802,27 +973,27 @@ class EventsService final : public v1::Events::CallbackService {
       grpc::CallbackServerContext* context, const v1::SubscribeEventsRequest* request) override {
     const uint64_t from = request->from_position();
     engine::Engine* engine = calls_->engine();
-    return calls_->Stream<v1::EventBatch>(
+    return calls_->Live<v1::EventBatch>(
         "SubscribeEvents", context,
         [engine,
-         from](const Principal& principal) -> absl::StatusOr<TaskWriter<v1::EventBatch>::Task> {
+         from](const Principal& principal) -> absl::StatusOr<LiveWriter<v1::EventBatch>::Read> {
           ASSIGN_OR_RETURN(std::unique_ptr<store::Subscription> owned,
                            engine->SubscribeEvents(principal, from));
           std::shared_ptr<store::Subscription> subscription = std::move(owned);
-          return Pump<v1::EventBatch>([engine, principal, subscription](absl::Duration timeout)
-                                          -> absl::StatusOr<std::optional<v1::EventBatch>> {
-            // Access is checked again for every batch: a deactivated user or a changed role
-            // ends the stream.
-            RETURN_IF_ERROR(engine->Authorize(principal, v1::EVENTS_READ));
-            // Up to 100 records a message: a stream carries about as many messages a second
-            // whatever their size (DESIGN.md §6).
-            ASSIGN_OR_RETURN(std::vector<store::EventRecord> records,
-                             subscription->Next(kBatchRecords, timeout));
-            if (records.empty()) return std::optional<v1::EventBatch>();
-            v1::EventBatch batch;
-            for (store::EventRecord& record : records) *batch.add_events() = std::move(record);
-            return std::optional<v1::EventBatch>(std::move(batch));
-          });
+          return
+              [engine, principal, subscription]() -> absl::StatusOr<std::optional<v1::EventBatch>> {
+                // Access is checked again for every batch: a deactivated user or a changed role
+                // ends the stream.
+                RETURN_IF_ERROR(engine->Authorize(principal, v1::EVENTS_READ));
+                // Up to 100 records a message: a stream carries about as many messages a second
+                // whatever their size (DESIGN.md §6).
+                ASSIGN_OR_RETURN(std::vector<store::EventRecord> records,
+                                 subscription->Next(kBatchRecords, absl::ZeroDuration()));
+                if (records.empty()) return std::optional<v1::EventBatch>();
+                v1::EventBatch batch;
+                for (store::EventRecord& record : records) *batch.add_events() = std::move(record);
+                return std::optional<v1::EventBatch>(std::move(batch));
+              };
         });
   }
 

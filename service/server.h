@@ -35,8 +35,8 @@ struct ServerOptions {
   int worker_threads = 4;
   // Calls waiting or running at once; beyond it a call is RESOURCE_EXHAUSTED. Default: 1024.
   size_t max_calls_in_flight = 1024;
-  // Server streams open at once (each holds a thread); beyond it RESOURCE_EXHAUSTED.
-  // Default: 256.
+  // Server streams open at once; beyond it RESOURCE_EXHAUSTED. Live feeds (WatchOrder,
+  // SubscribeEvents) hold no thread; an audit run holds one while it runs. Default: 256.
   size_t max_streams = 256;
   // Optional TLS: PEM files. With tls_client_ca set, clients must present a certificate it
   // signed. Default: plaintext.

@@ -38,6 +38,18 @@ TEST_F(OrderFlowTest, NewOrderIsVisibleAtOnceWithItsKeyAndInitialState) {
   EXPECT_EQ(Order(Run(kAe, CreateOrderCommand(v1::PROVIDED)).id()).status(), "awaiting_spot");
 }
 
+TEST_F(OrderFlowTest, WaitForPositionReturnsOnceTheProjectionsPassIt) {
+  const uint64_t head = engine_->position();
+  EXPECT_TRUE(engine_->WaitForPosition(head - 1, absl::ZeroDuration()));
+  EXPECT_FALSE(engine_->WaitForPosition(head, absl::Milliseconds(20)));
+  std::atomic<bool> passed{false};
+  std::thread watcher([&] { passed = engine_->WaitForPosition(head, absl::Seconds(30)); });
+  Run(kAe, CreateOrderCommand());
+  watcher.join();
+  EXPECT_TRUE(passed);
+  EXPECT_GT(engine_->position(), head);
+}
+
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {
   const std::string order = CreateOrder();
   Run(kProducer, Script(order, "Draft one"));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "engine/audit.h"
@@ -438,6 +439,110 @@ TEST_F(ServiceTest, WatchOrderSendsEachChangeToThoseWhoMaySeeIt) {
   auto refused = orders_->WatchOrder(outsider.get(), request);
   EXPECT_FALSE(refused->Read(&view));
   EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// The threads of this process, from /proc/self/status.
+int Threads() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "Threads:")) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+TEST_F(ServiceTest, LiveFeedsHoldNoThreadEachAndAllSeeEveryChange) {
+  const std::string client = CreateClient("acme");
+  v1::CommandResult created;
+  ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), OrderRequest(client), &created)));
+  // Warm up: one watcher, so that gRPC's own threads for streams exist before counting.
+  {
+    auto context = Context("sam");
+    v1::WatchOrderRequest request;
+    request.set_order_id(created.id());
+    auto reader = orders_->WatchOrder(context.get(), request);
+    v1::OrderView view;
+    ASSERT_TRUE(reader->Read(&view));
+    context->TryCancel();
+    while (reader->Read(&view)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  const int threads_before = Threads();
+  ASSERT_GT(threads_before, 0);
+
+  constexpr int kWatchers = 60;
+  constexpr int kSubscribers = 20;
+  struct Watcher {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientReader<v1::OrderView>> reader;
+  };
+  struct Subscriber {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientReader<v1::EventBatch>> reader;
+  };
+  std::vector<Watcher> watchers(kWatchers);
+  for (Watcher& w : watchers) {
+    w.context = Context("sam");
+    v1::WatchOrderRequest request;
+    request.set_order_id(created.id());
+    w.reader = orders_->WatchOrder(w.context.get(), request);
+    v1::OrderView view;
+    ASSERT_TRUE(w.reader->Read(&view));
+    EXPECT_EQ(view.version(), created.etag());
+  }
+  const uint64_t head = store_->Head().position;
+  std::vector<Subscriber> subscribers(kSubscribers);
+  for (Subscriber& s : subscribers) {
+    s.context = Context("admin");
+    v1::SubscribeEventsRequest request;
+    request.set_from_position(head + 1);  // Nothing yet: each parks at once.
+    s.reader = events_->SubscribeEvents(s.context.get(), request);
+  }
+  // Each open stream holding a thread (as before) would add 80; allow for gRPC's own.
+  EXPECT_LT(Threads() - threads_before, 16) << "open feeds hold threads";
+
+  v1::SubmitRevisionRequest script;
+  script.mutable_submit_revision()->set_order_id(created.id());
+  script.mutable_submit_revision()->set_artifact("script");
+  script.mutable_submit_revision()->set_text("draft");
+  v1::CommandResult submitted;
+  ASSERT_TRUE(Ok(orders_->SubmitRevision(Context("pete").get(), script, &submitted)));
+  for (Watcher& w : watchers) {
+    v1::OrderView view;
+    ASSERT_TRUE(w.reader->Read(&view));
+    EXPECT_EQ(view.version(), submitted.etag());
+  }
+  for (Subscriber& s : subscribers) {
+    v1::EventBatch batch;
+    ASSERT_TRUE(s.reader->Read(&batch));
+    ASSERT_GE(batch.events_size(), 1);
+    EXPECT_EQ(batch.events(0).position(), head + 1);
+  }
+
+  // Cancelling parked feeds ends them at once; the rest end with the server.
+  for (int i = 0; i < kWatchers / 2; ++i) {
+    watchers[i].context->TryCancel();
+    v1::OrderView view;
+    while (watchers[i].reader->Read(&view)) {
+    }
+    EXPECT_EQ(watchers[i].reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  const absl::Time stopping = absl::Now();
+  StopAll();
+  EXPECT_LT(absl::Now() - stopping, absl::Seconds(5));
+  for (int i = kWatchers / 2; i < kWatchers; ++i) {
+    v1::OrderView view;
+    while (watchers[i].reader->Read(&view)) {
+    }
+    EXPECT_FALSE(watchers[i].reader->Finish().ok());
+  }
+  for (Subscriber& s : subscribers) {
+    v1::EventBatch batch;
+    while (s.reader->Read(&batch)) {
+    }
+    EXPECT_FALSE(s.reader->Finish().ok());
+  }
 }
 
 TEST_F(ServiceTest, HealthServiceAnswersServing) {
