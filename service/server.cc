@@ -166,13 +166,23 @@ class Feeds {
 
  private:
   void Loop() {
-    uint64_t seen = engine_->position();
+    uint64_t seen;
+    {
+      absl::MutexLock lock(&mu_);
+      seen = seen_;
+    }
     while (true) {
       {
+        // With nothing parked there is nothing to wait for on the engine.
         absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](Feeds* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(f->mu_) {
+              return f->stopping_ || !f->parked_.empty();
+            },
+            this));
         if (stopping_) return;
       }
-      // Wakes every 100 ms to notice stopping_; the engine's wait has no other wake-up.
+      // Times out every 100 ms to notice stopping_ and feeds that left.
       if (!engine_->WaitForPosition(seen, absl::Milliseconds(100))) continue;
       seen = engine_->position();
       std::vector<Parkable*> woken;
