@@ -53,8 +53,9 @@ struct Result {
   double rate = 0;
   double p50_ms = 0;
   double p99_ms = 0;
-  double process_cores = 0;  // CPU this process used, in cores (of 2 here).
-  double machine_cores = 0;  // CPU the whole machine used, in cores.
+  double process_cores = 0;      // CPU this process used, in cores (of 2 here).
+  double machine_cores = 0;      // CPU the whole machine used, in cores.
+  double switches_per_call = 0;  // Context switches of this process per call.
 };
 
 double ProcessCpuSeconds() {
@@ -62,6 +63,13 @@ double ProcessCpuSeconds() {
   getrusage(RUSAGE_SELF, &usage);
   auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// Context switches of this process so far, voluntary (a thread waits) and not.
+double ContextSwitches() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_nvcsw + usage.ru_nivcsw);
 }
 
 // Busy CPU seconds of the whole machine so far, from /proc/stat (0 where it is unreadable).
@@ -325,6 +333,7 @@ Result Load(Fixture* fixture, int callers, double seconds, bool noop) {
   std::vector<std::thread> threads;
   const auto start = std::chrono::steady_clock::now();
   const double process_start = ProcessCpuSeconds();
+  const double switches_start = ContextSwitches();
   const double machine_start = MachineCpuSeconds();
   for (int c = 0; c < callers; ++c) {
     threads.emplace_back([&, c] {
@@ -341,6 +350,7 @@ Result Load(Fixture* fixture, int callers, double seconds, bool noop) {
   for (std::thread& thread : threads) thread.join();
   const double elapsed = Seconds(start);
   const double process_cpu = ProcessCpuSeconds() - process_start;
+  const double switches = ContextSwitches() - switches_start;
   const double machine_cpu = MachineCpuSeconds() - machine_start;
   std::vector<double> all;
   for (const auto& each : latencies) all.insert(all.end(), each.begin(), each.end());
@@ -350,6 +360,7 @@ Result Load(Fixture* fixture, int callers, double seconds, bool noop) {
   result.p99_ms = Percentile(all, 0.99);
   result.process_cores = process_cpu / elapsed;
   result.machine_cores = machine_cpu / elapsed;
+  result.switches_per_call = all.empty() ? 0 : switches / all.size();
   return result;
 }
 
@@ -378,11 +389,13 @@ int main(int argc, char** argv) {
       // Whether a run was short of CPU (what the benchmark used, what the whole machine did)
       // and what a call cost in CPU, client and server together.
       std::fprintf(stderr,
-                   "# %s run %d: no-op %.2f cores (machine %.2f), %.0f us CPU per call; "
-                   "commands %.2f cores (machine %.2f), %.0f us CPU per call\n",
+                   "# %s run %d: no-op %.2f cores (machine %.2f), %.0f us CPU and %.1f context "
+                   "switches per call; commands %.2f cores (machine %.2f), %.0f us CPU and %.1f "
+                   "switches per call\n",
                    name.c_str(), r + 1, noop.process_cores, noop.machine_cores,
-                   1e6 * noop.process_cores / noop.rate, commands.process_cores,
-                   commands.machine_cores, 1e6 * commands.process_cores / commands.rate);
+                   1e6 * noop.process_cores / noop.rate, noop.switches_per_call,
+                   commands.process_cores, commands.machine_cores,
+                   1e6 * commands.process_cores / commands.rate, commands.switches_per_call);
     }
     Report(name, Median(rates), "commands/s", absl::StrCat("grpc_noop_", callers),
            Median(noop_rates));
