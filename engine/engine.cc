@@ -17,6 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -181,6 +182,7 @@ class EngineImpl final : public Engine {
     return store_->Subscribe(std::max<uint64_t>(from_position, 1));
   }
 
+  Changes ChangedSince(uint64_t after_position) const override;
   bool WaitForPosition(uint64_t after_position, absl::Duration timeout) const override {
     absl::MutexLock lock(&published_mu_);
     auto passed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(published_mu_) {
@@ -236,6 +238,8 @@ class EngineImpl final : public Engine {
   absl::Status CatchUpLocked(uint64_t to_position) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Publishes state_'s position to WaitForPosition.
   void PublishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies `record` to state_ and remembers which stream it changed (ChangedSince).
+  absl::Status ApplyLocked(const EventRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The answer to a repeated request: the first result, rebuilt from the records it wrote,
   // or ALREADY_EXISTS when the request id was used for a different command.
   absl::StatusOr<CommandResult> RepeatedResult(const store::AppendResult& append,
@@ -268,6 +272,9 @@ class EngineImpl final : public Engine {
 
   mutable absl::Mutex mu_;
   internal::State state_ ABSL_GUARDED_BY(mu_);
+  // The position and stream of the last kRecentRecords records applied, oldest first.
+  static constexpr size_t kRecentRecords = 4096;
+  std::deque<std::pair<uint64_t, std::string>> recent_ ABSL_GUARDED_BY(mu_);
 
   // state_'s position, published apart from mu_ for WaitForPosition: an absl::Mutex with a
   // waiter takes its slow path on every lock, and mu_ is taken several times per command.
@@ -713,7 +720,7 @@ absl::Status EngineImpl::Project(std::vector<EventRecord> records) {
     if (record.position() <= state_.position()) continue;  // Another writer applied it.
     // Records committed before ours by writers that have not projected them yet.
     status = CatchUpLocked(record.position() - 1);
-    if (status.ok()) status = state_.Apply(record);
+    if (status.ok()) status = ApplyLocked(record);
     if (!status.ok()) break;
   }
   PublishLocked();
@@ -724,10 +731,37 @@ absl::Status EngineImpl::CatchUpLocked(uint64_t to_position) {
   absl::Status status;
   if (to_position > state_.position()) {
     status = store_->ScanAll(state_.position() + 1, to_position,
-                             [&](const EventRecord& record) { return state_.Apply(record); });
+                             [&](const EventRecord& record) { return ApplyLocked(record); });
   }
   PublishLocked();
   return status;
+}
+
+absl::Status EngineImpl::ApplyLocked(const EventRecord& record) {
+  RETURN_IF_ERROR(state_.Apply(record));
+  recent_.emplace_back(record.position(), record.stream_id());
+  if (recent_.size() > kRecentRecords) recent_.pop_front();
+  return absl::OkStatus();
+}
+
+Engine::Changes EngineImpl::ChangedSince(uint64_t after_position) const {
+  absl::ReaderMutexLock lock(&mu_);
+  Changes changes;
+  if (after_position >= state_.position()) return changes;
+  if (recent_.empty() || recent_.front().first > after_position + 1) {
+    changes.beyond_orders = true;  // Some of it is no longer remembered.
+    return changes;
+  }
+  absl::flat_hash_set<absl::string_view> orders;
+  for (auto it = recent_.rbegin(); it != recent_.rend() && it->first > after_position; ++it) {
+    absl::string_view stream = it->second;
+    if (absl::ConsumePrefix(&stream, internal::OrderStream(""))) {
+      if (orders.insert(stream).second) changes.order_ids.emplace_back(stream);
+    } else {
+      changes.beyond_orders = true;
+    }
+  }
+  return changes;
 }
 
 void EngineImpl::PublishLocked() {

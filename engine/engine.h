@@ -247,6 +247,16 @@ class Engine {
   // when there was nothing new. Never fails.
   virtual bool WaitForPosition(uint64_t after_position, absl::Duration timeout) const = 0;
 
+  // What changed after `after_position`, up to position(): for a watcher woken by
+  // WaitForPosition to tell whether the change was its concern.
+  struct Changes {
+    std::vector<std::string> order_ids;  // The orders changed, each once.
+    // Something besides orders changed (users, roles, clients, definitions: who may see what),
+    // or the changes go further back than the engine remembers (its last 4,096 records).
+    bool beyond_orders = false;
+  };
+  virtual Changes ChangedSince(uint64_t after_position) const = 0;
+
   // The position of the last record the projections include.
   virtual uint64_t position() const = 0;
 

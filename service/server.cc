@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "google/protobuf/descriptor.h"
@@ -121,8 +122,9 @@ class Parkable {
 
 // Where live feeds wait for something new without a thread each: a feed that has sent
 // everything parks with the projected position it read at, and one thread, waiting on the
-// engine's position for all of them, wakes every feed parked below the new position.
-// Thread-safe.
+// engine's position while any feed is parked, wakes the feeds the new records concern: a
+// feed watching one order wakes for that order and for changes beyond orders (which may
+// change who sees it), any other feed for every change. Thread-safe.
 class Feeds {
  public:
   explicit Feeds(engine::Engine* engine) : engine_(engine), seen_(engine->position()) {
@@ -132,22 +134,20 @@ class Feeds {
     });
   }
   ~Feeds() {
-    {
-      absl::MutexLock lock(&mu_);
-      stopping_ = true;
-    }
+    Stop();
     thread_.join();
   }
 
   // Parks `feed`, which has sent what the projections held at `position`, until they pass
-  // it. Wakes it at once when they already have, or when it was cancelled.
-  void Park(Parkable* feed, uint64_t position) {
+  // it with a change `order_id` names (empty: any change). Wakes it at once when that may
+  // already have happened, when it was cancelled, or when the feeds are stopping.
+  void Park(Parkable* feed, uint64_t position, const std::string& order_id) {
     {
       absl::MutexLock lock(&mu_);
-      // Cancellation is checked under mu_, which Unpark takes after setting it: a feed is
+      // Cancellation is checked under mu_, which Unpark takes after it is set: a feed is
       // either seen cancelled here or found parked there.
-      if (!feed->cancelled() && position >= seen_) {
-        parked_[feed] = position;
+      if (!stopping_ && !feed->cancelled() && position >= seen_) {
+        parked_[feed] = {position, order_id};
         return;
       }
     }
@@ -164,7 +164,30 @@ class Feeds {
     if (parked) feed->Wake();
   }
 
+  // Wakes every parked feed and parks none from now on: the server is shutting down, and
+  // live feeds, which never end on their own, end at their next step (stopping()).
+  void Stop() {
+    std::vector<Parkable*> woken;
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+      for (const auto& [feed, parked] : parked_) woken.push_back(feed);
+      parked_.clear();
+    }
+    for (Parkable* feed : woken) feed->Wake();
+  }
+
+  bool stopping() const {
+    absl::MutexLock lock(&mu_);
+    return stopping_;
+  }
+
  private:
+  struct Parked {
+    uint64_t position;
+    std::string order_id;
+  };
+
   void Loop() {
     uint64_t seen;
     {
@@ -184,13 +207,19 @@ class Feeds {
       }
       // Times out every 100 ms to notice stopping_ and feeds that left.
       if (!engine_->WaitForPosition(seen, absl::Milliseconds(100))) continue;
-      seen = engine_->position();
+      const uint64_t now = engine_->position();
+      const engine::Engine::Changes changes = engine_->ChangedSince(seen);
+      const absl::flat_hash_set<std::string> orders(changes.order_ids.begin(),
+                                                    changes.order_ids.end());
+      seen = now;
       std::vector<Parkable*> woken;
       {
         absl::MutexLock lock(&mu_);
-        seen_ = seen;
+        seen_ = now;
         for (auto it = parked_.begin(); it != parked_.end();) {
-          if (it->second < seen) {
+          const Parked& parked = it->second;
+          if (parked.position < now && (parked.order_id.empty() || changes.beyond_orders ||
+                                        orders.contains(parked.order_id))) {
             woken.push_back(it->first);
             parked_.erase(it++);
           } else {
@@ -203,9 +232,9 @@ class Feeds {
   }
 
   engine::Engine* const engine_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   uint64_t seen_ ABSL_GUARDED_BY(mu_);  // The position the feeds thread last saw.
-  absl::flat_hash_map<Parkable*, uint64_t> parked_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<Parkable*, Parked> parked_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
@@ -224,10 +253,14 @@ class LiveWriter final : public grpc::ServerWriteReactor<Message>, public Parkab
   // Run at the first step: checks access and returns the feed's Read.
   using Open = std::function<absl::StatusOr<Read>()>;
 
-  LiveWriter(const char* method, std::string user, Open open, engine::Engine* engine, Feeds* feeds,
-             Executor* executor, std::function<void()> on_done)
+  // `order_id`: the order the feed watches (it wakes for that order's changes); empty: the
+  // feed wakes for every change.
+  LiveWriter(const char* method, std::string user, std::string order_id, Open open,
+             engine::Engine* engine, Feeds* feeds, Executor* executor,
+             std::function<void()> on_done)
       : method_(method),
         user_(std::move(user)),
+        order_id_(std::move(order_id)),
         open_(std::move(open)),
         engine_(engine),
         feeds_(feeds),
@@ -260,6 +293,9 @@ class LiveWriter final : public grpc::ServerWriteReactor<Message>, public Parkab
  private:
   void Step() {
     if (cancelled_) return End(absl::CancelledError("the client cancelled the stream"));
+    if (feeds_->stopping()) {
+      return End(absl::UnavailableError("the server is shutting down; reconnect to resume"));
+    }
     if (read_ == nullptr) {
       absl::StatusOr<Read> opened = open_();
       if (!opened.ok()) return End(opened.status());
@@ -269,7 +305,7 @@ class LiveWriter final : public grpc::ServerWriteReactor<Message>, public Parkab
     const uint64_t position = engine_->position();
     absl::StatusOr<std::optional<Message>> next = read_();
     if (!next.ok()) return End(next.status());
-    if (!next->has_value()) return feeds_->Park(this, position);
+    if (!next->has_value()) return feeds_->Park(this, position, order_id_);
     message_ = **std::move(next);
     this->StartWrite(&message_);
   }
@@ -285,6 +321,7 @@ class LiveWriter final : public grpc::ServerWriteReactor<Message>, public Parkab
 
   const char* const method_;
   const std::string user_;
+  const std::string order_id_;
   Open open_;
   Read read_;
   engine::Engine* const engine_;
@@ -443,15 +480,21 @@ class Calls {
 
   // Starts a live feed (LiveWriter), which holds no thread: `open(principal)`, run on the
   // executor at its first step, checks access and returns what reads the feed.
+  // `order_id` names the order the feed watches; empty: every change may concern it.
   template <typename Message, typename Open>
   grpc::ServerWriteReactor<Message>* Live(const char* method, grpc::CallbackServerContext* context,
-                                          Open open) {
+                                          const std::string& order_id, Open open) {
     absl::StatusOr<std::string> user = AdmitStream(method, context);
     if (!user.ok()) return new RefusedWriter<Message>(user.status());
     return new LiveWriter<Message>(
-        method, *user, [open = std::move(open), user = *user] { return open(Principal{user}); },
-        engine_, &feeds_, &executor_, [this] { streams_.fetch_sub(1); });
+        method, *user, order_id,
+        [open = std::move(open), user = *user] { return open(Principal{user}); }, engine_, &feeds_,
+        &executor_, [this] { streams_.fetch_sub(1); });
   }
+
+  // Live feeds end (UNAVAILABLE) at their next step: for a drain, which they would otherwise
+  // hold until its deadline.
+  void StopFeeds() { feeds_.Stop(); }
 
   // A typed unary method: what a raw call hands its parsed request to.
   using Typed = std::function<grpc::ServerUnaryReactor*(
@@ -705,7 +748,7 @@ class OrdersService final : public v1::Orders::CallbackService {
     const std::string order_id = request->order_id();
     engine::Engine* engine = calls_->engine();
     return calls_->Live<v1::OrderView>(
-        "WatchOrder", context,
+        "WatchOrder", context, order_id,
         [engine,
          order_id](const Principal& principal) -> absl::StatusOr<LiveWriter<v1::OrderView>::Read> {
           auto sent = std::make_shared<uint64_t>(0);  // The version last sent.
@@ -984,7 +1027,7 @@ class EventsService final : public v1::Events::CallbackService {
     const uint64_t from = request->from_position();
     engine::Engine* engine = calls_->engine();
     return calls_->Live<v1::EventBatch>(
-        "SubscribeEvents", context,
+        "SubscribeEvents", context, /*order_id=*/"",
         [engine,
          from](const Principal& principal) -> absl::StatusOr<LiveWriter<v1::EventBatch>::Read> {
           ASSIGN_OR_RETURN(std::unique_ptr<store::Subscription> owned,
@@ -1263,13 +1306,14 @@ class ServerImpl final : public Server {
 
   // grpc::Server's own destructor waits without a deadline; an open stream would hang it.
   ~ServerImpl() override {
-    if (!shut_down_) Shutdown(absl::Seconds(1));
+    if (!shut_down_ && server_ != nullptr) Shutdown(absl::Seconds(1));
   }
 
   int port() const override { return port_; }
 
   void Shutdown(absl::Duration grace) override {
     shut_down_ = true;
+    calls_.StopFeeds();
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
     // A command still committing answers from the store's completion thread later; Calls
     // must outlive that answer (the engine and the store outlive the server).

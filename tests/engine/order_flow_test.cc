@@ -50,6 +50,41 @@ TEST_F(OrderFlowTest, WaitForPositionReturnsOnceTheProjectionsPassIt) {
   EXPECT_GT(engine_->position(), head);
 }
 
+TEST_F(OrderFlowTest, ChangedSinceNamesTheOrdersAndWhetherAnythingElseChanged) {
+  const std::string first = CreateOrder();
+  const std::string second = CreateOrder();
+  const uint64_t start = engine_->position();
+  EXPECT_THAT(engine_->ChangedSince(start).order_ids, SizeIs(0));
+  auto comment = [&](const std::string& order) {
+    v1::Command command;
+    command.mutable_add_comment()->set_order_id(order);
+    command.mutable_add_comment()->set_text("note");
+    Run(kAe, command);
+  };
+  comment(first);
+  comment(second);
+  comment(first);
+  Engine::Changes changes = engine_->ChangedSince(start);
+  EXPECT_THAT(changes.order_ids, ::testing::UnorderedElementsAre(first, second));
+  EXPECT_FALSE(changes.beyond_orders);
+  changes = engine_->ChangedSince(start + 2);
+  EXPECT_THAT(changes.order_ids, ElementsAre(first));
+
+  v1::Command update;
+  update.mutable_update_client()->set_client_id(client_);
+  update.mutable_update_client()->set_name("Acme Motors of Springfield");
+  Run(kAe, update);
+  EXPECT_TRUE(engine_->ChangedSince(start).beyond_orders) << "a client changed";
+
+  // Further back than the engine remembers: anything may have changed.
+  for (int i = 0; i < 4100; ++i) comment(second);
+  changes = engine_->ChangedSince(start);
+  EXPECT_TRUE(changes.beyond_orders);
+  changes = engine_->ChangedSince(engine_->position() - 1);
+  EXPECT_THAT(changes.order_ids, ElementsAre(second));
+  EXPECT_FALSE(changes.beyond_orders);
+}
+
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {
   const std::string order = CreateOrder();
   Run(kProducer, Script(order, "Draft one"));
