@@ -383,14 +383,19 @@ class Calls {
     return token;
   }
 
+  // Where a call's work runs: on the executor when it may block (a query's reads, a lookup
+  // in RocksDB), or in the reaction itself when it only takes short in-memory locks and queues
+  // (a command deciding; see Mutate), which saves waking a worker for it.
+  enum class Run { kOnExecutor, kInReaction };
+
   // Authenticates, checks the size and the bound on calls in flight, and runs
-  // `work(principal, finish)` on the executor; the reaction itself never blocks. `work`
-  // answers by calling `finish` once, at once or later from any thread (a command answers
-  // when its events are durable).
+  // `work(principal, finish)` where `run` says; nothing that may block runs in a reaction.
+  // `work` answers by calling `finish` once, at once or later from any thread (a command
+  // answers when its events are durable).
   using FinishFn = std::function<void(const absl::Status&)>;
   template <typename Request, typename Work>
   grpc::ServerUnaryReactor* Start(const char* method, grpc::CallbackServerContext* context,
-                                  const Request* request, Work work) {
+                                  const Request* request, Run run, Work work) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     absl::StatusOr<std::string> user = Authenticate(*context);
     if (!user.ok()) return Finish(method, "-", context, reactor, user.status());
@@ -411,6 +416,10 @@ class Calls {
       Finish(method, user, context, reactor, status);
       in_flight_.fetch_sub(1);
     };
+    if (run == Run::kInReaction) {
+      work(Principal{*user}, *request, std::move(finish));
+      return reactor;
+    }
     const bool scheduled = executor_.TrySchedule(
         [context, request, work = std::move(work), finish, user = *user]() mutable {
           // A call the client gave up on (or a drain past its grace) is not started.
@@ -429,19 +438,22 @@ class Calls {
   grpc::ServerUnaryReactor* Call(const char* method, grpc::CallbackServerContext* context,
                                  const Request* request, Response* response, Fn fn) {
     return Start(
-        method, context, request,
+        method, context, request, Run::kOnExecutor,
         [response, fn = std::move(fn)](const Principal& principal, const Request& r,
                                        FinishFn finish) { finish(fn(principal, r, response)); });
   }
 
   // A method that changes something: its request's body becomes the engine command of the
-  // same name, with the etag and the request id. The executor only decides; the answer goes
-  // out from the store's completion thread once the events are durable, so no thread waits
-  // for a sync.
+  // same name, with the etag and the request id. Deciding is in memory (the engine's lock for
+  // reading, never held across I/O but to catch up after a conflict), and the append is only
+  // queued: it runs in the reaction, and the answer goes out from the store's completion
+  // thread once the events are durable, so no thread waits for a sync. A request id means
+  // first looking it up in RocksDB, which may read the disk: those run on the executor.
   template <typename Request>
   grpc::ServerUnaryReactor* Mutate(const char* method, grpc::CallbackServerContext* context,
                                    const Request* request, v1::CommandResult* response) {
-    return Start(method, context, request,
+    const Run run = request->request_id().empty() ? Run::kInReaction : Run::kOnExecutor;
+    return Start(method, context, request, run,
                  [this, response](const Principal& principal, const Request& r, FinishFn finish) {
                    v1::Command command;
                    if (absl::Status converted = ToCommand(r, &command); !converted.ok()) {

@@ -28,10 +28,11 @@ struct ServerOptions {
   // Largest request message accepted, in bytes; larger is INVALID_ARGUMENT... as gRPC reports
   // it (RESOURCE_EXHAUSTED from the transport). Default: 4 MiB.
   int max_message_bytes = 4 << 20;
-  // Threads that run engine calls. Commands only decide here and answer from the store's
-  // completion thread once durable, so no worker waits for a sync and a few suffice; more
-  // only add context switches on a small machine (measured in benchmarks/RESULTS.md).
-  // Default: 4.
+  // Threads that run the engine calls that may block: queries, commands with a request id
+  // (looked up in RocksDB), live feeds' steps. Other commands decide in the reaction and
+  // answer from the store's completion thread once durable, so no worker waits for a sync
+  // and a few suffice; more only add context switches on a small machine (measured in
+  // benchmarks/RESULTS.md). Default: 4.
   int worker_threads = 4;
   // Calls waiting or running at once; beyond it a call is RESOURCE_EXHAUSTED. Default: 1024.
   size_t max_calls_in_flight = 1024;
