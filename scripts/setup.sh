@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev
   libspdlog-dev
+  libgoogle-perftools-dev
   python3-grpcio python3-protobuf
   clang libfuzzer-14-dev openssl
 )
