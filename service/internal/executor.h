@@ -1,6 +1,7 @@
 // executor.h: a fixed pool of threads with a bounded queue. gRPC reactions hand it the work
-// that may block (a durable append) and return at once; a full queue is refused, so callers
-// can answer RESOURCE_EXHAUSTED instead of piling up memory. Thread-safe.
+// that may block (a query's reads, a request id's lookup in RocksDB, a live feed's step) and
+// return at once; a full queue is refused, so callers can answer RESOURCE_EXHAUSTED instead
+// of piling up memory. Thread-safe.
 #ifndef SPOTFLOW_SERVICE_INTERNAL_EXECUTOR_H_
 #define SPOTFLOW_SERVICE_INTERNAL_EXECUTOR_H_
 
