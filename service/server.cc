@@ -125,8 +125,8 @@ class Parkable {
 // engine's position while any feed is parked, wakes the feeds the new records concern: a
 // feed watching one order wakes for that order and for changes beyond orders (which may
 // change who sees it), any other feed for every change. Feeds wake on what the projections
-// hold, not on the log's head: should projecting a committed record fail (the engine then
-// reports DATA_LOSS to the command), a parked event subscriber gets that record with the
+// hold, not on the log's head: should projecting a committed record fail (the command that
+// wrote it is answered with that error), a parked event subscriber gets that record with the
 // next projection, not before. Thread-safe.
 class Feeds {
  public:
