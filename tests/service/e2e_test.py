@@ -267,9 +267,43 @@ def main():
         expect(second.returncode != 0 and "in use by another process" in second.stdout + second.stderr,
                "a second spotflowd on the same directory exits non-zero, saying why")
 
+        # Live feeds over the wire: a watcher of the order and a subscriber to the log get each
+        # change; a drain ends both at once with UNAVAILABLE instead of waiting out its grace.
+        def stream(service, method, request, response_type, token):
+            call = api.channel.unary_stream(
+                "/spotflow.v1.%s/%s" % (service, method),
+                request_serializer=lambda m: m.SerializeToString(),
+                response_deserializer=response_type.FromString)
+            return call(request, metadata=[("authorization", "Bearer " + token)], timeout=60)
+        live = api.change("Orders", "CreateOrder", "create_order", commands_pb2.CreateOrder(
+            kind=domain_pb2.PRODUCTION, client_id="acme", title="Live :15",
+            spot_length_seconds=15, flight_start=domain_pb2.Date(year=2027, month=3, day=1),
+            flight_end=domain_pb2.Date(year=2027, month=3, day=31)), sam)
+        watch = stream("Orders", "WatchOrder", service_pb2.WatchOrderRequest(order_id=live.id),
+                       domain_pb2.OrderView, sam)
+        expect(next(watch).version == live.etag, "WatchOrder sends the order as it is")
+        subscribe = stream("Events", "SubscribeEvents",
+                           service_pb2.SubscribeEventsRequest(from_position=live.last_position + 1),
+                           service_pb2.EventBatch, admin)
+        done = api.change("Orders", "AddComment", "add_comment",
+                          commands_pb2.AddComment(order_id=live.id, text="Live from the wire"), sam)
+        expect(next(watch).version == done.etag, "the watcher gets the change")
+        expect(next(subscribe).events[0].position == done.first_position,
+               "the subscriber gets the record")
+
         # Restart: every state is there.
+        stopping = time.time()
         process.send_signal(signal.SIGTERM)
         expect(process.wait(timeout=30) == 0, "SIGTERM drains and exits 0")
+        expect(time.time() - stopping < 4, "open live feeds do not hold the drain (grace 5 s)")
+        for name, feed in (("WatchOrder", watch), ("SubscribeEvents", subscribe)):
+            try:
+                for _ in feed:
+                    pass
+                expect(False, name + " ends with an error when the server drains")
+            except grpc.RpcError as error:
+                expect(error.code() == grpc.StatusCode.UNAVAILABLE,
+                       "%s ends UNAVAILABLE on a drain, not %s" % (name, error.code().name))
         process, port, _ = start(data_dir, demo=False)
         api = Api(port)
         again = api.order(order, sam)
