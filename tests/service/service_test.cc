@@ -78,6 +78,7 @@ class ServiceTest : public ::testing::Test {
     ServerOptions options;
     options.listen = "127.0.0.1:0";
     options.max_message_bytes = 16 * 1024;
+    options.max_streams = max_streams_;
     options.tokens_file = dir_.Sub("tokens");
     auto server = Server::Start(options, engine_.get(), tokens_.get());
     ASSERT_OK(server.status());
@@ -147,6 +148,7 @@ class ServiceTest : public ::testing::Test {
     EXPECT_TRUE(Ok(events_->Ping(Context("sam").get(), v1::PingRequest(), &pong)));
   }
 
+  size_t max_streams_ = 256;  // For the server StartAll starts.
   testing::TempDir dir_;
   testing::FakeClock clock_;
   engine::SequentialIdGenerator ids_;
@@ -587,6 +589,57 @@ TEST_F(ServiceTest, LiveFeedsHoldNoThreadEachAndReachTheLatestChange) {
     while (s.reader->Read(&batch)) {
     }
     EXPECT_EQ(s.reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  }
+}
+
+TEST_F(ServiceTest, AnEndedLiveFeedGivesBackItsPlaceAmongTheOpenStreams) {
+  StopAll();
+  max_streams_ = 3;
+  StartAll();
+  const std::string client = CreateClient("acme");
+  v1::CommandResult created;
+  ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), OrderRequest(client), &created)));
+  v1::WatchOrderRequest request;
+  request.set_order_id(created.id());
+  struct Watcher {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientReader<v1::OrderView>> reader;
+  };
+  auto open = [&] {
+    Watcher w{Context("sam"), nullptr};
+    w.context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    w.reader = orders_->WatchOrder(w.context.get(), request);
+    return w;
+  };
+  auto close = [](Watcher& w) {
+    w.context->TryCancel();
+    v1::OrderView view;
+    while (w.reader->Read(&view)) {
+    }
+    w.reader->Finish().IgnoreError();
+  };
+  // Rounds of three parked watchers, cancelled: each round fits only once the server has let
+  // go of the last round's streams (on their OnDone), which it does on its own threads, so a
+  // round retries for up to 5 s.
+  for (int round = 0; round < 4; ++round) {
+    std::vector<Watcher> watchers;
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (watchers.size() < 3 && absl::Now() < deadline) {
+      Watcher w = open();
+      v1::OrderView view;
+      if (w.reader->Read(&view)) {
+        watchers.push_back(std::move(w));
+        continue;
+      }
+      ASSERT_EQ(w.reader->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    ASSERT_EQ(watchers.size(), 3u) << "cancelled feeds kept their places, round " << round;
+    Watcher fourth = open();
+    v1::OrderView view;
+    EXPECT_FALSE(fourth.reader->Read(&view));
+    EXPECT_EQ(fourth.reader->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    for (Watcher& w : watchers) close(w);
   }
 }
 
