@@ -109,6 +109,8 @@ class EngineImpl final : public Engine {
                                         const Command& command) override;
   void ExecuteAsync(const Principal& principal, const Command& command,
                     ExecuteCallback done) override;
+  bool TryExecuteAsync(const Principal& principal, const Command& command,
+                       ExecuteCallback done) override;
 
   absl::StatusOr<OrderView> GetOrder(const Principal& principal,
                                      const std::string& order_id) const override;
@@ -224,7 +226,22 @@ class EngineImpl final : public Engine {
   struct Pending;
   void ExecuteAsyncAs(const Principal& principal, const Command& command, bool system,
                       ExecuteCallback done);
+  // A command on its way, counted in pending_ until its `done` runs.
+  std::shared_ptr<Pending> NewPending(const Principal& principal, const Command& command,
+                                      bool system, ExecuteCallback done);
+  // What every command is checked for before it is decided: its request and correlation ids
+  // and its text.
+  static absl::Status ValidateEnvelope(const Command& command);
   void Attempt(std::shared_ptr<Pending> pending) ABSL_LOCKS_EXCLUDED(mu_);
+  // Attempt, but when !may_wait and the state is locked: false, having done nothing.
+  bool TryAttempt(std::shared_ptr<Pending> pending, bool may_wait) ABSL_LOCKS_EXCLUDED(mu_);
+  // After deciding, without the lock: the answer, a turn behind another append to the same
+  // stream, or the append.
+  void Proceed(std::shared_ptr<Pending> pending, absl::Time now, UserView actor,
+               absl::StatusOr<internal::Decision> decided) ABSL_LOCKS_EXCLUDED(mu_);
+  // Brings the projections up to `to_position`: reads the records without the lock, then
+  // applies under it those another thread has not applied meanwhile.
+  absl::Status CatchUp(uint64_t to_position) ABSL_LOCKS_EXCLUDED(mu_);
   void Committed(std::shared_ptr<Pending> pending, CommandResult result,
                  const std::string& target_stream, absl::StatusOr<store::AppendResult> appended)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -383,8 +400,7 @@ absl::Status EngineImpl::LoadPresets() {
                                            /*digest=*/"")));
   RETURN_IF_ERROR(Project(std::move(result.records)));
   // Another engine may have loaded them first (the append was deduplicated): read them.
-  absl::MutexLock lock(&mu_);
-  return CatchUpLocked(store_->Head().position);
+  return CatchUp(store_->Head().position);
 }
 
 absl::StatusOr<const UserView*> EngineImpl::Caller(const Principal& principal) const {
@@ -482,8 +498,8 @@ absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResu
   result.set_id(id);
   result.set_sub_id(sub_id);
   // A query after this answer must see the first command's effects.
-  absl::MutexLock lock(&mu_);
-  RETURN_IF_ERROR(CatchUpLocked(store_->Head().position));
+  RETURN_IF_ERROR(CatchUp(store_->Head().position));
+  absl::ReaderMutexLock lock(&mu_);
   if (const OrderView* order = state_.FindOrder(id);
       order != nullptr && absl::StartsWith(records[0].stream_id(), "order-")) {
     result.set_key(order->key());
@@ -556,8 +572,9 @@ absl::StatusOr<std::optional<CommandResult>> EngineImpl::Repeated(const Pending&
   return std::optional<CommandResult>(std::move(result));
 }
 
-void EngineImpl::ExecuteAsyncAs(const Principal& principal, const Command& command, bool system,
-                                ExecuteCallback done) {
+std::shared_ptr<EngineImpl::Pending> EngineImpl::NewPending(const Principal& principal,
+                                                            const Command& command, bool system,
+                                                            ExecuteCallback done) {
   auto p = std::make_shared<Pending>();
   p->principal = principal;
   p->command = command;
@@ -572,12 +589,22 @@ void EngineImpl::ExecuteAsyncAs(const Principal& principal, const Command& comma
     absl::MutexLock lock(&pending_mu_);
     --pending_;
   };
+  return p;
+}
+
+absl::Status EngineImpl::ValidateEnvelope(const Command& command) {
+  RETURN_IF_ERROR(
+      internal::ValidateText("request_id", command.request_id(), kMaxRequestIdBytes, false));
+  RETURN_IF_ERROR(internal::ValidateText("correlation_id", command.correlation_id(),
+                                         kMaxRequestIdBytes, false));
+  return internal::ValidateUtf8(command);
+}
+
+void EngineImpl::ExecuteAsyncAs(const Principal& principal, const Command& command, bool system,
+                                ExecuteCallback done) {
+  std::shared_ptr<Pending> p = NewPending(principal, command, system, std::move(done));
   auto prepare = [&]() -> absl::StatusOr<std::optional<CommandResult>> {
-    RETURN_IF_ERROR(
-        internal::ValidateText("request_id", command.request_id(), kMaxRequestIdBytes, false));
-    RETURN_IF_ERROR(internal::ValidateText("correlation_id", command.correlation_id(),
-                                           kMaxRequestIdBytes, false));
-    RETURN_IF_ERROR(internal::ValidateUtf8(command));
+    RETURN_IF_ERROR(ValidateEnvelope(command));
     if (!system) {
       absl::ReaderMutexLock lock(&mu_);
       RETURN_IF_ERROR(Caller(principal).status());
@@ -598,37 +625,75 @@ void EngineImpl::ExecuteAsyncAs(const Principal& principal, const Command& comma
   Attempt(std::move(p));
 }
 
+bool EngineImpl::TryExecuteAsync(const Principal& principal, const Command& command,
+                                 ExecuteCallback done) {
+  // No request id: nothing to look up in the log before deciding (Repeated).
+  if (!command.request_id().empty() || internal::DecideScansOrders(command)) return false;
+  std::shared_ptr<Pending> p = NewPending(principal, command, /*system=*/false, std::move(done));
+  if (absl::Status valid = ValidateEnvelope(command); !valid.ok()) {
+    Answer(p, valid);
+    return true;
+  }
+  // TryAttempt checks the caller, as prepare() does in ExecuteAsyncAs.
+  if (TryAttempt(p, /*may_wait=*/false)) return true;
+  absl::MutexLock lock(&pending_mu_);
+  --pending_;  // Never answered: the caller goes on with the command elsewhere.
+  return false;
+}
+
 void EngineImpl::Attempt(std::shared_ptr<Pending> p) {
-  if (p->attempt++ >= options_.max_attempts) {
-    return Answer(
-        p, absl::AbortedError(absl::StrCat(
-               "gave up after ", options_.max_attempts,
-               " concurrent changes to the same records; last: ", p->last_conflict.message())));
+  TryAttempt(std::move(p), /*may_wait=*/true);
+}
+
+// The lock is taken by hand: with !may_wait only if it is free at once.
+bool EngineImpl::TryAttempt(std::shared_ptr<Pending> p,
+                            bool may_wait) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  if (p->attempt >= options_.max_attempts) {
+    Answer(p, absl::AbortedError(absl::StrCat(
+                  "gave up after ", options_.max_attempts,
+                  " concurrent changes to the same records; last: ", p->last_conflict.message())));
+    return true;
   }
   const Command& command = p->command;
   const absl::Time now = clock_->Now();
-  absl::StatusOr<Decision> decided;
-  UserView actor;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    if (p->system) {
-      actor.set_user_id(internal::kSystemUser);
-    } else {
-      absl::StatusOr<const UserView*> caller = Caller(p->principal);
-      if (!caller.ok()) return Answer(p, caller.status());
-      actor = **caller;
-    }
-    // A stale etag says "read again" before anything else the command would be told.
-    if (command.has_etag()) {
-      std::optional<std::pair<std::string, uint64_t>> target = internal::TargetOf(state_, command);
-      if (target.has_value() && target->second != command.etag()) {
-        return Answer(p, absl::AbortedError(absl::StrCat(
-                             "etag ", command.etag(), " is stale: \"", target->first,
-                             "\" is at version ", target->second, "; read it again and retry")));
-      }
-    }
-    decided = internal::Decide(state_, actor, command, now, ids_);
+  if (may_wait) {
+    mu_.ReaderLock();
+  } else if (!mu_.ReaderTryLock()) {
+    return false;
   }
+  ++p->attempt;
+  absl::Status refused;
+  absl::StatusOr<Decision> decided = absl::UnknownError("not decided");
+  UserView actor;
+  if (p->system) {
+    actor.set_user_id(internal::kSystemUser);
+  } else if (absl::StatusOr<const UserView*> caller = Caller(p->principal); caller.ok()) {
+    actor = **caller;
+  } else {
+    refused = caller.status();
+  }
+  // A stale etag says "read again" before anything else the command would be told.
+  if (refused.ok() && command.has_etag()) {
+    std::optional<std::pair<std::string, uint64_t>> target = internal::TargetOf(state_, command);
+    if (target.has_value() && target->second != command.etag()) {
+      refused = absl::AbortedError(absl::StrCat("etag ", command.etag(), " is stale: \"",
+                                                target->first, "\" is at version ", target->second,
+                                                "; read it again and retry"));
+    }
+  }
+  if (refused.ok()) decided = internal::Decide(state_, actor, command, now, ids_);
+  mu_.ReaderUnlock();
+  if (!refused.ok()) {
+    Answer(p, refused);
+    return true;
+  }
+  Proceed(std::move(p), now, std::move(actor), std::move(decided));
+  return true;
+}
+
+void EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView actor,
+                         absl::StatusOr<Decision> decided) {
+  const Command& command = p->command;
   if (!decided.ok()) {
     // The same request may have committed since we looked (a concurrent retry): then its
     // result is the answer, not the refusal of doing it twice.
@@ -677,11 +742,8 @@ void EngineImpl::Committed(std::shared_ptr<Pending> p, CommandResult result,
   if (absl::IsAborted(appended.status()) && !command.has_etag()) {
     // A concurrent change: bring the projections up to it, then decide again.
     p->last_conflict = appended.status();
-    {
-      absl::MutexLock lock(&mu_);
-      if (absl::Status caught_up = CatchUpLocked(store_->Head().position); !caught_up.ok()) {
-        return Answer(p, caught_up);
-      }
+    if (absl::Status caught_up = CatchUp(store_->Head().position); !caught_up.ok()) {
+      return Answer(p, caught_up);
     }
     return Attempt(std::move(p));
   }
@@ -714,13 +776,41 @@ void EngineImpl::Committed(std::shared_ptr<Pending> p, CommandResult result,
 }
 
 absl::Status EngineImpl::Project(std::vector<EventRecord> records) {
+  // Records committed before ours that no one has projected yet are read without the lock.
+  if (!records.empty()) RETURN_IF_ERROR(CatchUp(records.front().position() - 1));
   absl::MutexLock lock(&mu_);
   absl::Status status;
   for (const EventRecord& record : records) {
     if (record.position() <= state_.position()) continue;  // Another writer applied it.
-    // Records committed before ours by writers that have not projected them yet.
+    // Reads nothing after the CatchUp above (one append's records are contiguous); it keeps
+    // records from being applied out of order.
     status = CatchUpLocked(record.position() - 1);
     if (status.ok()) status = ApplyLocked(record);
+    if (!status.ok()) break;
+  }
+  PublishLocked();
+  return status;
+}
+
+absl::Status EngineImpl::CatchUp(uint64_t to_position) {
+  uint64_t from;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    from = state_.position() + 1;
+  }
+  if (from > to_position) return absl::OkStatus();
+  // Read without the lock: deciding commands (in gRPC reactions, which must not wait on a
+  // disk) take it for reading meanwhile.
+  std::vector<EventRecord> records;
+  RETURN_IF_ERROR(store_->ScanAll(from, to_position, [&](const EventRecord& record) {
+    records.push_back(record);
+    return absl::OkStatus();
+  }));
+  absl::MutexLock lock(&mu_);
+  absl::Status status;
+  for (const EventRecord& record : records) {
+    if (record.position() <= state_.position()) continue;  // Applied meanwhile.
+    status = ApplyLocked(record);
     if (!status.ok()) break;
   }
   PublishLocked();

@@ -149,6 +149,14 @@ class Engine {
   virtual void ExecuteAsync(const Principal& principal, const Command& command,
                             ExecuteCallback done) = 0;
 
+  // ExecuteAsync for a caller that must not wait (a gRPC reaction): it goes ahead only when it
+  // can decide at once. It returns false, having done nothing, when deciding would first read
+  // the log (a request id to look up), read every order (DeleteClient, ReassignAccounts), or
+  // wait for the engine's state while it is being changed or read at length; the caller then
+  // hands the command to a thread that may wait. Otherwise as ExecuteAsync, and true.
+  virtual bool TryExecuteAsync(const Principal& principal, const Command& command,
+                               ExecuteCallback done) = 0;
+
   // Queries. NOT_FOUND when the record does not exist, is deleted, or is not visible to the
   // caller; UNAUTHENTICATED / PERMISSION_DENIED for an unknown or deactivated caller.
   virtual absl::StatusOr<OrderView> GetOrder(const Principal& principal,

@@ -386,9 +386,9 @@ class Calls {
     return token;
   }
 
-  // Where a call's work runs: on the executor when it may block (a query's reads, a lookup
-  // in RocksDB), or in the reaction itself when it only takes short in-memory locks and queues
-  // (a command deciding; see Mutate), which saves waking a worker for it.
+  // Where a call's work runs: on the executor when it may block (a query's reads), or in the
+  // reaction itself when it never waits (a command that can decide at once; see Mutate),
+  // which saves waking a worker for it.
   enum class Run { kOnExecutor, kInReaction };
 
   // Authenticates, checks the size and the bound on calls in flight, and runs
@@ -408,12 +408,9 @@ class Calls {
                         absl::StrCat("the request is ", request->ByteSizeLong(),
                                      " bytes; the limit is ", options_.max_message_bytes)));
     }
-    const absl::Status overloaded = absl::ResourceExhaustedError(
-        absl::StrCat("the server is at its limit of ", options_.max_calls_in_flight,
-                     " calls in flight; retry with backoff"));
     if (in_flight_.fetch_add(1) >= options_.max_calls_in_flight) {
       in_flight_.fetch_sub(1);
-      return Finish(method, *user, context, reactor, overloaded);
+      return Finish(method, *user, context, reactor, Overloaded());
     }
     FinishFn finish = [this, method, context, reactor, user = *user](const absl::Status& status) {
       Finish(method, user, context, reactor, status);
@@ -421,19 +418,32 @@ class Calls {
     };
     if (run == Run::kInReaction) {
       work(Principal{*user}, *request, std::move(finish));
-      return reactor;
+    } else {
+      OnExecutor(context, finish,
+                 [request, work = std::move(work), finish, user = *user]() mutable {
+                   work(Principal{user}, *request, std::move(finish));
+                 });
     }
-    const bool scheduled = executor_.TrySchedule(
-        [context, request, work = std::move(work), finish, user = *user]() mutable {
-          // A call the client gave up on (or a drain past its grace) is not started.
-          if (context->IsCancelled()) {
-            finish(absl::CancelledError("the call was cancelled"));
-            return;
-          }
-          work(Principal{user}, *request, std::move(finish));
-        });
-    if (!scheduled) finish(overloaded);
     return reactor;
+  }
+
+  // Runs `task` on the executor, unless the call is cancelled by then (`finish` answers
+  // CANCELLED) or the executor is full (RESOURCE_EXHAUSTED).
+  void OnExecutor(grpc::CallbackServerContext* context, const FinishFn& finish,
+                  std::function<void()> task) {
+    const bool scheduled =
+        executor_.TrySchedule([context, finish, task = std::move(task)]() mutable {
+          // A call the client gave up on (or a drain past its grace) is not started.
+          if (context->IsCancelled()) return finish(absl::CancelledError("the call was cancelled"));
+          task();
+        });
+    if (!scheduled) finish(Overloaded());
+  }
+
+  absl::Status Overloaded() const {
+    return absl::ResourceExhaustedError(absl::StrCat("the server is at its limit of ",
+                                                     options_.max_calls_in_flight,
+                                                     " calls in flight; retry with backoff"));
   }
 
   // A call answered by `fn(principal, request, response)` on the executor.
@@ -447,28 +457,32 @@ class Calls {
   }
 
   // A method that changes something: its request's body becomes the engine command of the
-  // same name, with the etag and the request id. Deciding is in memory (the engine's lock for
-  // reading, never held across I/O but to catch up after a conflict), and the append is only
-  // queued: it runs in the reaction, and the answer goes out from the store's completion
-  // thread once the events are durable, so no thread waits for a sync. A request id means
-  // first looking it up in RocksDB, which may read the disk: those run on the executor.
+  // same name, with the etag and the request id. The answer goes out from the store's
+  // completion thread once the events are durable, so no thread waits for a sync. Deciding
+  // is in memory, and the reaction does it when the engine can at once
+  // (Engine::TryExecuteAsync); a command that would wait (for the engine's state, a request
+  // id's lookup in the log, a scan of every order) goes to the executor.
   template <typename Request>
   grpc::ServerUnaryReactor* Mutate(const char* method, grpc::CallbackServerContext* context,
                                    const Request* request, v1::CommandResult* response) {
-    const Run run = request->request_id().empty() ? Run::kInReaction : Run::kOnExecutor;
-    return Start(method, context, request, run,
-                 [this, response](const Principal& principal, const Request& r, FinishFn finish) {
-                   v1::Command command;
-                   if (absl::Status converted = ToCommand(r, &command); !converted.ok()) {
-                     return finish(converted);
-                   }
-                   engine_->ExecuteAsync(principal, command,
-                                         [response, finish = std::move(finish)](
-                                             absl::StatusOr<v1::CommandResult> result) {
-                                           if (result.ok()) *response = *std::move(result);
-                                           finish(result.status());
-                                         });
-                 });
+    return Start(
+        method, context, request, Run::kInReaction,
+        [this, context, response](const Principal& principal, const Request& r, FinishFn finish) {
+          v1::Command command;
+          if (absl::Status converted = ToCommand(r, &command); !converted.ok()) {
+            return finish(converted);
+          }
+          engine::Engine::ExecuteCallback answer =
+              [response, finish](absl::StatusOr<v1::CommandResult> result) {
+                if (result.ok()) *response = *std::move(result);
+                finish(result.status());
+              };
+          if (engine_->TryExecuteAsync(principal, command, answer)) return;
+          OnExecutor(context, finish,
+                     [this, principal, command = std::move(command), answer = std::move(answer)] {
+                       engine_->ExecuteAsync(principal, command, answer);
+                     });
+        });
   }
 
   // Starts a server stream whose task runs on its own thread (TaskWriter): `make(principal)`,

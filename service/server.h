@@ -28,11 +28,11 @@ struct ServerOptions {
   // Largest request message accepted, in bytes; larger is INVALID_ARGUMENT... as gRPC reports
   // it (RESOURCE_EXHAUSTED from the transport). Default: 4 MiB.
   int max_message_bytes = 4 << 20;
-  // Threads that run the engine calls that may block: queries, commands with a request id
-  // (looked up in RocksDB), live feeds' steps. Other commands decide in the reaction and
-  // answer from the store's completion thread once durable, so no worker waits for a sync
-  // and a few suffice; more only add context switches on a small machine (measured in
-  // benchmarks/RESULTS.md). Default: 4.
+  // Threads that run the engine calls that may wait: queries, live feeds' steps, and commands
+  // the engine cannot decide at once (a request id to look up, a scan of every order, its
+  // state busy). Other commands decide in the reaction; every command answers from the
+  // store's completion thread once durable, so no worker waits for a sync and a few suffice;
+  // more only add context switches on a small machine (benchmarks/RESULTS.md). Default: 4.
   int worker_threads = 4;
   // Calls waiting or running at once; beyond it a call is RESOURCE_EXHAUSTED. Default: 1024.
   size_t max_calls_in_flight = 1024;

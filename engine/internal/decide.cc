@@ -1367,6 +1367,11 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
 
 }  // namespace
 
+bool DecideScansOrders(const v1::Command& command) {
+  // Keep in step with the Decider methods that loop over state_.orders_by_creation().
+  return command.has_delete_client() || command.has_reassign_accounts();
+}
+
 std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
                                                          const v1::Command& command) {
   const google::protobuf::FieldDescriptor* which =

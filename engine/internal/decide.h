@@ -37,6 +37,11 @@ struct Decision {
   std::string on_behalf_of;  // A client contact, when a user records the client's answer.
 };
 
+// Whether deciding `command` reads every order (deleting a client, reassigning accounts)
+// rather than the few records it names: such commands are not decided on a thread that must
+// not wait (Engine::TryExecuteAsync).
+bool DecideScansOrders(const v1::Command& command);
+
 // `actor` must be an active user of `state`, or a system actor (user id "system") that holds
 // every privilege, used only to load presets and bootstrap the first administrator.
 absl::StatusOr<Decision> Decide(const State& state, const v1::UserView& actor,

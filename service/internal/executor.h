@@ -1,5 +1,5 @@
 // executor.h: a fixed pool of threads with a bounded queue. gRPC reactions hand it the work
-// that may block (a query's reads, a request id's lookup in RocksDB, a live feed's step) and
+// that may wait (a query, a command the engine cannot decide at once, a live feed's step) and
 // return at once; a full queue is refused, so callers can answer RESOURCE_EXHAUSTED instead
 // of piling up memory. Thread-safe.
 #ifndef SPOTFLOW_SERVICE_INTERNAL_EXECUTOR_H_

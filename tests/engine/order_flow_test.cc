@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "gmock/gmock.h"
@@ -83,6 +85,71 @@ TEST_F(OrderFlowTest, ChangedSinceNamesTheOrdersAndWhetherAnythingElseChanged) {
   changes = engine_->ChangedSince(engine_->position() - 1);
   EXPECT_THAT(changes.order_ids, ElementsAre(second));
   EXPECT_FALSE(changes.beyond_orders);
+}
+
+TEST_F(OrderFlowTest, TryExecuteAsyncDecidesAtOnceOrDoesNothing) {
+  const std::string order = CreateOrder();
+  auto comment = [&](const std::string& text) {
+    v1::Command command;
+    command.mutable_add_comment()->set_order_id(order);
+    command.mutable_add_comment()->set_text(text);
+    return command;
+  };
+  // Commands that would first read the log or every order are left to the caller.
+  const uint64_t head = store_->Head().position;
+  bool answered = false;
+  auto mark = [&](absl::StatusOr<v1::CommandResult>) { answered = true; };
+  v1::Command with_id = comment("with an id");
+  with_id.set_request_id("r-1");
+  EXPECT_FALSE(engine_->TryExecuteAsync({kAe}, with_id, mark));
+  v1::Command delete_client;
+  delete_client.mutable_delete_client()->set_client_id(client_);
+  EXPECT_FALSE(engine_->TryExecuteAsync({kAe}, delete_client, mark));
+  EXPECT_FALSE(answered);
+  EXPECT_EQ(store_->Head().position, head) << "a command left to the caller wrote";
+
+  // Otherwise it is ExecuteAsync: refusals and successes are answered.
+  absl::Notification refused;
+  v1::Command unknown = comment("on nothing");
+  unknown.mutable_add_comment()->set_order_id("no-such-order");
+  ASSERT_TRUE(engine_->TryExecuteAsync({kAe}, unknown, [&](absl::StatusOr<v1::CommandResult> r) {
+    EXPECT_THAT(r, StatusIs(absl::StatusCode::kNotFound));
+    refused.Notify();
+  }));
+  refused.WaitForNotification();
+
+  // Under contention (another thread projecting), each command is decided at once or left
+  // untouched, never both: every one lands exactly once.
+  constexpr int kCommands = 300;
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    while (!stop) Run(kAe, comment("from the other thread"));
+  });
+  std::atomic<int> answers{0};
+  int left = 0;
+  std::vector<std::unique_ptr<absl::Notification>> done;
+  for (int i = 0; i < kCommands; ++i) {
+    done.push_back(std::make_unique<absl::Notification>());
+    absl::Notification* notified = done.back().get();
+    auto callback = [&answers, notified](absl::StatusOr<v1::CommandResult> r) {
+      EXPECT_TRUE(r.ok()) << r.status();
+      ++answers;
+      notified->Notify();
+    };
+    const v1::Command command = comment(absl::StrCat("try ", i));
+    if (!engine_->TryExecuteAsync({kAe}, command, callback)) {
+      ++left;
+      engine_->ExecuteAsync({kAe}, command, callback);
+    }
+  }
+  for (auto& notification : done) notification->WaitForNotification();
+  stop = true;
+  writer.join();
+  EXPECT_EQ(answers.load(), kCommands) << "each answered once";
+  const v1::OrderView view = Order(order);
+  int tries = 0;
+  for (const auto& c : view.comments()) tries += absl::StartsWith(c.text(), "try ");
+  EXPECT_EQ(tries, kCommands) << "each landed once (" << left << " were left to ExecuteAsync)";
 }
 
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {

@@ -652,7 +652,7 @@ TEST_F(ServiceTest, ConcurrentCommandsWithAndWithoutRequestIdsAllLandOnce) {
     orders.push_back(created.id());
   }
   // 8 callers, 30 comments each on both orders at once. Without a request id a command
-  // decides in the reaction; with one it goes to the executor, and every third is sent twice.
+  // decides in the reaction when the engine can at once; with one it goes to the executor.
   constexpr int kCallers = 8;
   constexpr int kEach = 30;
   std::atomic<int> failures{0};
@@ -665,12 +665,19 @@ TEST_F(ServiceTest, ConcurrentCommandsWithAndWithoutRequestIdsAllLandOnce) {
         comment.mutable_add_comment()->set_order_id(orders[(c + i) % 2]);
         comment.mutable_add_comment()->set_text(absl::StrCat("caller ", c, " note ", i));
         if (i % 2 == 1) comment.set_request_id(absl::StrCat("c", c, "-", i));
-        for (int send = 0; send < (i % 6 == 3 ? 2 : 1); ++send) {
-          v1::CommandResult result;
-          grpc::Status status = orders_->AddComment(Context("sam").get(), comment, &result);
-          if (!status.ok()) ++failures;
-          if (result.deduplicated()) ++deduplicated;
+        // Every third with a request id is sent twice at the same moment, so that the two
+        // race through the engine and the store.
+        const int sends = i % 6 == 3 ? 2 : 1;
+        std::vector<std::thread> senders;
+        for (int send = 0; send < sends; ++send) {
+          senders.emplace_back([&, comment] {
+            v1::CommandResult result;
+            grpc::Status status = orders_->AddComment(Context("sam").get(), comment, &result);
+            if (!status.ok()) ++failures;
+            if (result.deduplicated()) ++deduplicated;
+          });
         }
+        for (std::thread& sender : senders) sender.join();
       }
     });
   }
@@ -686,9 +693,8 @@ TEST_F(ServiceTest, ConcurrentCommandsWithAndWithoutRequestIdsAllLandOnce) {
     comments += order.comments_size();
   }
   EXPECT_EQ(comments, size_t{kCallers * kEach}) << "each command landed exactly once";
-  ASSERT_OK_AND_ASSIGN(engine::Engine::ReplayCheck check,
-                       engine_->CheckReplay({"admin"}, engine::Progress()));
-  EXPECT_EQ(check.live_digest, check.rebuilt_digest) << "the live state is what the log says";
+  // The live state is what the log says (a difference is DATA_LOSS naming the field).
+  EXPECT_OK(engine_->CheckReplay({"admin"}, engine::Progress()).status());
 }
 
 TEST_F(ServiceTest, HealthServiceAnswersServing) {
