@@ -28,6 +28,8 @@
 #include "engine/presets.h"
 #include "service/auth.h"
 #include "service/server.h"
+#include "spdlog/async.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 #include "store/event_store.h"
 
@@ -188,6 +190,15 @@ int main(int argc, char** argv) {
     spelled.push_back(argument.data());
   }
   absl::ParseCommandLine(static_cast<int>(spelled.size()), spelled.data());
+  // Logging happens on a thread of its own: the server logs refused calls from gRPC's
+  // reactions, which must not wait on a slow stdout. Up to 8,192 lines queue; past that a
+  // caller waits. Whatever is queued is written before spotflowd exits (FlushLogsAtExit).
+  spdlog::init_thread_pool(8192, 1);
+  spdlog::set_default_logger(spdlog::stdout_color_mt<spdlog::async_factory>("spotflowd"));
+  spdlog::flush_on(spdlog::level::info);
+  struct FlushLogsAtExit {
+    ~FlushLogsAtExit() { spdlog::shutdown(); }
+  } flush_logs_at_exit;
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   // Debian builds Abseil with Mutex deadlock detection on, which records every lock order in a
   // global graph: a debugging aid that costs several percent of a busy server's CPU.
