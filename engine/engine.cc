@@ -255,7 +255,8 @@ class EngineImpl final : public Engine {
   absl::Status CatchUpLocked(uint64_t to_position) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Publishes state_'s position to WaitForPosition.
   void PublishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Applies `record` to state_ and remembers which stream it changed (ChangedSince).
+  // Applies `record` to state_, unless another writer did, and remembers which stream it
+  // changed (ChangedSince). A gap before it is INTERNAL (State::Apply).
   absl::Status ApplyLocked(const EventRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The answer to a repeated request: the first result, rebuilt from the records it wrote,
   // or ALREADY_EXISTS when the request id was used for a different command.
@@ -781,11 +782,7 @@ absl::Status EngineImpl::Project(std::vector<EventRecord> records) {
   absl::MutexLock lock(&mu_);
   absl::Status status;
   for (const EventRecord& record : records) {
-    if (record.position() <= state_.position()) continue;  // Another writer applied it.
-    // Reads nothing after the CatchUp above (one append's records are contiguous); it keeps
-    // records from being applied out of order.
-    status = CatchUpLocked(record.position() - 1);
-    if (status.ok()) status = ApplyLocked(record);
+    status = ApplyLocked(record);
     if (!status.ok()) break;
   }
   PublishLocked();
@@ -809,7 +806,6 @@ absl::Status EngineImpl::CatchUp(uint64_t to_position) {
   absl::MutexLock lock(&mu_);
   absl::Status status;
   for (const EventRecord& record : records) {
-    if (record.position() <= state_.position()) continue;  // Applied meanwhile.
     status = ApplyLocked(record);
     if (!status.ok()) break;
   }
@@ -828,6 +824,7 @@ absl::Status EngineImpl::CatchUpLocked(uint64_t to_position) {
 }
 
 absl::Status EngineImpl::ApplyLocked(const EventRecord& record) {
+  if (record.position() <= state_.position()) return absl::OkStatus();  // Applied already.
   RETURN_IF_ERROR(state_.Apply(record));
   recent_.emplace_back(record.position(), record.stream_id());
   if (recent_.size() > kRecentRecords) recent_.pop_front();
@@ -837,6 +834,7 @@ absl::Status EngineImpl::ApplyLocked(const EventRecord& record) {
 Engine::Changes EngineImpl::ChangedSince(uint64_t after_position) const {
   absl::ReaderMutexLock lock(&mu_);
   Changes changes;
+  changes.position = state_.position();
   if (after_position >= state_.position()) return changes;
   if (recent_.empty() || recent_.front().first > after_position + 1) {
     changes.beyond_orders = true;  // Some of it is no longer remembered.

@@ -255,9 +255,10 @@ class Engine {
   // when there was nothing new. Never fails.
   virtual bool WaitForPosition(uint64_t after_position, absl::Duration timeout) const = 0;
 
-  // What changed after `after_position`, up to position(): for a watcher woken by
-  // WaitForPosition to tell whether the change was its concern.
+  // What changed after `after_position`, up to the projections' position: for a watcher woken
+  // by WaitForPosition to tell whether the change was its concern.
   struct Changes {
+    uint64_t position = 0;               // The projections' position these run up to.
     std::vector<std::string> order_ids;  // The orders changed, each once.
     // Something besides orders changed (users, roles, clients, definitions: who may see what),
     // or the changes go further back than the engine remembers (its last 4,096 records).

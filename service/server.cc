@@ -210,8 +210,8 @@ class Feeds {
       }
       // Times out every 100 ms to notice stopping_ and feeds that left.
       if (!engine_->WaitForPosition(seen, absl::Milliseconds(100))) continue;
-      const uint64_t now = engine_->position();
       const engine::Engine::Changes changes = engine_->ChangedSince(seen);
+      const uint64_t now = changes.position;
       const absl::flat_hash_set<std::string> orders(changes.order_ids.begin(),
                                                     changes.order_ids.end());
       seen = now;

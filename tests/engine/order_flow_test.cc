@@ -67,6 +67,7 @@ TEST_F(OrderFlowTest, ChangedSinceNamesTheOrdersAndWhetherAnythingElseChanged) {
   comment(second);
   comment(first);
   Engine::Changes changes = engine_->ChangedSince(start);
+  EXPECT_EQ(changes.position, engine_->position());
   EXPECT_THAT(changes.order_ids, ::testing::UnorderedElementsAre(first, second));
   EXPECT_FALSE(changes.beyond_orders);
   changes = engine_->ChangedSince(start + 2);
@@ -117,6 +118,7 @@ TEST_F(OrderFlowTest, TryExecuteAsyncDecidesAtOnceOrDoesNothing) {
     refused.Notify();
   }));
   refused.WaitForNotification();
+  EXPECT_EQ(store_->Head().position, head) << "a refused command wrote";
 
   // Under contention (another thread projecting), each command is decided at once or left
   // untouched, never both: every one lands exactly once.
