@@ -1315,6 +1315,9 @@ class ServerImpl final : public Server {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
+    // gRPC sets SO_REUSEPORT on its listening sockets by default, which lets a second server
+    // bind the same port and take half of the first one's connections. One port, one server.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.AddListeningPort(options.listen, credentials, &port_);
     // The transport refuses what is far too large; the services refuse, with
     // INVALID_ARGUMENT, what is over the limit (Calls::Call).

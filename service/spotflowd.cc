@@ -26,6 +26,7 @@
 #include "base/status_macros.h"
 #include "engine/engine.h"
 #include "engine/presets.h"
+#include "grpc/support/log.h"
 #include "service/auth.h"
 #include "service/server.h"
 #include "spdlog/async.h"
@@ -200,6 +201,15 @@ int main(int argc, char** argv) {
     ~FlushLogsAtExit() { spdlog::shutdown(); }
   } flush_logs_at_exit;
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  // gRPC's own messages (a port it cannot bind, a TLS handshake that failed) go to the same
+  // log, with the same levels and timestamps.
+  gpr_set_log_function([](gpr_log_func_args* args) {
+    const spdlog::level::level_enum level =
+        args->severity == GPR_LOG_SEVERITY_ERROR  ? spdlog::level::err
+        : args->severity == GPR_LOG_SEVERITY_INFO ? spdlog::level::info
+                                                  : spdlog::level::debug;
+    spdlog::log(level, "grpc: {} ({}:{})", args->message, args->file, args->line);
+  });
   // Debian builds Abseil with Mutex deadlock detection on, which records every lock order in a
   // global graph: a debugging aid that costs several percent of a busy server's CPU.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -226,6 +236,16 @@ int main(int argc, char** argv) {
   auto tokens = spotflow::service::TokenStore::Load(tokens_path);
   if (!tokens.ok()) return Fail(tokens.status());
 
+  spotflow::service::ServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.tokens_file = tokens_path;
+  // Listen before the first start seeds anything: a wrong --listen or a port in use then
+  // leaves a new data directory without an administrator whose token scrolled past.
+  auto server = spotflow::service::Server::Start(options, e, tokens->get());
+  if (!server.ok()) return Fail(server.status());
   if (e->State().users().empty()) {
     // The token first: if the bootstrap then fails, the next start creates "admin" again and
     // this token works; the other way round a failure would leave an admin nobody can be.
@@ -242,14 +262,6 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
-  spotflow::service::ServerOptions options;
-  options.listen = absl::GetFlag(FLAGS_listen);
-  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
-  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
-  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
-  options.tokens_file = tokens_path;
-  auto server = spotflow::service::Server::Start(options, e, tokens->get());
-  if (!server.ok()) return Fail(server.status());
   spdlog::info("serving spotflow.v1 on {} (port {}, {}), data in {}, log at position {}, {} tokens",
                options.listen, (*server)->port(),
                options.tls_cert_file.empty() ? "plaintext" : "TLS", data_dir, e->position(),

@@ -720,6 +720,18 @@ TEST_F(ServiceTest, HealthServiceAnswersServing) {
   EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "status: SERVING";
 }
 
+TEST_F(ServiceTest, ASecondServerCannotTakeAPortInUse) {
+  // Without this, gRPC's SO_REUSEPORT would let both listen and split the callers.
+  ServerOptions options;
+  options.listen = absl::StrCat("127.0.0.1:", server_->port());
+  auto second = Server::Start(options, engine_.get(), tokens_.get());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(), HasSubstr("cannot listen on 127.0.0.1:"));
+  v1::ListClientsResponse clients;  // The first one still serves.
+  EXPECT_TRUE(Ok(clients_->ListClients(Context("sam").get(), v1::ListClientsRequest(), &clients)));
+}
+
 TEST_F(ServiceTest, RestartKeepsEveryState) {
   const std::string client = CreateClient("acme");
   v1::CommandResult created;
