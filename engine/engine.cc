@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <set>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -22,6 +23,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -89,6 +91,20 @@ bool FlightOverlaps(const v1::OrderView& order, const std::optional<v1::Date>& f
   if (from.has_value() && internal::CompareDates(order.flight_end(), *from) < 0) return false;
   if (to.has_value() && internal::CompareDates(order.flight_start(), *to) > 0) return false;
   return true;
+}
+
+// ABORTED for a command whose etag is not the version of what it changes. `stream` is the
+// record's stream ("order-<id>"), named as a person knows it: order "<id>".
+absl::Status EtagMismatch(uint64_t etag, absl::string_view stream, uint64_t version) {
+  const size_t dash = stream.find('-');
+  const std::string record =
+      dash == absl::string_view::npos
+          ? absl::StrCat("\"", stream, "\"")
+          : absl::StrCat(stream.substr(0, dash), " \"", stream.substr(dash + 1), "\"");
+  return absl::AbortedError(absl::StrCat("etag ", etag, " does not match: ", record,
+                                         " is at version ", version,
+                                         etag < version ? " (it changed since you read it)" : "",
+                                         "; read it again and retry with its current etag"));
 }
 
 class EngineImpl final : public Engine {
@@ -677,9 +693,7 @@ bool EngineImpl::TryAttempt(std::shared_ptr<Pending> p,
   if (refused.ok() && command.has_etag()) {
     std::optional<std::pair<std::string, uint64_t>> target = internal::TargetOf(state_, command);
     if (target.has_value() && target->second != command.etag()) {
-      refused = absl::AbortedError(absl::StrCat("etag ", command.etag(), " is stale: \"",
-                                                target->first, "\" is at version ", target->second,
-                                                "; read it again and retry"));
+      refused = EtagMismatch(command.etag(), target->first, target->second);
     }
   }
   if (refused.ok()) decided = internal::Decide(state_, actor, command, now, ids_);
@@ -705,10 +719,7 @@ void EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView ac
   }
   Decision decision = *std::move(decided);
   if (command.has_etag() && command.etag() != decision.target_version) {
-    return Answer(
-        p, absl::AbortedError(absl::StrCat("etag ", command.etag(), " is stale: \"",
-                                           decision.target_stream, "\" is at version ",
-                                           decision.target_version, "; read it again and retry")));
+    return Answer(p, EtagMismatch(command.etag(), decision.target_stream, decision.target_version));
   }
   CommandResult result;
   result.set_id(decision.result.id());
@@ -933,6 +944,15 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   const absl::Time now = clock_->Now();
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  if (!request.status.empty()) {
+    // A status no workflow has is a typo, not a filter that happens to match nothing.
+    const std::set<std::string> states = state_.WorkflowStateNames();
+    if (states.count(request.status) == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("no workflow has a state \"", absl::CHexEscape(request.status),
+                       "\"; the states are: ", absl::StrJoin(states, ", ")));
+    }
+  }
   ListOrdersResponse response;
   const auto& index = state_.orders_by_creation();
   for (auto it = index.upper_bound(after); it != index.end(); ++it) {

@@ -623,6 +623,16 @@ const v1::WorkflowDefinition* State::FindWorkflow(absl::string_view name, uint32
   return &it->second[version - 1];
 }
 
+std::set<std::string> State::WorkflowStateNames() const {
+  std::set<std::string> names;
+  for (const auto& [name, versions] : workflows_) {
+    for (const v1::WorkflowDefinition& workflow : versions) {
+      for (const v1::WorkflowState& state : workflow.states()) names.insert(state.name());
+    }
+  }
+  return names;
+}
+
 const v1::ClientView* State::FindClient(absl::string_view id) const {
   auto it = clients_.find(id);
   return it == clients_.end() ? nullptr : &it->second;

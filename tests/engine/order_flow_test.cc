@@ -21,6 +21,7 @@ namespace {
 
 using ::spotflow::testing::MakeDate;
 using ::spotflow::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
@@ -415,6 +416,11 @@ TEST_F(OrderFlowTest, ListsFilterPageAndShowOnlyWhatTheCallerMaySee) {
   ListOrdersRequest by_status;
   by_status.status = "script_review";
   EXPECT_EQ(count(kManager, by_status), 1u);
+  by_status.status = "scrpt_review";
+  auto typo = engine_->ListOrders({kManager}, by_status);
+  EXPECT_EQ(typo.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(typo.status().message(), AllOf(HasSubstr("no workflow has a state \"scrpt_review\""),
+                                             HasSubstr("script_review")));
   ListOrdersRequest queue;
   queue.actionable = true;
   EXPECT_EQ(count(kProducer, queue), 6u) << "every order waits for production's script";
@@ -583,7 +589,14 @@ TEST_F(OrderFlowTest, StaleEtagIsAbortedAndWritesNothing) {
   Run(kAe, Approve(order, "script", 1));
   v1::Command approve = Approve(order, "script", 1);
   approve.set_etag(4);
-  EXPECT_THAT(Reject(kAe, approve), StatusIs(absl::StatusCode::kAborted, HasSubstr("stale")));
+  EXPECT_THAT(Reject(kAe, approve), StatusIs(absl::StatusCode::kAborted,
+                                             HasSubstr("etag 4 does not match: order \"" + order +
+                                                       "\" is at version 5 "
+                                                       "(it changed since you read it)")));
+  approve.set_etag(99);  // Not from the past: no "it changed" story, just what it is.
+  EXPECT_THAT(Reject(kAe, approve), StatusIs(absl::StatusCode::kAborted,
+                                             HasSubstr("etag 99 does not match: order \"" + order +
+                                                       "\" is at version 5; read it again")));
 }
 
 TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
