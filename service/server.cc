@@ -1028,6 +1028,7 @@ class EventsService final : public v1::Events::CallbackService {
           }
           events.resize(keep);
           out->set_next_position(events.empty() ? from : events.back().position() + 1);
+          out->set_head_position(calls_->engine()->position());
           for (auto& event : events) *out->add_events() = std::move(event);
           return absl::OkStatus();
         });

@@ -7,6 +7,7 @@
 // $SPOTFLOW_SERVER (default 127.0.0.1:50051). Output is a readable summary, or the
 // response as JSON with --json. On an error it prints the server's code and message and
 // exits with 1 (2 for a usage error). `spotflow help` lists the verbs.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -72,19 +74,209 @@ uint64_t Number64(const std::string& text, const char* what) {
   return value;
 }
 
-// The options the verbs read; anything else is a typo worth saying so.
-bool KnownOption(const std::string& name) {
-  static const char* const kKnown[] = {
-      "id",         "client",     "title",       "instructions", "kind",     "length",   "flight",
-      "status",     "owner",      "archived",    "queue",        "limit",    "text",     "note",
-      "uri",        "checksum",   "duration-ms", "provided",     "comment",  "contact",  "message",
-      "reason",     "name",       "email",       "phone",        "role",     "from",     "etag",
-      "request-id", "page-token", "to",          "digest",       "export",   "filtered", "stream",
-      "user",       "since",      "until",       "out",          "position", "time"};
-  for (const char* known : kKnown) {
-    if (name == known) return true;
+// What each verb takes: its words, how many arguments follow them, the options it reads and
+// its line of help. The command line is checked against it before anything is sent, so a
+// misspelt option, an option of another verb or a word too many is a usage error, not
+// silently dropped.
+struct VerbSpec {
+  const char* name;   // "order create", "approve": one or two words.
+  const char* usage;  // What follows the name, for help.
+  size_t min_args, max_args;
+  std::vector<std::string> options;
+  bool change;  // Takes --etag and --request-id too.
+};
+
+const std::vector<VerbSpec>& Verbs() {
+  static const auto* const kVerbs = new std::vector<VerbSpec>{
+      {"order create",
+       "--client ID --title TEXT --flight START..END [--length SECONDS]\n"
+       "               [--kind production|provided] [--instructions TEXT] [--id ID]",
+       0,
+       0,
+       {"client", "title", "flight", "length", "kind", "instructions", "id"},
+       true},
+      {"order show", "ORDER", 1, 1, {}, false},
+      {"order history", "ORDER", 1, 1, {}, false},
+      {"order list",
+       "[--status S] [--client ID] [--owner ID] [--archived include|only|exclude] [--queue]\n"
+       "               [--limit N] [--page-token T]",
+       0,
+       0,
+       {"status", "client", "owner", "archived", "queue", "limit", "page-token"},
+       false},
+      {"script submit", "ORDER --text TEXT [--note TEXT]", 1, 1, {"text", "note"}, true},
+      {"spot upload",
+       "ORDER --uri URI [--provided] [--duration-ms N] [--checksum C] [--note TEXT]",
+       1,
+       1,
+       {"uri", "provided", "duration-ms", "checksum", "note"},
+       true},
+      {"approve", "ORDER script|spot N [--comment TEXT]", 3, 3, {"comment"}, true},
+      {"changes",
+       "ORDER script|spot N --comment TEXT          (request changes)",
+       3,
+       3,
+       {"comment"},
+       true},
+      {"forward",
+       "ORDER script|spot N --contact ID [--message TEXT]",
+       3,
+       3,
+       {"contact", "message"},
+       true},
+      {"client-answer",
+       "ORDER script|spot N approve|changes [--contact ID] [--comment TEXT]",
+       4,
+       4,
+       {"contact", "comment"},
+       true},
+      {"flight request",
+       "ORDER --flight START..END [--reason TEXT]",
+       1,
+       1,
+       {"flight", "reason"},
+       true},
+      {"flight decide", "ORDER REQUEST approve|reject [--comment TEXT]", 3, 3, {"comment"}, true},
+      {"deliver", "ORDER", 1, 1, {}, true},
+      {"archive", "ORDER", 1, 1, {}, true},
+      {"restore", "ORDER", 1, 1, {}, true},
+      {"delete", "ORDER", 1, 1, {}, true},
+      {"share", "ORDER USER", 2, 2, {}, true},
+      {"assign", "ORDER PRODUCER", 2, 2, {}, true},
+      {"comment", "ORDER \"TEXT\"", 2, 2, {}, true},
+      {"client create",
+       "--name NAME [--id ID] [--owner USER] [--kind KIND]",
+       0,
+       0,
+       {"name", "id", "owner", "kind"},
+       true},
+      {"client show", "CLIENT", 1, 1, {}, false},
+      {"client list", "", 0, 0, {}, false},
+      {"contact add",
+       "CLIENT --name NAME [--id ID] [--email E] [--phone P]",
+       1,
+       1,
+       {"name", "id", "email", "phone"},
+       true},
+      {"user create",
+       "ID --name NAME --role ROLE[,ROLE...] [--email E] [--manager USER]\n"
+       "               [--client CLIENT --contact CONTACT]   (a client contact's own login)",
+       1,
+       1,
+       {"name", "role", "email", "manager", "client", "contact"},
+       true},
+      {"user list", "", 0, 0, {}, false},
+      {"role list", "", 0, 0, {}, false},
+      {"token issue", "USER                                   (administrators)", 1, 1, {}, false},
+      {"events tail",
+       "[--limit N] [--from N]       the latest N events (50), or N from --from",
+       0,
+       0,
+       {"limit", "from"},
+       false},
+      {"events verify", "", 0, 0, {}, false},
+      {"audit verify",
+       "[--from N] [--to N]        the hash chain; prints the digest of --to\n"
+       "  audit verify --digest POSITION:HASH     the log up to a kept digest is unchanged and "
+       "extends\n"
+       "  audit verify --export FILE [--digest D] [--filtered]\n"
+       "                                          re-hash an export, offline (no server, no token)",
+       0,
+       0,
+       {"from", "to", "digest", "export", "filtered"},
+       false},
+      {"audit digest",
+       "                        verify the whole log; print its digest to keep",
+       0,
+       0,
+       {},
+       false},
+      {"audit export",
+       "[--from N] [--to N] [--stream ID] [--user ID] [--since T] [--until T]\n"
+       "               [--out FILE]               JSON Lines; T is RFC 3339, e.g. "
+       "2026-11-23T09:00:00Z",
+       0,
+       0,
+       {"from", "to", "stream", "user", "since", "until", "out"},
+       false},
+      {"audit replay",
+       "order|client ID --position N | --time T\n"
+       "  audit replay check                      rebuild every projection; compare with the live "
+       "ones",
+       1,
+       2,
+       {"position", "time"},
+       false},
+      {"audit history",
+       "order|client ID           every change, field by field, with who and when",
+       2,
+       2,
+       {},
+       false},
+  };
+  return *kVerbs;
+}
+
+// The spec the words name (`verb`, then the first argument for two-word verbs); how many of
+// the arguments the name used goes to `name_words`. nullptr when there is none.
+const VerbSpec* FindVerb(const std::string& verb, const std::vector<std::string>& positional) {
+  for (const VerbSpec& spec : Verbs()) {
+    const std::string name = spec.name;
+    if (name == verb) return &spec;
+    if (!positional.empty() && name == verb + " " + positional[0]) return &spec;
   }
-  return false;
+  return nullptr;
+}
+
+void PrintVerbHelp(const VerbSpec& spec) { std::printf("  %s %s\n", spec.name, spec.usage); }
+
+constexpr char kGlobalUsage[] =
+    "usage: spotflow [--server=HOST:PORT] [--token=TOKEN] [--json]\n"
+    "                [--tls-ca=PEM [--tls-cert=PEM --tls-key=PEM]] VERB ...\n"
+    "The token may come from $SPOTFLOW_TOKEN, the server from $SPOTFLOW_SERVER.\n";
+constexpr char kChangeNote[] =
+    "every change takes [--etag N] [--request-id ID]; --json prints the server's answer as JSON\n";
+
+void PrintHelp() {
+  std::printf("%sverbs:\n", kGlobalUsage);
+  for (const VerbSpec& spec : Verbs()) {
+    if (std::string(spec.name) == "audit verify") {
+      std::printf("audit (auditors and administrators; progress goes to stderr):\n");
+    }
+    PrintVerbHelp(spec);
+  }
+  std::printf("%s", kChangeNote);
+}
+
+// Checks the arguments and options against the verb's spec; a usage error otherwise.
+void CheckArgs(const std::string& verb, const VerbSpec& spec, const Args& args) {
+  const size_t name_words = std::string(spec.name) == verb ? 0 : 1;
+  const size_t given = args.positional.size() - name_words;
+  if (given < spec.min_args || given > spec.max_args) {
+    std::string expected = spec.min_args == spec.max_args
+                               ? absl::StrCat(spec.min_args)
+                               : absl::StrCat(spec.min_args, " or ", spec.max_args);
+    Usage(absl::StrCat(spec.name, " takes ", expected,
+                       spec.max_args == 1 ? " argument" : " arguments", ", not ", given,
+                       given > spec.max_args ? " (put text with spaces in quotes)" : "",
+                       "\nusage: spotflow ", spec.name, " ", spec.usage));
+  }
+  for (const auto& [name, value] : args.options) {
+    const bool known =
+        std::find(spec.options.begin(), spec.options.end(), name) != spec.options.end() ||
+        (spec.change && (name == "etag" || name == "request-id"));
+    if (!known) {
+      std::vector<std::string> takes = spec.options;
+      if (spec.change) {
+        takes.push_back("etag");
+        takes.push_back("request-id");
+      }
+      Usage(absl::StrCat("--", name, " is not an option of ", spec.name,
+                         takes.empty()
+                             ? " (it takes none)"
+                             : absl::StrCat(" (it takes --", absl::StrJoin(takes, ", --"), ")")));
+    }
+  }
 }
 
 v1::Date ParseDate(const std::string& text) {
@@ -232,23 +424,36 @@ class Client {
     return 0;
   }
 
-  void PrintOrderLine(const v1::OrderView& o) const {
-    std::printf("%-15s %-34s %-24s %-10s %-8s %s..%s%s\n", o.key().c_str(),
-                o.title().substr(0, 34).c_str(), o.status().c_str(), o.client_id().c_str(),
-                o.owner_id().c_str(), DateText(o.flight_start()).c_str(),
+  void PrintOrderLine(const v1::OrderView& o, int id_width) const {
+    std::printf("%-*s %-15s %-34s %-24s %-10s %-8s %s..%s%s\n", id_width, o.order_id().c_str(),
+                o.key().c_str(), o.title().substr(0, 34).c_str(), o.status().c_str(),
+                o.client_id().c_str(), o.owner_id().c_str(), DateText(o.flight_start()).c_str(),
                 DateText(o.flight_end()).c_str(), o.archived() ? "  (archived)" : "");
   }
 
   void PrintOrder(const v1::OrderView& o, bool history) const {
     std::printf("%s  %s\n", o.key().c_str(), o.title().c_str());
+    // `completed` says the status is one its workflow ends in.
     std::printf("  id %s, status %s%s%s, etag %llu\n", o.order_id().c_str(), o.status().c_str(),
-                o.archived() ? ", archived" : "", o.completed() ? ", completed" : "",
+                o.completed() ? " (final)" : "", o.archived() ? ", archived" : "",
                 static_cast<unsigned long long>(o.version()));
-    std::printf("  client %s, owner %s, producer %s, flight %s..%s, %us\n", o.client_id().c_str(),
+    std::printf("  client %s, owner %s, producer %s, flight %s..%s, %s\n", o.client_id().c_str(),
                 o.owner_id().c_str(), o.producer_id().empty() ? "-" : o.producer_id().c_str(),
                 DateText(o.flight_start()).c_str(), DateText(o.flight_end()).c_str(),
-                o.spot_length_seconds());
+                o.spot_length_seconds() == 0
+                    ? "spot length not set"
+                    : absl::StrCat(o.spot_length_seconds(), "s spot").c_str());
+    if (!o.participants().empty()) {
+      std::printf("  shared with %s\n", absl::StrJoin(o.participants(), ", ").c_str());
+    }
     if (!history) {
+      // What waits for a decision, with the id `flight decide` takes.
+      for (const v1::FlightChange& c : o.flight_changes()) {
+        if (c.status() != v1::PENDING) continue;
+        std::printf("  flight change %s by %s waits for a decision: %s..%s\n",
+                    c.request_id().c_str(), c.requested_by().c_str(),
+                    DateText(c.new_start()).c_str(), DateText(c.new_end()).c_str());
+      }
       std::printf("  %d script and %d spot revisions; %d comments (spotflow order history %s)\n",
                   o.scripts_size(), o.spots_size(), o.comments_size(), o.order_id().c_str());
       return;
@@ -286,40 +491,6 @@ class Client {
   bool json_;
   std::chrono::steady_clock::time_point last_progress_;
 };
-
-constexpr char kHelp[] = R"(verbs:
-  order create --client ID --title TEXT --flight START..END [--kind production|provided]
-               [--length SECONDS] [--instructions TEXT] [--id ID]
-  order show ID | order history ID
-  order list [--status S] [--client ID] [--owner ID] [--archived include|only] [--queue]
-  script submit ORDER --text TEXT [--note TEXT]
-  spot upload ORDER --uri URI [--provided] [--duration-ms N] [--checksum C] [--note TEXT]
-  approve ORDER script|spot N [--comment TEXT]
-  changes ORDER script|spot N --comment TEXT              (request changes)
-  forward ORDER script|spot N --contact ID [--message TEXT]
-  client-answer ORDER script|spot N approve|changes [--contact ID] [--comment TEXT]
-  flight request ORDER --flight START..END [--reason TEXT]
-  flight decide ORDER REQUEST approve|reject [--comment TEXT]
-  deliver ORDER | archive ORDER | restore ORDER | delete ORDER
-  share ORDER USER | assign ORDER PRODUCER | comment ORDER TEXT
-  client create --name NAME [--id ID] [--owner USER] | client show ID | client list
-  contact add CLIENT --name NAME [--id ID] [--email E] [--phone P]
-  user create ID --name NAME --role ROLE[,ROLE...] | user list | role list
-  token issue USER                                        (administrators)
-  events tail [--from N] [--limit N] | events verify
-audit (auditors and administrators; progress goes to stderr):
-  audit verify [--from N] [--to N]        the hash chain; prints the digest of --to
-  audit verify --digest POSITION:HASH     the log up to a kept digest is unchanged and extends
-  audit verify --export FILE [--digest D] [--filtered]
-                                          re-hash an export, offline (no server, no token)
-  audit digest                            verify the whole log; print its digest to keep
-  audit export [--from N] [--to N] [--stream ID] [--user ID] [--since T] [--until T]
-               [--out FILE]               JSON Lines; T is RFC 3339, e.g. 2026-11-23T09:00:00Z
-  audit replay order|client ID --position N | --time T
-  audit replay check                      rebuild every projection; compare with the live ones
-  audit history order|client ID           every change, field by field, with who and when
-every change takes [--etag N] [--request-id ID]; --json prints the server's answer as JSON
-)";
 
 int Client::Run(const std::string& verb, const Args& args) {
   const std::string sub = args.positional.empty() ? "" : args.positional[0];
@@ -371,9 +542,14 @@ int Client::Run(const std::string& verb, const Args& args) {
     grpc::Status status = orders_->ListOrders(Context().get(), request, &response);
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
-    std::printf("%-15s %-34s %-24s %-10s %-8s %s\n", "KEY", "TITLE", "STATUS", "CLIENT", "OWNER",
-                "FLIGHT");
-    for (const v1::OrderView& o : response.orders()) PrintOrderLine(o);
+    // The id is what the other verbs take; the key is what people quote (PO-2026-00042).
+    int id_width = 2;
+    for (const v1::OrderView& o : response.orders()) {
+      id_width = std::max(id_width, static_cast<int>(o.order_id().size()));
+    }
+    std::printf("%-*s %-15s %-34s %-24s %-10s %-8s %s\n", id_width, "ID", "KEY", "TITLE", "STATUS",
+                "CLIENT", "OWNER", "FLIGHT");
+    for (const v1::OrderView& o : response.orders()) PrintOrderLine(o, id_width);
     if (!response.next_page_token().empty()) {
       std::printf("(more: --page-token=%s)\n", response.next_page_token().c_str());
     }
@@ -580,6 +756,13 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.mutable_create_user()->set_display_name(Required(args, "name"));
     const std::vector<std::string> roles = absl::StrSplit(Required(args, "role"), ',');
     for (const std::string& role : roles) request.mutable_create_user()->add_roles(role);
+    request.mutable_create_user()->set_email(args.Get("email"));
+    request.mutable_create_user()->set_manager_id(args.Get("manager"));
+    if (args.Has("client") != args.Has("contact")) {
+      Usage("a client contact's login takes both --client and --contact");
+    }
+    request.mutable_create_user()->set_client_id(args.Get("client"));
+    request.mutable_create_user()->set_contact_id(args.Get("contact"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return admin_->CreateUser(c, q, out); });
   }
@@ -621,10 +804,21 @@ int Client::Run(const std::string& verb, const Args& args) {
     return 0;
   }
   if (verb == "events" && sub == "tail") {
+    const uint32_t limit = args.Has("limit") ? Number(args.Get("limit"), "--limit") : 50;
     v1::ListEventsRequest request;
-    request.set_from_position(args.Has("from") ? Number64(args.Get("from"), "--from") : 1);
-    request.set_page_size(args.Has("limit") ? Number(args.Get("limit"), "--limit") : 50);
+    request.set_page_size(limit);
     v1::ListEventsResponse response;
+    if (args.Has("from")) {
+      request.set_from_position(Number64(args.Get("from"), "--from"));
+    } else {
+      // The latest: where the log ends first, then the page before it.
+      v1::ListEventsRequest head;
+      head.set_page_size(1);
+      grpc::Status status = events_->ListEvents(Context().get(), head, &response);
+      if (!status.ok()) return Report(status);
+      const uint64_t last = response.head_position();
+      request.set_from_position(last >= limit ? last - limit + 1 : 1);
+    }
     grpc::Status status = events_->ListEvents(Context().get(), request, &response);
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
@@ -862,16 +1056,17 @@ int main(int argc, char** argv) {
       std::getenv("SPOTFLOW_SERVER") ? std::getenv("SPOTFLOW_SERVER") : "127.0.0.1:50051";
   std::string token = std::getenv("SPOTFLOW_TOKEN") ? std::getenv("SPOTFLOW_TOKEN") : "";
   std::string tls_ca, tls_cert, tls_key;
-  bool json = false;
+  bool json = false, help = false;
   std::string verb;
   Args args;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "-h") arg = "--help";
     if (arg.rfind("--", 0) == 0) {
       std::string name = arg.substr(2), value;
       const size_t eq = name.find('=');
-      const bool boolean =
-          name == "json" || name == "provided" || name == "queue" || name == "filtered";
+      const bool boolean = name == "json" || name == "help" || name == "provided" ||
+                           name == "queue" || name == "filtered";
       if (eq != std::string::npos) {
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
@@ -891,21 +1086,57 @@ int main(int argc, char** argv) {
         tls_key = value;
       else if (name == "json")
         json = value != "false";
-      else if (!KnownOption(name))
-        Usage(absl::StrCat("unknown option --", name));
+      else if (name == "help")
+        help = true;
       else
-        args.options[name] = value;
+        args.options[name] = value;  // The verb's spec says whether it takes it (CheckArgs).
     } else if (verb.empty()) {
       verb = arg;
     } else {
       args.positional.push_back(arg);
     }
   }
-  if (verb.empty() || verb == "help") {
-    std::printf("usage: spotflow [--server=HOST:PORT] [--token=TOKEN] [--json] VERB ...\n%s",
-                kHelp);
-    return verb.empty() ? 2 : 0;
+  // `spotflow help [VERB...]`, `spotflow [VERB...] --help`: the verb's usage, or all of them.
+  if (verb == "help" && !args.positional.empty()) {
+    verb = args.positional[0];
+    args.positional.erase(args.positional.begin());
+    help = true;
+  } else if (verb.empty() || verb == "help") {
+    PrintHelp();
+    return verb.empty() && !help ? 2 : 0;
   }
+  const VerbSpec* spec = FindVerb(verb, args.positional);
+  if (spec == nullptr) {
+    std::vector<std::string> subs;
+    for (const VerbSpec& each : Verbs()) {
+      std::vector<std::string> words = absl::StrSplit(each.name, ' ');
+      if (words.size() == 2 && words[0] == verb) subs.push_back(words[1]);
+    }
+    if (help && subs.empty()) {
+      PrintHelp();
+      return 0;
+    }
+    if (!subs.empty()) {
+      if (help) {
+        for (const VerbSpec& each : Verbs()) {
+          if (absl::StartsWith(each.name, verb + " ")) PrintVerbHelp(each);
+        }
+        return 0;
+      }
+      Usage(absl::StrCat(args.positional.empty()
+                             ? absl::StrCat("\"", verb, "\" needs one of: ")
+                             : absl::StrCat("unknown verb \"", verb, " ", args.positional[0],
+                                            "\"; ", verb, " takes: "),
+                         absl::StrJoin(subs, ", ")));
+    }
+    Usage(absl::StrCat("unknown verb \"", verb, "\""));
+  }
+  if (help) {
+    std::printf("usage: spotflow %s %s\n", spec->name, spec->usage);
+    if (spec->change) std::printf("%s", kChangeNote);
+    return 0;
+  }
+  CheckArgs(verb, *spec, args);
   // Checking an export needs only the file: no server, no token.
   if (verb == "audit" && !args.positional.empty() && args.positional[0] == "verify" &&
       args.Has("export")) {

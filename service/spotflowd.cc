@@ -108,15 +108,27 @@ absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
     share.mutable_share_client()->set_user_id("ann");
     RETURN_IF_ERROR(Run(e, "sam", share));
   }
-  auto order = [&](const std::string& id, const char* client, v1::OrderKind kind,
-                   const char* title) -> absl::Status {
+  {
+    // Carol speaks for Acme: her own login, as a client contact, answers for her company.
+    v1::Command carol;
+    carol.mutable_create_user()->set_user_id("carol");
+    carol.mutable_create_user()->set_display_name("Carol at Acme Motors (client contact)");
+    carol.mutable_create_user()->add_roles(engine::kClientContact);
+    carol.mutable_create_user()->set_client_id("acme");
+    carol.mutable_create_user()->set_contact_id("carol");
+    RETURN_IF_ERROR(Run(e, "admin", carol));
+    ASSIGN_OR_RETURN(std::string token, tokens->Issue(tokens_path, "carol"));
+    std::printf("  %-5s %-20s %s\n", "carol", engine::kClientContact, token.c_str());
+  }
+  auto order = [&](const std::string& id, const char* client, v1::OrderKind kind, const char* title,
+                   uint32_t seconds) -> absl::Status {
     v1::Command create;
     v1::CreateOrder* o = create.mutable_create_order();
     o->set_order_id(id);
     o->set_kind(kind);
     o->set_client_id(client);
     o->set_title(title);
-    o->set_spot_length_seconds(30);
+    o->set_spot_length_seconds(seconds);
     *o->mutable_flight_start() = MakeDate(2026, 12, 1);
     *o->mutable_flight_end() = MakeDate(2026, 12, 31);
     return Run(e, "ann", create);
@@ -128,12 +140,13 @@ absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
     c.mutable_submit_revision()->set_text(text);
     return Run(e, "pete", c);
   };
-  auto spot = [&](const std::string& id, const char* uri, bool provided, const char* user) {
+  auto spot = [&](const std::string& id, const char* uri, uint32_t seconds, bool provided,
+                  const char* user) {
     v1::Command c;
     c.mutable_submit_revision()->set_order_id(id);
     c.mutable_submit_revision()->set_artifact("spot");
     c.mutable_submit_revision()->mutable_media()->set_uri(uri);
-    c.mutable_submit_revision()->mutable_media()->set_duration_ms(30000);
+    c.mutable_submit_revision()->mutable_media()->set_duration_ms(seconds * 1000);
     c.mutable_submit_revision()->set_provided_by_client(provided);
     return Run(e, user, c);
   };
@@ -145,15 +158,15 @@ absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
     return Run(e, "sam", c);
   };
   // Waiting for a script; a script in review; a spot in review; delivered and archived.
-  RETURN_IF_ERROR(order("winter-sale", "acme", v1::PRODUCTION, "Winter sales event :30"));
-  RETURN_IF_ERROR(order("spring-launch", "acme", v1::PRODUCTION, "Spring model launch :30"));
+  RETURN_IF_ERROR(order("winter-sale", "acme", v1::PRODUCTION, "Winter sales event :30", 30));
+  RETURN_IF_ERROR(order("spring-launch", "acme", v1::PRODUCTION, "Spring model launch :30", 30));
   RETURN_IF_ERROR(script("spring-launch", "Spring is here, and so is the new Acme Roadster."));
-  RETURN_IF_ERROR(order("weekly-deals", "globex", v1::PROVIDED, "Weekly deals :15"));
-  RETURN_IF_ERROR(spot("weekly-deals", "s3://agency/globex-weekly.wav", true, "ann"));
-  RETURN_IF_ERROR(order("holiday-hours", "globex", v1::PRODUCTION, "Holiday hours :10"));
+  RETURN_IF_ERROR(order("weekly-deals", "globex", v1::PROVIDED, "Weekly deals :15", 15));
+  RETURN_IF_ERROR(spot("weekly-deals", "s3://agency/globex-weekly.wav", 15, true, "ann"));
+  RETURN_IF_ERROR(order("holiday-hours", "globex", v1::PRODUCTION, "Holiday hours :10", 10));
   RETURN_IF_ERROR(script("holiday-hours", "Open late all December at Globex."));
   RETURN_IF_ERROR(approve("holiday-hours", "script", 1));
-  RETURN_IF_ERROR(spot("holiday-hours", "s3://studio/globex-holiday.wav", false, "pete"));
+  RETURN_IF_ERROR(spot("holiday-hours", "s3://studio/globex-holiday.wav", 10, false, "pete"));
   RETURN_IF_ERROR(approve("holiday-hours", "spot", 1));
   v1::Command deliver;
   deliver.mutable_perform_action()->set_order_id("holiday-hours");

@@ -198,6 +198,53 @@ def main():
         expect(denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr,
                "an AE may not audit")
 
+        # The CLI checks its command line against each verb's usage before sending anything:
+        # a word too many, another verb's option, an unknown verb are usage errors (exit 2)
+        # that write nothing, and --help works anywhere.
+        before = api.head(admin)
+        for args, says, what in [
+                (("comment", "weekly-deals", "Please", "call", "them"), "put text with spaces in quotes",
+                 "extra words are refused, not dropped"),
+                (("approve", "spring-launch", "script", "1", "--text", "x"),
+                 "--text is not an option of approve", "another verb's option is refused"),
+                (("share", "spring-launch", "ann", "otto"), "share takes 2 arguments, not 3",
+                 "a second user to share with is refused, not ignored"),
+                (("order", "shw", "spring-launch"), "order takes: create, show",
+                 "a misspelt verb names the right ones"),
+                (("user", "create", "dave", "--name", "Dave", "--role", "client_contact",
+                  "--client", "acme"), "takes both --client and --contact",
+                 "a contact's login needs both its client and contact")]:
+            result = run_cli(*args, token=admin)
+            expect(result.returncode == 2 and says in result.stderr,
+                   "%s: %s" % (what, result.stderr.splitlines()[0] if result.stderr else "-"))
+        expect(api.head(admin) == before, "usage errors wrote nothing")
+        for args, says in [(("approve", "--help"), "usage: spotflow approve ORDER script|spot N"),
+                           (("help", "order"), "order list [--status S]"),
+                           (("--help",), "verbs:"), (("order", "list", "-h"), "--archived")]:
+            result = subprocess.run([cli] + list(args), capture_output=True, text=True, timeout=30)
+            expect(result.returncode == 0 and says in result.stdout,
+                   "spotflow %s prints its usage" % " ".join(args))
+        typo = run_cli("order", "list", "--status", "scrpt_review")
+        expect(typo.returncode == 1 and "INVALID_ARGUMENT" in typo.stderr
+               and "script_review" in typo.stderr,
+               "a status no workflow has is refused with the states to choose from")
+        rows = run_cli("order", "list").stdout.splitlines()
+        expect(rows[0].split()[:2] == ["ID", "KEY"] and len(rows) > 1,
+               "order list shows each order's id beside its key")
+        first_id = rows[1].split()[0]
+        expect(run_cli("order", "show", first_id).returncode == 0,
+               "the id order list shows is what order show takes")
+        tail = run_cli("events", "tail", "--limit", "2", token=aud).stdout.splitlines()
+        expect(len(tail) == 2 and int(tail[-1].split()[0]) == api.head(admin),
+               "events tail shows the latest events, ending at the log's head")
+        linked = run_cli("user", "create", "dave", "--name", "Dave at Acme", "--role",
+                         "client_contact", "--client", "acme", "--contact", "carol", token=admin)
+        users = json.loads(run_cli("--json", "user", "list", token=admin).stdout)["users"]
+        dave = [u for u in users if u["user_id"] == "dave"]
+        expect(linked.returncode == 0 and dave and dave[0].get("client_id") == "acme"
+               and dave[0].get("contact_id") == "carol",
+               "user create --client --contact makes a client contact's own login")
+
         # Reflection lists the services (raw bytes: Debian ships no reflection client module).
         reflection = api.channel.stream_stream(
             "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
