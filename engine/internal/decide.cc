@@ -995,6 +995,11 @@ absl::Status Decider::SubmitRevision(const v1::SubmitRevision& c) {
   } else {
     RETURN_IF_ERROR(ValidateText("media uri", c.media().uri(), 2048, true));
     RETURN_IF_ERROR(ValidateText("media checksum", c.media().checksum(), 256, false));
+    if (c.media().duration_ms() > uint64_t{kMaxSpotSeconds} * 1000) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "media duration_ms ", c.media().duration_ms(), " is over the limit of ",
+          uint64_t{kMaxSpotSeconds} * 1000, " (", kMaxSpotSeconds, " s); give it in milliseconds"));
+    }
     if (!c.text().empty())
       return absl::InvalidArgumentError("a spot revision carries media, not text");
     action = c.provided_by_client() ? "upload_spot" : "record_spot";

@@ -634,6 +634,11 @@ TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
   Run(kAe, dup);
   EXPECT_THAT(Reject(kAe, dup), StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_THAT(Reject("nobody", CreateOrderCommand()), StatusIs(absl::StatusCode::kUnauthenticated));
+  v1::Command endless = Spot("o-1", "s3://spots/endless.wav");
+  endless.mutable_submit_revision()->mutable_media()->set_duration_ms(999999999);
+  EXPECT_THAT(Reject(kProducer, endless),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("media duration_ms 999999999 is over the limit of 3600000")));
 }
 
 TEST_F(OrderFlowTest, DeactivatedUsersCannotActAndWhatTheyOwnStays) {
