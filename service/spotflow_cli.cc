@@ -25,6 +25,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "engine/audit.h"
 #include "google/protobuf/util/json_util.h"
@@ -186,7 +187,7 @@ const std::vector<VerbSpec>& Verbs() {
        {"from", "to", "digest", "export", "filtered"},
        false},
       {"audit digest",
-       "                        verify the whole log; print its digest to keep",
+       "                           verify the whole log; print its digest to keep",
        0,
        0,
        {},
@@ -228,7 +229,15 @@ const VerbSpec* FindVerb(const std::string& verb, const std::vector<std::string>
   return nullptr;
 }
 
-void PrintVerbHelp(const VerbSpec& spec) { std::printf("  %s %s\n", spec.name, spec.usage); }
+void PrintVerbHelp(const VerbSpec& spec) {
+  std::printf("  %s%s%s\n", spec.name, *spec.usage == '\0' ? "" : " ", spec.usage);
+}
+
+// One verb's usage on its own: without the alignment of the full list.
+void PrintVerbUsage(const VerbSpec& spec) {
+  const std::string usage(absl::StripLeadingAsciiWhitespace(spec.usage));
+  std::printf("usage: spotflow %s%s%s\n", spec.name, usage.empty() ? "" : " ", usage.c_str());
+}
 
 constexpr char kGlobalUsage[] =
     "usage: spotflow [--server=HOST:PORT] [--token=TOKEN] [--json]\n"
@@ -805,22 +814,35 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "events" && sub == "tail") {
     const uint32_t limit = args.Has("limit") ? Number(args.Get("limit"), "--limit") : 50;
-    v1::ListEventsRequest request;
-    request.set_page_size(limit);
+    if (limit == 0) Usage("--limit is at least 1");
+    uint64_t from = 1;
     v1::ListEventsResponse response;
     if (args.Has("from")) {
-      request.set_from_position(Number64(args.Get("from"), "--from"));
+      from = Number64(args.Get("from"), "--from");
     } else {
-      // The latest: where the log ends first, then the page before it.
+      // The latest: where the log ends first, then the events before it.
       v1::ListEventsRequest head;
       head.set_page_size(1);
       grpc::Status status = events_->ListEvents(Context().get(), head, &response);
       if (!status.ok()) return Report(status);
       const uint64_t last = response.head_position();
-      request.set_from_position(last >= limit ? last - limit + 1 : 1);
+      from = last >= limit ? last - limit + 1 : 1;
     }
-    grpc::Status status = events_->ListEvents(Context().get(), request, &response);
-    if (!status.ok()) return Report(status);
+    // The server's pages are capped (by count and bytes): read on until `limit` events.
+    response.Clear();
+    while (static_cast<uint32_t>(response.events_size()) < limit) {
+      v1::ListEventsRequest request;
+      request.set_from_position(from);
+      request.set_page_size(limit - response.events_size());
+      v1::ListEventsResponse page;
+      grpc::Status status = events_->ListEvents(Context().get(), request, &page);
+      if (!status.ok()) return Report(status);
+      if (page.events().empty()) break;
+      for (v1::EventRecord& e : *page.mutable_events()) *response.add_events() = std::move(e);
+      response.set_next_position(page.next_position());
+      response.set_head_position(page.head_position());
+      from = page.next_position();
+    }
     if (PrintJson(response)) return 0;
     for (const v1::EventRecord& e : response.events()) {
       std::printf("%6llu %-28s v%-3llu %-36s by %s\n",
@@ -917,6 +939,7 @@ int CheckExportFile(const Args& args, bool json) {
 
 int Client::Audit(const std::string& sub, const Args& args) {
   if (sub == "verify" || sub == "digest") {
+    if (args.Has("filtered")) Usage("--filtered is for checking an export: give --export FILE");
     v1::AuditVerifyRequest request;
     if (args.Has("from")) request.set_from_position(Number64(args.Get("from"), "--from"));
     if (args.Has("to")) request.set_to_position(Number64(args.Get("to"), "--to"));
@@ -978,6 +1001,9 @@ int Client::Audit(const std::string& sub, const Args& args) {
     return 0;
   }
   if (sub == "replay" && Positional(args, 1, "order, client or check") == "check") {
+    if (args.positional.size() > 2 || args.Has("position") || args.Has("time")) {
+      Usage("audit replay check takes nothing more: it rebuilds everything up to now");
+    }
     auto context = StreamContext();
     v1::CheckDeterminismResponse result;
     grpc::Status status = ReadResult(
@@ -1057,20 +1083,32 @@ int main(int argc, char** argv) {
   std::string token = std::getenv("SPOTFLOW_TOKEN") ? std::getenv("SPOTFLOW_TOKEN") : "";
   std::string tls_ca, tls_cert, tls_key;
   bool json = false, help = false;
-  std::string verb;
+  std::optional<std::string> verb;
   Args args;
+  bool options_end = false;  // After "--" every word is an argument, even "--urgent".
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "-h") arg = "--help";
-    if (arg.rfind("--", 0) == 0) {
+    if (!options_end && arg == "--") {
+      options_end = true;
+      continue;
+    }
+    if (!options_end && arg == "-h") arg = "--help";
+    if (!options_end && arg.rfind("--", 0) == 0) {
       std::string name = arg.substr(2), value;
       const size_t eq = name.find('=');
-      const bool boolean = name == "json" || name == "help" || name == "provided" ||
-                           name == "queue" || name == "filtered";
       if (eq != std::string::npos) {
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
-      } else if (!boolean) {
+      }
+      const bool boolean = name == "json" || name == "help" || name == "provided" ||
+                           name == "queue" || name == "filtered";
+      if (boolean) {
+        // --queue, --queue=true: on; --queue=false: off, as if not given.
+        if (value == "false" || value == "no" || value == "0") continue;
+        if (!value.empty() && value != "true" && value != "yes" && value != "1") {
+          Usage(absl::StrCat("--", name, " is on or off: give it alone, or =true or =false"));
+        }
+      } else if (eq == std::string::npos) {
         if (i + 1 >= argc) Usage(absl::StrCat("--", name, " needs a value"));
         value = argv[++i];
       }
@@ -1085,12 +1123,12 @@ int main(int argc, char** argv) {
       else if (name == "tls-key")
         tls_key = value;
       else if (name == "json")
-        json = value != "false";
+        json = true;
       else if (name == "help")
         help = true;
       else
         args.options[name] = value;  // The verb's spec says whether it takes it (CheckArgs).
-    } else if (verb.empty()) {
+    } else if (!verb.has_value()) {
       verb = arg;
     } else {
       args.positional.push_back(arg);
@@ -1101,45 +1139,48 @@ int main(int argc, char** argv) {
     verb = args.positional[0];
     args.positional.erase(args.positional.begin());
     help = true;
-  } else if (verb.empty() || verb == "help") {
+  } else if (!verb.has_value() || verb == "help") {
+    if (!verb.has_value() && !help) {  // No verb at all: a usage error, on stderr.
+      std::fprintf(stderr, "%s(spotflow help lists the verbs)\n", kGlobalUsage);
+      return 2;
+    }
     PrintHelp();
-    return verb.empty() && !help ? 2 : 0;
+    return 0;
   }
-  const VerbSpec* spec = FindVerb(verb, args.positional);
+  const VerbSpec* spec = FindVerb(*verb, args.positional);
   if (spec == nullptr) {
     std::vector<std::string> subs;
     for (const VerbSpec& each : Verbs()) {
       std::vector<std::string> words = absl::StrSplit(each.name, ' ');
-      if (words.size() == 2 && words[0] == verb) subs.push_back(words[1]);
+      if (words.size() == 2 && words[0] == *verb) subs.push_back(words[1]);
     }
-    if (help && subs.empty()) {
-      PrintHelp();
+    if (!subs.empty() && help && args.positional.empty()) {  // `spotflow order --help`
+      for (const VerbSpec& each : Verbs()) {
+        if (absl::StartsWith(each.name, *verb + " ")) PrintVerbUsage(each);
+      }
       return 0;
     }
     if (!subs.empty()) {
-      if (help) {
-        for (const VerbSpec& each : Verbs()) {
-          if (absl::StartsWith(each.name, verb + " ")) PrintVerbHelp(each);
-        }
-        return 0;
-      }
       Usage(absl::StrCat(args.positional.empty()
-                             ? absl::StrCat("\"", verb, "\" needs one of: ")
-                             : absl::StrCat("unknown verb \"", verb, " ", args.positional[0],
-                                            "\"; ", verb, " takes: "),
+                             ? absl::StrCat("\"", *verb, "\" needs one of: ")
+                             : absl::StrCat("unknown verb \"", *verb, " ", args.positional[0],
+                                            "\"; ", *verb, " takes: "),
                          absl::StrJoin(subs, ", ")));
     }
-    Usage(absl::StrCat("unknown verb \"", verb, "\""));
+    Usage(absl::StrCat("unknown verb \"", *verb, "\""));
   }
   if (help) {
-    std::printf("usage: spotflow %s %s\n", spec->name, spec->usage);
+    PrintVerbUsage(*spec);
     if (spec->change) std::printf("%s", kChangeNote);
     return 0;
   }
-  CheckArgs(verb, *spec, args);
+  CheckArgs(*verb, *spec, args);
   // Checking an export needs only the file: no server, no token.
-  if (verb == "audit" && !args.positional.empty() && args.positional[0] == "verify" &&
+  if (*verb == "audit" && !args.positional.empty() && args.positional[0] == "verify" &&
       args.Has("export")) {
+    if (args.Has("from") || args.Has("to")) {
+      Usage("--export checks the whole file: leave out --from and --to");
+    }
     return CheckExportFile(args, json);
   }
   if (token.empty()) Usage("no token: pass --token or set SPOTFLOW_TOKEN");
@@ -1167,5 +1208,5 @@ int main(int argc, char** argv) {
   grpc::ChannelArguments channel_arguments;
   channel_arguments.SetMaxReceiveMessageSize(64 << 20);
   Client client(grpc::CreateCustomChannel(server, credentials, channel_arguments), token, json);
-  return client.Run(verb, args);
+  return client.Run(*verb, args);
 }

@@ -213,7 +213,12 @@ def main():
                  "a misspelt verb names the right ones"),
                 (("user", "create", "dave", "--name", "Dave", "--role", "client_contact",
                   "--client", "acme"), "takes both --client and --contact",
-                 "a contact's login needs both its client and contact")]:
+                 "a contact's login needs both its client and contact"),
+                (("help", "nosuch"), 'unknown verb "nosuch"', "help for an unknown verb says so"),
+                (("audit", "replay", "check", "extra"), "takes nothing more",
+                 "audit replay check refuses what it would ignore"),
+                (("order", "list", "--queue=maybe"), "is on or off", "a flag is on or off"),
+                (("events", "tail", "--limit", "0"), "at least 1", "a tail of nothing is refused")]:
             result = run_cli(*args, token=admin)
             expect(result.returncode == 2 and says in result.stderr,
                    "%s: %s" % (what, result.stderr.splitlines()[0] if result.stderr else "-"))
@@ -224,6 +229,13 @@ def main():
             result = subprocess.run([cli] + list(args), capture_output=True, text=True, timeout=30)
             expect(result.returncode == 0 and says in result.stdout,
                    "spotflow %s prints its usage" % " ".join(args))
+        dashes = run_cli("comment", "spring-launch", "--", "--urgent")
+        comments = api.order("spring-launch", admin).comments
+        expect(dashes.returncode == 0 and comments and comments[-1].text == "--urgent",
+               "after -- a word that starts with -- is an argument")
+        expect(len(run_cli("order", "list", "--queue=false").stdout.splitlines())
+               == len(run_cli("order", "list").stdout.splitlines()),
+               "--queue=false is the same as no --queue")
         typo = run_cli("order", "list", "--status", "scrpt_review")
         expect(typo.returncode == 1 and "INVALID_ARGUMENT" in typo.stderr
                and "script_review" in typo.stderr,
