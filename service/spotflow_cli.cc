@@ -88,133 +88,92 @@ struct VerbSpec {
 };
 
 const std::vector<VerbSpec>& Verbs() {
+  // One verb a line or two, as the help prints them.
+  // clang-format off
   static const auto* const kVerbs = new std::vector<VerbSpec>{
-      {"order create",
-       "--client ID --title TEXT --flight START..END [--length SECONDS]\n"
-       "               [--kind production|provided] [--instructions TEXT] [--id ID]",
-       0,
-       0,
-       {"client", "title", "flight", "length", "kind", "instructions", "id"},
-       true},
+      {"order create", "--client ID --title TEXT --flight START..END [--length SECONDS]\n"
+                       "               [--kind production|provided] [--instructions TEXT] [--id ID]",
+       0, 0, {"client", "title", "flight", "length", "kind", "instructions", "id"}, true},
       {"order show", "ORDER", 1, 1, {}, false},
       {"order history", "ORDER", 1, 1, {}, false},
-      {"order list",
-       "[--status S] [--client ID] [--owner ID] [--archived include|only|exclude] [--queue]\n"
-       "               [--limit N] [--page-token T]",
-       0,
-       0,
-       {"status", "client", "owner", "archived", "queue", "limit", "page-token"},
-       false},
+      {"order list", "[--status S] [--client ID] [--owner ID] [--archived include|only|exclude]\n"
+                     "               [--queue] [--limit N] [--page-token T]",
+       0, 0, {"status", "client", "owner", "archived", "queue", "limit", "page-token"}, false},
+      {"order update", "ORDER [--title TEXT] [--instructions TEXT] [--length SECONDS]",
+       1, 1, {"title", "instructions", "length"}, true},
+      {"order reuse", "ORDER [--id ID] [--title TEXT] [--flight START..END]   (a new order like it)",
+       1, 1, {"id", "title", "flight"}, true},
       {"script submit", "ORDER --text TEXT [--note TEXT]", 1, 1, {"text", "note"}, true},
-      {"spot upload",
-       "ORDER --uri URI [--provided] [--duration-ms N] [--checksum C] [--note TEXT]",
-       1,
-       1,
-       {"uri", "provided", "duration-ms", "checksum", "note"},
-       true},
+      {"spot upload", "ORDER --uri URI [--provided] [--duration-ms N] [--checksum C] [--note TEXT]",
+       1, 1, {"uri", "provided", "duration-ms", "checksum", "note"}, true},
       {"approve", "ORDER script|spot N [--comment TEXT]", 3, 3, {"comment"}, true},
-      {"changes",
-       "ORDER script|spot N --comment TEXT          (request changes)",
-       3,
-       3,
-       {"comment"},
-       true},
-      {"forward",
-       "ORDER script|spot N --contact ID [--message TEXT]",
-       3,
-       3,
-       {"contact", "message"},
-       true},
-      {"client-answer",
-       "ORDER script|spot N approve|changes [--contact ID] [--comment TEXT]",
-       4,
-       4,
-       {"contact", "comment"},
-       true},
-      {"flight request",
-       "ORDER --flight START..END [--reason TEXT]",
-       1,
-       1,
-       {"flight", "reason"},
-       true},
+      {"changes", "ORDER script|spot N --comment TEXT          (request changes)",
+       3, 3, {"comment"}, true},
+      {"forward", "ORDER script|spot N --contact ID [--message TEXT]",
+       3, 3, {"contact", "message"}, true},
+      {"client-answer", "ORDER script|spot N approve|changes [--contact ID] [--comment TEXT]",
+       4, 4, {"contact", "comment"}, true},
+      {"flight request", "ORDER --flight START..END [--reason TEXT]",
+       1, 1, {"flight", "reason"}, true},
       {"flight decide", "ORDER REQUEST approve|reject [--comment TEXT]", 3, 3, {"comment"}, true},
       {"deliver", "ORDER", 1, 1, {}, true},
       {"archive", "ORDER", 1, 1, {}, true},
       {"restore", "ORDER", 1, 1, {}, true},
       {"delete", "ORDER", 1, 1, {}, true},
       {"share", "ORDER USER", 2, 2, {}, true},
+      {"unshare", "ORDER USER", 2, 2, {}, true},
       {"assign", "ORDER PRODUCER", 2, 2, {}, true},
       {"comment", "ORDER \"TEXT\"", 2, 2, {}, true},
-      {"client create",
-       "--name NAME [--id ID] [--owner USER] [--kind KIND]",
-       0,
-       0,
-       {"name", "id", "owner", "kind"},
-       true},
+      {"client create", "--name NAME [--id ID] [--owner USER] [--kind KIND]",
+       0, 0, {"name", "id", "owner", "kind"}, true},
       {"client show", "CLIENT", 1, 1, {}, false},
       {"client list", "", 0, 0, {}, false},
-      {"contact add",
-       "CLIENT --name NAME [--id ID] [--email E] [--phone P]",
-       1,
-       1,
-       {"name", "id", "email", "phone"},
-       true},
-      {"user create",
-       "ID --name NAME --role ROLE[,ROLE...] [--email E] [--manager USER]\n"
-       "               [--client CLIENT --contact CONTACT]   (a client contact's own login)",
-       1,
-       1,
-       {"name", "role", "email", "manager", "client", "contact"},
-       true},
+      {"client update", "CLIENT [--name NAME] [--kind KIND] [--organization ORG]",
+       1, 1, {"name", "kind", "organization"}, true},
+      {"client share", "CLIENT USER [--until T]   (T is RFC 3339; without it, until unshared)",
+       2, 2, {"until"}, true},
+      {"client unshare", "CLIENT USER", 2, 2, {}, true},
+      {"client delete", "CLIENT", 1, 1, {}, true},
+      {"contact add", "CLIENT --name NAME [--id ID] [--email E] [--phone P]",
+       1, 1, {"name", "id", "email", "phone"}, true},
+      {"contact update", "CLIENT CONTACT --name NAME [--email E] [--phone P]   (replaces it)",
+       2, 2, {"name", "email", "phone"}, true},
+      {"contact remove", "CLIENT CONTACT", 2, 2, {}, true},
+      {"accounts reassign", "FROM_USER TO_USER [--client ID[,ID...]]   (without --client: every\n"
+                            "               client FROM_USER owns, with their orders)",
+       2, 2, {"client"}, true},
+      {"user create", "ID --name NAME --role ROLE[,ROLE...] [--email E] [--manager USER]\n"
+                      "               [--client CLIENT --contact CONTACT]   (a client contact's own login)",
+       1, 1, {"name", "role", "email", "manager", "client", "contact"}, true},
       {"user list", "", 0, 0, {}, false},
+      {"user show", "USER", 1, 1, {}, false},
+      {"user update", "USER [--name NAME] [--email E]", 1, 1, {"name", "email"}, true},
+      {"user roles", "USER ROLE[,ROLE...]       (replaces the user's roles)", 2, 2, {}, true},
+      {"user manager", "USER [MANAGER]           (without MANAGER: no manager)", 1, 2, {}, true},
+      {"user deactivate", "USER", 1, 1, {}, true},
+      {"user reactivate", "USER", 1, 1, {}, true},
       {"role list", "", 0, 0, {}, false},
       {"token issue", "USER                                   (administrators)", 1, 1, {}, false},
-      {"events tail",
-       "[--limit N] [--from N]       the latest N events (50), or N from --from",
-       0,
-       0,
-       {"limit", "from"},
-       false},
+      {"events tail", "[--limit N] [--from N]       the latest N events (50), or N from --from",
+       0, 0, {"limit", "from"}, false},
       {"events verify", "", 0, 0, {}, false},
-      {"audit verify",
-       "[--from N] [--to N]        the hash chain; prints the digest of --to\n"
-       "  audit verify --digest POSITION:HASH     the log up to a kept digest is unchanged and "
-       "extends\n"
-       "  audit verify --export FILE [--digest D] [--filtered]\n"
-       "                                          re-hash an export, offline (no server, no token)",
-       0,
-       0,
-       {"from", "to", "digest", "export", "filtered"},
-       false},
-      {"audit digest",
-       "                           verify the whole log; print its digest to keep",
-       0,
-       0,
-       {},
-       false},
-      {"audit export",
-       "[--from N] [--to N] [--stream ID] [--user ID] [--since T] [--until T]\n"
-       "               [--out FILE]               JSON Lines; T is RFC 3339, e.g. "
-       "2026-11-23T09:00:00Z",
-       0,
-       0,
-       {"from", "to", "stream", "user", "since", "until", "out"},
-       false},
-      {"audit replay",
-       "order|client ID --position N | --time T\n"
-       "  audit replay check                      rebuild every projection; compare with the live "
-       "ones",
-       1,
-       2,
-       {"position", "time"},
-       false},
-      {"audit history",
-       "order|client ID           every change, field by field, with who and when",
-       2,
-       2,
-       {},
-       false},
+      {"audit verify", "[--from N] [--to N]        the hash chain; prints the digest of --to\n"
+                       "  audit verify --digest POSITION:HASH     the log up to a kept digest is unchanged and extends\n"
+                       "  audit verify --export FILE [--digest D] [--filtered]\n"
+                       "                                          re-hash an export, offline (no server, no token)",
+       0, 0, {"from", "to", "digest", "export", "filtered"}, false},
+      {"audit digest", "                           verify the whole log; print its digest to keep",
+       0, 0, {}, false},
+      {"audit export", "[--from N] [--to N] [--stream ID] [--user ID] [--since T] [--until T]\n"
+                       "               [--out FILE]               JSON Lines; T is RFC 3339, e.g. 2026-11-23T09:00:00Z",
+       0, 0, {"from", "to", "stream", "user", "since", "until", "out"}, false},
+      {"audit replay", "order|client ID --position N | --time T\n"
+                       "  audit replay check                      rebuild every projection; compare with the live ones",
+       1, 2, {"position", "time"}, false},
+      {"audit history", "order|client ID           every change, field by field, with who and when",
+       2, 2, {}, false},
   };
+  // clang-format on
   return *kVerbs;
 }
 
@@ -316,6 +275,19 @@ std::string DateText(const v1::Date& date) {
 std::string Artifact(const std::string& text) {
   if (text != "script" && text != "spot") Usage("the artifact is script or spot");
   return text;
+}
+
+google::protobuf::Timestamp ParseTimestamp(const std::string& text) {
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &time, &error)) {
+    Usage(absl::StrCat("times are RFC 3339, e.g. 2026-11-23T09:00:00Z, not ", text));
+  }
+  google::protobuf::Timestamp timestamp;
+  timestamp.set_seconds(absl::ToUnixSeconds(time));
+  timestamp.set_nanos(static_cast<int32_t>((time - absl::FromUnixSeconds(timestamp.seconds())) /
+                                           absl::Nanoseconds(1)));
+  return timestamp;
 }
 
 class Client {
@@ -707,6 +679,167 @@ int Client::Run(const std::string& verb, const Args& args) {
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->AddComment(c, q, out); });
   }
+  if (verb == "order" && sub == "update") {
+    v1::UpdateOrderRequest request;
+    v1::UpdateOrder* o = request.mutable_update_order();
+    o->set_order_id(rest(1, "the order id"));
+    if (args.Has("title")) o->set_title(args.Get("title"));
+    if (args.Has("instructions")) o->set_instructions(args.Get("instructions"));
+    if (args.Has("length")) o->set_spot_length_seconds(Number(args.Get("length"), "--length"));
+    if (!o->has_title() && !o->has_instructions() && !o->has_spot_length_seconds()) {
+      Usage("order update changes --title, --instructions or --length: give at least one");
+    }
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->UpdateOrder(c, q, out); });
+  }
+  if (verb == "order" && sub == "reuse") {
+    v1::ReuseOrderRequest request;
+    v1::ReuseOrder* r = request.mutable_reuse_order();
+    r->set_source_order_id(rest(1, "the order to reuse"));
+    r->set_order_id(args.Get("id"));
+    r->set_title(args.Get("title"));
+    if (args.Has("flight")) {
+      auto [start, end] = ParseFlight(args.Get("flight"));
+      *r->mutable_flight_start() = start;
+      *r->mutable_flight_end() = end;
+    }
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->ReuseOrder(c, q, out); });
+  }
+  if (verb == "unshare") {
+    v1::UnshareOrderRequest request;
+    request.mutable_unshare_order()->set_order_id(rest(0, "the order id"));
+    request.mutable_unshare_order()->set_user_id(rest(1, "the user"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->UnshareOrder(c, q, out); });
+  }
+  if (verb == "client" && sub == "update") {
+    v1::UpdateClientRequest request;
+    v1::UpdateClient* u = request.mutable_update_client();
+    u->set_client_id(rest(1, "the client id"));
+    if (args.Has("name")) u->set_name(args.Get("name"));
+    if (args.Has("kind")) u->set_kind(args.Get("kind"));
+    if (args.Has("organization")) u->set_organization(args.Get("organization"));
+    if (!u->has_name() && !u->has_kind() && !u->has_organization()) {
+      Usage("client update changes --name, --kind or --organization: give at least one");
+    }
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return clients_->UpdateClient(c, q, out); });
+  }
+  if (verb == "client" && sub == "share") {
+    v1::ShareClientRequest request;
+    request.mutable_share_client()->set_client_id(rest(1, "the client id"));
+    request.mutable_share_client()->set_user_id(rest(2, "the user"));
+    if (args.Has("until")) {
+      *request.mutable_share_client()->mutable_until() = ParseTimestamp(args.Get("until"));
+    }
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return clients_->ShareClient(c, q, out); });
+  }
+  if (verb == "client" && sub == "unshare") {
+    v1::UnshareClientRequest request;
+    request.mutable_unshare_client()->set_client_id(rest(1, "the client id"));
+    request.mutable_unshare_client()->set_user_id(rest(2, "the user"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return clients_->UnshareClient(c, q, out); });
+  }
+  if (verb == "client" && sub == "delete") {
+    v1::DeleteClientRequest request;
+    request.mutable_delete_client()->set_client_id(rest(1, "the client id"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return clients_->DeleteClient(c, q, out); });
+  }
+  if (verb == "contact" && sub == "update") {
+    v1::UpdateContactRequest request;
+    request.mutable_update_contact()->set_client_id(rest(1, "the client id"));
+    v1::Contact* contact = request.mutable_update_contact()->mutable_contact();
+    contact->set_contact_id(rest(2, "the contact id"));
+    contact->set_name(Required(args, "name"));
+    contact->set_email(args.Get("email"));
+    contact->set_phone(args.Get("phone"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return clients_->UpdateContact(c, q, out); });
+  }
+  if (verb == "contact" && sub == "remove") {
+    v1::RemoveContactRequest request;
+    request.mutable_remove_contact()->set_client_id(rest(1, "the client id"));
+    request.mutable_remove_contact()->set_contact_id(rest(2, "the contact id"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return clients_->RemoveContact(c, q, out); });
+  }
+  if (verb == "accounts" && sub == "reassign") {
+    v1::ReassignAccountsRequest request;
+    request.mutable_reassign_accounts()->set_from_owner(rest(1, "the user giving the accounts"));
+    request.mutable_reassign_accounts()->set_to_owner(rest(2, "the user taking them"));
+    if (args.Has("client")) {
+      for (absl::string_view id : absl::StrSplit(args.Get("client"), ',')) {
+        request.mutable_reassign_accounts()->add_client_ids(std::string(id));
+      }
+    }
+    return Change(request, args, [&](auto* c, auto& q, auto* out) {
+      return clients_->ReassignAccounts(c, q, out);
+    });
+  }
+  if (verb == "user" && sub == "show") {
+    v1::GetUserRequest request;
+    request.set_user_id(rest(1, "the user id"));
+    v1::UserView u;
+    grpc::Status status = admin_->GetUser(Context().get(), request, &u);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(u)) return 0;
+    std::printf("%s  %s%s, etag %llu\n  roles %s\n", u.user_id().c_str(), u.display_name().c_str(),
+                u.active() ? "" : " (deactivated)", static_cast<unsigned long long>(u.version()),
+                absl::StrJoin(u.roles(), ", ").c_str());
+    if (!u.email().empty()) std::printf("  email %s\n", u.email().c_str());
+    if (!u.manager_id().empty()) std::printf("  manager %s\n", u.manager_id().c_str());
+    if (!u.client_id().empty()) {
+      std::printf("  speaks for contact %s of client %s\n", u.contact_id().c_str(),
+                  u.client_id().c_str());
+    }
+    std::printf("  %u tokens issued\n", u.tokens_issued());
+    return 0;
+  }
+  if (verb == "user" && sub == "update") {
+    v1::UpdateUserRequest request;
+    request.mutable_update_user()->set_user_id(rest(1, "the user id"));
+    if (args.Has("name")) request.mutable_update_user()->set_display_name(args.Get("name"));
+    if (args.Has("email")) request.mutable_update_user()->set_email(args.Get("email"));
+    if (!args.Has("name") && !args.Has("email")) {
+      Usage("user update changes --name or --email: give at least one");
+    }
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return admin_->UpdateUser(c, q, out); });
+  }
+  if (verb == "user" && sub == "roles") {
+    v1::SetUserRolesRequest request;
+    request.mutable_set_user_roles()->set_user_id(rest(1, "the user id"));
+    for (absl::string_view role : absl::StrSplit(rest(2, "the roles"), ',')) {
+      request.mutable_set_user_roles()->add_roles(std::string(role));
+    }
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return admin_->SetUserRoles(c, q, out); });
+  }
+  if (verb == "user" && sub == "manager") {
+    v1::SetUserManagerRequest request;
+    request.mutable_set_user_manager()->set_user_id(rest(1, "the user id"));
+    if (args.positional.size() > 2) {
+      request.mutable_set_user_manager()->set_manager_id(rest(2, "the manager"));
+    }
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return admin_->SetUserManager(c, q, out); });
+  }
+  if (verb == "user" && sub == "deactivate") {
+    v1::DeactivateUserRequest request;
+    request.mutable_deactivate_user()->set_user_id(rest(1, "the user id"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return admin_->DeactivateUser(c, q, out); });
+  }
+  if (verb == "user" && sub == "reactivate") {
+    v1::ReactivateUserRequest request;
+    request.mutable_reactivate_user()->set_user_id(rest(1, "the user id"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return admin_->ReactivateUser(c, q, out); });
+  }
   if (verb == "client" && sub == "create") {
     v1::CreateClientRequest request;
     request.mutable_create_client()->set_client_id(args.Get("id"));
@@ -865,19 +998,6 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "audit") return Audit(sub, args);
   Usage(absl::StrCat("unknown verb \"", verb, sub.empty() ? "" : " " + sub, "\""));
-}
-
-google::protobuf::Timestamp ParseTimestamp(const std::string& text) {
-  absl::Time time;
-  std::string error;
-  if (!absl::ParseTime(absl::RFC3339_full, text, &time, &error)) {
-    Usage(absl::StrCat("times are RFC 3339, e.g. 2026-11-23T09:00:00Z, not ", text));
-  }
-  google::protobuf::Timestamp timestamp;
-  timestamp.set_seconds(absl::ToUnixSeconds(time));
-  timestamp.set_nanos(static_cast<int32_t>((time - absl::FromUnixSeconds(timestamp.seconds())) /
-                                           absl::Nanoseconds(1)));
-  return timestamp;
 }
 
 v1::LogDigest DigestOption(const Args& args) {

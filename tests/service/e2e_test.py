@@ -229,6 +229,70 @@ def main():
             result = subprocess.run([cli] + list(args), capture_output=True, text=True, timeout=30)
             expect(result.returncode == 0 and says in result.stdout,
                    "spotflow %s prints its usage" % " ".join(args))
+        # Every verb the help lists is one the CLI carries out: given as many arguments as it
+        # takes, none falls through to "unknown verb" (a client contact's token, so that
+        # nothing is written).
+        verbs = []
+        for line in subprocess.run([cli, "help"], capture_output=True, text=True).stdout.splitlines():
+            found = re.match(r"  ([a-z-]+(?: [a-z-]+)?)(?: |$)", line)
+            if found and found.group(1) not in [v for v in verbs]:
+                words = found.group(1).split(" ")
+                if len(words) == 2 and not re.match(r"  \S+ \S+( |$)", line):
+                    continue
+                verbs.append(found.group(1))
+        expect(len(verbs) >= 50, "spotflow help lists %d verbs" % len(verbs))
+        before = api.head(admin)
+        for verb in verbs:
+            for count in range(0, 5):
+                result = run_cli(*(verb.split(" ") + ["x"] * count), token=tokens["carol"])
+                if "argument" not in result.stderr or "takes" not in result.stderr:
+                    break
+            expect(result.returncode in (0, 1, 2) and "unknown verb" not in result.stderr,
+                   "spotflow %s is carried out (%s)" % (
+                       verb, (result.stderr or result.stdout).strip().splitlines()[0][:70]
+                       if (result.stderr or result.stdout).strip() else "no output"))
+        expect(api.head(admin) == before, "a client contact's stray verbs wrote nothing")
+        # The administration and account verbs do what they say.
+        def ok(what, *args, token=admin):
+            result = run_cli(*args, token=token)
+            expect(result.returncode == 0 and result.stdout.startswith("ok"),
+                   "%s (%s)" % (what, (result.stderr or result.stdout).strip()))
+        ok("order update --title", "order", "update", "winter-sale", "--title",
+           "Winter clearance :30", token=sam)
+        expect(api.order("winter-sale", sam).title == "Winter clearance :30", "the title changed")
+        ok("order reuse (of an archived order)", "order", "reuse", "holiday-hours", "--id",
+           "winter-again", "--flight", "2027-12-01..2027-12-31", token=sam)
+        again = api.order("winter-again", sam)
+        expect(again.title == "Holiday hours :10" and again.flight_start.year == 2027,
+               "the reused order starts like its source, on the new flight")
+        ok("share then unshare an order", "share", "winter-again", "otto", token=sam)
+        ok("unshare", "unshare", "winter-again", "otto", token=sam)
+        expect("otto" not in api.order("winter-again", sam).participants, "otto no longer shares it")
+        ok("client update", "client", "update", "acme", "--name", "Acme Motors Inc", token=sam)
+        ok("client share", "client", "share", "acme", "otto", "--until", "2030-01-01T00:00:00Z",
+           token=sam)
+        ok("client unshare", "client", "unshare", "acme", "otto", token=sam)
+        ok("contact update", "contact", "update", "acme", "carol", "--name", "Carol Jones",
+           "--email", "carol@acme.test", token=sam)
+        ok("contact add", "contact", "add", "acme", "--id", "temp", "--name", "Temp", token=sam)
+        ok("contact remove", "contact", "remove", "acme", "temp", token=sam)
+        client = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="acme"),
+                          domain_pb2.ClientView, sam)
+        expect(client.name == "Acme Motors Inc" and [c.contact_id for c in client.contacts] == ["carol"]
+               and client.contacts[0].email == "carol@acme.test",
+               "the client's name and contacts are what the verbs set")
+        ok("user roles", "user", "roles", "otto", "order_entry,sales_assistant")
+        ok("user manager", "user", "manager", "otto", "mia")
+        ok("user deactivate", "user", "deactivate", "otto")
+        shown = run_cli("user", "show", "otto", token=admin).stdout
+        expect("(deactivated)" in shown and "order_entry, sales_assistant" in shown
+               and "manager mia" in shown, "user show shows roles, manager and deactivation")
+        ok("user reactivate", "user", "reactivate", "otto")
+        ok("accounts reassign", "accounts", "reassign", "sam", "mia", "--client", "globex",
+           token=mia)
+        globex = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="globex"),
+                          domain_pb2.ClientView, mia)
+        expect(globex.owner_id == "mia", "the account moved to its new owner")
         dashes = run_cli("comment", "spring-launch", "--", "--urgent")
         comments = api.order("spring-launch", admin).comments
         expect(dashes.returncode == 0 and comments and comments[-1].text == "--urgent",
