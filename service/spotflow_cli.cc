@@ -96,6 +96,8 @@ const std::vector<VerbSpec>& Verbs() {
        0, 0, {"client", "title", "flight", "length", "kind", "instructions", "id"}, true},
       {"order show", "ORDER", 1, 1, {}, false},
       {"order history", "ORDER", 1, 1, {}, false},
+      {"order watch", "ORDER                    each change as it happens, until interrupted",
+       1, 1, {}, false},
       {"order list", "[--status S] [--client ID] [--owner ID] [--archived include|only|exclude]\n"
                      "               [--queue] [--limit N] [--page-token T]",
        0, 0, {"status", "client", "owner", "archived", "queue", "limit", "page-token"}, false},
@@ -154,8 +156,9 @@ const std::vector<VerbSpec>& Verbs() {
       {"user reactivate", "USER", 1, 1, {}, true},
       {"role list", "", 0, 0, {}, false},
       {"token issue", "USER                                   (administrators)", 1, 1, {}, false},
-      {"events tail", "[--limit N] [--from N]       the latest N events (50), or N from --from",
-       0, 0, {"limit", "from"}, false},
+      {"events tail", "[--limit N] [--from N] [--follow]   the latest N events (50), or N from\n"
+                      "               --from; with --follow, then each new one until interrupted",
+       0, 0, {"limit", "from", "follow"}, false},
       {"events verify", "", 0, 0, {}, false},
       {"audit verify", "[--from N] [--to N]        the hash chain; prints the digest of --to\n"
                        "  audit verify --digest POSITION:HASH     the log up to a kept digest is unchanged and extends\n"
@@ -374,6 +377,23 @@ class Client {
                                    "UNAUTHENTICATED"};
     const int index = static_cast<int>(code);
     return index >= 0 && index <= 16 ? kNames[index] : "UNKNOWN";
+  }
+
+  // An event as a line of `events tail`, or of JSON with --json.
+  void PrintEventLine(const v1::EventRecord& e) const {
+    if (json_) return PrintJsonLine(e);
+    std::printf("%6llu %-28s v%-3llu %-36s by %s\n", static_cast<unsigned long long>(e.position()),
+                e.stream_id().c_str(), static_cast<unsigned long long>(e.stream_version()),
+                e.payload_type().c_str(), e.actor().user_id().c_str());
+  }
+
+  // One message as one line of JSON, for streams read by scripts.
+  static void PrintJsonLine(const google::protobuf::Message& message) {
+    std::string text;
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    (void)google::protobuf::util::MessageToJsonString(message, &text, options);
+    std::printf("%s\n", text.c_str());
   }
 
   bool PrintJson(const google::protobuf::Message& message) const {
@@ -976,14 +996,44 @@ int Client::Run(const std::string& verb, const Args& args) {
       response.set_head_position(page.head_position());
       from = page.next_position();
     }
-    if (PrintJson(response)) return 0;
-    for (const v1::EventRecord& e : response.events()) {
-      std::printf("%6llu %-28s v%-3llu %-36s by %s\n",
-                  static_cast<unsigned long long>(e.position()), e.stream_id().c_str(),
-                  static_cast<unsigned long long>(e.stream_version()), e.payload_type().c_str(),
-                  e.actor().user_id().c_str());
+    if (!args.Has("follow")) {
+      if (PrintJson(response)) return 0;
+      for (const v1::EventRecord& e : response.events()) PrintEventLine(e);
+      return 0;
     }
-    return 0;
+    // --follow: what is there, then each new event as it is appended, until interrupted.
+    for (const v1::EventRecord& e : response.events()) PrintEventLine(e);
+    std::fflush(stdout);
+    v1::SubscribeEventsRequest request;
+    request.set_from_position(
+        response.events().empty() ? from : response.events().rbegin()->position() + 1);
+    auto context = StreamContext();
+    auto reader = events_->SubscribeEvents(context.get(), request);
+    v1::EventBatch batch;
+    while (reader->Read(&batch)) {
+      for (const v1::EventRecord& e : batch.events()) PrintEventLine(e);
+      std::fflush(stdout);
+    }
+    return Report(reader->Finish());
+  }
+  if (verb == "order" && sub == "watch") {
+    v1::WatchOrderRequest request;
+    request.set_order_id(rest(1, "the order id"));
+    auto context = StreamContext();
+    auto reader = orders_->WatchOrder(context.get(), request);
+    v1::OrderView o;
+    while (reader->Read(&o)) {
+      if (json_) {
+        PrintJsonLine(o);
+      } else {
+        std::printf("%s etag %llu: status %s%s%s, %d script and %d spot revisions\n",
+                    o.key().c_str(), static_cast<unsigned long long>(o.version()),
+                    o.status().c_str(), o.completed() ? " (final)" : "",
+                    o.archived() ? ", archived" : "", o.scripts_size(), o.spots_size());
+      }
+      std::fflush(stdout);
+    }
+    return Report(reader->Finish());
   }
   if (verb == "events" && sub == "verify") {
     v1::VerifyLogResponse response;
@@ -1221,7 +1271,7 @@ int main(int argc, char** argv) {
         name = name.substr(0, eq);
       }
       const bool boolean = name == "json" || name == "help" || name == "provided" ||
-                           name == "queue" || name == "filtered";
+                           name == "queue" || name == "filtered" || name == "follow";
       if (boolean) {
         // --queue, --queue=true: on; --queue=false: off, as if not given.
         if (value == "false" || value == "no" || value == "0") continue;

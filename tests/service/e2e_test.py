@@ -293,6 +293,40 @@ def main():
         globex = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="globex"),
                           domain_pb2.ClientView, mia)
         expect(globex.owner_id == "mia", "the account moved to its new owner")
+        # Following the log and watching an order: each change arrives as a line.
+        def follow(*args, token):
+            return subprocess.Popen([cli, "--server=127.0.0.1:%d" % port, "--token=" + token]
+                                    + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def read_until(process, needle, seconds=10):
+            # Raw reads: a buffered readline could hold the line select() no longer sees.
+            import select
+            deadline = time.time() + seconds
+            while time.time() < deadline:
+                ready, _, _ = select.select([process.stdout], [], [], 0.2)
+                if ready:
+                    chunk = os.read(process.stdout.fileno(), 65536)
+                    if not chunk:
+                        return False
+                    process.seen = getattr(process, "seen", b"") + chunk
+                    if needle.encode() in process.seen:
+                        return True
+            return False
+        tailing = follow("events", "tail", "--limit", "1", "--follow", token=aud)
+        watching = follow("order", "watch", "spring-launch", token=sam)
+        try:
+            time.sleep(0.5)  # Both are past their first lines.
+            ok("a comment while they follow", "comment", "spring-launch", "Watched?", token=sam)
+            expect(read_until(tailing, "CommentAdded"),
+                   "events tail --follow prints the new event as it is appended")
+            version = api.order("spring-launch", sam).version
+            expect(read_until(watching, "etag %d:" % version),
+                   "order watch prints the order after the change")
+        finally:
+            tailing.kill()
+            watching.kill()
+            tailing.wait()
+            watching.wait()
         dashes = run_cli("comment", "spring-launch", "--", "--urgent")
         comments = api.order("spring-launch", admin).comments
         expect(dashes.returncode == 0 and comments and comments[-1].text == "--urgent",
