@@ -98,9 +98,14 @@ bool FlightOverlaps(const v1::OrderView& order, const std::optional<v1::Date>& f
 absl::Status EtagMismatch(uint64_t etag, absl::string_view stream, uint64_t version) {
   const size_t dash = stream.find('-');
   const std::string record =
-      dash == absl::string_view::npos
-          ? absl::StrCat("\"", stream, "\"")
+      dash == absl::string_view::npos ? absl::StrCat("\"", stream, "\"")
+      : dash + 1 == stream.size()
+          ? absl::StrCat("the new ", stream.substr(0, dash))
           : absl::StrCat(stream.substr(0, dash), " \"", stream.substr(dash + 1), "\"");
+  if (version == 0) {
+    return absl::AbortedError(absl::StrCat("etag ", etag, " does not match: ", record,
+                                           " does not exist yet; a create takes no etag, or 0"));
+  }
   return absl::AbortedError(absl::StrCat("etag ", etag, " does not match: ", record,
                                          " is at version ", version,
                                          etag < version ? " (it changed since you read it)" : "",
@@ -872,6 +877,7 @@ void EngineImpl::PublishLocked() {
 
 absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
                                                const std::string& order_id) const {
+  if (order_id.empty()) return absl::InvalidArgumentError("order_id is required");
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
   const OrderView* order = state_.FindOrder(order_id);
@@ -941,6 +947,12 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   if (request.flight_to.has_value()) {
     RETURN_IF_ERROR(internal::ValidateDate("flight_to", *request.flight_to));
   }
+  if (request.flight_from.has_value() && request.flight_to.has_value() &&
+      internal::CompareDates(*request.flight_to, *request.flight_from) < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "flight_to ", internal::FormatDate(*request.flight_to), " is before flight_from ",
+        internal::FormatDate(*request.flight_from), "; swap them"));
+  }
   const absl::Time now = clock_->Now();
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
@@ -989,6 +1001,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
 
 absl::StatusOr<ClientView> EngineImpl::GetClient(const Principal& principal,
                                                  const std::string& client_id) const {
+  if (client_id.empty()) return absl::InvalidArgumentError("client_id is required");
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
   const ClientView* client = state_.FindClient(client_id);
@@ -1041,6 +1054,7 @@ absl::StatusOr<ListClientsResponse> EngineImpl::ListClients(
 
 absl::StatusOr<UserView> EngineImpl::GetUser(const Principal& principal,
                                              const std::string& user_id) const {
+  if (user_id.empty()) return absl::InvalidArgumentError("user_id is required");
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
   const UserView* user = state_.FindUser(user_id);

@@ -52,24 +52,67 @@ absl::Status ToCommand(const pb::Message& request, v1::Command* command) {
   }
   pb::Message* command_body = command->GetReflection()->MutableMessage(command, target);
   command_body->CopyFrom(reflection->GetMessage(request, body));
-  // Update methods: fields outside the update mask are left as they are.
+  // Update methods (AIP-134): without a mask, or with an empty one, the body's set fields
+  // change; with a mask, exactly its fields change ("*": every field), and a field it names
+  // that the body leaves unset is cleared (the engine refuses to clear what is required).
   const pb::FieldDescriptor* mask = descriptor->FindFieldByNumber(4);
   if (mask != nullptr && mask->name() == "update_mask" && reflection->HasField(request, mask)) {
     const auto& paths =
         static_cast<const pb::FieldMask&>(reflection->GetMessage(request, mask)).paths();
     const pb::Descriptor* body_type = command_body->GetDescriptor();
+    const pb::Reflection* body_reflection = command_body->GetReflection();
+    const bool all = paths.size() == 1 && paths[0] == "*";
     for (const std::string& path : paths) {
-      if (body_type->FindFieldByName(path) == nullptr) {
+      if (all) break;
+      if (path == "*") {
+        return absl::InvalidArgumentError("update_mask \"*\" stands alone: it names every field");
+      }
+      const pb::FieldDescriptor* field = body_type->FindFieldByName(path);
+      if (field == nullptr) {
         return absl::InvalidArgumentError(absl::StrCat("update_mask names \"", path, "\", which ",
                                                        body_type->name(), " does not have"));
+      }
+      if (field->index() == 0 && absl::EndsWith(field->name(), "_id")) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "update_mask names \"", path, "\", which says what to update; it cannot change"));
       }
     }
     for (int i = 0; i < body_type->field_count(); ++i) {
       const pb::FieldDescriptor* field = body_type->field(i);
-      const bool identifies = absl::EndsWith(field->name(), "_id") && i == 0;
-      if (identifies) continue;
-      if (std::find(paths.begin(), paths.end(), field->name()) == paths.end()) {
-        command_body->GetReflection()->ClearField(command_body, field);
+      if (i == 0 && absl::EndsWith(field->name(), "_id")) continue;  // What to update.
+      const bool named = all || std::find(paths.begin(), paths.end(), field->name()) != paths.end();
+      if (!named && !paths.empty()) {
+        body_reflection->ClearField(command_body, field);
+      } else if (named && field->has_presence() &&
+                 !body_reflection->HasField(*command_body, field)) {
+        // Named but unset: cleared, i.e. set to its empty value, which the engine then sees.
+        switch (field->cpp_type()) {
+          case pb::FieldDescriptor::CPPTYPE_STRING:
+            body_reflection->SetString(command_body, field, "");
+            break;
+          case pb::FieldDescriptor::CPPTYPE_UINT32:
+            body_reflection->SetUInt32(command_body, field, 0);
+            break;
+          case pb::FieldDescriptor::CPPTYPE_UINT64:
+            body_reflection->SetUInt64(command_body, field, 0);
+            break;
+          case pb::FieldDescriptor::CPPTYPE_INT32:
+            body_reflection->SetInt32(command_body, field, 0);
+            break;
+          case pb::FieldDescriptor::CPPTYPE_INT64:
+            body_reflection->SetInt64(command_body, field, 0);
+            break;
+          case pb::FieldDescriptor::CPPTYPE_BOOL:
+            body_reflection->SetBool(command_body, field, false);
+            break;
+          case pb::FieldDescriptor::CPPTYPE_MESSAGE:
+            body_reflection->MutableMessage(command_body, field);
+            break;
+          default:
+            return absl::InvalidArgumentError(absl::StrCat("update_mask names \"", field->name(),
+                                                           "\", which cannot be cleared; "
+                                                           "give its new value"));
+        }
       }
     }
   }

@@ -1,11 +1,13 @@
 #include "engine/internal/decide.h"
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
@@ -161,8 +163,15 @@ class Decider {
     const v1::Transition* transition = FindTransition(*workflow, order.status(), action);
     if (transition == nullptr) {
       std::vector<std::string> allowed;
+      std::set<std::string> actions;  // Every action of the workflow, from any state.
       for (const v1::Transition& t : workflow->transitions()) {
         if (t.from() == order.status()) allowed.push_back(t.action());
+        actions.insert(t.action());
+      }
+      if (actions.count(action) == 0) {  // A typo, not a question of the order's state.
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the workflow of order ", Name(order), " has no action \"", absl::CHexEscape(action),
+            "\"; its actions are: ", absl::StrJoin(actions, ", ")));
       }
       return absl::FailedPreconditionError(absl::StrCat(
           "action \"", action, "\" is not allowed while order ", Name(order), " is in state \"",
@@ -311,7 +320,7 @@ class Decider {
 
   absl::Status ValidateContact(const v1::Contact& contact) const {
     RETURN_IF_ERROR(ValidateText("contact name", contact.name(), kMaxNameBytes, true));
-    RETURN_IF_ERROR(ValidateText("contact email", contact.email(), kMaxNameBytes, false));
+    RETURN_IF_ERROR(ValidateEmail("contact email", contact.email()));
     RETURN_IF_ERROR(ValidateText("contact phone", contact.phone(), kMaxNameBytes, false));
     return ValidateText("contact title", contact.title(), kMaxNameBytes, false);
   }
@@ -467,7 +476,7 @@ absl::Status Decider::CreateUser(const v1::CreateUser& c) {
     return absl::InvalidArgumentError(absl::StrCat("user id \"", id, "\" is reserved"));
   }
   RETURN_IF_ERROR(ValidateText("display_name", c.display_name(), kMaxNameBytes, true));
-  RETURN_IF_ERROR(ValidateText("email", c.email(), kMaxNameBytes, false));
+  RETURN_IF_ERROR(ValidateEmail("email", c.email()));
   RETURN_IF_ERROR(ValidateRoles(c.roles()));
   if (!c.manager_id().empty()) RETURN_IF_ERROR(LoadUser("manager_id", c.manager_id()).status());
   if (!c.client_id().empty() || !c.contact_id().empty()) {
@@ -502,7 +511,7 @@ absl::Status Decider::UpdateUser(const v1::UpdateUser& c) {
   const std::string& name = c.has_display_name() ? c.display_name() : user->display_name();
   const std::string& email = c.has_email() ? c.email() : user->email();
   RETURN_IF_ERROR(ValidateText("display_name", name, kMaxNameBytes, true));
-  RETURN_IF_ERROR(ValidateText("email", email, kMaxNameBytes, false));
+  RETURN_IF_ERROR(ValidateEmail("email", email));
   Target(UserStream(user->user_id()), user->version(), user->user_id());
   if (name == user->display_name() && email == user->email()) return absl::OkStatus();
   v1::UserUpdated* e = Emit(UserStream(user->user_id()), user->version()).mutable_user_updated();
@@ -1178,7 +1187,8 @@ absl::Status Decider::RequestFlightChange(const v1::RequestFlightChange& c) {
 absl::Status Decider::DecideFlightChange(const v1::DecideFlightChange& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
   RETURN_IF_ERROR(Require(v1::FLIGHT_CHANGE_DECIDE, *order, "decide flight-date changes"));
-  RETURN_IF_ERROR(ValidateId("request_id", c.request_id()));
+  RETURN_IF_ERROR(ValidateId(
+      "the flight change's request_id (the sub_id RequestFlightChange returned)", c.request_id()));
   RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, false));
   const v1::FlightChange* change = nullptr;
   for (const v1::FlightChange& candidate : order->flight_changes()) {
@@ -1382,6 +1392,30 @@ std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
   const google::protobuf::FieldDescriptor* which =
       v1::Command::descriptor()->FindFieldByNumber(command.command_case());
   if (which == nullptr) return std::nullopt;
+  // A create's target is the record it makes (version 0 until it exists), never the client or
+  // source it names: so its only etag is 0, "must not exist yet".
+  auto created = [](std::string stream, uint64_t version) { return std::pair(stream, version); };
+  switch (command.command_case()) {
+    case v1::Command::kCreateOrder:
+    case v1::Command::kReuseOrder: {
+      const std::string& id = command.has_create_order() ? command.create_order().order_id()
+                                                         : command.reuse_order().order_id();
+      const v1::OrderView* order = id.empty() ? nullptr : state.FindOrder(id);
+      return created(OrderStream(id), order == nullptr ? 0 : order->version());
+    }
+    case v1::Command::kCreateClient: {
+      const std::string& id = command.create_client().client_id();
+      const v1::ClientView* client = id.empty() ? nullptr : state.FindClient(id);
+      return created(ClientStream(id), client == nullptr ? 0 : client->version());
+    }
+    case v1::Command::kCreateUser: {
+      const std::string& id = command.create_user().user_id();
+      const v1::UserView* user = id.empty() ? nullptr : state.FindUser(id);
+      return created(UserStream(id), user == nullptr ? 0 : user->version());
+    }
+    default:
+      break;
+  }
   const google::protobuf::Message& inner = command.GetReflection()->GetMessage(command, which);
   auto id_of = [&](const char* name) -> std::string {
     const google::protobuf::FieldDescriptor* field = inner.GetDescriptor()->FindFieldByName(name);

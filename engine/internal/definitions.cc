@@ -151,10 +151,35 @@ absl::Status ValidateText(absl::string_view what, absl::string_view text, size_t
     return Invalid(
         absl::StrCat(what, " is ", text.size(), " bytes long; the limit is ", max_bytes));
   }
+  if (required && absl::StripAsciiWhitespace(text).empty()) {
+    return Invalid(absl::StrCat(what, " is blank; it is required"));
+  }
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f) {
+      return Invalid(absl::StrFormat("%s holds a control character (0x%02x at byte %d); remove it",
+                                     what, c, i));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateEmail(absl::string_view what, absl::string_view email) {
+  RETURN_IF_ERROR(ValidateText(what, email, kMaxNameBytes, false));
+  if (email.empty()) return absl::OkStatus();  // Optional.
+  const size_t at = email.find('@');
+  if (at == 0 || at == absl::string_view::npos || at + 1 == email.size() ||
+      email.find('@', at + 1) != absl::string_view::npos || absl::StrContains(email, " ")) {
+    return Invalid(absl::StrCat(what, " \"", absl::CHexEscape(email),
+                                "\" is not an address like name@example.com"));
+  }
   return absl::OkStatus();
 }
 
 absl::Status ValidateDate(absl::string_view what, const v1::Date& date) {
+  if (date.year() == 0 && date.month() == 0 && date.day() == 0) {
+    return Invalid(absl::StrCat(what, " is required (a date: year, month, day)"));
+  }
   if (date.year() < 1900 || date.year() > 9999 || date.month() < 1 || date.month() > 12 ||
       date.day() < 1 || date.day() > DaysIn(date.year(), date.month())) {
     return Invalid(absl::StrFormat("%s %d-%02d-%02d is not a valid date", what, date.year(),
@@ -173,10 +198,10 @@ std::string FormatDate(const v1::Date& date) {
 }
 
 absl::Status ValidateFlight(const v1::Date& start, const v1::Date& end) {
-  RETURN_IF_ERROR(ValidateDate("flight start", start));
-  RETURN_IF_ERROR(ValidateDate("flight end", end));
+  RETURN_IF_ERROR(ValidateDate("flight_start", start));
+  RETURN_IF_ERROR(ValidateDate("flight_end", end));
   if (CompareDates(end, start) < 0) {
-    return Invalid(absl::StrCat("flight end ", FormatDate(end), " is before flight start ",
+    return Invalid(absl::StrCat("flight_end ", FormatDate(end), " is before flight_start ",
                                 FormatDate(start)));
   }
   return absl::OkStatus();

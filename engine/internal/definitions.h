@@ -29,6 +29,8 @@ absl::Status ValidateUtf8(const google::protobuf::Message& message);
 absl::Status ValidateText(absl::string_view what, absl::string_view text, size_t max_bytes,
                           bool required);
 // OK, or INVALID_ARGUMENT: a real calendar date between years 1900 and 9999.
+// Empty, or one '@' with something on each side and no spaces.
+absl::Status ValidateEmail(absl::string_view what, absl::string_view email);
 absl::Status ValidateDate(absl::string_view what, const v1::Date& date);
 // OK, or INVALID_ARGUMENT when both are set and end is before start, or one is missing.
 absl::Status ValidateFlight(const v1::Date& start, const v1::Date& end);

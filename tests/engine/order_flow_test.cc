@@ -634,6 +634,49 @@ TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
   Run(kAe, dup);
   EXPECT_THAT(Reject(kAe, dup), StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_THAT(Reject("nobody", CreateOrderCommand()), StatusIs(absl::StatusCode::kUnauthenticated));
+  v1::Command no_flight = CreateOrderCommand();
+  no_flight.mutable_create_order()->clear_flight_start();
+  EXPECT_THAT(Reject(kAe, no_flight),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("flight_start is required")));
+  v1::Command blank = CreateOrderCommand();
+  blank.mutable_create_order()->set_title("   ");
+  EXPECT_THAT(Reject(kAe, blank),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("title is blank")));
+  v1::Command nul = CreateOrderCommand();
+  nul.mutable_create_order()->set_title(std::string("Sale\0:30", 8));
+  EXPECT_THAT(Reject(kAe, nul), StatusIs(absl::StatusCode::kInvalidArgument,
+                                         HasSubstr("title holds a control character (0x00")));
+  v1::Command bad_email;
+  bad_email.mutable_create_user()->set_user_id("eve");
+  bad_email.mutable_create_user()->set_display_name("Eve");
+  bad_email.mutable_create_user()->set_email("no-at-sign");
+  bad_email.mutable_create_user()->add_roles(engine::kProducer);
+  EXPECT_THAT(Reject(kAdmin, bad_email),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("\"no-at-sign\" is not an address like name@example.com")));
+  v1::Command create_with_etag = CreateOrderCommand();
+  create_with_etag.set_etag(5);  // What it makes has no version yet: only 0 fits.
+  EXPECT_THAT(Reject(kAe, create_with_etag),
+              StatusIs(absl::StatusCode::kAborted, HasSubstr("does not exist yet")));
+  create_with_etag.set_etag(0);
+  EXPECT_EQ(Run(kAe, create_with_etag).etag(), 1u);
+  v1::Command fly;
+  fly.mutable_perform_action()->set_order_id("o-1");
+  fly.mutable_perform_action()->set_action("fly");
+  EXPECT_THAT(Reject(kProducer, fly),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("has no action \"fly\""), HasSubstr("deliver"))));
+  v1::Command early;  // A real action, in the wrong state: the order's state is the problem.
+  early.mutable_perform_action()->set_order_id("o-1");
+  early.mutable_perform_action()->set_action("deliver");
+  EXPECT_THAT(Reject(kProducer, early), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(engine_->GetOrder({kAe}, "").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("order_id is required")));
+  ListOrdersRequest backwards;
+  backwards.flight_from = MakeDate(2026, 12, 31);
+  backwards.flight_to = MakeDate(2026, 12, 1);
+  EXPECT_THAT(engine_->ListOrders({kAe}, backwards).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is before flight_from")));
   v1::Command endless = Spot("o-1", "s3://spots/endless.wav");
   endless.mutable_submit_revision()->mutable_media()->set_duration_ms(999999999);
   EXPECT_THAT(Reject(kProducer, endless),

@@ -137,6 +137,42 @@ TEST(RequestsTest, AnUpdateMaskKeepsOnlyItsFieldsAndTheId) {
                HasSubstr("update_mask names \"colour\", which UpdateClient does not have")));
 }
 
+TEST(RequestsTest, AMaskFollowsAip134NamedButUnsetClearsEmptyIsNoMaskStarIsEveryField) {
+  v1::UpdateOrderRequest request;
+  request.mutable_update_order()->set_order_id("o-1");
+  request.mutable_update_order()->set_title("New title");
+  request.mutable_update_mask()->add_paths("instructions");  // Named, not in the body: cleared.
+  v1::Command cleared;
+  ASSERT_OK(ToCommand(request, &cleared));
+  EXPECT_TRUE(cleared.update_order().has_instructions());
+  EXPECT_EQ(cleared.update_order().instructions(), "");
+  EXPECT_FALSE(cleared.update_order().has_title()) << "outside the mask";
+
+  request.mutable_update_mask()->clear_paths();  // Sent but empty: as if no mask.
+  v1::Command empty;
+  ASSERT_OK(ToCommand(request, &empty));
+  EXPECT_EQ(empty.update_order().title(), "New title");
+  EXPECT_FALSE(empty.update_order().has_instructions());
+
+  request.mutable_update_mask()->add_paths("*");  // Every field: the unset ones cleared.
+  v1::Command every;
+  ASSERT_OK(ToCommand(request, &every));
+  EXPECT_EQ(every.update_order().title(), "New title");
+  EXPECT_TRUE(every.update_order().has_instructions());
+  EXPECT_TRUE(every.update_order().has_spot_length_seconds());
+  EXPECT_EQ(every.update_order().order_id(), "o-1");
+
+  request.mutable_update_mask()->add_paths("title");
+  v1::Command mixed;
+  EXPECT_THAT(ToCommand(request, &mixed),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"*\" stands alone")));
+  request.mutable_update_mask()->clear_paths();
+  request.mutable_update_mask()->add_paths("order_id");
+  v1::Command id;
+  EXPECT_THAT(ToCommand(request, &id),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("it cannot change")));
+}
+
 TEST(RequestsTest, ARequestThatIsNoChangeMapsToNoCommand) {
   v1::GetOrderRequest request;
   v1::Command command;
