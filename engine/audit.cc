@@ -331,6 +331,10 @@ absl::StatusOr<store::VerifyResult> VerifyLog(const store::EventStore& store,
     if (head == 0 && from_position == 1) return EmptyLog();
     to_position = head;
   }
+  if (to_position > head) {  // Said here: the chunks below would name their own end.
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot verify up to position ", to_position, "; the log ends at ", head));
+  }
   if (from_position > to_position) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot verify positions ", from_position, " to ", to_position,

@@ -90,6 +90,11 @@ TEST_F(AuditTest, VerifyGivesCountAndHeadHashAndReportsProgress) {
   EXPECT_EQ(middle.records, 5u);
   ASSERT_OK_AND_ASSIGN(auto at7, store_->ReadAll(7, 1));
   EXPECT_EQ(middle.last_hash, at7[0].hash());
+  // Past the end: the position asked for, not the end of a chunk, is named.
+  EXPECT_THAT(engine_->VerifyLog({kAuditor}, 1, 99999, nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(absl::StrCat(
+                           "cannot verify up to position 99999; the log ends at ", head))));
 }
 
 TEST_F(AuditTest, ProgressCanStopALongRun) {
