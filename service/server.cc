@@ -38,6 +38,17 @@ namespace v1 = ::spotflow::v1;
 // What a server stream's task writes through. Write blocks until the message is sent (one
 // write outstanding at a time, so a slow reader slows its task instead of growing the
 // server's memory) and returns false once the client has gone.
+// Server streams are registered raw (Calls::Register): their messages go out as bytes.
+template <typename Message>
+void ToWire(const Message& message, grpc::ByteBuffer* wire) {
+  wire->Clear();  // The serializer writes only into an empty buffer.
+  bool own = false;
+  grpc::Status serialized = grpc::SerializationTraits<Message>::Serialize(message, wire, &own);
+  // Serializing a message this process built fails only past protobuf's 2 GB limit, which the
+  // batches (kMaxBatchBytes) stay far below.
+  (void)serialized;
+}
+
 template <typename Message>
 class StreamSink {
  public:
@@ -51,7 +62,8 @@ class StreamSink {
 // never on the executor, and its status ends the stream. Live feeds, which may stay open for
 // days, use LiveWriter instead and hold no thread.
 template <typename Message>
-class TaskWriter final : public grpc::ServerWriteReactor<Message>, public StreamSink<Message> {
+class TaskWriter final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
+                         public StreamSink<Message> {
  public:
   using Task = std::function<absl::Status(StreamSink<Message>&)>;
 
@@ -84,18 +96,18 @@ class TaskWriter final : public grpc::ServerWriteReactor<Message>, public Stream
     {
       absl::MutexLock lock(&mu_);
       if (cancelled_) return false;
-      message_ = message;
+      ToWire(message, &wire_);
       writing_ = true;
     }
     // Not under mu_: gRPC may run OnWriteDone on this thread.
-    this->StartWrite(&message_);
+    this->StartWrite(&wire_);
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(
         +[](TaskWriter* w)
              ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return !w->writing_ || w->cancelled_; },
         this));
     if (cancelled_ && writing_) {
-      // The write will complete (as failed) before OnDone; wait for it so message_ lives.
+      // The write will complete (as failed) before OnDone; wait for it so wire_ lives.
       mu_.Await(absl::Condition(
           +[](TaskWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return !w->writing_; }, this));
     }
@@ -106,7 +118,7 @@ class TaskWriter final : public grpc::ServerWriteReactor<Message>, public Stream
   Task task_;
   std::function<void()> on_done_;
   absl::Mutex mu_;
-  Message message_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer wire_ ABSL_GUARDED_BY(mu_);  // The write outstanding.
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
@@ -248,7 +260,7 @@ class Feeds {
 // not grow) and steps again when the write is done, or parks in Feeds until the projections
 // move. The status of a failed read ends the stream.
 template <typename Message>
-class LiveWriter final : public grpc::ServerWriteReactor<Message>, public Parkable {
+class LiveWriter final : public grpc::ServerWriteReactor<grpc::ByteBuffer>, public Parkable {
  public:
   // The next message to send, nullopt when there is nothing new, or the error that ends the
   // stream. Never waits.
@@ -309,8 +321,8 @@ class LiveWriter final : public grpc::ServerWriteReactor<Message>, public Parkab
     absl::StatusOr<std::optional<Message>> next = read_();
     if (!next.ok()) return End(next.status());
     if (!next->has_value()) return feeds_->Park(this, position, order_id_);
-    message_ = **std::move(next);
-    this->StartWrite(&message_);
+    ToWire(**next, &wire_);
+    this->StartWrite(&wire_);
   }
 
   // After this, nothing touches `this`: OnDone may delete it.
@@ -332,12 +344,11 @@ class LiveWriter final : public grpc::ServerWriteReactor<Message>, public Parkab
   Executor* const executor_;
   std::function<void()> on_done_;
   std::atomic<bool> cancelled_{false};
-  Message message_;  // The write outstanding; steps and writes never overlap.
+  grpc::ByteBuffer wire_;  // The write outstanding; steps and writes never overlap.
 };
 
 // A stream refused before it started.
-template <typename Message>
-class RefusedWriter final : public grpc::ServerWriteReactor<Message> {
+class RefusedWriter final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit RefusedWriter(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
   void OnDone() override { delete this; }
@@ -489,10 +500,11 @@ class Calls {
   // run on that thread, checks access and returns the task, or the error that ends the
   // stream. For finite runs (the audit streams); they hold their thread until done.
   template <typename Message, typename Make>
-  grpc::ServerWriteReactor<Message>* Stream(const char* method,
-                                            grpc::CallbackServerContext* context, Make make) {
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Stream(const char* method,
+                                                     grpc::CallbackServerContext* context,
+                                                     Make make) {
     absl::StatusOr<std::string> user = AdmitStream(method, context);
-    if (!user.ok()) return new RefusedWriter<Message>(user.status());
+    if (!user.ok()) return new RefusedWriter(user.status());
     auto run = [method, user = *user,
                 make = std::move(make)](StreamSink<Message>& sink) -> absl::Status {
       absl::StatusOr<typename TaskWriter<Message>::Task> task = make(Principal{user});
@@ -511,10 +523,11 @@ class Calls {
   // executor at its first step, checks access and returns what reads the feed.
   // `order_id` names the order the feed watches; empty: every change may concern it.
   template <typename Message, typename Open>
-  grpc::ServerWriteReactor<Message>* Live(const char* method, grpc::CallbackServerContext* context,
-                                          const std::string& order_id, Open open) {
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Live(const char* method,
+                                                   grpc::CallbackServerContext* context,
+                                                   const std::string& order_id, Open open) {
     absl::StatusOr<std::string> user = AdmitStream(method, context);
-    if (!user.ok()) return new RefusedWriter<Message>(user.status());
+    if (!user.ok()) return new RefusedWriter(user.status());
     return new LiveWriter<Message>(
         method, *user, order_id,
         [open = std::move(open), user = *user] { return open(Principal{user}); }, engine_, &feeds_,
@@ -558,13 +571,42 @@ class Calls {
     return typed(context, request, response);
   }
 
-  // Marks every unary method of `service` raw, each handing over to its entry in `typed`.
+  // A typed server-streaming method: what a raw stream hands its parsed request to.
+  using TypedStream = std::function<grpc::ServerWriteReactor<grpc::ByteBuffer>*(
+      grpc::CallbackServerContext*, const google::protobuf::Message*)>;
+
+  // Marks the methods of `service` raw, each handing over to its entry in `typed` (unary) or
+  // `streams` (server streams, whose requests are parsed here too and refused the same way).
   void Register(const char* full_name, const std::map<std::string, Typed>& typed,
+                const std::map<std::string, TypedStream>& streams,
                 const std::function<void(int, grpc::internal::MethodHandler*)>& mark) {
     const google::protobuf::ServiceDescriptor* descriptor =
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(full_name);
     for (int i = 0; i < descriptor->method_count(); ++i) {
       const google::protobuf::MethodDescriptor* method = descriptor->method(i);
+      if (method->server_streaming() && !method->client_streaming()) {
+        auto stream = streams.find(method->name());
+        if (stream == streams.end()) continue;
+        TypedStream handler = stream->second;
+        mark(i,
+             new grpc::internal::CallbackServerStreamingHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+                 [method, handler](grpc::CallbackServerContext* context, const grpc::ByteBuffer* in)
+                     -> grpc::ServerWriteReactor<grpc::ByteBuffer>* {
+                   grpc::ByteBuffer bytes(*in);
+                   grpc::ProtoBufferReader reader(&bytes);
+                   absl::StatusOr<std::unique_ptr<google::protobuf::Message>> parsed =
+                       ParseRequest(*method, &reader);
+                   if (!parsed.ok()) {
+                     spdlog::info("{} by -: {} {}", method->name(),
+                                  absl::StatusCodeToString(parsed.status().code()),
+                                  std::string(parsed.status().message()));
+                     return new RefusedWriter(parsed.status());
+                   }
+                   // The typed method copies what it needs from the request.
+                   return handler(context, parsed->get());
+                 }));
+        continue;
+      }
       if (method->server_streaming() || method->client_streaming()) continue;
       auto it = typed.find(method->name());
       if (it == typed.end()) continue;
@@ -666,6 +708,17 @@ Calls::Typed Bind(Service* service,
   };
 }
 
+// The typed entry of a raw server stream (Calls::Register).
+template <typename Service, typename Request>
+Calls::TypedStream BindStream(Service* service,
+                              grpc::ServerWriteReactor<grpc::ByteBuffer>* (Service::*method)(
+                                  grpc::CallbackServerContext*, const Request*)) {
+  return [service, method](grpc::CallbackServerContext* context,
+                           const google::protobuf::Message* request) {
+    return (service->*method)(context, static_cast<const Request*>(request));
+  };
+}
+
 #define SPOTFLOW_MUTATION(Name)                                                                 \
   grpc::ServerUnaryReactor* Name(grpc::CallbackServerContext* context,                          \
                                  const v1::Name##Request* request, v1::CommandResult* response) \
@@ -713,6 +766,7 @@ class OrdersService final : public v1::Orders::CallbackService {
                          {"DeleteOrder", Bind(this, &OrdersService::DeleteOrder)},
                          {"ReuseOrder", Bind(this, &OrdersService::ReuseOrder)},
                      },
+                     {{"WatchOrder", BindStream(this, &OrdersService::WatchOrderStream)}},
                      [this](int index, grpc::internal::MethodHandler* handler) {
                        MarkMethodRawCallback(index, handler);
                      });
@@ -772,8 +826,8 @@ class OrdersService final : public v1::Orders::CallbackService {
         });
   }
 
-  grpc::ServerWriteReactor<v1::OrderView>* WatchOrder(
-      grpc::CallbackServerContext* context, const v1::WatchOrderRequest* request) override {
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchOrderStream(
+      grpc::CallbackServerContext* context, const v1::WatchOrderRequest* request) {
     const std::string order_id = request->order_id();
     engine::Engine* engine = calls_->engine();
     return calls_->Live<v1::OrderView>(
@@ -833,7 +887,7 @@ class ClientsService final : public v1::Clients::CallbackService {
                          {"DeleteClient", Bind(this, &ClientsService::DeleteClient)},
                          {"ReassignAccounts", Bind(this, &ClientsService::ReassignAccounts)},
                      },
-                     [this](int index, grpc::internal::MethodHandler* handler) {
+                     {}, [this](int index, grpc::internal::MethodHandler* handler) {
                        MarkMethodRawCallback(index, handler);
                      });
   }
@@ -907,7 +961,7 @@ class AdminService final : public v1::Admin::CallbackService {
                          {"DefineItemType", Bind(this, &AdminService::DefineItemType)},
                          {"PublishWorkflow", Bind(this, &AdminService::PublishWorkflow)},
                      },
-                     [this](int index, grpc::internal::MethodHandler* handler) {
+                     {}, [this](int index, grpc::internal::MethodHandler* handler) {
                        MarkMethodRawCallback(index, handler);
                      });
   }
@@ -1006,6 +1060,7 @@ class EventsService final : public v1::Events::CallbackService {
                          {"VerifyLog", Bind(this, &EventsService::VerifyLog)},
                          {"Ping", Bind(this, &EventsService::Ping)},
                      },
+                     {{"SubscribeEvents", BindStream(this, &EventsService::SubscribeEventsStream)}},
                      [this](int index, grpc::internal::MethodHandler* handler) {
                        MarkMethodRawCallback(index, handler);
                      });
@@ -1052,8 +1107,8 @@ class EventsService final : public v1::Events::CallbackService {
         });
   }
 
-  grpc::ServerWriteReactor<v1::EventBatch>* SubscribeEvents(
-      grpc::CallbackServerContext* context, const v1::SubscribeEventsRequest* request) override {
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscribeEventsStream(
+      grpc::CallbackServerContext* context, const v1::SubscribeEventsRequest* request) {
     const uint64_t from = request->from_position();
     engine::Engine* engine = calls_->engine();
     return calls_->Live<v1::EventBatch>(
@@ -1109,18 +1164,24 @@ engine::Progress StreamProgress(StreamSink<Message>* sink) {
 class AuditService final : public v1::Audit::CallbackService {
  public:
   explicit AuditService(Calls* calls) : calls_(calls) {
-    calls_->Register("spotflow.v1.Audit",
-                     {
-                         {"Replay", Bind(this, &AuditService::Replay)},
-                         {"History", Bind(this, &AuditService::History)},
-                     },
-                     [this](int index, grpc::internal::MethodHandler* handler) {
-                       MarkMethodRawCallback(index, handler);
-                     });
+    calls_->Register(
+        "spotflow.v1.Audit",
+        {
+            {"Replay", Bind(this, &AuditService::Replay)},
+            {"History", Bind(this, &AuditService::History)},
+        },
+        {
+            {"Verify", BindStream(this, &AuditService::VerifyStream)},
+            {"Export", BindStream(this, &AuditService::ExportStream)},
+            {"CheckDeterminism", BindStream(this, &AuditService::CheckDeterminismStream)},
+        },
+        [this](int index, grpc::internal::MethodHandler* handler) {
+          MarkMethodRawCallback(index, handler);
+        });
   }
 
-  grpc::ServerWriteReactor<v1::AuditVerifyResponse>* Verify(
-      grpc::CallbackServerContext* context, const v1::AuditVerifyRequest* request) override {
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* VerifyStream(grpc::CallbackServerContext* context,
+                                                           const v1::AuditVerifyRequest* request) {
     engine::Engine* engine = calls_->engine();
     return calls_->Stream<v1::AuditVerifyResponse>(
         "Verify", context,
@@ -1147,8 +1208,8 @@ class AuditService final : public v1::Audit::CallbackService {
         });
   }
 
-  grpc::ServerWriteReactor<v1::AuditExportResponse>* Export(
-      grpc::CallbackServerContext* context, const v1::AuditExportRequest* request) override {
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* ExportStream(grpc::CallbackServerContext* context,
+                                                           const v1::AuditExportRequest* request) {
     engine::Engine* engine = calls_->engine();
     return calls_->Stream<v1::AuditExportResponse>(
         "Export", context,
@@ -1186,8 +1247,8 @@ class AuditService final : public v1::Audit::CallbackService {
         });
   }
 
-  grpc::ServerWriteReactor<v1::CheckDeterminismResponse>* CheckDeterminism(
-      grpc::CallbackServerContext* context, const v1::CheckDeterminismRequest*) override {
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* CheckDeterminismStream(
+      grpc::CallbackServerContext* context, const v1::CheckDeterminismRequest*) {
     engine::Engine* engine = calls_->engine();
     return calls_->Stream<v1::CheckDeterminismResponse>(
         "CheckDeterminism", context,

@@ -415,6 +415,22 @@ def main():
         expect_code(api, admin, grpc.StatusCode.INVALID_ARGUMENT, "malformed bytes",
                     lambda: malformed(b"\xff\xff\xff\xff\x0f",
                                       metadata=[("authorization", "Bearer " + sam)], timeout=10))
+        for stream in ("Orders/WatchOrder", "Events/SubscribeEvents", "Audit/Verify",
+                       "Audit/Export", "Audit/CheckDeterminism"):
+            def read_all(stream=stream):
+                replies = api.channel.unary_stream("/spotflow.v1." + stream)(
+                    b"\xff\xff\xff\xff\x0f", metadata=[("authorization", "Bearer " + admin)],
+                    timeout=10)
+                return list(replies)
+            try:
+                read_all()
+            except grpc.RpcError as error:
+                expect(error.code() == grpc.StatusCode.INVALID_ARGUMENT
+                       and "its bytes do not parse" in error.details(),
+                       "malformed bytes on the stream %s -> %s (%s)" % (
+                           stream, error.code().name, error.details()))
+            else:
+                raise SystemExit("FAILED: malformed bytes on %s were accepted" % stream)
         expect_code(api, admin, grpc.StatusCode.NOT_FOUND, "an order that does not exist",
                     lambda: api.order("no-such-order", sam))
 
