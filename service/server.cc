@@ -35,9 +35,6 @@ using engine::Principal;
 using internal::Executor;
 namespace v1 = ::spotflow::v1;
 
-// What a server stream's task writes through. Write blocks until the message is sent (one
-// write outstanding at a time, so a slow reader slows its task instead of growing the
-// server's memory) and returns false once the client has gone.
 // Server streams are registered raw (Calls::Register): their messages go out as bytes.
 template <typename Message>
 void ToWire(const Message& message, grpc::ByteBuffer* wire) {
@@ -49,6 +46,23 @@ void ToWire(const Message& message, grpc::ByteBuffer* wire) {
   (void)serialized;
 }
 
+// The request of a raw call (unary or stream): its bytes parsed as the method's request, or
+// INVALID_ARGUMENT for bytes that are not one, or for a call that sent no message at all
+// (gRPC hands a raw handler an empty buffer then, which would parse as a default request).
+absl::StatusOr<std::unique_ptr<google::protobuf::Message>> ParseRaw(
+    const google::protobuf::MethodDescriptor& method, const grpc::ByteBuffer& in) {
+  if (!in.Valid()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the call carries no ", method.input_type()->full_name(), "; send one request message"));
+  }
+  grpc::ByteBuffer bytes(in);
+  grpc::ProtoBufferReader reader(&bytes);
+  return ParseRequest(method, &reader);
+}
+
+// What a server stream's task writes through. Write blocks until the message is sent (one
+// write outstanding at a time, so a slow reader slows its task instead of growing the
+// server's memory) and returns false once the client has gone.
 template <typename Message>
 class StreamSink {
  public:
@@ -549,10 +563,7 @@ class Calls {
   grpc::ServerUnaryReactor* Raw(const google::protobuf::MethodDescriptor* method,
                                 grpc::CallbackServerContext* context, const grpc::ByteBuffer* in,
                                 grpc::ByteBuffer* out, const Typed& typed) {
-    grpc::ByteBuffer bytes(*in);
-    grpc::ProtoBufferReader reader(&bytes);
-    absl::StatusOr<std::unique_ptr<google::protobuf::Message>> parsed =
-        ParseRequest(*method, &reader);
+    absl::StatusOr<std::unique_ptr<google::protobuf::Message>> parsed = ParseRaw(*method, *in);
     if (!parsed.ok()) {
       return Finish(method->name().c_str(), "-", context, context->DefaultReactor(),
                     parsed.status());
@@ -592,10 +603,8 @@ class Calls {
              new grpc::internal::CallbackServerStreamingHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
                  [method, handler](grpc::CallbackServerContext* context, const grpc::ByteBuffer* in)
                      -> grpc::ServerWriteReactor<grpc::ByteBuffer>* {
-                   grpc::ByteBuffer bytes(*in);
-                   grpc::ProtoBufferReader reader(&bytes);
                    absl::StatusOr<std::unique_ptr<google::protobuf::Message>> parsed =
-                       ParseRequest(*method, &reader);
+                       ParseRaw(*method, *in);
                    if (!parsed.ok()) {
                      spdlog::info("{} by -: {} {}", method->name(),
                                   absl::StatusCodeToString(parsed.status().code()),

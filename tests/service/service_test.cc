@@ -720,6 +720,45 @@ TEST_F(ServiceTest, HealthServiceAnswersServing) {
   EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "status: SERVING";
 }
 
+TEST_F(ServiceTest, ACallThatSendsNoMessageIsInvalidArgumentAndWritesNothing) {
+  // A client that half-closes without a request: a raw handler gets an empty buffer, which
+  // must not run as a default request (a SubscribeEvents from 0, an order with no fields).
+  const uint64_t before = engine_->position();
+  grpc::GenericStub generic(channel_);
+  for (const char* method : {"/spotflow.v1.Orders/CreateOrder",
+                             "/spotflow.v1.Events/SubscribeEvents", "/spotflow.v1.Audit/Export"}) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token_["admin"]);
+    grpc::CompletionQueue cq;
+    auto await = [&cq](intptr_t expected) {  // One operation at a time, as gRPC requires.
+      void* tag = nullptr;
+      bool ok = false;
+      while (cq.Next(&tag, &ok) && tag != reinterpret_cast<void*>(expected)) {
+      }
+    };
+    std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+        generic.PrepareCall(&context, method, &cq);
+    call->StartCall(reinterpret_cast<void*>(1));
+    await(1);
+    call->WritesDone(reinterpret_cast<void*>(2));
+    await(2);
+    grpc::ByteBuffer reply;
+    call->Read(&reply, reinterpret_cast<void*>(3));
+    await(3);
+    grpc::Status status;
+    call->Finish(&status, reinterpret_cast<void*>(4));
+    await(4);
+    cq.Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq.Next(&tag, &ok)) {
+    }
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_THAT(status.error_message(), HasSubstr("carries no spotflow.v1.")) << method;
+  }
+  EXPECT_EQ(engine_->position(), before);
+}
+
 TEST_F(ServiceTest, ASecondServerCannotTakeAPortInUse) {
   // Without this, gRPC's SO_REUSEPORT would let both listen and split the callers.
   ServerOptions options;
