@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -76,14 +77,40 @@ std::string DigestOfCommand(const Command& command) {
   return Sha256Hex(DeterministicBytes(command));
 }
 
-absl::StatusOr<uint64_t> ParsePageToken(const std::string& token) {
-  uint64_t position = 0;
-  if (token.empty()) return position;
-  if (!absl::SimpleAtoi(token, &position)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_token \"", absl::CHexEscape(token), "\" is not one this server gave"));
+// A list's page token: which list, the creation position of the last item given, and a
+// fingerprint of the filters (AIP-158: the next page must be asked with the same ones).
+// FNV-1a, so that a token outlives a restart of the server.
+uint32_t FilterFingerprint(std::initializer_list<absl::string_view> parts) {
+  uint32_t hash = 2166136261u;
+  for (absl::string_view part : parts) {
+    for (char c : part) hash = (hash ^ static_cast<unsigned char>(c)) * 16777619u;
+    hash = (hash ^ 0xffu) * 16777619u;  // A separator: ("ab", "") differs from ("a", "b").
   }
-  return position;
+  return hash;
+}
+
+std::string PageToken(absl::string_view list, uint64_t after, uint32_t filters) {
+  return absl::StrCat(list, ".", after, ".", absl::Hex(filters, absl::kZeroPad8));
+}
+
+// The position a page token continues after (0 without a token).
+absl::StatusOr<uint64_t> ParsePageToken(absl::string_view list, uint32_t filters,
+                                        const std::string& token, uint64_t head) {
+  if (token.empty()) return 0;
+  std::vector<absl::string_view> parts = absl::StrSplit(token, '.');
+  uint64_t after = 0;
+  if (parts.size() != 3 || parts[0] != list || !absl::SimpleAtoi(parts[1], &after) ||
+      after > head) {
+    return absl::InvalidArgumentError(absl::StrCat("page_token \"", absl::CHexEscape(token),
+                                                   "\" is not one ", list,
+                                                   " gave; start again without it"));
+  }
+  if (parts[2] != absl::StrCat(absl::Hex(filters, absl::kZeroPad8))) {
+    return absl::InvalidArgumentError(
+        "page_token was given for other filters; ask the next page with the filters of the "
+        "first, or start again without it");
+  }
+  return after;
 }
 
 bool FlightOverlaps(const v1::OrderView& order, const std::optional<v1::Date>& from,
@@ -938,9 +965,15 @@ absl::StatusOr<OrderView> EngineImpl::GetOrderAsOf(const Principal& principal,
 
 absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& principal,
                                                           const ListOrdersRequest& request) const {
-  ASSIGN_OR_RETURN(uint64_t after, ParsePageToken(request.page_token));
   size_t page_size = request.page_size == 0 ? options_.default_page_size : request.page_size;
   page_size = std::min(page_size, options_.max_page_size);
+  const auto date = [](const std::optional<v1::Date>& d) {
+    return d.has_value() ? internal::FormatDate(*d) : std::string();
+  };
+  const uint32_t filters = FilterFingerprint({request.status, request.client_id, request.owner_id,
+                                              date(request.flight_from), date(request.flight_to),
+                                              absl::StrCat(static_cast<int>(request.archived)),
+                                              request.actionable ? "actionable" : ""});
   if (request.flight_from.has_value()) {
     RETURN_IF_ERROR(internal::ValidateDate("flight_from", *request.flight_from));
   }
@@ -956,6 +989,8 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   const absl::Time now = clock_->Now();
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  ASSIGN_OR_RETURN(const uint64_t after,
+                   ParsePageToken("ListOrders", filters, request.page_token, state_.position()));
   if (!request.status.empty()) {
     // A status no workflow has is a typo, not a filter that happens to match nothing.
     const std::set<std::string> states = state_.WorkflowStateNames();
@@ -991,7 +1026,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
       if (!can_act) continue;
     }
     if (response.orders.size() == page_size) {
-      response.next_page_token = absl::StrCat(std::prev(it)->first);
+      response.next_page_token = PageToken("ListOrders", std::prev(it)->first, filters);
       break;
     }
     response.orders.push_back(Shown(*caller, order));
@@ -1031,12 +1066,14 @@ absl::StatusOr<ClientView> EngineImpl::GetClientAsOf(const Principal& principal,
 
 absl::StatusOr<ListClientsResponse> EngineImpl::ListClients(
     const Principal& principal, const ListClientsRequest& request) const {
-  ASSIGN_OR_RETURN(uint64_t after, ParsePageToken(request.page_token));
   size_t page_size = request.page_size == 0 ? options_.default_page_size : request.page_size;
   page_size = std::min(page_size, options_.max_page_size);
+  const uint32_t filters = FilterFingerprint({request.owner_id});
   const absl::Time now = clock_->Now();
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  ASSIGN_OR_RETURN(const uint64_t after,
+                   ParsePageToken("ListClients", filters, request.page_token, state_.position()));
   ListClientsResponse response;
   const auto& index = state_.clients_by_creation();
   for (auto it = index.upper_bound(after); it != index.end(); ++it) {
@@ -1044,7 +1081,7 @@ absl::StatusOr<ListClientsResponse> EngineImpl::ListClients(
     if (!request.owner_id.empty() && client.owner_id() != request.owner_id) continue;
     if (!state_.CanSee(*caller, client, now)) continue;
     if (response.clients.size() == page_size) {
-      response.next_page_token = absl::StrCat(std::prev(it)->first);
+      response.next_page_token = PageToken("ListClients", std::prev(it)->first, filters);
       break;
     }
     response.clients.push_back(client);

@@ -443,8 +443,25 @@ TEST_F(OrderFlowTest, ListsFilterPageAndShowOnlyWhatTheCallerMaySee) {
     page.page_token = response->next_page_token;
   }
   EXPECT_EQ(seen, mine);
+  page.page_token = "";
+  auto first = engine_->ListOrders({kAe}, page);
+  ASSERT_OK(first.status());
+  const std::string token = first->next_page_token;
+  ASSERT_FALSE(token.empty());
   page.page_token = "not-a-token";
+  EXPECT_THAT(engine_->ListOrders({kAe}, page),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("is not one ListOrders gave; start again without it")));
+  page.page_token = "ListOrders.99999999.00000000";  // Past anything this log has.
   EXPECT_THAT(engine_->ListOrders({kAe}, page), StatusIs(absl::StatusCode::kInvalidArgument));
+  ListClientsRequest clients;  // Another list's token.
+  clients.page_token = token;
+  EXPECT_THAT(engine_->ListClients({kAe}, clients),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not one ListClients gave")));
+  page.page_token = token;  // The same list with other filters (AIP-158).
+  page.status = "script_review";
+  EXPECT_THAT(engine_->ListOrders({kAe}, page),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("other filters")));
   EXPECT_THAT(engine_->GetOrder({kAe}, theirs), StatusIs(absl::StatusCode::kNotFound));
 }
 
