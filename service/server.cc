@@ -519,6 +519,16 @@ class Calls {
                                                      Make make) {
     absl::StatusOr<std::string> user = AdmitStream(method, context);
     if (!user.ok()) return new RefusedWriter(user.status());
+    if (audit_runs_.fetch_add(1) >= options_.max_audit_runs) {
+      audit_runs_.fetch_sub(1);
+      streams_.fetch_sub(1);
+      const absl::Status busy = absl::ResourceExhaustedError(
+          absl::StrCat("the server is running its limit of ", options_.max_audit_runs,
+                       " audit runs at once; retry when one has finished"));
+      spdlog::info("{} by {}: {} {}", method, *user, absl::StatusCodeToString(busy.code()),
+                   std::string(busy.message()));
+      return new RefusedWriter(busy);
+    }
     auto run = [method, user = *user,
                 make = std::move(make)](StreamSink<Message>& sink) -> absl::Status {
       absl::StatusOr<typename TaskWriter<Message>::Task> task = make(Principal{user});
@@ -530,7 +540,10 @@ class Calls {
       }
       return (*task)(sink);
     };
-    return new TaskWriter<Message>(std::move(run), [this] { streams_.fetch_sub(1); });
+    return new TaskWriter<Message>(std::move(run), [this] {
+      audit_runs_.fetch_sub(1);
+      streams_.fetch_sub(1);
+    });
   }
 
   // Starts a live feed (LiveWriter), which holds no thread: `open(principal)`, run on the
@@ -695,7 +708,8 @@ class Calls {
   engine::Engine* const engine_;
   TokenStore* const tokens_;
   std::atomic<size_t> streams_{0};
-  std::atomic<size_t> in_flight_{0};  // Unary calls started and not yet answered.
+  std::atomic<size_t> audit_runs_{0};  // Of streams_: the TaskWriters (audit runs) open.
+  std::atomic<size_t> in_flight_{0};   // Unary calls started and not yet answered.
   absl::Mutex raw_mu_;
   absl::flat_hash_map<const grpc::CallbackServerContext*, std::unique_ptr<RawCall>> raw_calls_
       ABSL_GUARDED_BY(raw_mu_);

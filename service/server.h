@@ -39,6 +39,10 @@ struct ServerOptions {
   // Server streams open at once; beyond it RESOURCE_EXHAUSTED. Live feeds (WatchOrder,
   // SubscribeEvents) hold no thread; an audit run holds one while it runs. Default: 256.
   size_t max_streams = 256;
+  // Audit runs (Audit.Verify, Export, CheckDeterminism) at once, each reading the whole log
+  // on a thread of its own; beyond it RESOURCE_EXHAUSTED, so that a few auditors cannot take
+  // every core. Counted within max_streams. Default: 4.
+  size_t max_audit_runs = 4;
   // Optional TLS: PEM files. With tls_client_ca set, clients must present a certificate it
   // signed. Default: plaintext.
   std::string tls_cert_file;

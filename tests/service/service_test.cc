@@ -79,6 +79,7 @@ class ServiceTest : public ::testing::Test {
     options.listen = "127.0.0.1:0";
     options.max_message_bytes = 16 * 1024;
     options.max_streams = max_streams_;
+    options.max_audit_runs = max_audit_runs_;
     options.tokens_file = dir_.Sub("tokens");
     auto server = Server::Start(options, engine_.get(), tokens_.get());
     ASSERT_OK(server.status());
@@ -149,6 +150,7 @@ class ServiceTest : public ::testing::Test {
   }
 
   size_t max_streams_ = 256;  // For the server StartAll starts.
+  size_t max_audit_runs_ = 4;
   testing::TempDir dir_;
   testing::FakeClock clock_;
   engine::SequentialIdGenerator ids_;
@@ -843,6 +845,57 @@ std::pair<std::vector<Response>, grpc::Status> ReadAll(Reader reader) {
 }
 
 }  // namespace
+
+TEST_F(ServiceTest, AuditRunsAreBoundedAndAFinishedOneGivesBackItsPlace) {
+  StopAll();
+  max_audit_runs_ = 1;
+  StartAll();
+  const std::string client = CreateClient("acme");
+  v1::CommandResult created;
+  ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), OrderRequest(client), &created)));
+  // About 3 MB of log: an export its client does not read stalls on flow control, so its run
+  // stays open.
+  v1::Command comment;
+  comment.mutable_add_comment()->set_order_id(created.id());
+  comment.mutable_add_comment()->set_text(std::string(2000, 'c'));
+  for (int i = 0; i < 1500; ++i) ASSERT_OK(engine_->Execute({"sam"}, comment).status());
+
+  auto stalled_context = Context("audrey");
+  auto stalled = audit_->Export(stalled_context.get(), v1::AuditExportRequest());
+  v1::AuditExportResponse first;
+  ASSERT_TRUE(stalled->Read(&first)) << "the export started";
+  auto [refused, refused_status] = ReadAll<v1::AuditVerifyResponse>(
+      audit_->Verify(Context("audrey").get(), v1::AuditVerifyRequest()));
+  EXPECT_EQ(refused_status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused_status.error_message(), HasSubstr("1 audit runs at once"));
+  // A live feed is not an audit run: it still opens.
+  auto watch_context = Context("sam");
+  v1::WatchOrderRequest watch;
+  watch.set_order_id(created.id());
+  auto watcher = orders_->WatchOrder(watch_context.get(), watch);
+  v1::OrderView view;
+  EXPECT_TRUE(watcher->Read(&view));
+  watch_context->TryCancel();
+  while (watcher->Read(&view)) {
+  }
+  watcher->Finish().IgnoreError();
+
+  stalled_context->TryCancel();
+  while (stalled->Read(&first)) {
+  }
+  stalled->Finish().IgnoreError();
+  // The place comes back once the server has let the run go, on its own threads.
+  grpc::Status status;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  do {
+    status = ReadAll<v1::AuditVerifyResponse>(
+                 audit_->Verify(Context("audrey").get(), v1::AuditVerifyRequest()))
+                 .second;
+    if (status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  } while (absl::Now() < deadline);
+  EXPECT_TRUE(Ok(status));
+}
 
 TEST_F(ServiceTest, AuditOverTheWire) {
   const std::string client = CreateClient("acme");
