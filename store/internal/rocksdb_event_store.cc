@@ -407,8 +407,16 @@ absl::Status RocksDbEventStore::Init() {
   rocksdb::Status list = rocksdb::DB::ListColumnFamilies(db_options, path_, &existing);
   const bool is_new = !list.ok();
   if (is_new) {
-    // ListColumnFamilies fails when there is no database; anything else at this path that
-    // RocksDB cannot read is reported by the open below.
+    // ListColumnFamilies fails when there is no database, but also when a database lost its
+    // CURRENT file. A new store is made only in a directory that is missing or empty: over
+    // what is left of a damaged one, RocksDB would start afresh and delete its files.
+    std::error_code listing;
+    if (std::filesystem::exists(path_, listing) && !std::filesystem::is_empty(path_, listing)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path_, " is not empty but holds no readable database (", list.ToString(),
+          "); Spotflow makes a new store only in an empty directory. If this is a damaged "
+          "store, restore its CURRENT file or a backup; otherwise point Spotflow elsewhere"));
+    }
     if (!options_.create_if_missing) {
       return absl::NotFoundError(
           absl::StrCat("no Spotflow store at ", path_, " and Options::create_if_missing is false"));

@@ -2,6 +2,7 @@
 // These tests open the database with RocksDB directly to change what the store wrote.
 #include "store/internal/format.h"
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -126,6 +127,27 @@ TEST_F(FormatTest, ForeignRocksDbIsFailedPrecondition) {
   }
   EXPECT_THAT(EventStore::Open(options_, foreign),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not a Spotflow store")));
+}
+
+TEST_F(FormatTest, AStoreThatLostItsCurrentFileIsRefusedNotStartedAfresh) {
+  const std::string damaged = dir_.Sub("damaged");
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, EventStore::Open(options_, damaged));
+    ASSERT_OK(store->Append(OneStream("order-1", ExpectedVersion::Any())).status());
+  }
+  std::filesystem::remove(damaged + "/CURRENT");
+  std::vector<std::string> before;
+  for (const auto& entry : std::filesystem::directory_iterator(damaged)) {
+    before.push_back(entry.path().filename().string());
+  }
+  EXPECT_THAT(EventStore::Open(options_, damaged),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is not empty but holds no readable database")));
+  std::vector<std::string> after;
+  for (const auto& entry : std::filesystem::directory_iterator(damaged)) {
+    after.push_back(entry.path().filename().string());
+  }
+  EXPECT_THAT(after, ::testing::UnorderedElementsAreArray(before)) << "nothing deleted or made";
 }
 
 }  // namespace
