@@ -39,6 +39,10 @@ absl::StatusOr<std::unique_ptr<TokenStore>> TokenStore::Load(const std::string& 
   std::error_code error;
   const std::filesystem::file_status status = std::filesystem::status(path, error);
   if (status.type() == std::filesystem::file_type::not_found) return store;  // None issued yet.
+  if (!error && status.type() != std::filesystem::file_type::regular) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the token file ", path, " is not a regular file"));
+  }
   if (error) {
     return absl::UnavailableError(
         absl::StrCat("cannot read the token file ", path, ": ", error.message()));
@@ -52,6 +56,7 @@ absl::StatusOr<std::unique_ptr<TokenStore>> TokenStore::Load(const std::string& 
   std::ifstream in(path);
   if (!in) return absl::UnavailableError(absl::StrCat("cannot read the token file ", path));
   std::string line;
+  absl::flat_hash_map<std::string, int> line_of;  // Where each hash was given.
   for (int number = 1; std::getline(in, line); ++number) {
     absl::string_view text = absl::StripAsciiWhitespace(line);
     if (text.empty() || absl::StartsWith(text, "#")) continue;
@@ -63,9 +68,29 @@ absl::StatusOr<std::unique_ptr<TokenStore>> TokenStore::Load(const std::string& 
       return absl::InvalidArgumentError(absl::StrCat(
           path, ":", number, ": expected \"<sha256 of the token, 64 hex digits> <user id>\""));
     }
-    store->users_by_hash_[absl::AsciiStrToLower(parts[0])] = std::string(parts[1]);
+    const std::string hash = absl::AsciiStrToLower(parts[0]);
+    auto [given, fresh] = store->users_by_hash_.emplace(hash, std::string(parts[1]));
+    if (!fresh && given->second != parts[1]) {  // One token, two users: whose is it?
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", number, ": this hash is already given to another user at line ",
+                       line_of[hash], "; remove one of the two lines"));
+    }
+    line_of.emplace(hash, number);
   }
   return store;
+}
+
+absl::Status TokenStore::Reload(const std::string& path) {
+  absl::StatusOr<std::unique_ptr<TokenStore>> loaded = Load(path);
+  if (!loaded.ok()) return loaded.status();
+  absl::flat_hash_map<std::string, std::string> users;
+  {
+    absl::MutexLock lock(&(*loaded)->mu_);
+    users.swap((*loaded)->users_by_hash_);
+  }
+  absl::MutexLock lock(&mu_);
+  users_by_hash_.swap(users);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> TokenStore::Issue(const std::string& path, const std::string& user_id) {
@@ -93,10 +118,14 @@ absl::StatusOr<std::string> TokenStore::Authenticate(absl::string_view authoriza
     return absl::UnauthenticatedError(
         "no credentials: send the metadata \"authorization: Bearer <token>\"");
   }
+  // The scheme is case-insensitive (RFC 7235); one or more spaces follow it.
   absl::string_view token = authorization;
-  if (!absl::ConsumePrefix(&token, "Bearer ") && !absl::ConsumePrefix(&token, "bearer ")) {
+  const size_t space = token.find(' ');
+  if (space == absl::string_view::npos ||
+      !absl::EqualsIgnoreCase(token.substr(0, space), "bearer")) {
     return absl::UnauthenticatedError("the authorization metadata must be \"Bearer <token>\"");
   }
+  token.remove_prefix(space + 1);
   const std::string hash = HashToken(absl::StripAsciiWhitespace(token));
   absl::ReaderMutexLock lock(&mu_);
   auto it = users_by_hash_.find(hash);

@@ -26,6 +26,10 @@ class TokenStore {
   // naming the line.
   static absl::StatusOr<std::unique_ptr<TokenStore>> Load(const std::string& path);
 
+  // Reads `path` again and takes its tokens in place of these (spotflowd on SIGHUP: tokens
+  // another server issued, or lines an operator removed). On an error nothing changes.
+  absl::Status Reload(const std::string& path);
+
   // A new random token (256 bits, hex) for `user_id`: appends its hash to `path` and returns
   // the token, which is never stored.
   absl::StatusOr<std::string> Issue(const std::string& path, const std::string& user_id);

@@ -1403,6 +1403,9 @@ class ServerImpl final : public Server {
     // gRPC sets SO_REUSEPORT on its listening sockets by default, which lets a second server
     // bind the same port and take half of the first one's connections. One port, one server.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    // A connection with no call for 10 minutes is closed (clients reconnect on their next
+    // call): idle connections cannot pile up until the process runs out of descriptors.
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 10 * 60 * 1000);
     builder.AddListeningPort(options.listen, credentials, &port_);
     // The transport refuses what is far too large; the services refuse, with
     // INVALID_ARGUMENT, what is over the limit (Calls::Call).

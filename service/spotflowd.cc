@@ -8,6 +8,9 @@
 // (only the token's hash is kept, in the tokens file). With --demo a new directory is also
 // seeded with a user per preset role, clients, and orders in different states.
 // SIGINT and SIGTERM drain the calls in flight, write a snapshot and close the log.
+#include <sys/resource.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
@@ -192,6 +195,27 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // SIGINT, SIGTERM and SIGHUP are taken by sigwait below, in this thread, never by a handler.
+  // Blocked before any thread starts (the logger's, gRPC's, RocksDB's), since threads inherit
+  // the mask: a signal that reached another thread would kill the process mid-drain.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A closed stdout (spotflowd | head) fails a log write instead of killing the server.
+  std::signal(SIGPIPE, SIG_IGN);
+  // What spotflowd creates (the log, the snapshot, the token file) is its user's alone.
+  umask(077);
+  // Every connection is a descriptor: take the most the system allows, so that a flood of
+  // idle connections does not leave gRPC and RocksDB without one (see also the server's
+  // idle timeout).
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   absl::SetProgramUsageMessage("the Spotflow server: spotflowd [--listen=...] [--data-dir=...]");
   // Flags are spelled with dashes (--data-dir); Abseil names them with underscores.
   std::vector<std::string> arguments(argv, argv + argc);
@@ -205,10 +229,14 @@ int main(int argc, char** argv) {
   }
   absl::ParseCommandLine(static_cast<int>(spelled.size()), spelled.data());
   // Logging happens on a thread of its own: the server logs refused calls from gRPC's
-  // reactions, which must not wait on a slow stdout. Up to 8,192 lines queue; past that a
-  // caller waits. Whatever is queued is written before spotflowd exits (FlushLogsAtExit).
+  // reactions, which must not wait on a slow stdout. Up to 8,192 lines queue; past that the
+  // oldest queued lines are dropped rather than making a call wait (a stdout nobody reads, a
+  // flood of refused calls). Whatever is queued is written before spotflowd exits
+  // (FlushLogsAtExit).
   spdlog::init_thread_pool(8192, 1);
-  spdlog::set_default_logger(spdlog::stdout_color_mt<spdlog::async_factory>("spotflowd"));
+  spdlog::set_default_logger(std::make_shared<spdlog::async_logger>(
+      "spotflowd", std::make_shared<spdlog::sinks::stdout_color_sink_mt>(), spdlog::thread_pool(),
+      spdlog::async_overflow_policy::overrun_oldest));
   spdlog::flush_on(spdlog::level::info);
   struct FlushLogsAtExit {
     ~FlushLogsAtExit() { spdlog::shutdown(); }
@@ -226,13 +254,6 @@ int main(int argc, char** argv) {
   // Debian builds Abseil with Mutex deadlock detection on, which records every lock order in a
   // global graph: a debugging aid that costs several percent of a busy server's CPU.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-
-  // SIGINT and SIGTERM are taken by sigwait below, in this thread, never by a handler.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   const std::string tokens_path =
@@ -275,6 +296,10 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
+  if ((*tokens)->size() == 0) {
+    spdlog::warn("no tokens in {}: nobody can call this server; point --tokens at its token file",
+                 tokens_path);
+  }
   spdlog::info("serving spotflow.v1 on {} (port {}, {}), data in {}, log at position {}, {} tokens",
                options.listen, (*server)->port(),
                options.tls_cert_file.empty() ? "plaintext" : "TLS", data_dir, e->position(),
@@ -282,7 +307,15 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   int signal = 0;
-  sigwait(&signals, &signal);
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) {
+    // SIGHUP: the token file again, as it is now (tokens another server issued, lines an
+    // operator removed to revoke).
+    if (absl::Status s = (*tokens)->Reload(tokens_path); s.ok()) {
+      spdlog::info("SIGHUP: reloaded {}: {} tokens", tokens_path, (*tokens)->size());
+    } else {
+      spdlog::error("SIGHUP: kept the tokens loaded before: {}", s.ToString());
+    }
+  }
   spdlog::info("signal {}: draining calls in flight", signal);
   (*server)->Shutdown(absl::Seconds(5));
   server->reset();

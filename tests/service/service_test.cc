@@ -830,6 +830,45 @@ TEST(TokenStoreTest, KeepsOnlyHashesAndAuthenticatesBearers) {
       dir.Sub("bad"), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   EXPECT_THAT(TokenStore::Load(dir.Sub("bad")),
               testing::StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(":1:")));
+  // The scheme in any case, and more than one space after it.
+  EXPECT_EQ(*(*reloaded)->Authenticate("BEARER " + *token), "sam");
+  EXPECT_EQ(*(*reloaded)->Authenticate("bearer   " + *token), "sam");
+  EXPECT_THAT((*reloaded)->Authenticate("Basic " + *token),
+              testing::StatusIs(absl::StatusCode::kUnauthenticated));
+  // One hash given to two users is refused, naming both lines; a directory is no token file.
+  const std::string hash = TokenStore::HashToken(*token);
+  std::ofstream(dir.Sub("twice")) << hash << " sam\n# the same hash again\n" << hash << " mia\n";
+  std::filesystem::permissions(
+      dir.Sub("twice"), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_THAT(
+      TokenStore::Load(dir.Sub("twice")),
+      testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                        HasSubstr(":3: this hash is already given to another user at line 1")));
+  std::filesystem::create_directory(dir.Sub("a-directory"));
+  EXPECT_THAT(
+      TokenStore::Load(dir.Sub("a-directory")),
+      testing::StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is not a regular file")));
+}
+
+TEST(TokenStoreTest, ReloadTakesTheFileAsItIsNowAndKeepsTheOldOnAnError) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("tokens");
+  ASSERT_OK_AND_ASSIGN(auto a, TokenStore::Load(path));
+  ASSERT_OK_AND_ASSIGN(auto b, TokenStore::Load(path));  // A second server on the same file.
+  ASSERT_OK_AND_ASSIGN(const std::string token, a->Issue(path, "sam"));
+  EXPECT_THAT(b->Authenticate("Bearer " + token),
+              testing::StatusIs(absl::StatusCode::kUnauthenticated));
+  ASSERT_OK(b->Reload(path));
+  EXPECT_EQ(*b->Authenticate("Bearer " + token), "sam") << "issued by the other server";
+  std::ofstream(path, std::ios::trunc) << "# sam's token revoked\n";
+  ASSERT_OK(b->Reload(path));
+  EXPECT_THAT(b->Authenticate("Bearer " + token),
+              testing::StatusIs(absl::StatusCode::kUnauthenticated))
+      << "a line removed is a token revoked";
+  ASSERT_OK_AND_ASSIGN(const std::string again, b->Issue(path, "mia"));
+  std::ofstream(path, std::ios::app) << "garbage\n";
+  EXPECT_THAT(b->Reload(path), testing::StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(*b->Authenticate("Bearer " + again), "mia") << "a bad file changes nothing";
 }
 
 namespace {
