@@ -558,6 +558,27 @@ def tls():
                     "-out", cert, "-days", "1", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
                    check=True, capture_output=True)
+    # TLS files that cannot work are refused before anything listens, saying which and why.
+    other_cert, other_key = os.path.join(work, "other.pem"), os.path.join(work, "other.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    other_key, "-out", other_cert, "-days", "1", "-subj", "/CN=other"],
+                   check=True, capture_output=True)
+    garbage = os.path.join(work, "garbage.pem")
+    with open(garbage, "w") as f:
+        f.write("not a certificate\n")
+    for flags, says in [(["--tls-cert=" + cert], "--tls-cert and --tls-key go together"),
+                        (["--tls-cert=" + garbage, "--tls-key=" + key], "holds no PEM certificate"),
+                        (["--tls-cert=" + cert, "--tls-key=" + garbage], "holds no PEM private key"),
+                        (["--tls-cert=" + cert, "--tls-key=" + other_key],
+                         "is not the key of the certificate"),
+                        (["--tls-cert=" + work, "--tls-key=" + key], "not a readable file")]:
+        refused = subprocess.run([spotflowd, "--listen=127.0.0.1:0",
+                                  "--data-dir=" + os.path.join(work, "refused")] + flags,
+                                 capture_output=True, text=True, timeout=30)
+        expect(refused.returncode == 1 and says in refused.stdout + refused.stderr,
+               "spotflowd %s: %s" % (" ".join(f.split("=")[0] for f in flags), says))
+    expect(not os.path.exists(os.path.join(work, "refused", "tokens")),
+           "a refused start issued no token")
     process, port, tokens = start(os.path.join(work, "data"), demo=False,
                                   extra=["--tls-cert=" + cert, "--tls-key=" + key])
     try:
