@@ -6,8 +6,8 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/match.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
@@ -106,6 +106,20 @@ class Decider {
     if (order->archived()) {
       return absl::FailedPreconditionError(
           absl::StrCat("order ", Name(*order), " is archived; restore it before changing it"));
+    }
+    return order;
+  }
+  // An order a command adds text to (a revision, a comment, a message): also refused once the
+  // order holds kMaxOrderBytes, so that one order cannot grow past what a client can read
+  // back in one message. Approving, deciding, acting on and archiving it stay possible.
+  absl::StatusOr<const v1::OrderView*> LoadOrderWithRoom(const std::string& id) const {
+    ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(id));
+    if (order->ByteSizeLong() >= kMaxOrderBytes) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "order ", Name(*order), " holds ", order->ByteSizeLong(),
+          " bytes of revisions and comments, the most one order may (", kMaxOrderBytes,
+          "); it can still be approved, acted on and archived: continue the work in a new "
+          "order (ReuseOrder once it is archived)"));
     }
     return order;
   }
@@ -955,7 +969,7 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
 }
 
 absl::Status Decider::UpdateOrder(const v1::UpdateOrder& c) {
-  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrderWithRoom(c.order_id()));
   RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "edit"));
   ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*order));
   const std::string& title = c.has_title() ? c.title() : order->title();
@@ -991,7 +1005,7 @@ absl::Status Decider::UpdateOrder(const v1::UpdateOrder& c) {
 }
 
 absl::Status Decider::SubmitRevision(const v1::SubmitRevision& c) {
-  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrderWithRoom(c.order_id()));
   RETURN_IF_ERROR(CheckArtifact(*order, c.artifact()));
   RETURN_IF_ERROR(ValidateText("change_note", c.change_note(), kMaxTextBytes, false));
   std::string action;
@@ -1047,7 +1061,7 @@ absl::Status Decider::ApproveRevision(const v1::ApproveRevision& c) {
 }
 
 absl::Status Decider::RequestChanges(const v1::RequestChanges& c) {
-  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrderWithRoom(c.order_id()));
   RETURN_IF_ERROR(ValidateText("comment (the changes wanted)", c.comment(), kMaxTextBytes, true));
   ASSIGN_OR_RETURN(const v1::Revision* revision,
                    ReviewedRevision(*order, c.artifact(), c.revision()));
@@ -1060,7 +1074,7 @@ absl::Status Decider::RequestChanges(const v1::RequestChanges& c) {
 }
 
 absl::Status Decider::ForwardToClient(const v1::ForwardToClient& c) {
-  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrderWithRoom(c.order_id()));
   RETURN_IF_ERROR(ValidateText("message", c.message(), kMaxTextBytes, false));
   ASSIGN_OR_RETURN(const v1::Revision* revision,
                    ReviewedRevision(*order, c.artifact(), c.revision()));
@@ -1085,7 +1099,7 @@ absl::Status Decider::ForwardToClient(const v1::ForwardToClient& c) {
 }
 
 absl::Status Decider::RecordClientAnswer(const v1::RecordClientAnswer& c) {
-  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrderWithRoom(c.order_id()));
   RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, /*required=*/!c.approved()));
   ASSIGN_OR_RETURN(const v1::Revision* revision,
                    ReviewedRevision(*order, c.artifact(), c.revision()));
@@ -1149,7 +1163,7 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
 }
 
 absl::Status Decider::RequestFlightChange(const v1::RequestFlightChange& c) {
-  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrderWithRoom(c.order_id()));
   RETURN_IF_ERROR(Require(v1::FLIGHT_CHANGE_REQUEST, *order, "request a flight-date change"));
   ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*order));
   if (!type->facets().schedule()) {
@@ -1259,7 +1273,7 @@ absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
 }
 
 absl::Status Decider::AddComment(const v1::AddComment& c) {
-  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrderWithRoom(c.order_id()));
   RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "comment"));
   RETURN_IF_ERROR(ValidateText("comment text", c.text(), kMaxTextBytes, true));
   const std::string id = NewId();

@@ -18,6 +18,9 @@ namespace spotflow::engine::internal {
 inline constexpr size_t kMaxIdBytes = 128;
 inline constexpr size_t kMaxNameBytes = 200;
 inline constexpr size_t kMaxTextBytes = 64 * 1024;
+// What one order's view may hold before commands that add text to it are refused: well
+// inside gRPC's default 4 MiB per message, so that GetOrder always answers.
+inline constexpr size_t kMaxOrderBytes = 1024 * 1024;
 
 // OK, or INVALID_ARGUMENT naming `what`: ids are 1-128 characters of [A-Za-z0-9._-].
 absl::Status ValidateId(absl::string_view what, absl::string_view id);

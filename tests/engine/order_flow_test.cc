@@ -701,6 +701,27 @@ TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
                        HasSubstr("media duration_ms 999999999 is over the limit of 3600000")));
 }
 
+TEST_F(OrderFlowTest, AFullOrderTakesNoMoreTextButCanStillBeArchived) {
+  const std::string order = CreateOrder();
+  v1::Command comment;
+  comment.mutable_add_comment()->set_order_id(order);
+  comment.mutable_add_comment()->set_text(std::string(60 * 1024, 'c'));
+  int added = 0;
+  while (Order(order).ByteSizeLong() < 1024 * 1024) {
+    Run(kAe, comment);
+    ASSERT_LT(++added, 40) << "the cap never came";
+  }
+  EXPECT_THAT(Reject(kAe, comment), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                             AllOf(HasSubstr("the most one order may (1048576)"),
+                                                   HasSubstr("ReuseOrder"))));
+  EXPECT_THAT(Reject(kProducer, Script(order, "one more draft")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("the most one order")));
+  v1::Command archive;
+  archive.mutable_archive_order()->set_order_id(order);
+  Run(kAe, archive);
+  EXPECT_TRUE(Order(order).archived()) << "a full order can still be closed";
+}
+
 TEST_F(OrderFlowTest, DeactivatedUsersCannotActAndWhatTheyOwnStays) {
   const std::string order = CreateOrder();
   v1::Command deactivate;
