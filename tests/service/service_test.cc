@@ -894,10 +894,15 @@ TEST_F(ServiceTest, AuditRunsAreBoundedAndAFinishedOneGivesBackItsPlace) {
   ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), OrderRequest(client), &created)));
   // About 3 MB of log: an export its client does not read stalls on flow control, so its run
   // stays open.
-  v1::Command comment;
-  comment.mutable_add_comment()->set_order_id(created.id());
-  comment.mutable_add_comment()->set_text(std::string(2000, 'c'));
-  for (int i = 0; i < 1500; ++i) ASSERT_OK(engine_->Execute({"sam"}, comment).status());
+  // (Spread over orders: one order takes at most 1 MiB.)
+  for (int o = 0; o < 6; ++o) {
+    v1::CommandResult order;
+    ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), OrderRequest(client), &order)));
+    v1::Command comment;
+    comment.mutable_add_comment()->set_order_id(order.id());
+    comment.mutable_add_comment()->set_text(std::string(2000, 'c'));
+    for (int i = 0; i < 250; ++i) ASSERT_OK(engine_->Execute({"sam"}, comment).status());
+  }
 
   auto stalled_context = Context("audrey");
   auto stalled = audit_->Export(stalled_context.get(), v1::AuditExportRequest());
