@@ -525,7 +525,7 @@ class Calls {
     if (!user.ok()) return new RefusedWriter(user.status());
     if (audit_runs_.fetch_add(1) >= options_.max_audit_runs) {
       audit_runs_.fetch_sub(1);
-      streams_.fetch_sub(1);
+      ReleaseStream(*user);
       const absl::Status busy = absl::ResourceExhaustedError(
           absl::StrCat("the server is running its limit of ", options_.max_audit_runs,
                        " audit runs at once; retry when one has finished"));
@@ -544,9 +544,9 @@ class Calls {
       }
       return (*task)(sink);
     };
-    return new TaskWriter<Message>(std::move(run), [this] {
+    return new TaskWriter<Message>(std::move(run), [this, user = *user] {
       audit_runs_.fetch_sub(1);
-      streams_.fetch_sub(1);
+      ReleaseStream(user);
     });
   }
 
@@ -562,7 +562,7 @@ class Calls {
     return new LiveWriter<Message>(
         method, *user, order_id,
         [open = std::move(open), user = *user] { return open(Principal{user}); }, engine_, &feeds_,
-        &executor_, [this] { streams_.fetch_sub(1); });
+        &executor_, [this, user = *user] { ReleaseStream(user); });
   }
 
   // Live feeds end (UNAVAILABLE) at their next step: for a drain, which they would otherwise
@@ -696,10 +696,33 @@ class Calls {
       refused = absl::ResourceExhaustedError(
           absl::StrCat("the server is at its limit of ", options_.max_streams, " open streams"));
     }
+    if (refused.ok()) {
+      // One user may not hold every place: the others' feeds and audits must still open.
+      absl::MutexLock lock(&streams_mu_);
+      size_t& mine = streams_by_user_[*user];
+      if (mine >= options_.max_streams_per_user) {
+        streams_.fetch_sub(1);
+        refused = absl::ResourceExhaustedError(absl::StrCat("user \"", *user, "\" has ", mine,
+                                                            " streams open, the most one user may; "
+                                                            "close one first"));
+      } else {
+        ++mine;
+      }
+    }
     if (refused.ok()) return user;
     spdlog::info("{} by {}: {} {}", method, user.ok() ? *user : "-",
                  absl::StatusCodeToString(refused.code()), std::string(refused.message()));
     return refused;
+  }
+
+  // Gives back a stream's places, the server's and its user's.
+  void ReleaseStream(const std::string& user) {
+    {
+      absl::MutexLock lock(&streams_mu_);
+      auto it = streams_by_user_.find(user);
+      if (it != streams_by_user_.end() && --it->second == 0) streams_by_user_.erase(it);
+    }
+    streams_.fetch_sub(1);
   }
 
   struct RawCall {
@@ -712,6 +735,8 @@ class Calls {
   engine::Engine* const engine_;
   TokenStore* const tokens_;
   std::atomic<size_t> streams_{0};
+  absl::Mutex streams_mu_;
+  absl::flat_hash_map<std::string, size_t> streams_by_user_ ABSL_GUARDED_BY(streams_mu_);
   std::atomic<size_t> audit_runs_{0};  // Of streams_: the TaskWriters (audit runs) open.
   std::atomic<size_t> in_flight_{0};   // Unary calls started and not yet answered.
   absl::Mutex raw_mu_;

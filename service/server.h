@@ -43,6 +43,9 @@ struct ServerOptions {
   // on a thread of its own; beyond it RESOURCE_EXHAUSTED, so that a few auditors cannot take
   // every core. Counted within max_streams. Default: 4.
   size_t max_audit_runs = 4;
+  // Streams one user may hold open at once, so that one caller cannot take every place of
+  // max_streams. Default: 64.
+  size_t max_streams_per_user = 64;
   // Optional TLS: PEM files. With tls_client_ca set, clients must present a certificate it
   // signed. Default: plaintext.
   std::string tls_cert_file;

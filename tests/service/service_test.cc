@@ -80,6 +80,7 @@ class ServiceTest : public ::testing::Test {
     options.max_message_bytes = 16 * 1024;
     options.max_streams = max_streams_;
     options.max_audit_runs = max_audit_runs_;
+    options.max_streams_per_user = max_streams_per_user_;
     options.tokens_file = dir_.Sub("tokens");
     auto server = Server::Start(options, engine_.get(), tokens_.get());
     ASSERT_OK(server.status());
@@ -151,6 +152,7 @@ class ServiceTest : public ::testing::Test {
 
   size_t max_streams_ = 256;  // For the server StartAll starts.
   size_t max_audit_runs_ = 4;
+  size_t max_streams_per_user_ = 64;
   testing::TempDir dir_;
   testing::FakeClock clock_;
   engine::SequentialIdGenerator ids_;
@@ -643,6 +645,70 @@ TEST_F(ServiceTest, AnEndedLiveFeedGivesBackItsPlaceAmongTheOpenStreams) {
     EXPECT_EQ(fourth.reader->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
     for (Watcher& w : watchers) close(w);
   }
+}
+
+TEST_F(ServiceTest, OneUserCannotHoldEveryStreamAndGetsItsPlacesBack) {
+  StopAll();
+  max_streams_per_user_ = 2;
+  StartAll();
+  const std::string client = CreateClient("acme");
+  v1::CommandResult created;
+  ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), OrderRequest(client), &created)));
+  v1::WatchOrderRequest request;
+  request.set_order_id(created.id());
+  struct Watcher {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientReader<v1::OrderView>> reader;
+  };
+  auto open = [&](const std::string& user) {
+    Watcher w{Context(user), nullptr};
+    w.reader = orders_->WatchOrder(w.context.get(), request);
+    return w;
+  };
+  v1::OrderView view;
+  std::vector<Watcher> sams;
+  for (int i = 0; i < 2; ++i) {
+    sams.push_back(open("sam"));
+    ASSERT_TRUE(sams.back().reader->Read(&view));
+  }
+  Watcher third = open("sam");
+  EXPECT_FALSE(third.reader->Read(&view));
+  grpc::Status refused = third.reader->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("the most one user may"));
+  {
+    // Another user still gets a place (ann may not see sam's order: NOT_FOUND, not a limit).
+    Watcher anns = open("ann");
+    if (!anns.reader->Read(&view)) {
+      EXPECT_EQ(anns.reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+    } else {
+      anns.context->TryCancel();
+      while (anns.reader->Read(&view)) {
+      }
+      anns.reader->Finish().IgnoreError();
+    }
+  }
+  // Sam ends one feed; a new one opens once the server has let it go.
+  sams[0].context->TryCancel();
+  while (sams[0].reader->Read(&view)) {
+  }
+  sams[0].reader->Finish().IgnoreError();
+  bool reopened = false;
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (!reopened && absl::Now() < deadline) {
+    Watcher again = open("sam");
+    reopened = again.reader->Read(&view);
+    again.context->TryCancel();
+    while (again.reader->Read(&view)) {
+    }
+    again.reader->Finish().IgnoreError();
+    if (!reopened) absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(reopened);
+  sams[1].context->TryCancel();
+  while (sams[1].reader->Read(&view)) {
+  }
+  sams[1].reader->Finish().IgnoreError();
 }
 
 TEST_F(ServiceTest, ConcurrentCommandsWithAndWithoutRequestIdsAllLandOnce) {
