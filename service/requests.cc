@@ -56,11 +56,24 @@ absl::Status ToCommand(const pb::Message& request, v1::Command* command) {
   // change; with a mask, exactly its fields change ("*": every field), and a field it names
   // that the body leaves unset is cleared (the engine refuses to clear what is required).
   const pb::FieldDescriptor* mask = descriptor->FindFieldByNumber(4);
-  if (mask != nullptr && mask->name() == "update_mask" && reflection->HasField(request, mask)) {
+  const bool masked =
+      mask != nullptr && mask->name() == "update_mask" && reflection->HasField(request, mask);
+  const pb::Descriptor* body_type = command_body->GetDescriptor();
+  const pb::Reflection* body_reflection = command_body->GetReflection();
+  // A body with a mask of its own (UpdateContact) gets the request's mask handed on: its fields
+  // have no presence, so only the engine, which knows their current values, can keep the ones
+  // the mask leaves out.
+  const pb::FieldDescriptor* body_mask = body_type->FindFieldByName("update_mask");
+  if (masked && body_mask != nullptr && body_mask->message_type() == pb::FieldMask::descriptor()) {
+    if (body_reflection->HasField(*command_body, body_mask)) {
+      return absl::InvalidArgumentError(absl::StrCat("give the mask once: update_mask or ",
+                                                     body->name(), ".update_mask, not both"));
+    }
+    body_reflection->MutableMessage(command_body, body_mask)
+        ->CopyFrom(reflection->GetMessage(request, mask));
+  } else if (masked) {
     const auto& paths =
         static_cast<const pb::FieldMask&>(reflection->GetMessage(request, mask)).paths();
-    const pb::Descriptor* body_type = command_body->GetDescriptor();
-    const pb::Reflection* body_reflection = command_body->GetReflection();
     const bool all = paths.size() == 1 && paths[0] == "*";
     for (const std::string& path : paths) {
       if (all) break;

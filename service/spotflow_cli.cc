@@ -136,10 +136,11 @@ const std::vector<VerbSpec>& Verbs() {
        2, 2, {"until"}, true},
       {"client unshare", "CLIENT USER", 2, 2, {}, true},
       {"client delete", "CLIENT", 1, 1, {}, true},
-      {"contact add", "CLIENT --name NAME [--id ID] [--email E] [--phone P]",
-       1, 1, {"name", "id", "email", "phone"}, true},
-      {"contact update", "CLIENT CONTACT --name NAME [--email E] [--phone P]   (replaces it)",
-       2, 2, {"name", "email", "phone"}, true},
+      {"contact add", "CLIENT --name NAME [--id ID] [--email E] [--phone P] [--title T]",
+       1, 1, {"name", "id", "email", "phone", "title"}, true},
+      {"contact update", "CLIENT CONTACT [--name NAME] [--email E] [--phone P] [--title T]\n"
+                         "               (changes only what is given; --email= clears it)",
+       2, 2, {"name", "email", "phone", "title"}, true},
       {"contact remove", "CLIENT CONTACT", 2, 2, {}, true},
       {"accounts reassign", "FROM_USER TO_USER [--client ID[,ID...]]   (without --client: every\n"
                             "               client FROM_USER owns, with their orders)",
@@ -774,9 +775,20 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.mutable_update_contact()->set_client_id(rest(1, "the client id"));
     v1::Contact* contact = request.mutable_update_contact()->mutable_contact();
     contact->set_contact_id(rest(2, "the contact id"));
-    contact->set_name(Required(args, "name"));
-    contact->set_email(args.Get("email"));
-    contact->set_phone(args.Get("phone"));
+    // Only the fields given change: the mask names them, and the engine keeps the rest.
+    const std::pair<const char*, void (v1::Contact::*)(const std::string&)> fields[] = {
+        {"name", &v1::Contact::set_name},
+        {"email", &v1::Contact::set_email},
+        {"phone", &v1::Contact::set_phone},
+        {"title", &v1::Contact::set_title}};
+    for (const auto& [flag, set] : fields) {
+      if (!args.Has(flag)) continue;
+      (contact->*set)(args.Get(flag));
+      request.mutable_update_mask()->add_paths(absl::StrCat("contact.", flag));
+    }
+    if (request.update_mask().paths().empty()) {
+      Usage("contact update changes --name, --email, --phone or --title: give at least one");
+    }
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return clients_->UpdateContact(c, q, out); });
   }
@@ -909,6 +921,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     contact->set_name(Required(args, "name"));
     contact->set_email(args.Get("email"));
     contact->set_phone(args.Get("phone"));
+    contact->set_title(args.Get("title"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return clients_->AddContact(c, q, out); });
   }

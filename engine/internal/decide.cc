@@ -4,12 +4,14 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "base/status_macros.h"
 #include "engine/internal/definitions.h"
 #include "engine/presets.h"
@@ -722,11 +724,50 @@ absl::Status Decider::AddContact(const v1::AddContact& c) {
   return absl::OkStatus();
 }
 
+// The fields of Contact that an UpdateContact's mask names (AIP-134): paths from UpdateContact,
+// "contact.<field>", or "contact" / "*" for every field; an empty mask names every field (the
+// contact is replaced). The id says which contact: it cannot be named.
+absl::StatusOr<std::vector<const google::protobuf::FieldDescriptor*>> ContactFieldsNamed(
+    const google::protobuf::FieldMask& mask) {
+  const google::protobuf::Descriptor* type = v1::Contact::descriptor();
+  std::vector<const google::protobuf::FieldDescriptor*> all;
+  for (int i = 0; i < type->field_count(); ++i) {
+    if (type->field(i)->name() != "contact_id") all.push_back(type->field(i));
+  }
+  if (mask.paths().empty()) return all;
+  std::vector<const google::protobuf::FieldDescriptor*> named;
+  for (const std::string& path : mask.paths()) {
+    if (path == "*" || path == "contact") {
+      if (mask.paths_size() > 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "update_mask \"", path, "\" stands alone: it names every field of the contact"));
+      }
+      return all;
+    }
+    absl::string_view name = path;
+    const google::protobuf::FieldDescriptor* field =
+        absl::ConsumePrefix(&name, "contact.") ? type->FindFieldByName(std::string(name)) : nullptr;
+    if (path == "client_id" || (field != nullptr && field->name() == "contact_id")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "update_mask names \"", path, "\", which says what to update; it cannot change"));
+    }
+    if (field == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("update_mask names \"", absl::CHexEscape(path),
+                       "\"; a contact's fields are contact.name, contact.email, contact.phone and "
+                       "contact.title (or \"contact\" for all of them)"));
+    }
+    if (std::find(named.begin(), named.end(), field) == named.end()) named.push_back(field);
+  }
+  return named;
+}
+
 absl::Status Decider::UpdateContact(const v1::UpdateContact& c) {
+  ASSIGN_OR_RETURN(std::vector<const google::protobuf::FieldDescriptor*> fields,
+                   ContactFieldsNamed(c.update_mask()));
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
   RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "update contacts"));
   RETURN_IF_ERROR(ValidateId("contact_id", c.contact().contact_id()));
-  RETURN_IF_ERROR(ValidateContact(c.contact()));
   const v1::Contact* current = nullptr;
   for (const v1::Contact& contact : client->contacts()) {
     if (contact.contact_id() == c.contact().contact_id()) current = &contact;
@@ -735,13 +776,23 @@ absl::Status Decider::UpdateContact(const v1::UpdateContact& c) {
     return absl::NotFoundError(absl::StrCat(
         "client \"", client->client_id(), "\" has no contact \"", c.contact().contact_id(), "\""));
   }
+  // The named fields from the command, the rest as they are.
+  v1::Contact updated = *current;
+  for (const google::protobuf::FieldDescriptor* field : fields) {
+    if (field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_STRING) {
+      return absl::InternalError(absl::StrCat("Contact.", field->name(), " is not a string"));
+    }
+    updated.GetReflection()->SetString(&updated, field,
+                                       c.contact().GetReflection()->GetString(c.contact(), field));
+  }
+  RETURN_IF_ERROR(ValidateContact(updated));
   const std::string stream = ClientStream(client->client_id());
   Target(stream, client->version(), client->client_id());
   decision_.result.set_sub_id(current->contact_id());
-  if (current->SerializeAsString() == c.contact().SerializeAsString()) return absl::OkStatus();
+  if (current->SerializeAsString() == updated.SerializeAsString()) return absl::OkStatus();
   v1::ContactUpdated* e = Emit(stream, client->version()).mutable_contact_updated();
   e->set_client_id(client->client_id());
-  *e->mutable_contact() = c.contact();
+  *e->mutable_contact() = std::move(updated);
   return absl::OkStatus();
 }
 

@@ -379,6 +379,73 @@ TEST_F(OrderFlowTest, ReassignmentNamingAMissingClientMovesNothing) {
   EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe);
 }
 
+TEST_F(OrderFlowTest, UpdateContactChangesOnlyWhatItsMaskNames) {
+  auto contact = [&]() {
+    absl::StatusOr<v1::ClientView> client = engine_->GetClient({kAe}, client_);
+    EXPECT_OK(client.status());
+    return client.ok() ? client->contacts(0) : v1::Contact();
+  };
+  auto update = [&](std::vector<std::string> paths, const v1::Contact& fields) {
+    v1::Command command;
+    command.mutable_update_contact()->set_client_id(client_);
+    *command.mutable_update_contact()->mutable_contact() = fields;
+    command.mutable_update_contact()->mutable_contact()->set_contact_id("carol");
+    for (std::string& path : paths) {
+      command.mutable_update_contact()->mutable_update_mask()->add_paths(std::move(path));
+    }
+    return command;
+  };
+  v1::Contact full;
+  full.set_name("Carol Client");
+  full.set_email("carol@acme.test");
+  full.set_phone("555-0100");
+  full.set_title("Marketing director");
+  Run(kAe, update({}, full));  // No mask: the contact is replaced.
+  EXPECT_EQ(contact().title(), "Marketing director");
+
+  v1::Contact email;
+  email.set_email("carol@acme-motors.test");
+  Run(kAe, update({"contact.email"}, email));
+  v1::Contact now = contact();
+  EXPECT_EQ(now.email(), "carol@acme-motors.test");
+  EXPECT_EQ(now.name(), "Carol Client") << "a field the mask leaves out stays";
+  EXPECT_EQ(now.phone(), "555-0100");
+  EXPECT_EQ(now.title(), "Marketing director");
+
+  // A named field the body leaves empty is cleared; naming one twice is naming it once.
+  Run(kAe, update({"contact.phone", "contact.phone"}, v1::Contact()));
+  EXPECT_EQ(contact().phone(), "");
+  EXPECT_EQ(contact().title(), "Marketing director");
+  // The same values again: nothing to write.
+  const uint64_t head = store_->Head().position;
+  Run(kAe, update({"contact.email"}, email));
+  EXPECT_EQ(store_->Head().position, head);
+
+  // Masks that name what cannot change, or nothing a contact has, or clear a required field:
+  // INVALID_ARGUMENT, and nothing written (Reject checks).
+  v1::Contact renamed;
+  renamed.set_name("Carol C.");
+  for (const auto& [paths, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"contact.contact_id"}, "says what to update; it cannot change"},
+           {{"client_id"}, "says what to update; it cannot change"},
+           {{"contact.colour"}, "a contact's fields are contact.name, contact.email"},
+           {{"name"}, "a contact's fields are contact.name"},
+           {{"*", "contact.name"}, "stands alone"},
+           {{"contact", "contact.name"}, "stands alone"}}) {
+    EXPECT_THAT(Reject(kAe, update(paths, renamed)),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(message)))
+        << paths[0];
+  }
+  EXPECT_THAT(Reject(kAe, update({"contact.name"}, v1::Contact())),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("contact name")));
+  // "contact" names every field: those the body leaves empty are cleared.
+  Run(kAe, update({"contact"}, renamed));
+  now = contact();
+  EXPECT_EQ(now.name(), "Carol C.");
+  EXPECT_EQ(now.email(), "");
+  EXPECT_EQ(now.title(), "");
+}
+
 TEST_F(OrderFlowTest, OrderReadAsOfAnEarlierPosition) {
   const std::string order = CreateOrder();
   v1::CommandResult first = Run(kProducer, Script(order, "One"));

@@ -273,14 +273,21 @@ def main():
            token=sam)
         ok("client unshare", "client", "unshare", "acme", "otto", token=sam)
         ok("contact update", "contact", "update", "acme", "carol", "--name", "Carol Jones",
-           "--email", "carol@acme.test", token=sam)
+           "--email", "carol@acme.test", "--title", "Marketing director", token=sam)
+        ok("contact update --phone alone", "contact", "update", "acme", "carol", "--phone",
+           "555-0199", token=sam)
+        nothing = run_cli("contact", "update", "acme", "carol", token=sam)
+        expect(nothing.returncode == 2 and "give at least one" in nothing.stderr,
+               "contact update without a field is a usage error")
         ok("contact add", "contact", "add", "acme", "--id", "temp", "--name", "Temp", token=sam)
         ok("contact remove", "contact", "remove", "acme", "temp", token=sam)
         client = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="acme"),
                           domain_pb2.ClientView, sam)
         expect(client.name == "Acme Motors Inc" and [c.contact_id for c in client.contacts] == ["carol"]
-               and client.contacts[0].email == "carol@acme.test",
-               "the client's name and contacts are what the verbs set")
+               and client.contacts[0].email == "carol@acme.test"
+               and client.contacts[0].phone == "555-0199"
+               and client.contacts[0].title == "Marketing director",
+               "the client's name and contacts are what the verbs set; --phone alone kept the rest")
         ok("user roles", "user", "roles", "otto", "order_entry,sales_assistant")
         ok("user manager", "user", "manager", "otto", "mia")
         ok("user deactivate", "user", "deactivate", "otto")
@@ -403,6 +410,13 @@ def main():
                 raise
         expect_code(api, admin, grpc.StatusCode.INVALID_ARGUMENT, "an oversized message",
                     oversized)
+        masked = service_pb2.UpdateContactRequest()
+        masked.update_contact.client_id = "acme"
+        masked.update_contact.contact.contact_id = "carol"
+        masked.update_mask.paths.append("contact.contact_id")
+        expect_code(api, admin, grpc.StatusCode.INVALID_ARGUMENT, "a mask naming the contact's id",
+                    lambda: api.call("Clients", "UpdateContact", masked,
+                                     commands_pb2.CommandResult, sam))
         expect_code(api, admin, grpc.StatusCode.ABORTED, "a stale etag",
                     lambda: api.change("Orders", "AddComment", "add_comment",
                                        commands_pb2.AddComment(order_id="winter-sale", text="hi"),

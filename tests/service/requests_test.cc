@@ -173,6 +173,33 @@ TEST(RequestsTest, AMaskFollowsAip134NamedButUnsetClearsEmptyIsNoMaskStarIsEvery
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("it cannot change")));
 }
 
+TEST(RequestsTest, AContactsMaskGoesToTheEngineWhichAloneKnowsTheFieldsItKeeps) {
+  v1::UpdateContactRequest request;
+  request.mutable_update_contact()->set_client_id("acme");
+  request.mutable_update_contact()->mutable_contact()->set_contact_id("carol");
+  request.mutable_update_contact()->mutable_contact()->set_email("carol@acme.test");
+  request.mutable_update_mask()->add_paths("contact.email");
+  v1::Command command;
+  ASSERT_OK(ToCommand(request, &command));
+  EXPECT_THAT(command.update_contact().update_mask().paths(),
+              ::testing::ElementsAre("contact.email"));
+  EXPECT_EQ(command.update_contact().contact().email(), "carol@acme.test");
+  EXPECT_EQ(command.update_contact().contact().contact_id(), "carol");
+
+  // Without a mask the body goes as it is: the contact is replaced.
+  request.clear_update_mask();
+  v1::Command whole;
+  ASSERT_OK(ToCommand(request, &whole));
+  EXPECT_FALSE(whole.update_contact().has_update_mask());
+
+  // A mask in both places is ambiguous.
+  request.mutable_update_mask()->add_paths("contact.email");
+  request.mutable_update_contact()->mutable_update_mask()->add_paths("contact.name");
+  v1::Command both;
+  EXPECT_THAT(ToCommand(request, &both),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("give the mask once")));
+}
+
 TEST(RequestsTest, ARequestThatIsNoChangeMapsToNoCommand) {
   v1::GetOrderRequest request;
   v1::Command command;
