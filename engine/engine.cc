@@ -19,6 +19,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -93,14 +94,13 @@ std::string PageToken(absl::string_view list, uint64_t after, uint32_t filters) 
   return absl::StrCat(list, ".", after, ".", absl::Hex(filters, absl::kZeroPad8));
 }
 
-// The position a page token continues after (0 without a token).
-absl::StatusOr<uint64_t> ParsePageToken(absl::string_view list, uint32_t filters,
-                                        const std::string& token, uint64_t head) {
-  if (token.empty()) return 0;
+// What a page token continues after: the middle of "<list>.<after>.<filters>" (empty without a
+// token), once the token is known to be `list`'s for these filters.
+absl::StatusOr<absl::string_view> PageTokenAfter(absl::string_view list, uint32_t filters,
+                                                 const std::string& token) {
+  if (token.empty()) return absl::string_view();
   std::vector<absl::string_view> parts = absl::StrSplit(token, '.');
-  uint64_t after = 0;
-  if (parts.size() != 3 || parts[0] != list || !absl::SimpleAtoi(parts[1], &after) ||
-      after > head) {
+  if (parts.size() != 3 || parts[0] != list) {
     return absl::InvalidArgumentError(absl::StrCat("page_token \"", absl::CHexEscape(token),
                                                    "\" is not one ", list,
                                                    " gave; start again without it"));
@@ -110,7 +110,54 @@ absl::StatusOr<uint64_t> ParsePageToken(absl::string_view list, uint32_t filters
         "page_token was given for other filters; ask the next page with the filters of the "
         "first, or start again without it");
   }
-  return after;
+  return parts[1];
+}
+
+// The position a page token of a list in log order continues after (0 without a token).
+absl::StatusOr<uint64_t> ParsePageToken(absl::string_view list, uint32_t filters,
+                                        const std::string& token, uint64_t head) {
+  ASSIGN_OR_RETURN(absl::string_view after, PageTokenAfter(list, filters, token));
+  uint64_t position = 0;
+  if (!after.empty() && (!absl::SimpleAtoi(after, &position) || position > head)) {
+    return absl::InvalidArgumentError(absl::StrCat("page_token \"", absl::CHexEscape(token),
+                                                   "\" is not one ", list,
+                                                   " gave; start again without it"));
+  }
+  return position;
+}
+
+// Lists in key order (users by id, roles by name) name the last key given, in hex: a key may
+// hold a '.'.
+std::string KeyPageToken(absl::string_view list, absl::string_view after) {
+  return absl::StrCat(list, ".", absl::BytesToHexString(after), ".",
+                      absl::Hex(0, absl::kZeroPad8));  // No filters.
+}
+
+// The key a KeyPageToken continues after ("" without a token: every key is longer).
+absl::StatusOr<std::string> ParseKeyPageToken(absl::string_view list, const std::string& token) {
+  ASSIGN_OR_RETURN(absl::string_view after, PageTokenAfter(list, 0, token));
+  if (after.size() % 2 != 0 ||
+      !std::all_of(after.begin(), after.end(), [](char c) { return absl::ascii_isxdigit(c); })) {
+    return absl::InvalidArgumentError(absl::StrCat("page_token \"", absl::CHexEscape(token),
+                                                   "\" is not one ", list,
+                                                   " gave; start again without it"));
+  }
+  return absl::HexStringToBytes(after);
+}
+
+// A page of `all` (any order) by `key`, after the key the token names.
+template <typename View, typename Key>
+std::pair<std::vector<View>, std::string> KeyPage(absl::string_view list,
+                                                  std::vector<const View*> all, Key key,
+                                                  const std::string& after, size_t page_size) {
+  std::sort(all.begin(), all.end(),
+            [&](const View* a, const View* b) { return key(*a) < key(*b); });
+  auto it = std::upper_bound(all.begin(), all.end(), after,
+                             [&](const std::string& k, const View* v) { return k < key(*v); });
+  std::pair<std::vector<View>, std::string> page;
+  for (; it != all.end() && page.first.size() < page_size; ++it) page.first.push_back(**it);
+  if (it != all.end()) page.second = KeyPageToken(list, key(page.first.back()));
+  return page;
 }
 
 bool FlightOverlaps(const v1::OrderView& order, const std::optional<v1::Date>& from,
@@ -174,8 +221,14 @@ class EngineImpl final : public Engine {
                                                   const ListClientsRequest& request) const override;
   absl::StatusOr<UserView> GetUser(const Principal& principal,
                                    const std::string& user_id) const override;
-  absl::StatusOr<std::vector<UserView>> ListUsers(const Principal& principal) const override;
-  absl::StatusOr<std::vector<RoleView>> ListRoles(const Principal& principal) const override;
+  absl::StatusOr<ListUsersResponse> ListUsers(const Principal& principal,
+                                              const ListUsersRequest& request) const override;
+  absl::StatusOr<ListRolesResponse> ListRoles(const Principal& principal,
+                                              const ListRolesRequest& request) const override;
+  // A list's page size: 0 is the default, and no more than the most.
+  size_t PageSize(size_t asked) const {
+    return std::min(asked == 0 ? options_.default_page_size : asked, options_.max_page_size);
+  }
   absl::StatusOr<v1::ItemTypeDefinition> GetItemType(const Principal& principal,
                                                      const std::string& name) const override;
   absl::StatusOr<v1::WorkflowDefinition> GetWorkflow(const Principal& principal,
@@ -965,8 +1018,7 @@ absl::StatusOr<OrderView> EngineImpl::GetOrderAsOf(const Principal& principal,
 
 absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& principal,
                                                           const ListOrdersRequest& request) const {
-  size_t page_size = request.page_size == 0 ? options_.default_page_size : request.page_size;
-  page_size = std::min(page_size, options_.max_page_size);
+  const size_t page_size = PageSize(request.page_size);
   const auto date = [](const std::optional<v1::Date>& d) {
     return d.has_value() ? internal::FormatDate(*d) : std::string();
   };
@@ -1066,8 +1118,7 @@ absl::StatusOr<ClientView> EngineImpl::GetClientAsOf(const Principal& principal,
 
 absl::StatusOr<ListClientsResponse> EngineImpl::ListClients(
     const Principal& principal, const ListClientsRequest& request) const {
-  size_t page_size = request.page_size == 0 ? options_.default_page_size : request.page_size;
-  page_size = std::min(page_size, options_.max_page_size);
+  const size_t page_size = PageSize(request.page_size);
   const uint32_t filters = FilterFingerprint({request.owner_id});
   const absl::Time now = clock_->Now();
   absl::ReaderMutexLock lock(&mu_);
@@ -1102,28 +1153,35 @@ absl::StatusOr<UserView> EngineImpl::GetUser(const Principal& principal,
   return *user;
 }
 
-absl::StatusOr<std::vector<UserView>> EngineImpl::ListUsers(const Principal& principal) const {
+absl::StatusOr<ListUsersResponse> EngineImpl::ListUsers(const Principal& principal,
+                                                        const ListUsersRequest& request) const {
+  ASSIGN_OR_RETURN(const std::string after, ParseKeyPageToken("ListUsers", request.page_token));
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
   if (!caller->client_id().empty()) {
     return absl::PermissionDeniedError("client contacts cannot list the users of the house");
   }
-  std::vector<UserView> users;
-  for (const auto& [id, user] : state_.users()) users.push_back(user);
-  std::sort(users.begin(), users.end(),
-            [](const UserView& a, const UserView& b) { return a.user_id() < b.user_id(); });
-  return users;
+  std::vector<const UserView*> users;
+  for (const auto& [id, user] : state_.users()) users.push_back(&user);
+  ListUsersResponse response;
+  std::tie(response.users, response.next_page_token) = KeyPage(
+      "ListUsers", std::move(users), [](const UserView& u) { return u.user_id(); }, after,
+      PageSize(request.page_size));
+  return response;
 }
 
-absl::StatusOr<std::vector<RoleView>> EngineImpl::ListRoles(const Principal& principal) const {
+absl::StatusOr<ListRolesResponse> EngineImpl::ListRoles(const Principal& principal,
+                                                        const ListRolesRequest& request) const {
+  ASSIGN_OR_RETURN(const std::string after, ParseKeyPageToken("ListRoles", request.page_token));
   absl::ReaderMutexLock lock(&mu_);
   RETURN_IF_ERROR(Caller(principal).status());
-  std::vector<RoleView> roles;
-  for (const auto& [name, role] : state_.roles()) roles.push_back(role);
-  std::sort(roles.begin(), roles.end(), [](const RoleView& a, const RoleView& b) {
-    return a.definition().name() < b.definition().name();
-  });
-  return roles;
+  std::vector<const RoleView*> roles;
+  for (const auto& [name, role] : state_.roles()) roles.push_back(&role);
+  ListRolesResponse response;
+  std::tie(response.roles, response.next_page_token) = KeyPage(
+      "ListRoles", std::move(roles), [](const RoleView& r) { return r.definition().name(); }, after,
+      PageSize(request.page_size));
+  return response;
 }
 
 absl::StatusOr<v1::ItemTypeDefinition> EngineImpl::GetItemType(const Principal& principal,

@@ -111,6 +111,27 @@ struct ListClientsResponse {
   std::string next_page_token;
 };
 
+// Users by id, roles by name, a page at a time.
+struct ListUsersRequest {
+  size_t page_size = 0;
+  std::string page_token;
+};
+
+struct ListUsersResponse {
+  std::vector<UserView> users;
+  std::string next_page_token;
+};
+
+struct ListRolesRequest {
+  size_t page_size = 0;
+  std::string page_token;
+};
+
+struct ListRolesResponse {
+  std::vector<RoleView> roles;
+  std::string next_page_token;
+};
+
 class Engine {
  public:
   // Opens an engine over `store`, rebuilding the projections from the log (from the snapshot,
@@ -177,8 +198,10 @@ class Engine {
       const Principal& principal, const ListClientsRequest& request) const = 0;
   virtual absl::StatusOr<UserView> GetUser(const Principal& principal,
                                            const std::string& user_id) const = 0;
-  virtual absl::StatusOr<std::vector<UserView>> ListUsers(const Principal& principal) const = 0;
-  virtual absl::StatusOr<std::vector<RoleView>> ListRoles(const Principal& principal) const = 0;
+  virtual absl::StatusOr<ListUsersResponse> ListUsers(const Principal& principal,
+                                                      const ListUsersRequest& request) const = 0;
+  virtual absl::StatusOr<ListRolesResponse> ListRoles(const Principal& principal,
+                                                      const ListRolesRequest& request) const = 0;
   virtual absl::StatusOr<v1::ItemTypeDefinition> GetItemType(const Principal& principal,
                                                              const std::string& name) const = 0;
   // version 0: the latest.

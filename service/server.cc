@@ -1033,10 +1033,15 @@ class AdminService final : public v1::Admin::CallbackService {
                                       const v1::ListUsersRequest* request,
                                       v1::ListUsersResponse* response) override {
     return calls_->Call("ListUsers", context, request, response,
-                        [this](const Principal& p, const v1::ListUsersRequest&,
+                        [this](const Principal& p, const v1::ListUsersRequest& r,
                                v1::ListUsersResponse* out) -> absl::Status {
-                          ASSIGN_OR_RETURN(auto users, calls_->engine()->ListUsers(p));
-                          for (auto& user : users) *out->add_users() = std::move(user);
+                          engine::ListUsersRequest query;
+                          query.page_size = r.page_size();
+                          query.page_token = r.page_token();
+                          ASSIGN_OR_RETURN(engine::ListUsersResponse list,
+                                           calls_->engine()->ListUsers(p, query));
+                          for (auto& user : list.users) *out->add_users() = std::move(user);
+                          out->set_next_page_token(list.next_page_token);
                           return absl::OkStatus();
                         });
   }
@@ -1045,10 +1050,15 @@ class AdminService final : public v1::Admin::CallbackService {
                                       const v1::ListRolesRequest* request,
                                       v1::ListRolesResponse* response) override {
     return calls_->Call("ListRoles", context, request, response,
-                        [this](const Principal& p, const v1::ListRolesRequest&,
+                        [this](const Principal& p, const v1::ListRolesRequest& r,
                                v1::ListRolesResponse* out) -> absl::Status {
-                          ASSIGN_OR_RETURN(auto roles, calls_->engine()->ListRoles(p));
-                          for (auto& role : roles) *out->add_roles() = std::move(role);
+                          engine::ListRolesRequest query;
+                          query.page_size = r.page_size();
+                          query.page_token = r.page_token();
+                          ASSIGN_OR_RETURN(engine::ListRolesResponse list,
+                                           calls_->engine()->ListRoles(p, query));
+                          for (auto& role : list.roles) *out->add_roles() = std::move(role);
+                          out->set_next_page_token(list.next_page_token);
                           return absl::OkStatus();
                         });
   }

@@ -351,6 +351,22 @@ class Client {
     return reader->Finish();
   }
 
+  // Every page of a list, in one response: the CLI shows whole lists.
+  template <typename Request, typename Response, typename Method>
+  grpc::Status AllPages(Request request, Response* all, Method method) const {
+    request.set_page_size(1000);
+    while (true) {
+      Response page;
+      grpc::Status status = method(Context().get(), request, &page);
+      if (!status.ok()) return status;
+      all->MergeFrom(page);
+      if (page.next_page_token().empty()) break;
+      request.set_page_token(page.next_page_token());
+    }
+    all->clear_next_page_token();
+    return grpc::Status::OK;
+  }
+
   int Report(const grpc::Status& status) const {
     if (status.ok()) return 0;
     std::fprintf(stderr, "spotflow: %s: %s\n", CodeName(status.error_code()),
@@ -900,10 +916,10 @@ int Client::Run(const std::string& verb, const Args& args) {
     return 0;
   }
   if (verb == "client" && sub == "list") {
-    v1::ListClientsRequest request;
-    request.set_page_size(100);
     v1::ListClientsResponse response;
-    grpc::Status status = clients_->ListClients(Context().get(), request, &response);
+    grpc::Status status =
+        AllPages(v1::ListClientsRequest(), &response,
+                 [&](auto* c, auto& q, auto* out) { return clients_->ListClients(c, q, out); });
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
     std::printf("%-12s %-30s %s\n", "ID", "NAME", "OWNER");
@@ -943,7 +959,9 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "user" && sub == "list") {
     v1::ListUsersResponse response;
-    grpc::Status status = admin_->ListUsers(Context().get(), v1::ListUsersRequest(), &response);
+    grpc::Status status =
+        AllPages(v1::ListUsersRequest(), &response,
+                 [&](auto* c, auto& q, auto* out) { return admin_->ListUsers(c, q, out); });
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
     for (const v1::UserView& u : response.users()) {
@@ -965,7 +983,9 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "role" && sub == "list") {
     v1::ListRolesResponse response;
-    grpc::Status status = admin_->ListRoles(Context().get(), v1::ListRolesRequest(), &response);
+    grpc::Status status =
+        AllPages(v1::ListRolesRequest(), &response,
+                 [&](auto* c, auto& q, auto* out) { return admin_->ListRoles(c, q, out); });
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
     for (const v1::RoleView& r : response.roles()) {

@@ -1,7 +1,9 @@
 // The production-order system of seed 000 through the C++ library: an order from creation to
 // archive, reuse, flight changes, sharing, reassignment, lists, as-of reads, idempotency and
 // etags. Every rejected command is checked to have written nothing (EngineTest::Reject).
+#include <algorithm>
 #include <atomic>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -532,6 +534,69 @@ TEST_F(OrderFlowTest, ListsFilterPageAndShowOnlyWhatTheCallerMaySee) {
   EXPECT_THAT(engine_->GetOrder({kAe}, theirs), StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST_F(OrderFlowTest, UsersAndRolesAreListedInKeyOrderAPageAtATime) {
+  // Ids that sort between the fixture's, one with a '.' (the token's separator).
+  AddUser("b.ob", engine::kAccountExecutive);
+  AddUser("zed", engine::kProducer);
+  std::vector<std::string> all;
+  {
+    absl::StatusOr<ListUsersResponse> whole = engine_->ListUsers({kAdmin}, {});
+    ASSERT_OK(whole.status());
+    EXPECT_EQ(whole->next_page_token, "");
+    for (const v1::UserView& user : whole->users) all.push_back(user.user_id());
+    EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
+    ASSERT_GE(all.size(), 5u);
+  }
+  std::vector<std::string> paged;
+  ListUsersRequest request;
+  request.page_size = 2;
+  int pages = 0;
+  do {
+    absl::StatusOr<ListUsersResponse> page = engine_->ListUsers({kAe}, request);
+    ASSERT_OK(page.status());
+    ASSERT_LE(page->users.size(), 2u);
+    for (const v1::UserView& user : page->users) paged.push_back(user.user_id());
+    request.page_token = page->next_page_token;
+    ++pages;
+  } while (!request.page_token.empty() && pages < 100);
+  EXPECT_EQ(paged, all) << "every user once, in order, over the pages";
+  EXPECT_EQ(pages, static_cast<int>((all.size() + 1) / 2));
+
+  // A token goes on from where it was, even if users were added before it since.
+  request.page_token = "";
+  absl::StatusOr<ListUsersResponse> first = engine_->ListUsers({kAdmin}, request);
+  ASSERT_OK(first.status());
+  AddUser("aaron", engine::kProducer);
+  request.page_token = first->next_page_token;
+  absl::StatusOr<ListUsersResponse> second = engine_->ListUsers({kAdmin}, request);
+  ASSERT_OK(second.status());
+  EXPECT_EQ(second->users.front().user_id(), all[2]);
+
+  // Tokens of another list, or not a token at all.
+  for (const std::string& bad :
+       {std::string("ListRoles.61.00000000"), std::string("ListUsers.zz.00000000"),
+        std::string("ListUsers.616.00000000"), std::string("nonsense"),
+        std::string("ListUsers.61.00000001")}) {
+    request.page_token = bad;
+    EXPECT_THAT(engine_->ListUsers({kAdmin}, request),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_token")))
+        << bad;
+  }
+
+  ListRolesRequest roles;
+  roles.page_size = 3;
+  std::vector<std::string> names;
+  do {
+    absl::StatusOr<ListRolesResponse> page = engine_->ListRoles({kProducer}, roles);
+    ASSERT_OK(page.status());
+    for (const v1::RoleView& role : page->roles) names.push_back(role.definition().name());
+    roles.page_token = page->next_page_token;
+  } while (!roles.page_token.empty() && names.size() < 1000);
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  EXPECT_THAT(names, ::testing::Contains(engine::kProducer));
+  EXPECT_EQ(std::set<std::string>(names.begin(), names.end()).size(), names.size());
+}
+
 TEST_F(OrderFlowTest, RepeatedRequestIdReturnsTheFirstResultAndWritesNothing) {
   v1::Command create = CreateOrderCommand();
   create.set_request_id("req-1");
@@ -627,7 +692,7 @@ TEST_F(OrderFlowTest, ClientContactSeesOnlyWhatWasForwardedToThem) {
   EXPECT_EQ(seen.scripts(0).reviews(0).kind(), v1::FORWARDED_TO_CLIENT);
   EXPECT_THAT(seen.comments(), SizeIs(0));
   EXPECT_THAT(Order(order, kAe).scripts(), SizeIs(2));
-  EXPECT_THAT(engine_->ListUsers({kClientUser}), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(engine_->ListUsers({kClientUser}, {}), StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_THAT(engine_->GetUser({kClientUser}, kAe), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_OK(engine_->GetUser({kClientUser}, kClientUser).status());
 }

@@ -299,6 +299,24 @@ TEST_F(ServiceTest, AdminUsersRolesTypesAndWorkflows) {
   v1::ListUsersResponse users;
   ASSERT_TRUE(Ok(admin_->ListUsers(Context("sam").get(), v1::ListUsersRequest(), &users)));
   EXPECT_EQ(users.users_size(), 5);  // admin, sam, ann, pete, audrey
+  EXPECT_EQ(users.next_page_token(), "");
+  // A page at a time: the next page's token, which the server takes back.
+  v1::ListUsersRequest paged;
+  paged.set_page_size(3);
+  v1::ListUsersResponse first, second;
+  ASSERT_TRUE(Ok(admin_->ListUsers(Context("sam").get(), paged, &first)));
+  ASSERT_EQ(first.users_size(), 3);
+  ASSERT_NE(first.next_page_token(), "");
+  paged.set_page_token(first.next_page_token());
+  ASSERT_TRUE(Ok(admin_->ListUsers(Context("sam").get(), paged, &second)));
+  ASSERT_EQ(second.users_size(), 2);
+  EXPECT_EQ(second.next_page_token(), "");
+  EXPECT_EQ(second.users(0).user_id(), users.users(3).user_id());
+  paged.set_page_token("ListClients.1.00000000");
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT, [&] {
+    v1::ListUsersResponse refused;
+    return admin_->ListUsers(Context("sam").get(), paged, &refused);
+  });
   v1::DeactivateUserRequest deactivate;
   deactivate.mutable_deactivate_user()->set_user_id("ann");
   ExpectRefused(grpc::StatusCode::PERMISSION_DENIED, [&] {
