@@ -907,8 +907,12 @@ int Client::Run(const std::string& verb, const Args& args) {
     std::printf("%s  %s (owner %s, etag %llu)\n", client.client_id().c_str(), client.name().c_str(),
                 client.owner_id().c_str(), static_cast<unsigned long long>(client.version()));
     for (const v1::Contact& c : client.contacts()) {
-      std::printf("  contact %s: %s %s\n", c.contact_id().c_str(), c.name().c_str(),
-                  c.email().c_str());
+      std::vector<std::string> details = {c.name()};
+      for (const std::string* detail : {&c.title(), &c.email(), &c.phone()}) {
+        if (!detail->empty()) details.push_back(*detail);
+      }
+      std::printf("  contact %s: %s\n", c.contact_id().c_str(),
+                  absl::StrJoin(details, ", ").c_str());
     }
     for (const v1::AccountShare& s : client.shares()) {
       std::printf("  shared with %s\n", s.user_id().c_str());
