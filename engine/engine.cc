@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -94,18 +95,25 @@ std::string PageToken(absl::string_view list, uint64_t after, uint32_t filters) 
   return absl::StrCat(list, ".", after, ".", absl::Hex(filters, absl::kZeroPad8));
 }
 
+absl::Status NotAPageToken(absl::string_view list, const std::string& token) {
+  return absl::InvalidArgumentError(absl::StrCat("page_token \"", absl::CHexEscape(token),
+                                                 "\" is not one ", list,
+                                                 " gave; start again without it"));
+}
+
 // What a page token continues after: the middle of "<list>.<after>.<filters>" (empty without a
-// token), once the token is known to be `list`'s for these filters.
-absl::StatusOr<absl::string_view> PageTokenAfter(absl::string_view list, uint32_t filters,
+// token), once the token is known to be `list`'s for these filters. `filters` is nullopt for a
+// list that takes none.
+absl::StatusOr<absl::string_view> PageTokenAfter(absl::string_view list,
+                                                 std::optional<uint32_t> filters,
                                                  const std::string& token) {
   if (token.empty()) return absl::string_view();
   std::vector<absl::string_view> parts = absl::StrSplit(token, '.');
-  if (parts.size() != 3 || parts[0] != list) {
-    return absl::InvalidArgumentError(absl::StrCat("page_token \"", absl::CHexEscape(token),
-                                                   "\" is not one ", list,
-                                                   " gave; start again without it"));
+  if (parts.size() != 3 || parts[0] != list || parts[1].empty()) {
+    return NotAPageToken(list, token);
   }
-  if (parts[2] != absl::StrCat(absl::Hex(filters, absl::kZeroPad8))) {
+  if (parts[2] != absl::StrCat(absl::Hex(filters.value_or(0), absl::kZeroPad8))) {
+    if (!filters.has_value()) return NotAPageToken(list, token);
     return absl::InvalidArgumentError(
         "page_token was given for other filters; ask the next page with the filters of the "
         "first, or start again without it");
@@ -119,28 +127,23 @@ absl::StatusOr<uint64_t> ParsePageToken(absl::string_view list, uint32_t filters
   ASSIGN_OR_RETURN(absl::string_view after, PageTokenAfter(list, filters, token));
   uint64_t position = 0;
   if (!after.empty() && (!absl::SimpleAtoi(after, &position) || position > head)) {
-    return absl::InvalidArgumentError(absl::StrCat("page_token \"", absl::CHexEscape(token),
-                                                   "\" is not one ", list,
-                                                   " gave; start again without it"));
+    return NotAPageToken(list, token);
   }
   return position;
 }
 
 // Lists in key order (users by id, roles by name) name the last key given, in hex: a key may
-// hold a '.'.
+// hold a '.'. They take no filters.
 std::string KeyPageToken(absl::string_view list, absl::string_view after) {
-  return absl::StrCat(list, ".", absl::BytesToHexString(after), ".",
-                      absl::Hex(0, absl::kZeroPad8));  // No filters.
+  return absl::StrCat(list, ".", absl::BytesToHexString(after), ".", absl::Hex(0, absl::kZeroPad8));
 }
 
 // The key a KeyPageToken continues after ("" without a token: every key is longer).
 absl::StatusOr<std::string> ParseKeyPageToken(absl::string_view list, const std::string& token) {
-  ASSIGN_OR_RETURN(absl::string_view after, PageTokenAfter(list, 0, token));
+  ASSIGN_OR_RETURN(absl::string_view after, PageTokenAfter(list, std::nullopt, token));
   if (after.size() % 2 != 0 ||
       !std::all_of(after.begin(), after.end(), [](char c) { return absl::ascii_isxdigit(c); })) {
-    return absl::InvalidArgumentError(absl::StrCat("page_token \"", absl::CHexEscape(token),
-                                                   "\" is not one ", list,
-                                                   " gave; start again without it"));
+    return NotAPageToken(list, token);
   }
   return absl::HexStringToBytes(after);
 }
@@ -1155,31 +1158,33 @@ absl::StatusOr<UserView> EngineImpl::GetUser(const Principal& principal,
 
 absl::StatusOr<ListUsersResponse> EngineImpl::ListUsers(const Principal& principal,
                                                         const ListUsersRequest& request) const {
-  ASSIGN_OR_RETURN(const std::string after, ParseKeyPageToken("ListUsers", request.page_token));
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
   if (!caller->client_id().empty()) {
     return absl::PermissionDeniedError("client contacts cannot list the users of the house");
   }
+  ASSIGN_OR_RETURN(const std::string after, ParseKeyPageToken("ListUsers", request.page_token));
   std::vector<const UserView*> users;
   for (const auto& [id, user] : state_.users()) users.push_back(&user);
   ListUsersResponse response;
   std::tie(response.users, response.next_page_token) = KeyPage(
-      "ListUsers", std::move(users), [](const UserView& u) { return u.user_id(); }, after,
+      "ListUsers", std::move(users),
+      [](const UserView& u) -> const std::string& { return u.user_id(); }, after,
       PageSize(request.page_size));
   return response;
 }
 
 absl::StatusOr<ListRolesResponse> EngineImpl::ListRoles(const Principal& principal,
                                                         const ListRolesRequest& request) const {
-  ASSIGN_OR_RETURN(const std::string after, ParseKeyPageToken("ListRoles", request.page_token));
   absl::ReaderMutexLock lock(&mu_);
   RETURN_IF_ERROR(Caller(principal).status());
+  ASSIGN_OR_RETURN(const std::string after, ParseKeyPageToken("ListRoles", request.page_token));
   std::vector<const RoleView*> roles;
   for (const auto& [name, role] : state_.roles()) roles.push_back(&role);
   ListRolesResponse response;
   std::tie(response.roles, response.next_page_token) = KeyPage(
-      "ListRoles", std::move(roles), [](const RoleView& r) { return r.definition().name(); }, after,
+      "ListRoles", std::move(roles),
+      [](const RoleView& r) -> const std::string& { return r.definition().name(); }, after,
       PageSize(request.page_size));
   return response;
 }

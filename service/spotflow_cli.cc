@@ -361,6 +361,10 @@ class Client {
       if (!status.ok()) return status;
       all->MergeFrom(page);
       if (page.next_page_token().empty()) break;
+      if (page.next_page_token() == request.page_token()) {
+        return grpc::Status(grpc::StatusCode::INTERNAL,
+                            "the server gave the same page token twice; the list is incomplete");
+      }
       request.set_page_token(page.next_page_token());
     }
     all->clear_next_page_token();

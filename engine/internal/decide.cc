@@ -1,6 +1,7 @@
 #include "engine/internal/decide.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "base/status_macros.h"
 #include "engine/internal/definitions.h"
 #include "engine/presets.h"
+#include "google/protobuf/util/field_mask_util.h"
 
 namespace spotflow::engine::internal {
 namespace {
@@ -724,25 +726,20 @@ absl::Status Decider::AddContact(const v1::AddContact& c) {
   return absl::OkStatus();
 }
 
-// The fields of Contact that an UpdateContact's mask names (AIP-134): paths from UpdateContact,
-// "contact.<field>", or "contact" / "*" for every field; an empty mask names every field (the
-// contact is replaced). The id says which contact: it cannot be named.
-absl::StatusOr<std::vector<const google::protobuf::FieldDescriptor*>> ContactFieldsNamed(
+// What an UpdateContact's mask (AIP-134) names, as a mask of Contact's own fields; nullopt
+// for the whole contact (an empty mask, "contact" or "*": the contact is replaced). Paths are
+// from UpdateContact: "contact.<field>". The id says which contact: it cannot be named.
+absl::StatusOr<std::optional<google::protobuf::FieldMask>> ContactFieldsNamed(
     const google::protobuf::FieldMask& mask) {
   const google::protobuf::Descriptor* type = v1::Contact::descriptor();
-  std::vector<const google::protobuf::FieldDescriptor*> all;
-  for (int i = 0; i < type->field_count(); ++i) {
-    if (type->field(i)->name() != "contact_id") all.push_back(type->field(i));
-  }
-  if (mask.paths().empty()) return all;
-  std::vector<const google::protobuf::FieldDescriptor*> named;
+  google::protobuf::FieldMask named;
   for (const std::string& path : mask.paths()) {
     if (path == "*" || path == "contact") {
       if (mask.paths_size() > 1) {
         return absl::InvalidArgumentError(absl::StrCat(
             "update_mask \"", path, "\" stands alone: it names every field of the contact"));
       }
-      return all;
+      return std::nullopt;
     }
     absl::string_view name = path;
     const google::protobuf::FieldDescriptor* field =
@@ -752,21 +749,27 @@ absl::StatusOr<std::vector<const google::protobuf::FieldDescriptor*>> ContactFie
           "update_mask names \"", path, "\", which says what to update; it cannot change"));
     }
     if (field == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("update_mask names \"", absl::CHexEscape(path),
-                       "\"; a contact's fields are contact.name, contact.email, contact.phone and "
-                       "contact.title (or \"contact\" for all of them)"));
+      std::vector<std::string> fields;
+      for (int i = 0; i < type->field_count(); ++i) {
+        if (type->field(i)->name() != "contact_id") {
+          fields.push_back(absl::StrCat("contact.", type->field(i)->name()));
+        }
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "update_mask names \"", absl::CHexEscape(path), "\"; a contact's fields are ",
+          absl::StrJoin(fields, ", "), " (or \"contact\" for all of them)"));
     }
-    if (std::find(named.begin(), named.end(), field) == named.end()) named.push_back(field);
+    named.add_paths(field->name());
   }
+  if (named.paths().empty()) return std::nullopt;
   return named;
 }
 
 absl::Status Decider::UpdateContact(const v1::UpdateContact& c) {
-  ASSIGN_OR_RETURN(std::vector<const google::protobuf::FieldDescriptor*> fields,
-                   ContactFieldsNamed(c.update_mask()));
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
   RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "update contacts"));
+  ASSIGN_OR_RETURN(std::optional<google::protobuf::FieldMask> fields,
+                   ContactFieldsNamed(c.update_mask()));
   RETURN_IF_ERROR(ValidateId("contact_id", c.contact().contact_id()));
   const v1::Contact* current = nullptr;
   for (const v1::Contact& contact : client->contacts()) {
@@ -776,14 +779,15 @@ absl::Status Decider::UpdateContact(const v1::UpdateContact& c) {
     return absl::NotFoundError(absl::StrCat(
         "client \"", client->client_id(), "\" has no contact \"", c.contact().contact_id(), "\""));
   }
-  // The named fields from the command, the rest as they are.
-  v1::Contact updated = *current;
-  for (const google::protobuf::FieldDescriptor* field : fields) {
-    if (field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_STRING) {
-      return absl::InternalError(absl::StrCat("Contact.", field->name(), " is not a string"));
-    }
-    updated.GetReflection()->SetString(&updated, field,
-                                       c.contact().GetReflection()->GetString(c.contact(), field));
+  v1::Contact updated = c.contact();
+  if (fields.has_value()) {
+    // The named fields from the command (cleared where it leaves them empty), the rest as
+    // they are.
+    updated = *current;
+    google::protobuf::util::FieldMaskUtil::MergeOptions options;
+    options.set_replace_message_fields(true);
+    options.set_replace_repeated_fields(true);
+    google::protobuf::util::FieldMaskUtil::MergeMessageTo(c.contact(), *fields, options, &updated);
   }
   RETURN_IF_ERROR(ValidateContact(updated));
   const std::string stream = ClientStream(client->client_id());

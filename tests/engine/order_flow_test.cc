@@ -523,6 +523,9 @@ TEST_F(OrderFlowTest, ListsFilterPageAndShowOnlyWhatTheCallerMaySee) {
                        HasSubstr("is not one ListOrders gave; start again without it")));
   page.page_token = "ListOrders.99999999.00000000";  // Past anything this log has.
   EXPECT_THAT(engine_->ListOrders({kAe}, page), StatusIs(absl::StatusCode::kInvalidArgument));
+  page.page_token = token.substr(0, token.find('.') + 1) + token.substr(token.rfind('.'));
+  EXPECT_THAT(engine_->ListOrders({kAe}, page),  // "ListOrders..<filters>": no position.
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not one ListOrders")));
   ListClientsRequest clients;  // Another list's token.
   clients.page_token = token;
   EXPECT_THAT(engine_->ListClients({kAe}, clients),
@@ -572,16 +575,21 @@ TEST_F(OrderFlowTest, UsersAndRolesAreListedInKeyOrderAPageAtATime) {
   ASSERT_OK(second.status());
   EXPECT_EQ(second->users.front().user_id(), all[2]);
 
-  // Tokens of another list, or not a token at all.
+  // Tokens of another list, or not a token at all; users take no filters, so a token with
+  // some is not one ListUsers gave either.
   for (const std::string& bad :
        {std::string("ListRoles.61.00000000"), std::string("ListUsers.zz.00000000"),
         std::string("ListUsers.616.00000000"), std::string("nonsense"),
-        std::string("ListUsers.61.00000001")}) {
+        std::string("ListUsers..00000000"), std::string("ListUsers.61.00000001")}) {
     request.page_token = bad;
-    EXPECT_THAT(engine_->ListUsers({kAdmin}, request),
-                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_token")))
+    EXPECT_THAT(
+        engine_->ListUsers({kAdmin}, request),
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not one ListUsers gave")))
         << bad;
   }
+  // Who may not list at all is told so, whatever the token.
+  EXPECT_THAT(engine_->ListUsers({kClientUser}, request),
+              StatusIs(absl::StatusCode::kPermissionDenied));
 
   ListRolesRequest roles;
   roles.page_size = 3;
