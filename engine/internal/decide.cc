@@ -159,6 +159,76 @@ class Decider {
   absl::Status RequireAdmin(absl::string_view what) const {
     return Require(v1::ADMIN_CONFIGURE, what);
   }
+  // Whether `roles` grant `privilege` at some scope, reading the role `redefined` names (if
+  // given) as that new definition.
+  bool Grants(const google::protobuf::RepeatedPtrField<std::string>& roles, v1::Privilege privilege,
+              const v1::RoleDefinition* redefined = nullptr) const {
+    for (const std::string& name : roles) {
+      const v1::RoleDefinition* definition = nullptr;
+      if (redefined != nullptr && redefined->name() == name) {
+        definition = redefined;
+      } else if (const v1::RoleView* role = state_.FindRole(name)) {
+        definition = &role->definition();
+      }
+      if (definition == nullptr) continue;
+      for (const v1::Grant& grant : definition->grants()) {
+        if (grant.privilege() == privilege && grant.scope() != v1::SCOPE_UNSPECIFIED) return true;
+      }
+    }
+    return false;
+  }
+  // The house always keeps an administrator: some active user other than `except` holds
+  // ADMIN_CONFIGURE (with `redefined` read as the new definition of its role). Without one,
+  // nobody could give the role back.
+  absl::Status KeepAnAdministrator(absl::string_view except, absl::string_view what,
+                                   const v1::RoleDefinition* redefined = nullptr) const {
+    for (const auto& [id, user] : state_.users()) {
+      if (id != except && user.active() && Grants(user.roles(), v1::ADMIN_CONFIGURE, redefined)) {
+        return absl::OkStatus();
+      }
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat(what,
+                     " would leave no active administrator; give another user an administrator's "
+                     "role first"));
+  }
+  // A client contact's login speaks for its company: its roles may only view that company's
+  // orders and answer for it (ORDER_VIEW and CLIENT_ANSWER, scope OWN). Answering as the
+  // client is theirs alone: staff roles may not grant CLIENT_ANSWER.
+  absl::Status CheckRolesFit(const std::string& user_id, bool client_login,
+                             const google::protobuf::RepeatedPtrField<std::string>& roles,
+                             const v1::RoleDefinition* redefined = nullptr) const {
+    for (const std::string& name : roles) {
+      const v1::RoleDefinition* definition = nullptr;
+      if (redefined != nullptr && redefined->name() == name) {
+        definition = redefined;
+      } else if (const v1::RoleView* role = state_.FindRole(name)) {
+        definition = &role->definition();
+      }
+      if (definition == nullptr) continue;
+      for (const v1::Grant& grant : definition->grants()) {
+        const bool client_grant =
+            (grant.privilege() == v1::ORDER_VIEW || grant.privilege() == v1::CLIENT_ANSWER) &&
+            grant.scope() == v1::OWN;
+        if (client_login && !client_grant) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "user \"", user_id, "\" is a client contact's login and role \"", name, "\" grants ",
+              v1::Privilege_Name(grant.privilege()), " (", v1::Scope_Name(grant.scope()),
+              "); a client contact's roles may only view its company's orders and answer for "
+              "it (ORDER_VIEW and CLIENT_ANSWER, scope OWN), as \"",
+              kClientContact, "\" does"));
+        }
+        if (!client_login && grant.privilege() == v1::CLIENT_ANSWER) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("role \"", name,
+                           "\" answers for a client (CLIENT_ANSWER), so it goes only to a "
+                           "client contact's login (with client_id and contact_id); user \"",
+                           user_id, "\" is staff"));
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
 
   // --- Workflows.
   absl::StatusOr<const v1::WorkflowDefinition*> WorkflowOf(const v1::OrderView& order) const {
@@ -507,6 +577,7 @@ absl::Status Decider::CreateUser(const v1::CreateUser& c) {
           absl::StrCat("client \"", c.client_id(), "\" has no contact \"", c.contact_id(), "\""));
     }
   }
+  RETURN_IF_ERROR(CheckRolesFit(id, !c.client_id().empty(), c.roles()));
   if (state_.FindUser(id) != nullptr) {
     return absl::AlreadyExistsError(absl::StrCat("user \"", id, "\" already exists"));
   }
@@ -543,6 +614,12 @@ absl::Status Decider::SetUserRoles(const v1::SetUserRoles& c) {
   RETURN_IF_ERROR(RequireAdmin("change a user's roles"));
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id(), false));
   RETURN_IF_ERROR(ValidateRoles(c.roles()));
+  RETURN_IF_ERROR(CheckRolesFit(user->user_id(), !user->client_id().empty(), c.roles()));
+  if (!Grants(c.roles(), v1::ADMIN_CONFIGURE)) {
+    RETURN_IF_ERROR(KeepAnAdministrator(
+        user->user_id(),
+        absl::StrCat("taking the administrator's role from \"", user->user_id(), "\"")));
+  }
   Target(UserStream(user->user_id()), user->version(), user->user_id());
   std::vector<std::string> old_roles(user->roles().begin(), user->roles().end());
   std::vector<std::string> new_roles(c.roles().begin(), c.roles().end());
@@ -585,6 +662,22 @@ absl::Status Decider::SetUserActive(const std::string& user_id, bool active) {
     return absl::FailedPreconditionError(
         "you cannot deactivate yourself; ask another administrator");
   }
+  if (active && !user->client_id().empty()) {
+    // A client contact's login comes back only while its contact is on record.
+    const v1::ClientView* client = state_.FindClient(user->client_id());
+    bool on_record = false;
+    if (client != nullptr && !client->deleted()) {
+      for (const v1::Contact& contact : client->contacts()) {
+        on_record |= contact.contact_id() == user->contact_id();
+      }
+    }
+    if (!on_record) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("user \"", user_id, "\" is the login of contact \"", user->contact_id(),
+                       "\" at client \"", user->client_id(),
+                       "\", which is no longer on record; add the contact again first"));
+    }
+  }
   v1::DomainEvent& event = Emit(UserStream(user_id), user->version());
   if (active) {
     event.mutable_user_reactivated()->set_user_id(user_id);
@@ -612,6 +705,24 @@ absl::Status Decider::RecordTokenIssued(const v1::RecordTokenIssued& c) {
 absl::Status Decider::DefineRole(const v1::DefineRole& c) {
   RETURN_IF_ERROR(RequireAdmin("define roles"));
   RETURN_IF_ERROR(ValidateRole(c.definition()));
+  // The users who hold the role must still fit it, and someone must still administer.
+  std::vector<const v1::UserView*> holders;
+  for (const auto& [id, user] : state_.users()) {
+    if (std::find(user.roles().begin(), user.roles().end(), c.definition().name()) !=
+        user.roles().end()) {
+      holders.push_back(&user);
+    }
+  }
+  std::sort(holders.begin(), holders.end(), [](const v1::UserView* a, const v1::UserView* b) {
+    return a->user_id() < b->user_id();
+  });
+  for (const v1::UserView* user : holders) {
+    RETURN_IF_ERROR(
+        CheckRolesFit(user->user_id(), !user->client_id().empty(), user->roles(), &c.definition()));
+  }
+  RETURN_IF_ERROR(KeepAnAdministrator(
+      "", absl::StrCat("redefining role \"", c.definition().name(), "\" this way"),
+      &c.definition()));
   const v1::RoleView* role = state_.FindRole(c.definition().name());
   const uint64_t version = role == nullptr ? 0 : role->version();
   const std::string stream = RoleStream(c.definition().name());
@@ -816,6 +927,22 @@ absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
   e->set_client_id(client->client_id());
   e->set_contact_id(c.contact_id());
   Target(stream, client->version(), client->client_id());
+  // The contact's own logins speak for someone no longer on record: they end with it.
+  std::vector<const v1::UserView*> logins;
+  for (const auto& [id, user] : state_.users()) {
+    if (user.active() && user.client_id() == client->client_id() &&
+        user.contact_id() == c.contact_id()) {
+      logins.push_back(&user);
+    }
+  }
+  std::sort(logins.begin(), logins.end(), [](const v1::UserView* a, const v1::UserView* b) {
+    return a->user_id() < b->user_id();
+  });
+  for (const v1::UserView* login : logins) {
+    Emit(UserStream(login->user_id()), login->version())
+        .mutable_user_deactivated()
+        ->set_user_id(login->user_id());
+  }
   return absl::OkStatus();
 }
 
@@ -889,6 +1016,13 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
   ASSIGN_OR_RETURN(const v1::UserView* to, LoadUser("to_owner", c.to_owner()));
   if (from->user_id() == to->user_id()) {
     return absl::InvalidArgumentError("from_owner and to_owner are the same user");
+  }
+  RETURN_IF_ERROR(RequireStaff(*to, "give accounts to"));
+  if (!Grants(to->roles(), v1::CLIENT_MANAGE)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "user \"", to->user_id(),
+        "\" cannot manage clients (no role of theirs grants "
+        "CLIENT_MANAGE); give the accounts to someone who can, such as an account executive"));
   }
   std::vector<const v1::ClientView*> clients;
   if (c.client_ids().empty()) {

@@ -730,6 +730,118 @@ TEST_F(OrderFlowTest, StaffRolesGoOnlyToStaff) {
   EXPECT_THAT(Reject("producer2", take), StatusIs(absl::StatusCode::kPermissionDenied));
 }
 
+TEST_F(OrderFlowTest, AClientContactsLoginHoldsOnlyClientRolesAndEndsWithItsContact) {
+  // A login tied to a contact cannot be given staff rights: with them it would manage its
+  // company's orders and client record as if it owned them.
+  v1::Command staff_login;
+  v1::CreateUser* user = staff_login.mutable_create_user();
+  user->set_user_id("dan");
+  user->set_display_name("Dan");
+  user->add_roles(engine::kAccountExecutive);
+  user->set_client_id(client_);
+  user->set_contact_id("carol");
+  EXPECT_THAT(Reject(kAdmin, staff_login),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("grants ORDER_MANAGE"), HasSubstr("client_contact"))));
+  v1::Command promote;
+  promote.mutable_set_user_roles()->set_user_id(kClientUser);
+  promote.mutable_set_user_roles()->add_roles(engine::kClientContact);
+  promote.mutable_set_user_roles()->add_roles(engine::kProducer);
+  EXPECT_THAT(Reject(kAdmin, promote),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("grants ORDER_VIEW (ALL)")));
+  // Answering as the client is the client's: a staff login cannot hold it.
+  v1::Command answerer;
+  answerer.mutable_create_user()->set_user_id("bill");
+  answerer.mutable_create_user()->set_display_name("Bill");
+  answerer.mutable_create_user()->add_roles(engine::kClientContact);
+  EXPECT_THAT(Reject(kAdmin, answerer),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("CLIENT_ANSWER")));
+  promote.mutable_set_user_roles()->set_user_id(kAe);
+  promote.mutable_set_user_roles()->clear_roles();
+  promote.mutable_set_user_roles()->add_roles(engine::kAccountExecutive);
+  promote.mutable_set_user_roles()->add_roles(engine::kClientContact);
+  EXPECT_THAT(Reject(kAdmin, promote),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("CLIENT_ANSWER")));
+  // Nor can the client contact role be redefined to grant more than a client may have.
+  v1::Command widen;
+  absl::StatusOr<ListRolesResponse> roles = engine_->ListRoles({kAdmin}, {});
+  ASSERT_OK(roles.status());
+  for (const v1::RoleView& role : roles->roles) {
+    if (role.definition().name() == engine::kClientContact) {
+      *widen.mutable_define_role()->mutable_definition() = role.definition();
+    }
+  }
+  ASSERT_TRUE(widen.has_define_role());
+  v1::Grant* more = widen.mutable_define_role()->mutable_definition()->add_grants();
+  more->set_privilege(v1::ORDER_MANAGE);
+  more->set_scope(v1::OWN);
+  EXPECT_THAT(Reject(kAdmin, widen), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              HasSubstr("is a client contact's login")));
+
+  // Removing the contact ends its login in the same change; it comes back only with it.
+  const std::string order = CreateOrder();
+  ASSERT_OK(engine_->GetOrder({kClientUser}, order).status());
+  v1::Command remove;
+  remove.mutable_remove_contact()->set_client_id(client_);
+  remove.mutable_remove_contact()->set_contact_id("carol");
+  v1::CommandResult removed = Run(kAe, remove);
+  EXPECT_THAT(removed.streams(), SizeIs(2)) << "the client and the login";
+  EXPECT_THAT(engine_->GetOrder({kClientUser}, order),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  v1::Command reactivate;
+  reactivate.mutable_reactivate_user()->set_user_id(kClientUser);
+  EXPECT_THAT(Reject(kAdmin, reactivate),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no longer on record")));
+  v1::Command again;
+  again.mutable_add_contact()->set_client_id(client_);
+  again.mutable_add_contact()->mutable_contact()->set_contact_id("carol");
+  again.mutable_add_contact()->mutable_contact()->set_name("Carol Client");
+  Run(kAe, again);
+  Run(kAdmin, reactivate);
+  EXPECT_OK(engine_->GetOrder({kClientUser}, order).status());
+}
+
+TEST_F(OrderFlowTest, TheHouseAlwaysKeepsAnAdministrator) {
+  v1::Command drop;
+  drop.mutable_set_user_roles()->set_user_id(kAdmin);
+  drop.mutable_set_user_roles()->add_roles(engine::kAuditor);
+  EXPECT_THAT(Reject(kAdmin, drop), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                             HasSubstr("would leave no active administrator")));
+  v1::Command strip;
+  absl::StatusOr<ListRolesResponse> roles = engine_->ListRoles({kAdmin}, {});
+  ASSERT_OK(roles.status());
+  for (const v1::RoleView& role : roles->roles) {
+    if (role.definition().name() == engine::kAdmin) {
+      *strip.mutable_define_role()->mutable_definition() = role.definition();
+    }
+  }
+  ASSERT_TRUE(strip.has_define_role());
+  strip.mutable_define_role()->mutable_definition()->clear_grants();
+  v1::Grant* view = strip.mutable_define_role()->mutable_definition()->add_grants();
+  view->set_privilege(v1::ORDER_VIEW);
+  view->set_scope(v1::ALL);
+  EXPECT_THAT(Reject(kAdmin, strip), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                              HasSubstr("would leave no active administrator")));
+  // With a second administrator, the first may step down.
+  AddUser("ada2", engine::kAdmin);
+  Run(kAdmin, drop);
+  EXPECT_THAT(Reject(kAdmin, drop), StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST_F(OrderFlowTest, AccountsGoOnlyToStaffWhoCanManageClients) {
+  CreateOrder();
+  for (const char* to : {kClientUser, kAuditor, kProducer}) {
+    v1::Command reassign;
+    reassign.mutable_reassign_accounts()->set_from_owner(kAe);
+    reassign.mutable_reassign_accounts()->set_to_owner(to);
+    EXPECT_THAT(Reject(kManager, reassign), StatusIs(absl::StatusCode::kInvalidArgument)) << to;
+  }
+  v1::Command reassign;
+  reassign.mutable_reassign_accounts()->set_from_owner(kAe);
+  reassign.mutable_reassign_accounts()->set_to_owner(kAe2);
+  Run(kManager, reassign);
+}
+
 TEST_F(OrderFlowTest, StaleEtagIsAbortedAndWritesNothing) {
   const std::string order = CreateOrder();
   v1::Command update;
