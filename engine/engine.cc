@@ -977,6 +977,17 @@ absl::StatusOr<bool> EngineImpl::Fold(
   if (as_of.position.has_value() == as_of.time.has_value()) {
     return absl::InvalidArgumentError("give either a position or a time to read as of");
   }
+  // A moment the log has not reached would read as today: say so rather than answer.
+  if (const uint64_t head = store_->Head().position;
+      as_of.position.has_value() && *as_of.position > head) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("position ", *as_of.position, " is past the end of the log (", head, ")"));
+  }
+  if (const absl::Time now = clock_->Now(); as_of.time.has_value() && *as_of.time > now) {
+    return absl::InvalidArgumentError(absl::StrCat("time ", absl::FormatTime(*as_of.time),
+                                                   " is in the future (now ", absl::FormatTime(now),
+                                                   ")"));
+  }
   ASSIGN_OR_RETURN(std::vector<EventRecord> records,
                    store_->ReadStream(stream, 1, store::Direction::kForward, kMaxStreamRead));
   bool any = false;

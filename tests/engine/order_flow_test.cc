@@ -461,6 +461,16 @@ TEST_F(OrderFlowTest, OrderReadAsOfAnEarlierPosition) {
   EXPECT_EQ(then->key(), "PO-2026-00001");
   as_of.position = 1;
   EXPECT_THAT(engine_->GetOrderAsOf({kAe}, order, as_of), StatusIs(absl::StatusCode::kNotFound));
+  // Moments the log has not reached are refused, not read as today.
+  as_of.position = store_->Head().position + 1;
+  EXPECT_THAT(engine_->GetOrderAsOf({kAe}, order, as_of),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("past the end of the log")));
+  AsOf later;
+  later.time = clock_.Now() + absl::Hours(1);
+  EXPECT_THAT(engine_->GetOrderAsOf({kAe}, order, later),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("in the future")));
+  later.time = clock_.Now();
+  EXPECT_OK(engine_->GetOrderAsOf({kAe}, order, later).status());
 }
 
 TEST_F(OrderFlowTest, ListsFilterPageAndShowOnlyWhatTheCallerMaySee) {
