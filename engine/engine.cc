@@ -964,6 +964,7 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
   const OrderView* order = state_.FindOrder(order_id);
+  if (order == nullptr) order = state_.FindOrderByKey(order_id);  // "PO-2026-00001".
   if (order == nullptr || !state_.CanSee(*caller, *order, clock_->Now())) {
     return absl::NotFoundError(
         absl::StrCat("order \"", absl::CHexEscape(order_id), "\" not found"));
@@ -1006,16 +1007,23 @@ absl::StatusOr<OrderView> EngineImpl::GetOrderAsOf(const Principal& principal,
                                                    const std::string& order_id,
                                                    const AsOf& as_of) const {
   ASSIGN_OR_RETURN(const bool auditor, HoldsEventsRead(principal));
+  std::string id = order_id;  // Or the key: the id once found.
   std::string key;
   if (auditor) {
     absl::ReaderMutexLock lock(&mu_);
-    if (const OrderView* found = state_.FindOrder(order_id)) key = found->key();
+    const OrderView* found = state_.FindOrder(order_id);
+    if (found == nullptr) found = state_.FindOrderByKey(order_id);
+    if (found != nullptr) {
+      id = found->order_id();
+      key = found->key();
+    }
   } else {
     ASSIGN_OR_RETURN(OrderView current, GetOrder(principal, order_id));
+    id = current.order_id();
     key = current.key();
   }
   OrderView order;
-  ASSIGN_OR_RETURN(bool existed, Fold(internal::OrderStream(order_id), as_of,
+  ASSIGN_OR_RETURN(bool existed, Fold(internal::OrderStream(id), as_of,
                                       [&](const EventRecord& record, v1::DomainEvent* event) {
                                         internal::ApplyToOrder(record, event, &order);
                                       }));

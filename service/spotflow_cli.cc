@@ -205,7 +205,8 @@ void PrintVerbUsage(const VerbSpec& spec) {
 constexpr char kGlobalUsage[] =
     "usage: spotflow [--server=HOST:PORT] [--token=TOKEN] [--json]\n"
     "                [--tls-ca=PEM [--tls-cert=PEM --tls-key=PEM]] VERB ...\n"
-    "The token may come from $SPOTFLOW_TOKEN, the server from $SPOTFLOW_SERVER.\n";
+    "The token may come from $SPOTFLOW_TOKEN, the server from $SPOTFLOW_SERVER.\n"
+    "ORDER is an order's id or its key (PO-2026-00001).\n";
 constexpr char kChangeNote[] =
     "every change takes [--etag N] [--request-id ID]; --json prints the server's answer as JSON\n";
 
@@ -519,6 +520,17 @@ int Client::Run(const std::string& verb, const Args& args) {
   auto rest = [&](size_t i, const char* what) -> const std::string& {
     return Positional(args, i, what);
   };
+  // An order named by its id or by its key, as people know it ("PO-2026-00001"): the id, which
+  // commands take. Where the server cannot find it, the name goes on as given and the command
+  // itself says what is wrong.
+  auto order_id = [&](size_t i, const char* what = "the order id") -> std::string {
+    const std::string& name = rest(i, what);
+    v1::GetOrderRequest request;
+    request.set_order_id(name);
+    v1::OrderView order;
+    if (orders_->GetOrder(Context().get(), request, &order).ok()) return order.order_id();
+    return name;
+  };
   if (verb == "order" && sub == "create") {
     v1::CreateOrderRequest request;
     v1::CreateOrder* o = request.mutable_create_order();
@@ -538,7 +550,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "order" && (sub == "show" || sub == "history")) {
     v1::GetOrderRequest request;
-    request.set_order_id(rest(1, "the order id"));
+    request.set_order_id(rest(1, "the order id or key"));  // GetOrder takes either.
     v1::OrderView order;
     grpc::Status status = orders_->GetOrder(Context().get(), request, &order);
     if (!status.ok()) return Report(status);
@@ -580,7 +592,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "script" && sub == "submit") {
     v1::SubmitRevisionRequest request;
     v1::SubmitRevision* r = request.mutable_submit_revision();
-    r->set_order_id(rest(1, "the order id"));
+    r->set_order_id(order_id(1));
     r->set_artifact("script");
     r->set_text(Required(args, "text"));
     r->set_change_note(args.Get("note"));
@@ -590,7 +602,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "spot" && sub == "upload") {
     v1::SubmitRevisionRequest request;
     v1::SubmitRevision* r = request.mutable_submit_revision();
-    r->set_order_id(rest(1, "the order id"));
+    r->set_order_id(order_id(1));
     r->set_artifact("spot");
     r->mutable_media()->set_uri(Required(args, "uri"));
     r->mutable_media()->set_checksum(args.Get("checksum"));
@@ -605,7 +617,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "approve") {
     v1::ApproveRevisionRequest request;
     v1::ApproveRevision* r = request.mutable_approve_revision();
-    r->set_order_id(rest(0, "the order id"));
+    r->set_order_id(order_id(0));
     r->set_artifact(Artifact(rest(1, "script or spot")));
     r->set_revision(Number(rest(2, "the revision number"), "the revision"));
     r->set_comment(args.Get("comment"));
@@ -615,7 +627,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "changes") {
     v1::RequestChangesRequest request;
     v1::RequestChanges* r = request.mutable_request_changes();
-    r->set_order_id(rest(0, "the order id"));
+    r->set_order_id(order_id(0));
     r->set_artifact(Artifact(rest(1, "script or spot")));
     r->set_revision(Number(rest(2, "the revision number"), "the revision"));
     r->set_comment(Required(args, "comment"));
@@ -625,7 +637,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "forward") {
     v1::ForwardToClientRequest request;
     v1::ForwardToClient* r = request.mutable_forward_to_client();
-    r->set_order_id(rest(0, "the order id"));
+    r->set_order_id(order_id(0));
     r->set_artifact(Artifact(rest(1, "script or spot")));
     r->set_revision(Number(rest(2, "the revision number"), "the revision"));
     r->set_contact_id(Required(args, "contact"));
@@ -636,7 +648,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "client-answer") {
     v1::RecordClientAnswerRequest request;
     v1::RecordClientAnswer* r = request.mutable_record_client_answer();
-    r->set_order_id(rest(0, "the order id"));
+    r->set_order_id(order_id(0));
     r->set_artifact(Artifact(rest(1, "script or spot")));
     r->set_revision(Number(rest(2, "the revision number"), "the revision"));
     const std::string answer = rest(3, "approve or changes");
@@ -651,7 +663,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "flight" && sub == "request") {
     v1::RequestFlightChangeRequest request;
     v1::RequestFlightChange* r = request.mutable_request_flight_change();
-    r->set_order_id(rest(1, "the order id"));
+    r->set_order_id(order_id(1));
     auto [start, end] = ParseFlight(Required(args, "flight"));
     *r->mutable_new_start() = start;
     *r->mutable_new_end() = end;
@@ -663,7 +675,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "flight" && sub == "decide") {
     v1::DecideFlightChangeRequest request;
     v1::DecideFlightChange* r = request.mutable_decide_flight_change();
-    r->set_order_id(rest(1, "the order id"));
+    r->set_order_id(order_id(1));
     r->set_request_id(rest(2, "the flight-change request id"));
     const std::string decision = rest(3, "approve or reject");
     if (decision != "approve" && decision != "reject") Usage("decide approve or reject");
@@ -675,13 +687,13 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "deliver") {
     v1::PerformActionRequest request;
-    request.mutable_perform_action()->set_order_id(rest(0, "the order id"));
+    request.mutable_perform_action()->set_order_id(order_id(0));
     request.mutable_perform_action()->set_action("deliver");
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->PerformAction(c, q, out); });
   }
   if (verb == "archive" || verb == "restore" || verb == "delete") {
-    const std::string id = rest(0, "the order id");
+    const std::string id = order_id(0);
     if (verb == "archive") {
       v1::ArchiveOrderRequest request;
       request.mutable_archive_order()->set_order_id(id);
@@ -701,21 +713,21 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "share") {
     v1::ShareOrderRequest request;
-    request.mutable_share_order()->set_order_id(rest(0, "the order id"));
+    request.mutable_share_order()->set_order_id(order_id(0));
     request.mutable_share_order()->set_user_id(rest(1, "the user to share with"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->ShareOrder(c, q, out); });
   }
   if (verb == "assign") {
     v1::AssignProducerRequest request;
-    request.mutable_assign_producer()->set_order_id(rest(0, "the order id"));
+    request.mutable_assign_producer()->set_order_id(order_id(0));
     request.mutable_assign_producer()->set_user_id(rest(1, "the producer"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->AssignProducer(c, q, out); });
   }
   if (verb == "comment") {
     v1::AddCommentRequest request;
-    request.mutable_add_comment()->set_order_id(rest(0, "the order id"));
+    request.mutable_add_comment()->set_order_id(order_id(0));
     request.mutable_add_comment()->set_text(rest(1, "the comment"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->AddComment(c, q, out); });
@@ -723,7 +735,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "order" && sub == "update") {
     v1::UpdateOrderRequest request;
     v1::UpdateOrder* o = request.mutable_update_order();
-    o->set_order_id(rest(1, "the order id"));
+    o->set_order_id(order_id(1));
     if (args.Has("title")) o->set_title(args.Get("title"));
     if (args.Has("instructions")) o->set_instructions(args.Get("instructions"));
     if (args.Has("length")) o->set_spot_length_seconds(Number(args.Get("length"), "--length"));
@@ -736,7 +748,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "order" && sub == "reuse") {
     v1::ReuseOrderRequest request;
     v1::ReuseOrder* r = request.mutable_reuse_order();
-    r->set_source_order_id(rest(1, "the order to reuse"));
+    r->set_source_order_id(order_id(1, "the order to reuse"));
     r->set_order_id(args.Get("id"));
     r->set_title(args.Get("title"));
     if (args.Has("flight")) {
@@ -749,7 +761,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "unshare") {
     v1::UnshareOrderRequest request;
-    request.mutable_unshare_order()->set_order_id(rest(0, "the order id"));
+    request.mutable_unshare_order()->set_order_id(order_id(0));
     request.mutable_unshare_order()->set_user_id(rest(1, "the user"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->UnshareOrder(c, q, out); });
@@ -1059,7 +1071,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "order" && sub == "watch") {
     v1::WatchOrderRequest request;
-    request.set_order_id(rest(1, "the order id"));
+    request.set_order_id(order_id(1));
     auto context = StreamContext();
     auto reader = orders_->WatchOrder(context.get(), request);
     v1::OrderView o;

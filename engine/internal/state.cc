@@ -591,6 +591,7 @@ void State::AssignKey(const v1::EventRecord& record, v1::OrderView* order) {
   std::string scope = order->item_type();
   if (KeyFormatHasYear(type->key_format())) absl::StrAppend(&scope, "/", year);
   order->set_key(RenderKey(type->key_format(), year, ++key_sequences_[scope]));
+  order_keys_.try_emplace(order->key(), order->order_id());  // The first order keeps a key.
 }
 
 bool State::IsTerminal(const v1::OrderView& order) const {
@@ -641,6 +642,11 @@ const v1::ClientView* State::FindClient(absl::string_view id) const {
 const v1::OrderView* State::FindOrder(absl::string_view id) const {
   auto it = orders_.find(id);
   return it == orders_.end() ? nullptr : &it->second;
+}
+
+const v1::OrderView* State::FindOrderByKey(absl::string_view key) const {
+  auto it = order_keys_.find(key);
+  return it == order_keys_.end() ? nullptr : FindOrder(it->second);
 }
 
 v1::Scope State::ScopeOf(const v1::UserView& user, v1::Privilege privilege) const {
@@ -764,6 +770,12 @@ void State::LoadProto(const v1::EngineState& state) {
   for (const v1::OrderView& order : state.orders()) {
     orders_[order.order_id()] = order;
     order_index_[order.created_position()] = order.order_id();
+  }
+  // Keys are unique unless two item types render the same ones; then the first order keeps
+  // it, as when the log was applied.
+  for (const auto& [position, id] : order_index_) {
+    const v1::OrderView& order = orders_.at(id);
+    if (!order.key().empty()) order_keys_.try_emplace(order.key(), id);
   }
   for (const v1::KeySequence& sequence : state.key_sequences()) {
     key_sequences_[sequence.scope()] = sequence.last();

@@ -79,6 +79,8 @@ class State {
   // Deleted clients and orders are found too; callers decide what deletion means.
   const v1::ClientView* FindClient(absl::string_view id) const;
   const v1::OrderView* FindOrder(absl::string_view id) const;
+  // By the key people know it by ("PO-2026-00001"); nullptr when no order has it.
+  const v1::OrderView* FindOrderByKey(absl::string_view key) const;
 
   // Ids in creation order, keyed by the position that created them.
   const std::map<uint64_t, std::string>& orders_by_creation() const { return order_index_; }
@@ -131,6 +133,8 @@ class State {
   std::map<uint64_t, std::string> client_index_;
   // The last sequence number handed out per key scope ("<type>/<year>" or "<type>").
   absl::flat_hash_map<std::string, uint64_t> key_sequences_;
+  // Order ids by key. Rebuilt from the orders on LoadProto: not part of the snapshot.
+  absl::flat_hash_map<std::string, std::string> order_keys_;
 };
 
 }  // namespace spotflow::engine::internal

@@ -153,6 +153,9 @@ def main():
         import json
         expect(shown.returncode == 0 and json.loads(shown.stdout)["status"] == "completed",
                "spotflow --json order show prints the order as JSON")
+        by_key = run_cli("--json", "order", "show", created.key)
+        expect(by_key.returncode == 0 and json.loads(by_key.stdout)["order_id"] == order,
+               "spotflow order show finds an order by its key (%s)" % created.key)
         refused = run_cli("approve", order, "spot", "1")
         expect(refused.returncode == 1 and "FAILED_PRECONDITION" in refused.stderr
                and "archived" in refused.stderr,
@@ -260,6 +263,11 @@ def main():
         ok("order update --title", "order", "update", "winter-sale", "--title",
            "Winter clearance :30", token=sam)
         expect(api.order("winter-sale", sam).title == "Winter clearance :30", "the title changed")
+        winter_key = api.order("winter-sale", sam).key
+        ok("comment on an order named by its key", "comment", winter_key, "Filed under its PO",
+           token=sam)
+        expect(any(c.text == "Filed under its PO" for c in api.order("winter-sale", sam).comments),
+               "the comment went to %s, the order whose key it is" % winter_key)
         ok("order reuse (of an archived order)", "order", "reuse", "holiday-hours", "--id",
            "winter-again", "--flight", "2027-12-01..2027-12-31", token=sam)
         again = api.order("winter-again", sam)
