@@ -88,10 +88,43 @@ std::string ValueText(const Message& message, const FieldDescriptor* field, int 
   return text;
 }
 
-// Collects what MessageDifferencer finds as FieldChanges.
+// The key of a repeated record that names itself (its first field, a string "..._id":
+// contacts, shares, comments, flight changes), or nullptr for a list kept by position.
+const FieldDescriptor* KeyOf(const FieldDescriptor* field) {
+  if (!field->is_repeated() || field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE ||
+      field->is_map()) {
+    return nullptr;
+  }
+  const FieldDescriptor* first = field->message_type()->FindFieldByNumber(1);
+  if (first == nullptr || first->is_repeated() ||
+      first->cpp_type() != FieldDescriptor::CPPTYPE_STRING ||
+      !absl::EndsWith(first->name(), "_id")) {
+    return nullptr;
+  }
+  return first;
+}
+
+// Compares such lists by key, so that removing one contact reads as that contact removed,
+// not as every later one shifted into its place.
+void MatchRecordsByKey(const google::protobuf::Descriptor* type, MessageDifferencer* differencer,
+                       std::vector<const google::protobuf::Descriptor*>* seen) {
+  if (std::find(seen->begin(), seen->end(), type) != seen->end()) return;
+  seen->push_back(type);
+  for (int i = 0; i < type->field_count(); ++i) {
+    const FieldDescriptor* field = type->field(i);
+    if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (const FieldDescriptor* key = KeyOf(field)) differencer->TreatAsMap(field, key);
+    MatchRecordsByKey(field->message_type(), differencer, seen);
+  }
+}
+
+// Collects what MessageDifferencer finds as FieldChanges, naming records by key where they
+// have one ("contacts[carol].email") and by position otherwise ("scripts[0].text").
 class ChangeCollector : public MessageDifferencer::Reporter {
  public:
-  explicit ChangeCollector(std::vector<v1::FieldChange>* changes) : changes_(changes) {}
+  ChangeCollector(const Message& before, const Message& after,
+                  std::vector<v1::FieldChange>* changes)
+      : before_(before), after_(after), changes_(changes) {}
 
   void ReportAdded(const Message& /*before*/, const Message& after,
                    const std::vector<MessageDifferencer::SpecificField>& path) override {
@@ -117,12 +150,29 @@ class ChangeCollector : public MessageDifferencer::Reporter {
     if (path.empty() || path.back().field == nullptr) return;  // Unknown fields: none here.
     v1::FieldChange change;
     std::string name;
+    // The records along the path on each side, to name keyed ones by their key.
+    const Message* old_side = &before_;
+    const Message* new_side = &after_;
     for (const MessageDifferencer::SpecificField& part : path) {
       if (!name.empty()) name.push_back('.');
       name.append(part.field == nullptr ? "?" : part.field->name());
-      if (part.field != nullptr && part.field->is_repeated()) {
-        absl::StrAppend(&name, "[", after != nullptr ? part.new_index : part.index, "]");
+      if (part.field == nullptr) {
+        old_side = new_side = nullptr;
+        continue;
       }
+      const FieldDescriptor* key = KeyOf(part.field);
+      const Message* old_record = Child(old_side, part.field, part.index);
+      const Message* new_record = Child(new_side, part.field, part.new_index);
+      if (part.field->is_repeated()) {
+        const Message* named = old_record != nullptr ? old_record : new_record;
+        if (key != nullptr && named != nullptr) {
+          absl::StrAppend(&name, "[", named->GetReflection()->GetString(*named, key), "]");
+        } else {
+          absl::StrAppend(&name, "[", after != nullptr ? part.new_index : part.index, "]");
+        }
+      }
+      old_side = old_record;
+      new_side = new_record;
     }
     change.set_path(name);
     // The messages MessageDifferencer reports are the ones holding the path's last field.
@@ -132,6 +182,20 @@ class ChangeCollector : public MessageDifferencer::Reporter {
     changes_->push_back(std::move(change));
   }
 
+  // The message `field` holds in `parent` (at `index` if repeated); nullptr where there is none.
+  static const Message* Child(const Message* parent, const FieldDescriptor* field, int index) {
+    if (parent == nullptr || field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE ||
+        field->containing_type() != parent->GetDescriptor()) {
+      return nullptr;
+    }
+    const google::protobuf::Reflection* reflection = parent->GetReflection();
+    if (!field->is_repeated()) return &reflection->GetMessage(*parent, field);
+    if (index < 0 || index >= reflection->FieldSize(*parent, field)) return nullptr;
+    return &reflection->GetRepeatedMessage(*parent, field, index);
+  }
+
+  const Message& before_;
+  const Message& after_;
   std::vector<v1::FieldChange>* changes_;
 };
 
@@ -410,8 +474,10 @@ absl::StatusOr<ExportPage> ExportEvents(const store::EventStore& store, const Ex
 
 std::vector<v1::FieldChange> DiffFields(const Message& before, const Message& after) {
   std::vector<v1::FieldChange> changes;
-  ChangeCollector collector(&changes);
+  ChangeCollector collector(before, after, &changes);
   MessageDifferencer differencer;
+  std::vector<const google::protobuf::Descriptor*> seen;
+  MatchRecordsByKey(before.GetDescriptor(), &differencer, &seen);
   differencer.ReportDifferencesTo(&collector);
   differencer.Compare(before, after);
   return changes;

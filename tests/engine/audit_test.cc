@@ -471,6 +471,46 @@ TEST_F(AuditTest, HistoryListsEveryChangeWithWhoWhenAndFields) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("never existed")));
 }
 
+TEST_F(AuditTest, HistoryNamesKeyedRecordsByTheirKey) {
+  // Two more contacts after carol; removing carol must read as carol removed, not as dan
+  // renamed into her place.
+  for (const char* id : {"dan", "eve"}) {
+    v1::Command add;
+    add.mutable_add_contact()->set_client_id(client_);
+    add.mutable_add_contact()->mutable_contact()->set_contact_id(id);
+    add.mutable_add_contact()->mutable_contact()->set_name(id);
+    Run(kAe, add);
+  }
+  v1::Command email;
+  email.mutable_update_contact()->set_client_id(client_);
+  email.mutable_update_contact()->mutable_contact()->set_contact_id("eve");
+  email.mutable_update_contact()->mutable_contact()->set_email("eve@acme.test");
+  email.mutable_update_contact()->mutable_update_mask()->add_paths("contact.email");
+  Run(kAe, email);
+  v1::Command remove;
+  remove.mutable_remove_contact()->set_client_id(client_);
+  remove.mutable_remove_contact()->set_contact_id("carol");
+  Run(kAe, remove);
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> history,
+                       engine_->ClientHistory({kAuditor}, client_));
+  auto paths = [](const v1::Change& change) {
+    std::vector<std::string> out;
+    for (const v1::FieldChange& f : change.fields()) {
+      out.push_back(absl::StrCat(f.path(), ": ", f.old_value(), " -> ", f.new_value()));
+    }
+    return out;
+  };
+  ASSERT_GE(history.size(), 3u);
+  EXPECT_THAT(
+      paths(history[history.size() - 2]),
+      ::testing::ElementsAre("contacts[eve].email:  -> \"eve@acme.test\"", "version: 6 -> 7"));
+  const std::vector<std::string> removed = paths(history.back());
+  ASSERT_THAT(removed, ::testing::SizeIs(2)) << absl::StrJoin(removed, "; ");
+  EXPECT_THAT(removed[0], ::testing::StartsWith("contacts[carol]: contact_id: \"carol\""));
+  EXPECT_THAT(removed[0], ::testing::EndsWith(" -> ")) << "removed: no new value";
+  EXPECT_EQ(removed[1], "version: 7 -> 8");
+}
+
 TEST_F(AuditTest, DeterminismCheckPassesOnALongRandomizedScenario) {
   RandomScenario(/*seed=*/21, /*steps=*/5000);
   ASSERT_GT(store_->Head().position, 400u);
