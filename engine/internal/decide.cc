@@ -159,17 +159,20 @@ class Decider {
   absl::Status RequireAdmin(absl::string_view what) const {
     return Require(v1::ADMIN_CONFIGURE, what);
   }
+  // The role `name`'s definition: `redefined` if it is that role's new one; nullptr when there
+  // is no such role.
+  const v1::RoleDefinition* DefinitionOf(const std::string& name,
+                                         const v1::RoleDefinition* redefined) const {
+    if (redefined != nullptr && redefined->name() == name) return redefined;
+    const v1::RoleView* role = state_.FindRole(name);
+    return role == nullptr ? nullptr : &role->definition();
+  }
   // Whether `roles` grant `privilege` at some scope, reading the role `redefined` names (if
   // given) as that new definition.
   bool Grants(const google::protobuf::RepeatedPtrField<std::string>& roles, v1::Privilege privilege,
               const v1::RoleDefinition* redefined = nullptr) const {
     for (const std::string& name : roles) {
-      const v1::RoleDefinition* definition = nullptr;
-      if (redefined != nullptr && redefined->name() == name) {
-        definition = redefined;
-      } else if (const v1::RoleView* role = state_.FindRole(name)) {
-        definition = &role->definition();
-      }
+      const v1::RoleDefinition* definition = DefinitionOf(name, redefined);
       if (definition == nullptr) continue;
       for (const v1::Grant& grant : definition->grants()) {
         if (grant.privilege() == privilege && grant.scope() != v1::SCOPE_UNSPECIFIED) return true;
@@ -199,12 +202,7 @@ class Decider {
                              const google::protobuf::RepeatedPtrField<std::string>& roles,
                              const v1::RoleDefinition* redefined = nullptr) const {
     for (const std::string& name : roles) {
-      const v1::RoleDefinition* definition = nullptr;
-      if (redefined != nullptr && redefined->name() == name) {
-        definition = redefined;
-      } else if (const v1::RoleView* role = state_.FindRole(name)) {
-        definition = &role->definition();
-      }
+      const v1::RoleDefinition* definition = DefinitionOf(name, redefined);
       if (definition == nullptr) continue;
       for (const v1::Grant& grant : definition->grants()) {
         const bool client_grant =
