@@ -860,7 +860,7 @@ int Client::Run(const std::string& verb, const Args& args) {
       std::printf("  speaks for contact %s of client %s\n", u.contact_id().c_str(),
                   u.client_id().c_str());
     }
-    std::printf("  %u tokens issued\n", u.tokens_issued());
+    std::printf("  %u token%s issued\n", u.tokens_issued(), u.tokens_issued() == 1 ? "" : "s");
     return 0;
   }
   if (verb == "user" && sub == "update") {

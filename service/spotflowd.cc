@@ -78,6 +78,23 @@ absl::Status Run(engine::Engine* e, const std::string& user, const v1::Command& 
   return e->Execute({user}, command).status();
 }
 
+absl::Status RecordIssued(engine::Engine* e, const std::string& user, const std::string& token) {
+  v1::Command record;
+  record.mutable_record_token_issued()->set_user_id(user);
+  record.mutable_record_token_issued()->set_token_hash_prefix(
+      spotflow::service::TokenStore::HashToken(token).substr(0, 12));
+  return Run(e, "admin", record);
+}
+
+// A token for `user`, its hash kept, and the issue recorded in the log by the administrator
+// (TokenIssued, with a hash prefix), as Admin.IssueToken does: `user show` counts it.
+absl::StatusOr<std::string> IssueRecorded(engine::Engine* e, spotflow::service::TokenStore* tokens,
+                                          const std::string& tokens_path, const std::string& user) {
+  ASSIGN_OR_RETURN(std::string token, tokens->Issue(tokens_path, user));
+  RETURN_IF_ERROR(RecordIssued(e, user, token));
+  return token;
+}
+
 // Users for each preset role (tokens printed), two clients, and orders in different states.
 absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
                       const std::string& tokens_path) {
@@ -90,7 +107,7 @@ absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
     command.mutable_create_user()->add_roles(user.role);
     if (std::string(user.id) == "sam") command.mutable_create_user()->set_manager_id("mia");
     RETURN_IF_ERROR(Run(e, "admin", command));
-    ASSIGN_OR_RETURN(std::string token, tokens->Issue(tokens_path, user.id));
+    ASSIGN_OR_RETURN(std::string token, IssueRecorded(e, tokens, tokens_path, user.id));
     std::printf("  %-5s %-20s %s\n", user.id, user.role, token.c_str());
     issued[user.id] = token;
   }
@@ -120,7 +137,7 @@ absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
     carol.mutable_create_user()->set_client_id("acme");
     carol.mutable_create_user()->set_contact_id("carol");
     RETURN_IF_ERROR(Run(e, "admin", carol));
-    ASSIGN_OR_RETURN(std::string token, tokens->Issue(tokens_path, "carol"));
+    ASSIGN_OR_RETURN(std::string token, IssueRecorded(e, tokens, tokens_path, "carol"));
     std::printf("  %-5s %-20s %s\n", "carol", engine::kClientContact, token.c_str());
   }
   auto order = [&](const std::string& id, const char* client, v1::OrderKind kind, const char* title,
@@ -289,6 +306,7 @@ int main(int argc, char** argv) {
     admin.set_user_id("admin");
     admin.set_display_name("Administrator");
     if (absl::Status s = e->Bootstrap(admin).status(); !s.ok()) return Fail(s);
+    if (absl::Status s = RecordIssued(e, "admin", *token); !s.ok()) return Fail(s);
     std::printf("First administrator \"admin\"; token (shown once): %s\n", token->c_str());
     if (absl::GetFlag(FLAGS_demo)) {
       if (absl::Status s = SeedDemo(e, tokens->get(), tokens_path); !s.ok()) return Fail(s);

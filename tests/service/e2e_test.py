@@ -305,6 +305,11 @@ def main():
         shown = run_cli("user", "show", "otto", token=admin).stdout
         expect("(deactivated)" in shown and "order_entry, sales_assistant" in shown
                and "manager mia" in shown, "user show shows roles, manager and deactivation")
+        for user in ("admin", "otto", "carol"):
+            shown = run_cli("user", "show", user, token=admin).stdout
+            expect("1 token issued" in shown,
+                   "the token spotflowd printed for %s at the first start is in the log (%s)"
+                   % (user, shown.strip().splitlines()[-1]))
         ok("user reactivate", "user", "reactivate", "otto")
         ok("accounts reassign", "accounts", "reassign", "sam", "mia", "--client", "globex",
            token=mia)
