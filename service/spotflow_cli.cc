@@ -273,6 +273,13 @@ std::pair<v1::Date, v1::Date> ParseFlight(const std::string& text) {
   return {ParseDate(parts[0]), ParseDate(parts[1])};
 }
 
+// A moment as people read it in the log's time zone (UTC), to the minute; "-" when unset.
+std::string TimeText(const google::protobuf::Timestamp& time) {
+  if (time.seconds() == 0 && time.nanos() == 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M UTC", absl::FromUnixSeconds(time.seconds()),
+                          absl::UTCTimeZone());
+}
+
 std::string DateText(const v1::Date& date) {
   return absl::StrFormat("%04d-%02d-%02d", date.year(), date.month(), date.day());
 }
@@ -460,12 +467,20 @@ class Client {
     std::printf("  id %s, status %s%s%s, etag %llu\n", o.order_id().c_str(), o.status().c_str(),
                 o.completed() ? " (final)" : "", o.archived() ? ", archived" : "",
                 static_cast<unsigned long long>(o.version()));
-    std::printf("  client %s, owner %s, producer %s, flight %s..%s, %s\n", o.client_id().c_str(),
-                o.owner_id().c_str(), o.producer_id().empty() ? "-" : o.producer_id().c_str(),
-                DateText(o.flight_start()).c_str(), DateText(o.flight_end()).c_str(),
+    std::printf("  %s order for client %s, owner %s, producer %s\n",
+                o.kind() == v1::PROVIDED ? "provided-spot" : "production", o.client_id().c_str(),
+                o.owner_id().c_str(), o.producer_id().empty() ? "-" : o.producer_id().c_str());
+    std::printf("  flight %s..%s, %s\n", DateText(o.flight_start()).c_str(),
+                DateText(o.flight_end()).c_str(),
                 o.spot_length_seconds() == 0
                     ? "spot length not set"
                     : absl::StrCat(o.spot_length_seconds(), "s spot").c_str());
+    std::printf("  created by %s, %s%s\n", o.created_by().c_str(),
+                TimeText(o.created_time()).c_str(),
+                o.reused_from_order().empty()
+                    ? ""
+                    : absl::StrCat(", reusing order ", o.reused_from_order()).c_str());
+    if (!o.instructions().empty()) std::printf("  instructions: %s\n", o.instructions().c_str());
     if (!o.participants().empty()) {
       std::printf("  shared with %s\n", absl::StrJoin(o.participants(), ", ").c_str());
     }
@@ -473,20 +488,34 @@ class Client {
       // What waits for a decision, with the id `flight decide` takes.
       for (const v1::FlightChange& c : o.flight_changes()) {
         if (c.status() != v1::PENDING) continue;
-        std::printf("  flight change %s by %s waits for a decision: %s..%s\n",
+        std::printf("  flight change %s by %s waits for a decision: %s..%s%s%s\n",
                     c.request_id().c_str(), c.requested_by().c_str(),
-                    DateText(c.new_start()).c_str(), DateText(c.new_end()).c_str());
+                    DateText(c.new_start()).c_str(), DateText(c.new_end()).c_str(),
+                    c.reason().empty() ? "" : " (",
+                    c.reason().empty() ? "" : (c.reason() + ")").c_str());
       }
       std::printf("  %d script and %d spot revisions; %d comments (spotflow order history %s)\n",
-                  o.scripts_size(), o.spots_size(), o.comments_size(), o.order_id().c_str());
+                  o.scripts_size(), o.spots_size(), o.comments_size(), o.key().c_str());
       return;
     }
     for (const auto* revisions : {&o.scripts(), &o.spots()}) {
       for (const v1::Revision& r : *revisions) {
-        std::printf("  %s r%u by %s%s%s: %s\n", r.artifact().c_str(), r.number(),
-                    r.author().c_str(), r.approved() ? " [approved]" : "",
-                    r.superseded() ? " [superseded]" : "",
+        std::printf("  %s r%u by %s, %s%s%s%s: %s\n", r.artifact().c_str(), r.number(),
+                    r.author().c_str(), TimeText(r.time()).c_str(),
+                    r.provided_by_client() ? " [provided by the client]" : "",
+                    r.approved() ? " [approved]" : "", r.superseded() ? " [superseded]" : "",
                     r.artifact() == "script" ? r.text().c_str() : r.media().uri().c_str());
+        if (r.media().duration_ms() != 0 || !r.media().checksum().empty()) {
+          std::printf("      %s%s%s\n",
+                      r.media().duration_ms() == 0
+                          ? ""
+                          : absl::StrCat(r.media().duration_ms() / 1000.0, " s").c_str(),
+                      r.media().duration_ms() != 0 && !r.media().checksum().empty() ? ", " : "",
+                      r.media().checksum().empty()
+                          ? ""
+                          : absl::StrCat("checksum ", r.media().checksum()).c_str());
+        }
+        if (!r.change_note().empty()) std::printf("      note: %s\n", r.change_note().c_str());
         for (const v1::Review& review : r.reviews()) {
           std::printf("      %s by %s%s%s%s\n", v1::ReviewKind_Name(review.kind()).c_str(),
                       review.by().c_str(),
@@ -496,12 +525,22 @@ class Client {
       }
     }
     for (const v1::FlightChange& c : o.flight_changes()) {
-      std::printf("  flight change %s by %s: %s..%s %s\n", c.request_id().c_str(),
-                  c.requested_by().c_str(), DateText(c.new_start()).c_str(),
-                  DateText(c.new_end()).c_str(), v1::FlightChangeStatus_Name(c.status()).c_str());
+      std::printf("  flight change %s by %s, %s: %s..%s to %s..%s%s%s\n", c.request_id().c_str(),
+                  c.requested_by().c_str(), TimeText(c.requested_time()).c_str(),
+                  DateText(c.old_start()).c_str(), DateText(c.old_end()).c_str(),
+                  DateText(c.new_start()).c_str(), DateText(c.new_end()).c_str(),
+                  c.reason().empty() ? "" : ", because: ", c.reason().c_str());
+      if (c.status() == v1::PENDING) {
+        std::printf("      waits for a decision\n");
+      } else {
+        std::printf("      %s by %s, %s%s%s\n", v1::FlightChangeStatus_Name(c.status()).c_str(),
+                    c.decided_by().c_str(), TimeText(c.decided_time()).c_str(),
+                    c.decision_comment().empty() ? "" : ": ", c.decision_comment().c_str());
+      }
     }
     for (const v1::Comment& c : o.comments()) {
-      std::printf("  comment by %s: %s\n", c.author().c_str(), c.text().c_str());
+      std::printf("  comment by %s, %s: %s\n", c.author().c_str(), TimeText(c.time()).c_str(),
+                  c.text().c_str());
     }
   }
 
