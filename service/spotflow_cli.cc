@@ -113,7 +113,8 @@ const std::vector<VerbSpec>& Verbs() {
        3, 3, {"comment"}, true},
       {"forward", "ORDER script|spot N --contact ID [--message TEXT]",
        3, 3, {"contact", "message"}, true},
-      {"client-answer", "ORDER script|spot N approve|changes [--contact ID] [--comment TEXT]",
+      {"client-answer", "ORDER script|spot N approve|changes [--contact ID] [--comment TEXT]\n"
+                        "               (without --contact: the contact it was forwarded to)",
        4, 4, {"contact", "comment"}, true},
       {"flight request", "ORDER --flight START..END [--reason TEXT]",
        1, 1, {"flight", "reason"}, true},

@@ -1292,9 +1292,20 @@ absl::Status Decider::RecordClientAnswer(const v1::RecordClientAnswer& c) {
                    ReviewedRevision(*order, c.artifact(), c.revision()));
   // The contact answers with their own login, or a user records the answer on their behalf.
   const bool own_login = !actor_.contact_id().empty() && actor_.client_id() == order->client_id();
-  const std::string contact_id = own_login ? actor_.contact_id() : c.contact_id();
+  std::string contact_id = own_login ? actor_.contact_id() : c.contact_id();
   if (own_login && !c.contact_id().empty() && c.contact_id() != contact_id) {
     return absl::PermissionDeniedError("a contact answers only for themselves");
+  }
+  if (contact_id.empty()) {
+    // Recorded on someone's behalf without naming them: the contact it was last sent to.
+    for (const v1::Review& review : revision->reviews()) {
+      if (review.kind() == v1::FORWARDED_TO_CLIENT) contact_id = review.contact_id();
+    }
+    if (contact_id.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(c.artifact(), " revision ", revision->number(), " of order ", Name(*order),
+                       " was not forwarded to the client; forward it first"));
+    }
   }
   RETURN_IF_ERROR(ValidateId("contact_id", contact_id));
   bool forwarded = false;

@@ -218,6 +218,17 @@ TEST_F(OrderFlowTest, ClientAnswerRecordedOnBehalfOfTheContact) {
   EXPECT_EQ((*records)[0].actor().on_behalf_of(), "carol");
 }
 
+TEST_F(OrderFlowTest, AnAnswerRecordedWithoutAContactIsFromWhomTheRevisionWentTo) {
+  const std::string order = CreateOrder();
+  Run(kProducer, Script(order, "Draft"));
+  EXPECT_THAT(Reject(kAe, ClientAnswer(order, "script", 1, true, "")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("was not forwarded to the client")));
+  Run(kAe, Forward(order, "script", 1));
+  Run(kAe, ClientAnswer(order, "script", 1, true, ""));
+  EXPECT_EQ(Order(order).scripts(0).reviews(1).contact_id(), "carol");
+}
+
 TEST_F(OrderFlowTest, ApprovingASupersededRevisionIsFailedPrecondition) {
   const std::string order = CreateOrder();
   Run(kProducer, Script(order, "One"));
