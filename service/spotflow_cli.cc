@@ -169,9 +169,10 @@ const std::vector<VerbSpec>& Verbs() {
        0, 0, {"from", "to", "digest", "export", "filtered"}, false},
       {"audit digest", "                           verify the whole log; print its digest to keep",
        0, 0, {}, false},
-      {"audit export", "[--from N] [--to N] [--stream ID] [--user ID] [--since T] [--until T]\n"
-                       "               [--out FILE]               JSON Lines; T is RFC 3339, e.g. 2026-11-23T09:00:00Z",
-       0, 0, {"from", "to", "stream", "user", "since", "until", "out"}, false},
+      {"audit export", "[--from N] [--to N] [--order ORDER | --client ID | --stream ID] [--user ID]\n"
+                       "               [--since T] [--until T] [--out FILE]   JSON Lines; T is RFC 3339,\n"
+                       "               e.g. 2026-11-23T09:00:00Z; --stream takes a log stream (order-ID)",
+       0, 0, {"from", "to", "order", "client", "stream", "user", "since", "until", "out"}, false},
       {"audit replay", "order|client ID --position N | --time T\n"
                        "  audit replay check                      rebuild every projection; compare with the live ones",
        1, 2, {"position", "time"}, false},
@@ -1233,7 +1234,22 @@ int Client::Audit(const std::string& sub, const Args& args) {
     v1::AuditExportRequest request;
     if (args.Has("from")) request.set_from_position(Number64(args.Get("from"), "--from"));
     if (args.Has("to")) request.set_to_position(Number64(args.Get("to"), "--to"));
-    request.set_stream_id(args.Get("stream"));
+    if (args.Has("order") + args.Has("client") + args.Has("stream") > 1) {
+      Usage("audit export takes one of --order, --client and --stream");
+    }
+    // The log's streams are named "order-<id>" and "client-<id>".
+    if (args.Has("order")) {
+      // A key is looked up; an id goes as it is (a deleted order's too, which auditors export).
+      v1::GetOrderRequest get;
+      get.set_order_id(args.Get("order"));
+      v1::OrderView order;
+      const bool found = orders_->GetOrder(Context().get(), get, &order).ok();
+      request.set_stream_id(absl::StrCat("order-", found ? order.order_id() : args.Get("order")));
+    } else if (args.Has("client")) {
+      request.set_stream_id(absl::StrCat("client-", args.Get("client")));
+    } else {
+      request.set_stream_id(args.Get("stream"));
+    }
     request.set_user_id(args.Get("user"));
     if (args.Has("since")) *request.mutable_since() = ParseTimestamp(args.Get("since"));
     if (args.Has("until")) *request.mutable_until() = ParseTimestamp(args.Get("until"));

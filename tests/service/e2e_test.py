@@ -191,6 +191,10 @@ def main():
                                  "--digest", digest], capture_output=True, text=True, timeout=30)
         expect(caught.returncode == 1 and "DATA_LOSS" in caught.stderr and "altered" in caught.stderr,
                "a changed line of an export is caught: " + caught.stderr)
+        one_order = run_cli("audit", "export", "--order", created.key, token=aud)
+        streams = {json.loads(line)["stream"] for line in one_order.stdout.splitlines()}
+        expect(one_order.returncode == 0 and streams == {"order-" + order},
+               "audit export --order KEY exports that order's events only (%s)" % streams)
         history = run_cli("audit", "history", "order", order, token=aud)
         expect(history.returncode == 0 and "spotflow.v1.OrderCreated" in history.stdout
                and "status:" in history.stdout, "spotflow audit history lists field changes")
