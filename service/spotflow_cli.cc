@@ -463,6 +463,32 @@ class Client {
                 DateText(o.flight_end()).c_str(), o.archived() ? "  (archived)" : "");
   }
 
+  void PrintClient(const v1::ClientView& client) const {
+    std::printf("%s  %s (owner %s, etag %llu)%s\n", client.client_id().c_str(),
+                client.name().c_str(), client.owner_id().c_str(),
+                static_cast<unsigned long long>(client.version()),
+                client.deleted() ? " [deleted]" : "");
+    std::vector<std::string> about;
+    if (!client.kind().empty()) about.push_back(client.kind());
+    if (!client.organization().empty()) about.push_back(absl::StrCat("of ", client.organization()));
+    about.push_back(
+        absl::StrCat("created by ", client.created_by(), ", ", TimeText(client.created_time())));
+    std::printf("  %s\n", absl::StrJoin(about, ", ").c_str());
+    for (const v1::Contact& c : client.contacts()) {
+      std::vector<std::string> details = {c.name()};
+      for (const std::string* detail : {&c.title(), &c.email(), &c.phone()}) {
+        if (!detail->empty()) details.push_back(*detail);
+      }
+      std::printf("  contact %s: %s\n", c.contact_id().c_str(),
+                  absl::StrJoin(details, ", ").c_str());
+    }
+    for (const v1::AccountShare& share : client.shares()) {
+      std::printf(
+          "  shared with %s%s\n", share.user_id().c_str(),
+          share.has_until() ? absl::StrCat(" until ", TimeText(share.until())).c_str() : "");
+    }
+  }
+
   void PrintOrder(const v1::OrderView& o, bool history) const {
     std::printf("%s  %s\n", o.key().c_str(), o.title().c_str());
     // `completed` says the status is one its workflow ends in.
@@ -961,19 +987,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     grpc::Status status = clients_->GetClient(Context().get(), request, &client);
     if (!status.ok()) return Report(status);
     if (PrintJson(client)) return 0;
-    std::printf("%s  %s (owner %s, etag %llu)\n", client.client_id().c_str(), client.name().c_str(),
-                client.owner_id().c_str(), static_cast<unsigned long long>(client.version()));
-    for (const v1::Contact& c : client.contacts()) {
-      std::vector<std::string> details = {c.name()};
-      for (const std::string* detail : {&c.title(), &c.email(), &c.phone()}) {
-        if (!detail->empty()) details.push_back(*detail);
-      }
-      std::printf("  contact %s: %s\n", c.contact_id().c_str(),
-                  absl::StrJoin(details, ", ").c_str());
-    }
-    for (const v1::AccountShare& s : client.shares()) {
-      std::printf("  shared with %s\n", s.user_id().c_str());
-    }
+    PrintClient(client);
     return 0;
   }
   if (verb == "client" && sub == "list") {
@@ -1318,9 +1332,7 @@ int Client::Audit(const std::string& sub, const Args& args) {
     if (response.has_order()) {
       PrintOrder(response.order(), true);
     } else {
-      json_ = true;  // A client has no table of its own here: show all of it.
-      PrintJson(response.client());
-      std::printf("\n");
+      PrintClient(response.client());
     }
     return 0;
   }

@@ -195,6 +195,12 @@ def main():
         streams = {json.loads(line)["stream"] for line in one_order.stdout.splitlines()}
         expect(one_order.returncode == 0 and streams == {"order-" + order},
                "audit export --order KEY exports that order's events only (%s)" % streams)
+        replayed = run_cli("audit", "replay", "client", "acme", "--position", digest.split(":")[0],
+                           token=aud)
+        expect(replayed.returncode == 0 and replayed.stdout.startswith("acme  Acme Motors")
+               and "contact carol" in replayed.stdout,
+               "audit replay client prints the client as client show does (%s)"
+               % replayed.stdout[:60])
         history = run_cli("audit", "history", "order", order, token=aud)
         expect(history.returncode == 0 and "spotflow.v1.OrderCreated" in history.stdout
                and "status:" in history.stdout, "spotflow audit history lists field changes")
