@@ -98,9 +98,10 @@ const std::vector<VerbSpec>& Verbs() {
       {"order history", "ORDER", 1, 1, {}, false},
       {"order watch", "ORDER                    each change as it happens, until interrupted",
        1, 1, {}, false},
-      {"order list", "[--status S] [--client ID] [--owner ID] [--archived include|only|exclude]\n"
-                     "               [--queue] [--limit N] [--page-token T]",
-       0, 0, {"status", "client", "owner", "archived", "queue", "limit", "page-token"}, false},
+      {"order list", "[--status S] [--client ID] [--owner ID] [--flight FROM..TO]\n"
+                     "               [--archived include|only|exclude] [--queue] [--limit N] [--page-token T]\n"
+                     "               (--flight: flights that overlap it; FROM.. or ..TO leave an end open)",
+       0, 0, {"status", "client", "owner", "flight", "archived", "queue", "limit", "page-token"}, false},
       {"order update", "ORDER [--title TEXT] [--instructions TEXT] [--length SECONDS]",
        1, 1, {"title", "instructions", "length"}, true},
       {"order reuse", "ORDER [--id ID] [--title TEXT] [--flight START..END]   (a new order like it)",
@@ -630,6 +631,15 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.set_client_id(args.Get("client"));
     request.set_owner_id(args.Get("owner"));
     request.set_actionable(args.Has("queue"));
+    if (args.Has("flight")) {
+      // Orders whose flight overlaps FROM..TO; either end may be left open ("2026-12-01..").
+      std::vector<std::string> ends = absl::StrSplit(args.Get("flight"), "..");
+      if (ends.size() != 2 || (ends[0].empty() && ends[1].empty())) {
+        Usage("--flight is FROM..TO, FROM.. or ..TO, e.g. 2026-12-01..2026-12-31");
+      }
+      if (!ends[0].empty()) *request.mutable_flight_from() = ParseDate(ends[0]);
+      if (!ends[1].empty()) *request.mutable_flight_to() = ParseDate(ends[1]);
+    }
     const std::string archived = args.Get("archived");
     if (!archived.empty() && archived != "include" && archived != "only" && archived != "exclude") {
       Usage("--archived is include, only or exclude");

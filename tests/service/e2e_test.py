@@ -371,6 +371,13 @@ def main():
         expect(typo.returncode == 1 and "INVALID_ARGUMENT" in typo.stderr
                and "script_review" in typo.stderr,
                "a status no workflow has is refused with the states to choose from")
+        # (winter-again, on a 2027-12 flight, went to mia with globex's account.)
+        late = run_cli("order", "list", "--flight", "2027-12-01..", token=admin).stdout
+        early = run_cli("order", "list", "--flight", "..2026-12-31", token=admin).stdout
+        expect("winter-again" in late and "winter-sale" not in late
+               and "winter-sale" in early and "winter-again" not in early,
+               "order list --flight lists the orders whose flight overlaps it:\n%s\n%s"
+               % (late, early))
         rows = run_cli("order", "list").stdout.splitlines()
         expect(rows[0].split()[:2] == ["ID", "KEY"] and len(rows) > 1,
                "order list shows each order's id beside its key")
