@@ -414,9 +414,14 @@ class Client {
   // An event as a line of `events tail`, or of JSON with --json.
   void PrintEventLine(const v1::EventRecord& e) const {
     if (json_) return PrintJsonLine(e);
-    std::printf("%6llu %-28s v%-3llu %-36s by %s\n", static_cast<unsigned long long>(e.position()),
-                e.stream_id().c_str(), static_cast<unsigned long long>(e.stream_version()),
-                e.payload_type().c_str(), e.actor().user_id().c_str());
+    std::printf(
+        "%6llu %s %-28s v%-3llu %-36s by %s%s%s\n", static_cast<unsigned long long>(e.position()),
+        absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(e.recorded_time().seconds()),
+                         absl::UTCTimeZone())
+            .c_str(),
+        e.stream_id().c_str(), static_cast<unsigned long long>(e.stream_version()),
+        e.payload_type().c_str(), e.actor().user_id().c_str(),
+        e.actor().on_behalf_of().empty() ? "" : " for ", e.actor().on_behalf_of().c_str());
   }
 
   // One message as one line of JSON, for streams read by scripts.

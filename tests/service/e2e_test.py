@@ -387,6 +387,8 @@ def main():
         tail = run_cli("events", "tail", "--limit", "2", token=aud).stdout.splitlines()
         expect(len(tail) == 2 and int(tail[-1].split()[0]) == api.head(admin),
                "events tail shows the latest events, ending at the log's head")
+        expect(re.fullmatch(r"\d{4}-\d\d-\d\d", tail[-1].split()[1]) is not None,
+               "events tail shows when each event was recorded (%s)" % tail[-1])
         linked = run_cli("user", "create", "dave", "--name", "Dave at Acme", "--role",
                          "client_contact", "--client", "acme", "--contact", "carol", token=admin)
         users = json.loads(run_cli("--json", "user", "list", token=admin).stdout)["users"]
