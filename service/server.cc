@@ -809,6 +809,7 @@ class OrdersService final : public v1::Orders::CallbackService {
                          {"PerformAction", Bind(this, &OrdersService::PerformAction)},
                          {"RequestFlightChange", Bind(this, &OrdersService::RequestFlightChange)},
                          {"DecideFlightChange", Bind(this, &OrdersService::DecideFlightChange)},
+                         {"WithdrawFlightChange", Bind(this, &OrdersService::WithdrawFlightChange)},
                          {"ShareOrder", Bind(this, &OrdersService::ShareOrder)},
                          {"UnshareOrder", Bind(this, &OrdersService::UnshareOrder)},
                          {"AssignProducer", Bind(this, &OrdersService::AssignProducer)},
@@ -909,6 +910,7 @@ class OrdersService final : public v1::Orders::CallbackService {
   SPOTFLOW_MUTATION(PerformAction)
   SPOTFLOW_MUTATION(RequestFlightChange)
   SPOTFLOW_MUTATION(DecideFlightChange)
+  SPOTFLOW_MUTATION(WithdrawFlightChange)
   SPOTFLOW_MUTATION(ShareOrder)
   SPOTFLOW_MUTATION(UnshareOrder)
   SPOTFLOW_MUTATION(AssignProducer)

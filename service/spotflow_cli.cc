@@ -120,6 +120,8 @@ const std::vector<VerbSpec>& Verbs() {
       {"flight request", "ORDER --flight START..END [--reason TEXT]",
        1, 1, {"flight", "reason"}, true},
       {"flight decide", "ORDER REQUEST approve|reject [--comment TEXT]", 3, 3, {"comment"}, true},
+      {"flight withdraw", "ORDER REQUEST [--comment TEXT]   (take back your request)",
+       2, 2, {"comment"}, true},
       {"deliver", "ORDER", 1, 1, {}, true},
       {"archive", "ORDER", 1, 1, {}, true},
       {"restore", "ORDER", 1, 1, {}, true},
@@ -765,6 +767,16 @@ int Client::Run(const std::string& verb, const Args& args) {
     r->set_comment(args.Get("comment"));
     return Change(request, args, [&](auto* c, auto& q, auto* out) {
       return orders_->DecideFlightChange(c, q, out);
+    });
+  }
+  if (verb == "flight" && sub == "withdraw") {
+    v1::WithdrawFlightChangeRequest request;
+    v1::WithdrawFlightChange* r = request.mutable_withdraw_flight_change();
+    r->set_order_id(order_id(1));
+    r->set_request_id(rest(2, "the flight-change request id"));
+    r->set_comment(args.Get("comment"));
+    return Change(request, args, [&](auto* c, auto& q, auto* out) {
+      return orders_->WithdrawFlightChange(c, q, out);
     });
   }
   if (verb == "deliver") {

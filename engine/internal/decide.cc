@@ -397,6 +397,10 @@ class Decider {
   absl::Status PerformAction(const v1::PerformAction& c);
   absl::Status RequestFlightChange(const v1::RequestFlightChange& c);
   absl::Status DecideFlightChange(const v1::DecideFlightChange& c);
+  absl::Status WithdrawFlightChange(const v1::WithdrawFlightChange& c);
+  // The order's flight change `request_id`, still waiting for a decision.
+  absl::StatusOr<const v1::FlightChange*> PendingFlightChange(const v1::OrderView& order,
+                                                              const std::string& request_id) const;
   absl::Status ShareOrder(const std::string& order_id, const std::string& user_id, bool share);
   absl::Status AssignProducer(const v1::AssignProducer& c);
   absl::Status AddComment(const v1::AddComment& c);
@@ -517,6 +521,9 @@ absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
       break;
     case C::kDecideFlightChange:
       status = DecideFlightChange(command.decide_flight_change());
+      break;
+    case C::kWithdrawFlightChange:
+      status = WithdrawFlightChange(command.withdraw_flight_change());
       break;
     case C::kShareOrder:
       status = ShareOrder(command.share_order().order_id(), command.share_order().user_id(), true);
@@ -1399,22 +1406,8 @@ absl::Status Decider::RequestFlightChange(const v1::RequestFlightChange& c) {
 absl::Status Decider::DecideFlightChange(const v1::DecideFlightChange& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
   RETURN_IF_ERROR(Require(v1::FLIGHT_CHANGE_DECIDE, *order, "decide flight-date changes"));
-  RETURN_IF_ERROR(ValidateId(
-      "the flight change's request_id (the sub_id RequestFlightChange returned)", c.request_id()));
   RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, false));
-  const v1::FlightChange* change = nullptr;
-  for (const v1::FlightChange& candidate : order->flight_changes()) {
-    if (candidate.request_id() == c.request_id()) change = &candidate;
-  }
-  if (change == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("order ", Name(*order), " has no flight change \"", c.request_id(), "\""));
-  }
-  if (change->status() != v1::PENDING) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("flight change \"", c.request_id(), "\" was already ",
-                     change->status() == v1::GRANTED ? "approved" : "rejected"));
-  }
+  RETURN_IF_ERROR(PendingFlightChange(*order, c.request_id()).status());
   const std::string stream = OrderStream(order->order_id());
   v1::FlightChangeDecided* e = Emit(stream, order->version()).mutable_flight_change_decided();
   e->set_order_id(order->order_id());
@@ -1424,6 +1417,40 @@ absl::Status Decider::DecideFlightChange(const v1::DecideFlightChange& c) {
   Target(stream, order->version(), order->order_id());
   decision_.result.set_sub_id(c.request_id());
   return absl::OkStatus();
+}
+
+absl::Status Decider::WithdrawFlightChange(const v1::WithdrawFlightChange& c) {
+  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  RETURN_IF_ERROR(Require(v1::FLIGHT_CHANGE_REQUEST, *order, "withdraw flight-date changes"));
+  RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, false));
+  RETURN_IF_ERROR(PendingFlightChange(*order, c.request_id()).status());
+  const std::string stream = OrderStream(order->order_id());
+  v1::FlightChangeWithdrawn* e = Emit(stream, order->version()).mutable_flight_change_withdrawn();
+  e->set_order_id(order->order_id());
+  e->set_request_id(c.request_id());
+  e->set_comment(c.comment());
+  Target(stream, order->version(), order->order_id());
+  decision_.result.set_sub_id(c.request_id());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<const v1::FlightChange*> Decider::PendingFlightChange(
+    const v1::OrderView& order, const std::string& request_id) const {
+  RETURN_IF_ERROR(ValidateId(
+      "the flight change's request_id (the sub_id RequestFlightChange returned)", request_id));
+  for (const v1::FlightChange& change : order.flight_changes()) {
+    if (change.request_id() != request_id) continue;
+    if (change.status() != v1::PENDING) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("flight change \"", request_id, "\" was already ",
+                       change.status() == v1::GRANTED    ? "approved"
+                       : change.status() == v1::REJECTED ? "rejected"
+                                                         : "withdrawn"));
+    }
+    return &change;
+  }
+  return absl::NotFoundError(
+      absl::StrCat("order ", Name(order), " has no flight change \"", request_id, "\""));
 }
 
 absl::Status Decider::ShareOrder(const std::string& order_id, const std::string& user_id,

@@ -88,6 +88,8 @@ const std::string* OrderIdOf(const v1::DomainEvent& event) {
       return &event.flight_change_requested().order_id();
     case E::kFlightChangeDecided:
       return &event.flight_change_decided().order_id();
+    case E::kFlightChangeWithdrawn:
+      return &event.flight_change_withdrawn().order_id();
     case E::kOrderShared:
       return &event.order_shared().order_id();
     case E::kOrderUnshared:
@@ -129,6 +131,9 @@ void Describe(const v1::DomainEvent& event, std::string* id, std::string* sub_id
       break;
     case E::kFlightChangeDecided:
       *sub_id = event.flight_change_decided().request_id();
+      break;
+    case E::kFlightChangeWithdrawn:
+      *sub_id = event.flight_change_withdrawn().request_id();
       break;
     case E::kCommentAdded:
       *sub_id = event.comment_added().comment_id();
@@ -332,6 +337,17 @@ void ApplyToOrder(const v1::EventRecord& record, v1::DomainEvent* consumed, v1::
           *order->mutable_flight_start() = change.new_start();
           *order->mutable_flight_end() = change.new_end();
         }
+      }
+      break;
+    }
+    case E::kFlightChangeWithdrawn: {
+      const v1::FlightChangeWithdrawn& e = event.flight_change_withdrawn();
+      for (v1::FlightChange& change : *order->mutable_flight_changes()) {
+        if (change.request_id() != e.request_id()) continue;
+        change.set_status(v1::WITHDRAWN);
+        change.set_decided_by(record.actor().user_id());
+        *change.mutable_decided_time() = record.recorded_time();
+        change.set_decision_comment(e.comment());
       }
       break;
     }

@@ -277,6 +277,38 @@ TEST_F(OrderFlowTest, FlightChangesAreValidatedAndOnlyOnActiveOrders) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST_F(OrderFlowTest, AFlightChangeCanBeWithdrawnUntilItIsDecided) {
+  const std::string order = CreateOrder();
+  const std::string first =
+      Run(kAe, FlightChange(order, MakeDate(2026, 12, 2), MakeDate(2026, 12, 20))).sub_id();
+  auto withdraw = [&](const std::string& request) {
+    v1::Command command;
+    command.mutable_withdraw_flight_change()->set_order_id(order);
+    command.mutable_withdraw_flight_change()->set_request_id(request);
+    command.mutable_withdraw_flight_change()->set_comment("the client kept the dates");
+    return command;
+  };
+  // Who may not ask for one may not take one back; an unknown request is NOT_FOUND.
+  EXPECT_THAT(Reject(kProducer, withdraw(first)), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Reject(kAe, withdraw("no-such-request")), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(Run(kAe, withdraw(first)).sub_id(), first);
+  const v1::FlightChange withdrawn = Order(order).flight_changes(0);
+  EXPECT_EQ(withdrawn.status(), v1::WITHDRAWN);
+  EXPECT_EQ(withdrawn.decided_by(), kAe);
+  EXPECT_EQ(withdrawn.decision_comment(), "the client kept the dates");
+  EXPECT_EQ(Order(order).flight_start().day(), 1) << "a withdrawn change leaves the dates";
+  // Nothing is left to decide or withdraw, and a new request may be made.
+  EXPECT_THAT(Reject(kManager, DecideFlight(order, first, true)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already withdrawn")));
+  EXPECT_THAT(Reject(kAe, withdraw(first)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already withdrawn")));
+  const std::string second =
+      Run(kAe, FlightChange(order, MakeDate(2026, 12, 3), MakeDate(2026, 12, 20))).sub_id();
+  Run(kManager, DecideFlight(order, second, true));
+  EXPECT_THAT(Reject(kAe, withdraw(second)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already approved")));
+}
+
 TEST_F(OrderFlowTest, ArchiveRestoreAndReuseTheApprovedSpot) {
   const std::string order = CreateOrder(kAe, v1::PROVIDED);
   Run(kAe, Spot(order, "s3://agency/spot.mp4", /*provided=*/true));

@@ -273,6 +273,16 @@ def main():
         ok("order update --title", "order", "update", "winter-sale", "--title",
            "Winter clearance :30", token=sam)
         expect(api.order("winter-sale", sam).title == "Winter clearance :30", "the title changed")
+        requested = run_cli("flight", "request", "winter-sale", "--flight",
+                            "2026-12-05..2026-12-31", token=sam)
+        request_id = requested.stdout.split("(")[-1].split(")")[0] if "(" in requested.stdout else ""
+        ok("flight withdraw", "flight", "withdraw", "winter-sale", request_id, "--comment",
+           "dates stay", token=sam)
+        changes = api.order("winter-sale", sam).flight_changes
+        expect(changes and changes[-1].status == domain_pb2.WITHDRAWN
+               and "WITHDRAWN by sam" in run_cli("order", "history", "winter-sale").stdout,
+               "flight withdraw takes a pending request back, and history says so (%s)"
+               % requested.stdout.strip())
         winter_key = api.order("winter-sale", sam).key
         ok("comment on an order named by its key", "comment", winter_key, "Filed under its PO",
            token=sam)
