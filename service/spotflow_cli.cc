@@ -120,7 +120,7 @@ const std::vector<VerbSpec>& Verbs() {
       {"flight request", "ORDER --flight START..END [--reason TEXT]",
        1, 1, {"flight", "reason"}, true},
       {"flight decide", "ORDER REQUEST approve|reject [--comment TEXT]", 3, 3, {"comment"}, true},
-      {"flight withdraw", "ORDER REQUEST [--comment TEXT]   (take back your request)",
+      {"flight withdraw", "ORDER REQUEST [--comment TEXT]   (take back a pending request)",
        2, 2, {"comment"}, true},
       {"deliver", "ORDER", 1, 1, {}, true},
       {"archive", "ORDER", 1, 1, {}, true},
@@ -504,8 +504,11 @@ class Client {
                 o.completed() ? " (final)" : "", o.archived() ? ", archived" : "",
                 static_cast<unsigned long long>(o.version()));
     std::printf("  %s order for client %s, owner %s, producer %s\n",
-                o.kind() == v1::PROVIDED ? "provided-spot" : "production", o.client_id().c_str(),
-                o.owner_id().c_str(), o.producer_id().empty() ? "-" : o.producer_id().c_str());
+                o.kind() == v1::PROVIDED ? "provided-spot"
+                : o.kind() == v1::REUSE  ? "reuse"
+                                         : "production",
+                o.client_id().c_str(), o.owner_id().c_str(),
+                o.producer_id().empty() ? "-" : o.producer_id().c_str());
     std::printf("  flight %s..%s, %s\n", DateText(o.flight_start()).c_str(),
                 DateText(o.flight_end()).c_str(),
                 o.spot_length_seconds() == 0
@@ -531,7 +534,8 @@ class Client {
                     c.reason().empty() ? "" : (c.reason() + ")").c_str());
       }
       std::printf("  %d script and %d spot revisions; %d comments (spotflow order history %s)\n",
-                  o.scripts_size(), o.spots_size(), o.comments_size(), o.key().c_str());
+                  o.scripts_size(), o.spots_size(), o.comments_size(),
+                  o.key().empty() ? o.order_id().c_str() : o.key().c_str());
       return;
     }
     for (const auto* revisions : {&o.scripts(), &o.spots()}) {

@@ -167,6 +167,34 @@ class Decider {
     const v1::RoleView* role = state_.FindRole(name);
     return role == nullptr ? nullptr : &role->definition();
   }
+  // Orders are found by id or key: an id that is already an order's key would make the key
+  // find the wrong order.
+  absl::Status NotAnotherOrdersKey(const std::string& id) const {
+    if (const v1::OrderView* keyed = state_.FindOrderByKey(id)) {
+      return absl::AlreadyExistsError(absl::StrCat("\"", id, "\" is the key of order \"",
+                                                   keyed->order_id(), "\"; choose another id"));
+    }
+    return absl::OkStatus();
+  }
+  // Deactivates, in this decision, the active logins of `client_id`'s contact `contact_id` (of
+  // all its contacts when empty), in user-id order.
+  void DeactivateLogins(const std::string& client_id, const std::string& contact_id) {
+    std::vector<const v1::UserView*> logins;
+    for (const auto& [id, user] : state_.users()) {
+      if (user.active() && user.client_id() == client_id &&
+          (contact_id.empty() || user.contact_id() == contact_id)) {
+        logins.push_back(&user);
+      }
+    }
+    std::sort(logins.begin(), logins.end(), [](const v1::UserView* a, const v1::UserView* b) {
+      return a->user_id() < b->user_id();
+    });
+    for (const v1::UserView* login : logins) {
+      Emit(UserStream(login->user_id()), login->version())
+          .mutable_user_deactivated()
+          ->set_user_id(login->user_id());
+    }
+  }
   // Whether `roles` grant `privilege` at some scope, reading the role `redefined` names (if
   // given) as that new definition.
   bool Grants(const google::protobuf::RepeatedPtrField<std::string>& roles, v1::Privilege privilege,
@@ -722,8 +750,12 @@ absl::Status Decider::DefineRole(const v1::DefineRole& c) {
     return a->user_id() < b->user_id();
   });
   for (const v1::UserView* user : holders) {
-    RETURN_IF_ERROR(
-        CheckRolesFit(user->user_id(), !user->client_id().empty(), user->roles(), &c.definition()));
+    // What the users hold now decides it: a precondition, not a fault of the definition.
+    if (absl::Status fits = CheckRolesFit(user->user_id(), !user->client_id().empty(),
+                                          user->roles(), &c.definition());
+        !fits.ok()) {
+      return absl::FailedPreconditionError(fits.message());
+    }
   }
   RETURN_IF_ERROR(KeepAnAdministrator(
       "", absl::StrCat("redefining role \"", c.definition().name(), "\" this way"),
@@ -933,21 +965,7 @@ absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
   e->set_contact_id(c.contact_id());
   Target(stream, client->version(), client->client_id());
   // The contact's own logins speak for someone no longer on record: they end with it.
-  std::vector<const v1::UserView*> logins;
-  for (const auto& [id, user] : state_.users()) {
-    if (user.active() && user.client_id() == client->client_id() &&
-        user.contact_id() == c.contact_id()) {
-      logins.push_back(&user);
-    }
-  }
-  std::sort(logins.begin(), logins.end(), [](const v1::UserView* a, const v1::UserView* b) {
-    return a->user_id() < b->user_id();
-  });
-  for (const v1::UserView* login : logins) {
-    Emit(UserStream(login->user_id()), login->version())
-        .mutable_user_deactivated()
-        ->set_user_id(login->user_id());
-  }
+  DeactivateLogins(client->client_id(), c.contact_id());
   return absl::OkStatus();
 }
 
@@ -1012,6 +1030,7 @@ absl::Status Decider::DeleteClient(const v1::DeleteClient& c) {
   const std::string stream = ClientStream(client->client_id());
   Emit(stream, client->version()).mutable_client_deleted()->set_client_id(client->client_id());
   Target(stream, client->version(), client->client_id());
+  DeactivateLogins(client->client_id(), "");  // Its contacts' logins end with it.
   return absl::OkStatus();
 }
 
@@ -1099,6 +1118,7 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
         "provides the spot); reuse an archived order with ReuseOrder");
   }
   ASSIGN_OR_RETURN(std::string id, IdOrNew("order_id", c.order_id()));
+  RETURN_IF_ERROR(NotAnotherOrdersKey(id));
   RETURN_IF_ERROR(ValidateText("title", c.title(), kMaxNameBytes, true));
   RETURN_IF_ERROR(ValidateText("instructions", c.instructions(), kMaxTextBytes, false));
   if (c.spot_length_seconds() > kMaxSpotSeconds) {
@@ -1315,6 +1335,15 @@ absl::Status Decider::RecordClientAnswer(const v1::RecordClientAnswer& c) {
     }
   }
   RETURN_IF_ERROR(ValidateId("contact_id", contact_id));
+  if (const v1::ClientView* client = state_.FindClient(order->client_id());
+      client == nullptr || std::none_of(client->contacts().begin(), client->contacts().end(),
+                                        [&](const v1::Contact& contact) {
+                                          return contact.contact_id() == contact_id;
+                                        })) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("contact \"", contact_id, "\" is no longer on record at client \"",
+                     order->client_id(), "\"; an answer comes from a contact of the client"));
+  }
   bool forwarded = false;
   for (const v1::Review& review : revision->reviews()) {
     forwarded |= review.kind() == v1::FORWARDED_TO_CLIENT && review.contact_id() == contact_id;
@@ -1555,6 +1584,7 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
         absl::StrCat("order ", Name(*source), " has no approved spot to reuse"));
   }
   ASSIGN_OR_RETURN(std::string id, IdOrNew("order_id", c.order_id()));
+  RETURN_IF_ERROR(NotAnotherOrdersKey(id));
   const std::string title = c.title().empty() ? source->title() : c.title();
   RETURN_IF_ERROR(ValidateText("title", title, kMaxNameBytes, true));
   RETURN_IF_ERROR(ValidateFlight(c.flight_start(), c.flight_end()));
