@@ -622,8 +622,8 @@ struct EngineImpl::Pending {
   int attempt = 0;
   absl::Status last_conflict;
   ExecuteCallback done;
-  // The stream this command's append is in flight to, or that was handed to it: commands
-  // to one stream take turns instead of racing for its next version.
+  // The turn (a stream, or Decision::turn) this command's append is in flight in, or that was
+  // handed to it: commands to one stream take turns instead of racing for its next version.
   std::string held;
 };
 
@@ -814,18 +814,19 @@ void EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView ac
   result.set_sub_id(decision.result.sub_id());
   result.set_etag(decision.target_version);
   if (decision.writes.empty()) return Answer(p, std::move(result));  // Nothing to change.
-  if (p->held != decision.target_stream) {
+  const std::string& turn_key = decision.turn.empty() ? decision.target_stream : decision.turn;
+  if (p->held != turn_key) {
     if (!p->held.empty()) Release(p);
     absl::MutexLock lock(&turns_mu_);
-    auto [turn, first_in_line] = turns_.try_emplace(decision.target_stream);
+    auto [turn, first_in_line] = turns_.try_emplace(turn_key);
     if (!first_in_line) {
-      // Another command's append to this stream is in flight: decide again after it, on
-      // the state it leaves, rather than race it for the same version.
+      // Another command's append to this stream (or turn) is in flight: decide again after
+      // it, on the state it leaves, rather than race it for the same version.
       --p->attempt;
       turn->second.push_back(std::move(p));
       return;
     }
-    p->held = decision.target_stream;
+    p->held = turn_key;
   }
   store::AppendRequest append = ToAppend(decision, actor, command, now, p->key, p->digest);
   store_->AppendAsync(std::move(append), [this, p, result = std::move(result),

@@ -591,6 +591,7 @@ absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
 // --- Users and roles --------------------------------------------------------------------------
 
 absl::Status Decider::CreateUser(const v1::CreateUser& c) {
+  decision_.turn = kDirectoryTurn;  // Its rules look across users.
   RETURN_IF_ERROR(RequireAdmin("create users"));
   ASSIGN_OR_RETURN(std::string id, IdOrNew("user_id", c.user_id()));
   if (id == kSystemUser) {
@@ -644,6 +645,7 @@ absl::Status Decider::UpdateUser(const v1::UpdateUser& c) {
 }
 
 absl::Status Decider::SetUserRoles(const v1::SetUserRoles& c) {
+  decision_.turn = kDirectoryTurn;  // Its rules look across users.
   RETURN_IF_ERROR(RequireAdmin("change a user's roles"));
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id(), false));
   RETURN_IF_ERROR(ValidateRoles(c.roles()));
@@ -687,6 +689,7 @@ absl::Status Decider::SetUserManager(const v1::SetUserManager& c) {
 }
 
 absl::Status Decider::SetUserActive(const std::string& user_id, bool active) {
+  decision_.turn = kDirectoryTurn;  // Its rules look across users.
   RETURN_IF_ERROR(RequireAdmin(active ? "reactivate users" : "deactivate users"));
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", user_id, false));
   Target(UserStream(user_id), user->version(), user_id);
@@ -736,6 +739,7 @@ absl::Status Decider::RecordTokenIssued(const v1::RecordTokenIssued& c) {
 }
 
 absl::Status Decider::DefineRole(const v1::DefineRole& c) {
+  decision_.turn = kDirectoryTurn;  // Its rules look across users.
   RETURN_IF_ERROR(RequireAdmin("define roles"));
   RETURN_IF_ERROR(ValidateRole(c.definition()));
   // The users who hold the role must still fit it, and someone must still administer.
@@ -949,6 +953,7 @@ absl::Status Decider::UpdateContact(const v1::UpdateContact& c) {
 }
 
 absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
+  decision_.turn = kDirectoryTurn;  // Its rules look across users.
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
   RETURN_IF_ERROR(Require(v1::CLIENT_DELETE, *client, "delete contact records"));
   RETURN_IF_ERROR(ValidateId("contact_id", c.contact_id()));
@@ -1015,6 +1020,7 @@ absl::Status Decider::UnshareClient(const v1::UnshareClient& c) {
 }
 
 absl::Status Decider::DeleteClient(const v1::DeleteClient& c) {
+  decision_.turn = kDirectoryTurn;  // Its rules look across users.
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
   RETURN_IF_ERROR(Require(v1::CLIENT_DELETE, *client, "delete"));
   int open = 0;
@@ -1035,6 +1041,7 @@ absl::Status Decider::DeleteClient(const v1::DeleteClient& c) {
 }
 
 absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
+  decision_.turn = kDirectoryTurn;  // Its rules look across users.
   RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, "reassign accounts"));
   ASSIGN_OR_RETURN(const v1::UserView* from, LoadUser("from_owner", c.from_owner(), false));
   ASSIGN_OR_RETURN(const v1::UserView* to, LoadUser("to_owner", c.to_owner()));

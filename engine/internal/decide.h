@@ -35,7 +35,13 @@ struct Decision {
   uint64_t target_version = 0;
   v1::CommandResult result;  // id and sub_id; the engine adds versions and positions.
   std::string on_behalf_of;  // A client contact, when a user records the client's answer.
+  // Commands with the same turn are appended one at a time, each decided on the state the one
+  // before it left. Empty: the target stream's. Commands whose rules look across users share
+  // kDirectoryTurn, so that two of them cannot both pass on the same state.
+  std::string turn;
 };
+
+inline constexpr char kDirectoryTurn[] = "(users and roles)";
 
 // Whether deciding `command` reads every order (deleting a client, reassigning accounts)
 // rather than the few records it names: such commands are not decided on a thread that must

@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
@@ -920,6 +921,62 @@ TEST_F(OrderFlowTest, TheHouseAlwaysKeepsAnAdministrator) {
   AddUser("ada2", engine::kAdmin);
   Run(kAdmin, drop);
   EXPECT_THAT(Reject(kAdmin, drop), StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST_F(OrderFlowTest, AdministratorsSteppingDownAtOnceLeaveOneOfThem) {
+  // Commands whose rules look across users take turns: decided at the same moment, each
+  // would see the others still administering and all would step down.
+  for (int round = 0; round < 20; ++round) {
+    std::vector<std::string> admins = {kAdmin};
+    for (int i = 0; i < 3; ++i) {
+      admins.push_back(absl::StrCat("ada", round, "_", i));
+      AddUser(admins.back(), engine::kAdmin);
+    }
+    absl::Mutex mu;
+    int stepped_down = 0, refused = 0;
+    absl::BlockingCounter answered(static_cast<int>(admins.size()));
+    for (const std::string& admin : admins) {
+      v1::Command drop;
+      drop.mutable_set_user_roles()->set_user_id(admin);
+      drop.mutable_set_user_roles()->add_roles(engine::kAuditor);
+      engine_->ExecuteAsync({admin}, drop, [&](absl::StatusOr<v1::CommandResult> result) {
+        {
+          absl::MutexLock lock(&mu);
+          if (result.ok()) {
+            ++stepped_down;
+          } else {
+            EXPECT_THAT(result.status(), StatusIs(absl::StatusCode::kFailedPrecondition))
+                << "or PERMISSION_DENIED once it no longer administers";
+            ++refused;
+          }
+        }
+        answered.DecrementCount();
+      });
+    }
+    answered.Wait();
+    EXPECT_EQ(stepped_down, static_cast<int>(admins.size()) - 1) << "round " << round;
+    EXPECT_EQ(refused, 1);
+    // The one left hands the role back to the original administrator for the next round.
+    std::string left;
+    for (const std::string& admin : admins) {
+      absl::StatusOr<v1::UserView> user = engine_->GetUser({admin}, admin);
+      if (user.ok() && std::find(user->roles().begin(), user->roles().end(), engine::kAdmin) !=
+                           user->roles().end()) {
+        left = admin;
+      }
+    }
+    ASSERT_FALSE(left.empty()) << "no administrator left in round " << round;
+    if (left != kAdmin) {
+      v1::Command back;
+      back.mutable_set_user_roles()->set_user_id(kAdmin);
+      back.mutable_set_user_roles()->add_roles(engine::kAdmin);
+      Run(left, back);
+      v1::Command down;
+      down.mutable_set_user_roles()->set_user_id(left);
+      down.mutable_set_user_roles()->add_roles(engine::kAuditor);
+      Run(left, down);
+    }
+  }
 }
 
 TEST_F(OrderFlowTest, AccountsGoOnlyToStaffWhoCanManageClients) {
