@@ -964,8 +964,7 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
   if (order_id.empty()) return absl::InvalidArgumentError("order_id is required");
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
-  const OrderView* order = state_.FindOrder(order_id);
-  if (order == nullptr) order = state_.FindOrderByKey(order_id);  // "PO-2026-00001".
+  const OrderView* order = state_.FindOrderByIdOrKey(order_id);
   if (order == nullptr || !state_.CanSee(*caller, *order, clock_->Now())) {
     return absl::NotFoundError(
         absl::StrCat("order \"", absl::CHexEscape(order_id), "\" not found"));
@@ -1008,9 +1007,7 @@ absl::StatusOr<OrderView> EngineImpl::GetOrderAsOf(const Principal& principal,
   std::string key;
   if (auditor) {
     absl::ReaderMutexLock lock(&mu_);
-    const OrderView* found = state_.FindOrder(order_id);
-    if (found == nullptr) found = state_.FindOrderByKey(order_id);
-    if (found != nullptr) {
+    if (const OrderView* found = state_.FindOrderByIdOrKey(order_id)) {
       id = found->order_id();
       key = found->key();
     }
@@ -1320,9 +1317,7 @@ absl::StatusOr<std::vector<v1::Change>> EngineImpl::OrderHistory(
   {
     // By key too (deleted orders included: auditors read them).
     absl::ReaderMutexLock lock(&mu_);
-    if (state_.FindOrder(order_id) == nullptr) {
-      if (const OrderView* keyed = state_.FindOrderByKey(order_id)) id = keyed->order_id();
-    }
+    if (const OrderView* found = state_.FindOrderByIdOrKey(order_id)) id = found->order_id();
   }
   return History<OrderView>("order", order_id, internal::OrderStream(id), internal::ApplyToOrder);
 }

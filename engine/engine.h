@@ -179,8 +179,8 @@ class Engine {
                                ExecuteCallback done) = 0;
 
   // Queries. NOT_FOUND when the record does not exist, is deleted, or is not visible to the
-  // caller; UNAUTHENTICATED / PERMISSION_DENIED for an unknown or deactivated caller. An order
-  // is found by its id or by its key ("PO-2026-00001"); commands take the id.
+  // caller; UNAUTHENTICATED / PERMISSION_DENIED for an unknown or deactivated caller. Queries
+  // and commands find an order by its id or by its key ("PO-2026-00001").
   virtual absl::StatusOr<OrderView> GetOrder(const Principal& principal,
                                              const std::string& order_id) const = 0;
   // As of a moment: the record folded from its own events up to it. Auditors (EVENTS_READ)

@@ -599,17 +599,6 @@ int Client::Run(const std::string& verb, const Args& args) {
   auto rest = [&](size_t i, const char* what) -> const std::string& {
     return Positional(args, i, what);
   };
-  // An order named by its id or by its key, as people know it ("PO-2026-00001"): the id, which
-  // commands take. Where the server cannot find it, the name goes on as given and the command
-  // itself says what is wrong.
-  auto order_id = [&](size_t i, const char* what = "the order id") -> std::string {
-    const std::string& name = rest(i, what);
-    v1::GetOrderRequest request;
-    request.set_order_id(name);
-    v1::OrderView order;
-    if (orders_->GetOrder(Context().get(), request, &order).ok()) return order.order_id();
-    return name;
-  };
   if (verb == "order" && sub == "create") {
     v1::CreateOrderRequest request;
     v1::CreateOrder* o = request.mutable_create_order();
@@ -629,7 +618,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "order" && (sub == "show" || sub == "history")) {
     v1::GetOrderRequest request;
-    request.set_order_id(rest(1, "the order id or key"));  // GetOrder takes either.
+    request.set_order_id(rest(1, "the order id or key"));
     v1::OrderView order;
     grpc::Status status = orders_->GetOrder(Context().get(), request, &order);
     if (!status.ok()) return Report(status);
@@ -680,7 +669,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "script" && sub == "submit") {
     v1::SubmitRevisionRequest request;
     v1::SubmitRevision* r = request.mutable_submit_revision();
-    r->set_order_id(order_id(1));
+    r->set_order_id(rest(1, "the order id or key"));
     r->set_artifact("script");
     r->set_text(Required(args, "text"));
     r->set_change_note(args.Get("note"));
@@ -690,7 +679,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "spot" && sub == "upload") {
     v1::SubmitRevisionRequest request;
     v1::SubmitRevision* r = request.mutable_submit_revision();
-    r->set_order_id(order_id(1));
+    r->set_order_id(rest(1, "the order id or key"));
     r->set_artifact("spot");
     r->mutable_media()->set_uri(Required(args, "uri"));
     r->mutable_media()->set_checksum(args.Get("checksum"));
@@ -705,7 +694,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "approve") {
     v1::ApproveRevisionRequest request;
     v1::ApproveRevision* r = request.mutable_approve_revision();
-    r->set_order_id(order_id(0));
+    r->set_order_id(rest(0, "the order id or key"));
     r->set_artifact(Artifact(rest(1, "script or spot")));
     r->set_revision(Number(rest(2, "the revision number"), "the revision"));
     r->set_comment(args.Get("comment"));
@@ -715,7 +704,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "changes") {
     v1::RequestChangesRequest request;
     v1::RequestChanges* r = request.mutable_request_changes();
-    r->set_order_id(order_id(0));
+    r->set_order_id(rest(0, "the order id or key"));
     r->set_artifact(Artifact(rest(1, "script or spot")));
     r->set_revision(Number(rest(2, "the revision number"), "the revision"));
     r->set_comment(Required(args, "comment"));
@@ -725,7 +714,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "forward") {
     v1::ForwardToClientRequest request;
     v1::ForwardToClient* r = request.mutable_forward_to_client();
-    r->set_order_id(order_id(0));
+    r->set_order_id(rest(0, "the order id or key"));
     r->set_artifact(Artifact(rest(1, "script or spot")));
     r->set_revision(Number(rest(2, "the revision number"), "the revision"));
     r->set_contact_id(Required(args, "contact"));
@@ -736,7 +725,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "client-answer") {
     v1::RecordClientAnswerRequest request;
     v1::RecordClientAnswer* r = request.mutable_record_client_answer();
-    r->set_order_id(order_id(0));
+    r->set_order_id(rest(0, "the order id or key"));
     r->set_artifact(Artifact(rest(1, "script or spot")));
     r->set_revision(Number(rest(2, "the revision number"), "the revision"));
     const std::string answer = rest(3, "approve or changes");
@@ -751,7 +740,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "flight" && sub == "request") {
     v1::RequestFlightChangeRequest request;
     v1::RequestFlightChange* r = request.mutable_request_flight_change();
-    r->set_order_id(order_id(1));
+    r->set_order_id(rest(1, "the order id or key"));
     auto [start, end] = ParseFlight(Required(args, "flight"));
     *r->mutable_new_start() = start;
     *r->mutable_new_end() = end;
@@ -763,7 +752,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "flight" && sub == "decide") {
     v1::DecideFlightChangeRequest request;
     v1::DecideFlightChange* r = request.mutable_decide_flight_change();
-    r->set_order_id(order_id(1));
+    r->set_order_id(rest(1, "the order id or key"));
     r->set_request_id(rest(2, "the flight-change request id"));
     const std::string decision = rest(3, "approve or reject");
     if (decision != "approve" && decision != "reject") Usage("decide approve or reject");
@@ -776,7 +765,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "flight" && sub == "withdraw") {
     v1::WithdrawFlightChangeRequest request;
     v1::WithdrawFlightChange* r = request.mutable_withdraw_flight_change();
-    r->set_order_id(order_id(1));
+    r->set_order_id(rest(1, "the order id or key"));
     r->set_request_id(rest(2, "the flight-change request id"));
     r->set_comment(args.Get("comment"));
     return Change(request, args, [&](auto* c, auto& q, auto* out) {
@@ -785,13 +774,13 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "deliver") {
     v1::PerformActionRequest request;
-    request.mutable_perform_action()->set_order_id(order_id(0));
+    request.mutable_perform_action()->set_order_id(rest(0, "the order id or key"));
     request.mutable_perform_action()->set_action("deliver");
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->PerformAction(c, q, out); });
   }
   if (verb == "archive" || verb == "restore" || verb == "delete") {
-    const std::string id = order_id(0);
+    const std::string id = rest(0, "the order id or key");
     if (verb == "archive") {
       v1::ArchiveOrderRequest request;
       request.mutable_archive_order()->set_order_id(id);
@@ -811,21 +800,21 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "share") {
     v1::ShareOrderRequest request;
-    request.mutable_share_order()->set_order_id(order_id(0));
+    request.mutable_share_order()->set_order_id(rest(0, "the order id or key"));
     request.mutable_share_order()->set_user_id(rest(1, "the user to share with"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->ShareOrder(c, q, out); });
   }
   if (verb == "assign") {
     v1::AssignProducerRequest request;
-    request.mutable_assign_producer()->set_order_id(order_id(0));
+    request.mutable_assign_producer()->set_order_id(rest(0, "the order id or key"));
     request.mutable_assign_producer()->set_user_id(rest(1, "the producer"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->AssignProducer(c, q, out); });
   }
   if (verb == "comment") {
     v1::AddCommentRequest request;
-    request.mutable_add_comment()->set_order_id(order_id(0));
+    request.mutable_add_comment()->set_order_id(rest(0, "the order id or key"));
     request.mutable_add_comment()->set_text(rest(1, "the comment"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->AddComment(c, q, out); });
@@ -833,7 +822,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "order" && sub == "update") {
     v1::UpdateOrderRequest request;
     v1::UpdateOrder* o = request.mutable_update_order();
-    o->set_order_id(order_id(1));
+    o->set_order_id(rest(1, "the order id or key"));
     if (args.Has("title")) o->set_title(args.Get("title"));
     if (args.Has("instructions")) o->set_instructions(args.Get("instructions"));
     if (args.Has("length")) o->set_spot_length_seconds(Number(args.Get("length"), "--length"));
@@ -846,7 +835,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "order" && sub == "reuse") {
     v1::ReuseOrderRequest request;
     v1::ReuseOrder* r = request.mutable_reuse_order();
-    r->set_source_order_id(order_id(1, "the order to reuse"));
+    r->set_source_order_id(rest(1, "the order to reuse"));
     r->set_order_id(args.Get("id"));
     r->set_title(args.Get("title"));
     if (args.Has("flight")) {
@@ -859,7 +848,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "unshare") {
     v1::UnshareOrderRequest request;
-    request.mutable_unshare_order()->set_order_id(order_id(0));
+    request.mutable_unshare_order()->set_order_id(rest(0, "the order id or key"));
     request.mutable_unshare_order()->set_user_id(rest(1, "the user"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->UnshareOrder(c, q, out); });
@@ -1157,7 +1146,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "order" && sub == "watch") {
     v1::WatchOrderRequest request;
-    request.set_order_id(order_id(1));
+    request.set_order_id(rest(1, "the order id or key"));
     auto context = StreamContext();
     auto reader = orders_->WatchOrder(context.get(), request);
     v1::OrderView o;

@@ -97,7 +97,7 @@ class Decider {
   }
   absl::StatusOr<const v1::OrderView*> LoadOrder(const std::string& id) const {
     RETURN_IF_ERROR(ValidateId("order_id", id));
-    const v1::OrderView* order = state_.FindOrder(id);
+    const v1::OrderView* order = state_.FindOrderByIdOrKey(id);
     if (order == nullptr || order->deleted() ||
         (!IsSystem() && !state_.CanSee(actor_, *order, now_))) {
       return absl::NotFoundError(absl::StrCat("order \"", id, "\" not found"));
@@ -1698,8 +1698,8 @@ std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
     return field == nullptr ? "" : inner.GetReflection()->GetString(inner, field);
   };
   if (std::string id = id_of("order_id"); !id.empty()) {
-    if (const v1::OrderView* order = state.FindOrder(id)) {
-      return std::pair(OrderStream(id), order->version());
+    if (const v1::OrderView* order = state.FindOrderByIdOrKey(id)) {
+      return std::pair(OrderStream(order->order_id()), order->version());
     }
   } else if (std::string id = id_of("client_id"); !id.empty()) {
     if (const v1::ClientView* client = state.FindClient(id)) {

@@ -81,6 +81,11 @@ class State {
   const v1::OrderView* FindOrder(absl::string_view id) const;
   // By the key people know it by ("PO-2026-00001"); nullptr when no order has it.
   const v1::OrderView* FindOrderByKey(absl::string_view key) const;
+  // An order as callers name it: by id, else by key. Commands and queries take either.
+  const v1::OrderView* FindOrderByIdOrKey(absl::string_view name) const {
+    const v1::OrderView* order = FindOrder(name);
+    return order != nullptr ? order : FindOrderByKey(name);
+  }
 
   // Ids in creation order, keyed by the position that created them.
   const std::map<uint64_t, std::string>& orders_by_creation() const { return order_index_; }

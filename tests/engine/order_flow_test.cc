@@ -885,8 +885,18 @@ TEST_F(OrderFlowTest, AnswersComeFromContactsOnRecordAndLoginsEndWithTheirClient
   EXPECT_FALSE(gone.active());
 }
 
-TEST_F(OrderFlowTest, AnOrderIdCannotBeAnotherOrdersKey) {
+TEST_F(OrderFlowTest, OrdersAreNamedByIdOrKeyAndAnIdCannotBeAnotherOrdersKey) {
   const v1::CommandResult first = Run(kAe, CreateOrderCommand());
+  // A command names the order by its key as well as by its id, its etag checked the same.
+  v1::Command comment;
+  comment.mutable_add_comment()->set_order_id(first.key());
+  comment.mutable_add_comment()->set_text("By its PO number");
+  comment.set_etag(first.etag() + 1);
+  EXPECT_THAT(Reject(kAe, comment), StatusIs(absl::StatusCode::kAborted));
+  comment.set_etag(first.etag());
+  EXPECT_EQ(Run(kAe, comment).id(), first.id());
+  EXPECT_EQ(Order(first.id()).comments(0).text(), "By its PO number");
+
   v1::Command clash = CreateOrderCommand();
   clash.mutable_create_order()->set_order_id(first.key());
   EXPECT_THAT(Reject(kAe, clash),
