@@ -21,6 +21,15 @@
 namespace spotflow::engine::internal {
 namespace {
 
+// The client's contact `contact_id`; nullptr when it has none, or there is no client.
+const v1::Contact* FindContact(const v1::ClientView* client, absl::string_view contact_id) {
+  if (client == nullptr) return nullptr;
+  for (const v1::Contact& contact : client->contacts()) {
+    if (contact.contact_id() == contact_id) return &contact;
+  }
+  return nullptr;
+}
+
 using store::ExpectedVersion;
 
 constexpr uint32_t kMaxSpotSeconds = 3600;
@@ -426,9 +435,8 @@ class Decider {
   absl::Status RequestFlightChange(const v1::RequestFlightChange& c);
   absl::Status DecideFlightChange(const v1::DecideFlightChange& c);
   absl::Status WithdrawFlightChange(const v1::WithdrawFlightChange& c);
-  // The order's flight change `request_id`, still waiting for a decision.
-  absl::StatusOr<const v1::FlightChange*> PendingFlightChange(const v1::OrderView& order,
-                                                              const std::string& request_id) const;
+  // OK when the order's flight change `request_id` still waits for a decision.
+  absl::Status RequirePending(const v1::OrderView& order, const std::string& request_id) const;
   absl::Status ShareOrder(const std::string& order_id, const std::string& user_id, bool share);
   absl::Status AssignProducer(const v1::AssignProducer& c);
   absl::Status AddComment(const v1::AddComment& c);
@@ -603,10 +611,7 @@ absl::Status Decider::CreateUser(const v1::CreateUser& c) {
   if (!c.manager_id().empty()) RETURN_IF_ERROR(LoadUser("manager_id", c.manager_id()).status());
   if (!c.client_id().empty() || !c.contact_id().empty()) {
     ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
-    bool found = false;
-    for (const v1::Contact& contact : client->contacts())
-      found |= contact.contact_id() == c.contact_id();
-    if (!found) {
+    if (FindContact(client, c.contact_id()) == nullptr) {
       return absl::NotFoundError(
           absl::StrCat("client \"", c.client_id(), "\" has no contact \"", c.contact_id(), "\""));
     }
@@ -701,13 +706,8 @@ absl::Status Decider::SetUserActive(const std::string& user_id, bool active) {
   if (active && !user->client_id().empty()) {
     // A client contact's login comes back only while its contact is on record.
     const v1::ClientView* client = state_.FindClient(user->client_id());
-    bool on_record = false;
-    if (client != nullptr && !client->deleted()) {
-      for (const v1::Contact& contact : client->contacts()) {
-        on_record |= contact.contact_id() == user->contact_id();
-      }
-    }
-    if (!on_record) {
+    if (client == nullptr || client->deleted() ||
+        FindContact(client, user->contact_id()) == nullptr) {
       return absl::FailedPreconditionError(
           absl::StrCat("user \"", user_id, "\" is the login of contact \"", user->contact_id(),
                        "\" at client \"", user->client_id(),
@@ -862,11 +862,9 @@ absl::Status Decider::AddContact(const v1::AddContact& c) {
   RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "add contacts"));
   RETURN_IF_ERROR(ValidateContact(c.contact()));
   ASSIGN_OR_RETURN(std::string id, IdOrNew("contact_id", c.contact().contact_id()));
-  for (const v1::Contact& contact : client->contacts()) {
-    if (contact.contact_id() == id) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("client \"", client->client_id(), "\" already has contact \"", id, "\""));
-    }
+  if (FindContact(client, id) != nullptr) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("client \"", client->client_id(), "\" already has contact \"", id, "\""));
   }
   const std::string stream = ClientStream(client->client_id());
   v1::ContactAdded* e = Emit(stream, client->version()).mutable_contact_added();
@@ -923,10 +921,7 @@ absl::Status Decider::UpdateContact(const v1::UpdateContact& c) {
   ASSIGN_OR_RETURN(std::optional<google::protobuf::FieldMask> fields,
                    ContactFieldsNamed(c.update_mask()));
   RETURN_IF_ERROR(ValidateId("contact_id", c.contact().contact_id()));
-  const v1::Contact* current = nullptr;
-  for (const v1::Contact& contact : client->contacts()) {
-    if (contact.contact_id() == c.contact().contact_id()) current = &contact;
-  }
+  const v1::Contact* current = FindContact(client, c.contact().contact_id());
   if (current == nullptr) {
     return absl::NotFoundError(absl::StrCat(
         "client \"", client->client_id(), "\" has no contact \"", c.contact().contact_id(), "\""));
@@ -957,10 +952,7 @@ absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
   RETURN_IF_ERROR(Require(v1::CLIENT_DELETE, *client, "delete contact records"));
   RETURN_IF_ERROR(ValidateId("contact_id", c.contact_id()));
-  bool found = false;
-  for (const v1::Contact& contact : client->contacts())
-    found |= contact.contact_id() == c.contact_id();
-  if (!found) {
+  if (FindContact(client, c.contact_id()) == nullptr) {
     return absl::NotFoundError(absl::StrCat("client \"", client->client_id(),
                                             "\" has no contact \"", c.contact_id(), "\""));
   }
@@ -1300,13 +1292,7 @@ absl::Status Decider::ForwardToClient(const v1::ForwardToClient& c) {
   ASSIGN_OR_RETURN(const v1::Revision* revision,
                    ReviewedRevision(*order, c.artifact(), c.revision()));
   RETURN_IF_ERROR(ValidateId("contact_id", c.contact_id()));
-  const v1::ClientView* client = state_.FindClient(order->client_id());
-  bool found = false;
-  if (client != nullptr) {
-    for (const v1::Contact& contact : client->contacts())
-      found |= contact.contact_id() == c.contact_id();
-  }
-  if (!found) {
+  if (FindContact(state_.FindClient(order->client_id()), c.contact_id()) == nullptr) {
     return absl::NotFoundError(absl::StrCat("client \"", order->client_id(), "\" has no contact \"",
                                             c.contact_id(), "\""));
   }
@@ -1342,11 +1328,7 @@ absl::Status Decider::RecordClientAnswer(const v1::RecordClientAnswer& c) {
     }
   }
   RETURN_IF_ERROR(ValidateId("contact_id", contact_id));
-  if (const v1::ClientView* client = state_.FindClient(order->client_id());
-      client == nullptr || std::none_of(client->contacts().begin(), client->contacts().end(),
-                                        [&](const v1::Contact& contact) {
-                                          return contact.contact_id() == contact_id;
-                                        })) {
+  if (FindContact(state_.FindClient(order->client_id()), contact_id) == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat("contact \"", contact_id, "\" is no longer on record at client \"",
                      order->client_id(), "\"; an answer comes from a contact of the client"));
@@ -1443,7 +1425,7 @@ absl::Status Decider::DecideFlightChange(const v1::DecideFlightChange& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
   RETURN_IF_ERROR(Require(v1::FLIGHT_CHANGE_DECIDE, *order, "decide flight-date changes"));
   RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, false));
-  RETURN_IF_ERROR(PendingFlightChange(*order, c.request_id()).status());
+  RETURN_IF_ERROR(RequirePending(*order, c.request_id()));
   const std::string stream = OrderStream(order->order_id());
   v1::FlightChangeDecided* e = Emit(stream, order->version()).mutable_flight_change_decided();
   e->set_order_id(order->order_id());
@@ -1459,7 +1441,7 @@ absl::Status Decider::WithdrawFlightChange(const v1::WithdrawFlightChange& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
   RETURN_IF_ERROR(Require(v1::FLIGHT_CHANGE_REQUEST, *order, "withdraw flight-date changes"));
   RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, false));
-  RETURN_IF_ERROR(PendingFlightChange(*order, c.request_id()).status());
+  RETURN_IF_ERROR(RequirePending(*order, c.request_id()));
   const std::string stream = OrderStream(order->order_id());
   v1::FlightChangeWithdrawn* e = Emit(stream, order->version()).mutable_flight_change_withdrawn();
   e->set_order_id(order->order_id());
@@ -1470,8 +1452,8 @@ absl::Status Decider::WithdrawFlightChange(const v1::WithdrawFlightChange& c) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<const v1::FlightChange*> Decider::PendingFlightChange(
-    const v1::OrderView& order, const std::string& request_id) const {
+absl::Status Decider::RequirePending(const v1::OrderView& order,
+                                     const std::string& request_id) const {
   RETURN_IF_ERROR(ValidateId(
       "the flight change's request_id (the sub_id RequestFlightChange returned)", request_id));
   for (const v1::FlightChange& change : order.flight_changes()) {
@@ -1483,7 +1465,7 @@ absl::StatusOr<const v1::FlightChange*> Decider::PendingFlightChange(
                        : change.status() == v1::REJECTED ? "rejected"
                                                          : "withdrawn"));
     }
-    return &change;
+    return absl::OkStatus();
   }
   return absl::NotFoundError(
       absl::StrCat("order ", Name(order), " has no flight change \"", request_id, "\""));
