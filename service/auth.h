@@ -43,6 +43,8 @@ class TokenStore {
   }
 
   static std::string HashToken(absl::string_view token);
+  // What the log keeps of an issued token (TokenIssued): the first 12 hex digits of its hash.
+  static std::string HashPrefix(absl::string_view token) { return HashToken(token).substr(0, 12); }
 
  private:
   mutable absl::Mutex mu_;

@@ -408,8 +408,7 @@ class Calls {
     // The log keeps who issued a token for whom, and when; never the token.
     v1::Command record;
     record.mutable_record_token_issued()->set_user_id(user);
-    record.mutable_record_token_issued()->set_token_hash_prefix(
-        TokenStore::HashToken(token).substr(0, 12));
+    record.mutable_record_token_issued()->set_token_hash_prefix(TokenStore::HashPrefix(token));
     RETURN_IF_ERROR(engine_->Execute(principal, record).status());
     spdlog::info("IssueToken by {}: a new token for {}", principal.user_id, user);
     return token;

@@ -82,7 +82,7 @@ absl::Status RecordIssued(engine::Engine* e, const std::string& user, const std:
   v1::Command record;
   record.mutable_record_token_issued()->set_user_id(user);
   record.mutable_record_token_issued()->set_token_hash_prefix(
-      spotflow::service::TokenStore::HashToken(token).substr(0, 12));
+      spotflow::service::TokenStore::HashPrefix(token));
   return Run(e, "admin", record);
 }
 
