@@ -475,11 +475,7 @@ TEST_F(AuditTest, HistoryNamesKeyedRecordsByTheirKey) {
   // Two more contacts after carol; removing carol must read as carol removed, not as dan
   // renamed into her place.
   for (const char* id : {"dan", "eve"}) {
-    v1::Command add;
-    add.mutable_add_contact()->set_client_id(client_);
-    add.mutable_add_contact()->mutable_contact()->set_contact_id(id);
-    add.mutable_add_contact()->mutable_contact()->set_name(id);
-    Run(kAe, add);
+    Run(kAe, AddContactCommand(client_, id, id));
   }
   v1::Command email;
   email.mutable_update_contact()->set_client_id(client_);

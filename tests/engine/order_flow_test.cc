@@ -816,14 +816,7 @@ TEST_F(OrderFlowTest, AClientContactsLoginHoldsOnlyClientRolesAndEndsWithItsCont
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("CLIENT_ANSWER")));
   // Nor can the client contact role be redefined to grant more than a client may have.
   v1::Command widen;
-  absl::StatusOr<ListRolesResponse> roles = engine_->ListRoles({kAdmin}, {});
-  ASSERT_OK(roles.status());
-  for (const v1::RoleView& role : roles->roles) {
-    if (role.definition().name() == engine::kClientContact) {
-      *widen.mutable_define_role()->mutable_definition() = role.definition();
-    }
-  }
-  ASSERT_TRUE(widen.has_define_role());
+  *widen.mutable_define_role()->mutable_definition() = RoleDefinition(engine::kClientContact);
   v1::Grant* more = widen.mutable_define_role()->mutable_definition()->add_grants();
   more->set_privilege(v1::ORDER_MANAGE);
   more->set_scope(v1::OWN);
@@ -844,11 +837,7 @@ TEST_F(OrderFlowTest, AClientContactsLoginHoldsOnlyClientRolesAndEndsWithItsCont
   reactivate.mutable_reactivate_user()->set_user_id(kClientUser);
   EXPECT_THAT(Reject(kAdmin, reactivate),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no longer on record")));
-  v1::Command again;
-  again.mutable_add_contact()->set_client_id(client_);
-  again.mutable_add_contact()->mutable_contact()->set_contact_id("carol");
-  again.mutable_add_contact()->mutable_contact()->set_name("Carol Client");
-  Run(kAe, again);
+  Run(kAe, AddContactCommand(client_, "carol", "Carol Client"));
   Run(kAdmin, reactivate);
   EXPECT_OK(engine_->GetOrder({kClientUser}, order).status());
 }
@@ -866,11 +855,7 @@ TEST_F(OrderFlowTest, AnswersComeFromContactsOnRecordAndLoginsEndWithTheirClient
 
   // Deleting a client ends its contacts' logins too.
   Run(kAe2, CreateClientCommand("globex", "Globex"));
-  v1::Command gus;
-  gus.mutable_add_contact()->set_client_id("globex");
-  gus.mutable_add_contact()->mutable_contact()->set_contact_id("gus");
-  gus.mutable_add_contact()->mutable_contact()->set_name("Gus");
-  Run(kAe2, gus);
+  Run(kAe2, AddContactCommand("globex", "gus", "Gus"));
   v1::Command login;
   login.mutable_create_user()->set_user_id("gus_login");
   login.mutable_create_user()->set_display_name("Gus");
@@ -913,14 +898,7 @@ TEST_F(OrderFlowTest, TheHouseAlwaysKeepsAnAdministrator) {
   EXPECT_THAT(Reject(kAdmin, drop), StatusIs(absl::StatusCode::kFailedPrecondition,
                                              HasSubstr("would leave no active administrator")));
   v1::Command strip;
-  absl::StatusOr<ListRolesResponse> roles = engine_->ListRoles({kAdmin}, {});
-  ASSERT_OK(roles.status());
-  for (const v1::RoleView& role : roles->roles) {
-    if (role.definition().name() == engine::kAdmin) {
-      *strip.mutable_define_role()->mutable_definition() = role.definition();
-    }
-  }
-  ASSERT_TRUE(strip.has_define_role());
+  *strip.mutable_define_role()->mutable_definition() = RoleDefinition(engine::kAdmin);
   strip.mutable_define_role()->mutable_definition()->clear_grants();
   v1::Grant* view = strip.mutable_define_role()->mutable_definition()->add_grants();
   view->set_privilege(v1::ORDER_VIEW);

@@ -132,11 +132,7 @@ class PrivilegeTableTest : public ::spotflow::testing::EngineTest,
     EngineTest::SetUp();
     // Another AE's account, with a contact and an order: nobody else's "own".
     Run(kAe2, CreateClientCommand("globex", "Globex"));
-    v1::Command contact;
-    contact.mutable_add_contact()->set_client_id("globex");
-    contact.mutable_add_contact()->mutable_contact()->set_contact_id("gus");
-    contact.mutable_add_contact()->mutable_contact()->set_name("Gus");
-    Run(kAe2, contact);
+    Run(kAe2, AddContactCommand("globex", "gus", "Gus"));
   }
 
   // A fresh order on the target account, created by its AE.

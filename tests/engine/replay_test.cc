@@ -254,11 +254,7 @@ class GoldenScenario : public ::spotflow::testing::EngineTest {
     unshare_client.mutable_unshare_client()->set_user_id(kOrderEntry);
     Run(kAe, unshare_client);
     Run(kAe2, CreateClientCommand("globex", "Globex"));
-    v1::Command add;
-    add.mutable_add_contact()->set_client_id("globex");
-    add.mutable_add_contact()->mutable_contact()->set_contact_id("gus");
-    add.mutable_add_contact()->mutable_contact()->set_name("Gus");
-    Run(kAe2, add);
+    Run(kAe2, AddContactCommand("globex", "gus", "Gus"));
     v1::Command remove;
     remove.mutable_remove_contact()->set_client_id("globex");
     remove.mutable_remove_contact()->set_contact_id("gus");

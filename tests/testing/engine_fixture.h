@@ -58,11 +58,7 @@ class EngineTest : public ::testing::Test {
     AddUser(kAuditor, engine::kAuditor);
     // The AE's client, its contact, and share access for the assistant and order entry.
     client_ = Run(kAe, CreateClientCommand("acme", "Acme Motors")).id();
-    v1::Command contact;
-    contact.mutable_add_contact()->set_client_id(client_);
-    contact.mutable_add_contact()->mutable_contact()->set_contact_id("carol");
-    contact.mutable_add_contact()->mutable_contact()->set_name("Carol Client");
-    Run(kAe, contact);
+    Run(kAe, AddContactCommand(client_, "carol", "Carol Client"));
     for (const char* user : {kAssistant, kOrderEntry}) {
       v1::Command share;
       share.mutable_share_client()->set_client_id(client_);
@@ -191,6 +187,25 @@ class EngineTest : public ::testing::Test {
     v1::Command command;
     command.mutable_create_client()->set_client_id(id);
     command.mutable_create_client()->set_name(name);
+    return command;
+  }
+
+  // A role's definition as the engine holds it (empty when there is no such role).
+  v1::RoleDefinition RoleDefinition(const std::string& name) const {
+    const v1::EngineState state = engine_->State();  // By value: keep it while looping.
+    for (const v1::RoleView& role : state.roles()) {
+      if (role.definition().name() == name) return role.definition();
+    }
+    ADD_FAILURE() << "no role " << name;
+    return v1::RoleDefinition();
+  }
+
+  static v1::Command AddContactCommand(const std::string& client, const std::string& id,
+                                       const std::string& name) {
+    v1::Command command;
+    command.mutable_add_contact()->set_client_id(client);
+    command.mutable_add_contact()->mutable_contact()->set_contact_id(id);
+    command.mutable_add_contact()->mutable_contact()->set_name(name);
     return command;
   }
 
