@@ -55,16 +55,20 @@ struct Result {
   double p50_ms = 0;
   double p99_ms = 0;
   double process_cores = 0;      // CPU this process used, in cores (of 2 here).
+  double client_cores = 0;       // Of which the callers (the client side) used.
   double machine_cores = 0;      // CPU the whole machine used, in cores.
   double switches_per_call = 0;  // Context switches of this process per call.
 };
 
-double ProcessCpuSeconds() {
+double CpuSeconds(int who) {
   rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
+  getrusage(who, &usage);
   auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
+double ProcessCpuSeconds() { return CpuSeconds(RUSAGE_SELF); }
+// The calling thread's CPU so far: a caller's own, which is the client side of its calls.
+double ThreadCpuSeconds() { return CpuSeconds(RUSAGE_THREAD); }
 
 // Context switches of this process so far, voluntary (a thread waits) and not.
 double ContextSwitches() {
@@ -336,14 +340,17 @@ Result Load(Fixture* fixture, int callers, double seconds, bool noop) {
   const double process_start = ProcessCpuSeconds();
   const double switches_start = ContextSwitches();
   const double machine_start = MachineCpuSeconds();
+  std::atomic<int64_t> client_cpu_us{0};
   for (int c = 0; c < callers; ++c) {
     threads.emplace_back([&, c] {
+      const double thread_start = ThreadCpuSeconds();
       Caller caller(fixture, c);
       if (noop) {
         caller.Pings(stop, &latencies[c]);
       } else {
         caller.Commands(stop, &latencies[c]);
       }
+      client_cpu_us += static_cast<int64_t>(1e6 * (ThreadCpuSeconds() - thread_start));
     });
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
@@ -360,6 +367,7 @@ Result Load(Fixture* fixture, int callers, double seconds, bool noop) {
   result.p50_ms = Percentile(all, 0.50);
   result.p99_ms = Percentile(all, 0.99);
   result.process_cores = process_cpu / elapsed;
+  result.client_cores = client_cpu_us.load() / 1e6 / elapsed;
   result.machine_cores = machine_cpu / elapsed;
   result.switches_per_call = all.empty() ? 0 : switches / all.size();
   return result;
@@ -389,15 +397,17 @@ int main(int argc, char** argv) {
       noop_p99.push_back(noop.p99_ms);
       p99.push_back(commands.p99_ms);
       // Whether a run was short of CPU (what the benchmark used, what the whole machine did)
-      // and what a call cost in CPU, client and server together.
+      // and what a call cost in CPU, client and server together, and of that the client side
+      // (the callers' own threads, which also poll for gRPC).
       std::fprintf(stderr,
-                   "# %s run %d: no-op %.2f cores (machine %.2f), %.0f us CPU and %.1f context "
-                   "switches per call, p99 %.1f ms; commands %.2f cores (machine %.2f), %.0f us "
-                   "CPU and %.1f switches per call, p99 %.1f ms\n",
+                   "# %s run %d: no-op %.2f cores (machine %.2f), %.0f us CPU (client %.0f) and "
+                   "%.1f context switches per call, p99 %.1f ms; commands %.2f cores (machine "
+                   "%.2f), %.0f us CPU (client %.0f) and %.1f switches per call, p99 %.1f ms\n",
                    name.c_str(), r + 1, noop.process_cores, noop.machine_cores,
-                   1e6 * noop.process_cores / noop.rate, noop.switches_per_call, noop.p99_ms,
-                   commands.process_cores, commands.machine_cores,
-                   1e6 * commands.process_cores / commands.rate, commands.switches_per_call,
+                   1e6 * noop.process_cores / noop.rate, 1e6 * noop.client_cores / noop.rate,
+                   noop.switches_per_call, noop.p99_ms, commands.process_cores,
+                   commands.machine_cores, 1e6 * commands.process_cores / commands.rate,
+                   1e6 * commands.client_cores / commands.rate, commands.switches_per_call,
                    commands.p99_ms);
     }
     Report(name, Median(rates), "commands/s", absl::StrCat("grpc_noop_", callers),
