@@ -378,6 +378,59 @@ RocksDbEventStore::~RocksDbEventStore() {
   }
 }
 
+namespace {
+
+// Whether a store's format version (from its meta family: `got`, `value`) is one this code
+// reads. A new store has none yet: OK with *missing set.
+absl::Status CheckFormatVersion(const std::string& path, const rocksdb::Status& got,
+                                const std::string& value, bool is_new, bool* missing) {
+  *missing = got.IsNotFound();
+  if (*missing && !is_new) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is not a Spotflow store: it has no format version"));
+  }
+  if (*missing) return absl::OkStatus();
+  RETURN_IF_ERROR(FromRocksDb(got, "reading the format version"));
+  uint32_t version = 0;
+  if (!DecodeBigEndian32(value, &version)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " has an unreadable format version (", absl::CHexEscape(value),
+                     "); it is not a store this Spotflow reads"));
+  }
+  if (version != kFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, " has storage format version ", version, "; this Spotflow reads version ",
+        kFormatVersion, ". Open it with a Spotflow release that reads version ", version, "."));
+  }
+  return absl::OkStatus();
+}
+
+// The format check of an existing store, on a read-only open that changes no file. A
+// read-write open replays the WAL into new table files and writes a new MANIFEST: a store this
+// release cannot read must not be rewritten by it before it says so.
+absl::Status CheckFormatReadOnly(const rocksdb::DBOptions& db_options, const std::string& path,
+                                 const rocksdb::ColumnFamilyOptions& meta_options) {
+  // A read-only open may name only some of the column families: the meta family will do.
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
+      {std::string(kMetaFamily), meta_options}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw_db = nullptr;
+  RETURN_IF_ERROR(
+      FromRocksDb(rocksdb::DB::OpenForReadOnly(db_options, path, descriptors, &handles, &raw_db),
+                  absl::StrCat("opening the store at ", path, " to check its format")));
+  std::unique_ptr<rocksdb::DB> db(raw_db);
+  std::string value;
+  const rocksdb::Status got =
+      db->Get(rocksdb::ReadOptions(), handles[0], std::string(kFormatVersionKey), &value);
+  for (rocksdb::ColumnFamilyHandle* handle : handles) {
+    db->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+  }
+  bool missing = false;
+  return CheckFormatVersion(path, got, value, /*is_new=*/false, &missing);
+}
+
+}  // namespace
+
 absl::Status RocksDbEventStore::Init() {
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = false;
@@ -440,6 +493,8 @@ absl::Status RocksDbEventStore::Init() {
     }
   }
 
+  if (!is_new) RETURN_IF_ERROR(CheckFormatReadOnly(db_options, path_, point_family));
+
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const auto& [name, family_options] : families) {
     descriptors.emplace_back(std::string(name), *family_options);
@@ -455,32 +510,19 @@ absl::Status RocksDbEventStore::Init() {
   checkpoints_ = handles_[4];
   write_options_.sync = options_.sync;
 
+  // Checked again under the lock the read-write open holds: another process may have made
+  // the store in between.
   std::string version_value;
-  rocksdb::Status get =
+  const rocksdb::Status got =
       db_->Get(rocksdb::ReadOptions(), meta_, std::string(kFormatVersionKey), &version_value);
-  if (get.IsNotFound()) {
-    if (!is_new) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(path_, " is not a Spotflow store: it has no format version"));
-    }
+  bool missing = false;
+  RETURN_IF_ERROR(CheckFormatVersion(path_, got, version_value, is_new, &missing));
+  if (missing) {
     rocksdb::WriteOptions sync_write;
     sync_write.sync = true;
     RETURN_IF_ERROR(FromRocksDb(db_->Put(sync_write, meta_, std::string(kFormatVersionKey),
                                          EncodeBigEndian32(kFormatVersion)),
                                 "writing the format version"));
-  } else {
-    RETURN_IF_ERROR(FromRocksDb(get, "reading the format version"));
-    uint32_t version = 0;
-    if (!DecodeBigEndian32(version_value, &version)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          path_, " has an unreadable format version (", absl::CHexEscape(version_value),
-          "); it is not a store this Spotflow reads"));
-    }
-    if (version != kFormatVersion) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          path_, " has storage format version ", version, "; this Spotflow reads version ",
-          kFormatVersion, ". Open it with a Spotflow release that reads version ", version, "."));
-    }
   }
 
   // Recover the head: the last record of the log.

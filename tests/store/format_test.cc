@@ -3,6 +3,8 @@
 #include "store/internal/format.h"
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -113,6 +115,38 @@ TEST_F(FormatTest, UnknownFormatVersionIsFailedPrecondition) {
   EXPECT_THAT(Open(),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        AllOf(HasSubstr("format version 99"), HasSubstr("reads version 1"))));
+}
+
+// Every file of a directory and its bytes.
+std::map<std::string, std::string> Files(const std::string& path) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(path)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    files[entry.path().filename().string()] =
+        std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return files;
+}
+
+TEST_F(FormatTest, AStoreOfAnotherFormatIsRefusedBeforeAnyFileChanges) {
+  {
+    RawDb raw(path_);  // The version lands in the WAL, which a read-write open would replay.
+    raw.Put(internal::kMetaFamily, std::string(internal::kFormatVersionKey),
+            internal::EncodeBigEndian32(2));
+  }
+  const std::map<std::string, std::string> before = Files(path_);
+  EXPECT_THAT(Open(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                               HasSubstr("storage format version 2")));
+  const std::map<std::string, std::string> after = Files(path_);
+  EXPECT_EQ(before.size(), after.size());
+  for (const auto& [name, bytes] : before) {
+    auto it = after.find(name);
+    ASSERT_NE(it, after.end()) << name << " was deleted";
+    EXPECT_TRUE(it->second == bytes) << name << " changed";
+  }
+  for (const auto& [name, unused] : after) {
+    EXPECT_TRUE(before.count(name)) << name << " was made";
+  }
 }
 
 TEST_F(FormatTest, ForeignRocksDbIsFailedPrecondition) {
