@@ -1038,7 +1038,10 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   const auto date = [](const std::optional<v1::Date>& d) {
     return d.has_value() ? internal::FormatDate(*d) : std::string();
   };
-  const uint32_t filters = FilterFingerprint({request.status, request.client_id, request.owner_id,
+  // The states in a canonical order, so that the same set always makes the same page tokens.
+  const std::set<std::string> statuses(request.statuses.begin(), request.statuses.end());
+  const std::string status_filter = absl::StrJoin(statuses, ",");
+  const uint32_t filters = FilterFingerprint({status_filter, request.client_id, request.owner_id,
                                               date(request.flight_from), date(request.flight_to),
                                               absl::StrCat(static_cast<int>(request.archived)),
                                               request.actionable ? "actionable" : ""});
@@ -1059,20 +1062,22 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
   ASSIGN_OR_RETURN(const uint64_t after,
                    ParsePageToken("ListOrders", filters, request.page_token, state_.position()));
-  if (!request.status.empty()) {
+  if (!statuses.empty()) {
     // A status no workflow has is a typo, not a filter that happens to match nothing.
     const std::set<std::string> states = state_.WorkflowStateNames();
-    if (states.count(request.status) == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("no workflow has a state \"", absl::CHexEscape(request.status),
-                       "\"; the states are: ", absl::StrJoin(states, ", ")));
+    for (const std::string& status : statuses) {
+      if (states.count(status) == 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("no workflow has a state \"", absl::CHexEscape(status),
+                         "\"; the states are: ", absl::StrJoin(states, ", ")));
+      }
     }
   }
   ListOrdersResponse response;
   const auto& index = state_.orders_by_creation();
   for (auto it = index.upper_bound(after); it != index.end(); ++it) {
     const OrderView& order = *state_.FindOrder(it->second);
-    if (!request.status.empty() && order.status() != request.status) continue;
+    if (!statuses.empty() && statuses.count(order.status()) == 0) continue;
     if (!request.client_id.empty() && order.client_id() != request.client_id) continue;
     if (!request.owner_id.empty() && order.owner_id() != request.owner_id) continue;
     if (request.archived == ArchivedFilter::kExclude && order.archived()) continue;

@@ -81,7 +81,8 @@ struct AsOf {
 enum class ArchivedFilter { kExclude, kInclude, kOnly };
 
 struct ListOrdersRequest {
-  std::string status;     // Workflow state; empty: any.
+  // Orders in any of these workflow states; empty: any state.
+  std::vector<std::string> statuses;
   std::string client_id;  // Empty: any.
   std::string owner_id;   // Empty: any.
   // Orders whose flight overlaps [flight_from, flight_to]; unset: no bound.

@@ -848,7 +848,8 @@ class OrdersService final : public v1::Orders::CallbackService {
         [this](const Principal& p, const v1::ListOrdersRequest& r,
                v1::ListOrdersResponse* out) -> absl::Status {
           engine::ListOrdersRequest query;
-          query.status = r.status();
+          if (!r.status().empty()) query.statuses.push_back(r.status());
+          query.statuses.insert(query.statuses.end(), r.statuses().begin(), r.statuses().end());
           query.client_id = r.client_id();
           query.owner_id = r.owner_id();
           if (r.has_flight_from()) query.flight_from = r.flight_from();

@@ -98,7 +98,7 @@ const std::vector<VerbSpec>& Verbs() {
       {"order history", "ORDER", 1, 1, {}, false},
       {"order watch", "ORDER                    each change as it happens, until interrupted",
        1, 1, {}, false},
-      {"order list", "[--status S] [--client ID] [--owner ID] [--flight FROM..TO]\n"
+      {"order list", "[--status S[,S...]] [--client ID] [--owner ID] [--flight FROM..TO]\n"
                      "               [--archived include|only|exclude] [--queue] [--limit N] [--page-token T]\n"
                      "               (--flight: flights that overlap it; FROM.. or ..TO leave an end open)",
        0, 0, {"status", "client", "owner", "flight", "archived", "queue", "limit", "page-token"}, false},
@@ -627,7 +627,9 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "order" && sub == "list") {
     v1::ListOrdersRequest request;
-    request.set_status(args.Get("status"));
+    for (absl::string_view status : absl::StrSplit(args.Get("status"), ',', absl::SkipEmpty())) {
+      request.add_statuses(std::string(absl::StripAsciiWhitespace(status)));
+    }
     request.set_client_id(args.Get("client"));
     request.set_owner_id(args.Get("owner"));
     request.set_actionable(args.Has("queue"));

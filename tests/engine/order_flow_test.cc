@@ -535,9 +535,11 @@ TEST_F(OrderFlowTest, ListsFilterPageAndShowOnlyWhatTheCallerMaySee) {
   EXPECT_EQ(count(kProducer, {}), 6u);
   EXPECT_EQ(count(kClientUser, {}), 5u) << "a contact sees its company's orders";
   ListOrdersRequest by_status;
-  by_status.status = "script_review";
+  by_status.statuses = {"script_review"};
   EXPECT_EQ(count(kManager, by_status), 1u);
-  by_status.status = "scrpt_review";
+  by_status.statuses = {"script_review", "awaiting_script"};
+  EXPECT_EQ(count(kManager, by_status), 6u) << "any of the states";
+  by_status.statuses = {"script_review", "scrpt_review"};
   auto typo = engine_->ListOrders({kManager}, by_status);
   EXPECT_EQ(typo.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(typo.status().message(), AllOf(HasSubstr("no workflow has a state \"scrpt_review\""),
@@ -583,7 +585,7 @@ TEST_F(OrderFlowTest, ListsFilterPageAndShowOnlyWhatTheCallerMaySee) {
   EXPECT_THAT(engine_->ListClients({kAe}, clients),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not one ListClients gave")));
   page.page_token = token;  // The same list with other filters (AIP-158).
-  page.status = "script_review";
+  page.statuses = {"script_review"};
   EXPECT_THAT(engine_->ListOrders({kAe}, page),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("other filters")));
   EXPECT_THAT(engine_->GetOrder({kAe}, theirs), StatusIs(absl::StatusCode::kNotFound));

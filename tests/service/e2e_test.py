@@ -237,7 +237,7 @@ def main():
                    "%s: %s" % (what, result.stderr.splitlines()[0] if result.stderr else "-"))
         expect(api.head(admin) == before, "usage errors wrote nothing")
         for args, says in [(("approve", "--help"), "usage: spotflow approve ORDER script|spot N"),
-                           (("help", "order"), "order list [--status S]"),
+                           (("help", "order"), "order list [--status S[,S...]]"),
                            (("--help",), "verbs:"), (("order", "list", "-h"), "--archived")]:
             result = subprocess.run([cli] + list(args), capture_output=True, text=True, timeout=30)
             expect(result.returncode == 0 and says in result.stdout,
@@ -381,6 +381,15 @@ def main():
         expect(typo.returncode == 1 and "INVALID_ARGUMENT" in typo.stderr
                and "script_review" in typo.stderr,
                "a status no workflow has is refused with the states to choose from")
+        listed = json.loads(run_cli("order", "list", "--json", "--archived", "include",
+                                    token=admin).stdout)["orders"]
+        states = sorted({o["status"] for o in listed})[:2]
+        either = run_cli("order", "list", "--json", "--archived", "include", "--status",
+                         ",".join(states), token=admin)
+        expect(len(states) == 2 and either.returncode == 0
+               and sorted(o["order_id"] for o in json.loads(either.stdout)["orders"])
+               == sorted(o["order_id"] for o in listed if o["status"] in states),
+               "order list --status A,B lists the orders in either state: %s" % either.stdout)
         # (winter-again, on a 2027-12 flight, went to mia with globex's account.)
         late = run_cli("order", "list", "--flight", "2027-12-01..", token=admin).stdout
         early = run_cli("order", "list", "--flight", "..2026-12-31", token=admin).stdout
