@@ -44,6 +44,9 @@ ABSL_FLAG(std::string, tokens, "", "token file (SHA-256 hashes); default: <data-
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls-cert");
 ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA: require client certificates it signed");
+ABSL_FLAG(uint32_t, max_page_size, 1000,
+          "the most entries one page of a list holds; a client asking for more gets this many "
+          "and a token for the next page");
 ABSL_FLAG(bool, demo, false, "seed a new data directory with demo users, clients and orders");
 
 namespace {
@@ -272,6 +275,9 @@ int main(int argc, char** argv) {
   // global graph: a debugging aid that costs several percent of a busy server's CPU.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
+  if (absl::GetFlag(FLAGS_max_page_size) == 0) {
+    return Fail(absl::InvalidArgumentError("--max-page-size must be at least 1"));
+  }
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   const std::string tokens_path =
       absl::GetFlag(FLAGS_tokens).empty() ? data_dir + "/tokens" : absl::GetFlag(FLAGS_tokens);
@@ -281,6 +287,7 @@ int main(int argc, char** argv) {
   engine::RandomIdGenerator ids;
   engine::Options engine_options;
   engine_options.snapshot_path = data_dir + "/engine.snapshot";
+  engine_options.max_page_size = absl::GetFlag(FLAGS_max_page_size);
   auto opened = engine::Engine::Open(engine_options, store->get(), &clock, &ids);
   if (!opened.ok()) return Fail(opened.status());
   engine::Engine* e = opened->get();

@@ -532,6 +532,9 @@ def main():
         expect(next(subscribe).events[0].position == done.first_position,
                "the subscriber gets the record")
 
+        # The whole lists, to compare after the restart below.
+        lists = {what: json.loads(run_cli("--json", what, "list", token=admin).stdout)
+                 for what in ("user", "client", "role")}
         # Restart: every state is there. The drain ends the live feeds first, with the
         # server's own status (not a dropped connection), well within its 5 s grace.
         stopping = time.monotonic()
@@ -549,12 +552,21 @@ def main():
                 expect(time.monotonic() - stopping < 3,
                        name + " ends as the drain starts, not at its grace")
         expect(process.wait(timeout=30) == 0, "SIGTERM drains and exits 0")
-        process, port, _ = start(data_dir, demo=False)
+        # Restarted with pages of 2, so that the CLI's lists of users and roles take several
+        # pages each (two clients are left by now).
+        process, port, _ = start(data_dir, demo=False, extra=["--max-page-size=2"])
         api = Api(port)
         again = api.order(order, sam)
         expect(again == view, "after a restart the order is exactly as it was")
         expect(api.head(admin) == done.last_position,
                "the log is whole after the restart")
+        for what, whole in lists.items():
+            entries = next(v for k, v in whole.items() if k != "next_page_token")
+            paged = run_cli("--json", what, "list", token=admin)
+            expect((len(entries) > 2 or what == "client") and paged.returncode == 0
+                   and json.loads(paged.stdout) == whole,
+                   "%s list follows the pages of 2 to the whole list: %s"
+                   % (what, paged.stdout + paged.stderr + json.dumps(whole)))
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -639,7 +651,8 @@ def tls():
                         (["--tls-cert=" + cert, "--tls-key=" + garbage], "holds no PEM private key"),
                         (["--tls-cert=" + cert, "--tls-key=" + other_key],
                          "is not the key of the certificate"),
-                        (["--tls-cert=" + work, "--tls-key=" + key], "not a readable file")]:
+                        (["--tls-cert=" + work, "--tls-key=" + key], "not a readable file"),
+                        (["--max-page-size=0"], "--max-page-size must be at least 1")]:
         refused = subprocess.run([spotflowd, "--listen=127.0.0.1:0",
                                   "--data-dir=" + os.path.join(work, "refused")] + flags,
                                  capture_output=True, text=True, timeout=30)
