@@ -1065,12 +1065,16 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   if (!statuses.empty()) {
     // A status no workflow has is a typo, not a filter that happens to match nothing.
     const std::set<std::string> states = state_.WorkflowStateNames();
-    for (const std::string& status : statuses) {
+    std::vector<std::string> unknown;
+    for (const std::string& status : request.statuses) {
       if (states.count(status) == 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("no workflow has a state \"", absl::CHexEscape(status),
-                         "\"; the states are: ", absl::StrJoin(states, ", ")));
+        unknown.push_back(absl::StrCat("\"", absl::CHexEscape(status), "\""));
       }
+    }
+    if (!unknown.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "no workflow has a state ", absl::StrJoin(unknown, " or "),
+          "; the states are: ", absl::StrJoin(states, ", ")));
     }
   }
   ListOrdersResponse response;

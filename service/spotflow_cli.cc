@@ -627,8 +627,19 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "order" && sub == "list") {
     v1::ListOrdersRequest request;
-    for (absl::string_view status : absl::StrSplit(args.Get("status"), ',', absl::SkipEmpty())) {
-      request.add_statuses(std::string(absl::StripAsciiWhitespace(status)));
+    if (args.Has("status")) {
+      std::vector<std::string> states;
+      for (absl::string_view state : absl::StrSplit(args.Get("status"), ',')) {
+        state = absl::StripAsciiWhitespace(state);
+        if (state.empty()) Usage("--status takes states separated by commas, none of them empty");
+        states.emplace_back(state);
+      }
+      // One state goes in `status`, which servers before `statuses` also read.
+      if (states.size() == 1) {
+        request.set_status(states[0]);
+      } else {
+        for (const std::string& state : states) request.add_statuses(state);
+      }
     }
     request.set_client_id(args.Get("client"));
     request.set_owner_id(args.Get("owner"));

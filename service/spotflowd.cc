@@ -45,8 +45,8 @@ ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls-cert");
 ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA: require client certificates it signed");
 ABSL_FLAG(uint32_t, max_page_size, 1000,
-          "the most entries one page of a list holds; a client asking for more gets this many "
-          "and a token for the next page");
+          "the most entries one page of a list (orders, clients, users, roles, events) holds, "
+          "1 to 10000; a client asking for more gets this many and where the next page starts");
 ABSL_FLAG(bool, demo, false, "seed a new data directory with demo users, clients and orders");
 
 namespace {
@@ -275,8 +275,10 @@ int main(int argc, char** argv) {
   // global graph: a debugging aid that costs several percent of a busy server's CPU.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
-  if (absl::GetFlag(FLAGS_max_page_size) == 0) {
-    return Fail(absl::InvalidArgumentError("--max-page-size must be at least 1"));
+  // Above 10,000 a page of orders could pass the 4 MB a gRPC client receives by default.
+  if (absl::GetFlag(FLAGS_max_page_size) < 1 || absl::GetFlag(FLAGS_max_page_size) > 10000) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--max-page-size is ", absl::GetFlag(FLAGS_max_page_size), "; it must be 1 to 10000")));
   }
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   const std::string tokens_path =

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
@@ -410,6 +411,13 @@ absl::Status CheckFormatVersion(const std::string& path, const rocksdb::Status& 
 // release cannot read must not be rewritten by it before it says so.
 absl::Status CheckFormatReadOnly(const rocksdb::DBOptions& db_options, const std::string& path,
                                  const rocksdb::ColumnFamilyOptions& meta_options) {
+  // A read-only open takes no LOCK, and reading a store another process writes is undefined:
+  // take the lock the read-write open will take, so that a store in use is refused as such.
+  rocksdb::Env* env = db_options.env != nullptr ? db_options.env : rocksdb::Env::Default();
+  rocksdb::FileLock* lock = nullptr;
+  RETURN_IF_ERROR(FromRocksDb(env->LockFile(path + "/LOCK", &lock),
+                              absl::StrCat("opening the store at ", path)));
+  absl::Cleanup unlock = [env, lock] { env->UnlockFile(lock).PermitUncheckedError(); };
   // A read-only open may name only some of the column families: the meta family will do.
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
       {std::string(kMetaFamily), meta_options}};

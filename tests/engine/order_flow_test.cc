@@ -544,6 +544,10 @@ TEST_F(OrderFlowTest, ListsFilterPageAndShowOnlyWhatTheCallerMaySee) {
   EXPECT_EQ(typo.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(typo.status().message(), AllOf(HasSubstr("no workflow has a state \"scrpt_review\""),
                                              HasSubstr("script_review")));
+  by_status.statuses = {"awaiting_spt", "script_review", "scrpt_review"};
+  EXPECT_THAT(engine_->ListOrders({kManager}, by_status),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("no workflow has a state \"awaiting_spt\" or \"scrpt_review\"")));
   ListOrdersRequest queue;
   queue.actionable = true;
   EXPECT_EQ(count(kProducer, queue), 6u) << "every order waits for production's script";

@@ -381,6 +381,10 @@ def main():
         expect(typo.returncode == 1 and "INVALID_ARGUMENT" in typo.stderr
                and "script_review" in typo.stderr,
                "a status no workflow has is refused with the states to choose from")
+        for empty in (",", "script_review, ,spot_review"):
+            refused = run_cli("order", "list", "--status", empty)
+            expect(refused.returncode == 2 and "none of them empty" in refused.stderr,
+                   "--status %r is a usage error, not a list of every order" % empty)
         listed = json.loads(run_cli("order", "list", "--json", "--archived", "include",
                                     token=admin).stdout)["orders"]
         states = sorted({o["status"] for o in listed})[:2]
@@ -652,7 +656,8 @@ def tls():
                         (["--tls-cert=" + cert, "--tls-key=" + other_key],
                          "is not the key of the certificate"),
                         (["--tls-cert=" + work, "--tls-key=" + key], "not a readable file"),
-                        (["--max-page-size=0"], "--max-page-size must be at least 1")]:
+                        (["--max-page-size=0"], "it must be 1 to 10000"),
+                        (["--max-page-size=10001"], "it must be 1 to 10000")]:
         refused = subprocess.run([spotflowd, "--listen=127.0.0.1:0",
                                   "--data-dir=" + os.path.join(work, "refused")] + flags,
                                  capture_output=True, text=True, timeout=30)
