@@ -1095,7 +1095,10 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
       bool can_act = false;
       if (workflow == nullptr) continue;
       for (const v1::Transition& t : workflow->transitions()) {
-        if (t.from() == order.status() && state_.Allows(*caller, t.privilege(), order, now)) {
+        // An action that leaves the order where it is (a new script while the last one is in
+        // review) is open to the caller, but the order does not wait for it: not their queue.
+        if (t.from() == order.status() && t.to() != t.from() &&
+            state_.Allows(*caller, t.privilege(), order, now)) {
           can_act = true;
           break;
         }
