@@ -674,6 +674,9 @@ int Client::Run(const std::string& verb, const Args& args) {
     std::printf("%-*s %-15s %-34s %-24s %-10s %-8s %s\n", id_width, "ID", "KEY", "TITLE", "STATUS",
                 "CLIENT", "OWNER", "FLIGHT");
     for (const v1::OrderView& o : response.orders()) PrintOrderLine(o, id_width);
+    if (response.orders().empty()) {
+      std::puts(args.Has("queue") ? "(nothing waits for you)" : "(no orders match)");
+    }
     if (!response.next_page_token().empty()) {
       std::printf("(more: --page-token=%s)\n", response.next_page_token().c_str());
     }
@@ -1035,6 +1038,7 @@ int Client::Run(const std::string& verb, const Args& args) {
       std::printf("%-12s %-30s %s\n", c.client_id().c_str(), c.name().c_str(),
                   c.owner_id().c_str());
     }
+    if (response.clients().empty()) std::printf("(no clients you can see)\n");
     return 0;
   }
   if (verb == "contact" && sub == "add") {

@@ -381,6 +381,9 @@ def main():
         expect(typo.returncode == 1 and "INVALID_ARGUMENT" in typo.stderr
                and "script_review" in typo.stderr,
                "a status no workflow has is refused with the states to choose from")
+        nothing = run_cli("order", "list", "--client", "no-such-client")
+        expect(nothing.returncode == 0 and "(no orders match)" in nothing.stdout,
+               "an empty order list says so: %s" % nothing.stdout)
         for empty in (",", "script_review, ,spot_review"):
             refused = run_cli("order", "list", "--status", empty)
             expect(refused.returncode == 2 and "none of them empty" in refused.stderr,
