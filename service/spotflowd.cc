@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -26,6 +27,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "base/status_macros.h"
 #include "engine/engine.h"
 #include "engine/presets.h"
@@ -98,9 +101,19 @@ absl::StatusOr<std::string> IssueRecorded(engine::Engine* e, spotflow::service::
   return token;
 }
 
+// The demo's flight: next calendar month (UTC) after `now`, so that it is ahead whenever the
+// demo is seeded.
+std::pair<v1::Date, v1::Date> NextMonth(absl::Time now) {
+  const absl::CivilMonth next = absl::CivilMonth(absl::ToCivilDay(now, absl::UTCTimeZone())) + 1;
+  const absl::CivilDay last = absl::CivilDay(next + 1) - 1;
+  return {MakeDate(static_cast<int>(next.year()), next.month(), 1),
+          MakeDate(static_cast<int>(last.year()), last.month(), last.day())};
+}
+
 // Users for each preset role (tokens printed), two clients, and orders in different states.
 absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
-                      const std::string& tokens_path) {
+                      const std::string& tokens_path, absl::Time now) {
+  const auto [flight_start, flight_end] = NextMonth(now);
   std::printf("\nDemo users (tokens are shown once; only their hashes are kept):\n");
   std::map<std::string, std::string> issued;
   for (const DemoUser& user : kDemoUsers) {
@@ -152,8 +165,8 @@ absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
     o->set_client_id(client);
     o->set_title(title);
     o->set_spot_length_seconds(seconds);
-    *o->mutable_flight_start() = MakeDate(2026, 12, 1);
-    *o->mutable_flight_end() = MakeDate(2026, 12, 31);
+    *o->mutable_flight_start() = flight_start;
+    *o->mutable_flight_end() = flight_end;
     return Run(e, "ann", create);
   };
   auto script = [&](const std::string& id, const char* text) {
@@ -321,7 +334,8 @@ int main(int argc, char** argv) {
       spdlog::warn("the administrator's token works but is not in the log: {}", s.ToString());
     }
     if (absl::GetFlag(FLAGS_demo)) {
-      if (absl::Status s = SeedDemo(e, tokens->get(), tokens_path); !s.ok()) return Fail(s);
+      if (absl::Status s = SeedDemo(e, tokens->get(), tokens_path, clock.Now());
+          !s.ok()) return Fail(s);
     }
     std::fflush(stdout);
   }

@@ -289,9 +289,9 @@ def main():
         expect(any(c.text == "Filed under its PO" for c in api.order("winter-sale", sam).comments),
                "the comment went to %s, the order whose key it is" % winter_key)
         ok("order reuse (of an archived order)", "order", "reuse", "holiday-hours", "--id",
-           "winter-again", "--flight", "2027-12-01..2027-12-31", token=sam)
+           "winter-again", "--flight", "2099-12-01..2099-12-31", token=sam)
         again = api.order("winter-again", sam)
-        expect(again.title == "Holiday hours :10" and again.flight_start.year == 2027,
+        expect(again.title == "Holiday hours :10" and again.flight_start.year == 2099,
                "the reused order starts like its source, on the new flight")
         ok("share then unshare an order", "share", "winter-again", "otto", token=sam)
         ok("unshare", "unshare", "winter-again", "otto", token=sam)
@@ -397,9 +397,24 @@ def main():
                and sorted(o["order_id"] for o in json.loads(either.stdout)["orders"])
                == sorted(o["order_id"] for o in listed if o["status"] in states),
                "order list --status A,B lists the orders in either state: %s" % either.stdout)
-        # (winter-again, on a 2027-12 flight, went to mia with globex's account.)
-        late = run_cli("order", "list", "--flight", "2027-12-01..", token=admin).stdout
-        early = run_cli("order", "list", "--flight", "..2026-12-31", token=admin).stdout
+        # (winter-again, on a 2099-12 flight, went to mia with globex's account; winter-sale
+        # keeps the demo's flight, next month when the demo was seeded.)
+        demo = api.order("winter-sale", admin)
+        demo_end = demo.flight_end
+        import datetime
+        def next_month(day):
+            first = (day.replace(day=1) + datetime.timedelta(days=32)).replace(day=1)
+            last = (first + datetime.timedelta(days=32)).replace(day=1) - datetime.timedelta(days=1)
+            return ((first.year, first.month, first.day), (last.year, last.month, last.day))
+        now = datetime.datetime.now(datetime.timezone.utc)
+        flights = {next_month((now - datetime.timedelta(minutes=m)).date()) for m in (0, 10)}
+        expect(((demo.flight_start.year, demo.flight_start.month, demo.flight_start.day),
+                (demo_end.year, demo_end.month, demo_end.day)) in flights,
+               "the demo's orders fly next month, whenever it is seeded: %s..%s"
+               % (demo.flight_start, demo_end))
+        late = run_cli("order", "list", "--flight", "2099-12-01..", token=admin).stdout
+        early = run_cli("order", "list", "--flight", "..%04d-%02d-%02d"
+                        % (demo_end.year, demo_end.month, demo_end.day), token=admin).stdout
         expect("winter-again" in late and "winter-sale" not in late
                and "winter-sale" in early and "winter-again" not in early,
                "order list --flight lists the orders whose flight overlaps it:\n%s\n%s"
