@@ -965,11 +965,17 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
   const OrderView* order = state_.FindOrderByIdOrKey(order_id);
-  if (order == nullptr || !state_.CanSee(*caller, *order, clock_->Now())) {
+  const absl::Time now = clock_->Now();
+  if (order == nullptr || !state_.CanSee(*caller, *order, now)) {
     return absl::NotFoundError(
         absl::StrCat("order \"", absl::CHexEscape(order_id), "\" not found"));
   }
-  return Shown(*caller, *order);
+  OrderView shown = Shown(*caller, *order);
+  for (std::string& action :
+       internal::ActionsOpenTo(state_, *caller, *order, now, /*moving_only=*/false)) {
+    shown.add_open_actions(std::move(action));
+  }
+  return shown;
 }
 
 absl::StatusOr<bool> EngineImpl::Fold(
@@ -1088,22 +1094,11 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
     if (request.archived == ArchivedFilter::kOnly && !order.archived()) continue;
     if (!FlightOverlaps(order, request.flight_from, request.flight_to)) continue;
     if (!state_.CanSee(*caller, order, now)) continue;
-    if (request.actionable) {
-      if (order.archived()) continue;
-      const v1::WorkflowDefinition* workflow =
-          state_.FindWorkflow(order.workflow(), order.workflow_version());
-      bool can_act = false;
-      if (workflow == nullptr) continue;
-      for (const v1::Transition& t : workflow->transitions()) {
-        // An action that leaves the order where it is (a new script while the last one is in
-        // review) is open to the caller, but the order does not wait for it: not their queue.
-        if (t.from() == order.status() && t.to() != t.from() &&
-            state_.Allows(*caller, t.privilege(), order, now)) {
-          can_act = true;
-          break;
-        }
-      }
-      if (!can_act) continue;
+    // An action that leaves the order where it is (a new script while the last one is in
+    // review) is open to the caller, but the order does not wait for it: not their queue.
+    if (request.actionable &&
+        internal::ActionsOpenTo(state_, *caller, order, now, /*moving_only=*/true).empty()) {
+      continue;
     }
     if (response.orders.size() == page_size) {
       response.next_page_token = PageToken("ListOrders", std::prev(it)->first, filters);

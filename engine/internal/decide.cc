@@ -43,12 +43,37 @@ bool IsOpen(const v1::OrderView& order) {
   return !order.completed() && !order.archived() && !order.deleted();
 }
 
+// The artifact that a revision action the decider builds names ("approve_script": "script");
+// empty for the workflow's other actions, which PerformAction takes as they are.
+std::string ArtifactOfAction(absl::string_view action) {
+  if (action == "record_spot" || action == "upload_spot") return "spot";
+  for (const char* artifact : {"script", "spot"}) {
+    for (const std::string& built :
+         {absl::StrCat("submit_", artifact), absl::StrCat("approve_", artifact),
+          absl::StrCat("forward_", artifact), absl::StrCat("request_", artifact, "_changes"),
+          absl::StrCat("client_approve_", artifact),
+          absl::StrCat("client_request_", artifact, "_changes")}) {
+      if (action == built) return artifact;
+    }
+  }
+  return "";
+}
+
+// Special case: the workflow guards client answers with CLIENT_ANSWER, which contacts hold. A
+// user recording the answer for a contact needs what the answer amounts to in the house:
+// REVISION_APPROVE to record an approval (an assistant may not approve, nor relay one), and
+// REVISION_REVIEW to record requested changes.
+v1::Privilege OnBehalfPrivilege(bool approved) {
+  return approved ? v1::REVISION_APPROVE : v1::REVISION_REVIEW;
+}
+
 class Decider {
  public:
   Decider(const State& state, const v1::UserView& actor, absl::Time now, IdGenerator* ids)
       : state_(state), actor_(actor), now_(now), ids_(ids) {}
 
   absl::StatusOr<Decision> Run(const v1::Command& command);
+  std::vector<std::string> OpenActions(const v1::OrderView& order, bool moving_only) const;
 
  private:
   // --- Building the decision.
@@ -1345,11 +1370,7 @@ absl::Status Decider::RecordClientAnswer(const v1::RecordClientAnswer& c) {
   const std::string action = c.approved()
                                  ? absl::StrCat("client_approve_", c.artifact())
                                  : absl::StrCat("client_request_", c.artifact(), "_changes");
-  // Special case: the workflow guards client answers with CLIENT_ANSWER, which contacts hold.
-  // A user recording the answer for a contact needs what the answer amounts to in the house:
-  // REVISION_APPROVE to record an approval (an assistant may not approve, nor relay one), and
-  // REVISION_REVIEW to record requested changes.
-  const v1::Privilege on_behalf = c.approved() ? v1::REVISION_APPROVE : v1::REVISION_REVIEW;
+  const v1::Privilege on_behalf = OnBehalfPrivilege(c.approved());
   ASSIGN_OR_RETURN(
       const v1::Transition* transition,
       Transit(*order, action, c.artifact(), own_login ? v1::PRIVILEGE_UNSPECIFIED : on_behalf));
@@ -1698,6 +1719,52 @@ std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
 absl::StatusOr<Decision> Decide(const State& state, const v1::UserView& actor,
                                 const v1::Command& command, absl::Time now, IdGenerator* ids) {
   return Decider(state, actor, now, ids).Run(command);
+}
+
+// The same checks as Transit and RecordClientAnswer make when the action is taken, short of
+// the command's own fields (which revision, which text).
+std::vector<std::string> Decider::OpenActions(const v1::OrderView& order, bool moving_only) const {
+  std::vector<std::string> open;
+  if (order.archived() || order.deleted()) return open;
+  absl::StatusOr<const v1::WorkflowDefinition*> workflow = WorkflowOf(order);
+  if (!workflow.ok()) return open;
+  const bool own_login = !actor_.contact_id().empty() && actor_.client_id() == order.client_id();
+  for (const v1::Transition& t : (*workflow)->transitions()) {
+    if (t.from() != order.status() || (moving_only && t.to() == t.from())) continue;
+    if (std::find(open.begin(), open.end(), t.action()) != open.end()) continue;
+    const std::string artifact = ArtifactOfAction(t.action());
+    v1::Privilege privilege = t.privilege();
+    const bool approves = absl::StartsWith(t.action(), "client_approve_");
+    if (approves || absl::StartsWith(t.action(), "client_request_")) {
+      const auto& revisions = artifact == "script" ? order.scripts() : order.spots();
+      if (revisions.empty()) continue;
+      if (own_login) {
+        // A contact answers what was forwarded to them.
+        bool forwarded = false;
+        for (const v1::Review& review : revisions[revisions.size() - 1].reviews()) {
+          forwarded |= review.kind() == v1::FORWARDED_TO_CLIENT &&
+                       review.contact_id() == actor_.contact_id();
+        }
+        if (!forwarded) continue;
+      } else {
+        privilege = OnBehalfPrivilege(approves);
+      }
+    }
+    if (!IsSystem() && !state_.Allows(actor_, privilege, order, now_)) continue;
+    bool conditions_hold = true;
+    for (int condition : t.conditions()) {
+      conditions_hold &=
+          CheckCondition(order, static_cast<v1::Condition>(condition), artifact, t.action()).ok();
+    }
+    if (conditions_hold) open.push_back(t.action());
+  }
+  return open;
+}
+
+std::vector<std::string> ActionsOpenTo(const State& state, const v1::UserView& actor,
+                                       const v1::OrderView& order, absl::Time now,
+                                       bool moving_only) {
+  return Decider(state, actor, now, /*ids=*/nullptr).OpenActions(order, moving_only);
 }
 
 }  // namespace spotflow::engine::internal

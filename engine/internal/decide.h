@@ -56,6 +56,15 @@ absl::StatusOr<Decision> Decide(const State& state, const v1::UserView& actor,
 // The existing record a command names (its stream and version), for checking an etag before
 // deciding: the command's order_id, client_id or user_id, in that order. nullopt when it names
 // none that exists.
+// The workflow actions `actor` may take on `order` now, in the workflow's order, by the
+// rules Decide applies: a transition from its state, the privilege with a scope that reaches
+// the order, the transition's conditions, and for a client answer by a contact's own login,
+// a revision forwarded to them. `moving_only`: leave out actions that keep the order in its
+// state (a new script while one is in review), as a work queue does.
+std::vector<std::string> ActionsOpenTo(const State& state, const v1::UserView& actor,
+                                       const v1::OrderView& order, absl::Time now,
+                                       bool moving_only);
+
 std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
                                                          const v1::Command& command);
 

@@ -597,6 +597,50 @@ TEST_F(OrderFlowTest, ListsFilterPageAndShowOnlyWhatTheCallerMaySee) {
   EXPECT_THAT(engine_->GetOrder({kAe}, theirs), StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST_F(OrderFlowTest, GetOrderTellsTheCallerWhichActionsAreOpenToThem) {
+  auto open = [&](const std::string& user, const std::string& order) {
+    absl::StatusOr<v1::OrderView> view = engine_->GetOrder({user}, order);
+    EXPECT_OK(view.status());
+    std::vector<std::string> actions;
+    if (view.ok()) actions.assign(view->open_actions().begin(), view->open_actions().end());
+    return actions;
+  };
+  using ::testing::IsEmpty;
+  const std::string order = CreateOrder();
+  EXPECT_THAT(open(kProducer, order), ElementsAre("submit_script"));
+  EXPECT_THAT(open(kAe, order), IsEmpty()) << "an AE does not write scripts";
+  EXPECT_THAT(open(kClientUser, order), IsEmpty());
+  EXPECT_THAT(open(kAuditor, order), IsEmpty());
+
+  Run(kProducer, Script(order, "draft"));
+  EXPECT_THAT(open(kAe, order),
+              ElementsAre("approve_script", "request_script_changes", "forward_script"));
+  EXPECT_THAT(open(kAssistant, order), ElementsAre("request_script_changes", "forward_script"))
+      << "an assistant may not approve";
+  EXPECT_THAT(open(kProducer, order), ElementsAre("submit_script")) << "a new draft";
+
+  Run(kAe, Forward(order, "script", 1));
+  EXPECT_THAT(open(kClientUser, order),
+              ElementsAre("client_approve_script", "client_request_script_changes"));
+  EXPECT_THAT(open(kAe, order),
+              ElementsAre("client_approve_script", "client_request_script_changes"))
+      << "recorded on the contact's behalf";
+  EXPECT_THAT(open(kAssistant, order), ElementsAre("client_request_script_changes"))
+      << "an assistant may not relay an approval";
+  EXPECT_FALSE(engine_->Execute({kAssistant}, ClientAnswer(order, "script", 1, true)).ok())
+      << "as the list says";
+
+  Run(kClientUser, ClientAnswer(order, "script", 1, true));
+  EXPECT_THAT(open(kProducer, order), ElementsAre("record_spot", "upload_spot"));
+  EXPECT_THAT(open(kAe, order), ElementsAre("upload_spot"));
+  EXPECT_THAT(open(kClientUser, order), IsEmpty());
+  const v1::EngineState state = engine_->State();
+  ASSERT_FALSE(state.orders().empty());
+  for (const v1::OrderView& stored : state.orders()) {
+    EXPECT_THAT(stored.open_actions(), IsEmpty()) << "never part of the state";
+  }
+}
+
 TEST_F(OrderFlowTest, UsersAndRolesAreListedInKeyOrderAPageAtATime) {
   // Ids that sort between the fixture's, one with a '.' (the token's separator).
   AddUser("b.ob", engine::kAccountExecutive);
