@@ -122,7 +122,9 @@ const std::vector<VerbSpec>& Verbs() {
       {"flight decide", "ORDER REQUEST approve|reject [--comment TEXT]", 3, 3, {"comment"}, true},
       {"flight withdraw", "ORDER REQUEST [--comment TEXT]   (take back a pending request)",
        2, 2, {"comment"}, true},
-      {"deliver", "ORDER", 1, 1, {}, true},
+      {"deliver", "ORDER [--comment TEXT]", 1, 1, {"comment"}, true},
+      {"action", "ORDER NAME [--comment TEXT]   any action of the order's workflow, by name",
+       2, 2, {"comment"}, true},
       {"archive", "ORDER", 1, 1, {}, true},
       {"restore", "ORDER", 1, 1, {}, true},
       {"delete", "ORDER", 1, 1, {}, true},
@@ -497,6 +499,28 @@ class Client {
     }
   }
 
+  // The verb that takes workflow action `action` on order `o` (called `name`), with the
+  // latest revision filled in and what else it needs in capitals.
+  static std::string CommandFor(const v1::OrderView& o, const std::string& action,
+                                const std::string& name) {
+    for (const std::string artifact : {"script", "spot"}) {
+      const std::string latest = absl::StrCat(
+          name, " ", artifact, " ", artifact == "script" ? o.scripts_size() : o.spots_size());
+      if (action == "approve_" + artifact) return "approve " + latest;
+      if (action == "request_" + artifact + "_changes") return "changes " + latest + " --comment TEXT";
+      if (action == "forward_" + artifact) return "forward " + latest + " --contact ID";
+      if (action == "client_approve_" + artifact) return "client-answer " + latest + " approve";
+      if (action == "client_request_" + artifact + "_changes") {
+        return "client-answer " + latest + " changes --comment TEXT";
+      }
+    }
+    if (action == "submit_script") return "script submit " + name + " --text TEXT";
+    if (action == "record_spot") return "spot upload " + name + " --uri URI";
+    if (action == "upload_spot") return "spot upload " + name + " --uri URI --provided";
+    if (action == "deliver") return "deliver " + name;
+    return "action " + name + " " + action;  // The workflow's own actions.
+  }
+
   void PrintOrder(const v1::OrderView& o, bool history) const {
     std::printf("%s  %s\n", o.key().c_str(), o.title().c_str());
     // `completed` says the status is one its workflow ends in.
@@ -533,9 +557,18 @@ class Client {
                     c.reason().empty() ? "" : " (",
                     c.reason().empty() ? "" : (c.reason() + ")").c_str());
       }
+      const std::string name = o.key().empty() ? o.order_id() : o.key();
       std::printf("  %d script and %d spot revisions; %d comments (spotflow order history %s)\n",
-                  o.scripts_size(), o.spots_size(), o.comments_size(),
-                  o.key().empty() ? o.order_id().c_str() : o.key().c_str());
+                  o.scripts_size(), o.spots_size(), o.comments_size(), name.c_str());
+      if (o.open_actions().empty()) {
+        std::printf("  no workflow action is open to you now\n");
+      } else {
+        std::printf("  open to you now:\n");
+        for (const std::string& action : o.open_actions()) {
+          std::printf("    %-30s spotflow %s\n", action.c_str(),
+                      CommandFor(o, action, name).c_str());
+        }
+      }
       return;
     }
     for (const auto* revisions : {&o.scripts(), &o.spots()}) {
@@ -788,10 +821,12 @@ int Client::Run(const std::string& verb, const Args& args) {
       return orders_->WithdrawFlightChange(c, q, out);
     });
   }
-  if (verb == "deliver") {
+  if (verb == "deliver" || verb == "action") {
     v1::PerformActionRequest request;
     request.mutable_perform_action()->set_order_id(rest(0, "the order id or key"));
-    request.mutable_perform_action()->set_action("deliver");
+    request.mutable_perform_action()->set_action(verb == "deliver" ? "deliver"
+                                                                    : rest(1, "the action"));
+    request.mutable_perform_action()->set_comment(args.Get("comment"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->PerformAction(c, q, out); });
   }

@@ -381,6 +381,26 @@ def main():
         expect(typo.returncode == 1 and "INVALID_ARGUMENT" in typo.stderr
                and "script_review" in typo.stderr,
                "a status no workflow has is refused with the states to choose from")
+        # order show says what the caller can do next, and with which command.
+        fresh = api.change("Orders", "CreateOrder", "create_order", commands_pb2.CreateOrder(
+            kind=domain_pb2.PRODUCTION, client_id="acme", title="Next steps :30",
+            spot_length_seconds=30, flight_start=domain_pb2.Date(year=2027, month=4, day=1),
+            flight_end=domain_pb2.Date(year=2027, month=4, day=30)), sam)
+        shown = run_cli("order", "show", fresh.id, token=pete).stdout
+        expect("submit_script" in shown
+               and "spotflow script submit %s --text TEXT" % fresh.key in shown,
+               "order show lists the actions open to the caller with their commands:\n" + shown)
+        expect("no workflow action is open to you now" in
+               run_cli("order", "show", fresh.id, token=aud).stdout,
+               "order show tells an auditor that nothing is open to them")
+        early = run_cli("action", fresh.id, "deliver", token=pete)
+        expect(early.returncode == 1 and "FAILED_PRECONDITION" in early.stderr
+               and "allowed now: submit_script" in early.stderr,
+               "spotflow action refuses an action the order's state does not allow: "
+               + early.stderr)
+        expect("use its own command" in run_cli("action", fresh.id, "approve_script",
+                                                 token=sam).stderr,
+               "spotflow action leaves revision actions to their own commands")
         nothing = run_cli("order", "list", "--client", "no-such-client")
         expect(nothing.returncode == 0 and "(no orders match)" in nothing.stdout,
                "an empty order list says so: %s" % nothing.stdout)
