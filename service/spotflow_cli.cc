@@ -390,6 +390,11 @@ class Client {
     if (status.ok()) return 0;
     std::fprintf(stderr, "spotflow: %s: %s\n", CodeName(status.error_code()),
                  status.error_message().c_str());
+    // The engine names workflow actions; order show maps those open to the caller to verbs.
+    if (absl::StrContains(status.error_message(), "; allowed now: ")) {
+      std::fprintf(stderr, "spotflow: `spotflow order show ORDER` lists the commands open to "
+                           "you now\n");
+    }
     return 1;
   }
 

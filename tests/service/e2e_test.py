@@ -395,7 +395,8 @@ def main():
                "order show tells an auditor that nothing is open to them")
         early = run_cli("action", fresh.id, "deliver", token=pete)
         expect(early.returncode == 1 and "FAILED_PRECONDITION" in early.stderr
-               and "allowed now: submit_script" in early.stderr,
+               and "allowed now: submit_script" in early.stderr
+               and "spotflow order show ORDER` lists the commands open to you" in early.stderr,
                "spotflow action refuses an action the order's state does not allow: "
                + early.stderr)
         expect("use its own command" in run_cli("action", fresh.id, "approve_script",
