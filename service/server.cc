@@ -895,6 +895,9 @@ class OrdersService final : public v1::Orders::CallbackService {
             ASSIGN_OR_RETURN(v1::OrderView order, engine->GetOrder(principal, order_id));
             if (order.version() <= *sent) return std::optional<v1::OrderView>();
             *sent = order.version();
+            // A feed is sent again only when the order changes, and what is open to the caller
+            // also changes without that (a share expires, a role changes): GetOrder tells it.
+            order.clear_open_actions();
             return std::optional<v1::OrderView>(std::move(order));
           };
         });

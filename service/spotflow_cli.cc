@@ -509,8 +509,10 @@ class Client {
   static std::string CommandFor(const v1::OrderView& o, const std::string& action,
                                 const std::string& name) {
     for (const std::string artifact : {"script", "spot"}) {
+      // The latest revision's own number: a contact's login sees only those forwarded to it.
+      const auto& revisions = artifact == "script" ? o.scripts() : o.spots();
       const std::string latest = absl::StrCat(
-          name, " ", artifact, " ", artifact == "script" ? o.scripts_size() : o.spots_size());
+          name, " ", artifact, " ", revisions.empty() ? 0 : revisions.rbegin()->number());
       if (action == "approve_" + artifact) return "approve " + latest;
       if (action == "request_" + artifact + "_changes") return "changes " + latest + " --comment TEXT";
       if (action == "forward_" + artifact) return "forward " + latest + " --contact ID";

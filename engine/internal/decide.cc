@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -46,17 +47,30 @@ bool IsOpen(const v1::OrderView& order) {
 // The artifact that a revision action the decider builds names ("approve_script": "script");
 // empty for the workflow's other actions, which PerformAction takes as they are.
 std::string ArtifactOfAction(absl::string_view action) {
-  if (action == "record_spot" || action == "upload_spot") return "spot";
-  for (const char* artifact : {"script", "spot"}) {
-    for (const std::string& built :
-         {absl::StrCat("submit_", artifact), absl::StrCat("approve_", artifact),
-          absl::StrCat("forward_", artifact), absl::StrCat("request_", artifact, "_changes"),
-          absl::StrCat("client_approve_", artifact),
-          absl::StrCat("client_request_", artifact, "_changes")}) {
-      if (action == built) return artifact;
+  static const auto* const kBuilt = [] {
+    auto* built = new absl::flat_hash_map<std::string, std::string>{{"record_spot", "spot"},
+                                                                     {"upload_spot", "spot"}};
+    for (const std::string artifact : {"script", "spot"}) {
+      for (const std::string& name :
+           {"submit_" + artifact, "approve_" + artifact, "forward_" + artifact,
+            "request_" + artifact + "_changes", "client_approve_" + artifact,
+            "client_request_" + artifact + "_changes"}) {
+        built->emplace(name, artifact);
+      }
     }
+    return built;
+  }();
+  auto it = kBuilt->find(action);
+  return it == kBuilt->end() ? "" : it->second;
+}
+
+// Actions named like the revision commands' are theirs: PerformAction refuses them.
+bool HasRevisionActionPrefix(absl::string_view action) {
+  for (const char* prefix :
+       {"submit_", "record_", "upload_", "approve_", "request_", "forward_", "client_"}) {
+    if (absl::StartsWith(action, prefix)) return true;
   }
-  return "";
+  return false;
 }
 
 // Special case: the workflow guards client answers with CLIENT_ANSWER, which contacts hold. A
@@ -1387,12 +1401,9 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
   RETURN_IF_ERROR(ValidateId("action", c.action()));
   RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, false));
-  for (const char* prefix :
-       {"submit_", "record_", "upload_", "approve_", "request_", "forward_", "client_"}) {
-    if (absl::StartsWith(c.action(), prefix)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "action \"", c.action(), "\" carries a revision or review; use its own command"));
-    }
+  if (HasRevisionActionPrefix(c.action())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "action \"", c.action(), "\" carries a revision or review; use its own command"));
   }
   ASSIGN_OR_RETURN(const v1::Transition* transition, Transit(*order, c.action(), ""));
   const std::string stream = OrderStream(order->order_id());
@@ -1721,42 +1732,63 @@ absl::StatusOr<Decision> Decide(const State& state, const v1::UserView& actor,
   return Decider(state, actor, now, ids).Run(command);
 }
 
-// The same checks as Transit and RecordClientAnswer make when the action is taken, short of
-// the command's own fields (which revision, which text).
+// The checks the commands make when the action is taken (Transit; the loads of SubmitRevision,
+// ApproveRevision, RequestChanges, ForwardToClient, RecordClientAnswer and PerformAction; the
+// revision they name), short of the command's own fields: the revision is the latest one.
 std::vector<std::string> Decider::OpenActions(const v1::OrderView& order, bool moving_only) const {
   std::vector<std::string> open;
   if (order.archived() || order.deleted()) return open;
   absl::StatusOr<const v1::WorkflowDefinition*> workflow = WorkflowOf(order);
   if (!workflow.ok()) return open;
   const bool own_login = !actor_.contact_id().empty() && actor_.client_id() == order.client_id();
+  const bool full = order.ByteSizeLong() >= kMaxOrderBytes;  // LoadOrderWithRoom refuses.
+  const v1::ClientView* client = state_.FindClient(order.client_id());
   for (const v1::Transition& t : (*workflow)->transitions()) {
+    const std::string& action = t.action();
     if (t.from() != order.status() || (moving_only && t.to() == t.from())) continue;
-    if (std::find(open.begin(), open.end(), t.action()) != open.end()) continue;
-    const std::string artifact = ArtifactOfAction(t.action());
+    if (std::find(open.begin(), open.end(), action) != open.end()) continue;
+    const std::string artifact = ArtifactOfAction(action);
+    if (artifact.empty() && HasRevisionActionPrefix(action)) continue;  // No command takes it.
     v1::Privilege privilege = t.privilege();
-    const bool approves = absl::StartsWith(t.action(), "client_approve_");
-    if (approves || absl::StartsWith(t.action(), "client_request_")) {
-      const auto& revisions = artifact == "script" ? order.scripts() : order.spots();
-      if (revisions.empty()) continue;
-      if (own_login) {
-        // A contact answers what was forwarded to them.
-        bool forwarded = false;
-        for (const v1::Review& review : revisions[revisions.size() - 1].reviews()) {
-          forwarded |= review.kind() == v1::FORWARDED_TO_CLIENT &&
-                       review.contact_id() == actor_.contact_id();
+    if (!artifact.empty()) {
+      if (!CheckArtifact(order, artifact).ok()) continue;
+      const bool submits = absl::StartsWith(action, "submit_") || action == "record_spot" ||
+                           action == "upload_spot";
+      if (full && !absl::StartsWith(action, "approve_")) continue;
+      if (!submits) {
+        // Approve, request changes, forward and answer name the latest revision, in review.
+        const auto& revisions = artifact == "script" ? order.scripts() : order.spots();
+        if (revisions.empty()) continue;
+        const v1::Revision& latest = revisions[revisions.size() - 1];
+        if (!ReviewedRevision(order, artifact, latest.number()).ok()) continue;
+        const bool approves = absl::StartsWith(action, "client_approve_");
+        if (approves || absl::StartsWith(action, "client_request_")) {
+          // A contact answers with their own login what was forwarded to them; a user records
+          // the answer of the contact it was last forwarded to, who must still be on record.
+          // A work queue holds only the contact's own answers: the others wait for the client.
+          if (moving_only && !own_login) continue;
+          std::string contact_id;
+          for (const v1::Review& review : latest.reviews()) {
+            if (review.kind() != v1::FORWARDED_TO_CLIENT) continue;
+            if (!own_login || review.contact_id() == actor_.contact_id()) {
+              contact_id = review.contact_id();
+            }
+          }
+          if (contact_id.empty() || FindContact(client, contact_id) == nullptr) continue;
+          if (!own_login) privilege = OnBehalfPrivilege(approves);
+        } else if (absl::StartsWith(action, "forward_") &&
+                   (client == nullptr || client->contacts().empty())) {
+          continue;  // No contact to forward it to.
         }
-        if (!forwarded) continue;
-      } else {
-        privilege = OnBehalfPrivilege(approves);
       }
     }
     if (!IsSystem() && !state_.Allows(actor_, privilege, order, now_)) continue;
     bool conditions_hold = true;
     for (int condition : t.conditions()) {
       conditions_hold &=
-          CheckCondition(order, static_cast<v1::Condition>(condition), artifact, t.action()).ok();
+          CheckCondition(order, static_cast<v1::Condition>(condition), artifact, action).ok();
     }
-    if (conditions_hold) open.push_back(t.action());
+    if (conditions_hold) open.push_back(action);
   }
   return open;
 }

@@ -629,11 +629,33 @@ TEST_F(OrderFlowTest, GetOrderTellsTheCallerWhichActionsAreOpenToThem) {
       << "an assistant may not relay an approval";
   EXPECT_FALSE(engine_->Execute({kAssistant}, ClientAnswer(order, "script", 1, true)).ok())
       << "as the list says";
+  // The work queue holds the contact's own answers only: the others wait for the client.
+  ListOrdersRequest queue;
+  queue.actionable = true;
+  auto queued = [&](const std::string& user) {
+    absl::StatusOr<ListOrdersResponse> list = engine_->ListOrders({user}, queue);
+    EXPECT_OK(list.status());
+    bool found = false;
+    if (list.ok()) {
+      for (const v1::OrderView& o : list->orders) found |= o.order_id() == order;
+    }
+    return found;
+  };
+  EXPECT_TRUE(queued(kClientUser));
+  EXPECT_FALSE(queued(kAe));
 
   Run(kClientUser, ClientAnswer(order, "script", 1, true));
   EXPECT_THAT(open(kProducer, order), ElementsAre("record_spot", "upload_spot"));
   EXPECT_THAT(open(kAe, order), ElementsAre("upload_spot"));
   EXPECT_THAT(open(kClientUser, order), IsEmpty());
+  // Nobody to forward to: a client without contacts.
+  Run(kAe, CreateClientCommand("bare", "Bare Co"));
+  v1::Command bare = CreateOrderCommand();
+  bare.mutable_create_order()->set_client_id("bare");
+  const std::string lonely = Run(kAe, bare).id();
+  Run(kProducer, Script(lonely, "draft"));
+  EXPECT_THAT(open(kAe, lonely), ElementsAre("approve_script", "request_script_changes"));
+
   const v1::EngineState state = engine_->State();
   ASSERT_FALSE(state.orders().empty());
   for (const v1::OrderView& stored : state.orders()) {
