@@ -44,35 +44,6 @@ bool IsOpen(const v1::OrderView& order) {
   return !order.completed() && !order.archived() && !order.deleted();
 }
 
-// The artifact that a revision action the decider builds names ("approve_script": "script");
-// empty for the workflow's other actions, which PerformAction takes as they are.
-std::string ArtifactOfAction(absl::string_view action) {
-  static const auto* const kBuilt = [] {
-    auto* built = new absl::flat_hash_map<std::string, std::string>{{"record_spot", "spot"},
-                                                                     {"upload_spot", "spot"}};
-    for (const std::string artifact : {"script", "spot"}) {
-      for (const std::string& name :
-           {"submit_" + artifact, "approve_" + artifact, "forward_" + artifact,
-            "request_" + artifact + "_changes", "client_approve_" + artifact,
-            "client_request_" + artifact + "_changes"}) {
-        built->emplace(name, artifact);
-      }
-    }
-    return built;
-  }();
-  auto it = kBuilt->find(action);
-  return it == kBuilt->end() ? "" : it->second;
-}
-
-// Actions named like the revision commands' are theirs: PerformAction refuses them.
-bool HasRevisionActionPrefix(absl::string_view action) {
-  for (const char* prefix :
-       {"submit_", "record_", "upload_", "approve_", "request_", "forward_", "client_"}) {
-    if (absl::StartsWith(action, prefix)) return true;
-  }
-  return false;
-}
-
 // Special case: the workflow guards client answers with CLIENT_ANSWER, which contacts hold. A
 // user recording the answer for a contact needs what the answer amounts to in the house:
 // REVISION_APPROVE to record an approval (an assistant may not approve, nor relay one), and

@@ -289,6 +289,32 @@ absl::Status ValidateItemType(const v1::ItemTypeDefinition& type) {
   return absl::OkStatus();
 }
 
+std::string ArtifactOfAction(absl::string_view action) {
+  static const auto* const kBuilt = [] {
+    auto* built = new absl::flat_hash_map<std::string, std::string>{{"record_spot", "spot"},
+                                                                     {"upload_spot", "spot"}};
+    for (const std::string artifact : {"script", "spot"}) {
+      for (const std::string& name :
+           {"submit_" + artifact, "approve_" + artifact, "forward_" + artifact,
+            "request_" + artifact + "_changes", "client_approve_" + artifact,
+            "client_request_" + artifact + "_changes"}) {
+        built->emplace(name, artifact);
+      }
+    }
+    return built;
+  }();
+  auto it = kBuilt->find(action);
+  return it == kBuilt->end() ? "" : it->second;
+}
+
+bool HasRevisionActionPrefix(absl::string_view action) {
+  for (const char* prefix :
+       {"submit_", "record_", "upload_", "approve_", "request_", "forward_", "client_"}) {
+    if (absl::StartsWith(action, prefix)) return true;
+  }
+  return false;
+}
+
 absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
   RETURN_IF_ERROR(ValidateId("workflow name", workflow.name()));
   const std::string name = absl::StrCat("workflow \"", workflow.name(), "\"");
@@ -323,6 +349,13 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
   std::set<std::pair<std::string, std::string>> seen;
   for (const v1::Transition& t : workflow.transitions()) {
     RETURN_IF_ERROR(ValidateId("transition action", t.action()));
+    if (HasRevisionActionPrefix(t.action()) && ArtifactOfAction(t.action()).empty()) {
+      return Invalid(absl::StrCat(
+          name, ": action \"", t.action(),
+          "\" is named like a revision command's (submit_, record_, upload_, approve_, "
+          "request_, forward_, client_) but is none of them, so no command could take it; "
+          "rename it"));
+    }
     const std::string label =
         absl::StrCat("transition \"", t.from(), "\" --", t.action(), "--> \"", t.to(), "\"");
     if (!states.contains(t.from()) || !states.contains(t.to())) {

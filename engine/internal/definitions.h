@@ -40,6 +40,13 @@ absl::Status ValidateFlight(const v1::Date& start, const v1::Date& end);
 int CompareDates(const v1::Date& a, const v1::Date& b);
 std::string FormatDate(const v1::Date& date);  // 2026-11-23
 
+// The artifact that a revision action the decider builds names ("approve_script": "script");
+// empty for the workflow's other actions, which PerformAction takes as they are.
+std::string ArtifactOfAction(absl::string_view action);
+// Actions named like the revision commands' are theirs: PerformAction refuses them, and a
+// workflow may hold only those the revision commands build.
+bool HasRevisionActionPrefix(absl::string_view action);
+
 absl::Status ValidateRole(const v1::RoleDefinition& role);
 // Structure only; whether the workflow exists is the caller's check.
 absl::Status ValidateItemType(const v1::ItemTypeDefinition& type);
