@@ -1078,9 +1078,9 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
       }
     }
     if (!unknown.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "no workflow has a state ", absl::StrJoin(unknown, " or "),
-          "; the states are: ", absl::StrJoin(states, ", ")));
+      return absl::InvalidArgumentError(
+          absl::StrCat("no workflow has a state ", absl::StrJoin(unknown, " or "),
+                       "; the states are: ", absl::StrJoin(states, ", ")));
     }
   }
   ListOrdersResponse response;

@@ -392,8 +392,9 @@ class Client {
                  status.error_message().c_str());
     // The engine names workflow actions; order show maps those open to the caller to verbs.
     if (absl::StrContains(status.error_message(), "; allowed now: ")) {
-      std::fprintf(stderr, "spotflow: `spotflow order show ORDER` lists the commands open to "
-                           "you now\n");
+      std::fprintf(stderr,
+                   "spotflow: `spotflow order show ORDER` lists the commands open to "
+                   "you now\n");
     }
     return 1;
   }
@@ -511,10 +512,12 @@ class Client {
     for (const std::string artifact : {"script", "spot"}) {
       // The latest revision's own number: a contact's login sees only those forwarded to it.
       const auto& revisions = artifact == "script" ? o.scripts() : o.spots();
-      const std::string latest = absl::StrCat(
-          name, " ", artifact, " ", revisions.empty() ? 0 : revisions.rbegin()->number());
+      const std::string latest = absl::StrCat(name, " ", artifact, " ",
+                                              revisions.empty() ? 0 : revisions.rbegin()->number());
       if (action == "approve_" + artifact) return "approve " + latest;
-      if (action == "request_" + artifact + "_changes") return "changes " + latest + " --comment TEXT";
+      if (action == "request_" + artifact + "_changes") {
+        return "changes " + latest + " --comment TEXT";
+      }
       if (action == "forward_" + artifact) return "forward " + latest + " --contact ID";
       if (action == "client_approve_" + artifact) return "client-answer " + latest + " approve";
       if (action == "client_request_" + artifact + "_changes") {
@@ -832,7 +835,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     v1::PerformActionRequest request;
     request.mutable_perform_action()->set_order_id(rest(0, "the order id or key"));
     request.mutable_perform_action()->set_action(verb == "deliver" ? "deliver"
-                                                                    : rest(1, "the action"));
+                                                                   : rest(1, "the action"));
     request.mutable_perform_action()->set_comment(args.Get("comment"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->PerformAction(c, q, out); });

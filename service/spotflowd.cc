@@ -334,8 +334,9 @@ int main(int argc, char** argv) {
       spdlog::warn("the administrator's token works but is not in the log: {}", s.ToString());
     }
     if (absl::GetFlag(FLAGS_demo)) {
-      if (absl::Status s = SeedDemo(e, tokens->get(), tokens_path, clock.Now());
-          !s.ok()) return Fail(s);
+      if (absl::Status s = SeedDemo(e, tokens->get(), tokens_path, clock.Now()); !s.ok()) {
+        return Fail(s);
+      }
     }
     std::fflush(stdout);
   }

@@ -7,9 +7,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -1723,8 +1723,8 @@ std::vector<std::string> Decider::OpenActions(const v1::OrderView& order, bool m
     v1::Privilege privilege = t.privilege();
     if (!artifact.empty()) {
       if (!CheckArtifact(order, artifact).ok()) continue;
-      const bool submits = absl::StartsWith(action, "submit_") || action == "record_spot" ||
-                           action == "upload_spot";
+      const bool submits =
+          absl::StartsWith(action, "submit_") || action == "record_spot" || action == "upload_spot";
       if (full && !absl::StartsWith(action, "approve_")) continue;
       if (!submits) {
         // Approve, request changes, forward and answer name the latest revision, in review.

@@ -292,7 +292,7 @@ absl::Status ValidateItemType(const v1::ItemTypeDefinition& type) {
 std::string ArtifactOfAction(absl::string_view action) {
   static const auto* const kBuilt = [] {
     auto* built = new absl::flat_hash_map<std::string, std::string>{{"record_spot", "spot"},
-                                                                     {"upload_spot", "spot"}};
+                                                                    {"upload_spot", "spot"}};
     for (const std::string artifact : {"script", "spot"}) {
       for (const std::string& name :
            {"submit_" + artifact, "approve_" + artifact, "forward_" + artifact,

@@ -394,9 +394,9 @@ absl::Status CheckFormatVersion(const std::string& path, const rocksdb::Status& 
   RETURN_IF_ERROR(FromRocksDb(got, "reading the format version"));
   uint32_t version = 0;
   if (!DecodeBigEndian32(value, &version)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(path, " has an unreadable format version (", absl::CHexEscape(value),
-                     "); it is not a store this Spotflow reads"));
+    return absl::FailedPreconditionError(absl::StrCat(path, " has an unreadable format version (",
+                                                      absl::CHexEscape(value),
+                                                      "); it is not a store this Spotflow reads"));
   }
   if (version != kFormatVersion) {
     return absl::FailedPreconditionError(absl::StrCat(

@@ -159,10 +159,11 @@ TEST_F(WorkflowTest, InvalidDefinitionsAreRefused) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("twice")));
   v1::WorkflowDefinition untakeable = ProductionOrderWorkflow();
   untakeable.mutable_transitions(0)->set_action("request_quote");  // No command could take it.
-  EXPECT_THAT(Reject(kAdmin, Publish(untakeable)),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       ::testing::AllOf(HasSubstr("\"request_quote\" is named like a revision command's"),
-                             HasSubstr("rename it"))));
+  EXPECT_THAT(
+      Reject(kAdmin, Publish(untakeable)),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               ::testing::AllOf(HasSubstr("\"request_quote\" is named like a revision command's"),
+                                HasSubstr("rename it"))));
   EXPECT_THAT(Reject(kAe, Publish(ProductionOrderWorkflow())),
               StatusIs(absl::StatusCode::kPermissionDenied));
 }
