@@ -128,6 +128,22 @@ std::map<std::string, std::string> Files(const std::string& path) {
   return files;
 }
 
+// That `path` holds the files `before` held, byte for byte, and no other.
+void ExpectUnchanged(const std::map<std::string, std::string>& before, const std::string& path) {
+  const std::map<std::string, std::string> after = Files(path);
+  for (const auto& [name, bytes] : before) {
+    auto it = after.find(name);
+    if (it == after.end()) {
+      ADD_FAILURE() << name << " was deleted";
+    } else {
+      EXPECT_TRUE(it->second == bytes) << name << " changed";
+    }
+  }
+  for (const auto& [name, unused] : after) {
+    EXPECT_TRUE(before.count(name)) << name << " was made";
+  }
+}
+
 TEST_F(FormatTest, AStoreOfAnotherFormatIsRefusedBeforeAnyFileChanges) {
   {
     RawDb raw(path_);  // The version lands in the WAL, which a read-write open would replay.
@@ -137,16 +153,7 @@ TEST_F(FormatTest, AStoreOfAnotherFormatIsRefusedBeforeAnyFileChanges) {
   const std::map<std::string, std::string> before = Files(path_);
   EXPECT_THAT(Open(), StatusIs(absl::StatusCode::kFailedPrecondition,
                                HasSubstr("storage format version 2")));
-  const std::map<std::string, std::string> after = Files(path_);
-  EXPECT_EQ(before.size(), after.size());
-  for (const auto& [name, bytes] : before) {
-    auto it = after.find(name);
-    ASSERT_NE(it, after.end()) << name << " was deleted";
-    EXPECT_TRUE(it->second == bytes) << name << " changed";
-  }
-  for (const auto& [name, unused] : after) {
-    EXPECT_TRUE(before.count(name)) << name << " was made";
-  }
+  ExpectUnchanged(before, path_);
 }
 
 TEST_F(FormatTest, ForeignRocksDbIsFailedPrecondition) {
@@ -170,18 +177,11 @@ TEST_F(FormatTest, AStoreThatLostItsCurrentFileIsRefusedNotStartedAfresh) {
     ASSERT_OK(store->Append(OneStream("order-1", ExpectedVersion::Any())).status());
   }
   std::filesystem::remove(damaged + "/CURRENT");
-  std::vector<std::string> before;
-  for (const auto& entry : std::filesystem::directory_iterator(damaged)) {
-    before.push_back(entry.path().filename().string());
-  }
+  const std::map<std::string, std::string> before = Files(damaged);
   EXPECT_THAT(EventStore::Open(options_, damaged),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("is not empty but holds no readable database")));
-  std::vector<std::string> after;
-  for (const auto& entry : std::filesystem::directory_iterator(damaged)) {
-    after.push_back(entry.path().filename().string());
-  }
-  EXPECT_THAT(after, ::testing::UnorderedElementsAreArray(before)) << "nothing deleted or made";
+  ExpectUnchanged(before, damaged);
 }
 
 }  // namespace
