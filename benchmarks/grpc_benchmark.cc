@@ -3,7 +3,7 @@
 // store (sync on); clients call it over a real TCP connection on localhost.
 //
 // With 1, 8 and 64 calls in flight, each caller runs production orders from creation to
-// archive (13 commands, one order after another, each caller on its own account) and the
+// archive (12 commands, one order after another, each caller on its own account) and the
 // figures are commands/s and latency percentiles; the limit is Ping with as many calls in
 // flight. Prints BENCH lines (benchmarks/bench_util.h):
 //   grpc_commands_N        commands/s beside grpc_noop_N calls/s
@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
 #include "benchmarks/bench_util.h"
 #include "engine/engine.h"
@@ -55,7 +56,6 @@ struct Result {
   double p50_ms = 0;
   double p99_ms = 0;
   double process_cores = 0;      // CPU this process used, in cores (of 2 here).
-  double client_cores = 0;       // Of which the callers (the client side) used.
   double machine_cores = 0;      // CPU the whole machine used, in cores.
   double switches_per_call = 0;  // Context switches of this process per call.
 };
@@ -67,8 +67,6 @@ double CpuSeconds(int who) {
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 double ProcessCpuSeconds() { return CpuSeconds(RUSAGE_SELF); }
-// The calling thread's CPU so far: a caller's own, which is the client side of its calls.
-double ThreadCpuSeconds() { return CpuSeconds(RUSAGE_THREAD); }
 
 // Context switches of this process so far, voluntary (a thread waits) and not.
 double ContextSwitches() {
@@ -185,189 +183,253 @@ class Fixture {
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
 };
 
-// One caller: orders from creation to archive, timing every call.
+// One caller: production orders from creation to archive, one call in flight at a time, timing
+// every call. Calls go out through gRPC's callback API: each answer's callback records the
+// call's latency and starts the next call, as gRPC's own load generator does
+// (test/cpp/qps/client_callback.cc). So the client side costs what a service calling Spotflow
+// asynchronously would, and no thread waits per call in flight; with a blocking thread per
+// caller, 64 threads on the 2 shared cores each polled for gRPC and woke for every answer.
 class Caller {
  public:
-  Caller(Fixture* fixture, int index)
+  Caller(Fixture* fixture, int index, bool noop, const std::atomic<bool>* stop,
+         absl::BlockingCounter* done)
       : index_(index),
+        noop_(noop),
+        stop_(stop),
+        done_(done),
         ae_(fixture->Token(absl::StrCat("ae", index))),
         producer_(fixture->Token(absl::StrCat("producer", index))),
         manager_(fixture->Token("manager")),
         orders_(v1::Orders::NewStub(fixture->Channel(index))),
         events_(v1::Events::NewStub(fixture->Channel(index))) {}
 
-  // Runs until `stop`; appends each call's latency (ms) to `latencies`.
-  void Commands(const std::atomic<bool>& stop, std::vector<double>* latencies) {
-    while (!stop.load(std::memory_order_relaxed)) OneOrder(stop, latencies);
+  // Starts the first call; once `stop` is set, the caller stops after the call in flight and
+  // counts `done` down.
+  void Start() { Next(); }
+
+  // Each call's latency, in ms.
+  std::vector<double>& latencies() { return latencies_; }
+
+ private:
+  // The steps of one order: 12 commands.
+  enum Step {
+    kCreate,
+    kScript1,
+    kChangesScript1,
+    kScript2,
+    kForwardScript2,
+    kClientApprovesScript2,
+    kSpot1,
+    kApproveSpot1,
+    kRequestFlightChange,
+    kDecideFlightChange,
+    kDeliver,
+    kArchive,
+    kSteps,
+  };
+
+  // A fresh context for the next call, with `token`, and its request.
+  template <typename Request>
+  Request* Begin(const std::string& token) {
+    context_ = std::make_unique<grpc::ClientContext>();
+    context_->AddMetadata("authorization", "Bearer " + token);
+    auto request = std::make_unique<Request>();
+    Request* raw = request.get();
+    request_ = std::move(request);
+    start_ = std::chrono::steady_clock::now();
+    return raw;
   }
 
-  void Pings(const std::atomic<bool>& stop, std::vector<double>* latencies) {
-    while (!stop.load(std::memory_order_relaxed)) {
-      v1::PingResponse response;
-      Timed(
-          latencies,
-          [&](grpc::ClientContext* context) {
-            return events_->Ping(context, v1::PingRequest(), &response);
-          },
-          ae_);
+  // The callback of every call: runs on one of gRPC's threads when the answer is in.
+  std::function<void(grpc::Status)> Answered() {
+    return [this](grpc::Status status) {
+      latencies_.push_back(Seconds(start_) * 1000);
+      if (!status.ok()) Die(absl::StrCat("call failed: ", status.error_message()));
+      if (!noop_) {
+        if (step_ == kCreate) order_id_ = result_.id();
+        if (step_ == kRequestFlightChange) flight_request_ = result_.sub_id();
+        step_ = static_cast<Step>((step_ + 1) % kSteps);
+      }
+      Next();
+    };
+  }
+
+  void Next() {
+    if (stop_->load(std::memory_order_relaxed)) {
+      done_->DecrementCount();  // The last thing this caller does: Load may now destroy it.
+      return;
+    }
+    if (noop_) {
+      auto* request = Begin<v1::PingRequest>(ae_);
+      events_->async()->Ping(context_.get(), request, &pong_, Answered());
+      return;
+    }
+    auto* orders = orders_->async();
+    switch (step_) {
+      case kCreate: {
+        auto* request = Begin<v1::CreateOrderRequest>(ae_);
+        v1::CreateOrder* order = request->mutable_create_order();
+        order->set_kind(v1::PRODUCTION);
+        order->set_client_id(absl::StrCat("client", index_));
+        order->set_title("Winter sales event :30");
+        order->set_instructions(absl::StrCat("Order ", ++count_, " of caller ", index_));
+        order->set_spot_length_seconds(30);
+        *order->mutable_flight_start() = FlightDay(1);
+        *order->mutable_flight_end() = FlightDay(31);
+        orders->CreateOrder(context_.get(), request, &result_, Answered());
+        break;
+      }
+      case kScript1:
+      case kScript2:
+      case kSpot1: {
+        auto* request = Begin<v1::SubmitRevisionRequest>(producer_);
+        v1::SubmitRevision* revision = request->mutable_submit_revision();
+        revision->set_order_id(order_id_);
+        if (step_ == kSpot1) {
+          revision->set_artifact("spot");
+          revision->mutable_media()->set_uri(absl::StrCat("s3://spots/", order_id_, ".wav"));
+        } else {
+          revision->set_artifact("script");
+          revision->set_text(step_ == kScript1 ? "Cold outside? Hot deals inside."
+                                               : "0% financing all winter.");
+        }
+        orders->SubmitRevision(context_.get(), request, &result_, Answered());
+        break;
+      }
+      case kChangesScript1: {
+        auto* request = Begin<v1::RequestChangesRequest>(ae_);
+        v1::RequestChanges* changes = request->mutable_request_changes();
+        changes->set_order_id(order_id_);
+        changes->set_artifact("script");
+        changes->set_revision(1);
+        changes->set_comment("Lead with the offer");
+        orders->RequestChanges(context_.get(), request, &result_, Answered());
+        break;
+      }
+      case kForwardScript2: {
+        auto* request = Begin<v1::ForwardToClientRequest>(ae_);
+        v1::ForwardToClient* forward = request->mutable_forward_to_client();
+        forward->set_order_id(order_id_);
+        forward->set_artifact("script");
+        forward->set_revision(2);
+        forward->set_contact_id("contact");
+        orders->ForwardToClient(context_.get(), request, &result_, Answered());
+        break;
+      }
+      case kClientApprovesScript2: {
+        auto* request = Begin<v1::RecordClientAnswerRequest>(ae_);
+        v1::RecordClientAnswer* answer = request->mutable_record_client_answer();
+        answer->set_order_id(order_id_);
+        answer->set_artifact("script");
+        answer->set_revision(2);
+        answer->set_contact_id("contact");
+        answer->set_approved(true);
+        orders->RecordClientAnswer(context_.get(), request, &result_, Answered());
+        break;
+      }
+      case kApproveSpot1: {
+        auto* request = Begin<v1::ApproveRevisionRequest>(ae_);
+        v1::ApproveRevision* approve = request->mutable_approve_revision();
+        approve->set_order_id(order_id_);
+        approve->set_artifact("spot");
+        approve->set_revision(1);
+        orders->ApproveRevision(context_.get(), request, &result_, Answered());
+        break;
+      }
+      case kRequestFlightChange: {
+        auto* request = Begin<v1::RequestFlightChangeRequest>(ae_);
+        v1::RequestFlightChange* change = request->mutable_request_flight_change();
+        change->set_order_id(order_id_);
+        *change->mutable_new_start() = FlightDay(1);
+        *change->mutable_new_end() = FlightDay(20);
+        orders->RequestFlightChange(context_.get(), request, &result_, Answered());
+        break;
+      }
+      case kDecideFlightChange: {
+        auto* request = Begin<v1::DecideFlightChangeRequest>(manager_);
+        v1::DecideFlightChange* decide = request->mutable_decide_flight_change();
+        decide->set_order_id(order_id_);
+        decide->set_request_id(flight_request_);
+        decide->set_approved(true);
+        orders->DecideFlightChange(context_.get(), request, &result_, Answered());
+        break;
+      }
+      case kDeliver: {
+        auto* request = Begin<v1::PerformActionRequest>(producer_);
+        request->mutable_perform_action()->set_order_id(order_id_);
+        request->mutable_perform_action()->set_action("deliver");
+        orders->PerformAction(context_.get(), request, &result_, Answered());
+        break;
+      }
+      case kArchive: {
+        auto* request = Begin<v1::ArchiveOrderRequest>(ae_);
+        request->mutable_archive_order()->set_order_id(order_id_);
+        orders->ArchiveOrder(context_.get(), request, &result_, Answered());
+        break;
+      }
+      case kSteps:
+        Die("no such step");
     }
   }
 
- private:
-  template <typename Call>
-  v1::CommandResult Timed(std::vector<double>* latencies, Call call, const std::string& token) {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + token);
-    const auto start = std::chrono::steady_clock::now();
-    grpc::Status status = call(&context);
-    latencies->push_back(Seconds(start) * 1000);
-    if (!status.ok()) Die(absl::StrCat("call failed: ", status.error_message()));
-    return v1::CommandResult();
-  }
-
-  template <typename Request, typename Method>
-  v1::CommandResult Change(std::vector<double>* latencies, const Request& request,
-                           const std::string& token, Method method) {
-    v1::CommandResult result;
-    Timed(
-        latencies,
-        [&](grpc::ClientContext* context) {
-          return (orders_.get()->*method)(context, request, &result);
-        },
-        token);
-    return result;
-  }
-
-  void OneOrder(const std::atomic<bool>& stop, std::vector<double>* latencies) {
-    v1::CreateOrderRequest create;
-    v1::CreateOrder* order = create.mutable_create_order();
-    order->set_kind(v1::PRODUCTION);
-    order->set_client_id(absl::StrCat("client", index_));
-    order->set_title("Winter sales event :30");
-    order->set_instructions(absl::StrCat("Order ", ++count_, " of caller ", index_));
-    order->set_spot_length_seconds(30);
-    order->mutable_flight_start()->set_year(2026);
-    order->mutable_flight_start()->set_month(12);
-    order->mutable_flight_start()->set_day(1);
-    *order->mutable_flight_end() = order->flight_start();
-    order->mutable_flight_end()->set_day(31);
-    const std::string id = Change(latencies, create, ae_, &v1::Orders::Stub::CreateOrder).id();
-    auto revision = [&](const char* artifact, const std::string& text) {
-      v1::SubmitRevisionRequest r;
-      r.mutable_submit_revision()->set_order_id(id);
-      r.mutable_submit_revision()->set_artifact(artifact);
-      if (std::string(artifact) == "script") {
-        r.mutable_submit_revision()->set_text(text);
-      } else {
-        r.mutable_submit_revision()->mutable_media()->set_uri(text);
-      }
-      Change(latencies, r, producer_, &v1::Orders::Stub::SubmitRevision);
-    };
-    auto review = [&](const char* artifact, uint32_t n, int kind) {
-      if (kind == 0) {
-        v1::ApproveRevisionRequest r;
-        r.mutable_approve_revision()->set_order_id(id);
-        r.mutable_approve_revision()->set_artifact(artifact);
-        r.mutable_approve_revision()->set_revision(n);
-        Change(latencies, r, ae_, &v1::Orders::Stub::ApproveRevision);
-      } else if (kind == 1) {
-        v1::RequestChangesRequest r;
-        r.mutable_request_changes()->set_order_id(id);
-        r.mutable_request_changes()->set_artifact(artifact);
-        r.mutable_request_changes()->set_revision(n);
-        r.mutable_request_changes()->set_comment("Lead with the offer");
-        Change(latencies, r, ae_, &v1::Orders::Stub::RequestChanges);
-      } else if (kind == 2) {
-        v1::ForwardToClientRequest r;
-        r.mutable_forward_to_client()->set_order_id(id);
-        r.mutable_forward_to_client()->set_artifact(artifact);
-        r.mutable_forward_to_client()->set_revision(n);
-        r.mutable_forward_to_client()->set_contact_id("contact");
-        Change(latencies, r, ae_, &v1::Orders::Stub::ForwardToClient);
-      } else {
-        v1::RecordClientAnswerRequest r;
-        r.mutable_record_client_answer()->set_order_id(id);
-        r.mutable_record_client_answer()->set_artifact(artifact);
-        r.mutable_record_client_answer()->set_revision(n);
-        r.mutable_record_client_answer()->set_contact_id("contact");
-        r.mutable_record_client_answer()->set_approved(true);
-        Change(latencies, r, ae_, &v1::Orders::Stub::RecordClientAnswer);
-      }
-    };
-    revision("script", "Cold outside? Hot deals inside.");
-    review("script", 1, 1);
-    if (stop.load()) return;
-    revision("script", "0% financing all winter.");
-    review("script", 2, 2);
-    review("script", 2, 3);
-    revision("spot", absl::StrCat("s3://spots/", id, ".wav"));
-    review("spot", 1, 0);
-    if (stop.load()) return;
-    v1::RequestFlightChangeRequest flight;
-    flight.mutable_request_flight_change()->set_order_id(id);
-    *flight.mutable_request_flight_change()->mutable_new_start() = order->flight_start();
-    *flight.mutable_request_flight_change()->mutable_new_end() = order->flight_end();
-    flight.mutable_request_flight_change()->mutable_new_end()->set_day(20);
-    const std::string request =
-        Change(latencies, flight, ae_, &v1::Orders::Stub::RequestFlightChange).sub_id();
-    v1::DecideFlightChangeRequest decide;
-    decide.mutable_decide_flight_change()->set_order_id(id);
-    decide.mutable_decide_flight_change()->set_request_id(request);
-    decide.mutable_decide_flight_change()->set_approved(true);
-    Change(latencies, decide, manager_, &v1::Orders::Stub::DecideFlightChange);
-    v1::PerformActionRequest deliver;
-    deliver.mutable_perform_action()->set_order_id(id);
-    deliver.mutable_perform_action()->set_action("deliver");
-    Change(latencies, deliver, producer_, &v1::Orders::Stub::PerformAction);
-    v1::ArchiveOrderRequest archive;
-    archive.mutable_archive_order()->set_order_id(id);
-    Change(latencies, archive, ae_, &v1::Orders::Stub::ArchiveOrder);
+  // A day of December 2026, when every order flies.
+  static v1::Date FlightDay(int day) {
+    v1::Date date;
+    date.set_year(2026);
+    date.set_month(12);
+    date.set_day(day);
+    return date;
   }
 
   const int index_;
+  const bool noop_;
+  const std::atomic<bool>* const stop_;
+  absl::BlockingCounter* const done_;
   const std::string ae_, producer_, manager_;
   std::unique_ptr<v1::Orders::Stub> orders_;
   std::unique_ptr<v1::Events::Stub> events_;
+  std::vector<double> latencies_;
   int count_ = 0;
+
+  // The call in flight and what the order has so far.
+  Step step_ = kCreate;
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<google::protobuf::Message> request_;
+  std::chrono::steady_clock::time_point start_;
+  v1::CommandResult result_;
+  v1::PingResponse pong_;
+  std::string order_id_, flight_request_;
 };
 
-// `callers` threads, each with one call in flight, for `seconds`.
+// `callers` callers, each with one call in flight, for `seconds`.
 Result Load(Fixture* fixture, int callers, double seconds, bool noop) {
   std::atomic<bool> stop{false};
-  std::vector<std::vector<double>> latencies(callers);
-  std::vector<std::thread> threads;
+  absl::BlockingCounter done(callers);
+  std::vector<std::unique_ptr<Caller>> all_callers;
+  for (int c = 0; c < callers; ++c) {
+    all_callers.push_back(std::make_unique<Caller>(fixture, c, noop, &stop, &done));
+  }
   const auto start = std::chrono::steady_clock::now();
   const double process_start = ProcessCpuSeconds();
   const double switches_start = ContextSwitches();
   const double machine_start = MachineCpuSeconds();
-  std::atomic<int64_t> client_cpu_us{0};
-  for (int c = 0; c < callers; ++c) {
-    threads.emplace_back([&, c] {
-      const double thread_start = ThreadCpuSeconds();
-      Caller caller(fixture, c);
-      if (noop) {
-        caller.Pings(stop, &latencies[c]);
-      } else {
-        caller.Commands(stop, &latencies[c]);
-      }
-      client_cpu_us += static_cast<int64_t>(1e6 * (ThreadCpuSeconds() - thread_start));
-    });
-  }
+  for (auto& caller : all_callers) caller->Start();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   stop.store(true);
-  for (std::thread& thread : threads) thread.join();
+  done.Wait();
   const double elapsed = Seconds(start);
   const double process_cpu = ProcessCpuSeconds() - process_start;
   const double switches = ContextSwitches() - switches_start;
   const double machine_cpu = MachineCpuSeconds() - machine_start;
   std::vector<double> all;
-  for (const auto& each : latencies) all.insert(all.end(), each.begin(), each.end());
+  for (auto& caller : all_callers) {
+    all.insert(all.end(), caller->latencies().begin(), caller->latencies().end());
+  }
   Result result;
   result.rate = all.size() / elapsed;
   result.p50_ms = Percentile(all, 0.50);
   result.p99_ms = Percentile(all, 0.99);
   result.process_cores = process_cpu / elapsed;
-  result.client_cores = client_cpu_us.load() / 1e6 / elapsed;
   result.machine_cores = machine_cpu / elapsed;
   result.switches_per_call = all.empty() ? 0 : switches / all.size();
   return result;
@@ -397,17 +459,15 @@ int main(int argc, char** argv) {
       noop_p99.push_back(noop.p99_ms);
       p99.push_back(commands.p99_ms);
       // Whether a run was short of CPU (what the benchmark used, what the whole machine did)
-      // and what a call cost in CPU, client and server together, and of that the client side
-      // (the callers' own threads, which also poll for gRPC).
+      // and what a call cost in CPU, client and server together.
       std::fprintf(stderr,
-                   "# %s run %d: no-op %.2f cores (machine %.2f), %.0f us CPU (client %.0f) and "
-                   "%.1f context switches per call, p99 %.1f ms; commands %.2f cores (machine "
-                   "%.2f), %.0f us CPU (client %.0f) and %.1f switches per call, p99 %.1f ms\n",
+                   "# %s run %d: no-op %.2f cores (machine %.2f), %.0f us CPU and %.1f context "
+                   "switches per call, p99 %.1f ms; commands %.2f cores (machine %.2f), %.0f us "
+                   "CPU and %.1f switches per call, p99 %.1f ms\n",
                    name.c_str(), r + 1, noop.process_cores, noop.machine_cores,
-                   1e6 * noop.process_cores / noop.rate, 1e6 * noop.client_cores / noop.rate,
-                   noop.switches_per_call, noop.p99_ms, commands.process_cores,
-                   commands.machine_cores, 1e6 * commands.process_cores / commands.rate,
-                   1e6 * commands.client_cores / commands.rate, commands.switches_per_call,
+                   1e6 * noop.process_cores / noop.rate, noop.switches_per_call, noop.p99_ms,
+                   commands.process_cores, commands.machine_cores,
+                   1e6 * commands.process_cores / commands.rate, commands.switches_per_call,
                    commands.p99_ms);
     }
     Report(name, Median(rates), "commands/s", absl::StrCat("grpc_noop_", callers),
