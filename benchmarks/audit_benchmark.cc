@@ -90,7 +90,7 @@ void BuildLog(const std::string& path, uint64_t events) {
     order->set_client_id("acme");
     order->set_title("Winter sales event :30");
     order->set_instructions(Text(random, 200));
-    order->mutable_flight_start()->set_year(2026);
+    order->mutable_flight_start()->set_year(2099);
     order->mutable_flight_start()->set_month(12);
     order->mutable_flight_start()->set_day(1);
     *order->mutable_flight_end() = order->flight_start();

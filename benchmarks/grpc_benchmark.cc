@@ -372,10 +372,10 @@ class Caller {
     }
   }
 
-  // A day of December 2026, when every order flies.
+  // A day of December 2099, when every order flies: a flight that is over would be refused.
   static v1::Date FlightDay(int day) {
     v1::Date date;
-    date.set_year(2026);
+    date.set_year(2099);
     date.set_month(12);
     date.set_day(day);
     return date;

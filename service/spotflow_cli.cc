@@ -104,7 +104,7 @@ const std::vector<VerbSpec>& Verbs() {
        0, 0, {"status", "client", "owner", "flight", "archived", "queue", "limit", "page-token"}, false},
       {"order update", "ORDER [--title TEXT] [--instructions TEXT] [--length SECONDS]",
        1, 1, {"title", "instructions", "length"}, true},
-      {"order reuse", "ORDER [--id ID] [--title TEXT] [--flight START..END]   (a new order like it)",
+      {"order reuse", "ORDER --flight START..END [--id ID] [--title TEXT]   (a new order like it)",
        1, 1, {"id", "title", "flight"}, true},
       {"script submit", "ORDER --text TEXT [--note TEXT]", 1, 1, {"text", "note"}, true},
       {"spot upload", "ORDER --uri URI [--provided] [--duration-ms N] [--checksum C] [--note TEXT]",
@@ -899,11 +899,11 @@ int Client::Run(const std::string& verb, const Args& args) {
     r->set_source_order_id(rest(1, "the order to reuse"));
     r->set_order_id(args.Get("id"));
     r->set_title(args.Get("title"));
-    if (args.Has("flight")) {
-      auto [start, end] = ParseFlight(args.Get("flight"));
-      *r->mutable_flight_start() = start;
-      *r->mutable_flight_end() = end;
-    }
+    // The new order books its own flight: the source's is usually over.
+    if (!args.Has("flight")) Usage("order reuse needs --flight START..END, the new order's flight");
+    auto [start, end] = ParseFlight(args.Get("flight"));
+    *r->mutable_flight_start() = start;
+    *r->mutable_flight_end() = end;
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->ReuseOrder(c, q, out); });
   }

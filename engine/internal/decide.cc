@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "base/status_macros.h"
 #include "engine/internal/definitions.h"
 #include "engine/presets.h"
@@ -81,6 +83,22 @@ class Decider {
     if (given.empty()) return NewId();
     RETURN_IF_ERROR(ValidateId(what, given));
     return given;
+  }
+
+  // Refuses a flight that would be over before the order holds it: `end` (the field named
+  // `field`) before yesterday, UTC. The engine knows no time zone, and yesterday in UTC is
+  // still today for a caller up to 12 hours behind it, so that day is let through.
+  absl::Status FlightNotOver(absl::string_view field, const v1::Date& end) const {
+    const absl::CivilDay today = absl::ToCivilDay(now_, absl::UTCTimeZone());
+    const absl::CivilDay yesterday = today - 1;
+    v1::Date earliest;
+    earliest.set_year(static_cast<int32_t>(yesterday.year()));
+    earliest.set_month(yesterday.month());
+    earliest.set_day(yesterday.day());
+    if (CompareDates(end, earliest) >= 0) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " ", FormatDate(end), " has passed (today is ", absl::FormatCivilTime(today),
+        " UTC): the flight would be over before it is booked; check the year"));
   }
 
   // --- Privileges.
@@ -1136,6 +1154,7 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   }
   if (type->facets().schedule()) {
     RETURN_IF_ERROR(ValidateFlight(c.flight_start(), c.flight_end()));
+    RETURN_IF_ERROR(FlightNotOver("flight_end", c.flight_end()));
   }
   RETURN_IF_ERROR(ValidateFields(*type, c.fields(), /*require_all=*/true));
   const v1::ClientView* client = nullptr;
@@ -1397,6 +1416,7 @@ absl::Status Decider::RequestFlightChange(const v1::RequestFlightChange& c) {
         absl::StrCat("a ", order->item_type(), " has no flight dates"));
   }
   RETURN_IF_ERROR(ValidateFlight(c.new_start(), c.new_end()));
+  RETURN_IF_ERROR(FlightNotOver("new_end", c.new_end()));
   RETURN_IF_ERROR(ValidateText("reason", c.reason(), kMaxTextBytes, false));
   if (CompareDates(c.new_start(), order->flight_start()) == 0 &&
       CompareDates(c.new_end(), order->flight_end()) == 0) {
@@ -1580,6 +1600,7 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   const std::string title = c.title().empty() ? source->title() : c.title();
   RETURN_IF_ERROR(ValidateText("title", title, kMaxNameBytes, true));
   RETURN_IF_ERROR(ValidateFlight(c.flight_start(), c.flight_end()));
+  RETURN_IF_ERROR(FlightNotOver("flight_end", c.flight_end()));
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(source->client_id()));
   ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*source));
   const v1::WorkflowDefinition* workflow = state_.FindWorkflow(type->workflow(), 0);

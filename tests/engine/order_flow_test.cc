@@ -310,6 +310,50 @@ TEST_F(OrderFlowTest, AFlightChangeCanBeWithdrawnUntilItIsDecided) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already approved")));
 }
 
+TEST_F(OrderFlowTest, AFlightThatIsOverIsRefused) {
+  // The fake clock says 2026-11-23 09:00 UTC.
+  v1::Command create = CreateOrderCommand();
+  *create.mutable_create_order()->mutable_flight_start() = MakeDate(2025, 12, 1);
+  *create.mutable_create_order()->mutable_flight_end() = MakeDate(2025, 12, 31);
+  EXPECT_THAT(Reject(kAe, create),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("flight_end 2025-12-31 has passed"),
+                             HasSubstr("today is 2026-11-23 UTC"), HasSubstr("check the year"))));
+  *create.mutable_create_order()->mutable_flight_start() = MakeDate(2026, 11, 1);
+  *create.mutable_create_order()->mutable_flight_end() = MakeDate(2026, 11, 21);
+  EXPECT_THAT(Reject(kAe, create), StatusIs(absl::StatusCode::kInvalidArgument,
+                                            HasSubstr("flight_end 2026-11-21 has passed")));
+  // A flight that ended yesterday in UTC is still today for a caller behind UTC; one that
+  // started in the past and runs on is an order for a flight already airing.
+  *create.mutable_create_order()->mutable_flight_end() = MakeDate(2026, 11, 22);
+  const std::string order = Run(kAe, create).id();
+
+  EXPECT_THAT(
+      Reject(kAe, FlightChange(order, MakeDate(2026, 11, 1), MakeDate(2026, 11, 21))),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("new_end 2026-11-21 has passed")));
+  // The clock moves on: what was taken yesterday is refused now.
+  clock_.Advance(absl::Hours(24));
+  EXPECT_THAT(
+      Reject(kAe, FlightChange(order, MakeDate(2026, 11, 1), MakeDate(2026, 11, 22))),
+      StatusIs(absl::StatusCode::kInvalidArgument, AllOf(HasSubstr("new_end 2026-11-22 has passed"),
+                                                         HasSubstr("today is 2026-11-24 UTC"))));
+  Run(kAe, FlightChange(order, MakeDate(2026, 11, 1), MakeDate(2026, 12, 15)));
+
+  // A reused order books a new flight, which may not be over either.
+  const std::string provided = CreateOrder(kAe, v1::PROVIDED);
+  Run(kAe, Spot(provided, "s3://agency/spot.mp4", /*provided=*/true));
+  Run(kAe, Approve(provided, "spot", 1));
+  Run(kAe, OrderOnly(provided, "archive"));
+  v1::Command reuse;
+  reuse.mutable_reuse_order()->set_source_order_id(provided);
+  *reuse.mutable_reuse_order()->mutable_flight_start() = MakeDate(2026, 1, 1);
+  *reuse.mutable_reuse_order()->mutable_flight_end() = MakeDate(2026, 1, 31);
+  EXPECT_THAT(Reject(kAe, reuse), StatusIs(absl::StatusCode::kInvalidArgument,
+                                           HasSubstr("flight_end 2026-01-31 has passed")));
+  *reuse.mutable_reuse_order()->mutable_flight_end() = MakeDate(2027, 1, 31);
+  Run(kAe, reuse);
+}
+
 TEST_F(OrderFlowTest, ArchiveRestoreAndReuseTheApprovedSpot) {
   const std::string order = CreateOrder(kAe, v1::PROVIDED);
   Run(kAe, Spot(order, "s3://agency/spot.mp4", /*provided=*/true));

@@ -104,8 +104,8 @@ def main():
 
         created = api.change("Orders", "CreateOrder", "create_order", commands_pb2.CreateOrder(
             kind=domain_pb2.PRODUCTION, client_id="acme", title="E2E sale :30",
-            spot_length_seconds=30, flight_start=domain_pb2.Date(year=2027, month=2, day=1),
-            flight_end=domain_pb2.Date(year=2027, month=2, day=28)), sam)
+            spot_length_seconds=30, flight_start=domain_pb2.Date(year=2098, month=2, day=1),
+            flight_end=domain_pb2.Date(year=2098, month=2, day=28)), sam)
         order = created.id
         expect(created.key.startswith("PO-"), "order created over the wire: " + created.key)
         api.change("Orders", "SubmitRevision", "submit_revision", commands_pb2.SubmitRevision(
@@ -127,8 +127,8 @@ def main():
         change = api.change("Orders", "RequestFlightChange", "request_flight_change",
                             commands_pb2.RequestFlightChange(
                                 order_id=order,
-                                new_start=domain_pb2.Date(year=2027, month=2, day=5),
-                                new_end=domain_pb2.Date(year=2027, month=3, day=5)), sam)
+                                new_start=domain_pb2.Date(year=2098, month=2, day=5),
+                                new_end=domain_pb2.Date(year=2098, month=3, day=5)), sam)
         api.change("Orders", "DecideFlightChange", "decide_flight_change",
                    commands_pb2.DecideFlightChange(order_id=order, request_id=change.sub_id,
                                                    approved=True), mia)
@@ -231,7 +231,9 @@ def main():
                 (("audit", "replay", "check", "extra"), "takes nothing more",
                  "audit replay check refuses what it would ignore"),
                 (("order", "list", "--queue=maybe"), "is on or off", "a flag is on or off"),
-                (("events", "tail", "--limit", "0"), "at least 1", "a tail of nothing is refused")]:
+                (("events", "tail", "--limit", "0"), "at least 1", "a tail of nothing is refused"),
+                (("order", "reuse", "spring-launch"), "needs --flight",
+                 "a reused order books its own flight")]:
             result = run_cli(*args, token=admin)
             expect(result.returncode == 2 and says in result.stderr,
                    "%s: %s" % (what, result.stderr.splitlines()[0] if result.stderr else "-"))
@@ -274,7 +276,7 @@ def main():
            "Winter clearance :30", token=sam)
         expect(api.order("winter-sale", sam).title == "Winter clearance :30", "the title changed")
         requested = run_cli("flight", "request", "winter-sale", "--flight",
-                            "2026-12-05..2026-12-31", token=sam)
+                            "2098-12-05..2098-12-31", token=sam)
         request_id = requested.stdout.split("(")[-1].split(")")[0] if "(" in requested.stdout else ""
         ok("flight withdraw", "flight", "withdraw", "winter-sale", request_id, "--comment",
            "dates stay", token=sam)
@@ -384,8 +386,8 @@ def main():
         # order show says what the caller can do next, and with which command.
         fresh = api.change("Orders", "CreateOrder", "create_order", commands_pb2.CreateOrder(
             kind=domain_pb2.PRODUCTION, client_id="acme", title="Next steps :30",
-            spot_length_seconds=30, flight_start=domain_pb2.Date(year=2027, month=4, day=1),
-            flight_end=domain_pb2.Date(year=2027, month=4, day=30)), sam)
+            spot_length_seconds=30, flight_start=domain_pb2.Date(year=2098, month=4, day=1),
+            flight_end=domain_pb2.Date(year=2098, month=4, day=30)), sam)
         shown = run_cli("order", "show", fresh.id, token=pete).stdout
         expect("submit_script" in shown
                and "spotflow script submit %s --text TEXT" % fresh.key in shown,
@@ -471,8 +473,8 @@ def main():
         # Bad input over the wire: the code, nothing written, the server still up.
         bad = service_pb2.CreateOrderRequest(create_order=commands_pb2.CreateOrder(
             kind=domain_pb2.PRODUCTION, client_id="acme", title="x",
-            flight_start=domain_pb2.Date(year=2027, month=1, day=9),
-            flight_end=domain_pb2.Date(year=2027, month=1, day=1)))
+            flight_start=domain_pb2.Date(year=2098, month=1, day=9),
+            flight_end=domain_pb2.Date(year=2098, month=1, day=1)))
         expect_code(api, admin, grpc.StatusCode.UNAUTHENTICATED, "no token",
                     lambda: api.call("Orders", "CreateOrder", bad, commands_pb2.CommandResult, ""))
         expect_code(api, admin, grpc.StatusCode.UNAUTHENTICATED, "a wrong token",
@@ -480,12 +482,18 @@ def main():
                                      "0" * 64))
         expect_code(api, admin, grpc.StatusCode.INVALID_ARGUMENT, "a flight ending before it starts",
                     lambda: api.call("Orders", "CreateOrder", bad, commands_pb2.CommandResult, sam))
+        past = service_pb2.CreateOrderRequest()
+        past.create_order.CopyFrom(bad.create_order)
+        past.create_order.flight_start.CopyFrom(domain_pb2.Date(year=2020, month=1, day=1))
+        past.create_order.flight_end.CopyFrom(domain_pb2.Date(year=2020, month=1, day=31))
+        expect_code(api, admin, grpc.StatusCode.INVALID_ARGUMENT, "a flight that has passed",
+                    lambda: api.call("Orders", "CreateOrder", past, commands_pb2.CommandResult, sam))
         expect_code(api, admin, grpc.StatusCode.INVALID_ARGUMENT, "a missing body",
                     lambda: api.call("Orders", "CreateOrder", service_pb2.CreateOrderRequest(),
                                      commands_pb2.CommandResult, sam))
         unknown_enum = service_pb2.CreateOrderRequest()
         unknown_enum.create_order.CopyFrom(bad.create_order)
-        unknown_enum.create_order.flight_end.CopyFrom(domain_pb2.Date(year=2027, month=1, day=31))
+        unknown_enum.create_order.flight_end.CopyFrom(domain_pb2.Date(year=2098, month=1, day=31))
         unknown_enum.create_order.kind = 77
         expect_code(api, admin, grpc.StatusCode.INVALID_ARGUMENT, "an unknown enum value",
                     lambda: api.call("Orders", "CreateOrder", unknown_enum,
@@ -561,8 +569,8 @@ def main():
             return call(request, metadata=[("authorization", "Bearer " + token)], timeout=60)
         live = api.change("Orders", "CreateOrder", "create_order", commands_pb2.CreateOrder(
             kind=domain_pb2.PRODUCTION, client_id="acme", title="Live :15",
-            spot_length_seconds=15, flight_start=domain_pb2.Date(year=2027, month=3, day=1),
-            flight_end=domain_pb2.Date(year=2027, month=3, day=31)), sam)
+            spot_length_seconds=15, flight_start=domain_pb2.Date(year=2098, month=3, day=1),
+            flight_end=domain_pb2.Date(year=2098, month=3, day=31)), sam)
         watch = stream("Orders", "WatchOrder", service_pb2.WatchOrderRequest(order_id=live.id),
                        domain_pb2.OrderView, sam)
         expect(next(watch).version == live.etag, "WatchOrder sends the order as it is")

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "engine/engine.h"
 #include "engine/presets.h"
 #include "gtest/gtest.h"
@@ -155,8 +157,8 @@ class EngineTest : public ::testing::Test {
           command = ClientAnswer(order, artifact, revision, random() % 2, "carol", "ok");
           break;
         case 6:
-          command = FlightChange(order, MakeDate(2027, 1, 1 + random() % 10),
-                                 MakeDate(2027, 2, 1 + random() % 10));
+          command = FlightChange(order, MonthsAhead(2, 1 + random() % 10),
+                                 MonthsAhead(3, 1 + random() % 10));
           break;
         case 7: {
           auto view = engine_->GetOrder({kManager}, order);
@@ -209,7 +211,20 @@ class EngineTest : public ::testing::Test {
     return command;
   }
 
-  v1::Command CreateOrderCommand(v1::OrderKind kind = v1::PRODUCTION) const {
+  // Day `day` of the month `months` after the fake clock's month (UTC), or its last day
+  // when `day` is 0: flight dates that stay ahead of the clock however far a test moves it
+  // (the engine refuses flights that are over).
+  v1::Date MonthsAhead(int months, int day) {
+    const absl::CivilMonth month =
+        absl::CivilMonth(absl::ToCivilDay(clock_.Now(), absl::UTCTimeZone())) + months;
+    const absl::CivilDay date =
+        day == 0 ? absl::CivilDay(month + 1) - 1 : absl::CivilDay(month) + (day - 1);
+    return MakeDate(static_cast<int>(date.year()), date.month(), date.day());
+  }
+
+  // An order flying the whole month after the clock's: December 2026 unless a test has moved
+  // the clock past November.
+  v1::Command CreateOrderCommand(v1::OrderKind kind = v1::PRODUCTION) {
     v1::Command command;
     v1::CreateOrder* order = command.mutable_create_order();
     order->set_kind(kind);
@@ -217,8 +232,8 @@ class EngineTest : public ::testing::Test {
     order->set_title("Winter sales event :30");
     order->set_instructions("Upbeat, mention the 0% financing");
     order->set_spot_length_seconds(30);
-    *order->mutable_flight_start() = MakeDate(2026, 12, 1);
-    *order->mutable_flight_end() = MakeDate(2026, 12, 31);
+    *order->mutable_flight_start() = MonthsAhead(1, 1);
+    *order->mutable_flight_end() = MonthsAhead(1, 0);
     return command;
   }
 
