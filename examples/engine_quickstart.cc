@@ -116,8 +116,8 @@ class Demo {
     order->set_title("Winter sales event :30");
     order->set_instructions("Upbeat. Mention 0% financing in the first ten seconds.");
     order->set_spot_length_seconds(30);
-    *order->mutable_flight_start() = Date(2026, 12, 1);
-    *order->mutable_flight_end() = Date(2026, 12, 31);
+    *order->mutable_flight_start() = Date(2099, 12, 1);
+    *order->mutable_flight_end() = Date(2099, 12, 31);
     ASSIGN_OR_RETURN(v1::CommandResult created, Do("ann", create));
     const std::string id = created.id();
     std::printf("Ann entered order %s for Acme Motors (owner: Sam)\n", created.key().c_str());
@@ -164,8 +164,8 @@ class Demo {
     RETURN_IF_ERROR(Do("sam", approve).status());
     v1::Command flight;
     flight.mutable_request_flight_change()->set_order_id(id);
-    *flight.mutable_request_flight_change()->mutable_new_start() = Date(2026, 12, 5);
-    *flight.mutable_request_flight_change()->mutable_new_end() = Date(2027, 1, 10);
+    *flight.mutable_request_flight_change()->mutable_new_start() = Date(2099, 12, 5);
+    *flight.mutable_request_flight_change()->mutable_new_end() = Date(2100, 1, 10);
     flight.mutable_request_flight_change()->set_reason("Acme moved the sale a week");
     ASSIGN_OR_RETURN(v1::CommandResult requested, Do("sam", flight));
     v1::Command decide;
