@@ -85,20 +85,15 @@ class Decider {
     return given;
   }
 
-  // Refuses a flight that would be over before the order holds it: `end` (the field named
-  // `field`) before yesterday, UTC. The engine knows no time zone, and yesterday in UTC is
-  // still today for a caller up to 12 hours behind it, so that day is let through.
+  // Refuses a flight that is already over: `end` (the field named `field`, a valid date)
+  // before yesterday, UTC. The engine knows no time zone, and yesterday in UTC is still today
+  // for a caller up to 12 hours behind it, so that day is let through.
   absl::Status FlightNotOver(absl::string_view field, const v1::Date& end) const {
     const absl::CivilDay today = absl::ToCivilDay(now_, absl::UTCTimeZone());
-    const absl::CivilDay yesterday = today - 1;
-    v1::Date earliest;
-    earliest.set_year(static_cast<int32_t>(yesterday.year()));
-    earliest.set_month(yesterday.month());
-    earliest.set_day(yesterday.day());
-    if (CompareDates(end, earliest) >= 0) return absl::OkStatus();
+    if (absl::CivilDay(end.year(), end.month(), end.day()) >= today - 1) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrCat(
         field, " ", FormatDate(end), " has passed (today is ", absl::FormatCivilTime(today),
-        " UTC): the flight would be over before it is booked; check the year"));
+        " UTC): a flight may not be over already; check the year"));
   }
 
   // --- Privileges.

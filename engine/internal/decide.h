@@ -53,9 +53,6 @@ bool DecideScansOrders(const v1::Command& command);
 absl::StatusOr<Decision> Decide(const State& state, const v1::UserView& actor,
                                 const v1::Command& command, absl::Time now, IdGenerator* ids);
 
-// The existing record a command names (its stream and version), for checking an etag before
-// deciding: the command's order_id, client_id or user_id, in that order. nullopt when it names
-// none that exists.
 // The workflow actions `actor` may take on `order` now, in the workflow's order, by the
 // rules Decide applies: a transition from its state, the privilege with a scope that reaches
 // the order, the transition's conditions, and for a client answer by a contact's own login,
@@ -65,6 +62,9 @@ std::vector<std::string> ActionsOpenTo(const State& state, const v1::UserView& a
                                        const v1::OrderView& order, absl::Time now,
                                        bool moving_only);
 
+// The existing record a command names (its stream and version), for checking an etag before
+// deciding: the command's order_id, client_id or user_id, in that order. nullopt when it names
+// none that exists.
 std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
                                                          const v1::Command& command);
 
