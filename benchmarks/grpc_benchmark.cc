@@ -191,6 +191,8 @@ class Fixture {
 // caller, 64 threads on the 2 shared cores each polled for gRPC and woke for every answer.
 class Caller {
  public:
+  static constexpr std::chrono::seconds kCallDeadline{30};
+
   Caller(Fixture* fixture, int index, bool noop, const std::atomic<bool>* stop,
          absl::BlockingCounter* done)
       : index_(index),
@@ -232,6 +234,8 @@ class Caller {
   template <typename Request>
   Request* Begin(const std::string& token) {
     context_ = std::make_unique<grpc::ClientContext>();
+    // A wedged server fails the run (Die in Answered) instead of hanging it.
+    context_->set_deadline(std::chrono::system_clock::now() + kCallDeadline);
     context_->AddMetadata("authorization", "Bearer " + token);
     auto request = std::make_unique<Request>();
     Request* raw = request.get();
@@ -244,7 +248,9 @@ class Caller {
   std::function<void(grpc::Status)> Answered() {
     return [this](grpc::Status status) {
       latencies_.push_back(Seconds(start_) * 1000);
-      if (!status.ok()) Die(absl::StrCat("call failed: ", status.error_message()));
+      if (!status.ok()) {
+        Die(absl::StrCat("call failed (code ", status.error_code(), "): ", status.error_message()));
+      }
       if (!noop_) {
         if (step_ == kCreate) order_id_ = result_.id();
         if (step_ == kRequestFlightChange) flight_request_ = result_.sub_id();
