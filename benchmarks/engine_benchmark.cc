@@ -4,6 +4,8 @@
 //     archives), events/s, beside the store's own read rate (ScanAll) over the same log.
 //   engine_commands_sync_64: commands executed in process (decide, durable append, project)
 //     from 64 threads, commands/s, beside durable single-event store appends from 64 threads.
+//   engine_list_by_client: first pages of one client's orders (1 account in 50), pages/s,
+//     beside first pages of every order: what a filter costs beyond the page it returns.
 // Prints BENCH lines (benchmarks/bench_util.h); medians of alternating runs.
 //
 //   engine_benchmark [--quick] [--only=NAME_PREFIX]
@@ -285,6 +287,41 @@ void Commands(const Config& config) {
   Compare(config, name, "commands/s", "store_append_sync_64_threads", commands, raw);
 }
 
+void Lists(const Config& config) {
+  if (!config.Wants("engine_list_by_client")) return;
+  Scratch scratch;
+  std::unique_ptr<store::EventStore> s = OpenStore(scratch.Sub("db"), /*sync=*/false);
+  SteppingClock clock;
+  engine::RandomIdGenerator ids;
+  auto opened = engine::Engine::Open({}, s.get(), &clock, &ids);
+  Check(opened.status());
+  engine::Engine* e = opened->get();
+  constexpr int kAccounts = 50;
+  SetUpCast(e, kAccounts);
+  TextPayloads payloads(7);
+  const int orders = config.quick ? 3'000 : 10'000;
+  for (int i = 0; i < orders; ++i) OrderLifecycle(e, i % kAccounts, payloads);
+  const double seconds = config.quick ? 0.3 : 1.0;
+  auto pages = [&](const std::string& client_id) {
+    engine::ListOrdersRequest request;
+    request.client_id = client_id;
+    request.archived = engine::ArchivedFilter::kInclude;  // Every order here ends archived.
+    request.page_size = 50;
+    const auto start = std::chrono::steady_clock::now();
+    uint64_t done = 0;
+    do {
+      auto page = e->ListOrders({"manager"}, request);
+      Check(page.status());
+      if (page->orders.size() != 50) Die("a first page was short");
+      ++done;
+    } while (Seconds(start) < seconds);
+    return done / Seconds(start);
+  };
+  Compare(
+      config, "engine_list_by_client", "pages/s", "engine_list_all",
+      [&] { return pages("client7"); }, [&] { return pages(""); });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -294,5 +331,6 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   Replay(config);
   Commands(config);
+  Lists(config);
   return 0;
 }

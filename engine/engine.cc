@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
@@ -733,7 +734,7 @@ void EngineImpl::ExecuteAsyncAs(const Principal& principal, const Command& comma
 bool EngineImpl::TryExecuteAsync(const Principal& principal, const Command& command,
                                  ExecuteCallback done) {
   // No request id: nothing to look up in the log before deciding (Repeated).
-  if (!command.request_id().empty() || internal::DecideScansOrders(command)) return false;
+  if (!command.request_id().empty() || internal::DecideIsBulk(command)) return false;
   std::shared_ptr<Pending> p = NewPending(principal, command, /*system=*/false, std::move(done));
   if (absl::Status valid = ValidateEnvelope(command); !valid.ok()) {
     Answer(p, valid);
@@ -1084,27 +1085,48 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
     }
   }
   ListOrdersResponse response;
-  const auto& index = state_.orders_by_creation();
-  for (auto it = index.upper_bound(after); it != index.end(); ++it) {
-    const OrderView& order = *state_.FindOrder(it->second);
-    if (!statuses.empty() && statuses.count(order.status()) == 0) continue;
-    if (!request.client_id.empty() && order.client_id() != request.client_id) continue;
-    if (!request.owner_id.empty() && order.owner_id() != request.owner_id) continue;
-    if (request.archived == ArchivedFilter::kExclude && order.archived()) continue;
-    if (request.archived == ArchivedFilter::kOnly && !order.archived()) continue;
-    if (!FlightOverlaps(order, request.flight_from, request.flight_to)) continue;
-    if (!state_.CanSee(*caller, order, now)) continue;
+  uint64_t last_listed = after;
+  // Lists the order created at `position` if every filter passes; false once the page is full.
+  const auto list = [&](uint64_t position, const std::string& order_id) {
+    const OrderView& order = *state_.FindOrder(order_id);
+    if (!statuses.empty() && statuses.count(order.status()) == 0) return true;
+    if (!request.client_id.empty() && order.client_id() != request.client_id) return true;
+    if (!request.owner_id.empty() && order.owner_id() != request.owner_id) return true;
+    if (request.archived == ArchivedFilter::kExclude && order.archived()) return true;
+    if (request.archived == ArchivedFilter::kOnly && !order.archived()) return true;
+    if (!FlightOverlaps(order, request.flight_from, request.flight_to)) return true;
+    if (!state_.CanSee(*caller, order, now)) return true;
     // An action that leaves the order where it is (a new script while the last one is in
     // review) is open to the caller, but the order does not wait for it: not their queue.
     if (request.actionable &&
         internal::ActionsOpenTo(state_, *caller, order, now, /*moving_only=*/true).empty()) {
-      continue;
+      return true;
     }
     if (response.orders.size() == page_size) {
-      response.next_page_token = PageToken("ListOrders", std::prev(it)->first, filters);
-      break;
+      response.next_page_token = PageToken("ListOrders", last_listed, filters);
+      return false;
     }
     response.orders.push_back(Shown(*caller, order));
+    last_listed = position;
+    return true;
+  };
+  // A filter by client or owner walks that one's orders (the smaller set when both are
+  // given), not every order: the same orders in the same order, so pages are the same too.
+  const absl::btree_set<uint64_t>* narrowed = nullptr;
+  if (!request.client_id.empty()) narrowed = &state_.OrdersOfClient(request.client_id);
+  if (!request.owner_id.empty()) {
+    const absl::btree_set<uint64_t>* owned = &state_.OrdersOfOwner(request.owner_id);
+    if (narrowed == nullptr || owned->size() < narrowed->size()) narrowed = owned;
+  }
+  const auto& index = state_.orders_by_creation();
+  if (narrowed != nullptr) {
+    for (auto it = narrowed->upper_bound(after); it != narrowed->end(); ++it) {
+      if (!list(*it, index.at(*it))) break;
+    }
+  } else {
+    for (auto it = index.upper_bound(after); it != index.end(); ++it) {
+      if (!list(it->first, it->second)) break;
+    }
   }
   return response;
 }

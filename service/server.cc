@@ -489,7 +489,7 @@ class Calls {
   // completion thread once the events are durable, so no thread waits for a sync. Deciding
   // is in memory, and the reaction does it when the engine can at once
   // (Engine::TryExecuteAsync); a command that would wait (for the engine's state, a request
-  // id's lookup in the log, a scan of every order) goes to the executor.
+  // id's lookup in the log, a bulk reassignment) goes to the executor.
   template <typename Request>
   grpc::ServerUnaryReactor* Mutate(const char* method, grpc::CallbackServerContext* context,
                                    const Request* request, v1::CommandResult* response) {

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
@@ -1039,9 +1040,8 @@ absl::Status Decider::DeleteClient(const v1::DeleteClient& c) {
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
   RETURN_IF_ERROR(Require(v1::CLIENT_DELETE, *client, "delete"));
   int open = 0;
-  for (const auto& [position, order_id] : state_.orders_by_creation()) {
-    const v1::OrderView* order = state_.FindOrder(order_id);
-    if (order->client_id() == client->client_id() && IsOpen(*order)) ++open;
+  for (uint64_t position : state_.OrdersOfClient(client->client_id())) {
+    if (IsOpen(*state_.FindOrder(state_.orders_by_creation().at(position)))) ++open;
   }
   if (open > 0) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -1095,10 +1095,12 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
       clients.push_back(client);
     }
   }
-  absl::flat_hash_set<std::string> moving;
+  // Every order of these clients, in creation order.
+  absl::btree_set<uint64_t> moving;
   for (const v1::ClientView* client : clients) {
     RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, *client, "reassign"));
-    moving.insert(client->client_id());
+    const absl::btree_set<uint64_t>& orders = state_.OrdersOfClient(client->client_id());
+    moving.insert(orders.begin(), orders.end());
     v1::ClientOwnerChanged* e =
         Emit(ClientStream(client->client_id()), client->version()).mutable_client_owner_changed();
     e->set_client_id(client->client_id());
@@ -1107,12 +1109,9 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
   }
   // Open orders follow their account; completed, archived and deleted ones keep their owner.
   int orders = 0;
-  for (const auto& [position, id] : state_.orders_by_creation()) {
-    const v1::OrderView* order = state_.FindOrder(id);
-    if (!moving.contains(order->client_id()) || order->owner_id() != from->user_id() ||
-        !IsOpen(*order)) {
-      continue;
-    }
+  for (uint64_t position : moving) {
+    const v1::OrderView* order = state_.FindOrder(state_.orders_by_creation().at(position));
+    if (order->owner_id() != from->user_id() || !IsOpen(*order)) continue;
     v1::OrderOwnerChanged* e =
         Emit(OrderStream(order->order_id()), order->version()).mutable_order_owner_changed();
     e->set_order_id(order->order_id());
@@ -1659,9 +1658,10 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
 
 }  // namespace
 
-bool DecideScansOrders(const v1::Command& command) {
-  // Keep in step with the Decider methods that loop over state_.orders_by_creation().
-  return command.has_delete_client() || command.has_reassign_accounts();
+bool DecideIsBulk(const v1::Command& command) {
+  // Keep in step with the Decider methods that loop over every client or order. Deleting a
+  // client walks only that client's orders (State::OrdersOfClient).
+  return command.has_reassign_accounts();
 }
 
 std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,

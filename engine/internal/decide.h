@@ -43,10 +43,10 @@ struct Decision {
 
 inline constexpr char kDirectoryTurn[] = "(users and roles)";
 
-// Whether deciding `command` reads every order (deleting a client, reassigning accounts)
-// rather than the few records it names: such commands are not decided on a thread that must
-// not wait (Engine::TryExecuteAsync).
-bool DecideScansOrders(const v1::Command& command);
+// Whether deciding `command` may walk every client and a whole book of orders (reassigning
+// accounts) rather than the few records it names: such commands are not decided on a thread
+// that must not wait (Engine::TryExecuteAsync).
+bool DecideIsBulk(const v1::Command& command);
 
 // `actor` must be an active user of `state`, or a system actor (user id "system") that holds
 // every privilege, used only to load presets and bootstrap the first administrator.

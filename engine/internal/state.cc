@@ -582,10 +582,18 @@ absl::Status State::Apply(const v1::EventRecord& record, v1::DomainEvent* consum
           order = &orders_[*id];
           ApplyToOrder(record, consumed, order);  // Moves the id out of the event.
           order_index_[record.position()] = order->order_id();
+          orders_by_client_[order->client_id()].insert(record.position());
+          orders_by_owner_[order->owner_id()].insert(record.position());
           AssignKey(record, order);
         } else if (auto it = orders_.find(*id); it != orders_.end()) {
           order = &it->second;
+          const std::string owner = order->owner_id();
           ApplyToOrder(record, consumed, order);
+          if (order->owner_id() != owner) {
+            // An order's client never changes; its owner does (reassignment).
+            orders_by_owner_[owner].erase(order->created_position());
+            orders_by_owner_[order->owner_id()].insert(order->created_position());
+          }
         }
         // Only these events move an order between states.
         if (order != nullptr && (kind == E::kOrderCreated || kind == E::kRevisionSubmitted ||
@@ -608,6 +616,26 @@ void State::AssignKey(const v1::EventRecord& record, v1::OrderView* order) {
   if (KeyFormatHasYear(type->key_format())) absl::StrAppend(&scope, "/", year);
   order->set_key(RenderKey(type->key_format(), year, ++key_sequences_[scope]));
   order_keys_.try_emplace(order->key(), order->order_id());  // The first order keeps a key.
+}
+
+namespace {
+
+const absl::btree_set<uint64_t>& PositionsOf(
+    const absl::flat_hash_map<std::string, absl::btree_set<uint64_t>>& index,
+    absl::string_view id) {
+  static const auto* const kNone = new absl::btree_set<uint64_t>();  // Never destroyed.
+  auto it = index.find(id);
+  return it == index.end() ? *kNone : it->second;
+}
+
+}  // namespace
+
+const absl::btree_set<uint64_t>& State::OrdersOfClient(absl::string_view client_id) const {
+  return PositionsOf(orders_by_client_, client_id);
+}
+
+const absl::btree_set<uint64_t>& State::OrdersOfOwner(absl::string_view owner_id) const {
+  return PositionsOf(orders_by_owner_, owner_id);
 }
 
 bool State::IsTerminal(const v1::OrderView& order) const {
@@ -786,6 +814,8 @@ void State::LoadProto(const v1::EngineState& state) {
   for (const v1::OrderView& order : state.orders()) {
     orders_[order.order_id()] = order;
     order_index_[order.created_position()] = order.order_id();
+    orders_by_client_[order.client_id()].insert(order.created_position());
+    orders_by_owner_[order.owner_id()].insert(order.created_position());
   }
   // Keys are unique unless two item types render the same ones; then the first order keeps
   // it, as when the log was applied.

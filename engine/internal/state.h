@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -90,6 +91,11 @@ class State {
   // Ids in creation order, keyed by the position that created them.
   const std::map<uint64_t, std::string>& orders_by_creation() const { return order_index_; }
   const std::map<uint64_t, std::string>& clients_by_creation() const { return client_index_; }
+  // The creation positions (keys of orders_by_creation) of a client's orders and of the
+  // orders a user owns now, deleted ones too: what a filter by client or owner walks
+  // instead of every order. Empty for an id no order has.
+  const absl::btree_set<uint64_t>& OrdersOfClient(absl::string_view client_id) const;
+  const absl::btree_set<uint64_t>& OrdersOfOwner(absl::string_view owner_id) const;
   const absl::flat_hash_map<std::string, v1::UserView>& users() const { return users_; }
   const absl::flat_hash_map<std::string, v1::RoleView>& roles() const { return roles_; }
 
@@ -136,6 +142,9 @@ class State {
   absl::flat_hash_map<std::string, v1::OrderView> orders_;
   std::map<uint64_t, std::string> order_index_;
   std::map<uint64_t, std::string> client_index_;
+  // Derived from orders_, like the indexes above; neither snapshots nor digests hold them.
+  absl::flat_hash_map<std::string, absl::btree_set<uint64_t>> orders_by_client_;
+  absl::flat_hash_map<std::string, absl::btree_set<uint64_t>> orders_by_owner_;
   // The last sequence number handed out per key scope ("<type>/<year>" or "<type>").
   absl::flat_hash_map<std::string, uint64_t> key_sequences_;
   // Order ids by key. Rebuilt from the orders on LoadProto: not part of the snapshot.

@@ -100,16 +100,17 @@ TEST_F(OrderFlowTest, TryExecuteAsyncDecidesAtOnceOrDoesNothing) {
     command.mutable_add_comment()->set_text(text);
     return command;
   };
-  // Commands that would first read the log or every order are left to the caller.
+  // Commands that would first read the log or walk every client are left to the caller.
   const uint64_t head = store_->Head().position;
   bool answered = false;
   auto mark = [&](absl::StatusOr<v1::CommandResult>) { answered = true; };
   v1::Command with_id = comment("with an id");
   with_id.set_request_id("r-1");
   EXPECT_FALSE(engine_->TryExecuteAsync({kAe}, with_id, mark));
-  v1::Command delete_client;
-  delete_client.mutable_delete_client()->set_client_id(client_);
-  EXPECT_FALSE(engine_->TryExecuteAsync({kAe}, delete_client, mark));
+  v1::Command reassign;
+  reassign.mutable_reassign_accounts()->set_from_owner(kAe);
+  reassign.mutable_reassign_accounts()->set_to_owner(kAe2);
+  EXPECT_FALSE(engine_->TryExecuteAsync({kManager}, reassign, mark));
   EXPECT_FALSE(answered);
   EXPECT_EQ(store_->Head().position, head) << "a command left to the caller wrote";
 
@@ -639,6 +640,77 @@ TEST_F(OrderFlowTest, ListsFilterPageAndShowOnlyWhatTheCallerMaySee) {
   EXPECT_THAT(engine_->ListOrders({kAe}, page),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("other filters")));
   EXPECT_THAT(engine_->GetOrder({kAe}, theirs), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(OrderFlowTest, FiltersByClientAndOwnerListWhatAFullScanWould) {
+  // Filters by client and owner walk an index of each one's orders rather than every order.
+  // The index follows reassignment and is rebuilt from a snapshot: each filter, page by page,
+  // lists exactly the orders a full listing holds that pass it, in the same order.
+  Run(kAe2, CreateClientCommand("globex", "Globex"));
+  std::vector<std::string> acme;
+  for (int i = 0; i < 12; ++i) {
+    if (i % 3 == 2) {
+      v1::Command other = CreateOrderCommand();
+      other.mutable_create_order()->set_client_id("globex");
+      Run(kAe2, other);
+    } else {
+      acme.push_back(CreateOrder());
+    }
+  }
+  Run(kAe, OrderOnly(acme[1], "archive"));  // Not open: it keeps its owner below.
+  v1::Command reassign;
+  reassign.mutable_reassign_accounts()->set_from_owner(kAe);
+  reassign.mutable_reassign_accounts()->set_to_owner(kAe2);
+  Run(kManager, reassign);
+  ASSERT_EQ(engine_->GetOrder({kManager}, acme[0])->owner_id(), kAe2);
+  ASSERT_EQ(engine_->GetOrder({kManager}, acme[1])->owner_id(), kAe);
+
+  const auto listed = [](Engine* engine, ListOrdersRequest request) {
+    request.archived = ArchivedFilter::kInclude;
+    request.page_size = 2;
+    std::vector<v1::OrderView> orders;
+    for (int pages = 0; pages < 20; ++pages) {
+      auto response = engine->ListOrders({kManager}, request);
+      EXPECT_OK(response.status());
+      if (!response.ok()) break;
+      orders.insert(orders.end(), response->orders.begin(), response->orders.end());
+      if (response->next_page_token.empty()) break;
+      request.page_token = response->next_page_token;
+    }
+    return orders;
+  };
+  const std::vector<v1::OrderView> all = listed(engine_.get(), {});
+  ASSERT_EQ(all.size(), 12u);
+  const auto check = [&](Engine* engine) {
+    for (const std::string client : {"", "acme", "globex", "initech"}) {
+      for (const std::string owner : {"", "ae", "ae2", "manager"}) {
+        std::vector<std::string> expected;
+        for (const v1::OrderView& order : all) {
+          if ((client.empty() || order.client_id() == client) &&
+              (owner.empty() || order.owner_id() == owner)) {
+            expected.push_back(order.order_id());
+          }
+        }
+        ListOrdersRequest request;
+        request.client_id = client;
+        request.owner_id = owner;
+        std::vector<std::string> got;
+        for (const v1::OrderView& order : listed(engine, request)) got.push_back(order.order_id());
+        EXPECT_EQ(got, expected) << "client \"" << client << "\", owner \"" << owner << "\"";
+      }
+    }
+  };
+  check(engine_.get());
+  ListOrdersRequest mine;
+  mine.owner_id = kAe;
+  EXPECT_EQ(listed(engine_.get(), mine).size(), 1u) << "only the archived order stayed";
+
+  engine_options_.snapshot_path = dir_.Sub("engine.snapshot");
+  OpenEngine();
+  ASSERT_OK(engine_->WriteSnapshot());
+  auto resumed = Engine::Open(engine_options_, store_.get(), &clock_, &ids_);
+  ASSERT_OK(resumed.status());
+  check(resumed->get());
 }
 
 TEST_F(OrderFlowTest, GetOrderTellsTheCallerWhichActionsAreOpenToThem) {
