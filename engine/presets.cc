@@ -127,6 +127,9 @@ v1::WorkflowDefinition ProductionOrderWorkflow() {
   transition("script_review", "request_script_changes", "script_changes_requested",
              v1::REVISION_REVIEW);
   transition("script_review", "forward_script", "script_client_review", v1::REVISION_REVIEW);
+  // Forwarding again while the client has it sends it to another contact (say the first has
+  // left the company) or reminds the same one.
+  transition("script_client_review", "forward_script", "script_client_review", v1::REVISION_REVIEW);
   transition("script_client_review", "client_approve_script", "awaiting_spot", v1::CLIENT_ANSWER);
   transition("script_client_review", "client_request_script_changes", "script_changes_requested",
              v1::CLIENT_ANSWER);
@@ -138,6 +141,7 @@ v1::WorkflowDefinition ProductionOrderWorkflow() {
   transition("spot_review", "approve_spot", "spot_approved", v1::REVISION_APPROVE);
   transition("spot_review", "request_spot_changes", "spot_changes_requested", v1::REVISION_REVIEW);
   transition("spot_review", "forward_spot", "spot_client_review", v1::REVISION_REVIEW);
+  transition("spot_client_review", "forward_spot", "spot_client_review", v1::REVISION_REVIEW);
   transition("spot_client_review", "client_approve_spot", "spot_approved", v1::CLIENT_ANSWER);
   transition("spot_client_review", "client_request_spot_changes", "spot_changes_requested",
              v1::CLIENT_ANSWER);

@@ -980,6 +980,24 @@ absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
     return absl::NotFoundError(absl::StrCat("client \"", client->client_id(),
                                             "\" has no contact \"", c.contact_id(), "\""));
   }
+  // A revision sent to this contact and not answered would wait for someone no longer on
+  // record, and no one could answer for them.
+  for (uint64_t position : state_.OrdersOfClient(client->client_id())) {
+    const v1::OrderView& order = *state_.FindOrder(state_.orders_by_creation().at(position));
+    if (!IsOpen(order)) continue;
+    for (const auto* revisions : {&order.scripts(), &order.spots()}) {
+      if (revisions->empty()) continue;
+      const v1::Revision& latest = *revisions->rbegin();
+      if (latest.reviews().empty()) continue;
+      const v1::Review& last = *latest.reviews().rbegin();
+      if (last.kind() == v1::FORWARDED_TO_CLIENT && last.contact_id() == c.contact_id()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "contact \"", c.contact_id(), "\" has not answered on ", latest.artifact(),
+            " revision ", latest.number(), " of order ", Name(order),
+            "; forward it to another contact or record their answer before removing them"));
+      }
+    }
+  }
   const std::string stream = ClientStream(client->client_id());
   v1::ContactRemoved* e = Emit(stream, client->version()).mutable_contact_removed();
   e->set_client_id(client->client_id());

@@ -738,10 +738,11 @@ TEST_F(OrderFlowTest, GetOrderTellsTheCallerWhichActionsAreOpenToThem) {
   Run(kAe, Forward(order, "script", 1));
   EXPECT_THAT(open(kClientUser, order),
               ElementsAre("client_approve_script", "client_request_script_changes"));
-  EXPECT_THAT(open(kAe, order),
-              ElementsAre("client_approve_script", "client_request_script_changes"))
-      << "recorded on the contact's behalf";
-  EXPECT_THAT(open(kAssistant, order), ElementsAre("client_request_script_changes"))
+  EXPECT_THAT(open(kAe, order), ElementsAre("forward_script", "client_approve_script",
+                                            "client_request_script_changes"))
+      << "forwarded again to another contact, or answers recorded on the contact's behalf";
+  EXPECT_THAT(open(kAssistant, order),
+              ElementsAre("forward_script", "client_request_script_changes"))
       << "an assistant may not relay an approval";
   EXPECT_FALSE(engine_->Execute({kAssistant}, ClientAnswer(order, "script", 1, true)).ok())
       << "as the list says";
@@ -1039,9 +1040,22 @@ TEST_F(OrderFlowTest, AnswersComeFromContactsOnRecordAndLoginsEndWithTheirClient
   v1::Command remove;
   remove.mutable_remove_contact()->set_client_id(client_);
   remove.mutable_remove_contact()->set_contact_id("carol");
+  // The script waits for carol's answer: removing her would leave it waiting for no one.
+  EXPECT_THAT(Reject(kAe, remove),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("\"carol\" has not answered on script revision 1"),
+                             HasSubstr("forward it to another contact"))));
+  // Sent on to another contact, it waits for them; then carol may go.
+  Run(kAe, AddContactCommand(client_, "dan", "Dan Client"));
+  v1::Command to_dan = Forward(order, "script", 1);
+  to_dan.mutable_forward_to_client()->set_contact_id("dan");
+  Run(kAe, to_dan);
+  EXPECT_EQ(engine_->GetOrder({kAe}, order)->status(), "script_client_review");
   Run(kAe, remove);
-  EXPECT_THAT(Reject(kAe, ClientAnswer(order, "script", 1, true, "")),
+  EXPECT_THAT(Reject(kAe, ClientAnswer(order, "script", 1, true, "carol", "")),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no longer on record")));
+  Run(kAe, ClientAnswer(order, "script", 1, true, "dan", "fine"));
+  EXPECT_EQ(engine_->GetOrder({kAe}, order)->status(), "awaiting_spot");
 
   // Deleting a client ends its contacts' logins too.
   Run(kAe2, CreateClientCommand("globex", "Globex"));
