@@ -50,7 +50,11 @@ struct ExportFilter {
   uint64_t from_position = 1;
   uint64_t to_position = 0;  // 0: the head.
   std::string stream_id;     // Empty: every stream.
-  std::string actor_id;      // Empty: every user. Else the events this user produced.
+  // Instead of stream_id (Engine::ExportEvents only): an order's stream, by id or key, or a
+  // client's; deleted ones too.
+  std::string order_id;
+  std::string client_id;
+  std::string actor_id;  // Empty: every user. Else the events this user produced.
   std::optional<absl::Time> since;
   std::optional<absl::Time> until;
 };

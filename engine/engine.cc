@@ -1305,7 +1305,36 @@ absl::StatusOr<ExportPage> EngineImpl::ExportEvents(const Principal& principal,
                                                     const ExportFilter& filter,
                                                     size_t max_bytes) const {
   RETURN_IF_ERROR(RequireEventsRead(principal));
-  return engine::ExportEvents(*store_, filter, max_bytes);
+  if (!filter.order_id.empty() + !filter.client_id.empty() + !filter.stream_id.empty() > 1) {
+    return absl::InvalidArgumentError(
+        "an export takes one of an order, a client and a stream, not several");
+  }
+  ExportFilter resolved = filter;
+  if (!filter.order_id.empty()) {
+    absl::ReaderMutexLock lock(&mu_);
+    const OrderView* order = state_.FindOrderByIdOrKey(filter.order_id);  // Deleted too.
+    if (order == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("no order has the id or key \"", absl::CHexEscape(filter.order_id), "\""));
+    }
+    resolved.stream_id = internal::OrderStream(order->order_id());
+  } else if (!filter.client_id.empty()) {
+    absl::ReaderMutexLock lock(&mu_);
+    if (state_.FindClient(filter.client_id) == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("no client has the id \"", absl::CHexEscape(filter.client_id), "\""));
+    }
+    resolved.stream_id = internal::ClientStream(filter.client_id);
+  } else if (!filter.stream_id.empty()) {
+    // An empty export of a misspelled stream would read as a record with no events.
+    ASSIGN_OR_RETURN(const uint64_t version, store_->StreamVersion(filter.stream_id));
+    if (version == 0) {
+      return absl::NotFoundError(
+          absl::StrCat("the log has no stream \"", absl::CHexEscape(filter.stream_id),
+                       "\"; orders' streams are named order-<id> and clients' client-<id>"));
+    }
+  }
+  return engine::ExportEvents(*store_, resolved, max_bytes);
 }
 
 template <typename View>

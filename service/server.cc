@@ -1287,6 +1287,8 @@ class AuditService final : public v1::Audit::CallbackService {
           filter.from_position = std::max<uint64_t>(r.from_position(), 1);
           filter.to_position = r.to_position();
           filter.stream_id = r.stream_id();
+          filter.order_id = r.order_id();
+          filter.client_id = r.client_id();
           filter.actor_id = r.user_id();
           if (r.has_since()) filter.since = ToTime(r.since());
           if (r.has_until()) filter.until = ToTime(r.until());

@@ -1333,19 +1333,10 @@ int Client::Audit(const std::string& sub, const Args& args) {
     if (args.Has("order") + args.Has("client") + args.Has("stream") > 1) {
       Usage("audit export takes one of --order, --client and --stream");
     }
-    // The log's streams are named "order-<id>" and "client-<id>".
-    if (args.Has("order")) {
-      // A key is looked up; an id goes as it is (a deleted order's too, which auditors export).
-      v1::GetOrderRequest get;
-      get.set_order_id(args.Get("order"));
-      v1::OrderView order;
-      const bool found = orders_->GetOrder(Context().get(), get, &order).ok();
-      request.set_stream_id(absl::StrCat("order-", found ? order.order_id() : args.Get("order")));
-    } else if (args.Has("client")) {
-      request.set_stream_id(absl::StrCat("client-", args.Get("client")));
-    } else {
-      request.set_stream_id(args.Get("stream"));
-    }
+    // The server finds an order by id or key, deleted ones too (auditors export them).
+    request.set_order_id(args.Get("order"));
+    request.set_client_id(args.Get("client"));
+    request.set_stream_id(args.Get("stream"));
     request.set_user_id(args.Get("user"));
     if (args.Has("since")) *request.mutable_since() = ParseTimestamp(args.Get("since"));
     if (args.Has("until")) *request.mutable_until() = ParseTimestamp(args.Get("until"));

@@ -386,6 +386,44 @@ TEST_F(AuditTest, EventsOfOneUserInATimeWindow) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("time window is empty")));
 }
 
+TEST_F(AuditTest, ExportsAnOrderByIdOrKeyDeletedOrNotAndRefusesWhatTheLogLacks) {
+  const std::string order = OrderWithHistory();
+  OrderWithHistory();  // Another order, whose events must stay out.
+  ASSERT_OK_AND_ASSIGN(v1::OrderView view, engine_->GetOrder({kAe}, order));
+  ExportFilter by_id;
+  by_id.order_id = order;
+  const std::vector<std::string> lines = ExportAll(by_id);
+  ASSERT_FALSE(lines.empty());
+  for (const std::string& line : lines) EXPECT_THAT(line, HasSubstr(order));
+  v1::Command remove;
+  remove.mutable_delete_order()->set_order_id(order);
+  Run(kAe, remove);
+  ExportFilter by_key;
+  by_key.order_id = view.key();  // A deleted order is exported by its key as by its id.
+  const std::vector<std::string> after = ExportAll(by_key);
+  EXPECT_EQ(after.size(), lines.size() + 1) << "its deletion too";
+  ExportFilter client;
+  client.client_id = client_;
+  EXPECT_FALSE(ExportAll(client).empty());
+
+  // An export of nothing would read as a record with no events.
+  ExportFilter unknown;
+  unknown.order_id = "PO-1999-00001";
+  EXPECT_THAT(engine_->ExportEvents({kAuditor}, unknown, 1000),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no order has the id or key")));
+  unknown.order_id.clear();
+  unknown.client_id = "initech";
+  EXPECT_THAT(engine_->ExportEvents({kAuditor}, unknown, 1000),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no client has the id")));
+  unknown.client_id.clear();
+  unknown.stream_id = "orders-" + order;
+  EXPECT_THAT(engine_->ExportEvents({kAuditor}, unknown, 1000),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("the log has no stream")));
+  unknown.order_id = order;
+  EXPECT_THAT(engine_->ExportEvents({kAuditor}, unknown, 1000),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("one of")));
+}
+
 TEST_F(AuditTest, ReplayAsOfEachMomentGivesWhatQueriesReturnedThen) {
   struct Moment {
     uint64_t position;

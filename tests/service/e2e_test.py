@@ -195,6 +195,10 @@ def main():
         streams = {json.loads(line)["stream"] for line in one_order.stdout.splitlines()}
         expect(one_order.returncode == 0 and streams == {"order-" + order},
                "audit export --order KEY exports that order's events only (%s)" % streams)
+        nothing = run_cli("audit", "export", "--order", "PO-1999-00001", token=aud)
+        expect(nothing.returncode == 1 and "NOT_FOUND" in nothing.stderr and not nothing.stdout,
+               "audit export of an order the log lacks is NOT_FOUND, not an empty export: "
+               + nothing.stderr)
         replayed = run_cli("audit", "replay", "client", "acme", "--position", digest.split(":")[0],
                            token=aud)
         expect(replayed.returncode == 0 and replayed.stdout.startswith("acme  Acme Motors")
