@@ -189,6 +189,14 @@ class Decider {
     }
     return absl::OkStatus();
   }
+  // Accounts belong to staff who can manage clients: an owner who cannot would hold an
+  // account they may not edit.
+  absl::Status RequireAccountOwner(const v1::UserView& user, absl::string_view what) const {
+    if (Grants(user.roles(), v1::CLIENT_MANAGE)) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "user \"", user.user_id(), "\" cannot manage clients (no role of theirs grants ",
+        "CLIENT_MANAGE); ", what, " someone who can, such as an account executive"));
+  }
   absl::Status RequireAdmin(absl::string_view what) const {
     return Require(v1::ADMIN_CONFIGURE, what);
   }
@@ -842,6 +850,7 @@ absl::Status Decider::CreateClient(const v1::CreateClient& c) {
   const std::string owner = c.owner_id().empty() ? actor_.user_id() : c.owner_id();
   ASSIGN_OR_RETURN(const v1::UserView* owner_user, LoadUser("owner_id", owner));
   RETURN_IF_ERROR(RequireStaff(*owner_user, "make the owner of a client"));
+  RETURN_IF_ERROR(RequireAccountOwner(*owner_user, "make the owner"));
   v1::ClientView prospective;
   prospective.set_client_id(id);
   prospective.set_owner_id(owner);
@@ -1082,12 +1091,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
     return absl::InvalidArgumentError("from_owner and to_owner are the same user");
   }
   RETURN_IF_ERROR(RequireStaff(*to, "give accounts to"));
-  if (!Grants(to->roles(), v1::CLIENT_MANAGE)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "user \"", to->user_id(),
-        "\" cannot manage clients (no role of theirs grants "
-        "CLIENT_MANAGE); give the accounts to someone who can, such as an account executive"));
-  }
+  RETURN_IF_ERROR(RequireAccountOwner(*to, "give the accounts to"));
   std::vector<const v1::ClientView*> clients;
   if (c.client_ids().empty()) {
     for (const auto& [position, id] : state_.clients_by_creation()) {

@@ -429,6 +429,26 @@ TEST_F(OrderFlowTest, AccountShareExpiresAtItsDate) {
   EXPECT_THAT(Reject(kAe2, CreateOrderCommand()), StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST_F(OrderFlowTest, AccountsBelongToStaffWhoCanManageClients) {
+  // An owner who cannot manage clients would hold an account they may not edit.
+  const auto cannot = StatusIs(absl::StatusCode::kInvalidArgument,
+                               AllOf(HasSubstr("\"producer\" cannot manage clients"),
+                                     HasSubstr("such as an account executive")));
+  v1::Command create = CreateClientCommand("globex", "Globex");
+  create.mutable_create_client()->set_owner_id(kProducer);
+  EXPECT_THAT(Reject(kManager, create), cannot);
+  v1::Command reassign;
+  reassign.mutable_reassign_accounts()->set_from_owner(kAe);
+  reassign.mutable_reassign_accounts()->set_to_owner(kProducer);
+  EXPECT_THAT(Reject(kManager, reassign), cannot);
+  create.mutable_create_client()->set_owner_id(kAuditor);
+  EXPECT_THAT(Reject(kManager, create), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                 HasSubstr("\"auditor\" cannot manage clients")));
+  create.mutable_create_client()->set_owner_id(kAe2);
+  Run(kManager, create);
+  EXPECT_EQ(engine_->GetClient({kManager}, "globex")->owner_id(), kAe2);
+}
+
 TEST_F(OrderFlowTest, ReassignmentMovesOpenOrdersAndKeepsClosedOnesAndHistory) {
   const std::string open_order = CreateOrder();
   const std::string archived = CreateOrder();
