@@ -1576,6 +1576,16 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
     return absl::FailedPreconditionError(absl::StrCat(
         "order ", Name(*order), archived ? " is already archived" : " is not archived"));
   }
+  if (archived) {
+    // An archived order takes no decision: the request would wait for one for good.
+    for (const v1::FlightChange& change : order->flight_changes()) {
+      if (change.status() == v1::PENDING) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "order ", Name(*order), " has flight change ", change.request_id(),
+            " waiting for a decision; decide or withdraw it before archiving the order"));
+      }
+    }
+  }
   const std::string stream = OrderStream(order->order_id());
   v1::DomainEvent& event = Emit(stream, order->version());
   if (archived) {

@@ -290,6 +290,10 @@ TEST_F(OrderFlowTest, AFlightChangeCanBeWithdrawnUntilItIsDecided) {
     command.mutable_withdraw_flight_change()->set_comment("the client kept the dates");
     return command;
   };
+  // An archived order takes no decision, so it is not archived while one is awaited.
+  EXPECT_THAT(Reject(kAe, OrderOnly(order, "archive")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("decide or withdraw it before archiving")));
   // Who may not ask for one may not take one back; an unknown request is NOT_FOUND.
   EXPECT_THAT(Reject(kProducer, withdraw(first)), StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_THAT(Reject(kAe, withdraw("no-such-request")), StatusIs(absl::StatusCode::kNotFound));
@@ -309,6 +313,7 @@ TEST_F(OrderFlowTest, AFlightChangeCanBeWithdrawnUntilItIsDecided) {
   Run(kManager, DecideFlight(order, second, true));
   EXPECT_THAT(Reject(kAe, withdraw(second)),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already approved")));
+  Run(kAe, OrderOnly(order, "archive"));  // Nothing is awaited any more.
 }
 
 TEST_F(OrderFlowTest, AFlightThatIsOverIsRefused) {
