@@ -1099,7 +1099,8 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
     // An action that leaves the order where it is (a new script while the last one is in
     // review) is open to the caller, but the order does not wait for it: not their queue.
     if (request.actionable &&
-        internal::ActionsOpenTo(state_, *caller, order, now, /*moving_only=*/true).empty()) {
+        internal::ActionsOpenTo(state_, *caller, order, now, /*moving_only=*/true).empty() &&
+        !internal::FlightChangeAwaits(state_, *caller, order, now)) {
       return true;
     }
     if (response.orders.size() == page_size) {

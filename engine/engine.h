@@ -90,8 +90,9 @@ struct ListOrdersRequest {
   std::optional<v1::Date> flight_to;
   ArchivedFilter archived = ArchivedFilter::kExclude;
   // Only orders waiting for the caller: a workflow action of theirs moves it on now (a
-  // producer's production queue, an AE's approvals to give). Actions that leave an order in
-  // its state (a new script while one is in review) do not count.
+  // producer's production queue, an AE's approvals to give), or a flight-date change waits
+  // for their decision (a sales manager's). Actions that leave an order in its state (a new
+  // script while one is in review) do not count.
   bool actionable = false;
   size_t page_size = 0;  // 0: Options::default_page_size.
   std::string page_token;

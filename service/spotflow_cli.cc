@@ -566,6 +566,9 @@ class Client {
                     DateText(c.new_start()).c_str(), DateText(c.new_end()).c_str(),
                     c.reason().empty() ? "" : " (",
                     c.reason().empty() ? "" : (c.reason() + ")").c_str());
+        const std::string order_name = o.key().empty() ? o.order_id() : o.key();
+        std::printf("    spotflow flight decide %s %s approve|reject   (or flight withdraw)\n",
+                    order_name.c_str(), c.request_id().c_str());
       }
       const std::string name = o.key().empty() ? o.order_id() : o.key();
       std::printf("  %d script and %d spot revisions; %d comments (spotflow order history %s)\n",

@@ -1820,4 +1820,14 @@ std::vector<std::string> ActionsOpenTo(const State& state, const v1::UserView& a
   return Decider(state, actor, now, /*ids=*/nullptr).OpenActions(order, moving_only);
 }
 
+bool FlightChangeAwaits(const State& state, const v1::UserView& actor, const v1::OrderView& order,
+                        absl::Time now) {
+  // As DecideFlightChange: an active order (LoadActiveOrder), the privilege, a pending request.
+  if (order.archived() || order.deleted()) return false;
+  const bool pending =
+      std::any_of(order.flight_changes().begin(), order.flight_changes().end(),
+                  [](const v1::FlightChange& change) { return change.status() == v1::PENDING; });
+  return pending && state.Allows(actor, v1::FLIGHT_CHANGE_DECIDE, order, now);
+}
+
 }  // namespace spotflow::engine::internal

@@ -62,6 +62,12 @@ std::vector<std::string> ActionsOpenTo(const State& state, const v1::UserView& a
                                        const v1::OrderView& order, absl::Time now,
                                        bool moving_only);
 
+// Whether a flight-date change on `order` waits for a decision `actor` may take now
+// (FLIGHT_CHANGE_DECIDE with a scope that reaches the order, which is neither archived nor
+// deleted): such an order is in the actor's work queue.
+bool FlightChangeAwaits(const State& state, const v1::UserView& actor, const v1::OrderView& order,
+                        absl::Time now);
+
 // The existing record a command names (its stream and version), for checking an etag before
 // deciding: the command's order_id, client_id or user_id, in that order. nullopt when it names
 // none that exists.

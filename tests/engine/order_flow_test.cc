@@ -316,6 +316,28 @@ TEST_F(OrderFlowTest, AFlightChangeCanBeWithdrawnUntilItIsDecided) {
   Run(kAe, OrderOnly(order, "archive"));  // Nothing is awaited any more.
 }
 
+TEST_F(OrderFlowTest, AFlightChangeWaitsInTheQueueOfThoseWhoMayDecideIt) {
+  const std::string order = CreateOrder();
+  ListOrdersRequest queue;
+  queue.actionable = true;
+  auto queued = [&](const std::string& user) {
+    absl::StatusOr<ListOrdersResponse> list = engine_->ListOrders({user}, queue);
+    EXPECT_OK(list.status());
+    bool found = false;
+    if (list.ok()) {
+      for (const v1::OrderView& o : list->orders) found |= o.order_id() == order;
+    }
+    return found;
+  };
+  ASSERT_FALSE(queued(kManager)) << "the order waits for a script, which is not the manager's";
+  const std::string request =
+      Run(kAe, FlightChange(order, MakeDate(2026, 12, 2), MakeDate(2026, 12, 20))).sub_id();
+  EXPECT_TRUE(queued(kManager));
+  EXPECT_FALSE(queued(kAe)) << "the AE asked; they may not decide";
+  Run(kManager, DecideFlight(order, request, true));
+  EXPECT_FALSE(queued(kManager)) << "decided: nothing waits for the manager";
+}
+
 TEST_F(OrderFlowTest, AFlightThatIsOverIsRefused) {
   // The fake clock says 2026-11-23 09:00 UTC.
   v1::Command create = CreateOrderCommand();
