@@ -12,10 +12,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "base/status_macros.h"
+#include "engine/internal/definitions.h"
 #include "engine/internal/state.h"
 #include "google/protobuf/any.pb.h"
 #include "google/protobuf/text_format.h"
+#include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 
@@ -77,13 +80,43 @@ absl::StatusOr<std::string> RenderLine(const v1::EventRecord& record, absl::stri
   return out;
 }
 
+// Times and dates as people write them ("2026-12-05T09:30:00Z", "2026-12-31"), not as
+// their fields ("seconds: 1796470200").
+class TimestampPrinter final : public google::protobuf::TextFormat::MessagePrinter {
+ public:
+  void Print(const Message& message, bool /*single_line_mode*/,
+             google::protobuf::TextFormat::BaseTextGenerator* generator) const override {
+    google::protobuf::Timestamp time;
+    time.CopyFrom(message);
+    generator->PrintString(
+        absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ",
+                         absl::FromUnixSeconds(time.seconds()) + absl::Nanoseconds(time.nanos()),
+                         absl::UTCTimeZone()));
+  }
+};
+
+class DatePrinter final : public google::protobuf::TextFormat::MessagePrinter {
+ public:
+  void Print(const Message& message, bool /*single_line_mode*/,
+             google::protobuf::TextFormat::BaseTextGenerator* generator) const override {
+    v1::Date date;
+    date.CopyFrom(message);
+    generator->PrintString(internal::FormatDate(date));
+  }
+};
+
 // A field's value as one line of text.
 std::string ValueText(const Message& message, const FieldDescriptor* field, int index) {
-  google::protobuf::TextFormat::Printer printer;
-  printer.SetSingleLineMode(true);
-  printer.SetUseUtf8StringEscaping(true);
+  static const google::protobuf::TextFormat::Printer* const printer = [] {
+    auto* p = new google::protobuf::TextFormat::Printer();  // Never destroyed.
+    p->SetSingleLineMode(true);
+    p->SetUseUtf8StringEscaping(true);
+    p->RegisterMessagePrinter(google::protobuf::Timestamp::descriptor(), new TimestampPrinter());
+    p->RegisterMessagePrinter(v1::Date::descriptor(), new DatePrinter());
+    return p;
+  }();
   std::string text;
-  printer.PrintFieldValueToString(message, field, field->is_repeated() ? index : -1, &text);
+  printer->PrintFieldValueToString(message, field, field->is_repeated() ? index : -1, &text);
   absl::StripTrailingAsciiWhitespace(&text);
   return text;
 }
@@ -128,14 +161,17 @@ class ChangeCollector : public MessageDifferencer::Reporter {
 
   void ReportAdded(const Message& /*before*/, const Message& after,
                    const std::vector<MessageDifferencer::SpecificField>& path) override {
+    if (AddWhole(path)) return;
     Add(path, nullptr, &after);
   }
   void ReportDeleted(const Message& before, const Message& /*after*/,
                      const std::vector<MessageDifferencer::SpecificField>& path) override {
+    if (AddWhole(path)) return;
     Add(path, &before, nullptr);
   }
   void ReportModified(const Message& before, const Message& after,
                       const std::vector<MessageDifferencer::SpecificField>& path) override {
+    if (AddWhole(path)) return;
     // A message that changed inside is reported field by field below it.
     if (!path.empty() && path.back().field != nullptr &&
         path.back().field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
@@ -145,6 +181,37 @@ class ChangeCollector : public MessageDifferencer::Reporter {
   }
 
  private:
+  // Times and dates are values, not records: a change inside one ("updated_time.nanos") is
+  // reported once, as the whole value before and after. True when `path` was such a change.
+  bool AddWhole(const std::vector<MessageDifferencer::SpecificField>& path) {
+    for (size_t i = 0; i + 1 < path.size(); ++i) {
+      const FieldDescriptor* field = path[i].field;
+      if (field == nullptr || field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE ||
+          (field->message_type() != google::protobuf::Timestamp::descriptor() &&
+           field->message_type() != v1::Date::descriptor())) {
+        continue;
+      }
+      const std::vector<MessageDifferencer::SpecificField> whole(path.begin(),
+                                                                 path.begin() + i + 1);
+      // The records holding the value on each side.
+      const Message* old_holder = &before_;
+      const Message* new_holder = &after_;
+      for (size_t j = 0; j < i; ++j) {
+        old_holder = Child(old_holder, whole[j].field, whole[j].index);
+        new_holder = Child(new_holder, whole[j].field, whole[j].new_index);
+      }
+      const std::string last = changes_->empty() ? "" : changes_->back().path();
+      const size_t reported = changes_->size();
+      Add(whole, old_holder, new_holder);
+      // Seconds and nanos both changed: the second report is the first again.
+      if (reported > 0 && changes_->size() > reported && changes_->back().path() == last) {
+        changes_->pop_back();
+      }
+      return true;
+    }
+    return false;
+  }
+
   void Add(const std::vector<MessageDifferencer::SpecificField>& path, const Message* before,
            const Message* after) {
     if (path.empty() || path.back().field == nullptr) return;  // Unknown fields: none here.

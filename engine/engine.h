@@ -247,8 +247,9 @@ class Engine {
                                                   size_t max_bytes) const = 0;
 
   // Every change to an order or a client, oldest first: each event of its stream with who,
-  // when, and the fields of the record it changed. Deleted records included. NOT_FOUND when
-  // the record never existed.
+  // when, and the fields of the record it changed. NOT_FOUND when the record never existed.
+  // Auditors (EVENTS_READ) read any, deleted ones included; staff read the history of an
+  // order they can see (not deleted); client contacts' logins read none.
   virtual absl::StatusOr<std::vector<v1::Change>> OrderHistory(
       const Principal& principal, const std::string& order_id) const = 0;
   virtual absl::StatusOr<std::vector<v1::Change>> ClientHistory(

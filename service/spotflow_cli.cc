@@ -624,9 +624,34 @@ class Client {
                     c.decision_comment().empty() ? "" : ": ", c.decision_comment().c_str());
       }
     }
+    for (const v1::ActionTaken& a : o.actions()) {
+      std::printf("  %s by %s, %s: %s -> %s%s%s\n", a.action().c_str(), a.by().c_str(),
+                  TimeText(a.time()).c_str(), a.from_status().c_str(), a.to_status().c_str(),
+                  a.comment().empty() ? "" : ": ", a.comment().c_str());
+    }
     for (const v1::Comment& c : o.comments()) {
       std::printf("  comment by %s, %s: %s\n", c.author().c_str(), TimeText(c.time()).c_str(),
                   c.text().c_str());
+    }
+  }
+
+  // Every change, field by field (Audit.History), as `audit history` and `order history`
+  // print them.
+  static void PrintChanges(const v1::AuditHistoryResponse& response) {
+    for (const v1::Change& change : response.changes()) {
+      std::printf(
+          "#%llu v%llu %s by %s: %s\n", static_cast<unsigned long long>(change.position()),
+          static_cast<unsigned long long>(change.version()),
+          absl::FormatTime(absl::RFC3339_sec, absl::FromUnixSeconds(change.time().seconds()),
+                           absl::UTCTimeZone())
+              .c_str(),
+          change.actor().user_id().c_str(),
+          absl::StripPrefix(change.type(), "spotflow.v1.").data());
+      for (const v1::FieldChange& field : change.fields()) {
+        std::printf("    %s: %s -> %s\n", field.path().c_str(),
+                    field.old_value().empty() ? "(none)" : field.old_value().c_str(),
+                    field.new_value().empty() ? "(none)" : field.new_value().c_str());
+      }
     }
   }
 
@@ -668,7 +693,20 @@ int Client::Run(const std::string& verb, const Args& args) {
     v1::OrderView order;
     grpc::Status status = orders_->GetOrder(Context().get(), request, &order);
     if (!status.ok()) return Report(status);
-    if (!PrintJson(order)) PrintOrder(order, sub == "history");
+    if (PrintJson(order)) return 0;
+    PrintOrder(order, sub == "history");
+    if (sub == "history") {
+      // Then every change with who, when, old and new: edits, shares, assignments, owners,
+      // archiving... A contact's login may not read them, and sees the order as above.
+      v1::AuditHistoryRequest changes;
+      changes.set_order_id(order.order_id());
+      v1::AuditHistoryResponse response;
+      status = audit_->History(Context().get(), changes, &response);
+      if (status.error_code() == grpc::StatusCode::PERMISSION_DENIED) return 0;
+      if (!status.ok()) return Report(status);
+      std::printf("every change:\n");
+      PrintChanges(response);
+    }
     return 0;
   }
   if (verb == "order" && sub == "list") {
@@ -1423,20 +1461,7 @@ int Client::Audit(const std::string& sub, const Args& args) {
     grpc::Status status = audit_->History(Context().get(), request, &response);
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
-    for (const v1::Change& change : response.changes()) {
-      std::printf(
-          "#%llu v%llu %s by %s: %s\n", static_cast<unsigned long long>(change.position()),
-          static_cast<unsigned long long>(change.version()),
-          absl::FormatTime(absl::RFC3339_sec, absl::FromUnixSeconds(change.time().seconds()),
-                           absl::UTCTimeZone())
-              .c_str(),
-          change.actor().user_id().c_str(), change.type().c_str());
-      for (const v1::FieldChange& field : change.fields()) {
-        std::printf("    %s: %s -> %s\n", field.path().c_str(),
-                    field.old_value().empty() ? "(none)" : field.old_value().c_str(),
-                    field.new_value().empty() ? "(none)" : field.new_value().c_str());
-      }
-    }
+    PrintChanges(response);
     return 0;
   }
   Usage(absl::StrCat("unknown verb \"audit ", sub, "\""));

@@ -190,6 +190,7 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id) {
   order.clear_comments();
   order.clear_flight_changes();
   order.clear_owner_history();
+  order.clear_actions();  // Their comments are the house's, as comments are.
   for (auto* revisions : {order.mutable_scripts(), order.mutable_spots()}) {
     google::protobuf::RepeatedPtrField<v1::Revision> shown;
     for (v1::Revision& revision : *revisions) {
@@ -308,9 +309,19 @@ void ApplyToOrder(const v1::EventRecord& record, v1::DomainEvent* consumed, v1::
       if (!e.to_status().empty()) order->set_status(e.to_status());
       break;
     }
-    case E::kOrderTransitioned:
-      order->set_status(event.order_transitioned().to_status());
+    case E::kOrderTransitioned: {
+      const v1::OrderTransitioned& e = event.order_transitioned();
+      v1::ActionTaken* taken = order->add_actions();
+      taken->set_action(e.action());
+      taken->set_from_status(e.from_status());
+      taken->set_to_status(e.to_status());
+      taken->set_by(record.actor().user_id());
+      *taken->mutable_time() = record.recorded_time();
+      taken->set_comment(e.comment());
+      taken->set_position(record.position());
+      order->set_status(e.to_status());
       break;
+    }
     case E::kFlightChangeRequested: {
       const v1::FlightChangeRequested& e = event.flight_change_requested();
       v1::FlightChange* change = order->add_flight_changes();

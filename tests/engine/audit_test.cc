@@ -598,12 +598,28 @@ TEST_F(AuditTest, OnlyAuditorsAndAdministratorsAudit) {
     EXPECT_THAT(engine_->VerifyLog({user}, 1, 0, nullptr), denied);
     EXPECT_THAT(engine_->CheckDigest({user}, HeadDigest(), nullptr), denied);
     EXPECT_THAT(engine_->ExportEvents({user}, {}, 1000), denied);
-    EXPECT_THAT(engine_->OrderHistory({user}, order), denied);
     EXPECT_THAT(engine_->ClientHistory({user}, client_), denied);
     EXPECT_THAT(engine_->CheckReplay({user}, nullptr), denied);
   }
   EXPECT_THAT(engine_->VerifyLog({"nobody"}, 1, 0, nullptr),
               StatusIs(absl::StatusCode::kUnauthenticated));
+
+  // An order's history is also open to the staff who can see the order (order history),
+  // not to a contact's login, which sees only what was forwarded to it.
+  for (const char* user : {kAe, kManager, kProducer, kAssistant}) {
+    SCOPED_TRACE(user);
+    ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> changes, engine_->OrderHistory({user}, order));
+    EXPECT_EQ(changes.size(), engine_->OrderHistory({kAuditor}, order)->size());
+  }
+  EXPECT_THAT(engine_->OrderHistory({kClientUser}, order),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("client contact's login")));
+  EXPECT_THAT(engine_->OrderHistory({kAe2}, order), StatusIs(absl::StatusCode::kNotFound))
+      << "an order the caller cannot see";
+  v1::Command remove;
+  remove.mutable_delete_order()->set_order_id(order);
+  Run(kAe, remove);
+  EXPECT_THAT(engine_->OrderHistory({kAe}, order), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_OK(engine_->OrderHistory({kAuditor}, order).status()) << "auditors read deleted ones";
 }
 
 TEST_F(AuditTest, TheAuditorChangesNothing) {

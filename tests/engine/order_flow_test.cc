@@ -27,6 +27,8 @@ using ::spotflow::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 class OrderFlowTest : public ::spotflow::testing::EngineTest {};
@@ -336,6 +338,34 @@ TEST_F(OrderFlowTest, AFlightChangeWaitsInTheQueueOfThoseWhoMayDecideIt) {
   EXPECT_FALSE(queued(kAe)) << "the AE asked; they may not decide";
   Run(kManager, DecideFlight(order, request, true));
   EXPECT_FALSE(queued(kManager)) << "decided: nothing waits for the manager";
+}
+
+TEST_F(OrderFlowTest, ActionsTakenAreKeptWithTheirCommentsForTheHouse) {
+  const std::string order = CreateOrder();
+  Run(kProducer, Script(order, "Draft"));
+  Run(kAe, Approve(order, "script", 1));
+  Run(kProducer, Spot(order, "s3://spot/1"));
+  Run(kAe, Approve(order, "spot", 1));
+  v1::Command deliver = Action(order, "deliver");
+  deliver.mutable_perform_action()->set_comment("sent to WXYZ traffic");
+  Run(kProducer, deliver);
+  const v1::OrderView view = Order(order);
+  ASSERT_THAT(view.actions(), SizeIs(1));
+  EXPECT_EQ(view.actions(0).action(), "deliver");
+  EXPECT_EQ(view.actions(0).from_status(), "spot_approved");
+  EXPECT_EQ(view.actions(0).to_status(), "completed");
+  EXPECT_EQ(view.actions(0).by(), kProducer);
+  EXPECT_EQ(view.actions(0).comment(), "sent to WXYZ traffic");
+  ASSERT_OK_AND_ASSIGN(v1::OrderView seen_by_client, engine_->GetOrder({kClientUser}, order));
+  EXPECT_THAT(seen_by_client.actions(), IsEmpty()) << "the house's own notes, as comments are";
+  // The order's history says it too, with times as people write them.
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> changes, engine_->OrderHistory({kAe}, order));
+  std::string last;
+  for (const v1::FieldChange& field : changes.back().fields()) {
+    absl::StrAppend(&last, field.path(), "=", field.new_value(), "\n");
+  }
+  EXPECT_THAT(last, AllOf(HasSubstr("sent to WXYZ traffic"), HasSubstr("2026-11-23T09:00:00Z"),
+                          Not(HasSubstr("seconds:"))));
 }
 
 TEST_F(OrderFlowTest, AFlightThatIsOverIsRefused) {

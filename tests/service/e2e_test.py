@@ -206,7 +206,7 @@ def main():
                "audit replay client prints the client as client show does (%s)"
                % replayed.stdout[:60])
         history = run_cli("audit", "history", "order", order, token=aud)
-        expect(history.returncode == 0 and "spotflow.v1.OrderCreated" in history.stdout
+        expect(history.returncode == 0 and ": OrderCreated" in history.stdout
                and "status:" in history.stdout, "spotflow audit history lists field changes")
         check = run_cli("audit", "replay", "check", token=aud)
         expect(check.returncode == 0 and "matches the live ones" in check.stdout,
@@ -289,6 +289,11 @@ def main():
                and "WITHDRAWN by sam" in run_cli("order", "history", "winter-sale").stdout,
                "flight withdraw takes a pending request back, and history says so (%s)"
                % requested.stdout.strip())
+        history = run_cli("order", "history", "winter-sale", token=sam).stdout
+        expect("every change:" in history
+               and 'title: "Winter sales event :30" -> "Winter clearance :30"' in history,
+               "order history shows the AE every change with old and new, such as the title: "
+               + history[-300:])
         winter_key = api.order("winter-sale", sam).key
         ok("comment on an order named by its key", "comment", winter_key, "Filed under its PO",
            token=sam)

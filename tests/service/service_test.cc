@@ -1104,8 +1104,15 @@ TEST_F(ServiceTest, AuditOverTheWire) {
                audit_->Export(Context("sam").get(), v1::AuditExportRequest()))
         .second;
   });
+  // Staff read the history of an order they can see (order history); a client's history,
+  // like the rest, is the auditors'.
+  v1::AuditHistoryResponse own;
+  EXPECT_TRUE(Ok(audit_->History(Context("sam").get(), history, &own)));
+  EXPECT_EQ(own.changes_size(), 2);
+  v1::AuditHistoryRequest client_history;
+  client_history.set_client_id(client);
   ExpectRefused(grpc::StatusCode::PERMISSION_DENIED,
-                [&] { return audit_->History(Context("sam").get(), history, &changes); });
+                [&] { return audit_->History(Context("sam").get(), client_history, &changes); });
   ExpectRefused(grpc::StatusCode::PERMISSION_DENIED,
                 [&] { return audit_->Replay(Context("sam").get(), replay, &then); });
   ExpectRefused(grpc::StatusCode::UNAUTHENTICATED, [&] {
