@@ -31,7 +31,21 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::SizeIs;
 
-class OrderFlowTest : public ::spotflow::testing::EngineTest {};
+class OrderFlowTest : public ::spotflow::testing::EngineTest {
+ protected:
+  // Whether `order` is in `user`'s work queue (ListOrders with actionable).
+  bool Queued(const std::string& user, const std::string& order) {
+    ListOrdersRequest queue;
+    queue.actionable = true;
+    absl::StatusOr<ListOrdersResponse> list = engine_->ListOrders({user}, queue);
+    EXPECT_OK(list.status());
+    bool found = false;
+    if (list.ok()) {
+      for (const v1::OrderView& o : list->orders) found |= o.order_id() == order;
+    }
+    return found;
+  }
+};
 
 TEST_F(OrderFlowTest, NewOrderIsVisibleAtOnceWithItsKeyAndInitialState) {
   v1::CommandResult result = Run(kAssistant, CreateOrderCommand());
@@ -320,17 +334,7 @@ TEST_F(OrderFlowTest, AFlightChangeCanBeWithdrawnUntilItIsDecided) {
 
 TEST_F(OrderFlowTest, AFlightChangeWaitsInTheQueueOfThoseWhoMayDecideIt) {
   const std::string order = CreateOrder();
-  ListOrdersRequest queue;
-  queue.actionable = true;
-  auto queued = [&](const std::string& user) {
-    absl::StatusOr<ListOrdersResponse> list = engine_->ListOrders({user}, queue);
-    EXPECT_OK(list.status());
-    bool found = false;
-    if (list.ok()) {
-      for (const v1::OrderView& o : list->orders) found |= o.order_id() == order;
-    }
-    return found;
-  };
+  auto queued = [&](const std::string& user) { return Queued(user, order); };
   ASSERT_FALSE(queued(kManager)) << "the order waits for a script, which is not the manager's";
   const std::string request =
       Run(kAe, FlightChange(order, MakeDate(2026, 12, 2), MakeDate(2026, 12, 20))).sub_id();
@@ -824,17 +828,7 @@ TEST_F(OrderFlowTest, GetOrderTellsTheCallerWhichActionsAreOpenToThem) {
   EXPECT_FALSE(engine_->Execute({kAssistant}, ClientAnswer(order, "script", 1, true)).ok())
       << "as the list says";
   // The work queue holds the contact's own answers only: the others wait for the client.
-  ListOrdersRequest queue;
-  queue.actionable = true;
-  auto queued = [&](const std::string& user) {
-    absl::StatusOr<ListOrdersResponse> list = engine_->ListOrders({user}, queue);
-    EXPECT_OK(list.status());
-    bool found = false;
-    if (list.ok()) {
-      for (const v1::OrderView& o : list->orders) found |= o.order_id() == order;
-    }
-    return found;
-  };
+  auto queued = [&](const std::string& user) { return Queued(user, order); };
   EXPECT_TRUE(queued(kClientUser));
   EXPECT_FALSE(queued(kAe));
 
