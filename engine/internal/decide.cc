@@ -714,6 +714,20 @@ absl::Status Decider::SetUserManager(const v1::SetUserManager& c) {
     if (c.manager_id() == c.user_id()) {
       return absl::InvalidArgumentError("a user cannot be their own manager");
     }
+    // Teams form a tree: the new manager may not be someone the user manages, however
+    // indirectly (team scopes would reach in a circle). The walk is bounded by the users.
+    std::string above = c.manager_id();
+    for (size_t steps = 0; !above.empty() && steps <= state_.users().size(); ++steps) {
+      const v1::UserView* next = state_.FindUser(above);
+      if (next == nullptr) break;
+      if (next->manager_id() == c.user_id()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("user \"", c.manager_id(), "\" is managed by \"", c.user_id(), "\"",
+                         above == c.manager_id() ? "" : absl::StrCat(" (through \"", above, "\")"),
+                         "; a user cannot manage their own manager: change that first"));
+      }
+      above = next->manager_id();
+    }
   }
   Target(UserStream(user->user_id()), user->version(), user->user_id());
   if (c.manager_id() == user->manager_id()) return absl::OkStatus();
@@ -1517,6 +1531,10 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
   ASSIGN_OR_RETURN(const v1::UserView* user,
                    LoadUser("user_id", user_id, /*must_be_active=*/share));
   if (share) RETURN_IF_ERROR(RequireStaff(*user, "share an order with"));
+  if (share && user->user_id() == order->owner_id()) {
+    return absl::InvalidArgumentError(absl::StrCat("user \"", user->user_id(), "\" owns order ",
+                                                   Name(*order), "; share it with someone else"));
+  }
   const std::string stream = OrderStream(order->order_id());
   Target(stream, order->version(), order->order_id());
   const bool participant = std::find(order->participants().begin(), order->participants().end(),

@@ -468,6 +468,10 @@ TEST_F(OrderFlowTest, SharingAnOrderLetsAColleagueSeeAndWorkIt) {
   share.mutable_share_order()->set_user_id(kAe2);
   Run(kAe, share);
   EXPECT_THAT(Order(order, kAe2).participants(), ElementsAre(kAe2));
+  v1::Command with_owner = share;
+  with_owner.mutable_share_order()->set_user_id(kAe);
+  EXPECT_THAT(Reject(kAe, with_owner),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"ae\" owns order")));
   v1::Command comment;
   comment.mutable_add_comment()->set_order_id(order);
   comment.mutable_add_comment()->set_text("I'll cover while Sam is out");

@@ -18,6 +18,8 @@ namespace spotflow::engine {
 namespace {
 
 using ::spotflow::testing::MakeDate;
+using ::spotflow::testing::StatusIs;
+using ::testing::HasSubstr;
 
 enum class Row {
   kManageOrder,
@@ -290,6 +292,21 @@ TEST_F(TeamScopeTest, TeamScopeReachesTheManagersTeam) {
   EXPECT_EQ(engine_->GetOrder({"lead"}, other_order).status().code(), absl::StatusCode::kNotFound);
   Run("lead", OrderOnly(team_order, "archive"));
   EXPECT_EQ(Reject("lead", OrderOnly(other_order, "archive")).code(), absl::StatusCode::kNotFound);
+
+  // Teams form a tree: no one manages their own manager, directly or through others.
+  v1::Command circle;
+  circle.mutable_set_user_manager()->set_user_id("lead");
+  circle.mutable_set_user_manager()->set_manager_id(kAe);
+  EXPECT_THAT(Reject(kAdmin, circle), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               HasSubstr("\"ae\" is managed by \"lead\"")));
+  v1::Command up;
+  up.mutable_set_user_manager()->set_user_id("lead");
+  up.mutable_set_user_manager()->set_manager_id(kManager);
+  Run(kAdmin, up);
+  circle.mutable_set_user_manager()->set_user_id(kManager);
+  EXPECT_THAT(Reject(kAdmin, circle),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("\"ae\" is managed by \"manager\" (through \"lead\")")));
 }
 
 }  // namespace
