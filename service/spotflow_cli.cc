@@ -571,8 +571,13 @@ class Client {
                     order_name.c_str(), c.request_id().c_str());
       }
       const std::string name = o.key().empty() ? o.order_id() : o.key();
-      std::printf("  %d script and %d spot revisions; %d comments (spotflow order history %s)\n",
-                  o.scripts_size(), o.spots_size(), o.comments_size(), name.c_str());
+      const auto count = [](int n, const char* one, const char* many) {
+        return absl::StrCat(n, " ", n == 1 ? one : many);
+      };
+      std::printf("  %s and %s; %s (spotflow order history %s)\n",
+                  count(o.scripts_size(), "script revision", "script revisions").c_str(),
+                  count(o.spots_size(), "spot revision", "spot revisions").c_str(),
+                  count(o.comments_size(), "comment", "comments").c_str(), name.c_str());
       if (o.open_actions().empty()) {
         std::printf("  no workflow action is open to you now\n");
       } else {
@@ -1477,7 +1482,8 @@ int main(int argc, char** argv) {
   bool json = false, help = false;
   std::optional<std::string> verb;
   Args args;
-  bool options_end = false;  // After "--" every word is an argument, even "--urgent".
+  bool options_end = false;   // After "--" every word is an argument, even "--urgent".
+  std::string missing_value;  // An option given last, with no value after it.
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (!options_end && arg == "--") {
@@ -1501,8 +1507,13 @@ int main(int argc, char** argv) {
           Usage(absl::StrCat("--", name, " is on or off: give it alone, or =true or =false"));
         }
       } else if (eq == std::string::npos) {
-        if (i + 1 >= argc) Usage(absl::StrCat("--", name, " needs a value"));
-        value = argv[++i];
+        // Said once the verb is known: an option the verb does not take is "not an option"
+        // whether or not a value follows it.
+        if (i + 1 >= argc) {
+          missing_value = name;
+        } else {
+          value = argv[++i];
+        }
       }
       if (name == "server")
         server = value;
@@ -1567,6 +1578,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   CheckArgs(*verb, *spec, args);
+  if (!missing_value.empty()) Usage(absl::StrCat("--", missing_value, " needs a value"));
   // Checking an export needs only the file: no server, no token.
   if (*verb == "audit" && !args.positional.empty() && args.positional[0] == "verify" &&
       args.Has("export")) {

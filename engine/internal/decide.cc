@@ -1156,7 +1156,9 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
     ++orders;
   }
   decision_.result.set_id(to->user_id());
-  decision_.result.set_sub_id(absl::StrCat(clients.size(), " clients, ", orders, " orders"));
+  decision_.result.set_sub_id(absl::StrCat(clients.size(),
+                                           clients.size() == 1 ? " client, " : " clients, ", orders,
+                                           orders == 1 ? " order" : " orders"));
   return absl::OkStatus();
 }
 
