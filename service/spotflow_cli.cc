@@ -264,7 +264,7 @@ v1::Date ParseDate(const std::string& text) {
   int y = 0, m = 0, d = 0;
   if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &y) || !absl::SimpleAtoi(parts[1], &m) ||
       !absl::SimpleAtoi(parts[2], &d)) {
-    Usage(absl::StrCat("dates are YYYY-MM-DD, not ", text));
+    Usage(absl::StrCat("dates are YYYY-MM-DD, not \"", text, "\""));
   }
   v1::Date date;
   date.set_year(y);
@@ -276,7 +276,10 @@ v1::Date ParseDate(const std::string& text) {
 // "2026-12-01..2026-12-31"
 std::pair<v1::Date, v1::Date> ParseFlight(const std::string& text) {
   std::vector<std::string> parts = absl::StrSplit(text, "..");
-  if (parts.size() != 2) Usage("a flight is START..END, e.g. 2026-12-01..2026-12-31");
+  if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
+    Usage(absl::StrCat(
+        "a flight is START..END with both dates, e.g. 2026-12-01..2026-12-31, not \"", text, "\""));
+  }
   return {ParseDate(parts[0]), ParseDate(parts[1])};
 }
 

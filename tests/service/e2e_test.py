@@ -228,6 +228,8 @@ def main():
                  "a second user to share with is refused, not ignored"),
                 (("deliver", "spring-launch", "--bogus"), "--bogus is not an option of deliver",
                  "an unknown option given last is not an option, not one needing a value"),
+                (("flight", "request", "spring-launch", "--flight", "..2099-01-31"),
+                 "START..END with both dates", "a flight with one date says both are needed"),
                 (("order", "list", "--status"), "--status needs a value",
                  "a known option given last needs its value"),
                 (("order", "shw", "spring-launch"), "order takes: create, show",
