@@ -189,6 +189,11 @@ class Decider {
     }
     return absl::OkStatus();
   }
+  // What to add to "already exists" when the record with that id was deleted: queries no
+  // longer show it, but its id stays its own in the log.
+  static std::string Taken(bool deleted) {
+    return deleted ? " (deleted; an id is never used again: choose another)" : "";
+  }
   // Accounts belong to staff who can manage clients: an owner who cannot would hold an
   // account they may not edit.
   absl::Status RequireAccountOwner(const v1::UserView& user, absl::string_view what) const {
@@ -869,8 +874,9 @@ absl::Status Decider::CreateClient(const v1::CreateClient& c) {
   prospective.set_client_id(id);
   prospective.set_owner_id(owner);
   RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, prospective, "create a client owned by " + owner));
-  if (state_.FindClient(id) != nullptr) {
-    return absl::AlreadyExistsError(absl::StrCat("client \"", id, "\" already exists"));
+  if (const v1::ClientView* existing = state_.FindClient(id)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("client \"", id, "\" already exists", Taken(existing->deleted())));
   }
   v1::ClientCreated* e = Emit(ClientStream(id), 0).mutable_client_created();
   e->set_client_id(id);
@@ -1218,8 +1224,9 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   prospective.set_owner_id(owner);
   if (client != nullptr) prospective.set_client_id(client->client_id());
   RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, prospective, "create an order owned by " + owner));
-  if (state_.FindOrder(id) != nullptr) {
-    return absl::AlreadyExistsError(absl::StrCat("order \"", id, "\" already exists"));
+  if (const v1::OrderView* existing = state_.FindOrder(id)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("order \"", id, "\" already exists", Taken(existing->deleted())));
   }
   v1::OrderCreated* e = Emit(OrderStream(id), 0).mutable_order_created();
   e->set_order_id(id);
@@ -1659,8 +1666,9 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   prospective.set_owner_id(client->owner_id());
   prospective.set_client_id(client->client_id());
   RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, prospective, "create an order"));
-  if (state_.FindOrder(id) != nullptr) {
-    return absl::AlreadyExistsError(absl::StrCat("order \"", id, "\" already exists"));
+  if (const v1::OrderView* existing = state_.FindOrder(id)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("order \"", id, "\" already exists", Taken(existing->deleted())));
   }
   const std::string stream = OrderStream(id);
   v1::OrderCreated* created = Emit(stream, 0).mutable_order_created();

@@ -1319,7 +1319,15 @@ TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
   v1::Command dup = CreateOrderCommand();
   dup.mutable_create_order()->set_order_id("o-1");
   Run(kAe, dup);
-  EXPECT_THAT(Reject(kAe, dup), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(Reject(kAe, dup),
+              StatusIs(absl::StatusCode::kAlreadyExists, Not(HasSubstr("deleted"))));
+  v1::Command gone = CreateOrderCommand();
+  gone.mutable_create_order()->set_order_id("o-gone");
+  Run(kAe, gone);
+  Run(kAe, OrderOnly("o-gone", "delete"));
+  EXPECT_THAT(Reject(kAe, gone),  // Queries no longer show it; its id is still its own.
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("(deleted; an id is never used again: choose another)")));
   EXPECT_THAT(Reject("nobody", CreateOrderCommand()), StatusIs(absl::StatusCode::kUnauthenticated));
   v1::Command no_flight = CreateOrderCommand();
   no_flight.mutable_create_order()->clear_flight_start();
