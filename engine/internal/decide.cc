@@ -189,6 +189,17 @@ class Decider {
     }
     return absl::OkStatus();
   }
+  // Whether the order's workflow waits in its state for the client's answer on `artifact`
+  // (a custom action may have moved it on without one).
+  bool AwaitsClientAnswer(const v1::OrderView& order, const std::string& artifact) const {
+    absl::StatusOr<const v1::WorkflowDefinition*> workflow = WorkflowOf(order);
+    if (!workflow.ok()) return false;
+    const std::string approve = absl::StrCat("client_approve_", artifact);
+    for (const v1::Transition& t : (*workflow)->transitions()) {
+      if (t.from() == order.status() && t.action() == approve) return true;
+    }
+    return false;
+  }
   // What to add to "already exists" when the record with that id was deleted: queries no
   // longer show it, but its id stays its own in the log.
   static std::string Taken(bool deleted) {
@@ -712,6 +723,7 @@ absl::Status Decider::SetUserRoles(const v1::SetUserRoles& c) {
 }
 
 absl::Status Decider::SetUserManager(const v1::SetUserManager& c) {
+  decision_.turn = kDirectoryTurn;  // Its rules look across users (no circle of managers).
   RETURN_IF_ERROR(RequireAdmin("change a user's manager"));
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id(), false));
   if (!c.manager_id().empty()) {
@@ -1013,13 +1025,15 @@ absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
   // record, and no one could answer for them.
   for (uint64_t position : state_.OrdersOfClient(client->client_id())) {
     const v1::OrderView& order = *state_.FindOrder(state_.orders_by_creation().at(position));
-    if (!IsOpen(order)) continue;
+    // Archived orders too: they may be restored.
+    if (order.deleted() || order.completed()) continue;
     for (const auto* revisions : {&order.scripts(), &order.spots()}) {
       if (revisions->empty()) continue;
       const v1::Revision& latest = *revisions->rbegin();
       if (latest.reviews().empty()) continue;
       const v1::Review& last = *latest.reviews().rbegin();
-      if (last.kind() == v1::FORWARDED_TO_CLIENT && last.contact_id() == c.contact_id()) {
+      if (last.kind() == v1::FORWARDED_TO_CLIENT && last.contact_id() == c.contact_id() &&
+          AwaitsClientAnswer(order, latest.artifact())) {
         return absl::FailedPreconditionError(absl::StrCat(
             "contact \"", c.contact_id(), "\" has not answered on ", latest.artifact(),
             " revision ", latest.number(), " of order ", Name(order),
@@ -1154,6 +1168,14 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
   for (uint64_t position : moving) {
     const v1::OrderView* order = state_.FindOrder(state_.orders_by_creation().at(position));
     if (order->owner_id() != from->user_id() || !IsOpen(*order)) continue;
+    // An order is not shared with its owner: the new owner's share ends as they take it.
+    if (std::find(order->participants().begin(), order->participants().end(), to->user_id()) !=
+        order->participants().end()) {
+      v1::OrderUnshared* unshared =
+          Emit(OrderStream(order->order_id()), order->version()).mutable_order_unshared();
+      unshared->set_order_id(order->order_id());
+      unshared->set_user_id(to->user_id());
+    }
     v1::OrderOwnerChanged* e =
         Emit(OrderStream(order->order_id()), order->version()).mutable_order_owner_changed();
     e->set_order_id(order->order_id());

@@ -514,6 +514,20 @@ TEST_F(OrderFlowTest, AccountsBelongToStaffWhoCanManageClients) {
   EXPECT_EQ(engine_->GetClient({kManager}, "globex")->owner_id(), kAe2);
 }
 
+TEST_F(OrderFlowTest, AnOrderMovesToSomeoneItWasSharedWithAsItsOwnerNotAParticipant) {
+  const std::string order = CreateOrder();
+  v1::Command share;
+  share.mutable_share_order()->set_order_id(order);
+  share.mutable_share_order()->set_user_id(kAe2);
+  Run(kAe, share);
+  v1::Command reassign;
+  reassign.mutable_reassign_accounts()->set_from_owner(kAe);
+  reassign.mutable_reassign_accounts()->set_to_owner(kAe2);
+  Run(kManager, reassign);
+  EXPECT_EQ(Order(order).owner_id(), kAe2);
+  EXPECT_THAT(Order(order).participants(), IsEmpty()) << "not shared with its own owner";
+}
+
 TEST_F(OrderFlowTest, ReassignmentMovesOpenOrdersAndKeepsClosedOnesAndHistory) {
   const std::string open_order = CreateOrder();
   const std::string archived = CreateOrder();
@@ -1120,6 +1134,11 @@ TEST_F(OrderFlowTest, AnswersComeFromContactsOnRecordAndLoginsEndWithTheirClient
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        AllOf(HasSubstr("\"carol\" has not answered on script revision 1"),
                              HasSubstr("forward it to another contact"))));
+  // Archived, it still waits: it may be restored.
+  Run(kAe, OrderOnly(order, "archive"));
+  EXPECT_THAT(Reject(kAe, remove),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("has not answered")));
+  Run(kAe, OrderOnly(order, "restore"));
   // Sent on to another contact, it waits for them; then carol may go.
   Run(kAe, AddContactCommand(client_, "dan", "Dan Client"));
   v1::Command to_dan = Forward(order, "script", 1);
