@@ -47,6 +47,14 @@ bool IsOpen(const v1::OrderView& order) {
   return !order.completed() && !order.archived() && !order.deleted();
 }
 
+// The order's flight-date change that waits for a decision (at most one), or nullptr.
+const v1::FlightChange* PendingFlightChange(const v1::OrderView& order) {
+  for (const v1::FlightChange& change : order.flight_changes()) {
+    if (change.status() == v1::PENDING) return &change;
+  }
+  return nullptr;
+}
+
 // Special case: the workflow guards client answers with CLIENT_ANSWER, which contacts hold. A
 // user recording the answer for a contact needs what the answer amounts to in the house:
 // REVISION_APPROVE to record an approval (an assistant may not approve, nor relay one), and
@@ -1024,7 +1032,7 @@ absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
   // A revision sent to this contact and not answered would wait for someone no longer on
   // record, and no one could answer for them.
   for (uint64_t position : state_.OrdersOfClient(client->client_id())) {
-    const v1::OrderView& order = *state_.FindOrder(state_.orders_by_creation().at(position));
+    const v1::OrderView& order = state_.OrderCreatedAt(position);
     // Archived orders too: they may be restored.
     if (order.deleted() || order.completed()) continue;
     for (const auto* revisions : {&order.scripts(), &order.spots()}) {
@@ -1102,7 +1110,7 @@ absl::Status Decider::DeleteClient(const v1::DeleteClient& c) {
   RETURN_IF_ERROR(Require(v1::CLIENT_DELETE, *client, "delete"));
   int open = 0;
   for (uint64_t position : state_.OrdersOfClient(client->client_id())) {
-    if (IsOpen(*state_.FindOrder(state_.orders_by_creation().at(position)))) ++open;
+    if (IsOpen(state_.OrderCreatedAt(position))) ++open;
   }
   if (open > 0) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -1166,7 +1174,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
   // Open orders follow their account; completed, archived and deleted ones keep their owner.
   int orders = 0;
   for (uint64_t position : moving) {
-    const v1::OrderView* order = state_.FindOrder(state_.orders_by_creation().at(position));
+    const v1::OrderView* order = &state_.OrderCreatedAt(position);
     if (order->owner_id() != from->user_id() || !IsOpen(*order)) continue;
     // An order is not shared with its owner: the new owner's share ends as they take it.
     if (std::find(order->participants().begin(), order->participants().end(), to->user_id()) !=
@@ -1485,12 +1493,10 @@ absl::Status Decider::RequestFlightChange(const v1::RequestFlightChange& c) {
                                                    FormatDate(c.new_start()), " to ",
                                                    FormatDate(c.new_end())));
   }
-  for (const v1::FlightChange& change : order->flight_changes()) {
-    if (change.status() == v1::PENDING) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("order ", Name(*order), " already has flight change ", change.request_id(),
-                       " waiting for a decision"));
-    }
+  if (const v1::FlightChange* pending = PendingFlightChange(*order)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("order ", Name(*order), " already has flight change ", pending->request_id(),
+                     " waiting for a decision"));
   }
   const std::string request_id = NewId();
   const std::string stream = OrderStream(order->order_id());
@@ -1625,15 +1631,11 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
     return absl::FailedPreconditionError(absl::StrCat(
         "order ", Name(*order), archived ? " is already archived" : " is not archived"));
   }
-  if (archived) {
-    // An archived order takes no decision: the request would wait for one for good.
-    for (const v1::FlightChange& change : order->flight_changes()) {
-      if (change.status() == v1::PENDING) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "order ", Name(*order), " has flight change ", change.request_id(),
-            " waiting for a decision; decide or withdraw it before archiving the order"));
-      }
-    }
+  // An archived order takes no decision: the request would wait for one for good.
+  if (const v1::FlightChange* pending = PendingFlightChange(*order); archived && pending) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("order ", Name(*order), " has flight change ", pending->request_id(),
+                     " waiting for a decision; decide or withdraw it before archiving the order"));
   }
   const std::string stream = OrderStream(order->order_id());
   v1::DomainEvent& event = Emit(stream, order->version());
@@ -1873,11 +1875,8 @@ std::vector<std::string> ActionsOpenTo(const State& state, const v1::UserView& a
 bool FlightChangeAwaits(const State& state, const v1::UserView& actor, const v1::OrderView& order,
                         absl::Time now) {
   // As DecideFlightChange: an active order (LoadActiveOrder), the privilege, a pending request.
-  if (order.archived() || order.deleted()) return false;
-  const bool pending =
-      std::any_of(order.flight_changes().begin(), order.flight_changes().end(),
-                  [](const v1::FlightChange& change) { return change.status() == v1::PENDING; });
-  return pending && state.Allows(actor, v1::FLIGHT_CHANGE_DECIDE, order, now);
+  if (order.archived() || order.deleted() || PendingFlightChange(order) == nullptr) return false;
+  return state.Allows(actor, v1::FLIGHT_CHANGE_DECIDE, order, now);
 }
 
 }  // namespace spotflow::engine::internal

@@ -98,6 +98,10 @@ class State {
   // instead of every order. Empty for an id no order has.
   const absl::btree_set<uint64_t>& OrdersOfClient(absl::string_view client_id) const;
   const absl::btree_set<uint64_t>& OrdersOfOwner(absl::string_view owner_id) const;
+  // The order created at `position`, one of those sets hold.
+  const v1::OrderView& OrderCreatedAt(uint64_t position) const {
+    return orders_.at(order_index_.at(position));
+  }
   const absl::flat_hash_map<std::string, v1::UserView>& users() const { return users_; }
   const absl::flat_hash_map<std::string, v1::RoleView>& roles() const { return roles_; }
 
