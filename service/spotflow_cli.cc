@@ -561,6 +561,7 @@ class Client {
       std::printf("  shared with %s\n", absl::StrJoin(o.participants(), ", ").c_str());
     }
     if (!history) {
+      const std::string name = o.key().empty() ? o.order_id() : o.key();
       // What waits for a decision, with the id `flight decide` takes.
       for (const v1::FlightChange& c : o.flight_changes()) {
         if (c.status() != v1::PENDING) continue;
@@ -569,11 +570,9 @@ class Client {
                     DateText(c.new_start()).c_str(), DateText(c.new_end()).c_str(),
                     c.reason().empty() ? "" : " (",
                     c.reason().empty() ? "" : (c.reason() + ")").c_str());
-        const std::string order_name = o.key().empty() ? o.order_id() : o.key();
         std::printf("    spotflow flight decide %s %s approve|reject   (or flight withdraw)\n",
-                    order_name.c_str(), c.request_id().c_str());
+                    name.c_str(), c.request_id().c_str());
       }
-      const std::string name = o.key().empty() ? o.order_id() : o.key();
       const auto count = [](int n, const char* one, const char* many) {
         return absl::StrCat(n, " ", n == 1 ? one : many);
       };
