@@ -3,16 +3,21 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "base/status_macros.h"
 #include "openssl/rand.h"
 #include "openssl/sha.h"
 
@@ -23,6 +28,34 @@ std::string Hex(const unsigned char* bytes, size_t size) {
   std::string hex;
   for (size_t i = 0; i < size; ++i) absl::StrAppend(&hex, absl::Hex(bytes[i], absl::kZeroPad2));
   return hex;
+}
+
+// Replaces the file at `path` with `text`: writes it beside the file, syncs it, renames it
+// over the file and syncs the directory, so a crash leaves the old file or the new one whole.
+absl::Status ReplaceFile(const std::string& path, const std::string& text) {
+  const std::string temporary = absl::StrCat(path, ".new");
+  const auto failed = [&](absl::string_view what) {
+    return absl::UnavailableError(absl::StrCat("cannot ", what, " the token file ", path, ": ",
+                                               std::strerror(errno), "; it is unchanged"));
+  };
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return failed("write a new");
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    const absl::Status status = failed("replace");
+    ::unlink(temporary.c_str());
+    return status;
+  }
+  std::string directory = std::filesystem::path(path).parent_path().string();
+  if (directory.empty()) directory = ".";
+  const int dir = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -118,21 +151,85 @@ absl::StatusOr<std::string> TokenStore::Authenticate(absl::string_view authoriza
     return absl::UnauthenticatedError(
         "no credentials: send the metadata \"authorization: Bearer <token>\"");
   }
-  // The scheme is case-insensitive (RFC 7235); one or more spaces follow it.
-  absl::string_view token = authorization;
-  const size_t space = token.find(' ');
-  if (space == absl::string_view::npos ||
-      !absl::EqualsIgnoreCase(token.substr(0, space), "bearer")) {
+  const std::string hash = HashOfAuthorization(authorization);
+  if (hash.empty()) {
     return absl::UnauthenticatedError("the authorization metadata must be \"Bearer <token>\"");
   }
-  token.remove_prefix(space + 1);
-  const std::string hash = HashToken(absl::StripAsciiWhitespace(token));
   absl::ReaderMutexLock lock(&mu_);
   auto it = users_by_hash_.find(hash);
   if (it == users_by_hash_.end()) {
     return absl::UnauthenticatedError("unknown or revoked token");
   }
   return it->second;
+}
+
+std::string TokenStore::HashOfAuthorization(absl::string_view authorization) {
+  // The scheme is case-insensitive (RFC 7235); one or more spaces follow it.
+  const size_t space = authorization.find(' ');
+  if (space == absl::string_view::npos ||
+      !absl::EqualsIgnoreCase(authorization.substr(0, space), "bearer")) {
+    return "";
+  }
+  return HashToken(absl::StripAsciiWhitespace(authorization.substr(space + 1)));
+}
+
+absl::StatusOr<std::string> TokenStore::Revoke(const std::string& path, const std::string& user_id,
+                                               absl::string_view hash_prefix) {
+  const std::string prefix = absl::AsciiStrToLower(hash_prefix);
+  if (prefix.size() < 12 || prefix.size() > 64 ||
+      !std::all_of(prefix.begin(), prefix.end(),
+                   [](char c) { return absl::ascii_isxdigit(static_cast<unsigned char>(c)); })) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "token_hash_prefix \"", hash_prefix,
+        "\" is not the start of a token's hash: give at least 12 of its hex digits, as "
+        "`spotflow user show ",
+        user_id, "` lists them"));
+  }
+  absl::MutexLock lock(&mu_);
+  // The token file as it is now: another server may have added to it, and an operator may
+  // have edited it.
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+  }
+  absl::flat_hash_set<std::string> matches;
+  std::vector<bool> keep(lines.size(), true);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    absl::string_view text = absl::StripAsciiWhitespace(lines[i]);
+    if (text.empty() || absl::StartsWith(text, "#")) continue;
+    std::vector<absl::string_view> parts =
+        absl::StrSplit(text, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (parts.size() != 2 || parts[1] != user_id) continue;
+    const std::string hash = absl::AsciiStrToLower(parts[0]);
+    if (!absl::StartsWith(hash, prefix)) continue;
+    matches.insert(hash);
+    keep[i] = false;
+  }
+  for (const auto& [hash, user] : users_by_hash_) {
+    if (user == user_id && absl::StartsWith(hash, prefix)) matches.insert(hash);
+  }
+  if (matches.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("user ", user_id, " has no token whose hash starts with ", prefix,
+                     "; `spotflow user show ", user_id, "` lists their tokens"));
+  }
+  if (matches.size() > 1) {
+    return absl::FailedPreconditionError(absl::StrCat(matches.size(), " tokens of user ", user_id,
+                                                      " have hashes starting with ", prefix,
+                                                      "; give more digits to name one"));
+  }
+  const std::string hash = *matches.begin();
+  if (std::find(keep.begin(), keep.end(), false) != keep.end()) {
+    std::string text;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      if (keep[i]) absl::StrAppend(&text, lines[i], "\n");
+    }
+    RETURN_IF_ERROR(ReplaceFile(path, text));
+  }
+  users_by_hash_.erase(hash);
+  return hash;
 }
 
 }  // namespace spotflow::service

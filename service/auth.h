@@ -34,6 +34,18 @@ class TokenStore {
   // the token, which is never stored.
   absl::StatusOr<std::string> Issue(const std::string& path, const std::string& user_id);
 
+  // Takes the token of `user_id` whose hash starts with `hash_prefix` (hex, at least 12
+  // digits) out of `path` and of this store, and returns its whole hash: it stops working at
+  // once. NOT_FOUND when no token of the user has that prefix, FAILED_PRECONDITION when
+  // several have (more digits tell them apart). The file is replaced whole (written beside
+  // it, synced, renamed over it), so a crash leaves either the old file or the new one.
+  absl::StatusOr<std::string> Revoke(const std::string& path, const std::string& user_id,
+                                     absl::string_view hash_prefix);
+
+  // The hash of the token in an "authorization" header value ("Bearer <token>"); empty when
+  // the value is not of that form.
+  static std::string HashOfAuthorization(absl::string_view authorization);
+
   // The user behind an "authorization" header value, or UNAUTHENTICATED.
   absl::StatusOr<std::string> Authenticate(absl::string_view authorization) const;
 

@@ -15,6 +15,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "google/protobuf/descriptor.h"
@@ -412,6 +414,38 @@ class Calls {
     RETURN_IF_ERROR(engine_->Execute(principal, record).status());
     spdlog::info("IssueToken by {}: a new token for {}", principal.user_id, user);
     return token;
+  }
+
+  // Revokes the token of `user` whose hash starts with `hash_prefix`, by an administrator
+  // calling with `context`'s token: it leaves the token file, and the log records it.
+  absl::StatusOr<std::string> RevokeToken(const Principal& principal,
+                                          const grpc::CallbackServerContext& context,
+                                          const std::string& user, const std::string& hash_prefix) {
+    RETURN_IF_ERROR(engine_->Authorize(principal, v1::ADMIN_CONFIGURE));
+    RETURN_IF_ERROR(engine_->GetUser(principal, user).status());
+    if (options_.tokens_file.empty()) {
+      return absl::FailedPreconditionError("this server was started without a token file");
+    }
+    // Special case: an administrator revoking the token they call with would lock themselves
+    // out at once, perhaps as the only administrator.
+    const auto& metadata = context.client_metadata();
+    if (auto it = metadata.find("authorization");
+        it != metadata.end() && user == principal.user_id && !hash_prefix.empty() &&
+        absl::StartsWith(TokenStore::HashOfAuthorization(
+                             absl::string_view(it->second.data(), it->second.size())),
+                         absl::AsciiStrToLower(hash_prefix))) {
+      return absl::FailedPreconditionError(
+          "this call is made with the token it would revoke; issue yourself another token, "
+          "call with that one, and revoke this one then");
+    }
+    ASSIGN_OR_RETURN(std::string hash, tokens_->Revoke(options_.tokens_file, user, hash_prefix));
+    v1::Command record;
+    record.mutable_record_token_revoked()->set_user_id(user);
+    record.mutable_record_token_revoked()->set_token_hash_prefix(hash.substr(0, 12));
+    // The token no longer works whatever happens here; the record is what an audit reads.
+    RETURN_IF_ERROR(engine_->Execute(principal, record).status());
+    spdlog::info("RevokeToken by {}: token {} of {}", principal.user_id, hash.substr(0, 12), user);
+    return hash.substr(0, 12);
   }
 
   // Where a call's work runs: on the executor when it may block (a query's reads), or in the
@@ -1008,6 +1042,7 @@ class AdminService final : public v1::Admin::CallbackService {
                          {"GetItemType", Bind(this, &AdminService::GetItemType)},
                          {"GetWorkflow", Bind(this, &AdminService::GetWorkflow)},
                          {"IssueToken", Bind(this, &AdminService::IssueToken)},
+                         {"RevokeToken", Bind(this, &AdminService::RevokeToken)},
                          {"CreateUser", Bind(this, &AdminService::CreateUser)},
                          {"UpdateUser", Bind(this, &AdminService::UpdateUser)},
                          {"SetUserRoles", Bind(this, &AdminService::SetUserRoles)},
@@ -1100,6 +1135,21 @@ class AdminService final : public v1::Admin::CallbackService {
                           ASSIGN_OR_RETURN(std::string token, calls_->IssueToken(p, r.user_id()));
                           out->set_user_id(r.user_id());
                           out->set_token(std::move(token));
+                          return absl::OkStatus();
+                        });
+  }
+
+  grpc::ServerUnaryReactor* RevokeToken(grpc::CallbackServerContext* context,
+                                        const v1::RevokeTokenRequest* request,
+                                        v1::RevokeTokenResponse* response) override {
+    return calls_->Call("RevokeToken", context, request, response,
+                        [this, context](const Principal& p, const v1::RevokeTokenRequest& r,
+                                        v1::RevokeTokenResponse* out) -> absl::Status {
+                          ASSIGN_OR_RETURN(
+                              std::string prefix,
+                              calls_->RevokeToken(p, *context, r.user_id(), r.token_hash_prefix()));
+                          out->set_user_id(r.user_id());
+                          out->set_token_hash_prefix(std::move(prefix));
                           return absl::OkStatus();
                         });
   }

@@ -163,6 +163,9 @@ const std::vector<VerbSpec>& Verbs() {
       {"user reactivate", "USER", 1, 1, {}, true},
       {"role list", "", 0, 0, {}, false},
       {"token issue", "USER                                   (administrators)", 1, 1, {}, false},
+      {"token revoke", "USER HASH_PREFIX                      (administrators; `user show` lists\n"
+                       "               a user's tokens by the start of their hash)",
+       2, 2, {}, false},
       {"events tail", "[--limit N] [--from N] [--follow]   the latest N events (50), or N from\n"
                       "               --from; with --follow, then each new one until interrupted",
        0, 0, {"limit", "from", "follow"}, false},
@@ -1056,7 +1059,22 @@ int Client::Run(const std::string& verb, const Args& args) {
       std::printf("  speaks for contact %s of client %s\n", u.contact_id().c_str(),
                   u.client_id().c_str());
     }
-    std::printf("  %u token%s issued\n", u.tokens_issued(), u.tokens_issued() == 1 ? "" : "s");
+    const int revoked = static_cast<int>(
+        std::count_if(u.tokens().begin(), u.tokens().end(),
+                      [](const v1::IssuedToken& t) { return t.has_revoked_time(); }));
+    std::printf("  %u token%s issued%s\n", u.tokens_issued(), u.tokens_issued() == 1 ? "" : "s",
+                revoked == 0 ? "" : absl::StrCat(", ", revoked, " revoked").c_str());
+    for (const v1::IssuedToken& t : u.tokens()) {
+      std::printf("    %s", t.token_hash_prefix().c_str());
+      if (t.has_issued_time()) {
+        std::printf("  issued %s by %s", TimeText(t.issued_time()).c_str(), t.issued_by().c_str());
+      }
+      if (t.has_revoked_time()) {
+        std::printf("  revoked %s by %s", TimeText(t.revoked_time()).c_str(),
+                    t.revoked_by().c_str());
+      }
+      std::printf("\n");
+    }
     return 0;
   }
   if (verb == "user" && sub == "update") {
@@ -1184,6 +1202,18 @@ int Client::Run(const std::string& verb, const Args& args) {
     if (PrintJson(response)) return 0;
     std::printf("token for %s (shown once; the server keeps only its hash):\n%s\n",
                 response.user_id().c_str(), response.token().c_str());
+    return 0;
+  }
+  if (verb == "token" && sub == "revoke") {
+    v1::RevokeTokenRequest request;
+    request.set_user_id(rest(1, "the user id"));
+    request.set_token_hash_prefix(rest(2, "the start of the token's hash"));
+    v1::RevokeTokenResponse response;
+    grpc::Status status = admin_->RevokeToken(Context().get(), request, &response);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(response)) return 0;
+    std::printf("revoked token %s of %s; it no longer works\n",
+                response.token_hash_prefix().c_str(), response.user_id().c_str());
     return 0;
   }
   if (verb == "role" && sub == "list") {

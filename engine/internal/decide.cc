@@ -43,6 +43,14 @@ ExpectedVersion Expect(uint64_t version) {
   return version == 0 ? ExpectedVersion::NoStream() : ExpectedVersion::Exactly(version);
 }
 
+// What the log keeps of a token: the first 12 hex digits of its SHA-256.
+absl::Status ValidateTokenHashPrefix(absl::string_view prefix) {
+  if (prefix.size() != 12 || prefix.find_first_not_of("0123456789abcdef") != prefix.npos) {
+    return absl::InvalidArgumentError("token_hash_prefix is 12 lowercase hex digits");
+  }
+  return absl::OkStatus();
+}
+
 bool IsOpen(const v1::OrderView& order) {
   return !order.completed() && !order.archived() && !order.deleted();
 }
@@ -468,6 +476,7 @@ class Decider {
   absl::Status SetUserManager(const v1::SetUserManager& c);
   absl::Status SetUserActive(const std::string& user_id, bool active);
   absl::Status RecordTokenIssued(const v1::RecordTokenIssued& c);
+  absl::Status RecordTokenRevoked(const v1::RecordTokenRevoked& c);
   absl::Status DefineRole(const v1::DefineRole& c);
   absl::Status DefineItemType(const v1::DefineItemType& c);
   absl::Status PublishWorkflow(const v1::PublishWorkflow& c);
@@ -642,6 +651,9 @@ absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
     case C::kRecordTokenIssued:
       status = RecordTokenIssued(command.record_token_issued());
       break;
+    case C::kRecordTokenRevoked:
+      status = RecordTokenRevoked(command.record_token_revoked());
+      break;
     case C::kReuseOrder:
       status = ReuseOrder(command.reuse_order());
       break;
@@ -797,12 +809,21 @@ absl::Status Decider::SetUserActive(const std::string& user_id, bool active) {
 absl::Status Decider::RecordTokenIssued(const v1::RecordTokenIssued& c) {
   RETURN_IF_ERROR(RequireAdmin("issue tokens"));
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id()));
-  if (c.token_hash_prefix().size() != 12 ||
-      c.token_hash_prefix().find_first_not_of("0123456789abcdef") != std::string::npos) {
-    return absl::InvalidArgumentError("token_hash_prefix is 12 lowercase hex digits");
-  }
+  RETURN_IF_ERROR(ValidateTokenHashPrefix(c.token_hash_prefix()));
   const std::string stream = UserStream(user->user_id());
   v1::TokenIssued* e = Emit(stream, user->version()).mutable_token_issued();
+  e->set_user_id(user->user_id());
+  e->set_token_hash_prefix(c.token_hash_prefix());
+  Target(stream, user->version(), user->user_id());
+  return absl::OkStatus();
+}
+
+absl::Status Decider::RecordTokenRevoked(const v1::RecordTokenRevoked& c) {
+  RETURN_IF_ERROR(RequireAdmin("revoke tokens"));
+  ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id()));
+  RETURN_IF_ERROR(ValidateTokenHashPrefix(c.token_hash_prefix()));
+  const std::string stream = UserStream(user->user_id());
+  v1::TokenRevoked* e = Emit(stream, user->version()).mutable_token_revoked();
   e->set_user_id(user->user_id());
   e->set_token_hash_prefix(c.token_hash_prefix());
   Target(stream, user->version(), user->user_id());

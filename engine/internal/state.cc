@@ -168,6 +168,9 @@ void Describe(const v1::DomainEvent& event, std::string* id, std::string* sub_id
     case E::kTokenIssued:
       *id = event.token_issued().user_id();
       break;
+    case E::kTokenRevoked:
+      *id = event.token_revoked().user_id();
+      break;
     case E::kRoleDefined:
       *id = event.role_defined().definition().name();
       break;
@@ -556,6 +559,27 @@ absl::Status State::Apply(const v1::EventRecord& record, v1::DomainEvent* consum
     case E::kTokenIssued: {
       v1::UserView& user = users_[event.token_issued().user_id()];
       user.set_tokens_issued(user.tokens_issued() + 1);
+      v1::IssuedToken* token = user.add_tokens();
+      token->set_token_hash_prefix(event.token_issued().token_hash_prefix());
+      *token->mutable_issued_time() = record.recorded_time();
+      token->set_issued_by(record.actor().user_id());
+      Touch(record, &user);
+      break;
+    }
+    case E::kTokenRevoked: {
+      v1::UserView& user = users_[event.token_revoked().user_id()];
+      const std::string& prefix = event.token_revoked().token_hash_prefix();
+      v1::IssuedToken* revoked = nullptr;
+      for (v1::IssuedToken& token : *user.mutable_tokens()) {
+        if (token.token_hash_prefix() == prefix && !token.has_revoked_time()) revoked = &token;
+      }
+      // A token written into the token file by hand was never issued through the log.
+      if (revoked == nullptr) {
+        revoked = user.add_tokens();
+        revoked->set_token_hash_prefix(prefix);
+      }
+      *revoked->mutable_revoked_time() = record.recorded_time();
+      revoked->set_revoked_by(record.actor().user_id());
       Touch(record, &user);
       break;
     }

@@ -514,6 +514,36 @@ TEST_F(OrderFlowTest, AccountsBelongToStaffWhoCanManageClients) {
   EXPECT_EQ(engine_->GetClient({kManager}, "globex")->owner_id(), kAe2);
 }
 
+TEST_F(OrderFlowTest, TokensIssuedAndRevokedAreKeptOnTheUser) {
+  v1::Command issued;
+  issued.mutable_record_token_issued()->set_user_id(kAe);
+  issued.mutable_record_token_issued()->set_token_hash_prefix("0123456789ab");
+  v1::Command revoked;
+  revoked.mutable_record_token_revoked()->set_user_id(kAe);
+  revoked.mutable_record_token_revoked()->set_token_hash_prefix("0123456789ab");
+  EXPECT_THAT(Reject(kManager, revoked), StatusIs(absl::StatusCode::kPermissionDenied));
+  revoked.mutable_record_token_revoked()->set_token_hash_prefix("0123456789AB");
+  EXPECT_THAT(Reject(kAdmin, revoked),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("12 lowercase hex digits")));
+  revoked.mutable_record_token_revoked()->set_token_hash_prefix("0123456789ab");
+  revoked.mutable_record_token_revoked()->set_user_id("nobody");
+  EXPECT_THAT(Reject(kAdmin, revoked), StatusIs(absl::StatusCode::kNotFound));
+  revoked.mutable_record_token_revoked()->set_user_id(kAe);
+
+  Run(kAdmin, issued);
+  clock_.Advance(absl::Hours(1));
+  Run(kAdmin, revoked);
+  absl::StatusOr<v1::UserView> user = engine_->GetUser({kAdmin}, kAe);
+  ASSERT_OK(user.status());
+  ASSERT_THAT(user->tokens(), SizeIs(1));
+  const v1::IssuedToken& token = user->tokens(0);
+  EXPECT_EQ(token.token_hash_prefix(), "0123456789ab");
+  EXPECT_EQ(token.issued_by(), kAdmin);
+  EXPECT_EQ(token.revoked_by(), kAdmin);
+  EXPECT_EQ(token.revoked_time().seconds() - token.issued_time().seconds(), 3600);
+  EXPECT_EQ(user->tokens_issued(), 1u);
+}
+
 TEST_F(OrderFlowTest, AnOrderMovesToSomeoneItWasSharedWithAsItsOwnerNotAParticipant) {
   const std::string order = CreateOrder();
   v1::Command share;

@@ -9,6 +9,7 @@ checks reflection and health, bad input (each with its code, nothing written, th
 a second server on the same directory (refused, non-zero exit), and a restart that keeps every
 state. Exits non-zero on the first failure.
 """
+import hashlib
 import os
 import re
 import shutil
@@ -348,6 +349,22 @@ def main():
                    "the token spotflowd printed for %s at the first start is in the log (%s)"
                    % (user, shown.strip().splitlines()[-1]))
         ok("user reactivate", "user", "reactivate", "otto")
+        # A token issued, then revoked by the start of its hash as `user show` lists it.
+        issued = run_cli("token", "issue", "otto", token=admin)
+        otto = issued.stdout.strip().splitlines()[-1]
+        expect(issued.returncode == 0 and run_cli("order", "list", token=otto).returncode == 0,
+               "a token issued with the CLI works at once")
+        prefix = hashlib.sha256(otto.encode()).hexdigest()[:12]
+        expect(prefix in run_cli("user", "show", "otto", token=admin).stdout,
+               "user show lists the token by the start of its hash")
+        revoked = run_cli("token", "revoke", "otto", prefix, token=admin)
+        expect(revoked.returncode == 0 and "revoked token " + prefix in revoked.stdout,
+               "token revoke (%s)" % (revoked.stderr or revoked.stdout).strip())
+        refused = run_cli("order", "list", token=otto)
+        expect(refused.returncode == 1 and "UNAUTHENTICATED" in refused.stderr,
+               "the revoked token no longer works (%s)" % refused.stderr.strip())
+        expect("1 revoked" in run_cli("user", "show", "otto", token=admin).stdout,
+               "user show counts the revoked token")
         ok("accounts reassign", "accounts", "reassign", "sam", "mia", "--client", "globex",
            token=mia)
         globex = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="globex"),

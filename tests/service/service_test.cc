@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -258,6 +259,93 @@ TEST_F(ServiceTest, AdministratorsIssueTokensThatWorkAtOnce) {
   v1::IssueTokenResponse none;
   EXPECT_EQ(admin_->IssueToken(Context("admin").get(), request, &none).error_code(),
             grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServiceTest, AdministratorsRevokeATokenWhichStopsWorkingAtOnce) {
+  v1::IssueTokenRequest issue;
+  issue.set_user_id("sam");
+  v1::IssueTokenResponse issued;
+  ASSERT_TRUE(Ok(admin_->IssueToken(Context("admin").get(), issue, &issued)));
+  const std::string prefix = TokenStore::HashPrefix(issued.token());
+  v1::RevokeTokenRequest revoke;
+  revoke.set_user_id("sam");
+  revoke.set_token_hash_prefix(prefix);
+  v1::RevokeTokenResponse revoked;
+
+  // Refusals, each writing nothing; the token still works after them.
+  ExpectRefused(grpc::StatusCode::PERMISSION_DENIED,
+                [&] { return admin_->RevokeToken(Context("sam").get(), revoke, &revoked); });
+  revoke.set_user_id("nobody");
+  ExpectRefused(grpc::StatusCode::NOT_FOUND,
+                [&] { return admin_->RevokeToken(Context("admin").get(), revoke, &revoked); });
+  revoke.set_user_id("ann");  // Not Ann's token.
+  ExpectRefused(grpc::StatusCode::NOT_FOUND,
+                [&] { return admin_->RevokeToken(Context("admin").get(), revoke, &revoked); });
+  revoke.set_user_id("sam");
+  revoke.set_token_hash_prefix("12ab");
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT,
+                [&] { return admin_->RevokeToken(Context("admin").get(), revoke, &revoked); });
+  v1::RevokeTokenRequest own;
+  own.set_user_id("admin");
+  own.set_token_hash_prefix(TokenStore::HashPrefix(token_["admin"]));
+  grpc::Status status;
+  ExpectRefused(grpc::StatusCode::FAILED_PRECONDITION, [&] {
+    status = admin_->RevokeToken(Context("admin").get(), own, &revoked);
+    return status;
+  });
+  EXPECT_THAT(status.error_message(), HasSubstr("issue yourself another token"));
+  grpc::ClientContext before;
+  before.AddMetadata("authorization", "Bearer " + issued.token());
+  v1::PingResponse pong;
+  EXPECT_TRUE(Ok(events_->Ping(&before, v1::PingRequest(), &pong)));
+
+  revoke.set_token_hash_prefix(prefix);
+  const uint64_t head = store_->Head().position;
+  ASSERT_TRUE(Ok(admin_->RevokeToken(Context("admin").get(), revoke, &revoked)));
+  EXPECT_EQ(revoked.token_hash_prefix(), prefix);
+  grpc::ClientContext after;
+  after.AddMetadata("authorization", "Bearer " + issued.token());
+  EXPECT_EQ(events_->Ping(&after, v1::PingRequest(), &pong).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(Ok(events_->Ping(Context("sam").get(), v1::PingRequest(), &pong)))
+      << "Sam's other token still works";
+  // The log records who revoked which token; the user's view shows it.
+  auto records = store_->ReadAll(head + 1, 10);
+  ASSERT_OK(records.status());
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].payload_type(), "spotflow.v1.TokenRevoked");
+  EXPECT_EQ((*records)[0].actor().user_id(), "admin");
+  v1::GetUserRequest get;
+  get.set_user_id("sam");
+  v1::UserView sam;
+  ASSERT_TRUE(Ok(admin_->GetUser(Context("admin").get(), get, &sam)));
+  ASSERT_EQ(sam.tokens_size(), 1) << "Sam's first token came from the file, not the log";
+  EXPECT_EQ(sam.tokens(0).token_hash_prefix(), prefix);
+  EXPECT_EQ(sam.tokens(0).issued_by(), "admin");
+  EXPECT_TRUE(sam.tokens(0).has_issued_time());
+  EXPECT_EQ(sam.tokens(0).revoked_by(), "admin");
+  EXPECT_TRUE(sam.tokens(0).has_revoked_time());
+  // Revoked once: a second time finds nothing, and writes nothing.
+  ExpectRefused(grpc::StatusCode::NOT_FOUND,
+                [&] { return admin_->RevokeToken(Context("admin").get(), revoke, &revoked); });
+
+  // A token the file holds but the log never saw issued (written by hand) is revoked too.
+  revoke.set_token_hash_prefix(TokenStore::HashPrefix(token_["ann"]));
+  revoke.set_user_id("ann");
+  ASSERT_TRUE(Ok(admin_->RevokeToken(Context("admin").get(), revoke, &revoked)));
+  get.set_user_id("ann");
+  v1::UserView ann;
+  ASSERT_TRUE(Ok(admin_->GetUser(Context("admin").get(), get, &ann)));
+  ASSERT_EQ(ann.tokens_size(), 1);
+  EXPECT_FALSE(ann.tokens(0).has_issued_time());
+  EXPECT_EQ(ann.tokens(0).revoked_by(), "admin");
+  // And after a restart, the revoked tokens stay revoked.
+  StopAll();
+  StartAll();
+  grpc::ClientContext restarted;
+  restarted.AddMetadata("authorization", "Bearer " + issued.token());
+  EXPECT_EQ(events_->Ping(&restarted, v1::PingRequest(), &pong).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST_F(ServiceTest, ClientsAndContacts) {
@@ -953,6 +1041,64 @@ TEST(TokenStoreTest, ReloadTakesTheFileAsItIsNowAndKeepsTheOldOnAnError) {
   std::ofstream(path, std::ios::app) << "garbage\n";
   EXPECT_THAT(b->Reload(path), testing::StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(*b->Authenticate("Bearer " + again), "mia") << "a bad file changes nothing";
+}
+
+TEST(TokenStoreTest, RevokeTakesOneTokenOutOfTheFileAndKeepsTheRest) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("tokens");
+  ASSERT_OK_AND_ASSIGN(auto tokens, TokenStore::Load(path));
+  ASSERT_OK_AND_ASSIGN(const std::string first, tokens->Issue(path, "sam"));
+  ASSERT_OK_AND_ASSIGN(const std::string second, tokens->Issue(path, "sam"));
+  ASSERT_OK_AND_ASSIGN(const std::string mias, tokens->Issue(path, "mia"));
+  std::ofstream(path, std::ios::app) << "# kept as written\n";
+  const std::string hash = TokenStore::HashToken(first);
+
+  // Refusals change nothing.
+  const auto file = [&] {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string before = file();
+  EXPECT_THAT(tokens->Revoke(path, "sam", hash.substr(0, 11)),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at least 12")));
+  EXPECT_THAT(tokens->Revoke(path, "sam", "zzzzzzzzzzzz"),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(tokens->Revoke(path, "mia", hash.substr(0, 12)),
+              testing::StatusIs(absl::StatusCode::kNotFound, HasSubstr("user show mia")))
+      << "another user's token";
+  // Two tokens of one user whose hashes share a start: a line written by hand.
+  std::string twin = hash.substr(0, 12) + std::string(52, '0');
+  if (twin == hash) twin.back() = '1';
+  std::ofstream(path, std::ios::app) << twin << " sam\n";
+  ASSERT_OK(tokens->Reload(path));
+  EXPECT_THAT(tokens->Revoke(path, "sam", hash.substr(0, 12)),
+              testing::StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("more digits")));
+  EXPECT_EQ(*tokens->Authenticate("Bearer " + first), "sam");
+
+  // A longer prefix, in capitals, names one.
+  ASSERT_OK_AND_ASSIGN(const std::string revoked,
+                       tokens->Revoke(path, "sam", absl::AsciiStrToUpper(hash.substr(0, 20))));
+  EXPECT_EQ(revoked, hash);
+  EXPECT_THAT(tokens->Authenticate("Bearer " + first),
+              testing::StatusIs(absl::StatusCode::kUnauthenticated))
+      << "revoked at once";
+  EXPECT_EQ(*tokens->Authenticate("Bearer " + second), "sam");
+  EXPECT_EQ(*tokens->Authenticate("Bearer " + mias), "mia");
+  EXPECT_THAT(file(), ::testing::Not(HasSubstr(hash)));
+  EXPECT_THAT(file(), HasSubstr("# kept as written"));
+  EXPECT_THAT(file(), HasSubstr(TokenStore::HashToken(second)));
+  EXPECT_NE(before, file());
+  EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_FALSE(std::filesystem::exists(path + ".new"));
+  // A server loading the file now agrees.
+  ASSERT_OK_AND_ASSIGN(auto reloaded, TokenStore::Load(path));
+  EXPECT_THAT(reloaded->Authenticate("Bearer " + first),
+              testing::StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_EQ(*reloaded->Authenticate("Bearer " + second), "sam");
+  EXPECT_THAT(tokens->Revoke(path, "sam", hash.substr(0, 20)),
+              testing::StatusIs(absl::StatusCode::kNotFound))
+      << "revoked once";
 }
 
 namespace {
