@@ -346,6 +346,7 @@ class Decider {
   absl::StatusOr<const v1::Transition*> Transit(
       const v1::OrderView& order, const std::string& action, absl::string_view artifact,
       v1::Privilege privilege_override = v1::PRIVILEGE_UNSPECIFIED) const {
+    RETURN_IF_ERROR(RequireMayTake(order, action, privilege_override));
     ASSIGN_OR_RETURN(const v1::WorkflowDefinition* workflow, WorkflowOf(order));
     const v1::Transition* transition = FindTransition(*workflow, order.status(), action);
     if (transition == nullptr) {
@@ -374,6 +375,26 @@ class Decider {
           CheckCondition(order, static_cast<v1::Condition>(condition), artifact, action));
     }
     return transition;
+  }
+  // The actor may take `action` on the order in some state: they hold the privilege of one of
+  // the workflow's transitions by that name. Checked before anything about the order's state,
+  // so that someone who may never take an action hears that, not why it cannot be taken now
+  // (an assistant approving an approved script). OK when the workflow has no such action:
+  // Transit names the typo.
+  absl::Status RequireMayTake(const v1::OrderView& order, const std::string& action,
+                              v1::Privilege privilege_override = v1::PRIVILEGE_UNSPECIFIED) const {
+    ASSIGN_OR_RETURN(const v1::WorkflowDefinition* workflow, WorkflowOf(order));
+    absl::Status denied;
+    for (const v1::Transition& t : workflow->transitions()) {
+      if (t.action() != action) continue;
+      const v1::Privilege privilege =
+          privilege_override != v1::PRIVILEGE_UNSPECIFIED ? privilege_override : t.privilege();
+      absl::Status allowed =
+          Require(privilege, order, absl::StrCat("take action \"", action, "\""));
+      if (allowed.ok()) return allowed;
+      if (denied.ok()) denied = std::move(allowed);
+    }
+    return denied;
   }
   absl::Status CheckCondition(const v1::OrderView& order, v1::Condition condition,
                               absl::string_view artifact, absl::string_view action) const {
@@ -1383,6 +1404,7 @@ absl::Status Decider::SubmitRevision(const v1::SubmitRevision& c) {
 absl::Status Decider::ApproveRevision(const v1::ApproveRevision& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
   RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, false));
+  RETURN_IF_ERROR(RequireMayTake(*order, absl::StrCat("approve_", c.artifact())));
   ASSIGN_OR_RETURN(const v1::Revision* revision,
                    ReviewedRevision(*order, c.artifact(), c.revision()));
   ASSIGN_OR_RETURN(const v1::Transition* transition,
@@ -1395,6 +1417,7 @@ absl::Status Decider::ApproveRevision(const v1::ApproveRevision& c) {
 absl::Status Decider::RequestChanges(const v1::RequestChanges& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrderWithRoom(c.order_id()));
   RETURN_IF_ERROR(ValidateText("comment (the changes wanted)", c.comment(), kMaxTextBytes, true));
+  RETURN_IF_ERROR(RequireMayTake(*order, absl::StrCat("request_", c.artifact(), "_changes")));
   ASSIGN_OR_RETURN(const v1::Revision* revision,
                    ReviewedRevision(*order, c.artifact(), c.revision()));
   ASSIGN_OR_RETURN(
@@ -1408,6 +1431,7 @@ absl::Status Decider::RequestChanges(const v1::RequestChanges& c) {
 absl::Status Decider::ForwardToClient(const v1::ForwardToClient& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrderWithRoom(c.order_id()));
   RETURN_IF_ERROR(ValidateText("message", c.message(), kMaxTextBytes, false));
+  RETURN_IF_ERROR(RequireMayTake(*order, absl::StrCat("forward_", c.artifact())));
   ASSIGN_OR_RETURN(const v1::Revision* revision,
                    ReviewedRevision(*order, c.artifact(), c.revision()));
   RETURN_IF_ERROR(ValidateId("contact_id", c.contact_id()));
@@ -1427,10 +1451,16 @@ absl::Status Decider::ForwardToClient(const v1::ForwardToClient& c) {
 absl::Status Decider::RecordClientAnswer(const v1::RecordClientAnswer& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrderWithRoom(c.order_id()));
   RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, /*required=*/!c.approved()));
-  ASSIGN_OR_RETURN(const v1::Revision* revision,
-                   ReviewedRevision(*order, c.artifact(), c.revision()));
   // The contact answers with their own login, or a user records the answer on their behalf.
   const bool own_login = !actor_.contact_id().empty() && actor_.client_id() == order->client_id();
+  const std::string action = c.approved()
+                                 ? absl::StrCat("client_approve_", c.artifact())
+                                 : absl::StrCat("client_request_", c.artifact(), "_changes");
+  const v1::Privilege privilege =
+      own_login ? v1::PRIVILEGE_UNSPECIFIED : OnBehalfPrivilege(c.approved());
+  RETURN_IF_ERROR(RequireMayTake(*order, action, privilege));
+  ASSIGN_OR_RETURN(const v1::Revision* revision,
+                   ReviewedRevision(*order, c.artifact(), c.revision()));
   std::string contact_id = own_login ? actor_.contact_id() : c.contact_id();
   if (own_login && !c.contact_id().empty() && c.contact_id() != contact_id) {
     return absl::PermissionDeniedError("a contact answers only for themselves");
@@ -1461,13 +1491,8 @@ absl::Status Decider::RecordClientAnswer(const v1::RecordClientAnswer& c) {
         absl::StrCat(c.artifact(), " revision ", revision->number(), " of order ", Name(*order),
                      " was not forwarded to contact \"", contact_id, "\""));
   }
-  const std::string action = c.approved()
-                                 ? absl::StrCat("client_approve_", c.artifact())
-                                 : absl::StrCat("client_request_", c.artifact(), "_changes");
-  const v1::Privilege on_behalf = OnBehalfPrivilege(c.approved());
-  ASSIGN_OR_RETURN(
-      const v1::Transition* transition,
-      Transit(*order, action, c.artifact(), own_login ? v1::PRIVILEGE_UNSPECIFIED : on_behalf));
+  ASSIGN_OR_RETURN(const v1::Transition* transition,
+                   Transit(*order, action, c.artifact(), privilege));
   v1::RevisionReviewed* e =
       EmitReview(*order, c.artifact(), revision->number(),
                  c.approved() ? v1::CLIENT_APPROVED : v1::CLIENT_CHANGES_REQUESTED, *transition);

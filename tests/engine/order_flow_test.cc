@@ -259,6 +259,22 @@ TEST_F(OrderFlowTest, ApprovingASupersededRevisionIsFailedPrecondition) {
               StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
+TEST_F(OrderFlowTest, WhoMayNeverTakeAnActionHearsThatBeforeWhyNotNow) {
+  const std::string order = CreateOrder();
+  Run(kProducer, Script(order, "One"));
+  Run(kAe, Approve(order, "script", 1));
+  // An assistant may not approve: that, not "already approved", nor the order's state.
+  EXPECT_THAT(Reject(kAssistant, Approve(order, "script", 1)),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("approve_script")));
+  EXPECT_THAT(Reject(kAssistant, Approve(order, "script", 7)),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Reject(kProducer, RequestChanges(order, "script", 1, "Shorter")),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  // Someone who may take it hears why not now.
+  EXPECT_THAT(Reject(kAe, Approve(order, "script", 1)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already approved")));
+}
+
 TEST_F(OrderFlowTest, ClientAnswersOnlyWhatWasForwardedToThem) {
   const std::string order = CreateOrder();
   Run(kProducer, Script(order, "One"));
