@@ -78,6 +78,9 @@ class Decider {
 
   absl::StatusOr<Decision> Run(const v1::Command& command);
   std::vector<std::string> OpenActions(const v1::OrderView& order, bool moving_only) const;
+  // Whether the order, at transition `t`, waits for someone other than the actor even though
+  // they may take it; a work queue (OpenActions' moving_only) leaves it out.
+  bool WaitsForSomeoneElse(const v1::OrderView& order, const v1::Transition& t) const;
 
  private:
   // --- Building the decision.
@@ -1852,6 +1855,36 @@ absl::StatusOr<Decision> Decide(const State& state, const v1::UserView& actor,
 // The checks the commands make when the action is taken (Transit; the loads of SubmitRevision,
 // ApproveRevision, RequestChanges, ForwardToClient, RecordClientAnswer and PerformAction; the
 // revision they name), short of the command's own fields: the revision is the latest one.
+bool Decider::WaitsForSomeoneElse(const v1::OrderView& order, const v1::Transition& t) const {
+  // Special case, by action name as the commands know them: a spot is recorded (record_spot)
+  // for a production order, and uploaded (upload_spot) when the client or agency provides it.
+  // Either may be taken on either kind of order (a client may provide the spot after all), but
+  // the order waits for the one its kind expects: an AE's queue does not list production
+  // orders waiting for production's spot.
+  if (t.action() == "upload_spot" && order.kind() == v1::PRODUCTION) return true;
+  if (t.action() == "record_spot" && order.kind() == v1::PROVIDED) return true;
+  // An order waits for its own people (its owner, its producer, those it or its account is
+  // shared with) when one of them may take the action; only when none may, for whoever can
+  // (any producer for a script nobody is assigned to write). So an order assigned to a
+  // producer waits for them, and an AE's script in review for that AE, not for every producer
+  // or for the sales manager, who may take either.
+  if (IsSystem() || state_.Reaches(actor_, v1::OWN, order, now_)) return false;
+  std::vector<absl::string_view> own = {order.owner_id(), order.producer_id()};
+  own.insert(own.end(), order.participants().begin(), order.participants().end());
+  if (const v1::ClientView* client = state_.FindClient(order.client_id()); client != nullptr) {
+    own.push_back(client->owner_id());
+    for (const v1::AccountShare& share : client->shares()) own.push_back(share.user_id());
+  }
+  for (absl::string_view id : own) {
+    const v1::UserView* user = id.empty() ? nullptr : state_.FindUser(id);
+    if (user != nullptr && user->active() && state_.Reaches(*user, v1::OWN, order, now_) &&
+        state_.Allows(*user, t.privilege(), order, now_)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::vector<std::string> Decider::OpenActions(const v1::OrderView& order, bool moving_only) const {
   std::vector<std::string> open;
   if (order.archived() || order.deleted()) return open;
@@ -1863,6 +1896,7 @@ std::vector<std::string> Decider::OpenActions(const v1::OrderView& order, bool m
     const std::string& action = t.action();
     if (t.from() != order.status() || (moving_only && t.to() == t.from())) continue;
     if (std::find(open.begin(), open.end(), action) != open.end()) continue;
+    if (moving_only && WaitsForSomeoneElse(order, t)) continue;
     const std::string artifact = ArtifactOfAction(action);
     if (artifact.empty() && HasRevisionActionPrefix(action)) continue;  // No command takes it.
     v1::Privilege privilege = t.privilege();

@@ -900,6 +900,10 @@ TEST_F(OrderFlowTest, GetOrderTellsTheCallerWhichActionsAreOpenToThem) {
   EXPECT_THAT(open(kProducer, order), ElementsAre("record_spot", "upload_spot"));
   EXPECT_THAT(open(kAe, order), ElementsAre("upload_spot"));
   EXPECT_THAT(open(kClientUser, order), IsEmpty());
+  // Production records this order's spot: it waits for the producer, not for the AE, who may
+  // upload one should the client provide it after all.
+  EXPECT_TRUE(queued(kProducer));
+  EXPECT_FALSE(queued(kAe));
   // Nobody to forward to: a client without contacts.
   Run(kAe, CreateClientCommand("bare", "Bare Co"));
   v1::Command bare = CreateOrderCommand();
@@ -913,6 +917,35 @@ TEST_F(OrderFlowTest, GetOrderTellsTheCallerWhichActionsAreOpenToThem) {
   for (const v1::OrderView& stored : state.orders()) {
     EXPECT_THAT(stored.open_actions(), IsEmpty()) << "never part of the state";
   }
+}
+
+TEST_F(OrderFlowTest, AWorkQueueHoldsWhatTheOrderWaitsForFromTheUser) {
+  // A provided spot waits for the AE's upload, not for production.
+  const std::string provided = CreateOrder(kAe, v1::PROVIDED);
+  EXPECT_TRUE(Queued(kAe, provided));
+  EXPECT_FALSE(Queued(kProducer, provided));
+  EXPECT_OK(engine_->Execute({kProducer}, Spot(provided, "s3://spots/p.wav", true)).status())
+      << "production may still upload it";
+  // A production order waits for any producer until one is assigned, then for that one.
+  AddUser("pat", engine::kProducer);
+  const std::string order = CreateOrder();
+  EXPECT_TRUE(Queued(kProducer, order));
+  EXPECT_TRUE(Queued("pat", order));
+  v1::Command assign;
+  assign.mutable_assign_producer()->set_order_id(order);
+  assign.mutable_assign_producer()->set_user_id("pat");
+  Run(kAe, assign);
+  EXPECT_FALSE(Queued(kProducer, order));
+  EXPECT_TRUE(Queued("pat", order));
+  EXPECT_OK(engine_->Execute({kProducer}, Script(order, "draft")).status())
+      << "another producer may still step in";
+  EXPECT_TRUE(Queued(kAe, order)) << "the script waits for the AE's review";
+  EXPECT_FALSE(Queued(kManager, order)) << "who may approve any script, but this one is the AE's";
+  v1::Command deactivate;
+  deactivate.mutable_deactivate_user()->set_user_id(kAe);
+  Run(kAdmin, deactivate);
+  EXPECT_TRUE(Queued(kManager, order))
+      << "with its AE gone, the script waits for whoever may approve it";
 }
 
 TEST_F(OrderFlowTest, UsersAndRolesAreListedInKeyOrderAPageAtATime) {
