@@ -51,6 +51,30 @@ absl::Status ValidateTokenHashPrefix(absl::string_view prefix) {
   return absl::OkStatus();
 }
 
+// Whether the order waits for others than `user`, who may act with `privilege` on it: it
+// waits for its own people (its owner, its producer, those it or its account is shared with)
+// when one of them may; only when none may, for whoever can (any producer for a script nobody
+// is assigned to write). So an order assigned to a producer waits for them, and an AE's script
+// in review for that AE, not for every producer or for the sales manager, who may take either.
+bool WaitsForOthers(const State& state, const v1::UserView& user, const v1::OrderView& order,
+                    v1::Privilege privilege, absl::Time now) {
+  if (state.Reaches(user, v1::OWN, order, now)) return false;
+  std::vector<absl::string_view> own = {order.owner_id(), order.producer_id()};
+  own.insert(own.end(), order.participants().begin(), order.participants().end());
+  if (const v1::ClientView* client = state.FindClient(order.client_id()); client != nullptr) {
+    own.push_back(client->owner_id());
+    for (const v1::AccountShare& share : client->shares()) own.push_back(share.user_id());
+  }
+  for (absl::string_view id : own) {
+    const v1::UserView* other = id.empty() ? nullptr : state.FindUser(id);
+    if (other != nullptr && other->active() && state.Reaches(*other, v1::OWN, order, now) &&
+        state.Allows(*other, privilege, order, now)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool IsOpen(const v1::OrderView& order) {
   return !order.completed() && !order.archived() && !order.deleted();
 }
@@ -1863,26 +1887,8 @@ bool Decider::WaitsForSomeoneElse(const v1::OrderView& order, const v1::Transiti
   // orders waiting for production's spot.
   if (t.action() == "upload_spot" && order.kind() == v1::PRODUCTION) return true;
   if (t.action() == "record_spot" && order.kind() == v1::PROVIDED) return true;
-  // An order waits for its own people (its owner, its producer, those it or its account is
-  // shared with) when one of them may take the action; only when none may, for whoever can
-  // (any producer for a script nobody is assigned to write). So an order assigned to a
-  // producer waits for them, and an AE's script in review for that AE, not for every producer
-  // or for the sales manager, who may take either.
-  if (IsSystem() || state_.Reaches(actor_, v1::OWN, order, now_)) return false;
-  std::vector<absl::string_view> own = {order.owner_id(), order.producer_id()};
-  own.insert(own.end(), order.participants().begin(), order.participants().end());
-  if (const v1::ClientView* client = state_.FindClient(order.client_id()); client != nullptr) {
-    own.push_back(client->owner_id());
-    for (const v1::AccountShare& share : client->shares()) own.push_back(share.user_id());
-  }
-  for (absl::string_view id : own) {
-    const v1::UserView* user = id.empty() ? nullptr : state_.FindUser(id);
-    if (user != nullptr && user->active() && state_.Reaches(*user, v1::OWN, order, now_) &&
-        state_.Allows(*user, t.privilege(), order, now_)) {
-      return true;
-    }
-  }
-  return false;
+  // An order waits for its own people when one of them may take the action (WaitsForOthers).
+  return !IsSystem() && WaitsForOthers(state_, actor_, order, t.privilege(), now_);
 }
 
 std::vector<std::string> Decider::OpenActions(const v1::OrderView& order, bool moving_only) const {
@@ -1956,7 +1962,8 @@ bool FlightChangeAwaits(const State& state, const v1::UserView& actor, const v1:
                         absl::Time now) {
   // As DecideFlightChange: an active order (LoadActiveOrder), the privilege, a pending request.
   if (order.archived() || order.deleted() || PendingFlightChange(order) == nullptr) return false;
-  return state.Allows(actor, v1::FLIGHT_CHANGE_DECIDE, order, now);
+  return state.Allows(actor, v1::FLIGHT_CHANGE_DECIDE, order, now) &&
+         !WaitsForOthers(state, actor, order, v1::FLIGHT_CHANGE_DECIDE, now);
 }
 
 }  // namespace spotflow::engine::internal

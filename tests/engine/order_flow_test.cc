@@ -358,6 +358,16 @@ TEST_F(OrderFlowTest, AFlightChangeWaitsInTheQueueOfThoseWhoMayDecideIt) {
   EXPECT_FALSE(queued(kAe)) << "the AE asked; they may not decide";
   Run(kManager, DecideFlight(order, request, true));
   EXPECT_FALSE(queued(kManager)) << "decided: nothing waits for the manager";
+  // Once a producer is assigned, the order's next request waits for them: they may decide it.
+  v1::Command assign;
+  assign.mutable_assign_producer()->set_order_id(order);
+  assign.mutable_assign_producer()->set_user_id(kProducer);
+  Run(kAe, assign);
+  const std::string second =
+      Run(kAe, FlightChange(order, MakeDate(2026, 12, 3), MakeDate(2026, 12, 21))).sub_id();
+  EXPECT_TRUE(queued(kProducer));
+  EXPECT_FALSE(queued(kManager)) << "who may still decide it";
+  Run(kManager, DecideFlight(order, second, false));
 }
 
 TEST_F(OrderFlowTest, ActionsTakenAreKeptWithTheirCommentsForTheHouse) {
