@@ -297,6 +297,49 @@ std::string DateText(const v1::Date& date) {
   return absl::StrFormat("%04d-%02d-%02d", date.year(), date.month(), date.day());
 }
 
+// The columns UTF-8 text takes: one per character (code point), which holds for the scripts
+// names are mostly written in.
+size_t Columns(absl::string_view text) {
+  return std::count_if(text.begin(), text.end(),
+                       [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+}
+
+// `text` cut to at most `columns` characters, never inside one.
+std::string Clip(absl::string_view text, size_t columns) {
+  size_t seen = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;
+    if (seen++ == columns) return std::string(text.substr(0, i));
+  }
+  return std::string(text);
+}
+
+// A table for people: each column as wide as its widest cell (the last one unpadded), so
+// long ids and names stay in line.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
+  void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void Print() const {
+    std::vector<size_t> widths;
+    for (const std::vector<std::string>& row : rows_) {
+      widths.resize(std::max(widths.size(), row.size()));
+      for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], Columns(row[i]));
+    }
+    for (const std::vector<std::string>& row : rows_) {
+      std::string line;
+      for (size_t i = 0; i < row.size(); ++i) {
+        line += row[i];
+        if (i + 1 < row.size()) line.append(widths[i] - Columns(row[i]) + 2, ' ');
+      }
+      std::printf("%s\n", line.c_str());
+    }
+  }
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
 std::string Artifact(const std::string& text) {
   if (text != "script" && text != "spot") Usage("the artifact is script or spot");
   return text;
@@ -478,11 +521,15 @@ class Client {
     return 0;
   }
 
-  void PrintOrderLine(const v1::OrderView& o, int id_width) const {
-    std::printf("%-*s %-15s %-34s %-24s %-10s %-8s %s..%s%s\n", id_width, o.order_id().c_str(),
-                o.key().c_str(), o.title().substr(0, 34).c_str(), o.status().c_str(),
-                o.client_id().c_str(), o.owner_id().c_str(), DateText(o.flight_start()).c_str(),
-                DateText(o.flight_end()).c_str(), o.archived() ? "  (archived)" : "");
+  static std::vector<std::string> OrderRow(const v1::OrderView& o) {
+    return {o.order_id(),
+            o.key(),
+            Clip(o.title(), 34),
+            o.status(),
+            o.client_id(),
+            o.owner_id(),
+            absl::StrCat(DateText(o.flight_start()), "..", DateText(o.flight_end()),
+                         o.archived() ? "  (archived)" : "")};
   }
 
   void PrintClient(const v1::ClientView& client) const {
@@ -761,13 +808,9 @@ int Client::Run(const std::string& verb, const Args& args) {
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
     // The id is what the other verbs take; the key is what people quote (PO-2026-00042).
-    int id_width = 2;
-    for (const v1::OrderView& o : response.orders()) {
-      id_width = std::max(id_width, static_cast<int>(o.order_id().size()));
-    }
-    std::printf("%-*s %-15s %-34s %-24s %-10s %-8s %s\n", id_width, "ID", "KEY", "TITLE", "STATUS",
-                "CLIENT", "OWNER", "FLIGHT");
-    for (const v1::OrderView& o : response.orders()) PrintOrderLine(o, id_width);
+    Table table({"ID", "KEY", "TITLE", "STATUS", "CLIENT", "OWNER", "FLIGHT"});
+    for (const v1::OrderView& o : response.orders()) table.Add(OrderRow(o));
+    if (!response.orders().empty()) table.Print();
     if (response.orders().empty()) {
       std::puts(args.Has("queue") ? "(nothing waits for you)" : "(no orders match)");
     }
@@ -1144,12 +1187,15 @@ int Client::Run(const std::string& verb, const Args& args) {
                  [&](auto* c, auto& q, auto* out) { return clients_->ListClients(c, q, out); });
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
-    std::printf("%-12s %-30s %s\n", "ID", "NAME", "OWNER");
+    Table table({"ID", "NAME", "OWNER"});
     for (const v1::ClientView& c : response.clients()) {
-      std::printf("%-12s %-30s %s\n", c.client_id().c_str(), c.name().c_str(),
-                  c.owner_id().c_str());
+      table.Add({c.client_id(), c.name(), c.owner_id()});
     }
-    if (response.clients().empty()) std::printf("(no clients you can see)\n");
+    if (response.clients().empty()) {
+      std::printf("(no clients you can see)\n");
+    } else {
+      table.Print();
+    }
     return 0;
   }
   if (verb == "contact" && sub == "add") {
@@ -1187,10 +1233,12 @@ int Client::Run(const std::string& verb, const Args& args) {
                  [&](auto* c, auto& q, auto* out) { return admin_->ListUsers(c, q, out); });
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
+    Table table({"ID", "NAME", "ROLES"});
     for (const v1::UserView& u : response.users()) {
-      std::printf("%-10s %-36s %s%s\n", u.user_id().c_str(), u.display_name().c_str(),
-                  absl::StrJoin(u.roles(), ",").c_str(), u.active() ? "" : " (deactivated)");
+      table.Add({u.user_id(), u.display_name(),
+                 absl::StrCat(absl::StrJoin(u.roles(), ","), u.active() ? "" : " (deactivated)")});
     }
+    table.Print();
     return 0;
   }
   if (verb == "token" && sub == "issue") {
@@ -1223,14 +1271,16 @@ int Client::Run(const std::string& verb, const Args& args) {
                  [&](auto* c, auto& q, auto* out) { return admin_->ListRoles(c, q, out); });
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
+    Table table({"ROLE", "GRANTS (privilege:scope)"});
     for (const v1::RoleView& r : response.roles()) {
       std::vector<std::string> grants;
       for (const v1::Grant& g : r.definition().grants()) {
         grants.push_back(
             absl::StrCat(v1::Privilege_Name(g.privilege()), ":", v1::Scope_Name(g.scope())));
       }
-      std::printf("%-18s %s\n", r.definition().name().c_str(), absl::StrJoin(grants, " ").c_str());
+      table.Add({r.definition().name(), absl::StrJoin(grants, " ")});
     }
+    table.Print();
     return 0;
   }
   if (verb == "events" && sub == "tail") {

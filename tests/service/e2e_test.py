@@ -315,6 +315,13 @@ def main():
         ok("unshare", "unshare", "winter-again", "otto", token=sam)
         expect("otto" not in api.order("winter-again", sam).participants, "otto no longer shares it")
         ok("client update", "client", "update", "acme", "--name", "Acme Motors Inc", token=sam)
+        # Tables stay in line with long ids and names outside ASCII.
+        ok("client create", "client", "create", "--id", "a-client-id-of-thirty-two-chars-", "--name",
+           "Ünïcødé Fahrräder — Zürich", token=sam)
+        listed = run_cli("client", "list", token=sam).stdout.splitlines()
+        expect(len(listed) >= 3 and len({line.index(" sam") for line in listed[1:]}) == 1
+               and listed[0].index("OWNER") == listed[1].index(" sam") + 1,
+               "client list keeps its columns in line:\n" + "\n".join(listed))
         ok("client share", "client", "share", "acme", "otto", "--until", "2030-01-01T00:00:00Z",
            token=sam)
         ok("client unshare", "client", "unshare", "acme", "otto", token=sam)
