@@ -53,6 +53,19 @@ constexpr size_t kMaxRequestIdBytes = 256;
 constexpr size_t kMaxStreamRead = 1'000'000;
 constexpr char kPresetsKey[] = "spotflow.presets.v1";
 
+// The client as it stands at `now`: an account share that has expired grants nothing and is
+// not shown (its grant and its end stay in the client's history).
+ClientView Current(const ClientView& client, absl::Time now) {
+  ClientView current = client;
+  auto* shares = current.mutable_shares();
+  shares->erase(std::remove_if(shares->begin(), shares->end(),
+                               [now](const v1::AccountShare& share) {
+                                 return share.has_until() && internal::ToTime(share.until()) <= now;
+                               }),
+                shares->end());
+  return current;
+}
+
 std::string PayloadType(const v1::DomainEvent& event) {
   const auto* field = v1::DomainEvent::descriptor()->FindFieldByNumber(event.event_case());
   return field == nullptr ? "" : field->message_type()->full_name();
@@ -1138,11 +1151,12 @@ absl::StatusOr<ClientView> EngineImpl::GetClient(const Principal& principal,
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
   const ClientView* client = state_.FindClient(client_id);
-  if (client == nullptr || !state_.CanSee(*caller, *client, clock_->Now())) {
+  const absl::Time now = clock_->Now();
+  if (client == nullptr || !state_.CanSee(*caller, *client, now)) {
     return absl::NotFoundError(
         absl::StrCat("client \"", absl::CHexEscape(client_id), "\" not found"));
   }
-  return *client;
+  return Current(*client, now);
 }
 
 absl::StatusOr<ClientView> EngineImpl::GetClientAsOf(const Principal& principal,
@@ -1181,7 +1195,7 @@ absl::StatusOr<ListClientsResponse> EngineImpl::ListClients(
       response.next_page_token = PageToken("ListClients", std::prev(it)->first, filters);
       break;
     }
-    response.clients.push_back(client);
+    response.clients.push_back(Current(client, now));
   }
   return response;
 }

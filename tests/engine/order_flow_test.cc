@@ -515,9 +515,21 @@ TEST_F(OrderFlowTest, AccountShareExpiresAtItsDate) {
   Run(kAe, share);
   const std::string order = CreateOrder();
   EXPECT_OK(engine_->GetOrder({kAe2}, order).status());
+  const auto shared_with_ae2 = [](const v1::ClientView& client) {
+    return std::count_if(client.shares().begin(), client.shares().end(),
+                         [](const v1::AccountShare& s) { return s.user_id() == kAe2; });
+  };
+  EXPECT_EQ(shared_with_ae2(*engine_->GetClient({kAe}, client_)), 1);
   clock_.Advance(absl::Hours(24 * 8));
   EXPECT_THAT(engine_->GetOrder({kAe2}, order), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(Reject(kAe2, CreateOrderCommand()), StatusIs(absl::StatusCode::kNotFound));
+  // The client no longer shows the share it no longer grants; its history keeps it.
+  EXPECT_EQ(shared_with_ae2(*engine_->GetClient({kAe}, client_)), 0);
+  absl::StatusOr<ListClientsResponse> listed = engine_->ListClients({kAe}, {});
+  ASSERT_OK(listed.status());
+  ASSERT_THAT(listed->clients, SizeIs(1));
+  EXPECT_EQ(shared_with_ae2(listed->clients[0]), 0);
+  EXPECT_EQ(shared_with_ae2(engine_->State().clients(0)), 1) << "the state is the log's";
 }
 
 TEST_F(OrderFlowTest, AccountsBelongToStaffWhoCanManageClients) {
