@@ -1638,6 +1638,18 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
                                  bool share) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(order_id));
   RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, share ? "share" : "unshare"));
+  // Access is passed on by those the order belongs to (its owner, those who hold its account,
+  // a manager), not by those it was shared with, who may only leave it; as for an account.
+  const v1::ClientView* client = state_.FindClient(order->client_id());
+  const bool leaving = !share && user_id == actor_.user_id();
+  if (!leaving && !IsSystem() && order->owner_id() != actor_.user_id() &&
+      ScopeOf(v1::ORDER_MANAGE) == v1::OWN &&
+      (client == nullptr || !state_.Reaches(actor_, v1::OWN, *client, now_))) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("order ", Name(*order), " was shared with user \"", actor_.user_id(),
+                     "\", who may leave it but not ", share ? "share it on" : "unshare others",
+                     "; ask its owner \"", order->owner_id(), "\" or a manager"));
+  }
   ASSIGN_OR_RETURN(const v1::UserView* user,
                    LoadUser("user_id", user_id, /*must_be_active=*/share));
   if (share) RETURN_IF_ERROR(RequireStaff(*user, "share an order with"));

@@ -503,6 +503,23 @@ TEST_F(OrderFlowTest, SharingAnOrderLetsAColleagueSeeAndWorkIt) {
   comment.mutable_add_comment()->set_text("I'll cover while Sam is out");
   Run(kAe2, comment);
   EXPECT_EQ(Order(order).comments(0).author(), kAe2);
+  // Those it was shared with do not pass it on, nor take it from others; they may leave it.
+  v1::Command on = share;
+  on.mutable_share_order()->set_user_id(kAssistant);
+  EXPECT_THAT(Reject(kAe2, on),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("ask its owner \"ae\"")));
+  Run(kAe, on);
+  v1::Command take;
+  take.mutable_unshare_order()->set_order_id(order);
+  take.mutable_unshare_order()->set_user_id(kAssistant);
+  EXPECT_THAT(Reject(kAe2, take), StatusIs(absl::StatusCode::kPermissionDenied));
+  v1::Command leave = take;
+  leave.mutable_unshare_order()->set_user_id(kAe2);
+  Run(kAe2, leave);
+  EXPECT_THAT(Order(order).participants(), ElementsAre(kAssistant));
+  EXPECT_THAT(engine_->GetOrder({kAe2}, order), StatusIs(absl::StatusCode::kNotFound));
+  Run(kManager, take);  // A manager may.
+  EXPECT_THAT(Order(order).participants(), IsEmpty());
 }
 
 TEST_F(OrderFlowTest, AccountShareExpiresAtItsDate) {
