@@ -13,12 +13,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -61,6 +63,46 @@ const std::string& Positional(const Args& args, size_t index, const char* what) 
 std::string Required(const Args& args, const std::string& name) {
   if (!args.Has(name)) Usage(absl::StrCat("missing --", name));
   return args.Get(name);
+}
+
+// A definition (a workflow, an item type) read from a JSON file, as `--json ... show` prints
+// one; its fields as protobuf's JSON mapping names them.
+template <typename Message>
+Message ReadDefinition(const std::string& path, const char* what) {
+  std::ifstream in(path);
+  if (!in) Usage(absl::StrCat("cannot read ", path));
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Message message;
+  const auto parsed = google::protobuf::util::JsonStringToMessage(text, &message);
+  if (!parsed.ok()) {
+    Usage(absl::StrCat(path, " is not a ", what, " in JSON (as `spotflow --json ", what,
+                       " show NAME` prints one): ", std::string(parsed.message())));
+  }
+  return message;
+}
+
+// "PRIVILEGE:SCOPE[,...]" as grants, names in any case: order_view:own.
+std::vector<v1::Grant> ParseGrants(const std::string& text) {
+  std::vector<v1::Grant> grants;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    std::vector<std::string> parts = absl::StrSplit(absl::StripAsciiWhitespace(item), ':');
+    v1::Privilege privilege;
+    v1::Scope scope;
+    if (parts.size() != 2 || !v1::Privilege_Parse(absl::AsciiStrToUpper(parts[0]), &privilege) ||
+        !v1::Scope_Parse(absl::AsciiStrToUpper(parts[1]), &scope) ||
+        privilege == v1::PRIVILEGE_UNSPECIFIED || scope == v1::SCOPE_UNSPECIFIED) {
+      std::vector<std::string> privileges;
+      for (int i = 1; i < v1::Privilege_descriptor()->value_count(); ++i) {
+        privileges.push_back(v1::Privilege_descriptor()->value(i)->name());
+      }
+      Usage(absl::StrCat("a grant is PRIVILEGE:SCOPE, not \"", item, "\"; privileges: ",
+                         absl::StrJoin(privileges, ", "), "; scopes: OWN, TEAM, ALL"));
+    }
+    v1::Grant& grant = grants.emplace_back();
+    grant.set_privilege(privilege);
+    grant.set_scope(scope);
+  }
+  return grants;
 }
 
 uint32_t Number(const std::string& text, const char* what) {
@@ -162,6 +204,18 @@ const std::vector<VerbSpec>& Verbs() {
       {"user deactivate", "USER", 1, 1, {}, true},
       {"user reactivate", "USER", 1, 1, {}, true},
       {"role list", "", 0, 0, {}, false},
+      {"role define", "NAME --grant PRIVILEGE:SCOPE[,...] [--title T]   (administrators;\n"
+                      "               creates the role or replaces its grants, e.g.\n"
+                      "               --grant order_view:all,order_manage:own)",
+       1, 1, {"grant", "title"}, true},
+      {"workflow show", "NAME [--version N]   (--json prints a definition to edit and publish)",
+       1, 1, {"version"}, false},
+      {"workflow publish", "FILE   a workflow in JSON, as --json workflow show prints it; it\n"
+                           "               becomes the next version (administrators)",
+       1, 1, {}, true},
+      {"type show", "NAME   an item type (production_order)", 1, 1, {}, false},
+      {"type define", "FILE   an item type in JSON, as --json type show prints it (administrators)",
+       1, 1, {}, true},
       {"token issue", "USER                                   (administrators)", 1, 1, {}, false},
       {"token revoke", "USER HASH_PREFIX                      (administrators; `user show` lists\n"
                        "               a user's tokens by the start of their hash)",
@@ -332,7 +386,7 @@ class Table {
         line += row[i];
         if (i + 1 < row.size()) line.append(widths[i] - Columns(row[i]) + 2, ' ');
       }
-      std::printf("%s\n", line.c_str());
+      std::printf("%s\n", std::string(absl::StripTrailingAsciiWhitespace(line)).c_str());
     }
   }
 
@@ -1263,6 +1317,76 @@ int Client::Run(const std::string& verb, const Args& args) {
     std::printf("revoked token %s of %s; it no longer works\n",
                 response.token_hash_prefix().c_str(), response.user_id().c_str());
     return 0;
+  }
+  if (verb == "role" && sub == "define") {
+    v1::DefineRoleRequest request;
+    v1::RoleDefinition* role = request.mutable_define_role()->mutable_definition();
+    role->set_name(rest(1, "the role's name"));
+    role->set_title(args.Get("title"));
+    for (v1::Grant& grant : ParseGrants(Required(args, "grant"))) *role->add_grants() = grant;
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return admin_->DefineRole(c, q, out); });
+  }
+  if (verb == "workflow" && sub == "show") {
+    v1::GetWorkflowRequest request;
+    request.set_name(rest(1, "the workflow's name"));
+    if (args.Has("version")) request.set_version(Number(args.Get("version"), "--version"));
+    v1::WorkflowDefinition workflow;
+    grpc::Status status = admin_->GetWorkflow(Context().get(), request, &workflow);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(workflow)) return 0;
+    std::printf("%s version %u\n", workflow.name().c_str(), workflow.version());
+    for (const v1::InitialState& initial : workflow.initial_states()) {
+      std::printf("  a %s order starts in %s\n",
+                  absl::AsciiStrToLower(v1::OrderKind_Name(initial.kind())).c_str(),
+                  initial.state().c_str());
+    }
+    Table states({"STATE", "TITLE", ""});
+    for (const v1::WorkflowState& state : workflow.states()) {
+      states.Add({state.name(), state.title(), state.terminal() ? "(terminal)" : ""});
+    }
+    states.Print();
+    Table transitions({"FROM", "ACTION", "TO", "NEEDS"});
+    for (const v1::Transition& t : workflow.transitions()) {
+      std::vector<std::string> needs = {v1::Privilege_Name(t.privilege())};
+      for (int condition : t.conditions()) {
+        needs.push_back(v1::Condition_Name(static_cast<v1::Condition>(condition)));
+      }
+      transitions.Add({t.from(), t.action(), t.to(), absl::StrJoin(needs, ", ")});
+    }
+    transitions.Print();
+    return 0;
+  }
+  if (verb == "workflow" && sub == "publish") {
+    v1::PublishWorkflowRequest request;
+    *request.mutable_publish_workflow()->mutable_definition() =
+        ReadDefinition<v1::WorkflowDefinition>(rest(1, "the workflow's JSON file"), "workflow");
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return admin_->PublishWorkflow(c, q, out); });
+  }
+  if (verb == "type" && sub == "show") {
+    v1::GetItemTypeRequest request;
+    request.set_name(rest(1, "the item type's name"));
+    v1::ItemTypeDefinition type;
+    grpc::Status status = admin_->GetItemType(Context().get(), request, &type);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(type)) return 0;
+    std::printf("%s  %s, version %u\n  keys %s, workflow %s\n  artifacts %s\n", type.name().c_str(),
+                type.title().c_str(), type.version(), type.key_format().c_str(),
+                type.workflow().c_str(), absl::StrJoin(type.facets().artifacts(), ", ").c_str());
+    for (const v1::FieldDefinition& field : type.fields()) {
+      std::printf("  field %s: %s%s\n", field.name().c_str(),
+                  absl::AsciiStrToLower(v1::FieldType_Name(field.type())).c_str(),
+                  field.required() ? ", required" : "");
+    }
+    return 0;
+  }
+  if (verb == "type" && sub == "define") {
+    v1::DefineItemTypeRequest request;
+    *request.mutable_define_item_type()->mutable_definition() =
+        ReadDefinition<v1::ItemTypeDefinition>(rest(1, "the item type's JSON file"), "type");
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return admin_->DefineItemType(c, q, out); });
   }
   if (verb == "role" && sub == "list") {
     v1::ListRolesResponse response;

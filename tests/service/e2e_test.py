@@ -356,6 +356,36 @@ def main():
                    "the token spotflowd printed for %s at the first start is in the log (%s)"
                    % (user, shown.strip().splitlines()[-1]))
         ok("user reactivate", "user", "reactivate", "otto")
+        # Roles, workflows and item types from the CLI; a definition shown as JSON publishes.
+        ok("role define", "role", "define", "traffic", "--title", "Traffic", "--grant",
+           "order_view:all, spot_upload:all")
+        traffic = [line for line in run_cli("role", "list", token=admin).stdout.splitlines()
+                   if line.startswith("traffic ")]
+        expect(len(traffic) == 1 and traffic[0].split()[1:] == ["ORDER_VIEW:ALL", "SPOT_UPLOAD:ALL"],
+               "role list shows the new role's grants (%s)" % traffic)
+        bad = run_cli("role", "define", "x", "--grant", "order_view:everything", token=admin)
+        expect(bad.returncode == 2 and "scopes: OWN, TEAM, ALL" in bad.stderr,
+               "a grant that is not PRIVILEGE:SCOPE names what is (%s)" % bad.stderr.strip())
+        for what, name in (("workflow", "production_order"), ("type", "production_order")):
+            shown = run_cli("--json", what, "show", name, token=admin)
+            definition = json.loads(shown.stdout)
+            definition["title" if what == "type" else "states"] = (
+                "Spot production" if what == "type"
+                else [dict(s, title=s["title"] + " (v2)") for s in definition["states"]])
+            path = os.path.join(data_dir, what + ".json")
+            with open(path, "w") as out:
+                json.dump(definition, out)
+            ok(what + " publish", what, "publish" if what == "workflow" else "define", path)
+            again = run_cli(what, "show", name, token=admin).stdout
+            expect("version 2" in again and ("Spot production" in again if what == "type"
+                                             else "Awaiting script (v2)" in again),
+                   "%s show gives the definition just published:\n%s" % (what, again))
+        unreadable = os.path.join(data_dir, "broken.json")
+        with open(unreadable, "w") as out:
+            out.write('{"name": ')
+        broken = run_cli("workflow", "publish", unreadable, token=admin)
+        expect(broken.returncode == 2 and "is not a workflow in JSON" in broken.stderr,
+               "a file that is no workflow is refused before anything is sent")
         # A token issued, then revoked by the start of its hash as `user show` lists it.
         issued = run_cli("token", "issue", "otto", token=admin)
         otto = issued.stdout.strip().splitlines()[-1]
