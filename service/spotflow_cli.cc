@@ -111,6 +111,13 @@ uint32_t Number(const std::string& text, const char* what) {
   return value;
 }
 
+// --limit: how many to list, at least one.
+uint32_t Limit(const Args& args) {
+  const uint32_t limit = Number(args.Get("limit"), "--limit");
+  if (limit == 0) Usage("--limit is at least 1");
+  return limit;
+}
+
 uint64_t Number64(const std::string& text, const char* what) {
   uint64_t value = 0;
   if (!absl::SimpleAtoi(text, &value)) Usage(absl::StrCat(what, " must be a number: ", text));
@@ -856,7 +863,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.set_archived(archived == "include" ? v1::INCLUDE_ARCHIVED
                          : archived == "only"  ? v1::ONLY_ARCHIVED
                                                : v1::EXCLUDE_ARCHIVED);
-    request.set_page_size(args.Has("limit") ? Number(args.Get("limit"), "--limit") : 100);
+    request.set_page_size(args.Has("limit") ? Limit(args) : 100);
     v1::ListOrdersResponse response;
     grpc::Status status = orders_->ListOrders(Context().get(), request, &response);
     if (!status.ok()) return Report(status);
@@ -1408,8 +1415,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     return 0;
   }
   if (verb == "events" && sub == "tail") {
-    const uint32_t limit = args.Has("limit") ? Number(args.Get("limit"), "--limit") : 50;
-    if (limit == 0) Usage("--limit is at least 1");
+    const uint32_t limit = args.Has("limit") ? Limit(args) : 50;
     uint64_t from = 1;
     v1::ListEventsResponse response;
     if (args.Has("from")) {
@@ -1432,6 +1438,7 @@ int Client::Run(const std::string& verb, const Args& args) {
       v1::ListEventsResponse page;
       grpc::Status status = events_->ListEvents(Context().get(), request, &page);
       if (!status.ok()) return Report(status);
+      response.set_head_position(page.head_position());
       if (page.events().empty()) break;
       for (v1::EventRecord& e : *page.mutable_events()) *response.add_events() = std::move(e);
       response.set_next_position(page.next_position());
@@ -1441,7 +1448,17 @@ int Client::Run(const std::string& verb, const Args& args) {
     if (!args.Has("follow")) {
       if (PrintJson(response)) return 0;
       for (const v1::EventRecord& e : response.events()) PrintEventLine(e);
+      if (response.events().empty()) {
+        std::printf("(no events from position %llu: the log ends at position %llu)\n",
+                    static_cast<unsigned long long>(from),
+                    static_cast<unsigned long long>(response.head_position()));
+      }
       return 0;
+    }
+    if (response.events().empty() && from > response.head_position() + 1) {
+      std::fprintf(stderr, "(the log ends at position %llu; waiting for position %llu)\n",
+                   static_cast<unsigned long long>(response.head_position()),
+                   static_cast<unsigned long long>(from));
     }
     // --follow: what is there, then each new event as it is appended, until interrupted.
     for (const v1::EventRecord& e : response.events()) PrintEventLine(e);

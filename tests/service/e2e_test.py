@@ -243,6 +243,7 @@ def main():
                  "audit replay check refuses what it would ignore"),
                 (("order", "list", "--queue=maybe"), "is on or off", "a flag is on or off"),
                 (("events", "tail", "--limit", "0"), "at least 1", "a tail of nothing is refused"),
+                (("order", "list", "--limit", "0"), "at least 1", "so is a list of nothing"),
                 (("order", "reuse", "spring-launch"), "needs --flight",
                  "a reused order books its own flight")]:
             result = run_cli(*args, token=admin)
@@ -522,6 +523,10 @@ def main():
                "events tail shows the latest events, ending at the log's head")
         expect(re.fullmatch(r"\d{4}-\d\d-\d\d", tail[-1].split()[1]) is not None,
                "events tail shows when each event was recorded (%s)" % tail[-1])
+        past = run_cli("events", "tail", "--from", "999999", token=aud)
+        expect(past.returncode == 0 and "the log ends at position %d" % api.head(admin)
+               in past.stdout, "events tail from past the head says where the log ends (%s)"
+               % past.stdout.strip())
         linked = run_cli("user", "create", "dave", "--name", "Dave at Acme", "--role",
                          "client_contact", "--client", "acme", "--contact", "carol", token=admin)
         users = json.loads(run_cli("--json", "user", "list", token=admin).stdout)["users"]
