@@ -562,6 +562,13 @@ store::AppendRequest EngineImpl::ToAppend(const Decision& decision, const UserVi
       event.SerializeToString(record.mutable_payload());
     }
   }
+  for (const store::StreamRead& read : decision.reads) {
+    // A stream the decision also writes is checked by its expected version.
+    if (std::none_of(decision.writes.begin(), decision.writes.end(),
+                     [&](const StreamWrite& w) { return w.stream_id == read.stream_id; })) {
+      request.reads.push_back(read);
+    }
+  }
   return request;
 }
 

@@ -120,10 +120,21 @@ struct StreamAppend {
   std::vector<EventRecord> events;
 };
 
+// A stream the decision behind an append read without writing to it.
+struct StreamRead {
+  std::string stream_id;
+  uint64_t version = 0;  // The version it read (0: the stream had no events).
+};
+
 // One call to Append: one or more streams that commit together or not at all.
 struct AppendRequest {
   // At least one stream, each named once, each with at least one event.
   std::vector<StreamAppend> streams;
+  // Streams the append's decision depended on without writing them, none of them among
+  // `streams`: it commits only while each is still at the version read, and is ABORTED like
+  // a stale ExpectedVersion otherwise, so that a decision made on what another append has
+  // since changed is made again.
+  std::vector<StreamRead> reads;
   // Optional. A repeat of a committed append with the same key and the same content gets
   // the first result back and writes nothing, also after a restart. The same key with
   // different content is ALREADY_EXISTS. Keys are kept forever.

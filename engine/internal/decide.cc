@@ -117,6 +117,10 @@ class Decider {
     write.expected = Expect(version);
     return write.events.emplace_back();
   }
+  // The decision depends on `stream` at `version` without writing it (Decision::reads).
+  void Read(const std::string& stream, uint64_t version) {
+    decision_.reads.push_back({stream, version});
+  }
   void Target(const std::string& stream, uint64_t version, const std::string& id) {
     decision_.target_stream = stream;
     decision_.target_version = version;
@@ -1104,6 +1108,8 @@ absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
     const v1::OrderView& order = state_.OrderCreatedAt(position);
     // Archived orders too: they may be restored.
     if (order.deleted() || order.completed()) continue;
+    // Forwarded to the contact in the order's own turn meanwhile: decide again.
+    Read(OrderStream(order.order_id()), order.version());
     for (const auto* revisions : {&order.scripts(), &order.spots()}) {
       if (revisions->empty()) continue;
       const v1::Revision& latest = *revisions->rbegin();
@@ -1462,10 +1468,14 @@ absl::Status Decider::ForwardToClient(const v1::ForwardToClient& c) {
   ASSIGN_OR_RETURN(const v1::Revision* revision,
                    ReviewedRevision(*order, c.artifact(), c.revision()));
   RETURN_IF_ERROR(ValidateId("contact_id", c.contact_id()));
-  if (FindContact(state_.FindClient(order->client_id()), c.contact_id()) == nullptr) {
+  const v1::ClientView* client = state_.FindClient(order->client_id());
+  if (FindContact(client, c.contact_id()) == nullptr) {
     return absl::NotFoundError(absl::StrCat("client \"", order->client_id(), "\" has no contact \"",
                                             c.contact_id(), "\""));
   }
+  // The contact must still be on record when this commits: a RemoveContact decided in its own
+  // turn meanwhile makes this one decide again (and RemoveContact reads the order likewise).
+  Read(ClientStream(client->client_id()), client->version());
   ASSIGN_OR_RETURN(const v1::Transition* transition,
                    Transit(*order, absl::StrCat("forward_", c.artifact()), c.artifact()));
   v1::RevisionReviewed* e =

@@ -29,6 +29,10 @@ struct StreamWrite {
 struct Decision {
   // Empty when the command changes nothing (setting what is already set): success, no write.
   std::vector<StreamWrite> writes;
+  // Streams the decision depended on without writing them, at the versions it saw: the
+  // append commits only while they are unchanged (store::AppendRequest::reads). For rules
+  // that span records other commands change in their own turns.
+  std::vector<store::StreamRead> reads;
   // The record the command targets: the caller's etag is checked against its version, and
   // the result reports its new version.
   std::string target_stream;

@@ -117,6 +117,10 @@ std::string Fingerprint(const AppendRequest& request) {
       add(event.payload());
     }
   }
+  for (const StreamRead& read : request.reads) {
+    add(read.stream_id);
+    AppendBigEndian64(&canonical, read.version);
+  }
   return ChainHash("", canonical);
 }
 
@@ -608,6 +612,15 @@ absl::Status RocksDbEventStore::ValidateRequest(const AppendRequest& request, si
       *bytes += size;
     }
   }
+  for (const StreamRead& read : request.reads) {
+    RETURN_IF_ERROR(ValidateStreamId(read.stream_id, options_.max_stream_id_bytes));
+    if (!seen.insert(read.stream_id).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stream \"", read.stream_id,
+          "\" is named twice in one append (read, and read or written); name it once"));
+    }
+    *bytes += read.stream_id.size() + sizeof(read.version);
+  }
   if (events > options_.max_events_per_append) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the append carries ", events, " events; the limit is ", options_.max_events_per_append));
@@ -806,6 +819,25 @@ void RocksDbEventStore::CommitGroup(const std::vector<Writer*>& group) {
                                                 current[i], " but the append expected ",
                                                 stream.expected.ToString(),
                                                 "; read the stream again and retry"));
+      }
+    }
+    for (size_t i = 0; i < request.reads.size() && check.ok(); ++i) {
+      const StreamRead& read = request.reads[i];
+      uint64_t version = 0;
+      if (auto it = group_versions.find(read.stream_id); it != group_versions.end()) {
+        version = it->second;
+      } else {
+        absl::StatusOr<uint64_t> cached = CachedStreamVersion(read.stream_id);
+        if (!cached.ok()) {
+          check = cached.status();
+          break;
+        }
+        version = *cached;
+      }
+      if (version != read.version) {
+        check = absl::AbortedError(absl::StrCat("stream \"", read.stream_id, "\" is at version ",
+                                                version, " but the append read it at ",
+                                                read.version, "; read it again and retry"));
       }
     }
     if (!check.ok()) {

@@ -1565,6 +1565,33 @@ TEST_F(OrderFlowTest, RoleChangesTakeEffectAtOnce) {
   Run(kAssistant, Approve(order, "script", 1));
 }
 
+TEST_F(OrderFlowTest, AContactForwardedToIsNeverRemovedHoweverTheTwoInterleave) {
+  // Forwarding decides in the order's turn and removing a contact in the directory's; each
+  // reads what the other writes, so one of the two must give way.
+  for (int round = 0; round < 30; ++round) {
+    const std::string contact = absl::StrCat("contact", round);
+    v1::Command add;
+    add.mutable_add_contact()->set_client_id(client_);
+    add.mutable_add_contact()->mutable_contact()->set_contact_id(contact);
+    add.mutable_add_contact()->mutable_contact()->set_name("Temp");
+    Run(kAe, add);
+    const std::string order = CreateOrder();
+    Run(kProducer, Script(order, "One"));
+    v1::Command remove;
+    remove.mutable_remove_contact()->set_client_id(client_);
+    remove.mutable_remove_contact()->set_contact_id(contact);
+    absl::Status forwarded, removed;
+    std::thread forwarding([&] {
+      forwarded = engine_->Execute({kAe}, Forward(order, "script", 1, contact)).status();
+    });
+    std::thread removing([&] { removed = engine_->Execute({kAe}, remove).status(); });
+    forwarding.join();
+    removing.join();
+    EXPECT_NE(forwarded.ok(), removed.ok())
+        << "round " << round << ": forwarded " << forwarded << ", removed " << removed;
+  }
+}
+
 TEST_F(OrderFlowTest, ConcurrentCommandsOnOneOrderAllLandWithoutLostUpdates) {
   const std::string order = CreateOrder();
   constexpr int kThreads = 8;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/internal/sha256.h"
@@ -189,6 +190,58 @@ TEST_F(EventStoreTest, OneStaleStreamFailsTheWholeMultiStreamAppend) {
   EXPECT_THAT(Versions("order-3"), ElementsAre());
   ASSERT_OK_AND_ASSIGN(uint64_t version, store_->StreamVersion("order-1"));
   EXPECT_EQ(version, 0u);
+}
+
+TEST_F(EventStoreTest, AStreamReadHasChangedAbortsTheAppendAndWritesNothing) {
+  ASSERT_OK(store_->Append(OneStream("client-1", ExpectedVersion::NoStream(), 2)).status());
+  // Decided on client-1 at version 2: commits while it is.
+  AppendRequest request = OneStream("order-1", ExpectedVersion::NoStream());
+  request.reads.push_back({"client-1", 2});
+  request.reads.push_back({"client-9", 0});  // Read as empty, still empty.
+  ASSERT_OK(store_->Append(request).status());
+  ExpectHead(3);
+  EXPECT_THAT(Versions("client-1"), ElementsAre(1, 2)) << "a stream read is not written";
+  // Once it moved on, the same decision is stale.
+  ASSERT_OK(store_->Append(OneStream("client-1", ExpectedVersion::Exactly(2))).status());
+  AppendRequest stale = OneStream("order-1", ExpectedVersion::Exactly(1));
+  stale.reads.push_back({"client-1", 2});
+  EXPECT_THAT(store_->Append(stale), StatusIs(absl::StatusCode::kAborted,
+                                              AllOf(HasSubstr("client-1"), HasSubstr("version 3"),
+                                                    HasSubstr("read it at 2"))));
+  ExpectHead(4);
+  EXPECT_THAT(Versions("order-1"), ElementsAre(1));
+  // A stream is read or written, not both; and read once.
+  AppendRequest both = OneStream("order-1", ExpectedVersion::Exactly(1));
+  both.reads.push_back({"order-1", 1});
+  EXPECT_THAT(store_->Append(both),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("named twice")));
+  AppendRequest twice = OneStream("order-1", ExpectedVersion::Exactly(1));
+  twice.reads.push_back({"client-1", 3});
+  twice.reads.push_back({"client-1", 3});
+  EXPECT_THAT(store_->Append(twice), StatusIs(absl::StatusCode::kInvalidArgument));
+  AppendRequest bad = OneStream("order-1", ExpectedVersion::Exactly(1));
+  bad.reads.push_back({"", 0});
+  EXPECT_THAT(store_->Append(bad), StatusIs(absl::StatusCode::kInvalidArgument));
+  ExpectHead(4);
+}
+
+TEST_F(EventStoreTest, AReadSeesTheWritesOfEveryEarlierAppend) {
+  // The second read client-1 before the first wrote it, whether or not they commit together.
+  absl::Status first, second;
+  AppendRequest write = OneStream("client-1", ExpectedVersion::NoStream());
+  AppendRequest read = OneStream("order-1", ExpectedVersion::NoStream());
+  read.reads.push_back({"client-1", 0});
+  absl::Notification done;
+  store_->AppendAsync(std::move(write),
+                      [&](absl::StatusOr<AppendResult> r) { first = r.status(); });
+  store_->AppendAsync(std::move(read), [&](absl::StatusOr<AppendResult> r) {
+    second = r.status();
+    done.Notify();
+  });
+  done.WaitForNotification();
+  EXPECT_OK(first);
+  EXPECT_THAT(second, StatusIs(absl::StatusCode::kAborted, HasSubstr("client-1")));
+  EXPECT_THAT(Versions("order-1"), ElementsAre());
 }
 
 TEST_F(EventStoreTest, RejectsMalformedAppendsAndWritesNothing) {
