@@ -1104,6 +1104,18 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
                        "; the states are: ", absl::StrJoin(states, ", ")));
     }
   }
+  // Likewise a client or owner that never existed (a deleted one may still have orders). The
+  // caller learns no more than that: whether they may see it is not told.
+  if (!request.client_id.empty() && state_.FindClient(request.client_id) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("there is no client \"",
+                                            absl::CHexEscape(request.client_id),
+                                            "\" to filter by; `spotflow client list` lists them"));
+  }
+  if (!request.owner_id.empty() && state_.FindUser(request.owner_id) == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("there is no user \"", absl::CHexEscape(request.owner_id),
+                     "\" to filter by owner; `spotflow user list` lists them"));
+  }
   ListOrdersResponse response;
   uint64_t last_listed = after;
   // Lists the order created at `position` if every filter passes; false once the page is full.

@@ -831,6 +831,7 @@ TEST_F(OrderFlowTest, FiltersByClientAndOwnerListWhatAFullScanWould) {
   // The index follows reassignment and is rebuilt from a snapshot: each filter, page by page,
   // lists exactly the orders a full listing holds that pass it, in the same order.
   Run(kAe2, CreateClientCommand("globex", "Globex"));
+  Run(kAe2, CreateClientCommand("initech", "Initech"));  // With no orders.
   std::vector<std::string> acme;
   for (int i = 0; i < 12; ++i) {
     if (i % 3 == 2) {
@@ -865,6 +866,15 @@ TEST_F(OrderFlowTest, FiltersByClientAndOwnerListWhatAFullScanWould) {
   };
   const std::vector<v1::OrderView> all = listed(engine_.get(), {});
   ASSERT_EQ(all.size(), 12u);
+  // A client or owner that never existed is a typo, not a filter that matches nothing.
+  ListOrdersRequest typo;
+  typo.client_id = "initek";
+  EXPECT_THAT(engine_->ListOrders({kManager}, typo),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no client \"initek\"")));
+  typo.client_id.clear();
+  typo.owner_id = "nobody";
+  EXPECT_THAT(engine_->ListOrders({kManager}, typo),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no user \"nobody\"")));
   const auto check = [&](Engine* engine) {
     for (const std::string client : {"", "acme", "globex", "initech"}) {
       for (const std::string owner : {"", "ae", "ae2", "manager"}) {

@@ -474,9 +474,12 @@ def main():
         expect("use its own command" in run_cli("action", fresh.id, "approve_script",
                                                  token=sam).stderr,
                "spotflow action leaves revision actions to their own commands")
-        nothing = run_cli("order", "list", "--client", "no-such-client")
+        nothing = run_cli("order", "list", "--status", "completed", "--client", "globex")
         expect(nothing.returncode == 0 and "(no orders match)" in nothing.stdout,
                "an empty order list says so: %s" % nothing.stdout)
+        typo = run_cli("order", "list", "--client", "no-such-client")
+        expect(typo.returncode == 1 and "NOT_FOUND" in typo.stderr and "client list" in typo.stderr,
+               "a filter on a client that does not exist is a typo, said so: %s" % typo.stderr)
         for empty in (",", "script_review, ,spot_review"):
             refused = run_cli("order", "list", "--status", empty)
             expect(refused.returncode == 2 and "none of them empty" in refused.stderr,
