@@ -1104,18 +1104,6 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
                        "; the states are: ", absl::StrJoin(states, ", ")));
     }
   }
-  // Likewise a client or owner that never existed (a deleted one may still have orders). The
-  // caller learns no more than that: whether they may see it is not told.
-  if (!request.client_id.empty() && state_.FindClient(request.client_id) == nullptr) {
-    return absl::NotFoundError(absl::StrCat("there is no client \"",
-                                            absl::CHexEscape(request.client_id),
-                                            "\" to filter by; `spotflow client list` lists them"));
-  }
-  if (!request.owner_id.empty() && state_.FindUser(request.owner_id) == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("there is no user \"", absl::CHexEscape(request.owner_id),
-                     "\" to filter by owner; `spotflow user list` lists them"));
-  }
   ListOrdersResponse response;
   uint64_t last_listed = after;
   // Lists the order created at `position` if every filter passes; false once the page is full.
@@ -1159,6 +1147,28 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   } else {
     for (auto it = index.upper_bound(after); it != index.end(); ++it) {
       if (!list(it->first, it->second)) break;
+    }
+  }
+  // Likewise a filter on a client or owner that is not there for the caller is a typo, not a
+  // filter that happens to match nothing; but only when nothing was listed: one may see an
+  // order shared with them whose client they do not see (so no one learns of a client or user
+  // they may not see, and a deleted client still lists its orders).
+  if (response.orders.empty() && request.page_token.empty()) {
+    const ClientView* client =
+        request.client_id.empty() ? nullptr : state_.FindClient(request.client_id);
+    if (!request.client_id.empty() &&
+        (client == nullptr || (!client->deleted() && !state_.CanSee(*caller, *client, now)))) {
+      return absl::NotFoundError(
+          absl::StrCat("there is no client \"", absl::CHexEscape(request.client_id),
+                       "\" to filter by; `spotflow client list` lists them"));
+    }
+    // A client contact's login sees no other user.
+    if (!request.owner_id.empty() &&
+        (state_.FindUser(request.owner_id) == nullptr ||
+         (!caller->client_id().empty() && request.owner_id != caller->user_id()))) {
+      return absl::NotFoundError(
+          absl::StrCat("there is no user \"", absl::CHexEscape(request.owner_id),
+                       "\" to filter by owner; `spotflow user list` lists them"));
     }
   }
   return response;

@@ -875,6 +875,25 @@ TEST_F(OrderFlowTest, FiltersByClientAndOwnerListWhatAFullScanWould) {
   typo.owner_id = "nobody";
   EXPECT_THAT(engine_->ListOrders({kManager}, typo),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("no user \"nobody\"")));
+  // A client the caller may not see reads the same as one that is not there: a client
+  // contact learns nothing of other advertisers, nor of the house's users.
+  ListOrdersRequest probe;
+  probe.client_id = "globex";
+  EXPECT_THAT(engine_->ListOrders({kClientUser}, probe), StatusIs(absl::StatusCode::kNotFound));
+  probe.client_id.clear();
+  probe.owner_id = kAe;
+  EXPECT_THAT(engine_->ListOrders({kClientUser}, probe), StatusIs(absl::StatusCode::kNotFound));
+  // One who sees an order shared with them lists it by its client, which they do not see.
+  AddUser("ava", engine::kAccountExecutive);
+  v1::Command share;
+  share.mutable_share_order()->set_order_id(acme[0]);
+  share.mutable_share_order()->set_user_id("ava");
+  Run(kManager, share);
+  ASSERT_THAT(engine_->GetClient({"ava"}, "acme"), StatusIs(absl::StatusCode::kNotFound));
+  ListOrdersRequest shared;
+  shared.client_id = "acme";
+  ASSERT_OK_AND_ASSIGN(ListOrdersResponse visible, engine_->ListOrders({"ava"}, shared));
+  EXPECT_THAT(visible.orders, SizeIs(1));
   const auto check = [&](Engine* engine) {
     for (const std::string client : {"", "acme", "globex", "initech"}) {
       for (const std::string owner : {"", "ae", "ae2", "manager"}) {

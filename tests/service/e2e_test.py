@@ -474,7 +474,7 @@ def main():
         expect("use its own command" in run_cli("action", fresh.id, "approve_script",
                                                  token=sam).stderr,
                "spotflow action leaves revision actions to their own commands")
-        nothing = run_cli("order", "list", "--status", "completed", "--client", "globex")
+        nothing = run_cli("order", "list", "--flight", "2001-01-01..2001-01-02", "--client", "acme")
         expect(nothing.returncode == 0 and "(no orders match)" in nothing.stdout,
                "an empty order list says so: %s" % nothing.stdout)
         typo = run_cli("order", "list", "--client", "no-such-client")
