@@ -10,6 +10,7 @@
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -73,6 +74,28 @@ bool WaitsForOthers(const State& state, const v1::UserView& user, const v1::Orde
     }
   }
   return false;
+}
+
+// Where a recorded spot is: a URI with its scheme (RFC 3986), s3://spots/winter.wav, so that
+// whoever plays or delivers it knows how to fetch it; no spaces or control characters.
+absl::Status ValidateMediaUri(absl::string_view uri) {
+  const size_t colon = uri.find(':');
+  const absl::string_view scheme = uri.substr(0, colon == uri.npos ? 0 : colon);
+  const bool scheme_ok = !scheme.empty() &&
+                         absl::ascii_isalpha(static_cast<unsigned char>(scheme[0])) &&
+                         std::all_of(scheme.begin(), scheme.end(), [](char c) {
+                           return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '+' ||
+                                  c == '-' || c == '.';
+                         });
+  const bool rest_ok = colon != uri.npos && colon + 1 < uri.size() &&
+                       std::none_of(uri.begin(), uri.end(), [](char c) {
+                         return static_cast<unsigned char>(c) <= ' ' || c == '\x7f';
+                       });
+  if (scheme_ok && rest_ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("media uri \"", absl::CHexEscape(uri.substr(0, 200)),
+                   "\" is not a URI: give where the spot is with its scheme and no spaces, e.g. "
+                   "s3://spots/winter-sale.wav or https://files.example.com/winter%20sale.wav"));
 }
 
 bool IsOpen(const v1::OrderView& order) {
@@ -1403,6 +1426,7 @@ absl::Status Decider::SubmitRevision(const v1::SubmitRevision& c) {
     action = "submit_script";
   } else {
     RETURN_IF_ERROR(ValidateText("media uri", c.media().uri(), 2048, true));
+    RETURN_IF_ERROR(ValidateMediaUri(c.media().uri()));
     RETURN_IF_ERROR(ValidateText("media checksum", c.media().checksum(), 256, false));
     if (c.media().duration_ms() > uint64_t{kMaxSpotSeconds} * 1000) {
       return absl::InvalidArgumentError(absl::StrCat(

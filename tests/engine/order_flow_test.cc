@@ -1543,6 +1543,19 @@ TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
   EXPECT_THAT(Reject(kProducer, endless),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("media duration_ms 999999999 is over the limit of 3600000")));
+  // A spot is somewhere a player can fetch it from: a URI with its scheme.
+  for (const char* uri :
+       {"winter.wav", "C:", "s3:", ":x", "1s3://x", "s3://spots/a b.wav", "s3://spots/a\tb.wav"}) {
+    EXPECT_THAT(Reject(kProducer, Spot("o-1", uri)),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not a URI")))
+        << uri;
+  }
+  for (const char* uri : {"s3://spots/winter.wav", "https://files.example.com/a%20b.wav",
+                          "file:///srv/spots/x.wav", "urn:isci:ABCD1234H", "svn+ssh://h/x"}) {
+    EXPECT_THAT(engine_->Execute({kProducer}, Spot("o-1", uri)).status(),
+                Not(StatusIs(absl::StatusCode::kInvalidArgument)))
+        << uri;
+  }
 }
 
 TEST_F(OrderFlowTest, AFullOrderTakesNoMoreTextButCanStillBeArchived) {
