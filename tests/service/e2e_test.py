@@ -244,6 +244,8 @@ def main():
                 (("order", "list", "--queue=maybe"), "is on or off", "a flag is on or off"),
                 (("events", "tail", "--limit", "0"), "at least 1", "a tail of nothing is refused"),
                 (("order", "list", "--limit", "0"), "at least 1", "so is a list of nothing"),
+                (("client", "create", "--name", b"Caf\xe9"),
+                 "is not UTF-8 text", "an argument in Latin-1 is refused before it is sent"),
                 (("order", "reuse", "spring-launch"), "needs --flight",
                  "a reused order books its own flight")]:
             result = run_cli(*args, token=admin)
