@@ -381,6 +381,8 @@ class EngineImpl final : public Engine {
   absl::StatusOr<CommandResult> RepeatedResult(const store::AppendResult& append,
                                                const std::string& request_id,
                                                const std::string& digest);
+  // Clears `user`'s tokens unless `caller` is an administrator or that user.
+  void HideTokens(const UserView& caller, UserView* user) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   store::AppendRequest ToAppend(const Decision& decision, const UserView& actor,
                                 const Command& command, absl::Time now, const std::string& key,
                                 const std::string& digest);
@@ -861,8 +863,11 @@ void EngineImpl::Committed(std::shared_ptr<Pending> p, CommandResult result,
                            const std::string& target_stream,
                            absl::StatusOr<store::AppendResult> appended) {
   const Command& command = p->command;
-  if (absl::IsAborted(appended.status()) && !command.has_etag()) {
-    // A concurrent change: bring the projections up to it, then decide again.
+  if (absl::IsAborted(appended.status())) {
+    // A concurrent change: bring the projections up to it, then decide again. With an etag
+    // too: the next attempt checks it against the target first, so a caller whose record
+    // moved on hears that, and one whose decision read something else that did is not told
+    // their etag was stale.
     p->last_conflict = appended.status();
     if (absl::Status caught_up = CatchUp(store_->Head().position); !caught_up.ok()) {
       return Answer(p, caught_up);
@@ -1151,13 +1156,13 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   }
   // Likewise a filter on a client or owner that is not there for the caller is a typo, not a
   // filter that happens to match nothing; but only when nothing was listed: one may see an
-  // order shared with them whose client they do not see (so no one learns of a client or user
-  // they may not see, and a deleted client still lists its orders).
+  // order shared with them whose client they do not see. So no one learns of a client or user
+  // they may not see (nor that one was deleted), and a deleted client still lists its orders.
   if (response.orders.empty() && request.page_token.empty()) {
     const ClientView* client =
         request.client_id.empty() ? nullptr : state_.FindClient(request.client_id);
     if (!request.client_id.empty() &&
-        (client == nullptr || (!client->deleted() && !state_.CanSee(*caller, *client, now)))) {
+        (client == nullptr || !state_.CanSee(*caller, *client, now, /*even_deleted=*/true))) {
       return absl::NotFoundError(
           absl::StrCat("there is no client \"", absl::CHexEscape(request.client_id),
                        "\" to filter by; `spotflow client list` lists them"));
@@ -1239,7 +1244,17 @@ absl::StatusOr<UserView> EngineImpl::GetUser(const Principal& principal,
   if (user == nullptr || (!caller->client_id().empty() && user_id != caller->user_id())) {
     return absl::NotFoundError(absl::StrCat("user \"", absl::CHexEscape(user_id), "\" not found"));
   }
-  return *user;
+  UserView shown = *user;
+  HideTokens(*caller, &shown);
+  return shown;
+}
+
+void EngineImpl::HideTokens(const UserView& caller, UserView* user) const {
+  // Which tokens a user holds, and who issued them, is for administrators and the user.
+  if (caller.user_id() != user->user_id() &&
+      state_.ScopeOf(caller, v1::ADMIN_CONFIGURE) == v1::SCOPE_UNSPECIFIED) {
+    user->clear_tokens();
+  }
 }
 
 absl::StatusOr<ListUsersResponse> EngineImpl::ListUsers(const Principal& principal,
@@ -1257,6 +1272,7 @@ absl::StatusOr<ListUsersResponse> EngineImpl::ListUsers(const Principal& princip
       "ListUsers", std::move(users),
       [](const UserView& u) -> const std::string& { return u.user_id(); }, after,
       PageSize(request.page_size));
+  for (UserView& user : response.users) HideTokens(*caller, &user);
   return response;
 }
 

@@ -193,8 +193,11 @@ class Engine {
                                                  const AsOf& as_of) const = 0;
   virtual absl::StatusOr<ListOrdersResponse> ListOrders(const Principal& principal,
                                                         const ListOrdersRequest& request) const = 0;
+  // The client as it stands now: an account share past its end is not shown.
   virtual absl::StatusOr<ClientView> GetClient(const Principal& principal,
                                                const std::string& client_id) const = 0;
+  // The client as its events had left it at that moment, every share with its end (an audit
+  // view: whether a share had ended by then is for the reader to compare).
   virtual absl::StatusOr<ClientView> GetClientAsOf(const Principal& principal,
                                                    const std::string& client_id,
                                                    const AsOf& as_of) const = 0;

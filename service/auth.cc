@@ -1,6 +1,7 @@
 #include "service/auth.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,10 +10,12 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -30,10 +33,37 @@ std::string Hex(const unsigned char* bytes, size_t size) {
   return hex;
 }
 
+// An exclusive lock on "<path>.lock" for as long as it lives: servers sharing a token file
+// (flock(2) between processes) add and remove lines one at a time, so a revocation's rewrite
+// does not drop a line another server appended meanwhile.
+class FileLock {
+ public:
+  static absl::StatusOr<FileLock> Take(const std::string& path) {
+    const std::string name = absl::StrCat(path, ".lock");
+    const int fd = ::open(name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || ::flock(fd, LOCK_EX) != 0) {
+      const absl::Status status =
+          absl::UnavailableError(absl::StrCat("cannot lock ", name, ": ", std::strerror(errno)));
+      if (fd >= 0) ::close(fd);
+      return status;
+    }
+    return FileLock(fd);
+  }
+  FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  FileLock& operator=(FileLock&&) = delete;
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);  // Closing releases the lock.
+  }
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 // Replaces the file at `path` with `text`: writes it beside the file, syncs it, renames it
 // over the file and syncs the directory, so a crash leaves the old file or the new one whole.
 absl::Status ReplaceFile(const std::string& path, const std::string& text) {
-  const std::string temporary = absl::StrCat(path, ".new");
+  const std::string temporary = absl::StrCat(path, ".new.", ::getpid());
   const auto failed = [&](absl::string_view what) {
     return absl::UnavailableError(absl::StrCat("cannot ", what, " the token file ", path, ": ",
                                                std::strerror(errno), "; it is unchanged"));
@@ -134,6 +164,7 @@ absl::StatusOr<std::string> TokenStore::Issue(const std::string& path, const std
   const std::string token = Hex(bytes, sizeof(bytes));
   const std::string hash = HashToken(token);
   absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(const FileLock file_lock, FileLock::Take(path));
   // Only its owner reads the token file: hashes are not secrets, but user ids are.
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot write the token file ", path));
@@ -173,26 +204,37 @@ std::string TokenStore::HashOfAuthorization(absl::string_view authorization) {
   return HashToken(absl::StripAsciiWhitespace(authorization.substr(space + 1)));
 }
 
-absl::StatusOr<std::string> TokenStore::Revoke(const std::string& path, const std::string& user_id,
-                                               absl::string_view hash_prefix) {
+absl::StatusOr<std::string> TokenStore::NormalizePrefix(absl::string_view hash_prefix,
+                                                        absl::string_view user_id) {
   const std::string prefix = absl::AsciiStrToLower(hash_prefix);
   if (prefix.size() < 12 || prefix.size() > 64 ||
       !std::all_of(prefix.begin(), prefix.end(),
                    [](char c) { return absl::ascii_isxdigit(static_cast<unsigned char>(c)); })) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "token_hash_prefix \"", hash_prefix,
+        "token_hash_prefix \"", absl::CHexEscape(hash_prefix),
         "\" is not the start of a token's hash: give at least 12 of its hex digits, as "
         "`spotflow user show ",
         user_id, "` lists them"));
   }
+  return prefix;
+}
+
+absl::StatusOr<std::string> TokenStore::Revoke(const std::string& path, const std::string& user_id,
+                                               absl::string_view hash_prefix) {
+  ASSIGN_OR_RETURN(const std::string prefix, NormalizePrefix(hash_prefix, user_id));
   absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(const FileLock file_lock, FileLock::Take(path));
   // The token file as it is now: another server may have added to it, and an operator may
-  // have edited it.
+  // have edited it. A file that cannot be read whole is not rewritten from what was read.
   std::vector<std::string> lines;
-  {
+  if (std::filesystem::exists(path)) {
     std::ifstream in(path);
     std::string line;
-    while (std::getline(in, line)) lines.push_back(line);
+    while (in && std::getline(in, line)) lines.push_back(line);
+    if (!in.eof() || in.bad()) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot read the token file ", path, "; it is unchanged"));
+    }
   }
   absl::flat_hash_set<std::string> matches;
   std::vector<bool> keep(lines.size(), true);
@@ -216,9 +258,9 @@ absl::StatusOr<std::string> TokenStore::Revoke(const std::string& path, const st
                      "; `spotflow user show ", user_id, "` lists their tokens"));
   }
   if (matches.size() > 1) {
-    return absl::FailedPreconditionError(absl::StrCat(matches.size(), " tokens of user ", user_id,
-                                                      " have hashes starting with ", prefix,
-                                                      "; give more digits to name one"));
+    return absl::InvalidArgumentError(absl::StrCat(matches.size(), " tokens of user ", user_id,
+                                                   " have hashes starting with ", prefix,
+                                                   "; give more digits to name one"));
   }
   const std::string hash = *matches.begin();
   if (std::find(keep.begin(), keep.end(), false) != keep.end()) {

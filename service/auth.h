@@ -36,11 +36,16 @@ class TokenStore {
 
   // Takes the token of `user_id` whose hash starts with `hash_prefix` (hex, at least 12
   // digits) out of `path` and of this store, and returns its whole hash: it stops working at
-  // once. NOT_FOUND when no token of the user has that prefix, FAILED_PRECONDITION when
+  // once. NOT_FOUND when no token of the user has that prefix, INVALID_ARGUMENT when
   // several have (more digits tell them apart). The file is replaced whole (written beside
   // it, synced, renamed over it), so a crash leaves either the old file or the new one.
   absl::StatusOr<std::string> Revoke(const std::string& path, const std::string& user_id,
                                      absl::string_view hash_prefix);
+
+  // `hash_prefix` in lowercase, or INVALID_ARGUMENT unless it is 12 to 64 hex digits (the
+  // message names `user_id`'s listing).
+  static absl::StatusOr<std::string> NormalizePrefix(absl::string_view hash_prefix,
+                                                     absl::string_view user_id);
 
   // The hash of the token in an "authorization" header value ("Bearer <token>"); empty when
   // the value is not of that form.

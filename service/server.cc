@@ -422,30 +422,44 @@ class Calls {
                                           const grpc::CallbackServerContext& context,
                                           const std::string& user, const std::string& hash_prefix) {
     RETURN_IF_ERROR(engine_->Authorize(principal, v1::ADMIN_CONFIGURE));
-    RETURN_IF_ERROR(engine_->GetUser(principal, user).status());
+    ASSIGN_OR_RETURN(const v1::UserView view, engine_->GetUser(principal, user));
     if (options_.tokens_file.empty()) {
       return absl::FailedPreconditionError("this server was started without a token file");
     }
+    ASSIGN_OR_RETURN(const std::string prefix, TokenStore::NormalizePrefix(hash_prefix, user));
     // Special case: an administrator revoking the token they call with would lock themselves
     // out at once, perhaps as the only administrator.
     const auto& metadata = context.client_metadata();
     if (auto it = metadata.find("authorization");
-        it != metadata.end() && user == principal.user_id && !hash_prefix.empty() &&
+        it != metadata.end() && user == principal.user_id &&
         absl::StartsWith(TokenStore::HashOfAuthorization(
                              absl::string_view(it->second.data(), it->second.size())),
-                         absl::AsciiStrToLower(hash_prefix))) {
+                         prefix)) {
       return absl::FailedPreconditionError(
           "this call is made with the token it would revoke; issue yourself another token, "
           "call with that one, and revoke this one then");
     }
-    ASSIGN_OR_RETURN(std::string hash, tokens_->Revoke(options_.tokens_file, user, hash_prefix));
+    absl::StatusOr<std::string> hash = tokens_->Revoke(options_.tokens_file, user, prefix);
+    if (absl::IsNotFound(hash.status())) {
+      // Out of the file already, yet not recorded as revoked: an earlier revocation whose
+      // record failed, or a line an operator removed. Recording it finishes the job.
+      std::vector<std::string> unrecorded;
+      for (const v1::IssuedToken& token : view.tokens()) {
+        if (!token.has_revoked_time() && absl::StartsWith(prefix, token.token_hash_prefix())) {
+          unrecorded.push_back(token.token_hash_prefix());
+        }
+      }
+      if (unrecorded.size() == 1) hash = unrecorded[0];
+    }
+    if (!hash.ok()) return hash.status();
     v1::Command record;
     record.mutable_record_token_revoked()->set_user_id(user);
-    record.mutable_record_token_revoked()->set_token_hash_prefix(hash.substr(0, 12));
-    // The token no longer works whatever happens here; the record is what an audit reads.
+    record.mutable_record_token_revoked()->set_token_hash_prefix(hash->substr(0, 12));
+    // The token no longer works whatever happens here; a failed record is finished by
+    // revoking it again.
     RETURN_IF_ERROR(engine_->Execute(principal, record).status());
-    spdlog::info("RevokeToken by {}: token {} of {}", principal.user_id, hash.substr(0, 12), user);
-    return hash.substr(0, 12);
+    spdlog::info("RevokeToken by {}: token {} of {}", principal.user_id, hash->substr(0, 12), user);
+    return hash->substr(0, 12);
   }
 
   // Where a call's work runs: on the executor when it may block (a query's reads), or in the

@@ -895,7 +895,9 @@ absl::Status Decider::RecordTokenIssued(const v1::RecordTokenIssued& c) {
 
 absl::Status Decider::RecordTokenRevoked(const v1::RecordTokenRevoked& c) {
   RETURN_IF_ERROR(RequireAdmin("revoke tokens"));
-  ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id()));
+  // A deactivated user's tokens are revoked too (a leaver's, say).
+  ASSIGN_OR_RETURN(const v1::UserView* user,
+                   LoadUser("user_id", c.user_id(), /*must_be_active=*/false));
   RETURN_IF_ERROR(ValidateTokenHashPrefix(c.token_hash_prefix()));
   const std::string stream = UserStream(user->user_id());
   v1::TokenRevoked* e = Emit(stream, user->version()).mutable_token_revoked();

@@ -802,8 +802,9 @@ bool State::CanSee(const v1::UserView& user, const v1::OrderView& order, absl::T
   return !order.deleted() && Allows(user, v1::ORDER_VIEW, order, now);
 }
 
-bool State::CanSee(const v1::UserView& user, const v1::ClientView& client, absl::Time now) const {
-  if (client.deleted()) return false;
+bool State::CanSee(const v1::UserView& user, const v1::ClientView& client, absl::Time now,
+                   bool even_deleted) const {
+  if (client.deleted() && !even_deleted) return false;
   // Who manages an account sees it; so does whoever sees every order (production, audit).
   return Allows(user, v1::CLIENT_MANAGE, client, now) || ScopeOf(user, v1::ORDER_VIEW) == v1::ALL ||
          (!user.client_id().empty() && user.client_id() == client.client_id());

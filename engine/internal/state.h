@@ -125,7 +125,9 @@ class State {
   }
   // Whether the user may see the order / client at all.
   bool CanSee(const v1::UserView& user, const v1::OrderView& order, absl::Time now) const;
-  bool CanSee(const v1::UserView& user, const v1::ClientView& client, absl::Time now) const;
+  // `even_deleted`: whether they could, were the client not deleted (its orders stay).
+  bool CanSee(const v1::UserView& user, const v1::ClientView& client, absl::Time now,
+              bool even_deleted = false) const;
 
   // Everything, sorted by id (workflows by name and version), for snapshots and digests.
   v1::EngineState ToProto() const;

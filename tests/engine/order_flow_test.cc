@@ -520,6 +520,12 @@ TEST_F(OrderFlowTest, SharingAnOrderLetsAColleagueSeeAndWorkIt) {
   EXPECT_THAT(engine_->GetOrder({kAe2}, order), StatusIs(absl::StatusCode::kNotFound));
   Run(kManager, take);  // A manager may.
   EXPECT_THAT(Order(order).participants(), IsEmpty());
+  // So may whom the account is shared with (the AE's assistant): the order is the account's.
+  // Passing the account itself on stays the owner's (ShareClient).
+  v1::Command by_account = share;
+  by_account.mutable_share_order()->set_user_id(kOrderEntry);
+  Run(kAssistant, by_account);
+  EXPECT_THAT(Order(order).participants(), ElementsAre(kOrderEntry));
 }
 
 TEST_F(OrderFlowTest, AccountShareExpiresAtItsDate) {
@@ -883,6 +889,14 @@ TEST_F(OrderFlowTest, FiltersByClientAndOwnerListWhatAFullScanWould) {
   probe.client_id.clear();
   probe.owner_id = kAe;
   EXPECT_THAT(engine_->ListOrders({kClientUser}, probe), StatusIs(absl::StatusCode::kNotFound));
+  // Nor that one was deleted; its own people still filter by it.
+  v1::Command gone;
+  gone.mutable_delete_client()->set_client_id("initech");
+  Run(kAe2, gone);
+  probe.owner_id.clear();
+  probe.client_id = "initech";
+  EXPECT_THAT(engine_->ListOrders({kClientUser}, probe), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_OK(engine_->ListOrders({kAe2}, probe).status());
   // One who sees an order shared with them lists it by its client, which they do not see.
   AddUser("ava", engine::kAccountExecutive);
   v1::Command share;

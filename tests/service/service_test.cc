@@ -294,6 +294,9 @@ TEST_F(ServiceTest, AdministratorsRevokeATokenWhichStopsWorkingAtOnce) {
     return status;
   });
   EXPECT_THAT(status.error_message(), HasSubstr("issue yourself another token"));
+  own.set_token_hash_prefix(TokenStore::HashPrefix(token_["admin"]).substr(0, 4));
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT,
+                [&] { return admin_->RevokeToken(Context("admin").get(), own, &revoked); });
   grpc::ClientContext before;
   before.AddMetadata("authorization", "Bearer " + issued.token());
   v1::PingResponse pong;
@@ -339,6 +342,51 @@ TEST_F(ServiceTest, AdministratorsRevokeATokenWhichStopsWorkingAtOnce) {
   ASSERT_EQ(ann.tokens_size(), 1);
   EXPECT_FALSE(ann.tokens(0).has_issued_time());
   EXPECT_EQ(ann.tokens(0).revoked_by(), "admin");
+  // A deactivated user's token is revoked too (a leaver's), and recorded.
+  issue.set_user_id("pete");
+  ASSERT_TRUE(Ok(admin_->IssueToken(Context("admin").get(), issue, &issued)));
+  v1::DeactivateUserRequest deactivate;
+  deactivate.mutable_deactivate_user()->set_user_id("pete");
+  v1::CommandResult done;
+  ASSERT_TRUE(Ok(admin_->DeactivateUser(Context("admin").get(), deactivate, &done)));
+  revoke.set_user_id("pete");
+  revoke.set_token_hash_prefix(TokenStore::HashPrefix(issued.token()));
+  ASSERT_TRUE(Ok(admin_->RevokeToken(Context("admin").get(), revoke, &revoked)));
+  get.set_user_id("pete");
+  v1::UserView pete;
+  ASSERT_TRUE(Ok(admin_->GetUser(Context("admin").get(), get, &pete)));
+  ASSERT_EQ(pete.tokens_size(), 1);
+  EXPECT_EQ(pete.tokens(0).revoked_by(), "admin");
+  // A token out of the file whose revocation the log lacks (an operator removed its line):
+  // revoking it records what happened.
+  issue.set_user_id("sam");
+  ASSERT_TRUE(Ok(admin_->IssueToken(Context("admin").get(), issue, &issued)));
+  {
+    const std::string hash = TokenStore::HashToken(issued.token());
+    std::ifstream in(dir_.Sub("tokens"));
+    std::string text, line;
+    while (std::getline(in, line)) {
+      if (line.rfind(hash, 0) != 0) text += line + "\n";
+    }
+    std::ofstream(dir_.Sub("tokens"), std::ios::trunc) << text;
+  }
+  revoke.set_user_id("sam");
+  revoke.set_token_hash_prefix(TokenStore::HashPrefix(issued.token()));
+  ASSERT_TRUE(Ok(admin_->RevokeToken(Context("admin").get(), revoke, &revoked)));
+  get.set_user_id("sam");
+  ASSERT_TRUE(Ok(admin_->GetUser(Context("admin").get(), get, &sam)));
+  ASSERT_EQ(sam.tokens_size(), 2);
+  EXPECT_TRUE(sam.tokens(1).has_revoked_time());
+  // Who holds which tokens is for administrators and the user alone.
+  ASSERT_TRUE(Ok(admin_->GetUser(Context("sam").get(), get, &sam)));
+  EXPECT_EQ(sam.tokens_size(), 2);
+  ASSERT_TRUE(Ok(admin_->GetUser(Context("audrey").get(), get, &sam)));
+  EXPECT_EQ(sam.tokens_size(), 0);
+  v1::ListUsersResponse users;
+  ASSERT_TRUE(Ok(admin_->ListUsers(Context("audrey").get(), v1::ListUsersRequest(), &users)));
+  for (const v1::UserView& user : users.users()) {
+    if (user.user_id() != "audrey") EXPECT_EQ(user.tokens_size(), 0) << user.user_id();
+  }
   // And after a restart, the revoked tokens stay revoked.
   StopAll();
   StartAll();
@@ -1066,13 +1114,14 @@ TEST(TokenStoreTest, RevokeTakesOneTokenOutOfTheFileAndKeepsTheRest) {
   EXPECT_THAT(tokens->Revoke(path, "mia", hash.substr(0, 12)),
               testing::StatusIs(absl::StatusCode::kNotFound, HasSubstr("user show mia")))
       << "another user's token";
+  EXPECT_EQ(file(), before);
   // Two tokens of one user whose hashes share a start: a line written by hand.
   std::string twin = hash.substr(0, 12) + std::string(52, '0');
   if (twin == hash) twin.back() = '1';
   std::ofstream(path, std::ios::app) << twin << " sam\n";
   ASSERT_OK(tokens->Reload(path));
   EXPECT_THAT(tokens->Revoke(path, "sam", hash.substr(0, 12)),
-              testing::StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("more digits")));
+              testing::StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("more digits")));
   EXPECT_EQ(*tokens->Authenticate("Bearer " + first), "sam");
 
   // A longer prefix, in capitals, names one.
@@ -1090,7 +1139,10 @@ TEST(TokenStoreTest, RevokeTakesOneTokenOutOfTheFileAndKeepsTheRest) {
   EXPECT_NE(before, file());
   EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  EXPECT_FALSE(std::filesystem::exists(path + ".new"));
+  for (const auto& entry : std::filesystem::directory_iterator(dir.Sub(""))) {
+    EXPECT_THAT(entry.path().filename().string(), ::testing::Not(HasSubstr(".new")))
+        << "no replacement file left behind";
+  }
   // A server loading the file now agrees.
   ASSERT_OK_AND_ASSIGN(auto reloaded, TokenStore::Load(path));
   EXPECT_THAT(reloaded->Authenticate("Bearer " + first),
