@@ -219,6 +219,8 @@ const std::vector<VerbSpec>& Verbs() {
       {"share", "ORDER USER", 2, 2, {}, true},
       {"unshare", "ORDER USER", 2, 2, {}, true},
       {"assign", "ORDER PRODUCER", 2, 2, {}, true},
+      {"unassign", "ORDER                      (the order waits for any producer again)", 1, 1,
+       {}, true},
       {"comment", "ORDER \"TEXT\"", 2, 2, {}, true},
       {"client create", "--name NAME [--id ID] [--owner USER] [--kind KIND]",
        0, 0, {"name", "id", "owner", "kind"}, true},
@@ -1064,6 +1066,12 @@ int Client::Run(const std::string& verb, const Args& args) {
     v1::AssignProducerRequest request;
     request.mutable_assign_producer()->set_order_id(rest(0, "the order id or key"));
     request.mutable_assign_producer()->set_user_id(rest(1, "the producer"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->AssignProducer(c, q, out); });
+  }
+  if (verb == "unassign") {
+    v1::AssignProducerRequest request;
+    request.mutable_assign_producer()->set_order_id(rest(0, "the order id or key"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->AssignProducer(c, q, out); });
   }

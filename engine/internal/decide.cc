@@ -1711,6 +1711,20 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
 
 absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  if (c.user_id().empty()) {
+    // No producer: whoever manages the order takes its producer off; a producer may hand
+    // back an order assigned to them. It then waits for any producer again.
+    if (order->producer_id() != actor_.user_id()) {
+      RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "unassign its producer"));
+    }
+    const std::string stream = OrderStream(order->order_id());
+    Target(stream, order->version(), order->order_id());
+    if (order->producer_id().empty()) return absl::OkStatus();
+    v1::ProducerAssigned* e = Emit(stream, order->version()).mutable_producer_assigned();
+    e->set_order_id(order->order_id());
+    e->set_old_producer_id(order->producer_id());
+    return absl::OkStatus();
+  }
   // Whoever manages the order assigns a producer; a producer may take an order nobody has.
   const bool self = c.user_id() == actor_.user_id() && order->producer_id().empty() &&
                     ScopeOf(v1::REVISION_WRITE) != v1::SCOPE_UNSPECIFIED;

@@ -1022,6 +1022,16 @@ TEST_F(OrderFlowTest, AWorkQueueHoldsWhatTheOrderWaitsForFromTheUser) {
   EXPECT_OK(engine_->Execute({kProducer}, Script(order, "draft")).status())
       << "another producer may still step in";
   EXPECT_TRUE(Queued(kAe, order)) << "the script waits for the AE's review";
+  // The producer hands the order back; another may not take it off them, its AE may.
+  v1::Command unassign;
+  unassign.mutable_assign_producer()->set_order_id(order);
+  EXPECT_THAT(Reject(kProducer, unassign), StatusIs(absl::StatusCode::kPermissionDenied));
+  Run("pat", unassign);
+  EXPECT_EQ(Order(order).producer_id(), "");
+  Run(kAe, assign);
+  Run(kAe, unassign);
+  EXPECT_EQ(Order(order).producer_id(), "");
+  Run(kAe, unassign);  // Nobody assigned: nothing to change.
   EXPECT_FALSE(Queued(kManager, order)) << "who may approve any script, but this one is the AE's";
   v1::Command deactivate;
   deactivate.mutable_deactivate_user()->set_user_id(kAe);
