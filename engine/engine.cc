@@ -1001,6 +1001,9 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
        internal::ActionsOpenTo(state_, *caller, *order, now, /*moving_only=*/false)) {
     shown.add_open_actions(std::move(action));
   }
+  for (std::string& action : internal::FlightActionsOpenTo(state_, *caller, *order, now)) {
+    shown.add_open_flight_actions(std::move(action));
+  }
   return shown;
 }
 

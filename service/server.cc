@@ -946,6 +946,7 @@ class OrdersService final : public v1::Orders::CallbackService {
             // A feed is sent again only when the order changes, and what is open to the caller
             // also changes without that (a share expires, a role changes): GetOrder tells it.
             order.clear_open_actions();
+            order.clear_open_flight_actions();
             return std::optional<v1::OrderView>(std::move(order));
           };
         });

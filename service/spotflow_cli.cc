@@ -722,8 +722,18 @@ class Client {
                     DateText(c.new_start()).c_str(), DateText(c.new_end()).c_str(),
                     c.reason().empty() ? "" : " (",
                     c.reason().empty() ? "" : (c.reason() + ")").c_str());
-        std::printf("    spotflow flight decide %s %s approve|reject   (or flight withdraw)\n",
-                    name.c_str(), c.request_id().c_str());
+        const auto& open = o.open_flight_actions();
+        const bool decide = std::find(open.begin(), open.end(), "decide") != open.end();
+        const bool withdraw = std::find(open.begin(), open.end(), "withdraw") != open.end();
+        if (decide) {
+          std::printf("    spotflow flight decide %s %s approve|reject%s\n", name.c_str(),
+                      c.request_id().c_str(), withdraw ? "   (or flight withdraw)" : "");
+        } else if (withdraw) {
+          std::printf(
+              "    (it waits for someone who decides flight changes; to take it back: "
+              "spotflow flight withdraw %s %s)\n",
+              name.c_str(), c.request_id().c_str());
+        }
       }
       const auto count = [](int n, const char* one, const char* many) {
         return absl::StrCat(n, " ", n == 1 ? one : many);

@@ -2020,6 +2020,16 @@ std::vector<std::string> ActionsOpenTo(const State& state, const v1::UserView& a
   return Decider(state, actor, now, /*ids=*/nullptr).OpenActions(order, moving_only);
 }
 
+std::vector<std::string> FlightActionsOpenTo(const State& state, const v1::UserView& actor,
+                                             const v1::OrderView& order, absl::Time now) {
+  std::vector<std::string> open;
+  // As DecideFlightChange and WithdrawFlightChange: an active order, a pending request.
+  if (order.archived() || order.deleted() || PendingFlightChange(order) == nullptr) return open;
+  if (state.Allows(actor, v1::FLIGHT_CHANGE_DECIDE, order, now)) open.push_back("decide");
+  if (state.Allows(actor, v1::FLIGHT_CHANGE_REQUEST, order, now)) open.push_back("withdraw");
+  return open;
+}
+
 bool FlightChangeAwaits(const State& state, const v1::UserView& actor, const v1::OrderView& order,
                         absl::Time now) {
   // As DecideFlightChange: an active order (LoadActiveOrder), the privilege, a pending request.

@@ -64,6 +64,11 @@ absl::StatusOr<Decision> Decide(const State& state, const v1::UserView& actor,
 // keep the order in its state (a new script while one is in review), and those it does not
 // wait for from `actor` (the upload of a spot production will record, the writing of an
 // order another producer is assigned to).
+// What `actor` may do now about the order's pending flight change: "decide" and/or
+// "withdraw", by the rules DecideFlightChange and WithdrawFlightChange apply.
+std::vector<std::string> FlightActionsOpenTo(const State& state, const v1::UserView& actor,
+                                             const v1::OrderView& order, absl::Time now);
+
 std::vector<std::string> ActionsOpenTo(const State& state, const v1::UserView& actor,
                                        const v1::OrderView& order, absl::Time now,
                                        bool moving_only);

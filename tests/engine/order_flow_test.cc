@@ -356,8 +356,13 @@ TEST_F(OrderFlowTest, AFlightChangeWaitsInTheQueueOfThoseWhoMayDecideIt) {
       Run(kAe, FlightChange(order, MakeDate(2026, 12, 2), MakeDate(2026, 12, 20))).sub_id();
   EXPECT_TRUE(queued(kManager));
   EXPECT_FALSE(queued(kAe)) << "the AE asked; they may not decide";
+  // What order show offers each about it.
+  EXPECT_THAT(Order(order, kAe).open_flight_actions(), ElementsAre("withdraw"));
+  EXPECT_THAT(Order(order, kManager).open_flight_actions(), ElementsAre("decide", "withdraw"));
+  EXPECT_THAT(Order(order, kProducer).open_flight_actions(), ElementsAre("decide"));
   Run(kManager, DecideFlight(order, request, true));
   EXPECT_FALSE(queued(kManager)) << "decided: nothing waits for the manager";
+  EXPECT_THAT(Order(order, kManager).open_flight_actions(), IsEmpty());
   // Once a producer is assigned, the order's next request waits for them: they may decide it.
   v1::Command assign;
   assign.mutable_assign_producer()->set_order_id(order);
