@@ -43,6 +43,7 @@ namespace v1 = spotflow::v1;
 struct Args {
   std::vector<std::string> positional;
   std::map<std::string, std::string> options;
+  std::vector<std::string> fields;  // Each --field NAME=VALUE, which may be given again.
 
   bool Has(const std::string& name) const { return options.count(name) > 0; }
   std::string Get(const std::string& name, const std::string& fallback = "") const {
@@ -180,8 +181,9 @@ const std::vector<VerbSpec>& Verbs() {
   // clang-format off
   static const auto* const kVerbs = new std::vector<VerbSpec>{
       {"order create", "--client ID --title TEXT --flight START..END [--length SECONDS]\n"
-                       "               [--kind production|provided] [--instructions TEXT] [--id ID]",
-       0, 0, {"client", "title", "flight", "length", "kind", "instructions", "id"}, true},
+                       "               [--kind production|provided] [--instructions TEXT] [--id ID]\n"
+                       "               [--field NAME=VALUE]...   (the item type's fields: type show)",
+       0, 0, {"client", "title", "flight", "length", "kind", "instructions", "id", "field"}, true},
       {"order show", "ORDER", 1, 1, {}, false},
       {"order history", "ORDER", 1, 1, {}, false},
       {"order watch", "ORDER                    each change as it happens, until interrupted",
@@ -190,8 +192,9 @@ const std::vector<VerbSpec>& Verbs() {
                      "               [--archived include|only|exclude] [--queue] [--limit N] [--page-token T]\n"
                      "               (--flight: flights that overlap it; FROM.. or ..TO leave an end open)",
        0, 0, {"status", "client", "owner", "flight", "archived", "queue", "limit", "page-token"}, false},
-      {"order update", "ORDER [--title TEXT] [--instructions TEXT] [--length SECONDS]",
-       1, 1, {"title", "instructions", "length"}, true},
+      {"order update", "ORDER [--title TEXT] [--instructions TEXT] [--length SECONDS]\n"
+                       "               [--field NAME=VALUE]...",
+       1, 1, {"title", "instructions", "length", "field"}, true},
       {"order reuse", "ORDER --flight START..END [--id ID] [--title TEXT]   (a new order like it)",
        1, 1, {"id", "title", "flight"}, true},
       {"script submit", "ORDER --text TEXT [--note TEXT]", 1, 1, {"text", "note"}, true},
@@ -634,6 +637,70 @@ class Client {
                          o.archived() ? "  (archived)" : "")};
   }
 
+  // Each --field NAME=VALUE as the item type `type_name` defines NAME (a string, a whole
+  // number, true or false, a date YYYY-MM-DD); a usage error for a field it does not have or a
+  // value not of its type. Non-zero: the exit code of a failed lookup of the type.
+  int SetFields(const std::string& type_name, const Args& args,
+                google::protobuf::Map<std::string, v1::FieldValue>* out) {
+    v1::GetItemTypeRequest request;
+    request.set_name(type_name);
+    v1::ItemTypeDefinition type;
+    grpc::Status status = admin_->GetItemType(Context().get(), request, &type);
+    if (!status.ok()) return Report(status);
+    for (const std::string& given : args.fields) {
+      const size_t eq = given.find('=');
+      const std::string name = given.substr(0, eq);
+      const v1::FieldDefinition* field = nullptr;
+      std::vector<std::string> names;
+      for (const v1::FieldDefinition& f : type.fields()) {
+        if (f.name() == name) field = &f;
+        names.push_back(f.name());
+      }
+      if (eq == std::string::npos || field == nullptr) {
+        Usage(absl::StrCat("--field is NAME=VALUE with a field of ", type_name, ": ",
+                           names.empty() ? "it has none" : absl::StrJoin(names, ", "), "; not \"",
+                           given, "\""));
+      }
+      const std::string value = given.substr(eq + 1);
+      v1::FieldValue& set = (*out)[name];
+      switch (field->type()) {
+        case v1::INTEGER: {
+          int64_t number = 0;
+          if (!absl::SimpleAtoi(value, &number)) {
+            Usage(absl::StrCat("field ", name, " is a whole number, not \"", value, "\""));
+          }
+          set.set_integer_value(number);
+          break;
+        }
+        case v1::BOOLEAN:
+          if (value != "true" && value != "false") {
+            Usage(absl::StrCat("field ", name, " is true or false, not \"", value, "\""));
+          }
+          set.set_boolean_value(value == "true");
+          break;
+        case v1::DATE:
+          *set.mutable_date_value() = ParseDate(value);
+          break;
+        default:
+          set.set_string_value(value);
+      }
+    }
+    return 0;
+  }
+
+  static std::string FieldText(const v1::FieldValue& value) {
+    switch (value.value_case()) {
+      case v1::FieldValue::kIntegerValue:
+        return absl::StrCat(value.integer_value());
+      case v1::FieldValue::kBooleanValue:
+        return value.boolean_value() ? "true" : "false";
+      case v1::FieldValue::kDateValue:
+        return DateText(value.date_value());
+      default:
+        return value.string_value();
+    }
+  }
+
   void PrintClient(const v1::ClientView& client) const {
     std::printf("%s  %s (owner %s, etag %llu)%s\n", client.client_id().c_str(),
                 client.name().c_str(), client.owner_id().c_str(),
@@ -709,6 +776,13 @@ class Client {
                     ? ""
                     : absl::StrCat(", reusing order ", o.reused_from_order()).c_str());
     if (!o.instructions().empty()) std::printf("  instructions: %s\n", o.instructions().c_str());
+    if (!o.fields().empty()) {
+      std::map<std::string, std::string> fields;  // In name order.
+      for (const auto& [name, value] : o.fields()) fields[name] = FieldText(value);
+      std::vector<std::string> shown;
+      for (const auto& [name, text] : fields) shown.push_back(absl::StrCat(name, " ", text));
+      std::printf("  fields: %s\n", absl::StrJoin(shown, ", ").c_str());
+    }
     if (!o.participants().empty()) {
       std::printf("  shared with %s\n", absl::StrJoin(o.participants(), ", ").c_str());
     }
@@ -853,6 +927,9 @@ int Client::Run(const std::string& verb, const Args& args) {
     auto [start, end] = ParseFlight(Required(args, "flight"));
     *o->mutable_flight_start() = start;
     *o->mutable_flight_end() = end;
+    if (!args.fields.empty()) {
+      if (int refused = SetFields("production_order", args, o->mutable_fields())) return refused;
+    }
     return Change(request, args,
                   [&](auto* c, auto& r, auto* out) { return orders_->CreateOrder(c, r, out); });
   }
@@ -1099,8 +1176,17 @@ int Client::Run(const std::string& verb, const Args& args) {
     if (args.Has("title")) o->set_title(args.Get("title"));
     if (args.Has("instructions")) o->set_instructions(args.Get("instructions"));
     if (args.Has("length")) o->set_spot_length_seconds(Number(args.Get("length"), "--length"));
-    if (!o->has_title() && !o->has_instructions() && !o->has_spot_length_seconds()) {
-      Usage("order update changes --title, --instructions or --length: give at least one");
+    if (!o->has_title() && !o->has_instructions() && !o->has_spot_length_seconds() &&
+        args.fields.empty()) {
+      Usage("order update changes --title, --instructions, --length or --field: give at least one");
+    }
+    if (!args.fields.empty()) {
+      v1::GetOrderRequest get;
+      get.set_order_id(o->order_id());
+      v1::OrderView order;
+      grpc::Status status = orders_->GetOrder(Context().get(), get, &order);
+      if (!status.ok()) return Report(status);
+      if (int refused = SetFields(order.item_type(), args, o->mutable_fields())) return refused;
     }
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->UpdateOrder(c, q, out); });
@@ -1817,8 +1903,10 @@ int main(int argc, char** argv) {
         json = true;
       else if (name == "help")
         help = true;
-      else
+      else {
+        if (name == "field") args.fields.push_back(value);
         args.options[name] = value;  // The verb's spec says whether it takes it (CheckArgs).
+      }
     } else if (!verb.has_value()) {
       verb = arg;
     } else {

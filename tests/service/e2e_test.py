@@ -288,6 +288,15 @@ def main():
                    "%s (%s)" % (what, (result.stderr or result.stdout).strip()))
         ok("order update --title", "order", "update", "winter-sale", "--title",
            "Winter clearance :30", token=sam)
+        # The item type's own fields, by name, each of its type.
+        ok("order update --field", "order", "update", "winter-sale", "--field", "station=WXYZ",
+           "--field", "contract_number=C-77", token=sam)
+        shown = run_cli("order", "show", "winter-sale", token=sam).stdout
+        expect("fields: contract_number C-77, station WXYZ" in shown,
+               "order show lists the fields set:\n" + shown)
+        typo = run_cli("order", "update", "winter-sale", "--field", "statoin=KABC", token=sam)
+        expect(typo.returncode == 2 and "contract_number, station" in typo.stderr,
+               "a field the type does not have names those it has: " + typo.stderr.strip())
         expect(api.order("winter-sale", sam).title == "Winter clearance :30", "the title changed")
         requested = run_cli("flight", "request", "winter-sale", "--flight",
                             "2098-12-05..2098-12-31", token=sam)
