@@ -22,6 +22,7 @@
 #include "engine/internal/definitions.h"
 #include "engine/presets.h"
 #include "google/protobuf/util/field_mask_util.h"
+#include "google/protobuf/util/message_differencer.h"
 
 namespace spotflow::engine::internal {
 namespace {
@@ -96,6 +97,28 @@ absl::Status ValidateMediaUri(absl::string_view uri) {
       absl::StrCat("media uri \"", absl::CHexEscape(uri.substr(0, 200)),
                    "\" is not a URI: give where the spot is with its scheme and no spaces, e.g. "
                    "s3://spots/winter-sale.wav or https://files.example.com/winter%20sale.wav"));
+}
+
+// A definition read, edited and given back names the version it was read at (0: it makes no
+// claim). A newer version since means someone else's edit would be lost without their knowing:
+// ABORTED, as for a stale etag.
+absl::Status RequireReadAtLatest(absl::string_view what, absl::string_view name, uint32_t given,
+                                 uint64_t latest) {
+  if (given == 0 || given == latest) return absl::OkStatus();
+  return absl::AbortedError(
+      absl::StrCat(what, " \"", name, "\" is at version ", latest,
+                   " but the definition given is of version ", given,
+                   "; show it again, make the change there and give that (or clear its version to "
+                   "replace whatever is there)"));
+}
+
+// Whether two definitions say the same, whatever versions they carry.
+template <typename Definition>
+bool SameDefinition(const Definition& stored, const Definition& given) {
+  Definition a = stored, b = given;
+  a.clear_version();
+  b.clear_version();
+  return google::protobuf::util::MessageDifferencer::Equals(a, b);
 }
 
 bool IsOpen(const v1::OrderView& order) {
@@ -952,7 +975,10 @@ absl::Status Decider::DefineItemType(const v1::DefineItemType& c) {
   const std::string stream = ItemTypeStream(c.definition().name());
   const v1::ItemTypeDefinition* type = state_.FindItemType(c.definition().name());
   const uint64_t version = type == nullptr ? 0 : type->version();
+  RETURN_IF_ERROR(
+      RequireReadAtLatest("item type", c.definition().name(), c.definition().version(), version));
   Target(stream, version, c.definition().name());
+  if (type != nullptr && SameDefinition(*type, c.definition())) return absl::OkStatus();
   v1::ItemTypeDefinition* definition =
       Emit(stream, version).mutable_item_type_defined()->mutable_definition();
   *definition = c.definition();
@@ -966,6 +992,13 @@ absl::Status Decider::PublishWorkflow(const v1::PublishWorkflow& c) {
   const v1::WorkflowDefinition* latest = state_.FindWorkflow(c.definition().name(), 0);
   const uint32_t version = latest == nullptr ? 1 : latest->version() + 1;
   const std::string stream = WorkflowStream(c.definition().name());
+  RETURN_IF_ERROR(RequireReadAtLatest("workflow", c.definition().name(), c.definition().version(),
+                                      version - 1));
+  if (latest != nullptr && SameDefinition(*latest, c.definition())) {
+    Target(stream, version - 1, c.definition().name());  // Nothing new to publish.
+    decision_.result.set_sub_id(absl::StrCat(version - 1));
+    return absl::OkStatus();
+  }
   // One record per version, so the stream version is the workflow version.
   Target(stream, version - 1, c.definition().name());
   v1::WorkflowDefinition* definition =

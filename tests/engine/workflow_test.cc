@@ -202,6 +202,44 @@ TEST_F(WorkflowTest, ItemsKeepTheVersionTheyStartedUnder) {
   EXPECT_TRUE(Order(new_order).completed());
 }
 
+TEST_F(WorkflowTest, ADefinitionEditedFromAnOldVersionIsRefusedAndTheSameOneChangesNothing) {
+  const v1::WorkflowDefinition first = *engine_->GetWorkflow({kAdmin}, kProductionOrder, 0);
+  ASSERT_EQ(first.version(), 1u);
+  v1::WorkflowDefinition edited = first;
+  edited.mutable_states(0)->set_title("Waiting for a script");
+  EXPECT_EQ(Run(kAdmin, Publish(edited)).sub_id(), "2");
+  // Another administrator's edit of version 1 would undo that one unseen.
+  v1::WorkflowDefinition stale = first;
+  stale.mutable_states(1)->set_title("Script under review");
+  EXPECT_THAT(Reject(kAdmin, Publish(stale)),
+              StatusIs(absl::StatusCode::kAborted,
+                       HasSubstr("is at version 2 but the definition given is of version 1")));
+  // Given again as it is, nothing new is published.
+  edited.set_version(2);
+  const uint64_t head = store_->Head().position;
+  EXPECT_EQ(Run(kAdmin, Publish(edited)).sub_id(), "2");
+  EXPECT_EQ(store_->Head().position, head);
+  EXPECT_EQ(engine_->GetWorkflow({kAdmin}, kProductionOrder, 0)->version(), 2u);
+  // Without a version, a definition replaces whatever is there.
+  stale.clear_version();
+  EXPECT_EQ(Run(kAdmin, Publish(stale)).sub_id(), "3");
+
+  // Item types likewise.
+  v1::ItemTypeDefinition type = *engine_->GetItemType({kAdmin}, kProductionOrder);
+  v1::Command define;
+  *define.mutable_define_item_type()->mutable_definition() = type;
+  const uint64_t before = store_->Head().position;
+  Run(kAdmin, define);
+  EXPECT_EQ(store_->Head().position, before) << "the same type again writes nothing";
+  type.set_title("Spot production");
+  *define.mutable_define_item_type()->mutable_definition() = type;
+  Run(kAdmin, define);
+  EXPECT_EQ(engine_->GetItemType({kAdmin}, kProductionOrder)->version(), type.version() + 1);
+  type.set_title("Spots");  // Still of the version before.
+  *define.mutable_define_item_type()->mutable_definition() = type;
+  EXPECT_THAT(Reject(kAdmin, define), StatusIs(absl::StatusCode::kAborted));
+}
+
 TEST_F(WorkflowTest, ConfiguredItemTypeHasItsFormAndKeys) {
   v1::Command define;
   v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
