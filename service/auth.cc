@@ -207,14 +207,21 @@ std::string TokenStore::HashOfAuthorization(absl::string_view authorization) {
 absl::StatusOr<std::string> TokenStore::NormalizePrefix(absl::string_view hash_prefix,
                                                         absl::string_view user_id) {
   const std::string prefix = absl::AsciiStrToLower(hash_prefix);
-  if (prefix.size() < 12 || prefix.size() > 64 ||
-      !std::all_of(prefix.begin(), prefix.end(),
-                   [](char c) { return absl::ascii_isxdigit(static_cast<unsigned char>(c)); })) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "token_hash_prefix \"", absl::CHexEscape(hash_prefix),
-        "\" is not the start of a token's hash: give at least 12 of its hex digits, as "
-        "`spotflow user show ",
-        user_id, "` lists them"));
+  const bool hex = std::all_of(prefix.begin(), prefix.end(), [](char c) {
+    return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+  });
+  if (!hex || prefix.size() > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token_hash_prefix \"", absl::CHexEscape(hash_prefix),
+                     "\" is not the start of a token's hash (hex digits); `spotflow user show ",
+                     user_id, "` lists them"));
+  }
+  if (prefix.size() < 12) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token_hash_prefix \"", prefix,
+                     "\" is too short: give at least 12 hex digits, as "
+                     "`spotflow user show ",
+                     user_id, "` lists them"));
   }
   return prefix;
 }

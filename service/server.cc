@@ -450,6 +450,17 @@ class Calls {
         }
       }
       if (unrecorded.size() == 1) hash = unrecorded[0];
+      for (const v1::IssuedToken& token : view.tokens()) {
+        if (!hash.ok() && token.has_revoked_time() &&
+            absl::StartsWith(prefix, token.token_hash_prefix())) {
+          return absl::NotFoundError(
+              absl::StrCat("token ", token.token_hash_prefix(), " of user ", user,
+                           " was revoked already, by ", token.revoked_by(), " at ",
+                           absl::FormatTime(absl::RFC3339_sec,
+                                            absl::FromUnixSeconds(token.revoked_time().seconds()),
+                                            absl::UTCTimeZone())));
+        }
+      }
     }
     if (!hash.ok()) return hash.status();
     v1::Command record;
@@ -1149,6 +1160,7 @@ class AdminService final : public v1::Admin::CallbackService {
                                v1::IssueTokenResponse* out) -> absl::Status {
                           ASSIGN_OR_RETURN(std::string token, calls_->IssueToken(p, r.user_id()));
                           out->set_user_id(r.user_id());
+                          out->set_token_hash_prefix(TokenStore::HashPrefix(token));
                           out->set_token(std::move(token));
                           return absl::OkStatus();
                         });

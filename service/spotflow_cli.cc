@@ -1452,8 +1452,10 @@ int Client::Run(const std::string& verb, const Args& args) {
     grpc::Status status = admin_->IssueToken(Context().get(), request, &response);
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
-    std::printf("token for %s (shown once; the server keeps only its hash):\n%s\n",
-                response.user_id().c_str(), response.token().c_str());
+    std::printf(
+        "token for %s (shown once; the server keeps only its hash, which starts "
+        "%s in user show):\n%s\n",
+        response.user_id().c_str(), response.token_hash_prefix().c_str(), response.token().c_str());
     return 0;
   }
   if (verb == "token" && sub == "revoke") {

@@ -244,6 +244,7 @@ TEST_F(ServiceTest, AdministratorsIssueTokensThatWorkAtOnce) {
   const uint64_t head = store_->Head().position;
   ASSERT_TRUE(Ok(admin_->IssueToken(Context("admin").get(), request, &issued)));
   EXPECT_EQ(issued.token().size(), 64u);
+  EXPECT_EQ(issued.token_hash_prefix(), TokenStore::HashPrefix(issued.token()));
   // The log records the issue (who, for whom, a hash prefix), never the token itself.
   auto records = store_->ReadAll(head + 1, 10);
   ASSERT_OK(records.status());
@@ -295,8 +296,11 @@ TEST_F(ServiceTest, AdministratorsRevokeATokenWhichStopsWorkingAtOnce) {
   });
   EXPECT_THAT(status.error_message(), HasSubstr("issue yourself another token"));
   own.set_token_hash_prefix(TokenStore::HashPrefix(token_["admin"]).substr(0, 4));
-  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT,
-                [&] { return admin_->RevokeToken(Context("admin").get(), own, &revoked); });
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT, [&] {
+    status = admin_->RevokeToken(Context("admin").get(), own, &revoked);
+    return status;
+  });
+  EXPECT_THAT(status.error_message(), HasSubstr("is too short: give at least 12 hex digits"));
   grpc::ClientContext before;
   before.AddMetadata("authorization", "Bearer " + issued.token());
   v1::PingResponse pong;
@@ -328,9 +332,12 @@ TEST_F(ServiceTest, AdministratorsRevokeATokenWhichStopsWorkingAtOnce) {
   EXPECT_TRUE(sam.tokens(0).has_issued_time());
   EXPECT_EQ(sam.tokens(0).revoked_by(), "admin");
   EXPECT_TRUE(sam.tokens(0).has_revoked_time());
-  // Revoked once: a second time finds nothing, and writes nothing.
-  ExpectRefused(grpc::StatusCode::NOT_FOUND,
-                [&] { return admin_->RevokeToken(Context("admin").get(), revoke, &revoked); });
+  // Revoked once: a second time says so, and writes nothing.
+  ExpectRefused(grpc::StatusCode::NOT_FOUND, [&] {
+    status = admin_->RevokeToken(Context("admin").get(), revoke, &revoked);
+    return status;
+  });
+  EXPECT_THAT(status.error_message(), HasSubstr("was revoked already, by admin at 20"));
 
   // A token the file holds but the log never saw issued (written by hand) is revoked too.
   revoke.set_token_hash_prefix(TokenStore::HashPrefix(token_["ann"]));
@@ -1108,7 +1115,7 @@ TEST(TokenStoreTest, RevokeTakesOneTokenOutOfTheFileAndKeepsTheRest) {
   };
   const std::string before = file();
   EXPECT_THAT(tokens->Revoke(path, "sam", hash.substr(0, 11)),
-              testing::StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at least 12")));
+              testing::StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("too short")));
   EXPECT_THAT(tokens->Revoke(path, "sam", "zzzzzzzzzzzz"),
               testing::StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(tokens->Revoke(path, "mia", hash.substr(0, 12)),
