@@ -1471,6 +1471,15 @@ absl::Status Decider::SubmitRevision(const v1::SubmitRevision& c) {
     if (!c.text().empty())
       return absl::InvalidArgumentError("a spot revision carries media, not text");
     action = c.provided_by_client() ? "upload_spot" : "record_spot";
+    // Someone who uploads provided spots but does not record them, on an order whose spot
+    // is provided, most likely left out the flag: say so rather than that they may not record.
+    if (action == "record_spot" && order->kind() == v1::PROVIDED &&
+        !RequireMayTake(*order, "record_spot").ok() && RequireMayTake(*order, "upload_spot").ok()) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "the spot of order ", Name(*order),
+          " is provided by the client or agency, and you upload it rather than record it: "
+          "send it as provided (provided_by_client; spotflow spot upload ... --provided)"));
+    }
   }
   ASSIGN_OR_RETURN(const v1::Transition* transition, Transit(*order, action, c.artifact()));
   const auto& revisions = c.artifact() == "script" ? order->scripts() : order->spots();

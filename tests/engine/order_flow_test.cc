@@ -1011,6 +1011,9 @@ TEST_F(OrderFlowTest, AWorkQueueHoldsWhatTheOrderWaitsForFromTheUser) {
   const std::string provided = CreateOrder(kAe, v1::PROVIDED);
   EXPECT_TRUE(Queued(kAe, provided));
   EXPECT_FALSE(Queued(kProducer, provided));
+  EXPECT_THAT(Reject(kAe, Spot(provided, "s3://agency/p.wav")),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("--provided")))
+      << "the AE left out that the spot is provided";
   EXPECT_OK(engine_->Execute({kProducer}, Spot(provided, "s3://spots/p.wav", true)).status())
       << "production may still upload it";
   // A production order waits for any producer until one is assigned, then for that one.
