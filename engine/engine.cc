@@ -895,7 +895,8 @@ void EngineImpl::Committed(std::shared_ptr<Pending> p, CommandResult result,
     etag->set_etag(stream.last_version);
     if (stream.stream_id == target_stream) result.set_etag(stream.last_version);
   }
-  if (command.has_create_order() || command.has_reuse_order()) {
+  // An order's key is what people quote: every command on an order answers with it.
+  if (target_stream == internal::OrderStream(result.id())) {
     absl::ReaderMutexLock lock(&mu_);
     if (const OrderView* order = state_.FindOrder(result.id())) result.set_key(order->key());
   }

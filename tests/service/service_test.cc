@@ -189,6 +189,8 @@ TEST_F(ServiceTest, OrdersFlowOverTheWire) {
   approve.set_request_id("approve-1");
   v1::CommandResult approved;
   ASSERT_TRUE(Ok(orders_->ApproveRevision(Context("sam").get(), approve, &approved)));
+  EXPECT_EQ(approved.key(), created.key()) << "every command on an order names its key";
+  EXPECT_FALSE(approved.key().empty());
   v1::CommandResult again;
   ASSERT_TRUE(Ok(orders_->ApproveRevision(Context("sam").get(), approve, &again)));
   EXPECT_TRUE(again.deduplicated());
