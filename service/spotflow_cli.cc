@@ -622,6 +622,16 @@ class Client {
                   result.sub_id().empty() ? "" : (" (" + result.sub_id() + ")").c_str(),
                   static_cast<unsigned long long>(result.etag()),
                   result.deduplicated() ? " (repeat of an earlier request)" : "");
+      // Logins a removal ended with what they spoke for (a contact, a client), which no one
+      // would otherwise learn until they are refused.
+      for (const v1::StreamEtag& written : result.streams()) {
+        absl::string_view user = written.stream_id();
+        if (!absl::ConsumePrefix(&user, "user-") || user == result.id()) continue;
+        std::printf(
+            "  the login %s was deactivated with it (an administrator may reactivate "
+            "it: spotflow user reactivate %s)\n",
+            std::string(user).c_str(), std::string(user).c_str());
+      }
     }
     return 0;
   }

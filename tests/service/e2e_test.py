@@ -348,7 +348,12 @@ def main():
         expect(nothing.returncode == 2 and "give at least one" in nothing.stderr,
                "contact update without a field is a usage error")
         ok("contact add", "contact", "add", "acme", "--id", "temp", "--name", "Temp", token=sam)
-        ok("contact remove", "contact", "remove", "acme", "temp", token=sam)
+        ok("a login for the contact", "user", "create", "temp-login", "--name", "Temp at Acme",
+           "--role", "client_contact", "--client", "acme", "--contact", "temp")
+        removed = run_cli("contact", "remove", "acme", "temp", token=sam)
+        expect(removed.returncode == 0 and "the login temp-login was deactivated with it"
+               in removed.stdout, "contact remove says which login ended with the contact: "
+               + removed.stdout.strip())
         client = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="acme"),
                           domain_pb2.ClientView, sam)
         expect(client.name == "Acme Motors Inc" and [c.contact_id for c in client.contacts] == ["carol"]
