@@ -105,12 +105,59 @@ class DatePrinter final : public google::protobuf::TextFormat::MessagePrinter {
   }
 };
 
+// Times and dates inside a record read as values ("time: 2026-12-05T09:30:00Z"), not as
+// records ("time { ... }"); text is quoted with only what must be escaped escaped, so that
+// "Summer's here" reads as written.
+class ValuePrinter final : public google::protobuf::TextFormat::FastFieldValuePrinter {
+ public:
+  void PrintString(const std::string& value,
+                   google::protobuf::TextFormat::BaseTextGenerator* generator) const override {
+    std::string quoted = "\"";
+    for (char c : value) {
+      if (c == '"' || c == '\\') quoted.push_back('\\');
+      if (c == '\n') {
+        quoted.append("\\n");
+      } else {
+        quoted.push_back(c);
+      }
+    }
+    quoted.push_back('"');
+    generator->PrintString(quoted);
+  }
+  void PrintMessageStart(
+      const Message& message, int field_index, int field_count, bool single_line_mode,
+      google::protobuf::TextFormat::BaseTextGenerator* generator) const override {
+    if (IsValue(message)) {
+      generator->PrintLiteral(": ");
+      return;
+    }
+    FastFieldValuePrinter::PrintMessageStart(message, field_index, field_count, single_line_mode,
+                                             generator);
+  }
+  void PrintMessageEnd(const Message& message, int field_index, int field_count,
+                       bool single_line_mode,
+                       google::protobuf::TextFormat::BaseTextGenerator* generator) const override {
+    if (IsValue(message)) {
+      generator->PrintLiteral(" ");
+      return;
+    }
+    FastFieldValuePrinter::PrintMessageEnd(message, field_index, field_count, single_line_mode,
+                                           generator);
+  }
+
+ private:
+  static bool IsValue(const Message& message) {
+    return message.GetDescriptor() == google::protobuf::Timestamp::descriptor() ||
+           message.GetDescriptor() == v1::Date::descriptor();
+  }
+};
+
 // A field's value as one line of text.
 std::string ValueText(const Message& message, const FieldDescriptor* field, int index) {
   static const google::protobuf::TextFormat::Printer* const printer = [] {
     auto* p = new google::protobuf::TextFormat::Printer();  // Never destroyed.
     p->SetSingleLineMode(true);
-    p->SetUseUtf8StringEscaping(true);
+    p->SetDefaultFieldValuePrinter(new ValuePrinter());
     p->RegisterMessagePrinter(google::protobuf::Timestamp::descriptor(), new TimestampPrinter());
     p->RegisterMessagePrinter(v1::Date::descriptor(), new DatePrinter());
     return p;
@@ -539,10 +586,18 @@ absl::StatusOr<ExportPage> ExportEvents(const store::EventStore& store, const Ex
   return page;
 }
 
-std::vector<v1::FieldChange> DiffFields(const Message& before, const Message& after) {
+std::vector<v1::FieldChange> DiffFields(const Message& before, const Message& after,
+                                        bool for_people) {
   std::vector<v1::FieldChange> changes;
   ChangeCollector collector(before, after, &changes);
   MessageDifferencer differencer;
+  if (for_people) {
+    for (const char* bookkeeping : {"version", "updated_time", "updated_position"}) {
+      if (const FieldDescriptor* field = before.GetDescriptor()->FindFieldByName(bookkeeping)) {
+        differencer.IgnoreField(field);
+      }
+    }
+  }
   std::vector<const google::protobuf::Descriptor*> seen;
   MatchRecordsByKey(before.GetDescriptor(), &differencer, &seen);
   differencer.ReportDifferencesTo(&collector);

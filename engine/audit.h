@@ -130,8 +130,11 @@ absl::StatusOr<ExportPage> ExportEvents(const store::EventStore& store, const Ex
                                         size_t max_bytes);
 
 // The field-level difference of two versions of a record, as FieldChanges (text values).
+// `for_people`: leave out the record's bookkeeping (its version, when and at which position it
+// was last changed), which a history already tells for each change.
 std::vector<v1::FieldChange> DiffFields(const google::protobuf::Message& before,
-                                        const google::protobuf::Message& after);
+                                        const google::protobuf::Message& after,
+                                        bool for_people = false);
 
 }  // namespace spotflow::engine
 

@@ -1421,7 +1421,7 @@ absl::StatusOr<std::vector<v1::Change>> EngineImpl::History(
     *change.mutable_time() = record.recorded_time();
     *change.mutable_actor() = record.actor();
     change.set_type(record.payload_type());
-    for (v1::FieldChange& field : DiffFields(before, view)) {
+    for (v1::FieldChange& field : DiffFields(before, view, /*for_people=*/true)) {
       *change.add_fields() = std::move(field);
     }
   }
