@@ -1314,8 +1314,15 @@ absl::StatusOr<v1::WorkflowDefinition> EngineImpl::GetWorkflow(const Principal& 
   RETURN_IF_ERROR(Caller(principal).status());
   const v1::WorkflowDefinition* workflow = state_.FindWorkflow(name, version);
   if (workflow == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("workflow \"", absl::CHexEscape(name), "\" version ", version, " not found"));
+    const v1::WorkflowDefinition* latest = state_.FindWorkflow(name, 0);
+    if (latest != nullptr) {
+      return absl::NotFoundError(absl::StrCat("workflow \"", absl::CHexEscape(name),
+                                              "\" has no version ", version, "; its latest is ",
+                                              latest->version()));
+    }
+    return absl::NotFoundError(absl::StrCat("there is no workflow \"", absl::CHexEscape(name),
+                                            "\"; the workflows are ",
+                                            absl::StrJoin(state_.WorkflowNames(), ", ")));
   }
   return *workflow;
 }

@@ -151,6 +151,18 @@ size_t Utf8Error(absl::string_view text) {
   return std::string::npos;
 }
 
+// --length: the spot's length in whole seconds, at least one.
+uint32_t SpotSeconds(const Args& args) {
+  uint32_t seconds = 0;
+  if (!absl::SimpleAtoi(args.Get("length"), &seconds) || seconds == 0) {
+    Usage(
+        absl::StrCat("--length is the spot's length in whole seconds, 1 or more (30 for a :30), "
+                     "not \"",
+                     args.Get("length"), "\""));
+  }
+  return seconds;
+}
+
 // --limit: how many to list, at least one.
 uint32_t Limit(const Args& args) {
   const uint32_t limit = Number(args.Get("limit"), "--limit");
@@ -933,7 +945,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     const std::string kind = args.Get("kind", "production");
     if (kind != "production" && kind != "provided") Usage("--kind is production or provided");
     o->set_kind(kind == "provided" ? v1::PROVIDED : v1::PRODUCTION);
-    if (args.Has("length")) o->set_spot_length_seconds(Number(args.Get("length"), "--length"));
+    if (args.Has("length")) o->set_spot_length_seconds(SpotSeconds(args));
     auto [start, end] = ParseFlight(Required(args, "flight"));
     *o->mutable_flight_start() = start;
     *o->mutable_flight_end() = end;
@@ -1083,6 +1095,10 @@ int Client::Run(const std::string& verb, const Args& args) {
     const std::string answer = rest(3, "approve or changes");
     if (answer != "approve" && answer != "changes") Usage("the answer is approve or changes");
     r->set_approved(answer == "approve");
+    // As for `changes`: the changes the client wants are the point of the answer.
+    if (answer == "changes" && !args.Has("comment")) {
+      Usage("client-answer ... changes needs --comment: the changes the client wants");
+    }
     r->set_contact_id(args.Get("contact"));
     r->set_comment(args.Get("comment"));
     return Change(request, args, [&](auto* c, auto& q, auto* out) {
@@ -1185,7 +1201,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     o->set_order_id(rest(1, "the order id or key"));
     if (args.Has("title")) o->set_title(args.Get("title"));
     if (args.Has("instructions")) o->set_instructions(args.Get("instructions"));
-    if (args.Has("length")) o->set_spot_length_seconds(Number(args.Get("length"), "--length"));
+    if (args.Has("length")) o->set_spot_length_seconds(SpotSeconds(args));
     if (!o->has_title() && !o->has_instructions() && !o->has_spot_length_seconds() &&
         args.fields.empty()) {
       Usage("order update changes --title, --instructions, --length or --field: give at least one");

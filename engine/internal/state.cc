@@ -715,6 +715,12 @@ std::set<std::string> State::WorkflowStateNames() const {
   return names;
 }
 
+std::set<std::string> State::WorkflowNames() const {
+  std::set<std::string> names;
+  for (const auto& [name, versions] : workflows_) names.insert(name);
+  return names;
+}
+
 const v1::ClientView* State::FindClient(absl::string_view id) const {
   auto it = clients_.find(id);
   return it == clients_.end() ? nullptr : &it->second;

@@ -79,6 +79,8 @@ class State {
   const v1::WorkflowDefinition* FindWorkflow(absl::string_view name, uint32_t version) const;
   // Every state name of every workflow version, sorted: what an order's status can be.
   std::set<std::string> WorkflowStateNames() const;
+  // The names of every workflow published.
+  std::set<std::string> WorkflowNames() const;
   // Deleted clients and orders are found too; callers decide what deletion means.
   const v1::ClientView* FindClient(absl::string_view id) const;
   const v1::OrderView* FindOrder(absl::string_view id) const;

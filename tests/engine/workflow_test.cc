@@ -205,6 +205,12 @@ TEST_F(WorkflowTest, ItemsKeepTheVersionTheyStartedUnder) {
 TEST_F(WorkflowTest, ADefinitionEditedFromAnOldVersionIsRefusedAndTheSameOneChangesNothing) {
   const v1::WorkflowDefinition first = *engine_->GetWorkflow({kAdmin}, kProductionOrder, 0);
   ASSERT_EQ(first.version(), 1u);
+  EXPECT_THAT(engine_->GetWorkflow({kAdmin}, "production_ordr", 0),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("no workflow \"production_ordr\"; the workflows are "
+                                 "production_order")));
+  EXPECT_THAT(engine_->GetWorkflow({kAdmin}, kProductionOrder, 9),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no version 9; its latest is 1")));
   v1::WorkflowDefinition edited = first;
   edited.mutable_states(0)->set_title("Waiting for a script");
   EXPECT_EQ(Run(kAdmin, Publish(edited)).sub_id(), "2");
