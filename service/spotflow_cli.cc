@@ -710,6 +710,30 @@ class Client {
     return 0;
   }
 
+  // What a review did, and who did it, in words: "forwarded to contact carol by sam".
+  static std::string ReviewText(const v1::Review& review) {
+    // A contact's answer recorded by someone else names both.
+    const std::string client = absl::StrCat(
+        "the client (contact ", review.contact_id(), ")",
+        review.by() == review.contact_id() ? "" : absl::StrCat(", recorded by ", review.by()));
+    switch (review.kind()) {
+      case v1::APPROVED:
+        return absl::StrCat("approved by ", review.by());
+      case v1::CHANGES_REQUESTED:
+        return absl::StrCat("changes asked by ", review.by());
+      case v1::FORWARDED_TO_CLIENT:
+        return absl::StrCat("forwarded to contact ", review.contact_id(), " by ", review.by());
+      case v1::CLIENT_APPROVED:
+        return absl::StrCat("approved by ", client);
+      case v1::CLIENT_CHANGES_REQUESTED:
+        return absl::StrCat("changes asked by ", client);
+      case v1::CARRIED_OVER:
+        return absl::StrCat("approval carried over from the reused order, by ", review.by());
+      default:
+        return absl::StrCat(v1::ReviewKind_Name(review.kind()), " by ", review.by());
+    }
+  }
+
   static std::string FieldText(const v1::FieldValue& value) {
     switch (value.value_case()) {
       case v1::FieldValue::kIntegerValue:
@@ -868,9 +892,7 @@ class Client {
         }
         if (!r.change_note().empty()) std::printf("      note: %s\n", r.change_note().c_str());
         for (const v1::Review& review : r.reviews()) {
-          std::printf("      %s by %s%s%s%s\n", v1::ReviewKind_Name(review.kind()).c_str(),
-                      review.by().c_str(),
-                      review.contact_id().empty() ? "" : (" for " + review.contact_id()).c_str(),
+          std::printf("      %s%s%s\n", ReviewText(review).c_str(),
                       review.comment().empty() ? "" : ": ", review.comment().c_str());
         }
       }

@@ -154,6 +154,9 @@ def main():
         import json
         expect(shown.returncode == 0 and json.loads(shown.stdout)["status"] == "completed",
                "spotflow --json order show prints the order as JSON")
+        reviews = run_cli("order", "history", order).stdout
+        expect(re.search(r"^      approved by \w+", reviews, re.M) is not None,
+               "order history says in words who approved each revision:\n" + reviews)
         by_key = run_cli("--json", "order", "show", created.key)
         expect(by_key.returncode == 0 and json.loads(by_key.stdout)["order_id"] == order,
                "spotflow order show finds an order by its key (%s)" % created.key)
