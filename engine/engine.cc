@@ -1005,6 +1005,18 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
   for (std::string& action : internal::FlightActionsOpenTo(state_, *caller, *order, now)) {
     shown.add_open_flight_actions(std::move(action));
   }
+  const bool forwards =
+      std::any_of(shown.open_actions().begin(), shown.open_actions().end(),
+                  [](const std::string& action) { return absl::StartsWith(action, "forward_"); });
+  if (const ClientView* client = state_.FindClient(order->client_id());
+      forwards && client != nullptr) {
+    for (const v1::Contact& contact : client->contacts()) {
+      v1::Contact* shown_contact = shown.add_forward_contacts();
+      shown_contact->set_contact_id(contact.contact_id());
+      shown_contact->set_name(contact.name());
+      shown_contact->set_title(contact.title());
+    }
+  }
   return shown;
 }
 

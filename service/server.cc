@@ -958,6 +958,7 @@ class OrdersService final : public v1::Orders::CallbackService {
             // also changes without that (a share expires, a role changes): GetOrder tells it.
             order.clear_open_actions();
             order.clear_open_flight_actions();
+            order.clear_forward_contacts();
             return std::optional<v1::OrderView>(std::move(order));
           };
         });

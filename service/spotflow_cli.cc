@@ -871,6 +871,14 @@ class Client {
                       CommandFor(o, action, name).c_str());
         }
       }
+      if (!o.forward_contacts().empty()) {
+        std::vector<std::string> contacts;
+        for (const v1::Contact& c : o.forward_contacts()) {
+          contacts.push_back(absl::StrCat(c.contact_id(), " (", c.name(),
+                                          c.title().empty() ? "" : ", " + c.title(), ")"));
+        }
+        std::printf("  contacts to forward to: %s\n", absl::StrJoin(contacts, ", ").c_str());
+      }
       return;
     }
     for (const auto* revisions : {&o.scripts(), &o.spots()}) {

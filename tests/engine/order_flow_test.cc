@@ -508,6 +508,15 @@ TEST_F(OrderFlowTest, SharingAnOrderLetsAColleagueSeeAndWorkIt) {
   comment.mutable_add_comment()->set_text("I'll cover while Sam is out");
   Run(kAe2, comment);
   EXPECT_EQ(Order(order).comments(0).author(), kAe2);
+  // Working the order, the colleague may forward its script; the order names the contacts to
+  // choose from, though the client's record is not theirs to see.
+  Run(kProducer, Script(order, "One"));
+  EXPECT_THAT(engine_->GetClient({kAe2}, client_), StatusIs(absl::StatusCode::kNotFound));
+  const v1::OrderView seen = Order(order, kAe2);
+  ASSERT_THAT(seen.forward_contacts(), SizeIs(1));
+  EXPECT_EQ(seen.forward_contacts(0).contact_id(), "carol");
+  EXPECT_EQ(seen.forward_contacts(0).email(), "") << "only what choosing needs";
+  EXPECT_THAT(Order(order, kProducer).forward_contacts(), IsEmpty()) << "who may not forward";
   // Those it was shared with do not pass it on, nor take it from others; they may leave it.
   v1::Command on = share;
   on.mutable_share_order()->set_user_id(kAssistant);
