@@ -114,15 +114,23 @@ class ValuePrinter final : public google::protobuf::TextFormat::FastFieldValuePr
                    google::protobuf::TextFormat::BaseTextGenerator* generator) const override {
     std::string quoted = "\"";
     for (char c : value) {
-      if (c == '"' || c == '\\') quoted.push_back('\\');
-      if (c == '\n') {
-        quoted.append("\\n");
+      const unsigned char byte = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        quoted.push_back('\\');
+        quoted.push_back(c);
+      } else if (byte < 0x20 || byte == 0x7f) {  // One line, and nothing a terminal obeys.
+        quoted.append(absl::CEscape(absl::string_view(&c, 1)));
       } else {
         quoted.push_back(c);
       }
     }
     quoted.push_back('"');
     generator->PrintString(quoted);
+  }
+  // Bytes (hashes) are not text: escaped as the default printer does.
+  void PrintBytes(const std::string& value,
+                  google::protobuf::TextFormat::BaseTextGenerator* generator) const override {
+    generator->PrintString(absl::StrCat("\"", absl::CEscape(value), "\""));
   }
   void PrintMessageStart(
       const Message& message, int field_index, int field_count, bool single_line_mode,

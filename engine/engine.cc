@@ -381,6 +381,9 @@ class EngineImpl final : public Engine {
   absl::StatusOr<CommandResult> RepeatedResult(const store::AppendResult& append,
                                                const std::string& request_id,
                                                const std::string& digest);
+  // Sets `result`'s key when the command targeted an order.
+  void AddOrderKey(const std::string& target_stream, CommandResult* result) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Clears `user`'s tokens unless `caller` is an administrator or that user.
   void HideTokens(const UserView& caller, UserView* user) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   store::AppendRequest ToAppend(const Decision& decision, const UserView& actor,
@@ -836,7 +839,10 @@ void EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView ac
   result.set_id(decision.result.id());
   result.set_sub_id(decision.result.sub_id());
   result.set_etag(decision.target_version);
-  if (decision.writes.empty()) return Answer(p, std::move(result));  // Nothing to change.
+  if (decision.writes.empty()) {  // Nothing to change.
+    AddOrderKey(decision.target_stream, &result);
+    return Answer(p, std::move(result));
+  }
   const std::string& turn_key = decision.turn.empty() ? decision.target_stream : decision.turn;
   if (p->held != turn_key) {
     if (!p->held.empty()) Release(p);
@@ -895,11 +901,7 @@ void EngineImpl::Committed(std::shared_ptr<Pending> p, CommandResult result,
     etag->set_etag(stream.last_version);
     if (stream.stream_id == target_stream) result.set_etag(stream.last_version);
   }
-  // An order's key is what people quote: every command on an order answers with it.
-  if (target_stream == internal::OrderStream(result.id())) {
-    absl::ReaderMutexLock lock(&mu_);
-    if (const OrderView* order = state_.FindOrder(result.id())) result.set_key(order->key());
-  }
+  AddOrderKey(target_stream, &result);
   Answer(p, std::move(result));
 }
 
@@ -1008,8 +1010,9 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
   const bool forwards =
       std::any_of(shown.open_actions().begin(), shown.open_actions().end(),
                   [](const std::string& action) { return absl::StartsWith(action, "forward_"); });
+  // For the house only: a contact's login is not shown the client's roster.
   if (const ClientView* client = state_.FindClient(order->client_id());
-      forwards && client != nullptr) {
+      forwards && client != nullptr && caller->client_id().empty()) {
     for (const v1::Contact& contact : client->contacts()) {
       v1::Contact* shown_contact = shown.add_forward_contacts();
       shown_contact->set_contact_id(contact.contact_id());
@@ -1265,6 +1268,13 @@ absl::StatusOr<UserView> EngineImpl::GetUser(const Principal& principal,
   return shown;
 }
 
+void EngineImpl::AddOrderKey(const std::string& target_stream, CommandResult* result) const {
+  // An order's key is what people quote: every command on an order answers with it.
+  if (target_stream != internal::OrderStream(result->id())) return;
+  absl::ReaderMutexLock lock(&mu_);
+  if (const OrderView* order = state_.FindOrder(result->id())) result->set_key(order->key());
+}
+
 void EngineImpl::HideTokens(const UserView& caller, UserView* user) const {
   // Which tokens a user holds, and who issued them, is for administrators and the user.
   if (caller.user_id() != user->user_id() &&
@@ -1323,7 +1333,7 @@ absl::StatusOr<v1::WorkflowDefinition> EngineImpl::GetWorkflow(const Principal& 
                                                                const std::string& name,
                                                                uint32_t version) const {
   absl::ReaderMutexLock lock(&mu_);
-  RETURN_IF_ERROR(Caller(principal).status());
+  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
   const v1::WorkflowDefinition* workflow = state_.FindWorkflow(name, version);
   if (workflow == nullptr) {
     const v1::WorkflowDefinition* latest = state_.FindWorkflow(name, 0);
@@ -1332,9 +1342,12 @@ absl::StatusOr<v1::WorkflowDefinition> EngineImpl::GetWorkflow(const Principal& 
                                               "\" has no version ", version, "; its latest is ",
                                               latest->version()));
     }
-    return absl::NotFoundError(absl::StrCat("there is no workflow \"", absl::CHexEscape(name),
-                                            "\"; the workflows are ",
-                                            absl::StrJoin(state_.WorkflowNames(), ", ")));
+    // The house's configuration is not a client contact's to list.
+    return absl::NotFoundError(absl::StrCat(
+        "there is no workflow \"", absl::CHexEscape(name), "\"",
+        caller->client_id().empty()
+            ? absl::StrCat("; the workflows are ", absl::StrJoin(state_.WorkflowNames(), ", "))
+            : ""));
   }
   return *workflow;
 }

@@ -453,7 +453,7 @@ class Calls {
       for (const v1::IssuedToken& token : view.tokens()) {
         if (!hash.ok() && token.has_revoked_time() &&
             absl::StartsWith(prefix, token.token_hash_prefix())) {
-          return absl::NotFoundError(
+          return absl::FailedPreconditionError(
               absl::StrCat("token ", token.token_hash_prefix(), " of user ", user,
                            " was revoked already, by ", token.revoked_by(), " at ",
                            absl::FormatTime(absl::RFC3339_sec,

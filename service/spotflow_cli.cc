@@ -635,7 +635,8 @@ class Client {
                   static_cast<unsigned long long>(result.etag()),
                   result.deduplicated() ? " (repeat of an earlier request)" : "");
       // Logins a removal ended with what they spoke for (a contact, a client), which no one
-      // would otherwise learn until they are refused.
+      // would otherwise learn until they are refused. (Another user's stream is written by a
+      // change to something else only there, DeactivateLogins, today.)
       for (const v1::StreamEtag& written : result.streams()) {
         absl::string_view user = written.stream_id();
         if (!absl::ConsumePrefix(&user, "user-") || user == result.id()) continue;
@@ -713,9 +714,9 @@ class Client {
   // What a review did, and who did it, in words: "forwarded to contact carol by sam".
   static std::string ReviewText(const v1::Review& review) {
     // A contact's answer recorded by someone else names both.
-    const std::string client = absl::StrCat(
-        "the client (contact ", review.contact_id(), ")",
-        review.by() == review.contact_id() ? "" : absl::StrCat(", recorded by ", review.by()));
+    const std::string client =
+        absl::StrCat("the client (contact ", review.contact_id(), ")",
+                     review.on_behalf() ? absl::StrCat(", recorded by ", review.by()) : "");
     switch (review.kind()) {
       case v1::APPROVED:
         return absl::StrCat("approved by ", review.by());

@@ -104,7 +104,8 @@ absl::Status ValidateMediaUri(absl::string_view uri) {
 // ABORTED, as for a stale etag.
 absl::Status RequireReadAtLatest(absl::string_view what, absl::string_view name, uint32_t given,
                                  uint64_t latest) {
-  if (given == 0 || given == latest) return absl::OkStatus();
+  // A new record (one copied under a new name keeps its source's version) makes no claim.
+  if (given == 0 || given == latest || latest == 0) return absl::OkStatus();
   return absl::AbortedError(
       absl::StrCat(what, " \"", name, "\" is at version ", latest,
                    " but the definition given is of version ", given,
@@ -472,6 +473,13 @@ class Decider {
       if (denied.ok()) denied = std::move(allowed);
     }
     return denied;
+  }
+  // Whether the order's workflow has an action by that name, from any state.
+  bool HasAction(const v1::OrderView& order, absl::string_view action) const {
+    absl::StatusOr<const v1::WorkflowDefinition*> workflow = WorkflowOf(order);
+    if (!workflow.ok()) return false;
+    return std::any_of((*workflow)->transitions().begin(), (*workflow)->transitions().end(),
+                       [&](const v1::Transition& t) { return t.action() == action; });
   }
   absl::Status CheckCondition(const v1::OrderView& order, v1::Condition condition,
                               absl::string_view artifact, absl::string_view action) const {
@@ -1474,7 +1482,8 @@ absl::Status Decider::SubmitRevision(const v1::SubmitRevision& c) {
     // Someone who uploads provided spots but does not record them, on an order whose spot
     // is provided, most likely left out the flag: say so rather than that they may not record.
     if (action == "record_spot" && order->kind() == v1::PROVIDED &&
-        !RequireMayTake(*order, "record_spot").ok() && RequireMayTake(*order, "upload_spot").ok()) {
+        HasAction(*order, "upload_spot") && !RequireMayTake(*order, "record_spot").ok() &&
+        RequireMayTake(*order, "upload_spot").ok()) {
       return absl::PermissionDeniedError(absl::StrCat(
           "the spot of order ", Name(*order),
           " is provided by the client or agency, and you upload it rather than record it: "

@@ -64,14 +64,14 @@ absl::StatusOr<Decision> Decide(const State& state, const v1::UserView& actor,
 // keep the order in its state (a new script while one is in review), and those it does not
 // wait for from `actor` (the upload of a spot production will record, the writing of an
 // order another producer is assigned to).
+std::vector<std::string> ActionsOpenTo(const State& state, const v1::UserView& actor,
+                                       const v1::OrderView& order, absl::Time now,
+                                       bool moving_only);
+
 // What `actor` may do now about the order's pending flight change: "decide" and/or
 // "withdraw", by the rules DecideFlightChange and WithdrawFlightChange apply.
 std::vector<std::string> FlightActionsOpenTo(const State& state, const v1::UserView& actor,
                                              const v1::OrderView& order, absl::Time now);
-
-std::vector<std::string> ActionsOpenTo(const State& state, const v1::UserView& actor,
-                                       const v1::OrderView& order, absl::Time now,
-                                       bool moving_only);
 
 // Whether a flight-date change on `order` waits for a decision `actor` may take now
 // (FLIGHT_CHANGE_DECIDE with a scope that reaches the order, which is neither archived nor

@@ -302,6 +302,7 @@ void ApplyToOrder(const v1::EventRecord& record, v1::DomainEvent* consumed, v1::
         review->set_by(record.actor().user_id());
         review->set_contact_id(e.contact_id());
         review->set_comment(e.comment());
+        review->set_on_behalf(!record.actor().on_behalf_of().empty());
         *review->mutable_time() = record.recorded_time();
         review->set_position(record.position());
         if (e.kind() == v1::APPROVED || e.kind() == v1::CLIENT_APPROVED ||

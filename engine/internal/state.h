@@ -26,7 +26,7 @@ namespace spotflow::engine::internal {
 // The version of EngineState snapshots this code writes and reads. Raised whenever the
 // projections change what they make of the log, so that a snapshot of the old ones is
 // ignored and the state rebuilt: 2 keeps the actions taken on orders (OrderView.actions).
-inline constexpr uint32_t kStateFormatVersion = 3;
+inline constexpr uint32_t kStateFormatVersion = 4;
 
 // Stream ids of the engine's records.
 std::string UserStream(absl::string_view user_id);

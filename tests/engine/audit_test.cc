@@ -549,12 +549,13 @@ TEST_F(AuditTest, HistoryValuesReadAsWritten) {
   v1::Command comment;
   const std::string order = CreateOrder();
   comment.mutable_add_comment()->set_order_id(order);
-  comment.mutable_add_comment()->set_text("Summer's \"here\"");
+  comment.mutable_add_comment()->set_text("Summer's \"here\"\tnow");
   Run(kAe, comment);
   ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> history, engine_->OrderHistory({kAuditor}, order));
   ASSERT_THAT(history.back().fields(), ::testing::SizeIs(1));
   const std::string& added = history.back().fields(0).new_value();
-  EXPECT_THAT(added, ::testing::HasSubstr("text: \"Summer's \\\"here\\\"\""));
+  EXPECT_THAT(added, ::testing::HasSubstr("text: \"Summer's \\\"here\\\"\\tnow\""))
+      << "one line: a tab is written as \\t";
   EXPECT_THAT(added, ::testing::ContainsRegex("time: 20[0-9-]+T[0-9:.]+Z"));
   EXPECT_THAT(added, ::testing::Not(::testing::HasSubstr("time {")));
 }

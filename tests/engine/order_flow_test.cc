@@ -229,6 +229,12 @@ TEST_F(OrderFlowTest, ClientAnswerRecordedOnBehalfOfTheContact) {
   EXPECT_EQ(view.scripts(0).reviews(1).kind(), v1::CLIENT_CHANGES_REQUESTED);
   EXPECT_EQ(view.scripts(0).reviews(1).contact_id(), "carol");
   EXPECT_EQ(view.scripts(0).reviews(1).by(), kAssistant);
+  EXPECT_TRUE(view.scripts(0).reviews(1).on_behalf());
+  // With the contact's own login, the answer is theirs.
+  Run(kProducer, Script(order, "Shorter"));
+  Run(kAe, Forward(order, "script", 2));
+  Run(kClientUser, ClientAnswer(order, "script", 2, true));
+  EXPECT_FALSE(Order(order).scripts(1).reviews(1).on_behalf());
   // The envelope says on whose behalf it was recorded.
   auto records = store_->ReadStream("order-" + order, 4, store::Direction::kForward, 1);
   ASSERT_OK(records.status());
@@ -517,6 +523,7 @@ TEST_F(OrderFlowTest, SharingAnOrderLetsAColleagueSeeAndWorkIt) {
   EXPECT_EQ(seen.forward_contacts(0).contact_id(), "carol");
   EXPECT_EQ(seen.forward_contacts(0).email(), "") << "only what choosing needs";
   EXPECT_THAT(Order(order, kProducer).forward_contacts(), IsEmpty()) << "who may not forward";
+  EXPECT_THAT(Order(order, kClientUser).forward_contacts(), IsEmpty()) << "the client's login";
   // Those it was shared with do not pass it on, nor take it from others; they may leave it.
   v1::Command on = share;
   on.mutable_share_order()->set_user_id(kAssistant);

@@ -226,6 +226,10 @@ TEST_F(WorkflowTest, ADefinitionEditedFromAnOldVersionIsRefusedAndTheSameOneChan
   EXPECT_EQ(Run(kAdmin, Publish(edited)).sub_id(), "2");
   EXPECT_EQ(store_->Head().position, head);
   EXPECT_EQ(engine_->GetWorkflow({kAdmin}, kProductionOrder, 0)->version(), 2u);
+  // A copy under a new name keeps its source's version, and is new all the same.
+  v1::WorkflowDefinition copy = edited;
+  copy.set_name("spot_only");
+  EXPECT_EQ(Run(kAdmin, Publish(copy)).sub_id(), "1");
   // Without a version, a definition replaces whatever is there.
   stale.clear_version();
   EXPECT_EQ(Run(kAdmin, Publish(stale)).sub_id(), "3");

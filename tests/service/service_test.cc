@@ -335,7 +335,7 @@ TEST_F(ServiceTest, AdministratorsRevokeATokenWhichStopsWorkingAtOnce) {
   EXPECT_EQ(sam.tokens(0).revoked_by(), "admin");
   EXPECT_TRUE(sam.tokens(0).has_revoked_time());
   // Revoked once: a second time says so, and writes nothing.
-  ExpectRefused(grpc::StatusCode::NOT_FOUND, [&] {
+  ExpectRefused(grpc::StatusCode::FAILED_PRECONDITION, [&] {
     status = admin_->RevokeToken(Context("admin").get(), revoke, &revoked);
     return status;
   });
