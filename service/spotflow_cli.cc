@@ -588,10 +588,12 @@ class Client {
   }
 
   // An event as a line of `events tail`, or of JSON with --json.
+  // One event per line, as `events tail --follow` prints them as they come: the columns are
+  // fixed, the stream's wide enough for an order's with a generated id (order- and 32 digits).
   void PrintEventLine(const v1::EventRecord& e) const {
     if (json_) return PrintJsonLine(e);
     std::printf(
-        "%6llu %s %-28s v%-3llu %-36s by %s%s%s\n", static_cast<unsigned long long>(e.position()),
+        "%6llu %s %-38s v%-3llu %-36s by %s%s%s\n", static_cast<unsigned long long>(e.position()),
         absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(e.recorded_time().seconds()),
                          absl::UTCTimeZone())
             .c_str(),
