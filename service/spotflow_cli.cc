@@ -30,6 +30,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "base/utf8.h"
 #include "engine/audit.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
@@ -111,44 +112,6 @@ uint32_t Number(const std::string& text, const char* what) {
   uint32_t value = 0;
   if (!absl::SimpleAtoi(text, &value)) Usage(absl::StrCat(what, " must be a number: ", text));
   return value;
-}
-
-// Where `text` stops being well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates,
-// nothing past U+10FFFF); npos when it all is.
-size_t Utf8Error(absl::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    size_t length;
-    uint32_t code;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      length = 2;
-      code = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      length = 3;
-      code = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      length = 4;
-      code = c & 0x07;
-    } else {
-      return i;
-    }
-    if (i + length > text.size()) return i;
-    for (size_t k = 1; k < length; ++k) {
-      const unsigned char next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0) != 0x80) return i;
-      code = (code << 6) | (next & 0x3F);
-    }
-    static constexpr uint32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code < kSmallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
-      return i;
-    }
-    i += length;
-  }
-  return std::string::npos;
 }
 
 // --length: the spot's length in whole seconds, at least one.
@@ -1914,7 +1877,7 @@ int main(int argc, char** argv) {
   // Everything the server takes is text; bytes that are not UTF-8 (a file name from another
   // system, a terminal in Latin-1) are refused here, before protobuf would log and send them.
   for (int i = 1; i < argc; ++i) {
-    if (const size_t bad = Utf8Error(argv[i]); bad != std::string::npos) {
+    if (const size_t bad = spotflow::Utf8ErrorAt(argv[i]); bad != std::string::npos) {
       Usage(absl::StrCat("argument ", i, " is not UTF-8 text (byte ", bad + 1, " of \"",
                          absl::CHexEscape(argv[i]), "\"); set your terminal or file to UTF-8"));
     }

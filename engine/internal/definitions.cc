@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "base/status_macros.h"
+#include "base/utf8.h"
 
 namespace spotflow::engine::internal {
 namespace {
@@ -62,43 +63,6 @@ absl::Status ParseKeyFormat(absl::string_view format, Literal literal, Token tok
   return absl::OkStatus();
 }
 
-bool IsUtf8(absl::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    size_t length = 0;
-    uint32_t code = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      length = 2;
-      code = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      length = 3;
-      code = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      length = 4;
-      code = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + length > text.size()) return false;
-    for (size_t k = 1; k < length; ++k) {
-      const unsigned char next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0) != 0x80) return false;
-      code = (code << 6) | (next & 0x3F);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
-    static constexpr uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code < kMinimum[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
-      return false;
-    }
-    i += length;
-  }
-  return true;
-}
-
 }  // namespace
 
 absl::Status ValidateUtf8(const google::protobuf::Message& message) {
@@ -113,7 +77,7 @@ absl::Status ValidateUtf8(const google::protobuf::Message& message) {
         const std::string value = field->is_repeated()
                                       ? reflection->GetRepeatedString(message, field, i)
                                       : reflection->GetString(message, field);
-        if (!IsUtf8(value)) {
+        if (!spotflow::IsUtf8(value)) {
           return Invalid(absl::StrCat(field->name(), " is not valid UTF-8 text"));
         }
       }
