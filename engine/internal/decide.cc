@@ -581,8 +581,9 @@ class Decider {
   absl::Status SetUserRoles(const v1::SetUserRoles& c);
   absl::Status SetUserManager(const v1::SetUserManager& c);
   absl::Status SetUserActive(const std::string& user_id, bool active);
-  absl::Status RecordTokenIssued(const v1::RecordTokenIssued& c);
-  absl::Status RecordTokenRevoked(const v1::RecordTokenRevoked& c);
+  // The log's record of a token issued or revoked for a user (the service changes the file).
+  absl::Status RecordToken(const std::string& user_id, const std::string& hash_prefix,
+                           bool revoked);
   absl::Status DefineRole(const v1::DefineRole& c);
   absl::Status DefineItemType(const v1::DefineItemType& c);
   absl::Status PublishWorkflow(const v1::PublishWorkflow& c);
@@ -755,10 +756,12 @@ absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
       status = DeleteOrder(command.delete_order());
       break;
     case C::kRecordTokenIssued:
-      status = RecordTokenIssued(command.record_token_issued());
+      status = RecordToken(command.record_token_issued().user_id(),
+                           command.record_token_issued().token_hash_prefix(), /*revoked=*/false);
       break;
     case C::kRecordTokenRevoked:
-      status = RecordTokenRevoked(command.record_token_revoked());
+      status = RecordToken(command.record_token_revoked().user_id(),
+                           command.record_token_revoked().token_hash_prefix(), /*revoked=*/true);
       break;
     case C::kReuseOrder:
       status = ReuseOrder(command.reuse_order());
@@ -912,28 +915,22 @@ absl::Status Decider::SetUserActive(const std::string& user_id, bool active) {
   return absl::OkStatus();
 }
 
-absl::Status Decider::RecordTokenIssued(const v1::RecordTokenIssued& c) {
-  RETURN_IF_ERROR(RequireAdmin("issue tokens"));
-  ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id()));
-  RETURN_IF_ERROR(ValidateTokenHashPrefix(c.token_hash_prefix()));
-  const std::string stream = UserStream(user->user_id());
-  v1::TokenIssued* e = Emit(stream, user->version()).mutable_token_issued();
-  e->set_user_id(user->user_id());
-  e->set_token_hash_prefix(c.token_hash_prefix());
-  Target(stream, user->version(), user->user_id());
-  return absl::OkStatus();
-}
-
-absl::Status Decider::RecordTokenRevoked(const v1::RecordTokenRevoked& c) {
-  RETURN_IF_ERROR(RequireAdmin("revoke tokens"));
-  // A deactivated user's tokens are revoked too (a leaver's, say).
+absl::Status Decider::RecordToken(const std::string& user_id, const std::string& hash_prefix,
+                                  bool revoked) {
+  RETURN_IF_ERROR(RequireAdmin(revoked ? "revoke tokens" : "issue tokens"));
+  // A deactivated user's tokens are revoked too (a leaver's, say); none is issued for one.
   ASSIGN_OR_RETURN(const v1::UserView* user,
-                   LoadUser("user_id", c.user_id(), /*must_be_active=*/false));
-  RETURN_IF_ERROR(ValidateTokenHashPrefix(c.token_hash_prefix()));
+                   LoadUser("user_id", user_id, /*must_be_active=*/!revoked));
+  RETURN_IF_ERROR(ValidateTokenHashPrefix(hash_prefix));
   const std::string stream = UserStream(user->user_id());
-  v1::TokenRevoked* e = Emit(stream, user->version()).mutable_token_revoked();
-  e->set_user_id(user->user_id());
-  e->set_token_hash_prefix(c.token_hash_prefix());
+  v1::DomainEvent& event = Emit(stream, user->version());
+  if (revoked) {
+    event.mutable_token_revoked()->set_user_id(user->user_id());
+    event.mutable_token_revoked()->set_token_hash_prefix(hash_prefix);
+  } else {
+    event.mutable_token_issued()->set_user_id(user->user_id());
+    event.mutable_token_issued()->set_token_hash_prefix(hash_prefix);
+  }
   Target(stream, user->version(), user->user_id());
   return absl::OkStatus();
 }
