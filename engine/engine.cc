@@ -381,9 +381,6 @@ class EngineImpl final : public Engine {
   absl::StatusOr<CommandResult> RepeatedResult(const store::AppendResult& append,
                                                const std::string& request_id,
                                                const std::string& digest);
-  // Sets `result`'s key when the command targeted an order.
-  void AddOrderKey(const std::string& target_stream, CommandResult* result) const
-      ABSL_LOCKS_EXCLUDED(mu_);
   // Clears `user`'s tokens unless `caller` is an administrator or that user.
   void HideTokens(const UserView& caller, UserView* user) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   store::AppendRequest ToAppend(const Decision& decision, const UserView& actor,
@@ -811,6 +808,16 @@ bool EngineImpl::TryAttempt(std::shared_ptr<Pending> p,
     }
   }
   if (refused.ok()) decided = internal::Decide(state_, actor, command, now, ids_);
+  // An order's key is what people quote: every command on an order answers with it. Read
+  // here, under the lock the decision already holds (a new order's is read once committed).
+  if (decided.ok()) {
+    internal::Decision& decision = *decided;
+    if (decision.target_stream == internal::OrderStream(decision.result.id())) {
+      if (const OrderView* order = state_.FindOrder(decision.result.id())) {
+        decision.result.set_key(order->key());
+      }
+    }
+  }
   mu_.ReaderUnlock();
   if (!refused.ok()) {
     Answer(p, refused);
@@ -838,11 +845,9 @@ void EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView ac
   CommandResult result;
   result.set_id(decision.result.id());
   result.set_sub_id(decision.result.sub_id());
+  result.set_key(decision.result.key());
   result.set_etag(decision.target_version);
-  if (decision.writes.empty()) {  // Nothing to change.
-    AddOrderKey(decision.target_stream, &result);
-    return Answer(p, std::move(result));
-  }
+  if (decision.writes.empty()) return Answer(p, std::move(result));  // Nothing to change.
   const std::string& turn_key = decision.turn.empty() ? decision.target_stream : decision.turn;
   if (p->held != turn_key) {
     if (!p->held.empty()) Release(p);
@@ -901,7 +906,10 @@ void EngineImpl::Committed(std::shared_ptr<Pending> p, CommandResult result,
     etag->set_etag(stream.last_version);
     if (stream.stream_id == target_stream) result.set_etag(stream.last_version);
   }
-  AddOrderKey(target_stream, &result);
+  if (command.has_create_order() || command.has_reuse_order()) {
+    absl::ReaderMutexLock lock(&mu_);
+    if (const OrderView* order = state_.FindOrder(result.id())) result.set_key(order->key());
+  }
   Answer(p, std::move(result));
 }
 
@@ -1266,13 +1274,6 @@ absl::StatusOr<UserView> EngineImpl::GetUser(const Principal& principal,
   UserView shown = *user;
   HideTokens(*caller, &shown);
   return shown;
-}
-
-void EngineImpl::AddOrderKey(const std::string& target_stream, CommandResult* result) const {
-  // An order's key is what people quote: every command on an order answers with it.
-  if (target_stream != internal::OrderStream(result->id())) return;
-  absl::ReaderMutexLock lock(&mu_);
-  if (const OrderView* order = state_.FindOrder(result->id())) result->set_key(order->key());
 }
 
 void EngineImpl::HideTokens(const UserView& caller, UserView* user) const {

@@ -1055,7 +1055,8 @@ TEST_F(OrderFlowTest, AWorkQueueHoldsWhatTheOrderWaitsForFromTheUser) {
   Run(kAe, assign);
   Run(kAe, unassign);
   EXPECT_EQ(Order(order).producer_id(), "");
-  Run(kAe, unassign);  // Nobody assigned: nothing to change.
+  // Nobody assigned: nothing to change, and the answer still names the order's key.
+  EXPECT_EQ(Run(kAe, unassign).key(), Order(order).key());
   EXPECT_FALSE(Queued(kManager, order)) << "who may approve any script, but this one is the AE's";
   v1::Command deactivate;
   deactivate.mutable_deactivate_user()->set_user_id(kAe);
