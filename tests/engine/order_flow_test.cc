@@ -517,13 +517,17 @@ TEST_F(OrderFlowTest, SharingAnOrderLetsAColleagueSeeAndWorkIt) {
   // Working the order, the colleague may forward its script; the order names the contacts to
   // choose from, though the client's record is not theirs to see.
   Run(kProducer, Script(order, "One"));
+  v1::Command dan = AddContactCommand(client_, "dan", "Dan Client");
+  dan.mutable_add_contact()->mutable_contact()->set_email("dan@acme.test");
+  dan.mutable_add_contact()->mutable_contact()->set_title("Buyer");
+  Run(kAe, dan);
   EXPECT_THAT(engine_->GetClient({kAe2}, client_), StatusIs(absl::StatusCode::kNotFound));
   const v1::OrderView seen = Order(order, kAe2);
-  ASSERT_THAT(seen.forward_contacts(), SizeIs(1));
+  ASSERT_THAT(seen.forward_contacts(), SizeIs(2));
   EXPECT_EQ(seen.forward_contacts(0).contact_id(), "carol");
-  EXPECT_EQ(seen.forward_contacts(0).email(), "") << "only what choosing needs";
+  EXPECT_EQ(seen.forward_contacts(1).title(), "Buyer");
+  EXPECT_EQ(seen.forward_contacts(1).email(), "") << "only what choosing needs";
   EXPECT_THAT(Order(order, kProducer).forward_contacts(), IsEmpty()) << "who may not forward";
-  EXPECT_THAT(Order(order, kClientUser).forward_contacts(), IsEmpty()) << "the client's login";
   // Those it was shared with do not pass it on, nor take it from others; they may leave it.
   v1::Command on = share;
   on.mutable_share_order()->set_user_id(kAssistant);
