@@ -1150,16 +1150,21 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
     if (!state_.CanSee(*caller, order, now)) return true;
     // An action that leaves the order where it is (a new script while the last one is in
     // review) is open to the caller, but the order does not wait for it: not their queue.
-    if (request.actionable &&
-        internal::ActionsOpenTo(state_, *caller, order, now, /*moving_only=*/true).empty() &&
-        !internal::FlightChangeAwaits(state_, *caller, order, now)) {
-      return true;
+    std::vector<std::string> waiting;
+    bool flight_change_waits = false;
+    if (request.actionable) {
+      waiting = internal::ActionsOpenTo(state_, *caller, order, now, /*moving_only=*/true);
+      flight_change_waits = internal::FlightChangeAwaits(state_, *caller, order, now);
+      if (waiting.empty() && !flight_change_waits) return true;
     }
     if (response.orders.size() == page_size) {
       response.next_page_token = PageToken("ListOrders", last_listed, filters);
       return false;
     }
-    response.orders.push_back(Shown(*caller, order));
+    OrderView& shown = response.orders.emplace_back(Shown(*caller, order));
+    // A queue says why each order is in it: what it waits for the caller to do.
+    for (std::string& action : waiting) shown.add_open_actions(std::move(action));
+    if (flight_change_waits) shown.add_open_flight_actions("decide");
     last_listed = position;
     return true;
   };

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -625,6 +626,56 @@ class Client {
                          o.archived() ? "  (archived)" : "")};
   }
 
+  // What a work-queue entry waits for the caller to do, in the CLI's verbs: "script 2:
+  // approve, changes, forward", "submit script", "flight change fc-1: decide".
+  static std::string WaitsForText(const v1::OrderView& o) {
+    std::vector<std::string> parts;
+    std::set<std::string> said;  // Actions on a revision, said by revision.
+    for (const std::string artifact : {"script", "spot"}) {
+      const auto& revisions = artifact == "script" ? o.scripts() : o.spots();
+      const std::vector<std::pair<std::string, std::string>> verb_of = {
+          {"approve_" + artifact, "approve"},
+          {"request_" + artifact + "_changes", "changes"},
+          {"forward_" + artifact, "forward"},
+          {"client_approve_" + artifact, "client-answer"},
+          {"client_request_" + artifact + "_changes", "client-answer"}};
+      std::vector<std::string> verbs;
+      for (const auto& [action, verb] : verb_of) {
+        if (std::find(o.open_actions().begin(), o.open_actions().end(), action) ==
+            o.open_actions().end()) {
+          continue;
+        }
+        said.insert(action);
+        if (std::find(verbs.begin(), verbs.end(), verb) == verbs.end()) verbs.push_back(verb);
+      }
+      if (!verbs.empty()) {
+        parts.push_back(absl::StrCat(artifact, " ",
+                                     revisions.empty() ? 0 : revisions.rbegin()->number(), ": ",
+                                     absl::StrJoin(verbs, ", ")));
+      }
+    }
+    for (const std::string& action : o.open_actions()) {
+      if (said.count(action) != 0) continue;
+      if (action == "submit_script") {
+        parts.push_back("submit script");
+      } else if (action == "record_spot") {
+        parts.push_back("record spot");
+      } else if (action == "upload_spot") {
+        parts.push_back("upload provided spot");
+      } else {
+        parts.push_back(action);  // deliver, and the workflow's own actions by name.
+      }
+    }
+    if (!o.open_flight_actions().empty()) {
+      for (const v1::FlightChange& c : o.flight_changes()) {
+        if (c.status() == v1::PENDING) {
+          parts.push_back(absl::StrCat("flight change ", c.request_id(), ": decide"));
+        }
+      }
+    }
+    return absl::StrJoin(parts, "; ");
+  }
+
   // Each --field NAME=VALUE as the item type `type_name` defines NAME (a string, a whole
   // number, true or false, a date YYYY-MM-DD); a usage error for a field it does not have or a
   // value not of its type. Non-zero: the exit code of a failed lookup of the type.
@@ -1015,8 +1066,17 @@ int Client::Run(const std::string& verb, const Args& args) {
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
     // The id is what the other verbs take; the key is what people quote (PO-2026-00042).
-    Table table({"ID", "KEY", "TITLE", "STATUS", "CLIENT", "OWNER", "FLIGHT"});
-    for (const v1::OrderView& o : response.orders()) table.Add(OrderRow(o));
+    const bool queue = args.Has("queue");
+    std::vector<std::string> columns = {"ID",     "KEY",   "TITLE", "STATUS",
+                                        "CLIENT", "OWNER", "FLIGHT"};
+    // A queue says what each order waits for the caller to do.
+    if (queue) columns.push_back("WAITS FOR YOU TO");
+    Table table(columns);
+    for (const v1::OrderView& o : response.orders()) {
+      std::vector<std::string> row = OrderRow(o);
+      if (queue) row.push_back(WaitsForText(o));
+      table.Add(std::move(row));
+    }
     if (!response.orders().empty()) table.Print();
     if (response.orders().empty()) {
       std::puts(args.Has("queue") ? "(nothing waits for you)" : "(no orders match)");

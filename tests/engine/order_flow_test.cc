@@ -25,6 +25,7 @@ namespace {
 using ::spotflow::testing::MakeDate;
 using ::spotflow::testing::StatusIs;
 using ::testing::AllOf;
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -1067,6 +1068,47 @@ TEST_F(OrderFlowTest, AWorkQueueHoldsWhatTheOrderWaitsForFromTheUser) {
   Run(kAdmin, deactivate);
   EXPECT_TRUE(Queued(kManager, order))
       << "with its AE gone, the script waits for whoever may approve it";
+}
+
+TEST_F(OrderFlowTest, AWorkQueueSaysWhatEachOrderWaitsForTheUserToDo) {
+  // `user`'s queue entry for `order`, or a default OrderView when it is not there.
+  auto entry = [&](const std::string& user, const std::string& order, bool actionable = true) {
+    ListOrdersRequest request;
+    request.actionable = actionable;
+    absl::StatusOr<ListOrdersResponse> list = engine_->ListOrders({user}, request);
+    EXPECT_OK(list.status());
+    v1::OrderView found;
+    if (list.ok()) {
+      for (const v1::OrderView& o : list->orders) {
+        if (o.order_id() == order) found = o;
+      }
+    }
+    return found;
+  };
+  const std::string order = CreateOrder();
+  EXPECT_THAT(entry(kProducer, order).open_actions(), ElementsAre("submit_script"));
+  EXPECT_THAT(entry(kProducer, order).open_flight_actions(), IsEmpty());
+  Run(kProducer, Script(order, "draft"));
+  const v1::OrderView review = entry(kAe, order);
+  EXPECT_THAT(review.open_actions(), Contains("approve_script"));
+  EXPECT_THAT(review.open_actions(), Contains("request_script_changes"));
+  const v1::OrderView relay = entry(kAssistant, order);
+  EXPECT_THAT(relay.open_actions(), Contains("request_script_changes"));
+  EXPECT_THAT(relay.open_actions(), Not(Contains("approve_script"))) << "an assistant may not";
+  EXPECT_EQ(entry(kProducer, order).order_id(), "")
+      << "a second script would leave the order in review: it does not wait for production";
+  // A flight change names the decision it waits for, and not the withdrawal the manager could
+  // also make (the AE's to make).
+  Run(kAe, FlightChange(order, MakeDate(2026, 12, 2), MakeDate(2026, 12, 20)));
+  const v1::OrderView decide = entry(kManager, order);
+  EXPECT_THAT(decide.open_flight_actions(), ElementsAre("decide"));
+  EXPECT_THAT(decide.open_actions(), IsEmpty()) << "the script is the AE's to review";
+  EXPECT_THAT(entry(kAe, order).open_flight_actions(), IsEmpty()) << "the AE asked";
+  // Outside a queue a list says nothing per caller, as before.
+  const v1::OrderView listed = entry(kAe, order, /*actionable=*/false);
+  ASSERT_EQ(listed.order_id(), order);
+  EXPECT_THAT(listed.open_actions(), IsEmpty());
+  EXPECT_THAT(listed.open_flight_actions(), IsEmpty());
 }
 
 TEST_F(OrderFlowTest, UsersAndRolesAreListedInKeyOrderAPageAtATime) {

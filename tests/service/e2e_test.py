@@ -485,6 +485,10 @@ def main():
         expect("submit_script" in shown
                and "spotflow script submit %s --text TEXT" % fresh.key in shown,
                "order show lists the actions open to the caller with their commands:\n" + shown)
+        queue = [line for line in run_cli("order", "list", "--queue", token=pete).stdout
+                 .splitlines() if fresh.id in line]
+        expect(len(queue) == 1 and queue[0].rstrip().endswith("submit script"),
+               "the producer's queue says what the new order waits for them to do: %r" % queue)
         expect("no workflow action is open to you now" in
                run_cli("order", "show", fresh.id, token=aud).stdout,
                "order show tells an auditor that nothing is open to them")

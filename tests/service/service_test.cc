@@ -394,7 +394,9 @@ TEST_F(ServiceTest, AdministratorsRevokeATokenWhichStopsWorkingAtOnce) {
   v1::ListUsersResponse users;
   ASSERT_TRUE(Ok(admin_->ListUsers(Context("audrey").get(), v1::ListUsersRequest(), &users)));
   for (const v1::UserView& user : users.users()) {
-    if (user.user_id() != "audrey") EXPECT_EQ(user.tokens_size(), 0) << user.user_id();
+    if (user.user_id() != "audrey") {
+      EXPECT_EQ(user.tokens_size(), 0) << user.user_id();
+    }
   }
   // And after a restart, the revoked tokens stay revoked.
   StopAll();
