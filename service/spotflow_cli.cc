@@ -949,8 +949,10 @@ class Client {
 
   // Every change, field by field (Audit.History), as `audit history` and `order history`
   // print them.
-  static void PrintChanges(const v1::AuditHistoryResponse& response) {
+  // Only those past version `after` of the record, when given.
+  static void PrintChanges(const v1::AuditHistoryResponse& response, uint64_t after = 0) {
     for (const v1::Change& change : response.changes()) {
+      if (change.version() <= after) continue;
       std::printf(
           "#%llu v%llu %s by %s: %s\n", static_cast<unsigned long long>(change.position()),
           static_cast<unsigned long long>(change.version()),
@@ -1708,6 +1710,8 @@ int Client::Run(const std::string& verb, const Args& args) {
     auto context = StreamContext();
     auto reader = orders_->WatchOrder(context.get(), request);
     v1::OrderView o;
+    uint64_t shown = 0;     // The version last printed.
+    bool may_audit = true;  // A contact's login may not read who changed what.
     while (reader->Read(&o)) {
       if (json_) {
         PrintJsonLine(o);
@@ -1716,6 +1720,20 @@ int Client::Run(const std::string& verb, const Args& args) {
                     o.key().c_str(), static_cast<unsigned long long>(o.version()),
                     o.status().c_str(), o.completed() ? " (final)" : "",
                     o.archived() ? ", archived" : "", o.scripts_size(), o.spots_size());
+        // After the first, each change with who made it and what it changed, from the
+        // order's history (the feed carries the order, not who changed it).
+        if (shown != 0 && may_audit) {
+          v1::AuditHistoryRequest changes;
+          changes.set_order_id(o.order_id());
+          v1::AuditHistoryResponse response;
+          const grpc::Status status = audit_->History(Context().get(), changes, &response);
+          if (status.ok()) {
+            PrintChanges(response, shown);
+          } else {
+            may_audit = false;
+          }
+        }
+        shown = o.version();
       }
       std::fflush(stdout);
     }
