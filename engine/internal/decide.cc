@@ -1433,6 +1433,16 @@ absl::Status Decider::UpdateOrder(const v1::UpdateOrder& c) {
         absl::StrCat("spot_length_seconds ", length, " is over the limit of ", kMaxSpotSeconds));
   }
   RETURN_IF_ERROR(ValidateFields(*type, c.fields(), /*require_all=*/false));
+  // As SubmitRevision: the latest spot must still fit the slot.
+  if (length != order->spot_length_seconds() && length != 0 && !order->spots().empty()) {
+    const v1::Revision& latest = order->spots(order->spots_size() - 1);
+    if (latest.media().duration_ms() > uint64_t{length} * 1000) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("order ", Name(*order), "'s latest spot (revision ", latest.number(),
+                       ") runs ", latest.media().duration_ms() / 1000.0, " s, longer than ", length,
+                       " s; submit a spot that fits first, then change the length"));
+    }
+  }
   const std::string stream = OrderStream(order->order_id());
   Target(stream, order->version(), order->order_id());
   bool fields_change = false;
@@ -1489,6 +1499,16 @@ absl::Status Decider::SubmitRevision(const v1::SubmitRevision& c) {
     }
   }
   ASSIGN_OR_RETURN(const v1::Transition* transition, Transit(*order, action, c.artifact()));
+  // A spot airs in its slot: one that runs longer than the order's length would be cut off.
+  // Shorter ones are taken (a :30 that runs 29.5 s); no duration or no length, no check.
+  const uint64_t length_ms = uint64_t{order->spot_length_seconds()} * 1000;
+  if (c.artifact() == "spot" && length_ms != 0 && c.media().duration_ms() > length_ms) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the spot runs ", c.media().duration_ms() / 1000.0, " s, longer than the ",
+                     order->spot_length_seconds(), " s order ", Name(*order),
+                     " is for; trim it, or first change the order's spot length (UpdateOrder "
+                     "spot_length_seconds; spotflow order update ORDER --length SECONDS)"));
+  }
   const auto& revisions = c.artifact() == "script" ? order->scripts() : order->spots();
   const uint32_t number = static_cast<uint32_t>(revisions.size()) + 1;
   const std::string stream = OrderStream(order->order_id());

@@ -1070,6 +1070,36 @@ TEST_F(OrderFlowTest, AWorkQueueHoldsWhatTheOrderWaitsForFromTheUser) {
       << "with its AE gone, the script waits for whoever may approve it";
 }
 
+TEST_F(OrderFlowTest, ASpotMustFitTheOrdersLength) {
+  const std::string order = CreateOrder();  // For a 30 s spot.
+  Run(kProducer, Script(order, "draft"));
+  Run(kAe, Approve(order, "script", 1));
+  auto spot = [&](uint64_t duration_ms) {
+    v1::Command c = Spot(order, absl::StrCat("s3://spots/", duration_ms, ".wav"));
+    c.mutable_submit_revision()->mutable_media()->set_duration_ms(duration_ms);
+    return c;
+  };
+  EXPECT_THAT(Reject(kProducer, spot(30'500)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("the spot runs 30.5 s, longer than the 30 s order"),
+                             HasSubstr("order update ORDER --length"))));
+  Run(kProducer, spot(29'500));  // Shorter fits; so does an exact 30 s, and no duration.
+  Run(kAe, RequestChanges(order, "spot", 1, "louder"));
+  Run(kProducer, spot(30'000));
+  // Shortening the order below its latest spot is refused too; lengthening is not.
+  v1::Command update;
+  update.mutable_update_order()->set_order_id(order);
+  update.mutable_update_order()->set_spot_length_seconds(15);
+  EXPECT_THAT(Reject(kAe, update),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("latest spot (revision 2) runs 30 s, longer than 15 s")));
+  update.mutable_update_order()->set_spot_length_seconds(60);
+  Run(kAe, update);
+  Run(kAe, RequestChanges(order, "spot", 2, "the full minute"));
+  Run(kProducer, spot(60'000));
+  EXPECT_EQ(Order(order).spots_size(), 3);
+}
+
 TEST_F(OrderFlowTest, AWorkQueueSaysWhatEachOrderWaitsForTheUserToDo) {
   // `user`'s queue entry for `order`, or a default OrderView when it is not there.
   auto entry = [&](const std::string& user, const std::string& order, bool actionable = true) {
