@@ -366,6 +366,13 @@ class EngineImpl final : public Engine {
   // Answers a command, handing the stream it holds to the next command waiting for it.
   void Answer(const std::shared_ptr<Pending>& pending, absl::StatusOr<CommandResult> result);
   void Release(const std::shared_ptr<Pending>& pending);
+  // Takes every turn in `wanted` for `pending`, or, when one is taken, hands on those it holds
+  // and puts it in line for that one (moving it out of `pending`): false.
+  bool TakeTurns(std::shared_ptr<Pending>& pending, std::vector<std::string> wanted);
+  // Hands `turn` to the next command in line for it (returned, to be attempted once turns_mu_
+  // is released), or frees it.
+  std::shared_ptr<Pending> HandOnLocked(const std::string& turn)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(turns_mu_);
   // The first result of a request id that already committed, if it did.
   absl::StatusOr<std::optional<CommandResult>> Repeated(const Pending& pending);
   // Applies committed records (and any committed before them) to the projections.
@@ -645,9 +652,10 @@ struct EngineImpl::Pending {
   int attempt = 0;
   absl::Status last_conflict;
   ExecuteCallback done;
-  // The turn (a stream, or Decision::turn) this command's append is in flight in, or that was
-  // handed to it: commands to one stream take turns instead of racing for its next version.
-  std::string held;
+  // The turns (streams, or Decision::turns) this command's append is in flight in, or that
+  // were handed to it: commands to one stream take turns instead of racing for its next
+  // version. A command in line for a turn holds none, so no two wait on each other.
+  std::vector<std::string> held;
 };
 
 void EngineImpl::Answer(const std::shared_ptr<Pending>& p, absl::StatusOr<CommandResult> result) {
@@ -655,23 +663,29 @@ void EngineImpl::Answer(const std::shared_ptr<Pending>& p, absl::StatusOr<Comman
   p->done(std::move(result));
 }
 
+std::shared_ptr<EngineImpl::Pending> EngineImpl::HandOnLocked(const std::string& turn) {
+  auto it = turns_.find(turn);
+  if (it == turns_.end()) return nullptr;
+  if (it->second.empty()) {
+    turns_.erase(it);
+    return nullptr;
+  }
+  std::shared_ptr<Pending> next = std::move(it->second.front());
+  it->second.pop_front();
+  next->held.push_back(turn);  // The turn passes to the next in line, still taken.
+  return next;
+}
+
 void EngineImpl::Release(const std::shared_ptr<Pending>& p) {
-  std::shared_ptr<Pending> next;
+  std::vector<std::shared_ptr<Pending>> next;
   {
     absl::MutexLock lock(&turns_mu_);
-    auto it = turns_.find(p->held);
-    if (it != turns_.end()) {
-      if (it->second.empty()) {
-        turns_.erase(it);
-      } else {
-        next = std::move(it->second.front());
-        it->second.pop_front();
-        next->held = p->held;  // The stream passes to the next in line, still taken.
-      }
+    for (const std::string& turn : p->held) {
+      if (std::shared_ptr<Pending> n = HandOnLocked(turn)) next.push_back(std::move(n));
     }
   }
   p->held.clear();
-  if (next != nullptr) Attempt(std::move(next));
+  for (std::shared_ptr<Pending>& n : next) Attempt(std::move(n));
 }
 
 absl::StatusOr<CommandResult> EngineImpl::ExecuteAs(const Principal& principal,
@@ -689,6 +703,45 @@ absl::StatusOr<CommandResult> EngineImpl::ExecuteAs(const Principal& principal,
 void EngineImpl::ExecuteAsync(const Principal& principal, const Command& command,
                               ExecuteCallback done) {
   ExecuteAsyncAs(principal, command, /*system=*/false, std::move(done));
+}
+
+bool EngineImpl::TakeTurns(std::shared_ptr<Pending>& p, std::vector<std::string> wanted) {
+  const auto holds = [](const std::vector<std::string>& turns, const std::string& turn) {
+    return std::find(turns.begin(), turns.end(), turn) != turns.end();
+  };
+  std::vector<std::shared_ptr<Pending>> handed;  // Attempted once turns_mu_ is released.
+  bool taken = true;
+  {
+    absl::MutexLock lock(&turns_mu_);
+    // Turns an earlier decision of this command held that this one does not want go on.
+    for (auto it = p->held.begin(); it != p->held.end();) {
+      if (holds(wanted, *it)) {
+        ++it;
+        continue;
+      }
+      if (std::shared_ptr<Pending> n = HandOnLocked(*it)) handed.push_back(std::move(n));
+      it = p->held.erase(it);
+    }
+    for (const std::string& turn : wanted) {
+      if (holds(p->held, turn)) continue;
+      if (turns_.try_emplace(turn).second) {
+        p->held.push_back(turn);
+        continue;
+      }
+      // Another command's append in this turn is in flight: decide again after it, on the
+      // state it leaves, rather than race it for the same version. Holding nothing meanwhile.
+      for (const std::string& held : p->held) {
+        if (std::shared_ptr<Pending> n = HandOnLocked(held)) handed.push_back(std::move(n));
+      }
+      p->held.clear();
+      --p->attempt;
+      turns_.find(turn)->second.push_back(std::move(p));
+      taken = false;
+      break;
+    }
+  }
+  for (std::shared_ptr<Pending>& n : handed) Attempt(std::move(n));
+  return taken;
 }
 
 absl::StatusOr<std::optional<CommandResult>> EngineImpl::Repeated(const Pending& p) {
@@ -848,20 +901,9 @@ void EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView ac
   result.set_key(decision.result.key());
   result.set_etag(decision.target_version);
   if (decision.writes.empty()) return Answer(p, std::move(result));  // Nothing to change.
-  const std::string& turn_key = decision.turn.empty() ? decision.target_stream : decision.turn;
-  if (p->held != turn_key) {
-    if (!p->held.empty()) Release(p);
-    absl::MutexLock lock(&turns_mu_);
-    auto [turn, first_in_line] = turns_.try_emplace(turn_key);
-    if (!first_in_line) {
-      // Another command's append to this stream (or turn) is in flight: decide again after
-      // it, on the state it leaves, rather than race it for the same version.
-      --p->attempt;
-      turn->second.push_back(std::move(p));
-      return;
-    }
-    p->held = turn_key;
-  }
+  std::vector<std::string> wanted = std::move(decision.turns);
+  if (wanted.empty()) wanted.push_back(decision.target_stream);
+  if (!TakeTurns(p, std::move(wanted))) return;  // In line: decided again in its turn.
   store::AppendRequest append = ToAppend(decision, actor, command, now, p->key, p->digest);
   store_->AppendAsync(std::move(append), [this, p, result = std::move(result),
                                           target = std::move(decision.target_stream)](

@@ -173,6 +173,12 @@ class Decider {
     decision_.target_version = version;
     decision_.result.set_id(id);
   }
+  // A command that opens an order on client `client_id` (none: no client) decides in the
+  // client's turn as well as the order's, as DeleteClient does (Decision::turns).
+  void TakeClientTurn(const std::string& client_id) {
+    if (client_id.empty()) return;
+    decision_.turns = {decision_.target_stream, ClientStream(client_id)};
+  }
   std::string NewId() { return ids_->NewId(); }
   absl::StatusOr<std::string> IdOrNew(absl::string_view what, const std::string& given) {
     if (given.empty()) return NewId();
@@ -777,7 +783,7 @@ absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
 // --- Users and roles --------------------------------------------------------------------------
 
 absl::Status Decider::CreateUser(const v1::CreateUser& c) {
-  decision_.turn = kDirectoryTurn;  // Its rules look across users.
+  decision_.turns = {kDirectoryTurn};  // Its rules look across users.
   RETURN_IF_ERROR(RequireAdmin("create users"));
   ASSIGN_OR_RETURN(std::string id, IdOrNew("user_id", c.user_id()));
   if (id == kSystemUser) {
@@ -828,7 +834,7 @@ absl::Status Decider::UpdateUser(const v1::UpdateUser& c) {
 }
 
 absl::Status Decider::SetUserRoles(const v1::SetUserRoles& c) {
-  decision_.turn = kDirectoryTurn;  // Its rules look across users.
+  decision_.turns = {kDirectoryTurn};  // Its rules look across users.
   RETURN_IF_ERROR(RequireAdmin("change a user's roles"));
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id(), false));
   RETURN_IF_ERROR(ValidateRoles(c.roles()));
@@ -853,7 +859,7 @@ absl::Status Decider::SetUserRoles(const v1::SetUserRoles& c) {
 }
 
 absl::Status Decider::SetUserManager(const v1::SetUserManager& c) {
-  decision_.turn = kDirectoryTurn;  // Its rules look across users (no circle of managers).
+  decision_.turns = {kDirectoryTurn};  // Its rules look across users (no circle of managers).
   RETURN_IF_ERROR(RequireAdmin("change a user's manager"));
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id(), false));
   if (!c.manager_id().empty()) {
@@ -887,7 +893,7 @@ absl::Status Decider::SetUserManager(const v1::SetUserManager& c) {
 }
 
 absl::Status Decider::SetUserActive(const std::string& user_id, bool active) {
-  decision_.turn = kDirectoryTurn;  // Its rules look across users.
+  decision_.turns = {kDirectoryTurn};  // Its rules look across users.
   RETURN_IF_ERROR(RequireAdmin(active ? "reactivate users" : "deactivate users"));
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", user_id, false));
   Target(UserStream(user_id), user->version(), user_id);
@@ -937,7 +943,7 @@ absl::Status Decider::RecordToken(const std::string& user_id, const std::string&
 }
 
 absl::Status Decider::DefineRole(const v1::DefineRole& c) {
-  decision_.turn = kDirectoryTurn;  // Its rules look across users.
+  decision_.turns = {kDirectoryTurn};  // Its rules look across users.
   RETURN_IF_ERROR(RequireAdmin("define roles"));
   RETURN_IF_ERROR(ValidateRole(c.definition()));
   // The users who hold the role must still fit it, and someone must still administer.
@@ -1158,7 +1164,7 @@ absl::Status Decider::UpdateContact(const v1::UpdateContact& c) {
 }
 
 absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
-  decision_.turn = kDirectoryTurn;  // Its rules look across users.
+  decision_.turns = {kDirectoryTurn};  // Its rules look across users.
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
   RETURN_IF_ERROR(Require(v1::CLIENT_DELETE, *client, "delete contact records"));
   RETURN_IF_ERROR(ValidateId("contact_id", c.contact_id()));
@@ -1244,7 +1250,7 @@ absl::Status Decider::UnshareClient(const v1::UnshareClient& c) {
 }
 
 absl::Status Decider::DeleteClient(const v1::DeleteClient& c) {
-  decision_.turn = kDirectoryTurn;  // Its rules look across users.
+  decision_.turns = {kDirectoryTurn};  // Its rules look across users.
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
   RETURN_IF_ERROR(Require(v1::CLIENT_DELETE, *client, "delete"));
   int open = 0;
@@ -1257,6 +1263,8 @@ absl::Status Decider::DeleteClient(const v1::DeleteClient& c) {
         " open order(s); complete, archive or delete them before deleting the client"));
   }
   const std::string stream = ClientStream(client->client_id());
+  // In the client's turn too, which commands opening an order on it take (Decision::turns).
+  decision_.turns.push_back(stream);
   Emit(stream, client->version()).mutable_client_deleted()->set_client_id(client->client_id());
   Target(stream, client->version(), client->client_id());
   DeactivateLogins(client->client_id(), "");  // Its contacts' logins end with it.
@@ -1264,7 +1272,7 @@ absl::Status Decider::DeleteClient(const v1::DeleteClient& c) {
 }
 
 absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
-  decision_.turn = kDirectoryTurn;  // Its rules look across users.
+  decision_.turns = {kDirectoryTurn};  // Its rules look across users.
   RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, "reassign accounts"));
   ASSIGN_OR_RETURN(const v1::UserView* from, LoadUser("from_owner", c.from_owner(), false));
   ASSIGN_OR_RETURN(const v1::UserView* to, LoadUser("to_owner", c.to_owner()));
@@ -1302,6 +1310,8 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
   absl::btree_set<uint64_t> moving;
   for (const v1::ClientView* client : clients) {
     RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, *client, "reassign"));
+    // In each client's turn too: an order opening on it meanwhile would keep the old owner.
+    decision_.turns.push_back(ClientStream(client->client_id()));
     const absl::btree_set<uint64_t>& orders = state_.OrdersOfClient(client->client_id());
     moving.insert(orders.begin(), orders.end());
     v1::ClientOwnerChanged* e =
@@ -1415,6 +1425,7 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   *e->mutable_fields() = c.fields();
   e->set_status(initial);
   Target(OrderStream(id), 0, id);
+  TakeClientTurn(prospective.client_id());
   return absl::OkStatus();
 }
 
@@ -1841,6 +1852,16 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
         absl::StrCat("order ", Name(*order), " has flight change ", pending->request_id(),
                      " waiting for a decision; decide or withdraw it before archiving the order"));
   }
+  if (!archived && !order->client_id().empty()) {
+    // A deleted client's orders stay archived: none opens again on it.
+    const v1::ClientView* client = state_.FindClient(order->client_id());
+    if (client == nullptr || client->deleted()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("order ", Name(*order), "'s client \"", order->client_id(),
+                       "\" was deleted; its orders stay archived (reuse one for another client's "
+                       "order instead)"));
+    }
+  }
   const std::string stream = OrderStream(order->order_id());
   v1::DomainEvent& event = Emit(stream, order->version());
   if (archived) {
@@ -1849,6 +1870,7 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
     event.mutable_order_restored()->set_order_id(order->order_id());
   }
   Target(stream, order->version(), order->order_id());
+  if (!archived) TakeClientTurn(order->client_id());
   return absl::OkStatus();
 }
 
@@ -1941,6 +1963,7 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   carried->set_comment(
       absl::StrCat("approved as spot revision ", spot->number(), " of order ", Name(*source)));
   Target(stream, 0, id);
+  TakeClientTurn(client->client_id());
   return absl::OkStatus();
 }
 

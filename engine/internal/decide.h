@@ -39,10 +39,12 @@ struct Decision {
   uint64_t target_version = 0;
   v1::CommandResult result;  // id and sub_id; the engine adds versions and positions.
   std::string on_behalf_of;  // A client contact, when a user records the client's answer.
-  // Commands with the same turn are appended one at a time, each decided on the state the one
-  // before it left. Empty: the target stream's. Commands whose rules look across users share
-  // kDirectoryTurn, so that two of them cannot both pass on the same state.
-  std::string turn;
+  // Commands that share a turn are appended one at a time, each decided on the state the one
+  // before it left. Empty: the target stream's. Commands whose rules look across users take
+  // kDirectoryTurn, so that two of them cannot both pass on the same state; commands that
+  // open an order on a client also take the client stream's turn, which deleting the client
+  // takes too, so that a client is never deleted with an order opening on it.
+  std::vector<std::string> turns;
 };
 
 inline constexpr char kDirectoryTurn[] = "(users and roles)";

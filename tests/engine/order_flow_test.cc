@@ -1759,6 +1759,70 @@ TEST_F(OrderFlowTest, AContactForwardedToIsNeverRemovedHoweverTheTwoInterleave) 
   }
 }
 
+TEST_F(OrderFlowTest, AClientIsNeverDeletedWithAnOrderOpeningOnIt) {
+  // Deleting a client decides in the directory's turn and in the client's; creating,
+  // reusing and restoring an order decide in the order's and in its client's. Without the
+  // client's turn the two could both pass on the same state: an open order on a deleted client.
+  for (int round = 0; round < 30; ++round) {
+    const std::string client = absl::StrCat("brief", round);
+    v1::Command add;
+    add.mutable_create_client()->set_client_id(client);
+    add.mutable_create_client()->set_name(absl::StrCat("Brief ", round));
+    Run(kAe, add);
+    v1::Command create = CreateOrderCommand();
+    create.mutable_create_order()->set_client_id(client);
+    v1::Command remove;
+    remove.mutable_delete_client()->set_client_id(client);
+    absl::Status created, deleted;
+    std::thread creating([&] { created = engine_->Execute({kAe}, create).status(); });
+    std::thread deleting([&] { deleted = engine_->Execute({kAe}, remove).status(); });
+    creating.join();
+    deleting.join();
+    EXPECT_NE(created.ok(), deleted.ok())
+        << "round " << round << ": created " << created << ", deleted " << deleted;
+  }
+}
+
+TEST_F(OrderFlowTest, AnOrderOpeningWhileItsAccountMovesGoesToTheNewOwner) {
+  for (int round = 0; round < 20; ++round) {
+    const std::string client = absl::StrCat("moving", round);
+    v1::Command add;
+    add.mutable_create_client()->set_client_id(client);
+    add.mutable_create_client()->set_name(absl::StrCat("Moving ", round));
+    Run(kAe, add);
+    v1::Command create = CreateOrderCommand();
+    create.mutable_create_order()->set_client_id(client);
+    v1::Command reassign;
+    reassign.mutable_reassign_accounts()->set_from_owner(kAe);
+    reassign.mutable_reassign_accounts()->set_to_owner(kAe2);
+    reassign.mutable_reassign_accounts()->add_client_ids(client);
+    absl::StatusOr<v1::CommandResult> created;
+    absl::Status reassigned;
+    std::thread creating([&] { created = engine_->Execute({kManager}, create); });
+    std::thread moving([&] { reassigned = engine_->Execute({kManager}, reassign).status(); });
+    creating.join();
+    moving.join();
+    ASSERT_OK(created.status());
+    ASSERT_OK(reassigned);
+    EXPECT_EQ(Order(created->id()).owner_id(), kAe2) << "round " << round;
+  }
+}
+
+TEST_F(OrderFlowTest, ADeletedClientsOrdersStayArchived) {
+  const std::string order = CreateOrder();
+  v1::Command archive;
+  archive.mutable_archive_order()->set_order_id(order);
+  Run(kAe, archive);
+  v1::Command remove;
+  remove.mutable_delete_client()->set_client_id(client_);
+  Run(kAe, remove);
+  v1::Command restore;
+  restore.mutable_restore_order()->set_order_id(order);
+  EXPECT_THAT(Reject(kAe, restore), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                             HasSubstr("was deleted; its orders stay archived")));
+  EXPECT_TRUE(Order(order).archived());
+}
+
 TEST_F(OrderFlowTest, ConcurrentCommandsOnOneOrderAllLandWithoutLostUpdates) {
   const std::string order = CreateOrder();
   constexpr int kThreads = 8;
