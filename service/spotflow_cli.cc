@@ -28,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -838,7 +839,9 @@ class Client {
                 o.reused_from_order().empty()
                     ? ""
                     : absl::StrCat(", reusing order ", o.reused_from_order()).c_str());
-    if (!o.instructions().empty()) std::printf("  instructions: %s\n", o.instructions().c_str());
+    if (!o.instructions().empty()) {
+      std::printf("  instructions: %s\n", Indented(o.instructions(), 4).c_str());
+    }
     if (!o.fields().empty()) {
       std::map<std::string, std::string> fields;  // In name order.
       for (const auto& [name, value] : o.fields()) fields[name] = FieldText(value);
@@ -879,6 +882,10 @@ class Client {
                   count(o.scripts_size(), "script revision", "script revisions").c_str(),
                   count(o.spots_size(), "spot revision", "spot revisions").c_str(),
                   count(o.comments_size(), "comment", "comments").c_str(), name.c_str());
+      // What a review or an answer judges, and what the last reviewer asked: the latest of each.
+      for (const auto* revisions : {&o.scripts(), &o.spots()}) {
+        if (!revisions->empty()) PrintRevision(o, *revisions->rbegin(), "  ", "latest ");
+      }
       if (o.open_actions().empty()) {
         std::printf("  no workflow action is open to you now\n");
       } else {
@@ -899,51 +906,71 @@ class Client {
       return;
     }
     for (const auto* revisions : {&o.scripts(), &o.spots()}) {
-      for (const v1::Revision& r : *revisions) {
-        std::printf("  %s r%u by %s, %s%s%s%s: %s\n", r.artifact().c_str(), r.number(),
-                    r.author().c_str(), TimeText(r.time()).c_str(),
-                    r.provided_by_client() ? " [provided by the client]" : "",
-                    r.approved() ? " [approved]" : "", r.superseded() ? " [superseded]" : "",
-                    r.artifact() == "script" ? r.text().c_str() : r.media().uri().c_str());
-        if (r.media().duration_ms() != 0 || !r.media().checksum().empty()) {
-          std::printf("      %s%s%s\n",
-                      r.media().duration_ms() == 0
-                          ? ""
-                          : absl::StrCat(r.media().duration_ms() / 1000.0, " s").c_str(),
-                      r.media().duration_ms() != 0 && !r.media().checksum().empty() ? ", " : "",
-                      r.media().checksum().empty()
-                          ? ""
-                          : absl::StrCat("checksum ", r.media().checksum()).c_str());
-        }
-        if (!r.change_note().empty()) std::printf("      note: %s\n", r.change_note().c_str());
-        for (const v1::Review& review : r.reviews()) {
-          std::printf("      %s%s%s\n", ReviewText(review).c_str(),
-                      review.comment().empty() ? "" : ": ", review.comment().c_str());
-        }
-      }
+      for (const v1::Revision& r : *revisions) PrintRevision(o, r, "  ");
     }
     for (const v1::FlightChange& c : o.flight_changes()) {
       std::printf("  flight change %s by %s, %s: %s..%s to %s..%s%s%s\n", c.request_id().c_str(),
                   c.requested_by().c_str(), TimeText(c.requested_time()).c_str(),
                   DateText(c.old_start()).c_str(), DateText(c.old_end()).c_str(),
                   DateText(c.new_start()).c_str(), DateText(c.new_end()).c_str(),
-                  c.reason().empty() ? "" : ", because: ", c.reason().c_str());
+                  c.reason().empty() ? "" : ", because: ", Indented(c.reason(), 6).c_str());
       if (c.status() == v1::PENDING) {
         std::printf("      waits for a decision\n");
       } else {
         std::printf("      %s by %s, %s%s%s\n", v1::FlightChangeStatus_Name(c.status()).c_str(),
                     c.decided_by().c_str(), TimeText(c.decided_time()).c_str(),
-                    c.decision_comment().empty() ? "" : ": ", c.decision_comment().c_str());
+                    c.decision_comment().empty() ? "" : ": ",
+                    Indented(c.decision_comment(), 8).c_str());
       }
     }
     for (const v1::ActionTaken& a : o.actions()) {
       std::printf("  %s by %s, %s: %s -> %s%s%s\n", a.action().c_str(), a.by().c_str(),
                   TimeText(a.time()).c_str(), a.from_status().c_str(), a.to_status().c_str(),
-                  a.comment().empty() ? "" : ": ", a.comment().c_str());
+                  a.comment().empty() ? "" : ": ", Indented(a.comment(), 6).c_str());
     }
     for (const v1::Comment& c : o.comments()) {
       std::printf("  comment by %s, %s: %s\n", c.author().c_str(), TimeText(c.time()).c_str(),
-                  c.text().c_str());
+                  Indented(c.text(), 6).c_str());
+    }
+  }
+
+  // Free text as printed under a line: its later lines indented by `indent` spaces, so that
+  // a line of a script or comment never reads as a line of its own (another entry).
+  static std::string Indented(absl::string_view text, int indent) {
+    return absl::StrReplaceAll(text, {{"\n", absl::StrCat("\n", std::string(indent, ' '))}});
+  }
+
+  // One revision of `o`: who and when, its text or media (a spot's duration beside the order's
+  // length), its note and every review, each starting with `indent`; `label` begins its line.
+  static void PrintRevision(const v1::OrderView& o, const v1::Revision& r,
+                            const std::string& indent, const char* label = "") {
+    const std::string more = indent + "    ";  // Under the revision's line.
+    std::printf("%s%s%s r%u by %s, %s%s%s%s: %s\n", indent.c_str(), label, r.artifact().c_str(),
+                r.number(), r.author().c_str(), TimeText(r.time()).c_str(),
+                r.provided_by_client() ? " [provided by the client]" : "",
+                r.approved() ? " [approved]" : "", r.superseded() ? " [superseded]" : "",
+                r.artifact() == "script" ? Indented(r.text(), more.size()).c_str()
+                                         : r.media().uri().c_str());
+    if (r.media().duration_ms() != 0 || !r.media().checksum().empty()) {
+      std::vector<std::string> media;
+      if (r.media().duration_ms() != 0) {
+        const uint64_t length_ms = uint64_t{o.spot_length_seconds()} * 1000;
+        media.push_back(
+            absl::StrCat("runs ", r.media().duration_ms() / 1000.0, " s",
+                         length_ms != 0 && r.media().duration_ms() != length_ms
+                             ? absl::StrCat(" (the order is for ", o.spot_length_seconds(), " s)")
+                             : ""));
+      }
+      if (!r.media().checksum().empty()) media.push_back("checksum " + r.media().checksum());
+      std::printf("%s%s\n", more.c_str(), absl::StrJoin(media, ", ").c_str());
+    }
+    if (!r.change_note().empty()) {
+      std::printf("%snote: %s\n", more.c_str(), Indented(r.change_note(), more.size() + 2).c_str());
+    }
+    for (const v1::Review& review : r.reviews()) {
+      std::printf("%s%s%s%s\n", more.c_str(), ReviewText(review).c_str(),
+                  review.comment().empty() ? "" : ": ",
+                  Indented(review.comment(), more.size() + 2).c_str());
     }
   }
 

@@ -494,6 +494,16 @@ def main():
                  .splitlines() if fresh.id in line]
         expect(len(queue) == 1 and queue[0].rstrip().endswith("submit script"),
                "the producer's queue says what the new order waits for them to do: %r" % queue)
+        run_cli("script", "submit", fresh.id, "--text", "ANNCR: Line one\nSFX: door", token=pete)
+        run_cli("changes", fresh.id, "script", "1", "--comment", "Shorter\ncomment by mia: fake",
+                token=sam)
+        latest = run_cli("order", "show", fresh.id, token=pete).stdout
+        expect("  latest script r1 by pete" in latest and "ANNCR: Line one\n      SFX: door" in latest
+               and "changes asked by sam: Shorter\n        comment by mia: fake" in latest,
+               "order show prints the latest script and what was asked of it, later lines "
+               "indented so that none reads as an entry of its own:\n" + latest)
+        expect("\ncomment by" not in run_cli("order", "history", fresh.id, token=pete).stdout,
+               "order history indents a comment's later lines too")
         expect("no workflow action is open to you now" in
                run_cli("order", "show", fresh.id, token=aud).stdout,
                "order show tells an auditor that nothing is open to them")
