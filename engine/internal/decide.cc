@@ -785,6 +785,11 @@ absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
 absl::Status Decider::CreateUser(const v1::CreateUser& c) {
   decision_.turns = {kDirectoryTurn};  // Its rules look across users.
   RETURN_IF_ERROR(RequireAdmin("create users"));
+  // People name users (in commands, shares, reassignments): no generated id for one.
+  if (c.user_id().empty()) {
+    return absl::InvalidArgumentError(
+        "user_id is required: the name others will know the user by, such as \"sam\"");
+  }
   ASSIGN_OR_RETURN(std::string id, IdOrNew("user_id", c.user_id()));
   if (id == kSystemUser) {
     return absl::InvalidArgumentError(absl::StrCat("user id \"", id, "\" is reserved"));
@@ -792,7 +797,10 @@ absl::Status Decider::CreateUser(const v1::CreateUser& c) {
   RETURN_IF_ERROR(ValidateText("display_name", c.display_name(), kMaxNameBytes, true));
   RETURN_IF_ERROR(ValidateEmail("email", c.email()));
   RETURN_IF_ERROR(ValidateRoles(c.roles()));
-  if (!c.manager_id().empty()) RETURN_IF_ERROR(LoadUser("manager_id", c.manager_id()).status());
+  if (!c.manager_id().empty()) {
+    ASSIGN_OR_RETURN(const v1::UserView* manager, LoadUser("manager_id", c.manager_id()));
+    RETURN_IF_ERROR(RequireStaff(*manager, "make a manager of"));
+  }
   if (!c.client_id().empty() || !c.contact_id().empty()) {
     ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
     if (FindContact(client, c.contact_id()) == nullptr) {
@@ -803,6 +811,13 @@ absl::Status Decider::CreateUser(const v1::CreateUser& c) {
   RETURN_IF_ERROR(CheckRolesFit(id, !c.client_id().empty(), c.roles()));
   if (state_.FindUser(id) != nullptr) {
     return absl::AlreadyExistsError(absl::StrCat("user \"", id, "\" already exists"));
+  }
+  // "Bob" beside "bob" would be mistaken for one another wherever people type a user's id.
+  for (const auto& [other, user] : state_.users()) {
+    if (absl::EqualsIgnoreCase(other, id)) {
+      return absl::AlreadyExistsError(absl::StrCat("user \"", other, "\" already exists; \"", id,
+                                                   "\" differs only in case: choose another id"));
+    }
   }
   v1::UserCreated* e = Emit(UserStream(id), 0).mutable_user_created();
   e->set_user_id(id);
@@ -863,7 +878,8 @@ absl::Status Decider::SetUserManager(const v1::SetUserManager& c) {
   RETURN_IF_ERROR(RequireAdmin("change a user's manager"));
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id(), false));
   if (!c.manager_id().empty()) {
-    RETURN_IF_ERROR(LoadUser("manager_id", c.manager_id()).status());
+    ASSIGN_OR_RETURN(const v1::UserView* manager, LoadUser("manager_id", c.manager_id()));
+    RETURN_IF_ERROR(RequireStaff(*manager, "make a manager of"));
     if (c.manager_id() == c.user_id()) {
       return absl::InvalidArgumentError("a user cannot be their own manager");
     }

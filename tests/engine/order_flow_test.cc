@@ -1334,6 +1334,30 @@ TEST_F(OrderFlowTest, StaffRolesGoOnlyToStaff) {
   EXPECT_THAT(Reject("producer2", take), StatusIs(absl::StatusCode::kPermissionDenied));
 }
 
+TEST_F(OrderFlowTest, UsersAreNamedByTheirAdministratorAndNotTwiceInAnyCase) {
+  v1::Command create;
+  create.mutable_create_user()->set_display_name("Bob");
+  create.mutable_create_user()->add_roles(engine::kProducer);
+  EXPECT_THAT(Reject(kAdmin, create),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("user_id is required")));
+  create.mutable_create_user()->set_user_id("bob");
+  Run(kAdmin, create);
+  create.mutable_create_user()->set_user_id("Bob");
+  EXPECT_THAT(Reject(kAdmin, create),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("user \"bob\" already exists; \"Bob\" differs only in case")));
+  // Nor is a client contact anyone's manager.
+  create.mutable_create_user()->set_user_id("robert");
+  create.mutable_create_user()->set_manager_id(kClientUser);
+  EXPECT_THAT(Reject(kAdmin, create),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is a client contact")));
+  v1::Command manager;
+  manager.mutable_set_user_manager()->set_user_id(kAe);
+  manager.mutable_set_user_manager()->set_manager_id(kClientUser);
+  EXPECT_THAT(Reject(kAdmin, manager),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is a client contact")));
+}
+
 TEST_F(OrderFlowTest, AClientContactsLoginHoldsOnlyClientRolesAndEndsWithItsContact) {
   // A login tied to a contact cannot be given staff rights: with them it would manage its
   // company's orders and client record as if it owned them.
