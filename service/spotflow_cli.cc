@@ -112,7 +112,9 @@ std::vector<v1::Grant> ParseGrants(const std::string& text) {
 
 uint32_t Number(const std::string& text, const char* what) {
   uint32_t value = 0;
-  if (!absl::SimpleAtoi(text, &value)) Usage(absl::StrCat(what, " must be a number: ", text));
+  if (!absl::SimpleAtoi(text, &value)) {
+    Usage(absl::StrCat(what, " is a whole number, 0 or more: not \"", text, "\""));
+  }
   return value;
 }
 
@@ -137,7 +139,9 @@ uint32_t Limit(const Args& args) {
 
 uint64_t Number64(const std::string& text, const char* what) {
   uint64_t value = 0;
-  if (!absl::SimpleAtoi(text, &value)) Usage(absl::StrCat(what, " must be a number: ", text));
+  if (!absl::SimpleAtoi(text, &value)) {
+    Usage(absl::StrCat(what, " is a whole number, 0 or more: not \"", text, "\""));
+  }
   return value;
 }
 

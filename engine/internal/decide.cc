@@ -1665,9 +1665,18 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
   RETURN_IF_ERROR(ValidateId("action", c.action()));
   RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, false));
-  if (HasRevisionActionPrefix(c.action())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "action \"", c.action(), "\" carries a revision or review; use its own command"));
+  // An action on a revision names the revision, which only its own command carries. A name
+  // the workflow does not have is a typo, which Transit answers with the actions there are.
+  if (HasRevisionActionPrefix(c.action()) && HasAction(*order, c.action())) {
+    const std::string& a = c.action();
+    const char* command = absl::StartsWith(a, "approve_")   ? "ApproveRevision"
+                          : absl::StartsWith(a, "request_") ? "RequestChanges"
+                          : absl::StartsWith(a, "forward_") ? "ForwardToClient"
+                          : absl::StartsWith(a, "client_")  ? "RecordClientAnswer"
+                                                            : "SubmitRevision";
+    return absl::InvalidArgumentError(absl::StrCat("action \"", a,
+                                                   "\" acts on a revision; use its own command, ",
+                                                   command, ", which names the revision"));
   }
   ASSIGN_OR_RETURN(const v1::Transition* transition, Transit(*order, c.action(), ""));
   const std::string stream = OrderStream(order->order_id());

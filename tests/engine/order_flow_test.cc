@@ -1676,6 +1676,14 @@ TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
   EXPECT_THAT(Reject(kProducer, fly),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("has no action \"fly\""), HasSubstr("deliver"))));
+  fly.mutable_perform_action()->set_action("approve_scrpt");  // A typo, not a revision action.
+  EXPECT_THAT(Reject(kProducer, fly), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               AllOf(HasSubstr("has no action \"approve_scrpt\""),
+                                                     HasSubstr("approve_script"))));
+  fly.mutable_perform_action()->set_action("approve_script");
+  EXPECT_THAT(Reject(kProducer, fly),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("acts on a revision; use its own command, ApproveRevision")));
   v1::Command early;  // A real action, in the wrong state: the order's state is the problem.
   early.mutable_perform_action()->set_order_id("o-1");
   early.mutable_perform_action()->set_action("deliver");
