@@ -620,6 +620,38 @@ class Client {
     return 0;
   }
 
+  // What a deactivated `user` still owns, which no one works while it stays theirs, and how
+  // to move it. Best effort: the lists are what the caller may see (administrators see all).
+  void PrintStillOwned(const std::string& user) {
+    v1::ListClientsRequest clients_request;
+    clients_request.set_owner_id(user);
+    clients_request.set_page_size(1000);
+    v1::ListClientsResponse clients;
+    if (!clients_->ListClients(Context().get(), clients_request, &clients).ok()) return;
+    v1::ListOrdersRequest orders_request;
+    orders_request.set_owner_id(user);
+    orders_request.set_page_size(1000);
+    v1::ListOrdersResponse orders;
+    if (!orders_->ListOrders(Context().get(), orders_request, &orders).ok()) return;
+    std::vector<std::string> client_ids;
+    for (const v1::ClientView& c : clients.clients()) client_ids.push_back(c.client_id());
+    int open = 0;
+    for (const v1::OrderView& o : orders.orders()) open += o.completed() ? 0 : 1;
+    if (client_ids.empty() && open == 0) return;
+    std::printf(
+        "  %s still owns %s%s%s; move them to another account executive with: "
+        "spotflow accounts reassign %s USER\n",
+        user.c_str(),
+        client_ids.empty()
+            ? ""
+            : absl::StrCat(client_ids.size(), client_ids.size() == 1 ? " client (" : " clients (",
+                           Clip(absl::StrJoin(client_ids, ", "), 60), ")")
+                  .c_str(),
+        !client_ids.empty() && open != 0 ? " and " : "",
+        open == 0 ? "" : absl::StrCat(open, open == 1 ? " open order" : " open orders").c_str(),
+        user.c_str());
+  }
+
   static std::vector<std::string> OrderRow(const v1::OrderView& o) {
     return {o.order_id(),
             o.key(),
@@ -1470,9 +1502,15 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "user" && sub == "deactivate") {
     v1::DeactivateUserRequest request;
-    request.mutable_deactivate_user()->set_user_id(rest(1, "the user id"));
-    return Change(request, args,
-                  [&](auto* c, auto& q, auto* out) { return admin_->DeactivateUser(c, q, out); });
+    const std::string& user = rest(1, "the user id");
+    request.mutable_deactivate_user()->set_user_id(user);
+    if (int failed = Change(request, args, [&](auto* c, auto& q, auto* out) {
+          return admin_->DeactivateUser(c, q, out);
+        })) {
+      return failed;
+    }
+    if (!json_) PrintStillOwned(user);
+    return 0;
   }
   if (verb == "user" && sub == "reactivate") {
     v1::ReactivateUserRequest request;

@@ -374,6 +374,11 @@ def main():
         ok("user roles", "user", "roles", "otto", "order_entry,sales_assistant")
         ok("user manager", "user", "manager", "otto", "mia")
         ok("user deactivate", "user", "deactivate", "otto")
+        gone = run_cli("user", "deactivate", "sam", token=admin)
+        expect(gone.returncode == 0 and "sam still owns" in gone.stdout and "clients (" in gone.stdout
+               and "spotflow accounts reassign sam USER" in gone.stdout,
+               "deactivating an AE says what they still own and how to move it: " + gone.stdout)
+        ok("user reactivate", "user", "reactivate", "sam")
         shown = run_cli("user", "show", "otto", token=admin).stdout
         expect("(deactivated)" in shown and "order_entry, sales_assistant" in shown
                and "manager mia" in shown, "user show shows roles, manager and deactivation")
