@@ -174,6 +174,12 @@ absl::Status ValidateFlight(const v1::Date& start, const v1::Date& end) {
 absl::Status ValidateRole(const v1::RoleDefinition& role) {
   RETURN_IF_ERROR(ValidateId("role name", role.name()));
   RETURN_IF_ERROR(ValidateText("role title", role.title(), kMaxNameBytes, false));
+  // Most likely a slip (an empty --grant) that would leave every holder unable to work.
+  if (role.grants().empty()) {
+    return Invalid(absl::StrCat("role \"", role.name(),
+                                "\" grants nothing; give it at least one privilege (to take a "
+                                "role from users, change their roles: SetUserRoles)"));
+  }
   absl::flat_hash_set<int> seen;
   for (const v1::Grant& grant : role.grants()) {
     if (grant.privilege() == v1::PRIVILEGE_UNSPECIFIED ||

@@ -1760,6 +1760,11 @@ TEST_F(OrderFlowTest, RoleChangesTakeEffectAtOnce) {
   grant->set_privilege(v1::REVISION_APPROVE);
   grant->set_scope(v1::OWN);
   EXPECT_THAT(Reject(kAe, role), StatusIs(absl::StatusCode::kPermissionDenied));
+  v1::Command nothing = role;
+  nothing.mutable_define_role()->mutable_definition()->clear_grants();
+  EXPECT_THAT(Reject(kAdmin, nothing),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("role \"sales_assistant\" grants nothing")));
   Run(kAdmin, role);
   Run(kAssistant, Approve(order, "script", 1));
 }

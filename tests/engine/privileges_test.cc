@@ -213,6 +213,9 @@ class PrivilegeTableTest : public ::spotflow::testing::EngineTest,
       case Row::kConfigure: {
         v1::Command role;
         role.mutable_define_role()->mutable_definition()->set_name("intern");
+        v1::Grant* grant = role.mutable_define_role()->mutable_definition()->add_grants();
+        grant->set_privilege(v1::ORDER_VIEW);
+        grant->set_scope(v1::OWN);
         return Execute(user, role);
       }
       case Row::kReadEvents:
