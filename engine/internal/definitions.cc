@@ -360,6 +360,34 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
                                   "\" cannot be reached from any initial state"));
     }
   }
+  // And every state leads on to a final one: an order in a dead end could never complete.
+  absl::flat_hash_map<std::string, std::vector<std::string>> previous;
+  for (const v1::Transition& t : workflow.transitions()) previous[t.to()].push_back(t.from());
+  absl::flat_hash_set<std::string> finishing;
+  for (const v1::WorkflowState& state : workflow.states()) {
+    if (state.terminal() && finishing.insert(state.name()).second) {
+      frontier.push_back(state.name());
+    }
+  }
+  if (finishing.empty()) {
+    return Invalid(absl::StrCat(name,
+                                " has no final state (terminal); its orders could never "
+                                "complete"));
+  }
+  while (!frontier.empty()) {
+    const std::string state = std::move(frontier.front());
+    frontier.pop_front();
+    for (const std::string& from : previous[state]) {
+      if (finishing.insert(from).second) frontier.push_back(from);
+    }
+  }
+  for (const v1::WorkflowState& state : workflow.states()) {
+    if (!finishing.contains(state.name())) {
+      return Invalid(absl::StrCat(name, ": no action leads from state \"", state.name(),
+                                  "\" to a final state, so an order there could never complete; "
+                                  "add a transition out of it"));
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -164,6 +164,26 @@ TEST_F(WorkflowTest, InvalidDefinitionsAreRefused) {
       StatusIs(absl::StatusCode::kInvalidArgument,
                ::testing::AllOf(HasSubstr("\"request_quote\" is named like a revision command's"),
                                 HasSubstr("rename it"))));
+  v1::WorkflowDefinition dead_end = ProductionOrderWorkflow();
+  dead_end.add_states()->set_name("on_hold");
+  v1::Transition* hold = dead_end.add_transitions();
+  hold->set_from("awaiting_script");
+  hold->set_action("hold");
+  hold->set_to("on_hold");
+  hold->set_privilege(v1::ORDER_MANAGE);
+  EXPECT_THAT(Reject(kAdmin, Publish(dead_end)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("no action leads from state \"on_hold\" to a final state")));
+  v1::Transition* resume = dead_end.add_transitions();  // A way back out makes it fine.
+  resume->set_from("on_hold");
+  resume->set_action("resume");
+  resume->set_to("awaiting_script");
+  resume->set_privilege(v1::ORDER_MANAGE);
+  Run(kAdmin, Publish(dead_end));
+  v1::WorkflowDefinition endless = ProductionOrderWorkflow();
+  for (v1::WorkflowState& state : *endless.mutable_states()) state.set_terminal(false);
+  EXPECT_THAT(Reject(kAdmin, Publish(endless)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has no final state")));
   EXPECT_THAT(Reject(kAe, Publish(ProductionOrderWorkflow())),
               StatusIs(absl::StatusCode::kPermissionDenied));
 }
