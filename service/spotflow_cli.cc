@@ -591,20 +591,23 @@ class Client {
     return true;
   }
 
-  // A change: prints what the server answered.
+  // A change: prints what the server answered, then `then` with it, if given.
   template <typename Request, typename Method>
-  int Change(Request request, const Args& args, Method method) {
+  int Change(Request request, const Args& args, Method method,
+             const std::function<void(const v1::CommandResult&)>& then = nullptr) {
     if (args.Has("etag")) request.set_etag(Number64(args.Get("etag"), "--etag"));
     request.set_request_id(args.Get("request-id"));
     v1::CommandResult result;
     grpc::Status status = method(Context().get(), request, &result);
     if (!status.ok()) return Report(status);
     if (!PrintJson(result)) {
-      std::printf("ok: %s%s%s etag=%llu%s\n",
-                  result.key().empty() ? "" : (result.key() + " ").c_str(), result.id().c_str(),
+      // No etag for a change that targets no one record (reassigning accounts).
+      std::printf("ok: %s%s%s%s%s\n", result.key().empty() ? "" : (result.key() + " ").c_str(),
+                  result.id().c_str(),
                   result.sub_id().empty() ? "" : (" (" + result.sub_id() + ")").c_str(),
-                  static_cast<unsigned long long>(result.etag()),
+                  result.etag() == 0 ? "" : absl::StrCat(" etag=", result.etag()).c_str(),
                   result.deduplicated() ? " (repeat of an earlier request)" : "");
+      if (then) then(result);
       // Logins a removal ended with what they spoke for (a contact, a client), which no one
       // would otherwise learn until they are refused. (Another user's stream is written by a
       // change to something else only there, DeactivateLogins, today.)
@@ -958,6 +961,10 @@ class Client {
                     c.decision_comment().empty() ? "" : ": ",
                     Indented(c.decision_comment(), 8).c_str());
       }
+    }
+    for (const v1::OwnerChange& c : o.owner_history()) {
+      std::printf("  owner %s -> %s by %s, %s\n", c.old_owner().c_str(), c.new_owner().c_str(),
+                  c.changed_by().c_str(), TimeText(c.time()).c_str());
     }
     for (const v1::ActionTaken& a : o.actions()) {
       std::printf("  %s by %s, %s: %s -> %s%s%s\n", a.action().c_str(), a.by().c_str(),
@@ -1433,9 +1440,20 @@ int Client::Run(const std::string& verb, const Args& args) {
         request.mutable_reassign_accounts()->add_client_ids(std::string(id));
       }
     }
-    return Change(request, args, [&](auto* c, auto& q, auto* out) {
-      return clients_->ReassignAccounts(c, q, out);
-    });
+    // Which accounts and orders moved, from the streams the change wrote.
+    const auto moved = [](const v1::CommandResult& result) {
+      std::vector<std::string> clients, orders;
+      for (const v1::StreamEtag& written : result.streams()) {
+        absl::string_view id = written.stream_id();
+        if (absl::ConsumePrefix(&id, "client-")) clients.emplace_back(id);
+        if (absl::ConsumePrefix(&id, "order-")) orders.emplace_back(id);
+      }
+      if (!clients.empty()) std::printf("  clients: %s\n", absl::StrJoin(clients, ", ").c_str());
+      if (!orders.empty()) std::printf("  open orders: %s\n", absl::StrJoin(orders, ", ").c_str());
+    };
+    return Change(
+        request, args,
+        [&](auto* c, auto& q, auto* out) { return clients_->ReassignAccounts(c, q, out); }, moved);
   }
   if (verb == "user" && sub == "show") {
     v1::GetUserRequest request;

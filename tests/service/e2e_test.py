@@ -434,8 +434,15 @@ def main():
                "the revoked token no longer works (%s)" % refused.stderr.strip())
         expect("1 revoked" in run_cli("user", "show", "otto", token=admin).stdout,
                "user show counts the revoked token")
-        ok("accounts reassign", "accounts", "reassign", "sam", "mia", "--client", "globex",
-           token=mia)
+        moved = run_cli("accounts", "reassign", "sam", "mia", "--client", "globex", token=mia)
+        expect(moved.returncode == 0 and "  clients: globex\n" in moved.stdout
+               and "etag=0" not in moved.stdout,
+               "accounts reassign names what moved: " + moved.stdout)
+        expect("  open orders: " in moved.stdout, "the account's open orders moved with it")
+        order_id = moved.stdout.split("open orders: ")[-1].split(",")[0].strip()
+        expect("owner sam -> mia by mia" in run_cli("order", "history", order_id,
+                                                     token=mia).stdout,
+               "order history shows the owner change")
         globex = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="globex"),
                           domain_pb2.ClientView, mia)
         expect(globex.owner_id == "mia", "the account moved to its new owner")
