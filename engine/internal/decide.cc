@@ -1712,7 +1712,9 @@ absl::Status Decider::RequestFlightChange(const v1::RequestFlightChange& c) {
         absl::StrCat("order ", Name(*order), " already has flight change ", pending->request_id(),
                      " waiting for a decision"));
   }
-  const std::string request_id = NewId();
+  // Numbered within the order, as revisions are, so people can type it: requests are never
+  // removed, so the count names a new one (earlier ones were drawn ids, none a number).
+  const std::string request_id = absl::StrCat(order->flight_changes_size() + 1);
   const std::string stream = OrderStream(order->order_id());
   v1::FlightChangeRequested* e = Emit(stream, order->version()).mutable_flight_change_requested();
   e->set_order_id(order->order_id());

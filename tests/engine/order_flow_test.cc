@@ -380,6 +380,8 @@ TEST_F(OrderFlowTest, AFlightChangeWaitsInTheQueueOfThoseWhoMayDecideIt) {
   EXPECT_TRUE(queued(kProducer));
   EXPECT_FALSE(queued(kManager)) << "who may still decide it";
   Run(kManager, DecideFlight(order, second, false));
+  EXPECT_EQ(request, "1") << "requests are numbered within their order, for people to type";
+  EXPECT_EQ(second, "2");
 }
 
 TEST_F(OrderFlowTest, ActionsTakenAreKeptWithTheirCommentsForTheHouse) {
