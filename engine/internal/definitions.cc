@@ -346,14 +346,22 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
     }
     next[t.from()].push_back(t.to());
   }
-  absl::flat_hash_set<std::string> reached(frontier.begin(), frontier.end());
-  while (!frontier.empty()) {
-    const std::string state = std::move(frontier.front());
-    frontier.pop_front();
-    for (const std::string& to : next[state]) {
-      if (reached.insert(to).second) frontier.push_back(to);
+  // The states `edges` lead to from those in `frontier`, and those themselves.
+  using Edges = absl::flat_hash_map<std::string, std::vector<std::string>>;
+  const auto closure = [](std::deque<std::string> frontier, const Edges& edges) {
+    absl::flat_hash_set<std::string> reached(frontier.begin(), frontier.end());
+    while (!frontier.empty()) {
+      const std::string state = std::move(frontier.front());
+      frontier.pop_front();
+      auto it = edges.find(state);
+      if (it == edges.end()) continue;
+      for (const std::string& other : it->second) {
+        if (reached.insert(other).second) frontier.push_back(other);
+      }
     }
-  }
+    return reached;
+  };
+  const absl::flat_hash_set<std::string> reached = closure(std::move(frontier), next);
   for (const v1::WorkflowState& state : workflow.states()) {
     if (!reached.contains(state.name())) {
       return Invalid(absl::StrCat(name, ": state \"", state.name(),
@@ -361,26 +369,18 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
     }
   }
   // And every state leads on to a final one: an order in a dead end could never complete.
-  absl::flat_hash_map<std::string, std::vector<std::string>> previous;
+  Edges previous;
   for (const v1::Transition& t : workflow.transitions()) previous[t.to()].push_back(t.from());
-  absl::flat_hash_set<std::string> finishing;
+  std::deque<std::string> terminal;
   for (const v1::WorkflowState& state : workflow.states()) {
-    if (state.terminal() && finishing.insert(state.name()).second) {
-      frontier.push_back(state.name());
-    }
+    if (state.terminal()) terminal.push_back(state.name());
   }
-  if (finishing.empty()) {
+  if (terminal.empty()) {
     return Invalid(absl::StrCat(name,
                                 " has no final state (terminal); its orders could never "
                                 "complete"));
   }
-  while (!frontier.empty()) {
-    const std::string state = std::move(frontier.front());
-    frontier.pop_front();
-    for (const std::string& from : previous[state]) {
-      if (finishing.insert(from).second) frontier.push_back(from);
-    }
-  }
+  const absl::flat_hash_set<std::string> finishing = closure(std::move(terminal), previous);
   for (const v1::WorkflowState& state : workflow.states()) {
     if (!finishing.contains(state.name())) {
       return Invalid(absl::StrCat(name, ": no action leads from state \"", state.name(),
