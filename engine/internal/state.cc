@@ -652,8 +652,15 @@ void State::AssignKey(const v1::EventRecord& record, v1::OrderView* order) {
       absl::ToCivilYear(ToTime(record.recorded_time()), absl::UTCTimeZone()).year());
   std::string scope = order->item_type();
   if (KeyFormatHasYear(type->key_format())) absl::StrAppend(&scope, "/", year);
-  order->set_key(RenderKey(type->key_format(), year, ++key_sequences_[scope]));
-  order_keys_.try_emplace(order->key(), order->order_id());  // The first order keeps a key.
+  // A key another order holds (as its key, or as its id) is passed over: after a change of
+  // format the sequence of a new scope would otherwise hand out keys in use ("PO-2026-{seq}"
+  // after "PO-{yyyy}-{seq}"), and a command naming one would act on the other order.
+  std::string key;
+  do {
+    key = RenderKey(type->key_format(), year, ++key_sequences_[scope]);
+  } while (order_keys_.contains(key) || (key != order->order_id() && FindOrder(key) != nullptr));
+  order->set_key(key);
+  order_keys_.try_emplace(order->key(), order->order_id());  // Old logs: the first keeps it.
 }
 
 namespace {

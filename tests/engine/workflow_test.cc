@@ -270,6 +270,27 @@ TEST_F(WorkflowTest, ADefinitionEditedFromAnOldVersionIsRefusedAndTheSameOneChan
   EXPECT_THAT(Reject(kAdmin, define), StatusIs(absl::StatusCode::kAborted));
 }
 
+TEST_F(WorkflowTest, ANewKeyFormatNeverHandsOutAKeyInUse) {
+  const std::string first = CreateOrder();
+  const std::string second = CreateOrder();
+  EXPECT_EQ(Order(second).key(), "PO-2026-00002");
+  // The same keys with the year written out: a new sequence, which starts at 1.
+  v1::ItemTypeDefinition type = *engine_->GetItemType({kAdmin}, kProductionOrder);
+  type.set_key_format("PO-2026-{seq:5}");
+  v1::Command define;
+  *define.mutable_define_item_type()->mutable_definition() = type;
+  Run(kAdmin, define);
+  const std::string third = CreateOrder();
+  EXPECT_EQ(Order(third).key(), "PO-2026-00003") << "00001 and 00002 are held";
+  v1::Command named = CreateOrderCommand();  // An order whose id is the next key.
+  named.mutable_create_order()->set_order_id("PO-2026-00004");
+  Run(kAe, named);
+  EXPECT_EQ(Order("PO-2026-00004").key(), "PO-2026-00004") << "its own id is no clash";
+  EXPECT_EQ(Order(CreateOrder()).key(), "PO-2026-00005");
+  EXPECT_EQ(Order("PO-2026-00001").order_id(), first) << "a key still names its one order";
+  EXPECT_EQ(Order("PO-2026-00002").order_id(), second);
+}
+
 TEST_F(WorkflowTest, ConfiguredItemTypeHasItsFormAndKeys) {
   v1::Command define;
   v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
