@@ -331,9 +331,28 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
     if (!states.contains(t.from()) || !states.contains(t.to())) {
       return Invalid(absl::StrCat(name, ": ", label, " names an unknown state"));
     }
-    if (t.privilege() == v1::PRIVILEGE_UNSPECIFIED || !v1::Privilege_IsValid(t.privilege())) {
+    if (t.privilege() == v1::PRIVILEGE_UNSPECIFIED) {
+      return Invalid(absl::StrCat(name, ": ", label,
+                                  " names no privilege; give it the one whoever takes the action "
+                                  "holds, such as ORDER_MANAGE"));
+    }
+    if (!v1::Privilege_IsValid(t.privilege())) {
       return Invalid(absl::StrCat(name, ": ", label, " requires unknown privilege ",
                                   static_cast<int>(t.privilege())));
+    }
+    // An action moves an order: not for who only reads (an auditor) or configures.
+    if (t.privilege() == v1::ORDER_VIEW || t.privilege() == v1::EVENTS_READ ||
+        t.privilege() == v1::ADMIN_CONFIGURE) {
+      return Invalid(absl::StrCat(
+          name, ": ", label, " requires ", v1::Privilege_Name(t.privilege()),
+          ", which reads or configures but does not act on orders; give it one that does, such "
+          "as ORDER_MANAGE"));
+    }
+    // A client's login acts only by answering what was forwarded to it.
+    if (t.privilege() == v1::CLIENT_ANSWER && !absl::StartsWith(t.action(), "client_")) {
+      return Invalid(absl::StrCat(name, ": ", label,
+                                  " requires CLIENT_ANSWER, which is only for the client's "
+                                  "answers (client_approve_..., client_request_..._changes)"));
     }
     for (int condition : t.conditions()) {
       if (condition == v1::CONDITION_UNSPECIFIED || !v1::Condition_IsValid(condition)) {

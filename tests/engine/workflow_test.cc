@@ -141,6 +141,24 @@ TEST_F(WorkflowTest, InvalidDefinitionsAreRefused) {
   unknown_privilege.mutable_transitions(0)->set_privilege(static_cast<v1::Privilege>(999));
   EXPECT_THAT(Reject(kAdmin, Publish(unknown_privilege)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown privilege")));
+  v1::WorkflowDefinition no_privilege = ProductionOrderWorkflow();
+  no_privilege.mutable_transitions(0)->clear_privilege();
+  EXPECT_THAT(Reject(kAdmin, Publish(no_privilege)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("names no privilege")));
+  // Who only reads (an auditor) or configures takes no action, nor does a client's login
+  // beyond its answers.
+  for (v1::Privilege privilege : {v1::ORDER_VIEW, v1::EVENTS_READ, v1::ADMIN_CONFIGURE}) {
+    v1::WorkflowDefinition reader = ProductionOrderWorkflow();
+    reader.mutable_transitions(0)->set_privilege(privilege);
+    EXPECT_THAT(Reject(kAdmin, Publish(reader)),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not act on orders")))
+        << v1::Privilege_Name(privilege);
+  }
+  v1::WorkflowDefinition client_acts = ProductionOrderWorkflow();
+  client_acts.mutable_transitions(0)->set_privilege(v1::CLIENT_ANSWER);
+  EXPECT_THAT(Reject(kAdmin, Publish(client_acts)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("CLIENT_ANSWER, which is only for the client's answers")));
   v1::WorkflowDefinition duplicate = ProductionOrderWorkflow();
   *duplicate.add_transitions() = duplicate.transitions(0);
   EXPECT_THAT(Reject(kAdmin, Publish(duplicate)),
