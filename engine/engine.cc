@@ -1453,6 +1453,15 @@ absl::StatusOr<ExportPage> EngineImpl::ExportEvents(const Principal& principal,
     return absl::InvalidArgumentError(
         "an export takes one of an order, a client and a stream, not several");
   }
+  if (!filter.actor_id.empty() && filter.actor_id != internal::kSystemUser) {
+    // Likewise an empty export for a misspelt user would read as one who did nothing.
+    absl::ReaderMutexLock lock(&mu_);
+    if (state_.FindUser(filter.actor_id) == nullptr) {
+      return absl::NotFoundError(absl::StrCat("no user has the id \"",
+                                              absl::CHexEscape(filter.actor_id),
+                                              "\"; `spotflow user list` lists them"));
+    }
+  }
   ExportFilter resolved = filter;
   if (!filter.order_id.empty()) {
     absl::ReaderMutexLock lock(&mu_);

@@ -615,8 +615,8 @@ class Client {
         absl::string_view user = written.stream_id();
         if (!absl::ConsumePrefix(&user, "user-") || user == result.id()) continue;
         std::printf(
-            "  the login %s was deactivated with it (an administrator may reactivate "
-            "it: spotflow user reactivate %s)\n",
+            "  the login %s was deactivated with it (to bring it back, add the contact again; "
+            "then an administrator may reactivate it: spotflow user reactivate %s)\n",
             std::string(user).c_str(), std::string(user).c_str());
       }
     }

@@ -384,6 +384,10 @@ TEST_F(AuditTest, EventsOfOneUserInATimeWindow) {
   filter.until = since;
   EXPECT_THAT(engine_->ExportEvents({kAuditor}, filter, 1000),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("time window is empty")));
+  ExportFilter misspelt;  // An empty export would read as a user who did nothing.
+  misspelt.actor_id = "producr";
+  EXPECT_THAT(engine_->ExportEvents({kAuditor}, misspelt, 1000),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no user has the id \"producr\"")));
 }
 
 TEST_F(AuditTest, ExportsAnOrderByIdOrKeyDeletedOrNotAndRefusesWhatTheLogLacks) {
