@@ -1618,6 +1618,22 @@ absl::Status Decider::RecordClientAnswer(const v1::RecordClientAnswer& c) {
   const v1::Privilege privilege =
       own_login ? v1::PRIVILEGE_UNSPECIFIED : OnBehalfPrivilege(c.approved());
   RETURN_IF_ERROR(RequireMayTake(*order, action, privilege));
+  if (own_login) {
+    // A contact sees only the revisions forwarded to them (ForContact): of any other, not
+    // even that it is approved or superseded.
+    const auto& revisions = c.artifact() == "spot" ? order->spots() : order->scripts();
+    const bool theirs = std::any_of(revisions.begin(), revisions.end(), [&](const v1::Revision& r) {
+      return r.number() == c.revision() &&
+             std::any_of(r.reviews().begin(), r.reviews().end(), [&](const v1::Review& review) {
+               return review.kind() == v1::FORWARDED_TO_CLIENT &&
+                      review.contact_id() == actor_.contact_id();
+             });
+    });
+    if (!theirs) {
+      return absl::NotFoundError(absl::StrCat("order ", Name(*order), " has no ", c.artifact(),
+                                              " revision ", c.revision(), " forwarded to you"));
+    }
+  }
   ASSIGN_OR_RETURN(const v1::Revision* revision,
                    ReviewedRevision(*order, c.artifact(), c.revision()));
   std::string contact_id = own_login ? actor_.contact_id() : c.contact_id();

@@ -285,13 +285,21 @@ TEST_F(OrderFlowTest, WhoMayNeverTakeAnActionHearsThatBeforeWhyNotNow) {
 TEST_F(OrderFlowTest, ClientAnswersOnlyWhatWasForwardedToThem) {
   const std::string order = CreateOrder();
   Run(kProducer, Script(order, "One"));
+  // What was not forwarded to them does not exist for them (as in the order they see).
   EXPECT_THAT(Reject(kClientUser, ClientAnswer(order, "script", 1, true)),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not forwarded")));
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("has no script revision 1 forwarded to you")));
   Run(kAe, Forward(order, "script", 1));
   // Another contact's login may not answer for Carol.
   EXPECT_THAT(Reject(kClientUser, ClientAnswer(order, "script", 1, true, "someone_else")),
               StatusIs(absl::StatusCode::kPermissionDenied));
   Run(kClientUser, ClientAnswer(order, "script", 1, true));
+  // Nor do they learn that a revision never sent to them was approved in the house.
+  const std::string other = CreateOrder();
+  Run(kProducer, Script(other, "One"));
+  Run(kAe, Approve(other, "script", 1));
+  EXPECT_THAT(Reject(kClientUser, ClientAnswer(other, "script", 1, true)),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("forwarded to you")));
 }
 
 TEST_F(OrderFlowTest, FlightChangesAreValidatedAndOnlyOnActiveOrders) {
