@@ -8,9 +8,11 @@
 // response as JSON with --json. On an error it prints the server's code and message and
 // exits with 1 (2 for a usage error). `spotflow help` lists the verbs.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -60,6 +62,18 @@ struct Args {
   std::exit(2);
 }
 
+// A failure that is not a mistake in the command line (a file that cannot be read, one that
+// does not hold what it should): exit 1, as a refusal by the server, with no usage hint.
+[[noreturn]] void Fail(const std::string& message) {
+  std::fprintf(stderr, "spotflow: %s\n", message.c_str());
+  std::exit(1);
+}
+
+// "cannot read PATH: REASON", from errno.
+std::string CannotRead(const std::string& path) {
+  return absl::StrCat("cannot read ", path, ": ", std::strerror(errno));
+}
+
 const std::string& Positional(const Args& args, size_t index, const char* what) {
   if (index >= args.positional.size()) Usage(absl::StrCat("missing ", what));
   return args.positional[index];
@@ -75,13 +89,13 @@ std::string Required(const Args& args, const std::string& name) {
 template <typename Message>
 Message ReadDefinition(const std::string& path, const char* what) {
   std::ifstream in(path);
-  if (!in) Usage(absl::StrCat("cannot read ", path));
+  if (!in) Fail(CannotRead(path));
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   Message message;
   const auto parsed = google::protobuf::util::JsonStringToMessage(text, &message);
   if (!parsed.ok()) {
-    Usage(absl::StrCat(path, " is not a ", what, " in JSON (as `spotflow --json ", what,
-                       " show NAME` prints one): ", std::string(parsed.message())));
+    Fail(absl::StrCat(path, " is not a ", what, " in JSON (as `spotflow --json ", what,
+                      " show NAME` prints one): ", std::string(parsed.message())));
   }
   return message;
 }
@@ -132,8 +146,10 @@ uint32_t SpotSeconds(const Args& args) {
 
 // --limit: how many to list, at least one.
 uint32_t Limit(const Args& args) {
-  const uint32_t limit = Number(args.Get("limit"), "--limit");
-  if (limit == 0) Usage("--limit is at least 1");
+  uint32_t limit = 0;
+  if (!absl::SimpleAtoi(args.Get("limit"), &limit) || limit == 0) {
+    Usage(absl::StrCat("--limit is a whole number, at least 1: not \"", args.Get("limit"), "\""));
+  }
   return limit;
 }
 
@@ -295,7 +311,10 @@ void PrintVerbHelp(const VerbSpec& spec) {
 // One verb's usage on its own: without the alignment of the full list.
 void PrintVerbUsage(const VerbSpec& spec) {
   const std::string usage(absl::StripLeadingAsciiWhitespace(spec.usage));
-  std::printf("usage: spotflow %s%s%s\n", spec.name, usage.empty() ? "" : " ", usage.c_str());
+  // A usage that starts with spaces takes no arguments: it only says what the verb does.
+  const bool described_only = !usage.empty() && absl::ascii_isspace(spec.usage[0]);
+  std::printf("usage: spotflow %s%s%s\n", spec.name,
+              usage.empty() ? "" : (described_only ? "\n  " : " "), usage.c_str());
 }
 
 constexpr char kGlobalUsage[] =
@@ -1850,7 +1869,7 @@ v1::LogDigest DigestOption(const Args& args) {
 // `audit verify --export FILE`: the export re-hashed here, without a server.
 int CheckExportFile(const Args& args, bool json) {
   std::ifstream in(args.Get("export"));
-  if (!in) Usage(absl::StrCat("cannot read ", args.Get("export")));
+  if (!in) Fail(CannotRead(args.Get("export")));
   std::optional<v1::LogDigest> digest;
   if (args.Has("digest")) digest = DigestOption(args);
   absl::StatusOr<spotflow::engine::ExportCheck> check = spotflow::engine::CheckExport(in, digest);
@@ -1979,7 +1998,7 @@ int Client::Audit(const std::string& sub, const Args& args) {
     if (PrintJson(result)) return 0;
     std::printf(
         "ok: every projection rebuilt from positions 1..%llu matches the live ones\n"
-        "digest %s\n",
+        "state digest %s (of the projections, not the log's: audit digest)\n",
         static_cast<unsigned long long>(result.position()), result.live_digest().c_str());
     return 0;
   }
@@ -2157,7 +2176,7 @@ int main(int argc, char** argv) {
   if (!tls_ca.empty() || !tls_cert.empty()) {
     auto read = [](const std::string& path) {
       std::FILE* file = std::fopen(path.c_str(), "r");
-      if (file == nullptr) Usage(absl::StrCat("cannot read ", path));
+      if (file == nullptr) Fail(CannotRead(path));
       std::string text;
       char buffer[4096];
       for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), file)) > 0;) text.append(buffer, n);

@@ -416,7 +416,7 @@ def main():
         with open(unreadable, "w") as out:
             out.write('{"name": ')
         broken = run_cli("workflow", "publish", unreadable, token=admin)
-        expect(broken.returncode == 2 and "is not a workflow in JSON" in broken.stderr,
+        expect(broken.returncode == 1 and "is not a workflow in JSON" in broken.stderr,
                "a file that is no workflow is refused before anything is sent")
         # A token issued, then revoked by the start of its hash as `user show` lists it.
         issued = run_cli("token", "issue", "otto", token=admin)
