@@ -36,6 +36,7 @@
 #include "absl/time/time.h"
 #include "base/utf8.h"
 #include "engine/audit.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/service.grpc.pb.h"
@@ -94,8 +95,29 @@ Message ReadDefinition(const std::string& path, const char* what) {
   Message message;
   const auto parsed = google::protobuf::util::JsonStringToMessage(text, &message);
   if (!parsed.ok()) {
+    // An enum value misspelt: name the values there are ("invalid value \"INT\" for type
+    // type.googleapis.com/spotflow.v1.FieldType").
+    std::string values;
+    const std::string kTypePrefix = "type.googleapis.com/";
+    const std::string error(parsed.message());
+    if (const size_t at = error.find(kTypePrefix); at != std::string::npos) {
+      std::string type_name;
+      for (size_t i = at + kTypePrefix.size(); i < error.size(); ++i) {
+        const char c = error[i];
+        if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.') break;
+        type_name += c;
+      }
+      if (const google::protobuf::EnumDescriptor* e =
+              google::protobuf::DescriptorPool::generated_pool()->FindEnumTypeByName(type_name)) {
+        std::vector<std::string> names;
+        for (int i = 0; i < e->value_count(); ++i) {
+          if (e->value(i)->number() != 0) names.push_back(e->value(i)->name());
+        }
+        values = absl::StrCat("; ", e->name(), " is one of ", absl::StrJoin(names, ", "));
+      }
+    }
     Fail(absl::StrCat(path, " is not a ", what, " in JSON (as `spotflow --json ", what,
-                      " show NAME` prints one): ", std::string(parsed.message())));
+                      " show NAME` prints one): ", error, values));
   }
   return message;
 }
@@ -625,7 +647,9 @@ class Client {
                   result.id().c_str(),
                   result.sub_id().empty() ? "" : (" (" + result.sub_id() + ")").c_str(),
                   result.etag() == 0 ? "" : absl::StrCat(" etag=", result.etag()).c_str(),
-                  result.deduplicated() ? " (repeat of an earlier request)" : "");
+                  result.deduplicated()         ? " (repeat of an earlier request)"
+                  : result.last_position() == 0 ? " (already so: nothing changed)"
+                                                : "");
       if (then) then(result);
       // Logins a removal ended with what they spoke for (a contact, a client), which no one
       // would otherwise learn until they are refused. (Another user's stream is written by a

@@ -412,6 +412,21 @@ def main():
             expect("version 2" in again and ("Spot production" in again if what == "type"
                                              else "Awaiting script (v2)" in again),
                    "%s show gives the definition just published:\n%s" % (what, again))
+            # The same definition again (as show prints it now) changes nothing, and says so.
+            with open(path, "w") as out:
+                out.write(run_cli("--json", what, "show", name, token=admin).stdout)
+            same = run_cli(what, "publish" if what == "workflow" else "define", path, token=admin)
+            expect(same.returncode == 0 and "(already so: nothing changed)" in same.stdout,
+                   "%s: the same definition again says nothing changed: %s" % (what, same.stdout))
+        misspelt = os.path.join(data_dir, "misspelt.json")
+        with open(misspelt, "w") as out:
+            json.dump({"name": "x", "key_format": "X-{seq:3}", "workflow": "production_order",
+                       "fields": [{"name": "n", "type": "INT"}]}, out)
+        wrong = run_cli("type", "define", misspelt, token=admin)
+        expect(wrong.returncode == 1
+               and "FieldType is one of STRING, INTEGER, BOOLEAN, DATE" in wrong.stderr,
+               "a misspelt enum value in a definition names the values there are: "
+               + wrong.stderr)
         unreadable = os.path.join(data_dir, "broken.json")
         with open(unreadable, "w") as out:
             out.write('{"name": ')
