@@ -1368,11 +1368,15 @@ absl::StatusOr<ListRolesResponse> EngineImpl::ListRoles(const Principal& princip
 absl::StatusOr<v1::ItemTypeDefinition> EngineImpl::GetItemType(const Principal& principal,
                                                                const std::string& name) const {
   absl::ReaderMutexLock lock(&mu_);
-  RETURN_IF_ERROR(Caller(principal).status());
+  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
   const v1::ItemTypeDefinition* type = state_.FindItemType(name);
   if (type == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("item type \"", absl::CHexEscape(name), "\" not found"));
+    // As GetWorkflow: the house's configuration is not a client contact's to list.
+    return absl::NotFoundError(absl::StrCat(
+        "there is no item type \"", absl::CHexEscape(name), "\"",
+        caller->client_id().empty()
+            ? absl::StrCat("; the item types are ", absl::StrJoin(state_.ItemTypeNames(), ", "))
+            : ""));
   }
   return *type;
 }

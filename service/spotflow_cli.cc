@@ -201,8 +201,10 @@ const std::vector<VerbSpec>& Verbs() {
   static const auto* const kVerbs = new std::vector<VerbSpec>{
       {"order create", "--client ID --title TEXT --flight START..END [--length SECONDS]\n"
                        "               [--kind production|provided] [--instructions TEXT] [--id ID]\n"
-                       "               [--field NAME=VALUE]...   (the item type's fields: type show)",
-       0, 0, {"client", "title", "flight", "length", "kind", "instructions", "id", "field"}, true},
+                       "               [--type NAME] [--field NAME=VALUE]...   (another item type than\n"
+                       "               production_order; the type's fields: type show NAME)",
+       0, 0, {"client", "title", "flight", "length", "kind", "instructions", "id", "type", "field"},
+       true},
       {"order show", "ORDER", 1, 1, {}, false},
       {"order history", "ORDER", 1, 1, {}, false},
       {"order watch", "ORDER                    each change as it happens, until interrupted",
@@ -1111,8 +1113,12 @@ int Client::Run(const std::string& verb, const Args& args) {
     auto [start, end] = ParseFlight(Required(args, "flight"));
     *o->mutable_flight_start() = start;
     *o->mutable_flight_end() = end;
+    o->set_item_type(args.Get("type"));  // Empty: the server's default, production_order.
     if (!args.fields.empty()) {
-      if (int refused = SetFields("production_order", args, o->mutable_fields())) return refused;
+      if (int refused = SetFields(o->item_type().empty() ? "production_order" : o->item_type(),
+                                  args, o->mutable_fields())) {
+        return refused;
+      }
     }
     return Change(request, args,
                   [&](auto* c, auto& r, auto* out) { return orders_->CreateOrder(c, r, out); });
@@ -1737,9 +1743,11 @@ int Client::Run(const std::string& verb, const Args& args) {
     grpc::Status status = admin_->GetItemType(Context().get(), request, &type);
     if (!status.ok()) return Report(status);
     if (PrintJson(type)) return 0;
-    std::printf("%s  %s, version %u\n  keys %s, workflow %s\n  artifacts %s\n", type.name().c_str(),
-                type.title().c_str(), type.version(), type.key_format().c_str(),
-                type.workflow().c_str(), absl::StrJoin(type.facets().artifacts(), ", ").c_str());
+    std::printf(
+        "%s  %s, version %u\n  keys %s, workflow %s\n  artifacts %s\n", type.name().c_str(),
+        type.title().c_str(), type.version(), type.key_format().c_str(), type.workflow().c_str(),
+        type.facets().artifacts().empty() ? "(none)"
+                                          : absl::StrJoin(type.facets().artifacts(), ", ").c_str());
     for (const v1::FieldDefinition& field : type.fields()) {
       std::printf("  field %s: %s%s\n", field.name().c_str(),
                   absl::AsciiStrToLower(v1::FieldType_Name(field.type())).c_str(),

@@ -729,6 +729,12 @@ std::set<std::string> State::WorkflowNames() const {
   return names;
 }
 
+std::set<std::string> State::ItemTypeNames() const {
+  std::set<std::string> names;
+  for (const auto& [name, type] : item_types_) names.insert(name);
+  return names;
+}
+
 const v1::ClientView* State::FindClient(absl::string_view id) const {
   auto it = clients_.find(id);
   return it == clients_.end() ? nullptr : &it->second;

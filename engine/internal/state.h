@@ -81,6 +81,7 @@ class State {
   std::set<std::string> WorkflowStateNames() const;
   // The names of every workflow published.
   std::set<std::string> WorkflowNames() const;
+  std::set<std::string> ItemTypeNames() const;
   // Deleted clients and orders are found too; callers decide what deletion means.
   const v1::ClientView* FindClient(absl::string_view id) const;
   const v1::OrderView* FindOrder(absl::string_view id) const;

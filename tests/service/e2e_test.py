@@ -427,6 +427,23 @@ def main():
                and "FieldType is one of STRING, INTEGER, BOOLEAN, DATE" in wrong.stderr,
                "a misspelt enum value in a definition names the values there are: "
                + wrong.stderr)
+        # A new item type, then an order of it.
+        media = os.path.join(data_dir, "media.json")
+        with open(media, "w") as out:
+            json.dump({"name": "media_request", "title": "Media request",
+                       "key_format": "MR-{seq:4}", "workflow": "production_order",
+                       "facets": {"artifacts": ["spot"], "schedule": True, "client_link": True},
+                       "fields": [{"name": "budget", "type": "INTEGER", "required": True}]}, out)
+        ok("type define", "type", "define", media)
+        unknown = run_cli("type", "show", "media_reqest", token=admin)
+        expect(unknown.returncode == 1 and "media_request, production_order" in unknown.stderr,
+               "an unknown item type names the ones there are: " + unknown.stderr)
+        typed = run_cli("order", "create", "--type", "media_request", "--client", "acme",
+                        "--title", "Radio buy", "--flight", "2098-05-01..2098-05-31",
+                        "--kind", "provided", "--field", "budget=900", token=sam)
+        expect(typed.returncode == 0 and "MR-0001" in typed.stdout,
+               "order create --type makes an order of another item type: "
+               + (typed.stderr or typed.stdout))
         unreadable = os.path.join(data_dir, "broken.json")
         with open(unreadable, "w") as out:
             out.write('{"name": ')
