@@ -216,8 +216,9 @@ const std::vector<VerbSpec>& Verbs() {
       {"order update", "ORDER [--title TEXT] [--instructions TEXT] [--length SECONDS]\n"
                        "               [--field NAME=VALUE]...",
        1, 1, {"title", "instructions", "length", "field"}, true},
-      {"order reuse", "ORDER --flight START..END [--id ID] [--title TEXT]   (a new order like it)",
-       1, 1, {"id", "title", "flight"}, true},
+      {"order reuse", "ORDER --flight START..END [--id ID] [--title TEXT] [--field NAME=VALUE]...\n"
+                      "               (a new order like it; --field over the archived order's)",
+       1, 1, {"id", "title", "flight", "field"}, true},
       {"script submit", "ORDER --text TEXT [--note TEXT]", 1, 1, {"text", "note"}, true},
       {"spot upload", "ORDER --uri URI [--provided] [--duration-ms N] [--checksum C] [--note TEXT]",
        1, 1, {"uri", "provided", "duration-ms", "checksum", "note"}, true},
@@ -1405,6 +1406,16 @@ int Client::Run(const std::string& verb, const Args& args) {
     auto [start, end] = ParseFlight(args.Get("flight"));
     *r->mutable_flight_start() = start;
     *r->mutable_flight_end() = end;
+    if (!args.fields.empty()) {
+      // Typed as the archived order's item type defines them.
+      v1::GetOrderRequest get;
+      get.set_order_id(r->source_order_id());
+      v1::OrderView source;
+      if (grpc::Status got = orders_->GetOrder(Context().get(), get, &source); !got.ok()) {
+        return Report(got);
+      }
+      if (int refused = SetFields(source.item_type(), args, r->mutable_fields())) return refused;
+    }
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->ReuseOrder(c, q, out); });
   }

@@ -1977,12 +1977,17 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   created->set_spot_length_seconds(source->spot_length_seconds());
   *created->mutable_flight_start() = c.flight_start();
   *created->mutable_flight_end() = c.flight_end();
-  *created->mutable_fields() = source->fields();
-  if (absl::Status fields = ValidateFields(*type, source->fields(), /*require_all=*/true);
-      !fields.ok()) {
+  // The source's fields, with those the command gives over them.
+  google::protobuf::Map<std::string, v1::FieldValue> fields = source->fields();
+  for (const auto& [name, value] : c.fields()) fields[name] = value;
+  RETURN_IF_ERROR(ValidateFields(*type, c.fields(), /*require_all=*/false));
+  if (absl::Status complete = ValidateFields(*type, fields, /*require_all=*/true); !complete.ok()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("order ", Name(*source), " cannot be reused as it is: ", fields.message()));
+        absl::StrCat("order ", Name(*source), " cannot be reused as it is: ", complete.message(),
+                     "; give it for the new order (ReuseOrder fields; spotflow order reuse "
+                     "... --field NAME=VALUE)"));
   }
+  *created->mutable_fields() = fields;
   created->set_status(initial);
   created->set_reused_from_order(source->order_id());
   v1::RevisionSubmitted* submitted = Emit(stream, 0).mutable_revision_submitted();

@@ -492,6 +492,40 @@ TEST_F(OrderFlowTest, ArchiveRestoreAndReuseTheApprovedSpot) {
               StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
+TEST_F(OrderFlowTest, AReuseGivesTheFieldsItsTypeHasComeToRequire) {
+  const std::string order = CreateOrder(kAe, v1::PROVIDED);
+  Run(kAe, Spot(order, "s3://agency/spot.mp4", /*provided=*/true));
+  Run(kAe, Approve(order, "spot", 1));
+  Run(kAe, OrderOnly(order, "archive"));
+  v1::ItemTypeDefinition type = *engine_->GetItemType({kAdmin}, engine::kProductionOrder);
+  v1::FieldDefinition* spots = type.add_fields();
+  spots->set_name("spots_count");
+  spots->set_type(v1::INTEGER);
+  spots->set_required(true);
+  v1::Command define;
+  *define.mutable_define_item_type()->mutable_definition() = type;
+  Run(kAdmin, define);
+  v1::Command reuse;
+  reuse.mutable_reuse_order()->set_source_order_id(order);
+  *reuse.mutable_reuse_order()->mutable_flight_start() = MakeDate(2027, 3, 1);
+  *reuse.mutable_reuse_order()->mutable_flight_end() = MakeDate(2027, 3, 31);
+  EXPECT_THAT(Reject(kAe, reuse),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("\"spots_count\" is required"),
+                             HasSubstr("order reuse ... --field NAME=VALUE"))));
+  v1::FieldValue typo;
+  typo.set_integer_value(4);
+  (*reuse.mutable_reuse_order()->mutable_fields())["spot_count"] = typo;
+  EXPECT_THAT(Reject(kAe, reuse),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no field \"spot_count\"")));
+  reuse.mutable_reuse_order()->mutable_fields()->clear();
+  (*reuse.mutable_reuse_order()->mutable_fields())["spots_count"] = typo;
+  const v1::OrderView copy = Order(Run(kAe, reuse).id());
+  EXPECT_EQ(copy.fields().at("spots_count").integer_value(), 4);
+  EXPECT_TRUE(Order(order).archived()) << "the archive stays as it was";
+  EXPECT_EQ(Order(order).fields().count("spots_count"), 0u);
+}
+
 TEST_F(OrderFlowTest, DeletedOrdersDisappearFromQueriesAndStayInTheLog) {
   const std::string order = CreateOrder();
   const uint64_t before = store_->Head().position;
