@@ -105,6 +105,38 @@ class DatePrinter final : public google::protobuf::TextFormat::MessagePrinter {
   }
 };
 
+// A form field's value as it reads: "C-77", 12, true, 2026-12-31 (not "string_value: ...").
+class FieldValuePrinter final : public google::protobuf::TextFormat::MessagePrinter {
+ public:
+  void Print(const Message& message, bool /*single_line_mode*/,
+             google::protobuf::TextFormat::BaseTextGenerator* generator) const override {
+    v1::FieldValue value;
+    value.CopyFrom(message);
+    switch (value.value_case()) {
+      case v1::FieldValue::kStringValue:
+        generator->PrintString(absl::StrCat("\"", absl::CHexEscape(value.string_value()), "\""));
+        break;
+      case v1::FieldValue::kIntegerValue:
+        generator->PrintString(absl::StrCat(value.integer_value()));
+        break;
+      case v1::FieldValue::kBooleanValue:
+        generator->PrintString(value.boolean_value() ? "true" : "false");
+        break;
+      case v1::FieldValue::kDateValue:
+        generator->PrintString(internal::FormatDate(value.date_value()));
+        break;
+      default:
+        generator->PrintString("(no value)");
+    }
+  }
+};
+
+// A message that reads as one value, not as a record of fields.
+bool IsValueType(const google::protobuf::Descriptor* type) {
+  return type == google::protobuf::Timestamp::descriptor() || type == v1::Date::descriptor() ||
+         type == v1::FieldValue::descriptor();
+}
+
 // Times and dates inside a record read as values ("time: 2026-12-05T09:30:00Z"), not as
 // records ("time { ... }"); text is quoted with only what must be escaped escaped, so that
 // "Summer's here" reads as written.
@@ -154,10 +186,7 @@ class ValuePrinter final : public google::protobuf::TextFormat::FastFieldValuePr
   }
 
  private:
-  static bool IsValue(const Message& message) {
-    return message.GetDescriptor() == google::protobuf::Timestamp::descriptor() ||
-           message.GetDescriptor() == v1::Date::descriptor();
-  }
+  static bool IsValue(const Message& message) { return IsValueType(message.GetDescriptor()); }
 };
 
 // A field's value as one line of text.
@@ -168,6 +197,7 @@ std::string ValueText(const Message& message, const FieldDescriptor* field, int 
     p->SetDefaultFieldValuePrinter(new ValuePrinter());
     p->RegisterMessagePrinter(google::protobuf::Timestamp::descriptor(), new TimestampPrinter());
     p->RegisterMessagePrinter(v1::Date::descriptor(), new DatePrinter());
+    p->RegisterMessagePrinter(v1::FieldValue::descriptor(), new FieldValuePrinter());
     return p;
   }();
   std::string text;
@@ -242,8 +272,7 @@ class ChangeCollector : public MessageDifferencer::Reporter {
     for (size_t i = 0; i + 1 < path.size(); ++i) {
       const FieldDescriptor* field = path[i].field;
       if (field == nullptr || field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE ||
-          (field->message_type() != google::protobuf::Timestamp::descriptor() &&
-           field->message_type() != v1::Date::descriptor())) {
+          !IsValueType(field->message_type())) {
         continue;
       }
       const std::vector<MessageDifferencer::SpecificField> whole(path.begin(),
@@ -275,19 +304,35 @@ class ChangeCollector : public MessageDifferencer::Reporter {
     // The records along the path on each side, to name keyed ones by their key.
     const Message* old_side = &before_;
     const Message* new_side = &after_;
+    bool in_map_entry = false;  // The last part named a map's entry: "fields[station]".
     for (const MessageDifferencer::SpecificField& part : path) {
-      if (!name.empty()) name.push_back('.');
-      name.append(part.field == nullptr ? "?" : part.field->name());
+      // A map entry's value is the entry: "fields[station]", not "fields[station].value".
+      const bool entry_value = in_map_entry && part.field != nullptr &&
+                               part.field->containing_type()->map_value() == part.field;
+      in_map_entry = false;
+      if (!entry_value) {
+        if (!name.empty()) name.push_back('.');
+        name.append(part.field == nullptr ? "?" : part.field->name());
+      }
       if (part.field == nullptr) {
         old_side = new_side = nullptr;
         continue;
       }
-      const FieldDescriptor* key = KeyOf(part.field);
+      const FieldDescriptor* key =
+          part.field->is_map() ? part.field->message_type()->map_key() : KeyOf(part.field);
       const Message* old_record = Child(old_side, part.field, part.index);
       const Message* new_record = Child(new_side, part.field, part.new_index);
       if (part.field->is_repeated()) {
         const Message* named = old_record != nullptr ? old_record : new_record;
-        if (key != nullptr && named != nullptr) {
+        in_map_entry = part.field->is_map();
+        if (key != nullptr && named != nullptr && part.field->is_map()) {
+          std::string key_text;
+          google::protobuf::TextFormat::PrintFieldValueToString(*named, key, -1, &key_text);
+          absl::StrAppend(&name, "[",
+                          absl::StripAsciiWhitespace(
+                              absl::StripPrefix(absl::StripSuffix(key_text, "\""), "\"")),
+                          "]");
+        } else if (key != nullptr && named != nullptr) {
           absl::StrAppend(&name, "[", named->GetReflection()->GetString(*named, key), "]");
         } else {
           absl::StrAppend(&name, "[", after != nullptr ? part.new_index : part.index, "]");
@@ -299,8 +344,17 @@ class ChangeCollector : public MessageDifferencer::Reporter {
     change.set_path(name);
     // The messages MessageDifferencer reports are the ones holding the path's last field.
     const FieldDescriptor* field = path.back().field;
-    if (before != nullptr) change.set_old_value(ValueText(*before, field, path.back().index));
-    if (after != nullptr) change.set_new_value(ValueText(*after, field, path.back().new_index));
+    const auto value = [&](const Message& holder, int index) {
+      // A whole map entry reads as its value; its key is in the path.
+      if (field->is_map()) {
+        if (const Message* entry = Child(&holder, field, index)) {
+          return ValueText(*entry, field->message_type()->map_value(), -1);
+        }
+      }
+      return ValueText(holder, field, index);
+    };
+    if (before != nullptr) change.set_old_value(value(*before, path.back().index));
+    if (after != nullptr) change.set_new_value(value(*after, path.back().new_index));
     changes_->push_back(std::move(change));
   }
 

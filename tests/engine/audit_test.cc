@@ -564,6 +564,30 @@ TEST_F(AuditTest, HistoryValuesReadAsWritten) {
   EXPECT_THAT(added, ::testing::Not(::testing::HasSubstr("time {")));
 }
 
+TEST_F(AuditTest, HistoryNamesFormFieldsByNameWithTheirValues) {
+  const std::string order = CreateOrder();
+  auto update = [&](const char* field, const char* value) {
+    v1::Command command;
+    command.mutable_update_order()->set_order_id(order);
+    (*command.mutable_update_order()->mutable_fields())[field].set_string_value(value);
+    Run(kAe, command);
+  };
+  update("station", "WXYZ");
+  update("station", "KABC");
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> history, engine_->OrderHistory({kAuditor}, order));
+  ASSERT_GE(history.size(), 2u);
+  const v1::Change& added = history[history.size() - 2];
+  const v1::Change& changed = history.back();
+  ASSERT_THAT(added.fields(), ::testing::SizeIs(1));
+  EXPECT_EQ(added.fields(0).path(), "fields[station]");
+  EXPECT_EQ(added.fields(0).old_value(), "");
+  EXPECT_EQ(added.fields(0).new_value(), "\"WXYZ\"");
+  ASSERT_THAT(changed.fields(), ::testing::SizeIs(1));
+  EXPECT_EQ(changed.fields(0).path(), "fields[station]");
+  EXPECT_EQ(changed.fields(0).old_value(), "\"WXYZ\"");
+  EXPECT_EQ(changed.fields(0).new_value(), "\"KABC\"");
+}
+
 TEST_F(AuditTest, DeterminismCheckPassesOnALongRandomizedScenario) {
   RandomScenario(/*seed=*/21, /*steps=*/5000);
   ASSERT_GT(store_->Head().position, 400u);
