@@ -366,9 +366,20 @@ class EngineImpl final : public Engine {
   // Answers a command, handing the stream it holds to the next command waiting for it.
   void Answer(const std::shared_ptr<Pending>& pending, absl::StatusOr<CommandResult> result);
   void Release(const std::shared_ptr<Pending>& pending);
-  // Takes every turn in `wanted` for `pending`, or, when one is taken, hands on those it holds
-  // and puts it in line for that one (moving it out of `pending`): false.
-  bool TakeTurns(std::shared_ptr<Pending>& pending, std::vector<std::string> wanted);
+  // What TakeTurns did with a command.
+  enum class Turns {
+    kTaken,        // It holds every turn it wants: append.
+    kDecideAgain,  // It holds them all, but the state may have moved since it decided.
+    kInLine,       // One is taken: it waits in line for it (moved out of the pointer).
+  };
+  // Takes every turn in `wanted` for `pending` (`target`'s is the stream the decision
+  // targets, whose expected version the store checks).
+  Turns TakeTurns(std::shared_ptr<Pending>& pending, std::vector<std::string> wanted,
+                  const std::string& target);
+  uint64_t PublishedPosition() const ABSL_LOCKS_EXCLUDED(published_mu_) {
+    absl::MutexLock lock(&published_mu_);
+    return published_;
+  }
   // Hands `turn` to the next command in line for it (returned, to be attempted once turns_mu_
   // is released), or frees it.
   std::shared_ptr<Pending> HandOnLocked(const std::string& turn)
@@ -656,6 +667,7 @@ struct EngineImpl::Pending {
   // were handed to it: commands to one stream take turns instead of racing for its next
   // version. A command in line for a turn holds none, so no two wait on each other.
   std::vector<std::string> held;
+  uint64_t decided_at = 0;  // The projections' position its last decision read.
 };
 
 void EngineImpl::Answer(const std::shared_ptr<Pending>& p, absl::StatusOr<CommandResult> result) {
@@ -705,12 +717,19 @@ void EngineImpl::ExecuteAsync(const Principal& principal, const Command& command
   ExecuteAsyncAs(principal, command, /*system=*/false, std::move(done));
 }
 
-bool EngineImpl::TakeTurns(std::shared_ptr<Pending>& p, std::vector<std::string> wanted) {
+EngineImpl::Turns EngineImpl::TakeTurns(std::shared_ptr<Pending>& p,
+                                        std::vector<std::string> wanted,
+                                        const std::string& target) {
+  // Taken in one order by every command, and waited for holding only turns before the one
+  // waited for: no two commands wait on each other, and a command that needs many turns (a
+  // reassignment of many accounts) keeps those it has instead of starting over each time.
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
   const auto holds = [](const std::vector<std::string>& turns, const std::string& turn) {
     return std::find(turns.begin(), turns.end(), turn) != turns.end();
   };
   std::vector<std::shared_ptr<Pending>> handed;  // Attempted once turns_mu_ is released.
-  bool taken = true;
+  Turns outcome = Turns::kTaken;
   {
     absl::MutexLock lock(&turns_mu_);
     // Turns an earlier decision of this command held that this one does not want go on.
@@ -726,22 +745,34 @@ bool EngineImpl::TakeTurns(std::shared_ptr<Pending>& p, std::vector<std::string>
       if (holds(p->held, turn)) continue;
       if (turns_.try_emplace(turn).second) {
         p->held.push_back(turn);
+        // A turn other than the target stream's guards a rule the store cannot check (its
+        // expected version covers only the target): a command may have passed through this
+        // turn between the decision and now, so decide again, now that the turn is held.
+        if (turn != target) outcome = Turns::kDecideAgain;
         continue;
       }
       // Another command's append in this turn is in flight: decide again after it, on the
-      // state it leaves, rather than race it for the same version. Holding nothing meanwhile.
-      for (const std::string& held : p->held) {
-        if (std::shared_ptr<Pending> n = HandOnLocked(held)) handed.push_back(std::move(n));
+      // state it leaves, rather than race it for the same version. The turns after this one
+      // go on meanwhile; those before it are kept.
+      for (auto it = p->held.begin(); it != p->held.end();) {
+        if (*it < turn) {
+          ++it;
+          continue;
+        }
+        if (std::shared_ptr<Pending> n = HandOnLocked(*it)) handed.push_back(std::move(n));
+        it = p->held.erase(it);
       }
-      p->held.clear();
       --p->attempt;
       turns_.find(turn)->second.push_back(std::move(p));
-      taken = false;
+      outcome = Turns::kInLine;
       break;
     }
   }
   for (std::shared_ptr<Pending>& n : handed) Attempt(std::move(n));
-  return taken;
+  if (outcome == Turns::kDecideAgain && PublishedPosition() == p->decided_at) {
+    outcome = Turns::kTaken;  // Nothing committed since the decision: it stands.
+  }
+  return outcome;
 }
 
 absl::StatusOr<std::optional<CommandResult>> EngineImpl::Repeated(const Pending& p) {
@@ -843,6 +874,7 @@ bool EngineImpl::TryAttempt(std::shared_ptr<Pending> p,
     return false;
   }
   ++p->attempt;
+  p->decided_at = state_.position();
   absl::Status refused;
   absl::StatusOr<Decision> decided = absl::UnknownError("not decided");
   UserView actor;
@@ -903,7 +935,15 @@ void EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView ac
   if (decision.writes.empty()) return Answer(p, std::move(result));  // Nothing to change.
   std::vector<std::string> wanted = std::move(decision.turns);
   if (wanted.empty()) wanted.push_back(decision.target_stream);
-  if (!TakeTurns(p, std::move(wanted))) return;  // In line: decided again in its turn.
+  switch (TakeTurns(p, std::move(wanted), decision.target_stream)) {
+    case Turns::kTaken:
+      break;
+    case Turns::kInLine:
+      return;  // Decided again in its turn.
+    case Turns::kDecideAgain:
+      --p->attempt;  // Not a conflict: the turns it now holds keep others out this time.
+      return Attempt(std::move(p));
+  }
   store::AppendRequest append = ToAppend(decision, actor, command, now, p->key, p->digest);
   store_->AppendAsync(std::move(append), [this, p, result = std::move(result),
                                           target = std::move(decision.target_stream)](
