@@ -25,8 +25,9 @@ namespace spotflow::engine::internal {
 
 // The version of EngineState snapshots this code writes and reads. Raised whenever the
 // projections change what they make of the log, so that a snapshot of the old ones is
-// ignored and the state rebuilt: 2 keeps the actions taken on orders (OrderView.actions).
-inline constexpr uint32_t kStateFormatVersion = 4;
+// ignored and the state rebuilt: 2 keeps the actions taken on orders (OrderView.actions);
+// 5 passes over order keys in use (a log with a duplicate key renumbers its second holder).
+inline constexpr uint32_t kStateFormatVersion = 5;
 
 // Stream ids of the engine's records.
 std::string UserStream(absl::string_view user_id);
