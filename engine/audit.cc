@@ -105,6 +105,25 @@ class DatePrinter final : public google::protobuf::TextFormat::MessagePrinter {
   }
 };
 
+// Text quoted with only what must be escaped escaped, on one line and with nothing a terminal
+// obeys, so that "Summer's here" and "Müller" read as written.
+std::string Quoted(const std::string& value) {
+  std::string quoted = "\"";
+  for (char c : value) {
+    const unsigned char byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      quoted.push_back('\\');
+      quoted.push_back(c);
+    } else if (byte < 0x20 || byte == 0x7f) {
+      quoted.append(absl::CEscape(absl::string_view(&c, 1)));
+    } else {
+      quoted.push_back(c);
+    }
+  }
+  quoted.push_back('"');
+  return quoted;
+}
+
 // A form field's value as it reads: "C-77", 12, true, 2026-12-31 (not "string_value: ...").
 class FieldValuePrinter final : public google::protobuf::TextFormat::MessagePrinter {
  public:
@@ -114,7 +133,7 @@ class FieldValuePrinter final : public google::protobuf::TextFormat::MessagePrin
     value.CopyFrom(message);
     switch (value.value_case()) {
       case v1::FieldValue::kStringValue:
-        generator->PrintString(absl::StrCat("\"", absl::CHexEscape(value.string_value()), "\""));
+        generator->PrintString(Quoted(value.string_value()));
         break;
       case v1::FieldValue::kIntegerValue:
         generator->PrintString(absl::StrCat(value.integer_value()));
@@ -144,20 +163,7 @@ class ValuePrinter final : public google::protobuf::TextFormat::FastFieldValuePr
  public:
   void PrintString(const std::string& value,
                    google::protobuf::TextFormat::BaseTextGenerator* generator) const override {
-    std::string quoted = "\"";
-    for (char c : value) {
-      const unsigned char byte = static_cast<unsigned char>(c);
-      if (c == '"' || c == '\\') {
-        quoted.push_back('\\');
-        quoted.push_back(c);
-      } else if (byte < 0x20 || byte == 0x7f) {  // One line, and nothing a terminal obeys.
-        quoted.append(absl::CEscape(absl::string_view(&c, 1)));
-      } else {
-        quoted.push_back(c);
-      }
-    }
-    quoted.push_back('"');
-    generator->PrintString(quoted);
+    generator->PrintString(Quoted(value));
   }
   // Bytes (hashes) are not text: escaped as the default printer does.
   void PrintBytes(const std::string& value,

@@ -1977,8 +1977,14 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   created->set_spot_length_seconds(source->spot_length_seconds());
   *created->mutable_flight_start() = c.flight_start();
   *created->mutable_flight_end() = c.flight_end();
-  // The source's fields, with those the command gives over them.
-  google::protobuf::Map<std::string, v1::FieldValue> fields = source->fields();
+  // The source's fields that its type still has, with those the command gives over them.
+  google::protobuf::Map<std::string, v1::FieldValue> fields;
+  for (const auto& [name, value] : source->fields()) {
+    if (std::any_of(type->fields().begin(), type->fields().end(),
+                    [&](const v1::FieldDefinition& f) { return f.name() == name; })) {
+      fields[name] = value;
+    }
+  }
   for (const auto& [name, value] : c.fields()) fields[name] = value;
   RETURN_IF_ERROR(ValidateFields(*type, c.fields(), /*require_all=*/false));
   if (absl::Status complete = ValidateFields(*type, fields, /*require_all=*/true); !complete.ok()) {

@@ -573,7 +573,7 @@ TEST_F(AuditTest, HistoryNamesFormFieldsByNameWithTheirValues) {
     Run(kAe, command);
   };
   update("station", "WXYZ");
-  update("station", "KABC");
+  update("station", "Müller's \"K\"");
   ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> history, engine_->OrderHistory({kAuditor}, order));
   ASSERT_GE(history.size(), 2u);
   const v1::Change& added = history[history.size() - 2];
@@ -585,7 +585,7 @@ TEST_F(AuditTest, HistoryNamesFormFieldsByNameWithTheirValues) {
   ASSERT_THAT(changed.fields(), ::testing::SizeIs(1));
   EXPECT_EQ(changed.fields(0).path(), "fields[station]");
   EXPECT_EQ(changed.fields(0).old_value(), "\"WXYZ\"");
-  EXPECT_EQ(changed.fields(0).new_value(), "\"KABC\"");
+  EXPECT_EQ(changed.fields(0).new_value(), "\"Müller's \\\"K\\\"\"") << "as written";
 }
 
 TEST_F(AuditTest, DeterminismCheckPassesOnALongRandomizedScenario) {

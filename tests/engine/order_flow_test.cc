@@ -494,10 +494,18 @@ TEST_F(OrderFlowTest, ArchiveRestoreAndReuseTheApprovedSpot) {
 
 TEST_F(OrderFlowTest, AReuseGivesTheFieldsItsTypeHasComeToRequire) {
   const std::string order = CreateOrder(kAe, v1::PROVIDED);
+  v1::Command station;
+  station.mutable_update_order()->set_order_id(order);
+  (*station.mutable_update_order()->mutable_fields())["station"].set_string_value("WXYZ");
+  Run(kAe, station);
   Run(kAe, Spot(order, "s3://agency/spot.mp4", /*provided=*/true));
   Run(kAe, Approve(order, "spot", 1));
   Run(kAe, OrderOnly(order, "archive"));
+  // Since then the type dropped the station and came to require a count of spots.
   v1::ItemTypeDefinition type = *engine_->GetItemType({kAdmin}, engine::kProductionOrder);
+  for (int i = 0; i < type.fields_size(); ++i) {
+    if (type.fields(i).name() == "station") type.mutable_fields()->DeleteSubrange(i, 1);
+  }
   v1::FieldDefinition* spots = type.add_fields();
   spots->set_name("spots_count");
   spots->set_type(v1::INTEGER);
@@ -509,10 +517,9 @@ TEST_F(OrderFlowTest, AReuseGivesTheFieldsItsTypeHasComeToRequire) {
   reuse.mutable_reuse_order()->set_source_order_id(order);
   *reuse.mutable_reuse_order()->mutable_flight_start() = MakeDate(2027, 3, 1);
   *reuse.mutable_reuse_order()->mutable_flight_end() = MakeDate(2027, 3, 31);
-  EXPECT_THAT(Reject(kAe, reuse),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       AllOf(HasSubstr("\"spots_count\" is required"),
-                             HasSubstr("order reuse ... --field NAME=VALUE"))));
+  EXPECT_THAT(Reject(kAe, reuse), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                           AllOf(HasSubstr("\"spots_count\" is required"),
+                                                 HasSubstr("order reuse ... --field NAME=VALUE"))));
   v1::FieldValue typo;
   typo.set_integer_value(4);
   (*reuse.mutable_reuse_order()->mutable_fields())["spot_count"] = typo;
@@ -522,6 +529,7 @@ TEST_F(OrderFlowTest, AReuseGivesTheFieldsItsTypeHasComeToRequire) {
   (*reuse.mutable_reuse_order()->mutable_fields())["spots_count"] = typo;
   const v1::OrderView copy = Order(Run(kAe, reuse).id());
   EXPECT_EQ(copy.fields().at("spots_count").integer_value(), 4);
+  EXPECT_EQ(copy.fields().count("station"), 0u) << "a field its type no longer has stays behind";
   EXPECT_TRUE(Order(order).archived()) << "the archive stays as it was";
   EXPECT_EQ(Order(order).fields().count("spots_count"), 0u);
 }
