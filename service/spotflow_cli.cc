@@ -682,23 +682,33 @@ class Client {
     orders_request.set_page_size(1000);
     v1::ListOrdersResponse orders;
     if (!orders_->ListOrders(Context().get(), orders_request, &orders).ok()) return;
-    std::vector<std::string> client_ids;
-    for (const v1::ClientView& c : clients.clients()) client_ids.push_back(c.client_id());
-    int open = 0;
-    for (const v1::OrderView& o : orders.orders()) open += o.completed() ? 0 : 1;
-    if (client_ids.empty() && open == 0) return;
-    std::printf(
-        "  %s still owns %s%s%s; move them to another account executive with: "
-        "spotflow accounts reassign %s USER\n",
-        user.c_str(),
-        client_ids.empty()
-            ? ""
-            : absl::StrCat(client_ids.size(), client_ids.size() == 1 ? " client (" : " clients (",
-                           Clip(absl::StrJoin(client_ids, ", "), 60), ")")
-                  .c_str(),
-        !client_ids.empty() && open != 0 ? " and " : "",
-        open == 0 ? "" : absl::StrCat(open, open == 1 ? " open order" : " open orders").c_str(),
-        user.c_str());
+    std::set<std::string> client_ids;
+    for (const v1::ClientView& c : clients.clients()) client_ids.insert(c.client_id());
+    // Open orders on their accounts move with them; those on others' accounts do not.
+    int with_accounts = 0, elsewhere = 0;
+    for (const v1::OrderView& o : orders.orders()) {
+      if (o.completed()) continue;
+      ++(client_ids.count(o.client_id()) != 0 ? with_accounts : elsewhere);
+    }
+    const char* more_clients = clients.next_page_token().empty() ? "" : "+";
+    const char* more_orders = orders.next_page_token().empty() ? "" : "+";
+    if (!client_ids.empty()) {
+      std::printf(
+          "  %s still owns %zu%s %s (%s)%s; move them to another account executive with: "
+          "spotflow accounts reassign %s USER\n",
+          user.c_str(), client_ids.size(), more_clients,
+          client_ids.size() == 1 ? "client" : "clients",
+          Clip(absl::StrJoin(client_ids, ", "), 60).c_str(),
+          with_accounts == 0 ? ""
+                             : absl::StrCat(" with ", with_accounts, more_orders,
+                                            with_accounts == 1 ? " open order" : " open orders")
+                                   .c_str(),
+          user.c_str());
+    }
+    if (elsewhere != 0) {
+      std::printf("  %s also owns %d%s open %s on others' accounts, which stay theirs\n",
+                  user.c_str(), elsewhere, more_orders, elsewhere == 1 ? "order" : "orders");
+    }
   }
 
   static std::vector<std::string> OrderRow(const v1::OrderView& o) {
@@ -946,7 +956,7 @@ class Client {
                     c.request_id().c_str(), c.requested_by().c_str(),
                     DateText(c.new_start()).c_str(), DateText(c.new_end()).c_str(),
                     c.reason().empty() ? "" : " (",
-                    c.reason().empty() ? "" : (c.reason() + ")").c_str());
+                    c.reason().empty() ? "" : (Indented(c.reason(), 4) + ")").c_str());
         const auto& open = o.open_flight_actions();
         const bool decide = std::find(open.begin(), open.end(), "decide") != open.end();
         const bool withdraw = std::find(open.begin(), open.end(), "withdraw") != open.end();
@@ -1064,11 +1074,11 @@ class Client {
   }
 
   // Every change, field by field (Audit.History), as `audit history` and `order history`
-  // print them.
-  // Only those past version `after` of the record, when given.
-  static void PrintChanges(const v1::AuditHistoryResponse& response, uint64_t after = 0) {
+  // print them; only those past version `after` of the record and up to `upto` (0: all).
+  static void PrintChanges(const v1::AuditHistoryResponse& response, uint64_t after = 0,
+                           uint64_t upto = 0) {
     for (const v1::Change& change : response.changes()) {
-      if (change.version() <= after) continue;
+      if (change.version() <= after || (upto != 0 && change.version() > upto)) continue;
       std::printf(
           "#%llu v%llu %s by %s: %s\n", static_cast<unsigned long long>(change.position()),
           static_cast<unsigned long long>(change.version()),
@@ -1877,8 +1887,9 @@ int Client::Run(const std::string& verb, const Args& args) {
           v1::AuditHistoryResponse response;
           const grpc::Status status = audit_->History(Context().get(), changes, &response);
           if (status.ok()) {
-            PrintChanges(response, shown);
-          } else {
+            // Up to this version: later ones come with the order's next version.
+            PrintChanges(response, shown, o.version());
+          } else if (status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
             may_audit = false;
           }
         }
@@ -2006,7 +2017,9 @@ int Client::Audit(const std::string& sub, const Args& args) {
     std::FILE* out = stdout;
     if (args.Has("out")) {
       out = std::fopen(args.Get("out").c_str(), "w");
-      if (out == nullptr) Usage(absl::StrCat("cannot write ", args.Get("out")));
+      if (out == nullptr) {
+        Fail(absl::StrCat("cannot write ", args.Get("out"), ": ", std::strerror(errno)));
+      }
     }
     auto context = StreamContext();
     auto reader = audit_->Export(context.get(), request);

@@ -1137,6 +1137,8 @@ TEST_F(OrderFlowTest, ASpotMustFitTheOrdersLength) {
                              HasSubstr("order update ORDER --length"))));
   Run(kProducer, spot(29'500));  // Shorter fits; so does an exact 30 s, and no duration.
   Run(kAe, RequestChanges(order, "spot", 1, "louder"));
+  Run(kProducer, Spot(order, "s3://spots/unmeasured.wav"));
+  Run(kAe, RequestChanges(order, "spot", 2, "measure it"));
   Run(kProducer, spot(30'000));
   // Shortening the order below its latest spot is refused too; lengthening is not.
   v1::Command update;
@@ -1144,12 +1146,12 @@ TEST_F(OrderFlowTest, ASpotMustFitTheOrdersLength) {
   update.mutable_update_order()->set_spot_length_seconds(15);
   EXPECT_THAT(Reject(kAe, update),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("latest spot (revision 2) runs 30 s, longer than 15 s")));
+                       HasSubstr("latest spot (revision 3) runs 30 s, longer than 15 s")));
   update.mutable_update_order()->set_spot_length_seconds(60);
   Run(kAe, update);
-  Run(kAe, RequestChanges(order, "spot", 2, "the full minute"));
+  Run(kAe, RequestChanges(order, "spot", 3, "the full minute"));
   Run(kProducer, spot(60'000));
-  EXPECT_EQ(Order(order).spots_size(), 3);
+  EXPECT_EQ(Order(order).spots_size(), 4);
 }
 
 TEST_F(OrderFlowTest, AWorkQueueSaysWhatEachOrderWaitsForTheUserToDo) {
