@@ -1980,8 +1980,9 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   // The source's fields that its type still has, with those the command gives over them.
   google::protobuf::Map<std::string, v1::FieldValue> fields;
   for (const auto& [name, value] : source->fields()) {
+    const std::string& field_name = name;  // A lambda may not capture a structured binding.
     if (std::any_of(type->fields().begin(), type->fields().end(),
-                    [&](const v1::FieldDefinition& f) { return f.name() == name; })) {
+                    [&](const v1::FieldDefinition& f) { return f.name() == field_name; })) {
       fields[name] = value;
     }
   }
