@@ -285,11 +285,12 @@ class LiveWriter final : public grpc::ServerWriteReactor<grpc::ByteBuffer>, publ
   // The next message to send, nullopt when there is nothing new, or the error that ends the
   // stream. Never waits.
   using Read = std::function<absl::StatusOr<std::optional<Message>>()>;
-  // Run at the first step: checks access and returns the feed's Read.
-  using Open = std::function<absl::StatusOr<Read>()>;
+  // Run at the first step: checks access and returns the feed's Read. It may set the order
+  // the feed watches to that order's id (the feed was asked for it by its key).
+  using Open = std::function<absl::StatusOr<Read>(std::string* order_id)>;
 
-  // `order_id`: the order the feed watches (it wakes for that order's changes); empty: the
-  // feed wakes for every change.
+  // `order_id`: the order the feed watches (it wakes for that order's changes, which the
+  // engine names by id); empty: the feed wakes for every change.
   LiveWriter(const char* method, std::string user, std::string order_id, Open open,
              engine::Engine* engine, Feeds* feeds, Executor* executor,
              std::function<void()> on_done)
@@ -332,7 +333,7 @@ class LiveWriter final : public grpc::ServerWriteReactor<grpc::ByteBuffer>, publ
       return End(absl::UnavailableError("the server is shutting down; reconnect to resume"));
     }
     if (read_ == nullptr) {
-      absl::StatusOr<Read> opened = open_();
+      absl::StatusOr<Read> opened = open_(&order_id_);
       if (!opened.ok()) return End(opened.status());
       read_ = *std::move(opened);
     }
@@ -356,7 +357,7 @@ class LiveWriter final : public grpc::ServerWriteReactor<grpc::ByteBuffer>, publ
 
   const char* const method_;
   const std::string user_;
-  const std::string order_id_;
+  std::string order_id_;  // Set before the first step's open, and by it only.
   Open open_;
   Read read_;
   engine::Engine* const engine_;
@@ -619,8 +620,10 @@ class Calls {
     if (!user.ok()) return new RefusedWriter(user.status());
     return new LiveWriter<Message>(
         method, *user, order_id,
-        [open = std::move(open), user = *user] { return open(Principal{user}); }, engine_, &feeds_,
-        &executor_, [this, user = *user] { ReleaseStream(user); });
+        [open = std::move(open), user = *user](std::string* watched) {
+          return open(Principal{user}, watched);
+        },
+        engine_, &feeds_, &executor_, [this, user = *user] { ReleaseStream(user); });
   }
 
   // Live feeds end (UNAVAILABLE) at their next step: for a drain, which they would otherwise
@@ -944,8 +947,12 @@ class OrdersService final : public v1::Orders::CallbackService {
     engine::Engine* engine = calls_->engine();
     return calls_->Live<v1::OrderView>(
         "WatchOrder", context, order_id,
-        [engine,
-         order_id](const Principal& principal) -> absl::StatusOr<LiveWriter<v1::OrderView>::Read> {
+        [engine, name = order_id](const Principal& principal, std::string* watched)
+            -> absl::StatusOr<LiveWriter<v1::OrderView>::Read> {
+          // Asked for by its key or its id: the feed wakes for changes to its id.
+          ASSIGN_OR_RETURN(const v1::OrderView first, engine->GetOrder(principal, name));
+          const std::string order_id = first.order_id();
+          *watched = order_id;
           auto sent = std::make_shared<uint64_t>(0);  // The version last sent.
           return [engine, order_id, principal,
                   sent]() -> absl::StatusOr<std::optional<v1::OrderView>> {
@@ -1258,8 +1265,8 @@ class EventsService final : public v1::Events::CallbackService {
     engine::Engine* engine = calls_->engine();
     return calls_->Live<v1::EventBatch>(
         "SubscribeEvents", context, /*order_id=*/"",
-        [engine,
-         from](const Principal& principal) -> absl::StatusOr<LiveWriter<v1::EventBatch>::Read> {
+        [engine, from](const Principal& principal, std::string* /*watched: every change*/)
+            -> absl::StatusOr<LiveWriter<v1::EventBatch>::Read> {
           ASSIGN_OR_RETURN(std::unique_ptr<store::Subscription> owned,
                            engine->SubscribeEvents(principal, from));
           std::shared_ptr<store::Subscription> subscription = std::move(owned);
