@@ -2181,8 +2181,12 @@ bool FlightChangeAwaits(const State& state, const v1::UserView& actor, const v1:
                         absl::Time now) {
   // As DecideFlightChange: an active order (LoadActiveOrder), the privilege, a pending request.
   if (order.archived() || order.deleted() || PendingFlightChange(order) == nullptr) return false;
+  // Besides the order's own people (its producer may decide whether production can meet the
+  // new dates), a flight change waits for the owner's managers who may decide it: booking is
+  // the sales side's call too, and their queue is where they look for it.
   return state.Allows(actor, v1::FLIGHT_CHANGE_DECIDE, order, now) &&
-         !WaitsForOthers(state, actor, order, v1::FLIGHT_CHANGE_DECIDE, now);
+         (state.Manages(actor, order.owner_id()) ||
+          !WaitsForOthers(state, actor, order, v1::FLIGHT_CHANGE_DECIDE, now));
 }
 
 }  // namespace spotflow::engine::internal

@@ -138,10 +138,12 @@ class State {
   // Replaces this state with a snapshot's.
   void LoadProto(const v1::EngineState& state);
 
+  // Whether `manager` is the manager of the user `owner_id` (a team scope's reach).
+  bool Manages(const v1::UserView& manager, absl::string_view owner_id) const;
+
  private:
   bool Owns(const v1::UserView& user, const v1::OrderView& order, absl::Time now) const;
   bool Owns(const v1::UserView& user, const v1::ClientView& client, absl::Time now) const;
-  bool Manages(const v1::UserView& manager, absl::string_view owner_id) const;
   void AssignKey(const v1::EventRecord& record, v1::OrderView* order);
 
   uint64_t position_ = 0;

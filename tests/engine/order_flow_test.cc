@@ -386,7 +386,9 @@ TEST_F(OrderFlowTest, AFlightChangeWaitsInTheQueueOfThoseWhoMayDecideIt) {
   const std::string second =
       Run(kAe, FlightChange(order, MakeDate(2026, 12, 3), MakeDate(2026, 12, 21))).sub_id();
   EXPECT_TRUE(queued(kProducer));
-  EXPECT_FALSE(queued(kManager)) << "who may still decide it";
+  EXPECT_TRUE(queued(kManager)) << "the AE's manager still sees the team's flight changes";
+  AddUser("mgr2", engine::kSalesManager);
+  EXPECT_FALSE(queued("mgr2")) << "another manager, who may decide it too, does not";
   Run(kManager, DecideFlight(order, second, false));
   EXPECT_EQ(request, "1") << "requests are numbered within their order, for people to type";
   EXPECT_EQ(second, "2");
