@@ -441,15 +441,21 @@ class Decider {
         if (t.from() == order.status()) allowed.push_back(t.action());
         actions.insert(t.action());
       }
+      // The house's workflow is not a client contact's to read: their answers are all they
+      // take, and `spotflow order show` says when one is open to them.
+      const bool contact = !actor_.client_id().empty();
       if (actions.count(action) == 0) {  // A typo, not a question of the order's state.
         return absl::InvalidArgumentError(absl::StrCat(
             "the workflow of order ", Name(order), " has no action \"", absl::CHexEscape(action),
-            "\"; its actions are: ", absl::StrJoin(actions, ", ")));
+            "\"",
+            contact ? "" : absl::StrCat("; its actions are: ", absl::StrJoin(actions, ", "))));
       }
       return absl::FailedPreconditionError(absl::StrCat(
           "action \"", action, "\" is not allowed while order ", Name(order), " is in state \"",
-          order.status(),
-          "\"; allowed now: ", allowed.empty() ? "none" : absl::StrJoin(allowed, ", ")));
+          order.status(), "\"",
+          contact ? "; nothing waits for your answer on it now"
+                  : absl::StrCat("; allowed now: ",
+                                 allowed.empty() ? "none" : absl::StrJoin(allowed, ", "))));
     }
     const v1::Privilege privilege = privilege_override != v1::PRIVILEGE_UNSPECIFIED
                                         ? privilege_override
@@ -1653,6 +1659,14 @@ absl::Status Decider::RecordClientAnswer(const v1::RecordClientAnswer& c) {
   }
   RETURN_IF_ERROR(ValidateId("contact_id", contact_id));
   if (FindContact(state_.FindClient(order->client_id()), contact_id) == nullptr) {
+    const bool was_sent = std::any_of(
+        revision->reviews().begin(), revision->reviews().end(), [&](const v1::Review& review) {
+          return review.kind() == v1::FORWARDED_TO_CLIENT && review.contact_id() == contact_id;
+        });
+    if (!was_sent) {  // A typo, or another client's contact: as ForwardToClient says it.
+      return absl::NotFoundError(
+          absl::StrCat("client \"", order->client_id(), "\" has no contact \"", contact_id, "\""));
+    }
     return absl::FailedPreconditionError(
         absl::StrCat("contact \"", contact_id, "\" is no longer on record at client \"",
                      order->client_id(), "\"; an answer comes from a contact of the client"));

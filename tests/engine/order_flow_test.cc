@@ -293,7 +293,17 @@ TEST_F(OrderFlowTest, ClientAnswersOnlyWhatWasForwardedToThem) {
   // Another contact's login may not answer for Carol.
   EXPECT_THAT(Reject(kClientUser, ClientAnswer(order, "script", 1, true, "someone_else")),
               StatusIs(absl::StatusCode::kPermissionDenied));
-  Run(kClientUser, ClientAnswer(order, "script", 1, true));
+  // A user recording an answer for a contact the client has never had: a typo.
+  EXPECT_THAT(Reject(kAe, ClientAnswer(order, "script", 1, true, "daev")),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("has no contact \"daev\"")));
+  v1::Command changes = ClientAnswer(order, "script", 1, false);
+  changes.mutable_record_client_answer()->set_comment("Shorter");
+  Run(kClientUser, changes);
+  // Answering again: the client hears that nothing waits for them, not the house's actions.
+  absl::Status again = Reject(kClientUser, changes);
+  EXPECT_THAT(again, StatusIs(absl::StatusCode::kFailedPrecondition,
+                              HasSubstr("nothing waits for your answer on it now")));
+  EXPECT_THAT(again.message(), Not(HasSubstr("allowed now")));
   // Nor do they learn that a revision never sent to them was approved in the house.
   const std::string other = CreateOrder();
   Run(kProducer, Script(other, "One"));
