@@ -970,6 +970,17 @@ class Client {
               name.c_str(), c.request_id().c_str());
         }
       }
+      // The last request's outcome, when none waits: its requester would not learn it here.
+      if (!o.flight_changes().empty() && o.flight_changes().rbegin()->status() != v1::PENDING) {
+        const v1::FlightChange& c = *o.flight_changes().rbegin();
+        const std::string outcome = absl::AsciiStrToLower(v1::FlightChangeStatus_Name(c.status()));
+        std::printf("  last flight change %s by %s (%s..%s): %s by %s, %s%s%s\n",
+                    c.request_id().c_str(), c.requested_by().c_str(),
+                    DateText(c.new_start()).c_str(), DateText(c.new_end()).c_str(), outcome.c_str(),
+                    c.decided_by().c_str(), TimeText(c.decided_time()).c_str(),
+                    c.decision_comment().empty() ? "" : ": ",
+                    Indented(c.decision_comment(), 4).c_str());
+      }
       const auto count = [](int n, const char* one, const char* many) {
         return absl::StrCat(n, " ", n == 1 ? one : many);
       };

@@ -1512,6 +1512,12 @@ absl::Status Decider::SubmitRevision(const v1::SubmitRevision& c) {
     RETURN_IF_ERROR(ValidateText("media uri", c.media().uri(), 2048, true));
     RETURN_IF_ERROR(ValidateMediaUri(c.media().uri()));
     RETURN_IF_ERROR(ValidateText("media checksum", c.media().checksum(), 256, false));
+    // A duration under a second is seconds given as milliseconds (30 for a :30), not a spot.
+    if (c.media().duration_ms() != 0 && c.media().duration_ms() < 1000) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("media duration_ms ", c.media().duration_ms(),
+                       " is under a second; it is in milliseconds: a 30 s spot is 30000"));
+    }
     if (c.media().duration_ms() > uint64_t{kMaxSpotSeconds} * 1000) {
       return absl::InvalidArgumentError(absl::StrCat(
           "media duration_ms ", c.media().duration_ms(), " is over the limit of ",

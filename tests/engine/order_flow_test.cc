@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/blocking_counter.h"
@@ -1541,6 +1542,8 @@ TEST_F(OrderFlowTest, OrdersAreNamedByIdOrKeyAndAnIdCannotBeAnotherOrdersKey) {
   comment.set_etag(first.etag());
   EXPECT_EQ(Run(kAe, comment).id(), first.id());
   EXPECT_EQ(Order(first.id()).comments(0).text(), "By its PO number");
+  EXPECT_EQ(Order(absl::AsciiStrToLower(first.key())).order_id(), first.id())
+      << "a key typed in lower case";
 
   v1::Command clash = CreateOrderCommand();
   clash.mutable_create_order()->set_order_id(first.key());
@@ -1761,6 +1764,11 @@ TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
   backwards.flight_to = MakeDate(2026, 12, 1);
   EXPECT_THAT(engine_->ListOrders({kAe}, backwards).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is before flight_from")));
+  v1::Command seconds = Spot("o-1", "s3://spots/seconds.wav");
+  seconds.mutable_submit_revision()->mutable_media()->set_duration_ms(30);  // Meant 30 s.
+  EXPECT_THAT(Reject(kProducer, seconds),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("is under a second; it is in milliseconds")));
   v1::Command endless = Spot("o-1", "s3://spots/endless.wav");
   endless.mutable_submit_revision()->mutable_media()->set_duration_ms(999999999);
   EXPECT_THAT(Reject(kProducer, endless),

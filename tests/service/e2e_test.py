@@ -318,6 +318,9 @@ def main():
                and "WITHDRAWN by sam" in run_cli("order", "history", "winter-sale").stdout,
                "flight withdraw takes a pending request back, and history says so (%s)"
                % requested.stdout.strip())
+        expect("last flight change %s by sam (2098-12-05..2098-12-31): withdrawn by sam"
+               % request_id in run_cli("order", "show", "winter-sale").stdout,
+               "order show tells how the last flight change ended")
         history = run_cli("order", "history", "winter-sale", token=sam).stdout
         expect("every change:" in history
                and 'title: "Winter sales event :30" -> "Winter clearance :30"' in history,
