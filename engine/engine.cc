@@ -354,9 +354,10 @@ class EngineImpl final : public Engine {
   // Attempt, but when !may_wait and the state is locked: false, having done nothing.
   bool TryAttempt(std::shared_ptr<Pending> pending, bool may_wait) ABSL_LOCKS_EXCLUDED(mu_);
   // After deciding, without the lock: the answer, a turn behind another append to the same
-  // stream, or the append.
-  void Proceed(std::shared_ptr<Pending> pending, absl::Time now, UserView actor,
-               absl::StatusOr<internal::Decision> decided) ABSL_LOCKS_EXCLUDED(mu_);
+  // stream, or the append. With !may_wait, false when it would have to decide again (having
+  // done nothing), as TryAttempt.
+  bool Proceed(std::shared_ptr<Pending> pending, absl::Time now, UserView actor,
+               absl::StatusOr<internal::Decision> decided, bool may_wait) ABSL_LOCKS_EXCLUDED(mu_);
   // Brings the projections up to `to_position`: reads the records without the lock, then
   // applies under it those another thread has not applied meanwhile.
   absl::Status CatchUp(uint64_t to_position) ABSL_LOCKS_EXCLUDED(mu_);
@@ -369,17 +370,14 @@ class EngineImpl final : public Engine {
   // What TakeTurns did with a command.
   enum class Turns {
     kTaken,        // It holds every turn it wants: append.
-    kDecideAgain,  // It holds them all, but the state may have moved since it decided.
+    kDecideAgain,  // It holds them all, but one was passed through since it decided.
+    kWouldWait,    // As kDecideAgain, but it may not wait: it holds none it took here.
     kInLine,       // One is taken: it waits in line for it (moved out of the pointer).
   };
   // Takes every turn in `wanted` for `pending` (`target`'s is the stream the decision
   // targets, whose expected version the store checks).
   Turns TakeTurns(std::shared_ptr<Pending>& pending, std::vector<std::string> wanted,
-                  const std::string& target);
-  uint64_t PublishedPosition() const ABSL_LOCKS_EXCLUDED(published_mu_) {
-    absl::MutexLock lock(&published_mu_);
-    return published_;
-  }
+                  const std::string& target, bool may_wait);
   // Hands `turn` to the next command in line for it (returned, to be attempted once turns_mu_
   // is released), or frees it.
   std::shared_ptr<Pending> HandOnLocked(const std::string& turn)
@@ -445,6 +443,9 @@ class EngineImpl final : public Engine {
   absl::Mutex turns_mu_;
   absl::flat_hash_map<std::string, std::deque<std::shared_ptr<Pending>>> turns_
       ABSL_GUARDED_BY(turns_mu_);
+  // For each turn but an order's own stream: the last position committed by a command that
+  // held it (Release), bounded by the number of users, roles, clients and definitions.
+  absl::flat_hash_map<std::string, uint64_t> passed_at_ ABSL_GUARDED_BY(turns_mu_);
 };
 
 absl::Status EngineImpl::Init() {
@@ -665,9 +666,12 @@ struct EngineImpl::Pending {
   ExecuteCallback done;
   // The turns (streams, or Decision::turns) this command's append is in flight in, or that
   // were handed to it: commands to one stream take turns instead of racing for its next
-  // version. A command in line for a turn holds none, so no two wait on each other.
+  // version. Turns are taken in sorted order, and a command in line for one holds only turns
+  // that sort before it, so no two commands wait on each other (TakeTurns).
   std::vector<std::string> held;
-  uint64_t decided_at = 0;  // The projections' position its last decision read.
+  uint64_t decided_at = 0;    // The projections' position its last decision read.
+  uint64_t committed_at = 0;  // The last position it committed, once projected; 0: none.
+  int decided_again = 0;      // Times it decided again for a turn passed through (TakeTurns).
 };
 
 void EngineImpl::Answer(const std::shared_ptr<Pending>& p, absl::StatusOr<CommandResult> result) {
@@ -693,6 +697,13 @@ void EngineImpl::Release(const std::shared_ptr<Pending>& p) {
   {
     absl::MutexLock lock(&turns_mu_);
     for (const std::string& turn : p->held) {
+      // Where the state was when it left a turn that guards a rule across records, for a
+      // command that decided before then (TakeTurns). Not for an order's own stream: the
+      // store checks its version, and orders are the many records.
+      if (p->committed_at != 0 && !absl::StartsWith(turn, internal::OrderStream(""))) {
+        uint64_t& passed = passed_at_[turn];
+        passed = std::max(passed, p->committed_at);
+      }
       if (std::shared_ptr<Pending> n = HandOnLocked(turn)) next.push_back(std::move(n));
     }
   }
@@ -718,8 +729,8 @@ void EngineImpl::ExecuteAsync(const Principal& principal, const Command& command
 }
 
 EngineImpl::Turns EngineImpl::TakeTurns(std::shared_ptr<Pending>& p,
-                                        std::vector<std::string> wanted,
-                                        const std::string& target) {
+                                        std::vector<std::string> wanted, const std::string& target,
+                                        bool may_wait) {
   // Taken in one order by every command, and waited for holding only turns before the one
   // waited for: no two commands wait on each other, and a command that needs many turns (a
   // reassignment of many accounts) keeps those it has instead of starting over each time.
@@ -741,14 +752,21 @@ EngineImpl::Turns EngineImpl::TakeTurns(std::shared_ptr<Pending>& p,
       if (std::shared_ptr<Pending> n = HandOnLocked(*it)) handed.push_back(std::move(n));
       it = p->held.erase(it);
     }
+    std::vector<std::string> taken_here;
     for (const std::string& turn : wanted) {
       if (holds(p->held, turn)) continue;
       if (turns_.try_emplace(turn).second) {
         p->held.push_back(turn);
+        taken_here.push_back(turn);
         // A turn other than the target stream's guards a rule the store cannot check (its
-        // expected version covers only the target): a command may have passed through this
-        // turn between the decision and now, so decide again, now that the turn is held.
-        if (turn != target) outcome = Turns::kDecideAgain;
+        // expected version covers only the target): if a command passed through it after
+        // this one decided, decide again, now that the turn is held.
+        if (turn != target) {
+          auto passed = passed_at_.find(turn);
+          if (passed != passed_at_.end() && passed->second > p->decided_at) {
+            outcome = Turns::kDecideAgain;
+          }
+        }
         continue;
       }
       // Another command's append in this turn is in flight: decide again after it, on the
@@ -767,11 +785,18 @@ EngineImpl::Turns EngineImpl::TakeTurns(std::shared_ptr<Pending>& p,
       outcome = Turns::kInLine;
       break;
     }
+    if (outcome == Turns::kDecideAgain && !may_wait) {
+      // A thread that must not wait does not decide again (it could wait for the engine's
+      // lock): it gives back what it took here, which no one can be in line for yet (this
+      // lock was held throughout), and the command goes where it may wait.
+      for (const std::string& turn : taken_here) {
+        turns_.erase(turn);
+        p->held.erase(std::find(p->held.begin(), p->held.end(), turn));
+      }
+      outcome = Turns::kWouldWait;
+    }
   }
   for (std::shared_ptr<Pending>& n : handed) Attempt(std::move(n));
-  if (outcome == Turns::kDecideAgain && PublishedPosition() == p->decided_at) {
-    outcome = Turns::kTaken;  // Nothing committed since the decision: it stands.
-  }
   return outcome;
 }
 
@@ -908,41 +933,51 @@ bool EngineImpl::TryAttempt(std::shared_ptr<Pending> p,
     Answer(p, refused);
     return true;
   }
-  Proceed(std::move(p), now, std::move(actor), std::move(decided));
-  return true;
+  if (Proceed(p, now, std::move(actor), std::move(decided), may_wait)) return true;
+  --p->attempt;  // Not taken up here: the caller goes on with the command elsewhere.
+  return false;
 }
 
-void EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView actor,
-                         absl::StatusOr<Decision> decided) {
+bool EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView actor,
+                         absl::StatusOr<Decision> decided, bool may_wait) {
   const Command& command = p->command;
   if (!decided.ok()) {
     // The same request may have committed since we looked (a concurrent retry): then its
     // result is the answer, not the refusal of doing it twice.
     absl::StatusOr<std::optional<CommandResult>> concurrent = Repeated(*p);
-    if (!concurrent.ok()) return Answer(p, concurrent.status());
-    if (concurrent->has_value()) return Answer(p, **std::move(concurrent));
-    return Answer(p, decided.status());
+    if (!concurrent.ok()) return Answer(p, concurrent.status()), true;
+    if (concurrent->has_value()) return Answer(p, **std::move(concurrent)), true;
+    return Answer(p, decided.status()), true;
   }
   Decision decision = *std::move(decided);
   if (command.has_etag() && command.etag() != decision.target_version) {
-    return Answer(p, EtagMismatch(command.etag(), decision.target_stream, decision.target_version));
+    Answer(p, EtagMismatch(command.etag(), decision.target_stream, decision.target_version));
+    return true;
   }
   CommandResult result;
   result.set_id(decision.result.id());
   result.set_sub_id(decision.result.sub_id());
   result.set_key(decision.result.key());
   result.set_etag(decision.target_version);
-  if (decision.writes.empty()) return Answer(p, std::move(result));  // Nothing to change.
+  if (decision.writes.empty()) {
+    Answer(p, std::move(result));  // Nothing to change.
+    return true;
+  }
   std::vector<std::string> wanted = std::move(decision.turns);
   if (wanted.empty()) wanted.push_back(decision.target_stream);
-  switch (TakeTurns(p, std::move(wanted), decision.target_stream)) {
+  switch (TakeTurns(p, std::move(wanted), decision.target_stream, may_wait)) {
     case Turns::kTaken:
       break;
     case Turns::kInLine:
-      return;  // Decided again in its turn.
+      return true;  // Decided again in its turn.
+    case Turns::kWouldWait:
+      return false;
     case Turns::kDecideAgain:
-      --p->attempt;  // Not a conflict: the turns it now holds keep others out this time.
-      return Attempt(std::move(p));
+      // Not a conflict: the turns it now holds keep others out this time. Only a decision
+      // that keeps wanting new turns passed through meanwhile counts against its attempts.
+      if (++p->decided_again <= 3) --p->attempt;
+      Attempt(std::move(p));
+      return true;
   }
   store::AppendRequest append = ToAppend(decision, actor, command, now, p->key, p->digest);
   store_->AppendAsync(std::move(append), [this, p, result = std::move(result),
@@ -950,6 +985,7 @@ void EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView ac
                                              absl::StatusOr<store::AppendResult> appended) mutable {
     Committed(std::move(p), std::move(result), target, std::move(appended));
   });
+  return true;
 }
 
 void EngineImpl::Committed(std::shared_ptr<Pending> p, CommandResult result,
@@ -980,6 +1016,7 @@ void EngineImpl::Committed(std::shared_ptr<Pending> p, CommandResult result,
   if (absl::Status projected = Project(std::move(appended->records)); !projected.ok()) {
     return Answer(p, projected);
   }
+  p->committed_at = appended->last_position;  // For the turns it leaves (Release).
   result.set_first_position(appended->first_position);
   result.set_last_position(appended->last_position);
   for (const store::StreamResult& stream : appended->streams) {

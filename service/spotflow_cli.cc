@@ -684,11 +684,14 @@ class Client {
     if (!orders_->ListOrders(Context().get(), orders_request, &orders).ok()) return;
     std::set<std::string> client_ids;
     for (const v1::ClientView& c : clients.clients()) client_ids.insert(c.client_id());
-    // Open orders on their accounts move with them; those on others' accounts do not.
+    // Open orders on their accounts move with them; those on others' accounts, or on none,
+    // do not. With more clients than one page, all are counted with the accounts.
     int with_accounts = 0, elsewhere = 0;
     for (const v1::OrderView& o : orders.orders()) {
       if (o.completed()) continue;
-      ++(client_ids.count(o.client_id()) != 0 ? with_accounts : elsewhere);
+      const bool theirs = !clients.next_page_token().empty() ||
+                          (!o.client_id().empty() && client_ids.count(o.client_id()) != 0);
+      ++(theirs ? with_accounts : elsewhere);
     }
     const char* more_clients = clients.next_page_token().empty() ? "" : "+";
     const char* more_orders = orders.next_page_token().empty() ? "" : "+";
@@ -706,7 +709,7 @@ class Client {
           user.c_str());
     }
     if (elsewhere != 0) {
-      std::printf("  %s also owns %d%s open %s on others' accounts, which stay theirs\n",
+      std::printf("  %s also owns %d%s open %s on no account of theirs, which stay theirs\n",
                   user.c_str(), elsewhere, more_orders, elsewhere == 1 ? "order" : "orders");
     }
   }
@@ -1880,7 +1883,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     auto context = StreamContext();
     auto reader = orders_->WatchOrder(context.get(), request);
     v1::OrderView o;
-    uint64_t shown = 0;     // The version last printed.
+    uint64_t shown = 0;     // The version whose changes were last printed (or skipped).
     bool may_audit = true;  // A contact's login may not read who changed what.
     while (reader->Read(&o)) {
       if (json_) {
@@ -1892,6 +1895,7 @@ int Client::Run(const std::string& verb, const Args& args) {
                     o.archived() ? ", archived" : "", o.scripts_size(), o.spots_size());
         // After the first, each change with who made it and what it changed, from the
         // order's history (the feed carries the order, not who changed it).
+        bool read = true;  // The changes up to this version were printed (or need not be).
         if (shown != 0 && may_audit) {
           v1::AuditHistoryRequest changes;
           changes.set_order_id(o.order_id());
@@ -1902,9 +1906,11 @@ int Client::Run(const std::string& verb, const Args& args) {
             PrintChanges(response, shown, o.version());
           } else if (status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
             may_audit = false;
+          } else {
+            read = false;  // Not read this time: the next version's read prints these too.
           }
         }
-        shown = o.version();
+        if (read) shown = o.version();
       }
       std::fflush(stdout);
     }

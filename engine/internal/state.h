@@ -15,7 +15,6 @@
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -92,10 +91,7 @@ class State {
   // An order as callers name it: by id, else by key. Commands and queries take either.
   const v1::OrderView* FindOrderByIdOrKey(absl::string_view name) const {
     const v1::OrderView* order = FindOrder(name);
-    if (order == nullptr) order = FindOrderByKey(name);
-    // A key typed in lower case (po-2026-00005) names the order whose key is upper case.
-    if (order == nullptr) order = FindOrderByKey(absl::AsciiStrToUpper(name));
-    return order;
+    return order != nullptr ? order : FindOrderByKey(name);
   }
 
   // Ids in creation order, keyed by the position that created them.
