@@ -915,7 +915,9 @@ class Client {
     return "action " + name + " " + action;  // The workflow's own actions.
   }
 
-  void PrintOrder(const v1::OrderView& o, bool history) const {
+  // `changes`: the order's history, for the story `history` tells (nullptr: not readable).
+  void PrintOrder(const v1::OrderView& o, bool history,
+                  const v1::AuditHistoryResponse* changes = nullptr) const {
     std::printf("%s  %s\n", o.key().c_str(), o.title().c_str());
     // `completed` says the status is one its workflow ends in.
     std::printf("  id %s, status %s%s%s, etag %llu\n", o.order_id().c_str(), o.status().c_str(),
@@ -1014,36 +1016,115 @@ class Client {
       }
       return;
     }
+    PrintStory(o, changes);
+  }
+
+  // An order's story in the order it happened: each line with its time to the second, free
+  // text indented under it. From the order itself, and from `changes` (its history, when the
+  // caller may read it) what the order does not keep: archiving, restoring, assignments,
+  // shares.
+  static void PrintStory(const v1::OrderView& o, const v1::AuditHistoryResponse* changes) {
+    struct Entry {
+      int64_t seconds;
+      int32_t nanos;
+      std::string text;
+    };
+    std::vector<Entry> story;
+    constexpr int kIndent = 23;  // "  YYYY-MM-DD HH:MM:SS  "
+    const auto add = [&](const google::protobuf::Timestamp& time, std::string text) {
+      story.push_back({time.seconds(), time.nanos(), std::move(text)});
+    };
+    add(o.created_time(), absl::StrCat("created by ", o.created_by()));
     for (const auto* revisions : {&o.scripts(), &o.spots()}) {
-      for (const v1::Revision& r : *revisions) PrintRevision(o, r, "  ");
+      for (const v1::Revision& r : *revisions) {
+        std::string text =
+            absl::StrCat(r.artifact(), " r", r.number(), " by ", r.author(),
+                         r.provided_by_client() ? " [provided by the client]" : "", ": ",
+                         r.artifact() == "script" ? Indented(r.text(), kIndent) : r.media().uri());
+        if (r.media().duration_ms() != 0) {
+          const uint64_t length_ms = uint64_t{o.spot_length_seconds()} * 1000;
+          absl::StrAppend(&text, ", runs ", r.media().duration_ms() / 1000.0, " s",
+                          length_ms != 0 && r.media().duration_ms() != length_ms
+                              ? absl::StrCat(" (the order is for ", o.spot_length_seconds(), " s)")
+                              : "");
+        }
+        if (!r.change_note().empty()) {
+          absl::StrAppend(&text, "\n", std::string(kIndent, ' '),
+                          "note: ", Indented(r.change_note(), kIndent + 6));
+        }
+        add(r.time(), std::move(text));
+        for (const v1::Review& review : r.reviews()) {
+          add(review.time(), absl::StrCat(r.artifact(), " r", r.number(), " ", ReviewText(review),
+                                          review.comment().empty() ? "" : ": ",
+                                          Indented(review.comment(), kIndent)));
+        }
+      }
     }
     for (const v1::FlightChange& c : o.flight_changes()) {
-      std::printf("  flight change %s by %s, %s: %s..%s to %s..%s%s%s\n", c.request_id().c_str(),
-                  c.requested_by().c_str(), TimeText(c.requested_time()).c_str(),
-                  DateText(c.old_start()).c_str(), DateText(c.old_end()).c_str(),
-                  DateText(c.new_start()).c_str(), DateText(c.new_end()).c_str(),
-                  c.reason().empty() ? "" : ", because: ", Indented(c.reason(), 6).c_str());
-      if (c.status() == v1::PENDING) {
-        std::printf("      waits for a decision\n");
-      } else {
-        std::printf("      %s by %s, %s%s%s\n", v1::FlightChangeStatus_Name(c.status()).c_str(),
-                    c.decided_by().c_str(), TimeText(c.decided_time()).c_str(),
-                    c.decision_comment().empty() ? "" : ": ",
-                    Indented(c.decision_comment(), 8).c_str());
+      add(c.requested_time(),
+          absl::StrCat("flight change ", c.request_id(), " requested by ", c.requested_by(), ": ",
+                       DateText(c.old_start()), "..", DateText(c.old_end()), " to ",
+                       DateText(c.new_start()), "..", DateText(c.new_end()),
+                       c.reason().empty() ? "" : ", because: ", Indented(c.reason(), kIndent)));
+      if (c.status() != v1::PENDING) {
+        add(c.decided_time(), absl::StrCat("flight change ", c.request_id(), " ",
+                                           v1::FlightChangeStatus_Name(c.status()), " by ",
+                                           c.decided_by(), c.decision_comment().empty() ? "" : ": ",
+                                           Indented(c.decision_comment(), kIndent)));
       }
     }
     for (const v1::OwnerChange& c : o.owner_history()) {
-      std::printf("  owner %s -> %s by %s, %s\n", c.old_owner().c_str(), c.new_owner().c_str(),
-                  c.changed_by().c_str(), TimeText(c.time()).c_str());
+      add(c.time(),
+          absl::StrCat("owner ", c.old_owner(), " -> ", c.new_owner(), " by ", c.changed_by()));
     }
     for (const v1::ActionTaken& a : o.actions()) {
-      std::printf("  %s by %s, %s: %s -> %s%s%s\n", a.action().c_str(), a.by().c_str(),
-                  TimeText(a.time()).c_str(), a.from_status().c_str(), a.to_status().c_str(),
-                  a.comment().empty() ? "" : ": ", Indented(a.comment(), 6).c_str());
+      add(a.time(),
+          absl::StrCat(a.action(), " by ", a.by(), ": ", a.from_status(), " -> ", a.to_status(),
+                       a.comment().empty() ? "" : ": ", Indented(a.comment(), kIndent)));
     }
     for (const v1::Comment& c : o.comments()) {
-      std::printf("  comment by %s, %s: %s\n", c.author().c_str(), TimeText(c.time()).c_str(),
-                  Indented(c.text(), 6).c_str());
+      add(c.time(), absl::StrCat("comment by ", c.author(), ": ", Indented(c.text(), kIndent)));
+    }
+    if (changes != nullptr) {
+      for (const v1::Change& change : changes->changes()) {
+        const absl::string_view type = absl::StripPrefix(change.type(), "spotflow.v1.");
+        const std::string& by = change.actor().user_id();
+        std::string value;  // The field the change is about, as recorded after it.
+        for (const v1::FieldChange& field : change.fields()) {
+          if (field.path() == "producer_id" || absl::StartsWith(field.path(), "participants")) {
+            value = absl::StrCat(field.old_value(), "|", field.new_value());
+          }
+        }
+        const auto side = [&](bool after) {
+          const std::vector<std::string> parts = absl::StrSplit(value, '|');
+          std::string text = parts.size() == 2 ? parts[after ? 1 : 0] : "";
+          return std::string(absl::StripSuffix(absl::StripPrefix(text, "\""), "\""));
+        };
+        if (type == "OrderArchived") add(change.time(), absl::StrCat("archived by ", by));
+        if (type == "OrderRestored") add(change.time(), absl::StrCat("restored by ", by));
+        if (type == "OrderDeleted") add(change.time(), absl::StrCat("deleted by ", by));
+        if (type == "ProducerAssigned") {
+          add(change.time(), side(true).empty()
+                                 ? absl::StrCat("producer ", side(false), " unassigned by ", by)
+                                 : absl::StrCat("producer ", side(true), " assigned by ", by));
+        }
+        if (type == "OrderShared") {
+          add(change.time(), absl::StrCat("shared with ", side(true), " by ", by));
+        }
+        if (type == "OrderUnshared") {
+          add(change.time(), absl::StrCat("unshared from ", side(false), " by ", by));
+        }
+      }
+    }
+    std::stable_sort(story.begin(), story.end(), [](const Entry& a, const Entry& b) {
+      return std::tie(a.seconds, a.nanos) < std::tie(b.seconds, b.nanos);
+    });
+    for (const Entry& entry : story) {
+      std::printf("  %s  %s\n",
+                  absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(entry.seconds),
+                                   absl::UTCTimeZone())
+                      .c_str(),
+                  entry.text.c_str());
     }
   }
 
@@ -1155,16 +1236,20 @@ int Client::Run(const std::string& verb, const Args& args) {
     grpc::Status status = orders_->GetOrder(Context().get(), request, &order);
     if (!status.ok()) return Report(status);
     if (PrintJson(order)) return 0;
-    PrintOrder(order, sub == "history");
-    if (sub == "history") {
-      // Then every change with who, when, old and new: edits, shares, assignments, owners,
-      // archiving... A contact's login may not read them, and sees the order as above.
-      v1::AuditHistoryRequest changes;
-      changes.set_order_id(order.order_id());
-      v1::AuditHistoryResponse response;
-      status = audit_->History(Context().get(), changes, &response);
-      if (status.error_code() == grpc::StatusCode::PERMISSION_DENIED) return 0;
-      if (!status.ok()) return Report(status);
+    if (sub == "show") {
+      PrintOrder(order, /*history=*/false);
+      return 0;
+    }
+    // The story, then every change with who, when, old and new. A contact's login may not
+    // read the history, and sees the story of what it sees of the order.
+    v1::AuditHistoryRequest changes;
+    changes.set_order_id(order.order_id());
+    v1::AuditHistoryResponse response;
+    status = audit_->History(Context().get(), changes, &response);
+    const bool may_read = status.error_code() != grpc::StatusCode::PERMISSION_DENIED;
+    if (may_read && !status.ok()) return Report(status);
+    PrintOrder(order, /*history=*/true, may_read ? &response : nullptr);
+    if (may_read) {
       std::printf("every change:\n");
       PrintChanges(response);
     }

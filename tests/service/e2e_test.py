@@ -155,8 +155,10 @@ def main():
         expect(shown.returncode == 0 and json.loads(shown.stdout)["status"] == "completed",
                "spotflow --json order show prints the order as JSON")
         reviews = run_cli("order", "history", order).stdout
-        expect(re.search(r"^      approved by \w+", reviews, re.M) is not None,
-               "order history says in words who approved each revision:\n" + reviews)
+        expect(re.search(r"^  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  spot r\d+ approved by \w+",
+                         reviews, re.M) is not None,
+               "order history tells in words, in time order, who approved each revision:\n"
+               + reviews)
         by_key = run_cli("--json", "order", "show", created.key)
         expect(by_key.returncode == 0 and json.loads(by_key.stdout)["order_id"] == order,
                "spotflow order show finds an order by its key (%s)" % created.key)
@@ -318,6 +320,11 @@ def main():
                and "WITHDRAWN by sam" in run_cli("order", "history", "winter-sale").stdout,
                "flight withdraw takes a pending request back, and history says so (%s)"
                % requested.stdout.strip())
+        story = run_cli("order", "history", "winter-sale").stdout
+        requested_at = story.find("flight change %s requested by sam" % request_id)
+        withdrawn_at = story.find("flight change %s WITHDRAWN by sam" % request_id)
+        expect(0 <= requested_at < withdrawn_at,
+               "order history tells the request before its withdrawal:\n" + story)
         expect("last flight change %s by sam (2098-12-05..2098-12-31): withdrawn by sam"
                % request_id in run_cli("order", "show", "winter-sale").stdout,
                "order show tells how the last flight change ended")
