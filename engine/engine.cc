@@ -374,10 +374,9 @@ class EngineImpl final : public Engine {
     kWouldWait,    // As kDecideAgain, but it may not wait: it holds none it took here.
     kInLine,       // One is taken: it waits in line for it (moved out of the pointer).
   };
-  // Takes every turn in `wanted` for `pending` (`target`'s is the stream the decision
-  // targets, whose expected version the store checks).
+  // Takes every turn in `wanted` for `pending`.
   Turns TakeTurns(std::shared_ptr<Pending>& pending, std::vector<std::string> wanted,
-                  const std::string& target, bool may_wait);
+                  bool may_wait);
   // Hands `turn` to the next command in line for it (returned, to be attempted once turns_mu_
   // is released), or frees it.
   std::shared_ptr<Pending> HandOnLocked(const std::string& turn)
@@ -697,9 +696,9 @@ void EngineImpl::Release(const std::shared_ptr<Pending>& p) {
   {
     absl::MutexLock lock(&turns_mu_);
     for (const std::string& turn : p->held) {
-      // Where the state was when it left a turn that guards a rule across records, for a
-      // command that decided before then (TakeTurns). Not for an order's own stream: the
-      // store checks its version, and orders are the many records.
+      // Where the state was when it left the turn, for a command that decided before then
+      // (TakeTurns). Not for an order's own stream: every command that holds it writes it, so
+      // the store's version check covers it, and orders are the many records.
       if (p->committed_at != 0 && !absl::StartsWith(turn, internal::OrderStream(""))) {
         uint64_t& passed = passed_at_[turn];
         passed = std::max(passed, p->committed_at);
@@ -729,8 +728,7 @@ void EngineImpl::ExecuteAsync(const Principal& principal, const Command& command
 }
 
 EngineImpl::Turns EngineImpl::TakeTurns(std::shared_ptr<Pending>& p,
-                                        std::vector<std::string> wanted, const std::string& target,
-                                        bool may_wait) {
+                                        std::vector<std::string> wanted, bool may_wait) {
   // Taken in one order by every command, and waited for holding only turns before the one
   // waited for: no two commands wait on each other, and a command that needs many turns (a
   // reassignment of many accounts) keeps those it has instead of starting over each time.
@@ -758,14 +756,13 @@ EngineImpl::Turns EngineImpl::TakeTurns(std::shared_ptr<Pending>& p,
       if (turns_.try_emplace(turn).second) {
         p->held.push_back(turn);
         taken_here.push_back(turn);
-        // A turn other than the target stream's guards a rule the store cannot check (its
-        // expected version covers only the target): if a command passed through it after
-        // this one decided, decide again, now that the turn is held.
-        if (turn != target) {
-          auto passed = passed_at_.find(turn);
-          if (passed != passed_at_.end() && passed->second > p->decided_at) {
-            outcome = Turns::kDecideAgain;
-          }
+        // If a command passed through this turn after this one decided, decide again, now
+        // that the turn is held. Even for the target stream: the store checks its version,
+        // but a command may hold a turn without writing its stream (creating an order holds
+        // its client's, and deleting the client would not see the order).
+        auto passed = passed_at_.find(turn);
+        if (passed != passed_at_.end() && passed->second > p->decided_at) {
+          outcome = Turns::kDecideAgain;
         }
         continue;
       }
@@ -965,7 +962,7 @@ bool EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView ac
   }
   std::vector<std::string> wanted = std::move(decision.turns);
   if (wanted.empty()) wanted.push_back(decision.target_stream);
-  switch (TakeTurns(p, std::move(wanted), decision.target_stream, may_wait)) {
+  switch (TakeTurns(p, std::move(wanted), may_wait)) {
     case Turns::kTaken:
       break;
     case Turns::kInLine:
