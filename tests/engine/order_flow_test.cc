@@ -176,6 +176,58 @@ TEST_F(OrderFlowTest, TryExecuteAsyncDecidesAtOnceOrDoesNothing) {
   EXPECT_EQ(tries, kCommands) << "each landed once (" << left << " were left to ExecuteAsync)";
 }
 
+TEST_F(OrderFlowTest, TryExecuteAsyncGivesBackTurnsItWouldHaveToDecideAgainFor) {
+  // Creates take their client's turn, which another thread keeps passing through (renaming
+  // the client). When that happens between a create's decision and its taking the turn, the
+  // create must decide again, which a thread that may not wait leaves to the caller, giving
+  // the turn back; the window is narrow, so this is a check that, however the two interleave,
+  // each create lands exactly once and no turn stays taken (deleting the client is answered).
+  std::atomic<bool> stop{false};
+  std::thread renamer([&] {
+    for (int i = 0; !stop; ++i) {
+      v1::Command rename;
+      rename.mutable_update_client()->set_client_id(client_);
+      rename.mutable_update_client()->set_name(absl::StrCat("Acme ", i));
+      Run(kAe, rename);
+    }
+  });
+  constexpr int kCreates = 200;
+  std::atomic<int> answers{0};
+  int left = 0;
+  std::vector<std::unique_ptr<absl::Notification>> done;
+  for (int i = 0; i < kCreates; ++i) {
+    done.push_back(std::make_unique<absl::Notification>());
+    absl::Notification* notified = done.back().get();
+    auto callback = [&answers, notified](absl::StatusOr<v1::CommandResult> r) {
+      EXPECT_TRUE(r.ok()) << r.status();
+      ++answers;
+      notified->Notify();
+    };
+    v1::Command create = CreateOrderCommand();
+    create.mutable_create_order()->set_title(absl::StrCat("try ", i));
+    if (!engine_->TryExecuteAsync({kAe}, create, callback)) {
+      ++left;
+      engine_->ExecuteAsync({kAe}, create, callback);
+    }
+  }
+  for (auto& notification : done) notification->WaitForNotification();
+  stop = true;
+  renamer.join();
+  EXPECT_EQ(answers.load(), kCreates) << "each answered once";
+  ListOrdersRequest all;
+  all.client_id = client_;
+  all.page_size = 1000;
+  absl::StatusOr<ListOrdersResponse> listed = engine_->ListOrders({kAe}, all);
+  ASSERT_OK(listed.status());
+  int tries = 0;
+  for (const v1::OrderView& o : listed->orders) tries += absl::StartsWith(o.title(), "try ");
+  EXPECT_EQ(tries, kCreates) << "each landed once (" << left << " were left to ExecuteAsync)";
+  v1::Command remove;
+  remove.mutable_delete_client()->set_client_id(client_);
+  EXPECT_THAT(Reject(kAe, remove),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("open order(s)")));
+}
+
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {
   const std::string order = CreateOrder();
   Run(kProducer, Script(order, "Draft one"));
