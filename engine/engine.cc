@@ -738,18 +738,22 @@ EngineImpl::Turns EngineImpl::TakeTurns(std::shared_ptr<Pending>& p,
     return std::find(turns.begin(), turns.end(), turn) != turns.end();
   };
   std::vector<std::shared_ptr<Pending>> handed;  // Attempted once turns_mu_ is released.
-  Turns outcome = Turns::kTaken;
-  {
-    absl::MutexLock lock(&turns_mu_);
-    // Turns an earlier decision of this command held that this one does not want go on.
+  // Hands on the turns `p` holds that `leaves` names.
+  const auto hand_on = [&](const auto& leaves) ABSL_EXCLUSIVE_LOCKS_REQUIRED(turns_mu_) {
     for (auto it = p->held.begin(); it != p->held.end();) {
-      if (holds(wanted, *it)) {
+      if (!leaves(*it)) {
         ++it;
         continue;
       }
       if (std::shared_ptr<Pending> n = HandOnLocked(*it)) handed.push_back(std::move(n));
       it = p->held.erase(it);
     }
+  };
+  Turns outcome = Turns::kTaken;
+  {
+    absl::MutexLock lock(&turns_mu_);
+    // Turns an earlier decision of this command held that this one does not want go on.
+    hand_on([&](const std::string& held) { return !holds(wanted, held); });
     std::vector<std::string> taken_here;
     for (const std::string& turn : wanted) {
       if (holds(p->held, turn)) continue;
@@ -769,14 +773,7 @@ EngineImpl::Turns EngineImpl::TakeTurns(std::shared_ptr<Pending>& p,
       // Another command's append in this turn is in flight: decide again after it, on the
       // state it leaves, rather than race it for the same version. The turns after this one
       // go on meanwhile; those before it are kept.
-      for (auto it = p->held.begin(); it != p->held.end();) {
-        if (*it < turn) {
-          ++it;
-          continue;
-        }
-        if (std::shared_ptr<Pending> n = HandOnLocked(*it)) handed.push_back(std::move(n));
-        it = p->held.erase(it);
-      }
+      hand_on([&](const std::string& held) { return !(held < turn); });
       --p->attempt;
       turns_.find(turn)->second.push_back(std::move(p));
       outcome = Turns::kInLine;
