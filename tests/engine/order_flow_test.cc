@@ -46,6 +46,17 @@ class OrderFlowTest : public ::spotflow::testing::EngineTest {
     }
     return found;
   }
+
+  // `first` and `second` executed at once, each on its own thread, by `user`: their results.
+  std::pair<absl::StatusOr<v1::CommandResult>, absl::StatusOr<v1::CommandResult>> Together(
+      const std::string& user, const v1::Command& first, const v1::Command& second) {
+    absl::StatusOr<v1::CommandResult> a, b;
+    std::thread one([&] { a = engine_->Execute({user}, first); });
+    std::thread two([&] { b = engine_->Execute({user}, second); });
+    one.join();
+    two.join();
+    return {std::move(a), std::move(b)};
+  }
 };
 
 TEST_F(OrderFlowTest, NewOrderIsVisibleAtOnceWithItsKeyAndInitialState) {
@@ -1907,15 +1918,10 @@ TEST_F(OrderFlowTest, AContactForwardedToIsNeverRemovedHoweverTheTwoInterleave) 
     v1::Command remove;
     remove.mutable_remove_contact()->set_client_id(client_);
     remove.mutable_remove_contact()->set_contact_id(contact);
-    absl::Status forwarded, removed;
-    std::thread forwarding([&] {
-      forwarded = engine_->Execute({kAe}, Forward(order, "script", 1, contact)).status();
-    });
-    std::thread removing([&] { removed = engine_->Execute({kAe}, remove).status(); });
-    forwarding.join();
-    removing.join();
+    const auto [forwarded, removed] = Together(kAe, Forward(order, "script", 1, contact), remove);
     EXPECT_NE(forwarded.ok(), removed.ok())
-        << "round " << round << ": forwarded " << forwarded << ", removed " << removed;
+        << "round " << round << ": forwarded " << forwarded.status() << ", removed "
+        << removed.status();
   }
 }
 
@@ -1933,13 +1939,9 @@ TEST_F(OrderFlowTest, AClientIsNeverDeletedWithAnOrderOpeningOnIt) {
     create.mutable_create_order()->set_client_id(client);
     v1::Command remove;
     remove.mutable_delete_client()->set_client_id(client);
-    absl::Status created, deleted;
-    std::thread creating([&] { created = engine_->Execute({kAe}, create).status(); });
-    std::thread deleting([&] { deleted = engine_->Execute({kAe}, remove).status(); });
-    creating.join();
-    deleting.join();
-    EXPECT_NE(created.ok(), deleted.ok())
-        << "round " << round << ": created " << created << ", deleted " << deleted;
+    const auto [created, deleted] = Together(kAe, create, remove);
+    EXPECT_NE(created.ok(), deleted.ok()) << "round " << round << ": created " << created.status()
+                                          << ", deleted " << deleted.status();
   }
 }
 
@@ -1956,14 +1958,9 @@ TEST_F(OrderFlowTest, AnOrderOpeningWhileItsAccountMovesGoesToTheNewOwner) {
     reassign.mutable_reassign_accounts()->set_from_owner(kAe);
     reassign.mutable_reassign_accounts()->set_to_owner(kAe2);
     reassign.mutable_reassign_accounts()->add_client_ids(client);
-    absl::StatusOr<v1::CommandResult> created;
-    absl::Status reassigned;
-    std::thread creating([&] { created = engine_->Execute({kManager}, create); });
-    std::thread moving([&] { reassigned = engine_->Execute({kManager}, reassign).status(); });
-    creating.join();
-    moving.join();
+    const auto [created, reassigned] = Together(kManager, create, reassign);
     ASSERT_OK(created.status());
-    ASSERT_OK(reassigned);
+    ASSERT_OK(reassigned.status());
     EXPECT_EQ(Order(created->id()).owner_id(), kAe2) << "round " << round;
   }
 }
