@@ -175,8 +175,9 @@ class Engine {
 
   // ExecuteAsync for a caller that must not wait (a gRPC reaction): it goes ahead only when it
   // can decide at once. It returns false, having done nothing, when deciding would first read
-  // the log (a request id to look up), read every order (DeleteClient, ReassignAccounts), or
-  // wait for the engine's state while it is being changed or read at length; the caller then
+  // the log (a request id to look up), walk every client (ReassignAccounts), wait for the
+  // engine's state while it is being changed or read at length, or have to decide again
+  // because another command passed through one of its turns since it decided; the caller then
   // hands the command to a thread that may wait. Otherwise as ExecuteAsync, and true.
   virtual bool TryExecuteAsync(const Principal& principal, const Command& command,
                                ExecuteCallback done) = 0;
