@@ -1041,13 +1041,7 @@ class Client {
             absl::StrCat(r.artifact(), " r", r.number(), " by ", r.author(),
                          r.provided_by_client() ? " [provided by the client]" : "", ": ",
                          r.artifact() == "script" ? Indented(r.text(), kIndent) : r.media().uri());
-        if (r.media().duration_ms() != 0) {
-          const uint64_t length_ms = uint64_t{o.spot_length_seconds()} * 1000;
-          absl::StrAppend(&text, ", runs ", r.media().duration_ms() / 1000.0, " s",
-                          length_ms != 0 && r.media().duration_ms() != length_ms
-                              ? absl::StrCat(" (the order is for ", o.spot_length_seconds(), " s)")
-                              : "");
-        }
+        if (r.media().duration_ms() != 0) absl::StrAppend(&text, ", ", RunsText(o, r));
         if (!r.change_note().empty()) {
           absl::StrAppend(&text, "\n", std::string(kIndent, ' '),
                           "note: ", Indented(r.change_note(), kIndent + 6));
@@ -1134,6 +1128,16 @@ class Client {
     return absl::StrReplaceAll(text, {{"\n", absl::StrCat("\n", std::string(indent, ' '))}});
   }
 
+  // How long spot `r` runs, beside `o`'s length when that differs: "runs 29.5 s (the order is
+  // for 30 s)".
+  static std::string RunsText(const v1::OrderView& o, const v1::Revision& r) {
+    const uint64_t length_ms = uint64_t{o.spot_length_seconds()} * 1000;
+    return absl::StrCat("runs ", r.media().duration_ms() / 1000.0, " s",
+                        length_ms != 0 && r.media().duration_ms() != length_ms
+                            ? absl::StrCat(" (the order is for ", o.spot_length_seconds(), " s)")
+                            : "");
+  }
+
   // One revision of `o`: who and when, its text or media (a spot's duration beside the order's
   // length), its note and every review, each starting with `indent`; `label` begins its line.
   static void PrintRevision(const v1::OrderView& o, const v1::Revision& r,
@@ -1147,14 +1151,7 @@ class Client {
                                          : r.media().uri().c_str());
     if (r.media().duration_ms() != 0 || !r.media().checksum().empty()) {
       std::vector<std::string> media;
-      if (r.media().duration_ms() != 0) {
-        const uint64_t length_ms = uint64_t{o.spot_length_seconds()} * 1000;
-        media.push_back(
-            absl::StrCat("runs ", r.media().duration_ms() / 1000.0, " s",
-                         length_ms != 0 && r.media().duration_ms() != length_ms
-                             ? absl::StrCat(" (the order is for ", o.spot_length_seconds(), " s)")
-                             : ""));
-      }
+      if (r.media().duration_ms() != 0) media.push_back(RunsText(o, r));
       if (!r.media().checksum().empty()) media.push_back("checksum " + r.media().checksum());
       std::printf("%s%s\n", more.c_str(), absl::StrJoin(media, ", ").c_str());
     }
