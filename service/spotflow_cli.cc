@@ -1083,15 +1083,17 @@ class Client {
       for (const v1::Change& change : changes->changes()) {
         const absl::string_view type = absl::StripPrefix(change.type(), "spotflow.v1.");
         const std::string& by = change.actor().user_id();
-        std::string value;  // The field the change is about, as recorded after it.
+        // The user the change is about (an assignment's producer, a share's user), before
+        // and after it, unquoted.
+        const v1::FieldChange* about = nullptr;
         for (const v1::FieldChange& field : change.fields()) {
           if (field.path() == "producer_id" || absl::StartsWith(field.path(), "participants")) {
-            value = absl::StrCat(field.old_value(), "|", field.new_value());
+            about = &field;
           }
         }
         const auto side = [&](bool after) {
-          const std::vector<std::string> parts = absl::StrSplit(value, '|');
-          std::string text = parts.size() == 2 ? parts[after ? 1 : 0] : "";
+          if (about == nullptr) return std::string();
+          const std::string& text = after ? about->new_value() : about->old_value();
           return std::string(absl::StripSuffix(absl::StripPrefix(text, "\""), "\""));
         };
         if (type == "OrderArchived") add(change.time(), absl::StrCat("archived by ", by));

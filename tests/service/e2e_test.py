@@ -346,6 +346,9 @@ def main():
         ok("share then unshare an order", "share", "winter-again", "otto", token=sam)
         ok("unshare", "unshare", "winter-again", "otto", token=sam)
         expect("otto" not in api.order("winter-again", sam).participants, "otto no longer shares it")
+        told = run_cli("order", "history", "winter-again", token=sam).stdout
+        expect(0 <= told.find("shared with otto by sam") < told.find("unshared from otto by sam"),
+               "order history tells the share and its end, in that order:\n" + told)
         ok("client update", "client", "update", "acme", "--name", "Acme Motors Inc", token=sam)
         # Tables stay in line with long ids and names outside ASCII.
         ok("client create", "client", "create", "--id", "a-client-id-of-thirty-two-chars-", "--name",
