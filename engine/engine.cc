@@ -442,8 +442,14 @@ class EngineImpl final : public Engine {
   absl::Mutex turns_mu_;
   absl::flat_hash_map<std::string, std::deque<std::shared_ptr<Pending>>> turns_
       ABSL_GUARDED_BY(turns_mu_);
-  // For each turn but an order's own stream: the last position committed by a command that
-  // held it (Release), bounded by the number of users, roles, clients and definitions.
+  // Whether passed_at_ keeps `turn`: every turn but an order's own stream. Every command that
+  // holds an order's turn writes its stream, so the store's version check covers it, and
+  // orders are the many records.
+  static bool KeepsPassage(const std::string& turn) {
+    return !absl::StartsWith(turn, internal::OrderStream(""));
+  }
+  // For each turn KeepsPassage: the last position committed by a command that held it
+  // (Release), bounded by the number of users, roles, clients and definitions.
   absl::flat_hash_map<std::string, uint64_t> passed_at_ ABSL_GUARDED_BY(turns_mu_);
 };
 
@@ -697,9 +703,8 @@ void EngineImpl::Release(const std::shared_ptr<Pending>& p) {
     absl::MutexLock lock(&turns_mu_);
     for (const std::string& turn : p->held) {
       // Where the state was when it left the turn, for a command that decided before then
-      // (TakeTurns). Not for an order's own stream: every command that holds it writes it, so
-      // the store's version check covers it, and orders are the many records.
-      if (p->committed_at != 0 && !absl::StartsWith(turn, internal::OrderStream(""))) {
+      // (TakeTurns).
+      if (p->committed_at != 0 && KeepsPassage(turn)) {
         uint64_t& passed = passed_at_[turn];
         passed = std::max(passed, p->committed_at);
       }
@@ -764,9 +769,11 @@ EngineImpl::Turns EngineImpl::TakeTurns(std::shared_ptr<Pending>& p,
         // that the turn is held. Even for the target stream: the store checks its version,
         // but a command may hold a turn without writing its stream (creating an order holds
         // its client's, and deleting the client would not see the order).
-        auto passed = passed_at_.find(turn);
-        if (passed != passed_at_.end() && passed->second > p->decided_at) {
-          outcome = Turns::kDecideAgain;
+        if (KeepsPassage(turn)) {
+          auto passed = passed_at_.find(turn);
+          if (passed != passed_at_.end() && passed->second > p->decided_at) {
+            outcome = Turns::kDecideAgain;
+          }
         }
         continue;
       }
