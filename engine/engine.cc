@@ -1359,7 +1359,14 @@ absl::StatusOr<ClientView> EngineImpl::GetClientAsOf(const Principal& principal,
     return absl::NotFoundError(
         absl::StrCat("client \"", client_id, "\" did not exist yet at that moment"));
   }
-  return client;
+  // As GetClient shows it then: a share that had expired by that moment is not shown.
+  absl::Time moment = clock_->Now();
+  if (as_of.time.has_value()) moment = std::min(moment, *as_of.time);
+  if (as_of.position.has_value()) {
+    ASSIGN_OR_RETURN(std::vector<EventRecord> at, store_->ReadAll(*as_of.position, 1));
+    if (!at.empty()) moment = internal::ToTime(at.front().recorded_time());
+  }
+  return Current(client, moment);
 }
 
 absl::StatusOr<ListClientsResponse> EngineImpl::ListClients(

@@ -689,6 +689,7 @@ TEST_F(OrderFlowTest, AccountShareExpiresAtItsDate) {
   share.mutable_share_client()->mutable_until()->set_seconds(
       absl::ToUnixSeconds(clock_.Now() + absl::Hours(24 * 7)));
   Run(kAe, share);
+  const uint64_t shared_at = store_->Head().position;
   const std::string order = CreateOrder();
   EXPECT_OK(engine_->GetOrder({kAe2}, order).status());
   const auto shared_with_ae2 = [](const v1::ClientView& client) {
@@ -706,6 +707,26 @@ TEST_F(OrderFlowTest, AccountShareExpiresAtItsDate) {
   ASSERT_THAT(listed->clients, SizeIs(1));
   EXPECT_EQ(shared_with_ae2(listed->clients[0]), 0);
   EXPECT_EQ(shared_with_ae2(engine_->State().clients(0)), 1) << "the state is the log's";
+  // Read as of a moment, the client shows the shares that granted something then: by time,
+  // or by position (when the log recorded it).
+  const auto shared_as_of = [&](const AsOf& as_of) {
+    absl::StatusOr<v1::ClientView> then = engine_->GetClientAsOf({kAe}, client_, as_of);
+    EXPECT_OK(then.status());
+    return then.ok() ? shared_with_ae2(*then) : -1;
+  };
+  AsOf during;
+  during.time = clock_.Now() - absl::Hours(24 * 4);
+  EXPECT_EQ(shared_as_of(during), 1);
+  AsOf after;
+  after.time = clock_.Now();
+  EXPECT_EQ(shared_as_of(after), 0);
+  AsOf at_share;
+  at_share.position = shared_at;
+  EXPECT_EQ(shared_as_of(at_share), 1);
+  CreateOrder();  // Something the log records after the share ended.
+  AsOf at_later;
+  at_later.position = store_->Head().position;
+  EXPECT_EQ(shared_as_of(at_later), 0);
 }
 
 TEST_F(OrderFlowTest, AccountsBelongToStaffWhoCanManageClients) {
