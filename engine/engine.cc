@@ -90,6 +90,13 @@ std::string DeterministicBytes(const google::protobuf::Message& message) {
 }
 
 std::string DigestOfCommand(const Command& command) {
+  // A preview of a request is the same request: it answers as the request would (a repeat
+  // of one committed gets its first result).
+  if (command.validate_only()) {
+    Command done = command;
+    done.clear_validate_only();
+    return Sha256Hex(DeterministicBytes(done));
+  }
   return Sha256Hex(DeterministicBytes(command));
 }
 
@@ -961,7 +968,24 @@ bool EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView ac
   result.set_key(decision.result.key());
   result.set_etag(decision.target_version);
   if (decision.writes.empty()) {
+    result.set_validate_only(command.validate_only());
     Answer(p, std::move(result));  // Nothing to change.
+    return true;
+  }
+  if (command.validate_only()) {
+    // A preview: what the append would write, and nothing written. No turn is taken: the
+    // answer describes the state it was decided on, as any query's does.
+    result.set_validate_only(true);
+    result.set_etag(0);  // Known only where the decision fixed the target's version.
+    for (const StreamWrite& write : decision.writes) {
+      v1::StreamEtag* etag = result.add_streams();
+      etag->set_stream_id(write.stream_id);
+      if (!write.expected.is_any()) {
+        etag->set_etag(write.expected.version() + write.events.size());
+        if (write.stream_id == decision.target_stream) result.set_etag(etag->etag());
+      }
+    }
+    Answer(p, std::move(result));
     return true;
   }
   std::vector<std::string> wanted = std::move(decision.turns);

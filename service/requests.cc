@@ -39,11 +39,13 @@ absl::Status ToCommand(const pb::Message& request, v1::Command* command) {
   const pb::FieldDescriptor* body = descriptor->FindFieldByNumber(1);
   const pb::FieldDescriptor* etag = descriptor->FindFieldByNumber(2);
   const pb::FieldDescriptor* request_id = descriptor->FindFieldByNumber(3);
+  const pb::FieldDescriptor* validate_only = descriptor->FindFieldByNumber(5);
   const pb::FieldDescriptor* target =
       body == nullptr ? nullptr : v1::Command::descriptor()->FindFieldByName(body->name());
   if (target == nullptr || target->message_type() != body->message_type() || etag == nullptr ||
       etag->cpp_type() != pb::FieldDescriptor::CPPTYPE_UINT64 || request_id == nullptr ||
-      request_id->cpp_type() != pb::FieldDescriptor::CPPTYPE_STRING) {
+      request_id->cpp_type() != pb::FieldDescriptor::CPPTYPE_STRING || validate_only == nullptr ||
+      validate_only->cpp_type() != pb::FieldDescriptor::CPPTYPE_BOOL) {
     return absl::InternalError(absl::StrCat(descriptor->full_name(), " maps to no command"));
   }
   if (!reflection->HasField(request, body)) {
@@ -133,6 +135,7 @@ absl::Status ToCommand(const pb::Message& request, v1::Command* command) {
     command->set_etag(reflection->GetUInt64(request, etag));
   }
   command->set_request_id(reflection->GetString(request, request_id));
+  command->set_validate_only(reflection->GetBool(request, validate_only));
   return absl::OkStatus();
 }
 

@@ -192,7 +192,7 @@ struct VerbSpec {
   const char* usage;  // What follows the name, for help.
   size_t min_args, max_args;
   std::vector<std::string> options;
-  bool change;  // Takes --etag and --request-id too.
+  bool change;  // Takes --etag, --request-id and --dry-run too.
 };
 
 const std::vector<VerbSpec>& Verbs() {
@@ -264,7 +264,8 @@ const std::vector<VerbSpec>& Verbs() {
        2, 2, {"name", "email", "phone", "title"}, true},
       {"contact remove", "CLIENT CONTACT", 2, 2, {}, true},
       {"accounts reassign", "FROM_USER TO_USER [--client ID[,ID...]]   (without --client: every\n"
-                            "               client FROM_USER owns, with their orders)",
+                            "               client FROM_USER owns, with their open orders;\n"
+                            "               --dry-run lists what would move)",
        2, 2, {"client"}, true},
       {"user create", "ID --name NAME --role ROLE[,ROLE...] [--email E] [--manager USER]\n"
                       "               [--client CLIENT --contact CONTACT]   (a client contact's own login)",
@@ -348,7 +349,9 @@ constexpr char kGlobalUsage[] =
     "The token may come from $SPOTFLOW_TOKEN, the server from $SPOTFLOW_SERVER.\n"
     "ORDER is an order's id or its key (PO-2026-00001).\n";
 constexpr char kChangeNote[] =
-    "every change takes [--etag N] [--request-id ID]; --json prints the server's answer as JSON\n";
+    "every change takes [--etag N] [--request-id ID] [--dry-run]; --dry-run asks the server\n"
+    "what the change would do (refused as it would be, or what it would write) and writes\n"
+    "nothing; --json prints the server's answer as JSON\n";
 
 void PrintHelp() {
   std::printf("%sverbs:\n", kGlobalUsage);
@@ -377,12 +380,13 @@ void CheckArgs(const std::string& verb, const VerbSpec& spec, const Args& args) 
   for (const auto& [name, value] : args.options) {
     const bool known =
         std::find(spec.options.begin(), spec.options.end(), name) != spec.options.end() ||
-        (spec.change && (name == "etag" || name == "request-id"));
+        (spec.change && (name == "etag" || name == "request-id" || name == "dry-run"));
     if (!known) {
       std::vector<std::string> takes = spec.options;
       if (spec.change) {
         takes.push_back("etag");
         takes.push_back("request-id");
+        takes.push_back("dry-run");
       }
       Usage(absl::StrCat("--", name, " is not an option of ", spec.name,
                          takes.empty()
@@ -641,10 +645,32 @@ class Client {
              const std::function<void(const v1::CommandResult&)>& then = nullptr) {
     if (args.Has("etag")) request.set_etag(Number64(args.Get("etag"), "--etag"));
     request.set_request_id(args.Get("request-id"));
+    request.set_validate_only(args.Has("dry-run"));
     v1::CommandResult result;
     grpc::Status status = method(Context().get(), request, &result);
     if (!status.ok()) return Report(status);
-    if (!PrintJson(result)) {
+    if (PrintJson(result)) return 0;
+    if (result.validate_only()) {
+      // A dry run: the server decided the change and wrote nothing.
+      std::printf("dry run: %s%s; nothing was written\n",
+                  result.streams().empty() ? "nothing would change (already so)"
+                                           : "the change would be made",
+                  result.sub_id().empty() ? "" : (" (" + result.sub_id() + ")").c_str());
+      if (then) {
+        then(result);
+      } else if (!result.streams().empty()) {
+        std::vector<std::string> records;
+        for (const v1::StreamEtag& written : result.streams()) {
+          // "order-<id>" reads "order <id>".
+          std::string record = written.stream_id();
+          if (const size_t dash = record.find('-'); dash != std::string::npos) record[dash] = ' ';
+          records.push_back(record);
+        }
+        std::printf("  it would change: %s\n", absl::StrJoin(records, ", ").c_str());
+      }
+      return 0;
+    }
+    {
       // No etag for a change that targets no one record (reassigning accounts).
       std::printf("ok: %s%s%s%s%s\n", result.key().empty() ? "" : (result.key() + " ").c_str(),
                   result.id().c_str(),
@@ -1608,16 +1634,31 @@ int Client::Run(const std::string& verb, const Args& args) {
         request.mutable_reassign_accounts()->add_client_ids(std::string(id));
       }
     }
-    // Which accounts and orders moved, from the streams the change wrote.
-    const auto moved = [](const v1::CommandResult& result) {
+    // Which accounts and orders moved (or would), from the streams the change wrote.
+    const std::string from = request.reassign_accounts().from_owner();
+    const std::string to = request.reassign_accounts().to_owner();
+    const auto moved = [&from, &to](const v1::CommandResult& result) {
       std::vector<std::string> clients, orders;
       for (const v1::StreamEtag& written : result.streams()) {
         absl::string_view id = written.stream_id();
         if (absl::ConsumePrefix(&id, "client-")) clients.emplace_back(id);
         if (absl::ConsumePrefix(&id, "order-")) orders.emplace_back(id);
       }
-      if (!clients.empty()) std::printf("  clients: %s\n", absl::StrJoin(clients, ", ").c_str());
-      if (!orders.empty()) std::printf("  open orders: %s\n", absl::StrJoin(orders, ", ").c_str());
+      const bool dry = result.validate_only();
+      if (!clients.empty()) {
+        std::printf("  %s: %s\n", dry ? "clients it would move" : "clients",
+                    absl::StrJoin(clients, ", ").c_str());
+      }
+      if (!orders.empty()) {
+        std::printf("  %s: %s\n", dry ? "open orders it would move" : "open orders",
+                    absl::StrJoin(orders, ", ").c_str());
+      }
+      if (!dry && !clients.empty()) {
+        // The way back, while nothing else has changed: the same accounts the other way (their
+        // open orders go with them, including any the new owner opened meanwhile).
+        std::printf("  to move them back: spotflow accounts reassign %s %s --client %s\n",
+                    to.c_str(), from.c_str(), absl::StrJoin(clients, ",").c_str());
+      }
     };
     return Change(
         request, args,
@@ -2238,7 +2279,8 @@ int main(int argc, char** argv) {
         name = name.substr(0, eq);
       }
       const bool boolean = name == "json" || name == "help" || name == "provided" ||
-                           name == "queue" || name == "filtered" || name == "follow";
+                           name == "queue" || name == "filtered" || name == "follow" ||
+                           name == "dry-run";
       if (boolean) {
         // --queue, --queue=true: on; --queue=false: off, as if not given.
         if (value == "false" || value == "no" || value == "0") continue;

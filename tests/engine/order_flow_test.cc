@@ -30,6 +30,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
+using ::testing::Pair;
 using ::testing::SizeIs;
 
 class OrderFlowTest : public ::spotflow::testing::EngineTest {
@@ -821,6 +822,72 @@ TEST_F(OrderFlowTest, ReassignmentMovesOpenOrdersAndKeepsClosedOnesAndHistory) {
   // The old AE no longer sees the moved order; the new one does.
   EXPECT_THAT(engine_->GetOrder({kAe}, open_order), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_OK(engine_->GetOrder({kAe2}, open_order).status());
+}
+
+// A preview (validate_only) says what a change would write, writes nothing, and is refused as
+// the change would be.
+TEST_F(OrderFlowTest, APreviewOfAReassignmentNamesWhatWouldMoveAndMovesNothing) {
+  const std::string open_order = CreateOrder();
+  const std::string archived = CreateOrder();
+  Run(kAe, OrderOnly(archived, "archive"));
+  v1::Command reassign;
+  reassign.mutable_reassign_accounts()->set_from_owner(kAe);
+  reassign.mutable_reassign_accounts()->set_to_owner(kAe2);
+  EXPECT_THAT(Preview(kAe, reassign), StatusIs(absl::StatusCode::kPermissionDenied));
+  absl::StatusOr<v1::CommandResult> preview = Preview(kManager, reassign);
+  ASSERT_OK(preview.status());
+  EXPECT_TRUE(preview->validate_only());
+  EXPECT_EQ(preview->first_position(), 0u);
+  const auto streams = [](const v1::CommandResult& result) {
+    std::vector<std::pair<std::string, uint64_t>> out;
+    for (const v1::StreamEtag& s : result.streams()) out.emplace_back(s.stream_id(), s.etag());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_THAT(streams(*preview), ElementsAre(Pair("client-" + client_, ::testing::Gt(0u)),
+                                             Pair("order-" + open_order, ::testing::Gt(0u))))
+      << "the account and its open order; the archived order stays";
+  EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe);
+  // The change itself writes what its preview said, to the versions it said.
+  const v1::CommandResult done = Run(kManager, reassign);
+  EXPECT_FALSE(done.validate_only());
+  EXPECT_EQ(streams(done), streams(*preview));
+  EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe2);
+}
+
+TEST_F(OrderFlowTest, APreviewAnswersAsTheChangeWould) {
+  const std::string order = CreateOrder();
+  // A refusal is the change's own.
+  for (const v1::Command& refused : {Approve(order, "script", 1), OrderOnly(order, "delete")}) {
+    const absl::Status previewed = Preview(kAssistant, refused).status();
+    EXPECT_FALSE(previewed.ok());
+    EXPECT_EQ(previewed, Reject(kAssistant, refused));
+  }
+  v1::Command stale = OrderOnly(order, "archive");
+  stale.set_etag(Order(order).version() + 1);
+  EXPECT_THAT(Preview(kAe, stale), StatusIs(absl::StatusCode::kAborted));
+  // A change to what is already so previews as nothing to write.
+  v1::Command rename;
+  rename.mutable_update_order()->set_order_id(order);
+  rename.mutable_update_order()->set_title(Order(order).title());
+  absl::StatusOr<v1::CommandResult> same = Preview(kAe, rename);
+  ASSERT_OK(same.status());
+  EXPECT_TRUE(same->validate_only());
+  EXPECT_THAT(same->streams(), IsEmpty());
+  // A preview of a request already done answers with its first result, as a repeat would.
+  rename.mutable_update_order()->set_title("A new title");
+  rename.set_request_id("rename-1");
+  const v1::CommandResult first = Run(kAe, rename);
+  absl::StatusOr<v1::CommandResult> again = Preview(kAe, rename);
+  ASSERT_OK(again.status());
+  EXPECT_TRUE(again->deduplicated());
+  EXPECT_EQ(again->last_position(), first.last_position());
+  // A preview of a new request leaves its request id unused.
+  rename.mutable_update_order()->set_title("Another title");
+  rename.set_request_id("rename-2");
+  ASSERT_OK(Preview(kAe, rename).status());
+  EXPECT_FALSE(Run(kAe, rename).deduplicated());
+  EXPECT_EQ(Order(order).title(), "Another title");
 }
 
 TEST_F(OrderFlowTest, ReassignmentNamingAMissingClientMovesNothing) {

@@ -479,11 +479,23 @@ def main():
                "the revoked token no longer works (%s)" % refused.stderr.strip())
         expect("1 revoked" in run_cli("user", "show", "otto", token=admin).stdout,
                "user show counts the revoked token")
+        # A dry run names what would move and moves nothing.
+        preview = run_cli("accounts", "reassign", "sam", "mia", "--client", "globex",
+                          "--dry-run", token=mia)
+        expect(preview.returncode == 0 and "dry run: the change would be made" in preview.stdout
+               and "  clients it would move: globex\n" in preview.stdout
+               and "  open orders it would move: " in preview.stdout,
+               "accounts reassign --dry-run names what would move: " + preview.stdout)
+        globex = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="globex"),
+                          domain_pb2.ClientView, mia)
+        expect(globex.owner_id == "sam", "a dry run moves nothing")
         moved = run_cli("accounts", "reassign", "sam", "mia", "--client", "globex", token=mia)
         expect(moved.returncode == 0 and "  clients: globex\n" in moved.stdout
                and "etag=0" not in moved.stdout,
                "accounts reassign names what moved: " + moved.stdout)
         expect("  open orders: " in moved.stdout, "the account's open orders moved with it")
+        expect("to move them back: spotflow accounts reassign mia sam --client globex"
+               in moved.stdout, "accounts reassign says how to move them back: " + moved.stdout)
         order_id = moved.stdout.split("open orders: ")[-1].split(",")[0].strip()
         expect("owner sam -> mia by mia" in run_cli("order", "history", order_id,
                                                      token=mia).stdout,

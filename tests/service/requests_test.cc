@@ -87,17 +87,19 @@ TEST(RequestsTest, ParsesTheMethodsRequestAndNamesItsTypeWhenTheBytesDoNot) {
                        HasSubstr("not a valid spotflow.v1.CreateOrderRequest")));
 }
 
-TEST(RequestsTest, CarriesTheEtagAndRequestIdAndRequiresTheBody) {
+TEST(RequestsTest, CarriesTheEtagRequestIdAndValidateOnlyAndRequiresTheBody) {
   v1::ArchiveOrderRequest request;
   request.mutable_archive_order()->set_order_id("o1");
   request.set_etag(7);
   request.set_request_id("r1");
+  request.set_validate_only(true);
   v1::Command command;
   ASSERT_OK(ToCommand(request, &command));
   EXPECT_EQ(command.archive_order().order_id(), "o1");
   EXPECT_TRUE(command.has_etag());
   EXPECT_EQ(command.etag(), 7u);
   EXPECT_EQ(command.request_id(), "r1");
+  EXPECT_TRUE(command.validate_only());
 
   // No etag sent: none set (an etag of 0 would be a version to check).
   request.clear_etag();

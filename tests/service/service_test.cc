@@ -237,6 +237,29 @@ TEST_F(ServiceTest, UpdateChangesOnlyTheFieldsInTheMask) {
                 [&] { return orders_->UpdateOrder(Context("sam").get(), update, &updated); });
 }
 
+TEST_F(ServiceTest, ValidateOnlyAnswersWhatAChangeWouldWriteAndWritesNothing) {
+  const std::string client = CreateClient("acme");
+  v1::CreateOrderRequest create = OrderRequest(client);
+  create.set_validate_only(true);
+  const uint64_t head = store_->Head().position;
+  v1::CommandResult previewed;
+  ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), create, &previewed)));
+  EXPECT_TRUE(previewed.validate_only());
+  EXPECT_EQ(previewed.last_position(), 0u);
+  ASSERT_EQ(previewed.streams_size(), 1);
+  EXPECT_EQ(previewed.streams(0).stream_id(), "order-" + previewed.id());
+  EXPECT_EQ(previewed.streams(0).etag(), 1u) << "a new order's first version";
+  EXPECT_EQ(store_->Head().position, head) << "a preview wrote to the log";
+  // Refused as the change would be, and still nothing written.
+  create.mutable_create_order()->set_client_id("no_such_client");
+  ExpectRefused(grpc::StatusCode::NOT_FOUND,
+                [&] { return orders_->CreateOrder(Context("sam").get(), create, &previewed); });
+  v1::ListOrdersRequest list;
+  v1::ListOrdersResponse orders;
+  ASSERT_TRUE(Ok(orders_->ListOrders(Context("sam").get(), list, &orders)));
+  EXPECT_EQ(orders.orders_size(), 0);
+}
+
 TEST_F(ServiceTest, AdministratorsIssueTokensThatWorkAtOnce) {
   v1::IssueTokenRequest request;
   request.set_user_id("ann");

@@ -118,6 +118,18 @@ class EngineTest : public ::testing::Test {
     return result.status();
   }
 
+  // Runs `command` as a preview (validate_only), and checks it wrote nothing, whatever the
+  // answer.
+  absl::StatusOr<v1::CommandResult> Preview(const std::string& user, v1::Command command) {
+    command.set_validate_only(true);
+    const uint64_t head = store_->Head().position;
+    const std::string digest = engine_->StateDigest();
+    auto result = engine_->Execute({user}, command);
+    EXPECT_EQ(store_->Head().position, head) << "a preview wrote to the log";
+    EXPECT_EQ(engine_->StateDigest(), digest) << "a preview changed the projections";
+    return result;
+  }
+
   // A scenario of `steps` commands chosen at random (seeded) among the seed-000 actions by
   // the whole cast. Many are refused; that is part of the point.
   void RandomScenario(uint32_t seed, int steps) {
