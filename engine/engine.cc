@@ -231,8 +231,9 @@ class EngineImpl final : public Engine {
   bool TryExecuteAsync(const Principal& principal, const Command& command,
                        ExecuteCallback done) override;
 
-  absl::StatusOr<OrderView> GetOrder(const Principal& principal,
-                                     const std::string& order_id) const override;
+  using Engine::GetOrder;
+  absl::StatusOr<OrderView> GetOrder(const Principal& principal, const std::string& order_id,
+                                     const GetOrderOptions& options) const override;
   absl::StatusOr<OrderView> GetOrderAsOf(const Principal& principal, const std::string& order_id,
                                          const AsOf& as_of) const override;
   absl::StatusOr<ListOrdersResponse> ListOrders(const Principal& principal,
@@ -1141,7 +1142,8 @@ void EngineImpl::PublishLocked() {
 // --- Queries ------------------------------------------------------------------------------
 
 absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
-                                               const std::string& order_id) const {
+                                               const std::string& order_id,
+                                               const GetOrderOptions& options) const {
   if (order_id.empty()) return absl::InvalidArgumentError("order_id is required");
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
@@ -1158,6 +1160,27 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
   }
   for (std::string& action : internal::FlightActionsOpenTo(state_, *caller, *order, now)) {
     shown.add_open_flight_actions(std::move(action));
+  }
+  // Whom the order waits for: everyone whose work queue it stands in. For the house only: a
+  // contact's login is not shown the house's people.
+  if (options.awaiting && caller->client_id().empty()) {
+    std::vector<const UserView*> users;
+    for (const auto& [id, user] : state_.users()) {
+      if (user.active()) users.push_back(&user);
+    }
+    std::sort(users.begin(), users.end(),
+              [](const UserView* a, const UserView* b) { return a->user_id() < b->user_id(); });
+    for (const UserView* user : users) {
+      std::vector<std::string> actions =
+          internal::ActionsOpenTo(state_, *user, *order, now, /*moving_only=*/true);
+      const bool flight_change = internal::FlightChangeAwaits(state_, *user, *order, now);
+      if (actions.empty() && !flight_change) continue;
+      v1::Awaiting* awaiting = shown.add_awaiting();
+      awaiting->set_user_id(user->user_id());
+      awaiting->set_display_name(user->display_name());
+      for (std::string& action : actions) awaiting->add_actions(std::move(action));
+      awaiting->set_flight_change(flight_change);
+    }
   }
   const bool forwards =
       std::any_of(shown.open_actions().begin(), shown.open_actions().end(),

@@ -78,6 +78,12 @@ struct AsOf {
   std::optional<absl::Time> time;
 };
 
+struct GetOrderOptions {
+  // Also fill OrderView.awaiting (for the house's staff): whose work queue the order stands in.
+  // It asks every user's queue, so only where someone will read it.
+  bool awaiting = false;
+};
+
 enum class ArchivedFilter { kExclude, kInclude, kOnly };
 
 struct ListOrdersRequest {
@@ -185,8 +191,13 @@ class Engine {
   // Queries. NOT_FOUND when the record does not exist, is deleted, or is not visible to the
   // caller; UNAUTHENTICATED / PERMISSION_DENIED for an unknown or deactivated caller. Queries
   // and commands find an order by its id or by its key ("PO-2026-00001").
+  absl::StatusOr<OrderView> GetOrder(const Principal& principal,
+                                     const std::string& order_id) const {
+    return GetOrder(principal, order_id, GetOrderOptions());
+  }
   virtual absl::StatusOr<OrderView> GetOrder(const Principal& principal,
-                                             const std::string& order_id) const = 0;
+                                             const std::string& order_id,
+                                             const GetOrderOptions& options) const = 0;
   // As of a moment: the record folded from its own events up to it. Auditors (EVENTS_READ)
   // may read deleted records as they were.
   virtual absl::StatusOr<OrderView> GetOrderAsOf(const Principal& principal,

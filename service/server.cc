@@ -889,17 +889,25 @@ class OrdersService final : public v1::Orders::CallbackService {
   grpc::ServerUnaryReactor* GetOrder(grpc::CallbackServerContext* context,
                                      const v1::GetOrderRequest* request,
                                      v1::OrderView* response) override {
-    return calls_->Call("GetOrder", context, request, response,
-                        [this](const Principal& p, const v1::GetOrderRequest& r,
-                               v1::OrderView* out) -> absl::Status {
-                          if (r.has_as_of()) {
-                            ASSIGN_OR_RETURN(*out, calls_->engine()->GetOrderAsOf(
-                                                       p, r.order_id(), ToAsOf(r.as_of())));
-                          } else {
-                            ASSIGN_OR_RETURN(*out, calls_->engine()->GetOrder(p, r.order_id()));
-                          }
-                          return absl::OkStatus();
-                        });
+    return calls_->Call(
+        "GetOrder", context, request, response,
+        [this](const Principal& p, const v1::GetOrderRequest& r,
+               v1::OrderView* out) -> absl::Status {
+          if (r.has_as_of() && r.with_awaiting()) {
+            return absl::InvalidArgumentError(
+                "with_awaiting tells whom the order waits for now; leave it out "
+                "with as_of");
+          }
+          if (r.has_as_of()) {
+            ASSIGN_OR_RETURN(*out,
+                             calls_->engine()->GetOrderAsOf(p, r.order_id(), ToAsOf(r.as_of())));
+          } else {
+            engine::GetOrderOptions options;
+            options.awaiting = r.with_awaiting();
+            ASSIGN_OR_RETURN(*out, calls_->engine()->GetOrder(p, r.order_id(), options));
+          }
+          return absl::OkStatus();
+        });
   }
 
   grpc::ServerUnaryReactor* ListOrders(grpc::CallbackServerContext* context,

@@ -752,8 +752,16 @@ class Client {
   }
 
   // What a work-queue entry waits for the caller to do, in the CLI's verbs: "script 2:
-  // approve, changes, forward", "submit script", "flight change fc-1: decide".
+  // approve, changes, forward", "submit script", "flight change 1: decide".
   static std::string WaitsForText(const v1::OrderView& o) {
+    return WaitsForText(o, o.open_actions(), !o.open_flight_actions().empty());
+  }
+
+  // What `o` waits for someone to do: `actions`, and a decision on its flight change when
+  // `flight_change`.
+  static std::string WaitsForText(const v1::OrderView& o,
+                                  const google::protobuf::RepeatedPtrField<std::string>& actions,
+                                  bool flight_change) {
     std::vector<std::string> parts;
     std::set<std::string> said;  // Actions on a revision, said by revision.
     for (const std::string artifact : {"script", "spot"}) {
@@ -766,8 +774,7 @@ class Client {
           {"client_request_" + artifact + "_changes", "client-answer"}};
       std::vector<std::string> verbs;
       for (const auto& [action, verb] : verb_of) {
-        if (std::find(o.open_actions().begin(), o.open_actions().end(), action) ==
-            o.open_actions().end()) {
+        if (std::find(actions.begin(), actions.end(), action) == actions.end()) {
           continue;
         }
         said.insert(action);
@@ -779,7 +786,7 @@ class Client {
                                      absl::StrJoin(verbs, ", ")));
       }
     }
-    for (const std::string& action : o.open_actions()) {
+    for (const std::string& action : actions) {
       if (said.count(action) != 0) continue;
       if (action == "submit_script") {
         parts.push_back("submit script");
@@ -791,7 +798,7 @@ class Client {
         parts.push_back(action);  // deliver, and the workflow's own actions by name.
       }
     }
-    if (!o.open_flight_actions().empty()) {
+    if (flight_change) {
       for (const v1::FlightChange& c : o.flight_changes()) {
         if (c.status() == v1::PENDING) {
           parts.push_back(absl::StrCat("flight change ", c.request_id(), ": decide"));
@@ -1040,9 +1047,39 @@ class Client {
         }
         std::printf("  contacts to forward to: %s\n", absl::StrJoin(contacts, ", ").c_str());
       }
+      PrintAwaiting(o);
       return;
     }
     PrintStory(o, changes);
+  }
+
+  // Whom an order waits for (its `awaiting`, which the server gives the house's staff), or
+  // that it waits for the client's answer to a forwarded revision.
+  static void PrintAwaiting(const v1::OrderView& o) {
+    if (o.completed() || o.archived() || o.deleted()) return;
+    size_t id_width = 0, name_width = 0;
+    for (const v1::Awaiting& a : o.awaiting()) {
+      id_width = std::max(id_width, a.user_id().size());
+      name_width = std::max(name_width, a.display_name().size());
+    }
+    if (!o.awaiting().empty()) std::printf("  waits for:\n");
+    for (const v1::Awaiting& a : o.awaiting()) {
+      std::printf("    %-*s  %-*s  %s\n", static_cast<int>(id_width), a.user_id().c_str(),
+                  static_cast<int>(name_width), a.display_name().c_str(),
+                  WaitsForText(o, a.actions(), a.flight_change()).c_str());
+    }
+    // A contact without a login of its own answers through the house: no queue lists it.
+    if (!o.awaiting().empty()) return;
+    for (const auto* revisions : {&o.scripts(), &o.spots()}) {
+      if (revisions->empty()) continue;
+      const v1::Revision& latest = *revisions->rbegin();
+      if (latest.reviews().empty()) continue;
+      const v1::Review& last = *latest.reviews().rbegin();
+      if (last.kind() != v1::FORWARDED_TO_CLIENT) continue;
+      std::printf("  waits for the client's answer: %s %u was forwarded to %s\n",
+                  revisions == &o.scripts() ? "script" : "spot", latest.number(),
+                  last.contact_id().c_str());
+    }
   }
 
   // An order's story in the order it happened: each line with its time to the second, free
@@ -1257,6 +1294,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "order" && (sub == "show" || sub == "history")) {
     v1::GetOrderRequest request;
     request.set_order_id(rest(1, "the order id or key"));
+    request.set_with_awaiting(sub == "show");
     v1::OrderView order;
     grpc::Status status = orders_->GetOrder(Context().get(), request, &order);
     if (!status.ok()) return Report(status);

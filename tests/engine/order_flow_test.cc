@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -238,6 +239,65 @@ TEST_F(OrderFlowTest, TryExecuteAsyncGivesBackTurnsItWouldHaveToDecideAgainFor) 
   remove.mutable_delete_client()->set_client_id(client_);
   EXPECT_THAT(Reject(kAe, remove),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("open order(s)")));
+}
+
+// GetOrder tells the house whom the order waits for: everyone whose work queue it stands in,
+// with what it waits for them to do.
+TEST_F(OrderFlowTest, AnOrderSaysWhomItWaitsFor) {
+  const std::string order = CreateOrder();
+  const auto awaiting = [&](const std::string& caller) {
+    std::vector<std::string> out;
+    GetOrderOptions options;
+    options.awaiting = true;
+    absl::StatusOr<v1::OrderView> view = engine_->GetOrder({caller}, order, options);
+    EXPECT_OK(view.status());
+    if (!view.ok()) return out;
+    for (const v1::Awaiting& a : view->awaiting()) {
+      std::vector<std::string> what(a.actions().begin(), a.actions().end());
+      if (a.flight_change()) what.push_back("flight");
+      out.push_back(absl::StrCat(a.user_id(), ": ", absl::StrJoin(what, ",")));
+    }
+    return out;
+  };
+  // Each whose queue lists it: ListOrders with `actionable`, asked as them.
+  const auto queued_for = [&](const std::string& user) {
+    ListOrdersRequest request;
+    request.actionable = true;
+    absl::StatusOr<ListOrdersResponse> queue = engine_->ListOrders({user}, request);
+    EXPECT_OK(queue.status());
+    return queue.ok() && std::any_of(queue->orders.begin(), queue->orders.end(),
+                                     [&](const v1::OrderView& o) { return o.order_id() == order; });
+  };
+  const auto consistent_with_queues = [&] {
+    std::vector<std::string> listed;
+    for (const std::string& a : awaiting(kManager)) listed.push_back(a.substr(0, a.find(':')));
+    for (const char* user :
+         {kAe, kAe2, kAssistant, kOrderEntry, kManager, kProducer, kAuditor, kClientUser, kAdmin}) {
+      const bool in_list = std::find(listed.begin(), listed.end(), user) != listed.end();
+      EXPECT_EQ(in_list, queued_for(user)) << user << " at " << Order(order).status();
+    }
+  };
+  EXPECT_THAT(awaiting(kManager), ElementsAre("producer: submit_script"));
+  EXPECT_THAT(Order(order).awaiting(), IsEmpty()) << "only when asked";
+  consistent_with_queues();
+  Run(kProducer, Script(order, "Draft one"));
+  // The owner approves; those the account is shared with may also ask for changes or forward.
+  EXPECT_THAT(awaiting(kAe), ElementsAre("ae: approve_script,request_script_changes,forward_script",
+                                         "assistant: request_script_changes,forward_script",
+                                         "order_entry: request_script_changes,forward_script"));
+  consistent_with_queues();
+  Run(kAe, Forward(order, "script", 1));
+  // With the client: the contact's own login, and no one in the house.
+  EXPECT_THAT(awaiting(kAe),
+              ElementsAre("client_login: client_approve_script,client_request_script_changes"));
+  consistent_with_queues();
+  // Not told to a contact's login: the house's people are the house's.
+  EXPECT_THAT(awaiting(kClientUser), IsEmpty());
+  Run(kClientUser, ClientAnswer(order, "script", 1, /*approved=*/true));
+  Run(kAe, FlightChange(order, MonthsAhead(2, 1), MonthsAhead(2, 20)));
+  // The owner's manager and production decide a flight change.
+  EXPECT_THAT(awaiting(kProducer), ElementsAre("manager: flight", "producer: record_spot,flight"));
+  consistent_with_queues();
 }
 
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {

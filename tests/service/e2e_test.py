@@ -576,9 +576,12 @@ def main():
                "indented so that none reads as an entry of its own:\n" + latest)
         expect("\ncomment by" not in run_cli("order", "history", fresh.id, token=pete).stdout,
                "order history indents a comment's later lines too")
-        expect("no workflow action is open to you now" in
-               run_cli("order", "show", fresh.id, token=aud).stdout,
+        audited = run_cli("order", "show", fresh.id, token=aud).stdout
+        expect("no workflow action is open to you now" in audited,
                "order show tells an auditor that nothing is open to them")
+        expect("  waits for:\n    pete " in audited and "submit script" in audited.split(
+            "waits for:")[-1], "order show says whom the order waits for, and to do what:\n"
+               + audited)
         early = run_cli("action", fresh.id, "deliver", token=pete)
         expect(early.returncode == 1 and "FAILED_PRECONDITION" in early.stderr
                and "allowed now: submit_script" in early.stderr

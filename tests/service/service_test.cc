@@ -201,7 +201,16 @@ TEST_F(ServiceTest, OrdersFlowOverTheWire) {
   ASSERT_TRUE(Ok(orders_->GetOrder(Context("sam").get(), get, &order)));
   EXPECT_EQ(order.status(), "awaiting_spot");
   EXPECT_EQ(order.version(), approved.etag());
+  EXPECT_THAT(order.awaiting(), ::testing::IsEmpty()) << "only when asked";
+  get.set_with_awaiting(true);
+  ASSERT_TRUE(Ok(orders_->GetOrder(Context("sam").get(), get, &order)));
+  ASSERT_EQ(order.awaiting_size(), 1);
+  EXPECT_EQ(order.awaiting(0).user_id(), "pete");
+  EXPECT_THAT(order.awaiting(0).actions(), ::testing::ElementsAre("record_spot"));
   get.mutable_as_of()->set_position(submitted.last_position());
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT,
+                [&] { return orders_->GetOrder(Context("sam").get(), get, &order); });
+  get.set_with_awaiting(false);
   ASSERT_TRUE(Ok(orders_->GetOrder(Context("sam").get(), get, &order)));
   EXPECT_EQ(order.status(), "script_review");
 
