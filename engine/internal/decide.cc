@@ -189,11 +189,15 @@ class Decider {
   // Refuses a flight that is already over: `end` (the field named `field`, a valid date)
   // before yesterday, UTC. The engine knows no time zone, and yesterday in UTC is still today
   // for a caller up to 12 hours behind it, so that day is let through.
+  // Today, in UTC; a flight that ended before yesterday is over (a day's grace for time zones).
+  absl::CivilDay Today() const { return absl::ToCivilDay(now_, absl::UTCTimeZone()); }
+  bool IsOver(const v1::Date& end) const {
+    return absl::CivilDay(end.year(), end.month(), end.day()) < Today() - 1;
+  }
   absl::Status FlightNotOver(absl::string_view field, const v1::Date& end) const {
-    const absl::CivilDay today = absl::ToCivilDay(now_, absl::UTCTimeZone());
-    if (absl::CivilDay(end.year(), end.month(), end.day()) >= today - 1) return absl::OkStatus();
+    if (!IsOver(end)) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrCat(
-        field, " ", FormatDate(end), " has passed (today is ", absl::FormatCivilTime(today),
+        field, " ", FormatDate(end), " has passed (today is ", absl::FormatCivilTime(Today()),
         " UTC): a flight may not be over already; check the year"));
   }
 
@@ -1768,6 +1772,15 @@ absl::Status Decider::DecideFlightChange(const v1::DecideFlightChange& c) {
   RETURN_IF_ERROR(Require(v1::FLIGHT_CHANGE_DECIDE, *order, "decide flight-date changes"));
   RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, false));
   RETURN_IF_ERROR(RequirePending(*order, c.request_id()));
+  // Dates that passed while the request waited cannot be granted: the order would fly a
+  // flight that is over (as a request for them is refused).
+  if (const v1::FlightChange* pending = PendingFlightChange(*order);
+      c.approved() && pending != nullptr && IsOver(pending->new_end())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "flight change ", c.request_id(), " asks for ", FormatDate(pending->new_start()), " to ",
+        FormatDate(pending->new_end()), ", which is over (today is ",
+        absl::FormatCivilTime(Today()), " UTC); reject it, and ask for new dates if needed"));
+  }
   const std::string stream = OrderStream(order->order_id());
   v1::FlightChangeDecided* e = Emit(stream, order->version()).mutable_flight_change_decided();
   e->set_order_id(order->order_id());

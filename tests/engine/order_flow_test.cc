@@ -460,6 +460,19 @@ TEST_F(OrderFlowTest, FlightChangesAreValidatedAndOnlyOnActiveOrders) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST_F(OrderFlowTest, AFlightChangeWhoseDatesPassedWhileItWaitedCannotBeGranted) {
+  const std::string order = CreateOrder();
+  const v1::Date start = Order(order).flight_start();
+  const v1::CommandResult change =
+      Run(kAe, FlightChange(order, start, MakeDate(start.year(), start.month(), 5)));
+  clock_.Advance(absl::Hours(24 * 400));  // Long after the asked-for flight.
+  EXPECT_THAT(Reject(kManager, DecideFlight(order, change.sub_id(), true)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("which is over"), HasSubstr("reject it"))));
+  Run(kManager, DecideFlight(order, change.sub_id(), false));
+  EXPECT_EQ(Order(order).flight_changes(0).status(), v1::REJECTED);
+}
+
 TEST_F(OrderFlowTest, AFlightChangeCanBeWithdrawnUntilItIsDecided) {
   const std::string order = CreateOrder();
   const std::string first =
