@@ -966,6 +966,7 @@ bool EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView ac
   CommandResult result;
   result.set_id(decision.result.id());
   result.set_sub_id(decision.result.sub_id());
+  *result.mutable_moved_accounts() = decision.result.moved_accounts();
   result.set_key(decision.result.key());
   result.set_etag(decision.target_version);
   if (decision.writes.empty()) {

@@ -263,9 +263,11 @@ const std::vector<VerbSpec>& Verbs() {
                          "               (changes only what is given; --email= clears it)",
        2, 2, {"name", "email", "phone", "title"}, true},
       {"contact remove", "CLIENT CONTACT", 2, 2, {}, true},
-      {"accounts reassign", "FROM_USER TO_USER [--client ID[,ID...]]   (without --client: every\n"
-                            "               client FROM_USER owns, with their open orders;\n"
-                            "               --dry-run lists what would move)",
+      {"accounts reassign", "FROM_USER TO_USER[,TO_USER...] [--client ID[,ID...]]   (without\n"
+                            "               --client: every client FROM_USER owns, with their open\n"
+                            "               orders; several TO_USERs share them, each account to\n"
+                            "               whoever has the fewest open orders; --dry-run lists\n"
+                            "               what would move)",
        2, 2, {"client"}, true},
       {"user create", "ID --name NAME --role ROLE[,ROLE...] [--email E] [--manager USER]\n"
                       "               [--client CLIENT --contact CONTACT]   (a client contact's own login)",
@@ -672,13 +674,16 @@ class Client {
     }
     {
       // No etag for a change that targets no one record (reassigning accounts).
-      std::printf("ok: %s%s%s%s%s\n", result.key().empty() ? "" : (result.key() + " ").c_str(),
-                  result.id().c_str(),
-                  result.sub_id().empty() ? "" : (" (" + result.sub_id() + ")").c_str(),
-                  result.etag() == 0 ? "" : absl::StrCat(" etag=", result.etag()).c_str(),
-                  result.deduplicated()         ? " (repeat of an earlier request)"
-                  : result.last_position() == 0 ? " (already so: nothing changed)"
-                                                : "");
+      std::printf(
+          "ok: %s%s%s%s%s\n", result.key().empty() ? "" : (result.key() + " ").c_str(),
+          result.id().c_str(),
+          result.sub_id().empty()
+              ? ""
+              : absl::StrCat(result.id().empty() ? "" : " ", "(", result.sub_id(), ")").c_str(),
+          result.etag() == 0 ? "" : absl::StrCat(" etag=", result.etag()).c_str(),
+          result.deduplicated()         ? " (repeat of an earlier request)"
+          : result.last_position() == 0 ? " (already so: nothing changed)"
+                                        : "");
       if (then) then(result);
       // Logins a removal ended with what they spoke for (a contact, a client), which no one
       // would otherwise learn until they are refused. (Another user's stream is written by a
@@ -1666,36 +1671,62 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "accounts" && sub == "reassign") {
     v1::ReassignAccountsRequest request;
     request.mutable_reassign_accounts()->set_from_owner(rest(1, "the user giving the accounts"));
-    request.mutable_reassign_accounts()->set_to_owner(rest(2, "the user taking them"));
+    // TO, or TO,TO,...: the accounts spread over several (ReassignAccounts.spread_to).
+    const std::vector<std::string> takers = absl::StrSplit(rest(2, "the user taking them"), ',');
+    if (takers.size() == 1) {
+      request.mutable_reassign_accounts()->set_to_owner(takers[0]);
+    } else {
+      for (const std::string& taker : takers) {
+        request.mutable_reassign_accounts()->add_spread_to(taker);
+      }
+    }
     if (args.Has("client")) {
       for (absl::string_view id : absl::StrSplit(args.Get("client"), ',')) {
         request.mutable_reassign_accounts()->add_client_ids(std::string(id));
       }
     }
-    // Which accounts and orders moved (or would), from the streams the change wrote.
+    // Which accounts and orders moved (or would), to whom, and the way back.
     const std::string from = request.reassign_accounts().from_owner();
-    const std::string to = request.reassign_accounts().to_owner();
-    const auto moved = [&from, &to](const v1::CommandResult& result) {
-      std::vector<std::string> clients, orders;
-      for (const v1::StreamEtag& written : result.streams()) {
-        absl::string_view id = written.stream_id();
-        if (absl::ConsumePrefix(&id, "client-")) clients.emplace_back(id);
-        if (absl::ConsumePrefix(&id, "order-")) orders.emplace_back(id);
+    const auto moved = [&from, &takers](const v1::CommandResult& result) {
+      // Per taker, in the order given: their accounts and open orders. A repeat's result does
+      // not carry the moves; its streams name what moved.
+      std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> to;
+      for (const v1::AccountMoved& m : result.moved_accounts()) {
+        to[m.new_owner()].first.push_back(m.client_id());
+        for (const std::string& order : m.order_ids()) to[m.new_owner()].second.push_back(order);
+      }
+      if (result.moved_accounts().empty()) {
+        for (const v1::StreamEtag& written : result.streams()) {
+          absl::string_view id = written.stream_id();
+          if (absl::ConsumePrefix(&id, "client-")) to[takers[0]].first.emplace_back(id);
+          if (absl::ConsumePrefix(&id, "order-")) to[takers[0]].second.emplace_back(id);
+        }
       }
       const bool dry = result.validate_only();
-      if (!clients.empty()) {
-        std::printf("  %s: %s\n", dry ? "clients it would move" : "clients",
-                    absl::StrJoin(clients, ", ").c_str());
+      std::vector<std::string> back;
+      for (const std::string& taker : takers) {
+        const auto& [clients, orders] = to[taker];
+        if (takers.size() > 1) {
+          std::printf("  to %s:\n", taker.c_str());
+          if (clients.empty()) std::printf("    nothing\n");
+        }
+        const char* indent = takers.size() > 1 ? "    " : "  ";
+        if (!clients.empty()) {
+          std::printf("%s%s: %s\n", indent, dry ? "clients it would move" : "clients",
+                      absl::StrJoin(clients, ", ").c_str());
+          // The way back, while nothing else has changed: the same accounts the other way
+          // (their open orders go with them, including any the new owner opened meanwhile).
+          back.push_back(absl::StrCat("spotflow accounts reassign ", taker, " ", from, " --client ",
+                                      absl::StrJoin(clients, ",")));
+        }
+        if (!orders.empty()) {
+          std::printf("%s%s: %s\n", indent, dry ? "open orders it would move" : "open orders",
+                      absl::StrJoin(orders, ", ").c_str());
+        }
       }
-      if (!orders.empty()) {
-        std::printf("  %s: %s\n", dry ? "open orders it would move" : "open orders",
-                    absl::StrJoin(orders, ", ").c_str());
-      }
-      if (!dry && !clients.empty()) {
-        // The way back, while nothing else has changed: the same accounts the other way (their
-        // open orders go with them, including any the new owner opened meanwhile).
-        std::printf("  to move them back: spotflow accounts reassign %s %s --client %s\n",
-                    to.c_str(), from.c_str(), absl::StrJoin(clients, ",").c_str());
+      if (!dry && !back.empty()) {
+        std::printf("  to move them back: %s\n",
+                    absl::StrJoin(back, "\n                     ").c_str());
       }
     };
     return Change(

@@ -1,6 +1,7 @@
 #include "engine/internal/decide.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -1301,12 +1302,33 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
   decision_.turns = {kDirectoryTurn};  // Its rules look across users.
   RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, "reassign accounts"));
   ASSIGN_OR_RETURN(const v1::UserView* from, LoadUser("from_owner", c.from_owner(), false));
-  ASSIGN_OR_RETURN(const v1::UserView* to, LoadUser("to_owner", c.to_owner()));
-  if (from->user_id() == to->user_id()) {
-    return absl::InvalidArgumentError("from_owner and to_owner are the same user");
+  // Who takes the accounts: to_owner, or those spread_to names.
+  if (!c.spread_to().empty() && !c.to_owner().empty()) {
+    return absl::InvalidArgumentError(
+        "give to_owner (one user takes every account) or spread_to (several share them), not "
+        "both");
   }
-  RETURN_IF_ERROR(RequireStaff(*to, "give accounts to"));
-  RETURN_IF_ERROR(RequireAccountOwner(*to, "give the accounts to"));
+  if (c.spread_to_size() == 1) {
+    return absl::InvalidArgumentError("spread_to names one user; give them as to_owner");
+  }
+  std::vector<const v1::UserView*> takers;
+  absl::flat_hash_set<std::string> named;
+  const char* field = c.spread_to().empty() ? "to_owner" : "spread_to";
+  std::vector<std::string> ids(c.spread_to().begin(), c.spread_to().end());
+  if (ids.empty()) ids.push_back(c.to_owner());
+  for (const std::string& id : ids) {
+    ASSIGN_OR_RETURN(const v1::UserView* to, LoadUser(field, id));
+    if (from->user_id() == to->user_id()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("from_owner \"", from->user_id(), "\" is also named in ", field));
+    }
+    if (!named.insert(to->user_id()).second) {
+      return absl::InvalidArgumentError(absl::StrCat("spread_to names \"", id, "\" twice"));
+    }
+    RETURN_IF_ERROR(RequireStaff(*to, "give accounts to"));
+    RETURN_IF_ERROR(RequireAccountOwner(*to, "give the accounts to"));
+    takers.push_back(to);
+  }
   std::vector<const v1::ClientView*> clients;
   if (c.client_ids().empty()) {
     for (const auto& [position, id] : state_.clients_by_creation()) {
@@ -1332,41 +1354,81 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
       clients.push_back(client);
     }
   }
-  // Every order of these clients, in creation order.
-  absl::btree_set<uint64_t> moving;
-  for (const v1::ClientView* client : clients) {
-    RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, *client, "reassign"));
+  // Each account's open orders, in creation order: they follow their account; completed,
+  // archived and deleted ones keep their owner.
+  std::vector<std::vector<const v1::OrderView*>> open(clients.size());
+  for (size_t i = 0; i < clients.size(); ++i) {
+    RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, *clients[i], "reassign"));
     // In each client's turn too: an order opening on it meanwhile would keep the old owner.
-    decision_.turns.push_back(ClientStream(client->client_id()));
-    const absl::btree_set<uint64_t>& orders = state_.OrdersOfClient(client->client_id());
-    moving.insert(orders.begin(), orders.end());
+    decision_.turns.push_back(ClientStream(clients[i]->client_id()));
+    for (uint64_t position : state_.OrdersOfClient(clients[i]->client_id())) {
+      const v1::OrderView* order = &state_.OrderCreatedAt(position);
+      if (order->owner_id() == from->user_id() && IsOpen(*order)) open[i].push_back(order);
+    }
+  }
+  // Who takes each account: the one taker; or, spread, the account with the most open orders
+  // first, to whoever has the fewest so far.
+  std::vector<const v1::UserView*> taker_of(clients.size(), takers.front());
+  if (takers.size() > 1) {
+    std::vector<size_t> load;
+    for (const v1::UserView* taker : takers) {
+      size_t owned = 0;
+      for (uint64_t position : state_.OrdersOfOwner(taker->user_id())) {
+        owned += IsOpen(state_.OrderCreatedAt(position)) ? 1 : 0;
+      }
+      load.push_back(owned);
+    }
+    std::vector<size_t> biggest_first(clients.size());
+    for (size_t i = 0; i < clients.size(); ++i) biggest_first[i] = i;
+    std::stable_sort(biggest_first.begin(), biggest_first.end(),
+                     [&](size_t a, size_t b) { return open[a].size() > open[b].size(); });
+    for (size_t i : biggest_first) {
+      const size_t least = std::min_element(load.begin(), load.end()) - load.begin();
+      taker_of[i] = takers[least];
+      load[least] += open[i].size();
+    }
+  }
+  int orders = 0;
+  for (size_t i = 0; i < clients.size(); ++i) {
+    const v1::ClientView* client = clients[i];
+    const v1::UserView* to = taker_of[i];
     v1::ClientOwnerChanged* e =
         Emit(ClientStream(client->client_id()), client->version()).mutable_client_owner_changed();
     e->set_client_id(client->client_id());
     e->set_old_owner(from->user_id());
     e->set_new_owner(to->user_id());
+    v1::AccountMoved* moved = decision_.result.add_moved_accounts();
+    moved->set_client_id(client->client_id());
+    moved->set_new_owner(to->user_id());
   }
-  // Open orders follow their account; completed, archived and deleted ones keep their owner.
-  int orders = 0;
-  for (uint64_t position : moving) {
+  // Then the orders, in creation order across the accounts.
+  std::map<uint64_t, size_t> account_of;  // Creation position -> the account's index.
+  for (size_t i = 0; i < clients.size(); ++i) {
+    for (const v1::OrderView* order : open[i]) account_of[order->created_position()] = i;
+  }
+  for (const auto& [position, i] : account_of) {
+    const v1::UserView* to = taker_of[i];
     const v1::OrderView* order = &state_.OrderCreatedAt(position);
-    if (order->owner_id() != from->user_id() || !IsOpen(*order)) continue;
-    // An order is not shared with its owner: the new owner's share ends as they take it.
-    if (std::find(order->participants().begin(), order->participants().end(), to->user_id()) !=
-        order->participants().end()) {
-      v1::OrderUnshared* unshared =
-          Emit(OrderStream(order->order_id()), order->version()).mutable_order_unshared();
-      unshared->set_order_id(order->order_id());
-      unshared->set_user_id(to->user_id());
+    {
+      // An order is not shared with its owner: the new owner's share ends as they take it.
+      if (std::find(order->participants().begin(), order->participants().end(), to->user_id()) !=
+          order->participants().end()) {
+        v1::OrderUnshared* unshared =
+            Emit(OrderStream(order->order_id()), order->version()).mutable_order_unshared();
+        unshared->set_order_id(order->order_id());
+        unshared->set_user_id(to->user_id());
+      }
+      v1::OrderOwnerChanged* e =
+          Emit(OrderStream(order->order_id()), order->version()).mutable_order_owner_changed();
+      e->set_order_id(order->order_id());
+      e->set_old_owner(from->user_id());
+      e->set_new_owner(to->user_id());
+      decision_.result.mutable_moved_accounts(static_cast<int>(i))
+          ->add_order_ids(order->order_id());
+      ++orders;
     }
-    v1::OrderOwnerChanged* e =
-        Emit(OrderStream(order->order_id()), order->version()).mutable_order_owner_changed();
-    e->set_order_id(order->order_id());
-    e->set_old_owner(from->user_id());
-    e->set_new_owner(to->user_id());
-    ++orders;
   }
-  decision_.result.set_id(to->user_id());
+  decision_.result.set_id(takers.size() == 1 ? takers.front()->user_id() : "");
   decision_.result.set_sub_id(absl::StrCat(clients.size(),
                                            clients.size() == 1 ? " client, " : " clients, ", orders,
                                            orders == 1 ? " order" : " orders"));

@@ -963,6 +963,77 @@ TEST_F(OrderFlowTest, APreviewAnswersAsTheChangeWould) {
   EXPECT_EQ(Order(order).title(), "Another title");
 }
 
+// Spread over several users, each account goes, with its open orders, to whoever has the
+// fewest open orders so far, the largest account first.
+TEST_F(OrderFlowTest, AccountsSpreadOverSeveralUsersEvenOutTheirOpenOrders) {
+  const auto order_on = [&](const std::string& user, const std::string& client) {
+    v1::Command create = CreateOrderCommand();
+    create.mutable_create_order()->set_client_id(client);
+    return Run(user, create).id();
+  };
+  // acme (the fixture's) has 3 open orders and one archived; globex 1; initech none.
+  std::vector<std::string> acme_orders = {CreateOrder(), CreateOrder(), CreateOrder()};
+  Run(kAe, OrderOnly(CreateOrder(), "archive"));
+  const std::string globex = Run(kAe, CreateClientCommand("globex", "Globex")).id();
+  const std::string globex_order = order_on(kAe, globex);
+  const std::string initech = Run(kAe, CreateClientCommand("initech", "Initech")).id();
+  // ae2 has one open order of their own already; the manager none.
+  const std::string hooli = Run(kAe2, CreateClientCommand("hooli", "Hooli")).id();
+  order_on(kAe2, hooli);
+
+  v1::Command spread;
+  spread.mutable_reassign_accounts()->set_from_owner(kAe);
+  spread.mutable_reassign_accounts()->add_spread_to(kAe2);
+  spread.mutable_reassign_accounts()->add_spread_to(kManager);
+  const auto moves = [](const v1::CommandResult& result) {
+    std::vector<std::string> out;
+    for (const v1::AccountMoved& m : result.moved_accounts()) {
+      out.push_back(
+          absl::StrCat(m.client_id(), "->", m.new_owner(), " (", m.order_ids_size(), ")"));
+    }
+    return out;
+  };
+  absl::StatusOr<v1::CommandResult> preview = Preview(kManager, spread);
+  ASSERT_OK(preview.status());
+  const v1::CommandResult done = Run(kManager, spread);
+  // acme (3) to the manager (0); globex (1) to ae2 (1 then 2); initech (0) to ae2 (2 < 3).
+  EXPECT_THAT(moves(done), ElementsAre("acme->manager (3)", "globex->ae2 (1)", "initech->ae2 (0)"));
+  EXPECT_EQ(moves(*preview), moves(done)) << "the preview said so";
+  EXPECT_EQ(done.sub_id(), "3 clients, 4 orders");
+  EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kManager);
+  EXPECT_EQ(engine_->GetClient({kManager}, globex)->owner_id(), kAe2);
+  EXPECT_EQ(engine_->GetClient({kManager}, initech)->owner_id(), kAe2);
+  for (const std::string& order : acme_orders) EXPECT_EQ(Order(order).owner_id(), kManager);
+  EXPECT_EQ(Order(globex_order).owner_id(), kAe2);
+  EXPECT_THAT(done.moved_accounts(0).order_ids(),
+              ElementsAre(acme_orders[0], acme_orders[1], acme_orders[2]));
+}
+
+TEST_F(OrderFlowTest, ASpreadIsRefusedWithoutWritingWhenItsTakersAreWrong) {
+  CreateOrder();
+  const auto spread = [](std::vector<std::string> to, const std::string& to_owner = "") {
+    v1::Command command;
+    command.mutable_reassign_accounts()->set_from_owner(kAe);
+    command.mutable_reassign_accounts()->set_to_owner(to_owner);
+    for (const std::string& user : to) command.mutable_reassign_accounts()->add_spread_to(user);
+    return command;
+  };
+  EXPECT_THAT(Reject(kManager, spread({kAe2, kManager}, kAe2)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not both")));
+  EXPECT_THAT(Reject(kManager, spread({kAe2})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("give them as to_owner")));
+  EXPECT_THAT(Reject(kManager, spread({kAe2, kAe2})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("twice")));
+  EXPECT_THAT(Reject(kManager, spread({kAe2, kAe})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("also named in spread_to")));
+  EXPECT_THAT(Reject(kManager, spread({kAe2, kProducer})),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Reject(kManager, spread({kAe2, "nobody"})), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Reject(kAe2, spread({kAe2, kManager})),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe);
+}
+
 TEST_F(OrderFlowTest, ReassignmentNamingAMissingClientMovesNothing) {
   CreateOrder();
   v1::Command reassign;

@@ -489,6 +489,11 @@ def main():
         globex = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="globex"),
                           domain_pb2.ClientView, mia)
         expect(globex.owner_id == "sam", "a dry run moves nothing")
+        spread = run_cli("accounts", "reassign", "sam", "mia,otto", "--dry-run", token=mia)
+        expect(spread.returncode == 0 and "  to mia:\n" in spread.stdout
+               and "  to otto:\n" in spread.stdout and "    clients it would move: "
+               in spread.stdout, "accounts spread over several say who would take what: "
+               + spread.stdout + spread.stderr)
         moved = run_cli("accounts", "reassign", "sam", "mia", "--client", "globex", token=mia)
         expect(moved.returncode == 0 and "  clients: globex\n" in moved.stdout
                and "etag=0" not in moved.stdout,
