@@ -404,6 +404,9 @@ class EngineImpl final : public Engine {
   absl::StatusOr<CommandResult> RepeatedResult(const store::AppendResult& append,
                                                const std::string& request_id,
                                                const std::string& digest);
+  // A repeated reassignment's moved_accounts, id and sub_id, from the `events` it wrote.
+  void RebuildMovesLocked(const std::vector<v1::DomainEvent>& events, CommandResult* result) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Clears `user`'s tokens unless `caller` is an administrator or that user.
   void HideTokens(const UserView& caller, UserView* user) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   store::AppendRequest ToAppend(const Decision& decision, const UserView& actor,
@@ -657,6 +660,15 @@ absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResu
   internal::Describe(event, &id, &sub_id);
   result.set_id(id);
   result.set_sub_id(sub_id);
+  // A reassignment's moves, from all it wrote: its accounts, then their orders.
+  std::vector<v1::DomainEvent> moves;
+  if (event.has_client_owner_changed()) {
+    ASSIGN_OR_RETURN(records, store_->ReadAll(append.first_position,
+                                              append.last_position - append.first_position + 1));
+    for (const EventRecord& record : records) {
+      RETURN_IF_ERROR(internal::DecodeEvent(record, &moves.emplace_back()));
+    }
+  }
   // A query after this answer must see the first command's effects.
   RETURN_IF_ERROR(CatchUp(store_->Head().position));
   absl::ReaderMutexLock lock(&mu_);
@@ -664,7 +676,37 @@ absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResu
       order != nullptr && absl::StartsWith(records[0].stream_id(), "order-")) {
     result.set_key(order->key());
   }
+  if (!moves.empty()) RebuildMovesLocked(moves, &result);
   return result;
+}
+
+void EngineImpl::RebuildMovesLocked(const std::vector<v1::DomainEvent>& events,
+                                    CommandResult* result) const {
+  absl::flat_hash_map<std::string, int> account;  // Client id -> its entry.
+  std::set<std::string> takers;
+  int orders = 0;
+  for (const v1::DomainEvent& event : events) {
+    if (event.has_client_owner_changed()) {
+      const v1::ClientOwnerChanged& changed = event.client_owner_changed();
+      account[changed.client_id()] = result->moved_accounts_size();
+      v1::AccountMoved* moved = result->add_moved_accounts();
+      moved->set_client_id(changed.client_id());
+      moved->set_new_owner(changed.new_owner());
+      takers.insert(changed.new_owner());
+    } else if (event.has_order_owner_changed()) {
+      // The order moved with its account, which the order names.
+      const OrderView* order = state_.FindOrder(event.order_owner_changed().order_id());
+      auto it = order == nullptr ? account.end() : account.find(order->client_id());
+      if (it == account.end()) continue;
+      result->mutable_moved_accounts(it->second)->add_order_ids(order->order_id());
+      ++orders;
+    }
+  }
+  const size_t clients = account.size();
+  result->set_etag(0);  // It targets no one record.
+  result->set_id(takers.size() == 1 ? *takers.begin() : "");
+  result->set_sub_id(absl::StrCat(clients, clients == 1 ? " client, " : " clients, ", orders,
+                                  orders == 1 ? " order" : " orders"));
 }
 
 // One command on its way: what every attempt needs, shared by the callbacks that carry it.
@@ -867,7 +909,10 @@ void EngineImpl::ExecuteAsyncAs(const Principal& principal, const Command& comma
   };
   absl::StatusOr<std::optional<CommandResult>> first = prepare();
   if (!first.ok()) return Answer(p, first.status());
-  if (first->has_value()) return Answer(p, **std::move(first));
+  if (first->has_value()) {
+    (*first)->set_validate_only(command.validate_only());  // A preview of a request done.
+    return Answer(p, **std::move(first));
+  }
   Attempt(std::move(p));
 }
 
@@ -978,14 +1023,12 @@ bool EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView ac
     // A preview: what the append would write, and nothing written. No turn is taken: the
     // answer describes the state it was decided on, as any query's does.
     result.set_validate_only(true);
-    result.set_etag(0);  // Known only where the decision fixed the target's version.
     for (const StreamWrite& write : decision.writes) {
       v1::StreamEtag* etag = result.add_streams();
       etag->set_stream_id(write.stream_id);
-      if (!write.expected.is_any()) {
-        etag->set_etag(write.expected.version() + write.events.size());
-        if (write.stream_id == decision.target_stream) result.set_etag(etag->etag());
-      }
+      if (!write.expected.is_any()) etag->set_etag(write.expected.version() + write.events.size());
+      // The target's new version, where the decision fixed it; unknown (0) where it did not.
+      if (write.stream_id == decision.target_stream) result.set_etag(etag->etag());
     }
     Answer(p, std::move(result));
     return true;
@@ -1172,6 +1215,7 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
     std::sort(users.begin(), users.end(),
               [](const UserView* a, const UserView* b) { return a->user_id() < b->user_id(); });
     for (const UserView* user : users) {
+      if (!state_.CanSee(*user, *order, now)) continue;  // As a work queue lists only those.
       std::vector<std::string> actions =
           internal::ActionsOpenTo(state_, *user, *order, now, /*moving_only=*/true);
       const bool flight_change = internal::FlightChangeAwaits(state_, *user, *order, now);

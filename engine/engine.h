@@ -162,7 +162,8 @@ class Engine {
   virtual absl::StatusOr<CommandResult> Bootstrap(const v1::CreateUser& admin) = 0;
 
   // Executes `command` for `principal`. On success the events are durable (when the store
-  // syncs) and projected. Errors, each having written nothing: UNAUTHENTICATED (unknown user),
+  // syncs) and projected; a preview (Command.validate_only) is decided the same way and
+  // writes nothing, answering what it would write. Errors, each having written nothing: UNAUTHENTICATED (unknown user),
   // PERMISSION_DENIED (deactivated, or lacking the privilege or scope), INVALID_ARGUMENT,
   // NOT_FOUND (missing or not visible), FAILED_PRECONDITION (not allowed in the current
   // state), ALREADY_EXISTS, ABORTED (stale etag, or too many concurrent changes).
@@ -171,7 +172,7 @@ class Engine {
 
   // Execute without waiting for the append to commit: `done` gets what Execute would
   // return. It runs on the caller's thread when the command is answered before anything is
-  // appended (refused, repeated, or nothing to change), else on the store's completion
+  // appended (refused, repeated, nothing to change, or a preview), else on the store's completion
   // thread once the events are durable and projected. `done` must be quick and must not
   // call Execute (which would wait for that thread); it may call ExecuteAsync and queries.
   // Destroying the engine waits for every answer still to come.

@@ -24,12 +24,13 @@ absl::StatusOr<std::unique_ptr<google::protobuf::Message>> ParseRequest(
 
 // Whether `method` is a change: a unary method answered with a CommandResult, whose request
 // carries the command as `body` (field 1), then `etag` (2), `request_id` (3), for Update
-// methods `update_mask` (4), and `validate_only` (5). Every change goes to the engine through ToCommand.
+// methods `update_mask` (4), and `validate_only` (5). Every change goes to the engine through
+// ToCommand.
 bool IsChange(const google::protobuf::MethodDescriptor& method);
 
 // The engine command a change request carries: its body as the Command field of the same name,
-// its etag, request id and validate_only. An update mask clears the body's fields outside it, except the
-// identifying first field. INVALID_ARGUMENT when the body is missing or the mask names a field
+// its etag, request id and validate_only. An update mask clears the body's fields outside it,
+// except the identifying first field. INVALID_ARGUMENT when the body is missing or the mask names a field
 // the body does not have; INTERNAL when the request's body names no command.
 absl::Status ToCommand(const google::protobuf::Message& request, v1::Command* command);
 

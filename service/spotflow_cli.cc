@@ -651,22 +651,37 @@ class Client {
     v1::CommandResult result;
     grpc::Status status = method(Context().get(), request, &result);
     if (!status.ok()) return Report(status);
-    if (PrintJson(result)) return 0;
+    // A server from before validate_only ignores it and makes the change: say so loudly.
+    const bool unheard_dry_run = args.Has("dry-run") && !result.validate_only();
+    if (unheard_dry_run) {
+      std::fprintf(stderr,
+                   "spotflow: the server does not know --dry-run (validate_only), so the change "
+                   "WAS made; its answer follows\n");
+    }
+    if (PrintJson(result)) return unheard_dry_run ? 1 : 0;
     if (result.validate_only()) {
       // A dry run: the server decided the change and wrote nothing.
       std::printf("dry run: %s%s; nothing was written\n",
-                  result.streams().empty() ? "nothing would change (already so)"
-                                           : "the change would be made",
+                  result.deduplicated()      ? "that request id was already done"
+                  : result.streams().empty() ? "nothing would change (already so)"
+                                             : "the change would be made",
                   result.sub_id().empty() ? "" : (" (" + result.sub_id() + ")").c_str());
       if (then) {
         then(result);
-      } else if (!result.streams().empty()) {
+      } else if (!result.streams().empty() && !result.deduplicated()) {
         std::vector<std::string> records;
         for (const v1::StreamEtag& written : result.streams()) {
-          // "order-<id>" reads "order <id>".
+          // "order-<id>" reads "order <id>"; one it would create, whose id is a placeholder
+          // (its first version), "a new order".
           std::string record = written.stream_id();
-          if (const size_t dash = record.find('-'); dash != std::string::npos) record[dash] = ' ';
-          records.push_back(record);
+          const size_t dash = record.find('-');
+          if (dash == std::string::npos) {
+            records.push_back(record);
+          } else if (written.etag() == 1) {
+            records.push_back("a new " + record.substr(0, dash));
+          } else {
+            records.push_back(record.replace(dash, 1, " "));
+          }
         }
         std::printf("  it would change: %s\n", absl::StrJoin(records, ", ").c_str());
       }
@@ -697,7 +712,7 @@ class Client {
             std::string(user).c_str(), std::string(user).c_str());
       }
     }
-    return 0;
+    return unheard_dry_run ? 1 : 0;
   }
 
   // What a deactivated `user` still owns, which no one works while it stays theirs, and how
@@ -1687,47 +1702,57 @@ int Client::Run(const std::string& verb, const Args& args) {
     }
     // Which accounts and orders moved (or would), to whom, and the way back.
     const std::string from = request.reassign_accounts().from_owner();
-    const auto moved = [&from, &takers](const v1::CommandResult& result) {
-      // Per taker, in the order given: their accounts and open orders. A repeat's result does
-      // not carry the moves; its streams name what moved.
+    const auto moved = [this, &from, &takers](const v1::CommandResult& result) {
+      // Per taker, in the order given: their accounts and open orders. From a server that does
+      // not name the moves (moved_accounts), the streams written say what moved, not to whom.
+      std::vector<std::string> names = takers;
       std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> to;
       for (const v1::AccountMoved& m : result.moved_accounts()) {
         to[m.new_owner()].first.push_back(m.client_id());
         for (const std::string& order : m.order_ids()) to[m.new_owner()].second.push_back(order);
       }
       if (result.moved_accounts().empty()) {
+        names = {takers.size() == 1 ? takers[0] : ""};
         for (const v1::StreamEtag& written : result.streams()) {
           absl::string_view id = written.stream_id();
-          if (absl::ConsumePrefix(&id, "client-")) to[takers[0]].first.emplace_back(id);
-          if (absl::ConsumePrefix(&id, "order-")) to[takers[0]].second.emplace_back(id);
+          if (absl::ConsumePrefix(&id, "client-")) to[names[0]].first.emplace_back(id);
+          if (absl::ConsumePrefix(&id, "order-")) to[names[0]].second.emplace_back(id);
         }
       }
       const bool dry = result.validate_only();
       std::vector<std::string> back;
-      for (const std::string& taker : takers) {
+      for (const std::string& taker : names) {
         const auto& [clients, orders] = to[taker];
-        if (takers.size() > 1) {
+        if (names.size() > 1) {
           std::printf("  to %s:\n", taker.c_str());
           if (clients.empty()) std::printf("    nothing\n");
         }
-        const char* indent = takers.size() > 1 ? "    " : "  ";
+        const char* indent = names.size() > 1 ? "    " : "  ";
         if (!clients.empty()) {
           std::printf("%s%s: %s\n", indent, dry ? "clients it would move" : "clients",
                       absl::StrJoin(clients, ", ").c_str());
-          // The way back, while nothing else has changed: the same accounts the other way
-          // (their open orders go with them, including any the new owner opened meanwhile).
-          back.push_back(absl::StrCat("spotflow accounts reassign ", taker, " ", from, " --client ",
-                                      absl::StrJoin(clients, ",")));
+          // The way back, while nothing else has changed: the same accounts the other way.
+          // Their open orders go with them, also any the taker had opened on them.
+          if (!taker.empty()) {
+            back.push_back(absl::StrCat("spotflow accounts reassign ", taker, " ", from,
+                                        " --client ", absl::StrJoin(clients, ",")));
+          }
         }
         if (!orders.empty()) {
           std::printf("%s%s: %s\n", indent, dry ? "open orders it would move" : "open orders",
                       absl::StrJoin(orders, ", ").c_str());
         }
       }
-      if (!dry && !back.empty()) {
-        std::printf("  to move them back: %s\n",
-                    absl::StrJoin(back, "\n                     ").c_str());
-      }
+      if (dry || back.empty()) return;
+      // Accounts go only to an active user: one who left must be reactivated first.
+      v1::GetUserRequest get;
+      get.set_user_id(from);
+      v1::UserView giver;
+      const bool active = admin_->GetUser(Context().get(), get, &giver).ok() && giver.active();
+      std::printf(
+          "  to move them back%s: %s\n",
+          active ? "" : absl::StrCat(" (", from, " is deactivated: reactivate them first)").c_str(),
+          absl::StrJoin(back, "\n                     ").c_str());
     };
     return Change(
         request, args,
@@ -1805,7 +1830,7 @@ int Client::Run(const std::string& verb, const Args& args) {
         })) {
       return failed;
     }
-    if (!json_) PrintStillOwned(user);
+    if (!json_ && !args.Has("dry-run")) PrintStillOwned(user);
     return 0;
   }
   if (verb == "user" && sub == "reactivate") {

@@ -187,14 +187,14 @@ class Decider {
     return given;
   }
 
-  // Refuses a flight that is already over: `end` (the field named `field`, a valid date)
-  // before yesterday, UTC. The engine knows no time zone, and yesterday in UTC is still today
-  // for a caller up to 12 hours behind it, so that day is let through.
-  // Today, in UTC; a flight that ended before yesterday is over (a day's grace for time zones).
+  // Today, in UTC, and whether a flight ending on `end` (a valid date) is over: it ended before
+  // yesterday. The engine knows no time zone, and yesterday in UTC is still today for a caller
+  // up to 12 hours behind it, so that day is let through.
   absl::CivilDay Today() const { return absl::ToCivilDay(now_, absl::UTCTimeZone()); }
   bool IsOver(const v1::Date& end) const {
     return absl::CivilDay(end.year(), end.month(), end.day()) < Today() - 1;
   }
+  // Refuses a flight that is already over: `end` is the field named `field`.
   absl::Status FlightNotOver(absl::string_view field, const v1::Date& end) const {
     if (!IsOver(end)) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrCat(
@@ -1367,16 +1367,17 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
     }
   }
   // Who takes each account: the one taker; or, spread, the account with the most open orders
-  // first, to whoever has the fewest so far.
+  // first, to whoever has the fewest so far, and of those, the fewest accounts given here (so
+  // accounts with no open order are shared out too); ties to the one named first.
   std::vector<const v1::UserView*> taker_of(clients.size(), takers.front());
   if (takers.size() > 1) {
-    std::vector<size_t> load;
+    std::vector<std::pair<size_t, size_t>> load;  // Open orders, accounts given here.
     for (const v1::UserView* taker : takers) {
       size_t owned = 0;
       for (uint64_t position : state_.OrdersOfOwner(taker->user_id())) {
         owned += IsOpen(state_.OrderCreatedAt(position)) ? 1 : 0;
       }
-      load.push_back(owned);
+      load.emplace_back(owned, 0);
     }
     std::vector<size_t> biggest_first(clients.size());
     for (size_t i = 0; i < clients.size(); ++i) biggest_first[i] = i;
@@ -1385,7 +1386,8 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
     for (size_t i : biggest_first) {
       const size_t least = std::min_element(load.begin(), load.end()) - load.begin();
       taker_of[i] = takers[least];
-      load[least] += open[i].size();
+      load[least].first += open[i].size();
+      ++load[least].second;
     }
   }
   int orders = 0;

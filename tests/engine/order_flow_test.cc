@@ -955,6 +955,10 @@ TEST_F(OrderFlowTest, APreviewAnswersAsTheChangeWould) {
   ASSERT_OK(again.status());
   EXPECT_TRUE(again->deduplicated());
   EXPECT_EQ(again->last_position(), first.last_position());
+  // A preview of a request id used for another command is refused as the command would be.
+  v1::Command other = OrderOnly(order, "archive");
+  other.set_request_id("rename-1");
+  EXPECT_THAT(Preview(kAe, other), StatusIs(absl::StatusCode::kAlreadyExists));
   // A preview of a new request leaves its request id unused.
   rename.mutable_update_order()->set_title("Another title");
   rename.set_request_id("rename-2");
@@ -1007,6 +1011,39 @@ TEST_F(OrderFlowTest, AccountsSpreadOverSeveralUsersEvenOutTheirOpenOrders) {
   EXPECT_EQ(Order(globex_order).owner_id(), kAe2);
   EXPECT_THAT(done.moved_accounts(0).order_ids(),
               ElementsAre(acme_orders[0], acme_orders[1], acme_orders[2]));
+  // Accounts with no open order are shared out too: between takers even on open orders (ae
+  // and order entry have none), to whoever was given fewer accounts here.
+  const std::string quiet1 = Run(kManager, CreateClientCommand("quiet1", "Quiet One")).id();
+  const std::string quiet2 = Run(kManager, CreateClientCommand("quiet2", "Quiet Two")).id();
+  v1::Command quiet;
+  quiet.mutable_reassign_accounts()->set_from_owner(kManager);
+  quiet.mutable_reassign_accounts()->add_client_ids(quiet1);
+  quiet.mutable_reassign_accounts()->add_client_ids(quiet2);
+  quiet.mutable_reassign_accounts()->add_spread_to(kAe);
+  quiet.mutable_reassign_accounts()->add_spread_to(kOrderEntry);
+  quiet.set_request_id("spread-quiet");
+  const v1::CommandResult shared = Run(kManager, quiet);
+  EXPECT_THAT(moves(shared), ElementsAre("quiet1->ae (0)", "quiet2->order_entry (0)"));
+  // A repeat answers as the first did, moves included.
+  const v1::CommandResult repeat = Run(kManager, quiet);
+  EXPECT_TRUE(repeat.deduplicated());
+  EXPECT_EQ(moves(repeat), moves(shared));
+  EXPECT_EQ(repeat.id(), "");
+  EXPECT_EQ(repeat.sub_id(), shared.sub_id());
+  EXPECT_EQ(repeat.etag(), shared.etag());
+  const v1::CommandResult single_repeat = [&] {
+    v1::Command one = quiet;
+    one.mutable_reassign_accounts()->clear_spread_to();
+    one.mutable_reassign_accounts()->clear_client_ids();
+    one.mutable_reassign_accounts()->set_from_owner(kAe2);
+    one.mutable_reassign_accounts()->set_to_owner(kAe);
+    one.set_request_id("all-of-ae2");
+    Run(kManager, one);
+    return Run(kManager, one);
+  }();
+  EXPECT_TRUE(single_repeat.deduplicated());
+  EXPECT_EQ(single_repeat.id(), kAe);
+  EXPECT_EQ(single_repeat.sub_id(), "3 clients, 2 orders");  // globex, initech, hooli.
 }
 
 TEST_F(OrderFlowTest, ASpreadIsRefusedWithoutWritingWhenItsTakersAreWrong) {
@@ -1029,6 +1066,8 @@ TEST_F(OrderFlowTest, ASpreadIsRefusedWithoutWritingWhenItsTakersAreWrong) {
   EXPECT_THAT(Reject(kManager, spread({kAe2, kProducer})),
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(Reject(kManager, spread({kAe2, "nobody"})), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Reject(kManager, spread({}, kAe)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("also named in to_owner")));
   EXPECT_THAT(Reject(kAe2, spread({kAe2, kManager})),
               StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe);

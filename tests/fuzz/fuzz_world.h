@@ -59,7 +59,8 @@ class World {
   }
 
   // Executes `command` as each preset role, an administrator and an unknown user. Aborts, so
-  // the fuzzer reports the input, if a refusal wrote to the log or changed the projections.
+  // the fuzzer reports the input, if a refusal or a preview (validate_only) wrote to the log or
+  // changed the projections.
   void ExecuteAsEveryone(const v1::Command& command) {
     // The whole projected state is hashed on every 16th input only: it grows with the run.
     const bool check_state = ++inputs_ % 16 == 0;
@@ -69,12 +70,12 @@ class World {
       const uint64_t projected = engine_->position();
       const std::string digest = check_state ? engine_->StateDigest() : std::string();
       absl::StatusOr<v1::CommandResult> result = engine_->Execute({user}, command);
-      if (result.ok()) continue;
+      if (result.ok() && !command.validate_only()) continue;
       if (store_->Head().position != head || engine_->position() != projected) {
-        std::abort();  // A refused command wrote to the log.
+        std::abort();  // A refused command, or a preview, wrote to the log.
       }
       if (check_state && engine_->StateDigest() != digest) {
-        std::abort();  // A refused command changed the projections.
+        std::abort();  // A refused command, or a preview, changed the projections.
       }
     }
   }

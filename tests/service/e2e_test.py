@@ -343,6 +343,17 @@ def main():
         again = api.order("winter-again", sam)
         expect(again.title == "Holiday hours :10" and again.flight_start.year == 2099,
                "the reused order starts like its source, on the new flight")
+        # A dry run of any change: what it would do, and nothing written.
+        dry = run_cli("archive", "winter-again", "--dry-run", token=sam)
+        expect(dry.returncode == 0 and "dry run: the change would be made" in dry.stdout
+               and "it would change: order winter-again" in dry.stdout
+               and not api.order("winter-again", sam).archived,
+               "archive --dry-run says what it would change and archives nothing: " + dry.stdout)
+        dry = run_cli("client", "create", "--id", "dry-co", "--name", "Dry Co", "--dry-run",
+                      token=sam)
+        expect(dry.returncode == 0 and "it would change: a new client" in dry.stdout
+               and "NOT_FOUND" in run_cli("client", "show", "dry-co", token=sam).stderr,
+               "client create --dry-run creates nothing: " + dry.stdout)
         ok("share then unshare an order", "share", "winter-again", "otto", token=sam)
         ok("unshare", "unshare", "winter-again", "otto", token=sam)
         expect("otto" not in api.order("winter-again", sam).participants, "otto no longer shares it")
