@@ -879,6 +879,7 @@ class OrdersService final : public v1::Orders::CallbackService {
                          {"RestoreOrder", Bind(this, &OrdersService::RestoreOrder)},
                          {"DeleteOrder", Bind(this, &OrdersService::DeleteOrder)},
                          {"ReuseOrder", Bind(this, &OrdersService::ReuseOrder)},
+                         {"ReassignOrders", Bind(this, &OrdersService::ReassignOrders)},
                      },
                      {{"WatchOrder", BindStream(this, &OrdersService::WatchOrderStream)}},
                      [this](int index, grpc::internal::MethodHandler* handler) {
@@ -998,6 +999,7 @@ class OrdersService final : public v1::Orders::CallbackService {
   SPOTFLOW_MUTATION(RestoreOrder)
   SPOTFLOW_MUTATION(DeleteOrder)
   SPOTFLOW_MUTATION(ReuseOrder)
+  SPOTFLOW_MUTATION(ReassignOrders)
 
  private:
   Calls* const calls_;

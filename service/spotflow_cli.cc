@@ -219,6 +219,9 @@ const std::vector<VerbSpec>& Verbs() {
       {"order reuse", "ORDER --flight START..END [--id ID] [--title TEXT] [--field NAME=VALUE]...\n"
                       "               (a new order like it; --field over the archived order's)",
        1, 1, {"id", "title", "flight", "field"}, true},
+      {"order reassign", "ORDER[,ORDER...] USER   (sales managers: the orders to another owner;\n"
+                         "               their accounts stay where they are)",
+       2, 2, {}, true},
       {"script submit", "ORDER --text TEXT [--note TEXT]", 1, 1, {"text", "note"}, true},
       {"spot upload", "ORDER --uri URI [--provided] [--duration-ms N] [--checksum C] [--note TEXT]",
        1, 1, {"uri", "provided", "duration-ms", "checksum", "note"}, true},
@@ -1544,6 +1547,27 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.mutable_share_order()->set_user_id(rest(1, "the user to share with"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->ShareOrder(c, q, out); });
+  }
+  if (verb == "order" && sub == "reassign") {
+    v1::ReassignOrdersRequest request;
+    for (absl::string_view id : absl::StrSplit(rest(1, "the orders"), ',')) {
+      request.mutable_reassign_orders()->add_order_ids(std::string(id));
+    }
+    request.mutable_reassign_orders()->set_to_owner(rest(2, "the user taking them"));
+    // The orders that moved (or would), from the streams written.
+    const auto moved = [](const v1::CommandResult& result) {
+      std::vector<std::string> orders;
+      for (const v1::StreamEtag& written : result.streams()) {
+        absl::string_view id = written.stream_id();
+        if (absl::ConsumePrefix(&id, "order-")) orders.emplace_back(id);
+      }
+      if (orders.empty()) return;
+      std::printf("  %s: %s\n", result.validate_only() ? "orders it would move" : "orders",
+                  absl::StrJoin(orders, ", ").c_str());
+    };
+    return Change(
+        request, args,
+        [&](auto* c, auto& q, auto* out) { return orders_->ReassignOrders(c, q, out); }, moved);
   }
   if (verb == "assign") {
     v1::AssignProducerRequest request;

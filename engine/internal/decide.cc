@@ -180,6 +180,21 @@ class Decider {
     if (client_id.empty()) return;
     decision_.turns = {decision_.target_stream, ClientStream(client_id)};
   }
+  // Emits `order`'s move to owner `to`. An order is not shared with its owner: the new
+  // owner's share ends as they take it.
+  void MoveOrder(const v1::OrderView& order, const std::string& to) {
+    const std::string stream = OrderStream(order.order_id());
+    if (std::find(order.participants().begin(), order.participants().end(), to) !=
+        order.participants().end()) {
+      v1::OrderUnshared* unshared = Emit(stream, order.version()).mutable_order_unshared();
+      unshared->set_order_id(order.order_id());
+      unshared->set_user_id(to);
+    }
+    v1::OrderOwnerChanged* e = Emit(stream, order.version()).mutable_order_owner_changed();
+    e->set_order_id(order.order_id());
+    e->set_old_owner(order.owner_id());
+    e->set_new_owner(to);
+  }
   std::string NewId() { return ids_->NewId(); }
   absl::StatusOr<std::string> IdOrNew(absl::string_view what, const std::string& given) {
     if (given.empty()) return NewId();
@@ -614,6 +629,7 @@ class Decider {
   absl::Status UnshareClient(const v1::UnshareClient& c);
   absl::Status DeleteClient(const v1::DeleteClient& c);
   absl::Status ReassignAccounts(const v1::ReassignAccounts& c);
+  absl::Status ReassignOrders(const v1::ReassignOrders& c);
   absl::Status CreateOrder(const v1::CreateOrder& c);
   absl::Status UpdateOrder(const v1::UpdateOrder& c);
   absl::Status SubmitRevision(const v1::SubmitRevision& c);
@@ -717,6 +733,14 @@ absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
       break;
     case C::kReassignAccounts:
       status = ReassignAccounts(command.reassign_accounts());
+      break;
+    case C::kReassignOrders:
+      // An etag is one record's version: it can guard one order, not several.
+      status = command.has_etag() && command.reassign_orders().order_ids_size() > 1
+                   ? absl::InvalidArgumentError(
+                         "an etag guards one order; reassign several without one (each is "
+                         "checked at the version read), or one at a time with theirs")
+                   : ReassignOrders(command.reassign_orders());
       break;
     case C::kCreateOrder:
       status = CreateOrder(command.create_order());
@@ -1412,19 +1436,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
     const v1::UserView* to = taker_of[i];
     const v1::OrderView* order = &state_.OrderCreatedAt(position);
     {
-      // An order is not shared with its owner: the new owner's share ends as they take it.
-      if (std::find(order->participants().begin(), order->participants().end(), to->user_id()) !=
-          order->participants().end()) {
-        v1::OrderUnshared* unshared =
-            Emit(OrderStream(order->order_id()), order->version()).mutable_order_unshared();
-        unshared->set_order_id(order->order_id());
-        unshared->set_user_id(to->user_id());
-      }
-      v1::OrderOwnerChanged* e =
-          Emit(OrderStream(order->order_id()), order->version()).mutable_order_owner_changed();
-      e->set_order_id(order->order_id());
-      e->set_old_owner(from->user_id());
-      e->set_new_owner(to->user_id());
+      MoveOrder(*order, to->user_id());
       decision_.result.mutable_moved_accounts(static_cast<int>(i))
           ->add_order_ids(order->order_id());
       ++orders;
@@ -1434,6 +1446,50 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
   decision_.result.set_sub_id(absl::StrCat(clients.size(),
                                            clients.size() == 1 ? " client, " : " clients, ", orders,
                                            orders == 1 ? " order" : " orders"));
+  return absl::OkStatus();
+}
+
+absl::Status Decider::ReassignOrders(const v1::ReassignOrders& c) {
+  decision_.turns = {kDirectoryTurn};  // The new owner must stay one who may own orders.
+  RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, "reassign orders"));
+  if (c.order_ids().empty()) {
+    return absl::InvalidArgumentError("order_ids names no order; give the orders to reassign");
+  }
+  ASSIGN_OR_RETURN(const v1::UserView* to, LoadUser("to_owner", c.to_owner()));
+  RETURN_IF_ERROR(RequireStaff(*to, "give orders to"));
+  if (state_.ScopeOf(*to, v1::ORDER_MANAGE) == v1::SCOPE_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("user \"", to->user_id(), "\" cannot own orders (no ORDER_MANAGE privilege); ",
+                     "give them to someone who can, such as an account executive"));
+  }
+  absl::flat_hash_set<std::string> seen;
+  std::vector<const v1::OrderView*> orders;
+  for (const std::string& id : c.order_ids()) {
+    ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(id));
+    if (!seen.insert(order->order_id()).second) {
+      return absl::InvalidArgumentError(absl::StrCat("order ", Name(*order), " is listed twice"));
+    }
+    RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, *order, "reassign"));
+    if (order->completed()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("order ", Name(*order), " is completed: it keeps its owner's credit"));
+    }
+    orders.push_back(order);
+  }
+  int moved = 0;
+  for (const v1::OrderView* order : orders) {
+    const std::string stream = OrderStream(order->order_id());
+    decision_.turns.push_back(stream);
+    if (order->owner_id() == to->user_id()) continue;  // Already theirs.
+    MoveOrder(*order, to->user_id());
+    ++moved;
+  }
+  // One order is the target, so an etag can guard it; several are checked by their versions.
+  if (orders.size() == 1) {
+    Target(OrderStream(orders[0]->order_id()), orders[0]->version(), to->user_id());
+  }
+  decision_.result.set_id(to->user_id());
+  decision_.result.set_sub_id(absl::StrCat(moved, moved == 1 ? " order" : " orders"));
   return absl::OkStatus();
 }
 

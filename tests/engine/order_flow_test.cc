@@ -1073,6 +1073,93 @@ TEST_F(OrderFlowTest, ASpreadIsRefusedWithoutWritingWhenItsTakersAreWrong) {
   EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe);
 }
 
+// Chosen orders move to another owner; their account stays with its owner.
+TEST_F(OrderFlowTest, ChosenOrdersMoveToAnotherOwnerAndTheirAccountStays) {
+  const std::string first = CreateOrder();
+  const std::string second = CreateOrder();
+  const std::string stays = CreateOrder();
+  const std::string done = CreateOrder();
+  Run(kAe, OrderOnly(done, "archive"));
+  // ae2 shared the second order: as its owner, no longer a participant.
+  v1::Command share;
+  share.mutable_share_order()->set_order_id(second);
+  share.mutable_share_order()->set_user_id(kAe2);
+  Run(kAe, share);
+  v1::Command reassign;
+  reassign.mutable_reassign_orders()->add_order_ids(first);
+  reassign.mutable_reassign_orders()->add_order_ids(Order(second).key());  // By key too.
+  reassign.mutable_reassign_orders()->set_to_owner(kAe2);
+  EXPECT_THAT(Reject(kAe, reassign), StatusIs(absl::StatusCode::kPermissionDenied));
+  const v1::CommandResult result = Run(kManager, reassign);
+  EXPECT_EQ(result.id(), kAe2);
+  EXPECT_EQ(result.sub_id(), "2 orders");
+  EXPECT_EQ(Order(first).owner_id(), kAe2);
+  EXPECT_EQ(Order(second).owner_id(), kAe2);
+  EXPECT_THAT(Order(second).participants(), IsEmpty());
+  EXPECT_EQ(Order(stays).owner_id(), kAe);
+  EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe) << "the account stays";
+  EXPECT_OK(engine_->GetOrder({kAe2}, first).status()) << "the new owner sees it";
+  ASSERT_THAT(Order(first).owner_history(), SizeIs(1));
+  EXPECT_EQ(Order(first).owner_history(0).old_owner(), kAe);
+  EXPECT_EQ(Order(first).owner_history(0).changed_by(), kManager);
+  // Again: already theirs, nothing to write.
+  const uint64_t head = store_->Head().position;
+  EXPECT_EQ(Run(kManager, reassign).last_position(), 0u);
+  EXPECT_EQ(store_->Head().position, head);
+  // One order, guarded by its etag.
+  v1::Command one;
+  one.mutable_reassign_orders()->add_order_ids(stays);
+  one.mutable_reassign_orders()->set_to_owner(kManager);
+  one.set_etag(Order(stays).version() + 1);
+  EXPECT_THAT(Reject(kManager, one), StatusIs(absl::StatusCode::kAborted));
+  one.set_etag(Order(stays).version());
+  const uint64_t new_etag = Run(kManager, one).etag();
+  EXPECT_EQ(new_etag, Order(stays).version());
+  EXPECT_EQ(Order(stays).owner_id(), kManager);
+  EXPECT_EQ(Order(done).owner_id(), kAe) << "not named, not moved";
+}
+
+TEST_F(OrderFlowTest, ReassigningOrdersIsRefusedWithoutWritingWhenItCannotBeDone) {
+  const std::string order = CreateOrder();
+  const std::string archived = CreateOrder();
+  Run(kAe, OrderOnly(archived, "archive"));
+  const auto reassign = [](std::vector<std::string> orders, const std::string& to) {
+    v1::Command command;
+    for (const std::string& id : orders) command.mutable_reassign_orders()->add_order_ids(id);
+    command.mutable_reassign_orders()->set_to_owner(to);
+    return command;
+  };
+  EXPECT_THAT(Reject(kManager, reassign({}, kAe2)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("names no order")));
+  EXPECT_THAT(Reject(kManager, reassign({order, order}, kAe2)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("twice")));
+  EXPECT_THAT(Reject(kManager, reassign({order, "no-such-order"}, kAe2)),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Reject(kManager, reassign({order, archived}, kAe2)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("archived")));
+  EXPECT_THAT(Reject(kManager, reassign({order}, kProducer)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cannot own orders")));
+  EXPECT_THAT(Reject(kManager, reassign({order}, "nobody")), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Reject(kAssistant, reassign({order}, kAe2)),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  // A completed order keeps its owner's credit.
+  const std::string completed = CreateOrder();
+  Run(kProducer, Script(completed, "Draft"));
+  Run(kAe, Approve(completed, "script", 1));
+  Run(kProducer, Spot(completed, "s3://spot/1"));
+  Run(kAe, Approve(completed, "spot", 1));
+  Run(kProducer, Action(completed, "deliver"));
+  ASSERT_TRUE(Order(completed).completed());
+  EXPECT_THAT(
+      Reject(kManager, reassign({order, completed}, kAe2)),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("keeps its owner's credit")));
+  v1::Command guarded = reassign({order, archived}, kAe2);
+  guarded.set_etag(1);
+  EXPECT_THAT(Reject(kManager, guarded),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("guards one order")));
+  EXPECT_EQ(Order(order).owner_id(), kAe);
+}
+
 TEST_F(OrderFlowTest, ReassignmentNamingAMissingClientMovesNothing) {
   CreateOrder();
   v1::Command reassign;

@@ -34,6 +34,7 @@ enum class Row {
   kManageClients,
   kDeleteClientRecords,
   kReassign,
+  kReassignOrders,
   kConfigure,
   kReadEvents,
 };
@@ -64,6 +65,8 @@ std::string RowName(Row row) {
       return "DeleteClientRecords";
     case Row::kReassign:
       return "Reassign";
+    case Row::kReassignOrders:
+      return "ReassignOrders";
     case Row::kConfigure:
       return "Configure";
     case Row::kReadEvents:
@@ -90,6 +93,7 @@ const std::map<Row, std::vector<const char*>>& Table() {
       {Row::kManageClients, {"own", "own", "own", "all", "-", "-", "-"}},
       {Row::kDeleteClientRecords, {"own", "-", "-", "all", "-", "-", "-"}},
       {Row::kReassign, {"-", "-", "-", "all", "-", "-", "-"}},
+      {Row::kReassignOrders, {"-", "-", "-", "all", "-", "-", "-"}},
       {Row::kConfigure, {"-", "-", "-", "-", "-", "all", "-"}},
       {Row::kReadEvents, {"-", "-", "-", "-", "-", "all", "all"}},
   };
@@ -208,6 +212,12 @@ class PrivilegeTableTest : public ::spotflow::testing::EngineTest,
         v1::Command reassign;
         reassign.mutable_reassign_accounts()->set_from_owner(own ? kAe : kAe2);
         reassign.mutable_reassign_accounts()->set_to_owner(own ? kAe2 : kAe);
+        return Execute(user, reassign);
+      }
+      case Row::kReassignOrders: {
+        v1::Command reassign;
+        reassign.mutable_reassign_orders()->add_order_ids(TargetOrder(own));
+        reassign.mutable_reassign_orders()->set_to_owner(kManager);
         return Execute(user, reassign);
       }
       case Row::kConfigure: {

@@ -516,6 +516,12 @@ def main():
         expect("owner sam -> mia by mia" in run_cli("order", "history", order_id,
                                                      token=mia).stdout,
                "order history shows the owner change")
+        # One order back to sam; its account stays with mia.
+        back = run_cli("order", "reassign", order_id, "sam", token=mia)
+        expect(back.returncode == 0 and back.stdout.startswith("ok: sam (1 order)")
+               and "  orders: " + order_id in back.stdout
+               and api.order(order_id, mia).owner_id == "sam",
+               "order reassign moves the order: " + back.stdout + back.stderr)
         globex = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="globex"),
                           domain_pb2.ClientView, mia)
         expect(globex.owner_id == "mia", "the account moved to its new owner")
