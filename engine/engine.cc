@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -236,6 +237,8 @@ class EngineImpl final : public Engine {
                                      const GetOrderOptions& options) const override;
   absl::StatusOr<OrderView> GetOrderAsOf(const Principal& principal, const std::string& order_id,
                                          const AsOf& as_of) const override;
+  absl::StatusOr<v1::OrderStats> GetOrderStats(const Principal& principal,
+                                               const OrderStatsFilter& filter) const override;
   absl::StatusOr<ListOrdersResponse> ListOrders(const Principal& principal,
                                                 const ListOrdersRequest& request) const override;
   absl::StatusOr<ClientView> GetClient(const Principal& principal,
@@ -1421,6 +1424,97 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
     }
   }
   return response;
+}
+
+absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& principal,
+                                                         const OrderStatsFilter& filter) const {
+  absl::ReaderMutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  const absl::Time now = clock_->Now();
+  struct PerState {
+    uint32_t orders_now = 0;
+    std::vector<double> stays;  // Seconds.
+    size_t rank = SIZE_MAX;     // Where the workflows list it.
+  };
+  struct PerOwner {
+    uint32_t open = 0;
+    uint32_t completed = 0;
+    double cycle_seconds = 0;
+  };
+  std::map<std::string, PerState> states;
+  std::map<std::string, PerOwner> owners;
+  v1::OrderStats stats;
+  const auto seconds = [](const google::protobuf::Timestamp& from, absl::Time to) {
+    return absl::ToDoubleSeconds(to - internal::ToTime(from));
+  };
+  for (const auto& [position, id] : state_.orders_by_creation()) {
+    const OrderView& order = *state_.FindOrder(id);
+    if (order.deleted() || !state_.CanSee(*caller, order, now)) continue;
+    if (!filter.owner_id.empty() && order.owner_id() != filter.owner_id) continue;
+    if (!filter.client_id.empty() && order.client_id() != filter.client_id) continue;
+    const absl::Time created = internal::ToTime(order.created_time());
+    if (filter.created_since.has_value() && created < *filter.created_since) continue;
+    if (filter.created_before.has_value() && created >= *filter.created_before) continue;
+    stats.set_orders(stats.orders() + 1);
+    if (const v1::WorkflowDefinition* workflow =
+            state_.FindWorkflow(order.workflow(), order.workflow_version())) {
+      for (int i = 0; i < workflow->states_size(); ++i) {
+        size_t& rank = states[workflow->states(i).name()].rank;
+        rank = std::min(rank, static_cast<size_t>(i));
+      }
+    }
+    if (!order.archived()) ++states[order.status()].orders_now;
+    // Each stay ends when the next state is entered; the last goes on until now, unless the
+    // order is done or archived, whose clock has stopped.
+    const auto& history = order.status_history();
+    for (int i = 0; i < history.size(); ++i) {
+      if (i + 1 < history.size()) {
+        states[history[i].status()].stays.push_back(
+            seconds(history[i].time(), internal::ToTime(history[i + 1].time())));
+      } else if (!order.completed() && !order.archived()) {
+        states[history[i].status()].stays.push_back(seconds(history[i].time(), now));
+      }
+    }
+    PerOwner& owner = owners[order.owner_id()];
+    if (order.completed() && !history.empty()) {
+      ++owner.completed;
+      owner.cycle_seconds +=
+          seconds(order.created_time(), internal::ToTime(history[history.size() - 1].time()));
+    } else if (!order.completed() && !order.archived()) {
+      ++owner.open;
+    }
+  }
+  // States in the workflows' order; those no workflow lists (an older version's) after, by name.
+  std::vector<std::pair<std::string, PerState*>> ordered;
+  for (auto& [name, per] : states) ordered.emplace_back(name, &per);
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [](const auto& a, const auto& b) { return a.second->rank < b.second->rank; });
+  for (auto& [name, per] : ordered) {
+    if (per->orders_now == 0 && per->stays.empty()) continue;
+    v1::StateStats* out = stats.add_states();
+    out->set_status(name);
+    out->set_orders_now(per->orders_now);
+    out->set_stays(static_cast<uint32_t>(per->stays.size()));
+    if (!per->stays.empty()) {
+      double sum = 0;
+      for (double stay : per->stays) sum += stay;
+      out->set_average_seconds(sum / per->stays.size());
+      std::vector<double>& stays = per->stays;
+      std::sort(stays.begin(), stays.end());
+      const size_t middle = stays.size() / 2;
+      out->set_median_seconds(stays.size() % 2 == 1 ? stays[middle]
+                                                    : (stays[middle - 1] + stays[middle]) / 2);
+    }
+  }
+  for (const auto& [user, per] : owners) {
+    v1::OwnerStats* out = stats.add_owners();
+    out->set_user_id(user);
+    out->set_open_orders(per.open);
+    out->set_completed_orders(per.completed);
+    if (per.completed > 0) out->set_average_cycle_seconds(per.cycle_seconds / per.completed);
+  }
+  *stats.mutable_as_of() = internal::ToTimestamp(now);
+  return stats;
 }
 
 absl::StatusOr<ClientView> EngineImpl::GetClient(const Principal& principal,

@@ -109,6 +109,15 @@ struct ListOrdersResponse {
   std::string next_page_token;  // Empty on the last page.
 };
 
+// Which orders GetOrderStats counts, besides those the caller sees.
+struct OrderStatsFilter {
+  std::string owner_id;   // Empty: any.
+  std::string client_id;  // Empty: any.
+  // Created in [created_since, created_before); unset: no bound.
+  std::optional<absl::Time> created_since;
+  std::optional<absl::Time> created_before;
+};
+
 struct ListClientsRequest {
   std::string owner_id;  // Empty: any.
   size_t page_size = 0;
@@ -163,10 +172,10 @@ class Engine {
 
   // Executes `command` for `principal`. On success the events are durable (when the store
   // syncs) and projected; a preview (Command.validate_only) is decided the same way and
-  // writes nothing, answering what it would write. Errors, each having written nothing: UNAUTHENTICATED (unknown user),
-  // PERMISSION_DENIED (deactivated, or lacking the privilege or scope), INVALID_ARGUMENT,
-  // NOT_FOUND (missing or not visible), FAILED_PRECONDITION (not allowed in the current
-  // state), ALREADY_EXISTS, ABORTED (stale etag, or too many concurrent changes).
+  // writes nothing, answering what it would write. Errors, each having written nothing:
+  // UNAUTHENTICATED (unknown user), PERMISSION_DENIED (deactivated, or lacking the privilege or
+  // scope), INVALID_ARGUMENT, NOT_FOUND (missing or not visible), FAILED_PRECONDITION (not allowed
+  // in the current state), ALREADY_EXISTS, ABORTED (stale etag, or too many concurrent changes).
   virtual absl::StatusOr<CommandResult> Execute(const Principal& principal,
                                                 const Command& command) = 0;
 
@@ -204,6 +213,12 @@ class Engine {
   virtual absl::StatusOr<OrderView> GetOrderAsOf(const Principal& principal,
                                                  const std::string& order_id,
                                                  const AsOf& as_of) const = 0;
+  // Analytics over the orders the caller sees (deleted ones not counted): how many stand in
+  // each state now, how long they spend in each (average and median stay, a stay still going
+  // on counted until now), and each owner's open and completed orders with the average time
+  // from creation to completion.
+  virtual absl::StatusOr<v1::OrderStats> GetOrderStats(const Principal& principal,
+                                                       const OrderStatsFilter& filter) const = 0;
   virtual absl::StatusOr<ListOrdersResponse> ListOrders(const Principal& principal,
                                                         const ListOrdersRequest& request) const = 0;
   // The client as it stands now: an account share past its end is not shown.

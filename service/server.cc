@@ -860,6 +860,7 @@ class OrdersService final : public v1::Orders::CallbackService {
                      {
                          {"GetOrder", Bind(this, &OrdersService::GetOrder)},
                          {"ListOrders", Bind(this, &OrdersService::ListOrders)},
+                         {"GetOrderStats", Bind(this, &OrdersService::GetOrderStats)},
                          {"CreateOrder", Bind(this, &OrdersService::CreateOrder)},
                          {"UpdateOrder", Bind(this, &OrdersService::UpdateOrder)},
                          {"SubmitRevision", Bind(this, &OrdersService::SubmitRevision)},
@@ -909,6 +910,25 @@ class OrdersService final : public v1::Orders::CallbackService {
           }
           return absl::OkStatus();
         });
+  }
+
+  grpc::ServerUnaryReactor* GetOrderStats(grpc::CallbackServerContext* context,
+                                          const v1::GetOrderStatsRequest* request,
+                                          v1::OrderStats* response) override {
+    return calls_->Call("GetOrderStats", context, request, response,
+                        [this](const Principal& p, const v1::GetOrderStatsRequest& r,
+                               v1::OrderStats* out) -> absl::Status {
+                          engine::OrderStatsFilter filter;
+                          filter.owner_id = r.owner_id();
+                          filter.client_id = r.client_id();
+                          if (r.has_created_since())
+                            filter.created_since = ToTime(r.created_since());
+                          if (r.has_created_before()) {
+                            filter.created_before = ToTime(r.created_before());
+                          }
+                          ASSIGN_OR_RETURN(*out, calls_->engine()->GetOrderStats(p, filter));
+                          return absl::OkStatus();
+                        });
   }
 
   grpc::ServerUnaryReactor* ListOrders(grpc::CallbackServerContext* context,

@@ -219,6 +219,10 @@ const std::vector<VerbSpec>& Verbs() {
       {"order reuse", "ORDER --flight START..END [--id ID] [--title TEXT] [--field NAME=VALUE]...\n"
                       "               (a new order like it; --field over the archived order's)",
        1, 1, {"id", "title", "flight", "field"}, true},
+      {"order stats", "[--owner USER] [--client ID] [--since YYYY-MM-DD] [--until YYYY-MM-DD]\n"
+                      "               (the orders you see: how many in each state and how long\n"
+                      "               they stay, each owner's open and completed orders)",
+       0, 0, {"owner", "client", "since", "until"}, false},
       {"order reassign", "ORDER[,ORDER...] USER   (sales managers: the orders to another owner;\n"
                          "               their accounts stay where they are)",
        2, 2, {}, true},
@@ -478,6 +482,18 @@ class Table {
  private:
   std::vector<std::vector<std::string>> rows_;
 };
+
+// A span of time as people read it: "45s", "12m", "3h 20m", "2d 4h".
+std::string DurationText(double seconds) {
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  if (s < 60) return absl::StrCat(s, "s");
+  if (s < 3600) return absl::StrCat(s / 60, "m");
+  if (s < 86400)
+    return absl::StrCat(s / 3600, "h", s % 3600 / 60 == 0 ? "" : " ",
+                        s % 3600 / 60 == 0 ? "" : absl::StrCat(s % 3600 / 60, "m"));
+  return absl::StrCat(s / 86400, "d", s % 86400 / 3600 == 0 ? "" : " ",
+                      s % 86400 / 3600 == 0 ? "" : absl::StrCat(s % 86400 / 3600, "h"));
+}
 
 std::string Artifact(const std::string& text) {
   if (text != "script" && text != "spot") Usage("the artifact is script or spot");
@@ -1547,6 +1563,48 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.mutable_share_order()->set_user_id(rest(1, "the user to share with"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->ShareOrder(c, q, out); });
+  }
+  if (verb == "order" && sub == "stats") {
+    v1::GetOrderStatsRequest request;
+    request.set_owner_id(args.Get("owner"));
+    request.set_client_id(args.Get("client"));
+    // Whole days, UTC: --since from its start, --until to its end.
+    const auto day_start = [](const std::string& text, int days_after) {
+      const v1::Date date = ParseDate(text);
+      const absl::CivilDay day(date.year(), date.month(), date.day());
+      if (day.year() != date.year() || day.month() != date.month() || day.day() != date.day()) {
+        Usage(absl::StrCat("\"", text, "\" is not a date of the calendar"));
+      }
+      google::protobuf::Timestamp start;
+      start.set_seconds(
+          absl::ToUnixSeconds(absl::FromCivil(day + days_after, absl::UTCTimeZone())));
+      return start;
+    };
+    if (args.Has("since")) *request.mutable_created_since() = day_start(args.Get("since"), 0);
+    if (args.Has("until")) *request.mutable_created_before() = day_start(args.Get("until"), 1);
+    v1::OrderStats stats;
+    grpc::Status status = orders_->GetOrderStats(Context().get(), request, &stats);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(stats)) return 0;
+    std::printf("%u %s (as of %s)\n", stats.orders(), stats.orders() == 1 ? "order" : "orders",
+                TimeText(stats.as_of()).c_str());
+    if (stats.orders() == 0) return 0;
+    Table states({"STATE", "NOW", "STAYS", "AVERAGE STAY", "MEDIAN STAY"});
+    for (const v1::StateStats& s : stats.states()) {
+      const bool timed = s.stays() != 0;
+      states.Add({s.status(), absl::StrCat(s.orders_now()), absl::StrCat(s.stays()),
+                  timed ? DurationText(s.average_seconds()) : "-",
+                  timed ? DurationText(s.median_seconds()) : "-"});
+    }
+    states.Print();
+    std::printf("\n");
+    Table owners({"OWNER", "OPEN", "COMPLETED", "AVERAGE TIME TO COMPLETE"});
+    for (const v1::OwnerStats& o : stats.owners()) {
+      owners.Add({o.user_id(), absl::StrCat(o.open_orders()), absl::StrCat(o.completed_orders()),
+                  o.completed_orders() == 0 ? "-" : DurationText(o.average_cycle_seconds())});
+    }
+    owners.Print();
+    return 0;
   }
   if (verb == "order" && sub == "reassign") {
     v1::ReassignOrdersRequest request;

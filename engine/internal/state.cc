@@ -245,7 +245,11 @@ absl::Status DecodeEvent(const v1::EventRecord& record, v1::DomainEvent* event) 
   return absl::OkStatus();
 }
 
-void ApplyToOrder(const v1::EventRecord& record, v1::DomainEvent* consumed, v1::OrderView* order) {
+namespace {
+
+// ApplyToOrder without the states entered.
+void ApplyToOrderFields(const v1::EventRecord& record, v1::DomainEvent* consumed,
+                        v1::OrderView* order) {
   using E = v1::DomainEvent;
   const v1::DomainEvent& event = *consumed;
   switch (event.event_case()) {
@@ -407,6 +411,20 @@ void ApplyToOrder(const v1::EventRecord& record, v1::DomainEvent* consumed, v1::
       return;
   }
   TouchOrder(record, order);
+}
+
+}  // namespace
+
+void ApplyToOrder(const v1::EventRecord& record, v1::DomainEvent* consumed, v1::OrderView* order) {
+  const std::string before = order->status();
+  ApplyToOrderFields(record, consumed, order);
+  // Each state entered, with when: what the analytics measure time in a state by.
+  if (order->status() != before) {
+    v1::StatusEntered* entered = order->add_status_history();
+    entered->set_status(order->status());
+    *entered->mutable_time() = record.recorded_time();
+    entered->set_position(record.position());
+  }
 }
 
 void ApplyToClient(const v1::EventRecord& record, v1::DomainEvent* consumed,

@@ -26,8 +26,9 @@ namespace spotflow::engine::internal {
 // The version of EngineState snapshots this code writes and reads. Raised whenever the
 // projections change what they make of the log, so that a snapshot of the old ones is
 // ignored and the state rebuilt: 2 keeps the actions taken on orders (OrderView.actions);
-// 5 passes over order keys in use (a log with a duplicate key renumbers its second holder).
-inline constexpr uint32_t kStateFormatVersion = 5;
+// 5 passes over order keys in use (a log with a duplicate key renumbers its second holder);
+// 6 keeps each order's states entered (OrderView.status_history).
+inline constexpr uint32_t kStateFormatVersion = 6;
 
 // Stream ids of the engine's records.
 std::string UserStream(absl::string_view user_id);

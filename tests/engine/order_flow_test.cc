@@ -300,6 +300,75 @@ TEST_F(OrderFlowTest, AnOrderSaysWhomItWaitsFor) {
   consistent_with_queues();
 }
 
+// Analytics: orders in each state now, how long they stay in each, each owner's book.
+TEST_F(OrderFlowTest, OrderStatsTellTimeInEachStateAndEachOwnersBook) {
+  const auto stats = [&](const std::string& caller, OrderStatsFilter filter = {}) {
+    absl::StatusOr<v1::OrderStats> got = engine_->GetOrderStats({caller}, filter);
+    EXPECT_OK(got.status());
+    return got.ok() ? *got : v1::OrderStats();
+  };
+  const auto state = [](const v1::OrderStats& stats, const std::string& name) {
+    for (const v1::StateStats& s : stats.states()) {
+      if (s.status() == name) return s;
+    }
+    return v1::StateStats();
+  };
+  const std::string a = CreateOrder();  // 0h: awaiting_script.
+  clock_.Advance(absl::Hours(2));
+  Run(kProducer, Script(a, "Draft"));  // 2h: script_review.
+  clock_.Advance(absl::Hours(1));
+  Run(kAe, Approve(a, "script", 1));    // 3h: awaiting_spot.
+  const std::string b = CreateOrder();  // 3h: awaiting_script.
+  clock_.Advance(absl::Hours(4));       // Now 7h.
+  v1::OrderStats now = stats(kManager);
+  EXPECT_EQ(now.orders(), 2u);
+  const v1::StateStats waiting = state(now, "awaiting_script");
+  EXPECT_EQ(waiting.orders_now(), 1u);
+  EXPECT_EQ(waiting.stays(), 2u) << "a's, over, and b's, going on";
+  EXPECT_DOUBLE_EQ(waiting.average_seconds(), 3 * 3600.0);  // (2h + 4h) / 2.
+  EXPECT_DOUBLE_EQ(waiting.median_seconds(), 3 * 3600.0);
+  EXPECT_DOUBLE_EQ(state(now, "script_review").average_seconds(), 3600.0);
+  EXPECT_EQ(state(now, "script_review").orders_now(), 0u);
+  EXPECT_DOUBLE_EQ(state(now, "awaiting_spot").average_seconds(), 4 * 3600.0);
+  ASSERT_EQ(now.states_size(), 3);
+  EXPECT_EQ(now.states(0).status(), "awaiting_script") << "in the workflow's order";
+  ASSERT_EQ(now.owners_size(), 1);
+  EXPECT_EQ(now.owners(0).user_id(), kAe);
+  EXPECT_EQ(now.owners(0).open_orders(), 2u);
+  EXPECT_EQ(now.owners(0).completed_orders(), 0u);
+  // Only what the caller sees; and the filters.
+  EXPECT_EQ(stats(kAe2).orders(), 0u);
+  OrderStatsFilter of_ae2;
+  of_ae2.owner_id = kAe2;
+  EXPECT_EQ(stats(kManager, of_ae2).orders(), 0u);
+  OrderStatsFilter late;
+  late.created_since = clock_.Now() - absl::Hours(5);
+  EXPECT_EQ(stats(kManager, late).orders(), 1u) << "b only";
+
+  // c goes all the way in 2h; b is archived, and its clock stops.
+  const std::string c = CreateOrder();  // 7h.
+  clock_.Advance(absl::Hours(1));
+  Run(kProducer, Script(c, "Draft"));
+  Run(kAe, Approve(c, "script", 1));
+  Run(kProducer, Spot(c, "s3://spot/c"));
+  Run(kAe, Approve(c, "spot", 1));
+  clock_.Advance(absl::Hours(1));
+  Run(kProducer, Action(c, "deliver"));  // 9h: completed.
+  Run(kAe, OrderOnly(b, "archive"));
+  clock_.Advance(absl::Hours(10));
+  now = stats(kManager);
+  EXPECT_EQ(now.orders(), 3u);
+  EXPECT_EQ(state(now, "awaiting_script").orders_now(), 0u) << "b is archived";
+  EXPECT_EQ(state(now, "awaiting_script").stays(), 2u) << "a's 2h and c's 1h; b's stopped";
+  EXPECT_DOUBLE_EQ(state(now, "awaiting_script").average_seconds(), 1.5 * 3600);
+  const v1::StateStats done = state(now, Order(c).status());
+  EXPECT_EQ(done.orders_now(), 1u);
+  EXPECT_EQ(done.stays(), 0u) << "a final state's clock has stopped";
+  EXPECT_EQ(now.owners(0).open_orders(), 1u) << "a";
+  EXPECT_EQ(now.owners(0).completed_orders(), 1u);
+  EXPECT_DOUBLE_EQ(now.owners(0).average_cycle_seconds(), 2 * 3600.0);
+}
+
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {
   const std::string order = CreateOrder();
   Run(kProducer, Script(order, "Draft one"));

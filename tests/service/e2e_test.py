@@ -598,6 +598,10 @@ def main():
                "indented so that none reads as an entry of its own:\n" + latest)
         expect("\ncomment by" not in run_cli("order", "history", fresh.id, token=pete).stdout,
                "order history indents a comment's later lines too")
+        report = run_cli("order", "stats", token=mia)
+        expect(report.returncode == 0 and "STATE" in report.stdout and "AVERAGE STAY" in report.stdout
+               and "\nsam " in report.stdout, "order stats prints states and owners:\n"
+               + report.stdout + report.stderr)
         audited = run_cli("order", "show", fresh.id, token=aud).stdout
         expect("no workflow action is open to you now" in audited,
                "order show tells an auditor that nothing is open to them")

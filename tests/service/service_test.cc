@@ -222,6 +222,17 @@ TEST_F(ServiceTest, OrdersFlowOverTheWire) {
   list.set_archived(v1::ONLY_ARCHIVED);
   ASSERT_TRUE(Ok(orders_->ListOrders(Context("pete").get(), list, &orders)));
   EXPECT_EQ(orders.orders_size(), 0);
+
+  v1::GetOrderStatsRequest stats_request;
+  stats_request.set_owner_id("sam");
+  v1::OrderStats stats;
+  ASSERT_TRUE(Ok(orders_->GetOrderStats(Context("sam").get(), stats_request, &stats)));
+  EXPECT_EQ(stats.orders(), 1u);
+  ASSERT_EQ(stats.owners_size(), 1);
+  EXPECT_EQ(stats.owners(0).open_orders(), 1u);
+  stats_request.set_owner_id("nobody");
+  ASSERT_TRUE(Ok(orders_->GetOrderStats(Context("sam").get(), stats_request, &stats)));
+  EXPECT_EQ(stats.orders(), 0u);
 }
 
 TEST_F(ServiceTest, UpdateChangesOnlyTheFieldsInTheMask) {
