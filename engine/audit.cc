@@ -660,7 +660,9 @@ std::vector<v1::FieldChange> DiffFields(const Message& before, const Message& af
   ChangeCollector collector(before, after, &changes);
   MessageDifferencer differencer;
   if (for_people) {
-    for (const char* bookkeeping : {"version", "updated_time", "updated_position"}) {
+    // Bookkeeping, and the states entered, which the change of `status` already tells.
+    for (const char* bookkeeping :
+         {"version", "updated_time", "updated_position", "status_history"}) {
       if (const FieldDescriptor* field = before.GetDescriptor()->FindFieldByName(bookkeeping)) {
         differencer.IgnoreField(field);
       }

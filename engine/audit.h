@@ -131,7 +131,8 @@ absl::StatusOr<ExportPage> ExportEvents(const store::EventStore& store, const Ex
 
 // The field-level difference of two versions of a record, as FieldChanges (text values).
 // `for_people`: leave out the record's bookkeeping (its version, when and at which position it
-// was last changed), which a history already tells for each change.
+// was last changed), which a history already tells for each change, and an order's states
+// entered, which the change of its status tells.
 std::vector<v1::FieldChange> DiffFields(const google::protobuf::Message& before,
                                         const google::protobuf::Message& after,
                                         bool for_people = false);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -506,6 +507,12 @@ TEST_F(AuditTest, HistoryListsEveryChangeWithWhoWhenAndFields) {
   const v1::FieldChange* status = field(history[4], "status");
   ASSERT_NE(status, nullptr) << history[4].ShortDebugString();
   EXPECT_NE(status->old_value(), status->new_value());
+  // The states entered are the analytics' record of the status, which people read once.
+  for (const v1::Change& change : history) {
+    for (const v1::FieldChange& f : change.fields()) {
+      EXPECT_FALSE(absl::StartsWith(f.path(), "status_history")) << f.path();
+    }
+  }
 
   ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> client, engine_->ClientHistory({kAuditor}, client_));
   EXPECT_EQ(client[0].type(), "spotflow.v1.ClientCreated");
