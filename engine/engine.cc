@@ -239,6 +239,13 @@ class EngineImpl final : public Engine {
                                          const AsOf& as_of) const override;
   absl::StatusOr<v1::OrderStats> GetOrderStats(const Principal& principal,
                                                const OrderStatsFilter& filter) const override;
+  // A list filtered by a client or owner that is not there for the caller is a typo, not a
+  // filter that happens to match nothing: NOT_FOUND, asked only when nothing matched (one may
+  // see an order shared with them whose client they do not see). So no one learns of a client
+  // or user they may not see (nor that one was deleted), and a deleted client still counts.
+  absl::Status FiltersNameSomeoneLocked(const UserView& caller, const std::string& client_id,
+                                        const std::string& owner_id, absl::Time now) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::StatusOr<ListOrdersResponse> ListOrders(const Principal& principal,
                                                 const ListOrdersRequest& request) const override;
   absl::StatusOr<ClientView> GetClient(const Principal& principal,
@@ -1406,30 +1413,46 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   // order shared with them whose client they do not see. So no one learns of a client or user
   // they may not see (nor that one was deleted), and a deleted client still lists its orders.
   if (response.orders.empty() && request.page_token.empty()) {
-    const ClientView* client =
-        request.client_id.empty() ? nullptr : state_.FindClient(request.client_id);
-    if (!request.client_id.empty() &&
-        (client == nullptr || !state_.CanSee(*caller, *client, now, /*even_deleted=*/true))) {
-      return absl::NotFoundError(
-          absl::StrCat("there is no client \"", absl::CHexEscape(request.client_id),
-                       "\" to filter by; `spotflow client list` lists them"));
-    }
-    // A client contact's login sees no other user.
-    if (!request.owner_id.empty() &&
-        (state_.FindUser(request.owner_id) == nullptr ||
-         (!caller->client_id().empty() && request.owner_id != caller->user_id()))) {
-      return absl::NotFoundError(
-          absl::StrCat("there is no user \"", absl::CHexEscape(request.owner_id),
-                       "\" to filter by owner; `spotflow user list` lists them"));
-    }
+    RETURN_IF_ERROR(FiltersNameSomeoneLocked(*caller, request.client_id, request.owner_id, now));
   }
   return response;
 }
 
+absl::Status EngineImpl::FiltersNameSomeoneLocked(const UserView& caller,
+                                                  const std::string& client_id,
+                                                  const std::string& owner_id,
+                                                  absl::Time now) const {
+  const ClientView* client = client_id.empty() ? nullptr : state_.FindClient(client_id);
+  if (!client_id.empty() &&
+      (client == nullptr || !state_.CanSee(caller, *client, now, /*even_deleted=*/true))) {
+    return absl::NotFoundError(absl::StrCat("there is no client \"", absl::CHexEscape(client_id),
+                                            "\" to filter by; `spotflow client list` lists them"));
+  }
+  // A client contact's login sees no other user.
+  if (!owner_id.empty() && (state_.FindUser(owner_id) == nullptr ||
+                            (!caller.client_id().empty() && owner_id != caller.user_id()))) {
+    return absl::NotFoundError(
+        absl::StrCat("there is no user \"", absl::CHexEscape(owner_id),
+                     "\" to filter by owner; `spotflow user list` lists them"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& principal,
                                                          const OrderStatsFilter& filter) const {
+  if (filter.created_since.has_value() && filter.created_before.has_value() &&
+      *filter.created_before <= *filter.created_since) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "created_before ", absl::FormatTime(*filter.created_before), " is not after created_since ",
+        absl::FormatTime(*filter.created_since), "; the range would hold no order"));
+  }
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  if (!caller->client_id().empty()) {
+    // The time orders spend in each state would tell a client of the house's internal reviews.
+    return absl::PermissionDeniedError(absl::StrCat(
+        "user \"", caller->user_id(), "\" speaks for a client; order analytics are the house's"));
+  }
   const absl::Time now = clock_->Now();
   struct PerState {
     uint32_t orders_now = 0;
@@ -1443,46 +1466,74 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
   };
   std::map<std::string, PerState> states;
   std::map<std::string, PerOwner> owners;
+  // Each workflow version's final states, looked up once.
+  std::map<std::pair<std::string, uint32_t>, std::set<std::string>> finals;
   v1::OrderStats stats;
   const auto seconds = [](const google::protobuf::Timestamp& from, absl::Time to) {
-    return absl::ToDoubleSeconds(to - internal::ToTime(from));
+    return std::max(0.0, absl::ToDoubleSeconds(to - internal::ToTime(from)));
   };
-  for (const auto& [position, id] : state_.orders_by_creation()) {
-    const OrderView& order = *state_.FindOrder(id);
-    if (order.deleted() || !state_.CanSee(*caller, order, now)) continue;
-    if (!filter.owner_id.empty() && order.owner_id() != filter.owner_id) continue;
-    if (!filter.client_id.empty() && order.client_id() != filter.client_id) continue;
+  const auto count = [&](const OrderView& order) {
+    if (order.deleted() || !state_.CanSee(*caller, order, now)) return;
+    if (!filter.owner_id.empty() && order.owner_id() != filter.owner_id) return;
+    if (!filter.client_id.empty() && order.client_id() != filter.client_id) return;
     const absl::Time created = internal::ToTime(order.created_time());
-    if (filter.created_since.has_value() && created < *filter.created_since) continue;
-    if (filter.created_before.has_value() && created >= *filter.created_before) continue;
+    if (filter.created_since.has_value() && created < *filter.created_since) return;
+    if (filter.created_before.has_value() && created >= *filter.created_before) return;
     stats.set_orders(stats.orders() + 1);
-    if (const v1::WorkflowDefinition* workflow =
-            state_.FindWorkflow(order.workflow(), order.workflow_version())) {
-      for (int i = 0; i < workflow->states_size(); ++i) {
-        size_t& rank = states[workflow->states(i).name()].rank;
-        rank = std::min(rank, static_cast<size_t>(i));
+    auto [final_states, first_seen] =
+        finals.try_emplace({order.workflow(), order.workflow_version()});
+    if (first_seen) {
+      if (const v1::WorkflowDefinition* workflow =
+              state_.FindWorkflow(order.workflow(), order.workflow_version())) {
+        for (int i = 0; i < workflow->states_size(); ++i) {
+          const v1::WorkflowState& s = workflow->states(i);
+          size_t& rank = states[s.name()].rank;
+          rank = std::min(rank, static_cast<size_t>(i));
+          if (s.terminal()) final_states->second.insert(s.name());
+        }
       }
     }
+    const std::set<std::string>& done = final_states->second;
     if (!order.archived()) ++states[order.status()].orders_now;
-    // Each stay ends when the next state is entered; the last goes on until now, unless the
-    // order is done or archived, whose clock has stopped.
+    // Each stay ends at the next entry: another state, or archiving. The last goes on until
+    // now; an archiving starts none, and a final state's are not stays of work.
     const auto& history = order.status_history();
+    std::optional<absl::Time> completed_at;
     for (int i = 0; i < history.size(); ++i) {
-      if (i + 1 < history.size()) {
-        states[history[i].status()].stays.push_back(
-            seconds(history[i].time(), internal::ToTime(history[i + 1].time())));
-      } else if (!order.completed() && !order.archived()) {
-        states[history[i].status()].stays.push_back(seconds(history[i].time(), now));
+      const v1::StatusEntered& entry = history[i];
+      if (entry.archived()) continue;
+      if (done.count(entry.status()) != 0) {
+        // Completed when it entered the final state, not when it was restored there.
+        const bool restored = i > 0 && history[i - 1].archived();
+        if (!restored) completed_at = internal::ToTime(entry.time());
+        continue;
       }
+      const absl::Time end = i + 1 < history.size() ? internal::ToTime(history[i + 1].time()) : now;
+      states[entry.status()].stays.push_back(seconds(entry.time(), end));
     }
-    PerOwner& owner = owners[order.owner_id()];
-    if (order.completed() && !history.empty()) {
+    if (order.completed()) {
+      PerOwner& owner = owners[order.owner_id()];
       ++owner.completed;
-      owner.cycle_seconds +=
-          seconds(order.created_time(), internal::ToTime(history[history.size() - 1].time()));
-    } else if (!order.completed() && !order.archived()) {
-      ++owner.open;
+      if (completed_at.has_value())
+        owner.cycle_seconds += seconds(order.created_time(), *completed_at);
+    } else if (!order.archived()) {
+      ++owners[order.owner_id()].open;
     }
+  };
+  // A filter by client or owner walks that one's orders (the smaller set), as ListOrders does.
+  const absl::btree_set<uint64_t>* narrowed = nullptr;
+  if (!filter.client_id.empty()) narrowed = &state_.OrdersOfClient(filter.client_id);
+  if (!filter.owner_id.empty()) {
+    const absl::btree_set<uint64_t>* owned = &state_.OrdersOfOwner(filter.owner_id);
+    if (narrowed == nullptr || owned->size() < narrowed->size()) narrowed = owned;
+  }
+  if (narrowed != nullptr) {
+    for (uint64_t position : *narrowed) count(state_.OrderCreatedAt(position));
+  } else {
+    for (const auto& [position, id] : state_.orders_by_creation()) count(*state_.FindOrder(id));
+  }
+  if (stats.orders() == 0) {
+    RETURN_IF_ERROR(FiltersNameSomeoneLocked(*caller, filter.client_id, filter.owner_id, now));
   }
   // States in the workflows' order; those no workflow lists (an older version's) after, by name.
   std::vector<std::pair<std::string, PerState*>> ordered;
@@ -1496,14 +1547,17 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     out->set_orders_now(per->orders_now);
     out->set_stays(static_cast<uint32_t>(per->stays.size()));
     if (!per->stays.empty()) {
-      double sum = 0;
-      for (double stay : per->stays) sum += stay;
-      out->set_average_seconds(sum / per->stays.size());
       std::vector<double>& stays = per->stays;
-      std::sort(stays.begin(), stays.end());
+      double sum = 0;
+      for (double stay : stays) sum += stay;
+      out->set_average_seconds(sum / stays.size());
       const size_t middle = stays.size() / 2;
-      out->set_median_seconds(stays.size() % 2 == 1 ? stays[middle]
-                                                    : (stays[middle - 1] + stays[middle]) / 2);
+      std::nth_element(stays.begin(), stays.begin() + middle, stays.end());
+      double median = stays[middle];
+      if (stays.size() % 2 == 0) {
+        median = (median + *std::max_element(stays.begin(), stays.begin() + middle)) / 2;
+      }
+      out->set_median_seconds(median);
     }
   }
   for (const auto& [user, per] : owners) {

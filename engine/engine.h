@@ -213,10 +213,10 @@ class Engine {
   virtual absl::StatusOr<OrderView> GetOrderAsOf(const Principal& principal,
                                                  const std::string& order_id,
                                                  const AsOf& as_of) const = 0;
-  // Analytics over the orders the caller sees (deleted ones not counted): how many stand in
-  // each state now, how long they spend in each (average and median stay, a stay still going
-  // on counted until now), and each owner's open and completed orders with the average time
-  // from creation to completion.
+  // Analytics over the orders the caller sees (deleted ones not counted), for the house's
+  // staff (a client's login is PERMISSION_DENIED): how many stand in each state now, how long
+  // they spend in each (average and median stay, a stay still going on counted until now), and
+  // each owner's open and completed orders with the average time from creation to completion.
   virtual absl::StatusOr<v1::OrderStats> GetOrderStats(const Principal& principal,
                                                        const OrderStatsFilter& filter) const = 0;
   virtual absl::StatusOr<ListOrdersResponse> ListOrders(const Principal& principal,

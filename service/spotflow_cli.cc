@@ -1608,7 +1608,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "order" && sub == "reassign") {
     v1::ReassignOrdersRequest request;
-    for (absl::string_view id : absl::StrSplit(rest(1, "the orders"), ',')) {
+    for (absl::string_view id : absl::StrSplit(rest(1, "the orders"), ',', absl::SkipEmpty())) {
       request.mutable_reassign_orders()->add_order_ids(std::string(id));
     }
     request.mutable_reassign_orders()->set_to_owner(rest(2, "the user taking them"));

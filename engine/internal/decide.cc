@@ -40,6 +40,9 @@ const v1::Contact* FindContact(const v1::ClientView* client, absl::string_view c
 using store::ExpectedVersion;
 
 constexpr uint32_t kMaxSpotSeconds = 3600;
+// The most orders one ReassignOrders moves: a selection people make, decided at once (a
+// whole book moves with its accounts, ReassignAccounts).
+constexpr int kMaxOrdersReassigned = 1000;
 
 // The expected version of a record that exists (its version) or is being created.
 ExpectedVersion Expect(uint64_t version) {
@@ -629,7 +632,7 @@ class Decider {
   absl::Status UnshareClient(const v1::UnshareClient& c);
   absl::Status DeleteClient(const v1::DeleteClient& c);
   absl::Status ReassignAccounts(const v1::ReassignAccounts& c);
-  absl::Status ReassignOrders(const v1::ReassignOrders& c);
+  absl::Status ReassignOrders(const v1::ReassignOrders& c, bool has_etag);
   absl::Status CreateOrder(const v1::CreateOrder& c);
   absl::Status UpdateOrder(const v1::UpdateOrder& c);
   absl::Status SubmitRevision(const v1::SubmitRevision& c);
@@ -735,12 +738,7 @@ absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
       status = ReassignAccounts(command.reassign_accounts());
       break;
     case C::kReassignOrders:
-      // An etag is one record's version: it can guard one order, not several.
-      status = command.has_etag() && command.reassign_orders().order_ids_size() > 1
-                   ? absl::InvalidArgumentError(
-                         "an etag guards one order; reassign several without one (each is "
-                         "checked at the version read), or one at a time with theirs")
-                   : ReassignOrders(command.reassign_orders());
+      status = ReassignOrders(command.reassign_orders(), command.has_etag());
       break;
     case C::kCreateOrder:
       status = CreateOrder(command.create_order());
@@ -1449,11 +1447,22 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
   return absl::OkStatus();
 }
 
-absl::Status Decider::ReassignOrders(const v1::ReassignOrders& c) {
+absl::Status Decider::ReassignOrders(const v1::ReassignOrders& c, bool has_etag) {
   decision_.turns = {kDirectoryTurn};  // The new owner must stay one who may own orders.
   RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, "reassign orders"));
   if (c.order_ids().empty()) {
     return absl::InvalidArgumentError("order_ids names no order; give the orders to reassign");
+  }
+  if (c.order_ids_size() > kMaxOrdersReassigned) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("order_ids names ", c.order_ids_size(), " orders; the limit is ",
+                     kMaxOrdersReassigned, " at once (move a whole book with ReassignAccounts)"));
+  }
+  // An etag is one record's version: it can guard one order, not several.
+  if (has_etag && c.order_ids_size() > 1) {
+    return absl::InvalidArgumentError(
+        "an etag guards one order; reassign several without one (each is checked at the "
+        "version read), or one at a time with its etag");
   }
   ASSIGN_OR_RETURN(const v1::UserView* to, LoadUser("to_owner", c.to_owner()));
   RETURN_IF_ERROR(RequireStaff(*to, "give orders to"));
@@ -1484,11 +1493,13 @@ absl::Status Decider::ReassignOrders(const v1::ReassignOrders& c) {
     MoveOrder(*order, to->user_id());
     ++moved;
   }
-  // One order is the target, so an etag can guard it; several are checked by their versions.
+  // One order is the target, so an etag can guard it and the answer names it (and its key);
+  // several are checked by their versions, and the answer names who took them.
   if (orders.size() == 1) {
-    Target(OrderStream(orders[0]->order_id()), orders[0]->version(), to->user_id());
+    Target(OrderStream(orders[0]->order_id()), orders[0]->version(), orders[0]->order_id());
+  } else {
+    decision_.result.set_id(to->user_id());
   }
-  decision_.result.set_id(to->user_id());
   decision_.result.set_sub_id(absl::StrCat(moved, moved == 1 ? " order" : " orders"));
   return absl::OkStatus();
 }
@@ -2203,6 +2214,13 @@ std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
       const std::string& id = command.create_client().client_id();
       const v1::ClientView* client = id.empty() ? nullptr : state.FindClient(id);
       return created(ClientStream(id), client == nullptr ? 0 : client->version());
+    }
+    case v1::Command::kReassignOrders: {
+      // One order is its target (ReassignOrders); several have none.
+      if (command.reassign_orders().order_ids_size() != 1) return std::nullopt;
+      const v1::OrderView* order = state.FindOrderByIdOrKey(command.reassign_orders().order_ids(0));
+      if (order == nullptr) return std::nullopt;
+      return std::pair(OrderStream(order->order_id()), order->version());
     }
     case v1::Command::kCreateUser: {
       const std::string& id = command.create_user().user_id();

@@ -193,7 +193,8 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id) {
   order.clear_comments();
   order.clear_flight_changes();
   order.clear_owner_history();
-  order.clear_actions();  // Their comments are the house's, as comments are.
+  order.clear_actions();         // Their comments are the house's, as comments are.
+  order.clear_status_history();  // It would tell of internal reviews.
   for (auto* revisions : {order.mutable_scripts(), order.mutable_spots()}) {
     google::protobuf::RepeatedPtrField<v1::Revision> shown;
     for (v1::Revision& revision : *revisions) {
@@ -417,13 +418,16 @@ void ApplyToOrderFields(const v1::EventRecord& record, v1::DomainEvent* consumed
 
 void ApplyToOrder(const v1::EventRecord& record, v1::DomainEvent* consumed, v1::OrderView* order) {
   const std::string before = order->status();
+  const bool was_archived = order->archived();
   ApplyToOrderFields(record, consumed, order);
-  // Each state entered, with when: what the analytics measure time in a state by.
-  if (order->status() != before) {
+  // Each state entered, and each archiving and restoring, with when: what the analytics
+  // measure time in a state by.
+  if (order->status() != before || order->archived() != was_archived) {
     v1::StatusEntered* entered = order->add_status_history();
     entered->set_status(order->status());
     *entered->mutable_time() = record.recorded_time();
     entered->set_position(record.position());
+    entered->set_archived(order->archived());
   }
 }
 

@@ -338,6 +338,8 @@ TEST_F(OrderFlowTest, OrderStatsTellTimeInEachStateAndEachOwnersBook) {
   EXPECT_EQ(now.owners(0).completed_orders(), 0u);
   // Only what the caller sees; and the filters.
   EXPECT_EQ(stats(kAe2).orders(), 0u);
+  EXPECT_THAT(engine_->GetOrderStats({kClientUser}, {}),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("the house's")));
   OrderStatsFilter of_ae2;
   of_ae2.owner_id = kAe2;
   EXPECT_EQ(stats(kManager, of_ae2).orders(), 0u);
@@ -345,7 +347,7 @@ TEST_F(OrderFlowTest, OrderStatsTellTimeInEachStateAndEachOwnersBook) {
   late.created_since = clock_.Now() - absl::Hours(5);
   EXPECT_EQ(stats(kManager, late).orders(), 1u) << "b only";
 
-  // c goes all the way in 2h; b is archived, and its clock stops.
+  // c goes all the way in 2h; b is archived at 9h, and its clock stops.
   const std::string c = CreateOrder();  // 7h.
   clock_.Advance(absl::Hours(1));
   Run(kProducer, Script(c, "Draft"));
@@ -359,14 +361,40 @@ TEST_F(OrderFlowTest, OrderStatsTellTimeInEachStateAndEachOwnersBook) {
   now = stats(kManager);
   EXPECT_EQ(now.orders(), 3u);
   EXPECT_EQ(state(now, "awaiting_script").orders_now(), 0u) << "b is archived";
-  EXPECT_EQ(state(now, "awaiting_script").stays(), 2u) << "a's 2h and c's 1h; b's stopped";
-  EXPECT_DOUBLE_EQ(state(now, "awaiting_script").average_seconds(), 1.5 * 3600);
+  EXPECT_EQ(state(now, "awaiting_script").stays(), 3u) << "a's 2h, c's 1h, b's 6h until archived";
+  EXPECT_DOUBLE_EQ(state(now, "awaiting_script").average_seconds(), 3 * 3600.0);
   const v1::StateStats done = state(now, Order(c).status());
   EXPECT_EQ(done.orders_now(), 1u);
   EXPECT_EQ(done.stays(), 0u) << "a final state's clock has stopped";
   EXPECT_EQ(now.owners(0).open_orders(), 1u) << "a";
   EXPECT_EQ(now.owners(0).completed_orders(), 1u);
   EXPECT_DOUBLE_EQ(now.owners(0).average_cycle_seconds(), 2 * 3600.0);
+
+  // b was archived at 9h, after 6h waiting for its script; restored at 19h, it waits again
+  // from then: the archived 10h count for no state.
+  Run(kAe, OrderOnly(b, "restore"));
+  clock_.Advance(absl::Hours(1));  // 20h.
+  now = stats(kManager);
+  const v1::StateStats again = state(now, "awaiting_script");
+  EXPECT_EQ(again.orders_now(), 1u);
+  EXPECT_EQ(again.stays(), 4u) << "a's 2h, b's 6h before and 1h after, c's 1h";
+  EXPECT_DOUBLE_EQ(again.average_seconds(), (2 + 6 + 1 + 1) * 3600.0 / 4);
+  EXPECT_DOUBLE_EQ(again.median_seconds(), 1.5 * 3600);
+  EXPECT_EQ(now.owners(0).open_orders(), 2u) << "a and b";
+  // c archived once completed: still completed, at the same time.
+  Run(kAe, OrderOnly(c, "archive"));
+  Run(kAe, OrderOnly(c, "restore"));
+  EXPECT_DOUBLE_EQ(stats(kManager).owners(0).average_cycle_seconds(), 2 * 3600.0);
+
+  // A range that holds nothing is a mistake; so is a filter on no one.
+  OrderStatsFilter backwards;
+  backwards.created_since = clock_.Now();
+  backwards.created_before = clock_.Now() - absl::Hours(1);
+  EXPECT_THAT(engine_->GetOrderStats({kManager}, backwards),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not after")));
+  OrderStatsFilter nobody;
+  nobody.owner_id = "nobody";
+  EXPECT_THAT(engine_->GetOrderStats({kManager}, nobody), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {
@@ -1182,8 +1210,10 @@ TEST_F(OrderFlowTest, ChosenOrdersMoveToAnotherOwnerAndTheirAccountStays) {
   one.set_etag(Order(stays).version() + 1);
   EXPECT_THAT(Reject(kManager, one), StatusIs(absl::StatusCode::kAborted));
   one.set_etag(Order(stays).version());
-  const uint64_t new_etag = Run(kManager, one).etag();
-  EXPECT_EQ(new_etag, Order(stays).version());
+  const v1::CommandResult one_moved = Run(kManager, one);
+  EXPECT_EQ(one_moved.etag(), Order(stays).version());
+  EXPECT_EQ(one_moved.id(), stays) << "one order: the answer names it";
+  EXPECT_EQ(one_moved.key(), Order(stays).key());
   EXPECT_EQ(Order(stays).owner_id(), kManager);
   EXPECT_EQ(Order(done).owner_id(), kAe) << "not named, not moved";
 }
@@ -1226,6 +1256,18 @@ TEST_F(OrderFlowTest, ReassigningOrdersIsRefusedWithoutWritingWhenItCannotBeDone
   guarded.set_etag(1);
   EXPECT_THAT(Reject(kManager, guarded),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("guards one order")));
+  EXPECT_THAT(Reject(kAssistant, guarded), StatusIs(absl::StatusCode::kPermissionDenied))
+      << "who may not reassign hears that first";
+  EXPECT_THAT(Reject(kManager, reassign({order}, kClientUser)),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  v1::Command deactivate;
+  deactivate.mutable_deactivate_user()->set_user_id(kOrderEntry);
+  Run(kAdmin, deactivate);
+  EXPECT_THAT(Reject(kManager, reassign({order}, kOrderEntry)),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  std::vector<std::string> many(1001, order);
+  EXPECT_THAT(Reject(kManager, reassign(many, kAe2)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("the limit is 1000")));
   EXPECT_EQ(Order(order).owner_id(), kAe);
 }
 
@@ -1859,6 +1901,9 @@ TEST_F(OrderFlowTest, ClientContactSeesOnlyWhatWasForwardedToThem) {
   ASSERT_THAT(seen.scripts(0).reviews(), SizeIs(1));
   EXPECT_EQ(seen.scripts(0).reviews(0).kind(), v1::FORWARDED_TO_CLIENT);
   EXPECT_THAT(seen.comments(), SizeIs(0));
+  // The states the order went through would tell of internal reviews.
+  EXPECT_THAT(seen.status_history(), IsEmpty());
+  EXPECT_THAT(Order(order, kAe).status_history(), Not(IsEmpty()));
   EXPECT_THAT(Order(order, kAe).scripts(), SizeIs(2));
   EXPECT_THAT(engine_->ListUsers({kClientUser}, {}), StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_THAT(engine_->GetUser({kClientUser}, kAe), StatusIs(absl::StatusCode::kNotFound));
