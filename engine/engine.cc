@@ -243,6 +243,10 @@ class EngineImpl final : public Engine {
   // filter that happens to match nothing: NOT_FOUND, asked only when nothing matched (one may
   // see an order shared with them whose client they do not see). So no one learns of a client
   // or user they may not see (nor that one was deleted), and a deleted client still counts.
+  // Whom `order` waits for (OrderView.awaiting), added to `shown` for staff callers: everyone
+  // whose work queue it stands in, by user id.
+  void AddAwaitingLocked(const UserView& caller, const OrderView& order, absl::Time now,
+                         OrderView* shown) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status FiltersNameSomeoneLocked(const UserView& caller, const std::string& client_id,
                                         const std::string& owner_id, absl::Time now) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -1215,28 +1219,7 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
   for (std::string& action : internal::FlightActionsOpenTo(state_, *caller, *order, now)) {
     shown.add_open_flight_actions(std::move(action));
   }
-  // Whom the order waits for: everyone whose work queue it stands in. For the house only: a
-  // contact's login is not shown the house's people.
-  if (options.awaiting && caller->client_id().empty()) {
-    std::vector<const UserView*> users;
-    for (const auto& [id, user] : state_.users()) {
-      if (user.active()) users.push_back(&user);
-    }
-    std::sort(users.begin(), users.end(),
-              [](const UserView* a, const UserView* b) { return a->user_id() < b->user_id(); });
-    for (const UserView* user : users) {
-      if (!state_.CanSee(*user, *order, now)) continue;  // As a work queue lists only those.
-      std::vector<std::string> actions =
-          internal::ActionsOpenTo(state_, *user, *order, now, /*moving_only=*/true);
-      const bool flight_change = internal::FlightChangeAwaits(state_, *user, *order, now);
-      if (actions.empty() && !flight_change) continue;
-      v1::Awaiting* awaiting = shown.add_awaiting();
-      awaiting->set_user_id(user->user_id());
-      awaiting->set_display_name(user->display_name());
-      for (std::string& action : actions) awaiting->add_actions(std::move(action));
-      awaiting->set_flight_change(flight_change);
-    }
-  }
+  if (options.awaiting) AddAwaitingLocked(*caller, *order, now, &shown);
   const bool forwards =
       std::any_of(shown.open_actions().begin(), shown.open_actions().end(),
                   [](const std::string& action) { return absl::StartsWith(action, "forward_"); });
@@ -1387,6 +1370,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
     // A queue says why each order is in it: what it waits for the caller to do.
     for (std::string& action : waiting) shown.add_open_actions(std::move(action));
     if (flight_change_waits) shown.add_open_flight_actions("decide");
+    if (request.awaiting) AddAwaitingLocked(*caller, order, now, &shown);
     last_listed = position;
     return true;
   };
@@ -1416,6 +1400,30 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
     RETURN_IF_ERROR(FiltersNameSomeoneLocked(*caller, request.client_id, request.owner_id, now));
   }
   return response;
+}
+
+void EngineImpl::AddAwaitingLocked(const UserView& caller, const OrderView& order, absl::Time now,
+                                   OrderView* shown) const {
+  // For the house only: a contact's login is not shown the house's people.
+  if (!caller.client_id().empty()) return;
+  std::vector<const UserView*> users;
+  for (const auto& [id, user] : state_.users()) {
+    if (user.active()) users.push_back(&user);
+  }
+  std::sort(users.begin(), users.end(),
+            [](const UserView* a, const UserView* b) { return a->user_id() < b->user_id(); });
+  for (const UserView* user : users) {
+    if (!state_.CanSee(*user, order, now)) continue;  // As a work queue lists only those.
+    std::vector<std::string> actions =
+        internal::ActionsOpenTo(state_, *user, order, now, /*moving_only=*/true);
+    const bool flight_change = internal::FlightChangeAwaits(state_, *user, order, now);
+    if (actions.empty() && !flight_change) continue;
+    v1::Awaiting* awaiting = shown->add_awaiting();
+    awaiting->set_user_id(user->user_id());
+    awaiting->set_display_name(user->display_name());
+    for (std::string& action : actions) awaiting->add_actions(std::move(action));
+    awaiting->set_flight_change(flight_change);
+  }
 }
 
 absl::Status EngineImpl::FiltersNameSomeoneLocked(const UserView& caller,

@@ -210,9 +210,11 @@ const std::vector<VerbSpec>& Verbs() {
       {"order watch", "ORDER                    each change as it happens, until interrupted",
        1, 1, {}, false},
       {"order list", "[--status S[,S...]] [--client ID] [--owner ID] [--flight FROM..TO]\n"
-                     "               [--archived include|only|exclude] [--queue] [--limit N] [--page-token T]\n"
-                     "               (--flight: flights that overlap it; FROM.. or ..TO leave an end open)",
-       0, 0, {"status", "client", "owner", "flight", "archived", "queue", "limit", "page-token"}, false},
+                     "               [--archived include|only|exclude] [--queue] [--waiting] [--limit N]\n"
+                     "               [--page-token T]   (--flight: flights that overlap it; FROM.. or\n"
+                     "               ..TO leave an end open; --waiting: whom each order waits for)",
+       0, 0, {"status", "client", "owner", "flight", "archived", "queue", "waiting", "limit",
+              "page-token"}, false},
       {"order update", "ORDER [--title TEXT] [--instructions TEXT] [--length SECONDS]\n"
                        "               [--field NAME=VALUE]...",
        1, 1, {"title", "instructions", "length", "field"}, true},
@@ -1376,6 +1378,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.set_client_id(args.Get("client"));
     request.set_owner_id(args.Get("owner"));
     request.set_actionable(args.Has("queue"));
+    request.set_with_awaiting(args.Has("waiting"));
     if (args.Has("flight")) {
       // Orders whose flight overlaps FROM..TO; either end may be left open ("2026-12-01..").
       std::vector<std::string> ends = absl::StrSplit(args.Get("flight"), "..");
@@ -1404,10 +1407,21 @@ int Client::Run(const std::string& verb, const Args& args) {
                                         "CLIENT", "OWNER", "FLIGHT"};
     // A queue says what each order waits for the caller to do.
     if (queue) columns.push_back("WAITS FOR YOU TO");
+    // A board of who has the ball: whom each order waits for, and to do what.
+    const bool waiting = args.Has("waiting");
+    if (waiting) columns.push_back("WAITS FOR");
     Table table(columns);
     for (const v1::OrderView& o : response.orders()) {
       std::vector<std::string> row = OrderRow(o);
       if (queue) row.push_back(WaitsForText(o));
+      if (waiting) {
+        std::vector<std::string> whom;
+        for (const v1::Awaiting& a : o.awaiting()) {
+          whom.push_back(
+              absl::StrCat(a.user_id(), ": ", WaitsForText(o, a.actions(), a.flight_change())));
+        }
+        row.push_back(whom.empty() ? "-" : absl::StrJoin(whom, "; "));
+      }
       table.Add(std::move(row));
     }
     if (!response.orders().empty()) table.Print();
@@ -2456,7 +2470,7 @@ int main(int argc, char** argv) {
       }
       const bool boolean = name == "json" || name == "help" || name == "provided" ||
                            name == "queue" || name == "filtered" || name == "follow" ||
-                           name == "dry-run";
+                           name == "dry-run" || name == "waiting";
       if (boolean) {
         // --queue, --queue=true: on; --queue=false: off, as if not given.
         if (value == "false" || value == "no" || value == "0") continue;

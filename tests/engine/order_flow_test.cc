@@ -279,6 +279,16 @@ TEST_F(OrderFlowTest, AnOrderSaysWhomItWaitsFor) {
   };
   EXPECT_THAT(awaiting(kManager), ElementsAre("producer: submit_script"));
   EXPECT_THAT(Order(order).awaiting(), IsEmpty()) << "only when asked";
+  // A list fills it too, when asked: a board of who has the ball.
+  ListOrdersRequest board;
+  board.awaiting = true;
+  absl::StatusOr<ListOrdersResponse> listed = engine_->ListOrders({kManager}, board);
+  ASSERT_OK(listed.status());
+  ASSERT_THAT(listed->orders, SizeIs(1));
+  ASSERT_THAT(listed->orders[0].awaiting(), SizeIs(1));
+  EXPECT_EQ(listed->orders[0].awaiting(0).user_id(), kProducer);
+  board.awaiting = false;
+  EXPECT_THAT(engine_->ListOrders({kManager}, board)->orders[0].awaiting(), IsEmpty());
   consistent_with_queues();
   Run(kProducer, Script(order, "Draft one"));
   // The owner approves; those the account is shared with may also ask for changes or forward.

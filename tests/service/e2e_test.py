@@ -598,6 +598,10 @@ def main():
                "indented so that none reads as an entry of its own:\n" + latest)
         expect("\ncomment by" not in run_cli("order", "history", fresh.id, token=pete).stdout,
                "order history indents a comment's later lines too")
+        board = [line for line in run_cli("order", "list", "--waiting", token=mia).stdout
+                 .splitlines() if fresh.id in line]
+        expect(len(board) == 1 and board[0].rstrip().endswith("pete: submit script"),
+               "order list --waiting says whom each order waits for: %r" % board)
         report = run_cli("order", "stats", token=mia)
         expect(report.returncode == 0 and "STATE" in report.stdout and "AVERAGE STAY" in report.stdout
                and "\nsam " in report.stdout, "order stats prints states and owners:\n"
