@@ -272,12 +272,12 @@ const std::vector<VerbSpec>& Verbs() {
                          "               (changes only what is given; --email= clears it)",
        2, 2, {"name", "email", "phone", "title"}, true},
       {"contact remove", "CLIENT CONTACT", 2, 2, {}, true},
-      {"accounts reassign", "FROM_USER TO_USER[,TO_USER...] [--client ID[,ID...]]   (without\n"
-                            "               --client: every client FROM_USER owns, with their open\n"
-                            "               orders; several TO_USERs share them, each account to\n"
-                            "               whoever has the fewest open orders; --dry-run lists\n"
-                            "               what would move)",
-       2, 2, {"client"}, true},
+      {"accounts reassign", "FROM_USER TO_USER[,TO_USER...] [--client ID[,ID...] | --kind KIND]\n"
+                            "               (without --client: every client FROM_USER owns, or those\n"
+                            "               of a kind, with their open orders; several TO_USERs share\n"
+                            "               them, each account to whoever has the fewest open orders;\n"
+                            "               --dry-run lists what would move)",
+       2, 2, {"client", "kind"}, true},
       {"user create", "ID --name NAME --role ROLE[,ROLE...] [--email E] [--manager USER]\n"
                       "               [--client CLIENT --contact CONTACT]   (a client contact's own login)",
        1, 1, {"name", "role", "email", "manager", "client", "contact"}, true},
@@ -1796,6 +1796,7 @@ int Client::Run(const std::string& verb, const Args& args) {
         request.mutable_reassign_accounts()->add_client_ids(std::string(id));
       }
     }
+    request.mutable_reassign_accounts()->set_client_kind(args.Get("kind"));
     // Which accounts and orders moved (or would), to whom, and the way back.
     const std::string from = request.reassign_accounts().from_owner();
     const auto moved = [this, &from, &takers](const v1::CommandResult& result) {

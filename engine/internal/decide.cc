@@ -1352,14 +1352,25 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
     takers.push_back(to);
   }
   std::vector<const v1::ClientView*> clients;
+  if (!c.client_kind().empty() && !c.client_ids().empty()) {
+    return absl::InvalidArgumentError(
+        "give client_ids (those accounts) or client_kind (the accounts of a kind), not both");
+  }
   if (c.client_ids().empty()) {
+    // Every account of theirs, or an audience: those of a kind, as people type it.
     for (const auto& [position, id] : state_.clients_by_creation()) {
       const v1::ClientView* client = state_.FindClient(id);
-      if (!client->deleted() && client->owner_id() == from->user_id()) clients.push_back(client);
+      if (client->deleted() || client->owner_id() != from->user_id()) continue;
+      if (!c.client_kind().empty() && !absl::EqualsIgnoreCase(client->kind(), c.client_kind())) {
+        continue;
+      }
+      clients.push_back(client);
     }
     if (clients.empty()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("user \"", from->user_id(), "\" owns no clients to reassign"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "user \"", from->user_id(), "\" owns no clients",
+          c.client_kind().empty() ? "" : absl::StrCat(" of kind \"", c.client_kind(), "\""),
+          " to reassign"));
     }
   } else {
     absl::flat_hash_set<std::string> seen;

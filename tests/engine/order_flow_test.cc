@@ -1153,6 +1153,32 @@ TEST_F(OrderFlowTest, AccountsSpreadOverSeveralUsersEvenOutTheirOpenOrders) {
   EXPECT_EQ(single_repeat.sub_id(), "3 clients, 2 orders");  // globex, initech, hooli.
 }
 
+// An audience: the accounts of a kind, whatever its case.
+TEST_F(OrderFlowTest, AccountsOfAKindMoveAndTheOthersStay) {
+  for (const auto& [id, kind] : std::vector<std::pair<std::string, std::string>>{
+           {"globex", "agency"}, {"initech", "Agency"}, {"hooli", "advertiser"}}) {
+    v1::Command create = CreateClientCommand(id, id);
+    create.mutable_create_client()->set_kind(kind);
+    Run(kAe, create);
+  }
+  v1::Command reassign;
+  reassign.mutable_reassign_accounts()->set_from_owner(kAe);
+  reassign.mutable_reassign_accounts()->set_to_owner(kAe2);
+  reassign.mutable_reassign_accounts()->set_client_kind("AGENCY");
+  const v1::CommandResult result = Run(kManager, reassign);
+  std::vector<std::string> moved;
+  for (const v1::AccountMoved& m : result.moved_accounts()) moved.push_back(m.client_id());
+  EXPECT_THAT(moved, ElementsAre("globex", "initech"));
+  EXPECT_EQ(engine_->GetClient({kManager}, "hooli")->owner_id(), kAe);
+  EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe);
+  // None left of that kind; and a kind with a list of clients is one too many.
+  EXPECT_THAT(Reject(kManager, reassign),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("of kind \"AGENCY\"")));
+  reassign.mutable_reassign_accounts()->add_client_ids("hooli");
+  EXPECT_THAT(Reject(kManager, reassign),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not both")));
+}
+
 TEST_F(OrderFlowTest, ASpreadIsRefusedWithoutWritingWhenItsTakersAreWrong) {
   CreateOrder();
   const auto spread = [](std::vector<std::string> to, const std::string& to_owner = "") {
