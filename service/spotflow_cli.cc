@@ -997,12 +997,14 @@ class Client {
     std::printf("  id %s, status %s%s%s, etag %llu\n", o.order_id().c_str(), o.status().c_str(),
                 o.completed() ? " (final)" : "", o.archived() ? ", archived" : "",
                 static_cast<unsigned long long>(o.version()));
-    std::printf("  %s order for client %s, owner %s, producer %s\n",
+    // The producer only when one is assigned: a client's login is not told, and "-" would
+    // read to it as "none".
+    std::printf("  %s order for client %s, owner %s%s\n",
                 o.kind() == v1::PROVIDED ? "provided-spot"
                 : o.kind() == v1::REUSE  ? "reuse"
                                          : "production",
                 o.client_id().c_str(), o.owner_id().c_str(),
-                o.producer_id().empty() ? "-" : o.producer_id().c_str());
+                o.producer_id().empty() ? "" : (", producer " + o.producer_id()).c_str());
     std::printf("  flight %s..%s, %s\n", DateText(o.flight_start()).c_str(),
                 DateText(o.flight_end()).c_str(),
                 o.spot_length_seconds() == 0

@@ -154,6 +154,11 @@ def main():
         import json
         expect(shown.returncode == 0 and json.loads(shown.stdout)["status"] == "completed",
                "spotflow --json order show prints the order as JSON")
+        to_carol = run_cli("order", "show", order, token=tokens["carol"])
+        expect(to_carol.returncode == 0 and "owner sam\n" in to_carol.stdout
+               and "producer" not in to_carol.stdout,
+               "a contact's login is not told of a producer, nor that there is none:\n"
+               + to_carol.stdout + to_carol.stderr)
         reviews = run_cli("order", "history", order).stdout
         expect(re.search(r"^  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  spot r\d+ approved by \w+",
                          reviews, re.M) is not None,
