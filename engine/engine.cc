@@ -52,6 +52,7 @@ using store::EventRecord;
 constexpr uint32_t kSchemaVersion = 1;
 constexpr size_t kMaxRequestIdBytes = 256;
 constexpr size_t kMaxStreamRead = 1'000'000;
+constexpr size_t kMaxAwaitingPage = 100;  // ListOrders with `awaiting`.
 constexpr char kPresetsKey[] = "spotflow.presets.v1";
 
 // The client as it stands at `now`: an account share that has expired grants nothing and is
@@ -1298,7 +1299,11 @@ absl::StatusOr<OrderView> EngineImpl::GetOrderAsOf(const Principal& principal,
 
 absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& principal,
                                                           const ListOrdersRequest& request) const {
-  const size_t page_size = PageSize(request.page_size);
+  // Saying whom each order waits for asks every user's queue per order, under the lock: such
+  // pages are kept short (a page may hold fewer than asked; the token goes on from there).
+  const size_t page_size = request.awaiting
+                               ? std::min<size_t>(PageSize(request.page_size), kMaxAwaitingPage)
+                               : PageSize(request.page_size);
   const auto date = [](const std::optional<v1::Date>& d) {
     return d.has_value() ? internal::FormatDate(*d) : std::string();
   };

@@ -100,7 +100,8 @@ struct ListOrdersRequest {
   // for their decision (a sales manager's). Actions that leave an order in its state (a new
   // script while one is in review) do not count.
   bool actionable = false;
-  // Also fill each order's `awaiting`, as GetOrderOptions::awaiting.
+  // Also fill each order's `awaiting`, as GetOrderOptions::awaiting; a page then holds at
+  // most 100 orders.
   bool awaiting = false;
   size_t page_size = 0;  // 0: Options::default_page_size.
   std::string page_token;

@@ -289,6 +289,17 @@ TEST_F(OrderFlowTest, AnOrderSaysWhomItWaitsFor) {
   EXPECT_EQ(listed->orders[0].awaiting(0).user_id(), kProducer);
   board.awaiting = false;
   EXPECT_THAT(engine_->ListOrders({kManager}, board)->orders[0].awaiting(), IsEmpty());
+  // Such pages are short: at most 100 orders, the token going on from there.
+  for (int i = 0; i < 100; ++i) CreateOrder();
+  board.awaiting = true;
+  board.page_size = 500;
+  listed = engine_->ListOrders({kManager}, board);
+  ASSERT_OK(listed.status());
+  EXPECT_THAT(listed->orders, SizeIs(100));
+  board.page_token = listed->next_page_token;
+  listed = engine_->ListOrders({kManager}, board);
+  ASSERT_OK(listed.status());
+  EXPECT_THAT(listed->orders, SizeIs(1));
   consistent_with_queues();
   Run(kProducer, Script(order, "Draft one"));
   // The owner approves; those the account is shared with may also ask for changes or forward.
