@@ -240,14 +240,17 @@ class EngineImpl final : public Engine {
                                          const AsOf& as_of) const override;
   absl::StatusOr<v1::OrderStats> GetOrderStats(const Principal& principal,
                                                const OrderStatsFilter& filter) const override;
+  // The active users, by id: whom an order may wait for.
+  std::vector<const UserView*> ActiveUsersLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Whom `order` waits for (OrderView.awaiting), added to `shown` for staff callers: each of
+  // `users` (ActiveUsersLocked) whose work queue it stands in.
+  void AddAwaitingLocked(const UserView& caller, const std::vector<const UserView*>& users,
+                         const OrderView& order, absl::Time now, OrderView* shown) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // A list filtered by a client or owner that is not there for the caller is a typo, not a
   // filter that happens to match nothing: NOT_FOUND, asked only when nothing matched (one may
   // see an order shared with them whose client they do not see). So no one learns of a client
   // or user they may not see (nor that one was deleted), and a deleted client still counts.
-  // Whom `order` waits for (OrderView.awaiting), added to `shown` for staff callers: everyone
-  // whose work queue it stands in, by user id.
-  void AddAwaitingLocked(const UserView& caller, const OrderView& order, absl::Time now,
-                         OrderView* shown) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status FiltersNameSomeoneLocked(const UserView& caller, const std::string& client_id,
                                         const std::string& owner_id, absl::Time now) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -1220,7 +1223,7 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
   for (std::string& action : internal::FlightActionsOpenTo(state_, *caller, *order, now)) {
     shown.add_open_flight_actions(std::move(action));
   }
-  if (options.awaiting) AddAwaitingLocked(*caller, *order, now, &shown);
+  if (options.awaiting) AddAwaitingLocked(*caller, ActiveUsersLocked(), *order, now, &shown);
   const bool forwards =
       std::any_of(shown.open_actions().begin(), shown.open_actions().end(),
                   [](const std::string& action) { return absl::StartsWith(action, "forward_"); });
@@ -1348,6 +1351,8 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   }
   ListOrdersResponse response;
   uint64_t last_listed = after;
+  const std::vector<const UserView*> users =
+      request.awaiting ? ActiveUsersLocked() : std::vector<const UserView*>();
   // Lists the order created at `position` if every filter passes; false once the page is full.
   const auto list = [&](uint64_t position, const std::string& order_id) {
     const OrderView& order = *state_.FindOrder(order_id);
@@ -1375,7 +1380,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
     // A queue says why each order is in it: what it waits for the caller to do.
     for (std::string& action : waiting) shown.add_open_actions(std::move(action));
     if (flight_change_waits) shown.add_open_flight_actions("decide");
-    if (request.awaiting) AddAwaitingLocked(*caller, order, now, &shown);
+    if (request.awaiting) AddAwaitingLocked(*caller, users, order, now, &shown);
     last_listed = position;
     return true;
   };
@@ -1407,16 +1412,21 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   return response;
 }
 
-void EngineImpl::AddAwaitingLocked(const UserView& caller, const OrderView& order, absl::Time now,
-                                   OrderView* shown) const {
-  // For the house only: a contact's login is not shown the house's people.
-  if (!caller.client_id().empty()) return;
+std::vector<const UserView*> EngineImpl::ActiveUsersLocked() const {
   std::vector<const UserView*> users;
   for (const auto& [id, user] : state_.users()) {
     if (user.active()) users.push_back(&user);
   }
   std::sort(users.begin(), users.end(),
             [](const UserView* a, const UserView* b) { return a->user_id() < b->user_id(); });
+  return users;
+}
+
+void EngineImpl::AddAwaitingLocked(const UserView& caller,
+                                   const std::vector<const UserView*>& users,
+                                   const OrderView& order, absl::Time now, OrderView* shown) const {
+  // For the house only: a contact's login is not shown the house's people.
+  if (!caller.client_id().empty()) return;
   for (const UserView* user : users) {
     if (!state_.CanSee(*user, order, now)) continue;  // As a work queue lists only those.
     std::vector<std::string> actions =

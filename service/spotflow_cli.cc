@@ -1798,10 +1798,22 @@ int Client::Run(const std::string& verb, const Args& args) {
         request.mutable_reassign_accounts()->add_client_ids(std::string(id));
       }
     }
-    request.mutable_reassign_accounts()->set_client_kind(args.Get("kind"));
+    if (args.Has("kind")) {
+      if (args.Get("kind").empty()) Usage("--kind names a kind of client, such as agency");
+      if (args.Has("client")) Usage("give --client (those accounts) or --kind, not both");
+      request.mutable_reassign_accounts()->set_client_kind(args.Get("kind"));
+    }
     // Which accounts and orders moved (or would), to whom, and the way back.
     const std::string from = request.reassign_accounts().from_owner();
-    const auto moved = [this, &from, &takers](const v1::CommandResult& result) {
+    const bool by_kind = args.Has("kind");
+    const auto moved = [this, &from, &takers, by_kind](const v1::CommandResult& result) {
+      if (by_kind && result.moved_accounts().empty()) {
+        // A server from before client_kind would have moved every account of theirs.
+        std::fprintf(stderr,
+                     "spotflow: the server did not say which accounts moved: it may not know "
+                     "--kind and have moved all of %s's; check with spotflow client list\n",
+                     from.c_str());
+      }
       // Per taker, in the order given: their accounts and open orders. From a server that does
       // not name the moves (moved_accounts), the streams written say what moved, not to whom.
       std::vector<std::string> names = takers;

@@ -1333,6 +1333,11 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
   if (c.spread_to_size() == 1) {
     return absl::InvalidArgumentError("spread_to names one user; give them as to_owner");
   }
+  if (!c.client_kind().empty() && !c.client_ids().empty()) {
+    return absl::InvalidArgumentError(
+        "give client_ids (those accounts) or client_kind (the accounts of a kind), not both");
+  }
+  RETURN_IF_ERROR(ValidateText("client_kind", c.client_kind(), kMaxNameBytes, false));
   std::vector<const v1::UserView*> takers;
   absl::flat_hash_set<std::string> named;
   const char* field = c.spread_to().empty() ? "to_owner" : "spread_to";
@@ -1352,10 +1357,6 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
     takers.push_back(to);
   }
   std::vector<const v1::ClientView*> clients;
-  if (!c.client_kind().empty() && !c.client_ids().empty()) {
-    return absl::InvalidArgumentError(
-        "give client_ids (those accounts) or client_kind (the accounts of a kind), not both");
-  }
   if (c.client_ids().empty()) {
     // Every account of theirs, or an audience: those of a kind, as people type it.
     for (const auto& [position, id] : state_.clients_by_creation()) {

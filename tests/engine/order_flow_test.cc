@@ -288,10 +288,18 @@ TEST_F(OrderFlowTest, AnOrderSaysWhomItWaitsFor) {
   ASSERT_THAT(listed->orders[0].awaiting(), SizeIs(1));
   EXPECT_EQ(listed->orders[0].awaiting(0).user_id(), kProducer);
   board.awaiting = false;
-  EXPECT_THAT(engine_->ListOrders({kManager}, board)->orders[0].awaiting(), IsEmpty());
+  listed = engine_->ListOrders({kManager}, board);
+  ASSERT_OK(listed.status());
+  ASSERT_THAT(listed->orders, SizeIs(1));
+  EXPECT_THAT(listed->orders[0].awaiting(), IsEmpty());
+  // Not to a contact's login: the house's people are the house's.
+  board.awaiting = true;
+  listed = engine_->ListOrders({kClientUser}, board);
+  ASSERT_OK(listed.status());
+  ASSERT_THAT(listed->orders, SizeIs(1));
+  EXPECT_THAT(listed->orders[0].awaiting(), IsEmpty());
   // Such pages are short: at most 100 orders, the token going on from there.
   for (int i = 0; i < 100; ++i) CreateOrder();
-  board.awaiting = true;
   board.page_size = 500;
   listed = engine_->ListOrders({kManager}, board);
   ASSERT_OK(listed.status());
@@ -299,7 +307,14 @@ TEST_F(OrderFlowTest, AnOrderSaysWhomItWaitsFor) {
   board.page_token = listed->next_page_token;
   listed = engine_->ListOrders({kManager}, board);
   ASSERT_OK(listed.status());
-  EXPECT_THAT(listed->orders, SizeIs(1));
+  ASSERT_THAT(listed->orders, SizeIs(1));
+  EXPECT_THAT(listed->orders[0].awaiting(), SizeIs(1)) << "the 101st, filled too";
+  EXPECT_EQ(listed->next_page_token, "");
+  board.page_token.clear();
+  board.page_size = 10;
+  listed = engine_->ListOrders({kManager}, board);
+  ASSERT_OK(listed.status());
+  EXPECT_THAT(listed->orders, SizeIs(10)) << "a smaller page is left as asked";
   consistent_with_queues();
   Run(kProducer, Script(order, "Draft one"));
   // The owner approves; those the account is shared with may also ask for changes or forward.
@@ -1182,12 +1197,24 @@ TEST_F(OrderFlowTest, AccountsOfAKindMoveAndTheOthersStay) {
   EXPECT_THAT(moved, ElementsAre("globex", "initech"));
   EXPECT_EQ(engine_->GetClient({kManager}, "hooli")->owner_id(), kAe);
   EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe);
+  // A preview with the accounts spread: only that kind, and nothing written.
+  v1::Command spread = reassign;
+  spread.mutable_reassign_accounts()->clear_to_owner();
+  spread.mutable_reassign_accounts()->add_spread_to(kAe);
+  spread.mutable_reassign_accounts()->add_spread_to(kManager);
+  spread.mutable_reassign_accounts()->set_from_owner(kAe2);
+  absl::StatusOr<v1::CommandResult> preview = Preview(kManager, spread);
+  ASSERT_OK(preview.status());
+  EXPECT_EQ(preview->moved_accounts_size(), 2);
   // None left of that kind; and a kind with a list of clients is one too many.
   EXPECT_THAT(Reject(kManager, reassign),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("of kind \"AGENCY\"")));
   reassign.mutable_reassign_accounts()->add_client_ids("hooli");
   EXPECT_THAT(Reject(kManager, reassign),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not both")));
+  reassign.mutable_reassign_accounts()->clear_client_ids();
+  reassign.mutable_reassign_accounts()->set_client_kind("agency\x01");
+  EXPECT_THAT(Reject(kManager, reassign), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_F(OrderFlowTest, ASpreadIsRefusedWithoutWritingWhenItsTakersAreWrong) {

@@ -510,6 +510,10 @@ def main():
                and "  to otto:\n" in spread.stdout and "    clients it would move: "
                in spread.stdout, "accounts spread over several say who would take what: "
                + spread.stdout + spread.stderr)
+        for args in (("--kind=",), ("--kind", "agency", "--client", "globex")):
+            refused = run_cli("accounts", "reassign", "sam", "mia", *args, token=mia)
+            expect(refused.returncode == 2, "accounts reassign %s is a usage error: %s"
+                   % (" ".join(args), refused.stderr))
         moved = run_cli("accounts", "reassign", "sam", "mia", "--client", "globex", token=mia)
         expect(moved.returncode == 0 and "  clients: globex\n" in moved.stdout
                and "etag=0" not in moved.stdout,

@@ -219,6 +219,12 @@ TEST_F(ServiceTest, OrdersFlowOverTheWire) {
   v1::ListOrdersResponse orders;
   ASSERT_TRUE(Ok(orders_->ListOrders(Context("pete").get(), list, &orders)));
   EXPECT_EQ(orders.orders_size(), 1);
+  list.set_with_awaiting(true);
+  ASSERT_TRUE(Ok(orders_->ListOrders(Context("pete").get(), list, &orders)));
+  ASSERT_EQ(orders.orders_size(), 1);
+  ASSERT_EQ(orders.orders(0).awaiting_size(), 1);
+  EXPECT_EQ(orders.orders(0).awaiting(0).user_id(), "pete");
+  list.set_with_awaiting(false);
   list.set_archived(v1::ONLY_ARCHIVED);
   ASSERT_TRUE(Ok(orders_->ListOrders(Context("pete").get(), list, &orders)));
   EXPECT_EQ(orders.orders_size(), 0);
