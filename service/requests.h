@@ -30,8 +30,8 @@ bool IsChange(const google::protobuf::MethodDescriptor& method);
 
 // The engine command a change request carries: its body as the Command field of the same name,
 // its etag, request id and validate_only. An update mask clears the body's fields outside it,
-// except the identifying first field. INVALID_ARGUMENT when the body is missing or the mask names a field
-// the body does not have; INTERNAL when the request's body names no command.
+// except the identifying first field. INVALID_ARGUMENT when the body is missing or the mask
+// names a field the body does not have; INTERNAL when the request's body names no command.
 absl::Status ToCommand(const google::protobuf::Message& request, v1::Command* command);
 
 }  // namespace spotflow::service
