@@ -49,6 +49,31 @@ class OrderFlowTest : public ::spotflow::testing::EngineTest {
     return found;
   }
 
+  // Each of `commands`, as `user`, first on a thread that may not wait (TryExecuteAsync), then,
+  // when that leaves it, through ExecuteAsync, as the service does; waits for every answer and
+  // expects each to succeed, once. Returns how many were left to ExecuteAsync.
+  int TryEachThenExecute(const std::string& user, const std::vector<v1::Command>& commands) {
+    std::atomic<int> answers{0};
+    int left = 0;
+    std::vector<std::unique_ptr<absl::Notification>> done;
+    for (const v1::Command& command : commands) {
+      done.push_back(std::make_unique<absl::Notification>());
+      absl::Notification* notified = done.back().get();
+      auto callback = [&answers, notified](absl::StatusOr<v1::CommandResult> r) {
+        EXPECT_TRUE(r.ok()) << r.status();
+        ++answers;
+        notified->Notify();
+      };
+      if (!engine_->TryExecuteAsync({user}, command, callback)) {
+        ++left;
+        engine_->ExecuteAsync({user}, command, callback);
+      }
+    }
+    for (auto& notification : done) notification->WaitForNotification();
+    EXPECT_EQ(answers.load(), static_cast<int>(commands.size())) << "each answered once";
+    return left;
+  }
+
   // `first` and `second` executed at once, each on its own thread, by `user`: their results.
   std::pair<absl::StatusOr<v1::CommandResult>, absl::StatusOr<v1::CommandResult>> Together(
       const std::string& user, const v1::Command& first, const v1::Command& second) {
@@ -162,27 +187,11 @@ TEST_F(OrderFlowTest, TryExecuteAsyncDecidesAtOnceOrDoesNothing) {
   std::thread writer([&] {
     while (!stop) Run(kAe, comment("from the other thread"));
   });
-  std::atomic<int> answers{0};
-  int left = 0;
-  std::vector<std::unique_ptr<absl::Notification>> done;
-  for (int i = 0; i < kCommands; ++i) {
-    done.push_back(std::make_unique<absl::Notification>());
-    absl::Notification* notified = done.back().get();
-    auto callback = [&answers, notified](absl::StatusOr<v1::CommandResult> r) {
-      EXPECT_TRUE(r.ok()) << r.status();
-      ++answers;
-      notified->Notify();
-    };
-    const v1::Command command = comment(absl::StrCat("try ", i));
-    if (!engine_->TryExecuteAsync({kAe}, command, callback)) {
-      ++left;
-      engine_->ExecuteAsync({kAe}, command, callback);
-    }
-  }
-  for (auto& notification : done) notification->WaitForNotification();
+  std::vector<v1::Command> tries_made;
+  for (int i = 0; i < kCommands; ++i) tries_made.push_back(comment(absl::StrCat("try ", i)));
+  const int left = TryEachThenExecute(kAe, tries_made);
   stop = true;
   writer.join();
-  EXPECT_EQ(answers.load(), kCommands) << "each answered once";
   const v1::OrderView view = Order(order);
   int tries = 0;
   for (const auto& c : view.comments()) tries += absl::StartsWith(c.text(), "try ");
@@ -205,28 +214,15 @@ TEST_F(OrderFlowTest, TryExecuteAsyncGivesBackTurnsItWouldHaveToDecideAgainFor) 
     }
   });
   constexpr int kCreates = 200;
-  std::atomic<int> answers{0};
-  int left = 0;
-  std::vector<std::unique_ptr<absl::Notification>> done;
+  std::vector<v1::Command> creates;
   for (int i = 0; i < kCreates; ++i) {
-    done.push_back(std::make_unique<absl::Notification>());
-    absl::Notification* notified = done.back().get();
-    auto callback = [&answers, notified](absl::StatusOr<v1::CommandResult> r) {
-      EXPECT_TRUE(r.ok()) << r.status();
-      ++answers;
-      notified->Notify();
-    };
     v1::Command create = CreateOrderCommand();
     create.mutable_create_order()->set_title(absl::StrCat("try ", i));
-    if (!engine_->TryExecuteAsync({kAe}, create, callback)) {
-      ++left;
-      engine_->ExecuteAsync({kAe}, create, callback);
-    }
+    creates.push_back(std::move(create));
   }
-  for (auto& notification : done) notification->WaitForNotification();
+  const int left = TryEachThenExecute(kAe, creates);
   stop = true;
   renamer.join();
-  EXPECT_EQ(answers.load(), kCreates) << "each answered once";
   ListOrdersRequest all;
   all.client_id = client_;
   all.page_size = 1000;
@@ -259,22 +255,13 @@ TEST_F(OrderFlowTest, AnOrderSaysWhomItWaitsFor) {
     }
     return out;
   };
-  // Each whose queue lists it: ListOrders with `actionable`, asked as them.
-  const auto queued_for = [&](const std::string& user) {
-    ListOrdersRequest request;
-    request.actionable = true;
-    absl::StatusOr<ListOrdersResponse> queue = engine_->ListOrders({user}, request);
-    EXPECT_OK(queue.status());
-    return queue.ok() && std::any_of(queue->orders.begin(), queue->orders.end(),
-                                     [&](const v1::OrderView& o) { return o.order_id() == order; });
-  };
   const auto consistent_with_queues = [&] {
     std::vector<std::string> listed;
     for (const std::string& a : awaiting(kManager)) listed.push_back(a.substr(0, a.find(':')));
     for (const char* user :
          {kAe, kAe2, kAssistant, kOrderEntry, kManager, kProducer, kAuditor, kClientUser, kAdmin}) {
       const bool in_list = std::find(listed.begin(), listed.end(), user) != listed.end();
-      EXPECT_EQ(in_list, queued_for(user)) << user << " at " << Order(order).status();
+      EXPECT_EQ(in_list, Queued(user, order)) << user << " at " << Order(order).status();
     }
   };
   EXPECT_THAT(awaiting(kManager), ElementsAre("producer: submit_script"));
