@@ -420,8 +420,7 @@ class EngineImpl final : public Engine {
   // The answer to a repeated request: the first result, rebuilt from the records it wrote,
   // or ALREADY_EXISTS when the request id was used for a different command.
   absl::StatusOr<CommandResult> RepeatedResult(const store::AppendResult& append,
-                                               const std::string& request_id,
-                                               const std::string& digest);
+                                               const Command& command, const std::string& digest);
   // A repeated reassignment's moved_accounts, id and sub_id, from the `events` it wrote.
   void RebuildMovesLocked(const std::vector<v1::DomainEvent>& events, CommandResult* result) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -649,8 +648,9 @@ absl::StatusOr<CommandResult> EngineImpl::Execute(const Principal& principal,
 }
 
 absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResult& append,
-                                                         const std::string& request_id,
+                                                         const Command& command,
                                                          const std::string& digest) {
+  const std::string& request_id = command.request_id();
   ASSIGN_OR_RETURN(std::vector<EventRecord> records, store_->ReadAll(append.first_position, 1));
   if (records.empty()) {
     return absl::InternalError(absl::StrCat("request_id \"", request_id, "\" names position ",
@@ -678,14 +678,28 @@ absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResu
   internal::Describe(event, &id, &sub_id);
   result.set_id(id);
   result.set_sub_id(sub_id);
-  // A reassignment's moves, from all it wrote: its accounts, then their orders.
+  // A reassignment's moves, from all it wrote: its accounts, then their orders; or the chosen
+  // orders it moved, whose first event may be an unshare (the new owner was a participant).
   std::vector<v1::DomainEvent> moves;
-  if (event.has_client_owner_changed()) {
+  if (event.has_client_owner_changed() || command.has_reassign_orders()) {
     ASSIGN_OR_RETURN(records, store_->ReadAll(append.first_position,
                                               append.last_position - append.first_position + 1));
     for (const EventRecord& record : records) {
       RETURN_IF_ERROR(internal::DecodeEvent(record, &moves.emplace_back()));
     }
+  }
+  if (command.has_reassign_orders()) {
+    // As ReassignOrders answered: one order names it (and is the etag's target); several name
+    // who took them. Either way, how many moved.
+    const size_t moved = std::count_if(moves.begin(), moves.end(), [](const v1::DomainEvent& e) {
+      return e.has_order_owner_changed();
+    });
+    if (command.reassign_orders().order_ids_size() != 1) {
+      result.set_id(command.reassign_orders().to_owner());
+      result.set_etag(0);
+    }
+    result.set_sub_id(absl::StrCat(moved, moved == 1 ? " order" : " orders"));
+    moves.clear();  // Not an account's moves.
   }
   // A query after this answer must see the first command's effects.
   RETURN_IF_ERROR(CatchUp(store_->Head().position));
@@ -873,8 +887,7 @@ absl::StatusOr<std::optional<CommandResult>> EngineImpl::Repeated(const Pending&
   if (p.key.empty()) return std::optional<CommandResult>();
   ASSIGN_OR_RETURN(std::optional<store::AppendResult> earlier, store_->FindIdempotent(p.key));
   if (!earlier.has_value()) return std::optional<CommandResult>();
-  ASSIGN_OR_RETURN(CommandResult result,
-                   RepeatedResult(*earlier, p.command.request_id(), p.digest));
+  ASSIGN_OR_RETURN(CommandResult result, RepeatedResult(*earlier, p.command, p.digest));
   return std::optional<CommandResult>(std::move(result));
 }
 
@@ -1099,7 +1112,7 @@ void EngineImpl::Committed(std::shared_ptr<Pending> p, CommandResult result,
   }
   if (!appended.ok()) return Answer(p, appended.status());
   if (appended->deduplicated) {
-    return Answer(p, RepeatedResult(*appended, command.request_id(), p->digest));
+    return Answer(p, RepeatedResult(*appended, command, p->digest));
   }
   if (absl::Status projected = Project(std::move(appended->records)); !projected.ok()) {
     return Answer(p, projected);

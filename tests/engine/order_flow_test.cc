@@ -1279,6 +1279,46 @@ TEST_F(OrderFlowTest, ChosenOrdersMoveToAnotherOwnerAndTheirAccountStays) {
   EXPECT_EQ(Order(done).owner_id(), kAe) << "not named, not moved";
 }
 
+// A repeat of a reassignment of chosen orders answers as the first did, from what it wrote,
+// also when its first event is an unshare (the new owner was a participant).
+TEST_F(OrderFlowTest, ARepeatedReassignmentOfOrdersAnswersAsTheFirst) {
+  const std::string first = CreateOrder();
+  const std::string second = CreateOrder();
+  const std::string third = CreateOrder();
+  v1::Command share;
+  share.mutable_share_order()->set_order_id(first);
+  share.mutable_share_order()->set_user_id(kAe2);
+  Run(kAe, share);
+  v1::Command several;
+  several.set_request_id("move-several");
+  several.mutable_reassign_orders()->add_order_ids(first);
+  several.mutable_reassign_orders()->add_order_ids(second);
+  several.mutable_reassign_orders()->set_to_owner(kAe2);
+  const v1::CommandResult moved = Run(kManager, several);
+  ASSERT_FALSE(moved.deduplicated());
+  const uint64_t head = store_->Head().position;
+  const v1::CommandResult again = Run(kManager, several);
+  EXPECT_TRUE(again.deduplicated());
+  EXPECT_EQ(store_->Head().position, head) << "a repeat writes nothing";
+  EXPECT_EQ(again.id(), kAe2);
+  EXPECT_EQ(again.sub_id(), "2 orders");
+  EXPECT_EQ(again.etag(), moved.etag());
+  EXPECT_EQ(again.first_position(), moved.first_position());
+  EXPECT_EQ(again.last_position(), moved.last_position());
+
+  v1::Command one;
+  one.set_request_id("move-one");
+  one.mutable_reassign_orders()->add_order_ids(third);
+  one.mutable_reassign_orders()->set_to_owner(kManager);
+  const v1::CommandResult one_moved = Run(kManager, one);
+  const v1::CommandResult one_again = Run(kManager, one);
+  EXPECT_TRUE(one_again.deduplicated());
+  EXPECT_EQ(one_again.id(), third);
+  EXPECT_EQ(one_again.sub_id(), "1 order");
+  EXPECT_EQ(one_again.key(), one_moved.key());
+  EXPECT_EQ(one_again.etag(), one_moved.etag());
+}
+
 TEST_F(OrderFlowTest, ReassigningOrdersIsRefusedWithoutWritingWhenItCannotBeDone) {
   const std::string order = CreateOrder();
   const std::string archived = CreateOrder();
