@@ -1040,8 +1040,14 @@ class Client {
                     c.reason().empty() ? "" : (Indented(c.reason(), 4) + ")").c_str());
         const auto& open = o.open_flight_actions();
         const bool decide = std::find(open.begin(), open.end(), "decide") != open.end();
+        const bool reject = std::find(open.begin(), open.end(), "reject") != open.end();
         const bool withdraw = std::find(open.begin(), open.end(), "withdraw") != open.end();
-        if (decide) {
+        if (reject) {
+          std::printf(
+              "    its dates have passed, so it can only be rejected: spotflow flight "
+              "decide %s %s reject%s\n",
+              name.c_str(), c.request_id().c_str(), withdraw ? "   (or flight withdraw)" : "");
+        } else if (decide) {
           std::printf("    spotflow flight decide %s %s approve|reject%s\n", name.c_str(),
                       c.request_id().c_str(), withdraw ? "   (or flight withdraw)" : "");
         } else if (withdraw) {

@@ -28,6 +28,14 @@
 namespace spotflow::engine::internal {
 namespace {
 
+// Whether a flight ending on `end` (a valid date) is over at `now`: it ended before yesterday,
+// in UTC. The engine knows no time zone, and yesterday in UTC is still today for a caller up
+// to 12 hours behind it, so that day is let through.
+bool FlightIsOver(const v1::Date& end, absl::Time now) {
+  return absl::CivilDay(end.year(), end.month(), end.day()) <
+         absl::ToCivilDay(now, absl::UTCTimeZone()) - 1;
+}
+
 // The client's contact `contact_id`; nullptr when it has none, or there is no client.
 const v1::Contact* FindContact(const v1::ClientView* client, absl::string_view contact_id) {
   if (client == nullptr) return nullptr;
@@ -205,13 +213,8 @@ class Decider {
     return given;
   }
 
-  // Today, in UTC, and whether a flight ending on `end` (a valid date) is over: it ended before
-  // yesterday. The engine knows no time zone, and yesterday in UTC is still today for a caller
-  // up to 12 hours behind it, so that day is let through.
   absl::CivilDay Today() const { return absl::ToCivilDay(now_, absl::UTCTimeZone()); }
-  bool IsOver(const v1::Date& end) const {
-    return absl::CivilDay(end.year(), end.month(), end.day()) < Today() - 1;
-  }
+  bool IsOver(const v1::Date& end) const { return FlightIsOver(end, now_); }
   // Refuses a flight that is already over: `end` is the field named `field`.
   absl::Status FlightNotOver(absl::string_view field, const v1::Date& end) const {
     if (!IsOver(end)) return absl::OkStatus();
@@ -2354,8 +2357,12 @@ std::vector<std::string> FlightActionsOpenTo(const State& state, const v1::UserV
                                              const v1::OrderView& order, absl::Time now) {
   std::vector<std::string> open;
   // As DecideFlightChange and WithdrawFlightChange: an active order, a pending request.
-  if (order.archived() || order.deleted() || PendingFlightChange(order) == nullptr) return open;
-  if (state.Allows(actor, v1::FLIGHT_CHANGE_DECIDE, order, now)) open.push_back("decide");
+  const v1::FlightChange* pending = PendingFlightChange(order);
+  if (order.archived() || order.deleted() || pending == nullptr) return open;
+  if (state.Allows(actor, v1::FLIGHT_CHANGE_DECIDE, order, now)) {
+    // Dates that have passed can only be rejected (DecideFlightChange).
+    open.push_back(FlightIsOver(pending->new_end(), now) ? "reject" : "decide");
+  }
   if (state.Allows(actor, v1::FLIGHT_CHANGE_REQUEST, order, now)) open.push_back("withdraw");
   return open;
 }

@@ -70,8 +70,9 @@ std::vector<std::string> ActionsOpenTo(const State& state, const v1::UserView& a
                                        const v1::OrderView& order, absl::Time now,
                                        bool moving_only);
 
-// What `actor` may do now about the order's pending flight change: "decide" and/or
-// "withdraw", by the rules DecideFlightChange and WithdrawFlightChange apply.
+// What `actor` may do now about the order's pending flight change: "decide" (or "reject",
+// when its dates have passed and it can only be rejected) and/or "withdraw", by the rules
+// DecideFlightChange and WithdrawFlightChange apply.
 std::vector<std::string> FlightActionsOpenTo(const State& state, const v1::UserView& actor,
                                              const v1::OrderView& order, absl::Time now);
 

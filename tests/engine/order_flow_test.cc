@@ -585,7 +585,11 @@ TEST_F(OrderFlowTest, AFlightChangeWhoseDatesPassedWhileItWaitedCannotBeGranted)
   const v1::Date start = Order(order).flight_start();
   const v1::CommandResult change =
       Run(kAe, FlightChange(order, start, MakeDate(start.year(), start.month(), 5)));
+  EXPECT_THAT(Order(order, kManager).open_flight_actions(), ElementsAre("decide", "withdraw"));
   clock_.Advance(absl::Hours(24 * 400));  // Long after the asked-for flight.
+  EXPECT_THAT(Order(order, kManager).open_flight_actions(), ElementsAre("reject", "withdraw"))
+      << "the order says it can only be rejected";
+  EXPECT_THAT(Order(order, kAe).open_flight_actions(), ElementsAre("withdraw"));
   EXPECT_THAT(Reject(kManager, DecideFlight(order, change.sub_id(), true)),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        AllOf(HasSubstr("which is over"), HasSubstr("reject it"))));
