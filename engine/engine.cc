@@ -1345,6 +1345,13 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   const absl::Time now = clock_->Now();
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  // A board of who has the ball names the house's people: not for a contact's login, which
+  // would otherwise read every order as waiting for no one. (GetOrder, which a view of one
+  // order asks whoever calls, leaves `awaiting` empty instead.)
+  if (request.awaiting && !caller->client_id().empty()) {
+    return absl::PermissionDeniedError(
+        "whom orders wait for is for the house's staff; list the orders without awaiting");
+  }
   ASSIGN_OR_RETURN(const uint64_t after,
                    ParsePageToken("ListOrders", filters, request.page_token, state_.position()));
   if (!statuses.empty()) {

@@ -101,7 +101,7 @@ struct ListOrdersRequest {
   // script while one is in review) do not count.
   bool actionable = false;
   // Also fill each order's `awaiting`, as GetOrderOptions::awaiting; a page then holds at
-  // most 100 orders.
+  // most 100 orders. A client contact's login is refused (PERMISSION_DENIED).
   bool awaiting = false;
   size_t page_size = 0;  // 0: Options::default_page_size.
   std::string page_token;

@@ -1119,16 +1119,44 @@ class Client {
     }
     // A contact without a login of its own answers through the house: no queue lists it.
     if (!o.awaiting().empty()) return;
+    for (const auto& [revision, contact] : ForwardedToClient(o)) {
+      std::printf("  waits for the client's answer: %s was forwarded to %s\n", revision.c_str(),
+                  contact.c_str());
+    }
+  }
+
+  // The latest revisions that wait for the client's answer, each as "script 2" with the
+  // contact it was forwarded to.
+  static std::vector<std::pair<std::string, std::string>> ForwardedToClient(
+      const v1::OrderView& o) {
+    std::vector<std::pair<std::string, std::string>> forwarded;
     for (const auto* revisions : {&o.scripts(), &o.spots()}) {
       if (revisions->empty()) continue;
       const v1::Revision& latest = *revisions->rbegin();
       if (latest.reviews().empty()) continue;
       const v1::Review& last = *latest.reviews().rbegin();
       if (last.kind() != v1::FORWARDED_TO_CLIENT) continue;
-      std::printf("  waits for the client's answer: %s %u was forwarded to %s\n",
-                  revisions == &o.scripts() ? "script" : "spot", latest.number(),
-                  last.contact_id().c_str());
+      forwarded.emplace_back(
+          absl::StrCat(revisions == &o.scripts() ? "script " : "spot ", latest.number()),
+          last.contact_id());
     }
+    return forwarded;
+  }
+
+  // The WAITS FOR column of `order list --waiting`: whom the order waits for, and to do what;
+  // "-" for an order that is done, and "no one" for one that waits for nobody.
+  static std::string WaitsForColumn(const v1::OrderView& o) {
+    std::vector<std::string> whom;
+    for (const v1::Awaiting& a : o.awaiting()) {
+      whom.push_back(
+          absl::StrCat(a.user_id(), ": ", WaitsForText(o, a.actions(), a.flight_change())));
+    }
+    if (!whom.empty()) return absl::StrJoin(whom, "; ");
+    if (o.completed() || o.archived() || o.deleted()) return "-";
+    for (const auto& [revision, contact] : ForwardedToClient(o)) {
+      whom.push_back(absl::StrCat("client (", contact, "): answer ", revision));
+    }
+    return whom.empty() ? "no one" : absl::StrJoin(whom, "; ");
   }
 
   // An order's story in the order it happened: each line with its time to the second, free
@@ -1422,14 +1450,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     for (const v1::OrderView& o : response.orders()) {
       std::vector<std::string> row = OrderRow(o);
       if (queue) row.push_back(WaitsForText(o));
-      if (waiting) {
-        std::vector<std::string> whom;
-        for (const v1::Awaiting& a : o.awaiting()) {
-          whom.push_back(
-              absl::StrCat(a.user_id(), ": ", WaitsForText(o, a.actions(), a.flight_change())));
-        }
-        row.push_back(whom.empty() ? "-" : absl::StrJoin(whom, "; "));
-      }
+      if (waiting) row.push_back(WaitsForColumn(o));
       table.Add(std::move(row));
     }
     if (!response.orders().empty()) table.Print();

@@ -279,12 +279,17 @@ TEST_F(OrderFlowTest, AnOrderSaysWhomItWaitsFor) {
   ASSERT_OK(listed.status());
   ASSERT_THAT(listed->orders, SizeIs(1));
   EXPECT_THAT(listed->orders[0].awaiting(), IsEmpty());
-  // Not to a contact's login: the house's people are the house's.
+  // Not to a contact's login: the house's people are the house's. Asked for a board, it is
+  // refused rather than shown every order waiting for no one; a plain list still works.
   board.awaiting = true;
+  EXPECT_THAT(engine_->ListOrders({kClientUser}, board),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("staff")));
+  board.awaiting = false;
   listed = engine_->ListOrders({kClientUser}, board);
   ASSERT_OK(listed.status());
   ASSERT_THAT(listed->orders, SizeIs(1));
   EXPECT_THAT(listed->orders[0].awaiting(), IsEmpty());
+  board.awaiting = true;
   // Such pages are short: at most 100 orders, the token going on from there.
   for (int i = 0; i < 100; ++i) CreateOrder();
   board.page_size = 500;

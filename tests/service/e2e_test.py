@@ -611,6 +611,14 @@ def main():
                  .splitlines() if fresh.id in line]
         expect(len(board) == 1 and board[0].rstrip().endswith("pete: submit script"),
                "order list --waiting says whom each order waits for: %r" % board)
+        done_row = [line for line in run_cli("order", "list", "--waiting", "--archived", "include",
+                                             token=mia).stdout.splitlines() if order in line]
+        expect(len(done_row) == 1 and done_row[0].rstrip().endswith(" -"),
+               "order list --waiting shows - for an order that is done: %r" % done_row)
+        not_told = run_cli("order", "list", "--waiting", token=tokens["carol"])
+        expect(not_told.returncode == 1 and "PERMISSION_DENIED" in not_told.stderr
+               and "staff" in not_told.stderr,
+               "a contact's login is refused a board of who has the ball: " + not_told.stderr)
         report = run_cli("order", "stats", token=mia)
         expect(report.returncode == 0 and "STATE" in report.stdout and "AVERAGE STAY" in report.stdout
                and "\nsam " in report.stdout, "order stats prints states and owners:\n"
