@@ -615,6 +615,13 @@ def main():
                                              token=mia).stdout.splitlines() if order in line]
         expect(len(done_row) == 1 and done_row[0].rstrip().endswith(" -"),
                "order list --waiting shows - for an order that is done: %r" % done_row)
+        # The demo's spot in review goes to globex's contact gus, who has no login of his own.
+        run_cli("forward", "weekly-deals", "spot", "1", "--contact", "gus")
+        to_client = [line for line in run_cli("order", "list", "--waiting", token=mia).stdout
+                     .splitlines() if line.startswith("weekly-deals ")]
+        expect(len(to_client) == 1 and to_client[0].rstrip().endswith("client (gus): answer spot 1"),
+               "order list --waiting names the client's contact a forwarded spot waits for: %r"
+               % to_client)
         not_told = run_cli("order", "list", "--waiting", token=tokens["carol"])
         expect(not_told.returncode == 1 and "PERMISSION_DENIED" in not_told.stderr
                and "staff" in not_told.stderr,
