@@ -48,6 +48,8 @@ const v1::Contact* FindContact(const v1::ClientView* client, absl::string_view c
 using store::ExpectedVersion;
 
 constexpr uint32_t kMaxSpotSeconds = 3600;
+// How many of "name", "name-2", ... an id made from a name tries before it is generated.
+constexpr int kMaxSlugTries = 100;
 // The most orders one ReassignOrders moves: a selection people make, decided at once (a
 // whole book moves with its accounts, ReassignAccounts).
 constexpr int kMaxOrdersReassigned = 1000;
@@ -211,6 +213,22 @@ class Decider {
     if (given.empty()) return NewId();
     RETURN_IF_ERROR(ValidateId(what, given));
     return given;
+  }
+  // `given`, checked; or, when it is empty, an id people can type (they give it to other
+  // commands: `--client acme-motors`), made from `name` (Slug): "acme-motors", or
+  // "acme-motors-2" and on when `taken` says that one is. A generated id when the name makes
+  // none.
+  template <typename Taken>
+  absl::StatusOr<std::string> IdOrFromName(absl::string_view what, const std::string& given,
+                                           absl::string_view name, const Taken& taken) {
+    if (!given.empty()) return IdOrNew(what, given);
+    const std::string slug = Slug(name);
+    if (slug.empty()) return NewId();
+    for (int n = 1; n <= kMaxSlugTries; ++n) {
+      std::string id = n == 1 ? slug : absl::StrCat(slug, "-", n);
+      if (!taken(id)) return id;
+    }
+    return NewId();
   }
 
   absl::CivilDay Today() const { return absl::ToCivilDay(now_, absl::UTCTimeZone()); }
@@ -1077,8 +1095,12 @@ absl::Status Decider::PublishWorkflow(const v1::PublishWorkflow& c) {
 
 absl::Status Decider::CreateClient(const v1::CreateClient& c) {
   RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, "create clients"));
-  ASSIGN_OR_RETURN(std::string id, IdOrNew("client_id", c.client_id()));
   RETURN_IF_ERROR(ValidateText("client name", c.name(), kMaxNameBytes, true));
+  // A deleted client's id stays taken: its orders and history still name it.
+  ASSIGN_OR_RETURN(std::string id,
+                   IdOrFromName("client_id", c.client_id(), c.name(), [&](const std::string& id) {
+                     return state_.FindClient(id) != nullptr;
+                   }));
   RETURN_IF_ERROR(ValidateText("client kind", c.kind(), kMaxNameBytes, false));
   RETURN_IF_ERROR(ValidateText("organization", c.organization(), kMaxNameBytes, false));
   const std::string owner = c.owner_id().empty() ? actor_.user_id() : c.owner_id();
@@ -1129,7 +1151,10 @@ absl::Status Decider::AddContact(const v1::AddContact& c) {
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
   RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "add contacts"));
   RETURN_IF_ERROR(ValidateContact(c.contact()));
-  ASSIGN_OR_RETURN(std::string id, IdOrNew("contact_id", c.contact().contact_id()));
+  ASSIGN_OR_RETURN(std::string id, IdOrFromName("contact_id", c.contact().contact_id(),
+                                                c.contact().name(), [&](const std::string& id) {
+                                                  return FindContact(client, id) != nullptr;
+                                                }));
   if (FindContact(client, id) != nullptr) {
     return absl::AlreadyExistsError(
         absl::StrCat("client \"", client->client_id(), "\" already has contact \"", id, "\""));

@@ -108,6 +108,26 @@ absl::Status ValidateId(absl::string_view what, absl::string_view id) {
   return absl::OkStatus();
 }
 
+std::string Slug(absl::string_view name) {
+  std::string slug;
+  bool apart = false;  // Something else came since the last letter or digit.
+  for (char c : name) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (!absl::ascii_isalnum(u)) {
+      apart = true;
+      continue;
+    }
+    if (apart && !slug.empty()) {
+      if (slug.size() + 2 > kMaxSlugChars) break;
+      slug.push_back('-');
+    }
+    apart = false;
+    slug.push_back(absl::ascii_tolower(u));
+    if (slug.size() == kMaxSlugChars) break;
+  }
+  return slug;
+}
+
 absl::Status ValidateText(absl::string_view what, absl::string_view text, size_t max_bytes,
                           bool required) {
   if (required && text.empty()) return Invalid(absl::StrCat(what, " is required"));

@@ -952,6 +952,50 @@ TEST_F(OrderFlowTest, AccountsBelongToStaffWhoCanManageClients) {
   EXPECT_EQ(engine_->GetClient({kManager}, "globex")->owner_id(), kAe2);
 }
 
+// A client or contact created without an id gets one people can type, made from its name.
+TEST_F(OrderFlowTest, ClientsAndContactsWithoutAnIdGetOneMadeFromTheirName) {
+  const auto create = [&](const std::string& name) {
+    v1::Command command = CreateClientCommand("", name);
+    return Run(kAe, command).id();
+  };
+  EXPECT_EQ(create("Acme Motors, Inc."), "acme-motors-inc");
+  EXPECT_EQ(create("ACME motors inc"), "acme-motors-inc-2") << "taken: the next one";
+  EXPECT_EQ(create("Acme Motors Inc"), "acme-motors-inc-3");
+  v1::Command remove;
+  remove.mutable_delete_client()->set_client_id("acme-motors-inc-3");
+  Run(kAe, remove);
+  EXPECT_EQ(create("Acme Motors Inc"), "acme-motors-inc-4")
+      << "a deleted client's id stays its own: its history names it";
+  const std::string long_name(60, 'x');
+  EXPECT_EQ(create(long_name + " Media"), std::string(40, 'x'));
+  EXPECT_EQ(create("  Radio 1 -- FM  "), "radio-1-fm");
+  const std::string unreadable = create("Ärzte & Co");
+  EXPECT_EQ(unreadable, "rzte-co") << "letters outside ASCII are left out";
+  const std::string generated = create("東京");
+  EXPECT_THAT(generated, Not(IsEmpty())) << "no ASCII letter or digit: a generated id";
+  EXPECT_OK(engine_->GetClient({kAe}, generated).status());
+  // A given id is taken as given, and a taken one is still refused.
+  EXPECT_EQ(Run(kAe, CreateClientCommand("ours", "Acme Motors Inc")).id(), "ours");
+  EXPECT_THAT(Reject(kAe, CreateClientCommand("acme-motors-inc", "Other")),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+
+  const auto add = [&](const std::string& name) {
+    v1::Command command;
+    command.mutable_add_contact()->set_client_id("ours");
+    command.mutable_add_contact()->mutable_contact()->set_name(name);
+    return Run(kAe, command).sub_id();
+  };
+  EXPECT_EQ(add("Carol Jones"), "carol-jones");
+  EXPECT_EQ(add("Carol Jones"), "carol-jones-2");
+  v1::Command elsewhere;
+  elsewhere.mutable_add_contact()->set_client_id("acme-motors-inc");
+  elsewhere.mutable_add_contact()->mutable_contact()->set_name("Carol Jones");
+  EXPECT_EQ(Run(kAe, elsewhere).sub_id(), "carol-jones") << "a contact's id is its client's";
+  const v1::ClientView ours = *engine_->GetClient({kAe}, "ours");
+  ASSERT_THAT(ours.contacts(), SizeIs(2));
+  EXPECT_EQ(ours.contacts(1).contact_id(), "carol-jones-2");
+}
+
 TEST_F(OrderFlowTest, TokensIssuedAndRevokedAreKeptOnTheUser) {
   v1::Command issued;
   issued.mutable_record_token_issued()->set_user_id(kAe);
