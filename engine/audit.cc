@@ -660,9 +660,10 @@ std::vector<v1::FieldChange> DiffFields(const Message& before, const Message& af
   ChangeCollector collector(before, after, &changes);
   MessageDifferencer differencer;
   if (for_people) {
-    // Bookkeeping, and the states entered, which the change of `status` already tells.
+    // Bookkeeping; the states entered, which the change of `status` already tells; and a
+    // client's removed contact ids, which the contact's removal tells.
     for (const char* bookkeeping :
-         {"version", "updated_time", "updated_position", "status_history"}) {
+         {"version", "updated_time", "updated_position", "status_history", "removed_contact_ids"}) {
       if (const FieldDescriptor* field = before.GetDescriptor()->FindFieldByName(bookkeeping)) {
         differencer.IgnoreField(field);
       }

@@ -695,7 +695,8 @@ absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResu
       return e.has_order_owner_changed();
     });
     if (command.reassign_orders().order_ids_size() != 1) {
-      result.set_id(command.reassign_orders().to_owner());
+      id = command.reassign_orders().to_owner();
+      result.set_id(id);
       result.set_etag(0);
     }
     result.set_sub_id(absl::StrCat(moved, moved == 1 ? " order" : " orders"));
@@ -705,7 +706,7 @@ absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResu
   RETURN_IF_ERROR(CatchUp(store_->Head().position));
   absl::ReaderMutexLock lock(&mu_);
   if (const OrderView* order = state_.FindOrder(id);
-      order != nullptr && absl::StartsWith(records[0].stream_id(), "order-")) {
+      order != nullptr && records[0].stream_id() == internal::OrderStream(id)) {
     result.set_key(order->key());
   }
   if (!moves.empty()) RebuildMovesLocked(moves, &result);
@@ -1350,7 +1351,8 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   // order asks whoever calls, leaves `awaiting` empty instead.)
   if (request.awaiting && !caller->client_id().empty()) {
     return absl::PermissionDeniedError(
-        "whom orders wait for is for the house's staff; list the orders without awaiting");
+        "whom orders wait for is for the house's staff; list the orders without with_awaiting "
+        "(the CLI's --waiting)");
   }
   ASSIGN_OR_RETURN(const uint64_t after,
                    ParsePageToken("ListOrders", filters, request.page_token, state_.position()));
@@ -1399,7 +1401,8 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
     OrderView& shown = response.orders.emplace_back(Shown(*caller, order));
     // A queue says why each order is in it: what it waits for the caller to do.
     for (std::string& action : waiting) shown.add_open_actions(std::move(action));
-    if (flight_change_waits) shown.add_open_flight_actions("decide");
+    if (flight_change_waits)
+      shown.add_open_flight_actions(internal::FlightDecisionOpen(order, now));
     if (request.awaiting) AddAwaitingLocked(*caller, users, order, now, &shown);
     last_listed = position;
     return true;

@@ -212,7 +212,7 @@ const std::vector<VerbSpec>& Verbs() {
       {"order list", "[--status S[,S...]] [--client ID] [--owner ID] [--flight FROM..TO]\n"
                      "               [--archived include|only|exclude] [--queue] [--waiting] [--limit N]\n"
                      "               [--page-token T]   (--flight: flights that overlap it; FROM.. or\n"
-                     "               ..TO leave an end open; --waiting: whom each order waits for)",
+                     "               ..TO leave an end open; --waiting: whom each order waits for, for staff)",
        0, 0, {"status", "client", "owner", "flight", "archived", "queue", "waiting", "limit",
               "page-token"}, false},
       {"order update", "ORDER [--title TEXT] [--instructions TEXT] [--length SECONDS]\n"
@@ -256,7 +256,8 @@ const std::vector<VerbSpec>& Verbs() {
       {"unassign", "ORDER                      (the order waits for any producer again)", 1, 1,
        {}, true},
       {"comment", "ORDER \"TEXT\"", 2, 2, {}, true},
-      {"client create", "--name NAME [--id ID] [--owner USER] [--kind KIND]",
+      {"client create", "--name NAME [--id ID] [--owner USER] [--kind KIND]\n"
+                        "               (the id: made from the name when not given)",
        0, 0, {"name", "id", "owner", "kind"}, true},
       {"client show", "CLIENT", 1, 1, {}, false},
       {"client list", "", 0, 0, {}, false},
@@ -266,7 +267,8 @@ const std::vector<VerbSpec>& Verbs() {
        2, 2, {"until"}, true},
       {"client unshare", "CLIENT USER", 2, 2, {}, true},
       {"client delete", "CLIENT", 1, 1, {}, true},
-      {"contact add", "CLIENT --name NAME [--id ID] [--email E] [--phone P] [--title T]",
+      {"contact add", "CLIENT --name NAME [--id ID] [--email E] [--phone P] [--title T]\n"
+                      "               (the id: made from the name when not given)",
        1, 1, {"name", "id", "email", "phone", "title"}, true},
       {"contact update", "CLIENT CONTACT [--name NAME] [--email E] [--phone P] [--title T]\n"
                          "               (changes only what is given; --email= clears it)",
@@ -795,14 +797,16 @@ class Client {
   // What a work-queue entry waits for the caller to do, in the CLI's verbs: "script 2:
   // approve, changes, forward", "submit script", "flight change 1: decide".
   static std::string WaitsForText(const v1::OrderView& o) {
-    return WaitsForText(o, o.open_actions(), !o.open_flight_actions().empty());
+    const auto& flight = o.open_flight_actions();
+    const bool reject = std::find(flight.begin(), flight.end(), "reject") != flight.end();
+    return WaitsForText(o, o.open_actions(), !flight.empty(), reject ? "reject" : "decide");
   }
 
   // What `o` waits for someone to do: `actions`, and a decision on its flight change when
-  // `flight_change`.
+  // `flight_change` (`decision`: "reject" when its dates have passed).
   static std::string WaitsForText(const v1::OrderView& o,
                                   const google::protobuf::RepeatedPtrField<std::string>& actions,
-                                  bool flight_change) {
+                                  bool flight_change, absl::string_view decision = "decide") {
     std::vector<std::string> parts;
     std::set<std::string> said;  // Actions on a revision, said by revision.
     for (const std::string artifact : {"script", "spot"}) {
@@ -842,7 +846,7 @@ class Client {
     if (flight_change) {
       for (const v1::FlightChange& c : o.flight_changes()) {
         if (c.status() == v1::PENDING) {
-          parts.push_back(absl::StrCat("flight change ", c.request_id(), ": decide"));
+          parts.push_back(absl::StrCat("flight change ", c.request_id(), ": ", decision));
         }
       }
     }
@@ -1118,15 +1122,15 @@ class Client {
                   WaitsForText(o, a.actions(), a.flight_change()).c_str());
     }
     // A contact without a login of its own answers through the house: no queue lists it.
-    if (!o.awaiting().empty()) return;
     for (const auto& [revision, contact] : ForwardedToClient(o)) {
       std::printf("  waits for the client's answer: %s was forwarded to %s\n", revision.c_str(),
                   contact.c_str());
     }
   }
 
-  // The latest revisions that wait for the client's answer, each as "script 2" with the
-  // contact it was forwarded to.
+  // The latest revisions that wait for the answer of a contact no queue lists (one without a
+  // login of its own, whom the house answers for), each as "script 2" with the contact it was
+  // forwarded to.
   static std::vector<std::pair<std::string, std::string>> ForwardedToClient(
       const v1::OrderView& o) {
     std::vector<std::pair<std::string, std::string>> forwarded;
@@ -1136,9 +1140,15 @@ class Client {
       if (latest.reviews().empty()) continue;
       const v1::Review& last = *latest.reviews().rbegin();
       if (last.kind() != v1::FORWARDED_TO_CLIENT) continue;
-      forwarded.emplace_back(
-          absl::StrCat(revisions == &o.scripts() ? "script " : "spot ", latest.number()),
-          last.contact_id());
+      const std::string artifact = revisions == &o.scripts() ? "script" : "spot";
+      // A contact's own login waits for it in its queue: `awaiting` names it.
+      const bool listed =
+          std::any_of(o.awaiting().begin(), o.awaiting().end(), [&](const v1::Awaiting& a) {
+            return std::find(a.actions().begin(), a.actions().end(),
+                             "client_approve_" + artifact) != a.actions().end();
+          });
+      if (listed) continue;
+      forwarded.emplace_back(absl::StrCat(artifact, " ", latest.number()), last.contact_id());
     }
     return forwarded;
   }
@@ -1151,8 +1161,8 @@ class Client {
       whom.push_back(
           absl::StrCat(a.user_id(), ": ", WaitsForText(o, a.actions(), a.flight_change())));
     }
-    if (!whom.empty()) return absl::StrJoin(whom, "; ");
-    if (o.completed() || o.archived() || o.deleted()) return "-";
+    // A delivered order still airs: a flight change on it may still wait for someone.
+    if (whom.empty() && (o.completed() || o.archived() || o.deleted())) return "-";
     for (const auto& [revision, contact] : ForwardedToClient(o)) {
       whom.push_back(absl::StrCat("client (", contact, "): answer ", revision));
     }

@@ -11,6 +11,7 @@
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -216,19 +217,22 @@ class Decider {
   }
   // `given`, checked; or, when it is empty, an id people can type (they give it to other
   // commands: `--client acme-motors`), made from `name` (Slug): "acme-motors", or
-  // "acme-motors-2" and on when `taken` says that one is. A generated id when the name makes
-  // none.
-  template <typename Taken>
+  // "acme-motors-2" and on when `taken` says that one is; after kMaxSlugTries taken, or when
+  // the name makes none, a generated id that is not taken either.
   absl::StatusOr<std::string> IdOrFromName(absl::string_view what, const std::string& given,
-                                           absl::string_view name, const Taken& taken) {
+                                           absl::string_view name,
+                                           absl::FunctionRef<bool(const std::string&)> taken) {
     if (!given.empty()) return IdOrNew(what, given);
-    const std::string slug = Slug(name);
-    if (slug.empty()) return NewId();
-    for (int n = 1; n <= kMaxSlugTries; ++n) {
-      std::string id = n == 1 ? slug : absl::StrCat(slug, "-", n);
-      if (!taken(id)) return id;
+    if (const std::string slug = Slug(name); !slug.empty()) {
+      for (int n = 1; n <= kMaxSlugTries; ++n) {
+        std::string id = n == 1 ? slug : absl::StrCat(slug, "-", n);
+        if (!taken(id)) return id;
+      }
     }
-    return NewId();
+    // Generated ids do not repeat in production; a test's sequential ids may meet a name's.
+    std::string id = NewId();
+    for (int n = 1; taken(id) && n < kMaxSlugTries; ++n) id = NewId();
+    return id;
   }
 
   absl::CivilDay Today() const { return absl::ToCivilDay(now_, absl::UTCTimeZone()); }
@@ -1151,9 +1155,13 @@ absl::Status Decider::AddContact(const v1::AddContact& c) {
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
   RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "add contacts"));
   RETURN_IF_ERROR(ValidateContact(c.contact()));
+  // A removed contact's id stays theirs: forwards, answers and logins name them.
+  const auto& removed = client->removed_contact_ids();
   ASSIGN_OR_RETURN(std::string id, IdOrFromName("contact_id", c.contact().contact_id(),
                                                 c.contact().name(), [&](const std::string& id) {
-                                                  return FindContact(client, id) != nullptr;
+                                                  return FindContact(client, id) != nullptr ||
+                                                         std::find(removed.begin(), removed.end(),
+                                                                   id) != removed.end();
                                                 }));
   if (FindContact(client, id) != nullptr) {
     return absl::AlreadyExistsError(
@@ -2385,11 +2393,16 @@ std::vector<std::string> FlightActionsOpenTo(const State& state, const v1::UserV
   const v1::FlightChange* pending = PendingFlightChange(order);
   if (order.archived() || order.deleted() || pending == nullptr) return open;
   if (state.Allows(actor, v1::FLIGHT_CHANGE_DECIDE, order, now)) {
-    // Dates that have passed can only be rejected (DecideFlightChange).
-    open.push_back(FlightIsOver(pending->new_end(), now) ? "reject" : "decide");
+    open.push_back(FlightDecisionOpen(order, now));
   }
   if (state.Allows(actor, v1::FLIGHT_CHANGE_REQUEST, order, now)) open.push_back("withdraw");
   return open;
+}
+
+std::string FlightDecisionOpen(const v1::OrderView& order, absl::Time now) {
+  // Dates that have passed can only be rejected (DecideFlightChange).
+  const v1::FlightChange* pending = PendingFlightChange(order);
+  return pending != nullptr && FlightIsOver(pending->new_end(), now) ? "reject" : "decide";
 }
 
 bool FlightChangeAwaits(const State& state, const v1::UserView& actor, const v1::OrderView& order,

@@ -71,10 +71,14 @@ std::vector<std::string> ActionsOpenTo(const State& state, const v1::UserView& a
                                        bool moving_only);
 
 // What `actor` may do now about the order's pending flight change: "decide" (or "reject",
-// when its dates have passed and it can only be rejected) and/or "withdraw", by the rules
-// DecideFlightChange and WithdrawFlightChange apply.
+// FlightDecisionOpen) and/or "withdraw", by the rules DecideFlightChange and
+// WithdrawFlightChange apply.
 std::vector<std::string> FlightActionsOpenTo(const State& state, const v1::UserView& actor,
                                              const v1::OrderView& order, absl::Time now);
+
+// The decision open on the order's pending flight change at `now`: "decide", or "reject" when
+// its dates have passed, so that it can only be rejected.
+std::string FlightDecisionOpen(const v1::OrderView& order, absl::Time now);
 
 // Whether a flight-date change on `order` waits for a decision `actor` may take now
 // (FLIGHT_CHANGE_DECIDE with a scope that reaches the order, which is neither archived nor

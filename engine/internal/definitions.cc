@@ -109,21 +109,36 @@ absl::Status ValidateId(absl::string_view what, absl::string_view id) {
 }
 
 std::string Slug(absl::string_view name) {
+  // The letters of Latin-1 (U+00C0..U+00FF, in UTF-8 0xC3 0x80..0xBF) as ASCII: "Müller" is
+  // "muller", "Société" "societe". The multiplication and division signs separate words.
+  static constexpr const char* kLatin1[64] = {
+      "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i",  "i",
+      "d", "n", "o", "o", "o", "o", "o",  "",  "o", "u", "u", "u", "u", "y", "th", "ss",
+      "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i",  "i",
+      "d", "n", "o", "o", "o", "o", "o",  "",  "o", "u", "u", "u", "u", "y", "th", "y"};
   std::string slug;
-  bool apart = false;  // Something else came since the last letter or digit.
-  for (char c : name) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (!absl::ascii_isalnum(u)) {
+  bool apart = false;  // A separator came since the last letter or digit.
+  for (size_t i = 0; i < name.size(); ++i) {
+    const unsigned char u = static_cast<unsigned char>(name[i]);
+    std::string letters;
+    if (absl::ascii_isalnum(u)) {
+      letters.push_back(absl::ascii_tolower(u));
+    } else if (u == 0xC3 && i + 1 < name.size() &&
+               (static_cast<unsigned char>(name[i + 1]) & 0xC0) == 0x80) {
+      letters = kLatin1[static_cast<unsigned char>(name[++i]) & 0x3F];
+      if (letters.empty()) apart = true;
+    } else if (u == '\'' || u >= 0x80) {
+      // An apostrophe ("McDonald's") and what has no ASCII letter (other scripts, a typographic
+      // apostrophe) leave the word whole.
+    } else {
       apart = true;
-      continue;
     }
-    if (apart && !slug.empty()) {
-      if (slug.size() + 2 > kMaxSlugChars) break;
-      slug.push_back('-');
-    }
+    if (letters.empty()) continue;
+    const size_t dash = apart && !slug.empty() ? 1 : 0;
+    if (slug.size() + dash + letters.size() > kMaxSlugChars) break;
+    if (dash == 1) slug.push_back('-');
+    slug += letters;
     apart = false;
-    slug.push_back(absl::ascii_tolower(u));
-    if (slug.size() == kMaxSlugChars) break;
   }
   return slug;
 }

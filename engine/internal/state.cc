@@ -471,6 +471,10 @@ void ApplyToClient(const v1::EventRecord& record, v1::DomainEvent* consumed,
       contacts->erase(std::remove_if(contacts->begin(), contacts->end(),
                                      [&](const v1::Contact& c) { return c.contact_id() == id; }),
                       contacts->end());
+      const auto& removed = client->removed_contact_ids();
+      if (std::find(removed.begin(), removed.end(), id) == removed.end()) {
+        client->add_removed_contact_ids(id);
+      }
       break;
     }
     case E::kClientShared: {

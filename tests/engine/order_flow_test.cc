@@ -595,6 +595,13 @@ TEST_F(OrderFlowTest, AFlightChangeWhoseDatesPassedWhileItWaitedCannotBeGranted)
   EXPECT_THAT(Order(order, kManager).open_flight_actions(), ElementsAre("reject", "withdraw"))
       << "the order says it can only be rejected";
   EXPECT_THAT(Order(order, kAe).open_flight_actions(), ElementsAre("withdraw"));
+  // The manager's queue says the same.
+  ListOrdersRequest queue;
+  queue.actionable = true;
+  absl::StatusOr<ListOrdersResponse> queued = engine_->ListOrders({kManager}, queue);
+  ASSERT_OK(queued.status());
+  ASSERT_THAT(queued->orders, SizeIs(1));
+  EXPECT_THAT(queued->orders[0].open_flight_actions(), ElementsAre("reject"));
   EXPECT_THAT(Reject(kManager, DecideFlight(order, change.sub_id(), true)),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        AllOf(HasSubstr("which is over"), HasSubstr("reject it"))));
@@ -969,8 +976,11 @@ TEST_F(OrderFlowTest, ClientsAndContactsWithoutAnIdGetOneMadeFromTheirName) {
   const std::string long_name(60, 'x');
   EXPECT_EQ(create(long_name + " Media"), std::string(40, 'x'));
   EXPECT_EQ(create("  Radio 1 -- FM  "), "radio-1-fm");
-  const std::string unreadable = create("Ärzte & Co");
-  EXPECT_EQ(unreadable, "rzte-co") << "letters outside ASCII are left out";
+  EXPECT_EQ(create("Ärzte & Co"), "arzte-co") << "Latin-1's letters as ASCII ones";
+  EXPECT_EQ(create("Société Générale"), "societe-generale");
+  EXPECT_EQ(create("Müller × Søn"), "muller-son");
+  EXPECT_EQ(create("McDonald's"), "mcdonalds") << "an apostrophe leaves the word whole";
+  EXPECT_EQ(create("Café 東京 Bar"), "cafe-bar") << "other scripts are left out";
   const std::string generated = create("東京");
   EXPECT_THAT(generated, Not(IsEmpty())) << "no ASCII letter or digit: a generated id";
   EXPECT_OK(engine_->GetClient({kAe}, generated).status());
@@ -994,6 +1004,37 @@ TEST_F(OrderFlowTest, ClientsAndContactsWithoutAnIdGetOneMadeFromTheirName) {
   const v1::ClientView ours = *engine_->GetClient({kAe}, "ours");
   ASSERT_THAT(ours.contacts(), SizeIs(2));
   EXPECT_EQ(ours.contacts(1).contact_id(), "carol-jones-2");
+  // A removed contact's id is not made again for someone else: the history names them. Given
+  // again by hand, it is the same contact back.
+  v1::Command leaves;
+  leaves.mutable_remove_contact()->set_client_id("ours");
+  leaves.mutable_remove_contact()->set_contact_id("carol-jones");
+  Run(kAe, leaves);
+  EXPECT_EQ(add("Carol Jones"), "carol-jones-3");
+  v1::Command back;
+  back.mutable_add_contact()->set_client_id("ours");
+  back.mutable_add_contact()->mutable_contact()->set_contact_id("carol-jones");
+  back.mutable_add_contact()->mutable_contact()->set_name("Carol Jones");
+  EXPECT_EQ(Run(kAe, back).sub_id(), "carol-jones");
+}
+
+// A repeat of a creation without an id (same request id) answers with the id it made, and
+// after so many namesakes the id is generated.
+TEST_F(OrderFlowTest, AnIdMadeFromANameIsTheFirstOnARepeatAndGeneratedPastTheLimit) {
+  v1::Command create = CreateClientCommand("", "Initech");
+  create.set_request_id("new-client-1");
+  EXPECT_EQ(Run(kAe, create).id(), "initech");
+  const uint64_t head = store_->Head().position;
+  const v1::CommandResult again = Run(kAe, create);
+  EXPECT_TRUE(again.deduplicated());
+  EXPECT_EQ(again.id(), "initech");
+  EXPECT_EQ(store_->Head().position, head);
+  for (int n = 2; n <= 100; ++n) {
+    EXPECT_EQ(Run(kAe, CreateClientCommand("", "Initech")).id(), absl::StrCat("initech-", n));
+  }
+  const std::string past = Run(kAe, CreateClientCommand("", "Initech")).id();
+  EXPECT_FALSE(absl::StartsWith(past, "initech")) << past;
+  EXPECT_OK(engine_->GetClient({kAe}, past).status());
 }
 
 TEST_F(OrderFlowTest, TokensIssuedAndRevokedAreKeptOnTheUser) {
@@ -1355,6 +1396,7 @@ TEST_F(OrderFlowTest, ARepeatedReassignmentOfOrdersAnswersAsTheFirst) {
   EXPECT_EQ(store_->Head().position, head) << "a repeat writes nothing";
   EXPECT_EQ(again.id(), kAe2);
   EXPECT_EQ(again.sub_id(), "2 orders");
+  EXPECT_EQ(again.key(), moved.key()) << "several orders: no one order's key";
   EXPECT_EQ(again.etag(), moved.etag());
   EXPECT_EQ(again.first_position(), moved.first_position());
   EXPECT_EQ(again.last_position(), moved.last_position());

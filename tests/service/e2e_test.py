@@ -616,7 +616,8 @@ def main():
         expect(len(done_row) == 1 and done_row[0].rstrip().endswith(" -"),
                "order list --waiting shows - for an order that is done: %r" % done_row)
         # The demo's spot in review goes to globex's contact gus, who has no login of his own.
-        run_cli("forward", "weekly-deals", "spot", "1", "--contact", "gus")
+        forwarded = run_cli("forward", "weekly-deals", "spot", "1", "--contact", "gus")
+        expect(forwarded.returncode == 0, "forward to a contact: " + forwarded.stderr)
         to_client = [line for line in run_cli("order", "list", "--waiting", token=mia).stdout
                      .splitlines() if line.startswith("weekly-deals ")]
         expect(len(to_client) == 1 and to_client[0].rstrip().endswith("client (gus): answer spot 1"),
