@@ -183,6 +183,29 @@ class Decider {
   void Read(const std::string& stream, uint64_t version) {
     decision_.reads.push_back({stream, version});
   }
+  // The share access `owner` has given the actor on their accounts, in force now, as one
+  // share lasting as long as the longest of them (no end if one has none); nullopt when there
+  // is none. The decision depends on each account it found one on.
+  std::optional<v1::AccountShare> ShareOfBook(const std::string& owner) {
+    std::optional<v1::AccountShare> book;
+    for (const auto& [position, id] : state_.clients_by_creation()) {
+      const v1::ClientView* client = state_.FindClient(id);
+      if (client == nullptr || client->deleted() || client->owner_id() != owner) continue;
+      for (const v1::AccountShare& share : client->shares()) {
+        if (share.user_id() != actor_.user_id()) continue;
+        if (share.has_until() && ToTime(share.until()) <= now_) continue;
+        Read(ClientStream(id), client->version());
+        if (!book.has_value()) {
+          book = share;
+        } else if (!share.has_until()) {
+          book->clear_until();
+        } else if (book->has_until() && ToTime(share.until()) > ToTime(book->until())) {
+          *book->mutable_until() = share.until();
+        }
+      }
+    }
+    return book;
+  }
   void Target(const std::string& stream, uint64_t version, const std::string& id) {
     decision_.target_stream = stream;
     decision_.target_version = version;
@@ -1114,18 +1137,37 @@ absl::Status Decider::CreateClient(const v1::CreateClient& c) {
   v1::ClientView prospective;
   prospective.set_client_id(id);
   prospective.set_owner_id(owner);
-  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, prospective, "create a client owned by " + owner));
+  // One who works the owner's accounts, which the owner shared with them (a sales assistant
+  // for their AE, seed 000), may open an account in the owner's book too: it is shared with
+  // them as the others are.
+  std::optional<v1::AccountShare> assists;
+  if (absl::Status may =
+          Require(v1::CLIENT_MANAGE, prospective, "create a client owned by " + owner);
+      !may.ok()) {
+    assists = ShareOfBook(owner);
+    if (!assists.has_value()) {
+      return absl::PermissionDeniedError(
+          absl::StrCat(may.message(), " (or an account of ", owner, "'s shared with you)"));
+    }
+  }
   if (const v1::ClientView* existing = state_.FindClient(id)) {
     return absl::AlreadyExistsError(
         absl::StrCat("client \"", id, "\" already exists", Taken(existing->deleted())));
   }
-  v1::ClientCreated* e = Emit(ClientStream(id), 0).mutable_client_created();
+  const std::string stream = ClientStream(id);
+  v1::ClientCreated* e = Emit(stream, 0).mutable_client_created();
   e->set_client_id(id);
   e->set_name(c.name());
   e->set_kind(c.kind());
   e->set_organization(c.organization());
   e->set_owner_id(owner);
-  Target(ClientStream(id), 0, id);
+  if (assists.has_value()) {
+    v1::ClientShared* shared = Emit(stream, 0).mutable_client_shared();
+    shared->set_client_id(id);
+    shared->set_user_id(actor_.user_id());
+    if (assists->has_until()) *shared->mutable_until() = assists->until();
+  }
+  Target(stream, 0, id);
   return absl::OkStatus();
 }
 

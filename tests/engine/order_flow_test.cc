@@ -1037,6 +1037,51 @@ TEST_F(OrderFlowTest, AnIdMadeFromANameIsTheFirstOnARepeatAndGeneratedPastTheLim
   EXPECT_OK(engine_->GetClient({kAe}, past).status());
 }
 
+// An assistant whom an AE shared accounts with opens a new one in that AE's book, and keeps
+// working it as the others: it is shared with them for as long as those shares last.
+TEST_F(OrderFlowTest, AnAssistantOpensAnAccountInTheBookOfTheAeTheyAssist) {
+  v1::Command create = CreateClientCommand("initech", "Initech");
+  create.mutable_create_client()->set_owner_id(kAe);
+  const v1::CommandResult created = Run(kAssistant, create);
+  ASSERT_OK_AND_ASSIGN(const v1::ClientView client, engine_->GetClient({kAe}, "initech"));
+  EXPECT_EQ(client.owner_id(), kAe);
+  EXPECT_EQ(client.created_by(), kAssistant);
+  ASSERT_THAT(client.shares(), SizeIs(1));
+  EXPECT_EQ(client.shares(0).user_id(), kAssistant);
+  EXPECT_FALSE(client.shares(0).has_until()) << "as long as the AE's share with them";
+  EXPECT_EQ(created.etag(), client.version());
+  EXPECT_OK(engine_->GetClient({kAssistant}, "initech").status());
+  // An order the assistant enters on it is the AE's, who approves its scripts.
+  v1::Command enter = CreateOrderCommand();
+  enter.mutable_create_order()->set_client_id("initech");
+  const std::string order = Run(kAssistant, enter).id();
+  EXPECT_EQ(Order(order).owner_id(), kAe);
+
+  // Not in the book of an AE who shared nothing with them; not for whom a share has ended.
+  v1::Command elsewhere = CreateClientCommand("globex", "Globex");
+  elsewhere.mutable_create_client()->set_owner_id(kAe2);
+  EXPECT_THAT(Reject(kAssistant, elsewhere),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("shared with you")));
+  v1::Command until;
+  until.mutable_share_client()->set_client_id(client_);
+  until.mutable_share_client()->set_user_id(kOrderEntry);
+  until.mutable_share_client()->mutable_until()->set_seconds(
+      absl::ToUnixSeconds(clock_.Now() + absl::Hours(2)));
+  Run(kAe, until);
+  v1::Command entered = CreateClientCommand("hooli", "Hooli");
+  entered.mutable_create_client()->set_owner_id(kAe);
+  Run(kOrderEntry, entered);
+  ASSERT_OK_AND_ASSIGN(const v1::ClientView hooli, engine_->GetClient({kAe}, "hooli"));
+  ASSERT_THAT(hooli.shares(), SizeIs(1));
+  EXPECT_EQ(hooli.shares(0).until().seconds(), until.share_client().until().seconds())
+      << "as long as the share it comes from";
+  clock_.Advance(absl::Hours(3));
+  v1::Command later = CreateClientCommand("pied-piper", "Pied Piper");
+  later.mutable_create_client()->set_owner_id(kAe);
+  EXPECT_THAT(Reject(kOrderEntry, later), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Reject(kProducer, later), StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
 TEST_F(OrderFlowTest, TokensIssuedAndRevokedAreKeptOnTheUser) {
   v1::Command issued;
   issued.mutable_record_token_issued()->set_user_id(kAe);
