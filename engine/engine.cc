@@ -56,9 +56,11 @@ constexpr size_t kMaxAwaitingPage = 100;  // ListOrders with `awaiting`.
 constexpr char kPresetsKey[] = "spotflow.presets.v1";
 
 // The client as it stands at `now`: an account share that has expired grants nothing and is
-// not shown (its grant and its end stay in the client's history).
+// not shown (its grant and its end stay in the client's history). The ids of removed
+// contacts are the engine's bookkeeping for making ids, not shown either.
 ClientView Current(const ClientView& client, absl::Time now) {
   ClientView current = client;
+  current.clear_removed_contact_ids();
   auto* shares = current.mutable_shares();
   shares->erase(std::remove_if(shares->begin(), shares->end(),
                                [now](const v1::AccountShare& share) {

@@ -227,8 +227,8 @@ class Engine {
   // The client as it stands now: an account share past its end is not shown.
   virtual absl::StatusOr<ClientView> GetClient(const Principal& principal,
                                                const std::string& client_id) const = 0;
-  // The client as its events had left it at that moment, every share with its end (an audit
-  // view: whether a share had ended by then is for the reader to compare).
+  // The client as its events had left it at that moment, without the shares that had ended by
+  // then.
   virtual absl::StatusOr<ClientView> GetClientAsOf(const Principal& principal,
                                                    const std::string& client_id,
                                                    const AsOf& as_of) const = 0;

@@ -1109,7 +1109,8 @@ class Client {
   // Whom an order waits for (its `awaiting`, which the server gives the house's staff), or
   // that it waits for the client's answer to a forwarded revision.
   static void PrintAwaiting(const v1::OrderView& o) {
-    if (o.completed() || o.archived() || o.deleted()) return;
+    // A delivered order still airs: a flight change on it may still wait for someone.
+    if (o.awaiting().empty() && (o.completed() || o.archived() || o.deleted())) return;
     size_t id_width = 0, name_width = 0;
     for (const v1::Awaiting& a : o.awaiting()) {
       id_width = std::max(id_width, a.user_id().size());

@@ -183,28 +183,31 @@ class Decider {
   void Read(const std::string& stream, uint64_t version) {
     decision_.reads.push_back({stream, version});
   }
-  // The share access `owner` has given the actor on their accounts, in force now, as one
-  // share lasting as long as the longest of them (no end if one has none); nullopt when there
-  // is none. The decision depends on each account it found one on.
+  // The share access `owner` gave the actor on one of their accounts, in force now: the one
+  // that lasts longest (no end before an end). Only shares the owner granted count: not a
+  // manager's, not one that came with an account from its previous owner, and not one that
+  // came with an account the actor opened in the book (CreateClient). nullopt when there is
+  // none. The decision depends on the account it comes from.
   std::optional<v1::AccountShare> ShareOfBook(const std::string& owner) {
-    std::optional<v1::AccountShare> book;
+    std::optional<v1::AccountShare> best;
+    const v1::ClientView* from = nullptr;
     for (const auto& [position, id] : state_.clients_by_creation()) {
       const v1::ClientView* client = state_.FindClient(id);
       if (client == nullptr || client->deleted() || client->owner_id() != owner) continue;
       for (const v1::AccountShare& share : client->shares()) {
-        if (share.user_id() != actor_.user_id()) continue;
+        if (share.user_id() != actor_.user_id() || share.granted_by() != owner) continue;
         if (share.has_until() && ToTime(share.until()) <= now_) continue;
-        Read(ClientStream(id), client->version());
-        if (!book.has_value()) {
-          book = share;
-        } else if (!share.has_until()) {
-          book->clear_until();
-        } else if (book->has_until() && ToTime(share.until()) > ToTime(book->until())) {
-          *book->mutable_until() = share.until();
+        const bool longer = !best.has_value() ||
+                            (best->has_until() &&
+                             (!share.has_until() || ToTime(share.until()) > ToTime(best->until())));
+        if (longer) {
+          best = share;
+          from = client;
         }
       }
     }
-    return book;
+    if (from != nullptr) Read(ClientStream(from->client_id()), from->version());
+    return best;
   }
   void Target(const std::string& stream, uint64_t version, const std::string& id) {
     decision_.target_stream = stream;
@@ -1137,14 +1140,17 @@ absl::Status Decider::CreateClient(const v1::CreateClient& c) {
   v1::ClientView prospective;
   prospective.set_client_id(id);
   prospective.set_owner_id(owner);
-  // One who works the owner's accounts, which the owner shared with them (a sales assistant
-  // for their AE, seed 000), may open an account in the owner's book too: it is shared with
-  // them as the others are.
+  // One who works accounts the owner shared with them (a sales assistant for their AE, seed
+  // 000) may open an account in the owner's book too. It is shared with them until the share
+  // it comes from ends: as granted by them, not the owner, so that it never counts as the
+  // owner's share itself (ShareOfBook), and the owner or a manager may end it.
   std::optional<v1::AccountShare> assists;
   if (absl::Status may =
           Require(v1::CLIENT_MANAGE, prospective, "create a client owned by " + owner);
       !may.ok()) {
-    assists = ShareOfBook(owner);
+    if (actor_.client_id().empty()) assists = ShareOfBook(owner);
+    // The owner must still be one who may own it when it commits (checked above).
+    if (assists.has_value()) Read(UserStream(owner), owner_user->version());
     if (!assists.has_value()) {
       return absl::PermissionDeniedError(
           absl::StrCat(may.message(), " (or an account of ", owner, "'s shared with you)"));
@@ -2280,8 +2286,10 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
 
 bool DecideIsBulk(const v1::Command& command) {
   // Keep in step with the Decider methods that loop over every client or order. Deleting a
-  // client walks only that client's orders (State::OrdersOfClient).
-  return command.has_reassign_accounts();
+  // client walks only that client's orders (State::OrdersOfClient). Creating a client in
+  // another's book walks the clients for the owner's shares (ShareOfBook).
+  return command.has_reassign_accounts() ||
+         (command.has_create_client() && !command.create_client().owner_id().empty());
 }
 
 std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,

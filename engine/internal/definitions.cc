@@ -1,5 +1,6 @@
 #include "engine/internal/definitions.h"
 
+#include <cstdint>
 #include <deque>
 #include <set>
 #include <string>
@@ -108,14 +109,39 @@ absl::Status ValidateId(absl::string_view what, absl::string_view id) {
   return absl::OkStatus();
 }
 
-std::string Slug(absl::string_view name) {
-  // The letters of Latin-1 (U+00C0..U+00FF, in UTF-8 0xC3 0x80..0xBF) as ASCII: "Müller" is
-  // "muller", "Société" "societe". The multiplication and division signs separate words.
+namespace {
+
+// The ASCII letters a Latin letter of two UTF-8 bytes stands for ("ü": "u", "ß": "ss", "Ł":
+// "l"); "" for a separator (the no-break space, Latin-1's punctuation and signs, "×", "÷");
+// nullptr for a letter of another script, which Slug leaves out.
+const char* LatinLetters(uint32_t code_point) {
+  // U+00C0..U+00FF.
   static constexpr const char* kLatin1[64] = {
       "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i",  "i",
       "d", "n", "o", "o", "o", "o", "o",  "",  "o", "u", "u", "u", "u", "y", "th", "ss",
       "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i",  "i",
       "d", "n", "o", "o", "o", "o", "o",  "",  "o", "u", "u", "u", "u", "y", "th", "y"};
+  // U+0100..U+017F (Latin Extended-A), by runs of one base letter.
+  struct Run {
+    uint32_t last;
+    const char* letters;
+  };
+  static constexpr Run kExtendedA[] = {
+      {0x105, "a"}, {0x10D, "c"},  {0x111, "d"}, {0x11B, "e"}, {0x123, "g"}, {0x127, "h"},
+      {0x131, "i"}, {0x133, "ij"}, {0x135, "j"}, {0x138, "k"}, {0x142, "l"}, {0x14B, "n"},
+      {0x151, "o"}, {0x153, "oe"}, {0x159, "r"}, {0x161, "s"}, {0x167, "t"}, {0x173, "u"},
+      {0x175, "w"}, {0x178, "y"},  {0x17E, "z"}, {0x17F, "s"}};
+  if (code_point < 0xC0) return "";
+  if (code_point < 0x100) return kLatin1[code_point - 0xC0];
+  for (const Run& run : kExtendedA) {
+    if (code_point <= run.last) return run.letters;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string Slug(absl::string_view name) {
   std::string slug;
   bool apart = false;  // A separator came since the last letter or digit.
   for (size_t i = 0; i < name.size(); ++i) {
@@ -123,12 +149,17 @@ std::string Slug(absl::string_view name) {
     std::string letters;
     if (absl::ascii_isalnum(u)) {
       letters.push_back(absl::ascii_tolower(u));
-    } else if (u == 0xC3 && i + 1 < name.size() &&
+    } else if (u >= 0xC2 && u <= 0xDF && i + 1 < name.size() &&
                (static_cast<unsigned char>(name[i + 1]) & 0xC0) == 0x80) {
-      letters = kLatin1[static_cast<unsigned char>(name[++i]) & 0x3F];
+      // Two bytes of UTF-8: U+0080..U+07FF.
+      const uint32_t code_point =
+          ((u & 0x1Fu) << 6) | (static_cast<unsigned char>(name[++i]) & 0x3Fu);
+      const char* latin = LatinLetters(code_point);
+      if (latin == nullptr) continue;  // Another script: left out, the word kept whole.
+      letters = latin;
       if (letters.empty()) apart = true;
     } else if (u == '\'' || u >= 0x80) {
-      // An apostrophe ("McDonald's") and what has no ASCII letter (other scripts, a typographic
+      // An apostrophe ("McDonald's") and the rest of UTF-8 (other scripts, a typographic
       // apostrophe) leave the word whole.
     } else {
       apart = true;

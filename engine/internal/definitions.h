@@ -26,10 +26,11 @@ inline constexpr size_t kMaxOrderBytes = 1024 * 1024;
 absl::Status ValidateId(absl::string_view what, absl::string_view id);
 // The longest id Slug makes.
 inline constexpr size_t kMaxSlugChars = 40;
-// An id people can type, made from a name: its letters and digits, lowercased, with Latin-1's
-// letters as ASCII ones, each run of spaces or punctuation one '-' ("Société Générale, S.A."
-// -> "societe-generale-s-a"; "McDonald's" -> "mcdonalds"), at most kMaxSlugChars long.
-// Empty when the name has no such letter or digit.
+// An id people can type, made from a name: its letters and digits, lowercased, with the
+// Latin letters of Latin-1 and Latin Extended-A as ASCII ones, each run of spaces or
+// punctuation one '-' ("Société Générale, S.A." -> "societe-generale-s-a"; "Škoda" ->
+// "skoda"; "McDonald's" -> "mcdonalds"); other scripts are left out. At most kMaxSlugChars
+// long; empty when the name has no such letter or digit.
 std::string Slug(absl::string_view name);
 // OK, or INVALID_ARGUMENT naming the first string field (at any depth) that is not valid
 // UTF-8. Protobuf refuses to parse such strings, so one stored would make the log unreadable.

@@ -981,6 +981,9 @@ TEST_F(OrderFlowTest, ClientsAndContactsWithoutAnIdGetOneMadeFromTheirName) {
   EXPECT_EQ(create("Müller × Søn"), "muller-son");
   EXPECT_EQ(create("McDonald's"), "mcdonalds") << "an apostrophe leaves the word whole";
   EXPECT_EQ(create("Café 東京 Bar"), "cafe-bar") << "other scripts are left out";
+  EXPECT_EQ(create("Škoda Łódź"), "skoda-lodz") << "Latin Extended-A too";
+  EXPECT_EQ(create("Acme\u00a0Media «Plus»"), "acme-media-plus") << "a no-break space separates";
+  EXPECT_EQ(create("Κάτι Motors"), "motors");
   const std::string generated = create("東京");
   EXPECT_THAT(generated, Not(IsEmpty())) << "no ASCII letter or digit: a generated id";
   EXPECT_OK(engine_->GetClient({kAe}, generated).status());
@@ -1011,6 +1014,8 @@ TEST_F(OrderFlowTest, ClientsAndContactsWithoutAnIdGetOneMadeFromTheirName) {
   leaves.mutable_remove_contact()->set_contact_id("carol-jones");
   Run(kAe, leaves);
   EXPECT_EQ(add("Carol Jones"), "carol-jones-3");
+  EXPECT_THAT(engine_->GetClient({kAe}, "ours")->removed_contact_ids(), IsEmpty())
+      << "the engine's bookkeeping, not shown";
   v1::Command back;
   back.mutable_add_contact()->set_client_id("ours");
   back.mutable_add_contact()->mutable_contact()->set_contact_id("carol-jones");
@@ -1078,8 +1083,76 @@ TEST_F(OrderFlowTest, AnAssistantOpensAnAccountInTheBookOfTheAeTheyAssist) {
   clock_.Advance(absl::Hours(3));
   v1::Command later = CreateClientCommand("pied-piper", "Pied Piper");
   later.mutable_create_client()->set_owner_id(kAe);
-  EXPECT_THAT(Reject(kOrderEntry, later), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Reject(kOrderEntry, later), StatusIs(absl::StatusCode::kPermissionDenied))
+      << "the share it came from has ended";
   EXPECT_THAT(Reject(kProducer, later), StatusIs(absl::StatusCode::kPermissionDenied));
+  // A preview names what it would make and makes nothing; a repeat answers as the first.
+  v1::Command previewed = later;
+  previewed.set_validate_only(true);
+  const v1::CommandResult preview = Run(kAssistant, previewed);
+  EXPECT_TRUE(preview.validate_only());
+  EXPECT_THAT(engine_->GetClient({kAe}, "pied-piper"), StatusIs(absl::StatusCode::kNotFound));
+  later.set_request_id("pied-piper-1");
+  const v1::CommandResult first = Run(kAssistant, later);
+  const v1::CommandResult again = Run(kAssistant, later);
+  EXPECT_TRUE(again.deduplicated());
+  EXPECT_EQ(again.id(), "pied-piper");
+  EXPECT_EQ(again.etag(), first.etag());
+  EXPECT_THAT(Reject(kAssistant, CreateClientCommand("pied-piper", "Again")),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+}
+
+// Only share access the owner gave counts as working their book: not a manager's, not one that
+// came with an account from its previous owner, not one that came with an account the assistant
+// opened; and not once the owner took it back or may no longer own accounts.
+TEST_F(OrderFlowTest, OnlyTheOwnersOwnSharesLetAnAssistantOpenAccountsInTheirBook) {
+  const auto in_book_of = [](const std::string& owner, const std::string& id) {
+    v1::Command create = CreateClientCommand(id, id);
+    create.mutable_create_client()->set_owner_id(owner);
+    return create;
+  };
+  // ae2's account, shared with the assistant by the manager, not by ae2.
+  v1::Command theirs = CreateClientCommand("globex", "Globex");
+  theirs.mutable_create_client()->set_owner_id(kAe2);
+  Run(kManager, theirs);
+  v1::Command by_manager;
+  by_manager.mutable_share_client()->set_client_id("globex");
+  by_manager.mutable_share_client()->set_user_id(kAssistant);
+  Run(kManager, by_manager);
+  EXPECT_THAT(Reject(kAssistant, in_book_of(kAe2, "one")),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  // ae's account (shared with the assistant by ae) moves to ae2 with its share.
+  Run(kAssistant, in_book_of(kAe, "opened"));
+  v1::Command move;
+  move.mutable_reassign_accounts()->set_from_owner(kAe);
+  move.mutable_reassign_accounts()->set_to_owner(kAe2);
+  move.mutable_reassign_accounts()->add_client_ids(client_);
+  Run(kManager, move);
+  EXPECT_THAT(Reject(kAssistant, in_book_of(kAe2, "two")),
+              StatusIs(absl::StatusCode::kPermissionDenied))
+      << "ae2 shared nothing with them";
+  // Back with ae, who then takes the share back: the account the assistant opened, still
+  // shared with them, does not stand in for it.
+  move.mutable_reassign_accounts()->set_from_owner(kAe2);
+  move.mutable_reassign_accounts()->set_to_owner(kAe);
+  Run(kManager, move);
+  Run(kAssistant, in_book_of(kAe, "three"));
+  v1::Command unshare;
+  unshare.mutable_unshare_client()->set_client_id(client_);
+  unshare.mutable_unshare_client()->set_user_id(kAssistant);
+  Run(kAe, unshare);
+  EXPECT_THAT(Reject(kAssistant, in_book_of(kAe, "four")),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  // Shared again, to one whose owner may no longer own accounts.
+  v1::Command share;
+  share.mutable_share_client()->set_client_id(client_);
+  share.mutable_share_client()->set_user_id(kAssistant);
+  Run(kAe, share);
+  v1::Command deactivate;
+  deactivate.mutable_deactivate_user()->set_user_id(kAe);
+  Run(kAdmin, deactivate);
+  EXPECT_THAT(Reject(kAssistant, in_book_of(kAe, "five")),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST_F(OrderFlowTest, TokensIssuedAndRevokedAreKeptOnTheUser) {
