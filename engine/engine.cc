@@ -1463,6 +1463,7 @@ void EngineImpl::AddAwaitingLocked(const UserView& caller,
     awaiting->set_display_name(user->display_name());
     for (std::string& action : actions) awaiting->add_actions(std::move(action));
     awaiting->set_flight_change(flight_change);
+    if (flight_change) awaiting->set_flight_decision(internal::FlightDecisionOpen(order, now));
   }
 }
 

@@ -802,6 +802,12 @@ class Client {
     return WaitsForText(o, o.open_actions(), !flight.empty(), reject ? "reject" : "decide");
   }
 
+  // The decision on a flight change that `a` is waited for: "decide", or "reject" when its
+  // dates have passed (a server from before flight_decision says nothing: "decide").
+  static std::string FlightDecision(const v1::Awaiting& a) {
+    return a.flight_decision().empty() ? "decide" : a.flight_decision();
+  }
+
   // What `o` waits for someone to do: `actions`, and a decision on its flight change when
   // `flight_change` (`decision`: "reject" when its dates have passed).
   static std::string WaitsForText(const v1::OrderView& o,
@@ -1120,7 +1126,7 @@ class Client {
     for (const v1::Awaiting& a : o.awaiting()) {
       std::printf("    %-*s  %-*s  %s\n", static_cast<int>(id_width), a.user_id().c_str(),
                   static_cast<int>(name_width), a.display_name().c_str(),
-                  WaitsForText(o, a.actions(), a.flight_change()).c_str());
+                  WaitsForText(o, a.actions(), a.flight_change(), FlightDecision(a)).c_str());
     }
     // A contact without a login of its own answers through the house: no queue lists it.
     for (const auto& [revision, contact] : ForwardedToClient(o)) {
@@ -1159,8 +1165,8 @@ class Client {
   static std::string WaitsForColumn(const v1::OrderView& o) {
     std::vector<std::string> whom;
     for (const v1::Awaiting& a : o.awaiting()) {
-      whom.push_back(
-          absl::StrCat(a.user_id(), ": ", WaitsForText(o, a.actions(), a.flight_change())));
+      whom.push_back(absl::StrCat(
+          a.user_id(), ": ", WaitsForText(o, a.actions(), a.flight_change(), FlightDecision(a))));
     }
     // A delivered order still airs: a flight change on it may still wait for someone.
     if (whom.empty() && (o.completed() || o.archived() || o.deleted())) return "-";

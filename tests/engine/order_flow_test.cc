@@ -250,7 +250,7 @@ TEST_F(OrderFlowTest, AnOrderSaysWhomItWaitsFor) {
     if (!view.ok()) return out;
     for (const v1::Awaiting& a : view->awaiting()) {
       std::vector<std::string> what(a.actions().begin(), a.actions().end());
-      if (a.flight_change()) what.push_back("flight");
+      if (a.flight_change()) what.push_back(absl::StrCat("flight ", a.flight_decision()));
       out.push_back(absl::StrCat(a.user_id(), ": ", absl::StrJoin(what, ",")));
     }
     return out;
@@ -324,7 +324,8 @@ TEST_F(OrderFlowTest, AnOrderSaysWhomItWaitsFor) {
   Run(kClientUser, ClientAnswer(order, "script", 1, /*approved=*/true));
   Run(kAe, FlightChange(order, MonthsAhead(2, 1), MonthsAhead(2, 20)));
   // The owner's manager and production decide a flight change.
-  EXPECT_THAT(awaiting(kProducer), ElementsAre("manager: flight", "producer: record_spot,flight"));
+  EXPECT_THAT(awaiting(kProducer),
+              ElementsAre("manager: flight decide", "producer: record_spot,flight decide"));
   consistent_with_queues();
 }
 
@@ -602,6 +603,15 @@ TEST_F(OrderFlowTest, AFlightChangeWhoseDatesPassedWhileItWaitedCannotBeGranted)
   ASSERT_OK(queued.status());
   ASSERT_THAT(queued->orders, SizeIs(1));
   EXPECT_THAT(queued->orders[0].open_flight_actions(), ElementsAre("reject"));
+  // And whom it waits for, to reject it.
+  GetOrderOptions with_awaiting;
+  with_awaiting.awaiting = true;
+  ASSERT_OK_AND_ASSIGN(const v1::OrderView board, engine_->GetOrder({kAe}, order, with_awaiting));
+  ASSERT_THAT(board.awaiting(), Not(IsEmpty()));
+  for (const v1::Awaiting& a : board.awaiting()) {
+    EXPECT_TRUE(a.flight_change()) << a.user_id();
+    EXPECT_EQ(a.flight_decision(), "reject") << a.user_id();
+  }
   EXPECT_THAT(Reject(kManager, DecideFlight(order, change.sub_id(), true)),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        AllOf(HasSubstr("which is over"), HasSubstr("reject it"))));
