@@ -1461,6 +1461,7 @@ void EngineImpl::AddAwaitingLocked(const UserView& caller,
     v1::Awaiting* awaiting = shown->add_awaiting();
     awaiting->set_user_id(user->user_id());
     awaiting->set_display_name(user->display_name());
+    awaiting->set_contact_id(user->contact_id());
     for (std::string& action : actions) awaiting->add_actions(std::move(action));
     awaiting->set_flight_change(flight_change);
     if (flight_change) awaiting->set_flight_decision(internal::FlightDecisionOpen(order, now));

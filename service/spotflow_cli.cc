@@ -1148,10 +1148,12 @@ class Client {
       const v1::Review& last = *latest.reviews().rbegin();
       if (last.kind() != v1::FORWARDED_TO_CLIENT) continue;
       const std::string artifact = revisions == &o.scripts() ? "script" : "spot";
-      // A contact's own login waits for it in its queue: `awaiting` names it.
+      // A contact's own login waits for it in its queue: `awaiting` names it. (Not the login of
+      // another contact, to whom it was forwarded before.)
       const bool listed =
           std::any_of(o.awaiting().begin(), o.awaiting().end(), [&](const v1::Awaiting& a) {
-            return std::find(a.actions().begin(), a.actions().end(),
+            return a.contact_id() == last.contact_id() &&
+                   std::find(a.actions().begin(), a.actions().end(),
                              "client_approve_" + artifact) != a.actions().end();
           });
       if (listed) continue;

@@ -318,6 +318,13 @@ TEST_F(OrderFlowTest, AnOrderSaysWhomItWaitsFor) {
   // With the client: the contact's own login, and no one in the house.
   EXPECT_THAT(awaiting(kAe),
               ElementsAre("client_login: client_approve_script,client_request_script_changes"));
+  {
+    GetOrderOptions options;
+    options.awaiting = true;
+    ASSERT_OK_AND_ASSIGN(const v1::OrderView view, engine_->GetOrder({kAe}, order, options));
+    ASSERT_THAT(view.awaiting(), SizeIs(1));
+    EXPECT_EQ(view.awaiting(0).contact_id(), "carol") << "the contact the login answers as";
+  }
   consistent_with_queues();
   // Not told to a contact's login: the house's people are the house's.
   EXPECT_THAT(awaiting(kClientUser), IsEmpty());
