@@ -343,19 +343,6 @@ class Decider {
     }
     return client;
   }
-  // A client to enter an order for: one the caller sees as an account (State::SeesAccount),
-  // not only through an order they are responsible for.
-  absl::StatusOr<const v1::ClientView*> LoadAccountForOrders(const std::string& id) const {
-    ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(id));
-    if (!IsSystem() && !state_.SeesAccount(actor_, *client, now_)) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "user \"", actor_.user_id(), "\" sees client \"", id,
-          "\" only for the orders they are responsible for; orders for it are entered by those "
-          "who hold its account (its owner, ",
-          client->owner_id(), ", may share it with you)"));
-    }
-    return client;
-  }
   absl::StatusOr<const v1::UserView*> LoadUser(absl::string_view what, const std::string& id,
                                                bool must_be_active = true) const {
     RETURN_IF_ERROR(ValidateId(what, id));
@@ -1642,7 +1629,7 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   RETURN_IF_ERROR(ValidateFields(*type, c.fields(), /*require_all=*/true));
   const v1::ClientView* client = nullptr;
   if (type->facets().client_link() || !c.client_id().empty()) {
-    ASSIGN_OR_RETURN(client, LoadAccountForOrders(c.client_id()));
+    ASSIGN_OR_RETURN(client, LoadClient(c.client_id()));
   }
   // The order belongs to the account's AE, whoever enters it.
   std::string owner = c.owner_id();
@@ -2220,7 +2207,7 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   RETURN_IF_ERROR(ValidateText("title", title, kMaxNameBytes, true));
   RETURN_IF_ERROR(ValidateFlight(c.flight_start(), c.flight_end()));
   RETURN_IF_ERROR(FlightNotOver("flight_end", c.flight_end()));
-  ASSIGN_OR_RETURN(const v1::ClientView* client, LoadAccountForOrders(source->client_id()));
+  ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(source->client_id()));
   ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*source));
   const v1::WorkflowDefinition* workflow = state_.FindWorkflow(type->workflow(), 0);
   const std::string initial = workflow == nullptr ? "" : InitialState(*workflow, v1::REUSE);

@@ -851,22 +851,6 @@ bool State::CanSee(const v1::UserView& user, const v1::OrderView& order, absl::T
 bool State::CanSee(const v1::UserView& user, const v1::ClientView& client, absl::Time now,
                    bool even_deleted) const {
   if (client.deleted() && !even_deleted) return false;
-  if (SeesAccount(user, client, now)) return true;
-  // Responsible for one of its open orders: walks the fewer of the user's and the client's.
-  const absl::btree_set<uint64_t>& mine = OrdersOfOwner(user.user_id());
-  const absl::btree_set<uint64_t>& its = OrdersOfClient(client.client_id());
-  for (uint64_t position : mine.size() <= its.size() ? mine : its) {
-    const v1::OrderView& order = OrderCreatedAt(position);
-    if (order.owner_id() == user.user_id() && order.client_id() == client.client_id() &&
-        !order.deleted() && !order.archived() && !IsTerminal(order)) {
-      return true;
-    }
-  }
-  return false;
-}
-
-bool State::SeesAccount(const v1::UserView& user, const v1::ClientView& client,
-                        absl::Time now) const {
   // Who manages an account sees it; so does whoever sees every order (production, audit).
   return Allows(user, v1::CLIENT_MANAGE, client, now) || ScopeOf(user, v1::ORDER_VIEW) == v1::ALL ||
          (!user.client_id().empty() && user.client_id() == client.client_id());

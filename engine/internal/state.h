@@ -131,15 +131,9 @@ class State {
   }
   // Whether the user may see the order / client at all.
   bool CanSee(const v1::UserView& user, const v1::OrderView& order, absl::Time now) const;
-  // A client is seen by whoever sees it as an account (SeesAccount), and by the person
-  // responsible for one of its open orders, who calls its people about it (seed 003's order
-  // manager) without managing it. `even_deleted`: whether they could, were the client not
-  // deleted (its orders stay).
+  // `even_deleted`: whether they could, were the client not deleted (its orders stay).
   bool CanSee(const v1::UserView& user, const v1::ClientView& client, absl::Time now,
               bool even_deleted = false) const;
-  // Whether the user sees the client as an account: they may manage it, they see every order,
-  // or they are its contact's own login. Orders for it are entered only by such a user.
-  bool SeesAccount(const v1::UserView& user, const v1::ClientView& client, absl::Time now) const;
 
   // Everything, sorted by id (workflows by name and version), for snapshots and digests.
   v1::EngineState ToProto() const;

@@ -1549,35 +1549,6 @@ TEST_F(OrderFlowTest, ARepeatedReassignmentOfOrdersAnswersAsTheFirst) {
   EXPECT_EQ(one_again.etag(), one_moved.etag());
 }
 
-// Whoever is responsible for an open order of a client sees that client, to call its people
-// (seed 003's order manager), but neither manages it nor enters orders for it.
-TEST_F(OrderFlowTest, AnOrdersOwnerSeesItsClientWhileTheOrderIsOpen) {
-  EXPECT_THAT(engine_->GetClient({kAe2}, client_), StatusIs(absl::StatusCode::kNotFound));
-  const std::string order = CreateOrder();
-  v1::Command move;
-  move.mutable_reassign_orders()->add_order_ids(order);
-  move.mutable_reassign_orders()->set_to_owner(kAe2);
-  Run(kManager, move);
-  ASSERT_OK_AND_ASSIGN(const v1::ClientView seen, engine_->GetClient({kAe2}, client_));
-  ASSERT_THAT(seen.contacts(), SizeIs(1));
-  EXPECT_EQ(seen.contacts(0).contact_id(), "carol");
-  ASSERT_OK_AND_ASSIGN(const ListClientsResponse listed, engine_->ListClients({kAe2}, {}));
-  ASSERT_THAT(listed.clients, SizeIs(1));
-  EXPECT_EQ(listed.clients[0].client_id(), client_);
-  // Not to manage it, nor to enter orders in its name.
-  v1::Command rename;
-  rename.mutable_update_client()->set_client_id(client_);
-  rename.mutable_update_client()->set_name("Mine now");
-  EXPECT_THAT(Reject(kAe2, rename), StatusIs(absl::StatusCode::kPermissionDenied));
-  v1::Command enter = CreateOrderCommand();
-  enter.mutable_create_order()->set_owner_id(kAe2);
-  EXPECT_THAT(Reject(kAe2, enter),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("may share it with you")));
-  // Once the order is done, the client is the account's people's again.
-  Run(kAe2, OrderOnly(order, "archive"));
-  EXPECT_THAT(engine_->GetClient({kAe2}, client_), StatusIs(absl::StatusCode::kNotFound));
-}
-
 TEST_F(OrderFlowTest, ReassigningOrdersIsRefusedWithoutWritingWhenItCannotBeDone) {
   const std::string order = CreateOrder();
   const std::string archived = CreateOrder();
