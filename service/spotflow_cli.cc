@@ -1152,7 +1152,8 @@ class Client {
       // another contact, to whom it was forwarded before.)
       const bool listed =
           std::any_of(o.awaiting().begin(), o.awaiting().end(), [&](const v1::Awaiting& a) {
-            return a.contact_id() == last.contact_id() &&
+            // (A server from before contact_id names none: any contact's login, as then.)
+            return (a.contact_id().empty() || a.contact_id() == last.contact_id()) &&
                    std::find(a.actions().begin(), a.actions().end(),
                              "client_approve_" + artifact) != a.actions().end();
           });
