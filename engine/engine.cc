@@ -1244,14 +1244,21 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
       std::any_of(shown.open_actions().begin(), shown.open_actions().end(),
                   [](const std::string& action) { return absl::StartsWith(action, "forward_"); });
   // For the house only: a contact's login is not shown the client's roster.
-  if (const ClientView* client = state_.FindClient(order->client_id());
-      forwards && client != nullptr && caller->client_id().empty()) {
+  const ClientView* client = state_.FindClient(order->client_id());
+  if (forwards && client != nullptr && caller->client_id().empty()) {
     for (const v1::Contact& contact : client->contacts()) {
       v1::Contact* shown_contact = shown.add_forward_contacts();
       shown_contact->set_contact_id(contact.contact_id());
       shown_contact->set_name(contact.name());
       shown_contact->set_title(contact.title());
     }
+  }
+  // Who is responsible for an open order calls the client's people about it, also when the
+  // account is someone else's: its contacts, and nothing else of the client.
+  if (client != nullptr && !client->deleted() && caller->user_id() == order->owner_id() &&
+      caller->client_id().empty() && !order->archived() && !order->deleted() &&
+      !state_.IsTerminal(*order) && !state_.CanSee(*caller, *client, now)) {
+    *shown.mutable_client_contacts() = client->contacts();
   }
   return shown;
 }

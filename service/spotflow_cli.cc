@@ -1106,6 +1106,17 @@ class Client {
         }
         std::printf("  contacts to forward to: %s\n", absl::StrJoin(contacts, ", ").c_str());
       }
+      // Whom to call about the order, when its account is someone else's.
+      if (!o.client_contacts().empty()) {
+        std::printf("  the client's contacts, to call about this order:\n");
+        for (const v1::Contact& c : o.client_contacts()) {
+          std::vector<std::string> details = {c.name()};
+          for (const std::string* detail : {&c.title(), &c.email(), &c.phone()}) {
+            if (!detail->empty()) details.push_back(*detail);
+          }
+          std::printf("    %s: %s\n", c.contact_id().c_str(), absl::StrJoin(details, ", ").c_str());
+        }
+      }
       PrintAwaiting(o);
       return;
     }

@@ -1549,6 +1549,33 @@ TEST_F(OrderFlowTest, ARepeatedReassignmentOfOrdersAnswersAsTheFirst) {
   EXPECT_EQ(one_again.etag(), one_moved.etag());
 }
 
+// Whoever is responsible for an open order of an account that is not theirs to see is given
+// its client's contacts on the order, to call about it (seed 003's order manager); not the
+// client, and not once the order is done.
+TEST_F(OrderFlowTest, AnOrdersOwnerIsGivenItsClientsContactsWhileItIsOpen) {
+  v1::Command reach;
+  reach.mutable_update_contact()->set_client_id(client_);
+  reach.mutable_update_contact()->mutable_contact()->set_contact_id("carol");
+  reach.mutable_update_contact()->mutable_contact()->set_phone("+1 555 0100");
+  reach.mutable_update_contact()->mutable_update_mask()->add_paths("contact.phone");
+  Run(kAe, reach);
+  const std::string order = CreateOrder();
+  EXPECT_THAT(Order(order, kAe).client_contacts(), IsEmpty()) << "the account is theirs to see";
+  v1::Command move;
+  move.mutable_reassign_orders()->add_order_ids(order);
+  move.mutable_reassign_orders()->set_to_owner(kAe2);
+  Run(kManager, move);
+  const v1::OrderView theirs = Order(order, kAe2);
+  ASSERT_THAT(theirs.client_contacts(), SizeIs(1));
+  EXPECT_EQ(theirs.client_contacts(0).contact_id(), "carol");
+  EXPECT_EQ(theirs.client_contacts(0).phone(), "+1 555 0100");
+  EXPECT_THAT(engine_->GetClient({kAe2}, client_), StatusIs(absl::StatusCode::kNotFound))
+      << "the contacts, not the client";
+  EXPECT_THAT(Order(order, kManager).client_contacts(), IsEmpty()) << "only to its owner";
+  Run(kAe2, OrderOnly(order, "archive"));
+  EXPECT_THAT(Order(order, kAe2).client_contacts(), IsEmpty()) << "not once it is archived";
+}
+
 TEST_F(OrderFlowTest, ReassigningOrdersIsRefusedWithoutWritingWhenItCannotBeDone) {
   const std::string order = CreateOrder();
   const std::string archived = CreateOrder();

@@ -531,6 +531,9 @@ def main():
                and "  orders: " + order_id in back.stdout
                and api.order(order_id, mia).owner_id == "sam",
                "order reassign moves the order: " + back.stdout + back.stderr)
+        called = run_cli("order", "show", order_id).stdout
+        expect("  the client's contacts, to call about this order:\n    gus: " in called,
+               "the owner of an order on another's account is given whom to call:\n" + called)
         globex = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="globex"),
                           domain_pb2.ClientView, mia)
         expect(globex.owner_id == "mia", "the account moved to its new owner")
