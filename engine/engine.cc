@@ -426,6 +426,11 @@ class EngineImpl final : public Engine {
   // A repeated reassignment's moved_accounts, id and sub_id, from the `events` it wrote.
   void RebuildMovesLocked(const std::vector<v1::DomainEvent>& events, CommandResult* result) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Whether `caller` was handed `order`, open, on an account they do not see: then GetOrder
+  // gives them its client's contacts (OrderView.client_contacts).
+  bool HandedOrderOfAnotherAccountLocked(const UserView& caller, const OrderView& order,
+                                         const ClientView& client, absl::Time now) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Clears `user`'s tokens unless `caller` is an administrator or that user.
   void HideTokens(const UserView& caller, UserView* user) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   store::AppendRequest ToAppend(const Decision& decision, const UserView& actor,
@@ -1253,14 +1258,30 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
       shown_contact->set_title(contact.title());
     }
   }
-  // Who is responsible for an open order calls the client's people about it, also when the
-  // account is someone else's: its contacts, and nothing else of the client.
-  if (client != nullptr && !client->deleted() && caller->user_id() == order->owner_id() &&
-      caller->client_id().empty() && !order->archived() && !order->deleted() &&
-      !state_.IsTerminal(*order) && !state_.CanSee(*caller, *client, now)) {
+  if (client != nullptr && HandedOrderOfAnotherAccountLocked(*caller, *order, *client, now)) {
     *shown.mutable_client_contacts() = client->contacts();
   }
   return shown;
+}
+
+bool EngineImpl::HandedOrderOfAnotherAccountLocked(const UserView& caller, const OrderView& order,
+                                                   const ClientView& client, absl::Time now) const {
+  // Who was handed an open order of an account they do not see calls the client's people
+  // about it (seed 003's order manager): they get its contacts, nothing else of the client.
+  // Handed: someone else made them its owner (ReassignOrders) after the account last changed
+  // hands. Not an order they made or kept themselves: a sharee's own order would outlast the
+  // share, and an old owner's restored order would outlast the account's move.
+  if (!caller.client_id().empty() || order.owner_id() != caller.user_id() || order.archived() ||
+      state_.IsTerminal(order) || order.owner_history().empty() ||
+      !state_.Allows(caller, v1::ORDER_MANAGE, order, now) || state_.CanSee(caller, client, now)) {
+    return false;
+  }
+  const v1::OwnerChange& handed = *order.owner_history().rbegin();
+  if (handed.new_owner() != caller.user_id() || handed.changed_by() == caller.user_id()) {
+    return false;
+  }
+  return client.owner_history().empty() ||
+         client.owner_history().rbegin()->position() < handed.position();
 }
 
 absl::StatusOr<bool> EngineImpl::Fold(

@@ -996,6 +996,7 @@ class OrdersService final : public v1::Orders::CallbackService {
             order.clear_open_actions();
             order.clear_open_flight_actions();
             order.clear_forward_contacts();
+            order.clear_client_contacts();
             return std::optional<v1::OrderView>(std::move(order));
           };
         });

@@ -1549,31 +1549,67 @@ TEST_F(OrderFlowTest, ARepeatedReassignmentOfOrdersAnswersAsTheFirst) {
   EXPECT_EQ(one_again.etag(), one_moved.etag());
 }
 
-// Whoever is responsible for an open order of an account that is not theirs to see is given
-// its client's contacts on the order, to call about it (seed 003's order manager); not the
-// client, and not once the order is done.
-TEST_F(OrderFlowTest, AnOrdersOwnerIsGivenItsClientsContactsWhileItIsOpen) {
+// Whoever was handed an open order of an account they do not see is given its client's
+// contacts on the order, to call about it (seed 003's order manager): not the client, not
+// once the order is done, not to others who see the order, and not for an order they made
+// or restored themselves (a sharee's own order, an old owner's), which would outlast their
+// access.
+TEST_F(OrderFlowTest, WhoWasHandedAnOrderIsGivenItsClientsContactsWhileItIsOpen) {
+  AddUser("ae3", engine::kAccountExecutive);
   v1::Command reach;
   reach.mutable_update_contact()->set_client_id(client_);
   reach.mutable_update_contact()->mutable_contact()->set_contact_id("carol");
   reach.mutable_update_contact()->mutable_contact()->set_phone("+1 555 0100");
   reach.mutable_update_contact()->mutable_update_mask()->add_paths("contact.phone");
   Run(kAe, reach);
+  const auto hand = [&](const std::string& order, const std::string& to) {
+    v1::Command move;
+    move.mutable_reassign_orders()->add_order_ids(order);
+    move.mutable_reassign_orders()->set_to_owner(to);
+    Run(kManager, move);
+  };
   const std::string order = CreateOrder();
   EXPECT_THAT(Order(order, kAe).client_contacts(), IsEmpty()) << "the account is theirs to see";
-  v1::Command move;
-  move.mutable_reassign_orders()->add_order_ids(order);
-  move.mutable_reassign_orders()->set_to_owner(kAe2);
-  Run(kManager, move);
+  hand(order, kAe2);
   const v1::OrderView theirs = Order(order, kAe2);
   ASSERT_THAT(theirs.client_contacts(), SizeIs(1));
   EXPECT_EQ(theirs.client_contacts(0).contact_id(), "carol");
   EXPECT_EQ(theirs.client_contacts(0).phone(), "+1 555 0100");
   EXPECT_THAT(engine_->GetClient({kAe2}, client_), StatusIs(absl::StatusCode::kNotFound))
       << "the contacts, not the client";
-  EXPECT_THAT(Order(order, kManager).client_contacts(), IsEmpty()) << "only to its owner";
+  v1::Command share;
+  share.mutable_share_order()->set_order_id(order);
+  share.mutable_share_order()->set_user_id("ae3");
+  Run(kAe2, share);
+  EXPECT_THAT(Order(order, "ae3").client_contacts(), IsEmpty()) << "only to its owner";
   Run(kAe2, OrderOnly(order, "archive"));
   EXPECT_THAT(Order(order, kAe2).client_contacts(), IsEmpty()) << "not once it is archived";
+
+  // A sharee's own order outlasts the share: not that way.
+  v1::Command own = CreateOrderCommand();
+  own.mutable_create_order()->set_owner_id(kOrderEntry);
+  const std::string entered = Run(kOrderEntry, own).id();
+  v1::Command unshare;
+  unshare.mutable_unshare_client()->set_client_id(client_);
+  unshare.mutable_unshare_client()->set_user_id(kOrderEntry);
+  Run(kAe, unshare);
+  EXPECT_THAT(Order(entered, kOrderEntry).client_contacts(), IsEmpty());
+
+  // An order handed to the AE before the account moved away from them, restored by them after:
+  // not that way either.
+  const std::string kept = CreateOrder();
+  hand(kept, kAe2);
+  hand(kept, kAe);
+  Run(kAe, OrderOnly(kept, "archive"));
+  v1::Command away;
+  away.mutable_reassign_accounts()->set_from_owner(kAe);
+  away.mutable_reassign_accounts()->set_to_owner("ae3");
+  away.mutable_reassign_accounts()->add_client_ids(client_);
+  Run(kManager, away);
+  Run(kAe, OrderOnly(kept, "restore"));
+  ASSERT_EQ(Order(kept, kAe).owner_id(), kAe);
+  EXPECT_THAT(engine_->GetClient({kAe}, client_), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Order(kept, kAe).client_contacts(), IsEmpty());
 }
 
 TEST_F(OrderFlowTest, ReassigningOrdersIsRefusedWithoutWritingWhenItCannotBeDone) {
