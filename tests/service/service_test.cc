@@ -666,6 +666,52 @@ TEST_F(ServiceTest, WatchOrderSendsEachChangeToThoseWhoMaySeeIt) {
   EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+// Whom a handed order's owner calls is for GetOrder: WatchOrder's feed, sent again only when
+// the order changes, leaves the client's contacts out, as it does what is open to the caller.
+TEST_F(ServiceTest, WatchOrderLeavesOutTheContactsGetOrderGivesAHandedOrdersOwner) {
+  v1::CreateUserRequest manager;
+  manager.mutable_create_user()->set_user_id("mia");
+  manager.mutable_create_user()->set_display_name("mia");
+  manager.mutable_create_user()->add_roles(engine::kSalesManager);
+  v1::CommandResult made;
+  ASSERT_TRUE(Ok(admin_->CreateUser(Context("admin").get(), manager, &made)));
+  auto token = tokens_->Issue(dir_.Sub("tokens"), "mia");
+  ASSERT_OK(token.status());
+  token_["mia"] = *token;
+  const std::string client = CreateClient("acme");
+  v1::AddContactRequest contact;
+  contact.mutable_add_contact()->set_client_id(client);
+  contact.mutable_add_contact()->mutable_contact()->set_name("Carol Client");
+  contact.mutable_add_contact()->mutable_contact()->set_phone("+1 555 0100");
+  v1::CommandResult added;
+  ASSERT_TRUE(Ok(clients_->AddContact(Context("sam").get(), contact, &added)));
+  v1::CommandResult created;
+  ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), OrderRequest(client), &created)));
+  v1::ReassignOrdersRequest hand;
+  hand.mutable_reassign_orders()->add_order_ids(created.id());
+  hand.mutable_reassign_orders()->set_to_owner("ann");  // No share on this account.
+  v1::CommandResult handed;
+  ASSERT_TRUE(Ok(orders_->ReassignOrders(Context("mia").get(), hand, &handed)));
+  v1::GetOrderRequest get;
+  get.set_order_id(created.id());
+  v1::OrderView shown;
+  ASSERT_TRUE(Ok(orders_->GetOrder(Context("ann").get(), get, &shown)));
+  ASSERT_EQ(shown.client_contacts_size(), 1);
+  EXPECT_EQ(shown.client_contacts(0).phone(), "+1 555 0100");
+  auto context = Context("ann");
+  v1::WatchOrderRequest watch;
+  watch.set_order_id(created.id());
+  auto reader = orders_->WatchOrder(context.get(), watch);
+  v1::OrderView fed;
+  ASSERT_TRUE(reader->Read(&fed));
+  EXPECT_EQ(fed.version(), shown.version());
+  EXPECT_EQ(fed.client_contacts_size(), 0);
+  context->TryCancel();
+  while (reader->Read(&fed)) {
+  }
+  reader->Finish().IgnoreError();
+}
+
 // The threads of this process, from /proc/self/status.
 int Threads() {
   std::ifstream status("/proc/self/status");
