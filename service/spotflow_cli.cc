@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -37,6 +38,7 @@
 #include "base/utf8.h"
 #include "engine/audit.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/service.grpc.pb.h"
@@ -308,7 +310,8 @@ const std::vector<VerbSpec>& Verbs() {
                        "               a user's tokens by the start of their hash)",
        2, 2, {}, false},
       {"events tail", "[--limit N] [--from N] [--follow]   the latest N events (50), or N from\n"
-                      "               --from; with --follow, then each new one until interrupted",
+                      "               --from; with --follow, then each new one until interrupted;\n"
+                      "               --json shows each payload's fields and hashes in hex",
        0, 0, {"limit", "from", "follow"}, false},
       {"events verify", "", 0, 0, {}, false},
       {"audit verify", "[--from N] [--to N]        the hash chain; prints the digest of --to\n"
@@ -633,7 +636,12 @@ class Client {
   // One event per line, as `events tail --follow` prints them as they come: the columns are
   // fixed, the stream's wide enough for an order's with a generated id (order- and 32 digits).
   void PrintEventLine(const v1::EventRecord& e) const {
-    if (json_) return PrintJsonLine(e);
+    if (json_) {
+      std::string text;
+      AppendJson(EventJson(e), -1, &text);
+      std::printf("%s\n", text.c_str());
+      return;
+    }
     std::printf(
         "%6llu %s %-38s v%-3llu %-36s by %s%s%s\n", static_cast<unsigned long long>(e.position()),
         absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(e.recorded_time().seconds()),
@@ -662,6 +670,129 @@ class Client {
     (void)google::protobuf::util::MessageToJsonString(message, &text, options);
     std::printf("%s", text.c_str());
     return true;
+  }
+
+  // A message as a JSON value, to print with parts of it replaced (EventJson).
+  static google::protobuf::Value JsonValue(const google::protobuf::Message& message) {
+    std::string text;
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    (void)google::protobuf::util::MessageToJsonString(message, &text, options);
+    google::protobuf::Value value;
+    (void)google::protobuf::util::JsonStringToMessage(text, &value);
+    return value;
+  }
+
+  // An event as `events tail --json` prints it: the record's fields, but its payload read as
+  // the engine's DomainEvent, field by field (as `audit export` shows it), and its hashes in
+  // hex (as digests and `audit export` give them). A payload the engine did not write, or
+  // whose bytes are not the event its type names, stays base64.
+  static google::protobuf::Value EventJson(const v1::EventRecord& e) {
+    google::protobuf::Value value = JsonValue(e);
+    auto& fields = *value.mutable_struct_value()->mutable_fields();
+    if (!e.previous_hash().empty()) {
+      fields["previous_hash"].set_string_value(absl::BytesToHexString(e.previous_hash()));
+    }
+    if (!e.hash().empty()) fields["hash"].set_string_value(absl::BytesToHexString(e.hash()));
+    v1::DomainEvent event;
+    if (absl::StartsWith(e.payload_type(), "spotflow.v1.") && event.ParseFromString(e.payload())) {
+      const google::protobuf::Reflection* reflection = event.GetReflection();
+      const google::protobuf::FieldDescriptor* set =
+          reflection->GetOneofFieldDescriptor(event, event.GetDescriptor()->oneof_decl(0));
+      if (set != nullptr && set->message_type()->full_name() == e.payload_type()) {
+        fields["payload"] = JsonValue(event);
+      }
+    }
+    return value;
+  }
+
+  // A JSON value as text, an object's members in the order of their names: protobuf prints
+  // a Struct's in no fixed order, which would shuffle an event's fields from line to line.
+  // `indent` < 0 prints it on one line.
+  static void AppendJson(const google::protobuf::Value& value, int indent, std::string* out) {
+    const std::string newline = indent < 0 ? "" : "\n" + std::string(indent + 1, ' ');
+    const std::string closing = indent < 0 ? "" : "\n" + std::string(indent, ' ');
+    const int inner = indent < 0 ? indent : indent + 1;
+    switch (value.kind_case()) {
+      case google::protobuf::Value::kStructValue: {
+        std::map<std::string, const google::protobuf::Value*> members;
+        for (const auto& [name, member] : value.struct_value().fields()) members[name] = &member;
+        out->append("{");
+        const char* separator = "";
+        for (const auto& [name, member] : members) {
+          absl::StrAppend(out, separator, newline, JsonString(name), indent < 0 ? ":" : ": ");
+          AppendJson(*member, inner, out);
+          separator = ",";
+        }
+        absl::StrAppend(out, members.empty() ? "" : closing, "}");
+        return;
+      }
+      case google::protobuf::Value::kListValue: {
+        out->append("[");
+        const char* separator = "";
+        for (const google::protobuf::Value& element : value.list_value().values()) {
+          absl::StrAppend(out, separator, newline);
+          AppendJson(element, inner, out);
+          separator = ",";
+        }
+        absl::StrAppend(out, value.list_value().values().empty() ? "" : closing, "]");
+        return;
+      }
+      case google::protobuf::Value::kStringValue:
+        out->append(JsonString(value.string_value()));
+        return;
+      case google::protobuf::Value::kNumberValue: {
+        // Whole numbers as written: proto3 JSON gives 64-bit integers as strings, so a whole
+        // number here is a 32-bit one, or a float that happens to be whole.
+        const double number = value.number_value();
+        if (std::abs(number) < 1e15 && number == std::trunc(number)) {
+          absl::StrAppend(out, static_cast<int64_t>(number));
+        } else {
+          absl::StrAppend(out, absl::StrFormat("%.17g", number));
+        }
+        return;
+      }
+      case google::protobuf::Value::kBoolValue:
+        out->append(value.bool_value() ? "true" : "false");
+        return;
+      default:
+        out->append("null");
+        return;
+    }
+  }
+
+  // A JSON string: quotes, backslashes and control characters escaped, the rest as written.
+  static std::string JsonString(const std::string& text) {
+    std::string quoted = "\"";
+    for (const char c : text) {
+      if (c == '"' || c == '\\') {
+        quoted.push_back('\\');
+        quoted.push_back(c);
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        absl::StrAppend(&quoted, absl::StrFormat("\\u%04x", static_cast<int>(c)));
+      } else {
+        quoted.push_back(c);
+      }
+    }
+    quoted.push_back('"');
+    return quoted;
+  }
+
+  // `events tail`'s events, as a table's lines or, with --json, as the server's answer with
+  // each event as EventJson gives it.
+  void PrintEvents(const v1::ListEventsResponse& response) const {
+    if (!json_) {
+      for (const v1::EventRecord& e : response.events()) PrintEventLine(e);
+      return;
+    }
+    google::protobuf::Value value = JsonValue(response);
+    google::protobuf::ListValue& events =
+        *(*value.mutable_struct_value()->mutable_fields())["events"].mutable_list_value();
+    events.Clear();
+    for (const v1::EventRecord& e : response.events()) *events.add_values() = EventJson(e);
+    std::string text;
+    AppendJson(value, 0, &text);
+    std::printf("%s\n", text.c_str());
   }
 
   // A change: prints what the server answered, then `then` with it, if given.
@@ -2236,9 +2367,8 @@ int Client::Run(const std::string& verb, const Args& args) {
       from = page.next_position();
     }
     if (!args.Has("follow")) {
-      if (PrintJson(response)) return 0;
-      for (const v1::EventRecord& e : response.events()) PrintEventLine(e);
-      if (response.events().empty()) {
+      PrintEvents(response);
+      if (response.events().empty() && !json_) {
         std::printf("(no events from position %llu: the log ends at position %llu)\n",
                     static_cast<unsigned long long>(from),
                     static_cast<unsigned long long>(response.head_position()));

@@ -202,6 +202,26 @@ def main():
                                  "--digest", digest], capture_output=True, text=True, timeout=30)
         expect(caught.returncode == 1 and "DATA_LOSS" in caught.stderr and "altered" in caught.stderr,
                "a changed line of an export is caught: " + caught.stderr)
+        # events tail --json: the records as the server sent them, but each payload read as
+        # the event it is (the export's payload, field for field) and the hashes in hex.
+        upto = int(digest.split(":")[0])
+        tail = run_cli("--json", "events", "tail", "--from", "1", "--limit", str(upto), token=aud)
+        tailed = json.loads(tail.stdout)["events"] if tail.returncode == 0 else []
+        exported_lines = [json.loads(line) for line in lines]
+        expect(len(tailed) == upto
+               and [e["hash"] for e in tailed] == [e["hash"] for e in exported_lines]
+               and all(e["previous_hash"] == before["hash"]
+                       for before, e in zip(tailed, tailed[1:])),
+               "events tail --json gives each event's hash in hex, as the export does")
+        expect(all(dict(e["payload"]) == {k: v for k, v in x["payload"].items() if k != "@type"}
+                   for e, x in zip(tailed, exported_lines)),
+               "events tail --json shows each payload's fields, as the export does")
+        creations = [e["payload"]["order_created"] for e in tailed
+                     if e["payload_type"] == "spotflow.v1.OrderCreated"
+                     and e["payload"]["order_created"]["order_id"] == order]
+        expect(len(creations) == 1 and creations[0]["title"] == "E2E sale :30"
+               and creations[0]["spot_length_seconds"] == 30,
+               "a created order's title and length read as written: %s" % creations)
         one_order = run_cli("audit", "export", "--order", created.key, token=aud)
         streams = {json.loads(line)["stream"] for line in one_order.stdout.splitlines()}
         expect(one_order.returncode == 0 and streams == {"order-" + order},
@@ -559,12 +579,20 @@ def main():
                         return True
             return False
         tailing = follow("events", "tail", "--limit", "1", "--follow", token=aud)
+        tailing_json = follow("--json", "events", "tail", "--limit", "1", "--follow", token=aud)
         watching = follow("order", "watch", "spring-launch", token=sam)
         try:
             time.sleep(0.5)  # Both are past their first lines.
             ok("a comment while they follow", "comment", "spring-launch", "Watched?", token=sam)
             expect(read_until(tailing, "CommentAdded"),
                    "events tail --follow prints the new event as it is appended")
+            expect(read_until(tailing_json, '"comment_added"'),
+                   "events tail --json --follow prints the new event's payload")
+            last = json.loads([line for line in tailing_json.seen.decode().splitlines()
+                               if '"comment_added"' in line][-1])
+            expect(last["payload"]["comment_added"]["text"] == "Watched?"
+                   and len(last["hash"]) == 64,
+                   "each followed event is a line of JSON with its fields: %s" % last)
             version = api.order("spring-launch", sam).version
             expect(read_until(watching, "etag %d:" % version),
                    "order watch prints the order after the change")
@@ -572,10 +600,9 @@ def main():
                    "order watch says who made the change and what it was: %r"
                    % getattr(watching, "seen", b""))
         finally:
-            tailing.kill()
-            watching.kill()
-            tailing.wait()
-            watching.wait()
+            for follower in (tailing, tailing_json, watching):
+                follower.kill()
+                follower.wait()
         dashes = run_cli("comment", "spring-launch", "--", "--urgent")
         comments = api.order("spring-launch", admin).comments
         expect(dashes.returncode == 0 and comments and comments[-1].text == "--urgent",
