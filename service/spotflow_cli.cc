@@ -1272,6 +1272,10 @@ class Client {
     }
     // A contact without a login of its own answers through the house: no queue lists it.
     for (const auto& [revision, contact] : ForwardedToClient(o)) {
+      if (contact == o.shown_to_contact()) {  // The contact's own login: what it is there for.
+        std::printf("  waits for your answer on %s (open to you above)\n", revision.c_str());
+        continue;
+      }
       std::printf("  waits for the client's answer: %s was forwarded to %s\n", revision.c_str(),
                   contact.c_str());
     }

@@ -187,6 +187,7 @@ void Describe(const v1::DomainEvent& event, std::string* id, std::string* sub_id
 }
 
 v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id) {
+  order.set_shown_to_contact(contact_id);
   order.clear_instructions();
   order.clear_participants();
   order.clear_producer_id();

@@ -55,7 +55,7 @@ void Describe(const v1::DomainEvent& event, std::string* id, std::string* sub_id
 
 // The order as a client contact's login may see it: the revisions forwarded to that contact
 // with the forwards and the client's answers, none of the house's internal reviews, comments,
-// actions taken, participants or flight-change requests.
+// actions taken, participants or flight-change requests; shown_to_contact names the contact.
 v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id);
 
 // Folds one record into a single order or client view (as-of reads use these alone). The

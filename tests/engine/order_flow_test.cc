@@ -712,6 +712,9 @@ TEST_F(OrderFlowTest, ActionsTakenAreKeptWithTheirCommentsForTheHouse) {
   EXPECT_EQ(view.actions(0).comment(), "sent to WXYZ traffic");
   ASSERT_OK_AND_ASSIGN(v1::OrderView seen_by_client, engine_->GetOrder({kClientUser}, order));
   EXPECT_THAT(seen_by_client.actions(), IsEmpty()) << "the house's own notes, as comments are";
+  // Whom the view is trimmed for, so a client's screen can say "you"; the house's says no one.
+  EXPECT_EQ(seen_by_client.shown_to_contact(), "carol");
+  EXPECT_EQ(view.shown_to_contact(), "");
   // The order's history says it too, with times as people write them.
   ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> changes, engine_->OrderHistory({kAe}, order));
   std::string last;

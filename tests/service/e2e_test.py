@@ -159,6 +159,26 @@ def main():
                and "producer" not in to_carol.stdout,
                "a contact's login is not told of a producer, nor that there is none:\n"
                + to_carol.stdout + to_carol.stderr)
+        # A revision forwarded to Carol waits for her: her own login reads it as hers.
+        asked = api.change("Orders", "CreateOrder", "create_order", commands_pb2.CreateOrder(
+            kind=domain_pb2.PRODUCTION, client_id="acme", title="E2E ask :15",
+            spot_length_seconds=15, flight_start=domain_pb2.Date(year=2098, month=5, day=1),
+            flight_end=domain_pb2.Date(year=2098, month=5, day=31)), sam)
+        api.change("Orders", "SubmitRevision", "submit_revision", commands_pb2.SubmitRevision(
+            order_id=asked.id, artifact="script", text="Ask Carol"), pete)
+        api.change("Orders", "ForwardToClient", "forward_to_client", commands_pb2.ForwardToClient(
+            order_id=asked.id, artifact="script", revision=1, contact_id="carol"), sam)
+        to_carol = run_cli("order", "show", asked.id, token=tokens["carol"]).stdout
+        to_sam = run_cli("order", "show", asked.id).stdout
+        expect("waits for your answer on script 1" in to_carol
+               and "forwarded to carol\n" not in to_carol,
+               "a contact's own login is told the order waits for its answer:\n" + to_carol)
+        expect("waits for your answer" not in to_sam and "client-answer" in to_sam,
+               "the house is told whom it waits for:\n" + to_sam)
+        api.change("Orders", "RecordClientAnswer", "record_client_answer",
+                   commands_pb2.RecordClientAnswer(order_id=asked.id, artifact="script",
+                                                   revision=1, approved=True),
+                   tokens["carol"])
         reviews = run_cli("order", "history", order).stdout
         expect(re.search(r"^  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  spot r\d+ approved by \w+",
                          reviews, re.M) is not None,
