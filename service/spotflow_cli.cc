@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -38,7 +37,6 @@
 #include "base/utf8.h"
 #include "engine/audit.h"
 #include "google/protobuf/descriptor.h"
-#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/service.grpc.pb.h"
@@ -636,12 +634,7 @@ class Client {
   // One event per line, as `events tail --follow` prints them as they come: the columns are
   // fixed, the stream's wide enough for an order's with a generated id (order- and 32 digits).
   void PrintEventLine(const v1::EventRecord& e) const {
-    if (json_) {
-      std::string text;
-      AppendJson(EventJson(e), -1, &text);
-      std::printf("%s\n", text.c_str());
-      return;
-    }
+    if (json_) return PrintJsonLine(Tailed(e));
     std::printf(
         "%6llu %s %-38s v%-3llu %-36s by %s%s%s\n", static_cast<unsigned long long>(e.position()),
         absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(e.recorded_time().seconds()),
@@ -654,145 +647,73 @@ class Client {
 
   // One message as one line of JSON, for streams read by scripts.
   static void PrintJsonLine(const google::protobuf::Message& message) {
-    std::string text;
-    google::protobuf::util::JsonPrintOptions options;
-    options.preserve_proto_field_names = true;
-    (void)google::protobuf::util::MessageToJsonString(message, &text, options);
-    std::printf("%s\n", text.c_str());
+    std::printf("%s\n", JsonText(message, /*whitespace=*/false).c_str());
   }
 
   bool PrintJson(const google::protobuf::Message& message) const {
     if (!json_) return false;
-    std::string text;
-    google::protobuf::util::JsonPrintOptions options;
-    options.add_whitespace = true;
-    options.preserve_proto_field_names = true;
-    (void)google::protobuf::util::MessageToJsonString(message, &text, options);
-    std::printf("%s", text.c_str());
+    std::printf("%s", JsonText(message, /*whitespace=*/true).c_str());
     return true;
   }
 
-  // A message as a JSON value, to print with parts of it replaced (EventJson).
-  static google::protobuf::Value JsonValue(const google::protobuf::Message& message) {
+  // A message in protobuf's JSON mapping, under its fields' names in the .proto. One that will
+  // not print (an Any of a type this build lacks) is said on stderr and prints as null.
+  static std::string JsonText(const google::protobuf::Message& message, bool whitespace) {
     std::string text;
     google::protobuf::util::JsonPrintOptions options;
+    options.add_whitespace = whitespace;
     options.preserve_proto_field_names = true;
-    (void)google::protobuf::util::MessageToJsonString(message, &text, options);
-    google::protobuf::Value value;
-    (void)google::protobuf::util::JsonStringToMessage(text, &value);
-    return value;
+    const auto status = google::protobuf::util::MessageToJsonString(message, &text, options);
+    if (status.ok()) return text;
+    std::fprintf(stderr, "spotflow: cannot print a %s as JSON: %s\n",
+                 message.GetDescriptor()->full_name().c_str(), status.ToString().c_str());
+    return whitespace ? "null\n" : "null";
   }
 
-  // An event as `events tail --json` prints it: the record's fields, but its payload read as
-  // the engine's DomainEvent, field by field (as `audit export` shows it), and its hashes in
-  // hex (as digests and `audit export` give them). A payload the engine did not write, or
-  // whose bytes are not the event its type names, stays base64.
-  static google::protobuf::Value EventJson(const v1::EventRecord& e) {
-    google::protobuf::Value value = JsonValue(e);
-    auto& fields = *value.mutable_struct_value()->mutable_fields();
-    if (!e.previous_hash().empty()) {
-      fields["previous_hash"].set_string_value(absl::BytesToHexString(e.previous_hash()));
-    }
-    if (!e.hash().empty()) fields["hash"].set_string_value(absl::BytesToHexString(e.hash()));
+  // An event as `events tail --json` prints it (TailedEvent): its payload read as the engine's
+  // DomainEvent, field by field, and its hashes in hex, as `audit export` gives them. A payload
+  // the engine did not write, or whose bytes are not the event its type names, stays bytes.
+  static v1::TailedEvent Tailed(const v1::EventRecord& e) {
+    v1::TailedEvent tailed;
+    tailed.set_position(e.position());
+    tailed.set_stream_id(e.stream_id());
+    tailed.set_stream_version(e.stream_version());
+    tailed.set_event_id(e.event_id());
+    if (e.has_recorded_time()) *tailed.mutable_recorded_time() = e.recorded_time();
+    if (e.has_actor()) *tailed.mutable_actor() = e.actor();
+    tailed.set_correlation_id(e.correlation_id());
+    tailed.set_causation_id(e.causation_id());
+    tailed.set_idempotency_key(e.idempotency_key());
+    tailed.set_schema_version(e.schema_version());
+    tailed.set_payload_type(e.payload_type());
+    tailed.set_previous_hash(absl::BytesToHexString(e.previous_hash()));
+    tailed.set_hash(absl::BytesToHexString(e.hash()));
+    tailed.set_command_digest(e.command_digest());
     v1::DomainEvent event;
-    if (absl::StartsWith(e.payload_type(), "spotflow.v1.") && event.ParseFromString(e.payload())) {
-      const google::protobuf::Reflection* reflection = event.GetReflection();
-      const google::protobuf::FieldDescriptor* set =
-          reflection->GetOneofFieldDescriptor(event, event.GetDescriptor()->oneof_decl(0));
-      if (set != nullptr && set->message_type()->full_name() == e.payload_type()) {
-        fields["payload"] = JsonValue(event);
-      }
+    const google::protobuf::FieldDescriptor* kind =
+        event.ParseFromString(e.payload())
+            ? v1::DomainEvent::descriptor()->FindFieldByNumber(event.event_case())
+            : nullptr;
+    if (kind != nullptr && kind->message_type()->full_name() == e.payload_type()) {
+      tailed.mutable_payload()->PackFrom(event);
+    } else {
+      tailed.set_payload_bytes(e.payload());
     }
-    return value;
-  }
-
-  // A JSON value as text, an object's members in the order of their names: protobuf prints
-  // a Struct's in no fixed order, which would shuffle an event's fields from line to line.
-  // `indent` < 0 prints it on one line.
-  static void AppendJson(const google::protobuf::Value& value, int indent, std::string* out) {
-    const std::string newline = indent < 0 ? "" : "\n" + std::string(indent + 1, ' ');
-    const std::string closing = indent < 0 ? "" : "\n" + std::string(indent, ' ');
-    const int inner = indent < 0 ? indent : indent + 1;
-    switch (value.kind_case()) {
-      case google::protobuf::Value::kStructValue: {
-        std::map<std::string, const google::protobuf::Value*> members;
-        for (const auto& [name, member] : value.struct_value().fields()) members[name] = &member;
-        out->append("{");
-        const char* separator = "";
-        for (const auto& [name, member] : members) {
-          absl::StrAppend(out, separator, newline, JsonString(name), indent < 0 ? ":" : ": ");
-          AppendJson(*member, inner, out);
-          separator = ",";
-        }
-        absl::StrAppend(out, members.empty() ? "" : closing, "}");
-        return;
-      }
-      case google::protobuf::Value::kListValue: {
-        out->append("[");
-        const char* separator = "";
-        for (const google::protobuf::Value& element : value.list_value().values()) {
-          absl::StrAppend(out, separator, newline);
-          AppendJson(element, inner, out);
-          separator = ",";
-        }
-        absl::StrAppend(out, value.list_value().values().empty() ? "" : closing, "]");
-        return;
-      }
-      case google::protobuf::Value::kStringValue:
-        out->append(JsonString(value.string_value()));
-        return;
-      case google::protobuf::Value::kNumberValue: {
-        // Whole numbers as written: proto3 JSON gives 64-bit integers as strings, so a whole
-        // number here is a 32-bit one, or a float that happens to be whole.
-        const double number = value.number_value();
-        if (std::abs(number) < 1e15 && number == std::trunc(number)) {
-          absl::StrAppend(out, static_cast<int64_t>(number));
-        } else {
-          absl::StrAppend(out, absl::StrFormat("%.17g", number));
-        }
-        return;
-      }
-      case google::protobuf::Value::kBoolValue:
-        out->append(value.bool_value() ? "true" : "false");
-        return;
-      default:
-        out->append("null");
-        return;
-    }
-  }
-
-  // A JSON string: quotes, backslashes and control characters escaped, the rest as written.
-  static std::string JsonString(const std::string& text) {
-    std::string quoted = "\"";
-    for (const char c : text) {
-      if (c == '"' || c == '\\') {
-        quoted.push_back('\\');
-        quoted.push_back(c);
-      } else if (static_cast<unsigned char>(c) < 0x20) {
-        absl::StrAppend(&quoted, absl::StrFormat("\\u%04x", static_cast<int>(c)));
-      } else {
-        quoted.push_back(c);
-      }
-    }
-    quoted.push_back('"');
-    return quoted;
+    return tailed;
   }
 
   // `events tail`'s events, as a table's lines or, with --json, as the server's answer with
-  // each event as EventJson gives it.
+  // each event as Tailed gives it.
   void PrintEvents(const v1::ListEventsResponse& response) const {
     if (!json_) {
       for (const v1::EventRecord& e : response.events()) PrintEventLine(e);
       return;
     }
-    google::protobuf::Value value = JsonValue(response);
-    google::protobuf::ListValue& events =
-        *(*value.mutable_struct_value()->mutable_fields())["events"].mutable_list_value();
-    events.Clear();
-    for (const v1::EventRecord& e : response.events()) *events.add_values() = EventJson(e);
-    std::string text;
-    AppendJson(value, 0, &text);
-    std::printf("%s\n", text.c_str());
+    v1::TailedEvents tailed;
+    for (const v1::EventRecord& e : response.events()) *tailed.add_events() = Tailed(e);
+    tailed.set_next_position(response.next_position());
+    tailed.set_head_position(response.head_position());
+    PrintJson(tailed);
   }
 
   // A change: prints what the server answered, then `then` with it, if given.
@@ -1304,6 +1225,11 @@ class Client {
                              "client_approve_" + artifact) != a.actions().end();
           });
       if (listed) continue;
+      // A contact's own view holds only its own reviews, so another contact's answer is not in
+      // it: whether the answer is still this contact's to give, the actions open to it say.
+      const bool answerable = std::find(o.open_actions().begin(), o.open_actions().end(),
+                                        "client_approve_" + artifact) != o.open_actions().end();
+      if (!o.shown_to_contact().empty() && !answerable) continue;
       forwarded.emplace_back(absl::StrCat(artifact, " ", latest.number()), last.contact_id());
     }
     return forwarded;

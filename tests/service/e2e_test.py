@@ -147,6 +147,11 @@ def main():
         def run_cli(*args, token=sam):
             return subprocess.run([cli, "--server=127.0.0.1:%d" % port, "--token=" + token]
                                   + list(args), capture_output=True, text=True, timeout=30)
+
+        def ok(what, *args, token=admin):
+            result = run_cli(*args, token=token)
+            expect(result.returncode == 0 and result.stdout.startswith("ok"),
+                   "%s (%s)" % (what, (result.stderr or result.stdout).strip()))
         listed = run_cli("order", "list", "--archived", "include")
         expect(listed.returncode == 0 and created.key in listed.stdout,
                "spotflow order list shows the order")
@@ -173,12 +178,22 @@ def main():
         expect("waits for your answer on script 1" in to_carol
                and "forwarded to carol\n" not in to_carol,
                "a contact's own login is told the order waits for its answer:\n" + to_carol)
-        expect("waits for your answer" not in to_sam and "client-answer" in to_sam,
+        waits_for = to_sam.split("  waits for:\n")[-1]
+        expect("waits for your answer" not in to_sam
+               and re.search(r"^    carol .* script 1: client-answer$", waits_for, re.M),
                "the house is told whom it waits for:\n" + to_sam)
-        api.change("Orders", "RecordClientAnswer", "record_client_answer",
-                   commands_pb2.RecordClientAnswer(order_id=asked.id, artifact="script",
-                                                   revision=1, approved=True),
-                   tokens["carol"])
+        # Once another contact has answered, it no longer waits for Carol, though her view holds
+        # only her own forward (not the other's answer).
+        ok("another contact", "contact", "add", "acme", "--id", "dana", "--name", "Dana",
+           token=sam)
+        ok("forwarded on to her", "forward", asked.id, "script", "1", "--contact", "dana",
+           token=sam)
+        ok("her answer", "client-answer", asked.id, "script", "1", "changes", "--contact", "dana",
+           "--comment", "Shorter", token=sam)
+        to_carol = run_cli("order", "show", asked.id, token=tokens["carol"]).stdout
+        expect("waits for" not in to_carol and "no workflow action is open to you" in to_carol,
+               "a contact's login is not asked for an answer another contact gave:\n" + to_carol)
+        ok("the contact removed", "contact", "remove", "acme", "dana", token=sam)
         reviews = run_cli("order", "history", order).stdout
         expect(re.search(r"^  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  spot r\d+ approved by \w+",
                          reviews, re.M) is not None,
@@ -224,22 +239,33 @@ def main():
                "a changed line of an export is caught: " + caught.stderr)
         # events tail --json: the records as the server sent them, but each payload read as
         # the event it is (the export's payload, field for field) and the hashes in hex.
-        upto = int(digest.split(":")[0])
+        quoted = 'Say "Müller\\Straße"\n\tthen 漢字'
+        ok("a comment to quote", "comment", asked.id, quoted, token=sam)
+        upto = api.head(admin)
+        tail_lines = run_cli("audit", "export", "--to", str(upto), token=aud).stdout.splitlines()
         tail = run_cli("--json", "events", "tail", "--from", "1", "--limit", str(upto), token=aud)
         tailed = json.loads(tail.stdout)["events"] if tail.returncode == 0 else []
-        exported_lines = [json.loads(line) for line in lines]
+        exported_lines = [json.loads(line) for line in tail_lines]
         expect(len(tailed) == upto
                and [e["hash"] for e in tailed] == [e["hash"] for e in exported_lines]
                and all(e["previous_hash"] == before["hash"]
                        for before, e in zip(tailed, tailed[1:])),
                "events tail --json gives each event's hash in hex, as the export does")
-        expect(all(dict(e["payload"]) == {k: v for k, v in x["payload"].items() if k != "@type"}
-                   for e, x in zip(tailed, exported_lines)),
+        expect(all(e["payload"] == x["payload"] for e, x in zip(tailed, exported_lines)),
                "events tail --json shows each payload's fields, as the export does")
+        said = [e["payload"]["comment_added"]["text"] for e in tailed
+                if e["payload_type"] == "spotflow.v1.CommentAdded"]
+        expect(said and said[-1] == quoted,
+               "events tail --json gives a comment's text as written: %r" % said[-1:])
+        pairs = json.loads(tail.stdout, object_pairs_hook=list)
+        first = [name for name, _ in pairs[0][1][0]] if pairs and pairs[0][0] == "events" else []
+        expect(first[:3] == ["position", "stream_id", "stream_version"],
+               "events tail --json keeps the record's fields in their order: %s" % first)
         creations = [e["payload"]["order_created"] for e in tailed
                      if e["payload_type"] == "spotflow.v1.OrderCreated"
                      and e["payload"]["order_created"]["order_id"] == order]
         expect(len(creations) == 1 and creations[0]["title"] == "E2E sale :30"
+               and type(creations[0]["spot_length_seconds"]) is int
                and creations[0]["spot_length_seconds"] == 30,
                "a created order's title and length read as written: %s" % creations)
         one_order = run_cli("audit", "export", "--order", created.key, token=aud)
@@ -339,10 +365,6 @@ def main():
                        if (result.stderr or result.stdout).strip() else "no output"))
         expect(api.head(admin) == before, "a client contact's stray verbs wrote nothing")
         # The administration and account verbs do what they say.
-        def ok(what, *args, token=admin):
-            result = run_cli(*args, token=token)
-            expect(result.returncode == 0 and result.stdout.startswith("ok"),
-                   "%s (%s)" % (what, (result.stderr or result.stdout).strip()))
         ok("order update --title", "order", "update", "winter-sale", "--title",
            "Winter clearance :30", token=sam)
         # The item type's own fields, by name, each of its type.
