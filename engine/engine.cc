@@ -1003,14 +1003,18 @@ bool EngineImpl::TryAttempt(std::shared_ptr<Pending> p,
   } else {
     refused = caller.status();
   }
-  // A stale etag says "read again" before anything else the command would be told.
-  if (refused.ok() && command.has_etag()) {
+  if (refused.ok()) decided = internal::Decide(state_, actor, command, now, ids_);
+  // A stale etag says "read again" before anything else the command would be told (Proceed
+  // checks it against what a decision changes), save that the record is not the caller's to
+  // see, or to change, or to make: told its version, they would learn that it exists and,
+  // behind an order's key, its id.
+  if (refused.ok() && !decided.ok() && command.has_etag() && !absl::IsNotFound(decided.status()) &&
+      !absl::IsPermissionDenied(decided.status()) && !absl::IsAlreadyExists(decided.status())) {
     std::optional<std::pair<std::string, uint64_t>> target = internal::TargetOf(state_, command);
     if (target.has_value() && target->second != command.etag()) {
       refused = EtagMismatch(command.etag(), target->first, target->second);
     }
   }
-  if (refused.ok()) decided = internal::Decide(state_, actor, command, now, ids_);
   // An order's key is what people quote: every command on an order answers with it. Read
   // here, under the lock the decision already holds (a new order's is read once committed).
   if (decided.ok()) {

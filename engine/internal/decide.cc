@@ -916,9 +916,10 @@ absl::Status Decider::CreateUser(const v1::CreateUser& c) {
 }
 
 absl::Status Decider::UpdateUser(const v1::UpdateUser& c) {
+  // Everyone may correct their own name and email. Whether another user exists is not told
+  // to whom may not update them (a contact's login does not see the house's people).
+  if (c.user_id() != actor_.user_id()) RETURN_IF_ERROR(RequireAdmin("update other users"));
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id(), false));
-  // Everyone may correct their own name and email.
-  if (user->user_id() != actor_.user_id()) RETURN_IF_ERROR(RequireAdmin("update other users"));
   const std::string& name = c.has_display_name() ? c.display_name() : user->display_name();
   const std::string& email = c.has_email() ? c.email() : user->email();
   RETURN_IF_ERROR(ValidateText("display_name", name, kMaxNameBytes, true));

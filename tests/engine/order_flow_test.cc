@@ -2599,6 +2599,49 @@ TEST_F(OrderFlowTest, StaleEtagIsAbortedAndWritesNothing) {
                                                        "\" is at version 5; read it again")));
 }
 
+TEST_F(OrderFlowTest, AStaleEtagOnWhatTheCallerMayNotSeeTellsNothingOfIt) {
+  const std::string order = CreateOrder();
+  const std::string key = Order(order).key();
+  // Another AE's order, by its key: not found, as one that does not exist is, and neither its
+  // version nor the id behind its key.
+  v1::Command comment;
+  comment.mutable_add_comment()->set_order_id(key);
+  comment.mutable_add_comment()->set_text("Mine?");
+  comment.set_etag(99);
+  absl::Status refused = Reject(kAe2, comment);
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(refused.message(), AllOf(Not(HasSubstr("version")), Not(HasSubstr(order))));
+  // A contact's login sees its client's order, but may not comment: that, not the version.
+  EXPECT_THAT(Reject(kClientUser, comment),
+              StatusIs(absl::StatusCode::kPermissionDenied, Not(HasSubstr("version"))));
+  // Their account, and another user: not theirs to change, whatever the etag.
+  v1::Command client;
+  client.mutable_update_client()->set_client_id(client_);
+  client.mutable_update_client()->set_name("Mine now");
+  client.set_etag(99);
+  refused = Reject(kAe2, client);
+  EXPECT_FALSE(absl::IsAborted(refused)) << refused;
+  EXPECT_THAT(refused.message(), Not(HasSubstr("version")));
+  v1::Command user;
+  user.mutable_update_user()->set_user_id(kManager);
+  user.mutable_update_user()->set_display_name("Boss");
+  user.set_etag(99);
+  refused = Reject(kClientUser, user);
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kPermissionDenied, Not(HasSubstr("version"))));
+  // Nor whether such a user exists at all: the same answer for one who does not.
+  user.clear_etag();
+  user.mutable_update_user()->set_user_id("nobody");
+  EXPECT_THAT(Reject(kClientUser, user), StatusIs(absl::StatusCode::kPermissionDenied));
+  // Making one under its id, "must not exist yet": that it exists, not its version.
+  v1::Command create = CreateOrderCommand();
+  create.mutable_create_order()->set_order_id(order);
+  create.set_etag(0);
+  refused = Reject(kAe, create);
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kAlreadyExists));
+  // Who may see it still hears "read again" first (StaleEtagIsAbortedAndWritesNothing).
+  EXPECT_THAT(Reject(kAe, comment), StatusIs(absl::StatusCode::kAborted, HasSubstr("version 1")));
+}
+
 TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
   v1::Command empty;
   EXPECT_THAT(Reject(kAe, empty), StatusIs(absl::StatusCode::kInvalidArgument));
