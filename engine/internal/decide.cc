@@ -1877,6 +1877,13 @@ absl::Status Decider::RecordClientAnswer(const v1::RecordClientAnswer& c) {
       return absl::NotFoundError(absl::StrCat("order ", Name(*order), " has no ", c.artifact(),
                                               " revision ", c.revision(), " forwarded to you"));
     }
+    // Theirs, but a later one was written since, which they may never have been sent: not
+    // which, nor how many (ReviewedRevision would name it).
+    if (c.revision() != static_cast<uint32_t>(revisions.size())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(c.artifact(), " revision ", c.revision(), " of order ", Name(*order),
+                       " no longer waits for your answer: the house has revised it since"));
+    }
   }
   ASSIGN_OR_RETURN(const v1::Revision* revision,
                    ReviewedRevision(*order, c.artifact(), c.revision()));

@@ -2599,6 +2599,26 @@ TEST_F(OrderFlowTest, StaleEtagIsAbortedAndWritesNothing) {
                                                        "\" is at version 5; read it again")));
 }
 
+TEST_F(OrderFlowTest, AContactAnsweringARevisedScriptIsNotToldOfRevisionsNotSentToThem) {
+  Run(kAe, AddContactCommand(client_, "dave", "Dave Client"));
+  const std::string order = CreateOrder();
+  Run(kProducer, Script(order, "One"));
+  Run(kAe, Forward(order, "script", 1));
+  Run(kClientUser, ClientAnswer(order, "script", 1, false, "", "Shorter"));
+  Run(kProducer, Script(order, "Two"));
+  Run(kProducer, Script(order, "Three"));
+  Run(kAe, Forward(order, "script", 3, "dave"));
+  absl::Status refused = Reject(kClientUser, ClientAnswer(order, "script", 1, true));
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                HasSubstr("no longer waits for your answer")));
+  EXPECT_THAT(refused.message(), AllOf(Not(HasSubstr("superseded")), Not(HasSubstr("revision 3")),
+                                       Not(HasSubstr("revision 2"))));
+  // The house hears which revision to review instead.
+  EXPECT_THAT(
+      Reject(kAe, ClientAnswer(order, "script", 1, true, "carol")),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("superseded by revision 3")));
+}
+
 TEST_F(OrderFlowTest, AStaleEtagOnWhatTheCallerMayNotSeeTellsNothingOfIt) {
   const std::string order = CreateOrder();
   const std::string key = Order(order).key();
