@@ -359,6 +359,13 @@ class EngineImpl final : public Engine {
     if (caller.contact_id().empty()) return order;
     return internal::ForContact(std::move(order), caller.contact_id());
   }
+  // What `caller` may see of `client` as it stands at `now` (Current): all of it, or its own
+  // part for a contact's login.
+  static ClientView Shown(const UserView& caller, const ClientView& client, absl::Time now) {
+    ClientView current = Current(client, now);
+    if (caller.contact_id().empty()) return current;
+    return internal::ForContact(std::move(current), caller.contact_id());
+  }
   absl::Status RequireEventsRead(const Principal& principal) const {
     ASSIGN_OR_RETURN(const bool holds, HoldsEventsRead(principal));
     if (holds) return absl::OkStatus();
@@ -1664,7 +1671,7 @@ absl::StatusOr<ClientView> EngineImpl::GetClient(const Principal& principal,
     return absl::NotFoundError(
         absl::StrCat("client \"", absl::CHexEscape(client_id), "\" not found"));
   }
-  return Current(*client, now);
+  return Shown(*caller, *client, now);
 }
 
 absl::StatusOr<ClientView> EngineImpl::GetClientAsOf(const Principal& principal,
@@ -1672,6 +1679,12 @@ absl::StatusOr<ClientView> EngineImpl::GetClientAsOf(const Principal& principal,
                                                      const AsOf& as_of) const {
   ASSIGN_OR_RETURN(const bool auditor, HoldsEventsRead(principal));
   if (!auditor) RETURN_IF_ERROR(GetClient(principal, client_id).status());
+  UserView caller;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    ASSIGN_OR_RETURN(const UserView* found, Caller(principal));
+    caller = *found;
+  }
   ClientView client;
   ASSIGN_OR_RETURN(bool existed, Fold(internal::ClientStream(client_id), as_of,
                                       [&](const EventRecord& record, v1::DomainEvent* event) {
@@ -1688,7 +1701,7 @@ absl::StatusOr<ClientView> EngineImpl::GetClientAsOf(const Principal& principal,
     ASSIGN_OR_RETURN(std::vector<EventRecord> at, store_->ReadAll(*as_of.position, 1));
     if (!at.empty()) moment = internal::ToTime(at.front().recorded_time());
   }
-  return Current(client, moment);
+  return Shown(caller, client, moment);
 }
 
 absl::StatusOr<ListClientsResponse> EngineImpl::ListClients(
@@ -1710,7 +1723,7 @@ absl::StatusOr<ListClientsResponse> EngineImpl::ListClients(
       response.next_page_token = PageToken("ListClients", std::prev(it)->first, filters);
       break;
     }
-    response.clients.push_back(Current(client, now));
+    response.clients.push_back(Shown(*caller, client, now));
   }
   return response;
 }

@@ -435,6 +435,12 @@ std::pair<v1::Date, v1::Date> ParseFlight(const std::string& text) {
 }
 
 // A moment as people read it in the log's time zone (UTC), to the minute; "-" when unset.
+// "by sam, " before a time, or nothing when the server did not say who (a contact's login is
+// not told who in the house wrote a revision or opened an order).
+std::string ByWhom(const std::string& user) {
+  return user.empty() ? "" : absl::StrCat("by ", user, ", ");
+}
+
 std::string TimeText(const google::protobuf::Timestamp& time) {
   if (time.seconds() == 0 && time.nanos() == 0) return "-";
   return absl::FormatTime("%Y-%m-%d %H:%M UTC", absl::FromUnixSeconds(time.seconds()),
@@ -1008,7 +1014,7 @@ class Client {
     if (!client.kind().empty()) about.push_back(client.kind());
     if (!client.organization().empty()) about.push_back(absl::StrCat("of ", client.organization()));
     about.push_back(
-        absl::StrCat("created by ", client.created_by(), ", ", TimeText(client.created_time())));
+        absl::StrCat("created ", ByWhom(client.created_by()), TimeText(client.created_time())));
     std::printf("  %s\n", absl::StrJoin(about, ", ").c_str());
     for (const v1::Contact& c : client.contacts()) {
       std::vector<std::string> details = {c.name()};
@@ -1072,7 +1078,7 @@ class Client {
                 o.spot_length_seconds() == 0
                     ? "spot length not set"
                     : absl::StrCat(o.spot_length_seconds(), "s spot").c_str());
-    std::printf("  created by %s, %s%s\n", o.created_by().c_str(),
+    std::printf("  created %s%s%s\n", ByWhom(o.created_by()).c_str(),
                 TimeText(o.created_time()).c_str(),
                 o.reused_from_order().empty()
                     ? ""
@@ -1266,13 +1272,13 @@ class Client {
     const auto add = [&](const google::protobuf::Timestamp& time, std::string text) {
       story.push_back({time.seconds(), time.nanos(), std::move(text)});
     };
-    add(o.created_time(), absl::StrCat("created by ", o.created_by()));
+    add(o.created_time(), o.created_by().empty() ? "created" : "created by " + o.created_by());
     for (const auto* revisions : {&o.scripts(), &o.spots()}) {
       for (const v1::Revision& r : *revisions) {
-        std::string text =
-            absl::StrCat(r.artifact(), " r", r.number(), " by ", r.author(),
-                         r.provided_by_client() ? " [provided by the client]" : "", ": ",
-                         r.artifact() == "script" ? Indented(r.text(), kIndent) : r.media().uri());
+        std::string text = absl::StrCat(
+            r.artifact(), " r", r.number(), r.author().empty() ? "" : " by ", r.author(),
+            r.provided_by_client() ? " [provided by the client]" : "", ": ",
+            r.artifact() == "script" ? Indented(r.text(), kIndent) : r.media().uri());
         if (r.media().duration_ms() != 0) absl::StrAppend(&text, ", ", RunsText(o, r));
         if (!r.change_note().empty()) {
           absl::StrAppend(&text, "\n", std::string(kIndent, ' '),
@@ -1377,8 +1383,8 @@ class Client {
   static void PrintRevision(const v1::OrderView& o, const v1::Revision& r,
                             const std::string& indent, const char* label = "") {
     const std::string more = indent + "    ";  // Under the revision's line.
-    std::printf("%s%s%s r%u by %s, %s%s%s%s: %s\n", indent.c_str(), label, r.artifact().c_str(),
-                r.number(), r.author().c_str(), TimeText(r.time()).c_str(),
+    std::printf("%s%s%s r%u %s%s%s%s%s: %s\n", indent.c_str(), label, r.artifact().c_str(),
+                r.number(), ByWhom(r.author()).c_str(), TimeText(r.time()).c_str(),
                 r.provided_by_client() ? " [provided by the client]" : "",
                 r.approved() ? " [approved]" : "", r.superseded() ? " [superseded]" : "",
                 r.artifact() == "script" ? Indented(r.text(), more.size()).c_str()

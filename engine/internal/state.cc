@@ -196,6 +196,7 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id) {
   order.clear_owner_history();
   order.clear_actions();         // Their comments are the house's, as comments are.
   order.clear_status_history();  // It would tell of internal reviews.
+  order.clear_created_by();      // The house's people are the house's (the owner aside).
   for (auto* revisions : {order.mutable_scripts(), order.mutable_spots()}) {
     google::protobuf::RepeatedPtrField<v1::Revision> shown;
     for (v1::Revision& revision : *revisions) {
@@ -210,11 +211,25 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id) {
       if (reviews.empty()) continue;  // Never forwarded to this contact.
       revision.mutable_reviews()->Swap(&reviews);
       revision.clear_change_note();
+      revision.clear_author();  // Production's people, whom producer_id would name.
       *shown.Add() = std::move(revision);
     }
     revisions->Swap(&shown);
   }
   return order;
+}
+
+v1::ClientView ForContact(v1::ClientView client, const std::string& contact_id) {
+  client.clear_shares();
+  client.clear_owner_history();
+  client.clear_created_by();
+  client.clear_removed_contact_ids();
+  google::protobuf::RepeatedPtrField<v1::Contact> own;
+  for (v1::Contact& contact : *client.mutable_contacts()) {
+    if (contact.contact_id() == contact_id) *own.Add() = std::move(contact);
+  }
+  client.mutable_contacts()->Swap(&own);
+  return client;
 }
 
 std::string UserStream(absl::string_view id) { return absl::StrCat("user-", id); }

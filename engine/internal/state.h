@@ -55,8 +55,12 @@ void Describe(const v1::DomainEvent& event, std::string* id, std::string* sub_id
 
 // The order as a client contact's login may see it: the revisions forwarded to that contact
 // with the forwards and the client's answers, none of the house's internal reviews, comments,
-// actions taken, participants or flight-change requests; shown_to_contact names the contact.
+// actions taken, participants, who made it or each revision, or flight-change requests;
+// shown_to_contact names the contact.
 v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id);
+// The client as its contact's own login may see it: the account, its owner and that contact's
+// own entry; not the other contacts (as in the order), nor who shares it, owned it or opened it.
+v1::ClientView ForContact(v1::ClientView client, const std::string& contact_id);
 
 // Folds one record into a single order or client view (as-of reads use these alone). The
 // event is consumed: its large fields move into the view.

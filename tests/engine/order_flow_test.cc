@@ -2302,6 +2302,32 @@ TEST_F(OrderFlowTest, ClientContactSeesOnlyWhatWasForwardedToThem) {
   EXPECT_THAT(seen.status_history(), IsEmpty());
   EXPECT_THAT(Order(order, kAe).status_history(), Not(IsEmpty()));
   EXPECT_THAT(Order(order, kAe).scripts(), SizeIs(2));
+  // Nor who in the house opened the order or wrote the revision (the producer).
+  EXPECT_EQ(seen.created_by(), "");
+  EXPECT_EQ(seen.scripts(0).author(), "");
+  EXPECT_EQ(Order(order, kAe).scripts(1).author(), kProducer);
+  // Their client: the account and their own entry, not the other contacts, who shares it, who
+  // owned it or who opened it; the same in a list and as it was.
+  Run(kAe, AddContactCommand(client_, "dave", "Dave Client"));
+  ASSERT_OK_AND_ASSIGN(v1::ClientView house, engine_->GetClient({kAe}, client_));
+  ASSERT_THAT(house.contacts(), SizeIs(2));
+  ASSERT_THAT(house.shares(), Not(IsEmpty()));
+  ASSERT_OK_AND_ASSIGN(v1::ClientView theirs, engine_->GetClient({kClientUser}, client_));
+  EXPECT_EQ(theirs.name(), house.name());
+  EXPECT_EQ(theirs.owner_id(), kAe);
+  ASSERT_THAT(theirs.contacts(), SizeIs(1));
+  EXPECT_EQ(theirs.contacts(0).contact_id(), "carol");
+  EXPECT_THAT(theirs.shares(), IsEmpty());
+  EXPECT_EQ(theirs.created_by(), "");
+  ASSERT_OK_AND_ASSIGN(engine::ListClientsResponse listed, engine_->ListClients({kClientUser}, {}));
+  ASSERT_THAT(listed.clients, SizeIs(1));
+  EXPECT_THAT(listed.clients[0].contacts(), SizeIs(1));
+  EXPECT_THAT(listed.clients[0].shares(), IsEmpty());
+  engine::AsOf then;
+  then.position = store_->Head().position;
+  ASSERT_OK_AND_ASSIGN(v1::ClientView was, engine_->GetClientAsOf({kClientUser}, client_, then));
+  EXPECT_THAT(was.contacts(), SizeIs(1));
+  EXPECT_THAT(was.shares(), IsEmpty());
   EXPECT_THAT(engine_->ListUsers({kClientUser}, {}), StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_THAT(engine_->GetUser({kClientUser}, kAe), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_OK(engine_->GetUser({kClientUser}, kClientUser).status());

@@ -164,6 +164,14 @@ def main():
                and "producer" not in to_carol.stdout,
                "a contact's login is not told of a producer, nor that there is none:\n"
                + to_carol.stdout + to_carol.stderr)
+        expect("pete" not in to_carol.stdout and "created by" not in to_carol.stdout,
+               "nor who in the house wrote a revision or opened the order:\n" + to_carol.stdout)
+        their_client = run_cli("client", "show", "acme", token=tokens["carol"]).stdout
+        house_client = run_cli("client", "show", "acme").stdout
+        expect("contact carol:" in their_client and "shared with" not in their_client
+               and "created by" not in their_client and "shared with" in house_client,
+               "a contact's login sees its client's account and its own entry, not who shares "
+               "it or opened it:\n" + their_client + house_client)
         # A revision forwarded to Carol waits for her: her own login reads it as hers.
         asked = api.change("Orders", "CreateOrder", "create_order", commands_pb2.CreateOrder(
             kind=domain_pb2.PRODUCTION, client_id="acme", title="E2E ask :15",
