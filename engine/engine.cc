@@ -1407,9 +1407,10 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
       }
     }
     if (!unknown.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("no workflow has a state ", absl::StrJoin(unknown, " or "),
-                       "; the states are: ", absl::StrJoin(states, ", ")));
+      // The house's workflows are not a client contact's to read (RequireHouse).
+      return absl::InvalidArgumentError(absl::StrCat(
+          "no workflow has a state ", absl::StrJoin(unknown, " or "),
+          caller->client_id().empty() ? "; the states are: " + absl::StrJoin(states, ", ") : ""));
     }
   }
   ListOrdersResponse response;
@@ -1770,10 +1771,19 @@ absl::StatusOr<ListUsersResponse> EngineImpl::ListUsers(const Principal& princip
   return response;
 }
 
+// The house's configuration (roles, item types, workflows) is for its staff: a client
+// contact's login is shown only its own orders' part (ForContact).
+absl::Status RequireHouse(const UserView& caller, absl::string_view what) {
+  if (caller.client_id().empty()) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      absl::StrCat("a client contact's login may not ", what, ": they are the house's"));
+}
+
 absl::StatusOr<ListRolesResponse> EngineImpl::ListRoles(const Principal& principal,
                                                         const ListRolesRequest& request) const {
   absl::ReaderMutexLock lock(&mu_);
-  RETURN_IF_ERROR(Caller(principal).status());
+  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  RETURN_IF_ERROR(RequireHouse(*caller, "list the house's roles"));
   ASSIGN_OR_RETURN(const std::string after, ParseKeyPageToken("ListRoles", request.page_token));
   std::vector<const RoleView*> roles;
   for (const auto& [name, role] : state_.roles()) roles.push_back(&role);
@@ -1789,14 +1799,12 @@ absl::StatusOr<v1::ItemTypeDefinition> EngineImpl::GetItemType(const Principal& 
                                                                const std::string& name) const {
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  RETURN_IF_ERROR(RequireHouse(*caller, "read the house's item types"));
   const v1::ItemTypeDefinition* type = state_.FindItemType(name);
   if (type == nullptr) {
-    // As GetWorkflow: the house's configuration is not a client contact's to list.
-    return absl::NotFoundError(absl::StrCat(
-        "there is no item type \"", absl::CHexEscape(name), "\"",
-        caller->client_id().empty()
-            ? absl::StrCat("; the item types are ", absl::StrJoin(state_.ItemTypeNames(), ", "))
-            : ""));
+    return absl::NotFoundError(absl::StrCat("there is no item type \"", absl::CHexEscape(name),
+                                            "\"; the item types are ",
+                                            absl::StrJoin(state_.ItemTypeNames(), ", ")));
   }
   return *type;
 }
@@ -1806,6 +1814,7 @@ absl::StatusOr<v1::WorkflowDefinition> EngineImpl::GetWorkflow(const Principal& 
                                                                uint32_t version) const {
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  RETURN_IF_ERROR(RequireHouse(*caller, "read the house's workflows"));
   const v1::WorkflowDefinition* workflow = state_.FindWorkflow(name, version);
   if (workflow == nullptr) {
     const v1::WorkflowDefinition* latest = state_.FindWorkflow(name, 0);
@@ -1814,12 +1823,9 @@ absl::StatusOr<v1::WorkflowDefinition> EngineImpl::GetWorkflow(const Principal& 
                                               "\" has no version ", version, "; its latest is ",
                                               latest->version()));
     }
-    // The house's configuration is not a client contact's to list.
-    return absl::NotFoundError(absl::StrCat(
-        "there is no workflow \"", absl::CHexEscape(name), "\"",
-        caller->client_id().empty()
-            ? absl::StrCat("; the workflows are ", absl::StrJoin(state_.WorkflowNames(), ", "))
-            : ""));
+    return absl::NotFoundError(absl::StrCat("there is no workflow \"", absl::CHexEscape(name),
+                                            "\"; the workflows are ",
+                                            absl::StrJoin(state_.WorkflowNames(), ", ")));
   }
   return *workflow;
 }

@@ -2329,6 +2329,21 @@ TEST_F(OrderFlowTest, ClientContactSeesOnlyWhatWasForwardedToThem) {
   EXPECT_THAT(was.contacts(), SizeIs(1));
   EXPECT_THAT(was.shares(), IsEmpty());
   EXPECT_THAT(engine_->ListUsers({kClientUser}, {}), StatusIs(absl::StatusCode::kPermissionDenied));
+  // Nor the house's configuration: its roles, item types and workflows (whose names every order
+  // carries), nor, asked for a state no workflow has, the list of them all.
+  EXPECT_THAT(engine_->ListRoles({kClientUser}, {}),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("the house's")));
+  EXPECT_THAT(engine_->GetItemType({kClientUser}, seen.item_type()),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(engine_->GetWorkflow({kClientUser}, seen.workflow(), 0),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_OK(engine_->GetWorkflow({kAe}, seen.workflow(), 0).status());
+  ListOrdersRequest typo;
+  typo.statuses = {"script_reveiw"};
+  absl::Status refused = engine_->ListOrders({kClientUser}, typo).status();
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kInvalidArgument, Not(HasSubstr("awaiting"))));
+  EXPECT_THAT(engine_->ListOrders({kAe}, typo).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("awaiting_script")));
   EXPECT_THAT(engine_->GetUser({kClientUser}, kAe), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_OK(engine_->GetUser({kClientUser}, kClientUser).status());
 }
