@@ -1010,18 +1010,16 @@ bool EngineImpl::TryAttempt(std::shared_ptr<Pending> p,
   } else {
     refused = caller.status();
   }
-  if (refused.ok()) decided = internal::Decide(state_, actor, command, now, ids_);
-  // A stale etag says "read again" before anything else the command would be told (Proceed
-  // checks it against what a decision changes), save that the record is not the caller's to
-  // see, or to change, or to make: told its version, they would learn that it exists and,
-  // behind an order's key, its id.
-  if (refused.ok() && !decided.ok() && command.has_etag() && !absl::IsNotFound(decided.status()) &&
-      !absl::IsPermissionDenied(decided.status()) && !absl::IsAlreadyExists(decided.status())) {
-    std::optional<std::pair<std::string, uint64_t>> target = internal::TargetOf(state_, command);
+  // A stale etag says "read again" before anything else the command would be told, of a record
+  // the caller may see (TargetOf); of one they may not, the decision says what they may know.
+  if (refused.ok() && command.has_etag()) {
+    std::optional<std::pair<std::string, uint64_t>> target =
+        internal::TargetOf(state_, command, actor, now);
     if (target.has_value() && target->second != command.etag()) {
       refused = EtagMismatch(command.etag(), target->first, target->second);
     }
   }
+  if (refused.ok()) decided = internal::Decide(state_, actor, command, now, ids_);
   // An order's key is what people quote: every command on an order answers with it. Read
   // here, under the lock the decision already holds (a new order's is read once committed).
   if (decided.ok()) {
@@ -1397,8 +1395,10 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   }
   ASSIGN_OR_RETURN(const uint64_t after,
                    ParsePageToken("ListOrders", filters, request.page_token, state_.position()));
-  if (!statuses.empty()) {
-    // A status no workflow has is a typo, not a filter that happens to match nothing.
+  // A status no workflow has is a typo, not a filter that happens to match nothing: said to the
+  // house's staff. To a contact's login it matches nothing, so that it cannot tell the house's
+  // states (its workflows) from the names it makes up (RequireHouse).
+  if (!statuses.empty() && caller->client_id().empty()) {
     const std::set<std::string> states = state_.WorkflowStateNames();
     std::vector<std::string> unknown;
     for (const std::string& status : request.statuses) {
@@ -1407,10 +1407,9 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
       }
     }
     if (!unknown.empty()) {
-      // The house's workflows are not a client contact's to read (RequireHouse).
-      return absl::InvalidArgumentError(absl::StrCat(
-          "no workflow has a state ", absl::StrJoin(unknown, " or "),
-          caller->client_id().empty() ? "; the states are: " + absl::StrJoin(states, ", ") : ""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("no workflow has a state ", absl::StrJoin(unknown, " or "),
+                       "; the states are: ", absl::StrJoin(states, ", ")));
     }
   }
   ListOrdersResponse response;

@@ -970,17 +970,20 @@ class Client {
 
   // What a review did, and who did it, in words: "forwarded to contact carol by sam".
   static std::string ReviewText(const v1::Review& review) {
-    // A contact's answer recorded by someone else names both.
-    const std::string client =
-        absl::StrCat("the client (contact ", review.contact_id(), ")",
-                     review.on_behalf() ? absl::StrCat(", recorded by ", review.by()) : "");
+    // A contact's answer recorded by someone else names both (a contact's own login is told
+    // neither who recorded it nor who forwarded it: the server leaves `by` out).
+    const std::string client = absl::StrCat("the client (contact ", review.contact_id(), ")",
+                                            review.on_behalf() && !review.by().empty()
+                                                ? absl::StrCat(", recorded by ", review.by())
+                                                : "");
     switch (review.kind()) {
       case v1::APPROVED:
         return absl::StrCat("approved by ", review.by());
       case v1::CHANGES_REQUESTED:
         return absl::StrCat("changes asked by ", review.by());
       case v1::FORWARDED_TO_CLIENT:
-        return absl::StrCat("forwarded to contact ", review.contact_id(), " by ", review.by());
+        return absl::StrCat("forwarded to contact ", review.contact_id(),
+                            review.by().empty() ? "" : " by ", review.by());
       case v1::CLIENT_APPROVED:
         return absl::StrCat("approved by ", client);
       case v1::CLIENT_CHANGES_REQUESTED:

@@ -401,9 +401,10 @@ class Decider {
   // Orders are found by id or key: an id that is already an order's key would make the key
   // find the wrong order.
   absl::Status NotAnotherOrdersKey(const std::string& id) const {
-    if (const v1::OrderView* keyed = state_.FindOrderByKey(id)) {
-      return absl::AlreadyExistsError(absl::StrCat("\"", id, "\" is the key of order \"",
-                                                   keyed->order_id(), "\"; choose another id"));
+    // Not which order's: the caller may not see it, and its id is not theirs to learn.
+    if (state_.FindOrderByKey(id) != nullptr) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("\"", id, "\" is an order's key; choose another id"));
     }
     return absl::OkStatus();
   }
@@ -2301,37 +2302,60 @@ bool DecideIsBulk(const v1::Command& command) {
 }
 
 std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
-                                                         const v1::Command& command) {
+                                                         const v1::Command& command,
+                                                         const v1::UserView& viewer,
+                                                         absl::Time now) {
   const google::protobuf::FieldDescriptor* which =
       v1::Command::descriptor()->FindFieldByNumber(command.command_case());
   if (which == nullptr) return std::nullopt;
+  const bool system = viewer.user_id() == kSystemUser;
+  // Who may know of each kind of record: the system of all; users, the house's staff (a
+  // contact's login, only of itself).
+  auto order_target =
+      [&](const v1::OrderView* order) -> std::optional<std::pair<std::string, uint64_t>> {
+    if (order == nullptr || !(system || state.CanSee(viewer, *order, now))) return std::nullopt;
+    return std::pair(OrderStream(order->order_id()), order->version());
+  };
+  auto client_target =
+      [&](const v1::ClientView* client) -> std::optional<std::pair<std::string, uint64_t>> {
+    if (client == nullptr || !(system || state.CanSee(viewer, *client, now))) return std::nullopt;
+    return std::pair(ClientStream(client->client_id()), client->version());
+  };
+  auto user_target =
+      [&](const v1::UserView* user) -> std::optional<std::pair<std::string, uint64_t>> {
+    if (user == nullptr) return std::nullopt;
+    if (!viewer.client_id().empty() && user->user_id() != viewer.user_id()) return std::nullopt;
+    return std::pair(UserStream(user->user_id()), user->version());
+  };
   // A create's target is the record it makes (version 0 until it exists), never the client or
-  // source it names: so its only etag is 0, "must not exist yet".
-  auto created = [](std::string stream, uint64_t version) { return std::pair(stream, version); };
+  // source it names: so its only etag is 0, "must not exist yet". One that exists already and
+  // that the caller may not see is at 0 for them too, as one that does not exist: the decision
+  // then says that the id is taken (which a chosen id cannot help telling).
+  auto created = [](auto target, const std::string& stream) {
+    return target.has_value() ? target : std::optional(std::pair(stream, uint64_t{0}));
+  };
   switch (command.command_case()) {
     case v1::Command::kCreateOrder:
     case v1::Command::kReuseOrder: {
       const std::string& id = command.has_create_order() ? command.create_order().order_id()
                                                          : command.reuse_order().order_id();
       const v1::OrderView* order = id.empty() ? nullptr : state.FindOrder(id);
-      return created(OrderStream(id), order == nullptr ? 0 : order->version());
+      return created(order_target(order), OrderStream(id));
     }
     case v1::Command::kCreateClient: {
       const std::string& id = command.create_client().client_id();
       const v1::ClientView* client = id.empty() ? nullptr : state.FindClient(id);
-      return created(ClientStream(id), client == nullptr ? 0 : client->version());
+      return created(client_target(client), ClientStream(id));
     }
     case v1::Command::kReassignOrders: {
       // One order is its target (ReassignOrders); several have none.
       if (command.reassign_orders().order_ids_size() != 1) return std::nullopt;
-      const v1::OrderView* order = state.FindOrderByIdOrKey(command.reassign_orders().order_ids(0));
-      if (order == nullptr) return std::nullopt;
-      return std::pair(OrderStream(order->order_id()), order->version());
+      return order_target(state.FindOrderByIdOrKey(command.reassign_orders().order_ids(0)));
     }
     case v1::Command::kCreateUser: {
       const std::string& id = command.create_user().user_id();
       const v1::UserView* user = id.empty() ? nullptr : state.FindUser(id);
-      return created(UserStream(id), user == nullptr ? 0 : user->version());
+      return created(user_target(user), UserStream(id));
     }
     default:
       break;
@@ -2342,17 +2366,11 @@ std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
     return field == nullptr ? "" : inner.GetReflection()->GetString(inner, field);
   };
   if (std::string id = id_of("order_id"); !id.empty()) {
-    if (const v1::OrderView* order = state.FindOrderByIdOrKey(id)) {
-      return std::pair(OrderStream(order->order_id()), order->version());
-    }
+    return order_target(state.FindOrderByIdOrKey(id));
   } else if (std::string id = id_of("client_id"); !id.empty()) {
-    if (const v1::ClientView* client = state.FindClient(id)) {
-      return std::pair(ClientStream(id), client->version());
-    }
+    return client_target(state.FindClient(id));
   } else if (std::string id = id_of("user_id"); !id.empty()) {
-    if (const v1::UserView* user = state.FindUser(id)) {
-      return std::pair(UserStream(id), user->version());
-    }
+    return user_target(state.FindUser(id));
   }
   return std::nullopt;
 }

@@ -88,9 +88,12 @@ bool FlightChangeAwaits(const State& state, const v1::UserView& actor, const v1:
 
 // The existing record a command names (its stream and version), for checking an etag before
 // deciding: the command's order_id, client_id or user_id, in that order. nullopt when it names
-// none that exists.
+// none that exists, or one `viewer` may not see at `now`: told its version, they would learn
+// that it exists and, behind an order's key, its id (the decision then says what they may know).
 std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
-                                                         const v1::Command& command);
+                                                         const v1::Command& command,
+                                                         const v1::UserView& viewer,
+                                                         absl::Time now);
 
 // The system actor's user id; no user may take it.
 inline constexpr char kSystemUser[] = "system";

@@ -206,7 +206,10 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id) {
             review.contact_id() == contact_id &&
             (review.kind() == v1::FORWARDED_TO_CLIENT || review.kind() == v1::CLIENT_APPROVED ||
              review.kind() == v1::CLIENT_CHANGES_REQUESTED);
-        if (with_contact) *reviews.Add() = std::move(review);
+        if (!with_contact) continue;
+        // Who in the house forwarded it, or recorded the answer for them, is the house's.
+        if (review.kind() == v1::FORWARDED_TO_CLIENT || review.on_behalf()) review.clear_by();
+        *reviews.Add() = std::move(review);
       }
       if (reviews.empty()) continue;  // Never forwarded to this contact.
       revision.mutable_reviews()->Swap(&reviews);

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -2305,6 +2306,8 @@ TEST_F(OrderFlowTest, ClientContactSeesOnlyWhatWasForwardedToThem) {
   // Nor who in the house opened the order or wrote the revision (the producer).
   EXPECT_EQ(seen.created_by(), "");
   EXPECT_EQ(seen.scripts(0).author(), "");
+  EXPECT_EQ(seen.scripts(0).reviews(0).by(), "") << "who forwarded it is the house's too";
+  EXPECT_EQ(Order(order, kAe).scripts(1).reviews(0).by(), kAe);
   EXPECT_EQ(Order(order, kAe).scripts(1).author(), kProducer);
   // Their client: the account and their own entry, not the other contacts, who shares it, who
   // owned it or who opened it; the same in a list and as it was.
@@ -2340,8 +2343,8 @@ TEST_F(OrderFlowTest, ClientContactSeesOnlyWhatWasForwardedToThem) {
   EXPECT_OK(engine_->GetWorkflow({kAe}, seen.workflow(), 0).status());
   ListOrdersRequest typo;
   typo.statuses = {"script_reveiw"};
-  absl::Status refused = engine_->ListOrders({kClientUser}, typo).status();
-  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kInvalidArgument, Not(HasSubstr("awaiting"))));
+  ASSERT_OK_AND_ASSIGN(ListOrdersResponse none, engine_->ListOrders({kClientUser}, typo));
+  EXPECT_THAT(none.orders, IsEmpty());  // As a state no order of theirs is in would.
   EXPECT_THAT(engine_->ListOrders({kAe}, typo).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("awaiting_script")));
   EXPECT_THAT(engine_->GetUser({kClientUser}, kAe), StatusIs(absl::StatusCode::kNotFound));
@@ -2517,8 +2520,8 @@ TEST_F(OrderFlowTest, OrdersAreNamedByIdOrKeyAndAnIdCannotBeAnotherOrdersKey) {
 
   v1::Command clash = CreateOrderCommand();
   clash.mutable_create_order()->set_order_id(first.key());
-  EXPECT_THAT(Reject(kAe, clash),
-              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("is the key of order")));
+  EXPECT_THAT(Reject(kAe, clash), StatusIs(absl::StatusCode::kAlreadyExists,
+                                           HasSubstr("is an order's key; choose another id")));
   ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> history,
                        engine_->OrderHistory({kAuditor}, first.key()));
   EXPECT_EQ(history.front().type(), "spotflow.v1.OrderCreated") << "history by key";
@@ -2663,44 +2666,72 @@ TEST_F(OrderFlowTest, AContactAnsweringARevisedScriptIsNotToldOfRevisionsNotSent
 TEST_F(OrderFlowTest, AStaleEtagOnWhatTheCallerMayNotSeeTellsNothingOfIt) {
   const std::string order = CreateOrder();
   const std::string key = Order(order).key();
-  // Another AE's order, by its key: not found, as one that does not exist is, and neither its
-  // version nor the id behind its key.
+  // Told a version, the caller would learn that the record exists and, behind an order's key,
+  // its id. Of what they may not see, they hear what they would of a record that does not
+  // exist: the same code, and neither version nor id.
+  // `seen` names the record by `id`; `missing` is the same command naming `missing_id` instead.
+  const auto same_as_missing = [&](const std::string& user, const v1::Command& seen,
+                                   const std::string& id, const v1::Command& missing,
+                                   const std::string& missing_id) {
+    const absl::Status refused = Reject(user, seen);
+    const absl::Status absent = Reject(user, missing);
+    EXPECT_EQ(refused.code(), absent.code()) << refused;
+    EXPECT_EQ(absl::StrReplaceAll(refused.message(), {{id, missing_id}}), absent.message());
+    EXPECT_THAT(refused.message(), Not(HasSubstr("version")));
+  };
   v1::Command comment;
   comment.mutable_add_comment()->set_order_id(key);
   comment.mutable_add_comment()->set_text("Mine?");
   comment.set_etag(99);
-  absl::Status refused = Reject(kAe2, comment);
-  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(refused.message(), AllOf(Not(HasSubstr("version")), Not(HasSubstr(order))));
-  // A contact's login sees its client's order, but may not comment: that, not the version.
-  EXPECT_THAT(Reject(kClientUser, comment),
-              StatusIs(absl::StatusCode::kPermissionDenied, Not(HasSubstr("version"))));
-  // Their account, and another user: not theirs to change, whatever the etag.
+  v1::Command no_order = comment;
+  no_order.mutable_add_comment()->set_order_id("PO-2099-99999");
+  same_as_missing(kAe2, comment, key, no_order, "PO-2099-99999");
   v1::Command client;
   client.mutable_update_client()->set_client_id(client_);
   client.mutable_update_client()->set_name("Mine now");
   client.set_etag(99);
-  refused = Reject(kAe2, client);
-  EXPECT_FALSE(absl::IsAborted(refused)) << refused;
-  EXPECT_THAT(refused.message(), Not(HasSubstr("version")));
+  v1::Command no_client = client;
+  no_client.mutable_update_client()->set_client_id("nosuch");
+  same_as_missing(kAe2, client, client_, no_client, "nosuch");
   v1::Command user;
   user.mutable_update_user()->set_user_id(kManager);
   user.mutable_update_user()->set_display_name("Boss");
   user.set_etag(99);
-  refused = Reject(kClientUser, user);
-  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kPermissionDenied, Not(HasSubstr("version"))));
-  // Nor whether such a user exists at all: the same answer for one who does not.
+  v1::Command no_user = user;
+  no_user.mutable_update_user()->set_user_id("nobody");
+  same_as_missing(kClientUser, user, kManager, no_user, "nobody");
+  // Nor, without an etag, whether a user exists at all.
   user.clear_etag();
-  user.mutable_update_user()->set_user_id("nobody");
+  no_user.clear_etag();
+  same_as_missing(kClientUser, user, kManager, no_user, "nobody");
   EXPECT_THAT(Reject(kClientUser, user), StatusIs(absl::StatusCode::kPermissionDenied));
-  // Making one under its id, "must not exist yet": that it exists, not its version.
+  // A create with an etag, under the id of a record the caller may not see, refused for a bad
+  // field before anything else: the field, not the record's version.
   v1::Command create = CreateOrderCommand();
   create.mutable_create_order()->set_order_id(order);
-  create.set_etag(0);
-  refused = Reject(kAe, create);
-  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kAlreadyExists));
-  // Who may see it still hears "read again" first (StaleEtagIsAbortedAndWritesNothing).
+  create.mutable_create_order()->set_title("");
+  create.set_etag(5);
+  v1::Command create_new = create;
+  create_new.mutable_create_order()->set_order_id("not-taken");
+  same_as_missing(kAe2, create, order, create_new, "not-taken");
+  v1::Command made;
+  made.mutable_create_client()->set_client_id(client_);
+  made.set_etag(7);
+  v1::Command made_new = made;
+  made_new.mutable_create_client()->set_client_id("not-taken");
+  same_as_missing(kAe2, made, client_, made_new, "not-taken");
+  // An order's key as an id: taken, but not which order's.
+  v1::Command keyed = CreateOrderCommand();
+  keyed.mutable_create_order()->set_order_id(key);
+  EXPECT_THAT(Reject(kAe2, keyed),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       AllOf(HasSubstr("is an order's key"), Not(HasSubstr(order)))));
+  // Who may see the record hears "read again" first (StaleEtagIsAbortedAndWritesNothing), a
+  // contact's login of its client's order too, though it may not comment.
   EXPECT_THAT(Reject(kAe, comment), StatusIs(absl::StatusCode::kAborted, HasSubstr("version 1")));
+  EXPECT_THAT(Reject(kClientUser, comment), StatusIs(absl::StatusCode::kAborted));
+  create.set_etag(0);
+  EXPECT_THAT(Reject(kAe, create), StatusIs(absl::StatusCode::kAborted, HasSubstr("version 1")));
 }
 
 TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
