@@ -53,6 +53,10 @@ constexpr uint32_t kSchemaVersion = 1;
 constexpr size_t kMaxRequestIdBytes = 256;
 constexpr size_t kMaxStreamRead = 1'000'000;
 constexpr size_t kMaxAwaitingPage = 100;  // ListOrders with `awaiting`.
+// A page of orders stops short of this many bytes (but holds one order at least), well under
+// the 4 MiB a gRPC client receives by default: an order may hold up to kMaxOrderBytes, so a
+// page bounded only by its count could reach a gigabyte.
+constexpr size_t kMaxOrderPageBytes = 2 * 1024 * 1024;
 constexpr char kPresetsKey[] = "spotflow.presets.v1";
 
 // The client as it stands at `now`: an account share that has expired grants nothing and is
@@ -1416,6 +1420,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   uint64_t last_listed = after;
   const std::vector<const UserView*> users =
       request.awaiting ? ActiveUsersLocked() : std::vector<const UserView*>();
+  size_t page_bytes = 0;  // Of the orders listed (before trimming them for the caller).
   // Lists the order created at `position` if every filter passes; false once the page is full.
   const auto list = [&](uint64_t position, const std::string& order_id) {
     const OrderView& order = *state_.FindOrder(order_id);
@@ -1435,10 +1440,13 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
       flight_change_waits = internal::FlightChangeAwaits(state_, *caller, order, now);
       if (waiting.empty() && !flight_change_waits) return true;
     }
-    if (response.orders.size() == page_size) {
+    const size_t bytes = order.ByteSizeLong();
+    if (response.orders.size() == page_size ||
+        (!response.orders.empty() && page_bytes + bytes > kMaxOrderPageBytes)) {
       response.next_page_token = PageToken("ListOrders", last_listed, filters);
       return false;
     }
+    page_bytes += bytes;
     OrderView& shown = response.orders.emplace_back(Shown(*caller, order));
     // A queue says why each order is in it: what it waits for the caller to do.
     for (std::string& action : waiting) shown.add_open_actions(std::move(action));

@@ -2663,6 +2663,36 @@ TEST_F(OrderFlowTest, AContactAnsweringARevisedScriptIsNotToldOfRevisionsNotSent
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("superseded by revision 3")));
 }
 
+TEST_F(OrderFlowTest, APageOfOrdersStaysUnderTwoMegabytes) {
+  // Three orders of about 900 kB each (comments up to the 1 MiB an order may hold).
+  std::vector<std::string> orders;
+  for (int i = 0; i < 3; ++i) {
+    orders.push_back(CreateOrder());
+    v1::Command comment;
+    comment.mutable_add_comment()->set_order_id(orders.back());
+    comment.mutable_add_comment()->set_text(std::string(60 * 1024, 'x'));
+    for (int c = 0; c < 15; ++c) Run(kAe, comment);
+  }
+  ListOrdersRequest request;
+  request.page_size = 1000;
+  std::vector<std::string> listed;
+  int pages = 0;
+  do {
+    ASSERT_OK_AND_ASSIGN(ListOrdersResponse page, engine_->ListOrders({kAe}, request));
+    size_t bytes = 0;
+    for (const v1::OrderView& order : page.orders) {
+      bytes += order.ByteSizeLong();
+      listed.push_back(order.order_id());
+    }
+    EXPECT_LE(bytes, 2u * 1024 * 1024);
+    EXPECT_THAT(page.orders, Not(IsEmpty()));
+    request.page_token = page.next_page_token;
+    ++pages;
+  } while (!request.page_token.empty() && pages < 10);
+  EXPECT_EQ(listed, orders) << "every order once, in order, over the pages";
+  EXPECT_GE(pages, 2);
+}
+
 TEST_F(OrderFlowTest, AStaleEtagOnWhatTheCallerMayNotSeeTellsNothingOfIt) {
   const std::string order = CreateOrder();
   const std::string key = Order(order).key();
