@@ -1633,9 +1633,18 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   if (type->facets().client_link() || !c.client_id().empty()) {
     ASSIGN_OR_RETURN(client, LoadClient(c.client_id()));
   }
-  // The order belongs to the account's AE, whoever enters it.
+  // The order belongs to the account's AE, whoever enters it. Only a manager makes someone
+  // else its owner: a sharee's own order would outlast the share, and handing one to another
+  // is a reassignment (ReassignOrders), which is a manager's.
   std::string owner = c.owner_id();
   if (owner.empty()) owner = client != nullptr ? client->owner_id() : actor_.user_id();
+  if (client != nullptr && owner != client->owner_id() && !IsSystem() &&
+      ScopeOf(v1::ORDER_MANAGE) == v1::OWN) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("an order for client \"", client->client_id(), "\" belongs to its owner \"",
+                     client->owner_id(), "\"; leave owner_id out, or ask a manager to make \"",
+                     owner, "\" its owner"));
+  }
   ASSIGN_OR_RETURN(const v1::UserView* owner_user, LoadUser("owner_id", owner));
   RETURN_IF_ERROR(RequireStaff(*owner_user, "make the owner of an order"));
   if (state_.ScopeOf(*owner_user, v1::ORDER_MANAGE) == v1::SCOPE_UNSPECIFIED) {
@@ -2066,17 +2075,20 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
                                  bool share) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(order_id));
   RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, share ? "share" : "unshare"));
-  // Access is passed on by those the order belongs to (its owner, those who hold its account,
-  // a manager), not by those it was shared with, who may only leave it; as for an account.
+  // Access is passed on by those the order belongs to (its owner, its account's owner, a
+  // manager), not by those it or its account was shared with, who may only leave it; as for an
+  // account. (An order share does not end with the account share it was passed on from.)
   const v1::ClientView* client = state_.FindClient(order->client_id());
   const bool leaving = !share && user_id == actor_.user_id();
   if (!leaving && !IsSystem() && order->owner_id() != actor_.user_id() &&
       ScopeOf(v1::ORDER_MANAGE) == v1::OWN &&
-      (client == nullptr || !state_.Reaches(actor_, v1::OWN, *client, now_))) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("order ", Name(*order), " was shared with user \"", actor_.user_id(),
-                     "\", who may leave it but not ", share ? "share it on" : "unshare others",
-                     "; ask its owner \"", order->owner_id(), "\" or a manager"));
+      (client == nullptr || client->owner_id() != actor_.user_id())) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "order ", Name(*order), " was shared with user \"", actor_.user_id(),
+        client != nullptr && state_.Reaches(actor_, v1::OWN, *client, now_) ? "\" with its account"
+                                                                            : "\"",
+        ", who may work on it but not ", share ? "share it on" : "unshare others",
+        "; ask its owner \"", order->owner_id(), "\" or a manager"));
   }
   ASSIGN_OR_RETURN(const v1::UserView* user,
                    LoadUser("user_id", user_id, /*must_be_active=*/share));
@@ -2172,6 +2184,17 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
           absl::StrCat("order ", Name(*order), "'s client \"", order->client_id(),
                        "\" was deleted; its orders stay archived (reuse one for another client's "
                        "order instead)"));
+    }
+    // An order opens again in the hands of who holds its account. Its owner may have lost the
+    // account since (ReassignAccounts moves open orders only) and would act on another's
+    // account again: a manager restores it then, and may reassign it.
+    const v1::UserView* owner = state_.FindUser(order->owner_id());
+    if (!IsSystem() && ScopeOf(v1::ORDER_MANAGE) != v1::ALL &&
+        (owner == nullptr || !state_.Reaches(*owner, v1::OWN, *client, now_))) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("order ", Name(*order), " is \"", order->owner_id(),
+                       "\"'s, who no longer holds its client \"", client->client_id(), "\" (now \"",
+                       client->owner_id(), "\"'s); a manager restores it, and may reassign it"));
     }
   }
   const std::string stream = OrderStream(order->order_id());

@@ -904,12 +904,17 @@ TEST_F(OrderFlowTest, SharingAnOrderLetsAColleagueSeeAndWorkIt) {
   EXPECT_THAT(engine_->GetOrder({kAe2}, order), StatusIs(absl::StatusCode::kNotFound));
   Run(kManager, take);  // A manager may.
   EXPECT_THAT(Order(order).participants(), IsEmpty());
-  // So may whom the account is shared with (the AE's assistant): the order is the account's.
-  // Passing the account itself on stays the owner's (ShareClient).
+  // Nor do those its account is shared with (the AE's assistant), though they work on it: an
+  // order share does not end with the account share it would be passed on from. As for the
+  // account itself (ShareClient), passing it on is its owner's.
   v1::Command by_account = share;
   by_account.mutable_share_order()->set_user_id(kOrderEntry);
-  Run(kAssistant, by_account);
-  EXPECT_THAT(Order(order).participants(), ElementsAre(kOrderEntry));
+  EXPECT_THAT(Reject(kAssistant, by_account),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("with its account"), HasSubstr("ask its owner \"ae\""))));
+  by_account.mutable_share_order()->set_user_id(kAssistant);
+  EXPECT_THAT(Reject(kAssistant, by_account), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Order(order).participants(), IsEmpty());
 }
 
 TEST_F(OrderFlowTest, AccountShareExpiresAtItsDate) {
@@ -1589,18 +1594,19 @@ TEST_F(OrderFlowTest, WhoWasHandedAnOrderIsGivenItsClientsContactsWhileItIsOpen)
   Run(kAe2, OrderOnly(order, "archive"));
   EXPECT_THAT(Order(order, kAe2).client_contacts(), IsEmpty()) << "not once it is archived";
 
-  // A sharee's own order outlasts the share: not that way.
+  // A sharee's own order would outlast the share: a sharee makes none (an order on an account
+  // is its owner's unless a manager says otherwise).
   v1::Command own = CreateOrderCommand();
   own.mutable_create_order()->set_owner_id(kOrderEntry);
-  const std::string entered = Run(kOrderEntry, own).id();
-  v1::Command unshare;
-  unshare.mutable_unshare_client()->set_client_id(client_);
-  unshare.mutable_unshare_client()->set_user_id(kOrderEntry);
-  Run(kAe, unshare);
-  EXPECT_THAT(Order(entered, kOrderEntry).client_contacts(), IsEmpty());
+  EXPECT_THAT(Reject(kOrderEntry, own),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("belongs to its owner \"ae\"; leave owner_id out")));
+  own.mutable_create_order()->set_owner_id(kAe2);  // Nor hands one to another AE.
+  EXPECT_THAT(Reject(kAssistant, own), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_EQ(Run(kManager, own).id().empty(), false) << "a manager may";
 
-  // An order handed to the AE before the account moved away from them, restored by them after:
-  // not that way either.
+  // An order handed to the AE before the account moved away from them, restored after: not
+  // by them, who would act on another's account again; a manager may, and may reassign it.
   const std::string kept = CreateOrder();
   hand(kept, kAe2);
   hand(kept, kAe);
@@ -1610,7 +1616,10 @@ TEST_F(OrderFlowTest, WhoWasHandedAnOrderIsGivenItsClientsContactsWhileItIsOpen)
   away.mutable_reassign_accounts()->set_to_owner("ae3");
   away.mutable_reassign_accounts()->add_client_ids(client_);
   Run(kManager, away);
-  Run(kAe, OrderOnly(kept, "restore"));
+  EXPECT_THAT(Reject(kAe, OrderOnly(kept, "restore")),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("no longer holds its client"), HasSubstr("now \"ae3\"'s"))));
+  Run(kManager, OrderOnly(kept, "restore"));
   ASSERT_EQ(Order(kept, kAe).owner_id(), kAe);
   EXPECT_THAT(engine_->GetClient({kAe}, client_), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(Order(kept, kAe).client_contacts(), IsEmpty());
@@ -2365,7 +2374,7 @@ TEST_F(OrderFlowTest, StaffRolesGoOnlyToStaff) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a producer")));
   v1::Command owner = CreateOrderCommand();
   owner.mutable_create_order()->set_owner_id(kClientUser);
-  EXPECT_THAT(Reject(kAe, owner), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Reject(kManager, owner), StatusIs(absl::StatusCode::kInvalidArgument));
   // A producer takes an order nobody has; taking one from another producer is not theirs to do.
   AddUser("producer2", kProducer);
   v1::Command take;
