@@ -209,8 +209,9 @@ absl::Status EtagMismatch(uint64_t etag, absl::string_view stream, uint64_t vers
           ? absl::StrCat("the new ", stream.substr(0, dash))
           : absl::StrCat(stream.substr(0, dash), " \"", stream.substr(dash + 1), "\"");
   if (version == 0) {
-    return absl::AbortedError(absl::StrCat("etag ", etag, " does not match: ", record,
-                                           " does not exist yet; a create takes no etag, or 0"));
+    return absl::AbortedError(absl::StrCat("etag ", etag,
+                                           " does not match: a create takes no etag, or 0 (",
+                                           record, " must not exist yet)"));
   }
   return absl::AbortedError(absl::StrCat("etag ", etag, " does not match: ", record,
                                          " is at version ", version,
@@ -1420,7 +1421,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   uint64_t last_listed = after;
   const std::vector<const UserView*> users =
       request.awaiting ? ActiveUsersLocked() : std::vector<const UserView*>();
-  size_t page_bytes = 0;  // Of the orders listed (before trimming them for the caller).
+  size_t page_bytes = 0;  // Of the orders listed, as they are sent.
   // Lists the order created at `position` if every filter passes; false once the page is full.
   const auto list = [&](uint64_t position, const std::string& order_id) {
     const OrderView& order = *state_.FindOrder(order_id);
@@ -1440,19 +1441,23 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
       flight_change_waits = internal::FlightChangeAwaits(state_, *caller, order, now);
       if (waiting.empty() && !flight_change_waits) return true;
     }
-    const size_t bytes = order.ByteSizeLong();
-    if (response.orders.size() == page_size ||
-        (!response.orders.empty() && page_bytes + bytes > kMaxOrderPageBytes)) {
+    if (response.orders.size() == page_size) {
       response.next_page_token = PageToken("ListOrders", last_listed, filters);
       return false;
     }
-    page_bytes += bytes;
     OrderView& shown = response.orders.emplace_back(Shown(*caller, order));
     // A queue says why each order is in it: what it waits for the caller to do.
     for (std::string& action : waiting) shown.add_open_actions(std::move(action));
     if (flight_change_waits)
       shown.add_open_flight_actions(internal::FlightDecisionOpen(order, now));
     if (request.awaiting) AddAwaitingLocked(*caller, users, order, now, &shown);
+    const size_t bytes = shown.ByteSizeLong();  // As sent: trimmed, with what it waits for.
+    if (response.orders.size() > 1 && page_bytes + bytes > kMaxOrderPageBytes) {
+      response.orders.pop_back();  // The next page starts with it.
+      response.next_page_token = PageToken("ListOrders", last_listed, filters);
+      return false;
+    }
+    page_bytes += bytes;
     last_listed = position;
     return true;
   };

@@ -1639,11 +1639,17 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   std::string owner = c.owner_id();
   if (owner.empty()) owner = client != nullptr ? client->owner_id() : actor_.user_id();
   if (client != nullptr && owner != client->owner_id() && !IsSystem() &&
-      ScopeOf(v1::ORDER_MANAGE) == v1::OWN) {
+      ScopeOf(v1::ORDER_MANAGE) != v1::ALL) {
     return absl::PermissionDeniedError(
         absl::StrCat("an order for client \"", client->client_id(), "\" belongs to its owner \"",
                      client->owner_id(), "\"; leave owner_id out, or ask a manager to make \"",
                      owner, "\" its owner"));
+  }
+  if (const v1::UserView* holder = state_.FindUser(owner);
+      client != nullptr && owner == client->owner_id() && holder != nullptr && !holder->active()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "client \"", client->client_id(), "\"'s owner \"", owner,
+        "\" is deactivated; a manager reassigns the account first (ReassignAccounts)"));
   }
   ASSIGN_OR_RETURN(const v1::UserView* owner_user, LoadUser("owner_id", owner));
   RETURN_IF_ERROR(RequireStaff(*owner_user, "make the owner of an order"));
@@ -2075,20 +2081,41 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
                                  bool share) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(order_id));
   RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, share ? "share" : "unshare"));
-  // Access is passed on by those the order belongs to (its owner, its account's owner, a
-  // manager), not by those it or its account was shared with, who may only leave it; as for an
-  // account. (An order share does not end with the account share it was passed on from.)
+  // Access is passed on by those the order belongs to (its owner, its account's owner or whom
+  // the account is shared with for good, as the AE's assistant, a manager), not by those the
+  // order was shared with, who may only leave it, nor by whom the account is shared with until
+  // a date: the order share would outlast theirs. (Nor would it end if the account were
+  // unshared from them: that is its owner's to do, with the orders.)
   const v1::ClientView* client = state_.FindClient(order->client_id());
   const bool leaving = !share && user_id == actor_.user_id();
-  if (!leaving && !IsSystem() && order->owner_id() != actor_.user_id() &&
-      ScopeOf(v1::ORDER_MANAGE) == v1::OWN &&
-      (client == nullptr || client->owner_id() != actor_.user_id())) {
+  const v1::AccountShare* account_share = nullptr;
+  if (client != nullptr) {
+    for (const v1::AccountShare& s : client->shares()) {
+      if (s.user_id() == actor_.user_id() && (!s.has_until() || ToTime(s.until()) > now_)) {
+        account_share = &s;
+      }
+    }
+  }
+  const v1::Scope scope = ScopeOf(v1::ORDER_MANAGE);
+  const bool passes_on = leaving || IsSystem() || order->owner_id() == actor_.user_id() ||
+                         scope == v1::ALL ||
+                         (scope == v1::TEAM && state_.Manages(actor_, order->owner_id())) ||
+                         (client != nullptr && client->owner_id() == actor_.user_id()) ||
+                         (account_share != nullptr && !account_share->has_until());
+  if (!passes_on) {
+    const std::string ask =
+        absl::StrCat("; ask its owner \"", order->owner_id(), "\" or a manager");
+    if (account_share != nullptr) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "user \"", actor_.user_id(), "\" holds client \"", client->client_id(), "\" until ",
+          absl::FormatTime("%Y-%m-%d %H:%M UTC", ToTime(account_share->until()),
+                           absl::UTCTimeZone()),
+          " and works on its orders, but does not ", share ? "share them on" : "unshare others",
+          ": an order share would outlast theirs", ask));
+    }
     return absl::PermissionDeniedError(absl::StrCat(
         "order ", Name(*order), " was shared with user \"", actor_.user_id(),
-        client != nullptr && state_.Reaches(actor_, v1::OWN, *client, now_) ? "\" with its account"
-                                                                            : "\"",
-        ", who may work on it but not ", share ? "share it on" : "unshare others",
-        "; ask its owner \"", order->owner_id(), "\" or a manager"));
+        "\", who may leave it but not ", share ? "share it on" : "unshare others", ask));
   }
   ASSIGN_OR_RETURN(const v1::UserView* user,
                    LoadUser("user_id", user_id, /*must_be_active=*/share));
@@ -2185,16 +2212,29 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
                        "\" was deleted; its orders stay archived (reuse one for another client's "
                        "order instead)"));
     }
-    // An order opens again in the hands of who holds its account. Its owner may have lost the
-    // account since (ReassignAccounts moves open orders only) and would act on another's
-    // account again: a manager restores it then, and may reassign it.
-    const v1::UserView* owner = state_.FindUser(order->owner_id());
-    if (!IsSystem() && ScopeOf(v1::ORDER_MANAGE) != v1::ALL &&
-        (owner == nullptr || !state_.Reaches(*owner, v1::OWN, *client, now_))) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("order ", Name(*order), " is \"", order->owner_id(),
-                       "\"'s, who no longer holds its client \"", client->client_id(), "\" (now \"",
-                       client->owner_id(), "\"'s); a manager restores it, and may reassign it"));
+    // An order opens again only in the hands of an owner who still stands on its account: who
+    // holds the account (owns it, or it is shared with them), or was handed the order
+    // (ReassignOrders) after the account last changed hands (seed 003's order manager). Not
+    // an old owner whose account moved since (ReassignAccounts moves open orders only), nor a
+    // deactivated one: a manager restores it then, and may reassign it.
+    if (!IsSystem() && ScopeOf(v1::ORDER_MANAGE) != v1::ALL) {
+      const v1::UserView* owner = state_.FindUser(order->owner_id());
+      if (owner == nullptr || !owner->active()) {
+        return absl::PermissionDeniedError(
+            absl::StrCat("order ", Name(*order), "'s owner \"", order->owner_id(),
+                         "\" is deactivated; a manager restores it, and may reassign it"));
+      }
+      const v1::OwnerChange* handed =
+          order->owner_history().empty() ? nullptr : &*order->owner_history().rbegin();
+      const bool handed_since = handed != nullptr && handed->new_owner() == owner->user_id() &&
+                                (client->owner_history().empty() ||
+                                 client->owner_history().rbegin()->position() < handed->position());
+      if (!state_.Reaches(*owner, v1::OWN, *client, now_) && !handed_since) {
+        return absl::PermissionDeniedError(
+            absl::StrCat("order ", Name(*order), "'s owner \"", order->owner_id(),
+                         "\" no longer holds its client \"", client->client_id(), "\" (now \"",
+                         client->owner_id(), "\"'s); a manager restores it, and may reassign it"));
+      }
     }
   }
   const std::string stream = OrderStream(order->order_id());
@@ -2350,36 +2390,23 @@ std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
     if (!viewer.client_id().empty() && user->user_id() != viewer.user_id()) return std::nullopt;
     return std::pair(UserStream(user->user_id()), user->version());
   };
-  // A create's target is the record it makes (version 0 until it exists), never the client or
-  // source it names: so its only etag is 0, "must not exist yet". One that exists already and
-  // that the caller may not see is at 0 for them too, as one that does not exist: the decision
-  // then says that the id is taken (which a chosen id cannot help telling).
-  auto created = [](auto target, const std::string& stream) {
-    return target.has_value() ? target : std::optional(std::pair(stream, uint64_t{0}));
-  };
+  // A create's target is the record it makes, never the client or source it names: its only
+  // etag is 0, "must not exist yet", whether or not it does (a record that exists, the decision
+  // says is taken: ALREADY_EXISTS, to whoever may see it or not).
   switch (command.command_case()) {
     case v1::Command::kCreateOrder:
-    case v1::Command::kReuseOrder: {
-      const std::string& id = command.has_create_order() ? command.create_order().order_id()
-                                                         : command.reuse_order().order_id();
-      const v1::OrderView* order = id.empty() ? nullptr : state.FindOrder(id);
-      return created(order_target(order), OrderStream(id));
-    }
-    case v1::Command::kCreateClient: {
-      const std::string& id = command.create_client().client_id();
-      const v1::ClientView* client = id.empty() ? nullptr : state.FindClient(id);
-      return created(client_target(client), ClientStream(id));
-    }
+      return std::pair(OrderStream(command.create_order().order_id()), uint64_t{0});
+    case v1::Command::kReuseOrder:
+      return std::pair(OrderStream(command.reuse_order().order_id()), uint64_t{0});
+    case v1::Command::kCreateClient:
+      return std::pair(ClientStream(command.create_client().client_id()), uint64_t{0});
     case v1::Command::kReassignOrders: {
       // One order is its target (ReassignOrders); several have none.
       if (command.reassign_orders().order_ids_size() != 1) return std::nullopt;
       return order_target(state.FindOrderByIdOrKey(command.reassign_orders().order_ids(0)));
     }
-    case v1::Command::kCreateUser: {
-      const std::string& id = command.create_user().user_id();
-      const v1::UserView* user = id.empty() ? nullptr : state.FindUser(id);
-      return created(user_target(user), UserStream(id));
-    }
+    case v1::Command::kCreateUser:
+      return std::pair(UserStream(command.create_user().user_id()), uint64_t{0});
     default:
       break;
   }

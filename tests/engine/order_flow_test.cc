@@ -904,17 +904,30 @@ TEST_F(OrderFlowTest, SharingAnOrderLetsAColleagueSeeAndWorkIt) {
   EXPECT_THAT(engine_->GetOrder({kAe2}, order), StatusIs(absl::StatusCode::kNotFound));
   Run(kManager, take);  // A manager may.
   EXPECT_THAT(Order(order).participants(), IsEmpty());
-  // Nor do those its account is shared with (the AE's assistant), though they work on it: an
-  // order share does not end with the account share it would be passed on from. As for the
-  // account itself (ShareClient), passing it on is its owner's.
+  // So may whom the account is shared with for good (the AE's assistant): the order is the
+  // account's. Passing the account itself on stays the owner's (ShareClient).
   v1::Command by_account = share;
   by_account.mutable_share_order()->set_user_id(kOrderEntry);
-  EXPECT_THAT(Reject(kAssistant, by_account),
+  Run(kAssistant, by_account);
+  EXPECT_THAT(Order(order).participants(), ElementsAre(kOrderEntry));
+  // Not whom it is shared with until a date, who works on its orders: an order share passed on
+  // would outlast theirs.
+  v1::Command cover;
+  cover.mutable_share_client()->set_client_id(client_);
+  cover.mutable_share_client()->set_user_id(kAe2);
+  cover.mutable_share_client()->mutable_until()->set_seconds(
+      absl::ToUnixSeconds(clock_.Now() + absl::Hours(24)));
+  Run(kAe, cover);
+  EXPECT_OK(engine_->GetOrder({kAe2}, order).status());
+  v1::Command passed = share;
+  passed.mutable_share_order()->set_user_id(kProducer);
+  EXPECT_THAT(Reject(kAe2, passed),
               StatusIs(absl::StatusCode::kPermissionDenied,
-                       AllOf(HasSubstr("with its account"), HasSubstr("ask its owner \"ae\""))));
-  by_account.mutable_share_order()->set_user_id(kAssistant);
-  EXPECT_THAT(Reject(kAssistant, by_account), StatusIs(absl::StatusCode::kPermissionDenied));
-  EXPECT_THAT(Order(order).participants(), IsEmpty());
+                       AllOf(HasSubstr("holds client \"acme\" until 2026-11-24 09:00 UTC"),
+                             HasSubstr("an order share would outlast theirs"))));
+  passed.mutable_share_order()->set_user_id(kAe2);  // Nor to themselves.
+  EXPECT_THAT(Reject(kAe2, passed), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Order(order).participants(), ElementsAre(kOrderEntry));
 }
 
 TEST_F(OrderFlowTest, AccountShareExpiresAtItsDate) {
@@ -1593,6 +1606,9 @@ TEST_F(OrderFlowTest, WhoWasHandedAnOrderIsGivenItsClientsContactsWhileItIsOpen)
   EXPECT_THAT(Order(order, "ae3").client_contacts(), IsEmpty()) << "only to its owner";
   Run(kAe2, OrderOnly(order, "archive"));
   EXPECT_THAT(Order(order, kAe2).client_contacts(), IsEmpty()) << "not once it is archived";
+  // Handed it after the account last changed hands, they may open it again themselves.
+  Run(kAe2, OrderOnly(order, "restore"));
+  EXPECT_THAT(Order(order, kAe2).client_contacts(), SizeIs(1));
 
   // A sharee's own order would outlast the share: a sharee makes none (an order on an account
   // is its owner's unless a manager says otherwise).
@@ -1623,6 +1639,24 @@ TEST_F(OrderFlowTest, WhoWasHandedAnOrderIsGivenItsClientsContactsWhileItIsOpen)
   ASSERT_EQ(Order(kept, kAe).owner_id(), kAe);
   EXPECT_THAT(engine_->GetClient({kAe}, client_), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(Order(kept, kAe).client_contacts(), IsEmpty());
+}
+
+TEST_F(OrderFlowTest, AnOrderOfADeactivatedOwnerIsRestoredByAManager) {
+  const std::string order = CreateOrder();
+  Run(kAe, OrderOnly(order, "archive"));
+  v1::Command leave;
+  leave.mutable_deactivate_user()->set_user_id(kAe);
+  Run(kAdmin, leave);
+  EXPECT_THAT(Reject(kAssistant, OrderOnly(order, "restore")),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("owner \"ae\" is deactivated"), HasSubstr("a manager"))));
+  Run(kManager, OrderOnly(order, "restore"));
+  EXPECT_FALSE(Order(order).archived());
+  // Nor is a new order entered on their account: it would be theirs.
+  EXPECT_THAT(Reject(kAssistant, CreateOrderCommand()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("owner \"ae\" is deactivated"),
+                             HasSubstr("reassigns the account first"))));
 }
 
 TEST_F(OrderFlowTest, ReassigningOrdersIsRefusedWithoutWritingWhenItCannotBeDone) {
@@ -2682,24 +2716,28 @@ TEST_F(OrderFlowTest, APageOfOrdersStaysUnderTwoMegabytes) {
     comment.mutable_add_comment()->set_text(std::string(60 * 1024, 'x'));
     for (int c = 0; c < 15; ++c) Run(kAe, comment);
   }
-  ListOrdersRequest request;
-  request.page_size = 1000;
-  std::vector<std::string> listed;
-  int pages = 0;
-  do {
-    ASSERT_OK_AND_ASSIGN(ListOrdersResponse page, engine_->ListOrders({kAe}, request));
-    size_t bytes = 0;
-    for (const v1::OrderView& order : page.orders) {
-      bytes += order.ByteSizeLong();
-      listed.push_back(order.order_id());
-    }
-    EXPECT_LE(bytes, 2u * 1024 * 1024);
-    EXPECT_THAT(page.orders, Not(IsEmpty()));
-    request.page_token = page.next_page_token;
-    ++pages;
-  } while (!request.page_token.empty() && pages < 10);
-  EXPECT_EQ(listed, orders) << "every order once, in order, over the pages";
-  EXPECT_GE(pages, 2);
+  for (const bool awaiting : {false, true}) {  // A board's pages too, with whom each waits for.
+    ListOrdersRequest request;
+    request.page_size = awaiting ? 100 : 1000;
+    request.awaiting = awaiting;
+    std::vector<std::string> listed;
+    int pages = 0;
+    do {
+      ASSERT_OK_AND_ASSIGN(ListOrdersResponse page, engine_->ListOrders({kManager}, request));
+      size_t bytes = 0;
+      for (const v1::OrderView& order : page.orders) {
+        bytes += order.ByteSizeLong();
+        listed.push_back(order.order_id());
+        if (awaiting) EXPECT_THAT(order.awaiting(), Not(IsEmpty()));
+      }
+      EXPECT_LE(bytes, 2u * 1024 * 1024);
+      EXPECT_THAT(page.orders, Not(IsEmpty()));
+      request.page_token = page.next_page_token;
+      ++pages;
+    } while (!request.page_token.empty() && pages < 10);
+    EXPECT_EQ(listed, orders) << "every order once, in order, over the pages";
+    EXPECT_GE(pages, 2);
+  }
 }
 
 TEST_F(OrderFlowTest, AStaleEtagOnWhatTheCallerMayNotSeeTellsNothingOfIt) {
@@ -2744,8 +2782,8 @@ TEST_F(OrderFlowTest, AStaleEtagOnWhatTheCallerMayNotSeeTellsNothingOfIt) {
   no_user.clear_etag();
   same_as_missing(kClientUser, user, kManager, no_user, "nobody");
   EXPECT_THAT(Reject(kClientUser, user), StatusIs(absl::StatusCode::kPermissionDenied));
-  // A create with an etag, under the id of a record the caller may not see, refused for a bad
-  // field before anything else: the field, not the record's version.
+  // A create with an etag other than 0, under the id of a record the caller may not see: as
+  // under an id not taken (with a bad field too, which the etag's answer comes before).
   v1::Command create = CreateOrderCommand();
   create.mutable_create_order()->set_order_id(order);
   create.mutable_create_order()->set_title("");
@@ -2769,8 +2807,10 @@ TEST_F(OrderFlowTest, AStaleEtagOnWhatTheCallerMayNotSeeTellsNothingOfIt) {
   // contact's login of its client's order too, though it may not comment.
   EXPECT_THAT(Reject(kAe, comment), StatusIs(absl::StatusCode::kAborted, HasSubstr("version 1")));
   EXPECT_THAT(Reject(kClientUser, comment), StatusIs(absl::StatusCode::kAborted));
+  // A create of what exists is ALREADY_EXISTS, with etag 0 or without, to whoever may see it.
+  create.mutable_create_order()->set_title("Again");
   create.set_etag(0);
-  EXPECT_THAT(Reject(kAe, create), StatusIs(absl::StatusCode::kAborted, HasSubstr("version 1")));
+  EXPECT_THAT(Reject(kAe, create), StatusIs(absl::StatusCode::kAlreadyExists));
 }
 
 TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
@@ -2839,7 +2879,7 @@ TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
   v1::Command create_with_etag = CreateOrderCommand();
   create_with_etag.set_etag(5);  // What it makes has no version yet: only 0 fits.
   EXPECT_THAT(Reject(kAe, create_with_etag),
-              StatusIs(absl::StatusCode::kAborted, HasSubstr("does not exist yet")));
+              StatusIs(absl::StatusCode::kAborted, HasSubstr("a create takes no etag, or 0")));
   create_with_etag.set_etag(0);
   EXPECT_EQ(Run(kAe, create_with_etag).etag(), 1u);
   v1::Command fly;
