@@ -2101,17 +2101,27 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
                          scope == v1::ALL ||
                          (scope == v1::TEAM && state_.Manages(actor_, order->owner_id())) ||
                          (client != nullptr && client->owner_id() == actor_.user_id()) ||
-                         (account_share != nullptr && !account_share->has_until());
+                         // For good, and from the account's owner: not one that came with the
+                         // account from a previous owner (as ShareOfBook).
+                         (account_share != nullptr && !account_share->has_until() &&
+                          account_share->granted_by() == client->owner_id());
   if (!passes_on) {
     const std::string ask =
         absl::StrCat("; ask its owner \"", order->owner_id(), "\" or a manager");
     if (account_share != nullptr) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "user \"", actor_.user_id(), "\" holds client \"", client->client_id(), "\" until ",
-          absl::FormatTime("%Y-%m-%d %H:%M UTC", ToTime(account_share->until()),
-                           absl::UTCTimeZone()),
-          " and works on its orders, but does not ", share ? "share them on" : "unshare others",
-          ": an order share would outlast theirs", ask));
+      const std::string held =
+          account_share->has_until()
+              ? absl::StrCat(" until ",
+                             absl::FormatTime("%Y-%m-%d %H:%M UTC", ToTime(account_share->until()),
+                                              absl::UTCTimeZone()))
+              : absl::StrCat(" through a share from \"", account_share->granted_by(),
+                             "\", not from its owner \"", client->owner_id(), "\"");
+      return absl::PermissionDeniedError(
+          absl::StrCat("user \"", actor_.user_id(), "\" holds client \"", client->client_id(), "\"",
+                       held, " and works on its orders, but ",
+                       share ? "does not share them on: an order share would outlast theirs"
+                             : "does not unshare others: that is the owner's",
+                       ask));
     }
     return absl::PermissionDeniedError(absl::StrCat(
         "order ", Name(*order), " was shared with user \"", actor_.user_id(),
@@ -2218,22 +2228,26 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
     // an old owner whose account moved since (ReassignAccounts moves open orders only), nor a
     // deactivated one: a manager restores it then, and may reassign it.
     if (!IsSystem() && ScopeOf(v1::ORDER_MANAGE) != v1::ALL) {
+      const std::string manager = "a manager over all orders (ORDER_MANAGE at scope ALL)";
       const v1::UserView* owner = state_.FindUser(order->owner_id());
       if (owner == nullptr || !owner->active()) {
         return absl::PermissionDeniedError(
-            absl::StrCat("order ", Name(*order), "'s owner \"", order->owner_id(),
-                         "\" is deactivated; a manager restores it, and may reassign it"));
+            absl::StrCat("order ", Name(*order), "'s owner \"", order->owner_id(), "\" is ",
+                         owner == nullptr ? "not a user" : "deactivated", "; ", manager,
+                         " restores it, and may reassign it"));
       }
-      const v1::OwnerChange* handed =
-          order->owner_history().empty() ? nullptr : &*order->owner_history().rbegin();
-      const bool handed_since = handed != nullptr && handed->new_owner() == owner->user_id() &&
-                                (client->owner_history().empty() ||
-                                 client->owner_history().rbegin()->position() < handed->position());
+      // Since when the owner has the order: its last hand-over, or its creation (a manager may
+      // create one for another owner).
+      const uint64_t had_since = order->owner_history().empty()
+                                     ? order->created_position()
+                                     : order->owner_history().rbegin()->position();
+      const bool handed_since = client->owner_history().empty() ||
+                                client->owner_history().rbegin()->position() < had_since;
       if (!state_.Reaches(*owner, v1::OWN, *client, now_) && !handed_since) {
-        return absl::PermissionDeniedError(
-            absl::StrCat("order ", Name(*order), "'s owner \"", order->owner_id(),
-                         "\" no longer holds its client \"", client->client_id(), "\" (now \"",
-                         client->owner_id(), "\"'s); a manager restores it, and may reassign it"));
+        return absl::PermissionDeniedError(absl::StrCat(
+            "order ", Name(*order), "'s owner \"", order->owner_id(),
+            "\" no longer holds its client \"", client->client_id(), "\" (now \"",
+            client->owner_id(), "\"'s); ", manager, " restores it, and may reassign it"));
       }
     }
   }

@@ -930,6 +930,27 @@ TEST_F(OrderFlowTest, SharingAnOrderLetsAColleagueSeeAndWorkIt) {
   EXPECT_THAT(Order(order).participants(), ElementsAre(kOrderEntry));
 }
 
+TEST_F(OrderFlowTest, AShareThatCameWithAnAccountDoesNotPassItsOrdersOn) {
+  const std::string order = CreateOrder();
+  v1::Command move;
+  move.mutable_reassign_accounts()->set_from_owner(kAe);
+  move.mutable_reassign_accounts()->set_to_owner(kAe2);
+  Run(kManager, move);
+  // The assistant's share came from the old owner: they still work on the account's orders.
+  EXPECT_OK(engine_->GetOrder({kAssistant}, order).status());
+  v1::Command share;
+  share.mutable_share_order()->set_order_id(order);
+  share.mutable_share_order()->set_user_id(kOrderEntry);
+  EXPECT_THAT(Reject(kAssistant, share),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("through a share from \"ae\", not from its owner \"ae2\"")));
+  v1::Command unshare;
+  unshare.mutable_unshare_order()->set_order_id(order);
+  unshare.mutable_unshare_order()->set_user_id(kOrderEntry);
+  EXPECT_THAT(Reject(kAssistant, unshare),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("that is the owner's")));
+}
+
 TEST_F(OrderFlowTest, AccountShareExpiresAtItsDate) {
   v1::Command share;
   share.mutable_share_client()->set_client_id(client_);
@@ -1639,6 +1660,16 @@ TEST_F(OrderFlowTest, WhoWasHandedAnOrderIsGivenItsClientsContactsWhileItIsOpen)
   ASSERT_EQ(Order(kept, kAe).owner_id(), kAe);
   EXPECT_THAT(engine_->GetClient({kAe}, client_), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(Order(kept, kAe).client_contacts(), IsEmpty());
+  // Handed on after the account moved, its new owner stands on the account through it.
+  hand(kept, kAe2);
+  Run(kAe2, OrderOnly(kept, "archive"));
+  Run(kAe2, OrderOnly(kept, "restore"));
+  // As does whom a manager made the owner of a new order on it, never handed over since.
+  own.mutable_create_order()->clear_order_id();
+  own.mutable_create_order()->set_owner_id(kAe2);
+  const std::string made = Run(kManager, own).id();
+  Run(kAe2, OrderOnly(made, "archive"));
+  Run(kAe2, OrderOnly(made, "restore"));
 }
 
 TEST_F(OrderFlowTest, AnOrderOfADeactivatedOwnerIsRestoredByAManager) {
