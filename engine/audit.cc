@@ -660,10 +660,11 @@ std::vector<v1::FieldChange> DiffFields(const Message& before, const Message& af
   ChangeCollector collector(before, after, &changes);
   MessageDifferencer differencer;
   if (for_people) {
-    // Bookkeeping; the states entered, which the change of `status` already tells; and a
-    // client's removed contact ids, which the contact's removal tells.
-    for (const char* bookkeeping :
-         {"version", "updated_time", "updated_position", "status_history", "removed_contact_ids"}) {
+    // Bookkeeping; the states entered, which the change of `status` already tells; a
+    // client's removed contact ids, which the contact's removal tells; and who shared an order
+    // with whom, which the change of `participants` and the event's actor tell.
+    for (const char* bookkeeping : {"version", "updated_time", "updated_position", "status_history",
+                                    "removed_contact_ids", "participant_shares"}) {
       if (const FieldDescriptor* field = before.GetDescriptor()->FindFieldByName(bookkeeping)) {
         differencer.IgnoreField(field);
       }

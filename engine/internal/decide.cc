@@ -1381,6 +1381,18 @@ absl::Status Decider::UnshareClient(const v1::UnshareClient& c) {
   v1::ClientUnshared* e = Emit(stream, client->version()).mutable_client_unshared();
   e->set_client_id(client->client_id());
   e->set_user_id(c.user_id());
+  // The order shares they passed on through the account's share end with it (ShareOrder).
+  for (uint64_t position : state_.OrdersOfClient(client->client_id())) {
+    const v1::OrderView& order = state_.OrderCreatedAt(position);
+    if (order.deleted()) continue;
+    for (const v1::OrderShare& passed : order.participant_shares()) {
+      if (passed.granted_by() != c.user_id()) continue;  // Their own share of it too.
+      v1::OrderUnshared* ended =
+          Emit(OrderStream(order.order_id()), order.version()).mutable_order_unshared();
+      ended->set_order_id(order.order_id());
+      ended->set_user_id(passed.user_id());
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -2105,6 +2117,9 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
                          // account from a previous owner (as ShareOfBook).
                          (account_share != nullptr && !account_share->has_until() &&
                           account_share->granted_by() == client->owner_id());
+  // Passed on through the account's share, it ends with that share (UnshareClient): an
+  // unshare committed meanwhile makes this decide again.
+  if (account_share != nullptr) Read(ClientStream(client->client_id()), client->version());
   if (!passes_on) {
     const std::string ask =
         absl::StrCat("; ask its owner \"", order->owner_id(), "\" or a manager");

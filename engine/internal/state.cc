@@ -190,6 +190,7 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id) {
   order.set_shown_to_contact(contact_id);
   order.clear_instructions();
   order.clear_participants();
+  order.clear_participant_shares();
   order.clear_producer_id();
   order.clear_comments();
   order.clear_flight_changes();
@@ -390,12 +391,22 @@ void ApplyToOrderFields(const v1::EventRecord& record, v1::DomainEvent* consumed
       }
       break;
     }
-    case E::kOrderShared:
+    case E::kOrderShared: {
       order->add_participants(event.order_shared().user_id());
+      v1::OrderShare* shared = order->add_participant_shares();
+      shared->set_user_id(event.order_shared().user_id());
+      shared->set_granted_by(record.actor().user_id());
       break;
-    case E::kOrderUnshared:
-      EraseValue(order->mutable_participants(), event.order_unshared().user_id());
+    }
+    case E::kOrderUnshared: {
+      const std::string& user_id = event.order_unshared().user_id();
+      EraseValue(order->mutable_participants(), user_id);
+      auto* shares = order->mutable_participant_shares();
+      shares->erase(std::remove_if(shares->begin(), shares->end(),
+                                   [&](const v1::OrderShare& s) { return s.user_id() == user_id; }),
+                    shares->end());
       break;
+    }
     case E::kProducerAssigned:
       order->set_producer_id(event.producer_assigned().new_producer_id());
       break;

@@ -28,8 +28,9 @@ namespace spotflow::engine::internal {
 // ignored and the state rebuilt: 2 keeps the actions taken on orders (OrderView.actions);
 // 5 passes over order keys in use (a log with a duplicate key renumbers its second holder);
 // 7 keeps each order's states entered, archiving and restoring (OrderView.status_history);
-// 8 keeps the ids of a client's removed contacts (ClientView.removed_contact_ids).
-inline constexpr uint32_t kStateFormatVersion = 8;
+// 8 keeps the ids of a client's removed contacts (ClientView.removed_contact_ids);
+// 9 keeps who shared an order with each participant (OrderView.participant_shares).
+inline constexpr uint32_t kStateFormatVersion = 9;
 
 // Stream ids of the engine's records.
 std::string UserStream(absl::string_view user_id);

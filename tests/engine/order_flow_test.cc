@@ -930,6 +930,39 @@ TEST_F(OrderFlowTest, SharingAnOrderLetsAColleagueSeeAndWorkIt) {
   EXPECT_THAT(Order(order).participants(), ElementsAre(kOrderEntry));
 }
 
+TEST_F(OrderFlowTest, OrderSharesPassedOnThroughAnAccountShareEndWithIt) {
+  const std::string order = CreateOrder();
+  const std::string other = CreateOrder();
+  const auto share = [](const std::string& order, const std::string& user) {
+    v1::Command command;
+    command.mutable_share_order()->set_order_id(order);
+    command.mutable_share_order()->set_user_id(user);
+    return command;
+  };
+  AddUser("ae3", engine::kAccountExecutive);
+  Run(kAssistant, share(order, kAe2));        // The AE's assistant passes it on...
+  Run(kAssistant, share(other, kAssistant));  // ...and takes one on themselves.
+  Run(kAe, share(other, "ae3"));              // The owner's own share stays.
+  EXPECT_THAT(Order(order).participant_shares(), SizeIs(1));
+  EXPECT_EQ(Order(order).participant_shares(0).granted_by(), kAssistant);
+  v1::Command unshare;
+  unshare.mutable_unshare_client()->set_client_id(client_);
+  unshare.mutable_unshare_client()->set_user_id(kAssistant);
+  Run(kAe, unshare);
+  EXPECT_THAT(Order(order).participants(), IsEmpty());
+  EXPECT_THAT(Order(order).participant_shares(), IsEmpty());
+  EXPECT_THAT(Order(other).participants(), ElementsAre("ae3"));
+  EXPECT_THAT(engine_->GetOrder({kAe2}, order), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(engine_->GetOrder({kAssistant}, other), StatusIs(absl::StatusCode::kNotFound));
+  // The order's history tells of the share's end as of who shares it, not of bookkeeping.
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> changes, engine_->OrderHistory({kAuditor}, order));
+  for (const v1::Change& change : changes) {
+    for (const v1::FieldChange& field : change.fields()) {
+      EXPECT_THAT(field.path(), Not(HasSubstr("participant_shares")));
+    }
+  }
+}
+
 TEST_F(OrderFlowTest, AShareThatCameWithAnAccountDoesNotPassItsOrdersOn) {
   const std::string order = CreateOrder();
   v1::Command move;
