@@ -220,6 +220,27 @@ class Decider {
     if (client_id.empty()) return;
     decision_.turns = {decision_.target_stream, ClientStream(client_id)};
   }
+  // Ends the order shares `user_id` passed on through their share of `client` (ShareOrder),
+  // their own share of an order so taken too, as that account share ends or gets an end date.
+  // In the client's turn, which such a ShareOrder takes, and each changed order's.
+  void EndSharesPassedOn(const v1::ClientView& client, const std::string& user_id) {
+    for (uint64_t position : state_.OrdersOfClient(client.client_id())) {
+      const v1::OrderView& order = state_.OrderCreatedAt(position);
+      if (order.deleted()) continue;
+      for (const v1::OrderShare& passed : order.participant_shares()) {
+        if (!passed.through_account_share() || passed.granted_by() != user_id) continue;
+        const std::string stream = OrderStream(order.order_id());
+        v1::OrderUnshared* ended = Emit(stream, order.version()).mutable_order_unshared();
+        ended->set_order_id(order.order_id());
+        ended->set_user_id(passed.user_id());
+        if (decision_.turns.empty()) decision_.turns = {ClientStream(client.client_id())};
+        if (std::find(decision_.turns.begin(), decision_.turns.end(), stream) ==
+            decision_.turns.end()) {
+          decision_.turns.push_back(stream);
+        }
+      }
+    }
+  }
   // Emits `order`'s move to owner `to`. An order is not shared with its owner: the new
   // owner's share ends as they take it.
   void MoveOrder(const v1::OrderView& order, const std::string& to) {
@@ -1362,6 +1383,11 @@ absl::Status Decider::ShareClient(const v1::ShareClient& c) {
   e->set_user_id(user->user_id());
   if (c.has_until()) *e->mutable_until() = c.until();
   Target(stream, client->version(), client->client_id());
+  // A share with an end date, or given by someone other than the owner, in place of the
+  // owner's for good: what they passed on through it ends now, not at a date no event marks.
+  if (c.has_until() || actor_.user_id() != client->owner_id()) {
+    EndSharesPassedOn(*client, user->user_id());
+  }
   return absl::OkStatus();
 }
 
@@ -1381,18 +1407,7 @@ absl::Status Decider::UnshareClient(const v1::UnshareClient& c) {
   v1::ClientUnshared* e = Emit(stream, client->version()).mutable_client_unshared();
   e->set_client_id(client->client_id());
   e->set_user_id(c.user_id());
-  // The order shares they passed on through the account's share end with it (ShareOrder).
-  for (uint64_t position : state_.OrdersOfClient(client->client_id())) {
-    const v1::OrderView& order = state_.OrderCreatedAt(position);
-    if (order.deleted()) continue;
-    for (const v1::OrderShare& passed : order.participant_shares()) {
-      if (passed.granted_by() != c.user_id()) continue;  // Their own share of it too.
-      v1::OrderUnshared* ended =
-          Emit(OrderStream(order.order_id()), order.version()).mutable_order_unshared();
-      ended->set_order_id(order.order_id());
-      ended->set_user_id(passed.user_id());
-    }
-  }
+  EndSharesPassedOn(*client, c.user_id());
   return absl::OkStatus();
 }
 
@@ -2117,9 +2132,12 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
                          // account from a previous owner (as ShareOfBook).
                          (account_share != nullptr && !account_share->has_until() &&
                           account_share->granted_by() == client->owner_id());
-  // Passed on through the account's share, it ends with that share (UnshareClient): an
-  // unshare committed meanwhile makes this decide again.
-  if (account_share != nullptr) Read(ClientStream(client->client_id()), client->version());
+  // Passed on by the account's share alone, it ends with that share (UnshareClient): decided
+  // in the client's turn, which an unshare takes, so that neither passes the other unseen.
+  const bool through_account_share =
+      share && passes_on && !leaving && !IsSystem() && order->owner_id() != actor_.user_id() &&
+      scope != v1::ALL && !(scope == v1::TEAM && state_.Manages(actor_, order->owner_id())) &&
+      client->owner_id() != actor_.user_id();
   if (!passes_on) {
     const std::string ask =
         absl::StrCat("; ask its owner \"", order->owner_id(), "\" or a manager");
@@ -2158,6 +2176,11 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
   if (share) {
     event.mutable_order_shared()->set_order_id(order->order_id());
     event.mutable_order_shared()->set_user_id(user->user_id());
+    event.mutable_order_shared()->set_through_account_share(through_account_share);
+    if (through_account_share) {
+      Read(ClientStream(client->client_id()), client->version());
+      TakeClientTurn(client->client_id());
+    }
   } else {
     event.mutable_order_unshared()->set_order_id(order->order_id());
     event.mutable_order_unshared()->set_user_id(user->user_id());

@@ -396,6 +396,7 @@ void ApplyToOrderFields(const v1::EventRecord& record, v1::DomainEvent* consumed
       v1::OrderShare* shared = order->add_participant_shares();
       shared->set_user_id(event.order_shared().user_id());
       shared->set_granted_by(record.actor().user_id());
+      shared->set_through_account_share(event.order_shared().through_account_share());
       break;
     }
     case E::kOrderUnshared: {

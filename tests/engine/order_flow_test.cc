@@ -954,13 +954,42 @@ TEST_F(OrderFlowTest, OrderSharesPassedOnThroughAnAccountShareEndWithIt) {
   EXPECT_THAT(Order(other).participants(), ElementsAre("ae3"));
   EXPECT_THAT(engine_->GetOrder({kAe2}, order), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(engine_->GetOrder({kAssistant}, other), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(Order(other).participant_shares(0).granted_by(), kAe);
   // The order's history tells of the share's end as of who shares it, not of bookkeeping.
   ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> changes, engine_->OrderHistory({kAuditor}, order));
+  int participant_changes = 0;
   for (const v1::Change& change : changes) {
     for (const v1::FieldChange& field : change.fields()) {
       EXPECT_THAT(field.path(), Not(HasSubstr("participant_shares")));
+      participant_changes += absl::StartsWith(field.path(), "participants");
     }
   }
+  EXPECT_EQ(participant_changes, 2) << "shared, then unshared";
+
+  // An order of their own they share as its owner, not through the account: that stays.
+  const std::string theirs = CreateOrder();
+  v1::Command hand;
+  hand.mutable_reassign_orders()->add_order_ids(theirs);
+  hand.mutable_reassign_orders()->set_to_owner(kAssistant);
+  Run(kManager, hand);
+  v1::Command again;
+  again.mutable_share_client()->set_client_id(client_);
+  again.mutable_share_client()->set_user_id(kAssistant);
+  Run(kAe, again);  // For good again.
+  Run(kAssistant, share(theirs, kAe2));
+  Run(kAssistant, share(order, kAe2));
+  EXPECT_FALSE(Order(theirs).participant_shares(0).through_account_share());
+  EXPECT_TRUE(Order(order).participant_shares(0).through_account_share());
+  // Shared with them until a date in place of for good: what they passed on through the
+  // account ends now, not at a date no event would mark.
+  *again.mutable_share_client()->mutable_until() = google::protobuf::Timestamp();
+  again.mutable_share_client()->mutable_until()->set_seconds(
+      absl::ToUnixSeconds(clock_.Now() + absl::Hours(24)));
+  Run(kAe, again);
+  EXPECT_THAT(Order(order).participants(), IsEmpty());
+  EXPECT_THAT(Order(theirs).participants(), ElementsAre(kAe2));
+  Run(kAe, unshare);
+  EXPECT_THAT(Order(theirs).participants(), ElementsAre(kAe2));
 }
 
 TEST_F(OrderFlowTest, AShareThatCameWithAnAccountDoesNotPassItsOrdersOn) {
@@ -971,15 +1000,17 @@ TEST_F(OrderFlowTest, AShareThatCameWithAnAccountDoesNotPassItsOrdersOn) {
   Run(kManager, move);
   // The assistant's share came from the old owner: they still work on the account's orders.
   EXPECT_OK(engine_->GetOrder({kAssistant}, order).status());
+  AddUser("ae3", engine::kAccountExecutive);
   v1::Command share;
   share.mutable_share_order()->set_order_id(order);
-  share.mutable_share_order()->set_user_id(kOrderEntry);
+  share.mutable_share_order()->set_user_id("ae3");
   EXPECT_THAT(Reject(kAssistant, share),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("through a share from \"ae\", not from its owner \"ae2\"")));
+  EXPECT_THAT(engine_->GetOrder({"ae3"}, order), StatusIs(absl::StatusCode::kNotFound));
   v1::Command unshare;
   unshare.mutable_unshare_order()->set_order_id(order);
-  unshare.mutable_unshare_order()->set_user_id(kOrderEntry);
+  unshare.mutable_unshare_order()->set_user_id("ae3");
   EXPECT_THAT(Reject(kAssistant, unshare),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("that is the owner's")));
 }
