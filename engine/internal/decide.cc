@@ -233,11 +233,18 @@ class Decider {
         v1::OrderUnshared* ended = Emit(stream, order.version()).mutable_order_unshared();
         ended->set_order_id(order.order_id());
         ended->set_user_id(passed.user_id());
-        if (decision_.turns.empty()) decision_.turns = {ClientStream(client.client_id())};
-        if (std::find(decision_.turns.begin(), decision_.turns.end(), stream) ==
-            decision_.turns.end()) {
-          decision_.turns.push_back(stream);
+        // The target's turn (empty turns stand for it), the client's and the order's.
+        const auto take = [&](const std::string& turn) {
+          if (std::find(decision_.turns.begin(), decision_.turns.end(), turn) ==
+              decision_.turns.end()) {
+            decision_.turns.push_back(turn);
+          }
+        };
+        if (decision_.turns.empty() && !decision_.target_stream.empty()) {
+          take(decision_.target_stream);
         }
+        take(ClientStream(client.client_id()));
+        take(stream);
       }
     }
   }
@@ -2137,7 +2144,7 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
   const bool through_account_share =
       share && passes_on && !leaving && !IsSystem() && order->owner_id() != actor_.user_id() &&
       scope != v1::ALL && !(scope == v1::TEAM && state_.Manages(actor_, order->owner_id())) &&
-      client->owner_id() != actor_.user_id();
+      client != nullptr && client->owner_id() != actor_.user_id();
   if (!passes_on) {
     const std::string ask =
         absl::StrCat("; ask its owner \"", order->owner_id(), "\" or a manager");
@@ -2171,7 +2178,15 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
   Target(stream, order->version(), order->order_id());
   const bool participant = std::find(order->participants().begin(), order->participants().end(),
                                      user->user_id()) != order->participants().end();
-  if (participant == share) return absl::OkStatus();
+  // Shared already, but through another's account share alone: shared again on better grounds
+  // (its owner's, say), it no longer ends with that account share.
+  const bool regrounds =
+      share && participant && !through_account_share &&
+      std::any_of(order->participant_shares().begin(), order->participant_shares().end(),
+                  [&](const v1::OrderShare& s) {
+                    return s.user_id() == user->user_id() && s.through_account_share();
+                  });
+  if (participant == share && !regrounds) return absl::OkStatus();
   v1::DomainEvent& event = Emit(stream, order->version());
   if (share) {
     event.mutable_order_shared()->set_order_id(order->order_id());

@@ -954,6 +954,7 @@ TEST_F(OrderFlowTest, OrderSharesPassedOnThroughAnAccountShareEndWithIt) {
   EXPECT_THAT(Order(other).participants(), ElementsAre("ae3"));
   EXPECT_THAT(engine_->GetOrder({kAe2}, order), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(engine_->GetOrder({kAssistant}, other), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_THAT(Order(other).participant_shares(), SizeIs(1));
   EXPECT_EQ(Order(other).participant_shares(0).granted_by(), kAe);
   // The order's history tells of the share's end as of who shares it, not of bookkeeping.
   ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> changes, engine_->OrderHistory({kAuditor}, order));
@@ -990,6 +991,16 @@ TEST_F(OrderFlowTest, OrderSharesPassedOnThroughAnAccountShareEndWithIt) {
   EXPECT_THAT(Order(theirs).participants(), ElementsAre(kAe2));
   Run(kAe, unshare);
   EXPECT_THAT(Order(theirs).participants(), ElementsAre(kAe2));
+  // Passed on through the account, then shared by the owner too: it stays with the owner's.
+  again.mutable_share_client()->clear_until();
+  Run(kAe, again);
+  Run(kAssistant, share(order, kAe2));
+  Run(kAe, share(order, kAe2));
+  ASSERT_THAT(Order(order).participant_shares(), SizeIs(1));
+  EXPECT_EQ(Order(order).participant_shares(0).granted_by(), kAe);
+  EXPECT_FALSE(Order(order).participant_shares(0).through_account_share());
+  Run(kAe, unshare);
+  EXPECT_THAT(Order(order).participants(), ElementsAre(kAe2));
 }
 
 TEST_F(OrderFlowTest, AShareThatCameWithAnAccountDoesNotPassItsOrdersOn) {
