@@ -2178,7 +2178,7 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
   Target(stream, order->version(), order->order_id());
   const bool participant = std::find(order->participants().begin(), order->participants().end(),
                                      user->user_id()) != order->participants().end();
-  // Shared already, but through another's account share alone: shared again on better grounds
+  // Shared already, but through another's account share alone: shared again on other grounds
   // (its owner's, say), it no longer ends with that account share.
   const bool regrounds =
       share && participant && !through_account_share &&
@@ -2187,6 +2187,12 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
                     return s.user_id() == user->user_id() && s.through_account_share();
                   });
   if (participant == share && !regrounds) return absl::OkStatus();
+  if (regrounds) {
+    // As the history tells it: the share through the account ends, the owner's begins.
+    v1::OrderUnshared* ended = Emit(stream, order->version()).mutable_order_unshared();
+    ended->set_order_id(order->order_id());
+    ended->set_user_id(user->user_id());
+  }
   v1::DomainEvent& event = Emit(stream, order->version());
   if (share) {
     event.mutable_order_shared()->set_order_id(order->order_id());

@@ -392,18 +392,9 @@ void ApplyToOrderFields(const v1::EventRecord& record, v1::DomainEvent* consumed
       break;
     }
     case E::kOrderShared: {
-      // Shared again with a participant: by whom and how is the later share's (ShareOrder does
-      // that only to keep a share its owner gives from ending with another's account share).
       const std::string& user_id = event.order_shared().user_id();
-      const auto& participants = order->participants();
-      if (std::find(participants.begin(), participants.end(), user_id) == participants.end()) {
-        order->add_participants(user_id);
-      }
-      v1::OrderShare* shared = nullptr;
-      for (v1::OrderShare& existing : *order->mutable_participant_shares()) {
-        if (existing.user_id() == user_id) shared = &existing;
-      }
-      if (shared == nullptr) shared = order->add_participant_shares();
+      order->add_participants(user_id);
+      v1::OrderShare* shared = order->add_participant_shares();
       shared->set_user_id(user_id);
       shared->set_granted_by(record.actor().user_id());
       shared->set_through_account_share(event.order_shared().through_account_share());

@@ -1001,6 +1001,13 @@ TEST_F(OrderFlowTest, OrderSharesPassedOnThroughAnAccountShareEndWithIt) {
   EXPECT_FALSE(Order(order).participant_shares(0).through_account_share());
   Run(kAe, unshare);
   EXPECT_THAT(Order(order).participants(), ElementsAre(kAe2));
+  // The history tells it as the share through the account ending and the owner's beginning.
+  ASSERT_OK_AND_ASSIGN(changes, engine_->OrderHistory({kAuditor}, order));
+  ASSERT_GE(changes.size(), 2u);
+  EXPECT_EQ(changes[changes.size() - 2].type(), "spotflow.v1.OrderUnshared");
+  EXPECT_EQ(changes.back().type(), "spotflow.v1.OrderShared");
+  EXPECT_EQ(changes.back().actor().user_id(), kAe);
+  EXPECT_THAT(changes.back().fields(), Not(IsEmpty()));
 }
 
 TEST_F(OrderFlowTest, AShareThatCameWithAnAccountDoesNotPassItsOrdersOn) {
