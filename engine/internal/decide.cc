@@ -220,6 +220,20 @@ class Decider {
     if (client_id.empty()) return;
     decision_.turns = {decision_.target_stream, ClientStream(client_id)};
   }
+  // Whether `user` stands on `order`'s account `client`: holds it (owns it, or it is shared
+  // with them), or owns the order and got it (handed over, or made by a manager for them)
+  // after the account last changed hands (seed 003's order manager). An old owner whose
+  // account moved since does not: ReassignAccounts moves open orders only.
+  bool StandsOnAccount(const v1::UserView& user, const v1::OrderView& order,
+                       const v1::ClientView& client) const {
+    if (state_.Reaches(user, v1::OWN, client, now_)) return true;
+    if (order.owner_id() != user.user_id()) return false;
+    const uint64_t had_since = order.owner_history().empty()
+                                   ? order.created_position()
+                                   : order.owner_history().rbegin()->position();
+    return client.owner_history().empty() ||
+           client.owner_history().rbegin()->position() < had_since;
+  }
   // Ends the order shares `user_id` passed on through their share of `client` (ShareOrder),
   // their own share of an order so taken too, as that account share ends or gets an end date.
   // In the client's turn, which such a ShareOrder takes, and each changed order's.
@@ -2295,14 +2309,7 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
                          owner == nullptr ? "not a user" : "deactivated", "; ", manager,
                          " restores it, and may reassign it"));
       }
-      // Since when the owner has the order: its last hand-over, or its creation (a manager may
-      // create one for another owner).
-      const uint64_t had_since = order->owner_history().empty()
-                                     ? order->created_position()
-                                     : order->owner_history().rbegin()->position();
-      const bool handed_since = client->owner_history().empty() ||
-                                client->owner_history().rbegin()->position() < had_since;
-      if (!state_.Reaches(*owner, v1::OWN, *client, now_) && !handed_since) {
+      if (!StandsOnAccount(*owner, *order, *client)) {
         return absl::PermissionDeniedError(absl::StrCat(
             "order ", Name(*order), "'s owner \"", order->owner_id(),
             "\" no longer holds its client \"", client->client_id(), "\" (now \"",
@@ -2325,6 +2332,16 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
 absl::Status Decider::DeleteOrder(const v1::DeleteOrder& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrder(c.order_id()));
   RETURN_IF_ERROR(Require(v1::ORDER_DELETE, *order, "delete"));
+  // An old owner still sees the orders they had on an account that moved since (their credit,
+  // their history), but deleting them is for who stands on the account now, or a manager.
+  if (const v1::ClientView* client = state_.FindClient(order->client_id());
+      client != nullptr && !IsSystem() && ScopeOf(v1::ORDER_DELETE) != v1::ALL &&
+      !StandsOnAccount(actor_, *order, *client)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "order ", Name(*order), " is on client \"", client->client_id(), "\", which user \"",
+        actor_.user_id(), "\" no longer holds (now \"", client->owner_id(),
+        "\"'s); who holds it, or a manager over all orders, deletes it"));
+  }
   const std::string stream = OrderStream(order->order_id());
   Emit(stream, order->version()).mutable_order_deleted()->set_order_id(order->order_id());
   Target(stream, order->version(), order->order_id());

@@ -1754,6 +1754,24 @@ TEST_F(OrderFlowTest, WhoWasHandedAnOrderIsGivenItsClientsContactsWhileItIsOpen)
   Run(kAe2, OrderOnly(made, "restore"));
 }
 
+TEST_F(OrderFlowTest, AnOldOwnerDoesNotDeleteOrdersOfAnAccountThatMoved) {
+  const std::string order = CreateOrder();
+  Run(kAe, OrderOnly(order, "archive"));
+  v1::Command move;
+  move.mutable_reassign_accounts()->set_from_owner(kAe);
+  move.mutable_reassign_accounts()->set_to_owner(kAe2);
+  Run(kManager, move);
+  ASSERT_EQ(Order(order, kAe).owner_id(), kAe) << "an archived order keeps its owner";
+  EXPECT_THAT(Reject(kAe, OrderOnly(order, "delete")),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("no longer holds (now \"ae2\"'s)"),
+                             HasSubstr("a manager over all orders"))));
+  EXPECT_THAT(Reject(kAe, OrderOnly(order, "restore")),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  Run(kAe2, OrderOnly(order, "delete"));  // Who holds the account now may.
+  EXPECT_THAT(engine_->GetOrder({kAe}, order), StatusIs(absl::StatusCode::kNotFound));
+}
+
 TEST_F(OrderFlowTest, AnOrderOfADeactivatedOwnerIsRestoredByAManager) {
   const std::string order = CreateOrder();
   Run(kAe, OrderOnly(order, "archive"));
