@@ -238,6 +238,13 @@ class Decider {
   // their own share of an order so taken too, as that account share ends or gets an end date.
   // In the client's turn, which such a ShareOrder takes, and each changed order's.
   void EndSharesPassedOn(const v1::ClientView& client, const std::string& user_id) {
+    // The target's turn (empty turns stand for it), the client's and each changed order's.
+    const auto take = [&](const std::string& turn) {
+      if (std::find(decision_.turns.begin(), decision_.turns.end(), turn) ==
+          decision_.turns.end()) {
+        decision_.turns.push_back(turn);
+      }
+    };
     for (uint64_t position : state_.OrdersOfClient(client.client_id())) {
       const v1::OrderView& order = state_.OrderCreatedAt(position);
       if (order.deleted()) continue;
@@ -247,13 +254,6 @@ class Decider {
         v1::OrderUnshared* ended = Emit(stream, order.version()).mutable_order_unshared();
         ended->set_order_id(order.order_id());
         ended->set_user_id(passed.user_id());
-        // The target's turn (empty turns stand for it), the client's and the order's.
-        const auto take = [&](const std::string& turn) {
-          if (std::find(decision_.turns.begin(), decision_.turns.end(), turn) ==
-              decision_.turns.end()) {
-            decision_.turns.push_back(turn);
-          }
-        };
         if (decision_.turns.empty() && !decision_.target_stream.empty()) {
           take(decision_.target_stream);
         }
@@ -2129,11 +2129,11 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
                                  bool share) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(order_id));
   RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, share ? "share" : "unshare"));
-  // Access is passed on by those the order belongs to (its owner, its account's owner or whom
-  // the account is shared with for good, as the AE's assistant, a manager), not by those the
-  // order was shared with, who may only leave it, nor by whom the account is shared with until
-  // a date: the order share would outlast theirs. (Nor would it end if the account were
-  // unshared from them: that is its owner's to do, with the orders.)
+  // Access is passed on by those the order belongs to (its owner, its account's owner, a
+  // manager) and by whom the account's owner shared the account with for good (the AE's
+  // assistant); not by those the order was shared with, who may only leave it, nor by whom the
+  // account is shared with until a date (the order share would outlast theirs), nor through a
+  // share that came with the account from a previous owner (as ShareOfBook).
   const v1::ClientView* client = state_.FindClient(order->client_id());
   const bool leaving = !share && user_id == actor_.user_id();
   const v1::AccountShare* account_share = nullptr;
@@ -2145,20 +2145,16 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
     }
   }
   const v1::Scope scope = ScopeOf(v1::ORDER_MANAGE);
-  const bool passes_on = leaving || IsSystem() || order->owner_id() == actor_.user_id() ||
-                         scope == v1::ALL ||
-                         (scope == v1::TEAM && state_.Manages(actor_, order->owner_id())) ||
-                         (client != nullptr && client->owner_id() == actor_.user_id()) ||
-                         // For good, and from the account's owner: not one that came with the
-                         // account from a previous owner (as ShareOfBook).
-                         (account_share != nullptr && !account_share->has_until() &&
-                          account_share->granted_by() == client->owner_id());
-  // Passed on by the account's share alone, it ends with that share (UnshareClient): decided
-  // in the client's turn, which an unshare takes, so that neither passes the other unseen.
-  const bool through_account_share =
-      share && passes_on && !leaving && !IsSystem() && order->owner_id() != actor_.user_id() &&
-      scope != v1::ALL && !(scope == v1::TEAM && state_.Manages(actor_, order->owner_id())) &&
-      client != nullptr && client->owner_id() != actor_.user_id();
+  const bool order_is_theirs = IsSystem() || order->owner_id() == actor_.user_id() ||
+                               scope == v1::ALL ||
+                               (scope == v1::TEAM && state_.Manages(actor_, order->owner_id())) ||
+                               (client != nullptr && client->owner_id() == actor_.user_id());
+  const bool standing_share = account_share != nullptr && !account_share->has_until() &&
+                              account_share->granted_by() == client->owner_id();
+  const bool passes_on = leaving || order_is_theirs || standing_share;
+  // Passed on by the account's share alone, it ends with that share (EndSharesPassedOn):
+  // decided in the client's turn, which an unshare takes, so neither passes the other unseen.
+  const bool through_account_share = share && !order_is_theirs && standing_share;
   if (!passes_on) {
     const std::string ask =
         absl::StrCat("; ask its owner \"", order->owner_id(), "\" or a manager");
@@ -2295,11 +2291,8 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
                        "\" was deleted; its orders stay archived (reuse one for another client's "
                        "order instead)"));
     }
-    // An order opens again only in the hands of an owner who still stands on its account: who
-    // holds the account (owns it, or it is shared with them), or was handed the order
-    // (ReassignOrders) after the account last changed hands (seed 003's order manager). Not
-    // an old owner whose account moved since (ReassignAccounts moves open orders only), nor a
-    // deactivated one: a manager restores it then, and may reassign it.
+    // An order opens again only in the hands of an owner who still stands on its account
+    // (StandsOnAccount), and is active: else a manager restores it, and may reassign it.
     if (!IsSystem() && ScopeOf(v1::ORDER_MANAGE) != v1::ALL) {
       const std::string manager = "a manager over all orders (ORDER_MANAGE at scope ALL)";
       const v1::UserView* owner = state_.FindUser(order->owner_id());
