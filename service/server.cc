@@ -21,6 +21,7 @@
 #include "base/status_macros.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -38,6 +39,7 @@ namespace spotflow::service {
 namespace {
 
 using engine::Principal;
+using google::protobuf::util::MessageDifferencer;
 using internal::Executor;
 namespace v1 = ::spotflow::v1;
 
@@ -983,20 +985,39 @@ class OrdersService final : public v1::Orders::CallbackService {
           ASSIGN_OR_RETURN(const v1::OrderView first, engine->GetOrder(principal, name));
           const std::string order_id = first.order_id();
           *watched = order_id;
-          auto sent = std::make_shared<uint64_t>(0);  // The version last sent.
+          struct Sent {
+            uint64_t version = 0;
+            // For a client contact's login: what it was last sent, but its version.
+            std::optional<v1::OrderView> shown;
+          };
+          auto sent = std::make_shared<Sent>();
           return [engine, order_id, principal,
                   sent]() -> absl::StatusOr<std::optional<v1::OrderView>> {
             // Visibility is checked on every read: a deleted or no longer visible order ends
             // the stream with NOT_FOUND.
             ASSIGN_OR_RETURN(v1::OrderView order, engine->GetOrder(principal, order_id));
-            if (order.version() <= *sent) return std::optional<v1::OrderView>();
-            *sent = order.version();
+            if (order.version() <= sent->version) return std::optional<v1::OrderView>();
+            sent->version = order.version();
             // A feed is sent again only when the order changes, and what is open to the caller
             // also changes without that (a share expires, a role changes): GetOrder tells it.
             order.clear_open_actions();
             order.clear_open_flight_actions();
             order.clear_forward_contacts();
             order.clear_client_contacts();
+            if (!order.shown_to_contact().empty()) {
+              // A client contact's login is sent a change only when what it is shown changes:
+              // the house's own work on the order (a comment, a share, a producer assigned)
+              // moves only its version and update time, and a push for it would tell the
+              // client when the house works on their order.
+              v1::OrderView shown = order;
+              shown.clear_version();
+              shown.clear_updated_time();
+              shown.clear_updated_position();
+              if (sent->shown.has_value() && MessageDifferencer::Equals(shown, *sent->shown)) {
+                return std::optional<v1::OrderView>();
+              }
+              sent->shown = std::move(shown);
+            }
             return std::optional<v1::OrderView>(std::move(order));
           };
         });

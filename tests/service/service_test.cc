@@ -712,6 +712,90 @@ TEST_F(ServiceTest, WatchOrderLeavesOutTheContactsGetOrderGivesAHandedOrdersOwne
   reader->Finish().IgnoreError();
 }
 
+// A client contact's login watching its order is sent what it is shown, and again only when
+// that changes: the house's comments and shares change the order's version, and a push for
+// them would tell the client when the house works on the order.
+TEST_F(ServiceTest, WatchOrderSendsAContactsLoginOnlyChangesToWhatItIsShown) {
+  const std::string client = CreateClient("acme");
+  v1::AddContactRequest contact;
+  contact.mutable_add_contact()->set_client_id(client);
+  contact.mutable_add_contact()->mutable_contact()->set_contact_id("carol");
+  contact.mutable_add_contact()->mutable_contact()->set_name("Carol Client");
+  v1::CommandResult done;
+  ASSERT_TRUE(Ok(clients_->AddContact(Context("sam").get(), contact, &done)));
+  v1::CreateUserRequest login;
+  login.mutable_create_user()->set_user_id("cara");
+  login.mutable_create_user()->set_display_name("Carol Client");
+  login.mutable_create_user()->add_roles(engine::kClientContact);
+  login.mutable_create_user()->set_client_id(client);
+  login.mutable_create_user()->set_contact_id("carol");
+  ASSERT_TRUE(Ok(admin_->CreateUser(Context("admin").get(), login, &done)));
+  auto token = tokens_->Issue(dir_.Sub("tokens"), "cara");
+  ASSERT_OK(token.status());
+  token_["cara"] = *token;
+  v1::CommandResult created;
+  ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), OrderRequest(client), &created)));
+  auto house_work = [&] {
+    v1::AddCommentRequest comment;
+    comment.mutable_add_comment()->set_order_id(created.id());
+    comment.mutable_add_comment()->set_text("Talent booked for Tuesday");
+    v1::CommandResult result;
+    ASSERT_TRUE(Ok(orders_->AddComment(Context("sam").get(), comment, &result)));
+    v1::ShareOrderRequest share;
+    share.mutable_share_order()->set_order_id(created.id());
+    share.mutable_share_order()->set_user_id("ann");
+    ASSERT_TRUE(Ok(orders_->ShareOrder(Context("sam").get(), share, &result)));
+  };
+  v1::WatchOrderRequest watch;
+  watch.set_order_id(created.id());
+  {
+    // The deadline ends the feed that the house's work must not wake.
+    auto context = Context("cara");
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    auto reader = orders_->WatchOrder(context.get(), watch);
+    v1::OrderView fed;
+    ASSERT_TRUE(reader->Read(&fed));
+    EXPECT_EQ(fed.shown_to_contact(), "carol");
+    EXPECT_EQ(fed.version(), created.etag());
+    house_work();
+    EXPECT_FALSE(reader->Read(&fed)) << "sent again at version " << fed.version();
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  // What it is shown changing (the order's state, a script forwarded to it) is sent, at the
+  // order's version then.
+  auto context = Context("cara");
+  auto reader = orders_->WatchOrder(context.get(), watch);
+  v1::OrderView fed;
+  ASSERT_TRUE(reader->Read(&fed));
+  v1::SubmitRevisionRequest script;
+  script.mutable_submit_revision()->set_order_id(created.id());
+  script.mutable_submit_revision()->set_artifact("script");
+  script.mutable_submit_revision()->set_text("Cold outside? Hot deals inside.");
+  v1::CommandResult submitted;
+  ASSERT_TRUE(Ok(orders_->SubmitRevision(Context("pete").get(), script, &submitted)));
+  ASSERT_TRUE(reader->Read(&fed));
+  EXPECT_EQ(fed.version(), submitted.etag());
+  EXPECT_EQ(fed.status(), "script_review");
+  EXPECT_EQ(fed.scripts_size(), 0) << "not forwarded to Carol";
+  house_work();
+  v1::ForwardToClientRequest forward;
+  forward.mutable_forward_to_client()->set_order_id(created.id());
+  forward.mutable_forward_to_client()->set_artifact("script");
+  forward.mutable_forward_to_client()->set_revision(1);
+  forward.mutable_forward_to_client()->set_contact_id("carol");
+  v1::CommandResult forwarded;
+  ASSERT_TRUE(Ok(orders_->ForwardToClient(Context("sam").get(), forward, &forwarded)));
+  ASSERT_TRUE(reader->Read(&fed));
+  EXPECT_EQ(fed.version(), forwarded.etag());
+  ASSERT_EQ(fed.scripts_size(), 1);
+  EXPECT_EQ(fed.comments_size(), 0);
+  EXPECT_EQ(fed.participants_size(), 0);
+  context->TryCancel();
+  while (reader->Read(&fed)) {
+  }
+  reader->Finish().IgnoreError();
+}
+
 // The threads of this process, from /proc/self/status.
 int Threads() {
   std::ifstream status("/proc/self/status");
