@@ -775,7 +775,8 @@ struct EngineImpl::Pending {
   // were handed to it: commands to one stream take turns instead of racing for its next
   // version. Turns are taken in sorted order, and a command in line for one holds only turns
   // that sort before it, so no two commands wait on each other (TakeTurns).
-  std::vector<std::string> held;
+  // Sorted, as they are taken; a bulk reassignment holds one for each order it moves.
+  absl::btree_set<std::string> held;
   uint64_t decided_at = 0;    // The projections' position its last decision read.
   uint64_t committed_at = 0;  // The last position it committed, once projected; 0: none.
   int decided_again = 0;      // Times it decided again for a turn passed through (TakeTurns).
@@ -795,7 +796,7 @@ std::shared_ptr<EngineImpl::Pending> EngineImpl::HandOnLocked(const std::string&
   }
   std::shared_ptr<Pending> next = std::move(it->second.front());
   it->second.pop_front();
-  next->held.push_back(turn);  // The turn passes to the next in line, still taken.
+  next->held.insert(turn);  // The turn passes to the next in line, still taken.
   return next;
 }
 
@@ -841,9 +842,6 @@ EngineImpl::Turns EngineImpl::TakeTurns(std::shared_ptr<Pending>& p,
   // reassignment of many accounts) keeps those it has instead of starting over each time.
   std::sort(wanted.begin(), wanted.end());
   wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
-  const auto holds = [](const std::vector<std::string>& turns, const std::string& turn) {
-    return std::find(turns.begin(), turns.end(), turn) != turns.end();
-  };
   std::vector<std::shared_ptr<Pending>> handed;  // Attempted once turns_mu_ is released.
   // Hands on the turns `p` holds that `leaves` names.
   const auto hand_on = [&](const auto& leaves) ABSL_EXCLUSIVE_LOCKS_REQUIRED(turns_mu_) {
@@ -860,12 +858,14 @@ EngineImpl::Turns EngineImpl::TakeTurns(std::shared_ptr<Pending>& p,
   {
     absl::MutexLock lock(&turns_mu_);
     // Turns an earlier decision of this command held that this one does not want go on.
-    hand_on([&](const std::string& held) { return !holds(wanted, held); });
+    hand_on([&](const std::string& held) {
+      return !std::binary_search(wanted.begin(), wanted.end(), held);
+    });
     std::vector<std::string> taken_here;
     for (const std::string& turn : wanted) {
-      if (holds(p->held, turn)) continue;
+      if (p->held.contains(turn)) continue;
       if (turns_.try_emplace(turn).second) {
-        p->held.push_back(turn);
+        p->held.insert(turn);
         taken_here.push_back(turn);
         // If a command passed through this turn after this one decided, decide again, now
         // that the turn is held. Even for the target stream: the store checks its version,
@@ -894,7 +894,7 @@ EngineImpl::Turns EngineImpl::TakeTurns(std::shared_ptr<Pending>& p,
       // lock was held throughout), and the command goes where it may wait.
       for (const std::string& turn : taken_here) {
         turns_.erase(turn);
-        p->held.erase(std::find(p->held.begin(), p->held.end(), turn));
+        p->held.erase(turn);
       }
       outcome = Turns::kWouldWait;
     }

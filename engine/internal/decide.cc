@@ -1579,12 +1579,13 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
   for (const auto& [position, i] : account_of) {
     const v1::UserView* to = taker_of[i];
     const v1::OrderView* order = &state_.OrderCreatedAt(position);
-    {
-      MoveOrder(*order, to->user_id());
-      decision_.result.mutable_moved_accounts(static_cast<int>(i))
-          ->add_order_ids(order->order_id());
-      ++orders;
-    }
+    // In each moved order's turn too, as ReassignOrders: a command on the order in flight is
+    // waited for instead of raced, which on a busy book made the reassignment decide again
+    // until it gave up.
+    decision_.turns.push_back(OrderStream(order->order_id()));
+    MoveOrder(*order, to->user_id());
+    decision_.result.mutable_moved_accounts(static_cast<int>(i))->add_order_ids(order->order_id());
+    ++orders;
   }
   decision_.result.set_id(takers.size() == 1 ? takers.front()->user_id() : "");
   decision_.result.set_sub_id(absl::StrCat(clients.size(),

@@ -19,11 +19,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/engine_fixture.h"
+#include "tests/testing/gated_store.h"
 #include "tests/testing/status_matchers.h"
 
 namespace spotflow::engine {
 namespace {
 
+using ::spotflow::testing::GatedStore;
 using ::spotflow::testing::MakeDate;
 using ::spotflow::testing::StatusIs;
 using ::testing::AllOf;
@@ -2859,7 +2861,9 @@ TEST_F(OrderFlowTest, APageOfOrdersStaysUnderTwoMegabytes) {
       for (const v1::OrderView& order : page.orders) {
         bytes += order.ByteSizeLong();
         listed.push_back(order.order_id());
-        if (awaiting) EXPECT_THAT(order.awaiting(), Not(IsEmpty()));
+        if (awaiting) {
+          EXPECT_THAT(order.awaiting(), Not(IsEmpty()));
+        }
       }
       EXPECT_LE(bytes, 2u * 1024 * 1024);
       EXPECT_THAT(page.orders, Not(IsEmpty()));
@@ -3212,6 +3216,55 @@ TEST_F(OrderFlowTest, ConcurrentCommandsOnOneOrderAllLandWithoutLostUpdates) {
   for (std::thread& thread : threads) thread.join();
   EXPECT_THAT(Order(order).comments(), SizeIs(kThreads * kEach));
   EXPECT_EQ(Order(order).version(), 1u + kThreads * kEach);
+}
+
+// A bulk reassignment takes the turn of each order it moves, as ReassignOrders does: a
+// command on one of them in flight is waited for, not raced. Raced, one of the two appends
+// lost its version and had to decide again; on a busy book, a reassignment did until it gave
+// up (here, with one attempt, at once).
+TEST_F(OrderFlowTest, ReassigningAccountsWaitsForACommandInFlightOnAnOrderItMoves) {
+  const std::string order = CreateOrder();
+  engine_.reset();
+  GatedStore gate(store_.get());
+  engine_options_.max_attempts = 1;
+  auto engine = engine::Engine::Open(engine_options_, &gate, &clock_, &ids_);
+  ASSERT_OK(engine.status());
+  engine_ = *std::move(engine);
+
+  gate.Close(absl::StrCat("order-", order));
+  absl::Notification commented, moved;
+  absl::StatusOr<v1::CommandResult> comment_result, move_result;
+  v1::Command comment;
+  comment.mutable_add_comment()->set_order_id(order);
+  comment.mutable_add_comment()->set_text("Talent booked for Tuesday");
+  engine_->ExecuteAsync({kAe}, comment, [&](absl::StatusOr<v1::CommandResult> r) {
+    comment_result = std::move(r);
+    commented.Notify();
+  });
+  ASSERT_EQ(gate.held(), 1u) << "the comment's append is in flight";
+  v1::Command reassign;
+  reassign.mutable_reassign_accounts()->set_from_owner(kAe);
+  reassign.mutable_reassign_accounts()->set_to_owner(kAe2);
+  engine_->ExecuteAsync({kManager}, reassign, [&](absl::StatusOr<v1::CommandResult> r) {
+    move_result = std::move(r);
+    moved.Notify();
+  });
+  // Deciding and taking turns run on this thread: had the reassignment not waited in line for
+  // the order's turn, its append would be held here too.
+  EXPECT_EQ(gate.held(), 1u) << "the reassignment raced the comment";
+  EXPECT_FALSE(moved.HasBeenNotified());
+  gate.Open();
+  commented.WaitForNotification();
+  moved.WaitForNotification();
+  ASSERT_OK(comment_result.status());
+  ASSERT_OK(move_result.status());
+  ASSERT_EQ(move_result->moved_accounts_size(), 1);
+  EXPECT_THAT(move_result->moved_accounts(0).order_ids(), ElementsAre(order));
+  const v1::OrderView view = Order(order);
+  EXPECT_EQ(view.owner_id(), kAe2);
+  ASSERT_THAT(view.comments(), SizeIs(1));
+  EXPECT_EQ(view.version(), comment_result->etag() + 1) << "moved after the comment";
+  engine_.reset();  // Before the gate it writes through.
 }
 
 }  // namespace
