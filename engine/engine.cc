@@ -490,8 +490,8 @@ class EngineImpl final : public Engine {
   absl::flat_hash_map<std::string, std::deque<std::shared_ptr<Pending>>> turns_
       ABSL_GUARDED_BY(turns_mu_);
   // Whether passed_at_ keeps `turn`: every turn but an order's own stream. Every command that
-  // holds an order's turn writes its stream, so the store's version check covers it, and
-  // orders are the many records.
+  // holds an order's turn writes or reads its stream, so the store's version check covers it,
+  // and orders are the many records.
   static bool KeepsPassage(const std::string& turn) {
     return !absl::StartsWith(turn, internal::OrderStream(""));
   }

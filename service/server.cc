@@ -1006,9 +1006,11 @@ class OrdersService final : public v1::Orders::CallbackService {
             order.clear_client_contacts();
             if (!order.shown_to_contact().empty()) {
               // A client contact's login is sent a change only when what it is shown changes:
-              // the house's own work on the order (a comment, a share, a producer assigned)
-              // moves only its version and update time, and a push for it would tell the
-              // client when the house works on their order.
+              // the house's own work that leaves that as it was (a comment, a share, a
+              // producer assigned) moves only the order's version and update time, and a push
+              // for it would tell the client when the house works on their order. The version
+              // it was last sent may so be behind: its answers take no etag (RecordClientAnswer
+              // names the revision it answers).
               v1::OrderView shown = order;
               shown.clear_version();
               shown.clear_updated_time();

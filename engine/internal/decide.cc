@@ -1349,6 +1349,10 @@ absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
     return absl::NotFoundError(absl::StrCat("client \"", client->client_id(),
                                             "\" has no contact \"", c.contact_id(), "\""));
   }
+  // In the client's turn, and each order's it reads: a command in flight on one of them is
+  // waited for instead of raced, which on a busy account made the removal decide again until
+  // it gave up.
+  decision_.turns.push_back(ClientStream(client->client_id()));
   // A revision sent to this contact and not answered would wait for someone no longer on
   // record, and no one could answer for them.
   for (uint64_t position : state_.OrdersOfClient(client->client_id())) {
@@ -1357,6 +1361,7 @@ absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
     if (order.deleted() || order.completed()) continue;
     // Forwarded to the contact in the order's own turn meanwhile: decide again.
     Read(OrderStream(order.order_id()), order.version());
+    decision_.turns.push_back(OrderStream(order.order_id()));
     for (const auto* revisions : {&order.scripts(), &order.spots()}) {
       if (revisions->empty()) continue;
       const v1::Revision& latest = *revisions->rbegin();
@@ -1636,7 +1641,12 @@ absl::Status Decider::ReassignOrders(const v1::ReassignOrders& c, bool has_etag)
   for (const v1::OrderView* order : orders) {
     const std::string stream = OrderStream(order->order_id());
     decision_.turns.push_back(stream);
-    if (order->owner_id() == to->user_id()) continue;  // Already theirs.
+    if (order->owner_id() == to->user_id()) {
+      // Already theirs: it stays so while the others move (whoever holds an order's turn
+      // writes or reads its stream, so the store checks what the decision saw).
+      Read(stream, order->version());
+      continue;
+    }
     MoveOrder(*order, to->user_id());
     ++moved;
   }

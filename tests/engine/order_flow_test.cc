@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -39,6 +40,57 @@ using ::testing::SizeIs;
 
 class OrderFlowTest : public ::spotflow::testing::EngineTest {
  protected:
+  // Runs `command` as `user` while a comment on `order` is in flight (its append held at a
+  // gate), with one attempt per command, and returns its result. Expects it to wait in line
+  // for the order's turn rather than reach the store meanwhile, and the comment to land
+  // before it. The engine is open on the store again afterwards.
+  absl::StatusOr<v1::CommandResult> RunBehindACommentInFlight(const std::string& order,
+                                                              const std::string& user,
+                                                              const v1::Command& command) {
+    engine_.reset();
+    GatedStore gate(store_.get());
+    engine_options_.max_attempts = 1;
+    absl::StatusOr<std::unique_ptr<Engine>> opened =
+        Engine::Open(engine_options_, &gate, &clock_, &ids_);
+    EXPECT_OK(opened.status());
+    if (!opened.ok()) return opened.status();
+    engine_ = *std::move(opened);
+    absl::Notification commented, answered;
+    absl::StatusOr<v1::CommandResult> comment_result, result;
+    // However this ends, the held appends go through and the engine over the gate, waiting
+    // for every answer, closes before the gate and what the answers write go.
+    absl::Cleanup reopen = [&] {
+      gate.Open();
+      engine_.reset();
+      engine_options_.max_attempts = Options().max_attempts;
+      OpenEngine();
+    };
+    gate.Close(absl::StrCat("order-", order));
+    v1::Command comment;
+    comment.mutable_add_comment()->set_order_id(order);
+    comment.mutable_add_comment()->set_text("Talent booked for Tuesday");
+    engine_->ExecuteAsync({kAe}, comment, [&](absl::StatusOr<v1::CommandResult> r) {
+      comment_result = std::move(r);
+      commented.Notify();
+    });
+    EXPECT_EQ(gate.appends(), 1u) << "the comment's append is in flight";
+    engine_->ExecuteAsync({user}, command, [&](absl::StatusOr<v1::CommandResult> r) {
+      result = std::move(r);
+      answered.Notify();
+    });
+    // Deciding and taking turns run on this thread: had the command not waited in line for
+    // the order's turn, its append would have reached the gate by now.
+    EXPECT_EQ(gate.appends(), 1u) << "it raced the comment";
+    gate.Open();
+    commented.WaitForNotification();
+    answered.WaitForNotification();
+    EXPECT_OK(comment_result.status());
+    if (comment_result.ok() && result.ok()) {
+      EXPECT_GT(result->first_position(), comment_result->last_position()) << "after the comment";
+    }
+    return result;
+  }
+
   // Whether `order` is in `user`'s work queue (ListOrders with actionable).
   bool Queued(const std::string& user, const std::string& order) {
     ListOrdersRequest queue;
@@ -3224,47 +3276,29 @@ TEST_F(OrderFlowTest, ConcurrentCommandsOnOneOrderAllLandWithoutLostUpdates) {
 // up (here, with one attempt, at once).
 TEST_F(OrderFlowTest, ReassigningAccountsWaitsForACommandInFlightOnAnOrderItMoves) {
   const std::string order = CreateOrder();
-  engine_.reset();
-  GatedStore gate(store_.get());
-  engine_options_.max_attempts = 1;
-  auto engine = engine::Engine::Open(engine_options_, &gate, &clock_, &ids_);
-  ASSERT_OK(engine.status());
-  engine_ = *std::move(engine);
-
-  gate.Close(absl::StrCat("order-", order));
-  absl::Notification commented, moved;
-  absl::StatusOr<v1::CommandResult> comment_result, move_result;
-  v1::Command comment;
-  comment.mutable_add_comment()->set_order_id(order);
-  comment.mutable_add_comment()->set_text("Talent booked for Tuesday");
-  engine_->ExecuteAsync({kAe}, comment, [&](absl::StatusOr<v1::CommandResult> r) {
-    comment_result = std::move(r);
-    commented.Notify();
-  });
-  ASSERT_EQ(gate.held(), 1u) << "the comment's append is in flight";
   v1::Command reassign;
   reassign.mutable_reassign_accounts()->set_from_owner(kAe);
   reassign.mutable_reassign_accounts()->set_to_owner(kAe2);
-  engine_->ExecuteAsync({kManager}, reassign, [&](absl::StatusOr<v1::CommandResult> r) {
-    move_result = std::move(r);
-    moved.Notify();
-  });
-  // Deciding and taking turns run on this thread: had the reassignment not waited in line for
-  // the order's turn, its append would be held here too.
-  EXPECT_EQ(gate.held(), 1u) << "the reassignment raced the comment";
-  EXPECT_FALSE(moved.HasBeenNotified());
-  gate.Open();
-  commented.WaitForNotification();
-  moved.WaitForNotification();
-  ASSERT_OK(comment_result.status());
-  ASSERT_OK(move_result.status());
-  ASSERT_EQ(move_result->moved_accounts_size(), 1);
-  EXPECT_THAT(move_result->moved_accounts(0).order_ids(), ElementsAre(order));
+  const absl::StatusOr<v1::CommandResult> moved =
+      RunBehindACommentInFlight(order, kManager, reassign);
+  ASSERT_OK(moved.status());
+  ASSERT_EQ(moved->moved_accounts_size(), 1);
+  EXPECT_THAT(moved->moved_accounts(0).order_ids(), ElementsAre(order));
   const v1::OrderView view = Order(order);
   EXPECT_EQ(view.owner_id(), kAe2);
-  ASSERT_THAT(view.comments(), SizeIs(1));
-  EXPECT_EQ(view.version(), comment_result->etag() + 1) << "moved after the comment";
-  engine_.reset();  // Before the gate it writes through.
+  EXPECT_THAT(view.comments(), SizeIs(1));
+}
+
+// Removing a contact reads every open order of the client (one may wait for the contact's
+// answer), in each order's turn: a command in flight on one is waited for, not raced.
+TEST_F(OrderFlowTest, RemovingAContactWaitsForACommandInFlightOnAnOrderItReads) {
+  const std::string order = CreateOrder();
+  Run(kAe, AddContactCommand(client_, "dave", "Dave Client"));
+  v1::Command remove;
+  remove.mutable_remove_contact()->set_client_id(client_);
+  remove.mutable_remove_contact()->set_contact_id("dave");
+  ASSERT_OK(RunBehindACommentInFlight(order, kAe, remove).status());
+  EXPECT_THAT(Order(order).comments(), SizeIs(1));
 }
 
 }  // namespace

@@ -764,6 +764,8 @@ TEST_F(ServiceTest, WatchOrderSendsAContactsLoginOnlyChangesToWhatItIsShown) {
   // What it is shown changing (the order's state, a script forwarded to it) is sent, at the
   // order's version then.
   auto context = Context("cara");
+  // A change that is not sent fails the test instead of hanging it.
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   auto reader = orders_->WatchOrder(context.get(), watch);
   v1::OrderView fed;
   ASSERT_TRUE(reader->Read(&fed));

@@ -4,9 +4,13 @@
 #ifndef SPOTFLOW_TESTS_TESTING_FORWARDING_STORE_H_
 #define SPOTFLOW_TESTS_TESTING_FORWARDING_STORE_H_
 
+#include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/event_store.h"

@@ -1,10 +1,11 @@
 // gated_store.h: an EventStore that forwards to another, but holds the asynchronous appends
 // that write one stream while its gate is closed, so that a test can keep a command's append
-// in flight, run another meanwhile, and see whether it reached the store. Thread-safe if the
-// wrapped store is.
+// in flight, run another meanwhile, and see whether it reached the store. Appends that only
+// read the stream (AppendRequest::reads) are not held. Thread-safe if the wrapped store is.
 #ifndef SPOTFLOW_TESTS_TESTING_GATED_STORE_H_
 #define SPOTFLOW_TESTS_TESTING_GATED_STORE_H_
 
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,28 +26,33 @@ class GatedStore final : public ForwardingStore {
     closed_on_ = std::move(stream_id);
   }
 
-  // Hands the appends held on to the wrapped store, in the order they came, and lets the
-  // next ones through.
+  // Hands the appends held on to the wrapped store, in the order they came (those that come
+  // meanwhile queue behind them), and lets the next ones through.
   void Open() {
-    std::vector<std::pair<store::AppendRequest, AppendCallback>> held;
-    {
-      absl::MutexLock lock(&mu_);
-      closed_on_.clear();
-      held.swap(held_);
+    for (;;) {
+      std::vector<std::pair<store::AppendRequest, AppendCallback>> held;
+      {
+        absl::MutexLock lock(&mu_);
+        closed_on_.clear();
+        draining_ = !held_.empty();
+        if (!draining_) return;
+        held.swap(held_);
+      }
+      for (auto& [request, done] : held) inner_->AppendAsync(std::move(request), std::move(done));
     }
-    for (auto& [request, done] : held) inner_->AppendAsync(std::move(request), std::move(done));
   }
 
-  // The appends held now.
-  size_t held() const {
+  // The asynchronous appends it was given, held or not.
+  size_t appends() const {
     absl::MutexLock lock(&mu_);
-    return held_.size();
+    return appends_;
   }
 
   void AppendAsync(store::AppendRequest request, AppendCallback done) override {
     {
       absl::MutexLock lock(&mu_);
-      if (!closed_on_.empty() && Writes(request, closed_on_)) {
+      ++appends_;
+      if (draining_ || (!closed_on_.empty() && Writes(request, closed_on_))) {
         held_.emplace_back(std::move(request), std::move(done));
         return;
       }
@@ -64,6 +70,8 @@ class GatedStore final : public ForwardingStore {
 
   mutable absl::Mutex mu_;
   std::string closed_on_ ABSL_GUARDED_BY(mu_);  // Empty: open.
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;  // Open() is handing held appends on.
+  size_t appends_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::pair<store::AppendRequest, AppendCallback>> held_ ABSL_GUARDED_BY(mu_);
 };
 
