@@ -181,6 +181,9 @@ class Decider {
   }
   // The decision depends on `stream` at `version` without writing it (Decision::reads).
   void Read(const std::string& stream, uint64_t version) {
+    for (const store::StreamRead& read : decision_.reads) {
+      if (read.stream_id == stream) return;  // Read once: the state does not change meanwhile.
+    }
     decision_.reads.push_back({stream, version});
   }
   // The share access `owner` gave the actor on one of their accounts, in force now: the one
@@ -329,14 +332,40 @@ class Decider {
     return absl::OkStatus();
   }
   absl::Status Require(v1::Privilege privilege, const v1::OrderView& order,
-                       absl::string_view what) const {
-    if (IsSystem() || state_.Allows(actor_, privilege, order, now_)) return absl::OkStatus();
-    return Denied(privilege, absl::StrCat(what, " on order ", Name(order)));
+                       absl::string_view what) {
+    if (IsSystem()) return absl::OkStatus();
+    if (!state_.Allows(actor_, privilege, order, now_)) {
+      return Denied(privilege, absl::StrCat(what, " on order ", Name(order)));
+    }
+    // Short of every order, the access rests on the order (its owner, producer, participants)
+    // or its account (its owner, a share, a contact's login) and, through a team, on whom
+    // the owner reports to: a change to either that commits first stops the command.
+    if (ScopeOf(privilege) != v1::ALL) {
+      Read(OrderStream(order.order_id()), order.version());
+      if (const v1::ClientView* client = state_.FindClient(order.client_id())) {
+        ReadGrounds(privilege, *client, order.owner_id());
+      }
+    }
+    return absl::OkStatus();
   }
   absl::Status Require(v1::Privilege privilege, const v1::ClientView& client,
-                       absl::string_view what) const {
-    if (IsSystem() || state_.Allows(actor_, privilege, client, now_)) return absl::OkStatus();
-    return Denied(privilege, absl::StrCat(what, " for client \"", client.client_id(), "\""));
+                       absl::string_view what) {
+    if (IsSystem()) return absl::OkStatus();
+    if (!state_.Allows(actor_, privilege, client, now_)) {
+      return Denied(privilege, absl::StrCat(what, " for client \"", client.client_id(), "\""));
+    }
+    if (ScopeOf(privilege) != v1::ALL) ReadGrounds(privilege, client, client.owner_id());
+    return absl::OkStatus();
+  }
+  // What access short of ALL to `client`, or an order of it owned by `owner_id`, rests on:
+  // the account, and the owner's record when the actor manages them (TEAM).
+  void ReadGrounds(v1::Privilege privilege, const v1::ClientView& client,
+                   const std::string& owner_id) {
+    Read(ClientStream(client.client_id()), client.version());
+    if (ScopeOf(privilege) != v1::TEAM || !state_.Manages(actor_, owner_id)) return;
+    if (const v1::UserView* owner = state_.FindUser(owner_id)) {
+      Read(UserStream(owner_id), owner->version());
+    }
   }
 
   // --- Loading records. A record the caller may not see is NOT_FOUND, as if absent.
@@ -546,7 +575,7 @@ class Decider {
   // on a contact's behalf).
   absl::StatusOr<const v1::Transition*> Transit(
       const v1::OrderView& order, const std::string& action, absl::string_view artifact,
-      v1::Privilege privilege_override = v1::PRIVILEGE_UNSPECIFIED) const {
+      v1::Privilege privilege_override = v1::PRIVILEGE_UNSPECIFIED) {
     ASSIGN_OR_RETURN(const v1::WorkflowDefinition* workflow, WorkflowOf(order));
     const v1::Transition* transition = FindTransition(*workflow, order.status(), action);
     if (transition == nullptr) {
@@ -590,7 +619,7 @@ class Decider {
   // (an assistant approving an approved script). OK when the workflow has no such action:
   // Transit names the typo.
   absl::Status RequireMayTake(const v1::OrderView& order, const std::string& action,
-                              v1::Privilege privilege_override = v1::PRIVILEGE_UNSPECIFIED) const {
+                              v1::Privilege privilege_override = v1::PRIVILEGE_UNSPECIFIED) {
     ASSIGN_OR_RETURN(const v1::WorkflowDefinition* workflow, WorkflowOf(order));
     absl::Status denied;
     for (const v1::Transition& t : workflow->transitions()) {
@@ -904,6 +933,15 @@ absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
       return absl::InvalidArgumentError("the command is empty: set one of its commands");
   }
   if (!status.ok()) return status;
+  if (!IsSystem() && !decision_.writes.empty()) {
+    // The actor's privileges come from their record and their roles: a deactivation or a
+    // change of role that commits first stops the command, so that no event in the log is
+    // by someone who no longer held the right to it at its position.
+    Read(UserStream(actor_.user_id()), actor_.version());
+    for (const std::string& name : actor_.roles()) {
+      if (const v1::RoleView* role = state_.FindRole(name)) Read(RoleStream(name), role->version());
+    }
+  }
   return std::move(decision_);
 }
 

@@ -40,54 +40,84 @@ using ::testing::SizeIs;
 
 class OrderFlowTest : public ::spotflow::testing::EngineTest {
  protected:
-  // Runs `command` as `user` while a comment on `order` is in flight (its append held at a
-  // gate), with one attempt per command, and returns its result. Expects it to wait in line
-  // for the order's turn rather than reach the store meanwhile, and the comment to land
-  // before it. The engine is open on the store again afterwards.
-  absl::StatusOr<v1::CommandResult> RunBehindACommentInFlight(const std::string& order,
-                                                              const std::string& user,
-                                                              const v1::Command& command) {
+  // Runs `body(gate)` with the engine open over a GatedStore on the store, deciding each
+  // command at most `max_attempts` times; then, however `body` ends, lets what the gate holds
+  // through, closes that engine (which waits for every answer, so the callbacks `body` gave
+  // are done with what they write) and opens the engine on the store again.
+  template <typename Body>
+  void OverGate(int max_attempts, Body body) {
     engine_.reset();
     GatedStore gate(store_.get());
-    engine_options_.max_attempts = 1;
+    engine_options_.max_attempts = max_attempts;
     absl::StatusOr<std::unique_ptr<Engine>> opened =
         Engine::Open(engine_options_, &gate, &clock_, &ids_);
-    EXPECT_OK(opened.status());
-    if (!opened.ok()) return opened.status();
+    ASSERT_OK(opened.status());
     engine_ = *std::move(opened);
-    absl::Notification commented, answered;
-    absl::StatusOr<v1::CommandResult> comment_result, result;
-    // However this ends, the held appends go through and the engine over the gate, waiting
-    // for every answer, closes before the gate and what the answers write go.
     absl::Cleanup reopen = [&] {
       gate.Open();
       engine_.reset();
       engine_options_.max_attempts = Options().max_attempts;
       OpenEngine();
     };
-    gate.Close(absl::StrCat("order-", order));
-    v1::Command comment;
-    comment.mutable_add_comment()->set_order_id(order);
-    comment.mutable_add_comment()->set_text("Talent booked for Tuesday");
-    engine_->ExecuteAsync({kAe}, comment, [&](absl::StatusOr<v1::CommandResult> r) {
-      comment_result = std::move(r);
-      commented.Notify();
+    body(gate);
+  }
+
+  // Runs `command` as `user` while a comment on `order` is in flight (its append held at a
+  // gate), with one attempt per command, and returns its result. Expects it to wait in line
+  // for the order's turn rather than reach the store meanwhile, and the comment to land
+  // before it.
+  absl::StatusOr<v1::CommandResult> RunBehindACommentInFlight(const std::string& order,
+                                                              const std::string& user,
+                                                              const v1::Command& command) {
+    absl::Notification commented, answered;
+    absl::StatusOr<v1::CommandResult> comment_result, result = absl::UnknownError("not run");
+    OverGate(/*max_attempts=*/1, [&](GatedStore& gate) {
+      gate.Close(absl::StrCat("order-", order));
+      v1::Command comment;
+      comment.mutable_add_comment()->set_order_id(order);
+      comment.mutable_add_comment()->set_text("Talent booked for Tuesday");
+      engine_->ExecuteAsync({kAe}, comment, [&](absl::StatusOr<v1::CommandResult> r) {
+        comment_result = std::move(r);
+        commented.Notify();
+      });
+      EXPECT_EQ(gate.appends(), 1u) << "the comment's append is in flight";
+      engine_->ExecuteAsync({user}, command, [&](absl::StatusOr<v1::CommandResult> r) {
+        result = std::move(r);
+        answered.Notify();
+      });
+      // Deciding and taking turns run on this thread: had the command not waited in line for
+      // the order's turn, its append would have reached the gate by now.
+      EXPECT_EQ(gate.appends(), 1u) << "it raced the comment";
+      gate.Open();
+      commented.WaitForNotification();
+      answered.WaitForNotification();
     });
-    EXPECT_EQ(gate.appends(), 1u) << "the comment's append is in flight";
-    engine_->ExecuteAsync({user}, command, [&](absl::StatusOr<v1::CommandResult> r) {
-      result = std::move(r);
-      answered.Notify();
-    });
-    // Deciding and taking turns run on this thread: had the command not waited in line for
-    // the order's turn, its append would have reached the gate by now.
-    EXPECT_EQ(gate.appends(), 1u) << "it raced the comment";
-    gate.Open();
-    commented.WaitForNotification();
-    answered.WaitForNotification();
     EXPECT_OK(comment_result.status());
     if (comment_result.ok() && result.ok()) {
       EXPECT_GT(result->first_position(), comment_result->last_position()) << "after the comment";
     }
+    return result;
+  }
+
+  // Runs `command` as `user`, its append held at a gate on `stream` (which it writes) until
+  // `meanwhile` has run as `by` and committed, and returns its result: what it was decided on
+  // may have changed by the time its append reaches the store.
+  absl::StatusOr<v1::CommandResult> RunAcross(const std::string& stream, const std::string& user,
+                                              const v1::Command& command, const std::string& by,
+                                              const v1::Command& meanwhile) {
+    absl::Notification answered;
+    absl::StatusOr<v1::CommandResult> result = absl::UnknownError("not run");
+    OverGate(Options().max_attempts, [&](GatedStore& gate) {
+      gate.Close(stream);
+      engine_->ExecuteAsync({user}, command, [&](absl::StatusOr<v1::CommandResult> r) {
+        result = std::move(r);
+        answered.Notify();
+      });
+      ASSERT_EQ(gate.appends(), 1u) << "decided, and its append is in flight";
+      Run(by, meanwhile);
+      gate.Open();
+      answered.WaitForNotification();
+    });
     return result;
   }
 
@@ -3298,6 +3328,96 @@ TEST_F(OrderFlowTest, RemovingAContactWaitsForACommandInFlightOnAnOrderItReads) 
   remove.mutable_remove_contact()->set_client_id(client_);
   remove.mutable_remove_contact()->set_contact_id("dave");
   ASSERT_OK(RunBehindACommentInFlight(order, kAe, remove).status());
+  EXPECT_THAT(Order(order).comments(), SizeIs(1));
+}
+
+// What a command's right rests on (the actor's record and roles, the account a share of it
+// gives access through) is read at the version it was decided on: a change to it that commits
+// between the decision and the append stops the command, which is decided again on the state
+// after it. Otherwise the log would hold, after a user's deactivation, a change by them.
+TEST_F(OrderFlowTest, ACommandDecidedBeforeItsRightEndedIsDecidedAgainAndRefused) {
+  const std::string order = CreateOrder();
+  const std::string stream = absl::StrCat("order-", order);
+  v1::Command comment;  // The assistant's right to it comes through its share of the account.
+  comment.mutable_add_comment()->set_order_id(order);
+  comment.mutable_add_comment()->set_text("Called the client about the tag line");
+  const auto no_comment_landed = [&] { EXPECT_THAT(Order(order).comments(), IsEmpty()); };
+
+  v1::Command unshare;
+  unshare.mutable_unshare_client()->set_client_id(client_);
+  unshare.mutable_unshare_client()->set_user_id(kAssistant);
+  EXPECT_THAT(RunAcross(stream, kAssistant, comment, kAe, unshare),
+              StatusIs(absl::StatusCode::kNotFound));
+  no_comment_landed();
+
+  v1::Command share;
+  share.mutable_share_client()->set_client_id(client_);
+  share.mutable_share_client()->set_user_id(kAssistant);
+  Run(kAe, share);
+  v1::Command demote;
+  demote.mutable_set_user_roles()->set_user_id(kAssistant);
+  demote.mutable_set_user_roles()->add_roles(engine::kAuditor);
+  EXPECT_FALSE(RunAcross(stream, kAssistant, comment, kAdmin, demote).ok());
+  no_comment_landed();
+
+  v1::Command promote;
+  promote.mutable_set_user_roles()->set_user_id(kAssistant);
+  promote.mutable_set_user_roles()->add_roles(engine::kSalesAssistant);
+  Run(kAdmin, promote);
+  v1::Command deactivate;
+  deactivate.mutable_deactivate_user()->set_user_id(kAssistant);
+  EXPECT_FALSE(RunAcross(stream, kAssistant, comment, kAdmin, deactivate).ok());
+  no_comment_landed();
+  v1::Command reactivate;
+  reactivate.mutable_reactivate_user()->set_user_id(kAssistant);
+  Run(kAdmin, reactivate);
+
+  // The role's definition, when it stops granting the right.
+  const v1::RoleDefinition assistant = RoleDefinition(engine::kSalesAssistant);
+  v1::Command narrow;
+  *narrow.mutable_define_role()->mutable_definition() = assistant;
+  narrow.mutable_define_role()->mutable_definition()->clear_grants();
+  for (const v1::Grant& grant : assistant.grants()) {
+    if (grant.privilege() != v1::ORDER_MANAGE) {
+      *narrow.mutable_define_role()->mutable_definition()->add_grants() = grant;
+    }
+  }
+  EXPECT_THAT(RunAcross(stream, kAssistant, comment, kAdmin, narrow),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  no_comment_landed();
+  v1::Command restore;
+  *restore.mutable_define_role()->mutable_definition() = assistant;
+  Run(kAdmin, restore);
+
+  // A team lead's right to their report's orders, when the owner moves to another team.
+  v1::Command team_lead;
+  v1::RoleDefinition* lead = team_lead.mutable_define_role()->mutable_definition();
+  lead->set_name("team_lead");
+  lead->set_title("Team lead");
+  for (v1::Privilege privilege : {v1::ORDER_VIEW, v1::ORDER_MANAGE}) {
+    v1::Grant* grant = lead->add_grants();
+    grant->set_privilege(privilege);
+    grant->set_scope(v1::TEAM);
+  }
+  Run(kAdmin, team_lead);
+  AddUser("lee", "team_lead");
+  v1::Command reports;
+  reports.mutable_set_user_manager()->set_user_id(kAe);
+  reports.mutable_set_user_manager()->set_manager_id("lee");
+  Run(kAdmin, reports);
+  v1::Command moves;
+  moves.mutable_set_user_manager()->set_user_id(kAe);
+  moves.mutable_set_user_manager()->set_manager_id(kManager);
+  EXPECT_THAT(RunAcross(stream, "lee", comment, kAdmin, moves),
+              StatusIs(absl::StatusCode::kNotFound));
+  no_comment_landed();
+
+  // A change that leaves the right in place costs the command a second decision, not its
+  // landing.
+  v1::Command rename;
+  rename.mutable_update_user()->set_user_id(kAssistant);
+  rename.mutable_update_user()->set_display_name("Ann Assistant");
+  ASSERT_OK(RunAcross(stream, kAssistant, comment, kAdmin, rename).status());
   EXPECT_THAT(Order(order).comments(), SizeIs(1));
 }
 
