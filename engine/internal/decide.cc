@@ -181,9 +181,8 @@ class Decider {
   }
   // The decision depends on `stream` at `version` without writing it (Decision::reads).
   void Read(const std::string& stream, uint64_t version) {
-    for (const store::StreamRead& read : decision_.reads) {
-      if (read.stream_id == stream) return;  // Read once: the state does not change meanwhile.
-    }
+    // Once: every version comes from the one state the decision reads.
+    if (!read_streams_.insert(stream).second) return;
     decision_.reads.push_back({stream, version});
   }
   // The share access `owner` gave the actor on one of their accounts, in force now: the one
@@ -337,15 +336,7 @@ class Decider {
     if (!state_.Allows(actor_, privilege, order, now_)) {
       return Denied(privilege, absl::StrCat(what, " on order ", Name(order)));
     }
-    // Short of every order, the access rests on the order (its owner, producer, participants)
-    // or its account (its owner, a share, a contact's login) and, through a team, on whom
-    // the owner reports to: a change to either that commits first stops the command.
-    if (ScopeOf(privilege) != v1::ALL) {
-      Read(OrderStream(order.order_id()), order.version());
-      if (const v1::ClientView* client = state_.FindClient(order.client_id())) {
-        ReadGrounds(privilege, *client, order.owner_id());
-      }
-    }
+    ReadGrounds(privilege, order);
     return absl::OkStatus();
   }
   absl::Status Require(v1::Privilege privilege, const v1::ClientView& client,
@@ -354,13 +345,32 @@ class Decider {
     if (!state_.Allows(actor_, privilege, client, now_)) {
       return Denied(privilege, absl::StrCat(what, " for client \"", client.client_id(), "\""));
     }
-    if (ScopeOf(privilege) != v1::ALL) ReadGrounds(privilege, client, client.owner_id());
+    ReadGrounds(privilege, client, client.owner_id());
     return absl::OkStatus();
   }
-  // What access short of ALL to `client`, or an order of it owned by `owner_id`, rests on:
-  // the account, and the owner's record when the actor manages them (TEAM).
+  // What the actor's `privilege` on `order`, short of scope ALL, rests on beyond their own
+  // record and roles (which Run reads): the order (its owner, producer, participants) and,
+  // when none of those is the actor, its account (its owner, a share) and, through a team,
+  // the owner's record. A change to one that commits first stops the command.
+  void ReadGrounds(v1::Privilege privilege, const v1::OrderView& order) {
+    if (IsSystem() || ScopeOf(privilege) == v1::ALL || order.order_id().empty()) return;
+    Read(OrderStream(order.order_id()), order.version());
+    const std::string& me = actor_.user_id();
+    if (order.owner_id() == me || order.producer_id() == me ||
+        std::find(order.participants().begin(), order.participants().end(), me) !=
+            order.participants().end()) {
+      return;
+    }
+    if (const v1::ClientView* client = state_.FindClient(order.client_id())) {
+      ReadGrounds(privilege, *client, order.owner_id());
+    }
+  }
+  // The same for `client`, or an order of it owned by `owner_id`: the account, and the
+  // owner's record when the actor manages them (TEAM). A contact's login rests on its own
+  // record, which removing its contact deactivates.
   void ReadGrounds(v1::Privilege privilege, const v1::ClientView& client,
                    const std::string& owner_id) {
+    if (IsSystem() || ScopeOf(privilege) == v1::ALL) return;
     Read(ClientStream(client.client_id()), client.version());
     if (ScopeOf(privilege) != v1::TEAM || !state_.Manages(actor_, owner_id)) return;
     if (const v1::UserView* owner = state_.FindUser(owner_id)) {
@@ -373,17 +383,18 @@ class Decider {
     return order.key().empty() ? absl::StrCat("\"", order.order_id(), "\"")
                                : absl::StrCat(order.key(), " (\"", order.order_id(), "\")");
   }
-  absl::StatusOr<const v1::OrderView*> LoadOrder(const std::string& id) const {
+  absl::StatusOr<const v1::OrderView*> LoadOrder(const std::string& id) {
     RETURN_IF_ERROR(ValidateId("order_id", id));
     const v1::OrderView* order = state_.FindOrderByIdOrKey(id);
     if (order == nullptr || order->deleted() ||
         (!IsSystem() && !state_.CanSee(actor_, *order, now_))) {
       return absl::NotFoundError(absl::StrCat("order \"", id, "\" not found"));
     }
+    ReadGrounds(v1::ORDER_VIEW, *order);  // Seeing it, as a command's right, may end meanwhile.
     return order;
   }
   // An order that may still change: not archived.
-  absl::StatusOr<const v1::OrderView*> LoadActiveOrder(const std::string& id) const {
+  absl::StatusOr<const v1::OrderView*> LoadActiveOrder(const std::string& id) {
     ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrder(id));
     if (order->archived()) {
       return absl::FailedPreconditionError(
@@ -394,7 +405,7 @@ class Decider {
   // An order a command adds text to (a revision, a comment, a message): also refused once the
   // order holds kMaxOrderBytes, so that one order cannot grow past what a client can read
   // back in one message. Approving, deciding, acting on and archiving it stay possible.
-  absl::StatusOr<const v1::OrderView*> LoadOrderWithRoom(const std::string& id) const {
+  absl::StatusOr<const v1::OrderView*> LoadOrderWithRoom(const std::string& id) {
     ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(id));
     if (order->ByteSizeLong() >= kMaxOrderBytes) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -405,24 +416,38 @@ class Decider {
     }
     return order;
   }
-  absl::StatusOr<const v1::ClientView*> LoadClient(const std::string& id) const {
+  absl::StatusOr<const v1::ClientView*> LoadClient(const std::string& id) {
     RETURN_IF_ERROR(ValidateId("client_id", id));
     const v1::ClientView* client = state_.FindClient(id);
     if (client == nullptr || client->deleted() ||
         (!IsSystem() && !state_.CanSee(actor_, *client, now_))) {
       return absl::NotFoundError(absl::StrCat("client \"", id, "\" not found"));
     }
+    // Seeing it, as a command's right, may end meanwhile (State::CanSee).
+    if (ScopeOf(v1::ORDER_VIEW) != v1::ALL) {
+      ReadGrounds(v1::CLIENT_MANAGE, *client, client->owner_id());
+    }
     return client;
   }
   absl::StatusOr<const v1::UserView*> LoadUser(absl::string_view what, const std::string& id,
-                                               bool must_be_active = true) const {
+                                               bool must_be_active = true) {
     RETURN_IF_ERROR(ValidateId(what, id));
     const v1::UserView* user = state_.FindUser(id);
     if (user == nullptr) return absl::NotFoundError(absl::StrCat("user \"", id, "\" not found"));
     if (must_be_active && !user->active()) {
       return absl::FailedPreconditionError(absl::StrCat("user \"", id, "\" is deactivated"));
     }
+    ReadUser(*user);
     return user;
+  }
+  // A decision that names `user` (an owner, a producer, someone shared with) rests on their
+  // record and roles: being active, a client contact's or not, what they may hold. A change
+  // to them that commits first stops the command. Run reads the actor's.
+  void ReadUser(const v1::UserView& user) {
+    Read(UserStream(user.user_id()), user.version());
+    for (const std::string& name : user.roles()) {
+      if (const v1::RoleView* role = state_.FindRole(name)) Read(RoleStream(name), role->version());
+    }
   }
   // Client contacts' logins speak for their company; they cannot be given staff roles on
   // records (owner, participant, producer, account access).
@@ -800,6 +825,7 @@ class Decider {
   const absl::Time now_;
   IdGenerator* const ids_;
   Decision decision_;
+  absl::flat_hash_set<std::string> read_streams_;  // Those in decision_.reads.
 };
 
 absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
@@ -937,10 +963,7 @@ absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
     // The actor's privileges come from their record and their roles: a deactivation or a
     // change of role that commits first stops the command, so that no event in the log is
     // by someone who no longer held the right to it at its position.
-    Read(UserStream(actor_.user_id()), actor_.version());
-    for (const std::string& name : actor_.roles()) {
-      if (const v1::RoleView* role = state_.FindRole(name)) Read(RoleStream(name), role->version());
-    }
+    ReadUser(actor_);
   }
   return std::move(decision_);
 }
@@ -2357,6 +2380,9 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
             "\" no longer holds its client \"", client->client_id(), "\" (now \"",
             client->owner_id(), "\"'s); ", manager, " restores it, and may reassign it"));
       }
+      // Both rest on the owner's record and the account.
+      ReadUser(*owner);
+      Read(ClientStream(client->client_id()), client->version());
     }
   }
   const std::string stream = OrderStream(order->order_id());

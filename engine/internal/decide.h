@@ -31,7 +31,8 @@ struct Decision {
   std::vector<StreamWrite> writes;
   // Streams the decision depended on without writing them, at the versions it saw: the
   // append commits only while they are unchanged (store::AppendRequest::reads). For rules
-  // that span records other commands change in their own turns.
+  // that span records other commands change in their own turns, and for what the actor's
+  // right rests on (their record and roles, the account a share of it comes through).
   std::vector<store::StreamRead> reads;
   // The record the command targets: the caller's etag is checked against its version, and
   // the result reports its new version.

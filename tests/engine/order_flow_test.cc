@@ -48,17 +48,17 @@ class OrderFlowTest : public ::spotflow::testing::EngineTest {
   void OverGate(int max_attempts, Body body) {
     engine_.reset();
     GatedStore gate(store_.get());
-    engine_options_.max_attempts = max_attempts;
-    absl::StatusOr<std::unique_ptr<Engine>> opened =
-        Engine::Open(engine_options_, &gate, &clock_, &ids_);
-    ASSERT_OK(opened.status());
-    engine_ = *std::move(opened);
     absl::Cleanup reopen = [&] {
       gate.Open();
       engine_.reset();
       engine_options_.max_attempts = Options().max_attempts;
       OpenEngine();
     };
+    engine_options_.max_attempts = max_attempts;
+    absl::StatusOr<std::unique_ptr<Engine>> opened =
+        Engine::Open(engine_options_, &gate, &clock_, &ids_);
+    ASSERT_OK(opened.status());
+    engine_ = *std::move(opened);
     body(gate);
   }
 
@@ -102,12 +102,14 @@ class OrderFlowTest : public ::spotflow::testing::EngineTest {
   // Runs `command` as `user`, its append held at a gate on `stream` (which it writes) until
   // `meanwhile` has run as `by` and committed, and returns its result: what it was decided on
   // may have changed by the time its append reaches the store.
+  // `meanwhile` must not write `stream`: it would wait behind the held append.
   absl::StatusOr<v1::CommandResult> RunAcross(const std::string& stream, const std::string& user,
                                               const v1::Command& command, const std::string& by,
-                                              const v1::Command& meanwhile) {
+                                              const v1::Command& meanwhile,
+                                              int max_attempts = Options().max_attempts) {
     absl::Notification answered;
     absl::StatusOr<v1::CommandResult> result = absl::UnknownError("not run");
-    OverGate(Options().max_attempts, [&](GatedStore& gate) {
+    OverGate(max_attempts, [&](GatedStore& gate) {
       gate.Close(stream);
       engine_->ExecuteAsync({user}, command, [&](absl::StatusOr<v1::CommandResult> r) {
         result = std::move(r);
@@ -3412,13 +3414,43 @@ TEST_F(OrderFlowTest, ACommandDecidedBeforeItsRightEndedIsDecidedAgainAndRefused
               StatusIs(absl::StatusCode::kNotFound));
   no_comment_landed();
 
-  // A change that leaves the right in place costs the command a second decision, not its
-  // landing.
+  // A user the command names (here, whom the order is shared with), deactivated meanwhile.
+  v1::Command share_order;
+  share_order.mutable_share_order()->set_order_id(order);
+  share_order.mutable_share_order()->set_user_id(kOrderEntry);
+  v1::Command leaves;
+  leaves.mutable_deactivate_user()->set_user_id(kOrderEntry);
+  EXPECT_THAT(RunAcross(stream, kAe, share_order, kAdmin, leaves),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("deactivated")));
+  EXPECT_THAT(Order(order).participants(), IsEmpty());
+
+  // A change that leaves the right in place costs the command a second decision (with one
+  // attempt, none is left), not its landing.
   v1::Command rename;
   rename.mutable_update_user()->set_user_id(kAssistant);
   rename.mutable_update_user()->set_display_name("Ann Assistant");
+  EXPECT_THAT(RunAcross(stream, kAssistant, comment, kAdmin, rename, /*max_attempts=*/1),
+              StatusIs(absl::StatusCode::kAborted));
+  no_comment_landed();
+  rename.mutable_update_user()->set_display_name("Ann A. Assistant");
   ASSERT_OK(RunAcross(stream, kAssistant, comment, kAdmin, rename).status());
   EXPECT_THAT(Order(order).comments(), SizeIs(1));
+}
+
+// Restoring an order short of scope ALL rests on its owner being active and still on the
+// account: the owner's deactivation meanwhile stops it.
+TEST_F(OrderFlowTest, ARestoreDecidedBeforeTheOwnerLeftIsDecidedAgainAndRefused) {
+  const std::string order = CreateOrder();
+  v1::Command archive;
+  archive.mutable_archive_order()->set_order_id(order);
+  Run(kAe, archive);
+  v1::Command restore;
+  restore.mutable_restore_order()->set_order_id(order);
+  v1::Command leaves;
+  leaves.mutable_deactivate_user()->set_user_id(kAe);
+  EXPECT_THAT(RunAcross(absl::StrCat("order-", order), kAssistant, restore, kAdmin, leaves),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("deactivated")));
+  EXPECT_TRUE(Order(order).archived());
 }
 
 }  // namespace
