@@ -186,6 +186,10 @@ def main():
         expect("waits for your answer on script 1" in to_carol
                and "forwarded to carol\n" not in to_carol,
                "a contact's own login is told the order waits for its answer:\n" + to_carol)
+        expect("1 script revision and 0 spot revisions sent to you" in to_carol
+               and re.search(r"\d+ comments?\b", to_carol) is None,
+               "a contact's login is told what was sent to it, not a count of the house's "
+               "comments it is not shown:\n" + to_carol)
         waits_for = to_sam.split("  waits for:\n")[-1]
         expect("waits for your answer" not in to_sam
                and re.search(r"^    carol .* script 1: client-answer$", waits_for, re.M),
