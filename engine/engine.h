@@ -51,9 +51,9 @@ struct Options {
   // new. Default: true.
   bool load_presets = true;
 
-  // How many times a command is decided again after a concurrent change to what it was
-  // decided on (its target, or a record it read: Decision::reads), before it fails with
-  // ABORTED. Default: 16.
+  // How many times a command is decided, the first included, while concurrent changes to
+  // what it was decided on (its target, or a record it read: Decision::reads) commit first;
+  // then it fails with ABORTED. Default: 16.
   int max_attempts = 16;
 
   // A snapshot file of the projections. When set, Open loads it if it matches the log (same

@@ -226,8 +226,10 @@ class Decider {
   // with them), or owns the order and got it (handed over, or made by a manager for them)
   // after the account last changed hands (seed 003's order manager). An old owner whose
   // account moved since does not: ReassignAccounts moves open orders only.
+  // The decision rests on the account (its owner and shares, when it last changed hands).
   bool StandsOnAccount(const v1::UserView& user, const v1::OrderView& order,
-                       const v1::ClientView& client) const {
+                       const v1::ClientView& client) {
+    Read(ClientStream(client.client_id()), client.version());
     if (state_.Reaches(user, v1::OWN, client, now_)) return true;
     if (order.owner_id() != user.user_id()) return false;
     const uint64_t had_since = order.owner_history().empty()
@@ -353,8 +355,9 @@ class Decider {
   // when none of those is the actor, its account (its owner, a share) and, through a team,
   // the owner's record. A change to one that commits first stops the command.
   void ReadGrounds(v1::Privilege privilege, const v1::OrderView& order) {
-    if (IsSystem() || ScopeOf(privilege) == v1::ALL || order.order_id().empty()) return;
-    Read(OrderStream(order.order_id()), order.version());
+    if (IsSystem() || ScopeOf(privilege) == v1::ALL) return;
+    // (An order not created yet, which CreateOrder and ReuseOrder check, has no stream.)
+    if (!order.order_id().empty()) Read(OrderStream(order.order_id()), order.version());
     const std::string& me = actor_.user_id();
     if (order.owner_id() == me || order.producer_id() == me ||
         std::find(order.participants().begin(), order.participants().end(), me) !=
@@ -2380,9 +2383,7 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
             "\" no longer holds its client \"", client->client_id(), "\" (now \"",
             client->owner_id(), "\"'s); ", manager, " restores it, and may reassign it"));
       }
-      // Both rest on the owner's record and the account.
-      ReadUser(*owner);
-      Read(ClientStream(client->client_id()), client->version());
+      ReadUser(*owner);  // Both rest on the owner's record, and StandsOnAccount on the account.
     }
   }
   const std::string stream = OrderStream(order->order_id());

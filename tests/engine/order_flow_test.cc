@@ -3453,5 +3453,23 @@ TEST_F(OrderFlowTest, ARestoreDecidedBeforeTheOwnerLeftIsDecidedAgainAndRefused)
   EXPECT_TRUE(Order(order).archived());
 }
 
+// Deleting an order short of scope ALL rests on standing on its account: the account moving
+// to another AE meanwhile stops it (its archived orders stay with the old owner, who no
+// longer deletes them).
+TEST_F(OrderFlowTest, ADeleteDecidedBeforeTheAccountMovedIsDecidedAgainAndRefused) {
+  const std::string order = CreateOrder();
+  v1::Command archive;
+  archive.mutable_archive_order()->set_order_id(order);
+  Run(kAe, archive);
+  v1::Command remove;
+  remove.mutable_delete_order()->set_order_id(order);
+  v1::Command moves;
+  moves.mutable_reassign_accounts()->set_from_owner(kAe);
+  moves.mutable_reassign_accounts()->set_to_owner(kAe2);
+  EXPECT_THAT(RunAcross(absl::StrCat("order-", order), kAe, remove, kManager, moves),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_FALSE(Order(order).deleted());
+}
+
 }  // namespace
 }  // namespace spotflow::engine
