@@ -1087,7 +1087,7 @@ bool EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView ac
     return true;
   }
   std::vector<std::string> wanted = std::move(decision.turns);
-  if (wanted.empty()) wanted.push_back(decision.target_stream);
+  if (!decision.target_stream.empty()) wanted.push_back(decision.target_stream);
   switch (TakeTurns(p, std::move(wanted), may_wait)) {
     case Turns::kTaken:
       break;

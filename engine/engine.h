@@ -51,9 +51,11 @@ struct Options {
   // new. Default: true.
   bool load_presets = true;
 
-  // How many times a command is decided, the first included, while concurrent changes to
-  // what it was decided on (its target, or a record it read: Decision::reads) commit first;
-  // then it fails with ABORTED. Default: 16.
+  // How many decisions of one command may be overtaken by changes that commit first to what
+  // it was decided on (its target, or a record it read: Decision::reads), the first decision
+  // included, before it fails with ABORTED. Deciding again after waiting in line for a turn
+  // does not count, nor do the first 3 made again because another command passed through one
+  // of its turns. Default: 16.
   int max_attempts = 16;
 
   // A snapshot file of the projections. When set, Open loads it if it matches the log (same

@@ -20,14 +20,16 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/message.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "openssl/err.h"
 #include "openssl/pem.h"
+#include "openssl/sha.h"
 #include "openssl/x509.h"
 #include "proto/service.grpc.pb.h"
 #include "service/internal/executor.h"
@@ -39,9 +41,23 @@ namespace spotflow::service {
 namespace {
 
 using engine::Principal;
-using google::protobuf::util::MessageDifferencer;
 using internal::Executor;
 namespace v1 = ::spotflow::v1;
+
+// The SHA-256 of `order`'s deterministic bytes (maps in a fixed order): what WatchOrder keeps
+// of a view it sent, to tell whether the next one differs.
+std::string ShownDigest(const v1::OrderView& order) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream output(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&output);
+    coded.SetSerializationDeterministic(true);
+    order.SerializeToCodedStream(&coded);
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+}
 
 // Server streams are registered raw (Calls::Register): their messages go out as bytes.
 template <typename Message>
@@ -987,8 +1003,9 @@ class OrdersService final : public v1::Orders::CallbackService {
           *watched = order_id;
           struct Sent {
             uint64_t version = 0;
-            // For a client contact's login: what it was last sent, but its version.
-            std::optional<v1::OrderView> shown;
+            // For a client contact's login: the SHA-256 of what it was last sent, less its
+            // version and update time and position (a digest, not a copy of up to 1 MiB).
+            std::string shown;
           };
           auto sent = std::make_shared<Sent>();
           return [engine, order_id, principal,
@@ -1015,10 +1032,9 @@ class OrdersService final : public v1::Orders::CallbackService {
               shown.clear_version();
               shown.clear_updated_time();
               shown.clear_updated_position();
-              if (sent->shown.has_value() && MessageDifferencer::Equals(shown, *sent->shown)) {
-                return std::optional<v1::OrderView>();
-              }
-              sent->shown = std::move(shown);
+              std::string digest = ShownDigest(shown);
+              if (digest == sent->shown) return std::optional<v1::OrderView>();
+              sent->shown = std::move(digest);
             }
             return std::optional<v1::OrderView>(std::move(order));
           };

@@ -1142,17 +1142,14 @@ class Client {
       const auto count = [](int n, const char* one, const char* many) {
         return absl::StrCat(n, " ", n == 1 ? one : many);
       };
-      if (!o.shown_to_contact().empty()) {
-        // A contact's login is shown the revisions sent to it, and none of the house's comments.
-        std::printf("  %s and %s sent to you (spotflow order history %s)\n",
-                    count(o.scripts_size(), "script revision", "script revisions").c_str(),
-                    count(o.spots_size(), "spot revision", "spot revisions").c_str(), name.c_str());
-      } else {
-        std::printf("  %s and %s; %s (spotflow order history %s)\n",
-                    count(o.scripts_size(), "script revision", "script revisions").c_str(),
-                    count(o.spots_size(), "spot revision", "spot revisions").c_str(),
-                    count(o.comments_size(), "comment", "comments").c_str(), name.c_str());
-      }
+      // A contact's login is shown the revisions sent to it, and none of the house's comments.
+      const std::string tail = o.shown_to_contact().empty()
+                                   ? "; " + count(o.comments_size(), "comment", "comments")
+                                   : " sent to you";
+      std::printf("  %s and %s%s (spotflow order history %s)\n",
+                  count(o.scripts_size(), "script revision", "script revisions").c_str(),
+                  count(o.spots_size(), "spot revision", "spot revisions").c_str(), tail.c_str(),
+                  name.c_str());
       // What a review or an answer judges, and what the last reviewer asked: the latest of each.
       for (const auto* revisions : {&o.scripts(), &o.spots()}) {
         if (!revisions->empty()) PrintRevision(o, *revisions->rbegin(), "  ", "latest ");

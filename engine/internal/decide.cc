@@ -216,11 +216,12 @@ class Decider {
     decision_.target_version = version;
     decision_.result.set_id(id);
   }
+  // The command decides in `stream`'s turn as well as its target's (Decision::turns).
+  void AlsoInTurnOf(const std::string& stream) { decision_.turns.push_back(stream); }
   // A command that opens an order on client `client_id` (none: no client) decides in the
-  // client's turn as well as the order's, as DeleteClient does (Decision::turns).
+  // client's turn as well as the order's, as DeleteClient does.
   void TakeClientTurn(const std::string& client_id) {
-    if (client_id.empty()) return;
-    decision_.turns = {decision_.target_stream, ClientStream(client_id)};
+    if (!client_id.empty()) AlsoInTurnOf(ClientStream(client_id));
   }
   // Whether `user` stands on `order`'s account `client`: holds it (owns it, or it is shared
   // with them), or owns the order and got it (handed over, or made by a manager for them)
@@ -242,13 +243,6 @@ class Decider {
   // their own share of an order so taken too, as that account share ends or gets an end date.
   // In the client's turn, which such a ShareOrder takes, and each changed order's.
   void EndSharesPassedOn(const v1::ClientView& client, const std::string& user_id) {
-    // The target's turn (empty turns stand for it), the client's and each changed order's.
-    const auto take = [&](const std::string& turn) {
-      if (std::find(decision_.turns.begin(), decision_.turns.end(), turn) ==
-          decision_.turns.end()) {
-        decision_.turns.push_back(turn);
-      }
-    };
     for (uint64_t position : state_.OrdersOfClient(client.client_id())) {
       const v1::OrderView& order = state_.OrderCreatedAt(position);
       if (order.deleted()) continue;
@@ -258,11 +252,8 @@ class Decider {
         v1::OrderUnshared* ended = Emit(stream, order.version()).mutable_order_unshared();
         ended->set_order_id(order.order_id());
         ended->set_user_id(passed.user_id());
-        if (decision_.turns.empty() && !decision_.target_stream.empty()) {
-          take(decision_.target_stream);
-        }
-        take(ClientStream(client.client_id()));
-        take(stream);
+        AlsoInTurnOf(ClientStream(client.client_id()));
+        AlsoInTurnOf(stream);
       }
     }
   }
@@ -358,12 +349,7 @@ class Decider {
     if (IsSystem() || ScopeOf(privilege) == v1::ALL) return;
     // (An order not created yet, which CreateOrder and ReuseOrder check, has no stream.)
     if (!order.order_id().empty()) Read(OrderStream(order.order_id()), order.version());
-    const std::string& me = actor_.user_id();
-    if (order.owner_id() == me || order.producer_id() == me ||
-        std::find(order.participants().begin(), order.participants().end(), me) !=
-            order.participants().end()) {
-      return;
-    }
+    if (NamesUser(order, actor_.user_id())) return;
     if (const v1::ClientView* client = state_.FindClient(order.client_id())) {
       ReadGrounds(privilege, *client, order.owner_id());
     }
@@ -962,7 +948,7 @@ absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
       return absl::InvalidArgumentError("the command is empty: set one of its commands");
   }
   if (!status.ok()) return status;
-  if (!IsSystem() && !decision_.writes.empty()) {
+  if (!IsSystem()) {
     // The actor's privileges come from their record and their roles: a deactivation or a
     // change of role that commits first stops the command, so that no event in the log is
     // by someone who no longer held the right to it at its position.
@@ -1416,16 +1402,17 @@ absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
   // In the client's turn, and each order's it reads: a command in flight on one of them is
   // waited for instead of raced, which on a busy account made the removal decide again until
   // it gave up.
-  decision_.turns.push_back(ClientStream(client->client_id()));
+  AlsoInTurnOf(ClientStream(client->client_id()));
   // A revision sent to this contact and not answered would wait for someone no longer on
   // record, and no one could answer for them.
   for (uint64_t position : state_.OrdersOfClient(client->client_id())) {
     const v1::OrderView& order = state_.OrderCreatedAt(position);
     // Archived orders too: they may be restored.
     if (order.deleted() || order.completed()) continue;
-    // Forwarded to the contact in the order's own turn meanwhile: decide again.
+    // Read, for a forward to the contact that commits between this decision and the taking
+    // of the order's turn (an order's turn keeps no record of who passed through it).
     Read(OrderStream(order.order_id()), order.version());
-    decision_.turns.push_back(OrderStream(order.order_id()));
+    AlsoInTurnOf(OrderStream(order.order_id()));
     for (const auto* revisions : {&order.scripts(), &order.spots()}) {
       if (revisions->empty()) continue;
       const v1::Revision& latest = *revisions->rbegin();
@@ -1516,7 +1503,7 @@ absl::Status Decider::DeleteClient(const v1::DeleteClient& c) {
   }
   const std::string stream = ClientStream(client->client_id());
   // In the client's turn too, which commands opening an order on it take (Decision::turns).
-  decision_.turns.push_back(stream);
+  AlsoInTurnOf(stream);
   Emit(stream, client->version()).mutable_client_deleted()->set_client_id(client->client_id());
   Target(stream, client->version(), client->client_id());
   DeactivateLogins(client->client_id(), "");  // Its contacts' logins end with it.
@@ -1597,7 +1584,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
   for (size_t i = 0; i < clients.size(); ++i) {
     RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, *clients[i], "reassign"));
     // In each client's turn too: an order opening on it meanwhile would keep the old owner.
-    decision_.turns.push_back(ClientStream(clients[i]->client_id()));
+    AlsoInTurnOf(ClientStream(clients[i]->client_id()));
     for (uint64_t position : state_.OrdersOfClient(clients[i]->client_id())) {
       const v1::OrderView* order = &state_.OrderCreatedAt(position);
       if (order->owner_id() == from->user_id() && IsOpen(*order)) open[i].push_back(order);
@@ -1651,7 +1638,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
     // In each moved order's turn too, as ReassignOrders: a command on the order in flight is
     // waited for instead of raced, which on a busy book made the reassignment decide again
     // until it gave up.
-    decision_.turns.push_back(OrderStream(order->order_id()));
+    AlsoInTurnOf(OrderStream(order->order_id()));
     MoveOrder(*order, to->user_id());
     decision_.result.mutable_moved_accounts(static_cast<int>(i))->add_order_ids(order->order_id());
     ++orders;
@@ -1704,7 +1691,7 @@ absl::Status Decider::ReassignOrders(const v1::ReassignOrders& c, bool has_etag)
   int moved = 0;
   for (const v1::OrderView* order : orders) {
     const std::string stream = OrderStream(order->order_id());
-    decision_.turns.push_back(stream);
+    AlsoInTurnOf(stream);
     if (order->owner_id() == to->user_id()) {
       // Already theirs: it stays so while the others move (whoever holds an order's turn
       // writes or reads its stream, so the store checks what the decision saw).
@@ -2383,7 +2370,8 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
             "\" no longer holds its client \"", client->client_id(), "\" (now \"",
             client->owner_id(), "\"'s); ", manager, " restores it, and may reassign it"));
       }
-      ReadUser(*owner);  // Both rest on the owner's record, and StandsOnAccount on the account.
+      // Both rest on the owner's record (being active), and StandsOnAccount on the account.
+      Read(UserStream(owner->user_id()), owner->version());
     }
   }
   const std::string stream = OrderStream(order->order_id());

@@ -31,8 +31,9 @@ struct Decision {
   std::vector<StreamWrite> writes;
   // Streams the decision depended on without writing them, at the versions it saw: the
   // append commits only while they are unchanged (store::AppendRequest::reads). For rules
-  // that span records other commands change in their own turns, and for what the actor's
-  // right rests on (their record and roles, the account a share of it comes through).
+  // that span records other commands change in their own turns, and for what a right rests
+  // on: the actor's record and roles, those of the users the command names, and short of
+  // scope ALL the order, its account and a team owner's record (Decider::ReadGrounds).
   std::vector<store::StreamRead> reads;
   // The record the command targets: the caller's etag is checked against its version, and
   // the result reports its new version.
@@ -41,10 +42,12 @@ struct Decision {
   v1::CommandResult result;  // id and sub_id; the engine adds versions and positions.
   std::string on_behalf_of;  // A client contact, when a user records the client's answer.
   // Commands that share a turn are appended one at a time, each decided on the state the one
-  // before it left. Empty: the target stream's. Commands whose rules look across users take
-  // kDirectoryTurn, so that two of them cannot both pass on the same state; commands that
-  // open an order on a client also take the client stream's turn, which deleting the client
-  // takes too, so that a client is never deleted with an order opening on it.
+  // before it left. A command takes its target stream's turn and these. Commands whose rules
+  // look across users take kDirectoryTurn, so that two of them cannot both pass on the same
+  // state; commands that open an order on a client also take the client stream's turn, which
+  // deleting the client takes too, so that a client is never deleted with an order opening on
+  // it; bulk commands take the turn of each order they move or read, so that a command in
+  // flight on one is waited for rather than raced.
   std::vector<std::string> turns;
 };
 

@@ -838,11 +838,14 @@ bool State::Owns(const v1::UserView& user, const v1::ClientView& client, absl::T
   return false;
 }
 
+bool NamesUser(const v1::OrderView& order, absl::string_view user_id) {
+  return order.owner_id() == user_id || order.producer_id() == user_id ||
+         std::find(order.participants().begin(), order.participants().end(), user_id) !=
+             order.participants().end();
+}
+
 bool State::Owns(const v1::UserView& user, const v1::OrderView& order, absl::Time now) const {
-  if (order.owner_id() == user.user_id() || order.producer_id() == user.user_id()) return true;
-  for (const std::string& participant : order.participants()) {
-    if (participant == user.user_id()) return true;
-  }
+  if (NamesUser(order, user.user_id())) return true;
   // Share access to an account reaches its orders.
   const v1::ClientView* client = FindClient(order.client_id());
   return client != nullptr && Owns(user, *client, now);

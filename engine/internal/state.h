@@ -63,6 +63,10 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id);
 // own entry; not the other contacts (as in the order), nor who shares it, owned it or opened it.
 v1::ClientView ForContact(v1::ClientView client, const std::string& contact_id);
 
+// Whether `order` names `user_id` as its owner, its producer or one it is shared with: the
+// grounds of access the order holds itself (State::Owns).
+bool NamesUser(const v1::OrderView& order, absl::string_view user_id);
+
 // Folds one record into a single order or client view (as-of reads use these alone). The
 // event is consumed: its large fields move into the view.
 void ApplyToOrder(const v1::EventRecord& record, v1::DomainEvent* event, v1::OrderView* order);

@@ -99,27 +99,41 @@ class OrderFlowTest : public ::spotflow::testing::EngineTest {
     return result;
   }
 
-  // Runs `command` as `user`, its append held at a gate on `stream` (which it writes) until
-  // `meanwhile` has run as `by` and committed, and returns its result: what it was decided on
-  // may have changed by the time its append reaches the store.
-  // `meanwhile` must not write `stream`: it would wait behind the held append.
-  absl::StatusOr<v1::CommandResult> RunAcross(const std::string& stream, const std::string& user,
+  // Runs `command` as `user` on `order`, its append held at a gate on the order's stream
+  // until `meanwhile` has run as `by` and committed, and returns its result: what it was
+  // decided on may have changed by the time its append reaches the store. A refused command
+  // is expected to have written nothing. `meanwhile` must not take the order's turn (write
+  // it, or read it in its turn as a bulk command does): it would wait behind the held append,
+  // which fails the run after 30 s.
+  absl::StatusOr<v1::CommandResult> RunAcross(const std::string& order, const std::string& user,
                                               const v1::Command& command, const std::string& by,
                                               const v1::Command& meanwhile,
                                               int max_attempts = Options().max_attempts) {
-    absl::Notification answered;
+    absl::Notification answered, done_meanwhile;
     absl::StatusOr<v1::CommandResult> result = absl::UnknownError("not run");
+    absl::StatusOr<v1::CommandResult> meanwhile_result = absl::UnknownError("not run");
+    uint64_t head = 0;
     OverGate(max_attempts, [&](GatedStore& gate) {
-      gate.Close(stream);
+      gate.Close(absl::StrCat("order-", order));
       engine_->ExecuteAsync({user}, command, [&](absl::StatusOr<v1::CommandResult> r) {
         result = std::move(r);
         answered.Notify();
       });
       ASSERT_EQ(gate.appends(), 1u) << "decided, and its append is in flight";
-      Run(by, meanwhile);
+      engine_->ExecuteAsync({by}, meanwhile, [&](absl::StatusOr<v1::CommandResult> r) {
+        meanwhile_result = std::move(r);
+        done_meanwhile.Notify();
+      });
+      ASSERT_TRUE(done_meanwhile.WaitForNotificationWithTimeout(absl::Seconds(30)))
+          << "the change meant to commit meanwhile waits for the held append";
+      ASSERT_OK(meanwhile_result.status());
+      head = store_->Head().position;
       gate.Open();
       answered.WaitForNotification();
     });
+    if (!result.ok()) {
+      EXPECT_EQ(store_->Head().position, head) << "a refused command wrote to the log";
+    }
     return result;
   }
 
@@ -3333,48 +3347,54 @@ TEST_F(OrderFlowTest, RemovingAContactWaitsForACommandInFlightOnAnOrderItReads) 
   EXPECT_THAT(Order(order).comments(), SizeIs(1));
 }
 
-// What a command's right rests on (the actor's record and roles, the account a share of it
-// gives access through) is read at the version it was decided on: a change to it that commits
-// between the decision and the append stops the command, which is decided again on the state
-// after it. Otherwise the log would hold, after a user's deactivation, a change by them.
-TEST_F(OrderFlowTest, ACommandDecidedBeforeItsRightEndedIsDecidedAgainAndRefused) {
-  const std::string order = CreateOrder();
-  const std::string stream = absl::StrCat("order-", order);
-  v1::Command comment;  // The assistant's right to it comes through its share of the account.
-  comment.mutable_add_comment()->set_order_id(order);
-  comment.mutable_add_comment()->set_text("Called the client about the tag line");
-  const auto no_comment_landed = [&] { EXPECT_THAT(Order(order).comments(), IsEmpty()); };
+// What a command's right rests on is read at the version it was decided on: a change to it
+// that commits between the decision and the append stops the command, which is decided again
+// on the state after it. Otherwise the log would hold, after a user lost a right, a change
+// they made with it. Here the right of the assistant to comment on the AE's order, through
+// its share of the account.
+class RightEndedTest : public OrderFlowTest {
+ protected:
+  void SetUp() override {
+    OrderFlowTest::SetUp();
+    order_ = CreateOrder();
+    comment_.mutable_add_comment()->set_order_id(order_);
+    comment_.mutable_add_comment()->set_text("Called the client about the tag line");
+  }
+  // The assistant's comment, its append held while `by` runs `meanwhile`.
+  absl::StatusOr<v1::CommandResult> CommentAcross(const std::string& by,
+                                                  const v1::Command& meanwhile,
+                                                  int max_attempts = Options().max_attempts) {
+    return RunAcross(order_, kAssistant, comment_, by, meanwhile, max_attempts);
+  }
+  std::string order_;
+  v1::Command comment_;
+};
 
+TEST_F(RightEndedTest, AnUnshareOfTheAccountMeanwhileRefusesTheComment) {
   v1::Command unshare;
   unshare.mutable_unshare_client()->set_client_id(client_);
   unshare.mutable_unshare_client()->set_user_id(kAssistant);
-  EXPECT_THAT(RunAcross(stream, kAssistant, comment, kAe, unshare),
-              StatusIs(absl::StatusCode::kNotFound));
-  no_comment_landed();
+  EXPECT_THAT(CommentAcross(kAe, unshare), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Order(order_).comments(), IsEmpty());
+}
 
-  v1::Command share;
-  share.mutable_share_client()->set_client_id(client_);
-  share.mutable_share_client()->set_user_id(kAssistant);
-  Run(kAe, share);
-  v1::Command demote;
+TEST_F(RightEndedTest, ARoleChangeMeanwhileRefusesTheComment) {
+  v1::Command demote;  // Auditors see every order, and comment on none.
   demote.mutable_set_user_roles()->set_user_id(kAssistant);
   demote.mutable_set_user_roles()->add_roles(engine::kAuditor);
-  EXPECT_FALSE(RunAcross(stream, kAssistant, comment, kAdmin, demote).ok());
-  no_comment_landed();
+  EXPECT_THAT(CommentAcross(kAdmin, demote), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Order(order_).comments(), IsEmpty());
+}
 
-  v1::Command promote;
-  promote.mutable_set_user_roles()->set_user_id(kAssistant);
-  promote.mutable_set_user_roles()->add_roles(engine::kSalesAssistant);
-  Run(kAdmin, promote);
+TEST_F(RightEndedTest, ADeactivationMeanwhileRefusesTheComment) {
   v1::Command deactivate;
   deactivate.mutable_deactivate_user()->set_user_id(kAssistant);
-  EXPECT_FALSE(RunAcross(stream, kAssistant, comment, kAdmin, deactivate).ok());
-  no_comment_landed();
-  v1::Command reactivate;
-  reactivate.mutable_reactivate_user()->set_user_id(kAssistant);
-  Run(kAdmin, reactivate);
+  EXPECT_THAT(CommentAcross(kAdmin, deactivate),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("deactivated")));
+  EXPECT_THAT(Order(order_).comments(), IsEmpty());
+}
 
-  // The role's definition, when it stops granting the right.
+TEST_F(RightEndedTest, ARoleRedefinedMeanwhileRefusesTheComment) {
   const v1::RoleDefinition assistant = RoleDefinition(engine::kSalesAssistant);
   v1::Command narrow;
   *narrow.mutable_define_role()->mutable_definition() = assistant;
@@ -3384,14 +3404,11 @@ TEST_F(OrderFlowTest, ACommandDecidedBeforeItsRightEndedIsDecidedAgainAndRefused
       *narrow.mutable_define_role()->mutable_definition()->add_grants() = grant;
     }
   }
-  EXPECT_THAT(RunAcross(stream, kAssistant, comment, kAdmin, narrow),
-              StatusIs(absl::StatusCode::kPermissionDenied));
-  no_comment_landed();
-  v1::Command restore;
-  *restore.mutable_define_role()->mutable_definition() = assistant;
-  Run(kAdmin, restore);
+  EXPECT_THAT(CommentAcross(kAdmin, narrow), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Order(order_).comments(), IsEmpty());
+}
 
-  // A team lead's right to their report's orders, when the owner moves to another team.
+TEST_F(RightEndedTest, ATeamLeadsCommentIsRefusedWhenTheOwnerMovedTeamMeanwhile) {
   v1::Command team_lead;
   v1::RoleDefinition* lead = team_lead.mutable_define_role()->mutable_definition();
   lead->set_name("team_lead");
@@ -3410,31 +3427,35 @@ TEST_F(OrderFlowTest, ACommandDecidedBeforeItsRightEndedIsDecidedAgainAndRefused
   v1::Command moves;
   moves.mutable_set_user_manager()->set_user_id(kAe);
   moves.mutable_set_user_manager()->set_manager_id(kManager);
-  EXPECT_THAT(RunAcross(stream, "lee", comment, kAdmin, moves),
+  EXPECT_THAT(RunAcross(order_, "lee", comment_, kAdmin, moves),
               StatusIs(absl::StatusCode::kNotFound));
-  no_comment_landed();
+  EXPECT_THAT(Order(order_).comments(), IsEmpty());
+}
 
-  // A user the command names (here, whom the order is shared with), deactivated meanwhile.
-  v1::Command share_order;
-  share_order.mutable_share_order()->set_order_id(order);
-  share_order.mutable_share_order()->set_user_id(kOrderEntry);
+// A user the command names (here, whom the order is shared with) deactivated meanwhile.
+TEST_F(RightEndedTest, AShareWithAUserDeactivatedMeanwhileIsRefused) {
+  v1::Command share;
+  share.mutable_share_order()->set_order_id(order_);
+  share.mutable_share_order()->set_user_id(kOrderEntry);
   v1::Command leaves;
   leaves.mutable_deactivate_user()->set_user_id(kOrderEntry);
-  EXPECT_THAT(RunAcross(stream, kAe, share_order, kAdmin, leaves),
+  EXPECT_THAT(RunAcross(order_, kAe, share, kAdmin, leaves),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("deactivated")));
-  EXPECT_THAT(Order(order).participants(), IsEmpty());
+  EXPECT_THAT(Order(order_).participants(), IsEmpty());
+}
 
-  // A change that leaves the right in place costs the command a second decision (with one
-  // attempt, none is left), not its landing.
+// A change that leaves the right in place costs the command one more decision (with one
+// attempt, none is left), not its landing.
+TEST_F(RightEndedTest, AChangeThatLeavesTheRightCostsOneMoreDecision) {
   v1::Command rename;
   rename.mutable_update_user()->set_user_id(kAssistant);
   rename.mutable_update_user()->set_display_name("Ann Assistant");
-  EXPECT_THAT(RunAcross(stream, kAssistant, comment, kAdmin, rename, /*max_attempts=*/1),
+  EXPECT_THAT(CommentAcross(kAdmin, rename, /*max_attempts=*/1),
               StatusIs(absl::StatusCode::kAborted));
-  no_comment_landed();
+  EXPECT_THAT(Order(order_).comments(), IsEmpty());
   rename.mutable_update_user()->set_display_name("Ann A. Assistant");
-  ASSERT_OK(RunAcross(stream, kAssistant, comment, kAdmin, rename).status());
-  EXPECT_THAT(Order(order).comments(), SizeIs(1));
+  ASSERT_OK(CommentAcross(kAdmin, rename).status());
+  EXPECT_THAT(Order(order_).comments(), SizeIs(1));
 }
 
 // Restoring an order short of scope ALL rests on its owner being active and still on the
@@ -3448,7 +3469,7 @@ TEST_F(OrderFlowTest, ARestoreDecidedBeforeTheOwnerLeftIsDecidedAgainAndRefused)
   restore.mutable_restore_order()->set_order_id(order);
   v1::Command leaves;
   leaves.mutable_deactivate_user()->set_user_id(kAe);
-  EXPECT_THAT(RunAcross(absl::StrCat("order-", order), kAssistant, restore, kAdmin, leaves),
+  EXPECT_THAT(RunAcross(order, kAssistant, restore, kAdmin, leaves),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("deactivated")));
   EXPECT_TRUE(Order(order).archived());
 }
@@ -3466,7 +3487,7 @@ TEST_F(OrderFlowTest, ADeleteDecidedBeforeTheAccountMovedIsDecidedAgainAndRefuse
   v1::Command moves;
   moves.mutable_reassign_accounts()->set_from_owner(kAe);
   moves.mutable_reassign_accounts()->set_to_owner(kAe2);
-  EXPECT_THAT(RunAcross(absl::StrCat("order-", order), kAe, remove, kManager, moves),
+  EXPECT_THAT(RunAcross(order, kAe, remove, kManager, moves),
               StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_FALSE(Order(order).deleted());
 }
