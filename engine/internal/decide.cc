@@ -2239,6 +2239,9 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
         "order ", Name(*order), " was shared with user \"", actor_.user_id(),
         "\", who may leave it but not ", share ? "share it on" : "unshare others", ask));
   }
+  // Passing it on rests on the account too (its owner, the actor's share of it) and, through
+  // a team, on the owner's record: an unshare or a move that commits first stops it.
+  if (client != nullptr && !leaving) ReadGrounds(v1::ORDER_MANAGE, *client, order->owner_id());
   ASSIGN_OR_RETURN(const v1::UserView* user,
                    LoadUser("user_id", user_id, /*must_be_active=*/share));
   if (share) RETURN_IF_ERROR(RequireStaff(*user, "share an order with"));
@@ -2270,10 +2273,7 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
     event.mutable_order_shared()->set_order_id(order->order_id());
     event.mutable_order_shared()->set_user_id(user->user_id());
     event.mutable_order_shared()->set_through_account_share(through_account_share);
-    if (through_account_share) {
-      Read(ClientStream(client->client_id()), client->version());
-      TakeClientTurn(client->client_id());
-    }
+    if (through_account_share) TakeClientTurn(client->client_id());  // Its account is read.
   } else {
     event.mutable_order_unshared()->set_order_id(order->order_id());
     event.mutable_order_unshared()->set_user_id(user->user_id());

@@ -3444,6 +3444,27 @@ TEST_F(RightEndedTest, AShareWithAUserDeactivatedMeanwhileIsRefused) {
   EXPECT_THAT(Order(order_).participants(), IsEmpty());
 }
 
+// Passing an order share on (here, unsharing another) through the account's share for good,
+// as the AE's assistant does, when that share ends meanwhile: the assistant, still on the
+// order itself, may then only leave it.
+TEST_F(RightEndedTest, UnsharingOthersIsRefusedWhenTheAccountShareEndedMeanwhile) {
+  for (const char* user : {kAssistant, kOrderEntry}) {
+    v1::Command share;
+    share.mutable_share_order()->set_order_id(order_);
+    share.mutable_share_order()->set_user_id(user);
+    Run(kAe, share);
+  }
+  v1::Command unshare_order;
+  unshare_order.mutable_unshare_order()->set_order_id(order_);
+  unshare_order.mutable_unshare_order()->set_user_id(kOrderEntry);
+  v1::Command unshare_account;
+  unshare_account.mutable_unshare_client()->set_client_id(client_);
+  unshare_account.mutable_unshare_client()->set_user_id(kAssistant);
+  EXPECT_THAT(RunAcross(order_, kAssistant, unshare_order, kAe, unshare_account),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("may leave it")));
+  EXPECT_THAT(Order(order_).participants(), Contains(kOrderEntry));
+}
+
 // A change that leaves the right in place costs the command one more decision (with one
 // attempt, none is left), not its landing.
 TEST_F(RightEndedTest, AChangeThatLeavesTheRightCostsOneMoreDecision) {
