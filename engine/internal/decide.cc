@@ -507,6 +507,7 @@ class Decider {
       return a->user_id() < b->user_id();
     });
     for (const v1::UserView* login : logins) {
+      AlsoInTurnOf(UserStream(login->user_id()));  // A token issued meanwhile is waited for.
       Emit(UserStream(login->user_id()), login->version())
           .mutable_user_deactivated()
           ->set_user_id(login->user_id());
@@ -2239,9 +2240,12 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
         "order ", Name(*order), " was shared with user \"", actor_.user_id(),
         "\", who may leave it but not ", share ? "share it on" : "unshare others", ask));
   }
-  // Passing it on rests on the account too (its owner, the actor's share of it) and, through
-  // a team, on the owner's record: an unshare or a move that commits first stops it.
-  if (client != nullptr && !leaving) ReadGrounds(v1::ORDER_MANAGE, *client, order->owner_id());
+  // Passing it on, but as the order's owner (the order stream, which the write checks), rests
+  // on the account too (its owner, the actor's share of it) and, through a team, on the
+  // owner's record: an unshare or a move that commits first stops it.
+  if (client != nullptr && !leaving && order->owner_id() != actor_.user_id()) {
+    ReadGrounds(v1::ORDER_MANAGE, *client, order->owner_id());
+  }
   ASSIGN_OR_RETURN(const v1::UserView* user,
                    LoadUser("user_id", user_id, /*must_be_active=*/share));
   if (share) RETURN_IF_ERROR(RequireStaff(*user, "share an order with"));

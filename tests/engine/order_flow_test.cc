@@ -3465,6 +3465,19 @@ TEST_F(RightEndedTest, UnsharingOthersIsRefusedWhenTheAccountShareEndedMeanwhile
   EXPECT_THAT(Order(order_).participants(), Contains(kOrderEntry));
 }
 
+// The order's owner shares it on the grounds of owning it, which the order itself holds: a
+// change to the account meanwhile does not make them decide again (one attempt is enough).
+TEST_F(RightEndedTest, AnOwnersShareDoesNotRestOnTheAccount) {
+  v1::Command share;
+  share.mutable_share_order()->set_order_id(order_);
+  share.mutable_share_order()->set_user_id(kOrderEntry);
+  v1::Command rename;
+  rename.mutable_update_client()->set_client_id(client_);
+  rename.mutable_update_client()->set_name("Acme Motors Group");
+  ASSERT_OK(RunAcross(order_, kAe, share, kAe, rename, /*max_attempts=*/1).status());
+  EXPECT_THAT(Order(order_).participants(), Contains(kOrderEntry));
+}
+
 // A change that leaves the right in place costs the command one more decision (with one
 // attempt, none is left), not its landing.
 TEST_F(RightEndedTest, AChangeThatLeavesTheRightCostsOneMoreDecision) {
