@@ -3492,6 +3492,38 @@ TEST_F(RightEndedTest, AChangeThatLeavesTheRightCostsOneMoreDecision) {
   EXPECT_THAT(Order(order_).comments(), SizeIs(1));
 }
 
+// A command takes its target's turn besides those it names: a deactivation (in the users and
+// roles' turn) waits for a token being recorded on that user's record, instead of racing it
+// for the record's next version (with one attempt each, the one that lost would fail).
+TEST_F(OrderFlowTest, ADeactivationWaitsForATokenInFlightOnTheSameUser) {
+  absl::Notification issued, deactivated;
+  absl::StatusOr<v1::CommandResult> issue_result, deactivate_result;
+  OverGate(/*max_attempts=*/1, [&](GatedStore& gate) {
+    gate.Close(absl::StrCat("user-", kAssistant));
+    v1::Command issue;
+    issue.mutable_record_token_issued()->set_user_id(kAssistant);
+    issue.mutable_record_token_issued()->set_token_hash_prefix("0123456789ab");
+    engine_->ExecuteAsync({kAdmin}, issue, [&](absl::StatusOr<v1::CommandResult> r) {
+      issue_result = std::move(r);
+      issued.Notify();
+    });
+    ASSERT_EQ(gate.appends(), 1u) << "the token's append is in flight";
+    v1::Command deactivate;
+    deactivate.mutable_deactivate_user()->set_user_id(kAssistant);
+    engine_->ExecuteAsync({kAdmin}, deactivate, [&](absl::StatusOr<v1::CommandResult> r) {
+      deactivate_result = std::move(r);
+      deactivated.Notify();
+    });
+    EXPECT_EQ(gate.appends(), 1u) << "the deactivation raced the token";
+    gate.Open();
+    issued.WaitForNotification();
+    deactivated.WaitForNotification();
+  });
+  ASSERT_OK(issue_result.status());
+  ASSERT_OK(deactivate_result.status());
+  EXPECT_GT(deactivate_result->first_position(), issue_result->last_position());
+}
+
 // Restoring an order short of scope ALL rests on its owner being active and still on the
 // account: the owner's deactivation meanwhile stops it.
 TEST_F(OrderFlowTest, ARestoreDecidedBeforeTheOwnerLeftIsDecidedAgainAndRefused) {
