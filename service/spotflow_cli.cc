@@ -257,7 +257,8 @@ const std::vector<VerbSpec>& Verbs() {
        {}, true},
       {"comment", "ORDER \"TEXT\"", 2, 2, {}, true},
       {"client create", "--name NAME [--id ID] [--owner USER] [--kind KIND]\n"
-                        "               (the id: made from the name when not given)",
+                        "               (the id: made from the name when not given; the owner:\n"
+                        "               you, or the AE who shared accounts with you)",
        0, 0, {"name", "id", "owner", "kind"}, true},
       {"client show", "CLIENT", 1, 1, {}, false},
       {"client list", "", 0, 0, {}, false},

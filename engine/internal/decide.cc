@@ -466,11 +466,45 @@ class Decider {
   }
   // Accounts belong to staff who can manage clients: an owner who cannot would hold an
   // account they may not edit.
+  // Who may own accounts: one who manages clients and approves their orders' scripts and
+  // spots. Seed 000 moves accounts "from one AE to another AE"; an assistant, who may not
+  // approve, works an AE's accounts through a share instead. An owner who could not approve
+  // would leave every revision on the account waiting for a manager.
   absl::Status RequireAccountOwner(const v1::UserView& user, absl::string_view what) const {
-    if (Grants(user.roles(), v1::CLIENT_MANAGE)) return absl::OkStatus();
+    const bool manages = Grants(user.roles(), v1::CLIENT_MANAGE);
+    const bool approves = Grants(user.roles(), v1::REVISION_APPROVE);
+    if (manages && approves) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrCat(
-        "user \"", user.user_id(), "\" cannot manage clients (no role of theirs grants ",
-        "CLIENT_MANAGE); ", what, " someone who can, such as an account executive"));
+        "user \"", user.user_id(), "\" cannot own accounts: an account's owner manages the ",
+        "client and approves its orders' scripts and spots, and no role of theirs grants ",
+        manages ? "REVISION_APPROVE" : "CLIENT_MANAGE", "; ", what,
+        " someone who can, such as an account executive"));
+  }
+  // Whose book a new client goes to when CreateClient names no owner: the actor's, when they
+  // may own accounts; else that of the one owner who shared accounts with them (a sales
+  // assistant's AE). Several such owners, or none: the command must name one.
+  absl::StatusOr<std::string> DefaultAccountOwner() const {
+    if (RequireAccountOwner(actor_, "").ok()) return actor_.user_id();
+    absl::btree_set<std::string> assisted;
+    for (const auto& [position, id] : state_.clients_by_creation()) {
+      const v1::ClientView* client = state_.FindClient(id);
+      if (client == nullptr || client->deleted()) continue;
+      for (const v1::AccountShare& share : client->shares()) {
+        if (share.user_id() != actor_.user_id() || share.granted_by() != client->owner_id()) {
+          continue;
+        }
+        if (share.has_until() && ToTime(share.until()) <= now_) continue;
+        assisted.insert(client->owner_id());
+      }
+    }
+    if (assisted.size() == 1) return *assisted.begin();
+    if (assisted.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(RequireAccountOwner(actor_, "make the owner").message(), " (owner_id)"));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("give the client's owner (owner_id): you work the accounts of several ",
+                     "owners (", absl::StrJoin(assisted, ", "), ")"));
   }
   absl::Status RequireAdmin(absl::string_view what) const {
     return Require(v1::ADMIN_CONFIGURE, what);
@@ -1228,7 +1262,10 @@ absl::Status Decider::CreateClient(const v1::CreateClient& c) {
                    }));
   RETURN_IF_ERROR(ValidateText("client kind", c.kind(), kMaxNameBytes, false));
   RETURN_IF_ERROR(ValidateText("organization", c.organization(), kMaxNameBytes, false));
-  const std::string owner = c.owner_id().empty() ? actor_.user_id() : c.owner_id();
+  std::string owner = c.owner_id();
+  if (owner.empty()) {
+    ASSIGN_OR_RETURN(owner, DefaultAccountOwner());
+  }
   ASSIGN_OR_RETURN(const v1::UserView* owner_user, LoadUser("owner_id", owner));
   RETURN_IF_ERROR(RequireStaff(*owner_user, "make the owner of a client"));
   RETURN_IF_ERROR(RequireAccountOwner(*owner_user, "make the owner"));

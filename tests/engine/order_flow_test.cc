@@ -1181,24 +1181,72 @@ TEST_F(OrderFlowTest, AccountShareExpiresAtItsDate) {
   EXPECT_EQ(shared_as_of(at_later), 0);
 }
 
-TEST_F(OrderFlowTest, AccountsBelongToStaffWhoCanManageClients) {
-  // An owner who cannot manage clients would hold an account they may not edit.
-  const auto cannot = StatusIs(absl::StatusCode::kInvalidArgument,
-                               AllOf(HasSubstr("\"producer\" cannot manage clients"),
-                                     HasSubstr("such as an account executive")));
+TEST_F(OrderFlowTest, AccountsBelongToStaffWhoManageClientsAndApproveTheirWork) {
+  // An owner who cannot manage clients would hold an account they may not edit; one who cannot
+  // approve would leave every revision on it waiting for a manager (seed 000: accounts move
+  // from one AE to another AE).
+  const auto cannot = [](const std::string& user, const std::string& lacks) {
+    return StatusIs(absl::StatusCode::kInvalidArgument,
+                    AllOf(HasSubstr("\"" + user + "\" cannot own accounts"),
+                          HasSubstr("no role of theirs grants " + lacks),
+                          HasSubstr("such as an account executive")));
+  };
   v1::Command create = CreateClientCommand("globex", "Globex");
   create.mutable_create_client()->set_owner_id(kProducer);
-  EXPECT_THAT(Reject(kManager, create), cannot);
+  EXPECT_THAT(Reject(kManager, create), cannot(kProducer, "CLIENT_MANAGE"));
   v1::Command reassign;
   reassign.mutable_reassign_accounts()->set_from_owner(kAe);
   reassign.mutable_reassign_accounts()->set_to_owner(kProducer);
-  EXPECT_THAT(Reject(kManager, reassign), cannot);
+  EXPECT_THAT(Reject(kManager, reassign), cannot(kProducer, "CLIENT_MANAGE"));
   create.mutable_create_client()->set_owner_id(kAuditor);
-  EXPECT_THAT(Reject(kManager, create), StatusIs(absl::StatusCode::kInvalidArgument,
-                                                 HasSubstr("\"auditor\" cannot manage clients")));
+  EXPECT_THAT(Reject(kManager, create), cannot(kAuditor, "CLIENT_MANAGE"));
+  for (const char* assistant : {kAssistant, kOrderEntry}) {
+    create.mutable_create_client()->set_owner_id(assistant);
+    EXPECT_THAT(Reject(kManager, create), cannot(assistant, "REVISION_APPROVE"));
+    reassign.mutable_reassign_accounts()->set_to_owner(assistant);
+    EXPECT_THAT(Reject(kManager, reassign), cannot(assistant, "REVISION_APPROVE"));
+  }
+  reassign.mutable_reassign_accounts()->clear_to_owner();
+  reassign.mutable_reassign_accounts()->add_spread_to(kAe2);
+  reassign.mutable_reassign_accounts()->add_spread_to(kOrderEntry);
+  EXPECT_THAT(Reject(kManager, reassign), cannot(kOrderEntry, "REVISION_APPROVE"));
   create.mutable_create_client()->set_owner_id(kAe2);
   Run(kManager, create);
   EXPECT_EQ(engine_->GetClient({kManager}, "globex")->owner_id(), kAe2);
+}
+
+// A client an assistant creates without naming its owner goes to the book of the AE they
+// assist (who shared accounts with them), not to the assistant, who could not approve its work.
+TEST_F(OrderFlowTest, AClientAnAssistantCreatesGoesToTheBookOfTheAeTheyAssist) {
+  const v1::CommandResult made = Run(kAssistant, CreateClientCommand("", "Initech"));
+  ASSERT_OK_AND_ASSIGN(const v1::ClientView initech, engine_->GetClient({kAe}, made.id()));
+  EXPECT_EQ(initech.owner_id(), kAe);
+  EXPECT_EQ(initech.created_by(), kAssistant);
+  ASSERT_THAT(initech.shares(), SizeIs(1));
+  EXPECT_EQ(initech.shares(0).user_id(), kAssistant);
+  // An AE's own clients stay theirs.
+  EXPECT_EQ(
+      engine_->GetClient({kAe2}, Run(kAe2, CreateClientCommand("", "Globex")).id())->owner_id(),
+      kAe2);
+  // One who assists several AEs names the owner; one who assists none is told what to give.
+  v1::Command share;
+  share.mutable_share_client()->set_client_id("globex");
+  share.mutable_share_client()->set_user_id(kAssistant);
+  Run(kAe2, share);
+  EXPECT_THAT(Reject(kAssistant, CreateClientCommand("", "Hooli")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("give the client's owner (owner_id): you work the accounts of "
+                                 "several owners (ae, ae2)")));
+  v1::Command user;
+  user.mutable_create_user()->set_user_id("otto");
+  user.mutable_create_user()->set_display_name("Otto");
+  user.mutable_create_user()->add_roles(engine::kOrderEntry);
+  Run(kAdmin, user);
+  EXPECT_THAT(
+      Reject("otto", CreateClientCommand("", "Hooli")),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("\"otto\" cannot own accounts"),
+                     HasSubstr("make the owner someone who can"), HasSubstr("(owner_id)"))));
 }
 
 // A client or contact created without an id gets one people can type, made from its name.
@@ -1586,7 +1634,8 @@ TEST_F(OrderFlowTest, AccountsSpreadOverSeveralUsersEvenOutTheirOpenOrders) {
   EXPECT_THAT(done.moved_accounts(0).order_ids(),
               ElementsAre(acme_orders[0], acme_orders[1], acme_orders[2]));
   // Accounts with no open order are shared out too: between takers even on open orders (ae
-  // and order entry have none), to whoever was given fewer accounts here.
+  // and a new AE have none), to whoever was given fewer accounts here.
+  AddUser("ae3", engine::kAccountExecutive);
   const std::string quiet1 = Run(kManager, CreateClientCommand("quiet1", "Quiet One")).id();
   const std::string quiet2 = Run(kManager, CreateClientCommand("quiet2", "Quiet Two")).id();
   v1::Command quiet;
@@ -1594,10 +1643,10 @@ TEST_F(OrderFlowTest, AccountsSpreadOverSeveralUsersEvenOutTheirOpenOrders) {
   quiet.mutable_reassign_accounts()->add_client_ids(quiet1);
   quiet.mutable_reassign_accounts()->add_client_ids(quiet2);
   quiet.mutable_reassign_accounts()->add_spread_to(kAe);
-  quiet.mutable_reassign_accounts()->add_spread_to(kOrderEntry);
+  quiet.mutable_reassign_accounts()->add_spread_to("ae3");
   quiet.set_request_id("spread-quiet");
   const v1::CommandResult shared = Run(kManager, quiet);
-  EXPECT_THAT(moves(shared), ElementsAre("quiet1->ae (0)", "quiet2->order_entry (0)"));
+  EXPECT_THAT(moves(shared), ElementsAre("quiet1->ae (0)", "quiet2->ae3 (0)"));
   // A repeat answers as the first did, moves included.
   const v1::CommandResult repeat = Run(kManager, quiet);
   EXPECT_TRUE(repeat.deduplicated());

@@ -579,9 +579,16 @@ def main():
         globex = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="globex"),
                           domain_pb2.ClientView, mia)
         expect(globex.owner_id == "sam", "a dry run moves nothing")
-        spread = run_cli("accounts", "reassign", "sam", "mia,otto", "--dry-run", token=mia)
+        # Accounts go to those who may approve their work: an AE, not order entry.
+        to_entry = run_cli("accounts", "reassign", "sam", "mia,otto", "--dry-run", token=mia)
+        expect(to_entry.returncode == 1 and "INVALID_ARGUMENT" in to_entry.stderr
+               and '"otto" cannot own accounts' in to_entry.stderr,
+               "order entry is refused accounts: " + to_entry.stderr)
+        ok("a second AE", "user", "create", "ava", "--name", "Ava Seller", "--role",
+           "account_executive")
+        spread = run_cli("accounts", "reassign", "sam", "mia,ava", "--dry-run", token=mia)
         expect(spread.returncode == 0 and "  to mia:\n" in spread.stdout
-               and "  to otto:\n" in spread.stdout and "    clients it would move: "
+               and "  to ava:\n" in spread.stdout and "    clients it would move: "
                in spread.stdout, "accounts spread over several say who would take what: "
                + spread.stdout + spread.stderr)
         for args in (("--kind=",), ("--kind", "agency", "--client", "globex")):
