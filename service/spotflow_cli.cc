@@ -607,7 +607,8 @@ class Client {
     std::fprintf(stderr, "spotflow: %s: %s\n", CodeName(status.error_code()),
                  status.error_message().c_str());
     // The engine names workflow actions; order show maps those open to the caller to verbs.
-    if (absl::StrContains(status.error_message(), "; allowed now: ")) {
+    if (absl::StrContains(status.error_message(), "; open to you now: ") ||
+        absl::StrContains(status.error_message(), "; no action is open to you now")) {
       std::fprintf(stderr,
                    "spotflow: `spotflow order show ORDER` lists the commands open to "
                    "you now\n");

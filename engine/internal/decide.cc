@@ -630,11 +630,17 @@ class Decider {
     if (transition == nullptr) {
       // Not from this state: who may never take it hears that first.
       RETURN_IF_ERROR(RequireMayTake(order, action, privilege_override));
-      std::vector<std::string> allowed;
+      // The actions open from this state: those the actor's privileges reach, and the rest,
+      // which wait for others (a producer is not told to approve what they wrote).
+      std::vector<std::string> yours, others;
       std::set<std::string> actions;  // Every action of the workflow, from any state.
       for (const v1::Transition& t : workflow->transitions()) {
-        if (t.from() == order.status()) allowed.push_back(t.action());
         actions.insert(t.action());
+        if (t.from() != order.status()) continue;
+        std::vector<std::string>& open = Require(t.privilege(), order, "").ok() ? yours : others;
+        if (std::find(open.begin(), open.end(), t.action()) == open.end()) {
+          open.push_back(t.action());
+        }
       }
       // The house's workflow is not a client contact's to read: their answers are all they
       // take, and `spotflow order show` says when one is open to them.
@@ -649,8 +655,10 @@ class Decider {
           "action \"", action, "\" is not allowed while order ", Name(order), " is in state \"",
           order.status(), "\"",
           contact ? "; nothing waits for your answer on it now"
-                  : absl::StrCat("; allowed now: ",
-                                 allowed.empty() ? "none" : absl::StrJoin(allowed, ", "))));
+                  : absl::StrCat(
+                        yours.empty() ? "; no action is open to you now" : "; open to you now: ",
+                        absl::StrJoin(yours, ", "),
+                        others.empty() ? "" : "; open to others: ", absl::StrJoin(others, ", "))));
     }
     const v1::Privilege privilege = privilege_override != v1::PRIVILEGE_UNSPECIFIED
                                         ? privilege_override

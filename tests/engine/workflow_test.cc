@@ -118,11 +118,21 @@ TEST_F(WorkflowTest, EveryIllegalActionInEveryStateIsRefusedAndWritesNothing) {
   EXPECT_GT(refused, 100);
 }
 
-TEST_F(WorkflowTest, RefusalNamesTheStateAndTheActionsAllowedNow) {
+TEST_F(WorkflowTest, RefusalNamesTheStateAndTheActionsOpenToTheCallerAndToOthers) {
   const std::string order = CreateOrder();
   EXPECT_THAT(Reject(kProducer, Action(order, "deliver")),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("state \"awaiting_script\"; allowed now: submit_script")));
+                       HasSubstr("state \"awaiting_script\"; open to you now: submit_script")));
+  EXPECT_THAT(Reject(kAe, Action(order, "deliver")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("state \"awaiting_script\"; no action is open to you now; open "
+                                 "to others: submit_script")));
+  // Under review, a producer is not told to approve what they wrote.
+  Run(kProducer, Script(order, "Cold outside? Hot deals inside."));
+  EXPECT_THAT(Reject(kProducer, Action(order, "deliver")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("in state \"script_review\"; open to you now: submit_script; "
+                                 "open to others: approve_script, request_script_changes")));
 }
 
 v1::Command Publish(v1::WorkflowDefinition workflow) {

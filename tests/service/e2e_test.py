@@ -730,7 +730,7 @@ def main():
                + audited)
         early = run_cli("action", fresh.id, "deliver", token=pete)
         expect(early.returncode == 1 and "FAILED_PRECONDITION" in early.stderr
-               and "allowed now: submit_script" in early.stderr
+               and "open to you now: submit_script" in early.stderr
                and "spotflow order show ORDER` lists the commands open to you" in early.stderr,
                "spotflow action refuses an action the order's state does not allow: "
                + early.stderr)
