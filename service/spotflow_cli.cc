@@ -2520,6 +2520,14 @@ int Client::Audit(const std::string& sub, const Args& args) {
       std::fprintf(stderr, "exported %llu events to %s\n", static_cast<unsigned long long>(lines),
                    args.Get("out").c_str());
     }
+    // Its lines skip the positions of other records, as lines cut out of a whole export would:
+    // the check must be told (a whole export with gaps is DATA_LOSS).
+    if (args.Has("order") || args.Has("client") || args.Has("stream") || args.Has("user")) {
+      std::fprintf(stderr,
+                   "a filtered export: check it with `spotflow audit verify --export %s "
+                   "--filtered`\n",
+                   args.Has("out") ? args.Get("out").c_str() : "FILE");
+    }
     return 0;
   }
   if (sub == "replay" && Positional(args, 1, "order, client or check") == "check") {

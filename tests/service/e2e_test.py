@@ -284,6 +284,9 @@ def main():
         streams = {json.loads(line)["stream"] for line in one_order.stdout.splitlines()}
         expect(one_order.returncode == 0 and streams == {"order-" + order},
                "audit export --order KEY exports that order's events only (%s)" % streams)
+        expect("a filtered export: check it with `spotflow audit verify --export FILE "
+               "--filtered`" in one_order.stderr,
+               "a filtered export says how to check it: " + one_order.stderr)
         nothing = run_cli("audit", "export", "--order", "PO-1999-00001", token=aud)
         expect(nothing.returncode == 1 and "NOT_FOUND" in nothing.stderr and not nothing.stdout,
                "audit export of an order the log lacks is NOT_FOUND, not an empty export: "
