@@ -327,7 +327,11 @@ class Decider {
                        absl::string_view what) {
     if (IsSystem()) return absl::OkStatus();
     if (!state_.Allows(actor_, privilege, order, now_)) {
-      return Denied(privilege, absl::StrCat(what, " on order ", Name(order)));
+      // `what` is a verb the order is the object of ("archive", "comment on"); an order not
+      // created yet (CreateOrder, ReuseOrder) is named by its client.
+      return Denied(privilege, order.order_id().empty()
+                                   ? absl::StrCat(what, " for client \"", order.client_id(), "\"")
+                                   : absl::StrCat(what, " order ", Name(order)));
     }
     ReadGrounds(privilege, order);
     return absl::OkStatus();
@@ -336,7 +340,11 @@ class Decider {
                        absl::string_view what) {
     if (IsSystem()) return absl::OkStatus();
     if (!state_.Allows(actor_, privilege, client, now_)) {
-      return Denied(privilege, absl::StrCat(what, " for client \"", client.client_id(), "\""));
+      // As for orders, `what` is a verb the client is the object of ("update", "add contacts
+      // to"); a client not created yet (CreateClient) is named after it.
+      return Denied(privilege, client.version() == 0
+                                   ? absl::StrCat(what, " (client \"", client.client_id(), "\")")
+                                   : absl::StrCat(what, " client \"", client.client_id(), "\""));
     }
     ReadGrounds(privilege, client, client.owner_id());
     return absl::OkStatus();
@@ -663,7 +671,7 @@ class Decider {
     const v1::Privilege privilege = privilege_override != v1::PRIVILEGE_UNSPECIFIED
                                         ? privilege_override
                                         : transition->privilege();
-    RETURN_IF_ERROR(Require(privilege, order, absl::StrCat("take action \"", action, "\"")));
+    RETURN_IF_ERROR(Require(privilege, order, absl::StrCat("take action \"", action, "\" on")));
     for (int condition : transition->conditions()) {
       RETURN_IF_ERROR(
           CheckCondition(order, static_cast<v1::Condition>(condition), artifact, action));
@@ -684,7 +692,7 @@ class Decider {
       const v1::Privilege privilege =
           privilege_override != v1::PRIVILEGE_UNSPECIFIED ? privilege_override : t.privilege();
       absl::Status allowed =
-          Require(privilege, order, absl::StrCat("take action \"", action, "\""));
+          Require(privilege, order, absl::StrCat("take action \"", action, "\" on"));
       if (allowed.ok()) return allowed;
       if (denied.ok()) denied = std::move(allowed);
     }
@@ -1341,7 +1349,7 @@ absl::Status Decider::UpdateClient(const v1::UpdateClient& c) {
 
 absl::Status Decider::AddContact(const v1::AddContact& c) {
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
-  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "add contacts"));
+  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "add contacts to"));
   RETURN_IF_ERROR(ValidateContact(c.contact()));
   // A removed contact's id stays theirs: forwards, answers and logins name them.
   const auto& removed = client->removed_contact_ids();
@@ -1406,7 +1414,7 @@ absl::StatusOr<std::optional<google::protobuf::FieldMask>> ContactFieldsNamed(
 
 absl::Status Decider::UpdateContact(const v1::UpdateContact& c) {
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
-  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "update contacts"));
+  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "update the contacts of"));
   ASSIGN_OR_RETURN(std::optional<google::protobuf::FieldMask> fields,
                    ContactFieldsNamed(c.update_mask()));
   RETURN_IF_ERROR(ValidateId("contact_id", c.contact().contact_id()));
@@ -1439,7 +1447,7 @@ absl::Status Decider::UpdateContact(const v1::UpdateContact& c) {
 absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
   decision_.turns = {kDirectoryTurn};  // Its rules look across users.
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
-  RETURN_IF_ERROR(Require(v1::CLIENT_DELETE, *client, "delete contact records"));
+  RETURN_IF_ERROR(Require(v1::CLIENT_DELETE, *client, "delete the contact records of"));
   RETURN_IF_ERROR(ValidateId("contact_id", c.contact_id()));
   if (FindContact(client, c.contact_id()) == nullptr) {
     return absl::NotFoundError(absl::StrCat("client \"", client->client_id(),
@@ -1485,7 +1493,7 @@ absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
 
 absl::Status Decider::ShareClient(const v1::ShareClient& c) {
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
-  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "share the account"));
+  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "share the account of"));
   // Access is the owner's to give (or a manager's), not passed on by those who received it.
   if (client->owner_id() != actor_.user_id() && ScopeOf(v1::CLIENT_MANAGE) == v1::OWN) {
     return absl::PermissionDeniedError(absl::StrCat(
@@ -1516,7 +1524,7 @@ absl::Status Decider::ShareClient(const v1::ShareClient& c) {
 
 absl::Status Decider::UnshareClient(const v1::UnshareClient& c) {
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
-  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "change who shares the account"));
+  RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "change who shares the account of"));
   if (client->owner_id() != actor_.user_id() && ScopeOf(v1::CLIENT_MANAGE) == v1::OWN) {
     return absl::PermissionDeniedError(absl::StrCat(
         "only the owner of client \"", client->client_id(), "\" or a manager may unshare it"));
@@ -2139,7 +2147,7 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
 
 absl::Status Decider::RequestFlightChange(const v1::RequestFlightChange& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrderWithRoom(c.order_id()));
-  RETURN_IF_ERROR(Require(v1::FLIGHT_CHANGE_REQUEST, *order, "request a flight-date change"));
+  RETURN_IF_ERROR(Require(v1::FLIGHT_CHANGE_REQUEST, *order, "request a flight-date change on"));
   ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*order));
   if (!type->facets().schedule()) {
     return absl::FailedPreconditionError(
@@ -2176,7 +2184,7 @@ absl::Status Decider::RequestFlightChange(const v1::RequestFlightChange& c) {
 
 absl::Status Decider::DecideFlightChange(const v1::DecideFlightChange& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
-  RETURN_IF_ERROR(Require(v1::FLIGHT_CHANGE_DECIDE, *order, "decide flight-date changes"));
+  RETURN_IF_ERROR(Require(v1::FLIGHT_CHANGE_DECIDE, *order, "decide flight-date changes on"));
   RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, false));
   RETURN_IF_ERROR(RequirePending(*order, c.request_id()));
   // Dates that passed while the request waited cannot be granted: the order would fly a
@@ -2201,7 +2209,7 @@ absl::Status Decider::DecideFlightChange(const v1::DecideFlightChange& c) {
 
 absl::Status Decider::WithdrawFlightChange(const v1::WithdrawFlightChange& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
-  RETURN_IF_ERROR(Require(v1::FLIGHT_CHANGE_REQUEST, *order, "withdraw flight-date changes"));
+  RETURN_IF_ERROR(Require(v1::FLIGHT_CHANGE_REQUEST, *order, "withdraw flight-date changes on"));
   RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, false));
   RETURN_IF_ERROR(RequirePending(*order, c.request_id()));
   const std::string stream = OrderStream(order->order_id());
@@ -2336,7 +2344,7 @@ absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
     // No producer: whoever manages the order takes its producer off; a producer may hand
     // back an order assigned to them. It then waits for any producer again.
     if (order->producer_id() != actor_.user_id()) {
-      RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "unassign its producer"));
+      RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "unassign the producer of"));
     }
     const std::string stream = OrderStream(order->order_id());
     Target(stream, order->version(), order->order_id());
@@ -2349,7 +2357,7 @@ absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
   // Whoever manages the order assigns a producer; a producer may take an order nobody has.
   const bool self = c.user_id() == actor_.user_id() && order->producer_id().empty() &&
                     ScopeOf(v1::REVISION_WRITE) != v1::SCOPE_UNSPECIFIED;
-  if (!self) RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "assign a producer"));
+  if (!self) RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "assign a producer to"));
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id()));
   if (state_.ScopeOf(*user, v1::REVISION_WRITE) == v1::SCOPE_UNSPECIFIED) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -2367,7 +2375,7 @@ absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
 
 absl::Status Decider::AddComment(const v1::AddComment& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrderWithRoom(c.order_id()));
-  RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "comment"));
+  RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "comment on"));
   RETURN_IF_ERROR(ValidateText("comment text", c.text(), kMaxTextBytes, true));
   const std::string id = NewId();
   const std::string stream = OrderStream(order->order_id());

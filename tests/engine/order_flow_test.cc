@@ -1215,6 +1215,32 @@ TEST_F(OrderFlowTest, AccountsBelongToStaffWhoManageClientsAndApproveTheirWork) 
   EXPECT_EQ(engine_->GetClient({kManager}, "globex")->owner_id(), kAe2);
 }
 
+// A refusal reads as a sentence about the record: "may not delete order PO-...", "may not
+// comment on order ...", "may not delete client ...".
+TEST_F(OrderFlowTest, ARefusalNamesWhatMayNotBeDoneToWhichRecord) {
+  const std::string order = CreateOrder();
+  const std::string name = absl::StrCat(Order(order).key(), " (\"", order, "\")");
+  const auto denied = [](const std::string& text) {
+    return StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr(text));
+  };
+  EXPECT_THAT(Reject(kAssistant, OrderOnly(order, "delete")),
+              denied("may not delete order " + name + ": that needs ORDER_DELETE"));
+  EXPECT_THAT(Reject(kAuditor, OrderOnly(order, "archive")),
+              denied("may not archive order " + name + ": that needs ORDER_MANAGE"));
+  v1::Command comment;
+  comment.mutable_add_comment()->set_order_id(order);
+  comment.mutable_add_comment()->set_text("Looks good");
+  EXPECT_THAT(Reject(kAuditor, comment), denied("may not comment on order " + name));
+  EXPECT_THAT(Reject(kAuditor, FlightChange(order, MonthsAhead(2, 1), MonthsAhead(2, 20))),
+              denied("may not request a flight-date change on order " + name));
+  EXPECT_THAT(Reject(kAuditor, Action(order, "deliver")),
+              denied("may not take action \"deliver\" on order " + name));
+  v1::Command remove;
+  remove.mutable_delete_client()->set_client_id(client_);
+  EXPECT_THAT(Reject(kAssistant, remove),
+              denied("may not delete client \"acme\": that needs CLIENT_DELETE"));
+}
+
 // A client an assistant creates without naming its owner goes to the book of the AE they
 // assist (who shared accounts with them), not to the assistant, who could not approve its work.
 TEST_F(OrderFlowTest, AClientAnAssistantCreatesGoesToTheBookOfTheAeTheyAssist) {
