@@ -264,7 +264,8 @@ const std::vector<VerbSpec>& Verbs() {
       {"client list", "", 0, 0, {}, false},
       {"client update", "CLIENT [--name NAME] [--kind KIND] [--organization ORG]",
        1, 1, {"name", "kind", "organization"}, true},
-      {"client share", "CLIENT USER [--until T]   (T is RFC 3339; without it, until unshared)",
+      {"client share", "CLIENT USER [--until T]   (T is RFC 3339 or a date, its start in UTC;\n"
+                       "               without it, until unshared)",
        2, 2, {"until"}, true},
       {"client unshare", "CLIENT USER", 2, 2, {}, true},
       {"client delete", "CLIENT", 1, 1, {}, true},
@@ -322,7 +323,8 @@ const std::vector<VerbSpec>& Verbs() {
        0, 0, {}, false},
       {"audit export", "[--from N] [--to N] [--order ORDER | --client ID | --stream ID] [--user ID]\n"
                        "               [--since T] [--until T] [--out FILE]   JSON Lines; T is RFC 3339,\n"
-                       "               e.g. 2026-11-23T09:00:00Z; --stream takes a log stream (order-ID)",
+                       "               e.g. 2026-11-23T09:00:00Z, or a date (its start in UTC); --stream\n"
+                       "               takes a log stream (order-ID)",
        0, 0, {"from", "to", "order", "client", "stream", "user", "since", "until", "out"}, false},
       {"audit replay", "order|client ID --position N | --time T\n"
                        "  audit replay check                      rebuild every projection; compare with the live ones",
@@ -515,8 +517,11 @@ std::string Artifact(const std::string& text) {
 google::protobuf::Timestamp ParseTimestamp(const std::string& text) {
   absl::Time time;
   std::string error;
-  if (!absl::ParseTime(absl::RFC3339_full, text, &time, &error)) {
-    Usage(absl::StrCat("times are RFC 3339, e.g. 2026-11-23T09:00:00Z, not ", text));
+  // A date alone is its start in UTC: "--until 2027-01-01" ends a share as 2027 begins.
+  if (!absl::ParseTime(absl::RFC3339_full, text, &time, &error) &&
+      !absl::ParseTime("%Y-%m-%d", text, absl::UTCTimeZone(), &time, &error)) {
+    Usage(absl::StrCat("times are RFC 3339 (2026-11-23T09:00:00Z) or a date (2026-11-23, ",
+                       "its start in UTC), not ", text));
   }
   google::protobuf::Timestamp timestamp;
   timestamp.set_seconds(absl::ToUnixSeconds(time));

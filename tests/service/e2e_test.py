@@ -453,6 +453,16 @@ def main():
         ok("client share", "client", "share", "acme", "otto", "--until", "2030-01-01T00:00:00Z",
            token=sam)
         ok("client unshare", "client", "unshare", "acme", "otto", token=sam)
+        ok("client share --until a date", "client", "share", "acme", "otto", "--until",
+           "2030-01-01", token=sam)
+        until = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="acme"),
+                         domain_pb2.ClientView, sam)
+        expect([s.until.seconds for s in until.shares if s.user_id == "otto"] == [1893456000],
+               "a date alone is its start in UTC: %s" % until.shares)
+        ok("client unshare", "client", "unshare", "acme", "otto", token=sam)
+        bad_time = run_cli("client", "share", "acme", "otto", "--until", "next friday", token=sam)
+        expect(bad_time.returncode == 2 and "or a date (2026-11-23" in bad_time.stderr,
+               "a time that is neither says what it takes: " + bad_time.stderr)
         ok("contact update", "contact", "update", "acme", "carol", "--name", "Carol Jones",
            "--email", "carol@acme.test", "--title", "Marketing director", token=sam)
         ok("contact update --phone alone", "contact", "update", "acme", "carol", "--phone",
