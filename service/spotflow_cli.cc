@@ -532,8 +532,9 @@ google::protobuf::Timestamp ParseTimestamp(const std::string& text) {
 
 class Client {
  public:
-  Client(std::shared_ptr<grpc::Channel> channel, std::string token, bool json)
-      : orders_(v1::Orders::NewStub(channel)),
+  Client(std::shared_ptr<grpc::Channel> channel, std::string server, std::string token, bool json)
+      : server_(std::move(server)),
+        orders_(v1::Orders::NewStub(channel)),
         clients_(v1::Clients::NewStub(channel)),
         admin_(v1::Admin::NewStub(channel)),
         events_(v1::Events::NewStub(channel)),
@@ -611,6 +612,12 @@ class Client {
     if (status.ok()) return 0;
     std::fprintf(stderr, "spotflow: %s: %s\n", CodeName(status.error_code()),
                  status.error_message().c_str());
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      std::fprintf(stderr,
+                   "spotflow: is spotflowd running at %s? (--server or $SPOTFLOW_SERVER; "
+                   "scripts/run.sh starts one)\n",
+                   server_.c_str());
+    }
     // The engine names workflow actions; order show maps those open to the caller to verbs.
     if (absl::StrContains(status.error_message(), "; open to you now: ") ||
         absl::StrContains(status.error_message(), "; no action is open to you now")) {
@@ -1441,6 +1448,7 @@ class Client {
     }
   }
 
+  const std::string server_;  // Where the calls go (--server), for the message when it is down.
   std::unique_ptr<v1::Orders::Stub> orders_;
   std::unique_ptr<v1::Clients::Stub> clients_;
   std::unique_ptr<v1::Admin::Stub> admin_;
@@ -2745,6 +2753,7 @@ int main(int argc, char** argv) {
   // Audit exports and histories can be larger than gRPC's default 4 MB per message.
   grpc::ChannelArguments channel_arguments;
   channel_arguments.SetMaxReceiveMessageSize(64 << 20);
-  Client client(grpc::CreateCustomChannel(server, credentials, channel_arguments), token, json);
+  Client client(grpc::CreateCustomChannel(server, credentials, channel_arguments), server, token,
+                json);
   return client.Run(*verb, args);
 }

@@ -155,6 +155,12 @@ def main():
         listed = run_cli("order", "list", "--archived", "include")
         expect(listed.returncode == 0 and created.key in listed.stdout,
                "spotflow order list shows the order")
+        # Port 1 on localhost: nothing listens there.
+        down = subprocess.run([cli, "--server=127.0.0.1:1", "--token=" + sam, "order", "list"],
+                              capture_output=True, text=True, timeout=30)
+        expect(down.returncode == 1 and "UNAVAILABLE" in down.stderr
+               and "is spotflowd running at 127.0.0.1:1?" in down.stderr,
+               "a server that is not there is named: " + down.stderr)
         shown = run_cli("--json", "order", "show", order)
         import json
         expect(shown.returncode == 0 and json.loads(shown.stdout)["status"] == "completed",
