@@ -58,8 +58,14 @@ struct Args {
   }
 };
 
+// The usage of the verb being run, once it is known ("usage: spotflow order create ..."): a
+// mistake in its arguments then shows it, rather than pointing at the list of every verb. The
+// CLI runs one verb per process.
+std::string verb_usage;
+
 [[noreturn]] void Usage(const std::string& message) {
-  std::fprintf(stderr, "spotflow: %s\n(spotflow help lists the verbs)\n", message.c_str());
+  std::fprintf(stderr, "spotflow: %s\n%s\n", message.c_str(),
+               verb_usage.empty() ? "(spotflow help lists the verbs)" : verb_usage.c_str());
   std::exit(2);
 }
 
@@ -352,12 +358,45 @@ void PrintVerbHelp(const VerbSpec& spec) {
 }
 
 // One verb's usage on its own: without the alignment of the full list.
-void PrintVerbUsage(const VerbSpec& spec) {
+std::string VerbUsage(const VerbSpec& spec) {
   const std::string usage(absl::StripLeadingAsciiWhitespace(spec.usage));
   // A usage that starts with spaces takes no arguments: it only says what the verb does.
   const bool described_only = !usage.empty() && absl::ascii_isspace(spec.usage[0]);
-  std::printf("usage: spotflow %s%s%s\n", spec.name,
-              usage.empty() ? "" : (described_only ? "\n  " : " "), usage.c_str());
+  return absl::StrCat("usage: spotflow ", spec.name,
+                      usage.empty() ? "" : (described_only ? "\n  " : " "), usage);
+}
+void PrintVerbUsage(const VerbSpec& spec) { std::printf("%s\n", VerbUsage(spec).c_str()); }
+
+// Edits (insertions, deletions, substitutions) that turn `a` into `b`.
+size_t EditDistance(absl::string_view a, absl::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// "; did you mean \"order\"?" for a verb two edits or fewer from one there is; else "".
+std::string DidYouMean(const std::string& verb) {
+  std::string best;
+  size_t best_distance = 3;
+  for (const VerbSpec& spec : Verbs()) {
+    const std::string first =
+        std::string(absl::string_view(spec.name).substr(0, absl::string_view(spec.name).find(' ')));
+    const size_t distance = EditDistance(verb, first);
+    if (distance < best_distance) {
+      best = first;
+      best_distance = distance;
+    }
+  }
+  return best.empty() ? "" : absl::StrCat("; did you mean \"", best, "\"?");
 }
 
 constexpr char kGlobalUsage[] =
@@ -391,8 +430,7 @@ void CheckArgs(const std::string& verb, const VerbSpec& spec, const Args& args) 
                                : absl::StrCat(spec.min_args, " or ", spec.max_args);
     Usage(absl::StrCat(spec.name, " takes ", expected,
                        spec.max_args == 1 ? " argument" : " arguments", ", not ", given,
-                       given > spec.max_args ? " (put text with spaces in quotes)" : "",
-                       "\nusage: spotflow ", spec.name, " ", spec.usage));
+                       given > spec.max_args ? " (put text with spaces in quotes)" : ""));
   }
   for (const auto& [name, value] : args.options) {
     const bool known =
@@ -2712,13 +2750,14 @@ int main(int argc, char** argv) {
                                             "\"; ", *verb, " takes: "),
                          absl::StrJoin(subs, ", ")));
     }
-    Usage(absl::StrCat("unknown verb \"", *verb, "\""));
+    Usage(absl::StrCat("unknown verb \"", *verb, "\"", DidYouMean(*verb)));
   }
   if (help) {
     PrintVerbUsage(*spec);
     if (spec->change) std::printf("%s", kChangeNote);
     return 0;
   }
+  verb_usage = VerbUsage(*spec);
   CheckArgs(*verb, *spec, args);
   if (!missing_value.empty()) Usage(absl::StrCat("--", missing_value, " needs a value"));
   // Checking an export needs only the file: no server, no token.
