@@ -235,7 +235,9 @@ const std::vector<VerbSpec>& Verbs() {
                          "               their accounts stay where they are)",
        2, 2, {}, true},
       {"script submit", "ORDER --text TEXT [--note TEXT]", 1, 1, {"text", "note"}, true},
-      {"spot upload", "ORDER --uri URI [--provided] [--duration-ms N] [--checksum C] [--note TEXT]",
+      {"spot upload", "ORDER --uri URI [--provided] [--duration-ms N] [--checksum C] [--note TEXT]\n"
+                      "               (--provided: the client's or agency's spot, as on an order\n"
+                      "               of kind provided without it)",
        1, 1, {"uri", "provided", "duration-ms", "checksum", "note"}, true},
       {"approve", "ORDER script|spot N [--comment TEXT]", 3, 3, {"comment"}, true},
       {"changes", "ORDER script|spot N --comment TEXT          (request changes)",
@@ -1641,6 +1643,16 @@ int Client::Run(const std::string& verb, const Args& args) {
       r->mutable_media()->set_duration_ms(Number(args.Get("duration-ms"), "--duration-ms"));
     }
     r->set_provided_by_client(args.Has("provided"));
+    if (!args.Has("provided")) {
+      // On an order whose spot the client or agency provides, the spot uploaded is theirs:
+      // --provided is what the order says already. (Unread, the submission says why.)
+      v1::GetOrderRequest get;
+      get.set_order_id(r->order_id());
+      v1::OrderView order;
+      if (orders_->GetOrder(Context().get(), get, &order).ok() && order.kind() == v1::PROVIDED) {
+        r->set_provided_by_client(true);
+      }
+    }
     r->set_change_note(args.Get("note"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->SubmitRevision(c, q, out); });

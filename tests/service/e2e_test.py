@@ -571,6 +571,16 @@ def main():
         expect(typed.returncode == 0 and "MR-0001" in typed.stdout,
                "order create --type makes an order of another item type: "
                + (typed.stderr or typed.stdout))
+        # The spot of an order of kind provided is the client's: no --provided needed.
+        ok("a provided order", "order", "create", "--client", "acme", "--title", "Agency cut",
+           "--flight", "2098-06-01..2098-06-30", "--kind", "provided", "--id", "agency-cut",
+           token=sam)
+        ok("spot upload on a provided order", "spot", "upload", "agency-cut", "--uri",
+           "s3://agency/cut.wav", "--duration-ms", "30000", token=sam)
+        cut = api.call("Orders", "GetOrder", service_pb2.GetOrderRequest(order_id="agency-cut"),
+                       domain_pb2.OrderView, sam)
+        expect(len(cut.spots) == 1 and cut.spots[0].provided_by_client,
+               "the spot uploaded is the client's: %s" % cut.spots)
         unreadable = os.path.join(data_dir, "broken.json")
         with open(unreadable, "w") as out:
             out.write('{"name": ')
