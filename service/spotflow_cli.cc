@@ -369,6 +369,23 @@ std::string VerbUsage(const VerbSpec& spec) {
 }
 void PrintVerbUsage(const VerbSpec& spec) { std::printf("%s\n", VerbUsage(spec).c_str()); }
 
+// How a flight change ended, in the words of `flight decide ... approve|reject` and
+// `flight withdraw`.
+std::string FlightOutcome(v1::FlightChangeStatus status) {
+  switch (status) {
+    case v1::GRANTED:
+      return "approved";
+    case v1::REJECTED:
+      return "rejected";
+    case v1::WITHDRAWN:
+      return "withdrawn";
+    case v1::PENDING:
+      return "waiting for a decision";
+    default:
+      return absl::AsciiStrToLower(v1::FlightChangeStatus_Name(status));
+  }
+}
+
 // Edits (insertions, deletions, substitutions) that turn `a` into `b`.
 size_t EditDistance(absl::string_view a, absl::string_view b) {
   std::vector<size_t> row(b.size() + 1);
@@ -1185,7 +1202,7 @@ class Client {
       // The last request's outcome, when none waits: its requester would not learn it here.
       if (!o.flight_changes().empty() && o.flight_changes().rbegin()->status() != v1::PENDING) {
         const v1::FlightChange& c = *o.flight_changes().rbegin();
-        const std::string outcome = absl::AsciiStrToLower(v1::FlightChangeStatus_Name(c.status()));
+        const std::string outcome = FlightOutcome(c.status());
         std::printf("  last flight change %s by %s (%s..%s): %s by %s, %s%s%s\n",
                     c.request_id().c_str(), c.requested_by().c_str(),
                     DateText(c.new_start()).c_str(), DateText(c.new_end()).c_str(), outcome.c_str(),
@@ -1360,10 +1377,10 @@ class Client {
                        DateText(c.new_start()), "..", DateText(c.new_end()),
                        c.reason().empty() ? "" : ", because: ", Indented(c.reason(), kIndent)));
       if (c.status() != v1::PENDING) {
-        add(c.decided_time(), absl::StrCat("flight change ", c.request_id(), " ",
-                                           v1::FlightChangeStatus_Name(c.status()), " by ",
-                                           c.decided_by(), c.decision_comment().empty() ? "" : ": ",
-                                           Indented(c.decision_comment(), kIndent)));
+        add(c.decided_time(),
+            absl::StrCat("flight change ", c.request_id(), " ", FlightOutcome(c.status()), " by ",
+                         c.decided_by(), c.decision_comment().empty() ? "" : ": ",
+                         Indented(c.decision_comment(), kIndent)));
       }
     }
     for (const v1::OwnerChange& c : o.owner_history()) {

@@ -2165,7 +2165,8 @@ absl::Status Decider::RequestFlightChange(const v1::RequestFlightChange& c) {
   if (const v1::FlightChange* pending = PendingFlightChange(*order)) {
     return absl::FailedPreconditionError(
         absl::StrCat("order ", Name(*order), " already has flight change ", pending->request_id(),
-                     " waiting for a decision"));
+                     " waiting for a decision; it is decided, or withdrawn by its requester, "
+                     "before another is requested"));
   }
   // Numbered within the order, as revisions are, so people can type it: requests are never
   // removed, so the count names a new one (earlier ones were drawn ids, none a number).

@@ -144,6 +144,10 @@ def main():
                "its revision history and the granted flight change are there")
 
         # The CLI: a table, JSON, and the server's message with exit code 1 on an error.
+        told = subprocess.run([cli, "--server=127.0.0.1:%d" % port, "--token=" + sam, "order",
+                               "history", order], capture_output=True, text=True, timeout=30)
+        expect("flight change %s approved by " % change.sub_id in told.stdout,
+               "a flight change granted reads as `flight decide ... approve` says: " + told.stdout)
         def run_cli(*args, token=sam):
             return subprocess.run([cli, "--server=127.0.0.1:%d" % port, "--token=" + token]
                                   + list(args), capture_output=True, text=True, timeout=30)
@@ -410,12 +414,12 @@ def main():
            "dates stay", token=sam)
         changes = api.order("winter-sale", sam).flight_changes
         expect(changes and changes[-1].status == domain_pb2.WITHDRAWN
-               and "WITHDRAWN by sam" in run_cli("order", "history", "winter-sale").stdout,
+               and "withdrawn by sam" in run_cli("order", "history", "winter-sale").stdout,
                "flight withdraw takes a pending request back, and history says so (%s)"
                % requested.stdout.strip())
         story = run_cli("order", "history", "winter-sale").stdout
         requested_at = story.find("flight change %s requested by sam" % request_id)
-        withdrawn_at = story.find("flight change %s WITHDRAWN by sam" % request_id)
+        withdrawn_at = story.find("flight change %s withdrawn by sam" % request_id)
         expect(0 <= requested_at < withdrawn_at,
                "order history tells the request before its withdrawal:\n" + story)
         expect("last flight change %s by sam (2098-12-05..2098-12-31): withdrawn by sam"
