@@ -1225,7 +1225,20 @@ class Client {
       for (const auto* revisions : {&o.scripts(), &o.spots()}) {
         if (!revisions->empty()) PrintRevision(o, *revisions->rbegin(), "  ", "latest ");
       }
-      if (o.open_actions().empty()) {
+      if (o.archived() && o.shown_to_contact().empty()) {
+        // What can still be done with it, for those who manage it (the server decides).
+        std::printf(
+            "  archived: no workflow action is open on it; `spotflow restore %s` "
+            "reopens it\n",
+            name.c_str());
+        if (std::any_of(o.spots().begin(), o.spots().end(),
+                        [](const v1::Revision& r) { return r.approved(); })) {
+          std::printf(
+              "  `spotflow order reuse %s --flight START..END` starts a new order with "
+              "its approved spot\n",
+              name.c_str());
+        }
+      } else if (o.open_actions().empty()) {
         std::printf("  no workflow action is open to you now\n");
       } else {
         std::printf("  open to you now:\n");

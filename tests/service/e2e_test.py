@@ -435,6 +435,12 @@ def main():
            token=sam)
         expect(any(c.text == "Filed under its PO" for c in api.order("winter-sale", sam).comments),
                "the comment went to %s, the order whose key it is" % winter_key)
+        archived = run_cli("order", "show", "holiday-hours", token=sam).stdout
+        holiday_key = api.order("holiday-hours", sam).key
+        expect("archived: no workflow action is open on it; `spotflow restore %s` reopens it"
+               % holiday_key in archived and "`spotflow order reuse %s --flight START..END` "
+               "starts a new order with its approved spot" % holiday_key in archived,
+               "order show says what an archived order is open to:\n" + archived)
         ok("order reuse (of an archived order)", "order", "reuse", "holiday-hours", "--id",
            "winter-again", "--flight", "2099-12-01..2099-12-31", token=sam)
         again = api.order("winter-again", sam)
