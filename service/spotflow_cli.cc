@@ -1829,9 +1829,17 @@ int Client::Run(const std::string& verb, const Args& args) {
     grpc::Status status = orders_->GetOrderStats(Context().get(), request, &stats);
     if (!status.ok()) return Report(status);
     if (PrintJson(stats)) return 0;
-    std::printf("%u %s (as of %s)\n", stats.orders(), stats.orders() == 1 ? "order" : "orders",
+    // Archived orders are counted, but in no state's NOW: the rest are.
+    uint32_t in_states = 0;
+    for (const v1::StateStats& s : stats.states()) in_states += s.orders_now();
+    const uint32_t archived = stats.orders() > in_states ? stats.orders() - in_states : 0;
+    std::printf("%u %s%s (as of %s)\n", stats.orders(), stats.orders() == 1 ? "order" : "orders",
+                archived == 0 ? "" : absl::StrCat(", ", archived, " of them archived").c_str(),
                 TimeText(stats.as_of()).c_str());
     if (stats.orders() == 0) return 0;
+    std::printf(
+        "NOW: orders in the state, but archived ones; STAYS: times an order entered it, and how "
+        "long it stayed (until now for a stay going on)\n");
     Table states({"STATE", "NOW", "STAYS", "AVERAGE STAY", "MEDIAN STAY"});
     for (const v1::StateStats& s : stats.states()) {
       const bool timed = s.stays() != 0;

@@ -764,7 +764,9 @@ def main():
                "a contact's login is refused a board of who has the ball: " + not_told.stderr)
         report = run_cli("order", "stats", token=mia)
         expect(report.returncode == 0 and "STATE" in report.stdout and "AVERAGE STAY" in report.stdout
-               and "\nsam " in report.stdout, "order stats prints states and owners:\n"
+               and "\nsam " in report.stdout and " of them archived (as of " in report.stdout
+               and "\nNOW: orders in the state, but archived ones; STAYS: " in report.stdout,
+               "order stats prints states and owners, and what its columns count:\n"
                + report.stdout + report.stderr)
         audited = run_cli("order", "show", fresh.id, token=aud).stdout
         expect("no workflow action is open to you now" in audited,
