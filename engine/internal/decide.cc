@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
@@ -487,6 +488,35 @@ class Decider {
         "client and approves its orders' scripts and spots, and no role of theirs grants ",
         manages ? "REVISION_APPROVE" : "CLIENT_MANAGE", "; ", what,
         " someone who can, such as an account executive"));
+  }
+  // Client names compare without case or runs of spaces: "ACME  motors" is "Acme Motors".
+  static std::string NameKey(absl::string_view name) {
+    return absl::AsciiStrToLower(
+        absl::StrJoin(absl::StrSplit(name, absl::ByAnyChar(" \t\r\n"), absl::SkipEmpty()), " "));
+  }
+  // ALREADY_EXISTS when a client other than `except` is named `name` already: a second account
+  // for one company splits its orders and contacts (seed 000's Client Management). One the
+  // actor does not see is not named, but they learn that it exists: an AE must not open an
+  // account that is another's.
+  absl::Status ClientNameFree(const std::string& name, const std::string& except) {
+    AlsoInTurnOf(kClientNamesTurn);
+    const std::string key = NameKey(name);
+    for (const auto& [position, id] : state_.clients_by_creation()) {
+      const v1::ClientView* other = state_.FindClient(id);
+      if (other == nullptr || other->deleted() || id == except || NameKey(other->name()) != key) {
+        continue;
+      }
+      if (IsSystem() || state_.CanSee(actor_, *other, now_)) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "client \"", id, "\" is already named \"", other->name(),
+            "\"; a second client of that name needs one that tells them apart, such as its city"));
+      }
+      return absl::AlreadyExistsError(absl::StrCat(
+          "a client named \"", other->name(),
+          "\" exists already, in an account you do not see: ask a sales manager whose it is, or "
+          "give a name that tells them apart, such as its city"));
+    }
+    return absl::OkStatus();
   }
   // Whose book a new client goes to when CreateClient names no owner: the actor's, when they
   // may own accounts; else that of the one owner who shared accounts with them (a sales
@@ -1308,6 +1338,7 @@ absl::Status Decider::CreateClient(const v1::CreateClient& c) {
     return absl::AlreadyExistsError(
         absl::StrCat("client \"", id, "\" already exists", Taken(existing->deleted())));
   }
+  RETURN_IF_ERROR(ClientNameFree(c.name(), id));
   const std::string stream = ClientStream(id);
   v1::ClientCreated* e = Emit(stream, 0).mutable_client_created();
   e->set_client_id(id);
@@ -1339,6 +1370,7 @@ absl::Status Decider::UpdateClient(const v1::UpdateClient& c) {
   if (name == client->name() && kind == client->kind() && org == client->organization()) {
     return absl::OkStatus();
   }
+  if (name != client->name()) RETURN_IF_ERROR(ClientNameFree(name, client->client_id()));
   v1::ClientUpdated* e = Emit(stream, client->version()).mutable_client_updated();
   e->set_client_id(client->client_id());
   e->set_name(name);

@@ -47,11 +47,13 @@ struct Decision {
   // state; commands that open an order on a client also take the client stream's turn, which
   // deleting the client takes too, so that a client is never deleted with an order opening on
   // it; bulk commands take the turn of each order they move or read, so that a command in
-  // flight on one is waited for rather than raced.
+  // flight on one is waited for rather than raced. Commands that name a client take
+  // kClientNamesTurn, so that two clients of one name cannot both pass.
   std::vector<std::string> turns;
 };
 
 inline constexpr char kDirectoryTurn[] = "(users and roles)";
+inline constexpr char kClientNamesTurn[] = "(client names)";
 
 // Whether deciding `command` may walk every client and a whole book of orders (reassigning
 // accounts) rather than the few records it names: such commands are not decided on a thread

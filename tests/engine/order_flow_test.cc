@@ -1215,6 +1215,33 @@ TEST_F(OrderFlowTest, AccountsBelongToStaffWhoManageClientsAndApproveTheirWork) 
   EXPECT_EQ(engine_->GetClient({kManager}, "globex")->owner_id(), kAe2);
 }
 
+// Two clients of one name would split one company's orders and contacts: a second is refused,
+// with the first's id when the caller sees it; a rename onto another's name too.
+TEST_F(OrderFlowTest, AClientNameIsTakenOnce) {
+  EXPECT_THAT(Reject(kAe, CreateClientCommand("", "ACME  motors")),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("client \"acme\" is already named \"Acme Motors\"; a second "
+                                 "client of that name needs one that tells them apart")));
+  // Another AE learns that it is someone's account, not whose or its id.
+  const absl::Status hidden = Reject(kAe2, CreateClientCommand("", "Acme Motors"));
+  EXPECT_THAT(hidden, StatusIs(absl::StatusCode::kAlreadyExists,
+                               HasSubstr("in an account you do not see: ask a sales manager")));
+  EXPECT_THAT(hidden.message(), Not(HasSubstr("\"acme\"")));
+  Run(kAe, CreateClientCommand("", "Acme Motors (Denver)"));
+  const std::string globex = Run(kAe, CreateClientCommand("", "Globex")).id();
+  v1::Command rename;
+  rename.mutable_update_client()->set_client_id(globex);
+  rename.mutable_update_client()->set_name("acme motors");
+  EXPECT_THAT(Reject(kAe, rename), StatusIs(absl::StatusCode::kAlreadyExists));
+  // Its own name, in other letters, is no clash; a deleted client's name is free again.
+  rename.mutable_update_client()->set_name("GLOBEX");
+  Run(kAe, rename);
+  v1::Command remove;
+  remove.mutable_delete_client()->set_client_id(globex);
+  Run(kAe, remove);
+  EXPECT_EQ(Run(kAe, CreateClientCommand("", "Globex")).id(), "globex-2");
+}
+
 // A refusal reads as a sentence about the record: "may not delete order PO-...", "may not
 // comment on order ...", "may not delete client ...".
 TEST_F(OrderFlowTest, ARefusalNamesWhatMayNotBeDoneToWhichRecord) {
@@ -1283,11 +1310,11 @@ TEST_F(OrderFlowTest, ClientsAndContactsWithoutAnIdGetOneMadeFromTheirName) {
   };
   EXPECT_EQ(create("Acme Motors, Inc."), "acme-motors-inc");
   EXPECT_EQ(create("ACME motors inc"), "acme-motors-inc-2") << "taken: the next one";
-  EXPECT_EQ(create("Acme Motors Inc"), "acme-motors-inc-3");
+  EXPECT_EQ(create("Acme Motors Inc."), "acme-motors-inc-3");
   v1::Command remove;
   remove.mutable_delete_client()->set_client_id("acme-motors-inc-3");
   Run(kAe, remove);
-  EXPECT_EQ(create("Acme Motors Inc"), "acme-motors-inc-4")
+  EXPECT_EQ(create("Acme Motors Inc."), "acme-motors-inc-4")
       << "a deleted client's id stays its own: its history names it";
   const std::string long_name(60, 'x');
   EXPECT_EQ(create(long_name + " Media"), std::string(40, 'x'));
@@ -1304,7 +1331,7 @@ TEST_F(OrderFlowTest, ClientsAndContactsWithoutAnIdGetOneMadeFromTheirName) {
   EXPECT_THAT(generated, Not(IsEmpty())) << "no ASCII letter or digit: a generated id";
   EXPECT_OK(engine_->GetClient({kAe}, generated).status());
   // A given id is taken as given, and a taken one is still refused.
-  EXPECT_EQ(Run(kAe, CreateClientCommand("ours", "Acme Motors Inc")).id(), "ours");
+  EXPECT_EQ(Run(kAe, CreateClientCommand("ours", "Ours Inc")).id(), "ours");
   EXPECT_THAT(Reject(kAe, CreateClientCommand("acme-motors-inc", "Other")),
               StatusIs(absl::StatusCode::kAlreadyExists));
 
@@ -1350,10 +1377,12 @@ TEST_F(OrderFlowTest, AnIdMadeFromANameIsTheFirstOnARepeatAndGeneratedPastTheLim
   EXPECT_TRUE(again.deduplicated());
   EXPECT_EQ(again.id(), "initech");
   EXPECT_EQ(store_->Head().position, head);
+  // Names that differ (a client's name is its own) but make the same id.
+  const auto initech = [](int n) { return absl::StrCat("Initech", std::string(n, '!')); };
   for (int n = 2; n <= 100; ++n) {
-    EXPECT_EQ(Run(kAe, CreateClientCommand("", "Initech")).id(), absl::StrCat("initech-", n));
+    EXPECT_EQ(Run(kAe, CreateClientCommand("", initech(n))).id(), absl::StrCat("initech-", n));
   }
-  const std::string past = Run(kAe, CreateClientCommand("", "Initech")).id();
+  const std::string past = Run(kAe, CreateClientCommand("", initech(101))).id();
   EXPECT_FALSE(absl::StartsWith(past, "initech")) << past;
   EXPECT_OK(engine_->GetClient({kAe}, past).status());
 }
