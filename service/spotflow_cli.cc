@@ -236,8 +236,8 @@ const std::vector<VerbSpec>& Verbs() {
        2, 2, {}, true},
       {"script submit", "ORDER --text TEXT [--note TEXT]", 1, 1, {"text", "note"}, true},
       {"spot upload", "ORDER --uri URI [--provided] [--duration-ms N] [--checksum C] [--note TEXT]\n"
-                      "               (--provided: the client's or agency's spot, as on an order\n"
-                      "               of kind provided without it)",
+                      "               (--provided: the client's or agency's spot; implied on an\n"
+                      "               order of kind provided for one who may not record spots)",
        1, 1, {"uri", "provided", "duration-ms", "checksum", "note"}, true},
       {"approve", "ORDER script|spot N [--comment TEXT]", 3, 3, {"comment"}, true},
       {"changes", "ORDER script|spot N --comment TEXT          (request changes)",
@@ -331,8 +331,8 @@ const std::vector<VerbSpec>& Verbs() {
        0, 0, {}, false},
       {"audit export", "[--from N] [--to N] [--order ORDER | --client ID | --stream ID] [--user ID]\n"
                        "               [--since T] [--until T] [--out FILE]   JSON Lines; T is RFC 3339,\n"
-                       "               e.g. 2026-11-23T09:00:00Z, or a date (its start in UTC); --stream\n"
-                       "               takes a log stream (order-ID)",
+                       "               e.g. 2026-11-23T09:00:00Z, or a date (its start in UTC: --until\n"
+                       "               2026-11-24 takes in the 23rd); --stream takes a log stream (order-ID)",
        0, 0, {"from", "to", "order", "client", "stream", "user", "since", "until", "out"}, false},
       {"audit replay", "order|client ID --position N | --time T\n"
                        "  audit replay check                      rebuild every projection; compare with the live ones",
@@ -518,12 +518,14 @@ size_t Columns(absl::string_view text) {
                        [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
 }
 
-// `text` cut to at most `columns` characters, never inside one.
+// `text` in at most `columns` characters (at least 1), never cut inside one; a cut one ends
+// with "…", so that a reader knows there is more.
 std::string Clip(absl::string_view text, size_t columns) {
+  if (Columns(text) <= columns) return std::string(text);
   size_t seen = 0;
   for (size_t i = 0; i < text.size(); ++i) {
     if ((static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;
-    if (seen++ == columns) return std::string(text.substr(0, i));
+    if (seen++ == columns - 1) return absl::StrCat(text.substr(0, i), "\u2026");
   }
   return std::string(text);
 }
@@ -669,7 +671,9 @@ class Client {
     if (status.ok()) return 0;
     std::fprintf(stderr, "spotflow: %s: %s\n", CodeName(status.error_code()),
                  status.error_message().c_str());
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    // Only when no connection was made: the server itself answers UNAVAILABLE while it stops.
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+        absl::StrContains(status.error_message(), "failed to connect")) {
       std::fprintf(stderr,
                    "spotflow: is spotflowd running at %s? (--server or $SPOTFLOW_SERVER; "
                    "scripts/run.sh starts one)\n",
@@ -793,6 +797,25 @@ class Client {
     PrintJson(tailed);
   }
 
+  // What a change's sub_id names, for its "ok:" line: "(revision 2)" rather than "(2)". The
+  // others (accounts and orders moved) say it themselves.
+  template <typename Request>
+  static const char* SubIdLabel(const Request&) {
+    return "";
+  }
+  static const char* SubIdLabel(const v1::SubmitRevisionRequest&) { return "revision "; }
+  static const char* SubIdLabel(const v1::ApproveRevisionRequest&) { return "revision "; }
+  static const char* SubIdLabel(const v1::RequestChangesRequest&) { return "revision "; }
+  static const char* SubIdLabel(const v1::ForwardToClientRequest&) { return "revision "; }
+  static const char* SubIdLabel(const v1::RecordClientAnswerRequest&) { return "revision "; }
+  static const char* SubIdLabel(const v1::RequestFlightChangeRequest&) { return "flight change "; }
+  static const char* SubIdLabel(const v1::DecideFlightChangeRequest&) { return "flight change "; }
+  static const char* SubIdLabel(const v1::WithdrawFlightChangeRequest&) { return "flight change "; }
+  static const char* SubIdLabel(const v1::AddCommentRequest&) { return "comment "; }
+  static const char* SubIdLabel(const v1::AddContactRequest&) { return "contact "; }
+  static const char* SubIdLabel(const v1::UpdateContactRequest&) { return "contact "; }
+  static const char* SubIdLabel(const v1::PublishWorkflowRequest&) { return "version "; }
+
   // A change: prints what the server answered, then `then` with it, if given.
   template <typename Request, typename Method>
   int Change(Request request, const Args& args, Method method,
@@ -817,7 +840,9 @@ class Client {
                   result.deduplicated()      ? "that request id was already done"
                   : result.streams().empty() ? "nothing would change (already so)"
                                              : "the change would be made",
-                  result.sub_id().empty() ? "" : (" (" + result.sub_id() + ")").c_str());
+                  result.sub_id().empty()
+                      ? ""
+                      : absl::StrCat(" (", SubIdLabel(request), result.sub_id(), ")").c_str());
       if (then) {
         then(result);
       } else if (!result.streams().empty() && !result.deduplicated()) {
@@ -841,16 +866,16 @@ class Client {
     }
     {
       // No etag for a change that targets no one record (reassigning accounts).
-      std::printf(
-          "ok: %s%s%s%s%s\n", result.key().empty() ? "" : (result.key() + " ").c_str(),
-          result.id().c_str(),
-          result.sub_id().empty()
-              ? ""
-              : absl::StrCat(result.id().empty() ? "" : " ", "(", result.sub_id(), ")").c_str(),
-          result.etag() == 0 ? "" : absl::StrCat(" etag=", result.etag()).c_str(),
-          result.deduplicated()         ? " (repeat of an earlier request)"
-          : result.last_position() == 0 ? " (already so: nothing changed)"
-                                        : "");
+      std::printf("ok: %s%s%s%s%s\n", result.key().empty() ? "" : (result.key() + " ").c_str(),
+                  result.id().c_str(),
+                  result.sub_id().empty() ? ""
+                                          : absl::StrCat(result.id().empty() ? "" : " ", "(",
+                                                         SubIdLabel(request), result.sub_id(), ")")
+                                                .c_str(),
+                  result.etag() == 0 ? "" : absl::StrCat(" etag=", result.etag()).c_str(),
+                  result.deduplicated()         ? " (repeat of an earlier request)"
+                  : result.last_position() == 0 ? " (already so: nothing changed)"
+                                                : "");
       if (then) then(result);
       // Logins a removal ended with what they spoke for (a contact, a client), which no one
       // would otherwise learn until they are refused. (Another user's stream is written by a
@@ -913,7 +938,10 @@ class Client {
   }
 
   static std::vector<std::string> OrderRow(const v1::OrderView& o) {
-    return {o.order_id(),
+    // A generated id (32 hex digits) would make the table twice as wide as a screen; the key
+    // beside it names the order as well in every command (--json prints the whole id).
+    const bool long_id = !o.key().empty() && Columns(o.order_id()) > 24;
+    return {long_id ? Clip(o.order_id(), 9) : o.order_id(),
             o.key(),
             Clip(o.title(), 34),
             o.status(),
@@ -1228,14 +1256,14 @@ class Client {
       if (o.archived() && o.shown_to_contact().empty()) {
         // What can still be done with it, for those who manage it (the server decides).
         std::printf(
-            "  archived: no workflow action is open on it; `spotflow restore %s` "
-            "reopens it\n",
+            "  archived: no workflow action is open on it; whoever manages it may reopen it "
+            "(spotflow restore %s)\n",
             name.c_str());
         if (std::any_of(o.spots().begin(), o.spots().end(),
                         [](const v1::Revision& r) { return r.approved(); })) {
           std::printf(
-              "  `spotflow order reuse %s --flight START..END` starts a new order with "
-              "its approved spot\n",
+              "  or start a new order with its approved spot (spotflow order reuse %s "
+              "--flight START..END)\n",
               name.c_str());
         }
       } else if (o.open_actions().empty()) {
@@ -1674,13 +1702,18 @@ int Client::Run(const std::string& verb, const Args& args) {
     }
     r->set_provided_by_client(args.Has("provided"));
     if (!args.Has("provided")) {
-      // On an order whose spot the client or agency provides, the spot uploaded is theirs:
-      // --provided is what the order says already. (Unread, the submission says why.)
+      // On an order whose spot the client or agency provides, one who may upload that spot
+      // but not record one (an AE) means the client's: --provided would only repeat it. A
+      // producer, who may do both, records unless told. (Unread, the submission says why.)
       v1::GetOrderRequest get;
       get.set_order_id(r->order_id());
       v1::OrderView order;
       if (orders_->GetOrder(Context().get(), get, &order).ok() && order.kind() == v1::PROVIDED) {
-        r->set_provided_by_client(true);
+        const auto& open = order.open_actions();
+        const auto has = [&](const char* action) {
+          return std::find(open.begin(), open.end(), action) != open.end();
+        };
+        if (has("upload_spot") && !has("record_spot")) r->set_provided_by_client(true);
       }
     }
     r->set_change_note(args.Get("note"));
@@ -1838,8 +1871,8 @@ int Client::Run(const std::string& verb, const Args& args) {
                 TimeText(stats.as_of()).c_str());
     if (stats.orders() == 0) return 0;
     std::printf(
-        "NOW: orders in the state, but archived ones; STAYS: times an order entered it, and how "
-        "long it stayed (until now for a stay going on)\n");
+        "NOW: orders in the state, not counting archived ones; STAYS: times an order entered "
+        "it, and how long it stayed (until now for a stay going on)\n");
     Table states({"STATE", "NOW", "STAYS", "AVERAGE STAY", "MEDIAN STAY"});
     for (const v1::StateStats& s : stats.states()) {
       const bool timed = s.stays() != 0;

@@ -473,12 +473,10 @@ class Decider {
   static std::string Taken(bool deleted) {
     return deleted ? " (deleted; an id is never used again: choose another)" : "";
   }
-  // Accounts belong to staff who can manage clients: an owner who cannot would hold an
-  // account they may not edit.
-  // Who may own accounts: one who manages clients and approves their orders' scripts and
-  // spots. Seed 000 moves accounts "from one AE to another AE"; an assistant, who may not
-  // approve, works an AE's accounts through a share instead. An owner who could not approve
-  // would leave every revision on the account waiting for a manager.
+  // Who may own accounts: one who manages clients (else they would hold an account they may
+  // not edit) and approves their orders' scripts and spots. Seed 000 moves accounts "from one AE to
+  // another AE"; an assistant, who may not approve, works an AE's accounts through a share instead.
+  // An owner who could not approve would leave every revision on the account waiting for a manager.
   absl::Status RequireAccountOwner(const v1::UserView& user, absl::string_view what) const {
     const bool manages = Grants(user.roles(), v1::CLIENT_MANAGE);
     const bool approves = Grants(user.roles(), v1::REVISION_APPROVE);
@@ -489,10 +487,22 @@ class Decider {
         manages ? "REVISION_APPROVE" : "CLIENT_MANAGE", "; ", what,
         " someone who can, such as an account executive"));
   }
-  // Client names compare without case or runs of spaces: "ACME  motors" is "Acme Motors".
+  // Client names compare by their words, without ASCII case, spaces or punctuation: "ACME
+  // motors, Inc." is "Acme Motors Inc". Other characters (accented letters, other scripts)
+  // compare as written.
   static std::string NameKey(absl::string_view name) {
-    return absl::AsciiStrToLower(
-        absl::StrJoin(absl::StrSplit(name, absl::ByAnyChar(" \t\r\n"), absl::SkipEmpty()), " "));
+    std::string key;
+    bool gap = false;
+    for (const char c : name) {
+      if (absl::ascii_isalnum(c) || (static_cast<unsigned char>(c) & 0x80) != 0) {
+        if (gap && !key.empty()) key.push_back(' ');
+        key.push_back(absl::ascii_tolower(c));
+        gap = false;
+      } else if (c != '\'') {  // An apostrophe leaves the word whole (McDonald's).
+        gap = true;
+      }
+    }
+    return key;
   }
   // ALREADY_EXISTS when a client other than `except` is named `name` already: a second account
   // for one company splits its orders and contacts (seed 000's Client Management). One the
@@ -520,7 +530,9 @@ class Decider {
   }
   // Whose book a new client goes to when CreateClient names no owner: the actor's, when they
   // may own accounts; else that of the one owner who shared accounts with them (a sales
-  // assistant's AE). Several such owners, or none: the command must name one.
+  // assistant's AE) and may still own them (active, an AE). Several such owners, or none: the
+  // command must name one. That there is one is not read: a second AE sharing an account
+  // meanwhile leaves the client in the first one's book, through the share ShareOfBook reads.
   absl::StatusOr<std::string> DefaultAccountOwner() const {
     if (RequireAccountOwner(actor_, "").ok()) return actor_.user_id();
     absl::btree_set<std::string> assisted;
@@ -532,13 +544,18 @@ class Decider {
           continue;
         }
         if (share.has_until() && ToTime(share.until()) <= now_) continue;
+        const v1::UserView* owner = state_.FindUser(client->owner_id());
+        if (owner == nullptr || !owner->active() || !RequireAccountOwner(*owner, "").ok()) {
+          continue;
+        }
         assisted.insert(client->owner_id());
       }
     }
     if (assisted.size() == 1) return *assisted.begin();
     if (assisted.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(RequireAccountOwner(actor_, "make the owner").message(), " (owner_id)"));
+          absl::StrCat(RequireAccountOwner(actor_, "make the owner").message(),
+                       " (owner_id), who shared one of their accounts with you"));
     }
     return absl::InvalidArgumentError(
         absl::StrCat("give the client's owner (owner_id): you work the accounts of several ",
@@ -668,16 +685,18 @@ class Decider {
     if (transition == nullptr) {
       // Not from this state: who may never take it hears that first.
       RETURN_IF_ERROR(RequireMayTake(order, action, privilege_override));
-      // The actions open from this state: those the actor's privileges reach, and the rest,
-      // which wait for others (a producer is not told to approve what they wrote).
-      std::vector<std::string> yours, others;
+      // The actions from this state: those open to the actor (as GetOrder's open_actions:
+      // their privilege, on a client's behalf too, and the conditions), and the rest, which
+      // wait for others (a producer is not told to approve what they wrote).
+      const std::vector<std::string> yours = OpenActions(order, /*moving_only=*/false);
+      std::vector<std::string> others;
       std::set<std::string> actions;  // Every action of the workflow, from any state.
       for (const v1::Transition& t : workflow->transitions()) {
         actions.insert(t.action());
         if (t.from() != order.status()) continue;
-        std::vector<std::string>& open = Require(t.privilege(), order, "").ok() ? yours : others;
-        if (std::find(open.begin(), open.end(), t.action()) == open.end()) {
-          open.push_back(t.action());
+        if (std::find(yours.begin(), yours.end(), t.action()) == yours.end() &&
+            std::find(others.begin(), others.end(), t.action()) == others.end()) {
+          others.push_back(t.action());
         }
       }
       // The house's workflow is not a client contact's to read: their answers are all they
@@ -2197,8 +2216,7 @@ absl::Status Decider::RequestFlightChange(const v1::RequestFlightChange& c) {
   if (const v1::FlightChange* pending = PendingFlightChange(*order)) {
     return absl::FailedPreconditionError(
         absl::StrCat("order ", Name(*order), " already has flight change ", pending->request_id(),
-                     " waiting for a decision; it is decided, or withdrawn by its requester, "
-                     "before another is requested"));
+                     " waiting for a decision; decide, reject or withdraw it first"));
   }
   // Numbered within the order, as revisions are, so people can type it: requests are never
   // removed, so the count names a new one (earlier ones were drawn ids, none a number).
@@ -2595,10 +2613,11 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
 
 bool DecideIsBulk(const v1::Command& command) {
   // Keep in step with the Decider methods that loop over every client or order. Deleting a
-  // client walks only that client's orders (State::OrdersOfClient). Creating a client in
-  // another's book walks the clients for the owner's shares (ShareOfBook).
-  return command.has_reassign_accounts() ||
-         (command.has_create_client() && !command.create_client().owner_id().empty());
+  // client walks only that client's orders (State::OrdersOfClient). Creating a client, or
+  // renaming one, walks the clients for their names (ClientNameFree) and the owner's shares
+  // (ShareOfBook, DefaultAccountOwner).
+  return command.has_reassign_accounts() || command.has_create_client() ||
+         (command.has_update_client() && command.update_client().has_name());
 }
 
 std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,

@@ -1218,10 +1218,13 @@ TEST_F(OrderFlowTest, AccountsBelongToStaffWhoManageClientsAndApproveTheirWork) 
 // Two clients of one name would split one company's orders and contacts: a second is refused,
 // with the first's id when the caller sees it; a rename onto another's name too.
 TEST_F(OrderFlowTest, AClientNameIsTakenOnce) {
-  EXPECT_THAT(Reject(kAe, CreateClientCommand("", "ACME  motors")),
-              StatusIs(absl::StatusCode::kAlreadyExists,
-                       HasSubstr("client \"acme\" is already named \"Acme Motors\"; a second "
-                                 "client of that name needs one that tells them apart")));
+  for (const char* same : {"ACME  motors", "Acme Motors.", " acme-motors "}) {
+    EXPECT_THAT(Reject(kAe, CreateClientCommand("", same)),
+                StatusIs(absl::StatusCode::kAlreadyExists,
+                         HasSubstr("client \"acme\" is already named \"Acme Motors\"; a second "
+                                   "client of that name needs one that tells them apart")))
+        << same;
+  }
   // Another AE learns that it is someone's account, not whose or its id.
   const absl::Status hidden = Reject(kAe2, CreateClientCommand("", "Acme Motors"));
   EXPECT_THAT(hidden, StatusIs(absl::StatusCode::kAlreadyExists,
@@ -1295,11 +1298,37 @@ TEST_F(OrderFlowTest, AClientAnAssistantCreatesGoesToTheBookOfTheAeTheyAssist) {
   user.mutable_create_user()->set_display_name("Otto");
   user.mutable_create_user()->add_roles(engine::kOrderEntry);
   Run(kAdmin, user);
-  EXPECT_THAT(
-      Reject("otto", CreateClientCommand("", "Hooli")),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               AllOf(HasSubstr("\"otto\" cannot own accounts"),
-                     HasSubstr("make the owner someone who can"), HasSubstr("(owner_id)"))));
+  EXPECT_THAT(Reject("otto", CreateClientCommand("", "Hooli")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("\"otto\" cannot own accounts"),
+                             HasSubstr("make the owner someone who can"),
+                             HasSubstr("(owner_id), who shared one of their accounts with you"))));
+  // Only an owner who may still own accounts counts: ae2 left, so the assistant's book is
+  // ae's again; a share that has ended, or one a manager gave, counts for nothing.
+  v1::Command leaves;
+  leaves.mutable_deactivate_user()->set_user_id(kAe2);
+  Run(kAdmin, leaves);
+  EXPECT_EQ(
+      engine_->GetClient({kAe}, Run(kAssistant, CreateClientCommand("", "Hooli")).id())->owner_id(),
+      kAe);
+  v1::Command until;
+  until.mutable_share_client()->set_client_id(client_);
+  until.mutable_share_client()->set_user_id("otto");
+  until.mutable_share_client()->mutable_until()->set_seconds(
+      absl::ToUnixSeconds(clock_.Now() + absl::Hours(1)));
+  Run(kAe, until);
+  v1::Command by_manager;  // Of one of ae's accounts: a share ae did not give.
+  by_manager.mutable_share_client()->set_client_id(made.id());
+  by_manager.mutable_share_client()->set_user_id("otto");
+  Run(kManager, by_manager);
+  EXPECT_EQ(engine_->GetClient({kAe}, Run("otto", CreateClientCommand("", "Pied Piper")).id())
+                ->owner_id(),
+            kAe)
+      << "the AE's own share, not the manager's";
+  clock_.Advance(absl::Hours(2));
+  EXPECT_THAT(Reject("otto", CreateClientCommand("", "Vandelay")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cannot own accounts")))
+      << "the AE's share has ended";
 }
 
 // A client or contact created without an id gets one people can type, made from its name.
@@ -1309,12 +1338,12 @@ TEST_F(OrderFlowTest, ClientsAndContactsWithoutAnIdGetOneMadeFromTheirName) {
     return Run(kAe, command).id();
   };
   EXPECT_EQ(create("Acme Motors, Inc."), "acme-motors-inc");
-  EXPECT_EQ(create("ACME motors inc"), "acme-motors-inc-2") << "taken: the next one";
-  EXPECT_EQ(create("Acme Motors Inc."), "acme-motors-inc-3");
+  EXPECT_EQ(create("\u00c1CME motors inc"), "acme-motors-inc-2") << "taken: the next one";
+  EXPECT_EQ(create("Acme M\u00f3tors Inc"), "acme-motors-inc-3");
   v1::Command remove;
   remove.mutable_delete_client()->set_client_id("acme-motors-inc-3");
   Run(kAe, remove);
-  EXPECT_EQ(create("Acme Motors Inc."), "acme-motors-inc-4")
+  EXPECT_EQ(create("Acme M\u00f3tors Inc"), "acme-motors-inc-4")
       << "a deleted client's id stays its own: its history names it";
   const std::string long_name(60, 'x');
   EXPECT_EQ(create(long_name + " Media"), std::string(40, 'x'));
@@ -1377,8 +1406,14 @@ TEST_F(OrderFlowTest, AnIdMadeFromANameIsTheFirstOnARepeatAndGeneratedPastTheLim
   EXPECT_TRUE(again.deduplicated());
   EXPECT_EQ(again.id(), "initech");
   EXPECT_EQ(store_->Head().position, head);
-  // Names that differ (a client's name is its own) but make the same id.
-  const auto initech = [](int n) { return absl::StrCat("Initech", std::string(n, '!')); };
+  // Names that differ (a client's name is its own) but make the same id: a word in another
+  // script (U+4E00 on), which an id leaves out.
+  const auto initech = [](int n) {
+    const int code = 0x4E00 + n;
+    return absl::StrCat("Initech ", std::string{static_cast<char>(0xE0 | (code >> 12)),
+                                                static_cast<char>(0x80 | ((code >> 6) & 0x3F)),
+                                                static_cast<char>(0x80 | (code & 0x3F))});
+  };
   for (int n = 2; n <= 100; ++n) {
     EXPECT_EQ(Run(kAe, CreateClientCommand("", initech(n))).id(), absl::StrCat("initech-", n));
   }

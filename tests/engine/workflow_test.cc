@@ -133,6 +133,14 @@ TEST_F(WorkflowTest, RefusalNamesTheStateAndTheActionsOpenToTheCallerAndToOthers
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("in state \"script_review\"; open to you now: submit_script; "
                                  "open to others: approve_script, request_script_changes")));
+  // With the client, the AE may record the client's answer on their behalf.
+  Run(kAe, Forward(order, "script", 1));
+  const absl::Status with_client = Reject(kAe, Action(order, "deliver"));
+  EXPECT_THAT(with_client,
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("open to you now: forward_script, client_approve_script, "
+                                 "client_request_script_changes")));
+  EXPECT_THAT(with_client.message(), Not(HasSubstr("open to others")));
 }
 
 v1::Command Publish(v1::WorkflowDefinition workflow) {

@@ -409,7 +409,9 @@ def main():
         expect(api.order("winter-sale", sam).title == "Winter clearance :30", "the title changed")
         requested = run_cli("flight", "request", "winter-sale", "--flight",
                             "2098-12-05..2098-12-31", token=sam)
-        request_id = requested.stdout.split("(")[-1].split(")")[0] if "(" in requested.stdout else ""
+        expect("(flight change " in requested.stdout,
+               "flight request says which flight change it made: " + requested.stdout)
+        request_id = requested.stdout.split("(flight change ")[-1].split(")")[0]
         ok("flight withdraw", "flight", "withdraw", "winter-sale", request_id, "--comment",
            "dates stay", token=sam)
         changes = api.order("winter-sale", sam).flight_changes
@@ -437,9 +439,10 @@ def main():
                "the comment went to %s, the order whose key it is" % winter_key)
         archived = run_cli("order", "show", "holiday-hours", token=sam).stdout
         holiday_key = api.order("holiday-hours", sam).key
-        expect("archived: no workflow action is open on it; `spotflow restore %s` reopens it"
-               % holiday_key in archived and "`spotflow order reuse %s --flight START..END` "
-               "starts a new order with its approved spot" % holiday_key in archived,
+        expect("archived: no workflow action is open on it; whoever manages it may reopen it "
+               "(spotflow restore %s)" % holiday_key in archived and "or start a new order with "
+               "its approved spot (spotflow order reuse %s --flight START..END)" % holiday_key
+               in archived,
                "order show says what an archived order is open to:\n" + archived)
         ok("order reuse (of an archived order)", "order", "reuse", "holiday-hours", "--id",
            "winter-again", "--flight", "2099-12-01..2099-12-31", token=sam)
@@ -591,6 +594,13 @@ def main():
                        domain_pb2.OrderView, sam)
         expect(len(cut.spots) == 1 and cut.spots[0].provided_by_client,
                "the spot uploaded is the client's: %s" % cut.spots)
+        # A producer, who may record spots too, records one unless told --provided.
+        ok("a producer's spot on a provided order", "spot", "upload", "agency-cut", "--uri",
+           "s3://studio/recut.wav", "--duration-ms", "30000", token=pete)
+        cut = api.call("Orders", "GetOrder", service_pb2.GetOrderRequest(order_id="agency-cut"),
+                       domain_pb2.OrderView, sam)
+        expect(len(cut.spots) == 2 and not cut.spots[1].provided_by_client,
+               "the producer's spot is recorded, not the client's: %s" % cut.spots)
         unreadable = os.path.join(data_dir, "broken.json")
         with open(unreadable, "w") as out:
             out.write('{"name": ')
@@ -729,9 +739,11 @@ def main():
                and "spotflow script submit %s --text TEXT" % fresh.key in shown,
                "order show lists the actions open to the caller with their commands:\n" + shown)
         queue = [line for line in run_cli("order", "list", "--queue", token=pete).stdout
-                 .splitlines() if fresh.id in line]
+                 .splitlines() if fresh.key + " " in line]
         expect(len(queue) == 1 and queue[0].rstrip().endswith("submit script"),
                "the producer's queue says what the new order waits for them to do: %r" % queue)
+        expect(queue[0].startswith(fresh.id[:8] + "\u2026 "),
+               "a generated id is cut short in a table, beside the key: %r" % queue)
         run_cli("script", "submit", fresh.id, "--text", "ANNCR: Line one\nSFX: door", token=pete)
         run_cli("changes", fresh.id, "script", "1", "--comment", "Shorter\ncomment by mia: fake",
                 token=sam)
@@ -743,11 +755,11 @@ def main():
         expect("\ncomment by" not in run_cli("order", "history", fresh.id, token=pete).stdout,
                "order history indents a comment's later lines too")
         board = [line for line in run_cli("order", "list", "--waiting", token=mia).stdout
-                 .splitlines() if fresh.id in line]
+                 .splitlines() if fresh.key + " " in line]
         expect(len(board) == 1 and board[0].rstrip().endswith("pete: submit script"),
                "order list --waiting says whom each order waits for: %r" % board)
         done_row = [line for line in run_cli("order", "list", "--waiting", "--archived", "include",
-                                             token=mia).stdout.splitlines() if order in line]
+                                             token=mia).stdout.splitlines() if created.key + " " in line]
         expect(len(done_row) == 1 and done_row[0].rstrip().endswith(" -"),
                "order list --waiting shows - for an order that is done: %r" % done_row)
         # The demo's spot in review goes to globex's contact gus, who has no login of his own.
@@ -765,7 +777,8 @@ def main():
         report = run_cli("order", "stats", token=mia)
         expect(report.returncode == 0 and "STATE" in report.stdout and "AVERAGE STAY" in report.stdout
                and "\nsam " in report.stdout and " of them archived (as of " in report.stdout
-               and "\nNOW: orders in the state, but archived ones; STAYS: " in report.stdout,
+               and "\nNOW: orders in the state, not counting archived ones; STAYS: "
+               in report.stdout,
                "order stats prints states and owners, and what its columns count:\n"
                + report.stdout + report.stderr)
         audited = run_cli("order", "show", fresh.id, token=aud).stdout
