@@ -3663,6 +3663,42 @@ TEST_F(OrderFlowTest, ADeactivationWaitsForATokenInFlightOnTheSameUser) {
   EXPECT_GT(deactivate_result->first_position(), issue_result->last_position());
 }
 
+// Two clients of one name created at once: the second waits in the turn of client names for
+// the first, then is decided on the state it left, and refused.
+TEST_F(OrderFlowTest, TwoClientsOfOneNameAtOnceCannotBothPass) {
+  absl::Notification first_done, second_done;
+  absl::StatusOr<v1::CommandResult> first, second;
+  OverGate(/*max_attempts=*/1, [&](GatedStore& gate) {
+    gate.Close("client-initech");
+    engine_->ExecuteAsync({kAe}, CreateClientCommand("initech", "Initech"),
+                          [&](absl::StatusOr<v1::CommandResult> r) {
+                            first = std::move(r);
+                            first_done.Notify();
+                          });
+    // A client's creation is decided on a worker: wait until its append is held.
+    for (int i = 0; i < 2000 && gate.appends() == 0; ++i) absl::SleepFor(absl::Milliseconds(1));
+    ASSERT_EQ(gate.appends(), 1u);
+    engine_->ExecuteAsync({kAe2}, CreateClientCommand("initech-2", "INITECH"),
+                          [&](absl::StatusOr<v1::CommandResult> r) {
+                            second = std::move(r);
+                            second_done.Notify();
+                          });
+    // Without the turn it would pass the gate (another stream) and be answered meanwhile.
+    EXPECT_FALSE(second_done.WaitForNotificationWithTimeout(absl::Milliseconds(300)))
+        << "the second creation did not wait for the first";
+    EXPECT_EQ(gate.appends(), 1u);
+    gate.Open();
+    first_done.WaitForNotification();
+    second_done.WaitForNotification();
+  });
+  ASSERT_OK(first.status());
+  EXPECT_THAT(second.status(), StatusIs(absl::StatusCode::kAlreadyExists,
+                                        HasSubstr("in an account you do not see")));
+  EXPECT_THAT(engine_->GetClient({kManager}, "initech-2").status(),
+              StatusIs(absl::StatusCode::kNotFound))
+      << "the refused creation wrote nothing";
+}
+
 // Restoring an order short of scope ALL rests on its owner being active and still on the
 // account: the owner's deactivation meanwhile stops it.
 TEST_F(OrderFlowTest, ARestoreDecidedBeforeTheOwnerLeftIsDecidedAgainAndRefused) {
