@@ -2280,8 +2280,13 @@ int Client::Run(const std::string& verb, const Args& args) {
     }
     request.mutable_create_user()->set_client_id(args.Get("client"));
     request.mutable_create_user()->set_contact_id(args.Get("contact"));
-    return Change(request, args,
-                  [&](auto* c, auto& q, auto* out) { return admin_->CreateUser(c, q, out); });
+    const int code = Change(
+        request, args, [&](auto* c, auto& q, auto* out) { return admin_->CreateUser(c, q, out); });
+    if (code == 0 && !json_ && !args.Has("dry-run")) {
+      std::printf("  to let them sign in: spotflow token issue %s (prints their token once)\n",
+                  request.create_user().user_id().c_str());
+    }
+    return code;
   }
   if (verb == "user" && sub == "list") {
     v1::ListUsersResponse response;

@@ -900,7 +900,11 @@ class Decider {
     absl::flat_hash_set<std::string> seen;
     for (const std::string& role : roles) {
       if (state_.FindRole(role) == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat("role \"", role, "\" does not exist"));
+        std::set<std::string> names;  // Sorted: the map's order is not the log's.
+        for (const auto& [name, view] : state_.roles()) names.insert(name);
+        return absl::InvalidArgumentError(
+            absl::StrCat("role \"", absl::CHexEscape(role),
+                         "\" does not exist; the roles are: ", absl::StrJoin(names, ", ")));
       }
       if (!seen.insert(role).second) {
         return absl::InvalidArgumentError(absl::StrCat("role \"", role, "\" is listed twice"));

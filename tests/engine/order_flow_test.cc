@@ -1245,6 +1245,18 @@ TEST_F(OrderFlowTest, AClientNameIsTakenOnce) {
   EXPECT_EQ(Run(kAe, CreateClientCommand("", "Globex")).id(), "globex-2");
 }
 
+// A role misspelt names the roles there are.
+TEST_F(OrderFlowTest, AnUnknownRoleNamesTheRolesThereAre) {
+  v1::Command user;
+  user.mutable_create_user()->set_user_id("joe");
+  user.mutable_create_user()->set_display_name("Joe");
+  user.mutable_create_user()->add_roles("acount_executive");
+  EXPECT_THAT(Reject(kAdmin, user),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("role \"acount_executive\" does not exist; the roles are: "
+                                 "account_executive, admin, auditor, client_contact, ")));
+}
+
 // A refusal reads as a sentence about the record: "may not delete order PO-...", "may not
 // comment on order ...", "may not delete client ...".
 TEST_F(OrderFlowTest, ARefusalNamesWhatMayNotBeDoneToWhichRecord) {

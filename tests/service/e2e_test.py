@@ -638,8 +638,15 @@ def main():
         expect(to_entry.returncode == 1 and "INVALID_ARGUMENT" in to_entry.stderr
                and '"otto" cannot own accounts' in to_entry.stderr,
                "order entry is refused accounts: " + to_entry.stderr)
-        ok("a second AE", "user", "create", "ava", "--name", "Ava Seller", "--role",
-           "account_executive")
+        made = run_cli("user", "create", "ava", "--name", "Ava Seller", "--role",
+                       "account_executive", token=admin)
+        expect(made.returncode == 0 and "to let them sign in: spotflow token issue ava"
+               in made.stdout, "user create makes a second AE and says what comes next: "
+               + made.stdout + made.stderr)
+        misspelt = run_cli("user", "create", "bob", "--name", "Bob", "--role", "acount_executive",
+                           token=admin)
+        expect(misspelt.returncode == 1 and "the roles are: account_executive, " in misspelt.stderr,
+               "a misspelt role names the roles: " + misspelt.stderr)
         spread = run_cli("accounts", "reassign", "sam", "mia,ava", "--dry-run", token=mia)
         expect(spread.returncode == 0 and "  to mia:\n" in spread.stdout
                and "  to ava:\n" in spread.stdout and "    clients it would move: "
