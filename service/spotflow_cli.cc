@@ -714,6 +714,12 @@ class Client {
   // An event as a line of `events tail`, or of JSON with --json.
   // One event per line, as `events tail --follow` prints them as they come: the columns are
   // fixed, the stream's wide enough for an order's with a generated id (order- and 32 digits).
+  // The header over those lines, in the same columns.
+  void PrintEventHeader() const {
+    if (json_) return;
+    std::printf("%6s %-19s %-38s %-4s %-36s %s\n", "POS", "TIME (UTC)", "STREAM", "VER", "EVENT",
+                "BY");
+  }
   void PrintEventLine(const v1::EventRecord& e) const {
     if (json_) return PrintJsonLine(Tailed(e));
     std::printf(
@@ -787,6 +793,7 @@ class Client {
   // each event as Tailed gives it.
   void PrintEvents(const v1::ListEventsResponse& response) const {
     if (!json_) {
+      if (!response.events().empty()) PrintEventHeader();
       for (const v1::EventRecord& e : response.events()) PrintEventLine(e);
       return;
     }
@@ -2465,6 +2472,7 @@ int Client::Run(const std::string& verb, const Args& args) {
                    static_cast<unsigned long long>(from));
     }
     // --follow: what is there, then each new event as it is appended, until interrupted.
+    PrintEventHeader();
     for (const v1::EventRecord& e : response.events()) PrintEventLine(e);
     std::fflush(stdout);
     v1::SubscribeEventsRequest request;

@@ -851,8 +851,9 @@ def main():
         expect(run_cli("order", "show", first_id).returncode == 0,
                "the id order list shows is what order show takes")
         tail = run_cli("events", "tail", "--limit", "2", token=aud).stdout.splitlines()
-        expect(len(tail) == 2 and int(tail[-1].split()[0]) == api.head(admin),
-               "events tail shows the latest events, ending at the log's head")
+        expect(len(tail) == 3 and tail[0].split()[:3] == ["POS", "TIME", "(UTC)"]
+               and int(tail[-1].split()[0]) == api.head(admin),
+               "events tail shows the latest events under a header, ending at the log's head")
         expect(re.fullmatch(r"\d{4}-\d\d-\d\d", tail[-1].split()[1]) is not None,
                "events tail shows when each event was recorded (%s)" % tail[-1])
         past = run_cli("events", "tail", "--from", "999999", token=aud)
