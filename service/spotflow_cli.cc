@@ -1286,7 +1286,8 @@ class Client {
         std::vector<std::string> contacts;
         for (const v1::Contact& c : o.forward_contacts()) {
           contacts.push_back(absl::StrCat(c.contact_id(), " (", c.name(),
-                                          c.title().empty() ? "" : ", " + c.title(), ")"));
+                                          c.title().empty() ? "" : ", " + c.title(),
+                                          WaitsOn(o, c.contact_id()) ? "; has it now" : "", ")"));
         }
         std::printf("  contacts to forward to: %s\n", absl::StrJoin(contacts, ", ").c_str());
       }
@@ -1305,6 +1306,21 @@ class Client {
       return;
     }
     PrintStory(o, changes);
+  }
+
+  // Whether the latest revision of an artifact was forwarded to `contact_id` and waits for
+  // their answer (the last word on it is that forward).
+  static bool WaitsOn(const v1::OrderView& o, const std::string& contact_id) {
+    for (const auto* revisions : {&o.scripts(), &o.spots()}) {
+      if (revisions->empty()) continue;
+      const v1::Revision& latest = *revisions->rbegin();
+      for (auto it = latest.reviews().rbegin(); it != latest.reviews().rend(); ++it) {
+        if (it->contact_id().empty()) continue;
+        if (it->kind() == v1::FORWARDED_TO_CLIENT && it->contact_id() == contact_id) return true;
+        break;  // Answered, or forwarded to another since.
+      }
+    }
+    return false;
   }
 
   // Whom an order waits for (its `awaiting`, which the server gives the house's staff), or

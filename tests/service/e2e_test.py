@@ -772,6 +772,9 @@ def main():
         # The demo's spot in review goes to globex's contact gus, who has no login of his own.
         forwarded = run_cli("forward", "weekly-deals", "spot", "1", "--contact", "gus")
         expect(forwarded.returncode == 0, "forward to a contact: " + forwarded.stderr)
+        weekly = run_cli("order", "show", "weekly-deals").stdout
+        expect("contacts to forward to: gus (" in weekly and "; has it now)" in weekly,
+               "order show marks the contact the revision waits on:\n" + weekly)
         to_client = [line for line in run_cli("order", "list", "--waiting", token=mia).stdout
                      .splitlines() if line.startswith("weekly-deals ")]
         expect(len(to_client) == 1 and to_client[0].rstrip().endswith("client (gus): answer spot 1"),
