@@ -1,5 +1,6 @@
 #include "service/server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -16,7 +17,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "google/protobuf/descriptor.h"
@@ -1631,7 +1634,29 @@ class ServerImpl final : public Server {
         events_(&calls_),
         audit_(&calls_) {}
 
+  // HOST:PORT with a port of 0 (any free one) to 65535: gRPC would take "host" alone as
+  // port 443 and wrap a port past 65535 around, and serve somewhere nobody asked for.
+  static absl::Status CheckListen(const std::string& listen) {
+    const size_t colon = listen.rfind(':');
+    const absl::string_view host =
+        colon == std::string::npos ? "" : absl::string_view(listen).substr(0, colon);
+    const absl::string_view port =
+        colon == std::string::npos ? "" : absl::string_view(listen).substr(colon + 1);
+    uint32_t number = 0;
+    const bool bracketed_v6 = absl::StartsWith(host, "[") && absl::EndsWith(host, "]");
+    if (host.empty() || (!bracketed_v6 && absl::StrContains(host, ':')) || port.empty() ||
+        port.size() > 5 || !std::all_of(port.begin(), port.end(), absl::ascii_isdigit) ||
+        !absl::SimpleAtoi(port, &number) || number > 65535) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--listen is \"", absl::CHexEscape(listen),
+          "\"; give HOST:PORT with a port from 0 (any free one) to 65535, e.g. 127.0.0.1:50051 "
+          "or [::1]:50051"));
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Init(const ServerOptions& options) {
+    RETURN_IF_ERROR(CheckListen(options.listen));
     std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
     if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
       grpc::SslServerCredentialsOptions ssl;

@@ -22,6 +22,13 @@ absl::Status FromRocksDb(const rocksdb::Status& status, absl::string_view contex
       return absl::InvalidArgumentError(message);
     case rocksdb::Status::kIOError:
       if (status.IsNoSpace()) return absl::ResourceExhaustedError(message);
+      // A file this process may not open (the LOCK file among them): the directory's owner or
+      // mode, not another process.
+      if (absl::StrContains(status.ToString(), "Permission denied")) {
+        return absl::PermissionDeniedError(absl::StrCat(
+            context, ": this process may not open the data directory's files (check their owner ",
+            "and mode) (", status.ToString(), ")"));
+      }
       // RocksDB reports a held LOCK file as an I/O error on "LOCK" or "lock hold by ...".
       if (absl::StrContains(absl::AsciiStrToLower(status.ToString()), "lock")) {
         return absl::UnavailableError(

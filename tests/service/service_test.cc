@@ -1188,6 +1188,25 @@ TEST_F(ServiceTest, ASecondServerCannotTakeAPortInUse) {
   EXPECT_TRUE(Ok(clients_->ListClients(Context("sam").get(), v1::ListClientsRequest(), &clients)));
 }
 
+TEST_F(ServiceTest, AListenAddressWithoutAPortOrPastTheLastPortIsRefused) {
+  // gRPC would serve "127.0.0.1" on port 443 and "127.0.0.1:99999" on port 34463.
+  for (const char* listen : {"127.0.0.1", "127.0.0.1:99999", "127.0.0.1:abc", ":50051", "::1"}) {
+    ServerOptions options;
+    options.listen = listen;
+    auto refused = Server::Start(options, engine_.get(), tokens_.get());
+    ASSERT_FALSE(refused.ok()) << listen;
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << listen;
+    EXPECT_THAT(refused.status().message(), HasSubstr("give HOST:PORT with a port from 0"));
+  }
+  ServerOptions v6;
+  v6.listen = "[::1]:0";
+  auto started = Server::Start(v6, engine_.get(), tokens_.get());
+  // A host without IPv6 cannot listen there; the address itself is taken.
+  if (!started.ok()) {
+    EXPECT_EQ(started.status().code(), absl::StatusCode::kUnavailable);
+  }
+}
+
 TEST_F(ServiceTest, RestartKeepsEveryState) {
   const std::string client = CreateClient("acme");
   v1::CommandResult created;

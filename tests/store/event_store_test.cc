@@ -10,6 +10,7 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "store/internal/rocksdb_status.h"
 #include "store/internal/sha256.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/store_helpers.h"
@@ -23,6 +24,7 @@ using ::spotflow::testing::OneStream;
 using ::spotflow::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 class EventStoreTest : public ::testing::Test {
@@ -513,6 +515,20 @@ TEST(EventStoreOpenTest, MissingStoreWithoutCreateIsNotFound) {
   options.create_if_missing = false;
   EXPECT_THAT(EventStore::Open(options, dir.Sub("db")),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("create_if_missing")));
+}
+
+// A LOCK file this process may not open (a directory another user owns) is a question of
+// owner and mode, not of another process (root, who runs the tests, opens any file: RocksDB's
+// own status stands in).
+TEST(EventStoreOpenTest, ALockFileThatMayNotBeOpenedIsPermissionDeniedNotInUse) {
+  const absl::Status status = spotflow::store::internal::FromRocksDb(
+      rocksdb::Status::IOError("While open a file for appending: /srv/spotflow/log/LOCK",
+                               "Permission denied"),
+      "opening /srv/spotflow/log");
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kPermissionDenied,
+                               HasSubstr("may not open the data directory's files (check their "
+                                         "owner and mode)")));
+  EXPECT_THAT(status.message(), Not(HasSubstr("in use by another process")));
 }
 
 TEST(EventStoreOpenTest, SecondOpenOfSameDirectoryIsUnavailable) {
