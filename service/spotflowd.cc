@@ -220,6 +220,33 @@ absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
   return absl::OkStatus();
 }
 
+// A data directory spotflowd may use: one it made (it holds `log/`), or a new or empty one (a
+// token file put there ahead aside). Anything else is someone else's directory, likely a
+// mistyped --data-dir, which a first start would seed with an administrator and a log.
+absl::Status CheckDataDir(const std::string& data_dir) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (!fs::exists(data_dir, error)) return absl::OkStatus();
+  if (!fs::is_directory(data_dir, error)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--data-dir ", data_dir, " is not a directory"));
+  }
+  if (fs::is_directory(fs::path(data_dir) / "log", error)) return absl::OkStatus();
+  for (const fs::directory_entry& entry : fs::directory_iterator(data_dir, error)) {
+    if (entry.path().filename() == "tokens") continue;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--data-dir ", data_dir, " holds files (", entry.path().filename().string(),
+        ") but no Spotflow log (", data_dir,
+        "/log): it is not a Spotflow data directory; give a new or empty directory, or one "
+        "spotflowd made"));
+  }
+  if (error) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot read --data-dir ", data_dir, ": ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
 int Fail(const absl::Status& status) {
   spdlog::error("{}", status.ToString());
   return 1;
@@ -296,6 +323,7 @@ int main(int argc, char** argv) {
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   const std::string tokens_path =
       absl::GetFlag(FLAGS_tokens).empty() ? data_dir + "/tokens" : absl::GetFlag(FLAGS_tokens);
+  if (absl::Status s = CheckDataDir(data_dir); !s.ok()) return Fail(s);
   auto store = spotflow::store::EventStore::Open({}, data_dir + "/log");
   if (!store.ok()) return Fail(store.status());
   engine::SystemClock clock;

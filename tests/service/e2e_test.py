@@ -968,6 +968,17 @@ def main():
                                 capture_output=True, text=True, timeout=30)
         expect(second.returncode != 0 and "in use by another process" in second.stdout + second.stderr,
                "a second spotflowd on the same directory exits non-zero, saying why")
+        # A directory of someone else's files (a mistyped --data-dir) is not seeded.
+        foreign = tempfile.mkdtemp(prefix="spotflow-foreign-")
+        with open(os.path.join(foreign, "notes.txt"), "w") as out:
+            out.write("not Spotflow's")
+        refused = subprocess.run([spotflowd, "--listen=127.0.0.1:0", "--data-dir=" + foreign],
+                                 capture_output=True, text=True, timeout=30)
+        expect(refused.returncode == 1 and "is not a Spotflow data directory"
+               in refused.stdout + refused.stderr and sorted(os.listdir(foreign)) == ["notes.txt"],
+               "a directory of other files is refused and left as it was: "
+               + refused.stdout + refused.stderr)
+        shutil.rmtree(foreign)
 
         # Live feeds over the wire: a watcher of the order and a subscriber to the log get each
         # change; a drain ends both at once with UNAVAILABLE instead of waiting out its grace.
