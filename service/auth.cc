@@ -143,6 +143,16 @@ absl::StatusOr<std::unique_ptr<TokenStore>> TokenStore::Load(const std::string& 
   return store;
 }
 
+absl::Status TokenStore::LoadsAsItIs(const std::string& path, absl::string_view unchanged) {
+  // A file edited by hand since it was loaded (a bad line): adding to it or rewriting it would
+  // carry the bad line on, and the next start would refuse the file.
+  absl::StatusOr<std::unique_ptr<TokenStore>> loaded = Load(path);
+  if (loaded.ok()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("the token file does not load as it is now (", loaded.status().message(),
+                   "): fix it, then send spotflowd SIGHUP; ", unchanged));
+}
+
 absl::Status TokenStore::Reload(const std::string& path) {
   absl::StatusOr<std::unique_ptr<TokenStore>> loaded = Load(path);
   if (!loaded.ok()) return loaded.status();
@@ -165,6 +175,7 @@ absl::StatusOr<std::string> TokenStore::Issue(const std::string& path, const std
   const std::string hash = HashToken(token);
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const FileLock file_lock, FileLock::Take(path));
+  RETURN_IF_ERROR(LoadsAsItIs(path, "no token was issued"));
   // Only its owner reads the token file: hashes are not secrets, but user ids are.
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot write the token file ", path));
@@ -231,6 +242,7 @@ absl::StatusOr<std::string> TokenStore::Revoke(const std::string& path, const st
   ASSIGN_OR_RETURN(const std::string prefix, NormalizePrefix(hash_prefix, user_id));
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const FileLock file_lock, FileLock::Take(path));
+  RETURN_IF_ERROR(LoadsAsItIs(path, "no token was revoked"));
   // The token file as it is now: another server may have added to it, and an operator may
   // have edited it. A file that cannot be read whole is not rewritten from what was read.
   std::vector<std::string> lines;

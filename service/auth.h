@@ -64,6 +64,10 @@ class TokenStore {
   static std::string HashPrefix(absl::string_view token) { return HashToken(token).substr(0, 12); }
 
  private:
+  // OK when the file at `path` loads as it is now; else FAILED_PRECONDITION saying why and
+  // `unchanged` (what was not done).
+  static absl::Status LoadsAsItIs(const std::string& path, absl::string_view unchanged);
+
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::string> users_by_hash_ ABSL_GUARDED_BY(mu_);
 };

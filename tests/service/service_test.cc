@@ -1303,6 +1303,21 @@ TEST(TokenStoreTest, ReloadTakesTheFileAsItIsNowAndKeepsTheOldOnAnError) {
   std::ofstream(path, std::ios::app) << "garbage\n";
   EXPECT_THAT(b->Reload(path), testing::StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(*b->Authenticate("Bearer " + again), "mia") << "a bad file changes nothing";
+  // Nor is it added to or rewritten, which would carry the bad line on to the next start.
+  const auto file = [&] {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string bad = file();
+  EXPECT_THAT(b->Issue(path, "ann"),
+              testing::StatusIs(absl::StatusCode::kFailedPrecondition,
+                                AllOf(HasSubstr("does not load as it is now"),
+                                      HasSubstr("send spotflowd SIGHUP; no token was issued"))));
+  EXPECT_THAT(
+      b->Revoke(path, "mia", TokenStore::HashPrefix(again)),
+      testing::StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no token was revoked")));
+  EXPECT_EQ(file(), bad);
+  EXPECT_EQ(*b->Authenticate("Bearer " + again), "mia");
 }
 
 TEST(TokenStoreTest, RevokeTakesOneTokenOutOfTheFileAndKeepsTheRest) {
