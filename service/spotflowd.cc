@@ -8,8 +8,10 @@
 // (only the token's hash is kept, in the tokens file). With --demo a new directory is also
 // seeded with a user per preset role, clients, and orders in different states.
 // SIGINT and SIGTERM drain the calls in flight, write a snapshot and close the log.
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
@@ -356,7 +358,30 @@ int main(int argc, char** argv) {
     admin.set_user_id("admin");
     admin.set_display_name("Administrator");
     if (absl::Status s = e->Bootstrap(admin).status(); !s.ok()) return Fail(s);
-    std::printf("First administrator \"admin\"; token (shown once): %s\n", token->c_str());
+    // Shown once, to whoever started it: on a terminal, or with the demo (whose purpose is its
+    // tokens), on stdout. Otherwise stdout is a log, which never holds a token: the token goes
+    // to a file only this user reads, and the log says where.
+    if (isatty(STDOUT_FILENO) || absl::GetFlag(FLAGS_demo)) {
+      std::printf("First administrator \"admin\"; token (shown once): %s\n", token->c_str());
+    } else {
+      const std::string kept = data_dir + "/first-admin-token";
+      const int fd = ::open(kept.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      const std::string line = *token + "\n";
+      const bool written =
+          fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+          ::fsync(fd) == 0;
+      if (fd >= 0) ::close(fd);
+      if (!written) {
+        return Fail(absl::UnavailableError(absl::StrCat(
+            "cannot write the first administrator's token to ", kept,
+            " (stdout is not a terminal, and a log never holds a token); start spotflowd "
+            "once from a terminal")));
+      }
+      spdlog::info(
+          "first administrator \"admin\": its token is in {} (this user's alone); keep it "
+          "elsewhere and delete the file",
+          kept);
+    }
     // After printing: a token nobody saw would leave an administrator nobody can be.
     if (absl::Status s = RecordIssued(e, "admin", *token); !s.ok()) {
       spdlog::warn("the administrator's token works but is not in the log: {}", s.ToString());
