@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -141,6 +142,13 @@ absl::StatusOr<std::unique_ptr<TokenStore>> TokenStore::Load(const std::string& 
     line_of.emplace(hash, number);
   }
   return store;
+}
+
+std::vector<std::string> TokenStore::Users() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::set<std::string> users;
+  for (const auto& [hash, user] : users_by_hash_) users.insert(user);
+  return std::vector<std::string>(users.begin(), users.end());
 }
 
 absl::Status TokenStore::LoadsAsItIs(const std::string& path, absl::string_view unchanged) {

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -53,6 +54,9 @@ class TokenStore {
 
   // The user behind an "authorization" header value, or UNAUTHENTICATED.
   absl::StatusOr<std::string> Authenticate(absl::string_view authorization) const;
+
+  // The users the tokens are for, each once, sorted.
+  std::vector<std::string> Users() const;
 
   size_t size() const {
     absl::ReaderMutexLock lock(&mu_);

@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
@@ -249,6 +251,25 @@ absl::Status CheckDataDir(const std::string& data_dir) {
   return absl::OkStatus();
 }
 
+// Warns of tokens in the file for users this server's log does not know: they work the moment
+// such a user is created, with no TokenIssued in this log (a token file shared with another
+// server, a line added by hand).
+void WarnOfStrangers(engine::Engine* e, const spotflow::service::TokenStore& tokens,
+                     const std::string& path) {
+  const v1::EngineState state = e->State();  // A copy: a loop over a temporary's field dangles.
+  std::set<std::string> known;
+  for (const v1::UserView& user : state.users()) known.insert(user.user_id());
+  std::vector<std::string> strangers;
+  for (const std::string& user : tokens.Users()) {
+    if (known.count(user) == 0) strangers.push_back(user);
+  }
+  if (strangers.empty()) return;
+  spdlog::warn(
+      "{} holds tokens for users this server does not know ({}): each would work as soon as "
+      "such a user is created here; remove those lines unless that is meant",
+      path, absl::StrJoin(strangers, ", "));
+}
+
 int Fail(const absl::Status& status) {
   spdlog::error("{}", status.ToString());
   return 1;
@@ -394,6 +415,18 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
+  // A --tokens that names no file, on a directory whose users are known: a typo, which would
+  // leave a server nobody can call. (The default file missing gets the warning below: an
+  // operator may be about to restore it.)
+  if (!absl::GetFlag(FLAGS_tokens).empty() && !std::filesystem::exists(tokens_path) &&
+      (*tokens)->size() == 0 && !e->State().users().empty()) {
+    return Fail(absl::FailedPreconditionError(
+        absl::StrCat("--tokens ", tokens_path,
+                     " does not exist, so none of this server's users could call it; "
+                     "give the token file it was started with (by default ",
+                     data_dir, "/tokens)")));
+  }
+  WarnOfStrangers(e, **tokens, tokens_path);
   if ((*tokens)->size() == 0) {
     spdlog::warn("no tokens in {}: nobody can call this server; point --tokens at its token file",
                  tokens_path);
@@ -410,6 +443,7 @@ int main(int argc, char** argv) {
     // operator removed to revoke).
     if (absl::Status s = (*tokens)->Reload(tokens_path); s.ok()) {
       spdlog::info("SIGHUP: reloaded {}: {} tokens", tokens_path, (*tokens)->size());
+      WarnOfStrangers(e, **tokens, tokens_path);
     } else {
       spdlog::error("SIGHUP: kept the tokens loaded before: {}", s.ToString());
     }

@@ -1057,6 +1057,7 @@ def main():
         shutil.rmtree(data_dir, ignore_errors=True)
     tls()
     operations()
+    token_files()
     print("e2e: all passed")
 
 
@@ -1205,6 +1206,40 @@ def tls():
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def token_files():
+    """A --tokens that names no file is refused; tokens for users the log does not know are
+    named in the log."""
+    work = tempfile.mkdtemp(prefix="spotflow-tokens-")
+    data = os.path.join(work, "data")
+    try:
+        process, _, _ = start(data, demo=False)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        typo = subprocess.run([spotflowd, "--listen=127.0.0.1:0", "--data-dir=" + data,
+                               "--tokens=" + os.path.join(work, "tokenz")],
+                              capture_output=True, text=True, timeout=30)
+        expect(typo.returncode == 1 and "tokenz does not exist, so none of this server's users "
+               "could call it" in typo.stdout + typo.stderr,
+               "a --tokens that names no file is refused: " + typo.stdout + typo.stderr)
+        with open(os.path.join(data, "tokens"), "a") as f:
+            f.write(hashlib.sha256(b"ghost-token").hexdigest() + " ghost\n")
+        process = subprocess.Popen([spotflowd, "--listen=127.0.0.1:0", "--data-dir=" + data],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines = []
+        while True:
+            line = process.stdout.readline()
+            if not line or "serving spotflow.v1" in line:
+                break
+            lines.append(line)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        expect(any("holds tokens for users this server does not know (ghost)" in line
+                   for line in lines), "a token for an unknown user is named at start:\n"
+               + "".join(lines))
+    finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
