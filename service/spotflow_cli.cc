@@ -21,6 +21,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -802,6 +803,57 @@ class Client {
     tailed.set_next_position(response.next_position());
     tailed.set_head_position(response.head_position());
     PrintJson(tailed);
+  }
+
+  // Prints each order a WatchOrder feed sends, and after the first each change with who made
+  // it (from the order's history) past `*shown`; returns how the feed ended. A version already
+  // shown (the first order of a feed opened again) is not printed twice.
+  grpc::Status Watch(grpc::ClientReaderInterface<v1::OrderView>* reader, v1::OrderView* order,
+                     uint64_t* shown_version, bool* may_audit_changes) {
+    v1::OrderView& o = *order;
+    uint64_t& shown = *shown_version;
+    bool& may_audit = *may_audit_changes;
+    while (reader->Read(&o)) {
+      if (shown != 0 && o.version() == shown) continue;
+      if (json_) {
+        PrintJsonLine(o);
+      } else {
+        std::printf("%s etag %llu: status %s%s%s, %d script and %d spot revisions\n",
+                    o.key().c_str(), static_cast<unsigned long long>(o.version()),
+                    o.status().c_str(), o.completed() ? " (final)" : "",
+                    o.archived() ? ", archived" : "", o.scripts_size(), o.spots_size());
+        // After the first, each change with who made it and what it changed, from the
+        // order's history (the feed carries the order, not who changed it).
+        bool read = true;  // The changes up to this version were printed (or need not be).
+        if (shown != 0 && may_audit) {
+          v1::AuditHistoryRequest changes;
+          changes.set_order_id(o.order_id());
+          v1::AuditHistoryResponse response;
+          const grpc::Status status = audit_->History(Context().get(), changes, &response);
+          if (status.ok()) {
+            // Up to this version: later ones come with the order's next version.
+            PrintChanges(response, shown, o.version());
+          } else if (status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+            may_audit = false;
+          } else {
+            read = false;  // Not read this time: the next version's read prints these too.
+          }
+        }
+        if (read) shown = o.version();
+      }
+      std::fflush(stdout);
+    }
+    return reader->Finish();
+  }
+
+  // Whether a live feed that ended so is opened again, after a second: the server went away (a
+  // drain ends feeds with UNAVAILABLE, and one opened again while it still stops is CANCELLED)
+  // rather than refused or ended it.
+  static bool Reconnects(const grpc::Status& status) {
+    const bool gone = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                      status.error_code() == grpc::StatusCode::CANCELLED;
+    if (gone) std::this_thread::sleep_for(std::chrono::seconds(1));
+    return gone;
   }
 
   // What a change's sub_id names, for its "ok:" line: "(revision 2)" rather than "(2)". The
@@ -2491,56 +2543,44 @@ int Client::Run(const std::string& verb, const Args& args) {
     PrintEventHeader();
     for (const v1::EventRecord& e : response.events()) PrintEventLine(e);
     std::fflush(stdout);
-    v1::SubscribeEventsRequest request;
-    request.set_from_position(
-        response.events().empty() ? from : response.events().rbegin()->position() + 1);
-    auto context = StreamContext();
-    auto reader = events_->SubscribeEvents(context.get(), request);
-    v1::EventBatch batch;
-    while (reader->Read(&batch)) {
-      for (const v1::EventRecord& e : batch.events()) PrintEventLine(e);
-      std::fflush(stdout);
+    uint64_t next = response.events().empty() ? from : response.events().rbegin()->position() + 1;
+    for (bool again = false;; again = true) {
+      v1::SubscribeEventsRequest request;
+      request.set_from_position(next);
+      auto context = StreamContext();
+      // After a server went away (a restart ends feeds with UNAVAILABLE): wait for it.
+      context->set_wait_for_ready(again);
+      auto reader = events_->SubscribeEvents(context.get(), request);
+      v1::EventBatch batch;
+      while (reader->Read(&batch)) {
+        for (const v1::EventRecord& e : batch.events()) {
+          PrintEventLine(e);
+          next = e.position() + 1;
+        }
+        std::fflush(stdout);
+      }
+      const grpc::Status status = reader->Finish();
+      if (!Reconnects(status)) return Report(status);
+      std::fprintf(stderr, "spotflow: %s; following again from position %llu once it is back\n",
+                   status.error_message().c_str(), static_cast<unsigned long long>(next));
     }
-    return Report(reader->Finish());
   }
   if (verb == "order" && sub == "watch") {
     v1::WatchOrderRequest request;
     request.set_order_id(rest(1, "the order id or key"));
-    auto context = StreamContext();
-    auto reader = orders_->WatchOrder(context.get(), request);
-    v1::OrderView o;
     uint64_t shown = 0;     // The version whose changes were last printed (or skipped).
     bool may_audit = true;  // A contact's login may not read who changed what.
-    while (reader->Read(&o)) {
-      if (json_) {
-        PrintJsonLine(o);
-      } else {
-        std::printf("%s etag %llu: status %s%s%s, %d script and %d spot revisions\n",
-                    o.key().c_str(), static_cast<unsigned long long>(o.version()),
-                    o.status().c_str(), o.completed() ? " (final)" : "",
-                    o.archived() ? ", archived" : "", o.scripts_size(), o.spots_size());
-        // After the first, each change with who made it and what it changed, from the
-        // order's history (the feed carries the order, not who changed it).
-        bool read = true;  // The changes up to this version were printed (or need not be).
-        if (shown != 0 && may_audit) {
-          v1::AuditHistoryRequest changes;
-          changes.set_order_id(o.order_id());
-          v1::AuditHistoryResponse response;
-          const grpc::Status status = audit_->History(Context().get(), changes, &response);
-          if (status.ok()) {
-            // Up to this version: later ones come with the order's next version.
-            PrintChanges(response, shown, o.version());
-          } else if (status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
-            may_audit = false;
-          } else {
-            read = false;  // Not read this time: the next version's read prints these too.
-          }
-        }
-        if (read) shown = o.version();
-      }
-      std::fflush(stdout);
+    for (bool again = false;; again = true) {
+      auto context = StreamContext();
+      // After a server went away (a restart ends feeds with UNAVAILABLE): wait for it.
+      context->set_wait_for_ready(again);
+      auto reader = orders_->WatchOrder(context.get(), request);
+      v1::OrderView o;
+      const grpc::Status status = Watch(reader.get(), &o, &shown, &may_audit);
+      if (!Reconnects(status)) return Report(status);
+      std::fprintf(stderr, "spotflow: %s; watching again once it is back\n",
+                   status.error_message().c_str());
     }
-    return Report(reader->Finish());
   }
   if (verb == "events" && sub == "verify") {
     v1::VerifyLogResponse response;

@@ -1058,6 +1058,7 @@ def main():
     tls()
     operations()
     token_files()
+    reconnecting()
     print("e2e: all passed")
 
 
@@ -1241,6 +1242,50 @@ def token_files():
                + "".join(lines))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def reconnecting():
+    """The CLI's live feeds outlive a restart of the server: they follow again once it is back."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    work = tempfile.mkdtemp(prefix="spotflow-reconnect-")
+    data = os.path.join(work, "data")
+    listen = "--listen=127.0.0.1:%d" % port
+    process, _, tokens = start(data, demo=False, extra=[listen])
+    admin = tokens["admin"]
+    tail = subprocess.Popen([cli, "--server=127.0.0.1:%d" % port, "--token=" + admin, "events",
+                             "tail", "--limit", "1", "--follow"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        process, _, _ = start(data, demo=False, extra=[listen])
+        made = subprocess.run([cli, "--server=127.0.0.1:%d" % port, "--token=" + admin, "user",
+                               "create", "after", "--name", "After Restart", "--role", "auditor"],
+                              capture_output=True, text=True, timeout=30)
+        expect(made.returncode == 0, "a change after the restart: " + made.stderr)
+        import select
+        deadline, seen = time.time() + 20, ""
+        while time.time() < deadline and "UserCreated" not in seen:
+            if select.select([tail.stdout.fileno()], [], [], 0.2)[0]:
+                chunk = os.read(tail.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                seen += chunk.decode()
+        expect("UserCreated" in seen and tail.poll() is None,
+               "events tail --follow follows again after the server restarted:\n" + seen)
+    finally:
+        tail.kill()
+        tail.wait(timeout=30)
+        stderr = tail.stderr.read()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+    expect("following again from position" in stderr,
+           "it says it lost the server and will follow again: " + stderr)
 
 
 main()
