@@ -806,15 +806,16 @@ class Client {
   }
 
   // Prints each order a WatchOrder feed sends, and after the first each change with who made
-  // it (from the order's history) past `*shown`; returns how the feed ended. A version already
-  // shown (the first order of a feed opened again) is not printed twice.
+  // it (from the order's history) past `*shown`; returns how the feed ended. The version last
+  // printed (`*emitted`: the first order of a feed opened again) is not printed twice.
   grpc::Status Watch(grpc::ClientReaderInterface<v1::OrderView>* reader, v1::OrderView* order,
-                     uint64_t* shown_version, bool* may_audit_changes) {
+                     uint64_t* shown_version, uint64_t* emitted, bool* may_audit_changes) {
     v1::OrderView& o = *order;
     uint64_t& shown = *shown_version;
     bool& may_audit = *may_audit_changes;
     while (reader->Read(&o)) {
-      if (shown != 0 && o.version() == shown) continue;
+      if (o.version() == *emitted) continue;
+      *emitted = o.version();
       if (json_) {
         PrintJsonLine(o);
       } else {
@@ -2569,6 +2570,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     v1::WatchOrderRequest request;
     request.set_order_id(rest(1, "the order id or key"));
     uint64_t shown = 0;     // The version whose changes were last printed (or skipped).
+    uint64_t emitted = 0;   // The version last printed.
     bool may_audit = true;  // A contact's login may not read who changed what.
     for (bool again = false;; again = true) {
       auto context = StreamContext();
@@ -2576,8 +2578,9 @@ int Client::Run(const std::string& verb, const Args& args) {
       context->set_wait_for_ready(again);
       auto reader = orders_->WatchOrder(context.get(), request);
       v1::OrderView o;
-      const grpc::Status status = Watch(reader.get(), &o, &shown, &may_audit);
-      if (!Reconnects(status)) return Report(status);
+      const grpc::Status status = Watch(reader.get(), &o, &shown, &emitted, &may_audit);
+      // A feed that never started (a wrong --server, a server that is down) is reported.
+      if (emitted == 0 || !Reconnects(status)) return Report(status);
       std::fprintf(stderr, "spotflow: %s; watching again once it is back\n",
                    status.error_message().c_str());
     }

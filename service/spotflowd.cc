@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -28,6 +29,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -224,8 +226,32 @@ absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
   return absl::OkStatus();
 }
 
-// A data directory spotflowd may use: one it made (it holds `log/`), or a new or empty one (a
-// token file put there ahead aside). Anything else is someone else's directory, likely a
+// Replaces `path` with `text`, readable by this user alone: written beside it, synced, renamed
+// over it, and the directory synced, so that after a crash it is there whole or not at all.
+absl::Status WriteOwnersFile(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".new";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const bool written = fd >= 0 &&
+                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!written || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    const absl::Status failed = absl::UnavailableError(std::strerror(errno));
+    ::unlink(temporary.c_str());
+    return failed;
+  }
+  const std::string directory = std::filesystem::path(path).parent_path().string();
+  const int dir =
+      ::open(directory.empty() ? "." : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return absl::OkStatus();
+}
+
+// A data directory spotflowd may use: one it made (it holds `log/`), or a new or empty one
+// (files of spotflowd's own aside). Anything else is someone else's directory, likely a
 // mistyped --data-dir, which a first start would seed with an administrator and a log.
 absl::Status CheckDataDir(const std::string& data_dir) {
   namespace fs = std::filesystem;
@@ -237,7 +263,13 @@ absl::Status CheckDataDir(const std::string& data_dir) {
   }
   if (fs::is_directory(fs::path(data_dir) / "log", error)) return absl::OkStatus();
   for (const fs::directory_entry& entry : fs::directory_iterator(data_dir, error)) {
-    if (entry.path().filename() == "tokens") continue;
+    // A token file put there ahead (and its lock), a first start's that failed, and a new
+    // file system's lost+found.
+    const std::string name = entry.path().filename().string();
+    if (absl::StartsWith(name, "tokens") || absl::StartsWith(name, "first-admin-token") ||
+        name == "engine.snapshot" || name == "lost+found") {
+      continue;
+    }
     return absl::FailedPreconditionError(absl::StrCat(
         "--data-dir ", data_dir, " holds files (", entry.path().filename().string(),
         ") but no Spotflow log (", data_dir,
@@ -360,6 +392,17 @@ int main(int argc, char** argv) {
   auto tokens = spotflow::service::TokenStore::Load(tokens_path);
   if (!tokens.ok()) return Fail(tokens.status());
 
+  // A --tokens that names no file, on a directory whose users are known: a typo, which would
+  // leave a server nobody can call. (The default file missing gets the warning below: an
+  // operator may be about to restore it.)
+  if (!absl::GetFlag(FLAGS_tokens).empty() && !std::filesystem::exists(tokens_path) &&
+      (*tokens)->size() == 0 && !e->State().users().empty()) {
+    return Fail(absl::FailedPreconditionError(
+        absl::StrCat("--tokens ", tokens_path,
+                     " does not exist, so none of this server's users could call it; "
+                     "give the token file it was started with (by default ",
+                     data_dir, "/tokens)")));
+  }
   spotflow::service::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
@@ -375,29 +418,27 @@ int main(int argc, char** argv) {
     // this token works; the other way round a failure would leave an admin nobody can be.
     auto token = (*tokens)->Issue(tokens_path, "admin");
     if (!token.ok()) return Fail(token.status());
+    // Shown once, to whoever started it: on a terminal, or with the demo (whose purpose is its
+    // tokens), on stdout. Otherwise stdout is a log, which never holds a token: the token goes
+    // to a file only this user reads, written before the administrator is made (a failure
+    // leaves no administrator, and the next start makes one again), and the log says where.
+    const bool on_terminal = isatty(STDOUT_FILENO) || absl::GetFlag(FLAGS_demo);
+    const std::string kept = data_dir + "/first-admin-token";
+    if (!on_terminal) {
+      if (absl::Status s = WriteOwnersFile(kept, *token + "\n"); !s.ok()) {
+        return Fail(absl::UnavailableError(absl::StrCat(
+            "cannot write the first administrator's token to ", kept, " (", s.message(),
+            "; stdout is not a terminal, and a log never holds a token): start spotflowd once "
+            "from a terminal")));
+      }
+    }
     v1::CreateUser admin;
     admin.set_user_id("admin");
     admin.set_display_name("Administrator");
     if (absl::Status s = e->Bootstrap(admin).status(); !s.ok()) return Fail(s);
-    // Shown once, to whoever started it: on a terminal, or with the demo (whose purpose is its
-    // tokens), on stdout. Otherwise stdout is a log, which never holds a token: the token goes
-    // to a file only this user reads, and the log says where.
-    if (isatty(STDOUT_FILENO) || absl::GetFlag(FLAGS_demo)) {
+    if (on_terminal) {
       std::printf("First administrator \"admin\"; token (shown once): %s\n", token->c_str());
     } else {
-      const std::string kept = data_dir + "/first-admin-token";
-      const int fd = ::open(kept.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      const std::string line = *token + "\n";
-      const bool written =
-          fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-          ::fsync(fd) == 0;
-      if (fd >= 0) ::close(fd);
-      if (!written) {
-        return Fail(absl::UnavailableError(absl::StrCat(
-            "cannot write the first administrator's token to ", kept,
-            " (stdout is not a terminal, and a log never holds a token); start spotflowd "
-            "once from a terminal")));
-      }
       spdlog::info(
           "first administrator \"admin\": its token is in {} (this user's alone); keep it "
           "elsewhere and delete the file",
@@ -415,17 +456,6 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
-  // A --tokens that names no file, on a directory whose users are known: a typo, which would
-  // leave a server nobody can call. (The default file missing gets the warning below: an
-  // operator may be about to restore it.)
-  if (!absl::GetFlag(FLAGS_tokens).empty() && !std::filesystem::exists(tokens_path) &&
-      (*tokens)->size() == 0 && !e->State().users().empty()) {
-    return Fail(absl::FailedPreconditionError(
-        absl::StrCat("--tokens ", tokens_path,
-                     " does not exist, so none of this server's users could call it; "
-                     "give the token file it was started with (by default ",
-                     data_dir, "/tokens)")));
-  }
   WarnOfStrangers(e, **tokens, tokens_path);
   if ((*tokens)->size() == 0) {
     spdlog::warn("no tokens in {}: nobody can call this server; point --tokens at its token file",

@@ -22,9 +22,11 @@ absl::Status FromRocksDb(const rocksdb::Status& status, absl::string_view contex
       return absl::InvalidArgumentError(message);
     case rocksdb::Status::kIOError:
       if (status.IsNoSpace()) return absl::ResourceExhaustedError(message);
-      // A file this process may not open (the LOCK file among them): the directory's owner or
-      // mode, not another process.
-      if (absl::StrContains(status.ToString(), "Permission denied")) {
+      // Opening, a file this process may not open (the LOCK file among them): the directory's
+      // owner or mode, not another process. (Later, the same is a failing store: UNAVAILABLE,
+      // which callers do not take for a refusal of their rights.)
+      if (absl::StartsWith(context, "opening") &&
+          absl::StrContains(status.ToString(), "Permission denied")) {
         return absl::PermissionDeniedError(absl::StrCat(
             context, ": this process may not open the data directory's files (check their owner ",
             "and mode) (", status.ToString(), ")"));

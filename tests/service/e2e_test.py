@@ -1246,35 +1246,44 @@ def token_files():
 
 def reconnecting():
     """The CLI's live feeds outlive a restart of the server: they follow again once it is back."""
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    import select
     work = tempfile.mkdtemp(prefix="spotflow-reconnect-")
     data = os.path.join(work, "data")
-    listen = "--listen=127.0.0.1:%d" % port
-    process, _, tokens = start(data, demo=False, extra=[listen])
+    # Port 0 the first time; the restart takes the same port again (as an operator's would).
+    process, port, tokens = start(data, demo=False)
     admin = tokens["admin"]
     tail = subprocess.Popen([cli, "--server=127.0.0.1:%d" % port, "--token=" + admin, "events",
                              "tail", "--limit", "1", "--follow"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(0.5)
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        process, _, _ = start(data, demo=False, extra=[listen])
-        made = subprocess.run([cli, "--server=127.0.0.1:%d" % port, "--token=" + admin, "user",
-                               "create", "after", "--name", "After Restart", "--role", "auditor"],
-                              capture_output=True, text=True, timeout=30)
-        expect(made.returncode == 0, "a change after the restart: " + made.stderr)
-        import select
-        deadline, seen = time.time() + 20, ""
-        while time.time() < deadline and "UserCreated" not in seen:
+
+    def read_until(needle, seconds):
+        deadline, seen = time.time() + seconds, ""
+        while time.time() < deadline and needle not in seen:
             if select.select([tail.stdout.fileno()], [], [], 0.2)[0]:
                 chunk = os.read(tail.stdout.fileno(), 65536)
                 if not chunk:
                     break
                 seen += chunk.decode()
+        return seen
+    try:
+        # Following: its first lines are out (a server stopped before would end it at once).
+        first = read_until("TokenIssued", 20)
+        expect("TokenIssued" in first, "events tail --follow prints the latest event: " + first)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        for attempt in range(5):  # The port may be held a moment longer.
+            try:
+                process, _, _ = start(data, demo=False, extra=["--listen=127.0.0.1:%d" % port])
+                break
+            except SystemExit:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
+        made = subprocess.run([cli, "--server=127.0.0.1:%d" % port, "--token=" + admin, "user",
+                               "create", "after", "--name", "After Restart", "--role", "auditor"],
+                              capture_output=True, text=True, timeout=30)
+        expect(made.returncode == 0, "a change after the restart: " + made.stderr)
+        seen = read_until("UserCreated", 20)
         expect("UserCreated" in seen and tail.poll() is None,
                "events tail --follow follows again after the server restarted:\n" + seen)
     finally:

@@ -524,7 +524,7 @@ TEST(EventStoreOpenTest, ALockFileThatMayNotBeOpenedIsPermissionDeniedNotInUse) 
   const absl::Status status = spotflow::store::internal::FromRocksDb(
       rocksdb::Status::IOError("While open a file for appending: /srv/spotflow/log/LOCK",
                                "Permission denied"),
-      "opening /srv/spotflow/log");
+      "opening the store at /srv/spotflow/log");
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kPermissionDenied,
                                HasSubstr("may not open the data directory's files (check their "
                                          "owner and mode)")));
