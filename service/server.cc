@@ -759,9 +759,13 @@ class Calls {
       *raw->out = grpc::ByteBuffer(&slice, 1);
     }
     if (!status.ok()) {
-      // Never the token: only the user it named, the method and the outcome.
-      spdlog::info("{} by {}: {} {}", method, user, absl::StatusCodeToString(status.code()),
-                   std::string(status.message()));
+      // Never the token: only the user it named, where the call came from, the method and the
+      // outcome. A refused credential or right is a warning: repeated, it is someone trying.
+      const spdlog::level::level_enum level =
+          absl::IsUnauthenticated(status) || absl::IsPermissionDenied(status) ? spdlog::level::warn
+                                                                              : spdlog::level::info;
+      spdlog::log(level, "{} by {} from {}: {} {}", method, user, context->peer(),
+                  absl::StatusCodeToString(status.code()), std::string(status.message()));
     }
     reactor->Finish(ToGrpcStatus(status));
     return reactor;

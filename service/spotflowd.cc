@@ -58,6 +58,20 @@ ABSL_FLAG(uint32_t, max_page_size, 1000,
           "1 to 10000; a client asking for more gets this many and where the next page starts");
 ABSL_FLAG(bool, demo, false, "seed a new data directory with demo users, clients and orders");
 
+constexpr char kUsage[] =
+    "usage: spotflowd [--listen=HOST:PORT] [--data-dir=DIR] [--tokens=FILE]\n"
+    "                 [--tls-cert=PEM --tls-key=PEM [--tls-client-ca=PEM]]\n"
+    "                 [--max-page-size=N] [--demo]\n"
+    "  --listen         where to serve (default 127.0.0.1:50051; port 0: any free port)\n"
+    "  --data-dir       the event log, engine snapshot and token file (default ./var/spotflow)\n"
+    "  --tokens         the token file, SHA-256 hashes only (default <data-dir>/tokens)\n"
+    "  --tls-cert, --tls-key   serve TLS with this PEM certificate chain and key\n"
+    "  --tls-client-ca  require client certificates this PEM CA signed\n"
+    "  --max-page-size  the most entries a page of a list holds, 1 to 10000 (default 1000)\n"
+    "  --demo           seed a new data directory with demo users, clients and orders\n"
+    "On a new data directory it creates the administrator \"admin\" and shows its token once.\n"
+    "SIGINT/SIGTERM drain calls and close the log; SIGHUP reloads the token file.\n";
+
 namespace {
 
 namespace v1 = spotflow::v1;
@@ -332,6 +346,15 @@ int main(int argc, char** argv) {
     setrlimit(RLIMIT_NOFILE, &files);
   }
   absl::SetProgramUsageMessage("the Spotflow server: spotflowd [--listen=...] [--data-dir=...]");
+  // --help as people type it: the flags spelled as they are given, and exit 0 (Abseil's own
+  // names them with underscores, with the source file, and exits 1).
+  for (int i = 1; i < argc; ++i) {
+    const std::string argument = argv[i];
+    if (argument == "--help" || argument == "-h" || argument == "--helpfull") {
+      std::printf("%s", kUsage);
+      return 0;
+    }
+  }
   // Flags are spelled with dashes (--data-dir); Abseil names them with underscores.
   std::vector<std::string> arguments(argv, argv + argc);
   std::vector<char*> spelled;
@@ -342,7 +365,13 @@ int main(int argc, char** argv) {
     }
     spelled.push_back(argument.data());
   }
-  absl::ParseCommandLine(static_cast<int>(spelled.size()), spelled.data());
+  const std::vector<char*> rest =
+      absl::ParseCommandLine(static_cast<int>(spelled.size()), spelled.data());
+  if (rest.size() > 1) {  // rest[0] is the program.
+    std::fprintf(stderr, "spotflowd: unexpected argument \"%s\" (flags are --name=value)\n%s",
+                 rest[1], kUsage);
+    return 2;
+  }
   // Logging happens on a thread of its own: the server logs refused calls from gRPC's
   // reactions, which must not wait on a slow stdout. Up to 8,192 lines queue; past that the
   // oldest queued lines are dropped rather than making a call wait (a stdout nobody reads, a
@@ -356,7 +385,8 @@ int main(int argc, char** argv) {
   struct FlushLogsAtExit {
     ~FlushLogsAtExit() { spdlog::shutdown(); }
   } flush_logs_at_exit;
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  // In UTC, as the log's events are: a reader compares them without knowing the host's zone.
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
   // gRPC's own messages (a port it cannot bind, a TLS handshake that failed) go to the same
   // log, with the same levels and timestamps.
   gpr_set_log_function([](gpr_log_func_args* args) {
@@ -457,14 +487,24 @@ int main(int argc, char** argv) {
   }
 
   WarnOfStrangers(e, **tokens, tokens_path);
+  // Plaintext beyond this host: every call's bearer token crosses the network readable.
+  const std::string& listen = options.listen;
+  const bool local = absl::StartsWith(listen, "127.") || absl::StartsWith(listen, "localhost:") ||
+                     absl::StartsWith(listen, "[::1]:");
+  if (options.tls_cert_file.empty() && !local) {
+    spdlog::warn(
+        "serving plaintext on {}, beyond this host: bearer tokens cross the network readable; "
+        "give --tls-cert and --tls-key",
+        listen);
+  }
   if ((*tokens)->size() == 0) {
     spdlog::warn("no tokens in {}: nobody can call this server; point --tokens at its token file",
                  tokens_path);
   }
-  spdlog::info("serving spotflow.v1 on {} (port {}, {}), data in {}, log at position {}, {} tokens",
+  spdlog::info("serving spotflow.v1 on {} (port {}, {}), data in {}, log at position {}, {} {}",
                options.listen, (*server)->port(),
                options.tls_cert_file.empty() ? "plaintext" : "TLS", data_dir, e->position(),
-               (*tokens)->size());
+               (*tokens)->size(), (*tokens)->size() == 1 ? "token" : "tokens");
   std::fflush(stdout);
 
   int signal = 0;
@@ -472,7 +512,8 @@ int main(int argc, char** argv) {
     // SIGHUP: the token file again, as it is now (tokens another server issued, lines an
     // operator removed to revoke).
     if (absl::Status s = (*tokens)->Reload(tokens_path); s.ok()) {
-      spdlog::info("SIGHUP: reloaded {}: {} tokens", tokens_path, (*tokens)->size());
+      spdlog::info("SIGHUP: reloaded {}: {} {}", tokens_path, (*tokens)->size(),
+                   (*tokens)->size() == 1 ? "token" : "tokens");
       WarnOfStrangers(e, **tokens, tokens_path);
     } else {
       spdlog::error("SIGHUP: kept the tokens loaded before: {}", s.ToString());

@@ -1235,8 +1235,26 @@ def token_files():
             if not line or "serving spotflow.v1" in line:
                 break
             lines.append(line)
+        # A call with a bad token is logged as a warning with where it came from, never the token.
+        port = int(re.search(r"\(port (\d+),", line).group(1))
+        bad = "not-a-token-" + "9" * 20
+        subprocess.run([cli, "--server=127.0.0.1:%d" % port, "--token=" + bad, "role", "list"],
+                       capture_output=True, text=True, timeout=30)
+        refused = process.stdout.readline()
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+        expect(" warning ListRoles by - from ipv4:127.0.0.1:" in refused
+               and "UNAUTHENTICATED" in refused and bad not in refused,
+               "a refused token is logged as a warning with the caller's address: " + refused)
+        expect(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ", refused) is not None,
+               "log lines are stamped in UTC: " + refused)
+        helped = subprocess.run([spotflowd, "--help"], capture_output=True, text=True, timeout=30)
+        expect(helped.returncode == 0 and "--data-dir=DIR" in helped.stdout,
+               "spotflowd --help prints the flags as they are typed")
+        stray = subprocess.run([spotflowd, "--data-dir=" + data, "extra"], capture_output=True,
+                               text=True, timeout=30)
+        expect(stray.returncode == 2 and 'unexpected argument "extra"' in stray.stderr,
+               "a stray argument is refused, not ignored: " + stray.stderr)
         expect(any("holds tokens for users this server does not know (ghost)" in line
                    for line in lines), "a token for an unknown user is named at start:\n"
                + "".join(lines))
