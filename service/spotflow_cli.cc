@@ -592,8 +592,10 @@ google::protobuf::Timestamp ParseTimestamp(const std::string& text) {
 
 class Client {
  public:
-  Client(std::shared_ptr<grpc::Channel> channel, std::string server, std::string token, bool json)
+  Client(std::shared_ptr<grpc::Channel> channel, std::string server, std::string token, bool json,
+         bool tls)
       : server_(std::move(server)),
+        tls_(tls),
         orders_(v1::Orders::NewStub(channel)),
         clients_(v1::Clients::NewStub(channel)),
         admin_(v1::Admin::NewStub(channel)),
@@ -675,10 +677,21 @@ class Client {
     // Only when no connection was made: the server itself answers UNAVAILABLE while it stops.
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
         absl::StrContains(status.error_message(), "failed to connect")) {
-      std::fprintf(stderr,
-                   "spotflow: is spotflowd running at %s? (--server or $SPOTFLOW_SERVER; "
-                   "scripts/run.sh starts one)\n",
-                   server_.c_str());
+      const std::string message = absl::AsciiStrToLower(status.error_message());
+      // A server that wants a client certificate closes the socket on one without.
+      if (absl::StrContains(message, "handshake") || absl::StrContains(message, "certificate") ||
+          (tls_ && absl::StrContains(message, "socket closed"))) {
+        std::fprintf(stderr,
+                     "spotflow: the TLS handshake with %s failed: check --tls-ca (the CA that "
+                     "signed the server's certificate) and, if the server asks for client "
+                     "certificates, --tls-cert and --tls-key\n",
+                     server_.c_str());
+      } else {
+        std::fprintf(stderr,
+                     "spotflow: is spotflowd running at %s? (--server or $SPOTFLOW_SERVER; "
+                     "scripts/run.sh starts one)%s\n",
+                     server_.c_str(), tls_ ? "" : "; if it serves TLS, give --tls-ca");
+      }
     }
     // The engine names workflow actions; order show maps those open to the caller to verbs.
     if (absl::StrContains(status.error_message(), "; open to you now: ") ||
@@ -1623,6 +1636,7 @@ class Client {
   }
 
   const std::string server_;  // Where the calls go (--server), for the message when it is down.
+  const bool tls_;            // Calls go over TLS (--tls-ca or --tls-cert given).
   std::unique_ptr<v1::Orders::Stub> orders_;
   std::unique_ptr<v1::Clients::Stub> clients_;
   std::unique_ptr<v1::Admin::Stub> admin_;
@@ -2948,6 +2962,6 @@ int main(int argc, char** argv) {
   grpc::ChannelArguments channel_arguments;
   channel_arguments.SetMaxReceiveMessageSize(64 << 20);
   Client client(grpc::CreateCustomChannel(server, credentials, channel_arguments), server, token,
-                json);
+                json, /*tls=*/!tls_ca.empty() || !tls_cert.empty());
   return client.Run(*verb, args);
 }

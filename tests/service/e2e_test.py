@@ -1204,6 +1204,13 @@ def tls():
                                 capture_output=True, text=True, timeout=30)
         expect(listed.returncode == 0 and "account_executive" in listed.stdout,
                "spotflow --tls-ca --tls-cert --tls-key talks to it")
+        # Without its certificate, the CLI says the handshake failed, not that no server runs.
+        bare = subprocess.run([cli, "--server=localhost:%d" % port, "--token=" + tokens["admin"],
+                               "--tls-ca=" + cert, "role", "list"],
+                              capture_output=True, text=True, timeout=30)
+        expect(bare.returncode == 1 and "is spotflowd running" not in bare.stderr
+               and ("TLS handshake" in bare.stderr or "UNAVAILABLE" not in bare.stderr),
+               "a TLS failure is named as one: " + bare.stderr)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
