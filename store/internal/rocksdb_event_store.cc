@@ -449,6 +449,9 @@ absl::Status RocksDbEventStore::Init() {
   db_options.max_background_jobs = options_.background_threads;
   // Point-in-time recovery: after a crash the log reopens to a prefix of what was written.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // RocksDB's own diagnostics (LOG, then LOG.old.* at each open): the last few, not one more
+  // file for every start of the server.
+  db_options.keep_log_file_num = 5;
 
   rocksdb::BlockBasedTableOptions table_options;
   table_options.block_cache = rocksdb::NewLRUCache(options_.block_cache_bytes);

@@ -2,6 +2,7 @@
 // options and open errors.
 #include "store/event_store.h"
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -529,6 +530,21 @@ TEST(EventStoreOpenTest, ALockFileThatMayNotBeOpenedIsPermissionDeniedNotInUse) 
                                HasSubstr("may not open the data directory's files (check their "
                                          "owner and mode)")));
   EXPECT_THAT(status.message(), Not(HasSubstr("in use by another process")));
+}
+
+// Each open moves RocksDB's diagnostic LOG aside as LOG.old.*: a server started many times
+// keeps the last few, not every one.
+TEST(EventStoreOpenTest, ReopeningKeepsOnlyTheLastFewDiagnosticLogs) {
+  spotflow::testing::TempDir dir;
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto store, EventStore::Open(Options(), dir.Sub("db")));
+  }
+  int logs = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.Sub("db"))) {
+    if (entry.path().filename().string().rfind("LOG", 0) == 0) ++logs;
+  }
+  EXPECT_GE(logs, 1);
+  EXPECT_LE(logs, 5);
 }
 
 TEST(EventStoreOpenTest, SecondOpenOfSameDirectoryIsUnavailable) {
