@@ -24,6 +24,7 @@
 #include "base/status_macros.h"
 #include "openssl/rand.h"
 #include "openssl/sha.h"
+#include "service/internal/files.h"
 
 namespace spotflow::service {
 namespace {
@@ -60,34 +61,6 @@ class FileLock {
   explicit FileLock(int fd) : fd_(fd) {}
   int fd_;
 };
-
-// Replaces the file at `path` with `text`: writes it beside the file, syncs it, renames it
-// over the file and syncs the directory, so a crash leaves the old file or the new one whole.
-absl::Status ReplaceFile(const std::string& path, const std::string& text) {
-  const std::string temporary = absl::StrCat(path, ".new.", ::getpid());
-  const auto failed = [&](absl::string_view what) {
-    return absl::UnavailableError(absl::StrCat("cannot ", what, " the token file ", path, ": ",
-                                               std::strerror(errno), "; it is unchanged"));
-  };
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return failed("write a new");
-  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                       ::fsync(fd) == 0;
-  ::close(fd);
-  if (!written || ::rename(temporary.c_str(), path.c_str()) != 0) {
-    const absl::Status status = failed("replace");
-    ::unlink(temporary.c_str());
-    return status;
-  }
-  std::string directory = std::filesystem::path(path).parent_path().string();
-  if (directory.empty()) directory = ".";
-  const int dir = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -295,7 +268,7 @@ absl::StatusOr<std::string> TokenStore::Revoke(const std::string& path, const st
     for (size_t i = 0; i < lines.size(); ++i) {
       if (keep[i]) absl::StrAppend(&text, lines[i], "\n");
     }
-    RETURN_IF_ERROR(ReplaceFile(path, text));
+    RETURN_IF_ERROR(internal::ReplaceFile(path, text, "the token file"));
   }
   users_by_hash_.erase(hash);
   return hash;

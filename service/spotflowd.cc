@@ -8,7 +8,6 @@
 // (only the token's hash is kept, in the tokens file). With --demo a new directory is also
 // seeded with a user per preset role, clients, and orders in different states.
 // SIGINT and SIGTERM drain the calls in flight, write a snapshot and close the log.
-#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,7 +15,6 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -40,6 +38,7 @@
 #include "engine/presets.h"
 #include "grpc/support/log.h"
 #include "service/auth.h"
+#include "service/internal/files.h"
 #include "service/server.h"
 #include "spdlog/async.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -240,30 +239,6 @@ absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
   return absl::OkStatus();
 }
 
-// Replaces `path` with `text`, readable by this user alone: written beside it, synced, renamed
-// over it, and the directory synced, so that after a crash it is there whole or not at all.
-absl::Status WriteOwnersFile(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".new";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  const bool written = fd >= 0 &&
-                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                       ::fsync(fd) == 0;
-  if (fd >= 0) ::close(fd);
-  if (!written || ::rename(temporary.c_str(), path.c_str()) != 0) {
-    const absl::Status failed = absl::UnavailableError(std::strerror(errno));
-    ::unlink(temporary.c_str());
-    return failed;
-  }
-  const std::string directory = std::filesystem::path(path).parent_path().string();
-  const int dir =
-      ::open(directory.empty() ? "." : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-  return absl::OkStatus();
-}
-
 // A data directory spotflowd may use: one it made (it holds `log/`), or a new or empty one
 // (files of spotflowd's own aside). Anything else is someone else's directory, likely a
 // mistyped --data-dir, which a first start would seed with an administrator and a log.
@@ -455,11 +430,13 @@ int main(int argc, char** argv) {
     const bool on_terminal = isatty(STDOUT_FILENO) || absl::GetFlag(FLAGS_demo);
     const std::string kept = data_dir + "/first-admin-token";
     if (!on_terminal) {
-      if (absl::Status s = WriteOwnersFile(kept, *token + "\n"); !s.ok()) {
-        return Fail(absl::UnavailableError(absl::StrCat(
-            "cannot write the first administrator's token to ", kept, " (", s.message(),
-            "; stdout is not a terminal, and a log never holds a token): start spotflowd once "
-            "from a terminal")));
+      if (absl::Status s = spotflow::service::internal::ReplaceFile(
+              kept, *token + "\n", "the first administrator's token file");
+          !s.ok()) {
+        return Fail(absl::UnavailableError(
+            absl::StrCat(s.message(),
+                         " (stdout is not a terminal, and a log never holds a token): start "
+                         "spotflowd once from a terminal")));
       }
     }
     v1::CreateUser admin;
