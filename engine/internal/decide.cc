@@ -17,7 +17,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
@@ -186,27 +185,39 @@ class Decider {
     if (!read_streams_.insert(stream).second) return;
     decision_.reads.push_back({stream, version});
   }
-  // The share access `owner` gave the actor on one of their accounts, in force now: the one
-  // that lasts longest (no end before an end). Only shares the owner granted count: not a
-  // manager's, not one that came with an account from its previous owner, and not one that
-  // came with an account the actor opened in the book (CreateClient). nullopt when there is
-  // none. The decision depends on the account it comes from.
+  // The shares in force now that accounts' owners gave the actor, each with its account. Only
+  // shares the owner granted count: not a manager's, not one that came with an account from
+  // its previous owner, and not one that came with an account the actor opened in the book
+  // (CreateClient), which the actor granted.
+  std::vector<std::pair<const v1::ClientView*, const v1::AccountShare*>> SharesOfBooks() const {
+    std::vector<std::pair<const v1::ClientView*, const v1::AccountShare*>> shares;
+    for (const auto& [position, id] : state_.clients_by_creation()) {
+      const v1::ClientView* client = state_.FindClient(id);
+      if (client == nullptr || client->deleted()) continue;
+      for (const v1::AccountShare& share : client->shares()) {
+        if (share.user_id() != actor_.user_id() || share.granted_by() != client->owner_id()) {
+          continue;
+        }
+        if (share.has_until() && ToTime(share.until()) <= now_) continue;
+        shares.emplace_back(client, &share);
+      }
+    }
+    return shares;
+  }
+  // The share access `owner` gave the actor on one of their accounts (SharesOfBooks): the one
+  // that lasts longest (no end before an end). nullopt when there is none. The decision
+  // depends on the account it comes from.
   std::optional<v1::AccountShare> ShareOfBook(const std::string& owner) {
     std::optional<v1::AccountShare> best;
     const v1::ClientView* from = nullptr;
-    for (const auto& [position, id] : state_.clients_by_creation()) {
-      const v1::ClientView* client = state_.FindClient(id);
-      if (client == nullptr || client->deleted() || client->owner_id() != owner) continue;
-      for (const v1::AccountShare& share : client->shares()) {
-        if (share.user_id() != actor_.user_id() || share.granted_by() != owner) continue;
-        if (share.has_until() && ToTime(share.until()) <= now_) continue;
-        const bool longer = !best.has_value() ||
-                            (best->has_until() &&
-                             (!share.has_until() || ToTime(share.until()) > ToTime(best->until())));
-        if (longer) {
-          best = share;
-          from = client;
-        }
+    for (const auto& [client, share] : SharesOfBooks()) {
+      if (client->owner_id() != owner) continue;
+      const bool longer = !best.has_value() ||
+                          (best->has_until() &&
+                           (!share->has_until() || ToTime(share->until()) > ToTime(best->until())));
+      if (longer) {
+        best = *share;
+        from = client;
       }
     }
     if (from != nullptr) Read(ClientStream(from->client_id()), from->version());
@@ -536,19 +547,10 @@ class Decider {
   absl::StatusOr<std::string> DefaultAccountOwner() const {
     if (RequireAccountOwner(actor_, "").ok()) return actor_.user_id();
     absl::btree_set<std::string> assisted;
-    for (const auto& [position, id] : state_.clients_by_creation()) {
-      const v1::ClientView* client = state_.FindClient(id);
-      if (client == nullptr || client->deleted()) continue;
-      for (const v1::AccountShare& share : client->shares()) {
-        if (share.user_id() != actor_.user_id() || share.granted_by() != client->owner_id()) {
-          continue;
-        }
-        if (share.has_until() && ToTime(share.until()) <= now_) continue;
-        const v1::UserView* owner = state_.FindUser(client->owner_id());
-        if (owner == nullptr || !owner->active() || !RequireAccountOwner(*owner, "").ok()) {
-          continue;
-        }
-        assisted.insert(client->owner_id());
+    for (const auto& [client, share] : SharesOfBooks()) {
+      const v1::UserView* owner = state_.FindUser(client->owner_id());
+      if (owner != nullptr && owner->active() && RequireAccountOwner(*owner, "").ok()) {
+        assisted.insert(owner->user_id());
       }
     }
     if (assisted.size() == 1) return *assisted.begin();
