@@ -860,14 +860,17 @@ class Client {
     return reader->Finish();
   }
 
-  // Whether a live feed that ended so is opened again, after a second: the server went away (a
-  // drain ends feeds with UNAVAILABLE, and one opened again while it still stops is CANCELLED)
-  // rather than refused or ended it.
-  static bool Reconnects(const grpc::Status& status) {
-    const bool gone = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                      status.error_code() == grpc::StatusCode::CANCELLED;
-    if (gone) std::this_thread::sleep_for(std::chrono::seconds(1));
-    return gone;
+  // Whether a live feed that ended so is opened again: the server went away (a drain ends
+  // feeds with UNAVAILABLE, and one opened again while it still stops is CANCELLED) rather than
+  // refused or ended it. If so, it first waits a second, so that a server still stopping is
+  // not asked again at once.
+  static bool WaitToReconnect(const grpc::Status& status) {
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
+        status.error_code() != grpc::StatusCode::CANCELLED) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    return true;
   }
 
   // What a change's sub_id names, for its "ok:" line: "(revision 2)" rather than "(2)". The
@@ -2575,7 +2578,7 @@ int Client::Run(const std::string& verb, const Args& args) {
         std::fflush(stdout);
       }
       const grpc::Status status = reader->Finish();
-      if (!Reconnects(status)) return Report(status);
+      if (!WaitToReconnect(status)) return Report(status);
       std::fprintf(stderr, "spotflow: %s; following again from position %llu once it is back\n",
                    status.error_message().c_str(), static_cast<unsigned long long>(next));
     }
@@ -2594,7 +2597,7 @@ int Client::Run(const std::string& verb, const Args& args) {
       v1::OrderView o;
       const grpc::Status status = Watch(reader.get(), &o, &shown, &emitted, &may_audit);
       // A feed that never started (a wrong --server, a server that is down) is reported.
-      if (emitted == 0 || !Reconnects(status)) return Report(status);
+      if (emitted == 0 || !WaitToReconnect(status)) return Report(status);
       std::fprintf(stderr, "spotflow: %s; watching again once it is back\n",
                    status.error_message().c_str());
     }
