@@ -821,9 +821,9 @@ class Client {
   // Prints each order a WatchOrder feed sends, and after the first each change with who made
   // it (from the order's history) past `*shown`; returns how the feed ended. The version last
   // printed (`*emitted`: the first order of a feed opened again) is not printed twice.
-  grpc::Status Watch(grpc::ClientReaderInterface<v1::OrderView>* reader, v1::OrderView* order,
-                     uint64_t* shown_version, uint64_t* emitted, bool* may_audit_changes) {
-    v1::OrderView& o = *order;
+  grpc::Status Watch(grpc::ClientReaderInterface<v1::OrderView>* reader, uint64_t* shown_version,
+                     uint64_t* emitted, bool* may_audit_changes) {
+    v1::OrderView o;
     uint64_t& shown = *shown_version;
     bool& may_audit = *may_audit_changes;
     while (reader->Read(&o)) {
@@ -2594,8 +2594,7 @@ int Client::Run(const std::string& verb, const Args& args) {
       // After a server went away (a restart ends feeds with UNAVAILABLE): wait for it.
       context->set_wait_for_ready(again);
       auto reader = orders_->WatchOrder(context.get(), request);
-      v1::OrderView o;
-      const grpc::Status status = Watch(reader.get(), &o, &shown, &emitted, &may_audit);
+      const grpc::Status status = Watch(reader.get(), &shown, &emitted, &may_audit);
       // A feed that never started (a wrong --server, a server that is down) is reported.
       if (emitted == 0 || !WaitToReconnect(status)) return Report(status);
       std::fprintf(stderr, "spotflow: %s; watching again once it is back\n",
