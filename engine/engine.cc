@@ -354,6 +354,7 @@ class EngineImpl final : public Engine {
   }
   std::string StateDigest() const override { return DigestOf(State()); }
   absl::Status WriteSnapshot() const override;
+  Recovery recovery() const override { return recovery_; }
 
  private:
   // The active user behind `principal`. Requires mu_ held.
@@ -469,6 +470,7 @@ class EngineImpl final : public Engine {
   store::EventStore* const store_;
   Clock* const clock_;
   IdGenerator* const ids_;
+  Recovery recovery_;  // Set by Init, then never changed.
 
   mutable absl::Mutex mu_;
   internal::State state_ ABSL_GUARDED_BY(mu_);
@@ -504,7 +506,9 @@ absl::Status EngineImpl::Init() {
   {
     absl::MutexLock lock(&mu_);
     if (!options_.snapshot_path.empty()) RETURN_IF_ERROR(LoadSnapshot());
+    recovery_.snapshot_position = state_.position();
     RETURN_IF_ERROR(CatchUpLocked(store_->Head().position));
+    recovery_.replayed = state_.position() - recovery_.snapshot_position;
   }
   if (options_.load_presets && position() == 0) RETURN_IF_ERROR(LoadPresets());
   return absl::OkStatus();
@@ -517,15 +521,25 @@ absl::Status EngineImpl::LoadSnapshot() {
   bytes << in.rdbuf();
   v1::EngineState snapshot;
   // A snapshot is only a cache of the log: one that is unreadable, of another format, or of
-  // another log is ignored and the projections are rebuilt from position 1.
-  if (!snapshot.ParseFromString(bytes.str()) ||
-      snapshot.format_version() != internal::kStateFormatVersion || snapshot.position() == 0 ||
-      snapshot.position() > store_->Head().position) {
-    return absl::OkStatus();
+  // another log is ignored (Recovery says why) and the projections are rebuilt from position 1.
+  std::string& ignored = recovery_.snapshot_ignored;
+  const uint64_t head = store_->Head().position;
+  if (!snapshot.ParseFromString(bytes.str()) || snapshot.position() == 0) {
+    ignored = "it is not a snapshot Spotflow wrote (unreadable or empty)";
+  } else if (snapshot.format_version() != internal::kStateFormatVersion) {
+    ignored = absl::StrCat("it has format ", snapshot.format_version(), "; this Spotflow reads ",
+                           internal::kStateFormatVersion);
+  } else if (snapshot.position() > head) {
+    ignored = absl::StrCat("it ends at position ", snapshot.position(), ", past the log's end at ",
+                           head, ": it belongs to another log");
+  } else {
+    ASSIGN_OR_RETURN(std::vector<EventRecord> at, store_->ReadAll(snapshot.position(), 1));
+    if (at.empty() || at[0].hash() != snapshot.head_hash()) {
+      ignored = absl::StrCat("its record at position ", snapshot.position(),
+                             " differs from the log's: it belongs to another log");
+    }
   }
-  ASSIGN_OR_RETURN(std::vector<EventRecord> at, store_->ReadAll(snapshot.position(), 1));
-  if (at.empty() || at[0].hash() != snapshot.head_hash()) return absl::OkStatus();
-  state_.LoadProto(snapshot);
+  if (ignored.empty()) state_.LoadProto(snapshot);
   return absl::OkStatus();
 }
 

@@ -334,6 +334,16 @@ class Engine {
   // The position of the last record the projections include.
   virtual uint64_t position() const = 0;
 
+  // How Open rebuilt the projections, for an operator's log.
+  struct Recovery {
+    uint64_t snapshot_position = 0;  // Where the snapshot it started from ends; 0: none.
+    // Why a snapshot file that was there was not used (unreadable, another format, another
+    // log); empty when none was there or it was used.
+    std::string snapshot_ignored;
+    uint64_t replayed = 0;  // The records read from the log after it.
+  };
+  virtual Recovery recovery() const = 0;
+
   // The whole projected state, every list sorted (EngineState), and its SHA-256: two engines
   // that applied the same log have the same digest.
   virtual v1::EngineState State() const = 0;

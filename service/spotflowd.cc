@@ -394,6 +394,16 @@ int main(int argc, char** argv) {
   auto opened = engine::Engine::Open(engine_options, store->get(), &clock, &ids);
   if (!opened.ok()) return Fail(opened.status());
   engine::Engine* e = opened->get();
+  if (const engine::Engine::Recovery r = e->recovery(); !r.snapshot_ignored.empty()) {
+    spdlog::warn("ignored {}: {}; rebuilt the projections from the whole log ({} records)",
+                 engine_options.snapshot_path, r.snapshot_ignored, r.replayed);
+  } else if (r.snapshot_position > 0) {
+    spdlog::info("projections from {} (up to position {}) and {} records of the log after it",
+                 engine_options.snapshot_path, r.snapshot_position, r.replayed);
+  } else if (r.replayed > 0) {
+    spdlog::info("no snapshot: rebuilt the projections from the whole log ({} records)",
+                 r.replayed);
+  }
   auto tokens = spotflow::service::TokenStore::Load(tokens_path);
   if (!tokens.ok()) return Fail(tokens.status());
 

@@ -32,6 +32,7 @@ namespace spotflow::engine {
 namespace {
 
 using ::spotflow::testing::MakeDate;
+using ::testing::HasSubstr;
 
 class ReplayTest : public ::spotflow::testing::EngineTest {
  protected:
@@ -121,6 +122,10 @@ TEST_F(ReplayTest, SnapshotResumesAndMatchesAFullRebuild) {
   auto resumed = Engine::Open(options, &counting, &clock_, &ids_);
   ASSERT_OK(resumed.status());
   EXPECT_EQ(counting.scanned(), engine_->position() - snapshot_position);
+  const Engine::Recovery recovery = (*resumed)->recovery();
+  EXPECT_EQ(recovery.snapshot_position, snapshot_position);
+  EXPECT_EQ(recovery.replayed, engine_->position() - snapshot_position);
+  EXPECT_EQ(recovery.snapshot_ignored, "");
   std::unique_ptr<Engine> rebuilt = OpenSecondEngine({});
   ASSERT_NE(rebuilt, nullptr);
   EXPECT_EQ((*resumed)->StateDigest(), rebuilt->StateDigest());
@@ -158,10 +163,39 @@ TEST_F(ReplayTest, SnapshotOfAnotherLogIsIgnored) {
   std::unique_ptr<Engine> engine = OpenSecondEngine(options);
   ASSERT_NE(engine, nullptr);
   EXPECT_EQ(engine->StateDigest(), engine_->StateDigest());
+  // The operator is told why, and that the whole log was read instead.
+  EXPECT_THAT(engine->recovery().snapshot_ignored, HasSubstr("differs from the log's"));
+  EXPECT_EQ(engine->recovery().snapshot_position, 0u);
+  EXPECT_EQ(engine->recovery().replayed, engine_->position());
+
   std::ofstream(path, std::ios::binary) << "not a snapshot";
   engine = OpenSecondEngine(options);
   ASSERT_NE(engine, nullptr);
   EXPECT_EQ(engine->StateDigest(), engine_->StateDigest());
+  EXPECT_THAT(engine->recovery().snapshot_ignored, HasSubstr("not a snapshot Spotflow wrote"));
+
+  forged = engine_->State();
+  forged.set_format_version(forged.format_version() + 1);
+  std::ofstream(path, std::ios::binary) << forged.SerializeAsString();
+  engine = OpenSecondEngine(options);
+  ASSERT_NE(engine, nullptr);
+  EXPECT_EQ(engine->StateDigest(), engine_->StateDigest());
+  EXPECT_THAT(engine->recovery().snapshot_ignored, HasSubstr("has format"));
+
+  forged = engine_->State();
+  forged.set_position(forged.position() + 5);
+  std::ofstream(path, std::ios::binary) << forged.SerializeAsString();
+  engine = OpenSecondEngine(options);
+  ASSERT_NE(engine, nullptr);
+  EXPECT_EQ(engine->StateDigest(), engine_->StateDigest());
+  EXPECT_THAT(engine->recovery().snapshot_ignored, HasSubstr("past the log's end"));
+
+  // No snapshot file at all: nothing ignored, the whole log read.
+  std::remove(path.c_str());
+  engine = OpenSecondEngine(options);
+  ASSERT_NE(engine, nullptr);
+  EXPECT_EQ(engine->recovery().snapshot_ignored, "");
+  EXPECT_EQ(engine->recovery().replayed, engine_->position());
 }
 
 // --- The golden fixture -------------------------------------------------------------------

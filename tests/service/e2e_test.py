@@ -55,6 +55,7 @@ def start(data_dir, demo, extra=()):
                    "the first administrator's token is not in the log")
         found = re.search(r"\(port (\d+),", line)
         if found:
+            process.startup = "".join(output)  # What it logged while starting.
             return process, int(found.group(1)), tokens
     raise SystemExit("spotflowd did not start:\n" + "".join(output))
 
@@ -1037,6 +1038,10 @@ def main():
         # pages each (two clients are left by now).
         process, port, _ = start(data_dir, demo=False, extra=["--max-page-size=2"])
         api = Api(port)
+        expect(re.search(r"projections from \S+/engine.snapshot \(up to position %d\) and 0 "
+                         r"records" % done.last_position, process.startup),
+               "the restart starts from the snapshot the drain wrote, and says so:\n"
+               + process.startup)
         again = api.order(order, sam)
         expect(again == view, "after a restart the order is exactly as it was")
         expect(api.head(admin) == done.last_position,
@@ -1297,6 +1302,10 @@ def reconnecting():
         expect("TokenIssued" in first, "events tail --follow prints the latest event: " + first)
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+        # A damaged snapshot is only a cache: the restart reads the whole log instead, and the
+        # operator is told.
+        with open(os.path.join(data, "engine.snapshot"), "wb") as snapshot:
+            snapshot.write(b"\xff damaged")
         for attempt in range(5):  # The port may be held a moment longer.
             try:
                 process, _, _ = start(data, demo=False, extra=["--listen=127.0.0.1:%d" % port])
@@ -1305,6 +1314,10 @@ def reconnecting():
                 if attempt == 4:
                     raise
                 time.sleep(0.5)
+        expect(re.search(r" warning ignored \S+/engine.snapshot: it is not a snapshot "
+                         r"Spotflow wrote .*rebuilt the projections from the whole log \(\d+ "
+                         r"records\)", process.startup),
+               "a damaged snapshot is named at start:\n" + process.startup)
         made = subprocess.run([cli, "--server=127.0.0.1:%d" % port, "--token=" + admin, "user",
                                "create", "after", "--name", "After Restart", "--role", "auditor"],
                               capture_output=True, text=True, timeout=30)
