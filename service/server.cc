@@ -30,12 +30,10 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/support/proto_buffer_reader.h"
-#include "openssl/err.h"
-#include "openssl/pem.h"
 #include "openssl/sha.h"
-#include "openssl/x509.h"
 #include "proto/service.grpc.pb.h"
 #include "service/internal/executor.h"
+#include "service/internal/pem.h"
 #include "service/requests.h"
 #include "service/status.h"
 #include "spdlog/spdlog.h"
@@ -1586,48 +1584,6 @@ absl::StatusOr<std::string> ReadFile(const std::string& what, const std::string&
   return text.str();
 }
 
-// The TLS files checked before gRPC sees them, which otherwise fails to listen without saying
-// why: a PEM certificate chain, a PEM private key that belongs to its first certificate, and
-// a PEM CA for client certificates.
-absl::Status CheckTlsFiles(const std::string& cert_pem, const std::string& key_pem,
-                           const std::string& cert_path, const std::string& key_path) {
-  BIO* cert_bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
-  X509* cert = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
-  BIO_free(cert_bio);
-  if (cert == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the TLS certificate ", cert_path, " holds no PEM certificate"));
-  }
-  BIO* key_bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
-  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
-  BIO_free(key_bio);
-  absl::Status status;
-  if (key == nullptr) {
-    status = absl::InvalidArgumentError(absl::StrCat(
-        "the TLS key ", key_path, " holds no PEM private key (or one with a passphrase)"));
-  } else if (X509_check_private_key(cert, key) != 1) {
-    status = absl::InvalidArgumentError(absl::StrCat(
-        "the TLS key ", key_path, " is not the key of the certificate in ", cert_path));
-  }
-  EVP_PKEY_free(key);
-  X509_free(cert);
-  ERR_clear_error();
-  return status;
-}
-
-absl::Status CheckCaFile(const std::string& ca_pem, const std::string& ca_path) {
-  BIO* bio = BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size()));
-  X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  ERR_clear_error();
-  if (ca == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the client CA ", ca_path, " holds no PEM certificate"));
-  }
-  X509_free(ca);
-  return absl::OkStatus();
-}
-
 class ServerImpl final : public Server {
  public:
   ServerImpl(const ServerOptions& options, engine::Engine* engine, TokenStore* tokens)
@@ -1669,11 +1625,14 @@ class ServerImpl final : public Server {
       }
       ASSIGN_OR_RETURN(std::string cert, ReadFile("the TLS certificate", options.tls_cert_file));
       ASSIGN_OR_RETURN(std::string key, ReadFile("the TLS key", options.tls_key_file));
-      RETURN_IF_ERROR(CheckTlsFiles(cert, key, options.tls_cert_file, options.tls_key_file));
+      RETURN_IF_ERROR(internal::CheckPemKeyPair(
+          cert, key, absl::StrCat("the TLS certificate ", options.tls_cert_file),
+          absl::StrCat("the TLS key ", options.tls_key_file)));
       ssl.pem_key_cert_pairs.push_back({key, cert});
       if (!options.tls_client_ca_file.empty()) {
         ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile("the client CA", options.tls_client_ca_file));
-        RETURN_IF_ERROR(CheckCaFile(ssl.pem_root_certs, options.tls_client_ca_file));
+        RETURN_IF_ERROR(internal::CheckPemCertificate(
+            ssl.pem_root_certs, absl::StrCat("the client CA ", options.tls_client_ca_file)));
         ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
       }
       credentials = grpc::SslServerCredentials(ssl);

@@ -41,6 +41,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/service.grpc.pb.h"
+#include "service/internal/pem.h"
 
 namespace {
 
@@ -2951,12 +2952,23 @@ int main(int argc, char** argv) {
       std::fclose(file);
       return text;
     };
+    // Checked here, naming the file: gRPC would fail every call with lines of its own.
+    const auto check = [](const absl::Status& status) {
+      if (!status.ok()) Fail(std::string(status.message()));
+    };
     grpc::SslCredentialsOptions ssl;
-    if (!tls_ca.empty()) ssl.pem_root_certs = read(tls_ca);
+    if (!tls_ca.empty()) {
+      ssl.pem_root_certs = read(tls_ca);
+      check(spotflow::service::internal::CheckPemCertificate(ssl.pem_root_certs,
+                                                             "--tls-ca " + tls_ca));
+    }
     if (!tls_cert.empty()) {
       if (tls_key.empty()) Usage("--tls-cert needs --tls-key");
       ssl.pem_cert_chain = read(tls_cert);
       ssl.pem_private_key = read(tls_key);
+      check(spotflow::service::internal::CheckPemKeyPair(ssl.pem_cert_chain, ssl.pem_private_key,
+                                                         "--tls-cert " + tls_cert,
+                                                         "--tls-key " + tls_key));
     }
     credentials = grpc::SslCredentials(ssl);
   }

@@ -1138,7 +1138,7 @@ def tls():
                         (["--tls-cert=" + garbage, "--tls-key=" + key], "holds no PEM certificate"),
                         (["--tls-cert=" + cert, "--tls-key=" + garbage], "holds no PEM private key"),
                         (["--tls-cert=" + cert, "--tls-key=" + other_key],
-                         "is not the key of the certificate"),
+                         "is not the key of the TLS certificate"),
                         (["--tls-cert=" + work, "--tls-key=" + key], "not a readable file"),
                         (["--max-page-size=0"], "it must be 1 to 10000"),
                         (["--max-page-size=10001"], "it must be 1 to 10000")]:
@@ -1209,6 +1209,21 @@ def tls():
                                 capture_output=True, text=True, timeout=30)
         expect(listed.returncode == 0 and "account_executive" in listed.stdout,
                "spotflow --tls-ca --tls-cert --tls-key talks to it")
+        # TLS files that cannot work are named by the CLI, before gRPC's own lines.
+        for flags, says in [(["--tls-ca=" + garbage], "--tls-ca %s holds no PEM certificate"
+                             % garbage),
+                            (["--tls-ca=" + cert, "--tls-cert=" + client_cert,
+                              "--tls-key=" + other_key],
+                             "--tls-key %s is not the key of --tls-cert %s"
+                             % (other_key, client_cert)),
+                            (["--tls-ca=" + cert, "--tls-cert=" + client_cert,
+                              "--tls-key=" + garbage], "holds no PEM private key")]:
+            bad = subprocess.run([cli, "--server=localhost:%d" % port,
+                                  "--token=" + tokens["admin"]] + flags + ["role", "list"],
+                                 capture_output=True, text=True, timeout=30)
+            expect(bad.returncode == 1 and bad.stderr.startswith("spotflow: ")
+                   and says in bad.stderr and len(bad.stderr.splitlines()) == 1,
+                   "spotflow %s: %s, in one line: %s" % (" ".join(flags), says, bad.stderr))
         # Without its certificate, the CLI says the handshake failed, not that no server runs.
         bare = subprocess.run([cli, "--server=localhost:%d" % port, "--token=" + tokens["admin"],
                                "--tls-ca=" + cert, "role", "list"],
