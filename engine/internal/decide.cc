@@ -1625,6 +1625,14 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
   decision_.turns = {kDirectoryTurn};  // Its rules look across users.
   RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, "reassign accounts"));
   ASSIGN_OR_RETURN(const v1::UserView* from, LoadUser("from_owner", c.from_owner(), false));
+  // Whose book the caller may move follows from its owner alone (State::Allows): refused
+  // here, before the accounts are listed, an answer tells nothing of a book beyond reach
+  // (which accounts, of what kind). Each account is checked again below, on the record.
+  if (!IsSystem() &&
+      !state_.ReachesAsOwner(actor_, ScopeOf(v1::ACCOUNT_REASSIGN), from->user_id())) {
+    return Denied(v1::ACCOUNT_REASSIGN,
+                  absl::StrCat("reassign the accounts of user \"", from->user_id(), "\""));
+  }
   // Who takes the accounts: to_owner, or those spread_to names.
   if (!c.spread_to().empty() && !c.to_owner().empty()) {
     return absl::InvalidArgumentError(

@@ -879,6 +879,20 @@ bool State::Reaches(const v1::UserView& user, v1::Scope scope, const v1::ClientV
   }
 }
 
+bool State::ReachesAsOwner(const v1::UserView& user, v1::Scope scope,
+                           absl::string_view owner_id) const {
+  switch (scope) {
+    case v1::ALL:
+      return true;
+    case v1::TEAM:
+      return owner_id == user.user_id() || Manages(user, owner_id);
+    case v1::OWN:
+      return owner_id == user.user_id();
+    default:
+      return false;
+  }
+}
+
 bool State::CanSee(const v1::UserView& user, const v1::OrderView& order, absl::Time now) const {
   return !order.deleted() && Allows(user, v1::ORDER_VIEW, order, now);
 }

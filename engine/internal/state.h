@@ -130,14 +130,25 @@ class State {
                absl::Time now) const;
   bool Reaches(const v1::UserView& user, v1::Scope scope, const v1::ClientView& client,
                absl::Time now) const;
+  // A share lets a user work on a record, not give it away (seed 004: an associate "can only
+  // change their assignment"): ACCOUNT_REASSIGN short of ALL reaches only what the user owns
+  // (OWN) or those they manage own (TEAM), never what was shared with them or that they
+  // produce.
   bool Allows(const v1::UserView& user, v1::Privilege privilege, const v1::OrderView& order,
               absl::Time now) const {
-    return Reaches(user, ScopeOf(user, privilege), order, now);
+    const v1::Scope scope = ScopeOf(user, privilege);
+    if (privilege == v1::ACCOUNT_REASSIGN) return ReachesAsOwner(user, scope, order.owner_id());
+    return Reaches(user, scope, order, now);
   }
   bool Allows(const v1::UserView& user, v1::Privilege privilege, const v1::ClientView& client,
               absl::Time now) const {
-    return Reaches(user, ScopeOf(user, privilege), client, now);
+    const v1::Scope scope = ScopeOf(user, privilege);
+    if (privilege == v1::ACCOUNT_REASSIGN) return ReachesAsOwner(user, scope, client.owner_id());
+    return Reaches(user, scope, client, now);
   }
+  // Whether `scope` reaches what `owner_id` owns by ownership alone: theirs (OWN), their
+  // reports' (TEAM), anyone's (ALL).
+  bool ReachesAsOwner(const v1::UserView& user, v1::Scope scope, absl::string_view owner_id) const;
   // Whether the user may see the order / client at all.
   bool CanSee(const v1::UserView& user, const v1::OrderView& order, absl::Time now) const;
   // `even_deleted`: whether they could, were the client not deleted (its orders stay).

@@ -322,5 +322,102 @@ TEST_F(TeamScopeTest, TeamScopeReachesTheManagersTeam) {
                        HasSubstr("\"ae\" is managed by \"manager\" (through \"lead\")")));
 }
 
+// Reassigning short of ALL follows ownership alone (seed 004: an associate "can only change
+// their assignment"): a share of an account or an order lets one work on it, not take it.
+class ReassignScopeTest : public ::spotflow::testing::EngineTest {
+ protected:
+  void SetUp() override {
+    EngineTest::SetUp();
+    DefineRole("associate", v1::OWN);
+    DefineRole("team_lead", v1::TEAM);
+    AddUser("bo", "associate");
+    AddUser("cy", "associate");
+    AddUser("lead", "team_lead");
+    v1::Command team;
+    team.mutable_set_user_manager()->set_user_id("bo");
+    team.mutable_set_user_manager()->set_manager_id("lead");
+    Run(kAdmin, team);
+  }
+  // An AE's grants (those that make an account owner) and ACCOUNT_REASSIGN, at `scope`.
+  void DefineRole(const std::string& name, v1::Scope scope) {
+    v1::Command role;
+    v1::RoleDefinition* definition = role.mutable_define_role()->mutable_definition();
+    definition->set_name(name);
+    for (v1::Privilege p : {v1::ORDER_VIEW, v1::ORDER_MANAGE, v1::REVISION_APPROVE,
+                            v1::CLIENT_MANAGE, v1::ACCOUNT_REASSIGN}) {
+      v1::Grant* grant = definition->add_grants();
+      grant->set_privilege(p);
+      grant->set_scope(scope);
+    }
+    Run(kAdmin, role);
+  }
+  static v1::Command ReassignOrder(const std::string& order, const std::string& to) {
+    v1::Command command;
+    command.mutable_reassign_orders()->add_order_ids(order);
+    command.mutable_reassign_orders()->set_to_owner(to);
+    return command;
+  }
+  static v1::Command ReassignBook(const std::string& from, const std::string& to,
+                                  const std::string& kind = "") {
+    v1::Command command;
+    command.mutable_reassign_accounts()->set_from_owner(from);
+    command.mutable_reassign_accounts()->set_to_owner(to);
+    command.mutable_reassign_accounts()->set_client_kind(kind);
+    return command;
+  }
+};
+
+TEST_F(ReassignScopeTest, ASharedAccountOrOrderCannotBeTakenOver) {
+  const std::string order = CreateOrder(kAe);
+  v1::Command share_order;
+  share_order.mutable_share_order()->set_order_id(order);
+  share_order.mutable_share_order()->set_user_id("bo");
+  Run(kAe, share_order);
+  v1::Command share_account;
+  share_account.mutable_share_client()->set_client_id(client_);
+  share_account.mutable_share_client()->set_user_id("bo");
+  Run(kAe, share_account);
+  // bo works on both (the shares reach them), but takes neither.
+  ASSERT_OK(engine_->GetOrder({"bo"}, order).status());
+  EXPECT_THAT(Reject("bo", ReassignOrder(order, "bo")),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("may not reassign order")));
+  v1::Command account = ReassignBook(kAe, "bo");
+  account.mutable_reassign_accounts()->add_client_ids(client_);
+  EXPECT_THAT(Reject("bo", account), StatusIs(absl::StatusCode::kPermissionDenied,
+                                              HasSubstr("reassign the accounts of user \"ae\"")));
+  EXPECT_EQ(engine_->GetOrder({kAe}, order)->owner_id(), kAe);
+
+  // What is theirs they give away: an order, then their whole book.
+  Run("bo", CreateClientCommand("bo-co", "Bo Company"));
+  v1::Command own = CreateOrderCommand();
+  own.mutable_create_order()->set_client_id("bo-co");
+  const std::string theirs = Run("bo", own).id();
+  Run("bo", ReassignOrder(theirs, "cy"));
+  EXPECT_EQ(engine_->GetOrder({"cy"}, theirs)->owner_id(), "cy");
+  Run("bo", ReassignBook("bo", "cy"));
+  EXPECT_EQ(engine_->GetClient({"cy"}, "bo-co")->owner_id(), "cy");
+}
+
+TEST_F(ReassignScopeTest, ABookBeyondReachIsRefusedWithoutTellingWhatItHolds) {
+  Run(kAe, CreateClientCommand("globex", "Globex"));  // The AE's second account.
+  // Neither the accounts' names nor whether the AE has accounts of a kind: the same answer.
+  for (const std::string& kind : {"", "advertiser", "agency"}) {
+    for (const char* caller : {"bo", "lead"}) {
+      const absl::Status refused = Reject(caller, ReassignBook(kAe, caller, kind));
+      EXPECT_THAT(refused, StatusIs(absl::StatusCode::kPermissionDenied,
+                                    HasSubstr("may not reassign the accounts of user \"ae\"")))
+          << caller << " " << kind;
+      EXPECT_THAT(refused.message(), ::testing::Not(HasSubstr("globex")));
+      EXPECT_THAT(refused.message(), ::testing::Not(HasSubstr("acme")));
+    }
+  }
+  // A team lead moves their report's book, not beyond it.
+  Run("bo", CreateClientCommand("bo-co", "Bo Company"));
+  Run("lead", ReassignBook("bo", "cy"));
+  EXPECT_EQ(engine_->GetClient({"cy"}, "bo-co")->owner_id(), "cy");
+  EXPECT_THAT(Reject("lead", ReassignBook("cy", "lead")),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
 }  // namespace
 }  // namespace spotflow::engine
