@@ -893,6 +893,22 @@ class Client {
   static const char* SubIdLabel(const v1::UpdateContactRequest&) { return "contact "; }
   static const char* SubIdLabel(const v1::PublishWorkflowRequest&) { return "version "; }
 
+  // How a login a change deactivated comes back: after a removed contact, when the contact
+  // is added again under its id (by name alone it would get another, "-2"); a deleted
+  // client's never (it is not restored).
+  template <typename Request>
+  static std::string LoginBack(const Request&, absl::string_view) {
+    return "";
+  }
+  static std::string LoginBack(const v1::RemoveContactRequest& request, absl::string_view user) {
+    const v1::RemoveContact& removed = request.remove_contact();
+    return absl::StrCat(
+        "; to bring it back, add the contact again under its id (spotflow contact add ",
+        removed.client_id(), " --id ", removed.contact_id(),
+        " --name NAME), then an administrator may reactivate it (spotflow user reactivate ", user,
+        ")");
+  }
+
   // A change: prints what the server answered, then `then` with it, if given.
   template <typename Request, typename Method>
   int Change(Request request, const Args& args, Method method,
@@ -960,10 +976,8 @@ class Client {
       for (const v1::StreamEtag& written : result.streams()) {
         absl::string_view user = written.stream_id();
         if (!absl::ConsumePrefix(&user, "user-") || user == result.id()) continue;
-        std::printf(
-            "  the login %s was deactivated with it (to bring it back, add the contact again; "
-            "then an administrator may reactivate it: spotflow user reactivate %s)\n",
-            std::string(user).c_str(), std::string(user).c_str());
+        std::printf("  the login %s was deactivated with it%s\n", std::string(user).c_str(),
+                    LoginBack(request, user).c_str());
       }
     }
     return unheard_dry_run ? 1 : 0;

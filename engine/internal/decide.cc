@@ -1210,7 +1210,8 @@ absl::Status Decider::SetUserActive(const std::string& user_id, bool active) {
       return absl::FailedPreconditionError(
           absl::StrCat("user \"", user_id, "\" is the login of contact \"", user->contact_id(),
                        "\" at client \"", user->client_id(),
-                       "\", which is no longer on record; add the contact again first"));
+                       "\", which is no longer on record; add the contact to the client again "
+                       "under that id first"));
     }
   }
   v1::DomainEvent& event = Emit(UserStream(user_id), user->version());

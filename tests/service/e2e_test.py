@@ -512,8 +512,14 @@ def main():
            "--role", "client_contact", "--client", "acme", "--contact", "temp")
         removed = run_cli("contact", "remove", "acme", "temp", token=sam)
         expect(removed.returncode == 0 and "the login temp-login was deactivated with it"
-               in removed.stdout, "contact remove says which login ended with the contact: "
-               + removed.stdout.strip())
+               in removed.stdout and "spotflow contact add acme --id temp --name NAME"
+               in removed.stdout, "contact remove says which login ended with the contact, and "
+               "how to bring it back: " + removed.stdout.strip())
+        # Its way back works as told: the contact under its id, then the login.
+        ok("contact add again under its id", "contact", "add", "acme", "--id", "temp", "--name",
+           "Temp", token=sam)
+        ok("the login reactivated", "user", "reactivate", "temp-login")
+        ok("contact remove again", "contact", "remove", "acme", "temp", token=sam)
         client = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="acme"),
                           domain_pb2.ClientView, sam)
         expect(client.name == "Acme Motors Inc" and [c.contact_id for c in client.contacts] == ["carol"]
