@@ -360,8 +360,10 @@ class EngineImpl final : public Engine {
   // The active user behind `principal`. Requires mu_ held.
   absl::StatusOr<const UserView*> Caller(const Principal& principal) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // What `caller` may see of `order`: all of it, or the client's part for a contact's login.
-  static OrderView Shown(const UserView& caller, OrderView order) {
+  // What `caller` may see of `order`: all of it, or the client's part for a contact's login;
+  // with its status's title.
+  OrderView Shown(const UserView& caller, OrderView order) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    order.set_status_title(state_.StatusTitle(order));
     if (caller.contact_id().empty()) return order;
     return internal::ForContact(std::move(order), caller.contact_id());
   }

@@ -835,7 +835,7 @@ class Client {
       } else {
         std::printf("%s etag %llu: status %s%s%s, %d script and %d spot revisions\n",
                     o.key().c_str(), static_cast<unsigned long long>(o.version()),
-                    o.status().c_str(), o.completed() ? " (final)" : "",
+                    StatusText(o, /*long_form=*/true).c_str(), o.completed() ? " (final)" : "",
                     o.archived() ? ", archived" : "", o.scripts_size(), o.spots_size());
         // After the first, each change with who made it and what it changed, from the
         // order's history (the feed carries the order, not who changed it).
@@ -1028,6 +1028,15 @@ class Client {
     }
   }
 
+  // An order's status for people: a client contact's login gets its title alone ("Script with
+  // the client"; the names are the house's, which its filters and workflows use); the house
+  // gets the name, and in `long` form the title after it.
+  static std::string StatusText(const v1::OrderView& o, bool long_form) {
+    if (o.status_title().empty()) return o.status();
+    if (!o.shown_to_contact().empty()) return o.status_title();
+    return long_form ? absl::StrCat(o.status(), " (", o.status_title(), ")") : o.status();
+  }
+
   static std::vector<std::string> OrderRow(const v1::OrderView& o) {
     // A generated id (32 hex digits) would make the table twice as wide as a screen; the key
     // beside it names the order as well in every command (--json prints the whole id).
@@ -1035,7 +1044,7 @@ class Client {
     return {long_id ? Clip(o.order_id(), 9) : o.order_id(),
             o.key(),
             Clip(o.title(), 34),
-            o.status(),
+            StatusText(o, /*long_form=*/false),
             o.client_id(),
             o.owner_id(),
             absl::StrCat(DateText(o.flight_start()), "..", DateText(o.flight_end()),
@@ -1255,9 +1264,9 @@ class Client {
                   const v1::AuditHistoryResponse* changes = nullptr) const {
     std::printf("%s  %s\n", o.key().c_str(), o.title().c_str());
     // `completed` says the status is one its workflow ends in.
-    std::printf("  id %s, status %s%s%s, etag %llu\n", o.order_id().c_str(), o.status().c_str(),
-                o.completed() ? " (final)" : "", o.archived() ? ", archived" : "",
-                static_cast<unsigned long long>(o.version()));
+    std::printf("  id %s, status %s%s%s, etag %llu\n", o.order_id().c_str(),
+                StatusText(o, /*long_form=*/true).c_str(), o.completed() ? " (final)" : "",
+                o.archived() ? ", archived" : "", static_cast<unsigned long long>(o.version()));
     // The producer only when one is assigned: a client's login is not told, and "-" would
     // read to it as "none".
     std::printf("  %s order for client %s, owner %s%s\n",

@@ -748,6 +748,13 @@ bool State::IsTerminal(const v1::OrderView& order) const {
   return state != nullptr && state->terminal();
 }
 
+std::string State::StatusTitle(const v1::OrderView& order) const {
+  const v1::WorkflowDefinition* workflow = FindWorkflow(order.workflow(), order.workflow_version());
+  const v1::WorkflowState* state =
+      workflow == nullptr ? nullptr : FindState(*workflow, order.status());
+  return state == nullptr ? "" : state->title();
+}
+
 const v1::UserView* State::FindUser(absl::string_view id) const {
   auto it = users_.find(id);
   return it == users_.end() ? nullptr : &it->second;

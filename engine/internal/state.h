@@ -122,6 +122,8 @@ class State {
 
   // Whether the order's status is a terminal state of its workflow version.
   bool IsTerminal(const v1::OrderView& order) const;
+  // The title its workflow version gives the order's status; empty when it gives none.
+  std::string StatusTitle(const v1::OrderView& order) const;
 
   // The widest scope of `privilege` among the user's roles; SCOPE_UNSPECIFIED when none.
   v1::Scope ScopeOf(const v1::UserView& user, v1::Privilege privilege) const;

@@ -3068,6 +3068,36 @@ TEST_F(OrderFlowTest, StaleEtagIsAbortedAndWritesNothing) {
                                                        "\" is at version 5; read it again")));
 }
 
+// A client contact may not read workflows, yet consults the status of its requests (seed
+// 001): every view of an order carries its status's title from the order's workflow version.
+TEST_F(OrderFlowTest, AnOrderIsShownWithItsStatusTitle) {
+  const std::string order = CreateOrder();
+  Run(kProducer, Script(order, "One"));
+  const uint64_t reviewed = store_->Head().position;
+  Run(kAe, Forward(order, "script", 1));
+  for (const char* user : {kAe, kClientUser}) {
+    auto shown = engine_->GetOrder({user}, order);
+    ASSERT_OK(shown.status());
+    EXPECT_EQ(shown->status(), "script_client_review");
+    EXPECT_EQ(shown->status_title(), "Script with the client") << user;
+    ListOrdersRequest mine;
+    mine.client_id = client_;
+    auto listed = engine_->ListOrders({user}, mine);
+    ASSERT_OK(listed.status());
+    ASSERT_EQ(listed->orders.size(), 1u);
+    EXPECT_EQ(listed->orders[0].status_title(), "Script with the client") << user;
+  }
+  AsOf then;
+  then.position = reviewed;
+  auto before = engine_->GetOrderAsOf({kAe}, order, then);
+  ASSERT_OK(before.status());
+  EXPECT_EQ(before->status_title(), "Script in review");
+  // A view, not the state: snapshots and digests do not hold it.
+  const v1::EngineState state = engine_->State();
+  ASSERT_GT(state.orders_size(), 0);
+  for (const v1::OrderView& o : state.orders()) EXPECT_EQ(o.status_title(), "");
+}
+
 TEST_F(OrderFlowTest, AContactAnsweringARevisedScriptIsNotToldOfRevisionsNotSentToThem) {
   Run(kAe, AddContactCommand(client_, "dave", "Dave Client"));
   const std::string order = CreateOrder();

@@ -206,6 +206,14 @@ def main():
         expect("waits for your answer on script 1" in to_carol
                and "forwarded to carol\n" not in to_carol,
                "a contact's own login is told the order waits for its answer:\n" + to_carol)
+        expect("status Script with the client," in to_carol
+               and "script_client_review" not in to_carol
+               and "status script_client_review (Script with the client)," in to_sam,
+               "a contact reads the status's title, the house its name and title:\n"
+               + to_carol + to_sam)
+        listed = run_cli("order", "list", token=tokens["carol"]).stdout
+        expect("Script with the client" in listed and "script_client_review" not in listed,
+               "a contact's order list reads the status's title:\n" + listed)
         expect("1 script revision and 0 spot revisions sent to you" in to_carol
                and re.search(r"\d+ comments?\b", to_carol) is None,
                "a contact's login is told what was sent to it, not a count of the house's "
