@@ -735,7 +735,6 @@ absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResu
       result.set_etag(0);
     }
     result.set_sub_id(absl::StrCat(moved, moved == 1 ? " order" : " orders"));
-    moves.clear();  // Not an account's moves.
   }
   // A query after this answer must see the first command's effects.
   RETURN_IF_ERROR(CatchUp(store_->Head().position));
@@ -744,7 +743,16 @@ absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResu
       order != nullptr && records[0].stream_id() == internal::OrderStream(id)) {
     result.set_key(order->key());
   }
-  if (!moves.empty()) RebuildMovesLocked(moves, &result);
+  for (const v1::DomainEvent& move : moves) {
+    if (!move.has_order_owner_changed()) continue;
+    const v1::OrderOwnerChanged& changed = move.order_owner_changed();
+    v1::OrderMoved* moved = result.add_moved_orders();
+    moved->set_order_id(changed.order_id());
+    if (const OrderView* order = state_.FindOrder(changed.order_id())) moved->set_key(order->key());
+    moved->set_old_owner(changed.old_owner());
+    moved->set_new_owner(changed.new_owner());
+  }
+  if (event.has_client_owner_changed()) RebuildMovesLocked(moves, &result);
   return result;
 }
 
@@ -1081,6 +1089,7 @@ bool EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView ac
   result.set_id(decision.result.id());
   result.set_sub_id(decision.result.sub_id());
   *result.mutable_moved_accounts() = decision.result.moved_accounts();
+  *result.mutable_moved_orders() = decision.result.moved_orders();
   result.set_key(decision.result.key());
   result.set_etag(decision.target_version);
   if (decision.writes.empty()) {

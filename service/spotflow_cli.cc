@@ -2013,16 +2013,27 @@ int Client::Run(const std::string& verb, const Args& args) {
       request.mutable_reassign_orders()->add_order_ids(std::string(id));
     }
     request.mutable_reassign_orders()->set_to_owner(rest(2, "the user taking them"));
-    // The orders that moved (or would), from the streams written.
+    // The orders that moved (or would), by key and from whom; and the way back, while nothing
+    // else has changed: each the other way, to whom it came from.
     const auto moved = [](const v1::CommandResult& result) {
       std::vector<std::string> orders;
-      for (const v1::StreamEtag& written : result.streams()) {
-        absl::string_view id = written.stream_id();
-        if (absl::ConsumePrefix(&id, "order-")) orders.emplace_back(id);
+      std::map<std::string, std::vector<std::string>> back;  // Old owner -> their orders.
+      for (const v1::OrderMoved& m : result.moved_orders()) {
+        const std::string& name = m.key().empty() ? m.order_id() : m.key();
+        orders.push_back(absl::StrCat(name, " (from ", m.old_owner(), ")"));
+        back[m.old_owner()].push_back(name);
       }
       if (orders.empty()) return;
       std::printf("  %s: %s\n", result.validate_only() ? "orders it would move" : "orders",
                   absl::StrJoin(orders, ", ").c_str());
+      if (result.validate_only()) return;
+      std::vector<std::string> commands;
+      for (const auto& [owner, names] : back) {
+        commands.push_back(
+            absl::StrCat("spotflow order reassign ", absl::StrJoin(names, ","), " ", owner));
+      }
+      std::printf("  to move them back: %s\n",
+                  absl::StrJoin(commands, "\n                     ").c_str());
     };
     return Change(
         request, args,
@@ -2203,9 +2214,16 @@ int Client::Run(const std::string& verb, const Args& args) {
       // not name the moves (moved_accounts), the streams written say what moved, not to whom.
       std::vector<std::string> names = takers;
       std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> to;
+      std::map<std::string, std::string> key_of;  // Order id -> its key, to name it by.
+      for (const v1::OrderMoved& m : result.moved_orders()) {
+        if (!m.key().empty()) key_of[m.order_id()] = m.key();
+      }
       for (const v1::AccountMoved& m : result.moved_accounts()) {
         to[m.new_owner()].first.push_back(m.client_id());
-        for (const std::string& order : m.order_ids()) to[m.new_owner()].second.push_back(order);
+        for (const std::string& order : m.order_ids()) {
+          auto key = key_of.find(order);
+          to[m.new_owner()].second.push_back(key == key_of.end() ? order : key->second);
+        }
       }
       if (result.moved_accounts().empty()) {
         names = {takers.size() == 1 ? takers[0] : ""};

@@ -283,6 +283,11 @@ class Decider {
     e->set_order_id(order.order_id());
     e->set_old_owner(order.owner_id());
     e->set_new_owner(to);
+    v1::OrderMoved* moved = decision_.result.add_moved_orders();
+    moved->set_order_id(order.order_id());
+    moved->set_key(order.key());
+    moved->set_old_owner(order.owner_id());
+    moved->set_new_owner(to);
   }
   std::string NewId() { return ids_->NewId(); }
   absl::StatusOr<std::string> IdOrNew(absl::string_view what, const std::string& given) {

@@ -1735,6 +1735,16 @@ TEST_F(OrderFlowTest, AccountsSpreadOverSeveralUsersEvenOutTheirOpenOrders) {
   EXPECT_EQ(Order(globex_order).owner_id(), kAe2);
   EXPECT_THAT(done.moved_accounts(0).order_ids(),
               ElementsAre(acme_orders[0], acme_orders[1], acme_orders[2]));
+  // And each order with its key, from whom and to whom, as the preview said.
+  ASSERT_EQ(done.moved_orders_size(), 4);
+  ASSERT_EQ(preview->moved_orders_size(), 4);
+  for (int i = 0; i < 4; ++i) {
+    const v1::OrderMoved& moved = done.moved_orders(i);
+    EXPECT_EQ(moved.old_owner(), kAe);
+    EXPECT_EQ(moved.new_owner(), Order(moved.order_id()).owner_id());
+    EXPECT_EQ(moved.key(), Order(moved.order_id()).key());
+    EXPECT_EQ(preview->moved_orders(i).ShortDebugString(), moved.ShortDebugString());
+  }
   // Accounts with no open order are shared out too: between takers even on open orders (ae
   // and a new AE have none), to whoever was given fewer accounts here.
   AddUser("ae3", engine::kAccountExecutive);
@@ -1911,6 +1921,17 @@ TEST_F(OrderFlowTest, ARepeatedReassignmentOfOrdersAnswersAsTheFirst) {
   EXPECT_EQ(again.etag(), moved.etag());
   EXPECT_EQ(again.first_position(), moved.first_position());
   EXPECT_EQ(again.last_position(), moved.last_position());
+  // Each order moved, with its key and from whom, as the first answer said.
+  ASSERT_EQ(moved.moved_orders_size(), 2);
+  EXPECT_EQ(moved.moved_orders(0).order_id(), first);
+  EXPECT_EQ(moved.moved_orders(0).key(), engine_->GetOrder({kAe2}, first)->key());
+  EXPECT_EQ(moved.moved_orders(0).old_owner(), kAe);
+  EXPECT_EQ(moved.moved_orders(1).order_id(), second);
+  EXPECT_EQ(moved.moved_orders(1).new_owner(), kAe2);
+  ASSERT_EQ(again.moved_orders_size(), 2);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(again.moved_orders(i).ShortDebugString(), moved.moved_orders(i).ShortDebugString());
+  }
 
   v1::Command one;
   one.set_request_id("move-one");

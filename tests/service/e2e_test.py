@@ -684,7 +684,8 @@ def main():
         expect(moved.returncode == 0 and "  clients: globex\n" in moved.stdout
                and "etag=0" not in moved.stdout,
                "accounts reassign names what moved: " + moved.stdout)
-        expect("  open orders: " in moved.stdout, "the account's open orders moved with it")
+        expect(re.search(r"^  open orders: PO-\d{4}-\d{5}\b", moved.stdout, re.M),
+               "the account's open orders moved with it, named by key: " + moved.stdout)
         expect("to move them back: spotflow accounts reassign mia sam --client globex"
                in moved.stdout, "accounts reassign says how to move them back: " + moved.stdout)
         order_id = moved.stdout.split("open orders: ")[-1].split(",")[0].strip()
@@ -694,9 +695,11 @@ def main():
         # One order back to sam; its account stays with mia.
         back = run_cli("order", "reassign", order_id, "sam", token=mia)
         expect(back.returncode == 0 and back.stdout.startswith("ok: ") and "(1 order)" in back.stdout
-               and "  orders: " + order_id in back.stdout
-               and api.order(order_id, mia).owner_id == "sam",
-               "order reassign moves the order: " + back.stdout + back.stderr)
+               and "  orders: %s (from mia)\n" % order_id in back.stdout
+               and "  to move them back: spotflow order reassign %s mia\n" % order_id
+               in back.stdout and api.order(order_id, mia).owner_id == "sam",
+               "order reassign moves the order, says from whom and how to move it back: "
+               + back.stdout + back.stderr)
         called = run_cli("order", "show", order_id).stdout
         expect("  the client's contacts, to call about this order:\n    gus: " in called,
                "the owner of an order on another's account is given whom to call:\n" + called)
