@@ -1034,7 +1034,10 @@ class Client {
   static std::string StatusText(const v1::OrderView& o, bool long_form) {
     if (o.status_title().empty()) return o.status();
     if (!o.shown_to_contact().empty()) return o.status_title();
-    return long_form ? absl::StrCat(o.status(), " (", o.status_title(), ")") : o.status();
+    // A title that only spells the name ("Completed") would say it twice.
+    const bool same = absl::EqualsIgnoreCase(
+        absl::StrReplaceAll(o.status_title(), {{" ", "_"}, {"-", "_"}}), o.status());
+    return long_form && !same ? absl::StrCat(o.status(), " (", o.status_title(), ")") : o.status();
   }
 
   static std::vector<std::string> OrderRow(const v1::OrderView& o) {
@@ -1352,6 +1355,20 @@ class Client {
       // What a review or an answer judges, and what the last reviewer asked: the latest of each.
       for (const auto* revisions : {&o.scripts(), &o.spots()}) {
         if (!revisions->empty()) PrintRevision(o, *revisions->rbegin(), "  ", "latest ");
+      }
+      // The last word on it, beside the count: the latest comment, and the latest workflow
+      // action taken with one (a decline's reason, a delivery's note), which the history
+      // holds with the rest. (A contact's view holds neither.)
+      if (!o.comments().empty()) {
+        const v1::Comment& c = *o.comments().rbegin();
+        std::printf("  latest comment by %s, %s: %s\n", c.author().c_str(),
+                    TimeText(c.time()).c_str(), Indented(c.text(), 4).c_str());
+      }
+      for (auto it = o.actions().rbegin(); it != o.actions().rend(); ++it) {
+        if (it->comment().empty()) continue;
+        std::printf("  %s by %s, %s: %s\n", it->action().c_str(), it->by().c_str(),
+                    TimeText(it->time()).c_str(), Indented(it->comment(), 4).c_str());
+        break;
       }
       if (o.archived() && o.shown_to_contact().empty()) {
         // What can still be done with it, for those who manage it (the server decides).

@@ -143,8 +143,11 @@ def main():
         api.change("Orders", "DecideFlightChange", "decide_flight_change",
                    commands_pb2.DecideFlightChange(order_id=order, request_id=change.sub_id,
                                                    approved=True), mia)
+        api.change("Orders", "AddComment", "add_comment",
+                   commands_pb2.AddComment(order_id=order, text="Stations want it by Friday"), sam)
         api.change("Orders", "PerformAction", "perform_action",
-                   commands_pb2.PerformAction(order_id=order, action="deliver"), pete)
+                   commands_pb2.PerformAction(order_id=order, action="deliver",
+                                              comment="Sent to stations"), pete)
         done = api.change("Orders", "ArchiveOrder", "archive_order",
                           commands_pb2.ArchiveOrder(order_id=order), sam)
         view = api.order(order, sam)
@@ -179,7 +182,16 @@ def main():
         import json
         expect(shown.returncode == 0 and json.loads(shown.stdout)["status"] == "completed",
                "spotflow --json order show prints the order as JSON")
+        shown = run_cli("order", "show", order).stdout
+        expect(re.search(r"^  latest comment by sam, [\d-]+ [\d:]+ UTC: Stations want it by "
+                         r"Friday$", shown, re.M)
+               and re.search(r"^  deliver by pete, [\d-]+ [\d:]+ UTC: Sent to stations$", shown,
+                             re.M)
+               and "status completed (final)" in shown,
+               "order show gives the latest comment and the last action's note:\n" + shown)
         to_carol = run_cli("order", "show", order, token=tokens["carol"])
+        expect("Friday" not in to_carol.stdout and "Sent to stations" not in to_carol.stdout,
+               "neither reaches a contact's login:\n" + to_carol.stdout)
         expect(to_carol.returncode == 0 and "owner sam\n" in to_carol.stdout
                and "producer" not in to_carol.stdout,
                "a contact's login is not told of a producer, nor that there is none:\n"
