@@ -1000,12 +1000,17 @@ class Client {
     for (const v1::ClientView& c : clients.clients()) client_ids.insert(c.client_id());
     // Open orders on their accounts move with them; those on others' accounts, or on none,
     // do not. With more clients than one page, all are counted with the accounts.
-    int with_accounts = 0, elsewhere = 0;
+    int with_accounts = 0;
+    std::vector<std::string> elsewhere;  // The keys of those that do not.
     for (const v1::OrderView& o : orders.orders()) {
       if (o.completed()) continue;
       const bool theirs = !clients.next_page_token().empty() ||
                           (!o.client_id().empty() && client_ids.count(o.client_id()) != 0);
-      ++(theirs ? with_accounts : elsewhere);
+      if (theirs) {
+        ++with_accounts;
+      } else {
+        elsewhere.push_back(o.key().empty() ? o.order_id() : o.key());
+      }
     }
     const char* more_clients = clients.next_page_token().empty() ? "" : "+";
     const char* more_orders = orders.next_page_token().empty() ? "" : "+";
@@ -1022,9 +1027,15 @@ class Client {
                                    .c_str(),
           user.c_str());
     }
-    if (elsewhere != 0) {
-      std::printf("  %s also owns %d%s open %s on no account of theirs, which stay theirs\n",
-                  user.c_str(), elsewhere, more_orders, elsewhere == 1 ? "order" : "orders");
+    if (!elsewhere.empty()) {
+      // They stay theirs through an account move: each is moved on its own.
+      std::printf(
+          "  %s %sowns %zu%s open %s on no account of theirs (%s), which stay theirs; move them "
+          "with: spotflow order reassign %s USER\n",
+          user.c_str(), client_ids.empty() ? "" : "also ", elsewhere.size(), more_orders,
+          elsewhere.size() == 1 ? "order" : "orders",
+          Clip(absl::StrJoin(elsewhere, ", "), 60).c_str(),
+          elsewhere.size() <= 10 ? absl::StrJoin(elsewhere, ",").c_str() : "ORDERS");
     }
   }
 

@@ -1683,10 +1683,23 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
       clients.push_back(client);
     }
     if (clients.empty()) {
+      // Orders they own on others' accounts do not move with accounts: say so, or the
+      // caller would think them gone with the book.
+      size_t open_orders = 0;
+      for (uint64_t position : state_.OrdersOfOwner(from->user_id())) {
+        open_orders += IsOpen(state_.OrderCreatedAt(position)) ? 1 : 0;
+      }
       return absl::FailedPreconditionError(absl::StrCat(
           "user \"", from->user_id(), "\" owns no clients",
           c.client_kind().empty() ? "" : absl::StrCat(" of kind \"", c.client_kind(), "\""),
-          " to reassign"));
+          " to reassign",
+          open_orders == 0
+              ? ""
+              : absl::StrCat("; the ", open_orders,
+                             open_orders == 1
+                                 ? " open order they own on another's account moves on its own"
+                                 : " open orders they own on others' accounts move on their own",
+                             " (ReassignOrders)")));
     }
   } else {
     absl::flat_hash_set<std::string> seen;

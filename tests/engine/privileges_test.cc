@@ -398,6 +398,15 @@ TEST_F(ReassignScopeTest, ASharedAccountOrOrderCannotBeTakenOver) {
   EXPECT_EQ(engine_->GetClient({"cy"}, "bo-co")->owner_id(), "cy");
 }
 
+TEST_F(ReassignScopeTest, ABookOfNoAccountsNamesTheOrdersThatMoveOnTheirOwn) {
+  const std::string order = CreateOrder(kAe);
+  Run(kManager, ReassignOrder(order, kAe2));  // ae2's now, on ae's account.
+  EXPECT_THAT(Reject(kManager, ReassignBook(kAe2, kAe)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("\"ae2\" owns no clients to reassign; the 1 open order they own "
+                                 "on another's account moves on its own (ReassignOrders)")));
+}
+
 TEST_F(ReassignScopeTest, ABookBeyondReachIsRefusedWithoutTellingWhatItHolds) {
   Run(kAe, CreateClientCommand("globex", "Globex"));  // The AE's second account.
   // Neither the accounts' names nor whether the AE has accounts of a kind: the same answer.

@@ -712,6 +712,14 @@ def main():
                in back.stdout and api.order(order_id, mia).owner_id == "sam",
                "order reassign moves the order, says from whom and how to move it back: "
                + back.stdout + back.stderr)
+        gone = run_cli("user", "deactivate", "sam", token=admin)
+        expect(gone.returncode == 0 and re.search(
+                   r"sam also owns 1 open order on no account of theirs \(%s\), which stay theirs; "
+                   r"move them with: spotflow order reassign %s USER" % (order_id, order_id),
+                   gone.stdout),
+               "deactivating sam names the order that an account move would not take, and how "
+               "to move it: " + gone.stdout)
+        ok("user reactivate", "user", "reactivate", "sam")
         called = run_cli("order", "show", order_id).stdout
         expect("  the client's contacts, to call about this order:\n    gus: " in called,
                "the owner of an order on another's account is given whom to call:\n" + called)
