@@ -2570,14 +2570,16 @@ int Client::Run(const std::string& verb, const Args& args) {
                  [&](auto* c, auto& q, auto* out) { return admin_->ListRoles(c, q, out); });
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
-    Table table({"ROLE", "GRANTS (privilege:scope)"});
+    Table table({"ROLE", "TITLE", "GRANTS (privilege:scope)"});
     for (const v1::RoleView& r : response.roles()) {
       std::vector<std::string> grants;
       for (const v1::Grant& g : r.definition().grants()) {
         grants.push_back(
             absl::StrCat(v1::Privilege_Name(g.privilege()), ":", v1::Scope_Name(g.scope())));
       }
-      table.Add({r.definition().name(), absl::StrJoin(grants, " ")});
+      table.Add({r.definition().name(),
+                 r.definition().title().empty() ? "-" : r.definition().title(),
+                 absl::StrJoin(grants, " ")});
     }
     table.Print();
     return 0;

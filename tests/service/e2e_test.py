@@ -569,8 +569,9 @@ def main():
            "order_view:all, spot_upload:all")
         traffic = [line for line in run_cli("role", "list", token=admin).stdout.splitlines()
                    if line.startswith("traffic ")]
-        expect(len(traffic) == 1 and traffic[0].split()[1:] == ["ORDER_VIEW:ALL", "SPOT_UPLOAD:ALL"],
-               "role list shows the new role's grants (%s)" % traffic)
+        expect(len(traffic) == 1
+               and traffic[0].split()[1:] == ["Traffic", "ORDER_VIEW:ALL", "SPOT_UPLOAD:ALL"],
+               "role list shows the new role's title and grants (%s)" % traffic)
         bad = run_cli("role", "define", "x", "--grant", "order_view:everything", token=admin)
         expect(bad.returncode == 2 and "scopes: OWN, TEAM, ALL" in bad.stderr,
                "a grant that is not PRIVILEGE:SCOPE names what is (%s)" % bad.stderr.strip())
