@@ -1396,10 +1396,10 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   // The states in a canonical order, so that the same set always makes the same page tokens.
   const std::set<std::string> statuses(request.statuses.begin(), request.statuses.end());
   const std::string status_filter = absl::StrJoin(statuses, ",");
-  const uint32_t filters = FilterFingerprint({status_filter, request.client_id, request.owner_id,
-                                              date(request.flight_from), date(request.flight_to),
-                                              absl::StrCat(static_cast<int>(request.archived)),
-                                              request.actionable ? "actionable" : ""});
+  const uint32_t filters = FilterFingerprint(
+      {status_filter, request.client_id, request.owner_id, date(request.flight_from),
+       date(request.flight_to), absl::StrCat(static_cast<int>(request.archived)),
+       request.actionable ? "actionable" : "", request.account_owner_id});
   if (request.flight_from.has_value()) {
     RETURN_IF_ERROR(internal::ValidateDate("flight_from", *request.flight_from));
   }
@@ -1453,6 +1453,14 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
     if (!statuses.empty() && statuses.count(order.status()) == 0) return true;
     if (!request.client_id.empty() && order.client_id() != request.client_id) return true;
     if (!request.owner_id.empty() && order.owner_id() != request.owner_id) return true;
+    if (!request.account_owner_id.empty()) {
+      // Whose account it is, told only of a client the caller sees.
+      const ClientView* client = state_.FindClient(order.client_id());
+      if (client == nullptr || client->owner_id() != request.account_owner_id ||
+          !state_.CanSee(*caller, *client, now, /*even_deleted=*/true)) {
+        return true;
+      }
+    }
     if (request.archived == ArchivedFilter::kExclude && order.archived()) return true;
     if (request.archived == ArchivedFilter::kOnly && !order.archived()) return true;
     if (!FlightOverlaps(order, request.flight_from, request.flight_to)) return true;
@@ -1493,6 +1501,16 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   if (!request.owner_id.empty()) {
     const absl::btree_set<uint64_t>* owned = &state_.OrdersOfOwner(request.owner_id);
     if (narrowed == nullptr || owned->size() < narrowed->size()) narrowed = owned;
+  }
+  // The orders of the accounts a user owns: theirs merged, when no narrower set was given.
+  absl::btree_set<uint64_t> of_accounts;
+  if (!request.account_owner_id.empty() && narrowed == nullptr) {
+    for (const auto& [position, client_id] : state_.clients_by_creation()) {
+      if (state_.FindClient(client_id)->owner_id() != request.account_owner_id) continue;
+      const absl::btree_set<uint64_t>& orders = state_.OrdersOfClient(client_id);
+      of_accounts.insert(orders.upper_bound(after), orders.end());
+    }
+    narrowed = &of_accounts;
   }
   const auto& index = state_.orders_by_creation();
   if (narrowed != nullptr) {

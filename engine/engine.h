@@ -94,6 +94,9 @@ struct ListOrdersRequest {
   std::vector<std::string> statuses;
   std::string client_id;  // Empty: any.
   std::string owner_id;   // Empty: any.
+  // Orders on the accounts this user owns now, whoever owns the orders (seed 003's personal
+  // manager); only those whose client the caller sees. Empty: any.
+  std::string account_owner_id;
   // Orders whose flight overlaps [flight_from, flight_to]; unset: no bound.
   std::optional<v1::Date> flight_from;
   std::optional<v1::Date> flight_to;

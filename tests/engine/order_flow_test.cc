@@ -3089,6 +3089,47 @@ TEST_F(OrderFlowTest, StaleEtagIsAbortedAndWritesNothing) {
                                                        "\" is at version 5; read it again")));
 }
 
+// Seed 003: the personal manager of a client follows its orders, whichever order manager
+// works them; whose account an order is on is told only to one who sees the account.
+TEST_F(OrderFlowTest, OrdersAreListedByTheirAccountsOwner) {
+  const std::string kept = CreateOrder();
+  const std::string handed = CreateOrder();
+  v1::Command hand;
+  hand.mutable_reassign_orders()->add_order_ids(handed);
+  hand.mutable_reassign_orders()->set_to_owner(kAe2);
+  Run(kManager, hand);
+  Run(kAe2, CreateClientCommand("hooli", "Hooli"));
+  v1::Command other = CreateOrderCommand();
+  other.mutable_create_order()->set_client_id("hooli");
+  const std::string theirs = Run(kAe2, other).id();
+  const auto ids = [&](const std::string& user, ListOrdersRequest request) {
+    std::vector<std::string> out;
+    do {
+      auto page = engine_->ListOrders({user}, request);
+      EXPECT_OK(page.status());
+      if (!page.ok()) break;
+      for (const v1::OrderView& o : page->orders) out.push_back(o.order_id());
+      request.page_token = page->next_page_token;
+    } while (!request.page_token.empty());
+    return out;
+  };
+  ListOrdersRequest on_aes;
+  on_aes.account_owner_id = kAe;
+  on_aes.page_size = 1;  // Page by page, the filter kept.
+  EXPECT_THAT(ids(kManager, on_aes), ElementsAre(kept, handed));
+  ListOrdersRequest owned_by_ae;
+  owned_by_ae.owner_id = kAe;
+  EXPECT_THAT(ids(kManager, owned_by_ae), ElementsAre(kept));
+  // ae2 works the handed order, but acme is not theirs to see: not told whose it is.
+  ASSERT_OK(engine_->GetOrder({kAe2}, handed).status());
+  EXPECT_THAT(ids(kAe2, on_aes), ElementsAre());
+  ListOrdersRequest on_ae2s;
+  on_ae2s.account_owner_id = kAe2;
+  EXPECT_THAT(ids(kAe2, on_ae2s), ElementsAre(theirs));
+  on_ae2s.owner_id = kAe;  // Both filters: neither of ae2's accounts' orders is ae's.
+  EXPECT_THAT(ids(kManager, on_ae2s), ElementsAre());
+}
+
 // A client contact may not read workflows, yet consults the status of its requests (seed
 // 001): every view of an order carries its status's title from the order's workflow version.
 TEST_F(OrderFlowTest, AnOrderIsShownWithItsStatusTitle) {

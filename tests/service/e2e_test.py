@@ -713,6 +713,11 @@ def main():
                in back.stdout and api.order(order_id, mia).owner_id == "sam",
                "order reassign moves the order, says from whom and how to move it back: "
                + back.stdout + back.stderr)
+        on_mias = run_cli("order", "list", "--account-owner", "mia", token=mia)
+        expect(on_mias.returncode == 0 and order_id in on_mias.stdout
+               and order_id not in run_cli("order", "list", "--owner", "mia", token=mia).stdout,
+               "order list --account-owner lists the orders on mia's accounts, sam's too: "
+               + on_mias.stdout + on_mias.stderr)
         gone = run_cli("user", "deactivate", "sam", token=admin)
         expect(gone.returncode == 0 and re.search(
                    r"sam also owns 1 open order on no account of theirs \(%s\), which stay theirs; "
