@@ -1689,10 +1689,20 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
       for (uint64_t position : state_.OrdersOfOwner(from->user_id())) {
         open_orders += IsOpen(state_.OrderCreatedAt(position)) ? 1 : 0;
       }
+      // A kind is free text: a misspelt one matches nothing. Name the kinds there are.
+      std::set<std::string> kinds;
+      for (const auto& [position, id] : state_.clients_by_creation()) {
+        const v1::ClientView* client = state_.FindClient(id);
+        if (!client->deleted() && client->owner_id() == from->user_id()) {
+          kinds.insert(client->kind().empty() ? "(none)" : absl::AsciiStrToLower(client->kind()));
+        }
+      }
       return absl::FailedPreconditionError(absl::StrCat(
           "user \"", from->user_id(), "\" owns no clients",
           c.client_kind().empty() ? "" : absl::StrCat(" of kind \"", c.client_kind(), "\""),
           " to reassign",
+          kinds.empty() ? ""
+                        : absl::StrCat(" (their clients' kinds: ", absl::StrJoin(kinds, ", "), ")"),
           open_orders == 0
               ? ""
               : absl::StrCat("; the ", open_orders,

@@ -405,6 +405,17 @@ TEST_F(ReassignScopeTest, ABookOfNoAccountsNamesTheOrdersThatMoveOnTheirOwn) {
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("\"ae2\" owns no clients to reassign; the 1 open order they own "
                                  "on another's account moves on its own (ReassignOrders)")));
+  // A misspelt kind (free text) matches nothing: the kinds there are are named.
+  v1::Command agency = CreateClientCommand("globex", "Globex");
+  agency.mutable_create_client()->set_kind("Agency");
+  Run(kAe, agency);
+  EXPECT_THAT(Reject(kManager, ReassignBook(kAe, kAe2, "agnecy")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("owns no clients of kind \"agnecy\" to reassign (their clients' "
+                                 "kinds: ")));
+  EXPECT_THAT(Reject(kManager, ReassignBook(kAe, kAe2, "agnecy")).message(), HasSubstr("agency)"));
+  Run(kManager, ReassignBook(kAe, kAe2, "AGENCY"));  // As people type it.
+  EXPECT_EQ(engine_->GetClient({kManager}, "globex")->owner_id(), kAe2);
 }
 
 TEST_F(ReassignScopeTest, ABookBeyondReachIsRefusedWithoutTellingWhatItHolds) {
