@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -365,10 +366,16 @@ int main(int argc, char** argv) {
   // gRPC's own messages (a port it cannot bind, a TLS handshake that failed) go to the same
   // log, with the same levels and timestamps.
   gpr_set_log_function([](gpr_log_func_args* args) {
-    const spdlog::level::level_enum level =
-        args->severity == GPR_LOG_SEVERITY_ERROR  ? spdlog::level::err
-        : args->severity == GPR_LOG_SEVERITY_INFO ? spdlog::level::info
-                                                  : spdlog::level::debug;
+    spdlog::level::level_enum level = args->severity == GPR_LOG_SEVERITY_ERROR ? spdlog::level::err
+                                      : args->severity == GPR_LOG_SEVERITY_INFO
+                                          ? spdlog::level::info
+                                          : spdlog::level::debug;
+    // A client's failed TLS handshake (plaintext to a TLS port, a certificate the client CA
+    // did not sign) is the client's doing, as a refused token is: a warning, not an error of
+    // the server's. gRPC says so only in its message.
+    if (level == spdlog::level::err && std::strstr(args->message, "Handshake failed") != nullptr) {
+      level = spdlog::level::warn;
+    }
     spdlog::log(level, "grpc: {} ({}:{})", args->message, args->file, args->line);
   });
   // Debian builds Abseil with Mutex deadlock detection on, which records every lock order in a

@@ -1209,6 +1209,12 @@ def tls():
                    "a plaintext client cannot talk to it (%s)" % error.code().name)
         else:
             raise SystemExit("FAILED: plaintext reached a TLS server")
+        process.send_signal(signal.SIGTERM)
+        logged = process.stdout.read()
+        expect(re.search(r"Z warning grpc: Handshake failed", logged) is not None
+               and "Z error " not in logged,
+               "the plaintext client's failed handshake is logged as a warning, not an error:\n"
+               + logged)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
