@@ -32,6 +32,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/types/span.h"
 #include "base/status_macros.h"
 #include "engine/internal/decide.h"
 #include "engine/internal/definitions.h"
@@ -111,7 +112,7 @@ std::string DigestOfCommand(const Command& command) {
 // A list's page token: which list, the creation position of the last item given, and a
 // fingerprint of the filters (AIP-158: the next page must be asked with the same ones).
 // FNV-1a, so that a token outlives a restart of the server.
-uint32_t FilterFingerprint(std::initializer_list<absl::string_view> parts) {
+uint32_t FilterFingerprint(absl::Span<const absl::string_view> parts) {
   uint32_t hash = 2166136261u;
   for (absl::string_view part : parts) {
     for (char c : part) hash = (hash ^ static_cast<unsigned char>(c)) * 16777619u;
@@ -1396,10 +1397,19 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   // The states in a canonical order, so that the same set always makes the same page tokens.
   const std::set<std::string> statuses(request.statuses.begin(), request.statuses.end());
   const std::string status_filter = absl::StrJoin(statuses, ",");
-  const uint32_t filters = FilterFingerprint(
-      {status_filter, request.client_id, request.owner_id, date(request.flight_from),
-       date(request.flight_to), absl::StrCat(static_cast<int>(request.archived)),
-       request.actionable ? "actionable" : "", request.account_owner_id});
+  const std::string flight_from = date(request.flight_from);
+  const std::string flight_to = date(request.flight_to);
+  const std::string archived = absl::StrCat(static_cast<int>(request.archived));
+  std::vector<absl::string_view> filter_parts = {status_filter,
+                                                 request.client_id,
+                                                 request.owner_id,
+                                                 flight_from,
+                                                 flight_to,
+                                                 archived,
+                                                 request.actionable ? "actionable" : ""};
+  // Only when given, so that the tokens of lists from before this filter still work.
+  if (!request.account_owner_id.empty()) filter_parts.push_back(request.account_owner_id);
+  const uint32_t filters = FilterFingerprint(filter_parts);
   if (request.flight_from.has_value()) {
     RETURN_IF_ERROR(internal::ValidateDate("flight_from", *request.flight_from));
   }
@@ -1528,6 +1538,17 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   // they may not see (nor that one was deleted), and a deleted client still lists its orders.
   if (response.orders.empty() && request.page_token.empty()) {
     RETURN_IF_ERROR(FiltersNameSomeoneLocked(*caller, request.client_id, request.owner_id, now));
+    // The same for the accounts' owner; a contact's login knows only its own client's.
+    if (const std::string& id = request.account_owner_id; !id.empty()) {
+      const ClientView* own =
+          caller->client_id().empty() ? nullptr : state_.FindClient(caller->client_id());
+      if (state_.FindUser(id) == nullptr ||
+          (!caller->client_id().empty() && (own == nullptr || own->owner_id() != id))) {
+        return absl::NotFoundError(
+            absl::StrCat("there is no user \"", absl::CHexEscape(id),
+                         "\" to filter by accounts' owner; `spotflow user list` lists them"));
+      }
+    }
   }
   return response;
 }

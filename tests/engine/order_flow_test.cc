@@ -3128,6 +3128,16 @@ TEST_F(OrderFlowTest, OrdersAreListedByTheirAccountsOwner) {
   EXPECT_THAT(ids(kAe2, on_ae2s), ElementsAre(theirs));
   on_ae2s.owner_id = kAe;  // Both filters: neither of ae2's accounts' orders is ae's.
   EXPECT_THAT(ids(kManager, on_ae2s), ElementsAre());
+  // A user who is not there is a typo: NOT_FOUND, as for the other filters. A client's login
+  // names its own account's owner, and knows of no one else.
+  ListOrdersRequest typo;
+  typo.account_owner_id = "nobody";
+  EXPECT_THAT(engine_->ListOrders({kManager}, typo),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("to filter by accounts' owner")));
+  EXPECT_THAT(ids(kClientUser, on_aes), ElementsAre(kept, handed));
+  on_ae2s.owner_id.clear();
+  EXPECT_THAT(engine_->ListOrders({kClientUser}, on_ae2s),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 // A client contact may not read workflows, yet consults the status of its requests (seed
