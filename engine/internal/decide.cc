@@ -876,6 +876,7 @@ class Decider {
   absl::Status UnshareClient(const v1::UnshareClient& c);
   absl::Status DeleteClient(const v1::DeleteClient& c);
   absl::Status ReassignAccounts(const v1::ReassignAccounts& c);
+  std::string OpenOrdersElsewhere(const v1::UserView& user) const;
   absl::Status ReassignOrders(const v1::ReassignOrders& c, bool has_etag);
   absl::Status CreateOrder(const v1::CreateOrder& c);
   absl::Status UpdateOrder(const v1::UpdateOrder& c);
@@ -1627,6 +1628,20 @@ absl::Status Decider::DeleteClient(const v1::DeleteClient& c) {
   return absl::OkStatus();
 }
 
+// For a user with no accounts: the open orders they own nonetheless, all on others' accounts,
+// which no account move takes ("; ..."), or "".
+std::string Decider::OpenOrdersElsewhere(const v1::UserView& user) const {
+  size_t open = 0;
+  for (uint64_t position : state_.OrdersOfOwner(user.user_id())) {
+    open += IsOpen(state_.OrderCreatedAt(position)) ? 1 : 0;
+  }
+  if (open == 0) return "";
+  return absl::StrCat("; the ", open,
+                      open == 1 ? " open order they own is on another's account: move it"
+                                : " open orders they own are on others' accounts: move them",
+                      " with ReassignOrders");
+}
+
 absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
   decision_.turns = {kDirectoryTurn};  // Its rules look across users.
   RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, "reassign accounts"));
@@ -1683,12 +1698,6 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
       clients.push_back(client);
     }
     if (clients.empty()) {
-      // Orders they own on others' accounts do not move with accounts: say so, or the
-      // caller would think them gone with the book.
-      size_t open_orders = 0;
-      for (uint64_t position : state_.OrdersOfOwner(from->user_id())) {
-        open_orders += IsOpen(state_.OrderCreatedAt(position)) ? 1 : 0;
-      }
       // A kind is free text: a misspelt one matches nothing. Name the kinds there are.
       std::set<std::string> kinds;
       for (const auto& [position, id] : state_.clients_by_creation()) {
@@ -1701,15 +1710,9 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
           "user \"", from->user_id(), "\" owns no clients",
           c.client_kind().empty() ? "" : absl::StrCat(" of kind \"", c.client_kind(), "\""),
           " to reassign",
-          kinds.empty() ? ""
-                        : absl::StrCat(" (their clients' kinds: ", absl::StrJoin(kinds, ", "), ")"),
-          open_orders == 0
-              ? ""
-              : absl::StrCat("; the ", open_orders,
-                             open_orders == 1
-                                 ? " open order they own on another's account moves on its own"
-                                 : " open orders they own on others' accounts move on their own",
-                             " (ReassignOrders)")));
+          kinds.empty()
+              ? OpenOrdersElsewhere(*from)
+              : absl::StrCat(" (their clients' kinds: ", absl::StrJoin(kinds, ", "), ")")));
     }
   } else {
     absl::flat_hash_set<std::string> seen;
