@@ -985,6 +985,21 @@ class Client {
     return unheard_dry_run ? 1 : 0;
   }
 
+  // The way back after a reassignment, while nothing else has changed: `commands`, giving back
+  // to `owner`. Accounts and orders go only to an active user: one who left must be
+  // reactivated first. (Moving them is a manager's, or their new owner's, to do.)
+  void PrintWayBack(const std::string& owner, const std::vector<std::string>& commands) {
+    v1::GetUserRequest get;
+    get.set_user_id(owner);
+    v1::UserView giver;
+    const bool active = admin_->GetUser(Context().get(), get, &giver).ok() && giver.active();
+    const std::string lead =
+        absl::StrCat("  to move them back to ", owner,
+                     active ? "" : " (deactivated: reactivate them first)", ": ");
+    std::printf("%s%s\n", lead.c_str(),
+                absl::StrJoin(commands, "\n" + std::string(lead.size(), ' ')).c_str());
+  }
+
   // What a deactivated `user` still owns, which no one works while it stays theirs, and how
   // to move it. Best effort: the lists are what the caller may see (administrators see all).
   void PrintStillOwned(const std::string& user) {
@@ -2046,7 +2061,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.mutable_reassign_orders()->set_to_owner(rest(2, "the user taking them"));
     // The orders that moved (or would), by key and from whom; and the way back, while nothing
     // else has changed: each the other way, to whom it came from.
-    const auto moved = [](const v1::CommandResult& result) {
+    const auto moved = [this](const v1::CommandResult& result) {
       std::vector<std::string> orders;
       std::map<std::string, std::vector<std::string>> back;  // Old owner -> their orders.
       for (const v1::OrderMoved& m : result.moved_orders()) {
@@ -2054,17 +2069,21 @@ int Client::Run(const std::string& verb, const Args& args) {
         orders.push_back(absl::StrCat(name, " (from ", m.old_owner(), ")"));
         back[m.old_owner()].push_back(name);
       }
+      if (result.moved_orders().empty()) {
+        // A server from before moved_orders: the orders' streams it wrote.
+        for (const v1::StreamEtag& written : result.streams()) {
+          absl::string_view id = written.stream_id();
+          if (absl::ConsumePrefix(&id, "order-")) orders.emplace_back(id);
+        }
+      }
       if (orders.empty()) return;
       std::printf("  %s: %s\n", result.validate_only() ? "orders it would move" : "orders",
                   absl::StrJoin(orders, ", ").c_str());
       if (result.validate_only()) return;
-      std::vector<std::string> commands;
       for (const auto& [owner, names] : back) {
-        commands.push_back(
-            absl::StrCat("spotflow order reassign ", absl::StrJoin(names, ","), " ", owner));
+        PrintWayBack(owner, {absl::StrCat("spotflow order reassign ", absl::StrJoin(names, ","),
+                                          " ", owner)});
       }
-      std::printf("  to move them back: %s\n",
-                  absl::StrJoin(commands, "\n                     ").c_str());
     };
     return Change(
         request, args,
@@ -2289,15 +2308,7 @@ int Client::Run(const std::string& verb, const Args& args) {
         }
       }
       if (dry || back.empty()) return;
-      // Accounts go only to an active user: one who left must be reactivated first.
-      v1::GetUserRequest get;
-      get.set_user_id(from);
-      v1::UserView giver;
-      const bool active = admin_->GetUser(Context().get(), get, &giver).ok() && giver.active();
-      std::printf(
-          "  to move them back%s: %s\n",
-          active ? "" : absl::StrCat(" (", from, " is deactivated: reactivate them first)").c_str(),
-          absl::StrJoin(back, "\n                     ").c_str());
+      PrintWayBack(from, back);
     };
     return Change(
         request, args,

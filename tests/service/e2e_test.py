@@ -699,7 +699,7 @@ def main():
                "accounts reassign names what moved: " + moved.stdout)
         expect(re.search(r"^  open orders: PO-\d{4}-\d{5}\b", moved.stdout, re.M),
                "the account's open orders moved with it, named by key: " + moved.stdout)
-        expect("to move them back: spotflow accounts reassign mia sam --client globex"
+        expect("to move them back to sam: spotflow accounts reassign mia sam --client globex"
                in moved.stdout, "accounts reassign says how to move them back: " + moved.stdout)
         order_id = moved.stdout.split("open orders: ")[-1].split(",")[0].strip()
         expect("owner sam -> mia by mia" in run_cli("order", "history", order_id,
@@ -709,7 +709,7 @@ def main():
         back = run_cli("order", "reassign", order_id, "sam", token=mia)
         expect(back.returncode == 0 and back.stdout.startswith("ok: ") and "(1 order)" in back.stdout
                and "  orders: %s (from mia)\n" % order_id in back.stdout
-               and "  to move them back: spotflow order reassign %s mia\n" % order_id
+               and "  to move them back to mia: spotflow order reassign %s mia\n" % order_id
                in back.stdout and api.order(order_id, mia).owner_id == "sam",
                "order reassign moves the order, says from whom and how to move it back: "
                + back.stdout + back.stderr)
@@ -725,7 +725,13 @@ def main():
                    gone.stdout),
                "deactivating sam names the order that an account move would not take, and how "
                "to move it: " + gone.stdout)
+        taken = run_cli("order", "reassign", order_id, "mia", token=mia)
+        expect(taken.returncode == 0 and "  to move them back to sam (deactivated: reactivate them "
+               "first): spotflow order reassign %s sam\n" % order_id in taken.stdout,
+               "the way back to a deactivated owner says to reactivate them first: "
+               + taken.stdout + taken.stderr)
         ok("user reactivate", "user", "reactivate", "sam")
+        ok("the order back to sam", "order", "reassign", order_id, "sam", token=mia)
         called = run_cli("order", "show", order_id).stdout
         expect("  the client's contacts, to call about this order:\n    gus: " in called,
                "the owner of an order on another's account is given whom to call:\n" + called)
