@@ -527,14 +527,16 @@ absl::Status EngineImpl::LoadSnapshot() {
   // another log is ignored (Recovery says why) and the projections are rebuilt from position 1.
   std::string& ignored = recovery_.snapshot_ignored;
   const uint64_t head = store_->Head().position;
-  if (!snapshot.ParseFromString(bytes.str()) || snapshot.position() == 0) {
+  if (!snapshot.ParseFromString(bytes.str()) || snapshot.format_version() == 0) {
     ignored = "it is not a snapshot Spotflow wrote (unreadable or empty)";
+  } else if (snapshot.position() == 0) {
+    return absl::OkStatus();  // Of an empty log: nothing to resume from.
   } else if (snapshot.format_version() != internal::kStateFormatVersion) {
     ignored = absl::StrCat("it has format ", snapshot.format_version(), "; this Spotflow reads ",
                            internal::kStateFormatVersion);
   } else if (snapshot.position() > head) {
     ignored = absl::StrCat("it ends at position ", snapshot.position(), ", past the log's end at ",
-                           head, ": it belongs to another log");
+                           head, ": another log's, or this log was restored from an older copy");
   } else {
     ASSIGN_OR_RETURN(std::vector<EventRecord> at, store_->ReadAll(snapshot.position(), 1));
     if (at.empty() || at[0].hash() != snapshot.head_hash()) {

@@ -1723,6 +1723,7 @@ TEST_F(OrderFlowTest, AccountsSpreadOverSeveralUsersEvenOutTheirOpenOrders) {
   };
   absl::StatusOr<v1::CommandResult> preview = Preview(kManager, spread);
   ASSERT_OK(preview.status());
+  spread.set_request_id("spread-all");
   const v1::CommandResult done = Run(kManager, spread);
   // acme (3) to the manager (0); globex (1) to ae2 (1 then 2); initech (0) to ae2 (2 < 3).
   EXPECT_THAT(moves(done), ElementsAre("acme->manager (3)", "globex->ae2 (1)", "initech->ae2 (0)"));
@@ -1744,6 +1745,15 @@ TEST_F(OrderFlowTest, AccountsSpreadOverSeveralUsersEvenOutTheirOpenOrders) {
     EXPECT_EQ(moved.new_owner(), Order(moved.order_id()).owner_id());
     EXPECT_EQ(moved.key(), Order(moved.order_id()).key());
     EXPECT_EQ(preview->moved_orders(i).ShortDebugString(), moved.ShortDebugString());
+  }
+  // A repeat answers with the same moves, orders and all, rebuilt from what it wrote.
+  const v1::CommandResult spread_again = Run(kManager, spread);
+  ASSERT_TRUE(spread_again.deduplicated());
+  EXPECT_EQ(moves(spread_again), moves(done));
+  ASSERT_EQ(spread_again.moved_orders_size(), 4);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(spread_again.moved_orders(i).ShortDebugString(),
+              done.moved_orders(i).ShortDebugString());
   }
   // Accounts with no open order are shared out too: between takers even on open orders (ae
   // and a new AE have none), to whoever was given fewer accounts here.
