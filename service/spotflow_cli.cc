@@ -2813,15 +2813,27 @@ int Client::Audit(const std::string& sub, const Args& args) {
     auto reader = audit_->Export(context.get(), request);
     v1::AuditExportResponse response;
     uint64_t lines = 0;
-    while (reader->Read(&response)) {
-      for (const std::string& line : response.lines()) std::fprintf(out, "%s\n", line.c_str());
+    int write_error = 0;  // The first failed write's errno: the export stops there.
+    while (write_error == 0 && reader->Read(&response)) {
+      for (const std::string& line : response.lines()) {
+        if (std::fprintf(out, "%s\n", line.c_str()) < 0) {
+          write_error = errno;
+          break;
+        }
+      }
       lines += response.lines_size();
       ShowProgress("export", response.progress());
     }
+    if (write_error != 0) context->TryCancel();
     grpc::Status status = reader->Finish();
-    if (out != stdout && std::fclose(out) != 0) {
-      std::fprintf(stderr, "spotflow: could not write %s\n", args.Get("out").c_str());
-      return 1;
+    // Buffered lines are written at the flush or the close: a full disk shows there.
+    if (write_error == 0 && (std::fflush(out) != 0 || std::ferror(out))) write_error = errno;
+    if (out != stdout && std::fclose(out) != 0 && write_error == 0) write_error = errno;
+    if (write_error != 0) {
+      // An audit export kept short would pass for the whole log until someone verified it.
+      Fail(absl::StrCat("could not write ", args.Has("out") ? args.Get("out") : "the export", ": ",
+                        std::strerror(write_error),
+                        "; what was written is incomplete: export again"));
     }
     if (!status.ok()) return Report(status);
     if (out != stdout) {
@@ -2898,9 +2910,7 @@ int Client::Audit(const std::string& sub, const Args& args) {
   Usage(absl::StrCat("unknown verb \"audit ", sub, "\""));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   std::string server =
       std::getenv("SPOTFLOW_SERVER") ? std::getenv("SPOTFLOW_SERVER") : "127.0.0.1:50051";
   std::string token = std::getenv("SPOTFLOW_TOKEN") ? std::getenv("SPOTFLOW_TOKEN") : "";
@@ -3063,4 +3073,17 @@ int main(int argc, char** argv) {
   Client client(grpc::CreateCustomChannel(server, credentials, channel_arguments), server, token,
                 json, /*tls=*/!tls_ca.empty() || !tls_cert.empty());
   return client.Run(*verb, args);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int code = Main(argc, argv);
+  // What the verb printed reaches its reader at this flush: output that could not be written
+  // (a full disk under `> digest.txt`) is a failure, not a short file that passes for whole.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "spotflow: could not write the output: %s\n", std::strerror(errno));
+    return code == 0 ? 1 : code;
+  }
+  return code;
 }

@@ -273,6 +273,17 @@ def main():
         exported = run_cli("audit", "export", "--to", digest.split(":")[0], "--out", export_path,
                            token=aud)
         expect(exported.returncode == 0, "spotflow audit export writes JSON Lines")
+        # Output that cannot be written is a failure, not a short file that passes for whole.
+        full = run_cli("audit", "export", "--out", "/dev/full", token=aud)
+        expect(full.returncode == 1 and "could not write /dev/full: No space left on device; "
+               "what was written is incomplete" in full.stderr and "exported" not in full.stderr,
+               "an export to a full disk fails: " + full.stderr)
+        with open("/dev/full", "w") as devfull:
+            to_full = subprocess.run([cli, "--server=127.0.0.1:%d" % port, "--token=" + aud,
+                                      "audit", "digest"], stdout=devfull,
+                                     stderr=subprocess.PIPE, text=True, timeout=30)
+        expect(to_full.returncode == 1 and "could not write the output" in to_full.stderr,
+               "a digest printed to a full disk fails: " + to_full.stderr)
         with open(export_path) as f:
             lines = f.read().splitlines()
         expect(len(lines) == int(digest.split(":")[0]) and json.loads(lines[0])["position"] == "1",
