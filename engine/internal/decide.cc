@@ -1286,10 +1286,35 @@ absl::Status Decider::DefineRole(const v1::DefineRole& c) {
 absl::Status Decider::DefineItemType(const v1::DefineItemType& c) {
   RETURN_IF_ERROR(RequireAdmin("define item types"));
   RETURN_IF_ERROR(ValidateItemType(c.definition()));
-  if (state_.FindWorkflow(c.definition().workflow(), 0) == nullptr) {
+  const v1::WorkflowDefinition* workflow = state_.FindWorkflow(c.definition().workflow(), 0);
+  if (workflow == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("item type \"", c.definition().name(),
                                                    "\" names unknown workflow \"",
                                                    c.definition().workflow(), "\""));
+  }
+  // New orders follow its latest version: what that works on, the type must have (and a
+  // version published meanwhile is checked against this type by PublishWorkflow, or stops
+  // this decision).
+  RETURN_IF_ERROR(CheckTypeFitsWorkflow(c.definition(), *workflow));
+  Read(WorkflowStream(workflow->name()), workflow->version());
+  const v1::ItemTypeDefinition* type_before = state_.FindItemType(c.definition().name());
+  // Orders of the type under way follow the new definition from their state on, in the
+  // workflow version they started with: none may be left where it cannot go on (a type that
+  // drops its scripts while one is in review). Archived ones count: they may be restored.
+  // (An order that moves meanwhile is not read: a definition's change is an administrator's,
+  // rare, and seen by whoever moves it next.)
+  if (type_before != nullptr) {
+    for (const auto& [position, id] : state_.orders_by_creation()) {
+      const v1::OrderView& order = *state_.FindOrder(id);
+      if (order.item_type() != c.definition().name() || order.deleted() || order.completed()) {
+        continue;
+      }
+      const v1::WorkflowDefinition* started =
+          state_.FindWorkflow(order.workflow(), order.workflow_version());
+      if (started == nullptr) continue;
+      RETURN_IF_ERROR(CheckFinishesFrom(c.definition(), *started, order.status(),
+                                        absl::StrCat("order ", Name(order))));
+    }
   }
   const std::string stream = ItemTypeStream(c.definition().name());
   const v1::ItemTypeDefinition* type = state_.FindItemType(c.definition().name());
@@ -1313,6 +1338,16 @@ absl::Status Decider::PublishWorkflow(const v1::PublishWorkflow& c) {
   const std::string stream = WorkflowStream(c.definition().name());
   RETURN_IF_ERROR(RequireReadAtLatest("workflow", c.definition().name(), c.definition().version(),
                                       version - 1));
+  // The item types that follow it start their new orders in this version: each must have
+  // what it works on (DefineItemType checks the other way round).
+  v1::WorkflowDefinition next = c.definition();
+  next.set_version(version);
+  for (const std::string& name : state_.ItemTypeNames()) {
+    const v1::ItemTypeDefinition* type = state_.FindItemType(name);
+    if (type->workflow() != next.name()) continue;
+    RETURN_IF_ERROR(CheckTypeFitsWorkflow(*type, next));
+    Read(ItemTypeStream(name), type->version());
+  }
   if (latest != nullptr && SameDefinition(*latest, c.definition())) {
     Target(stream, version - 1, c.definition().name());  // Nothing new to publish.
     decision_.result.set_sub_id(absl::StrCat(version - 1));
@@ -1930,6 +1965,12 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
         absl::StrCat("workflow \"", workflow->name(), "\" v", workflow->version(),
                      " has no initial state for ", v1::OrderKind_Name(c.kind()), " orders"));
   }
+  // An order that would stop for good on the way (a PRODUCTION order of a type with spots
+  // alone meets a script first) is not made: another kind of the type may finish. The type
+  // is read: one defined again meanwhile (DefineItemType checks the orders there are) stops
+  // this decision.
+  RETURN_IF_ERROR(CheckKindFinishes(*type, *workflow, c.kind()));
+  Read(ItemTypeStream(type_name), type->version());
   v1::OrderView prospective;
   prospective.set_owner_id(owner);
   if (client != nullptr) prospective.set_client_id(client->client_id());
@@ -2662,8 +2703,10 @@ bool DecideIsBulk(const v1::Command& command) {
   // client walks only that client's orders (State::OrdersOfClient). Creating a client, or
   // renaming one, walks the clients for their names (ClientNameFree) and the owner's shares
   // (ShareOfBook, DefaultAccountOwner).
+  // Defining an item type again walks the orders for those of the type under way.
   return command.has_reassign_accounts() || command.has_create_client() ||
-         (command.has_update_client() && command.update_client().has_name());
+         (command.has_update_client() && command.update_client().has_name()) ||
+         command.has_define_item_type();
 }
 
 std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,

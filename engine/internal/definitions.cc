@@ -1,5 +1,6 @@
 #include "engine/internal/definitions.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <set>
@@ -15,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "base/status_macros.h"
 #include "base/utf8.h"
@@ -321,8 +323,111 @@ absl::Status ValidateItemType(const v1::ItemTypeDefinition& type) {
     if (!artifacts.insert(artifact).second) {
       return Invalid(absl::StrCat("artifact \"", artifact, "\" is listed twice"));
     }
+    // Revisions are kept as scripts and spots (OrderView): another artifact no command takes.
+    if (artifact != "script" && artifact != "spot") {
+      return Invalid(absl::StrCat("artifact \"", artifact,
+                                  "\" cannot be kept: revisions are of a script or a spot"));
+    }
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+// What transition `t` needs the order's item type to have ("" when nothing), and why.
+std::pair<std::string, std::string> Needs(const v1::Transition& t) {
+  std::string needed = ArtifactOfAction(t.action());
+  std::string why = absl::StrCat("works on ", needed, "s");
+  for (int condition : t.conditions()) {
+    if (condition == v1::SPOT_APPROVED ||
+        (condition == v1::INTERNALLY_APPROVED && needed.empty())) {
+      needed = "spot";
+      why = condition == v1::SPOT_APPROVED ? "needs an approved spot"
+                                           : "needs a spot approved in the house";
+    }
+  }
+  return {needed, why};
+}
+
+}  // namespace
+
+absl::Status CheckKindFinishes(const v1::ItemTypeDefinition& type,
+                               const v1::WorkflowDefinition& workflow, v1::OrderKind kind) {
+  for (const v1::InitialState& s : workflow.initial_states()) {
+    if (s.kind() != kind) continue;
+    return CheckFinishesFrom(
+        type, workflow, s.state(),
+        absl::StrCat("a ", v1::OrderKind_Name(kind), " order of item type \"", type.name(), "\""));
+  }
+  return absl::OkStatus();  // No such orders: CreateOrder says so.
+}
+
+absl::Status CheckFinishesFrom(const v1::ItemTypeDefinition& type,
+                               const v1::WorkflowDefinition& workflow, const std::string& from,
+                               absl::string_view who) {
+  const auto& artifacts = type.facets().artifacts();
+  const auto usable = [&](const v1::Transition& t) {
+    const std::string needed = Needs(t).first;
+    return needed.empty() ||
+           std::find(artifacts.begin(), artifacts.end(), needed) != artifacts.end();
+  };
+  const std::string& initial = from;
+  // The states that lead on to a final one by usable transitions, found backwards.
+  std::set<std::string> finishing;
+  for (const v1::WorkflowState& s : workflow.states()) {
+    if (s.terminal()) finishing.insert(s.name());
+  }
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const v1::Transition& t : workflow.transitions()) {
+      if (usable(t) && finishing.count(t.to()) != 0 && finishing.insert(t.from()).second) {
+        grew = true;
+      }
+    }
+  }
+  // The states an order of the kind reaches, in the order it reaches them.
+  std::deque<std::string> next = {initial};
+  std::set<std::string> reached = {initial};
+  while (!next.empty()) {
+    const std::string state = next.front();
+    next.pop_front();
+    if (finishing.count(state) == 0) {
+      std::vector<std::string> blocked;
+      for (const v1::Transition& t : workflow.transitions()) {
+        if (t.from() == state && !usable(t)) {
+          blocked.push_back(absl::StrCat("\"", t.action(), "\" ", Needs(t).second));
+        }
+      }
+      return Invalid(absl::StrCat(
+          who, " would stop for good in state \"", state, "\" of workflow \"", workflow.name(),
+          "\" v", workflow.version(), ": ",
+          blocked.empty()
+              ? "no way on from there reaches a final state"
+              : absl::StrCat("its way on (", absl::StrJoin(blocked, "; "),
+                             ") needs what the type has not (artifacts: ",
+                             artifacts.empty() ? "none" : absl::StrJoin(artifacts, ", "), ")")));
+    }
+    for (const v1::Transition& t : workflow.transitions()) {
+      if (t.from() == state && usable(t) && reached.insert(t.to()).second) next.push_back(t.to());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTypeFitsWorkflow(const v1::ItemTypeDefinition& type,
+                                   const v1::WorkflowDefinition& workflow) {
+  absl::Status first;
+  for (const v1::InitialState& s : workflow.initial_states()) {
+    // A reuse starts from an order of a kind CreateOrder makes: it does not count alone.
+    if (s.kind() == v1::REUSE) continue;
+    absl::Status status = CheckKindFinishes(type, workflow, s.kind());
+    if (status.ok()) return status;
+    if (first.ok()) first = std::move(status);
+  }
+  if (first.ok()) return first;
+  return Invalid(absl::StrCat(first.message(),
+                              "; no kind of order of it could finish: add the artifact to the "
+                              "type, or have it follow a workflow without that way"));
 }
 
 std::string ArtifactOfAction(absl::string_view action) {
@@ -493,8 +598,10 @@ absl::Status ValidateFields(const v1::ItemTypeDefinition& type,
       case v1::STRING:
         matches = value.has_string_value();
         if (matches) {
+          // A required field given blank is missing all the same (on creation and on update).
           RETURN_IF_ERROR(ValidateText(absl::StrCat("field \"", field_name, "\""),
-                                       value.string_value(), kMaxTextBytes, false));
+                                       value.string_value(), kMaxTextBytes,
+                                       definition->required()));
         }
         break;
       case v1::INTEGER:

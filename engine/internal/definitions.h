@@ -58,6 +58,23 @@ bool HasRevisionActionPrefix(absl::string_view action);
 absl::Status ValidateRole(const v1::RoleDefinition& role);
 // Structure only; whether the workflow exists is the caller's check.
 absl::Status ValidateItemType(const v1::ItemTypeDefinition& type);
+// Whether an order of item type `type` and kind `kind` can always finish `workflow`: every
+// state it can reach from the kind's initial state, by the transitions the type can take,
+// still leads on to a final state by such transitions. A transition needs what it works on:
+// a revision action its artifact (submit_script: a script), SPOT_APPROVED a spot, and
+// INTERNALLY_APPROVED its action's artifact (a spot for other actions). INVALID_ARGUMENT
+// naming the state where such an order would stop for good, and what it lacks there.
+absl::Status CheckKindFinishes(const v1::ItemTypeDefinition& type,
+                               const v1::WorkflowDefinition& workflow, v1::OrderKind kind);
+// The same for an order of `type` now in state `from` (`who` names it in the message).
+absl::Status CheckFinishesFrom(const v1::ItemTypeDefinition& type,
+                               const v1::WorkflowDefinition& workflow, const std::string& from,
+                               absl::string_view who);
+// INVALID_ARGUMENT when no kind of order CreateOrder makes (not REUSE, which starts from such
+// an order) of item type `type` can finish `workflow` (the first kind's reason); CreateOrder
+// refuses the kinds that cannot.
+absl::Status CheckTypeFitsWorkflow(const v1::ItemTypeDefinition& type,
+                                   const v1::WorkflowDefinition& workflow);
 // States, initial states, transitions: unknown or duplicate names, unknown privileges or
 // conditions, duplicate (from, action) pairs and unreachable states are INVALID_ARGUMENT.
 absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow);

@@ -327,6 +327,97 @@ TEST_F(WorkflowTest, ANewKeyFormatNeverHandsOutAKeyInUse) {
   EXPECT_EQ(Order("PO-2026-00002").order_id(), second);
 }
 
+// A required text field given blank is missing, on creation and on update alike.
+TEST_F(WorkflowTest, ARequiredFieldCannotBeLeftBlank) {
+  v1::ItemTypeDefinition type = *engine_->GetItemType({kAdmin}, engine::kProductionOrder);
+  v1::FieldDefinition* kind = type.add_fields();
+  kind->set_name("request_type");
+  kind->set_type(v1::STRING);
+  kind->set_required(true);
+  v1::Command define;
+  *define.mutable_define_item_type()->mutable_definition() = type;
+  Run(kAdmin, define);
+  v1::Command create = CreateOrderCommand();
+  for (const char* blank : {"", "   "}) {
+    (*create.mutable_create_order()->mutable_fields())["request_type"].set_string_value(blank);
+    EXPECT_THAT(Reject(kAe, create), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              HasSubstr("field \"request_type\" is")));
+  }
+  (*create.mutable_create_order()->mutable_fields())["request_type"].set_string_value("landing");
+  const std::string order = Run(kAe, create).id();
+  v1::Command blank;
+  blank.mutable_update_order()->set_order_id(order);
+  (*blank.mutable_update_order()->mutable_fields())["request_type"].set_string_value("");
+  EXPECT_THAT(Reject(kAe, blank), StatusIs(absl::StatusCode::kInvalidArgument,
+                                           HasSubstr("field \"request_type\" is required")));
+  (*blank.mutable_update_order()->mutable_fields())["request_type"].set_string_value("banner");
+  Run(kAe, blank);
+  EXPECT_EQ(Order(order).fields().at("request_type").string_value(), "banner");
+}
+
+// An item type must give its workflow what the workflow works on, for some kind of order;
+// an order of a kind that could not finish is not made; and a type defined again leaves no
+// order under way where it cannot go on.
+TEST_F(WorkflowTest, AnItemTypeLeavesNoOrderWhereItCannotGoOn) {
+  v1::Command define;
+  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
+  type->set_name("creative");
+  type->set_key_format("CR-{seq:3}");
+  type->set_workflow(kProductionOrder);
+  type->mutable_facets()->set_schedule(true);
+  type->mutable_facets()->set_client_link(true);
+  // No artifacts: every kind meets a script or a spot first.
+  EXPECT_THAT(Reject(kAdmin, define),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("would stop for good in state \"awaiting_script\"")));
+  type->mutable_facets()->add_artifacts("artwork");
+  EXPECT_THAT(Reject(kAdmin, define), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               HasSubstr("artifact \"artwork\" cannot be kept")));
+  // Spots alone: PROVIDED orders finish; PRODUCTION ones, which meet a script first, are not
+  // made.
+  type->mutable_facets()->clear_artifacts();
+  type->mutable_facets()->add_artifacts("spot");
+  Run(kAdmin, define);
+  v1::Command production = CreateOrderCommand(v1::PRODUCTION);
+  production.mutable_create_order()->set_item_type("creative");
+  EXPECT_THAT(Reject(kAe, production),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("a PRODUCTION order of item type \"creative\" would stop for "
+                                 "good in state \"awaiting_script\"")));
+  v1::Command provided = CreateOrderCommand(v1::PROVIDED);
+  provided.mutable_create_order()->set_item_type("creative");
+  Run(kAe, provided);
+  // With scripts too, a production order starts; dropping scripts again while its script is
+  // in review would strand it there.
+  type->mutable_facets()->add_artifacts("script");
+  type->set_version(1);
+  Run(kAdmin, define);
+  const std::string order = Run(kAe, production).id();
+  Run(kProducer, Script(order, "One"));
+  type->mutable_facets()->clear_artifacts();
+  type->mutable_facets()->add_artifacts("spot");
+  type->set_version(2);
+  EXPECT_THAT(Reject(kAdmin, define),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("would stop for good in state \"script_review\"")));
+  // Once it is past its script, the type may drop them.
+  Run(kAe, Approve(order, "script", 1));
+  Run(kAdmin, define);
+  // Nor may a new version of the workflow leave a type that follows it with no kind that
+  // finishes: here a provided spot would wait for a script first.
+  auto workflow = engine_->GetWorkflow({kAdmin}, kProductionOrder, 0);
+  ASSERT_OK(workflow.status());
+  v1::Command publish;
+  v1::WorkflowDefinition* next = publish.mutable_publish_workflow()->mutable_definition();
+  *next = *workflow;
+  for (v1::InitialState& initial : *next->mutable_initial_states()) {
+    if (initial.kind() == v1::PROVIDED) initial.set_state("awaiting_script");
+  }
+  EXPECT_THAT(Reject(kAdmin, publish),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("order of item type \"creative\" would stop for good")));
+}
+
 TEST_F(WorkflowTest, ConfiguredItemTypeHasItsFormAndKeys) {
   v1::Command define;
   v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
