@@ -515,6 +515,12 @@ std::string DateText(const v1::Date& date) {
   return absl::StrFormat("%04d-%02d-%02d", date.year(), date.month(), date.day());
 }
 
+// An order's flight, START..END; "-" for an item whose type has none.
+std::string FlightText(const v1::OrderView& o) {
+  if (o.flight_start().year() == 0) return "-";  // Unset, or set to nothing.
+  return absl::StrCat(DateText(o.flight_start()), "..", DateText(o.flight_end()));
+}
+
 // The columns UTF-8 text takes: one per character (code point), which holds for the scripts
 // names are mostly written in.
 size_t Columns(absl::string_view text) {
@@ -1076,10 +1082,9 @@ class Client {
             o.key(),
             Clip(o.title(), 34),
             StatusText(o, /*long_form=*/false),
-            o.client_id(),
+            o.client_id().empty() ? "-" : o.client_id(),
             o.owner_id(),
-            absl::StrCat(DateText(o.flight_start()), "..", DateText(o.flight_end()),
-                         o.archived() ? "  (archived)" : "")};
+            absl::StrCat(FlightText(o), o.archived() ? "  (archived)" : "")};
   }
 
   // What a work-queue entry waits for the caller to do, in the CLI's verbs: "script 2:
@@ -1300,17 +1305,24 @@ class Client {
                 o.archived() ? ", archived" : "", static_cast<unsigned long long>(o.version()));
     // The producer only when one is assigned: a client's login is not told, and "-" would
     // read to it as "none".
-    std::printf("  %s order for client %s, owner %s%s\n",
-                o.kind() == v1::PROVIDED ? "provided-spot"
-                : o.kind() == v1::REUSE  ? "reuse"
-                                         : "production",
-                o.client_id().c_str(), o.owner_id().c_str(),
+    // What it is: a production order of some kind, or an item of another type (the kind
+    // after it); for whom, when it belongs to a client; its flight, when it has one.
+    const char* kind = o.kind() == v1::PROVIDED ? "provided-spot"
+                       : o.kind() == v1::REUSE  ? "reuse"
+                                                : "production";
+    const bool production_order = o.item_type().empty() || o.item_type() == "production_order";
+    std::printf("  %s%s, owner %s%s\n",
+                production_order ? absl::StrCat(kind, " order").c_str()
+                                 : absl::StrCat(o.item_type(), " (", kind, ")").c_str(),
+                o.client_id().empty() ? "" : absl::StrCat(" for client ", o.client_id()).c_str(),
+                o.owner_id().c_str(),
                 o.producer_id().empty() ? "" : (", producer " + o.producer_id()).c_str());
-    std::printf("  flight %s..%s, %s\n", DateText(o.flight_start()).c_str(),
-                DateText(o.flight_end()).c_str(),
-                o.spot_length_seconds() == 0
-                    ? "spot length not set"
-                    : absl::StrCat(o.spot_length_seconds(), "s spot").c_str());
+    if (o.flight_start().year() != 0 || production_order) {
+      std::printf("  flight %s, %s\n", FlightText(o).c_str(),
+                  o.spot_length_seconds() == 0
+                      ? "spot length not set"
+                      : absl::StrCat(o.spot_length_seconds(), "s spot").c_str());
+    }
     std::printf("  created %s%s%s\n", ByWhom(o.created_by()).c_str(),
                 TimeText(o.created_time()).c_str(),
                 o.reused_from_order().empty()
@@ -1728,17 +1740,30 @@ int Client::Run(const std::string& verb, const Args& args) {
     v1::CreateOrderRequest request;
     v1::CreateOrder* o = request.mutable_create_order();
     o->set_order_id(args.Get("id"));
-    o->set_client_id(Required(args, "client"));
+    o->set_item_type(args.Get("type"));  // Empty: the server's default, production_order.
+    // A client and a flight are asked for only when the type has them (a marketing request
+    // may have neither): its facets, when the type can be read; else the server decides.
+    v1::Facets facets;
+    facets.set_client_link(true);
+    facets.set_schedule(true);
+    if (!args.Has("client") || !args.Has("flight")) {
+      v1::GetItemTypeRequest get;
+      get.set_name(o->item_type().empty() ? "production_order" : o->item_type());
+      v1::ItemTypeDefinition type;
+      if (admin_->GetItemType(Context().get(), get, &type).ok()) facets = type.facets();
+    }
+    o->set_client_id(facets.client_link() ? Required(args, "client") : args.Get("client"));
     o->set_title(Required(args, "title"));
     o->set_instructions(args.Get("instructions"));
     const std::string kind = args.Get("kind", "production");
     if (kind != "production" && kind != "provided") Usage("--kind is production or provided");
     o->set_kind(kind == "provided" ? v1::PROVIDED : v1::PRODUCTION);
     if (args.Has("length")) o->set_spot_length_seconds(SpotSeconds(args));
-    auto [start, end] = ParseFlight(Required(args, "flight"));
-    *o->mutable_flight_start() = start;
-    *o->mutable_flight_end() = end;
-    o->set_item_type(args.Get("type"));  // Empty: the server's default, production_order.
+    if (facets.schedule() || args.Has("flight")) {
+      auto [start, end] = ParseFlight(Required(args, "flight"));
+      *o->mutable_flight_start() = start;
+      *o->mutable_flight_end() = end;
+    }
     if (!args.fields.empty()) {
       if (int refused = SetFields(o->item_type().empty() ? "production_order" : o->item_type(),
                                   args, o->mutable_fields())) {

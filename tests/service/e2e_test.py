@@ -632,6 +632,30 @@ def main():
         expect(typed.returncode == 0 and "MR-0001" in typed.stdout,
                "order create --type makes an order of another item type: "
                + (typed.stderr or typed.stdout))
+        # A type with neither a client nor a flight: the CLI asks for neither, and shows none.
+        internal = os.path.join(data_dir, "internal.json")
+        with open(internal, "w") as out:
+            json.dump({"name": "internal_spot", "key_format": "IS-{seq:3}",
+                       "workflow": "production_order",
+                       "facets": {"artifacts": ["spot"]}}, out)
+        ok("type define without client or flight", "type", "define", internal)
+        made = run_cli("order", "create", "--type", "internal_spot", "--title", "Staff promo",
+                       "--kind", "provided", token=sam)
+        expect(made.returncode == 0 and "IS-001" in made.stdout,
+               "order create of a type without client or flight asks for neither: "
+               + made.stdout + made.stderr)
+        shown = run_cli("order", "show", "IS-001", token=sam).stdout
+        expect("  internal_spot (provided-spot), owner sam\n" in shown and "flight" not in shown,
+               "order show names the type and shows no client or flight it has not:\n" + shown)
+        listed = [line for line in run_cli("order", "list", token=sam).stdout.splitlines()
+                  if "IS-001" in line]
+        expect(len(listed) == 1 and listed[0].split()[-3:] == ["-", "sam", "-"],
+               "order list shows no client and no flight as -: %s" % listed)
+        production = run_cli("order", "create", "--type", "internal_spot", "--title", "Scripted",
+                             token=sam)
+        expect(production.returncode == 1 and "would stop for good in state \"awaiting_script\""
+               in production.stderr,
+               "a PRODUCTION order of a spots-only type is refused: " + production.stderr)
         # The spot of an order of kind provided is the client's: no --provided needed.
         ok("a provided order", "order", "create", "--client", "acme", "--title", "Agency cut",
            "--flight", "2098-06-01..2098-06-30", "--kind", "provided", "--id", "agency-cut",
@@ -731,8 +755,9 @@ def main():
                + on_mias.stdout + on_mias.stderr)
         gone = run_cli("user", "deactivate", "sam", token=admin)
         expect(gone.returncode == 0 and re.search(
-                   r"sam also owns 1 open order on no account of theirs \(%s\), which stay theirs; "
-                   r"move them with: spotflow order reassign %s USER" % (order_id, order_id),
+                   r"sam also owns 2 open orders on no account of theirs \(%s, IS-001\), which "
+                   r"stay theirs; move them with: spotflow order reassign %s,IS-001 USER"
+                   % (order_id, order_id),
                    gone.stdout),
                "deactivating sam names the order that an account move would not take, and how "
                "to move it: " + gone.stdout)
