@@ -2535,6 +2535,18 @@ int Client::Run(const std::string& verb, const Args& args) {
     v1::RoleDefinition* role = request.mutable_define_role()->mutable_definition();
     role->set_name(rest(1, "the role's name"));
     role->set_title(args.Get("title"));
+    if (!args.Has("title")) {
+      // Defining a role again replaces its grants, as the verb says: its title stays.
+      v1::ListRolesResponse roles;
+      const grpc::Status listed =
+          AllPages(v1::ListRolesRequest(), &roles,
+                   [&](auto* c, auto& q, auto* out) { return admin_->ListRoles(c, q, out); });
+      for (const v1::RoleView& r : roles.roles()) {
+        if (listed.ok() && r.definition().name() == role->name()) {
+          role->set_title(r.definition().title());
+        }
+      }
+    }
     for (v1::Grant& grant : ParseGrants(Required(args, "grant"))) *role->add_grants() = grant;
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return admin_->DefineRole(c, q, out); });

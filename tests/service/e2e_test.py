@@ -583,6 +583,12 @@ def main():
         expect(len(traffic) == 1
                and traffic[0].split()[1:] == ["Traffic", "ORDER_VIEW:ALL", "SPOT_UPLOAD:ALL"],
                "role list shows the new role's title and grants (%s)" % traffic)
+        ok("role define again, without --title", "role", "define", "traffic", "--grant",
+           "order_view:all")
+        traffic = [line for line in run_cli("role", "list", token=admin).stdout.splitlines()
+                   if line.startswith("traffic ")]
+        expect(len(traffic) == 1 and traffic[0].split()[1:] == ["Traffic", "ORDER_VIEW:ALL"],
+               "defining a role again replaces its grants and keeps its title (%s)" % traffic)
         bad = run_cli("role", "define", "x", "--grant", "order_view:everything", token=admin)
         expect(bad.returncode == 2 and "scopes: OWN, TEAM, ALL" in bad.stderr,
                "a grant that is not PRIVILEGE:SCOPE names what is (%s)" % bad.stderr.strip())
