@@ -1177,6 +1177,7 @@ class Client {
                            given, "\""));
       }
       const std::string value = given.substr(eq + 1);
+      if (out->contains(name)) Usage(absl::StrCat("--field ", name, " is given twice"));
       v1::FieldValue& set = (*out)[name];
       switch (field->type()) {
         case v1::INTEGER: {

@@ -478,6 +478,12 @@ int main(int argc, char** argv) {
       }
     }
     std::fflush(stdout);
+  } else if (absl::GetFlag(FLAGS_demo)) {
+    // The demo's users and tokens were made, and shown, when this directory was new.
+    spdlog::info(
+        "--demo: {} holds a log already, so nothing is seeded (the demo's tokens were printed "
+        "when it was new); to see it again, start with a new --data-dir",
+        data_dir);
   }
 
   WarnOfStrangers(e, **tokens, tokens_path);

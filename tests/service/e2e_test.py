@@ -635,6 +635,11 @@ def main():
         typed = run_cli("order", "create", "--type", "media_request", "--client", "acme",
                         "--title", "Radio buy", "--flight", "2098-05-01..2098-05-31",
                         "--kind", "provided", "--field", "budget=900", token=sam)
+        twice = run_cli("order", "create", "--type", "media_request", "--client", "acme",
+                        "--title", "Radio buy", "--flight", "2098-05-01..2098-05-31", "--kind",
+                        "provided", "--field", "budget=-5", "--field", "budget=6", token=sam)
+        expect(twice.returncode == 2 and "--field budget is given twice" in twice.stderr,
+               "a field given twice is a usage error, not one value kept: " + twice.stderr)
         expect(typed.returncode == 0 and "MR-0001" in typed.stdout,
                "order create --type makes an order of another item type: "
                + (typed.stderr or typed.stdout))
@@ -1341,6 +1346,12 @@ def token_files():
     data = os.path.join(work, "data")
     try:
         process, _, _ = start(data, demo=False)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        # --demo on a directory that has a log seeds nothing, and says so.
+        process, _, _ = start(data, demo=True)
+        expect("--demo: %s holds a log already, so nothing is seeded" % data in process.startup,
+               "--demo on a used directory says why it printed no tokens:\n" + process.startup)
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
         typo = subprocess.run([spotflowd, "--listen=127.0.0.1:0", "--data-dir=" + data,
