@@ -2877,6 +2877,8 @@ int Client::Audit(const std::string& sub, const Args& args) {
     if (out != stdout) {
       std::fprintf(stderr, "exported %llu events to %s\n", static_cast<unsigned long long>(lines),
                    args.Get("out").c_str());
+    } else if (lines == 0) {
+      std::fprintf(stderr, "no events match (the export is empty)\n");
     }
     // Its lines skip the positions of other records, as lines cut out of a whole export would:
     // the check must be told (a whole export with gaps is DATA_LOSS).
@@ -2929,6 +2931,10 @@ int Client::Audit(const std::string& sub, const Args& args) {
     } else {
       PrintClient(response.client());
     }
+    // Last, where a reader of a kept printout looks for when it was: not the record as it is.
+    std::printf("(as it was at %s, rebuilt from the log)\n",
+                args.Has("position") ? ("position " + args.Get("position")).c_str()
+                                     : TimeText(request.as_of().time()).c_str());
     return 0;
   }
   if (sub == "history") {

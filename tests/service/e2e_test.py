@@ -338,6 +338,10 @@ def main():
         expect("a filtered export: check it with `spotflow audit verify --export FILE "
                "--filtered`" in one_order.stderr,
                "a filtered export says how to check it: " + one_order.stderr)
+        later = run_cli("audit", "export", "--since", "2099-01-01", token=aud)
+        expect(later.returncode == 0 and not later.stdout
+               and "no events match (the export is empty)" in later.stderr,
+               "an export that matches nothing says so: " + later.stderr)
         nothing = run_cli("audit", "export", "--order", "PO-1999-00001", token=aud)
         expect(nothing.returncode == 1 and "NOT_FOUND" in nothing.stderr and not nothing.stdout,
                "audit export of an order the log lacks is NOT_FOUND, not an empty export: "
@@ -345,7 +349,9 @@ def main():
         replayed = run_cli("audit", "replay", "client", "acme", "--position", digest.split(":")[0],
                            token=aud)
         expect(replayed.returncode == 0 and replayed.stdout.startswith("acme  Acme Motors")
-               and "contact carol" in replayed.stdout,
+               and "contact carol" in replayed.stdout
+               and replayed.stdout.endswith("(as it was at position %s, rebuilt from the log)\n"
+                                            % digest.split(":")[0]),
                "audit replay client prints the client as client show does (%s)"
                % replayed.stdout[:60])
         history = run_cli("audit", "history", "order", order, token=aud)
