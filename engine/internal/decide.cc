@@ -2262,14 +2262,16 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
   // the workflow does not have is a typo, which Transit answers with the actions there are.
   if (HasRevisionActionPrefix(c.action()) && HasAction(*order, c.action())) {
     const std::string& a = c.action();
-    const char* command = absl::StartsWith(a, "approve_")   ? "ApproveRevision"
-                          : absl::StartsWith(a, "request_") ? "RequestChanges"
-                          : absl::StartsWith(a, "forward_") ? "ForwardToClient"
-                          : absl::StartsWith(a, "client_")  ? "RecordClientAnswer"
-                                                            : "SubmitRevision";
+    // The command, and the CLI's verb for it (as other messages name `spotflow client list`).
+    const char* command = absl::StartsWith(a, "approve_")   ? "ApproveRevision; spotflow approve"
+                          : absl::StartsWith(a, "request_") ? "RequestChanges; spotflow changes"
+                          : absl::StartsWith(a, "forward_") ? "ForwardToClient; spotflow forward"
+                          : absl::StartsWith(a, "client_")
+                              ? "RecordClientAnswer; spotflow client-answer"
+                              : "SubmitRevision; spotflow script submit or spot upload";
     return absl::InvalidArgumentError(absl::StrCat("action \"", a,
-                                                   "\" acts on a revision; use its own command, ",
-                                                   command, ", which names the revision"));
+                                                   "\" acts on a revision; use its own command (",
+                                                   command, "), which names the revision"));
   }
   ASSIGN_OR_RETURN(const v1::Transition* transition, Transit(*order, c.action(), ""));
   const std::string stream = OrderStream(order->order_id());

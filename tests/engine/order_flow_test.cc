@@ -3391,7 +3391,7 @@ TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
   fly.mutable_perform_action()->set_action("approve_script");
   EXPECT_THAT(Reject(kProducer, fly),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("acts on a revision; use its own command, ApproveRevision")));
+                       HasSubstr("acts on a revision; use its own command (ApproveRevision; spotflow approve)")));
   v1::Command early;  // A real action, in the wrong state: the order's state is the problem.
   early.mutable_perform_action()->set_order_id("o-1");
   early.mutable_perform_action()->set_action("deliver");
