@@ -1411,6 +1411,8 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
                                                  request.actionable ? "actionable" : ""};
   // Only when given, so that the tokens of lists from before this filter still work.
   if (!request.account_owner_id.empty()) filter_parts.push_back(request.account_owner_id);
+  const std::string type_part = "type:" + request.item_type;  // Kept: the parts are views.
+  if (!request.item_type.empty()) filter_parts.push_back(type_part);
   const uint32_t filters = FilterFingerprint(filter_parts);
   if (request.flight_from.has_value()) {
     RETURN_IF_ERROR(internal::ValidateDate("flight_from", *request.flight_from));
@@ -1465,6 +1467,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
     if (!statuses.empty() && statuses.count(order.status()) == 0) return true;
     if (!request.client_id.empty() && order.client_id() != request.client_id) return true;
     if (!request.owner_id.empty() && order.owner_id() != request.owner_id) return true;
+    if (!request.item_type.empty() && order.item_type() != request.item_type) return true;
     if (!request.account_owner_id.empty()) {
       // Whose account it is, told only of a client the caller sees.
       const ClientView* client = state_.FindClient(order.client_id());
@@ -1540,6 +1543,14 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   // they may not see (nor that one was deleted), and a deleted client still lists its orders.
   if (response.orders.empty() && request.page_token.empty()) {
     RETURN_IF_ERROR(FiltersNameSomeoneLocked(*caller, request.client_id, request.owner_id, now));
+    // An item type no one defined, to the house's staff (a contact's login may not read the
+    // house's item types: to it, it matches nothing).
+    if (!request.item_type.empty() && caller->client_id().empty() &&
+        state_.FindItemType(request.item_type) == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          "there is no item type \"", absl::CHexEscape(request.item_type),
+          "\" to filter by; the item types are: ", absl::StrJoin(state_.ItemTypeNames(), ", ")));
+    }
     // The same for the accounts' owner; a contact's login knows only its own client's.
     if (const std::string& id = request.account_owner_id; !id.empty()) {
       const ClientView* own =

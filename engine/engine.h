@@ -97,6 +97,7 @@ struct ListOrdersRequest {
   // Orders on the accounts this user owns now, whoever owns the orders (seed 003's personal
   // manager); only those whose client the caller sees. Empty: any.
   std::string account_owner_id;
+  std::string item_type;  // Orders of this item type. Empty: any.
   // Orders whose flight overlaps [flight_from, flight_to]; unset: no bound.
   std::optional<v1::Date> flight_from;
   std::optional<v1::Date> flight_to;

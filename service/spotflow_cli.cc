@@ -217,14 +217,15 @@ const std::vector<VerbSpec>& Verbs() {
       {"order history", "ORDER", 1, 1, {}, false},
       {"order watch", "ORDER                    each change as it happens, until interrupted",
        1, 1, {}, false},
-      {"order list", "[--status S[,S...]] [--client ID] [--owner ID] [--account-owner ID]\n"
-                     "               [--flight FROM..TO] [--archived include|only|exclude] [--queue]\n"
-                     "               [--waiting] [--limit N] [--page-token T]\n"
+      {"order list", "[--status S[,S...]] [--type TYPE] [--client ID] [--owner ID]\n"
+                     "               [--account-owner ID] [--flight FROM..TO]\n"
+                     "               [--archived include|only|exclude] [--queue] [--waiting]\n"
+                     "               [--limit N] [--page-token T]\n"
                      "               (--account-owner: orders on their accounts, whoever owns the\n"
                      "               orders; --flight: flights that overlap it; FROM.. or ..TO leave an\n"
                      "               end open; --waiting: whom each order waits for, for staff)",
-       0, 0, {"status", "client", "owner", "account-owner", "flight", "archived", "queue",
-              "waiting", "limit", "page-token"}, false},
+       0, 0, {"status", "type", "client", "owner", "account-owner", "flight", "archived",
+              "queue", "waiting", "limit", "page-token"}, false},
       {"order update", "ORDER [--title TEXT] [--instructions TEXT] [--length SECONDS]\n"
                        "               [--field NAME=VALUE]...",
        1, 1, {"title", "instructions", "length", "field"}, true},
@@ -1820,6 +1821,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.set_client_id(args.Get("client"));
     request.set_owner_id(args.Get("owner"));
     request.set_account_owner_id(args.Get("account-owner"));
+    request.set_item_type(args.Get("type"));
     request.set_actionable(args.Has("queue"));
     request.set_with_awaiting(args.Has("waiting"));
     if (args.Has("flight")) {

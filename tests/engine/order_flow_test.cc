@@ -3150,6 +3150,40 @@ TEST_F(OrderFlowTest, OrdersAreListedByTheirAccountsOwner) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
+// Seed 002's marketing manager looks at the requests apart from production orders.
+TEST_F(OrderFlowTest, OrdersAreListedByItemType) {
+  v1::ItemTypeDefinition type = *engine_->GetItemType({kAdmin}, engine::kProductionOrder);
+  type.set_name("creative");
+  type.set_key_format("CR-{seq:3}");
+  type.set_version(0);
+  v1::Command define;
+  *define.mutable_define_item_type()->mutable_definition() = type;
+  Run(kAdmin, define);
+  const std::string production = CreateOrder();
+  v1::Command creative = CreateOrderCommand();
+  creative.mutable_create_order()->set_item_type("creative");
+  const std::string request = Run(kAe, creative).id();
+  ListOrdersRequest of_type;
+  of_type.item_type = "creative";
+  auto listed = engine_->ListOrders({kAe}, of_type);
+  ASSERT_OK(listed.status());
+  ASSERT_EQ(listed->orders.size(), 1u);
+  EXPECT_EQ(listed->orders[0].order_id(), request);
+  of_type.item_type = engine::kProductionOrder;
+  listed = engine_->ListOrders({kAe}, of_type);
+  ASSERT_OK(listed.status());
+  ASSERT_EQ(listed->orders.size(), 1u);
+  EXPECT_EQ(listed->orders[0].order_id(), production);
+  // A type no one defined is a typo to the house; to a client's login it matches nothing.
+  of_type.item_type = "creatve";
+  EXPECT_THAT(engine_->ListOrders({kAe}, of_type),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("the item types are: creative, production_order")));
+  listed = engine_->ListOrders({kClientUser}, of_type);
+  ASSERT_OK(listed.status());
+  EXPECT_TRUE(listed->orders.empty());
+}
+
 // A client contact may not read workflows, yet consults the status of its requests (seed
 // 001): every view of an order carries its status's title from the order's workflow version.
 TEST_F(OrderFlowTest, AnOrderIsShownWithItsStatusTitle) {

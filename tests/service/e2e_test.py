@@ -664,6 +664,9 @@ def main():
         shown = run_cli("order", "show", "IS-001", token=sam).stdout
         expect("  internal_spot (provided-spot), owner sam\n" in shown and "flight" not in shown,
                "order show names the type and shows no client or flight it has not:\n" + shown)
+        of_type = run_cli("order", "list", "--type", "internal_spot", token=sam).stdout
+        expect("IS-001" in of_type and "PO-" not in of_type,
+               "order list --type lists the items of that type alone:\n" + of_type)
         listed = [line for line in run_cli("order", "list", token=sam).stdout.splitlines()
                   if "IS-001" in line]
         expect(len(listed) == 1 and listed[0].split()[-3:] == ["-", "sam", "-"],
