@@ -78,6 +78,10 @@ std::vector<v1::RoleDefinition> PresetRoles() {
   // A client contact's own login: sees its company's orders, answers what was forwarded to it.
   roles.push_back(
       Role(kClientContact, "Client contact", {{v1::ORDER_VIEW, OWN}, {v1::CLIENT_ANSWER, OWN}}));
+  // A contact's login that also submits requests for its company (seed 001's client).
+  roles.push_back(
+      Role(kClientRequester, "Client requester",
+           {{v1::ORDER_VIEW, OWN}, {v1::CLIENT_ANSWER, OWN}, {v1::REQUEST_SUBMIT, OWN}}));
   return roles;
 }
 

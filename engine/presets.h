@@ -20,6 +20,7 @@ inline constexpr char kProducer[] = "producer";
 inline constexpr char kAdmin[] = "admin";
 inline constexpr char kAuditor[] = "auditor";
 inline constexpr char kClientContact[] = "client_contact";
+inline constexpr char kClientRequester[] = "client_requester";
 
 inline constexpr char kProductionOrder[] = "production_order";
 

@@ -1744,10 +1744,9 @@ int Client::Run(const std::string& verb, const Args& args) {
     o->set_order_id(args.Get("id"));
     o->set_item_type(args.Get("type"));  // Empty: the server's default, production_order.
     // A client and a flight are asked for only when the type has them (a marketing request
-    // may have neither): its facets, when the type can be read; else the server decides.
+    // may have neither): its facets, when the type can be read; else (a client's login, whose
+    // request is its own company's) the server decides.
     v1::Facets facets;
-    facets.set_client_link(true);
-    facets.set_schedule(true);
     if (!args.Has("client") || !args.Has("flight")) {
       v1::GetItemTypeRequest get;
       get.set_name(o->item_type().empty() ? "production_order" : o->item_type());

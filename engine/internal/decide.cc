@@ -638,8 +638,9 @@ class Decider {
                      "role first"));
   }
   // A client contact's login speaks for its company: its roles may only view that company's
-  // orders and answer for it (ORDER_VIEW and CLIENT_ANSWER, scope OWN). Answering as the
-  // client is theirs alone: staff roles may not grant CLIENT_ANSWER.
+  // orders, answer for it and submit its requests (ORDER_VIEW, CLIENT_ANSWER and
+  // REQUEST_SUBMIT, scope OWN). Answering and asking as the client are theirs alone: staff
+  // roles may not grant CLIENT_ANSWER or REQUEST_SUBMIT.
   absl::Status CheckRolesFit(const std::string& user_id, bool client_login,
                              const google::protobuf::RepeatedPtrField<std::string>& roles,
                              const v1::RoleDefinition* redefined = nullptr) const {
@@ -647,23 +648,28 @@ class Decider {
       const v1::RoleDefinition* definition = DefinitionOf(name, redefined);
       if (definition == nullptr) continue;
       for (const v1::Grant& grant : definition->grants()) {
+        const bool client_only =
+            grant.privilege() == v1::CLIENT_ANSWER || grant.privilege() == v1::REQUEST_SUBMIT;
         const bool client_grant =
-            (grant.privilege() == v1::ORDER_VIEW || grant.privilege() == v1::CLIENT_ANSWER) &&
-            grant.scope() == v1::OWN;
+            (grant.privilege() == v1::ORDER_VIEW || client_only) && grant.scope() == v1::OWN;
         if (client_login && !client_grant) {
           return absl::InvalidArgumentError(absl::StrCat(
               "user \"", user_id, "\" is a client contact's login and role \"", name, "\" grants ",
               v1::Privilege_Name(grant.privilege()), " (", v1::Scope_Name(grant.scope()),
-              "); a client contact's roles may only view its company's orders and answer for "
-              "it (ORDER_VIEW and CLIENT_ANSWER, scope OWN), as \"",
-              kClientContact, "\" does"));
+              "); a client contact's roles may only view its company's orders, answer for "
+              "it and submit its requests (ORDER_VIEW, CLIENT_ANSWER and REQUEST_SUBMIT, scope "
+              "OWN), as \"",
+              kClientContact, "\" and \"", kClientRequester, "\" do"));
         }
-        if (!client_login && grant.privilege() == v1::CLIENT_ANSWER) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("role \"", name,
-                           "\" answers for a client (CLIENT_ANSWER), so it goes only to a "
-                           "client contact's login (with client_id and contact_id); user \"",
-                           user_id, "\" is staff"));
+        if (!client_login && client_only) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "role \"", name, "\" ",
+              grant.privilege() == v1::CLIENT_ANSWER ? "answers for a client (CLIENT_ANSWER)"
+                                                     : "submits a client's requests "
+                                                       "(REQUEST_SUBMIT)",
+              ", so it goes only to a client contact's login (with client_id and contact_id); "
+              "user \"",
+              user_id, "\" is staff"));
         }
       }
     }
@@ -1901,7 +1907,24 @@ absl::Status Decider::ReassignOrders(const v1::ReassignOrders& c, bool has_etag)
 // --- Orders -----------------------------------------------------------------------------------
 
 absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
-  RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, "create orders"));
+  // A client contact's login submits a request for its own company (seed 001): an order like
+  // any other, the account owner's, which it names by nothing but its login. The house's
+  // staff create orders with ORDER_MANAGE.
+  const bool from_client = !actor_.client_id().empty();
+  const v1::Privilege privilege = from_client ? v1::REQUEST_SUBMIT : v1::ORDER_MANAGE;
+  RETURN_IF_ERROR(Require(privilege, from_client ? "submit requests" : "create orders"));
+  if (from_client) {
+    if (!c.client_id().empty() && c.client_id() != actor_.client_id()) {
+      // Another company's is not there for it (as LoadClient answers).
+      return absl::NotFoundError(
+          absl::StrCat("client \"", absl::CHexEscape(c.client_id()), "\" not found"));
+    }
+    if (!c.owner_id().empty()) {
+      return absl::InvalidArgumentError(
+          "a client's request belongs to its account's owner; leave owner_id out");
+    }
+  }
+  const std::string& client_id = from_client ? actor_.client_id() : c.client_id();
   const std::string type_name = c.item_type().empty() ? kProductionOrder : c.item_type();
   const v1::ItemTypeDefinition* type = state_.FindItemType(type_name);
   if (type == nullptr) {
@@ -1926,8 +1949,8 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   }
   RETURN_IF_ERROR(ValidateFields(*type, c.fields(), /*require_all=*/true));
   const v1::ClientView* client = nullptr;
-  if (type->facets().client_link() || !c.client_id().empty()) {
-    ASSIGN_OR_RETURN(client, LoadClient(c.client_id()));
+  if (type->facets().client_link() || !client_id.empty()) {
+    ASSIGN_OR_RETURN(client, LoadClient(client_id));
   }
   // The order belongs to the account's AE, whoever enters it. Only a manager makes someone
   // else its owner: a sharee's own order would outlast the share, and handing one to another
@@ -1974,7 +1997,7 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   v1::OrderView prospective;
   prospective.set_owner_id(owner);
   if (client != nullptr) prospective.set_client_id(client->client_id());
-  RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, prospective, "create an order owned by " + owner));
+  RETURN_IF_ERROR(Require(privilege, prospective, "create an order owned by " + owner));
   if (const v1::OrderView* existing = state_.FindOrder(id)) {
     return absl::AlreadyExistsError(
         absl::StrCat("order \"", id, "\" already exists", Taken(existing->deleted())));

@@ -3146,8 +3146,49 @@ TEST_F(OrderFlowTest, OrdersAreListedByTheirAccountsOwner) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("to filter by accounts' owner")));
   EXPECT_THAT(ids(kClientUser, on_aes), ElementsAre(kept, handed));
   on_ae2s.owner_id.clear();
-  EXPECT_THAT(engine_->ListOrders({kClientUser}, on_ae2s),
-              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(engine_->ListOrders({kClientUser}, on_ae2s), StatusIs(absl::StatusCode::kNotFound));
+}
+
+// Seed 001: a client submits requests through its own login, when its role lets it; each is
+// an order like another, its account owner's, of its own company only.
+TEST_F(OrderFlowTest, AClientRequesterSubmitsRequestsForItsOwnCompany) {
+  v1::Command request = CreateOrderCommand();
+  request.mutable_create_order()->clear_client_id();  // Its own company's, unsaid.
+  EXPECT_THAT(Reject(kClientUser, request),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("may not submit requests")));
+  v1::Command roles;
+  roles.mutable_set_user_roles()->set_user_id(kClientUser);
+  roles.mutable_set_user_roles()->add_roles(engine::kClientRequester);
+  Run(kAdmin, roles);
+  const std::string id = Run(kClientUser, request).id();
+  const v1::OrderView made = Order(id);
+  EXPECT_EQ(made.client_id(), client_);
+  EXPECT_EQ(made.owner_id(), kAe) << "the account owner's, like any order";
+  EXPECT_EQ(made.created_by(), kClientUser);
+  EXPECT_EQ(made.status(), "awaiting_script");
+  auto theirs = engine_->GetOrder({kClientUser}, id);
+  ASSERT_OK(theirs.status());
+  EXPECT_EQ(theirs->shown_to_contact(), "carol");
+  // Another company's account is not there for it; nor does it choose the owner; nor may it
+  // change the order once made (that is the house's).
+  Run(kAe2, CreateClientCommand("globex", "Globex"));
+  v1::Command elsewhere = CreateOrderCommand();
+  elsewhere.mutable_create_order()->set_client_id("globex");
+  EXPECT_THAT(Reject(kClientUser, elsewhere), StatusIs(absl::StatusCode::kNotFound));
+  v1::Command owned = CreateOrderCommand();
+  owned.mutable_create_order()->set_owner_id(kAe2);
+  EXPECT_THAT(Reject(kClientUser, owned),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("leave owner_id out")));
+  v1::Command rename;
+  rename.mutable_update_order()->set_order_id(id);
+  rename.mutable_update_order()->set_title("Mine now");
+  EXPECT_THAT(Reject(kClientUser, rename), StatusIs(absl::StatusCode::kPermissionDenied));
+  // Asking as the client is a client's login's alone.
+  v1::Command staff;
+  staff.mutable_set_user_roles()->set_user_id(kAe);
+  staff.mutable_set_user_roles()->add_roles(engine::kClientRequester);
+  EXPECT_THAT(Reject(kAdmin, staff),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is staff")));
 }
 
 // Seed 002's marketing manager looks at the requests apart from production orders.
@@ -3423,9 +3464,11 @@ TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
                                                AllOf(HasSubstr("has no action \"approve_scrpt\""),
                                                      HasSubstr("approve_script"))));
   fly.mutable_perform_action()->set_action("approve_script");
-  EXPECT_THAT(Reject(kProducer, fly),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("acts on a revision; use its own command (ApproveRevision; spotflow approve)")));
+  EXPECT_THAT(
+      Reject(kProducer, fly),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr(
+                   "acts on a revision; use its own command (ApproveRevision; spotflow approve)")));
   v1::Command early;  // A real action, in the wrong state: the order's state is the problem.
   early.mutable_perform_action()->set_order_id("o-1");
   early.mutable_perform_action()->set_action("deliver");

@@ -565,6 +565,27 @@ def main():
                and client.contacts[0].title == "Marketing director",
                "the client's name and contacts are what the verbs set; --phone alone kept the rest")
         ok("user roles", "user", "roles", "otto", "order_entry,sales_assistant")
+        # Seed 001: a client submits a request through its own login, given the role to.
+        carol = tokens["carol"]
+        refused = run_cli("order", "create", "--title", "Spring promo", "--flight",
+                          "2099-03-01..2099-03-31", token=carol)
+        expect(refused.returncode == 1 and "may not submit requests" in refused.stderr,
+               "a contact's login without the role submits nothing: " + refused.stderr)
+        ok("a contact's login may submit requests", "user", "roles", "carol", "client_requester")
+        asked = run_cli("order", "create", "--title", "Spring promo", "--flight",
+                        "2099-03-01..2099-03-31", token=carol)
+        expect(asked.returncode == 0 and asked.stdout.startswith("ok: PO-"),
+               "a client's login submits a request for its company, naming no client: "
+               + asked.stdout + asked.stderr)
+        key = asked.stdout.split()[1]
+        theirs = api.order(key, sam)
+        expect(theirs.client_id == "acme" and theirs.owner_id == "sam"
+               and theirs.created_by == "carol",
+               "the request is acme's, its account owner's, made by carol's login")
+        shown = run_cli("order", "show", key, token=carol).stdout
+        expect("status Awaiting script," in shown,
+               "the client consults the status of its request:\n" + shown)
+        ok("back to a contact's role", "user", "roles", "carol", "client_contact")
         ok("user manager", "user", "manager", "otto", "mia")
         ok("user deactivate", "user", "deactivate", "otto")
         gone = run_cli("user", "deactivate", "sam", token=admin)
