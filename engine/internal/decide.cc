@@ -1344,6 +1344,11 @@ absl::Status Decider::PublishWorkflow(const v1::PublishWorkflow& c) {
   const std::string stream = WorkflowStream(c.definition().name());
   RETURN_IF_ERROR(RequireReadAtLatest("workflow", c.definition().name(), c.definition().version(),
                                       version - 1));
+  if (latest != nullptr && SameDefinition(*latest, c.definition())) {
+    Target(stream, version - 1, c.definition().name());  // Nothing new to publish.
+    decision_.result.set_sub_id(absl::StrCat(version - 1));
+    return absl::OkStatus();
+  }
   // The item types that follow it start their new orders in this version: each must have
   // what it works on (DefineItemType checks the other way round).
   v1::WorkflowDefinition next = c.definition();
@@ -1353,11 +1358,6 @@ absl::Status Decider::PublishWorkflow(const v1::PublishWorkflow& c) {
     if (type->workflow() != next.name()) continue;
     RETURN_IF_ERROR(CheckTypeFitsWorkflow(*type, next));
     Read(ItemTypeStream(name), type->version());
-  }
-  if (latest != nullptr && SameDefinition(*latest, c.definition())) {
-    Target(stream, version - 1, c.definition().name());  // Nothing new to publish.
-    decision_.result.set_sub_id(absl::StrCat(version - 1));
-    return absl::OkStatus();
   }
   // One record per version, so the stream version is the workflow version.
   Target(stream, version - 1, c.definition().name());
@@ -1923,8 +1923,21 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
       return absl::InvalidArgumentError(
           "a client's request belongs to its account's owner; leave owner_id out");
     }
+    // Ids are the house's to choose: one chosen here would also tell whether an order of
+    // that id, another company's too, exists.
+    if (!c.order_id().empty()) {
+      return absl::InvalidArgumentError(
+          "a client's request gets its id from Spotflow; leave order_id out");
+    }
   }
   const std::string& client_id = from_client ? actor_.client_id() : c.client_id();
+  // What the house's setup refuses (its account's owner, its workflows) is the house's to
+  // mend: a client's login is told so, not how the house is set up.
+  const auto setup = [&](absl::Status status) {
+    if (status.ok() || !from_client) return status;
+    return absl::FailedPreconditionError(
+        "the house cannot take this request now; ask your account's owner to look into it");
+  };
   const std::string type_name = c.item_type().empty() ? kProductionOrder : c.item_type();
   const v1::ItemTypeDefinition* type = state_.FindItemType(type_name);
   if (type == nullptr) {
@@ -1966,9 +1979,9 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   }
   if (const v1::UserView* holder = state_.FindUser(owner);
       client != nullptr && owner == client->owner_id() && holder != nullptr && !holder->active()) {
-    return absl::FailedPreconditionError(absl::StrCat(
+    return setup(absl::FailedPreconditionError(absl::StrCat(
         "client \"", client->client_id(), "\"'s owner \"", owner,
-        "\" is deactivated; a manager reassigns the account first (ReassignAccounts)"));
+        "\" is deactivated; a manager reassigns the account first (ReassignAccounts)")));
   }
   ASSIGN_OR_RETURN(const v1::UserView* owner_user, LoadUser("owner_id", owner));
   RETURN_IF_ERROR(RequireStaff(*owner_user, "make the owner of an order"));
@@ -1978,21 +1991,21 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   }
   const v1::WorkflowDefinition* workflow = state_.FindWorkflow(type->workflow(), 0);
   if (workflow == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat("item type \"", type_name,
-                                                      "\" follows workflow \"", type->workflow(),
-                                                      "\", not published"));
+    return setup(absl::FailedPreconditionError(
+        absl::StrCat("item type \"", type_name, "\" follows workflow \"", type->workflow(),
+                     "\", not published")));
   }
   const std::string initial = InitialState(*workflow, c.kind());
   if (initial.empty()) {
-    return absl::FailedPreconditionError(
+    return setup(absl::FailedPreconditionError(
         absl::StrCat("workflow \"", workflow->name(), "\" v", workflow->version(),
-                     " has no initial state for ", v1::OrderKind_Name(c.kind()), " orders"));
+                     " has no initial state for ", v1::OrderKind_Name(c.kind()), " orders")));
   }
   // An order that would stop for good on the way (a PRODUCTION order of a type with spots
   // alone meets a script first) is not made: another kind of the type may finish. The type
   // is read: one defined again meanwhile (DefineItemType checks the orders there are) stops
   // this decision.
-  RETURN_IF_ERROR(CheckKindFinishes(*type, *workflow, c.kind()));
+  RETURN_IF_ERROR(setup(CheckKindFinishes(*type, *workflow, c.kind())));
   Read(ItemTypeStream(type_name), type->version());
   v1::OrderView prospective;
   prospective.set_owner_id(owner);
@@ -2654,6 +2667,9 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
     return absl::FailedPreconditionError(
         absl::StrCat("workflow \"", type->workflow(), "\" has no initial state for REUSE orders"));
   }
+  // As CreateOrder: not an order that would stop for good on the way.
+  RETURN_IF_ERROR(CheckKindFinishes(*type, *workflow, v1::REUSE));
+  Read(ItemTypeStream(type->name()), type->version());
   v1::OrderView prospective;
   prospective.set_owner_id(client->owner_id());
   prospective.set_client_id(client->client_id());

@@ -7,6 +7,7 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -335,25 +336,37 @@ absl::Status ValidateItemType(const v1::ItemTypeDefinition& type) {
 namespace {
 
 // What transition `t` needs the order's item type to have ("" when nothing), and why.
-std::string Needs(const v1::Transition& t) {
-  std::string needed = ArtifactOfAction(t.action());
+// Whether an order whose item type has `artifacts` can take transition `t`: it has the
+// artifact `t`'s action works on, and a spot for SPOT_APPROVED, or for INTERNALLY_APPROVED on
+// an action of no artifact of its own. (No allocation: CreateOrder asks for each transition.)
+bool TypeCanTake(const google::protobuf::RepeatedPtrField<std::string>& artifacts,
+                 const v1::Transition& t) {
+  const auto has = [&](absl::string_view artifact) {
+    return std::find(artifacts.begin(), artifacts.end(), artifact) != artifacts.end();
+  };
+  const std::string own = ArtifactOfAction(t.action());
+  if (!own.empty() && !has(own)) return false;
   for (int condition : t.conditions()) {
-    if (condition == v1::SPOT_APPROVED ||
-        (condition == v1::INTERNALLY_APPROVED && needed.empty())) {
-      needed = "spot";
+    if ((condition == v1::SPOT_APPROVED || (condition == v1::INTERNALLY_APPROVED && own.empty())) &&
+        !has("spot")) {
+      return false;
     }
   }
-  return needed;
+  return true;
 }
 
 // Why `t` needs what Needs says, for a message.
 std::string WhyNeeds(const v1::Transition& t) {
-  for (int condition : t.conditions()) {
-    if (condition == v1::SPOT_APPROVED) return "needs an approved spot";
-  }
+  std::vector<std::string> why;
   const std::string artifact = ArtifactOfAction(t.action());
-  if (artifact.empty()) return "needs a spot approved in the house";
-  return absl::StrCat("works on ", artifact, "s");
+  if (!artifact.empty()) why.push_back(absl::StrCat("works on ", artifact, "s"));
+  for (int condition : t.conditions()) {
+    if (condition == v1::SPOT_APPROVED) why.push_back("needs an approved spot");
+    if (condition == v1::INTERNALLY_APPROVED && artifact.empty()) {
+      why.push_back("needs a spot approved in the house");
+    }
+  }
+  return absl::StrJoin(why, " and ");
 }
 
 }  // namespace
@@ -373,11 +386,7 @@ absl::Status CheckFinishesFrom(const v1::ItemTypeDefinition& type,
                                const v1::WorkflowDefinition& workflow, const std::string& from,
                                absl::string_view who) {
   const auto& artifacts = type.facets().artifacts();
-  const auto usable = [&](const v1::Transition& t) {
-    const std::string needed = Needs(t);
-    return needed.empty() ||
-           std::find(artifacts.begin(), artifacts.end(), needed) != artifacts.end();
-  };
+  const auto usable = [&](const v1::Transition& t) { return TypeCanTake(artifacts, t); };
   // The common case, cheaply (CreateOrder asks each time): a type that has all the workflow
   // works on finishes from anywhere, since every state of a published workflow leads on to a
   // final one.
@@ -398,49 +407,52 @@ absl::Status CheckFinishesFrom(const v1::ItemTypeDefinition& type,
       }
     }
   }
-  // The states an order of the kind reaches, in the order it reaches them.
-  std::deque<std::string> next = {initial};
+  // The states an order of the kind reaches, in the order it reaches them; the first that
+  // cannot finish is where it would stop.
+  std::vector<std::string> order = {initial};
   std::set<std::string> reached = {initial};
-  while (!next.empty()) {
-    const std::string state = next.front();
-    next.pop_front();
-    if (finishing.count(state) == 0) {
-      std::vector<std::string> blocked;
-      for (const v1::Transition& t : workflow.transitions()) {
-        if (t.from() == state && !usable(t)) {
-          blocked.push_back(absl::StrCat("\"", t.action(), "\" ", WhyNeeds(t)));
-        }
-      }
-      return Invalid(absl::StrCat(
-          who, " would stop for good in state \"", state, "\" of workflow \"", workflow.name(),
-          "\" v", workflow.version(), ": ",
-          blocked.empty()
-              ? "no way on from there reaches a final state"
-              : absl::StrCat("its way on (", absl::StrJoin(blocked, "; "),
-                             ") needs what the type has not (artifacts: ",
-                             artifacts.empty() ? "none" : absl::StrJoin(artifacts, ", "), ")")));
-    }
+  for (size_t i = 0; i < order.size(); ++i) {
     for (const v1::Transition& t : workflow.transitions()) {
-      if (t.from() == state && usable(t) && reached.insert(t.to()).second) next.push_back(t.to());
+      if (t.from() == order[i] && usable(t) && reached.insert(t.to()).second) {
+        order.push_back(t.to());
+      }
     }
+  }
+  for (const std::string& state : order) {
+    if (finishing.count(state) != 0) continue;
+    // The ways on it lacks: the transitions out of what it reaches that the type cannot take.
+    std::vector<std::string> blocked;
+    for (const v1::Transition& t : workflow.transitions()) {
+      if (reached.count(t.from()) != 0 && !usable(t)) {
+        blocked.push_back(absl::StrCat("\"", t.action(), "\" from ", t.from(), " ", WhyNeeds(t)));
+      }
+    }
+    return Invalid(absl::StrCat(
+        who, " would stop for good in state \"", state, "\" of workflow \"", workflow.name(),
+        "\" v", workflow.version(), ": ",
+        blocked.empty()
+            ? "no way on from there reaches a final state"
+            : absl::StrCat("its ways on (", absl::StrJoin(blocked, "; "),
+                           ") need what the type has not (artifacts: ",
+                           artifacts.empty() ? "none" : absl::StrJoin(artifacts, ", "), ")")));
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckTypeFitsWorkflow(const v1::ItemTypeDefinition& type,
                                    const v1::WorkflowDefinition& workflow) {
-  absl::Status first;
+  std::vector<std::string> reasons;  // Each kind's.
   for (const v1::InitialState& s : workflow.initial_states()) {
     // A reuse starts from an order of a kind CreateOrder makes: it does not count alone.
     if (s.kind() == v1::REUSE) continue;
     absl::Status status = CheckKindFinishes(type, workflow, s.kind());
     if (status.ok()) return status;
-    if (first.ok()) first = std::move(status);
+    reasons.emplace_back(status.message());
   }
-  if (first.ok()) return first;
-  return Invalid(absl::StrCat(first.message(),
-                              "; no kind of order of it could finish: add the artifact to the "
-                              "type, or have it follow a workflow without that way"));
+  if (reasons.empty()) return absl::OkStatus();
+  return Invalid(absl::StrCat("no kind of order of it could finish: ", absl::StrJoin(reasons, "; "),
+                              "; add the artifact to the type, or have it follow a workflow "
+                              "without that way"));
 }
 
 std::string ArtifactOfAction(absl::string_view action) {
@@ -524,13 +536,14 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
       return Invalid(absl::StrCat(name, ": ", label, " requires unknown privilege ",
                                   static_cast<int>(t.privilege())));
     }
-    // An action moves an order: not for who only reads (an auditor) or configures.
+    // An action moves an order: not for who only reads (an auditor) or configures, nor for a
+    // client's login by the right to submit requests (which creates them, and does no more).
     if (t.privilege() == v1::ORDER_VIEW || t.privilege() == v1::EVENTS_READ ||
-        t.privilege() == v1::ADMIN_CONFIGURE) {
+        t.privilege() == v1::ADMIN_CONFIGURE || t.privilege() == v1::REQUEST_SUBMIT) {
       return Invalid(absl::StrCat(
           name, ": ", label, " requires ", v1::Privilege_Name(t.privilege()),
-          ", which reads or configures but does not act on orders; give it one that does, such "
-          "as ORDER_MANAGE"));
+          ", which reads, configures or submits requests but does not act on orders; give it "
+          "one that does, such as ORDER_MANAGE"));
     }
     // A client's login acts only by answering what was forwarded to it.
     if (t.privilege() == v1::CLIENT_ANSWER && !absl::StartsWith(t.action(), "client_")) {

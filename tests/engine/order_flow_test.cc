@@ -3179,6 +3179,21 @@ TEST_F(OrderFlowTest, AClientRequesterSubmitsRequestsForItsOwnCompany) {
   owned.mutable_create_order()->set_owner_id(kAe2);
   EXPECT_THAT(Reject(kClientUser, owned),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("leave owner_id out")));
+  v1::Command named = CreateOrderCommand();
+  named.mutable_create_order()->set_order_id(id);  // An id: would tell what exists.
+  EXPECT_THAT(Reject(kClientUser, named),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("leave order_id out")));
+  // What the house's setup refuses is told as the house's to mend, not how it is set up.
+  v1::Command away;
+  away.mutable_deactivate_user()->set_user_id(kAe);
+  Run(kAdmin, away);
+  const absl::Status unowned = Reject(kClientUser, request);
+  EXPECT_THAT(unowned, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                HasSubstr("ask your account's owner")));
+  EXPECT_THAT(unowned.message(), ::testing::Not(HasSubstr("ReassignAccounts")));
+  v1::Command back;
+  back.mutable_reactivate_user()->set_user_id(kAe);
+  Run(kAdmin, back);
   v1::Command rename;
   rename.mutable_update_order()->set_order_id(id);
   rename.mutable_update_order()->set_title("Mine now");

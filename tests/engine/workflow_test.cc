@@ -416,6 +416,22 @@ TEST_F(WorkflowTest, AnItemTypeLeavesNoOrderWhereItCannotGoOn) {
   EXPECT_THAT(Reject(kAdmin, publish),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("order of item type \"creative\" would stop for good")));
+  // Publishing it again unchanged is no new version, and checks nothing anew.
+  *next = *workflow;
+  EXPECT_EQ(Run(kAdmin, publish).sub_id(), absl::StrCat(workflow->version()));
+  // A delivery that needs an approved spot after a script of its own needs both: a type with
+  // spots alone cannot take it.
+  for (v1::Transition& t : *next->mutable_transitions()) {
+    if (t.action() == "deliver") t.set_action("submit_script");
+  }
+  EXPECT_THAT(Reject(kAdmin, publish),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("works on scripts and needs an approved spot")));
+  // No step is a client's by its right to submit requests.
+  *next = *workflow;
+  next->mutable_transitions(0)->set_privilege(v1::REQUEST_SUBMIT);
+  EXPECT_THAT(Reject(kAdmin, publish),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("requires REQUEST_SUBMIT")));
 }
 
 TEST_F(WorkflowTest, ConfiguredItemTypeHasItsFormAndKeys) {
