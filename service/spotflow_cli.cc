@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -2856,7 +2857,7 @@ int Client::Audit(const std::string& sub, const Args& args) {
     while (write_error == 0 && reader->Read(&response)) {
       for (const std::string& line : response.lines()) {
         if (std::fprintf(out, "%s\n", line.c_str()) < 0) {
-          write_error = errno;
+          write_error = errno != 0 ? errno : EIO;
           break;
         }
       }
@@ -2866,13 +2867,24 @@ int Client::Audit(const std::string& sub, const Args& args) {
     if (write_error != 0) context->TryCancel();
     grpc::Status status = reader->Finish();
     // Buffered lines are written at the flush or the close: a full disk shows there.
-    if (write_error == 0 && (std::fflush(out) != 0 || std::ferror(out))) write_error = errno;
-    if (out != stdout && std::fclose(out) != 0 && write_error == 0) write_error = errno;
+    if (write_error == 0 && (std::fflush(out) != 0 || std::ferror(out))) {
+      write_error = errno != 0 ? errno : EIO;
+    }
+    if (out != stdout && std::fclose(out) != 0 && write_error == 0) {
+      write_error = errno != 0 ? errno : EIO;
+    }
+    // An audit export kept short would pass for a shorter log (a whole export verifies up to
+    // where it ends): the file goes, whatever cut it short. Only a regular file: --out may
+    // name a device or a pipe.
+    std::error_code error;
+    const bool removed = (write_error != 0 || !status.ok()) && out != stdout &&
+                         std::filesystem::is_regular_file(args.Get("out"), error) &&
+                         std::remove(args.Get("out").c_str()) == 0;
     if (write_error != 0) {
-      // An audit export kept short would pass for the whole log until someone verified it.
       Fail(absl::StrCat("could not write ", args.Has("out") ? args.Get("out") : "the export", ": ",
                         std::strerror(write_error),
-                        "; what was written is incomplete: export again"));
+                        removed ? "; the incomplete file was removed: export again"
+                                : "; what was written is incomplete: export again"));
     }
     if (!status.ok()) return Report(status);
     if (out != stdout) {
@@ -2934,8 +2946,12 @@ int Client::Audit(const std::string& sub, const Args& args) {
     }
     // Last, where a reader of a kept printout looks for when it was: not the record as it is.
     std::printf("(as it was at %s, rebuilt from the log)\n",
-                args.Has("position") ? ("position " + args.Get("position")).c_str()
-                                     : TimeText(request.as_of().time()).c_str());
+                args.Has("position")
+                    ? ("position " + args.Get("position")).c_str()
+                    : absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
+                                       absl::FromUnixSeconds(request.as_of().time().seconds()),
+                                       absl::UTCTimeZone())
+                          .c_str());
     return 0;
   }
   if (sub == "history") {
@@ -3127,7 +3143,8 @@ int main(int argc, char** argv) {
   // What the verb printed reaches its reader at this flush: output that could not be written
   // (a full disk under `> digest.txt`) is a failure, not a short file that passes for whole.
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
-    std::fprintf(stderr, "spotflow: could not write the output: %s\n", std::strerror(errno));
+    std::fprintf(stderr, "spotflow: could not write the output: %s\n",
+                 std::strerror(errno != 0 ? errno : EIO));
     return code == 0 ? 1 : code;
   }
   return code;

@@ -278,6 +278,20 @@ def main():
         expect(full.returncode == 1 and "could not write /dev/full: No space left on device; "
                "what was written is incomplete" in full.stderr and "exported" not in full.stderr,
                "an export to a full disk fails: " + full.stderr)
+        # A file cut short (here by a 1 kB file size limit) is removed, not left to pass for a
+        # shorter log.
+        import resource
+
+        def small_files():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+        short_path = os.path.join(data_dir, "short.jsonl")
+        short = subprocess.run([cli, "--server=127.0.0.1:%d" % port, "--token=" + aud, "audit",
+                                "export", "--out", short_path], capture_output=True, text=True,
+                               timeout=30, preexec_fn=small_files)
+        expect(short.returncode == 1 and "the incomplete file was removed" in short.stderr
+               and not os.path.exists(short_path),
+               "an export cut short leaves no file behind: " + short.stderr)
         with open("/dev/full", "w") as devfull:
             to_full = subprocess.run([cli, "--server=127.0.0.1:%d" % port, "--token=" + aud,
                                       "audit", "digest"], stdout=devfull,
