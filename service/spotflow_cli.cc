@@ -2544,10 +2544,9 @@ int Client::Run(const std::string& verb, const Args& args) {
       const grpc::Status listed =
           AllPages(v1::ListRolesRequest(), &roles,
                    [&](auto* c, auto& q, auto* out) { return admin_->ListRoles(c, q, out); });
+      if (!listed.ok()) return Report(listed);  // Not a title erased unseen.
       for (const v1::RoleView& r : roles.roles()) {
-        if (listed.ok() && r.definition().name() == role->name()) {
-          role->set_title(r.definition().title());
-        }
+        if (r.definition().name() == role->name()) role->set_title(r.definition().title());
       }
     }
     for (v1::Grant& grant : ParseGrants(Required(args, "grant"))) *role->add_grants() = grant;

@@ -479,10 +479,10 @@ int main(int argc, char** argv) {
     }
     std::fflush(stdout);
   } else if (absl::GetFlag(FLAGS_demo)) {
-    // The demo's users and tokens were made, and shown, when this directory was new.
+    // The demo seeds a new directory only (its users and tokens are shown then).
     spdlog::info(
-        "--demo: {} holds a log already, so nothing is seeded (the demo's tokens were printed "
-        "when it was new); to see it again, start with a new --data-dir",
+        "--demo: {} holds a log already, so nothing is seeded (the demo seeds only a new "
+        "directory, and prints its users' tokens then); for a demo, start with a new --data-dir",
         data_dir);
   }
 
