@@ -366,7 +366,7 @@ class EngineImpl final : public Engine {
   OrderView Shown(const UserView& caller, OrderView order) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     order.set_status_title(state_.StatusTitle(order));
     if (caller.contact_id().empty()) return order;
-    return internal::ForContact(std::move(order), caller.contact_id());
+    return internal::ForContact(std::move(order), caller.contact_id(), caller.user_id());
   }
   // What `caller` may see of `client` as it stands at `now` (Current): all of it, or its own
   // part for a contact's login.

@@ -186,18 +186,21 @@ void Describe(const v1::DomainEvent& event, std::string* id, std::string* sub_id
   }
 }
 
-v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id) {
+v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
+                         const std::string& login_id) {
   order.set_shown_to_contact(contact_id);
-  order.clear_instructions();
+  // A request the login submitted itself (REQUEST_SUBMIT) keeps what it wrote and that it did.
+  const bool its_own = !login_id.empty() && order.created_by() == login_id;
+  if (!its_own) order.clear_instructions();
   order.clear_participants();
   order.clear_participant_shares();
   order.clear_producer_id();
   order.clear_comments();
   order.clear_flight_changes();
   order.clear_owner_history();
-  order.clear_actions();         // Their comments are the house's, as comments are.
-  order.clear_status_history();  // It would tell of internal reviews.
-  order.clear_created_by();      // The house's people are the house's (the owner aside).
+  order.clear_actions();                   // Their comments are the house's, as comments are.
+  order.clear_status_history();            // It would tell of internal reviews.
+  if (!its_own) order.clear_created_by();  // The house's people are the house's (the owner aside).
   for (auto* revisions : {order.mutable_scripts(), order.mutable_spots()}) {
     google::protobuf::RepeatedPtrField<v1::Revision> shown;
     for (v1::Revision& revision : *revisions) {

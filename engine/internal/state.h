@@ -57,8 +57,10 @@ void Describe(const v1::DomainEvent& event, std::string* id, std::string* sub_id
 // The order as a client contact's login may see it: the revisions forwarded to that contact
 // with the forwards and the client's answers, none of the house's internal reviews, comments,
 // actions taken, participants, who made it or each revision, or flight-change requests;
-// shown_to_contact names the contact.
-v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id);
+// shown_to_contact names the contact. An order the login `login_id` submitted itself keeps
+// its instructions and who made it.
+v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
+                         const std::string& login_id);
 // The client as its contact's own login may see it: the account, its owner and that contact's
 // own entry; not the other contacts (as in the order), nor who shares it, owned it or opened it.
 v1::ClientView ForContact(v1::ClientView client, const std::string& contact_id);

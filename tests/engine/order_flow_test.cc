@@ -3169,6 +3169,14 @@ TEST_F(OrderFlowTest, AClientRequesterSubmitsRequestsForItsOwnCompany) {
   auto theirs = engine_->GetOrder({kClientUser}, id);
   ASSERT_OK(theirs.status());
   EXPECT_EQ(theirs->shown_to_contact(), "carol");
+  // What it wrote on its own request it reads back; not the house's on the house's orders.
+  EXPECT_EQ(theirs->instructions(), made.instructions());
+  EXPECT_FALSE(made.instructions().empty());
+  EXPECT_EQ(theirs->created_by(), kClientUser);
+  auto houses = engine_->GetOrder({kClientUser}, CreateOrder());
+  ASSERT_OK(houses.status());
+  EXPECT_EQ(houses->instructions(), "");
+  EXPECT_EQ(houses->created_by(), "");
   // Another company's account is not there for it; nor does it choose the owner; nor may it
   // change the order once made (that is the house's).
   Run(kAe2, CreateClientCommand("globex", "Globex"));
