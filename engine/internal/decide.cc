@@ -1298,18 +1298,24 @@ absl::Status Decider::DefineItemType(const v1::DefineItemType& c) {
                                                    "\" names unknown workflow \"",
                                                    c.definition().workflow(), "\""));
   }
+  const std::string stream = ItemTypeStream(c.definition().name());
+  const v1::ItemTypeDefinition* type = state_.FindItemType(c.definition().name());
+  const uint64_t version = type == nullptr ? 0 : type->version();
+  RETURN_IF_ERROR(
+      RequireReadAtLatest("item type", c.definition().name(), c.definition().version(), version));
+  Target(stream, version, c.definition().name());
+  if (type != nullptr && SameDefinition(*type, c.definition())) return absl::OkStatus();
   // New orders follow its latest version: what that works on, the type must have (and a
   // version published meanwhile is checked against this type by PublishWorkflow, or stops
   // this decision).
   RETURN_IF_ERROR(CheckTypeFitsWorkflow(c.definition(), *workflow));
   Read(WorkflowStream(workflow->name()), workflow->version());
-  const v1::ItemTypeDefinition* type_before = state_.FindItemType(c.definition().name());
   // Orders of the type under way follow the new definition from their state on, in the
   // workflow version they started with: none may be left where it cannot go on (a type that
   // drops its scripts while one is in review). Archived ones count: they may be restored.
   // (An order that moves meanwhile is not read: a definition's change is an administrator's,
   // rare, and seen by whoever moves it next.)
-  if (type_before != nullptr) {
+  if (type != nullptr) {
     for (const auto& [position, id] : state_.orders_by_creation()) {
       const v1::OrderView& order = *state_.FindOrder(id);
       if (order.item_type() != c.definition().name() || order.deleted() || order.completed()) {
@@ -1322,13 +1328,6 @@ absl::Status Decider::DefineItemType(const v1::DefineItemType& c) {
                                         absl::StrCat("order ", Name(order))));
     }
   }
-  const std::string stream = ItemTypeStream(c.definition().name());
-  const v1::ItemTypeDefinition* type = state_.FindItemType(c.definition().name());
-  const uint64_t version = type == nullptr ? 0 : type->version();
-  RETURN_IF_ERROR(
-      RequireReadAtLatest("item type", c.definition().name(), c.definition().version(), version));
-  Target(stream, version, c.definition().name());
-  if (type != nullptr && SameDefinition(*type, c.definition())) return absl::OkStatus();
   v1::ItemTypeDefinition* definition =
       Emit(stream, version).mutable_item_type_defined()->mutable_definition();
   *definition = c.definition();
