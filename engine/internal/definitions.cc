@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <deque>
 #include <set>
 #include <string>
 #include <tuple>
@@ -335,7 +334,24 @@ absl::Status ValidateItemType(const v1::ItemTypeDefinition& type) {
 
 namespace {
 
-// What transition `t` needs the order's item type to have ("" when nothing), and why.
+// A workflow's transitions as edges between states: from a state to those they lead to (or,
+// built backwards, from a state to those that lead to it).
+using Edges = absl::flat_hash_map<std::string, std::vector<std::string>>;
+
+// The states `edges` lead to from those in `from`, and those themselves, in the order they are
+// reached.
+std::vector<std::string> Reached(std::vector<std::string> from, const Edges& edges) {
+  absl::flat_hash_set<std::string> seen(from.begin(), from.end());
+  for (size_t i = 0; i < from.size(); ++i) {
+    auto it = edges.find(from[i]);
+    if (it == edges.end()) continue;
+    for (const std::string& other : it->second) {
+      if (seen.insert(other).second) from.push_back(other);
+    }
+  }
+  return from;
+}
+
 // Whether an order whose item type has `artifacts` can take transition `t`: it has the
 // artifact `t`'s action works on, and a spot for SPOT_APPROVED, or for INTERNALLY_APPROVED on
 // an action of no artifact of its own. (No allocation: CreateOrder asks for each transition.)
@@ -355,7 +371,7 @@ bool TypeCanTake(const google::protobuf::RepeatedPtrField<std::string>& artifact
   return true;
 }
 
-// Why `t` needs what Needs says, for a message.
+// What `t` needs that TypeCanTake checks, for a message.
 std::string WhyNeeds(const v1::Transition& t) {
   std::vector<std::string> why;
   const std::string artifact = ArtifactOfAction(t.action());
@@ -393,37 +409,28 @@ absl::Status CheckFinishesFrom(const v1::ItemTypeDefinition& type,
   if (std::all_of(workflow.transitions().begin(), workflow.transitions().end(), usable)) {
     return absl::OkStatus();
   }
-  const std::string& initial = from;
-  // The states that lead on to a final one by usable transitions, found backwards.
-  std::set<std::string> finishing;
+  Edges next, previous;  // By the transitions the type can take.
+  std::vector<std::string> terminal;
+  for (const v1::Transition& t : workflow.transitions()) {
+    if (!usable(t)) continue;
+    next[t.from()].push_back(t.to());
+    previous[t.to()].push_back(t.from());
+  }
   for (const v1::WorkflowState& s : workflow.states()) {
-    if (s.terminal()) finishing.insert(s.name());
+    if (s.terminal()) terminal.push_back(s.name());
   }
-  for (bool grew = true; grew;) {
-    grew = false;
-    for (const v1::Transition& t : workflow.transitions()) {
-      if (usable(t) && finishing.count(t.to()) != 0 && finishing.insert(t.from()).second) {
-        grew = true;
-      }
-    }
-  }
-  // The states an order of the kind reaches, in the order it reaches them; the first that
-  // cannot finish is where it would stop.
-  std::vector<std::string> order = {initial};
-  std::set<std::string> reached = {initial};
-  for (size_t i = 0; i < order.size(); ++i) {
-    for (const v1::Transition& t : workflow.transitions()) {
-      if (t.from() == order[i] && usable(t) && reached.insert(t.to()).second) {
-        order.push_back(t.to());
-      }
-    }
-  }
+  // The states that lead on to a final one, found backwards; and those the order reaches, in
+  // the order it reaches them: the first of these that cannot finish is where it would stop.
+  const std::vector<std::string> finishing_list = Reached(std::move(terminal), previous);
+  const absl::flat_hash_set<std::string> finishing(finishing_list.begin(), finishing_list.end());
+  const std::vector<std::string> order = Reached({from}, next);
+  const absl::flat_hash_set<std::string> reached(order.begin(), order.end());
   for (const std::string& state : order) {
-    if (finishing.count(state) != 0) continue;
+    if (finishing.contains(state)) continue;
     // The ways on it lacks: the transitions out of what it reaches that the type cannot take.
     std::vector<std::string> blocked;
     for (const v1::Transition& t : workflow.transitions()) {
-      if (reached.count(t.from()) != 0 && !usable(t)) {
+      if (reached.contains(t.from()) && !usable(t)) {
         blocked.push_back(absl::StrCat("\"", t.action(), "\" from ", t.from(), " ", WhyNeeds(t)));
       }
     }
@@ -496,7 +503,7 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
     return Invalid(absl::StrCat(name, " has no initial state"));
   }
   absl::flat_hash_set<int> kinds;
-  std::deque<std::string> frontier;
+  std::vector<std::string> frontier;
   for (const v1::InitialState& initial : workflow.initial_states()) {
     if (initial.kind() == v1::ORDER_KIND_UNSPECIFIED || !v1::OrderKind_IsValid(initial.kind())) {
       return Invalid(absl::StrCat(name, " has an initial state without a valid order kind"));
@@ -511,7 +518,7 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
     }
     frontier.push_back(initial.state());
   }
-  absl::flat_hash_map<std::string, std::vector<std::string>> next;
+  Edges next;
   std::set<std::pair<std::string, std::string>> seen;
   for (const v1::Transition& t : workflow.transitions()) {
     RETURN_IF_ERROR(ValidateId("transition action", t.action()));
@@ -562,22 +569,8 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
     }
     next[t.from()].push_back(t.to());
   }
-  // The states `edges` lead to from those in `frontier`, and those themselves.
-  using Edges = absl::flat_hash_map<std::string, std::vector<std::string>>;
-  const auto closure = [](std::deque<std::string> frontier, const Edges& edges) {
-    absl::flat_hash_set<std::string> reached(frontier.begin(), frontier.end());
-    while (!frontier.empty()) {
-      const std::string state = std::move(frontier.front());
-      frontier.pop_front();
-      auto it = edges.find(state);
-      if (it == edges.end()) continue;
-      for (const std::string& other : it->second) {
-        if (reached.insert(other).second) frontier.push_back(other);
-      }
-    }
-    return reached;
-  };
-  const absl::flat_hash_set<std::string> reached = closure(std::move(frontier), next);
+  const std::vector<std::string> reached_list = Reached(std::move(frontier), next);
+  const absl::flat_hash_set<std::string> reached(reached_list.begin(), reached_list.end());
   for (const v1::WorkflowState& state : workflow.states()) {
     if (!reached.contains(state.name())) {
       return Invalid(absl::StrCat(name, ": state \"", state.name(),
@@ -587,7 +580,7 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
   // And every state leads on to a final one: an order in a dead end could never complete.
   Edges previous;
   for (const v1::Transition& t : workflow.transitions()) previous[t.to()].push_back(t.from());
-  std::deque<std::string> terminal;
+  std::vector<std::string> terminal;
   for (const v1::WorkflowState& state : workflow.states()) {
     if (state.terminal()) terminal.push_back(state.name());
   }
@@ -596,7 +589,8 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
                                 " has no final state (terminal); its orders could never "
                                 "complete"));
   }
-  const absl::flat_hash_set<std::string> finishing = closure(std::move(terminal), previous);
+  const std::vector<std::string> finishing_list = Reached(std::move(terminal), previous);
+  const absl::flat_hash_set<std::string> finishing(finishing_list.begin(), finishing_list.end());
   for (const v1::WorkflowState& state : workflow.states()) {
     if (!finishing.contains(state.name())) {
       return Invalid(absl::StrCat(name, ": no action leads from state \"", state.name(),

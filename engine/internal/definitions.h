@@ -71,7 +71,7 @@ absl::Status CheckFinishesFrom(const v1::ItemTypeDefinition& type,
                                const v1::WorkflowDefinition& workflow, const std::string& from,
                                absl::string_view who);
 // INVALID_ARGUMENT when no kind of order CreateOrder makes (not REUSE, which starts from such
-// an order) of item type `type` can finish `workflow` (the first kind's reason); CreateOrder
+// an order) of item type `type` can finish `workflow`, with each kind's reason; CreateOrder
 // refuses the kinds that cannot.
 absl::Status CheckTypeFitsWorkflow(const v1::ItemTypeDefinition& type,
                                    const v1::WorkflowDefinition& workflow);

@@ -744,17 +744,18 @@ const absl::btree_set<uint64_t>& State::OrdersOfOwner(absl::string_view owner_id
   return PositionsOf(orders_by_owner_, owner_id);
 }
 
-bool State::IsTerminal(const v1::OrderView& order) const {
+const v1::WorkflowState* State::StateOf(const v1::OrderView& order) const {
   const v1::WorkflowDefinition* workflow = FindWorkflow(order.workflow(), order.workflow_version());
-  const v1::WorkflowState* state =
-      workflow == nullptr ? nullptr : FindState(*workflow, order.status());
+  return workflow == nullptr ? nullptr : FindState(*workflow, order.status());
+}
+
+bool State::IsTerminal(const v1::OrderView& order) const {
+  const v1::WorkflowState* state = StateOf(order);
   return state != nullptr && state->terminal();
 }
 
 std::string State::StatusTitle(const v1::OrderView& order) const {
-  const v1::WorkflowDefinition* workflow = FindWorkflow(order.workflow(), order.workflow_version());
-  const v1::WorkflowState* state =
-      workflow == nullptr ? nullptr : FindState(*workflow, order.status());
+  const v1::WorkflowState* state = StateOf(order);
   return state == nullptr ? "" : state->title();
 }
 

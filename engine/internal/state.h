@@ -126,6 +126,8 @@ class State {
   bool IsTerminal(const v1::OrderView& order) const;
   // The title its workflow version gives the order's status; empty when it gives none.
   std::string StatusTitle(const v1::OrderView& order) const;
+  // The order's status as its workflow version defines it; nullptr when that is unknown.
+  const v1::WorkflowState* StateOf(const v1::OrderView& order) const;
 
   // The widest scope of `privilege` among the user's roles; SCOPE_UNSPECIFIED when none.
   v1::Scope ScopeOf(const v1::UserView& user, v1::Privilege privilege) const;
