@@ -152,47 +152,36 @@ TEST_F(ReplayTest, SnapshotResumesAndMatchesAFullRebuild) {
 }
 
 TEST_F(ReplayTest, SnapshotOfAnotherLogIsIgnored) {
+  const std::string path = dir_.Sub("forged.snapshot");
+  Options options;
+  options.snapshot_path = path;
+  // Opens a second engine over a snapshot file holding `bytes`: it must rebuild the live
+  // projections from the whole log, and say why it ignored the file.
+  const auto ignores = [&](const std::string& bytes, const std::string& why) {
+    std::ofstream(path, std::ios::binary) << bytes;
+    std::unique_ptr<Engine> engine = OpenSecondEngine(options);
+    ASSERT_NE(engine, nullptr);
+    EXPECT_EQ(engine->StateDigest(), engine_->StateDigest());
+    EXPECT_THAT(engine->recovery().snapshot_ignored, HasSubstr(why));
+    EXPECT_EQ(engine->recovery().snapshot_position, 0u);
+    EXPECT_EQ(engine->recovery().replayed, engine_->position());
+  };
   v1::EngineState forged = engine_->State();
   forged.set_head_hash(std::string(32, 'x'));
   forged.clear_orders();
   forged.clear_users();
-  const std::string path = dir_.Sub("forged.snapshot");
-  std::ofstream(path, std::ios::binary) << forged.SerializeAsString();
-  Options options;
-  options.snapshot_path = path;
-  std::unique_ptr<Engine> engine = OpenSecondEngine(options);
-  ASSERT_NE(engine, nullptr);
-  EXPECT_EQ(engine->StateDigest(), engine_->StateDigest());
-  // The operator is told why, and that the whole log was read instead.
-  EXPECT_THAT(engine->recovery().snapshot_ignored, HasSubstr("differs from the log's"));
-  EXPECT_EQ(engine->recovery().snapshot_position, 0u);
-  EXPECT_EQ(engine->recovery().replayed, engine_->position());
-
-  std::ofstream(path, std::ios::binary) << "not a snapshot";
-  engine = OpenSecondEngine(options);
-  ASSERT_NE(engine, nullptr);
-  EXPECT_EQ(engine->StateDigest(), engine_->StateDigest());
-  EXPECT_THAT(engine->recovery().snapshot_ignored, HasSubstr("not a snapshot Spotflow wrote"));
-
+  ignores(forged.SerializeAsString(), "differs from the log's");
+  ignores("not a snapshot", "not a snapshot Spotflow wrote");
   forged = engine_->State();
   forged.set_format_version(forged.format_version() + 1);
-  std::ofstream(path, std::ios::binary) << forged.SerializeAsString();
-  engine = OpenSecondEngine(options);
-  ASSERT_NE(engine, nullptr);
-  EXPECT_EQ(engine->StateDigest(), engine_->StateDigest());
-  EXPECT_THAT(engine->recovery().snapshot_ignored, HasSubstr("has format"));
-
+  ignores(forged.SerializeAsString(), "has format");
   forged = engine_->State();
   forged.set_position(forged.position() + 5);
-  std::ofstream(path, std::ios::binary) << forged.SerializeAsString();
-  engine = OpenSecondEngine(options);
-  ASSERT_NE(engine, nullptr);
-  EXPECT_EQ(engine->StateDigest(), engine_->StateDigest());
-  EXPECT_THAT(engine->recovery().snapshot_ignored, HasSubstr("past the log's end"));
+  ignores(forged.SerializeAsString(), "past the log's end");
 
   // No snapshot file at all: nothing ignored, the whole log read.
   std::remove(path.c_str());
-  engine = OpenSecondEngine(options);
+  std::unique_ptr<Engine> engine = OpenSecondEngine(options);
   ASSERT_NE(engine, nullptr);
   EXPECT_EQ(engine->recovery().snapshot_ignored, "");
   EXPECT_EQ(engine->recovery().replayed, engine_->position());
