@@ -1638,10 +1638,14 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     std::vector<double> stays;  // Seconds.
     size_t rank = SIZE_MAX;     // Where the workflows list it.
   };
+  struct Cycles {
+    uint32_t orders = 0;
+    double seconds = 0;  // Summed from creation to completion.
+  };
   struct PerOwner {
     uint32_t open = 0;
-    uint32_t completed = 0;
-    double cycle_seconds = 0;
+    Cycles completed;
+    std::map<std::string, Cycles> finished;  // By the final state reached.
   };
   std::map<std::string, PerState> states;
   std::map<std::string, PerOwner> owners;
@@ -1692,9 +1696,12 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     }
     if (order.completed()) {
       PerOwner& owner = owners[order.owner_id()];
-      ++owner.completed;
-      if (completed_at.has_value())
-        owner.cycle_seconds += seconds(order.created_time(), *completed_at);
+      const double cycle =
+          completed_at.has_value() ? seconds(order.created_time(), *completed_at) : 0;
+      for (Cycles* cycles : {&owner.completed, &owner.finished[order.status()]}) {
+        ++cycles->orders;
+        cycles->seconds += cycle;
+      }
     } else if (!order.archived()) {
       ++owners[order.owner_id()].open;
     }
@@ -1743,8 +1750,24 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     v1::OwnerStats* out = stats.add_owners();
     out->set_user_id(user);
     out->set_open_orders(per.open);
-    out->set_completed_orders(per.completed);
-    if (per.completed > 0) out->set_average_cycle_seconds(per.cycle_seconds / per.completed);
+    out->set_completed_orders(per.completed.orders);
+    if (per.completed.orders > 0) {
+      out->set_average_cycle_seconds(per.completed.seconds / per.completed.orders);
+    }
+    std::vector<std::pair<const std::string*, const Cycles*>> finished;
+    for (const auto& [status, cycles] : per.finished) finished.emplace_back(&status, &cycles);
+    const auto rank = [&](const std::string& status) {
+      const auto it = states.find(status);
+      return it == states.end() ? SIZE_MAX : it->second.rank;
+    };
+    std::stable_sort(finished.begin(), finished.end(),
+                     [&](const auto& a, const auto& b) { return rank(*a.first) < rank(*b.first); });
+    for (const auto& [status, cycles] : finished) {
+      v1::FinishedStats* f = out->add_finished();
+      f->set_status(*status);
+      f->set_orders(cycles->orders);
+      f->set_average_cycle_seconds(cycles->seconds / cycles->orders);
+    }
   }
   *stats.mutable_as_of() = internal::ToTimestamp(now);
   return stats;

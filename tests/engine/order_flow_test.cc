@@ -17,6 +17,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
+#include "engine/presets.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/engine_fixture.h"
@@ -532,6 +533,55 @@ TEST_F(OrderFlowTest, OrderStatsTellTimeInEachStateAndEachOwnersBook) {
   OrderStatsFilter nobody;
   nobody.owner_id = "nobody";
   EXPECT_THAT(engine_->GetOrderStats({kManager}, nobody), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
+  // A workflow that may also end by declining the request (seed 002's marketing requests,
+  // approved and done or denied with feedback).
+  v1::Command publish;
+  v1::WorkflowDefinition* workflow = publish.mutable_publish_workflow()->mutable_definition();
+  *workflow = ProductionOrderWorkflow();
+  v1::WorkflowState* declined = workflow->add_states();
+  declined->set_name("declined");
+  declined->set_title("Declined");
+  declined->set_terminal(true);
+  v1::Transition* decline = workflow->add_transitions();
+  decline->set_from("awaiting_script");
+  decline->set_action("decline");
+  decline->set_to("declined");
+  decline->set_privilege(v1::REVISION_APPROVE);
+  Run(kAdmin, publish);
+
+  const std::string a = CreateOrder();
+  clock_.Advance(absl::Hours(1));
+  Run(kAe, Action(a, "decline"));  // Declined after 1h.
+  const std::string b = CreateOrder();
+  clock_.Advance(absl::Hours(1));
+  Run(kProducer, Script(b, "Draft"));
+  Run(kAe, Approve(b, "script", 1));
+  Run(kProducer, Spot(b, "s3://spot/b"));
+  Run(kAe, Approve(b, "spot", 1));
+  clock_.Advance(absl::Hours(2));
+  Run(kProducer, Action(b, "deliver"));  // Completed after 3h.
+  const std::string c = CreateOrder();
+  clock_.Advance(absl::Hours(7));
+  Run(kAe, Action(c, "decline"));     // Declined after 7h.
+  Run(kAe, OrderOnly(c, "archive"));  // Still counted by where it ended.
+
+  absl::StatusOr<v1::OrderStats> stats = engine_->GetOrderStats({kManager}, {});
+  ASSERT_OK(stats.status());
+  ASSERT_EQ(stats->owners_size(), 1);
+  const v1::OwnerStats& owner = stats->owners(0);
+  EXPECT_EQ(owner.open_orders(), 0u);
+  EXPECT_EQ(owner.completed_orders(), 3u) << "every order in a final state, whichever";
+  EXPECT_DOUBLE_EQ(owner.average_cycle_seconds(), (1 + 3 + 7) * 3600.0 / 3);
+  ASSERT_EQ(owner.finished_size(), 2);
+  EXPECT_EQ(owner.finished(0).status(), "completed") << "in the workflow's order";
+  EXPECT_EQ(owner.finished(0).orders(), 1u);
+  EXPECT_DOUBLE_EQ(owner.finished(0).average_cycle_seconds(), 3 * 3600.0);
+  EXPECT_EQ(owner.finished(1).status(), "declined");
+  EXPECT_EQ(owner.finished(1).orders(), 2u);
+  EXPECT_DOUBLE_EQ(owner.finished(1).average_cycle_seconds(), 4 * 3600.0);  // (1h + 7h) / 2.
 }
 
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {

@@ -425,7 +425,7 @@ TEST_F(ReassignScopeTest, ABookOfNoAccountsNamesTheOrdersThatMoveOnTheirOwn) {
 TEST_F(ReassignScopeTest, ABookBeyondReachIsRefusedWithoutTellingWhatItHolds) {
   Run(kAe, CreateClientCommand("globex", "Globex"));  // The AE's second account.
   // Neither the accounts' names nor whether the AE has accounts of a kind: the same answer.
-  for (const std::string& kind : {"", "advertiser", "agency"}) {
+  for (const char* kind : {"", "advertiser", "agency"}) {
     for (const char* caller : {"bo", "lead"}) {
       const absl::Status refused = Reject(caller, ReassignBook(kAe, caller, kind));
       EXPECT_THAT(refused, StatusIs(absl::StatusCode::kPermissionDenied,

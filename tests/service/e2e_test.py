@@ -937,6 +937,7 @@ def main():
         report = run_cli("order", "stats", token=mia)
         expect(report.returncode == 0 and "STATE" in report.stdout and "AVERAGE STAY" in report.stdout
                and "\nsam " in report.stdout and " of them archived (as of " in report.stdout
+               and "ENDED IN" in report.stdout and " completed " in report.stdout
                and "\nNOW: orders in the state, not counting archived ones; STAYS: "
                in report.stdout,
                "order stats prints states and owners, and what its columns count:\n"
