@@ -1843,12 +1843,12 @@ absl::StatusOr<ListClientsResponse> EngineImpl::ListClients(
 
 absl::StatusOr<UserView> EngineImpl::GetUser(const Principal& principal,
                                              const std::string& user_id) const {
-  if (user_id.empty()) return absl::InvalidArgumentError("user_id is required");
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
-  const UserView* user = state_.FindUser(user_id);
+  // No id: the caller's own record (whom a token speaks for).
+  const UserView* user = user_id.empty() ? caller : state_.FindUser(user_id);
   // A client contact's login sees only itself; staff see the directory.
-  if (user == nullptr || (!caller->client_id().empty() && user_id != caller->user_id())) {
+  if (user == nullptr || (!caller->client_id().empty() && user != caller)) {
     return absl::NotFoundError(absl::StrCat("user \"", absl::CHexEscape(user_id), "\" not found"));
   }
   UserView shown = *user;
@@ -1911,14 +1911,29 @@ absl::StatusOr<v1::ItemTypeDefinition> EngineImpl::GetItemType(const Principal& 
                                                                const std::string& name) const {
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
-  RETURN_IF_ERROR(RequireHouse(*caller, "read the house's item types"));
+  // A client's login that submits requests (seed 001) reads the form it fills in; how the
+  // house works the request (its workflow, its keys) stays the house's.
+  const bool requester = !caller->client_id().empty() &&
+                         state_.ScopeOf(*caller, v1::REQUEST_SUBMIT) != v1::SCOPE_UNSPECIFIED;
+  if (!requester) RETURN_IF_ERROR(RequireHouse(*caller, "read the house's item types"));
   const v1::ItemTypeDefinition* type = state_.FindItemType(name);
+  if (type == nullptr && requester) {
+    return absl::NotFoundError(absl::StrCat("there is no item type \"", absl::CHexEscape(name),
+                                            "\"; ask your account's owner which to use"));
+  }
   if (type == nullptr) {
     return absl::NotFoundError(absl::StrCat("there is no item type \"", absl::CHexEscape(name),
                                             "\"; the item types are ",
                                             absl::StrJoin(state_.ItemTypeNames(), ", ")));
   }
-  return *type;
+  if (!requester) return *type;
+  v1::ItemTypeDefinition form;
+  form.set_name(type->name());
+  form.set_title(type->title());
+  form.set_version(type->version());
+  *form.mutable_fields() = type->fields();
+  *form.mutable_facets() = type->facets();
+  return form;
 }
 
 absl::StatusOr<v1::WorkflowDefinition> EngineImpl::GetWorkflow(const Principal& principal,

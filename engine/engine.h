@@ -241,12 +241,16 @@ class Engine {
                                                    const AsOf& as_of) const = 0;
   virtual absl::StatusOr<ListClientsResponse> ListClients(
       const Principal& principal, const ListClientsRequest& request) const = 0;
+  // An empty user_id reads the caller's own record.
   virtual absl::StatusOr<UserView> GetUser(const Principal& principal,
                                            const std::string& user_id) const = 0;
   virtual absl::StatusOr<ListUsersResponse> ListUsers(const Principal& principal,
                                                       const ListUsersRequest& request) const = 0;
   virtual absl::StatusOr<ListRolesResponse> ListRoles(const Principal& principal,
                                                       const ListRolesRequest& request) const = 0;
+  // The house's staff read the whole definition; a client's login with REQUEST_SUBMIT reads
+  // the form it fills in (name, title, version, fields, facets), without the workflow and
+  // the key format.
   virtual absl::StatusOr<v1::ItemTypeDefinition> GetItemType(const Principal& principal,
                                                              const std::string& name) const = 0;
   // version 0: the latest.

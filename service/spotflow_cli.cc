@@ -300,7 +300,7 @@ const std::vector<VerbSpec>& Verbs() {
                       "               [--client CLIENT --contact CONTACT]   (a client contact's own login)",
        1, 1, {"name", "role", "email", "manager", "client", "contact"}, true},
       {"user list", "", 0, 0, {}, false},
-      {"user show", "USER", 1, 1, {}, false},
+      {"user show", "[USER]   (without one: yourself, whom your token speaks for)", 0, 1, {}, false},
       {"user update", "USER [--name NAME] [--email E]", 1, 1, {"name", "email"}, true},
       {"user roles", "USER ROLE[,ROLE...]       (replaces the user's roles)", 2, 2, {}, true},
       {"user manager", "USER [MANAGER]           (without MANAGER: no manager)", 1, 2, {}, true},
@@ -1745,8 +1745,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     o->set_order_id(args.Get("id"));
     o->set_item_type(args.Get("type"));  // Empty: the server's default, production_order.
     // A client and a flight are asked for only when the type has them (a marketing request
-    // may have neither): its facets, when the type can be read; else (a client's login, whose
-    // request is its own company's) the server decides.
+    // may have neither), as its facets say; when the type cannot be read, the server decides.
     v1::Facets facets;
     if (!args.Has("client") || !args.Has("flight")) {
       v1::GetItemTypeRequest get;
@@ -1754,7 +1753,15 @@ int Client::Run(const std::string& verb, const Args& args) {
       v1::ItemTypeDefinition type;
       if (admin_->GetItemType(Context().get(), get, &type).ok()) facets = type.facets();
     }
-    o->set_client_id(facets.client_link() ? Required(args, "client") : args.Get("client"));
+    // A client's login submits for its own company, named by its login.
+    const auto own_company = [&] {
+      v1::UserView me;
+      return admin_->GetUser(Context().get(), v1::GetUserRequest(), &me).ok() &&
+             !me.client_id().empty();
+    };
+    o->set_client_id(facets.client_link() && !args.Has("client") && !own_company()
+                         ? Required(args, "client")
+                         : args.Get("client"));
     o->set_title(Required(args, "title"));
     o->set_instructions(args.Get("instructions"));
     const std::string kind = args.Get("kind", "production");
@@ -2353,7 +2360,7 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "user" && sub == "show") {
     v1::GetUserRequest request;
-    request.set_user_id(rest(1, "the user id"));
+    if (args.positional.size() > 1) request.set_user_id(args.positional[1]);  // Else yourself.
     v1::UserView u;
     grpc::Status status = admin_->GetUser(Context().get(), request, &u);
     if (!status.ok()) return Report(status);

@@ -2855,6 +2855,13 @@ TEST_F(OrderFlowTest, ClientContactSeesOnlyWhatWasForwardedToThem) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("awaiting_script")));
   EXPECT_THAT(engine_->GetUser({kClientUser}, kAe), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_OK(engine_->GetUser({kClientUser}, kClientUser).status());
+  // No id: whom the caller's token speaks for, contact or staff.
+  ASSERT_OK_AND_ASSIGN(v1::UserView me, engine_->GetUser({kClientUser}, ""));
+  EXPECT_EQ(me.user_id(), kClientUser);
+  EXPECT_EQ(me.client_id(), client_);
+  ASSERT_OK_AND_ASSIGN(v1::UserView ae, engine_->GetUser({kAe}, ""));
+  EXPECT_EQ(ae.user_id(), kAe);
+  EXPECT_THAT(engine_->GetUser({"nobody"}, ""), StatusIs(absl::StatusCode::kUnauthenticated));
 }
 
 TEST_F(OrderFlowTest, StaffRolesGoOnlyToStaff) {
@@ -3206,10 +3213,27 @@ TEST_F(OrderFlowTest, AClientRequesterSubmitsRequestsForItsOwnCompany) {
   request.mutable_create_order()->clear_client_id();  // Its own company's, unsaid.
   EXPECT_THAT(Reject(kClientUser, request),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("may not submit requests")));
+  EXPECT_THAT(engine_->GetItemType({kClientUser}, engine::kProductionOrder),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("the house's")));
   v1::Command roles;
   roles.mutable_set_user_roles()->set_user_id(kClientUser);
   roles.mutable_set_user_roles()->add_roles(engine::kClientRequester);
   Run(kAdmin, roles);
+  // It reads the form it fills in; how the house works the request stays the house's.
+  absl::StatusOr<v1::ItemTypeDefinition> form =
+      engine_->GetItemType({kClientUser}, engine::kProductionOrder);
+  ASSERT_OK(form.status());
+  const v1::ItemTypeDefinition whole = *engine_->GetItemType({kAdmin}, engine::kProductionOrder);
+  EXPECT_EQ(form->fields_size(), whole.fields_size());
+  EXPECT_GT(form->fields_size(), 0);
+  EXPECT_TRUE(form->facets().schedule());
+  EXPECT_EQ(form->title(), whole.title());
+  EXPECT_EQ(form->workflow(), "");
+  EXPECT_EQ(form->key_format(), "");
+  EXPECT_THAT(engine_->GetItemType({kClientUser}, "nope"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("ask your account's owner")));
+  EXPECT_THAT(engine_->GetWorkflow({kClientUser}, engine::kProductionOrder, 0),
+              StatusIs(absl::StatusCode::kPermissionDenied));
   const std::string id = Run(kClientUser, request).id();
   const v1::OrderView made = Order(id);
   EXPECT_EQ(made.client_id(), client_);

@@ -586,16 +586,27 @@ def main():
         expect(refused.returncode == 1 and "may not submit requests" in refused.stderr,
                "a contact's login without the role submits nothing: " + refused.stderr)
         ok("a contact's login may submit requests", "user", "roles", "carol", "client_requester")
+        me = run_cli("user", "show", token=carol).stdout
+        expect(me.startswith("carol ") and "speaks for contact carol of client acme" in me,
+               "user show without a user shows whom the token speaks for:\n" + me)
+        form = api.call("Admin", "GetItemType", service_pb2.GetItemTypeRequest(
+            name="production_order"), domain_pb2.ItemTypeDefinition, carol)
+        expect(form.facets.schedule and "station" in [f.name for f in form.fields]
+               and form.workflow == "" and form.key_format == "",
+               "a requester reads the form it fills in, not how the house works it: %s" % form)
+        undated = run_cli("order", "create", "--title", "Spring promo", token=carol)
+        expect(undated.returncode == 2 and "missing --flight" in undated.stderr,
+               "a requester is asked for the flight its form has: " + undated.stderr)
         asked = run_cli("order", "create", "--title", "Spring promo", "--flight",
-                        "2099-03-01..2099-03-31", token=carol)
+                        "2099-03-01..2099-03-31", "--field", "station=KABC", token=carol)
         expect(asked.returncode == 0 and asked.stdout.startswith("ok: PO-"),
                "a client's login submits a request for its company, naming no client: "
                + asked.stdout + asked.stderr)
         key = asked.stdout.split()[1]
         theirs = api.order(key, sam)
         expect(theirs.client_id == "acme" and theirs.owner_id == "sam"
-               and theirs.created_by == "carol",
-               "the request is acme's, its account owner's, made by carol's login")
+               and theirs.created_by == "carol" and theirs.fields["station"].string_value == "KABC",
+               "the request is acme's, its account owner's, made by carol's login, as filled in")
         shown = run_cli("order", "show", key, token=carol).stdout
         expect("status Awaiting script," in shown,
                "the client consults the status of its request:\n" + shown)
