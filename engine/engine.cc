@@ -282,6 +282,16 @@ class EngineImpl final : public Engine {
   }
   absl::StatusOr<v1::ItemTypeDefinition> GetItemType(const Principal& principal,
                                                      const std::string& name) const override;
+  absl::StatusOr<ListItemTypesResponse> ListItemTypes(const Principal& principal,
+                                                      const PageRequest& request) const override;
+  absl::StatusOr<ListWorkflowsResponse> ListWorkflows(const Principal& principal,
+                                                      const PageRequest& request) const override;
+  // Whether `caller` is a client's login that submits requests (seed 001), which reads the
+  // forms of the item types.
+  bool IsRequester(const UserView& caller) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return !caller.client_id().empty() &&
+           state_.ScopeOf(caller, v1::REQUEST_SUBMIT) != v1::SCOPE_UNSPECIFIED;
+  }
   absl::StatusOr<v1::WorkflowDefinition> GetWorkflow(const Principal& principal,
                                                      const std::string& name,
                                                      uint32_t version) const override;
@@ -1883,6 +1893,18 @@ absl::StatusOr<ListUsersResponse> EngineImpl::ListUsers(const Principal& princip
   return response;
 }
 
+// The form of an item type, which a client's login that submits requests (seed 001) fills in:
+// how the house works the request (its workflow, its keys) stays the house's.
+v1::ItemTypeDefinition FormOf(const v1::ItemTypeDefinition& type) {
+  v1::ItemTypeDefinition form;
+  form.set_name(type.name());
+  form.set_title(type.title());
+  form.set_version(type.version());
+  *form.mutable_fields() = type.fields();
+  *form.mutable_facets() = type.facets();
+  return form;
+}
+
 // The house's configuration (roles, item types, workflows) is for its staff: a client
 // contact's login is shown only its own orders' part (ForContact).
 absl::Status RequireHouse(const UserView& caller, absl::string_view what) {
@@ -1911,10 +1933,7 @@ absl::StatusOr<v1::ItemTypeDefinition> EngineImpl::GetItemType(const Principal& 
                                                                const std::string& name) const {
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
-  // A client's login that submits requests (seed 001) reads the form it fills in; how the
-  // house works the request (its workflow, its keys) stays the house's.
-  const bool requester = !caller->client_id().empty() &&
-                         state_.ScopeOf(*caller, v1::REQUEST_SUBMIT) != v1::SCOPE_UNSPECIFIED;
+  const bool requester = IsRequester(*caller);
   if (!requester) RETURN_IF_ERROR(RequireHouse(*caller, "read the house's item types"));
   const v1::ItemTypeDefinition* type = state_.FindItemType(name);
   if (type == nullptr && requester) {
@@ -1926,14 +1945,51 @@ absl::StatusOr<v1::ItemTypeDefinition> EngineImpl::GetItemType(const Principal& 
                                             "\"; the item types are ",
                                             absl::StrJoin(state_.ItemTypeNames(), ", ")));
   }
-  if (!requester) return *type;
-  v1::ItemTypeDefinition form;
-  form.set_name(type->name());
-  form.set_title(type->title());
-  form.set_version(type->version());
-  *form.mutable_fields() = type->fields();
-  *form.mutable_facets() = type->facets();
-  return form;
+  return requester ? FormOf(*type) : *type;
+}
+
+absl::StatusOr<ListItemTypesResponse> EngineImpl::ListItemTypes(const Principal& principal,
+                                                                const PageRequest& request) const {
+  absl::ReaderMutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  const bool requester = IsRequester(*caller);
+  if (!requester) RETURN_IF_ERROR(RequireHouse(*caller, "list the house's item types"));
+  ASSIGN_OR_RETURN(const std::string after, ParseKeyPageToken("ListItemTypes", request.page_token));
+  std::vector<v1::ItemTypeDefinition> shown;  // Forms for a requester.
+  std::vector<const v1::ItemTypeDefinition*> types;
+  for (const std::string& name : state_.ItemTypeNames()) {
+    const v1::ItemTypeDefinition* type = state_.FindItemType(name);
+    if (type != nullptr) types.push_back(type);
+  }
+  if (requester) {
+    shown.reserve(types.size());
+    for (const v1::ItemTypeDefinition*& type : types) type = &shown.emplace_back(FormOf(*type));
+  }
+  ListItemTypesResponse response;
+  std::tie(response.item_types, response.next_page_token) = KeyPage(
+      "ListItemTypes", std::move(types),
+      [](const v1::ItemTypeDefinition& t) -> const std::string& { return t.name(); }, after,
+      PageSize(request.page_size));
+  return response;
+}
+
+absl::StatusOr<ListWorkflowsResponse> EngineImpl::ListWorkflows(const Principal& principal,
+                                                                const PageRequest& request) const {
+  absl::ReaderMutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  RETURN_IF_ERROR(RequireHouse(*caller, "list the house's workflows"));
+  ASSIGN_OR_RETURN(const std::string after, ParseKeyPageToken("ListWorkflows", request.page_token));
+  std::vector<const v1::WorkflowDefinition*> workflows;
+  for (const std::string& name : state_.WorkflowNames()) {
+    const v1::WorkflowDefinition* workflow = state_.FindWorkflow(name, 0);
+    if (workflow != nullptr) workflows.push_back(workflow);
+  }
+  ListWorkflowsResponse response;
+  std::tie(response.workflows, response.next_page_token) = KeyPage(
+      "ListWorkflows", std::move(workflows),
+      [](const v1::WorkflowDefinition& w) -> const std::string& { return w.name(); }, after,
+      PageSize(request.page_size));
+  return response;
 }
 
 absl::StatusOr<v1::WorkflowDefinition> EngineImpl::GetWorkflow(const Principal& principal,

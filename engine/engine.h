@@ -150,13 +150,25 @@ struct ListUsersResponse {
   std::string next_page_token;
 };
 
-struct ListRolesRequest {
+// A page of a list by name (roles, item types, workflows).
+struct PageRequest {
   size_t page_size = 0;
   std::string page_token;
 };
+using ListRolesRequest = PageRequest;
 
 struct ListRolesResponse {
   std::vector<RoleView> roles;
+  std::string next_page_token;
+};
+
+struct ListItemTypesResponse {
+  std::vector<v1::ItemTypeDefinition> item_types;  // Each one's latest version, by name.
+  std::string next_page_token;
+};
+
+struct ListWorkflowsResponse {
+  std::vector<v1::WorkflowDefinition> workflows;  // Each one's latest version, by name.
   std::string next_page_token;
 };
 
@@ -253,6 +265,12 @@ class Engine {
   // the key format.
   virtual absl::StatusOr<v1::ItemTypeDefinition> GetItemType(const Principal& principal,
                                                              const std::string& name) const = 0;
+  // Shown as GetItemType shows each.
+  virtual absl::StatusOr<ListItemTypesResponse> ListItemTypes(const Principal& principal,
+                                                              const PageRequest& request) const = 0;
+  // The house's staff only.
+  virtual absl::StatusOr<ListWorkflowsResponse> ListWorkflows(const Principal& principal,
+                                                              const PageRequest& request) const = 0;
   // version 0: the latest.
   virtual absl::StatusOr<v1::WorkflowDefinition> GetWorkflow(const Principal& principal,
                                                              const std::string& name,

@@ -1152,6 +1152,8 @@ class AdminService final : public v1::Admin::CallbackService {
                          {"ListUsers", Bind(this, &AdminService::ListUsers)},
                          {"ListRoles", Bind(this, &AdminService::ListRoles)},
                          {"GetItemType", Bind(this, &AdminService::GetItemType)},
+                         {"ListItemTypes", Bind(this, &AdminService::ListItemTypes)},
+                         {"ListWorkflows", Bind(this, &AdminService::ListWorkflows)},
                          {"GetWorkflow", Bind(this, &AdminService::GetWorkflow)},
                          {"IssueToken", Bind(this, &AdminService::IssueToken)},
                          {"RevokeToken", Bind(this, &AdminService::RevokeToken)},
@@ -1210,6 +1212,44 @@ class AdminService final : public v1::Admin::CallbackService {
                           ASSIGN_OR_RETURN(engine::ListRolesResponse list,
                                            calls_->engine()->ListRoles(p, query));
                           for (auto& role : list.roles) *out->add_roles() = std::move(role);
+                          out->set_next_page_token(list.next_page_token);
+                          return absl::OkStatus();
+                        });
+  }
+
+  grpc::ServerUnaryReactor* ListItemTypes(grpc::CallbackServerContext* context,
+                                          const v1::ListItemTypesRequest* request,
+                                          v1::ListItemTypesResponse* response) override {
+    return calls_->Call("ListItemTypes", context, request, response,
+                        [this](const Principal& p, const v1::ListItemTypesRequest& r,
+                               v1::ListItemTypesResponse* out) -> absl::Status {
+                          engine::PageRequest query;
+                          query.page_size = r.page_size();
+                          query.page_token = r.page_token();
+                          ASSIGN_OR_RETURN(engine::ListItemTypesResponse list,
+                                           calls_->engine()->ListItemTypes(p, query));
+                          for (auto& type : list.item_types) {
+                            *out->add_item_types() = std::move(type);
+                          }
+                          out->set_next_page_token(list.next_page_token);
+                          return absl::OkStatus();
+                        });
+  }
+
+  grpc::ServerUnaryReactor* ListWorkflows(grpc::CallbackServerContext* context,
+                                          const v1::ListWorkflowsRequest* request,
+                                          v1::ListWorkflowsResponse* response) override {
+    return calls_->Call("ListWorkflows", context, request, response,
+                        [this](const Principal& p, const v1::ListWorkflowsRequest& r,
+                               v1::ListWorkflowsResponse* out) -> absl::Status {
+                          engine::PageRequest query;
+                          query.page_size = r.page_size();
+                          query.page_token = r.page_token();
+                          ASSIGN_OR_RETURN(engine::ListWorkflowsResponse list,
+                                           calls_->engine()->ListWorkflows(p, query));
+                          for (auto& workflow : list.workflows) {
+                            *out->add_workflows() = std::move(workflow);
+                          }
                           out->set_next_page_token(list.next_page_token);
                           return absl::OkStatus();
                         });

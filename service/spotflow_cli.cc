@@ -311,11 +311,14 @@ const std::vector<VerbSpec>& Verbs() {
                       "               creates the role or replaces its grants, e.g.\n"
                       "               --grant order_view:all,order_manage:own)",
        1, 1, {"grant", "title"}, true},
+      {"workflow list", "   each workflow's latest version, its states and which types follow it",
+       0, 0, {}, false},
       {"workflow show", "NAME [--version N]   (--json prints a definition to edit and publish)",
        1, 1, {"version"}, false},
       {"workflow publish", "FILE   a workflow in JSON, as --json workflow show prints it; it\n"
                            "               becomes the next version (administrators)",
        1, 1, {}, true},
+      {"type list", "   the item types new orders may be of (order create --type)", 0, 0, {}, false},
       {"type show", "NAME   an item type (production_order)", 1, 1, {}, false},
       {"type define", "FILE   an item type in JSON, as --json type show prints it (administrators)",
        1, 1, {}, true},
@@ -2569,6 +2572,35 @@ int Client::Run(const std::string& verb, const Args& args) {
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return admin_->DefineRole(c, q, out); });
   }
+  if (verb == "workflow" && sub == "list") {
+    v1::ListWorkflowsResponse workflows;
+    grpc::Status status =
+        AllPages(v1::ListWorkflowsRequest(), &workflows,
+                 [&](auto* c, auto& q, auto* out) { return admin_->ListWorkflows(c, q, out); });
+    if (!status.ok()) return Report(status);
+    if (PrintJson(workflows)) return 0;
+    // Which types follow each: what changes when it is published again.
+    v1::ListItemTypesResponse types;
+    status = AllPages(v1::ListItemTypesRequest(), &types, [&](auto* c, auto& q, auto* out) {
+      return admin_->ListItemTypes(c, q, out);
+    });
+    if (!status.ok()) return Report(status);
+    Table table({"WORKFLOW", "VERSION", "STATES", "FINAL", "ITEM TYPES"});
+    for (const v1::WorkflowDefinition& w : workflows.workflows()) {
+      std::vector<std::string> finals, followers;
+      for (const v1::WorkflowState& s : w.states()) {
+        if (s.terminal()) finals.push_back(s.name());
+      }
+      for (const v1::ItemTypeDefinition& t : types.item_types()) {
+        if (t.workflow() == w.name()) followers.push_back(t.name());
+      }
+      table.Add({w.name(), absl::StrCat(w.version()), absl::StrCat(w.states_size()),
+                 absl::StrJoin(finals, ", "),
+                 followers.empty() ? "-" : absl::StrJoin(followers, ", ")});
+    }
+    table.Print();
+    return 0;
+  }
   if (verb == "workflow" && sub == "show") {
     v1::GetWorkflowRequest request;
     request.set_name(rest(1, "the workflow's name"));
@@ -2605,6 +2637,30 @@ int Client::Run(const std::string& verb, const Args& args) {
         ReadDefinition<v1::WorkflowDefinition>(rest(1, "the workflow's JSON file"), "workflow");
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return admin_->PublishWorkflow(c, q, out); });
+  }
+  if (verb == "type" && sub == "list") {
+    v1::ListItemTypesResponse types;
+    grpc::Status status =
+        AllPages(v1::ListItemTypesRequest(), &types,
+                 [&](auto* c, auto& q, auto* out) { return admin_->ListItemTypes(c, q, out); });
+    if (!status.ok()) return Report(status);
+    if (PrintJson(types)) return 0;
+    // A client's login sees the forms: no workflow, no key format.
+    Table table({"TYPE", "TITLE", "VERSION", "WORKFLOW", "KEYS", "CLIENT", "FLIGHT", "FIELDS"});
+    for (const v1::ItemTypeDefinition& t : types.item_types()) {
+      std::vector<std::string> fields;
+      for (const v1::FieldDefinition& f : t.fields()) {
+        fields.push_back(absl::StrCat(f.name(), f.required() ? "*" : ""));
+      }
+      table.Add({t.name(), t.title().empty() ? "-" : t.title(), absl::StrCat(t.version()),
+                 t.workflow().empty() ? "-" : t.workflow(),
+                 t.key_format().empty() ? "-" : t.key_format(),
+                 t.facets().client_link() ? "yes" : "no", t.facets().schedule() ? "yes" : "no",
+                 fields.empty() ? "-" : absl::StrJoin(fields, ", ")});
+    }
+    table.Print();
+    std::printf("(* required; `spotflow type show TYPE` shows a type's fields)\n");
+    return 0;
   }
   if (verb == "type" && sub == "show") {
     v1::GetItemTypeRequest request;

@@ -473,5 +473,63 @@ TEST_F(WorkflowTest, ConfiguredItemTypeHasItsFormAndKeys) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("artifact")));
 }
 
+// An administrator configuring a new kind of request (seed 001) sees what is defined.
+TEST_F(WorkflowTest, ItemTypesAndWorkflowsAreListedByNameInTheirLatestVersions) {
+  v1::WorkflowDefinition marketing = ProductionOrderWorkflow();
+  marketing.set_name("marketing_request");
+  Run(kAdmin, Publish(marketing));
+  Run(kAdmin, Publish(ProductionOrderWorkflow()));  // Unchanged: still version 1.
+  v1::WorkflowDefinition next = ProductionOrderWorkflow();
+  next.mutable_states(0)->set_title("Waiting for the script");
+  Run(kAdmin, Publish(next));  // Version 2.
+  v1::Command define;
+  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
+  *type = *engine_->GetItemType({kAdmin}, kProductionOrder);
+  type->set_name("creative");
+  type->set_key_format("CR-{seq:3}");
+  type->set_workflow("marketing_request");
+  type->set_version(0);
+  Run(kAdmin, define);
+
+  PageRequest one;
+  one.page_size = 1;
+  ASSERT_OK_AND_ASSIGN(ListWorkflowsResponse first, engine_->ListWorkflows({kAe}, one));
+  ASSERT_EQ(first.workflows.size(), 1u);
+  EXPECT_EQ(first.workflows[0].name(), "marketing_request");
+  one.page_token = first.next_page_token;
+  ASSERT_OK_AND_ASSIGN(ListWorkflowsResponse second, engine_->ListWorkflows({kAe}, one));
+  ASSERT_EQ(second.workflows.size(), 1u);
+  EXPECT_EQ(second.workflows[0].name(), kProductionOrder);
+  EXPECT_EQ(second.workflows[0].version(), 2u) << "the latest";
+  EXPECT_EQ(second.next_page_token, "");
+
+  ASSERT_OK_AND_ASSIGN(ListItemTypesResponse types, engine_->ListItemTypes({kAe}, {}));
+  ASSERT_EQ(types.item_types.size(), 2u);
+  EXPECT_EQ(types.item_types[0].name(), "creative");
+  EXPECT_EQ(types.item_types[0].workflow(), "marketing_request");
+  EXPECT_EQ(types.item_types[1].name(), kProductionOrder);
+  PageRequest bad;
+  bad.page_token = "not a token";
+  EXPECT_THAT(engine_->ListItemTypes({kAe}, bad), StatusIs(absl::StatusCode::kInvalidArgument));
+
+  // The house's: a contact's login lists neither; one that submits requests lists the forms.
+  EXPECT_THAT(engine_->ListItemTypes({kClientUser}, {}),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("the house's")));
+  EXPECT_THAT(engine_->ListWorkflows({kClientUser}, {}),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  v1::Command roles;
+  roles.mutable_set_user_roles()->set_user_id(kClientUser);
+  roles.mutable_set_user_roles()->add_roles(kClientRequester);
+  Run(kAdmin, roles);
+  ASSERT_OK_AND_ASSIGN(ListItemTypesResponse forms, engine_->ListItemTypes({kClientUser}, {}));
+  ASSERT_EQ(forms.item_types.size(), 2u);
+  EXPECT_EQ(forms.item_types[0].name(), "creative");
+  EXPECT_EQ(forms.item_types[0].workflow(), "");
+  EXPECT_EQ(forms.item_types[0].key_format(), "");
+  EXPECT_EQ(forms.item_types[0].fields_size(), type->fields_size());
+  EXPECT_THAT(engine_->ListWorkflows({kClientUser}, {}),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
 }  // namespace
 }  // namespace spotflow::engine

@@ -681,6 +681,20 @@ def main():
                        "facets": {"artifacts": ["spot"], "schedule": True, "client_link": True},
                        "fields": [{"name": "budget", "type": "INTEGER", "required": True}]}, out)
         ok("type define", "type", "define", media)
+        listed = run_cli("type", "list", token=sam)
+        rows = [line.split() for line in listed.stdout.splitlines()]
+        expect(listed.returncode == 0 and [r[0] for r in rows[1:3]]
+               == ["media_request", "production_order"]
+               and "MR-{seq:4}" in rows[1] and "budget*" in rows[1],
+               "type list lists the item types by name, with keys and fields:\n" + listed.stdout)
+        flows = run_cli("workflow", "list", token=sam)
+        expect(flows.returncode == 0 and flows.stdout.splitlines()[1].startswith("production_order ")
+               and flows.stdout.rstrip().endswith("completed  media_request, production_order"),
+               "workflow list names each workflow's final states and the types that follow it:\n"
+               + flows.stdout)
+        kept_out = run_cli("workflow", "list", token=tokens["carol"])
+        expect(kept_out.returncode == 1 and "PERMISSION_DENIED" in kept_out.stderr,
+               "a contact's login lists no workflow: " + kept_out.stderr)
         unknown = run_cli("type", "show", "media_reqest", token=admin)
         expect(unknown.returncode == 1 and "media_request, production_order" in unknown.stderr,
                "an unknown item type names the ones there are: " + unknown.stderr)

@@ -493,6 +493,21 @@ TEST_F(ServiceTest, AdminUsersRolesTypesAndWorkflows) {
   v1::ItemTypeDefinition item_type;
   ASSERT_TRUE(Ok(admin_->GetItemType(Context("sam").get(), type, &item_type)));
   EXPECT_EQ(item_type.key_format(), "PO-{yyyy}-{seq:5}");
+  v1::ListItemTypesResponse types;
+  ASSERT_TRUE(Ok(admin_->ListItemTypes(Context("sam").get(), v1::ListItemTypesRequest(), &types)));
+  ASSERT_EQ(types.item_types_size(), 1);
+  EXPECT_EQ(types.item_types(0).key_format(), "PO-{yyyy}-{seq:5}");
+  v1::ListWorkflowsResponse workflows;
+  ASSERT_TRUE(
+      Ok(admin_->ListWorkflows(Context("sam").get(), v1::ListWorkflowsRequest(), &workflows)));
+  ASSERT_EQ(workflows.workflows_size(), 1);
+  EXPECT_EQ(workflows.workflows(0).name(), engine::kProductionOrder);
+  EXPECT_EQ(workflows.next_page_token(), "");
+  v1::ListWorkflowsRequest not_a_token;
+  not_a_token.set_page_token("garbage");
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT, [&] {
+    return admin_->ListWorkflows(Context("sam").get(), not_a_token, &workflows);
+  });
   v1::ListUsersResponse users;
   ASSERT_TRUE(Ok(admin_->ListUsers(Context("sam").get(), v1::ListUsersRequest(), &users)));
   EXPECT_EQ(users.users_size(), 5);  // admin, sam, ann, pete, audrey
