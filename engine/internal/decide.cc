@@ -55,6 +55,27 @@ constexpr int kMaxSlugTries = 100;
 // whole book moves with its accounts, ReassignAccounts).
 constexpr int kMaxOrdersReassigned = 1000;
 
+// ALREADY_EXISTS when `name`, new, differs only in case from a name in `names` (a map's keys
+// or a set's elements): "Producer" beside "producer" would be taken for one another wherever
+// people type it. `what` names the record ("role"), `advice` what to do instead.
+const std::string& NameOf(const std::string& name) { return name; }
+template <typename Record>
+const std::string& NameOf(const std::pair<const std::string, Record>& entry) {
+  return entry.first;
+}
+template <typename Names>
+absl::Status NotAnotherCaseOf(absl::string_view what, absl::string_view name, const Names& names,
+                              absl::string_view advice) {
+  for (const auto& entry : names) {
+    const std::string& other = NameOf(entry);
+    if (other != name && absl::EqualsIgnoreCase(other, name)) {
+      return absl::AlreadyExistsError(absl::StrCat(what, " \"", other, "\" already exists; \"",
+                                                   name, "\" differs only in case: ", advice));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // The expected version of a record that exists (its version) or is being created.
 ExpectedVersion Expect(uint64_t version) {
   return version == 0 ? ExpectedVersion::NoStream() : ExpectedVersion::Exactly(version);
@@ -1107,13 +1128,7 @@ absl::Status Decider::CreateUser(const v1::CreateUser& c) {
   if (state_.FindUser(id) != nullptr) {
     return absl::AlreadyExistsError(absl::StrCat("user \"", id, "\" already exists"));
   }
-  // "Bob" beside "bob" would be mistaken for one another wherever people type a user's id.
-  for (const auto& [other, user] : state_.users()) {
-    if (absl::EqualsIgnoreCase(other, id)) {
-      return absl::AlreadyExistsError(absl::StrCat("user \"", other, "\" already exists; \"", id,
-                                                   "\" differs only in case: choose another id"));
-    }
-  }
+  RETURN_IF_ERROR(NotAnotherCaseOf("user", id, state_.users(), "choose another id"));
   v1::UserCreated* e = Emit(UserStream(id), 0).mutable_user_created();
   e->set_user_id(id);
   e->set_display_name(c.display_name());
@@ -1282,6 +1297,10 @@ absl::Status Decider::DefineRole(const v1::DefineRole& c) {
       "", absl::StrCat("redefining role \"", c.definition().name(), "\" this way"),
       &c.definition()));
   const v1::RoleView* role = state_.FindRole(c.definition().name());
+  if (role == nullptr) {
+    RETURN_IF_ERROR(NotAnotherCaseOf("role", c.definition().name(), state_.roles(),
+                                     "name that one to redefine it, or choose another name"));
+  }
   const uint64_t version = role == nullptr ? 0 : role->version();
   const std::string stream = RoleStream(c.definition().name());
   Target(stream, version, c.definition().name());
@@ -1300,6 +1319,10 @@ absl::Status Decider::DefineItemType(const v1::DefineItemType& c) {
   }
   const std::string stream = ItemTypeStream(c.definition().name());
   const v1::ItemTypeDefinition* type = state_.FindItemType(c.definition().name());
+  if (type == nullptr) {
+    RETURN_IF_ERROR(NotAnotherCaseOf("item type", c.definition().name(), state_.ItemTypeNames(),
+                                     "name that one to redefine it, or choose another name"));
+  }
   const uint64_t version = type == nullptr ? 0 : type->version();
   RETURN_IF_ERROR(
       RequireReadAtLatest("item type", c.definition().name(), c.definition().version(), version));
@@ -1339,6 +1362,11 @@ absl::Status Decider::PublishWorkflow(const v1::PublishWorkflow& c) {
   RETURN_IF_ERROR(RequireAdmin("publish workflows"));
   RETURN_IF_ERROR(ValidateWorkflow(c.definition()));
   const v1::WorkflowDefinition* latest = state_.FindWorkflow(c.definition().name(), 0);
+  if (latest == nullptr) {
+    RETURN_IF_ERROR(NotAnotherCaseOf("workflow", c.definition().name(), state_.WorkflowNames(),
+                                     "name that one to publish its next version, or choose "
+                                     "another name"));
+  }
   const uint32_t version = latest == nullptr ? 1 : latest->version() + 1;
   const std::string stream = WorkflowStream(c.definition().name());
   RETURN_IF_ERROR(RequireReadAtLatest("workflow", c.definition().name(), c.definition().version(),

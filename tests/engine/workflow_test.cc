@@ -473,6 +473,35 @@ TEST_F(WorkflowTest, ConfiguredItemTypeHasItsFormAndKeys) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("artifact")));
 }
 
+// "Producer" beside "producer" would be taken for one another wherever people type a name.
+TEST_F(WorkflowTest, ANameDifferingOnlyInCaseFromOneInUseIsRefused) {
+  v1::Command role;
+  role.mutable_define_role()->mutable_definition()->set_name("Producer");
+  v1::Grant* grant = role.mutable_define_role()->mutable_definition()->add_grants();
+  grant->set_privilege(v1::ORDER_VIEW);
+  grant->set_scope(v1::OWN);
+  EXPECT_THAT(Reject(kAdmin, role),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("role \"producer\" already exists; \"Producer\" differs only in "
+                                 "case: name that one to redefine it")));
+  v1::WorkflowDefinition shouting = ProductionOrderWorkflow();
+  shouting.set_name("Production_Order");
+  EXPECT_THAT(Reject(kAdmin, Publish(shouting)),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("workflow \"production_order\" already exists")));
+  v1::Command type;
+  *type.mutable_define_item_type()->mutable_definition() =
+      *engine_->GetItemType({kAdmin}, kProductionOrder);
+  type.mutable_define_item_type()->mutable_definition()->set_name("PRODUCTION_ORDER");
+  type.mutable_define_item_type()->mutable_definition()->set_version(0);
+  EXPECT_THAT(Reject(kAdmin, type),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("item type \"production_order\" already exists")));
+  // A name of its own, capitals and all, is the administrator's to choose.
+  role.mutable_define_role()->mutable_definition()->set_name("Regional_Producer");
+  Run(kAdmin, role);
+}
+
 // An administrator configuring a new kind of request (seed 001) sees what is defined.
 TEST_F(WorkflowTest, ItemTypesAndWorkflowsAreListedByNameInTheirLatestVersions) {
   v1::WorkflowDefinition marketing = ProductionOrderWorkflow();
