@@ -1404,7 +1404,8 @@ class Client {
       }
       // The last word on it, beside the count: the latest comment, and the latest workflow
       // action taken with one (a decline's reason, a delivery's note), which the history
-      // holds with the rest. (A contact's view holds neither.)
+      // holds with the rest. (A contact's view holds no comment, and of the actions only the
+      // one that finished a request it submitted, without who took it.)
       if (!o.comments().empty()) {
         const v1::Comment& c = *o.comments().rbegin();
         std::printf("  latest comment by %s, %s: %s\n", c.author().c_str(),
@@ -1412,8 +1413,9 @@ class Client {
       }
       for (auto it = o.actions().rbegin(); it != o.actions().rend(); ++it) {
         if (it->comment().empty()) continue;
-        std::printf("  %s by %s, %s: %s\n", it->action().c_str(), it->by().c_str(),
-                    TimeText(it->time()).c_str(), Indented(it->comment(), 4).c_str());
+        std::printf("  %s%s%s, %s: %s\n", it->action().c_str(), it->by().empty() ? "" : " by ",
+                    it->by().c_str(), TimeText(it->time()).c_str(),
+                    Indented(it->comment(), 4).c_str());
         break;
       }
       if (o.archived() && o.shown_to_contact().empty()) {

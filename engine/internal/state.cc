@@ -1,6 +1,7 @@
 #include "engine/internal/state.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -198,7 +199,20 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
   order.clear_comments();
   order.clear_flight_changes();
   order.clear_owner_history();
-  order.clear_actions();                   // Their comments are the house's, as comments are.
+  // The actions' comments are the house's, as comments are; but a request the login submitted
+  // keeps the action that finished it (done, or declined) with what the house said to it
+  // (seed 002: "deny the request and send feedback to the requestor"), not who took it.
+  std::optional<v1::ActionTaken> finished;
+  if (its_own && order.completed()) {
+    for (auto it = order.actions().rbegin(); it != order.actions().rend(); ++it) {
+      if (it->to_status() != order.status()) continue;
+      finished = *it;
+      finished->clear_by();
+      break;
+    }
+  }
+  order.clear_actions();
+  if (finished.has_value()) *order.add_actions() = *std::move(finished);
   order.clear_status_history();            // It would tell of internal reviews.
   if (!its_own) order.clear_created_by();  // The house's people are the house's (the owner aside).
   for (auto* revisions : {order.mutable_scripts(), order.mutable_spots()}) {

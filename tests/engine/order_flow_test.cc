@@ -3288,6 +3288,44 @@ TEST_F(OrderFlowTest, AClientRequesterSubmitsRequestsForItsOwnCompany) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is staff")));
 }
 
+// Seed 002: the house denies a request, or does it, "and sends feedback to the requestor".
+TEST_F(OrderFlowTest, AClientRequesterReadsWhatTheHouseSaidWhenItFinishedItsRequest) {
+  v1::Command roles;
+  roles.mutable_set_user_roles()->set_user_id(kClientUser);
+  roles.mutable_set_user_roles()->add_roles(engine::kClientRequester);
+  Run(kAdmin, roles);
+  v1::Command request = CreateOrderCommand();
+  request.mutable_create_order()->clear_client_id();
+  const std::string mine = Run(kClientUser, request).id();
+  const std::string houses = CreateOrder();
+  for (const std::string& order : {mine, houses}) {
+    Run(kProducer, Script(order, "Draft"));
+    Run(kAe, Approve(order, "script", 1));
+    Run(kProducer, Spot(order, "s3://spot"));
+    Run(kAe, Approve(order, "spot", 1));
+    v1::Command comment;
+    comment.mutable_add_comment()->set_order_id(order);
+    comment.mutable_add_comment()->set_text("Talent booked");
+    Run(kAe, comment);
+  }
+  ASSERT_OK_AND_ASSIGN(v1::OrderView underway, engine_->GetOrder({kClientUser}, mine));
+  EXPECT_THAT(underway.actions(), IsEmpty()) << "the house's work on it is the house's";
+  for (const std::string& order : {mine, houses}) {
+    v1::Command deliver = Action(order, "deliver");
+    deliver.mutable_perform_action()->set_comment("Airs from Monday on all stations");
+    Run(kProducer, deliver);
+  }
+  ASSERT_OK_AND_ASSIGN(v1::OrderView done, engine_->GetOrder({kClientUser}, mine));
+  ASSERT_EQ(done.actions_size(), 1);
+  EXPECT_EQ(done.actions(0).action(), "deliver");
+  EXPECT_EQ(done.actions(0).to_status(), "completed");
+  EXPECT_EQ(done.actions(0).comment(), "Airs from Monday on all stations");
+  EXPECT_EQ(done.actions(0).by(), "") << "who in the house took it is the house's";
+  EXPECT_THAT(done.comments(), IsEmpty());
+  ASSERT_OK_AND_ASSIGN(v1::OrderView theirs, engine_->GetOrder({kClientUser}, houses));
+  EXPECT_THAT(theirs.actions(), IsEmpty()) << "not its request";
+}
+
 // Seed 002's marketing manager looks at the requests apart from production orders.
 TEST_F(OrderFlowTest, OrdersAreListedByItemType) {
   v1::ItemTypeDefinition type = *engine_->GetItemType({kAdmin}, engine::kProductionOrder);

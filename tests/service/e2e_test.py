@@ -610,6 +610,16 @@ def main():
         shown = run_cli("order", "show", key, token=carol).stdout
         expect("status Awaiting script," in shown,
                "the client consults the status of its request:\n" + shown)
+        # Done, and told what the house said, not who in the house said it.
+        ok("script for the request", "script", "submit", key, "--text", "Spring!", token=pete)
+        ok("script approved", "approve", key, "script", "1", token=sam)
+        ok("spot for the request", "spot", "upload", key, "--uri", "s3://spots/spring.wav",
+           token=pete)
+        ok("spot approved", "approve", key, "spot", "1", token=sam)
+        ok("request delivered", "deliver", key, "--comment", "Airs from Monday", token=pete)
+        shown = run_cli("order", "show", key, token=carol).stdout
+        expect("\n  deliver, " in shown and ": Airs from Monday" in shown and "pete" not in shown,
+               "the client reads what the house said when it finished its request:\n" + shown)
         ok("back to a contact's role", "user", "roles", "carol", "client_contact")
         ok("user manager", "user", "manager", "otto", "mia")
         ok("user deactivate", "user", "deactivate", "otto")
