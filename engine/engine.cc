@@ -1650,7 +1650,8 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
   };
   struct Cycles {
     uint32_t orders = 0;
-    double seconds = 0;  // Summed from creation to completion.
+    uint32_t timed = 0;  // Those whose completion is known (their workflow version is).
+    double seconds = 0;  // Summed from creation to completion, over the timed ones.
   };
   struct PerOwner {
     uint32_t open = 0;
@@ -1706,11 +1707,11 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     }
     if (order.completed()) {
       PerOwner& owner = owners[order.owner_id()];
-      const double cycle =
-          completed_at.has_value() ? seconds(order.created_time(), *completed_at) : 0;
       for (Cycles* cycles : {&owner.completed, &owner.finished[order.status()]}) {
         ++cycles->orders;
-        cycles->seconds += cycle;
+        if (!completed_at.has_value()) continue;
+        ++cycles->timed;
+        cycles->seconds += seconds(order.created_time(), *completed_at);
       }
     } else if (!order.archived()) {
       ++owners[order.owner_id()].open;
@@ -1761,8 +1762,8 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     out->set_user_id(user);
     out->set_open_orders(per.open);
     out->set_completed_orders(per.completed.orders);
-    if (per.completed.orders > 0) {
-      out->set_average_cycle_seconds(per.completed.seconds / per.completed.orders);
+    if (per.completed.timed > 0) {
+      out->set_average_cycle_seconds(per.completed.seconds / per.completed.timed);
     }
     std::vector<std::pair<const std::string*, const Cycles*>> finished;
     for (const auto& [status, cycles] : per.finished) finished.emplace_back(&status, &cycles);
@@ -1776,7 +1777,7 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
       v1::FinishedStats* f = out->add_finished();
       f->set_status(*status);
       f->set_orders(cycles->orders);
-      f->set_average_cycle_seconds(cycles->seconds / cycles->orders);
+      if (cycles->timed > 0) f->set_average_cycle_seconds(cycles->seconds / cycles->timed);
     }
   }
   *stats.mutable_as_of() = internal::ToTimestamp(now);
@@ -1936,9 +1937,12 @@ absl::StatusOr<v1::ItemTypeDefinition> EngineImpl::GetItemType(const Principal& 
   const bool requester = IsRequester(*caller);
   if (!requester) RETURN_IF_ERROR(RequireHouse(*caller, "read the house's item types"));
   const v1::ItemTypeDefinition* type = state_.FindItemType(name);
-  if (type == nullptr && requester) {
+  // A requester's company's requests are of types that belong to a client; others (the
+  // house's own work) are not there for it.
+  if (requester && (type == nullptr || !type->facets().client_link())) {
     return absl::NotFoundError(absl::StrCat("there is no item type \"", absl::CHexEscape(name),
-                                            "\"; ask your account's owner which to use"));
+                                            "\" to request; `spotflow type list` lists those "
+                                            "there are"));
   }
   if (type == nullptr) {
     return absl::NotFoundError(absl::StrCat("there is no item type \"", absl::CHexEscape(name),
@@ -1959,7 +1963,8 @@ absl::StatusOr<ListItemTypesResponse> EngineImpl::ListItemTypes(const Principal&
   std::vector<const v1::ItemTypeDefinition*> types;
   for (const std::string& name : state_.ItemTypeNames()) {
     const v1::ItemTypeDefinition* type = state_.FindItemType(name);
-    if (type != nullptr) types.push_back(type);
+    // A requester's: those it may request (GetItemType).
+    if (type != nullptr && (!requester || type->facets().client_link())) types.push_back(type);
   }
   if (requester) {
     shown.reserve(types.size());

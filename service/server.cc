@@ -442,6 +442,8 @@ class Calls {
                                           const grpc::CallbackServerContext& context,
                                           const std::string& user, const std::string& hash_prefix) {
     RETURN_IF_ERROR(engine_->Authorize(principal, v1::ADMIN_CONFIGURE));
+    // Named, not the caller by default (as GetUser takes an empty id): a revocation says whose.
+    if (user.empty()) return absl::InvalidArgumentError("user_id is required");
     ASSIGN_OR_RETURN(const v1::UserView view, engine_->GetUser(principal, user));
     if (options_.tokens_file.empty()) {
       return absl::FailedPreconditionError("this server was started without a token file");

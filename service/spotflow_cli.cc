@@ -748,6 +748,23 @@ class Client {
     std::printf("%6s %-19s %-38s %-4s %-36s %s\n", "POS", "TIME (UTC)", "STREAM", "VER", "EVENT",
                 "BY");
   }
+  // An event's stream as a table names it: an order by its key, as everywhere else, looked up
+  // once per order (one the caller may not see, or deleted, by its stream id); the other
+  // records' ids are the names people gave them ("client-acme").
+  std::string StreamLabel(const std::string& stream) const {
+    absl::string_view id = stream;
+    if (!absl::ConsumePrefix(&id, "order-")) return stream;
+    auto [label, fresh] = stream_labels_.try_emplace(stream, stream);
+    if (fresh) {
+      v1::GetOrderRequest request;
+      request.set_order_id(std::string(id));
+      v1::OrderView order;
+      if (orders_->GetOrder(Context().get(), request, &order).ok() && !order.key().empty()) {
+        label->second = absl::StrCat("order ", order.key());
+      }
+    }
+    return label->second;
+  }
   void PrintEventLine(const v1::EventRecord& e) const {
     if (json_) return PrintJsonLine(Tailed(e));
     std::printf(
@@ -755,7 +772,7 @@ class Client {
         absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(e.recorded_time().seconds()),
                          absl::UTCTimeZone())
             .c_str(),
-        e.stream_id().c_str(), static_cast<unsigned long long>(e.stream_version()),
+        StreamLabel(e.stream_id()).c_str(), static_cast<unsigned long long>(e.stream_version()),
         e.payload_type().c_str(), e.actor().user_id().c_str(),
         e.actor().on_behalf_of().empty() ? "" : " for ", e.actor().on_behalf_of().c_str());
   }
@@ -1610,9 +1627,15 @@ class Client {
           absl::StrCat("owner ", c.old_owner(), " -> ", c.new_owner(), " by ", c.changed_by()));
     }
     for (const v1::ActionTaken& a : o.actions()) {
-      add(a.time(),
-          absl::StrCat(a.action(), " by ", a.by(), ": ", a.from_status(), " -> ", a.to_status(),
-                       a.comment().empty() ? "" : ": ", Indented(a.comment(), kIndent)));
+      // A contact's view holds only the action that finished its own request, without who
+      // took it or the state before: it reads as the status it left the request in.
+      const bool as_contact = !o.shown_to_contact().empty();
+      const std::string moved = !as_contact ? absl::StrCat(a.from_status(), " -> ", a.to_status())
+                                : a.to_status() == o.status() && !o.status_title().empty()
+                                    ? o.status_title()
+                                    : a.to_status();
+      add(a.time(), absl::StrCat(a.action(), a.by().empty() ? "" : " by ", a.by(), ": ", moved,
+                                 a.comment().empty() ? "" : ": ", Indented(a.comment(), kIndent)));
     }
     for (const v1::Comment& c : o.comments()) {
       add(c.time(), absl::StrCat("comment by ", c.author(), ": ", Indented(c.text(), kIndent)));
@@ -1737,6 +1760,7 @@ class Client {
   const std::string token_;
   bool json_;
   std::chrono::steady_clock::time_point last_progress_;
+  mutable std::map<std::string, std::string> stream_labels_;  // StreamLabel's, by stream id.
 };
 
 int Client::Run(const std::string& verb, const Args& args) {
@@ -2671,11 +2695,14 @@ int Client::Run(const std::string& verb, const Args& args) {
     grpc::Status status = admin_->GetItemType(Context().get(), request, &type);
     if (!status.ok()) return Report(status);
     if (PrintJson(type)) return 0;
-    std::printf(
-        "%s  %s, version %u\n  keys %s, workflow %s\n  artifacts %s\n", type.name().c_str(),
-        type.title().c_str(), type.version(), type.key_format().c_str(), type.workflow().c_str(),
-        type.facets().artifacts().empty() ? "(none)"
-                                          : absl::StrJoin(type.facets().artifacts(), ", ").c_str());
+    std::printf("%s  %s, version %u\n  keys %s, workflow %s\n  artifacts %s\n", type.name().c_str(),
+                type.title().c_str(), type.version(),
+                // A client's login reads the form only: no keys, no workflow.
+                type.key_format().empty() ? "-" : type.key_format().c_str(),
+                type.workflow().empty() ? "-" : type.workflow().c_str(),
+                type.facets().artifacts().empty()
+                    ? "(none)"
+                    : absl::StrJoin(type.facets().artifacts(), ", ").c_str());
     for (const v1::FieldDefinition& field : type.fields()) {
       std::printf("  field %s: %s%s\n", field.name().c_str(),
                   absl::AsciiStrToLower(v1::FieldType_Name(field.type())).c_str(),

@@ -1309,6 +1309,7 @@ absl::Status Decider::DefineRole(const v1::DefineRole& c) {
 }
 
 absl::Status Decider::DefineItemType(const v1::DefineItemType& c) {
+  AlsoInTurnOf(kDefinitionsTurn);  // Its name is checked against the others'.
   RETURN_IF_ERROR(RequireAdmin("define item types"));
   RETURN_IF_ERROR(ValidateItemType(c.definition()));
   const v1::WorkflowDefinition* workflow = state_.FindWorkflow(c.definition().workflow(), 0);
@@ -1359,6 +1360,7 @@ absl::Status Decider::DefineItemType(const v1::DefineItemType& c) {
 }
 
 absl::Status Decider::PublishWorkflow(const v1::PublishWorkflow& c) {
+  AlsoInTurnOf(kDefinitionsTurn);  // Its name is checked against the others'.
   RETURN_IF_ERROR(RequireAdmin("publish workflows"));
   RETURN_IF_ERROR(ValidateWorkflow(c.definition()));
   const v1::WorkflowDefinition* latest = state_.FindWorkflow(c.definition().name(), 0);
@@ -1967,7 +1969,9 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   };
   const std::string type_name = c.item_type().empty() ? kProductionOrder : c.item_type();
   const v1::ItemTypeDefinition* type = state_.FindItemType(type_name);
-  if (type == nullptr) {
+  // A client requests work for itself: of the types that belong to a client (the house's own
+  // work is not there for it, as GetItemType answers).
+  if (type == nullptr || (from_client && !type->facets().client_link())) {
     return absl::InvalidArgumentError(absl::StrCat("item type \"", type_name, "\" does not exist"));
   }
   if (c.kind() != v1::PRODUCTION && c.kind() != v1::PROVIDED) {

@@ -48,12 +48,15 @@ struct Decision {
   // deleting the client takes too, so that a client is never deleted with an order opening on
   // it; bulk commands take the turn of each order they move or read, so that a command in
   // flight on one is waited for rather than raced. Commands that name a client take
-  // kClientNamesTurn, so that two clients of one name cannot both pass.
+  // kClientNamesTurn, so that two clients of one name cannot both pass; commands that define
+  // item types or workflows take kDefinitionsTurn, so that two new names differing only in
+  // case cannot both pass.
   std::vector<std::string> turns;
 };
 
 inline constexpr char kDirectoryTurn[] = "(users and roles)";
 inline constexpr char kClientNamesTurn[] = "(client names)";
+inline constexpr char kDefinitionsTurn[] = "(item types and workflows)";
 
 // Whether deciding `command` may walk every client and a whole book of orders (reassigning
 // accounts) rather than the few records it names: such commands are not decided on a thread

@@ -201,14 +201,23 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
   order.clear_owner_history();
   // The actions' comments are the house's, as comments are; but a request the login submitted
   // keeps the action that finished it (done, or declined) with what the house said to it
-  // (seed 002: "deny the request and send feedback to the requestor"), not who took it.
+  // (seed 002: "deny the request and send feedback to the requestor"): the one that entered
+  // the final state it is in, when an action did (not a revision's review), without who took
+  // it or the state before (the house's internal reviews).
   std::optional<v1::ActionTaken> finished;
   if (its_own && order.completed()) {
-    for (auto it = order.actions().rbegin(); it != order.actions().rend(); ++it) {
-      if (it->to_status() != order.status()) continue;
-      finished = *it;
+    const auto& history = order.status_history();
+    uint64_t entered = 0;  // The last entry into a state, not an archiving or a restoring.
+    for (int i = 0; i < history.size(); ++i) {
+      if (!history[i].archived() && (i == 0 || !history[i - 1].archived())) {
+        entered = history[i].position();
+      }
+    }
+    for (const v1::ActionTaken& action : order.actions()) {
+      if (action.position() != entered || action.to_status() != order.status()) continue;
+      finished = action;
       finished->clear_by();
-      break;
+      finished->clear_from_status();
     }
   }
   order.clear_actions();

@@ -582,6 +582,14 @@ TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
   EXPECT_EQ(owner.finished(1).status(), "declined");
   EXPECT_EQ(owner.finished(1).orders(), 2u);
   EXPECT_DOUBLE_EQ(owner.finished(1).average_cycle_seconds(), 4 * 3600.0);  // (1h + 7h) / 2.
+  // Restored later, c finished when it was declined, not when it came back.
+  clock_.Advance(absl::Hours(10));
+  Run(kAe, OrderOnly(c, "restore"));
+  stats = engine_->GetOrderStats({kManager}, {});
+  ASSERT_OK(stats.status());
+  ASSERT_EQ(stats->owners(0).finished_size(), 2);
+  EXPECT_EQ(stats->owners(0).finished(1).orders(), 2u);
+  EXPECT_DOUBLE_EQ(stats->owners(0).finished(1).average_cycle_seconds(), 4 * 3600.0);
 }
 
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {
@@ -3231,7 +3239,7 @@ TEST_F(OrderFlowTest, AClientRequesterSubmitsRequestsForItsOwnCompany) {
   EXPECT_EQ(form->workflow(), "");
   EXPECT_EQ(form->key_format(), "");
   EXPECT_THAT(engine_->GetItemType({kClientUser}, "nope"),
-              StatusIs(absl::StatusCode::kNotFound, HasSubstr("ask your account's owner")));
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("`spotflow type list`")));
   EXPECT_THAT(engine_->GetWorkflow({kClientUser}, engine::kProductionOrder, 0),
               StatusIs(absl::StatusCode::kPermissionDenied));
   const std::string id = Run(kClientUser, request).id();
@@ -3321,9 +3329,49 @@ TEST_F(OrderFlowTest, AClientRequesterReadsWhatTheHouseSaidWhenItFinishedItsRequ
   EXPECT_EQ(done.actions(0).to_status(), "completed");
   EXPECT_EQ(done.actions(0).comment(), "Airs from Monday on all stations");
   EXPECT_EQ(done.actions(0).by(), "") << "who in the house took it is the house's";
+  EXPECT_EQ(done.actions(0).from_status(), "") << "the house's internal state";
   EXPECT_THAT(done.comments(), IsEmpty());
   ASSERT_OK_AND_ASSIGN(v1::OrderView theirs, engine_->GetOrder({kClientUser}, houses));
   EXPECT_THAT(theirs.actions(), IsEmpty()) << "not its request";
+  // Archived and restored, it still reads what finished it.
+  Run(kAe, OrderOnly(mine, "archive"));
+  Run(kAe, OrderOnly(mine, "restore"));
+  ASSERT_OK_AND_ASSIGN(done, engine_->GetOrder({kClientUser}, mine));
+  ASSERT_EQ(done.actions_size(), 1);
+  EXPECT_EQ(done.actions(0).comment(), "Airs from Monday on all stations");
+
+  // A workflow that reopens a finished order, and finishes it when the client approves a
+  // spot: what finished it last is the client's answer, and the earlier word is not shown as
+  // if it were.
+  v1::Command publish;
+  v1::WorkflowDefinition* workflow = publish.mutable_publish_workflow()->mutable_definition();
+  *workflow = ProductionOrderWorkflow();
+  for (v1::Transition& t : *workflow->mutable_transitions()) {
+    if (t.from() == "spot_client_review" && t.action() == "client_approve_spot") {
+      t.set_to("completed");
+    }
+  }
+  v1::Transition* reopen = workflow->add_transitions();
+  reopen->set_from("completed");
+  reopen->set_action("reopen");
+  reopen->set_to("awaiting_spot");
+  reopen->set_privilege(v1::REVISION_APPROVE);
+  Run(kAdmin, publish);
+  const std::string again = Run(kClientUser, request).id();
+  Run(kProducer, Script(again, "Draft"));
+  Run(kAe, Approve(again, "script", 1));
+  Run(kProducer, Spot(again, "s3://spot/1"));
+  Run(kAe, Approve(again, "spot", 1));
+  v1::Command deliver = Action(again, "deliver");
+  deliver.mutable_perform_action()->set_comment("First cut delivered");
+  Run(kProducer, deliver);
+  Run(kAe, Action(again, "reopen"));
+  Run(kProducer, Spot(again, "s3://spot/2"));
+  Run(kAe, Forward(again, "spot", 2));
+  Run(kClientUser, ClientAnswer(again, "spot", 2, true));
+  ASSERT_EQ(Order(again).status(), "completed");
+  ASSERT_OK_AND_ASSIGN(v1::OrderView reapproved, engine_->GetOrder({kClientUser}, again));
+  EXPECT_THAT(reapproved.actions(), IsEmpty()) << "no action finished it this time";
 }
 
 // Seed 002's marketing manager looks at the requests apart from production orders.

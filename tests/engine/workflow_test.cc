@@ -550,12 +550,43 @@ TEST_F(WorkflowTest, ItemTypesAndWorkflowsAreListedByNameInTheirLatestVersions) 
   roles.mutable_set_user_roles()->set_user_id(kClientUser);
   roles.mutable_set_user_roles()->add_roles(kClientRequester);
   Run(kAdmin, roles);
-  ASSERT_OK_AND_ASSIGN(ListItemTypesResponse forms, engine_->ListItemTypes({kClientUser}, {}));
-  ASSERT_EQ(forms.item_types.size(), 2u);
+  // The house's own work (no client) is not there for it to request.
+  v1::Command internal;
+  v1::ItemTypeDefinition* own = internal.mutable_define_item_type()->mutable_definition();
+  own->set_name("house_promo");
+  own->set_key_format("HP-{seq:3}");
+  own->set_workflow(kProductionOrder);
+  own->mutable_facets()->add_artifacts("spot");
+  Run(kAdmin, internal);
+  PageRequest page;
+  page.page_size = 1;
+  ASSERT_OK_AND_ASSIGN(ListItemTypesResponse forms, engine_->ListItemTypes({kClientUser}, page));
+  ASSERT_EQ(forms.item_types.size(), 1u);
   EXPECT_EQ(forms.item_types[0].name(), "creative");
   EXPECT_EQ(forms.item_types[0].workflow(), "");
   EXPECT_EQ(forms.item_types[0].key_format(), "");
   EXPECT_EQ(forms.item_types[0].fields_size(), type->fields_size());
+  page.page_token = forms.next_page_token;
+  ASSERT_OK_AND_ASSIGN(forms, engine_->ListItemTypes({kClientUser}, page));
+  ASSERT_EQ(forms.item_types.size(), 1u);
+  EXPECT_EQ(forms.item_types[0].name(), kProductionOrder) << "house_promo is not for it";
+  EXPECT_EQ(forms.item_types[0].key_format(), "");
+  EXPECT_EQ(forms.next_page_token, "");
+  EXPECT_THAT(engine_->GetItemType({kClientUser}, "house_promo"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("`spotflow type list`")));
+  v1::Command request = CreateOrderCommand(v1::PROVIDED);
+  request.mutable_create_order()->clear_client_id();
+  request.mutable_create_order()->set_item_type("house_promo");
+  EXPECT_THAT(Reject(kClientUser, request),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not exist")));
+  // A page token is its list's own.
+  PageRequest first_role;
+  first_role.page_size = 1;
+  ASSERT_OK_AND_ASSIGN(ListRolesResponse role_page, engine_->ListRoles({kAe}, first_role));
+  PageRequest crossed;
+  crossed.page_token = role_page.next_page_token;
+  ASSERT_NE(crossed.page_token, "");
+  EXPECT_THAT(engine_->ListItemTypes({kAe}, crossed), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(engine_->ListWorkflows({kClientUser}, {}),
               StatusIs(absl::StatusCode::kPermissionDenied));
 }

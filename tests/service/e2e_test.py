@@ -893,6 +893,10 @@ def main():
             ok("a comment while they follow", "comment", "spring-launch", "Watched?", token=sam)
             expect(read_until(tailing, "CommentAdded"),
                    "events tail --follow prints the new event as it is appended")
+            spring_key = api.order("spring-launch", sam).key
+            expect([line for line in tailing.seen.decode().splitlines() if "CommentAdded" in line
+                    and (" order %s " % spring_key) in line],
+                   "events tail names the order by its key: %r" % tailing.seen)
             expect(read_until(tailing_json, '"comment_added"'),
                    "events tail --json --follow prints the new event's payload")
             last = json.loads([line for line in tailing_json.seen.decode().splitlines()

@@ -331,6 +331,9 @@ TEST_F(ServiceTest, AdministratorsRevokeATokenWhichStopsWorkingAtOnce) {
   revoke.set_user_id("nobody");
   ExpectRefused(grpc::StatusCode::NOT_FOUND,
                 [&] { return admin_->RevokeToken(Context("admin").get(), revoke, &revoked); });
+  revoke.set_user_id("");  // Whose is not left to the caller's own record.
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT,
+                [&] { return admin_->RevokeToken(Context("admin").get(), revoke, &revoked); });
   revoke.set_user_id("ann");  // Not Ann's token.
   ExpectRefused(grpc::StatusCode::NOT_FOUND,
                 [&] { return admin_->RevokeToken(Context("admin").get(), revoke, &revoked); });
