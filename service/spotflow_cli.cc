@@ -7,6 +7,8 @@
 // $SPOTFLOW_SERVER (default 127.0.0.1:50051). Output is a readable summary, or the
 // response as JSON with --json. On an error it prints the server's code and message and
 // exits with 1 (2 for a usage error). `spotflow help` lists the verbs.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -87,6 +89,25 @@ std::string CannotRead(const std::string& path) {
 const std::string& Positional(const Args& args, size_t index, const char* what) {
   if (index >= args.positional.size()) Usage(absl::StrCat("missing ", what));
   return args.positional[index];
+}
+
+// Whether a change that cannot be undone (a delete: the record leaves every list for good)
+// goes ahead: --yes says so, a preview (--dry-run) changes nothing, and on a terminal the
+// person is asked; elsewhere (a script) without --yes it is a usage error.
+bool Confirmed(const Args& args, const std::string& change) {
+  if (args.Has("yes") || args.Has("dry-run")) return true;
+  if (isatty(STDIN_FILENO) == 0) {
+    Usage(absl::StrCat(change,
+                       " cannot be undone: add --yes to go ahead (or --dry-run to see "
+                       "what it would do)"));
+  }
+  std::fprintf(stderr, "%s cannot be undone. Go ahead? [y/N] ", change.c_str());
+  std::string answer;
+  for (int c = std::getchar(); c != EOF && c != '\n'; c = std::getchar()) answer.push_back(c);
+  answer = absl::AsciiStrToLower(absl::StripAsciiWhitespace(answer));
+  if (answer == "y" || answer == "yes") return true;
+  std::fprintf(stderr, "spotflow: nothing changed\n");
+  return false;
 }
 
 std::string Required(const Args& args, const std::string& name) {
@@ -263,7 +284,8 @@ const std::vector<VerbSpec>& Verbs() {
        2, 2, {"comment"}, true},
       {"archive", "ORDER", 1, 1, {}, true},
       {"restore", "ORDER", 1, 1, {}, true},
-      {"delete", "ORDER", 1, 1, {}, true},
+      {"delete", "ORDER [--yes]   (it leaves every list for good: asks first, or --yes)",
+       1, 1, {"yes"}, true},
       {"share", "ORDER USER", 2, 2, {}, true},
       {"unshare", "ORDER USER", 2, 2, {}, true},
       {"assign", "ORDER PRODUCER", 2, 2, {}, true},
@@ -282,7 +304,8 @@ const std::vector<VerbSpec>& Verbs() {
                        "               without it, until unshared)",
        2, 2, {"until"}, true},
       {"client unshare", "CLIENT USER", 2, 2, {}, true},
-      {"client delete", "CLIENT", 1, 1, {}, true},
+      {"client delete", "CLIENT [--yes]   (it leaves every list for good: asks first, or --yes)",
+       1, 1, {"yes"}, true},
       {"contact add", "CLIENT --name NAME [--id ID] [--email E] [--phone P] [--title T]\n"
                       "               (the id: made from the name when not given)",
        1, 1, {"name", "id", "email", "phone", "title"}, true},
@@ -2055,6 +2078,7 @@ int Client::Run(const std::string& verb, const Args& args) {
       return Change(request, args,
                     [&](auto* c, auto& q, auto* out) { return orders_->RestoreOrder(c, q, out); });
     }
+    if (!Confirmed(args, absl::StrCat("Deleting order ", id))) return 1;
     v1::DeleteOrderRequest request;
     request.mutable_delete_order()->set_order_id(id);
     return Change(request, args,
@@ -2268,6 +2292,9 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "client" && sub == "delete") {
     v1::DeleteClientRequest request;
     request.mutable_delete_client()->set_client_id(rest(1, "the client id"));
+    if (!Confirmed(args, absl::StrCat("Deleting client ", request.delete_client().client_id()))) {
+      return 1;
+    }
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return clients_->DeleteClient(c, q, out); });
   }
@@ -3105,7 +3132,7 @@ int Main(int argc, char** argv) {
       }
       const bool boolean = name == "json" || name == "help" || name == "provided" ||
                            name == "queue" || name == "filtered" || name == "follow" ||
-                           name == "dry-run" || name == "waiting";
+                           name == "dry-run" || name == "waiting" || name == "yes";
       if (boolean) {
         // --queue, --queue=true: on; --queue=false: off, as if not given.
         if (value == "false" || value == "no" || value == "0") continue;

@@ -11,6 +11,7 @@ state. Exits non-zero on the first failure.
 """
 import hashlib
 import os
+import pty
 import re
 import shutil
 import signal
@@ -163,7 +164,8 @@ def main():
                "a flight change granted reads as `flight decide ... approve` says: " + told.stdout)
         def run_cli(*args, token=sam):
             return subprocess.run([cli, "--server=127.0.0.1:%d" % port, "--token=" + token]
-                                  + list(args), capture_output=True, text=True, timeout=30)
+                                  + list(args), capture_output=True, text=True, timeout=30,
+                                  stdin=subprocess.DEVNULL)
 
         def ok(what, *args, token=admin):
             result = run_cli(*args, token=token)
@@ -620,6 +622,29 @@ def main():
         shown = run_cli("order", "show", key, token=carol).stdout
         expect("\n  deliver, " in shown and ": Airs from Monday" in shown and "pete" not in shown,
                "the client reads what the house said when it finished its request:\n" + shown)
+        # A delete cannot be undone: the CLI asks first, or a script says --yes.
+        doomed = run_cli("order", "create", "--client", "acme", "--title", "Doomed", "--flight",
+                         "2099-01-01..2099-01-02", token=sam)
+        dkey = doomed.stdout.split()[1]
+        unasked = run_cli("delete", dkey, token=sam)
+        expect(unasked.returncode == 2 and "cannot be undone: add --yes" in unasked.stderr
+               and api.order(dkey, sam).key == dkey,
+               "a delete without a terminal to ask on needs --yes, and deletes nothing: "
+               + unasked.stderr)
+        leader, follower = pty.openpty()
+        try:
+            os.write(leader, b"n\n")
+            declined = subprocess.run([cli, "--server=127.0.0.1:%d" % port, "--token=" + sam,
+                                       "delete", dkey], stdin=follower, capture_output=True,
+                                      text=True, timeout=30)
+        finally:
+            os.close(follower)
+            os.close(leader)
+        expect(declined.returncode == 1 and "Deleting order %s cannot be undone. Go ahead? [y/N]"
+               % dkey in declined.stderr and "nothing changed" in declined.stderr
+               and api.order(dkey, sam).key == dkey,
+               "asked on a terminal, no keeps the order: " + declined.stderr)
+        ok("delete --yes", "delete", dkey, "--yes", token=sam)
         ok("back to a contact's role", "user", "roles", "carol", "client_contact")
         ok("user manager", "user", "manager", "otto", "mia")
         ok("user deactivate", "user", "deactivate", "otto")
