@@ -1293,6 +1293,18 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
        internal::ActionsOpenTo(state_, *caller, *order, now, /*moving_only=*/false)) {
     shown.add_open_actions(std::move(action));
   }
+  if (const v1::WorkflowDefinition* workflow =
+          state_.FindWorkflow(order->workflow(), order->workflow_version())) {
+    for (const v1::Transition& t : workflow->transitions()) {
+      const bool open = t.from() == order->status() &&
+                        std::find(shown.open_actions().begin(), shown.open_actions().end(),
+                                  t.action()) != shown.open_actions().end();
+      if (open && std::find(t.conditions().begin(), t.conditions().end(), v1::COMMENT_GIVEN) !=
+                      t.conditions().end()) {
+        shown.add_open_actions_needing_comment(t.action());
+      }
+    }
+  }
   for (std::string& action : internal::FlightActionsOpenTo(state_, *caller, *order, now)) {
     shown.add_open_flight_actions(std::move(action));
   }

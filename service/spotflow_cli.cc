@@ -1476,8 +1476,13 @@ class Client {
       } else {
         std::printf("  open to you now:\n");
         for (const std::string& action : o.open_actions()) {
-          std::printf("    %-30s spotflow %s\n", action.c_str(),
-                      CommandFor(o, action, name).c_str());
+          std::string command = CommandFor(o, action, name);
+          const auto& with_comment = o.open_actions_needing_comment();
+          if (std::find(with_comment.begin(), with_comment.end(), action) != with_comment.end() &&
+              !absl::StrContains(command, "--comment")) {
+            absl::StrAppend(&command, " --comment TEXT");
+          }
+          std::printf("    %-30s spotflow %s\n", action.c_str(), command.c_str());
         }
       }
       if (!o.forward_contacts().empty()) {

@@ -709,11 +709,11 @@ class Decider {
     return workflow;
   }
   // The transition `action` takes from the order's state, its privilege and conditions
-  // checked. `privilege_override` replaces the transition's privilege (client answers recorded
-  // on a contact's behalf).
+  // checked; `comment` is what the command says with it (COMMENT_GIVEN). `privilege_override`
+  // replaces the transition's privilege (client answers recorded on a contact's behalf).
   absl::StatusOr<const v1::Transition*> Transit(
       const v1::OrderView& order, const std::string& action, absl::string_view artifact,
-      v1::Privilege privilege_override = v1::PRIVILEGE_UNSPECIFIED) {
+      absl::string_view comment, v1::Privilege privilege_override = v1::PRIVILEGE_UNSPECIFIED) {
     ASSIGN_OR_RETURN(const v1::WorkflowDefinition* workflow, WorkflowOf(order));
     const v1::Transition* transition = FindTransition(*workflow, order.status(), action);
     if (transition == nullptr) {
@@ -757,7 +757,7 @@ class Decider {
     RETURN_IF_ERROR(Require(privilege, order, absl::StrCat("take action \"", action, "\" on")));
     for (int condition : transition->conditions()) {
       RETURN_IF_ERROR(
-          CheckCondition(order, static_cast<v1::Condition>(condition), artifact, action));
+          CheckCondition(order, static_cast<v1::Condition>(condition), artifact, action, comment));
     }
     return transition;
   }
@@ -788,8 +788,11 @@ class Decider {
     return std::any_of((*workflow)->transitions().begin(), (*workflow)->transitions().end(),
                        [&](const v1::Transition& t) { return t.action() == action; });
   }
+  // `comment`: the command's; none when only the order is asked about (an action open to
+  // someone, who gives the comment when they take it).
   absl::Status CheckCondition(const v1::OrderView& order, v1::Condition condition,
-                              absl::string_view artifact, absl::string_view action) const {
+                              absl::string_view artifact, absl::string_view action,
+                              std::optional<absl::string_view> comment) const {
     auto latest_approved = [&](absl::string_view kind, bool internal) {
       const auto& revisions = kind == "script" ? order.scripts() : order.spots();
       if (revisions.empty()) return false;
@@ -814,6 +817,14 @@ class Decider {
         if (!latest_approved("spot", /*internal=*/false)) {
           return absl::FailedPreconditionError(absl::StrCat(
               "action \"", action, "\" needs an approved spot on order ", Name(order)));
+        }
+        return absl::OkStatus();
+      case v1::COMMENT_GIVEN:
+        if (comment.has_value() && absl::StripAsciiWhitespace(*comment).empty()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "action \"", action, "\" on order ", Name(order),
+              " is taken with a comment saying why, which the client's requester reads; give one "
+              "(comment; spotflow ... --comment TEXT)"));
         }
         return absl::OkStatus();
       default:
@@ -2154,7 +2165,8 @@ absl::Status Decider::SubmitRevision(const v1::SubmitRevision& c) {
           "send it as provided (provided_by_client; spotflow spot upload ... --provided)"));
     }
   }
-  ASSIGN_OR_RETURN(const v1::Transition* transition, Transit(*order, action, c.artifact()));
+  ASSIGN_OR_RETURN(const v1::Transition* transition,
+                   Transit(*order, action, c.artifact(), c.change_note()));
   // A spot airs in its slot: one that runs longer than the order's length would be cut off.
   // Shorter ones are taken (a :30 that runs 29.5 s); no duration or no length, no check.
   const uint64_t length_ms = uint64_t{order->spot_length_seconds()} * 1000;
@@ -2191,8 +2203,9 @@ absl::Status Decider::ApproveRevision(const v1::ApproveRevision& c) {
   RETURN_IF_ERROR(RequireMayTake(*order, absl::StrCat("approve_", c.artifact())));
   ASSIGN_OR_RETURN(const v1::Revision* revision,
                    ReviewedRevision(*order, c.artifact(), c.revision()));
-  ASSIGN_OR_RETURN(const v1::Transition* transition,
-                   Transit(*order, absl::StrCat("approve_", c.artifact()), c.artifact()));
+  ASSIGN_OR_RETURN(
+      const v1::Transition* transition,
+      Transit(*order, absl::StrCat("approve_", c.artifact()), c.artifact(), c.comment()));
   EmitReview(*order, c.artifact(), revision->number(), v1::APPROVED, *transition)
       ->set_comment(c.comment());
   return absl::OkStatus();
@@ -2204,9 +2217,9 @@ absl::Status Decider::RequestChanges(const v1::RequestChanges& c) {
   RETURN_IF_ERROR(RequireMayTake(*order, absl::StrCat("request_", c.artifact(), "_changes")));
   ASSIGN_OR_RETURN(const v1::Revision* revision,
                    ReviewedRevision(*order, c.artifact(), c.revision()));
-  ASSIGN_OR_RETURN(
-      const v1::Transition* transition,
-      Transit(*order, absl::StrCat("request_", c.artifact(), "_changes"), c.artifact()));
+  ASSIGN_OR_RETURN(const v1::Transition* transition,
+                   Transit(*order, absl::StrCat("request_", c.artifact(), "_changes"), c.artifact(),
+                           c.comment()));
   EmitReview(*order, c.artifact(), revision->number(), v1::CHANGES_REQUESTED, *transition)
       ->set_comment(c.comment());
   return absl::OkStatus();
@@ -2227,8 +2240,9 @@ absl::Status Decider::ForwardToClient(const v1::ForwardToClient& c) {
   // The contact must still be on record when this commits: a RemoveContact decided in its own
   // turn meanwhile makes this one decide again (and RemoveContact reads the order likewise).
   Read(ClientStream(client->client_id()), client->version());
-  ASSIGN_OR_RETURN(const v1::Transition* transition,
-                   Transit(*order, absl::StrCat("forward_", c.artifact()), c.artifact()));
+  ASSIGN_OR_RETURN(
+      const v1::Transition* transition,
+      Transit(*order, absl::StrCat("forward_", c.artifact()), c.artifact(), c.message()));
   v1::RevisionReviewed* e =
       EmitReview(*order, c.artifact(), revision->number(), v1::FORWARDED_TO_CLIENT, *transition);
   e->set_contact_id(c.contact_id());
@@ -2311,7 +2325,7 @@ absl::Status Decider::RecordClientAnswer(const v1::RecordClientAnswer& c) {
                      " was not forwarded to contact \"", contact_id, "\""));
   }
   ASSIGN_OR_RETURN(const v1::Transition* transition,
-                   Transit(*order, action, c.artifact(), privilege));
+                   Transit(*order, action, c.artifact(), c.comment(), privilege));
   v1::RevisionReviewed* e =
       EmitReview(*order, c.artifact(), revision->number(),
                  c.approved() ? v1::CLIENT_APPROVED : v1::CLIENT_CHANGES_REQUESTED, *transition);
@@ -2340,7 +2354,7 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
                                                    "\" acts on a revision; use its own command (",
                                                    command, "), which names the revision"));
   }
-  ASSIGN_OR_RETURN(const v1::Transition* transition, Transit(*order, c.action(), ""));
+  ASSIGN_OR_RETURN(const v1::Transition* transition, Transit(*order, c.action(), "", c.comment()));
   const std::string stream = OrderStream(order->order_id());
   v1::OrderTransitioned* e = Emit(stream, order->version()).mutable_order_transitioned();
   e->set_order_id(order->order_id());
@@ -2915,8 +2929,9 @@ std::vector<std::string> Decider::OpenActions(const v1::OrderView& order, bool m
     if (!IsSystem() && !state_.Allows(actor_, privilege, order, now_)) continue;
     bool conditions_hold = true;
     for (int condition : t.conditions()) {
-      conditions_hold &=
-          CheckCondition(order, static_cast<v1::Condition>(condition), artifact, action).ok();
+      conditions_hold &= CheckCondition(order, static_cast<v1::Condition>(condition), artifact,
+                                        action, std::nullopt)
+                             .ok();
     }
     if (conditions_hold) open.push_back(action);
   }

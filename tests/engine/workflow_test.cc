@@ -473,6 +473,48 @@ TEST_F(WorkflowTest, ConfiguredItemTypeHasItsFormAndKeys) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("artifact")));
 }
 
+// Seed 002: a request is denied "and feedback sent to the requestor": the workflow may say an
+// action is taken only with a comment.
+TEST_F(WorkflowTest, AnActionMayNeedACommentSayingWhy) {
+  v1::WorkflowDefinition workflow = ProductionOrderWorkflow();
+  v1::WorkflowState* declined = workflow.add_states();
+  declined->set_name("declined");
+  declined->set_title("Declined");
+  declined->set_terminal(true);
+  v1::Transition* decline = workflow.add_transitions();
+  decline->set_from("awaiting_script");
+  decline->set_action("decline");
+  decline->set_to("declined");
+  decline->set_privilege(v1::REVISION_APPROVE);
+  decline->add_conditions(v1::COMMENT_GIVEN);
+  for (v1::Transition& t : *workflow.mutable_transitions()) {
+    if (t.action() == "approve_script") t.add_conditions(v1::COMMENT_GIVEN);
+  }
+  Run(kAdmin, Publish(workflow));
+  const std::string order = CreateOrder();
+  ASSERT_OK_AND_ASSIGN(v1::OrderView shown, engine_->GetOrder({kAe}, order));
+  EXPECT_THAT(shown.open_actions(), ::testing::Contains("decline"));
+  EXPECT_THAT(shown.open_actions_needing_comment(), ::testing::ElementsAre("decline"));
+  const v1::Command bare = Action(order, "decline");
+  EXPECT_THAT(Reject(kAe, bare), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("is taken with a comment saying why")));
+  v1::Command blank = bare;
+  blank.mutable_perform_action()->set_comment("  ");
+  EXPECT_THAT(Reject(kAe, blank), StatusIs(absl::StatusCode::kInvalidArgument));
+  // Revision actions take theirs from their own command's comment.
+  const std::string other = CreateOrder();
+  Run(kProducer, Script(other, "Draft"));
+  EXPECT_THAT(Reject(kAe, Approve(other, "script", 1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("approve_script")));
+  v1::Command approve = Approve(other, "script", 1);
+  approve.mutable_approve_revision()->set_comment("Lovely");
+  Run(kAe, approve);
+  v1::Command reasoned = bare;
+  reasoned.mutable_perform_action()->set_comment("Out of budget this quarter");
+  Run(kAe, reasoned);
+  EXPECT_EQ(Order(order).status(), "declined");
+}
+
 // "Producer" beside "producer" would be taken for one another wherever people type a name.
 TEST_F(WorkflowTest, ANameDifferingOnlyInCaseFromOneInUseIsRefused) {
   v1::Command role;

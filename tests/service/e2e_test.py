@@ -730,6 +730,38 @@ def main():
         kept_out = run_cli("workflow", "list", token=tokens["carol"])
         expect(kept_out.returncode == 1 and "PERMISSION_DENIED" in kept_out.stderr,
                "a contact's login lists no workflow: " + kept_out.stderr)
+        # A request workflow whose decline is taken only with a reason (seed 002).
+        flow = json.loads(run_cli("--json", "workflow", "show", "production_order",
+                                  token=admin).stdout)
+        flow["name"] = "request_flow"
+        flow.pop("version", None)
+        flow["states"].append({"name": "declined", "title": "Declined", "terminal": True})
+        flow["transitions"].append({"from": "awaiting_script", "action": "decline",
+                                    "to": "declined", "privilege": "REVISION_APPROVE",
+                                    "conditions": ["COMMENT_GIVEN"]})
+        flow_path = os.path.join(data_dir, "request_flow.json")
+        with open(flow_path, "w") as out:
+            json.dump(flow, out)
+        ok("workflow publish with a decline that needs a reason", "workflow", "publish", flow_path)
+        request_type = dict(json.loads(run_cli("--json", "type", "show", "production_order",
+                                               token=admin).stdout),
+                            name="ad_request", key_format="AR-{seq:3}", workflow="request_flow")
+        request_type.pop("version", None)
+        type_path = os.path.join(data_dir, "ad_request.json")
+        with open(type_path, "w") as out:
+            json.dump(request_type, out)
+        ok("type define on it", "type", "define", type_path)
+        asked = run_cli("order", "create", "--type", "ad_request", "--client", "acme", "--title",
+                        "Banner", "--flight", "2099-02-01..2099-02-02", token=sam)
+        akey = asked.stdout.split()[1]
+        offered = run_cli("order", "show", akey, token=sam).stdout
+        expect(re.search(r"decline +spotflow action %s decline --comment TEXT" % akey, offered),
+               "order show says the decline takes a comment:\n" + offered)
+        bare = run_cli("action", akey, "decline", token=sam)
+        expect(bare.returncode == 1 and "INVALID_ARGUMENT" in bare.stderr
+               and "with a comment saying why" in bare.stderr,
+               "a decline without a reason is refused: " + bare.stderr)
+        ok("decline with a reason", "action", akey, "decline", "--comment", "No budget", token=sam)
         unknown = run_cli("type", "show", "media_reqest", token=admin)
         expect(unknown.returncode == 1 and "media_request, production_order" in unknown.stderr,
                "an unknown item type names the ones there are: " + unknown.stderr)
