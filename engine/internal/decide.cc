@@ -2001,6 +2001,11 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   if (type->facets().schedule()) {
     RETURN_IF_ERROR(ValidateFlight(c.flight_start(), c.flight_end()));
     RETURN_IF_ERROR(FlightNotOver("flight_end", c.flight_end()));
+  } else if (c.has_flight_start() || c.has_flight_end()) {
+    // Dropped, the dates would be lost without a word.
+    return absl::InvalidArgumentError(
+        absl::StrCat("item type \"", type_name,
+                     "\" has no flight dates; leave flight_start and flight_end out"));
   }
   RETURN_IF_ERROR(ValidateFields(*type, c.fields(), /*require_all=*/true));
   const v1::ClientView* client = nullptr;

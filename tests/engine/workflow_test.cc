@@ -473,6 +473,27 @@ TEST_F(WorkflowTest, ConfiguredItemTypeHasItsFormAndKeys) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("artifact")));
 }
 
+// An item without a schedule takes no flight dates: dropped, they would be lost unsaid.
+TEST_F(WorkflowTest, FlightDatesForATypeWithoutAScheduleAreRefused) {
+  v1::Command define;
+  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
+  type->set_name("house_promo");
+  type->set_key_format("HP-{seq:3}");
+  type->set_workflow(kProductionOrder);
+  type->mutable_facets()->add_artifacts("spot");
+  Run(kAdmin, define);
+  v1::Command create = CreateOrderCommand(v1::PROVIDED);
+  create.mutable_create_order()->set_item_type("house_promo");
+  create.mutable_create_order()->clear_client_id();
+  ASSERT_TRUE(create.create_order().has_flight_start());
+  EXPECT_THAT(Reject(kAe, create),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has no flight dates")));
+  create.mutable_create_order()->clear_flight_start();
+  create.mutable_create_order()->clear_flight_end();
+  const std::string id = Run(kAe, create).id();
+  EXPECT_EQ(Order(id).flight_start().year(), 0) << "no flight";
+}
+
 // Seed 002: a request is denied "and feedback sent to the requestor": the workflow may say an
 // action is taken only with a comment.
 TEST_F(WorkflowTest, AnActionMayNeedACommentSayingWhy) {

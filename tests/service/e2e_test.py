@@ -783,6 +783,10 @@ def main():
                        "workflow": "production_order",
                        "facets": {"artifacts": ["spot"]}}, out)
         ok("type define without client or flight", "type", "define", internal)
+        dated = run_cli("order", "create", "--type", "internal_spot", "--title", "Staff promo",
+                        "--kind", "provided", "--flight", "2099-01-01..2099-01-02", token=sam)
+        expect(dated.returncode == 1 and "has no flight dates" in dated.stderr,
+               "a flight for a type without one is refused, not dropped: " + dated.stderr)
         made = run_cli("order", "create", "--type", "internal_spot", "--title", "Staff promo",
                        "--kind", "provided", token=sam)
         expect(made.returncode == 0 and "IS-001" in made.stdout,
