@@ -1654,6 +1654,11 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     return absl::PermissionDeniedError(absl::StrCat(
         "user \"", caller->user_id(), "\" speaks for a client; order analytics are the house's"));
   }
+  if (!filter.item_type.empty() && state_.FindItemType(filter.item_type) == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "there is no item type \"", absl::CHexEscape(filter.item_type),
+        "\" to filter by; the item types are: ", absl::StrJoin(state_.ItemTypeNames(), ", ")));
+  }
   const absl::Time now = clock_->Now();
   struct PerState {
     uint32_t orders_now = 0;
@@ -1682,6 +1687,7 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     if (order.deleted() || !state_.CanSee(*caller, order, now)) return;
     if (!filter.owner_id.empty() && order.owner_id() != filter.owner_id) return;
     if (!filter.client_id.empty() && order.client_id() != filter.client_id) return;
+    if (!filter.item_type.empty() && order.item_type() != filter.item_type) return;
     const absl::Time created = internal::ToTime(order.created_time());
     if (filter.created_since.has_value() && created < *filter.created_since) return;
     if (filter.created_before.has_value() && created >= *filter.created_before) return;

@@ -123,6 +123,7 @@ struct ListOrdersResponse {
 struct OrderStatsFilter {
   std::string owner_id;   // Empty: any.
   std::string client_id;  // Empty: any.
+  std::string item_type;  // Empty: any.
   // Created in [created_since, created_before); unset: no bound.
   std::optional<absl::Time> created_since;
   std::optional<absl::Time> created_before;

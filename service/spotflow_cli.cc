@@ -254,10 +254,11 @@ const std::vector<VerbSpec>& Verbs() {
       {"order reuse", "ORDER --flight START..END [--id ID] [--title TEXT] [--field NAME=VALUE]...\n"
                       "               (a new order like it; --field over the archived order's)",
        1, 1, {"id", "title", "flight", "field"}, true},
-      {"order stats", "[--owner USER] [--client ID] [--since YYYY-MM-DD] [--until YYYY-MM-DD]\n"
-                      "               (the orders you see: how many in each state and how long\n"
-                      "               they stay, each owner's open and completed orders)",
-       0, 0, {"owner", "client", "since", "until"}, false},
+      {"order stats", "[--owner USER] [--client ID] [--type TYPE] [--since YYYY-MM-DD]\n"
+                      "               [--until YYYY-MM-DD]   (the orders you see: how many in each\n"
+                      "               state and how long they stay, each owner's open orders and\n"
+                      "               those ended in each final state)",
+       0, 0, {"owner", "client", "type", "since", "until"}, false},
       {"order reassign", "ORDER[,ORDER...] USER   (sales managers: the orders to another owner;\n"
                          "               their accounts stay where they are)",
        2, 2, {}, true},
@@ -2100,6 +2101,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     v1::GetOrderStatsRequest request;
     request.set_owner_id(args.Get("owner"));
     request.set_client_id(args.Get("client"));
+    request.set_item_type(args.Get("type"));
     // Whole days, UTC: --since from its start, --until to its end.
     const auto day_start = [](const std::string& text, int days_after) {
       const v1::Date date = ParseDate(text);

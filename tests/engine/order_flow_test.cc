@@ -590,6 +590,32 @@ TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
   ASSERT_EQ(stats->owners(0).finished_size(), 2);
   EXPECT_EQ(stats->owners(0).finished(1).orders(), 2u);
   EXPECT_DOUBLE_EQ(stats->owners(0).finished(1).average_cycle_seconds(), 4 * 3600.0);
+  // By item type: requests apart from production orders.
+  v1::ItemTypeDefinition creative = *engine_->GetItemType({kAdmin}, kProductionOrder);
+  creative.set_name("creative");
+  creative.set_key_format("CR-{seq:3}");
+  creative.set_version(0);
+  v1::Command define;
+  *define.mutable_define_item_type()->mutable_definition() = creative;
+  Run(kAdmin, define);
+  v1::Command request = CreateOrderCommand();
+  request.mutable_create_order()->set_item_type("creative");
+  Run(kAe, request);
+  OrderStatsFilter of_type;
+  of_type.item_type = "creative";
+  stats = engine_->GetOrderStats({kManager}, of_type);
+  ASSERT_OK(stats.status());
+  EXPECT_EQ(stats->orders(), 1u);
+  ASSERT_EQ(stats->owners_size(), 1);
+  EXPECT_EQ(stats->owners(0).open_orders(), 1u);
+  EXPECT_EQ(stats->owners(0).finished_size(), 0);
+  of_type.item_type = kProductionOrder;
+  stats = engine_->GetOrderStats({kManager}, of_type);
+  ASSERT_OK(stats.status());
+  EXPECT_EQ(stats->orders(), 3u);
+  of_type.item_type = "creatve";
+  EXPECT_THAT(engine_->GetOrderStats({kManager}, of_type),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("creative, production_order")));
 }
 
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {

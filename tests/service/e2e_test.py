@@ -1034,6 +1034,10 @@ def main():
         expect(not_told.returncode == 1 and "PERMISSION_DENIED" in not_told.stderr
                and "staff" in not_told.stderr,
                "a contact's login is refused a board of who has the ball: " + not_told.stderr)
+        typed_report = run_cli("order", "stats", "--type", "media_request", token=mia)
+        expect(typed_report.returncode == 0 and typed_report.stdout.startswith("1 order ("),
+               "order stats --type counts that type's orders: " + typed_report.stdout
+               + typed_report.stderr)
         report = run_cli("order", "stats", token=mia)
         expect(report.returncode == 0 and "STATE" in report.stdout and "AVERAGE STAY" in report.stdout
                and "\nsam " in report.stdout and " of them archived (as of " in report.stdout
