@@ -352,6 +352,16 @@ class Decider {
     return IsSystem() ? v1::ALL : state_.ScopeOf(actor_, privilege);
   }
   absl::Status Denied(v1::Privilege privilege, absl::string_view what) const {
+    if (!actor_.client_id().empty()) {
+      // A client's login is told whom to ask, not how the house's privileges work: submitting
+      // requests is a role its account's owner can have it given; the rest is the house's.
+      return absl::PermissionDeniedError(absl::StrCat(
+          "user \"", actor_.user_id(), "\" speaks for client \"", actor_.client_id(),
+          "\" and may not ", what,
+          privilege == v1::REQUEST_SUBMIT
+              ? "; ask your account's owner to have this login given the client_requester role"
+              : "; that is the house's to do: ask your account's owner"));
+    }
     return absl::PermissionDeniedError(absl::StrCat(
         "user \"", actor_.user_id(), "\" (roles: ",
         actor_.roles().empty() ? "none" : absl::StrJoin(actor_.roles(), ", "), ") may not ", what,

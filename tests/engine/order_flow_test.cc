@@ -3245,8 +3245,14 @@ TEST_F(OrderFlowTest, OrdersAreListedByTheirAccountsOwner) {
 TEST_F(OrderFlowTest, AClientRequesterSubmitsRequestsForItsOwnCompany) {
   v1::Command request = CreateOrderCommand();
   request.mutable_create_order()->clear_client_id();  // Its own company's, unsaid.
-  EXPECT_THAT(Reject(kClientUser, request),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("may not submit requests")));
+  const absl::Status not_yet = Reject(kClientUser, request);
+  EXPECT_THAT(not_yet,
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("speaks for client \"" + client_ +
+                                 "\" and may not submit requests; ask your account's owner to "
+                                 "have this login given the client_requester role")));
+  EXPECT_THAT(not_yet.message(), ::testing::Not(HasSubstr("REQUEST_SUBMIT")))
+      << "the house's privileges are not the client's to know";
   EXPECT_THAT(engine_->GetItemType({kClientUser}, engine::kProductionOrder),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("the house's")));
   v1::Command roles;
@@ -3313,7 +3319,9 @@ TEST_F(OrderFlowTest, AClientRequesterSubmitsRequestsForItsOwnCompany) {
   v1::Command rename;
   rename.mutable_update_order()->set_order_id(id);
   rename.mutable_update_order()->set_title("Mine now");
-  EXPECT_THAT(Reject(kClientUser, rename), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Reject(kClientUser, rename),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("that is the house's to do: ask your account's owner")));
   // Asking as the client is a client's login's alone.
   v1::Command staff;
   staff.mutable_set_user_roles()->set_user_id(kAe);

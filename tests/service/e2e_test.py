@@ -584,9 +584,11 @@ def main():
         # Seed 001: a client submits a request through its own login, given the role to.
         carol = tokens["carol"]
         refused = run_cli("order", "create", "--title", "Spring promo", "--flight",
-                          "2099-03-01..2099-03-31", token=carol)
-        expect(refused.returncode == 1 and "may not submit requests" in refused.stderr,
-               "a contact's login without the role submits nothing: " + refused.stderr)
+                          "2099-03-01..2099-03-31", "--field", "station=KABC", token=carol)
+        expect(refused.returncode == 1 and "may not submit requests" in refused.stderr
+               and "the client_requester role" in refused.stderr,
+               "a contact's login without the role submits nothing, and is told whom to ask: "
+               + refused.stderr)
         ok("a contact's login may submit requests", "user", "roles", "carol", "client_requester")
         me = run_cli("user", "show", token=carol).stdout
         expect(me.startswith("carol ") and "speaks for contact carol of client acme" in me,
