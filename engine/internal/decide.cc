@@ -1335,9 +1335,12 @@ absl::Status Decider::DefineItemType(const v1::DefineItemType& c) {
   RETURN_IF_ERROR(ValidateItemType(c.definition()));
   const v1::WorkflowDefinition* workflow = state_.FindWorkflow(c.definition().workflow(), 0);
   if (workflow == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("item type \"", c.definition().name(),
-                                                   "\" names unknown workflow \"",
-                                                   c.definition().workflow(), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("item type \"", c.definition().name(), "\" names unknown workflow \"",
+                     c.definition().workflow(),
+                     "\"; publish it first (PublishWorkflow; spotflow workflow "
+                     "publish FILE), or name one of: ",
+                     absl::StrJoin(state_.WorkflowNames(), ", ")));
   }
   const std::string stream = ItemTypeStream(c.definition().name());
   const v1::ItemTypeDefinition* type = state_.FindItemType(c.definition().name());
@@ -1993,7 +1996,11 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   // A client requests work for itself: of the types that belong to a client (the house's own
   // work is not there for it, as GetItemType answers).
   if (type == nullptr || (from_client && !type->facets().client_link())) {
-    return absl::InvalidArgumentError(absl::StrCat("item type \"", type_name, "\" does not exist"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "item type \"", absl::CHexEscape(type_name), "\" does not exist; ",
+        from_client
+            ? "`spotflow type list` lists those you may request"
+            : absl::StrCat("the item types are: ", absl::StrJoin(state_.ItemTypeNames(), ", "))));
   }
   if (c.kind() != v1::PRODUCTION && c.kind() != v1::PROVIDED) {
     return absl::InvalidArgumentError(

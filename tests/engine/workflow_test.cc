@@ -457,7 +457,10 @@ TEST_F(WorkflowTest, ConfiguredItemTypeHasItsFormAndKeys) {
   EXPECT_THAT(Reject(kAdmin, no_seq), StatusIs(absl::StatusCode::kInvalidArgument));
   v1::Command bad_workflow = define;
   bad_workflow.mutable_define_item_type()->mutable_definition()->set_workflow("nope");
-  EXPECT_THAT(Reject(kAdmin, bad_workflow), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Reject(kAdmin, bad_workflow),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("publish it first (PublishWorkflow; spotflow workflow publish "
+                                 "FILE), or name one of: production_order")));
   Run(kAdmin, define);
 
   v1::Command create = CreateOrderCommand(v1::PROVIDED);
@@ -641,7 +644,13 @@ TEST_F(WorkflowTest, ItemTypesAndWorkflowsAreListedByNameInTheirLatestVersions) 
   request.mutable_create_order()->clear_client_id();
   request.mutable_create_order()->set_item_type("house_promo");
   EXPECT_THAT(Reject(kClientUser, request),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not exist")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("does not exist; `spotflow type list` lists those you may")));
+  v1::Command unknown = CreateOrderCommand();
+  unknown.mutable_create_order()->set_item_type("nope");
+  EXPECT_THAT(Reject(kAe, unknown),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("the item types are: creative, house_promo, production_order")));
   // A page token is its list's own.
   PageRequest first_role;
   first_role.page_size = 1;
