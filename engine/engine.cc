@@ -1486,7 +1486,14 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   // Lists the order created at `position` if every filter passes; false once the page is full.
   const auto list = [&](uint64_t position, const std::string& order_id) {
     const OrderView& order = *state_.FindOrder(order_id);
-    if (!statuses.empty() && statuses.count(order.status()) == 0) return true;
+    // A contact's login, shown each status by its title ("Declined"), may filter by it.
+    if (!statuses.empty() && statuses.count(order.status()) == 0 &&
+        (caller->client_id().empty() ||
+         std::none_of(statuses.begin(), statuses.end(), [&](const std::string& status) {
+           return absl::EqualsIgnoreCase(status, state_.StatusTitle(order));
+         }))) {
+      return true;
+    }
     if (!request.client_id.empty() && order.client_id() != request.client_id) return true;
     if (!request.owner_id.empty() && order.owner_id() != request.owner_id) return true;
     if (!request.item_type.empty() && order.item_type() != request.item_type) return true;

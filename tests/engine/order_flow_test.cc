@@ -2885,6 +2885,15 @@ TEST_F(OrderFlowTest, ClientContactSeesOnlyWhatWasForwardedToThem) {
   typo.statuses = {"script_reveiw"};
   ASSERT_OK_AND_ASSIGN(ListOrdersResponse none, engine_->ListOrders({kClientUser}, typo));
   EXPECT_THAT(none.orders, IsEmpty());  // As a state no order of theirs is in would.
+  // The status as it is shown to them, by its title, in any case.
+  ListOrdersRequest by_title;
+  by_title.statuses = {"SCRIPT WITH THE CLIENT"};
+  ASSERT_OK_AND_ASSIGN(ListOrdersResponse titled, engine_->ListOrders({kClientUser}, by_title));
+  ASSERT_EQ(titled.orders.size(), 1u);
+  EXPECT_EQ(titled.orders[0].status(), "script_client_review");
+  EXPECT_THAT(engine_->ListOrders({kAe}, by_title).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument))
+      << "the house filters by its states' names";
   EXPECT_THAT(engine_->ListOrders({kAe}, typo).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("awaiting_script")));
   EXPECT_THAT(engine_->GetUser({kClientUser}, kAe), StatusIs(absl::StatusCode::kNotFound));
