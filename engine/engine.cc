@@ -1490,7 +1490,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
     if (!statuses.empty() && statuses.count(order.status()) == 0 &&
         (caller->client_id().empty() ||
          std::none_of(statuses.begin(), statuses.end(), [&](const std::string& status) {
-           return absl::EqualsIgnoreCase(status, state_.StatusTitle(order));
+           return !status.empty() && absl::EqualsIgnoreCase(status, state_.StatusTitle(order));
          }))) {
       return true;
     }

@@ -96,7 +96,8 @@ const std::string& Positional(const Args& args, size_t index, const char* what) 
 // person is asked; elsewhere (a script) without --yes it is a usage error.
 bool Confirmed(const Args& args, const std::string& change) {
   if (args.Has("yes") || args.Has("dry-run")) return true;
-  if (isatty(STDIN_FILENO) == 0) {
+  // Asked only where the person sees the question (stderr) and answers it (stdin).
+  if (isatty(STDIN_FILENO) == 0 || isatty(STDERR_FILENO) == 0) {
     Usage(absl::StrCat(change,
                        " cannot be undone: add --yes to go ahead (or --dry-run to see "
                        "what it would do)"));
@@ -1484,10 +1485,16 @@ class Client {
         std::printf("  open to you now:\n");
         for (const std::string& action : o.open_actions()) {
           std::string command = CommandFor(o, action, name);
+          // Said with the verb's own flag: a submission's note, a forward's message.
           const auto& with_comment = o.open_actions_needing_comment();
+          const char* flag = absl::StartsWith(command, "script submit ") ||
+                                     absl::StartsWith(command, "spot upload ")
+                                 ? "--note"
+                             : absl::StartsWith(command, "forward ") ? "--message"
+                                                                     : "--comment";
           if (std::find(with_comment.begin(), with_comment.end(), action) != with_comment.end() &&
-              !absl::StrContains(command, "--comment")) {
-            absl::StrAppend(&command, " --comment TEXT");
+              !absl::StrContains(command, flag)) {
+            absl::StrAppend(&command, " ", flag, " TEXT");
           }
           std::printf("    %-30s spotflow %s\n", action.c_str(), command.c_str());
         }
@@ -2253,19 +2260,26 @@ int Client::Run(const std::string& verb, const Args& args) {
     r->set_source_order_id(rest(1, "the order to reuse"));
     r->set_order_id(args.Get("id"));
     r->set_title(args.Get("title"));
-    // The new order books its own flight: the source's is usually over.
-    if (!args.Has("flight")) Usage("order reuse needs --flight START..END, the new order's flight");
-    auto [start, end] = ParseFlight(args.Get("flight"));
-    *r->mutable_flight_start() = start;
-    *r->mutable_flight_end() = end;
-    if (!args.fields.empty()) {
-      // Typed as the archived order's item type defines them.
+    v1::OrderView source;
+    if (!args.Has("flight") || !args.fields.empty()) {
       v1::GetOrderRequest get;
       get.set_order_id(r->source_order_id());
-      v1::OrderView source;
       if (grpc::Status got = orders_->GetOrder(Context().get(), get, &source); !got.ok()) {
         return Report(got);
       }
+    }
+    // The new order books its own flight, when its type has one (as the archived order does):
+    // the source's is usually over.
+    if (args.Has("flight") || source.flight_start().year() != 0) {
+      if (!args.Has("flight")) {
+        Usage("order reuse needs --flight START..END, the new order's flight");
+      }
+      auto [start, end] = ParseFlight(args.Get("flight"));
+      *r->mutable_flight_start() = start;
+      *r->mutable_flight_end() = end;
+    }
+    if (!args.fields.empty()) {
+      // Typed as the archived order's item type defines them.
       if (int refused = SetFields(source.item_type(), args, r->mutable_fields())) return refused;
     }
     return Change(request, args,

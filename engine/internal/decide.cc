@@ -76,6 +76,14 @@ absl::Status NotAnotherCaseOf(absl::string_view what, absl::string_view name, co
   return absl::OkStatus();
 }
 
+// What a command says with the workflow action it takes (a decline's reason, a revision's
+// note), in which of its fields, and the CLI's flag for it (COMMENT_GIVEN).
+struct Remark {
+  absl::string_view text;
+  absl::string_view field;
+  absl::string_view flag;
+};
+
 // The expected version of a record that exists (its version) or is being created.
 ExpectedVersion Expect(uint64_t version) {
   return version == 0 ? ExpectedVersion::NoStream() : ExpectedVersion::Exactly(version);
@@ -339,6 +347,24 @@ class Decider {
   absl::CivilDay Today() const { return absl::ToCivilDay(now_, absl::UTCTimeZone()); }
   bool IsOver(const v1::Date& end) const { return FlightIsOver(end, now_); }
   // Refuses a flight that is already over: `end` is the field named `field`.
+  // A new item's flight: valid and not over when its type has a schedule; none when it has
+  // not (dropped, the dates would be lost unsaid). An all-zero date is none.
+  absl::Status FlightFitsType(const v1::ItemTypeDefinition& type, const v1::Date& start,
+                              const v1::Date& end) const {
+    if (type.facets().schedule()) {
+      RETURN_IF_ERROR(ValidateFlight(start, end));
+      return FlightNotOver("flight_end", end);
+    }
+    const auto given = [](const v1::Date& d) {
+      return d.year() != 0 || d.month() != 0 || d.day() != 0;
+    };
+    if (given(start) || given(end)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("item type \"", type.name(),
+                       "\" has no flight dates; leave flight_start and flight_end out"));
+    }
+    return absl::OkStatus();
+  }
   absl::Status FlightNotOver(absl::string_view field, const v1::Date& end) const {
     if (!IsOver(end)) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrCat(
@@ -360,6 +386,8 @@ class Decider {
           "\" and may not ", what,
           privilege == v1::REQUEST_SUBMIT
               ? "; ask your account's owner to have this login given the client_requester role"
+          : privilege == v1::CLIENT_ANSWER
+              ? "; ask your account's owner to have this login given the client_contact role"
               : "; that is the house's to do: ask your account's owner"));
     }
     return absl::PermissionDeniedError(absl::StrCat(
@@ -719,11 +747,11 @@ class Decider {
     return workflow;
   }
   // The transition `action` takes from the order's state, its privilege and conditions
-  // checked; `comment` is what the command says with it (COMMENT_GIVEN). `privilege_override`
+  // checked; `remark` is what the command says with it (COMMENT_GIVEN). `privilege_override`
   // replaces the transition's privilege (client answers recorded on a contact's behalf).
   absl::StatusOr<const v1::Transition*> Transit(
       const v1::OrderView& order, const std::string& action, absl::string_view artifact,
-      absl::string_view comment, v1::Privilege privilege_override = v1::PRIVILEGE_UNSPECIFIED) {
+      const Remark& remark, v1::Privilege privilege_override = v1::PRIVILEGE_UNSPECIFIED) {
     ASSIGN_OR_RETURN(const v1::WorkflowDefinition* workflow, WorkflowOf(order));
     const v1::Transition* transition = FindTransition(*workflow, order.status(), action);
     if (transition == nullptr) {
@@ -767,7 +795,7 @@ class Decider {
     RETURN_IF_ERROR(Require(privilege, order, absl::StrCat("take action \"", action, "\" on")));
     for (int condition : transition->conditions()) {
       RETURN_IF_ERROR(
-          CheckCondition(order, static_cast<v1::Condition>(condition), artifact, action, comment));
+          CheckCondition(order, static_cast<v1::Condition>(condition), artifact, action, remark));
     }
     return transition;
   }
@@ -798,11 +826,11 @@ class Decider {
     return std::any_of((*workflow)->transitions().begin(), (*workflow)->transitions().end(),
                        [&](const v1::Transition& t) { return t.action() == action; });
   }
-  // `comment`: the command's; none when only the order is asked about (an action open to
+  // `remark`: the command's; none when only the order is asked about (an action open to
   // someone, who gives the comment when they take it).
   absl::Status CheckCondition(const v1::OrderView& order, v1::Condition condition,
                               absl::string_view artifact, absl::string_view action,
-                              std::optional<absl::string_view> comment) const {
+                              std::optional<Remark> remark) const {
     auto latest_approved = [&](absl::string_view kind, bool internal) {
       const auto& revisions = kind == "script" ? order.scripts() : order.spots();
       if (revisions.empty()) return false;
@@ -830,11 +858,11 @@ class Decider {
         }
         return absl::OkStatus();
       case v1::COMMENT_GIVEN:
-        if (comment.has_value() && absl::StripAsciiWhitespace(*comment).empty()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "action \"", action, "\" on order ", Name(order),
-              " is taken with a comment saying why, which the client's requester reads; give one "
-              "(comment; spotflow ... --comment TEXT)"));
+        if (remark.has_value() && absl::StripAsciiWhitespace(remark->text).empty()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("action \"", action, "\" on order ", Name(order),
+                           " is taken with a comment saying why; give one (", remark->field,
+                           "; the CLI's --", remark->flag, " TEXT)"));
         }
         return absl::OkStatus();
       default:
@@ -2015,15 +2043,7 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
     return absl::InvalidArgumentError(absl::StrCat("spot_length_seconds ", c.spot_length_seconds(),
                                                    " is over the limit of ", kMaxSpotSeconds));
   }
-  if (type->facets().schedule()) {
-    RETURN_IF_ERROR(ValidateFlight(c.flight_start(), c.flight_end()));
-    RETURN_IF_ERROR(FlightNotOver("flight_end", c.flight_end()));
-  } else if (c.has_flight_start() || c.has_flight_end()) {
-    // Dropped, the dates would be lost without a word.
-    return absl::InvalidArgumentError(
-        absl::StrCat("item type \"", type_name,
-                     "\" has no flight dates; leave flight_start and flight_end out"));
-  }
+  RETURN_IF_ERROR(FlightFitsType(*type, c.flight_start(), c.flight_end()));
   RETURN_IF_ERROR(ValidateFields(*type, c.fields(), /*require_all=*/true));
   const v1::ClientView* client = nullptr;
   if (type->facets().client_link() || !client_id.empty()) {
@@ -2188,7 +2208,7 @@ absl::Status Decider::SubmitRevision(const v1::SubmitRevision& c) {
     }
   }
   ASSIGN_OR_RETURN(const v1::Transition* transition,
-                   Transit(*order, action, c.artifact(), c.change_note()));
+                   Transit(*order, action, c.artifact(), {c.change_note(), "change_note", "note"}));
   // A spot airs in its slot: one that runs longer than the order's length would be cut off.
   // Shorter ones are taken (a :30 that runs 29.5 s); no duration or no length, no check.
   const uint64_t length_ms = uint64_t{order->spot_length_seconds()} * 1000;
@@ -2225,9 +2245,9 @@ absl::Status Decider::ApproveRevision(const v1::ApproveRevision& c) {
   RETURN_IF_ERROR(RequireMayTake(*order, absl::StrCat("approve_", c.artifact())));
   ASSIGN_OR_RETURN(const v1::Revision* revision,
                    ReviewedRevision(*order, c.artifact(), c.revision()));
-  ASSIGN_OR_RETURN(
-      const v1::Transition* transition,
-      Transit(*order, absl::StrCat("approve_", c.artifact()), c.artifact(), c.comment()));
+  ASSIGN_OR_RETURN(const v1::Transition* transition,
+                   Transit(*order, absl::StrCat("approve_", c.artifact()), c.artifact(),
+                           {c.comment(), "comment", "comment"}));
   EmitReview(*order, c.artifact(), revision->number(), v1::APPROVED, *transition)
       ->set_comment(c.comment());
   return absl::OkStatus();
@@ -2241,7 +2261,7 @@ absl::Status Decider::RequestChanges(const v1::RequestChanges& c) {
                    ReviewedRevision(*order, c.artifact(), c.revision()));
   ASSIGN_OR_RETURN(const v1::Transition* transition,
                    Transit(*order, absl::StrCat("request_", c.artifact(), "_changes"), c.artifact(),
-                           c.comment()));
+                           {c.comment(), "comment", "comment"}));
   EmitReview(*order, c.artifact(), revision->number(), v1::CHANGES_REQUESTED, *transition)
       ->set_comment(c.comment());
   return absl::OkStatus();
@@ -2262,9 +2282,9 @@ absl::Status Decider::ForwardToClient(const v1::ForwardToClient& c) {
   // The contact must still be on record when this commits: a RemoveContact decided in its own
   // turn meanwhile makes this one decide again (and RemoveContact reads the order likewise).
   Read(ClientStream(client->client_id()), client->version());
-  ASSIGN_OR_RETURN(
-      const v1::Transition* transition,
-      Transit(*order, absl::StrCat("forward_", c.artifact()), c.artifact(), c.message()));
+  ASSIGN_OR_RETURN(const v1::Transition* transition,
+                   Transit(*order, absl::StrCat("forward_", c.artifact()), c.artifact(),
+                           {c.message(), "message", "message"}));
   v1::RevisionReviewed* e =
       EmitReview(*order, c.artifact(), revision->number(), v1::FORWARDED_TO_CLIENT, *transition);
   e->set_contact_id(c.contact_id());
@@ -2346,8 +2366,9 @@ absl::Status Decider::RecordClientAnswer(const v1::RecordClientAnswer& c) {
         absl::StrCat(c.artifact(), " revision ", revision->number(), " of order ", Name(*order),
                      " was not forwarded to contact \"", contact_id, "\""));
   }
-  ASSIGN_OR_RETURN(const v1::Transition* transition,
-                   Transit(*order, action, c.artifact(), c.comment(), privilege));
+  ASSIGN_OR_RETURN(
+      const v1::Transition* transition,
+      Transit(*order, action, c.artifact(), {c.comment(), "comment", "comment"}, privilege));
   v1::RevisionReviewed* e =
       EmitReview(*order, c.artifact(), revision->number(),
                  c.approved() ? v1::CLIENT_APPROVED : v1::CLIENT_CHANGES_REQUESTED, *transition);
@@ -2376,7 +2397,8 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
                                                    "\" acts on a revision; use its own command (",
                                                    command, "), which names the revision"));
   }
-  ASSIGN_OR_RETURN(const v1::Transition* transition, Transit(*order, c.action(), "", c.comment()));
+  ASSIGN_OR_RETURN(const v1::Transition* transition,
+                   Transit(*order, c.action(), "", {c.comment(), "comment", "comment"}));
   const std::string stream = OrderStream(order->order_id());
   v1::OrderTransitioned* e = Emit(stream, order->version()).mutable_order_transitioned();
   e->set_order_id(order->order_id());
@@ -2724,10 +2746,9 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   RETURN_IF_ERROR(NotAnotherOrdersKey(id));
   const std::string title = c.title().empty() ? source->title() : c.title();
   RETURN_IF_ERROR(ValidateText("title", title, kMaxNameBytes, true));
-  RETURN_IF_ERROR(ValidateFlight(c.flight_start(), c.flight_end()));
-  RETURN_IF_ERROR(FlightNotOver("flight_end", c.flight_end()));
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(source->client_id()));
   ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*source));
+  RETURN_IF_ERROR(FlightFitsType(*type, c.flight_start(), c.flight_end()));
   const v1::WorkflowDefinition* workflow = state_.FindWorkflow(type->workflow(), 0);
   const std::string initial = workflow == nullptr ? "" : InitialState(*workflow, v1::REUSE);
   if (initial.empty()) {
@@ -2757,8 +2778,10 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   created->set_title(title);
   created->set_instructions(source->instructions());
   created->set_spot_length_seconds(source->spot_length_seconds());
-  *created->mutable_flight_start() = c.flight_start();
-  *created->mutable_flight_end() = c.flight_end();
+  if (type->facets().schedule()) {
+    *created->mutable_flight_start() = c.flight_start();
+    *created->mutable_flight_end() = c.flight_end();
+  }
   // The source's fields that its type still has, with those the command gives over them.
   google::protobuf::Map<std::string, v1::FieldValue> fields;
   for (const auto& [name, value] : source->fields()) {

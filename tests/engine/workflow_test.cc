@@ -18,6 +18,7 @@
 namespace spotflow::engine {
 namespace {
 
+using ::spotflow::testing::MakeDate;
 using ::spotflow::testing::StatusIs;
 using ::testing::HasSubstr;
 
@@ -495,6 +496,39 @@ TEST_F(WorkflowTest, FlightDatesForATypeWithoutAScheduleAreRefused) {
   create.mutable_create_order()->clear_flight_end();
   const std::string id = Run(kAe, create).id();
   EXPECT_EQ(Order(id).flight_start().year(), 0) << "no flight";
+  // An all-zero date is none (a client that always sends the message).
+  v1::Command zeroes = create;
+  zeroes.mutable_create_order()->mutable_flight_start();
+  zeroes.mutable_create_order()->mutable_flight_end();
+  Run(kAe, zeroes);
+
+  // Reusing one: no flight to book either.
+  v1::Command radio;
+  v1::ItemTypeDefinition* spots = radio.mutable_define_item_type()->mutable_definition();
+  spots->set_name("radio_promo");
+  spots->set_key_format("RP-{seq:3}");
+  spots->set_workflow(kProductionOrder);
+  spots->mutable_facets()->add_artifacts("spot");
+  spots->mutable_facets()->set_client_link(true);
+  Run(kAdmin, radio);
+  v1::Command promo = CreateOrderCommand(v1::PROVIDED);
+  promo.mutable_create_order()->set_item_type("radio_promo");
+  promo.mutable_create_order()->clear_flight_start();
+  promo.mutable_create_order()->clear_flight_end();
+  const std::string source = Run(kAe, promo).id();
+  Run(kAe, Spot(source, "s3://agency/promo.mp3", /*provided=*/true));
+  Run(kAe, Approve(source, "spot", 1));
+  Run(kAe, OrderOnly(source, "archive"));
+  v1::Command reuse;
+  reuse.mutable_reuse_order()->set_source_order_id(source);
+  *reuse.mutable_reuse_order()->mutable_flight_start() = MakeDate(2099, 1, 1);
+  *reuse.mutable_reuse_order()->mutable_flight_end() = MakeDate(2099, 1, 31);
+  EXPECT_THAT(Reject(kAe, reuse),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has no flight dates")));
+  reuse.mutable_reuse_order()->clear_flight_start();
+  reuse.mutable_reuse_order()->clear_flight_end();
+  const std::string again = Run(kAe, reuse).id();
+  EXPECT_EQ(Order(again).kind(), v1::REUSE);
 }
 
 // Seed 002: a request is denied "and feedback sent to the requestor": the workflow may say an
@@ -528,8 +562,11 @@ TEST_F(WorkflowTest, AnActionMayNeedACommentSayingWhy) {
   // Revision actions take theirs from their own command's comment.
   const std::string other = CreateOrder();
   Run(kProducer, Script(other, "Draft"));
-  EXPECT_THAT(Reject(kAe, Approve(other, "script", 1)),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("approve_script")));
+  EXPECT_THAT(
+      Reject(kAe, Approve(other, "script", 1)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"approve_script\" on order ")));
+  EXPECT_THAT(Reject(kAe, Approve(other, "script", 1)).message(),
+              HasSubstr("give one (comment; the CLI's --comment TEXT)"));
   v1::Command approve = Approve(other, "script", 1);
   approve.mutable_approve_revision()->set_comment("Lovely");
   Run(kAe, approve);

@@ -13,6 +13,7 @@ import hashlib
 import os
 import pty
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -633,19 +634,26 @@ def main():
                and api.order(dkey, sam).key == dkey,
                "a delete without a terminal to ask on needs --yes, and deletes nothing: "
                + unasked.stderr)
+        # On a terminal (the question on stderr, the answer on stdin), "n" keeps the order.
         leader, follower = pty.openpty()
         try:
             os.write(leader, b"n\n")
             declined = subprocess.run([cli, "--server=127.0.0.1:%d" % port, "--token=" + sam,
-                                       "delete", dkey], stdin=follower, capture_output=True,
-                                      text=True, timeout=30)
+                                       "delete", dkey], stdin=follower, stderr=follower,
+                                      stdout=subprocess.PIPE, timeout=30)
+            said = b""
+            while select.select([leader], [], [], 0.2)[0]:
+                chunk = os.read(leader, 4096)
+                if not chunk:
+                    break
+                said += chunk
+            said = said.decode(errors="replace")
         finally:
             os.close(follower)
             os.close(leader)
         expect(declined.returncode == 1 and "Deleting order %s cannot be undone. Go ahead? [y/N]"
-               % dkey in declined.stderr and "nothing changed" in declined.stderr
-               and api.order(dkey, sam).key == dkey,
-               "asked on a terminal, no keeps the order: " + declined.stderr)
+               % dkey in said and "nothing changed" in said and api.order(dkey, sam).key == dkey,
+               "asked on a terminal, no keeps the order: %r" % said)
         ok("delete --yes", "delete", dkey, "--yes", token=sam)
         ok("back to a contact's role", "user", "roles", "carol", "client_contact")
         ok("user manager", "user", "manager", "otto", "mia")
