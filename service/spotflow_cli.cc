@@ -293,7 +293,9 @@ const std::vector<VerbSpec>& Verbs() {
       {"assign", "ORDER PRODUCER", 2, 2, {}, true},
       {"unassign", "ORDER                      (the order waits for any producer again)", 1, 1,
        {}, true},
-      {"comment", "ORDER \"TEXT\"", 2, 2, {}, true},
+      {"comment", "ORDER \"TEXT\" [--for-client]   (--for-client: the client's logins read it too;\n"
+                  "               a client's own comment on its request always is)",
+       2, 2, {"for-client"}, true},
       {"client create", "--name NAME [--id ID] [--owner USER] [--kind KIND]\n"
                         "               (the id: made from the name when not given; the owner:\n"
                         "               you, or the AE who shared accounts with you)",
@@ -1452,11 +1454,14 @@ class Client {
       }
       // The last word on it, beside the count: the latest comment, and the latest workflow
       // action taken with one (a decline's reason, a delivery's note), which the history
-      // holds with the rest. (A contact's view holds no comment, and of the actions only the
-      // one that finished a request it submitted, without who took it.)
+      // holds with the rest. (A contact's view holds only the comments for the client, by
+      // whom when it is the login or the owner, and of the actions only the one that finished
+      // a request it submitted, without who took it; the house marks those for the client.)
       if (!o.comments().empty()) {
         const v1::Comment& c = *o.comments().rbegin();
-        std::printf("  latest comment by %s, %s: %s\n", c.author().c_str(),
+        std::printf("  latest comment%s%s%s, %s: %s\n", c.author().empty() ? "" : " by ",
+                    c.author().c_str(),
+                    c.for_client() && o.shown_to_contact().empty() ? " (for the client)" : "",
                     TimeText(c.time()).c_str(), Indented(c.text(), 4).c_str());
       }
       for (auto it = o.actions().rbegin(); it != o.actions().rend(); ++it) {
@@ -1680,7 +1685,10 @@ class Client {
                                  a.comment().empty() ? "" : ": ", Indented(a.comment(), kIndent)));
     }
     for (const v1::Comment& c : o.comments()) {
-      add(c.time(), absl::StrCat("comment by ", c.author(), ": ", Indented(c.text(), kIndent)));
+      add(c.time(),
+          absl::StrCat("comment", c.author().empty() ? "" : " by ", c.author(),
+                       c.for_client() && o.shown_to_contact().empty() ? " (for the client)" : "",
+                       ": ", Indented(c.text(), kIndent)));
     }
     if (changes != nullptr) {
       for (const v1::Change& change : changes->changes()) {
@@ -2229,6 +2237,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     v1::AddCommentRequest request;
     request.mutable_add_comment()->set_order_id(rest(0, "the order id or key"));
     request.mutable_add_comment()->set_text(rest(1, "the comment"));
+    request.mutable_add_comment()->set_for_client(args.Has("for-client"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->AddComment(c, q, out); });
   }
@@ -3165,7 +3174,8 @@ int Main(int argc, char** argv) {
       }
       const bool boolean = name == "json" || name == "help" || name == "provided" ||
                            name == "queue" || name == "filtered" || name == "follow" ||
-                           name == "dry-run" || name == "waiting" || name == "yes";
+                           name == "dry-run" || name == "waiting" || name == "yes" ||
+                           name == "for-client";
       if (boolean) {
         // --queue, --queue=true: on; --queue=false: off, as if not given.
         if (value == "false" || value == "no" || value == "0") continue;

@@ -2640,7 +2640,26 @@ absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
 
 absl::Status Decider::AddComment(const v1::AddComment& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrderWithRoom(c.order_id()));
-  RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "comment on"));
+  // A client's login comments on a request it submitted (seed 001), for the client; the
+  // house's people on what they manage, for themselves or for the client.
+  const bool from_client = !actor_.client_id().empty();
+  if (from_client) {
+    RETURN_IF_ERROR(Require(v1::REQUEST_SUBMIT, *order, "comment on"));
+    if (order->created_by() != actor_.user_id()) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("user \"", actor_.user_id(), "\" speaks for client \"", actor_.client_id(),
+                       "\" and comments only on the requests it submitted; order ", Name(*order),
+                       " is the house's: ask your account's owner"));
+    }
+  } else {
+    RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "comment on"));
+    if (c.for_client() && order->client_id().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("order ", Name(*order),
+                       " belongs to no client: a comment for the client has no one "
+                       "to read it; leave for_client out"));
+    }
+  }
   RETURN_IF_ERROR(ValidateText("comment text", c.text(), kMaxTextBytes, true));
   const std::string id = NewId();
   const std::string stream = OrderStream(order->order_id());
@@ -2648,6 +2667,7 @@ absl::Status Decider::AddComment(const v1::AddComment& c) {
   e->set_order_id(order->order_id());
   e->set_comment_id(id);
   e->set_text(c.text());
+  e->set_for_client(from_client || c.for_client());
   Target(stream, order->version(), order->order_id());
   decision_.result.set_sub_id(id);
   return absl::OkStatus();

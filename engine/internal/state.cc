@@ -196,7 +196,17 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
   order.clear_participants();
   order.clear_participant_shares();
   order.clear_producer_id();
-  order.clear_comments();
+  // The comments for the client; by whom only when it is the login itself or the order's
+  // owner (the house's other people are the house's).
+  google::protobuf::RepeatedPtrField<v1::Comment> for_client;
+  for (v1::Comment& comment : *order.mutable_comments()) {
+    if (!comment.for_client()) continue;
+    if (comment.author() != login_id && comment.author() != order.owner_id()) {
+      comment.clear_author();
+    }
+    *for_client.Add() = std::move(comment);
+  }
+  order.mutable_comments()->Swap(&for_client);
   order.clear_flight_changes();
   order.clear_owner_history();
   // The actions' comments are the house's, as comments are; but a request the login submitted
@@ -444,6 +454,7 @@ void ApplyToOrderFields(const v1::EventRecord& record, v1::DomainEvent* consumed
       comment->set_author(record.actor().user_id());
       comment->set_text(std::move(*consumed->mutable_comment_added()->mutable_text()));
       *comment->mutable_time() = record.recorded_time();
+      comment->set_for_client(event.comment_added().for_client());
       break;
     }
     case E::kOrderArchived:

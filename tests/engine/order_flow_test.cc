@@ -3417,6 +3417,58 @@ TEST_F(OrderFlowTest, AClientRequesterReadsWhatTheHouseSaidWhenItFinishedItsRequ
   EXPECT_THAT(reapproved.actions(), IsEmpty()) << "no action finished it this time";
 }
 
+// Seed 001: "comment on a request"; the house tells the client how its request goes, and the
+// client answers, while the house's own notes stay the house's.
+TEST_F(OrderFlowTest, CommentsForTheClientAreReadByItsLoginsAndTheRestStayTheHouses) {
+  v1::Command roles;
+  roles.mutable_set_user_roles()->set_user_id(kClientUser);
+  roles.mutable_set_user_roles()->add_roles(engine::kClientRequester);
+  Run(kAdmin, roles);
+  v1::Command request = CreateOrderCommand();
+  request.mutable_create_order()->clear_client_id();
+  const std::string mine = Run(kClientUser, request).id();
+  const auto comment = [&](const std::string& order, const std::string& text, bool for_client) {
+    v1::Command c;
+    c.mutable_add_comment()->set_order_id(order);
+    c.mutable_add_comment()->set_text(text);
+    c.mutable_add_comment()->set_for_client(for_client);
+    return c;
+  };
+  Run(kAe, comment(mine, "internal: margin is thin", false));
+  Run(kAe, comment(mine, "Assigned to our design team, ETA Friday", true));
+  Run(kManager, comment(mine, "Approved budget", true));
+  Run(kClientUser, comment(mine, "Thanks! Logo attached by mail", false));
+  ASSERT_OK_AND_ASSIGN(v1::OrderView seen, engine_->GetOrder({kClientUser}, mine));
+  ASSERT_EQ(seen.comments_size(), 3);
+  EXPECT_EQ(seen.comments(0).text(), "Assigned to our design team, ETA Friday");
+  EXPECT_EQ(seen.comments(0).author(), kAe) << "the order's owner, whom it knows";
+  EXPECT_EQ(seen.comments(1).author(), "") << "the house's other people are the house's";
+  EXPECT_EQ(seen.comments(2).author(), kClientUser);
+  EXPECT_TRUE(seen.comments(2).for_client()) << "a client's comment is always for the client";
+  EXPECT_EQ(Order(mine).comments_size(), 4) << "the house reads all";
+  // Not on the house's orders, nor for a client an order has none of.
+  const std::string houses = CreateOrder();
+  EXPECT_THAT(Reject(kClientUser, comment(houses, "Me too", true)),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("comments only on the requests it submitted")));
+  v1::Command define;
+  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
+  type->set_name("house_promo");
+  type->set_key_format("HP-{seq:3}");
+  type->set_workflow(kProductionOrder);
+  type->mutable_facets()->add_artifacts("spot");
+  Run(kAdmin, define);
+  v1::Command promo = CreateOrderCommand(v1::PROVIDED);
+  promo.mutable_create_order()->set_item_type("house_promo");
+  promo.mutable_create_order()->clear_client_id();
+  promo.mutable_create_order()->clear_flight_start();
+  promo.mutable_create_order()->clear_flight_end();
+  const std::string own = Run(kAe, promo).id();
+  EXPECT_THAT(Reject(kAe, comment(own, "Hello client", true)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("belongs to no client")));
+  Run(kAe, comment(own, "Note to self", false));
+}
+
 // Seed 002's marketing manager looks at the requests apart from production orders.
 TEST_F(OrderFlowTest, OrdersAreListedByItemType) {
   v1::ItemTypeDefinition type = *engine_->GetItemType({kAdmin}, engine::kProductionOrder);

@@ -615,6 +615,17 @@ def main():
         shown = run_cli("order", "show", key, token=carol).stdout
         expect("status Awaiting script," in shown,
                "the client consults the status of its request:\n" + shown)
+        # The house tells the client how it goes; its own notes stay its own.
+        ok("a comment for the client", "comment", key, "In the works, ETA Friday", "--for-client",
+           token=sam)
+        ok("a note of the house's", "comment", key, "internal: rush fee?", token=sam)
+        told = run_cli("order", "show", key, token=carol).stdout
+        expect("latest comment by sam, " in told and ": In the works, ETA Friday" in told
+               and "rush fee" not in told,
+               "the client reads the comment for it, not the house's note:\n" + told)
+        ok("the client answers on its request", "comment", key, "Great, thanks", token=carol)
+        expect(": Great, thanks" in run_cli("order", "show", key, token=sam).stdout,
+               "the house reads the client's comment")
         # Done, and told what the house said, not who in the house said it.
         ok("script for the request", "script", "submit", key, "--text", "Spring!", token=pete)
         ok("script approved", "approve", key, "script", "1", token=sam)
