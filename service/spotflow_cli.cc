@@ -252,8 +252,9 @@ const std::vector<VerbSpec>& Verbs() {
       {"order update", "ORDER [--title TEXT] [--instructions TEXT] [--length SECONDS]\n"
                        "               [--field NAME=VALUE]...",
        1, 1, {"title", "instructions", "length", "field"}, true},
-      {"order reuse", "ORDER --flight START..END [--id ID] [--title TEXT] [--field NAME=VALUE]...\n"
-                      "               (a new order like it; --field over the archived order's)",
+      {"order reuse", "ORDER [--flight START..END] [--id ID] [--title TEXT] [--field NAME=VALUE]...\n"
+                      "               (a new order like it, with a flight of its own when its type\n"
+                      "               has flights; --field over the archived order's)",
        1, 1, {"id", "title", "flight", "field"}, true},
       {"order stats", "[--owner USER] [--client ID] [--type TYPE] [--since YYYY-MM-DD]\n"
                       "               [--until YYYY-MM-DD]   (the orders you see: how many in each\n"
@@ -884,6 +885,7 @@ class Client {
     v1::OrderView o;
     uint64_t& shown = *shown_version;
     bool& may_audit = *may_audit_changes;
+    int comments_seen = -1;  // Of this feed; -1 before its first order.
     while (reader->Read(&o)) {
       if (o.version() == *emitted) continue;
       *emitted = o.version();
@@ -912,6 +914,13 @@ class Client {
           }
         }
         if (read) shown = o.version();
+        // Who may not read the history (a client's login) is shown a new comment for it.
+        if (!may_audit && comments_seen >= 0 && o.comments_size() > comments_seen) {
+          const v1::Comment& c = *o.comments().rbegin();
+          std::printf("  comment%s%s: %s\n", c.author().empty() ? "" : " by ", c.author().c_str(),
+                      Indented(c.text(), 4).c_str());
+        }
+        comments_seen = o.comments_size();
       }
       std::fflush(stdout);
     }
@@ -1440,10 +1449,9 @@ class Client {
       const auto count = [](int n, const char* one, const char* many) {
         return absl::StrCat(n, " ", n == 1 ? one : many);
       };
-      // A contact's login is shown the revisions sent to it, and none of the house's comments.
-      const std::string tail = o.shown_to_contact().empty()
-                                   ? "; " + count(o.comments_size(), "comment", "comments")
-                                   : " sent to you";
+      // A contact's login is shown the revisions sent to it, and the comments for the client.
+      const std::string tail = absl::StrCat(o.shown_to_contact().empty() ? "" : " sent to you",
+                                            "; ", count(o.comments_size(), "comment", "comments"));
       std::printf("  %s and %s%s (spotflow order history %s)\n",
                   count(o.scripts_size(), "script revision", "script revisions").c_str(),
                   count(o.spots_size(), "spot revision", "spot revisions").c_str(), tail.c_str(),
@@ -1479,10 +1487,9 @@ class Client {
             name.c_str());
         if (std::any_of(o.spots().begin(), o.spots().end(),
                         [](const v1::Revision& r) { return r.approved(); })) {
-          std::printf(
-              "  or start a new order with its approved spot (spotflow order reuse %s "
-              "--flight START..END)\n",
-              name.c_str());
+          // With a flight of its own when it had one (its type has flights).
+          std::printf("  or start a new order with its approved spot (spotflow order reuse %s%s)\n",
+                      name.c_str(), o.flight_start().year() != 0 ? " --flight START..END" : "");
         }
       } else if (o.open_actions().empty()) {
         std::printf("  no workflow action is open to you now\n");
@@ -2270,16 +2277,21 @@ int Client::Run(const std::string& verb, const Args& args) {
     r->set_order_id(args.Get("id"));
     r->set_title(args.Get("title"));
     v1::OrderView source;
+    v1::ItemTypeDefinition type;
     if (!args.Has("flight") || !args.fields.empty()) {
       v1::GetOrderRequest get;
       get.set_order_id(r->source_order_id());
       if (grpc::Status got = orders_->GetOrder(Context().get(), get, &source); !got.ok()) {
         return Report(got);
       }
+      v1::GetItemTypeRequest of_type;
+      of_type.set_name(source.item_type());
+      if (grpc::Status got = admin_->GetItemType(Context().get(), of_type, &type); !got.ok()) {
+        return Report(got);
+      }
     }
-    // The new order books its own flight, when its type has one (as the archived order does):
-    // the source's is usually over.
-    if (args.Has("flight") || source.flight_start().year() != 0) {
+    // The new order books its own flight when its type has one: the source's is usually over.
+    if (args.Has("flight") || type.facets().schedule()) {
       if (!args.Has("flight")) {
         Usage("order reuse needs --flight START..END, the new order's flight");
       }
@@ -2287,10 +2299,8 @@ int Client::Run(const std::string& verb, const Args& args) {
       *r->mutable_flight_start() = start;
       *r->mutable_flight_end() = end;
     }
-    if (!args.fields.empty()) {
-      // Typed as the archived order's item type defines them.
-      if (int refused = SetFields(source.item_type(), args, r->mutable_fields())) return refused;
-    }
+    // Typed as the archived order's item type defines them.
+    if (!args.fields.empty()) SetFieldsOf(type, args, r->mutable_fields());
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->ReuseOrder(c, q, out); });
   }

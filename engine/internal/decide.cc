@@ -346,7 +346,6 @@ class Decider {
 
   absl::CivilDay Today() const { return absl::ToCivilDay(now_, absl::UTCTimeZone()); }
   bool IsOver(const v1::Date& end) const { return FlightIsOver(end, now_); }
-  // Refuses a flight that is already over: `end` is the field named `field`.
   // A new item's flight: valid and not over when its type has a schedule; none when it has
   // not (dropped, the dates would be lost unsaid). An all-zero date is none.
   absl::Status FlightFitsType(const v1::ItemTypeDefinition& type, const v1::Date& start,
@@ -365,6 +364,7 @@ class Decider {
     }
     return absl::OkStatus();
   }
+  // Refuses a flight that is already over: `end` is the field named `field`.
   absl::Status FlightNotOver(absl::string_view field, const v1::Date& end) const {
     if (!IsOver(end)) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrCat(
@@ -471,7 +471,9 @@ class Decider {
     ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrder(id));
     if (order->archived()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("order ", Name(*order), " is archived; restore it before changing it"));
+          absl::StrCat("order ", Name(*order), " is archived; ",
+                       actor_.client_id().empty() ? "restore it before changing it"
+                                                  : "ask your account's owner to reopen it"));
     }
     return order;
   }
@@ -2639,17 +2641,34 @@ absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
 }
 
 absl::Status Decider::AddComment(const v1::AddComment& c) {
-  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrderWithRoom(c.order_id()));
-  // A client's login comments on a request it submitted (seed 001), for the client; the
-  // house's people on what they manage, for themselves or for the client.
+  // A client's login comments on a request it submitted, for the client; the house's people
+  // on what they manage, for themselves or for the client.
   const bool from_client = !actor_.client_id().empty();
+  ASSIGN_OR_RETURN(const v1::OrderView* order,
+                   from_client ? LoadActiveOrder(c.order_id()) : LoadOrderWithRoom(c.order_id()));
   if (from_client) {
     RETURN_IF_ERROR(Require(v1::REQUEST_SUBMIT, *order, "comment on"));
     if (order->created_by() != actor_.user_id()) {
       return absl::PermissionDeniedError(
           absl::StrCat("user \"", actor_.user_id(), "\" speaks for client \"", actor_.client_id(),
                        "\" and comments only on the requests it submitted; order ", Name(*order),
-                       " is the house's: ask your account's owner"));
+                       " is not one of them: ask your account's owner"));
+    }
+    // Its comments have a room of their own, so that they never fill the order the house
+    // works in (kMaxOrderBytes), and it is told of its own, not of the order's size.
+    size_t own = c.text().size();
+    for (const v1::Comment& comment : order->comments()) {
+      if (comment.author() == actor_.user_id()) own += comment.text().size();
+    }
+    if (c.text().size() > kMaxClientCommentBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("the comment is ", c.text().size(),
+                                                     " bytes; a client's comment is at most ",
+                                                     kMaxClientCommentBytes));
+    }
+    if (own > kMaxClientCommentsBytes || order->ByteSizeLong() >= kMaxOrderBytes) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "your comments on order ", Name(*order), " would pass ", kMaxClientCommentsBytes,
+          " bytes, the most a client's comments on one request may: ask your account's owner"));
     }
   } else {
     RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "comment on"));
@@ -2668,6 +2687,8 @@ absl::Status Decider::AddComment(const v1::AddComment& c) {
   e->set_comment_id(id);
   e->set_text(c.text());
   e->set_for_client(from_client || c.for_client());
+  e->set_by_client(from_client);
+  e->set_by_client(from_client);
   Target(stream, order->version(), order->order_id());
   decision_.result.set_sub_id(id);
   return absl::OkStatus();

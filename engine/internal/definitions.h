@@ -21,6 +21,10 @@ inline constexpr size_t kMaxTextBytes = 64 * 1024;
 // What one order's view may hold before commands that add text to it are refused: well
 // inside gRPC's default 4 MiB per message, so that GetOrder always answers.
 inline constexpr size_t kMaxOrderBytes = 1024 * 1024;
+// A client's login's comment on a request it submitted, and all of them on one request: room
+// of their own within kMaxOrderBytes, so that the house's work always has the rest.
+inline constexpr size_t kMaxClientCommentBytes = 4 * 1024;
+inline constexpr size_t kMaxClientCommentsBytes = 64 * 1024;
 
 // OK, or INVALID_ARGUMENT naming `what`: ids are 1-128 characters of [A-Za-z0-9._-].
 absl::Status ValidateId(absl::string_view what, absl::string_view id);

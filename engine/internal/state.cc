@@ -196,12 +196,12 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
   order.clear_participants();
   order.clear_participant_shares();
   order.clear_producer_id();
-  // The comments for the client; by whom only when it is the login itself or the order's
-  // owner (the house's other people are the house's).
+  // The comments for the client; by whom when the client's own or the order's owner (the
+  // house's other people are the house's).
   google::protobuf::RepeatedPtrField<v1::Comment> for_client;
   for (v1::Comment& comment : *order.mutable_comments()) {
     if (!comment.for_client()) continue;
-    if (comment.author() != login_id && comment.author() != order.owner_id()) {
+    if (!comment.by_client() && comment.author() != order.owner_id()) {
       comment.clear_author();
     }
     *for_client.Add() = std::move(comment);
@@ -455,6 +455,7 @@ void ApplyToOrderFields(const v1::EventRecord& record, v1::DomainEvent* consumed
       comment->set_text(std::move(*consumed->mutable_comment_added()->mutable_text()));
       *comment->mutable_time() = record.recorded_time();
       comment->set_for_client(event.comment_added().for_client());
+      comment->set_by_client(event.comment_added().by_client());
       break;
     }
     case E::kOrderArchived:

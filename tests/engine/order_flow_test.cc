@@ -3445,12 +3445,25 @@ TEST_F(OrderFlowTest, CommentsForTheClientAreReadByItsLoginsAndTheRestStayTheHou
   EXPECT_EQ(seen.comments(1).author(), "") << "the house's other people are the house's";
   EXPECT_EQ(seen.comments(2).author(), kClientUser);
   EXPECT_TRUE(seen.comments(2).for_client()) << "a client's comment is always for the client";
+  EXPECT_TRUE(seen.comments(2).by_client());
   EXPECT_EQ(Order(mine).comments_size(), 4) << "the house reads all";
+  // Its comments have a room of their own: never the order the house works in.
+  EXPECT_THAT(Reject(kClientUser, comment(mine, std::string(5000, 'x'), false)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at most 4096")));
+  for (int i = 0; i < 16; ++i) Run(kClientUser, comment(mine, std::string(4000, 'y'), false));
+  const absl::Status full = Reject(kClientUser, comment(mine, std::string(4000, 'z'), false));
+  EXPECT_THAT(full, StatusIs(absl::StatusCode::kFailedPrecondition,
+                             HasSubstr("the most a client's comments on one request may")));
+  Run(kAe, comment(mine, "The house still may", true));
   // Not on the house's orders, nor for a client an order has none of.
   const std::string houses = CreateOrder();
   EXPECT_THAT(Reject(kClientUser, comment(houses, "Me too", true)),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("comments only on the requests it submitted")));
+  Run(kAe, OrderOnly(mine, "archive"));
+  EXPECT_THAT(Reject(kClientUser, comment(mine, "Still there?", false)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is archived; ask your account's owner to reopen it")));
   v1::Command define;
   v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
   type->set_name("house_promo");

@@ -229,10 +229,9 @@ def main():
         listed = run_cli("order", "list", token=tokens["carol"]).stdout
         expect("Script with the client" in listed and "script_client_review" not in listed,
                "a contact's order list reads the status's title:\n" + listed)
-        expect("1 script revision and 0 spot revisions sent to you" in to_carol
-               and re.search(r"\d+ comments?\b", to_carol) is None,
-               "a contact's login is told what was sent to it, not a count of the house's "
-               "comments it is not shown:\n" + to_carol)
+        expect("1 script revision and 0 spot revisions sent to you; 0 comments" in to_carol,
+               "a contact's login is told what was sent to it, and counts only the comments "
+               "for the client:\n" + to_carol)
         waits_for = to_sam.split("  waits for:\n")[-1]
         expect("waits for your answer" not in to_sam
                and re.search(r"^    carol .* script 1: client-answer$", waits_for, re.M),
@@ -970,6 +969,7 @@ def main():
         tailing = follow("events", "tail", "--limit", "1", "--follow", token=aud)
         tailing_json = follow("--json", "events", "tail", "--limit", "1", "--follow", token=aud)
         watching = follow("order", "watch", "spring-launch", token=sam)
+        watching_client = follow("order", "watch", "spring-launch", token=tokens["carol"])
         try:
             time.sleep(0.5)  # Both are past their first lines.
             ok("a comment while they follow", "comment", "spring-launch", "Watched?", token=sam)
@@ -986,6 +986,13 @@ def main():
             expect(last["payload"]["comment_added"]["text"] == "Watched?"
                    and len(last["hash"]) == 64,
                    "each followed event is a line of JSON with its fields: %s" % last)
+            ok("a comment for the client while it follows", "comment", "spring-launch",
+               "Casting this week", "--for-client", token=sam)
+            expect(read_until(watching_client, "comment by sam: Casting this week"),
+                   "order watch shows a client's login the comment for it: %r"
+                   % getattr(watching_client, "seen", b""))
+            expect(b"Watched?" not in watching_client.seen,
+                   "and not the house's own: %r" % watching_client.seen)
             version = api.order("spring-launch", sam).version
             expect(read_until(watching, "etag %d:" % version),
                    "order watch prints the order after the change")
@@ -993,7 +1000,7 @@ def main():
                    "order watch says who made the change and what it was: %r"
                    % getattr(watching, "seen", b""))
         finally:
-            for follower in (tailing, tailing_json, watching):
+            for follower in (tailing, tailing_json, watching, watching_client):
                 follower.kill()
                 follower.wait()
         dashes = run_cli("comment", "spring-launch", "--", "--urgent")
