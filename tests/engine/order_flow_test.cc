@@ -3264,10 +3264,7 @@ TEST_F(OrderFlowTest, AClientRequesterSubmitsRequestsForItsOwnCompany) {
       << "the house's privileges are not the client's to know";
   EXPECT_THAT(engine_->GetItemType({kClientUser}, engine::kProductionOrder),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("the house's")));
-  v1::Command roles;
-  roles.mutable_set_user_roles()->set_user_id(kClientUser);
-  roles.mutable_set_user_roles()->add_roles(engine::kClientRequester);
-  Run(kAdmin, roles);
+  MakeClientRequester();
   // It reads the form it fills in; how the house works the request stays the house's.
   absl::StatusOr<v1::ItemTypeDefinition> form =
       engine_->GetItemType({kClientUser}, engine::kProductionOrder);
@@ -3341,10 +3338,7 @@ TEST_F(OrderFlowTest, AClientRequesterSubmitsRequestsForItsOwnCompany) {
 
 // Seed 002: the house denies a request, or does it, "and sends feedback to the requestor".
 TEST_F(OrderFlowTest, AClientRequesterReadsWhatTheHouseSaidWhenItFinishedItsRequest) {
-  v1::Command roles;
-  roles.mutable_set_user_roles()->set_user_id(kClientUser);
-  roles.mutable_set_user_roles()->add_roles(engine::kClientRequester);
-  Run(kAdmin, roles);
+  MakeClientRequester();
   v1::Command request = CreateOrderCommand();
   request.mutable_create_order()->clear_client_id();
   const std::string mine = Run(kClientUser, request).id();
@@ -3420,10 +3414,7 @@ TEST_F(OrderFlowTest, AClientRequesterReadsWhatTheHouseSaidWhenItFinishedItsRequ
 // Seed 001: "comment on a request"; the house tells the client how its request goes, and the
 // client answers, while the house's own notes stay the house's.
 TEST_F(OrderFlowTest, CommentsForTheClientAreReadByItsLoginsAndTheRestStayTheHouses) {
-  v1::Command roles;
-  roles.mutable_set_user_roles()->set_user_id(kClientUser);
-  roles.mutable_set_user_roles()->add_roles(engine::kClientRequester);
-  Run(kAdmin, roles);
+  MakeClientRequester();
   v1::Command request = CreateOrderCommand();
   request.mutable_create_order()->clear_client_id();
   const std::string mine = Run(kClientUser, request).id();
@@ -3464,13 +3455,7 @@ TEST_F(OrderFlowTest, CommentsForTheClientAreReadByItsLoginsAndTheRestStayTheHou
   EXPECT_THAT(Reject(kClientUser, comment(mine, "Still there?", false)),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("is archived; ask your account's owner to reopen it")));
-  v1::Command define;
-  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
-  type->set_name("house_promo");
-  type->set_key_format("HP-{seq:3}");
-  type->set_workflow(kProductionOrder);
-  type->mutable_facets()->add_artifacts("spot");
-  Run(kAdmin, define);
+  DefineSpotsOnlyType("house_promo", "HP-{seq:3}", /*client_link=*/false);
   v1::Command promo = CreateOrderCommand(v1::PROVIDED);
   promo.mutable_create_order()->set_item_type("house_promo");
   promo.mutable_create_order()->clear_client_id();

@@ -479,13 +479,7 @@ TEST_F(WorkflowTest, ConfiguredItemTypeHasItsFormAndKeys) {
 
 // An item without a schedule takes no flight dates: dropped, they would be lost unsaid.
 TEST_F(WorkflowTest, FlightDatesForATypeWithoutAScheduleAreRefused) {
-  v1::Command define;
-  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
-  type->set_name("house_promo");
-  type->set_key_format("HP-{seq:3}");
-  type->set_workflow(kProductionOrder);
-  type->mutable_facets()->add_artifacts("spot");
-  Run(kAdmin, define);
+  DefineSpotsOnlyType("house_promo", "HP-{seq:3}", /*client_link=*/false);
   v1::Command create = CreateOrderCommand(v1::PROVIDED);
   create.mutable_create_order()->set_item_type("house_promo");
   create.mutable_create_order()->clear_client_id();
@@ -503,14 +497,7 @@ TEST_F(WorkflowTest, FlightDatesForATypeWithoutAScheduleAreRefused) {
   Run(kAe, zeroes);
 
   // Reusing one: no flight to book either.
-  v1::Command radio;
-  v1::ItemTypeDefinition* spots = radio.mutable_define_item_type()->mutable_definition();
-  spots->set_name("radio_promo");
-  spots->set_key_format("RP-{seq:3}");
-  spots->set_workflow(kProductionOrder);
-  spots->mutable_facets()->add_artifacts("spot");
-  spots->mutable_facets()->set_client_link(true);
-  Run(kAdmin, radio);
+  DefineSpotsOnlyType("radio_promo", "RP-{seq:3}", /*client_link=*/true);
   v1::Command promo = CreateOrderCommand(v1::PROVIDED);
   promo.mutable_create_order()->set_item_type("radio_promo");
   promo.mutable_create_order()->clear_flight_start();
@@ -649,18 +636,9 @@ TEST_F(WorkflowTest, ItemTypesAndWorkflowsAreListedByNameInTheirLatestVersions) 
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("the house's")));
   EXPECT_THAT(engine_->ListWorkflows({kClientUser}, {}),
               StatusIs(absl::StatusCode::kPermissionDenied));
-  v1::Command roles;
-  roles.mutable_set_user_roles()->set_user_id(kClientUser);
-  roles.mutable_set_user_roles()->add_roles(kClientRequester);
-  Run(kAdmin, roles);
+  MakeClientRequester();
   // The house's own work (no client) is not there for it to request.
-  v1::Command internal;
-  v1::ItemTypeDefinition* own = internal.mutable_define_item_type()->mutable_definition();
-  own->set_name("house_promo");
-  own->set_key_format("HP-{seq:3}");
-  own->set_workflow(kProductionOrder);
-  own->mutable_facets()->add_artifacts("spot");
-  Run(kAdmin, internal);
+  DefineSpotsOnlyType("house_promo", "HP-{seq:3}", /*client_link=*/false);
   PageRequest page;
   page.page_size = 1;
   ASSERT_OK_AND_ASSIGN(ListItemTypesResponse forms, engine_->ListItemTypes({kClientUser}, page));

@@ -317,6 +317,28 @@ class EngineTest : public ::testing::Test {
     return command;
   }
 
+  // Gives the client contact's login the role that submits its company's requests.
+  void MakeClientRequester() {
+    v1::Command roles;
+    roles.mutable_set_user_roles()->set_user_id(kClientUser);
+    roles.mutable_set_user_roles()->add_roles(engine::kClientRequester);
+    Run(kAdmin, roles);
+  }
+
+  // Defines an item type of spots only on the production-order workflow (its orders are
+  // PROVIDED ones), without flights, belonging to a client or not.
+  void DefineSpotsOnlyType(const std::string& name, const std::string& key_format,
+                           bool client_link) {
+    v1::Command define;
+    v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
+    type->set_name(name);
+    type->set_key_format(key_format);
+    type->set_workflow(engine::kProductionOrder);
+    type->mutable_facets()->add_artifacts("spot");
+    type->mutable_facets()->set_client_link(client_link);
+    Run(kAdmin, define);
+  }
+
   static v1::Command Action(const std::string& order, const std::string& action) {
     v1::Command command;
     command.mutable_perform_action()->set_order_id(order);
