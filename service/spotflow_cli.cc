@@ -1394,7 +1394,9 @@ class Client {
                     ? ""
                     : absl::StrCat(", reusing order ", o.reused_from_order()).c_str());
     if (!o.instructions().empty()) {
-      std::printf("  instructions: %s\n", Indented(o.instructions(), 4).c_str());
+      std::printf("  instructions%s: %s\n",
+                  o.instructions_revised() ? " (changed since the order was made)" : "",
+                  Indented(o.instructions(), 4).c_str());
     }
     if (!o.fields().empty()) {
       std::map<std::string, std::string> fields;  // In name order.

@@ -192,7 +192,10 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
   order.set_shown_to_contact(contact_id);
   // A request the login submitted itself (REQUEST_SUBMIT) keeps what it wrote and that it did.
   const bool its_own = !login_id.empty() && order.created_by() == login_id;
-  if (!its_own) order.clear_instructions();
+  if (!its_own) {
+    order.clear_instructions();
+    order.clear_instructions_revised();
+  }
   order.clear_participants();
   order.clear_participant_shares();
   order.clear_producer_id();
@@ -336,6 +339,7 @@ void ApplyToOrderFields(const v1::EventRecord& record, v1::DomainEvent* consumed
     case E::kOrderUpdated: {
       const v1::OrderUpdated& e = event.order_updated();
       order->set_title(e.title());
+      if (e.instructions() != order->instructions()) order->set_instructions_revised(true);
       order->set_instructions(e.instructions());
       order->set_spot_length_seconds(e.spot_length_seconds());
       for (const auto& [name, value] : e.fields()) (*order->mutable_fields())[name] = value;

@@ -29,8 +29,9 @@ namespace spotflow::engine::internal {
 // 5 passes over order keys in use (a log with a duplicate key renumbers its second holder);
 // 7 keeps each order's states entered, archiving and restoring (OrderView.status_history);
 // 8 keeps the ids of a client's removed contacts (ClientView.removed_contact_ids);
-// 9 keeps who shared an order with each participant (OrderView.participant_shares).
-inline constexpr uint32_t kStateFormatVersion = 9;
+// 9 keeps who shared an order with each participant (OrderView.participant_shares);
+// 10 marks instructions changed after an order was made (OrderView.instructions_revised).
+inline constexpr uint32_t kStateFormatVersion = 10;
 
 // Stream ids of the engine's records.
 std::string UserStream(absl::string_view user_id);

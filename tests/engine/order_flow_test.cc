@@ -3328,6 +3328,20 @@ TEST_F(OrderFlowTest, AClientRequesterSubmitsRequestsForItsOwnCompany) {
   EXPECT_THAT(Reject(kClientUser, rename),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("that is the house's to do: ask your account's owner")));
+  // The house may edit what it wrote; it then reads as changed, not as the client's words.
+  EXPECT_FALSE(engine_->GetOrder({kClientUser}, id)->instructions_revised());
+  v1::Command retitle;
+  retitle.mutable_update_order()->set_order_id(id);
+  retitle.mutable_update_order()->set_title("Spring promo (radio)");
+  Run(kAe, retitle);
+  EXPECT_FALSE(engine_->GetOrder({kClientUser}, id)->instructions_revised()) << "title only";
+  v1::Command edit;
+  edit.mutable_update_order()->set_order_id(id);
+  edit.mutable_update_order()->set_instructions("Two spots, not one");
+  Run(kAe, edit);
+  ASSERT_OK_AND_ASSIGN(v1::OrderView edited, engine_->GetOrder({kClientUser}, id));
+  EXPECT_EQ(edited.instructions(), "Two spots, not one");
+  EXPECT_TRUE(edited.instructions_revised());
   // Asking as the client is a client's login's alone.
   v1::Command staff;
   staff.mutable_set_user_roles()->set_user_id(kAe);
