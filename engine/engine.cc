@@ -286,6 +286,14 @@ class EngineImpl final : public Engine {
                                                       const PageRequest& request) const override;
   absl::StatusOr<ListWorkflowsResponse> ListWorkflows(const Principal& principal,
                                                       const PageRequest& request) const override;
+  // NOT_FOUND, naming the types there are, for a filter by an item type no one defined (a
+  // typo, not a filter that matches nothing); OK for none.
+  absl::Status ItemTypeToFilterBy(const std::string& name) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    if (name.empty() || state_.FindItemType(name) != nullptr) return absl::OkStatus();
+    return absl::NotFoundError(absl::StrCat(
+        "there is no item type \"", absl::CHexEscape(name),
+        "\" to filter by; the item types are: ", absl::StrJoin(state_.ItemTypeNames(), ", ")));
+  }
   // Whether `caller` is a client's login that submits requests (seed 001), which reads the
   // forms of the item types.
   bool IsRequester(const UserView& caller) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -1574,12 +1582,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
     RETURN_IF_ERROR(FiltersNameSomeoneLocked(*caller, request.client_id, request.owner_id, now));
     // An item type no one defined, to the house's staff (a contact's login may not read the
     // house's item types: to it, it matches nothing).
-    if (!request.item_type.empty() && caller->client_id().empty() &&
-        state_.FindItemType(request.item_type) == nullptr) {
-      return absl::NotFoundError(absl::StrCat(
-          "there is no item type \"", absl::CHexEscape(request.item_type),
-          "\" to filter by; the item types are: ", absl::StrJoin(state_.ItemTypeNames(), ", ")));
-    }
+    if (caller->client_id().empty()) RETURN_IF_ERROR(ItemTypeToFilterBy(request.item_type));
     // The same for the accounts' owner; a contact's login knows only its own client's.
     if (const std::string& id = request.account_owner_id; !id.empty()) {
       const ClientView* own =
@@ -1661,11 +1664,7 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     return absl::PermissionDeniedError(absl::StrCat(
         "user \"", caller->user_id(), "\" speaks for a client; order analytics are the house's"));
   }
-  if (!filter.item_type.empty() && state_.FindItemType(filter.item_type) == nullptr) {
-    return absl::NotFoundError(absl::StrCat(
-        "there is no item type \"", absl::CHexEscape(filter.item_type),
-        "\" to filter by; the item types are: ", absl::StrJoin(state_.ItemTypeNames(), ", ")));
-  }
+  RETURN_IF_ERROR(ItemTypeToFilterBy(filter.item_type));
   const absl::Time now = clock_->Now();
   struct PerState {
     uint32_t orders_now = 0;
@@ -1984,22 +1983,20 @@ absl::StatusOr<ListItemTypesResponse> EngineImpl::ListItemTypes(const Principal&
   const bool requester = IsRequester(*caller);
   if (!requester) RETURN_IF_ERROR(RequireHouse(*caller, "list the house's item types"));
   ASSIGN_OR_RETURN(const std::string after, ParseKeyPageToken("ListItemTypes", request.page_token));
-  std::vector<v1::ItemTypeDefinition> shown;  // Forms for a requester.
   std::vector<const v1::ItemTypeDefinition*> types;
   for (const std::string& name : state_.ItemTypeNames()) {
     const v1::ItemTypeDefinition* type = state_.FindItemType(name);
     // A requester's: those it may request (GetItemType).
     if (type != nullptr && (!requester || type->facets().client_link())) types.push_back(type);
   }
-  if (requester) {
-    shown.reserve(types.size());
-    for (const v1::ItemTypeDefinition*& type : types) type = &shown.emplace_back(FormOf(*type));
-  }
   ListItemTypesResponse response;
   std::tie(response.item_types, response.next_page_token) = KeyPage(
       "ListItemTypes", std::move(types),
       [](const v1::ItemTypeDefinition& t) -> const std::string& { return t.name(); }, after,
       PageSize(request.page_size));
+  if (requester) {
+    for (v1::ItemTypeDefinition& type : response.item_types) type = FormOf(type);
+  }
   return response;
 }
 
