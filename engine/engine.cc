@@ -380,9 +380,13 @@ class EngineImpl final : public Engine {
   absl::StatusOr<const UserView*> Caller(const Principal& principal) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // What `caller` may see of `order`: all of it, or the client's part for a contact's login;
-  // with its status's title.
+  // with its status's title and its type's title and facets.
   OrderView Shown(const UserView& caller, OrderView order) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     order.set_status_title(state_.StatusTitle(order));
+    if (const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type())) {
+      order.set_item_type_title(type->title());
+      *order.mutable_item_type_facets() = type->facets();
+    }
     if (caller.contact_id().empty()) return order;
     return internal::ForContact(std::move(order), caller.contact_id(), caller.user_id());
   }

@@ -892,10 +892,12 @@ class Client {
       if (json_) {
         PrintJsonLine(o);
       } else {
-        std::printf("%s etag %llu: status %s%s%s, %d script and %d spot revisions\n",
-                    o.key().c_str(), static_cast<unsigned long long>(o.version()),
+        const std::string revisions = RevisionCounts(o);
+        std::printf("%s etag %llu: status %s%s%s%s%s\n", o.key().c_str(),
+                    static_cast<unsigned long long>(o.version()),
                     StatusText(o, /*long_form=*/true).c_str(), o.completed() ? " (final)" : "",
-                    o.archived() ? ", archived" : "", o.scripts_size(), o.spots_size());
+                    o.archived() ? ", archived" : "", revisions.empty() ? "" : ", ",
+                    revisions.c_str());
         // After the first, each change with who made it and what it changed, from the
         // order's history (the feed carries the order, not who changed it).
         bool read = true;  // The changes up to this version were printed (or need not be).
@@ -1370,24 +1372,40 @@ class Client {
                 o.archived() ? ", archived" : "", static_cast<unsigned long long>(o.version()));
     // The producer only when one is assigned: a client's login is not told, and "-" would
     // read to it as "none".
-    // What it is: a production order of some kind, or an item of another type (the kind
-    // after it); for whom, when it belongs to a client; its flight, when it has one.
+    // What it is: a production order of some kind, or an item of another type in its own
+    // words (its title, with the name --type takes, and the kind when its items have spots);
+    // for whom, when it belongs to a client; its flight and spot length, when its type has
+    // them.
     const char* kind = o.kind() == v1::PROVIDED ? "provided-spot"
                        : o.kind() == v1::REUSE  ? "reuse"
                                                 : "production";
     const bool production_order = o.item_type().empty() || o.item_type() == "production_order";
-    std::printf("  %s%s, owner %s%s\n",
-                production_order ? absl::StrCat(kind, " order").c_str()
-                                 : absl::StrCat(o.item_type(), " (", kind, ")").c_str(),
+    const bool spots = HasArtifact(o, "spot");
+    std::string what = absl::StrCat(kind, " order");
+    if (!production_order) {
+      std::vector<std::string> notes;
+      if (!o.item_type_title().empty() && o.item_type_title() != o.item_type()) {
+        notes.push_back(o.item_type());
+      }
+      if (spots) notes.push_back(kind);
+      what = o.item_type_title().empty() ? o.item_type() : o.item_type_title();
+      if (!notes.empty()) absl::StrAppend(&what, " (", absl::StrJoin(notes, ", "), ")");
+    }
+    std::printf("  %s%s, owner %s%s\n", what.c_str(),
                 o.client_id().empty() ? "" : absl::StrCat(" for client ", o.client_id()).c_str(),
                 o.owner_id().c_str(),
                 o.producer_id().empty() ? "" : (", producer " + o.producer_id()).c_str());
-    if (o.flight_start().year() != 0 || production_order) {
-      std::printf("  flight %s, %s\n", FlightText(o).c_str(),
-                  o.spot_length_seconds() == 0
-                      ? "spot length not set"
-                      : absl::StrCat(o.spot_length_seconds(), "s spot").c_str());
+    std::vector<std::string> schedule;
+    if (o.flight_start().year() != 0 || !o.has_item_type_facets() ||
+        o.item_type_facets().schedule()) {
+      schedule.push_back("flight " + FlightText(o));
     }
+    if (spots) {
+      schedule.push_back(o.spot_length_seconds() == 0
+                             ? "spot length not set"
+                             : absl::StrCat(o.spot_length_seconds(), "s spot"));
+    }
+    if (!schedule.empty()) std::printf("  %s\n", absl::StrJoin(schedule, ", ").c_str());
     std::printf("  created %s%s%s\n", ByWhom(o.created_by()).c_str(),
                 TimeText(o.created_time()).c_str(),
                 o.reused_from_order().empty()
@@ -1448,16 +1466,13 @@ class Client {
                     c.decision_comment().empty() ? "" : ": ",
                     Indented(c.decision_comment(), 4).c_str());
       }
-      const auto count = [](int n, const char* one, const char* many) {
-        return absl::StrCat(n, " ", n == 1 ? one : many);
-      };
       // A contact's login is shown the revisions sent to it, and the comments for the client.
-      const std::string tail = absl::StrCat(o.shown_to_contact().empty() ? "" : " sent to you",
-                                            "; ", count(o.comments_size(), "comment", "comments"));
-      std::printf("  %s and %s%s (spotflow order history %s)\n",
-                  count(o.scripts_size(), "script revision", "script revisions").c_str(),
-                  count(o.spots_size(), "spot revision", "spot revisions").c_str(), tail.c_str(),
-                  name.c_str());
+      std::string counts = RevisionCounts(o);
+      if (!counts.empty()) {
+        absl::StrAppend(&counts, o.shown_to_contact().empty() ? "" : " sent to you", "; ");
+      }
+      absl::StrAppend(&counts, Count(o.comments_size(), "comment", "comments"));
+      std::printf("  %s (spotflow order history %s)\n", counts.c_str(), name.c_str());
       // What a review or an answer judges, and what the last reviewer asked: the latest of each.
       for (const auto* revisions : {&o.scripts(), &o.spots()}) {
         if (!revisions->empty()) PrintRevision(o, *revisions->rbegin(), "  ", "latest ");
@@ -1537,6 +1552,33 @@ class Client {
       return;
     }
     PrintStory(o, changes);
+  }
+
+  static std::string Count(int n, const char* one, const char* many) {
+    return absl::StrCat(n, " ", n == 1 ? one : many);
+  }
+
+  // Whether items of the order's type have revisions of `artifact` ("script", "spot"), or
+  // the order holds some (its type, defined again, may have dropped the artifact since). A
+  // server that does not say what the type has is taken to serve production orders.
+  static bool HasArtifact(const v1::OrderView& o, absl::string_view artifact) {
+    if (!o.has_item_type_facets()) return true;
+    const auto& artifacts = o.item_type_facets().artifacts();
+    return std::find(artifacts.begin(), artifacts.end(), artifact) != artifacts.end() ||
+           !(artifact == "script" ? o.scripts() : o.spots()).empty();
+  }
+
+  // "1 script revision and 0 spot revisions", of the artifacts the order's type has; empty
+  // for a type with none (a marketing request).
+  static std::string RevisionCounts(const v1::OrderView& o) {
+    std::vector<std::string> counts;
+    if (HasArtifact(o, "script")) {
+      counts.push_back(Count(o.scripts_size(), "script revision", "script revisions"));
+    }
+    if (HasArtifact(o, "spot")) {
+      counts.push_back(Count(o.spots_size(), "spot revision", "spot revisions"));
+    }
+    return absl::StrJoin(counts, " and ");
   }
 
   // Whether the latest revision of an artifact was forwarded to `contact_id` and waits for

@@ -231,11 +231,18 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
       finished = action;
       finished->clear_by();
       finished->clear_from_status();
+      finished->clear_position();
     }
   }
   order.clear_actions();
   if (finished.has_value()) *order.add_actions() = *std::move(finished);
-  order.clear_status_history();            // It would tell of internal reviews.
+  order.clear_status_history();  // It would tell of internal reviews.
+  // How the house works it, and how much its log holds, are the house's: the workflow (the
+  // status's title says where the order stands) and log positions.
+  order.clear_workflow();
+  order.clear_workflow_version();
+  order.clear_created_position();
+  order.clear_updated_position();
   if (!its_own) order.clear_created_by();  // The house's people are the house's (the owner aside).
   for (auto* revisions : {order.mutable_scripts(), order.mutable_spots()}) {
     google::protobuf::RepeatedPtrField<v1::Revision> shown;
@@ -326,8 +333,9 @@ void ApplyToOrderFields(const v1::EventRecord& record, v1::DomainEvent* consumed
       order->set_title(std::move(*e.mutable_title()));
       order->set_instructions(std::move(*e.mutable_instructions()));
       order->set_spot_length_seconds(e.spot_length_seconds());
-      order->mutable_flight_start()->Swap(e.mutable_flight_start());
-      order->mutable_flight_end()->Swap(e.mutable_flight_end());
+      // Only an order with a flight holds one: an item of a type without flights shows none.
+      if (e.has_flight_start()) order->mutable_flight_start()->Swap(e.mutable_flight_start());
+      if (e.has_flight_end()) order->mutable_flight_end()->Swap(e.mutable_flight_end());
       order->mutable_fields()->swap(*e.mutable_fields());
       order->set_status(std::move(*e.mutable_status()));
       order->set_reused_from_order(std::move(*e.mutable_reused_from_order()));

@@ -30,8 +30,9 @@ namespace spotflow::engine::internal {
 // 7 keeps each order's states entered, archiving and restoring (OrderView.status_history);
 // 8 keeps the ids of a client's removed contacts (ClientView.removed_contact_ids);
 // 9 keeps who shared an order with each participant (OrderView.participant_shares);
-// 10 marks instructions changed after an order was made (OrderView.instructions_revised).
-inline constexpr uint32_t kStateFormatVersion = 10;
+// 10 marks instructions changed after an order was made (OrderView.instructions_revised);
+// 11 gives a flight only to orders that have one (no empty flight_start, flight_end).
+inline constexpr uint32_t kStateFormatVersion = 11;
 
 // Stream ids of the engine's records.
 std::string UserStream(absl::string_view user_id);
@@ -57,7 +58,8 @@ void Describe(const v1::DomainEvent& event, std::string* id, std::string* sub_id
 
 // The order as a client contact's login may see it: the revisions forwarded to that contact
 // with the forwards and the client's answers, none of the house's internal reviews, comments,
-// actions taken, participants, who made it or each revision, or flight-change requests;
+// actions taken, participants, who made it or each revision, flight-change requests, its
+// workflow or log positions;
 // shown_to_contact names the contact. An order the login `login_id` submitted itself keeps
 // its instructions and who made it.
 v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,

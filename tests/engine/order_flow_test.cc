@@ -900,6 +900,15 @@ TEST_F(OrderFlowTest, ActionsTakenAreKeptWithTheirCommentsForTheHouse) {
   // Whom the view is trimmed for, so a client's screen can say "you"; the house's says no one.
   EXPECT_EQ(seen_by_client.shown_to_contact(), "carol");
   EXPECT_EQ(view.shown_to_contact(), "");
+  // How the house works it and how much its log holds are the house's; its status's title
+  // says where it stands.
+  EXPECT_EQ(seen_by_client.workflow(), "");
+  EXPECT_EQ(seen_by_client.workflow_version(), 0u);
+  EXPECT_EQ(seen_by_client.created_position(), 0u);
+  EXPECT_EQ(seen_by_client.updated_position(), 0u);
+  EXPECT_EQ(seen_by_client.status_title(), "Completed");
+  EXPECT_EQ(view.workflow(), kProductionOrder);
+  EXPECT_GT(view.updated_position(), view.created_position());
   // The order's history says it too, with times as people write them.
   ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> changes, engine_->OrderHistory({kAe}, order));
   std::string last;
@@ -2872,15 +2881,17 @@ TEST_F(OrderFlowTest, ClientContactSeesOnlyWhatWasForwardedToThem) {
   EXPECT_THAT(was.contacts(), SizeIs(1));
   EXPECT_THAT(was.shares(), IsEmpty());
   EXPECT_THAT(engine_->ListUsers({kClientUser}, {}), StatusIs(absl::StatusCode::kPermissionDenied));
-  // Nor the house's configuration: its roles, item types and workflows (whose names every order
-  // carries), nor, asked for a state no workflow has, the list of them all.
+  // Nor the house's configuration: its roles, item types (whose names every order carries) and
+  // workflows (whose names it does not), nor, asked for a state no workflow has, the list of
+  // them all.
+  EXPECT_EQ(seen.workflow(), "");
   EXPECT_THAT(engine_->ListRoles({kClientUser}, {}),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("the house's")));
   EXPECT_THAT(engine_->GetItemType({kClientUser}, seen.item_type()),
               StatusIs(absl::StatusCode::kPermissionDenied));
-  EXPECT_THAT(engine_->GetWorkflow({kClientUser}, seen.workflow(), 0),
+  EXPECT_THAT(engine_->GetWorkflow({kClientUser}, kProductionOrder, 0),
               StatusIs(absl::StatusCode::kPermissionDenied));
-  EXPECT_OK(engine_->GetWorkflow({kAe}, seen.workflow(), 0).status());
+  EXPECT_OK(engine_->GetWorkflow({kAe}, kProductionOrder, 0).status());
   ListOrdersRequest typo;
   typo.statuses = {"script_reveiw"};
   ASSERT_OK_AND_ASSIGN(ListOrdersResponse none, engine_->ListOrders({kClientUser}, typo));
@@ -3381,6 +3392,7 @@ TEST_F(OrderFlowTest, AClientRequesterReadsWhatTheHouseSaidWhenItFinishedItsRequ
   EXPECT_EQ(done.actions(0).comment(), "Airs from Monday on all stations");
   EXPECT_EQ(done.actions(0).by(), "") << "who in the house took it is the house's";
   EXPECT_EQ(done.actions(0).from_status(), "") << "the house's internal state";
+  EXPECT_EQ(done.actions(0).position(), 0u) << "the house's log";
   EXPECT_THAT(done.comments(), IsEmpty());
   ASSERT_OK_AND_ASSIGN(v1::OrderView theirs, engine_->GetOrder({kClientUser}, houses));
   EXPECT_THAT(theirs.actions(), IsEmpty()) << "not its request";

@@ -20,6 +20,7 @@ namespace {
 
 using ::spotflow::testing::MakeDate;
 using ::spotflow::testing::StatusIs;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 class WorkflowTest : public ::spotflow::testing::EngineTest {
@@ -472,6 +473,12 @@ TEST_F(WorkflowTest, ConfiguredItemTypeHasItsFormAndKeys) {
   v1::CommandResult created = Run(kAe, create);
   EXPECT_EQ(created.key(), "MR-0001");
   EXPECT_EQ(Run(kAe, create).key(), "MR-0002");
+  // Shown in its type's words: its title, and what its items have (no script).
+  const v1::OrderView media = Order(created.id());
+  EXPECT_EQ(media.item_type_title(), "Media request");
+  EXPECT_THAT(media.item_type_facets().artifacts(), ElementsAre("spot"));
+  EXPECT_TRUE(media.item_type_facets().schedule());
+  EXPECT_THAT(Order(CreateOrder()).item_type_facets().artifacts(), ElementsAre("script", "spot"));
   // Its artifacts are its own: a media request has no script.
   EXPECT_THAT(Reject(kProducer, Script(created.id(), "text")),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("artifact")));
@@ -489,12 +496,14 @@ TEST_F(WorkflowTest, FlightDatesForATypeWithoutAScheduleAreRefused) {
   create.mutable_create_order()->clear_flight_start();
   create.mutable_create_order()->clear_flight_end();
   const std::string id = Run(kAe, create).id();
-  EXPECT_EQ(Order(id).flight_start().year(), 0) << "no flight";
+  EXPECT_FALSE(Order(id).has_flight_start()) << "no flight, not an empty one";
+  EXPECT_FALSE(Order(id).has_flight_end());
+  EXPECT_FALSE(Order(id).item_type_facets().schedule());
   // An all-zero date is none (a client that always sends the message).
   v1::Command zeroes = create;
   zeroes.mutable_create_order()->mutable_flight_start();
   zeroes.mutable_create_order()->mutable_flight_end();
-  Run(kAe, zeroes);
+  EXPECT_FALSE(Order(Run(kAe, zeroes).id()).has_flight_start());
 
   // Reusing one: no flight to book either.
   DefineSpotsOnlyType("radio_promo", "RP-{seq:3}", /*client_link=*/true);
@@ -516,6 +525,7 @@ TEST_F(WorkflowTest, FlightDatesForATypeWithoutAScheduleAreRefused) {
   reuse.mutable_reuse_order()->clear_flight_end();
   const std::string again = Run(kAe, reuse).id();
   EXPECT_EQ(Order(again).kind(), v1::REUSE);
+  EXPECT_FALSE(Order(again).has_flight_start());
 }
 
 // Seed 002: a request is denied "and feedback sent to the requestor": the workflow may say an

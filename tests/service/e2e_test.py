@@ -813,8 +813,41 @@ def main():
                "order create of a type without client or flight asks for neither: "
                + made.stdout + made.stderr)
         shown = run_cli("order", "show", "IS-001", token=sam).stdout
-        expect("  internal_spot (provided-spot), owner sam\n" in shown and "flight" not in shown,
-               "order show names the type and shows no client or flight it has not:\n" + shown)
+        expect("  internal_spot (provided-spot), owner sam\n" in shown and "flight" not in shown
+               and "0 spot revisions; 0 comments" in shown and "script" not in shown,
+               "order show names the type and shows no client, flight or script it has not:\n"
+               + shown)
+        # Seed 001's marketing request: no script, no spot, no flight; it reads as what it is.
+        with open(os.path.join(data_dir, "marketing_flow.json"), "w") as out:
+            json.dump({"name": "marketing_flow",
+                       "initial_states": [{"kind": "PRODUCTION", "state": "submitted"}],
+                       "states": [{"name": "submitted", "title": "Submitted"},
+                                  {"name": "done", "title": "Done", "terminal": True}],
+                       "transitions": [{"from": "submitted", "action": "complete", "to": "done",
+                                        "privilege": "ORDER_MANAGE"}]}, out)
+        ok("a workflow for marketing requests", "workflow", "publish",
+           os.path.join(data_dir, "marketing_flow.json"))
+        with open(os.path.join(data_dir, "marketing.json"), "w") as out:
+            json.dump({"name": "marketing_request", "title": "Marketing request",
+                       "key_format": "MKT-{seq:3}", "workflow": "marketing_flow",
+                       "facets": {"client_link": True}}, out)
+        ok("a marketing request type", "type", "define", os.path.join(data_dir, "marketing.json"))
+        ok("a marketing request", "order", "create", "--type", "marketing_request", "--client",
+           "acme", "--title", "Dealer flyer", token=sam)
+        shown = run_cli("order", "show", "MKT-001", token=sam).stdout
+        expect("  Marketing request (marketing_request) for client acme, owner sam\n" in shown
+               and "\n  0 comments (spotflow order history MKT-001)\n" in shown
+               and "revision" not in shown and "production" not in shown
+               and "flight" not in shown,
+               "order show tells a marketing request in its type's words:\n" + shown)
+        as_json = json.loads(run_cli("--json", "order", "show", "MKT-001", token=sam).stdout)
+        expect("flight_start" not in as_json and as_json["item_type_title"] == "Marketing request",
+               "an item without a flight has none in JSON, not an empty one: %s" % as_json)
+        theirs = json.loads(run_cli("--json", "order", "show", "MKT-001",
+                                    token=tokens["carol"]).stdout)
+        expect(not {"workflow", "workflow_version", "created_position", "updated_position"}
+               & set(theirs) and theirs["status_title"] == "Submitted",
+               "a contact's login is not shown the house's workflow or log positions: %s" % theirs)
         of_type = run_cli("order", "list", "--type", "internal_spot", token=sam).stdout
         expect("IS-001" in of_type and "PO-" not in of_type,
                "order list --type lists the items of that type alone:\n" + of_type)
@@ -1316,6 +1349,11 @@ def main():
                "the restart starts from the snapshot the drain wrote, and says so:\n"
                + process.startup)
         again = api.order(order, sam)
+        # Its type's title is the type's as defined since (an order follows its type's latest
+        # definition): the rest is exactly as it was.
+        expect(again.item_type_title == "Spot production" != view.item_type_title,
+               "an order is shown with its type's title as the type now has it")
+        view.item_type_title = again.item_type_title
         expect(again == view, "after a restart the order is exactly as it was")
         expect(api.head(admin) == done.last_position,
                "the log is whole after the restart")
