@@ -1337,6 +1337,34 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
   if (client != nullptr && HandedOrderOfAnotherAccountLocked(*caller, *order, *client, now)) {
     *shown.mutable_client_contacts() = client->contacts();
   }
+  // The item it was made for and those made for it, each that the caller may see, with
+  // where it stands.
+  const auto link = [&](const std::string& id, v1::OrderLink* out) {
+    const OrderView* linked = state_.FindOrder(id);
+    if (linked == nullptr || linked->deleted() || !state_.CanSee(*caller, *linked, now)) {
+      return false;
+    }
+    out->set_order_id(linked->order_id());
+    out->set_key(linked->key());
+    out->set_item_type(linked->item_type());
+    if (const v1::ItemTypeDefinition* type = state_.FindItemType(linked->item_type())) {
+      out->set_item_type_title(type->title());
+    }
+    out->set_title(linked->title());
+    out->set_status(linked->status());
+    out->set_status_title(state_.StatusTitle(*linked));
+    out->set_completed(linked->completed());
+    out->set_archived(linked->archived());
+    *out->mutable_created_time() = linked->created_time();
+    return true;
+  };
+  if (!order->parent_order_id().empty() &&
+      !link(order->parent_order_id(), shown.mutable_parent())) {
+    shown.clear_parent();
+  }
+  for (const std::string& child : order->child_order_ids()) {
+    if (!link(child, shown.add_children())) shown.mutable_children()->RemoveLast();
+  }
   return shown;
 }
 
@@ -1931,6 +1959,7 @@ v1::ItemTypeDefinition FormOf(const v1::ItemTypeDefinition& type) {
   form.set_version(type.version());
   *form.mutable_fields() = type.fields();
   *form.mutable_facets() = type.facets();
+  form.mutable_facets()->clear_child_types();  // What the house makes for a request.
   return form;
 }
 

@@ -1029,6 +1029,9 @@ class OrdersService final : public v1::Orders::CallbackService {
             // also changes without that (a share expires, a role changes): GetOrder tells it.
             order.clear_open_actions();
             order.clear_open_flight_actions();
+            order.clear_open_actions_needing_comment();
+            order.clear_parent();
+            order.clear_children();
             order.clear_forward_contacts();
             order.clear_client_contacts();
             if (!order.shown_to_contact().empty()) {

@@ -233,8 +233,11 @@ const std::vector<VerbSpec>& Verbs() {
       {"order create", "--client ID --title TEXT --flight START..END [--length SECONDS]\n"
                        "               [--kind production|provided] [--instructions TEXT] [--id ID]\n"
                        "               [--type NAME] [--field NAME=VALUE]...   (another item type than\n"
-                       "               production_order; the type's fields: type show NAME)",
-       0, 0, {"client", "title", "flight", "length", "kind", "instructions", "id", "type", "field"},
+                       "               production_order; the type's fields: type show NAME)\n"
+                       "               [--parent ORDER]   (made for that item, for its client: a\n"
+                       "               request's media insertion; its type lists the types made for it)",
+       0, 0, {"client", "title", "flight", "length", "kind", "instructions", "id", "type", "field",
+              "parent"},
        true},
       {"order show", "ORDER", 1, 1, {}, false},
       {"order history", "ORDER", 1, 1, {}, false},
@@ -1411,6 +1414,14 @@ class Client {
                 o.reused_from_order().empty()
                     ? ""
                     : absl::StrCat(", reusing order ", o.reused_from_order()).c_str());
+    // The item it was made for, and those made for it (each the caller may see).
+    if (o.has_parent()) std::printf("  made for %s\n", LinkText(o.parent()).c_str());
+    if (!o.children().empty()) {
+      std::printf("  made for it:\n");
+      for (const v1::OrderLink& child : o.children()) {
+        std::printf("    %s\n", LinkText(child).c_str());
+      }
+    }
     if (!o.instructions().empty()) {
       std::printf("  instructions%s: %s\n",
                   o.instructions_revised() ? " (changed since the order was made)" : "",
@@ -1552,6 +1563,15 @@ class Client {
       return;
     }
     PrintStory(o, changes);
+  }
+
+  // "MI-001 Radio spots (Media insertion, Planned)": a linked order, named as people know it.
+  static std::string LinkText(const v1::OrderLink& link) {
+    return absl::StrCat(link.key().empty() ? link.order_id() : link.key(), " ", link.title(), " (",
+                        link.item_type_title().empty() ? link.item_type() : link.item_type_title(),
+                        ", ", link.status_title().empty() ? link.status() : link.status_title(),
+                        link.completed() ? ", final" : "", link.archived() ? ", archived" : "",
+                        ")");
   }
 
   static std::string Count(int n, const char* one, const char* many) {
@@ -1719,6 +1739,13 @@ class Client {
                          c.decided_by(), c.decision_comment().empty() ? "" : ": ",
                          Indented(c.decision_comment(), kIndent)));
       }
+    }
+    for (const v1::OrderLink& child : o.children()) {
+      add(child.created_time(),
+          absl::StrCat(
+              "made for it: ", child.key().empty() ? child.order_id() : child.key(), " ",
+              child.title(), " (",
+              child.item_type_title().empty() ? child.item_type() : child.item_type_title(), ")"));
     }
     for (const v1::OwnerChange& c : o.owner_history()) {
       add(c.time(),
@@ -1892,7 +1919,10 @@ int Client::Run(const std::string& verb, const Args& args) {
       return admin_->GetUser(Context().get(), v1::GetUserRequest(), &me).ok() &&
              !me.client_id().empty();
     };
-    o->set_client_id(facets.client_link() && !args.Has("client") && !own_company()
+    // An item made for another is for the other's client: the server takes it from there.
+    o->set_parent_order_id(args.Get("parent"));
+    o->set_client_id(facets.client_link() && !args.Has("client") && !args.Has("parent") &&
+                             !own_company()
                          ? Required(args, "client")
                          : args.Get("client"));
     o->set_title(Required(args, "title"));
@@ -2826,6 +2856,10 @@ int Client::Run(const std::string& verb, const Args& args) {
                 type.facets().artifacts().empty()
                     ? "(none)"
                     : absl::StrJoin(type.facets().artifacts(), ", ").c_str());
+    if (!type.facets().child_types().empty()) {
+      std::printf("  made for its items (order create --parent): %s\n",
+                  absl::StrJoin(type.facets().child_types(), ", ").c_str());
+    }
     for (const v1::FieldDefinition& field : type.fields()) {
       std::printf("  field %s: %s%s\n", field.name().c_str(),
                   absl::AsciiStrToLower(v1::FieldType_Name(field.type())).c_str(),

@@ -1372,6 +1372,16 @@ absl::Status Decider::DefineItemType(const v1::DefineItemType& c) {
                      "publish FILE), or name one of: ",
                      absl::StrJoin(state_.WorkflowNames(), ", ")));
   }
+  // The types made for its items are types there are (or this one: a project's sub-projects).
+  // Types are never removed, so the check holds once made.
+  for (const std::string& child : c.definition().facets().child_types()) {
+    if (child != c.definition().name() && state_.FindItemType(child) == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("item type \"", c.definition().name(),
+                                                     "\" lists unknown child type \"", child,
+                                                     "\"; define that type first, or name one of: ",
+                                                     absl::StrJoin(state_.ItemTypeNames(), ", ")));
+    }
+  }
   const std::string stream = ItemTypeStream(c.definition().name());
   const v1::ItemTypeDefinition* type = state_.FindItemType(c.definition().name());
   if (type == nullptr) {
@@ -2012,8 +2022,13 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
       return absl::InvalidArgumentError(
           "a client's request gets its id from Spotflow; leave order_id out");
     }
+    // What the house makes for a request is the house's work (seed 001's agent).
+    if (!c.parent_order_id().empty()) {
+      return absl::InvalidArgumentError(
+          "a client's request is made for nothing else; leave parent_order_id out");
+    }
   }
-  const std::string& client_id = from_client ? actor_.client_id() : c.client_id();
+  std::string client_id = from_client ? actor_.client_id() : c.client_id();
   // What the house's setup refuses (its account's owner, its workflows) is the house's to
   // mend: a client's login is told so, not how the house is set up.
   const auto setup = [&](absl::Status status) {
@@ -2036,6 +2051,34 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
     return absl::InvalidArgumentError(
         "kind must be PRODUCTION (spot production needed) or PROVIDED (the client or agency "
         "provides the spot); reuse an archived order with ReuseOrder");
+  }
+  // An item made for another (a request's media insertion): the parent's type says which
+  // types may be made for it, whoever manages the parent makes them, and a child of a type
+  // that belongs to a client is for the parent's client.
+  const v1::OrderView* parent = nullptr;
+  if (!c.parent_order_id().empty()) {
+    ASSIGN_OR_RETURN(parent, LoadActiveOrder(c.parent_order_id()));
+    RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *parent, "make an item for"));
+    ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* parent_type, ItemTypeOf(*parent));
+    const auto& children = parent_type->facets().child_types();
+    if (std::find(children.begin(), children.end(), type_name) == children.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "an item of type \"", type_name, "\" is not made for a ", parent->item_type(),
+          children.empty()
+              ? absl::StrCat("; its type lists no types to make for one (facets.child_types)")
+              : absl::StrCat("; those made for one are of type ", absl::StrJoin(children, ", "))));
+    }
+    if (type->facets().client_link()) {
+      if (client_id.empty()) {
+        client_id = parent->client_id();
+      } else if (client_id != parent->client_id()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "order ", Name(*parent), " is ",
+            parent->client_id().empty() ? "for no client"
+                                        : absl::StrCat("client \"", parent->client_id(), "\"'s"),
+            "; an item made for it is for the same client: leave client_id out"));
+      }
+    }
   }
   ASSIGN_OR_RETURN(std::string id, IdOrNew("order_id", c.order_id()));
   RETURN_IF_ERROR(NotAnotherOrdersKey(id));
@@ -2118,6 +2161,13 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   }
   *e->mutable_fields() = c.fields();
   e->set_status(initial);
+  if (parent != nullptr) {
+    e->set_parent_order_id(parent->order_id());
+    const std::string stream = OrderStream(parent->order_id());
+    v1::ChildOrderAdded* added = Emit(stream, parent->version()).mutable_child_order_added();
+    added->set_order_id(parent->order_id());
+    added->set_child_order_id(id);
+  }
   Target(OrderStream(id), 0, id);
   TakeClientTurn(prospective.client_id());
   return absl::OkStatus();
@@ -2687,7 +2737,6 @@ absl::Status Decider::AddComment(const v1::AddComment& c) {
   e->set_comment_id(id);
   e->set_text(c.text());
   e->set_for_client(from_client || c.for_client());
-  e->set_by_client(from_client);
   e->set_by_client(from_client);
   Target(stream, order->version(), order->order_id());
   decision_.result.set_sub_id(id);

@@ -329,6 +329,13 @@ absl::Status ValidateItemType(const v1::ItemTypeDefinition& type) {
                                   "\" cannot be kept: revisions are of a script or a spot"));
     }
   }
+  absl::flat_hash_set<std::string> child_types;
+  for (const std::string& child : type.facets().child_types()) {
+    RETURN_IF_ERROR(ValidateId("child type name", child));
+    if (!child_types.insert(child).second) {
+      return Invalid(absl::StrCat("child type \"", child, "\" is listed twice"));
+    }
+  }
   return absl::OkStatus();
 }
 

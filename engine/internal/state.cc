@@ -99,6 +99,8 @@ const std::string* OrderIdOf(const v1::DomainEvent& event) {
       return &event.producer_assigned().order_id();
     case E::kCommentAdded:
       return &event.comment_added().order_id();
+    case E::kChildOrderAdded:
+      return &event.child_order_added().order_id();
     case E::kOrderArchived:
       return &event.order_archived().order_id();
     case E::kOrderRestored:
@@ -241,6 +243,9 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
   // status's title says where the order stands) and log positions.
   order.clear_workflow();
   order.clear_workflow_version();
+  // Linked items are shown to it as links (GetOrder), only those it may see.
+  order.clear_parent_order_id();
+  order.clear_child_order_ids();
   order.clear_created_position();
   order.clear_updated_position();
   if (!its_own) order.clear_created_by();  // The house's people are the house's (the owner aside).
@@ -339,6 +344,7 @@ void ApplyToOrderFields(const v1::EventRecord& record, v1::DomainEvent* consumed
       order->mutable_fields()->swap(*e.mutable_fields());
       order->set_status(std::move(*e.mutable_status()));
       order->set_reused_from_order(std::move(*e.mutable_reused_from_order()));
+      order->set_parent_order_id(std::move(*e.mutable_parent_order_id()));
       order->set_created_by(record.actor().user_id());
       *order->mutable_created_time() = record.recorded_time();
       order->set_created_position(record.position());
@@ -470,6 +476,9 @@ void ApplyToOrderFields(const v1::EventRecord& record, v1::DomainEvent* consumed
       comment->set_by_client(event.comment_added().by_client());
       break;
     }
+    case E::kChildOrderAdded:
+      order->add_child_order_ids(event.child_order_added().child_order_id());
+      break;
     case E::kOrderArchived:
       order->set_archived(true);
       break;

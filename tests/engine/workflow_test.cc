@@ -22,6 +22,7 @@ using ::spotflow::testing::MakeDate;
 using ::spotflow::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 class WorkflowTest : public ::spotflow::testing::EngineTest {
  protected:
@@ -686,6 +687,99 @@ TEST_F(WorkflowTest, ItemTypesAndWorkflowsAreListedByNameInTheirLatestVersions) 
   EXPECT_THAT(engine_->ListItemTypes({kAe}, crossed), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(engine_->ListWorkflows({kClientUser}, {}),
               StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+// Seed 001: the agent "may create media insertions ... and/or creative projects" for a
+// request. The request's type lists the types made for its items; each is for the request's
+// client, linked both ways.
+TEST_F(WorkflowTest, ItemsAreMadeForARequestAndLinkedToIt) {
+  const auto define = [&](const std::string& name, const std::string& key_format,
+                          std::vector<std::string> child_types) {
+    v1::Command command;
+    v1::ItemTypeDefinition* type = command.mutable_define_item_type()->mutable_definition();
+    *type = *engine_->GetItemType({kAdmin}, kProductionOrder);
+    type->set_name(name);
+    type->set_title(name == "creative" ? "Creative project" : "Marketing request");
+    type->set_key_format(key_format);
+    type->set_version(0);
+    for (const std::string& child : child_types) type->mutable_facets()->add_child_types(child);
+    return command;
+  };
+  EXPECT_THAT(Reject(kAdmin, define("marketing_request", "MKT-{seq:3}", {"creative"})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unknown child type \"creative\"; define that type first")));
+  EXPECT_THAT(Reject(kAdmin, define("marketing_request", "MKT-{seq:3}", {"a", "a"})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("listed twice")));
+  Run(kAdmin, define("creative", "CR-{seq:3}", {}));
+  Run(kAdmin, define("marketing_request", "MKT-{seq:3}", {"creative"}));
+  v1::Command request = CreateOrderCommand();
+  request.mutable_create_order()->set_item_type("marketing_request");
+  const std::string parent = Run(kAe, request).id();
+  const uint64_t parent_version = Order(parent).version();
+
+  v1::Command child = CreateOrderCommand();
+  child.mutable_create_order()->set_item_type("creative");
+  child.mutable_create_order()->clear_client_id();               // The request's client.
+  child.mutable_create_order()->set_parent_order_id("MKT-001");  // By key, as people say it.
+  child.set_request_id("creative-for-mkt-1");
+  {
+    v1::Command unknown = child;
+    unknown.mutable_create_order()->set_parent_order_id("MKT-999");
+    EXPECT_THAT(Reject(kAe, unknown), StatusIs(absl::StatusCode::kNotFound));
+    EXPECT_THAT(Reject(kAe2, child), StatusIs(absl::StatusCode::kNotFound))
+        << "another AE's request is not there for them";
+    EXPECT_THAT(Reject(kProducer, child), StatusIs(absl::StatusCode::kPermissionDenied));
+    v1::Command not_listed = child;
+    not_listed.mutable_create_order()->set_item_type(kProductionOrder);
+    EXPECT_THAT(Reject(kAe, not_listed),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("those made for one are of type creative")));
+    v1::Command elsewhere = child;
+    elsewhere.mutable_create_order()->set_client_id("globex");
+    EXPECT_THAT(Reject(kAe, elsewhere),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("an item made for it is for the same client")));
+    MakeClientRequester();
+    v1::Command from_client = child;
+    from_client.clear_request_id();
+    EXPECT_THAT(Reject(kClientUser, from_client),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("leave parent_order_id")));
+  }
+  const v1::CommandResult made = Run(kAe, child);
+  EXPECT_EQ(made.key(), "CR-001");
+  const v1::CommandResult again = Run(kAe, child);
+  EXPECT_TRUE(again.deduplicated());
+  EXPECT_EQ(again.id(), made.id()) << "a repeat answers with the item it made";
+
+  const v1::OrderView creative = Order(made.id());
+  EXPECT_EQ(creative.client_id(), client_);
+  EXPECT_EQ(creative.parent_order_id(), parent);
+  const v1::OrderView mkt = Order(parent);
+  EXPECT_THAT(mkt.child_order_ids(), ElementsAre(made.id()));
+  EXPECT_EQ(mkt.version(), parent_version + 1) << "the link is on the request's stream too";
+  // Shown with where each stands.
+  ASSERT_OK_AND_ASSIGN(v1::OrderView shown, engine_->GetOrder({kAe}, parent));
+  ASSERT_EQ(shown.children_size(), 1);
+  EXPECT_EQ(shown.children(0).key(), "CR-001");
+  EXPECT_EQ(shown.children(0).item_type_title(), "Creative project");
+  EXPECT_EQ(shown.children(0).status_title(), "Awaiting script");
+  EXPECT_FALSE(shown.has_parent());
+  ASSERT_OK_AND_ASSIGN(v1::OrderView below, engine_->GetOrder({kAe}, made.id()));
+  EXPECT_EQ(below.parent().key(), "MKT-001");
+  EXPECT_EQ(below.parent().title(), mkt.title());
+  // The client's login sees the links to what it may see, not the house's ids.
+  ASSERT_OK_AND_ASSIGN(v1::OrderView theirs, engine_->GetOrder({kClientUser}, parent));
+  EXPECT_THAT(theirs.child_order_ids(), IsEmpty());
+  EXPECT_EQ(theirs.children_size(), 1) << "the client's own order";
+  // Nothing is made for an archived request, until it is restored.
+  Run(kAe, OrderOnly(parent, "archive"));
+  v1::Command late = child;
+  late.clear_request_id();
+  EXPECT_THAT(Reject(kAe, late),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is archived")));
+  Run(kAe, OrderOnly(parent, "restore"));
+  EXPECT_EQ(Run(kAe, late).key(), "CR-002");
+  EXPECT_EQ(Order(parent).child_order_ids_size(), 2);
 }
 
 }  // namespace

@@ -827,19 +827,45 @@ def main():
                                         "privilege": "ORDER_MANAGE"}]}, out)
         ok("a workflow for marketing requests", "workflow", "publish",
            os.path.join(data_dir, "marketing_flow.json"))
+        with open(os.path.join(data_dir, "insertion.json"), "w") as out:
+            json.dump({"name": "media_insertion", "title": "Media insertion",
+                       "key_format": "MI-{seq:3}", "workflow": "marketing_flow",
+                       "facets": {"client_link": True, "schedule": True}}, out)
+        ok("a media insertion type", "type", "define", os.path.join(data_dir, "insertion.json"))
         with open(os.path.join(data_dir, "marketing.json"), "w") as out:
             json.dump({"name": "marketing_request", "title": "Marketing request",
                        "key_format": "MKT-{seq:3}", "workflow": "marketing_flow",
-                       "facets": {"client_link": True}}, out)
+                       "facets": {"client_link": True, "child_types": ["media_insertion"]}}, out)
         ok("a marketing request type", "type", "define", os.path.join(data_dir, "marketing.json"))
         ok("a marketing request", "order", "create", "--type", "marketing_request", "--client",
            "acme", "--title", "Dealer flyer", token=sam)
         shown = run_cli("order", "show", "MKT-001", token=sam).stdout
         expect("  Marketing request (marketing_request) for client acme, owner sam\n" in shown
                and "\n  0 comments (spotflow order history MKT-001)\n" in shown
+               and "made for" not in shown
                and "revision" not in shown and "production" not in shown
                and "flight" not in shown,
                "order show tells a marketing request in its type's words:\n" + shown)
+        # Seed 001's agent makes a media insertion for the request: for its client, linked.
+        ok("a media insertion for the request", "order", "create", "--type", "media_insertion",
+           "--parent", "MKT-001", "--title", "Radio buy", "--flight", "2098-03-01..2098-03-31",
+           token=sam)
+        wrong = run_cli("order", "create", "--parent", "MKT-001", "--title", "Spot",
+                        "--flight", "2098-03-01..2098-03-31", token=sam)
+        expect(wrong.returncode == 1 and "those made for one are of type media_insertion"
+               in wrong.stderr,
+               "only the types the request's type lists are made for it: " + wrong.stderr)
+        insertion = run_cli("order", "show", "MI-001", token=sam).stdout
+        expect("for client acme" in insertion
+               and "\n  made for MKT-001 Dealer flyer (Marketing request, Submitted)\n"
+               in insertion,
+               "an item made for a request is for its client, and names it:\n" + insertion)
+        request = run_cli("order", "show", "MKT-001", token=sam).stdout
+        expect("\n  made for it:\n    MI-001 Radio buy (Media insertion, Submitted)\n" in request,
+               "the request names what was made for it:\n" + request)
+        story = run_cli("order", "history", "MKT-001", token=sam).stdout
+        expect("made for it: MI-001 Radio buy (Media insertion)" in story,
+               "the request's history tells when each was made for it:\n" + story)
         as_json = json.loads(run_cli("--json", "order", "show", "MKT-001", token=sam).stdout)
         expect("flight_start" not in as_json and as_json["item_type_title"] == "Marketing request",
                "an item without a flight has none in JSON, not an empty one: %s" % as_json)
