@@ -387,6 +387,20 @@ class EngineImpl final : public Engine {
       order.set_item_type_title(type->title());
       *order.mutable_item_type_facets() = type->facets();
     }
+    // Linked orders by the ids of those the caller may see: the others' would tell that they
+    // exist.
+    if (!order.parent_order_id().empty() || !order.child_order_ids().empty()) {
+      const absl::Time now = clock_->Now();
+      const auto hidden = [&](const std::string& id) {
+        const OrderView* linked = state_.FindOrder(id);
+        return linked == nullptr || linked->deleted() || !state_.CanSee(caller, *linked, now);
+      };
+      if (!order.parent_order_id().empty() && hidden(order.parent_order_id())) {
+        order.clear_parent_order_id();
+      }
+      auto* children = order.mutable_child_order_ids();
+      children->erase(std::remove_if(children->begin(), children->end(), hidden), children->end());
+    }
     if (caller.contact_id().empty()) return order;
     return internal::ForContact(std::move(order), caller.contact_id(), caller.user_id());
   }

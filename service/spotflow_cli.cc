@@ -2805,6 +2805,8 @@ int Client::Run(const std::string& verb, const Args& args) {
       for (int condition : t.conditions()) {
         needs.push_back(v1::Condition_Name(static_cast<v1::Condition>(condition)));
       }
+      // A step of some roles only (a pre-approval).
+      if (!t.roles().empty()) needs.push_back("role " + absl::StrJoin(t.roles(), " or "));
       transitions.Add({t.from(), t.action(), t.to(), absl::StrJoin(needs, ", ")});
     }
     transitions.Print();

@@ -97,13 +97,23 @@ absl::Status ValidateTokenHashPrefix(absl::string_view prefix) {
   return absl::OkStatus();
 }
 
+// Whether `user` holds one of `roles` (Transition.roles), or `roles` is empty.
+bool HoldsOneOf(const v1::UserView& user,
+                const google::protobuf::RepeatedPtrField<std::string>& roles) {
+  return roles.empty() ||
+         std::any_of(user.roles().begin(), user.roles().end(), [&](const std::string& role) {
+           return std::find(roles.begin(), roles.end(), role) != roles.end();
+         });
+}
+
 // Whether the order waits for others than `user`, who may act with `privilege` on it: it
 // waits for its own people (its owner, its producer, those it or its account is shared with)
 // when one of them may; only when none may, for whoever can (any producer for a script nobody
 // is assigned to write). So an order assigned to a producer waits for them, and an AE's script
 // in review for that AE, not for every producer or for the sales manager, who may take either.
 bool WaitsForOthers(const State& state, const v1::UserView& user, const v1::OrderView& order,
-                    v1::Privilege privilege, absl::Time now) {
+                    v1::Privilege privilege, absl::Time now,
+                    const google::protobuf::RepeatedPtrField<std::string>& roles = {}) {
   if (state.Reaches(user, v1::OWN, order, now)) return false;
   std::vector<absl::string_view> own = {order.owner_id(), order.producer_id()};
   own.insert(own.end(), order.participants().begin(), order.participants().end());
@@ -114,7 +124,7 @@ bool WaitsForOthers(const State& state, const v1::UserView& user, const v1::Orde
   for (absl::string_view id : own) {
     const v1::UserView* other = id.empty() ? nullptr : state.FindUser(id);
     if (other != nullptr && other->active() && state.Reaches(*other, v1::OWN, order, now) &&
-        state.Allows(*other, privilege, order, now)) {
+        state.Allows(*other, privilege, order, now) && HoldsOneOf(*other, roles)) {
       return true;
     }
   }
@@ -795,6 +805,7 @@ class Decider {
                                         ? privilege_override
                                         : transition->privilege();
     RETURN_IF_ERROR(Require(privilege, order, absl::StrCat("take action \"", action, "\" on")));
+    RETURN_IF_ERROR(RequireRoleFor(*transition));
     for (int condition : transition->conditions()) {
       RETURN_IF_ERROR(
           CheckCondition(order, static_cast<v1::Condition>(condition), artifact, action, remark));
@@ -816,10 +827,19 @@ class Decider {
           privilege_override != v1::PRIVILEGE_UNSPECIFIED ? privilege_override : t.privilege();
       absl::Status allowed =
           Require(privilege, order, absl::StrCat("take action \"", action, "\" on"));
+      if (allowed.ok()) allowed = RequireRoleFor(t);
       if (allowed.ok()) return allowed;
       if (denied.ok()) denied = std::move(allowed);
     }
     return denied;
+  }
+  // The actor holds one of the roles the transition is taken by (Transition.roles).
+  absl::Status RequireRoleFor(const v1::Transition& t) const {
+    if (IsSystem() || HoldsOneOf(actor_, t.roles())) return absl::OkStatus();
+    return absl::PermissionDeniedError(absl::StrCat(
+        "action \"", t.action(), "\" from state \"", t.from(), "\" is taken by ",
+        t.roles_size() == 1 ? "the role " : "one of the roles ", absl::StrJoin(t.roles(), ", "),
+        ", which user \"", actor_.user_id(), "\" does not hold; ask an administrator"));
   }
   // Whether the order's workflow has an action by that name, from any state.
   bool HasAction(const v1::OrderView& order, absl::string_view action) const {
@@ -1432,6 +1452,33 @@ absl::Status Decider::PublishWorkflow(const v1::PublishWorkflow& c) {
     RETURN_IF_ERROR(NotAnotherCaseOf("workflow", c.definition().name(), state_.WorkflowNames(),
                                      "name that one to publish its next version, or choose "
                                      "another name"));
+  }
+  // A step taken by some roles only (a pre-approval) names roles there are, one of which
+  // grants its privilege: else no one could ever take it. (Roles are never removed; one
+  // redefined later without the privilege is the administrator's to mend.)
+  for (const v1::Transition& t : c.definition().transitions()) {
+    bool granted = t.roles().empty();
+    for (const std::string& name : t.roles()) {
+      const v1::RoleView* role = state_.FindRole(name);
+      if (role == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "workflow \"", c.definition().name(), "\": action \"", t.action(), "\" from state \"",
+            t.from(), "\" names unknown role \"", absl::CHexEscape(name),
+            "\"; define it first (spotflow role define), or name one of: ",
+            absl::StrJoin(state_.RoleNames(), ", ")));
+      }
+      for (const v1::Grant& grant : role->definition().grants()) {
+        granted |= grant.privilege() == t.privilege();
+      }
+      Read(RoleStream(name), role->version());
+    }
+    if (!granted) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "workflow \"", c.definition().name(), "\": action \"", t.action(), "\" from state \"",
+          t.from(), "\" is taken by ", absl::StrJoin(t.roles(), ", "),
+          ", none of which grants its privilege ", v1::Privilege_Name(t.privilege()),
+          ": no one could take it; grant it to one of them, or name another role"));
+    }
   }
   const uint32_t version = latest == nullptr ? 1 : latest->version() + 1;
   const std::string stream = WorkflowStream(c.definition().name());
@@ -2053,32 +2100,40 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
         "provides the spot); reuse an archived order with ReuseOrder");
   }
   // An item made for another (a request's media insertion): the parent's type says which
-  // types may be made for it, whoever manages the parent makes them, and a child of a type
-  // that belongs to a client is for the parent's client.
+  // types may be made for it, whoever manages the parent makes them, while it is not archived,
+  // and it is for the parent's client when the parent has one. Made in the parent's turn, as
+  // it adds to the parent's stream: several made at once for one request wait for each other
+  // rather than retry.
   const v1::OrderView* parent = nullptr;
   if (!c.parent_order_id().empty()) {
     ASSIGN_OR_RETURN(parent, LoadActiveOrder(c.parent_order_id()));
     RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *parent, "make an item for"));
     ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* parent_type, ItemTypeOf(*parent));
+    Read(ItemTypeStream(parent_type->name()), parent_type->version());
     const auto& children = parent_type->facets().child_types();
     if (std::find(children.begin(), children.end(), type_name) == children.end()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "an item of type \"", type_name, "\" is not made for a ", parent->item_type(),
           children.empty()
-              ? absl::StrCat("; its type lists no types to make for one (facets.child_types)")
+              ? absl::StrCat("; none is: ask an administrator to name \"", type_name,
+                             "\" in the facets.child_types of item type \"", parent->item_type(),
+                             "\"")
               : absl::StrCat("; those made for one are of type ", absl::StrJoin(children, ", "))));
     }
-    if (type->facets().client_link()) {
-      if (client_id.empty()) {
-        client_id = parent->client_id();
-      } else if (client_id != parent->client_id()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "order ", Name(*parent), " is ",
-            parent->client_id().empty() ? "for no client"
-                                        : absl::StrCat("client \"", parent->client_id(), "\"'s"),
-            "; an item made for it is for the same client: leave client_id out"));
-      }
+    if (parent->child_order_ids_size() >= kMaxChildOrders) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("order ", Name(*parent), " has ", parent->child_order_ids_size(),
+                       " items made for it, the most one order may: make this one for another "
+                       "order, or on its own"));
     }
+    if (client_id.empty()) {
+      client_id = parent->client_id();
+    } else if (!parent->client_id().empty() && client_id != parent->client_id()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("order ", Name(*parent), " is client \"", parent->client_id(),
+                       "\"'s; an item made for it is for the same client: leave client_id out"));
+    }
+    AlsoInTurnOf(OrderStream(parent->order_id()));
   }
   ASSIGN_OR_RETURN(std::string id, IdOrNew("order_id", c.order_id()));
   RETURN_IF_ERROR(NotAnotherOrdersKey(id));
@@ -2162,6 +2217,7 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   *e->mutable_fields() = c.fields();
   e->set_status(initial);
   if (parent != nullptr) {
+    // After the child's OrderCreated: a repeat's result is read from the first record.
     e->set_parent_order_id(parent->order_id());
     const std::string stream = OrderStream(parent->order_id());
     v1::ChildOrderAdded* added = Emit(stream, parent->version()).mutable_child_order_added();
@@ -3008,7 +3064,7 @@ bool Decider::WaitsForSomeoneElse(const v1::OrderView& order, const v1::Transiti
   if (t.action() == "upload_spot" && order.kind() == v1::PRODUCTION) return true;
   if (t.action() == "record_spot" && order.kind() == v1::PROVIDED) return true;
   // An order waits for its own people when one of them may take the action (WaitsForOthers).
-  return !IsSystem() && WaitsForOthers(state_, actor_, order, t.privilege(), now_);
+  return !IsSystem() && WaitsForOthers(state_, actor_, order, t.privilege(), now_, t.roles());
 }
 
 std::vector<std::string> Decider::OpenActions(const v1::OrderView& order, bool moving_only) const {
@@ -3062,6 +3118,7 @@ std::vector<std::string> Decider::OpenActions(const v1::OrderView& order, bool m
       }
     }
     if (!IsSystem() && !state_.Allows(actor_, privilege, order, now_)) continue;
+    if (!IsSystem() && !HoldsOneOf(actor_, t.roles())) continue;
     bool conditions_hold = true;
     for (int condition : t.conditions()) {
       conditions_hold &= CheckCondition(order, static_cast<v1::Condition>(condition), artifact,

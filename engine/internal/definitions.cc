@@ -570,6 +570,13 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
         return Invalid(absl::StrCat(name, ": ", label, " has unknown condition ", condition));
       }
     }
+    std::set<std::string> roles;
+    for (const std::string& role : t.roles()) {
+      RETURN_IF_ERROR(ValidateId("transition role", role));
+      if (!roles.insert(role).second) {
+        return Invalid(absl::StrCat(name, ": ", label, " names role \"", role, "\" twice"));
+      }
+    }
     if (!seen.emplace(t.from(), t.action()).second) {
       return Invalid(absl::StrCat(name, " has two transitions for action \"", t.action(),
                                   "\" out of state \"", t.from(), "\""));

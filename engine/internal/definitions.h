@@ -21,6 +21,9 @@ inline constexpr size_t kMaxTextBytes = 64 * 1024;
 // What one order's view may hold before commands that add text to it are refused: well
 // inside gRPC's default 4 MiB per message, so that GetOrder always answers.
 inline constexpr size_t kMaxOrderBytes = 1024 * 1024;
+// The most items made for one order (CreateOrder.parent_order_id), so that the order and the
+// links GetOrder gives with it fit one message.
+inline constexpr int kMaxChildOrders = 1000;
 // A client's login's comment on a request it submitted, and all of them on one request: room
 // of their own within kMaxOrderBytes, so that the house's work always has the rest.
 inline constexpr size_t kMaxClientCommentBytes = 4 * 1024;

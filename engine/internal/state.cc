@@ -240,14 +240,16 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
   if (finished.has_value()) *order.add_actions() = *std::move(finished);
   order.clear_status_history();  // It would tell of internal reviews.
   // How the house works it, and how much its log holds, are the house's: the workflow (the
-  // status's title says where the order stands) and log positions.
+  // status's title says where the order stands), what its type makes for its items, and the
+  // order's log positions (its revisions' and reviews' below).
   order.clear_workflow();
   order.clear_workflow_version();
-  // Linked items are shown to it as links (GetOrder), only those it may see.
-  order.clear_parent_order_id();
-  order.clear_child_order_ids();
+  if (order.has_item_type_facets()) order.mutable_item_type_facets()->clear_child_types();
   order.clear_created_position();
   order.clear_updated_position();
+  // Linked items are shown to it as links (GetOrder's parent and children), those it may see.
+  order.clear_parent_order_id();
+  order.clear_child_order_ids();
   if (!its_own) order.clear_created_by();  // The house's people are the house's (the owner aside).
   for (auto* revisions : {order.mutable_scripts(), order.mutable_spots()}) {
     google::protobuf::RepeatedPtrField<v1::Revision> shown;
@@ -261,12 +263,14 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
         if (!with_contact) continue;
         // Who in the house forwarded it, or recorded the answer for them, is the house's.
         if (review.kind() == v1::FORWARDED_TO_CLIENT || review.on_behalf()) review.clear_by();
+        review.clear_position();
         *reviews.Add() = std::move(review);
       }
       if (reviews.empty()) continue;  // Never forwarded to this contact.
       revision.mutable_reviews()->Swap(&reviews);
       revision.clear_change_note();
       revision.clear_author();  // Production's people, whom producer_id would name.
+      revision.clear_position();
       *shown.Add() = std::move(revision);
     }
     revisions->Swap(&shown);
@@ -857,6 +861,12 @@ std::set<std::string> State::WorkflowNames() const {
 std::set<std::string> State::ItemTypeNames() const {
   std::set<std::string> names;
   for (const auto& [name, type] : item_types_) names.insert(name);
+  return names;
+}
+
+std::set<std::string> State::RoleNames() const {
+  std::set<std::string> names;
+  for (const auto& [name, role] : roles_) names.insert(name);
   return names;
 }
 

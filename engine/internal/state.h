@@ -59,7 +59,7 @@ void Describe(const v1::DomainEvent& event, std::string* id, std::string* sub_id
 // The order as a client contact's login may see it: the revisions forwarded to that contact
 // with the forwards and the client's answers, none of the house's internal reviews, comments,
 // actions taken, participants, who made it or each revision, flight-change requests, its
-// workflow or log positions;
+// workflow, what its type makes for its items, the ids of linked orders, or log positions;
 // shown_to_contact names the contact. An order the login `login_id` submitted itself keeps
 // its instructions and who made it.
 v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
@@ -99,6 +99,7 @@ class State {
   // The names of every workflow published.
   std::set<std::string> WorkflowNames() const;
   std::set<std::string> ItemTypeNames() const;
+  std::set<std::string> RoleNames() const;
   // Deleted clients and orders are found too; callers decide what deletion means.
   const v1::ClientView* FindClient(absl::string_view id) const;
   const v1::OrderView* FindOrder(absl::string_view id) const;

@@ -2856,6 +2856,9 @@ TEST_F(OrderFlowTest, ClientContactSeesOnlyWhatWasForwardedToThem) {
   EXPECT_EQ(seen.created_by(), "");
   EXPECT_EQ(seen.scripts(0).author(), "");
   EXPECT_EQ(seen.scripts(0).reviews(0).by(), "") << "who forwarded it is the house's too";
+  EXPECT_EQ(seen.scripts(0).position(), 0u) << "the house's log";
+  EXPECT_EQ(seen.scripts(0).reviews(0).position(), 0u);
+  EXPECT_GT(Order(order, kAe).scripts(1).position(), 0u);
   EXPECT_EQ(Order(order, kAe).scripts(1).reviews(0).by(), kAe);
   EXPECT_EQ(Order(order, kAe).scripts(1).author(), kProducer);
   // Their client: the account and their own entry, not the other contacts, who shares it, who

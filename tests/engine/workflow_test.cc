@@ -745,6 +745,8 @@ TEST_F(WorkflowTest, ItemsAreMadeForARequestAndLinkedToIt) {
     EXPECT_THAT(Reject(kClientUser, from_client),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("leave parent_order_id")));
   }
+  ASSERT_OK_AND_ASSIGN(v1::CommandResult preview, Preview(kAe, child));
+  EXPECT_EQ(preview.streams_size(), 2) << "the item's and the request's";
   const v1::CommandResult made = Run(kAe, child);
   EXPECT_EQ(made.key(), "CR-001");
   const v1::CommandResult again = Run(kAe, child);
@@ -770,6 +772,8 @@ TEST_F(WorkflowTest, ItemsAreMadeForARequestAndLinkedToIt) {
   // The client's login sees the links to what it may see, not the house's ids.
   ASSERT_OK_AND_ASSIGN(v1::OrderView theirs, engine_->GetOrder({kClientUser}, parent));
   EXPECT_THAT(theirs.child_order_ids(), IsEmpty());
+  EXPECT_THAT(theirs.item_type_facets().child_types(), IsEmpty()) << "the house's setup";
+  EXPECT_TRUE(Order(parent).item_type_facets().child_types_size() == 1);
   EXPECT_EQ(theirs.children_size(), 1) << "the client's own order";
   // Nothing is made for an archived request, until it is restored.
   Run(kAe, OrderOnly(parent, "archive"));
@@ -780,6 +784,78 @@ TEST_F(WorkflowTest, ItemsAreMadeForARequestAndLinkedToIt) {
   Run(kAe, OrderOnly(parent, "restore"));
   EXPECT_EQ(Run(kAe, late).key(), "CR-002");
   EXPECT_EQ(Order(parent).child_order_ids_size(), 2);
+}
+
+// Seed 001: "a pre-approver receives an email that a request is waiting for his
+// pre-approval": a step the workflow gives to a role of its own, apart from the others who
+// hold the same privilege, in the pre-approver's queue alone.
+TEST_F(WorkflowTest, AStepMayBeTakenBySomeRolesOnly) {
+  v1::Command role;
+  v1::RoleDefinition* pre = role.mutable_define_role()->mutable_definition();
+  pre->set_name("pre_approver");
+  pre->set_title("Pre-approver");
+  v1::Grant* view = pre->add_grants();
+  view->set_privilege(v1::ORDER_VIEW);
+  view->set_scope(v1::ALL);
+  v1::WorkflowDefinition workflow = ProductionOrderWorkflow();
+  v1::WorkflowState* waiting = workflow.add_states();
+  waiting->set_name("pre_approval");
+  waiting->set_title("Waiting for pre-approval");
+  for (v1::InitialState& initial : *workflow.mutable_initial_states()) {
+    if (initial.kind() == v1::PRODUCTION) initial.set_state("pre_approval");
+  }
+  v1::Transition* step = workflow.add_transitions();
+  step->set_from("pre_approval");
+  step->set_action("pre_approve");
+  step->set_to("awaiting_script");
+  step->set_privilege(v1::REVISION_APPROVE);
+  step->add_roles("pre_approver");
+  EXPECT_THAT(Reject(kAdmin, Publish(workflow)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("names unknown role \"pre_approver\"; define it first")));
+  Run(kAdmin, role);
+  EXPECT_THAT(Reject(kAdmin, Publish(workflow)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("none of which grants its privilege REVISION_APPROVE: no one "
+                                 "could take it")));
+  v1::Grant* approve = pre->add_grants();
+  approve->set_privilege(v1::REVISION_APPROVE);
+  approve->set_scope(v1::ALL);
+  Run(kAdmin, role);
+  v1::WorkflowDefinition twice = workflow;
+  twice.mutable_transitions(twice.transitions_size() - 1)->add_roles("pre_approver");
+  EXPECT_THAT(Reject(kAdmin, Publish(twice)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("twice")));
+  Run(kAdmin, Publish(workflow));
+  AddUser("pat", "pre_approver");
+  const std::string order = CreateOrder();
+  EXPECT_EQ(Order(order).status(), "pre_approval");
+
+  // The AE approves the revisions of their orders, and the manager any: this step is
+  // neither's.
+  for (const char* user : {kAe, kManager}) {
+    ASSERT_OK_AND_ASSIGN(v1::OrderView shown, engine_->GetOrder({user}, order));
+    EXPECT_THAT(shown.open_actions(), IsEmpty()) << user;
+    EXPECT_THAT(Reject(user, Action(order, "pre_approve")),
+                StatusIs(absl::StatusCode::kPermissionDenied,
+                         HasSubstr("is taken by the role pre_approver, which user")));
+  }
+  // It waits for the pre-approver: in their queue alone, and named as whom it waits for.
+  ListOrdersRequest queue;
+  queue.actionable = true;
+  ASSERT_OK_AND_ASSIGN(ListOrdersResponse pats, engine_->ListOrders({"pat"}, queue));
+  ASSERT_EQ(pats.orders.size(), 1u);
+  EXPECT_EQ(pats.orders[0].order_id(), order);
+  EXPECT_THAT(pats.orders[0].open_actions(), ElementsAre("pre_approve"));
+  ASSERT_OK_AND_ASSIGN(ListOrdersResponse managers, engine_->ListOrders({kManager}, queue));
+  EXPECT_THAT(managers.orders, IsEmpty());
+  GetOrderOptions awaiting;
+  awaiting.awaiting = true;
+  ASSERT_OK_AND_ASSIGN(v1::OrderView waits, engine_->GetOrder({kManager}, order, awaiting));
+  ASSERT_EQ(waits.awaiting_size(), 1);
+  EXPECT_EQ(waits.awaiting(0).user_id(), "pat");
+  Run("pat", Action(order, "pre_approve"));
+  EXPECT_EQ(Order(order).status(), "awaiting_script");
 }
 
 }  // namespace

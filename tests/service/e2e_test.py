@@ -824,7 +824,11 @@ def main():
                        "states": [{"name": "submitted", "title": "Submitted"},
                                   {"name": "done", "title": "Done", "terminal": True}],
                        "transitions": [{"from": "submitted", "action": "complete", "to": "done",
-                                        "privilege": "ORDER_MANAGE"}]}, out)
+                                        "privilege": "ORDER_MANAGE"},
+                                       # Seed 001's pre-approval: a step of one role.
+                                       {"from": "submitted", "action": "pre_approve",
+                                        "to": "done", "privilege": "REVISION_APPROVE",
+                                        "roles": ["sales_manager"]}]}, out)
         ok("a workflow for marketing requests", "workflow", "publish",
            os.path.join(data_dir, "marketing_flow.json"))
         with open(os.path.join(data_dir, "insertion.json"), "w") as out:
@@ -846,6 +850,18 @@ def main():
                and "revision" not in shown and "production" not in shown
                and "flight" not in shown,
                "order show tells a marketing request in its type's words:\n" + shown)
+        flow = run_cli("workflow", "show", "marketing_flow", token=sam).stdout
+        expect(re.search(r"submitted +pre_approve +done +REVISION_APPROVE, role sales_manager",
+                         flow), "workflow show names the role a step is taken by:\n" + flow)
+        expect(re.search(r"open to you now:\n +complete +spotflow action MKT-001 complete\n"
+                         r"  waits for:\n", shown)
+               and re.search(r"\n    mia .*\(sales manager\) +pre_approve\n", shown),
+               "a step of another role is not offered to an AE who approves; it waits for that "
+               "role:\n" + shown)
+        theirs_alone = run_cli("action", "MKT-001", "pre_approve", token=sam)
+        expect(theirs_alone.returncode == 1 and "PERMISSION_DENIED" in theirs_alone.stderr
+               and "is taken by the role sales_manager" in theirs_alone.stderr,
+               "a step of another role is refused, naming it: " + theirs_alone.stderr)
         # Seed 001's agent makes a media insertion for the request: for its client, linked.
         ok("a media insertion for the request", "order", "create", "--type", "media_insertion",
            "--parent", "MKT-001", "--title", "Radio buy", "--flight", "2098-03-01..2098-03-31",
