@@ -2228,7 +2228,29 @@ absl::StatusOr<std::vector<v1::Change>> EngineImpl::OrderHistory(
     absl::ReaderMutexLock lock(&mu_);
     if (const OrderView* found = state_.FindOrderByIdOrKey(order_id)) id = found->order_id();
   }
-  return History<OrderView>("order", order_id, internal::OrderStream(id), internal::ApplyToOrder);
+  ASSIGN_OR_RETURN(
+      std::vector<v1::Change> changes,
+      History<OrderView>("order", order_id, internal::OrderStream(id), internal::ApplyToOrder));
+  if (auditor) return changes;
+  // Linked orders by the ids of those the caller may see, as its views give them.
+  absl::ReaderMutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  const absl::Time now = clock_->Now();
+  const auto hidden = [&](const v1::FieldChange& field) {
+    if (field.path() != "parent_order_id" && !absl::StartsWith(field.path(), "child_order_ids[")) {
+      return false;
+    }
+    absl::string_view linked_id = field.new_value();
+    absl::ConsumePrefix(&linked_id, "\"");
+    absl::ConsumeSuffix(&linked_id, "\"");
+    const OrderView* linked = state_.FindOrder(linked_id);
+    return linked == nullptr || linked->deleted() || !state_.CanSee(*caller, *linked, now);
+  };
+  for (v1::Change& change : changes) {
+    auto* fields = change.mutable_fields();
+    fields->erase(std::remove_if(fields->begin(), fields->end(), hidden), fields->end());
+  }
+  return changes;
 }
 
 absl::StatusOr<std::vector<v1::Change>> EngineImpl::ClientHistory(

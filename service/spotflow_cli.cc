@@ -294,7 +294,8 @@ const std::vector<VerbSpec>& Verbs() {
        1, 1, {"yes"}, true},
       {"share", "ORDER USER", 2, 2, {}, true},
       {"unshare", "ORDER USER", 2, 2, {}, true},
-      {"assign", "ORDER PRODUCER", 2, 2, {}, true},
+      {"assign", "ORDER USER                  (its producer; an item without revisions, such as\n"
+                 "               a marketing request: its responsible)", 2, 2, {}, true},
       {"unassign", "ORDER                      (the order waits for any producer again)", 1, 1,
        {}, true},
       {"comment", "ORDER \"TEXT\" [--for-client]   (--for-client: the client's logins read it too;\n"
@@ -1394,10 +1395,16 @@ class Client {
       what = o.item_type_title().empty() ? o.item_type() : o.item_type_title();
       if (!notes.empty()) absl::StrAppend(&what, " (", absl::StrJoin(notes, ", "), ")");
     }
-    std::printf("  %s%s, owner %s%s\n", what.c_str(),
-                o.client_id().empty() ? "" : absl::StrCat(" for client ", o.client_id()).c_str(),
-                o.owner_id().c_str(),
-                o.producer_id().empty() ? "" : (", producer " + o.producer_id()).c_str());
+    std::printf(
+        "  %s%s, owner %s%s\n", what.c_str(),
+        o.client_id().empty() ? "" : absl::StrCat(" for client ", o.client_id()).c_str(),
+        o.owner_id().c_str(),
+        o.producer_id().empty()
+            ? ""
+            : absl::StrCat(HasArtifact(o, "script") || HasArtifact(o, "spot") ? ", producer "
+                                                                              : ", responsible ",
+                           o.producer_id())
+                  .c_str());
     std::vector<std::string> schedule;
     if (o.flight_start().year() != 0 || !o.has_item_type_facets() ||
         o.item_type_facets().schedule()) {

@@ -106,7 +106,8 @@ bool HoldsOneOf(const v1::UserView& user,
          });
 }
 
-// Whether the order waits for others than `user`, who may act with `privilege` on it: it
+// Whether the order waits for others than `user`, who may act with `privilege` (holding one of
+// `roles`, when a step names some) on it: it
 // waits for its own people (its owner, its producer, those it or its account is shared with)
 // when one of them may; only when none may, for whoever can (any producer for a script nobody
 // is assigned to write). So an order assigned to a producer waits for them, and an AE's script
@@ -758,7 +759,7 @@ class Decider {
     }
     return workflow;
   }
-  // The transition `action` takes from the order's state, its privilege and conditions
+  // The transition `action` takes from the order's state, its privilege, roles and conditions
   // checked; `remark` is what the command says with it (COMMENT_GIVEN). `privilege_override`
   // replaces the transition's privilege (client answers recorded on a contact's behalf).
   absl::StatusOr<const v1::Transition*> Transit(
@@ -812,11 +813,11 @@ class Decider {
     }
     return transition;
   }
-  // The actor may take `action` on the order in some state: they hold the privilege of one of
-  // the workflow's transitions by that name. Checked before anything about the order's state,
-  // so that someone who may never take an action hears that, not why it cannot be taken now
-  // (an assistant approving an approved script). OK when the workflow has no such action:
-  // Transit names the typo.
+  // The actor may take `action` on the order in some state: they hold the privilege (and one
+  // of the roles, when it names some) of one of the workflow's transitions by that name. Checked
+  // before anything about the order's state, so that someone who may never take an action hears
+  // that, not why it cannot be taken now (an assistant approving an approved script). OK when the
+  // workflow has no such action: Transit names the typo.
   absl::Status RequireMayTake(const v1::OrderView& order, const std::string& action,
                               v1::Privilege privilege_override = v1::PRIVILEGE_UNSPECIFIED) {
     ASSIGN_OR_RETURN(const v1::WorkflowDefinition* workflow, WorkflowOf(order));
@@ -2101,7 +2102,7 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   }
   // An item made for another (a request's media insertion): the parent's type says which
   // types may be made for it, whoever manages the parent makes them, while it is not archived,
-  // and it is for the parent's client when the parent has one. Made in the parent's turn, as
+  // and one that belongs to a client is for the parent's client. Made in the parent's turn, as
   // it adds to the parent's stream: several made at once for one request wait for each other
   // rather than retry.
   const v1::OrderView* parent = nullptr;
@@ -2126,9 +2127,12 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
                        " items made for it, the most one order may: make this one for another "
                        "order, or on its own"));
     }
-    if (client_id.empty()) {
+    // A type of the house's own work (no client_link) keeps its items the house's: the
+    // client's logins see what is the client's.
+    if (client_id.empty() && type->facets().client_link()) {
       client_id = parent->client_id();
-    } else if (!parent->client_id().empty() && client_id != parent->client_id()) {
+    } else if (!client_id.empty() && !parent->client_id().empty() &&
+               client_id != parent->client_id()) {
       return absl::InvalidArgumentError(
           absl::StrCat("order ", Name(*parent), " is client \"", parent->client_id(),
                        "\"'s; an item made for it is for the same client: leave client_id out"));
@@ -2727,14 +2731,41 @@ absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
     e->set_old_producer_id(order->producer_id());
     return absl::OkStatus();
   }
-  // Whoever manages the order assigns a producer; a producer may take an order nobody has.
-  const bool self = c.user_id() == actor_.user_id() && order->producer_id().empty() &&
-                    ScopeOf(v1::REVISION_WRITE) != v1::SCOPE_UNSPECIFIED;
-  if (!self) RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "assign a producer to"));
+  // Whoever manages the order assigns its producer, or for an item without revisions (a
+  // marketing request, seed 001) its responsible: someone who may take a step of its
+  // workflow. Either may take an order nobody has.
+  ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*order));
+  const bool revisions = !type->facets().artifacts().empty();
+  ASSIGN_OR_RETURN(const v1::WorkflowDefinition* workflow, WorkflowOf(*order));
+  const auto may_work_on = [&](const v1::UserView& user) {
+    if (!user.client_id().empty()) return false;  // The client's people are not the house's.
+    if (revisions) return state_.ScopeOf(user, v1::REVISION_WRITE) != v1::SCOPE_UNSPECIFIED;
+    return std::any_of(workflow->transitions().begin(), workflow->transitions().end(),
+                       [&](const v1::Transition& t) {
+                         return state_.ScopeOf(user, t.privilege()) != v1::SCOPE_UNSPECIFIED &&
+                                HoldsOneOf(user, t.roles());
+                       });
+  };
+  const bool self =
+      c.user_id() == actor_.user_id() && order->producer_id().empty() && may_work_on(actor_);
+  if (!self) {
+    RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order,
+                            revisions ? "assign a producer to" : "assign a responsible to"));
+  }
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", c.user_id()));
-  if (state_.ScopeOf(*user, v1::REVISION_WRITE) == v1::SCOPE_UNSPECIFIED) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "user \"", user->user_id(), "\" is not a producer (no REVISION_WRITE privilege)"));
+  if (!may_work_on(*user)) {
+    if (revisions) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "user \"", user->user_id(), "\" is not a producer (no REVISION_WRITE privilege)"));
+    }
+    std::set<std::string> needed;
+    for (const v1::Transition& t : workflow->transitions()) {
+      needed.insert(v1::Privilege_Name(t.privilege()));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("user \"", user->user_id(), "\" may take no step of order ", Name(*order),
+                     "'s workflow, whose steps need ", absl::StrJoin(needed, " or "),
+                     ": make someone who holds one its responsible"));
   }
   const std::string stream = OrderStream(order->order_id());
   Target(stream, order->version(), order->order_id());

@@ -70,7 +70,8 @@ absl::StatusOr<Decision> Decide(const State& state, const v1::UserView& actor,
 
 // The workflow actions `actor` may take on `order` now, in the workflow's order, by the
 // rules Decide applies: a transition from its state, the privilege with a scope that reaches
-// the order, the transition's conditions, and for a client answer by a contact's own login,
+// the order, one of the transition's roles when it names some, its conditions, and for a
+// client answer by a contact's own login,
 // a revision forwarded to them. `moving_only`, as a work queue does: leave out actions that
 // keep the order in its state (a new script while one is in review), and those it does not
 // wait for from `actor` (the upload of a spot production will record, the writing of an

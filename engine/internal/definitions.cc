@@ -570,9 +570,15 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
         return Invalid(absl::StrCat(name, ": ", label, " has unknown condition ", condition));
       }
     }
+    // A client's answer is the client's, whoever the revision was forwarded to; recorded on
+    // its behalf, it is taken with the house's privilege, by no role of the client's.
+    if (t.privilege() == v1::CLIENT_ANSWER && !t.roles().empty()) {
+      return Invalid(absl::StrCat(name, ": ", label,
+                                  " is a client's answer, which names no roles: leave them out"));
+    }
     std::set<std::string> roles;
     for (const std::string& role : t.roles()) {
-      RETURN_IF_ERROR(ValidateId("transition role", role));
+      RETURN_IF_ERROR(ValidateId(absl::StrCat(name, ": ", label, ": role"), role));
       if (!roles.insert(role).second) {
         return Invalid(absl::StrCat(name, ": ", label, " names role \"", role, "\" twice"));
       }

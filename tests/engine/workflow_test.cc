@@ -20,9 +20,11 @@ namespace {
 
 using ::spotflow::testing::MakeDate;
 using ::spotflow::testing::StatusIs;
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 class WorkflowTest : public ::spotflow::testing::EngineTest {
  protected:
@@ -773,7 +775,7 @@ TEST_F(WorkflowTest, ItemsAreMadeForARequestAndLinkedToIt) {
   ASSERT_OK_AND_ASSIGN(v1::OrderView theirs, engine_->GetOrder({kClientUser}, parent));
   EXPECT_THAT(theirs.child_order_ids(), IsEmpty());
   EXPECT_THAT(theirs.item_type_facets().child_types(), IsEmpty()) << "the house's setup";
-  EXPECT_TRUE(Order(parent).item_type_facets().child_types_size() == 1);
+  EXPECT_EQ(Order(parent).item_type_facets().child_types_size(), 1);
   EXPECT_EQ(theirs.children_size(), 1) << "the client's own order";
   // Nothing is made for an archived request, until it is restored.
   Run(kAe, OrderOnly(parent, "archive"));
@@ -784,6 +786,43 @@ TEST_F(WorkflowTest, ItemsAreMadeForARequestAndLinkedToIt) {
   Run(kAe, OrderOnly(parent, "restore"));
   EXPECT_EQ(Run(kAe, late).key(), "CR-002");
   EXPECT_EQ(Order(parent).child_order_ids_size(), 2);
+
+  // The house's own work made for a request (a type without client_link) stays the house's:
+  // no client, so the client's logins do not see it; nor does a colleague the request is
+  // shared with but who does not see that work, by its id, in a view or in the history.
+  DefineSpotsOnlyType("house_promo", "HP-{seq:3}", /*client_link=*/false);
+  Run(kAdmin, define("marketing_request", "MKT-{seq:3}", {"creative", "house_promo"}));
+  v1::Command promo = CreateOrderCommand(v1::PROVIDED);
+  promo.mutable_create_order()->set_item_type("house_promo");
+  promo.mutable_create_order()->clear_client_id();
+  promo.mutable_create_order()->clear_flight_start();
+  promo.mutable_create_order()->clear_flight_end();
+  promo.mutable_create_order()->set_parent_order_id(parent);
+  const std::string house = Run(kAe, promo).id();
+  EXPECT_EQ(Order(house).client_id(), "");
+  EXPECT_EQ(Order(parent).child_order_ids_size(), 3);
+  ASSERT_OK_AND_ASSIGN(v1::OrderView client_sees, engine_->GetOrder({kClientUser}, parent));
+  EXPECT_EQ(client_sees.children_size(), 2) << "the two creative projects, the client's";
+  v1::Command share;
+  share.mutable_share_order()->set_order_id(parent);
+  share.mutable_share_order()->set_user_id(kAe2);
+  Run(kAe, share);
+  ASSERT_OK_AND_ASSIGN(v1::OrderView colleague, engine_->GetOrder({kAe2}, parent));
+  EXPECT_THAT(colleague.child_order_ids(), Not(Contains(house)));
+  for (const v1::OrderLink& link : colleague.children()) EXPECT_NE(link.order_id(), house);
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> history, engine_->OrderHistory({kAe2}, parent));
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> whole, engine_->OrderHistory({kAe}, parent));
+  const auto mentions = [&](const std::vector<v1::Change>& changes) {
+    bool found = false;
+    for (const v1::Change& change : changes) {
+      for (const v1::FieldChange& field : change.fields()) {
+        found |= absl::StrContains(field.new_value(), house);
+      }
+    }
+    return found;
+  };
+  EXPECT_TRUE(mentions(whole));
+  EXPECT_FALSE(mentions(history));
 }
 
 // Seed 001: "a pre-approver receives an email that a request is waiting for his
@@ -856,6 +895,73 @@ TEST_F(WorkflowTest, AStepMayBeTakenBySomeRolesOnly) {
   EXPECT_EQ(waits.awaiting(0).user_id(), "pat");
   Run("pat", Action(order, "pre_approve"));
   EXPECT_EQ(Order(order).status(), "awaiting_script");
+  // Once past it, who may never take the step hears that, not that the order moved on.
+  EXPECT_THAT(Reject(kManager, Action(order, "pre_approve")),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("role pre_approver")));
+  // A client's answer is the client's, recorded on its behalf by the house: no roles.
+  v1::WorkflowDefinition answered = ProductionOrderWorkflow();
+  for (v1::Transition& t : *answered.mutable_transitions()) {
+    if (t.privilege() == v1::CLIENT_ANSWER) t.add_roles("pre_approver");
+  }
+  EXPECT_THAT(Reject(kAdmin, Publish(answered)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("is a client's answer, which names no roles")));
+}
+
+// Seed 001: the agent "validates the information, assigns a responsible": an item without
+// revisions has a responsible where a production order has a producer, someone who may take a
+// step of its workflow; the request then waits for them too, and they see it.
+TEST_F(WorkflowTest, ARequestWithoutRevisionsHasAResponsible) {
+  v1::WorkflowDefinition flow;
+  flow.set_name("request_flow");
+  for (const char* name : {"submitted", "in_progress", "done"}) {
+    v1::WorkflowState* state = flow.add_states();
+    state->set_name(name);
+    state->set_terminal(std::string(name) == "done");
+  }
+  v1::InitialState* initial = flow.add_initial_states();
+  initial->set_kind(v1::PRODUCTION);
+  initial->set_state("submitted");
+  for (auto [from, action, to] : {std::tuple{"submitted", "start", "in_progress"},
+                                  std::tuple{"in_progress", "complete", "done"}}) {
+    v1::Transition* t = flow.add_transitions();
+    t->set_from(from);
+    t->set_action(action);
+    t->set_to(to);
+    t->set_privilege(v1::ORDER_MANAGE);
+  }
+  Run(kAdmin, Publish(flow));
+  v1::Command define;
+  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
+  type->set_name("marketing_request");
+  type->set_key_format("MKT-{seq:3}");
+  type->set_workflow("request_flow");
+  type->mutable_facets()->set_client_link(true);
+  Run(kAdmin, define);
+  v1::Command create = CreateOrderCommand();
+  create.mutable_create_order()->set_item_type("marketing_request");
+  create.mutable_create_order()->clear_flight_start();
+  create.mutable_create_order()->clear_flight_end();
+  const std::string order = Run(kAe, create).id();
+  const auto assign = [&](const std::string& user) {
+    v1::Command command;
+    command.mutable_assign_producer()->set_order_id(order);
+    command.mutable_assign_producer()->set_user_id(user);
+    return command;
+  };
+  // A producer writes revisions, which a request has none of: no step of it is theirs.
+  EXPECT_THAT(
+      Reject(kAe, assign(kProducer)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("may take no step of order MKT-001")));
+  EXPECT_THAT(Reject(kAe, assign(kClientUser)), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Reject(kAe2, assign(kAe2)), StatusIs(absl::StatusCode::kNotFound))
+      << "another's request is not there to take";
+  Run(kAe, assign(kAe2));
+  EXPECT_EQ(Order(order).producer_id(), kAe2);
+  ASSERT_OK_AND_ASSIGN(v1::OrderView theirs, engine_->GetOrder({kAe2}, order));
+  EXPECT_THAT(theirs.open_actions(), ElementsAre("start"));
+  Run(kAe2, Action(order, "start"));
+  EXPECT_EQ(Order(order).status(), "in_progress");
 }
 
 }  // namespace

@@ -862,6 +862,14 @@ def main():
         expect(theirs_alone.returncode == 1 and "PERMISSION_DENIED" in theirs_alone.stderr
                and "is taken by the role sales_manager" in theirs_alone.stderr,
                "a step of another role is refused, naming it: " + theirs_alone.stderr)
+        # Seed 001's agent assigns the request a responsible: one who may take a step of it.
+        producer = run_cli("assign", "MKT-001", "pete", token=sam)
+        expect(producer.returncode == 1 and "may take no step of order MKT-001" in producer.stderr,
+               "a producer is no responsible for a request without revisions: "
+               + producer.stderr)
+        ok("a responsible for the request", "assign", "MKT-001", "ann", token=sam)
+        expect(", owner sam, responsible ann\n" in run_cli("order", "show", "MKT-001").stdout,
+               "order show names a request's responsible as such")
         # Seed 001's agent makes a media insertion for the request: for its client, linked.
         ok("a media insertion for the request", "order", "create", "--type", "media_insertion",
            "--parent", "MKT-001", "--title", "Radio buy", "--flight", "2098-03-01..2098-03-31",
