@@ -694,6 +694,10 @@ class Decider {
     }
     return false;
   }
+  // Every step of a workflow version in use that names roles (Transition.roles) stays
+  // takeable with `redefined` read as the new definition of its role: one of its roles still
+  // grants the step's privilege.
+  absl::Status KeepStepsTakeable(const v1::RoleDefinition& redefined);
   // The house always keeps an administrator: some active user other than `except` holds
   // ADMIN_CONFIGURE (with `redefined` read as the new definition of its role). Without one,
   // nobody could give the role back.
@@ -1368,6 +1372,7 @@ absl::Status Decider::DefineRole(const v1::DefineRole& c) {
   RETURN_IF_ERROR(KeepAnAdministrator(
       "", absl::StrCat("redefining role \"", c.definition().name(), "\" this way"),
       &c.definition()));
+  RETURN_IF_ERROR(KeepStepsTakeable(c.definition()));
   const v1::RoleView* role = state_.FindRole(c.definition().name());
   if (role == nullptr) {
     RETURN_IF_ERROR(NotAnotherCaseOf("role", c.definition().name(), state_.roles(),
@@ -1377,6 +1382,53 @@ absl::Status Decider::DefineRole(const v1::DefineRole& c) {
   const std::string stream = RoleStream(c.definition().name());
   Target(stream, version, c.definition().name());
   *Emit(stream, version).mutable_role_defined()->mutable_definition() = c.definition();
+  return absl::OkStatus();
+}
+
+absl::Status Decider::KeepStepsTakeable(const v1::RoleDefinition& redefined) {
+  // In the definitions' turn, as PublishWorkflow checks the roles its steps name.
+  AlsoInTurnOf(kDefinitionsTurn);
+  // The workflow versions in use: each one's latest, which new orders start in, and those of
+  // orders under way (archived ones too: they may be restored).
+  std::set<std::pair<std::string, uint32_t>> in_use;
+  for (const std::string& name : state_.WorkflowNames()) {
+    in_use.emplace(name, state_.FindWorkflow(name, 0)->version());
+  }
+  for (const auto& [position, id] : state_.orders_by_creation()) {
+    const v1::OrderView& order = *state_.FindOrder(id);
+    if (!order.deleted() && !order.completed()) {
+      in_use.emplace(order.workflow(), order.workflow_version());
+    }
+  }
+  for (const auto& [name, version] : in_use) {
+    const v1::WorkflowDefinition* workflow = state_.FindWorkflow(name, version);
+    if (workflow == nullptr) continue;
+    for (const v1::Transition& t : workflow->transitions()) {
+      if (std::find(t.roles().begin(), t.roles().end(), redefined.name()) == t.roles().end()) {
+        continue;
+      }
+      bool granted = false;
+      for (const std::string& role_name : t.roles()) {
+        const v1::RoleView* role = state_.FindRole(role_name);
+        const v1::RoleDefinition* definition =
+            role_name == redefined.name() ? &redefined
+                                          : (role == nullptr ? nullptr : &role->definition());
+        if (definition == nullptr) continue;
+        for (const v1::Grant& grant : definition->grants()) {
+          granted |= grant.privilege() == t.privilege();
+        }
+      }
+      if (!granted) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "role \"", redefined.name(), "\" would no longer grant ",
+            v1::Privilege_Name(t.privilege()), ", which action \"", t.action(), "\" from state \"",
+            t.from(), "\" of workflow \"", name, "\" version ", version, " needs and which only ",
+            absl::StrJoin(t.roles(), ", "),
+            " may take: no one could take it; publish a version of the workflow without it "
+            "first (once no order under way follows the old one), or keep the grant"));
+      }
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -898,6 +898,12 @@ TEST_F(WorkflowTest, AStepMayBeTakenBySomeRolesOnly) {
   // Once past it, who may never take the step hears that, not that the order moved on.
   EXPECT_THAT(Reject(kManager, Action(order, "pre_approve")),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("role pre_approver")));
+  // The role keeps the step's privilege while a workflow in use gives it the step.
+  v1::Command narrowed = role;
+  narrowed.mutable_define_role()->mutable_definition()->mutable_grants()->RemoveLast();
+  EXPECT_THAT(Reject(kAdmin, narrowed),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("role \"pre_approver\" would no longer grant REVISION_APPROVE")));
   // A client's answer is the client's, recorded on its behalf by the house: no roles.
   v1::WorkflowDefinition answered = ProductionOrderWorkflow();
   for (v1::Transition& t : *answered.mutable_transitions()) {
