@@ -1489,6 +1489,8 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   if (!request.account_owner_id.empty()) filter_parts.push_back(request.account_owner_id);
   const std::string type_part = "type:" + request.item_type;  // Kept: the parts are views.
   if (!request.item_type.empty()) filter_parts.push_back(type_part);
+  const std::string parent_part = "parent:" + request.parent_order_id;
+  if (!request.parent_order_id.empty()) filter_parts.push_back(parent_part);
   const uint32_t filters = FilterFingerprint(filter_parts);
   if (request.flight_from.has_value()) {
     RETURN_IF_ERROR(internal::ValidateDate("flight_from", *request.flight_from));
@@ -1515,6 +1517,15 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   }
   ASSIGN_OR_RETURN(const uint64_t after,
                    ParsePageToken("ListOrders", filters, request.page_token, state_.position()));
+  // The items made for one order: that order is one the caller sees (else a typo).
+  const OrderView* parent = nullptr;
+  if (!request.parent_order_id.empty()) {
+    parent = state_.FindOrderByIdOrKey(request.parent_order_id);
+    if (parent == nullptr || parent->deleted() || !state_.CanSee(*caller, *parent, now)) {
+      return absl::NotFoundError(absl::StrCat("order \"", absl::CHexEscape(request.parent_order_id),
+                                              "\" not found, to list the items made for it"));
+    }
+  }
   // A status no workflow has is a typo, not a filter that happens to match nothing: said to the
   // house's staff. To a contact's login it matches nothing, so that it cannot tell the house's
   // states (its workflows) from the names it makes up (RequireHouse).
@@ -1551,6 +1562,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
     if (!request.client_id.empty() && order.client_id() != request.client_id) return true;
     if (!request.owner_id.empty() && order.owner_id() != request.owner_id) return true;
     if (!request.item_type.empty() && order.item_type() != request.item_type) return true;
+    if (parent != nullptr && order.parent_order_id() != parent->order_id()) return true;
     if (!request.account_owner_id.empty()) {
       // Whose account it is, told only of a client the caller sees.
       const ClientView* client = state_.FindClient(order.client_id());
@@ -1609,6 +1621,16 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
       of_accounts.insert(orders.upper_bound(after), orders.end());
     }
     narrowed = &of_accounts;
+  }
+  // The items made for one order: its children, fewer than any other set.
+  absl::btree_set<uint64_t> of_parent;
+  if (parent != nullptr) {
+    for (const std::string& child : parent->child_order_ids()) {
+      if (const OrderView* made = state_.FindOrder(child)) {
+        of_parent.insert(made->created_position());
+      }
+    }
+    narrowed = &of_parent;
   }
   const auto& index = state_.orders_by_creation();
   if (narrowed != nullptr) {

@@ -98,6 +98,9 @@ struct ListOrdersRequest {
   // manager); only those whose client the caller sees. Empty: any.
   std::string account_owner_id;
   std::string item_type;  // Orders of this item type. Empty: any.
+  // The items made for this order (its id or key; one the caller does not see is NOT_FOUND).
+  // Empty: any.
+  std::string parent_order_id;
   // Orders whose flight overlaps [flight_from, flight_to]; unset: no bound.
   std::optional<v1::Date> flight_from;
   std::optional<v1::Date> flight_to;

@@ -246,12 +246,13 @@ const std::vector<VerbSpec>& Verbs() {
       {"order list", "[--status S[,S...]] [--type TYPE] [--client ID] [--owner ID]\n"
                      "               [--account-owner ID] [--flight FROM..TO]\n"
                      "               [--archived include|only|exclude] [--queue] [--waiting]\n"
-                     "               [--limit N] [--page-token T]\n"
+                     "               [--parent ORDER] [--limit N] [--page-token T]\n"
                      "               (--account-owner: orders on their accounts, whoever owns the\n"
                      "               orders; --flight: flights that overlap it; FROM.. or ..TO leave an\n"
-                     "               end open; --waiting: whom each order waits for, for staff)",
+                     "               end open; --waiting: whom each order waits for, for staff;\n"
+                     "               --parent: the items made for that order)",
        0, 0, {"status", "type", "client", "owner", "account-owner", "flight", "archived",
-              "queue", "waiting", "limit", "page-token"}, false},
+              "queue", "waiting", "parent", "limit", "page-token"}, false},
       {"order update", "ORDER [--title TEXT] [--instructions TEXT] [--length SECONDS]\n"
                        "               [--field NAME=VALUE]...",
        1, 1, {"title", "instructions", "length", "field"}, true},
@@ -2002,6 +2003,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.set_owner_id(args.Get("owner"));
     request.set_account_owner_id(args.Get("account-owner"));
     request.set_item_type(args.Get("type"));
+    request.set_parent_order_id(args.Get("parent"));
     request.set_actionable(args.Has("queue"));
     request.set_with_awaiting(args.Has("waiting"));
     if (args.Has("flight")) {

@@ -823,6 +823,20 @@ TEST_F(WorkflowTest, ItemsAreMadeForARequestAndLinkedToIt) {
   };
   EXPECT_TRUE(mentions(whole));
   EXPECT_FALSE(mentions(history));
+
+  // Listed by the order they were made for (by its key), those the caller sees.
+  ListOrdersRequest of_request;
+  of_request.parent_order_id = "MKT-001";
+  ASSERT_OK_AND_ASSIGN(ListOrdersResponse made_for, engine_->ListOrders({kAe}, of_request));
+  std::vector<std::string> keys;
+  for (const v1::OrderView& o : made_for.orders) keys.push_back(o.key());
+  EXPECT_THAT(keys, ElementsAre("CR-001", "CR-002", "HP-001"));
+  ASSERT_OK_AND_ASSIGN(ListOrdersResponse seen_by_colleague,
+                       engine_->ListOrders({kAe2}, of_request));
+  for (const v1::OrderView& o : seen_by_colleague.orders) EXPECT_NE(o.order_id(), house);
+  of_request.parent_order_id = "MKT-404";
+  EXPECT_THAT(engine_->ListOrders({kAe}, of_request),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("to list the items made for it")));
 }
 
 // Seed 001: "a pre-approver receives an email that a request is waiting for his

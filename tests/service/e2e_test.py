@@ -887,6 +887,9 @@ def main():
         request = run_cli("order", "show", "MKT-001", token=sam).stdout
         expect("\n  made for it:\n    MI-001 Radio buy (Media insertion, Submitted)\n" in request,
                "the request names what was made for it:\n" + request)
+        made_for = run_cli("order", "list", "--parent", "MKT-001", token=sam).stdout
+        expect([line.split()[1] for line in made_for.splitlines()[1:]] == ["MI-001"],
+               "order list --parent lists the items made for that order:\n" + made_for)
         story = run_cli("order", "history", "MKT-001", token=sam).stdout
         expect("made for it: MI-001 Radio buy (Media insertion)" in story,
                "the request's history tells when each was made for it:\n" + story)
