@@ -383,7 +383,8 @@ class EngineImpl final : public Engine {
   // with its status's title and its type's title and facets.
   OrderView Shown(const UserView& caller, OrderView order) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     order.set_status_title(state_.StatusTitle(order));
-    if (const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type())) {
+    const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
+    if (type != nullptr) {
       order.set_item_type_title(type->title());
       *order.mutable_item_type_facets() = type->facets();
     }
@@ -402,6 +403,12 @@ class EngineImpl final : public Engine {
       children->erase(std::remove_if(children->begin(), children->end(), hidden), children->end());
     }
     if (caller.contact_id().empty()) return order;
+    // The house's internal fields (a media insertion's cost) are not the client's to read.
+    if (type != nullptr) {
+      for (const v1::FieldDefinition& field : type->fields()) {
+        if (field.internal()) order.mutable_fields()->erase(field.name());
+      }
+    }
     return internal::ForContact(std::move(order), caller.contact_id(), caller.user_id());
   }
   // What `caller` may see of `client` as it stands at `now` (Current): all of it, or its own
@@ -1986,19 +1993,6 @@ absl::StatusOr<ListUsersResponse> EngineImpl::ListUsers(const Principal& princip
   return response;
 }
 
-// The form of an item type, which a client's login that submits requests (seed 001) fills in:
-// how the house works the request (its workflow, its keys) stays the house's.
-v1::ItemTypeDefinition FormOf(const v1::ItemTypeDefinition& type) {
-  v1::ItemTypeDefinition form;
-  form.set_name(type.name());
-  form.set_title(type.title());
-  form.set_version(type.version());
-  *form.mutable_fields() = type.fields();
-  *form.mutable_facets() = type.facets();
-  form.mutable_facets()->clear_child_types();  // What the house makes for a request.
-  return form;
-}
-
 // The house's configuration (roles, item types, workflows) is for its staff: a client
 // contact's login is shown only its own orders' part (ForContact).
 absl::Status RequireHouse(const UserView& caller, absl::string_view what) {
@@ -2030,9 +2024,9 @@ absl::StatusOr<v1::ItemTypeDefinition> EngineImpl::GetItemType(const Principal& 
   const bool requester = IsRequester(*caller);
   if (!requester) RETURN_IF_ERROR(RequireHouse(*caller, "read the house's item types"));
   const v1::ItemTypeDefinition* type = state_.FindItemType(name);
-  // A requester's company's requests are of types that belong to a client; others (the
-  // house's own work) are not there for it.
-  if (requester && (type == nullptr || !type->facets().client_link())) {
+  // A requester's company's requests are of types that belong to a client and that the house
+  // does not keep to itself; others (the house's own work) are not there for it.
+  if (requester && (type == nullptr || !internal::Requestable(*type))) {
     return absl::NotFoundError(absl::StrCat("there is no item type \"", absl::CHexEscape(name),
                                             "\" to request; `spotflow type list` lists those "
                                             "there are"));
@@ -2042,7 +2036,7 @@ absl::StatusOr<v1::ItemTypeDefinition> EngineImpl::GetItemType(const Principal& 
                                             "\"; the item types are ",
                                             absl::StrJoin(state_.ItemTypeNames(), ", ")));
   }
-  return requester ? FormOf(*type) : *type;
+  return requester ? internal::FormOf(*type) : *type;
 }
 
 absl::StatusOr<ListItemTypesResponse> EngineImpl::ListItemTypes(const Principal& principal,
@@ -2056,7 +2050,7 @@ absl::StatusOr<ListItemTypesResponse> EngineImpl::ListItemTypes(const Principal&
   for (const std::string& name : state_.ItemTypeNames()) {
     const v1::ItemTypeDefinition* type = state_.FindItemType(name);
     // A requester's: those it may request (GetItemType).
-    if (type != nullptr && (!requester || type->facets().client_link())) types.push_back(type);
+    if (type != nullptr && (!requester || internal::Requestable(*type))) types.push_back(type);
   }
   ListItemTypesResponse response;
   std::tie(response.item_types, response.next_page_token) = KeyPage(
@@ -2064,7 +2058,7 @@ absl::StatusOr<ListItemTypesResponse> EngineImpl::ListItemTypes(const Principal&
       [](const v1::ItemTypeDefinition& t) -> const std::string& { return t.name(); }, after,
       PageSize(request.page_size));
   if (requester) {
-    for (v1::ItemTypeDefinition& type : response.item_types) type = FormOf(type);
+    for (v1::ItemTypeDefinition& type : response.item_types) type = internal::FormOf(type);
   }
   return response;
 }

@@ -1573,6 +1573,16 @@ class Client {
     PrintStory(o, changes);
   }
 
+  // "budget*, cost (internal)": a type's fields, the required ones starred.
+  static std::string FieldList(const v1::ItemTypeDefinition& type) {
+    std::vector<std::string> fields;
+    for (const v1::FieldDefinition& f : type.fields()) {
+      fields.push_back(
+          absl::StrCat(f.name(), f.required() ? "*" : "", f.internal() ? " (internal)" : ""));
+    }
+    return fields.empty() ? "-" : absl::StrJoin(fields, ", ");
+  }
+
   // "MI-001 Radio spots (Media insertion, Planned)": a linked order, named as people know it.
   static std::string LinkText(const v1::OrderLink& link) {
     return absl::StrCat(link.key().empty() ? link.order_id() : link.key(), " ", link.title(), " (",
@@ -2835,21 +2845,32 @@ int Client::Run(const std::string& verb, const Args& args) {
                  [&](auto* c, auto& q, auto* out) { return admin_->ListItemTypes(c, q, out); });
     if (!status.ok()) return Report(status);
     if (PrintJson(types)) return 0;
-    // A client's login sees the forms: no workflow, no key format.
+    // A client's login sees the forms it may fill in: no workflow, no key format, no version.
+    const bool forms =
+        std::all_of(types.item_types().begin(), types.item_types().end(),
+                    [](const v1::ItemTypeDefinition& t) { return t.workflow().empty(); });
+    if (forms) {
+      Table table({"TYPE", "TITLE", "FLIGHT", "FIELDS"});
+      for (const v1::ItemTypeDefinition& t : types.item_types()) {
+        table.Add({t.name(), t.title().empty() ? "-" : t.title(),
+                   t.facets().schedule() ? "yes" : "no", FieldList(t)});
+      }
+      table.Print();
+      std::printf("(* required; `spotflow type show TYPE` shows a form's fields)\n");
+      return 0;
+    }
     Table table({"TYPE", "TITLE", "VERSION", "WORKFLOW", "KEYS", "CLIENT", "FLIGHT", "FIELDS"});
     for (const v1::ItemTypeDefinition& t : types.item_types()) {
-      std::vector<std::string> fields;
-      for (const v1::FieldDefinition& f : t.fields()) {
-        fields.push_back(absl::StrCat(f.name(), f.required() ? "*" : ""));
-      }
-      table.Add({t.name(), t.title().empty() ? "-" : t.title(), absl::StrCat(t.version()),
-                 t.workflow().empty() ? "-" : t.workflow(),
-                 t.key_format().empty() ? "-" : t.key_format(),
-                 t.facets().client_link() ? "yes" : "no", t.facets().schedule() ? "yes" : "no",
-                 fields.empty() ? "-" : absl::StrJoin(fields, ", ")});
+      table.Add(
+          {t.name(), t.title().empty() ? "-" : t.title(), absl::StrCat(t.version()),
+           t.workflow().empty() ? "-" : t.workflow(), t.key_format().empty() ? "-" : t.key_format(),
+           t.facets().client_link() ? (t.facets().house_only() ? "yes, house only" : "yes") : "no",
+           t.facets().schedule() ? "yes" : "no", FieldList(t)});
     }
     table.Print();
-    std::printf("(* required; `spotflow type show TYPE` shows a type's fields)\n");
+    std::printf(
+        "(* required, internal: not shown to the client; `spotflow type show TYPE` shows a "
+        "type's fields)\n");
     return 0;
   }
   if (verb == "type" && sub == "show") {
@@ -2859,22 +2880,30 @@ int Client::Run(const std::string& verb, const Args& args) {
     grpc::Status status = admin_->GetItemType(Context().get(), request, &type);
     if (!status.ok()) return Report(status);
     if (PrintJson(type)) return 0;
-    std::printf("%s  %s, version %u\n  keys %s, workflow %s\n  artifacts %s\n", type.name().c_str(),
-                type.title().c_str(), type.version(),
-                // A client's login reads the form only: no keys, no workflow.
-                type.key_format().empty() ? "-" : type.key_format().c_str(),
-                type.workflow().empty() ? "-" : type.workflow().c_str(),
-                type.facets().artifacts().empty()
-                    ? "(none)"
-                    : absl::StrJoin(type.facets().artifacts(), ", ").c_str());
+    if (type.workflow().empty()) {
+      // A client's login reads the form only: no keys, no workflow, no version.
+      std::printf("%s  %s%s\n", type.name().c_str(), type.title().c_str(),
+                  type.facets().schedule() ? " (with a flight: --flight START..END)" : "");
+    } else {
+      std::printf("%s  %s, version %u\n  keys %s, workflow %s\n  artifacts %s\n",
+                  type.name().c_str(), type.title().c_str(), type.version(),
+                  type.key_format().c_str(), type.workflow().c_str(),
+                  type.facets().artifacts().empty()
+                      ? "(none)"
+                      : absl::StrJoin(type.facets().artifacts(), ", ").c_str());
+    }
+    if (type.facets().house_only()) {
+      std::printf("  made by the house only: a client's login may not request it\n");
+    }
     if (!type.facets().child_types().empty()) {
       std::printf("  made for its items (order create --parent): %s\n",
                   absl::StrJoin(type.facets().child_types(), ", ").c_str());
     }
     for (const v1::FieldDefinition& field : type.fields()) {
-      std::printf("  field %s: %s%s\n", field.name().c_str(),
+      std::printf("  field %s: %s%s%s\n", field.name().c_str(),
                   absl::AsciiStrToLower(v1::FieldType_Name(field.type())).c_str(),
-                  field.required() ? ", required" : "");
+                  field.required() ? ", required" : "",
+                  field.internal() ? ", internal (not shown to the client)" : "");
     }
     return 0;
   }

@@ -2138,9 +2138,10 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   };
   const std::string type_name = c.item_type().empty() ? kProductionOrder : c.item_type();
   const v1::ItemTypeDefinition* type = state_.FindItemType(type_name);
-  // A client requests work for itself: of the types that belong to a client (the house's own
-  // work is not there for it, as GetItemType answers).
-  if (type == nullptr || (from_client && !type->facets().client_link())) {
+  // A client requests work for itself: of the types that belong to a client and that the
+  // house does not keep to itself (the house's own work is not there for it, as GetItemType
+  // answers).
+  if (type == nullptr || (from_client && !Requestable(*type))) {
     return absl::InvalidArgumentError(absl::StrCat(
         "item type \"", absl::CHexEscape(type_name), "\" does not exist; ",
         from_client
@@ -2200,7 +2201,9 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
                                                    " is over the limit of ", kMaxSpotSeconds));
   }
   RETURN_IF_ERROR(FlightFitsType(*type, c.flight_start(), c.flight_end()));
-  RETURN_IF_ERROR(ValidateFields(*type, c.fields(), /*require_all=*/true));
+  // A client's login fills in its form: the internal fields are the house's to fill.
+  RETURN_IF_ERROR(ValidateFields(from_client ? FormOf(*type) : *type, c.fields(),
+                                 /*require_all=*/true));
   const v1::ClientView* client = nullptr;
   if (type->facets().client_link() || !client_id.empty()) {
     ASSIGN_OR_RETURN(client, LoadClient(client_id));
@@ -2812,7 +2815,9 @@ absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
     }
     std::set<std::string> needed;
     for (const v1::Transition& t : workflow->transitions()) {
-      needed.insert(v1::Privilege_Name(t.privilege()));
+      needed.insert(absl::StrCat(
+          v1::Privilege_Name(t.privilege()),
+          t.roles().empty() ? "" : absl::StrCat(" with role ", absl::StrJoin(t.roles(), " or "))));
     }
     return absl::InvalidArgumentError(
         absl::StrCat("user \"", user->user_id(), "\" may take no step of order ", Name(*order),

@@ -621,6 +621,23 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
   return absl::OkStatus();
 }
 
+bool Requestable(const v1::ItemTypeDefinition& type) {
+  return type.facets().client_link() && !type.facets().house_only();
+}
+
+v1::ItemTypeDefinition FormOf(const v1::ItemTypeDefinition& type) {
+  v1::ItemTypeDefinition form;
+  form.set_name(type.name());
+  form.set_title(type.title());
+  form.set_version(type.version());
+  for (const v1::FieldDefinition& field : type.fields()) {
+    if (!field.internal()) *form.add_fields() = field;
+  }
+  *form.mutable_facets() = type.facets();
+  form.mutable_facets()->clear_child_types();  // What the house makes for a request.
+  return form;
+}
+
 absl::Status ValidateFields(const v1::ItemTypeDefinition& type,
                             const google::protobuf::Map<std::string, v1::FieldValue>& fields,
                             bool require_all) {

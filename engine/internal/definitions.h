@@ -86,6 +86,14 @@ absl::Status CheckTypeFitsWorkflow(const v1::ItemTypeDefinition& type,
 // conditions, duplicate (from, action) pairs and unreachable states are INVALID_ARGUMENT.
 absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow);
 
+// Whether a client's login with REQUEST_SUBMIT may request items of `type`: its items belong to
+// a client, and the house does not keep the type to itself (Facets.house_only).
+bool Requestable(const v1::ItemTypeDefinition& type);
+
+// The form a client's login fills in for `type`: how the house works it (its workflow, its
+// keys, what it makes for it) and its internal fields left out.
+v1::ItemTypeDefinition FormOf(const v1::ItemTypeDefinition& type);
+
 // Form fields against an item type's definitions: unknown fields and wrong types are
 // INVALID_ARGUMENT; so are missing required fields when `require_all`.
 absl::Status ValidateFields(const v1::ItemTypeDefinition& type,

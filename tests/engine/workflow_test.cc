@@ -984,5 +984,64 @@ TEST_F(WorkflowTest, ARequestWithoutRevisionsHasAResponsible) {
   EXPECT_EQ(Order(order).status(), "in_progress");
 }
 
+// Seed 001's media insertions are the house's work for a client's request: the client sees
+// them, but does not request them, nor read what the house keeps to itself (their cost).
+TEST_F(WorkflowTest, TheHouseKeepsSomeTypesAndFieldsToItself) {
+  MakeClientRequester();
+  v1::Command define;
+  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
+  *type = *engine_->GetItemType({kAdmin}, kProductionOrder);
+  type->set_version(0);
+  v1::FieldDefinition* cost = type->add_fields();
+  cost->set_name("cost");
+  cost->set_type(v1::INTEGER);
+  cost->set_required(true);
+  cost->set_internal(true);
+  Run(kAdmin, define);  // The production order, with an internal cost the house fills in.
+  v1::Command insertion_type = define;
+  insertion_type.mutable_define_item_type()->mutable_definition()->set_name("media_insertion");
+  insertion_type.mutable_define_item_type()->mutable_definition()->set_key_format("MI-{seq:3}");
+  insertion_type.mutable_define_item_type()->mutable_definition()->mutable_facets()->set_house_only(
+      true);
+  Run(kAdmin, insertion_type);
+
+  // The client's form leaves the internal field out; it requests without it, and may not
+  // give it.
+  ASSERT_OK_AND_ASSIGN(v1::ItemTypeDefinition form,
+                       engine_->GetItemType({kClientUser}, kProductionOrder));
+  for (const v1::FieldDefinition& field : form.fields()) EXPECT_NE(field.name(), "cost");
+  v1::Command request = CreateOrderCommand();
+  request.mutable_create_order()->clear_client_id();
+  v1::Command priced = request;
+  (*priced.mutable_create_order()->mutable_fields())["cost"].set_integer_value(1);
+  EXPECT_THAT(Reject(kClientUser, priced),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has no field \"cost\"")));
+  const std::string requested = Run(kClientUser, request).id();
+  // The house's own order needs it; the client does not read it.
+  EXPECT_THAT(Reject(kAe, CreateOrderCommand()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"cost\" is required")));
+  v1::Command house = CreateOrderCommand();
+  (*house.mutable_create_order()->mutable_fields())["cost"].set_integer_value(900);
+  const std::string order = Run(kAe, house).id();
+  EXPECT_EQ(Order(order).fields().at("cost").integer_value(), 900);
+  ASSERT_OK_AND_ASSIGN(v1::OrderView theirs, engine_->GetOrder({kClientUser}, order));
+  EXPECT_EQ(theirs.fields().count("cost"), 0u);
+  EXPECT_EQ(Order(requested).fields().count("cost"), 0u) << "the house fills it in later";
+
+  // A type the house makes alone: not among the client's forms, nor requested.
+  EXPECT_THAT(engine_->GetItemType({kClientUser}, "media_insertion"),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK_AND_ASSIGN(ListItemTypesResponse forms, engine_->ListItemTypes({kClientUser}, {}));
+  for (const v1::ItemTypeDefinition& t : forms.item_types) EXPECT_NE(t.name(), "media_insertion");
+  v1::Command insertion = request;
+  insertion.mutable_create_order()->set_item_type("media_insertion");
+  EXPECT_THAT(Reject(kClientUser, insertion),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not exist")));
+  v1::Command made = house;
+  made.mutable_create_order()->set_item_type("media_insertion");
+  const std::string mine = Run(kAe, made).id();
+  EXPECT_OK(engine_->GetOrder({kClientUser}, mine).status()) << "the client's, to see";
+}
+
 }  // namespace
 }  // namespace spotflow::engine

@@ -834,7 +834,8 @@ def main():
         with open(os.path.join(data_dir, "insertion.json"), "w") as out:
             json.dump({"name": "media_insertion", "title": "Media insertion",
                        "key_format": "MI-{seq:3}", "workflow": "marketing_flow",
-                       "facets": {"client_link": True, "schedule": True}}, out)
+                       "facets": {"client_link": True, "schedule": True, "house_only": True},
+                       "fields": [{"name": "cost", "type": "INTEGER", "internal": True}]}, out)
         ok("a media insertion type", "type", "define", os.path.join(data_dir, "insertion.json"))
         with open(os.path.join(data_dir, "marketing.json"), "w") as out:
             json.dump({"name": "marketing_request", "title": "Marketing request",
@@ -873,7 +874,23 @@ def main():
         # Seed 001's agent makes a media insertion for the request: for its client, linked.
         ok("a media insertion for the request", "order", "create", "--type", "media_insertion",
            "--parent", "MKT-001", "--title", "Radio buy", "--flight", "2098-03-01..2098-03-31",
-           token=sam)
+           "--field", "cost=900", token=sam)
+        # The house's own: the client requests marketing, not insertions, nor reads their cost.
+        ok("carol requests again", "user", "roles", "carol", "client_contact,client_requester")
+        forms = run_cli("type", "list", token=tokens["carol"]).stdout
+        expect(forms.splitlines()[0].split() == ["TYPE", "TITLE", "FLIGHT", "FIELDS"]
+               and "marketing_request" in forms and "media_insertion" not in forms,
+               "a requester lists the forms it may fill in, not the house's own types:\n" + forms)
+        direct = run_cli("order", "create", "--type", "media_insertion", "--title", "Mine",
+                         "--flight", "2098-03-01..2098-03-31", token=tokens["carol"])
+        expect(direct.returncode == 1 and "does not exist" in direct.stderr,
+               "a type the house makes alone is not requested: " + direct.stderr)
+        seen = run_cli("order", "show", "MI-001", token=tokens["carol"])
+        expect(seen.returncode == 0 and "cost" not in seen.stdout,
+               "an internal field is not shown to the client:\n" + seen.stdout + seen.stderr)
+        expect("fields: cost 900" in run_cli("order", "show", "MI-001", token=sam).stdout,
+               "the house reads its internal field")
+        ok("carol back to a contact", "user", "roles", "carol", "client_contact")
         wrong = run_cli("order", "create", "--parent", "MKT-001", "--title", "Spot",
                         "--flight", "2098-03-01..2098-03-31", token=sam)
         expect(wrong.returncode == 1 and "those made for one are of type media_insertion"
