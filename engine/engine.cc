@@ -403,11 +403,17 @@ class EngineImpl final : public Engine {
       children->erase(std::remove_if(children->begin(), children->end(), hidden), children->end());
     }
     if (caller.contact_id().empty()) return order;
-    // The house's internal fields (a media insertion's cost) are not the client's to read.
-    if (type != nullptr) {
-      for (const v1::FieldDefinition& field : type->fields()) {
-        if (field.internal()) order.mutable_fields()->erase(field.name());
-      }
+    // Of its fields, those its type has now and does not keep to the house (a media
+    // insertion's cost): not one a type defined again has dropped or renamed, which may have
+    // been internal.
+    auto* fields = order.mutable_fields();
+    for (auto it = fields->begin(); it != fields->end();) {
+      const bool shown =
+          type != nullptr && std::any_of(type->fields().begin(), type->fields().end(),
+                                         [&](const v1::FieldDefinition& f) {
+                                           return f.name() == it->first && !f.internal();
+                                         });
+      it = shown ? std::next(it) : fields->erase(it);
     }
     return internal::ForContact(std::move(order), caller.contact_id(), caller.user_id());
   }

@@ -265,8 +265,9 @@ class Engine {
   virtual absl::StatusOr<ListRolesResponse> ListRoles(const Principal& principal,
                                                       const ListRolesRequest& request) const = 0;
   // The house's staff read the whole definition; a client's login with REQUEST_SUBMIT reads
-  // the form it fills in (name, title, version, fields, facets), without the workflow and
-  // the key format, of the types it may request (those with a client, facets.client_link).
+  // the form it fills in (name, title, version, the fields not internal, facets), without the
+  // workflow and the key format, of the types it may request (those with a client,
+  // facets.client_link, that the house does not keep to itself, facets.house_only).
   virtual absl::StatusOr<v1::ItemTypeDefinition> GetItemType(const Principal& principal,
                                                              const std::string& name) const = 0;
   // Shown as GetItemType shows each.

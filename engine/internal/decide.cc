@@ -1389,44 +1389,64 @@ absl::Status Decider::KeepStepsTakeable(const v1::RoleDefinition& redefined) {
   // In the definitions' turn, as PublishWorkflow checks the roles its steps name.
   AlsoInTurnOf(kDefinitionsTurn);
   // The workflow versions in use: each one's latest, which new orders start in, and those of
-  // orders under way (archived ones too: they may be restored).
-  std::set<std::pair<std::string, uint32_t>> in_use;
+  // orders under way (archived ones too: they may be restored), with how many follow each and
+  // the first of them, for the message.
+  struct Use {
+    bool latest = false;
+    int orders = 0;
+    std::string first;
+  };
+  std::map<std::pair<std::string, uint32_t>, Use> in_use;
   for (const std::string& name : state_.WorkflowNames()) {
-    in_use.emplace(name, state_.FindWorkflow(name, 0)->version());
+    in_use[{name, state_.FindWorkflow(name, 0)->version()}].latest = true;
   }
   for (const auto& [position, id] : state_.orders_by_creation()) {
     const v1::OrderView& order = *state_.FindOrder(id);
-    if (!order.deleted() && !order.completed()) {
-      in_use.emplace(order.workflow(), order.workflow_version());
-    }
+    if (order.deleted() || order.completed()) continue;
+    Use& use = in_use[{order.workflow(), order.workflow_version()}];
+    if (use.orders++ == 0) use.first = order.key().empty() ? order.order_id() : order.key();
   }
-  for (const auto& [name, version] : in_use) {
+  // Whether one of `t`'s roles grants its privilege, the role being redefined read as
+  // `redefined` or as it stands.
+  const auto takeable = [&](const v1::Transition& t, const v1::RoleDefinition* replaced) {
+    for (const std::string& role_name : t.roles()) {
+      const v1::RoleView* role = state_.FindRole(role_name);
+      const v1::RoleDefinition* definition =
+          role_name == redefined.name() && replaced != nullptr
+              ? replaced
+              : (role == nullptr ? nullptr : &role->definition());
+      if (definition == nullptr) continue;
+      for (const v1::Grant& grant : definition->grants()) {
+        if (grant.privilege() == t.privilege()) return true;
+      }
+    }
+    return false;
+  };
+  for (const auto& [key, use] : in_use) {
+    const auto& [name, version] = key;
     const v1::WorkflowDefinition* workflow = state_.FindWorkflow(name, version);
     if (workflow == nullptr) continue;
     for (const v1::Transition& t : workflow->transitions()) {
       if (std::find(t.roles().begin(), t.roles().end(), redefined.name()) == t.roles().end()) {
         continue;
       }
-      bool granted = false;
-      for (const std::string& role_name : t.roles()) {
-        const v1::RoleView* role = state_.FindRole(role_name);
-        const v1::RoleDefinition* definition =
-            role_name == redefined.name() ? &redefined
-                                          : (role == nullptr ? nullptr : &role->definition());
-        if (definition == nullptr) continue;
-        for (const v1::Grant& grant : definition->grants()) {
-          granted |= grant.privilege() == t.privilege();
-        }
-      }
-      if (!granted) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "role \"", redefined.name(), "\" would no longer grant ",
-            v1::Privilege_Name(t.privilege()), ", which action \"", t.action(), "\" from state \"",
-            t.from(), "\" of workflow \"", name, "\" version ", version, " needs and which only ",
-            absl::StrJoin(t.roles(), ", "),
-            " may take: no one could take it; publish a version of the workflow without it "
-            "first (once no order under way follows the old one), or keep the grant"));
-      }
+      // Only a change that takes the step from those who could take it: one no role grants
+      // already (an older log's) does not hold up an unrelated change of the role.
+      if (!takeable(t, nullptr) || takeable(t, &redefined)) continue;
+      const std::string followed =
+          use.orders == 0 ? ""
+                          : absl::StrCat(", which ", use.orders, " order(s) under way follow (",
+                                         use.first, use.orders > 1 ? ", ..." : "",
+                                         "; archived ones count: they may be restored)");
+      return absl::FailedPreconditionError(absl::StrCat(
+          "role \"", redefined.name(), "\" would no longer grant ",
+          v1::Privilege_Name(t.privilege()), ", which action \"", t.action(), "\" from state \"",
+          t.from(), "\" of workflow \"", name, "\" version ", version, followed,
+          " needs and which only ", absl::StrJoin(t.roles(), ", "),
+          " may take: no one could take it; keep the grant, or ",
+          use.latest ? "publish a version of the workflow without the step first" : "",
+          use.latest && use.orders > 0 ? ", and " : "",
+          use.orders > 0 ? "finish or delete the orders that follow this version first" : ""));
     }
   }
   return absl::OkStatus();
@@ -1507,8 +1527,8 @@ absl::Status Decider::PublishWorkflow(const v1::PublishWorkflow& c) {
                                      "another name"));
   }
   // A step taken by some roles only (a pre-approval) names roles there are, one of which
-  // grants its privilege: else no one could ever take it. (Roles are never removed; one
-  // redefined later without the privilege is the administrator's to mend.)
+  // grants its privilege: else no one could ever take it. (Roles are never removed, and
+  // DefineRole keeps the grant while a version in use names the role: KeepStepsTakeable.)
   for (const v1::Transition& t : c.definition().transitions()) {
     bool granted = t.roles().empty();
     for (const std::string& name : t.roles()) {
@@ -2817,11 +2837,11 @@ absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
     for (const v1::Transition& t : workflow->transitions()) {
       needed.insert(absl::StrCat(
           v1::Privilege_Name(t.privilege()),
-          t.roles().empty() ? "" : absl::StrCat(" with role ", absl::StrJoin(t.roles(), " or "))));
+          t.roles().empty() ? "" : absl::StrCat(" (role ", absl::StrJoin(t.roles(), " or "), ")")));
     }
     return absl::InvalidArgumentError(
         absl::StrCat("user \"", user->user_id(), "\" may take no step of order ", Name(*order),
-                     "'s workflow, whose steps need ", absl::StrJoin(needed, " or "),
+                     "'s workflow, whose steps need ", absl::StrJoin(needed, "; or "),
                      ": make someone who holds one its responsible"));
   }
   const std::string stream = OrderStream(order->order_id());

@@ -50,7 +50,8 @@ struct Decision {
   // flight on one is waited for rather than raced. Commands that name a client take
   // kClientNamesTurn, so that two clients of one name cannot both pass; commands that define
   // item types or workflows take kDefinitionsTurn, so that two new names differing only in
-  // case cannot both pass.
+  // case cannot both pass; defining a role takes it too, so that a workflow step that names
+  // the role and the role's grants are never changed past each other (KeepStepsTakeable).
   std::vector<std::string> turns;
 };
 

@@ -329,6 +329,12 @@ absl::Status ValidateItemType(const v1::ItemTypeDefinition& type) {
                                   "\" cannot be kept: revisions are of a script or a spot"));
     }
   }
+  if (type.facets().house_only() && !type.facets().client_link()) {
+    return Invalid(absl::StrCat(
+        "item type \"", type.name(),
+        "\" is house_only but belongs to no client (client_link), which no client requests "
+        "anyway: leave house_only out"));
+  }
   absl::flat_hash_set<std::string> child_types;
   for (const std::string& child : type.facets().child_types()) {
     RETURN_IF_ERROR(ValidateId("child type name", child));

@@ -831,9 +831,14 @@ TEST_F(WorkflowTest, ItemsAreMadeForARequestAndLinkedToIt) {
   std::vector<std::string> keys;
   for (const v1::OrderView& o : made_for.orders) keys.push_back(o.key());
   EXPECT_THAT(keys, ElementsAre("CR-001", "CR-002", "HP-001"));
+  v1::Command share_one;
+  share_one.mutable_share_order()->set_order_id(made.id());
+  share_one.mutable_share_order()->set_user_id(kAe2);
+  Run(kAe, share_one);
   ASSERT_OK_AND_ASSIGN(ListOrdersResponse seen_by_colleague,
                        engine_->ListOrders({kAe2}, of_request));
-  for (const v1::OrderView& o : seen_by_colleague.orders) EXPECT_NE(o.order_id(), house);
+  ASSERT_EQ(seen_by_colleague.orders.size(), 1u) << "the one shared with them";
+  EXPECT_EQ(seen_by_colleague.orders[0].key(), "CR-001");
   of_request.parent_order_id = "MKT-404";
   EXPECT_THAT(engine_->ListOrders({kAe}, of_request),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("to list the items made for it")));
@@ -918,6 +923,9 @@ TEST_F(WorkflowTest, AStepMayBeTakenBySomeRolesOnly) {
   EXPECT_THAT(Reject(kAdmin, narrowed),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("role \"pre_approver\" would no longer grant REVISION_APPROVE")));
+  v1::Command retitled = role;  // A change that keeps the grant is the administrator's.
+  retitled.mutable_define_role()->mutable_definition()->set_title("Request pre-approver");
+  Run(kAdmin, retitled);
   // A client's answer is the client's, recorded on its behalf by the house: no roles.
   v1::WorkflowDefinition answered = ProductionOrderWorkflow();
   for (v1::Transition& t : *answered.mutable_transitions()) {
@@ -1004,6 +1012,12 @@ TEST_F(WorkflowTest, TheHouseKeepsSomeTypesAndFieldsToItself) {
   insertion_type.mutable_define_item_type()->mutable_definition()->mutable_facets()->set_house_only(
       true);
   Run(kAdmin, insertion_type);
+  v1::Command nobodys = insertion_type;
+  nobodys.mutable_define_item_type()->mutable_definition()->set_name("internal_note");
+  nobodys.mutable_define_item_type()->mutable_definition()->mutable_facets()->set_client_link(
+      false);
+  EXPECT_THAT(Reject(kAdmin, nobodys),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("leave house_only out")));
 
   // The client's form leaves the internal field out; it requests without it, and may not
   // give it.
@@ -1027,6 +1041,15 @@ TEST_F(WorkflowTest, TheHouseKeepsSomeTypesAndFieldsToItself) {
   ASSERT_OK_AND_ASSIGN(v1::OrderView theirs, engine_->GetOrder({kClientUser}, order));
   EXPECT_EQ(theirs.fields().count("cost"), 0u);
   EXPECT_EQ(Order(requested).fields().count("cost"), 0u) << "the house fills it in later";
+  v1::Command fill;
+  fill.mutable_update_order()->set_order_id(requested);
+  (*fill.mutable_update_order()->mutable_fields())["cost"].set_integer_value(450);
+  Run(kAe, fill);
+  EXPECT_EQ(Order(requested).fields().at("cost").integer_value(), 450);
+  ListOrdersRequest all;
+  ASSERT_OK_AND_ASSIGN(ListOrdersResponse listed, engine_->ListOrders({kClientUser}, all));
+  ASSERT_FALSE(listed.orders.empty());
+  for (const v1::OrderView& o : listed.orders) EXPECT_EQ(o.fields().count("cost"), 0u);
 
   // A type the house makes alone: not among the client's forms, nor requested.
   EXPECT_THAT(engine_->GetItemType({kClientUser}, "media_insertion"),
