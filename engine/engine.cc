@@ -1364,6 +1364,16 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
   if (client != nullptr && HandedOrderOfAnotherAccountLocked(*caller, *order, *client, now)) {
     *shown.mutable_client_contacts() = client->contacts();
   }
+  // What the house has yet to fill in.
+  if (caller->client_id().empty()) {
+    if (const v1::ItemTypeDefinition* type = state_.FindItemType(order->item_type())) {
+      for (const v1::FieldDefinition& field : type->fields()) {
+        if (field.required() && !order->fields().contains(field.name())) {
+          shown.add_missing_fields(field.name());
+        }
+      }
+    }
+  }
   // The item it was made for and those made for it, each that the caller may see, with
   // where it stands.
   const auto link = [&](const std::string& id, v1::OrderLink* out) {

@@ -340,6 +340,8 @@ const std::vector<VerbSpec>& Verbs() {
       {"user deactivate", "USER", 1, 1, {}, true},
       {"user reactivate", "USER", 1, 1, {}, true},
       {"role list", "", 0, 0, {}, false},
+      {"role show", "NAME   a role's grants, and the workflow steps given to it alone", 1, 1, {},
+       false},
       {"role define", "NAME --grant PRIVILEGE:SCOPE[,...] [--title T]   (administrators;\n"
                       "               creates the role or replaces its grants, e.g.\n"
                       "               --grant order_view:all,order_manage:own)",
@@ -1441,6 +1443,11 @@ class Client {
       std::vector<std::string> shown;
       for (const auto& [name, text] : fields) shown.push_back(absl::StrCat(name, " ", text));
       std::printf("  fields: %s\n", absl::StrJoin(shown, ", ").c_str());
+    }
+    if (!o.missing_fields().empty()) {
+      std::printf("  to fill in: %s (spotflow order update %s --field NAME=VALUE)\n",
+                  absl::StrJoin(o.missing_fields(), ", ").c_str(),
+                  o.key().empty() ? o.order_id().c_str() : o.key().c_str());
     }
     if (!o.participants().empty()) {
       std::printf("  shared with %s\n", absl::StrJoin(o.participants(), ", ").c_str());
@@ -2933,6 +2940,52 @@ int Client::Run(const std::string& verb, const Args& args) {
                  absl::StrJoin(grants, " ")});
     }
     table.Print();
+    return 0;
+  }
+  if (verb == "role" && sub == "show") {
+    const std::string& name = rest(1, "the role's name");
+    v1::ListRolesResponse roles;
+    grpc::Status status =
+        AllPages(v1::ListRolesRequest(), &roles,
+                 [&](auto* c, auto& q, auto* out) { return admin_->ListRoles(c, q, out); });
+    if (!status.ok()) return Report(status);
+    const v1::RoleView* role = nullptr;
+    std::vector<std::string> names;
+    for (const v1::RoleView& r : roles.roles()) {
+      if (r.definition().name() == name) role = &r;
+      names.push_back(r.definition().name());
+    }
+    if (role == nullptr) {
+      return Report(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                 absl::StrCat("there is no role \"", name,
+                                              "\"; the roles are: ", absl::StrJoin(names, ", "))));
+    }
+    if (PrintJson(role->definition())) return 0;
+    std::printf("%s  %s, version %llu\n", name.c_str(), role->definition().title().c_str(),
+                static_cast<unsigned long long>(role->version()));
+    for (const v1::Grant& g : role->definition().grants()) {
+      std::printf("  grants %s:%s\n", v1::Privilege_Name(g.privilege()).c_str(),
+                  v1::Scope_Name(g.scope()).c_str());
+    }
+    // The steps of the workflows' latest versions given to it (and the roles beside it).
+    v1::ListWorkflowsResponse workflows;
+    status = AllPages(v1::ListWorkflowsRequest(), &workflows, [&](auto* c, auto& q, auto* out) {
+      return admin_->ListWorkflows(c, q, out);
+    });
+    if (!status.ok()) return Report(status);
+    for (const v1::WorkflowDefinition& w : workflows.workflows()) {
+      for (const v1::Transition& t : w.transitions()) {
+        if (std::find(t.roles().begin(), t.roles().end(), name) == t.roles().end()) continue;
+        std::vector<std::string> others;
+        for (const std::string& other : t.roles()) {
+          if (other != name) others.push_back(other);
+        }
+        std::printf(
+            "  takes %s from %s in workflow %s (v%u)%s\n", t.action().c_str(), t.from().c_str(),
+            w.name().c_str(), w.version(),
+            others.empty() ? "" : absl::StrCat(", as does ", absl::StrJoin(others, ", ")).c_str());
+      }
+    }
     return 0;
   }
   if (verb == "events" && sub == "tail") {

@@ -1041,11 +1041,16 @@ TEST_F(WorkflowTest, TheHouseKeepsSomeTypesAndFieldsToItself) {
   ASSERT_OK_AND_ASSIGN(v1::OrderView theirs, engine_->GetOrder({kClientUser}, order));
   EXPECT_EQ(theirs.fields().count("cost"), 0u);
   EXPECT_EQ(Order(requested).fields().count("cost"), 0u) << "the house fills it in later";
+  ASSERT_OK_AND_ASSIGN(v1::OrderView to_fill, engine_->GetOrder({kAe}, requested));
+  EXPECT_THAT(to_fill.missing_fields(), ElementsAre("cost")) << "the house is told";
+  ASSERT_OK_AND_ASSIGN(v1::OrderView not_theirs, engine_->GetOrder({kClientUser}, requested));
+  EXPECT_THAT(not_theirs.missing_fields(), IsEmpty());
   v1::Command fill;
   fill.mutable_update_order()->set_order_id(requested);
   (*fill.mutable_update_order()->mutable_fields())["cost"].set_integer_value(450);
   Run(kAe, fill);
   EXPECT_EQ(Order(requested).fields().at("cost").integer_value(), 450);
+  EXPECT_THAT(engine_->GetOrder({kAe}, requested)->missing_fields(), IsEmpty());
   ListOrdersRequest all;
   ASSERT_OK_AND_ASSIGN(ListOrdersResponse listed, engine_->ListOrders({kClientUser}, all));
   ASSERT_FALSE(listed.orders.empty());

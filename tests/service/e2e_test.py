@@ -840,10 +840,12 @@ def main():
         with open(os.path.join(data_dir, "marketing.json"), "w") as out:
             json.dump({"name": "marketing_request", "title": "Marketing request",
                        "key_format": "MKT-{seq:3}", "workflow": "marketing_flow",
-                       "facets": {"client_link": True, "child_types": ["media_insertion"]}}, out)
+                       "facets": {"client_link": True, "child_types": ["media_insertion"]},
+                       "fields": [{"name": "budget_code", "type": "STRING", "required": True,
+                                   "internal": True}]}, out)
         ok("a marketing request type", "type", "define", os.path.join(data_dir, "marketing.json"))
         ok("a marketing request", "order", "create", "--type", "marketing_request", "--client",
-           "acme", "--title", "Dealer flyer", token=sam)
+           "acme", "--title", "Dealer flyer", "--field", "budget_code=MK-7", token=sam)
         shown = run_cli("order", "show", "MKT-001", token=sam).stdout
         expect("  Marketing request (marketing_request) for client acme, owner sam\n" in shown
                and "\n  0 comments (spotflow order history MKT-001)\n" in shown
@@ -851,6 +853,11 @@ def main():
                and "revision" not in shown and "production" not in shown
                and "flight" not in shown,
                "order show tells a marketing request in its type's words:\n" + shown)
+        managers = run_cli("role", "show", "sales_manager", token=admin).stdout
+        expect("  grants REVISION_APPROVE:ALL\n" in managers
+               and "  takes pre_approve from submitted in workflow marketing_flow (v1)\n"
+               in managers,
+               "role show names a role's grants and the steps given to it:\n" + managers)
         flow = run_cli("workflow", "show", "marketing_flow", token=sam).stdout
         expect(re.search(r"submitted +pre_approve +done +REVISION_APPROVE, role sales_manager",
                          flow), "workflow show names the role a step is taken by:\n" + flow)
@@ -890,6 +897,14 @@ def main():
                "an internal field is not shown to the client:\n" + seen.stdout + seen.stderr)
         expect("fields: cost 900" in run_cli("order", "show", "MI-001", token=sam).stdout,
                "the house reads its internal field")
+        ok("carol's own request", "order", "create", "--type", "marketing_request", "--title",
+           "Open house flyer", token=tokens["carol"])
+        to_fill = run_cli("order", "show", "MKT-002", token=sam).stdout
+        expect("\n  to fill in: budget_code (spotflow order update MKT-002 --field NAME=VALUE)\n"
+               in to_fill, "order show tells the house the fields it has to fill in:\n" + to_fill)
+        expect("budget_code" not in run_cli("order", "show", "MKT-002",
+                                            token=tokens["carol"]).stdout,
+               "the client is not asked for the house's field")
         ok("carol back to a contact", "user", "roles", "carol", "client_contact")
         wrong = run_cli("order", "create", "--parent", "MKT-001", "--title", "Spot",
                         "--flight", "2098-03-01..2098-03-31", token=sam)
