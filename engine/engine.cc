@@ -403,6 +403,18 @@ class EngineImpl final : public Engine {
       children->erase(std::remove_if(children->begin(), children->end(), hidden), children->end());
     }
     if (caller.contact_id().empty()) return order;
+    // The titles of the states its own request went through, which is how it knows them
+    // (ForContact keeps those of a request it submitted only).
+    if (order.created_by() == caller.user_id()) {
+      const v1::WorkflowDefinition* workflow =
+          state_.FindWorkflow(order.workflow(), order.workflow_version());
+      for (v1::StatusEntered& entered : *order.mutable_status_history()) {
+        const v1::WorkflowState* state =
+            workflow == nullptr ? nullptr : internal::FindState(*workflow, entered.status());
+        entered.set_title(state == nullptr || state->title().empty() ? entered.status()
+                                                                     : state->title());
+      }
+    }
     // Of its fields, those its type has now and does not keep to the house (a media
     // insertion's cost): not one a type defined again has dropped or renamed, which may have
     // been internal.

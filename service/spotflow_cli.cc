@@ -1765,6 +1765,20 @@ class Client {
                          Indented(c.decision_comment(), kIndent)));
       }
     }
+    // A client's login follows its own request by the titles of the states it went through
+    // (the first is where it was made; the action that finished it says its own).
+    const auto& entered = o.status_history();
+    for (int i = 1; !o.shown_to_contact().empty() && i < entered.size(); ++i) {
+      const v1::StatusEntered& s = entered[i];
+      const bool said = std::any_of(o.actions().begin(), o.actions().end(), [&](const auto& a) {
+        return a.time().seconds() == s.time().seconds() && a.time().nanos() == s.time().nanos();
+      });
+      if (said) continue;
+      const std::string title = s.title().empty() ? s.status() : s.title();
+      add(s.time(), s.archived()                ? std::string("archived")
+                    : entered[i - 1].archived() ? "restored: " + title
+                                                : "status: " + title);
+    }
     for (const v1::OrderLink& child : o.children()) {
       add(child.created_time(),
           absl::StrCat(

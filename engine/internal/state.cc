@@ -238,7 +238,14 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
   }
   order.clear_actions();
   if (finished.has_value()) *order.add_actions() = *std::move(finished);
-  order.clear_status_history();  // It would tell of internal reviews.
+  // The states it went through would tell of the house's internal reviews; a request the
+  // login submitted keeps them (seed 001: the client consults the status of its request), as
+  // their titles say them (StatusEntered.title, set by the caller), without log positions.
+  if (its_own) {
+    for (v1::StatusEntered& entered : *order.mutable_status_history()) entered.clear_position();
+  } else {
+    order.clear_status_history();
+  }
   // How the house works it, and how much its log holds, are the house's: the workflow (the
   // status's title says where the order stands), what its type makes for its items, and the
   // order's log positions (its revisions' and reviews' below).
