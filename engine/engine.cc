@@ -403,18 +403,6 @@ class EngineImpl final : public Engine {
       children->erase(std::remove_if(children->begin(), children->end(), hidden), children->end());
     }
     if (caller.contact_id().empty()) return order;
-    // The titles of the states its own request went through, which is how it knows them
-    // (ForContact keeps those of a request it submitted only).
-    if (order.created_by() == caller.user_id()) {
-      const v1::WorkflowDefinition* workflow =
-          state_.FindWorkflow(order.workflow(), order.workflow_version());
-      for (v1::StatusEntered& entered : *order.mutable_status_history()) {
-        const v1::WorkflowState* state =
-            workflow == nullptr ? nullptr : internal::FindState(*workflow, entered.status());
-        entered.set_title(state == nullptr || state->title().empty() ? entered.status()
-                                                                     : state->title());
-      }
-    }
     // Of its fields, those its type has now and does not keep to the house (a media
     // insertion's cost): not one a type defined again has dropped or renamed, which may have
     // been internal.
@@ -427,7 +415,10 @@ class EngineImpl final : public Engine {
                                          });
       it = shown ? std::next(it) : fields->erase(it);
     }
-    return internal::ForContact(std::move(order), caller.contact_id(), caller.user_id());
+    const v1::WorkflowDefinition* workflow =
+        state_.FindWorkflow(order.workflow(), order.workflow_version());
+    return internal::ForContact(std::move(order), caller.contact_id(), caller.user_id(), type,
+                                workflow);
   }
   // What `caller` may see of `client` as it stands at `now` (Current): all of it, or its own
   // part for a contact's login.
@@ -1376,8 +1367,9 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
   if (client != nullptr && HandedOrderOfAnotherAccountLocked(*caller, *order, *client, now)) {
     *shown.mutable_client_contacts() = client->contacts();
   }
-  // What the house has yet to fill in.
-  if (caller->client_id().empty()) {
+  // What the house has yet to fill in, to those who may (UpdateOrder: not while archived).
+  if (caller->client_id().empty() && !order->archived() &&
+      state_.Allows(*caller, v1::ORDER_MANAGE, *order, now)) {
     if (const v1::ItemTypeDefinition* type = state_.FindItemType(order->item_type())) {
       for (const v1::FieldDefinition& field : type->fields()) {
         if (field.required() && !order->fields().contains(field.name())) {

@@ -340,8 +340,9 @@ const std::vector<VerbSpec>& Verbs() {
       {"user deactivate", "USER", 1, 1, {}, true},
       {"user reactivate", "USER", 1, 1, {}, true},
       {"role list", "", 0, 0, {}, false},
-      {"role show", "NAME   a role's grants, and the workflow steps given to it alone", 1, 1, {},
-       false},
+      {"role show", "NAME   a role's grants, and the steps of workflows (their latest versions)\n"
+                    "               given to some roles, it among them",
+       1, 1, {}, false},
       {"role define", "NAME --grant PRIVILEGE:SCOPE[,...] [--title T]   (administrators;\n"
                       "               creates the role or replaces its grants, e.g.\n"
                       "               --grant order_view:all,order_manage:own)",

@@ -190,7 +190,8 @@ void Describe(const v1::DomainEvent& event, std::string* id, std::string* sub_id
 }
 
 v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
-                         const std::string& login_id) {
+                         const std::string& login_id, const v1::ItemTypeDefinition* type,
+                         const v1::WorkflowDefinition* workflow) {
   order.set_shown_to_contact(contact_id);
   // A request the login submitted itself (REQUEST_SUBMIT) keeps what it wrote and that it did.
   const bool its_own = !login_id.empty() && order.created_by() == login_id;
@@ -238,11 +239,19 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
   }
   order.clear_actions();
   if (finished.has_value()) *order.add_actions() = *std::move(finished);
-  // The states it went through would tell of the house's internal reviews; a request the
-  // login submitted keeps them (seed 001: the client consults the status of its request), as
-  // their titles say them (StatusEntered.title, set by the caller), without log positions.
-  if (its_own) {
-    for (v1::StatusEntered& entered : *order.mutable_status_history()) entered.clear_position();
+  // The states it went through would tell of the house's internal reviews of revisions (a
+  // draft turned down before the client saw one). A request the login submitted of a type
+  // without revisions keeps them (seed 001: the client consults the status of its request),
+  // by their titles (the state's name when it has none), without names or log positions.
+  if (its_own && type != nullptr && type->facets().artifacts().empty()) {
+    for (v1::StatusEntered& entered : *order.mutable_status_history()) {
+      const v1::WorkflowState* state =
+          workflow == nullptr ? nullptr : FindState(*workflow, entered.status());
+      entered.set_title(state == nullptr || state->title().empty() ? entered.status()
+                                                                   : state->title());
+      entered.clear_status();
+      entered.clear_position();
+    }
   } else {
     order.clear_status_history();
   }

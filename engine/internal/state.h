@@ -58,12 +58,15 @@ void Describe(const v1::DomainEvent& event, std::string* id, std::string* sub_id
 
 // The order as a client contact's login may see it: the revisions forwarded to that contact
 // with the forwards and the client's answers, none of the house's internal reviews, comments,
-// actions taken, participants, who made it or each revision, flight-change requests, its
-// workflow, what its type makes for its items, the ids of linked orders, or log positions;
-// shown_to_contact names the contact. An order the login `login_id` submitted itself keeps
-// its instructions and who made it.
+// actions taken, states it went through, participants, who made it or each revision,
+// flight-change requests, its workflow, what its type makes for its items, the ids of linked
+// orders, or log positions; shown_to_contact names the contact. An order the login `login_id`
+// submitted itself keeps its instructions, who made it and the action that finished it; of a
+// type without revisions (`type`; seed 001's marketing request), also the states it went
+// through, by their titles in `workflow` (the order's version) only.
 v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
-                         const std::string& login_id);
+                         const std::string& login_id, const v1::ItemTypeDefinition* type,
+                         const v1::WorkflowDefinition* workflow);
 // The client as its contact's own login may see it: the account, its owner and that contact's
 // own entry; not the other contacts (as in the order), nor who shares it, owned it or opened it.
 v1::ClientView ForContact(v1::ClientView client, const std::string& contact_id);

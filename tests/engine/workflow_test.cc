@@ -990,6 +990,26 @@ TEST_F(WorkflowTest, ARequestWithoutRevisionsHasAResponsible) {
   EXPECT_THAT(theirs.open_actions(), ElementsAre("start"));
   Run(kAe2, Action(order, "start"));
   EXPECT_EQ(Order(order).status(), "in_progress");
+
+  // Its requester follows a request of it by the states it went through (seed 001: the
+  // client consults the status of its request), by their titles only: such a type has no
+  // revisions whose internal reviews they would tell.
+  MakeClientRequester();
+  v1::Command request = create;
+  request.mutable_create_order()->clear_client_id();
+  const std::string requested = Run(kClientUser, request).id();
+  Run(kAe, Action(requested, "start"));
+  ASSERT_OK_AND_ASSIGN(v1::OrderView followed, engine_->GetOrder({kClientUser}, requested));
+  std::vector<std::string> titles;
+  for (const v1::StatusEntered& entered : followed.status_history()) {
+    titles.push_back(entered.title());
+    EXPECT_EQ(entered.status(), "") << "the house's names";
+    EXPECT_EQ(entered.position(), 0u) << "the house's log";
+  }
+  EXPECT_THAT(titles, ElementsAre("submitted", "in_progress")) << "names, when untitled";
+  ASSERT_OK_AND_ASSIGN(v1::OrderView houses, engine_->GetOrder({kClientUser}, order));
+  EXPECT_THAT(houses.status_history(), IsEmpty()) << "not its request";
+  EXPECT_EQ(Order(requested).status_history(0).title(), "") << "the house reads the names";
 }
 
 // Seed 001's media insertions are the house's work for a client's request: the client sees
@@ -1043,6 +1063,8 @@ TEST_F(WorkflowTest, TheHouseKeepsSomeTypesAndFieldsToItself) {
   EXPECT_EQ(Order(requested).fields().count("cost"), 0u) << "the house fills it in later";
   ASSERT_OK_AND_ASSIGN(v1::OrderView to_fill, engine_->GetOrder({kAe}, requested));
   EXPECT_THAT(to_fill.missing_fields(), ElementsAre("cost")) << "the house is told";
+  ASSERT_OK_AND_ASSIGN(v1::OrderView producers, engine_->GetOrder({kProducer}, requested));
+  EXPECT_THAT(producers.missing_fields(), IsEmpty()) << "not theirs to fill in";
   ASSERT_OK_AND_ASSIGN(v1::OrderView not_theirs, engine_->GetOrder({kClientUser}, requested));
   EXPECT_THAT(not_theirs.missing_fields(), IsEmpty());
   v1::Command fill;
