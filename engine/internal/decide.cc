@@ -815,7 +815,32 @@ class Decider {
       RETURN_IF_ERROR(
           CheckCondition(order, static_cast<v1::Condition>(condition), artifact, action, remark));
     }
+    RETURN_IF_ERROR(RequireFieldsToFinish(order, *workflow, *transition));
     return transition;
+  }
+  // An order finishes with its required fields filled in: one the house fills in after a
+  // client's request (an internal field), or one its type requires since it was made. Asked
+  // of the house's staff; a client's answer that finishes it is the client's, who cannot.
+  absl::Status RequireFieldsToFinish(const v1::OrderView& order,
+                                     const v1::WorkflowDefinition& workflow,
+                                     const v1::Transition& t) const {
+    const v1::WorkflowState* to = FindState(workflow, t.to());
+    if (to == nullptr || !to->terminal() || !actor_.client_id().empty()) return absl::OkStatus();
+    const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
+    if (type == nullptr) return absl::OkStatus();
+    std::vector<std::string> missing;
+    for (const v1::FieldDefinition& field : type->fields()) {
+      if (field.required() && !order.fields().contains(field.name())) {
+        missing.push_back(field.name());
+      }
+    }
+    if (missing.empty()) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "order ", Name(order), " lacks its required field", missing.size() == 1 ? " " : "s ",
+        absl::StrJoin(missing, ", "), ", which it needs to finish (\"", t.action(),
+        "\" leads to final state \"", t.to(), "\"); fill ", missing.size() == 1 ? "it" : "them",
+        " in first (UpdateOrder; spotflow order update ",
+        order.key().empty() ? order.order_id() : order.key(), " --field NAME=VALUE)"));
   }
   // The actor may take `action` on the order in some state: they hold the privilege (and one
   // of the roles, when it names some) of one of the workflow's transitions by that name. Checked

@@ -1063,6 +1063,14 @@ TEST_F(WorkflowTest, TheHouseKeepsSomeTypesAndFieldsToItself) {
   EXPECT_EQ(Order(requested).fields().count("cost"), 0u) << "the house fills it in later";
   ASSERT_OK_AND_ASSIGN(v1::OrderView to_fill, engine_->GetOrder({kAe}, requested));
   EXPECT_THAT(to_fill.missing_fields(), ElementsAre("cost")) << "the house is told";
+  // It does not finish without it.
+  Run(kProducer, Script(requested, "Draft"));
+  Run(kAe, Approve(requested, "script", 1));
+  Run(kProducer, Spot(requested, "s3://spot"));
+  Run(kAe, Approve(requested, "spot", 1));
+  EXPECT_THAT(Reject(kProducer, Action(requested, "deliver")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("lacks its required field cost, which it needs to finish")));
   ASSERT_OK_AND_ASSIGN(v1::OrderView producers, engine_->GetOrder({kProducer}, requested));
   EXPECT_THAT(producers.missing_fields(), IsEmpty()) << "not theirs to fill in";
   ASSERT_OK_AND_ASSIGN(v1::OrderView not_theirs, engine_->GetOrder({kClientUser}, requested));
@@ -1072,6 +1080,8 @@ TEST_F(WorkflowTest, TheHouseKeepsSomeTypesAndFieldsToItself) {
   (*fill.mutable_update_order()->mutable_fields())["cost"].set_integer_value(450);
   Run(kAe, fill);
   EXPECT_EQ(Order(requested).fields().at("cost").integer_value(), 450);
+  Run(kProducer, Action(requested, "deliver"));
+  EXPECT_TRUE(Order(requested).completed());
   EXPECT_THAT(engine_->GetOrder({kAe}, requested)->missing_fields(), IsEmpty());
   ListOrdersRequest all;
   ASSERT_OK_AND_ASSIGN(ListOrdersResponse listed, engine_->ListOrders({kClientUser}, all));

@@ -910,6 +910,11 @@ def main():
         expect("budget_code" not in run_cli("order", "show", "MKT-002",
                                             token=tokens["carol"]).stdout,
                "the client is not asked for the house's field")
+        unfilled = run_cli("action", "MKT-002", "complete", token=sam)
+        expect(unfilled.returncode == 1 and "FAILED_PRECONDITION" in unfilled.stderr
+               and "lacks its required field budget_code" in unfilled.stderr,
+               "a request does not finish before the house fills in its field: "
+               + unfilled.stderr)
         ok("carol back to a contact", "user", "roles", "carol", "client_contact")
         wrong = run_cli("order", "create", "--parent", "MKT-001", "--title", "Spot",
                         "--flight", "2098-03-01..2098-03-31", token=sam)
