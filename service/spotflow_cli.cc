@@ -1829,9 +1829,12 @@ class Client {
         if (type == "OrderRestored") add(change.time(), absl::StrCat("restored by ", by));
         if (type == "OrderDeleted") add(change.time(), absl::StrCat("deleted by ", by));
         if (type == "ProducerAssigned") {
+          // An item without revisions has a responsible, as order show calls them.
+          const char* who =
+              HasArtifact(o, "script") || HasArtifact(o, "spot") ? "producer " : "responsible ";
           add(change.time(), side(true).empty()
-                                 ? absl::StrCat("producer ", side(false), " unassigned by ", by)
-                                 : absl::StrCat("producer ", side(true), " assigned by ", by));
+                                 ? absl::StrCat(who, side(false), " unassigned by ", by)
+                                 : absl::StrCat(who, side(true), " assigned by ", by));
         }
         if (type == "OrderShared") {
           add(change.time(), absl::StrCat("shared with ", side(true), " by ", by));

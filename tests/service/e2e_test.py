@@ -883,6 +883,8 @@ def main():
         ok("a responsible for the request", "assign", "MKT-001", "ann", token=sam)
         expect(", owner sam, responsible ann\n" in run_cli("order", "show", "MKT-001").stdout,
                "order show names a request's responsible as such")
+        expect("responsible ann assigned by sam" in run_cli("order", "history", "MKT-001").stdout,
+               "order history names a request's responsible as such")
         # Seed 001's agent makes a media insertion for the request: for its client, linked.
         ok("a media insertion for the request", "order", "create", "--type", "media_insertion",
            "--parent", "MKT-001", "--title", "Radio buy", "--flight", "2098-03-01..2098-03-31",
