@@ -379,9 +379,17 @@ class EngineImpl final : public Engine {
   // The active user behind `principal`. Requires mu_ held.
   absl::StatusOr<const UserView*> Caller(const Principal& principal) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // What `caller` may see of `order`: all of it, or the client's part for a contact's login;
-  // with its status's title and its type's title and facets.
-  OrderView Shown(const UserView& caller, OrderView order) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+  // The order `id` when `caller` may see it at `now` (a linked order), else nullptr.
+  const OrderView* VisibleOrderLocked(const UserView& caller, absl::string_view id,
+                                      absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    const OrderView* order = state_.FindOrder(id);
+    return order == nullptr || order->deleted() || !state_.CanSee(caller, *order, now) ? nullptr
+                                                                                       : order;
+  }
+  // What `caller` may see of `order` at `now`: all of it, or the client's part for a contact's
+  // login; with its status's title and its type's title and facets.
+  OrderView Shown(const UserView& caller, OrderView order, absl::Time now) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     order.set_status_title(state_.StatusTitle(order));
     const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
     if (type != nullptr) {
@@ -390,18 +398,14 @@ class EngineImpl final : public Engine {
     }
     // Linked orders by the ids of those the caller may see: the others' would tell that they
     // exist.
-    if (!order.parent_order_id().empty() || !order.child_order_ids().empty()) {
-      const absl::Time now = clock_->Now();
-      const auto hidden = [&](const std::string& id) {
-        const OrderView* linked = state_.FindOrder(id);
-        return linked == nullptr || linked->deleted() || !state_.CanSee(caller, *linked, now);
-      };
-      if (!order.parent_order_id().empty() && hidden(order.parent_order_id())) {
-        order.clear_parent_order_id();
-      }
-      auto* children = order.mutable_child_order_ids();
-      children->erase(std::remove_if(children->begin(), children->end(), hidden), children->end());
+    const auto hidden = [&](const std::string& id) {
+      return VisibleOrderLocked(caller, id, now) == nullptr;
+    };
+    if (!order.parent_order_id().empty() && hidden(order.parent_order_id())) {
+      order.clear_parent_order_id();
     }
+    auto* children = order.mutable_child_order_ids();
+    children->erase(std::remove_if(children->begin(), children->end(), hidden), children->end());
     if (caller.contact_id().empty()) return order;
     // Of its fields, those its type has now and does not keep to the house (a media
     // insertion's cost): not one a type defined again has dropped or renamed, which may have
@@ -1330,7 +1334,7 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
     return absl::NotFoundError(
         absl::StrCat("order \"", absl::CHexEscape(order_id), "\" not found"));
   }
-  OrderView shown = Shown(*caller, *order);
+  OrderView shown = Shown(*caller, *order, now);
   for (std::string& action :
        internal::ActionsOpenTo(state_, *caller, *order, now, /*moving_only=*/false)) {
     shown.add_open_actions(std::move(action));
@@ -1371,20 +1375,16 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
   if (caller->client_id().empty() && !order->archived() &&
       state_.Allows(*caller, v1::ORDER_MANAGE, *order, now)) {
     if (const v1::ItemTypeDefinition* type = state_.FindItemType(order->item_type())) {
-      for (const v1::FieldDefinition& field : type->fields()) {
-        if (field.required() && !order->fields().contains(field.name())) {
-          shown.add_missing_fields(field.name());
-        }
+      for (std::string& field : internal::MissingRequiredFields(*type, *order)) {
+        shown.add_missing_fields(std::move(field));
       }
     }
   }
   // The item it was made for and those made for it, each that the caller may see, with
   // where it stands.
   const auto link = [&](const std::string& id, v1::OrderLink* out) {
-    const OrderView* linked = state_.FindOrder(id);
-    if (linked == nullptr || linked->deleted() || !state_.CanSee(*caller, *linked, now)) {
-      return false;
-    }
+    const OrderView* linked = VisibleOrderLocked(*caller, id, now);
+    if (linked == nullptr) return false;
     out->set_order_id(linked->order_id());
     out->set_key(linked->key());
     out->set_item_type(linked->item_type());
@@ -1486,7 +1486,7 @@ absl::StatusOr<OrderView> EngineImpl::GetOrderAsOf(const Principal& principal,
   absl::ReaderMutexLock lock(&mu_);
   order.set_completed(state_.IsTerminal(order));
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
-  return Shown(*caller, std::move(order));
+  return Shown(*caller, std::move(order), clock_->Now());
 }
 
 absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& principal,
@@ -1615,7 +1615,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
       response.next_page_token = PageToken("ListOrders", last_listed, filters);
       return false;
     }
-    OrderView& shown = response.orders.emplace_back(Shown(*caller, order));
+    OrderView& shown = response.orders.emplace_back(Shown(*caller, order, now));
     // A queue says why each order is in it: what it waits for the caller to do.
     for (std::string& action : waiting) shown.add_open_actions(std::move(action));
     if (flight_change_waits)
@@ -2279,8 +2279,7 @@ absl::StatusOr<std::vector<v1::Change>> EngineImpl::OrderHistory(
     absl::string_view linked_id = field.new_value();
     absl::ConsumePrefix(&linked_id, "\"");
     absl::ConsumeSuffix(&linked_id, "\"");
-    const OrderView* linked = state_.FindOrder(linked_id);
-    return linked == nullptr || linked->deleted() || !state_.CanSee(*caller, *linked, now);
+    return VisibleOrderLocked(*caller, linked_id, now) == nullptr;
   };
   for (v1::Change& change : changes) {
     auto* fields = change.mutable_fields();

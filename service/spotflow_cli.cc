@@ -1399,16 +1399,12 @@ class Client {
       what = o.item_type_title().empty() ? o.item_type() : o.item_type_title();
       if (!notes.empty()) absl::StrAppend(&what, " (", absl::StrJoin(notes, ", "), ")");
     }
-    std::printf(
-        "  %s%s, owner %s%s\n", what.c_str(),
-        o.client_id().empty() ? "" : absl::StrCat(" for client ", o.client_id()).c_str(),
-        o.owner_id().c_str(),
-        o.producer_id().empty()
-            ? ""
-            : absl::StrCat(HasArtifact(o, "script") || HasArtifact(o, "spot") ? ", producer "
-                                                                              : ", responsible ",
-                           o.producer_id())
-                  .c_str());
+    std::printf("  %s%s, owner %s%s\n", what.c_str(),
+                o.client_id().empty() ? "" : absl::StrCat(" for client ", o.client_id()).c_str(),
+                o.owner_id().c_str(),
+                o.producer_id().empty()
+                    ? ""
+                    : absl::StrCat(", ", AssigneeWord(o), " ", o.producer_id()).c_str());
     std::vector<std::string> schedule;
     if (o.flight_start().year() != 0 || !o.has_item_type_facets() ||
         o.item_type_facets().schedule()) {
@@ -1612,6 +1608,12 @@ class Client {
     const auto& artifacts = o.item_type_facets().artifacts();
     return std::find(artifacts.begin(), artifacts.end(), artifact) != artifacts.end() ||
            !(artifact == "script" ? o.scripts() : o.spots()).empty();
+  }
+
+  // Whom AssignProducer names on the order: its producer, or for an item without revisions
+  // (a marketing request) its responsible.
+  static const char* AssigneeWord(const v1::OrderView& o) {
+    return HasArtifact(o, "script") || HasArtifact(o, "spot") ? "producer" : "responsible";
   }
 
   // "1 script revision and 0 spot revisions", of the artifacts the order's type has; empty
@@ -1829,12 +1831,10 @@ class Client {
         if (type == "OrderRestored") add(change.time(), absl::StrCat("restored by ", by));
         if (type == "OrderDeleted") add(change.time(), absl::StrCat("deleted by ", by));
         if (type == "ProducerAssigned") {
-          // An item without revisions has a responsible, as order show calls them.
-          const char* who =
-              HasArtifact(o, "script") || HasArtifact(o, "spot") ? "producer " : "responsible ";
-          add(change.time(), side(true).empty()
-                                 ? absl::StrCat(who, side(false), " unassigned by ", by)
-                                 : absl::StrCat(who, side(true), " assigned by ", by));
+          add(change.time(),
+              side(true).empty()
+                  ? absl::StrCat(AssigneeWord(o), " ", side(false), " unassigned by ", by)
+                  : absl::StrCat(AssigneeWord(o), " ", side(true), " assigned by ", by));
         }
         if (type == "OrderShared") {
           add(change.time(), absl::StrCat("shared with ", side(true), " by ", by));

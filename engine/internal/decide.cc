@@ -828,12 +828,7 @@ class Decider {
     if (to == nullptr || !to->terminal() || !actor_.client_id().empty()) return absl::OkStatus();
     const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
     if (type == nullptr) return absl::OkStatus();
-    std::vector<std::string> missing;
-    for (const v1::FieldDefinition& field : type->fields()) {
-      if (field.required() && !order.fields().contains(field.name())) {
-        missing.push_back(field.name());
-      }
-    }
+    const std::vector<std::string> missing = MissingRequiredFields(*type, order);
     if (missing.empty()) return absl::OkStatus();
     return absl::FailedPreconditionError(absl::StrCat(
         "order ", Name(order), " lacks its required field", missing.size() == 1 ? " " : "s ",

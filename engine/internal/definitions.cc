@@ -644,6 +644,17 @@ v1::ItemTypeDefinition FormOf(const v1::ItemTypeDefinition& type) {
   return form;
 }
 
+std::vector<std::string> MissingRequiredFields(const v1::ItemTypeDefinition& type,
+                                               const v1::OrderView& order) {
+  std::vector<std::string> missing;
+  for (const v1::FieldDefinition& field : type.fields()) {
+    if (field.required() && !order.fields().contains(field.name())) {
+      missing.push_back(field.name());
+    }
+  }
+  return missing;
+}
+
 absl::Status ValidateFields(const v1::ItemTypeDefinition& type,
                             const google::protobuf::Map<std::string, v1::FieldValue>& fields,
                             bool require_all) {

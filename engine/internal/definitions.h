@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -93,6 +94,11 @@ bool Requestable(const v1::ItemTypeDefinition& type);
 // The form a client's login fills in for `type`: how the house works it (its workflow, its
 // keys, what it makes for it) and its internal fields left out.
 v1::ItemTypeDefinition FormOf(const v1::ItemTypeDefinition& type);
+
+// The required fields of `type` that `order` lacks, in the type's order: one the house fills
+// in after a client's request (internal), or one the type requires since the order was made.
+std::vector<std::string> MissingRequiredFields(const v1::ItemTypeDefinition& type,
+                                               const v1::OrderView& order);
 
 // Form fields against an item type's definitions: unknown fields and wrong types are
 // INVALID_ARGUMENT; so are missing required fields when `require_all`.

@@ -839,6 +839,10 @@ TEST_F(WorkflowTest, ItemsAreMadeForARequestAndLinkedToIt) {
                        engine_->ListOrders({kAe2}, of_request));
   ASSERT_EQ(seen_by_colleague.orders.size(), 1u) << "the one shared with them";
   EXPECT_EQ(seen_by_colleague.orders[0].key(), "CR-001");
+  ASSERT_OK_AND_ASSIGN(colleague, engine_->GetOrder({kAe2}, parent));
+  EXPECT_THAT(colleague.child_order_ids(), ElementsAre(made.id())) << "of the three, theirs";
+  ASSERT_EQ(colleague.children_size(), 1);
+  EXPECT_EQ(colleague.children(0).key(), "CR-001");
   of_request.parent_order_id = "MKT-404";
   EXPECT_THAT(engine_->ListOrders({kAe}, of_request),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("to list the items made for it")));
