@@ -815,26 +815,56 @@ class Decider {
       RETURN_IF_ERROR(
           CheckCondition(order, static_cast<v1::Condition>(condition), artifact, action, remark));
     }
-    RETURN_IF_ERROR(RequireFieldsToFinish(order, *workflow, *transition));
+    RETURN_IF_ERROR(RequireReadyToFinish(order, *workflow, *transition));
     return transition;
   }
-  // An order finishes with its required fields filled in: one the house fills in after a
-  // client's request (an internal field), or one its type requires since it was made. Asked
-  // of the house's staff; a client's answer that finishes it is the client's, who cannot.
-  absl::Status RequireFieldsToFinish(const v1::OrderView& order,
-                                     const v1::WorkflowDefinition& workflow,
-                                     const v1::Transition& t) const {
+  // An order finishes once its work is done: its required fields filled in (one the house
+  // fills in after a client's request, an internal field, or one its type requires since it
+  // was made), and the items made for it (a request's media insertions) finished, archived or
+  // deleted. Asked of the house's staff; a client's answer that finishes it is the client's,
+  // who can do neither.
+  absl::Status RequireReadyToFinish(const v1::OrderView& order,
+                                    const v1::WorkflowDefinition& workflow,
+                                    const v1::Transition& t) {
     const v1::WorkflowState* to = FindState(workflow, t.to());
     if (to == nullptr || !to->terminal() || !actor_.client_id().empty()) return absl::OkStatus();
+    const std::string finish =
+        absl::StrCat("\"", t.action(), "\" leads to final state \"", t.to(), "\"");
+    std::vector<std::string> open;  // Those the actor sees, by key.
+    int unseen = 0;
+    for (const std::string& id : order.child_order_ids()) {
+      const v1::OrderView* child = state_.FindOrder(id);
+      if (child == nullptr) continue;
+      if (!IsOpen(*child)) {
+        // Closed as the decision reads it: one restored meanwhile stops it.
+        Read(OrderStream(child->order_id()), child->version());
+        continue;
+      }
+      if (IsSystem() || state_.CanSee(actor_, *child, now_)) {
+        open.push_back(absl::StrCat(child->key().empty() ? child->order_id() : child->key(), " (",
+                                    state_.StatusTitle(*child), ")"));
+      } else {
+        ++unseen;
+      }
+    }
+    if (!open.empty() || unseen > 0) {
+      if (unseen > 0) {
+        open.push_back(absl::StrCat(unseen, open.empty() ? "" : " more", " you do not see"));
+      }
+      return absl::FailedPreconditionError(
+          absl::StrCat("order ", Name(order), " has items made for it still under way: ",
+                       absl::StrJoin(open, ", "), "; it finishes after them (", finish,
+                       "): finish, archive or delete them first (spotflow order list --parent ",
+                       order.key().empty() ? order.order_id() : order.key(), ")"));
+    }
     const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
     if (type == nullptr) return absl::OkStatus();
     const std::vector<std::string> missing = MissingRequiredFields(*type, order);
     if (missing.empty()) return absl::OkStatus();
     return absl::FailedPreconditionError(absl::StrCat(
         "order ", Name(order), " lacks its required field", missing.size() == 1 ? " " : "s ",
-        absl::StrJoin(missing, ", "), ", which it needs to finish (\"", t.action(),
-        "\" leads to final state \"", t.to(), "\"); fill ", missing.size() == 1 ? "it" : "them",
-        " in first (UpdateOrder; spotflow order update ",
+        absl::StrJoin(missing, ", "), ", which it needs to finish (", finish, "); fill ",
+        missing.size() == 1 ? "it" : "them", " in first (UpdateOrder; spotflow order update ",
         order.key().empty() ? order.order_id() : order.key(), " --field NAME=VALUE)"));
   }
   // The actor may take `action` on the order in some state: they hold the privilege (and one
@@ -2202,6 +2232,11 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   if (!c.parent_order_id().empty()) {
     ASSIGN_OR_RETURN(parent, LoadActiveOrder(c.parent_order_id()));
     RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *parent, "make an item for"));
+    if (parent->completed()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("order ", Name(*parent), " is done (", state_.StatusTitle(*parent),
+                       "); items are made for an order under way: make this one on its own"));
+    }
     ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* parent_type, ItemTypeOf(*parent));
     Read(ItemTypeStream(parent_type->name()), parent_type->version());
     const auto& children = parent_type->facets().child_types();

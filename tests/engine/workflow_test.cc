@@ -848,6 +848,100 @@ TEST_F(WorkflowTest, ItemsAreMadeForARequestAndLinkedToIt) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("to list the items made for it")));
 }
 
+// Seed 001: a request's work is the items made for it. The request finishes after them, and
+// nothing more is made for one that is done.
+TEST_F(WorkflowTest, ARequestFinishesAfterTheItemsMadeForIt) {
+  v1::WorkflowDefinition workflow = ProductionOrderWorkflow();
+  v1::WorkflowState* withdrawn = workflow.add_states();
+  withdrawn->set_name("withdrawn");
+  withdrawn->set_title("Withdrawn");
+  withdrawn->set_terminal(true);
+  v1::Transition* withdraw = workflow.add_transitions();
+  withdraw->set_from("awaiting_script");
+  withdraw->set_action("withdraw");
+  withdraw->set_to("withdrawn");
+  withdraw->set_privilege(v1::ORDER_MANAGE);
+  Run(kAdmin, Publish(workflow));
+  DefineSpotsOnlyType("house_promo", "HP-{seq:3}", /*client_link=*/false);
+  for (const std::string name : {"creative", "marketing_request"}) {
+    v1::Command command;
+    v1::ItemTypeDefinition* type = command.mutable_define_item_type()->mutable_definition();
+    *type = *engine_->GetItemType({kAdmin}, kProductionOrder);
+    type->set_name(name);
+    type->set_title(name == "creative" ? "Creative project" : "Marketing request");
+    type->set_key_format(name == "creative" ? "CR-{seq:3}" : "MKT-{seq:3}");
+    type->set_version(0);
+    if (name == "marketing_request") {
+      type->mutable_facets()->add_child_types("creative");
+      type->mutable_facets()->add_child_types("house_promo");
+    }
+    Run(kAdmin, command);
+  }
+  v1::Command request = CreateOrderCommand();
+  request.mutable_create_order()->set_item_type("marketing_request");
+  const std::string parent = Run(kAe, request).id();
+  v1::Command child = CreateOrderCommand();
+  child.mutable_create_order()->set_item_type("creative");
+  child.mutable_create_order()->set_parent_order_id(parent);
+  const std::string first = Run(kAe, child).id();
+  const std::string second = Run(kAe, child).id();
+  const auto ready = [&](const std::string& order) {
+    Run(kProducer, Script(order, "Draft"));
+    Run(kAe, Approve(order, "script", 1));
+    Run(kProducer, Spot(order, "s3://spot"));
+    Run(kAe, Approve(order, "spot", 1));
+  };
+  ready(parent);
+  EXPECT_THAT(Reject(kProducer, Action(parent, "deliver")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("has items made for it still under way: CR-001 "
+                                 "(Awaiting script), CR-002 (Awaiting script); it finishes "
+                                 "after them (\"deliver\" leads to final state \"completed\"): "
+                                 "finish, archive or delete them first (spotflow order list "
+                                 "--parent MKT-001)")));
+  const v1::OrderView before = Order(parent);
+  ready(first);
+  Run(kProducer, Action(first, "deliver"));  // Finished.
+  Run(kAe, OrderOnly(second, "archive"));    // Set aside.
+  EXPECT_EQ(Order(parent).version(), before.version()) << "the items' streams, not the request's";
+  // Each rests on what the decision read: restored, it is under way again.
+  Run(kAe, OrderOnly(second, "restore"));
+  EXPECT_THAT(Reject(kProducer, Action(parent, "deliver")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("under way: CR-002")));
+  Run(kAe, OrderOnly(second, "archive"));
+  Run(kProducer, Action(parent, "deliver"));
+  EXPECT_TRUE(Order(parent).completed());
+
+  // Nothing more is made for a request that is done.
+  EXPECT_THAT(Reject(kAe, child),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is done (Completed); items are made for an order "
+                                 "under way: make this one on its own")));
+  EXPECT_EQ(Order(parent).child_order_ids_size(), 2);
+
+  // One the caller does not see is counted, not named: the house's own work made for a
+  // request, by the AE, and a colleague the request is shared with.
+  const std::string other = Run(kAe, request).id();
+  v1::Command promo = CreateOrderCommand(v1::PROVIDED);
+  promo.mutable_create_order()->set_item_type("house_promo");
+  promo.mutable_create_order()->clear_client_id();
+  promo.mutable_create_order()->clear_flight_start();
+  promo.mutable_create_order()->clear_flight_end();
+  promo.mutable_create_order()->set_parent_order_id(other);
+  Run(kAe, promo);
+  v1::Command share;
+  share.mutable_share_order()->set_order_id(other);
+  share.mutable_share_order()->set_user_id(kAe2);
+  Run(kAe, share);
+  EXPECT_THAT(Reject(kAe2, Action(other, "withdraw")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("still under way: 1 you do not see; it finishes after them "
+                                 "(\"withdraw\" leads to final state \"withdrawn\")")));
+  EXPECT_THAT(Reject(kAe, Action(other, "withdraw")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("still under way: HP-001 (Awaiting spot)")));
+}
+
 // Seed 001: "a pre-approver receives an email that a request is waiting for his
 // pre-approval": a step the workflow gives to a role of its own, apart from the others who
 // hold the same privilege, in the pre-approver's queue alone.
