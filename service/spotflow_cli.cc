@@ -2925,9 +2925,20 @@ int Client::Run(const std::string& verb, const Args& args) {
                   absl::StrJoin(type.facets().child_types(), ", ").c_str());
     }
     for (const v1::FieldDefinition& field : type.fields()) {
-      std::printf("  field %s: %s%s%s\n", field.name().c_str(),
+      std::string bounds;  // What values it takes, beyond its type.
+      if (field.has_min() && field.has_max()) {
+        bounds = absl::StrCat(", from ", field.min(), " to ", field.max());
+      } else if (field.has_min()) {
+        bounds = absl::StrCat(", ", field.min(), " or more");
+      } else if (field.has_max()) {
+        bounds = absl::StrCat(", ", field.max(), " or less");
+      }
+      if (!field.choices().empty()) {
+        bounds = absl::StrCat(", one of: ", absl::StrJoin(field.choices(), ", "));
+      }
+      std::printf("  field %s: %s%s%s%s\n", field.name().c_str(),
                   absl::AsciiStrToLower(v1::FieldType_Name(field.type())).c_str(),
-                  field.required() ? ", required" : "",
+                  field.required() ? ", required" : "", bounds.c_str(),
                   field.internal() ? ", internal (not shown to the client)" : "");
     }
     return 0;

@@ -302,6 +302,45 @@ std::string RenderKey(absl::string_view format, int year, uint64_t seq) {
   return key;
 }
 
+namespace {
+
+// A field's bounds: a range for whole numbers, choices for text, each on its own type.
+absl::Status ValidateFieldBounds(const v1::FieldDefinition& field) {
+  const std::string what = absl::StrCat("field \"", field.name(), "\"");
+  if ((field.has_min() || field.has_max()) && field.type() != v1::INTEGER) {
+    return Invalid(absl::StrCat(what, " is ", v1::FieldType_Name(field.type()),
+                                "; min and max bound an INTEGER field: leave them out"));
+  }
+  if (field.has_min() && field.has_max() && field.min() > field.max()) {
+    return Invalid(absl::StrCat(what, " has min ", field.min(), " above its max ", field.max(),
+                                ": no value would do"));
+  }
+  if (field.choices().empty()) return absl::OkStatus();
+  if (field.type() != v1::STRING) {
+    return Invalid(absl::StrCat(what, " is ", v1::FieldType_Name(field.type()),
+                                "; choices are a STRING field's values: leave them out"));
+  }
+  if (field.choices_size() > kMaxFieldChoices) {
+    return Invalid(absl::StrCat(what, " has ", field.choices_size(), " choices; the limit is ",
+                                kMaxFieldChoices));
+  }
+  absl::flat_hash_set<std::string> seen;
+  for (const std::string& choice : field.choices()) {
+    const std::string which = absl::StrCat(what, "'s choice \"", absl::CHexEscape(choice), "\"");
+    RETURN_IF_ERROR(ValidateText(absl::StrCat(what, "'s choice"), choice, kMaxNameBytes, true));
+    if (absl::StrContains(choice, '\n') || absl::StrContains(choice, '\r')) {
+      return Invalid(absl::StrCat(which, " holds a line break; a choice is one line"));
+    }
+    // "Radio" beside "radio" would be taken for one another by whoever picks.
+    if (!seen.insert(absl::AsciiStrToLower(choice)).second) {
+      return Invalid(absl::StrCat(which, " is listed twice (case aside)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ValidateItemType(const v1::ItemTypeDefinition& type) {
   RETURN_IF_ERROR(ValidateId("item type name", type.name()));
   RETURN_IF_ERROR(ValidateText("item type title", type.title(), kMaxNameBytes, false));
@@ -316,6 +355,7 @@ absl::Status ValidateItemType(const v1::ItemTypeDefinition& type) {
     if (!names.insert(field.name()).second) {
       return Invalid(absl::StrCat("field \"", field.name(), "\" is defined twice"));
     }
+    RETURN_IF_ERROR(ValidateFieldBounds(field));
   }
   absl::flat_hash_set<std::string> artifacts;
   for (const std::string& artifact : type.facets().artifacts()) {
@@ -676,10 +716,27 @@ absl::Status ValidateFields(const v1::ItemTypeDefinition& type,
           RETURN_IF_ERROR(ValidateText(absl::StrCat("field \"", field_name, "\""),
                                        value.string_value(), kMaxTextBytes,
                                        definition->required()));
+          const auto& choices = definition->choices();
+          // Blank is no value: an optional field given blank is left unpicked.
+          if (!choices.empty() && !absl::StripAsciiWhitespace(value.string_value()).empty() &&
+              std::find(choices.begin(), choices.end(), value.string_value()) == choices.end()) {
+            return Invalid(absl::StrCat("field \"", field_name,
+                                        "\" is one of: ", absl::StrJoin(choices, ", "), "; not \"",
+                                        absl::CHexEscape(value.string_value()), "\""));
+          }
         }
         break;
       case v1::INTEGER:
         matches = value.value_case() == v1::FieldValue::kIntegerValue;
+        if (matches && ((definition->has_min() && value.integer_value() < definition->min()) ||
+                        (definition->has_max() && value.integer_value() > definition->max()))) {
+          return Invalid(absl::StrCat(
+              "field \"", field_name, "\" is ", value.integer_value(), "; it takes ",
+              !definition->has_max() ? absl::StrCat(definition->min(), " or more")
+              : !definition->has_min()
+                  ? absl::StrCat(definition->max(), " or less")
+                  : absl::StrCat("from ", definition->min(), " to ", definition->max())));
+        }
         break;
       case v1::BOOLEAN:
         matches = value.value_case() == v1::FieldValue::kBooleanValue;

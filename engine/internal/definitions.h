@@ -25,6 +25,8 @@ inline constexpr size_t kMaxOrderBytes = 1024 * 1024;
 // The most items made for one order (CreateOrder.parent_order_id), so that the order and the
 // links GetOrder gives with it fit one message.
 inline constexpr int kMaxChildOrders = 1000;
+// The choices one form field offers (FieldDefinition.choices).
+inline constexpr int kMaxFieldChoices = 100;
 // A client's login's comment on a request it submitted, and all of them on one request: room
 // of their own within kMaxOrderBytes, so that the house's work always has the rest.
 inline constexpr size_t kMaxClientCommentBytes = 4 * 1024;

@@ -439,6 +439,128 @@ TEST_F(WorkflowTest, AnItemTypeLeavesNoOrderWhereItCannotGoOn) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("requires REQUEST_SUBMIT")));
 }
 
+// Seed 001: the client "enters the required information" on a request form; an administrator
+// bounds what a field takes, a range for a number and choices for text, and the form offers
+// them.
+TEST_F(WorkflowTest, FormFieldsTakeTheirRangesAndChoices) {
+  v1::Command define;
+  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
+  *type = *engine_->GetItemType({kAdmin}, kProductionOrder);
+  type->set_version(0);
+  v1::FieldDefinition* budget = type->add_fields();
+  budget->set_name("budget");
+  budget->set_type(v1::INTEGER);
+  budget->set_required(true);
+  budget->set_min(0);
+  budget->set_max(1000000);
+  v1::FieldDefinition* channel = type->add_fields();
+  channel->set_name("channel");
+  channel->set_type(v1::STRING);
+  for (const char* choice : {"print", "radio", "web"}) channel->add_choices(choice);
+  // Definitions that bound nothing, or nothing a value could meet, are refused.
+  const auto with = [&](const std::function<void(v1::FieldDefinition * budget,
+                                                 v1::FieldDefinition * channel)>& change) {
+    v1::Command bad = define;
+    v1::ItemTypeDefinition* t = bad.mutable_define_item_type()->mutable_definition();
+    change(t->mutable_fields(t->fields_size() - 2), t->mutable_fields(t->fields_size() - 1));
+    return Reject(kAdmin, bad);
+  };
+  EXPECT_THAT(with([](auto*, auto* c) { c->set_min(1); }),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("field \"channel\" is STRING; min and max bound an INTEGER "
+                                 "field: leave them out")));
+  EXPECT_THAT(with([](auto* b, auto*) {
+                b->set_min(10);
+                b->set_max(9);
+              }),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("min 10 above its max 9: no value would do")));
+  EXPECT_THAT(with([](auto* b, auto*) { b->add_choices("1"); }),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("choices are a STRING field's values")));
+  EXPECT_THAT(with([](auto*, auto* c) { c->add_choices("Radio"); }),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("choice \"Radio\" is listed twice (case aside)")));
+  EXPECT_THAT(with([](auto*, auto* c) { c->add_choices(" "); }),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is blank")));
+  EXPECT_THAT(with([](auto*, auto* c) { c->add_choices("tv\nradio"); }),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("a choice is one line")));
+  EXPECT_THAT(
+      with([](auto*, auto* c) {
+        for (int i = 0; i < 98; ++i) c->add_choices(absl::StrCat("outlet ", i));
+      }),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has 101 choices; the limit is 100")));
+  Run(kAdmin, define);
+
+  // The client's form offers them.
+  MakeClientRequester();
+  ASSERT_OK_AND_ASSIGN(v1::ItemTypeDefinition form,
+                       engine_->GetItemType({kClientUser}, kProductionOrder));
+  ASSERT_EQ(form.fields_size(), 4);
+  EXPECT_EQ(form.fields(2).min(), 0);
+  EXPECT_TRUE(form.fields(2).has_min());
+  EXPECT_THAT(form.fields(3).choices(), ElementsAre("print", "radio", "web"));
+
+  v1::Command create = CreateOrderCommand();
+  auto& fields = *create.mutable_create_order()->mutable_fields();
+  fields["budget"].set_integer_value(-5);
+  EXPECT_THAT(Reject(kAe, create),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("field \"budget\" is -5; it takes from 0 to 1000000")));
+  fields["budget"].set_integer_value(1000001);
+  EXPECT_THAT(Reject(kAe, create), StatusIs(absl::StatusCode::kInvalidArgument));
+  fields["budget"].set_integer_value(0);
+  fields["channel"].set_string_value("tv");
+  EXPECT_THAT(Reject(kAe, create),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("field \"channel\" is one of: print, radio, web; not \"tv\"")));
+  fields["channel"].set_string_value("Radio");
+  EXPECT_THAT(Reject(kAe, create), StatusIs(absl::StatusCode::kInvalidArgument))
+      << "a choice as the form spells it";
+  v1::Command requested = create;
+  requested.mutable_create_order()->clear_client_id();
+  EXPECT_THAT(Reject(kClientUser, requested), StatusIs(absl::StatusCode::kInvalidArgument))
+      << "the client's request too";
+  fields["channel"].set_string_value("radio");
+  const std::string order = Run(kAe, create).id();
+  EXPECT_EQ(Order(order).fields().at("budget").integer_value(), 0);
+  EXPECT_EQ(Order(order).fields().at("channel").string_value(), "radio");
+  fields.erase("channel");  // Optional: left unpicked.
+  fields["budget"].set_integer_value(5000);
+  const std::string unpicked = Run(kAe, create).id();
+  EXPECT_EQ(Order(unpicked).fields().count("channel"), 0u);
+
+  // Changes are checked as creations are.
+  v1::Command update;
+  update.mutable_update_order()->set_order_id(order);
+  (*update.mutable_update_order()->mutable_fields())["budget"].set_integer_value(-1);
+  EXPECT_THAT(Reject(kAe, update), StatusIs(absl::StatusCode::kInvalidArgument,
+                                            HasSubstr("it takes from 0 to 1000000")));
+  (*update.mutable_update_order()->mutable_fields())["budget"].set_integer_value(2500);
+  (*update.mutable_update_order()->mutable_fields())["channel"].set_string_value("web");
+  Run(kAe, update);
+  EXPECT_EQ(Order(order).fields().at("channel").string_value(), "web");
+
+  // A type bounded more tightly later keeps the values given before; a change to another
+  // field passes, and a new value meets the new bounds.
+  v1::Command tighter = define;
+  v1::ItemTypeDefinition* tight = tighter.mutable_define_item_type()->mutable_definition();
+  tight->mutable_fields(2)->clear_min();
+  tight->mutable_fields(2)->set_max(1000);
+  Run(kAdmin, tighter);
+  EXPECT_EQ(Order(unpicked).fields().at("budget").integer_value(), 5000);
+  v1::Command pick;
+  pick.mutable_update_order()->set_order_id(unpicked);
+  (*pick.mutable_update_order()->mutable_fields())["channel"].set_string_value("print");
+  Run(kAe, pick);
+  (*pick.mutable_update_order()->mutable_fields())["budget"].set_integer_value(1001);
+  EXPECT_THAT(Reject(kAe, pick),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("field \"budget\" is 1001; it takes 1000 or less")));
+  (*pick.mutable_update_order()->mutable_fields())["budget"].set_integer_value(-1000);
+  Run(kAe, pick);  // No least value now.
+}
+
 TEST_F(WorkflowTest, ConfiguredItemTypeHasItsFormAndKeys) {
   v1::Command define;
   v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();

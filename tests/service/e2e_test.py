@@ -847,7 +847,10 @@ def main():
                        "key_format": "MKT-{seq:3}", "workflow": "marketing_flow",
                        "facets": {"client_link": True, "child_types": ["media_insertion"]},
                        "fields": [{"name": "budget_code", "type": "STRING", "required": True,
-                                   "internal": True}]}, out)
+                                   "internal": True},
+                                  {"name": "channel", "type": "STRING",
+                                   "choices": ["print", "radio", "web"]},
+                                  {"name": "budget", "type": "INTEGER", "min": 0}]}, out)
         ok("a marketing request type", "type", "define", os.path.join(data_dir, "marketing.json"))
         ok("a marketing request", "order", "create", "--type", "marketing_request", "--client",
            "acme", "--title", "Dealer flyer", "--field", "budget_code=MK-7", token=sam)
@@ -904,8 +907,21 @@ def main():
                "an internal field is not shown to the client:\n" + seen.stdout + seen.stderr)
         expect("fields: cost 900" in run_cli("order", "show", "MI-001", token=sam).stdout,
                "the house reads its internal field")
+        form = run_cli("type", "show", "marketing_request", token=tokens["carol"]).stdout
+        expect("\n  field channel: string, one of: print, radio, web\n" in form
+               and "\n  field budget: integer, 0 or more\n" in form,
+               "a request form offers a field's choices and range:\n" + form)
+        off_list = run_cli("order", "create", "--type", "marketing_request", "--title",
+                           "Open house flyer", "--field", "channel=tv", token=tokens["carol"])
+        expect(off_list.returncode == 1 and "INVALID_ARGUMENT" in off_list.stderr
+               and 'field "channel" is one of: print, radio, web; not "tv"' in off_list.stderr,
+               "a value off a field's choices is refused, naming them: " + off_list.stderr)
+        negative = run_cli("order", "create", "--type", "marketing_request", "--title",
+                           "Open house flyer", "--field", "budget=-5", token=tokens["carol"])
+        expect(negative.returncode == 1 and "it takes 0 or more" in negative.stderr,
+               "a value below a field's range is refused: " + negative.stderr)
         ok("carol's own request", "order", "create", "--type", "marketing_request", "--title",
-           "Open house flyer", token=tokens["carol"])
+           "Open house flyer", "--field", "channel=web", token=tokens["carol"])
         to_fill = run_cli("order", "show", "MKT-002", token=sam).stdout
         expect("\n  to fill in: budget_code (spotflow order update MKT-002 --field NAME=VALUE)\n"
                in to_fill, "order show tells the house the fields it has to fill in:\n" + to_fill)
@@ -931,6 +947,10 @@ def main():
         request = run_cli("order", "show", "MKT-001", token=sam).stdout
         expect("\n  made for it:\n    MI-001 Radio buy (Media insertion, Submitted)\n" in request,
                "the request names what was made for it:\n" + request)
+        early = run_cli("action", "MKT-001", "complete", token=sam)
+        expect(early.returncode == 1 and "FAILED_PRECONDITION" in early.stderr
+               and "still under way: MI-001 (Submitted)" in early.stderr,
+               "a request does not finish before the items made for it: " + early.stderr)
         made_for = run_cli("order", "list", "--parent", "MKT-001", token=sam).stdout
         expect([line.split()[1] for line in made_for.splitlines()[1:]] == ["MI-001"],
                "order list --parent lists the items made for that order:\n" + made_for)
