@@ -2867,14 +2867,29 @@ absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
   ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*order));
   const bool revisions = !type->facets().artifacts().empty();
   ASSIGN_OR_RETURN(const v1::WorkflowDefinition* workflow, WorkflowOf(*order));
+  // The steps left: those from the order's state and from every state it may still reach. A
+  // responsible is someone who may take one (a pre-approver is none once it is approved).
+  std::vector<const v1::Transition*> ahead;
+  if (!revisions) {
+    std::set<std::string> reached = {order->status()};
+    std::vector<std::string> frontier = {order->status()};
+    while (!frontier.empty()) {
+      const std::string from = std::move(frontier.back());
+      frontier.pop_back();
+      for (const v1::Transition& t : workflow->transitions()) {
+        if (t.from() != from) continue;
+        ahead.push_back(&t);
+        if (reached.insert(t.to()).second) frontier.push_back(t.to());
+      }
+    }
+  }
   const auto may_work_on = [&](const v1::UserView& user) {
     if (!user.client_id().empty()) return false;  // The client's people are not the house's.
     if (revisions) return state_.ScopeOf(user, v1::REVISION_WRITE) != v1::SCOPE_UNSPECIFIED;
-    return std::any_of(workflow->transitions().begin(), workflow->transitions().end(),
-                       [&](const v1::Transition& t) {
-                         return state_.ScopeOf(user, t.privilege()) != v1::SCOPE_UNSPECIFIED &&
-                                HoldsOneOf(user, t.roles());
-                       });
+    return std::any_of(ahead.begin(), ahead.end(), [&](const v1::Transition* t) {
+      return state_.ScopeOf(user, t->privilege()) != v1::SCOPE_UNSPECIFIED &&
+             HoldsOneOf(user, t->roles());
+    });
   };
   const bool self =
       c.user_id() == actor_.user_id() && order->producer_id().empty() && may_work_on(actor_);
@@ -2888,16 +2903,22 @@ absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
       return absl::InvalidArgumentError(absl::StrCat(
           "user \"", user->user_id(), "\" is not a producer (no REVISION_WRITE privilege)"));
     }
-    std::set<std::string> needed;
-    for (const v1::Transition& t : workflow->transitions()) {
-      needed.insert(absl::StrCat(
-          v1::Privilege_Name(t.privilege()),
-          t.roles().empty() ? "" : absl::StrCat(" (role ", absl::StrJoin(t.roles(), " or "), ")")));
+    if (ahead.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("order ", Name(*order), " has no step left to take (state \"",
+                       order->status(), "\" is final): it needs no responsible"));
     }
-    return absl::InvalidArgumentError(
-        absl::StrCat("user \"", user->user_id(), "\" may take no step of order ", Name(*order),
-                     "'s workflow, whose steps need ", absl::StrJoin(needed, "; or "),
-                     ": make someone who holds one its responsible"));
+    std::set<std::string> needed;
+    for (const v1::Transition* t : ahead) {
+      needed.insert(absl::StrCat(
+          v1::Privilege_Name(t->privilege()),
+          t->roles().empty() ? ""
+                             : absl::StrCat(" (role ", absl::StrJoin(t->roles(), " or "), ")")));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "user \"", user->user_id(), "\" may take no step left of order ", Name(*order),
+        " (in state \"", order->status(), "\"), whose steps ahead need ",
+        absl::StrJoin(needed, "; or "), ": make someone who holds one its responsible"));
   }
   const std::string stream = OrderStream(order->order_id());
   Target(stream, order->version(), order->order_id());

@@ -1198,9 +1198,9 @@ TEST_F(WorkflowTest, ARequestWithoutRevisionsHasAResponsible) {
     return command;
   };
   // A producer writes revisions, which a request has none of: no step of it is theirs.
-  EXPECT_THAT(
-      Reject(kAe, assign(kProducer)),
-      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("may take no step of order MKT-001")));
+  EXPECT_THAT(Reject(kAe, assign(kProducer)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("may take no step left of order MKT-001")));
   EXPECT_THAT(Reject(kAe, assign(kClientUser)), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(Reject(kAe2, assign(kAe2)), StatusIs(absl::StatusCode::kNotFound))
       << "another's request is not there to take";
@@ -1230,6 +1230,66 @@ TEST_F(WorkflowTest, ARequestWithoutRevisionsHasAResponsible) {
   ASSERT_OK_AND_ASSIGN(v1::OrderView houses, engine_->GetOrder({kClientUser}, order));
   EXPECT_THAT(houses.status_history(), IsEmpty()) << "not its request";
   EXPECT_EQ(Order(requested).status_history(0).title(), "") << "the house reads the names";
+}
+
+// A responsible is someone with a step left to take: not the pre-approver of a request already
+// approved, and no one for a request that is done.
+TEST_F(WorkflowTest, AResponsibleHasAStepLeftToTake) {
+  v1::WorkflowDefinition flow;
+  flow.set_name("request_flow");
+  for (const char* name : {"submitted", "in_progress", "done"}) {
+    v1::WorkflowState* state = flow.add_states();
+    state->set_name(name);
+    state->set_terminal(std::string(name) == "done");
+  }
+  v1::InitialState* initial = flow.add_initial_states();
+  initial->set_kind(v1::PRODUCTION);
+  initial->set_state("submitted");
+  // The manager pre-approves; an AE completes.
+  for (auto [from, action, to, role] :
+       {std::tuple{"submitted", "pre_approve", "in_progress", engine::kSalesManager},
+        std::tuple{"in_progress", "complete", "done", engine::kAccountExecutive}}) {
+    v1::Transition* t = flow.add_transitions();
+    t->set_from(from);
+    t->set_action(action);
+    t->set_to(to);
+    t->set_privilege(v1::ORDER_MANAGE);
+    t->add_roles(role);
+  }
+  Run(kAdmin, Publish(flow));
+  v1::Command define;
+  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
+  type->set_name("marketing_request");
+  type->set_key_format("MKT-{seq:3}");
+  type->set_workflow("request_flow");
+  type->mutable_facets()->set_client_link(true);
+  Run(kAdmin, define);
+  v1::Command create = CreateOrderCommand();
+  create.mutable_create_order()->set_item_type("marketing_request");
+  create.mutable_create_order()->clear_flight_start();
+  create.mutable_create_order()->clear_flight_end();
+  const std::string order = Run(kAe, create).id();
+  const auto assign = [&](const std::string& user) {
+    v1::Command command;
+    command.mutable_assign_producer()->set_order_id(order);
+    command.mutable_assign_producer()->set_user_id(user);
+    return command;
+  };
+  Run(kAe, assign(kManager));  // Its pre-approval is ahead.
+  Run(kManager, Action(order, "pre_approve"));
+  EXPECT_THAT(Reject(kAe, assign(kManager)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("user \"manager\" may take no step left of order MKT-001 "
+                                 "(\"id-")));
+  EXPECT_THAT(Reject(kAe, assign(kManager)).message(),
+              HasSubstr("(in state \"in_progress\"), whose steps ahead need ORDER_MANAGE (role "
+                        "account_executive): make someone who holds one its responsible"));
+  Run(kAe, assign(kAe2));
+  Run(kAe, Action(order, "complete"));
+  EXPECT_THAT(Reject(kAe, assign(kAe)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("has no step left to take (state \"done\" is final): it needs "
+                                 "no responsible")));
 }
 
 // Seed 001's media insertions are the house's work for a client's request: the client sees
