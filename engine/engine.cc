@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -248,6 +249,8 @@ class EngineImpl final : public Engine {
                                          const AsOf& as_of) const override;
   absl::StatusOr<v1::OrderStats> GetOrderStats(const Principal& principal,
                                                const OrderStatsFilter& filter) const override;
+  absl::StatusOr<std::vector<v1::BudgetProgress>> ListBudgets(
+      const Principal& principal, const std::string& user_id) const override;
   // The active users, by id: whom an order may wait for.
   std::vector<const UserView*> ActiveUsersLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Whom `order` waits for (OrderView.awaiting), added to `shown` for staff callers: each of
@@ -1742,6 +1745,73 @@ absl::Status EngineImpl::FiltersNameSomeoneLocked(const UserView& caller,
                      "\" to filter by owner; `spotflow user list` lists them"));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::BudgetProgress>> EngineImpl::ListBudgets(
+    const Principal& principal, const std::string& user_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+  if (!caller->client_id().empty()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "user \"", caller->user_id(), "\" speaks for a client; budgets are the house's"));
+  }
+  if (!user_id.empty()) {
+    if (state_.FindUser(user_id) == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("user \"", absl::CHexEscape(user_id), "\" not found"));
+    }
+    if (!internal::MayReadBudget(state_, *caller, user_id)) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "user \"", caller->user_id(), "\" reads their own budgets and those of whom their ",
+          "BUDGET_MANAGE reaches; not user \"", user_id, "\"'s"));
+    }
+  }
+  std::vector<const v1::Budget*> budgets;
+  for (const auto& [id, budget] : state_.budgets()) {
+    if (budget.removed() || (!user_id.empty() && budget.user_id() != user_id)) continue;
+    if (internal::MayReadBudget(state_, *caller, budget.user_id())) budgets.push_back(&budget);
+  }
+  const auto day = [](const v1::Date& d) { return absl::CivilDay(d.year(), d.month(), d.day()); };
+  std::sort(budgets.begin(), budgets.end(), [&](const v1::Budget* a, const v1::Budget* b) {
+    return std::tuple(a->user_id(), day(a->start()), a->budget_id()) <
+           std::tuple(b->user_id(), day(b->start()), b->budget_id());
+  });
+  const absl::Time now = clock_->Now();
+  std::vector<v1::BudgetProgress> progress;
+  progress.reserve(budgets.size());
+  for (const v1::Budget* budget : budgets) {
+    v1::BudgetProgress& p = progress.emplace_back();
+    *p.mutable_budget() = *budget;
+    *p.mutable_as_of() = internal::ToTimestamp(now);
+    const absl::Time from = absl::FromCivil(day(budget->start()), absl::UTCTimeZone());
+    const absl::Time until = absl::FromCivil(day(budget->end()) + 1, absl::UTCTimeZone());
+    for (uint64_t position : state_.OrdersOfOwner(budget->user_id())) {
+      const OrderView& order = state_.OrderCreatedAt(position);
+      if (order.deleted() || order.owner_id() != budget->user_id()) continue;
+      if (!budget->item_type().empty() && order.item_type() != budget->item_type()) continue;
+      const absl::Time created = internal::ToTime(order.created_time());
+      if (created < from || created >= until) continue;
+      p.set_orders(p.orders() + 1);
+      if (order.completed()) p.set_completed_orders(p.completed_orders() + 1);
+      if (budget->field().empty()) {
+        p.set_actual(p.actual() + 1);
+      } else if (auto field = order.fields().find(budget->field());
+                 field != order.fields().end() && field->second.has_integer_value()) {
+        // Saturated: field values span int64, and a sum past it would wrap.
+        int64_t sum = 0;
+        if (__builtin_add_overflow(p.actual(), field->second.integer_value(), &sum)) {
+          sum = field->second.integer_value() > 0 ? INT64_MAX : INT64_MIN;
+        }
+        p.set_actual(sum);
+      }
+    }
+    p.set_percent(100.0 * static_cast<double>(p.actual()) / static_cast<double>(budget->target()));
+    p.set_period_elapsed_percent(now <= from    ? 0
+                                 : now >= until ? 100
+                                                : 100 * absl::ToDoubleSeconds(now - from) /
+                                                      absl::ToDoubleSeconds(until - from));
+  }
+  return progress;
 }
 
 absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& principal,

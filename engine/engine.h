@@ -247,6 +247,12 @@ class Engine {
                                                        const OrderStatsFilter& filter) const = 0;
   virtual absl::StatusOr<ListOrdersResponse> ListOrders(const Principal& principal,
                                                         const ListOrdersRequest& request) const = 0;
+  // The budgets the caller reads (their own, and those of whom their BUDGET_MANAGE reaches),
+  // of `user_id` alone when given, by member, period start and id, each with its progress now:
+  // every order the member owns that was made in the period counts, whoever sees it. A
+  // client's login is PERMISSION_DENIED; so is a member whose budgets the caller does not read.
+  virtual absl::StatusOr<std::vector<v1::BudgetProgress>> ListBudgets(
+      const Principal& principal, const std::string& user_id) const = 0;
   // The client as it stands now: an account share past its end is not shown.
   virtual absl::StatusOr<ClientView> GetClient(const Principal& principal,
                                                const std::string& client_id) const = 0;

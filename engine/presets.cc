@@ -64,7 +64,9 @@ std::vector<v1::RoleDefinition> PresetRoles() {
                         {v1::ORDER_DELETE, ALL},
                         {v1::CLIENT_MANAGE, ALL},
                         {v1::CLIENT_DELETE, ALL},
-                        {v1::ACCOUNT_REASSIGN, ALL}}));
+                        {v1::ACCOUNT_REASSIGN, ALL},
+                        // Seed 002: the budgets "the sales team will be measured against".
+                        {v1::BUDGET_MANAGE, v1::TEAM}}));
   roles.push_back(Role(kProducer, "Producer",
                        {{v1::ORDER_VIEW, ALL},
                         {v1::REVISION_REVIEW, OWN},

@@ -906,6 +906,9 @@ class OrdersService final : public v1::Orders::CallbackService {
                          {"DeleteOrder", Bind(this, &OrdersService::DeleteOrder)},
                          {"ReuseOrder", Bind(this, &OrdersService::ReuseOrder)},
                          {"ReassignOrders", Bind(this, &OrdersService::ReassignOrders)},
+                         {"ListBudgets", Bind(this, &OrdersService::ListBudgets)},
+                         {"SetBudget", Bind(this, &OrdersService::SetBudget)},
+                         {"RemoveBudget", Bind(this, &OrdersService::RemoveBudget)},
                      },
                      {{"WatchOrder", BindStream(this, &OrdersService::WatchOrderStream)}},
                      [this](int index, grpc::internal::MethodHandler* handler) {
@@ -935,6 +938,19 @@ class OrdersService final : public v1::Orders::CallbackService {
           }
           return absl::OkStatus();
         });
+  }
+
+  grpc::ServerUnaryReactor* ListBudgets(grpc::CallbackServerContext* context,
+                                        const v1::ListBudgetsRequest* request,
+                                        v1::ListBudgetsResponse* response) override {
+    return calls_->Call("ListBudgets", context, request, response,
+                        [this](const Principal& p, const v1::ListBudgetsRequest& r,
+                               v1::ListBudgetsResponse* out) -> absl::Status {
+                          ASSIGN_OR_RETURN(std::vector<v1::BudgetProgress> budgets,
+                                           calls_->engine()->ListBudgets(p, r.user_id()));
+                          for (v1::BudgetProgress& b : budgets) *out->add_budgets() = std::move(b);
+                          return absl::OkStatus();
+                        });
   }
 
   grpc::ServerUnaryReactor* GetOrderStats(grpc::CallbackServerContext* context,
@@ -1076,6 +1092,8 @@ class OrdersService final : public v1::Orders::CallbackService {
   SPOTFLOW_MUTATION(DeleteOrder)
   SPOTFLOW_MUTATION(ReuseOrder)
   SPOTFLOW_MUTATION(ReassignOrders)
+  SPOTFLOW_MUTATION(SetBudget)
+  SPOTFLOW_MUTATION(RemoveBudget)
 
  private:
   Calls* const calls_;

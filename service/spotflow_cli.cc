@@ -265,6 +265,14 @@ const std::vector<VerbSpec>& Verbs() {
                       "               state and how long they stay, each owner's open orders and\n"
                       "               those ended in each final state)",
        0, 0, {"owner", "client", "type", "since", "until"}, false},
+      {"budget set", "USER --title TEXT --period START..END --target N [--type TYPE]\n"
+                     "               [--field NAME] [--id ID]   (a target for USER's orders made in\n"
+                     "               the period: counted, or --field of --type summed; --id replaces\n"
+                     "               that budget whole; sales managers, for their team)",
+       1, 1, {"title", "period", "target", "type", "field", "id"}, true},
+      {"budget list", "[--user USER]   (your budgets and your team's, with how far each has come)",
+       0, 0, {"user"}, false},
+      {"budget remove", "BUDGET", 1, 1, {}, true},
       {"order reassign", "ORDER[,ORDER...] USER   (sales managers: the orders to another owner;\n"
                          "               their accounts stay where they are)",
        2, 2, {}, true},
@@ -2307,6 +2315,64 @@ int Client::Run(const std::string& verb, const Args& args) {
       }
     }
     owners.Print();
+    return 0;
+  }
+  if (verb == "budget" && sub == "set") {
+    v1::SetBudgetRequest request;
+    v1::Budget* budget = request.mutable_set_budget()->mutable_budget();
+    budget->set_user_id(rest(1, "the user it measures"));
+    budget->set_budget_id(args.Get("id"));
+    budget->set_title(Required(args, "title"));
+    auto [start, end] = ParseFlight(Required(args, "period"));
+    *budget->mutable_start() = start;
+    *budget->mutable_end() = end;
+    int64_t target = 0;
+    if (!absl::SimpleAtoi(Required(args, "target"), &target) || target <= 0) {
+      Usage(absl::StrCat("--target is a whole number above 0: not \"", args.Get("target"), "\""));
+    }
+    budget->set_target(target);
+    budget->set_item_type(args.Get("type"));
+    budget->set_field(args.Get("field"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->SetBudget(c, q, out); });
+  }
+  if (verb == "budget" && sub == "remove") {
+    v1::RemoveBudgetRequest request;
+    request.mutable_remove_budget()->set_budget_id(rest(1, "the budget id"));
+    return Change(request, args,
+                  [&](auto* c, auto& q, auto* out) { return orders_->RemoveBudget(c, q, out); });
+  }
+  if (verb == "budget" && sub == "list") {
+    v1::ListBudgetsRequest request;
+    request.set_user_id(args.Get("user"));
+    v1::ListBudgetsResponse response;
+    grpc::Status status = orders_->ListBudgets(Context().get(), request, &response);
+    if (!status.ok()) return Report(status);
+    if (PrintJson(response)) return 0;
+    if (response.budgets().empty()) {
+      std::printf("no budgets%s\n", args.Has("user") ? " for this user" : "");
+      return 0;
+    }
+    std::printf(
+        "as of %s; DONE: the orders counted that are finished; PERIOD GONE: how much of "
+        "the period has gone by\n",
+        TimeText(response.budgets(0).as_of()).c_str());
+    Table table({"ID", "USER", "TITLE", "PERIOD", "MEASURE", "TARGET", "ACTUAL", "REACHED",
+                 "PERIOD GONE", "ORDERS", "DONE"});
+    for (const v1::BudgetProgress& p : response.budgets()) {
+      const v1::Budget& b = p.budget();
+      const std::string measure =
+          !b.field().empty()       ? absl::StrCat("sum of ", b.field(), " (", b.item_type(), ")")
+          : !b.item_type().empty() ? absl::StrCat("orders (", b.item_type(), ")")
+                                   : "orders";
+      table.Add({b.budget_id(), b.user_id(), b.title(),
+                 absl::StrCat(DateText(b.start()), "..", DateText(b.end())), measure,
+                 absl::StrCat(b.target()), absl::StrCat(p.actual()),
+                 absl::StrFormat("%.0f%%", p.percent()),
+                 absl::StrFormat("%.0f%%", p.period_elapsed_percent()), absl::StrCat(p.orders()),
+                 absl::StrCat(p.completed_orders())});
+    }
+    table.Print();
     return 0;
   }
   if (verb == "order" && sub == "reassign") {

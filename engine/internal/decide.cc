@@ -1050,6 +1050,12 @@ class Decider {
   absl::Status SetArchived(const std::string& order_id, bool archived);
   absl::Status DeleteOrder(const v1::DeleteOrder& c);
   absl::Status ReuseOrder(const v1::ReuseOrder& c);
+  absl::Status SetBudget(const v1::SetBudget& c);
+  absl::Status RemoveBudget(const v1::RemoveBudget& c);
+  // The budget `id` when the actor may read it (MayReadBudget), else NOT_FOUND; PERMISSION_DENIED
+  // when they read it but may not `what` it (BUDGET_MANAGE reaching its member).
+  absl::StatusOr<const v1::Budget*> LoadBudgetToManage(const std::string& id,
+                                                       absl::string_view what);
 
   absl::Status ValidateContact(const v1::Contact& contact) const {
     RETURN_IF_ERROR(ValidateText("contact name", contact.name(), kMaxNameBytes, true));
@@ -1142,6 +1148,12 @@ absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
       break;
     case C::kReassignOrders:
       status = ReassignOrders(command.reassign_orders(), command.has_etag());
+      break;
+    case C::kSetBudget:
+      status = SetBudget(command.set_budget());
+      break;
+    case C::kRemoveBudget:
+      status = RemoveBudget(command.remove_budget());
       break;
     case C::kCreateOrder:
       status = CreateOrder(command.create_order());
@@ -3157,7 +3169,149 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   return absl::OkStatus();
 }
 
+// --- Budgets ----------------------------------------------------------------------------------
+
+absl::StatusOr<const v1::Budget*> Decider::LoadBudgetToManage(const std::string& id,
+                                                              absl::string_view what) {
+  RETURN_IF_ERROR(ValidateId("budget_id", id));
+  const v1::Budget* budget = state_.FindBudget(id);
+  if (budget == nullptr || budget->removed() ||
+      !(IsSystem() || MayReadBudget(state_, actor_, budget->user_id()))) {
+    return absl::NotFoundError(absl::StrCat("budget \"", absl::CHexEscape(id),
+                                            "\" not found; `spotflow budget list` lists yours"));
+  }
+  if (!IsSystem() &&
+      !state_.ReachesAsOwner(actor_, ScopeOf(v1::BUDGET_MANAGE), budget->user_id())) {
+    return Denied(v1::BUDGET_MANAGE,
+                  absl::StrCat(what, " budget \"", id, "\" of user \"", budget->user_id(), "\""));
+  }
+  return budget;
+}
+
+absl::Status Decider::SetBudget(const v1::SetBudget& c) {
+  const v1::Budget& given = c.budget();
+  RETURN_IF_ERROR(Require(v1::BUDGET_MANAGE, "set budgets"));
+  ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", given.user_id()));
+  RETURN_IF_ERROR(RequireStaff(*user, "set a budget for"));
+  if (!IsSystem() && !state_.ReachesAsOwner(actor_, ScopeOf(v1::BUDGET_MANAGE), user->user_id())) {
+    return Denied(v1::BUDGET_MANAGE,
+                  absl::StrCat("set a budget for user \"", user->user_id(), "\"",
+                               ScopeOf(v1::BUDGET_MANAGE) == v1::TEAM ? ", whom they do not manage"
+                                                                      : ", only their own"));
+  }
+  RETURN_IF_ERROR(ValidateText("title", given.title(), kMaxNameBytes, true));
+  RETURN_IF_ERROR(ValidateDate("start", given.start()));
+  RETURN_IF_ERROR(ValidateDate("end", given.end()));
+  if (CompareDates(given.end(), given.start()) < 0) {
+    return absl::InvalidArgumentError(
+        "the budget's end comes before its start; the period includes both days");
+  }
+  const absl::CivilDay start(given.start().year(), given.start().month(), given.start().day());
+  const absl::CivilDay end(given.end().year(), given.end().month(), given.end().day());
+  if (end - start >= kMaxBudgetDays) {
+    return absl::InvalidArgumentError(absl::StrCat("the budget's period is ", end - start + 1,
+                                                   " days long; the longest is ", kMaxBudgetDays,
+                                                   " (set one budget per year)"));
+  }
+  if (given.target() <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target is ", given.target(), "; a budget's target is above 0"));
+  }
+  if (!given.item_type().empty()) {
+    const v1::ItemTypeDefinition* type = state_.FindItemType(given.item_type());
+    if (type == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "item type \"", absl::CHexEscape(given.item_type()),
+          "\" does not exist; the item types are: ", absl::StrJoin(state_.ItemTypeNames(), ", ")));
+    }
+    Read(ItemTypeStream(type->name()), type->version());
+    if (!given.field().empty()) {
+      const auto& fields = type->fields();
+      const auto field = std::find_if(fields.begin(), fields.end(),
+                                      [&](const auto& f) { return f.name() == given.field(); });
+      if (field == fields.end() || field->type() != v1::INTEGER) {
+        std::vector<std::string> numbers;
+        for (const v1::FieldDefinition& f : fields) {
+          if (f.type() == v1::INTEGER) numbers.push_back(f.name());
+        }
+        return absl::InvalidArgumentError(absl::StrCat(
+            "item type \"", type->name(), "\" has no whole-number field \"",
+            absl::CHexEscape(given.field()), "\" to sum",
+            numbers.empty()
+                ? "; it has none: leave field out to count the orders"
+                : absl::StrCat("; its whole-number fields are: ", absl::StrJoin(numbers, ", "))));
+      }
+    }
+  } else if (!given.field().empty()) {
+    return absl::InvalidArgumentError(
+        "a budget sums a field of one item type: give item_type with field, or leave field out "
+        "to count the orders");
+  }
+  if (!given.set_by().empty() || given.removed()) {
+    return absl::InvalidArgumentError(
+        "set_by and removed are the engine's to keep: leave them out");
+  }
+
+  std::string id;
+  const v1::Budget* existing = nullptr;
+  if (!given.budget_id().empty()) {
+    RETURN_IF_ERROR(ValidateId("budget_id", given.budget_id()));
+    existing = state_.FindBudget(given.budget_id());
+  }
+  if (existing != nullptr) {
+    if (existing->removed()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "budget \"", existing->budget_id(),
+          "\" was removed; its id names no other: set a new budget without budget_id"));
+    }
+    // Moving a budget to another member takes the right over both.
+    ASSIGN_OR_RETURN(existing, LoadBudgetToManage(existing->budget_id(), "change"));
+    id = existing->budget_id();
+  } else {
+    ASSIGN_OR_RETURN(id, IdOrFromName("budget_id", given.budget_id(),
+                                      absl::StrCat(user->user_id(), " ", given.title()),
+                                      [&](const std::string& candidate) {
+                                        return state_.FindBudget(candidate) != nullptr;
+                                      }));
+  }
+  const std::string stream = BudgetStream(id);
+  const uint64_t version = existing == nullptr ? 0 : existing->version();
+  Target(stream, version, id);
+  v1::Budget budget = given;
+  budget.set_budget_id(id);
+  budget.clear_version();
+  if (existing != nullptr) {
+    v1::Budget before = *existing;
+    before.clear_version();
+    before.clear_set_by();
+    if (google::protobuf::util::MessageDifferencer::Equals(before, budget)) {
+      return absl::OkStatus();  // Already so.
+    }
+  }
+  *Emit(stream, version).mutable_budget_set()->mutable_budget() = std::move(budget);
+  return absl::OkStatus();
+}
+
+absl::Status Decider::RemoveBudget(const v1::RemoveBudget& c) {
+  RETURN_IF_ERROR(Require(v1::BUDGET_MANAGE, "remove budgets"));
+  ASSIGN_OR_RETURN(const v1::Budget* budget, LoadBudgetToManage(c.budget_id(), "remove"));
+  // Whom it measures and who manages them rest on the member's record.
+  if (const v1::UserView* user = state_.FindUser(budget->user_id())) ReadUser(*user);
+  const std::string stream = BudgetStream(budget->budget_id());
+  Target(stream, budget->version(), budget->budget_id());
+  v1::BudgetRemoved* removed = Emit(stream, budget->version()).mutable_budget_removed();
+  removed->set_budget_id(budget->budget_id());
+  removed->set_user_id(budget->user_id());
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+bool MayReadBudget(const State& state, const v1::UserView& viewer, absl::string_view user_id) {
+  if (!viewer.client_id().empty()) return false;
+  return viewer.user_id() == user_id ||
+         state.ReachesAsOwner(viewer, state.ScopeOf(viewer, v1::BUDGET_MANAGE), user_id);
+}
 
 bool DecideIsBulk(const v1::Command& command) {
   // Keep in step with the Decider methods that loop over every client or order. Deleting a
@@ -3213,6 +3367,22 @@ std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
     }
     case v1::Command::kCreateUser:
       return std::pair(UserStream(command.create_user().user_id()), uint64_t{0});
+    case v1::Command::kSetBudget:
+    case v1::Command::kRemoveBudget: {
+      const std::string& id = command.has_set_budget() ? command.set_budget().budget().budget_id()
+                                                       : command.remove_budget().budget_id();
+      const v1::Budget* budget = id.empty() ? nullptr : state.FindBudget(id);
+      if (budget == nullptr) {
+        // A new one, which SetBudget makes: "must not exist yet".
+        if (command.has_set_budget()) return std::pair(BudgetStream(id), uint64_t{0});
+        return std::nullopt;
+      }
+      // A removed one is gone, as a deleted order is: the decision says so.
+      if (budget->removed() || !(system || MayReadBudget(state, viewer, budget->user_id()))) {
+        return std::nullopt;
+      }
+      return std::pair(BudgetStream(id), budget->version());
+    }
     default:
       break;
   }

@@ -106,6 +106,11 @@ std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
                                                          const v1::UserView& viewer,
                                                          absl::Time now);
 
+// Whether `viewer` reads the budgets of `user_id`: their own, or those of whom their
+// BUDGET_MANAGE reaches (ReachesAsOwner: themselves at OWN, their team at TEAM, all at ALL).
+// Never a client's login.
+bool MayReadBudget(const State& state, const v1::UserView& viewer, absl::string_view user_id);
+
 // The system actor's user id; no user may take it.
 inline constexpr char kSystemUser[] = "system";
 

@@ -25,6 +25,8 @@ inline constexpr size_t kMaxOrderBytes = 1024 * 1024;
 // The most items made for one order (CreateOrder.parent_order_id), so that the order and the
 // links GetOrder gives with it fit one message.
 inline constexpr int kMaxChildOrders = 1000;
+// The longest period of a budget, in days: a year's, leap day included.
+inline constexpr int kMaxBudgetDays = 366;
 // The choices one form field offers (FieldDefinition.choices).
 inline constexpr int kMaxFieldChoices = 100;
 // A client's login's comment on a request it submitted, and all of them on one request: room

@@ -184,6 +184,12 @@ void Describe(const v1::DomainEvent& event, std::string* id, std::string* sub_id
       *id = event.workflow_published().definition().name();
       *sub_id = absl::StrCat(event.workflow_published().definition().version());
       break;
+    case E::kBudgetSet:
+      *id = event.budget_set().budget().budget_id();
+      break;
+    case E::kBudgetRemoved:
+      *id = event.budget_removed().budget_id();
+      break;
     default:
       break;
   }
@@ -313,6 +319,7 @@ std::string ItemTypeStream(absl::string_view name) { return absl::StrCat("itemty
 std::string WorkflowStream(absl::string_view name) { return absl::StrCat("workflow-", name); }
 std::string ClientStream(absl::string_view id) { return absl::StrCat("client-", id); }
 std::string OrderStream(absl::string_view id) { return absl::StrCat("order-", id); }
+std::string BudgetStream(absl::string_view id) { return absl::StrCat("budget-", id); }
 
 absl::Time ToTime(const google::protobuf::Timestamp& timestamp) {
   return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
@@ -736,6 +743,20 @@ absl::Status State::Apply(const v1::EventRecord& record, v1::DomainEvent* consum
       workflows_[definition.name()].push_back(definition);
       break;
     }
+    case E::kBudgetSet: {
+      v1::Budget& budget = budgets_[event.budget_set().budget().budget_id()];
+      budget = std::move(*consumed->mutable_budget_set()->mutable_budget());
+      budget.set_set_by(record.actor().user_id());
+      Touch(record, &budget);
+      break;
+    }
+    case E::kBudgetRemoved: {
+      v1::Budget& budget = budgets_[event.budget_removed().budget_id()];
+      budget.set_removed(true);
+      budget.set_set_by(record.actor().user_id());
+      Touch(record, &budget);
+      break;
+    }
     case E::kClientCreated: {
       v1::ClientView& client = clients_[event.client_created().client_id()];
       ApplyToClient(record, consumed, &client);
@@ -896,6 +917,11 @@ const v1::OrderView* State::FindOrder(absl::string_view id) const {
   return it == orders_.end() ? nullptr : &it->second;
 }
 
+const v1::Budget* State::FindBudget(absl::string_view id) const {
+  auto it = budgets_.find(id);
+  return it == budgets_.end() ? nullptr : &it->second;
+}
+
 const v1::OrderView* State::FindOrderByKey(absl::string_view key) const {
   auto it = order_keys_.find(key);
   return it == order_keys_.end() ? nullptr : FindOrder(it->second);
@@ -1014,6 +1040,7 @@ v1::EngineState State::ToProto() const {
   }
   SortedValues(clients_, state.mutable_clients());
   SortedValues(orders_, state.mutable_orders());
+  SortedValues(budgets_, state.mutable_budgets());
   std::vector<std::string> scopes;
   for (const auto& [scope, last] : key_sequences_) scopes.push_back(scope);
   std::sort(scopes.begin(), scopes.end());
@@ -1052,6 +1079,7 @@ void State::LoadProto(const v1::EngineState& state) {
   for (const v1::KeySequence& sequence : state.key_sequences()) {
     key_sequences_[sequence.scope()] = sequence.last();
   }
+  for (const v1::Budget& budget : state.budgets()) budgets_[budget.budget_id()] = budget;
 }
 
 }  // namespace spotflow::engine::internal

@@ -41,6 +41,7 @@ std::string ItemTypeStream(absl::string_view name);
 std::string WorkflowStream(absl::string_view name);
 std::string ClientStream(absl::string_view client_id);
 std::string OrderStream(absl::string_view order_id);
+std::string BudgetStream(absl::string_view budget_id);
 
 absl::Time ToTime(const google::protobuf::Timestamp& timestamp);
 google::protobuf::Timestamp ToTimestamp(absl::Time time);
@@ -106,6 +107,9 @@ class State {
   // Deleted clients and orders are found too; callers decide what deletion means.
   const v1::ClientView* FindClient(absl::string_view id) const;
   const v1::OrderView* FindOrder(absl::string_view id) const;
+  // Removed budgets are found too.
+  const v1::Budget* FindBudget(absl::string_view id) const;
+  const absl::flat_hash_map<std::string, v1::Budget>& budgets() const { return budgets_; }
   // By the key people know it by ("PO-2026-00001"); nullptr when no order has it.
   const v1::OrderView* FindOrderByKey(absl::string_view key) const;
   // An order as callers name it: by id, else by key. Commands and queries take either.
@@ -189,6 +193,7 @@ class State {
   absl::flat_hash_map<std::string, std::vector<v1::WorkflowDefinition>> workflows_;
   absl::flat_hash_map<std::string, v1::ClientView> clients_;
   absl::flat_hash_map<std::string, v1::OrderView> orders_;
+  absl::flat_hash_map<std::string, v1::Budget> budgets_;
   std::map<uint64_t, std::string> order_index_;
   std::map<uint64_t, std::string> client_index_;
   // Derived from orders_, like the indexes above; neither snapshots nor digests hold them.

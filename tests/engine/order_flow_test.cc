@@ -438,6 +438,162 @@ TEST_F(OrderFlowTest, AnOrderSaysWhomItWaitsFor) {
   consistent_with_queues();
 }
 
+// Seed 002: the sales team manager sets the budgets "the sales team will be measured against"
+// and follows how far each member has come.
+TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
+  v1::Command set;
+  v1::Budget* budget = set.mutable_set_budget()->mutable_budget();
+  budget->set_user_id(kAe);
+  budget->set_title("November orders");
+  *budget->mutable_start() = MakeDate(2026, 11, 1);
+  *budget->mutable_end() = MakeDate(2026, 11, 30);
+  budget->set_target(4);
+  const auto with = [&](const std::function<void(v1::Budget*)>& change) {
+    v1::Command changed = set;
+    change(changed.mutable_set_budget()->mutable_budget());
+    return changed;
+  };
+  EXPECT_THAT(Reject(kAe, set),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("that needs BUDGET_MANAGE")));
+  EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_user_id(kAe2); })),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("set a budget for user \"ae2\", whom they do not manage")));
+  EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_user_id(kClientUser); })),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is a client contact")));
+  EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_user_id("nobody"); })),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(
+      Reject(kManager, with([](v1::Budget* b) { *b->mutable_end() = MakeDate(2026, 10, 31); })),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("end comes before its start")));
+  EXPECT_THAT(
+      Reject(kManager, with([](v1::Budget* b) { *b->mutable_end() = MakeDate(2027, 11, 2); })),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("period is 367 days long; the longest is 366")));
+  EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_target(0); })),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("target is above 0")));
+  EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_title(" "); })),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("title is blank")));
+  EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_field("value"); })),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("give item_type with field")));
+  EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_item_type("nope"); })),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("the item types are: production_order")));
+  EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) {
+                       b->set_item_type(kProductionOrder);
+                       b->set_field("station");
+                     })),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("has no whole-number field \"station\" to sum; it has none")));
+  EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_set_by(kManager); })),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("the engine's to keep")));
+  const v1::CommandResult made = Run(kManager, set);
+  EXPECT_EQ(made.id(), "ae-november-orders") << "an id people can type";
+  EXPECT_EQ(made.etag(), 1u);
+  {
+    const uint64_t head = store_->Head().position;
+    EXPECT_EQ(Run(kManager, with([&](v1::Budget* b) { b->set_budget_id(made.id()); })).etag(), 1u);
+    EXPECT_EQ(store_->Head().position, head) << "set as it is: nothing written";
+  }
+
+  // What counts: the AE's orders made in November, not deleted.
+  CreateOrder();
+  const std::string second = CreateOrder();
+  Run(kAe, OrderOnly(CreateOrder(), "delete"));
+  Run(kAe, OrderOnly(second, "archive"));  // Still a sale made.
+  Run(kAe2, CreateClientCommand("globex", "Globex"));
+  v1::Command theirs = CreateOrderCommand();
+  theirs.mutable_create_order()->set_client_id("globex");
+  Run(kAe2, theirs);  // Another's.
+  const auto list = [&](const std::string& caller, const std::string& user = "") {
+    absl::StatusOr<std::vector<v1::BudgetProgress>> got = engine_->ListBudgets({caller}, user);
+    EXPECT_OK(got.status());
+    return got.ok() ? *got : std::vector<v1::BudgetProgress>();
+  };
+  std::vector<v1::BudgetProgress> budgets = list(kManager);
+  ASSERT_THAT(budgets, SizeIs(1));
+  EXPECT_EQ(budgets[0].budget().set_by(), kManager);
+  EXPECT_EQ(budgets[0].actual(), 2);
+  EXPECT_EQ(budgets[0].orders(), 2u);
+  EXPECT_EQ(budgets[0].percent(), 50);
+  // 22 days and 9 hours of the 30 (the clock stands at 2026-11-23 09:00 UTC).
+  EXPECT_NEAR(budgets[0].period_elapsed_percent(), 100 * (22 + 9 / 24.0) / 30, 1e-9);
+  EXPECT_THAT(list(kAe), SizeIs(1)) << "the member reads their own";
+  EXPECT_THAT(list(kAe2), IsEmpty());
+  EXPECT_THAT(engine_->ListBudgets({kAe2}, kAe), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(engine_->ListBudgets({kClientUser}, ""),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("budgets are the house's")));
+  EXPECT_THAT(engine_->ListBudgets({kManager}, "nobody"), StatusIs(absl::StatusCode::kNotFound));
+  clock_.Advance(absl::Hours(24 * 8));  // December.
+  CreateOrder();
+  budgets = list(kManager, kAe);
+  ASSERT_THAT(budgets, SizeIs(1));
+  EXPECT_EQ(budgets[0].actual(), 2) << "made after the period";
+  EXPECT_EQ(budgets[0].period_elapsed_percent(), 100);
+
+  // A budget in money: a whole-number field of one item type, summed.
+  v1::Command type;
+  *type.mutable_define_item_type()->mutable_definition() =
+      *engine_->GetItemType({kAdmin}, kProductionOrder);
+  type.mutable_define_item_type()->mutable_definition()->clear_version();
+  v1::FieldDefinition* value = type.mutable_define_item_type()->mutable_definition()->add_fields();
+  value->set_name("value");
+  value->set_type(v1::INTEGER);
+  Run(kAdmin, type);
+  v1::Command december = set;
+  december.mutable_set_budget()->mutable_budget()->set_title("December sales");
+  *december.mutable_set_budget()->mutable_budget()->mutable_start() = MakeDate(2026, 12, 1);
+  *december.mutable_set_budget()->mutable_budget()->mutable_end() = MakeDate(2026, 12, 31);
+  december.mutable_set_budget()->mutable_budget()->set_item_type(kProductionOrder);
+  december.mutable_set_budget()->mutable_budget()->set_field("value");
+  december.mutable_set_budget()->mutable_budget()->set_target(10000);
+  const std::string sales = Run(kManager, december).id();
+  for (int64_t amount : {1000, 2500}) {
+    v1::Command order = CreateOrderCommand();
+    (*order.mutable_create_order()->mutable_fields())["value"].set_integer_value(amount);
+    Run(kAe, order);
+  }
+  budgets = list(kAe);
+  ASSERT_THAT(budgets, SizeIs(2));
+  EXPECT_EQ(budgets[0].budget().budget_id(), made.id()) << "by period start";
+  EXPECT_EQ(budgets[1].budget().budget_id(), sales);
+  EXPECT_EQ(budgets[1].actual(), 3500);
+  EXPECT_EQ(budgets[1].orders(), 3u) << "the one without a value counts as an order";
+  EXPECT_EQ(budgets[1].percent(), 35);
+
+  // Changed with its etag; removed by whoever may set it, not by the member.
+  v1::Command lower = december;
+  lower.mutable_set_budget()->mutable_budget()->set_budget_id(sales);
+  lower.mutable_set_budget()->mutable_budget()->set_target(5000);
+  lower.set_etag(7);
+  EXPECT_THAT(Reject(kManager, lower), StatusIs(absl::StatusCode::kAborted));
+  lower.set_etag(1);
+  EXPECT_EQ(Run(kManager, lower).etag(), 2u);
+  EXPECT_EQ(list(kAe)[1].percent(), 70);
+  v1::Command remove;
+  remove.mutable_remove_budget()->set_budget_id(sales);
+  EXPECT_THAT(Reject(kAe, remove), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Reject(kAe2, remove), StatusIs(absl::StatusCode::kPermissionDenied))
+      << "holds no BUDGET_MANAGE at all";
+  v1::Command elsewhere = lower;
+  elsewhere.clear_etag();
+  elsewhere.mutable_set_budget()->mutable_budget()->set_user_id(kAe2);
+  EXPECT_THAT(Reject(kManager, elsewhere), StatusIs(absl::StatusCode::kPermissionDenied))
+      << "moved to someone they do not manage";
+  Run(kManager, remove);
+  EXPECT_THAT(list(kAe), SizeIs(1));
+  EXPECT_THAT(Reject(kManager, remove), StatusIs(absl::StatusCode::kNotFound));
+  lower.clear_etag();
+  EXPECT_THAT(Reject(kManager, lower),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("was removed")));
+
+  // Rebuilt from the log alike, and kept across a reopening.
+  ASSERT_OK_AND_ASSIGN(Engine::ReplayCheck check, engine_->CheckReplay({kAuditor}, nullptr));
+  EXPECT_EQ(check.live_digest, check.rebuilt_digest);
+  const std::string before = list(kManager)[0].DebugString();
+  OpenEngine();
+  EXPECT_EQ(list(kManager)[0].DebugString(), before);
+}
+
 // Analytics: orders in each state now, how long they stay in each, each owner's book.
 TEST_F(OrderFlowTest, OrderStatsTellTimeInEachStateAndEachOwnersBook) {
   const auto stats = [&](const std::string& caller, OrderStatsFilter filter = {}) {

@@ -1224,6 +1224,26 @@ def main():
                in report.stdout,
                "order stats prints states and owners, and what its columns count:\n"
                + report.stdout + report.stderr)
+        # Seed 002: the sales manager sets what the team is measured against.
+        ok("a budget for sam", "budget", "set", "sam", "--title", "Orders this year", "--period",
+           "2026-01-01..2026-12-31", "--target", "40", token=mia)
+        not_hers = run_cli("budget", "set", "pete", "--title", "Spots", "--period",
+                           "2026-01-01..2026-12-31", "--target", "5", token=mia)
+        expect(not_hers.returncode == 1 and "PERMISSION_DENIED" in not_hers.stderr
+               and "whom they do not manage" in not_hers.stderr,
+               "a manager sets budgets for their team only: " + not_hers.stderr)
+        own = run_cli("budget", "list", token=sam)
+        rows = [line.split() for line in own.stdout.splitlines()[2:]]
+        expect(own.returncode == 0 and len(rows) == 1 and rows[0][0] == "sam-orders-this-year"
+               and rows[0][1] == "sam" and "2026-01-01..2026-12-31" in rows[0]
+               and "40" in rows[0] and own.stdout.splitlines()[1].split()[0] == "ID",
+               "a member reads their budget and how far they have come:\n" + own.stdout)
+        kept = run_cli("budget", "remove", "sam-orders-this-year", token=sam)
+        expect(kept.returncode == 1 and "PERMISSION_DENIED" in kept.stderr,
+               "a member does not remove their own budget: " + kept.stderr)
+        ok("the manager removes it", "budget", "remove", "sam-orders-this-year", token=mia)
+        expect(run_cli("budget", "list", token=mia).stdout == "no budgets\n",
+               "a removed budget leaves the list")
         audited = run_cli("order", "show", fresh.id, token=aud).stdout
         expect("no workflow action is open to you now" in audited,
                "order show tells an auditor that nothing is open to them")

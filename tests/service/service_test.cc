@@ -116,6 +116,19 @@ class ServiceTest : public ::testing::Test {
     return status.ok();
   }
 
+  // A sales manager, "mia", with a token.
+  void AddSalesManager() {
+    v1::CreateUserRequest manager;
+    manager.mutable_create_user()->set_user_id("mia");
+    manager.mutable_create_user()->set_display_name("mia");
+    manager.mutable_create_user()->add_roles(engine::kSalesManager);
+    v1::CommandResult made;
+    ASSERT_TRUE(Ok(admin_->CreateUser(Context("admin").get(), manager, &made)));
+    auto token = tokens_->Issue(dir_.Sub("tokens"), "mia");
+    ASSERT_OK(token.status());
+    token_["mia"] = *token;
+  }
+
   std::string CreateClient(const std::string& id) {
     v1::CreateClientRequest request;
     request.mutable_create_client()->set_client_id(id);
@@ -240,6 +253,63 @@ TEST_F(ServiceTest, OrdersFlowOverTheWire) {
   ExpectRefused(grpc::StatusCode::NOT_FOUND, [&] {
     return orders_->GetOrderStats(Context("sam").get(), stats_request, &stats);
   });
+}
+
+// Seed 002's budgets over the wire: set by the member's manager, read with progress by the
+// member, removed by the manager; refused to others, writing nothing.
+TEST_F(ServiceTest, BudgetsAreSetReadAndRemoved) {
+  AddSalesManager();
+  v1::SetUserManagerRequest team;
+  team.mutable_set_user_manager()->set_user_id("sam");
+  team.mutable_set_user_manager()->set_manager_id("mia");
+  v1::CommandResult made;
+  ASSERT_TRUE(Ok(admin_->SetUserManager(Context("admin").get(), team, &made)));
+  const std::string client = CreateClient("acme");
+  v1::CommandResult created;
+  ASSERT_TRUE(Ok(orders_->CreateOrder(Context("sam").get(), OrderRequest(client), &created)));
+
+  v1::SetBudgetRequest set;
+  v1::Budget* budget = set.mutable_set_budget()->mutable_budget();
+  budget->set_user_id("sam");
+  budget->set_title("November orders");
+  budget->mutable_start()->set_year(2026);
+  budget->mutable_start()->set_month(11);
+  budget->mutable_start()->set_day(1);
+  *budget->mutable_end() = budget->start();
+  budget->mutable_end()->set_day(30);
+  budget->set_target(4);
+  v1::CommandResult result;
+  ExpectRefused(grpc::StatusCode::PERMISSION_DENIED,
+                [&] { return orders_->SetBudget(Context("sam").get(), set, &result); });
+  v1::SetBudgetRequest empty_period = set;
+  empty_period.mutable_set_budget()->mutable_budget()->clear_end();
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT,
+                [&] { return orders_->SetBudget(Context("mia").get(), empty_period, &result); });
+  ASSERT_TRUE(Ok(orders_->SetBudget(Context("mia").get(), set, &result)));
+  EXPECT_EQ(result.id(), "sam-november-orders");
+
+  v1::ListBudgetsRequest list;
+  v1::ListBudgetsResponse budgets;
+  ASSERT_TRUE(Ok(orders_->ListBudgets(Context("sam").get(), list, &budgets)));
+  ASSERT_EQ(budgets.budgets_size(), 1);
+  EXPECT_EQ(budgets.budgets(0).budget().set_by(), "mia");
+  EXPECT_EQ(budgets.budgets(0).actual(), 1);
+  EXPECT_EQ(budgets.budgets(0).percent(), 25);
+  list.set_user_id("sam");
+  ExpectRefused(grpc::StatusCode::PERMISSION_DENIED,
+                [&] { return orders_->ListBudgets(Context("ann").get(), list, &budgets); });
+
+  v1::RemoveBudgetRequest remove;
+  remove.mutable_remove_budget()->set_budget_id(result.id());
+  ExpectRefused(grpc::StatusCode::PERMISSION_DENIED,
+                [&] { return orders_->RemoveBudget(Context("sam").get(), remove, &result); });
+  remove.set_etag(1);
+  ASSERT_TRUE(Ok(orders_->RemoveBudget(Context("mia").get(), remove, &result)));
+  ExpectRefused(grpc::StatusCode::NOT_FOUND,
+                [&] { return orders_->RemoveBudget(Context("mia").get(), remove, &result); });
+  list.clear_user_id();
+  ASSERT_TRUE(Ok(orders_->ListBudgets(Context("mia").get(), list, &budgets)));
+  EXPECT_EQ(budgets.budgets_size(), 0);
 }
 
 TEST_F(ServiceTest, UpdateChangesOnlyTheFieldsInTheMask) {
@@ -687,15 +757,7 @@ TEST_F(ServiceTest, WatchOrderSendsEachChangeToThoseWhoMaySeeIt) {
 // Whom a handed order's owner calls is for GetOrder: WatchOrder's feed, sent again only when
 // the order changes, leaves the client's contacts out, as it does what is open to the caller.
 TEST_F(ServiceTest, WatchOrderLeavesOutTheContactsGetOrderGivesAHandedOrdersOwner) {
-  v1::CreateUserRequest manager;
-  manager.mutable_create_user()->set_user_id("mia");
-  manager.mutable_create_user()->set_display_name("mia");
-  manager.mutable_create_user()->add_roles(engine::kSalesManager);
-  v1::CommandResult made;
-  ASSERT_TRUE(Ok(admin_->CreateUser(Context("admin").get(), manager, &made)));
-  auto token = tokens_->Issue(dir_.Sub("tokens"), "mia");
-  ASSERT_OK(token.status());
-  token_["mia"] = *token;
+  AddSalesManager();
   const std::string client = CreateClient("acme");
   v1::AddContactRequest contact;
   contact.mutable_add_contact()->set_client_id(client);
