@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -28,6 +29,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -249,8 +251,8 @@ class EngineImpl final : public Engine {
                                          const AsOf& as_of) const override;
   absl::StatusOr<v1::OrderStats> GetOrderStats(const Principal& principal,
                                                const OrderStatsFilter& filter) const override;
-  absl::StatusOr<std::vector<v1::BudgetProgress>> ListBudgets(
-      const Principal& principal, const std::string& user_id) const override;
+  absl::StatusOr<ListBudgetsResponse> ListBudgets(const Principal& principal,
+                                                  const ListBudgetsRequest& request) const override;
   // The active users, by id: whom an order may wait for.
   std::vector<const UserView*> ActiveUsersLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Whom `order` waits for (OrderView.awaiting), added to `shown` for staff callers: each of
@@ -1747,18 +1749,19 @@ absl::Status EngineImpl::FiltersNameSomeoneLocked(const UserView& caller,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<v1::BudgetProgress>> EngineImpl::ListBudgets(
-    const Principal& principal, const std::string& user_id) const {
+absl::StatusOr<ListBudgetsResponse> EngineImpl::ListBudgets(
+    const Principal& principal, const ListBudgetsRequest& request) const {
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
   if (!caller->client_id().empty()) {
     return absl::PermissionDeniedError(absl::StrCat(
         "user \"", caller->user_id(), "\" speaks for a client; budgets are the house's"));
   }
+  const std::string& user_id = request.user_id;
   if (!user_id.empty()) {
+    RETURN_IF_ERROR(internal::ValidateId("user_id", user_id));
     if (state_.FindUser(user_id) == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat("user \"", absl::CHexEscape(user_id), "\" not found"));
+      return absl::NotFoundError(absl::StrCat("user \"", user_id, "\" not found"));
     }
     if (!internal::MayReadBudget(state_, *caller, user_id)) {
       return absl::PermissionDeniedError(absl::StrCat(
@@ -1766,52 +1769,61 @@ absl::StatusOr<std::vector<v1::BudgetProgress>> EngineImpl::ListBudgets(
           "BUDGET_MANAGE reaches; not user \"", user_id, "\"'s"));
     }
   }
-  std::vector<const v1::Budget*> budgets;
+  ASSIGN_OR_RETURN(const std::string after,
+                   ParseKeyPageToken(absl::StrCat("ListBudgets/", user_id), request.page_token));
+  std::vector<const v1::Budget*> readable;
   for (const auto& [id, budget] : state_.budgets()) {
     if (budget.removed() || (!user_id.empty() && budget.user_id() != user_id)) continue;
-    if (internal::MayReadBudget(state_, *caller, budget.user_id())) budgets.push_back(&budget);
+    if (internal::MayReadBudget(state_, *caller, budget.user_id())) readable.push_back(&budget);
   }
+  // By member, period start, id: a key that sorts so ("\x01" is below every id's characters).
+  const auto key = [](const v1::Budget& b) {
+    return absl::StrCat(
+        b.user_id(), "\x01",
+        absl::StrFormat("%05d%02d%02d", b.start().year(), b.start().month(), b.start().day()),
+        "\x01", b.budget_id());
+  };
+  auto [page, next] = KeyPage(absl::StrCat("ListBudgets/", user_id), std::move(readable), key,
+                              after, PageSize(request.page_size));
   const auto day = [](const v1::Date& d) { return absl::CivilDay(d.year(), d.month(), d.day()); };
-  std::sort(budgets.begin(), budgets.end(), [&](const v1::Budget* a, const v1::Budget* b) {
-    return std::tuple(a->user_id(), day(a->start()), a->budget_id()) <
-           std::tuple(b->user_id(), day(b->start()), b->budget_id());
-  });
   const absl::Time now = clock_->Now();
-  std::vector<v1::BudgetProgress> progress;
-  progress.reserve(budgets.size());
-  for (const v1::Budget* budget : budgets) {
-    v1::BudgetProgress& p = progress.emplace_back();
-    *p.mutable_budget() = *budget;
+  ListBudgetsResponse response;
+  response.next_page_token = std::move(next);
+  response.budgets.reserve(page.size());
+  for (v1::Budget& budget : page) {
+    v1::BudgetProgress& p = response.budgets.emplace_back();
     *p.mutable_as_of() = internal::ToTimestamp(now);
-    const absl::Time from = absl::FromCivil(day(budget->start()), absl::UTCTimeZone());
-    const absl::Time until = absl::FromCivil(day(budget->end()) + 1, absl::UTCTimeZone());
-    for (uint64_t position : state_.OrdersOfOwner(budget->user_id())) {
+    const absl::Time from = absl::FromCivil(day(budget.start()), absl::UTCTimeZone());
+    const absl::Time until = absl::FromCivil(day(budget.end()) + 1, absl::UTCTimeZone());
+    __int128 sum = 0;  // Field values span int64: summed wide, clamped once.
+    for (uint64_t position : state_.OrdersOfOwner(budget.user_id())) {
       const OrderView& order = state_.OrderCreatedAt(position);
-      if (order.deleted() || order.owner_id() != budget->user_id()) continue;
-      if (!budget->item_type().empty() && order.item_type() != budget->item_type()) continue;
+      if (order.deleted() || order.owner_id() != budget.user_id()) continue;
+      if (budget.item_type().empty() ? !order.parent_order_id().empty()
+                                     : order.item_type() != budget.item_type()) {
+        continue;
+      }
       const absl::Time created = internal::ToTime(order.created_time());
       if (created < from || created >= until) continue;
       p.set_orders(p.orders() + 1);
       if (order.completed()) p.set_completed_orders(p.completed_orders() + 1);
-      if (budget->field().empty()) {
-        p.set_actual(p.actual() + 1);
-      } else if (auto field = order.fields().find(budget->field());
+      if (budget.field().empty()) {
+        ++sum;
+      } else if (auto field = order.fields().find(budget.field());
                  field != order.fields().end() && field->second.has_integer_value()) {
-        // Saturated: field values span int64, and a sum past it would wrap.
-        int64_t sum = 0;
-        if (__builtin_add_overflow(p.actual(), field->second.integer_value(), &sum)) {
-          sum = field->second.integer_value() > 0 ? INT64_MAX : INT64_MIN;
-        }
-        p.set_actual(sum);
+        sum += field->second.integer_value();
       }
     }
-    p.set_percent(100.0 * static_cast<double>(p.actual()) / static_cast<double>(budget->target()));
+    p.set_actual(static_cast<int64_t>(std::clamp<__int128>(sum, std::numeric_limits<int64_t>::min(),
+                                                           std::numeric_limits<int64_t>::max())));
+    p.set_percent(100.0 * static_cast<double>(p.actual()) / static_cast<double>(budget.target()));
     p.set_period_elapsed_percent(now <= from    ? 0
                                  : now >= until ? 100
                                                 : 100 * absl::ToDoubleSeconds(now - from) /
                                                       absl::ToDoubleSeconds(until - from));
+    *p.mutable_budget() = std::move(budget);
   }
-  return progress;
+  return response;
 }
 
 absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& principal,

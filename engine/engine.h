@@ -132,6 +132,17 @@ struct OrderStatsFilter {
   std::optional<absl::Time> created_before;
 };
 
+struct ListBudgetsRequest {
+  std::string user_id;  // Empty: every member's the caller reads.
+  size_t page_size = 0;
+  std::string page_token;
+};
+
+struct ListBudgetsResponse {
+  std::vector<v1::BudgetProgress> budgets;
+  std::string next_page_token;
+};
+
 struct ListClientsRequest {
   std::string owner_id;  // Empty: any.
   size_t page_size = 0;
@@ -248,11 +259,13 @@ class Engine {
   virtual absl::StatusOr<ListOrdersResponse> ListOrders(const Principal& principal,
                                                         const ListOrdersRequest& request) const = 0;
   // The budgets the caller reads (their own, and those of whom their BUDGET_MANAGE reaches),
-  // of `user_id` alone when given, by member, period start and id, each with its progress now:
-  // every order the member owns that was made in the period counts, whoever sees it. A
-  // client's login is PERMISSION_DENIED; so is a member whose budgets the caller does not read.
-  virtual absl::StatusOr<std::vector<v1::BudgetProgress>> ListBudgets(
-      const Principal& principal, const std::string& user_id) const = 0;
+  // of one member alone when asked, by member, period start and id, a page at a time, each
+  // with its progress now: the orders the member owns that were made in the period count,
+  // whoever sees them (without an item type, those made for another order do not: they are
+  // part of its work). A client's login is PERMISSION_DENIED; so is a member whose budgets the
+  // caller does not read.
+  virtual absl::StatusOr<ListBudgetsResponse> ListBudgets(
+      const Principal& principal, const ListBudgetsRequest& request) const = 0;
   // The client as it stands now: an account share past its end is not shown.
   virtual absl::StatusOr<ClientView> GetClient(const Principal& principal,
                                                const std::string& client_id) const = 0;

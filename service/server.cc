@@ -946,9 +946,16 @@ class OrdersService final : public v1::Orders::CallbackService {
     return calls_->Call("ListBudgets", context, request, response,
                         [this](const Principal& p, const v1::ListBudgetsRequest& r,
                                v1::ListBudgetsResponse* out) -> absl::Status {
-                          ASSIGN_OR_RETURN(std::vector<v1::BudgetProgress> budgets,
-                                           calls_->engine()->ListBudgets(p, r.user_id()));
-                          for (v1::BudgetProgress& b : budgets) *out->add_budgets() = std::move(b);
+                          engine::ListBudgetsRequest request;
+                          request.user_id = r.user_id();
+                          request.page_size = r.page_size();
+                          request.page_token = r.page_token();
+                          ASSIGN_OR_RETURN(engine::ListBudgetsResponse budgets,
+                                           calls_->engine()->ListBudgets(p, request));
+                          for (v1::BudgetProgress& b : budgets.budgets) {
+                            *out->add_budgets() = std::move(b);
+                          }
+                          out->set_next_page_token(std::move(budgets.next_page_token));
                           return absl::OkStatus();
                         });
   }

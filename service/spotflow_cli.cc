@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -272,7 +273,8 @@ const std::vector<VerbSpec>& Verbs() {
        1, 1, {"title", "period", "target", "type", "field", "id"}, true},
       {"budget list", "[--user USER]   (your budgets and your team's, with how far each has come)",
        0, 0, {"user"}, false},
-      {"budget remove", "BUDGET", 1, 1, {}, true},
+      {"budget remove", "BUDGET   (its member's manager; a target set for you is not yours to remove)",
+       1, 1, {}, true},
       {"order reassign", "ORDER[,ORDER...] USER   (sales managers: the orders to another owner;\n"
                          "               their accounts stay where they are)",
        2, 2, {}, true},
@@ -537,12 +539,12 @@ v1::Date ParseDate(const std::string& text) {
   return date;
 }
 
-// "2026-12-01..2026-12-31"
-std::pair<v1::Date, v1::Date> ParseFlight(const std::string& text) {
+// "2026-12-01..2026-12-31": a flight, or another period (`what` names it).
+std::pair<v1::Date, v1::Date> ParseFlight(const std::string& text, const char* what = "a flight") {
   std::vector<std::string> parts = absl::StrSplit(text, "..");
   if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
-    Usage(absl::StrCat(
-        "a flight is START..END with both dates, e.g. 2026-12-01..2026-12-31, not \"", text, "\""));
+    Usage(absl::StrCat(what, " is START..END with both dates, e.g. 2026-12-01..2026-12-31, not \"",
+                       text, "\""));
   }
   return {ParseDate(parts[0]), ParseDate(parts[1])};
 }
@@ -2323,7 +2325,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     budget->set_user_id(rest(1, "the user it measures"));
     budget->set_budget_id(args.Get("id"));
     budget->set_title(Required(args, "title"));
-    auto [start, end] = ParseFlight(Required(args, "period"));
+    auto [start, end] = ParseFlight(Required(args, "period"), "--period");
     *budget->mutable_start() = start;
     *budget->mutable_end() = end;
     int64_t target = 0;
@@ -2346,7 +2348,9 @@ int Client::Run(const std::string& verb, const Args& args) {
     v1::ListBudgetsRequest request;
     request.set_user_id(args.Get("user"));
     v1::ListBudgetsResponse response;
-    grpc::Status status = orders_->ListBudgets(Context().get(), request, &response);
+    grpc::Status status = AllPages(request, &response, [&](auto* c, auto& q, auto* out) {
+      return orders_->ListBudgets(c, q, out);
+    });
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
     if (response.budgets().empty()) {
@@ -2368,9 +2372,10 @@ int Client::Run(const std::string& verb, const Args& args) {
       table.Add({b.budget_id(), b.user_id(), b.title(),
                  absl::StrCat(DateText(b.start()), "..", DateText(b.end())), measure,
                  absl::StrCat(b.target()), absl::StrCat(p.actual()),
-                 absl::StrFormat("%.0f%%", p.percent()),
-                 absl::StrFormat("%.0f%%", p.period_elapsed_percent()), absl::StrCat(p.orders()),
-                 absl::StrCat(p.completed_orders())});
+                 // Floored: 99.6% of a target is not yet reached.
+                 absl::StrFormat("%.0f%%", std::floor(p.percent())),
+                 absl::StrFormat("%.0f%%", std::floor(p.period_elapsed_percent())),
+                 absl::StrCat(p.orders()), absl::StrCat(p.completed_orders())});
     }
     table.Print();
     return 0;

@@ -556,6 +556,11 @@ class Decider {
     }
     return false;
   }
+  // Where the order stands, as people read it: its state's title, else its name.
+  std::string StateWords(const v1::OrderView& order) const {
+    std::string title = state_.StatusTitle(order);
+    return title.empty() ? order.status() : title;
+  }
   // What to add to "already exists" when the record with that id was deleted: queries no
   // longer show it, but its id stays its own in the log.
   static std::string Taken(bool deleted) {
@@ -842,7 +847,7 @@ class Decider {
       }
       if (IsSystem() || state_.CanSee(actor_, *child, now_)) {
         open.push_back(absl::StrCat(child->key().empty() ? child->order_id() : child->key(), " (",
-                                    state_.StatusTitle(*child), ")"));
+                                    StateWords(*child), ")"));
       } else {
         ++unseen;
       }
@@ -1056,6 +1061,10 @@ class Decider {
   // when they read it but may not `what` it (BUDGET_MANAGE reaching its member).
   absl::StatusOr<const v1::Budget*> LoadBudgetToManage(const std::string& id,
                                                        absl::string_view what);
+  // OK when the actor may set, change or remove a budget of `member` that `set_by` set (empty:
+  // a new one); else PERMISSION_DENIED saying it may not `what`.
+  absl::Status RequireMaySetBudgetOf(const std::string& member, const std::string& set_by,
+                                     absl::string_view what) const;
 
   absl::Status ValidateContact(const v1::Contact& contact) const {
     RETURN_IF_ERROR(ValidateText("contact name", contact.name(), kMaxNameBytes, true));
@@ -2246,7 +2255,7 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
     RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *parent, "make an item for"));
     if (parent->completed()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("order ", Name(*parent), " is done (", state_.StatusTitle(*parent),
+          absl::StrCat("order ", Name(*parent), " is done (", StateWords(*parent),
                        "); items are made for an order under way: make this one on its own"));
     }
     ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* parent_type, ItemTypeOf(*parent));
@@ -2390,6 +2399,9 @@ absl::Status Decider::UpdateOrder(const v1::UpdateOrder& c) {
         absl::StrCat("spot_length_seconds ", length, " is over the limit of ", kMaxSpotSeconds));
   }
   RETURN_IF_ERROR(ValidateFields(*type, c.fields(), /*require_all=*/false));
+  // The values were checked against the type's bounds as they stand: a definition that
+  // changes them first stops the command.
+  if (!c.fields().empty()) Read(ItemTypeStream(type->name()), type->version());
   // As SubmitRevision: the latest spot must still fit the slot.
   if (length != order->spot_length_seconds() && length != 0 && !order->spots().empty()) {
     const v1::Revision& latest = order->spots(order->spots_size() - 1);
@@ -2859,6 +2871,11 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
 
 absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  if (order->completed() && !c.user_id().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("order ", Name(*order), " is done (",
+                                                      StateWords(*order),
+                                                      "); no one is assigned to it any more"));
+  }
   if (c.user_id().empty()) {
     // No producer: whoever manages the order takes its producer off; a producer may hand
     // back an order assigned to them. It then waits for any producer again.
@@ -2914,11 +2931,6 @@ absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
     if (revisions) {
       return absl::InvalidArgumentError(absl::StrCat(
           "user \"", user->user_id(), "\" is not a producer (no REVISION_WRITE privilege)"));
-    }
-    if (ahead.empty()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("order ", Name(*order), " has no step left to take (state \"",
-                       order->status(), "\" is final): it needs no responsible"));
     }
     std::set<std::string> needed;
     for (const v1::Transition* t : ahead) {
@@ -3171,6 +3183,35 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
 
 // --- Budgets ----------------------------------------------------------------------------------
 
+absl::Status Decider::RequireMaySetBudgetOf(const std::string& member, const std::string& set_by,
+                                            absl::string_view what) const {
+  if (IsSystem()) return absl::OkStatus();
+  const v1::Scope scope = ScopeOf(v1::BUDGET_MANAGE);
+  // A budget measures its member, who does not own it as they own their orders: so TEAM
+  // reaches those the actor manages, and one's own budget only as a goal one set oneself,
+  // at any scope; a target someone else set for them (a sales manager's, by their director)
+  // is not theirs to change. Only ALL reaches every budget.
+  if (scope == v1::ALL) return absl::OkStatus();
+  if (member == actor_.user_id()) {
+    if (scope != v1::SCOPE_UNSPECIFIED && (set_by.empty() || set_by == actor_.user_id())) {
+      return absl::OkStatus();
+    }
+    if (scope != v1::SCOPE_UNSPECIFIED) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "user \"", actor_.user_id(), "\" may not ", what, ": it was set for them by \"", set_by,
+          "\", and a target set for someone is changed by those whose BUDGET_MANAGE reaches "
+          "them, not by themselves"));
+    }
+  } else if (scope == v1::TEAM && state_.Manages(actor_, member)) {
+    return absl::OkStatus();
+  }
+  return Denied(v1::BUDGET_MANAGE,
+                absl::StrCat(what, scope == v1::TEAM  ? absl::StrCat(" (user \"", member,
+                                                                     "\" is not in their team)")
+                                   : scope == v1::OWN ? " (their scope reaches their own goals)"
+                                                      : ""));
+}
+
 absl::StatusOr<const v1::Budget*> Decider::LoadBudgetToManage(const std::string& id,
                                                               absl::string_view what) {
   RETURN_IF_ERROR(ValidateId("budget_id", id));
@@ -3180,11 +3221,11 @@ absl::StatusOr<const v1::Budget*> Decider::LoadBudgetToManage(const std::string&
     return absl::NotFoundError(absl::StrCat("budget \"", absl::CHexEscape(id),
                                             "\" not found; `spotflow budget list` lists yours"));
   }
-  if (!IsSystem() &&
-      !state_.ReachesAsOwner(actor_, ScopeOf(v1::BUDGET_MANAGE), budget->user_id())) {
-    return Denied(v1::BUDGET_MANAGE,
-                  absl::StrCat(what, " budget \"", id, "\" of user \"", budget->user_id(), "\""));
-  }
+  // Who may manage it rests on its member's record (their manager).
+  if (const v1::UserView* member = state_.FindUser(budget->user_id())) ReadUser(*member);
+  RETURN_IF_ERROR(RequireMaySetBudgetOf(
+      budget->user_id(), budget->set_by(),
+      absl::StrCat(what, " budget \"", id, "\" of user \"", budget->user_id(), "\"")));
   return budget;
 }
 
@@ -3193,12 +3234,26 @@ absl::Status Decider::SetBudget(const v1::SetBudget& c) {
   RETURN_IF_ERROR(Require(v1::BUDGET_MANAGE, "set budgets"));
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", given.user_id()));
   RETURN_IF_ERROR(RequireStaff(*user, "set a budget for"));
-  if (!IsSystem() && !state_.ReachesAsOwner(actor_, ScopeOf(v1::BUDGET_MANAGE), user->user_id())) {
-    return Denied(v1::BUDGET_MANAGE,
-                  absl::StrCat("set a budget for user \"", user->user_id(), "\"",
-                               ScopeOf(v1::BUDGET_MANAGE) == v1::TEAM ? ", whom they do not manage"
-                                                                      : ", only their own"));
+  // The budget it replaces, when its id names one.
+  const v1::Budget* existing = nullptr;
+  if (!given.budget_id().empty()) {
+    RETURN_IF_ERROR(ValidateId("budget_id", given.budget_id()));
+    existing = state_.FindBudget(given.budget_id());
+    if (existing != nullptr &&
+        (existing->removed() ||
+         !(IsSystem() || MayReadBudget(state_, actor_, existing->user_id())))) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "budget \"", given.budget_id(), "\" already exists", Taken(existing->removed())));
+    }
+    if (existing != nullptr) {
+      // Moving a budget to another member takes the right over both.
+      ASSIGN_OR_RETURN(existing, LoadBudgetToManage(existing->budget_id(), "change"));
+    }
   }
+  RETURN_IF_ERROR(RequireMaySetBudgetOf(
+      user->user_id(),
+      existing != nullptr && existing->user_id() == user->user_id() ? existing->set_by() : "",
+      absl::StrCat("set a budget for user \"", user->user_id(), "\"")));
   RETURN_IF_ERROR(ValidateText("title", given.title(), kMaxNameBytes, true));
   RETURN_IF_ERROR(ValidateDate("start", given.start()));
   RETURN_IF_ERROR(ValidateDate("end", given.end()));
@@ -3253,19 +3308,7 @@ absl::Status Decider::SetBudget(const v1::SetBudget& c) {
   }
 
   std::string id;
-  const v1::Budget* existing = nullptr;
-  if (!given.budget_id().empty()) {
-    RETURN_IF_ERROR(ValidateId("budget_id", given.budget_id()));
-    existing = state_.FindBudget(given.budget_id());
-  }
   if (existing != nullptr) {
-    if (existing->removed()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "budget \"", existing->budget_id(),
-          "\" was removed; its id names no other: set a new budget without budget_id"));
-    }
-    // Moving a budget to another member takes the right over both.
-    ASSIGN_OR_RETURN(existing, LoadBudgetToManage(existing->budget_id(), "change"));
     id = existing->budget_id();
   } else {
     ASSIGN_OR_RETURN(id, IdOrFromName("budget_id", given.budget_id(),
@@ -3295,8 +3338,6 @@ absl::Status Decider::SetBudget(const v1::SetBudget& c) {
 absl::Status Decider::RemoveBudget(const v1::RemoveBudget& c) {
   RETURN_IF_ERROR(Require(v1::BUDGET_MANAGE, "remove budgets"));
   ASSIGN_OR_RETURN(const v1::Budget* budget, LoadBudgetToManage(c.budget_id(), "remove"));
-  // Whom it measures and who manages them rest on the member's record.
-  if (const v1::UserView* user = state_.FindUser(budget->user_id())) ReadUser(*user);
   const std::string stream = BudgetStream(budget->budget_id());
   Target(stream, budget->version(), budget->budget_id());
   v1::BudgetRemoved* removed = Emit(stream, budget->version()).mutable_budget_removed();

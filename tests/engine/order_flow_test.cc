@@ -457,7 +457,8 @@ TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("that needs BUDGET_MANAGE")));
   EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_user_id(kAe2); })),
               StatusIs(absl::StatusCode::kPermissionDenied,
-                       HasSubstr("set a budget for user \"ae2\", whom they do not manage")));
+                       HasSubstr("set a budget for user \"ae2\" (user \"ae2\" is not in their "
+                                 "team)")));
   EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_user_id(kClientUser); })),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is a client contact")));
   EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_user_id("nobody"); })),
@@ -505,9 +506,16 @@ TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
   theirs.mutable_create_order()->set_client_id("globex");
   Run(kAe2, theirs);  // Another's.
   const auto list = [&](const std::string& caller, const std::string& user = "") {
-    absl::StatusOr<std::vector<v1::BudgetProgress>> got = engine_->ListBudgets({caller}, user);
+    ListBudgetsRequest request;
+    request.user_id = user;
+    absl::StatusOr<ListBudgetsResponse> got = engine_->ListBudgets({caller}, request);
     EXPECT_OK(got.status());
-    return got.ok() ? *got : std::vector<v1::BudgetProgress>();
+    return got.ok() ? got->budgets : std::vector<v1::BudgetProgress>();
+  };
+  const auto of_user = [](const std::string& user) {
+    ListBudgetsRequest request;
+    request.user_id = user;
+    return request;
   };
   std::vector<v1::BudgetProgress> budgets = list(kManager);
   ASSERT_THAT(budgets, SizeIs(1));
@@ -519,10 +527,12 @@ TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
   EXPECT_NEAR(budgets[0].period_elapsed_percent(), 100 * (22 + 9 / 24.0) / 30, 1e-9);
   EXPECT_THAT(list(kAe), SizeIs(1)) << "the member reads their own";
   EXPECT_THAT(list(kAe2), IsEmpty());
-  EXPECT_THAT(engine_->ListBudgets({kAe2}, kAe), StatusIs(absl::StatusCode::kPermissionDenied));
-  EXPECT_THAT(engine_->ListBudgets({kClientUser}, ""),
+  EXPECT_THAT(engine_->ListBudgets({kAe2}, of_user(kAe)),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(engine_->ListBudgets({kClientUser}, {}),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("budgets are the house's")));
-  EXPECT_THAT(engine_->ListBudgets({kManager}, "nobody"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(engine_->ListBudgets({kManager}, of_user("nobody")),
+              StatusIs(absl::StatusCode::kNotFound));
   clock_.Advance(absl::Hours(24 * 8));  // December.
   CreateOrder();
   budgets = list(kManager, kAe);
@@ -559,6 +569,20 @@ TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
   EXPECT_EQ(budgets[1].actual(), 3500);
   EXPECT_EQ(budgets[1].orders(), 3u) << "the one without a value counts as an order";
   EXPECT_EQ(budgets[1].percent(), 35);
+  {
+    ListBudgetsRequest page;
+    page.page_size = 1;
+    ASSERT_OK_AND_ASSIGN(ListBudgetsResponse first, engine_->ListBudgets({kAe}, page));
+    ASSERT_THAT(first.budgets, SizeIs(1));
+    EXPECT_EQ(first.budgets[0].budget().budget_id(), made.id());
+    page.page_token = first.next_page_token;
+    ASSERT_OK_AND_ASSIGN(ListBudgetsResponse second, engine_->ListBudgets({kAe}, page));
+    ASSERT_THAT(second.budgets, SizeIs(1));
+    EXPECT_EQ(second.budgets[0].budget().budget_id(), sales);
+    EXPECT_EQ(second.next_page_token, "");
+    page.user_id = kAe;  // A token is its own list's.
+    EXPECT_THAT(engine_->ListBudgets({kAe}, page), StatusIs(absl::StatusCode::kInvalidArgument));
+  }
 
   // Changed with its etag; removed by whoever may set it, not by the member.
   v1::Command lower = december;
@@ -584,7 +608,49 @@ TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
   EXPECT_THAT(Reject(kManager, remove), StatusIs(absl::StatusCode::kNotFound));
   lower.clear_etag();
   EXPECT_THAT(Reject(kManager, lower),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("was removed")));
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("already exists (deleted; an id is never used again")));
+
+  // A target set for a manager by their own manager is not theirs to change; a goal they set
+  // themselves is.
+  AddUser("director", engine::kSalesManager);
+  v1::Command reports;
+  reports.mutable_set_user_manager()->set_user_id(kManager);
+  reports.mutable_set_user_manager()->set_manager_id("director");
+  Run(kAdmin, reports);
+  v1::Command for_manager = with([](v1::Budget* b) {
+    b->set_user_id(kManager);
+    b->set_title("Team orders");
+  });
+  const std::string theirs_to_meet = Run("director", for_manager).id();
+  v1::Command own = for_manager;
+  own.mutable_set_budget()->mutable_budget()->set_budget_id(theirs_to_meet);
+  own.mutable_set_budget()->mutable_budget()->set_target(1);
+  EXPECT_THAT(Reject(kManager, own), StatusIs(absl::StatusCode::kPermissionDenied,
+                                              HasSubstr("it was set for them by \"director\"")));
+  v1::Command drop;
+  drop.mutable_remove_budget()->set_budget_id(theirs_to_meet);
+  EXPECT_THAT(Reject(kManager, drop), StatusIs(absl::StatusCode::kPermissionDenied));
+  v1::Command goal = with([](v1::Budget* b) {
+    b->set_user_id(kManager);
+    b->set_title("My own goal");
+  });
+  const std::string mine = Run(kManager, goal).id();
+  goal.mutable_set_budget()->mutable_budget()->set_budget_id(mine);
+  goal.mutable_set_budget()->mutable_budget()->set_target(8);
+  Run(kManager, goal);
+  // The director's own budget is not the manager's to read, nor its id theirs to take.
+  v1::Command directors = with([](v1::Budget* b) {
+    b->set_user_id("director");
+    b->set_title("Region orders");
+  });
+  const std::string region = Run("director", directors).id();
+  v1::Command taken = with([](v1::Budget* b) { b->set_budget_id("director-region-orders"); });
+  EXPECT_EQ(region, "director-region-orders");
+  EXPECT_THAT(Reject(kManager, taken),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("budget \"director-region-orders\" already exists")));
+  EXPECT_THAT(list("director", kManager), SizeIs(2)) << "their team's: the target and the goal";
 
   // Rebuilt from the log alike, and kept across a reopening.
   ASSERT_OK_AND_ASSIGN(Engine::ReplayCheck check, engine_->CheckReplay({kAuditor}, nullptr));

@@ -32,6 +32,7 @@ namespace spotflow::engine {
 namespace {
 
 using ::spotflow::testing::MakeDate;
+using ::spotflow::testing::StatusIs;
 using ::testing::HasSubstr;
 
 class ReplayTest : public ::spotflow::testing::EngineTest {
@@ -113,6 +114,19 @@ TEST_F(ReplayTest, SnapshotResumesAndMatchesAFullRebuild) {
   engine_options_ = options;
   OpenEngine();
   RandomScenario(/*seed=*/11, /*steps=*/300);
+  // Budgets go into the snapshot too: one standing, one removed (its id stays taken).
+  v1::Command budget;
+  v1::Budget* target = budget.mutable_set_budget()->mutable_budget();
+  target->set_user_id(kAe);
+  target->set_title("Orders");
+  *target->mutable_start() = MakeDate(2026, 11, 1);
+  *target->mutable_end() = MakeDate(2026, 12, 31);
+  target->set_target(50);
+  Run(kManager, budget);
+  target->set_title("Spots");
+  v1::Command remove;
+  remove.mutable_remove_budget()->set_budget_id(Run(kManager, budget).id());
+  Run(kManager, remove);
   ASSERT_OK(engine_->WriteSnapshot());
   const uint64_t snapshot_position = engine_->position();
   RandomScenario(/*seed=*/12, /*steps=*/300);
@@ -130,6 +144,13 @@ TEST_F(ReplayTest, SnapshotResumesAndMatchesAFullRebuild) {
   ASSERT_NE(rebuilt, nullptr);
   EXPECT_EQ((*resumed)->StateDigest(), rebuilt->StateDigest());
   EXPECT_EQ((*resumed)->StateDigest(), engine_->StateDigest());
+  ASSERT_OK_AND_ASSIGN(ListBudgetsResponse budgets, (*resumed)->ListBudgets({kManager}, {}));
+  ASSERT_EQ(budgets.budgets.size(), 1u);
+  EXPECT_EQ(budgets.budgets[0].budget().budget_id(), "ae-orders");
+  EXPECT_EQ(budgets.budgets[0].budget().version(), 1u);
+  target->set_budget_id("ae-spots");
+  EXPECT_THAT((*resumed)->Execute({kManager}, budget),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("never used again")));
   // Orders are found by key after a snapshot as after a rebuild (the key index is rebuilt,
   // not stored): the earliest order still there, made before the snapshot.
   const v1::OrderView* earliest = nullptr;

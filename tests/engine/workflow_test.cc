@@ -1288,8 +1288,7 @@ TEST_F(WorkflowTest, AResponsibleHasAStepLeftToTake) {
   Run(kAe, Action(order, "complete"));
   EXPECT_THAT(Reject(kAe, assign(kAe)),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("has no step left to take (state \"done\" is final): it needs "
-                                 "no responsible")));
+                       HasSubstr("is done (done); no one is assigned to it any more")));
 }
 
 // Seed 001's media insertions are the house's work for a client's request: the client sees

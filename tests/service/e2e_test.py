@@ -1230,7 +1230,7 @@ def main():
         not_hers = run_cli("budget", "set", "pete", "--title", "Spots", "--period",
                            "2026-01-01..2026-12-31", "--target", "5", token=mia)
         expect(not_hers.returncode == 1 and "PERMISSION_DENIED" in not_hers.stderr
-               and "whom they do not manage" in not_hers.stderr,
+               and "is not in their team" in not_hers.stderr,
                "a manager sets budgets for their team only: " + not_hers.stderr)
         own = run_cli("budget", "list", token=sam)
         rows = [line.split() for line in own.stdout.splitlines()[2:]]
