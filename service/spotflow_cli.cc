@@ -267,10 +267,12 @@ const std::vector<VerbSpec>& Verbs() {
                       "               those ended in each final state)",
        0, 0, {"owner", "client", "type", "since", "until"}, false},
       {"budget set", "USER --title TEXT --period START..END --target N [--type TYPE]\n"
-                     "               [--field NAME] [--id ID]   (a target for USER's orders made in\n"
-                     "               the period: counted, or --field of --type summed; --id replaces\n"
-                     "               that budget whole; sales managers, for their team)",
-       1, 1, {"title", "period", "target", "type", "field", "id"}, true},
+                     "               [--field NAME]   (a target for USER's orders made in the period:\n"
+                     "               counted, or --field of --type summed; sales managers, for their\n"
+                     "               team)\n"
+                     "  budget set --id ID [USER] [--title ...] [--target N] ...   (changes what is\n"
+                     "               given of that budget, from the version it reads)",
+       0, 1, {"title", "period", "target", "type", "field", "id"}, true},
       {"budget list", "[--user USER]   (your budgets and your team's, with how far each has come)",
        0, 0, {"user"}, false},
       {"budget remove", "BUDGET   (its member's manager; a target set for you is not yours to remove)",
@@ -2322,19 +2324,50 @@ int Client::Run(const std::string& verb, const Args& args) {
   if (verb == "budget" && sub == "set") {
     v1::SetBudgetRequest request;
     v1::Budget* budget = request.mutable_set_budget()->mutable_budget();
-    budget->set_user_id(rest(1, "the user it measures"));
-    budget->set_budget_id(args.Get("id"));
-    budget->set_title(Required(args, "title"));
-    auto [start, end] = ParseFlight(Required(args, "period"), "--period");
-    *budget->mutable_start() = start;
-    *budget->mutable_end() = end;
-    int64_t target = 0;
-    if (!absl::SimpleAtoi(Required(args, "target"), &target) || target <= 0) {
-      Usage(absl::StrCat("--target is a whole number above 0: not \"", args.Get("target"), "\""));
+    // With --id: the budget as it stands, what is given changed, sent with its version so
+    // that a change made meanwhile is not overwritten (ABORTED: run it again).
+    bool found = false;
+    if (args.Has("id")) {
+      v1::ListBudgetsResponse all;
+      grpc::Status status =
+          AllPages(v1::ListBudgetsRequest(), &all,
+                   [&](auto* c, auto& q, auto* out) { return orders_->ListBudgets(c, q, out); });
+      if (!status.ok()) return Report(status);
+      for (const v1::BudgetProgress& p : all.budgets()) {
+        if (p.budget().budget_id() != args.Get("id")) continue;
+        *budget = p.budget();
+        request.set_etag(budget->version());
+        budget->clear_version();
+        budget->clear_set_by();
+        found = true;
+      }
     }
-    budget->set_target(target);
-    budget->set_item_type(args.Get("type"));
-    budget->set_field(args.Get("field"));
+    if (args.Has("id") && !found && args.positional.size() < 2) {
+      Usage(absl::StrCat("budget \"", args.Get("id"),
+                         "\" is not among those you read (spotflow budget list); to set a new one, "
+                         "give USER, --title, --period and --target"));
+    }
+    // A new budget needs the whole of it; one found keeps what is not given.
+    const auto given = [&](const std::string& name) {
+      return found ? args.Get(name, "") : Required(args, name);
+    };
+    budget->set_budget_id(args.Get("id"));
+    if (args.positional.size() > 1 || !found) budget->set_user_id(rest(1, "the user it measures"));
+    if (!found || args.Has("title")) budget->set_title(given("title"));
+    if (!found || args.Has("period")) {
+      auto [start, end] = ParseFlight(given("period"), "--period");
+      *budget->mutable_start() = start;
+      *budget->mutable_end() = end;
+    }
+    if (!found || args.Has("target")) {
+      int64_t target = 0;
+      if (!absl::SimpleAtoi(given("target"), &target) || target <= 0) {
+        Usage(absl::StrCat("--target is a whole number above 0: not \"", args.Get("target"), "\""));
+      }
+      budget->set_target(target);
+    }
+    if (!found || args.Has("type")) budget->set_item_type(args.Get("type"));
+    if (!found || args.Has("field")) budget->set_field(args.Get("field"));
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->SetBudget(c, q, out); });
   }

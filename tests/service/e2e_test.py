@@ -1227,6 +1227,8 @@ def main():
         # Seed 002: the sales manager sets what the team is measured against.
         ok("a budget for sam", "budget", "set", "sam", "--title", "Orders this year", "--period",
            "2026-01-01..2026-12-31", "--target", "40", token=mia)
+        ok("a budget's target changed alone", "budget", "set", "--id", "sam-orders-this-year",
+           "--target", "45", token=mia)
         not_hers = run_cli("budget", "set", "pete", "--title", "Spots", "--period",
                            "2026-01-01..2026-12-31", "--target", "5", token=mia)
         expect(not_hers.returncode == 1 and "PERMISSION_DENIED" in not_hers.stderr
@@ -1236,7 +1238,8 @@ def main():
         rows = [line.split() for line in own.stdout.splitlines()[2:]]
         expect(own.returncode == 0 and len(rows) == 1 and rows[0][0] == "sam-orders-this-year"
                and rows[0][1] == "sam" and "2026-01-01..2026-12-31" in rows[0]
-               and "40" in rows[0] and own.stdout.splitlines()[1].split()[0] == "ID",
+               and "45" in rows[0] and "40" not in rows[0]
+               and own.stdout.splitlines()[1].split()[0] == "ID",
                "a member reads their budget and how far they have come:\n" + own.stdout)
         kept = run_cli("budget", "remove", "sam-orders-this-year", token=sam)
         expect(kept.returncode == 1 and "PERMISSION_DENIED" in kept.stderr,
