@@ -1523,6 +1523,8 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   if (!request.item_type.empty()) filter_parts.push_back(type_part);
   const std::string parent_part = "parent:" + request.parent_order_id;
   if (!request.parent_order_id.empty()) filter_parts.push_back(parent_part);
+  const std::string assignee_part = "assignee:" + request.assignee_id;
+  if (!request.assignee_id.empty()) filter_parts.push_back(assignee_part);
   const uint32_t filters = FilterFingerprint(filter_parts);
   if (request.flight_from.has_value()) {
     RETURN_IF_ERROR(internal::ValidateDate("flight_from", *request.flight_from));
@@ -1549,6 +1551,18 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   }
   ASSIGN_OR_RETURN(const uint64_t after,
                    ParsePageToken("ListOrders", filters, request.page_token, state_.position()));
+  if (!request.assignee_id.empty()) {
+    if (!caller->client_id().empty()) {
+      return absl::PermissionDeniedError(
+          "whom the house assigns its orders to is the house's; list the orders without an "
+          "assignee (the CLI's --assigned)");
+    }
+    RETURN_IF_ERROR(internal::ValidateId("assignee_id", request.assignee_id));
+    if (state_.FindUser(request.assignee_id) == nullptr) {
+      return absl::NotFoundError(absl::StrCat("user \"", request.assignee_id,
+                                              "\" not found, to list the orders assigned to them"));
+    }
+  }
   // The items made for one order: that order is one the caller sees (else a typo).
   const OrderView* parent = nullptr;
   if (!request.parent_order_id.empty()) {
@@ -1595,6 +1609,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
     if (!request.owner_id.empty() && order.owner_id() != request.owner_id) return true;
     if (!request.item_type.empty() && order.item_type() != request.item_type) return true;
     if (parent != nullptr && order.parent_order_id() != parent->order_id()) return true;
+    if (!request.assignee_id.empty() && order.producer_id() != request.assignee_id) return true;
     if (!request.account_owner_id.empty()) {
       // Whose account it is, told only of a client the caller sees.
       const ClientView* client = state_.FindClient(order.client_id());

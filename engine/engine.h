@@ -101,6 +101,10 @@ struct ListOrdersRequest {
   // The items made for this order (its id or key; one the caller does not see is NOT_FOUND).
   // Empty: any.
   std::string parent_order_id;
+  // Orders this user is assigned to (their producer or responsible; seed 002's support board).
+  // A contact's login is refused (PERMISSION_DENIED): whom the house assigns is its own.
+  // Empty: any.
+  std::string assignee_id;
   // Orders whose flight overlaps [flight_from, flight_to]; unset: no bound.
   std::optional<v1::Date> flight_from;
   std::optional<v1::Date> flight_to;

@@ -995,6 +995,7 @@ class OrdersService final : public v1::Orders::CallbackService {
           query.account_owner_id = r.account_owner_id();
           query.item_type = r.item_type();
           query.parent_order_id = r.parent_order_id();
+          query.assignee_id = r.assignee_id();
           query.awaiting = r.with_awaiting();
           if (r.has_flight_from()) query.flight_from = r.flight_from();
           if (r.has_flight_to()) query.flight_to = r.flight_to();

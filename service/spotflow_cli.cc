@@ -247,13 +247,14 @@ const std::vector<VerbSpec>& Verbs() {
       {"order list", "[--status S[,S...]] [--type TYPE] [--client ID] [--owner ID]\n"
                      "               [--account-owner ID] [--flight FROM..TO]\n"
                      "               [--archived include|only|exclude] [--queue] [--waiting]\n"
-                     "               [--parent ORDER] [--limit N] [--page-token T]\n"
+                     "               [--parent ORDER] [--assigned USER] [--limit N] [--page-token T]\n"
                      "               (--account-owner: orders on their accounts, whoever owns the\n"
                      "               orders; --flight: flights that overlap it; FROM.. or ..TO leave an\n"
                      "               end open; --waiting: whom each order waits for, for staff;\n"
-                     "               --parent: the items made for that order)",
+                     "               --parent: the items made for that order; --assigned: those\n"
+                     "               whose producer or responsible the user is)",
        0, 0, {"status", "type", "client", "owner", "account-owner", "flight", "archived",
-              "queue", "waiting", "parent", "limit", "page-token"}, false},
+              "queue", "waiting", "parent", "assigned", "limit", "page-token"}, false},
       {"order update", "ORDER [--title TEXT] [--instructions TEXT] [--length SECONDS]\n"
                        "               [--field NAME=VALUE]...",
        1, 1, {"title", "instructions", "length", "field"}, true},
@@ -1158,12 +1159,11 @@ class Client {
     // A generated id (32 hex digits) would make the table twice as wide as a screen; the key
     // beside it names the order as well in every command (--json prints the whole id).
     const bool long_id = !o.key().empty() && Columns(o.order_id()) > 24;
-    return {long_id ? Clip(o.order_id(), 9) : o.order_id(),
-            o.key(),
-            Clip(o.title(), 34),
-            StatusText(o, /*long_form=*/false),
-            o.client_id().empty() ? "-" : o.client_id(),
+    return {long_id ? Clip(o.order_id(), 9) : o.order_id(), o.key(), Clip(o.title(), 34),
+            StatusText(o, /*long_form=*/false), o.client_id().empty() ? "-" : o.client_id(),
             o.owner_id(),
+            // Its producer, or an item without revisions' responsible (seed 002's board).
+            o.producer_id().empty() ? "-" : o.producer_id(),
             absl::StrCat(FlightText(o), o.archived() ? "  (archived)" : "")};
   }
 
@@ -2051,6 +2051,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.set_account_owner_id(args.Get("account-owner"));
     request.set_item_type(args.Get("type"));
     request.set_parent_order_id(args.Get("parent"));
+    request.set_assignee_id(args.Get("assigned"));
     request.set_actionable(args.Has("queue"));
     request.set_with_awaiting(args.Has("waiting"));
     if (args.Has("flight")) {
@@ -2077,8 +2078,8 @@ int Client::Run(const std::string& verb, const Args& args) {
     if (PrintJson(response)) return 0;
     // The id is what the other verbs take; the key is what people quote (PO-2026-00042).
     const bool queue = args.Has("queue");
-    std::vector<std::string> columns = {"ID",     "KEY",   "TITLE", "STATUS",
-                                        "CLIENT", "OWNER", "FLIGHT"};
+    std::vector<std::string> columns = {"ID",     "KEY",   "TITLE",    "STATUS",
+                                        "CLIENT", "OWNER", "ASSIGNED", "FLIGHT"};
     // A queue says what each order waits for the caller to do.
     if (queue) columns.push_back("WAITS FOR YOU TO");
     // A board of who has the ball: whom each order waits for, and to do what.

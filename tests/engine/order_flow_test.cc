@@ -2558,6 +2558,31 @@ TEST_F(OrderFlowTest, ListsFilterPageAndShowOnlyWhatTheCallerMaySee) {
   EXPECT_EQ(count(kAe, {}), 5u);
   EXPECT_EQ(count(kAe2, {}), 1u);
   EXPECT_EQ(count(kManager, {}), 6u);
+  // Who is assigned (seed 002's support board): the orders a producer is assigned to.
+  {
+    v1::Command assign;
+    assign.mutable_assign_producer()->set_order_id(mine[1]);
+    assign.mutable_assign_producer()->set_user_id(kProducer);
+    Run(kAe, assign);
+    ListOrdersRequest assigned;
+    assigned.assignee_id = kProducer;
+    ASSERT_OK_AND_ASSIGN(ListOrdersResponse theirs_to_do, engine_->ListOrders({kAe}, assigned));
+    ASSERT_THAT(theirs_to_do.orders, SizeIs(1));
+    EXPECT_EQ(theirs_to_do.orders[0].order_id(), mine[1]);
+    EXPECT_EQ(count(kAe2, assigned), 0u) << "only what the caller sees";
+    EXPECT_THAT(engine_->ListOrders({kClientUser}, assigned),
+                StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("the house's")));
+    assigned.assignee_id = "nobody";
+    EXPECT_THAT(engine_->ListOrders({kAe}, assigned), StatusIs(absl::StatusCode::kNotFound));
+    // A page token is its filter's own.
+    ListOrdersRequest paged;
+    paged.page_size = 1;
+    ASSERT_OK_AND_ASSIGN(ListOrdersResponse first, engine_->ListOrders({kAe}, paged));
+    assigned.assignee_id = kProducer;
+    assigned.page_token = first.next_page_token;
+    EXPECT_THAT(engine_->ListOrders({kAe}, assigned),
+                StatusIs(absl::StatusCode::kInvalidArgument));
+  }
   EXPECT_EQ(count(kProducer, {}), 6u);
   EXPECT_EQ(count(kClientUser, {}), 5u) << "a contact sees its company's orders";
   ListOrdersRequest by_status;

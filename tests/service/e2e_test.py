@@ -884,6 +884,14 @@ def main():
                "a producer is no responsible for a request without revisions: "
                + producer.stderr)
         ok("a responsible for the request", "assign", "MKT-001", "ann", token=sam)
+        board = run_cli("order", "list", "--assigned", "ann", token=sam).stdout.splitlines()
+        expect(board[0].split()[5:7] == ["OWNER", "ASSIGNED"] and len(board) == 2
+               and board[1].split()[1] == "MKT-001" and board[1].split()[-2] == "ann",
+               "order list --assigned lists whose responsible someone is, and names them:\n"
+               + "\n".join(board))
+        theirs = run_cli("order", "list", "--assigned", "ann", token=tokens["carol"])
+        expect(theirs.returncode == 1 and "PERMISSION_DENIED" in theirs.stderr,
+               "whom the house assigns is not a contact's filter: " + theirs.stderr)
         expect(", owner sam, responsible ann\n" in run_cli("order", "show", "MKT-001").stdout,
                "order show names a request's responsible as such")
         expect("responsible ann assigned by sam" in run_cli("order", "history", "MKT-001").stdout,
@@ -970,8 +978,8 @@ def main():
                "order list --type lists the items of that type alone:\n" + of_type)
         listed = [line for line in run_cli("order", "list", token=sam).stdout.splitlines()
                   if "IS-001" in line]
-        expect(len(listed) == 1 and listed[0].split()[-3:] == ["-", "sam", "-"],
-               "order list shows no client and no flight as -: %s" % listed)
+        expect(len(listed) == 1 and listed[0].split()[-4:] == ["-", "sam", "-", "-"],
+               "order list shows no client, no one assigned and no flight as -: %s" % listed)
         production = run_cli("order", "create", "--type", "internal_spot", "--title", "Scripted",
                              token=sam)
         expect(production.returncode == 1 and "would stop for good in state \"awaiting_script\""
