@@ -2580,8 +2580,7 @@ TEST_F(OrderFlowTest, ListsFilterPageAndShowOnlyWhatTheCallerMaySee) {
     ASSERT_OK_AND_ASSIGN(ListOrdersResponse first, engine_->ListOrders({kAe}, paged));
     assigned.assignee_id = kProducer;
     assigned.page_token = first.next_page_token;
-    EXPECT_THAT(engine_->ListOrders({kAe}, assigned),
-                StatusIs(absl::StatusCode::kInvalidArgument));
+    EXPECT_THAT(engine_->ListOrders({kAe}, assigned), StatusIs(absl::StatusCode::kInvalidArgument));
   }
   EXPECT_EQ(count(kProducer, {}), 6u);
   EXPECT_EQ(count(kClientUser, {}), 5u) << "a contact sees its company's orders";
