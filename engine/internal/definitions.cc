@@ -748,6 +748,17 @@ absl::Status ValidateFields(const v1::ItemTypeDefinition& type,
               ValidateDate(absl::StrCat("field \"", field_name, "\""), value.date_value()));
         }
         break;
+      case v1::EMAIL:
+        matches = value.has_string_value();
+        if (matches) {
+          const std::string what = absl::StrCat("field \"", field_name, "\"");
+          // Given empty, a required one is missing, as a blank text is.
+          if (definition->required() && value.string_value().empty()) {
+            return Invalid(absl::StrCat(what, " is required"));
+          }
+          RETURN_IF_ERROR(ValidateEmail(what, value.string_value()));
+        }
+        break;
       default:
         break;
     }

@@ -490,13 +490,25 @@ TEST_F(WorkflowTest, FormFieldsTakeTheirRangesAndChoices) {
         for (int i = 0; i < 98; ++i) c->add_choices(absl::StrCat("outlet ", i));
       }),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has 101 choices; the limit is 100")));
+  // An address to write back to: checked as one.
+  v1::FieldDefinition* reply_to = type->add_fields();
+  reply_to->set_name("reply_to");
+  reply_to->set_type(v1::EMAIL);
+  {
+    v1::Command listed = define;
+    listed.mutable_define_item_type()->mutable_definition()->mutable_fields(4)->add_choices(
+        "a@b.c");
+    EXPECT_THAT(Reject(kAdmin, listed),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("field \"reply_to\" is EMAIL; choices are a STRING field's")));
+  }
   Run(kAdmin, define);
 
   // The client's form offers them.
   MakeClientRequester();
   ASSERT_OK_AND_ASSIGN(v1::ItemTypeDefinition form,
                        engine_->GetItemType({kClientUser}, kProductionOrder));
-  ASSERT_EQ(form.fields_size(), 4);
+  ASSERT_EQ(form.fields_size(), 5);
   EXPECT_EQ(form.fields(2).min(), 0);
   EXPECT_TRUE(form.fields(2).has_min());
   EXPECT_THAT(form.fields(3).choices(), ElementsAre("print", "radio", "web"));
@@ -522,7 +534,15 @@ TEST_F(WorkflowTest, FormFieldsTakeTheirRangesAndChoices) {
   EXPECT_THAT(Reject(kClientUser, requested), StatusIs(absl::StatusCode::kInvalidArgument))
       << "the client's request too";
   fields["channel"].set_string_value("radio");
+  fields["reply_to"].set_string_value("carol at acme");
+  EXPECT_THAT(Reject(kAe, create),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("field \"reply_to\" \"carol at acme\" is not an address like "
+                                 "name@example.com")));
+  fields["reply_to"].set_string_value("carol@acme.example");
   const std::string order = Run(kAe, create).id();
+  EXPECT_EQ(Order(order).fields().at("reply_to").string_value(), "carol@acme.example");
+  fields.erase("reply_to");
   EXPECT_EQ(Order(order).fields().at("budget").integer_value(), 0);
   EXPECT_EQ(Order(order).fields().at("channel").string_value(), "radio");
   fields.erase("channel");  // Optional: left unpicked.
