@@ -1554,8 +1554,8 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   if (!request.assignee_id.empty()) {
     if (!caller->client_id().empty()) {
       return absl::PermissionDeniedError(
-          "whom the house assigns its orders to is the house's; list the orders without an "
-          "assignee (the CLI's --assigned)");
+          "whom the house assigns its orders to is the house's: leave out assignee_id (the "
+          "CLI's --assigned)");
     }
     RETURN_IF_ERROR(internal::ValidateId("assignee_id", request.assignee_id));
     if (state_.FindUser(request.assignee_id) == nullptr) {

@@ -2078,8 +2078,15 @@ int Client::Run(const std::string& verb, const Args& args) {
     if (PrintJson(response)) return 0;
     // The id is what the other verbs take; the key is what people quote (PO-2026-00042).
     const bool queue = args.Has("queue");
-    std::vector<std::string> columns = {"ID",     "KEY",   "TITLE",    "STATUS",
-                                        "CLIENT", "OWNER", "ASSIGNED", "FLIGHT"};
+    // Whom each is assigned to, when some is (a contact's login is told of no one: the
+    // column would only say "-").
+    const bool assigned =
+        args.Has("assigned") ||
+        std::any_of(response.orders().begin(), response.orders().end(),
+                    [](const v1::OrderView& o) { return !o.producer_id().empty(); });
+    std::vector<std::string> columns = {"ID", "KEY", "TITLE", "STATUS", "CLIENT", "OWNER"};
+    if (assigned) columns.push_back("ASSIGNED");
+    columns.push_back("FLIGHT");
     // A queue says what each order waits for the caller to do.
     if (queue) columns.push_back("WAITS FOR YOU TO");
     // A board of who has the ball: whom each order waits for, and to do what.
@@ -2088,6 +2095,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     Table table(columns);
     for (const v1::OrderView& o : response.orders()) {
       std::vector<std::string> row = OrderRow(o);
+      if (!assigned) row.erase(row.begin() + 6);
       if (queue) row.push_back(WaitsForText(o));
       if (waiting) row.push_back(WaitsForColumn(o));
       table.Add(std::move(row));
@@ -2396,7 +2404,7 @@ int Client::Run(const std::string& verb, const Args& args) {
         "the period has gone by\n",
         TimeText(response.budgets(0).as_of()).c_str());
     Table table({"ID", "USER", "TITLE", "PERIOD", "MEASURE", "TARGET", "ACTUAL", "REACHED",
-                 "PERIOD GONE", "ORDERS", "DONE"});
+                 "PERIOD GONE", "ORDERS", "DONE", "SET BY"});
     for (const v1::BudgetProgress& p : response.budgets()) {
       const v1::Budget& b = p.budget();
       const std::string measure =
@@ -2409,7 +2417,9 @@ int Client::Run(const std::string& verb, const Args& args) {
                  // Floored: 99.6% of a target is not yet reached.
                  absl::StrFormat("%.0f%%", std::floor(p.percent())),
                  absl::StrFormat("%.0f%%", std::floor(p.period_elapsed_percent())),
-                 absl::StrCat(p.orders()), absl::StrCat(p.completed_orders())});
+                 absl::StrCat(p.orders()), absl::StrCat(p.completed_orders()),
+                 // A goal of one's own, or a target someone set for them.
+                 b.set_by() == b.user_id() ? "themselves" : b.set_by()});
     }
     table.Print();
     return 0;

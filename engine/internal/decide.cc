@@ -828,20 +828,17 @@ class Decider {
   // was made), and the items made for it (a request's media insertions) finished, archived or
   // deleted. Asked of the house's staff; a client's answer that finishes it is the client's,
   // who can do neither.
-  absl::Status RequireReadyToFinish(const v1::OrderView& order,
-                                    const v1::WorkflowDefinition& workflow,
-                                    const v1::Transition& t) {
-    const v1::WorkflowState* to = FindState(workflow, t.to());
-    if (to == nullptr || !to->terminal() || !actor_.client_id().empty()) return absl::OkStatus();
-    const std::string finish =
-        absl::StrCat("\"", t.action(), "\" leads to final state \"", t.to(), "\"");
+  // FAILED_PRECONDITION when items made for the order (a request's media insertions) are
+  // still under way: neither finished, archived nor deleted. Those the actor sees are named,
+  // the others counted; `after` says what waits for them ("is archived after them"). The
+  // decision rests on each closed one staying closed: one restored meanwhile stops it.
+  absl::Status RequireNoItemsUnderWay(const v1::OrderView& order, absl::string_view after) {
     std::vector<std::string> open;  // Those the actor sees, by key.
     int unseen = 0;
     for (const std::string& id : order.child_order_ids()) {
       const v1::OrderView* child = state_.FindOrder(id);
       if (child == nullptr) continue;
       if (!IsOpen(*child)) {
-        // Closed as the decision reads it: one restored meanwhile stops it.
         Read(OrderStream(child->order_id()), child->version());
         continue;
       }
@@ -852,16 +849,25 @@ class Decider {
         ++unseen;
       }
     }
-    if (!open.empty() || unseen > 0) {
-      if (unseen > 0) {
-        open.push_back(absl::StrCat(unseen, open.empty() ? "" : " more", " you do not see"));
-      }
-      return absl::FailedPreconditionError(
-          absl::StrCat("order ", Name(order), " has items made for it still under way: ",
-                       absl::StrJoin(open, ", "), "; it finishes after them (", finish,
-                       "): finish, archive or delete them first (spotflow order list --parent ",
-                       order.key().empty() ? order.order_id() : order.key(), ")"));
+    if (open.empty() && unseen == 0) return absl::OkStatus();
+    if (unseen > 0) {
+      open.push_back(absl::StrCat(unseen, open.empty() ? "" : " more", " you do not see"));
     }
+    return absl::FailedPreconditionError(
+        absl::StrCat("order ", Name(order),
+                     " has items made for it still under way: ", absl::StrJoin(open, ", "), "; it ",
+                     after, ": finish, archive or delete them first (spotflow order list --parent ",
+                     order.key().empty() ? order.order_id() : order.key(), ")"));
+  }
+  absl::Status RequireReadyToFinish(const v1::OrderView& order,
+                                    const v1::WorkflowDefinition& workflow,
+                                    const v1::Transition& t) {
+    const v1::WorkflowState* to = FindState(workflow, t.to());
+    if (to == nullptr || !to->terminal() || !actor_.client_id().empty()) return absl::OkStatus();
+    const std::string finish =
+        absl::StrCat("\"", t.action(), "\" leads to final state \"", t.to(), "\"");
+    RETURN_IF_ERROR(
+        RequireNoItemsUnderWay(order, absl::StrCat("finishes after them (", finish, ")")));
     const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
     if (type == nullptr) return absl::OkStatus();
     const std::vector<std::string> missing = MissingRequiredFields(*type, order);
@@ -1568,6 +1574,29 @@ absl::Status Decider::DefineItemType(const v1::DefineItemType& c) {
   // (An order that moves meanwhile is not read: a definition's change is an administrator's,
   // rare, and seen by whoever moves it next.)
   if (type != nullptr) {
+    // A budget that sums one of its whole-number fields keeps it one (SetBudget with a field
+    // takes this turn too, so the two are never decided past each other).
+    std::vector<std::string> summing;
+    for (const auto& [budget_id, budget] : state_.budgets()) {
+      if (budget.removed() || budget.item_type() != c.definition().name() ||
+          budget.field().empty()) {
+        continue;
+      }
+      const auto& fields = c.definition().fields();
+      if (std::none_of(fields.begin(), fields.end(), [&](const v1::FieldDefinition& f) {
+            return f.name() == budget.field() && f.type() == v1::INTEGER;
+          })) {
+        summing.push_back(absl::StrCat(budget_id, " (", budget.field(), ")"));
+      }
+    }
+    if (!summing.empty()) {
+      std::sort(summing.begin(), summing.end());
+      return absl::FailedPreconditionError(absl::StrCat(
+          "item type \"", c.definition().name(), "\" would no longer have the whole-number ",
+          summing.size() == 1 ? "field a budget sums: " : "fields budgets sum: ",
+          absl::StrJoin(summing, ", "),
+          "; keep the field, or remove or change those budgets first (spotflow budget list)"));
+    }
     for (const auto& [position, id] : state_.orders_by_creation()) {
       const v1::OrderView& order = *state_.FindOrder(id);
       if (order.item_type() != c.definition().name() || order.deleted() || order.completed()) {
@@ -2872,9 +2901,11 @@ absl::Status Decider::ShareOrder(const std::string& order_id, const std::string&
 absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
   if (order->completed() && !c.user_id().empty()) {
-    return absl::FailedPreconditionError(absl::StrCat("order ", Name(*order), " is done (",
-                                                      StateWords(*order),
-                                                      "); no one is assigned to it any more"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "order ", Name(*order), " is done (", StateWords(*order), "): no one new is assigned to it",
+        order->producer_id().empty()
+            ? ""
+            : absl::StrCat(" (\"", order->producer_id(), "\" stays the one who worked on it)")));
   }
   if (c.user_id().empty()) {
     // No producer: whoever manages the order takes its producer off; a producer may hand
@@ -2940,8 +2971,8 @@ absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
                              : absl::StrCat(" (role ", absl::StrJoin(t->roles(), " or "), ")")));
     }
     return absl::InvalidArgumentError(absl::StrCat(
-        "user \"", user->user_id(), "\" may take no step left of order ", Name(*order),
-        " (in state \"", order->status(), "\"), whose steps ahead need ",
+        "user \"", user->user_id(), "\" may take none of the steps still ahead of order ",
+        Name(*order), " (in state \"", order->status(), "\"), which need ",
         absl::StrJoin(needed, "; or "), ": make someone who holds one its responsible"));
   }
   const std::string stream = OrderStream(order->order_id());
@@ -3014,6 +3045,8 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
     return absl::FailedPreconditionError(absl::StrCat(
         "order ", Name(*order), archived ? " is already archived" : " is not archived"));
   }
+  // A request is not set aside while the work made for it goes on.
+  if (archived) RETURN_IF_ERROR(RequireNoItemsUnderWay(*order, "is archived after them"));
   // An archived order takes no decision: the request would wait for one for good.
   if (const v1::FlightChange* pending = PendingFlightChange(*order); archived && pending) {
     return absl::FailedPreconditionError(
@@ -3075,6 +3108,8 @@ absl::Status Decider::DeleteOrder(const v1::DeleteOrder& c) {
         actor_.user_id(), "\" no longer holds (now \"", client->owner_id(),
         "\"'s); who holds it, or a manager over all orders, deletes it"));
   }
+  // Its items would lose what they were made for while someone still works on them.
+  RETURN_IF_ERROR(RequireNoItemsUnderWay(*order, "is deleted after them"));
   const std::string stream = OrderStream(order->order_id());
   Emit(stream, order->version()).mutable_order_deleted()->set_order_id(order->order_id());
   Target(stream, order->version(), order->order_id());
@@ -3273,6 +3308,9 @@ absl::Status Decider::SetBudget(const v1::SetBudget& c) {
         absl::StrCat("target is ", given.target(), "; a budget's target is above 0"));
   }
   if (!given.item_type().empty()) {
+    // A budget that sums a field is decided in turn with the definitions, which keep the
+    // fields budgets sum (DefineItemType).
+    if (!given.field().empty()) AlsoInTurnOf(kDefinitionsTurn);
     const v1::ItemTypeDefinition* type = state_.FindItemType(given.item_type());
     if (type == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -3311,6 +3349,22 @@ absl::Status Decider::SetBudget(const v1::SetBudget& c) {
   if (existing != nullptr) {
     id = existing->budget_id();
   } else {
+    // The same target set twice is a repeat, not a second budget: one of the member's by that
+    // title (ASCII case aside) over days of this period is refused, naming it to change.
+    for (const auto& [other_id, other] : state_.budgets()) {
+      if (other.removed() || other.user_id() != user->user_id() ||
+          !absl::EqualsIgnoreCase(other.title(), given.title()) ||
+          CompareDates(other.end(), given.start()) < 0 ||
+          CompareDates(given.end(), other.start()) < 0) {
+        continue;
+      }
+      return absl::AlreadyExistsError(
+          absl::StrCat("user \"", user->user_id(), "\" already has budget \"", other_id,
+                       "\" titled \"", other.title(),
+                       "\" over days of this period: change it with its id (spotflow budget "
+                       "set --id ",
+                       other_id, " ...), or title this one apart"));
+    }
     ASSIGN_OR_RETURN(id, IdOrFromName("budget_id", given.budget_id(),
                                       absl::StrCat(user->user_id(), " ", given.title()),
                                       [&](const std::string& candidate) {

@@ -325,8 +325,16 @@ absl::Status ValidateFieldBounds(const v1::FieldDefinition& field) {
                                 kMaxFieldChoices));
   }
   absl::flat_hash_set<std::string> seen;
-  for (const std::string& choice : field.choices()) {
+  for (int i = 0; i < field.choices_size(); ++i) {
+    const std::string& choice = field.choices(i);
     const std::string which = absl::StrCat(what, "'s choice \"", absl::CHexEscape(choice), "\"");
+    const absl::string_view trimmed = absl::StripAsciiWhitespace(choice);
+    if (trimmed.empty()) return Invalid(absl::StrCat(what, "'s choice ", i + 1, " is blank"));
+    // Picked as people type it: " radio " would refuse "radio".
+    if (trimmed.size() != choice.size()) {
+      return Invalid(absl::StrCat(which, " has spaces at its ends; write it as people pick it: \"",
+                                  trimmed, "\""));
+    }
     RETURN_IF_ERROR(ValidateText(absl::StrCat(what, "'s choice"), choice, kMaxNameBytes, true));
     if (absl::StrContains(choice, '\n') || absl::StrContains(choice, '\r')) {
       return Invalid(absl::StrCat(which, " holds a line break; a choice is one line"));

@@ -562,6 +562,25 @@ TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
     (*order.mutable_create_order()->mutable_fields())["value"].set_integer_value(amount);
     Run(kAe, order);
   }
+  // The type keeps the field while a budget sums it.
+  {
+    v1::Command dropped = type;
+    dropped.mutable_define_item_type()->mutable_definition()->mutable_fields()->RemoveLast();
+    EXPECT_THAT(Reject(kAdmin, dropped),
+                StatusIs(absl::StatusCode::kFailedPrecondition,
+                         HasSubstr("would no longer have the whole-number field a budget sums: "
+                                   "ae-december-sales (value); keep the field, or remove or "
+                                   "change those budgets first")));
+    v1::Command retyped = type;
+    retyped.mutable_define_item_type()->mutable_definition()->mutable_fields()->rbegin()->set_type(
+        v1::STRING);
+    EXPECT_THAT(Reject(kAdmin, retyped), StatusIs(absl::StatusCode::kFailedPrecondition));
+  }
+  // The same target again is a repeat, not a second budget.
+  EXPECT_THAT(Reject(kManager, december),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("already has budget \"ae-december-sales\" titled \"December "
+                                 "sales\" over days of this period: change it with its id")));
   budgets = list(kAe);
   ASSERT_THAT(budgets, SizeIs(2));
   EXPECT_EQ(budgets[0].budget().budget_id(), made.id()) << "by period start";

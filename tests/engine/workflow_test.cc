@@ -482,7 +482,12 @@ TEST_F(WorkflowTest, FormFieldsTakeTheirRangesAndChoices) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("choice \"Radio\" is listed twice (case aside)")));
   EXPECT_THAT(with([](auto*, auto* c) { c->add_choices(" "); }),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is blank")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("field \"channel\"'s choice 4 is blank")));
+  EXPECT_THAT(with([](auto*, auto* c) { c->add_choices(" tv "); }),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("choice \" tv \" has spaces at its ends; write it as people "
+                                 "pick it: \"tv\"")));
   EXPECT_THAT(with([](auto*, auto* c) { c->add_choices("tv\nradio"); }),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("a choice is one line")));
   EXPECT_THAT(
@@ -919,13 +924,22 @@ TEST_F(WorkflowTest, ItemsAreMadeForARequestAndLinkedToIt) {
   EXPECT_THAT(theirs.item_type_facets().child_types(), IsEmpty()) << "the house's setup";
   EXPECT_EQ(Order(parent).item_type_facets().child_types_size(), 1);
   EXPECT_EQ(theirs.children_size(), 1) << "the client's own order";
-  // Nothing is made for an archived request, until it is restored.
+  // Nothing is made for an archived request, until it is restored; nor is a request set
+  // aside while an item made for it is under way.
+  EXPECT_THAT(Reject(kAe, OrderOnly(parent, "archive")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("still under way: CR-001 (Awaiting script); it is archived "
+                                 "after them")));
+  EXPECT_THAT(Reject(kAe, OrderOnly(parent, "delete")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is deleted after them")));
+  Run(kAe, OrderOnly(made.id(), "archive"));
   Run(kAe, OrderOnly(parent, "archive"));
   v1::Command late = child;
   late.clear_request_id();
   EXPECT_THAT(Reject(kAe, late),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is archived")));
   Run(kAe, OrderOnly(parent, "restore"));
+  Run(kAe, OrderOnly(made.id(), "restore"));
   EXPECT_EQ(Run(kAe, late).key(), "CR-002");
   EXPECT_EQ(Order(parent).child_order_ids_size(), 2);
 
@@ -1220,7 +1234,7 @@ TEST_F(WorkflowTest, ARequestWithoutRevisionsHasAResponsible) {
   // A producer writes revisions, which a request has none of: no step of it is theirs.
   EXPECT_THAT(Reject(kAe, assign(kProducer)),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("may take no step left of order MKT-001")));
+                       HasSubstr("may take none of the steps still ahead of order MKT-001")));
   EXPECT_THAT(Reject(kAe, assign(kClientUser)), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(Reject(kAe2, assign(kAe2)), StatusIs(absl::StatusCode::kNotFound))
       << "another's request is not there to take";
@@ -1299,16 +1313,18 @@ TEST_F(WorkflowTest, AResponsibleHasAStepLeftToTake) {
   Run(kManager, Action(order, "pre_approve"));
   EXPECT_THAT(Reject(kAe, assign(kManager)),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("user \"manager\" may take no step left of order MKT-001 "
-                                 "(\"id-")));
+                       HasSubstr("user \"manager\" may take none of the steps still ahead of "
+                                 "order MKT-001 (\"id-")));
   EXPECT_THAT(Reject(kAe, assign(kManager)).message(),
-              HasSubstr("(in state \"in_progress\"), whose steps ahead need ORDER_MANAGE (role "
+              HasSubstr("(in state \"in_progress\"), which need ORDER_MANAGE (role "
                         "account_executive): make someone who holds one its responsible"));
   Run(kAe, assign(kAe2));
   Run(kAe, Action(order, "complete"));
-  EXPECT_THAT(Reject(kAe, assign(kAe)),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("is done (done); no one is assigned to it any more")));
+  EXPECT_THAT(
+      Reject(kAe, assign(kAe)),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               HasSubstr("is done (done): no one new is assigned to it (\"ae2\" stays the one "
+                         "who worked on it)")));
 }
 
 // Seed 001's media insertions are the house's work for a client's request: the client sees

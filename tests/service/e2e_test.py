@@ -880,7 +880,7 @@ def main():
                "a step of another role is refused, naming it: " + theirs_alone.stderr)
         # Seed 001's agent assigns the request a responsible: one who may take a step of it.
         producer = run_cli("assign", "MKT-001", "pete", token=sam)
-        expect(producer.returncode == 1 and "may take no step left of order MKT-001" in producer.stderr,
+        expect(producer.returncode == 1 and "may take none of the steps still ahead of order MKT-001" in producer.stderr,
                "a producer is no responsible for a request without revisions: "
                + producer.stderr)
         ok("a responsible for the request", "assign", "MKT-001", "ann", token=sam)
