@@ -133,7 +133,11 @@ std::pair<v1::Date, v1::Date> NextMonth(absl::Time now) {
 // Users for each preset role (tokens printed), two clients, and orders in different states.
 absl::Status SeedDemo(engine::Engine* e, spotflow::service::TokenStore* tokens,
                       const std::string& tokens_path, absl::Time now) {
-  const auto [flight_start, flight_end] = NextMonth(now);
+  // Not a structured binding: the lambdas below capture these, which C++17 allows only for
+  // variables (clang refuses it).
+  const auto next_month = NextMonth(now);
+  const v1::Date& flight_start = next_month.first;
+  const v1::Date& flight_end = next_month.second;
   std::printf("\nDemo users (tokens are shown once; only their hashes are kept):\n");
   std::map<std::string, std::string> issued;
   for (const DemoUser& user : kDemoUsers) {

@@ -1577,7 +1577,9 @@ absl::Status Decider::DefineItemType(const v1::DefineItemType& c) {
     // A budget that sums one of its whole-number fields keeps it one (SetBudget with a field
     // takes this turn too, so the two are never decided past each other).
     std::vector<std::string> summing;
-    for (const auto& [budget_id, budget] : state_.budgets()) {
+    for (const auto& entry : state_.budgets()) {
+      // (Not a structured binding: a lambda may not capture one in C++17.)
+      const v1::Budget& budget = entry.second;
       if (budget.removed() || budget.item_type() != c.definition().name() ||
           budget.field().empty()) {
         continue;
@@ -1586,7 +1588,7 @@ absl::Status Decider::DefineItemType(const v1::DefineItemType& c) {
       if (std::none_of(fields.begin(), fields.end(), [&](const v1::FieldDefinition& f) {
             return f.name() == budget.field() && f.type() == v1::INTEGER;
           })) {
-        summing.push_back(absl::StrCat(budget_id, " (", budget.field(), ")"));
+        summing.push_back(absl::StrCat(entry.first, " (", budget.field(), ")"));
       }
     }
     if (!summing.empty()) {

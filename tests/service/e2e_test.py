@@ -941,6 +941,47 @@ def main():
                and "lacks its required field budget_code" in unfilled.stderr,
                "a request does not finish before the house fills in its field: "
                + unfilled.stderr)
+        # Seed 001's anonymous clients request through the house's public form: an account
+        # for the public, the form as its contact, the form's login (client_requester) whose
+        # token the web form holds, and a type whose form asks who is asking.
+        ok("an account for the public", "client", "create", "--name", "Website requests",
+           token=sam)
+        ok("the web form as its contact", "contact", "add", "website-requests", "--name",
+           "Web form", token=sam)
+        ok("the web form's login", "user", "create", "web-form", "--name", "Web form", "--role",
+           "client_requester", "--client", "website-requests", "--contact", "web-form")
+        form = run_cli("token", "issue", "web-form", token=admin).stdout.strip().splitlines()[-1]
+        with open(os.path.join(data_dir, "web_request.json"), "w") as out:
+            json.dump({"name": "web_request", "title": "Web request", "key_format": "WEB-{seq:3}",
+                       "workflow": "marketing_flow", "facets": {"client_link": True},
+                       "fields": [{"name": "requester_name", "type": "STRING", "required": True},
+                                  {"name": "requester_email", "type": "EMAIL", "required": True},
+                                  {"name": "topic", "type": "STRING",
+                                   "choices": ["flyer", "banner", "radio spot"]}]}, out)
+        ok("a web request type", "type", "define", os.path.join(data_dir, "web_request.json"))
+        asking = ["order", "create", "--type", "web_request", "--title", "Flyer for our fair",
+                  "--field", "requester_name=Jo Public", "--field", "topic=flyer"]
+        no_address = run_cli(*(asking + ["--field", "requester_email=jo at example"]), token=form)
+        expect(no_address.returncode == 1 and "INVALID_ARGUMENT" in no_address.stderr
+               and "is not an address like name@example.com" in no_address.stderr,
+               "an email field takes an address: " + no_address.stderr)
+        asked = run_cli(*(["--json"] + asking + ["--field", "requester_email=jo@example.org"]),
+                        token=form)
+        expect(asked.returncode == 0, "an anonymous request is made: " + asked.stderr)
+        web_id = json.loads(asked.stdout)["id"]
+        followed = run_cli("order", "show", web_id, token=form).stdout
+        expect("Submitted" in followed and "jo@example.org" in followed,
+               "the form shows a requester their request by its id:\n" + followed)
+        expect("requester_email jo@example.org" in run_cli("order", "show", web_id,
+                                                           token=sam).stdout,
+               "the house reads who asked, to write back")
+        # Anonymous requests are switched off by revoking the form's token.
+        form_prefix = hashlib.sha256(form.encode()).hexdigest()[:12]
+        expect(run_cli("token", "revoke", "web-form", form_prefix, token=admin).returncode == 0,
+               "the form's token revoked")
+        off = run_cli(*(asking + ["--field", "requester_email=jo@example.org"]), token=form)
+        expect(off.returncode == 1 and "UNAUTHENTICATED" in off.stderr,
+               "a revoked form token requests nothing: " + off.stderr)
         ok("carol back to a contact", "user", "roles", "carol", "client_contact")
         wrong = run_cli("order", "create", "--parent", "MKT-001", "--title", "Spot",
                         "--flight", "2098-03-01..2098-03-31", token=sam)
