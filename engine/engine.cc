@@ -1549,8 +1549,6 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
         "whom orders wait for is for the house's staff; list the orders without with_awaiting "
         "(the CLI's --waiting)");
   }
-  ASSIGN_OR_RETURN(const uint64_t after,
-                   ParsePageToken("ListOrders", filters, request.page_token, state_.position()));
   if (!request.assignee_id.empty()) {
     if (!caller->client_id().empty()) {
       return absl::PermissionDeniedError(
@@ -1558,11 +1556,19 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
           "CLI's --assigned)");
     }
     RETURN_IF_ERROR(internal::ValidateId("assignee_id", request.assignee_id));
-    if (state_.FindUser(request.assignee_id) == nullptr) {
+    const UserView* assignee = state_.FindUser(request.assignee_id);
+    if (assignee == nullptr) {
       return absl::NotFoundError(absl::StrCat("user \"", request.assignee_id,
                                               "\" not found, to list the orders assigned to them"));
     }
+    if (!assignee->client_id().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("user \"", request.assignee_id,
+                       "\" speaks for a client; the house assigns its orders to its staff"));
+    }
   }
+  ASSIGN_OR_RETURN(const uint64_t after,
+                   ParsePageToken("ListOrders", filters, request.page_token, state_.position()));
   // The items made for one order: that order is one the caller sees (else a typo).
   const OrderView* parent = nullptr;
   if (!request.parent_order_id.empty()) {

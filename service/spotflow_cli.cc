@@ -2078,12 +2078,11 @@ int Client::Run(const std::string& verb, const Args& args) {
     if (PrintJson(response)) return 0;
     // The id is what the other verbs take; the key is what people quote (PO-2026-00042).
     const bool queue = args.Has("queue");
-    // Whom each is assigned to, when some is (a contact's login is told of no one: the
-    // column would only say "-").
+    // Whom each is assigned to, for the house's staff: a contact's login (whose orders are
+    // shown to a contact) is told of no one, and the column would only say "-".
     const bool assigned =
-        args.Has("assigned") ||
-        std::any_of(response.orders().begin(), response.orders().end(),
-                    [](const v1::OrderView& o) { return !o.producer_id().empty(); });
+        !std::all_of(response.orders().begin(), response.orders().end(),
+                     [](const v1::OrderView& o) { return !o.shown_to_contact().empty(); });
     std::vector<std::string> columns = {"ID", "KEY", "TITLE", "STATUS", "CLIENT", "OWNER"};
     if (assigned) columns.push_back("ASSIGNED");
     columns.push_back("FLIGHT");
@@ -2419,7 +2418,9 @@ int Client::Run(const std::string& verb, const Args& args) {
                  absl::StrFormat("%.0f%%", std::floor(p.period_elapsed_percent())),
                  absl::StrCat(p.orders()), absl::StrCat(p.completed_orders()),
                  // A goal of one's own, or a target someone set for them.
-                 b.set_by() == b.user_id() ? "themselves" : b.set_by()});
+                 b.set_by().empty()          ? "-"
+                 : b.set_by() == b.user_id() ? "themselves"
+                                             : b.set_by()});
     }
     table.Print();
     return 0;

@@ -851,7 +851,9 @@ class Decider {
     }
     if (open.empty() && unseen == 0) return absl::OkStatus();
     if (unseen > 0) {
-      open.push_back(absl::StrCat(unseen, open.empty() ? "" : " more", " you do not see"));
+      open.push_back(absl::StrCat(unseen, open.empty() ? "" : " more",
+                                  " you do not see (ask their owner, or a manager over all "
+                                  "orders)"));
     }
     return absl::FailedPreconditionError(
         absl::StrCat("order ", Name(order),
@@ -1577,18 +1579,24 @@ absl::Status Decider::DefineItemType(const v1::DefineItemType& c) {
     // A budget that sums one of its whole-number fields keeps it one (SetBudget with a field
     // takes this turn too, so the two are never decided past each other).
     std::vector<std::string> summing;
+    // Not one whose period is over: its sums are of the values orders kept.
+    v1::Date today;
+    today.set_year(static_cast<int32_t>(Today().year()));
+    today.set_month(Today().month());
+    today.set_day(Today().day());
     for (const auto& entry : state_.budgets()) {
       // (Not a structured binding: a lambda may not capture one in C++17.)
       const v1::Budget& budget = entry.second;
       if (budget.removed() || budget.item_type() != c.definition().name() ||
-          budget.field().empty()) {
+          budget.field().empty() || CompareDates(budget.end(), today) < 0) {
         continue;
       }
       const auto& fields = c.definition().fields();
       if (std::none_of(fields.begin(), fields.end(), [&](const v1::FieldDefinition& f) {
             return f.name() == budget.field() && f.type() == v1::INTEGER;
           })) {
-        summing.push_back(absl::StrCat(entry.first, " (", budget.field(), ")"));
+        summing.push_back(absl::StrCat(entry.first, " (", budget.field(), ", of ", budget.user_id(),
+                                       ", set by ", budget.set_by(), ")"));
       }
     }
     if (!summing.empty()) {
@@ -1597,7 +1605,8 @@ absl::Status Decider::DefineItemType(const v1::DefineItemType& c) {
           "item type \"", c.definition().name(), "\" would no longer have the whole-number ",
           summing.size() == 1 ? "field a budget sums: " : "fields budgets sum: ",
           absl::StrJoin(summing, ", "),
-          "; keep the field, or remove or change those budgets first (spotflow budget list)"));
+          "; keep the field, or have those budgets removed or changed first by whoever sets "
+          "their members' budgets (BUDGET_MANAGE reaching them)"));
     }
     for (const auto& [position, id] : state_.orders_by_creation()) {
       const v1::OrderView& order = *state_.FindOrder(id);
@@ -3055,6 +3064,22 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
         absl::StrCat("order ", Name(*order), " has flight change ", pending->request_id(),
                      " waiting for a decision; decide or withdraw it before archiving the order"));
   }
+  // An item made for a request opens again while the request stands (finished or not), not
+  // under one set aside or deleted, which its work would outlive unseen; the decision rests on
+  // the request as read.
+  if (const v1::OrderView* parent = !archived && !order->parent_order_id().empty()
+                                        ? state_.FindOrder(order->parent_order_id())
+                                        : nullptr) {
+    Read(OrderStream(parent->order_id()), parent->version());
+    if (parent->archived() || parent->deleted()) {
+      const bool seen = IsSystem() || (!parent->deleted() && state_.CanSee(actor_, *parent, now_));
+      return absl::FailedPreconditionError(
+          absl::StrCat("order ", Name(*order), " was made for ",
+                       seen ? absl::StrCat("order ", Name(*parent)) : "an order",
+                       parent->deleted() ? " that was deleted; it stays archived"
+                                         : ", which is archived: restore that one first"));
+    }
+  }
   if (!archived && !order->client_id().empty()) {
     // A deleted client's orders stay archived: none opens again on it.
     const v1::ClientView* client = state_.FindClient(order->client_id());
@@ -3347,26 +3372,30 @@ absl::Status Decider::SetBudget(const v1::SetBudget& c) {
         "set_by and removed are the engine's to keep: leave them out");
   }
 
+  // The same target set twice is a repeat, not a second budget: another of the member's by
+  // this title (ASCII case aside) over days of this period is refused. Decided in turn with
+  // the member's other budgets, so that two cannot both pass.
+  AlsoInTurnOf(absl::StrCat("(budgets of ", user->user_id(), ")"));
+  for (const auto& [other_id, other] : state_.budgets()) {
+    if (other.removed() || other_id == given.budget_id() || other.user_id() != user->user_id() ||
+        !absl::EqualsIgnoreCase(other.title(), given.title()) ||
+        CompareDates(other.end(), given.start()) < 0 ||
+        CompareDates(given.end(), other.start()) < 0) {
+      continue;
+    }
+    const bool theirs_to_change =
+        RequireMaySetBudgetOf(other.user_id(), other.set_by(), "change it").ok();
+    return absl::AlreadyExistsError(
+        absl::StrCat("user \"", user->user_id(), "\" already has budget \"", other_id,
+                     "\" titled \"", other.title(), "\" over days of this period",
+                     theirs_to_change ? absl::StrCat(": change that one (spotflow budget set --id ",
+                                                     other_id, " ...), or title this one apart")
+                                      : ": title this one apart"));
+  }
   std::string id;
   if (existing != nullptr) {
     id = existing->budget_id();
   } else {
-    // The same target set twice is a repeat, not a second budget: one of the member's by that
-    // title (ASCII case aside) over days of this period is refused, naming it to change.
-    for (const auto& [other_id, other] : state_.budgets()) {
-      if (other.removed() || other.user_id() != user->user_id() ||
-          !absl::EqualsIgnoreCase(other.title(), given.title()) ||
-          CompareDates(other.end(), given.start()) < 0 ||
-          CompareDates(given.end(), other.start()) < 0) {
-        continue;
-      }
-      return absl::AlreadyExistsError(
-          absl::StrCat("user \"", user->user_id(), "\" already has budget \"", other_id,
-                       "\" titled \"", other.title(),
-                       "\" over days of this period: change it with its id (spotflow budget "
-                       "set --id ",
-                       other_id, " ...), or title this one apart"));
-    }
     ASSIGN_OR_RETURN(id, IdOrFromName("budget_id", given.budget_id(),
                                       absl::StrCat(user->user_id(), " ", given.title()),
                                       [&](const std::string& candidate) {

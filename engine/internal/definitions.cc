@@ -200,8 +200,13 @@ absl::Status ValidateEmail(absl::string_view what, absl::string_view email) {
   RETURN_IF_ERROR(ValidateText(what, email, kMaxNameBytes, false));
   if (email.empty()) return absl::OkStatus();  // Optional.
   const size_t at = email.find('@');
+  // No space, tab or line break anywhere: an address is written into mail headers, where a
+  // line break would start another.
+  const bool blank_inside = std::any_of(email.begin(), email.end(), [](char c) {
+    return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+  });
   if (at == 0 || at == absl::string_view::npos || at + 1 == email.size() ||
-      email.find('@', at + 1) != absl::string_view::npos || absl::StrContains(email, " ")) {
+      email.find('@', at + 1) != absl::string_view::npos || blank_inside) {
     return Invalid(absl::StrCat(what, " \"", absl::CHexEscape(email),
                                 "\" is not an address like name@example.com"));
   }
@@ -760,9 +765,15 @@ absl::Status ValidateFields(const v1::ItemTypeDefinition& type,
         matches = value.has_string_value();
         if (matches) {
           const std::string what = absl::StrCat("field \"", field_name, "\"");
-          // Given empty, a required one is missing, as a blank text is.
-          if (definition->required() && value.string_value().empty()) {
-            return Invalid(absl::StrCat(what, " is required"));
+          const absl::string_view trimmed = absl::StripAsciiWhitespace(value.string_value());
+          // Given blank, a required one is missing and an optional one left out, as a text's.
+          if (trimmed.empty()) {
+            if (definition->required()) return Invalid(absl::StrCat(what, " is required"));
+            break;
+          }
+          if (trimmed.size() != value.string_value().size()) {
+            return Invalid(absl::StrCat(what, " \"", absl::CHexEscape(value.string_value()),
+                                        "\" has spaces at its ends; give the address alone"));
           }
           RETURN_IF_ERROR(ValidateEmail(what, value.string_value()));
         }

@@ -569,18 +569,26 @@ TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
     EXPECT_THAT(Reject(kAdmin, dropped),
                 StatusIs(absl::StatusCode::kFailedPrecondition,
                          HasSubstr("would no longer have the whole-number field a budget sums: "
-                                   "ae-december-sales (value); keep the field, or remove or "
-                                   "change those budgets first")));
+                                   "ae-december-sales (value, of ae, set by manager); keep the "
+                                   "field, or have those budgets removed or changed first")));
     v1::Command retyped = type;
     retyped.mutable_define_item_type()->mutable_definition()->mutable_fields()->rbegin()->set_type(
         v1::STRING);
     EXPECT_THAT(Reject(kAdmin, retyped), StatusIs(absl::StatusCode::kFailedPrecondition));
   }
-  // The same target again is a repeat, not a second budget.
+  // The same target again is a repeat, not a second budget, as is one changed onto it.
   EXPECT_THAT(Reject(kManager, december),
               StatusIs(absl::StatusCode::kAlreadyExists,
                        HasSubstr("already has budget \"ae-december-sales\" titled \"December "
-                                 "sales\" over days of this period: change it with its id")));
+                                 "sales\" over days of this period: change that one")));
+  {
+    v1::Command onto = with([&](v1::Budget* b) {
+      b->set_budget_id(made.id());
+      b->set_title("december SALES");
+      *b->mutable_end() = MakeDate(2026, 12, 1);
+    });
+    EXPECT_THAT(Reject(kManager, onto), StatusIs(absl::StatusCode::kAlreadyExists));
+  }
   budgets = list(kAe);
   ASSERT_THAT(budgets, SizeIs(2));
   EXPECT_EQ(budgets[0].budget().budget_id(), made.id()) << "by period start";
@@ -670,6 +678,17 @@ TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
               StatusIs(absl::StatusCode::kAlreadyExists,
                        HasSubstr("budget \"director-region-orders\" already exists")));
   EXPECT_THAT(list("director", kManager), SizeIs(2)) << "their team's: the target and the goal";
+
+  // A budget whose period is over does not hold its type to the field it summed: its sums are
+  // of the values the orders kept.
+  v1::Command october = december;
+  october.mutable_set_budget()->mutable_budget()->set_title("October sales");
+  *october.mutable_set_budget()->mutable_budget()->mutable_start() = MakeDate(2026, 10, 1);
+  *october.mutable_set_budget()->mutable_budget()->mutable_end() = MakeDate(2026, 10, 31);
+  Run(kManager, october);
+  v1::Command without_value = type;
+  without_value.mutable_define_item_type()->mutable_definition()->mutable_fields()->RemoveLast();
+  Run(kAdmin, without_value);
 
   // Rebuilt from the log alike, and kept across a reopening.
   ASSERT_OK_AND_ASSIGN(Engine::ReplayCheck check, engine_->CheckReplay({kAuditor}, nullptr));

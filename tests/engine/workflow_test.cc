@@ -544,6 +544,10 @@ TEST_F(WorkflowTest, FormFieldsTakeTheirRangesAndChoices) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("field \"reply_to\" \"carol at acme\" is not an address like "
                                  "name@example.com")));
+  for (const char* forged : {"carol@acme.example\nBcc: all@acme.example", "carol@acme.example "}) {
+    fields["reply_to"].set_string_value(forged);
+    EXPECT_THAT(Reject(kAe, create), StatusIs(absl::StatusCode::kInvalidArgument)) << forged;
+  }
   fields["reply_to"].set_string_value("carol@acme.example");
   const std::string order = Run(kAe, create).id();
   EXPECT_EQ(Order(order).fields().at("reply_to").string_value(), "carol@acme.example");
@@ -938,6 +942,10 @@ TEST_F(WorkflowTest, ItemsAreMadeForARequestAndLinkedToIt) {
   late.clear_request_id();
   EXPECT_THAT(Reject(kAe, late),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is archived")));
+  EXPECT_THAT(Reject(kAe, OrderOnly(made.id(), "restore")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr(", which is archived: restore that one first")))
+      << "its work would go on under a request set aside";
   Run(kAe, OrderOnly(parent, "restore"));
   Run(kAe, OrderOnly(made.id(), "restore"));
   EXPECT_EQ(Run(kAe, late).key(), "CR-002");
@@ -1091,7 +1099,8 @@ TEST_F(WorkflowTest, ARequestFinishesAfterTheItemsMadeForIt) {
   Run(kAe, share);
   EXPECT_THAT(Reject(kAe2, Action(other, "withdraw")),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("still under way: 1 you do not see; it finishes after them "
+                       HasSubstr("still under way: 1 you do not see (ask their owner, or a "
+                                 "manager over all orders); it finishes after them "
                                  "(\"withdraw\" leads to final state \"withdrawn\")")));
   EXPECT_THAT(Reject(kAe, Action(other, "withdraw")),
               StatusIs(absl::StatusCode::kFailedPrecondition,
