@@ -2338,7 +2338,9 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   }
   RETURN_IF_ERROR(FlightFitsType(*type, c.flight_start(), c.flight_end()));
   // A client's login fills in its form: the internal fields are the house's to fill.
-  RETURN_IF_ERROR(ValidateFields(from_client ? FormOf(*type) : *type, c.fields(),
+  // Choices as the form spells them ("Radio" is "radio"), then checked.
+  const google::protobuf::Map<std::string, v1::FieldValue> fields = AsPicked(*type, c.fields());
+  RETURN_IF_ERROR(ValidateFields(from_client ? FormOf(*type) : *type, fields,
                                  /*require_all=*/true));
   const v1::ClientView* client = nullptr;
   if (type->facets().client_link() || !client_id.empty()) {
@@ -2409,7 +2411,7 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
     *e->mutable_flight_start() = c.flight_start();
     *e->mutable_flight_end() = c.flight_end();
   }
-  *e->mutable_fields() = c.fields();
+  *e->mutable_fields() = fields;
   e->set_status(initial);
   if (parent != nullptr) {
     // After the child's OrderCreated: a repeat's result is read from the first record.
@@ -2438,7 +2440,8 @@ absl::Status Decider::UpdateOrder(const v1::UpdateOrder& c) {
     return absl::InvalidArgumentError(
         absl::StrCat("spot_length_seconds ", length, " is over the limit of ", kMaxSpotSeconds));
   }
-  RETURN_IF_ERROR(ValidateFields(*type, c.fields(), /*require_all=*/false));
+  const google::protobuf::Map<std::string, v1::FieldValue> fields = AsPicked(*type, c.fields());
+  RETURN_IF_ERROR(ValidateFields(*type, fields, /*require_all=*/false));
   // The values were checked against the type's bounds as they stand: a definition that
   // changes them first stops the command.
   if (!c.fields().empty()) Read(ItemTypeStream(type->name()), type->version());
@@ -2455,7 +2458,7 @@ absl::Status Decider::UpdateOrder(const v1::UpdateOrder& c) {
   const std::string stream = OrderStream(order->order_id());
   Target(stream, order->version(), order->order_id());
   bool fields_change = false;
-  for (const auto& [name, value] : c.fields()) {
+  for (const auto& [name, value] : fields) {
     auto it = order->fields().find(name);
     fields_change |=
         it == order->fields().end() || it->second.SerializeAsString() != value.SerializeAsString();
@@ -2469,7 +2472,7 @@ absl::Status Decider::UpdateOrder(const v1::UpdateOrder& c) {
   e->set_title(title);
   e->set_instructions(instructions);
   e->set_spot_length_seconds(length);
-  *e->mutable_fields() = c.fields();
+  *e->mutable_fields() = fields;
   return absl::OkStatus();
 }
 
@@ -3207,8 +3210,9 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
       fields[name] = value;
     }
   }
-  for (const auto& [name, value] : c.fields()) fields[name] = value;
-  RETURN_IF_ERROR(ValidateFields(*type, c.fields(), /*require_all=*/false));
+  const google::protobuf::Map<std::string, v1::FieldValue> given = AsPicked(*type, c.fields());
+  for (const auto& [name, value] : given) fields[name] = value;
+  RETURN_IF_ERROR(ValidateFields(*type, given, /*require_all=*/false));
   if (absl::Status complete = ValidateFields(*type, fields, /*require_all=*/true); !complete.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("order ", Name(*source), " cannot be reused as it is: ", complete.message(),

@@ -708,6 +708,23 @@ std::vector<std::string> MissingRequiredFields(const v1::ItemTypeDefinition& typ
   return missing;
 }
 
+google::protobuf::Map<std::string, v1::FieldValue> AsPicked(
+    const v1::ItemTypeDefinition& type,
+    const google::protobuf::Map<std::string, v1::FieldValue>& fields) {
+  google::protobuf::Map<std::string, v1::FieldValue> picked = fields;
+  for (const v1::FieldDefinition& field : type.fields()) {
+    auto it = picked.find(field.name());
+    if (it == picked.end() || field.choices().empty() || !it->second.has_string_value()) continue;
+    for (const std::string& choice : field.choices()) {
+      if (absl::EqualsIgnoreCase(choice, it->second.string_value())) {
+        it->second.set_string_value(choice);
+        break;
+      }
+    }
+  }
+  return picked;
+}
+
 absl::Status ValidateFields(const v1::ItemTypeDefinition& type,
                             const google::protobuf::Map<std::string, v1::FieldValue>& fields,
                             bool require_all) {

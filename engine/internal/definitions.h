@@ -104,6 +104,12 @@ v1::ItemTypeDefinition FormOf(const v1::ItemTypeDefinition& type);
 std::vector<std::string> MissingRequiredFields(const v1::ItemTypeDefinition& type,
                                                const v1::OrderView& order);
 
+// `fields` with each value of a field with choices that names a choice but for ASCII case
+// ("Radio") spelt as the choice is ("radio"): what a decision records of a form.
+google::protobuf::Map<std::string, v1::FieldValue> AsPicked(
+    const v1::ItemTypeDefinition& type,
+    const google::protobuf::Map<std::string, v1::FieldValue>& fields);
+
 // Form fields against an item type's definitions: unknown fields and wrong types are
 // INVALID_ARGUMENT; so are missing required fields when `require_all`.
 absl::Status ValidateFields(const v1::ItemTypeDefinition& type,
