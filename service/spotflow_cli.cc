@@ -2712,6 +2712,19 @@ int Client::Run(const std::string& verb, const Args& args) {
                 absl::StrJoin(u.roles(), ", ").c_str());
     if (!u.email().empty()) std::printf("  email %s\n", u.email().c_str());
     if (!u.manager_id().empty()) std::printf("  manager %s\n", u.manager_id().c_str());
+    // Their team: those whose manager they are, when the caller may list the users.
+    v1::ListUsersResponse users;
+    if (u.client_id().empty() &&
+        AllPages(v1::ListUsersRequest(), &users, [&](auto* c, auto& q, auto* out) {
+          return admin_->ListUsers(c, q, out);
+        }).ok()) {
+      std::vector<std::string> team;
+      for (const v1::UserView& member : users.users()) {
+        if (member.manager_id() != u.user_id()) continue;
+        team.push_back(absl::StrCat(member.user_id(), member.active() ? "" : " (deactivated)"));
+      }
+      if (!team.empty()) std::printf("  manages %s\n", absl::StrJoin(team, ", ").c_str());
+    }
     if (!u.client_id().empty()) {
       std::printf("  speaks for contact %s of client %s\n", u.contact_id().c_str(),
                   u.client_id().c_str());

@@ -681,6 +681,9 @@ def main():
         shown = run_cli("user", "show", "otto", token=admin).stdout
         expect("(deactivated)" in shown and "order_entry, sales_assistant" in shown
                and "manager mia" in shown, "user show shows roles, manager and deactivation")
+        team = run_cli("user", "show", "mia", token=admin).stdout
+        expect(re.search(r"\n  manages (.*, )?otto \(deactivated\), (.*, )?sam(, .*)?\n", team),
+               "user show names whom a manager manages:\n" + team)
         for user in ("admin", "otto", "carol"):
             shown = run_cli("user", "show", user, token=admin).stdout
             expect("1 token issued" in shown,
