@@ -1447,10 +1447,27 @@ class Client {
                   Indented(o.instructions(), 4).c_str());
     }
     if (!o.fields().empty()) {
-      std::map<std::string, std::string> fields;  // In name order.
-      for (const auto& [name, value] : o.fields()) fields[name] = FieldText(value);
+      // In the form's order, when the caller reads the type; the rest (fields the type no
+      // longer has, or all of them) by name.
       std::vector<std::string> shown;
-      for (const auto& [name, text] : fields) shown.push_back(absl::StrCat(name, " ", text));
+      std::set<std::string> done;
+      v1::GetItemTypeRequest type_request;
+      type_request.set_name(o.item_type());
+      v1::ItemTypeDefinition type;
+      if (!o.item_type().empty() &&
+          admin_->GetItemType(Context().get(), type_request, &type).ok()) {
+        for (const v1::FieldDefinition& f : type.fields()) {
+          auto it = o.fields().find(f.name());
+          if (it == o.fields().end()) continue;
+          shown.push_back(absl::StrCat(f.name(), " ", FieldText(it->second)));
+          done.insert(f.name());
+        }
+      }
+      std::map<std::string, std::string> rest;
+      for (const auto& [name, value] : o.fields()) {
+        if (done.count(name) == 0) rest[name] = FieldText(value);
+      }
+      for (const auto& [name, text] : rest) shown.push_back(absl::StrCat(name, " ", text));
       std::printf("  fields: %s\n", absl::StrJoin(shown, ", ").c_str());
     }
     if (!o.missing_fields().empty()) {

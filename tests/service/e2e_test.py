@@ -975,9 +975,9 @@ def main():
         followed = run_cli("order", "show", web_id, token=form).stdout
         expect("Submitted" in followed and "jo@example.org" in followed,
                "the form shows a requester their request by its id:\n" + followed)
-        expect("requester_email jo@example.org" in run_cli("order", "show", web_id,
-                                                           token=sam).stdout,
-               "the house reads who asked, to write back")
+        expect("\n  fields: requester_name Jo Public, requester_email jo@example.org, topic flyer\n"
+               in run_cli("order", "show", web_id, token=sam).stdout,
+               "the house reads who asked, to write back, in the form's order")
         # The one login speaks for every visitor: it reads their requests by key too, which
         # is why the portal shows one only by the id it handed out (README).
         expect("jo@example.org" in run_cli("order", "show", "WEB-001", token=form).stdout,
