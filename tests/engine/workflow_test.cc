@@ -26,11 +26,70 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
+v1::Command Publish(v1::WorkflowDefinition workflow) {
+  v1::Command command;
+  *command.mutable_publish_workflow()->mutable_definition() = std::move(workflow);
+  return command;
+}
+
 class WorkflowTest : public ::spotflow::testing::EngineTest {
  protected:
   uint32_t Latest(const std::string& order, const std::string& artifact) {
     v1::OrderView view = Order(order);
     return static_cast<uint32_t>(artifact == "script" ? view.scripts_size() : view.spots_size());
+  }
+
+  // A step of the request workflow DefineRequestFlow publishes: its action, and the role it is
+  // given to ("" for whoever holds ORDER_MANAGE).
+  struct RequestStep {
+    const char* action;
+    const char* role;
+  };
+  // Publishes "request_flow" (submitted, `first` to in_progress, `second` to the final state
+  // done; each step by ORDER_MANAGE) and defines "marketing_request" on it: a client's item
+  // without revisions or flights, as seed 001's requests are.
+  void DefineRequestFlow(RequestStep first, RequestStep second) {
+    v1::WorkflowDefinition flow;
+    flow.set_name("request_flow");
+    for (const char* name : {"submitted", "in_progress", "done"}) {
+      v1::WorkflowState* state = flow.add_states();
+      state->set_name(name);
+      state->set_terminal(std::string(name) == "done");
+    }
+    v1::InitialState* initial = flow.add_initial_states();
+    initial->set_kind(v1::PRODUCTION);
+    initial->set_state("submitted");
+    for (auto [from, step, to] : {std::tuple{"submitted", first, "in_progress"},
+                                  std::tuple{"in_progress", second, "done"}}) {
+      v1::Transition* t = flow.add_transitions();
+      t->set_from(from);
+      t->set_action(step.action);
+      t->set_to(to);
+      t->set_privilege(v1::ORDER_MANAGE);
+      if (*step.role != '\0') t->add_roles(step.role);
+    }
+    Run(kAdmin, Publish(flow));
+    v1::Command define;
+    v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
+    type->set_name("marketing_request");
+    type->set_key_format("MKT-{seq:3}");
+    type->set_workflow("request_flow");
+    type->mutable_facets()->set_client_link(true);
+    Run(kAdmin, define);
+  }
+  // A new marketing request for the AE's client.
+  v1::Command RequestCommand() {
+    v1::Command create = CreateOrderCommand();
+    create.mutable_create_order()->set_item_type("marketing_request");
+    create.mutable_create_order()->clear_flight_start();
+    create.mutable_create_order()->clear_flight_end();
+    return create;
+  }
+  static v1::Command Assign(const std::string& order, const std::string& user) {
+    v1::Command command;
+    command.mutable_assign_producer()->set_order_id(order);
+    command.mutable_assign_producer()->set_user_id(user);
+    return command;
   }
 
   // The command for a built-in action on `order`, and who takes it.
@@ -146,12 +205,6 @@ TEST_F(WorkflowTest, RefusalNamesTheStateAndTheActionsOpenToTheCallerAndToOthers
                        HasSubstr("open to you now: forward_script, client_approve_script, "
                                  "client_request_script_changes")));
   EXPECT_THAT(with_client.message(), Not(HasSubstr("open to others")));
-}
-
-v1::Command Publish(v1::WorkflowDefinition workflow) {
-  v1::Command command;
-  *command.mutable_publish_workflow()->mutable_definition() = std::move(workflow);
-  return command;
 }
 
 TEST_F(WorkflowTest, InvalidDefinitionsAreRefused) {
@@ -1200,43 +1253,10 @@ TEST_F(WorkflowTest, AStepMayBeTakenBySomeRolesOnly) {
 // revisions has a responsible where a production order has a producer, someone who may take a
 // step of its workflow; the request then waits for them too, and they see it.
 TEST_F(WorkflowTest, ARequestWithoutRevisionsHasAResponsible) {
-  v1::WorkflowDefinition flow;
-  flow.set_name("request_flow");
-  for (const char* name : {"submitted", "in_progress", "done"}) {
-    v1::WorkflowState* state = flow.add_states();
-    state->set_name(name);
-    state->set_terminal(std::string(name) == "done");
-  }
-  v1::InitialState* initial = flow.add_initial_states();
-  initial->set_kind(v1::PRODUCTION);
-  initial->set_state("submitted");
-  for (auto [from, action, to] : {std::tuple{"submitted", "start", "in_progress"},
-                                  std::tuple{"in_progress", "complete", "done"}}) {
-    v1::Transition* t = flow.add_transitions();
-    t->set_from(from);
-    t->set_action(action);
-    t->set_to(to);
-    t->set_privilege(v1::ORDER_MANAGE);
-  }
-  Run(kAdmin, Publish(flow));
-  v1::Command define;
-  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
-  type->set_name("marketing_request");
-  type->set_key_format("MKT-{seq:3}");
-  type->set_workflow("request_flow");
-  type->mutable_facets()->set_client_link(true);
-  Run(kAdmin, define);
-  v1::Command create = CreateOrderCommand();
-  create.mutable_create_order()->set_item_type("marketing_request");
-  create.mutable_create_order()->clear_flight_start();
-  create.mutable_create_order()->clear_flight_end();
+  DefineRequestFlow({"start", ""}, {"complete", ""});
+  const v1::Command create = RequestCommand();
   const std::string order = Run(kAe, create).id();
-  const auto assign = [&](const std::string& user) {
-    v1::Command command;
-    command.mutable_assign_producer()->set_order_id(order);
-    command.mutable_assign_producer()->set_user_id(user);
-    return command;
-  };
+  const auto assign = [&](const std::string& user) { return Assign(order, user); };
   // A producer writes revisions, which a request has none of: no step of it is theirs.
   EXPECT_THAT(Reject(kAe, assign(kProducer)),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -1275,46 +1295,11 @@ TEST_F(WorkflowTest, ARequestWithoutRevisionsHasAResponsible) {
 // A responsible is someone with a step left to take: not the pre-approver of a request already
 // approved, and no one for a request that is done.
 TEST_F(WorkflowTest, AResponsibleHasAStepLeftToTake) {
-  v1::WorkflowDefinition flow;
-  flow.set_name("request_flow");
-  for (const char* name : {"submitted", "in_progress", "done"}) {
-    v1::WorkflowState* state = flow.add_states();
-    state->set_name(name);
-    state->set_terminal(std::string(name) == "done");
-  }
-  v1::InitialState* initial = flow.add_initial_states();
-  initial->set_kind(v1::PRODUCTION);
-  initial->set_state("submitted");
   // The manager pre-approves; an AE completes.
-  for (auto [from, action, to, role] :
-       {std::tuple{"submitted", "pre_approve", "in_progress", engine::kSalesManager},
-        std::tuple{"in_progress", "complete", "done", engine::kAccountExecutive}}) {
-    v1::Transition* t = flow.add_transitions();
-    t->set_from(from);
-    t->set_action(action);
-    t->set_to(to);
-    t->set_privilege(v1::ORDER_MANAGE);
-    t->add_roles(role);
-  }
-  Run(kAdmin, Publish(flow));
-  v1::Command define;
-  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
-  type->set_name("marketing_request");
-  type->set_key_format("MKT-{seq:3}");
-  type->set_workflow("request_flow");
-  type->mutable_facets()->set_client_link(true);
-  Run(kAdmin, define);
-  v1::Command create = CreateOrderCommand();
-  create.mutable_create_order()->set_item_type("marketing_request");
-  create.mutable_create_order()->clear_flight_start();
-  create.mutable_create_order()->clear_flight_end();
-  const std::string order = Run(kAe, create).id();
-  const auto assign = [&](const std::string& user) {
-    v1::Command command;
-    command.mutable_assign_producer()->set_order_id(order);
-    command.mutable_assign_producer()->set_user_id(user);
-    return command;
-  };
+  DefineRequestFlow({"pre_approve", engine::kSalesManager},
+                    {"complete", engine::kAccountExecutive});
+  const std::string order = Run(kAe, RequestCommand()).id();
+  const auto assign = [&](const std::string& user) { return Assign(order, user); };
   Run(kAe, assign(kManager));  // Its pre-approval is ahead.
   Run(kManager, Action(order, "pre_approve"));
   EXPECT_THAT(Reject(kAe, assign(kManager)),
