@@ -3316,10 +3316,12 @@ absl::Status Decider::SetBudget(const v1::SetBudget& c) {
       ASSIGN_OR_RETURN(existing, LoadBudgetToManage(existing->budget_id(), "change"));
     }
   }
-  RETURN_IF_ERROR(RequireMaySetBudgetOf(
-      user->user_id(),
-      existing != nullptr && existing->user_id() == user->user_id() ? existing->set_by() : "",
-      absl::StrCat("set a budget for user \"", user->user_id(), "\"")));
+  // A new member's budget (a new one, or one moved to them); the one it replaces was checked
+  // with its own member and setter above.
+  if (existing == nullptr || existing->user_id() != user->user_id()) {
+    RETURN_IF_ERROR(RequireMaySetBudgetOf(
+        user->user_id(), "", absl::StrCat("set a budget for user \"", user->user_id(), "\"")));
+  }
   RETURN_IF_ERROR(ValidateText("title", given.title(), kMaxNameBytes, true));
   RETURN_IF_ERROR(ValidateDate("start", given.start()));
   RETURN_IF_ERROR(ValidateDate("end", given.end()));
