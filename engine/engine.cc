@@ -1826,6 +1826,12 @@ absl::StatusOr<ListBudgetsResponse> EngineImpl::ListBudgets(
       }
       const absl::Time created = internal::ToTime(order.created_time());
       if (created < from || created >= until) continue;
+      // Declined, cancelled: no sale was made, whatever it was worth.
+      if (const v1::WorkflowState* status = state_.StateOf(order);
+          status != nullptr && status->abandoned()) {
+        p.set_abandoned_orders(p.abandoned_orders() + 1);
+        continue;
+      }
       p.set_orders(p.orders() + 1);
       if (order.completed()) p.set_completed_orders(p.completed_orders() + 1);
       if (budget.field().empty()) {
@@ -1873,6 +1879,9 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     uint32_t orders = 0;
     uint32_t timed = 0;  // Those whose completion is known (their workflow version is).
     double seconds = 0;  // Summed from creation to completion, over the timed ones.
+    // A final state's: its orders ended undone (WorkflowState.abandoned), in the workflow
+    // version of one of them at least.
+    bool abandoned = false;
   };
   struct PerOwner {
     uint32_t open = 0;
@@ -1929,7 +1938,11 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     }
     if (order.completed()) {
       PerOwner& owner = owners[order.owner_id()];
-      for (Cycles* cycles : {&owner.completed, &owner.finished[order.status()]}) {
+      Cycles& finished = owner.finished[order.status()];
+      if (const v1::WorkflowState* status = state_.StateOf(order)) {
+        finished.abandoned = finished.abandoned || status->abandoned();
+      }
+      for (Cycles* cycles : {&owner.completed, &finished}) {
         ++cycles->orders;
         if (!completed_at.has_value()) continue;
         ++cycles->timed;
@@ -1999,6 +2012,7 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
       v1::FinishedStats* f = out->add_finished();
       f->set_status(*status);
       f->set_orders(cycles->orders);
+      f->set_abandoned(cycles->abandoned);
       if (cycles->timed > 0) f->set_average_cycle_seconds(cycles->seconds / cycles->timed);
     }
   }

@@ -2339,7 +2339,8 @@ int Client::Run(const std::string& verb, const Args& args) {
       bool first = true;
       for (const v1::FinishedStats& f : o.finished()) {
         owners.Add({first ? o.user_id() : "", first ? absl::StrCat(o.open_orders()) : "",
-                    f.status(), absl::StrCat(f.orders()), DurationText(f.average_cycle_seconds())});
+                    f.abandoned() ? absl::StrCat(f.status(), " (abandoned)") : f.status(),
+                    absl::StrCat(f.orders()), DurationText(f.average_cycle_seconds())});
         first = false;
       }
     }
@@ -2416,11 +2417,12 @@ int Client::Run(const std::string& verb, const Args& args) {
       return 0;
     }
     std::printf(
-        "as of %s; DONE: the orders counted that are finished; PERIOD GONE: how much of "
+        "as of %s; DONE: the orders counted that are finished; ABANDONED: made in the "
+        "period but ended undone (declined, cancelled), not counted; PERIOD GONE: how much of "
         "the period has gone by\n",
         TimeText(response.budgets(0).as_of()).c_str());
     Table table({"ID", "USER", "TITLE", "PERIOD", "MEASURE", "TARGET", "ACTUAL", "REACHED",
-                 "PERIOD GONE", "ORDERS", "DONE", "SET BY"});
+                 "PERIOD GONE", "ORDERS", "DONE", "ABANDONED", "SET BY"});
     for (const v1::BudgetProgress& p : response.budgets()) {
       const v1::Budget& b = p.budget();
       const std::string measure =
@@ -2434,6 +2436,7 @@ int Client::Run(const std::string& verb, const Args& args) {
                  absl::StrFormat("%.0f%%", std::floor(p.percent())),
                  absl::StrFormat("%.0f%%", std::floor(p.period_elapsed_percent())),
                  absl::StrCat(p.orders()), absl::StrCat(p.completed_orders()),
+                 absl::StrCat(p.abandoned_orders()),
                  // A goal of one's own, or a target someone set for them.
                  b.set_by().empty()          ? "-"
                  : b.set_by() == b.user_id() ? "themselves"
@@ -2958,7 +2961,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     for (const v1::WorkflowDefinition& w : workflows.workflows()) {
       std::vector<std::string> finals, followers;
       for (const v1::WorkflowState& s : w.states()) {
-        if (s.terminal()) finals.push_back(s.name());
+        if (s.terminal()) finals.push_back(s.abandoned() ? s.name() + " (abandoned)" : s.name());
       }
       for (const v1::ItemTypeDefinition& t : types.item_types()) {
         if (t.workflow() == w.name()) followers.push_back(t.name());
@@ -2986,7 +2989,10 @@ int Client::Run(const std::string& verb, const Args& args) {
     }
     Table states({"STATE", "TITLE", ""});
     for (const v1::WorkflowState& state : workflow.states()) {
-      states.Add({state.name(), state.title(), state.terminal() ? "(terminal)" : ""});
+      states.Add({state.name(), state.title(),
+                  state.abandoned()  ? "(terminal, abandoned: the work ends undone)"
+                  : state.terminal() ? "(terminal)"
+                                     : ""});
     }
     states.Print();
     Table transitions({"FROM", "ACTION", "TO", "NEEDS"});

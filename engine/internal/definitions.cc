@@ -660,13 +660,25 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
   Edges previous;
   for (const v1::Transition& t : workflow.transitions()) previous[t.to()].push_back(t.from());
   std::vector<std::string> terminal;
+  bool done_somewhere = false;  // A final state where the work is done, not abandoned.
   for (const v1::WorkflowState& state : workflow.states()) {
+    if (state.abandoned() && !state.terminal()) {
+      return Invalid(absl::StrCat(name, ": state \"", state.name(),
+                                  "\" is abandoned but not terminal; an order is abandoned where "
+                                  "it ends: mark the state terminal too, or not abandoned"));
+    }
     if (state.terminal()) terminal.push_back(state.name());
+    if (state.terminal() && !state.abandoned()) done_somewhere = true;
   }
   if (terminal.empty()) {
     return Invalid(absl::StrCat(name,
                                 " has no final state (terminal); its orders could never "
                                 "complete"));
+  }
+  if (!done_somewhere) {
+    return Invalid(absl::StrCat(name, "'s final states (", absl::StrJoin(terminal, ", "),
+                                ") are all abandoned; its orders could never be done: leave "
+                                "abandoned off the state where the work is delivered"));
   }
   const std::vector<std::string> finishing_list = Reached(std::move(terminal), previous);
   const absl::flat_hash_set<std::string> finishing(finishing_list.begin(), finishing_list.end());

@@ -795,9 +795,10 @@ TEST_F(OrderFlowTest, OrderStatsTellTimeInEachStateAndEachOwnersBook) {
   EXPECT_THAT(engine_->GetOrderStats({kManager}, nobody), StatusIs(absl::StatusCode::kNotFound));
 }
 
-TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
-  // A workflow that may also end by declining the request (seed 002's marketing requests,
-  // approved and done or denied with feedback).
+// The production workflow with one more way to end: declining the order from the start
+// (seed 002's marketing requests, approved and done or denied with feedback), a final state
+// where the work ends undone.
+v1::Command DeclinableWorkflow() {
   v1::Command publish;
   v1::WorkflowDefinition* workflow = publish.mutable_publish_workflow()->mutable_definition();
   *workflow = ProductionOrderWorkflow();
@@ -805,12 +806,17 @@ TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
   declined->set_name("declined");
   declined->set_title("Declined");
   declined->set_terminal(true);
+  declined->set_abandoned(true);
   v1::Transition* decline = workflow->add_transitions();
   decline->set_from("awaiting_script");
   decline->set_action("decline");
   decline->set_to("declined");
   decline->set_privilege(v1::REVISION_APPROVE);
-  Run(kAdmin, publish);
+  return publish;
+}
+
+TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
+  Run(kAdmin, DeclinableWorkflow());
 
   const std::string a = CreateOrder();
   clock_.Advance(absl::Hours(1));
@@ -837,9 +843,11 @@ TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
   EXPECT_DOUBLE_EQ(owner.average_cycle_seconds(), (1 + 3 + 7) * 3600.0 / 3);
   ASSERT_EQ(owner.finished_size(), 2);
   EXPECT_EQ(owner.finished(0).status(), "completed") << "in the workflow's order";
+  EXPECT_FALSE(owner.finished(0).abandoned()) << "the work was done: a deal won";
   EXPECT_EQ(owner.finished(0).orders(), 1u);
   EXPECT_DOUBLE_EQ(owner.finished(0).average_cycle_seconds(), 3 * 3600.0);
   EXPECT_EQ(owner.finished(1).status(), "declined");
+  EXPECT_TRUE(owner.finished(1).abandoned()) << "ended undone: a deal lost";
   EXPECT_EQ(owner.finished(1).orders(), 2u);
   EXPECT_DOUBLE_EQ(owner.finished(1).average_cycle_seconds(), 4 * 3600.0);  // (1h + 7h) / 2.
   // Restored later, c finished when it was declined, not when it came back.
@@ -876,6 +884,50 @@ TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
   of_type.item_type = "creatve";
   EXPECT_THAT(engine_->GetOrderStats({kManager}, of_type),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("creative, production_order")));
+}
+
+TEST_F(OrderFlowTest, BudgetsLeaveOutOrdersThatEndedUndone) {
+  Run(kAdmin, DeclinableWorkflow());
+  v1::Command set;
+  v1::Budget* budget = set.mutable_set_budget()->mutable_budget();
+  budget->set_user_id(kAe);
+  budget->set_title("November orders");
+  *budget->mutable_start() = MakeDate(2026, 11, 1);
+  *budget->mutable_end() = MakeDate(2026, 11, 30);
+  budget->set_target(4);
+  Run(kManager, set);
+  const auto progress = [&] {
+    absl::StatusOr<ListBudgetsResponse> got = engine_->ListBudgets({kManager}, {});
+    EXPECT_OK(got.status());
+    return got.ok() && got->budgets.size() == 1 ? got->budgets[0] : v1::BudgetProgress();
+  };
+
+  const std::string declined = CreateOrder();
+  const std::string delivered = CreateOrder();
+  const std::string open = CreateOrder();
+  Run(kAe, Action(declined, "decline"));
+  Run(kProducer, Script(delivered, "Draft"));
+  Run(kAe, Approve(delivered, "script", 1));
+  Run(kProducer, Spot(delivered, "s3://spot/d"));
+  Run(kAe, Approve(delivered, "spot", 1));
+  Run(kProducer, Action(delivered, "deliver"));
+  v1::BudgetProgress now = progress();
+  EXPECT_EQ(now.orders(), 2u) << "the delivered order and the open one";
+  EXPECT_EQ(now.actual(), 2);
+  EXPECT_EQ(now.completed_orders(), 1u) << "the delivered one; the declined one is not counted";
+  EXPECT_EQ(now.abandoned_orders(), 1u);
+  EXPECT_EQ(now.percent(), 50);
+
+  // An open order counts until it ends undone.
+  Run(kAe, Action(open, "decline"));
+  now = progress();
+  EXPECT_EQ(now.orders(), 1u);
+  EXPECT_EQ(now.actual(), 1);
+  EXPECT_EQ(now.abandoned_orders(), 2u);
+  // Archived, a declined order is still left out: it ended where it ended.
+  Run(kAe, OrderOnly(declined, "archive"));
+  EXPECT_EQ(progress().abandoned_orders(), 2u);
+  EXPECT_EQ(progress().actual(), 1);
 }
 
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {

@@ -278,6 +278,20 @@ TEST_F(WorkflowTest, InvalidDefinitionsAreRefused) {
   for (v1::WorkflowState& state : *endless.mutable_states()) state.set_terminal(false);
   EXPECT_THAT(Reject(kAdmin, Publish(endless)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has no final state")));
+  // An abandoned state (declined, cancelled) is where an order ends undone: a final one, and
+  // not the only kind of final state, or no order could ever be done.
+  v1::WorkflowDefinition midway = ProductionOrderWorkflow();
+  midway.mutable_states(0)->set_abandoned(true);
+  EXPECT_THAT(Reject(kAdmin, Publish(midway)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("state \"awaiting_script\" is abandoned but not terminal")));
+  v1::WorkflowDefinition hopeless = ProductionOrderWorkflow();
+  for (v1::WorkflowState& state : *hopeless.mutable_states()) {
+    if (state.terminal()) state.set_abandoned(true);
+  }
+  EXPECT_THAT(Reject(kAdmin, Publish(hopeless)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("final states (completed) are all abandoned")));
   EXPECT_THAT(Reject(kAe, Publish(ProductionOrderWorkflow())),
               StatusIs(absl::StatusCode::kPermissionDenied));
 }

@@ -763,7 +763,9 @@ def main():
                                   token=admin).stdout)
         flow["name"] = "request_flow"
         flow.pop("version", None)
-        flow["states"].append({"name": "declined", "title": "Declined", "terminal": True})
+        # Declined, a request ends undone: its orders are left out of budgets.
+        flow["states"].append({"name": "declined", "title": "Declined", "terminal": True,
+                               "abandoned": True})
         flow["transitions"].append({"from": "awaiting_script", "action": "decline",
                                     "to": "declined", "privilege": "REVISION_APPROVE",
                                     "conditions": ["COMMENT_GIVEN"]})
@@ -790,6 +792,10 @@ def main():
                and "with a comment saying why" in bare.stderr,
                "a decline without a reason is refused: " + bare.stderr)
         ok("decline with a reason", "action", akey, "decline", "--comment", "No budget", token=sam)
+        shown_flow = run_cli("workflow", "show", "request_flow", token=admin).stdout
+        expect(re.search(r"\ndeclined +Declined +\(terminal, abandoned: the work ends undone\)\n",
+                         shown_flow),
+               "workflow show marks the state where orders end undone:\n" + shown_flow)
         unknown = run_cli("type", "show", "media_reqest", token=admin)
         expect(unknown.returncode == 1 and "media_request, production_order" in unknown.stderr,
                "an unknown item type names the ones there are: " + unknown.stderr)
@@ -1274,6 +1280,7 @@ def main():
         expect(report.returncode == 0 and "STATE" in report.stdout and "AVERAGE STAY" in report.stdout
                and "\nsam " in report.stdout and " of them archived (as of " in report.stdout
                and "ENDED IN" in report.stdout and " completed " in report.stdout
+               and " declined (abandoned) " in report.stdout
                and "\nNOW: orders in the state, not counting archived ones; STAYS: "
                in report.stdout,
                "order stats prints states and owners, and what its columns count:\n"
@@ -1295,6 +1302,10 @@ def main():
                and "45" in rows[0] and "40" not in rows[0]
                and own.stdout.splitlines()[1].split()[0] == "ID",
                "a member reads their budget and how far they have come:\n" + own.stdout)
+        # Sam's declined request (AR-001) was made this year but is no sale: not counted.
+        expect(rows[0][-2] == "1" and "ABANDONED: made in the period but ended undone"
+               in own.stdout,
+               "budget list counts the declined request apart:\n" + own.stdout)
         kept = run_cli("budget", "remove", "sam-orders-this-year", token=sam)
         expect(kept.returncode == 1 and "PERMISSION_DENIED" in kept.stderr,
                "a member does not remove their own budget: " + kept.stderr)
