@@ -231,7 +231,9 @@ const std::vector<VerbSpec>& Verbs() {
   // One verb a line or two, as the help prints them.
   // clang-format off
   static const auto* const kVerbs = new std::vector<VerbSpec>{
-      {"order create", "--client ID --title TEXT --flight START..END [--length SECONDS]\n"
+      {"order create", "--title TEXT [--client ID] [--flight START..END] [--length SECONDS]\n"
+                       "               (--client: the account, unless --parent gives it;\n"
+                       "               --flight: for a type with flights, such as production_order)\n"
                        "               [--kind production|provided] [--instructions TEXT] [--id ID]\n"
                        "               [--type NAME] [--field NAME=VALUE]...   (another item type than\n"
                        "               production_order; the type's fields: type show NAME)\n"
@@ -1973,6 +1975,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     v1::CreateOrder* o = request.mutable_create_order();
     o->set_order_id(args.Get("id"));
     o->set_item_type(args.Get("type"));  // Empty: the server's default, production_order.
+    const std::string type_name = o->item_type().empty() ? "production_order" : o->item_type();
     // A client and a flight are asked for only when the type has them (a marketing request
     // may have neither), as its facets say; when the type cannot be read, the server decides.
     v1::Facets facets;
@@ -1981,7 +1984,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     grpc::Status read(grpc::StatusCode::UNKNOWN, "not read");
     if (!args.Has("client") || !args.Has("flight") || !args.fields.empty()) {
       v1::GetItemTypeRequest get;
-      get.set_name(o->item_type().empty() ? "production_order" : o->item_type());
+      get.set_name(type_name);
       read = admin_->GetItemType(Context().get(), get, &type);
       if (read.ok()) facets = type.facets();
     }
@@ -1993,18 +1996,21 @@ int Client::Run(const std::string& verb, const Args& args) {
     };
     // An item made for another is for the other's client: the server takes it from there.
     o->set_parent_order_id(args.Get("parent"));
-    o->set_client_id(facets.client_link() && !args.Has("client") && !args.Has("parent") &&
-                             !own_company()
-                         ? Required(args, "client")
-                         : args.Get("client"));
+    if (facets.client_link() && !args.Has("client") && !args.Has("parent") && !own_company()) {
+      Usage(absl::StrCat("missing --client: a ", type_name, " is made on a client's account"));
+    }
+    o->set_client_id(args.Get("client"));
     o->set_title(Required(args, "title"));
     o->set_instructions(args.Get("instructions"));
     const std::string kind = args.Get("kind", "production");
     if (kind != "production" && kind != "provided") Usage("--kind is production or provided");
     o->set_kind(kind == "provided" ? v1::PROVIDED : v1::PRODUCTION);
     if (args.Has("length")) o->set_spot_length_seconds(SpotSeconds(args));
-    if (facets.schedule() || args.Has("flight")) {
-      auto [start, end] = ParseFlight(Required(args, "flight"));
+    if (facets.schedule() && !args.Has("flight")) {
+      Usage(absl::StrCat("missing --flight: a ", type_name, " has flight dates"));
+    }
+    if (args.Has("flight")) {
+      auto [start, end] = ParseFlight(args.Get("flight"));
       *o->mutable_flight_start() = start;
       *o->mutable_flight_end() = end;
     }

@@ -402,7 +402,8 @@ def main():
                 (("ordr", "list"), 'unknown verb "ordr"; did you mean "order"?',
                  "a misspelt verb suggests the one meant"),
                 (("order", "create", "--title", "Radio"),
-                 "spotflow: missing --client\nusage: spotflow order create --client ID",
+                 "spotflow: missing --client: a production_order is made on a client's "
+                 "account\nusage: spotflow order create --title TEXT [--client ID]",
                  "a missing option shows the verb's usage"),
                 (("user", "create", "dave", "--name", "Dave", "--role", "client_contact",
                   "--client", "acme"), "takes both --client and --contact",
