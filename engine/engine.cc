@@ -1383,6 +1383,19 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
       for (std::string& field : internal::MissingRequiredFields(*type, *order)) {
         shown.add_missing_fields(std::move(field));
       }
+      // Each value checked alone, as a command giving it would be: the same words.
+      for (const v1::FieldDefinition& field : type->fields()) {
+        auto value = order->fields().find(field.name());
+        if (value == order->fields().end()) continue;
+        google::protobuf::Map<std::string, v1::FieldValue> alone;
+        alone[field.name()] = value->second;
+        if (absl::Status fits = internal::ValidateFields(*type, alone, /*require_all=*/false);
+            !fits.ok()) {
+          v1::FieldOutOfBounds* out = shown.add_fields_out_of_bounds();
+          out->set_field(field.name());
+          out->set_reason(std::string(fits.message()));
+        }
+      }
     }
   }
   // The item it was made for and those made for it, each that the caller may see, with

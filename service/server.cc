@@ -1058,6 +1058,7 @@ class OrdersService final : public v1::Orders::CallbackService {
             order.clear_parent();
             order.clear_children();
             order.clear_missing_fields();
+            order.clear_fields_out_of_bounds();
             order.clear_forward_contacts();
             order.clear_client_contacts();
             if (!order.shown_to_contact().empty()) {

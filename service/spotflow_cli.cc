@@ -1472,6 +1472,14 @@ class Client {
       for (const auto& [name, text] : rest) shown.push_back(absl::StrCat(name, " ", text));
       std::printf("  fields: %s\n", absl::StrJoin(shown, ", ").c_str());
     }
+    // Given before the type narrowed its bounds: kept, and shown as the refusal would word it.
+    for (const v1::FieldOutOfBounds& f : o.fields_out_of_bounds()) {
+      std::printf(
+          "  field %s no longer fits its type: %s (kept as given; spotflow order update "
+          "%s --field %s=VALUE)\n",
+          f.field().c_str(), f.reason().c_str(),
+          o.key().empty() ? o.order_id().c_str() : o.key().c_str(), f.field().c_str());
+    }
     if (!o.missing_fields().empty()) {
       std::printf("  to fill in: %s (spotflow order update %s --field NAME=VALUE)\n",
                   absl::StrJoin(o.missing_fields(), ", ").c_str(),

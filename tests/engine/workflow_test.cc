@@ -642,6 +642,15 @@ TEST_F(WorkflowTest, FormFieldsTakeTheirRangesAndChoices) {
   tight->mutable_fields(2)->set_max(1000);
   Run(kAdmin, tighter);
   EXPECT_EQ(Order(unpicked).fields().at("budget").integer_value(), 5000);
+  // Those who may change it are told, in the words a command giving it would be refused in.
+  absl::StatusOr<v1::OrderView> outside = engine_->GetOrder({kAe}, unpicked);
+  ASSERT_OK(outside.status());
+  ASSERT_EQ(outside->fields_out_of_bounds_size(), 1);
+  EXPECT_EQ(outside->fields_out_of_bounds(0).field(), "budget");
+  EXPECT_EQ(outside->fields_out_of_bounds(0).reason(),
+            "field \"budget\" is 5000; it takes 1000 or less");
+  EXPECT_THAT(engine_->GetOrder({kProducer}, unpicked)->fields_out_of_bounds(), IsEmpty())
+      << "not theirs to change";
   v1::Command pick;
   pick.mutable_update_order()->set_order_id(unpicked);
   (*pick.mutable_update_order()->mutable_fields())["channel"].set_string_value("print");
@@ -652,6 +661,8 @@ TEST_F(WorkflowTest, FormFieldsTakeTheirRangesAndChoices) {
                        HasSubstr("field \"budget\" is 1001; it takes 1000 or less")));
   (*pick.mutable_update_order()->mutable_fields())["budget"].set_integer_value(-1000);
   Run(kAe, pick);  // No least value now.
+  EXPECT_THAT(engine_->GetOrder({kAe}, unpicked)->fields_out_of_bounds(), IsEmpty())
+      << "changed to fit";
 }
 
 TEST_F(WorkflowTest, ConfiguredItemTypeHasItsFormAndKeys) {

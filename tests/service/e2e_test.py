@@ -946,6 +946,21 @@ def main():
         expect("budget_code" not in run_cli("order", "show", "MKT-002",
                                             token=tokens["carol"]).stdout,
                "the client is not asked for the house's field")
+        # Choices narrowed later: the value given before stays, and the house is told.
+        with open(os.path.join(data_dir, "marketing.json")) as original:
+            narrowed = json.load(original)
+        narrowed["fields"][1]["choices"] = ["print", "radio"]
+        with open(os.path.join(data_dir, "marketing_narrowed.json"), "w") as out:
+            json.dump(narrowed, out)
+        ok("the request form's choices narrowed", "type", "define",
+           os.path.join(data_dir, "marketing_narrowed.json"))
+        kept_web = run_cli("order", "show", "MKT-002", token=sam).stdout
+        expect("fields: channel web" in kept_web
+               and '\n  field channel no longer fits its type: field "channel" is one of: print, '
+               'radio; not "web" (kept as given; spotflow order update MKT-002 --field '
+               'channel=VALUE)\n' in kept_web,
+               "order show flags a value its type no longer takes:\n" + kept_web)
+        ok("the choices as they were", "type", "define", os.path.join(data_dir, "marketing.json"))
         unfilled = run_cli("action", "MKT-002", "complete", token=sam)
         expect(unfilled.returncode == 1 and "FAILED_PRECONDITION" in unfilled.stderr
                and "lacks its required field budget_code" in unfilled.stderr,
