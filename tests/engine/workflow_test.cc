@@ -1404,6 +1404,22 @@ TEST_F(WorkflowTest, TheHouseKeepsSomeTypesAndFieldsToItself) {
                        HasSubstr("lacks its required field cost, which it needs to finish")));
   ASSERT_OK_AND_ASSIGN(v1::OrderView producers, engine_->GetOrder({kProducer}, requested));
   EXPECT_THAT(producers.missing_fields(), IsEmpty()) << "not theirs to fill in";
+  // Declined, a request ends undone: the cost of work never done is not asked for.
+  v1::WorkflowDefinition declinable = ProductionOrderWorkflow();
+  v1::WorkflowState* declined = declinable.add_states();
+  declined->set_name("declined");
+  declined->set_terminal(true);
+  declined->set_abandoned(true);
+  v1::Transition* decline = declinable.add_transitions();
+  decline->set_from("awaiting_script");
+  decline->set_action("decline");
+  decline->set_to("declined");
+  decline->set_privilege(v1::REVISION_APPROVE);
+  Run(kAdmin, Publish(declinable));
+  const std::string turned_down = Run(kClientUser, request).id();
+  Run(kAe, Action(turned_down, "decline"));
+  EXPECT_EQ(Order(turned_down).status(), "declined");
+  EXPECT_TRUE(Order(turned_down).completed());
   ASSERT_OK_AND_ASSIGN(v1::OrderView not_theirs, engine_->GetOrder({kClientUser}, requested));
   EXPECT_THAT(not_theirs.missing_fields(), IsEmpty());
   v1::Command fill;
