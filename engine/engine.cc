@@ -396,6 +396,8 @@ class EngineImpl final : public Engine {
   OrderView Shown(const UserView& caller, OrderView order, absl::Time now) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     order.set_status_title(state_.StatusTitle(order));
+    const v1::WorkflowState* status = state_.StateOf(order);
+    order.set_abandoned(status != nullptr && status->abandoned());
     const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
     if (type != nullptr) {
       order.set_item_type_title(type->title());
@@ -1892,14 +1894,13 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     uint32_t orders = 0;
     uint32_t timed = 0;  // Those whose completion is known (their workflow version is).
     double seconds = 0;  // Summed from creation to completion, over the timed ones.
-    // A final state's: its orders ended undone (WorkflowState.abandoned), in the workflow
-    // version of one of them at least.
-    bool abandoned = false;
   };
   struct PerOwner {
     uint32_t open = 0;
     Cycles completed;
-    std::map<std::string, Cycles> finished;  // By the final state reached.
+    // By the final state reached, and whether it was abandoned in the order's workflow
+    // version (a version may have changed that): a row each, so lost deals never mix with won.
+    std::map<std::pair<std::string, bool>, Cycles> finished;
   };
   std::map<std::string, PerState> states;
   std::map<std::string, PerOwner> owners;
@@ -1951,10 +1952,8 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     }
     if (order.completed()) {
       PerOwner& owner = owners[order.owner_id()];
-      Cycles& finished = owner.finished[order.status()];
-      if (const v1::WorkflowState* status = state_.StateOf(order)) {
-        finished.abandoned = finished.abandoned || status->abandoned();
-      }
+      const v1::WorkflowState* status = state_.StateOf(order);
+      Cycles& finished = owner.finished[{order.status(), status != nullptr && status->abandoned()}];
       for (Cycles* cycles : {&owner.completed, &finished}) {
         ++cycles->orders;
         if (!completed_at.has_value()) continue;
@@ -2013,19 +2012,20 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     if (per.completed.timed > 0) {
       out->set_average_cycle_seconds(per.completed.seconds / per.completed.timed);
     }
-    std::vector<std::pair<const std::string*, const Cycles*>> finished;
-    for (const auto& [status, cycles] : per.finished) finished.emplace_back(&status, &cycles);
+    std::vector<std::pair<const std::pair<std::string, bool>*, const Cycles*>> finished;
+    for (const auto& [ended, cycles] : per.finished) finished.emplace_back(&ended, &cycles);
     const auto rank = [&](const std::string& status) {
       const auto it = states.find(status);
       return it == states.end() ? SIZE_MAX : it->second.rank;
     };
-    std::stable_sort(finished.begin(), finished.end(),
-                     [&](const auto& a, const auto& b) { return rank(*a.first) < rank(*b.first); });
-    for (const auto& [status, cycles] : finished) {
+    std::stable_sort(finished.begin(), finished.end(), [&](const auto& a, const auto& b) {
+      return rank(a.first->first) < rank(b.first->first);
+    });
+    for (const auto& [ended, cycles] : finished) {
       v1::FinishedStats* f = out->add_finished();
-      f->set_status(*status);
+      f->set_status(ended->first);
       f->set_orders(cycles->orders);
-      f->set_abandoned(cycles->abandoned);
+      f->set_abandoned(ended->second);
       if (cycles->timed > 0) f->set_average_cycle_seconds(cycles->seconds / cycles->timed);
     }
   }

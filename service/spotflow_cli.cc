@@ -918,7 +918,7 @@ class Client {
         const std::string revisions = RevisionCounts(o);
         std::printf("%s etag %llu: status %s%s%s%s%s\n", o.key().c_str(),
                     static_cast<unsigned long long>(o.version()),
-                    StatusText(o, /*long_form=*/true).c_str(), o.completed() ? " (final)" : "",
+                    StatusText(o, /*long_form=*/true).c_str(), FinalText(o),
                     o.archived() ? ", archived" : "", revisions.empty() ? "" : ", ",
                     revisions.c_str());
         // After the first, each change with who made it and what it changed, from the
@@ -1319,6 +1319,11 @@ class Client {
     }
   }
 
+  // After an order's status: whether its work ended there, and how.
+  static const char* FinalText(const v1::OrderView& o) {
+    return !o.completed() ? "" : o.abandoned() ? " (final, abandoned)" : " (final)";
+  }
+
   static std::string FieldText(const v1::FieldValue& value) {
     switch (value.value_case()) {
       case v1::FieldValue::kIntegerValue:
@@ -1390,7 +1395,7 @@ class Client {
     std::printf("%s  %s\n", o.key().c_str(), o.title().c_str());
     // `completed` says the status is one its workflow ends in.
     std::printf("  id %s, status %s%s%s, etag %llu\n", o.order_id().c_str(),
-                StatusText(o, /*long_form=*/true).c_str(), o.completed() ? " (final)" : "",
+                StatusText(o, /*long_form=*/true).c_str(), FinalText(o),
                 o.archived() ? ", archived" : "", static_cast<unsigned long long>(o.version()));
     // The producer only when one is assigned: a client's login is not told, and "-" would
     // read to it as "none".

@@ -3559,6 +3559,9 @@ bool Decider::WaitsForSomeoneElse(const v1::OrderView& order, const v1::Transiti
 std::vector<std::string> Decider::OpenActions(const v1::OrderView& order, bool moving_only) const {
   std::vector<std::string> open;
   if (order.archived() || order.deleted()) return open;
+  // A finished order waits for no one: a way out of its final state (reopening a lost deal)
+  // is open to those who may take it, but it is in nobody's queue.
+  if (moving_only && order.completed()) return open;
   absl::StatusOr<const v1::WorkflowDefinition*> workflow = WorkflowOf(order);
   if (!workflow.ok()) return open;
   const bool own_login = !actor_.contact_id().empty() && actor_.client_id() == order.client_id();

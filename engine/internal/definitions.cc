@@ -559,11 +559,14 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
   const std::string name = absl::StrCat("workflow \"", workflow.name(), "\"");
   if (workflow.states().empty()) return Invalid(absl::StrCat(name, " has no states"));
   absl::flat_hash_set<std::string> states;
+  absl::flat_hash_set<std::string> finals, done_finals;  // Terminal; terminal, not abandoned.
   for (const v1::WorkflowState& state : workflow.states()) {
     RETURN_IF_ERROR(ValidateId("state name", state.name()));
     if (!states.insert(state.name()).second) {
       return Invalid(absl::StrCat(name, " defines state \"", state.name(), "\" twice"));
     }
+    if (state.terminal()) finals.insert(state.name());
+    if (state.terminal() && !state.abandoned()) done_finals.insert(state.name());
   }
   if (workflow.initial_states().empty()) {
     return Invalid(absl::StrCat(name, " has no initial state"));
@@ -581,6 +584,13 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
     if (!states.contains(initial.state())) {
       return Invalid(absl::StrCat(name, " starts ", v1::OrderKind_Name(initial.kind()),
                                   " orders in unknown state \"", initial.state(), "\""));
+    }
+    // An order starts with its work ahead of it: one made done (or lost) would count so
+    // without a step taken.
+    if (finals.contains(initial.state())) {
+      return Invalid(absl::StrCat(name, " starts ", v1::OrderKind_Name(initial.kind()),
+                                  " orders in final state \"", initial.state(),
+                                  "\"; start them where their work begins"));
     }
     frontier.push_back(initial.state());
   }
@@ -600,6 +610,7 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
     if (!states.contains(t.from()) || !states.contains(t.to())) {
       return Invalid(absl::StrCat(name, ": ", label, " names an unknown state"));
     }
+
     if (t.privilege() == v1::PRIVILEGE_UNSPECIFIED) {
       return Invalid(absl::StrCat(name, ": ", label,
                                   " names no privilege; give it the one whoever takes the action "
@@ -679,6 +690,19 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
     return Invalid(absl::StrCat(name, "'s final states (", absl::StrJoin(terminal, ", "),
                                 ") are all abandoned; its orders could never be done: leave "
                                 "abandoned off the state where the work is delivered"));
+  }
+  // And each kind of order may be done, not only lost: from where it starts, some way leads
+  // to a final state that is not abandoned.
+  const std::vector<std::string> doable_list =
+      Reached(std::vector<std::string>(done_finals.begin(), done_finals.end()), previous);
+  const absl::flat_hash_set<std::string> doable(doable_list.begin(), doable_list.end());
+  for (const v1::InitialState& initial : workflow.initial_states()) {
+    if (!doable.contains(initial.state())) {
+      return Invalid(absl::StrCat(
+          name, " starts ", v1::OrderKind_Name(initial.kind()), " orders in \"", initial.state(),
+          "\", from which every way ends abandoned; add a way on to where the work is done (",
+          absl::StrJoin(std::set<std::string>(done_finals.begin(), done_finals.end()), ", "), ")"));
+    }
   }
   const std::vector<std::string> finishing_list = Reached(std::move(terminal), previous);
   const absl::flat_hash_set<std::string> finishing(finishing_list.begin(), finishing_list.end());

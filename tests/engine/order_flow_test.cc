@@ -884,6 +884,23 @@ TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
   of_type.item_type = "creatve";
   EXPECT_THAT(engine_->GetOrderStats({kManager}, of_type),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("creative, production_order")));
+
+  // A later version that no longer marks "declined" abandoned: its declines get a row of their
+  // own, rather than joining the lost ones or turning them into won ones.
+  v1::Command unmarked = DeclinableWorkflow();
+  v1::WorkflowDefinition* v3 = unmarked.mutable_publish_workflow()->mutable_definition();
+  v3->mutable_states(v3->states_size() - 1)->set_abandoned(false);
+  Run(kAdmin, unmarked);
+  Run(kAe, Action(CreateOrder(), "decline"));
+  stats = engine_->GetOrderStats({kManager}, {});
+  ASSERT_OK(stats.status());
+  ASSERT_EQ(stats->owners(0).finished_size(), 3);
+  EXPECT_EQ(stats->owners(0).finished(1).status(), "declined");
+  EXPECT_FALSE(stats->owners(0).finished(1).abandoned());
+  EXPECT_EQ(stats->owners(0).finished(1).orders(), 1u);
+  EXPECT_EQ(stats->owners(0).finished(2).status(), "declined");
+  EXPECT_TRUE(stats->owners(0).finished(2).abandoned());
+  EXPECT_EQ(stats->owners(0).finished(2).orders(), 2u);
 }
 
 TEST_F(OrderFlowTest, BudgetsLeaveOutOrdersThatEndedUndone) {
@@ -911,6 +928,9 @@ TEST_F(OrderFlowTest, BudgetsLeaveOutOrdersThatEndedUndone) {
   Run(kProducer, Spot(delivered, "s3://spot/d"));
   Run(kAe, Approve(delivered, "spot", 1));
   Run(kProducer, Action(delivered, "deliver"));
+  EXPECT_TRUE(engine_->GetOrder({kAe}, declined)->abandoned()) << "ended undone";
+  EXPECT_FALSE(engine_->GetOrder({kAe}, delivered)->abandoned());
+  EXPECT_FALSE(engine_->GetOrder({kAe}, open)->abandoned());
   v1::BudgetProgress now = progress();
   EXPECT_EQ(now.orders(), 2u) << "the delivered order and the open one";
   EXPECT_EQ(now.actual(), 2);
@@ -3771,7 +3791,12 @@ TEST_F(OrderFlowTest, AClientRequesterReadsWhatTheHouseSaidWhenItFinishedItsRequ
   v1::Command deliver = Action(again, "deliver");
   deliver.mutable_perform_action()->set_comment("First cut delivered");
   Run(kProducer, deliver);
+  // Reopening is open to the AE, but a finished order waits for no one: not in a queue.
+  ASSERT_OK_AND_ASSIGN(v1::OrderView finished, engine_->GetOrder({kAe}, again));
+  EXPECT_THAT(finished.open_actions(), ElementsAre("reopen"));
+  EXPECT_FALSE(Queued(kAe, again));
   Run(kAe, Action(again, "reopen"));
+  EXPECT_TRUE(Queued(kProducer, again)) << "open again: a spot to record";
   Run(kProducer, Spot(again, "s3://spot/2"));
   Run(kAe, Forward(again, "spot", 2));
   Run(kClientUser, ClientAnswer(again, "spot", 2, true));

@@ -285,6 +285,27 @@ TEST_F(WorkflowTest, InvalidDefinitionsAreRefused) {
   EXPECT_THAT(Reject(kAdmin, Publish(midway)),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("state \"awaiting_script\" is abandoned but not terminal")));
+  // Each kind of order starts where its work begins, and may be done from there.
+  v1::WorkflowDefinition born_done = ProductionOrderWorkflow();
+  born_done.mutable_initial_states(2)->set_state("completed");
+  EXPECT_THAT(Reject(kAdmin, Publish(born_done)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("starts REUSE orders in final state \"completed\"")));
+  v1::WorkflowDefinition lost_cause = ProductionOrderWorkflow();
+  for (const char* name : {"shelved", "dropped"}) lost_cause.add_states()->set_name(name);
+  lost_cause.mutable_states(lost_cause.states_size() - 1)->set_terminal(true);
+  lost_cause.mutable_states(lost_cause.states_size() - 1)->set_abandoned(true);
+  lost_cause.mutable_initial_states(1)->set_state("shelved");  // PROVIDED orders.
+  v1::Transition* drop = lost_cause.add_transitions();
+  drop->set_from("shelved");
+  drop->set_action("drop");
+  drop->set_to("dropped");
+  drop->set_privilege(v1::ORDER_MANAGE);
+  EXPECT_THAT(Reject(kAdmin, Publish(lost_cause)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("starts PROVIDED orders in \"shelved\", from which every way "
+                                 "ends abandoned; add a way on to where the work is done "
+                                 "(completed)")));
   v1::WorkflowDefinition hopeless = ProductionOrderWorkflow();
   for (v1::WorkflowState& state : *hopeless.mutable_states()) {
     if (state.terminal()) state.set_abandoned(true);

@@ -797,6 +797,9 @@ def main():
         expect(re.search(r"\ndeclined +Declined +\(terminal, abandoned: the work ends undone\)\n",
                          shown_flow),
                "workflow show marks the state where orders end undone:\n" + shown_flow)
+        ended = run_cli("order", "show", akey, token=sam).stdout
+        expect(", status declined (final, abandoned), " in ended,
+               "order show says the request ended undone:\n" + ended)
         unknown = run_cli("type", "show", "media_reqest", token=admin)
         expect(unknown.returncode == 1 and "media_request, production_order" in unknown.stderr,
                "an unknown item type names the ones there are: " + unknown.stderr)
