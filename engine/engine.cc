@@ -1785,6 +1785,24 @@ absl::Status EngineImpl::FiltersNameSomeoneLocked(const UserView& caller,
   return absl::OkStatus();
 }
 
+namespace {
+
+// When `order`, in a final state, last reached it by a step of its workflow (a restore into it
+// is not one); none while it is in no final state.
+std::optional<absl::Time> FinishedAt(const OrderView& order) {
+  if (!order.completed()) return std::nullopt;
+  const auto& history = order.status_history();
+  for (int i = history.size() - 1; i >= 0; --i) {
+    const v1::StatusEntered& entry = history[i];
+    if (entry.archived() || entry.status() != order.status()) continue;
+    if (i > 0 && history[i - 1].archived()) continue;  // Restored into it.
+    return internal::ToTime(entry.time());
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 absl::StatusOr<ListBudgetsResponse> EngineImpl::ListBudgets(
     const Principal& principal, const ListBudgetsRequest& request) const {
   absl::ReaderMutexLock lock(&mu_);
@@ -1839,8 +1857,11 @@ absl::StatusOr<ListBudgetsResponse> EngineImpl::ListBudgets(
                                      : order.item_type() != budget.item_type()) {
         continue;
       }
-      const absl::Time created = internal::ToTime(order.created_time());
-      if (created < from || created >= until) continue;
+      // In the period by when it was made, or by when it was done.
+      const std::optional<absl::Time> when = budget.basis() == v1::ORDERS_DONE
+                                                 ? FinishedAt(order)
+                                                 : internal::ToTime(order.created_time());
+      if (!when.has_value() || *when < from || *when >= until) continue;
       // Declined, cancelled: no sale was made, whatever it was worth.
       if (const v1::WorkflowState* status = state_.StateOf(order);
           status != nullptr && status->abandoned()) {
@@ -1897,6 +1918,7 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
   };
   struct PerOwner {
     uint32_t open = 0;
+    uint32_t archived_unfinished = 0;
     Cycles completed;
     // By the final state reached, and whether it was abandoned in the order's workflow
     // version (a version may have changed that): a row each, so lost deals never mix with won.
@@ -1962,6 +1984,8 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
       }
     } else if (!order.archived()) {
       ++owners[order.owner_id()].open;
+    } else {
+      ++owners[order.owner_id()].archived_unfinished;
     }
   };
   // A filter by client or owner walks that one's orders (the smaller set), as ListOrders does.
@@ -2008,6 +2032,7 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     v1::OwnerStats* out = stats.add_owners();
     out->set_user_id(user);
     out->set_open_orders(per.open);
+    out->set_archived_unfinished_orders(per.archived_unfinished);
     out->set_completed_orders(per.completed.orders);
     if (per.completed.timed > 0) {
       out->set_average_cycle_seconds(per.completed.seconds / per.completed.timed);

@@ -270,12 +270,12 @@ const std::vector<VerbSpec>& Verbs() {
                       "               those ended in each final state)",
        0, 0, {"owner", "client", "type", "since", "until"}, false},
       {"budget set", "USER --title TEXT --period START..END --target N [--type TYPE]\n"
-                     "               [--field NAME]   (a target for USER's orders made in the period:\n"
-                     "               counted, or --field of --type summed; sales managers, for their\n"
-                     "               team)\n"
+                     "               [--field NAME] [--basis made|done]   (a target for USER's orders\n"
+                     "               made in the period, or done in it (delivered, won): counted, or\n"
+                     "               --field of --type summed; sales managers, for their team)\n"
                      "  budget set --id ID [USER] [--title ...] [--target N] ...   (changes what is\n"
                      "               given of that budget, from the version it reads)",
-       0, 1, {"title", "period", "target", "type", "field", "id"}, true},
+       0, 1, {"title", "period", "target", "type", "field", "basis", "id"}, true},
       {"budget list", "[--user USER]   (your budgets and your team's, with how far each has come)",
        0, 0, {"user"}, false},
       {"budget remove", "BUDGET   (its member's manager; a target set for you is not yours to remove)",
@@ -1994,13 +1994,10 @@ int Client::Run(const std::string& verb, const Args& args) {
     v1::Facets facets;
     // The type, read once: for its facets, and for the fields' types when --field is given.
     v1::ItemTypeDefinition type;
-    grpc::Status read(grpc::StatusCode::UNKNOWN, "not read");
-    if (!args.Has("client") || !args.Has("flight") || !args.fields.empty()) {
-      v1::GetItemTypeRequest get;
-      get.set_name(type_name);
-      read = admin_->GetItemType(Context().get(), get, &type);
-      if (read.ok()) facets = type.facets();
-    }
+    v1::GetItemTypeRequest get;
+    get.set_name(type_name);
+    const grpc::Status read = admin_->GetItemType(Context().get(), get, &type);
+    if (read.ok()) facets = type.facets();
     // A client's login submits for its own company, named by its login.
     const auto own_company = [&] {
       v1::UserView me;
@@ -2010,7 +2007,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     // An item made for another is for the other's client: the server takes it from there.
     o->set_parent_order_id(args.Get("parent"));
     if (facets.client_link() && !args.Has("client") && !args.Has("parent") && !own_company()) {
-      Usage(absl::StrCat("missing --client: a ", type_name, " is made on a client's account"));
+      Usage(absl::StrCat("missing --client: type ", type_name, " is made on a client's account"));
     }
     o->set_client_id(args.Get("client"));
     o->set_title(Required(args, "title"));
@@ -2020,7 +2017,10 @@ int Client::Run(const std::string& verb, const Args& args) {
     o->set_kind(kind == "provided" ? v1::PROVIDED : v1::PRODUCTION);
     if (args.Has("length")) o->set_spot_length_seconds(SpotSeconds(args));
     if (facets.schedule() && !args.Has("flight")) {
-      Usage(absl::StrCat("missing --flight: a ", type_name, " has flight dates"));
+      Usage(absl::StrCat("missing --flight: type ", type_name, " has flight dates"));
+    }
+    if (read.ok() && !facets.schedule() && args.Has("flight")) {
+      Usage(absl::StrCat("type ", type_name, " has no flight dates: leave --flight out"));
     }
     if (args.Has("flight")) {
       auto [start, end] = ParseFlight(args.Get("flight"));
@@ -2338,7 +2338,8 @@ int Client::Run(const std::string& verb, const Args& args) {
     if (stats.orders() == 0) return 0;
     std::printf(
         "NOW: orders in the state, not counting archived ones; STAYS: times an order entered "
-        "it, and how long it stayed (until now for a stay going on)\n");
+        "it, and how long it stayed (until now for a stay going on; none in a final state, "
+        "where the work has ended)\n");
     Table states({"STATE", "NOW", "STAYS", "AVERAGE STAY", "MEDIAN STAY"});
     for (const v1::StateStats& s : stats.states()) {
       const bool timed = s.stays() != 0;
@@ -2350,14 +2351,20 @@ int Client::Run(const std::string& verb, const Args& args) {
     std::printf("\n");
     // One row per final state an owner's orders ended in (delivered apart from declined), so
     // an average time to finish never mixes the two.
-    Table owners({"OWNER", "OPEN", "ENDED IN", "ORDERS", "AVERAGE TIME FROM CREATION"});
+    std::printf(
+        "OPEN: under way; SET ASIDE: archived before they finished; ENDED IN: the final state "
+        "finished ones reached (abandoned: ended undone, such as declined)\n");
+    Table owners(
+        {"OWNER", "OPEN", "SET ASIDE", "ENDED IN", "ORDERS", "AVERAGE TIME FROM CREATION"});
     for (const v1::OwnerStats& o : stats.owners()) {
       if (o.finished().empty()) {
-        owners.Add({o.user_id(), absl::StrCat(o.open_orders()), "-", "0", "-"});
+        owners.Add({o.user_id(), absl::StrCat(o.open_orders()),
+                    absl::StrCat(o.archived_unfinished_orders()), "-", "0", "-"});
       }
       bool first = true;
       for (const v1::FinishedStats& f : o.finished()) {
         owners.Add({first ? o.user_id() : "", first ? absl::StrCat(o.open_orders()) : "",
+                    first ? absl::StrCat(o.archived_unfinished_orders()) : "",
                     f.abandoned() ? absl::StrCat(f.status(), " (abandoned)") : f.status(),
                     absl::StrCat(f.orders()), DurationText(f.average_cycle_seconds())});
         first = false;
@@ -2413,6 +2420,11 @@ int Client::Run(const std::string& verb, const Args& args) {
     }
     if (!found || args.Has("type")) budget->set_item_type(args.Get("type"));
     if (!found || args.Has("field")) budget->set_field(args.Get("field"));
+    if (!found || args.Has("basis")) {
+      const std::string basis = args.Get("basis", "made");
+      if (basis != "made" && basis != "done") Usage("--basis is made or done");
+      budget->set_basis(basis == "done" ? v1::ORDERS_DONE : v1::ORDERS_MADE);
+    }
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->SetBudget(c, q, out); });
   }
@@ -2436,18 +2448,19 @@ int Client::Run(const std::string& verb, const Args& args) {
       return 0;
     }
     std::printf(
-        "as of %s; DONE: the orders counted that are finished; ABANDONED: made in the "
-        "period but ended undone (declined, cancelled), not counted; PERIOD GONE: how much of "
-        "the period has gone by\n",
+        "as of %s; MEASURE: orders made in the period, or done in it; DONE: the orders "
+        "counted that are finished; ABANDONED: in the period but ended undone (declined, "
+        "cancelled), not counted; PERIOD GONE: how much of the period has gone by\n",
         TimeText(response.budgets(0).as_of()).c_str());
     Table table({"ID", "USER", "TITLE", "PERIOD", "MEASURE", "TARGET", "ACTUAL", "REACHED",
                  "PERIOD GONE", "ORDERS", "DONE", "ABANDONED", "SET BY"});
     for (const v1::BudgetProgress& p : response.budgets()) {
       const v1::Budget& b = p.budget();
+      const char* basis = b.basis() == v1::ORDERS_DONE ? "done" : "made";
       const std::string measure =
-          !b.field().empty()       ? absl::StrCat("sum of ", b.field(), " (", b.item_type(), ")")
-          : !b.item_type().empty() ? absl::StrCat("orders (", b.item_type(), ")")
-                                   : "orders";
+          !b.field().empty() ? absl::StrCat("sum of ", b.field(), " (", b.item_type(), "), ", basis)
+          : !b.item_type().empty() ? absl::StrCat("orders ", basis, " (", b.item_type(), ")")
+                                   : absl::StrCat("orders ", basis);
       table.Add({b.budget_id(), b.user_id(), b.title(),
                  absl::StrCat(DateText(b.start()), "..", DateText(b.end())), measure,
                  absl::StrCat(b.target()), absl::StrCat(p.actual()),
@@ -3002,7 +3015,8 @@ int Client::Run(const std::string& verb, const Args& args) {
     if (PrintJson(workflow)) return 0;
     std::printf("%s version %u\n", workflow.name().c_str(), workflow.version());
     for (const v1::InitialState& initial : workflow.initial_states()) {
-      std::printf("  a %s order starts in %s\n",
+      // "Of kind": a PRODUCTION order is not the production_order type's.
+      std::printf("  an order of kind %s (order create --kind) starts in %s\n",
                   absl::AsciiStrToLower(v1::OrderKind_Name(initial.kind())).c_str(),
                   initial.state().c_str());
     }

@@ -3326,6 +3326,11 @@ absl::Status Decider::SetBudget(const v1::SetBudget& c) {
         user->user_id(), "", absl::StrCat("set a budget for user \"", user->user_id(), "\"")));
   }
   RETURN_IF_ERROR(ValidateText("title", given.title(), kMaxNameBytes, true));
+  if (!v1::BudgetBasis_IsValid(given.basis())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "basis ", static_cast<int>(given.basis()),
+        " is none of ORDERS_MADE (orders made in the period) and ORDERS_DONE (orders done in it)"));
+  }
   RETURN_IF_ERROR(ValidateDate("start", given.start()));
   RETURN_IF_ERROR(ValidateDate("end", given.end()));
   if (CompareDates(given.end(), given.start()) < 0) {

@@ -765,6 +765,7 @@ TEST_F(OrderFlowTest, OrderStatsTellTimeInEachStateAndEachOwnersBook) {
   EXPECT_EQ(done.orders_now(), 1u);
   EXPECT_EQ(done.stays(), 0u) << "a final state's clock has stopped";
   EXPECT_EQ(now.owners(0).open_orders(), 1u) << "a";
+  EXPECT_EQ(now.owners(0).archived_unfinished_orders(), 1u) << "b, set aside";
   EXPECT_EQ(now.owners(0).completed_orders(), 1u);
   EXPECT_DOUBLE_EQ(now.owners(0).average_cycle_seconds(), 2 * 3600.0);
 
@@ -779,6 +780,7 @@ TEST_F(OrderFlowTest, OrderStatsTellTimeInEachStateAndEachOwnersBook) {
   EXPECT_DOUBLE_EQ(again.average_seconds(), (2 + 6 + 1 + 1) * 3600.0 / 4);
   EXPECT_DOUBLE_EQ(again.median_seconds(), 1.5 * 3600);
   EXPECT_EQ(now.owners(0).open_orders(), 2u) << "a and b";
+  EXPECT_EQ(now.owners(0).archived_unfinished_orders(), 0u);
   // c archived once completed: still completed, at the same time.
   Run(kAe, OrderOnly(c, "archive"));
   Run(kAe, OrderOnly(c, "restore"));
@@ -948,6 +950,63 @@ TEST_F(OrderFlowTest, BudgetsLeaveOutOrdersThatEndedUndone) {
   Run(kAe, OrderOnly(declined, "archive"));
   EXPECT_EQ(progress().abandoned_orders(), 2u);
   EXPECT_EQ(progress().actual(), 1);
+}
+
+// A budget of orders done (seed 002's deals won) counts each when it reaches a final state
+// that is not abandoned, whenever it was made.
+TEST_F(OrderFlowTest, BudgetsOfOrdersDoneCountThemWhenTheyFinish) {
+  Run(kAdmin, DeclinableWorkflow());
+  v1::Command set;
+  v1::Budget* budget = set.mutable_set_budget()->mutable_budget();
+  budget->set_user_id(kAe);
+  budget->set_title("Delivered this week");
+  *budget->mutable_start() = MakeDate(2026, 11, 24);  // Tomorrow: the clock stands on the 23rd.
+  *budget->mutable_end() = MakeDate(2026, 11, 30);
+  budget->set_target(2);
+  budget->set_basis(v1::ORDERS_DONE);
+  v1::Command odd = set;
+  odd.mutable_set_budget()->mutable_budget()->set_basis(static_cast<v1::BudgetBasis>(7));
+  EXPECT_THAT(Reject(kManager, odd),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("basis 7 is none of ORDERS_MADE (orders made in the period) and "
+                                 "ORDERS_DONE")));
+  Run(kManager, set);
+  const auto progress = [&] {
+    absl::StatusOr<ListBudgetsResponse> got = engine_->ListBudgets({kManager}, {});
+    EXPECT_OK(got.status());
+    return got.ok() && got->budgets.size() == 1 ? got->budgets[0] : v1::BudgetProgress();
+  };
+  const auto deliver = [&](const std::string& order) {
+    Run(kProducer, Script(order, "Draft"));
+    Run(kAe, Approve(order, "script", 1));
+    Run(kProducer, Spot(order, "s3://spot/" + order));
+    Run(kAe, Approve(order, "spot", 1));
+    Run(kProducer, Action(order, "deliver"));
+  };
+
+  const std::string made_before = CreateOrder();
+  const std::string lost = CreateOrder();
+  const std::string open = CreateOrder();
+  deliver(CreateOrder());           // Done before the period.
+  clock_.Advance(absl::Hours(24));  // The 24th.
+  EXPECT_EQ(progress().orders(), 0u);
+  deliver(made_before);
+  Run(kAe, Action(lost, "decline"));
+  v1::BudgetProgress now = progress();
+  EXPECT_EQ(now.orders(), 1u) << "made before the period, done in it";
+  EXPECT_EQ(now.actual(), 1);
+  EXPECT_EQ(now.completed_orders(), 1u);
+  EXPECT_EQ(now.abandoned_orders(), 1u) << "lost in the period";
+  EXPECT_EQ(now.percent(), 50);
+  // Archived and restored, it was done when it was delivered, not when it came back.
+  Run(kAe, OrderOnly(made_before, "archive"));
+  clock_.Advance(absl::Hours(24 * 7));  // December.
+  Run(kAe, OrderOnly(made_before, "restore"));
+  deliver(open);  // Done after the period.
+  now = progress();
+  EXPECT_EQ(now.orders(), 1u);
+  EXPECT_EQ(now.actual(), 1);
+  EXPECT_EQ(now.period_elapsed_percent(), 100);
 }
 
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {

@@ -402,7 +402,7 @@ def main():
                 (("ordr", "list"), 'unknown verb "ordr"; did you mean "order"?',
                  "a misspelt verb suggests the one meant"),
                 (("order", "create", "--title", "Radio"),
-                 "spotflow: missing --client: a production_order is made on a client's "
+                 "spotflow: missing --client: type production_order is made on a client's "
                  "account\nusage: spotflow order create --title TEXT [--client ID]",
                  "a missing option shows the verb's usage"),
                 (("user", "create", "dave", "--name", "Dave", "--role", "client_contact",
@@ -823,7 +823,8 @@ def main():
         ok("type define without client or flight", "type", "define", internal)
         dated = run_cli("order", "create", "--type", "internal_spot", "--title", "Staff promo",
                         "--kind", "provided", "--flight", "2099-01-01..2099-01-02", token=sam)
-        expect(dated.returncode == 1 and "has no flight dates" in dated.stderr,
+        expect(dated.returncode == 2 and "type internal_spot has no flight dates: leave --flight "
+               "out" in dated.stderr,
                "a flight for a type without one is refused, not dropped: " + dated.stderr)
         made = run_cli("order", "create", "--type", "internal_spot", "--title", "Staff promo",
                        "--kind", "provided", token=sam)
@@ -1300,6 +1301,7 @@ def main():
                and "\nsam " in report.stdout and " of them archived (as of " in report.stdout
                and "ENDED IN" in report.stdout and " completed " in report.stdout
                and " declined (abandoned) " in report.stdout
+               and "\nOPEN: under way; SET ASIDE: archived before they finished; " in report.stdout
                and "\nNOW: orders in the state, not counting archived ones; STAYS: "
                in report.stdout,
                "order stats prints states and owners, and what its columns count:\n"
@@ -1322,7 +1324,7 @@ def main():
                and own.stdout.splitlines()[1].split()[0] == "ID",
                "a member reads their budget and how far they have come:\n" + own.stdout)
         # Sam's declined request (AR-001) was made this year but is no sale: not counted.
-        expect(rows[0][-2] == "1" and "ABANDONED: made in the period but ended undone"
+        expect(rows[0][-2] == "1" and "ABANDONED: in the period but ended undone"
                in own.stdout,
                "budget list counts the declined request apart:\n" + own.stdout)
         kept = run_cli("budget", "remove", "sam-orders-this-year", token=sam)
@@ -1331,6 +1333,17 @@ def main():
         ok("the manager removes it", "budget", "remove", "sam-orders-this-year", token=mia)
         expect(run_cli("budget", "list", token=mia).stdout == "no budgets\n",
                "a removed budget leaves the list")
+        # Orders done in the period (delivered, won), whenever they were made.
+        ok("a budget of orders done", "budget", "set", "sam", "--title", "Delivered this year",
+           "--period", "2026-01-01..2026-12-31", "--target", "10", "--basis", "done", token=mia)
+        done_list = run_cli("budget", "list", token=mia).stdout
+        expect(" orders done " in done_list and "MEASURE: orders made in the period, or done in "
+               "it" in done_list, "budget list says what a budget counts:\n" + done_list)
+        odd_basis = run_cli("budget", "set", "sam", "--title", "X", "--period",
+                            "2026-01-01..2026-12-31", "--target", "1", "--basis", "won", token=mia)
+        expect(odd_basis.returncode == 2 and "--basis is made or done" in odd_basis.stderr,
+               "an unknown basis is a usage error: " + odd_basis.stderr)
+        ok("the done budget removed", "budget", "remove", "sam-delivered-this-year", token=mia)
         audited = run_cli("order", "show", fresh.id, token=aud).stdout
         expect("no workflow action is open to you now" in audited,
                "order show tells an auditor that nothing is open to them")
