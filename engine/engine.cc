@@ -396,8 +396,7 @@ class EngineImpl final : public Engine {
   OrderView Shown(const UserView& caller, OrderView order, absl::Time now) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     order.set_status_title(state_.StatusTitle(order));
-    const v1::WorkflowState* status = state_.StateOf(order);
-    order.set_abandoned(status != nullptr && status->abandoned());
+    order.set_abandoned(state_.IsAbandoned(order));
     const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
     if (type != nullptr) {
       order.set_item_type_title(type->title());
@@ -1382,8 +1381,11 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
   if (caller->client_id().empty() && !order->archived() &&
       state_.Allows(*caller, v1::ORDER_MANAGE, *order, now)) {
     if (const v1::ItemTypeDefinition* type = state_.FindItemType(order->item_type())) {
-      for (std::string& field : internal::MissingRequiredFields(*type, *order)) {
-        shown.add_missing_fields(std::move(field));
+      // An order that ended undone needs nothing more (a declined request, its cost).
+      if (!shown.abandoned()) {
+        for (std::string& field : internal::MissingRequiredFields(*type, *order)) {
+          shown.add_missing_fields(std::move(field));
+        }
       }
       // Each value checked alone, as a command giving it would be: the same words.
       for (const v1::FieldDefinition& field : type->fields()) {
@@ -1863,8 +1865,7 @@ absl::StatusOr<ListBudgetsResponse> EngineImpl::ListBudgets(
                                                  : internal::ToTime(order.created_time());
       if (!when.has_value() || *when < from || *when >= until) continue;
       // Declined, cancelled: no sale was made, whatever it was worth.
-      if (const v1::WorkflowState* status = state_.StateOf(order);
-          status != nullptr && status->abandoned()) {
+      if (state_.IsAbandoned(order)) {
         p.set_abandoned_orders(p.abandoned_orders() + 1);
         continue;
       }
@@ -1974,8 +1975,7 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     }
     if (order.completed()) {
       PerOwner& owner = owners[order.owner_id()];
-      const v1::WorkflowState* status = state_.StateOf(order);
-      Cycles& finished = owner.finished[{order.status(), status != nullptr && status->abandoned()}];
+      Cycles& finished = owner.finished[{order.status(), state_.IsAbandoned(order)}];
       for (Cycles* cycles : {&owner.completed, &finished}) {
         ++cycles->orders;
         if (!completed_at.has_value()) continue;

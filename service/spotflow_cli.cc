@@ -3016,8 +3016,9 @@ int Client::Run(const std::string& verb, const Args& args) {
     std::printf("%s version %u\n", workflow.name().c_str(), workflow.version());
     for (const v1::InitialState& initial : workflow.initial_states()) {
       // "Of kind": a PRODUCTION order is not the production_order type's.
-      std::printf("  an order of kind %s (order create --kind) starts in %s\n",
+      std::printf("  an order of kind %s (%s) starts in %s\n",
                   absl::AsciiStrToLower(v1::OrderKind_Name(initial.kind())).c_str(),
+                  initial.kind() == v1::REUSE ? "order reuse" : "order create --kind",
                   initial.state().c_str());
     }
     Table states({"STATE", "TITLE", ""});

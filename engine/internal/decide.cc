@@ -872,7 +872,7 @@ class Decider {
         RequireNoItemsUnderWay(order, absl::StrCat("finishes after them (", finish, ")")));
     // Ending undone (a decline) asks for none of the fields the work would have needed: a
     // declined request has no cost to fill in.
-    if (to->abandoned()) return absl::OkStatus();
+    if (state_.IsAbandonedState(workflow.name(), to->name())) return absl::OkStatus();
     const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
     if (type == nullptr) return absl::OkStatus();
     const std::vector<std::string> missing = MissingRequiredFields(*type, order);

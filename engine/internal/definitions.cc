@@ -475,8 +475,8 @@ absl::Status CheckFinishesFrom(const v1::ItemTypeDefinition& type,
   if (std::all_of(workflow.transitions().begin(), workflow.transitions().end(), usable)) {
     return absl::OkStatus();
   }
-  Edges next, previous;  // By the transitions the type can take.
-  std::vector<std::string> terminal;
+  Edges next, previous;                     // By the transitions the type can take.
+  std::vector<std::string> terminal, done;  // Final states; those not abandoned.
   for (const v1::Transition& t : workflow.transitions()) {
     if (!usable(t)) continue;
     next[t.from()].push_back(t.to());
@@ -484,6 +484,7 @@ absl::Status CheckFinishesFrom(const v1::ItemTypeDefinition& type,
   }
   for (const v1::WorkflowState& s : workflow.states()) {
     if (s.terminal()) terminal.push_back(s.name());
+    if (s.terminal() && !s.abandoned()) done.push_back(s.name());
   }
   // The states that lead on to a final one, found backwards; and those the order reaches, in
   // the order it reaches them: the first of these that cannot finish is where it would stop.
@@ -491,23 +492,34 @@ absl::Status CheckFinishesFrom(const v1::ItemTypeDefinition& type,
   const absl::flat_hash_set<std::string> finishing(finishing_list.begin(), finishing_list.end());
   const std::vector<std::string> order = Reached({from}, next);
   const absl::flat_hash_set<std::string> reached(order.begin(), order.end());
-  for (const std::string& state : order) {
-    if (finishing.contains(state)) continue;
-    // The ways on it lacks: the transitions out of what it reaches that the type cannot take.
-    std::vector<std::string> blocked;
+  // The ways on it lacks: the transitions out of what it reaches that the type cannot take.
+  const auto blocked = [&](absl::string_view none) {
+    std::vector<std::string> ways;
     for (const v1::Transition& t : workflow.transitions()) {
       if (reached.contains(t.from()) && !usable(t)) {
-        blocked.push_back(absl::StrCat("\"", t.action(), "\" from ", t.from(), " ", WhyNeeds(t)));
+        ways.push_back(absl::StrCat("\"", t.action(), "\" from ", t.from(), " ", WhyNeeds(t)));
       }
     }
-    return Invalid(absl::StrCat(
-        who, " would stop for good in state \"", state, "\" of workflow \"", workflow.name(),
-        "\" v", workflow.version(), ": ",
-        blocked.empty()
-            ? "no way on from there reaches a final state"
-            : absl::StrCat("its ways on (", absl::StrJoin(blocked, "; "),
-                           ") need what the type has not (artifacts: ",
-                           artifacts.empty() ? "none" : absl::StrJoin(artifacts, ", "), ")")));
+    return ways.empty()
+               ? std::string(none)
+               : absl::StrCat("its ways on (", absl::StrJoin(ways, "; "),
+                              ") need what the type has not (artifacts: ",
+                              artifacts.empty() ? "none" : absl::StrJoin(artifacts, ", "), ")");
+  };
+  for (const std::string& state : order) {
+    if (finishing.contains(state)) continue;
+    return Invalid(absl::StrCat(who, " would stop for good in state \"", state, "\" of workflow \"",
+                                workflow.name(), "\" v", workflow.version(), ": ",
+                                blocked("no way on from there reaches a final state")));
+  }
+  // And it may be done, not only lost: a type whose orders could only end abandoned (declined)
+  // would take work it could never deliver.
+  const std::vector<std::string> doable = Reached(std::move(done), previous);
+  if (std::find(doable.begin(), doable.end(), from) == doable.end()) {
+    return Invalid(
+        absl::StrCat(who, " could only end abandoned from state \"", from, "\" of workflow \"",
+                     workflow.name(), "\" v", workflow.version(), ": ",
+                     blocked("no way on from there reaches a final state that is not abandoned")));
   }
   return absl::OkStatus();
 }
@@ -691,6 +703,15 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
                                 ") are all abandoned; its orders could never be done: leave "
                                 "abandoned off the state where the work is delivered"));
   }
+  const std::vector<std::string> finishing_list = Reached(std::move(terminal), previous);
+  const absl::flat_hash_set<std::string> finishing(finishing_list.begin(), finishing_list.end());
+  for (const v1::WorkflowState& state : workflow.states()) {
+    if (!finishing.contains(state.name())) {
+      return Invalid(absl::StrCat(name, ": no action leads from state \"", state.name(),
+                                  "\" to a final state, so an order there could never complete; "
+                                  "add a transition out of it"));
+    }
+  }
   // And each kind of order may be done, not only lost: from where it starts, some way leads
   // to a final state that is not abandoned.
   const std::vector<std::string> doable_list =
@@ -702,15 +723,6 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
           name, " starts ", v1::OrderKind_Name(initial.kind()), " orders in \"", initial.state(),
           "\", from which every way ends abandoned; add a way on to where the work is done (",
           absl::StrJoin(std::set<std::string>(done_finals.begin(), done_finals.end()), ", "), ")"));
-    }
-  }
-  const std::vector<std::string> finishing_list = Reached(std::move(terminal), previous);
-  const absl::flat_hash_set<std::string> finishing(finishing_list.begin(), finishing_list.end());
-  for (const v1::WorkflowState& state : workflow.states()) {
-    if (!finishing.contains(state.name())) {
-      return Invalid(absl::StrCat(name, ": no action leads from state \"", state.name(),
-                                  "\" to a final state, so an order there could never complete; "
-                                  "add a transition out of it"));
     }
   }
   return absl::OkStatus();

@@ -851,6 +851,21 @@ bool State::IsTerminal(const v1::OrderView& order) const {
   return state != nullptr && state->terminal();
 }
 
+bool State::IsAbandonedState(absl::string_view workflow, absl::string_view state) const {
+  auto it = workflows_.find(workflow);
+  if (it == workflows_.end()) return false;
+  for (auto version = it->second.rbegin(); version != it->second.rend(); ++version) {
+    if (const v1::WorkflowState* s = FindState(*version, state)) {
+      return s->terminal() && s->abandoned();
+    }
+  }
+  return false;
+}
+
+bool State::IsAbandoned(const v1::OrderView& order) const {
+  return order.completed() && IsAbandonedState(order.workflow(), order.status());
+}
+
 std::string State::StatusTitle(const v1::OrderView& order) const {
   const v1::WorkflowState* state = StateOf(order);
   return state == nullptr ? "" : state->title();

@@ -139,6 +139,12 @@ class State {
   std::string StatusTitle(const v1::OrderView& order) const;
   // The order's status as its workflow version defines it; nullptr when that is unknown.
   const v1::WorkflowState* StateOf(const v1::OrderView& order) const;
+  // Whether `state` of `workflow` is where orders end undone (WorkflowState.abandoned), as the
+  // latest version that defines it says: marking a state abandoned (or no longer) holds for
+  // the orders under way on older versions too, in budgets, stats and steps alike.
+  bool IsAbandonedState(absl::string_view workflow, absl::string_view state) const;
+  // Whether the order ended undone: in a final state that IsAbandonedState.
+  bool IsAbandoned(const v1::OrderView& order) const;
 
   // The widest scope of `privilege` among the user's roles; SCOPE_UNSPECIFIED when none.
   v1::Scope ScopeOf(const v1::UserView& user, v1::Privilege privilege) const;

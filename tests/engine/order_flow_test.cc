@@ -887,8 +887,8 @@ TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
   EXPECT_THAT(engine_->GetOrderStats({kManager}, of_type),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("creative, production_order")));
 
-  // A later version that no longer marks "declined" abandoned: its declines get a row of their
-  // own, rather than joining the lost ones or turning them into won ones.
+  // The latest version's word holds for every order: one that no longer marks "declined"
+  // abandoned takes the earlier declines with it, rather than splitting them.
   v1::Command unmarked = DeclinableWorkflow();
   v1::WorkflowDefinition* v3 = unmarked.mutable_publish_workflow()->mutable_definition();
   v3->mutable_states(v3->states_size() - 1)->set_abandoned(false);
@@ -896,13 +896,10 @@ TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
   Run(kAe, Action(CreateOrder(), "decline"));
   stats = engine_->GetOrderStats({kManager}, {});
   ASSERT_OK(stats.status());
-  ASSERT_EQ(stats->owners(0).finished_size(), 3);
+  ASSERT_EQ(stats->owners(0).finished_size(), 2);
   EXPECT_EQ(stats->owners(0).finished(1).status(), "declined");
   EXPECT_FALSE(stats->owners(0).finished(1).abandoned());
-  EXPECT_EQ(stats->owners(0).finished(1).orders(), 1u);
-  EXPECT_EQ(stats->owners(0).finished(2).status(), "declined");
-  EXPECT_TRUE(stats->owners(0).finished(2).abandoned());
-  EXPECT_EQ(stats->owners(0).finished(2).orders(), 2u);
+  EXPECT_EQ(stats->owners(0).finished(1).orders(), 3u);
 }
 
 TEST_F(OrderFlowTest, BudgetsLeaveOutOrdersThatEndedUndone) {
@@ -931,6 +928,7 @@ TEST_F(OrderFlowTest, BudgetsLeaveOutOrdersThatEndedUndone) {
   Run(kAe, Approve(delivered, "spot", 1));
   Run(kProducer, Action(delivered, "deliver"));
   EXPECT_TRUE(engine_->GetOrder({kAe}, declined)->abandoned()) << "ended undone";
+  EXPECT_THAT(engine_->GetOrder({kAe}, declined)->missing_fields(), IsEmpty());
   EXPECT_FALSE(engine_->GetOrder({kAe}, delivered)->abandoned());
   EXPECT_FALSE(engine_->GetOrder({kAe}, open)->abandoned());
   v1::BudgetProgress now = progress();
@@ -949,6 +947,19 @@ TEST_F(OrderFlowTest, BudgetsLeaveOutOrdersThatEndedUndone) {
   // Archived, a declined order is still left out: it ended where it ended.
   Run(kAe, OrderOnly(declined, "archive"));
   EXPECT_EQ(progress().abandoned_orders(), 2u);
+  EXPECT_EQ(progress().actual(), 1);
+
+  // Marked abandoned in a later version: orders under way on the earlier one go by it too.
+  v1::Command unmarked = DeclinableWorkflow();
+  v1::WorkflowDefinition* plain = unmarked.mutable_publish_workflow()->mutable_definition();
+  plain->mutable_states(plain->states_size() - 1)->set_abandoned(false);
+  Run(kAdmin, unmarked);
+  const std::string older = CreateOrder();  // On the version without the mark.
+  EXPECT_EQ(progress().abandoned_orders(), 0u) << "declines count as sales under that version";
+  Run(kAdmin, DeclinableWorkflow());
+  Run(kAe, Action(older, "decline"));
+  EXPECT_TRUE(engine_->GetOrder({kAe}, older)->abandoned());
+  EXPECT_EQ(progress().abandoned_orders(), 3u);
   EXPECT_EQ(progress().actual(), 1);
 }
 

@@ -463,6 +463,29 @@ TEST_F(WorkflowTest, AnItemTypeLeavesNoOrderWhereItCannotGoOn) {
   EXPECT_THAT(Reject(kAdmin, define),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("would stop for good in state \"awaiting_script\"")));
+  {
+    // Nor is a way to be declined enough: its orders could be lost, never done.
+    v1::WorkflowDefinition declinable = ProductionOrderWorkflow();
+    declinable.set_name("declinable");
+    v1::WorkflowState* declined = declinable.add_states();
+    declined->set_name("declined");
+    declined->set_terminal(true);
+    declined->set_abandoned(true);
+    for (const char* from : {"awaiting_script", "awaiting_spot"}) {
+      v1::Transition* decline = declinable.add_transitions();
+      decline->set_from(from);
+      decline->set_action("decline");
+      decline->set_to("declined");
+      decline->set_privilege(v1::REVISION_APPROVE);
+    }
+    Run(kAdmin, Publish(declinable));
+    v1::Command lost_cause = define;
+    lost_cause.mutable_define_item_type()->mutable_definition()->set_workflow("declinable");
+    EXPECT_THAT(Reject(kAdmin, lost_cause),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("could only end abandoned from state \"awaiting_script\" of "
+                                   "workflow \"declinable\" v1: its ways on (")));
+  }
   type->mutable_facets()->add_artifacts("artwork");
   EXPECT_THAT(Reject(kAdmin, define), StatusIs(absl::StatusCode::kInvalidArgument,
                                                HasSubstr("artifact \"artwork\" cannot be kept")));

@@ -821,8 +821,10 @@ def main():
                        "workflow": "production_order",
                        "facets": {"artifacts": ["spot"]}}, out)
         ok("type define without client or flight", "type", "define", internal)
+        before = api.head(admin)
         dated = run_cli("order", "create", "--type", "internal_spot", "--title", "Staff promo",
                         "--kind", "provided", "--flight", "2099-01-01..2099-01-02", token=sam)
+        expect(api.head(admin) == before, "a flight for a type without one wrote nothing")
         expect(dated.returncode == 2 and "type internal_spot has no flight dates: leave --flight "
                "out" in dated.stderr,
                "a flight for a type without one is refused, not dropped: " + dated.stderr)
@@ -1307,19 +1309,22 @@ def main():
                "order stats prints states and owners, and what its columns count:\n"
                + report.stdout + report.stderr)
         # Seed 002: the sales manager sets what the team is measured against.
+        # The server's clock is the real one: this year holds the orders made in this run.
+        year = time.gmtime().tm_year
+        this_year = "%d-01-01..%d-12-31" % (year, year)
         ok("a budget for sam", "budget", "set", "sam", "--title", "Orders this year", "--period",
-           "2026-01-01..2026-12-31", "--target", "40", token=mia)
+           this_year, "--target", "40", token=mia)
         ok("a budget's target changed alone", "budget", "set", "--id", "sam-orders-this-year",
            "--target", "45", token=mia)
         not_hers = run_cli("budget", "set", "pete", "--title", "Spots", "--period",
-                           "2026-01-01..2026-12-31", "--target", "5", token=mia)
+                           this_year, "--target", "5", token=mia)
         expect(not_hers.returncode == 1 and "PERMISSION_DENIED" in not_hers.stderr
                and "is not in their team" in not_hers.stderr,
                "a manager sets budgets for their team only: " + not_hers.stderr)
         own = run_cli("budget", "list", token=sam)
         rows = [line.split() for line in own.stdout.splitlines()[2:]]
         expect(own.returncode == 0 and len(rows) == 1 and rows[0][0] == "sam-orders-this-year"
-               and rows[0][1] == "sam" and "2026-01-01..2026-12-31" in rows[0]
+               and rows[0][1] == "sam" and this_year in rows[0]
                and "45" in rows[0] and "40" not in rows[0]
                and own.stdout.splitlines()[1].split()[0] == "ID",
                "a member reads their budget and how far they have come:\n" + own.stdout)
@@ -1335,12 +1340,14 @@ def main():
                "a removed budget leaves the list")
         # Orders done in the period (delivered, won), whenever they were made.
         ok("a budget of orders done", "budget", "set", "sam", "--title", "Delivered this year",
-           "--period", "2026-01-01..2026-12-31", "--target", "10", "--basis", "done", token=mia)
+           "--period", this_year, "--target", "10", "--basis", "done", token=mia)
         done_list = run_cli("budget", "list", token=mia).stdout
         expect(" orders done " in done_list and "MEASURE: orders made in the period, or done in "
                "it" in done_list, "budget list says what a budget counts:\n" + done_list)
+        before = api.head(admin)
         odd_basis = run_cli("budget", "set", "sam", "--title", "X", "--period",
-                            "2026-01-01..2026-12-31", "--target", "1", "--basis", "won", token=mia)
+                            this_year, "--target", "1", "--basis", "won", token=mia)
+        expect(api.head(admin) == before, "an unknown basis wrote nothing")
         expect(odd_basis.returncode == 2 and "--basis is made or done" in odd_basis.stderr,
                "an unknown basis is a usage error: " + odd_basis.stderr)
         ok("the done budget removed", "budget", "remove", "sam-delivered-this-year", token=mia)
