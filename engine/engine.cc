@@ -1417,6 +1417,7 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
     out->set_status(linked->status());
     out->set_status_title(state_.StatusTitle(*linked));
     out->set_completed(linked->completed());
+    out->set_abandoned(state_.IsAbandoned(*linked));
     out->set_archived(linked->archived());
     *out->mutable_created_time() = linked->created_time();
     return true;

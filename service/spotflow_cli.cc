@@ -1636,8 +1636,10 @@ class Client {
     return absl::StrCat(link.key().empty() ? link.order_id() : link.key(), " ", link.title(), " (",
                         link.item_type_title().empty() ? link.item_type() : link.item_type_title(),
                         ", ", link.status_title().empty() ? link.status() : link.status_title(),
-                        link.completed() ? ", final" : "", link.archived() ? ", archived" : "",
-                        ")");
+                        link.abandoned()   ? ", final, abandoned"
+                        : link.completed() ? ", final"
+                                           : "",
+                        link.archived() ? ", archived" : "", ")");
   }
 
   static std::string Count(int n, const char* one, const char* many) {

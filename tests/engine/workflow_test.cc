@@ -1129,6 +1129,30 @@ TEST_F(WorkflowTest, ItemsAreMadeForARequestAndLinkedToIt) {
   of_request.parent_order_id = "MKT-404";
   EXPECT_THAT(engine_->ListOrders({kAe}, of_request),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("to list the items made for it")));
+
+  // An item that ended undone (declined) is shown so among the request's items.
+  v1::WorkflowDefinition declinable = ProductionOrderWorkflow();
+  v1::WorkflowState* declined = declinable.add_states();
+  declined->set_name("declined");
+  declined->set_terminal(true);
+  declined->set_abandoned(true);
+  v1::Transition* decline = declinable.add_transitions();
+  decline->set_from("awaiting_script");
+  decline->set_action("decline");
+  decline->set_to("declined");
+  decline->set_privilege(v1::REVISION_APPROVE);
+  Run(kAdmin, Publish(declinable));
+  v1::Command another = child;
+  another.clear_request_id();
+  const std::string turned_down = Run(kAe, another).id();
+  Run(kAe, Action(turned_down, "decline"));
+  ASSERT_OK_AND_ASSIGN(shown, engine_->GetOrder({kAe}, parent));
+  int abandoned = 0;
+  for (const v1::OrderLink& link : shown.children()) {
+    EXPECT_EQ(link.abandoned(), link.order_id() == turned_down) << link.key();
+    abandoned += link.abandoned();
+  }
+  EXPECT_EQ(abandoned, 1);
 }
 
 // Seed 001: a request's work is the items made for it. The request finishes after them, and
