@@ -1907,7 +1907,31 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
         "user \"", caller->user_id(), "\" speaks for a client; order analytics are the house's"));
   }
   RETURN_IF_ERROR(ItemTypeToFilterBy(filter.item_type));
+  if (!filter.field.empty()) {
+    if (filter.item_type.empty()) {
+      return absl::InvalidArgumentError(
+          "field sums a field of one item type: give item_type with field, or leave field out");
+    }
+    RETURN_IF_ERROR(
+        internal::CheckSummableField(*state_.FindItemType(filter.item_type), filter.field));
+  }
   const absl::Time now = clock_->Now();
+  // A field's values over some orders: summed wide (they span int64), clamped once.
+  struct Amounts {
+    __int128 sum = 0;
+    uint32_t orders = 0;  // Those with a value.
+    void Add(const OrderView& order, const std::string& field) {
+      if (field.empty()) return;
+      auto value = order.fields().find(field);
+      if (value == order.fields().end() || !value->second.has_integer_value()) return;
+      sum += value->second.integer_value();
+      ++orders;
+    }
+    int64_t Sum() const {
+      return static_cast<int64_t>(std::clamp<__int128>(sum, std::numeric_limits<int64_t>::min(),
+                                                       std::numeric_limits<int64_t>::max()));
+    }
+  };
   struct PerState {
     uint32_t orders_now = 0;
     std::vector<double> stays;  // Seconds.
@@ -1917,13 +1941,15 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     uint32_t orders = 0;
     uint32_t timed = 0;  // Those whose completion is known (their workflow version is).
     double seconds = 0;  // Summed from creation to completion, over the timed ones.
+    Amounts amounts;
   };
   struct PerOwner {
     uint32_t open = 0;
+    Amounts open_amounts;
     uint32_t archived_unfinished = 0;
     Cycles completed;
-    // By the final state reached, and whether it was abandoned in the order's workflow
-    // version (a version may have changed that): a row each, so lost deals never mix with won.
+    // By the final state reached, and whether it is abandoned (State::IsAbandoned): a row
+    // each, so lost deals never mix with won.
     std::map<std::pair<std::string, bool>, Cycles> finished;
   };
   std::map<std::string, PerState> states;
@@ -1977,6 +2003,7 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     if (order.completed()) {
       PerOwner& owner = owners[order.owner_id()];
       Cycles& finished = owner.finished[{order.status(), state_.IsAbandoned(order)}];
+      finished.amounts.Add(order, filter.field);
       for (Cycles* cycles : {&owner.completed, &finished}) {
         ++cycles->orders;
         if (!completed_at.has_value()) continue;
@@ -1985,6 +2012,7 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
       }
     } else if (!order.archived()) {
       ++owners[order.owner_id()].open;
+      owners[order.owner_id()].open_amounts.Add(order, filter.field);
     } else {
       ++owners[order.owner_id()].archived_unfinished;
     }
@@ -2034,6 +2062,8 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     out->set_user_id(user);
     out->set_open_orders(per.open);
     out->set_archived_unfinished_orders(per.archived_unfinished);
+    out->set_open_field_sum(per.open_amounts.Sum());
+    out->set_open_field_orders(per.open_amounts.orders);
     out->set_completed_orders(per.completed.orders);
     if (per.completed.timed > 0) {
       out->set_average_cycle_seconds(per.completed.seconds / per.completed.timed);
@@ -2052,10 +2082,16 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
       f->set_status(ended->first);
       f->set_orders(cycles->orders);
       f->set_abandoned(ended->second);
+      f->set_field_sum(cycles->amounts.Sum());
+      f->set_field_orders(cycles->amounts.orders);
+      if (cycles->amounts.orders > 0) {
+        f->set_field_average(static_cast<double>(cycles->amounts.sum) / cycles->amounts.orders);
+      }
       if (cycles->timed > 0) f->set_average_cycle_seconds(cycles->seconds / cycles->timed);
     }
   }
   *stats.mutable_as_of() = internal::ToTimestamp(now);
+  stats.set_field(filter.field);
   return stats;
 }
 

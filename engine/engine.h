@@ -134,6 +134,7 @@ struct OrderStatsFilter {
   // Created in [created_since, created_before); unset: no bound.
   std::optional<absl::Time> created_since;
   std::optional<absl::Time> created_before;
+  std::string field;  // A whole-number field of item_type to sum; empty: none.
 };
 
 struct ListBudgetsRequest {

@@ -970,6 +970,7 @@ class OrdersService final : public v1::Orders::CallbackService {
                           filter.owner_id = r.owner_id();
                           filter.client_id = r.client_id();
                           filter.item_type = r.item_type();
+                          filter.field = r.field();
                           if (r.has_created_since())
                             filter.created_since = ToTime(r.created_since());
                           if (r.has_created_before()) {

@@ -267,8 +267,10 @@ const std::vector<VerbSpec>& Verbs() {
       {"order stats", "[--owner USER] [--client ID] [--type TYPE] [--since YYYY-MM-DD]\n"
                       "               [--until YYYY-MM-DD]   (the orders you see: how many in each\n"
                       "               state and how long they stay, each owner's open orders and\n"
-                      "               those ended in each final state)",
-       0, 0, {"owner", "client", "type", "since", "until"}, false},
+                      "               those ended in each final state)\n"
+                      "               [--field NAME]   (with --type: that whole-number field summed\n"
+                      "               and averaged over them, such as the value of deals won and lost)",
+       0, 0, {"owner", "client", "type", "since", "until", "field"}, false},
       {"budget set", "USER --title TEXT --period START..END --target N [--type TYPE]\n"
                      "               [--field NAME] [--basis made|done]   (a target for USER's orders\n"
                      "               made in the period, or done in it (delivered, won): counted, or\n"
@@ -2312,6 +2314,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.set_owner_id(args.Get("owner"));
     request.set_client_id(args.Get("client"));
     request.set_item_type(args.Get("type"));
+    request.set_field(args.Get("field"));
     // Whole days, UTC: --since from its start, --until to its end.
     const auto day_start = [](const std::string& text, int days_after) {
       const v1::Date date = ParseDate(text);
@@ -2353,22 +2356,50 @@ int Client::Run(const std::string& verb, const Args& args) {
     std::printf("\n");
     // One row per final state an owner's orders ended in (delivered apart from declined), so
     // an average time to finish never mixes the two.
+    const std::string& field = stats.field();
     std::printf(
         "OPEN: under way; SET ASIDE: archived before they finished; ENDED IN: the final state "
-        "finished ones reached (abandoned: ended undone, such as declined)\n");
-    Table owners(
-        {"OWNER", "OPEN", "SET ASIDE", "ENDED IN", "ORDERS", "AVERAGE TIME FROM CREATION"});
-    for (const v1::OwnerStats& o : stats.owners()) {
-      if (o.finished().empty()) {
-        owners.Add({o.user_id(), absl::StrCat(o.open_orders()),
-                    absl::StrCat(o.archived_unfinished_orders()), "-", "0", "-"});
+        "finished ones reached (abandoned: ended undone, such as declined)%s\n",
+        field.empty() ? ""
+                      : absl::StrCat("; ", field,
+                                     ": summed, then averaged over the orders that "
+                                     "have one (OPEN ",
+                                     field, ": the open ones')")
+                            .c_str());
+    std::vector<std::string> columns = {"OWNER",    "OPEN",   "SET ASIDE",
+                                        "ENDED IN", "ORDERS", "AVERAGE TIME FROM CREATION"};
+    if (!field.empty()) {
+      columns.insert(columns.begin() + 2, absl::StrCat("OPEN ", field));
+      columns.push_back(absl::StrCat(field, " SUM"));
+      columns.push_back(absl::StrCat(field, " AVERAGE"));
+    }
+    Table owners(columns);
+    // A row: the owner's own columns on its first row only; the field's where it is asked for.
+    const auto add = [&](const v1::OwnerStats& o, bool first, std::vector<std::string> ended,
+                         std::vector<std::string> amounts) {
+      std::vector<std::string> row = {first ? o.user_id() : "",
+                                      first ? absl::StrCat(o.open_orders()) : "",
+                                      first ? absl::StrCat(o.archived_unfinished_orders()) : ""};
+      if (!field.empty()) {
+        row.insert(row.begin() + 2, !first ? ""
+                                    : o.open_field_orders() == 0
+                                        ? "-"
+                                        : absl::StrCat(o.open_field_sum()));
       }
+      row.insert(row.end(), ended.begin(), ended.end());
+      if (!field.empty()) row.insert(row.end(), amounts.begin(), amounts.end());
+      owners.Add(row);
+    };
+    for (const v1::OwnerStats& o : stats.owners()) {
+      if (o.finished().empty()) add(o, true, {"-", "0", "-"}, {"-", "-"});
       bool first = true;
       for (const v1::FinishedStats& f : o.finished()) {
-        owners.Add({first ? o.user_id() : "", first ? absl::StrCat(o.open_orders()) : "",
-                    first ? absl::StrCat(o.archived_unfinished_orders()) : "",
-                    f.abandoned() ? absl::StrCat(f.status(), " (abandoned)") : f.status(),
-                    absl::StrCat(f.orders()), DurationText(f.average_cycle_seconds())});
+        const bool valued = f.field_orders() != 0;
+        add(o, first,
+            {f.abandoned() ? absl::StrCat(f.status(), " (abandoned)") : f.status(),
+             absl::StrCat(f.orders()), DurationText(f.average_cycle_seconds())},
+            {valued ? absl::StrCat(f.field_sum()) : "-",
+             valued ? absl::StrFormat("%.2f", f.field_average()) : "-"});
         first = false;
       }
     }

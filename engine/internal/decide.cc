@@ -3359,23 +3359,7 @@ absl::Status Decider::SetBudget(const v1::SetBudget& c) {
           "\" does not exist; the item types are: ", absl::StrJoin(state_.ItemTypeNames(), ", ")));
     }
     Read(ItemTypeStream(type->name()), type->version());
-    if (!given.field().empty()) {
-      const auto& fields = type->fields();
-      const auto field = std::find_if(fields.begin(), fields.end(),
-                                      [&](const auto& f) { return f.name() == given.field(); });
-      if (field == fields.end() || field->type() != v1::INTEGER) {
-        std::vector<std::string> numbers;
-        for (const v1::FieldDefinition& f : fields) {
-          if (f.type() == v1::INTEGER) numbers.push_back(f.name());
-        }
-        return absl::InvalidArgumentError(absl::StrCat(
-            "item type \"", type->name(), "\" has no whole-number field \"",
-            absl::CHexEscape(given.field()), "\" to sum",
-            numbers.empty()
-                ? "; it has none: leave field out to count the orders"
-                : absl::StrCat("; its whole-number fields are: ", absl::StrJoin(numbers, ", "))));
-      }
-    }
+    if (!given.field().empty()) RETURN_IF_ERROR(CheckSummableField(*type, given.field()));
   } else if (!given.field().empty()) {
     return absl::InvalidArgumentError(
         "a budget sums a field of one item type: give item_type with field, or leave field out "

@@ -728,6 +728,24 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
   return absl::OkStatus();
 }
 
+absl::Status CheckSummableField(const v1::ItemTypeDefinition& type, const std::string& field) {
+  const auto& fields = type.fields();
+  if (std::any_of(fields.begin(), fields.end(), [&](const v1::FieldDefinition& f) {
+        return f.name() == field && f.type() == v1::INTEGER;
+      })) {
+    return absl::OkStatus();
+  }
+  std::vector<std::string> numbers;
+  for (const v1::FieldDefinition& f : fields) {
+    if (f.type() == v1::INTEGER) numbers.push_back(f.name());
+  }
+  return Invalid(absl::StrCat("item type \"", type.name(), "\" has no whole-number field \"",
+                              absl::CHexEscape(field), "\" to sum",
+                              numbers.empty() ? "; it has none: leave field out to count the orders"
+                                              : absl::StrCat("; its whole-number fields are: ",
+                                                             absl::StrJoin(numbers, ", "))));
+}
+
 bool Requestable(const v1::ItemTypeDefinition& type) {
   return type.facets().client_link() && !type.facets().house_only();
 }

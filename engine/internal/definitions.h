@@ -116,6 +116,10 @@ absl::Status ValidateFields(const v1::ItemTypeDefinition& type,
                             const google::protobuf::Map<std::string, v1::FieldValue>& fields,
                             bool require_all);
 
+// `field` is a whole-number (INTEGER) field of `type`, to sum over orders (a budget, order
+// stats); INVALID_ARGUMENT naming the type's whole-number fields otherwise.
+absl::Status CheckSummableField(const v1::ItemTypeDefinition& type, const std::string& field);
+
 // Key formats: literal text with {yyyy}, {yy} and one {seq:N}.
 absl::Status ValidateKeyFormat(absl::string_view format);
 bool KeyFormatHasYear(absl::string_view format);

@@ -1020,6 +1020,75 @@ TEST_F(OrderFlowTest, BudgetsOfOrdersDoneCountThemWhenTheyFinish) {
   EXPECT_EQ(now.period_elapsed_percent(), 100);
 }
 
+// Seed 002's sales manager: "what is average amount of deals won, what is average amount of
+// deals lost": a whole-number field summed and averaged over each final state's orders, and
+// over the open ones (the pipeline).
+TEST_F(OrderFlowTest, OrderStatsSumAFieldOverDealsWonAndLost) {
+  Run(kAdmin, DeclinableWorkflow());
+  v1::Command type;
+  *type.mutable_define_item_type()->mutable_definition() =
+      *engine_->GetItemType({kAdmin}, kProductionOrder);
+  type.mutable_define_item_type()->mutable_definition()->clear_version();
+  v1::FieldDefinition* value = type.mutable_define_item_type()->mutable_definition()->add_fields();
+  value->set_name("value");
+  value->set_type(v1::INTEGER);
+  Run(kAdmin, type);
+  const auto worth = [&](std::optional<int64_t> amount) {
+    v1::Command order = CreateOrderCommand();
+    if (amount.has_value()) {
+      (*order.mutable_create_order()->mutable_fields())["value"].set_integer_value(*amount);
+    }
+    return Run(kAe, order).id();
+  };
+  for (int64_t amount : {1000, 3000}) {
+    const std::string won = worth(amount);
+    Run(kProducer, Script(won, "Draft"));
+    Run(kAe, Approve(won, "script", 1));
+    Run(kProducer, Spot(won, "s3://spot/" + won));
+    Run(kAe, Approve(won, "spot", 1));
+    Run(kProducer, Action(won, "deliver"));
+  }
+  Run(kAe, Action(worth(500), "decline"));
+  Run(kAe, Action(worth(std::nullopt), "decline"));  // Lost before anyone put a value on it.
+  worth(2000);
+  worth(std::nullopt);
+
+  OrderStatsFilter filter;
+  filter.item_type = kProductionOrder;
+  filter.field = "value";
+  ASSERT_OK_AND_ASSIGN(v1::OrderStats stats, engine_->GetOrderStats({kManager}, filter));
+  EXPECT_EQ(stats.field(), "value");
+  ASSERT_EQ(stats.owners_size(), 1);
+  const v1::OwnerStats& owner = stats.owners(0);
+  EXPECT_EQ(owner.open_orders(), 2u);
+  EXPECT_EQ(owner.open_field_sum(), 2000) << "the pipeline";
+  EXPECT_EQ(owner.open_field_orders(), 1u);
+  ASSERT_EQ(owner.finished_size(), 2);
+  EXPECT_EQ(owner.finished(0).status(), "completed");
+  EXPECT_EQ(owner.finished(0).field_sum(), 4000);
+  EXPECT_EQ(owner.finished(0).field_orders(), 2u);
+  EXPECT_DOUBLE_EQ(owner.finished(0).field_average(), 2000) << "deals won";
+  EXPECT_TRUE(owner.finished(1).abandoned());
+  EXPECT_EQ(owner.finished(1).orders(), 2u);
+  EXPECT_EQ(owner.finished(1).field_orders(), 1u) << "one had no value";
+  EXPECT_DOUBLE_EQ(owner.finished(1).field_average(), 500) << "deals lost, over those valued";
+
+  // A field is of one type, and a whole number.
+  OrderStatsFilter untyped;
+  untyped.field = "value";
+  EXPECT_THAT(engine_->GetOrderStats({kManager}, untyped),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("give item_type with field, or leave field out")));
+  filter.field = "station";
+  EXPECT_THAT(engine_->GetOrderStats({kManager}, filter),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("has no whole-number field \"station\" to sum; its whole-number "
+                                 "fields are: value")));
+  filter.field.clear();
+  ASSERT_OK_AND_ASSIGN(stats, engine_->GetOrderStats({kManager}, filter));
+  EXPECT_EQ(stats.owners(0).finished(0).field_orders(), 0u) << "no field asked for, no amounts";
+}
+
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {
   const std::string order = CreateOrder();
   Run(kProducer, Script(order, "Draft one"));

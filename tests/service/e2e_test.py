@@ -1298,6 +1298,18 @@ def main():
         expect(typed_report.returncode == 0 and typed_report.stdout.startswith("1 order ("),
                "order stats --type counts that type's orders: " + typed_report.stdout
                + typed_report.stderr)
+        valued = run_cli("order", "stats", "--type", "media_request", "--field", "budget",
+                         token=mia)
+        valued_rows = [line.split() for line in valued.stdout.splitlines()]
+        expect(valued.returncode == 0 and "budget: summed, then averaged" in valued.stdout
+               and ["OWNER", "OPEN", "OPEN", "budget", "SET", "ASIDE"] == valued_rows[-2][:6]
+               and valued_rows[-1][:3] == ["sam", "1", "900"],
+               "order stats --field sums a whole-number field over each owner's orders:\n"
+               + valued.stdout + valued.stderr)
+        unvalued = run_cli("order", "stats", "--field", "budget", token=mia)
+        expect(unvalued.returncode == 1 and "INVALID_ARGUMENT" in unvalued.stderr
+               and "give item_type with field" in unvalued.stderr,
+               "a field to sum needs its type: " + unvalued.stderr)
         report = run_cli("order", "stats", token=mia)
         expect(report.returncode == 0 and "STATE" in report.stdout and "AVERAGE STAY" in report.stdout
                and "\nsam " in report.stdout and " of them archived (as of " in report.stdout
