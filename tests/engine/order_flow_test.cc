@@ -138,6 +138,19 @@ class OrderFlowTest : public ::spotflow::testing::EngineTest {
     return result;
   }
 
+  // The production order type defined again with a whole-number field, "value" (a deal's
+  // worth), for budgets and stats to sum.
+  v1::Command ValuedType() {
+    v1::Command type;
+    v1::ItemTypeDefinition* definition = type.mutable_define_item_type()->mutable_definition();
+    *definition = *engine_->GetItemType({kAdmin}, kProductionOrder);
+    definition->clear_version();
+    v1::FieldDefinition* value = definition->add_fields();
+    value->set_name("value");
+    value->set_type(v1::INTEGER);
+    return type;
+  }
+
   // Whether `order` is in `user`'s work queue (ListOrders with actionable).
   bool Queued(const std::string& user, const std::string& order) {
     ListOrdersRequest queue;
@@ -541,13 +554,7 @@ TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
   EXPECT_EQ(budgets[0].period_elapsed_percent(), 100);
 
   // A budget in money: a whole-number field of one item type, summed.
-  v1::Command type;
-  *type.mutable_define_item_type()->mutable_definition() =
-      *engine_->GetItemType({kAdmin}, kProductionOrder);
-  type.mutable_define_item_type()->mutable_definition()->clear_version();
-  v1::FieldDefinition* value = type.mutable_define_item_type()->mutable_definition()->add_fields();
-  value->set_name("value");
-  value->set_type(v1::INTEGER);
+  const v1::Command type = ValuedType();
   Run(kAdmin, type);
   v1::Command december = set;
   december.mutable_set_budget()->mutable_budget()->set_title("December sales");
@@ -1025,13 +1032,7 @@ TEST_F(OrderFlowTest, BudgetsOfOrdersDoneCountThemWhenTheyFinish) {
 // over the open ones (the pipeline).
 TEST_F(OrderFlowTest, OrderStatsSumAFieldOverDealsWonAndLost) {
   Run(kAdmin, DeclinableWorkflow());
-  v1::Command type;
-  *type.mutable_define_item_type()->mutable_definition() =
-      *engine_->GetItemType({kAdmin}, kProductionOrder);
-  type.mutable_define_item_type()->mutable_definition()->clear_version();
-  v1::FieldDefinition* value = type.mutable_define_item_type()->mutable_definition()->add_fields();
-  value->set_name("value");
-  value->set_type(v1::INTEGER);
+  const v1::Command type = ValuedType();
   Run(kAdmin, type);
   const auto worth = [&](std::optional<int64_t> amount) {
     v1::Command order = CreateOrderCommand();
