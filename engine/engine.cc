@@ -1915,6 +1915,28 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     RETURN_IF_ERROR(
         internal::CheckSummableField(*state_.FindItemType(filter.item_type), filter.field));
   }
+  if (!filter.group_by.empty()) {
+    if (filter.item_type.empty()) {
+      return absl::InvalidArgumentError(
+          "group_by names a field of one item type: give item_type with group_by, or leave "
+          "group_by out");
+    }
+    const v1::ItemTypeDefinition& type = *state_.FindItemType(filter.item_type);
+    std::vector<std::string> texts;
+    bool found = false;
+    for (const v1::FieldDefinition& f : type.fields()) {
+      if (f.type() != v1::STRING && f.type() != v1::EMAIL) continue;
+      texts.push_back(f.name());
+      found |= f.name() == filter.group_by;
+    }
+    if (!found) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "item type \"", type.name(), "\" has no text field \"", absl::CHexEscape(filter.group_by),
+          "\" to group by",
+          texts.empty() ? "; it has none"
+                        : absl::StrCat("; its text fields are: ", absl::StrJoin(texts, ", "))));
+    }
+  }
   const absl::Time now = clock_->Now();
   // A field's values over some orders: summed wide (they span int64), clamped once.
   struct Amounts {
@@ -1942,6 +1964,7 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     uint32_t timed = 0;  // Those whose completion is known (their workflow version is).
     double seconds = 0;  // Summed from creation to completion, over the timed ones.
     Amounts amounts;
+    std::map<std::string, uint32_t> by_value;  // By the group_by field's value ("": none).
   };
   struct PerOwner {
     uint32_t open = 0;
@@ -2004,6 +2027,10 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
       PerOwner& owner = owners[order.owner_id()];
       Cycles& finished = owner.finished[{order.status(), state_.IsAbandoned(order)}];
       finished.amounts.Add(order, filter.field);
+      if (!filter.group_by.empty()) {
+        auto value = order.fields().find(filter.group_by);
+        ++finished.by_value[value == order.fields().end() ? "" : value->second.string_value()];
+      }
       for (Cycles* cycles : {&owner.completed, &finished}) {
         ++cycles->orders;
         if (!completed_at.has_value()) continue;
@@ -2087,11 +2114,22 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
       if (cycles->amounts.orders > 0) {
         f->set_field_average(static_cast<double>(cycles->amounts.sum) / cycles->amounts.orders);
       }
+      // Most first; the map's order (by value) among equals.
+      std::vector<std::pair<std::string, uint32_t>> values(cycles->by_value.begin(),
+                                                           cycles->by_value.end());
+      std::stable_sort(values.begin(), values.end(),
+                       [](const auto& a, const auto& b) { return a.second > b.second; });
+      for (auto& [text, orders] : values) {
+        v1::ValueCount* count = f->add_by_value();
+        count->set_value(std::move(text));
+        count->set_orders(orders);
+      }
       if (cycles->timed > 0) f->set_average_cycle_seconds(cycles->seconds / cycles->timed);
     }
   }
   *stats.mutable_as_of() = internal::ToTimestamp(now);
   stats.set_field(filter.field);
+  stats.set_group_by(filter.group_by);
   return stats;
 }
 

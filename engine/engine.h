@@ -134,7 +134,8 @@ struct OrderStatsFilter {
   // Created in [created_since, created_before); unset: no bound.
   std::optional<absl::Time> created_since;
   std::optional<absl::Time> created_before;
-  std::string field;  // A whole-number field of item_type to sum; empty: none.
+  std::string field;     // A whole-number field of item_type to sum; empty: none.
+  std::string group_by;  // A text field of item_type to count finished orders by; empty: none.
 };
 
 struct ListBudgetsRequest {

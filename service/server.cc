@@ -971,6 +971,7 @@ class OrdersService final : public v1::Orders::CallbackService {
                           filter.client_id = r.client_id();
                           filter.item_type = r.item_type();
                           filter.field = r.field();
+                          filter.group_by = r.group_by();
                           if (r.has_created_since())
                             filter.created_since = ToTime(r.created_since());
                           if (r.has_created_before()) {

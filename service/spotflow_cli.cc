@@ -269,8 +269,10 @@ const std::vector<VerbSpec>& Verbs() {
                       "               state and how long they stay, each owner's open orders and\n"
                       "               those ended in each final state)\n"
                       "               [--field NAME]   (with --type: that whole-number field summed\n"
-                      "               and averaged over them, such as the value of deals won and lost)",
-       0, 0, {"owner", "client", "type", "since", "until", "field"}, false},
+                      "               and averaged over them, such as the value of deals won and lost)\n"
+                      "               [--by NAME]   (with --type: the finished ones counted by that text\n"
+                      "               field, such as why deals were lost)",
+       0, 0, {"owner", "client", "type", "since", "until", "field", "by"}, false},
       {"budget set", "USER --title TEXT --period START..END --target N [--type TYPE]\n"
                      "               [--field NAME] [--basis made|done]   (a target for USER's orders\n"
                      "               made in the period, or done in it (delivered, won): counted, or\n"
@@ -2315,6 +2317,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.set_client_id(args.Get("client"));
     request.set_item_type(args.Get("type"));
     request.set_field(args.Get("field"));
+    request.set_group_by(args.Get("by"));
     // Whole days, UTC: --since from its start, --until to its end.
     const auto day_start = [](const std::string& text, int days_after) {
       const v1::Date date = ParseDate(text);
@@ -2404,6 +2407,25 @@ int Client::Run(const std::string& verb, const Args& args) {
       }
     }
     owners.Print();
+    if (const std::string& by = stats.group_by(); !by.empty()) {
+      std::printf("\nThe finished orders by %s (-: none given)\n", by.c_str());
+      Table values({"OWNER", "ENDED IN", by, "ORDERS"});
+      for (const v1::OwnerStats& o : stats.owners()) {
+        bool first = true;
+        for (const v1::FinishedStats& f : o.finished()) {
+          bool first_of_state = true;
+          for (const v1::ValueCount& v : f.by_value()) {
+            values.Add({first ? o.user_id() : "",
+                        !first_of_state ? ""
+                        : f.abandoned() ? absl::StrCat(f.status(), " (abandoned)")
+                                        : f.status(),
+                        v.value().empty() ? "-" : v.value(), absl::StrCat(v.orders())});
+            first = first_of_state = false;
+          }
+        }
+      }
+      values.Print();
+    }
     return 0;
   }
   if (verb == "budget" && sub == "set") {

@@ -1088,6 +1088,41 @@ TEST_F(OrderFlowTest, OrderStatsSumAFieldOverDealsWonAndLost) {
   filter.field.clear();
   ASSERT_OK_AND_ASSIGN(stats, engine_->GetOrderStats({kManager}, filter));
   EXPECT_EQ(stats.owners(0).finished(0).field_orders(), 0u) << "no field asked for, no amounts";
+
+  // "Why do the sales team lose certain deals": the finished ones counted by a reason.
+  v1::Command reasons = type;
+  v1::FieldDefinition* why = reasons.mutable_define_item_type()->mutable_definition()->add_fields();
+  why->set_name("lost_because");
+  why->set_type(v1::STRING);
+  for (const char* choice : {"price", "timing"}) why->add_choices(choice);
+  Run(kAdmin, reasons);
+  for (const char* reason : {"timing", "price", "price"}) {
+    v1::Command order = CreateOrderCommand();
+    (*order.mutable_create_order()->mutable_fields())["lost_because"].set_string_value(reason);
+    Run(kAe, Action(Run(kAe, order).id(), "decline"));
+  }
+  filter.group_by = "lost_because";
+  ASSERT_OK_AND_ASSIGN(stats, engine_->GetOrderStats({kManager}, filter));
+  EXPECT_EQ(stats.group_by(), "lost_because");
+  const v1::FinishedStats& lost = stats.owners(0).finished(1);
+  ASSERT_TRUE(lost.abandoned());
+  ASSERT_EQ(lost.by_value_size(), 3);
+  EXPECT_EQ(lost.by_value(0).value(), "") << "the two declined before the field: most first";
+  EXPECT_EQ(lost.by_value(0).orders(), 2u);
+  EXPECT_EQ(lost.by_value(1).value(), "price");
+  EXPECT_EQ(lost.by_value(1).orders(), 2u);
+  EXPECT_EQ(lost.by_value(2).value(), "timing");
+  EXPECT_EQ(lost.by_value(2).orders(), 1u);
+  filter.group_by = "value";
+  EXPECT_THAT(engine_->GetOrderStats({kManager}, filter),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("has no text field \"value\" to group by; its text fields are: "
+                                 "contract_number, station, lost_because")));
+  OrderStatsFilter ungrouped;
+  ungrouped.group_by = "lost_because";
+  EXPECT_THAT(
+      engine_->GetOrderStats({kManager}, ungrouped),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("give item_type with group_by")));
 }
 
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {

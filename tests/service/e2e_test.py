@@ -1306,6 +1306,12 @@ def main():
                and valued_rows[-1][:3] == ["sam", "1", "900"],
                "order stats --field sums a whole-number field over each owner's orders:\n"
                + valued.stdout + valued.stderr)
+        grouped = run_cli("order", "stats", "--type", "ad_request", "--by", "station", token=mia)
+        expect(grouped.returncode == 0
+               and "\nThe finished orders by station (-: none given)\n" in grouped.stdout
+               and re.search(r"\nsam +declined \(abandoned\) +- +1\n", grouped.stdout),
+               "order stats --by counts the finished orders by a text field:\n"
+               + grouped.stdout + grouped.stderr)
         unvalued = run_cli("order", "stats", "--field", "budget", token=mia)
         expect(unvalued.returncode == 1 and "INVALID_ARGUMENT" in unvalued.stderr
                and "give item_type with field" in unvalued.stderr,
