@@ -1977,6 +1977,7 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
   };
   std::map<std::string, PerState> states;
   std::map<std::string, PerOwner> owners;
+  PerOwner everyone;  // OrderStats.team.
   // Each workflow version's final states, looked up once.
   std::map<std::pair<std::string, uint32_t>, std::set<std::string>> finals;
   v1::OrderStats stats;
@@ -2023,25 +2024,27 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
       const absl::Time end = i + 1 < history.size() ? internal::ToTime(history[i + 1].time()) : now;
       states[entry.status()].stays.push_back(seconds(entry.time(), end));
     }
-    if (order.completed()) {
-      PerOwner& owner = owners[order.owner_id()];
-      Cycles& finished = owner.finished[{order.status(), state_.IsAbandoned(order)}];
-      finished.amounts.Add(order, filter.field);
-      if (!filter.group_by.empty()) {
-        auto value = order.fields().find(filter.group_by);
-        ++finished.by_value[value == order.fields().end() ? "" : value->second.string_value()];
+    // Its owner's book, and everyone's together.
+    for (PerOwner* owner : {&owners[order.owner_id()], &everyone}) {
+      if (order.completed()) {
+        Cycles& finished = owner->finished[{order.status(), state_.IsAbandoned(order)}];
+        finished.amounts.Add(order, filter.field);
+        if (!filter.group_by.empty()) {
+          auto value = order.fields().find(filter.group_by);
+          ++finished.by_value[value == order.fields().end() ? "" : value->second.string_value()];
+        }
+        for (Cycles* cycles : {&owner->completed, &finished}) {
+          ++cycles->orders;
+          if (!completed_at.has_value()) continue;
+          ++cycles->timed;
+          cycles->seconds += seconds(order.created_time(), *completed_at);
+        }
+      } else if (!order.archived()) {
+        ++owner->open;
+        owner->open_amounts.Add(order, filter.field);
+      } else {
+        ++owner->archived_unfinished;
       }
-      for (Cycles* cycles : {&owner.completed, &finished}) {
-        ++cycles->orders;
-        if (!completed_at.has_value()) continue;
-        ++cycles->timed;
-        cycles->seconds += seconds(order.created_time(), *completed_at);
-      }
-    } else if (!order.archived()) {
-      ++owners[order.owner_id()].open;
-      owners[order.owner_id()].open_amounts.Add(order, filter.field);
-    } else {
-      ++owners[order.owner_id()].archived_unfinished;
     }
   };
   // A filter by client or owner walks that one's orders (the smaller set), as ListOrders does.
@@ -2084,9 +2087,7 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
       out->set_median_seconds(median);
     }
   }
-  for (const auto& [user, per] : owners) {
-    v1::OwnerStats* out = stats.add_owners();
-    out->set_user_id(user);
+  const auto emit = [&](const PerOwner& per, v1::OwnerStats* out) {
     out->set_open_orders(per.open);
     out->set_archived_unfinished_orders(per.archived_unfinished);
     out->set_open_field_sum(per.open_amounts.Sum());
@@ -2126,7 +2127,13 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
       }
       if (cycles->timed > 0) f->set_average_cycle_seconds(cycles->seconds / cycles->timed);
     }
+  };
+  for (const auto& [user, per] : owners) {
+    v1::OwnerStats* out = stats.add_owners();
+    out->set_user_id(user);
+    emit(per, out);
   }
+  if (!owners.empty()) emit(everyone, stats.mutable_team());
   *stats.mutable_as_of() = internal::ToTimestamp(now);
   stats.set_field(filter.field);
   stats.set_group_by(filter.group_by);

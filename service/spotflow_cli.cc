@@ -26,6 +26,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -2318,6 +2319,19 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.set_item_type(args.Get("type"));
     request.set_field(args.Get("field"));
     request.set_group_by(args.Get("by"));
+    for (const char* needs_type : {"field", "by"}) {
+      if (args.Has(needs_type) && !args.Has("type")) {
+        Usage(absl::StrCat("--", needs_type, " names a field of one item type: give --type too"));
+      }
+    }
+    const auto day_of = [](const v1::Date& d) {
+      return std::make_tuple(d.year(), d.month(), d.day());
+    };
+    if (args.Has("since") && args.Has("until") &&
+        day_of(ParseDate(args.Get("until"))) < day_of(ParseDate(args.Get("since")))) {
+      Usage(absl::StrCat("--until ", args.Get("until"), " comes before --since ", args.Get("since"),
+                         "; both days are included"));
+    }
     // Whole days, UTC: --since from its start, --until to its end.
     const auto day_start = [](const std::string& text, int days_after) {
       const v1::Date date = ParseDate(text);
@@ -2380,7 +2394,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     // A row: the owner's own columns on its first row only; the field's where it is asked for.
     const auto add = [&](const v1::OwnerStats& o, bool first, std::vector<std::string> ended,
                          std::vector<std::string> amounts) {
-      std::vector<std::string> row = {first ? o.user_id() : "",
+      std::vector<std::string> row = {first ? (o.user_id().empty() ? "(team)" : o.user_id()) : "",
                                       first ? absl::StrCat(o.open_orders()) : "",
                                       first ? absl::StrCat(o.archived_unfinished_orders()) : ""};
       if (!field.empty()) {
@@ -2393,7 +2407,12 @@ int Client::Run(const std::string& verb, const Args& args) {
       if (!field.empty()) row.insert(row.end(), amounts.begin(), amounts.end());
       owners.Add(row);
     };
-    for (const v1::OwnerStats& o : stats.owners()) {
+    // Each owner's book, then the team's together when there are several.
+    std::vector<const v1::OwnerStats*> books;
+    for (const v1::OwnerStats& o : stats.owners()) books.push_back(&o);
+    if (stats.owners_size() > 1) books.push_back(&stats.team());
+    for (const v1::OwnerStats* book : books) {
+      const v1::OwnerStats& o = *book;
       if (o.finished().empty()) add(o, true, {"-", "0", "-"}, {"-", "-"});
       bool first = true;
       for (const v1::FinishedStats& f : o.finished()) {
@@ -2410,12 +2429,13 @@ int Client::Run(const std::string& verb, const Args& args) {
     if (const std::string& by = stats.group_by(); !by.empty()) {
       std::printf("\nThe finished orders by %s (-: none given)\n", by.c_str());
       Table values({"OWNER", "ENDED IN", by, "ORDERS"});
-      for (const v1::OwnerStats& o : stats.owners()) {
+      for (const v1::OwnerStats* book : books) {
+        const v1::OwnerStats& o = *book;
         bool first = true;
         for (const v1::FinishedStats& f : o.finished()) {
           bool first_of_state = true;
           for (const v1::ValueCount& v : f.by_value()) {
-            values.Add({first ? o.user_id() : "",
+            values.Add({first ? (o.user_id().empty() ? "(team)" : o.user_id()) : "",
                         !first_of_state ? ""
                         : f.abandoned() ? absl::StrCat(f.status(), " (abandoned)")
                                         : f.status(),
@@ -2475,6 +2495,9 @@ int Client::Run(const std::string& verb, const Args& args) {
     }
     if (!found || args.Has("type")) budget->set_item_type(args.Get("type"));
     if (!found || args.Has("field")) budget->set_field(args.Get("field"));
+    if (!budget->field().empty() && budget->item_type().empty()) {
+      Usage("--field names a field of one item type: give --type too");
+    }
     if (!found || args.Has("basis")) {
       const std::string basis = args.Get("basis", "made");
       if (basis != "made" && basis != "done") Usage("--basis is made or done");
@@ -3601,6 +3624,7 @@ int Main(int argc, char** argv) {
   Args args;
   bool options_end = false;   // After "--" every word is an argument, even "--urgent".
   std::string missing_value;  // An option given last, with no value after it.
+  std::string repeated;       // An option given twice (only --field may be), the first such.
   // Everything the server takes is text; bytes that are not UTF-8 (a file name from another
   // system, a terminal in Latin-1) are refused here, before protobuf would log and send them.
   for (int i = 1; i < argc; ++i) {
@@ -3658,6 +3682,8 @@ int Main(int argc, char** argv) {
         help = true;
       else {
         if (name == "field") args.fields.push_back(value);
+        // The second would silently replace the first: which one was meant is not ours to guess.
+        if (name != "field" && args.Has(name) && repeated.empty()) repeated = name;
         args.options[name] = value;  // The verb's spec says whether it takes it (CheckArgs).
       }
     } else if (!verb.has_value()) {
@@ -3709,6 +3735,7 @@ int Main(int argc, char** argv) {
   verb_usage = VerbUsage(*spec);
   CheckArgs(*verb, *spec, args);
   if (!missing_value.empty()) Usage(absl::StrCat("--", missing_value, " needs a value"));
+  if (!repeated.empty()) Usage(absl::StrCat("--", repeated, " is given twice; give it once"));
   // Checking an export needs only the file: no server, no token.
   if (*verb == "audit" && !args.positional.empty() && args.positional[0] == "verify" &&
       args.Has("export")) {

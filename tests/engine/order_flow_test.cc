@@ -1053,13 +1053,27 @@ TEST_F(OrderFlowTest, OrderStatsSumAFieldOverDealsWonAndLost) {
   Run(kAe, Action(worth(std::nullopt), "decline"));  // Lost before anyone put a value on it.
   worth(2000);
   worth(std::nullopt);
+  Run(kAe2, CreateClientCommand("globex", "Globex"));  // Another member's book.
+  v1::Command theirs = CreateOrderCommand();
+  theirs.mutable_create_order()->set_client_id("globex");
+  (*theirs.mutable_create_order()->mutable_fields())["value"].set_integer_value(700);
+  Run(kAe2, theirs);
 
   OrderStatsFilter filter;
   filter.item_type = kProductionOrder;
   filter.field = "value";
   ASSERT_OK_AND_ASSIGN(v1::OrderStats stats, engine_->GetOrderStats({kManager}, filter));
   EXPECT_EQ(stats.field(), "value");
-  ASSERT_EQ(stats.owners_size(), 1);
+  ASSERT_EQ(stats.owners_size(), 2);
+  EXPECT_EQ(stats.owners(1).user_id(), kAe2);
+  EXPECT_EQ(stats.owners(1).open_field_sum(), 700);
+  // The team's book: every owner's orders together.
+  EXPECT_EQ(stats.team().user_id(), "");
+  EXPECT_EQ(stats.team().open_orders(), 3u);
+  EXPECT_EQ(stats.team().open_field_sum(), 2700);
+  EXPECT_EQ(stats.team().open_field_orders(), 2u);
+  ASSERT_EQ(stats.team().finished_size(), 2);
+  EXPECT_DOUBLE_EQ(stats.team().finished(0).field_average(), 2000);
   const v1::OwnerStats& owner = stats.owners(0);
   EXPECT_EQ(owner.open_orders(), 2u);
   EXPECT_EQ(owner.open_field_sum(), 2000) << "the pipeline";

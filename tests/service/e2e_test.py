@@ -1313,14 +1313,25 @@ def main():
                "order stats --by counts the finished orders by a text field:\n"
                + grouped.stdout + grouped.stderr)
         unvalued = run_cli("order", "stats", "--field", "budget", token=mia)
-        expect(unvalued.returncode == 1 and "INVALID_ARGUMENT" in unvalued.stderr
-               and "give item_type with field" in unvalued.stderr,
+        expect(unvalued.returncode == 2
+               and "--field names a field of one item type: give --type too" in unvalued.stderr,
                "a field to sum needs its type: " + unvalued.stderr)
+        twice_by = run_cli("order", "stats", "--type", "ad_request", "--by", "station", "--by",
+                           "contract_number", token=mia)
+        expect(twice_by.returncode == 2 and "--by is given twice; give it once" in twice_by.stderr,
+               "an option given twice is refused, not half ignored: " + twice_by.stderr)
+        backwards = run_cli("order", "stats", "--since", "2026-12-07", "--until", "2026-12-01",
+                            token=mia)
+        expect(backwards.returncode == 2
+               and "--until 2026-12-01 comes before --since 2026-12-07" in backwards.stderr,
+               "a range that ends before it starts is refused in the flags' words: "
+               + backwards.stderr)
         report = run_cli("order", "stats", token=mia)
         expect(report.returncode == 0 and "STATE" in report.stdout and "AVERAGE STAY" in report.stdout
                and "\nsam " in report.stdout and " of them archived (as of " in report.stdout
                and "ENDED IN" in report.stdout and " completed " in report.stdout
                and " declined (abandoned) " in report.stdout
+               and "\n(team) " in report.stdout
                and "\nOPEN: under way; SET ASIDE: archived before they finished; " in report.stdout
                and "\nNOW: orders in the state, not counting archived ones; STAYS: "
                in report.stdout,
