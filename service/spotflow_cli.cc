@@ -1277,7 +1277,10 @@ class Client {
         case v1::INTEGER: {
           int64_t number = 0;
           if (!absl::SimpleAtoi(value, &number)) {
-            Usage(absl::StrCat("field ", name, " is a whole number, not \"", value, "\""));
+            Usage(absl::StrCat("field ", name,
+                               " is a whole number from -9223372036854775808 to "
+                               "9223372036854775807, not \"",
+                               value, "\""));
           }
           set.set_integer_value(number);
           break;
@@ -2526,9 +2529,10 @@ int Client::Run(const std::string& verb, const Args& args) {
       return 0;
     }
     std::printf(
-        "as of %s; MEASURE: orders made in the period, or done in it; DONE: the orders "
-        "counted that are finished; ABANDONED: in the period but ended undone (declined, "
-        "cancelled), not counted; PERIOD GONE: how much of the period has gone by\n",
+        "as of %s; MEASURE: orders made in the period, or done in it; ACTUAL: counted or "
+        "summed so far; REACHED: ACTUAL of TARGET; PERIOD GONE: how much of the period has gone "
+        "by; ORDERS: those counted; DONE: of those, the finished ones; ABANDONED: in the period "
+        "but ended undone (declined, cancelled), not counted\n",
         TimeText(response.budgets(0).as_of()).c_str());
     Table table({"ID", "USER", "TITLE", "PERIOD", "MEASURE", "TARGET", "ACTUAL", "REACHED",
                  "PERIOD GONE", "ORDERS", "DONE", "ABANDONED", "SET BY"});
@@ -3102,8 +3106,8 @@ int Client::Run(const std::string& verb, const Args& args) {
     Table states({"STATE", "TITLE", ""});
     for (const v1::WorkflowState& state : workflow.states()) {
       states.Add({state.name(), state.title(),
-                  state.abandoned()  ? "(terminal, abandoned: the work ends undone)"
-                  : state.terminal() ? "(terminal)"
+                  state.abandoned()  ? "(final, abandoned: the work ends undone)"
+                  : state.terminal() ? "(final)"
                                      : ""});
     }
     states.Print();

@@ -794,7 +794,7 @@ def main():
                "a decline without a reason is refused: " + bare.stderr)
         ok("decline with a reason", "action", akey, "decline", "--comment", "No budget", token=sam)
         shown_flow = run_cli("workflow", "show", "request_flow", token=admin).stdout
-        expect(re.search(r"\ndeclined +Declined +\(terminal, abandoned: the work ends undone\)\n",
+        expect(re.search(r"\ndeclined +Declined +\(final, abandoned: the work ends undone\)\n",
                          shown_flow),
                "workflow show marks the state where orders end undone:\n" + shown_flow)
         ended = run_cli("order", "show", akey, token=sam).stdout
@@ -811,6 +811,12 @@ def main():
                         "provided", "--field", "budget=-5", "--field", "budget=6", token=sam)
         expect(twice.returncode == 2 and "--field budget is given twice" in twice.stderr,
                "a field given twice is a usage error, not one value kept: " + twice.stderr)
+        huge = run_cli("order", "create", "--type", "media_request", "--client", "acme",
+                       "--title", "Radio buy", "--flight", "2098-05-01..2098-05-31", "--field",
+                       "budget=99999999999999999999", token=sam)
+        expect(huge.returncode == 2 and "field budget is a whole number from "
+               "-9223372036854775808 to 9223372036854775807" in huge.stderr,
+               "a number too big says what fits: " + huge.stderr)
         expect(typed.returncode == 0 and "MR-0001" in typed.stdout,
                "order create --type makes an order of another item type: "
                + (typed.stderr or typed.stdout))
