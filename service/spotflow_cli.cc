@@ -2014,6 +2014,16 @@ int Client::Run(const std::string& verb, const Args& args) {
       return admin_->GetUser(Context().get(), v1::GetUserRequest(), &me).ok() &&
              !me.client_id().empty();
     };
+    // The fields first: one the type lacks says which type was meant (--type left out).
+    if (!args.fields.empty()) {
+      // A login that may not read the form may not submit it either (a contact's without
+      // REQUEST_SUBMIT): the server says why, and whom to ask, rather than the form's refusal.
+      if (read.ok()) {
+        SetFieldsOf(type, args, o->mutable_fields());
+      } else if (read.error_code() != grpc::StatusCode::PERMISSION_DENIED) {
+        return Report(read);
+      }
+    }
     // An item made for another is for the other's client: the server takes it from there.
     o->set_parent_order_id(args.Get("parent"));
     if (facets.client_link() && !args.Has("client") && !args.Has("parent") && !own_company()) {
@@ -2036,15 +2046,6 @@ int Client::Run(const std::string& verb, const Args& args) {
       auto [start, end] = ParseFlight(args.Get("flight"));
       *o->mutable_flight_start() = start;
       *o->mutable_flight_end() = end;
-    }
-    if (!args.fields.empty()) {
-      // A login that may not read the form may not submit it either (a contact's without
-      // REQUEST_SUBMIT): the server says why, and whom to ask, rather than the form's refusal.
-      if (read.ok()) {
-        SetFieldsOf(type, args, o->mutable_fields());
-      } else if (read.error_code() != grpc::StatusCode::PERMISSION_DENIED) {
-        return Report(read);
-      }
     }
     return Change(request, args,
                   [&](auto* c, auto& r, auto* out) { return orders_->CreateOrder(c, r, out); });

@@ -401,6 +401,9 @@ def main():
                  "a misspelt verb names the right ones"),
                 (("ordr", "list"), 'unknown verb "ordr"; did you mean "order"?',
                  "a misspelt verb suggests the one meant"),
+                (("order", "create", "--title", "Radio", "--field", "value=5"),
+                 'a field of production_order: contract_number, station; not "value=5"',
+                 "a field the default type lacks is named first (was --type left out?)"),
                 (("order", "create", "--title", "Radio"),
                  "spotflow: missing --client: type production_order is made on a client's "
                  "account\nusage: spotflow order create --title TEXT [--client ID]",
