@@ -306,9 +306,12 @@ const std::vector<VerbSpec>& Verbs() {
       {"flight decide", "ORDER REQUEST approve|reject [--comment TEXT]", 3, 3, {"comment"}, true},
       {"flight withdraw", "ORDER REQUEST [--comment TEXT]   (take back a pending request)",
        2, 2, {"comment"}, true},
-      {"deliver", "ORDER [--comment TEXT]", 1, 1, {"comment"}, true},
-      {"action", "ORDER NAME [--comment TEXT]   any action of the order's workflow, by name",
-       2, 2, {"comment"}, true},
+      {"deliver", "ORDER [--comment TEXT] [--field NAME=VALUE]...", 1, 1, {"comment", "field"},
+       true},
+      {"action", "ORDER NAME [--comment TEXT] [--field NAME=VALUE]...   any action of the\n"
+                 "               order's workflow, by name; --field sets a form field with the step\n"
+                 "               (a lost deal's reason)",
+       2, 2, {"comment", "field"}, true},
       {"archive", "ORDER", 1, 1, {}, true},
       {"restore", "ORDER", 1, 1, {}, true},
       {"delete", "ORDER [--yes]   (it leaves every list for good: asks first, or --yes)",
@@ -2286,6 +2289,19 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.mutable_perform_action()->set_action(verb == "deliver" ? "deliver"
                                                                    : rest(1, "the action"));
     request.mutable_perform_action()->set_comment(args.Get("comment"));
+    if (!args.fields.empty()) {
+      // Typed as the order's type defines them.
+      v1::GetOrderRequest get;
+      get.set_order_id(request.perform_action().order_id());
+      v1::OrderView order;
+      grpc::Status read = orders_->GetOrder(Context().get(), get, &order);
+      if (!read.ok()) return Report(read);
+      if (int failed = SetFields(order.item_type(), args,
+                                 request.mutable_perform_action()->mutable_fields());
+          failed != 0) {
+        return failed;
+      }
+    }
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return orders_->PerformAction(c, q, out); });
   }

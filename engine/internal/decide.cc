@@ -2709,9 +2709,31 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
                                                    "\" acts on a revision; use its own command (",
                                                    command, "), which names the revision"));
   }
+  // Fields given with the step: set as UpdateOrder sets them, and seen by the step's checks.
+  const v1::OrderView* acted = order;
+  v1::OrderView with_fields;
+  google::protobuf::Map<std::string, v1::FieldValue> fields;
+  if (!c.fields().empty()) {
+    RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "set the fields of"));
+    ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*order));
+    fields = AsPicked(*type, c.fields());
+    RETURN_IF_ERROR(ValidateFields(*type, fields, /*require_all=*/false));
+    Read(ItemTypeStream(type->name()), type->version());
+    with_fields = *order;
+    for (const auto& [name, value] : fields) (*with_fields.mutable_fields())[name] = value;
+    acted = &with_fields;
+  }
   ASSIGN_OR_RETURN(const v1::Transition* transition,
-                   Transit(*order, c.action(), "", {c.comment(), "comment", "comment"}));
+                   Transit(*acted, c.action(), "", {c.comment(), "comment", "comment"}));
   const std::string stream = OrderStream(order->order_id());
+  if (!fields.empty()) {
+    v1::OrderUpdated* update = Emit(stream, order->version()).mutable_order_updated();
+    update->set_order_id(order->order_id());
+    update->set_title(order->title());
+    update->set_instructions(order->instructions());
+    update->set_spot_length_seconds(order->spot_length_seconds());
+    *update->mutable_fields() = std::move(fields);
+  }
   v1::OrderTransitioned* e = Emit(stream, order->version()).mutable_order_transitioned();
   e->set_order_id(order->order_id());
   e->set_action(c.action());

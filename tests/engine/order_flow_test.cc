@@ -1139,6 +1139,55 @@ TEST_F(OrderFlowTest, OrderStatsSumAFieldOverDealsWonAndLost) {
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("give item_type with group_by")));
 }
 
+// A step may set form fields as it is taken (a deal's loss reason given as it is lost), in
+// one append; its final state's required fields count them.
+TEST_F(OrderFlowTest, AStepSetsFieldsWithIt) {
+  Run(kAdmin, DeclinableWorkflow());
+  v1::Command type = ValuedType();
+  v1::FieldDefinition* why = type.mutable_define_item_type()->mutable_definition()->add_fields();
+  why->set_name("lost_because");
+  why->set_type(v1::STRING);
+  for (const char* choice : {"price", "timing"}) why->add_choices(choice);
+  Run(kAdmin, type);
+  const std::string deal = CreateOrder();
+  v1::Command lose = Action(deal, "decline");
+  (*lose.mutable_perform_action()->mutable_fields())["lost_because"].set_string_value("budget");
+  EXPECT_THAT(Reject(kAe, lose), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("is one of: price, timing; not \"budget\"")));
+  (*lose.mutable_perform_action()->mutable_fields())["lost_because"].set_string_value("Price");
+  const uint64_t head = store_->Head().position;
+  const v1::CommandResult lost = Run(kAe, lose);
+  EXPECT_EQ(store_->Head().position, head + 2) << "the fields, then the step, in one append";
+  const v1::OrderView after = Order(deal);
+  EXPECT_EQ(after.status(), "declined");
+  EXPECT_EQ(after.fields().at("lost_because").string_value(), "price") << "as the choice is spelt";
+  EXPECT_EQ(lost.etag(), after.version());
+
+  // The step's checks see them: a final state's required field given with the step itself.
+  v1::Command required = type;
+  v1::ItemTypeDefinition* definition = required.mutable_define_item_type()->mutable_definition();
+  for (v1::FieldDefinition& field : *definition->mutable_fields()) {
+    if (field.name() == "value") field.set_required(true);
+  }
+  const std::string won = CreateOrder();
+  Run(kAdmin, required);  // Required since the order was made: it has none yet.
+  Run(kProducer, Script(won, "Draft"));
+  Run(kAe, Approve(won, "script", 1));
+  Run(kProducer, Spot(won, "s3://spot/won"));
+  Run(kAe, Approve(won, "spot", 1));
+  EXPECT_THAT(
+      Reject(kProducer, Action(won, "deliver")),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("lacks its required field value")));
+  v1::Command deliver = Action(won, "deliver");
+  (*deliver.mutable_perform_action()->mutable_fields())["value"].set_integer_value(1200);
+  EXPECT_THAT(Reject(kProducer, deliver),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("set the fields of")))
+      << "setting fields is editing the order: ORDER_MANAGE";
+  Run(kAe, deliver);  // The AE uploads spots too (SPOT_UPLOAD), and manages the order.
+  EXPECT_TRUE(Order(won).completed());
+  EXPECT_EQ(Order(won).fields().at("value").integer_value(), 1200);
+}
+
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {
   const std::string order = CreateOrder();
   Run(kProducer, Script(order, "Draft one"));

@@ -800,6 +800,16 @@ def main():
         expect(re.search(r"\ndeclined +Declined +\(final, abandoned: the work ends undone\)\n",
                          shown_flow),
                "workflow show marks the state where orders end undone:\n" + shown_flow)
+        # A step may set a form field as it is taken (a lost deal's reason).
+        asked_again = run_cli("order", "create", "--type", "ad_request", "--client", "acme",
+                              "--title", "Skyscraper", "--flight", "2099-02-01..2099-02-02",
+                              token=sam)
+        again_key = asked_again.stdout.split()[1]
+        ok("decline with a field set by the step", "action", again_key, "decline", "--comment",
+           "Booked elsewhere", "--field", "station=WXYZ", token=sam)
+        declined_again = run_cli("order", "show", again_key, token=sam).stdout
+        expect("fields: station WXYZ" in declined_again and "status declined" in declined_again,
+               "the step set the field:\n" + declined_again)
         ended = run_cli("order", "show", akey, token=sam).stdout
         expect(", status declined (final, abandoned), " in ended,
                "order show says the request ended undone:\n" + ended)
@@ -1318,7 +1328,8 @@ def main():
         grouped = run_cli("order", "stats", "--type", "ad_request", "--by", "station", token=mia)
         expect(grouped.returncode == 0
                and "\nThe finished orders by station (-: none given)\n" in grouped.stdout
-               and re.search(r"\nsam +declined \(abandoned\) +- +1\n", grouped.stdout),
+               and re.search(r"\nsam +declined \(abandoned\) +- +1\n +WXYZ +1\n",
+                             grouped.stdout),
                "order stats --by counts the finished orders by a text field:\n"
                + grouped.stdout + grouped.stderr)
         unvalued = run_cli("order", "stats", "--field", "budget", token=mia)
@@ -1366,8 +1377,8 @@ def main():
                and "45" in rows[0] and "40" not in rows[0]
                and own.stdout.splitlines()[1].split()[0] == "ID",
                "a member reads their budget and how far they have come:\n" + own.stdout)
-        # Sam's declined request (AR-001) was made this year but is no sale: not counted.
-        expect(rows[0][-2] == "1" and "ABANDONED: in the period but ended undone"
+        # Sam's declined requests (AR-001, AR-002) were made this year but are no sale.
+        expect(rows[0][-2] == "2" and "ABANDONED: in the period but ended undone"
                in own.stdout,
                "budget list counts the declined request apart:\n" + own.stdout)
         kept = run_cli("budget", "remove", "sam-orders-this-year", token=sam)
