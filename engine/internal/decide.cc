@@ -2691,7 +2691,10 @@ absl::Status Decider::RecordClientAnswer(const v1::RecordClientAnswer& c) {
 }
 
 absl::Status Decider::PerformAction(const v1::PerformAction& c) {
-  ASSIGN_OR_RETURN(const v1::OrderView* order, LoadActiveOrder(c.order_id()));
+  // Fields given add to the order, as UpdateOrder does: not to one that is full.
+  ASSIGN_OR_RETURN(const v1::OrderView* order, c.fields().empty()
+                                                   ? LoadActiveOrder(c.order_id())
+                                                   : LoadOrderWithRoom(c.order_id()));
   RETURN_IF_ERROR(ValidateId("action", c.action()));
   RETURN_IF_ERROR(ValidateText("comment", c.comment(), kMaxTextBytes, false));
   // An action on a revision names the revision, which only its own command carries. A name
@@ -2716,9 +2719,17 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
   if (!c.fields().empty()) {
     RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "set the fields of"));
     ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*order));
-    fields = AsPicked(*type, c.fields());
-    RETURN_IF_ERROR(ValidateFields(*type, fields, /*require_all=*/false));
+    const google::protobuf::Map<std::string, v1::FieldValue> picked = AsPicked(*type, c.fields());
+    RETURN_IF_ERROR(ValidateFields(*type, picked, /*require_all=*/false));
     Read(ItemTypeStream(type->name()), type->version());
+    // Only what changes is written: a value given as it stands is no edit.
+    for (const auto& [name, value] : picked) {
+      auto it = order->fields().find(name);
+      if (it == order->fields().end() ||
+          it->second.SerializeAsString() != value.SerializeAsString()) {
+        fields[name] = value;
+      }
+    }
     with_fields = *order;
     for (const auto& [name, value] : fields) (*with_fields.mutable_fields())[name] = value;
     acted = &with_fields;

@@ -1162,6 +1162,19 @@ TEST_F(OrderFlowTest, AStepSetsFieldsWithIt) {
   EXPECT_EQ(after.status(), "declined");
   EXPECT_EQ(after.fields().at("lost_because").string_value(), "price") << "as the choice is spelt";
   EXPECT_EQ(lost.etag(), after.version());
+  {
+    // A value given as it stands is no edit: the step alone is written.
+    const std::string again = CreateOrder();
+    v1::Command set;
+    set.mutable_update_order()->set_order_id(again);
+    (*set.mutable_update_order()->mutable_fields())["lost_because"].set_string_value("timing");
+    Run(kAe, set);
+    v1::Command same = Action(again, "decline");
+    (*same.mutable_perform_action()->mutable_fields())["lost_because"].set_string_value("timing");
+    const uint64_t before = store_->Head().position;
+    Run(kAe, same);
+    EXPECT_EQ(store_->Head().position, before + 1);
+  }
 
   // The step's checks see them: a final state's required field given with the step itself.
   v1::Command required = type;
@@ -4428,6 +4441,12 @@ TEST_F(OrderFlowTest, AFullOrderTakesNoMoreTextButCanStillBeArchived) {
                                                    HasSubstr("ReuseOrder"))));
   EXPECT_THAT(Reject(kProducer, Script(order, "one more draft")),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("the most one order")));
+  v1::Command step_with_field = Action(order, "deliver");
+  (*step_with_field.mutable_perform_action()->mutable_fields())["station"].set_string_value(
+      std::string(60 * 1024, 's'));
+  EXPECT_THAT(Reject(kAe, step_with_field),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("the most one order")))
+      << "fields set with a step add to the order as an update does";
   v1::Command archive;
   archive.mutable_archive_order()->set_order_id(order);
   Run(kAe, archive);
