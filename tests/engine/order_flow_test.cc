@@ -27,6 +27,7 @@
 namespace spotflow::engine {
 namespace {
 
+using ::spotflow::testing::DeclinableWorkflow;
 using ::spotflow::testing::GatedStore;
 using ::spotflow::testing::MakeDate;
 using ::spotflow::testing::StatusIs;
@@ -136,6 +137,26 @@ class OrderFlowTest : public ::spotflow::testing::EngineTest {
       EXPECT_EQ(store_->Head().position, head) << "a refused command wrote to the log";
     }
     return result;
+  }
+
+  // SetBudget: the AE's target of `target` orders made from `start` to `end`.
+  v1::Command BudgetOfAe(const std::string& title, const v1::Date& start, const v1::Date& end,
+                         int64_t target) {
+    v1::Command set;
+    v1::Budget* budget = set.mutable_set_budget()->mutable_budget();
+    budget->set_user_id(kAe);
+    budget->set_title(title);
+    *budget->mutable_start() = start;
+    *budget->mutable_end() = end;
+    budget->set_target(target);
+    return set;
+  }
+  // The one budget the manager reads, with its progress now.
+  v1::BudgetProgress OnlyBudget() {
+    absl::StatusOr<ListBudgetsResponse> got = engine_->ListBudgets({kManager}, {});
+    EXPECT_OK(got.status());
+    EXPECT_TRUE(got.ok() && got->budgets.size() == 1);
+    return got.ok() && got->budgets.size() == 1 ? got->budgets[0] : v1::BudgetProgress();
   }
 
   // The production order type defined again with a whole-number field, "value" (a deal's
@@ -454,13 +475,8 @@ TEST_F(OrderFlowTest, AnOrderSaysWhomItWaitsFor) {
 // Seed 002: the sales team manager sets the budgets "the sales team will be measured against"
 // and follows how far each member has come.
 TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
-  v1::Command set;
-  v1::Budget* budget = set.mutable_set_budget()->mutable_budget();
-  budget->set_user_id(kAe);
-  budget->set_title("November orders");
-  *budget->mutable_start() = MakeDate(2026, 11, 1);
-  *budget->mutable_end() = MakeDate(2026, 11, 30);
-  budget->set_target(4);
+  const v1::Command set =
+      BudgetOfAe("November orders", MakeDate(2026, 11, 1), MakeDate(2026, 11, 30), 4);
   const auto with = [&](const std::function<void(v1::Budget*)>& change) {
     v1::Command changed = set;
     change(changed.mutable_set_budget()->mutable_budget());
@@ -804,28 +820,15 @@ TEST_F(OrderFlowTest, OrderStatsTellTimeInEachStateAndEachOwnersBook) {
   EXPECT_THAT(engine_->GetOrderStats({kManager}, nobody), StatusIs(absl::StatusCode::kNotFound));
 }
 
-// The production workflow with one more way to end: declining the order from the start
-// (seed 002's marketing requests, approved and done or denied with feedback), a final state
-// where the work ends undone.
-v1::Command DeclinableWorkflow() {
+// DeclinableWorkflow (engine_fixture.h), to publish.
+v1::Command PublishDeclinable() {
   v1::Command publish;
-  v1::WorkflowDefinition* workflow = publish.mutable_publish_workflow()->mutable_definition();
-  *workflow = ProductionOrderWorkflow();
-  v1::WorkflowState* declined = workflow->add_states();
-  declined->set_name("declined");
-  declined->set_title("Declined");
-  declined->set_terminal(true);
-  declined->set_abandoned(true);
-  v1::Transition* decline = workflow->add_transitions();
-  decline->set_from("awaiting_script");
-  decline->set_action("decline");
-  decline->set_to("declined");
-  decline->set_privilege(v1::REVISION_APPROVE);
+  *publish.mutable_publish_workflow()->mutable_definition() = DeclinableWorkflow();
   return publish;
 }
 
 TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
-  Run(kAdmin, DeclinableWorkflow());
+  Run(kAdmin, PublishDeclinable());
 
   const std::string a = CreateOrder();
   clock_.Advance(absl::Hours(1));
@@ -896,7 +899,7 @@ TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
 
   // The latest version's word holds for every order: one that no longer marks "declined"
   // abandoned takes the earlier declines with it, rather than splitting them.
-  v1::Command unmarked = DeclinableWorkflow();
+  v1::Command unmarked = PublishDeclinable();
   v1::WorkflowDefinition* v3 = unmarked.mutable_publish_workflow()->mutable_definition();
   v3->mutable_states(v3->states_size() - 1)->set_abandoned(false);
   Run(kAdmin, unmarked);
@@ -910,20 +913,11 @@ TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
 }
 
 TEST_F(OrderFlowTest, BudgetsLeaveOutOrdersThatEndedUndone) {
-  Run(kAdmin, DeclinableWorkflow());
-  v1::Command set;
-  v1::Budget* budget = set.mutable_set_budget()->mutable_budget();
-  budget->set_user_id(kAe);
-  budget->set_title("November orders");
-  *budget->mutable_start() = MakeDate(2026, 11, 1);
-  *budget->mutable_end() = MakeDate(2026, 11, 30);
-  budget->set_target(4);
+  Run(kAdmin, PublishDeclinable());
+  const v1::Command set =
+      BudgetOfAe("November orders", MakeDate(2026, 11, 1), MakeDate(2026, 11, 30), 4);
   Run(kManager, set);
-  const auto progress = [&] {
-    absl::StatusOr<ListBudgetsResponse> got = engine_->ListBudgets({kManager}, {});
-    EXPECT_OK(got.status());
-    return got.ok() && got->budgets.size() == 1 ? got->budgets[0] : v1::BudgetProgress();
-  };
+  const auto progress = [&] { return OnlyBudget(); };
 
   const std::string declined = CreateOrder();
   const std::string delivered = CreateOrder();
@@ -957,13 +951,13 @@ TEST_F(OrderFlowTest, BudgetsLeaveOutOrdersThatEndedUndone) {
   EXPECT_EQ(progress().actual(), 1);
 
   // Marked abandoned in a later version: orders under way on the earlier one go by it too.
-  v1::Command unmarked = DeclinableWorkflow();
+  v1::Command unmarked = PublishDeclinable();
   v1::WorkflowDefinition* plain = unmarked.mutable_publish_workflow()->mutable_definition();
   plain->mutable_states(plain->states_size() - 1)->set_abandoned(false);
   Run(kAdmin, unmarked);
   const std::string older = CreateOrder();  // On the version without the mark.
   EXPECT_EQ(progress().abandoned_orders(), 0u) << "declines count as sales under that version";
-  Run(kAdmin, DeclinableWorkflow());
+  Run(kAdmin, PublishDeclinable());
   Run(kAe, Action(older, "decline"));
   EXPECT_TRUE(engine_->GetOrder({kAe}, older)->abandoned());
   EXPECT_EQ(progress().abandoned_orders(), 3u);
@@ -973,15 +967,11 @@ TEST_F(OrderFlowTest, BudgetsLeaveOutOrdersThatEndedUndone) {
 // A budget of orders done (seed 002's deals won) counts each when it reaches a final state
 // that is not abandoned, whenever it was made.
 TEST_F(OrderFlowTest, BudgetsOfOrdersDoneCountThemWhenTheyFinish) {
-  Run(kAdmin, DeclinableWorkflow());
-  v1::Command set;
-  v1::Budget* budget = set.mutable_set_budget()->mutable_budget();
-  budget->set_user_id(kAe);
-  budget->set_title("Delivered this week");
-  *budget->mutable_start() = MakeDate(2026, 11, 24);  // Tomorrow: the clock stands on the 23rd.
-  *budget->mutable_end() = MakeDate(2026, 11, 30);
-  budget->set_target(2);
-  budget->set_basis(v1::ORDERS_DONE);
+  Run(kAdmin, PublishDeclinable());
+  // From tomorrow: the clock stands on the 23rd.
+  v1::Command set =
+      BudgetOfAe("Delivered this week", MakeDate(2026, 11, 24), MakeDate(2026, 11, 30), 2);
+  set.mutable_set_budget()->mutable_budget()->set_basis(v1::ORDERS_DONE);
   v1::Command odd = set;
   odd.mutable_set_budget()->mutable_budget()->set_basis(static_cast<v1::BudgetBasis>(7));
   EXPECT_THAT(Reject(kManager, odd),
@@ -989,11 +979,7 @@ TEST_F(OrderFlowTest, BudgetsOfOrdersDoneCountThemWhenTheyFinish) {
                        HasSubstr("basis 7 is none of ORDERS_MADE (orders made in the period) and "
                                  "ORDERS_DONE")));
   Run(kManager, set);
-  const auto progress = [&] {
-    absl::StatusOr<ListBudgetsResponse> got = engine_->ListBudgets({kManager}, {});
-    EXPECT_OK(got.status());
-    return got.ok() && got->budgets.size() == 1 ? got->budgets[0] : v1::BudgetProgress();
-  };
+  const auto progress = [&] { return OnlyBudget(); };
   const auto deliver = [&](const std::string& order) {
     Run(kProducer, Script(order, "Draft"));
     Run(kAe, Approve(order, "script", 1));
@@ -1031,7 +1017,7 @@ TEST_F(OrderFlowTest, BudgetsOfOrdersDoneCountThemWhenTheyFinish) {
 // deals lost": a whole-number field summed and averaged over each final state's orders, and
 // over the open ones (the pipeline).
 TEST_F(OrderFlowTest, OrderStatsSumAFieldOverDealsWonAndLost) {
-  Run(kAdmin, DeclinableWorkflow());
+  Run(kAdmin, PublishDeclinable());
   const v1::Command type = ValuedType();
   Run(kAdmin, type);
   const auto worth = [&](std::optional<int64_t> amount) {
@@ -1142,7 +1128,7 @@ TEST_F(OrderFlowTest, OrderStatsSumAFieldOverDealsWonAndLost) {
 // A step may set form fields as it is taken (a deal's loss reason given as it is lost), in
 // one append; its final state's required fields count them.
 TEST_F(OrderFlowTest, AStepSetsFieldsWithIt) {
-  Run(kAdmin, DeclinableWorkflow());
+  Run(kAdmin, PublishDeclinable());
   v1::Command type = ValuedType();
   v1::FieldDefinition* why = type.mutable_define_item_type()->mutable_definition()->add_fields();
   why->set_name("lost_because");

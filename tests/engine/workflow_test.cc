@@ -18,6 +18,7 @@
 namespace spotflow::engine {
 namespace {
 
+using ::spotflow::testing::DeclinableWorkflow;
 using ::spotflow::testing::MakeDate;
 using ::spotflow::testing::StatusIs;
 using ::testing::Contains;
@@ -465,19 +466,8 @@ TEST_F(WorkflowTest, AnItemTypeLeavesNoOrderWhereItCannotGoOn) {
                        HasSubstr("would stop for good in state \"awaiting_script\"")));
   {
     // Nor is a way to be declined enough: its orders could be lost, never done.
-    v1::WorkflowDefinition declinable = ProductionOrderWorkflow();
+    v1::WorkflowDefinition declinable = DeclinableWorkflow({"awaiting_script", "awaiting_spot"});
     declinable.set_name("declinable");
-    v1::WorkflowState* declined = declinable.add_states();
-    declined->set_name("declined");
-    declined->set_terminal(true);
-    declined->set_abandoned(true);
-    for (const char* from : {"awaiting_script", "awaiting_spot"}) {
-      v1::Transition* decline = declinable.add_transitions();
-      decline->set_from(from);
-      decline->set_action("decline");
-      decline->set_to("declined");
-      decline->set_privilege(v1::REVISION_APPROVE);
-    }
     Run(kAdmin, Publish(declinable));
     v1::Command lost_cause = define;
     lost_cause.mutable_define_item_type()->mutable_definition()->set_workflow("declinable");
@@ -1131,17 +1121,7 @@ TEST_F(WorkflowTest, ItemsAreMadeForARequestAndLinkedToIt) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("to list the items made for it")));
 
   // An item that ended undone (declined) is shown so among the request's items.
-  v1::WorkflowDefinition declinable = ProductionOrderWorkflow();
-  v1::WorkflowState* declined = declinable.add_states();
-  declined->set_name("declined");
-  declined->set_terminal(true);
-  declined->set_abandoned(true);
-  v1::Transition* decline = declinable.add_transitions();
-  decline->set_from("awaiting_script");
-  decline->set_action("decline");
-  decline->set_to("declined");
-  decline->set_privilege(v1::REVISION_APPROVE);
-  Run(kAdmin, Publish(declinable));
+  Run(kAdmin, Publish(DeclinableWorkflow()));
   v1::Command another = child;
   another.clear_request_id();
   const std::string turned_down = Run(kAe, another).id();
@@ -1473,17 +1453,7 @@ TEST_F(WorkflowTest, TheHouseKeepsSomeTypesAndFieldsToItself) {
   ASSERT_OK_AND_ASSIGN(v1::OrderView producers, engine_->GetOrder({kProducer}, requested));
   EXPECT_THAT(producers.missing_fields(), IsEmpty()) << "not theirs to fill in";
   // Declined, a request ends undone: the cost of work never done is not asked for.
-  v1::WorkflowDefinition declinable = ProductionOrderWorkflow();
-  v1::WorkflowState* declined = declinable.add_states();
-  declined->set_name("declined");
-  declined->set_terminal(true);
-  declined->set_abandoned(true);
-  v1::Transition* decline = declinable.add_transitions();
-  decline->set_from("awaiting_script");
-  decline->set_action("decline");
-  decline->set_to("declined");
-  decline->set_privilege(v1::REVISION_APPROVE);
-  Run(kAdmin, Publish(declinable));
+  Run(kAdmin, Publish(DeclinableWorkflow()));
   const std::string turned_down = Run(kClientUser, request).id();
   Run(kAe, Action(turned_down, "decline"));
   EXPECT_EQ(Order(turned_down).status(), "declined");

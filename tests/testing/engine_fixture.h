@@ -4,6 +4,7 @@
 #ifndef SPOTFLOW_TESTS_TESTING_ENGINE_FIXTURE_H_
 #define SPOTFLOW_TESTS_TESTING_ENGINE_FIXTURE_H_
 
+#include <initializer_list>
 #include <memory>
 #include <random>
 #include <string>
@@ -29,6 +30,27 @@ inline v1::Date MakeDate(int year, int month, int day) {
   date.set_month(month);
   date.set_day(day);
   return date;
+}
+
+// The production workflow with one more way to end: "decline" from each of `from` into
+// "declined", a final state where the work ends undone (seed 002's requests denied with
+// feedback, deals lost).
+inline v1::WorkflowDefinition DeclinableWorkflow(std::initializer_list<const char*> from = {
+                                                     "awaiting_script"}) {
+  v1::WorkflowDefinition workflow = engine::ProductionOrderWorkflow();
+  v1::WorkflowState* declined = workflow.add_states();
+  declined->set_name("declined");
+  declined->set_title("Declined");
+  declined->set_terminal(true);
+  declined->set_abandoned(true);
+  for (const char* state : from) {
+    v1::Transition* decline = workflow.add_transitions();
+    decline->set_from(state);
+    decline->set_action("decline");
+    decline->set_to("declined");
+    decline->set_privilege(v1::REVISION_APPROVE);
+  }
+  return workflow;
 }
 
 class EngineTest : public ::testing::Test {
