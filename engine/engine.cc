@@ -1788,24 +1788,6 @@ absl::Status EngineImpl::FiltersNameSomeoneLocked(const UserView& caller,
   return absl::OkStatus();
 }
 
-namespace {
-
-// When `order`, in a final state, last reached it by a step of its workflow (a restore into it
-// is not one); none while it is in no final state.
-std::optional<absl::Time> FinishedAt(const OrderView& order) {
-  if (!order.completed()) return std::nullopt;
-  const auto& history = order.status_history();
-  for (int i = history.size() - 1; i >= 0; --i) {
-    const v1::StatusEntered& entry = history[i];
-    if (entry.archived() || entry.status() != order.status()) continue;
-    if (i > 0 && history[i - 1].archived()) continue;  // Restored into it.
-    return internal::ToTime(entry.time());
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
 absl::StatusOr<ListBudgetsResponse> EngineImpl::ListBudgets(
     const Principal& principal, const ListBudgetsRequest& request) const {
   absl::ReaderMutexLock lock(&mu_);
@@ -1860,10 +1842,15 @@ absl::StatusOr<ListBudgetsResponse> EngineImpl::ListBudgets(
                                      : order.item_type() != budget.item_type()) {
         continue;
       }
-      // In the period by when it was made, or by when it was done.
-      const std::optional<absl::Time> when = budget.basis() == v1::ORDERS_DONE
-                                                 ? FinishedAt(order)
-                                                 : internal::ToTime(order.created_time());
+      // In the period by when it was made, or by when it was done: its last step, into the
+      // final state it is in (a restore into it is no step).
+      std::optional<absl::Time> when = internal::ToTime(order.created_time());
+      if (budget.basis() == v1::ORDERS_DONE) {
+        const v1::StatusEntered* step = internal::LastStep(order);
+        when = order.completed() && step != nullptr
+                   ? std::optional<absl::Time>(internal::ToTime(step->time()))
+                   : std::nullopt;
+      }
       if (!when.has_value() || *when < from || *when >= until) continue;
       // Declined, cancelled: no sale was made, whatever it was worth.
       if (state_.IsAbandoned(order)) {

@@ -228,13 +228,8 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
   // it or the state before (the house's internal reviews).
   std::optional<v1::ActionTaken> finished;
   if (its_own && order.completed()) {
-    const auto& history = order.status_history();
-    uint64_t entered = 0;  // The last entry into a state, not an archiving or a restoring.
-    for (int i = 0; i < history.size(); ++i) {
-      if (!history[i].archived() && (i == 0 || !history[i - 1].archived())) {
-        entered = history[i].position();
-      }
-    }
+    const v1::StatusEntered* step = LastStep(order);
+    const uint64_t entered = step == nullptr ? 0 : step->position();
     for (const v1::ActionTaken& action : order.actions()) {
       if (action.position() != entered || action.to_status() != order.status()) continue;
       finished = action;
@@ -533,6 +528,14 @@ void ApplyToOrderFields(const v1::EventRecord& record, v1::DomainEvent* consumed
 }
 
 }  // namespace
+
+const v1::StatusEntered* LastStep(const v1::OrderView& order) {
+  const auto& history = order.status_history();
+  for (int i = history.size() - 1; i >= 0; --i) {
+    if (!history[i].archived() && (i == 0 || !history[i - 1].archived())) return &history[i];
+  }
+  return nullptr;
+}
 
 void ApplyToOrder(const v1::EventRecord& record, v1::DomainEvent* consumed, v1::OrderView* order) {
   const std::string before = order->status();

@@ -76,6 +76,10 @@ v1::ClientView ForContact(v1::ClientView client, const std::string& contact_id);
 // grounds of access the order holds itself (State::Owns).
 bool NamesUser(const v1::OrderView& order, absl::string_view user_id);
 
+// The order's last step into a state (status_history), not an archiving nor a restoring;
+// nullptr when it has none.
+const v1::StatusEntered* LastStep(const v1::OrderView& order);
+
 // Folds one record into a single order or client view (as-of reads use these alone). The
 // event is consumed: its large fields move into the view.
 void ApplyToOrder(const v1::EventRecord& record, v1::DomainEvent* event, v1::OrderView* order);
