@@ -478,6 +478,31 @@ class Decider {
     return order;
   }
   // An order that may still change: not archived.
+  // Form fields given to set on an order of `type` (UpdateOrder, a step's fields): as its
+  // choices spell them, checked against the type as it stands, which the decision then reads
+  // (a definition that changes the bounds first stops the command).
+  absl::StatusOr<google::protobuf::Map<std::string, v1::FieldValue>> PickFields(
+      const v1::ItemTypeDefinition& type,
+      const google::protobuf::Map<std::string, v1::FieldValue>& given) {
+    google::protobuf::Map<std::string, v1::FieldValue> fields = AsPicked(type, given);
+    RETURN_IF_ERROR(ValidateFields(type, fields, /*require_all=*/false));
+    if (!given.empty()) Read(ItemTypeStream(type.name()), type.version());
+    return fields;
+  }
+  // Of `fields`, those whose value the order does not hold already.
+  static google::protobuf::Map<std::string, v1::FieldValue> Changed(
+      const v1::OrderView& order,
+      const google::protobuf::Map<std::string, v1::FieldValue>& fields) {
+    google::protobuf::Map<std::string, v1::FieldValue> changed;
+    for (const auto& [name, value] : fields) {
+      auto it = order.fields().find(name);
+      if (it == order.fields().end() ||
+          it->second.SerializeAsString() != value.SerializeAsString()) {
+        changed[name] = value;
+      }
+    }
+    return changed;
+  }
   absl::StatusOr<const v1::OrderView*> LoadActiveOrder(const std::string& id) {
     ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrder(id));
     if (order->archived()) {
@@ -2443,11 +2468,7 @@ absl::Status Decider::UpdateOrder(const v1::UpdateOrder& c) {
     return absl::InvalidArgumentError(
         absl::StrCat("spot_length_seconds ", length, " is over the limit of ", kMaxSpotSeconds));
   }
-  const google::protobuf::Map<std::string, v1::FieldValue> fields = AsPicked(*type, c.fields());
-  RETURN_IF_ERROR(ValidateFields(*type, fields, /*require_all=*/false));
-  // The values were checked against the type's bounds as they stand: a definition that
-  // changes them first stops the command.
-  if (!c.fields().empty()) Read(ItemTypeStream(type->name()), type->version());
+  ASSIGN_OR_RETURN(const auto fields, PickFields(*type, c.fields()));
   // As SubmitRevision: the latest spot must still fit the slot.
   if (length != order->spot_length_seconds() && length != 0 && !order->spots().empty()) {
     const v1::Revision& latest = order->spots(order->spots_size() - 1);
@@ -2460,14 +2481,8 @@ absl::Status Decider::UpdateOrder(const v1::UpdateOrder& c) {
   }
   const std::string stream = OrderStream(order->order_id());
   Target(stream, order->version(), order->order_id());
-  bool fields_change = false;
-  for (const auto& [name, value] : fields) {
-    auto it = order->fields().find(name);
-    fields_change |=
-        it == order->fields().end() || it->second.SerializeAsString() != value.SerializeAsString();
-  }
   if (title == order->title() && instructions == order->instructions() &&
-      length == order->spot_length_seconds() && !fields_change) {
+      length == order->spot_length_seconds() && Changed(*order, fields).empty()) {
     return absl::OkStatus();
   }
   v1::OrderUpdated* e = Emit(stream, order->version()).mutable_order_updated();
@@ -2719,17 +2734,8 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
   if (!c.fields().empty()) {
     RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "set the fields of"));
     ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*order));
-    const google::protobuf::Map<std::string, v1::FieldValue> picked = AsPicked(*type, c.fields());
-    RETURN_IF_ERROR(ValidateFields(*type, picked, /*require_all=*/false));
-    Read(ItemTypeStream(type->name()), type->version());
-    // Only what changes is written: a value given as it stands is no edit.
-    for (const auto& [name, value] : picked) {
-      auto it = order->fields().find(name);
-      if (it == order->fields().end() ||
-          it->second.SerializeAsString() != value.SerializeAsString()) {
-        fields[name] = value;
-      }
-    }
+    ASSIGN_OR_RETURN(const auto picked, PickFields(*type, c.fields()));
+    fields = Changed(*order, picked);  // A value given as it stands is no edit.
     with_fields = *order;
     for (const auto& [name, value] : fields) (*with_fields.mutable_fields())[name] = value;
     acted = &with_fields;
