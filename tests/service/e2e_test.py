@@ -824,12 +824,14 @@ def main():
                         "provided", "--field", "budget=-5", "--field", "budget=6", token=sam)
         expect(twice.returncode == 2 and "--field budget is given twice" in twice.stderr,
                "a field given twice is a usage error, not one value kept: " + twice.stderr)
+        before = api.head(admin)
         huge = run_cli("order", "create", "--type", "media_request", "--client", "acme",
                        "--title", "Radio buy", "--flight", "2098-05-01..2098-05-31", "--field",
                        "budget=99999999999999999999", token=sam)
         expect(huge.returncode == 2 and "field budget is a whole number from "
                "-9223372036854775808 to 9223372036854775807" in huge.stderr,
                "a number too big says what fits: " + huge.stderr)
+        expect(api.head(admin) == before, "a number too big wrote nothing")
         expect(typed.returncode == 0 and "MR-0001" in typed.stdout,
                "order create --type makes an order of another item type: "
                + (typed.stderr or typed.stdout))
@@ -1332,6 +1334,7 @@ def main():
                              grouped.stdout),
                "order stats --by counts the finished orders by a text field:\n"
                + grouped.stdout + grouped.stderr)
+        before = api.head(admin)
         unvalued = run_cli("order", "stats", "--field", "budget", token=mia)
         expect(unvalued.returncode == 2
                and "--field names a field of one item type: give --type too" in unvalued.stderr,
@@ -1346,6 +1349,7 @@ def main():
                and "--until 2026-12-01 comes before --since 2026-12-07" in backwards.stderr,
                "a range that ends before it starts is refused in the flags' words: "
                + backwards.stderr)
+        expect(api.head(admin) == before, "the refused stats and flags wrote nothing")
         report = run_cli("order", "stats", token=mia)
         expect(report.returncode == 0 and "STATE" in report.stdout and "AVERAGE STAY" in report.stdout
                and "\nsam " in report.stdout and " of them archived (as of " in report.stdout
