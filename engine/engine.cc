@@ -1355,6 +1355,12 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
                       t.conditions().end()) {
         shown.add_open_actions_needing_comment(t.action());
       }
+      if (!open) continue;
+      std::vector<std::string> fields = internal::MissingStepFields(t, *order);
+      if (fields.empty()) continue;
+      v1::ActionNeeds* needs = shown.add_open_actions_needing_fields();
+      needs->set_action(t.action());
+      for (std::string& field : fields) needs->add_fields(std::move(field));
     }
   }
   for (std::string& action : internal::FlightActionsOpenTo(state_, *caller, *order, now)) {

@@ -1057,6 +1057,7 @@ class OrdersService final : public v1::Orders::CallbackService {
             order.clear_open_actions();
             order.clear_open_flight_actions();
             order.clear_open_actions_needing_comment();
+            order.clear_open_actions_needing_fields();
             order.clear_parent();
             order.clear_children();
             order.clear_missing_fields();

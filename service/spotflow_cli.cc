@@ -1603,7 +1603,23 @@ class Client {
               !absl::StrContains(command, flag)) {
             absl::StrAppend(&command, " ", flag, " TEXT");
           }
-          std::printf("    %-30s spotflow %s\n", action.c_str(), command.c_str());
+          // The fields the step needs first: given with it where its verb takes --field (the
+          // workflow's own actions), else filled in before it.
+          std::string first;
+          for (const v1::ActionNeeds& needs : o.open_actions_needing_fields()) {
+            if (needs.action() != action) continue;
+            std::vector<std::string> flags;
+            for (const std::string& field : needs.fields()) {
+              flags.push_back(absl::StrCat("--field ", field, "=VALUE"));
+            }
+            if (absl::StartsWith(command, "action ") || absl::StartsWith(command, "deliver ")) {
+              absl::StrAppend(&command, " ", absl::StrJoin(flags, " "));
+            } else {
+              first = absl::StrCat("\n    ", std::string(30, ' '), " after spotflow order update ",
+                                   name, " ", absl::StrJoin(flags, " "));
+            }
+          }
+          std::printf("    %-30s spotflow %s%s\n", action.c_str(), command.c_str(), first.c_str());
         }
       }
       if (!o.forward_contacts().empty()) {
@@ -3136,6 +3152,10 @@ int Client::Run(const std::string& verb, const Args& args) {
       }
       // A step of some roles only (a pre-approval).
       if (!t.roles().empty()) needs.push_back("role " + absl::StrJoin(t.roles(), " or "));
+      // Filled in before or with the step (a lost deal's reason).
+      if (!t.required_fields().empty()) {
+        needs.push_back("field " + absl::StrJoin(t.required_fields(), " and "));
+      }
       transitions.Add({t.from(), t.action(), t.to(), absl::StrJoin(needs, ", ")});
     }
     transitions.Print();

@@ -845,8 +845,40 @@ class Decider {
       RETURN_IF_ERROR(
           CheckCondition(order, static_cast<v1::Condition>(condition), artifact, action, remark));
     }
+    RETURN_IF_ERROR(RequireStepFields(order, *transition));
     RETURN_IF_ERROR(RequireReadyToFinish(order, *workflow, *transition));
     return transition;
+  }
+  // The order has a value for each field the transition requires (a lost deal's reason),
+  // given with the step or before it.
+  absl::Status RequireStepFields(const v1::OrderView& order, const v1::Transition& t) const {
+    const std::vector<std::string> missing = MissingStepFields(t, order);
+    if (missing.empty()) return absl::OkStatus();
+    const std::string step =
+        absl::StrCat("action \"", t.action(), "\" from state \"", t.from(), "\" requires field",
+                     missing.size() == 1 ? " " : "s ", absl::StrJoin(missing, ", "));
+    const std::vector<std::string> unknown =
+        FieldsTypeLacks(state_.FindItemType(order.item_type()), t);
+    if (!unknown.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          step, ", but item type \"", order.item_type(), "\" has no field ",
+          absl::StrJoin(unknown, ", "), ", so its orders cannot take it; ask an administrator"));
+    }
+    const std::string name = order.key().empty() ? order.order_id() : order.key();
+    std::vector<std::string> flags;
+    for (const std::string& field : missing)
+      flags.push_back(absl::StrCat("--field ", field, "=VALUE"));
+    const std::string give = absl::StrJoin(flags, " ");
+    // A revision's command (approve_script) carries no fields: they are filled in first.
+    const bool with_step = ArtifactOfAction(t.action()).empty();
+    return absl::FailedPreconditionError(absl::StrCat(
+        step, ", which order ", Name(order), " lacks; ",
+        with_step ? absl::StrCat("give ", missing.size() == 1 ? "it" : "them",
+                                 " with the step (PerformAction.fields; spotflow action ", name,
+                                 " ", t.action(), " ", give, ") or fill ")
+                  : "fill ",
+        missing.size() == 1 ? "it" : "them", " in first (UpdateOrder; spotflow order update ", name,
+        " ", give, ")"));
   }
   // An order finishes once its work is done: its required fields filled in (one the house
   // fills in after a client's request, an internal field, or one its type requires since it
@@ -3639,6 +3671,10 @@ std::vector<std::string> Decider::OpenActions(const v1::OrderView& order, bool m
     }
     if (!IsSystem() && !state_.Allows(actor_, privilege, order, now_)) continue;
     if (!IsSystem() && !HoldsOneOf(actor_, t.roles())) continue;
+    if (!t.required_fields().empty() &&
+        !FieldsTypeLacks(state_.FindItemType(order.item_type()), t).empty()) {
+      continue;  // A field its type has not: nobody could give it.
+    }
     bool conditions_hold = true;
     for (int condition : t.conditions()) {
       conditions_hold &= CheckCondition(order, static_cast<v1::Condition>(condition), artifact,

@@ -418,16 +418,25 @@ std::vector<std::string> Reached(std::vector<std::string> from, const Edges& edg
   return from;
 }
 
-// Whether an order whose item type has `artifacts` can take transition `t`: it has the
-// artifact `t`'s action works on, and a spot for SPOT_APPROVED, or for INTERNALLY_APPROVED on
-// an action of no artifact of its own. (No allocation: CreateOrder asks for each transition.)
-bool TypeCanTake(const google::protobuf::RepeatedPtrField<std::string>& artifacts,
-                 const v1::Transition& t) {
+bool HasField(const v1::ItemTypeDefinition& type, absl::string_view field) {
+  return std::any_of(type.fields().begin(), type.fields().end(),
+                     [&](const v1::FieldDefinition& f) { return f.name() == field; });
+}
+
+// Whether an order of `type` can take transition `t`: its type has the artifact `t`'s action
+// works on, a spot for SPOT_APPROVED, or for INTERNALLY_APPROVED on an action of no artifact
+// of its own, and the fields `t` requires. (No allocation: CreateOrder asks for each
+// transition.)
+bool TypeCanTake(const v1::ItemTypeDefinition& type, const v1::Transition& t) {
+  const auto& artifacts = type.facets().artifacts();
   const auto has = [&](absl::string_view artifact) {
     return std::find(artifacts.begin(), artifacts.end(), artifact) != artifacts.end();
   };
   const std::string own = ArtifactOfAction(t.action());
   if (!own.empty() && !has(own)) return false;
+  for (const std::string& field : t.required_fields()) {
+    if (!HasField(type, field)) return false;
+  }
   for (int condition : t.conditions()) {
     if ((condition == v1::SPOT_APPROVED || (condition == v1::INTERNALLY_APPROVED && own.empty())) &&
         !has("spot")) {
@@ -437,8 +446,8 @@ bool TypeCanTake(const google::protobuf::RepeatedPtrField<std::string>& artifact
   return true;
 }
 
-// What `t` needs that TypeCanTake checks, for a message.
-std::string WhyNeeds(const v1::Transition& t) {
+// What `t` needs that TypeCanTake checks and `type` lacks, for a message.
+std::string WhyNeeds(const v1::ItemTypeDefinition& type, const v1::Transition& t) {
   std::vector<std::string> why;
   const std::string artifact = ArtifactOfAction(t.action());
   if (!artifact.empty()) why.push_back(absl::StrCat("works on ", artifact, "s"));
@@ -447,6 +456,9 @@ std::string WhyNeeds(const v1::Transition& t) {
     if (condition == v1::INTERNALLY_APPROVED && artifact.empty()) {
       why.push_back("needs a spot approved in the house");
     }
+  }
+  for (const std::string& field : t.required_fields()) {
+    if (!HasField(type, field)) why.push_back(absl::StrCat("requires field ", field));
   }
   return absl::StrJoin(why, " and ");
 }
@@ -467,8 +479,7 @@ absl::Status CheckKindFinishes(const v1::ItemTypeDefinition& type,
 absl::Status CheckFinishesFrom(const v1::ItemTypeDefinition& type,
                                const v1::WorkflowDefinition& workflow, const std::string& from,
                                absl::string_view who) {
-  const auto& artifacts = type.facets().artifacts();
-  const auto usable = [&](const v1::Transition& t) { return TypeCanTake(artifacts, t); };
+  const auto usable = [&](const v1::Transition& t) { return TypeCanTake(type, t); };
   // The common case, cheaply (CreateOrder asks each time): a type that has all the workflow
   // works on finishes from anywhere, since every state of a published workflow leads on to a
   // final one.
@@ -497,14 +508,18 @@ absl::Status CheckFinishesFrom(const v1::ItemTypeDefinition& type,
     std::vector<std::string> ways;
     for (const v1::Transition& t : workflow.transitions()) {
       if (reached.contains(t.from()) && !usable(t)) {
-        ways.push_back(absl::StrCat("\"", t.action(), "\" from ", t.from(), " ", WhyNeeds(t)));
+        ways.push_back(
+            absl::StrCat("\"", t.action(), "\" from ", t.from(), " ", WhyNeeds(type, t)));
       }
     }
-    return ways.empty()
-               ? std::string(none)
-               : absl::StrCat("its ways on (", absl::StrJoin(ways, "; "),
-                              ") need what the type has not (artifacts: ",
-                              artifacts.empty() ? "none" : absl::StrJoin(artifacts, ", "), ")");
+    if (ways.empty()) return std::string(none);
+    const auto& artifacts = type.facets().artifacts();
+    std::vector<std::string> fields;
+    for (const v1::FieldDefinition& f : type.fields()) fields.push_back(f.name());
+    return absl::StrCat("its ways on (", absl::StrJoin(ways, "; "),
+                        ") need what the type has not (artifacts: ",
+                        artifacts.empty() ? "none" : absl::StrJoin(artifacts, ", "),
+                        "; fields: ", fields.empty() ? "none" : absl::StrJoin(fields, ", "), ")");
   };
   for (const std::string& state : order) {
     if (finishing.contains(state)) continue;
@@ -536,7 +551,7 @@ absl::Status CheckTypeFitsWorkflow(const v1::ItemTypeDefinition& type,
   }
   if (reasons.empty()) return absl::OkStatus();
   return Invalid(absl::StrCat("no kind of order of it could finish: ", absl::StrJoin(reasons, "; "),
-                              "; add the artifact to the type, or have it follow a workflow "
+                              "; add what it lacks to the type, or have it follow a workflow "
                               "without that way"));
 }
 
@@ -665,6 +680,20 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
         return Invalid(absl::StrCat(name, ": ", label, " names role \"", role, "\" twice"));
       }
     }
+    std::set<std::string> required;
+    for (const std::string& field : t.required_fields()) {
+      RETURN_IF_ERROR(ValidateId(absl::StrCat(name, ": ", label, ": required field"), field));
+      if (!required.insert(field).second) {
+        return Invalid(
+            absl::StrCat(name, ": ", label, " names required field \"", field, "\" twice"));
+      }
+    }
+    // A client's answer is an approval or a request for changes, with no form to fill in.
+    if (t.privilege() == v1::CLIENT_ANSWER && !t.required_fields().empty()) {
+      return Invalid(absl::StrCat(name, ": ", label,
+                                  " is a client's answer, which sets no fields: require them "
+                                  "on the house's step after it"));
+    }
     if (!seen.emplace(t.from(), t.action()).second) {
       return Invalid(absl::StrCat(name, " has two transitions for action \"", t.action(),
                                   "\" out of state \"", t.from(), "\""));
@@ -772,6 +801,24 @@ std::vector<std::string> MissingRequiredFields(const v1::ItemTypeDefinition& typ
     }
   }
   return missing;
+}
+
+std::vector<std::string> MissingStepFields(const v1::Transition& t, const v1::OrderView& order) {
+  std::vector<std::string> missing;
+  for (const std::string& field : t.required_fields()) {
+    if (!order.fields().contains(field)) missing.push_back(field);
+  }
+  return missing;
+}
+
+std::vector<std::string> FieldsTypeLacks(const v1::ItemTypeDefinition* type,
+                                         const v1::Transition& t) {
+  std::vector<std::string> lacking;
+  if (type == nullptr) return lacking;
+  for (const std::string& field : t.required_fields()) {
+    if (!HasField(*type, field)) lacking.push_back(field);
+  }
+  return lacking;
 }
 
 google::protobuf::Map<std::string, v1::FieldValue> AsPicked(

@@ -104,6 +104,16 @@ v1::ItemTypeDefinition FormOf(const v1::ItemTypeDefinition& type);
 std::vector<std::string> MissingRequiredFields(const v1::ItemTypeDefinition& type,
                                                const v1::OrderView& order);
 
+// The fields transition `t` requires (Transition.required_fields) that `order` lacks, in
+// `t`'s order.
+std::vector<std::string> MissingStepFields(const v1::Transition& t, const v1::OrderView& order);
+
+// The fields transition `t` requires that `type` has not (none when `type` is null), so that
+// its orders cannot take `t`: a type may drop a field while a workflow's step requires it,
+// when its orders have another way on.
+std::vector<std::string> FieldsTypeLacks(const v1::ItemTypeDefinition* type,
+                                         const v1::Transition& t);
+
 // `fields` with each value of a field with choices that names a choice but for ASCII case
 // ("Radio") spelt as the choice is ("radio"): what a decision records of a form.
 google::protobuf::Map<std::string, v1::FieldValue> AsPicked(

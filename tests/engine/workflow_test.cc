@@ -836,6 +836,123 @@ TEST_F(WorkflowTest, AnActionMayNeedACommentSayingWhy) {
   EXPECT_EQ(Order(order).status(), "declined");
 }
 
+// Seed 002's sales manager asks "why do the sales team lose certain deals": a step may
+// require fields, so that no deal is lost without its reason.
+TEST_F(WorkflowTest, AStepMayRequireFieldsSuchAsALostDealsReason) {
+  v1::WorkflowDefinition workflow = DeclinableWorkflow();
+  v1::Transition* decline =
+      &*std::find_if(workflow.mutable_transitions()->begin(), workflow.mutable_transitions()->end(),
+                     [](const v1::Transition& t) { return t.action() == "decline"; });
+  decline->add_required_fields("lost_because");
+  {
+    v1::WorkflowDefinition twice = workflow;
+    twice.mutable_transitions(twice.transitions_size() - 1)->add_required_fields("lost_because");
+    EXPECT_THAT(Reject(kAdmin, Publish(twice)),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("names required field \"lost_because\" twice")));
+    v1::WorkflowDefinition odd = workflow;
+    odd.mutable_transitions(odd.transitions_size() - 1)->add_required_fields("why not");
+    EXPECT_THAT(Reject(kAdmin, Publish(odd)),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("required field \"why not\" may only hold letters")));
+    v1::WorkflowDefinition answer = workflow;
+    for (v1::Transition& t : *answer.mutable_transitions()) {
+      if (t.action() == "client_approve_script") t.add_required_fields("lost_because");
+    }
+    EXPECT_THAT(Reject(kAdmin, Publish(answer)),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("is a client's answer, which sets no fields")));
+  }
+  // The production order type has no such field yet: its orders keep their other ways on, but
+  // cannot be declined.
+  Run(kAdmin, Publish(workflow));
+  const std::string early = CreateOrder();
+  ASSERT_OK_AND_ASSIGN(v1::OrderView shown, engine_->GetOrder({kAe}, early));
+  EXPECT_THAT(shown.open_actions(), Not(Contains("decline")));
+  EXPECT_THAT(Reject(kAe, Action(early, "decline")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("but item type \"production_order\" has no field lost_because, "
+                                 "so its orders cannot take it")));
+  {
+    // A type whose only way to be done needs a field it has not is refused.
+    v1::WorkflowDefinition demanding = ProductionOrderWorkflow();
+    demanding.set_name("demanding");
+    for (v1::Transition& t : *demanding.mutable_transitions()) {
+      if (t.action() == "deliver") t.add_required_fields("invoice_number");
+    }
+    Run(kAdmin, Publish(demanding));
+    v1::Command define;
+    *define.mutable_define_item_type()->mutable_definition() =
+        *engine_->GetItemType({kAdmin}, kProductionOrder);
+    define.mutable_define_item_type()->mutable_definition()->set_name("billed");
+    define.mutable_define_item_type()->mutable_definition()->set_key_format("B-{seq:3}");
+    define.mutable_define_item_type()->mutable_definition()->set_workflow("demanding");
+    define.mutable_define_item_type()->mutable_definition()->clear_version();
+    EXPECT_THAT(
+        Reject(kAdmin, define),
+        StatusIs(absl::StatusCode::kInvalidArgument,
+                 HasSubstr("\"deliver\" from spot_approved needs an approved spot and requires "
+                           "field invoice_number) need what the type has not (artifacts: "
+                           "script, spot; fields: contract_number, station)")));
+    v1::FieldDefinition* invoice =
+        define.mutable_define_item_type()->mutable_definition()->add_fields();
+    invoice->set_name("invoice_number");
+    invoice->set_type(v1::STRING);
+    Run(kAdmin, define);
+  }
+
+  v1::Command type;
+  *type.mutable_define_item_type()->mutable_definition() =
+      *engine_->GetItemType({kAdmin}, kProductionOrder);
+  v1::FieldDefinition* why = type.mutable_define_item_type()->mutable_definition()->add_fields();
+  why->set_name("lost_because");
+  why->set_type(v1::STRING);
+  for (const char* choice : {"price", "timing"}) why->add_choices(choice);
+  Run(kAdmin, type);
+  const std::string deal = CreateOrder();
+  ASSERT_OK_AND_ASSIGN(shown, engine_->GetOrder({kAe}, deal));
+  EXPECT_THAT(shown.open_actions(), Contains("decline"));
+  ASSERT_EQ(shown.open_actions_needing_fields_size(), 1);
+  EXPECT_EQ(shown.open_actions_needing_fields(0).action(), "decline");
+  EXPECT_THAT(shown.open_actions_needing_fields(0).fields(), ElementsAre("lost_because"));
+  // Required even into an abandoned state, which asks for none of the work's own fields.
+  EXPECT_THAT(Reject(kAe, Action(deal, "decline")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("action \"decline\" from state \"awaiting_script\" requires field "
+                                 "lost_because, which order ")));
+  EXPECT_THAT(Reject(kAe, Action(deal, "decline")).message(),
+              HasSubstr("give it with the step (PerformAction.fields; spotflow action " +
+                        Order(deal).key() + " decline --field lost_because=VALUE)"));
+  v1::Command lose = Action(deal, "decline");
+  (*lose.mutable_perform_action()->mutable_fields())["lost_because"].set_string_value("price");
+  Run(kAe, lose);
+  EXPECT_EQ(Order(deal).status(), "declined");
+  EXPECT_EQ(Order(deal).fields().at("lost_because").string_value(), "price");
+  // Given before the step, it is there when the step is taken.
+  const std::string other = CreateOrder();
+  v1::Command set;
+  set.mutable_update_order()->set_order_id(other);
+  (*set.mutable_update_order()->mutable_fields())["lost_because"].set_string_value("timing");
+  Run(kAe, set);
+  ASSERT_OK_AND_ASSIGN(shown, engine_->GetOrder({kAe}, other));
+  EXPECT_THAT(shown.open_actions_needing_fields(), IsEmpty());
+  Run(kAe, Action(other, "decline"));
+  EXPECT_EQ(Order(other).status(), "declined");
+  // A revision's step carries no fields: they are filled in first.
+  v1::WorkflowDefinition approving = workflow;
+  for (v1::Transition& t : *approving.mutable_transitions()) {
+    if (t.action() == "approve_script") t.add_required_fields("lost_because");
+  }
+  Run(kAdmin, Publish(approving));
+  const std::string scripted = CreateOrder();
+  Run(kProducer, Script(scripted, "Draft"));
+  const absl::Status approve = Reject(kAe, Approve(scripted, "script", 1));
+  EXPECT_THAT(approve,
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("fill it in first (UpdateOrder; spotflow order update ")));
+  EXPECT_THAT(approve.message(), Not(HasSubstr("with the step")));
+}
+
 // "Producer" beside "producer" would be taken for one another wherever people type a name.
 TEST_F(WorkflowTest, ANameDifferingOnlyInCaseFromOneInUseIsRefused) {
   v1::Command role;

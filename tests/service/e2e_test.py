@@ -800,11 +800,32 @@ def main():
         expect(re.search(r"\ndeclined +Declined +\(final, abandoned: the work ends undone\)\n",
                          shown_flow),
                "workflow show marks the state where orders end undone:\n" + shown_flow)
-        # A step may set a form field as it is taken (a lost deal's reason).
+        # A later version asks the decline for a field (a lost deal's reason), which the step
+        # may set as it is taken. Orders made before keep the version they started under.
+        flow["transitions"][-1]["requiredFields"] = ["station"]
+        with open(flow_path, "w") as out:
+            json.dump(flow, out)
+        ok("workflow publish with a decline that needs a field", "workflow", "publish", flow_path)
+        shown_flow = run_cli("workflow", "show", "request_flow", token=admin).stdout
+        expect(re.search(r"\nawaiting_script +decline +declined +REVISION_APPROVE, COMMENT_GIVEN, "
+                         r"field station\n", shown_flow),
+               "workflow show names the field the decline needs:\n" + shown_flow)
         asked_again = run_cli("order", "create", "--type", "ad_request", "--client", "acme",
                               "--title", "Skyscraper", "--flight", "2099-02-01..2099-02-02",
                               token=sam)
         again_key = asked_again.stdout.split()[1]
+        offered = run_cli("order", "show", again_key, token=sam).stdout
+        expect(re.search(r"decline +spotflow action %s decline --comment TEXT --field "
+                         r"station=VALUE\n" % again_key, offered),
+               "order show says the decline needs the field:\n" + offered)
+        before = api.head(admin)
+        fieldless = run_cli("action", again_key, "decline", "--comment", "Booked elsewhere",
+                            token=sam)
+        expect(fieldless.returncode == 1 and "FAILED_PRECONDITION" in fieldless.stderr
+               and "requires field station" in fieldless.stderr
+               and "--field station=VALUE" in fieldless.stderr,
+               "a decline without its field is refused: " + fieldless.stderr)
+        expect(api.head(admin) == before, "the refused decline wrote nothing")
         ok("decline with a field set by the step", "action", again_key, "decline", "--comment",
            "Booked elsewhere", "--field", "station=WXYZ", token=sam)
         declined_again = run_cli("order", "show", again_key, token=sam).stdout
