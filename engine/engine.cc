@@ -1886,11 +1886,14 @@ absl::StatusOr<ListBudgetsResponse> EngineImpl::ListBudgets(
 
 absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& principal,
                                                          const OrderStatsFilter& filter) const {
-  if (filter.created_since.has_value() && filter.created_before.has_value() &&
-      *filter.created_before <= *filter.created_since) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "created_before ", absl::FormatTime(*filter.created_before), " is not after created_since ",
-        absl::FormatTime(*filter.created_since), "; the range would hold no order"));
+  for (const auto& [what, since, before] :
+       {std::make_tuple("created", &filter.created_since, &filter.created_before),
+        std::make_tuple("finished", &filter.finished_since, &filter.finished_before)}) {
+    if (since->has_value() && before->has_value() && **before <= **since) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, "_before ", absl::FormatTime(**before), " is not after ", what,
+                       "_since ", absl::FormatTime(**since), "; the range would hold no order"));
+    }
   }
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
@@ -1942,6 +1945,7 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
       sum += value->second.integer_value();
       ++orders;
     }
+    double Average() const { return orders == 0 ? 0 : static_cast<double>(sum) / orders; }
     int64_t Sum() const {
       return static_cast<int64_t>(std::clamp<__int128>(sum, std::numeric_limits<int64_t>::min(),
                                                        std::numeric_limits<int64_t>::max()));
@@ -1957,7 +1961,11 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     uint32_t timed = 0;  // Those whose completion is known (their workflow version is).
     double seconds = 0;  // Summed from creation to completion, over the timed ones.
     Amounts amounts;
-    std::map<std::string, uint32_t> by_value;  // By the group_by field's value ("": none).
+    struct Tally {
+      uint32_t orders = 0;
+      Amounts amounts;
+    };
+    std::map<std::string, Tally> by_value;  // By the group_by field's value ("": none).
   };
   struct PerOwner {
     uint32_t open = 0;
@@ -1985,6 +1993,13 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     const absl::Time created = internal::ToTime(order.created_time());
     if (filter.created_since.has_value() && created < *filter.created_since) return;
     if (filter.created_before.has_value() && created >= *filter.created_before) return;
+    if (filter.finished_since.has_value() || filter.finished_before.has_value()) {
+      const v1::StatusEntered* finish = order.completed() ? internal::LastStep(order) : nullptr;
+      if (finish == nullptr) return;
+      const absl::Time finished = internal::ToTime(finish->time());
+      if (filter.finished_since.has_value() && finished < *filter.finished_since) return;
+      if (filter.finished_before.has_value() && finished >= *filter.finished_before) return;
+    }
     stats.set_orders(stats.orders() + 1);
     auto [final_states, first_seen] =
         finals.try_emplace({order.workflow(), order.workflow_version()});
@@ -2024,7 +2039,10 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
         finished.amounts.Add(order, filter.field);
         if (!filter.group_by.empty()) {
           auto value = order.fields().find(filter.group_by);
-          ++finished.by_value[value == order.fields().end() ? "" : value->second.string_value()];
+          Cycles::Tally& tally =
+              finished.by_value[value == order.fields().end() ? "" : value->second.string_value()];
+          ++tally.orders;
+          tally.amounts.Add(order, filter.field);
         }
         for (Cycles* cycles : {&owner->completed, &finished}) {
           ++cycles->orders;
@@ -2105,18 +2123,20 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
       f->set_abandoned(ended->second);
       f->set_field_sum(cycles->amounts.Sum());
       f->set_field_orders(cycles->amounts.orders);
-      if (cycles->amounts.orders > 0) {
-        f->set_field_average(static_cast<double>(cycles->amounts.sum) / cycles->amounts.orders);
-      }
+      f->set_field_average(cycles->amounts.Average());
       // Most first; the map's order (by value) among equals.
-      std::vector<std::pair<std::string, uint32_t>> values(cycles->by_value.begin(),
-                                                           cycles->by_value.end());
-      std::stable_sort(values.begin(), values.end(),
-                       [](const auto& a, const auto& b) { return a.second > b.second; });
-      for (auto& [text, orders] : values) {
+      std::vector<std::pair<std::string, const Cycles::Tally*>> values;
+      for (const auto& [text, tally] : cycles->by_value) values.emplace_back(text, &tally);
+      std::stable_sort(values.begin(), values.end(), [](const auto& a, const auto& b) {
+        return a.second->orders > b.second->orders;
+      });
+      for (const auto& [text, tally] : values) {
         v1::ValueCount* count = f->add_by_value();
-        count->set_value(std::move(text));
-        count->set_orders(orders);
+        count->set_value(text);
+        count->set_orders(tally->orders);
+        count->set_field_sum(tally->amounts.Sum());
+        count->set_field_orders(tally->amounts.orders);
+        count->set_field_average(tally->amounts.Average());
       }
       if (cycles->timed > 0) f->set_average_cycle_seconds(cycles->seconds / cycles->timed);
     }

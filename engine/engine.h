@@ -134,6 +134,10 @@ struct OrderStatsFilter {
   // Created in [created_since, created_before); unset: no bound.
   std::optional<absl::Time> created_since;
   std::optional<absl::Time> created_before;
+  // Finished in [finished_since, finished_before): the order's last step into the final
+  // state it is in (deals won or lost this quarter). Either set: only finished orders count.
+  std::optional<absl::Time> finished_since;
+  std::optional<absl::Time> finished_before;
   std::string field;     // A whole-number field of item_type to sum; empty: none.
   std::string group_by;  // A text field of item_type to count finished orders by; empty: none.
 };

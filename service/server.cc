@@ -977,6 +977,12 @@ class OrdersService final : public v1::Orders::CallbackService {
                           if (r.has_created_before()) {
                             filter.created_before = ToTime(r.created_before());
                           }
+                          if (r.has_finished_since()) {
+                            filter.finished_since = ToTime(r.finished_since());
+                          }
+                          if (r.has_finished_before()) {
+                            filter.finished_before = ToTime(r.finished_before());
+                          }
                           ASSIGN_OR_RETURN(*out, calls_->engine()->GetOrderStats(p, filter));
                           return absl::OkStatus();
                         });

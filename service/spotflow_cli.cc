@@ -266,14 +266,19 @@ const std::vector<VerbSpec>& Verbs() {
                       "               has flights; --field over the archived order's)",
        1, 1, {"id", "title", "flight", "field"}, true},
       {"order stats", "[--owner USER] [--client ID] [--type TYPE] [--since YYYY-MM-DD]\n"
-                      "               [--until YYYY-MM-DD]   (the orders you see: how many in each\n"
-                      "               state and how long they stay, each owner's open orders and\n"
-                      "               those ended in each final state)\n"
+                      "               [--until YYYY-MM-DD]   (the orders you see, made in those days:\n"
+                      "               how many in each state and how long they stay, each owner's\n"
+                      "               open orders and those ended in each final state)\n"
+                      "               [--ended-since YYYY-MM-DD] [--ended-until YYYY-MM-DD]   (only\n"
+                      "               those that ended in those days, such as deals won and lost\n"
+                      "               this quarter)\n"
                       "               [--field NAME]   (with --type: that whole-number field summed\n"
                       "               and averaged over them, such as the value of deals won and lost)\n"
                       "               [--by NAME]   (with --type: the finished ones counted by that text\n"
-                      "               field, such as why deals were lost)",
-       0, 0, {"owner", "client", "type", "since", "until", "field", "by"}, false},
+                      "               field, such as why deals were lost; with --field, summed too)",
+       0, 0, {"owner", "client", "type", "since", "until", "ended-since", "ended-until", "field",
+              "by"},
+       false},
       {"budget set", "USER --title TEXT --period START..END --target N [--type TYPE]\n"
                      "               [--field NAME] [--basis made|done]   (a target for USER's orders\n"
                      "               made in the period, or done in it (delivered, won): counted, or\n"
@@ -2363,10 +2368,13 @@ int Client::Run(const std::string& verb, const Args& args) {
     const auto day_of = [](const v1::Date& d) {
       return std::make_tuple(d.year(), d.month(), d.day());
     };
-    if (args.Has("since") && args.Has("until") &&
-        day_of(ParseDate(args.Get("until"))) < day_of(ParseDate(args.Get("since")))) {
-      Usage(absl::StrCat("--until ", args.Get("until"), " comes before --since ", args.Get("since"),
-                         "; both days are included"));
+    for (const auto& [since, until] :
+         {std::make_pair("since", "until"), std::make_pair("ended-since", "ended-until")}) {
+      if (args.Has(since) && args.Has(until) &&
+          day_of(ParseDate(args.Get(until))) < day_of(ParseDate(args.Get(since)))) {
+        Usage(absl::StrCat("--", until, " ", args.Get(until), " comes before --", since, " ",
+                           args.Get(since), "; both days are included"));
+      }
     }
     // Whole days, UTC: --since from its start, --until to its end.
     const auto day_start = [](const std::string& text, int days_after) {
@@ -2382,6 +2390,12 @@ int Client::Run(const std::string& verb, const Args& args) {
     };
     if (args.Has("since")) *request.mutable_created_since() = day_start(args.Get("since"), 0);
     if (args.Has("until")) *request.mutable_created_before() = day_start(args.Get("until"), 1);
+    if (args.Has("ended-since")) {
+      *request.mutable_finished_since() = day_start(args.Get("ended-since"), 0);
+    }
+    if (args.Has("ended-until")) {
+      *request.mutable_finished_before() = day_start(args.Get("ended-until"), 1);
+    }
     v1::OrderStats stats;
     grpc::Status status = orders_->GetOrderStats(Context().get(), request, &stats);
     if (!status.ok()) return Report(status);
@@ -2390,7 +2404,17 @@ int Client::Run(const std::string& verb, const Args& args) {
     uint32_t in_states = 0;
     for (const v1::StateStats& s : stats.states()) in_states += s.orders_now();
     const uint32_t archived = stats.orders() > in_states ? stats.orders() - in_states : 0;
-    std::printf("%u %s%s (as of %s)\n", stats.orders(), stats.orders() == 1 ? "order" : "orders",
+    // Counted by when they ended, the headline says so: open orders are not among them.
+    std::string ended;
+    if (args.Has("ended-since") && args.Has("ended-until")) {
+      ended = absl::StrCat(" that ended ", args.Get("ended-since"), "..", args.Get("ended-until"));
+    } else if (args.Has("ended-since")) {
+      ended = absl::StrCat(" that ended on or after ", args.Get("ended-since"));
+    } else if (args.Has("ended-until")) {
+      ended = absl::StrCat(" that ended on or before ", args.Get("ended-until"));
+    }
+    std::printf("%u %s%s%s (as of %s)\n", stats.orders(), stats.orders() == 1 ? "order" : "orders",
+                ended.c_str(),
                 archived == 0 ? "" : absl::StrCat(", ", archived, " of them archived").c_str(),
                 TimeText(stats.as_of()).c_str());
     if (stats.orders() == 0) return 0;
@@ -2463,19 +2487,34 @@ int Client::Run(const std::string& verb, const Args& args) {
     }
     owners.Print();
     if (const std::string& by = stats.group_by(); !by.empty()) {
-      std::printf("\nThe finished orders by %s (-: none given)\n", by.c_str());
-      Table values({"OWNER", "ENDED IN", by, "ORDERS"});
+      std::printf("\nThe finished orders by %s (-: none given)%s\n", by.c_str(),
+                  field.empty()
+                      ? ""
+                      : absl::StrCat("; ", field, " summed and averaged over each's").c_str());
+      std::vector<std::string> value_columns = {"OWNER", "ENDED IN", by, "ORDERS"};
+      if (!field.empty()) {
+        value_columns.push_back(absl::StrCat(field, " SUM"));
+        value_columns.push_back(absl::StrCat(field, " AVERAGE"));
+      }
+      Table values(value_columns);
       for (const v1::OwnerStats* book : books) {
         const v1::OwnerStats& o = *book;
         bool first = true;
         for (const v1::FinishedStats& f : o.finished()) {
           bool first_of_state = true;
           for (const v1::ValueCount& v : f.by_value()) {
-            values.Add({first ? (o.user_id().empty() ? "(team)" : o.user_id()) : "",
-                        !first_of_state ? ""
-                        : f.abandoned() ? absl::StrCat(f.status(), " (abandoned)")
-                                        : f.status(),
-                        v.value().empty() ? "-" : v.value(), absl::StrCat(v.orders())});
+            std::vector<std::string> row = {
+                first ? (o.user_id().empty() ? "(team)" : o.user_id()) : "",
+                !first_of_state ? ""
+                : f.abandoned() ? absl::StrCat(f.status(), " (abandoned)")
+                                : f.status(),
+                v.value().empty() ? "-" : v.value(), absl::StrCat(v.orders())};
+            if (!field.empty()) {
+              const bool valued = v.field_orders() != 0;
+              row.push_back(valued ? absl::StrCat(v.field_sum()) : "-");
+              row.push_back(valued ? absl::StrFormat("%.2f", v.field_average()) : "-");
+            }
+            values.Add(row);
             first = first_of_state = false;
           }
         }

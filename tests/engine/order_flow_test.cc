@@ -829,6 +829,7 @@ v1::Command PublishDeclinable() {
 
 TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
   Run(kAdmin, PublishDeclinable());
+  const absl::Time start = clock_.Now();
 
   const std::string a = CreateOrder();
   clock_.Advance(absl::Hours(1));
@@ -910,6 +911,36 @@ TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
   EXPECT_EQ(stats->owners(0).finished(1).status(), "declined");
   EXPECT_FALSE(stats->owners(0).finished(1).abandoned());
   EXPECT_EQ(stats->owners(0).finished(1).orders(), 3u);
+
+  // By when they ended (deals won and lost this quarter), whenever they were made; the open
+  // creative order is not among them. c ended when it was declined, not when restored.
+  OrderStatsFilter early;
+  early.finished_since = start;
+  early.finished_before = start + absl::Hours(3);
+  stats = engine_->GetOrderStats({kManager}, early);
+  ASSERT_OK(stats.status());
+  EXPECT_EQ(stats->orders(), 1u) << "a, declined after 1h; b was delivered at 3h, the end";
+  ASSERT_EQ(stats->owners_size(), 1);
+  EXPECT_EQ(stats->owners(0).open_orders(), 0u);
+  EXPECT_EQ(stats->owners(0).completed_orders(), 1u);
+  OrderStatsFilter later;
+  later.finished_since = start + absl::Hours(3);
+  stats = engine_->GetOrderStats({kManager}, later);
+  ASSERT_OK(stats.status());
+  EXPECT_EQ(stats->orders(), 3u) << "b, c and the last decline; not the open creative order";
+  EXPECT_EQ(stats->owners(0).open_orders(), 0u);
+  ASSERT_EQ(stats->owners(0).finished_size(), 2);
+  EXPECT_EQ(stats->owners(0).finished(0).orders(), 1u);
+  EXPECT_EQ(stats->owners(0).finished(1).orders(), 2u);
+  OrderStatsFilter before_any;
+  before_any.finished_before = start + absl::Hours(1);
+  stats = engine_->GetOrderStats({kManager}, before_any);
+  ASSERT_OK(stats.status());
+  EXPECT_EQ(stats->orders(), 0u) << "a ended at 1h: the bound is not in the range";
+  std::swap(early.finished_since, early.finished_before);
+  EXPECT_THAT(
+      engine_->GetOrderStats({kManager}, early),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not after finished_since")));
 }
 
 TEST_F(OrderFlowTest, BudgetsLeaveOutOrdersThatEndedUndone) {
@@ -1096,9 +1127,11 @@ TEST_F(OrderFlowTest, OrderStatsSumAFieldOverDealsWonAndLost) {
   why->set_type(v1::STRING);
   for (const char* choice : {"price", "timing"}) why->add_choices(choice);
   Run(kAdmin, reasons);
-  for (const char* reason : {"timing", "price", "price"}) {
+  for (const auto& [reason, amount] : std::vector<std::pair<const char*, int64_t>>{
+           {"timing", 100}, {"price", 300}, {"price", 900}}) {
     v1::Command order = CreateOrderCommand();
     (*order.mutable_create_order()->mutable_fields())["lost_because"].set_string_value(reason);
+    (*order.mutable_create_order()->mutable_fields())["value"].set_integer_value(amount);
     Run(kAe, Action(Run(kAe, order).id(), "decline"));
   }
   filter.group_by = "lost_because";
@@ -1113,6 +1146,21 @@ TEST_F(OrderFlowTest, OrderStatsSumAFieldOverDealsWonAndLost) {
   EXPECT_EQ(lost.by_value(1).orders(), 2u);
   EXPECT_EQ(lost.by_value(2).value(), "timing");
   EXPECT_EQ(lost.by_value(2).orders(), 1u);
+  EXPECT_EQ(lost.by_value(1).field_orders(), 0u) << "no field asked for, no amounts";
+  // With a field too, the value of the deals lost to each reason.
+  filter.field = "value";
+  ASSERT_OK_AND_ASSIGN(stats, engine_->GetOrderStats({kManager}, filter));
+  const v1::FinishedStats& valued = stats.owners(0).finished(1);
+  ASSERT_EQ(valued.by_value_size(), 3);
+  EXPECT_EQ(valued.by_value(0).field_sum(), 500) << "one of the two had a value";
+  EXPECT_EQ(valued.by_value(0).field_orders(), 1u);
+  EXPECT_EQ(valued.by_value(1).value(), "price");
+  EXPECT_EQ(valued.by_value(1).field_sum(), 1200);
+  EXPECT_EQ(valued.by_value(1).field_orders(), 2u);
+  EXPECT_DOUBLE_EQ(valued.by_value(1).field_average(), 600);
+  EXPECT_EQ(valued.by_value(2).field_sum(), 100);
+  EXPECT_EQ(valued.field_sum(), 1800) << "the state's sum is its values' together";
+  filter.field.clear();
   filter.group_by = "value";
   EXPECT_THAT(engine_->GetOrderStats({kManager}, filter),
               StatusIs(absl::StatusCode::kInvalidArgument,

@@ -781,6 +781,7 @@ def main():
                                                token=admin).stdout),
                             name="ad_request", key_format="AR-{seq:3}", workflow="request_flow")
         request_type.pop("version", None)
+        request_type["fields"].append({"name": "value", "type": "INTEGER"})  # A deal's worth.
         type_path = os.path.join(data_dir, "ad_request.json")
         with open(type_path, "w") as out:
             json.dump(request_type, out)
@@ -827,7 +828,7 @@ def main():
                "a decline without its field is refused: " + fieldless.stderr)
         expect(api.head(admin) == before, "the refused decline wrote nothing")
         ok("decline with a field set by the step", "action", again_key, "decline", "--comment",
-           "Booked elsewhere", "--field", "station=WXYZ", token=sam)
+           "Booked elsewhere", "--field", "station=WXYZ", "--field", "value=5000", token=sam)
         declined_again = run_cli("order", "show", again_key, token=sam).stdout
         expect("fields: station WXYZ" in declined_again and "status declined" in declined_again,
                "the step set the field:\n" + declined_again)
@@ -1355,7 +1356,40 @@ def main():
                              grouped.stdout),
                "order stats --by counts the finished orders by a text field:\n"
                + grouped.stdout + grouped.stderr)
+        summed = run_cli("order", "stats", "--type", "ad_request", "--by", "station", "--field",
+                         "value", token=mia)
+        expect(summed.returncode == 0
+               and "\nThe finished orders by station (-: none given); value summed and averaged "
+               "over each's\n" in summed.stdout
+               and re.search(r"\nOWNER +ENDED IN +station +ORDERS +value SUM +value AVERAGE\n"
+                             r"sam +declined \(abandoned\) +- +1 +- +-\n +WXYZ +1 +5000 +5000.00\n",
+                             summed.stdout),
+               "order stats --by with --field sums the field by the text field's value:\n"
+               + summed.stdout + summed.stderr)
+        # By when they ended (deals won and lost this quarter): yesterday on, whatever the hour.
+        yesterday = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+        two_days_ago = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 2 * 86400))
+        ended = run_cli("order", "stats", "--type", "ad_request", "--ended-since", yesterday,
+                        token=mia)
+        expect(ended.returncode == 0
+               and ended.stdout.startswith("2 orders that ended on or after %s (" % yesterday)
+               and re.search(r"\nsam +0 +0 +declined \(abandoned\) +2 ", ended.stdout),
+               "order stats --ended-since counts the orders that ended since, not the open "
+               "ones:\n" + ended.stdout + ended.stderr)
+        none_ended = run_cli("order", "stats", "--ended-until", two_days_ago, token=mia)
+        expect(none_ended.returncode == 0
+               and none_ended.stdout.startswith("0 orders that ended on or before %s ("
+                                                % two_days_ago),
+               "order stats --ended-until counts none ended before the run:\n"
+               + none_ended.stdout + none_ended.stderr)
         before = api.head(admin)
+        backwards_ended = run_cli("order", "stats", "--ended-since", yesterday, "--ended-until",
+                                  two_days_ago, token=mia)
+        expect(backwards_ended.returncode == 2
+               and "--ended-until %s comes before --ended-since %s" % (two_days_ago, yesterday)
+               in backwards_ended.stderr,
+               "an ended range that ends before it starts is a usage error: "
+               + backwards_ended.stderr)
         unvalued = run_cli("order", "stats", "--field", "budget", token=mia)
         expect(unvalued.returncode == 2
                and "--field names a field of one item type: give --type too" in unvalued.stderr,
