@@ -1360,6 +1360,7 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
       if (fields.empty()) continue;
       v1::ActionNeeds* needs = shown.add_open_actions_needing_fields();
       needs->set_action(t.action());
+      needs->set_filled_by_others(!state_.Allows(*caller, v1::ORDER_MANAGE, *order, now));
       for (std::string& field : fields) needs->add_fields(std::move(field));
     }
   }

@@ -1617,7 +1617,13 @@ class Client {
             for (const std::string& field : needs.fields()) {
               flags.push_back(absl::StrCat("--field ", field, "=VALUE"));
             }
-            if (absl::StartsWith(command, "action ") || absl::StartsWith(command, "deliver ")) {
+            if (needs.filled_by_others()) {
+              // Setting fields is managing the order, which someone else does.
+              first = absl::StrCat("\n    ", std::string(30, ' '), " after whoever manages it (",
+                                   o.owner_id().empty() ? "its owner" : o.owner_id(), ") fills in ",
+                                   absl::StrJoin(needs.fields(), ", "));
+            } else if (absl::StartsWith(command, "action ") ||
+                       absl::StartsWith(command, "deliver ")) {
               absl::StrAppend(&command, " ", absl::StrJoin(flags, " "));
             } else {
               first = absl::StrCat("\n    ", std::string(30, ' '), " after spotflow order update ",
@@ -3193,7 +3199,8 @@ int Client::Run(const std::string& verb, const Args& args) {
       if (!t.roles().empty()) needs.push_back("role " + absl::StrJoin(t.roles(), " or "));
       // Filled in before or with the step (a lost deal's reason).
       if (!t.required_fields().empty()) {
-        needs.push_back("field " + absl::StrJoin(t.required_fields(), " and "));
+        needs.push_back((t.required_fields_size() == 1 ? "field " : "fields ") +
+                        absl::StrJoin(t.required_fields(), " and "));
       }
       transitions.Add({t.from(), t.action(), t.to(), absl::StrJoin(needs, ", ")});
     }

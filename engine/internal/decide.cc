@@ -810,9 +810,11 @@ class Decider {
       const std::vector<std::string> yours = OpenActions(order, /*moving_only=*/false);
       std::vector<std::string> others;
       std::set<std::string> actions;  // Every action of the workflow, from any state.
+      const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
       for (const v1::Transition& t : workflow->transitions()) {
         actions.insert(t.action());
         if (t.from() != order.status()) continue;
+        if (!FieldsTypeLacks(type, t).empty()) continue;  // Open to nobody (OpenActions).
         if (std::find(yours.begin(), yours.end(), t.action()) == yours.end() &&
             std::find(others.begin(), others.end(), t.action()) == others.end()) {
           others.push_back(t.action());
@@ -852,33 +854,57 @@ class Decider {
   // The order has a value for each field the transition requires (a lost deal's reason),
   // given with the step or before it.
   absl::Status RequireStepFields(const v1::OrderView& order, const v1::Transition& t) const {
+    if (t.required_fields().empty()) return absl::OkStatus();
+    const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
+    // Whatever the order holds: a type that dropped the field since (an order on an older
+    // workflow version) takes the step from every order of it, as OpenActions says.
+    const std::vector<std::string> unknown = FieldsTypeLacks(type, t);
+    if (!unknown.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("action \"", t.action(), "\" from state \"", t.from(), "\" of workflow \"",
+                       order.workflow(), "\" v", order.workflow_version(), " requires field",
+                       unknown.size() == 1 ? " " : "s ", absl::StrJoin(unknown, ", "),
+                       ", which item type \"", order.item_type(),
+                       "\" no longer has, so its orders there cannot take it; take "
+                       "another way on, or ask an administrator to give the type the field again"));
+    }
     const std::vector<std::string> missing = MissingStepFields(t, order);
     if (missing.empty()) return absl::OkStatus();
-    const std::string step =
-        absl::StrCat("action \"", t.action(), "\" from state \"", t.from(), "\" requires field",
-                     missing.size() == 1 ? " " : "s ", absl::StrJoin(missing, ", "));
-    const std::vector<std::string> unknown =
-        FieldsTypeLacks(state_.FindItemType(order.item_type()), t);
-    if (!unknown.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          step, ", but item type \"", order.item_type(), "\" has no field ",
-          absl::StrJoin(unknown, ", "), ", so its orders cannot take it; ask an administrator"));
-    }
     const std::string name = order.key().empty() ? order.order_id() : order.key();
-    std::vector<std::string> flags;
-    for (const std::string& field : missing)
+    std::vector<std::string> flags, choices;
+    for (const std::string& field : missing) {
       flags.push_back(absl::StrCat("--field ", field, "=VALUE"));
+      for (const v1::FieldDefinition& f :
+           type == nullptr ? v1::ItemTypeDefinition::default_instance().fields() : type->fields()) {
+        if (f.name() == field && !f.choices().empty()) {
+          choices.push_back(absl::StrCat(field, " is one of: ", absl::StrJoin(f.choices(), ", ")));
+        }
+      }
+    }
     const std::string give = absl::StrJoin(flags, " ");
-    // A revision's command (approve_script) carries no fields: they are filled in first.
-    const bool with_step = ArtifactOfAction(t.action()).empty();
+    const char* them = missing.size() == 1 ? "it" : "them";
+    std::string how;
+    if (!IsSystem() && !state_.Allows(actor_, v1::ORDER_MANAGE, order, now_)) {
+      // Setting fields is managing the order: someone else fills them in.
+      how = absl::StrCat("you may not fill ", them,
+                         " in (ORDER_MANAGE): ask whoever manages the "
+                         "order (its owner, ",
+                         order.owner_id(),
+                         ") to, first (spotflow order "
+                         "update ",
+                         name, " ", give, ")");
+    } else if (ArtifactOfAction(t.action()).empty()) {
+      how = absl::StrCat("give ", them, " with the step (spotflow action ", name, " ", t.action(),
+                         " ", give, ") or fill ", them, " in first (spotflow order update ", name,
+                         " ", give, ")");
+    } else {
+      // A revision's command (approve_script) carries no fields: they are filled in first.
+      how = absl::StrCat("fill ", them, " in first (spotflow order update ", name, " ", give, ")");
+    }
     return absl::FailedPreconditionError(absl::StrCat(
-        step, ", which order ", Name(order), " lacks; ",
-        with_step ? absl::StrCat("give ", missing.size() == 1 ? "it" : "them",
-                                 " with the step (PerformAction.fields; spotflow action ", name,
-                                 " ", t.action(), " ", give, ") or fill ")
-                  : "fill ",
-        missing.size() == 1 ? "it" : "them", " in first (UpdateOrder; spotflow order update ", name,
-        " ", give, ")"));
+        "action \"", t.action(), "\" from state \"", t.from(), "\" requires field",
+        missing.size() == 1 ? " " : "s ", absl::StrJoin(missing, ", "), ", which order ",
+        Name(order), " lacks; ", how, choices.empty() ? "" : "; ", absl::StrJoin(choices, "; ")));
   }
   // An order finishes once its work is done: its required fields filled in (one the house
   // fills in after a client's request, an internal field, or one its type requires since it
@@ -2764,6 +2790,8 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
   v1::OrderView with_fields;
   google::protobuf::Map<std::string, v1::FieldValue> fields;
   if (!c.fields().empty()) {
+    // Who may never take the step hears that, not that they may not set fields.
+    RETURN_IF_ERROR(RequireMayTake(*order, c.action()));
     RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "set the fields of"));
     ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*order));
     ASSIGN_OR_RETURN(const auto picked, PickFields(*type, c.fields()));

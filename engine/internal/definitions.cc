@@ -514,12 +514,20 @@ absl::Status CheckFinishesFrom(const v1::ItemTypeDefinition& type,
     }
     if (ways.empty()) return std::string(none);
     const auto& artifacts = type.facets().artifacts();
+    // The type's fields too when one a way requires is what it lacks.
+    bool field_lacking = false;
+    for (const v1::Transition& t : workflow.transitions()) {
+      field_lacking |= reached.contains(t.from()) && !FieldsTypeLacks(&type, t).empty();
+    }
     std::vector<std::string> fields;
     for (const v1::FieldDefinition& f : type.fields()) fields.push_back(f.name());
-    return absl::StrCat("its ways on (", absl::StrJoin(ways, "; "),
-                        ") need what the type has not (artifacts: ",
-                        artifacts.empty() ? "none" : absl::StrJoin(artifacts, ", "),
-                        "; fields: ", fields.empty() ? "none" : absl::StrJoin(fields, ", "), ")");
+    return absl::StrCat(
+        "its ways on (", absl::StrJoin(ways, "; "), ") need what the type has not (artifacts: ",
+        artifacts.empty() ? "none" : absl::StrJoin(artifacts, ", "),
+        !field_lacking
+            ? ""
+            : absl::StrCat("; fields: ", fields.empty() ? "none" : absl::StrJoin(fields, ", ")),
+        ")");
   };
   for (const std::string& state : order) {
     if (finishing.contains(state)) continue;
@@ -541,6 +549,23 @@ absl::Status CheckFinishesFrom(const v1::ItemTypeDefinition& type,
 
 absl::Status CheckTypeFitsWorkflow(const v1::ItemTypeDefinition& type,
                                    const v1::WorkflowDefinition& workflow) {
+  // The fields its steps require: a name the type lacks is most likely misspelt, and would
+  // take the step from every order of the type without a word.
+  for (const v1::Transition& t : workflow.transitions()) {
+    const std::vector<std::string> lacking = FieldsTypeLacks(&type, t);
+    if (lacking.empty()) continue;
+    std::vector<std::string> fields;
+    for (const v1::FieldDefinition& f : type.fields()) fields.push_back(f.name());
+    return Invalid(absl::StrCat(
+        "item type \"", type.name(), "\" follows workflow \"", workflow.name(),
+        "\", whose action \"", t.action(), "\" from state \"", t.from(), "\" requires field",
+        lacking.size() == 1 ? " " : "s ", absl::StrJoin(lacking, ", "),
+        ", which the type has not (",
+        fields.empty() ? "it has no fields"
+                       : absl::StrCat("its fields: ", absl::StrJoin(fields, ", ")),
+        "); add ", lacking.size() == 1 ? "it" : "them", " to the type first, or leave ",
+        lacking.size() == 1 ? "it" : "them", " out of the step"));
+  }
   std::vector<std::string> reasons;  // Each kind's.
   for (const v1::InitialState& s : workflow.initial_states()) {
     // A reuse starts from an order of a kind CreateOrder makes: it does not count alone.
@@ -682,14 +707,21 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
     }
     std::set<std::string> required;
     for (const std::string& field : t.required_fields()) {
+      if (field.empty()) {
+        return Invalid(absl::StrCat(name, ": ", label,
+                                    " names a required field without a name; give the field's "
+                                    "name, as its item type defines it"));
+      }
       RETURN_IF_ERROR(ValidateId(absl::StrCat(name, ": ", label, ": required field"), field));
       if (!required.insert(field).second) {
         return Invalid(
             absl::StrCat(name, ": ", label, " names required field \"", field, "\" twice"));
       }
     }
-    // A client's answer is an approval or a request for changes, with no form to fill in.
-    if (t.privilege() == v1::CLIENT_ANSWER && !t.required_fields().empty()) {
+    // A client's answer is an approval or a request for changes, with no form to fill in,
+    // whoever records it.
+    if ((t.privilege() == v1::CLIENT_ANSWER || absl::StartsWith(t.action(), "client_")) &&
+        !t.required_fields().empty()) {
       return Invalid(absl::StrCat(name, ": ", label,
                                   " is a client's answer, which sets no fields: require them "
                                   "on the house's step after it"));
@@ -806,7 +838,13 @@ std::vector<std::string> MissingRequiredFields(const v1::ItemTypeDefinition& typ
 std::vector<std::string> MissingStepFields(const v1::Transition& t, const v1::OrderView& order) {
   std::vector<std::string> missing;
   for (const std::string& field : t.required_fields()) {
-    if (!order.fields().contains(field)) missing.push_back(field);
+    auto value = order.fields().find(field);
+    // Blank text is no reason given, as a required field's is no value.
+    if (value == order.fields().end() ||
+        (value->second.has_string_value() &&
+         absl::StripAsciiWhitespace(value->second.string_value()).empty())) {
+      missing.push_back(field);
+    }
   }
   return missing;
 }

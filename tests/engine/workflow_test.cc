@@ -855,6 +855,11 @@ TEST_F(WorkflowTest, AStepMayRequireFieldsSuchAsALostDealsReason) {
     EXPECT_THAT(Reject(kAdmin, Publish(odd)),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          HasSubstr("required field \"why not\" may only hold letters")));
+    v1::WorkflowDefinition nameless = workflow;
+    nameless.mutable_transitions(nameless.transitions_size() - 1)->add_required_fields("");
+    EXPECT_THAT(Reject(kAdmin, Publish(nameless)),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("names a required field without a name")));
     v1::WorkflowDefinition answer = workflow;
     for (v1::Transition& t : *answer.mutable_transitions()) {
       if (t.action() == "client_approve_script") t.add_required_fields("lost_because");
@@ -863,44 +868,17 @@ TEST_F(WorkflowTest, AStepMayRequireFieldsSuchAsALostDealsReason) {
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          HasSubstr("is a client's answer, which sets no fields")));
   }
-  // The production order type has no such field yet: its orders keep their other ways on, but
-  // cannot be declined.
-  Run(kAdmin, Publish(workflow));
-  const std::string early = CreateOrder();
-  ASSERT_OK_AND_ASSIGN(v1::OrderView shown, engine_->GetOrder({kAe}, early));
-  EXPECT_THAT(shown.open_actions(), Not(Contains("decline")));
-  EXPECT_THAT(Reject(kAe, Action(early, "decline")),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("but item type \"production_order\" has no field lost_because, "
-                                 "so its orders cannot take it")));
-  {
-    // A type whose only way to be done needs a field it has not is refused.
-    v1::WorkflowDefinition demanding = ProductionOrderWorkflow();
-    demanding.set_name("demanding");
-    for (v1::Transition& t : *demanding.mutable_transitions()) {
-      if (t.action() == "deliver") t.add_required_fields("invoice_number");
-    }
-    Run(kAdmin, Publish(demanding));
-    v1::Command define;
-    *define.mutable_define_item_type()->mutable_definition() =
-        *engine_->GetItemType({kAdmin}, kProductionOrder);
-    define.mutable_define_item_type()->mutable_definition()->set_name("billed");
-    define.mutable_define_item_type()->mutable_definition()->set_key_format("B-{seq:3}");
-    define.mutable_define_item_type()->mutable_definition()->set_workflow("demanding");
-    define.mutable_define_item_type()->mutable_definition()->clear_version();
-    EXPECT_THAT(
-        Reject(kAdmin, define),
-        StatusIs(absl::StatusCode::kInvalidArgument,
-                 HasSubstr("\"deliver\" from spot_approved needs an approved spot and requires "
-                           "field invoice_number) need what the type has not (artifacts: "
-                           "script, spot; fields: contract_number, station)")));
-    v1::FieldDefinition* invoice =
-        define.mutable_define_item_type()->mutable_definition()->add_fields();
-    invoice->set_name("invoice_number");
-    invoice->set_type(v1::STRING);
-    Run(kAdmin, define);
-  }
-
+  // A field no type following the workflow has is most likely misspelt: refused, not a step
+  // quietly taken from every order.
+  EXPECT_THAT(Reject(kAdmin, Publish(workflow)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("item type \"production_order\" follows workflow "
+                                 "\"production_order\", whose action \"decline\" from state "
+                                 "\"awaiting_script\" requires field lost_because, which the type "
+                                 "has not (its fields: contract_number, station); add it to the "
+                                 "type first")));
+  Run(kAdmin, Publish(DeclinableWorkflow()));
+  const std::string older = CreateOrder();  // On the version without the requirement.
   v1::Command type;
   *type.mutable_define_item_type()->mutable_definition() =
       *engine_->GetItemType({kAdmin}, kProductionOrder);
@@ -909,20 +887,46 @@ TEST_F(WorkflowTest, AStepMayRequireFieldsSuchAsALostDealsReason) {
   why->set_type(v1::STRING);
   for (const char* choice : {"price", "timing"}) why->add_choices(choice);
   Run(kAdmin, type);
+  Run(kAdmin, Publish(workflow));
+  const std::string later = CreateOrder();  // Its decline requires the field.
+  {
+    // Dropping the field from the type while the workflow requires it is refused the same way.
+    v1::Command dropped;
+    *dropped.mutable_define_item_type()->mutable_definition() =
+        *engine_->GetItemType({kAdmin}, kProductionOrder);
+    dropped.mutable_define_item_type()->mutable_definition()->mutable_fields()->RemoveLast();
+    EXPECT_THAT(Reject(kAdmin, dropped),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("requires field lost_because, which the type has not")));
+  }
+  // Orders keep the version they started under: the older one is declined without a reason.
+  Run(kAe, Action(older, "decline"));
+
   const std::string deal = CreateOrder();
-  ASSERT_OK_AND_ASSIGN(shown, engine_->GetOrder({kAe}, deal));
+  const std::string key = Order(deal).key();
+  ASSERT_OK_AND_ASSIGN(v1::OrderView shown, engine_->GetOrder({kAe}, deal));
   EXPECT_THAT(shown.open_actions(), Contains("decline"));
   ASSERT_EQ(shown.open_actions_needing_fields_size(), 1);
   EXPECT_EQ(shown.open_actions_needing_fields(0).action(), "decline");
   EXPECT_THAT(shown.open_actions_needing_fields(0).fields(), ElementsAre("lost_because"));
+  EXPECT_FALSE(shown.open_actions_needing_fields(0).filled_by_others());
   // Required even into an abandoned state, which asks for none of the work's own fields.
-  EXPECT_THAT(Reject(kAe, Action(deal, "decline")),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("action \"decline\" from state \"awaiting_script\" requires field "
-                                 "lost_because, which order ")));
-  EXPECT_THAT(Reject(kAe, Action(deal, "decline")).message(),
-              HasSubstr("give it with the step (PerformAction.fields; spotflow action " +
-                        Order(deal).key() + " decline --field lost_because=VALUE)"));
+  const absl::Status bare = Reject(kAe, Action(deal, "decline"));
+  EXPECT_THAT(bare, StatusIs(absl::StatusCode::kFailedPrecondition,
+                             HasSubstr("action \"decline\" from state \"awaiting_script\" "
+                                       "requires field lost_because, which order ")));
+  EXPECT_THAT(bare.message(),
+              HasSubstr(absl::StrCat("give it with the step (spotflow action ", key,
+                                     " decline --field lost_because=VALUE) or fill it in first "
+                                     "(spotflow order update ",
+                                     key,
+                                     " --field lost_because=VALUE); lost_because is one of: "
+                                     "price, timing")));
+  // Blank is no reason.
+  v1::Command blank = Action(deal, "decline");
+  (*blank.mutable_perform_action()->mutable_fields())["lost_because"].set_string_value("  ");
+  EXPECT_THAT(Reject(kAe, blank), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                           HasSubstr("requires field lost_because")));
   v1::Command lose = Action(deal, "decline");
   (*lose.mutable_perform_action()->mutable_fields())["lost_because"].set_string_value("price");
   Run(kAe, lose);
@@ -938,7 +942,8 @@ TEST_F(WorkflowTest, AStepMayRequireFieldsSuchAsALostDealsReason) {
   EXPECT_THAT(shown.open_actions_needing_fields(), IsEmpty());
   Run(kAe, Action(other, "decline"));
   EXPECT_EQ(Order(other).status(), "declined");
-  // A revision's step carries no fields: they are filled in first.
+
+  // A revision's command carries no fields: they are filled in first.
   v1::WorkflowDefinition approving = workflow;
   for (v1::Transition& t : *approving.mutable_transitions()) {
     if (t.action() == "approve_script") t.add_required_fields("lost_because");
@@ -947,10 +952,55 @@ TEST_F(WorkflowTest, AStepMayRequireFieldsSuchAsALostDealsReason) {
   const std::string scripted = CreateOrder();
   Run(kProducer, Script(scripted, "Draft"));
   const absl::Status approve = Reject(kAe, Approve(scripted, "script", 1));
-  EXPECT_THAT(approve,
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("fill it in first (UpdateOrder; spotflow order update ")));
+  EXPECT_THAT(approve, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                HasSubstr("fill it in first (spotflow order update ")));
   EXPECT_THAT(approve.message(), Not(HasSubstr("with the step")));
+  // Filling them in is managing the order: a producer, who does not, is told whom to ask.
+  v1::WorkflowDefinition submitting = workflow;
+  for (v1::Transition& t : *submitting.mutable_transitions()) {
+    if (t.action() == "submit_script") t.add_required_fields("lost_because");
+  }
+  Run(kAdmin, Publish(submitting));
+  const std::string unscripted = CreateOrder();
+  ASSERT_OK_AND_ASSIGN(shown, engine_->GetOrder({kProducer}, unscripted));
+  ASSERT_EQ(shown.open_actions_needing_fields_size(), 1);
+  EXPECT_EQ(shown.open_actions_needing_fields(0).action(), "submit_script");
+  EXPECT_TRUE(shown.open_actions_needing_fields(0).filled_by_others());
+  EXPECT_THAT(Reject(kProducer, Script(unscripted, "Draft")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("you may not fill it in (ORDER_MANAGE): ask whoever manages the "
+                                 "order (its owner, ae) to, first (spotflow order update ")));
+  set.mutable_update_order()->set_order_id(unscripted);
+  Run(kAe, set);
+  Run(kProducer, Script(unscripted, "Draft"));
+
+  const std::string waiting = CreateOrder();  // Either way on from its state needs the field.
+
+  // A type may drop the field once no latest version requires it, unless an order under way
+  // on a version that does would be stranded.
+  Run(kAdmin, Publish(DeclinableWorkflow()));
+  // (The scripts of these two need the field under their versions: out of the way.)
+  for (const std::string& order : {scripted, unscripted}) Run(kAe, OrderOnly(order, "delete"));
+  v1::Command dropped;
+  *dropped.mutable_define_item_type()->mutable_definition() =
+      *engine_->GetItemType({kAdmin}, kProductionOrder);
+  dropped.mutable_define_item_type()->mutable_definition()->mutable_fields()->RemoveLast();
+  EXPECT_THAT(Reject(kAdmin, dropped),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("\"decline\" from awaiting_script requires field lost_because) "
+                                 "need what the type has not (artifacts: script, spot; fields: "
+                                 "contract_number, station)")));
+  Run(kAe, OrderOnly(waiting, "delete"));
+  Run(kAdmin, dropped);
+  // An order whose other way on is open then cannot take the step: it is not offered, nor
+  // named open to others.
+  ASSERT_OK_AND_ASSIGN(shown, engine_->GetOrder({kAe}, later));
+  EXPECT_THAT(shown.open_actions(), Not(Contains("decline")));
+  EXPECT_THAT(Reject(kAe, Action(later, "decline")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("requires field lost_because, which item type "
+                                 "\"production_order\" no longer has")));
+  EXPECT_THAT(Reject(kAe, Action(later, "deliver")).message(), Not(HasSubstr("decline")));
 }
 
 // "Producer" beside "producer" would be taken for one another wherever people type a name.

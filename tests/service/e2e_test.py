@@ -804,6 +804,9 @@ def main():
         # A later version asks the decline for a field (a lost deal's reason), which the step
         # may set as it is taken. Orders made before keep the version they started under.
         flow["transitions"][-1]["requiredFields"] = ["station"]
+        for transition in flow["transitions"]:  # The producer needs it too, to write for it.
+            if transition["action"] == "submit_script":
+                transition["requiredFields"] = ["station"]
         with open(flow_path, "w") as out:
             json.dump(flow, out)
         ok("workflow publish with a decline that needs a field", "workflow", "publish", flow_path)
@@ -819,7 +822,15 @@ def main():
         expect(re.search(r"decline +spotflow action %s decline --comment TEXT --field "
                          r"station=VALUE\n" % again_key, offered),
                "order show says the decline needs the field:\n" + offered)
+        for_pete = run_cli("order", "show", again_key, token=pete).stdout
+        expect(re.search(r"submit_script +spotflow script submit %s --text TEXT\n +after whoever "
+                         r"manages it \(sam\) fills in station\n" % again_key, for_pete),
+               "order show tells a producer who fills in the field a step needs:\n" + for_pete)
         before = api.head(admin)
+        unfilled = run_cli("script", "submit", again_key, "--text", "Draft", token=pete)
+        expect(unfilled.returncode == 1 and "you may not fill it in (ORDER_MANAGE): ask whoever "
+               "manages the order (its owner, sam)" in unfilled.stderr,
+               "a producer is told whom to ask for the field: " + unfilled.stderr)
         fieldless = run_cli("action", again_key, "decline", "--comment", "Booked elsewhere",
                             token=sam)
         expect(fieldless.returncode == 1 and "FAILED_PRECONDITION" in fieldless.stderr
