@@ -1189,6 +1189,9 @@ TEST_F(OrderFlowTest, AStepSetsFieldsWithIt) {
   EXPECT_THAT(Reject(kAe, lose), StatusIs(absl::StatusCode::kInvalidArgument,
                                           HasSubstr("is one of: price, timing; not \"budget\"")));
   (*lose.mutable_perform_action()->mutable_fields())["lost_because"].set_string_value("Price");
+  // Who may never take the step hears that, not that they may not set the fields.
+  EXPECT_THAT(Reject(kAuditor, lose), StatusIs(absl::StatusCode::kPermissionDenied,
+                                               HasSubstr("take action \"decline\" on")));
   const uint64_t head = store_->Head().position;
   const v1::CommandResult lost = Run(kAe, lose);
   EXPECT_EQ(store_->Head().position, head + 2) << "the fields, then the step, in one append";
