@@ -1912,6 +1912,9 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     RETURN_IF_ERROR(
         internal::CheckSummableField(*state_.FindItemType(filter.item_type), filter.field));
   }
+  // The group_by field's choices as they stand: a value given before a choice was respelt
+  // ("price", now "Price") counts under it, not in a row of its own.
+  const google::protobuf::RepeatedPtrField<std::string>* choices = nullptr;
   if (!filter.group_by.empty()) {
     if (filter.item_type.empty()) {
       return absl::InvalidArgumentError(
@@ -1924,7 +1927,10 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     for (const v1::FieldDefinition& f : type.fields()) {
       if (f.type() != v1::STRING && f.type() != v1::EMAIL) continue;
       texts.push_back(f.name());
-      found |= f.name() == filter.group_by;
+      if (f.name() == filter.group_by) {
+        found = true;
+        choices = &f.choices();
+      }
     }
     if (!found) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -2040,8 +2046,14 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
         finished.amounts.Add(order, filter.field);
         if (!filter.group_by.empty()) {
           auto value = order.fields().find(filter.group_by);
-          Cycles::Tally& tally =
-              finished.by_value[value == order.fields().end() ? "" : value->second.string_value()];
+          // Blank is none given.
+          std::string text(value == order.fields().end()
+                               ? ""
+                               : absl::StripAsciiWhitespace(value->second.string_value()));
+          for (const std::string& choice : *choices) {
+            if (absl::EqualsIgnoreCase(choice, text)) text = choice;
+          }
+          Cycles::Tally& tally = finished.by_value[text];
           ++tally.orders;
           tally.amounts.Add(order, filter.field);
         }

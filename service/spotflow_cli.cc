@@ -395,6 +395,13 @@ const std::vector<VerbSpec>& Verbs() {
                       "               --json shows each payload's fields and hashes in hex",
        0, 0, {"limit", "from", "follow"}, false},
       {"events verify", "", 0, 0, {}, false},
+      {"notify", "[--from N] [--follow]   a line for each person an order comes to wait for, and\n"
+                 "               to do what, for a mail gateway to send on (seed 001's pre-approver\n"
+                 "               is told a request waits): from --from (1: what waits for whom\n"
+                 "               now first), to the log's end, or with --follow on until\n"
+                 "               interrupted; --json a line each. Needs the log (EVENTS_READ) and\n"
+                 "               sight of the orders: an administrator's token",
+       0, 0, {"from", "follow"}, false},
       {"audit verify", "[--from N] [--to N]        the hash chain; prints the digest of --to\n"
                        "  audit verify --digest POSITION:HASH     the log up to a kept digest is unchanged and extends\n"
                        "  audit verify --export FILE [--digest D] [--filtered]\n"
@@ -1285,10 +1292,26 @@ class Client {
         case v1::INTEGER: {
           int64_t number = 0;
           if (!absl::SimpleAtoi(value, &number)) {
-            Usage(absl::StrCat("field ", name,
-                               " is a whole number from -9223372036854775808 to "
-                               "9223372036854775807, not \"",
-                               value, "\""));
+            // Digits that do not fit are told what fits; other text, what the field takes.
+            const absl::string_view digits = absl::StripPrefix(value, "-");
+            const bool overflow =
+                !digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) {
+                  return absl::ascii_isdigit(static_cast<unsigned char>(c));
+                });
+            std::string bounds;
+            if (field->has_min() && field->has_max()) {
+              bounds = absl::StrCat(" from ", field->min(), " to ", field->max());
+            } else if (field->has_min()) {
+              bounds = absl::StrCat(", ", field->min(), " or more");
+            } else if (field->has_max()) {
+              bounds = absl::StrCat(", ", field->max(), " or less");
+            }
+            Usage(overflow ? absl::StrCat("field ", name,
+                                          " is a whole number from -9223372036854775808 to "
+                                          "9223372036854775807, not \"",
+                                          value, "\"")
+                           : absl::StrCat("field ", name, " is a whole number", bounds, ", not \"",
+                                          value, "\""));
           }
           set.set_integer_value(number);
           break;
@@ -2412,12 +2435,13 @@ int Client::Run(const std::string& verb, const Args& args) {
     const uint32_t archived = stats.orders() > in_states ? stats.orders() - in_states : 0;
     // Counted by when they ended, the headline says so: open orders are not among them.
     std::string ended;
+    const auto day = [&](const char* flag) { return DateText(ParseDate(args.Get(flag))); };
     if (args.Has("ended-since") && args.Has("ended-until")) {
-      ended = absl::StrCat(" that ended ", args.Get("ended-since"), "..", args.Get("ended-until"));
+      ended = absl::StrCat(" that ended ", day("ended-since"), "..", day("ended-until"));
     } else if (args.Has("ended-since")) {
-      ended = absl::StrCat(" that ended on or after ", args.Get("ended-since"));
+      ended = absl::StrCat(" that ended on or after ", day("ended-since"));
     } else if (args.Has("ended-until")) {
-      ended = absl::StrCat(" that ended on or before ", args.Get("ended-until"));
+      ended = absl::StrCat(" that ended on or before ", day("ended-until"));
     }
     std::printf("%u %s%s%s (as of %s)\n", stats.orders(), stats.orders() == 1 ? "order" : "orders",
                 ended.c_str(),
@@ -3455,6 +3479,128 @@ int Client::Run(const std::string& verb, const Args& args) {
       if (emitted == 0 || !WaitToReconnect(status)) return Report(status);
       std::fprintf(stderr, "spotflow: %s; watching again once it is back\n",
                    status.error_message().c_str());
+    }
+  }
+  if (verb == "notify") {
+    // Who each order now waits for, as it comes to wait for them, read off the log: each
+    // event on an order's stream asks the order whom it waits for (GetOrder with_awaiting),
+    // and a line is printed for each person it newly waits for, or waits for to do something
+    // else. From --from 1 (the start), what waits for whom now comes first, once per order.
+    const uint64_t from = args.Has("from") ? Number64(args.Get("from"), "--from") : 1;
+    std::map<std::string, std::pair<std::string, std::string>> people;  // Name, email.
+    {
+      v1::ListUsersResponse users;
+      // Without the right to list users, lines go out without names and addresses.
+      if (AllPages(v1::ListUsersRequest(), &users, [&](auto* c, auto& q, auto* out) {
+            return admin_->ListUsers(c, q, out);
+          }).ok()) {
+        for (const v1::UserView& u : users.users()) {
+          people[u.user_id()] = {u.display_name(), u.email()};
+        }
+      }
+    }
+    // What each order was last seen to wait for, by person.
+    std::map<std::string, std::map<std::string, std::string>> known;
+    bool headed = false;
+    // The orders a run of events touched, each asked once, after the last event on it.
+    const auto notice = [&](const std::vector<v1::EventRecord>& events) -> grpc::Status {
+      std::vector<std::pair<std::string, uint64_t>> touched;  // Order id, last position.
+      for (const v1::EventRecord& e : events) {
+        if (!absl::StartsWith(e.stream_id(), "order-")) continue;
+        const std::string id = e.stream_id().substr(6);
+        touched.erase(std::remove_if(touched.begin(), touched.end(),
+                                     [&](const auto& t) { return t.first == id; }),
+                      touched.end());
+        touched.emplace_back(id, e.position());
+      }
+      for (const auto& [id, position] : touched) {
+        v1::GetOrderRequest request;
+        request.set_order_id(id);
+        request.set_with_awaiting(true);
+        v1::OrderView o;
+        const grpc::Status got = orders_->GetOrder(Context().get(), request, &o);
+        if (got.error_code() == grpc::StatusCode::NOT_FOUND) {  // Deleted, or not for us.
+          known.erase(id);
+          continue;
+        }
+        if (!got.ok()) return got;
+        std::map<std::string, std::string> now;
+        for (const v1::Awaiting& a : o.awaiting()) {
+          const std::string what =
+              WaitsForText(o, a.actions(), a.flight_change(), FlightDecision(a));
+          now[a.user_id()] = what;
+          auto before = known[id].find(a.user_id());
+          if (before != known[id].end() && before->second == what) continue;
+          v1::Notice n;
+          n.set_position(position);
+          n.set_user_id(a.user_id());
+          n.set_display_name(a.display_name());
+          n.set_email(people[a.user_id()].second);
+          n.set_order_id(o.order_id());
+          n.set_key(o.key());
+          n.set_title(o.title());
+          n.set_waits_for(what);
+          *n.mutable_actions() = a.actions();
+          n.set_flight_change(a.flight_change());
+          if (json_) {
+            std::printf("%s\n", JsonText(n, /*whitespace=*/false).c_str());
+            continue;
+          }
+          if (!headed) {
+            std::printf("%-9s %-28s %-16s %s\n", "POSITION", "TO", "ORDER", "WAITS FOR THEM TO");
+            headed = true;
+          }
+          const std::string to =
+              n.email().empty() ? n.user_id() : absl::StrCat(n.user_id(), " <", n.email(), ">");
+          std::printf("%-9llu %-28s %-16s %s  (%s)\n", static_cast<unsigned long long>(position),
+                      to.c_str(), o.key().empty() ? o.order_id().c_str() : o.key().c_str(),
+                      what.c_str(), o.title().c_str());
+        }
+        known[id] = std::move(now);
+      }
+      std::fflush(stdout);
+      return grpc::Status::OK;
+    };
+    // What the log holds now, page by page.
+    uint64_t next = from;
+    for (;;) {
+      v1::ListEventsRequest request;
+      request.set_from_position(next);
+      request.set_page_size(500);
+      v1::ListEventsResponse page;
+      grpc::Status status = events_->ListEvents(Context().get(), request, &page);
+      if (!status.ok()) return Report(status);
+      if (page.events().empty()) break;
+      status = notice({page.events().begin(), page.events().end()});
+      if (!status.ok()) return Report(status);
+      next = page.next_position();
+    }
+    if (!args.Has("follow")) {
+      if (!headed && !json_) {
+        std::printf(
+            "(no order waits for anyone anew from position %llu to the log's end, "
+            "position %llu)\n",
+            static_cast<unsigned long long>(from), static_cast<unsigned long long>(next - 1));
+      }
+      return 0;
+    }
+    // --follow: then each batch of new events as it is appended, until interrupted.
+    for (bool again = false;; again = true) {
+      v1::SubscribeEventsRequest request;
+      request.set_from_position(next);
+      auto context = StreamContext();
+      context->set_wait_for_ready(again);  // After a restart, wait for the server.
+      auto reader = events_->SubscribeEvents(context.get(), request);
+      v1::EventBatch batch;
+      while (reader->Read(&batch)) {
+        const grpc::Status status = notice({batch.events().begin(), batch.events().end()});
+        if (!status.ok()) return Report(status);
+        if (!batch.events().empty()) next = batch.events().rbegin()->position() + 1;
+      }
+      const grpc::Status status = reader->Finish();
+      if (!WaitToReconnect(status)) return Report(status);
+      std::fprintf(stderr, "spotflow: %s; following again from position %llu once it is back\n",
+                   status.error_message().c_str(), static_cast<unsigned long long>(next));
     }
   }
   if (verb == "events" && sub == "verify") {

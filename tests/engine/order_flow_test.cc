@@ -1161,6 +1161,15 @@ TEST_F(OrderFlowTest, OrderStatsSumAFieldOverDealsWonAndLost) {
   EXPECT_EQ(valued.by_value(2).field_sum(), 100);
   EXPECT_EQ(valued.field_sum(), 1800) << "the state's sum is its values' together";
   filter.field.clear();
+  // A choice respelt since counts the values given before under it, not in a row apart.
+  v1::Command respelt = reasons;
+  v1::ItemTypeDefinition* now = respelt.mutable_define_item_type()->mutable_definition();
+  now->mutable_fields(now->fields_size() - 1)->set_choices(0, "Price");
+  Run(kAdmin, respelt);
+  ASSERT_OK_AND_ASSIGN(stats, engine_->GetOrderStats({kManager}, filter));
+  ASSERT_EQ(stats.owners(0).finished(1).by_value_size(), 3);
+  EXPECT_EQ(stats.owners(0).finished(1).by_value(1).value(), "Price");
+  EXPECT_EQ(stats.owners(0).finished(1).by_value(1).orders(), 2u);
   filter.group_by = "value";
   EXPECT_THAT(engine_->GetOrderStats({kManager}, filter),
               StatusIs(absl::StatusCode::kInvalidArgument,

@@ -864,7 +864,13 @@ def main():
         expect(huge.returncode == 2 and "field budget is a whole number from "
                "-9223372036854775808 to 9223372036854775807" in huge.stderr,
                "a number too big says what fits: " + huge.stderr)
-        expect(api.head(admin) == before, "a number too big wrote nothing")
+        wordy = run_cli("order", "create", "--type", "media_request", "--client", "acme",
+                        "--title", "Radio buy", "--flight", "2098-05-01..2098-05-31", "--field",
+                        "budget=lots", token=sam)
+        expect(wordy.returncode == 2 and 'field budget is a whole number, not "lots"'
+               in wordy.stderr,
+               "a word for a number says the field takes a whole number: " + wordy.stderr)
+        expect(api.head(admin) == before, "a number too big, or a word, wrote nothing")
         expect(typed.returncode == 0 and "MR-0001" in typed.stdout,
                "order create --type makes an order of another item type: "
                + (typed.stderr or typed.stdout))
@@ -922,6 +928,15 @@ def main():
                                    "choices": ["print", "radio", "web"]},
                                   {"name": "budget", "type": "INTEGER", "min": 0}]}, out)
         ok("a marketing request type", "type", "define", os.path.join(data_dir, "marketing.json"))
+        ok("the pre-approver's address", "user", "update", "mia", "--email", "mia@example.com",
+           token=admin)
+        request_from = api.head(admin) + 1
+        bounded = run_cli("order", "create", "--type", "marketing_request", "--client", "acme",
+                          "--title", "Dealer flyer", "--field", "budget=some", token=sam)
+        expect(bounded.returncode == 2
+               and 'field budget is a whole number, 0 or more, not "some"' in bounded.stderr,
+               "a word for a bounded number says the bounds: " + bounded.stderr)
+        expect(api.head(admin) + 1 == request_from, "the word for a number wrote nothing")
         ok("a marketing request", "order", "create", "--type", "marketing_request", "--client",
            "acme", "--title", "Dealer flyer", "--field", "budget_code=MK-7", token=sam)
         shown = run_cli("order", "show", "MKT-001", token=sam).stdout
@@ -944,6 +959,26 @@ def main():
                and re.search(r"\n    mia .*\(sales manager\) +pre_approve\n", shown),
                "a step of another role is not offered to an AE who approves; it waits for that "
                "role:\n" + shown)
+        # Seed 001: the pre-approver is told a request waits for them (a mail gateway's feed).
+        told = run_cli("notify", "--from", str(request_from), token=admin)
+        expect(told.returncode == 0
+               and re.search(r"\n%d +mia <mia@example.com> +MKT-001 +pre_approve  "
+                             r"\(Dealer flyer\)\n" % request_from, told.stdout),
+               "notify tells the pre-approver the request waits for them:\n"
+               + told.stdout + told.stderr)
+        notices = [json.loads(line) for line in
+                   run_cli("--json", "notify", "--from", str(request_from),
+                           token=admin).stdout.splitlines()]
+        expect(any(n["user_id"] == "mia" and n["key"] == "MKT-001"
+                   and n["actions"] == ["pre_approve"] and n["email"] == "mia@example.com"
+                   for n in notices),
+               "notify --json gives a line per notice, with the address: %r" % notices)
+        quiet = run_cli("notify", "--from", str(api.head(admin) + 1), token=admin)
+        expect(quiet.returncode == 0 and "(no order waits for anyone anew from position" in quiet.stdout,
+               "notify from the log's end says nothing waits anew:\n" + quiet.stdout + quiet.stderr)
+        not_theirs = run_cli("notify", token=sam)
+        expect(not_theirs.returncode == 1 and "PERMISSION_DENIED" in not_theirs.stderr,
+               "notify reads the log, which an AE may not: " + not_theirs.stderr)
         theirs_alone = run_cli("action", "MKT-001", "pre_approve", token=sam)
         expect(theirs_alone.returncode == 1 and "PERMISSION_DENIED" in theirs_alone.stderr
                and "is taken by the role sales_manager" in theirs_alone.stderr,
