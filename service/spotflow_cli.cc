@@ -395,13 +395,15 @@ const std::vector<VerbSpec>& Verbs() {
                       "               --json shows each payload's fields and hashes in hex",
        0, 0, {"limit", "from", "follow"}, false},
       {"events verify", "", 0, 0, {}, false},
-      {"notify", "[--from N] [--follow]   a line for each person an order comes to wait for, and\n"
-                 "               to do what, for a mail gateway to send on (seed 001's pre-approver\n"
-                 "               is told a request waits): from --from (1: what waits for whom\n"
-                 "               now first), to the log's end, or with --follow on until\n"
-                 "               interrupted; --json a line each. Needs the log (EVENTS_READ) and\n"
-                 "               sight of the orders: an administrator's token",
-       0, 0, {"from", "follow"}, false},
+      {"notify", "[--state FILE | --from N] [--follow]   a line for each person an order comes\n"
+                 "               to wait for, and to do what, or no longer waits for, for a mail\n"
+                 "               gateway to send on (seed 001's pre-approver is told a request\n"
+                 "               waits): first what waits for whom now (or from event N), to the\n"
+                 "               log's end, or with --follow on until interrupted; --state keeps\n"
+                 "               where it stopped and who was told, to go on from there; --json a\n"
+                 "               line each. Needs the log (EVENTS_READ) and sight of the orders:\n"
+                 "               an administrator's token",
+       0, 0, {"state", "from", "follow"}, false},
       {"audit verify", "[--from N] [--to N]        the hash chain; prints the digest of --to\n"
                        "  audit verify --digest POSITION:HASH     the log up to a kept digest is unchanged and extends\n"
                        "  audit verify --export FILE [--digest D] [--filtered]\n"
@@ -3482,125 +3484,266 @@ int Client::Run(const std::string& verb, const Args& args) {
     }
   }
   if (verb == "notify") {
-    // Who each order now waits for, as it comes to wait for them, read off the log: each
-    // event on an order's stream asks the order whom it waits for (GetOrder with_awaiting),
-    // and a line is printed for each person it newly waits for, or waits for to do something
-    // else. From --from 1 (the start), what waits for whom now comes first, once per order.
-    const uint64_t from = args.Has("from") ? Number64(args.Get("from"), "--from") : 1;
+    // Who each order waits for, as it comes to wait for them, read off the log: an event on
+    // an order's stream asks the order whom it waits for now (GetOrder with_awaiting); one that
+    // may change anyone's queue (a user, a role, a workflow, a client's shares) asks every
+    // order (ListOrders with_awaiting). Each is compared with what it was last seen to wait
+    // for, and a line printed for each person it newly waits for, or no longer does.
+    const std::string state_path = args.Get("state");
+    v1::NotifyState state;
+    bool resumed = false;
+    if (!state_path.empty() && std::filesystem::exists(state_path)) {
+      std::ifstream in(state_path);
+      const std::string text((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+      if (!in.good() && !in.eof()) Fail(CannotRead(state_path));
+      if (!google::protobuf::util::JsonStringToMessage(text, &state).ok()) {
+        Fail(absl::StrCat(state_path, " is not a notify state (as --state writes it): remove it ",
+                          "to start again from what waits for whom now"));
+      }
+      if (args.Has("from")) Usage("--from is where --state goes on from: give one or the other");
+      resumed = true;
+    }
     std::map<std::string, std::pair<std::string, std::string>> people;  // Name, email.
-    {
+    const auto list_people = [&] {
       v1::ListUsersResponse users;
       // Without the right to list users, lines go out without names and addresses.
-      if (AllPages(v1::ListUsersRequest(), &users, [&](auto* c, auto& q, auto* out) {
-            return admin_->ListUsers(c, q, out);
-          }).ok()) {
-        for (const v1::UserView& u : users.users()) {
-          people[u.user_id()] = {u.display_name(), u.email()};
-        }
+      if (!AllPages(v1::ListUsersRequest(), &users, [&](auto* c, auto& q, auto* out) {
+             return admin_->ListUsers(c, q, out);
+           }).ok()) {
+        return;
       }
-    }
-    // What each order was last seen to wait for, by person.
-    std::map<std::string, std::map<std::string, std::string>> known;
+      people.clear();
+      for (const v1::UserView& u : users.users()) {
+        people[u.user_id()] = {u.display_name(), u.email()};
+      }
+    };
+    list_people();
     bool headed = false;
-    // The orders a run of events touched, each asked once, after the last event on it.
-    const auto notice = [&](const std::vector<v1::EventRecord>& events) -> grpc::Status {
-      std::vector<std::pair<std::string, uint64_t>> touched;  // Order id, last position.
-      for (const v1::EventRecord& e : events) {
-        if (!absl::StartsWith(e.stream_id(), "order-")) continue;
-        const std::string id = e.stream_id().substr(6);
-        touched.erase(std::remove_if(touched.begin(), touched.end(),
-                                     [&](const auto& t) { return t.first == id; }),
-                      touched.end());
-        touched.emplace_back(id, e.position());
+    const auto print = [&](const v1::Notice& n) {
+      if (json_) {
+        std::printf("%s\n", JsonText(n, /*whitespace=*/false).c_str());
+        return;
       }
-      for (const auto& [id, position] : touched) {
-        v1::GetOrderRequest request;
-        request.set_order_id(id);
-        request.set_with_awaiting(true);
-        v1::OrderView o;
-        const grpc::Status got = orders_->GetOrder(Context().get(), request, &o);
-        if (got.error_code() == grpc::StatusCode::NOT_FOUND) {  // Deleted, or not for us.
-          known.erase(id);
+      if (!headed) {
+        std::printf("%-9s %-28s %-16s %s\n", "POSITION", "TO", "ORDER", "WAITS FOR THEM TO");
+        headed = true;
+      }
+      const std::string to =
+          n.email().empty() ? n.user_id() : absl::StrCat(n.user_id(), " <", n.email(), ">");
+      std::printf("%-9llu %-28s %-16s %s%s  (%s)\n", static_cast<unsigned long long>(n.position()),
+                  to.c_str(), (n.key().empty() ? n.order_id() : n.key()).c_str(),
+                  n.withdrawn() ? "no longer: " : "", n.waits_for().c_str(), n.title().c_str());
+    };
+    // One order as it stands (nullptr: gone from sight, deleted), against what it waited for.
+    const auto see = [&](const std::string& id, const v1::OrderView* o, uint64_t position,
+                         const v1::EventRecord* cause) {
+      std::map<std::string, std::string> now;
+      v1::Notice n;
+      n.set_position(position);
+      n.set_order_id(id);
+      if (cause != nullptr) {
+        n.set_by(cause->actor().user_id());
+        *n.mutable_time() = cause->recorded_time();
+      }
+      if (o != nullptr) {
+        n.set_key(o->key());
+        n.set_title(o->title());
+      }
+      const auto to = [&](const std::string& user) {
+        n.set_user_id(user);
+        n.set_display_name(people[user].first);
+        n.set_email(people[user].second);
+      };
+      auto known = state.mutable_orders()->find(id);
+      const auto before = [&](const std::string& user) -> const std::string* {
+        if (known == state.mutable_orders()->end()) return nullptr;
+        auto it = known->second.waits_for().find(user);
+        return it == known->second.waits_for().end() ? nullptr : &it->second;
+      };
+      static const v1::OrderView kGone;  // Waits for no one.
+      for (const v1::Awaiting& a : (o == nullptr ? kGone : *o).awaiting()) {
+        const std::string what =
+            WaitsForText(*o, a.actions(), a.flight_change(), FlightDecision(a));
+        now[a.user_id()] = what;
+        if (const std::string* was = before(a.user_id()); was != nullptr && *was == what) {
           continue;
         }
-        if (!got.ok()) return got;
-        std::map<std::string, std::string> now;
-        for (const v1::Awaiting& a : o.awaiting()) {
-          const std::string what =
-              WaitsForText(o, a.actions(), a.flight_change(), FlightDecision(a));
-          now[a.user_id()] = what;
-          auto before = known[id].find(a.user_id());
-          if (before != known[id].end() && before->second == what) continue;
-          v1::Notice n;
-          n.set_position(position);
-          n.set_user_id(a.user_id());
-          n.set_display_name(a.display_name());
-          n.set_email(people[a.user_id()].second);
-          n.set_order_id(o.order_id());
-          n.set_key(o.key());
-          n.set_title(o.title());
-          n.set_waits_for(what);
-          *n.mutable_actions() = a.actions();
-          n.set_flight_change(a.flight_change());
-          if (json_) {
-            std::printf("%s\n", JsonText(n, /*whitespace=*/false).c_str());
-            continue;
-          }
-          if (!headed) {
-            std::printf("%-9s %-28s %-16s %s\n", "POSITION", "TO", "ORDER", "WAITS FOR THEM TO");
-            headed = true;
-          }
-          const std::string to =
-              n.email().empty() ? n.user_id() : absl::StrCat(n.user_id(), " <", n.email(), ">");
-          std::printf("%-9llu %-28s %-16s %s  (%s)\n", static_cast<unsigned long long>(position),
-                      to.c_str(), o.key().empty() ? o.order_id().c_str() : o.key().c_str(),
-                      what.c_str(), o.title().c_str());
-        }
-        known[id] = std::move(now);
+        to(a.user_id());
+        n.set_waits_for(what);
+        *n.mutable_actions() = a.actions();
+        n.set_flight_change(a.flight_change());
+        n.set_withdrawn(false);
+        print(n);
       }
+      n.clear_actions();
+      n.clear_flight_change();
+      if (known != state.mutable_orders()->end()) {
+        for (const auto& [user, what] : known->second.waits_for()) {
+          if (now.count(user) != 0) continue;
+          to(user);
+          n.set_waits_for(what);
+          n.set_withdrawn(true);
+          print(n);
+        }
+      }
+      if (now.empty()) {
+        state.mutable_orders()->erase(id);
+      } else {
+        auto* waits = (*state.mutable_orders())[id].mutable_waits_for();
+        waits->clear();
+        for (auto& [user, what] : now) (*waits)[user] = what;
+      }
+    };
+    // Every order the caller sees, asked again (`position`: where the log stood).
+    const auto see_all = [&](uint64_t position) -> grpc::Status {
+      v1::ListOrdersRequest request;
+      request.set_with_awaiting(true);
+      request.set_page_size(100);
+      std::set<std::string> listed;
+      for (;;) {
+        v1::ListOrdersResponse page;
+        const grpc::Status status = orders_->ListOrders(Context().get(), request, &page);
+        if (!status.ok()) return status;
+        for (const v1::OrderView& o : page.orders()) {
+          listed.insert(o.order_id());
+          see(o.order_id(), &o, position, nullptr);
+        }
+        if (page.next_page_token().empty()) break;
+        request.set_page_token(page.next_page_token());
+      }
+      // Those no longer listed (archived, deleted) wait for no one.
+      std::vector<std::string> unlisted;
+      for (const auto& [id, waits] : state.orders()) {
+        if (listed.count(id) == 0) unlisted.push_back(id);
+      }
+      for (const std::string& id : unlisted) see(id, nullptr, position, nullptr);
+      return grpc::Status::OK;
+    };
+    const auto save = [&] {
+      if (state_path.empty()) return;
+      // Written aside, then put in place: a stop midway leaves the last state whole.
+      const std::string aside = state_path + ".new";
+      {
+        std::ofstream out(aside, std::ios::trunc);
+        out << JsonText(state, /*whitespace=*/false);
+        out.close();
+        if (!out) Fail(absl::StrCat("could not write ", aside));
+      }
+      std::error_code error;
+      std::filesystem::rename(aside, state_path, error);
+      if (error) Fail(absl::StrCat("could not put ", aside, " in place: ", error.message()));
+    };
+    // A run of events: each order touched asked once, after its last event; a change that may
+    // move anyone's queue has every order asked.
+    const auto on_events = [&](const std::vector<v1::EventRecord>& events) -> grpc::Status {
+      if (events.empty()) return grpc::Status::OK;
+      std::vector<const v1::EventRecord*> touched;  // The last event on each order.
+      bool everyone = false;
+      for (const v1::EventRecord& e : events) {
+        if (absl::StartsWith(e.stream_id(), "order-")) {
+          touched.erase(std::remove_if(touched.begin(), touched.end(),
+                                       [&](const v1::EventRecord* t) {
+                                         return t->stream_id() == e.stream_id();
+                                       }),
+                        touched.end());
+          touched.push_back(&e);
+        } else if (!absl::StartsWith(e.stream_id(), "budget-")) {
+          everyone = true;  // A user, a role, a workflow, an item type, a client.
+        }
+      }
+      const uint64_t last = events.back().position();
+      if (everyone) {
+        list_people();  // A new user, a changed address.
+        const grpc::Status status = see_all(last);
+        if (!status.ok()) return status;
+      } else {
+        for (const v1::EventRecord* e : touched) {
+          const std::string id = e->stream_id().substr(6);
+          v1::GetOrderRequest request;
+          request.set_order_id(id);
+          request.set_with_awaiting(true);
+          v1::OrderView o;
+          const grpc::Status got = orders_->GetOrder(Context().get(), request, &o);
+          if (got.error_code() == grpc::StatusCode::NOT_FOUND) {
+            see(id, nullptr, e->position(), e);  // Deleted, or out of sight.
+          } else if (!got.ok()) {
+            return got;
+          } else {
+            see(id, &o, e->position(), e);
+          }
+        }
+      }
+      state.set_next_position(last + 1);
+      save();
       std::fflush(stdout);
       return grpc::Status::OK;
     };
+    // Where to start: the saved state, --from, or what waits for whom now.
+    v1::ListEventsRequest head_request;
+    head_request.set_page_size(1);
+    v1::ListEventsResponse head;
+    grpc::Status status = events_->ListEvents(Context().get(), head_request, &head);
+    if (!status.ok()) return Report(status);
+    if (!resumed && args.Has("from")) {
+      state.set_next_position(Number64(args.Get("from"), "--from"));
+    } else if (!resumed) {
+      status = see_all(head.head_position());
+      if (!status.ok()) return Report(status);
+      state.set_next_position(head.head_position() + 1);
+      save();
+    }
+    if (state.next_position() == 0) state.set_next_position(1);
+    if (state.next_position() > head.head_position() + 1) {
+      Usage(absl::StrCat("--from ", state.next_position(), " is past the log's end (position ",
+                         head.head_position(), "); give at most ", head.head_position() + 1));
+    }
+    const uint64_t from = state.next_position();
     // What the log holds now, page by page.
-    uint64_t next = from;
+    uint64_t end = head.head_position();
     for (;;) {
       v1::ListEventsRequest request;
-      request.set_from_position(next);
+      request.set_from_position(state.next_position());
       request.set_page_size(500);
       v1::ListEventsResponse page;
-      grpc::Status status = events_->ListEvents(Context().get(), request, &page);
+      status = events_->ListEvents(Context().get(), request, &page);
       if (!status.ok()) return Report(status);
+      end = page.head_position();
       if (page.events().empty()) break;
-      status = notice({page.events().begin(), page.events().end()});
+      status = on_events({page.events().begin(), page.events().end()});
       if (!status.ok()) return Report(status);
-      next = page.next_position();
+      state.set_next_position(page.next_position());
     }
     if (!args.Has("follow")) {
-      if (!headed && !json_) {
+      save();
+      if (!headed && !json_ && from > end) {
+        std::printf("(nothing new: the log ends at position %llu)\n",
+                    static_cast<unsigned long long>(end));
+      } else if (!headed && !json_) {
         std::printf(
             "(no order waits for anyone anew from position %llu to the log's end, "
             "position %llu)\n",
-            static_cast<unsigned long long>(from), static_cast<unsigned long long>(next - 1));
+            static_cast<unsigned long long>(from), static_cast<unsigned long long>(end));
       }
       return 0;
     }
     // --follow: then each batch of new events as it is appended, until interrupted.
     for (bool again = false;; again = true) {
       v1::SubscribeEventsRequest request;
-      request.set_from_position(next);
+      request.set_from_position(state.next_position());
       auto context = StreamContext();
       context->set_wait_for_ready(again);  // After a restart, wait for the server.
       auto reader = events_->SubscribeEvents(context.get(), request);
       v1::EventBatch batch;
       while (reader->Read(&batch)) {
-        const grpc::Status status = notice({batch.events().begin(), batch.events().end()});
+        status = on_events({batch.events().begin(), batch.events().end()});
         if (!status.ok()) return Report(status);
-        if (!batch.events().empty()) next = batch.events().rbegin()->position() + 1;
       }
-      const grpc::Status status = reader->Finish();
+      status = reader->Finish();
       if (!WaitToReconnect(status)) return Report(status);
       std::fprintf(stderr, "spotflow: %s; following again from position %llu once it is back\n",
-                   status.error_message().c_str(), static_cast<unsigned long long>(next));
+                   status.error_message().c_str(),
+                   static_cast<unsigned long long>(state.next_position()));
     }
   }
   if (verb == "events" && sub == "verify") {

@@ -10,6 +10,7 @@ a second server on the same directory (refused, non-zero exit), and a restart th
 state. Exits non-zero on the first failure.
 """
 import hashlib
+import json
 import os
 import pty
 import re
@@ -182,7 +183,6 @@ def main():
                and "is spotflowd running at 127.0.0.1:1?" in down.stderr,
                "a server that is not there is named: " + down.stderr)
         shown = run_cli("--json", "order", "show", order)
-        import json
         expect(shown.returncode == 0 and json.loads(shown.stdout)["status"] == "completed",
                "spotflow --json order show prints the order as JSON")
         shown = run_cli("order", "show", order).stdout
@@ -974,7 +974,7 @@ def main():
                    for n in notices),
                "notify --json gives a line per notice, with the address: %r" % notices)
         quiet = run_cli("notify", "--from", str(api.head(admin) + 1), token=admin)
-        expect(quiet.returncode == 0 and "(no order waits for anyone anew from position" in quiet.stdout,
+        expect(quiet.returncode == 0 and "(nothing new: the log ends at position" in quiet.stdout,
                "notify from the log's end says nothing waits anew:\n" + quiet.stdout + quiet.stderr)
         not_theirs = run_cli("notify", token=sam)
         expect(not_theirs.returncode == 1 and "PERMISSION_DENIED" in not_theirs.stderr,
@@ -1773,6 +1773,7 @@ def main():
     operations()
     token_files()
     reconnecting()
+    notifying()
     print("e2e: all passed")
 
 
@@ -2070,6 +2071,90 @@ def reconnecting():
         shutil.rmtree(work, ignore_errors=True)
     expect("following again from position" in stderr,
            "it says it lost the server and will follow again: " + stderr)
+
+
+
+def notifying():
+    """`spotflow notify` tells each person what comes to wait for them, once (seed 001)."""
+    work = tempfile.mkdtemp(prefix="spotflow-notify-")
+    process, port, tokens = start(os.path.join(work, "data"), demo=True)
+    state = os.path.join(work, "notify.state")
+
+    def run_cli(*args, token=tokens["admin"]):
+        return subprocess.run([cli, "--server=127.0.0.1:%d" % port, "--token=" + token]
+                              + list(args), capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+
+    def notify(*args):
+        told = run_cli("notify", "--state", state, *args)
+        expect(told.returncode == 0, "notify runs: " + told.stderr)
+        return told.stdout
+    follower = None
+    try:
+        # First what waits for whom now: the demo's orders, at the log's end.
+        now = notify()
+        expect(re.search(r"\n\d+ +pete +PO-2026-00001 +submit script  \(Winter sales event :30\)\n",
+                         now)
+               and re.search(r"\n\d+ +sam +PO-2026-00002 +script 1: approve, changes, forward  ",
+                             now),
+               "notify starts with what waits for whom now:\n" + now)
+        expect(notify().startswith("(nothing new: the log ends at position "),
+               "a second run tells no one twice")
+        expect(run_cli("comment", "spring-launch", "Looks good", token=tokens["sam"])
+               .returncode == 0, "a comment")
+        expect("PO-2026-00002" not in notify(), "a comment tells no one anew")
+        expect(run_cli("approve", "spring-launch", "script", "1", token=tokens["sam"])
+               .returncode == 0, "an approval")
+        notices = [json.loads(line) for line in notify("--json").splitlines()]
+        expect(sorted((n["user_id"], n.get("withdrawn", False), n["waits_for"], n["by"])
+                      for n in notices)
+               == [("ann", True, "script 1: changes, forward", "sam"),
+                   ("pete", False, "record spot", "sam"),
+                   ("sam", True, "script 1: approve, changes, forward", "sam")],
+               "an approval tells the producer the spot is theirs, and withdraws the script's "
+               "reviews, by whom: %r" % notices)
+        # A new producer: every order is asked again, and what waits for producers is theirs too.
+        expect(run_cli("user", "create", "paula", "--name", "Paula", "--email",
+                       "paula@example.com", "--role", "producer").returncode == 0,
+               "a new producer")
+        hired = notify()
+        expect(re.search(r"\n\d+ +paula <paula@example.com> +PO-2026-00001 +submit script  ", hired),
+               "a new producer is told of the work that waits for producers:\n" + hired)
+        # Following: an order deleted withdraws what it waited for, at once.
+        follower = subprocess.Popen([cli, "--server=127.0.0.1:%d" % port,
+                                     "--token=" + tokens["admin"], "--json", "notify", "--state",
+                                     state, "--follow"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1)
+        expect(run_cli("delete", "winter-sale", "--yes", token=tokens["sam"]).returncode == 0,
+               "a deletion")
+        withdrawn = [json.loads(follower.stdout.readline()) for _ in range(2)]
+        expect(sorted(n["user_id"] for n in withdrawn) == ["paula", "pete"]
+               and all(n["withdrawn"] and n.get("key", "") == "" and n["order_id"] == "winter-sale"
+                       for n in withdrawn),
+               "a deleted order withdraws its waits, as followed: %r" % withdrawn)
+        # Misuse: --from past the end, --from with --state, a state that is not one.
+        past = run_cli("notify", "--from", "100000")
+        expect(past.returncode == 2 and "is past the log's end" in past.stderr,
+               "--from past the log's end is a usage error: " + past.stderr)
+        both = run_cli("notify", "--state", state, "--from", "3")
+        expect(both.returncode == 2 and "give one or the other" in both.stderr,
+               "--from with a kept state is a usage error: " + both.stderr)
+        with open(state, "w") as out:
+            out.write("not json")
+        broken = run_cli("notify", "--state", state)
+        expect(broken.returncode == 1 and "is not a notify state" in broken.stderr,
+               "a damaged state is named: " + broken.stderr)
+        denied = run_cli("notify", token=tokens["sam"])
+        expect(denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr,
+               "notify reads the log, which an AE may not: " + denied.stderr)
+    finally:
+        if follower is not None:
+            follower.kill()
+            follower.wait(timeout=30)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 main()
