@@ -3519,6 +3519,22 @@ int Client::Run(const std::string& verb, const Args& args) {
       }
     };
     list_people();
+    // Clients' contacts, by client (asked once each, again after a change to a client).
+    std::map<std::string, std::map<std::string, v1::Contact>> contacts;
+    const auto ContactOf = [&](const std::string& client,
+                               const std::string& contact) -> const v1::Contact& {
+      auto [it, fresh] = contacts.try_emplace(client);
+      if (fresh) {
+        v1::GetClientRequest request;
+        request.set_client_id(client);
+        v1::ClientView view;
+        // Without sight of the client, the line goes out without the contact's address.
+        if (clients_->GetClient(Context().get(), request, &view).ok()) {
+          for (const v1::Contact& c : view.contacts()) it->second[c.contact_id()] = c;
+        }
+      }
+      return it->second[contact];
+    };
     bool headed = false;
     const auto print = [&](const v1::Notice& n) {
       if (json_) {
@@ -3529,8 +3545,10 @@ int Client::Run(const std::string& verb, const Args& args) {
         std::printf("%-9s %-28s %-16s %s\n", "POSITION", "TO", "ORDER", "WAITS FOR THEM TO");
         headed = true;
       }
-      const std::string to =
-          n.email().empty() ? n.user_id() : absl::StrCat(n.user_id(), " <", n.email(), ">");
+      const std::string whom = n.user_id().empty()
+                                   ? absl::StrCat(n.contact_id(), " (client ", n.client_id(), ")")
+                                   : n.user_id();
+      const std::string to = n.email().empty() ? whom : absl::StrCat(whom, " <", n.email(), ">");
       std::printf("%-9llu %-28s %-16s %s%s  (%s)\n", static_cast<unsigned long long>(n.position()),
                   to.c_str(), (n.key().empty() ? n.order_id() : n.key()).c_str(),
                   n.withdrawn() ? "no longer: " : "", n.waits_for().c_str(), n.title().c_str());
@@ -3550,10 +3568,25 @@ int Client::Run(const std::string& verb, const Args& args) {
         n.set_key(o->key());
         n.set_title(o->title());
       }
-      const auto to = [&](const std::string& user) {
-        n.set_user_id(user);
-        n.set_display_name(people[user].first);
-        n.set_email(people[user].second);
+      // `who`: a user id, or "contact:CLIENT/CONTACT" for a contact without a login (no user
+      // id holds a colon).
+      const auto to = [&](const std::string& who) {
+        n.clear_user_id();
+        n.clear_client_id();
+        n.clear_contact_id();
+        if (!absl::StartsWith(who, "contact:")) {
+          n.set_user_id(who);
+          n.set_display_name(people[who].first);
+          n.set_email(people[who].second);
+          return;
+        }
+        const std::vector<std::string> parts =
+            absl::StrSplit(absl::string_view(who).substr(8), absl::MaxSplits('/', 1));
+        n.set_client_id(parts[0]);
+        n.set_contact_id(parts.size() > 1 ? parts[1] : "");
+        const v1::Contact& contact = ContactOf(n.client_id(), n.contact_id());
+        n.set_display_name(contact.name());
+        n.set_email(contact.email());
       };
       auto known = state.mutable_orders()->find(id);
       const auto before = [&](const std::string& user) -> const std::string* {
@@ -3578,6 +3611,20 @@ int Client::Run(const std::string& verb, const Args& args) {
       }
       n.clear_actions();
       n.clear_flight_change();
+      // A revision forwarded to a contact without a login waits for the client: the contact is
+      // told, through the gateway, as a user would be.
+      if (o != nullptr) {
+        for (const auto& [revision, contact] : ForwardedToClient(*o)) {
+          const std::string who = absl::StrCat("contact:", o->client_id(), "/", contact);
+          const std::string what = absl::StrCat("answer ", revision);
+          now[who] = what;
+          if (const std::string* was = before(who); was != nullptr && *was == what) continue;
+          to(who);
+          n.set_waits_for(what);
+          n.set_withdrawn(false);
+          print(n);
+        }
+      }
       if (known != state.mutable_orders()->end()) {
         for (const auto& [user, what] : known->second.waits_for()) {
           if (now.count(user) != 0) continue;
@@ -3654,7 +3701,8 @@ int Client::Run(const std::string& verb, const Args& args) {
       }
       const uint64_t last = events.back().position();
       if (everyone) {
-        list_people();  // A new user, a changed address.
+        list_people();     // A new user, a changed address.
+        contacts.clear();  // A contact added, changed or removed.
         const grpc::Status status = see_all(last);
         if (!status.ok()) return status;
       } else {

@@ -2113,6 +2113,16 @@ def notifying():
                    ("sam", True, "script 1: approve, changes, forward", "sam")],
                "an approval tells the producer the spot is theirs, and withdraws the script's "
                "reviews, by whom: %r" % notices)
+        # A spot forwarded to the client's contact without a login: the contact is told.
+        expect(run_cli("contact", "update", "globex", "gus", "--email", "gus@globex.example",
+                       token=tokens["sam"]).returncode == 0, "gus's address")
+        expect(run_cli("forward", "weekly-deals", "spot", "1", "--contact", "gus",
+                       token=tokens["sam"]).returncode == 0, "a forward to gus")
+        forwarded = notify()
+        expect(re.search(r"\n\d+ +gus \(client globex\) <gus@globex.example> +PO-2026-00003 +answer "
+                         r"spot 1  \(Weekly deals :15\)\n", forwarded)
+               and re.search(r"\n\d+ +sam +PO-2026-00003 +no longer: spot 1: ", forwarded),
+               "a contact without a login is told a spot waits for their answer:\n" + forwarded)
         # A new producer: every order is asked again, and what waits for producers is theirs too.
         expect(run_cli("user", "create", "paula", "--name", "Paula", "--email",
                        "paula@example.com", "--role", "producer").returncode == 0,
