@@ -3536,7 +3536,11 @@ int Client::Run(const std::string& verb, const Args& args) {
       return it->second[contact];
     };
     bool headed = false;
-    const auto print = [&](const v1::Notice& n) {
+    // A run's notices wait here until it has gone through, so that a run cut short (a call
+    // that failed, a server restarting) is done again whole, printing nothing twice.
+    std::vector<v1::Notice> pending;
+    v1::NotifyState committed = state;  // What was printed, and saved.
+    const auto print_now = [&](const v1::Notice& n) {
       if (json_) {
         std::printf("%s\n", JsonText(n, /*whitespace=*/false).c_str());
         return;
@@ -3556,6 +3560,8 @@ int Client::Run(const std::string& verb, const Args& args) {
     // One order as it stands (nullptr: gone from sight, deleted), against what it waited for.
     const auto see = [&](const std::string& id, const v1::OrderView* o, uint64_t position,
                          const v1::EventRecord* cause) {
+      // An archived order waits for no one (ListOrders leaves it out as GetOrder does not).
+      if (o != nullptr && (o->archived() || o->deleted())) o = nullptr;
       std::map<std::string, std::string> now;
       v1::Notice n;
       n.set_position(position);
@@ -3576,12 +3582,14 @@ int Client::Run(const std::string& verb, const Args& args) {
         n.clear_contact_id();
         if (!absl::StartsWith(who, "contact:")) {
           n.set_user_id(who);
-          n.set_display_name(people[who].first);
-          n.set_email(people[who].second);
+          auto person = people.find(who);
+          n.set_display_name(person == people.end() ? "" : person->second.first);
+          n.set_email(person == people.end() ? "" : person->second.second);
           return;
         }
+        // contact:CLIENT/CONTACT/ARTIFACT (no id holds a slash).
         const std::vector<std::string> parts =
-            absl::StrSplit(absl::string_view(who).substr(8), absl::MaxSplits('/', 1));
+            absl::StrSplit(absl::string_view(who).substr(8), '/');
         n.set_client_id(parts[0]);
         n.set_contact_id(parts.size() > 1 ? parts[1] : "");
         const v1::Contact& contact = ContactOf(n.client_id(), n.contact_id());
@@ -3603,11 +3611,12 @@ int Client::Run(const std::string& verb, const Args& args) {
           continue;
         }
         to(a.user_id());
+        if (!a.display_name().empty()) n.set_display_name(a.display_name());
         n.set_waits_for(what);
         *n.mutable_actions() = a.actions();
         n.set_flight_change(a.flight_change());
         n.set_withdrawn(false);
-        print(n);
+        pending.push_back(n);
       }
       n.clear_actions();
       n.clear_flight_change();
@@ -3615,14 +3624,16 @@ int Client::Run(const std::string& verb, const Args& args) {
       // told, through the gateway, as a user would be.
       if (o != nullptr) {
         for (const auto& [revision, contact] : ForwardedToClient(*o)) {
-          const std::string who = absl::StrCat("contact:", o->client_id(), "/", contact);
+          // Keyed by artifact too: a script and a spot may both wait on one contact.
+          const std::string who = absl::StrCat("contact:", o->client_id(), "/", contact, "/",
+                                               revision.substr(0, revision.find(' ')));
           const std::string what = absl::StrCat("answer ", revision);
           now[who] = what;
           if (const std::string* was = before(who); was != nullptr && *was == what) continue;
           to(who);
           n.set_waits_for(what);
           n.set_withdrawn(false);
-          print(n);
+          pending.push_back(n);
         }
       }
       if (known != state.mutable_orders()->end()) {
@@ -3631,7 +3642,7 @@ int Client::Run(const std::string& verb, const Args& args) {
           to(user);
           n.set_waits_for(what);
           n.set_withdrawn(true);
-          print(n);
+          pending.push_back(n);
         }
       }
       if (now.empty()) {
@@ -3667,13 +3678,25 @@ int Client::Run(const std::string& verb, const Args& args) {
       for (const std::string& id : unlisted) see(id, nullptr, position, nullptr);
       return grpc::Status::OK;
     };
-    const auto save = [&] {
+    // The run's notices out, then the state that counts them (a notice is never counted
+    // before it is out).
+    const auto commit = [&] {
+      for (const v1::Notice& n : pending) print_now(n);
+      pending.clear();
+      if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+        Fail("could not write the notices; the state was kept as it was");
+      }
+      committed = state;
       if (state_path.empty()) return;
       // Written aside, then put in place: a stop midway leaves the last state whole.
-      const std::string aside = state_path + ".new";
+      const std::string aside = absl::StrCat(state_path, ".new.", getpid());
+      std::string text;
+      if (!google::protobuf::util::MessageToJsonString(committed, &text).ok()) {
+        Fail("could not write the notify state as JSON");
+      }
       {
         std::ofstream out(aside, std::ios::trunc);
-        out << JsonText(state, /*whitespace=*/false);
+        out << text;
         out.close();
         if (!out) Fail(absl::StrCat("could not write ", aside));
       }
@@ -3686,16 +3709,20 @@ int Client::Run(const std::string& verb, const Args& args) {
     const auto on_events = [&](const std::vector<v1::EventRecord>& events) -> grpc::Status {
       if (events.empty()) return grpc::Status::OK;
       std::vector<const v1::EventRecord*> touched;  // The last event on each order.
+      std::map<std::string, int> count;             // Events on each order in the run.
       bool everyone = false;
       for (const v1::EventRecord& e : events) {
         if (absl::StartsWith(e.stream_id(), "order-")) {
+          ++count[e.stream_id()];
           touched.erase(std::remove_if(touched.begin(), touched.end(),
                                        [&](const v1::EventRecord* t) {
                                          return t->stream_id() == e.stream_id();
                                        }),
                         touched.end());
           touched.push_back(&e);
-        } else if (!absl::StartsWith(e.stream_id(), "budget-")) {
+        } else if (!absl::StartsWith(e.stream_id(), "budget-") &&
+                   e.payload_type() != "spotflow.v1.TokenIssued" &&
+                   e.payload_type() != "spotflow.v1.TokenRevoked") {
           everyone = true;  // A user, a role, a workflow, an item type, a client.
         }
       }
@@ -3713,19 +3740,25 @@ int Client::Run(const std::string& verb, const Args& args) {
           request.set_with_awaiting(true);
           v1::OrderView o;
           const grpc::Status got = orders_->GetOrder(Context().get(), request, &o);
+          // Who made the change, only when it was the order's one change in the run.
+          const v1::EventRecord* cause = count[e->stream_id()] == 1 ? e : nullptr;
           if (got.error_code() == grpc::StatusCode::NOT_FOUND) {
-            see(id, nullptr, e->position(), e);  // Deleted, or out of sight.
+            see(id, nullptr, e->position(), cause);  // Deleted, or out of sight.
           } else if (!got.ok()) {
             return got;
           } else {
-            see(id, &o, e->position(), e);
+            see(id, &o, e->position(), cause);
           }
         }
       }
       state.set_next_position(last + 1);
-      save();
-      std::fflush(stdout);
+      commit();
       return grpc::Status::OK;
+    };
+    // A run that failed is dropped whole: done again from where the last one ended.
+    const auto roll_back = [&] {
+      pending.clear();
+      state = committed;
     };
     // Where to start: the saved state, --from, or what waits for whom now.
     v1::ListEventsRequest head_request;
@@ -3739,10 +3772,16 @@ int Client::Run(const std::string& verb, const Args& args) {
       status = see_all(head.head_position());
       if (!status.ok()) return Report(status);
       state.set_next_position(head.head_position() + 1);
-      save();
+      commit();
     }
     if (state.next_position() == 0) state.set_next_position(1);
     if (state.next_position() > head.head_position() + 1) {
+      if (resumed) {
+        Fail(absl::StrCat(state_path, " goes on from position ", state.next_position(),
+                          ", past this log's end (position ", head.head_position(),
+                          "): kept for another data directory? Remove it to start again from "
+                          "what waits for whom now"));
+      }
       Usage(absl::StrCat("--from ", state.next_position(), " is past the log's end (position ",
                          head.head_position(), "); give at most ", head.head_position() + 1));
     }
@@ -3757,13 +3796,18 @@ int Client::Run(const std::string& verb, const Args& args) {
       status = events_->ListEvents(Context().get(), request, &page);
       if (!status.ok()) return Report(status);
       end = page.head_position();
-      if (page.events().empty()) break;
-      status = on_events({page.events().begin(), page.events().end()});
-      if (!status.ok()) return Report(status);
-      state.set_next_position(page.next_position());
+      if (!page.events().empty()) {
+        status = on_events({page.events().begin(), page.events().end()});
+        if (!status.ok()) return Report(status);
+      }
+      // Events the caller may not read leave gaps: go by where the page says to go on.
+      if (page.next_position() > state.next_position()) {
+        state.set_next_position(page.next_position());
+        commit();
+      }
+      if (page.events().empty() || state.next_position() > end) break;
     }
     if (!args.Has("follow")) {
-      save();
       if (!headed && !json_ && from > end) {
         std::printf("(nothing new: the log ends at position %llu)\n",
                     static_cast<unsigned long long>(end));
@@ -3783,9 +3827,20 @@ int Client::Run(const std::string& verb, const Args& args) {
       context->set_wait_for_ready(again);  // After a restart, wait for the server.
       auto reader = events_->SubscribeEvents(context.get(), request);
       v1::EventBatch batch;
+      grpc::Status failed;  // A call of a run that failed: the run is done again.
       while (reader->Read(&batch)) {
-        status = on_events({batch.events().begin(), batch.events().end()});
-        if (!status.ok()) return Report(status);
+        failed = on_events({batch.events().begin(), batch.events().end()});
+        if (!failed.ok()) break;
+      }
+      if (!failed.ok()) {
+        roll_back();
+        context->TryCancel();
+        reader->Finish();
+        if (!WaitToReconnect(failed)) return Report(failed);
+        std::fprintf(stderr, "spotflow: %s; following again from position %llu once it is back\n",
+                     failed.error_message().c_str(),
+                     static_cast<unsigned long long>(state.next_position()));
+        continue;
       }
       status = reader->Finish();
       if (!WaitToReconnect(status)) return Report(status);

@@ -2138,18 +2138,38 @@ def notifying():
         time.sleep(1)
         expect(run_cli("delete", "winter-sale", "--yes", token=tokens["sam"]).returncode == 0,
                "a deletion")
-        withdrawn = [json.loads(follower.stdout.readline()) for _ in range(2)]
+        seen, deadline = "", time.time() + 20
+        while seen.count("\n") < 2 and time.time() < deadline:
+            if select.select([follower.stdout.fileno()], [], [], 0.5)[0]:
+                chunk = os.read(follower.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                seen += chunk.decode()
+        withdrawn = [json.loads(line) for line in seen.splitlines()]
         expect(sorted(n["user_id"] for n in withdrawn) == ["paula", "pete"]
                and all(n["withdrawn"] and n.get("key", "") == "" and n["order_id"] == "winter-sale"
                        for n in withdrawn),
                "a deleted order withdraws its waits, as followed: %r" % withdrawn)
-        # Misuse: --from past the end, --from with --state, a state that is not one.
+        follower.kill()
+        follower.wait(timeout=30)
+        follower = None
+        # Misuse: --from past the end, --from with --state, a state that is not one, or one
+        # kept for a longer log.
         past = run_cli("notify", "--from", "100000")
         expect(past.returncode == 2 and "is past the log's end" in past.stderr,
                "--from past the log's end is a usage error: " + past.stderr)
         both = run_cli("notify", "--state", state, "--from", "3")
         expect(both.returncode == 2 and "give one or the other" in both.stderr,
                "--from with a kept state is a usage error: " + both.stderr)
+        with open(state) as kept:
+            saved = json.load(kept)
+        saved["next_position"] = "100000"
+        with open(state, "w") as out:
+            json.dump(saved, out)
+        elsewhere = run_cli("notify", "--state", state)
+        expect(elsewhere.returncode == 1 and "past this log's end" in elsewhere.stderr
+               and "Remove it to start again" in elsewhere.stderr,
+               "a state kept for a longer log is named: " + elsewhere.stderr)
         with open(state, "w") as out:
             out.write("not json")
         broken = run_cli("notify", "--state", state)
