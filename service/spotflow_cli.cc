@@ -396,13 +396,13 @@ const std::vector<VerbSpec>& Verbs() {
        0, 0, {"limit", "from", "follow"}, false},
       {"events verify", "", 0, 0, {}, false},
       {"notify", "[--state FILE | --from N] [--follow]   a line for each person an order comes\n"
-                 "               to wait for, and to do what, or no longer waits for, for a mail\n"
-                 "               gateway to send on (seed 001's pre-approver is told a request\n"
-                 "               waits): first what waits for whom now (or from event N), to the\n"
-                 "               log's end, or with --follow on until interrupted; --state keeps\n"
-                 "               where it stopped and who was told, to go on from there; --json a\n"
-                 "               line each. Needs the log (EVENTS_READ) and sight of the orders:\n"
-                 "               an administrator's token",
+                 "               to wait for, and what to do (a request to pre-approve, a spot to\n"
+                 "               answer), or no longer waits for, for a mail gateway to send on:\n"
+                 "               first what waits for whom now (or from event N), then each change\n"
+                 "               to the log's end, or with --follow until interrupted; --state\n"
+                 "               keeps where it stopped and who was told, to go on from there;\n"
+                 "               --json a line each. Needs the log (EVENTS_READ) and sight of the\n"
+                 "               orders: an administrator's or an auditor's token",
        0, 0, {"state", "from", "follow"}, false},
       {"audit verify", "[--from N] [--to N]        the hash chain; prints the digest of --to\n"
                        "  audit verify --digest POSITION:HASH     the log up to a kept digest is unchanged and extends\n"
@@ -3765,6 +3765,13 @@ int Client::Run(const std::string& verb, const Args& args) {
     head_request.set_page_size(1);
     v1::ListEventsResponse head;
     grpc::Status status = events_->ListEvents(Context().get(), head_request, &head);
+    if (status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+      const int code = Report(status);
+      std::fprintf(stderr,
+                   "spotflow: notify reads the log and every order: run it with an "
+                   "administrator's or an auditor's token\n");
+      return code;
+    }
     if (!status.ok()) return Report(status);
     if (!resumed && args.Has("from")) {
       state.set_next_position(Number64(args.Get("from"), "--from"));

@@ -2175,8 +2175,12 @@ def notifying():
         broken = run_cli("notify", "--state", state)
         expect(broken.returncode == 1 and "is not a notify state" in broken.stderr,
                "a damaged state is named: " + broken.stderr)
+        audited = run_cli("notify", token=tokens["aud"])
+        expect(audited.returncode == 0 and " PO-2026-00003 " in audited.stdout,
+               "an auditor's token serves too:\n" + audited.stdout + audited.stderr)
         denied = run_cli("notify", token=tokens["sam"])
-        expect(denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr,
+        expect(denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr
+               and "run it with an administrator's or an auditor's token" in denied.stderr,
                "notify reads the log, which an AE may not: " + denied.stderr)
     finally:
         if follower is not None:
