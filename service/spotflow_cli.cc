@@ -3542,7 +3542,15 @@ int Client::Run(const std::string& verb, const Args& args) {
     v1::NotifyState committed = state;  // What was printed, and saved.
     const auto print_now = [&](const v1::Notice& n) {
       if (json_) {
-        std::printf("%s\n", JsonText(n, /*whitespace=*/false).c_str());
+        // Every field, empty or false too: a gateway reads `withdrawn` and `email` as given.
+        std::string line;
+        google::protobuf::util::JsonPrintOptions options;
+        options.preserve_proto_field_names = true;
+        options.always_print_primitive_fields = true;
+        if (!google::protobuf::util::MessageToJsonString(n, &line, options).ok()) {
+          Fail("could not write a notice as JSON");
+        }
+        std::printf("%s\n", line.c_str());
         return;
       }
       if (!headed) {

@@ -2106,7 +2106,7 @@ def notifying():
         expect(run_cli("approve", "spring-launch", "script", "1", token=tokens["sam"])
                .returncode == 0, "an approval")
         notices = [json.loads(line) for line in notify("--json").splitlines()]
-        expect(sorted((n["user_id"], n.get("withdrawn", False), n["waits_for"], n["by"])
+        expect(sorted((n["user_id"], n["withdrawn"], n["waits_for"], n["by"])
                       for n in notices)
                == [("ann", True, "script 1: changes, forward", "sam"),
                    ("pete", False, "record spot", "sam"),
