@@ -1849,15 +1849,10 @@ absl::StatusOr<ListBudgetsResponse> EngineImpl::ListBudgets(
                                      : order.item_type() != budget.item_type()) {
         continue;
       }
-      // In the period by when it was made, or by when it was done: its last step, into the
-      // final state it is in (a restore into it is no step).
-      std::optional<absl::Time> when = internal::ToTime(order.created_time());
-      if (budget.basis() == v1::ORDERS_DONE) {
-        const v1::StatusEntered* step = internal::LastStep(order);
-        when = order.completed() && step != nullptr
-                   ? std::optional<absl::Time>(internal::ToTime(step->time()))
-                   : std::nullopt;
-      }
+      // In the period by when it was made, or by when it was done.
+      const std::optional<absl::Time> when = budget.basis() == v1::ORDERS_DONE
+                                                 ? internal::FinishedAt(order)
+                                                 : internal::ToTime(order.created_time());
       if (!when.has_value() || *when < from || *when >= until) continue;
       // Declined, cancelled: no sale was made, whatever it was worth.
       if (state_.IsAbandoned(order)) {
@@ -2001,11 +1996,10 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     if (filter.created_since.has_value() && created < *filter.created_since) return;
     if (filter.created_before.has_value() && created >= *filter.created_before) return;
     if (filter.finished_since.has_value() || filter.finished_before.has_value()) {
-      const v1::StatusEntered* finish = order.completed() ? internal::LastStep(order) : nullptr;
-      if (finish == nullptr) return;
-      const absl::Time finished = internal::ToTime(finish->time());
-      if (filter.finished_since.has_value() && finished < *filter.finished_since) return;
-      if (filter.finished_before.has_value() && finished >= *filter.finished_before) return;
+      const std::optional<absl::Time> finished = internal::FinishedAt(order);
+      if (!finished.has_value()) return;
+      if (filter.finished_since.has_value() && *finished < *filter.finished_since) return;
+      if (filter.finished_before.has_value() && *finished >= *filter.finished_before) return;
     }
     stats.set_orders(stats.orders() + 1);
     auto [final_states, first_seen] =

@@ -477,7 +477,6 @@ class Decider {
     ReadGrounds(v1::ORDER_VIEW, *order);  // Seeing it, as a command's right, may end meanwhile.
     return order;
   }
-  // An order that may still change: not archived.
   // Form fields given to set on an order of `type` (UpdateOrder, a step's fields): as its
   // choices spell them, checked against the type as it stands, which the decision then reads
   // (a definition that changes the bounds first stops the command).
@@ -503,6 +502,7 @@ class Decider {
     }
     return changed;
   }
+  // An order that may still change: not archived.
   absl::StatusOr<const v1::OrderView*> LoadActiveOrder(const std::string& id) {
     ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrder(id));
     if (order->archived()) {
@@ -886,13 +886,9 @@ class Decider {
     std::string how;
     if (!IsSystem() && !state_.Allows(actor_, v1::ORDER_MANAGE, order, now_)) {
       // Setting fields is managing the order: someone else fills them in.
-      how = absl::StrCat("you may not fill ", them,
-                         " in (ORDER_MANAGE): ask whoever manages the "
-                         "order (its owner, ",
-                         order.owner_id(),
-                         ") to, first (spotflow order "
-                         "update ",
-                         name, " ", give, ")");
+      how = absl::StrCat("you may not fill ", them, " in (ORDER_MANAGE): ask whoever manages ",
+                         "the order (its owner, ", order.owner_id(), ") to, first (spotflow ",
+                         "order update ", name, " ", give, ")");
     } else if (ArtifactOfAction(t.action()).empty()) {
       how = absl::StrCat("give ", them, " with the step (spotflow action ", name, " ", t.action(),
                          " ", give, ") or fill ", them, " in first (spotflow order update ", name,

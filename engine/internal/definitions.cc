@@ -418,6 +418,13 @@ std::vector<std::string> Reached(std::vector<std::string> from, const Edges& edg
   return from;
 }
 
+// The names of `type`'s fields, for a message: "a, b", or `none` when it has none.
+std::string FieldNames(const v1::ItemTypeDefinition& type, absl::string_view none) {
+  std::vector<std::string> names;
+  for (const v1::FieldDefinition& f : type.fields()) names.push_back(f.name());
+  return names.empty() ? std::string(none) : absl::StrJoin(names, ", ");
+}
+
 bool HasField(const v1::ItemTypeDefinition& type, absl::string_view field) {
   return std::any_of(type.fields().begin(), type.fields().end(),
                      [&](const v1::FieldDefinition& f) { return f.name() == field; });
@@ -519,15 +526,10 @@ absl::Status CheckFinishesFrom(const v1::ItemTypeDefinition& type,
     for (const v1::Transition& t : workflow.transitions()) {
       field_lacking |= reached.contains(t.from()) && !FieldsTypeLacks(&type, t).empty();
     }
-    std::vector<std::string> fields;
-    for (const v1::FieldDefinition& f : type.fields()) fields.push_back(f.name());
     return absl::StrCat(
         "its ways on (", absl::StrJoin(ways, "; "), ") need what the type has not (artifacts: ",
         artifacts.empty() ? "none" : absl::StrJoin(artifacts, ", "),
-        !field_lacking
-            ? ""
-            : absl::StrCat("; fields: ", fields.empty() ? "none" : absl::StrJoin(fields, ", ")),
-        ")");
+        field_lacking ? absl::StrCat("; fields: ", FieldNames(type, "none")) : "", ")");
   };
   for (const std::string& state : order) {
     if (finishing.contains(state)) continue;
@@ -554,15 +556,13 @@ absl::Status CheckTypeFitsWorkflow(const v1::ItemTypeDefinition& type,
   for (const v1::Transition& t : workflow.transitions()) {
     const std::vector<std::string> lacking = FieldsTypeLacks(&type, t);
     if (lacking.empty()) continue;
-    std::vector<std::string> fields;
-    for (const v1::FieldDefinition& f : type.fields()) fields.push_back(f.name());
     return Invalid(absl::StrCat(
         "item type \"", type.name(), "\" follows workflow \"", workflow.name(),
         "\", whose action \"", t.action(), "\" from state \"", t.from(), "\" requires field",
         lacking.size() == 1 ? " " : "s ", absl::StrJoin(lacking, ", "),
         ", which the type has not (",
-        fields.empty() ? "it has no fields"
-                       : absl::StrCat("its fields: ", absl::StrJoin(fields, ", ")),
+        type.fields().empty() ? "it has no fields"
+                              : absl::StrCat("its fields: ", FieldNames(type, "")),
         "); add ", lacking.size() == 1 ? "it" : "them", " to the type first, or leave ",
         lacking.size() == 1 ? "it" : "them", " out of the step"));
   }

@@ -537,6 +537,12 @@ const v1::StatusEntered* LastStep(const v1::OrderView& order) {
   return nullptr;
 }
 
+std::optional<absl::Time> FinishedAt(const v1::OrderView& order) {
+  const v1::StatusEntered* step = order.completed() ? LastStep(order) : nullptr;
+  if (step == nullptr) return std::nullopt;
+  return ToTime(step->time());
+}
+
 void ApplyToOrder(const v1::EventRecord& record, v1::DomainEvent* consumed, v1::OrderView* order) {
   const std::string before = order->status();
   const bool was_archived = order->archived();

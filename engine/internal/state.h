@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -79,6 +80,11 @@ bool NamesUser(const v1::OrderView& order, absl::string_view user_id);
 // The order's last step into a state (status_history), not an archiving nor a restoring;
 // nullptr when it has none.
 const v1::StatusEntered* LastStep(const v1::OrderView& order);
+
+// When the order finished: its last step, into the final state it is in (a restore into it
+// is no step); none while it is in no final state. Budgets of orders done and order stats
+// by when orders ended count by it.
+std::optional<absl::Time> FinishedAt(const v1::OrderView& order);
 
 // Folds one record into a single order or client view (as-of reads use these alone). The
 // event is consumed: its large fields move into the view.
