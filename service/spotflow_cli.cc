@@ -589,6 +589,24 @@ std::string TimeText(const google::protobuf::Timestamp& time) {
                           absl::UTCTimeZone());
 }
 
+// An INTEGER field's bounds, as `type show` and a refused value say them: ", from 0 to 10",
+// ", 0 or more", ", 10 or less"; "" when it has none.
+std::string BoundsText(const v1::FieldDefinition& field) {
+  if (field.has_min() && field.has_max()) {
+    return absl::StrCat(", from ", field.min(), " to ", field.max());
+  }
+  if (field.has_min()) return absl::StrCat(", ", field.min(), " or more");
+  if (field.has_max()) return absl::StrCat(", ", field.max(), " or less");
+  return "";
+}
+
+// A sum and an average over the orders that have a value, as `order stats` prints them:
+// "-" for both when none has one.
+std::vector<std::string> AmountCells(int64_t sum, uint32_t orders, double average) {
+  if (orders == 0) return {"-", "-"};
+  return {absl::StrCat(sum), absl::StrFormat("%.2f", average)};
+}
+
 std::string DateText(const v1::Date& date) {
   return absl::StrFormat("%04d-%02d-%02d", date.year(), date.month(), date.day());
 }
@@ -1300,14 +1318,7 @@ class Client {
                 !digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) {
                   return absl::ascii_isdigit(static_cast<unsigned char>(c));
                 });
-            std::string bounds;
-            if (field->has_min() && field->has_max()) {
-              bounds = absl::StrCat(" from ", field->min(), " to ", field->max());
-            } else if (field->has_min()) {
-              bounds = absl::StrCat(", ", field->min(), " or more");
-            } else if (field->has_max()) {
-              bounds = absl::StrCat(", ", field->max(), " or less");
-            }
+            const std::string bounds = BoundsText(*field);
             Usage(overflow ? absl::StrCat("field ", name,
                                           " is a whole number from -9223372036854775808 to "
                                           "9223372036854775807, not \"",
@@ -2508,12 +2519,10 @@ int Client::Run(const std::string& verb, const Args& args) {
       if (o.finished().empty()) add(o, true, {"-", "0", "-"}, {"-", "-"});
       bool first = true;
       for (const v1::FinishedStats& f : o.finished()) {
-        const bool valued = f.field_orders() != 0;
         add(o, first,
             {f.abandoned() ? absl::StrCat(f.status(), " (abandoned)") : f.status(),
              absl::StrCat(f.orders()), DurationText(f.average_cycle_seconds())},
-            {valued ? absl::StrCat(f.field_sum()) : "-",
-             valued ? absl::StrFormat("%.2f", f.field_average()) : "-"});
+            AmountCells(f.field_sum(), f.field_orders(), f.field_average()));
         first = false;
       }
     }
@@ -2542,9 +2551,10 @@ int Client::Run(const std::string& verb, const Args& args) {
                                 : f.status(),
                 v.value().empty() ? "-" : v.value(), absl::StrCat(v.orders())};
             if (!field.empty()) {
-              const bool valued = v.field_orders() != 0;
-              row.push_back(valued ? absl::StrCat(v.field_sum()) : "-");
-              row.push_back(valued ? absl::StrFormat("%.2f", v.field_average()) : "-");
+              for (std::string& cell :
+                   AmountCells(v.field_sum(), v.field_orders(), v.field_average())) {
+                row.push_back(std::move(cell));
+              }
             }
             values.Add(row);
             first = first_of_state = false;
@@ -3302,14 +3312,7 @@ int Client::Run(const std::string& verb, const Args& args) {
                   absl::StrJoin(type.facets().child_types(), ", ").c_str());
     }
     for (const v1::FieldDefinition& field : type.fields()) {
-      std::string bounds;  // What values it takes, beyond its type.
-      if (field.has_min() && field.has_max()) {
-        bounds = absl::StrCat(", from ", field.min(), " to ", field.max());
-      } else if (field.has_min()) {
-        bounds = absl::StrCat(", ", field.min(), " or more");
-      } else if (field.has_max()) {
-        bounds = absl::StrCat(", ", field.max(), " or less");
-      }
+      std::string bounds = BoundsText(field);  // What values it takes, beyond its type.
       if (!field.choices().empty()) {
         bounds = absl::StrCat(", one of: ", absl::StrJoin(field.choices(), ", "));
       }
