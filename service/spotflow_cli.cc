@@ -3573,7 +3573,6 @@ int Client::Run(const std::string& verb, const Args& args) {
                          const v1::EventRecord* cause) {
       // An archived order waits for no one (ListOrders leaves it out as GetOrder does not).
       if (o != nullptr && (o->archived() || o->deleted())) o = nullptr;
-      std::map<std::string, std::string> now;
       v1::Notice n;
       n.set_position(position);
       n.set_order_id(id);
@@ -3585,8 +3584,8 @@ int Client::Run(const std::string& verb, const Args& args) {
         n.set_key(o->key());
         n.set_title(o->title());
       }
-      // `who`: a user id, or "contact:CLIENT/CONTACT" for a contact without a login (no user
-      // id holds a colon).
+      // `who`: a user id, or "contact:CLIENT/CONTACT/ARTIFACT" for a contact without a login
+      // (no id holds a colon or a slash).
       const auto to = [&](const std::string& who) {
         n.clear_user_id();
         n.clear_client_id();
@@ -3613,40 +3612,39 @@ int Client::Run(const std::string& verb, const Args& args) {
         auto it = known->second.waits_for().find(user);
         return it == known->second.waits_for().end() ? nullptr : &it->second;
       };
-      static const v1::OrderView kGone;  // Waits for no one.
-      for (const v1::Awaiting& a : (o == nullptr ? kGone : *o).awaiting()) {
-        const std::string what =
-            WaitsForText(*o, a.actions(), a.flight_change(), FlightDecision(a));
-        now[a.user_id()] = what;
-        if (const std::string* was = before(a.user_id()); was != nullptr && *was == what) {
-          continue;
+      // Whom it waits for now, and to do what: its users, and a contact without a login whom a
+      // revision forwarded to it waits for (told through the gateway, as a user would be).
+      std::map<std::string, std::string> now;
+      std::map<std::string, const v1::Awaiting*> users;
+      if (o != nullptr) {
+        for (const v1::Awaiting& a : o->awaiting()) {
+          now[a.user_id()] = WaitsForText(*o, a.actions(), a.flight_change(), FlightDecision(a));
+          users[a.user_id()] = &a;
         }
-        to(a.user_id());
-        if (!a.display_name().empty()) n.set_display_name(a.display_name());
+        for (const auto& [revision, contact] : ForwardedToClient(*o)) {
+          // Keyed by artifact too: a script and a spot may both wait on one contact.
+          now[absl::StrCat("contact:", o->client_id(), "/", contact, "/",
+                           revision.substr(0, revision.find(' ')))] =
+              absl::StrCat("answer ", revision);
+        }
+      }
+      for (const auto& [who, what] : now) {
+        if (const std::string* was = before(who); was != nullptr && *was == what) continue;
+        to(who);
+        n.clear_actions();
+        n.clear_flight_change();
+        if (auto user = users.find(who); user != users.end()) {
+          const v1::Awaiting& a = *user->second;
+          if (!a.display_name().empty()) n.set_display_name(a.display_name());
+          *n.mutable_actions() = a.actions();
+          n.set_flight_change(a.flight_change());
+        }
         n.set_waits_for(what);
-        *n.mutable_actions() = a.actions();
-        n.set_flight_change(a.flight_change());
         n.set_withdrawn(false);
         pending.push_back(n);
       }
       n.clear_actions();
       n.clear_flight_change();
-      // A revision forwarded to a contact without a login waits for the client: the contact is
-      // told, through the gateway, as a user would be.
-      if (o != nullptr) {
-        for (const auto& [revision, contact] : ForwardedToClient(*o)) {
-          // Keyed by artifact too: a script and a spot may both wait on one contact.
-          const std::string who = absl::StrCat("contact:", o->client_id(), "/", contact, "/",
-                                               revision.substr(0, revision.find(' ')));
-          const std::string what = absl::StrCat("answer ", revision);
-          now[who] = what;
-          if (const std::string* was = before(who); was != nullptr && *was == what) continue;
-          to(who);
-          n.set_waits_for(what);
-          n.set_withdrawn(false);
-          pending.push_back(n);
-        }
-      }
       if (known != state.mutable_orders()->end()) {
         for (const auto& [user, what] : known->second.waits_for()) {
           if (now.count(user) != 0) continue;
