@@ -1,7 +1,6 @@
 #include "service/auth.h"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +26,8 @@
 #include "service/internal/files.h"
 
 namespace spotflow::service {
+
+using internal::FileLock;
 namespace {
 
 std::string Hex(const unsigned char* bytes, size_t size) {
@@ -34,33 +35,6 @@ std::string Hex(const unsigned char* bytes, size_t size) {
   for (size_t i = 0; i < size; ++i) absl::StrAppend(&hex, absl::Hex(bytes[i], absl::kZeroPad2));
   return hex;
 }
-
-// An exclusive lock on "<path>.lock" for as long as it lives: servers sharing a token file
-// (flock(2) between processes) add and remove lines one at a time, so a revocation's rewrite
-// does not drop a line another server appended meanwhile.
-class FileLock {
- public:
-  static absl::StatusOr<FileLock> Take(const std::string& path) {
-    const std::string name = absl::StrCat(path, ".lock");
-    const int fd = ::open(name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0 || ::flock(fd, LOCK_EX) != 0) {
-      const absl::Status status =
-          absl::UnavailableError(absl::StrCat("cannot lock ", name, ": ", std::strerror(errno)));
-      if (fd >= 0) ::close(fd);
-      return status;
-    }
-    return FileLock(fd);
-  }
-  FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  FileLock& operator=(FileLock&&) = delete;
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);  // Closing releases the lock.
-  }
-
- private:
-  explicit FileLock(int fd) : fd_(fd) {}
-  int fd_;
-};
 
 }  // namespace
 

@@ -46,11 +46,13 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/service.grpc.pb.h"
+#include "service/internal/files.h"
 #include "service/internal/pem.h"
 
 namespace {
 
 namespace v1 = spotflow::v1;
+namespace files = spotflow::service::internal;
 
 // Arguments after the verb: positionals, and --name=value / --name value / --flag options.
 struct Args {
@@ -400,7 +402,8 @@ const std::vector<VerbSpec>& Verbs() {
                  "               answer), or no longer waits for, for a mail gateway to send on:\n"
                  "               first what waits for whom now (or from event N), then each change\n"
                  "               to the log's end, or with --follow until interrupted; --state\n"
-                 "               keeps where it stopped and who was told, to go on from there;\n"
+                 "               keeps where it stopped and who was told, to go on from there\n"
+                 "               (one run at a time, and only on the log it was kept for);\n"
                  "               --json a line each. Needs the log (EVENTS_READ) and sight of the\n"
                  "               orders: an administrator's or an auditor's token",
        0, 0, {"state", "from", "follow"}, false},
@@ -3495,6 +3498,17 @@ int Client::Run(const std::string& verb, const Args& args) {
     const std::string state_path = args.Get("state");
     v1::NotifyState state;
     bool resumed = false;
+    // Held until the end: a second run on the same state would tell people twice.
+    std::optional<files::FileLock> state_lock;
+    if (!state_path.empty()) {
+      absl::StatusOr<files::FileLock> lock = files::FileLock::Take(state_path, false);
+      if (absl::IsFailedPrecondition(lock.status())) {
+        Fail(absl::StrCat("another spotflow notify is running on ", state_path, " (it holds ",
+                          state_path, ".lock); two would tell people twice: stop it first"));
+      }
+      if (!lock.ok()) Fail(std::string(lock.status().message()));
+      state_lock.emplace(*std::move(lock));
+    }
     if (!state_path.empty() && std::filesystem::exists(state_path)) {
       std::ifstream in(state_path);
       const std::string text((std::istreambuf_iterator<char>(in)),
@@ -3697,21 +3711,30 @@ int Client::Run(const std::string& verb, const Args& args) {
       }
       committed = state;
       if (state_path.empty()) return;
-      // Written aside, then put in place: a stop midway leaves the last state whole.
-      const std::string aside = absl::StrCat(state_path, ".new.", getpid());
       std::string text;
-      if (!google::protobuf::util::MessageToJsonString(committed, &text).ok()) {
+      google::protobuf::util::JsonPrintOptions options;
+      options.preserve_proto_field_names = true;  // As --json prints notices.
+      if (!google::protobuf::util::MessageToJsonString(committed, &text, options).ok()) {
         Fail("could not write the notify state as JSON");
       }
-      {
-        std::ofstream out(aside, std::ios::trunc);
-        out << text;
-        out.close();
-        if (!out) Fail(absl::StrCat("could not write ", aside));
-      }
-      std::error_code error;
-      std::filesystem::rename(aside, state_path, error);
-      if (error) Fail(absl::StrCat("could not put ", aside, " in place: ", error.message()));
+      // Synced and put in place whole: a stop or a crash midway leaves the last state.
+      const absl::Status saved = files::ReplaceFile(state_path, text, "the notify state");
+      if (!saved.ok()) Fail(std::string(saved.message()));
+    };
+    // The event at `position`, when the caller may read it.
+    const auto event_at = [&](uint64_t position) -> std::optional<v1::EventRecord> {
+      v1::ListEventsRequest request;
+      request.set_from_position(position);
+      request.set_page_size(1);
+      v1::ListEventsResponse page;
+      const grpc::Status status = events_->ListEvents(Context().get(), request, &page);
+      if (!status.ok()) std::exit(Report(status));
+      if (page.events().empty() || page.events(0).position() != position) return std::nullopt;
+      return page.events(0);
+    };
+    const auto checked = [&](const v1::EventRecord& e) {
+      state.set_checked_position(e.position());
+      state.set_checked_hash(e.hash());
     };
     // A run of events: each order touched asked once, after its last event; a change that may
     // move anyone's queue has every order asked.
@@ -3736,6 +3759,7 @@ int Client::Run(const std::string& verb, const Args& args) {
         }
       }
       const uint64_t last = events.back().position();
+      checked(events.back());
       if (everyone) {
         list_people();     // A new user, a changed address.
         contacts.clear();  // A contact added, changed or removed.
@@ -3788,6 +3812,7 @@ int Client::Run(const std::string& verb, const Args& args) {
       status = see_all(head.head_position());
       if (!status.ok()) return Report(status);
       state.set_next_position(head.head_position() + 1);
+      if (std::optional<v1::EventRecord> e = event_at(head.head_position())) checked(*e);
       commit();
     }
     if (state.next_position() == 0) state.set_next_position(1);
@@ -3800,6 +3825,15 @@ int Client::Run(const std::string& verb, const Args& args) {
       }
       Usage(absl::StrCat("--from ", state.next_position(), " is past the log's end (position ",
                          head.head_position(), "); give at most ", head.head_position() + 1));
+    }
+    if (resumed && state.checked_position() != 0) {
+      const std::optional<v1::EventRecord> e = event_at(state.checked_position());
+      if (!e.has_value() || e->hash() != state.checked_hash()) {
+        Fail(absl::StrCat(state_path, " was kept for another log: its event at position ",
+                          state.checked_position(),
+                          " is not this log's. Remove it to start "
+                          "again from what waits for whom now"));
+      }
     }
     const uint64_t from = state.next_position();
     // What the log holds now, page by page.

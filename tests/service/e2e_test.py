@@ -9,6 +9,7 @@ checks reflection and health, bad input (each with its code, nothing written, th
 a second server on the same directory (refused, non-zero exit), and a restart that keeps every
 state. Exits non-zero on the first failure.
 """
+import base64
 import hashlib
 import json
 import os
@@ -2136,6 +2137,14 @@ def notifying():
                                      state, "--follow"],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1)
+        with open(state) as kept:
+            before_second = kept.read()
+        second = run_cli("notify", "--state", state)
+        expect(second.returncode == 1 and "another spotflow notify is running on " in second.stderr
+               and "two would tell people twice" in second.stderr and second.stdout == "",
+               "a second run on a state in use is refused: " + second.stderr + second.stdout)
+        with open(state) as kept:
+            expect(kept.read() == before_second, "the refused run left the state as it was")
         expect(run_cli("delete", "winter-sale", "--yes", token=tokens["sam"]).returncode == 0,
                "a deletion")
         seen, deadline = "", time.time() + 20
@@ -2163,6 +2172,19 @@ def notifying():
                "--from with a kept state is a usage error: " + both.stderr)
         with open(state) as kept:
             saved = json.load(kept)
+        expect(int(saved["checked_position"]) == int(saved["next_position"]) - 1
+               and len(base64.b64decode(saved["checked_hash"])) == 32,
+               "the state keeps the last event read and its hash: %r" % saved)
+        # Kept for another log of at least the same length: its event there differs.
+        other = dict(saved, checked_hash=base64.b64encode(bytes(32)).decode())
+        with open(state, "w") as out:
+            json.dump(other, out)
+        mixed = run_cli("notify", "--state", state)
+        expect(mixed.returncode == 1 and "was kept for another log: its event at position %s is "
+               "not this log's" % saved["checked_position"] in mixed.stderr
+               and mixed.stdout == "", "a state kept for another log is named: " + mixed.stderr)
+        with open(state) as kept:
+            expect(json.load(kept) == other, "the refused run left the state as it was")
         saved["next_position"] = "100000"
         with open(state, "w") as out:
             json.dump(saved, out)
