@@ -1956,8 +1956,10 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
   struct PerState {
     uint32_t orders_now = 0;
     std::vector<double> stays;  // Seconds.
-    size_t rank = SIZE_MAX;     // Where the workflows list it.
+    size_t rank = SIZE_MAX;     // Where its workflow lists it (the least over versions).
   };
+  // States and final states by workflow, then name: two workflows' "completed" never mix.
+  using StateKey = std::pair<std::string, std::string>;
   struct Cycles {
     uint32_t orders = 0;
     uint32_t timed = 0;  // Those whose completion is known (their workflow version is).
@@ -1976,9 +1978,9 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     Cycles completed;
     // By the final state reached, and whether it is abandoned (State::IsAbandoned): a row
     // each, so lost deals never mix with won.
-    std::map<std::pair<std::string, bool>, Cycles> finished;
+    std::map<std::pair<StateKey, bool>, Cycles> finished;
   };
-  std::map<std::string, PerState> states;
+  std::map<StateKey, PerState> states;
   std::map<std::string, PerOwner> owners;
   PerOwner everyone;  // OrderStats.team.
   // Each workflow version's final states, looked up once.
@@ -2009,14 +2011,14 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
               state_.FindWorkflow(order.workflow(), order.workflow_version())) {
         for (int i = 0; i < workflow->states_size(); ++i) {
           const v1::WorkflowState& s = workflow->states(i);
-          size_t& rank = states[s.name()].rank;
+          size_t& rank = states[{order.workflow(), s.name()}].rank;
           rank = std::min(rank, static_cast<size_t>(i));
           if (s.terminal()) final_states->second.insert(s.name());
         }
       }
     }
     const std::set<std::string>& done = final_states->second;
-    if (!order.archived()) ++states[order.status()].orders_now;
+    if (!order.archived()) ++states[{order.workflow(), order.status()}].orders_now;
     // Each stay ends at the next entry: another state, or archiving. The last goes on until
     // now; an archiving starts none, and a final state's are not stays of work.
     const auto& history = order.status_history();
@@ -2031,12 +2033,13 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
         continue;
       }
       const absl::Time end = i + 1 < history.size() ? internal::ToTime(history[i + 1].time()) : now;
-      states[entry.status()].stays.push_back(seconds(entry.time(), end));
+      states[{order.workflow(), entry.status()}].stays.push_back(seconds(entry.time(), end));
     }
     // Its owner's book, and everyone's together.
     for (PerOwner* owner : {&owners[order.owner_id()], &everyone}) {
       if (order.completed()) {
-        Cycles& finished = owner->finished[{order.status(), state_.IsAbandoned(order)}];
+        Cycles& finished =
+            owner->finished[{{order.workflow(), order.status()}, state_.IsAbandoned(order)}];
         finished.amounts.Add(order, filter.field);
         if (!filter.group_by.empty()) {
           auto value = order.fields().find(filter.group_by);
@@ -2080,15 +2083,25 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
   if (stats.orders() == 0) {
     RETURN_IF_ERROR(FiltersNameSomeoneLocked(*caller, filter.client_id, filter.owner_id, now));
   }
-  // States in the workflows' order; those no workflow lists (an older version's) after, by name.
-  std::vector<std::pair<std::string, PerState*>> ordered;
-  for (auto& [name, per] : states) ordered.emplace_back(name, &per);
-  std::stable_sort(ordered.begin(), ordered.end(),
-                   [](const auto& a, const auto& b) { return a.second->rank < b.second->rank; });
-  for (auto& [name, per] : ordered) {
+  // By workflow; in its order of states, and those it no longer lists (an older version's) after,
+  // by name.
+  const auto rank = [&](const StateKey& key) {
+    const auto it = states.find(key);
+    return it == states.end() ? SIZE_MAX : it->second.rank;
+  };
+  const auto in_order = [&](const StateKey& a, const StateKey& b) {
+    return std::make_tuple(a.first, rank(a), a.second) <
+           std::make_tuple(b.first, rank(b), b.second);
+  };
+  std::vector<StateKey> ordered;
+  for (const auto& [key, per] : states) ordered.push_back(key);
+  std::sort(ordered.begin(), ordered.end(), in_order);
+  for (const StateKey& key : ordered) {
+    PerState* per = &states[key];
     if (per->orders_now == 0 && per->stays.empty()) continue;
     v1::StateStats* out = stats.add_states();
-    out->set_status(name);
+    out->set_workflow(key.first);
+    out->set_status(key.second);
     out->set_orders_now(per->orders_now);
     out->set_stays(static_cast<uint32_t>(per->stays.size()));
     if (!per->stays.empty()) {
@@ -2114,18 +2127,15 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     if (per.completed.timed > 0) {
       out->set_average_cycle_seconds(per.completed.seconds / per.completed.timed);
     }
-    std::vector<std::pair<const std::pair<std::string, bool>*, const Cycles*>> finished;
+    std::vector<std::pair<const std::pair<StateKey, bool>*, const Cycles*>> finished;
     for (const auto& [ended, cycles] : per.finished) finished.emplace_back(&ended, &cycles);
-    const auto rank = [&](const std::string& status) {
-      const auto it = states.find(status);
-      return it == states.end() ? SIZE_MAX : it->second.rank;
-    };
     std::stable_sort(finished.begin(), finished.end(), [&](const auto& a, const auto& b) {
-      return rank(a.first->first) < rank(b.first->first);
+      return in_order(a.first->first, b.first->first);
     });
     for (const auto& [ended, cycles] : finished) {
       v1::FinishedStats* f = out->add_finished();
-      f->set_status(ended->first);
+      f->set_workflow(ended->first.first);
+      f->set_status(ended->first.second);
       f->set_orders(cycles->orders);
       f->set_abandoned(ended->second);
       f->set_field_sum(cycles->amounts.Sum());

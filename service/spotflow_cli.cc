@@ -2468,12 +2468,36 @@ int Client::Run(const std::string& verb, const Args& args) {
         "NOW: orders in the state, not counting archived ones; STAYS: times an order entered "
         "it, and how long it stayed (until now for a stay going on; none in a final state, "
         "where the work has ended)\n");
-    Table states({"STATE", "NOW", "STAYS", "AVERAGE STAY", "MEDIAN STAY"});
+    // Orders of several workflows (no --type): each state named with its workflow, as two
+    // workflows may each have a "completed".
+    std::set<std::string> workflows;
+    for (const v1::StateStats& s : stats.states()) workflows.insert(s.workflow());
+    for (const v1::OwnerStats& o : stats.owners()) {
+      for (const v1::FinishedStats& f : o.finished()) workflows.insert(f.workflow());
+    }
+    const bool several = workflows.size() > 1;
+    const auto ended_in = [&](const v1::FinishedStats& f) {
+      const std::string state = several ? absl::StrCat(f.workflow(), ": ", f.status()) : f.status();
+      return f.abandoned() ? absl::StrCat(state, " (abandoned)") : state;
+    };
+    std::vector<std::string> state_columns = {"STATE", "NOW", "STAYS", "AVERAGE STAY",
+                                              "MEDIAN STAY"};
+    if (several) state_columns.insert(state_columns.begin(), "WORKFLOW");
+    Table states(state_columns);
+    const std::string* workflow_shown = nullptr;
     for (const v1::StateStats& s : stats.states()) {
       const bool timed = s.stays() != 0;
-      states.Add({s.status(), absl::StrCat(s.orders_now()), absl::StrCat(s.stays()),
-                  timed ? DurationText(s.average_seconds()) : "-",
-                  timed ? DurationText(s.median_seconds()) : "-"});
+      std::vector<std::string> row = {s.status(), absl::StrCat(s.orders_now()),
+                                      absl::StrCat(s.stays()),
+                                      timed ? DurationText(s.average_seconds()) : "-",
+                                      timed ? DurationText(s.median_seconds()) : "-"};
+      if (several) {
+        // The workflow on the first of its states only.
+        const bool first = workflow_shown == nullptr || *workflow_shown != s.workflow();
+        row.insert(row.begin(), first ? s.workflow() : "");
+        workflow_shown = &s.workflow();
+      }
+      states.Add(row);
     }
     states.Print();
     std::printf("\n");
@@ -2523,8 +2547,7 @@ int Client::Run(const std::string& verb, const Args& args) {
       bool first = true;
       for (const v1::FinishedStats& f : o.finished()) {
         add(o, first,
-            {f.abandoned() ? absl::StrCat(f.status(), " (abandoned)") : f.status(),
-             absl::StrCat(f.orders()), DurationText(f.average_cycle_seconds())},
+            {ended_in(f), absl::StrCat(f.orders()), DurationText(f.average_cycle_seconds())},
             AmountCells(f.field_sum(), f.field_orders(), f.field_average()));
         first = false;
       }
@@ -2549,10 +2572,8 @@ int Client::Run(const std::string& verb, const Args& args) {
           for (const v1::ValueCount& v : f.by_value()) {
             std::vector<std::string> row = {
                 first ? (o.user_id().empty() ? "(team)" : o.user_id()) : "",
-                !first_of_state ? ""
-                : f.abandoned() ? absl::StrCat(f.status(), " (abandoned)")
-                                : f.status(),
-                v.value().empty() ? "-" : v.value(), absl::StrCat(v.orders())};
+                first_of_state ? ended_in(f) : "", v.value().empty() ? "-" : v.value(),
+                absl::StrCat(v.orders())};
             if (!field.empty()) {
               for (std::string& cell :
                    AmountCells(v.field_sum(), v.field_orders(), v.field_average())) {

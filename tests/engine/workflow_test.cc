@@ -1650,5 +1650,65 @@ TEST_F(WorkflowTest, TheHouseKeepsSomeTypesAndFieldsToItself) {
   EXPECT_OK(engine_->GetOrder({kClientUser}, mine).status()) << "the client's, to see";
 }
 
+// Stats over orders of several workflows (no item type given) count each workflow's states
+// apart, though two share a name: a request's "completed" is not a spot's.
+TEST_F(WorkflowTest, OrderStatsCountEachWorkflowsStatesApart) {
+  v1::WorkflowDefinition flow;
+  flow.set_name("request_flow");
+  for (const char* name : {"awaiting_script", "completed"}) {
+    v1::WorkflowState* state = flow.add_states();
+    state->set_name(name);
+    state->set_terminal(std::string(name) == "completed");
+  }
+  v1::InitialState* initial = flow.add_initial_states();
+  initial->set_kind(v1::PRODUCTION);
+  initial->set_state("awaiting_script");
+  v1::Transition* finish = flow.add_transitions();
+  finish->set_from("awaiting_script");
+  finish->set_action("finish");
+  finish->set_to("completed");
+  finish->set_privilege(v1::ORDER_MANAGE);
+  Run(kAdmin, Publish(flow));
+  v1::Command define;
+  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
+  type->set_name("marketing_request");
+  type->set_key_format("MKT-{seq:3}");
+  type->set_workflow("request_flow");
+  type->mutable_facets()->set_client_link(true);
+  Run(kAdmin, define);
+  v1::Command request = CreateOrderCommand();
+  request.mutable_create_order()->set_item_type("marketing_request");
+  request.mutable_create_order()->clear_flight_start();
+  request.mutable_create_order()->clear_flight_end();
+  Run(kAe, Action(Run(kAe, request).id(), "finish"));
+  Run(kAe, request);
+  OrderIn("completed");
+  OrderIn("awaiting_script");
+
+  ASSERT_OK_AND_ASSIGN(v1::OrderStats stats, engine_->GetOrderStats({kManager}, {}));
+  EXPECT_EQ(stats.orders(), 4u);
+  std::vector<std::tuple<std::string, std::string, uint32_t, uint32_t>> states;
+  for (const v1::StateStats& s : stats.states()) {
+    states.emplace_back(s.workflow(), s.status(), s.orders_now(), s.stays());
+  }
+  // By workflow, each in its order of states; a final state has no stays.
+  EXPECT_THAT(states, ElementsAre(std::make_tuple(kProductionOrder, "awaiting_script", 1u, 2u),
+                                  std::make_tuple(kProductionOrder, "script_review", 0u, 1u),
+                                  std::make_tuple(kProductionOrder, "awaiting_spot", 0u, 1u),
+                                  std::make_tuple(kProductionOrder, "spot_review", 0u, 1u),
+                                  std::make_tuple(kProductionOrder, "spot_approved", 0u, 1u),
+                                  std::make_tuple(kProductionOrder, "completed", 1u, 0u),
+                                  std::make_tuple("request_flow", "awaiting_script", 1u, 2u),
+                                  std::make_tuple("request_flow", "completed", 1u, 0u)));
+  ASSERT_EQ(stats.owners_size(), 1);
+  std::vector<std::tuple<std::string, std::string, uint32_t>> finished;
+  for (const v1::FinishedStats& f : stats.owners(0).finished()) {
+    finished.emplace_back(f.workflow(), f.status(), f.orders());
+  }
+  EXPECT_THAT(finished, ElementsAre(std::make_tuple(kProductionOrder, "completed", 1u),
+                                    std::make_tuple("request_flow", "completed", 1u)))
+      << "a row for each workflow's final state";
+}
+
 }  // namespace
 }  // namespace spotflow::engine

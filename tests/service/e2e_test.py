@@ -1423,6 +1423,16 @@ def main():
                and re.search(r"\nsam +0 +0 +declined \(abandoned\) +2 ", ended.stdout),
                "order stats --ended-since counts the orders that ended since, not the open "
                "ones:\n" + ended.stdout + ended.stderr)
+        # Without --type: each workflow's states apart, though two have an awaiting_script.
+        everything = run_cli("order", "stats", token=mia)
+        expect(everything.returncode == 0
+               and re.search(r"\nWORKFLOW +STATE +NOW +STAYS ", everything.stdout)
+               and re.search(r"\nproduction_order +awaiting_script +1 ", everything.stdout)
+               and re.search(r"\nrequest_flow +awaiting_script +0 ", everything.stdout)
+               and re.search(r"\nsam +\d+ +0 +production_order: completed +\d+ .*\n +"
+                             r"request_flow: declined \(abandoned\) +2 ", everything.stdout),
+               "order stats over several workflows names each state's workflow:\n"
+               + everything.stdout + everything.stderr)
         none_ended = run_cli("order", "stats", "--ended-until", two_days_ago, token=mia)
         expect(none_ended.returncode == 0
                and none_ended.stdout.startswith("0 orders that ended on or before %s ("
