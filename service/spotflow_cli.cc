@@ -357,8 +357,11 @@ const std::vector<VerbSpec>& Verbs() {
                             "               (without --client: every client FROM_USER owns, or those\n"
                             "               of a kind, with their open orders; several TO_USERs share\n"
                             "               them, each account to whoever has the fewest open orders;\n"
-                            "               --dry-run lists what would move)",
-       2, 2, {"client", "kind"}, true},
+                            "               --dry-run lists what would move)\n"
+                            "               [--orders ID[,ID...] | --no-orders]   (only those of the\n"
+                            "               open orders go with the accounts, or none: the exact way\n"
+                            "               back of an earlier move, as it prints)",
+       2, 2, {"client", "kind", "orders", "no-orders"}, true},
       {"user create", "ID --name NAME --role ROLE[,ROLE...] [--email E] [--manager USER]\n"
                       "               [--client CLIENT --contact CONTACT]   (a client contact's own login)",
        1, 1, {"name", "role", "email", "manager", "client", "contact"}, true},
@@ -1130,6 +1133,22 @@ class Client {
                      active ? "" : " (deactivated: reactivate them first)", ": ");
     std::printf("%s%s\n", lead.c_str(),
                 absl::StrJoin(commands, "\n" + std::string(lead.size(), ' ')).c_str());
+  }
+
+  // Whether the caller may move `clients` from `owner` to `to` (a dry run of it): a way back is
+  // offered only to one who may take it.
+  bool MayReassignAccounts(const std::string& owner, const std::string& to,
+                           const std::vector<std::string>& clients) {
+    v1::ReassignAccountsRequest request;
+    request.mutable_reassign_accounts()->set_from_owner(owner);
+    request.mutable_reassign_accounts()->set_to_owner(to);
+    for (const std::string& client : clients) {
+      request.mutable_reassign_accounts()->add_client_ids(client);
+    }
+    request.set_validate_only(true);
+    v1::CommandResult result;
+    return clients_->ReassignAccounts(Context().get(), request, &result).error_code() !=
+           grpc::StatusCode::PERMISSION_DENIED;
   }
 
   // What a deactivated `user` still owns, which no one works while it stays theirs, and how
@@ -2705,7 +2724,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.mutable_reassign_orders()->set_to_owner(rest(2, "the user taking them"));
     // The orders that moved (or would), by key and from whom; and the way back, while nothing
     // else has changed: each the other way, to whom it came from.
-    const auto moved = [this](const v1::CommandResult& result) {
+    const auto moved = [this, &request](const v1::CommandResult& result) {
       std::vector<std::string> orders;
       std::map<std::string, std::vector<std::string>> back;  // Old owner -> their orders.
       for (const v1::OrderMoved& m : result.moved_orders()) {
@@ -2721,7 +2740,8 @@ int Client::Run(const std::string& verb, const Args& args) {
         }
       }
       if (orders.empty()) return;
-      std::printf("  %s: %s\n", result.validate_only() ? "orders it would move" : "orders",
+      std::printf("  %s to %s: %s\n", result.validate_only() ? "orders it would move" : "orders",
+                  request.reassign_orders().to_owner().c_str(),
                   absl::StrJoin(orders, ", ").c_str());
       if (result.validate_only()) return;
       for (const auto& [owner, names] : back) {
@@ -2902,6 +2922,18 @@ int Client::Run(const std::string& verb, const Args& args) {
         request.mutable_reassign_accounts()->add_client_ids(std::string(id));
       }
     }
+    if (args.Has("orders") && args.Has("no-orders")) {
+      Usage("give --orders (those go with the accounts) or --no-orders (none do), not both");
+    }
+    if (args.Has("orders") || args.Has("no-orders")) {
+      v1::OrderIds* only = request.mutable_reassign_accounts()->mutable_only_orders();
+      for (absl::string_view id : absl::StrSplit(args.Get("orders"), ',', absl::SkipEmpty())) {
+        only->add_order_ids(std::string(id));
+      }
+      if (args.Has("orders") && only->order_ids().empty()) {
+        Usage("--orders names the orders that go with the accounts; --no-orders moves none");
+      }
+    }
     if (args.Has("kind")) {
       if (args.Get("kind").empty()) Usage("--kind names a kind of client, such as agency");
       if (args.Has("client")) Usage("give --client (those accounts) or --kind, not both");
@@ -2943,6 +2975,7 @@ int Client::Run(const std::string& verb, const Args& args) {
       }
       const bool dry = result.validate_only();
       std::vector<std::string> back;
+      std::vector<std::string> unreachable;  // Takers whose accounts the caller may not move.
       for (const std::string& taker : names) {
         const auto& [clients, orders] = to[taker];
         if (names.size() > 1) {
@@ -2953,11 +2986,15 @@ int Client::Run(const std::string& verb, const Args& args) {
         if (!clients.empty()) {
           std::printf("%s%s: %s\n", indent, dry ? "clients it would move" : "clients",
                       absl::StrJoin(clients, ", ").c_str());
-          // The way back, while nothing else has changed: the same accounts the other way.
-          // Their open orders go with them, also any the taker had opened on them.
+          // The way back, while nothing else has changed: the same accounts the other way, with
+          // the orders that came with them and not those the taker owned on them before.
           if (!taker.empty()) {
-            back.push_back(absl::StrCat("spotflow accounts reassign ", taker, " ", from,
-                                        " --client ", absl::StrJoin(clients, ",")));
+            back.push_back(absl::StrCat(
+                "spotflow accounts reassign ", taker, " ", from, " --client ",
+                absl::StrJoin(clients, ","),
+                orders.empty() ? " --no-orders"
+                               : absl::StrCat(" --orders ", absl::StrJoin(orders, ","))));
+            if (!dry && !MayReassignAccounts(taker, from, clients)) unreachable.push_back(taker);
           }
         }
         if (!orders.empty()) {
@@ -2967,6 +3004,13 @@ int Client::Run(const std::string& verb, const Args& args) {
       }
       if (dry || back.empty()) return;
       PrintWayBack(from, back);
+      if (!unreachable.empty()) {
+        std::printf(
+            "  (you may not move %s accounts back yourself: ask a manager whose reach takes in "
+            "%s)\n",
+            unreachable.size() == 1 ? absl::StrCat(unreachable[0], "'s").c_str() : "these",
+            absl::StrJoin(unreachable, ", ").c_str());
+      }
     };
     return Change(
         request, args,
@@ -4200,7 +4244,7 @@ int Main(int argc, char** argv) {
       const bool boolean = name == "json" || name == "help" || name == "provided" ||
                            name == "queue" || name == "filtered" || name == "follow" ||
                            name == "dry-run" || name == "waiting" || name == "yes" ||
-                           name == "for-client";
+                           name == "for-client" || name == "no-orders";
       if (boolean) {
         // --queue, --queue=true: on; --queue=false: off, as if not given.
         if (value == "false" || value == "no" || value == "0") continue;

@@ -401,10 +401,21 @@ class Decider {
               ? "; ask your account's owner to have this login given the client_contact role"
               : "; that is the house's to do: ask your account's owner"));
     }
+    // Whom to ask: their manager, to do it or have it done, when they have one.
+    const std::string ask =
+        actor_.manager_id().empty()
+            ? "ask a manager to do it, or an administrator to give your role the privilege"
+            : absl::StrCat("ask your manager (", actor_.manager_id(), ") to do it");
+    const v1::Scope scope = ScopeOf(privilege);
     return absl::PermissionDeniedError(absl::StrCat(
         "user \"", actor_.user_id(), "\" (roles: ",
         actor_.roles().empty() ? "none" : absl::StrJoin(actor_.roles(), ", "), ") may not ", what,
-        ": that needs ", v1::Privilege_Name(privilege), " with a scope that reaches it"));
+        ": that needs ", v1::Privilege_Name(privilege), " with a scope that reaches it",
+        scope == v1::SCOPE_UNSPECIFIED
+            ? ", which none of their roles grants"
+            : absl::StrCat(", and theirs (", absl::AsciiStrToLower(v1::Scope_Name(scope)),
+                           ") does not"),
+        "; ", ask));
   }
   absl::Status Require(v1::Privilege privilege, absl::string_view what) const {
     if (ScopeOf(privilege) == v1::SCOPE_UNSPECIFIED) return Denied(privilege, what);
@@ -544,9 +555,19 @@ class Decider {
                                                bool must_be_active = true) {
     RETURN_IF_ERROR(ValidateId(what, id));
     const v1::UserView* user = state_.FindUser(id);
-    if (user == nullptr) return absl::NotFoundError(absl::StrCat("user \"", id, "\" not found"));
+    if (user == nullptr) {
+      // Ids are as they were made ("joe"): one typed in other letters is named.
+      const v1::UserView* other = state_.FindUser(absl::AsciiStrToLower(id));
+      return absl::NotFoundError(absl::StrCat(
+          "user \"", id, "\" not found",
+          other != nullptr && actor_.client_id().empty()
+              ? absl::StrCat("; ids are case-sensitive: did you mean \"", other->user_id(), "\"?")
+              : "; spotflow user list lists them"));
+    }
     if (must_be_active && !user->active()) {
-      return absl::FailedPreconditionError(absl::StrCat("user \"", id, "\" is deactivated"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "user \"", id, "\" is deactivated; choose someone else, or have an administrator ",
+          "reactivate them (spotflow user reactivate ", id, ")"));
     }
     ReadUser(*user);
     return user;
@@ -1123,7 +1144,7 @@ class Decider {
   absl::Status ShareClient(const v1::ShareClient& c);
   absl::Status UnshareClient(const v1::UnshareClient& c);
   absl::Status DeleteClient(const v1::DeleteClient& c);
-  absl::Status ReassignAccounts(const v1::ReassignAccounts& c);
+  absl::Status ReassignAccounts(const v1::ReassignAccounts& c, bool has_etag);
   std::string OpenOrdersElsewhere(const v1::UserView& user) const;
   absl::Status ReassignOrders(const v1::ReassignOrders& c, bool has_etag);
   absl::Status CreateOrder(const v1::CreateOrder& c);
@@ -1243,7 +1264,7 @@ absl::StatusOr<Decision> Decider::Run(const v1::Command& command) {
       status = DeleteClient(command.delete_client());
       break;
     case C::kReassignAccounts:
-      status = ReassignAccounts(command.reassign_accounts());
+      status = ReassignAccounts(command.reassign_accounts(), command.has_etag());
       break;
     case C::kReassignOrders:
       status = ReassignOrders(command.reassign_orders(), command.has_etag());
@@ -2086,10 +2107,10 @@ std::string Decider::OpenOrdersElsewhere(const v1::UserView& user) const {
   return absl::StrCat("; the ", open,
                       open == 1 ? " open order they own is on another's account: move it"
                                 : " open orders they own are on others' accounts: move them",
-                      " with ReassignOrders");
+                      " one by one (ReassignOrders; spotflow order reassign ORDERS USER)");
 }
 
-absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
+absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_etag) {
   decision_.turns = {kDirectoryTurn};  // Its rules look across users.
   RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, "reassign accounts"));
   ASSIGN_OR_RETURN(const v1::UserView* from, LoadUser("from_owner", c.from_owner(), false));
@@ -2115,6 +2136,14 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
         "give client_ids (those accounts) or client_kind (the accounts of a kind), not both");
   }
   RETURN_IF_ERROR(ValidateText("client_kind", c.client_kind(), kMaxNameBytes, false));
+  // An etag is one record's version: it can guard one account, not several.
+  if (has_etag && c.client_ids_size() != 1) {
+    return absl::InvalidArgumentError(
+        "an etag guards one account; reassign several without one (each is checked at the "
+        "version read), or one client at a time (--client ID) with its etag");
+  }
+  // A kind as people type it: "agency " is "agency".
+  const absl::string_view kind = absl::StripAsciiWhitespace(c.client_kind());
   std::vector<const v1::UserView*> takers;
   absl::flat_hash_set<std::string> named;
   const char* field = c.spread_to().empty() ? "to_owner" : "spread_to";
@@ -2123,11 +2152,13 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
   for (const std::string& id : ids) {
     ASSIGN_OR_RETURN(const v1::UserView* to, LoadUser(field, id));
     if (from->user_id() == to->user_id()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("from_owner \"", from->user_id(), "\" is also named in ", field));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", from->user_id(), "\" gives the accounts (from_owner) and is named to take them (",
+          field, "); name someone else to take them"));
     }
     if (!named.insert(to->user_id()).second) {
-      return absl::InvalidArgumentError(absl::StrCat("spread_to names \"", id, "\" twice"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", id, "\" is named twice among those to spread the accounts over (spread_to)"));
     }
     RETURN_IF_ERROR(RequireStaff(*to, "give accounts to"));
     RETURN_IF_ERROR(RequireAccountOwner(*to, "give the accounts to"));
@@ -2139,7 +2170,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
     for (const auto& [position, id] : state_.clients_by_creation()) {
       const v1::ClientView* client = state_.FindClient(id);
       if (client->deleted() || client->owner_id() != from->user_id()) continue;
-      if (!c.client_kind().empty() && !absl::EqualsIgnoreCase(client->kind(), c.client_kind())) {
+      if (!kind.empty() && !absl::EqualsIgnoreCase(client->kind(), kind)) {
         continue;
       }
       clients.push_back(client);
@@ -2155,8 +2186,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
       }
       return absl::FailedPreconditionError(absl::StrCat(
           "user \"", from->user_id(), "\" owns no clients",
-          c.client_kind().empty() ? "" : absl::StrCat(" of kind \"", c.client_kind(), "\""),
-          " to reassign",
+          kind.empty() ? "" : absl::StrCat(" of kind \"", kind, "\""), " to reassign",
           kinds.empty()
               ? OpenOrdersElsewhere(*from)
               : absl::StrCat(" (their clients' kinds: ", absl::StrJoin(kinds, ", "), ")")));
@@ -2168,16 +2198,56 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
         return absl::InvalidArgumentError(absl::StrCat("client \"", id, "\" is listed twice"));
       }
       ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(id));
+      if (c.client_ids_size() == 1) {
+        // One account is the command's record: its etag guards it (a repeat with the etag read
+        // before the first is then ABORTED, as for any record that changed since).
+        decision_.target_stream = ClientStream(client->client_id());
+        decision_.target_version = client->version();
+      }
+      // Already with one who takes the accounts (a repeat of the command): left as it is, as
+      // ReassignOrders leaves an order its new owner has already.
+      if (named.contains(client->owner_id())) continue;
       if (client->owner_id() != from->user_id()) {
-        return absl::FailedPreconditionError(absl::StrCat("client \"", id, "\" is owned by \"",
-                                                          client->owner_id(), "\", not \"",
-                                                          from->user_id(), "\""));
+        return absl::FailedPreconditionError(absl::StrCat(
+            "client \"", id, "\" is owned by \"", client->owner_id(), "\", not \"", from->user_id(),
+            "\"; it is theirs to give: spotflow accounts reassign ", client->owner_id(), " ",
+            c.to_owner().empty() ? "USER" : c.to_owner(), " --client ", id));
       }
       clients.push_back(client);
     }
   }
   // Each account's open orders, in creation order: they follow their account; completed,
-  // archived and deleted ones keep their owner.
+  // archived and deleted ones keep their owner. With only_orders, only those named.
+  const bool some_orders = c.has_only_orders();
+  if (c.only_orders().order_ids_size() > kMaxOrdersReassigned) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("only_orders names ", c.only_orders().order_ids_size(),
+                     " orders; the limit is ", kMaxOrdersReassigned, " at once"));
+  }
+  absl::flat_hash_set<std::string> only;  // Order ids.
+  for (const std::string& name : c.only_orders().order_ids()) {
+    ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrder(name));
+    // Already with one who takes the accounts, on an account named (a repeat): as it is.
+    if (named.contains(order->owner_id()) &&
+        std::find(c.client_ids().begin(), c.client_ids().end(), order->client_id()) !=
+            c.client_ids().end()) {
+      continue;
+    }
+    const bool on_them = std::any_of(
+        clients.begin(), clients.end(),
+        [&](const v1::ClientView* client) { return client->client_id() == order->client_id(); });
+    if (!on_them || order->owner_id() != from->user_id() || !IsOpen(*order)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "order ", Name(*order), " is not an open order of \"", from->user_id(),
+          "\" on the accounts moved, so it cannot move with them (only_orders); move it on its "
+          "own: spotflow order reassign ",
+          order->key().empty() ? order->order_id() : order->key(), " USER"));
+    }
+    if (!only.insert(order->order_id()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("order ", Name(*order), " is named twice in only_orders"));
+    }
+  }
   std::vector<std::vector<const v1::OrderView*>> open(clients.size());
   for (size_t i = 0; i < clients.size(); ++i) {
     RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, *clients[i], "reassign"));
@@ -2185,7 +2255,9 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c) {
     AlsoInTurnOf(ClientStream(clients[i]->client_id()));
     for (uint64_t position : state_.OrdersOfClient(clients[i]->client_id())) {
       const v1::OrderView* order = &state_.OrderCreatedAt(position);
-      if (order->owner_id() == from->user_id() && IsOpen(*order)) open[i].push_back(order);
+      if (order->owner_id() != from->user_id() || !IsOpen(*order)) continue;
+      if (some_orders && !only.contains(order->order_id())) continue;
+      open[i].push_back(order);
     }
   }
   // Who takes each account: the one taker; or, spread, the account with the most open orders
@@ -2252,12 +2324,14 @@ absl::Status Decider::ReassignOrders(const v1::ReassignOrders& c, bool has_etag)
   decision_.turns = {kDirectoryTurn};  // The new owner must stay one who may own orders.
   RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, "reassign orders"));
   if (c.order_ids().empty()) {
-    return absl::InvalidArgumentError("order_ids names no order; give the orders to reassign");
+    return absl::InvalidArgumentError(
+        "no order named (order_ids); give the orders to reassign, by id or key");
   }
   if (c.order_ids_size() > kMaxOrdersReassigned) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("order_ids names ", c.order_ids_size(), " orders; the limit is ",
-                     kMaxOrdersReassigned, " at once (move a whole book with ReassignAccounts)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "order_ids names ", c.order_ids_size(), " orders; the limit is ", kMaxOrdersReassigned,
+        " at once (move a whole book with its accounts: ReassignAccounts; spotflow "
+        "accounts reassign FROM TO)"));
   }
   // An etag is one record's version: it can guard one order, not several.
   if (has_etag && c.order_ids_size() > 1) {
@@ -2444,7 +2518,9 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
       client != nullptr && owner == client->owner_id() && holder != nullptr && !holder->active()) {
     return setup(absl::FailedPreconditionError(absl::StrCat(
         "client \"", client->client_id(), "\"'s owner \"", owner,
-        "\" is deactivated; a manager reassigns the account first (ReassignAccounts)")));
+        "\" is deactivated; a manager reassigns the account first (ReassignAccounts; spotflow "
+        "accounts reassign ",
+        owner, " USER --client ", client->client_id(), ")")));
   }
   ASSIGN_OR_RETURN(const v1::UserView* owner_user, LoadUser("owner_id", owner));
   RETURN_IF_ERROR(RequireStaff(*owner_user, "make the owner of an order"));

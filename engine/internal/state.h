@@ -16,6 +16,7 @@
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -122,10 +123,13 @@ class State {
   const absl::flat_hash_map<std::string, v1::Budget>& budgets() const { return budgets_; }
   // By the key people know it by ("PO-2026-00001"); nullptr when no order has it.
   const v1::OrderView* FindOrderByKey(absl::string_view key) const;
-  // An order as callers name it: by id, else by key. Commands and queries take either.
+  // An order as callers name it: by id, else by key, as typed or in capitals ("po-2026-00001"
+  // for PO-2026-00001). Commands and queries take either.
   const v1::OrderView* FindOrderByIdOrKey(absl::string_view name) const {
     const v1::OrderView* order = FindOrder(name);
-    return order != nullptr ? order : FindOrderByKey(name);
+    if (order == nullptr) order = FindOrderByKey(name);
+    if (order == nullptr) order = FindOrderByKey(absl::AsciiStrToUpper(name));
+    return order;
   }
 
   // Ids in creation order, keyed by the position that created them.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -2343,6 +2344,103 @@ TEST_F(OrderFlowTest, ReassignmentMovesOpenOrdersAndKeepsClosedOnesAndHistory) {
   EXPECT_OK(engine_->GetOrder({kAe2}, open_order).status());
 }
 
+// The way back of an account move (only_orders) takes the orders that came with it, not those
+// the taker had on it before; a repeat is already so; an etag guards one account.
+TEST_F(OrderFlowTest, TheWayBackOfAnAccountMoveTakesOnlyTheOrdersThatCame) {
+  const std::string came = CreateOrder();
+  const std::string theirs = CreateOrder();
+  v1::Command give;
+  give.mutable_reassign_orders()->add_order_ids(theirs);
+  give.mutable_reassign_orders()->set_to_owner(kAe2);
+  Run(kManager, give);
+  const auto move = [&](const std::string& from, const std::string& to,
+                        std::optional<std::vector<std::string>> only = std::nullopt) {
+    v1::Command command;
+    command.mutable_reassign_accounts()->set_from_owner(from);
+    command.mutable_reassign_accounts()->set_to_owner(to);
+    command.mutable_reassign_accounts()->add_client_ids(client_);
+    if (only.has_value()) {
+      v1::OrderIds* ids = command.mutable_reassign_accounts()->mutable_only_orders();
+      for (const std::string& id : *only) ids->add_order_ids(id);
+    }
+    return command;
+  };
+  const v1::CommandResult there = Run(kManager, move(kAe, kAe2));
+  ASSERT_EQ(there.moved_accounts_size(), 1);
+  EXPECT_THAT(there.moved_accounts(0).order_ids(), ElementsAre(came));
+  // By key too, in the letters people type.
+  const std::string key = absl::AsciiStrToLower(Order(came).key());
+  Run(kManager, move(kAe2, kAe, std::vector<std::string>{key}));
+  EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe);
+  EXPECT_EQ(Order(came).owner_id(), kAe);
+  EXPECT_EQ(Order(theirs).owner_id(), kAe2) << "the taker's own order stays theirs";
+  // Again: already so, nothing written.
+  const uint64_t head = store_->Head().position;
+  const v1::CommandResult again = Run(kManager, move(kAe2, kAe, std::vector<std::string>{came}));
+  EXPECT_EQ(again.last_position(), 0u);
+  EXPECT_EQ(store_->Head().position, head);
+  // None named: the account alone.
+  Run(kManager, move(kAe, kAe2, std::vector<std::string>{}));
+  EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe2);
+  EXPECT_EQ(Order(came).owner_id(), kAe);
+  Run(kManager, move(kAe2, kAe, std::vector<std::string>{}));
+  // Only the giver's open orders on the accounts moved go with them.
+  Run(kAe, CreateClientCommand("globex", "Globex"));
+  v1::Command elsewhere = CreateOrderCommand();
+  elsewhere.mutable_create_order()->set_client_id("globex");
+  const std::string other = Run(kAe, elsewhere).id();
+  EXPECT_THAT(Reject(kManager, move(kAe, kAe2, std::vector<std::string>{other})),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is not an open order of \"ae\" on the accounts moved")));
+  EXPECT_THAT(Reject(kManager, move(kAe, kAe2, std::vector<std::string>{came, came})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("named twice")));
+  EXPECT_THAT(Reject(kManager, move(kAe, kAe2, std::vector<std::string>{"nosuch"})),
+              StatusIs(absl::StatusCode::kNotFound));
+  // An etag guards one account, not a whole book.
+  const uint64_t version = engine_->GetClient({kManager}, client_)->version();
+  v1::Command book;
+  book.mutable_reassign_accounts()->set_from_owner(kAe);
+  book.mutable_reassign_accounts()->set_to_owner(kAe2);
+  book.set_etag(version);
+  EXPECT_THAT(Reject(kManager, book), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               HasSubstr("an etag guards one account")));
+  v1::Command stale = move(kAe, kAe2);
+  stale.set_etag(version - 1);
+  EXPECT_THAT(Reject(kManager, stale),
+              StatusIs(absl::StatusCode::kAborted,
+                       HasSubstr(absl::StrCat("client \"", client_, "\" is at version"))));
+  v1::Command current = move(kAe, kAe2);
+  current.set_etag(version);
+  EXPECT_EQ(Run(kManager, current).etag(), version + 1);
+}
+
+// A refusal says what to do next: whom to ask, how ids are spelt, how to bring someone back.
+TEST_F(OrderFlowTest, RefusalsSayWhatToDoNext) {
+  const std::string order = CreateOrder();
+  v1::Command reassign;
+  reassign.mutable_reassign_orders()->add_order_ids(order);
+  reassign.mutable_reassign_orders()->set_to_owner("AE2");
+  EXPECT_THAT(Reject(kManager, reassign),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("ids are case-sensitive: did you mean \"ae2\"?")));
+  reassign.mutable_reassign_orders()->set_to_owner("nobody");
+  EXPECT_THAT(Reject(kManager, reassign),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("; spotflow user list lists them")));
+  // An AE may not reassign: none of their roles grants it, and their manager may.
+  reassign.mutable_reassign_orders()->set_to_owner(kAe2);
+  EXPECT_THAT(Reject(kAe, reassign),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("which none of their roles grants; ask your manager (manager) to "
+                                 "do it")));
+  v1::Command deactivate;
+  deactivate.mutable_deactivate_user()->set_user_id(kAe2);
+  Run(kAdmin, deactivate);
+  EXPECT_THAT(Reject(kManager, reassign),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is deactivated; choose someone else, or have an administrator "
+                                 "reactivate them (spotflow user reactivate ae2)")));
+}
+
 // A preview (validate_only) says what a change would write, writes nothing, and is refused as
 // the change would be.
 TEST_F(OrderFlowTest, APreviewOfAReassignmentNamesWhatWouldMoveAndMovesNothing) {
@@ -2524,7 +2622,7 @@ TEST_F(OrderFlowTest, AccountsOfAKindMoveAndTheOthersStay) {
   v1::Command reassign;
   reassign.mutable_reassign_accounts()->set_from_owner(kAe);
   reassign.mutable_reassign_accounts()->set_to_owner(kAe2);
-  reassign.mutable_reassign_accounts()->set_client_kind("AGENCY");
+  reassign.mutable_reassign_accounts()->set_client_kind(" AGENCY ");  // As people type it.
   const v1::CommandResult result = Run(kManager, reassign);
   std::vector<std::string> moved;
   for (const v1::AccountMoved& m : result.moved_accounts()) moved.push_back(m.client_id());
@@ -2566,13 +2664,18 @@ TEST_F(OrderFlowTest, ASpreadIsRefusedWithoutWritingWhenItsTakersAreWrong) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("give them as to_owner")));
   EXPECT_THAT(Reject(kManager, spread({kAe2, kAe2})),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("twice")));
-  EXPECT_THAT(Reject(kManager, spread({kAe2, kAe})),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("also named in spread_to")));
+  EXPECT_THAT(
+      Reject(kManager, spread({kAe2, kAe})),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr(
+              "\"ae\" gives the accounts (from_owner) and is named to take them (spread_to)")));
   EXPECT_THAT(Reject(kManager, spread({kAe2, kProducer})),
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(Reject(kManager, spread({kAe2, "nobody"})), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(Reject(kManager, spread({}, kAe)),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("also named in to_owner")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("is named to take them (to_owner); name someone else")));
   EXPECT_THAT(Reject(kAe2, spread({kAe2, kManager})),
               StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe);
@@ -2804,8 +2907,9 @@ TEST_F(OrderFlowTest, ReassigningOrdersIsRefusedWithoutWritingWhenItCannotBeDone
     command.mutable_reassign_orders()->set_to_owner(to);
     return command;
   };
-  EXPECT_THAT(Reject(kManager, reassign({}, kAe2)),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("names no order")));
+  EXPECT_THAT(
+      Reject(kManager, reassign({}, kAe2)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no order named (order_ids)")));
   EXPECT_THAT(Reject(kManager, reassign({order, order}, kAe2)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("twice")));
   EXPECT_THAT(Reject(kManager, reassign({order, "no-such-order"}, kAe2)),

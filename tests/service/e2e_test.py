@@ -1227,8 +1227,10 @@ def main():
                "accounts reassign names what moved: " + moved.stdout)
         expect(re.search(r"^  open orders: PO-\d{4}-\d{5}\b", moved.stdout, re.M),
                "the account's open orders moved with it, named by key: " + moved.stdout)
-        expect("to move them back to sam: spotflow accounts reassign mia sam --client globex"
-               in moved.stdout, "accounts reassign says how to move them back: " + moved.stdout)
+        expect(re.search(r"\n  to move them back to sam: spotflow accounts reassign mia sam --client "
+                         r"globex --orders PO-\d{4}-\d{5},PO-\d{4}-\d{5}\n", moved.stdout),
+               "accounts reassign says how to move them back, with the orders that moved: "
+               + moved.stdout)
         order_id = moved.stdout.split("open orders: ")[-1].split(",")[0].strip()
         expect("owner sam -> mia by mia" in run_cli("order", "history", order_id,
                                                      token=mia).stdout,
@@ -1236,11 +1238,86 @@ def main():
         # One order back to sam; its account stays with mia.
         back = run_cli("order", "reassign", order_id, "sam", token=mia)
         expect(back.returncode == 0 and back.stdout.startswith("ok: ") and "(1 order)" in back.stdout
-               and "  orders: %s (from mia)\n" % order_id in back.stdout
+               and "  orders to sam: %s (from mia)\n" % order_id in back.stdout
                and "  to move them back to mia: spotflow order reassign %s mia\n" % order_id
                in back.stdout and api.order(order_id, mia).owner_id == "sam",
                "order reassign moves the order, says from whom and how to move it back: "
                + back.stdout + back.stderr)
+        # The way back is exact: globex to sam takes mia's open orders on it, and the way back
+        # takes those only, not sam's own (order_id).
+        on_globex = moved.stdout.split("open orders: ")[-1].split("\n")[0].split(", ")
+        owners = {o: api.order(o, mia).owner_id for o in on_globex}
+        expect(len(on_globex) == 2 and sorted(owners.values()) == ["mia", "sam"],
+               "one order on globex is sam's, the other mia's: %r" % owners)
+        mias = [o for o in on_globex if owners[o] == "mia"]
+        # Orders named to go with accounts must be the giver's open ones on them.
+        before = api.head(admin)
+        wrong = run_cli("accounts", "reassign", "mia", "sam", "--client", "globex", "--orders",
+                        "spring-launch", token=mia)  # sam's, on acme.
+        expect(wrong.returncode == 1 and "FAILED_PRECONDITION" in wrong.stderr
+               and "is not an open order of \"mia\" on the accounts moved" in wrong.stderr
+               and "spotflow order reassign PO-2026-00002 USER" in wrong.stderr
+               and api.head(admin) == before,
+               "an order that is not the giver's is refused and nothing moves: " + wrong.stderr)
+        none = run_cli("accounts", "reassign", "mia", "sam", "--client", "globex", "--no-orders",
+                       "--dry-run", token=mia)
+        expect(none.returncode == 0 and "clients it would move: globex" in none.stdout
+               and "open orders it would move" not in none.stdout,
+               "--no-orders moves the account alone: " + none.stdout + none.stderr)
+        there = run_cli("accounts", "reassign", "mia", "sam", "--client", "globex", token=mia)
+        way_back = re.findall(r"(?:to move them back to mia: |^ +)(spotflow .*)$", there.stdout,
+                              re.M)
+        expect(there.returncode == 0 and way_back == [
+                   "spotflow accounts reassign sam mia --client globex --orders " + mias[0]],
+               "the way back takes only the orders that came: " + there.stdout + there.stderr)
+        for command in way_back:
+            expect(run_cli(*command.split()[1:], token=mia).returncode == 0, command)
+        expect({o: api.order(o, mia).owner_id for o in on_globex} == owners
+               and api.call("Clients", "GetClient",
+                            service_pb2.GetClientRequest(client_id="globex"),
+                            domain_pb2.ClientView, mia).owner_id == "mia",
+               "the way back leaves every order and the account as they were")
+        # A repeat is already so; an etag guards one account, and several need none.
+        again = run_cli("accounts", "reassign", "sam", "mia", "--client", "globex", token=mia)
+        expect(again.returncode == 0 and "(already so: nothing changed)" in again.stdout,
+               "a repeat of an account move is already so: " + again.stdout + again.stderr)
+        before = api.head(admin)
+        etag = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="globex"),
+                        domain_pb2.ClientView, mia).version
+        several = run_cli("accounts", "reassign", "mia", "sam", "--etag", str(etag), token=mia)
+        expect(several.returncode == 1 and "INVALID_ARGUMENT" in several.stderr
+               and "an etag guards one account" in several.stderr and api.head(admin) == before,
+               "an etag on a whole book is refused and writes nothing: " + several.stderr)
+        stale = run_cli("accounts", "reassign", "mia", "sam", "--client", "globex", "--etag",
+                        str(etag - 1), "--dry-run", token=mia)
+        expect(stale.returncode == 1 and "ABORTED" in stale.stderr
+               and 'client "globex" is at version %d' % etag in stale.stderr,
+               "a stale etag on one account is ABORTED: " + stale.stderr)
+        current = run_cli("accounts", "reassign", "mia", "sam", "--client", "globex", "--etag",
+                          str(etag), "--dry-run", token=mia)
+        expect(current.returncode == 0 and "clients it would move: globex" in current.stdout,
+               "the account's etag guards it: " + current.stdout + current.stderr)
+        # One who may move their own accounts only is not handed a way back they may not take.
+        ok("a role to move one's own accounts", "role", "define", "own_book", "--grant",
+           "account_reassign:own")
+        ok("ava may move her own accounts", "user", "roles", "ava", "account_executive,own_book")
+        ava = run_cli("token", "issue", "ava", token=admin).stdout.strip().splitlines()[-1]
+        expect(run_cli("accounts", "reassign", "mia", "ava", "--client", "globex", token=mia)
+               .returncode == 0, "globex to ava")
+        handed = run_cli("accounts", "reassign", "ava", "sam", "--client", "globex", token=ava)
+        expect(handed.returncode == 0
+               and "  to move them back to ava: spotflow accounts reassign sam ava --client globex "
+               "--orders " + mias[0] in handed.stdout
+               and "(you may not move sam's accounts back yourself: ask a manager whose reach "
+               "takes in sam)" in handed.stdout,
+               "the way back says who may take it: " + handed.stdout + handed.stderr)
+        for command in re.findall(r"(?:to move them back to ava: |^ +)(spotflow .*)$",
+                                  handed.stdout, re.M):
+            expect(run_cli(*command.split()[1:], token=mia).returncode == 0, command)
+        expect(run_cli("accounts", "reassign", "ava", "mia", "--client", "globex", token=mia)
+               .returncode == 0, "globex back to mia")
+        expect({o: api.order(o, mia).owner_id for o in on_globex} == owners,
+               "every order as it was: %r" % owners)
         on_mias = run_cli("order", "list", "--account-owner", "mia", token=mia)
         expect(on_mias.returncode == 0 and order_id in on_mias.stdout
                and order_id not in run_cli("order", "list", "--owner", "mia", token=mia).stdout,
