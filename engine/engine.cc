@@ -397,6 +397,9 @@ class EngineImpl final : public Engine {
       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     order.set_status_title(state_.StatusTitle(order));
     order.set_abandoned(state_.IsAbandoned(order));
+    if (const ClientView* client = state_.FindClient(order.client_id())) {
+      order.set_account_owner_id(client->owner_id());
+    }
     const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
     if (type != nullptr) {
       order.set_item_type_title(type->title());

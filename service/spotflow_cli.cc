@@ -338,8 +338,11 @@ const std::vector<VerbSpec>& Verbs() {
        0, 0, {"name", "id", "owner", "kind"}, true},
       {"client show", "CLIENT", 1, 1, {}, false},
       {"client list", "", 0, 0, {}, false},
-      {"client update", "CLIENT [--name NAME] [--kind KIND] [--organization ORG]",
-       1, 1, {"name", "kind", "organization"}, true},
+      {"client update", "CLIENT [--name NAME] [--kind KIND] [--organization ORG]\n"
+                        "  client update CLIENT --owner USER   (whose account it is, its personal\n"
+                        "               manager; its orders stay with whoever manages them: accounts\n"
+                        "               reassign moves them too)",
+       1, 1, {"name", "kind", "organization", "owner"}, true},
       {"client share", "CLIENT USER [--until T]   (T is RFC 3339 or a date, its start in UTC;\n"
                        "               without it, until unshared)",
        2, 2, {"until"}, true},
@@ -1135,6 +1138,78 @@ class Client {
                 absl::StrJoin(commands, "\n" + std::string(lead.size(), ' ')).c_str());
   }
 
+  // Which accounts and orders moved (or would) from `from`, to whom, and the way back.
+  void PrintAccountsMoved(const std::string& from, const std::vector<std::string>& takers,
+                          bool by_kind, const v1::CommandResult& result) {
+    if (by_kind && result.moved_accounts().empty()) {
+      // A server from before client_kind would have moved every account of theirs.
+      std::fprintf(stderr,
+                   "spotflow: the server did not say which accounts moved: it may not know "
+                   "--kind and have moved all of %s's; check with spotflow client list\n",
+                   from.c_str());
+    }
+    // Per taker, in the order given: their accounts and open orders. From a server that does
+    // not name the moves (moved_accounts), the streams written say what moved, not to whom.
+    std::vector<std::string> names = takers;
+    std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> to;
+    std::map<std::string, std::string> key_of;  // Order id -> its key, to name it by.
+    for (const v1::OrderMoved& m : result.moved_orders()) {
+      if (!m.key().empty()) key_of[m.order_id()] = m.key();
+    }
+    for (const v1::AccountMoved& m : result.moved_accounts()) {
+      to[m.new_owner()].first.push_back(m.client_id());
+      for (const std::string& order : m.order_ids()) {
+        auto key = key_of.find(order);
+        to[m.new_owner()].second.push_back(key == key_of.end() ? order : key->second);
+      }
+    }
+    if (result.moved_accounts().empty()) {
+      names = {takers.size() == 1 ? takers[0] : ""};
+      for (const v1::StreamEtag& written : result.streams()) {
+        absl::string_view id = written.stream_id();
+        if (absl::ConsumePrefix(&id, "client-")) to[names[0]].first.emplace_back(id);
+        if (absl::ConsumePrefix(&id, "order-")) to[names[0]].second.emplace_back(id);
+      }
+    }
+    const bool dry = result.validate_only();
+    std::vector<std::string> back;
+    std::vector<std::string> unreachable;  // Takers whose accounts the caller may not move.
+    for (const std::string& taker : names) {
+      const auto& [clients, orders] = to[taker];
+      if (names.size() > 1) {
+        std::printf("  to %s:\n", taker.c_str());
+        if (clients.empty()) std::printf("    nothing\n");
+      }
+      const char* indent = names.size() > 1 ? "    " : "  ";
+      if (!clients.empty()) {
+        std::printf("%s%s: %s\n", indent, dry ? "clients it would move" : "clients",
+                    absl::StrJoin(clients, ", ").c_str());
+        // The way back, while nothing else has changed: the same accounts the other way, with
+        // the orders that came with them and not those the taker owned on them before.
+        if (!taker.empty()) {
+          back.push_back(absl::StrCat(
+              "spotflow accounts reassign ", taker, " ", from, " --client ",
+              absl::StrJoin(clients, ","),
+              orders.empty() ? " --no-orders"
+                             : absl::StrCat(" --orders ", absl::StrJoin(orders, ","))));
+          if (!dry && !MayReassignAccounts(taker, from, clients)) unreachable.push_back(taker);
+        }
+      }
+      if (!orders.empty()) {
+        std::printf("%s%s: %s\n", indent, dry ? "open orders it would move" : "open orders",
+                    absl::StrJoin(orders, ", ").c_str());
+      }
+    }
+    if (dry || back.empty()) return;
+    PrintWayBack(from, back);
+    if (!unreachable.empty()) {
+      std::printf(
+          "  (you may not move %s accounts back yourself: ask a manager whose reach takes in "
+          "%s)\n",
+          unreachable.size() == 1 ? absl::StrCat(unreachable[0], "'s").c_str() : "these",
+          absl::StrJoin(unreachable, ", ").c_str());
+    }
+  }
   // Whether the caller may move `clients` from `owner` to `to` (a dry run of it): a way back is
   // offered only to one who may take it.
   bool MayReassignAccounts(const std::string& owner, const std::string& to,
@@ -1492,9 +1567,14 @@ class Client {
       what = o.item_type_title().empty() ? o.item_type() : o.item_type_title();
       if (!notes.empty()) absl::StrAppend(&what, " (", absl::StrJoin(notes, ", "), ")");
     }
-    std::printf("  %s%s, owner %s%s\n", what.c_str(),
-                o.client_id().empty() ? "" : absl::StrCat(" for client ", o.client_id()).c_str(),
-                o.owner_id().c_str(),
+    // The client's account owner (its personal manager) beside the order's, when another.
+    const std::string account =
+        o.client_id().empty() ? ""
+        : o.account_owner_id().empty() || o.account_owner_id() == o.owner_id()
+            ? absl::StrCat(" for client ", o.client_id())
+            : absl::StrCat(" for client ", o.client_id(), " (account owner ", o.account_owner_id(),
+                           ")");
+    std::printf("  %s%s, owner %s%s\n", what.c_str(), account.c_str(), o.owner_id().c_str(),
                 o.producer_id().empty()
                     ? ""
                     : absl::StrCat(", ", AssigneeWord(o), " ", o.producer_id()).c_str());
@@ -2844,8 +2924,41 @@ int Client::Run(const std::string& verb, const Args& args) {
     if (args.Has("name")) u->set_name(args.Get("name"));
     if (args.Has("kind")) u->set_kind(args.Get("kind"));
     if (args.Has("organization")) u->set_organization(args.Get("organization"));
+    if (args.Has("owner")) {
+      // Seed 003's personal manager: the account to another, its orders staying with whoever
+      // manages them (ReassignAccounts with no orders), guarded by the etag read here.
+      if (u->has_name() || u->has_kind() || u->has_organization()) {
+        Usage(
+            "--owner changes who the client's account belongs to, on its own: give it apart "
+            "from --name, --kind and --organization");
+      }
+      v1::GetClientRequest get;
+      get.set_client_id(u->client_id());
+      v1::ClientView client;
+      grpc::Status status = clients_->GetClient(Context().get(), get, &client);
+      if (!status.ok()) return Report(status);
+      const std::string to = args.Get("owner");
+      if (client.owner_id() == to) {
+        std::printf("ok: %s is already %s's account (nothing changed)\n",
+                    client.client_id().c_str(), to.c_str());
+        return 0;
+      }
+      v1::ReassignAccountsRequest request;
+      v1::ReassignAccounts* move = request.mutable_reassign_accounts();
+      move->set_from_owner(client.owner_id());
+      move->set_to_owner(to);
+      move->add_client_ids(client.client_id());
+      move->mutable_only_orders();  // None: each order keeps whoever manages it.
+      request.set_etag(client.version());
+      return Change(
+          request, args,
+          [&](auto* c, auto& q, auto* out) { return clients_->ReassignAccounts(c, q, out); },
+          [&](const v1::CommandResult& result) {
+            PrintAccountsMoved(client.owner_id(), {to}, false, result);
+          });
+    }
     if (!u->has_name() && !u->has_kind() && !u->has_organization()) {
-      Usage("client update changes --name, --kind or --organization: give at least one");
+      Usage("client update changes --name, --kind, --organization or --owner: give at least one");
     }
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return clients_->UpdateClient(c, q, out); });
@@ -2943,74 +3056,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     const std::string from = request.reassign_accounts().from_owner();
     const bool by_kind = args.Has("kind");
     const auto moved = [this, &from, &takers, by_kind](const v1::CommandResult& result) {
-      if (by_kind && result.moved_accounts().empty()) {
-        // A server from before client_kind would have moved every account of theirs.
-        std::fprintf(stderr,
-                     "spotflow: the server did not say which accounts moved: it may not know "
-                     "--kind and have moved all of %s's; check with spotflow client list\n",
-                     from.c_str());
-      }
-      // Per taker, in the order given: their accounts and open orders. From a server that does
-      // not name the moves (moved_accounts), the streams written say what moved, not to whom.
-      std::vector<std::string> names = takers;
-      std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> to;
-      std::map<std::string, std::string> key_of;  // Order id -> its key, to name it by.
-      for (const v1::OrderMoved& m : result.moved_orders()) {
-        if (!m.key().empty()) key_of[m.order_id()] = m.key();
-      }
-      for (const v1::AccountMoved& m : result.moved_accounts()) {
-        to[m.new_owner()].first.push_back(m.client_id());
-        for (const std::string& order : m.order_ids()) {
-          auto key = key_of.find(order);
-          to[m.new_owner()].second.push_back(key == key_of.end() ? order : key->second);
-        }
-      }
-      if (result.moved_accounts().empty()) {
-        names = {takers.size() == 1 ? takers[0] : ""};
-        for (const v1::StreamEtag& written : result.streams()) {
-          absl::string_view id = written.stream_id();
-          if (absl::ConsumePrefix(&id, "client-")) to[names[0]].first.emplace_back(id);
-          if (absl::ConsumePrefix(&id, "order-")) to[names[0]].second.emplace_back(id);
-        }
-      }
-      const bool dry = result.validate_only();
-      std::vector<std::string> back;
-      std::vector<std::string> unreachable;  // Takers whose accounts the caller may not move.
-      for (const std::string& taker : names) {
-        const auto& [clients, orders] = to[taker];
-        if (names.size() > 1) {
-          std::printf("  to %s:\n", taker.c_str());
-          if (clients.empty()) std::printf("    nothing\n");
-        }
-        const char* indent = names.size() > 1 ? "    " : "  ";
-        if (!clients.empty()) {
-          std::printf("%s%s: %s\n", indent, dry ? "clients it would move" : "clients",
-                      absl::StrJoin(clients, ", ").c_str());
-          // The way back, while nothing else has changed: the same accounts the other way, with
-          // the orders that came with them and not those the taker owned on them before.
-          if (!taker.empty()) {
-            back.push_back(absl::StrCat(
-                "spotflow accounts reassign ", taker, " ", from, " --client ",
-                absl::StrJoin(clients, ","),
-                orders.empty() ? " --no-orders"
-                               : absl::StrCat(" --orders ", absl::StrJoin(orders, ","))));
-            if (!dry && !MayReassignAccounts(taker, from, clients)) unreachable.push_back(taker);
-          }
-        }
-        if (!orders.empty()) {
-          std::printf("%s%s: %s\n", indent, dry ? "open orders it would move" : "open orders",
-                      absl::StrJoin(orders, ", ").c_str());
-        }
-      }
-      if (dry || back.empty()) return;
-      PrintWayBack(from, back);
-      if (!unreachable.empty()) {
-        std::printf(
-            "  (you may not move %s accounts back yourself: ask a manager whose reach takes in "
-            "%s)\n",
-            unreachable.size() == 1 ? absl::StrCat(unreachable[0], "'s").c_str() : "these",
-            absl::StrJoin(unreachable, ", ").c_str());
-      }
+      PrintAccountsMoved(from, takers, by_kind, result);
     };
     return Change(
         request, args,

@@ -2383,6 +2383,10 @@ TEST_F(OrderFlowTest, TheWayBackOfAnAccountMoveTakesOnlyTheOrdersThatCame) {
   Run(kManager, move(kAe, kAe2, std::vector<std::string>{}));
   EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe2);
   EXPECT_EQ(Order(came).owner_id(), kAe);
+  // Each order names the account's owner now (seed 003's personal manager), beside its own.
+  ASSERT_OK_AND_ASSIGN(v1::OrderView seen, engine_->GetOrder({kManager}, came));
+  EXPECT_EQ(seen.account_owner_id(), kAe2);
+  EXPECT_EQ(seen.owner_id(), kAe);
   Run(kManager, move(kAe2, kAe, std::vector<std::string>{}));
   // Only the giver's open orders on the accounts moved go with them.
   Run(kAe, CreateClientCommand("globex", "Globex"));

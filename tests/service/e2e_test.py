@@ -1318,6 +1318,30 @@ def main():
                .returncode == 0, "globex back to mia")
         expect({o: api.order(o, mia).owner_id for o in on_globex} == owners,
                "every order as it was: %r" % owners)
+        # Seed 003's personal manager: the account to ava, each order staying with its manager.
+        before = api.head(admin)
+        mixed = run_cli("client", "update", "globex", "--owner", "ava", "--name", "Globex",
+                        token=mia)
+        expect(mixed.returncode == 2 and "--owner changes who the client's account belongs to, "
+               "on its own" in mixed.stderr and api.head(admin) == before,
+               "--owner with other changes is a usage error: " + mixed.stderr)
+        personal = run_cli("client", "update", "globex", "--owner", "ava", token=mia)
+        expect(personal.returncode == 0 and "  clients: globex\n" in personal.stdout
+               and "open orders" not in personal.stdout
+               and "spotflow accounts reassign ava mia --client globex --no-orders"
+               in personal.stdout,
+               "client update --owner moves the account alone: " + personal.stdout
+               + personal.stderr)
+        expect({o: api.order(o, mia).owner_id for o in on_globex} == owners,
+               "the orders keep their managers")
+        shown = run_cli("order", "show", order_id, token=mia).stdout
+        expect(re.search(r" for client globex \(account owner ava\), owner sam\n", shown),
+               "order show names the account's owner beside the order's:\n" + shown)
+        same = run_cli("client", "update", "globex", "--owner", "ava", token=mia)
+        expect(same.returncode == 0 and "is already ava's account (nothing changed)"
+               in same.stdout, "the same owner again changes nothing: " + same.stdout)
+        expect(run_cli("client", "update", "globex", "--owner", "mia", token=mia).returncode == 0,
+               "globex back to mia")
         on_mias = run_cli("order", "list", "--account-owner", "mia", token=mia)
         expect(on_mias.returncode == 0 and order_id in on_mias.stdout
                and order_id not in run_cli("order", "list", "--owner", "mia", token=mia).stdout,
