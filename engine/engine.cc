@@ -2220,7 +2220,7 @@ absl::StatusOr<ClientView> EngineImpl::GetClientAsOf(const Principal& principal,
 absl::StatusOr<ListClientsResponse> EngineImpl::ListClients(
     const Principal& principal, const ListClientsRequest& request) const {
   const size_t page_size = PageSize(request.page_size);
-  const uint32_t filters = FilterFingerprint({request.owner_id});
+  const uint32_t filters = FilterFingerprint({request.owner_id, request.kind});
   const absl::Time now = clock_->Now();
   absl::ReaderMutexLock lock(&mu_);
   ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
@@ -2231,6 +2231,7 @@ absl::StatusOr<ListClientsResponse> EngineImpl::ListClients(
   for (auto it = index.upper_bound(after); it != index.end(); ++it) {
     const ClientView& client = *state_.FindClient(it->second);
     if (!request.owner_id.empty() && client.owner_id() != request.owner_id) continue;
+    if (!internal::IsOfKind(client, request.kind)) continue;
     if (!state_.CanSee(*caller, client, now)) continue;
     if (response.clients.size() == page_size) {
       response.next_page_token = PageToken("ListClients", std::prev(it)->first, filters);

@@ -155,6 +155,7 @@ struct ListBudgetsResponse {
 
 struct ListClientsRequest {
   std::string owner_id;  // Empty: any.
+  std::string kind;      // Empty: any; else as internal::IsOfKind reads it ("agency").
   size_t page_size = 0;
   std::string page_token;
 };

@@ -1163,6 +1163,7 @@ class ClientsService final : public v1::Clients::CallbackService {
                                v1::ListClientsResponse* out) -> absl::Status {
                           engine::ListClientsRequest query;
                           query.owner_id = r.owner_id();
+                          query.kind = r.client_kind();
                           query.page_size = r.page_size();
                           query.page_token = r.page_token();
                           ASSIGN_OR_RETURN(engine::ListClientsResponse list,

@@ -337,7 +337,8 @@ const std::vector<VerbSpec>& Verbs() {
                         "               you, or the AE who shared accounts with you)",
        0, 0, {"name", "id", "owner", "kind"}, true},
       {"client show", "CLIENT", 1, 1, {}, false},
-      {"client list", "", 0, 0, {}, false},
+      {"client list", "[--owner USER] [--kind KIND]   (whose accounts; of a kind, such as agency)",
+       0, 0, {"owner", "kind"}, false},
       {"client update", "CLIENT [--name NAME] [--kind KIND] [--organization ORG]\n"
                         "  client update CLIENT --owner USER   (whose account it is, its personal\n"
                         "               manager; its orders stay with whoever manages them: accounts\n"
@@ -1178,7 +1179,11 @@ class Client {
       const auto& [clients, orders] = to[taker];
       if (names.size() > 1) {
         std::printf("  to %s:\n", taker.c_str());
-        if (clients.empty()) std::printf("    nothing\n");
+        if (clients.empty()) {
+          std::printf(
+              "    nothing (each account goes to whoever has the fewest open orders so "
+              "far, counting those they own already)\n");
+        }
       }
       const char* indent = names.size() > 1 ? "    " : "  ";
       if (!clients.empty()) {
@@ -3176,18 +3181,22 @@ int Client::Run(const std::string& verb, const Args& args) {
     return 0;
   }
   if (verb == "client" && sub == "list") {
+    v1::ListClientsRequest request;
+    request.set_owner_id(args.Get("owner"));
+    request.set_client_kind(args.Get("kind"));
     v1::ListClientsResponse response;
-    grpc::Status status =
-        AllPages(v1::ListClientsRequest(), &response,
-                 [&](auto* c, auto& q, auto* out) { return clients_->ListClients(c, q, out); });
+    grpc::Status status = AllPages(request, &response, [&](auto* c, auto& q, auto* out) {
+      return clients_->ListClients(c, q, out);
+    });
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
-    Table table({"ID", "NAME", "OWNER"});
+    Table table({"ID", "NAME", "KIND", "OWNER"});
     for (const v1::ClientView& c : response.clients()) {
-      table.Add({c.client_id(), c.name(), c.owner_id()});
+      table.Add({c.client_id(), c.name(), c.kind().empty() ? "-" : c.kind(), c.owner_id()});
     }
     if (response.clients().empty()) {
-      std::printf("(no clients you can see)\n");
+      std::printf("(no clients you can see%s)\n",
+                  args.Has("owner") || args.Has("kind") ? " that match" : "");
     } else {
       table.Print();
     }

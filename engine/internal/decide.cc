@@ -2170,7 +2170,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
     for (const auto& [position, id] : state_.clients_by_creation()) {
       const v1::ClientView* client = state_.FindClient(id);
       if (client->deleted() || client->owner_id() != from->user_id()) continue;
-      if (!kind.empty() && !absl::EqualsIgnoreCase(client->kind(), kind)) {
+      if (!IsOfKind(*client, kind)) {
         continue;
       }
       clients.push_back(client);

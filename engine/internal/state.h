@@ -17,6 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -86,6 +87,13 @@ const v1::StatusEntered* LastStep(const v1::OrderView& order);
 // is no step); none while it is in no final state. Budgets of orders done and order stats
 // by when orders ended count by it.
 std::optional<absl::Time> FinishedAt(const v1::OrderView& order);
+
+// Whether `client` is of `kind` as people type it (an audience such as "agency"): whatever the
+// case of its ASCII letters, spaces around it aside. An empty kind is every client.
+inline bool IsOfKind(const v1::ClientView& client, absl::string_view kind) {
+  kind = absl::StripAsciiWhitespace(kind);
+  return kind.empty() || absl::EqualsIgnoreCase(client.kind(), kind);
+}
 
 // Folds one record into a single order or client view (as-of reads use these alone). The
 // event is consumed: its large fields move into the view.

@@ -2623,6 +2623,13 @@ TEST_F(OrderFlowTest, AccountsOfAKindMoveAndTheOthersStay) {
     create.mutable_create_client()->set_kind(kind);
     Run(kAe, create);
   }
+  // Listed by kind as they are moved by it: an audience.
+  ListClientsRequest audience;
+  audience.kind = "AGENCY ";
+  ASSERT_OK_AND_ASSIGN(ListClientsResponse listed, engine_->ListClients({kManager}, audience));
+  std::vector<std::string> agencies;
+  for (const v1::ClientView& c : listed.clients) agencies.push_back(c.client_id());
+  EXPECT_THAT(agencies, ElementsAre("globex", "initech"));
   v1::Command reassign;
   reassign.mutable_reassign_accounts()->set_from_owner(kAe);
   reassign.mutable_reassign_accounts()->set_to_owner(kAe2);

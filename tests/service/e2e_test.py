@@ -542,6 +542,16 @@ def main():
         expect(len(listed) >= 3 and len({line.index(" sam") for line in listed[1:]}) == 1
                and listed[0].index("OWNER") == listed[1].index(" sam") + 1,
                "client list keeps its columns in line:\n" + "\n".join(listed))
+        ok("a client's kind", "client", "update", "a-client-id-of-thirty-two-chars-", "--kind",
+           "Agency", token=sam)
+        agencies = run_cli("client", "list", "--kind", "agency ", "--owner", "sam",
+                           token=sam).stdout.splitlines()
+        expect(len(agencies) == 2 and agencies[0].split() == ["ID", "NAME", "KIND", "OWNER"]
+               and agencies[1].startswith("a-client-id-of-thirty-two-chars- ")
+               and agencies[1].split()[-2:] == ["Agency", "sam"],
+               "client list --kind lists an audience, as people type it:\n" + "\n".join(agencies))
+        expect(run_cli("client", "list", "--kind", "nosuch", token=sam).stdout
+               == "(no clients you can see that match)\n", "no client of a kind")
         ok("client share", "client", "share", "acme", "otto", "--until", "2030-01-01T00:00:00Z",
            token=sam)
         ok("client unshare", "client", "unshare", "acme", "otto", token=sam)
