@@ -406,7 +406,9 @@ const std::vector<VerbSpec>& Verbs() {
       {"events verify", "", 0, 0, {}, false},
       {"notify", "[--state FILE | --from N] [--follow]   a line for each person an order comes\n"
                  "               to wait for, and what to do (a request to pre-approve, a spot to\n"
-                 "               answer), or no longer waits for, for a mail gateway to send on:\n"
+                 "               answer), or no longer waits for, and the accounts and orders\n"
+                 "               moved to them (confirmed to whoever moved them), for a mail\n"
+                 "               gateway to send on:\n"
                  "               first what waits for whom now (or from event N), then each change\n"
                  "               to the log's end, or with --follow until interrupted; --state\n"
                  "               keeps where it stopped and who was told, to go on from there\n"
@@ -3698,10 +3700,53 @@ int Client::Run(const std::string& verb, const Args& args) {
                                    ? absl::StrCat(n.contact_id(), " (client ", n.client_id(), ")")
                                    : n.user_id();
       const std::string to = n.email().empty() ? whom : absl::StrCat(whom, " <", n.email(), ">");
+      if (n.has_reassigned()) {
+        const v1::Reassigned& r = n.reassigned();
+        std::vector<std::string> what;
+        if (!r.client_ids().empty()) {
+          what.push_back(absl::StrCat(r.client_ids_size() == 1 ? "account " : "accounts ",
+                                      absl::StrJoin(r.client_ids(), ", ")));
+        }
+        if (!r.orders().empty()) {
+          what.push_back(absl::StrCat(r.orders_size() == 1 ? "order " : "orders ",
+                                      absl::StrJoin(r.orders(), ", ")));
+        }
+        const std::string from = absl::StrJoin(r.from_owners(), ", ");
+        std::printf("%-9llu %-28s %-16s %s\n", static_cast<unsigned long long>(n.position()),
+                    to.c_str(), "-",
+                    (r.confirmation()
+                         ? absl::StrCat("done: ", absl::StrJoin(what, "; "), " moved from ", from,
+                                        " to ", r.to_owner())
+                         : absl::StrCat("now yours: ", absl::StrJoin(what, "; "), " (from ", from,
+                                        n.by().empty() ? "" : absl::StrCat(", by ", n.by()), ")"))
+                        .c_str());
+        return;
+      }
       std::printf("%-9llu %-28s %-16s %s%s  (%s)\n", static_cast<unsigned long long>(n.position()),
                   to.c_str(), (n.key().empty() ? n.order_id() : n.key()).c_str(),
                   n.withdrawn() ? "no longer: " : "", n.waits_for().c_str(), n.title().c_str());
     };
+    // `n` addressed to `who`: a user id, or "contact:CLIENT/CONTACT/ARTIFACT" for a contact
+    // without a login (no id holds a colon or a slash).
+    const auto address = [&](v1::Notice& n, const std::string& who) {
+      n.clear_user_id();
+      n.clear_client_id();
+      n.clear_contact_id();
+      if (!absl::StartsWith(who, "contact:")) {
+        n.set_user_id(who);
+        auto person = people.find(who);
+        n.set_display_name(person == people.end() ? "" : person->second.first);
+        n.set_email(person == people.end() ? "" : person->second.second);
+        return;
+      }
+      const std::vector<std::string> parts = absl::StrSplit(absl::string_view(who).substr(8), '/');
+      n.set_client_id(parts[0]);
+      n.set_contact_id(parts.size() > 1 ? parts[1] : "");
+      const v1::Contact& contact = ContactOf(n.client_id(), n.contact_id());
+      n.set_display_name(contact.name());
+      n.set_email(contact.email());
+    };
+    std::map<std::string, std::string> key_of;  // Order id -> its key, as last seen.
     // One order as it stands (nullptr: gone from sight, deleted), against what it waited for.
     const auto see = [&](const std::string& id, const v1::OrderView* o, uint64_t position,
                          const v1::EventRecord* cause) {
@@ -3718,28 +3763,8 @@ int Client::Run(const std::string& verb, const Args& args) {
         n.set_key(o->key());
         n.set_title(o->title());
       }
-      // `who`: a user id, or "contact:CLIENT/CONTACT/ARTIFACT" for a contact without a login
-      // (no id holds a colon or a slash).
-      const auto to = [&](const std::string& who) {
-        n.clear_user_id();
-        n.clear_client_id();
-        n.clear_contact_id();
-        if (!absl::StartsWith(who, "contact:")) {
-          n.set_user_id(who);
-          auto person = people.find(who);
-          n.set_display_name(person == people.end() ? "" : person->second.first);
-          n.set_email(person == people.end() ? "" : person->second.second);
-          return;
-        }
-        // contact:CLIENT/CONTACT/ARTIFACT (no id holds a slash).
-        const std::vector<std::string> parts =
-            absl::StrSplit(absl::string_view(who).substr(8), '/');
-        n.set_client_id(parts[0]);
-        n.set_contact_id(parts.size() > 1 ? parts[1] : "");
-        const v1::Contact& contact = ContactOf(n.client_id(), n.contact_id());
-        n.set_display_name(contact.name());
-        n.set_email(contact.email());
-      };
+      if (o != nullptr) key_of[id] = o->key();
+      const auto to = [&](const std::string& who) { address(n, who); };
       auto known = state.mutable_orders()->find(id);
       const auto before = [&](const std::string& user) -> const std::string* {
         if (known == state.mutable_orders()->end()) return nullptr;
@@ -3880,6 +3905,37 @@ int Client::Run(const std::string& verb, const Args& args) {
       }
       const uint64_t last = events.back().position();
       checked(events.back());
+      // Accounts and orders moved, by command (its correlation id) and new owner, in the order
+      // they moved: told once the run's orders have been seen, which gives the orders' keys.
+      struct Move {
+        const v1::EventRecord* last = nullptr;
+        std::set<std::string> from;
+        std::vector<std::string> clients, orders;  // Ids.
+      };
+      std::vector<std::pair<std::string, std::string>> move_order;
+      std::map<std::pair<std::string, std::string>, Move> moves;
+      for (const v1::EventRecord& e : events) {
+        if (e.payload_type() != "spotflow.v1.ClientOwnerChanged" &&
+            e.payload_type() != "spotflow.v1.OrderOwnerChanged") {
+          continue;
+        }
+        v1::DomainEvent d;
+        if (!d.ParseFromString(e.payload())) continue;
+        const bool client = d.has_client_owner_changed();
+        const std::string& to =
+            client ? d.client_owner_changed().new_owner() : d.order_owner_changed().new_owner();
+        auto [it, fresh] = moves.try_emplace({e.correlation_id(), to});
+        if (fresh) move_order.push_back(it->first);
+        Move& m = it->second;
+        m.last = &e;
+        if (client) {
+          m.from.insert(d.client_owner_changed().old_owner());
+          m.clients.push_back(d.client_owner_changed().client_id());
+        } else {
+          m.from.insert(d.order_owner_changed().old_owner());
+          m.orders.push_back(d.order_owner_changed().order_id());
+        }
+      }
       if (everyone) {
         list_people();     // A new user, a changed address.
         contacts.clear();  // A contact added, changed or removed.
@@ -3902,6 +3958,32 @@ int Client::Run(const std::string& verb, const Args& args) {
           } else {
             see(id, &o, e->position(), cause);
           }
+        }
+      }
+      // Each move to its new owner, and to whoever made it as a confirmation (once, when they
+      // took it themselves).
+      for (const auto& group : move_order) {
+        const Move& m = moves[group];
+        v1::Notice n;
+        n.set_position(m.last->position());
+        n.set_by(m.last->actor().user_id());
+        *n.mutable_time() = m.last->recorded_time();
+        v1::Reassigned* r = n.mutable_reassigned();
+        r->set_to_owner(group.second);
+        for (const std::string& from : m.from) r->add_from_owners(from);
+        for (const std::string& client : m.clients) r->add_client_ids(client);
+        for (const std::string& order : m.orders) {
+          auto key = key_of.find(order);
+          r->add_orders(key == key_of.end() || key->second.empty() ? order : key->second);
+        }
+        if (group.second != n.by()) {
+          address(n, group.second);
+          pending.push_back(n);
+        }
+        if (!n.by().empty() && n.by() != "system") {
+          address(n, n.by());
+          r->set_confirmation(true);
+          pending.push_back(n);
         }
       }
       state.set_next_position(last + 1);

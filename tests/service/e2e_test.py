@@ -2252,6 +2252,33 @@ def notifying():
         hired = notify()
         expect(re.search(r"\n\d+ +paula <paula@example.com> +PO-2026-00001 +submit script  ", hired),
                "a new producer is told of the work that waits for producers:\n" + hired)
+        # A reassignment (seed 004): the new owner told what is now theirs, and whoever made it
+        # told it is done.
+        expect(run_cli("user", "create", "ava", "--name", "Ava", "--email", "ava@example.com",
+                       "--role", "account_executive").returncode == 0, "a second AE")
+        notify()
+        expect(run_cli("accounts", "reassign", "sam", "ava", "--client", "globex",
+                       token=tokens["mia"]).returncode == 0, "globex to ava")
+        moves = [json.loads(line) for line in notify("--json").splitlines()]
+        moves = [(n["user_id"], n["email"], n["by"], n["reassigned"]) for n in moves
+                 if n["reassigned"]]
+        expect(len(moves) == 2
+               and moves[0][:3] == ("ava", "ava@example.com", "mia")
+               and (moves[1][0], moves[1][2]) == ("mia", "mia")
+               and all(m[3]["to_owner"] == "ava" and m[3]["from_owners"] == ["sam"]
+                       and m[3]["client_ids"] == ["globex"] and "PO-2026-00003" in m[3]["orders"]
+                       for m in moves)
+               and [m[3]["confirmation"] for m in moves] == [False, True],
+               "a reassignment tells the new owner and confirms it to whoever made it: %r"
+               % moves)
+        expect(run_cli("accounts", "reassign", "ava", "sam", "--client", "globex",
+                       token=tokens["mia"]).returncode == 0, "globex back to sam")
+        back = notify()
+        expect(re.search(r"\n\d+ +sam( <[^>]*>)? +- +now yours: account globex; orders? "
+                         r"PO-2026-00003.* \(from ava, by mia\)\n", back)
+               and re.search(r"\n\d+ +mia( <[^>]*>)? +- +done: account globex; orders? "
+                             r"PO-2026-00003.* moved from ava to sam\n", back),
+               "notify prints a move for people to read:\n" + back)
         # Following: an order deleted withdraws what it waited for, at once.
         follower = subprocess.Popen([cli, "--server=127.0.0.1:%d" % port,
                                      "--token=" + tokens["admin"], "--json", "notify", "--state",
