@@ -397,7 +397,9 @@ class EngineImpl final : public Engine {
       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     order.set_status_title(state_.StatusTitle(order));
     order.set_abandoned(state_.IsAbandoned(order));
-    if (const ClientView* client = state_.FindClient(order.client_id())) {
+    // To those who see the client (not one the order alone was shared with).
+    if (const ClientView* client = state_.FindClient(order.client_id());
+        client != nullptr && state_.CanSee(caller, *client, now)) {
       order.set_account_owner_id(client->owner_id());
     }
     const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
@@ -1516,10 +1518,24 @@ absl::StatusOr<OrderView> EngineImpl::GetOrderAsOf(const Principal& principal,
         absl::StrCat("order \"", order_id, "\" did not exist yet at that moment"));
   }
   order.set_key(key);  // Assigned once, from the log order, and never changed.
-  absl::ReaderMutexLock lock(&mu_);
-  order.set_completed(state_.IsTerminal(order));
-  ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
-  return Shown(*caller, std::move(order), clock_->Now());
+  OrderView shown;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    order.set_completed(state_.IsTerminal(order));
+    ASSIGN_OR_RETURN(const UserView* caller, Caller(principal));
+    shown = Shown(*caller, std::move(order), clock_->Now());
+  }
+  // Its account's owner at that moment, not now's, to one who sees the account (as Shown).
+  if (!shown.account_owner_id().empty()) {
+    ClientView client;
+    RETURN_IF_ERROR(Fold(internal::ClientStream(shown.client_id()), as_of,
+                         [&](const EventRecord& record, v1::DomainEvent* event) {
+                           internal::ApplyToClient(record, event, &client);
+                         })
+                        .status());
+    shown.set_account_owner_id(client.owner_id());
+  }
+  return shown;
 }
 
 absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& principal,

@@ -1177,6 +1177,7 @@ class Client {
     const bool dry = result.validate_only();
     std::vector<std::string> back;
     std::vector<std::string> unreachable;  // Takers whose accounts the caller may not move.
+    std::vector<std::string> refused;      // Why a way back would be refused now, otherwise.
     for (const std::string& taker : names) {
       const auto& [clients, orders] = to[taker];
       if (names.size() > 1) {
@@ -1199,7 +1200,14 @@ class Client {
               absl::StrJoin(clients, ","),
               orders.empty() ? " --no-orders"
                              : absl::StrCat(" --orders ", absl::StrJoin(orders, ","))));
-          if (!dry && !MayReassignAccounts(taker, from, clients)) unreachable.push_back(taker);
+          if (!dry) {
+            const grpc::Status way_back = TryReassignAccounts(taker, from, clients, orders);
+            if (way_back.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+              unreachable.push_back(taker);
+            } else if (!way_back.ok()) {
+              refused.push_back(way_back.error_message());
+            }
+          }
         }
       }
       if (!orders.empty()) {
@@ -1216,21 +1224,25 @@ class Client {
           unreachable.size() == 1 ? absl::StrCat(unreachable[0], "'s").c_str() : "these",
           absl::StrJoin(unreachable, ", ").c_str());
     }
-  }
-  // Whether the caller may move `clients` from `owner` to `to` (a dry run of it): a way back is
-  // offered only to one who may take it.
-  bool MayReassignAccounts(const std::string& owner, const std::string& to,
-                           const std::vector<std::string>& clients) {
-    v1::ReassignAccountsRequest request;
-    request.mutable_reassign_accounts()->set_from_owner(owner);
-    request.mutable_reassign_accounts()->set_to_owner(to);
-    for (const std::string& client : clients) {
-      request.mutable_reassign_accounts()->add_client_ids(client);
+    for (const std::string& why : refused) {
+      std::printf("  (the way back would be refused now: %s)\n", why.c_str());
     }
+  }
+  // A dry run of moving `clients` from `owner` to `to` with `orders` only: whether the caller
+  // may take a way back printed for them, and if not, why.
+  grpc::Status TryReassignAccounts(const std::string& owner, const std::string& to,
+                                   const std::vector<std::string>& clients,
+                                   const std::vector<std::string>& orders) {
+    v1::ReassignAccountsRequest request;
+    v1::ReassignAccounts* move = request.mutable_reassign_accounts();
+    move->set_from_owner(owner);
+    move->set_to_owner(to);
+    for (const std::string& client : clients) move->add_client_ids(client);
+    for (const std::string& order : orders) move->mutable_only_orders()->add_order_ids(order);
+    move->mutable_only_orders();  // None named: none go.
     request.set_validate_only(true);
     v1::CommandResult result;
-    return clients_->ReassignAccounts(Context().get(), request, &result).error_code() !=
-           grpc::StatusCode::PERMISSION_DENIED;
+    return clients_->ReassignAccounts(Context().get(), request, &result);
   }
 
   // What a deactivated `user` still owns, which no one works while it stays theirs, and how
@@ -2931,6 +2943,9 @@ int Client::Run(const std::string& verb, const Args& args) {
     if (args.Has("name")) u->set_name(args.Get("name"));
     if (args.Has("kind")) u->set_kind(args.Get("kind"));
     if (args.Has("organization")) u->set_organization(args.Get("organization"));
+    if (args.Has("owner") && args.Get("owner").empty()) {
+      Usage("--owner names the user whose account the client becomes");
+    }
     if (args.Has("owner")) {
       // Seed 003's personal manager: the account to another, its orders staying with whoever
       // manages them (ReassignAccounts with no orders), guarded by the etag read here.
@@ -3047,8 +3062,8 @@ int Client::Run(const std::string& verb, const Args& args) {
     }
     if (args.Has("orders") || args.Has("no-orders")) {
       v1::OrderIds* only = request.mutable_reassign_accounts()->mutable_only_orders();
-      for (absl::string_view id : absl::StrSplit(args.Get("orders"), ',', absl::SkipEmpty())) {
-        only->add_order_ids(std::string(id));
+      for (absl::string_view id : absl::StrSplit(args.Get("orders"), ',', absl::SkipWhitespace())) {
+        only->add_order_ids(std::string(absl::StripAsciiWhitespace(id)));
       }
       if (args.Has("orders") && only->order_ids().empty()) {
         Usage("--orders names the orders that go with the accounts; --no-orders moves none");
@@ -3905,8 +3920,9 @@ int Client::Run(const std::string& verb, const Args& args) {
       }
       const uint64_t last = events.back().position();
       checked(events.back());
-      // Accounts and orders moved, by command (its correlation id) and new owner, in the order
-      // they moved: told once the run's orders have been seen, which gives the orders' keys.
+      // Accounts and orders moved, by command and new owner, in the order they moved: told once
+      // the run's orders have been seen, which gives the orders' keys. (A move larger than a
+      // run, 100 or 500 events, is told in as many parts.)
       struct Move {
         const v1::EventRecord* last = nullptr;
         std::set<std::string> from;
@@ -3924,7 +3940,12 @@ int Client::Run(const std::string& verb, const Args& args) {
         const bool client = d.has_client_owner_changed();
         const std::string& to =
             client ? d.client_owner_changed().new_owner() : d.order_owner_changed().new_owner();
-        auto [it, fresh] = moves.try_emplace({e.correlation_id(), to});
+        // One command's events share a correlation id, an actor and a time; a correlation id
+        // a caller gave several commands does not merge them.
+        const std::string command =
+            absl::StrCat(e.correlation_id(), "/", e.actor().user_id(), "/",
+                         e.recorded_time().seconds(), ".", e.recorded_time().nanos());
+        auto [it, fresh] = moves.try_emplace({command, to});
         if (fresh) move_order.push_back(it->first);
         Move& m = it->second;
         m.last = &e;

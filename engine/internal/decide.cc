@@ -556,11 +556,17 @@ class Decider {
     RETURN_IF_ERROR(ValidateId(what, id));
     const v1::UserView* user = state_.FindUser(id);
     if (user == nullptr) {
-      // Ids are as they were made ("joe"): one typed in other letters is named.
-      const v1::UserView* other = state_.FindUser(absl::AsciiStrToLower(id));
+      // To the house's staff, who may list users: one spelt in other letters is named.
+      if (!actor_.client_id().empty()) {
+        return absl::NotFoundError(absl::StrCat("user \"", id, "\" not found"));
+      }
+      const v1::UserView* other = nullptr;
+      for (const auto& [user_id, candidate] : state_.users()) {
+        if (absl::EqualsIgnoreCase(user_id, id)) other = &candidate;
+      }
       return absl::NotFoundError(absl::StrCat(
           "user \"", id, "\" not found",
-          other != nullptr && actor_.client_id().empty()
+          other != nullptr
               ? absl::StrCat("; ids are case-sensitive: did you mean \"", other->user_id(), "\"?")
               : "; spotflow user list lists them"));
     }
@@ -705,8 +711,11 @@ class Decider {
   // Orders are found by id or key: an id that is already an order's key would make the key
   // find the wrong order.
   absl::Status NotAnotherOrdersKey(const std::string& id) const {
-    // Not which order's: the caller may not see it, and its id is not theirs to learn.
-    if (state_.FindOrderByKey(id) != nullptr) {
+    // Not which order's: the caller may not see it, and its id is not theirs to learn. In
+    // other letters too: a key is found as typed in lower case (FindOrderByIdOrKey), which an
+    // id of the same letters would take over.
+    if (state_.FindOrderByKey(id) != nullptr ||
+        state_.FindOrderByKey(absl::AsciiStrToUpper(id)) != nullptr) {
       return absl::AlreadyExistsError(
           absl::StrCat("\"", id, "\" is an order's key; choose another id"));
     }
@@ -2211,7 +2220,10 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
         return absl::FailedPreconditionError(absl::StrCat(
             "client \"", id, "\" is owned by \"", client->owner_id(), "\", not \"", from->user_id(),
             "\"; it is theirs to give: spotflow accounts reassign ", client->owner_id(), " ",
-            c.to_owner().empty() ? "USER" : c.to_owner(), " --client ", id));
+            c.to_owner().empty() ? "USER" : c.to_owner(), " --client ", id,
+            !c.has_only_orders()                  ? ""
+            : c.only_orders().order_ids().empty() ? " --no-orders"
+                                                  : " --orders ORDERS"));
       }
       clients.push_back(client);
     }
@@ -2232,6 +2244,18 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
         std::find(c.client_ids().begin(), c.client_ids().end(), order->client_id()) !=
             c.client_ids().end()) {
       continue;
+    }
+    // Its account named, but already with one who takes it: nothing moves with it.
+    if (const v1::ClientView* account = state_.FindClient(order->client_id());
+        account != nullptr && named.contains(account->owner_id()) &&
+        std::find(c.client_ids().begin(), c.client_ids().end(), account->client_id()) !=
+            c.client_ids().end()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "account \"", account->client_id(), "\" is already \"", account->owner_id(),
+          "\"'s, so order ", Name(*order),
+          " cannot move with it (only_orders); move it on its "
+          "own: spotflow order reassign ",
+          order->key().empty() ? order->order_id() : order->key(), " ", account->owner_id()));
     }
     const bool on_them = std::any_of(
         clients.begin(), clients.end(),
@@ -3655,6 +3679,11 @@ std::optional<std::pair<std::string, uint64_t>> TargetOf(const State& state,
       return std::pair(OrderStream(command.reuse_order().order_id()), uint64_t{0});
     case v1::Command::kCreateClient:
       return std::pair(ClientStream(command.create_client().client_id()), uint64_t{0});
+    case v1::Command::kReassignAccounts: {
+      // One account is its target (ReassignAccounts); several have none.
+      if (command.reassign_accounts().client_ids_size() != 1) return std::nullopt;
+      return client_target(state.FindClient(command.reassign_accounts().client_ids(0)));
+    }
     case v1::Command::kReassignOrders: {
       // One order is its target (ReassignOrders); several have none.
       if (command.reassign_orders().order_ids_size() != 1) return std::nullopt;

@@ -2416,6 +2416,50 @@ TEST_F(OrderFlowTest, TheWayBackOfAnAccountMoveTakesOnlyTheOrdersThatCame) {
   v1::Command current = move(kAe, kAe2);
   current.set_etag(version);
   EXPECT_EQ(Run(kManager, current).etag(), version + 1);
+  // Read before it moved on: ABORTED (read again), not that it is someone else's now.
+  EXPECT_THAT(Reject(kManager, current),
+              StatusIs(absl::StatusCode::kAborted, HasSubstr("it changed since you read it")));
+  // An order of the giver's on an account already with the taker does not move with it: it is
+  // moved on its own.
+  give.mutable_reassign_orders()->set_to_owner(kAe);
+  Run(kManager, give);
+  EXPECT_THAT(Reject(kManager, move(kAe, kAe2, std::vector<std::string>{theirs})),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr(absl::StrCat("account \"", client_,
+                                              "\" is already \"ae2\"'s, "
+                                              "so order"))));
+  // An id in the letters of another order's key would take it over: refused.
+  v1::Command taken = CreateOrderCommand();
+  taken.mutable_create_order()->set_order_id(key);
+  EXPECT_THAT(Reject(kAe2, taken), StatusIs(absl::StatusCode::kAlreadyExists,
+                                            HasSubstr("is an order's key; choose another id")));
+}
+
+// Each order names its account's owner to those who see the account, as it stands now.
+TEST_F(OrderFlowTest, AnOrderNamesItsAccountsOwnerToThoseWhoSeeTheAccount) {
+  const std::string order = CreateOrder();
+  ASSERT_OK_AND_ASSIGN(v1::OrderView seen, engine_->GetOrder({kManager}, order));
+  EXPECT_EQ(seen.account_owner_id(), kAe);
+  v1::Command share;
+  share.mutable_share_order()->set_order_id(order);
+  share.mutable_share_order()->set_user_id(kAe2);
+  Run(kAe, share);
+  ASSERT_OK_AND_ASSIGN(v1::OrderView shared, engine_->GetOrder({kAe2}, order));
+  EXPECT_EQ(shared.account_owner_id(), "") << "the order alone was shared with them";
+  // As of a moment: the account's owner then.
+  AsOf before;
+  before.position = store_->Head().position;
+  v1::Command move;
+  move.mutable_reassign_accounts()->set_from_owner(kAe);
+  move.mutable_reassign_accounts()->set_to_owner(kAe2);
+  move.mutable_reassign_accounts()->add_client_ids(client_);
+  move.mutable_reassign_accounts()->mutable_only_orders();
+  Run(kManager, move);
+  ASSERT_OK_AND_ASSIGN(v1::OrderView then, engine_->GetOrderAsOf({kManager}, order, before));
+  EXPECT_EQ(then.account_owner_id(), kAe);
+  ASSERT_OK_AND_ASSIGN(v1::OrderView now, engine_->GetOrder({kManager}, order));
+  EXPECT_EQ(now.account_owner_id(), kAe2);
+  EXPECT_EQ(now.owner_id(), kAe);
 }
 
 // A refusal says what to do next: whom to ask, how ids are spelt, how to bring someone back.

@@ -1370,7 +1370,17 @@ def main():
                "first): spotflow order reassign %s sam\n" % order_id in taken.stdout,
                "the way back to a deactivated owner says to reactivate them first: "
                + taken.stdout + taken.stderr)
+        # An account of a deactivated AE: its way back is printed with why it is refused now.
+        acme_move = run_cli("accounts", "reassign", "sam", "mia", "--client", "acme", token=mia)
+        acme_back = re.findall(r"to move them back to sam \(deactivated: reactivate them first\): "
+                               r"(spotflow .*)$", acme_move.stdout, re.M)
+        expect(acme_move.returncode == 0 and len(acme_back) == 1
+               and '(the way back would be refused now: user "sam" is deactivated; '
+               in acme_move.stdout,
+               "a way back that would be refused says why: " + acme_move.stdout + acme_move.stderr)
         ok("user reactivate", "user", "reactivate", "sam")
+        expect(run_cli(*acme_back[0].split()[1:], token=mia).returncode == 0,
+               "the way back, once sam is back: " + acme_back[0])
         ok("the order back to sam", "order", "reassign", order_id, "sam", token=mia)
         called = run_cli("order", "show", order_id).stdout
         expect("  the client's contacts, to call about this order:\n    gus: " in called,
