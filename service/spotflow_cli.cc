@@ -413,9 +413,12 @@ const std::vector<VerbSpec>& Verbs() {
                  "               to the log's end, or with --follow until interrupted; --state\n"
                  "               keeps where it stopped and who was told, to go on from there\n"
                  "               (one run at a time, and only on the log it was kept for);\n"
+                 "               --recheck SECONDS (with --follow; 600 unless given): every order\n"
+                 "               asked again that often, for waits that end with time alone (an\n"
+                 "               account shared until a day);\n"
                  "               --json a line each. Needs the log (EVENTS_READ) and sight of the\n"
                  "               orders: an administrator's or an auditor's token",
-       0, 0, {"state", "from", "follow"}, false},
+       0, 0, {"state", "from", "follow", "recheck"}, false},
       {"audit verify", "[--from N] [--to N]        the hash chain; prints the digest of --to\n"
                        "  audit verify --digest POSITION:HASH     the log up to a kept digest is unchanged and extends\n"
                        "  audit verify --export FILE [--digest D] [--filtered]\n"
@@ -4059,6 +4062,13 @@ int Client::Run(const std::string& verb, const Args& args) {
       }
     }
     const uint64_t from = state.next_position();
+    if (args.Has("recheck") && !args.Has("follow")) {
+      Usage("--recheck is how often --follow asks every order again: give it with --follow");
+    }
+    const uint64_t recheck = args.Has("recheck") ? Number64(args.Get("recheck"), "--recheck") : 600;
+    if (recheck == 0 || recheck > 86400) {
+      Usage("--recheck is a number of seconds, from 1 to 86400 (a day)");
+    }
     // What the log holds now, page by page.
     uint64_t end = head.head_position();
     for (;;) {
@@ -4092,12 +4102,15 @@ int Client::Run(const std::string& verb, const Args& args) {
       }
       return 0;
     }
-    // --follow: then each batch of new events as it is appended, until interrupted.
+    // --follow: then each batch of new events as it is appended, until interrupted; and every
+    // --recheck seconds every order asked again, for a wait that starts or ends with time
+    // alone, with no event (an account shared until a day).
     for (bool again = false;; again = true) {
       v1::SubscribeEventsRequest request;
       request.set_from_position(state.next_position());
       auto context = StreamContext();
       context->set_wait_for_ready(again);  // After a restart, wait for the server.
+      context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(recheck));
       auto reader = events_->SubscribeEvents(context.get(), request);
       v1::EventBatch batch;
       grpc::Status failed;  // A call of a run that failed: the run is done again.
@@ -4116,6 +4129,15 @@ int Client::Run(const std::string& verb, const Args& args) {
         continue;
       }
       status = reader->Finish();
+      if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        // Time to ask every order again, as the log stands.
+        status = see_all(state.next_position() - 1);
+        if (status.ok()) {
+          commit();
+          continue;
+        }
+        roll_back();
+      }
       if (!WaitToReconnect(status)) return Report(status);
       std::fprintf(stderr, "spotflow: %s; following again from position %llu once it is back\n",
                    status.error_message().c_str(),

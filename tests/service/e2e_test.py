@@ -10,6 +10,7 @@ a second server on the same directory (refused, non-zero exit), and a restart th
 state. Exits non-zero on the first failure.
 """
 import base64
+import calendar
 import hashlib
 import json
 import os
@@ -2320,11 +2321,46 @@ def notifying():
         follower.kill()
         follower.wait(timeout=30)
         follower = None
+        # A wait that ends with time alone (an account shared until a moment), with no event:
+        # --recheck asks every order again, and ava's withdrawal follows the share's end.
+        expect(run_cli("order", "create", "--id", "summer", "--title", "Summer sale",
+                       "--client", "acme", "--flight", "2099-06-01..2099-06-30", "--length", "30",
+                       token=tokens["sam"]).returncode == 0
+               and run_cli("script", "submit", "summer", "--text", "Sun!", token=tokens["pete"])
+               .returncode == 0, "a script that waits for the account's people")
+        notify()
+        until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 5))
+        expect(run_cli("client", "share", "acme", "ava", "--until", until, token=tokens["sam"])
+               .returncode == 0, "acme shared with ava for a few seconds")
+        follower = subprocess.Popen([cli, "--server=127.0.0.1:%d" % port,
+                                     "--token=" + tokens["admin"], "--json", "notify", "--state",
+                                     state, "--follow", "--recheck", "1"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen, deadline = "", time.time() + 30
+        while '"withdrawn":true' not in seen and time.time() < deadline:
+            if select.select([follower.stdout.fileno()], [], [], 0.5)[0]:
+                chunk = os.read(follower.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                seen += chunk.decode()
+        follower.kill()
+        follower.wait(timeout=30)
+        follower = None
+        shared = [json.loads(line) for line in seen.splitlines() if line.startswith("{")]
+        expect([(n["user_id"], n["withdrawn"]) for n in shared if n["user_id"] == "ava"]
+               == [("ava", False), ("ava", True)]
+               and time.time() > calendar.timegm(time.strptime(until, "%Y-%m-%dT%H:%M:%SZ")),
+               "a share's end, with no event, is seen by --recheck: %r" % shared)
         # Misuse: --from past the end, --from with --state, a state that is not one, or one
         # kept for a longer log.
         past = run_cli("notify", "--from", "100000")
         expect(past.returncode == 2 and "is past the log's end" in past.stderr,
                "--from past the log's end is a usage error: " + past.stderr)
+        for args, said in ((("--recheck", "5"), "give it with --follow"),
+                           (("--follow", "--recheck", "0"), "from 1 to 86400")):
+            misused = run_cli("notify", *args)
+            expect(misused.returncode == 2 and said in misused.stderr,
+                   "notify %s is a usage error: %s" % (" ".join(args), misused.stderr))
         both = run_cli("notify", "--state", state, "--from", "3")
         expect(both.returncode == 2 and "give one or the other" in both.stderr,
                "--from with a kept state is a usage error: " + both.stderr)
