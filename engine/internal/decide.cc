@@ -478,8 +478,10 @@ class Decider {
     return order.key().empty() ? absl::StrCat("\"", order.order_id(), "\"")
                                : absl::StrCat(order.key(), " (\"", order.order_id(), "\")");
   }
-  absl::StatusOr<const v1::OrderView*> LoadOrder(const std::string& id) {
-    RETURN_IF_ERROR(ValidateId("order_id", id));
+  // `what` names the field that gave the id, in a refusal of it.
+  absl::StatusOr<const v1::OrderView*> LoadOrder(const std::string& id,
+                                                 absl::string_view what = "order_id") {
+    RETURN_IF_ERROR(ValidateId(what, id));
     const v1::OrderView* order = state_.FindOrderByIdOrKey(id);
     if (order == nullptr || order->deleted() ||
         (!IsSystem() && !state_.CanSee(actor_, *order, now_))) {
@@ -2238,7 +2240,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
   }
   absl::flat_hash_set<std::string> only;  // Order ids.
   for (const std::string& name : c.only_orders().order_ids()) {
-    ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrder(name));
+    ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrder(name, "only_orders"));
     // Already with one who takes the accounts, on an account named (a repeat): as it is.
     if (named.contains(order->owner_id()) &&
         std::find(c.client_ids().begin(), c.client_ids().end(), order->client_id()) !=

@@ -2400,6 +2400,8 @@ TEST_F(OrderFlowTest, TheWayBackOfAnAccountMoveTakesOnlyTheOrdersThatCame) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("named twice")));
   EXPECT_THAT(Reject(kManager, move(kAe, kAe2, std::vector<std::string>{"nosuch"})),
               StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Reject(kManager, move(kAe, kAe2, std::vector<std::string>{""})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("only_orders")));
   // An etag guards one account, not a whole book.
   const uint64_t version = engine_->GetClient({kManager}, client_)->version();
   v1::Command book;
