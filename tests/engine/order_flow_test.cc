@@ -2442,12 +2442,18 @@ TEST_F(OrderFlowTest, AnOrderNamesItsAccountsOwnerToThoseWhoSeeTheAccount) {
   const std::string order = CreateOrder();
   ASSERT_OK_AND_ASSIGN(v1::OrderView seen, engine_->GetOrder({kManager}, order));
   EXPECT_EQ(seen.account_owner_id(), kAe);
+  const v1::Command contact = AddContactCommand(client_, "gus", "Gus");
+  EXPECT_THAT(Reject(kAe2, contact), StatusIs(absl::StatusCode::kNotFound));
   v1::Command share;
   share.mutable_share_order()->set_order_id(order);
   share.mutable_share_order()->set_user_id(kAe2);
   Run(kAe, share);
   ASSERT_OK_AND_ASSIGN(v1::OrderView shared, engine_->GetOrder({kAe2}, order));
   EXPECT_EQ(shared.account_owner_id(), "") << "the order alone was shared with them";
+  // Who works an order of the client is told the account is its owner's to change.
+  EXPECT_THAT(Reject(kAe2, contact),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("is not in your book: you work its order ")));
   // As of a moment: the account's owner then.
   AsOf before;
   before.position = store_->Head().position;
