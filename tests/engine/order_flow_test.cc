@@ -2452,7 +2452,7 @@ TEST_F(OrderFlowTest, AnOrderNamesItsAccountsOwnerToThoseWhoSeeTheAccount) {
   EXPECT_EQ(shared.account_owner_id(), "") << "the order alone was shared with them";
   // Who works an order of the client is told the account is its owner's to change.
   EXPECT_THAT(Reject(kAe2, contact),
-              StatusIs(absl::StatusCode::kPermissionDenied,
+              StatusIs(absl::StatusCode::kNotFound,
                        HasSubstr("is not in your book: you work its order ")));
   // As of a moment: the account's owner then.
   AsOf before;
