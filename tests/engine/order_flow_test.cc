@@ -2451,9 +2451,9 @@ TEST_F(OrderFlowTest, AnOrderNamesItsAccountsOwnerToThoseWhoSeeTheAccount) {
   ASSERT_OK_AND_ASSIGN(v1::OrderView shared, engine_->GetOrder({kAe2}, order));
   EXPECT_EQ(shared.account_owner_id(), "") << "the order alone was shared with them";
   // Who works an order of the client is told the account is its owner's to change.
-  EXPECT_THAT(Reject(kAe2, contact),
-              StatusIs(absl::StatusCode::kNotFound,
-                       HasSubstr("is not in your book: you work its order ")));
+  EXPECT_THAT(
+      Reject(kAe2, contact),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr("is not in your book: you work its order ")));
   // As of a moment: the account's owner then.
   AsOf before;
   before.position = store_->Head().position;

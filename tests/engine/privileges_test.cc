@@ -404,7 +404,8 @@ TEST_F(ReassignScopeTest, ABookOfNoAccountsNamesTheOrdersThatMoveOnTheirOwn) {
   EXPECT_THAT(Reject(kManager, ReassignBook(kAe2, kAe)),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("\"ae2\" owns no clients to reassign; the 1 open order they own "
-                                 "is on another's account: move it one by one (ReassignOrders; spotflow order reassign ORDERS USER)")));
+                                 "is on another's account: move it one by one (ReassignOrders; "
+                                 "spotflow order reassign ORDERS USER)")));
   // A misspelt kind (free text) matches nothing: the kinds there are are named.
   v1::Command agency = CreateClientCommand("globex", "Globex");
   agency.mutable_create_client()->set_kind("Agency");

@@ -33,6 +33,14 @@ v1::Command Publish(v1::WorkflowDefinition workflow) {
   return command;
 }
 
+// A request workflow's states (WorkflowTest::DefineRequestFlow): where a request starts, where
+// its first step takes it, and the final state its second takes it to.
+struct RequestStates {
+  const char* start = "submitted";
+  const char* middle = "in_progress";
+  const char* end = "done";
+};
+
 class WorkflowTest : public ::spotflow::testing::EngineTest {
  protected:
   uint32_t Latest(const std::string& order, const std::string& artifact) {
@@ -47,21 +55,22 @@ class WorkflowTest : public ::spotflow::testing::EngineTest {
     const char* role;
   };
   // Publishes "request_flow" (submitted, `first` to in_progress, `second` to the final state
-  // done; each step by ORDER_MANAGE) and defines "marketing_request" on it: a client's item
-  // without revisions or flights, as seed 001's requests are.
-  void DefineRequestFlow(RequestStep first, RequestStep second) {
+  // done, or the names `states` gives; each step by ORDER_MANAGE) and defines
+  // "marketing_request" on it: a client's item without revisions or flights, as seed 001's
+  // requests are.
+  void DefineRequestFlow(RequestStep first, RequestStep second, RequestStates states = {}) {
     v1::WorkflowDefinition flow;
     flow.set_name("request_flow");
-    for (const char* name : {"submitted", "in_progress", "done"}) {
+    for (const char* name : {states.start, states.middle, states.end}) {
       v1::WorkflowState* state = flow.add_states();
       state->set_name(name);
-      state->set_terminal(std::string(name) == "done");
+      state->set_terminal(name == states.end);
     }
     v1::InitialState* initial = flow.add_initial_states();
     initial->set_kind(v1::PRODUCTION);
-    initial->set_state("submitted");
-    for (auto [from, step, to] : {std::tuple{"submitted", first, "in_progress"},
-                                  std::tuple{"in_progress", second, "done"}}) {
+    initial->set_state(states.start);
+    for (auto [from, step, to] : {std::tuple{states.start, first, states.middle},
+                                  std::tuple{states.middle, second, states.end}}) {
       v1::Transition* t = flow.add_transitions();
       t->set_from(from);
       t->set_action(step.action);
@@ -1653,35 +1662,12 @@ TEST_F(WorkflowTest, TheHouseKeepsSomeTypesAndFieldsToItself) {
 // Stats over orders of several workflows (no item type given) count each workflow's states
 // apart, though two share a name: a request's "completed" is not a spot's.
 TEST_F(WorkflowTest, OrderStatsCountEachWorkflowsStatesApart) {
-  v1::WorkflowDefinition flow;
-  flow.set_name("request_flow");
-  for (const char* name : {"awaiting_script", "completed"}) {
-    v1::WorkflowState* state = flow.add_states();
-    state->set_name(name);
-    state->set_terminal(std::string(name) == "completed");
-  }
-  v1::InitialState* initial = flow.add_initial_states();
-  initial->set_kind(v1::PRODUCTION);
-  initial->set_state("awaiting_script");
-  v1::Transition* finish = flow.add_transitions();
-  finish->set_from("awaiting_script");
-  finish->set_action("finish");
-  finish->set_to("completed");
-  finish->set_privilege(v1::ORDER_MANAGE);
-  Run(kAdmin, Publish(flow));
-  v1::Command define;
-  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
-  type->set_name("marketing_request");
-  type->set_key_format("MKT-{seq:3}");
-  type->set_workflow("request_flow");
-  type->mutable_facets()->set_client_link(true);
-  Run(kAdmin, define);
-  v1::Command request = CreateOrderCommand();
-  request.mutable_create_order()->set_item_type("marketing_request");
-  request.mutable_create_order()->clear_flight_start();
-  request.mutable_create_order()->clear_flight_end();
-  Run(kAe, Action(Run(kAe, request).id(), "finish"));
-  Run(kAe, request);
+  DefineRequestFlow({"review", ""}, {"finish", ""},
+                    {"awaiting_script", "script_review", "completed"});
+  const std::string done = Run(kAe, RequestCommand()).id();
+  Run(kAe, Action(done, "review"));
+  Run(kAe, Action(done, "finish"));
+  Run(kAe, RequestCommand());
   OrderIn("completed");
   OrderIn("awaiting_script");
 
@@ -1699,6 +1685,7 @@ TEST_F(WorkflowTest, OrderStatsCountEachWorkflowsStatesApart) {
                                   std::make_tuple(kProductionOrder, "spot_approved", 0u, 1u),
                                   std::make_tuple(kProductionOrder, "completed", 1u, 0u),
                                   std::make_tuple("request_flow", "awaiting_script", 1u, 2u),
+                                  std::make_tuple("request_flow", "script_review", 0u, 1u),
                                   std::make_tuple("request_flow", "completed", 1u, 0u)));
   ASSERT_EQ(stats.owners_size(), 1);
   std::vector<std::tuple<std::string, std::string, uint32_t>> finished;
