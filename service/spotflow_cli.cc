@@ -1104,7 +1104,7 @@ class Client {
       return 0;
     }
     {
-      // No etag for a change that targets no one record (reassigning accounts).
+      // No etag for a change that targets no one record (reassigning several accounts).
       std::printf("ok: %s%s%s%s%s\n", result.key().empty() ? "" : (result.key() + " ").c_str(),
                   result.id().c_str(),
                   result.sub_id().empty() ? ""

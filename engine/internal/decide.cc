@@ -2193,9 +2193,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
     for (const auto& [position, id] : state_.clients_by_creation()) {
       const v1::ClientView* client = state_.FindClient(id);
       if (client->deleted() || client->owner_id() != from->user_id()) continue;
-      if (!IsOfKind(*client, kind)) {
-        continue;
-      }
+      if (!IsOfKind(*client, kind)) continue;
       clients.push_back(client);
     }
     if (clients.empty()) {
@@ -2251,19 +2249,16 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
                      " orders; the limit is ", kMaxOrdersReassigned, " at once"));
   }
   absl::flat_hash_set<std::string> only;  // Order ids.
+  const absl::flat_hash_set<std::string> named_clients(c.client_ids().begin(),
+                                                       c.client_ids().end());
   for (const std::string& name : c.only_orders().order_ids()) {
     ASSIGN_OR_RETURN(const v1::OrderView* order, LoadOrder(name, "only_orders"));
+    const bool account_named = named_clients.contains(order->client_id());
     // Already with one who takes the accounts, on an account named (a repeat): as it is.
-    if (named.contains(order->owner_id()) &&
-        std::find(c.client_ids().begin(), c.client_ids().end(), order->client_id()) !=
-            c.client_ids().end()) {
-      continue;
-    }
+    if (account_named && named.contains(order->owner_id())) continue;
     // Its account named, but already with one who takes it: nothing moves with it.
     if (const v1::ClientView* account = state_.FindClient(order->client_id());
-        account != nullptr && named.contains(account->owner_id()) &&
-        std::find(c.client_ids().begin(), c.client_ids().end(), account->client_id()) !=
-            c.client_ids().end()) {
+        account_named && account != nullptr && named.contains(account->owner_id())) {
       return absl::FailedPreconditionError(absl::StrCat(
           "account \"", account->client_id(), "\" is already \"", account->owner_id(),
           "\"'s, so order ", Name(*order),
