@@ -838,6 +838,7 @@ void EngineImpl::RebuildMovesLocked(const std::vector<v1::DomainEvent>& events,
       v1::AccountMoved* moved = result->add_moved_accounts();
       moved->set_client_id(changed.client_id());
       moved->set_new_owner(changed.new_owner());
+      moved->set_old_owner(changed.old_owner());
       takers.insert(changed.new_owner());
     } else if (event.has_order_owner_changed()) {
       // The order moved with its account, which the order names.

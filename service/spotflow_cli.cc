@@ -357,11 +357,14 @@ const std::vector<VerbSpec>& Verbs() {
                          "               (changes only what is given; --email= clears it)",
        2, 2, {"name", "email", "phone", "title"}, true},
       {"contact remove", "CLIENT CONTACT", 2, 2, {}, true},
-      {"accounts reassign", "FROM_USER TO_USER[,TO_USER...] [--client ID[,ID...] | --kind KIND]\n"
-                            "               (without --client: every client FROM_USER owns, or those\n"
-                            "               of a kind, with their open orders; several TO_USERs share\n"
-                            "               them, each account to whoever has the fewest open orders;\n"
-                            "               --dry-run lists what would move)\n"
+      {"accounts reassign", "FROM_USER[,FROM_USER...] TO_USER[,TO_USER...] [--client ID[,ID...] |\n"
+                            "               --kind KIND]   (without --client: every client FROM_USER\n"
+                            "               owns, or those of a kind, with their open orders; several\n"
+                            "               FROM_USERs give at once; several TO_USERs share them, each\n"
+                            "               account to whoever has the fewest open orders; --dry-run\n"
+                            "               lists what would move)\n"
+                            "               FROM_USER '*': whoever holds the accounts --client names,\n"
+                            "               or every account of --kind within your reach (an audience)\n"
                             "               [--orders ID[,ID...] | --no-orders]   (only those of the\n"
                             "               open orders go with the accounts, or none: the exact way\n"
                             "               back of an earlier move, as it prints)",
@@ -1144,82 +1147,115 @@ class Client {
                 absl::StrJoin(commands, "\n" + std::string(lead.size(), ' ')).c_str());
   }
 
-  // Which accounts and orders moved (or would) from `from`, to whom, and the way back.
+  // Which accounts and orders moved (or would), from whom (`from` when the server does not
+  // say, as one from before several givers), to whom, and the way back to each giver.
   void PrintAccountsMoved(const std::string& from, const std::vector<std::string>& takers,
                           bool by_kind, const v1::CommandResult& result) {
-    if (by_kind && result.moved_accounts().empty()) {
+    if (by_kind && result.moved_accounts().empty() && !from.empty()) {
       // A server from before client_kind would have moved every account of theirs.
       std::fprintf(stderr,
                    "spotflow: the server did not say which accounts moved: it may not know "
                    "--kind and have moved all of %s's; check with spotflow client list\n",
                    from.c_str());
     }
-    // Per taker, in the order given: their accounts and open orders. From a server that does
-    // not name the moves (moved_accounts), the streams written say what moved, not to whom.
+    struct Moved {
+      std::vector<std::string> clients, orders;  // Orders by key.
+    };
+    // Per taker, in the order given: their accounts and open orders; and per giver and taker,
+    // what goes back. From a server that does not name the moves (moved_accounts), the
+    // streams written say what moved, not to whom.
     std::vector<std::string> names = takers;
-    std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> to;
+    std::map<std::string, Moved> to;
+    std::vector<std::string> givers;  // In the order the moves name them.
+    std::map<std::pair<std::string, std::string>, Moved> back_to;  // (giver, taker).
     std::map<std::string, std::string> key_of;  // Order id -> its key, to name it by.
     for (const v1::OrderMoved& m : result.moved_orders()) {
       if (!m.key().empty()) key_of[m.order_id()] = m.key();
     }
     for (const v1::AccountMoved& m : result.moved_accounts()) {
-      to[m.new_owner()].first.push_back(m.client_id());
+      const std::string giver = m.old_owner().empty() ? from : m.old_owner();
+      if (std::find(givers.begin(), givers.end(), giver) == givers.end()) givers.push_back(giver);
+      Moved& back = back_to[{giver, m.new_owner()}];
+      back.clients.push_back(m.client_id());
+      to[m.new_owner()].clients.push_back(m.client_id());
       for (const std::string& order : m.order_ids()) {
         auto key = key_of.find(order);
-        to[m.new_owner()].second.push_back(key == key_of.end() ? order : key->second);
+        const std::string& name = key == key_of.end() ? order : key->second;
+        to[m.new_owner()].orders.push_back(name);
+        back.orders.push_back(name);
+      }
+    }
+    // From whom each account came, when several gave.
+    std::map<std::string, std::string> giver_of;
+    if (givers.size() > 1) {
+      for (const v1::AccountMoved& m : result.moved_accounts()) {
+        giver_of[m.client_id()] = absl::StrCat(" (", m.old_owner(), "'s)");
       }
     }
     if (result.moved_accounts().empty()) {
       names = {takers.size() == 1 ? takers[0] : ""};
       for (const v1::StreamEtag& written : result.streams()) {
         absl::string_view id = written.stream_id();
-        if (absl::ConsumePrefix(&id, "client-")) to[names[0]].first.emplace_back(id);
-        if (absl::ConsumePrefix(&id, "order-")) to[names[0]].second.emplace_back(id);
+        if (absl::ConsumePrefix(&id, "client-")) to[names[0]].clients.emplace_back(id);
+        if (absl::ConsumePrefix(&id, "order-")) to[names[0]].orders.emplace_back(id);
+      }
+      if (!from.empty() && !names[0].empty()) {
+        givers = {from};
+        back_to[{from, names[0]}] = to[names[0]];
       }
     }
     const bool dry = result.validate_only();
-    std::vector<std::string> back;
-    std::vector<std::string> unreachable;  // Takers whose accounts the caller may not move.
-    std::vector<std::string> refused;      // Why a way back would be refused now, otherwise.
     for (const std::string& taker : names) {
-      const auto& [clients, orders] = to[taker];
+      const Moved& moved = to[taker];
       if (names.size() > 1) {
         std::printf("  to %s:\n", taker.c_str());
-        if (clients.empty()) {
+        if (moved.clients.empty()) {
           std::printf(
               "    nothing (each account goes to whoever has the fewest open orders so "
               "far, counting those they own already)\n");
         }
       }
       const char* indent = names.size() > 1 ? "    " : "  ";
-      if (!clients.empty()) {
+      if (!moved.clients.empty()) {
+        std::vector<std::string> clients;
+        for (const std::string& client : moved.clients) {
+          clients.push_back(absl::StrCat(client, giver_of[client]));
+        }
         std::printf("%s%s: %s\n", indent, dry ? "clients it would move" : "clients",
                     absl::StrJoin(clients, ", ").c_str());
-        // The way back, while nothing else has changed: the same accounts the other way, with
-        // the orders that came with them and not those the taker owned on them before.
-        if (!taker.empty()) {
-          back.push_back(absl::StrCat(
-              "spotflow accounts reassign ", taker, " ", from, " --client ",
-              absl::StrJoin(clients, ","),
-              orders.empty() ? " --no-orders"
-                             : absl::StrCat(" --orders ", absl::StrJoin(orders, ","))));
-          if (!dry) {
-            const grpc::Status way_back = TryReassignAccounts(taker, from, clients, orders);
-            if (way_back.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
-              unreachable.push_back(taker);
-            } else if (!way_back.ok()) {
-              refused.push_back(way_back.error_message());
-            }
-          }
-        }
       }
-      if (!orders.empty()) {
+      if (!moved.orders.empty()) {
         std::printf("%s%s: %s\n", indent, dry ? "open orders it would move" : "open orders",
-                    absl::StrJoin(orders, ", ").c_str());
+                    absl::StrJoin(moved.orders, ", ").c_str());
       }
     }
-    if (dry || back.empty()) return;
-    PrintWayBack(from, back);
+    if (dry) return;
+    // The way back to each giver, while nothing else has changed: the same accounts the other
+    // way, with the orders that came with them and not those the taker owned on them before.
+    std::vector<std::string> unreachable;  // Takers whose accounts the caller may not move.
+    std::vector<std::string> refused;      // Why a way back would be refused now, otherwise.
+    for (const std::string& giver : givers) {
+      std::vector<std::string> back;
+      for (const std::string& taker : names) {
+        auto it = back_to.find({giver, taker});
+        if (it == back_to.end()) continue;
+        const auto& [clients, orders] = it->second;
+        back.push_back(absl::StrCat("spotflow accounts reassign ", taker, " ", giver, " --client ",
+                                    absl::StrJoin(clients, ","),
+                                    orders.empty()
+                                        ? " --no-orders"
+                                        : absl::StrCat(" --orders ", absl::StrJoin(orders, ","))));
+        const grpc::Status way_back = TryReassignAccounts(taker, giver, clients, orders);
+        if (way_back.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+          if (std::find(unreachable.begin(), unreachable.end(), taker) == unreachable.end()) {
+            unreachable.push_back(taker);
+          }
+        } else if (!way_back.ok()) {
+          refused.push_back(way_back.error_message());
+        }
+      }
+      if (!back.empty()) PrintWayBack(giver, back);
+    }
     if (!unreachable.empty()) {
       std::printf(
           "  (you may not move %s accounts back yourself: ask a manager whose reach takes in "
@@ -3045,7 +3081,24 @@ int Client::Run(const std::string& verb, const Args& args) {
   }
   if (verb == "accounts" && sub == "reassign") {
     v1::ReassignAccountsRequest request;
-    request.mutable_reassign_accounts()->set_from_owner(rest(1, "the user giving the accounts"));
+    // FROM, FROM,FROM,... (several give at once), or * (whoever holds the accounts named or of
+    // the kind: an audience).
+    const std::string giving = rest(1, "the user giving the accounts, or * for whoever holds them");
+    std::vector<std::string> givers = absl::StrSplit(giving, ',');
+    if (giving == "*") {
+      givers.clear();
+      if (!args.Has("client") && !args.Has("kind")) {
+        Usage(
+            "* moves the accounts named (--client) or of a kind (--kind) from whoever holds "
+            "them; give one");
+      }
+    } else if (givers.size() == 1) {
+      request.mutable_reassign_accounts()->set_from_owner(givers[0]);
+    } else {
+      for (const std::string& giver : givers) {
+        request.mutable_reassign_accounts()->add_from_owners(giver);
+      }
+    }
     // TO, or TO,TO,...: the accounts spread over several (ReassignAccounts.spread_to).
     const std::vector<std::string> takers = absl::StrSplit(rest(2, "the user taking them"), ',');
     if (takers.size() == 1) {
@@ -3078,7 +3131,7 @@ int Client::Run(const std::string& verb, const Args& args) {
       request.mutable_reassign_accounts()->set_client_kind(args.Get("kind"));
     }
     // Which accounts and orders moved (or would), to whom, and the way back.
-    const std::string from = request.reassign_accounts().from_owner();
+    const std::string from = givers.size() == 1 ? givers[0] : "";
     const bool by_kind = args.Has("kind");
     const auto moved = [this, &from, &takers, by_kind](const v1::CommandResult& result) {
       PrintAccountsMoved(from, takers, by_kind, result);

@@ -2136,15 +2136,47 @@ std::string Decider::OpenOrdersElsewhere(const v1::UserView& user) const {
 absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_etag) {
   decision_.turns = {kDirectoryTurn};  // Its rules look across users.
   RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, "reassign accounts"));
-  ASSIGN_OR_RETURN(const v1::UserView* from, LoadUser("from_owner", c.from_owner(), false));
-  // Whose book the caller may move follows from its owner alone (State::Allows): refused
-  // here, before the accounts are listed, an answer tells nothing of a book beyond reach
-  // (which accounts, of what kind). Each account is checked again below, on the record.
-  if (!IsSystem() &&
-      !state_.ReachesAsOwner(actor_, ScopeOf(v1::ACCOUNT_REASSIGN), from->user_id())) {
-    return Denied(v1::ACCOUNT_REASSIGN,
-                  absl::StrCat("reassign the accounts of user \"", from->user_id(), "\""));
+  // Who gives the accounts: from_owner, those from_owners names, or, with neither, whoever
+  // holds each account named or of the kind (an audience).
+  if (!c.from_owner().empty() && !c.from_owners().empty()) {
+    return absl::InvalidArgumentError(
+        "give from_owner (one user gives the accounts) or from_owners (several do), not both");
   }
+  if (c.from_owners_size() == 1) {
+    return absl::InvalidArgumentError("from_owners names one user; give them as from_owner");
+  }
+  const char* from_field = c.from_owners().empty() ? "from_owner" : "from_owners";
+  std::vector<std::string> giver_ids(c.from_owners().begin(), c.from_owners().end());
+  if (!c.from_owner().empty()) giver_ids.push_back(c.from_owner());
+  if (giver_ids.empty() && c.client_ids().empty() &&
+      absl::StripAsciiWhitespace(c.client_kind()).empty()) {
+    return absl::InvalidArgumentError(
+        "name who gives the accounts (from_owner), or the accounts: client_ids, or client_kind "
+        "for every account of a kind within your reach, whoever holds it");
+  }
+  std::vector<const v1::UserView*> givers;
+  absl::flat_hash_set<std::string> giving;  // The givers' ids.
+  for (const std::string& id : giver_ids) {
+    ASSIGN_OR_RETURN(const v1::UserView* from, LoadUser(from_field, id, false));
+    if (!giving.insert(from->user_id()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", id, "\" is named twice among those giving accounts (from_owners)"));
+    }
+    // Whose book the caller may move follows from its owner alone (State::Allows): refused
+    // here, before the accounts are listed, an answer tells nothing of a book beyond reach
+    // (which accounts, of what kind). Each account is checked again below, on the record.
+    if (!IsSystem() &&
+        !state_.ReachesAsOwner(actor_, ScopeOf(v1::ACCOUNT_REASSIGN), from->user_id())) {
+      return Denied(v1::ACCOUNT_REASSIGN,
+                    absl::StrCat("reassign the accounts of user \"", from->user_id(), "\""));
+    }
+    givers.push_back(from);
+  }
+  // The givers as a person reads them: "ava", or "ava" and "ben".
+  std::vector<std::string> quoted;
+  for (const v1::UserView* from : givers)
+    quoted.push_back(absl::StrCat("\"", from->user_id(), "\""));
+  const std::string from_names = absl::StrJoin(quoted, ", ");
   // Who takes the accounts: to_owner, or those spread_to names.
   if (!c.spread_to().empty() && !c.to_owner().empty()) {
     return absl::InvalidArgumentError(
@@ -2174,10 +2206,10 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
   if (ids.empty()) ids.push_back(c.to_owner());
   for (const std::string& id : ids) {
     ASSIGN_OR_RETURN(const v1::UserView* to, LoadUser(field, id));
-    if (from->user_id() == to->user_id()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "\"", from->user_id(), "\" gives the accounts (from_owner) and is named to take them (",
-          field, "); name someone else to take them"));
+    if (giving.contains(to->user_id())) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", to->user_id(), "\" gives the accounts (",
+                                                     from_field, ") and is named to take them (",
+                                                     field, "); name someone else to take them"));
     }
     if (!named.insert(to->user_id()).second) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -2189,28 +2221,44 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
   }
   std::vector<const v1::ClientView*> clients;
   if (c.client_ids().empty()) {
-    // Every account of theirs, or an audience: those of a kind, as people type it.
+    // Every account of the givers, or an audience: those of a kind, as people type it. With
+    // no giver named, every account of the kind within the caller's reach, but those a taker
+    // holds already. `theirs` are the accounts whichever kind, to name the kinds there are.
+    std::set<std::string> kinds;
+    bool already = false;  // An audience's account a taker holds: the move is so (a repeat).
     for (const auto& [position, id] : state_.clients_by_creation()) {
       const v1::ClientView* client = state_.FindClient(id);
-      if (client->deleted() || client->owner_id() != from->user_id()) continue;
-      if (!IsOfKind(*client, kind)) continue;
-      clients.push_back(client);
-    }
-    if (clients.empty()) {
-      // A kind is free text: a misspelt one matches nothing. Name the kinds there are.
-      std::set<std::string> kinds;
-      for (const auto& [position, id] : state_.clients_by_creation()) {
-        const v1::ClientView* client = state_.FindClient(id);
-        if (!client->deleted() && client->owner_id() == from->user_id()) {
-          kinds.insert(client->kind().empty() ? "(none)" : absl::AsciiStrToLower(client->kind()));
+      if (client->deleted()) continue;
+      if (givers.empty()) {
+        if (!IsSystem() && !state_.Allows(actor_, v1::ACCOUNT_REASSIGN, *client, now_)) continue;
+        if (named.contains(client->owner_id())) {
+          already = already || IsOfKind(*client, kind);
+          continue;
         }
+      } else if (!giving.contains(client->owner_id())) {
+        continue;
       }
-      return absl::FailedPreconditionError(absl::StrCat(
-          "user \"", from->user_id(), "\" owns no clients",
-          kind.empty() ? "" : absl::StrCat(" of kind \"", kind, "\""), " to reassign",
-          kinds.empty()
-              ? OpenOrdersElsewhere(*from)
-              : absl::StrCat(" (their clients' kinds: ", absl::StrJoin(kinds, ", "), ")")));
+      kinds.insert(client->kind().empty() ? "(none)" : absl::AsciiStrToLower(client->kind()));
+      if (IsOfKind(*client, kind)) clients.push_back(client);
+    }
+    if (clients.empty() && !already) {
+      // A kind is free text: a misspelt one matches nothing. Name the kinds there are.
+      const std::string kinds_there = absl::StrCat(givers.size() == 1 ? "their" : "those",
+                                                   " clients' kinds: ", absl::StrJoin(kinds, ", "));
+      if (givers.empty()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("no client of kind \"", kind,
+                         "\" within your reach is held by others than those "
+                         "named to take them",
+                         kinds.empty() ? "" : absl::StrCat(" (", kinds_there, ")")));
+      }
+      return absl::FailedPreconditionError(
+          absl::StrCat(givers.size() == 1 ? "user " : "users ", from_names,
+                       givers.size() == 1 ? " owns" : " own", " no clients",
+                       kind.empty() ? "" : absl::StrCat(" of kind \"", kind, "\""), " to reassign",
+                       !kinds.empty()       ? absl::StrCat(" (", kinds_there, ")")
+                       : givers.size() == 1 ? OpenOrdersElsewhere(*givers.front())
+                                            : ""));
     }
   } else {
     absl::flat_hash_set<std::string> seen;
@@ -2228,14 +2276,15 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
       // Already with one who takes the accounts (a repeat of the command): left as it is, as
       // ReassignOrders leaves an order its new owner has already.
       if (named.contains(client->owner_id())) continue;
-      if (client->owner_id() != from->user_id()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "client \"", id, "\" is owned by \"", client->owner_id(), "\", not \"", from->user_id(),
-            "\"; it is theirs to give: spotflow accounts reassign ", client->owner_id(), " ",
-            c.to_owner().empty() ? "USER" : c.to_owner(), " --client ", id,
-            !c.has_only_orders()                  ? ""
-            : c.only_orders().order_ids().empty() ? " --no-orders"
-                                                  : " --orders ORDERS"));
+      if (!givers.empty() && !giving.contains(client->owner_id())) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("client \"", id, "\" is owned by \"", client->owner_id(), "\", not ",
+                         givers.size() == 1 ? "" : "by any of ", from_names,
+                         "; it is theirs to give: spotflow accounts reassign ", client->owner_id(),
+                         " ", c.to_owner().empty() ? "USER" : c.to_owner(), " --client ", id,
+                         !c.has_only_orders()                  ? ""
+                         : c.only_orders().order_ids().empty() ? " --no-orders"
+                                                               : " --orders ORDERS"));
       }
       clients.push_back(client);
     }
@@ -2269,10 +2318,13 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
     const bool on_them = std::any_of(
         clients.begin(), clients.end(),
         [&](const v1::ClientView* client) { return client->client_id() == order->client_id(); });
-    if (!on_them || order->owner_id() != from->user_id() || !IsOpen(*order)) {
+    // An order goes with its account from the account's owner, who gives it.
+    const v1::ClientView* account = state_.FindClient(order->client_id());
+    if (!on_them || order->owner_id() != account->owner_id() || !IsOpen(*order)) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "order ", Name(*order), " is not an open order of \"", from->user_id(),
-          "\" on the accounts moved, so it cannot move with them (only_orders); move it on its "
+          "order ", Name(*order), " is not an open order of ",
+          on_them ? absl::StrCat("\"", account->owner_id(), "\"") : from_names,
+          " on the accounts moved, so it cannot move with them (only_orders); move it on its "
           "own: spotflow order reassign ",
           order->key().empty() ? order->order_id() : order->key(), " USER"));
     }
@@ -2288,7 +2340,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
     AlsoInTurnOf(ClientStream(clients[i]->client_id()));
     for (uint64_t position : state_.OrdersOfClient(clients[i]->client_id())) {
       const v1::OrderView* order = &state_.OrderCreatedAt(position);
-      if (order->owner_id() != from->user_id() || !IsOpen(*order)) continue;
+      if (order->owner_id() != clients[i]->owner_id() || !IsOpen(*order)) continue;
       if (some_orders && !only.contains(order->order_id())) continue;
       open[i].push_back(order);
     }
@@ -2324,11 +2376,12 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
     v1::ClientOwnerChanged* e =
         Emit(ClientStream(client->client_id()), client->version()).mutable_client_owner_changed();
     e->set_client_id(client->client_id());
-    e->set_old_owner(from->user_id());
+    e->set_old_owner(client->owner_id());
     e->set_new_owner(to->user_id());
     v1::AccountMoved* moved = decision_.result.add_moved_accounts();
     moved->set_client_id(client->client_id());
     moved->set_new_owner(to->user_id());
+    moved->set_old_owner(client->owner_id());
   }
   // Then the orders, in creation order across the accounts.
   std::map<uint64_t, size_t> account_of;  // Creation position -> the account's index.

@@ -2712,6 +2712,106 @@ TEST_F(OrderFlowTest, AccountsOfAKindMoveAndTheOthersStay) {
   EXPECT_THAT(Reject(kManager, reassign), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// Seed 004's "Reassign More Relationships": several give their books in one command, each
+// account with its own owner's open orders; and accounts named with no giver move from
+// whoever holds them. Each move names who gave it, for the way back.
+TEST_F(OrderFlowTest, SeveralGiveTheirAccountsAtOnceEachWithTheirOwnOrders) {
+  AddUser("ae3", engine::kAccountExecutive);
+  const std::string acme_order = CreateOrder();  // ae's, on acme (ae's).
+  const std::string hooli = Run(kAe2, CreateClientCommand("hooli", "Hooli")).id();
+  v1::Command on_hooli = CreateOrderCommand();
+  on_hooli.mutable_create_order()->set_client_id(hooli);
+  const std::string hooli_order = Run(kAe2, on_hooli).id();
+  // ae2's order on ae's account stays ae2's: only the account's owner's orders go with it.
+  v1::Command handed;
+  handed.mutable_reassign_orders()->add_order_ids(CreateOrder());
+  handed.mutable_reassign_orders()->set_to_owner(kAe2);
+  Run(kManager, handed);
+  const std::string ae2_on_acme = handed.reassign_orders().order_ids(0);
+
+  v1::Command both;
+  both.mutable_reassign_accounts()->add_from_owners(kAe);
+  both.mutable_reassign_accounts()->add_from_owners(kAe2);
+  both.mutable_reassign_accounts()->set_to_owner("ae3");
+  both.set_request_id("both-books");
+  const v1::CommandResult done = Run(kManager, both);
+  const auto moves = [](const v1::CommandResult& result) {
+    std::vector<std::string> out;
+    for (const v1::AccountMoved& m : result.moved_accounts()) {
+      out.push_back(absl::StrCat(m.old_owner(), ":", m.client_id(), "->", m.new_owner(), " (",
+                                 absl::StrJoin(m.order_ids(), ","), ")"));
+    }
+    return out;
+  };
+  EXPECT_THAT(moves(done), ElementsAre(absl::StrCat("ae:", client_, "->ae3 (", acme_order, ")"),
+                                       absl::StrCat("ae2:hooli->ae3 (", hooli_order, ")")));
+  EXPECT_EQ(done.id(), "ae3");
+  EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), "ae3");
+  EXPECT_EQ(engine_->GetClient({kManager}, hooli)->owner_id(), "ae3");
+  EXPECT_EQ(Order(acme_order).owner_id(), "ae3");
+  EXPECT_EQ(Order(hooli_order).owner_id(), "ae3");
+  EXPECT_EQ(Order(ae2_on_acme).owner_id(), kAe2) << "not the account owner's order";
+  // A repeat answers as the first did, givers included.
+  const v1::CommandResult repeat = Run(kManager, both);
+  EXPECT_TRUE(repeat.deduplicated());
+  EXPECT_EQ(moves(repeat), moves(done));
+
+  // With no giver, the accounts named move from whoever holds them: acme back to ae, hooli
+  // (ae3's now) and a new one of ae2's, each with its owner's orders.
+  const std::string initech = Run(kAe2, CreateClientCommand("initech", "Initech")).id();
+  v1::Command named;
+  named.mutable_reassign_accounts()->add_client_ids(hooli);
+  named.mutable_reassign_accounts()->add_client_ids(initech);
+  named.mutable_reassign_accounts()->set_to_owner(kAe);
+  const v1::CommandResult back = Run(kManager, named);
+  EXPECT_THAT(moves(back),
+              ElementsAre(absl::StrCat("ae3:hooli->ae (", hooli_order, ")"), "ae2:initech->ae ()"));
+  EXPECT_EQ(Order(hooli_order).owner_id(), kAe);
+}
+
+TEST_F(OrderFlowTest, SeveralGiversAreRefusedWithoutWritingWhenNamedWrong) {
+  CreateOrder();
+  const auto from = [](std::vector<std::string> givers, const std::string& to,
+                       const std::string& from_owner = "") {
+    v1::Command command;
+    command.mutable_reassign_accounts()->set_from_owner(from_owner);
+    for (const std::string& user : givers) {
+      command.mutable_reassign_accounts()->add_from_owners(user);
+    }
+    command.mutable_reassign_accounts()->set_to_owner(to);
+    return command;
+  };
+  EXPECT_THAT(Reject(kManager, from({kAe, kAe2}, kManager, kAe)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not both")));
+  EXPECT_THAT(Reject(kManager, from({kAe}, kManager)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("give them as from_owner")));
+  EXPECT_THAT(Reject(kManager, from({kAe, kAe}, kManager)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("\"ae\" is named twice among those giving accounts")));
+  EXPECT_THAT(Reject(kManager, from({kAe, kAe2}, kAe2)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("\"ae2\" gives the accounts (from_owners) and is named to take "
+                                 "them (to_owner)")));
+  EXPECT_THAT(Reject(kManager, from({kAe, "nobody"}, kManager)),
+              StatusIs(absl::StatusCode::kNotFound));
+  // Neither a giver nor the accounts: not "everything".
+  EXPECT_THAT(Reject(kManager, from({}, kManager)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("name who gives the accounts (from_owner), or the accounts")));
+  // An account named that none of them holds.
+  v1::Command other = from({kAe2, kManager}, "ae3");
+  AddUser("ae3", engine::kAccountExecutive);
+  other.mutable_reassign_accounts()->add_client_ids(client_);
+  EXPECT_THAT(Reject(kManager, other),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is owned by \"ae\", not by any of \"ae2\", \"manager\"")));
+  // Givers with no accounts at all.
+  EXPECT_THAT(Reject(kManager, from({kAe2, kManager}, "ae3")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("users \"ae2\", \"manager\" own no clients to reassign")));
+  EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), kAe);
+}
+
 TEST_F(OrderFlowTest, ASpreadIsRefusedWithoutWritingWhenItsTakersAreWrong) {
   CreateOrder();
   const auto spread = [](std::vector<std::string> to, const std::string& to_owner = "") {

@@ -423,6 +423,73 @@ TEST_F(ReassignScopeTest, ABookOfNoAccountsNamesTheOrdersThatMoveOnTheirOwn) {
   EXPECT_EQ(engine_->GetClient({kManager}, "globex")->owner_id(), kAe2);
 }
 
+// Seed 004's "Assign by Audience": with no giver, every account of a kind within the
+// caller's reach moves, whoever holds it; accounts beyond reach are neither moved nor told.
+TEST_F(ReassignScopeTest, AnAudienceTakesOnlyTheAccountsWithinReach) {
+  for (const auto& [owner, id, kind] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {kAe, "globex", "agency"},
+           {"bo", "bo-agency", "Agency"},
+           {"bo", "bo-direct", "advertiser"},
+           {"cy", "cy-agency", "agency"},
+           {"lead", "lead-agency", "agency"},
+           {"lead", "lead-direct", "advertiser"}}) {
+    v1::Command create = CreateClientCommand(id, id);
+    create.mutable_create_client()->set_kind(kind);
+    Run(owner, create);
+  }
+  v1::Command audience;
+  audience.mutable_reassign_accounts()->set_client_kind("agency");
+  audience.mutable_reassign_accounts()->set_to_owner("bo");
+  // The lead reaches their own and bo's: bo's agency is bo's already, so only theirs moves.
+  const v1::CommandResult moved = Run("lead", audience);
+  ASSERT_EQ(moved.moved_accounts_size(), 1);
+  EXPECT_EQ(moved.moved_accounts(0).client_id(), "lead-agency");
+  EXPECT_EQ(moved.moved_accounts(0).old_owner(), "lead");
+  EXPECT_EQ(engine_->GetClient({kAdmin}, "globex")->owner_id(), kAe);
+  EXPECT_EQ(engine_->GetClient({kAdmin}, "cy-agency")->owner_id(), "cy");
+  // Again: every such account within reach is bo's, so it is so already and nothing is written.
+  const uint64_t head = store_->Head().position;
+  const v1::CommandResult again = Run("lead", audience);
+  EXPECT_THAT(again.moved_accounts(), ::testing::IsEmpty());
+  EXPECT_EQ(store_->Head().position, head);
+  // A kind none within reach has: the kinds there are within it are named, and nothing beyond
+  // it (bo's accounts are the taker's).
+  audience.mutable_reassign_accounts()->set_client_kind("agnecy");
+  const absl::Status none = Reject("lead", audience);
+  EXPECT_THAT(none, StatusIs(absl::StatusCode::kFailedPrecondition,
+                             HasSubstr("no client of kind \"agnecy\" within your reach is held "
+                                       "by others than those named to take them (those "
+                                       "clients' kinds: advertiser)")));
+  audience.mutable_reassign_accounts()->set_client_kind("agency");
+  // A sales manager's audience is the house's (ALL): every agency account but the taker's.
+  audience.mutable_reassign_accounts()->set_to_owner("cy");
+  const v1::CommandResult all = Run(kManager, audience);
+  std::vector<std::string> gave;
+  for (const v1::AccountMoved& m : all.moved_accounts()) {
+    gave.push_back(absl::StrCat(m.old_owner(), ":", m.client_id()));
+  }
+  EXPECT_THAT(gave, ::testing::ElementsAre("ae:globex", "bo:bo-agency", "bo:lead-agency"));
+  // An associate's audience is their own book: bo has no agency left, cy's stay.
+  EXPECT_THAT(Reject("bo", audience), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                               HasSubstr("(those clients' kinds: advertiser)")));
+  // Several givers, one beyond reach: the whole is refused, telling nothing of their book.
+  v1::Command two;
+  two.mutable_reassign_accounts()->add_from_owners("bo");
+  two.mutable_reassign_accounts()->add_from_owners("cy");
+  two.mutable_reassign_accounts()->set_to_owner("lead");
+  const absl::Status beyond = Reject("lead", two);
+  EXPECT_THAT(beyond, StatusIs(absl::StatusCode::kPermissionDenied,
+                               HasSubstr("may not reassign the accounts of user \"cy\"")));
+  EXPECT_THAT(beyond.message(), ::testing::Not(HasSubstr("cy-agency")));
+  // An account named beyond reach, with no giver, is refused as any such account.
+  v1::Command named;
+  named.mutable_reassign_accounts()->add_client_ids("cy-agency");
+  named.mutable_reassign_accounts()->set_to_owner("lead");
+  EXPECT_FALSE(Reject("lead", named).ok());
+  EXPECT_EQ(engine_->GetClient({kAdmin}, "cy-agency")->owner_id(), "cy");
+}
+
 TEST_F(ReassignScopeTest, ABookBeyondReachIsRefusedWithoutTellingWhatItHolds) {
   Run(kAe, CreateClientCommand("globex", "Globex"));  // The AE's second account.
   // Neither the accounts' names nor whether the AE has accounts of a kind: the same answer.

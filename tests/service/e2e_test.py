@@ -1353,6 +1353,44 @@ def main():
                in same.stdout, "the same owner again changes nothing: " + same.stdout)
         expect(run_cli("client", "update", "globex", "--owner", "mia", token=mia).returncode == 0,
                "globex back to mia")
+        # Seed 004's "Reassign More Relationships": sam and mia give at once, each account
+        # with its own owner's orders, and the way back goes to each giver, exact.
+        def owners_of(clients):
+            found = {}
+            for client in clients:
+                listed = api.call("Orders", "ListOrders",
+                                  service_pb2.ListOrdersRequest(client_id=client, page_size=100),
+                                  service_pb2.ListOrdersResponse, mia)
+                found.update({o.order_id: o.owner_id for o in listed.orders})
+            accounts = {c: api.call("Clients", "GetClient",
+                                    service_pb2.GetClientRequest(client_id=c),
+                                    domain_pb2.ClientView, mia).owner_id for c in clients}
+            return found, accounts
+        before_both = owners_of(["acme", "globex"])
+        expect(before_both[1] == {"acme": "sam", "globex": "mia"}, repr(before_both))
+        both = run_cli("accounts", "reassign", "sam,mia", "ava", "--client", "acme,globex",
+                       token=mia)
+        backs = re.findall(r"^  to move them back to (\w+): (spotflow .*)$", both.stdout, re.M)
+        expect(both.returncode == 0 and "  clients: acme (sam's), globex (mia's)\n" in both.stdout
+               and [giver for giver, _ in backs] == ["sam", "mia"]
+               and owners_of(["acme", "globex"])[1] == {"acme": "ava", "globex": "ava"},
+               "several give at once, and the way back goes to each: " + both.stdout + both.stderr)
+        for _, command in backs:
+            expect(run_cli(*command.split()[1:], token=mia).returncode == 0, command)
+        expect(owners_of(["acme", "globex"]) == before_both,
+               "each way back leaves the accounts and every order as they were")
+        # Seed 004's "Assign by Audience": * moves every account of a kind within reach,
+        # whoever holds it; without --client or --kind it is a usage error.
+        audience = run_cli("accounts", "reassign", "*", "ava", "--kind", "advertiser",
+                           "--dry-run", token=mia)
+        expect(audience.returncode == 0 and "acme (sam's)" in audience.stdout
+               and "globex (mia's)" in audience.stdout,
+               "an audience across owners: " + audience.stdout + audience.stderr)
+        before = api.head(admin)
+        everything = run_cli("accounts", "reassign", "*", "ava", token=mia)
+        expect(everything.returncode == 2 and "* moves the accounts named (--client) or of a "
+               "kind (--kind)" in everything.stderr and api.head(admin) == before,
+               "* alone is a usage error: " + everything.stderr)
         on_mias = run_cli("order", "list", "--account-owner", "mia", token=mia)
         expect(on_mias.returncode == 0 and order_id in on_mias.stdout
                and order_id not in run_cli("order", "list", "--owner", "mia", token=mia).stdout,
