@@ -363,11 +363,11 @@ const std::vector<VerbSpec>& Verbs() {
                             "               FROM_USERs give at once; several TO_USERs share them, each\n"
                             "               account to whoever has the fewest open orders; --dry-run\n"
                             "               lists what would move)\n"
-                            "               FROM_USER '*': whoever holds the accounts --client names,\n"
-                            "               or every account of --kind within your reach (an audience)\n"
                             "               [--orders ID[,ID...] | --no-orders]   (only those of the\n"
                             "               open orders go with the accounts, or none: the exact way\n"
-                            "               back of an earlier move, as it prints)",
+                            "               back of an earlier move, as it prints)\n"
+                            "               FROM_USER '*': whoever holds the accounts --client names,\n"
+                            "               or every account of --kind within your reach (an audience)",
        2, 2, {"client", "kind", "orders", "no-orders"}, true},
       {"user create", "ID --name NAME --role ROLE[,ROLE...] [--email E] [--manager USER]\n"
                       "               [--client CLIENT --contact CONTACT]   (a client contact's own login)",
@@ -1199,7 +1199,7 @@ class Client {
         if (absl::ConsumePrefix(&id, "client-")) to[names[0]].clients.emplace_back(id);
         if (absl::ConsumePrefix(&id, "order-")) to[names[0]].orders.emplace_back(id);
       }
-      if (!from.empty() && !names[0].empty()) {
+      if (!from.empty() && !names[0].empty() && !to[names[0]].clients.empty()) {
         givers = {from};
         back_to[{from, names[0]}] = to[names[0]];
       }
@@ -1240,6 +1240,7 @@ class Client {
         auto it = back_to.find({giver, taker});
         if (it == back_to.end()) continue;
         const auto& [clients, orders] = it->second;
+        if (clients.empty()) continue;
         back.push_back(absl::StrCat("spotflow accounts reassign ", taker, " ", giver, " --client ",
                                     absl::StrJoin(clients, ","),
                                     orders.empty()
@@ -3092,6 +3093,10 @@ int Client::Run(const std::string& verb, const Args& args) {
             "* moves the accounts named (--client) or of a kind (--kind) from whoever holds "
             "them; give one");
       }
+    } else if (std::find(givers.begin(), givers.end(), "") != givers.end()) {
+      Usage(
+          "FROM_USER names users separated by commas, such as sam,joe; or * for whoever holds "
+          "the accounts");
     } else if (givers.size() == 1) {
       request.mutable_reassign_accounts()->set_from_owner(givers[0]);
     } else {

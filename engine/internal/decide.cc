@@ -2172,7 +2172,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
     }
     givers.push_back(from);
   }
-  // The givers as a person reads them: "ava", or "ava" and "ben".
+  // The givers as a person reads them: "ava", or "ava", "ben".
   std::vector<std::string> quoted;
   for (const v1::UserView* from : givers)
     quoted.push_back(absl::StrCat("\"", from->user_id(), "\""));
@@ -2286,6 +2286,9 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
                          : c.only_orders().order_ids().empty() ? " --no-orders"
                                                                : " --orders ORDERS"));
       }
+      // With no giver, the caller's reach is checked before anything of the account is said
+      // (its orders, in only_orders' refusals), as a giver's is above.
+      if (givers.empty()) RETURN_IF_ERROR(Require(v1::ACCOUNT_REASSIGN, *client, "reassign"));
       clients.push_back(client);
     }
   }
@@ -2323,7 +2326,9 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
     if (!on_them || order->owner_id() != account->owner_id() || !IsOpen(*order)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "order ", Name(*order), " is not an open order of ",
-          on_them ? absl::StrCat("\"", account->owner_id(), "\"") : from_names,
+          on_them          ? absl::StrCat("\"", account->owner_id(), "\"")
+          : givers.empty() ? std::string("their owners")
+                           : from_names,
           " on the accounts moved, so it cannot move with them (only_orders); move it on its "
           "own: spotflow order reassign ",
           order->key().empty() ? order->order_id() : order->key(), " USER"));

@@ -2767,6 +2767,31 @@ TEST_F(OrderFlowTest, SeveralGiveTheirAccountsAtOnceEachWithTheirOwnOrders) {
   EXPECT_THAT(moves(back),
               ElementsAre(absl::StrCat("ae3:hooli->ae (", hooli_order, ")"), "ae2:initech->ae ()"));
   EXPECT_EQ(Order(hooli_order).owner_id(), kAe);
+  // Orders named to go with them are each an open order of its own account's owner: ae2's
+  // order on acme is not acme's owner's, and one on no account moved is named so.
+  v1::Command with_orders;
+  with_orders.mutable_reassign_accounts()->add_client_ids(client_);
+  with_orders.mutable_reassign_accounts()->set_to_owner(kManager);
+  with_orders.mutable_reassign_accounts()->mutable_only_orders()->add_order_ids(ae2_on_acme);
+  EXPECT_THAT(Reject(kManager, with_orders),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is not an open order of \"ae3\" on the accounts moved")));
+  with_orders.mutable_reassign_accounts()->mutable_only_orders()->set_order_ids(0, hooli_order);
+  EXPECT_THAT(Reject(kManager, with_orders),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is not an open order of their owners on the accounts moved")));
+  // Several givers spread over several takers: each account to the least loaded.
+  v1::Command spread;
+  spread.mutable_reassign_accounts()->add_from_owners(kAe);
+  spread.mutable_reassign_accounts()->add_from_owners("ae3");
+  spread.mutable_reassign_accounts()->add_spread_to(kAe2);
+  spread.mutable_reassign_accounts()->add_spread_to(kManager);
+  const v1::CommandResult spread_out = Run(kManager, spread);
+  EXPECT_EQ(spread_out.moved_accounts_size(), 3) << spread_out.ShortDebugString();
+  for (const v1::AccountMoved& m : spread_out.moved_accounts()) {
+    EXPECT_THAT(m.old_owner(), ::testing::AnyOf(kAe, "ae3"));
+    EXPECT_EQ(engine_->GetClient({kManager}, m.client_id())->owner_id(), m.new_owner());
+  }
 }
 
 TEST_F(OrderFlowTest, SeveralGiversAreRefusedWithoutWritingWhenNamedWrong) {

@@ -486,7 +486,15 @@ TEST_F(ReassignScopeTest, AnAudienceTakesOnlyTheAccountsWithinReach) {
   v1::Command named;
   named.mutable_reassign_accounts()->add_client_ids("cy-agency");
   named.mutable_reassign_accounts()->set_to_owner("lead");
-  EXPECT_FALSE(Reject("lead", named).ok());
+  EXPECT_THAT(Reject("lead", named), StatusIs(absl::StatusCode::kNotFound));
+  // One in sight but beyond reach is refused before anything of its orders is said.
+  v1::Command share;
+  share.mutable_share_client()->set_client_id("cy-agency");
+  share.mutable_share_client()->set_user_id("lead");
+  Run("cy", share);
+  named.mutable_reassign_accounts()->mutable_only_orders()->add_order_ids("nosuch-order");
+  EXPECT_THAT(Reject("lead", named), StatusIs(absl::StatusCode::kPermissionDenied,
+                                              HasSubstr("may not reassign client \"cy-agency\"")));
   EXPECT_EQ(engine_->GetClient({kAdmin}, "cy-agency")->owner_id(), "cy");
 }
 

@@ -1290,7 +1290,8 @@ def main():
                "the way back leaves every order and the account as they were")
         # A repeat is already so; an etag guards one account, and several need none.
         again = run_cli("accounts", "reassign", "sam", "mia", "--client", "globex", token=mia)
-        expect(again.returncode == 0 and "(already so: nothing changed)" in again.stdout,
+        expect(again.returncode == 0 and "(already so: nothing changed)" in again.stdout
+               and "to move them back" not in again.stdout,
                "a repeat of an account move is already so: " + again.stdout + again.stderr)
         before = api.head(admin)
         etag = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="globex"),
@@ -1386,6 +1387,14 @@ def main():
         expect(audience.returncode == 0 and "acme (sam's)" in audience.stdout
                and "globex (mia's)" in audience.stdout,
                "an audience across owners: " + audience.stdout + audience.stderr)
+        named = run_cli("accounts", "reassign", "*", "ava", "--client", "acme,globex",
+                        token=mia)
+        backs = re.findall(r"^  to move them back to (\w+): (spotflow .*)$", named.stdout, re.M)
+        expect(named.returncode == 0 and [giver for giver, _ in backs] == ["sam", "mia"],
+               "* --client moves each from whoever holds it: " + named.stdout + named.stderr)
+        for _, command in backs:
+            expect(run_cli(*command.split()[1:], token=mia).returncode == 0, command)
+        expect(owners_of(["acme", "globex"]) == before_both, "and back, exact")
         before = api.head(admin)
         everything = run_cli("accounts", "reassign", "*", "ava", token=mia)
         expect(everything.returncode == 2 and "* moves the accounts named (--client) or of a "
