@@ -3439,6 +3439,10 @@ int Client::Run(const std::string& verb, const Args& args) {
         needs.push_back((t.required_fields_size() == 1 ? "field " : "fields ") +
                         absl::StrJoin(t.required_fields(), " and "));
       }
+      // And what it undoes (a reopened deal's loss reason).
+      if (!t.clears_fields().empty()) {
+        needs.push_back(absl::StrCat("clears ", absl::StrJoin(t.clears_fields(), " and ")));
+      }
       transitions.Add({t.from(), t.action(), t.to(), absl::StrJoin(needs, ", ")});
     }
     transitions.Print();

@@ -839,7 +839,9 @@ class Decider {
   }
   // The transition `action` takes from the order's state, its privilege, roles and conditions
   // checked; `remark` is what the command says with it (COMMENT_GIVEN). `privilege_override`
-  // replaces the transition's privilege (client answers recorded on a contact's behalf).
+  // replaces the transition's privilege (client answers recorded on a contact's behalf). When
+  // the step clears fields the order holds (a reopened deal's loss reason), an OrderUpdated
+  // clearing them is emitted here, before the command's own event for the step.
   absl::StatusOr<const v1::Transition*> Transit(
       const v1::OrderView& order, const std::string& action, absl::string_view artifact,
       const Remark& remark, v1::Privilege privilege_override = v1::PRIVILEGE_UNSPECIFIED) {
@@ -893,7 +895,23 @@ class Decider {
     }
     RETURN_IF_ERROR(RequireStepFields(order, *transition));
     RETURN_IF_ERROR(RequireReadyToFinish(order, *workflow, *transition));
+    ClearStepFields(order, *transition);
     return transition;
+  }
+  // Emits an OrderUpdated clearing the fields `t` clears that `order` holds, if any.
+  void ClearStepFields(const v1::OrderView& order, const v1::Transition& t) {
+    std::vector<std::string> held;
+    for (const std::string& field : t.clears_fields()) {
+      if (order.fields().contains(field)) held.push_back(field);
+    }
+    if (held.empty()) return;
+    v1::OrderUpdated* e =
+        Emit(OrderStream(order.order_id()), order.version()).mutable_order_updated();
+    e->set_order_id(order.order_id());
+    e->set_title(order.title());
+    e->set_instructions(order.instructions());
+    e->set_spot_length_seconds(order.spot_length_seconds());
+    for (std::string& field : held) e->add_cleared_fields(std::move(field));
   }
   // The order has a value for each field the transition requires (a lost deal's reason),
   // given with the step or before it.
@@ -2965,6 +2983,14 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
   }
   ASSIGN_OR_RETURN(const v1::Transition* transition,
                    Transit(*acted, c.action(), "", {c.comment(), "comment", "comment"}));
+  for (const std::string& field : transition->clears_fields()) {
+    if (c.fields().contains(field)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "action \"", c.action(), "\" clears field ", field,
+          ", so it takes no value for it; set it after the step (spotflow order update ",
+          order->key().empty() ? order->order_id() : order->key(), " --field ", field, "=VALUE)"));
+    }
+  }
   const std::string stream = OrderStream(order->order_id());
   if (!fields.empty()) {
     v1::OrderUpdated* update = Emit(stream, order->version()).mutable_order_updated();

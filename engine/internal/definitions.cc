@@ -566,6 +566,24 @@ absl::Status CheckTypeFitsWorkflow(const v1::ItemTypeDefinition& type,
         "); add ", lacking.size() == 1 ? "it" : "them", " to the type first, or leave ",
         lacking.size() == 1 ? "it" : "them", " out of the step"));
   }
+  // The fields its steps clear: a name the type lacks is as likely misspelt, and would leave
+  // the value it meant to clear (a reopened deal's loss reason) without a word.
+  for (const v1::Transition& t : workflow.transitions()) {
+    std::vector<std::string> lacking;
+    for (const std::string& field : t.clears_fields()) {
+      if (!HasField(type, field)) lacking.push_back(field);
+    }
+    if (lacking.empty()) continue;
+    return Invalid(absl::StrCat(
+        "item type \"", type.name(), "\" follows workflow \"", workflow.name(),
+        "\", whose action \"", t.action(), "\" from state \"", t.from(), "\" clears field",
+        lacking.size() == 1 ? " " : "s ", absl::StrJoin(lacking, ", "),
+        ", which the type has not (",
+        type.fields().empty() ? "it has no fields"
+                              : absl::StrCat("its fields: ", FieldNames(type, "")),
+        "); add ", lacking.size() == 1 ? "it" : "them", " to the type first, or leave ",
+        lacking.size() == 1 ? "it" : "them", " out of the step"));
+  }
   std::vector<std::string> reasons;  // Each kind's.
   for (const v1::InitialState& s : workflow.initial_states()) {
     // A reuse starts from an order of a kind CreateOrder makes: it does not count alone.
@@ -716,6 +734,18 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
       if (!required.insert(field).second) {
         return Invalid(
             absl::StrCat(name, ": ", label, " names required field \"", field, "\" twice"));
+      }
+    }
+    std::set<std::string> cleared;
+    for (const std::string& field : t.clears_fields()) {
+      RETURN_IF_ERROR(ValidateId(absl::StrCat(name, ": ", label, ": cleared field"), field));
+      if (!cleared.insert(field).second) {
+        return Invalid(
+            absl::StrCat(name, ": ", label, " names cleared field \"", field, "\" twice"));
+      }
+      if (required.count(field) != 0) {
+        return Invalid(absl::StrCat(name, ": ", label, " requires field \"", field,
+                                    "\" and clears it; a step does one or the other"));
       }
     }
     // A client's answer is an approval or a request for changes, with no form to fill in,

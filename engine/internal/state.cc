@@ -378,6 +378,7 @@ void ApplyToOrderFields(const v1::EventRecord& record, v1::DomainEvent* consumed
       if (e.instructions() != order->instructions()) order->set_instructions_revised(true);
       order->set_instructions(e.instructions());
       order->set_spot_length_seconds(e.spot_length_seconds());
+      for (const std::string& name : e.cleared_fields()) order->mutable_fields()->erase(name);
       for (const auto& [name, value] : e.fields()) (*order->mutable_fields())[name] = value;
       break;
     }

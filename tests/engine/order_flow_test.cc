@@ -1183,6 +1183,76 @@ TEST_F(OrderFlowTest, OrderStatsSumAFieldOverDealsWonAndLost) {
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("give item_type with group_by")));
 }
 
+// A step may clear fields (Transition.clears_fields): a deal reopened loses its loss reason,
+// so a deal won after it is not counted as lost to price; the history keeps the reason.
+TEST_F(OrderFlowTest, AReopenedDealLosesItsLossReason) {
+  Run(kAdmin, PublishDeclinable());
+  v1::Command type = ValuedType();
+  v1::FieldDefinition* why = type.mutable_define_item_type()->mutable_definition()->add_fields();
+  why->set_name("lost_because");
+  why->set_type(v1::STRING);
+  Run(kAdmin, type);
+  const auto with_reopen = [](const std::vector<std::string>& clears,
+                              const std::vector<std::string>& requires_fields = {}) {
+    v1::WorkflowDefinition workflow = ::spotflow::testing::DeclinableWorkflow();
+    v1::Transition* reopen = workflow.add_transitions();
+    reopen->set_from("declined");
+    reopen->set_action("reopen");
+    reopen->set_to("awaiting_script");
+    reopen->set_privilege(v1::REVISION_APPROVE);
+    for (const std::string& field : clears) reopen->add_clears_fields(field);
+    for (const std::string& field : requires_fields) reopen->add_required_fields(field);
+    v1::Command publish;
+    *publish.mutable_publish_workflow()->mutable_definition() = workflow;
+    return publish;
+  };
+  // A misspelt field, one named twice, one both required and cleared: refused, nothing written.
+  EXPECT_THAT(Reject(kAdmin, with_reopen({"lost_becuase"})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("whose action \"reopen\" from state \"declined\" clears field "
+                                 "lost_becuase, which the type has not (its fields: ")));
+  EXPECT_THAT(Reject(kAdmin, with_reopen({"lost_because", "lost_because"})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("names cleared field \"lost_because\" twice")));
+  EXPECT_THAT(Reject(kAdmin, with_reopen({"lost_because"}, {"lost_because"})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("requires field \"lost_because\" and clears it")));
+  EXPECT_THAT(Reject(kAdmin, with_reopen({"lost because"})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cleared field")));
+  Run(kAdmin, with_reopen({"lost_because"}));
+
+  const std::string deal = CreateOrder();
+  v1::Command lose = Action(deal, "decline");
+  (*lose.mutable_perform_action()->mutable_fields())["lost_because"].set_string_value("price");
+  Run(kAe, lose);
+  const absl::Time lost_at = clock_.Now();
+  clock_.Advance(absl::Minutes(5));
+  EXPECT_EQ(Order(deal).fields().at("lost_because").string_value(), "price");
+  // The step takes no value for a field it clears.
+  v1::Command reopen_with = Action(deal, "reopen");
+  (*reopen_with.mutable_perform_action()->mutable_fields())["lost_because"].set_string_value(
+      "timing");
+  EXPECT_THAT(Reject(kAe, reopen_with),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("action \"reopen\" clears field lost_because, so it takes no "
+                                 "value for it; set it after the step (spotflow order update ")));
+  const uint64_t head = store_->Head().position;
+  Run(kAe, Action(deal, "reopen"));
+  EXPECT_EQ(store_->Head().position, head + 2) << "the field cleared, then the step";
+  const v1::OrderView reopened = Order(deal);
+  EXPECT_EQ(reopened.status(), "awaiting_script");
+  EXPECT_FALSE(reopened.fields().contains("lost_because"));
+  // As it was when lost, the reason is there.
+  ASSERT_OK_AND_ASSIGN(v1::OrderView then,
+                       engine_->GetOrderAsOf({kAe}, deal, AsOf{std::nullopt, lost_at}));
+  EXPECT_EQ(then.fields().at("lost_because").string_value(), "price");
+  // Lost again without a reason and reopened: nothing to clear, the step alone is written.
+  Run(kAe, Action(deal, "decline"));
+  const uint64_t again = store_->Head().position;
+  Run(kAe, Action(deal, "reopen"));
+  EXPECT_EQ(store_->Head().position, again + 1);
+}
+
 // A step may set form fields as it is taken (a deal's loss reason given as it is lost), in
 // one append; its final state's required fields count them.
 TEST_F(OrderFlowTest, AStepSetsFieldsWithIt) {

@@ -858,6 +858,37 @@ def main():
         ended = run_cli("order", "show", akey, token=sam).stdout
         expect(", status declined (final, abandoned), " in ended,
                "order show says the request ended undone:\n" + ended)
+        # A later version reopens a declined request and clears its reason (clearsFields), so a
+        # deal won after it is not counted as lost to that.
+        flow["transitions"].append({"from": "declined", "action": "reopen",
+                                    "to": "awaiting_script", "privilege": "REVISION_APPROVE",
+                                    "clearsFields": ["station"]})
+        with open(flow_path, "w") as out:
+            json.dump(flow, out)
+        ok("workflow publish with a reopen that clears the reason", "workflow", "publish",
+           flow_path)
+        shown_flow = run_cli("workflow", "show", "request_flow", token=admin).stdout
+        expect(re.search(r"\ndeclined +reopen +awaiting_script +REVISION_APPROVE, clears station\n",
+                         shown_flow), "workflow show names the field a step clears:\n" + shown_flow)
+        third = run_cli("order", "create", "--type", "ad_request", "--client", "acme", "--title",
+                        "Billboard", "--flight", "2099-02-01..2099-02-02", token=sam)
+        third_key = third.stdout.split()[1]
+        ok("decline with a reason", "action", third_key, "decline", "--comment", "Too dear",
+           "--field", "station=KXYZ", token=sam)
+        before = api.head(admin)
+        given = run_cli("action", third_key, "reopen", "--field", "station=WXYZ", token=sam)
+        expect(given.returncode == 1 and "INVALID_ARGUMENT" in given.stderr
+               and "clears field station, so it takes no value for it" in given.stderr
+               and api.head(admin) == before,
+               "a step takes no value for a field it clears, and writes nothing: " + given.stderr)
+        ok("reopen", "action", third_key, "reopen", token=sam)
+        reopened = run_cli("order", "show", third_key, token=sam).stdout
+        expect("KXYZ" not in reopened and "status awaiting_script" in reopened,
+               "the reopened request has no reason left:\n" + reopened)
+        expect("KXYZ" in run_cli("audit", "history", "order", third_key, token=admin).stdout,
+               "the history keeps the reason it held")
+        ok("the reopened request deleted, out of the counts below", "delete", third_key, "--yes",
+           token=sam)
         unknown = run_cli("type", "show", "media_reqest", token=admin)
         expect(unknown.returncode == 1 and "media_request, production_order" in unknown.stderr,
                "an unknown item type names the ones there are: " + unknown.stderr)
