@@ -551,38 +551,27 @@ absl::Status CheckFinishesFrom(const v1::ItemTypeDefinition& type,
 
 absl::Status CheckTypeFitsWorkflow(const v1::ItemTypeDefinition& type,
                                    const v1::WorkflowDefinition& workflow) {
-  // The fields its steps require: a name the type lacks is most likely misspelt, and would
-  // take the step from every order of the type without a word.
+  // The fields its steps require or clear: a name the type lacks is most likely misspelt, and
+  // would take the step from every order of the type without a word, or leave the value it
+  // meant to clear (a reopened deal's loss reason).
   for (const v1::Transition& t : workflow.transitions()) {
-    const std::vector<std::string> lacking = FieldsTypeLacks(&type, t);
-    if (lacking.empty()) continue;
-    return Invalid(absl::StrCat(
-        "item type \"", type.name(), "\" follows workflow \"", workflow.name(),
-        "\", whose action \"", t.action(), "\" from state \"", t.from(), "\" requires field",
-        lacking.size() == 1 ? " " : "s ", absl::StrJoin(lacking, ", "),
-        ", which the type has not (",
-        type.fields().empty() ? "it has no fields"
-                              : absl::StrCat("its fields: ", FieldNames(type, "")),
-        "); add ", lacking.size() == 1 ? "it" : "them", " to the type first, or leave ",
-        lacking.size() == 1 ? "it" : "them", " out of the step"));
-  }
-  // The fields its steps clear: a name the type lacks is as likely misspelt, and would leave
-  // the value it meant to clear (a reopened deal's loss reason) without a word.
-  for (const v1::Transition& t : workflow.transitions()) {
-    std::vector<std::string> lacking;
+    std::vector<std::string> cleared;
     for (const std::string& field : t.clears_fields()) {
-      if (!HasField(type, field)) lacking.push_back(field);
+      if (!HasField(type, field)) cleared.push_back(field);
     }
-    if (lacking.empty()) continue;
-    return Invalid(absl::StrCat(
-        "item type \"", type.name(), "\" follows workflow \"", workflow.name(),
-        "\", whose action \"", t.action(), "\" from state \"", t.from(), "\" clears field",
-        lacking.size() == 1 ? " " : "s ", absl::StrJoin(lacking, ", "),
-        ", which the type has not (",
-        type.fields().empty() ? "it has no fields"
-                              : absl::StrCat("its fields: ", FieldNames(type, "")),
-        "); add ", lacking.size() == 1 ? "it" : "them", " to the type first, or leave ",
-        lacking.size() == 1 ? "it" : "them", " out of the step"));
+    for (const auto& [does, lacking] : {std::make_pair("requires", FieldsTypeLacks(&type, t)),
+                                        std::make_pair("clears", cleared)}) {
+      if (lacking.empty()) continue;
+      return Invalid(absl::StrCat(
+          "item type \"", type.name(), "\" follows workflow \"", workflow.name(),
+          "\", whose action \"", t.action(), "\" from state \"", t.from(), "\" ", does, " field",
+          lacking.size() == 1 ? " " : "s ", absl::StrJoin(lacking, ", "),
+          ", which the type has not (",
+          type.fields().empty() ? "it has no fields"
+                                : absl::StrCat("its fields: ", FieldNames(type, "")),
+          "); add ", lacking.size() == 1 ? "it" : "them", " to the type first, or leave ",
+          lacking.size() == 1 ? "it" : "them", " out of the step"));
+    }
   }
   std::vector<std::string> reasons;  // Each kind's.
   for (const v1::InitialState& s : workflow.initial_states()) {
