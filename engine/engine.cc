@@ -779,6 +779,19 @@ absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResu
   // What the first result said, rebuilt from the event the command wrote first.
   v1::DomainEvent event;
   RETURN_IF_ERROR(internal::DecodeEvent(records[0], &event));
+  // A workflow step that cleared or set fields wrote them (OrderUpdated) before its own event,
+  // which is what the answer told (a revision's number).
+  if (event.has_order_updated() && !command.has_update_order() &&
+      append.last_position > append.first_position) {
+    ASSIGN_OR_RETURN(std::vector<EventRecord> next, store_->ReadAll(append.first_position + 1, 2));
+    for (const EventRecord& record : next) {
+      v1::DomainEvent step;
+      RETURN_IF_ERROR(internal::DecodeEvent(record, &step));
+      if (step.has_order_updated()) continue;
+      event = std::move(step);
+      break;
+    }
+  }
   std::string id, sub_id;
   internal::Describe(event, &id, &sub_id);
   result.set_id(id);

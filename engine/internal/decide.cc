@@ -895,6 +895,22 @@ class Decider {
     }
     RETURN_IF_ERROR(RequireStepFields(order, *transition));
     RETURN_IF_ERROR(RequireReadyToFinish(order, *workflow, *transition));
+    if (!transition->clears_fields().empty()) {
+      // Nor may the step finish the order without a field it clears that the order needs.
+      v1::OrderView cleared = order;
+      for (const std::string& field : transition->clears_fields()) {
+        cleared.mutable_fields()->erase(field);
+      }
+      if (!RequireReadyToFinish(cleared, *workflow, *transition).ok()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "action \"", action, "\" clears field",
+            transition->clears_fields_size() == 1 ? " " : "s ",
+            absl::StrJoin(transition->clears_fields(), ", "), " and leads to final state \"",
+            transition->to(), "\", where order ", Name(order),
+            " needs them (its item type requires them of a finished order); ask an administrator "
+            "to leave them out of the step"));
+      }
+    }
     ClearStepFields(order, *transition);
     return transition;
   }

@@ -727,6 +727,11 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
     }
     std::set<std::string> cleared;
     for (const std::string& field : t.clears_fields()) {
+      if (field.empty()) {
+        return Invalid(absl::StrCat(name, ": ", label,
+                                    " names a field to clear without a name; give the field's "
+                                    "name, as its item type defines it"));
+      }
       RETURN_IF_ERROR(ValidateId(absl::StrCat(name, ": ", label, ": cleared field"), field));
       if (!cleared.insert(field).second) {
         return Invalid(
@@ -740,10 +745,10 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
     // A client's answer is an approval or a request for changes, with no form to fill in,
     // whoever records it.
     if ((t.privilege() == v1::CLIENT_ANSWER || absl::StartsWith(t.action(), "client_")) &&
-        !t.required_fields().empty()) {
+        (!t.required_fields().empty() || !t.clears_fields().empty())) {
       return Invalid(absl::StrCat(name, ": ", label,
-                                  " is a client's answer, which sets no fields: require them "
-                                  "on the house's step after it"));
+                                  " is a client's answer, which sets no fields: require or "
+                                  "clear them on the house's step after it"));
     }
     if (!seen.emplace(t.from(), t.action()).second) {
       return Invalid(absl::StrCat(name, " has two transitions for action \"", t.action(),

@@ -1219,9 +1219,32 @@ TEST_F(OrderFlowTest, AReopenedDealLosesItsLossReason) {
                        HasSubstr("requires field \"lost_because\" and clears it")));
   EXPECT_THAT(Reject(kAdmin, with_reopen({"lost because"})),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cleared field")));
-  Run(kAdmin, with_reopen({"lost_because"}));
+  EXPECT_THAT(Reject(kAdmin, with_reopen({""})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("names a field to clear without a name")));
+  // A client's answer sets no fields, nor clears them.
+  v1::Command answer_clears = with_reopen({"lost_because"});
+  for (v1::Transition& t :
+       *answer_clears.mutable_publish_workflow()->mutable_definition()->mutable_transitions()) {
+    if (t.action() == "client_approve_script") t.add_clears_fields("lost_because");
+  }
+  EXPECT_THAT(Reject(kAdmin, answer_clears),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("is a client's answer, which sets no fields: require or clear")));
+  // Published with the reopen, and a script submitted into awaiting_script clearing it too
+  // (for the repeat below: a revision's command whose step clears a field).
+  v1::Command published = with_reopen({"lost_because"});
+  for (v1::Transition& t :
+       *published.mutable_publish_workflow()->mutable_definition()->mutable_transitions()) {
+    if (t.action() == "submit_script" && t.from() == "awaiting_script") {
+      t.add_clears_fields("lost_because");
+    }
+  }
+  Run(kAdmin, published);
 
-  const std::string deal = CreateOrder();
+  v1::Command create = CreateOrderCommand();
+  (*create.mutable_create_order()->mutable_fields())["value"].set_integer_value(5000);
+  const std::string deal = Run(kAe, create).id();
   v1::Command lose = Action(deal, "decline");
   (*lose.mutable_perform_action()->mutable_fields())["lost_because"].set_string_value("price");
   Run(kAe, lose);
@@ -1242,6 +1265,7 @@ TEST_F(OrderFlowTest, AReopenedDealLosesItsLossReason) {
   const v1::OrderView reopened = Order(deal);
   EXPECT_EQ(reopened.status(), "awaiting_script");
   EXPECT_FALSE(reopened.fields().contains("lost_because"));
+  EXPECT_EQ(reopened.fields().at("value").integer_value(), 5000) << "the others stay";
   // As it was when lost, the reason is there.
   ASSERT_OK_AND_ASSIGN(v1::OrderView then,
                        engine_->GetOrderAsOf({kAe}, deal, AsOf{std::nullopt, lost_at}));
@@ -1251,6 +1275,48 @@ TEST_F(OrderFlowTest, AReopenedDealLosesItsLossReason) {
   const uint64_t again = store_->Head().position;
   Run(kAe, Action(deal, "reopen"));
   EXPECT_EQ(store_->Head().position, again + 1);
+  // A revision's command whose step clears a field, repeated: the same answer, its number too.
+  v1::Command noted;
+  noted.mutable_update_order()->set_order_id(deal);
+  (*noted.mutable_update_order()->mutable_fields())["lost_because"].set_string_value("timing");
+  Run(kAe, noted);
+  v1::Command script = Script(deal, "Draft");
+  script.set_request_id("script-after-reopen");
+  const v1::CommandResult first = Run(kProducer, script);
+  EXPECT_EQ(first.sub_id(), "1");
+  EXPECT_FALSE(Order(deal).fields().contains("lost_because"));
+  const v1::CommandResult repeat = Run(kProducer, script);
+  EXPECT_TRUE(repeat.deduplicated());
+  EXPECT_EQ(repeat.id(), first.id());
+  EXPECT_EQ(repeat.sub_id(), "1") << "the revision's number, not the cleared fields' event";
+  EXPECT_EQ(repeat.etag(), first.etag());
+}
+
+// A step into a final state may not clear a field the order needs to finish there.
+TEST_F(OrderFlowTest, AStepMayNotFinishAnOrderByClearingAFieldItNeeds) {
+  v1::Command type = ValuedType();
+  type.mutable_define_item_type()->mutable_definition()->mutable_fields()->rbegin()->set_required(
+      true);
+  Run(kAdmin, type);
+  v1::Command publish;
+  v1::WorkflowDefinition* workflow = publish.mutable_publish_workflow()->mutable_definition();
+  *workflow = engine::ProductionOrderWorkflow();
+  for (v1::Transition& t : *workflow->mutable_transitions()) {
+    if (t.action() == "deliver") t.add_clears_fields("value");
+  }
+  Run(kAdmin, publish);
+  v1::Command create = CreateOrderCommand();
+  (*create.mutable_create_order()->mutable_fields())["value"].set_integer_value(100);
+  const std::string order = Run(kAe, create).id();
+  Run(kProducer, Script(order, "Draft"));
+  Run(kAe, Approve(order, "script", 1));
+  Run(kProducer, Spot(order, "s3://spot/1"));
+  Run(kAe, Approve(order, "spot", 1));
+  EXPECT_THAT(Reject(kProducer, Action(order, "deliver")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("action \"deliver\" clears field value and leads to final state "
+                                 "\"completed\", where order ")));
+  EXPECT_EQ(Order(order).fields().at("value").integer_value(), 100);
 }
 
 // A step may set form fields as it is taken (a deal's loss reason given as it is lost), in
