@@ -3009,11 +3009,21 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
   }
   const std::string stream = OrderStream(order->order_id());
   if (!fields.empty()) {
-    v1::OrderUpdated* update = Emit(stream, order->version()).mutable_order_updated();
-    update->set_order_id(order->order_id());
-    update->set_title(order->title());
-    update->set_instructions(order->instructions());
-    update->set_spot_length_seconds(order->spot_length_seconds());
+    // Into the OrderUpdated that cleared the step's fields (Transit), when it did: one event.
+    v1::OrderUpdated* update = nullptr;
+    for (StreamWrite& write : decision_.writes) {
+      if (write.stream_id == stream && !write.events.empty() &&
+          write.events.back().has_order_updated()) {
+        update = write.events.back().mutable_order_updated();
+      }
+    }
+    if (update == nullptr) {
+      update = Emit(stream, order->version()).mutable_order_updated();
+      update->set_order_id(order->order_id());
+      update->set_title(order->title());
+      update->set_instructions(order->instructions());
+      update->set_spot_length_seconds(order->spot_length_seconds());
+    }
     *update->mutable_fields() = std::move(fields);
   }
   v1::OrderTransitioned* e = Emit(stream, order->version()).mutable_order_transitioned();

@@ -573,6 +573,31 @@ absl::Status CheckTypeFitsWorkflow(const v1::ItemTypeDefinition& type,
           lacking.size() == 1 ? "it" : "them", " out of the step"));
     }
   }
+  // Nor may a step into a final state where the work is done clear a field the type requires
+  // of a finished order: every order would be refused that step (Decider::Transit says so to
+  // orders on older versions, which this check did not see).
+  for (const v1::Transition& t : workflow.transitions()) {
+    const v1::WorkflowState* to = nullptr;
+    for (const v1::WorkflowState& s : workflow.states()) {
+      if (s.name() == t.to()) to = &s;
+    }
+    if (to == nullptr || !to->terminal() || to->abandoned()) continue;
+    std::vector<std::string> needed;
+    for (const std::string& field : t.clears_fields()) {
+      for (const v1::FieldDefinition& f : type.fields()) {
+        if (f.name() == field && f.required()) needed.push_back(field);
+      }
+    }
+    if (needed.empty()) continue;
+    return Invalid(absl::StrCat(
+        "item type \"", type.name(), "\" follows workflow \"", workflow.name(),
+        "\", whose action \"", t.action(), "\" from state \"", t.from(), "\" clears field",
+        needed.size() == 1 ? " " : "s ", absl::StrJoin(needed, ", "),
+        " and leads to final state \"", t.to(), "\", but the type requires ",
+        needed.size() == 1 ? "it" : "them", " of a finished order; leave ",
+        needed.size() == 1 ? "it" : "them", " out of the step, or make ",
+        needed.size() == 1 ? "it" : "them", " optional"));
+  }
   std::vector<std::string> reasons;  // Each kind's.
   for (const v1::InitialState& s : workflow.initial_states()) {
     // A reuse starts from an order of a kind CreateOrder makes: it does not count alone.

@@ -1244,6 +1244,7 @@ TEST_F(OrderFlowTest, AReopenedDealLosesItsLossReason) {
 
   v1::Command create = CreateOrderCommand();
   (*create.mutable_create_order()->mutable_fields())["value"].set_integer_value(5000);
+  (*create.mutable_create_order()->mutable_fields())["station"].set_string_value("WXYZ");
   const std::string deal = Run(kAe, create).id();
   v1::Command lose = Action(deal, "decline");
   (*lose.mutable_perform_action()->mutable_fields())["lost_because"].set_string_value("price");
@@ -1259,13 +1260,17 @@ TEST_F(OrderFlowTest, AReopenedDealLosesItsLossReason) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("action \"reopen\" clears field lost_because, so it takes no "
                                  "value for it; set it after the step (spotflow order update ")));
+  // Reopened with a new value set by the step: the clear and the value in one event.
   const uint64_t head = store_->Head().position;
-  Run(kAe, Action(deal, "reopen"));
-  EXPECT_EQ(store_->Head().position, head + 2) << "the field cleared, then the step";
+  v1::Command reopen = Action(deal, "reopen");
+  (*reopen.mutable_perform_action()->mutable_fields())["value"].set_integer_value(6000);
+  Run(kAe, reopen);
+  EXPECT_EQ(store_->Head().position, head + 2) << "the fields cleared and set, then the step";
   const v1::OrderView reopened = Order(deal);
   EXPECT_EQ(reopened.status(), "awaiting_script");
   EXPECT_FALSE(reopened.fields().contains("lost_because"));
-  EXPECT_EQ(reopened.fields().at("value").integer_value(), 5000) << "the others stay";
+  EXPECT_EQ(reopened.fields().at("value").integer_value(), 6000);
+  EXPECT_EQ(reopened.fields().at("station").string_value(), "WXYZ") << "the others stay";
   // As it was when lost, the reason is there.
   ASSERT_OK_AND_ASSIGN(v1::OrderView then,
                        engine_->GetOrderAsOf({kAe}, deal, AsOf{std::nullopt, lost_at}));
@@ -1292,22 +1297,37 @@ TEST_F(OrderFlowTest, AReopenedDealLosesItsLossReason) {
   EXPECT_EQ(repeat.etag(), first.etag());
 }
 
-// A step into a final state may not clear a field the order needs to finish there.
+// A step into a final state may not clear a field the order needs to finish there: refused on
+// publishing, and to an order on an older version whose type came to require it since.
 TEST_F(OrderFlowTest, AStepMayNotFinishAnOrderByClearingAFieldItNeeds) {
-  v1::Command type = ValuedType();
-  type.mutable_define_item_type()->mutable_definition()->mutable_fields()->rbegin()->set_required(
-      true);
-  Run(kAdmin, type);
-  v1::Command publish;
-  v1::WorkflowDefinition* workflow = publish.mutable_publish_workflow()->mutable_definition();
+  v1::Command optional = ValuedType();
+  v1::Command required = ValuedType();
+  required.mutable_define_item_type()
+      ->mutable_definition()
+      ->mutable_fields()
+      ->rbegin()
+      ->set_required(true);
+  v1::Command clearing;
+  v1::WorkflowDefinition* workflow = clearing.mutable_publish_workflow()->mutable_definition();
   *workflow = engine::ProductionOrderWorkflow();
   for (v1::Transition& t : *workflow->mutable_transitions()) {
     if (t.action() == "deliver") t.add_clears_fields("value");
   }
-  Run(kAdmin, publish);
+  Run(kAdmin, required);
+  EXPECT_THAT(Reject(kAdmin, clearing),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("clears field value and leads to final state \"completed\", but "
+                                 "the type requires it of a finished order")));
+  // Optional when the clearing version was published and the order made on it; required since.
+  Run(kAdmin, optional);
+  Run(kAdmin, clearing);
   v1::Command create = CreateOrderCommand();
   (*create.mutable_create_order()->mutable_fields())["value"].set_integer_value(100);
   const std::string order = Run(kAe, create).id();
+  v1::Command plain;
+  *plain.mutable_publish_workflow()->mutable_definition() = engine::ProductionOrderWorkflow();
+  Run(kAdmin, plain);
+  Run(kAdmin, required);
   Run(kProducer, Script(order, "Draft"));
   Run(kAe, Approve(order, "script", 1));
   Run(kProducer, Spot(order, "s3://spot/1"));
