@@ -3784,8 +3784,15 @@ int Client::Run(const std::string& verb, const Args& args) {
         const v1::Reassigned& r = n.reassigned();
         std::vector<std::string> what;
         if (!r.client_ids().empty()) {
+          // Whose each was, when several gave.
+          std::vector<std::string> accounts(r.client_ids().begin(), r.client_ids().end());
+          if (r.from_owners_size() > 1 && r.client_from_size() == r.client_ids_size()) {
+            for (int i = 0; i < r.client_ids_size(); ++i) {
+              absl::StrAppend(&accounts[i], " (", r.client_from(i), "'s)");
+            }
+          }
           what.push_back(absl::StrCat(r.client_ids_size() == 1 ? "account " : "accounts ",
-                                      absl::StrJoin(r.client_ids(), ", ")));
+                                      absl::StrJoin(accounts, ", ")));
         }
         if (!r.orders().empty()) {
           what.push_back(absl::StrCat(r.orders_size() == 1 ? "order " : "orders ",
@@ -3992,6 +3999,7 @@ int Client::Run(const std::string& verb, const Args& args) {
         const v1::EventRecord* last = nullptr;
         std::set<std::string> from;
         std::vector<std::string> clients, orders;  // Ids.
+        std::vector<std::string> client_from;       // Whose each of `clients` was.
       };
       std::vector<std::pair<std::string, std::string>> move_order;
       std::map<std::pair<std::string, std::string>, Move> moves;
@@ -4017,6 +4025,7 @@ int Client::Run(const std::string& verb, const Args& args) {
         if (client) {
           m.from.insert(d.client_owner_changed().old_owner());
           m.clients.push_back(d.client_owner_changed().client_id());
+          m.client_from.push_back(d.client_owner_changed().old_owner());
         } else {
           m.from.insert(d.order_owner_changed().old_owner());
           m.orders.push_back(d.order_owner_changed().order_id());
@@ -4058,6 +4067,7 @@ int Client::Run(const std::string& verb, const Args& args) {
         r->set_to_owner(group.second);
         for (const std::string& from : m.from) r->add_from_owners(from);
         for (const std::string& client : m.clients) r->add_client_ids(client);
+        for (const std::string& from : m.client_from) r->add_client_from(from);
         for (const std::string& order : m.orders) {
           auto key = key_of.find(order);
           r->add_orders(key == key_of.end() || key->second.empty() ? order : key->second);

@@ -2368,6 +2368,20 @@ def notifying():
                and re.search(r"\n\d+ +mia( <[^>]*>)? +- +done: account globex; orders? "
                              r"PO-2026-00003.* moved from ava to sam\n", back),
                "notify prints a move for people to read:\n" + back)
+        # Several giving at once: the notice says whose each account was.
+        expect(run_cli("client", "create", "--name", "Hooli", "--owner", "ava",
+                       token=tokens["mia"]).returncode == 0, "an account of ava's")
+        both = run_cli("accounts", "reassign", "sam,ava", "mia", "--client", "globex,hooli",
+                       token=tokens["mia"])
+        expect(both.returncode == 0, "globex and hooli to mia: " + both.stdout + both.stderr)
+        several = notify()
+        expect(re.search(r"\n\d+ +mia( <[^>]*>)? +- +done: accounts globex \(sam's\), hooli "
+                         r"\(ava's\); orders? PO-2026-00003.* moved from ava, sam to mia\n",
+                         several),
+               "a move from several says whose each account was:\n" + several)
+        for command in re.findall(r"to move them back to \w+: (spotflow .*)$", both.stdout, re.M):
+            expect(run_cli(*command.split()[1:], token=tokens["mia"]).returncode == 0, command)
+        notify()
         # Following: an order deleted withdraws what it waited for, at once.
         follower = subprocess.Popen([cli, "--server=127.0.0.1:%d" % port,
                                      "--token=" + tokens["admin"], "--json", "notify", "--state",
