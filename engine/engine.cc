@@ -1403,6 +1403,29 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
   if (client != nullptr && HandedOrderOfAnotherAccountLocked(*caller, *order, *client, now)) {
     *shown.mutable_client_contacts() = client->contacts();
   }
+  // To a client's login: whom in the house to reach, the order's owner and the account's.
+  if (!caller->client_id().empty()) {
+    for (const std::string* id :
+         {&order->owner_id(), client == nullptr ? nullptr : &client->owner_id()}) {
+      const UserView* user = id == nullptr ? nullptr : state_.FindUser(*id);
+      if (user == nullptr || !user->active()) continue;
+      v1::HouseContact* reach = nullptr;
+      for (v1::HouseContact& already : *shown.mutable_house_contacts()) {
+        if (already.user_id() == user->user_id()) reach = &already;
+      }
+      if (reach == nullptr) {
+        reach = shown.add_house_contacts();
+        reach->set_user_id(user->user_id());
+        reach->set_name(user->display_name());
+        reach->set_email(user->email());
+      }
+      if (id == &order->owner_id()) {
+        reach->set_manages_order(true);
+      } else {
+        reach->set_manages_account(true);
+      }
+    }
+  }
   // What the house has yet to fill in, to those who may (UpdateOrder: not while archived).
   if (caller->client_id().empty() && !order->archived() &&
       state_.Allows(*caller, v1::ORDER_MANAGE, *order, now)) {

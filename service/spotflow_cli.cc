@@ -1850,6 +1850,19 @@ class Client {
           std::printf("    %s: %s\n", c.contact_id().c_str(), absl::StrJoin(details, ", ").c_str());
         }
       }
+      // Whom in the house to reach about it (to a client's login).
+      if (!o.house_contacts().empty()) {
+        std::printf("  to reach us about this order:\n");
+        for (const v1::HouseContact& c : o.house_contacts()) {
+          std::vector<std::string> roles;
+          if (c.manages_order()) roles.push_back("this order");
+          if (c.manages_account()) roles.push_back("your account");
+          std::printf("    %s%s, who manages %s\n",
+                      c.name().empty() ? c.user_id().c_str() : c.name().c_str(),
+                      c.email().empty() ? "" : absl::StrCat(" <", c.email(), ">").c_str(),
+                      absl::StrJoin(roles, " and ").c_str());
+        }
+      }
       PrintAwaiting(o);
       return;
     }
@@ -3999,7 +4012,7 @@ int Client::Run(const std::string& verb, const Args& args) {
         const v1::EventRecord* last = nullptr;
         std::set<std::string> from;
         std::vector<std::string> clients, orders;  // Ids.
-        std::vector<std::string> client_from;       // Whose each of `clients` was.
+        std::vector<std::string> client_from;      // Whose each of `clients` was.
       };
       std::vector<std::pair<std::string, std::string>> move_order;
       std::map<std::pair<std::string, std::string>, Move> moves;

@@ -2593,11 +2593,30 @@ TEST_F(OrderFlowTest, TheWayBackOfAnAccountMoveTakesOnlyTheOrdersThatCame) {
                                             HasSubstr("is an order's key; choose another id")));
 }
 
-// Each order names its account's owner to those who see the account, as it stands now.
+// Each order names its account's owner to those who see the account, as it stands now; and to
+// the client's login, whom in the house to reach (seed 003's personal manager).
 TEST_F(OrderFlowTest, AnOrderNamesItsAccountsOwnerToThoseWhoSeeTheAccount) {
+  v1::Command address;
+  address.mutable_update_user()->set_user_id(kAe);
+  address.mutable_update_user()->set_email("ae@example.com");
+  Run(kAdmin, address);
   const std::string order = CreateOrder();
   ASSERT_OK_AND_ASSIGN(v1::OrderView seen, engine_->GetOrder({kManager}, order));
   EXPECT_EQ(seen.account_owner_id(), kAe);
+  EXPECT_THAT(seen.house_contacts(), IsEmpty()) << "to the client's login only";
+  const auto reach = [&](const std::string& user) {
+    std::vector<std::string> out;
+    absl::StatusOr<v1::OrderView> shown = engine_->GetOrder({user}, order);
+    EXPECT_OK(shown.status());
+    if (!shown.ok()) return out;
+    for (const v1::HouseContact& c : shown->house_contacts()) {
+      out.push_back(absl::StrCat(c.user_id(), " ", c.name(), " <", c.email(), ">",
+                                 c.manages_order() ? " order" : "",
+                                 c.manages_account() ? " account" : ""));
+    }
+    return out;
+  };
+  EXPECT_THAT(reach(kClientUser), ElementsAre("ae ae <ae@example.com> order account"));
   const v1::Command contact = AddContactCommand(client_, "gus", "Gus");
   EXPECT_THAT(Reject(kAe2, contact), StatusIs(absl::StatusCode::kNotFound));
   v1::Command share;
@@ -2624,6 +2643,13 @@ TEST_F(OrderFlowTest, AnOrderNamesItsAccountsOwnerToThoseWhoSeeTheAccount) {
   ASSERT_OK_AND_ASSIGN(v1::OrderView now, engine_->GetOrder({kManager}, order));
   EXPECT_EQ(now.account_owner_id(), kAe2);
   EXPECT_EQ(now.owner_id(), kAe);
+  EXPECT_THAT(reach(kClientUser),
+              ElementsAre("ae ae <ae@example.com> order", "ae2 ae2 <> account"));
+  // One who left is no one to reach.
+  v1::Command gone;
+  gone.mutable_deactivate_user()->set_user_id(kAe);
+  Run(kAdmin, gone);
+  EXPECT_THAT(reach(kClientUser), ElementsAre("ae2 ae2 <> account"));
 }
 
 // A refusal says what to do next: whom to ask, how ids are spelt, how to bring someone back.

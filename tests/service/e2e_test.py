@@ -203,6 +203,9 @@ def main():
                + to_carol.stdout + to_carol.stderr)
         expect("pete" not in to_carol.stdout and "created by" not in to_carol.stdout,
                "nor who in the house wrote a revision or opened the order:\n" + to_carol.stdout)
+        expect(re.search(r"\n  to reach us about this order:\n    Sam[^\n]*, who manages this "
+                         r"order and your account\n", to_carol.stdout),
+               "a contact's login is told whom in the house to reach:\n" + to_carol.stdout)
         their_client = run_cli("client", "show", "acme", token=tokens["carol"]).stdout
         house_client = run_cli("client", "show", "acme").stdout
         expect("contact carol:" in their_client and "shared with" not in their_client
