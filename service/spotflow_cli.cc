@@ -1185,9 +1185,9 @@ class Client {
         back.orders.push_back(name);
       }
     }
-    // From whom each account came, when several gave.
+    // From whom each account came, when several gave or whoever held them did (*).
     std::map<std::string, std::string> giver_of;
-    if (givers.size() > 1) {
+    if (givers.size() > 1 || (from.empty() && !givers.empty())) {
       for (const v1::AccountMoved& m : result.moved_accounts()) {
         giver_of[m.client_id()] = absl::StrCat(" (", m.old_owner(), "'s)");
       }
@@ -1859,7 +1859,8 @@ class Client {
           if (c.manages_account()) roles.push_back("your account");
           std::printf("    %s%s, who manages %s\n",
                       c.name().empty() ? c.user_id().c_str() : c.name().c_str(),
-                      c.email().empty() ? "" : absl::StrCat(" <", c.email(), ">").c_str(),
+                      c.email().empty() ? " (no email on file)"
+                                        : absl::StrCat(" <", c.email(), ">").c_str(),
                       absl::StrJoin(roles, " and ").c_str());
         }
       }
@@ -3106,6 +3107,10 @@ int Client::Run(const std::string& verb, const Args& args) {
             "* moves the accounts named (--client) or of a kind (--kind) from whoever holds "
             "them; give one");
       }
+    } else if (std::find(givers.begin(), givers.end(), "*") != givers.end()) {
+      Usage(
+          "* stands alone for whoever holds the accounts; name the givers instead, or give * "
+          "alone");
     } else if (std::find(givers.begin(), givers.end(), "") != givers.end()) {
       Usage(
           "FROM_USER names users separated by commas, such as sam,joe; or * for whoever holds "
@@ -3119,6 +3124,9 @@ int Client::Run(const std::string& verb, const Args& args) {
     }
     // TO, or TO,TO,...: the accounts spread over several (ReassignAccounts.spread_to).
     const std::vector<std::string> takers = absl::StrSplit(rest(2, "the user taking them"), ',');
+    if (std::find(takers.begin(), takers.end(), "") != takers.end()) {
+      Usage("TO_USER names users separated by commas, such as mia,joe");
+    }
     if (takers.size() == 1) {
       request.mutable_reassign_accounts()->set_to_owner(takers[0]);
     } else {
@@ -3128,6 +3136,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     }
     if (args.Has("client")) {
       for (absl::string_view id : absl::StrSplit(args.Get("client"), ',')) {
+        if (id.empty()) Usage("--client names clients separated by commas, such as acme,globex");
         request.mutable_reassign_accounts()->add_client_ids(std::string(id));
       }
     }

@@ -2357,7 +2357,15 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
         [&](const v1::ClientView* client) { return client->client_id() == order->client_id(); });
     // An order goes with its account from the account's owner, who gives it.
     const v1::ClientView* account = state_.FindClient(order->client_id());
-    if (!on_them || order->owner_id() != account->owner_id() || !IsOpen(*order)) {
+    if (!IsOpen(*order)) {
+      // A finished or archived order keeps its owner, and its credit: no move takes it.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "order ", Name(*order), " is ", order->archived() ? "archived" : "finished",
+          ", so it stays with \"", order->owner_id(),
+          "\" (only open orders move, with their accounts or on their own); leave it out of "
+          "only_orders"));
+    }
+    if (!on_them || order->owner_id() != account->owner_id()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "order ", Name(*order), " is not an open order of ",
           on_them          ? absl::StrCat("\"", account->owner_id(), "\"")
@@ -3879,6 +3887,10 @@ std::vector<std::string> Decider::OpenActions(const v1::OrderView& order, bool m
     if (t.from() != order.status() || (moving_only && t.to() == t.from())) continue;
     if (std::find(open.begin(), open.end(), action) != open.end()) continue;
     if (moving_only && WaitsForSomeoneElse(order, t)) continue;
+    // A way out, into a final state where the work ends undone (a deal lost, a request
+    // declined), is open to those who may take it, but no one's work waits on it: an open deal
+    // is not in its AE's queue, nor are they told, for the chance to lose it.
+    if (moving_only && state_.IsAbandonedState(order.workflow(), t.to())) continue;
     const std::string artifact = ArtifactOfAction(action);
     if (artifact.empty() && HasRevisionActionPrefix(action)) continue;  // No command takes it.
     v1::Privilege privilege = t.privilege();

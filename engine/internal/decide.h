@@ -76,7 +76,8 @@ absl::StatusOr<Decision> Decide(const State& state, const v1::UserView& actor,
 // a revision forwarded to them. `moving_only`, as a work queue does: leave out actions that
 // keep the order in its state (a new script while one is in review), and those it does not
 // wait for from `actor` (the upload of a spot production will record, the writing of an
-// order another producer is assigned to).
+// order another producer is assigned to), and ways out into a final state where the work ends
+// undone (a decline), which no one's work waits on.
 std::vector<std::string> ActionsOpenTo(const State& state, const v1::UserView& actor,
                                        const v1::OrderView& order, absl::Time now,
                                        bool moving_only);

@@ -1183,6 +1183,19 @@ TEST_F(OrderFlowTest, OrderStatsSumAFieldOverDealsWonAndLost) {
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("give item_type with group_by")));
 }
 
+// A way out into a final state where the work ends undone (a decline) is open, but no one's
+// work waits on it: the order is in its producer's queue, not in its AE's for the chance to
+// lose it.
+TEST_F(OrderFlowTest, AWayOutIsInNoOnesQueue) {
+  Run(kAdmin, PublishDeclinable());
+  const std::string order = CreateOrder();
+  EXPECT_TRUE(Queued(kProducer, order));
+  EXPECT_FALSE(Queued(kAe, order)) << "only the decline is open to the AE";
+  ASSERT_OK_AND_ASSIGN(v1::OrderView shown, engine_->GetOrder({kAe}, order));
+  EXPECT_THAT(shown.open_actions(), ::testing::Contains("decline")) << "open all the same";
+  Run(kAe, Action(order, "decline"));
+}
+
 // A step may clear fields (Transition.clears_fields): a deal reopened loses its loss reason,
 // so a deal won after it is not counted as lost to price; the history keeps the reason.
 TEST_F(OrderFlowTest, AReopenedDealLosesItsLossReason) {
@@ -3012,6 +3025,15 @@ TEST_F(OrderFlowTest, SeveralGiversAreRefusedWithoutWritingWhenNamedWrong) {
   EXPECT_THAT(Reject(kManager, other),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("is owned by \"ae\", not by any of \"ae2\", \"manager\"")));
+  // A finished or archived order named to go with its account stays with its owner.
+  const std::string archived = CreateOrder();
+  Run(kAe, OrderOnly(archived, "archive"));
+  v1::Command with_archived = from({}, kAe2);
+  with_archived.mutable_reassign_accounts()->add_client_ids(client_);
+  with_archived.mutable_reassign_accounts()->mutable_only_orders()->add_order_ids(archived);
+  EXPECT_THAT(Reject(kManager, with_archived),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is archived, so it stays with \"ae\" (only open orders move")));
   // Givers with no accounts at all.
   EXPECT_THAT(Reject(kManager, from({kAe2, kManager}, "ae3")),
               StatusIs(absl::StatusCode::kFailedPrecondition,

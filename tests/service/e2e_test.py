@@ -1434,6 +1434,12 @@ def main():
         expect(everything.returncode == 2 and "* moves the accounts named (--client) or of a "
                "kind (--kind)" in everything.stderr and api.head(admin) == before,
                "* alone is a usage error: " + everything.stderr)
+        for args, says in ((("*,sam", "ava", "--kind", "agency"), "* stands alone"),
+                           (("sam", "ava,"), "TO_USER names users separated by commas"),
+                           (("sam", "ava", "--client", "acme,"), "--client names clients")):
+            wrong = run_cli("accounts", "reassign", *args, token=mia)
+            expect(wrong.returncode == 2 and says in wrong.stderr and api.head(admin) == before,
+                   "accounts reassign %s is a usage error: %s" % (" ".join(args), wrong.stderr))
         on_mias = run_cli("order", "list", "--account-owner", "mia", token=mia)
         expect(on_mias.returncode == 0 and order_id in on_mias.stdout
                and order_id not in run_cli("order", "list", "--owner", "mia", token=mia).stdout,
