@@ -1235,27 +1235,32 @@ class Client {
     std::vector<std::string> unreachable;  // Takers whose accounts the caller may not move.
     std::vector<std::string> refused;      // Why a way back would be refused now, otherwise.
     for (const std::string& giver : givers) {
-      std::vector<std::string> back;
+      // One command per giver: the takers give back together (several givers at once).
+      std::vector<std::string> holders, clients, orders;
       for (const std::string& taker : names) {
         auto it = back_to.find({giver, taker});
-        if (it == back_to.end()) continue;
-        const auto& [clients, orders] = it->second;
-        if (clients.empty()) continue;
-        back.push_back(absl::StrCat("spotflow accounts reassign ", taker, " ", giver, " --client ",
-                                    absl::StrJoin(clients, ","),
-                                    orders.empty()
-                                        ? " --no-orders"
-                                        : absl::StrCat(" --orders ", absl::StrJoin(orders, ","))));
-        const grpc::Status way_back = TryReassignAccounts(taker, giver, clients, orders);
-        if (way_back.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+        if (it == back_to.end() || it->second.clients.empty()) continue;
+        holders.push_back(taker);
+        clients.insert(clients.end(), it->second.clients.begin(), it->second.clients.end());
+        orders.insert(orders.end(), it->second.orders.begin(), it->second.orders.end());
+      }
+      if (holders.empty()) continue;
+      PrintWayBack(
+          giver,
+          {absl::StrCat("spotflow accounts reassign ", absl::StrJoin(holders, ","), " ", giver,
+                        " --client ", absl::StrJoin(clients, ","),
+                        orders.empty() ? " --no-orders"
+                                       : absl::StrCat(" --orders ", absl::StrJoin(orders, ",")))});
+      const grpc::Status way_back = TryReassignAccounts(holders, giver, clients, orders);
+      if (way_back.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+        for (const std::string& taker : holders) {
           if (std::find(unreachable.begin(), unreachable.end(), taker) == unreachable.end()) {
             unreachable.push_back(taker);
           }
-        } else if (!way_back.ok()) {
-          refused.push_back(way_back.error_message());
         }
+      } else if (!way_back.ok()) {
+        refused.push_back(way_back.error_message());
       }
-      if (!back.empty()) PrintWayBack(giver, back);
     }
     if (!unreachable.empty()) {
       std::printf(
@@ -1268,14 +1273,18 @@ class Client {
       std::printf("  (the way back would be refused now: %s)\n", why.c_str());
     }
   }
-  // A dry run of moving `clients` from `owner` to `to` with `orders` only: whether the caller
+  // A dry run of moving `clients` from `owners` to `to` with `orders` only: whether the caller
   // may take a way back printed for them, and if not, why.
-  grpc::Status TryReassignAccounts(const std::string& owner, const std::string& to,
+  grpc::Status TryReassignAccounts(const std::vector<std::string>& owners, const std::string& to,
                                    const std::vector<std::string>& clients,
                                    const std::vector<std::string>& orders) {
     v1::ReassignAccountsRequest request;
     v1::ReassignAccounts* move = request.mutable_reassign_accounts();
-    move->set_from_owner(owner);
+    if (owners.size() == 1) {
+      move->set_from_owner(owners[0]);
+    } else {
+      for (const std::string& owner : owners) move->add_from_owners(owner);
+    }
     move->set_to_owner(to);
     for (const std::string& client : clients) move->add_client_ids(client);
     for (const std::string& order : orders) move->mutable_only_orders()->add_order_ids(order);

@@ -1262,6 +1262,19 @@ def main():
                and "  to ava:\n" in spread.stdout and "    clients it would move: "
                in spread.stdout, "accounts spread over several say who would take what: "
                + spread.stdout + spread.stderr)
+        # Spread for real: the way back is one command, the takers giving back together.
+        listed_before = [run_cli("client", "list", token=mia).stdout,
+                         run_cli("order", "list", "--archived", "include", token=mia).stdout]
+        spread = run_cli("accounts", "reassign", "sam", "mia,ava", token=mia)
+        backs = re.findall(r"^  to move them back to sam: (spotflow .*)$", spread.stdout, re.M)
+        expect(spread.returncode == 0 and len(backs) == 1
+               and backs[0].startswith("spotflow accounts reassign mia,ava sam --client "),
+               "a spread's way back is one command: " + spread.stdout + spread.stderr)
+        for command in backs:
+            expect(run_cli(*command.split()[1:], token=mia).returncode == 0, command)
+        expect([run_cli("client", "list", token=mia).stdout,
+                run_cli("order", "list", "--archived", "include", token=mia).stdout]
+               == listed_before, "the spread's way back leaves every account and order as it was")
         for args in (("--kind=",), ("--kind", "agency", "--client", "globex")):
             refused = run_cli("accounts", "reassign", "sam", "mia", *args, token=mia)
             expect(refused.returncode == 2, "accounts reassign %s is a usage error: %s"
