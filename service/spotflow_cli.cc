@@ -3829,14 +3829,22 @@ int Client::Run(const std::string& verb, const Args& args) {
           what.push_back(absl::StrCat(r.orders_size() == 1 ? "order " : "orders ",
                                       absl::StrJoin(r.orders(), ", ")));
         }
-        const std::string from = absl::StrJoin(r.from_owners(), ", ");
+        // "ava", "ava and sam", "ava, joe and sam".
+        std::string from;
+        for (int i = 0; i < r.from_owners_size(); ++i) {
+          absl::StrAppend(&from,
+                          i == 0                          ? ""
+                          : i == r.from_owners_size() - 1 ? " and "
+                                                          : ", ",
+                          r.from_owners(i));
+        }
         std::printf("%-9llu %-28s %-16s %s\n", static_cast<unsigned long long>(n.position()),
                     to.c_str(), "-",
                     (r.confirmation()
                          ? absl::StrCat("done: ", absl::StrJoin(what, "; "), " moved from ", from,
                                         " to ", r.to_owner())
                          : absl::StrCat("now yours: ", absl::StrJoin(what, "; "), " (from ", from,
-                                        n.by().empty() ? "" : absl::StrCat(", by ", n.by()), ")"))
+                                        n.by().empty() ? "" : absl::StrCat("; by ", n.by()), ")"))
                         .c_str());
         return;
       }

@@ -2386,7 +2386,7 @@ def notifying():
                        token=tokens["mia"]).returncode == 0, "globex back to sam")
         back = notify()
         expect(re.search(r"\n\d+ +sam( <[^>]*>)? +- +now yours: account globex; orders? "
-                         r"PO-2026-00003.* \(from ava, by mia\)\n", back)
+                         r"PO-2026-00003.* \(from ava; by mia\)\n", back)
                and re.search(r"\n\d+ +mia( <[^>]*>)? +- +done: account globex; orders? "
                              r"PO-2026-00003.* moved from ava to sam\n", back),
                "notify prints a move for people to read:\n" + back)
@@ -2398,7 +2398,7 @@ def notifying():
         expect(both.returncode == 0, "globex and hooli to mia: " + both.stdout + both.stderr)
         several = notify()
         expect(re.search(r"\n\d+ +mia( <[^>]*>)? +- +done: accounts globex \(sam's\), hooli "
-                         r"\(ava's\); orders? PO-2026-00003.* moved from ava, sam to mia\n",
+                         r"\(ava's\); orders? PO-2026-00003.* moved from ava and sam to mia\n",
                          several),
                "a move from several says whose each account was:\n" + several)
         for command in re.findall(r"to move them back to \w+: (spotflow .*)$", both.stdout, re.M):
