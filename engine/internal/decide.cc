@@ -921,13 +921,26 @@ class Decider {
       if (order.fields().contains(field)) held.push_back(field);
     }
     if (held.empty()) return;
-    v1::OrderUpdated* e =
-        Emit(OrderStream(order.order_id()), order.version()).mutable_order_updated();
+    v1::OrderUpdated* e = StepUpdate(order);
+    for (std::string& field : held) e->add_cleared_fields(std::move(field));
+  }
+  // The one OrderUpdated a workflow step writes on `order`, for the fields it clears
+  // (Transit) and those given with it (PerformAction): the one emitted already, or a new one
+  // keeping the order's title, instructions and length as they stand.
+  v1::OrderUpdated* StepUpdate(const v1::OrderView& order) {
+    const std::string stream = OrderStream(order.order_id());
+    for (StreamWrite& write : decision_.writes) {
+      if (write.stream_id == stream && !write.events.empty() &&
+          write.events.back().has_order_updated()) {
+        return write.events.back().mutable_order_updated();
+      }
+    }
+    v1::OrderUpdated* e = Emit(stream, order.version()).mutable_order_updated();
     e->set_order_id(order.order_id());
     e->set_title(order.title());
     e->set_instructions(order.instructions());
     e->set_spot_length_seconds(order.spot_length_seconds());
-    for (std::string& field : held) e->add_cleared_fields(std::move(field));
+    return e;
   }
   // The order has a value for each field the transition requires (a lost deal's reason),
   // given with the step or before it.
@@ -2257,7 +2270,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
   if (c.client_ids().empty()) {
     // Every account of the givers, or an audience: those of a kind, as people type it. With
     // no giver named, every account of the kind within the caller's reach, but those a taker
-    // holds already. `theirs` are the accounts whichever kind, to name the kinds there are.
+    // holds already. `kinds` are those accounts' kinds, whichever, to name when none matches.
     std::set<std::string> kinds;
     bool already = false;  // An audience's account a taker holds: the move is so (a repeat).
     for (const auto& [position, id] : state_.clients_by_creation()) {
@@ -2342,9 +2355,9 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
     const bool account_named = named_clients.contains(order->client_id());
     // Already with one who takes the accounts, on an account named (a repeat): as it is.
     if (account_named && named.contains(order->owner_id())) continue;
+    const v1::ClientView* account = state_.FindClient(order->client_id());
     // Its account named, but already with one who takes it: nothing moves with it.
-    if (const v1::ClientView* account = state_.FindClient(order->client_id());
-        account_named && account != nullptr && named.contains(account->owner_id())) {
+    if (account_named && account != nullptr && named.contains(account->owner_id())) {
       return absl::FailedPreconditionError(absl::StrCat(
           "account \"", account->client_id(), "\" is already \"", account->owner_id(),
           "\"'s, so order ", Name(*order),
@@ -2355,8 +2368,6 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
     const bool on_them = std::any_of(
         clients.begin(), clients.end(),
         [&](const v1::ClientView* client) { return client->client_id() == order->client_id(); });
-    // An order goes with its account from the account's owner, who gives it.
-    const v1::ClientView* account = state_.FindClient(order->client_id());
     if (!IsOpen(*order)) {
       // A finished or archived order keeps its owner, and its credit: no move takes it.
       return absl::FailedPreconditionError(absl::StrCat(
@@ -2365,6 +2376,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
           "\" (only open orders move, with their accounts or on their own); leave it out of "
           "only_orders"));
     }
+    // An order goes with its account from the account's owner, who gives it.
     if (!on_them || order->owner_id() != account->owner_id()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "order ", Name(*order), " is not an open order of ",
@@ -3016,24 +3028,7 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
     }
   }
   const std::string stream = OrderStream(order->order_id());
-  if (!fields.empty()) {
-    // Into the OrderUpdated that cleared the step's fields (Transit), when it did: one event.
-    v1::OrderUpdated* update = nullptr;
-    for (StreamWrite& write : decision_.writes) {
-      if (write.stream_id == stream && !write.events.empty() &&
-          write.events.back().has_order_updated()) {
-        update = write.events.back().mutable_order_updated();
-      }
-    }
-    if (update == nullptr) {
-      update = Emit(stream, order->version()).mutable_order_updated();
-      update->set_order_id(order->order_id());
-      update->set_title(order->title());
-      update->set_instructions(order->instructions());
-      update->set_spot_length_seconds(order->spot_length_seconds());
-    }
-    *update->mutable_fields() = std::move(fields);
-  }
+  if (!fields.empty()) *StepUpdate(*order)->mutable_fields() = std::move(fields);
   v1::OrderTransitioned* e = Emit(stream, order->version()).mutable_order_transitioned();
   e->set_order_id(order->order_id());
   e->set_action(c.action());
