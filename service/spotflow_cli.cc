@@ -3755,6 +3755,7 @@ int Client::Run(const std::string& verb, const Args& args) {
       resumed = true;
     }
     std::map<std::string, std::pair<std::string, std::string>> people;  // Name, email.
+    std::set<std::string> deactivated;
     const auto list_people = [&] {
       v1::ListUsersResponse users;
       // Without the right to list users, lines go out without names and addresses.
@@ -3764,8 +3765,10 @@ int Client::Run(const std::string& verb, const Args& args) {
         return;
       }
       people.clear();
+      deactivated.clear();
       for (const v1::UserView& u : users.users()) {
         people[u.user_id()] = {u.display_name(), u.email()};
+        if (!u.active()) deactivated.insert(u.user_id());
       }
     };
     list_people();
@@ -3840,9 +3843,12 @@ int Client::Run(const std::string& verb, const Args& args) {
         }
         std::printf("%-9llu %-28s %-16s %s\n", static_cast<unsigned long long>(n.position()),
                     to.c_str(), "-",
-                    (r.confirmation()
-                         ? absl::StrCat("done: ", absl::StrJoin(what, "; "), " moved from ", from,
-                                        " to ", r.to_owner())
+                    (r.confirmation() ? absl::StrCat("done: ", absl::StrJoin(what, "; "),
+                                                     " moved from ", from, " to ", r.to_owner())
+                     : r.given_away()
+                         ? absl::StrCat("no longer yours: ", absl::StrJoin(what, "; "), " (now ",
+                                        r.to_owner(), "'s",
+                                        n.by().empty() ? "" : absl::StrCat("; by ", n.by()), ")")
                          : absl::StrCat("now yours: ", absl::StrJoin(what, "; "), " (from ", from,
                                         n.by().empty() ? "" : absl::StrCat("; by ", n.by()), ")"))
                         .c_str());
@@ -4039,6 +4045,7 @@ int Client::Run(const std::string& verb, const Args& args) {
         std::set<std::string> from;
         std::vector<std::string> clients, orders;  // Ids.
         std::vector<std::string> client_from;      // Whose each of `clients` was.
+        std::vector<std::string> order_from;       // Whose each of `orders` was.
       };
       std::vector<std::pair<std::string, std::string>> move_order;
       std::map<std::pair<std::string, std::string>, Move> moves;
@@ -4068,6 +4075,7 @@ int Client::Run(const std::string& verb, const Args& args) {
         } else {
           m.from.insert(d.order_owner_changed().old_owner());
           m.orders.push_back(d.order_owner_changed().order_id());
+          m.order_from.push_back(d.order_owner_changed().old_owner());
         }
       }
       if (everyone) {
@@ -4094,8 +4102,12 @@ int Client::Run(const std::string& verb, const Args& args) {
           }
         }
       }
-      // Each move to its new owner, and to whoever made it as a confirmation (once, when they
-      // took it themselves).
+      // Each move to its new owner, to each who gave part of it what they gave, and to whoever
+      // made it as a confirmation (once, when they took or gave it themselves).
+      const auto key_or_id = [&](const std::string& order) {
+        auto key = key_of.find(order);
+        return key == key_of.end() || key->second.empty() ? order : key->second;
+      };
       for (const auto& group : move_order) {
         const Move& m = moves[group];
         v1::Notice n;
@@ -4107,13 +4119,32 @@ int Client::Run(const std::string& verb, const Args& args) {
         for (const std::string& from : m.from) r->add_from_owners(from);
         for (const std::string& client : m.clients) r->add_client_ids(client);
         for (const std::string& from : m.client_from) r->add_client_from(from);
-        for (const std::string& order : m.orders) {
-          auto key = key_of.find(order);
-          r->add_orders(key == key_of.end() || key->second.empty() ? order : key->second);
-        }
+        for (const std::string& order : m.orders) r->add_orders(key_or_id(order));
         if (group.second != n.by()) {
           address(n, group.second);
           pending.push_back(n);
+        }
+        for (const std::string& giver : m.from) {
+          // An order without an owner had no one to give it; someone who left is not told.
+          if (giver.empty() || giver == n.by() || deactivated.count(giver) != 0) continue;
+          v1::Notice given = n;
+          address(given, giver);
+          v1::Reassigned* g = given.mutable_reassigned();
+          g->clear_from_owners();
+          g->add_from_owners(giver);
+          g->clear_client_ids();
+          g->clear_client_from();
+          g->clear_orders();
+          g->set_given_away(true);
+          for (size_t i = 0; i < m.clients.size(); ++i) {
+            if (m.client_from[i] != giver) continue;
+            g->add_client_ids(m.clients[i]);
+            g->add_client_from(giver);
+          }
+          for (size_t i = 0; i < m.orders.size(); ++i) {
+            if (m.order_from[i] == giver) g->add_orders(key_or_id(m.orders[i]));
+          }
+          pending.push_back(given);
         }
         if (!n.by().empty() && n.by() != "system") {
           address(n, n.by());

@@ -2373,20 +2373,24 @@ def notifying():
         moves = [json.loads(line) for line in notify("--json").splitlines()]
         moves = [(n["user_id"], n["email"], n["by"], n["reassigned"]) for n in moves
                  if n["reassigned"]]
-        expect(len(moves) == 2
+        expect(len(moves) == 3
                and moves[0][:3] == ("ava", "ava@example.com", "mia")
-               and (moves[1][0], moves[1][2]) == ("mia", "mia")
+               and (moves[1][0], moves[1][2]) == ("sam", "mia")
+               and (moves[2][0], moves[2][2]) == ("mia", "mia")
                and all(m[3]["to_owner"] == "ava" and m[3]["from_owners"] == ["sam"]
                        and m[3]["client_ids"] == ["globex"] and "PO-2026-00003" in m[3]["orders"]
                        for m in moves)
-               and [m[3]["confirmation"] for m in moves] == [False, True],
-               "a reassignment tells the new owner and confirms it to whoever made it: %r"
-               % moves)
+               and [m[3]["confirmation"] for m in moves] == [False, False, True]
+               and [m[3]["given_away"] for m in moves] == [False, True, False],
+               "a reassignment tells the new owner, the one who gave, and confirms it to "
+               "whoever made it: %r" % moves)
         expect(run_cli("accounts", "reassign", "ava", "sam", "--client", "globex",
                        token=tokens["mia"]).returncode == 0, "globex back to sam")
         back = notify()
         expect(re.search(r"\n\d+ +sam( <[^>]*>)? +- +now yours: account globex; orders? "
                          r"PO-2026-00003.* \(from ava; by mia\)\n", back)
+               and re.search(r"\n\d+ +ava( <[^>]*>)? +- +no longer yours: account globex; "
+                             r"orders? PO-2026-00003.* \(now sam's; by mia\)\n", back)
                and re.search(r"\n\d+ +mia( <[^>]*>)? +- +done: account globex; orders? "
                              r"PO-2026-00003.* moved from ava to sam\n", back),
                "notify prints a move for people to read:\n" + back)
@@ -2401,9 +2405,32 @@ def notifying():
                          r"\(ava's\); orders? PO-2026-00003.* moved from ava and sam to mia\n",
                          several),
                "a move from several says whose each account was:\n" + several)
+        expect(re.search(r"\n\d+ +sam( <[^>]*>)? +- +no longer yours: account globex; orders? "
+                         r"PO-2026-00003.* \(now mia's; by mia\)\n", several)
+               and re.search(r"\n\d+ +ava( <[^>]*>)? +- +no longer yours: account hooli "
+                             r"\(now mia's; by mia\)\n", several),
+               "each who gave is told what they gave, and only that:\n" + several)
         for command in re.findall(r"to move them back to \w+: (spotflow .*)$", both.stdout, re.M):
             expect(run_cli(*command.split()[1:], token=tokens["mia"]).returncode == 0, command)
-        notify()
+        returned = notify()
+        expect("now yours: account globex" in returned and "now yours: account hooli" in returned
+               and "no longer yours" not in returned,
+               "one who gives their own accounts away is sent the confirmation alone:\n"
+               + returned)
+        # One who has left is not told what they no longer hold.
+        expect(run_cli("user", "create", "kim", "--name", "Kim", "--email", "kim@example.com",
+                       "--role", "account_executive").returncode == 0
+               and run_cli("client", "create", "--name", "Initech", "--owner", "kim",
+                           token=tokens["mia"]).returncode == 0
+               and run_cli("user", "deactivate", "kim").returncode == 0
+               and run_cli("accounts", "reassign", "kim", "sam", "--client", "initech",
+                           token=tokens["mia"]).returncode == 0,
+               "kim leaves, and her account goes to sam")
+        left = notify()
+        expect(re.search(r"\n\d+ +sam( <[^>]*>)? +- +now yours: account initech \(from kim; "
+                         r"by mia\)\n", left)
+               and "kim@example.com" not in left and "no longer yours" not in left,
+               "one who has left is not told:\n" + left)
         # Following: an order deleted withdraws what it waited for, at once.
         follower = subprocess.Popen([cli, "--server=127.0.0.1:%d" % port,
                                      "--token=" + tokens["admin"], "--json", "notify", "--state",
