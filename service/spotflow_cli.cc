@@ -1042,6 +1042,18 @@ class Client {
   static const char* SubIdLabel(const v1::UpdateContactRequest&) { return "contact "; }
   static const char* SubIdLabel(const v1::PublishWorkflowRequest&) { return "version "; }
 
+  // What an answer heads with: the record changed; for accounts spread over several, who
+  // took them, as no one record did.
+  template <typename Request>
+  static std::string Heading(const Request&, const v1::CommandResult& result) {
+    return result.id();
+  }
+  static std::string Heading(const v1::ReassignAccountsRequest& request,
+                             const v1::CommandResult& result) {
+    return result.id().empty() ? absl::StrJoin(request.reassign_accounts().spread_to(), ",")
+                               : result.id();
+  }
+
   // How a login a change deactivated comes back: after a removed contact, when the contact
   // is added again under its id (by name alone it would get another, "-2"); a deleted
   // client's never (it is not restored).
@@ -1108,10 +1120,11 @@ class Client {
     }
     {
       // No etag for a change that targets no one record (reassigning several accounts).
+      const std::string heading = Heading(request, result);
       std::printf("ok: %s%s%s%s%s\n", result.key().empty() ? "" : (result.key() + " ").c_str(),
-                  result.id().c_str(),
+                  heading.c_str(),
                   result.sub_id().empty() ? ""
-                                          : absl::StrCat(result.id().empty() ? "" : " ", "(",
+                                          : absl::StrCat(heading.empty() ? "" : " ", "(",
                                                          SubIdLabel(request), result.sub_id(), ")")
                                                 .c_str(),
                   result.etag() == 0 ? "" : absl::StrCat(" etag=", result.etag()).c_str(),
@@ -1149,8 +1162,11 @@ class Client {
 
   // Which accounts and orders moved (or would), from whom (`from` when the server does not
   // say, as one from before several givers), to whom, and the way back to each giver.
+  // `named`: the accounts asked for from whoever holds them (*), of which those a taker held
+  // already stayed.
   void PrintAccountsMoved(const std::string& from, const std::vector<std::string>& takers,
-                          bool by_kind, const v1::CommandResult& result) {
+                          bool by_kind, const std::vector<std::string>& named,
+                          const v1::CommandResult& result) {
     if (by_kind && result.moved_accounts().empty() && !from.empty()) {
       // A server from before client_kind would have moved every account of theirs.
       std::fprintf(stderr,
@@ -1227,6 +1243,24 @@ class Client {
       if (!moved.orders.empty()) {
         std::printf("%s%s: %s\n", indent, dry ? "open orders it would move" : "open orders",
                     absl::StrJoin(moved.orders, ", ").c_str());
+      }
+    }
+    // Named accounts that did not move: a taker held them already (a server from before
+    // moved_accounts, which wrote streams without naming the moves, is not asked).
+    if (!named.empty() && (!result.moved_accounts().empty() || result.streams().empty())) {
+      std::vector<std::string> kept;
+      for (const std::string& client : named) {
+        const auto& all = result.moved_accounts();
+        if (std::none_of(all.begin(), all.end(),
+                         [&](const v1::AccountMoved& m) { return m.client_id() == client; }) &&
+            std::find(kept.begin(), kept.end(), client) == kept.end()) {
+          kept.push_back(client);
+        }
+      }
+      if (!kept.empty()) {
+        std::printf("  %s with %s%s, who held %s already: %s\n", dry ? "staying" : "stayed",
+                    takers.size() == 1 ? "" : "one of ", absl::StrJoin(takers, ", ").c_str(),
+                    kept.size() == 1 ? "it" : "them", absl::StrJoin(kept, ", ").c_str());
       }
     }
     if (dry) return;
@@ -3039,7 +3073,7 @@ int Client::Run(const std::string& verb, const Args& args) {
           request, args,
           [&](auto* c, auto& q, auto* out) { return clients_->ReassignAccounts(c, q, out); },
           [&](const v1::CommandResult& result) {
-            PrintAccountsMoved(client.owner_id(), {to}, false, result);
+            PrintAccountsMoved(client.owner_id(), {to}, false, {}, result);
           });
     }
     if (!u->has_name() && !u->has_kind() && !u->has_organization()) {
@@ -3169,8 +3203,13 @@ int Client::Run(const std::string& verb, const Args& args) {
     // Which accounts and orders moved (or would), to whom, and the way back.
     const std::string from = givers.size() == 1 ? givers[0] : "";
     const bool by_kind = args.Has("kind");
-    const auto moved = [this, &from, &takers, by_kind](const v1::CommandResult& result) {
-      PrintAccountsMoved(from, takers, by_kind, result);
+    std::vector<std::string> named;  // From whoever holds them: say which stayed.
+    if (giving == "*") {
+      const auto& ids = request.reassign_accounts().client_ids();
+      named.assign(ids.begin(), ids.end());
+    }
+    const auto moved = [this, &from, &takers, by_kind, &named](const v1::CommandResult& result) {
+      PrintAccountsMoved(from, takers, by_kind, named, result);
     };
     return Change(
         request, args,

@@ -1268,6 +1268,7 @@ def main():
         spread = run_cli("accounts", "reassign", "sam", "mia,ava", token=mia)
         backs = re.findall(r"^  to move them back to sam: (spotflow .*)$", spread.stdout, re.M)
         expect(spread.returncode == 0 and len(backs) == 1
+               and re.match(r"ok: mia,ava \(\d+ clients?, \d+ orders?\)\n", spread.stdout)
                and backs[0].startswith("spotflow accounts reassign mia,ava sam --client "),
                "a spread's way back is one command: " + spread.stdout + spread.stderr)
         for command in backs:
@@ -1442,7 +1443,19 @@ def main():
         for _, command in backs:
             expect(run_cli(*command.split()[1:], token=mia).returncode == 0, command)
         expect(owners_of(["acme", "globex"]) == before_both, "and back, exact")
+        # An account the taker holds already stays with them, and the answer says so.
+        partly = run_cli("accounts", "reassign", "*", "mia", "--client", "acme,globex",
+                         "--dry-run", token=mia)
+        expect(partly.returncode == 0 and "  clients it would move: acme (sam's)\n" in partly.stdout
+               and "  staying with mia, who held it already: globex\n" in partly.stdout,
+               "a dry run names the account that stays: " + partly.stdout + partly.stderr)
         before = api.head(admin)
+        held = run_cli("accounts", "reassign", "*", "mia", "--client", "globex", token=mia)
+        expect(held.returncode == 0 and "(already so: nothing changed)" in held.stdout
+               and "  stayed with mia, who held it already: globex\n" in held.stdout
+               and "to move them back" not in held.stdout and api.head(admin) == before,
+               "an account already the taker's stays, says so, and nothing is written: "
+               + held.stdout + held.stderr)
         everything = run_cli("accounts", "reassign", "*", "ava", token=mia)
         expect(everything.returncode == 2 and "* moves the accounts named (--client) or of a "
                "kind (--kind)" in everything.stderr and api.head(admin) == before,
