@@ -2165,6 +2165,32 @@ class Client {
           const std::string& text = after ? about->new_value() : about->old_value();
           return std::string(absl::StripSuffix(absl::StripPrefix(text, "\""), "\""));
         };
+        if (type == "OrderUpdated") {
+          // What an update or a step set, changed and cleared, a field by its name.
+          std::vector<std::string> parts;
+          for (const v1::FieldChange& field : change.fields()) {
+            absl::string_view name = field.path();
+            if (absl::ConsumePrefix(&name, "fields[")) absl::ConsumeSuffix(&name, "]");
+            if (name == "spot_length_seconds") name = "spot length (seconds)";
+            parts.push_back(
+                field.old_value().empty() ? absl::StrCat(name, " set to ", field.new_value())
+                : field.new_value().empty()
+                    ? absl::StrCat(name, " cleared (was ", field.old_value(), ")")
+                    : absl::StrCat(name, " ", field.old_value(), " -> ", field.new_value()));
+          }
+          // A step's own update (the fields it was given and those it clears) shares its
+          // time, and follows it in the story.
+          const auto step = std::find_if(o.actions().begin(), o.actions().end(), [&](auto& a) {
+            return a.time().seconds() == change.time().seconds() &&
+                   a.time().nanos() == change.time().nanos();
+          });
+          if (!parts.empty()) {
+            add(change.time(),
+                absl::StrCat(step == o.actions().end() ? absl::StrCat("updated by ", by)
+                                                       : absl::StrCat("with ", step->action()),
+                             ": ", Indented(absl::StrJoin(parts, "; "), kIndent)));
+          }
+        }
         if (type == "OrderArchived") add(change.time(), absl::StrCat("archived by ", by));
         if (type == "OrderRestored") add(change.time(), absl::StrCat("restored by ", by));
         if (type == "OrderDeleted") add(change.time(), absl::StrCat("deleted by ", by));

@@ -496,6 +496,11 @@ def main():
         withdrawn_at = story.find("flight change %s withdrawn by sam" % request_id)
         expect(0 <= requested_at < withdrawn_at,
                "order history tells the request before its withdrawal:\n" + story)
+        expect(re.search(r"  updated by sam: title \"[^\n]*\" -> \"Winter clearance :30\"\n", story)
+               and re.search(r"  updated by sam: (\S+ set to \"\S+\"; )?station set to "
+                             r"\"WXYZ\"", story)
+               and "contract_number set to \"C-77\"" in story,
+               "order history tells each update, a field by its name:\n" + story)
         expect("last flight change %s by sam (2098-12-05..2098-12-31): withdrawn by sam"
                % request_id in run_cli("order", "show", "winter-sale").stdout,
                "order show tells how the last flight change ended")
@@ -890,6 +895,14 @@ def main():
                "the reopened request has no reason left:\n" + reopened)
         expect("KXYZ" in run_cli("audit", "history", "order", third_key, token=admin).stdout,
                "the history keeps the reason it held")
+        story = run_cli("order", "history", third_key, token=admin).stdout
+        expect(re.search(r"\n  \S+ \S+  decline by sam: [^\n]*Too dear\n"
+                         r"  \S+ \S+  with decline: station set to \"KXYZ\"\n", story)
+               and re.search(r"\n  \S+ \S+  reopen by sam: [^\n]*\n"
+                             r"  \S+ \S+  with reopen: station cleared \(was \"KXYZ\"\)\n",
+                             story),
+               "order history's story names the field a step set and the one it cleared:\n"
+               + story)
         ok("the reopened request deleted, out of the counts below", "delete", third_key, "--yes",
            token=sam)
         unknown = run_cli("type", "show", "media_reqest", token=admin)
