@@ -1185,12 +1185,19 @@ class Client {
     std::vector<std::string> givers;  // In the order the moves name them.
     std::map<std::pair<std::string, std::string>, Moved> back_to;  // (giver, taker).
     std::map<std::string, std::string> key_of;  // Order id -> its key, to name it by.
+    std::map<std::string, std::string> gave;    // Order id -> who gave it.
     for (const v1::OrderMoved& m : result.moved_orders()) {
       if (!m.key().empty()) key_of[m.order_id()] = m.key();
+      if (!m.old_owner().empty()) gave[m.order_id()] = m.old_owner();
     }
+    // A giver's orders on another giver's account, by who gave them: they go back on their own.
+    std::map<std::string, std::vector<std::string>> orders_back;
+    const auto add_giver = [&](const std::string& giver) {
+      if (std::find(givers.begin(), givers.end(), giver) == givers.end()) givers.push_back(giver);
+    };
     for (const v1::AccountMoved& m : result.moved_accounts()) {
       const std::string giver = m.old_owner().empty() ? from : m.old_owner();
-      if (std::find(givers.begin(), givers.end(), giver) == givers.end()) givers.push_back(giver);
+      add_giver(giver);
       Moved& back = back_to[{giver, m.new_owner()}];
       back.clients.push_back(m.client_id());
       to[m.new_owner()].clients.push_back(m.client_id());
@@ -1198,9 +1205,15 @@ class Client {
         auto key = key_of.find(order);
         const std::string& name = key == key_of.end() ? order : key->second;
         to[m.new_owner()].orders.push_back(name);
-        back.orders.push_back(name);
+        auto owner = gave.find(order);
+        if (owner != gave.end() && owner->second != giver) {
+          orders_back[owner->second].push_back(name);
+        } else {
+          back.orders.push_back(name);
+        }
       }
     }
+    for (const auto& [giver, orders] : orders_back) add_giver(giver);
     // From whom each account came, when several gave or whoever held them did (*).
     std::map<std::string, std::string> giver_of;
     if (givers.size() > 1 || (from.empty() && !givers.empty())) {
@@ -1278,13 +1291,23 @@ class Client {
         clients.insert(clients.end(), it->second.clients.begin(), it->second.clients.end());
         orders.insert(orders.end(), it->second.orders.begin(), it->second.orders.end());
       }
+      std::vector<std::string> commands;
+      if (!holders.empty()) {
+        commands.push_back(
+            absl::StrCat("spotflow accounts reassign ", absl::StrJoin(holders, ","), " ", giver,
+                         " --client ", absl::StrJoin(clients, ","),
+                         orders.empty() ? " --no-orders"
+                                        : absl::StrCat(" --orders ", absl::StrJoin(orders, ","))));
+      }
+      // Their orders that went with another's account.
+      auto stray = orders_back.find(giver);
+      if (stray != orders_back.end()) {
+        commands.push_back(absl::StrCat("spotflow order reassign ",
+                                        absl::StrJoin(stray->second, ","), " ", giver));
+      }
+      if (commands.empty()) continue;
+      PrintWayBack(giver, commands);
       if (holders.empty()) continue;
-      PrintWayBack(
-          giver,
-          {absl::StrCat("spotflow accounts reassign ", absl::StrJoin(holders, ","), " ", giver,
-                        " --client ", absl::StrJoin(clients, ","),
-                        orders.empty() ? " --no-orders"
-                                       : absl::StrCat(" --orders ", absl::StrJoin(orders, ",")))});
       const grpc::Status way_back = TryReassignAccounts(holders, giver, clients, orders);
       if (way_back.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
         for (const std::string& taker : holders) {

@@ -2339,8 +2339,10 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
       clients.push_back(client);
     }
   }
-  // Each account's open orders, in creation order: they follow their account; completed,
-  // archived and deleted ones keep their owner. With only_orders, only those named.
+  // Each account's open orders, its owner's and any other giver's (several giving their books
+  // at once hand over all their work on the accounts that move), in creation order: they
+  // follow their account; completed, archived and deleted ones keep their owner. With
+  // only_orders, only those named.
   const bool some_orders = c.has_only_orders();
   if (c.only_orders().order_ids_size() > kMaxOrdersReassigned) {
     return absl::InvalidArgumentError(
@@ -2376,8 +2378,9 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
           "\" (only open orders move, with their accounts or on their own); leave it out of "
           "only_orders"));
     }
-    // An order goes with its account from the account's owner, who gives it.
-    if (!on_them || order->owner_id() != account->owner_id()) {
+    // An order goes with its account from the account's owner, or from another who gives.
+    if (!on_them ||
+        (order->owner_id() != account->owner_id() && !giving.contains(order->owner_id()))) {
       return absl::FailedPreconditionError(absl::StrCat(
           "order ", Name(*order), " is not an open order of ",
           on_them          ? absl::StrCat("\"", account->owner_id(), "\"")
@@ -2399,7 +2402,9 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
     AlsoInTurnOf(ClientStream(clients[i]->client_id()));
     for (uint64_t position : state_.OrdersOfClient(clients[i]->client_id())) {
       const v1::OrderView* order = &state_.OrderCreatedAt(position);
-      if (order->owner_id() != clients[i]->owner_id() || !IsOpen(*order)) continue;
+      const bool given =
+          order->owner_id() == clients[i]->owner_id() || giving.contains(order->owner_id());
+      if (!given || !IsOpen(*order)) continue;
       if (some_orders && !only.contains(order->order_id())) continue;
       open[i].push_back(order);
     }

@@ -2908,27 +2908,44 @@ TEST_F(OrderFlowTest, AccountsOfAKindMoveAndTheOthersStay) {
 }
 
 // Seed 004's "Reassign More Relationships": several give their books in one command, each
-// account with its own owner's open orders; and accounts named with no giver move from
-// whoever holds them. Each move names who gave it, for the way back.
-TEST_F(OrderFlowTest, SeveralGiveTheirAccountsAtOnceEachWithTheirOwnOrders) {
+// account with its givers' open orders; and accounts named with no giver move from whoever
+// holds them. Each move names who gave it, for the way back.
+TEST_F(OrderFlowTest, SeveralGiveTheirAccountsAtOnceWithAllTheirOpenOrdersOnThem) {
   AddUser("ae3", engine::kAccountExecutive);
   const std::string acme_order = CreateOrder();  // ae's, on acme (ae's).
   const std::string hooli = Run(kAe2, CreateClientCommand("hooli", "Hooli")).id();
   v1::Command on_hooli = CreateOrderCommand();
   on_hooli.mutable_create_order()->set_client_id(hooli);
   const std::string hooli_order = Run(kAe2, on_hooli).id();
-  // ae2's order on ae's account stays ae2's: only the account's owner's orders go with it.
+  // ae2's order on ae's account goes with it, as ae2 gives too; the manager's stays theirs.
   v1::Command handed;
   handed.mutable_reassign_orders()->add_order_ids(CreateOrder());
   handed.mutable_reassign_orders()->set_to_owner(kAe2);
   Run(kManager, handed);
   const std::string ae2_on_acme = handed.reassign_orders().order_ids(0);
+  handed.mutable_reassign_orders()->set_order_ids(0, CreateOrder());
+  handed.mutable_reassign_orders()->set_to_owner(kManager);
+  Run(kManager, handed);
+  const std::string managers_on_acme = handed.reassign_orders().order_ids(0);
+  // ae2's order on ae's account, finished: it keeps its owner, and its credit.
+  handed.mutable_reassign_orders()->set_order_ids(0, CreateOrder());
+  handed.mutable_reassign_orders()->set_to_owner(kAe2);
+  Run(kManager, handed);
+  const std::string ae2_done = handed.reassign_orders().order_ids(0);
+  Run(kAe2, OrderOnly(ae2_done, "archive"));
 
   v1::Command both;
   both.mutable_reassign_accounts()->add_from_owners(kAe);
   both.mutable_reassign_accounts()->add_from_owners(kAe2);
   both.mutable_reassign_accounts()->set_to_owner("ae3");
   both.set_request_id("both-books");
+  // A giver's order on another giver's account may be named to go with it, alone.
+  v1::Command some = both;
+  some.mutable_reassign_accounts()->mutable_only_orders()->add_order_ids(ae2_on_acme);
+  ASSERT_OK_AND_ASSIGN(const v1::CommandResult only, Preview(kManager, some));
+  ASSERT_EQ(only.moved_orders_size(), 1);
+  EXPECT_EQ(only.moved_orders(0).order_id(), ae2_on_acme);
+  EXPECT_EQ(only.moved_orders(0).old_owner(), kAe2);
   const v1::CommandResult done = Run(kManager, both);
   const auto moves = [](const v1::CommandResult& result) {
     std::vector<std::string> out;
@@ -2938,14 +2955,25 @@ TEST_F(OrderFlowTest, SeveralGiveTheirAccountsAtOnceEachWithTheirOwnOrders) {
     }
     return out;
   };
-  EXPECT_THAT(moves(done), ElementsAre(absl::StrCat("ae:", client_, "->ae3 (", acme_order, ")"),
+  EXPECT_THAT(moves(done), ElementsAre(absl::StrCat("ae:", client_, "->ae3 (", acme_order, ",",
+                                                    ae2_on_acme, ")"),
                                        absl::StrCat("ae2:hooli->ae3 (", hooli_order, ")")));
+  std::vector<std::string> order_moves;
+  for (const v1::OrderMoved& m : done.moved_orders()) {
+    order_moves.push_back(absl::StrCat(m.order_id(), ":", m.old_owner(), "->", m.new_owner()));
+  }
+  EXPECT_THAT(order_moves, ElementsAre(absl::StrCat(acme_order, ":ae->ae3"),
+                                       absl::StrCat(hooli_order, ":ae2->ae3"),
+                                       absl::StrCat(ae2_on_acme, ":ae2->ae3")))
+      << "each order names who gave it";
   EXPECT_EQ(done.id(), "ae3");
   EXPECT_EQ(engine_->GetClient({kManager}, client_)->owner_id(), "ae3");
   EXPECT_EQ(engine_->GetClient({kManager}, hooli)->owner_id(), "ae3");
   EXPECT_EQ(Order(acme_order).owner_id(), "ae3");
   EXPECT_EQ(Order(hooli_order).owner_id(), "ae3");
-  EXPECT_EQ(Order(ae2_on_acme).owner_id(), kAe2) << "not the account owner's order";
+  EXPECT_EQ(Order(ae2_on_acme).owner_id(), "ae3") << "a giver's order on another's account";
+  EXPECT_EQ(Order(managers_on_acme).owner_id(), kManager) << "not a giver's";
+  EXPECT_EQ(Order(ae2_done).owner_id(), kAe2) << "an archived order keeps its owner";
   // A repeat answers as the first did, givers included.
   const v1::CommandResult repeat = Run(kManager, both);
   EXPECT_TRUE(repeat.deduplicated());
@@ -2962,12 +2990,12 @@ TEST_F(OrderFlowTest, SeveralGiveTheirAccountsAtOnceEachWithTheirOwnOrders) {
   EXPECT_THAT(moves(back),
               ElementsAre(absl::StrCat("ae3:hooli->ae (", hooli_order, ")"), "ae2:initech->ae ()"));
   EXPECT_EQ(Order(hooli_order).owner_id(), kAe);
-  // Orders named to go with them are each an open order of its own account's owner: ae2's
-  // order on acme is not acme's owner's, and one on no account moved is named so.
+  // Orders named to go with them are each an open order of its own account's owner: the
+  // manager's order on acme is not acme's owner's, and one on no account moved is named so.
   v1::Command with_orders;
   with_orders.mutable_reassign_accounts()->add_client_ids(client_);
-  with_orders.mutable_reassign_accounts()->set_to_owner(kManager);
-  with_orders.mutable_reassign_accounts()->mutable_only_orders()->add_order_ids(ae2_on_acme);
+  with_orders.mutable_reassign_accounts()->set_to_owner(kAe);
+  with_orders.mutable_reassign_accounts()->mutable_only_orders()->add_order_ids(managers_on_acme);
   EXPECT_THAT(Reject(kManager, with_orders),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("is not an open order of \"ae3\" on the accounts moved")));

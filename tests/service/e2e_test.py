@@ -92,6 +92,23 @@ class Api:
                          service_pb2.VerifyLogResponse, token).last_position
 
 
+def ways_back(text):
+    """The ways back a reassignment prints: (giver, command) for each command, those on the
+    lines under a giver's first one included."""
+    found, giver = [], None
+    for line in text.splitlines():
+        first = re.match(r"  to move them back to (\w+)(?: \([^)]*\))?: (spotflow .*)$", line)
+        more = re.match(r" {20,}(spotflow .*)$", line)
+        if first:
+            giver = first.group(1)
+            found.append((giver, first.group(2)))
+        elif more and giver:
+            found.append((giver, more.group(1)))
+        else:
+            giver = None
+    return found
+
+
 def expect(condition, what):
     if not condition:
         raise SystemExit("FAILED: " + what)
@@ -1432,9 +1449,11 @@ def main():
         expect(before_both[1] == {"acme": "sam", "globex": "mia"}, repr(before_both))
         both = run_cli("accounts", "reassign", "sam,mia", "ava", "--client", "acme,globex",
                        token=mia)
-        backs = re.findall(r"^  to move them back to (\w+): (spotflow .*)$", both.stdout, re.M)
+        backs = ways_back(both.stdout)
+        # sam's order on globex (mia's) goes with it, as sam gives too, and back to sam alone.
         expect(both.returncode == 0 and "  clients: acme (sam's), globex (mia's)\n" in both.stdout
-               and [giver for giver, _ in backs] == ["sam", "mia"]
+               and [giver for giver, _ in backs] == ["sam", "sam", "mia"]
+               and backs[1][1] == "spotflow order reassign %s sam" % order_id
                and owners_of(["acme", "globex"])[1] == {"acme": "ava", "globex": "ava"},
                "several give at once, and the way back goes to each: " + both.stdout + both.stderr)
         for _, command in backs:
@@ -1450,7 +1469,7 @@ def main():
                "an audience across owners: " + audience.stdout + audience.stderr)
         named = run_cli("accounts", "reassign", "*", "ava", "--client", "acme,globex",
                         token=mia)
-        backs = re.findall(r"^  to move them back to (\w+): (spotflow .*)$", named.stdout, re.M)
+        backs = ways_back(named.stdout)
         expect(named.returncode == 0 and [giver for giver, _ in backs] == ["sam", "mia"],
                "* --client moves each from whoever holds it: " + named.stdout + named.stderr)
         for _, command in backs:
@@ -2436,7 +2455,7 @@ def notifying():
                and re.search(r"\n\d+ +ava( <[^>]*>)? +- +no longer yours: account hooli "
                              r"\(now mia's; by mia\)\n", several),
                "each who gave is told what they gave, and only that:\n" + several)
-        for command in re.findall(r"to move them back to \w+: (spotflow .*)$", both.stdout, re.M):
+        for _, command in ways_back(both.stdout):
             expect(run_cli(*command.split()[1:], token=tokens["mia"]).returncode == 0, command)
         returned = notify()
         expect("now yours: account globex" in returned and "now yours: account hooli" in returned
