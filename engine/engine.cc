@@ -835,7 +835,11 @@ absl::StatusOr<CommandResult> EngineImpl::RepeatedResult(const store::AppendResu
     moved->set_old_owner(changed.old_owner());
     moved->set_new_owner(changed.new_owner());
   }
-  if (event.has_client_owner_changed()) RebuildMovesLocked(moves, &result);
+  if (event.has_client_owner_changed()) {
+    RebuildMovesLocked(moves, &result);
+    // A spread names no one taker, as its first answer did, even when one took everything.
+    if (!command.reassign_accounts().spread_to().empty()) result.set_id("");
+  }
   return result;
 }
 

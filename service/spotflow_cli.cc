@@ -1204,11 +1204,13 @@ class Client {
       for (const std::string& order : m.order_ids()) {
         auto key = key_of.find(order);
         const std::string& name = key == key_of.end() ? order : key->second;
-        to[m.new_owner()].orders.push_back(name);
         auto owner = gave.find(order);
         if (owner != gave.end() && owner->second != giver) {
+          // Another giver's, on this account: marked as theirs.
+          to[m.new_owner()].orders.push_back(absl::StrCat(name, " (", owner->second, "'s)"));
           orders_back[owner->second].push_back(name);
         } else {
+          to[m.new_owner()].orders.push_back(name);
           back.orders.push_back(name);
         }
       }
@@ -1307,9 +1309,12 @@ class Client {
       }
       if (commands.empty()) continue;
       PrintWayBack(giver, commands);
-      if (holders.empty()) continue;
-      const grpc::Status way_back = TryReassignAccounts(holders, giver, clients, orders);
-      if (way_back.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+      grpc::Status way_back;
+      if (!holders.empty()) way_back = TryReassignAccounts(holders, giver, clients, orders);
+      if (way_back.ok() && stray != orders_back.end()) {
+        way_back = TryReassignOrders(stray->second, giver);
+      }
+      if (way_back.error_code() == grpc::StatusCode::PERMISSION_DENIED && !holders.empty()) {
         for (const std::string& taker : holders) {
           if (std::find(unreachable.begin(), unreachable.end(), taker) == unreachable.end()) {
             unreachable.push_back(taker);
@@ -1329,6 +1334,16 @@ class Client {
     for (const std::string& why : refused) {
       std::printf("  (the way back would be refused now: %s)\n", why.c_str());
     }
+  }
+  // A dry run of moving `orders` to `to`: whether the caller may take a way back printed for
+  // them, and if not, why.
+  grpc::Status TryReassignOrders(const std::vector<std::string>& orders, const std::string& to) {
+    v1::ReassignOrdersRequest request;
+    for (const std::string& order : orders) request.mutable_reassign_orders()->add_order_ids(order);
+    request.mutable_reassign_orders()->set_to_owner(to);
+    request.set_validate_only(true);
+    v1::CommandResult result;
+    return orders_->ReassignOrders(Context().get(), request, &result);
   }
   // A dry run of moving `clients` from `owners` to `to` with `orders` only: whether the caller
   // may take a way back printed for them, and if not, why.
@@ -2194,6 +2209,7 @@ class Client {
           for (const v1::FieldChange& field : change.fields()) {
             absl::string_view name = field.path();
             if (absl::ConsumePrefix(&name, "fields[")) absl::ConsumeSuffix(&name, "]");
+            if (name == "instructions_revised") continue;  // Kept by the engine, not edited.
             if (name == "spot_length_seconds") name = "spot length (seconds)";
             parts.push_back(
                 field.old_value().empty() ? absl::StrCat(name, " set to ", field.new_value())
@@ -2201,16 +2217,18 @@ class Client {
                     ? absl::StrCat(name, " cleared (was ", field.old_value(), ")")
                     : absl::StrCat(name, " ", field.old_value(), " -> ", field.new_value()));
           }
-          // A step's own update (the fields it was given and those it clears) shares its
-          // time, and follows it in the story.
-          const auto step = std::find_if(o.actions().begin(), o.actions().end(), [&](auto& a) {
-            return a.time().seconds() == change.time().seconds() &&
-                   a.time().nanos() == change.time().nanos();
-          });
+          // A workflow action's own update (the fields it was given and those it clears)
+          // shares its time, and follows it in the story. (A revision step's says "updated
+          // by", under the revision or review of the same moment.)
+          const auto action =
+              std::find_if(o.actions().begin(), o.actions().end(), [&](const v1::ActionTaken& a) {
+                return a.time().seconds() == change.time().seconds() &&
+                       a.time().nanos() == change.time().nanos();
+              });
           if (!parts.empty()) {
             add(change.time(),
-                absl::StrCat(step == o.actions().end() ? absl::StrCat("updated by ", by)
-                                                       : absl::StrCat("with ", step->action()),
+                absl::StrCat(action == o.actions().end() ? absl::StrCat("updated by ", by)
+                                                         : absl::StrCat("with ", action->action()),
                              ": ", Indented(absl::StrJoin(parts, "; "), kIndent)));
           }
         }
@@ -3252,8 +3270,8 @@ int Client::Run(const std::string& verb, const Args& args) {
     // Which accounts and orders moved (or would), to whom, and the way back.
     const std::string from = givers.size() == 1 ? givers[0] : "";
     const bool by_kind = args.Has("kind");
-    std::vector<std::string> named;  // From whoever holds them: say which stayed.
-    if (giving == "*") {
+    std::vector<std::string> named;  // Say which stayed with a taker who held them already.
+    if (args.Has("client")) {
       const auto& ids = request.reassign_accounts().client_ids();
       named.assign(ids.begin(), ids.end());
     }
@@ -3917,8 +3935,14 @@ int Client::Run(const std::string& verb, const Args& args) {
                                       absl::StrJoin(accounts, ", ")));
         }
         if (!r.orders().empty()) {
+          std::vector<std::string> orders(r.orders().begin(), r.orders().end());
+          if (r.from_owners_size() > 1 && r.order_from_size() == r.orders_size()) {
+            for (int i = 0; i < r.orders_size(); ++i) {
+              absl::StrAppend(&orders[i], " (", r.order_from(i), "'s)");
+            }
+          }
           what.push_back(absl::StrCat(r.orders_size() == 1 ? "order " : "orders ",
-                                      absl::StrJoin(r.orders(), ", ")));
+                                      absl::StrJoin(orders, ", ")));
         }
         // "ava", "ava and sam", "ava, joe and sam".
         std::string from;
@@ -4208,6 +4232,7 @@ int Client::Run(const std::string& verb, const Args& args) {
         for (const std::string& client : m.clients) r->add_client_ids(client);
         for (const std::string& from : m.client_from) r->add_client_from(from);
         for (const std::string& order : m.orders) r->add_orders(key_or_id(order));
+        for (const std::string& from : m.order_from) r->add_order_from(from);
         if (group.second != n.by()) {
           address(n, group.second);
           pending.push_back(n);
@@ -4223,6 +4248,7 @@ int Client::Run(const std::string& verb, const Args& args) {
           g->clear_client_ids();
           g->clear_client_from();
           g->clear_orders();
+          g->clear_order_from();
           g->set_given_away(true);
           for (size_t i = 0; i < m.clients.size(); ++i) {
             if (m.client_from[i] != giver) continue;
@@ -4230,7 +4256,9 @@ int Client::Run(const std::string& verb, const Args& args) {
             g->add_client_from(giver);
           }
           for (size_t i = 0; i < m.orders.size(); ++i) {
-            if (m.order_from[i] == giver) g->add_orders(key_or_id(m.orders[i]));
+            if (m.order_from[i] != giver) continue;
+            g->add_orders(key_or_id(m.orders[i]));
+            g->add_order_from(giver);
           }
           pending.push_back(given);
         }

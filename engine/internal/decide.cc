@@ -2383,9 +2383,10 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
         (order->owner_id() != account->owner_id() && !giving.contains(order->owner_id()))) {
       return absl::FailedPreconditionError(absl::StrCat(
           "order ", Name(*order), " is not an open order of ",
-          on_them          ? absl::StrCat("\"", account->owner_id(), "\"")
-          : givers.empty() ? std::string("their owners")
-                           : from_names,
+          givers.size() > 1 ? from_names
+          : on_them         ? absl::StrCat("\"", account->owner_id(), "\"")
+          : givers.empty()  ? std::string("their owners")
+                            : from_names,
           " on the accounts moved, so it cannot move with them (only_orders); move it on its "
           "own: spotflow order reassign ",
           order->key().empty() ? order->order_id() : order->key(), " USER"));

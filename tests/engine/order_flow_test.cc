@@ -2927,7 +2927,7 @@ TEST_F(OrderFlowTest, SeveralGiveTheirAccountsAtOnceWithAllTheirOpenOrdersOnThem
   handed.mutable_reassign_orders()->set_to_owner(kManager);
   Run(kManager, handed);
   const std::string managers_on_acme = handed.reassign_orders().order_ids(0);
-  // ae2's order on ae's account, finished: it keeps its owner, and its credit.
+  // ae2's order on ae's account, archived: it keeps its owner, and its credit.
   handed.mutable_reassign_orders()->set_order_ids(0, CreateOrder());
   handed.mutable_reassign_orders()->set_to_owner(kAe2);
   Run(kManager, handed);
@@ -2946,6 +2946,11 @@ TEST_F(OrderFlowTest, SeveralGiveTheirAccountsAtOnceWithAllTheirOpenOrdersOnThem
   ASSERT_EQ(only.moved_orders_size(), 1);
   EXPECT_EQ(only.moved_orders(0).order_id(), ae2_on_acme);
   EXPECT_EQ(only.moved_orders(0).old_owner(), kAe2);
+  // Not so one of someone who does not give.
+  some.mutable_reassign_accounts()->mutable_only_orders()->add_order_ids(managers_on_acme);
+  EXPECT_THAT(Reject(kManager, some),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is not an open order of \"ae\", \"ae2\" on the accounts moved")));
   const v1::CommandResult done = Run(kManager, both);
   const auto moves = [](const v1::CommandResult& result) {
     std::vector<std::string> out;
@@ -2978,6 +2983,10 @@ TEST_F(OrderFlowTest, SeveralGiveTheirAccountsAtOnceWithAllTheirOpenOrdersOnThem
   const v1::CommandResult repeat = Run(kManager, both);
   EXPECT_TRUE(repeat.deduplicated());
   EXPECT_EQ(moves(repeat), moves(done));
+  ASSERT_EQ(repeat.moved_orders_size(), done.moved_orders_size());
+  for (int i = 0; i < done.moved_orders_size(); ++i) {
+    EXPECT_EQ(repeat.moved_orders(i).ShortDebugString(), done.moved_orders(i).ShortDebugString());
+  }
 
   // With no giver, the accounts named move from whoever holds them: acme back to ae, hooli
   // (ae3's now) and a new one of ae2's, each with its owner's orders.
@@ -3003,7 +3012,12 @@ TEST_F(OrderFlowTest, SeveralGiveTheirAccountsAtOnceWithAllTheirOpenOrdersOnThem
   EXPECT_THAT(Reject(kManager, with_orders),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("is not an open order of their owners on the accounts moved")));
-  // Several givers spread over several takers: each account to the least loaded.
+  // Several givers spread over several takers: each account to the least loaded, with every
+  // giver's orders on it (ae's order on acme, ae3's account, goes to acme's taker).
+  handed.mutable_reassign_orders()->set_order_ids(0, managers_on_acme);
+  handed.mutable_reassign_orders()->set_to_owner(kAe);
+  Run(kManager, handed);
+  const std::string aes_on_acme = managers_on_acme;
   v1::Command spread;
   spread.mutable_reassign_accounts()->add_from_owners(kAe);
   spread.mutable_reassign_accounts()->add_from_owners("ae3");
@@ -3015,6 +3029,29 @@ TEST_F(OrderFlowTest, SeveralGiveTheirAccountsAtOnceWithAllTheirOpenOrdersOnThem
     EXPECT_THAT(m.old_owner(), ::testing::AnyOf(kAe, "ae3"));
     EXPECT_EQ(engine_->GetClient({kManager}, m.client_id())->owner_id(), m.new_owner());
   }
+  const std::string acme_taker = engine_->GetClient({kManager}, client_)->owner_id();
+  EXPECT_EQ(Order(aes_on_acme).owner_id(), acme_taker);
+  EXPECT_EQ(Order(acme_order).owner_id(), acme_taker);
+  EXPECT_TRUE(std::any_of(spread_out.moved_orders().begin(), spread_out.moved_orders().end(),
+                          [&](const v1::OrderMoved& m) {
+                            return m.order_id() == aes_on_acme && m.old_owner() == kAe &&
+                                   m.new_owner() == acme_taker;
+                          }))
+      << spread_out.ShortDebugString();
+  // A spread's repeat names no one taker, as its first answer did.
+  spread.set_request_id("spread-out");
+  v1::Command spread_again = spread;
+  spread_again.mutable_reassign_accounts()->clear_from_owners();
+  spread_again.mutable_reassign_accounts()->add_client_ids(client_);
+  spread_again.mutable_reassign_accounts()->clear_spread_to();
+  spread_again.mutable_reassign_accounts()->add_spread_to(kAe);
+  spread_again.mutable_reassign_accounts()->add_spread_to("ae3");
+  const v1::CommandResult one = Run(kManager, spread_again);
+  ASSERT_EQ(one.moved_accounts_size(), 1);
+  EXPECT_EQ(one.id(), "");
+  const v1::CommandResult one_again = Run(kManager, spread_again);
+  EXPECT_TRUE(one_again.deduplicated());
+  EXPECT_EQ(one_again.id(), "") << "not the one who took it";
 }
 
 TEST_F(OrderFlowTest, SeveralGiversAreRefusedWithoutWritingWhenNamedWrong) {

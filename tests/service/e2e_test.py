@@ -485,7 +485,7 @@ def main():
         expect(api.head(admin) == before, "a client contact's stray verbs wrote nothing")
         # The administration and account verbs do what they say.
         ok("order update --title", "order", "update", "winter-sale", "--title",
-           "Winter clearance :30", token=sam)
+           "Winter clearance :30", "--instructions", "Use the jingle", token=sam)
         # The item type's own fields, by name, each of its type.
         ok("order update --field", "order", "update", "winter-sale", "--field", "station=WXYZ",
            "--field", "contract_number=C-77", token=sam)
@@ -513,7 +513,8 @@ def main():
         withdrawn_at = story.find("flight change %s withdrawn by sam" % request_id)
         expect(0 <= requested_at < withdrawn_at,
                "order history tells the request before its withdrawal:\n" + story)
-        expect(re.search(r"  updated by sam: title \"[^\n]*\" -> \"Winter clearance :30\"\n", story)
+        expect(re.search(r"  updated by sam: title \"[^\n]*\" -> \"Winter clearance :30\"; "
+                         r"instructions [^\n]*\"Use the jingle\"\n", story)
                and re.search(r"  updated by sam: (\S+ set to \"\S+\"; )?station set to "
                              r"\"WXYZ\"", story)
                and "contract_number set to \"C-77\"" in story,
@@ -1433,7 +1434,7 @@ def main():
         expect(run_cli("client", "update", "globex", "--owner", "mia", token=mia).returncode == 0,
                "globex back to mia")
         # Seed 004's "Reassign More Relationships": sam and mia give at once, each account
-        # with its own owner's orders, and the way back goes to each giver, exact.
+        # with its givers' open orders, and the way back goes to each giver, exact.
         def owners_of(clients):
             found = {}
             for client in clients:
@@ -1454,6 +1455,7 @@ def main():
         expect(both.returncode == 0 and "  clients: acme (sam's), globex (mia's)\n" in both.stdout
                and [giver for giver, _ in backs] == ["sam", "sam", "mia"]
                and backs[1][1] == "spotflow order reassign %s sam" % order_id
+               and "%s (sam's)" % order_id in both.stdout
                and owners_of(["acme", "globex"])[1] == {"acme": "ava", "globex": "ava"},
                "several give at once, and the way back goes to each: " + both.stdout + both.stderr)
         for _, command in backs:
@@ -1481,6 +1483,11 @@ def main():
         expect(partly.returncode == 0 and "  clients it would move: acme (sam's)\n" in partly.stdout
                and "  staying with mia, who held it already: globex\n" in partly.stdout,
                "a dry run names the account that stays: " + partly.stdout + partly.stderr)
+        given = run_cli("accounts", "reassign", "sam", "mia", "--client", "acme,globex",
+                        "--dry-run", token=mia)
+        expect(given.returncode == 0 and "  clients it would move: acme\n" in given.stdout
+               and "  staying with mia, who held it already: globex\n" in given.stdout,
+               "so it does with a giver named: " + given.stdout + given.stderr)
         before = api.head(admin)
         held = run_cli("accounts", "reassign", "*", "mia", "--client", "globex", token=mia)
         expect(held.returncode == 0 and "(already so: nothing changed)" in held.stdout
@@ -2455,6 +2462,8 @@ def notifying():
                and re.search(r"\n\d+ +ava( <[^>]*>)? +- +no longer yours: account hooli "
                              r"\(now mia's; by mia\)\n", several),
                "each who gave is told what they gave, and only that:\n" + several)
+        expect(re.search(r"\n\d+ +mia( <[^>]*>)? +- +done: [^\n]*PO-2026-00003 \(sam's\)", several),
+               "a move from several says whose each order was:\n" + several)
         for _, command in ways_back(both.stdout):
             expect(run_cli(*command.split()[1:], token=tokens["mia"]).returncode == 0, command)
         returned = notify()
@@ -2476,6 +2485,21 @@ def notifying():
                          r"by mia\)\n", left)
                and "kim@example.com" not in left and "no longer yours" not in left,
                "one who has left is not told:\n" + left)
+        # Spread over two: the one who gave is told once for each who took some.
+        spread = run_cli("accounts", "reassign", "sam", "ava,mia", "--client", "globex,initech",
+                         token=tokens["mia"])
+        expect(spread.returncode == 0, "sam's two accounts spread: " + spread.stdout + spread.stderr)
+        notices = [json.loads(line) for line in notify("--json").splitlines()]
+        given = [n["reassigned"] for n in notices
+                 if n["user_id"] == "sam" and n["reassigned"] and n["reassigned"]["given_away"]]
+        takers = {n["reassigned"]["to_owner"] for n in notices if n["reassigned"]}
+        expect(sorted(g["to_owner"] for g in given) == sorted(takers)
+               and sorted(c for g in given for c in g["client_ids"]) == ["globex", "initech"]
+               and all(g["from_owners"] == ["sam"] for g in given),
+               "a spread tells the one who gave, once for each who took some: %r" % notices)
+        for _, command in ways_back(spread.stdout):
+            expect(run_cli(*command.split()[1:], token=tokens["mia"]).returncode == 0, command)
+        notify()
         # Following: an order deleted withdraws what it waited for, at once.
         follower = subprocess.Popen([cli, "--server=127.0.0.1:%d" % port,
                                      "--token=" + tokens["admin"], "--json", "notify", "--state",
