@@ -388,6 +388,23 @@ class Decider {
   v1::Scope ScopeOf(v1::Privilege privilege) const {
     return IsSystem() ? v1::ALL : state_.ScopeOf(actor_, privilege);
   }
+  // Seed 004: an associate, who may move only their own accounts and orders (ACCOUNT_REASSIGN
+  // with scope OWN), hands them "to another rep who is assigned to the same program": on a
+  // team, to their manager or to another on it. One on no team (no manager set, as in a house
+  // that keeps no teams) may hand them to anyone. Managers (TEAM, ALL) are not held to it.
+  absl::Status RequireTeammate(const v1::UserView& to, absl::string_view what) const {
+    if (ScopeOf(v1::ACCOUNT_REASSIGN) != v1::OWN || actor_.manager_id().empty() ||
+        to.user_id() == actor_.manager_id() || to.manager_id() == actor_.manager_id()) {
+      return absl::OkStatus();
+    }
+    return absl::PermissionDeniedError(
+        absl::StrCat("user \"", actor_.user_id(), "\" may give ", what,
+                     " only within their team, to their manager (", actor_.manager_id(),
+                     ") or another on their team, and \"", to.user_id(), "\" is ",
+                     to.manager_id().empty() ? std::string("on no team")
+                                             : absl::StrCat("on ", to.manager_id(), "'s team"),
+                     "; ask your manager (", actor_.manager_id(), ") to move them"));
+  }
   absl::Status Denied(v1::Privilege privilege, absl::string_view what) const {
     if (!actor_.client_id().empty()) {
       // A client's login is told whom to ask, not how the house's privileges work: submitting
@@ -2264,6 +2281,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
     }
     RETURN_IF_ERROR(RequireStaff(*to, "give accounts to"));
     RETURN_IF_ERROR(RequireAccountOwner(*to, "give the accounts to"));
+    RETURN_IF_ERROR(RequireTeammate(*to, "their accounts"));
     takers.push_back(to);
   }
   std::vector<const v1::ClientView*> clients;
@@ -2492,6 +2510,7 @@ absl::Status Decider::ReassignOrders(const v1::ReassignOrders& c, bool has_etag)
   }
   ASSIGN_OR_RETURN(const v1::UserView* to, LoadUser("to_owner", c.to_owner()));
   RETURN_IF_ERROR(RequireStaff(*to, "give orders to"));
+  RETURN_IF_ERROR(RequireTeammate(*to, "their orders"));
   if (state_.ScopeOf(*to, v1::ORDER_MANAGE) == v1::SCOPE_UNSPECIFIED) {
     return absl::InvalidArgumentError(
         absl::StrCat("user \"", to->user_id(), "\" cannot own orders (no ORDER_MANAGE privilege); ",

@@ -387,13 +387,33 @@ TEST_F(ReassignScopeTest, ASharedAccountOrOrderCannotBeTakenOver) {
                                               HasSubstr("reassign the accounts of user \"ae\"")));
   EXPECT_EQ(engine_->GetOrder({kAe}, order)->owner_id(), kAe);
 
-  // What is theirs they give away: an order, then their whole book.
+  // What is theirs they give away (an order, then their whole book), within their team
+  // (seed 004: "to another rep who is assigned to the same program"): to their lead, or to
+  // another on the lead's team; not to cy while cy is on no team.
   Run("bo", CreateClientCommand("bo-co", "Bo Company"));
   v1::Command own = CreateOrderCommand();
   own.mutable_create_order()->set_client_id("bo-co");
   const std::string theirs = Run("bo", own).id();
-  Run("bo", ReassignOrder(theirs, "cy"));
-  EXPECT_EQ(engine_->GetOrder({"cy"}, theirs)->owner_id(), "cy");
+  EXPECT_THAT(Reject("bo", ReassignOrder(theirs, "cy")),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("\"bo\" may give their orders only within their team, to their "
+                                 "manager (lead) or another on their team, and \"cy\" is on no "
+                                 "team; ask your manager (lead) to move them")));
+  EXPECT_THAT(Reject("bo", ReassignBook("bo", "cy")),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("may give their accounts only within their team")));
+  Run("bo", ReassignOrder(theirs, "lead"));
+  EXPECT_EQ(engine_->GetOrder({"lead"}, theirs)->owner_id(), "lead");
+  // cy, on no team, hands theirs to anyone; a lead (TEAM) too.
+  Run("cy", CreateClientCommand("cy-co", "Cy Company"));
+  Run("cy", ReassignBook("cy", kAe));
+  EXPECT_EQ(engine_->GetClient({kAe}, "cy-co")->owner_id(), kAe);
+  Run("lead", ReassignOrder(theirs, kAe));
+  EXPECT_EQ(engine_->GetOrder({kAe}, theirs)->owner_id(), kAe);
+  v1::Command join;
+  join.mutable_set_user_manager()->set_user_id("cy");
+  join.mutable_set_user_manager()->set_manager_id("lead");
+  Run(kAdmin, join);
   Run("bo", ReassignBook("bo", "cy"));
   EXPECT_EQ(engine_->GetClient({"cy"}, "bo-co")->owner_id(), "cy");
 }
@@ -471,6 +491,7 @@ TEST_F(ReassignScopeTest, AnAudienceTakesOnlyTheAccountsWithinReach) {
   }
   EXPECT_THAT(gave, ::testing::ElementsAre("ae:globex", "bo:bo-agency", "bo:lead-agency"));
   // An associate's audience is their own book: bo has no agency left, cy's stay.
+  audience.mutable_reassign_accounts()->set_to_owner("lead");  // bo's manager.
   EXPECT_THAT(Reject("bo", audience), StatusIs(absl::StatusCode::kFailedPrecondition,
                                                HasSubstr("(those clients' kinds: advertiser)")));
   // Several givers, one beyond reach: the whole is refused, telling nothing of their book.
