@@ -618,11 +618,24 @@ std::string BoundsText(const v1::FieldDefinition& field) {
   return "";
 }
 
+// A number as people read amounts in a table: "1,234,567", "-12,000", "1,234.50" (a
+// number's digits before its point grouped by thousands; any other text as it is).
+std::string Grouped(std::string number) {
+  const size_t start = !number.empty() && number[0] == '-' ? 1 : 0;
+  size_t end = number.find('.');
+  if (end == std::string::npos) end = number.size();
+  for (size_t i = start; i < end; ++i) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(number[i]))) return number;
+  }
+  for (size_t at = end; at > start + 3; at -= 3) number.insert(at - 3, ",");
+  return number;
+}
+
 // A sum and an average over the orders that have a value, as `order stats` prints them:
 // "-" for both when none has one.
 std::vector<std::string> AmountCells(int64_t sum, uint32_t orders, double average) {
   if (orders == 0) return {"-", "-"};
-  return {absl::StrCat(sum), absl::StrFormat("%.2f", average)};
+  return {Grouped(absl::StrCat(sum)), Grouped(absl::StrFormat("%.2f", average))};
 }
 
 std::string DateText(const v1::Date& date) {
@@ -2813,7 +2826,7 @@ int Client::Run(const std::string& verb, const Args& args) {
         row.insert(row.begin() + 2, !first ? ""
                                     : o.open_field_orders() == 0
                                         ? "-"
-                                        : absl::StrCat(o.open_field_sum()));
+                                        : Grouped(absl::StrCat(o.open_field_sum())));
       }
       row.insert(row.end(), ended.begin(), ended.end());
       if (!field.empty()) row.insert(row.end(), amounts.begin(), amounts.end());
@@ -2965,7 +2978,7 @@ int Client::Run(const std::string& verb, const Args& args) {
                                    : absl::StrCat("orders ", basis);
       table.Add({b.budget_id(), b.user_id(), b.title(),
                  absl::StrCat(DateText(b.start()), "..", DateText(b.end())), measure,
-                 absl::StrCat(b.target()), absl::StrCat(p.actual()),
+                 Grouped(absl::StrCat(b.target())), Grouped(absl::StrCat(p.actual())),
                  // Floored: 99.6% of a target is not yet reached.
                  absl::StrFormat("%.0f%%", std::floor(p.percent())),
                  absl::StrFormat("%.0f%%", std::floor(p.period_elapsed_percent())),

@@ -1683,7 +1683,7 @@ def main():
                and "\nThe finished orders by station (-: none given); value summed and averaged "
                "over each's\n" in summed.stdout
                and re.search(r"\nOWNER +ENDED IN +station +ORDERS +value SUM +value AVERAGE\n"
-                             r"sam +declined \(abandoned\) +- +1 +- +-\n +WXYZ +1 +5000 +5000.00\n",
+                             r"sam +declined \(abandoned\) +- +1 +- +-\n +WXYZ +1 +5,000 +5,000.00\n",
                              summed.stdout),
                "order stats --by with --field sums the field by the text field's value:\n"
                + summed.stdout + summed.stderr)
@@ -1783,6 +1783,12 @@ def main():
         done_list = run_cli("budget", "list", token=mia).stdout
         expect(" orders done " in done_list and "MEASURE: orders made in the period, or done in "
                "it" in done_list, "budget list says what a budget counts:\n" + done_list)
+        ok("a budget of value", "budget", "set", "sam", "--title", "Value this year", "--period",
+           this_year, "--target", "1250000", "--type", "ad_request", "--field", "value",
+           token=mia)
+        valued_list = run_cli("budget", "list", token=mia).stdout
+        expect(re.search(r"sum of value \(ad_request\), made +1,250,000 +0 ", valued_list),
+               "budget list groups an amount's thousands:\n" + valued_list)
         before = api.head(admin)
         odd_basis = run_cli("budget", "set", "sam", "--title", "X", "--period",
                             this_year, "--target", "1", "--basis", "won", token=mia)
