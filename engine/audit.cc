@@ -326,8 +326,13 @@ class ChangeCollector : public MessageDifferencer::Reporter {
       }
       const FieldDescriptor* key =
           part.field->is_map() ? part.field->message_type()->map_key() : KeyOf(part.field);
-      const Message* old_record = Child(old_side, part.field, part.index);
-      const Message* new_record = Child(new_side, part.field, part.new_index);
+      // An element added (or removed) is on one side only: its index on the other side names
+      // another element there (a map's entry under another key).
+      const bool last = &part == &path.back();
+      const Message* old_record =
+          last && before == nullptr ? nullptr : Child(old_side, part.field, part.index);
+      const Message* new_record =
+          last && after == nullptr ? nullptr : Child(new_side, part.field, part.new_index);
       if (part.field->is_repeated()) {
         const Message* named = old_record != nullptr ? old_record : new_record;
         in_map_entry = part.field->is_map();

@@ -593,6 +593,34 @@ TEST_F(AuditTest, HistoryNamesFormFieldsByNameWithTheirValues) {
   EXPECT_EQ(changed.fields(0).path(), "fields[station]");
   EXPECT_EQ(changed.fields(0).old_value(), "\"WXYZ\"");
   EXPECT_EQ(changed.fields(0).new_value(), "\"Müller's \\\"K\\\"\"") << "as written";
+
+  // One update that changes a field and sets another: each by its own name. (An entry added
+  // at an index where the old map held another was named by that one's key; a map's order is
+  // drawn anew for each, so several orders are tried.)
+  const auto described = [](const v1::Change& change) {
+    std::vector<std::string> out;
+    for (const v1::FieldChange& f : change.fields()) {
+      out.push_back(absl::StrCat(f.path(), ": ", f.old_value(), " -> ", f.new_value()));
+    }
+    return out;
+  };
+  for (int round = 0; round < 12; ++round) {
+    const std::string another = CreateOrder();
+    v1::Command first;
+    first.mutable_update_order()->set_order_id(another);
+    (*first.mutable_update_order()->mutable_fields())["station"].set_string_value("AAA");
+    Run(kAe, first);
+    v1::Command both;
+    both.mutable_update_order()->set_order_id(another);
+    (*both.mutable_update_order()->mutable_fields())["station"].set_string_value("BBB");
+    (*both.mutable_update_order()->mutable_fields())["contract_number"].set_string_value("C-9");
+    Run(kAe, both);
+    ASSERT_OK_AND_ASSIGN(history, engine_->OrderHistory({kAuditor}, another));
+    EXPECT_THAT(described(history.back()),
+                ::testing::UnorderedElementsAre("fields[station]: \"AAA\" -> \"BBB\"",
+                                                "fields[contract_number]:  -> \"C-9\""))
+        << "round " << round;
+  }
 }
 
 TEST_F(AuditTest, DeterminismCheckPassesOnALongRandomizedScenario) {
