@@ -292,8 +292,9 @@ const std::vector<VerbSpec>& Verbs() {
        0, 0, {"user"}, false},
       {"budget remove", "BUDGET   (its member's manager; a target set for you is not yours to remove)",
        1, 1, {}, true},
-      {"order reassign", "ORDER[,ORDER...] USER   (sales managers: the orders to another owner;\n"
-                         "               their accounts stay where they are)",
+      {"order reassign", "ORDER[,ORDER...] USER   (the orders to another owner, their accounts\n"
+                         "               staying where they are: sales managers; an associate\n"
+                         "               (account_reassign:own), their own, within their team)",
        2, 2, {}, true},
       {"script submit", "ORDER --text TEXT [--note TEXT]", 1, 1, {"text", "note"}, true},
       {"spot upload", "ORDER --uri URI [--provided] [--duration-ms N] [--checksum C] [--note TEXT]\n"
@@ -1160,8 +1161,9 @@ class Client {
 
   // The way back after a reassignment, while nothing else has changed: `commands`, giving back
   // to `owner`. Accounts and orders go only to an active user: one who left must be
-  // reactivated first. (Moving them is a manager's, or their new owner's, to do.)
-  void PrintWayBack(const std::string& owner, const std::vector<std::string>& commands) {
+  // reactivated first. (Moving them is a manager's, or their new owner's, to do.) Whether
+  // `owner` is active: a dry run of the way back to one who is not would only say so again.
+  bool PrintWayBack(const std::string& owner, const std::vector<std::string>& commands) {
     v1::GetUserRequest get;
     get.set_user_id(owner);
     v1::UserView giver;
@@ -1171,6 +1173,7 @@ class Client {
                      active ? "" : " (deactivated: reactivate them first)", ": ");
     std::printf("%s%s\n", lead.c_str(),
                 absl::StrJoin(commands, "\n" + std::string(lead.size(), ' ')).c_str());
+    return active;
   }
 
   // Which accounts and orders moved (or would), from whom (`from` when the server does not
@@ -1321,7 +1324,7 @@ class Client {
                                         absl::StrJoin(stray->second, ","), " ", giver));
       }
       if (commands.empty()) continue;
-      PrintWayBack(giver, commands);
+      if (!PrintWayBack(giver, commands)) continue;
       grpc::Status way_back;
       if (!holders.empty()) way_back = TryReassignAccounts(holders, giver, clients, orders);
       if (way_back.ok() && stray != orders_back.end()) {
@@ -4233,6 +4236,10 @@ int Client::Run(const std::string& verb, const Args& args) {
         auto key = key_of.find(order);
         return key == key_of.end() || key->second.empty() ? order : key->second;
       };
+      // In the order of the log: a spread's takers by the last event each was given.
+      std::stable_sort(move_order.begin(), move_order.end(), [&](const auto& a, const auto& b) {
+        return moves[a].last->position() < moves[b].last->position();
+      });
       for (const auto& group : move_order) {
         const Move& m = moves[group];
         v1::Notice n;

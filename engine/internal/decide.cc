@@ -401,7 +401,7 @@ class Decider {
         absl::StrCat("user \"", actor_.user_id(), "\" may give ", what,
                      " only within their team, to their manager (", actor_.manager_id(),
                      ") or another on their team, and \"", to.user_id(), "\" is ",
-                     to.manager_id().empty() ? std::string("on no team")
+                     to.manager_id().empty() ? std::string("not on it")
                                              : absl::StrCat("on ", to.manager_id(), "'s team"),
                      "; ask your manager (", actor_.manager_id(), ") to move them"));
   }
@@ -2303,7 +2303,7 @@ absl::Status Decider::ReassignAccounts(const v1::ReassignAccounts& c, bool has_e
       } else if (!giving.contains(client->owner_id())) {
         continue;
       }
-      kinds.insert(client->kind().empty() ? "(none)" : absl::AsciiStrToLower(client->kind()));
+      kinds.insert(client->kind().empty() ? "no kind set" : absl::AsciiStrToLower(client->kind()));
       if (IsOfKind(*client, kind)) clients.push_back(client);
     }
     if (clients.empty() && !already) {

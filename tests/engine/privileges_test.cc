@@ -397,8 +397,8 @@ TEST_F(ReassignScopeTest, ASharedAccountOrOrderCannotBeTakenOver) {
   EXPECT_THAT(Reject("bo", ReassignOrder(theirs, "cy")),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("\"bo\" may give their orders only within their team, to their "
-                                 "manager (lead) or another on their team, and \"cy\" is on no "
-                                 "team; ask your manager (lead) to move them")));
+                                 "manager (lead) or another on their team, and \"cy\" is not "
+                                 "on it; ask your manager (lead) to move them")));
   EXPECT_THAT(Reject("bo", ReassignBook("bo", "cy")),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("may give their accounts only within their team")));
@@ -436,7 +436,7 @@ TEST_F(ReassignScopeTest, ABookOfNoAccountsNamesTheOrdersThatMoveOnTheirOwn) {
                                  "kinds: ")));
   CreateOrder(kAe);  // An open order on the AE's own account, which a kind filter left out.
   const absl::Status misspelt = Reject(kManager, ReassignBook(kAe, kAe2, "agnecy"));
-  EXPECT_THAT(misspelt.message(), HasSubstr("agency)"));
+  EXPECT_THAT(misspelt.message(), HasSubstr("kinds: agency, no kind set)"));
   EXPECT_THAT(misspelt.message(), ::testing::Not(HasSubstr("ReassignOrders")))
       << "not told as if it were on another's account";
   Run(kManager, ReassignBook(kAe, kAe2, "AGENCY"));  // As people type it.
