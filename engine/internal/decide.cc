@@ -510,13 +510,40 @@ class Decider {
   // Form fields given to set on an order of `type` (UpdateOrder, a step's fields): as its
   // choices spell them, checked against the type as it stands, which the decision then reads
   // (a definition that changes the bounds first stops the command).
+  // A text given blank is no value: it is left out of the fields returned and named in
+  // `blank`, for the command to clear ("--field contract_number=").
   absl::StatusOr<google::protobuf::Map<std::string, v1::FieldValue>> PickFields(
       const v1::ItemTypeDefinition& type,
-      const google::protobuf::Map<std::string, v1::FieldValue>& given) {
+      const google::protobuf::Map<std::string, v1::FieldValue>& given,
+      std::vector<std::string>* blank) {
     google::protobuf::Map<std::string, v1::FieldValue> fields = AsPicked(type, given);
     RETURN_IF_ERROR(ValidateFields(type, fields, /*require_all=*/false));
     if (!given.empty()) Read(ItemTypeStream(type.name()), type.version());
+    *blank = TakeBlanks(&fields);
     return fields;
+  }
+  // Removes the texts given blank from `fields` (a required one was refused as missing by
+  // ValidateFields), and names them, sorted.
+  static std::vector<std::string> TakeBlanks(
+      google::protobuf::Map<std::string, v1::FieldValue>* fields) {
+    std::vector<std::string> blank;
+    for (const auto& [name, value] : *fields) {
+      if (value.has_string_value() && absl::StripAsciiWhitespace(value.string_value()).empty()) {
+        blank.push_back(name);
+      }
+    }
+    std::sort(blank.begin(), blank.end());
+    for (const std::string& name : blank) fields->erase(name);
+    return blank;
+  }
+  // Of the fields named, those `order` holds: what giving them blank clears.
+  static std::vector<std::string> Held(const v1::OrderView& order,
+                                       const std::vector<std::string>& names) {
+    std::vector<std::string> held;
+    for (const std::string& name : names) {
+      if (order.fields().contains(name)) held.push_back(name);
+    }
+    return held;
   }
   // Of `fields`, those whose value the order does not hold already.
   static google::protobuf::Map<std::string, v1::FieldValue> Changed(
@@ -2665,9 +2692,10 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   RETURN_IF_ERROR(FlightFitsType(*type, c.flight_start(), c.flight_end()));
   // A client's login fills in its form: the internal fields are the house's to fill.
   // Choices as the form spells them ("Radio" is "radio"), then checked.
-  const google::protobuf::Map<std::string, v1::FieldValue> fields = AsPicked(*type, c.fields());
+  google::protobuf::Map<std::string, v1::FieldValue> fields = AsPicked(*type, c.fields());
   RETURN_IF_ERROR(ValidateFields(from_client ? FormOf(*type) : *type, fields,
                                  /*require_all=*/true));
+  TakeBlanks(&fields);  // An optional text left blank is no value.
   const v1::ClientView* client = nullptr;
   if (type->facets().client_link() || !client_id.empty()) {
     ASSIGN_OR_RETURN(client, LoadClient(client_id));
@@ -2768,7 +2796,9 @@ absl::Status Decider::UpdateOrder(const v1::UpdateOrder& c) {
     return absl::InvalidArgumentError(
         absl::StrCat("spot_length_seconds ", length, " is over the limit of ", kMaxSpotSeconds));
   }
-  ASSIGN_OR_RETURN(const auto fields, PickFields(*type, c.fields()));
+  std::vector<std::string> blank;
+  ASSIGN_OR_RETURN(const auto fields, PickFields(*type, c.fields(), &blank));
+  const std::vector<std::string> cleared = Held(*order, blank);
   // As SubmitRevision: the latest spot must still fit the slot.
   if (length != order->spot_length_seconds() && length != 0 && !order->spots().empty()) {
     const v1::Revision& latest = order->spots(order->spots_size() - 1);
@@ -2782,7 +2812,8 @@ absl::Status Decider::UpdateOrder(const v1::UpdateOrder& c) {
   const std::string stream = OrderStream(order->order_id());
   Target(stream, order->version(), order->order_id());
   if (title == order->title() && instructions == order->instructions() &&
-      length == order->spot_length_seconds() && Changed(*order, fields).empty()) {
+      length == order->spot_length_seconds() && Changed(*order, fields).empty() &&
+      cleared.empty()) {
     return absl::OkStatus();
   }
   v1::OrderUpdated* e = Emit(stream, order->version()).mutable_order_updated();
@@ -2791,6 +2822,7 @@ absl::Status Decider::UpdateOrder(const v1::UpdateOrder& c) {
   e->set_instructions(instructions);
   e->set_spot_length_seconds(length);
   *e->mutable_fields() = fields;
+  for (const std::string& field : cleared) e->add_cleared_fields(field);
   return absl::OkStatus();
 }
 
@@ -3031,15 +3063,19 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
   const v1::OrderView* acted = order;
   v1::OrderView with_fields;
   google::protobuf::Map<std::string, v1::FieldValue> fields;
+  std::vector<std::string> given_blank;  // Fields the order holds, given blank: cleared.
   if (!c.fields().empty()) {
     // Who may never take the step hears that, not that they may not set fields.
     RETURN_IF_ERROR(RequireMayTake(*order, c.action()));
     RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "set the fields of"));
     ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*order));
-    ASSIGN_OR_RETURN(const auto picked, PickFields(*type, c.fields()));
+    std::vector<std::string> blank;
+    ASSIGN_OR_RETURN(const auto picked, PickFields(*type, c.fields(), &blank));
     fields = Changed(*order, picked);  // A value given as it stands is no edit.
+    given_blank = Held(*order, blank);
     with_fields = *order;
     for (const auto& [name, value] : fields) (*with_fields.mutable_fields())[name] = value;
+    for (const std::string& name : given_blank) with_fields.mutable_fields()->erase(name);
     acted = &with_fields;
   }
   ASSIGN_OR_RETURN(const v1::Transition* transition,
@@ -3054,6 +3090,9 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
   }
   const std::string stream = OrderStream(order->order_id());
   if (!fields.empty()) *StepUpdate(*order)->mutable_fields() = std::move(fields);
+  if (!given_blank.empty()) {
+    for (const std::string& field : given_blank) StepUpdate(*order)->add_cleared_fields(field);
+  }
   v1::OrderTransitioned* e = Emit(stream, order->version()).mutable_order_transitioned();
   e->set_order_id(order->order_id());
   e->set_action(c.action());
@@ -3555,9 +3594,11 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
       fields[name] = value;
     }
   }
-  const google::protobuf::Map<std::string, v1::FieldValue> given = AsPicked(*type, c.fields());
-  for (const auto& [name, value] : given) fields[name] = value;
+  google::protobuf::Map<std::string, v1::FieldValue> given = AsPicked(*type, c.fields());
   RETURN_IF_ERROR(ValidateFields(*type, given, /*require_all=*/false));
+  // A text given blank is left out of the new order, the source's value with it.
+  for (const std::string& name : TakeBlanks(&given)) fields.erase(name);
+  for (const auto& [name, value] : given) fields[name] = value;
   if (absl::Status complete = ValidateFields(*type, fields, /*require_all=*/true); !complete.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("order ", Name(*source), " cannot be reused as it is: ", complete.message(),

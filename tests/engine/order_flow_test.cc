@@ -1417,6 +1417,61 @@ TEST_F(OrderFlowTest, AStepSetsFieldsWithIt) {
   EXPECT_EQ(Order(won).fields().at("value").integer_value(), 1200);
 }
 
+// A text given blank is no value: not stored on creation, and cleared by an update or a step
+// ("--field station="), as people mean it.
+TEST_F(OrderFlowTest, ATextGivenBlankIsNoValueAndClearsTheField) {
+  // Declinable, and reopened only with a station.
+  v1::WorkflowDefinition workflow = ::spotflow::testing::DeclinableWorkflow();
+  v1::Transition* reopen = workflow.add_transitions();
+  reopen->set_from("declined");
+  reopen->set_action("reopen");
+  reopen->set_to("awaiting_script");
+  reopen->set_privilege(v1::REVISION_APPROVE);
+  reopen->add_required_fields("station");
+  v1::Command publish;
+  *publish.mutable_publish_workflow()->mutable_definition() = workflow;
+  Run(kAdmin, publish);
+  v1::Command create = CreateOrderCommand();
+  (*create.mutable_create_order()->mutable_fields())["station"].set_string_value("KABC");
+  (*create.mutable_create_order()->mutable_fields())["contract_number"].set_string_value(" ");
+  const std::string order = Run(kAe, create).id();
+  EXPECT_FALSE(Order(order).fields().contains("contract_number"));
+  const auto update = [&](const char* field, const char* value) {
+    v1::Command command;
+    command.mutable_update_order()->set_order_id(order);
+    (*command.mutable_update_order()->mutable_fields())[field].set_string_value(value);
+    return command;
+  };
+  uint64_t head = store_->Head().position;
+  Run(kAe, update("station", ""));
+  EXPECT_EQ(store_->Head().position, head + 1);
+  EXPECT_FALSE(Order(order).fields().contains("station"));
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> history, engine_->OrderHistory({kAuditor}, order));
+  ASSERT_THAT(history.back().fields(), SizeIs(1));
+  EXPECT_EQ(history.back().fields(0).path(), "fields[station]");
+  EXPECT_EQ(history.back().fields(0).old_value(), "\"KABC\"");
+  EXPECT_EQ(history.back().fields(0).new_value(), "");
+  // Blank again: already so, nothing written.
+  head = store_->Head().position;
+  Run(kAe, update("station", " "));
+  EXPECT_EQ(store_->Head().position, head);
+  // Given blank with a step: cleared in the step's one update.
+  Run(kAe, update("station", "WXYZ"));
+  v1::Command decline = Action(order, "decline");
+  (*decline.mutable_perform_action()->mutable_fields())["station"].set_string_value("");
+  head = store_->Head().position;
+  Run(kAe, decline);
+  EXPECT_EQ(store_->Head().position, head + 2) << "the update, then the step";
+  EXPECT_FALSE(Order(order).fields().contains("station"));
+  EXPECT_EQ(Order(order).status(), "declined");
+  // A step that requires the field is not given it by a blank.
+  Run(kAe, update("station", "KABC"));
+  v1::Command blank_reopen = Action(order, "reopen");
+  (*blank_reopen.mutable_perform_action()->mutable_fields())["station"].set_string_value(" ");
+  EXPECT_THAT(Reject(kAe, blank_reopen),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("requires field station")));
+}
+
 TEST_F(OrderFlowTest, WholeLifecycleFromCreationToArchiveKeepsEveryRevision) {
   const std::string order = CreateOrder();
   Run(kProducer, Script(order, "Draft one"));
