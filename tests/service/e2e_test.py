@@ -519,6 +519,14 @@ def main():
                              r"\"WXYZ\"", story)
                and "contract_number set to \"C-77\"" in story,
                "order history tells each update, a field by its name:\n" + story)
+        # A field given blank is cleared, and given again.
+        ok("order update --field contract_number=", "order", "update", "winter-sale", "--field",
+           "contract_number=", token=sam)
+        cleared = run_cli("order", "show", "winter-sale", token=sam).stdout
+        expect("fields: station WXYZ\n" in cleared and "contract_number" not in cleared,
+               "a field given blank is cleared:\n" + cleared)
+        ok("contract_number again", "order", "update", "winter-sale", "--field",
+           "contract_number=C-77", token=sam)
         expect("last flight change %s by sam (2098-12-05..2098-12-31): withdrawn by sam"
                % request_id in run_cli("order", "show", "winter-sale").stdout,
                "order show tells how the last flight change ended")
