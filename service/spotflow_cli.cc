@@ -3939,26 +3939,43 @@ int Client::Run(const std::string& verb, const Args& args) {
       if (n.has_reassigned()) {
         const v1::Reassigned& r = n.reassigned();
         std::vector<std::string> what;
-        if (!r.client_ids().empty()) {
-          // Whose each was, when several gave.
-          std::vector<std::string> accounts(r.client_ids().begin(), r.client_ids().end());
-          if (r.from_owners_size() > 1 && r.client_from_size() == r.client_ids_size()) {
-            for (int i = 0; i < r.client_ids_size(); ++i) {
-              absl::StrAppend(&accounts[i], " (", r.client_from(i), "'s)");
+        // Each part, with whose it was when several gave and who took it when several did:
+        // "globex (sam's, to joe)".
+        const auto parts = [&](const auto& names, const auto& from, const auto& to) {
+          std::vector<std::string> out;
+          for (int i = 0; i < names.size(); ++i) {
+            std::vector<std::string> notes;
+            if (r.from_owners_size() > 1 && from.size() == names.size()) {
+              notes.push_back(absl::StrCat(from[i], "'s"));
             }
+            if (r.to_owner().empty() && to.size() == names.size()) {
+              notes.push_back(absl::StrCat("to ", to[i]));
+            }
+            out.push_back(notes.empty()
+                              ? names[i]
+                              : absl::StrCat(names[i], " (", absl::StrJoin(notes, ", "), ")"));
           }
+          return absl::StrJoin(out, ", ");
+        };
+        if (!r.client_ids().empty()) {
           what.push_back(absl::StrCat(r.client_ids_size() == 1 ? "account " : "accounts ",
-                                      absl::StrJoin(accounts, ", ")));
+                                      parts(r.client_ids(), r.client_from(), r.client_to())));
         }
         if (!r.orders().empty()) {
-          std::vector<std::string> orders(r.orders().begin(), r.orders().end());
-          if (r.from_owners_size() > 1 && r.order_from_size() == r.orders_size()) {
-            for (int i = 0; i < r.orders_size(); ++i) {
-              absl::StrAppend(&orders[i], " (", r.order_from(i), "'s)");
-            }
-          }
           what.push_back(absl::StrCat(r.orders_size() == 1 ? "order " : "orders ",
-                                      absl::StrJoin(orders, ", ")));
+                                      parts(r.orders(), r.order_from(), r.order_to())));
+        }
+        // Who took them: one, or each named beside their part.
+        std::set<std::string> takers(r.client_to().begin(), r.client_to().end());
+        takers.insert(r.order_to().begin(), r.order_to().end());
+        if (!r.to_owner().empty()) takers = {r.to_owner()};
+        std::string to_whom;
+        for (auto it = takers.begin(); it != takers.end(); ++it) {
+          absl::StrAppend(&to_whom,
+                          it == takers.begin()            ? ""
+                          : std::next(it) == takers.end() ? " and "
+                                                          : ", ",
+                          *it);
         }
         // "ava", "ava and sam", "ava, joe and sam".
         std::string from;
@@ -3972,10 +3989,10 @@ int Client::Run(const std::string& verb, const Args& args) {
         std::printf("%-9llu %-28s %-16s %s\n", static_cast<unsigned long long>(n.position()),
                     to.c_str(), "-",
                     (r.confirmation() ? absl::StrCat("done: ", absl::StrJoin(what, "; "),
-                                                     " moved from ", from, " to ", r.to_owner())
+                                                     " moved from ", from, " to ", to_whom)
                      : r.given_away()
                          ? absl::StrCat("no longer yours: ", absl::StrJoin(what, "; "), " (now ",
-                                        r.to_owner(), "'s",
+                                        r.to_owner().empty() ? to_whom : r.to_owner() + "'s",
                                         n.by().empty() ? "" : absl::StrCat("; by ", n.by()), ")")
                          : absl::StrCat("now yours: ", absl::StrJoin(what, "; "), " (from ", from,
                                         n.by().empty() ? "" : absl::StrCat("; by ", n.by()), ")"))
@@ -4240,6 +4257,16 @@ int Client::Run(const std::string& verb, const Args& args) {
       std::stable_sort(move_order.begin(), move_order.end(), [&](const auto& a, const auto& b) {
         return moves[a].last->position() < moves[b].last->position();
       });
+      // The notices of a move, each told once its command's events have been read: to each
+      // taker what they took; to each giver and to whoever made it, the whole command once,
+      // whoever took each part (seed 004's one confirmation).
+      std::vector<v1::Notice> told;
+      struct Whole {
+        v1::Notice notice;  // Its Reassigned with every part, by whom and to whom.
+        std::set<std::string> takers, givers;
+      };
+      std::map<std::string, Whole> wholes;  // By command.
+      std::vector<std::string> whole_order;
       for (const auto& group : move_order) {
         const Move& m = moves[group];
         v1::Notice n;
@@ -4255,9 +4282,42 @@ int Client::Run(const std::string& verb, const Args& args) {
         for (const std::string& from : m.order_from) r->add_order_from(from);
         if (group.second != n.by()) {
           address(n, group.second);
-          pending.push_back(n);
+          told.push_back(n);
         }
-        for (const std::string& giver : m.from) {
+        auto [it, fresh] = wholes.try_emplace(group.first);
+        if (fresh) whole_order.push_back(group.first);
+        Whole& whole = it->second;
+        if (fresh) {
+          whole.notice = n;
+          whole.notice.mutable_reassigned()->Clear();
+        }
+        // The command's last event: sorted above, its groups come in the log's order.
+        whole.notice.set_position(n.position());
+        whole.takers.insert(group.second);
+        whole.givers.insert(m.from.begin(), m.from.end());
+        v1::Reassigned* all = whole.notice.mutable_reassigned();
+        for (size_t i = 0; i < m.clients.size(); ++i) {
+          all->add_client_ids(m.clients[i]);
+          all->add_client_from(m.client_from[i]);
+          all->add_client_to(group.second);
+        }
+        for (size_t i = 0; i < m.orders.size(); ++i) {
+          all->add_orders(key_or_id(m.orders[i]));
+          all->add_order_from(m.order_from[i]);
+          all->add_order_to(group.second);
+        }
+      }
+      for (const std::string& command : whole_order) {
+        Whole& whole = wholes[command];
+        v1::Notice& n = whole.notice;
+        v1::Reassigned* r = n.mutable_reassigned();
+        for (const std::string& from : whole.givers) r->add_from_owners(from);
+        if (whole.takers.size() == 1) {
+          r->set_to_owner(*whole.takers.begin());
+          r->clear_client_to();
+          r->clear_order_to();
+        }
+        for (const std::string& giver : whole.givers) {
           // An order without an owner had no one to give it; someone who left is not told.
           if (giver.empty() || giver == n.by() || deactivated.count(giver) != 0) continue;
           v1::Notice given = n;
@@ -4267,27 +4327,44 @@ int Client::Run(const std::string& verb, const Args& args) {
           g->add_from_owners(giver);
           g->clear_client_ids();
           g->clear_client_from();
+          g->clear_client_to();
           g->clear_orders();
           g->clear_order_from();
+          g->clear_order_to();
           g->set_given_away(true);
-          for (size_t i = 0; i < m.clients.size(); ++i) {
-            if (m.client_from[i] != giver) continue;
-            g->add_client_ids(m.clients[i]);
+          std::set<std::string> to;  // Who took what they gave.
+          for (int i = 0; i < r->client_ids_size(); ++i) {
+            if (r->client_from(i) != giver) continue;
+            g->add_client_ids(r->client_ids(i));
             g->add_client_from(giver);
+            if (r->client_to_size() != 0) g->add_client_to(r->client_to(i));
+            to.insert(r->client_to_size() != 0 ? r->client_to(i) : r->to_owner());
           }
-          for (size_t i = 0; i < m.orders.size(); ++i) {
-            if (m.order_from[i] != giver) continue;
-            g->add_orders(key_or_id(m.orders[i]));
+          for (int i = 0; i < r->orders_size(); ++i) {
+            if (r->order_from(i) != giver) continue;
+            g->add_orders(r->orders(i));
             g->add_order_from(giver);
+            if (r->order_to_size() != 0) g->add_order_to(r->order_to(i));
+            to.insert(r->order_to_size() != 0 ? r->order_to(i) : r->to_owner());
           }
-          pending.push_back(given);
+          if (to.size() == 1) {
+            g->set_to_owner(*to.begin());
+            g->clear_client_to();
+            g->clear_order_to();
+          }
+          told.push_back(given);
         }
         if (!n.by().empty() && n.by() != "system") {
           address(n, n.by());
           r->set_confirmation(true);
-          pending.push_back(n);
+          told.push_back(n);
         }
       }
+      // In the log's order; a command's own notices in the order made.
+      std::stable_sort(told.begin(), told.end(), [](const v1::Notice& a, const v1::Notice& b) {
+        return a.position() < b.position();
+      });
+      pending.insert(pending.end(), told.begin(), told.end());
       state.set_next_position(last + 1);
       commit();
       return grpc::Status::OK;

@@ -828,6 +828,22 @@ v1::Command PublishDeclinable() {
   return publish;
 }
 
+// The declinable workflow with a way back: "reopen" from declined, clearing and requiring
+// the fields named.
+v1::Command PublishWithReopen(const std::vector<std::string>& clears,
+                              const std::vector<std::string>& requires_fields = {}) {
+  v1::Command publish = PublishDeclinable();
+  v1::Transition* reopen =
+      publish.mutable_publish_workflow()->mutable_definition()->add_transitions();
+  reopen->set_from("declined");
+  reopen->set_action("reopen");
+  reopen->set_to("awaiting_script");
+  reopen->set_privilege(v1::REVISION_APPROVE);
+  for (const std::string& field : clears) reopen->add_clears_fields(field);
+  for (const std::string& field : requires_fields) reopen->add_required_fields(field);
+  return publish;
+}
+
 TEST_F(OrderFlowTest, OrderStatsTellApartTheFinalStatesOrdersEndIn) {
   Run(kAdmin, PublishDeclinable());
   const absl::Time start = clock_.Now();
@@ -1205,38 +1221,24 @@ TEST_F(OrderFlowTest, AReopenedDealLosesItsLossReason) {
   why->set_name("lost_because");
   why->set_type(v1::STRING);
   Run(kAdmin, type);
-  const auto with_reopen = [](const std::vector<std::string>& clears,
-                              const std::vector<std::string>& requires_fields = {}) {
-    v1::WorkflowDefinition workflow = ::spotflow::testing::DeclinableWorkflow();
-    v1::Transition* reopen = workflow.add_transitions();
-    reopen->set_from("declined");
-    reopen->set_action("reopen");
-    reopen->set_to("awaiting_script");
-    reopen->set_privilege(v1::REVISION_APPROVE);
-    for (const std::string& field : clears) reopen->add_clears_fields(field);
-    for (const std::string& field : requires_fields) reopen->add_required_fields(field);
-    v1::Command publish;
-    *publish.mutable_publish_workflow()->mutable_definition() = workflow;
-    return publish;
-  };
   // A misspelt field, one named twice, one both required and cleared: refused, nothing written.
-  EXPECT_THAT(Reject(kAdmin, with_reopen({"lost_becuase"})),
+  EXPECT_THAT(Reject(kAdmin, PublishWithReopen({"lost_becuase"})),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("whose action \"reopen\" from state \"declined\" clears field "
                                  "lost_becuase, which the type has not (its fields: ")));
-  EXPECT_THAT(Reject(kAdmin, with_reopen({"lost_because", "lost_because"})),
+  EXPECT_THAT(Reject(kAdmin, PublishWithReopen({"lost_because", "lost_because"})),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("names cleared field \"lost_because\" twice")));
-  EXPECT_THAT(Reject(kAdmin, with_reopen({"lost_because"}, {"lost_because"})),
+  EXPECT_THAT(Reject(kAdmin, PublishWithReopen({"lost_because"}, {"lost_because"})),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("requires field \"lost_because\" and clears it")));
-  EXPECT_THAT(Reject(kAdmin, with_reopen({"lost because"})),
+  EXPECT_THAT(Reject(kAdmin, PublishWithReopen({"lost because"})),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cleared field")));
-  EXPECT_THAT(Reject(kAdmin, with_reopen({""})),
+  EXPECT_THAT(Reject(kAdmin, PublishWithReopen({""})),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("names a field to clear without a name")));
   // A client's answer sets no fields, nor clears them.
-  v1::Command answer_clears = with_reopen({"lost_because"});
+  v1::Command answer_clears = PublishWithReopen({"lost_because"});
   for (v1::Transition& t :
        *answer_clears.mutable_publish_workflow()->mutable_definition()->mutable_transitions()) {
     if (t.action() == "client_approve_script") t.add_clears_fields("lost_because");
@@ -1246,7 +1248,7 @@ TEST_F(OrderFlowTest, AReopenedDealLosesItsLossReason) {
                        HasSubstr("is a client's answer, which sets no fields: require or clear")));
   // Published with the reopen, and a script submitted into awaiting_script clearing it too
   // (for the repeat below: a revision's command whose step clears a field).
-  v1::Command published = with_reopen({"lost_because"});
+  v1::Command published = PublishWithReopen({"lost_because"});
   for (v1::Transition& t :
        *published.mutable_publish_workflow()->mutable_definition()->mutable_transitions()) {
     if (t.action() == "submit_script" && t.from() == "awaiting_script") {
@@ -1420,17 +1422,7 @@ TEST_F(OrderFlowTest, AStepSetsFieldsWithIt) {
 // A text given blank is no value: not stored on creation, and cleared by an update or a step
 // ("--field station="), as people mean it.
 TEST_F(OrderFlowTest, ATextGivenBlankIsNoValueAndClearsTheField) {
-  // Declinable, and reopened only with a station.
-  v1::WorkflowDefinition workflow = ::spotflow::testing::DeclinableWorkflow();
-  v1::Transition* reopen = workflow.add_transitions();
-  reopen->set_from("declined");
-  reopen->set_action("reopen");
-  reopen->set_to("awaiting_script");
-  reopen->set_privilege(v1::REVISION_APPROVE);
-  reopen->add_required_fields("station");
-  v1::Command publish;
-  *publish.mutable_publish_workflow()->mutable_definition() = workflow;
-  Run(kAdmin, publish);
+  Run(kAdmin, PublishWithReopen({}, {"station"}));  // Reopened only with a station.
   v1::Command create = CreateOrderCommand();
   (*create.mutable_create_order()->mutable_fields())["station"].set_string_value("KABC");
   (*create.mutable_create_order()->mutable_fields())["contract_number"].set_string_value(" ");

@@ -2499,20 +2499,45 @@ def notifying():
                          r"by mia\)\n", left)
                and "kim@example.com" not in left and "no longer yours" not in left,
                "one who has left is not told:\n" + left)
-        # Spread over two: the one who gave is told once for each who took some.
+        # Spread over two: the one who gave, and the one who made it, are told the whole
+        # command once, with who took each account (seed 004's one confirmation).
+        with open(state) as kept:
+            spread_from = json.load(kept)["next_position"]
         spread = run_cli("accounts", "reassign", "sam", "ava,mia", "--client", "globex,initech",
                          token=tokens["mia"])
         expect(spread.returncode == 0, "sam's two accounts spread: " + spread.stdout + spread.stderr)
         notices = [json.loads(line) for line in notify("--json").splitlines()]
-        given = [n["reassigned"] for n in notices
-                 if n["user_id"] == "sam" and n["reassigned"] and n["reassigned"]["given_away"]]
-        takers = {n["reassigned"]["to_owner"] for n in notices if n["reassigned"]}
-        expect(sorted(g["to_owner"] for g in given) == sorted(takers)
-               and sorted(c for g in given for c in g["client_ids"]) == ["globex", "initech"]
-               and all(g["from_owners"] == ["sam"] for g in given),
-               "a spread tells the one who gave, once for each who took some: %r" % notices)
+        moved = [n for n in notices if n["reassigned"]]
+        given = [n["reassigned"] for n in moved
+                 if n["user_id"] == "sam" and n["reassigned"]["given_away"]]
+        confirmed = [n["reassigned"] for n in moved if n["reassigned"]["confirmation"]]
+
+        def taken_by(r):
+            return dict(zip(r["client_ids"], r["client_to"] or [r["to_owner"]] * len(r["client_ids"])))
+        expect(len(given) == 1 and len(confirmed) == 1
+               and sorted(taken_by(confirmed[0])) == ["globex", "initech"]
+               and set(taken_by(confirmed[0]).values()) <= {"ava", "mia"}
+               and taken_by(given[0]) == taken_by(confirmed[0])
+               and given[0]["from_owners"] == ["sam"],
+               "a spread tells the one who gave and the one who made it once: %r" % notices)
         positions = [int(n["position"]) for n in notices]
         expect(positions == sorted(positions), "notices come in the log's order: %r" % positions)
+        # As people read it: who took each, when several did.
+        took = taken_by(confirmed[0])
+        again = run_cli("notify", "--from", str(spread_from)).stdout
+        if len(set(took.values())) == 2:
+            lost = re.findall(r"^\d+ +sam( <[^>]*>)? +- +(no longer yours: accounts .*)$", again,
+                              re.M)
+            done = re.findall(r"^\d+ +mia( <[^>]*>)? +- +(done: accounts .*)$", again, re.M)
+            expect(len(lost) == 1 and len(done) == 1
+                   and lost[0][1].endswith(" (now ava and mia; by mia)")
+                   and done[0][1].endswith(" moved from sam to ava and mia")
+                   and all("%s (to %s)" % (client, whom) in line
+                           for client, whom in took.items() for line in (lost[0][1], done[0][1])),
+                   "a spread's notices say who took each account:\n" + again)
+        else:
+            expect("no longer yours: accounts globex, initech (now %s's; by mia)"
+                   % took["globex"] in again, "a spread to one reads as a move:\n" + again)
         for _, command in ways_back(spread.stdout):
             expect(run_cli(*command.split()[1:], token=tokens["mia"]).returncode == 0, command)
         notify()
