@@ -261,7 +261,7 @@ const std::vector<VerbSpec>& Verbs() {
        0, 0, {"status", "type", "client", "owner", "account-owner", "flight", "archived",
               "queue", "waiting", "parent", "assigned", "limit", "page-token"}, false},
       {"order update", "ORDER [--title TEXT] [--instructions TEXT] [--length SECONDS]\n"
-                       "               [--field NAME=VALUE]...",
+                       "               [--field NAME=VALUE]...   (NAME= clears a text field)",
        1, 1, {"title", "instructions", "length", "field"}, true},
       {"order reuse", "ORDER [--flight START..END] [--id ID] [--title TEXT] [--field NAME=VALUE]...\n"
                       "               (a new order like it, with a flight of its own when its type\n"
@@ -1167,7 +1167,8 @@ class Client {
     v1::GetUserRequest get;
     get.set_user_id(owner);
     v1::UserView giver;
-    const bool active = admin_->GetUser(Context().get(), get, &giver).ok() && giver.active();
+    // Unknown (the caller may not read users): taken as active, and the dry run tells.
+    const bool active = !admin_->GetUser(Context().get(), get, &giver).ok() || giver.active();
     const std::string lead =
         absl::StrCat("  to move them back to ", owner,
                      active ? "" : " (deactivated: reactivate them first)", ": ");
@@ -1560,6 +1561,11 @@ class Client {
       }
       const std::string value = given.substr(eq + 1);
       if (out->contains(name)) Usage(absl::StrCat("--field ", name, " is given twice"));
+      // Blank clears a text field (the server takes it as no value); no other kind is blank.
+      if (value.empty() && field->type() != v1::STRING && field->type() != v1::EMAIL) {
+        Usage(absl::StrCat("--field ", name, "= (blank) clears a text field, and ", name,
+                           " is not one: give it a value"));
+      }
       v1::FieldValue& set = (*out)[name];
       switch (field->type()) {
         case v1::INTEGER: {
@@ -4311,7 +4317,10 @@ int Client::Run(const std::string& verb, const Args& args) {
         Whole& whole = wholes[command];
         v1::Notice& n = whole.notice;
         v1::Reassigned* r = n.mutable_reassigned();
-        for (const std::string& from : whole.givers) r->add_from_owners(from);
+        // An order that had no owner had no giver to name.
+        for (const std::string& from : whole.givers) {
+          if (!from.empty()) r->add_from_owners(from);
+        }
         if (whole.takers.size() == 1) {
           r->set_to_owner(*whole.takers.begin());
           r->clear_client_to();

@@ -3063,13 +3063,13 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
   const v1::OrderView* acted = order;
   v1::OrderView with_fields;
   google::protobuf::Map<std::string, v1::FieldValue> fields;
-  std::vector<std::string> given_blank;  // Fields the order holds, given blank: cleared.
+  std::vector<std::string> blank;        // Fields given blank.
+  std::vector<std::string> given_blank;  // Of those, the ones the order holds: cleared.
   if (!c.fields().empty()) {
     // Who may never take the step hears that, not that they may not set fields.
     RETURN_IF_ERROR(RequireMayTake(*order, c.action()));
     RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *order, "set the fields of"));
     ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*order));
-    std::vector<std::string> blank;
     ASSIGN_OR_RETURN(const auto picked, PickFields(*type, c.fields(), &blank));
     fields = Changed(*order, picked);  // A value given as it stands is no edit.
     given_blank = Held(*order, blank);
@@ -3081,7 +3081,8 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
   ASSIGN_OR_RETURN(const v1::Transition* transition,
                    Transit(*acted, c.action(), "", {c.comment(), "comment", "comment"}));
   for (const std::string& field : transition->clears_fields()) {
-    if (c.fields().contains(field)) {
+    // Given blank, it is cleared as the step would clear it: no conflict.
+    if (c.fields().contains(field) && std::find(blank.begin(), blank.end(), field) == blank.end()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "action \"", c.action(), "\" clears field ", field,
           ", so it takes no value for it; set it after the step (spotflow order update ",

@@ -1275,12 +1275,21 @@ TEST_F(OrderFlowTest, AReopenedDealLosesItsLossReason) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("action \"reopen\" clears field lost_because, so it takes no "
                                  "value for it; set it after the step (spotflow order update ")));
-  // Reopened with a new value set by the step: the clear and the value in one event.
+  // Reopened with a new value set by the step: the clear and the value in one event. (Given
+  // blank, the field it clears is no conflict: cleared once.)
   const uint64_t head = store_->Head().position;
   v1::Command reopen = Action(deal, "reopen");
   (*reopen.mutable_perform_action()->mutable_fields())["value"].set_integer_value(6000);
+  (*reopen.mutable_perform_action()->mutable_fields())["lost_because"].set_string_value("");
   Run(kAe, reopen);
   EXPECT_EQ(store_->Head().position, head + 2) << "the fields cleared and set, then the step";
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> steps, engine_->OrderHistory({kAuditor}, deal));
+  ASSERT_GE(steps.size(), 2u);
+  EXPECT_EQ(steps[steps.size() - 2].type(), "spotflow.v1.OrderUpdated");
+  EXPECT_EQ(std::count_if(
+                steps[steps.size() - 2].fields().begin(), steps[steps.size() - 2].fields().end(),
+                [](const v1::FieldChange& f) { return f.path() == "fields[lost_because]"; }),
+            1);
   const v1::OrderView reopened = Order(deal);
   EXPECT_EQ(reopened.status(), "awaiting_script");
   EXPECT_FALSE(reopened.fields().contains("lost_because"));

@@ -408,6 +408,13 @@ TEST_F(ReassignScopeTest, ASharedAccountOrOrderCannotBeTakenOver) {
   Run("cy", CreateClientCommand("cy-co", "Cy Company"));
   Run("cy", ReassignBook("cy", kAe));
   EXPECT_EQ(engine_->GetClient({kAe}, "cy-co")->owner_id(), kAe);
+  // The lead, on ae2's team, hands theirs to ae, who is not on it: TEAM is not held to the
+  // rule.
+  v1::Command lead_team;
+  lead_team.mutable_set_user_manager()->set_user_id("lead");
+  lead_team.mutable_set_user_manager()->set_manager_id(kAe2);
+  Run(kAdmin, lead_team);
+  ASSERT_NE(engine_->GetUser({kAdmin}, kAe)->manager_id(), kAe2);
   Run("lead", ReassignOrder(theirs, kAe));
   EXPECT_EQ(engine_->GetOrder({kAe}, theirs)->owner_id(), kAe);
   v1::Command join;
