@@ -943,6 +943,13 @@ def main():
         expect(twice.returncode == 2 and "--field budget is given twice" in twice.stderr,
                "a field given twice is a usage error, not one value kept: " + twice.stderr)
         before = api.head(admin)
+        blank_number = run_cli("order", "update", typed.stdout.split()[1], "--field", "budget=",
+                               token=sam)
+        expect(blank_number.returncode == 2
+               and "--field budget= (blank) clears a text field, and budget is not one: give it "
+               "a value" in blank_number.stderr and api.head(admin) == before,
+               "a blank for a number is a usage error, and writes nothing: "
+               + blank_number.stderr)
         huge = run_cli("order", "create", "--type", "media_request", "--client", "acme",
                        "--title", "Radio buy", "--flight", "2098-05-01..2098-05-31", "--field",
                        "budget=99999999999999999999", token=sam)
