@@ -397,13 +397,14 @@ class Decider {
         to.user_id() == actor_.manager_id() || to.manager_id() == actor_.manager_id()) {
       return absl::OkStatus();
     }
-    return absl::PermissionDeniedError(
-        absl::StrCat("user \"", actor_.user_id(), "\" may give ", what,
-                     " only within their team, to their manager (", actor_.manager_id(),
-                     ") or another on their team, and \"", to.user_id(), "\" is ",
-                     to.manager_id().empty() ? std::string("not on it")
-                                             : absl::StrCat("on ", to.manager_id(), "'s team"),
-                     "; ask your manager (", actor_.manager_id(), ") to move them"));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "user \"", actor_.user_id(), "\" may give ", what,
+        " only within their team, to their manager (", actor_.manager_id(),
+        ") or another on their team, and \"", to.user_id(), "\" is ",
+        to.manager_id().empty()               ? std::string("not on it")
+        : to.manager_id() == actor_.user_id() ? std::string("one they manage")
+                                              : absl::StrCat("on ", to.manager_id(), "'s team"),
+        "; ask your manager (", actor_.manager_id(), ") to move them"));
   }
   absl::Status Denied(v1::Privilege privilege, absl::string_view what) const {
     if (!actor_.client_id().empty()) {

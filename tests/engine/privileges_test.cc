@@ -402,6 +402,14 @@ TEST_F(ReassignScopeTest, ASharedAccountOrOrderCannotBeTakenOver) {
   EXPECT_THAT(Reject("bo", ReassignBook("bo", "cy")),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("may give their accounts only within their team")));
+  AddUser("di", "associate");
+  v1::Command reports;
+  reports.mutable_set_user_manager()->set_user_id("di");
+  reports.mutable_set_user_manager()->set_manager_id("bo");
+  Run(kAdmin, reports);
+  EXPECT_THAT(Reject("bo", ReassignOrder(theirs, "di")),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("and \"di\" is one they manage; ask your manager (lead)")));
   Run("bo", ReassignOrder(theirs, "lead"));
   EXPECT_EQ(engine_->GetOrder({"lead"}, theirs)->owner_id(), "lead");
   // cy, on no team, hands theirs to anyone; a lead (TEAM) too.
