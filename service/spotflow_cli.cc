@@ -4269,7 +4269,7 @@ int Client::Run(const std::string& verb, const Args& args) {
       std::vector<v1::Notice> told;
       struct Whole {
         v1::Notice notice;  // Its Reassigned with every part, by whom and to whom.
-        std::set<std::string> takers, givers;
+        std::set<std::string> givers;
       };
       std::map<std::string, Whole> wholes;  // By command.
       std::vector<std::string> whole_order;
@@ -4299,7 +4299,6 @@ int Client::Run(const std::string& verb, const Args& args) {
         }
         // The command's last event: sorted above, its groups come in the log's order.
         whole.notice.set_position(n.position());
-        whole.takers.insert(group.second);
         whole.givers.insert(m.from.begin(), m.from.end());
         v1::Reassigned* all = whole.notice.mutable_reassigned();
         for (size_t i = 0; i < m.clients.size(); ++i) {
@@ -4313,6 +4312,15 @@ int Client::Run(const std::string& verb, const Args& args) {
           all->add_order_to(group.second);
         }
       }
+      // Taken by one: to_owner names them, and no part needs to.
+      const auto NameOneTaker = [](v1::Reassigned* r) {
+        std::set<std::string> takers(r->client_to().begin(), r->client_to().end());
+        takers.insert(r->order_to().begin(), r->order_to().end());
+        if (takers.size() != 1) return;
+        r->set_to_owner(*takers.begin());
+        r->clear_client_to();
+        r->clear_order_to();
+      };
       for (const std::string& command : whole_order) {
         Whole& whole = wholes[command];
         v1::Notice& n = whole.notice;
@@ -4321,48 +4329,33 @@ int Client::Run(const std::string& verb, const Args& args) {
         for (const std::string& from : whole.givers) {
           if (!from.empty()) r->add_from_owners(from);
         }
-        if (whole.takers.size() == 1) {
-          r->set_to_owner(*whole.takers.begin());
-          r->clear_client_to();
-          r->clear_order_to();
-        }
+        // Each giver's share of it, read off the whole while it names who took each part.
         for (const std::string& giver : whole.givers) {
           // An order without an owner had no one to give it; someone who left is not told.
           if (giver.empty() || giver == n.by() || deactivated.count(giver) != 0) continue;
           v1::Notice given = n;
           address(given, giver);
           v1::Reassigned* g = given.mutable_reassigned();
-          g->clear_from_owners();
+          g->Clear();
           g->add_from_owners(giver);
-          g->clear_client_ids();
-          g->clear_client_from();
-          g->clear_client_to();
-          g->clear_orders();
-          g->clear_order_from();
-          g->clear_order_to();
           g->set_given_away(true);
-          std::set<std::string> to;  // Who took what they gave.
-          for (int i = 0; i < r->client_ids_size(); ++i) {
-            if (r->client_from(i) != giver) continue;
-            g->add_client_ids(r->client_ids(i));
-            g->add_client_from(giver);
-            if (r->client_to_size() != 0) g->add_client_to(r->client_to(i));
-            to.insert(r->client_to_size() != 0 ? r->client_to(i) : r->to_owner());
-          }
-          for (int i = 0; i < r->orders_size(); ++i) {
-            if (r->order_from(i) != giver) continue;
-            g->add_orders(r->orders(i));
-            g->add_order_from(giver);
-            if (r->order_to_size() != 0) g->add_order_to(r->order_to(i));
-            to.insert(r->order_to_size() != 0 ? r->order_to(i) : r->to_owner());
-          }
-          if (to.size() == 1) {
-            g->set_to_owner(*to.begin());
-            g->clear_client_to();
-            g->clear_order_to();
-          }
+          const auto share = [&](const auto& names, const auto& from, const auto& to,
+                                 auto* out_names, auto* out_from, auto* out_to) {
+            for (int i = 0; i < names.size(); ++i) {
+              if (from[i] != giver) continue;
+              *out_names->Add() = names[i];
+              *out_from->Add() = giver;
+              *out_to->Add() = to[i];
+            }
+          };
+          share(r->client_ids(), r->client_from(), r->client_to(), g->mutable_client_ids(),
+                g->mutable_client_from(), g->mutable_client_to());
+          share(r->orders(), r->order_from(), r->order_to(), g->mutable_orders(),
+                g->mutable_order_from(), g->mutable_order_to());
+          NameOneTaker(g);
           told.push_back(given);
         }
+        NameOneTaker(r);
         if (!n.by().empty() && n.by() != "system") {
           address(n, n.by());
           r->set_confirmation(true);

@@ -961,10 +961,8 @@ class Decider {
   }
   // Emits an OrderUpdated clearing the fields `t` clears that `order` holds, if any.
   void ClearStepFields(const v1::OrderView& order, const v1::Transition& t) {
-    std::vector<std::string> held;
-    for (const std::string& field : t.clears_fields()) {
-      if (order.fields().contains(field)) held.push_back(field);
-    }
+    std::vector<std::string> held =
+        Held(order, {t.clears_fields().begin(), t.clears_fields().end()});
     if (held.empty()) return;
     v1::OrderUpdated* e = StepUpdate(order);
     for (std::string& field : held) e->add_cleared_fields(std::move(field));
@@ -3093,7 +3091,8 @@ absl::Status Decider::PerformAction(const v1::PerformAction& c) {
   const std::string stream = OrderStream(order->order_id());
   if (!fields.empty()) *StepUpdate(*order)->mutable_fields() = std::move(fields);
   if (!given_blank.empty()) {
-    for (const std::string& field : given_blank) StepUpdate(*order)->add_cleared_fields(field);
+    v1::OrderUpdated* update = StepUpdate(*order);
+    for (const std::string& field : given_blank) update->add_cleared_fields(field);
   }
   v1::OrderTransitioned* e = Emit(stream, order->version()).mutable_order_transitioned();
   e->set_order_id(order->order_id());
