@@ -632,6 +632,19 @@ std::string Grouped(std::string number) {
   return number;
 }
 
+// Names as a sentence lists them: "ava", "ava and sam", "ava, joe and sam".
+template <typename Names>
+std::string AndList(const Names& names) {
+  std::string list;
+  const size_t size = std::distance(std::begin(names), std::end(names));
+  size_t i = 0;
+  for (const auto& name : names) {
+    absl::StrAppend(&list, i == 0 ? "" : i + 1 == size ? " and " : ", ", name);
+    ++i;
+  }
+  return list;
+}
+
 // A sum and an average over the orders that have a value, as `order stats` prints them:
 // "-" for both when none has one.
 std::vector<std::string> AmountCells(int64_t sum, uint32_t orders, double average) {
@@ -1342,15 +1355,38 @@ class Client {
       }
     }
     if (!unreachable.empty()) {
-      std::printf(
-          "  (you may not move %s accounts back yourself: ask a manager whose reach takes in "
-          "%s)\n",
-          unreachable.size() == 1 ? absl::StrCat(unreachable[0], "'s").c_str() : "these",
-          absl::StrJoin(unreachable, ", ").c_str());
+      std::printf("  (you may not move %s accounts back yourself: ask %s)\n",
+                  unreachable.size() == 1 ? absl::StrCat(unreachable[0], "'s").c_str() : "these",
+                  WhomToAsk(unreachable).c_str());
     }
     for (const std::string& why : refused) {
       std::printf("  (the way back would be refused now: %s)\n", why.c_str());
     }
+  }
+  // Who may move `holders`' accounts when the caller may not: each one's manager by name
+  // ("mia, who manages sam and ava"), or, for those whose manager is unknown (none set, or the
+  // caller may not read users), a manager whose reach takes them in.
+  std::string WhomToAsk(const std::vector<std::string>& holders) {
+    std::map<std::string, std::vector<std::string>> managed;  // Manager -> holders.
+    std::vector<std::string> unknown;
+    for (const std::string& holder : holders) {
+      v1::GetUserRequest get;
+      get.set_user_id(holder);
+      v1::UserView user;
+      if (admin_->GetUser(Context().get(), get, &user).ok() && !user.manager_id().empty()) {
+        managed[user.manager_id()].push_back(holder);
+      } else {
+        unknown.push_back(holder);
+      }
+    }
+    std::vector<std::string> whom;
+    for (const auto& [manager, team] : managed) {
+      whom.push_back(absl::StrCat(manager, ", who manages ", AndList(team)));
+    }
+    if (!unknown.empty()) {
+      whom.push_back(absl::StrCat("a manager whose reach takes in ", AndList(unknown)));
+    }
+    return absl::StrJoin(whom, "; or ");
   }
   // A dry run of moving `orders` to `to`: whether the caller may take a way back printed for
   // them, and if not, why.
@@ -3975,23 +4011,8 @@ int Client::Run(const std::string& verb, const Args& args) {
         std::set<std::string> takers(r.client_to().begin(), r.client_to().end());
         takers.insert(r.order_to().begin(), r.order_to().end());
         if (!r.to_owner().empty()) takers = {r.to_owner()};
-        std::string to_whom;
-        for (auto it = takers.begin(); it != takers.end(); ++it) {
-          absl::StrAppend(&to_whom,
-                          it == takers.begin()            ? ""
-                          : std::next(it) == takers.end() ? " and "
-                                                          : ", ",
-                          *it);
-        }
-        // "ava", "ava and sam", "ava, joe and sam".
-        std::string from;
-        for (int i = 0; i < r.from_owners_size(); ++i) {
-          absl::StrAppend(&from,
-                          i == 0                          ? ""
-                          : i == r.from_owners_size() - 1 ? " and "
-                                                          : ", ",
-                          r.from_owners(i));
-        }
+        const std::string to_whom = AndList(takers);
+        const std::string from = AndList(r.from_owners());
         std::printf("%-9llu %-28s %-16s %s\n", static_cast<unsigned long long>(n.position()),
                     to.c_str(), "-",
                     (r.confirmation() ? absl::StrCat("done: ", absl::StrJoin(what, "; "),

@@ -1414,12 +1414,23 @@ def main():
         expect(handed.returncode == 0
                and "  to move them back to ava: spotflow accounts reassign sam ava --client globex "
                "--orders " + mias[0] in handed.stdout
-               and "(you may not move sam's accounts back yourself: ask a manager whose reach "
-               "takes in sam)" in handed.stdout,
+               and "(you may not move sam's accounts back yourself: ask mia, who manages sam)"
+               in handed.stdout,
                "the way back says who may take it: " + handed.stdout + handed.stderr)
         for command in re.findall(r"(?:to move them back to ava: |^ +)(spotflow .*)$",
                                   handed.stdout, re.M):
             expect(run_cli(*command.split()[1:], token=mia).returncode == 0, command)
+        # With no manager set, the hint says whose reach it needs.
+        ok("sam managed by no one", "user", "manager", "sam")
+        unmanaged = run_cli("accounts", "reassign", "ava", "sam", "--client", "globex", token=ava)
+        expect(unmanaged.returncode == 0
+               and "(you may not move sam's accounts back yourself: ask a manager whose reach "
+               "takes in sam)" in unmanaged.stdout,
+               "the hint with no manager: " + unmanaged.stdout + unmanaged.stderr)
+        for command in re.findall(r"(?:to move them back to ava: |^ +)(spotflow .*)$",
+                                  unmanaged.stdout, re.M):
+            expect(run_cli(*command.split()[1:], token=mia).returncode == 0, command)
+        ok("sam managed by mia again", "user", "manager", "sam", "mia")
         expect(run_cli("accounts", "reassign", "ava", "mia", "--client", "globex", token=mia)
                .returncode == 0, "globex back to mia")
         expect({o: api.order(o, mia).owner_id for o in on_globex} == owners,
