@@ -1445,6 +1445,7 @@ class EventsService final : public v1::Events::CallbackService {
                 if (records.empty()) return std::optional<v1::EventBatch>();
                 v1::EventBatch batch;
                 for (store::EventRecord& record : records) *batch.add_events() = std::move(record);
+                batch.set_head_position(subscription->known_head());
                 return std::optional<v1::EventBatch>(std::move(batch));
               };
         });

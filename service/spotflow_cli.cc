@@ -4185,6 +4185,29 @@ int Client::Run(const std::string& verb, const Args& args) {
       state.set_checked_position(e.position());
       state.set_checked_hash(e.hash());
     };
+    // The command an event came of: one command's events share a correlation id, an actor and
+    // a time; a correlation id a caller gave several commands does not merge them.
+    const auto command_of = [](const v1::EventRecord& e) {
+      return absl::StrCat(e.correlation_id(), "/", e.actor().user_id(), "/",
+                          e.recorded_time().seconds(), ".", e.recorded_time().nanos());
+    };
+    // `events` with `held` before them, less the last command's events when the log went on
+    // past them (`head`: a page or a batch may end inside a command). Those are held for the
+    // next run, so that each command is told whole, once (seed 004's one confirmation for a
+    // whole book, however many events it took). A run that reaches the head ends whole.
+    const auto whole_commands = [&](std::vector<v1::EventRecord>* held, const auto& events,
+                                    uint64_t head) {
+      std::vector<v1::EventRecord> run = std::move(*held);
+      held->clear();
+      run.insert(run.end(), events.begin(), events.end());
+      if (run.empty() || head == 0 || run.back().position() >= head) return run;
+      const std::string last = command_of(run.back());
+      size_t end = run.size();
+      while (end > 0 && command_of(run[end - 1]) == last) --end;
+      held->assign(std::make_move_iterator(run.begin() + end), std::make_move_iterator(run.end()));
+      run.resize(end);
+      return run;
+    };
     // A run of events: each order touched asked once, after its last event; a change that may
     // move anyone's queue has every order asked.
     const auto on_events = [&](const std::vector<v1::EventRecord>& events) -> grpc::Status {
@@ -4210,8 +4233,8 @@ int Client::Run(const std::string& verb, const Args& args) {
       const uint64_t last = events.back().position();
       checked(events.back());
       // Accounts and orders moved, by command and new owner, in the order they moved: told once
-      // the run's orders have been seen, which gives the orders' keys. (A move larger than a
-      // run, 100 or 500 events, is told in as many parts.)
+      // the run's orders have been seen, which gives the orders' keys. (A run holds whole
+      // commands: see whole_commands.)
       struct Move {
         const v1::EventRecord* last = nullptr;
         std::set<std::string> from;
@@ -4231,12 +4254,7 @@ int Client::Run(const std::string& verb, const Args& args) {
         const bool client = d.has_client_owner_changed();
         const std::string& to =
             client ? d.client_owner_changed().new_owner() : d.order_owner_changed().new_owner();
-        // One command's events share a correlation id, an actor and a time; a correlation id
-        // a caller gave several commands does not merge them.
-        const std::string command =
-            absl::StrCat(e.correlation_id(), "/", e.actor().user_id(), "/",
-                         e.recorded_time().seconds(), ".", e.recorded_time().nanos());
-        auto [it, fresh] = moves.try_emplace({command, to});
+        auto [it, fresh] = moves.try_emplace({command_of(e), to});
         if (fresh) move_order.push_back(it->first);
         Move& m = it->second;
         m.last = &e;
@@ -4449,25 +4467,27 @@ int Client::Run(const std::string& verb, const Args& args) {
     }
     // What the log holds now, page by page.
     uint64_t end = head.head_position();
-    for (;;) {
+    std::vector<v1::EventRecord> held;  // The first events of a command the page cut.
+    for (uint64_t read_from = state.next_position();;) {
       v1::ListEventsRequest request;
-      request.set_from_position(state.next_position());
+      request.set_from_position(read_from);
       request.set_page_size(500);
       v1::ListEventsResponse page;
       status = events_->ListEvents(Context().get(), request, &page);
       if (!status.ok()) return Report(status);
       end = page.head_position();
-      if (!page.events().empty()) {
-        status = on_events({page.events().begin(), page.events().end()});
-        if (!status.ok()) return Report(status);
-      }
+      status = on_events(whole_commands(&held, page.events(), end));
+      if (!status.ok()) return Report(status);
       // Events the caller may not read leave gaps: go by where the page says to go on.
-      if (page.next_position() > state.next_position()) {
-        state.set_next_position(page.next_position());
+      read_from = std::max(read_from, page.next_position());
+      if (held.empty() && read_from > state.next_position()) {
+        state.set_next_position(read_from);
         commit();
       }
-      if (page.events().empty() || state.next_position() > end) break;
+      if (page.events().empty() || read_from > end) break;
     }
+    status = on_events(held);  // What the caller may read of a command the log ends in.
+    if (!status.ok()) return Report(status);
     if (!args.Has("follow")) {
       if (!headed && !json_ && from > end) {
         std::printf("(nothing new: the log ends at position %llu)\n",
@@ -4491,9 +4511,10 @@ int Client::Run(const std::string& verb, const Args& args) {
       context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(recheck));
       auto reader = events_->SubscribeEvents(context.get(), request);
       v1::EventBatch batch;
-      grpc::Status failed;  // A call of a run that failed: the run is done again.
+      grpc::Status failed;                // A call of a run that failed: the run is done again.
+      std::vector<v1::EventRecord> held;  // The first events of a command the batch cut.
       while (reader->Read(&batch)) {
-        failed = on_events({batch.events().begin(), batch.events().end()});
+        failed = on_events(whole_commands(&held, batch.events(), batch.head_position()));
         if (!failed.ok()) break;
       }
       if (!failed.ok()) {

@@ -192,6 +192,11 @@ class Subscription {
   // The position the next record will have.
   virtual uint64_t next_position() const = 0;
 
+  // The log's head as this subscription last heard of it: at least the position of every
+  // record Next() has returned, and always the end of a whole append. Records Next() returned
+  // that end before it may end inside an append, with the rest of it to come at once.
+  virtual uint64_t known_head() const = 0;
+
   // Wakes a waiting Next() and makes every later call return CANCELLED. Thread-safe;
   // idempotent.
   virtual void Close() = 0;

@@ -150,6 +150,10 @@ class SubscriptionImpl final : public Subscription {
   absl::StatusOr<std::vector<EventRecord>> Next(size_t max_records,
                                                 absl::Duration timeout) override;
   uint64_t next_position() const override { return next_position_.load(); }
+  uint64_t known_head() const override {
+    absl::MutexLock lock(&mu_);
+    return known_head_;
+  }
   void Close() override {
     absl::MutexLock lock(&mu_);
     closed_ = true;
@@ -196,7 +200,7 @@ class SubscriptionImpl final : public Subscription {
   // Written only by the reading thread; read by anyone.
   std::atomic<uint64_t> next_position_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::deque<Batch> batches_ ABSL_GUARDED_BY(mu_);
   size_t buffered_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t known_head_ ABSL_GUARDED_BY(mu_) = 0;

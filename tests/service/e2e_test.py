@@ -2620,6 +2620,71 @@ def notifying():
                == [("ava", False), ("ava", True)]
                and time.time() > calendar.timegm(time.strptime(until, "%Y-%m-%dT%H:%M:%SZ")),
                "a share's end, with no event, is seen by --recheck: %r" % shared)
+        # A whole book larger than a batch (100 events) or a page (500): each person is told
+        # once, whole (seed 004's one confirmation), followed and caught up alike.
+        api = Api(port)
+        made = [run_cli("user", "create", "rex", "--name", "Rex", "--role",
+                        "account_executive", "--manager", "mia")]
+        rex = run_cli("token", "issue", "rex").stdout.strip().splitlines()[-1]
+        made.append(run_cli("client", "create", "--id", "bigco", "--name", "Big Co", token=rex))
+        expect(all(m.returncode == 0 for m in made),
+               "rex and his account: " + "".join(m.stdout + m.stderr for m in made))
+        book = 260
+        for i in range(book):
+            api.change("Orders", "CreateOrder", "create_order", commands_pb2.CreateOrder(
+                kind=domain_pb2.PRODUCTION, client_id="bigco", title="Spot %d" % i,
+                spot_length_seconds=30, flight_start=domain_pb2.Date(year=2099, month=3, day=1),
+                flight_end=domain_pb2.Date(year=2099, month=3, day=31)), rex)
+        notify()
+        follower = subprocess.Popen([cli, "--server=127.0.0.1:%d" % port,
+                                     "--token=" + tokens["admin"], "--json", "notify", "--state",
+                                     state, "--follow"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1)
+        expect(run_cli("accounts", "reassign", "rex", "sam", token=tokens["mia"]).returncode == 0,
+               "rex's book to sam: %d events in one command" % (book + 1))
+
+        def moved_parts(lines):
+            parts = {}
+            for n in (json.loads(line) for line in lines if line.startswith("{")):
+                r = n.get("reassigned")
+                if r and r.get("from_owners") == ["rex"]:
+                    kind = ("confirmation" if r.get("confirmation") else
+                            "given" if r.get("given_away") else "taken")
+                    parts.setdefault((n["user_id"], kind), []).append(len(r.get("orders", [])))
+            return parts
+        seen, deadline = "", time.time() + 30
+        while seen.count('"confirmation":true') < 1 and time.time() < deadline:
+            if select.select([follower.stdout.fileno()], [], [], 0.5)[0]:
+                chunk = os.read(follower.stdout.fileno(), 1 << 20)
+                if not chunk:
+                    break
+                seen += chunk.decode()
+        time.sleep(1)  # Any part told after it.
+        while select.select([follower.stdout.fileno()], [], [], 0.5)[0]:
+            chunk = os.read(follower.stdout.fileno(), 1 << 20)
+            if not chunk:
+                break
+            seen += chunk.decode()
+        follower.kill()
+        follower.wait(timeout=30)
+        follower = None
+        whole = {("mia", "confirmation"): [book], ("rex", "given"): [book],
+                 ("sam", "taken"): [book]}
+        followed = moved_parts(seen.splitlines())
+        expect(followed == whole, "followed, a book of %d orders is told once each: %r"
+               % (book, followed))
+        confirmed = [json.loads(line) for line in seen.splitlines()
+                     if '"confirmation":true' in line][0]
+        last = int(confirmed["position"])
+        first = last - book  # The account's event, then each order's.
+        cut_from = first + 250 - 500  # The first page of 500 ends inside the move.
+        expect(cut_from >= 1, "the log is long enough to cut the move at a page: %d" % first)
+        caught = run_cli("--json", "notify", "--from", str(cut_from))
+        expect(caught.returncode == 0
+               and moved_parts(caught.stdout.splitlines()) == whole,
+               "caught up, the move a page cut is told once each: %r"
+               % moved_parts(caught.stdout.splitlines()))
         # Misuse: --from past the end, --from with --state, a state that is not one, or one
         # kept for a longer log.
         past = run_cli("notify", "--from", "100000")

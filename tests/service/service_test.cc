@@ -703,6 +703,8 @@ TEST_F(ServiceTest, SubscribeEventsDeliversBacklogThenLiveInBatches) {
   v1::EventBatch batch;
   while (next <= head && reader->Read(&batch)) {
     for (const auto& event : batch.events()) EXPECT_EQ(event.position(), next++);
+    // Each batch says where the log ends: past it, more comes at once.
+    EXPECT_EQ(batch.head_position(), head);
   }
   EXPECT_EQ(next, head + 1) << "the backlog, in order, without a gap";
   const std::string client = CreateClient("acme");  // A live append.

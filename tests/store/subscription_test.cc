@@ -91,6 +91,32 @@ TEST_F(SubscriptionTest, SwitchFromBacklogToLiveUnderConcurrentAppendsHasNoGapOr
   EXPECT_THAT(*more, SizeIs(0));
 }
 
+// A reader told where the log's head is knows whether records cut from one append are still to
+// come: from the backlog (read from the store) and live (from the committing thread) alike.
+TEST_F(SubscriptionTest, KnownHeadSaysWhetherAnAppendWasCut) {
+  ASSERT_OK(store_->Append(OneStream("order-1", ExpectedVersion::Any(), 5)).status());
+  ASSERT_OK_AND_ASSIGN(auto sub, store_->Subscribe(1));
+  std::vector<uint64_t> lasts, heads;
+  for (uint64_t next = 1; next <= 5;) {
+    ASSERT_OK_AND_ASSIGN(auto records, sub->Next(2, absl::Seconds(10)));
+    ASSERT_FALSE(records.empty());
+    next = records.back().position() + 1;
+    lasts.push_back(records.back().position());
+    heads.push_back(sub->known_head());
+  }
+  EXPECT_EQ(lasts, (std::vector<uint64_t>{2, 4, 5}));
+  EXPECT_EQ(heads, (std::vector<uint64_t>{5, 5, 5})) << "cut, cut, then whole";
+
+  ASSERT_OK(store_->Append(OneStream("order-2", ExpectedVersion::Any(), 3)).status());
+  ASSERT_OK_AND_ASSIGN(auto live, sub->Next(2, absl::Seconds(10)));
+  ASSERT_THAT(live, SizeIs(2));
+  EXPECT_EQ(live.back().position(), 7u);
+  EXPECT_EQ(sub->known_head(), 8u) << "the live append's end";
+  ASSERT_OK_AND_ASSIGN(auto rest, sub->Next(2, absl::Seconds(10)));
+  ASSERT_THAT(rest, SizeIs(1));
+  EXPECT_EQ(rest.back().position(), sub->known_head());
+}
+
 TEST_F(SubscriptionTest, SlowSubscriberPastItsBufferCatchesUpFromTheStore) {
   options_.subscription_buffer_events = 8;
   store_.reset();
