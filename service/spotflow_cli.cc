@@ -1974,7 +1974,7 @@ class Client {
         for (const v1::Contact& c : o.forward_contacts()) {
           contacts.push_back(absl::StrCat(c.contact_id(), " (", c.name(),
                                           c.title().empty() ? "" : ", " + c.title(),
-                                          WaitsOn(o, c.contact_id()) ? "; has it now" : "", ")"));
+                                          WaitsOn(o, c.contact_id()) ? "; has it" : "", ")"));
         }
         std::printf("  contacts to forward to: %s\n", absl::StrJoin(contacts, ", ").c_str());
       }
@@ -2063,17 +2063,26 @@ class Client {
     return absl::StrJoin(counts, " and ");
   }
 
+  // The contacts a revision waits on: each it was forwarded to since the last other word on it
+  // (an answer, an approval), in the order it went to them. Any of them may answer it.
+  static std::vector<std::string> ForwardedTo(const v1::Revision& revision) {
+    std::vector<std::string> contacts;
+    for (auto it = revision.reviews().rbegin(); it != revision.reviews().rend(); ++it) {
+      if (it->kind() != v1::FORWARDED_TO_CLIENT) break;
+      if (std::find(contacts.begin(), contacts.end(), it->contact_id()) == contacts.end()) {
+        contacts.insert(contacts.begin(), it->contact_id());
+      }
+    }
+    return contacts;
+  }
+
   // Whether the latest revision of an artifact was forwarded to `contact_id` and waits for
-  // their answer (the last word on it is that forward).
+  // their answer.
   static bool WaitsOn(const v1::OrderView& o, const std::string& contact_id) {
     for (const auto* revisions : {&o.scripts(), &o.spots()}) {
       if (revisions->empty()) continue;
-      const v1::Revision& latest = *revisions->rbegin();
-      for (auto it = latest.reviews().rbegin(); it != latest.reviews().rend(); ++it) {
-        if (it->contact_id().empty()) continue;
-        if (it->kind() == v1::FORWARDED_TO_CLIENT && it->contact_id() == contact_id) return true;
-        break;  // Answered, or forwarded to another since.
-      }
+      const std::vector<std::string> holders = ForwardedTo(*revisions->rbegin());
+      if (std::find(holders.begin(), holders.end(), contact_id) != holders.end()) return true;
     }
     return false;
   }
@@ -2095,45 +2104,47 @@ class Client {
                   WaitsForText(o, a.actions(), a.flight_change(), FlightDecision(a)).c_str());
     }
     // A contact without a login of its own answers through the house: no queue lists it.
+    std::vector<std::pair<std::string, std::vector<std::string>>> unlisted;  // By revision.
     for (const auto& [revision, contact] : ForwardedToClient(o)) {
       if (contact == o.shown_to_contact()) {  // The contact's own login: what it is there for.
         std::printf("  waits for your answer on %s (open to you above)\n", revision.c_str());
         continue;
       }
+      if (unlisted.empty() || unlisted.back().first != revision) unlisted.push_back({revision, {}});
+      unlisted.back().second.push_back(contact);
+    }
+    for (const auto& [revision, contacts] : unlisted) {
       std::printf("  waits for the client's answer: %s was forwarded to %s\n", revision.c_str(),
-                  contact.c_str());
+                  AndList(contacts).c_str());
     }
   }
 
   // The latest revisions that wait for the answer of a contact no queue lists (one without a
-  // login of its own, whom the house answers for), each as "script 2" with the contact it was
-  // forwarded to.
+  // login of its own, whom the house answers for), each as "script 2" with a contact it was
+  // forwarded to (one pair for each such contact).
   static std::vector<std::pair<std::string, std::string>> ForwardedToClient(
       const v1::OrderView& o) {
     std::vector<std::pair<std::string, std::string>> forwarded;
     for (const auto* revisions : {&o.scripts(), &o.spots()}) {
       if (revisions->empty()) continue;
       const v1::Revision& latest = *revisions->rbegin();
-      if (latest.reviews().empty()) continue;
-      const v1::Review& last = *latest.reviews().rbegin();
-      if (last.kind() != v1::FORWARDED_TO_CLIENT) continue;
       const std::string artifact = revisions == &o.scripts() ? "script" : "spot";
-      // A contact's own login waits for it in its queue: `awaiting` names it. (Not the login of
-      // another contact, to whom it was forwarded before.)
-      const bool listed =
-          std::any_of(o.awaiting().begin(), o.awaiting().end(), [&](const v1::Awaiting& a) {
-            // (A server from before contact_id names none: any contact's login, as then.)
-            return (a.contact_id().empty() || a.contact_id() == last.contact_id()) &&
-                   std::find(a.actions().begin(), a.actions().end(),
-                             "client_approve_" + artifact) != a.actions().end();
-          });
-      if (listed) continue;
       // A contact's own view holds only its own reviews, so another contact's answer is not in
       // it: whether the answer is still this contact's to give, the actions open to it say.
       const bool answerable = std::find(o.open_actions().begin(), o.open_actions().end(),
                                         "client_approve_" + artifact) != o.open_actions().end();
       if (!o.shown_to_contact().empty() && !answerable) continue;
-      forwarded.emplace_back(absl::StrCat(artifact, " ", latest.number()), last.contact_id());
+      for (const std::string& contact : ForwardedTo(latest)) {
+        // A contact's own login waits for it in its queue: `awaiting` names it.
+        const bool listed =
+            std::any_of(o.awaiting().begin(), o.awaiting().end(), [&](const v1::Awaiting& a) {
+              // (A server from before contact_id names none: any contact's login, as then.)
+              return (a.contact_id().empty() || a.contact_id() == contact) &&
+                     std::find(a.actions().begin(), a.actions().end(),
+                               "client_approve_" + artifact) != a.actions().end();
+            });
+        if (!listed) forwarded.emplace_back(absl::StrCat(artifact, " ", latest.number()), contact);
+      }
     }
     return forwarded;
   }

@@ -1673,13 +1673,33 @@ def main():
         forwarded = run_cli("forward", "weekly-deals", "spot", "1", "--contact", "gus")
         expect(forwarded.returncode == 0, "forward to a contact: " + forwarded.stderr)
         weekly = run_cli("order", "show", "weekly-deals").stdout
-        expect("contacts to forward to: gus (" in weekly and "; has it now)" in weekly,
+        expect("contacts to forward to: gus (" in weekly and "; has it)" in weekly,
                "order show marks the contact the revision waits on:\n" + weekly)
         to_client = [line for line in run_cli("order", "list", "--waiting", token=mia).stdout
                      .splitlines() if line.startswith("weekly-deals ")]
         expect(len(to_client) == 1 and to_client[0].rstrip().endswith("client (gus): answer spot 1"),
                "order list --waiting names the client's contact a forwarded spot waits for: %r"
                % to_client)
+        # Forwarded to a second contact, it waits on both: either may answer.
+        ok("a second contact at globex", "contact", "add", "globex", "--id", "hal", "--name",
+           "Hal", token=mia)
+        ok("the spot to hal too", "forward", "weekly-deals", "spot", "1", "--contact", "hal",
+           token=mia)
+        weekly = run_cli("order", "show", "weekly-deals").stdout
+        expect(re.search(r"contacts to forward to: .*gus \([^)]*; has it\)", weekly)
+               and re.search(r"contacts to forward to: .*hal \([^)]*; has it\)", weekly)
+               and "waits for the client's answer: spot 1 was forwarded to gus and hal" in weekly,
+               "order show says the spot waits on both contacts:\n" + weekly)
+        to_client = [line for line in run_cli("order", "list", "--waiting", token=mia).stdout
+                     .splitlines() if line.startswith("weekly-deals ")]
+        expect(len(to_client) == 1 and to_client[0].rstrip().endswith(
+                   "client (gus): answer spot 1; client (hal): answer spot 1"),
+               "order list --waiting names both: %r" % to_client)
+        ok("hal answers", "client-answer", "weekly-deals", "spot", "1", "changes", "--contact",
+           "hal", "--comment", "Louder", token=mia)
+        weekly = run_cli("order", "show", "weekly-deals").stdout
+        expect("; has it)" not in weekly and "waits for the client's answer" not in weekly,
+               "once one answers, the spot waits on neither:\n" + weekly)
         not_told = run_cli("order", "list", "--waiting", token=tokens["carol"])
         expect(not_told.returncode == 1 and "PERMISSION_DENIED" in not_told.stderr
                and "staff" in not_told.stderr,
