@@ -419,11 +419,6 @@ class Decider {
               ? "; ask your account's owner to have this login given the client_contact role"
               : "; that is the house's to do: ask your account's owner"));
     }
-    // Whom to ask: their manager, to do it or have it done, when they have one.
-    const std::string ask =
-        actor_.manager_id().empty()
-            ? "ask a manager to do it, or an administrator to give your role the privilege"
-            : absl::StrCat("ask your manager (", actor_.manager_id(), ") to do it");
     const v1::Scope scope = ScopeOf(privilege);
     return absl::PermissionDeniedError(absl::StrCat(
         "user \"", actor_.user_id(), "\" (roles: ",
@@ -433,7 +428,34 @@ class Decider {
             ? ", which none of their roles grants"
             : absl::StrCat(", and theirs (", absl::AsciiStrToLower(v1::Scope_Name(scope)),
                            ") does not"),
-        "; ", ask));
+        "; ", WhomToAsk(privilege)));
+  }
+  // Whom a refused user should ask: their manager when they may do it anywhere (scope ALL);
+  // else the others who may, by name; else their manager, to have it done; else an
+  // administrator. Never someone who would be refused as well.
+  std::string WhomToAsk(v1::Privilege privilege) const {
+    std::vector<std::string> may;
+    for (const auto& [id, user] : state_.users()) {
+      if (id == actor_.user_id() || !user.active() || !user.client_id().empty()) continue;
+      if (state_.ScopeOf(user, privilege) == v1::ALL) may.push_back(id);
+    }
+    std::sort(may.begin(), may.end());  // The same refusal reads the same every time.
+    const std::string& manager = actor_.manager_id();
+    if (!manager.empty() && std::binary_search(may.begin(), may.end(), manager)) {
+      return absl::StrCat("ask your manager (", manager, ") to do it");
+    }
+    if (!may.empty()) {
+      constexpr size_t kNamed = 3;
+      std::vector<std::string> named(may.begin(), may.begin() + std::min(may.size(), kNamed));
+      if (may.size() > kNamed) named.push_back(absl::StrCat(may.size() - kNamed, " others"));
+      std::string list;
+      for (size_t i = 0; i < named.size(); ++i) {
+        absl::StrAppend(&list, i == 0 ? "" : i + 1 == named.size() ? " or " : ", ", named[i]);
+      }
+      return absl::StrCat("ask one who may do it: ", list);
+    }
+    if (!manager.empty()) return absl::StrCat("ask your manager (", manager, ") to have it done");
+    return "ask an administrator to give a role the privilege";
   }
   absl::Status Require(v1::Privilege privilege, absl::string_view what) const {
     if (ScopeOf(privilege) == v1::SCOPE_UNSPECIFIED) return Denied(privilege, what);

@@ -2739,6 +2739,16 @@ TEST_F(OrderFlowTest, RefusalsSayWhatToDoNext) {
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("which none of their roles grants; ask your manager (manager) to "
                                  "do it")));
+  // When their manager may not do it either, those who may are named: not someone who would be
+  // refused as well.
+  EXPECT_THAT(Reject(kAe, Script(order, "Draft")),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("needs REVISION_WRITE with a scope that reaches it, which none "
+                                 "of their roles grants; ask one who may do it: producer")));
+  v1::Command role;
+  *role.mutable_define_role()->mutable_definition() = RoleDefinition(engine::kProducer);
+  EXPECT_THAT(Reject(kManager, role), StatusIs(absl::StatusCode::kPermissionDenied,
+                                               HasSubstr("; ask one who may do it: admin")));
   v1::Command deactivate;
   deactivate.mutable_deactivate_user()->set_user_id(kAe2);
   Run(kAdmin, deactivate);
