@@ -4559,10 +4559,12 @@ int Client::Run(const std::string& verb, const Args& args) {
     grpc::Status status = events_->VerifyLog(Context().get(), v1::VerifyLogRequest(), &response);
     if (!status.ok()) return Report(status);
     if (PrintJson(response)) return 0;
-    std::printf("ok: positions %llu..%llu (%llu records) verify\n",
-                static_cast<unsigned long long>(response.first_position()),
-                static_cast<unsigned long long>(response.last_position()),
-                static_cast<unsigned long long>(response.records()));
+    std::printf(
+        "ok: positions %llu..%llu (%llu records) verified: each hashes correctly and links to "
+        "the one before it\n",
+        static_cast<unsigned long long>(response.first_position()),
+        static_cast<unsigned long long>(response.last_position()),
+        static_cast<unsigned long long>(response.records()));
     return 0;
   }
   if (verb == "audit") return Audit(sub, args);
@@ -4615,8 +4617,12 @@ int CheckExportFile(const Args& args, bool json) {
           ? "the chain links every line to the digest, which matches"
       : check->digest_matched
           ? "each line hashes correctly; only the line at the digest's position is tied to it"
-          : "each line hashes correctly and links to the line before it; without a digest "
-            "this proves consistency, not origin";
+      : check->contiguous
+          ? "each line hashes correctly and links to the line before it; without a digest "
+            "this proves consistency, not origin"
+          : "each line hashes correctly, and links to the line before it where their "
+            "positions follow on; what was filtered out between them is not checked, and "
+            "without a digest this proves consistency, not origin";
   std::printf("ok: %llu lines, positions %llu..%llu%s: %s\nlast digest %s\n",
               static_cast<unsigned long long>(check->lines),
               static_cast<unsigned long long>(check->first_position),

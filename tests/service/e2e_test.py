@@ -376,6 +376,15 @@ def main():
         expect("a filtered export: check it with `spotflow audit verify --export FILE "
                "--filtered`" in one_order.stderr,
                "a filtered export says how to check it: " + one_order.stderr)
+        filtered_path = os.path.join(data_dir, "filtered.jsonl")
+        with open(filtered_path, "w") as f:  # Positions 1 to 5, then 7 to 10.
+            f.write("\n".join(tail_lines[:5] + tail_lines[6:10]) + "\n")
+        checked = subprocess.run([cli, "audit", "verify", "--export", filtered_path,
+                                  "--filtered"], capture_output=True, text=True, timeout=30)
+        expect(checked.returncode == 0 and "(filtered): each line hashes correctly, and links "
+               "to the line before it where their positions follow on; what was filtered out "
+               "between them is not checked" in checked.stdout,
+               "a filtered export's check says what it proves: " + checked.stdout + checked.stderr)
         later = run_cli("audit", "export", "--since", "2099-01-01", token=aud)
         expect(later.returncode == 0 and not later.stdout
                and "no events match (the export is empty)" in later.stderr,
