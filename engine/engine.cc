@@ -2533,6 +2533,17 @@ absl::StatusOr<ExportPage> EngineImpl::ExportEvents(const Principal& principal,
     // An empty export of a misspelled stream would read as a record with no events.
     ASSIGN_OR_RETURN(const uint64_t version, store_->StreamVersion(filter.stream_id));
     if (version == 0) {
+      // "order-PO-2026-00003", as `events tail` names an order by its key: say its stream.
+      absl::string_view name = filter.stream_id;
+      if (absl::ConsumePrefix(&name, "order-") || absl::ConsumePrefix(&name, "order ")) {
+        absl::ReaderMutexLock lock(&mu_);
+        if (const OrderView* order = state_.FindOrderByIdOrKey(name); order != nullptr) {
+          return absl::NotFoundError(absl::StrCat(
+              "the log has no stream \"", absl::CHexEscape(filter.stream_id), "\"; order ",
+              order->key(), "'s stream is ", internal::OrderStream(order->order_id()),
+              " (or export it by its key: spotflow audit export --order ", order->key(), ")"));
+        }
+      }
       return absl::NotFoundError(
           absl::StrCat("the log has no stream \"", absl::CHexEscape(filter.stream_id),
                        "\"; orders' streams are named order-<id> and clients' client-<id>"));

@@ -424,6 +424,14 @@ TEST_F(AuditTest, ExportsAnOrderByIdOrKeyDeletedOrNotAndRefusesWhatTheLogLacks) 
   unknown.stream_id = "orders-" + order;
   EXPECT_THAT(engine_->ExportEvents({kAuditor}, unknown, 1000),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("the log has no stream")));
+  // An order's key where its id goes (as `events tail` names an order): its stream is said.
+  unknown.stream_id = "order-" + view.key();
+  EXPECT_THAT(engine_->ExportEvents({kAuditor}, unknown, 1000),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr(absl::StrCat("; order ", view.key(), "'s stream is order-", order,
+                                              " (or export it by its key: spotflow audit export "
+                                              "--order ",
+                                              view.key(), ")"))));
   unknown.order_id = order;
   EXPECT_THAT(engine_->ExportEvents({kAuditor}, unknown, 1000),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("one of")));
