@@ -204,11 +204,14 @@ bool FlightOverlaps(const v1::OrderView& order, const std::optional<v1::Date>& f
 }
 
 // ABORTED for a command whose etag is not the version of what it changes. `stream` is the
-// record's stream ("order-<id>"), named as a person knows it: order "<id>".
-absl::Status EtagMismatch(uint64_t etag, absl::string_view stream, uint64_t version) {
+// record's stream ("order-<id>"), named as a person knows it: order "<id>", or an order by its
+// `key` when it has one (order PO-2026-00005).
+absl::Status EtagMismatch(uint64_t etag, absl::string_view stream, uint64_t version,
+                          absl::string_view key) {
   const size_t dash = stream.find('-');
   const std::string record =
-      dash == absl::string_view::npos ? absl::StrCat("\"", stream, "\"")
+      !key.empty()                      ? absl::StrCat("order ", key)
+      : dash == absl::string_view::npos ? absl::StrCat("\"", stream, "\"")
       : dash + 1 == stream.size()
           ? absl::StrCat("the new ", stream.substr(0, dash))
           : absl::StrCat(stream.substr(0, dash), " \"", stream.substr(dash + 1), "\"");
@@ -1133,7 +1136,14 @@ bool EngineImpl::TryAttempt(std::shared_ptr<Pending> p,
     std::optional<std::pair<std::string, uint64_t>> target =
         internal::TargetOf(state_, command, actor, now);
     if (target.has_value() && target->second != command.etag()) {
-      refused = EtagMismatch(command.etag(), target->first, target->second);
+      // Named by its key only when it exists: of one the caller may not see (version 0), they
+      // hear what they named, as of one that does not exist.
+      absl::string_view id = target->first;
+      const OrderView* order = target->second != 0 && absl::ConsumePrefix(&id, "order-")
+                                   ? state_.FindOrder(id)
+                                   : nullptr;
+      refused = EtagMismatch(command.etag(), target->first, target->second,
+                             order == nullptr ? "" : order->key());
     }
   }
   if (refused.ok()) decided = internal::Decide(state_, actor, command, now, ids_);
@@ -1170,7 +1180,8 @@ bool EngineImpl::Proceed(std::shared_ptr<Pending> p, absl::Time now, UserView ac
   }
   Decision decision = *std::move(decided);
   if (command.has_etag() && command.etag() != decision.target_version) {
-    Answer(p, EtagMismatch(command.etag(), decision.target_stream, decision.target_version));
+    Answer(p, EtagMismatch(command.etag(), decision.target_stream, decision.target_version,
+                           decision.result.key()));
     return true;
   }
   CommandResult result;

@@ -1137,6 +1137,8 @@ class Client {
             records.push_back(record);
           } else if (written.etag() == 1) {
             records.push_back("a new " + record.substr(0, dash));
+          } else if (!result.key().empty() && record == "order-" + result.id()) {
+            records.push_back("order " + result.key());  // As people quote it.
           } else {
             records.push_back(record.replace(dash, 1, " "));
           }
@@ -1737,6 +1739,17 @@ class Client {
   }
 
   // `changes`: the order's history, for the story `history` tells (nullptr: not readable).
+  // An order's key, as people quote it; its id when the caller may not see it (or it is gone).
+  std::string KeyOf(const std::string& order_id) const {
+    v1::GetOrderRequest request;
+    request.set_order_id(order_id);
+    v1::OrderView order;
+    if (!orders_->GetOrder(Context().get(), request, &order).ok() || order.key().empty()) {
+      return order_id;
+    }
+    return order.key();
+  }
+
   void PrintOrder(const v1::OrderView& o, bool history,
                   const v1::AuditHistoryResponse* changes = nullptr) const {
     std::printf("%s  %s\n", o.key().c_str(), o.title().c_str());
@@ -1791,7 +1804,7 @@ class Client {
                 TimeText(o.created_time()).c_str(),
                 o.reused_from_order().empty()
                     ? ""
-                    : absl::StrCat(", reusing order ", o.reused_from_order()).c_str());
+                    : absl::StrCat(", reusing order ", KeyOf(o.reused_from_order())).c_str());
     // The item it was made for, and those made for it (each the caller may see).
     if (o.has_parent()) std::printf("  made for %s\n", LinkText(o.parent()).c_str());
     if (!o.children().empty()) {

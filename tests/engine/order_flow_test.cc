@@ -4483,14 +4483,16 @@ TEST_F(OrderFlowTest, StaleEtagIsAbortedAndWritesNothing) {
   Run(kAe, Approve(order, "script", 1));
   v1::Command approve = Approve(order, "script", 1);
   approve.set_etag(4);
-  EXPECT_THAT(Reject(kAe, approve), StatusIs(absl::StatusCode::kAborted,
-                                             HasSubstr("etag 4 does not match: order \"" + order +
-                                                       "\" is at version 5 "
-                                                       "(it changed since you read it)")));
+  // The order is named by its key, as people quote it.
+  const std::string key = Order(order).key();
+  EXPECT_THAT(Reject(kAe, approve),
+              StatusIs(absl::StatusCode::kAborted, HasSubstr("etag 4 does not match: order " + key +
+                                                             " is at version 5 "
+                                                             "(it changed since you read it)")));
   approve.set_etag(99);  // Not from the past: no "it changed" story, just what it is.
   EXPECT_THAT(Reject(kAe, approve), StatusIs(absl::StatusCode::kAborted,
-                                             HasSubstr("etag 99 does not match: order \"" + order +
-                                                       "\" is at version 5; read it again")));
+                                             HasSubstr("etag 99 does not match: order " + key +
+                                                       " is at version 5; read it again")));
 }
 
 // Seed 003: the personal manager of a client follows its orders, whichever order manager

@@ -561,10 +561,13 @@ def main():
         again = api.order("winter-again", sam)
         expect(again.title == "Holiday hours :10" and again.flight_start.year == 2099,
                "the reused order starts like its source, on the new flight")
+        reused = run_cli("order", "show", "winter-again", token=sam).stdout
+        expect(", reusing order %s\n" % holiday_key in reused,
+               "order show names the source by its key:\n" + reused)
         # A dry run of any change: what it would do, and nothing written.
         dry = run_cli("archive", "winter-again", "--dry-run", token=sam)
         expect(dry.returncode == 0 and "dry run: the change would be made" in dry.stdout
-               and "it would change: order winter-again" in dry.stdout
+               and "it would change: order %s\n" % again.key in dry.stdout
                and not api.order("winter-again", sam).archived,
                "archive --dry-run says what it would change and archives nothing: " + dry.stdout)
         dry = run_cli("client", "create", "--id", "dry-co", "--name", "Dry Co", "--dry-run",
