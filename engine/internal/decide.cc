@@ -3496,8 +3496,8 @@ absl::Status Decider::SetArchived(const std::string& order_id, bool archived) {
     if (client == nullptr || client->deleted()) {
       return absl::FailedPreconditionError(
           absl::StrCat("order ", Name(*order), "'s client \"", order->client_id(),
-                       "\" was deleted; its orders stay archived (reuse one for another client's "
-                       "order instead)"));
+                       "\" was deleted; its orders stay archived, to be read (an order for "
+                       "another client starts with spotflow order create)"));
     }
     // An order opens again only in the hands of an owner who still stands on its account
     // (StandsOnAccount), and is active: else a manager restores it, and may reassign it.
@@ -3572,6 +3572,14 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   RETURN_IF_ERROR(NotAnotherOrdersKey(id));
   const std::string title = c.title().empty() ? source->title() : c.title();
   RETURN_IF_ERROR(ValidateText("title", title, kMaxNameBytes, true));
+  // A reuse airs the spot again for the same client: not for one that is gone.
+  if (const v1::ClientView* gone = state_.FindClient(source->client_id());
+      gone == nullptr || gone->deleted()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "order ", Name(*source), "'s client \"", source->client_id(),
+        "\" was deleted; a reused spot airs again for its own client, so this one stays in the "
+        "archive (an order for another client starts with spotflow order create)"));
+  }
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(source->client_id()));
   ASSIGN_OR_RETURN(const v1::ItemTypeDefinition* type, ItemTypeOf(*source));
   RETURN_IF_ERROR(FlightFitsType(*type, c.flight_start(), c.flight_end()));

@@ -5224,7 +5224,9 @@ TEST_F(OrderFlowTest, AnOrderOpeningWhileItsAccountMovesGoesToTheNewOwner) {
 }
 
 TEST_F(OrderFlowTest, ADeletedClientsOrdersStayArchived) {
-  const std::string order = CreateOrder();
+  const std::string order = CreateOrder(kAe, v1::PROVIDED);
+  Run(kAe, Spot(order, "s3://agency/spot.mp4", /*provided=*/true));
+  Run(kAe, Approve(order, "spot", 1));
   v1::Command archive;
   archive.mutable_archive_order()->set_order_id(order);
   Run(kAe, archive);
@@ -5233,8 +5235,19 @@ TEST_F(OrderFlowTest, ADeletedClientsOrdersStayArchived) {
   Run(kAe, remove);
   v1::Command restore;
   restore.mutable_restore_order()->set_order_id(order);
-  EXPECT_THAT(Reject(kAe, restore), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                             HasSubstr("was deleted; its orders stay archived")));
+  EXPECT_THAT(Reject(kAe, restore),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("was deleted; its orders stay archived, to be read (an order for "
+                                 "another client starts with spotflow order create)")));
+  // Nor does its approved spot air again: a reuse is for the same client.
+  v1::Command reuse;
+  reuse.mutable_reuse_order()->set_source_order_id(order);
+  *reuse.mutable_reuse_order()->mutable_flight_start() = MakeDate(2027, 3, 1);
+  *reuse.mutable_reuse_order()->mutable_flight_end() = MakeDate(2027, 3, 31);
+  EXPECT_THAT(Reject(kManager, reuse),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("was deleted; a reused spot airs again for its own client, so "
+                                 "this one stays in the archive")));
   EXPECT_TRUE(Order(order).archived());
 }
 
