@@ -1026,6 +1026,17 @@ class Decider {
     }
     const std::vector<std::string> missing = MissingStepFields(t, order);
     if (missing.empty()) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "action \"", t.action(), "\" from state \"", t.from(), "\" requires field",
+        missing.size() == 1 ? " " : "s ", absl::StrJoin(missing, ", "), ", which order ",
+        Name(order), " lacks; ", HowToFill(order, t.action(), missing)));
+  }
+  // How the `missing` fields of the order come to be given for `action`: with the step itself
+  // when its command carries fields, or first by an update, or by whoever manages the order;
+  // then the choices of each field that has them.
+  std::string HowToFill(const v1::OrderView& order, const std::string& action,
+                        const std::vector<std::string>& missing) const {
+    const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
     const std::string name = order.key().empty() ? order.order_id() : order.key();
     std::vector<std::string> flags, choices;
     for (const std::string& field : missing) {
@@ -1045,18 +1056,15 @@ class Decider {
       how = absl::StrCat("you may not fill ", them, " in (ORDER_MANAGE): ask whoever manages ",
                          "the order (its owner, ", order.owner_id(), ") to, first (spotflow ",
                          "order update ", name, " ", give, ")");
-    } else if (ArtifactOfAction(t.action()).empty()) {
-      how = absl::StrCat("give ", them, " with the step (spotflow action ", name, " ", t.action(),
-                         " ", give, ") or fill ", them, " in first (spotflow order update ", name,
-                         " ", give, ")");
+    } else if (ArtifactOfAction(action).empty()) {
+      how = absl::StrCat("give ", them, " with the step (spotflow action ", name, " ", action, " ",
+                         give, ") or fill ", them, " in first (spotflow order update ", name, " ",
+                         give, ")");
     } else {
       // A revision's command (approve_script) carries no fields: they are filled in first.
       how = absl::StrCat("fill ", them, " in first (spotflow order update ", name, " ", give, ")");
     }
-    return absl::FailedPreconditionError(absl::StrCat(
-        "action \"", t.action(), "\" from state \"", t.from(), "\" requires field",
-        missing.size() == 1 ? " " : "s ", absl::StrJoin(missing, ", "), ", which order ",
-        Name(order), " lacks; ", how, choices.empty() ? "" : "; ", absl::StrJoin(choices, "; ")));
+    return absl::StrCat(how, choices.empty() ? "" : "; ", absl::StrJoin(choices, "; "));
   }
   // An order finishes once its work is done: its required fields filled in (one the house
   // fills in after a client's request, an internal field, or one its type requires since it
@@ -1114,9 +1122,8 @@ class Decider {
     if (missing.empty()) return absl::OkStatus();
     return absl::FailedPreconditionError(absl::StrCat(
         "order ", Name(order), " lacks its required field", missing.size() == 1 ? " " : "s ",
-        absl::StrJoin(missing, ", "), ", which it needs to finish (", finish, "); fill ",
-        missing.size() == 1 ? "it" : "them", " in first (UpdateOrder; spotflow order update ",
-        order.key().empty() ? order.order_id() : order.key(), " --field NAME=VALUE)"));
+        absl::StrJoin(missing, ", "), ", which it needs to finish (", finish, "); ",
+        HowToFill(order, t.action(), missing)));
   }
   // The actor may take `action` on the order in some state: they hold the privilege (and one
   // of the roles, when it names some) of one of the workflow's transitions by that name. Checked

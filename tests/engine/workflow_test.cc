@@ -1620,7 +1620,9 @@ TEST_F(WorkflowTest, TheHouseKeepsSomeTypesAndFieldsToItself) {
   Run(kAe, Approve(requested, "spot", 1));
   EXPECT_THAT(Reject(kProducer, Action(requested, "deliver")),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("lacks its required field cost, which it needs to finish")));
+                       AllOf(HasSubstr("lacks its required field cost, which it needs to finish"),
+                             HasSubstr("; you may not fill it in (ORDER_MANAGE): ask whoever "
+                                       "manages the order (its owner, ae) to, first"))));
   ASSERT_OK_AND_ASSIGN(v1::OrderView producers, engine_->GetOrder({kProducer}, requested));
   EXPECT_THAT(producers.missing_fields(), IsEmpty()) << "not theirs to fill in";
   // Declined, a request ends undone: the cost of work never done is not asked for.

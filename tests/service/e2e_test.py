@@ -1162,7 +1162,9 @@ def main():
         ok("the choices as they were", "type", "define", os.path.join(data_dir, "marketing.json"))
         unfilled = run_cli("action", "MKT-002", "complete", token=sam)
         expect(unfilled.returncode == 1 and "FAILED_PRECONDITION" in unfilled.stderr
-               and "lacks its required field budget_code" in unfilled.stderr,
+               and "lacks its required field budget_code" in unfilled.stderr
+               and "give it with the step (spotflow action MKT-002 complete --field "
+               "budget_code=VALUE) or fill it in first" in unfilled.stderr,
                "a request does not finish before the house fills in its field: "
                + unfilled.stderr)
         # Seed 001's anonymous clients request through the house's public form: an account
