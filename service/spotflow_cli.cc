@@ -503,19 +503,29 @@ size_t EditDistance(absl::string_view a, absl::string_view b) {
   return row[b.size()];
 }
 
-// "; did you mean \"order\"?" for a verb two edits or fewer from one there is; else "".
-std::string DidYouMean(const std::string& verb) {
+// The one of `known` two edits or fewer from `typed` (the nearest, the first of equals); "" when
+// none is, or when `typed` is one of them.
+std::string Nearest(const std::string& typed, const std::vector<std::string>& known) {
   std::string best;
   size_t best_distance = 3;
-  for (const VerbSpec& spec : Verbs()) {
-    const std::string first =
-        std::string(absl::string_view(spec.name).substr(0, absl::string_view(spec.name).find(' ')));
-    const size_t distance = EditDistance(verb, first);
+  for (const std::string& each : known) {
+    const size_t distance = EditDistance(typed, each);
     if (distance < best_distance) {
-      best = first;
+      best = each;
       best_distance = distance;
     }
   }
+  return best_distance == 0 ? "" : best;
+}
+
+// "; did you mean \"order\"?" for a verb two edits or fewer from one there is; else "".
+std::string DidYouMean(const std::string& verb) {
+  std::vector<std::string> verbs;
+  for (const VerbSpec& spec : Verbs()) {
+    verbs.emplace_back(
+        absl::string_view(spec.name).substr(0, absl::string_view(spec.name).find(' ')));
+  }
+  const std::string best = Nearest(verb, verbs);
   return best.empty() ? "" : absl::StrCat("; did you mean \"", best, "\"?");
 }
 
@@ -563,7 +573,9 @@ void CheckArgs(const std::string& verb, const VerbSpec& spec, const Args& args) 
         takes.push_back("request-id");
         takes.push_back("dry-run");
       }
+      const std::string nearest = Nearest(name, takes);
       Usage(absl::StrCat("--", name, " is not an option of ", spec.name,
+                         nearest.empty() ? "" : absl::StrCat("; did you mean --", nearest, "?"),
                          takes.empty()
                              ? " (it takes none)"
                              : absl::StrCat(" (it takes --", absl::StrJoin(takes, ", --"), ")")));
@@ -4922,11 +4934,16 @@ int Main(int argc, char** argv) {
       return 0;
     }
     if (!subs.empty()) {
-      Usage(absl::StrCat(args.positional.empty()
-                             ? absl::StrCat("\"", *verb, "\" needs one of: ")
-                             : absl::StrCat("unknown verb \"", *verb, " ", args.positional[0],
-                                            "\"; ", *verb, " takes: "),
-                         absl::StrJoin(subs, ", ")));
+      const std::string nearest = args.positional.empty() ? "" : Nearest(args.positional[0], subs);
+      Usage(absl::StrCat(
+          args.positional.empty()
+              ? absl::StrCat("\"", *verb, "\" needs one of: ")
+              : absl::StrCat("unknown verb \"", *verb, " ", args.positional[0], "\"",
+                             nearest.empty()
+                                 ? "; "
+                                 : absl::StrCat("; did you mean \"", *verb, " ", nearest, "\"? ("),
+                             *verb, " takes: "),
+          absl::StrJoin(subs, ", "), nearest.empty() ? "" : ")"));
     }
     Usage(absl::StrCat("unknown verb \"", *verb, "\"", DidYouMean(*verb)));
   }

@@ -430,6 +430,10 @@ def main():
                  "a known option given last needs its value"),
                 (("order", "shw", "spring-launch"), "order takes: create, show",
                  "a misspelt verb names the right ones"),
+                (("order", "lst"), 'unknown verb "order lst"; did you mean "order list"? '
+                 "(order takes: create, show", "a misspelt second word suggests the one meant"),
+                (("order", "list", "--stauts", "x"), "--stauts is not an option of order list; "
+                 "did you mean --status? (it takes --status,", "a misspelt option suggests one"),
                 (("ordr", "list"), 'unknown verb "ordr"; did you mean "order"?',
                  "a misspelt verb suggests the one meant"),
                 (("order", "create", "--title", "Radio", "--field", "value=5"),
