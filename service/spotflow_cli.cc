@@ -181,12 +181,22 @@ std::vector<v1::Grant> ParseGrants(const std::string& text) {
   return grants;
 }
 
-uint32_t Number(const std::string& text, const char* what) {
-  uint32_t value = 0;
-  if (!absl::SimpleAtoi(text, &value)) {
-    Usage(absl::StrCat(what, " is a whole number, 0 or more: not \"", text, "\""));
+// A whole number of at most `Int`'s range: one past it is told the bound, not that it is no
+// number.
+template <typename Int>
+Int WholeNumber(const std::string& text, const char* what) {
+  Int value = 0;
+  if (absl::SimpleAtoi(text, &value)) return value;
+  if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+        return absl::ascii_isdigit(static_cast<unsigned char>(c));
+      })) {
+    Usage(absl::StrCat(what, " is at most ", std::numeric_limits<Int>::max(), ": not ", text));
   }
-  return value;
+  Usage(absl::StrCat(what, " is a whole number, 0 or more: not \"", text, "\""));
+}
+
+uint32_t Number(const std::string& text, const char* what) {
+  return WholeNumber<uint32_t>(text, what);
 }
 
 // --length: the spot's length in whole seconds, at least one.
@@ -211,11 +221,7 @@ uint32_t Limit(const Args& args) {
 }
 
 uint64_t Number64(const std::string& text, const char* what) {
-  uint64_t value = 0;
-  if (!absl::SimpleAtoi(text, &value)) {
-    Usage(absl::StrCat(what, " is a whole number, 0 or more: not \"", text, "\""));
-  }
-  return value;
+  return WholeNumber<uint64_t>(text, what);
 }
 
 // What each verb takes: its words, how many arguments follow them, the options it reads and
@@ -836,6 +842,14 @@ class Client {
     if (status.ok()) return 0;
     std::fprintf(stderr, "spotflow: %s: %s\n", CodeName(status.error_code()),
                  status.error_message().c_str());
+    // A host name that does not resolve, or a --server with no port: no server was reached.
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+        absl::StrContains(status.error_message(), "DNS resolution failed")) {
+      std::fprintf(stderr,
+                   "spotflow: no host is known by the name in %s: --server (or "
+                   "$SPOTFLOW_SERVER) is HOST:PORT, e.g. 127.0.0.1:50051\n",
+                   server_.c_str());
+    }
     // Only when no connection was made: the server itself answers UNAVAILABLE while it stops.
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
         absl::StrContains(status.error_message(), "failed to connect")) {

@@ -201,6 +201,13 @@ def main():
         expect(down.returncode == 1 and "UNAVAILABLE" in down.stderr
                and "is spotflowd running at 127.0.0.1:1?" in down.stderr,
                "a server that is not there is named: " + down.stderr)
+        unknown_host = subprocess.run([cli, "--server=nohost.invalid:50051", "--token=" + sam,
+                                       "order", "list"], capture_output=True, text=True,
+                                      timeout=60)
+        expect(unknown_host.returncode == 1 and "no host is known by the name in "
+               "nohost.invalid:50051: --server (or $SPOTFLOW_SERVER) is HOST:PORT"
+               in unknown_host.stderr, "a host that does not resolve is named: "
+               + unknown_host.stderr)
         shown = run_cli("--json", "order", "show", order)
         expect(shown.returncode == 0 and json.loads(shown.stdout)["status"] == "completed",
                "spotflow --json order show prints the order as JSON")
@@ -430,6 +437,9 @@ def main():
                  "a known option given last needs its value"),
                 (("order", "shw", "spring-launch"), "order takes: create, show",
                  "a misspelt verb names the right ones"),
+                (("approve", "spring-launch", "spot", "99999999999999"),
+                 "the revision is at most 4294967295: not 99999999999999",
+                 "a number past its bound is told the bound"),
                 (("order", "lst"), 'unknown verb "order lst"; did you mean "order list"? '
                  "(order takes: create, show", "a misspelt second word suggests the one meant"),
                 (("order", "list", "--stauts", "x"), "--stauts is not an option of order list; "
