@@ -538,7 +538,8 @@ std::string DidYouMean(const std::string& verb) {
 constexpr char kGlobalUsage[] =
     "usage: spotflow [--server=HOST:PORT] [--token=TOKEN] [--json]\n"
     "                [--tls-ca=PEM [--tls-cert=PEM --tls-key=PEM]] VERB ...\n"
-    "The token may come from $SPOTFLOW_TOKEN, the server from $SPOTFLOW_SERVER.\n"
+    "The token may come from $SPOTFLOW_TOKEN, the server from $SPOTFLOW_SERVER;\n"
+    "spotflow --version prints its version.\n"
     "ORDER is an order's id or its key (PO-2026-00001).\n";
 constexpr char kChangeNote[] =
     "every change takes [--etag N] [--request-id ID] [--dry-run]; --dry-run asks the server\n"
@@ -4875,6 +4876,10 @@ int Main(int argc, char** argv) {
       if (eq != std::string::npos) {
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
+      }
+      if (name == "version" && !verb.has_value()) {
+        std::printf("spotflow %s\n", SPOTFLOW_VERSION);
+        return 0;
       }
       const bool boolean = name == "json" || name == "help" || name == "provided" ||
                            name == "queue" || name == "filtered" || name == "follow" ||

@@ -27,6 +27,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -326,6 +327,9 @@ int main(int argc, char** argv) {
     setrlimit(RLIMIT_NOFILE, &files);
   }
   absl::SetProgramUsageMessage("the Spotflow server: spotflowd [--listen=...] [--data-dir=...]");
+  absl::FlagsUsageConfig usage;
+  usage.version_string = [] { return std::string("spotflowd " SPOTFLOW_VERSION "\n"); };
+  absl::SetFlagsUsageConfig(usage);
   // --help as people type it: the flags spelled as they are given, and exit 0 (Abseil's own
   // names them with underscores, with the source file, and exits 1).
   for (int i = 1; i < argc; ++i) {

@@ -201,6 +201,12 @@ def main():
         expect(down.returncode == 1 and "UNAVAILABLE" in down.stderr
                and "is spotflowd running at 127.0.0.1:1?" in down.stderr,
                "a server that is not there is named: " + down.stderr)
+        for program, name in ((cli, "spotflow"), (spotflowd, "spotflowd")):
+            version = subprocess.run([program, "--version"], capture_output=True, text=True,
+                                     timeout=30)
+            expect(version.returncode == 0
+                   and re.fullmatch(name + r" \d+\.\d+\.\d+\n", version.stdout),
+                   "%s --version says its version: %r" % (name, version.stdout + version.stderr))
         unknown_host = subprocess.run([cli, "--server=nohost.invalid:50051", "--token=" + sam,
                                        "order", "list"], capture_output=True, text=True,
                                       timeout=60)
