@@ -419,8 +419,10 @@ const std::vector<VerbSpec>& Verbs() {
                  "               answer), or no longer waits for, and the accounts and orders\n"
                  "               moved to them (confirmed to whoever moved them), for a mail\n"
                  "               gateway to send on:\n"
-                 "               first what waits for whom now (or from event N), then each change\n"
-                 "               to the log's end, or with --follow until interrupted; --state\n"
+                 "               first what waits for whom now, then each change to the log's\n"
+                 "               end, or with --follow until interrupted; --from N: the changes\n"
+                 "               from event N on, no one told yet (each order as it stands now:\n"
+                 "               not a replay of what waited then); --state\n"
                  "               keeps where it stopped and who was told, to go on from there\n"
                  "               (one run at a time, and only on the log it was kept for);\n"
                  "               --recheck SECONDS (with --follow; 600 unless given): every order\n"
@@ -4452,11 +4454,12 @@ int Client::Run(const std::string& verb, const Args& args) {
           told.push_back(n);
         }
       }
-      // In the log's order; a command's own notices in the order made.
-      std::stable_sort(told.begin(), told.end(), [](const v1::Notice& a, const v1::Notice& b) {
-        return a.position() < b.position();
-      });
+      // In the log's order, waits and moves together (every order asked again is stamped with
+      // the run's last position); a command's own notices in the order made.
       pending.insert(pending.end(), told.begin(), told.end());
+      std::stable_sort(
+          pending.begin(), pending.end(),
+          [](const v1::Notice& a, const v1::Notice& b) { return a.position() < b.position(); });
       state.set_next_position(last + 1);
       commit();
       return grpc::Status::OK;

@@ -2739,6 +2739,9 @@ def notifying():
                and moved_parts(caught.stdout.splitlines()) == whole,
                "caught up, the move a page cut is told once each: %r"
                % moved_parts(caught.stdout.splitlines()))
+        caught_at = [int(json.loads(line)["position"]) for line in caught.stdout.splitlines()]
+        expect(caught_at == sorted(caught_at) and len(caught_at) > 3,
+               "from an event on, waits and moves come in the log's order: %r" % caught_at)
         # Misuse: --from past the end, --from with --state, a state that is not one, or one
         # kept for a longer log.
         past = run_cli("notify", "--from", "100000")
