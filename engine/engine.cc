@@ -371,6 +371,7 @@ class EngineImpl final : public Engine {
     return published_mu_.AwaitWithTimeout(absl::Condition(&passed), timeout);
   }
 
+  uint64_t log_head() const override { return store_->Head().position; }
   uint64_t position() const override {
     absl::ReaderMutexLock lock(&mu_);
     return state_.position();
@@ -1136,8 +1137,8 @@ bool EngineImpl::TryAttempt(std::shared_ptr<Pending> p,
     std::optional<std::pair<std::string, uint64_t>> target =
         internal::TargetOf(state_, command, actor, now);
     if (target.has_value() && target->second != command.etag()) {
-      // Named by its key only when it exists: of one the caller may not see (version 0), they
-      // hear what they named, as of one that does not exist.
+      // Named by its key only when it exists (TargetOf names only what the caller may see;
+      // version 0 is a create's "must not exist yet", named as given).
       absl::string_view id = target->first;
       const OrderView* order = target->second != 0 && absl::ConsumePrefix(&id, "order-")
                                    ? state_.FindOrder(id)

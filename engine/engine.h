@@ -394,6 +394,10 @@ class Engine {
 
   // The position of the last record the projections include.
   virtual uint64_t position() const = 0;
+  // The position of the log's last record, which may be past position() for a moment: the
+  // projections take in a commit just after the store makes it. Always the end of a whole
+  // append.
+  virtual uint64_t log_head() const = 0;
 
   // How Open rebuilt the projections, for an operator's log.
   struct Recovery {

@@ -1390,7 +1390,12 @@ class EventsService final : public v1::Events::CallbackService {
                v1::ListEventsResponse* out) -> absl::Status {
           const uint64_t from = std::max<uint64_t>(r.from_position(), 1);
           const size_t size = r.page_size() == 0 ? 100 : r.page_size();
+          // The store's head, read first: the page holds no record past it, so one that ends at
+          // it ends whole, and one that ends before it has more to come (an append the page's
+          // size cut; notify reads on before telling it). A commit since waits for the next.
+          const uint64_t head = calls_->engine()->log_head();
           ASSIGN_OR_RETURN(auto events, calls_->engine()->ReadEvents(p, from, size));
+          while (!events.empty() && events.back().position() > head) events.pop_back();
           // Pages stop near kMaxBatchBytes so that a client's default receive limit holds.
           size_t bytes = 0, keep = 0;
           while (keep < events.size() && (keep == 0 || bytes < kMaxBatchBytes)) {
@@ -1398,7 +1403,7 @@ class EventsService final : public v1::Events::CallbackService {
           }
           events.resize(keep);
           out->set_next_position(events.empty() ? from : events.back().position() + 1);
-          out->set_head_position(calls_->engine()->position());
+          out->set_head_position(head);
           for (auto& event : events) *out->add_events() = std::move(event);
           return absl::OkStatus();
         });

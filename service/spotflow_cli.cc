@@ -120,6 +120,31 @@ std::string Required(const Args& args, const std::string& name) {
   return args.Get(name);
 }
 
+// A JSON parser's error as a person finds the place: protobuf's ends with a window of the text
+// and a caret under the spot ("Unexpected token.\n<window>\n    ^"). The window's own line
+// breaks are shown as spaces, so that the caret stays under the spot, and the spot is named by
+// line and column when the window is found in `text`.
+std::string WhereInText(const std::string& error, const std::string& text) {
+  const size_t first = error.find('\n');
+  const size_t last = error.rfind('\n');
+  if (first == std::string::npos || last == first) return error;
+  std::string window = error.substr(first + 1, last - first - 1);
+  const std::string caret = error.substr(last + 1);
+  const size_t column_in_window = caret.find('^');
+  std::string where;
+  if (const size_t at = text.find(window);
+      column_in_window != std::string::npos && at != std::string::npos) {
+    const size_t spot = at + column_in_window;
+    const size_t line = 1 + std::count(text.begin(), text.begin() + spot, '\n');
+    const size_t line_start = spot == 0 ? std::string::npos : text.rfind('\n', spot - 1);
+    const size_t column = line_start == std::string::npos ? spot + 1 : spot - line_start;
+    where = absl::StrCat(" (line ", line, ", column ", column, ")");
+  }
+  std::replace(window.begin(), window.end(), '\n', ' ');
+  std::replace(window.begin(), window.end(), '\t', ' ');
+  return absl::StrCat(error.substr(0, first), where, "\n", window, "\n", caret);
+}
+
 // A definition (a workflow, an item type) read from a JSON file, as `--json ... show` prints
 // one; its fields as protobuf's JSON mapping names them.
 template <typename Message>
@@ -152,7 +177,7 @@ Message ReadDefinition(const std::string& path, const char* what) {
       }
     }
     Fail(absl::StrCat(path, " is not a ", what, " in JSON (as `spotflow --json ", what,
-                      " show NAME` prints one): ", error, values));
+                      " show NAME` prints one): ", WhereInText(error, text), values));
   }
   return message;
 }
@@ -545,8 +570,8 @@ constexpr char kGlobalUsage[] =
     "ORDER is an order's id or its key (PO-2026-00001).\n";
 constexpr char kChangeNote[] =
     "every change takes [--etag N] [--request-id ID] [--dry-run]; --dry-run asks the server\n"
-    "what the change would do (refused as it would be, or what it would write) and writes\n"
-    "nothing; --json prints the server's answer as JSON\n";
+    "whether the change would be made (refused as it would be, or the records it would\n"
+    "change) and writes nothing; --json prints the server's answer as JSON\n";
 
 void PrintHelp() {
   std::printf("%sverbs:\n", kGlobalUsage);
@@ -845,7 +870,7 @@ class Client {
     if (status.ok()) return 0;
     std::fprintf(stderr, "spotflow: %s: %s\n", CodeName(status.error_code()),
                  status.error_message().c_str());
-    // A host name that does not resolve, or a --server with no port: no server was reached.
+    // A host name that does not resolve: no server was reached.
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
         absl::StrContains(status.error_message(), "DNS resolution failed")) {
       std::fprintf(stderr,
@@ -1395,16 +1420,21 @@ class Client {
     }
   }
   // Who may move `holders`' accounts when the caller may not: each one's manager by name
-  // ("mia, who manages sam and ava"), or, for those whose manager is unknown (none set, or the
-  // caller may not read users), a manager whose reach takes them in.
+  // ("mia, who manages sam and ava"), or, for those whose manager is unknown (none set, one who
+  // has left, or the caller may not read users), a manager whose reach takes them in.
   std::string WhomToAsk(const std::vector<std::string>& holders) {
     std::map<std::string, std::vector<std::string>> managed;  // Manager -> holders.
     std::vector<std::string> unknown;
     for (const std::string& holder : holders) {
       v1::GetUserRequest get;
       get.set_user_id(holder);
-      v1::UserView user;
+      v1::UserView user, manager;
       if (admin_->GetUser(Context().get(), get, &user).ok() && !user.manager_id().empty()) {
+        get.set_user_id(user.manager_id());
+      }
+      // A manager who has left is no one to ask.
+      if (!user.manager_id().empty() && admin_->GetUser(Context().get(), get, &manager).ok() &&
+          manager.active()) {
         managed[user.manager_id()].push_back(holder);
       } else {
         unknown.push_back(holder);
@@ -1767,7 +1797,6 @@ class Client {
     return "action " + name + " " + action;  // The workflow's own actions.
   }
 
-  // `changes`: the order's history, for the story `history` tells (nullptr: not readable).
   // An order's key, as people quote it; its id when the caller may not see it (or it is gone).
   std::string KeyOf(const std::string& order_id) const {
     v1::GetOrderRequest request;
@@ -1779,6 +1808,7 @@ class Client {
     return order.key();
   }
 
+  // `changes`: the order's history, for the story `history` tells (nullptr: not readable).
   void PrintOrder(const v1::OrderView& o, bool history,
                   const v1::AuditHistoryResponse* changes = nullptr) const {
     std::printf("%s  %s\n", o.key().c_str(), o.title().c_str());
@@ -4532,15 +4562,12 @@ int Client::Run(const std::string& verb, const Args& args) {
       end = page.head_position();
       status = on_events(whole_commands(&held, page.events(), end));
       if (!status.ok()) return Report(status);
-      // Events the caller may not read leave gaps: go by where the page says to go on.
       read_from = std::max(read_from, page.next_position());
-      if (held.empty() && read_from > state.next_position()) {
-        state.set_next_position(read_from);
-        commit();
-      }
       if (page.events().empty() || read_from > end) break;
     }
-    status = on_events(held);  // What the caller may read of a command the log ends in.
+    // None is held here, as a page that reaches the head ends whole; were one, it is told
+    // rather than lost.
+    status = on_events(held);
     if (!status.ok()) return Report(status);
     if (!args.Has("follow")) {
       if (!headed && !json_ && from > end) {

@@ -432,7 +432,8 @@ class Decider {
   }
   // Whom a refused user should ask: their manager when they may do it anywhere (scope ALL);
   // else the others who may, by name; else their manager, to have it done; else an
-  // administrator. Never someone who would be refused as well.
+  // administrator. Not someone whose privilege would not reach it (a manager whose TEAM scope
+  // might is not named: the refusal does not know whose team the record is on).
   std::string WhomToAsk(v1::Privilege privilege) const {
     std::vector<std::string> may;
     for (const auto& [id, user] : state_.users()) {
@@ -445,9 +446,10 @@ class Decider {
       return absl::StrCat("ask your manager (", manager, ") to do it");
     }
     if (!may.empty()) {
-      constexpr size_t kNamed = 3;
-      std::vector<std::string> named(may.begin(), may.begin() + std::min(may.size(), kNamed));
-      if (may.size() > kNamed) named.push_back(absl::StrCat(may.size() - kNamed, " others"));
+      // Up to four by name; of more, three and how many others.
+      const size_t shown = may.size() <= 4 ? may.size() : 3;
+      std::vector<std::string> named(may.begin(), may.begin() + shown);
+      if (shown < may.size()) named.push_back(absl::StrCat(may.size() - shown, " others"));
       std::string list;
       for (size_t i = 0; i < named.size(); ++i) {
         absl::StrAppend(&list, i == 0 ? "" : i + 1 == named.size() ? " or " : ", ", named[i]);

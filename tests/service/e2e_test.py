@@ -1297,6 +1297,13 @@ def main():
         broken = run_cli("workflow", "publish", unreadable, token=admin)
         expect(broken.returncode == 1 and "is not a workflow in JSON" in broken.stderr,
                "a file that is no workflow is refused before anything is sent")
+        with open(unreadable, "w") as out:
+            out.write('{"name": "x",\n "states": [ {"name": oops } ]}\n')
+        broken = run_cli("workflow", "publish", unreadable, token=admin)
+        said = broken.stderr.splitlines()
+        expect(broken.returncode == 1 and "(line 2, column 23)" in said[0] and len(said) == 3
+               and said[1][said[2].index("^"):].startswith("oops"),
+               "a JSON error names its line and column, the caret under the spot: %r" % said)
         # A token issued, then revoked by the start of its hash as `user show` lists it.
         issued = run_cli("token", "issue", "otto", token=admin)
         otto = issued.stdout.strip().splitlines()[-1]

@@ -623,6 +623,9 @@ TEST_F(ServiceTest, EventsForAdministratorsOnly) {
   ASSERT_TRUE(Ok(events_->ListEvents(Context("admin").get(), list, &events)));
   EXPECT_EQ(events.events_size(), 5);
   EXPECT_EQ(events.next_position(), 6u);
+  // The store's head: a page that ends before it has more to come.
+  EXPECT_EQ(events.head_position(), store_->Head().position);
+  EXPECT_GT(events.head_position(), 5u);
   v1::VerifyLogResponse verified;
   ASSERT_TRUE(Ok(events_->VerifyLog(Context("admin").get(), v1::VerifyLogRequest(), &verified)));
   EXPECT_EQ(verified.last_position(), store_->Head().position);
