@@ -2467,6 +2467,23 @@ def notifying():
         told = run_cli("notify", "--state", state, *args)
         expect(told.returncode == 0, "notify runs: " + told.stderr)
         return told.stdout
+
+    def follow(*extra):
+        """A `notify --json --follow` on the state, in the background."""
+        return subprocess.Popen([cli, "--server=127.0.0.1:%d" % port, "--token=" + tokens["admin"],
+                                 "--json", "notify", "--state", state, "--follow"] + list(extra),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def read_until(follower, done, seconds, seen=""):
+        """What the follower prints until done(seen) or `seconds` pass, added to `seen`."""
+        deadline = time.time() + seconds
+        while not done(seen) and time.time() < deadline:
+            if select.select([follower.stdout.fileno()], [], [], 0.5)[0]:
+                chunk = os.read(follower.stdout.fileno(), 1 << 20)
+                if not chunk:
+                    break
+                seen += chunk.decode()
+        return seen
     follower = None
     try:
         # First what waits for whom now: the demo's orders, at the log's end.
@@ -2621,10 +2638,7 @@ def notifying():
             expect(run_cli(*command.split()[1:], token=tokens["mia"]).returncode == 0, command)
         notify()
         # Following: an order deleted withdraws what it waited for, at once.
-        follower = subprocess.Popen([cli, "--server=127.0.0.1:%d" % port,
-                                     "--token=" + tokens["admin"], "--json", "notify", "--state",
-                                     state, "--follow"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        follower = follow()
         time.sleep(1)
         with open(state) as kept:
             before_second = kept.read()
@@ -2636,13 +2650,7 @@ def notifying():
             expect(kept.read() == before_second, "the refused run left the state as it was")
         expect(run_cli("delete", "winter-sale", "--yes", token=tokens["sam"]).returncode == 0,
                "a deletion")
-        seen, deadline = "", time.time() + 20
-        while seen.count("\n") < 2 and time.time() < deadline:
-            if select.select([follower.stdout.fileno()], [], [], 0.5)[0]:
-                chunk = os.read(follower.stdout.fileno(), 65536)
-                if not chunk:
-                    break
-                seen += chunk.decode()
+        seen = read_until(follower, lambda seen: seen.count("\n") >= 2, 20)
         withdrawn = [json.loads(line) for line in seen.splitlines()]
         expect(sorted(n["user_id"] for n in withdrawn) == ["paula", "pete"]
                and all(n["withdrawn"] and n.get("key", "") == "" and n["order_id"] == "winter-sale"
@@ -2662,17 +2670,8 @@ def notifying():
         until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 5))
         expect(run_cli("client", "share", "acme", "ava", "--until", until, token=tokens["sam"])
                .returncode == 0, "acme shared with ava for a few seconds")
-        follower = subprocess.Popen([cli, "--server=127.0.0.1:%d" % port,
-                                     "--token=" + tokens["admin"], "--json", "notify", "--state",
-                                     state, "--follow", "--recheck", "1"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        seen, deadline = "", time.time() + 30
-        while '"withdrawn":true' not in seen and time.time() < deadline:
-            if select.select([follower.stdout.fileno()], [], [], 0.5)[0]:
-                chunk = os.read(follower.stdout.fileno(), 65536)
-                if not chunk:
-                    break
-                seen += chunk.decode()
+        follower = follow("--recheck", "1")
+        seen = read_until(follower, lambda seen: '"withdrawn":true' in seen, 30)
         follower.kill()
         follower.wait(timeout=30)
         follower = None
@@ -2697,10 +2696,7 @@ def notifying():
                 spot_length_seconds=30, flight_start=domain_pb2.Date(year=2099, month=3, day=1),
                 flight_end=domain_pb2.Date(year=2099, month=3, day=31)), rex)
         notify()
-        follower = subprocess.Popen([cli, "--server=127.0.0.1:%d" % port,
-                                     "--token=" + tokens["admin"], "--json", "notify", "--state",
-                                     state, "--follow"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        follower = follow()
         time.sleep(1)
         expect(run_cli("accounts", "reassign", "rex", "sam", token=tokens["mia"]).returncode == 0,
                "rex's book to sam: %d events in one command" % (book + 1))
@@ -2714,19 +2710,8 @@ def notifying():
                             "given" if r.get("given_away") else "taken")
                     parts.setdefault((n["user_id"], kind), []).append(len(r.get("orders", [])))
             return parts
-        seen, deadline = "", time.time() + 30
-        while seen.count('"confirmation":true') < 1 and time.time() < deadline:
-            if select.select([follower.stdout.fileno()], [], [], 0.5)[0]:
-                chunk = os.read(follower.stdout.fileno(), 1 << 20)
-                if not chunk:
-                    break
-                seen += chunk.decode()
-        time.sleep(1)  # Any part told after it.
-        while select.select([follower.stdout.fileno()], [], [], 0.5)[0]:
-            chunk = os.read(follower.stdout.fileno(), 1 << 20)
-            if not chunk:
-                break
-            seen += chunk.decode()
+        seen = read_until(follower, lambda seen: '"confirmation":true' in seen, 30)
+        seen = read_until(follower, lambda seen: False, 2, seen)  # Any part told after it.
         follower.kill()
         follower.wait(timeout=30)
         follower = None
