@@ -406,7 +406,9 @@ class Decider {
                                               : absl::StrCat("on ", to.manager_id(), "'s team"),
         "; ask your manager (", actor_.manager_id(), ") to move them"));
   }
-  absl::Status Denied(v1::Privilege privilege, absl::string_view what) const {
+  // `roles`: a workflow step given to some roles alone, which whoever is named must hold.
+  absl::Status Denied(v1::Privilege privilege, absl::string_view what,
+                      const google::protobuf::RepeatedPtrField<std::string>& roles = {}) const {
     if (!actor_.client_id().empty()) {
       // A client's login is told whom to ask, not how the house's privileges work: submitting
       // requests is a role its account's owner can have it given; the rest is the house's.
@@ -428,16 +430,18 @@ class Decider {
             ? ", which none of their roles grants"
             : absl::StrCat(", and theirs (", absl::AsciiStrToLower(v1::Scope_Name(scope)),
                            ") does not"),
-        "; ", WhomToAsk(privilege)));
+        "; ", WhomToAsk(privilege, roles)));
   }
   // Whom a refused user should ask: their manager when they may do it anywhere (scope ALL);
   // else the others who may, by name; else their manager, to have it done; else an
   // administrator. Not someone whose privilege would not reach it (a manager whose TEAM scope
   // might is not named: the refusal does not know whose team the record is on).
-  std::string WhomToAsk(v1::Privilege privilege) const {
+  std::string WhomToAsk(v1::Privilege privilege,
+                        const google::protobuf::RepeatedPtrField<std::string>& roles = {}) const {
     std::vector<std::string> may;
     for (const auto& [id, user] : state_.users()) {
       if (id == actor_.user_id() || !user.active() || !user.client_id().empty()) continue;
+      if (!HoldsOneOf(user, roles)) continue;
       if (state_.ScopeOf(user, privilege) == v1::ALL) may.push_back(id);
     }
     std::sort(may.begin(), may.end());  // The same refusal reads the same every time.
@@ -463,15 +467,18 @@ class Decider {
     if (ScopeOf(privilege) == v1::SCOPE_UNSPECIFIED) return Denied(privilege, what);
     return absl::OkStatus();
   }
-  absl::Status Require(v1::Privilege privilege, const v1::OrderView& order,
-                       absl::string_view what) {
+  // `roles`: those of a workflow step given to some roles alone (see Denied).
+  absl::Status Require(v1::Privilege privilege, const v1::OrderView& order, absl::string_view what,
+                       const google::protobuf::RepeatedPtrField<std::string>& roles = {}) {
     if (IsSystem()) return absl::OkStatus();
     if (!state_.Allows(actor_, privilege, order, now_)) {
       // `what` is a verb the order is the object of ("archive", "comment on"); an order not
       // created yet (CreateOrder, ReuseOrder) is named by its client.
-      return Denied(privilege, order.order_id().empty()
-                                   ? absl::StrCat(what, " for client \"", order.client_id(), "\"")
-                                   : absl::StrCat(what, " order ", Name(order)));
+      return Denied(privilege,
+                    order.order_id().empty()
+                        ? absl::StrCat(what, " for client \"", order.client_id(), "\"")
+                        : absl::StrCat(what, " order ", Name(order)),
+                    roles);
     }
     ReadGrounds(privilege, order);
     return absl::OkStatus();
@@ -956,8 +963,9 @@ class Decider {
     const v1::Privilege privilege = privilege_override != v1::PRIVILEGE_UNSPECIFIED
                                         ? privilege_override
                                         : transition->privilege();
-    RETURN_IF_ERROR(Require(privilege, order, absl::StrCat("take action \"", action, "\" on")));
-    RETURN_IF_ERROR(RequireRoleFor(*transition));
+    RETURN_IF_ERROR(Require(privilege, order, absl::StrCat("take action \"", action, "\" on"),
+                            transition->roles()));
+    RETURN_IF_ERROR(RequireRoleFor(*transition, privilege));
     for (int condition : transition->conditions()) {
       RETURN_IF_ERROR(
           CheckCondition(order, static_cast<v1::Condition>(condition), artifact, action, remark));
@@ -1141,20 +1149,22 @@ class Decider {
       const v1::Privilege privilege =
           privilege_override != v1::PRIVILEGE_UNSPECIFIED ? privilege_override : t.privilege();
       absl::Status allowed =
-          Require(privilege, order, absl::StrCat("take action \"", action, "\" on"));
-      if (allowed.ok()) allowed = RequireRoleFor(t);
+          Require(privilege, order, absl::StrCat("take action \"", action, "\" on"), t.roles());
+      if (allowed.ok()) allowed = RequireRoleFor(t, privilege);
       if (allowed.ok()) return allowed;
       if (denied.ok()) denied = std::move(allowed);
     }
     return denied;
   }
   // The actor holds one of the roles the transition is taken by (Transition.roles).
-  absl::Status RequireRoleFor(const v1::Transition& t) const {
+  // `privilege`: the one the step is taken with, which whoever is named to ask holds too.
+  absl::Status RequireRoleFor(const v1::Transition& t, v1::Privilege privilege) const {
     if (IsSystem() || HoldsOneOf(actor_, t.roles())) return absl::OkStatus();
-    return absl::PermissionDeniedError(absl::StrCat(
-        "action \"", t.action(), "\" from state \"", t.from(), "\" is taken by ",
-        t.roles_size() == 1 ? "the role " : "one of the roles ", absl::StrJoin(t.roles(), ", "),
-        ", which user \"", actor_.user_id(), "\" does not hold; ask an administrator"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("action \"", t.action(), "\" from state \"", t.from(), "\" is taken by ",
+                     t.roles_size() == 1 ? "the role " : "one of the roles ",
+                     absl::StrJoin(t.roles(), ", "), ", which user \"", actor_.user_id(),
+                     "\" does not hold; ", WhomToAsk(privilege, t.roles())));
   }
   // Whether the order's workflow has an action by that name, from any state.
   bool HasAction(const v1::OrderView& order, absl::string_view action) const {

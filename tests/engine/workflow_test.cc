@@ -1455,6 +1455,14 @@ TEST_F(WorkflowTest, AStepMayBeTakenBySomeRolesOnly) {
                 StatusIs(absl::StatusCode::kPermissionDenied,
                          HasSubstr("is taken by the role pre_approver, which user")));
   }
+  // Whom to ask is one who holds the role: not the manager, whose privilege alone would not do.
+  EXPECT_THAT(Reject(kAe, Action(order, "pre_approve")),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("does not hold; ask one who may do it: pat")));
+  EXPECT_THAT(Reject(kProducer, Action(order, "pre_approve")),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("needs REVISION_APPROVE with a scope that reaches it, which "
+                                 "none of their roles grants; ask one who may do it: pat")));
   // It waits for the pre-approver: in their queue alone, and named as whom it waits for.
   ListOrdersRequest queue;
   queue.actionable = true;
