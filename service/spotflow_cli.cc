@@ -617,18 +617,25 @@ void CheckArgs(const std::string& verb, const VerbSpec& spec, const Args& args) 
   }
 }
 
-v1::Date ParseDate(const std::string& text) {
+// "2027-01-15" as a date; what dates look like otherwise.
+absl::StatusOr<v1::Date> DateOf(const std::string& text) {
   std::vector<std::string> parts = absl::StrSplit(text, '-');
   int y = 0, m = 0, d = 0;
   if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &y) || !absl::SimpleAtoi(parts[1], &m) ||
       !absl::SimpleAtoi(parts[2], &d)) {
-    Usage(absl::StrCat("dates are YYYY-MM-DD, not \"", text, "\""));
+    return absl::InvalidArgumentError(absl::StrCat("dates are YYYY-MM-DD, not \"", text, "\""));
   }
   v1::Date date;
   date.set_year(y);
   date.set_month(m);
   date.set_day(d);
   return date;
+}
+
+v1::Date ParseDate(const std::string& text) {
+  absl::StatusOr<v1::Date> date = DateOf(text);
+  if (!date.ok()) Usage(std::string(date.status().message()));
+  return *date;
 }
 
 // "2026-12-01..2026-12-31": a flight, or another period (`what` names it).
@@ -1685,15 +1692,23 @@ class Client {
           set.set_integer_value(number);
           break;
         }
-        case v1::BOOLEAN:
-          if (value != "true" && value != "false") {
-            Usage(absl::StrCat("field ", name, " is true or false, not \"", value, "\""));
+        case v1::BOOLEAN: {
+          // As people type it, and as a workflow file's JSON reads it: yes and no too.
+          const std::string lower = absl::AsciiStrToLower(value);
+          if (lower != "true" && lower != "false" && lower != "yes" && lower != "no") {
+            Usage(absl::StrCat("field ", name, " is true or false (or yes or no), not \"", value,
+                               "\""));
           }
-          set.set_boolean_value(value == "true");
+          set.set_boolean_value(lower == "true" || lower == "yes");
           break;
-        case v1::DATE:
-          *set.mutable_date_value() = ParseDate(value);
+        }
+        case v1::DATE: {
+          const absl::StatusOr<v1::Date> date = DateOf(value);
+          if (!date.ok())
+            Usage(absl::StrCat("field ", name, " is a date: ", date.status().message()));
+          *set.mutable_date_value() = *date;
           break;
+        }
         default:
           set.set_string_value(value);
       }
@@ -2491,6 +2506,12 @@ int Client::Run(const std::string& verb, const Args& args) {
     o->set_order_id(args.Get("id"));
     o->set_item_type(args.Get("type"));  // Empty: the server's default, production_order.
     const std::string type_name = o->item_type().empty() ? "production_order" : o->item_type();
+    // Said of the type when it was not given: --type may be what was left out.
+    const std::string type_said =
+        o->item_type().empty()
+            ? "production_order (the default: give --type for another; spotflow type list lists "
+              "them)"
+            : type_name;
     // A client and a flight are asked for only when the type has them (a marketing request
     // may have neither), as its facets say; when the type cannot be read, the server decides.
     v1::Facets facets;
@@ -2519,7 +2540,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     // An item made for another is for the other's client: the server takes it from there.
     o->set_parent_order_id(args.Get("parent"));
     if (facets.client_link() && !args.Has("client") && !args.Has("parent") && !own_company()) {
-      Usage(absl::StrCat("missing --client: type ", type_name, " is made on a client's account"));
+      Usage(absl::StrCat("missing --client: type ", type_said, " is made on a client's account"));
     }
     o->set_client_id(args.Get("client"));
     o->set_title(Required(args, "title"));
@@ -2529,7 +2550,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     o->set_kind(kind == "provided" ? v1::PROVIDED : v1::PRODUCTION);
     if (args.Has("length")) o->set_spot_length_seconds(SpotSeconds(args));
     if (facets.schedule() && !args.Has("flight")) {
-      Usage(absl::StrCat("missing --flight: type ", type_name, " has flight dates"));
+      Usage(absl::StrCat("missing --flight: type ", type_said, " has flight dates"));
     }
     if (read.ok() && !facets.schedule() && args.Has("flight")) {
       Usage(absl::StrCat("type ", type_name, " has no flight dates: leave --flight out"));

@@ -456,7 +456,8 @@ def main():
                  'a field of production_order: contract_number, station; not "value=5"',
                  "a field the default type lacks is named first (was --type left out?)"),
                 (("order", "create", "--title", "Radio"),
-                 "spotflow: missing --client: type production_order is made on a client's "
+                 "spotflow: missing --client: type production_order (the default: give --type "
+                 "for another; spotflow type list lists them) is made on a client's "
                  "account\nusage: spotflow order create --title TEXT [--client ID]",
                  "a missing option shows the verb's usage"),
                 (("user", "create", "dave", "--name", "Dave", "--role", "client_contact",
@@ -2734,6 +2735,28 @@ def notifying():
         caught_at = [int(json.loads(line)["position"]) for line in caught.stdout.splitlines()]
         expect(caught_at == sorted(caught_at) and len(caught_at) > 3,
                "from an event on, waits and moves come in the log's order: %r" % caught_at)
+        # A form's yes/no and date fields as people type them; a bad date names its field.
+        flagged = os.path.join(work, "flagged.json")
+        with open(flagged, "w") as out:
+            json.dump({"name": "flagged_spot", "title": "Flagged spot", "key_format": "FS-{seq:3}",
+                       "workflow": "production_order",
+                       "facets": {"artifacts": ["script", "spot"], "schedule": True,
+                                  "client_link": True},
+                       "fields": [{"name": "rush", "type": "BOOLEAN"},
+                                  {"name": "due", "type": "DATE"}]}, out)
+        expect(run_cli("type", "define", flagged).returncode == 0, "a type with a flag and a date")
+        base = ["order", "create", "--type", "flagged_spot", "--client", "acme", "--title", "Rush",
+                "--flight", "2099-01-01..2099-01-31", "--dry-run"]
+        for value in ("yes", "No", "TRUE"):
+            taken = run_cli(*base, "--field", "rush=" + value, token=tokens["sam"])
+            expect(taken.returncode == 0, "rush=%s is taken: %s" % (value, taken.stderr))
+        for field, said in (("rush=maybe", 'field rush is true or false (or yes or no), not '
+                             '"maybe"'),
+                            ("due=15/01/2099", 'field due is a date: dates are YYYY-MM-DD, not '
+                             '"15/01/2099"')):
+            refused = run_cli(*base, "--field", field, token=tokens["sam"])
+            expect(refused.returncode == 2 and said in refused.stderr,
+                   "--field %s is a usage error naming the field: %s" % (field, refused.stderr))
         # Misuse: --from past the end, --from with --state, a state that is not one, or one
         # kept for a longer log.
         past = run_cli("notify", "--from", "100000")
