@@ -1004,10 +1004,19 @@ absl::Status ValidateFields(const v1::ItemTypeDefinition& type,
     }
   }
   if (require_all) {
+    // Every one missing at once: a form is filled in once, not once a field.
+    std::vector<std::string> missing;
     for (const v1::FieldDefinition& f : type.fields()) {
       if (f.required() && !fields.contains(f.name())) {
-        return Invalid(absl::StrCat("field \"", f.name(), "\" is required for a ", type.name()));
+        missing.push_back(absl::StrCat("\"", f.name(), "\""));
       }
+    }
+    if (missing.size() == 1) {
+      return Invalid(absl::StrCat("field ", missing[0], " is required for a ", type.name()));
+    }
+    if (!missing.empty()) {
+      return Invalid(absl::StrCat("fields ", absl::StrJoin(missing, ", "), " are required for a ",
+                                  type.name()));
     }
   }
   return absl::OkStatus();

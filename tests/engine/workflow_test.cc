@@ -441,6 +441,20 @@ TEST_F(WorkflowTest, ARequiredFieldCannotBeLeftBlank) {
   *define.mutable_define_item_type()->mutable_definition() = type;
   Run(kAdmin, define);
   v1::Command create = CreateOrderCommand();
+  // Every required field missing is named at once: a form is filled in once.
+  v1::FieldDefinition* audience = type.add_fields();
+  audience->set_name("audience");
+  audience->set_type(v1::STRING);
+  audience->set_required(true);
+  *define.mutable_define_item_type()->mutable_definition() = type;
+  define.mutable_define_item_type()->mutable_definition()->set_version(
+      engine_->GetItemType({kAdmin}, engine::kProductionOrder)->version());
+  Run(kAdmin, define);
+  EXPECT_THAT(Reject(kAe, create),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("fields \"request_type\", \"audience\" are required for a "
+                                 "production_order")));
+  (*create.mutable_create_order()->mutable_fields())["audience"].set_string_value("drivers");
   for (const char* blank : {"", "   "}) {
     (*create.mutable_create_order()->mutable_fields())["request_type"].set_string_value(blank);
     EXPECT_THAT(Reject(kAe, create), StatusIs(absl::StatusCode::kInvalidArgument,
