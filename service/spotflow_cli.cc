@@ -1489,6 +1489,51 @@ class Client {
 
   // What a deactivated `user` still owns, which no one works while it stays theirs, and how
   // to move it. Best effort: the lists are what the caller may see (administrators see all).
+  // After `user` was deactivated: a workflow step given to some roles alone that no active
+  // user holds now, which its orders would wait on for no one (seed 001's only pre-approver).
+  // Said when the caller may read users and workflows; else nothing.
+  void PrintStepsLeftAlone(const std::string& user) {
+    v1::ListUsersResponse users;
+    if (!AllPages(v1::ListUsersRequest(), &users, [&](auto* c, auto& q, auto* out) {
+           return admin_->ListUsers(c, q, out);
+         }).ok()) {
+      return;
+    }
+    std::set<std::string> held, theirs;  // Roles active users hold; roles `user` held.
+    for (const v1::UserView& u : users.users()) {
+      if (u.user_id() == user) theirs.insert(u.roles().begin(), u.roles().end());
+      if (u.active()) held.insert(u.roles().begin(), u.roles().end());
+    }
+    v1::ListWorkflowsResponse workflows;
+    if (!AllPages(v1::ListWorkflowsRequest(), &workflows, [&](auto* c, auto& q, auto* out) {
+           return admin_->ListWorkflows(c, q, out);
+         }).ok()) {
+      return;
+    }
+    std::map<std::string, std::vector<std::string>> alone;  // Role -> "step (workflow)".
+    for (const v1::WorkflowDefinition& w : workflows.workflows()) {
+      for (const v1::Transition& t : w.transitions()) {
+        if (t.roles().empty()) continue;
+        if (std::any_of(t.roles().begin(), t.roles().end(),
+                        [&](const std::string& role) { return held.count(role) != 0; })) {
+          continue;
+        }
+        for (const std::string& role : t.roles()) {
+          if (theirs.count(role) == 0) continue;
+          std::vector<std::string>& steps = alone[role];
+          const std::string step = absl::StrCat(t.action(), " (workflow ", w.name(), ")");
+          if (std::find(steps.begin(), steps.end(), step) == steps.end()) steps.push_back(step);
+        }
+      }
+    }
+    for (const auto& [role, steps] : alone) {
+      std::printf(
+          "  no active user holds the role %s now, which %s %s is given to: orders there wait "
+          "for no one (give it to someone: spotflow user roles USER THEIR_ROLES,%s)\n",
+          role.c_str(), steps.size() == 1 ? "step" : "steps", AndList(steps).c_str(), role.c_str());
+    }
+  }
+
   void PrintStillOwned(const std::string& user) {
     v1::ListClientsRequest clients_request;
     clients_request.set_owner_id(user);
@@ -3529,7 +3574,10 @@ int Client::Run(const std::string& verb, const Args& args) {
         })) {
       return failed;
     }
-    if (!json_ && !args.Has("dry-run")) PrintStillOwned(user);
+    if (!json_ && !args.Has("dry-run")) {
+      PrintStillOwned(user);
+      PrintStepsLeftAlone(user);
+    }
     return 0;
   }
   if (verb == "user" && sub == "reactivate") {

@@ -1098,6 +1098,15 @@ def main():
                    and n["actions"] == ["pre_approve"] and n["email"] == "mia@example.com"
                    for n in notices),
                "notify --json gives a line per notice, with the address: %r" % notices)
+        # The only pre-approver leaving is said: the step would wait for no one.
+        gone = run_cli("user", "deactivate", "mia", token=admin)
+        expect(gone.returncode == 0
+               and "  no active user holds the role sales_manager now, which step pre_approve "
+               "(workflow marketing_flow) is given to: orders there wait for no one (give it to "
+               "someone: spotflow user roles USER THEIR_ROLES,sales_manager)\n" in gone.stdout,
+               "deactivating the only pre-approver says what waits for no one: " + gone.stdout
+               + gone.stderr)
+        ok("mia back", "user", "reactivate", "mia")
         quiet = run_cli("notify", "--from", str(api.head(admin) + 1), token=admin)
         expect(quiet.returncode == 0 and "(nothing new: the log ends at position" in quiet.stdout,
                "notify from the log's end says nothing waits anew:\n" + quiet.stdout + quiet.stderr)
