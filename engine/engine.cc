@@ -1677,12 +1677,14 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   }
   // A status no workflow has is a typo, not a filter that happens to match nothing: said to the
   // house's staff. To a contact's login it matches nothing, so that it cannot tell the house's
-  // states (its workflows) from the names it makes up (RequireHouse).
+  // states (its workflows) from the names it makes up (RequireHouse). A state's title, as
+  // `order show` prints it ("Waiting for pre-approval"), is one in any case.
   if (!statuses.empty() && caller->client_id().empty()) {
     const std::set<std::string> states = state_.WorkflowStateNames();
+    const std::set<std::string> titles = state_.WorkflowStateTitles();
     std::vector<std::string> unknown;
     for (const std::string& status : request.statuses) {
-      if (states.count(status) == 0) {
+      if (states.count(status) == 0 && titles.count(absl::AsciiStrToLower(status)) == 0) {
         unknown.push_back(absl::StrCat("\"", absl::CHexEscape(status), "\""));
       }
     }
@@ -1700,12 +1702,11 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
   // Lists the order created at `position` if every filter passes; false once the page is full.
   const auto list = [&](uint64_t position, const std::string& order_id) {
     const OrderView& order = *state_.FindOrder(order_id);
-    // A contact's login, shown each status by its title ("Declined"), may filter by it.
+    // By its state's name, or by its title as `order show` prints it ("Declined").
     if (!statuses.empty() && statuses.count(order.status()) == 0 &&
-        (caller->client_id().empty() ||
-         std::none_of(statuses.begin(), statuses.end(), [&](const std::string& status) {
-           return !status.empty() && absl::EqualsIgnoreCase(status, state_.StatusTitle(order));
-         }))) {
+        std::none_of(statuses.begin(), statuses.end(), [&](const std::string& status) {
+          return !status.empty() && absl::EqualsIgnoreCase(status, state_.StatusTitle(order));
+        })) {
       return true;
     }
     if (!request.client_id.empty() && order.client_id() != request.client_id) return true;

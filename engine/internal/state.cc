@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/internal/definitions.h"
@@ -912,6 +913,18 @@ std::set<std::string> State::WorkflowStateNames() const {
     }
   }
   return names;
+}
+
+std::set<std::string> State::WorkflowStateTitles() const {
+  std::set<std::string> titles;
+  for (const auto& [name, versions] : workflows_) {
+    for (const v1::WorkflowDefinition& workflow : versions) {
+      for (const v1::WorkflowState& state : workflow.states()) {
+        if (!state.title().empty()) titles.insert(absl::AsciiStrToLower(state.title()));
+      }
+    }
+  }
+  return titles;
 }
 
 std::set<std::string> State::WorkflowNames() const {

@@ -119,6 +119,8 @@ class State {
   const v1::WorkflowDefinition* FindWorkflow(absl::string_view name, uint32_t version) const;
   // Every state name of every workflow version, sorted: what an order's status can be.
   std::set<std::string> WorkflowStateNames() const;
+  // Every state title of every workflow version, in lower case ("waiting for pre-approval").
+  std::set<std::string> WorkflowStateTitles() const;
   // The names of every workflow published.
   std::set<std::string> WorkflowNames() const;
   std::set<std::string> ItemTypeNames() const;

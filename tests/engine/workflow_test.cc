@@ -1486,6 +1486,15 @@ TEST_F(WorkflowTest, AStepMayBeTakenBySomeRolesOnly) {
   EXPECT_THAT(pats.orders[0].open_actions(), ElementsAre("pre_approve"));
   ASSERT_OK_AND_ASSIGN(ListOrdersResponse managers, engine_->ListOrders({kManager}, queue));
   EXPECT_THAT(managers.orders, IsEmpty());
+  // Staff filter by a state's title as order show prints it, in any case, as by its name.
+  ListOrdersRequest by_title;
+  by_title.statuses = {"waiting for PRE-APPROVAL"};
+  ASSERT_OK_AND_ASSIGN(ListOrdersResponse titled, engine_->ListOrders({kManager}, by_title));
+  ASSERT_EQ(titled.orders.size(), 1u);
+  EXPECT_EQ(titled.orders[0].order_id(), order);
+  by_title.statuses = {"Waiting for approval"};
+  EXPECT_THAT(engine_->ListOrders({kManager}, by_title),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no workflow has a state")));
   GetOrderOptions awaiting;
   awaiting.awaiting = true;
   ASSERT_OK_AND_ASSIGN(v1::OrderView waits, engine_->GetOrder({kManager}, order, awaiting));
