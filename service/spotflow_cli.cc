@@ -1787,9 +1787,11 @@ class Client {
     }
   }
 
-  // After an order's status: whether its work ended there, and how.
+  // After an order's status: whether its work ended there, and how ("abandoned" is the
+  // house's word for work that ended undone: a client's login reads the state's title alone).
   static const char* FinalText(const v1::OrderView& o) {
-    return !o.completed() ? "" : o.abandoned() ? " (final, abandoned)" : " (final)";
+    if (!o.completed()) return "";
+    return o.abandoned() && o.shown_to_contact().empty() ? " (final, abandoned)" : " (final)";
   }
 
   static std::string FieldText(const v1::FieldValue& value) {

@@ -925,6 +925,11 @@ def main():
         ended = run_cli("order", "show", akey, token=sam).stdout
         expect(", status declined (final, abandoned), " in ended,
                "order show says the request ended undone:\n" + ended)
+        theirs = run_cli("order", "show", akey, token=tokens["carol"])
+        expect(theirs.returncode == 0 and "(final)" in theirs.stdout
+               and "abandoned" not in theirs.stdout,
+               "a client's login reads the state's title, not the house's 'abandoned':\n"
+               + theirs.stdout + theirs.stderr)
         # A later version reopens a declined request and clears its reason (clearsFields), so a
         # deal won after it is not counted as lost to that.
         flow["transitions"].append({"from": "declined", "action": "reopen",
