@@ -359,8 +359,8 @@ const std::vector<VerbSpec>& Verbs() {
       {"unshare", "ORDER USER", 2, 2, {}, true},
       {"assign", "ORDER USER                  (its producer; an item without revisions, such as\n"
                  "               a marketing request: its responsible)", 2, 2, {}, true},
-      {"unassign", "ORDER                      (the order waits for any producer again)", 1, 1,
-       {}, true},
+      {"unassign", "ORDER                      (no producer or responsible: it waits for any\n"
+                   "               who may take its next step again)", 1, 1, {}, true},
       {"comment", "ORDER \"TEXT\" [--for-client]   (--for-client: the client's logins read it too;\n"
                   "               a client's own comment on its request always is)",
        2, 2, {"for-client"}, true},
