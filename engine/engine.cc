@@ -263,6 +263,10 @@ class EngineImpl final : public Engine {
   void AddAwaitingLocked(const UserView& caller, const std::vector<const UserView*>& users,
                          const OrderView& order, absl::Time now, OrderView* shown) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // A filter by whom orders are assigned to: a user of the house (staff only, as is whom the
+  // house assigns). OK when `assignee_id` is empty.
+  absl::Status AssigneeToFilterBy(const UserView& caller, const std::string& assignee_id) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // A list filtered by a client or owner that is not there for the caller is a typo, not a
   // filter that happens to match nothing: NOT_FOUND, asked only when nothing matched (one may
   // see an order shared with them whose client they do not see). So no one learns of a client
@@ -1646,24 +1650,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
         "whom orders wait for is for the house's staff; list the orders without with_awaiting "
         "(the CLI's --waiting)");
   }
-  if (!request.assignee_id.empty()) {
-    if (!caller->client_id().empty()) {
-      return absl::PermissionDeniedError(
-          "whom the house assigns its orders to is the house's: leave out assignee_id (the "
-          "CLI's --assigned)");
-    }
-    RETURN_IF_ERROR(internal::ValidateId("assignee_id", request.assignee_id));
-    const UserView* assignee = state_.FindUser(request.assignee_id);
-    if (assignee == nullptr) {
-      return absl::NotFoundError(absl::StrCat("user \"", request.assignee_id,
-                                              "\" not found, to list the orders assigned to them"));
-    }
-    if (!assignee->client_id().empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("user \"", request.assignee_id,
-                       "\" speaks for a client; the house assigns its orders to its staff"));
-    }
-  }
+  RETURN_IF_ERROR(AssigneeToFilterBy(*caller, request.assignee_id));
   ASSIGN_OR_RETURN(const uint64_t after,
                    ParsePageToken("ListOrders", filters, request.page_token, state_.position()));
   // The items made for one order: that order is one the caller sees (else a typo).
@@ -1953,6 +1940,29 @@ absl::StatusOr<ListBudgetsResponse> EngineImpl::ListBudgets(
   return response;
 }
 
+absl::Status EngineImpl::AssigneeToFilterBy(const UserView& caller,
+                                            const std::string& assignee_id) const {
+  if (assignee_id.empty()) return absl::OkStatus();
+  if (!caller.client_id().empty()) {
+    return absl::PermissionDeniedError(
+        "whom the house assigns its orders to is the house's: leave out assignee_id (the "
+        "CLI's --assigned)");
+  }
+  RETURN_IF_ERROR(internal::ValidateId("assignee_id", assignee_id));
+  const UserView* assignee = state_.FindUser(assignee_id);
+  if (assignee == nullptr) {
+    return absl::NotFoundError(absl::StrCat("user \"", assignee_id,
+                                            "\" not found, to filter by the orders assigned to "
+                                            "them"));
+  }
+  if (!assignee->client_id().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("user \"", assignee_id,
+                     "\" speaks for a client; the house assigns its orders to its staff"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& principal,
                                                          const OrderStatsFilter& filter) const {
   for (const auto& [what, since, before] :
@@ -1972,6 +1982,7 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
         "user \"", caller->user_id(), "\" speaks for a client; order analytics are the house's"));
   }
   RETURN_IF_ERROR(ItemTypeToFilterBy(filter.item_type));
+  RETURN_IF_ERROR(AssigneeToFilterBy(*caller, filter.assignee_id));
   if (!filter.field.empty()) {
     if (filter.item_type.empty()) {
       return absl::InvalidArgumentError(
@@ -2067,6 +2078,7 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
     if (!filter.owner_id.empty() && order.owner_id() != filter.owner_id) return;
     if (!filter.client_id.empty() && order.client_id() != filter.client_id) return;
     if (!filter.item_type.empty() && order.item_type() != filter.item_type) return;
+    if (!filter.assignee_id.empty() && order.producer_id() != filter.assignee_id) return;
     const absl::Time created = internal::ToTime(order.created_time());
     if (filter.created_since.has_value() && created < *filter.created_since) return;
     if (filter.created_before.has_value() && created >= *filter.created_before) return;

@@ -131,6 +131,8 @@ struct OrderStatsFilter {
   std::string owner_id;   // Empty: any.
   std::string client_id;  // Empty: any.
   std::string item_type;  // Empty: any.
+  // Those assigned to this user: their producer, or an item's responsible. Empty: any.
+  std::string assignee_id;
   // Created in [created_since, created_before); unset: no bound.
   std::optional<absl::Time> created_since;
   std::optional<absl::Time> created_before;

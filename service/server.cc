@@ -970,6 +970,7 @@ class OrdersService final : public v1::Orders::CallbackService {
                           filter.owner_id = r.owner_id();
                           filter.client_id = r.client_id();
                           filter.item_type = r.item_type();
+                          filter.assignee_id = r.assignee_id();
                           filter.field = r.field();
                           filter.group_by = r.group_by();
                           if (r.has_created_since())

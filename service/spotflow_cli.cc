@@ -298,7 +298,8 @@ const std::vector<VerbSpec>& Verbs() {
                       "               (a new order like it, with a flight of its own when its type\n"
                       "               has flights; --field over the archived order's)",
        1, 1, {"id", "title", "flight", "field"}, true},
-      {"order stats", "[--owner USER] [--client ID] [--type TYPE] [--since YYYY-MM-DD]\n"
+      {"order stats", "[--owner USER] [--client ID] [--type TYPE] [--assigned USER]\n"
+                      "               [--since YYYY-MM-DD]\n"
                       "               [--until YYYY-MM-DD]   (the orders you see, made in those days:\n"
                       "               how many in each state and how long they stay, each owner's\n"
                       "               open orders and those ended in each final state)\n"
@@ -309,7 +310,7 @@ const std::vector<VerbSpec>& Verbs() {
                       "               and averaged over them, such as the value of deals won and lost)\n"
                       "               [--by NAME]   (with --type: the finished ones counted by that text\n"
                       "               field, such as why deals were lost; with --field, summed too)",
-       0, 0, {"owner", "client", "type", "since", "until", "ended-since", "ended-until", "field",
+       0, 0, {"owner", "client", "type", "assigned", "since", "until", "ended-since", "ended-until", "field",
               "by"},
        false},
       {"budget set", "USER --title TEXT --period START..END --target N [--type TYPE]\n"
@@ -2894,6 +2895,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.set_owner_id(args.Get("owner"));
     request.set_client_id(args.Get("client"));
     request.set_item_type(args.Get("type"));
+    request.set_assignee_id(args.Get("assigned"));
     request.set_field(args.Get("field"));
     request.set_group_by(args.Get("by"));
     for (const char* needs_type : {"field", "by"}) {

@@ -768,6 +768,20 @@ TEST_F(OrderFlowTest, OrderStatsTellTimeInEachStateAndEachOwnersBook) {
   OrderStatsFilter late;
   late.created_since = clock_.Now() - absl::Hours(5);
   EXPECT_EQ(stats(kManager, late).orders(), 1u) << "b only";
+  // Those assigned to one producer (seed 002's support team on its own work).
+  v1::Command assign;
+  assign.mutable_assign_producer()->set_order_id(b);
+  assign.mutable_assign_producer()->set_user_id(kProducer);
+  Run(kAe, assign);
+  OrderStatsFilter assigned;
+  assigned.assignee_id = kProducer;
+  EXPECT_EQ(stats(kManager, assigned).orders(), 1u) << "b only";
+  assigned.assignee_id = "nobody";
+  EXPECT_THAT(engine_->GetOrderStats({kManager}, assigned),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("\"nobody\" not found")));
+  assigned.assignee_id = kClientUser;
+  EXPECT_THAT(engine_->GetOrderStats({kManager}, assigned),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("speaks for a client")));
 
   // c goes all the way in 2h; b is archived at 9h, and its clock stops.
   const std::string c = CreateOrder();  // 7h.

@@ -1760,6 +1760,12 @@ def main():
         expect(not_told.returncode == 1 and "PERMISSION_DENIED" in not_told.stderr
                and "staff" in not_told.stderr,
                "a contact's login is refused a board of who has the ball: " + not_told.stderr)
+        by_assignee = run_cli("order", "stats", "--assigned", "pete", token=mia)
+        unknown_assignee = run_cli("order", "stats", "--assigned", "nobody", token=mia)
+        expect(by_assignee.returncode == 0 and re.match(r"\d+ orders? \(", by_assignee.stdout)
+               and unknown_assignee.returncode == 1 and "NOT_FOUND" in unknown_assignee.stderr,
+               "order stats --assigned counts one person's orders: " + by_assignee.stdout
+               + unknown_assignee.stderr)
         typed_report = run_cli("order", "stats", "--type", "media_request", token=mia)
         expect(typed_report.returncode == 0 and typed_report.stdout.startswith("1 order ("),
                "order stats --type counts that type's orders: " + typed_report.stdout
