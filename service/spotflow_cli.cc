@@ -206,15 +206,20 @@ std::vector<v1::Grant> ParseGrants(const std::string& text) {
   return grants;
 }
 
+// Digits alone, at least one: a number, whether or not it fits where it goes.
+bool AllDigits(absl::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return absl::ascii_isdigit(static_cast<unsigned char>(c));
+  });
+}
+
 // A whole number of at most `Int`'s range: one past it is told the bound, not that it is no
 // number.
 template <typename Int>
 Int WholeNumber(const std::string& text, const char* what) {
   Int value = 0;
   if (absl::SimpleAtoi(text, &value)) return value;
-  if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-        return absl::ascii_isdigit(static_cast<unsigned char>(c));
-      })) {
+  if (AllDigits(text)) {
     Usage(absl::StrCat(what, " is at most ", std::numeric_limits<Int>::max(), ": not ", text));
   }
   Usage(absl::StrCat(what, " is a whole number, 0 or more: not \"", text, "\""));
@@ -1433,16 +1438,16 @@ class Client {
   std::string WhomToAsk(const std::vector<std::string>& holders) {
     std::map<std::string, std::vector<std::string>> managed;  // Manager -> holders.
     std::vector<std::string> unknown;
-    for (const std::string& holder : holders) {
+    const auto user_of = [&](const std::string& id, v1::UserView* user) {
       v1::GetUserRequest get;
-      get.set_user_id(holder);
+      get.set_user_id(id);
+      return admin_->GetUser(Context().get(), get, user).ok();
+    };
+    for (const std::string& holder : holders) {
       v1::UserView user, manager;
-      if (admin_->GetUser(Context().get(), get, &user).ok() && !user.manager_id().empty()) {
-        get.set_user_id(user.manager_id());
-      }
       // A manager who has left is no one to ask.
-      if (!user.manager_id().empty() && admin_->GetUser(Context().get(), get, &manager).ok() &&
-          manager.active()) {
+      if (user_of(holder, &user) && !user.manager_id().empty() &&
+          user_of(user.manager_id(), &manager) && manager.active()) {
         managed[user.manager_id()].push_back(holder);
       } else {
         unknown.push_back(holder);
@@ -1722,11 +1727,7 @@ class Client {
           int64_t number = 0;
           if (!absl::SimpleAtoi(value, &number)) {
             // Digits that do not fit are told what fits; other text, what the field takes.
-            const absl::string_view digits = absl::StripPrefix(value, "-");
-            const bool overflow =
-                !digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) {
-                  return absl::ascii_isdigit(static_cast<unsigned char>(c));
-                });
+            const bool overflow = AllDigits(absl::StripPrefix(value, "-"));
             const std::string bounds = BoundsText(*field);
             Usage(overflow ? absl::StrCat("field ", name,
                                           " is a whole number from -9223372036854775808 to "
