@@ -2120,8 +2120,9 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
       const absl::Time end = i + 1 < history.size() ? internal::ToTime(history[i + 1].time()) : now;
       states[{order.workflow(), entry.status()}].stays.push_back(seconds(entry.time(), end));
     }
-    // Its owner's book, and everyone's together.
-    for (PerOwner* owner : {&owners[order.owner_id()], &everyone}) {
+    // Its owner's (or assignee's) book, and everyone's together.
+    const std::string& book = filter.by_assignee ? order.producer_id() : order.owner_id();
+    for (PerOwner* owner : {&owners[book], &everyone}) {
       if (order.completed()) {
         Cycles& finished =
             owner->finished[{{order.workflow(), order.status()}, state_.IsAbandoned(order)}];
@@ -2243,10 +2244,17 @@ absl::StatusOr<v1::OrderStats> EngineImpl::GetOrderStats(const Principal& princi
       if (cycles->timed > 0) f->set_average_cycle_seconds(cycles->seconds / cycles->timed);
     }
   };
+  // Assignees by id, then the orders no one is assigned to: the map's "" moves to the end.
   for (const auto& [user, per] : owners) {
-    v1::OwnerStats* out = stats.add_owners();
+    if (filter.by_assignee && user.empty()) continue;
+    v1::OwnerStats* out = filter.by_assignee ? stats.add_assignees() : stats.add_owners();
     out->set_user_id(user);
     emit(per, out);
+  }
+  if (auto none = owners.find(""); filter.by_assignee && none != owners.end()) {
+    v1::OwnerStats* out = stats.add_assignees();
+    out->set_unassigned(true);
+    emit(none->second, out);
   }
   if (!owners.empty()) emit(everyone, stats.mutable_team());
   *stats.mutable_as_of() = internal::ToTimestamp(now);

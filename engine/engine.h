@@ -142,6 +142,8 @@ struct OrderStatsFilter {
   std::optional<absl::Time> finished_before;
   std::string field;     // A whole-number field of item_type to sum; empty: none.
   std::string group_by;  // A text field of item_type to count finished orders by; empty: none.
+  // Each assignee's book (v1::OrderStats::assignees) instead of each owner's.
+  bool by_assignee = false;
 };
 
 struct ListBudgetsRequest {

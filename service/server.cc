@@ -973,6 +973,7 @@ class OrdersService final : public v1::Orders::CallbackService {
                           filter.assignee_id = r.assignee_id();
                           filter.field = r.field();
                           filter.group_by = r.group_by();
+                          filter.by_assignee = r.by_assignee();
                           if (r.has_created_since())
                             filter.created_since = ToTime(r.created_since());
                           if (r.has_created_before()) {

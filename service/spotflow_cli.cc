@@ -304,6 +304,8 @@ const std::vector<VerbSpec>& Verbs() {
                       "               has flights; --field over the archived order's)",
        1, 1, {"id", "title", "flight", "field"}, true},
       {"order stats", "[--owner USER] [--client ID] [--type TYPE] [--assigned USER]\n"
+                      "               [--per-assignee]   (each assignee's book, not each owner's;\n"
+                      "               orders no one is assigned to as (no one))\n"
                       "               [--since YYYY-MM-DD]\n"
                       "               [--until YYYY-MM-DD]   (the orders you see, made in those days:\n"
                       "               how many in each state and how long they stay, each owner's\n"
@@ -315,8 +317,8 @@ const std::vector<VerbSpec>& Verbs() {
                       "               and averaged over them, such as the value of deals won and lost)\n"
                       "               [--by NAME]   (with --type: the finished ones counted by that text\n"
                       "               field, such as why deals were lost; with --field, summed too)",
-       0, 0, {"owner", "client", "type", "assigned", "since", "until", "ended-since", "ended-until", "field",
-              "by"},
+       0, 0, {"owner", "client", "type", "assigned", "per-assignee", "since", "until", "ended-since",
+              "ended-until", "field", "by"},
        false},
       {"budget set", "USER --title TEXT --period START..END --target N [--type TYPE]\n"
                      "               [--field NAME] [--basis made|done]   (a target for USER's orders\n"
@@ -2899,6 +2901,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.set_assignee_id(args.Get("assigned"));
     request.set_field(args.Get("field"));
     request.set_group_by(args.Get("by"));
+    request.set_by_assignee(args.Has("per-assignee"));
     for (const char* needs_type : {"field", "by"}) {
       if (args.Has(needs_type) && !args.Has("type")) {
         Usage(absl::StrCat("--", needs_type, " names a field of one item type: give --type too"));
@@ -2966,8 +2969,20 @@ int Client::Run(const std::string& verb, const Args& args) {
     // workflows may each have a "completed".
     std::set<std::string> workflows;
     for (const v1::StateStats& s : stats.states()) workflows.insert(s.workflow());
-    for (const v1::OwnerStats& o : stats.owners()) {
-      for (const v1::FinishedStats& f : o.finished()) workflows.insert(f.workflow());
+    // Each owner's book, or each assignee's (--per-assignee); then the team's together when
+    // there are several.
+    const bool per_assignee = request.by_assignee();
+    const auto& rows = per_assignee ? stats.assignees() : stats.owners();
+    std::vector<const v1::OwnerStats*> books;
+    for (const v1::OwnerStats& o : rows) books.push_back(&o);
+    if (rows.size() > 1) books.push_back(&stats.team());
+    const auto book_of = [](const v1::OwnerStats& o) -> std::string {
+      if (o.unassigned()) return "(no one)";
+      return o.user_id().empty() ? "(team)" : o.user_id();
+    };
+    const char* book_column = per_assignee ? "ASSIGNED TO" : "OWNER";
+    for (const v1::OwnerStats* o : books) {
+      for (const v1::FinishedStats& f : o->finished()) workflows.insert(f.workflow());
     }
     const bool several = workflows.size() > 1;
     const auto ended_in = [&](const v1::FinishedStats& f) {
@@ -3007,8 +3022,8 @@ int Client::Run(const std::string& verb, const Args& args) {
                                      "have one (OPEN ",
                                      field, ": the open ones')")
                             .c_str());
-    std::vector<std::string> columns = {"OWNER",    "OPEN",   "SET ASIDE",
-                                        "ENDED IN", "ORDERS", "AVERAGE TIME FROM CREATION"};
+    std::vector<std::string> columns = {book_column, "OPEN",   "SET ASIDE",
+                                        "ENDED IN",  "ORDERS", "AVERAGE TIME FROM CREATION"};
     if (!field.empty()) {
       columns.insert(columns.begin() + 2, absl::StrCat("OPEN ", field));
       columns.push_back(absl::StrCat(field, " SUM"));
@@ -3018,7 +3033,7 @@ int Client::Run(const std::string& verb, const Args& args) {
     // A row: the owner's own columns on its first row only; the field's where it is asked for.
     const auto add = [&](const v1::OwnerStats& o, bool first, std::vector<std::string> ended,
                          std::vector<std::string> amounts) {
-      std::vector<std::string> row = {first ? (o.user_id().empty() ? "(team)" : o.user_id()) : "",
+      std::vector<std::string> row = {first ? book_of(o) : "",
                                       first ? absl::StrCat(o.open_orders()) : "",
                                       first ? absl::StrCat(o.archived_unfinished_orders()) : ""};
       if (!field.empty()) {
@@ -3031,10 +3046,6 @@ int Client::Run(const std::string& verb, const Args& args) {
       if (!field.empty()) row.insert(row.end(), amounts.begin(), amounts.end());
       owners.Add(row);
     };
-    // Each owner's book, then the team's together when there are several.
-    std::vector<const v1::OwnerStats*> books;
-    for (const v1::OwnerStats& o : stats.owners()) books.push_back(&o);
-    if (stats.owners_size() > 1) books.push_back(&stats.team());
     for (const v1::OwnerStats* book : books) {
       const v1::OwnerStats& o = *book;
       if (o.finished().empty()) add(o, true, {"-", "0", "-"}, {"-", "-"});
@@ -3052,7 +3063,7 @@ int Client::Run(const std::string& verb, const Args& args) {
                   field.empty()
                       ? ""
                       : absl::StrCat("; ", field, " summed and averaged over each's").c_str());
-      std::vector<std::string> value_columns = {"OWNER", "ENDED IN", by, "ORDERS"};
+      std::vector<std::string> value_columns = {book_column, "ENDED IN", by, "ORDERS"};
       if (!field.empty()) {
         value_columns.push_back(absl::StrCat(field, " SUM"));
         value_columns.push_back(absl::StrCat(field, " AVERAGE"));
@@ -3065,9 +3076,8 @@ int Client::Run(const std::string& verb, const Args& args) {
           bool first_of_state = true;
           for (const v1::ValueCount& v : f.by_value()) {
             std::vector<std::string> row = {
-                first ? (o.user_id().empty() ? "(team)" : o.user_id()) : "",
-                first_of_state ? ended_in(f) : "", v.value().empty() ? "-" : v.value(),
-                absl::StrCat(v.orders())};
+                first ? book_of(o) : "", first_of_state ? ended_in(f) : "",
+                v.value().empty() ? "-" : v.value(), absl::StrCat(v.orders())};
             if (!field.empty()) {
               for (std::string& cell :
                    AmountCells(v.field_sum(), v.field_orders(), v.field_average())) {
@@ -4988,7 +4998,7 @@ int Main(int argc, char** argv) {
       const bool boolean = name == "json" || name == "help" || name == "provided" ||
                            name == "queue" || name == "filtered" || name == "follow" ||
                            name == "dry-run" || name == "waiting" || name == "yes" ||
-                           name == "for-client" || name == "no-orders";
+                           name == "for-client" || name == "no-orders" || name == "per-assignee";
       if (boolean) {
         // --queue, --queue=true: on; --queue=false: off, as if not given.
         if (value == "false" || value == "no" || value == "0") continue;

@@ -782,6 +782,20 @@ TEST_F(OrderFlowTest, OrderStatsTellTimeInEachStateAndEachOwnersBook) {
   assigned.assignee_id = kClientUser;
   EXPECT_THAT(engine_->GetOrderStats({kManager}, assigned),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("speaks for a client")));
+  // Each assignee's book (the support board comparing its people), those no one is assigned to
+  // last, in place of each owner's.
+  OrderStatsFilter per_assignee;
+  per_assignee.by_assignee = true;
+  const v1::OrderStats by_assignee = stats(kManager, per_assignee);
+  EXPECT_EQ(by_assignee.owners_size(), 0);
+  ASSERT_EQ(by_assignee.assignees_size(), 2);
+  EXPECT_EQ(by_assignee.assignees(0).user_id(), kProducer);
+  EXPECT_FALSE(by_assignee.assignees(0).unassigned());
+  EXPECT_EQ(by_assignee.assignees(0).open_orders(), 1u) << "b";
+  EXPECT_EQ(by_assignee.assignees(1).user_id(), "");
+  EXPECT_TRUE(by_assignee.assignees(1).unassigned());
+  EXPECT_EQ(by_assignee.assignees(1).open_orders(), 1u) << "a";
+  EXPECT_EQ(by_assignee.team().open_orders(), 2u);
 
   // c goes all the way in 2h; b is archived at 9h, and its clock stops.
   const std::string c = CreateOrder();  // 7h.

@@ -1766,6 +1766,16 @@ def main():
                and unknown_assignee.returncode == 1 and "NOT_FOUND" in unknown_assignee.stderr,
                "order stats --assigned counts one person's orders: " + by_assignee.stdout
                + unknown_assignee.stderr)
+        board = run_cli("order", "stats", "--per-assignee", token=mia)
+        board_rows = [re.split(r"\s{2,}", line)[0] for line in board.stdout.splitlines()
+                      if re.match(r"\S", line)]
+        expect(board.returncode == 0 and re.search(r"\nASSIGNED TO +OPEN +SET ASIDE +ENDED IN",
+                                                   board.stdout)
+               and "ann" in board_rows and "(no one)" in board_rows and "(team)" in board_rows
+               and board_rows.index("ann") < board_rows.index("(no one)")
+               < board_rows.index("(team)"),
+               "order stats --per-assignee gives each assignee's book, then the unassigned "
+               "orders', then the team's:\n" + board.stdout + board.stderr)
         typed_report = run_cli("order", "stats", "--type", "media_request", token=mia)
         expect(typed_report.returncode == 0 and typed_report.stdout.startswith("1 order ("),
                "order stats --type counts that type's orders: " + typed_report.stdout
