@@ -1785,7 +1785,9 @@ class Client {
       case v1::CLIENT_CHANGES_REQUESTED:
         return absl::StrCat("changes asked by ", client);
       case v1::CARRIED_OVER:
-        return absl::StrCat("approval carried over from the reused order, by ", review.by());
+        return absl::StrCat(
+            "approval carried over from the reused order",
+            review.by().empty() ? "" : absl::StrCat(" when ", review.by(), " reused it"));
       default:
         return absl::StrCat(v1::ReviewKind_Name(review.kind()), " by ", review.by());
     }
@@ -2489,8 +2491,10 @@ class Client {
   static void PrintRevision(const v1::OrderView& o, const v1::Revision& r,
                             const std::string& indent, const char* label = "") {
     const std::string more = indent + "    ";  // Under the revision's line.
-    std::printf("%s%s%s r%u %s%s%s%s%s: %s\n", indent.c_str(), label, r.artifact().c_str(),
-                r.number(), ByWhom(r.author()).c_str(), TimeText(r.time()).c_str(),
+    const std::string reused =
+        r.reused_by().empty() ? "" : absl::StrCat(" [reused by ", r.reused_by(), "]");
+    std::printf("%s%s%s r%u %s%s%s%s%s%s: %s\n", indent.c_str(), label, r.artifact().c_str(),
+                r.number(), ByWhom(r.author()).c_str(), TimeText(r.time()).c_str(), reused.c_str(),
                 r.provided_by_client() ? " [provided by the client]" : "",
                 r.approved() ? " [approved]" : "", r.superseded() ? " [superseded]" : "",
                 r.artifact() == "script" ? Indented(r.text(), more.size()).c_str()

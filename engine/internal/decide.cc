@@ -3572,6 +3572,29 @@ absl::Status Decider::DeleteOrder(const v1::DeleteOrder& c) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// What a reused spot's carried-over approval says: the approval it stands on and whose it was,
+// so that the new order's history names the approver, not whoever reused the spot.
+std::string CarriedApproval(const v1::Revision& spot, const std::string& source) {
+  std::string by, carried;
+  for (const v1::Review& review : spot.reviews()) {  // The last approval counts.
+    if (review.kind() == v1::APPROVED) {
+      by = review.by().empty() ? "" : absl::StrCat(" by ", review.by());
+      carried.clear();
+    } else if (review.kind() == v1::CLIENT_APPROVED) {
+      by = absl::StrCat(" by the client's contact ", review.contact_id());
+      carried.clear();
+    } else if (review.kind() == v1::CARRIED_OVER) {
+      carried = review.comment();  // Reused before: the approval it carried, and whose.
+    }
+  }
+  if (!carried.empty()) return carried;
+  return absl::StrCat("approved", by, " as spot revision ", spot.number(), " of order ", source);
+}
+
+}  // namespace
+
 absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   ASSIGN_OR_RETURN(const v1::OrderView* source, LoadOrder(c.source_order_id()));
   RETURN_IF_ERROR(Require(v1::ORDER_MANAGE, *source, "reuse"));
@@ -3665,6 +3688,8 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   revision->set_number(1);
   *revision->mutable_media() = spot->media();
   revision->set_change_note(absl::StrCat("reused from order ", Name(*source)));
+  // Who recorded the spot, not who reuses it (the projection names the reuser apart).
+  revision->set_author(spot->author());
   revision->set_provided_by_client(spot->provided_by_client());
   revision->set_reused_from_order(source->order_id());
   revision->set_reused_from_revision(spot->number());
@@ -3676,8 +3701,7 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   carried->set_artifact("spot");
   carried->set_revision(1);
   carried->set_kind(v1::CARRIED_OVER);
-  carried->set_comment(
-      absl::StrCat("approved as spot revision ", spot->number(), " of order ", Name(*source)));
+  carried->set_comment(CarriedApproval(*spot, Name(*source)));
   Target(stream, 0, id);
   TakeClientTurn(client->client_id());
   return absl::OkStatus();

@@ -288,6 +288,7 @@ v1::OrderView ForContact(v1::OrderView order, const std::string& contact_id,
       revision.mutable_reviews()->Swap(&reviews);
       revision.clear_change_note();
       revision.clear_author();  // Production's people, whom producer_id would name.
+      revision.clear_reused_by();
       revision.clear_position();
       *shown.Add() = std::move(revision);
     }
@@ -390,7 +391,11 @@ void ApplyToOrderFields(const v1::EventRecord& record, v1::DomainEvent* consumed
       for (v1::Revision& older : *revisions) older.set_superseded(true);
       v1::Revision* revision = revisions->Add();
       *revision = e.revision();
-      revision->set_author(record.actor().user_id());
+      if (e.revision().reused_from_order().empty() || e.revision().author().empty()) {
+        revision->set_author(record.actor().user_id());
+      } else {
+        revision->set_reused_by(record.actor().user_id());  // The author stays the source's.
+      }
       *revision->mutable_time() = record.recorded_time();
       revision->set_position(record.position());
       order->set_status(e.to_status());

@@ -1859,7 +1859,7 @@ TEST_F(OrderFlowTest, ArchiveRestoreAndReuseTheApprovedSpot) {
   Run(kAe, OrderOnly(order, "archive"));
   EXPECT_THAT(Reject(kAe, Script(order, "late")),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("archived")));
-  v1::CommandResult reused = Run(kAe, reuse);
+  v1::CommandResult reused = Run(kManager, reuse);
   v1::OrderView copy = Order(reused.id());
   EXPECT_EQ(copy.kind(), v1::REUSE);
   EXPECT_EQ(copy.status(), "spot_approved");
@@ -1867,7 +1867,23 @@ TEST_F(OrderFlowTest, ArchiveRestoreAndReuseTheApprovedSpot) {
   ASSERT_THAT(copy.spots(), SizeIs(1));
   EXPECT_TRUE(copy.spots(0).approved());
   EXPECT_EQ(copy.spots(0).media().uri(), "s3://agency/spot.mp4");
+  // The spot is still who recorded it, its approval still whose it was; the reuser apart.
+  EXPECT_EQ(copy.spots(0).author(), kAe);
+  EXPECT_EQ(copy.spots(0).reused_by(), kManager);
+  ASSERT_THAT(copy.spots(0).reviews(), SizeIs(1));
   EXPECT_EQ(copy.spots(0).reviews(0).kind(), v1::CARRIED_OVER);
+  EXPECT_EQ(copy.spots(0).reviews(0).by(), kManager) << "who carried it over";
+  const std::string approval = copy.spots(0).reviews(0).comment();
+  EXPECT_THAT(approval,
+              ::testing::StartsWith(absl::StrCat(
+                  "approved by ", kAe, " as spot revision 1 of order ", Order(order).key())));
+  // Reused again, the approval it stands on is still the first order's.
+  Run(kManager, OrderOnly(copy.order_id(), "archive"));
+  v1::Command again = reuse;
+  again.mutable_reuse_order()->set_source_order_id(copy.order_id());
+  const v1::OrderView second = Order(Run(kManager, again).id());
+  EXPECT_EQ(second.spots(0).author(), kAe);
+  EXPECT_EQ(second.spots(0).reviews(0).comment(), approval);
   Run(kAe, OrderOnly(order, "restore"));
   EXPECT_FALSE(Order(order).archived());
   EXPECT_THAT(Reject(kAe, OrderOnly(order, "restore")),

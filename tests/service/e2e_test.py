@@ -585,6 +585,12 @@ def main():
         reused = run_cli("order", "show", "winter-again", token=sam).stdout
         expect(", reusing order %s\n" % holiday_key in reused,
                "order show names the source by its key:\n" + reused)
+        expect(re.search(r"spot r1 by pete, [^\n]*\[reused by sam\]", reused)
+               and re.search(r"approval carried over from the reused order when sam reused it: "
+                             r"approved by \w+ as spot revision 1 of order %s" % holiday_key,
+                             reused),
+               "a reused spot is still who recorded it and whose approval it stands on:\n"
+               + reused)
         # A dry run of any change: what it would do, and nothing written.
         dry = run_cli("archive", "winter-again", "--dry-run", token=sam)
         expect(dry.returncode == 0 and "dry run: the change would be made" in dry.stdout
