@@ -1505,9 +1505,11 @@ bool EngineImpl::HandedOrderOfAnotherAccountLocked(const UserView& caller, const
                                                    const ClientView& client, absl::Time now) const {
   // Who was handed an open order of an account they do not see calls the client's people
   // about it (seed 003's order manager): they get its contacts, nothing else of the client.
-  // Handed: someone else made them its owner (ReassignOrders) after the account last changed
-  // hands. Not an order they made or kept themselves: a sharee's own order would outlast the
-  // share, and an old owner's restored order would outlast the account's move.
+  // Handed: someone else made them its owner (ReassignOrders). Not an order they made or kept
+  // themselves: a sharee's own order would outlast the share. Nor once the account moved away
+  // from them after the handing: an old owner's order would outlast the account's move. The
+  // account changing hands between others leaves them calling (seed 003: the personal manager
+  // changes, the order manager works on).
   if (!caller.client_id().empty() || order.owner_id() != caller.user_id() || order.archived() ||
       state_.IsTerminal(order) || order.owner_history().empty() ||
       !state_.Allows(caller, v1::ORDER_MANAGE, order, now) || state_.CanSee(caller, client, now)) {
@@ -1517,8 +1519,11 @@ bool EngineImpl::HandedOrderOfAnotherAccountLocked(const UserView& caller, const
   if (handed.new_owner() != caller.user_id() || handed.changed_by() == caller.user_id()) {
     return false;
   }
-  return client.owner_history().empty() ||
-         client.owner_history().rbegin()->position() < handed.position();
+  return std::none_of(client.owner_history().begin(), client.owner_history().end(),
+                      [&](const v1::OwnerChange& move) {
+                        return move.position() > handed.position() &&
+                               move.old_owner() == caller.user_id();
+                      });
 }
 
 absl::StatusOr<bool> EngineImpl::Fold(

@@ -3349,10 +3349,10 @@ TEST_F(OrderFlowTest, ARepeatedReassignmentOfOrdersAnswersAsTheFirst) {
 }
 
 // Whoever was handed an open order of an account they do not see is given its client's
-// contacts on the order, to call about it (seed 003's order manager): not the client, not
-// once the order is done, not to others who see the order, and not for an order they made
-// or restored themselves (a sharee's own order, an old owner's), which would outlast their
-// access.
+// contacts on the order, to call about it (seed 003's order manager), also once the account
+// changes hands between others: not the client, not once the order is done, not to others who
+// see the order, and not for an order they made or restored themselves (a sharee's own order,
+// an old owner's), which would outlast their access.
 TEST_F(OrderFlowTest, WhoWasHandedAnOrderIsGivenItsClientsContactsWhileItIsOpen) {
   AddUser("ae3", engine::kAccountExecutive);
   v1::Command reach;
@@ -3409,6 +3409,8 @@ TEST_F(OrderFlowTest, WhoWasHandedAnOrderIsGivenItsClientsContactsWhileItIsOpen)
   away.mutable_reassign_accounts()->set_to_owner("ae3");
   away.mutable_reassign_accounts()->add_client_ids(client_);
   Run(kManager, away);
+  EXPECT_THAT(Order(order, kAe2).client_contacts(), SizeIs(1))
+      << "the account moved between others: whom an order was handed to still calls about it";
   EXPECT_THAT(Reject(kAe, OrderOnly(kept, "restore")),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        AllOf(HasSubstr("no longer holds its client"), HasSubstr("now \"ae3\"'s"))));
