@@ -407,8 +407,12 @@ class Decider {
         "; ask your manager (", actor_.manager_id(), ") to move them"));
   }
   // `roles`: a workflow step given to some roles alone, which whoever is named must hold.
+  // `order` or `client`: the record refused, whom to ask is among those whose privilege
+  // reaches it.
   absl::Status Denied(v1::Privilege privilege, absl::string_view what,
-                      const google::protobuf::RepeatedPtrField<std::string>& roles = {}) const {
+                      const google::protobuf::RepeatedPtrField<std::string>& roles = {},
+                      const v1::OrderView* order = nullptr,
+                      const v1::ClientView* client = nullptr) const {
     if (!actor_.client_id().empty()) {
       // A client's login is told whom to ask, not how the house's privileges work: submitting
       // requests is a role its account's owner can have it given; the rest is the house's.
@@ -430,30 +434,61 @@ class Decider {
             ? ", which none of their roles grants"
             : absl::StrCat(", and theirs (", absl::AsciiStrToLower(v1::Scope_Name(scope)),
                            ") does not"),
-        "; ", WhomToAsk(privilege, roles)));
+        "; ", WhomToAsk(privilege, roles, order, client)));
   }
-  // Whom a refused user should ask: their manager when they may do it anywhere (scope ALL);
-  // else the others who may, by name; else their manager, to have it done; else an
-  // administrator. Not someone whose privilege would not reach it (a manager whose TEAM scope
-  // might is not named: the refusal does not know whose team the record is on).
+  // Whom a refused user should ask, among the others whose privilege reaches the record (the
+  // order or client refused; without one, those who may do it anywhere): the record's own
+  // people first, each said who they are to it ("sam (its owner)": an assistant's AE), then
+  // their manager, then the rest by name. Only their manager: "ask your manager (mia) to do
+  // it". None: their manager, to have it done; else an administrator.
   std::string WhomToAsk(v1::Privilege privilege,
-                        const google::protobuf::RepeatedPtrField<std::string>& roles = {}) const {
+                        const google::protobuf::RepeatedPtrField<std::string>& roles = {},
+                        const v1::OrderView* order = nullptr,
+                        const v1::ClientView* client = nullptr) const {
+    // An order not made yet (CreateOrder, ReuseOrder) is reached as its account is.
+    const bool order_made = order != nullptr && !order->order_id().empty();
+    if (order != nullptr && client == nullptr) client = state_.FindClient(order->client_id());
+    const bool client_made = client != nullptr && client->version() != 0;
+    const auto reaches = [&](const v1::UserView& user) {
+      if (order_made) return state_.Allows(user, privilege, *order, now_);
+      if (client_made) return state_.Allows(user, privilege, *client, now_);
+      return state_.ScopeOf(user, privilege) == v1::ALL;
+    };
     std::vector<std::string> may;
     for (const auto& [id, user] : state_.users()) {
       if (id == actor_.user_id() || !user.active() || !user.client_id().empty()) continue;
       if (!HoldsOneOf(user, roles)) continue;
-      if (state_.ScopeOf(user, privilege) == v1::ALL) may.push_back(id);
+      if (reaches(user)) may.push_back(id);
     }
     std::sort(may.begin(), may.end());  // The same refusal reads the same every time.
+    std::vector<std::string> named;
+    std::set<std::string> said;
+    const auto name = [&](const std::string& id, absl::string_view who) {
+      if (id.empty() || said.count(id) != 0 || !std::binary_search(may.begin(), may.end(), id)) {
+        return;
+      }
+      said.insert(id);
+      named.push_back(who.empty() ? id : absl::StrCat(id, " (", who, ")"));
+    };
+    if (order_made) name(order->owner_id(), "its owner");
+    if (client_made) {
+      name(client->owner_id(), order == nullptr ? "its owner"
+                               : order_made     ? "its account's owner"
+                                                : "the account's owner");
+    }
     const std::string& manager = actor_.manager_id();
-    if (!manager.empty() && std::binary_search(may.begin(), may.end(), manager)) {
+    if (named.empty() && !manager.empty() && std::binary_search(may.begin(), may.end(), manager)) {
       return absl::StrCat("ask your manager (", manager, ") to do it");
     }
-    if (!may.empty()) {
-      // Up to four by name; of more, three and how many others.
-      const size_t shown = may.size() <= 4 ? may.size() : 3;
-      std::vector<std::string> named(may.begin(), may.begin() + shown);
-      if (shown < may.size()) named.push_back(absl::StrCat(may.size() - shown, " others"));
+    name(manager, "your manager");
+    for (const std::string& id : may) name(id, "");
+    if (!named.empty()) {
+      // Up to four; of more, three and how many others.
+      if (named.size() > 4) {
+        const size_t others = named.size() - 3;
+        named.resize(3);
+        named.push_back(absl::StrCat(others, " others"));
+      }
       std::string list;
       for (size_t i = 0; i < named.size(); ++i) {
         absl::StrAppend(&list, i == 0 ? "" : i + 1 == named.size() ? " or " : ", ", named[i]);
@@ -478,7 +513,7 @@ class Decider {
                     order.order_id().empty()
                         ? absl::StrCat(what, " for client \"", order.client_id(), "\"")
                         : absl::StrCat(what, " order ", Name(order)),
-                    roles);
+                    roles, &order);
     }
     ReadGrounds(privilege, order);
     return absl::OkStatus();
@@ -489,9 +524,11 @@ class Decider {
     if (!state_.Allows(actor_, privilege, client, now_)) {
       // As for orders, `what` is a verb the client is the object of ("update", "add contacts
       // to"); a client not created yet (CreateClient) is named after it.
-      return Denied(privilege, client.version() == 0
-                                   ? absl::StrCat(what, " (client \"", client.client_id(), "\")")
-                                   : absl::StrCat(what, " client \"", client.client_id(), "\""));
+      return Denied(privilege,
+                    client.version() == 0
+                        ? absl::StrCat(what, " (client \"", client.client_id(), "\")")
+                        : absl::StrCat(what, " client \"", client.client_id(), "\""),
+                    {}, nullptr, &client);
     }
     ReadGrounds(privilege, client, client.owner_id());
     return absl::OkStatus();
@@ -965,7 +1002,7 @@ class Decider {
                                         : transition->privilege();
     RETURN_IF_ERROR(Require(privilege, order, absl::StrCat("take action \"", action, "\" on"),
                             transition->roles()));
-    RETURN_IF_ERROR(RequireRoleFor(*transition, privilege));
+    RETURN_IF_ERROR(RequireRoleFor(*transition, privilege, order));
     for (int condition : transition->conditions()) {
       RETURN_IF_ERROR(
           CheckCondition(order, static_cast<v1::Condition>(condition), artifact, action, remark));
@@ -1150,7 +1187,7 @@ class Decider {
           privilege_override != v1::PRIVILEGE_UNSPECIFIED ? privilege_override : t.privilege();
       absl::Status allowed =
           Require(privilege, order, absl::StrCat("take action \"", action, "\" on"), t.roles());
-      if (allowed.ok()) allowed = RequireRoleFor(t, privilege);
+      if (allowed.ok()) allowed = RequireRoleFor(t, privilege, order);
       if (allowed.ok()) return allowed;
       if (denied.ok()) denied = std::move(allowed);
     }
@@ -1158,13 +1195,14 @@ class Decider {
   }
   // The actor holds one of the roles the transition is taken by (Transition.roles).
   // `privilege`: the one the step is taken with, which whoever is named to ask holds too.
-  absl::Status RequireRoleFor(const v1::Transition& t, v1::Privilege privilege) const {
+  absl::Status RequireRoleFor(const v1::Transition& t, v1::Privilege privilege,
+                              const v1::OrderView& order) const {
     if (IsSystem() || HoldsOneOf(actor_, t.roles())) return absl::OkStatus();
     return absl::PermissionDeniedError(
         absl::StrCat("action \"", t.action(), "\" from state \"", t.from(), "\" is taken by ",
                      t.roles_size() == 1 ? "the role " : "one of the roles ",
                      absl::StrJoin(t.roles(), ", "), ", which user \"", actor_.user_id(),
-                     "\" does not hold; ", WhomToAsk(privilege, t.roles())));
+                     "\" does not hold; ", WhomToAsk(privilege, t.roles(), &order)));
   }
   // Whether the order's workflow has an action by that name, from any state.
   bool HasAction(const v1::OrderView& order, absl::string_view action) const {

@@ -2789,6 +2789,12 @@ TEST_F(OrderFlowTest, RefusalsSayWhatToDoNext) {
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("needs REVISION_WRITE with a scope that reaches it, which none "
                                  "of their roles grants; ask one who may do it: producer")));
+  // Those whose privilege reaches the record, its own people first: an assistant refused an
+  // approval is sent to the AE whose order it is, not only to managers over every order.
+  Run(kProducer, Script(order, "Draft"));
+  EXPECT_THAT(Reject(kAssistant, Approve(order, "script", 1)),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("; ask one who may do it: ae (its owner) or manager")));
   v1::Command role;
   *role.mutable_define_role()->mutable_definition() = RoleDefinition(engine::kProducer);
   EXPECT_THAT(Reject(kManager, role), StatusIs(absl::StatusCode::kPermissionDenied,

@@ -2069,6 +2069,11 @@ def main():
                     lambda: api.change("Orders", "DeleteOrder", "delete_order",
                                        commands_pb2.DeleteOrder(order_id="winter-sale"),
                                        tokens["ann"]))
+        before = api.head(admin)
+        not_ann = run_cli("delete", "winter-sale", "--yes", token=tokens["ann"])
+        expect(not_ann.returncode == 1 and "ask one who may do it: sam (its owner)" in
+               not_ann.stderr and api.head(admin) == before,
+               "an assistant refused is sent to the AE whose order it is: " + not_ann.stderr)
         malformed = api.channel.unary_unary("/spotflow.v1.Orders/CreateOrder")
         expect_code(api, admin, grpc.StatusCode.INVALID_ARGUMENT, "malformed bytes",
                     lambda: malformed(b"\xff\xff\xff\xff\x0f",
