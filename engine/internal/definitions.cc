@@ -217,9 +217,14 @@ absl::Status ValidateDate(absl::string_view what, const v1::Date& date) {
   if (date.year() == 0 && date.month() == 0 && date.day() == 0) {
     return Invalid(absl::StrCat(what, " is required (a date: year, month, day)"));
   }
-  if (date.year() < 1900 || date.year() > 9999 || date.month() < 1 || date.month() > 12 ||
-      date.day() < 1 || date.day() > DaysIn(date.year(), date.month())) {
-    return Invalid(absl::StrFormat("%s %d-%02d-%02d is not a valid date", what, date.year(),
+  // A year out of range is told so apart: 0001-01-01 is a date, not one Spotflow keeps.
+  if (date.year() < 1900 || date.year() > 9999) {
+    return Invalid(absl::StrFormat("%s %04d-%02d-%02d is out of range: the year is 1900 to 9999",
+                                   what, date.year(), date.month(), date.day()));
+  }
+  if (date.month() < 1 || date.month() > 12 || date.day() < 1 ||
+      date.day() > DaysIn(date.year(), date.month())) {
+    return Invalid(absl::StrFormat("%s %04d-%02d-%02d is not a valid date", what, date.year(),
                                    date.month(), date.day()));
   }
   return absl::OkStatus();

@@ -1642,7 +1642,11 @@ TEST_F(OrderFlowTest, FlightChangesAreValidatedAndOnlyOnActiveOrders) {
   EXPECT_THAT(Reject(kAe, FlightChange(order, MakeDate(2026, 12, 9), MakeDate(2026, 12, 1))),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("before")));
   EXPECT_THAT(Reject(kAe, FlightChange(order, MakeDate(2026, 2, 30), MakeDate(2026, 3, 1))),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a valid date")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("flight_start 2026-02-30 is not a valid date")));
+  EXPECT_THAT(Reject(kAe, FlightChange(order, MakeDate(1, 1, 1), MakeDate(9999, 12, 31))),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("0001-01-01 is out of range: the year is 1900 to 9999")));
   v1::CommandResult change =
       Run(kAe, FlightChange(order, MakeDate(2026, 12, 2), MakeDate(2026, 12, 20)));
   EXPECT_THAT(Reject(kAe, FlightChange(order, MakeDate(2026, 12, 3), MakeDate(2026, 12, 20))),
