@@ -818,10 +818,14 @@ class Decider {
     if (assisted.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(RequireAccountOwner(actor_, "make the owner").message(),
-                       " (owner_id), who shared one of their accounts with you"));
+                       " who works with you (owner_id; spotflow client create --owner USER); "
+                       "to make clients in their book, have them share one of their accounts "
+                       "with you first (spotflow client share CLIENT ",
+                       actor_.user_id(), ")"));
     }
     return absl::InvalidArgumentError(
-        absl::StrCat("give the client's owner (owner_id): you work the accounts of several ",
+        absl::StrCat("give the client's owner (owner_id; spotflow client create --owner USER): "
+                     "you work the accounts of several ",
                      "owners (", absl::StrJoin(assisted, ", "), ")"));
   }
   absl::Status RequireAdmin(absl::string_view what) const {

@@ -2299,8 +2299,9 @@ TEST_F(OrderFlowTest, AClientAnAssistantCreatesGoesToTheBookOfTheAeTheyAssist) {
   Run(kAe2, share);
   EXPECT_THAT(Reject(kAssistant, CreateClientCommand("", "Hooli")),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("give the client's owner (owner_id): you work the accounts of "
-                                 "several owners (ae, ae2)")));
+                       HasSubstr("give the client's owner (owner_id; spotflow client create "
+                                 "--owner USER): you work the accounts of several owners (ae, "
+                                 "ae2)")));
   v1::Command user;
   user.mutable_create_user()->set_user_id("otto");
   user.mutable_create_user()->set_display_name("Otto");
@@ -2310,7 +2311,9 @@ TEST_F(OrderFlowTest, AClientAnAssistantCreatesGoesToTheBookOfTheAeTheyAssist) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("\"otto\" cannot own accounts"),
                              HasSubstr("make the owner someone who can"),
-                             HasSubstr("(owner_id), who shared one of their accounts with you"))));
+                             HasSubstr("(owner_id; spotflow client create --owner USER)"),
+                             HasSubstr("share one of their accounts with you first (spotflow "
+                                       "client share CLIENT otto)"))));
   // Only an owner who may still own accounts counts: ae2 left, so the assistant's book is
   // ae's again; a share that has ended, or one a manager gave, counts for nothing.
   v1::Command leaves;
