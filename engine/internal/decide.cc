@@ -2079,6 +2079,21 @@ absl::Status Decider::AddContact(const v1::AddContact& c) {
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
   RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "add contacts to"));
   RETURN_IF_ERROR(ValidateContact(c.contact()));
+  // The same person twice (a command run again without a request id) would leave two to
+  // forward to, one of them never answering: the same name (as client names compare) and the
+  // same email and phone, or none. A namesake with an email or phone of their own is another.
+  for (const v1::Contact& known : client->contacts()) {
+    if (NameKey(known.name()) == NameKey(c.contact().name()) &&
+        absl::EqualsIgnoreCase(known.email(), c.contact().email()) &&
+        known.phone() == c.contact().phone()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "client \"", client->client_id(), "\" already has ", known.name(),
+          known.email().empty() ? "" : absl::StrCat(" <", known.email(), ">"), " as contact \"",
+          known.contact_id(), "\"; change it with UpdateContact (spotflow contact update ",
+          client->client_id(), " ", known.contact_id(),
+          "), or give a namesake an email or phone of their own"));
+    }
+  }
   // A removed contact's id stays theirs: forwards, answers and logins name them.
   const auto& removed = client->removed_contact_ids();
   ASSIGN_OR_RETURN(std::string id, IdOrFromName("contact_id", c.contact().contact_id(),

@@ -2375,14 +2375,27 @@ TEST_F(OrderFlowTest, ClientsAndContactsWithoutAnIdGetOneMadeFromTheirName) {
   EXPECT_THAT(Reject(kAe, CreateClientCommand("acme-motors-inc", "Other")),
               StatusIs(absl::StatusCode::kAlreadyExists));
 
-  const auto add = [&](const std::string& name) {
+  const auto contact = [&](const std::string& name, const std::string& email = "") {
     v1::Command command;
     command.mutable_add_contact()->set_client_id("ours");
     command.mutable_add_contact()->mutable_contact()->set_name(name);
-    return Run(kAe, command).sub_id();
+    command.mutable_add_contact()->mutable_contact()->set_email(email);
+    return command;
+  };
+  const auto add = [&](const std::string& name, const std::string& email = "") {
+    return Run(kAe, contact(name, email)).sub_id();
   };
   EXPECT_EQ(add("Carol Jones"), "carol-jones");
-  EXPECT_EQ(add("Carol Jones"), "carol-jones-2");
+  // The same person again (the same name, email and phone): refused, writing nothing.
+  EXPECT_THAT(Reject(kAe, contact("carol  JONES")),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("client \"ours\" already has Carol Jones as contact "
+                                 "\"carol-jones\"; change it with UpdateContact (spotflow "
+                                 "contact update ours carol-jones)")));
+  EXPECT_EQ(add("Carol Jones", "cj@ours.test"), "carol-jones-2") << "a namesake";
+  EXPECT_THAT(Reject(kAe, contact("Carol Jones", "CJ@ours.test")),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("Carol Jones <cj@ours.test> as contact \"carol-jones-2\"")));
   v1::Command elsewhere;
   elsewhere.mutable_add_contact()->set_client_id("acme-motors-inc");
   elsewhere.mutable_add_contact()->mutable_contact()->set_name("Carol Jones");
@@ -2403,6 +2416,7 @@ TEST_F(OrderFlowTest, ClientsAndContactsWithoutAnIdGetOneMadeFromTheirName) {
   back.mutable_add_contact()->set_client_id("ours");
   back.mutable_add_contact()->mutable_contact()->set_contact_id("carol-jones");
   back.mutable_add_contact()->mutable_contact()->set_name("Carol Jones");
+  back.mutable_add_contact()->mutable_contact()->set_email("carol@ours.test");
   EXPECT_EQ(Run(kAe, back).sub_id(), "carol-jones");
 }
 
@@ -5229,7 +5243,7 @@ TEST_F(OrderFlowTest, AContactForwardedToIsNeverRemovedHoweverTheTwoInterleave) 
     v1::Command add;
     add.mutable_add_contact()->set_client_id(client_);
     add.mutable_add_contact()->mutable_contact()->set_contact_id(contact);
-    add.mutable_add_contact()->mutable_contact()->set_name("Temp");
+    add.mutable_add_contact()->mutable_contact()->set_name(absl::StrCat("Temp ", round));
     Run(kAe, add);
     const std::string order = CreateOrder();
     Run(kProducer, Script(order, "One"));

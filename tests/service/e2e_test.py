@@ -1745,6 +1745,12 @@ def main():
         # Forwarded to a second contact, it waits on both: either may answer.
         ok("a second contact at globex", "contact", "add", "globex", "--id", "hal", "--name",
            "Hal", token=mia)
+        before = api.head(admin)
+        hal_again = run_cli("contact", "add", "globex", "--name", "Hal", token=mia)
+        expect(hal_again.returncode == 1 and "ALREADY_EXISTS" in hal_again.stderr
+               and "already has Hal as contact \"hal\"" in hal_again.stderr
+               and api.head(admin) == before,
+               "the same contact added again is refused, writing nothing: " + hal_again.stderr)
         ok("the spot to hal too", "forward", "weekly-deals", "spot", "1", "--contact", "hal",
            token=mia)
         weekly = run_cli("order", "show", "weekly-deals").stdout
