@@ -98,15 +98,16 @@ const std::string& Positional(const Args& args, size_t index, const char* what) 
 // Whether a change that cannot be undone (a delete: the record leaves every list for good)
 // goes ahead: --yes says so, a preview (--dry-run) changes nothing, and on a terminal the
 // person is asked; elsewhere (a script) without --yes it is a usage error.
-bool Confirmed(const Args& args, const std::string& change) {
+// `why`: what makes it grave, after the change ("cannot be undone").
+bool Confirmed(const Args& args, const std::string& change,
+               const std::string& why = "cannot be undone") {
   if (args.Has("yes") || args.Has("dry-run")) return true;
   // Asked only where the person sees the question (stderr) and answers it (stdin).
   if (isatty(STDIN_FILENO) == 0 || isatty(STDERR_FILENO) == 0) {
-    Usage(absl::StrCat(change,
-                       " cannot be undone: add --yes to go ahead (or --dry-run to see "
-                       "what it would do)"));
+    Usage(absl::StrCat(change, " ", why,
+                       ": add --yes to go ahead (or --dry-run to see what it would do)"));
   }
-  std::fprintf(stderr, "%s cannot be undone. Go ahead? [y/N] ", change.c_str());
+  std::fprintf(stderr, "%s %s. Go ahead? [y/N] ", change.c_str(), why.c_str());
   std::string answer;
   for (int c = std::getchar(); c != EOF && c != '\n'; c = std::getchar()) answer.push_back(c);
   answer = absl::AsciiStrToLower(absl::StripAsciiWhitespace(answer));
@@ -396,7 +397,9 @@ const std::vector<VerbSpec>& Verbs() {
       {"contact update", "CLIENT CONTACT [--name NAME] [--email E] [--phone P] [--title T]\n"
                          "               (changes only what is given; --email= clears it)",
        2, 2, {"name", "email", "phone", "title"}, true},
-      {"contact remove", "CLIENT CONTACT", 2, 2, {}, true},
+      {"contact remove", "CLIENT CONTACT [--yes]   (a contact with a login: asks first, as the\n"
+                         "               login ends with it, or --yes)",
+       2, 2, {"yes"}, true},
       {"accounts reassign", "FROM_USER[,FROM_USER...] TO_USER[,TO_USER...] [--client ID[,ID...] |\n"
                             "               --kind KIND]   (without --client: every client FROM_USER\n"
                             "               owns, or those of a kind, with their open orders; several\n"
@@ -3427,6 +3430,27 @@ int Client::Run(const std::string& verb, const Args& args) {
     v1::RemoveContactRequest request;
     request.mutable_remove_contact()->set_client_id(rest(1, "the client id"));
     request.mutable_remove_contact()->set_contact_id(rest(2, "the contact id"));
+    // A contact with a login takes the login with it, which only an administrator brings
+    // back: the server is asked first (a dry run) whether a user's record would change.
+    if (!args.Has("yes") && !args.Has("dry-run")) {
+      v1::RemoveContactRequest preview = request;
+      preview.set_validate_only(true);
+      v1::CommandResult would;
+      grpc::Status status = clients_->RemoveContact(Context().get(), preview, &would);
+      if (!status.ok()) return Report(status);
+      std::vector<std::string> logins;
+      for (const v1::StreamEtag& written : would.streams()) {
+        if (absl::StartsWith(written.stream_id(), "user-")) {
+          logins.push_back(written.stream_id().substr(5));
+        }
+      }
+      if (!logins.empty() &&
+          !Confirmed(args, absl::StrCat("Removing contact ", request.remove_contact().contact_id()),
+                     absl::StrCat("deactivates the login ", absl::StrJoin(logins, ", "),
+                                  ", which only an administrator can reactivate"))) {
+        return 1;
+      }
+    }
     return Change(request, args,
                   [&](auto* c, auto& q, auto* out) { return clients_->RemoveContact(c, q, out); });
   }

@@ -652,7 +652,14 @@ def main():
         ok("contact add", "contact", "add", "acme", "--id", "temp", "--name", "Temp", token=sam)
         ok("a login for the contact", "user", "create", "temp-login", "--name", "Temp at Acme",
            "--role", "client_contact", "--client", "acme", "--contact", "temp")
-        removed = run_cli("contact", "remove", "acme", "temp", token=sam)
+        before = api.head(admin)
+        unasked = run_cli("contact", "remove", "acme", "temp", token=sam)
+        expect(unasked.returncode == 2 and "Removing contact temp deactivates the login "
+               "temp-login, which only an administrator can reactivate: add --yes" in
+               unasked.stderr and api.head(admin) == before,
+               "removing a contact with a login asks first (a script: --yes), writing nothing: "
+               + unasked.stderr)
+        removed = run_cli("contact", "remove", "acme", "temp", "--yes", token=sam)
         expect(removed.returncode == 0 and "the login temp-login was deactivated with it"
                in removed.stdout and "spotflow contact add acme --id temp --name NAME"
                in removed.stdout, "contact remove says which login ended with the contact, and "
@@ -661,7 +668,7 @@ def main():
         ok("contact add again under its id", "contact", "add", "acme", "--id", "temp", "--name",
            "Temp", token=sam)
         ok("the login reactivated", "user", "reactivate", "temp-login")
-        ok("contact remove again", "contact", "remove", "acme", "temp", token=sam)
+        ok("contact remove again", "contact", "remove", "acme", "temp", "--yes", token=sam)
         client = api.call("Clients", "GetClient", service_pb2.GetClientRequest(client_id="acme"),
                           domain_pb2.ClientView, sam)
         expect(client.name == "Acme Motors Inc" and [c.contact_id for c in client.contacts] == ["carol"]
