@@ -1428,6 +1428,14 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
     for (const std::string* id :
          {&order->owner_id(), client == nullptr ? nullptr : &client->owner_id()}) {
       const UserView* user = id == nullptr ? nullptr : state_.FindUser(*id);
+      // One who left is stood in for by the nearest active manager above them, who hands on
+      // what they held; with none, no one is named. (Bounded: a chain of managers is short.)
+      std::string left;
+      for (int up = 0; user != nullptr && !user->active() && up < 16; ++up) {
+        if (left.empty())
+          left = user->display_name().empty() ? user->user_id() : user->display_name();
+        user = user->manager_id().empty() ? nullptr : state_.FindUser(user->manager_id());
+      }
       if (user == nullptr || !user->active()) continue;
       v1::HouseContact* reach = nullptr;
       for (v1::HouseContact& already : *shown.mutable_house_contacts()) {
@@ -1439,6 +1447,7 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
         reach->set_name(user->display_name());
         reach->set_email(user->email());
       }
+      if (!left.empty()) reach->set_stands_in_for(left);
       if (id == &order->owner_id()) {
         reach->set_manages_order(true);
       } else {

@@ -2139,11 +2139,15 @@ class Client {
           std::vector<std::string> roles;
           if (c.manages_order()) roles.push_back("this order");
           if (c.manages_account()) roles.push_back("your account");
-          std::printf("    %s%s, who manages %s\n",
-                      c.name().empty() ? c.user_id().c_str() : c.name().c_str(),
-                      c.email().empty() ? " (no email on file)"
-                                        : absl::StrCat(" <", c.email(), ">").c_str(),
-                      absl::StrJoin(roles, " and ").c_str());
+          std::printf(
+              "    %s%s, who manages %s%s\n",
+              c.name().empty() ? c.user_id().c_str() : c.name().c_str(),
+              c.email().empty() ? " (no email on file)"
+                                : absl::StrCat(" <", c.email(), ">").c_str(),
+              absl::StrJoin(roles, " and ").c_str(),
+              c.stands_in_for().empty()
+                  ? ""
+                  : absl::StrCat(" (in place of ", c.stands_in_for(), ", who has left)").c_str());
         }
       }
       PrintAwaiting(o);

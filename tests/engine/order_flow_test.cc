@@ -2779,10 +2779,21 @@ TEST_F(OrderFlowTest, AnOrderNamesItsAccountsOwnerToThoseWhoSeeTheAccount) {
   EXPECT_EQ(now.owner_id(), kAe);
   EXPECT_THAT(reach(kClientUser),
               ElementsAre("ae ae <ae@example.com> order", "ae2 ae2 <> account"));
-  // One who left is no one to reach.
+  // One who left is no one to reach: the nearest active manager above them stands in.
   v1::Command gone;
   gone.mutable_deactivate_user()->set_user_id(kAe);
   Run(kAdmin, gone);
+  ASSERT_OK_AND_ASSIGN(v1::OrderView told, engine_->GetOrder({kClientUser}, order));
+  ASSERT_EQ(told.house_contacts_size(), 2);
+  EXPECT_EQ(told.house_contacts(0).user_id(), kManager);
+  EXPECT_TRUE(told.house_contacts(0).manages_order());
+  EXPECT_EQ(told.house_contacts(0).stands_in_for(), "ae") << "by name";
+  EXPECT_EQ(told.house_contacts(1).user_id(), kAe2);
+  EXPECT_EQ(told.house_contacts(1).stands_in_for(), "");
+  // With no manager above them, no one stands in.
+  v1::Command alone;
+  alone.mutable_set_user_manager()->set_user_id(kAe);
+  Run(kAdmin, alone);
   EXPECT_THAT(reach(kClientUser), ElementsAre("ae2 ae2 <> account"));
 }
 

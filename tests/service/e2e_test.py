@@ -773,6 +773,12 @@ def main():
         expect(gone.returncode == 0 and "sam still owns" in gone.stdout and "clients (" in gone.stdout
                and "spotflow accounts reassign sam USER" in gone.stdout,
                "deactivating an AE says what they still own and how to move it: " + gone.stdout)
+        to_carol = run_cli("order", "show", order, token=tokens["carol"]).stdout
+        expect(re.search(r"\n  to reach us about this order:\n    Mia[^\n]*, who manages this "
+                         r"order and your account \(in place of Sam[^\n]*, who has left\)\n",
+                         to_carol),
+               "once sam has left, a contact's login is told to reach his manager in his "
+               "place:\n" + to_carol)
         ok("user reactivate", "user", "reactivate", "sam")
         shown = run_cli("user", "show", "otto", token=admin).stdout
         expect("(deactivated)" in shown and "order_entry, sales_assistant" in shown
