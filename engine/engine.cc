@@ -405,9 +405,10 @@ class EngineImpl final : public Engine {
       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     order.set_status_title(state_.StatusTitle(order));
     order.set_abandoned(state_.IsAbandoned(order));
-    // To those who see the client (not one the order alone was shared with).
+    // To those who see the client (not one the order alone was shared with), and to whom it
+    // was handed (seed 003's order manager, who calls with the personal manager in mind).
     if (const ClientView* client = state_.FindClient(order.client_id());
-        client != nullptr && state_.CanSee(caller, *client, now)) {
+        client != nullptr && KnowsAccountOwnerLocked(caller, order, *client, now)) {
       order.set_account_owner_id(client->owner_id());
     }
     const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
@@ -522,6 +523,15 @@ class EngineImpl final : public Engine {
   bool HandedOrderOfAnotherAccountLocked(const UserView& caller, const OrderView& order,
                                          const ClientView& client, absl::Time now) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Whether `caller` is told whose account `order` is on (OrderView.account_owner_id, and
+  // ListOrders by it): one who sees its client (`even_deleted`: a deleted one too), or was
+  // handed the order.
+  bool KnowsAccountOwnerLocked(const UserView& caller, const OrderView& order,
+                               const ClientView& client, absl::Time now,
+                               bool even_deleted = false) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return state_.CanSee(caller, client, now, even_deleted) ||
+           HandedOrderOfAnotherAccountLocked(caller, order, client, now);
+  }
   // Clears `user`'s tokens unless `caller` is an administrator or that user.
   void HideTokens(const UserView& caller, UserView* user) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   store::AppendRequest ToAppend(const Decision& decision, const UserView& actor,
@@ -1719,7 +1729,7 @@ absl::StatusOr<ListOrdersResponse> EngineImpl::ListOrders(const Principal& princ
       // Whose account it is, told only of a client the caller sees.
       const ClientView* client = state_.FindClient(order.client_id());
       if (client == nullptr || client->owner_id() != request.account_owner_id ||
-          !state_.CanSee(*caller, *client, now, /*even_deleted=*/true)) {
+          !KnowsAccountOwnerLocked(*caller, order, *client, now, /*even_deleted=*/true)) {
         return true;
       }
     }
@@ -2285,6 +2295,19 @@ absl::StatusOr<ClientView> EngineImpl::GetClient(const Principal& principal,
   const ClientView* client = state_.FindClient(client_id);
   const absl::Time now = clock_->Now();
   if (client == nullptr || !state_.CanSee(*caller, *client, now)) {
+    // One who works an order of it knows the client exists: still NOT_FOUND, as a client beyond
+    // sight is (DESIGN section 5), but told where they meet it, as commands on it are.
+    if (client != nullptr && !client->deleted()) {
+      for (uint64_t position : state_.OrdersOfClient(client->client_id())) {
+        const OrderView& order = state_.OrderCreatedAt(position);
+        if (order.deleted() || !state_.CanSee(*caller, order, now)) continue;
+        const std::string& name = order.key().empty() ? order.order_id() : order.key();
+        return absl::NotFoundError(
+            absl::StrCat("client \"", client_id, "\" is not in your book: you work its order ",
+                         name, " (spotflow order show ", name,
+                         "), but the account itself is its owner's; ask them, or a manager"));
+      }
+    }
     return absl::NotFoundError(
         absl::StrCat("client \"", absl::CHexEscape(client_id), "\" not found"));
   }

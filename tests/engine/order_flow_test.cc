@@ -3412,8 +3412,19 @@ TEST_F(OrderFlowTest, WhoWasHandedAnOrderIsGivenItsClientsContactsWhileItIsOpen)
   ASSERT_THAT(theirs.client_contacts(), SizeIs(1));
   EXPECT_EQ(theirs.client_contacts(0).contact_id(), "carol");
   EXPECT_EQ(theirs.client_contacts(0).phone(), "+1 555 0100");
-  EXPECT_THAT(engine_->GetClient({kAe2}, client_), StatusIs(absl::StatusCode::kNotFound))
+  EXPECT_THAT(engine_->GetClient({kAe2}, client_),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr(absl::StrCat("is not in your book: you work its order ",
+                                              theirs.key(), " (spotflow order show"))))
       << "the contacts, not the client";
+  // Whose account it is, and their orders on it by it (the personal manager's).
+  EXPECT_EQ(theirs.account_owner_id(), kAe);
+  ListOrdersRequest on_account;
+  on_account.account_owner_id = kAe;
+  ASSERT_OK_AND_ASSIGN(ListOrdersResponse listed, engine_->ListOrders({kAe2}, on_account));
+  ASSERT_THAT(listed.orders, SizeIs(1));
+  EXPECT_EQ(listed.orders[0].order_id(), order);
+  EXPECT_EQ(listed.orders[0].account_owner_id(), kAe);
   v1::Command share;
   share.mutable_share_order()->set_order_id(order);
   share.mutable_share_order()->set_user_id("ae3");
@@ -4581,7 +4592,8 @@ TEST_F(OrderFlowTest, StaleEtagIsAbortedAndWritesNothing) {
 }
 
 // Seed 003: the personal manager of a client follows its orders, whichever order manager
-// works them; whose account an order is on is told only to one who sees the account.
+// works them; whose account an order is on is told only to one who sees the account, or was
+// handed the order.
 TEST_F(OrderFlowTest, OrdersAreListedByTheirAccountsOwner) {
   const std::string kept = CreateOrder();
   const std::string handed = CreateOrder();
@@ -4611,9 +4623,10 @@ TEST_F(OrderFlowTest, OrdersAreListedByTheirAccountsOwner) {
   ListOrdersRequest owned_by_ae;
   owned_by_ae.owner_id = kAe;
   EXPECT_THAT(ids(kManager, owned_by_ae), ElementsAre(kept));
-  // ae2 works the handed order, but acme is not theirs to see: not told whose it is.
+  // ae2 works the handed order, though acme is not theirs to see: told whose it is, as they
+  // are told its contacts (seed 003's order manager, beside the personal manager).
   ASSERT_OK(engine_->GetOrder({kAe2}, handed).status());
-  EXPECT_THAT(ids(kAe2, on_aes), ElementsAre());
+  EXPECT_THAT(ids(kAe2, on_aes), ElementsAre(handed));
   ListOrdersRequest on_ae2s;
   on_ae2s.account_owner_id = kAe2;
   EXPECT_THAT(ids(kAe2, on_ae2s), ElementsAre(theirs));
