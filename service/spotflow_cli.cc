@@ -278,9 +278,11 @@ const std::vector<VerbSpec>& Verbs() {
                        "               [--type NAME] [--field NAME=VALUE]...   (another item type than\n"
                        "               production_order; the type's fields: type show NAME)\n"
                        "               [--parent ORDER]   (made for that item, for its client: a\n"
-                       "               request's media insertion; its type lists the types made for it)",
+                       "               request's media insertion; its type lists the types made for it)\n"
+                       "               [--owner USER]   (a manager: whose order it is, when not the\n"
+                       "               account's owner's)",
        0, 0, {"client", "title", "flight", "length", "kind", "instructions", "id", "type", "field",
-              "parent"},
+              "parent", "owner"},
        true},
       {"order show", "ORDER", 1, 1, {}, false},
       {"order history", "ORDER", 1, 1, {}, false},
@@ -992,8 +994,34 @@ class Client {
 
   bool PrintJson(const google::protobuf::Message& message) const {
     if (!json_) return false;
-    std::printf("%s", JsonText(message, /*whitespace=*/true).c_str());
+    std::printf("%s", WithEmptyLists(message, JsonText(message, /*whitespace=*/true)).c_str());
     return true;
+  }
+
+  // A List method's answer (ListOrdersResponse, ...) with its lists printed when empty
+  // too ("orders": []), which protobuf's JSON mapping leaves out: a script reading `.orders[]`
+  // then finds none rather than nothing to read. `text` is JsonText's, with whitespace: an
+  // object opened on the first line and closed on the last, one space a level.
+  static std::string WithEmptyLists(const google::protobuf::Message& message, std::string text) {
+    const google::protobuf::Descriptor* type = message.GetDescriptor();
+    const google::protobuf::Reflection* reflection = message.GetReflection();
+    if (!absl::StartsWith(type->name(), "List") || !absl::EndsWith(type->name(), "Response")) {
+      return text;
+    }
+    std::vector<std::string> empty;
+    for (int i = 0; i < type->field_count(); ++i) {
+      const google::protobuf::FieldDescriptor* field = type->field(i);
+      if (field->is_repeated() && !field->is_map() && reflection->FieldSize(message, field) == 0) {
+        empty.push_back(absl::StrCat(" \"", field->name(), "\": []"));
+      }
+    }
+    if (empty.empty()) return text;
+    const std::string lists = absl::StrJoin(empty, ",\n");
+    if (text == "{}\n" || text == "{}") return absl::StrCat("{\n", lists, "\n}\n");
+    const size_t close = text.rfind("\n}");
+    if (close == std::string::npos) return text;  // Not the shape expected: left as it is.
+    text.insert(close, absl::StrCat(",\n", lists));
+    return text;
   }
 
   // A message in protobuf's JSON mapping, under its fields' names in the .proto. One that will
@@ -2605,6 +2633,7 @@ int Client::Run(const std::string& verb, const Args& args) {
       Usage(absl::StrCat("missing --client: type ", type_said, " is made on a client's account"));
     }
     o->set_client_id(args.Get("client"));
+    o->set_owner_id(args.Get("owner"));
     o->set_title(Required(args, "title"));
     o->set_instructions(args.Get("instructions"));
     const std::string kind = args.Get("kind", "production");

@@ -2804,10 +2804,10 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   if (owner.empty()) owner = client != nullptr ? client->owner_id() : actor_.user_id();
   if (client != nullptr && owner != client->owner_id() && !IsSystem() &&
       ScopeOf(v1::ORDER_MANAGE) != v1::ALL) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("an order for client \"", client->client_id(), "\" belongs to its owner \"",
-                     client->owner_id(), "\"; leave owner_id out, or ask a manager to make \"",
-                     owner, "\" its owner"));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "an order for client \"", client->client_id(), "\" belongs to its owner \"",
+        client->owner_id(), "\"; leave owner_id (--owner) out, or ask a manager to make \"", owner,
+        "\" its owner"));
   }
   if (const v1::UserView* holder = state_.FindUser(owner);
       client != nullptr && owner == client->owner_id() && holder != nullptr && !holder->active()) {

@@ -3442,7 +3442,7 @@ TEST_F(OrderFlowTest, WhoWasHandedAnOrderIsGivenItsClientsContactsWhileItIsOpen)
   own.mutable_create_order()->set_owner_id(kOrderEntry);
   EXPECT_THAT(Reject(kOrderEntry, own),
               StatusIs(absl::StatusCode::kPermissionDenied,
-                       HasSubstr("belongs to its owner \"ae\"; leave owner_id out")));
+                       HasSubstr("belongs to its owner \"ae\"; leave owner_id (--owner) out")));
   own.mutable_create_order()->set_owner_id(kAe2);  // Nor hands one to another AE.
   EXPECT_THAT(Reject(kAssistant, own), StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_EQ(Run(kManager, own).id().empty(), false) << "a manager may";

@@ -288,6 +288,14 @@ def main():
                          reviews, re.M) is not None,
                "order history tells in words, in time order, who approved each revision:\n"
                + reviews)
+        # An empty page lists none, not nothing (a script's `.orders[]` reads no order).
+        empty_page = run_cli("--json", "order", "list", "--client", "acme", "--status",
+                             "spot_approved", "--owner", "otto")
+        listed = run_cli("--json", "order", "list", "--client", "acme")
+        expect(empty_page.returncode == 0 and json.loads(empty_page.stdout) == {"orders": []}
+               and listed.returncode == 0 and len(json.loads(listed.stdout)["orders"]) > 0,
+               "order list --json of no order prints an empty list: " + empty_page.stdout
+               + empty_page.stderr)
         by_key = run_cli("--json", "order", "show", created.key)
         expect(by_key.returncode == 0 and json.loads(by_key.stdout)["order_id"] == order,
                "spotflow order show finds an order by its key (%s)" % created.key)
@@ -582,6 +590,20 @@ def main():
         again = api.order("winter-again", sam)
         expect(again.title == "Holiday hours :10" and again.flight_start.year == 2099,
                "the reused order starts like its source, on the new flight")
+        # Whose order it is, when not the account's owner's: a manager's to say (--owner).
+        before = api.head(admin)
+        not_sams = run_cli("order", "create", "--title", "For Ann", "--client", "acme",
+                           "--flight", "2099-11-01..2099-11-30", "--owner", "ann", token=sam)
+        expect(not_sams.returncode == 1 and "PERMISSION_DENIED" in not_sams.stderr
+               and "leave owner_id (--owner) out" in not_sams.stderr
+               and api.head(admin) == before,
+               "an AE may not make another the owner of an order on their account, writing "
+               "nothing: " + not_sams.stderr)
+        ok("a manager makes another the order's owner", "order", "create", "--title", "For Ann",
+           "--client", "acme", "--flight", "2099-11-01..2099-11-30", "--owner", "ann", "--id",
+           "for-ann", token=mia)
+        expect(api.order("for-ann", mia).owner_id == "ann", "order create --owner sets the owner")
+        ok("and deletes it again", "delete", "for-ann", "--yes", token=mia)
         reused = run_cli("order", "show", "winter-again", token=sam).stdout
         expect(", reusing order %s\n" % holiday_key in reused,
                "order show names the source by its key:\n" + reused)
