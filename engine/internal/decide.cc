@@ -276,20 +276,28 @@ class Decider {
     if (!client_id.empty()) AlsoInTurnOf(ClientStream(client_id));
   }
   // Whether `user` stands on `order`'s account `client`: holds it (owns it, or it is shared
-  // with them), or owns the order and got it (handed over, or made by a manager for them)
-  // after the account last changed hands (seed 003's order manager). An old owner whose
-  // account moved since does not: ReassignAccounts moves open orders only.
-  // The decision rests on the account (its owner and shares, when it last changed hands).
+  // with them), or owns the order and the account has not moved away from them since they got
+  // it (handed over, or made by a manager for them: seed 003's order manager, who works on
+  // when the personal manager changes). An old owner whose account moved since does not:
+  // ReassignAccounts moves open orders only. As GetOrder gives the order's contacts.
+  // The decision rests on the account (its owner and shares, its moves).
   bool StandsOnAccount(const v1::UserView& user, const v1::OrderView& order,
                        const v1::ClientView& client) {
     Read(ClientStream(client.client_id()), client.version());
+    return StandsOn(user, order, client);
+  }
+  // StandsOnAccount without reading the account (for naming whom to ask).
+  bool StandsOn(const v1::UserView& user, const v1::OrderView& order,
+                const v1::ClientView& client) const {
     if (state_.Reaches(user, v1::OWN, client, now_)) return true;
     if (order.owner_id() != user.user_id()) return false;
     const uint64_t had_since = order.owner_history().empty()
                                    ? order.created_position()
                                    : order.owner_history().rbegin()->position();
-    return client.owner_history().empty() ||
-           client.owner_history().rbegin()->position() < had_since;
+    return std::none_of(client.owner_history().begin(), client.owner_history().end(),
+                        [&](const v1::OwnerChange& move) {
+                          return move.position() > had_since && move.old_owner() == user.user_id();
+                        });
   }
   // Ends the order shares `user_id` passed on through their share of `client` (ShareOrder),
   // their own share of an order so taken too, as that account share ends or gets an end date.
@@ -450,15 +458,29 @@ class Decider {
     if (order != nullptr && client == nullptr) client = state_.FindClient(order->client_id());
     const bool client_made = client != nullptr && client->version() != 0;
     const auto reaches = [&](const v1::UserView& user) {
-      if (order_made) return state_.Allows(user, privilege, *order, now_);
-      if (client_made) return state_.Allows(user, privilege, *client, now_);
-      return state_.ScopeOf(user, privilege) == v1::ALL;
+      if (state_.ScopeOf(user, privilege) == v1::ALL) return true;
+      if (order_made) {
+        // Deleting also takes standing on the account (DeleteOrder): not an old owner's.
+        return state_.Allows(user, privilege, *order, now_) &&
+               (privilege != v1::ORDER_DELETE || client == nullptr ||
+                StandsOn(user, *order, *client));
+      }
+      return client_made && state_.Allows(user, privilege, *client, now_);
+    };
+    // Named only among those the actor may know of: who may do it anywhere, their manager, the
+    // order's own people (GetOrder names them), and, on an account the actor sees, its owner
+    // and those it is shared with. Not the owner of an account the order alone reaches them
+    // through (GetOrder keeps account_owner_id from them).
+    const bool sees_client = client_made && state_.CanSee(actor_, *client, now_);
+    const auto known = [&](const v1::UserView& user) {
+      return state_.ScopeOf(user, privilege) == v1::ALL || user.user_id() == actor_.manager_id() ||
+             sees_client || (order_made && NamesUser(*order, user.user_id()));
     };
     std::vector<std::string> may;
     for (const auto& [id, user] : state_.users()) {
       if (id == actor_.user_id() || !user.active() || !user.client_id().empty()) continue;
       if (!HoldsOneOf(user, roles)) continue;
-      if (reaches(user)) may.push_back(id);
+      if (reaches(user) && known(user)) may.push_back(id);
     }
     std::sort(may.begin(), may.end());  // The same refusal reads the same every time.
     std::vector<std::string> named;

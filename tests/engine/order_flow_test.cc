@@ -2827,6 +2827,22 @@ TEST_F(OrderFlowTest, RefusalsSayWhatToDoNext) {
   EXPECT_THAT(Reject(kAssistant, Approve(order, "script", 1)),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("; ask one who may do it: ae (its owner) or manager")));
+  // Named only among those the refused may know of: handed to ae2 and shared on with an
+  // assistant, the order reaches them without its account, whose owner is not named.
+  v1::Command hand;
+  hand.mutable_reassign_orders()->add_order_ids(order);
+  hand.mutable_reassign_orders()->set_to_owner(kAe2);
+  Run(kManager, hand);
+  AddUser("asst2", engine::kSalesAssistant);
+  v1::Command share;
+  share.mutable_share_order()->set_order_id(order);
+  share.mutable_share_order()->set_user_id("asst2");
+  Run(kAe2, share);
+  EXPECT_THAT(Reject("asst2", Approve(order, "script", 1)),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("; ask one who may do it: ae2 (its owner) or manager"),
+                             Not(HasSubstr("account's owner")), Not(HasSubstr(" ae,")),
+                             Not(HasSubstr(" ae ")))));
   v1::Command role;
   *role.mutable_define_role()->mutable_definition() = RoleDefinition(engine::kProducer);
   EXPECT_THAT(Reject(kManager, role), StatusIs(absl::StatusCode::kPermissionDenied,
@@ -3460,6 +3476,8 @@ TEST_F(OrderFlowTest, WhoWasHandedAnOrderIsGivenItsClientsContactsWhileItIsOpen)
   Run(kManager, away);
   EXPECT_THAT(Order(order, kAe2).client_contacts(), SizeIs(1))
       << "the account moved between others: whom an order was handed to still calls about it";
+  Run(kAe2, OrderOnly(order, "archive"));
+  Run(kAe2, OrderOnly(order, "restore"));  // Still standing on the account, as they did.
   EXPECT_THAT(Reject(kAe, OrderOnly(kept, "restore")),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        AllOf(HasSubstr("no longer holds its client"), HasSubstr("now \"ae3\"'s"))));
