@@ -3464,28 +3464,32 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.mutable_remove_contact()->set_client_id(rest(1, "the client id"));
     request.mutable_remove_contact()->set_contact_id(rest(2, "the contact id"));
     // A contact with a login takes the login with it, which only an administrator brings
-    // back: the server is asked first (a dry run) whether a user's record would change.
-    if (!args.Has("yes") && !args.Has("dry-run")) {
-      v1::RemoveContactRequest preview = request;
-      preview.set_validate_only(true);
-      v1::CommandResult would;
-      grpc::Status status = clients_->RemoveContact(Context().get(), preview, &would);
-      if (!status.ok()) return Report(status);
-      std::vector<std::string> logins;
-      for (const v1::StreamEtag& written : would.streams()) {
-        if (absl::StartsWith(written.stream_id(), "user-")) {
-          logins.push_back(written.stream_id().substr(5));
-        }
+    // back: the server refuses until told so (end_login), writing nothing; then the person is
+    // asked (a script says --yes), and the removal sent again, saying so.
+    request.mutable_remove_contact()->set_end_login(args.Has("yes") || args.Has("dry-run"));
+    return Change(request, args, [&](auto* c, auto& q, auto* out) {
+      grpc::Status status = clients_->RemoveContact(c, q, out);
+      if (status.error_code() != grpc::StatusCode::FAILED_PRECONDITION ||
+          q.remove_contact().end_login() ||
+          !absl::StrContains(status.error_message(), "(end_login;")) {
+        return status;
       }
-      if (!logins.empty() &&
-          !Confirmed(args, absl::StrCat("Removing contact ", request.remove_contact().contact_id()),
-                     absl::StrCat("deactivates the login ", absl::StrJoin(logins, ", "),
+      const std::string& said = status.error_message();
+      const size_t login = said.find("has the login ");
+      const size_t which = said.find(", which ends");
+      const std::string logins =
+          login == std::string::npos || which == std::string::npos
+              ? std::string("its login")
+              : absl::StrCat("the login ", said.substr(login + 14, which - login - 14));
+      if (!Confirmed(args, absl::StrCat("Removing contact ", q.remove_contact().contact_id()),
+                     absl::StrCat("deactivates ", logins,
                                   ", which only an administrator can reactivate"))) {
-        return 1;
+        std::exit(1);
       }
-    }
-    return Change(request, args,
-                  [&](auto* c, auto& q, auto* out) { return clients_->RemoveContact(c, q, out); });
+      auto again = q;
+      again.mutable_remove_contact()->set_end_login(true);
+      return clients_->RemoveContact(Context().get(), again, out);
+    });
   }
   if (verb == "accounts" && sub == "reassign") {
     v1::ReassignAccountsRequest request;

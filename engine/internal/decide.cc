@@ -2246,6 +2246,26 @@ absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
       }
     }
   }
+  // A login ends with its contact, and only an administrator brings it back: said by the
+  // caller, not found afterwards. (Logins are made in the directory's turn, which this takes.)
+  if (!c.end_login()) {
+    std::vector<std::string> logins;
+    for (const auto& [id, user] : state_.users()) {
+      if (user.active() && user.client_id() == client->client_id() &&
+          user.contact_id() == c.contact_id()) {
+        logins.push_back(id);
+      }
+    }
+    if (!logins.empty()) {
+      std::sort(logins.begin(), logins.end());
+      return absl::FailedPreconditionError(absl::StrCat(
+          "contact \"", c.contact_id(), "\" of client \"", client->client_id(), "\" has the login ",
+          absl::StrJoin(logins, ", "),
+          ", which ends with the contact (deactivated; only an administrator reactivates it): "
+          "say so to go ahead (end_login; spotflow contact remove ",
+          client->client_id(), " ", c.contact_id(), " --yes)"));
+    }
+  }
   const std::string stream = ClientStream(client->client_id());
   v1::ContactRemoved* e = Emit(stream, client->version()).mutable_contact_removed();
   e->set_client_id(client->client_id());

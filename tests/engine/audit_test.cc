@@ -543,6 +543,7 @@ TEST_F(AuditTest, HistoryNamesKeyedRecordsByTheirKey) {
   v1::Command remove;
   remove.mutable_remove_contact()->set_client_id(client_);
   remove.mutable_remove_contact()->set_contact_id("carol");
+  remove.mutable_remove_contact()->set_end_login(true);
   Run(kAe, remove);
   ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> history,
                        engine_->ClientHistory({kAuditor}, client_));

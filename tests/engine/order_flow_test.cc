@@ -4411,6 +4411,13 @@ TEST_F(OrderFlowTest, AClientContactsLoginHoldsOnlyClientRolesAndEndsWithItsCont
   v1::Command remove;
   remove.mutable_remove_contact()->set_client_id(client_);
   remove.mutable_remove_contact()->set_contact_id("carol");
+  // Not unless the caller says the login ends too: refused, writing nothing.
+  EXPECT_THAT(Reject(kAe, remove),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr(absl::StrCat("has the login ", kClientUser,
+                                                    ", which ends with the contact")),
+                             HasSubstr("(end_login; spotflow contact remove"))));
+  remove.mutable_remove_contact()->set_end_login(true);
   v1::CommandResult removed = Run(kAe, remove);
   EXPECT_THAT(removed.streams(), SizeIs(2)) << "the client and the login";
   EXPECT_THAT(engine_->GetOrder({kClientUser}, order),
@@ -4431,6 +4438,7 @@ TEST_F(OrderFlowTest, AnswersComeFromContactsOnRecordAndLoginsEndWithTheirClient
   v1::Command remove;
   remove.mutable_remove_contact()->set_client_id(client_);
   remove.mutable_remove_contact()->set_contact_id("carol");
+  remove.mutable_remove_contact()->set_end_login(true);
   // The script waits for carol's answer: removing her would leave it waiting for no one.
   EXPECT_THAT(Reject(kAe, remove),
               StatusIs(absl::StatusCode::kFailedPrecondition,

@@ -206,6 +206,7 @@ class PrivilegeTableTest : public ::spotflow::testing::EngineTest,
         v1::Command remove;
         remove.mutable_remove_contact()->set_client_id(target_client);
         remove.mutable_remove_contact()->set_contact_id(contact);
+        remove.mutable_remove_contact()->set_end_login(true);  // Its login, if any, with it.
         return Execute(user, remove);
       }
       case Row::kReassign: {
