@@ -2103,8 +2103,12 @@ absl::Status Decider::AddContact(const v1::AddContact& c) {
   RETURN_IF_ERROR(ValidateContact(c.contact()));
   // The same person twice (a command run again without a request id) would leave two to
   // forward to, one of them never answering: the same name (as client names compare) and the
-  // same email and phone, or none. A namesake with an email or phone of their own is another.
+  // same email and phone, or none. A namesake with an email or phone of their own is another;
+  // so is a removed contact brought back under their own id (their history names them).
+  const auto& gone = client->removed_contact_ids();
+  const bool back = std::find(gone.begin(), gone.end(), c.contact().contact_id()) != gone.end();
   for (const v1::Contact& known : client->contacts()) {
+    if (back) break;
     if (NameKey(known.name()) == NameKey(c.contact().name()) &&
         absl::EqualsIgnoreCase(known.email(), c.contact().email()) &&
         known.phone() == c.contact().phone()) {
