@@ -1437,19 +1437,32 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
   if (!caller->client_id().empty()) {
     for (const std::string* id :
          {&order->owner_id(), client == nullptr ? nullptr : &client->owner_id()}) {
+      const bool of_order = id == &order->owner_id();
       const UserView* user = id == nullptr ? nullptr : state_.FindUser(*id);
-      // One who left is stood in for by the nearest active manager above them, who hands on
-      // what they held; with none, no one is named. (Bounded: a chain of managers is short.)
+      // One who left is stood in for by the nearest active manager above them whose privilege
+      // reaches what they held (the order, to manage; the account, to manage), who hands it
+      // on; with none, no one is named. (Bounded: a chain of managers is short.)
       std::string left;
-      for (int up = 0; user != nullptr && !user->active() && up < 16; ++up) {
-        if (left.empty())
-          left = user->display_name().empty() ? user->user_id() : user->display_name();
-        user = user->manager_id().empty() ? nullptr : state_.FindUser(user->manager_id());
+      const auto stands_in = [&](const UserView& above) {
+        return above.active() && (of_order ? state_.Allows(above, v1::ORDER_MANAGE, *order, now)
+                                           : state_.Allows(above, v1::CLIENT_MANAGE, *client, now));
+      };
+      if (user != nullptr && !user->active()) {
+        left = user->display_name().empty() ? user->user_id() : user->display_name();
+        for (int up = 0; user != nullptr && (up == 0 || !stands_in(*user)) && up < 16; ++up) {
+          user = user->manager_id().empty() ? nullptr : state_.FindUser(user->manager_id());
+        }
+        if (user != nullptr && !stands_in(*user)) user = nullptr;
       }
       if (user == nullptr || !user->active()) continue;
+      // One row a person and a standing: who stands in for another is told apart from what
+      // they hold themselves ("mia, who manages your account" and "mia, who manages this
+      // order in place of sam").
       v1::HouseContact* reach = nullptr;
       for (v1::HouseContact& already : *shown.mutable_house_contacts()) {
-        if (already.user_id() == user->user_id()) reach = &already;
+        if (already.user_id() == user->user_id() && already.stands_in_for() == left) {
+          reach = &already;
+        }
       }
       if (reach == nullptr) {
         reach = shown.add_house_contacts();
@@ -1457,8 +1470,8 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
         reach->set_name(user->display_name());
         reach->set_email(user->email());
       }
-      if (!left.empty()) reach->set_stands_in_for(left);
-      if (id == &order->owner_id()) {
+      reach->set_stands_in_for(left);
+      if (of_order) {
         reach->set_manages_order(true);
       } else {
         reach->set_manages_account(true);

@@ -2780,6 +2780,10 @@ TEST_F(OrderFlowTest, AnOrderNamesItsAccountsOwnerToThoseWhoSeeTheAccount) {
   EXPECT_THAT(reach(kClientUser),
               ElementsAre("ae ae <ae@example.com> order", "ae2 ae2 <> account"));
   // One who left is no one to reach: the nearest active manager above them stands in.
+  v1::Command named;
+  named.mutable_update_user()->set_user_id(kAe);
+  named.mutable_update_user()->set_display_name("Ann Exec");
+  Run(kAdmin, named);
   v1::Command gone;
   gone.mutable_deactivate_user()->set_user_id(kAe);
   Run(kAdmin, gone);
@@ -2787,7 +2791,7 @@ TEST_F(OrderFlowTest, AnOrderNamesItsAccountsOwnerToThoseWhoSeeTheAccount) {
   ASSERT_EQ(told.house_contacts_size(), 2);
   EXPECT_EQ(told.house_contacts(0).user_id(), kManager);
   EXPECT_TRUE(told.house_contacts(0).manages_order());
-  EXPECT_EQ(told.house_contacts(0).stands_in_for(), "ae") << "by name";
+  EXPECT_EQ(told.house_contacts(0).stands_in_for(), "Ann Exec") << "by name";
   EXPECT_EQ(told.house_contacts(1).user_id(), kAe2);
   EXPECT_EQ(told.house_contacts(1).stands_in_for(), "");
   // With no manager above them, no one stands in.
