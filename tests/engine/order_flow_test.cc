@@ -1894,6 +1894,29 @@ TEST_F(OrderFlowTest, ArchiveRestoreAndReuseTheApprovedSpot) {
               StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
+// A reused spot is still who recorded it, and its approval whose it was: a producer's spot an
+// AE approved, reused by a manager, names the producer and the AE, and the manager apart.
+TEST_F(OrderFlowTest, AReusedSpotNamesWhoRecordedAndWhoApprovedIt) {
+  const std::string order = CreateOrder();
+  Run(kProducer, Script(order, "Draft"));
+  Run(kAe, Approve(order, "script", 1));
+  Run(kProducer, Spot(order, "s3://spot/a"));
+  Run(kAe, Approve(order, "spot", 1));
+  Run(kAe, OrderOnly(order, "archive"));
+  v1::Command reuse;
+  reuse.mutable_reuse_order()->set_source_order_id(order);
+  *reuse.mutable_reuse_order()->mutable_flight_start() = MakeDate(2027, 3, 1);
+  *reuse.mutable_reuse_order()->mutable_flight_end() = MakeDate(2027, 3, 31);
+  const v1::OrderView copy = Order(Run(kManager, reuse).id());
+  ASSERT_THAT(copy.spots(), SizeIs(1));
+  EXPECT_EQ(copy.spots(0).author(), kProducer);
+  EXPECT_EQ(copy.spots(0).reused_by(), kManager);
+  EXPECT_THAT(copy.spots(0).reviews(0).comment(),
+              ::testing::StartsWith(absl::StrCat("approved by ", kAe, " as spot revision 1")));
+  ASSERT_OK_AND_ASSIGN(Engine::ReplayCheck check, engine_->CheckReplay({kAuditor}, nullptr));
+  EXPECT_EQ(check.live_digest, check.rebuilt_digest);
+}
+
 TEST_F(OrderFlowTest, AReuseGivesTheFieldsItsTypeHasComeToRequire) {
   const std::string order = CreateOrder(kAe, v1::PROVIDED);
   v1::Command station;
