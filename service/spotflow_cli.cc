@@ -3016,9 +3016,12 @@ int Client::Run(const std::string& verb, const Args& args) {
     std::vector<const v1::OwnerStats*> books;
     for (const v1::OwnerStats& o : rows) books.push_back(&o);
     if (rows.size() > 1) books.push_back(&stats.team());
-    const auto book_of = [](const v1::OwnerStats& o) -> std::string {
+    // The total row: the team's book by owners; by assignees, all of them (among whom may be
+    // those on no team).
+    const auto book_of = [per_assignee](const v1::OwnerStats& o) -> std::string {
       if (o.unassigned()) return "(no one)";
-      return o.user_id().empty() ? "(team)" : o.user_id();
+      if (!o.user_id().empty()) return o.user_id();
+      return per_assignee ? "(all)" : "(team)";
     };
     const char* book_column = per_assignee ? "ASSIGNED TO" : "OWNER";
     for (const v1::OwnerStats* o : books) {

@@ -498,6 +498,15 @@ class Decider {
                                : order_made     ? "its account's owner"
                                                 : "the account's owner");
     }
+    // Then the manager of whose record it is: the team it is on, before other teams' managers.
+    const std::string& holder = order_made    ? order->owner_id()
+                                : client_made ? client->owner_id()
+                                              : "";
+    if (const v1::UserView* held_by = holder.empty() ? nullptr : state_.FindUser(holder);
+        held_by != nullptr && held_by->user_id() != actor_.user_id() &&
+        held_by->manager_id() != actor_.manager_id()) {
+      name(held_by->manager_id(), absl::StrCat(holder, "'s manager"));
+    }
     const std::string& manager = actor_.manager_id();
     if (named.empty() && !manager.empty() && std::binary_search(may.begin(), may.end(), manager)) {
       return absl::StrCat("ask your manager (", manager, ") to do it");
@@ -2850,10 +2859,10 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   if (owner.empty()) owner = client != nullptr ? client->owner_id() : actor_.user_id();
   if (client != nullptr && owner != client->owner_id() && !IsSystem() &&
       ScopeOf(v1::ORDER_MANAGE) != v1::ALL) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "an order for client \"", client->client_id(), "\" belongs to its owner \"",
-        client->owner_id(), "\"; leave owner_id (--owner) out, or ask a manager to make \"", owner,
-        "\" its owner"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("an order for client \"", client->client_id(), "\" belongs to its owner \"",
+                     client->owner_id(), "\"; leave owner_id (--owner) out, or, to make \"", owner,
+                     "\" its owner, ", WhomToAsk(v1::ORDER_MANAGE)));
   }
   if (const v1::UserView* holder = state_.FindUser(owner);
       client != nullptr && owner == client->owner_id() && holder != nullptr && !holder->active()) {

@@ -2853,7 +2853,8 @@ TEST_F(OrderFlowTest, RefusalsSayWhatToDoNext) {
   Run(kProducer, Script(order, "Draft"));
   EXPECT_THAT(Reject(kAssistant, Approve(order, "script", 1)),
               StatusIs(absl::StatusCode::kPermissionDenied,
-                       HasSubstr("; ask one who may do it: ae (its owner) or manager")));
+                       HasSubstr("; ask one who may do it: ae (its owner) or manager (ae's "
+                                 "manager)")));
   // Named only among those the refused may know of: handed to ae2 and shared on with an
   // assistant, the order reaches them without its account, whose owner is not named.
   v1::Command hand;

@@ -1818,11 +1818,11 @@ def main():
                       if re.match(r"\S", line)]
         expect(board.returncode == 0 and re.search(r"\nASSIGNED TO +OPEN +SET ASIDE +ENDED IN",
                                                    board.stdout)
-               and "ann" in board_rows and "(no one)" in board_rows and "(team)" in board_rows
+               and "ann" in board_rows and "(no one)" in board_rows and "(all)" in board_rows
                and board_rows.index("ann") < board_rows.index("(no one)")
-               < board_rows.index("(team)"),
+               < board_rows.index("(all)"),
                "order stats --per-assignee gives each assignee's book, then the unassigned "
-               "orders', then the team's:\n" + board.stdout + board.stderr)
+               "orders', then all of them:\n" + board.stdout + board.stderr)
         typed_report = run_cli("order", "stats", "--type", "media_request", token=mia)
         expect(typed_report.returncode == 0 and typed_report.stdout.startswith("1 order ("),
                "order stats --type counts that type's orders: " + typed_report.stdout
