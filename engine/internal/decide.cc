@@ -419,8 +419,8 @@ class Decider {
   // reaches it.
   absl::Status Denied(v1::Privilege privilege, absl::string_view what,
                       const google::protobuf::RepeatedPtrField<std::string>& roles = {},
-                      const v1::OrderView* order = nullptr,
-                      const v1::ClientView* client = nullptr) const {
+                      const v1::OrderView* order = nullptr, const v1::ClientView* client = nullptr,
+                      const std::string& whom = "") const {
     if (!actor_.client_id().empty()) {
       // A client's login is told whom to ask, not how the house's privileges work: submitting
       // requests is a role its account's owner can have it given; the rest is the house's.
@@ -442,7 +442,7 @@ class Decider {
             ? ", which none of their roles grants"
             : absl::StrCat(", and theirs (", absl::AsciiStrToLower(v1::Scope_Name(scope)),
                            ") does not"),
-        "; ", WhomToAsk(privilege, roles, order, client)));
+        "; ", whom.empty() ? WhomToAsk(privilege, roles, order, client) : whom));
   }
   // Whom a refused user should ask, among the others whose privilege reaches the record (the
   // order or client refused; without one, those who may do it anywhere): the record's own
@@ -3843,11 +3843,25 @@ absl::Status Decider::RequireMaySetBudgetOf(const std::string& member, const std
   } else if (scope == v1::TEAM && state_.Manages(actor_, member)) {
     return absl::OkStatus();
   }
+  // Whom to ask: the member's manager, whose team the member is on (seed 002's sales team
+  // manager, who sets the targets the team is measured against), when their privilege reaches
+  // them; else those who may anywhere.
+  std::string whom;
+  if (const v1::UserView* of = state_.FindUser(member);
+      of != nullptr && !of->manager_id().empty()) {
+    const v1::UserView* manager = state_.FindUser(of->manager_id());
+    if (manager != nullptr && manager->active() && manager->user_id() != actor_.user_id() &&
+        state_.ScopeOf(*manager, v1::BUDGET_MANAGE) != v1::SCOPE_UNSPECIFIED &&
+        state_.ScopeOf(*manager, v1::BUDGET_MANAGE) != v1::OWN) {
+      whom = absl::StrCat("ask ", manager->user_id(), " (", member, "'s manager) to do it");
+    }
+  }
   return Denied(v1::BUDGET_MANAGE,
                 absl::StrCat(what, scope == v1::TEAM  ? absl::StrCat(" (user \"", member,
                                                                      "\" is not in their team)")
                                    : scope == v1::OWN ? " (their scope reaches their own goals)"
-                                                      : ""));
+                                                      : ""),
+                {}, nullptr, nullptr, whom);
 }
 
 absl::StatusOr<const v1::Budget*> Decider::LoadBudgetToManage(const std::string& id,

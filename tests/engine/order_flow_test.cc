@@ -485,6 +485,12 @@ TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
   };
   EXPECT_THAT(Reject(kAe, set),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("that needs BUDGET_MANAGE")));
+  // Whom to ask: the member's manager, whose team they are on, not the caller's.
+  AddUser("lead2", engine::kSalesManager);
+  AddUser("ae4", engine::kAccountExecutive, "lead2");
+  EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_user_id("ae4"); })),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("; ask lead2 (ae4's manager) to do it")));
   EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_user_id(kAe2); })),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("set a budget for user \"ae2\" (user \"ae2\" is not in their "
