@@ -883,9 +883,10 @@ class Decider {
     }
     return absl::OkStatus();
   }
-  // Deactivates, in this decision, the active logins of `client_id`'s contact `contact_id` (of
-  // all its contacts when empty), in user-id order.
-  void DeactivateLogins(const std::string& client_id, const std::string& contact_id) {
+  // The active logins of `client_id`'s contact `contact_id` (of all its contacts when empty), in
+  // user-id order.
+  std::vector<const v1::UserView*> ActiveLogins(const std::string& client_id,
+                                                const std::string& contact_id) const {
     std::vector<const v1::UserView*> logins;
     for (const auto& [id, user] : state_.users()) {
       if (user.active() && user.client_id() == client_id &&
@@ -896,7 +897,12 @@ class Decider {
     std::sort(logins.begin(), logins.end(), [](const v1::UserView* a, const v1::UserView* b) {
       return a->user_id() < b->user_id();
     });
-    for (const v1::UserView* login : logins) {
+    return logins;
+  }
+  // Deactivates, in this decision, the active logins of `client_id`'s contact `contact_id` (of
+  // all its contacts when empty), in user-id order.
+  void DeactivateLogins(const std::string& client_id, const std::string& contact_id) {
+    for (const v1::UserView* login : ActiveLogins(client_id, contact_id)) {
       AlsoInTurnOf(UserStream(login->user_id()));  // A token issued meanwhile is waited for.
       Emit(UserStream(login->user_id()), login->version())
           .mutable_user_deactivated()
@@ -2263,14 +2269,10 @@ absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
   // caller, not found afterwards. (Logins are made in the directory's turn, which this takes.)
   if (!c.end_login()) {
     std::vector<std::string> logins;
-    for (const auto& [id, user] : state_.users()) {
-      if (user.active() && user.client_id() == client->client_id() &&
-          user.contact_id() == c.contact_id()) {
-        logins.push_back(id);
-      }
+    for (const v1::UserView* login : ActiveLogins(client->client_id(), c.contact_id())) {
+      logins.push_back(login->user_id());
     }
     if (!logins.empty()) {
-      std::sort(logins.begin(), logins.end());
       return absl::FailedPreconditionError(absl::StrCat(
           "contact \"", c.contact_id(), "\" of client \"", client->client_id(), "\" has the login ",
           absl::StrJoin(logins, ", "),
