@@ -1449,10 +1449,15 @@ absl::StatusOr<OrderView> EngineImpl::GetOrder(const Principal& principal,
       };
       if (user != nullptr && !user->active()) {
         left = user->display_name().empty() ? user->user_id() : user->display_name();
-        for (int up = 0; user != nullptr && (up == 0 || !stands_in(*user)) && up < 16; ++up) {
-          user = user->manager_id().empty() ? nullptr : state_.FindUser(user->manager_id());
+        const UserView* above = user;
+        user = nullptr;
+        for (int up = 0; up < 16 && above != nullptr && !above->manager_id().empty(); ++up) {
+          above = state_.FindUser(above->manager_id());
+          if (above != nullptr && stands_in(*above)) {
+            user = above;
+            break;
+          }
         }
-        if (user != nullptr && !stands_in(*user)) user = nullptr;
       }
       if (user == nullptr || !user->active()) continue;
       // One row a person and a standing: who stands in for another is told apart from what
