@@ -25,6 +25,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -3477,13 +3478,16 @@ int Client::Run(const std::string& verb, const Args& args) {
           !absl::StrContains(status.error_message(), "(end_login;")) {
         return status;
       }
+      // The logins, as the refusal names them ("... has the login carol, which ends ...").
+      constexpr std::string_view kHas = "has the login ";
       const std::string& said = status.error_message();
-      const size_t login = said.find("has the login ");
+      const size_t login = said.find(kHas);
       const size_t which = said.find(", which ends");
       const std::string logins =
-          login == std::string::npos || which == std::string::npos
+          login == std::string::npos || which == std::string::npos || which < login
               ? std::string("its login")
-              : absl::StrCat("the login ", said.substr(login + 14, which - login - 14));
+              : absl::StrCat("the login ",
+                             said.substr(login + kHas.size(), which - login - kHas.size()));
       if (!Confirmed(args, absl::StrCat("Removing contact ", q.remove_contact().contact_id()),
                      absl::StrCat("deactivates ", logins,
                                   ", which only an administrator can reactivate"))) {
