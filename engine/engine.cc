@@ -2315,16 +2315,14 @@ absl::StatusOr<ClientView> EngineImpl::GetClient(const Principal& principal,
   if (client == nullptr || !state_.CanSee(*caller, *client, now)) {
     // One who works an order of it knows the client exists: still NOT_FOUND, as a client beyond
     // sight is (DESIGN section 5), but told where they meet it, as commands on it are.
-    if (client != nullptr && !client->deleted()) {
-      for (uint64_t position : state_.OrdersOfClient(client->client_id())) {
-        const OrderView& order = state_.OrderCreatedAt(position);
-        if (order.deleted() || !state_.CanSee(*caller, order, now)) continue;
-        const std::string& name = order.key().empty() ? order.order_id() : order.key();
-        return absl::NotFoundError(
-            absl::StrCat("client \"", client_id, "\" is not in your book: you work its order ",
-                         name, " (spotflow order show ", name,
-                         "), but the account itself is its owner's; ask them, or a manager"));
-      }
+    if (const OrderView* order = client == nullptr || client->deleted()
+                                     ? nullptr
+                                     : state_.AnOrderSeenBy(*caller, client->client_id(), now)) {
+      const std::string& name = order->key().empty() ? order->order_id() : order->key();
+      return absl::NotFoundError(
+          absl::StrCat("client \"", client_id, "\" is not in your book: you work its order ", name,
+                       " (spotflow order show ", name,
+                       "), but the account itself is its owner's; ask them, or a manager"));
     }
     return absl::NotFoundError(
         absl::StrCat("client \"", absl::CHexEscape(client_id), "\" not found"));

@@ -691,15 +691,14 @@ class Decider {
         (!IsSystem() && !state_.CanSee(actor_, *client, now_))) {
       // One who works an order of it (shared, or its manager) knows the client exists: still
       // NOT_FOUND, as a client beyond sight is (DESIGN section 5), but told why.
-      if (client != nullptr && !client->deleted()) {
-        for (uint64_t position : state_.OrdersOfClient(client->client_id())) {
-          const v1::OrderView& order = state_.OrderCreatedAt(position);
-          if (order.deleted() || !state_.CanSee(actor_, order, now_)) continue;
-          return absl::NotFoundError(absl::StrCat(
-              "client \"", id, "\" is not in your book: you work its order ", Name(order),
-              ", but the account itself (its details and contacts) is its owner's to change; "
-              "ask them, or a manager"));
-        }
+      if (const v1::OrderView* order =
+              client == nullptr || client->deleted()
+                  ? nullptr
+                  : state_.AnOrderSeenBy(actor_, client->client_id(), now_)) {
+        return absl::NotFoundError(absl::StrCat(
+            "client \"", id, "\" is not in your book: you work its order ", Name(*order),
+            ", but the account itself (its details and contacts) is its owner's to change; "
+            "ask them, or a manager"));
       }
       return absl::NotFoundError(absl::StrCat("client \"", id, "\" not found"));
     }

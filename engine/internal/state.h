@@ -154,6 +154,16 @@ class State {
   const v1::OrderView& OrderCreatedAt(uint64_t position) const {
     return orders_.at(order_index_.at(position));
   }
+  // The first order of `client_id` that `user` sees at `now`, not deleted: where one who does
+  // not see the client meets it (a refusal then says so); nullptr when none.
+  const v1::OrderView* AnOrderSeenBy(const v1::UserView& user, absl::string_view client_id,
+                                     absl::Time now) const {
+    for (uint64_t position : OrdersOfClient(client_id)) {
+      const v1::OrderView& order = OrderCreatedAt(position);
+      if (!order.deleted() && CanSee(user, order, now)) return &order;
+    }
+    return nullptr;
+  }
   const absl::flat_hash_map<std::string, v1::UserView>& users() const { return users_; }
   const absl::flat_hash_map<std::string, v1::RoleView>& roles() const { return roles_; }
 
