@@ -109,9 +109,12 @@ bool HoldsOneOf(const v1::UserView& user,
 // Whether the order waits for others than `user`, who may act with `privilege` (holding one of
 // `roles`, when a step names some) on it: it
 // waits for its own people (its owner, its producer, those it or its account is shared with)
-// when one of them may; only when none may, for whoever can (any producer for a script nobody
-// is assigned to write). So an order assigned to a producer waits for them, and an AE's script
-// in review for that AE, not for every producer or for the sales manager, who may take either.
+// when one of them may; when none may, for the owner's manager if they may; only when they may
+// not either, for whoever can (any producer for a script nobody is assigned to write). So an
+// order assigned to a producer waits for them, and an AE's script in review for that AE, not
+// for every producer or for the sales manager, who may take either; and a step given to the
+// sales managers (seed 001's pre-approval) waits for the manager of the AE whose order it is,
+// not for every sales manager in the house.
 bool WaitsForOthers(const State& state, const v1::UserView& user, const v1::OrderView& order,
                     v1::Privilege privilege, absl::Time now,
                     const google::protobuf::RepeatedPtrField<std::string>& roles = {}) {
@@ -129,7 +132,13 @@ bool WaitsForOthers(const State& state, const v1::UserView& user, const v1::Orde
       return true;
     }
   }
-  return false;
+  if (state.Manages(user, order.owner_id())) return false;
+  const v1::UserView* owner = state.FindUser(order.owner_id());
+  const v1::UserView* manager = owner == nullptr || owner->manager_id().empty()
+                                    ? nullptr
+                                    : state.FindUser(owner->manager_id());
+  return manager != nullptr && manager->active() && state.Allows(*manager, privilege, order, now) &&
+         HoldsOneOf(*manager, roles);
 }
 
 // Where a recorded spot is: a URI with its scheme (RFC 3986), s3://spots/winter.wav, so that

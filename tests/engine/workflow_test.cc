@@ -26,6 +26,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
+using ::testing::UnorderedElementsAre;
 
 v1::Command Publish(v1::WorkflowDefinition workflow) {
   v1::Command command;
@@ -1522,6 +1523,69 @@ TEST_F(WorkflowTest, AStepMayBeTakenBySomeRolesOnly) {
   EXPECT_THAT(Reject(kAdmin, Publish(answered)),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("is a client's answer, which names no roles")));
+}
+
+// Seed 001's pre-approval given to the sales managers: the request waits for the manager of
+// the AE whose order it is, not for every sales manager in the house (each of whom may still
+// take it); an order whose owner has no manager who may waits for them all.
+TEST_F(WorkflowTest, AStepForManagersWaitsForTheOwnersManager) {
+  v1::WorkflowDefinition workflow = ProductionOrderWorkflow();
+  v1::WorkflowState* waiting = workflow.add_states();
+  waiting->set_name("pre_approval");
+  waiting->set_title("Waiting for pre-approval");
+  for (v1::InitialState& initial : *workflow.mutable_initial_states()) {
+    if (initial.kind() == v1::PRODUCTION) initial.set_state("pre_approval");
+  }
+  v1::Transition* step = workflow.add_transitions();
+  step->set_from("pre_approval");
+  step->set_action("pre_approve");
+  step->set_to("awaiting_script");
+  step->set_privilege(v1::REVISION_APPROVE);
+  step->add_roles(engine::kSalesManager);
+  Run(kAdmin, Publish(workflow));
+  AddUser("max", engine::kSalesManager);   // Manages no one.
+  const std::string ours = CreateOrder();  // The AE's, whose manager is kManager.
+  Run(kAe2, CreateClientCommand("globex", "Globex"));
+  v1::Command create = CreateOrderCommand(v1::PRODUCTION);
+  create.mutable_create_order()->set_client_id("globex");
+  const std::string managerless = Run(kAe2, create).id();  // The manager-less AE's.
+
+  GetOrderOptions awaiting;
+  awaiting.awaiting = true;
+  const auto waits_for = [&](const std::string& order) {
+    std::vector<std::string> users;
+    auto shown = engine_->GetOrder({kAdmin}, order, awaiting);
+    EXPECT_OK(shown.status());
+    if (shown.ok()) {
+      for (const v1::Awaiting& a : shown->awaiting()) users.push_back(a.user_id());
+    }
+    return users;
+  };
+  EXPECT_THAT(waits_for(ours), ElementsAre(kManager));
+  EXPECT_THAT(waits_for(managerless), ElementsAre(kManager, "max"));
+  ListOrdersRequest queue;
+  queue.actionable = true;
+  const auto queue_of = [&](const std::string& user) {
+    std::vector<std::string> ids;
+    auto listed = engine_->ListOrders({user}, queue);
+    EXPECT_OK(listed.status());
+    if (listed.ok()) {
+      for (const v1::OrderView& o : listed->orders) ids.push_back(o.order_id());
+    }
+    return ids;
+  };
+  EXPECT_THAT(queue_of("max"), ElementsAre(managerless));
+  EXPECT_THAT(queue_of(kManager), UnorderedElementsAre(ours, managerless));
+  // Another sales manager may still take it: the queue says whose work it is, not who may.
+  ASSERT_OK_AND_ASSIGN(v1::OrderView seen, engine_->GetOrder({"max"}, ours));
+  EXPECT_THAT(seen.open_actions(), ElementsAre("pre_approve"));
+  // A manager who has left is waited for by no one's queue: the order falls to them all.
+  v1::Command leave;
+  leave.mutable_deactivate_user()->set_user_id(kManager);
+  Run(kAdmin, leave);
+  EXPECT_THAT(waits_for(ours), ElementsAre("max"));
+  Run("max", Action(ours, "pre_approve"));
+  EXPECT_EQ(Order(ours, kAdmin).status(), "awaiting_script");
 }
 
 // Seed 001: the agent "validates the information, assigns a responsible": an item without
