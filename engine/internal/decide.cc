@@ -814,7 +814,22 @@ class Decider {
       }
     }
     return key;
+  }  // The contact of `client`, other than `except_id`, who is the same person as `contact`: the
+  // same name (as client names compare) and the same email and phone, or none. Two such would
+  // leave two to forward to, one of them never answering; a namesake with an email or phone of
+  // their own is another person.
+  static const v1::Contact* SamePersonAs(const v1::ClientView& client, const v1::Contact& contact,
+                                         absl::string_view except_id) {
+    for (const v1::Contact& known : client.contacts()) {
+      if (known.contact_id() != except_id && NameKey(known.name()) == NameKey(contact.name()) &&
+          absl::EqualsIgnoreCase(known.email(), contact.email()) &&
+          known.phone() == contact.phone()) {
+        return &known;
+      }
+    }
+    return nullptr;
   }
+
   // ALREADY_EXISTS when a client other than `except` is named `name` already: a second account
   // for one company splits its orders and contacts (seed 000's Client Management). One the
   // actor does not see is not named, but they learn that it exists: an AE must not open an
@@ -2120,28 +2135,27 @@ absl::Status Decider::UpdateClient(const v1::UpdateClient& c) {
   return absl::OkStatus();
 }
 
+// How a contact reads in a message: "Carol Client <carol@acme.example>".
+std::string ContactName(const v1::Contact& contact) {
+  return contact.email().empty() ? contact.name()
+                                 : absl::StrCat(contact.name(), " <", contact.email(), ">");
+}
+
 absl::Status Decider::AddContact(const v1::AddContact& c) {
   ASSIGN_OR_RETURN(const v1::ClientView* client, LoadClient(c.client_id()));
   RETURN_IF_ERROR(Require(v1::CLIENT_MANAGE, *client, "add contacts to"));
   RETURN_IF_ERROR(ValidateContact(c.contact()));
-  // The same person twice (a command run again without a request id) would leave two to
-  // forward to, one of them never answering: the same name (as client names compare) and the
-  // same email and phone, or none. A namesake with an email or phone of their own is another;
-  // so is a removed contact brought back under their own id (their history names them).
+  // The same person twice (a command run again without a request id; SamePersonAs). A removed
+  // contact brought back under their own id is not refused: their history names them.
   const auto& gone = client->removed_contact_ids();
   const bool back = std::find(gone.begin(), gone.end(), c.contact().contact_id()) != gone.end();
-  for (const v1::Contact& known : client->contacts()) {
-    if (back) break;
-    if (NameKey(known.name()) == NameKey(c.contact().name()) &&
-        absl::EqualsIgnoreCase(known.email(), c.contact().email()) &&
-        known.phone() == c.contact().phone()) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "client \"", client->client_id(), "\" already has ", known.name(),
-          known.email().empty() ? "" : absl::StrCat(" <", known.email(), ">"), " as contact \"",
-          known.contact_id(), "\"; change it with UpdateContact (spotflow contact update ",
-          client->client_id(), " ", known.contact_id(),
-          "), or give a namesake an email or phone of their own"));
-    }
+  if (const v1::Contact* known = SamePersonAs(*client, c.contact(), "");
+      known != nullptr && !back) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "client \"", client->client_id(), "\" already has ", ContactName(*known), " as contact \"",
+        known->contact_id(), "\"; change it with UpdateContact (spotflow contact update ",
+        client->client_id(), " ", known->contact_id(),
+        "), or give a namesake an email or phone of their own"));
   }
   // A removed contact's id stays theirs: forwards, answers and logins name them.
   const auto& removed = client->removed_contact_ids();
@@ -2230,6 +2244,17 @@ absl::Status Decider::UpdateContact(const v1::UpdateContact& c) {
   Target(stream, client->version(), client->client_id());
   decision_.result.set_sub_id(current->contact_id());
   if (current->SerializeAsString() == updated.SerializeAsString()) return absl::OkStatus();
+  // An update may not make two contacts one person either (AddContact); one that changes
+  // nothing is not refused for a pair made before this was checked.
+  if (const v1::Contact* known = SamePersonAs(*client, updated, current->contact_id());
+      known != nullptr) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "client \"", client->client_id(), "\" already has ", ContactName(*known), " as contact \"",
+        known->contact_id(), "\": contact \"", current->contact_id(),
+        "\" would be the same person; give them an email or phone of their own, or remove one "
+        "of the two (spotflow contact remove ",
+        client->client_id(), " ", current->contact_id(), ")"));
+  }
   v1::ContactUpdated* e = Emit(stream, client->version()).mutable_contact_updated();
   e->set_client_id(client->client_id());
   *e->mutable_contact() = std::move(updated);

@@ -2450,6 +2450,29 @@ TEST_F(OrderFlowTest, ClientsAndContactsWithoutAnIdGetOneMadeFromTheirName) {
   back.mutable_add_contact()->mutable_contact()->set_name("Carol Jones");
   EXPECT_EQ(Run(kAe, back).sub_id(), "carol-jones")
       << "brought back under their id, though a namesake without email is on record";
+  // An update may not make two contacts one person either.
+  const auto update = [](const std::string& id, const std::string& field,
+                         const std::string& value) {
+    v1::Command command;
+    command.mutable_update_contact()->set_client_id("ours");
+    v1::Contact* contact = command.mutable_update_contact()->mutable_contact();
+    contact->set_contact_id(id);
+    contact->set_name("Carol Jones");
+    if (field == "email") contact->set_email(value);
+    if (field == "phone") contact->set_phone(value);
+    command.mutable_update_contact()->mutable_update_mask()->add_paths("contact." + field);
+    return command;
+  };
+  EXPECT_THAT(Reject(kAe, update("carol-jones-2", "email", "")),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("client \"ours\" already has Carol Jones as contact "
+                                 "\"carol-jones-3\": contact \"carol-jones-2\" would be the same "
+                                 "person; give them an email or phone of their own, or remove one "
+                                 "of the two (spotflow contact remove ours carol-jones-2)")));
+  // The pair brought back above may still be updated as it is, and told apart.
+  Run(kAe, update("carol-jones", "email", ""));
+  Run(kAe, update("carol-jones", "phone", "+1 555 0100"));
+  Run(kAe, update("carol-jones-2", "email", "carol@ours.test"));
 }
 
 // A repeat of a creation without an id (same request id) answers with the id it made, and
