@@ -999,21 +999,31 @@ class Client {
     return true;
   }
 
-  // A List method's answer (ListOrdersResponse, ...) with its lists printed when empty
-  // too ("orders": []), which protobuf's JSON mapping leaves out: a script reading `.orders[]`
-  // then finds none rather than nothing to read. `text` is JsonText's, with whitespace: an
-  // object opened on the first line and closed on the last, one space a level.
+  // A List method's answer (ListOrdersResponse, ...) or order stats with its lists printed
+  // when empty too ("orders": []) and its counts when zero ("orders": 0), which protobuf's
+  // JSON mapping leaves out: a script reading `.orders[]` or `.orders` then finds none rather
+  // than nothing to read. `text` is JsonText's, with whitespace: an object opened on the first
+  // line and closed on the last, one space a level.
   static std::string WithEmptyLists(const google::protobuf::Message& message, std::string text) {
+    using google::protobuf::FieldDescriptor;
     const google::protobuf::Descriptor* type = message.GetDescriptor();
     const google::protobuf::Reflection* reflection = message.GetReflection();
-    if (!absl::StartsWith(type->name(), "List") || !absl::EndsWith(type->name(), "Response")) {
-      return text;
-    }
+    const bool list =
+        absl::StartsWith(type->name(), "List") && absl::EndsWith(type->name(), "Response");
+    if (!list && type != v1::OrderStats::descriptor()) return text;
     std::vector<std::string> empty;
     for (int i = 0; i < type->field_count(); ++i) {
-      const google::protobuf::FieldDescriptor* field = type->field(i);
-      if (field->is_repeated() && !field->is_map() && reflection->FieldSize(message, field) == 0) {
-        empty.push_back(absl::StrCat(" \"", field->name(), "\": []"));
+      const FieldDescriptor* field = type->field(i);
+      if (field->is_repeated()) {
+        if (!field->is_map() && reflection->FieldSize(message, field) == 0) {
+          empty.push_back(absl::StrCat(" \"", field->name(), "\": []"));
+        }
+        continue;
+      }
+      const bool count = field->cpp_type() == FieldDescriptor::CPPTYPE_UINT32 ||
+                         field->cpp_type() == FieldDescriptor::CPPTYPE_INT32;
+      if (count && !reflection->HasField(message, field)) {
+        empty.push_back(absl::StrCat(" \"", field->name(), "\": 0"));
       }
     }
     if (empty.empty()) return text;

@@ -296,6 +296,12 @@ def main():
                and listed.returncode == 0 and len(json.loads(listed.stdout)["orders"]) > 0,
                "order list --json of no order prints an empty list: " + empty_page.stdout
                + empty_page.stderr)
+        # So do stats of no order, and their count.
+        no_stats = run_cli("--json", "order", "stats", "--since", "2099-01-01")
+        stats = json.loads(no_stats.stdout) if no_stats.returncode == 0 else {}
+        expect(stats.get("orders") == 0 and stats.get("owners") == [] and stats.get("states") == [],
+               "order stats --json of no order prints a count of 0 and empty lists: "
+               + no_stats.stdout + no_stats.stderr)
         by_key = run_cli("--json", "order", "show", created.key)
         expect(by_key.returncode == 0 and json.loads(by_key.stdout)["order_id"] == order,
                "spotflow order show finds an order by its key (%s)" % created.key)
