@@ -1255,6 +1255,16 @@ class Client {
           }
         }
         std::printf("  it would change: %s\n", absl::StrJoin(records, ", ").c_str());
+        // Logins it would end (as the change itself prints them below), which the change
+        // itself asks about first: a dry run is asked nothing.
+        for (const v1::StreamEtag& written : result.streams()) {
+          absl::string_view user = written.stream_id();
+          if (!absl::ConsumePrefix(&user, "user-") || user == result.id()) continue;
+          std::printf(
+              "  the login %s would be deactivated with it; without --dry-run you are asked "
+              "first (--yes to go ahead unasked)\n",
+              std::string(user).c_str());
+        }
       }
       return 0;
     }

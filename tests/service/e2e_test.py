@@ -687,6 +687,12 @@ def main():
                unasked.stderr and api.head(admin) == before,
                "removing a contact with a login asks first (a script: --yes), writing nothing: "
                + unasked.stderr)
+        previewed = run_cli("contact", "remove", "acme", "temp", "--dry-run", token=sam)
+        expect(previewed.returncode == 0 and "the login temp-login would be deactivated with "
+               "it; without --dry-run you are asked first (--yes to go ahead unasked)"
+               in previewed.stdout and api.head(admin) == before,
+               "contact remove --dry-run says the login would end and that the removal asks: "
+               + previewed.stdout + previewed.stderr)
         removed = run_cli("contact", "remove", "acme", "temp", "--yes", token=sam)
         expect(removed.returncode == 0 and "the login temp-login was deactivated with it"
                in removed.stdout and "spotflow contact add acme --id temp --name NAME"
