@@ -3888,7 +3888,9 @@ absl::Status Decider::RequireMaySetBudgetOf(const std::string& member, const std
     if (manager != nullptr && manager->active() && manager->user_id() != actor_.user_id() &&
         state_.ScopeOf(*manager, v1::BUDGET_MANAGE) != v1::SCOPE_UNSPECIFIED &&
         state_.ScopeOf(*manager, v1::BUDGET_MANAGE) != v1::OWN) {
-      whom = absl::StrCat("ask ", manager->user_id(), " (", member, "'s manager) to do it");
+      whom = member == actor_.user_id()
+                 ? absl::StrCat("ask your manager (", manager->user_id(), ") to do it")
+                 : absl::StrCat("ask ", manager->user_id(), " (", member, "'s manager) to do it");
     }
   }
   return Denied(v1::BUDGET_MANAGE,
@@ -3918,7 +3920,16 @@ absl::StatusOr<const v1::Budget*> Decider::LoadBudgetToManage(const std::string&
 
 absl::Status Decider::SetBudget(const v1::SetBudget& c) {
   const v1::Budget& given = c.budget();
-  RETURN_IF_ERROR(Require(v1::BUDGET_MANAGE, "set budgets"));
+  if (!IsSystem() && ScopeOf(v1::BUDGET_MANAGE) == v1::SCOPE_UNSPECIFIED) {
+    // Refused whoever the member is; named, their manager is whom to ask
+    // (RequireMaySetBudgetOf), as for one whose privilege does not reach them.
+    if (const v1::UserView* member = state_.FindUser(given.user_id());
+        member != nullptr && member->client_id().empty()) {
+      return RequireMaySetBudgetOf(
+          member->user_id(), "", absl::StrCat("set a budget for user \"", member->user_id(), "\""));
+    }
+    return Denied(v1::BUDGET_MANAGE, "set budgets");
+  }
   ASSIGN_OR_RETURN(const v1::UserView* user, LoadUser("user_id", given.user_id()));
   RETURN_IF_ERROR(RequireStaff(*user, "set a budget for"));
   // The budget it replaces, when its id names one.

@@ -489,6 +489,20 @@ TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
   // Whom to ask: the member's manager, whose team they are on, not the caller's.
   AddUser("lead2", engine::kSalesManager);
   AddUser("ae4", engine::kAccountExecutive, "lead2");
+  EXPECT_THAT(Reject(kProducer, with([](v1::Budget* b) { b->set_user_id("ae4"); })),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("may not set a budget for user \"ae4\": that needs "
+                                 "BUDGET_MANAGE with a scope that reaches it, which none of their "
+                                 "roles grants; ask lead2 (ae4's manager) to do it")));
+  EXPECT_THAT(Reject(kAe, set),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("may not set a budget for user \"ae\": that needs BUDGET_MANAGE "
+                                 "with a scope that reaches it, which none of their roles grants; "
+                                 "ask your manager (manager) to do it")));
+  EXPECT_THAT(Reject(kProducer, with([](v1::Budget* b) { b->set_user_id("nobody"); })),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("may not set budgets: that needs BUDGET_MANAGE")))
+      << "refused before anyone is looked for";
   EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_user_id("ae4"); })),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("; ask lead2 (ae4's manager) to do it")));
