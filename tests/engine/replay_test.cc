@@ -268,6 +268,10 @@ class GoldenScenario : public ::spotflow::testing::EngineTest {
     Run(kAe, comment);
     Run(kProducer, Action(order, "deliver"));
     Run(kAe, OrderOnly(order, "archive"));
+    // The committed log predates a reuse carrying its source's author and approver
+    // (2026-12-07): its reused spot still reads as it did then, recorded and approved by the
+    // reuser, as the committed state holds. So this test is also the proof that logs from
+    // before read as they did.
     v1::Command reuse;
     reuse.mutable_reuse_order()->set_source_order_id(order);
     *reuse.mutable_reuse_order()->mutable_flight_start() = MakeDate(2027, 3, 1);
