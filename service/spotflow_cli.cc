@@ -4322,13 +4322,17 @@ int Client::Run(const std::string& verb, const Args& args) {
         n.set_by(cause->actor().user_id());
         *n.mutable_time() = cause->recorded_time();
       }
+      auto known = state.mutable_orders()->find(id);
       if (o != nullptr) {
         n.set_key(o->key());
         n.set_title(o->title());
+        key_of[id] = o->key();
+      } else if (known != state.mutable_orders()->end()) {
+        // Gone (deleted, out of sight): named as it was last seen.
+        n.set_key(known->second.key());
+        n.set_title(known->second.title());
       }
-      if (o != nullptr) key_of[id] = o->key();
       const auto to = [&](const std::string& who) { address(n, who); };
-      auto known = state.mutable_orders()->find(id);
       const auto before = [&](const std::string& user) -> const std::string* {
         if (known == state.mutable_orders()->end()) return nullptr;
         auto it = known->second.waits_for().find(user);
@@ -4379,9 +4383,11 @@ int Client::Run(const std::string& verb, const Args& args) {
       if (now.empty()) {
         state.mutable_orders()->erase(id);
       } else {
-        auto* waits = (*state.mutable_orders())[id].mutable_waits_for();
-        waits->clear();
-        for (auto& [user, what] : now) (*waits)[user] = what;
+        v1::NotifyWaits& seen = (*state.mutable_orders())[id];
+        seen.mutable_waits_for()->clear();
+        for (auto& [user, what] : now) (*seen.mutable_waits_for())[user] = what;
+        seen.set_key(o->key());  // `now` is empty without an order.
+        seen.set_title(o->title());
       }
     };
     // Every order the caller sees, asked again (`position`: where the log stood).

@@ -2748,9 +2748,11 @@ def notifying():
         seen = read_until(follower, lambda seen: seen.count("\n") >= 2, 20)
         withdrawn = [json.loads(line) for line in seen.splitlines()]
         expect(sorted(n["user_id"] for n in withdrawn) == ["paula", "pete"]
-               and all(n["withdrawn"] and n.get("key", "") == "" and n["order_id"] == "winter-sale"
+               and all(n["withdrawn"] and n["order_id"] == "winter-sale"
+                       and n["key"] == "PO-2026-00001" and n["title"] == "Winter sales event :30"
                        for n in withdrawn),
-               "a deleted order withdraws its waits, as followed: %r" % withdrawn)
+               "a deleted order withdraws its waits, as followed, named by its key and title as "
+               "last seen: %r" % withdrawn)
         follower.kill()
         follower.wait(timeout=30)
         follower = None
