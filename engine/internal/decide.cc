@@ -109,12 +109,13 @@ bool HoldsOneOf(const v1::UserView& user,
 // Whether the order waits for others than `user`, who may act with `privilege` (holding one of
 // `roles`, when a step names some) on it: it
 // waits for its own people (its owner, its producer, those it or its account is shared with)
-// when one of them may; when none may, for the owner's manager if they may; only when they may
-// not either, for whoever can (any producer for a script nobody is assigned to write). So an
-// order assigned to a producer waits for them, and an AE's script in review for that AE, not
-// for every producer or for the sales manager, who may take either; and a step given to the
-// sales managers (seed 001's pre-approval) waits for the manager of the AE whose order it is,
-// not for every sales manager in the house.
+// when one of them may; when none may, for the nearest active manager above the owner who may
+// (past one who has left, as a client's login is told whom to reach); only when there is none,
+// for whoever can (any producer for a script nobody is assigned to write). So an order
+// assigned to a producer waits for them, and an AE's script in review for that AE, not for
+// every producer or for the sales manager, who may take either; and a step given to the sales
+// managers (seed 001's pre-approval) waits for the manager of the AE whose order it is, not
+// for every sales manager in the house.
 bool WaitsForOthers(const State& state, const v1::UserView& user, const v1::OrderView& order,
                     v1::Privilege privilege, absl::Time now,
                     const google::protobuf::RepeatedPtrField<std::string>& roles = {}) {
@@ -132,13 +133,16 @@ bool WaitsForOthers(const State& state, const v1::UserView& user, const v1::Orde
       return true;
     }
   }
-  if (state.Manages(user, order.owner_id())) return false;
-  const v1::UserView* owner = state.FindUser(order.owner_id());
-  const v1::UserView* manager = owner == nullptr || owner->manager_id().empty()
-                                    ? nullptr
-                                    : state.FindUser(owner->manager_id());
-  return manager != nullptr && manager->active() && state.Allows(*manager, privilege, order, now) &&
-         HoldsOneOf(*manager, roles);
+  // Up the owner's managers. (Bounded: a chain of managers is short, and may loop.)
+  const v1::UserView* above = state.FindUser(order.owner_id());
+  for (int up = 0; up < 16 && above != nullptr && !above->manager_id().empty(); ++up) {
+    above = state.FindUser(above->manager_id());
+    if (above != nullptr && above->active() && state.Allows(*above, privilege, order, now) &&
+        HoldsOneOf(*above, roles)) {
+      return above->user_id() != user.user_id();
+    }
+  }
+  return false;
 }
 
 // Where a recorded spot is: a URI with its scheme (RFC 3986), s3://spots/winter.wav, so that
@@ -814,7 +818,9 @@ class Decider {
       }
     }
     return key;
-  }  // The contact of `client`, other than `except_id`, who is the same person as `contact`: the
+  }
+
+  // The contact of `client`, other than `except_id`, who is the same person as `contact`: the
   // same name (as client names compare) and the same email and phone, or none. Two such would
   // leave two to forward to, one of them never answering; a namesake with an email or phone of
   // their own is another person.
@@ -2244,9 +2250,14 @@ absl::Status Decider::UpdateContact(const v1::UpdateContact& c) {
   Target(stream, client->version(), client->client_id());
   decision_.result.set_sub_id(current->contact_id());
   if (current->SerializeAsString() == updated.SerializeAsString()) return absl::OkStatus();
-  // An update may not make two contacts one person either (AddContact); one that changes
-  // nothing is not refused for a pair made before this was checked.
-  if (const v1::Contact* known = SamePersonAs(*client, updated, current->contact_id());
+  // An update may not make two contacts one person either (AddContact): one that changes who
+  // they are (name, email or phone). Any other (a title) is not refused for a pair there
+  // already, such as a removed contact brought back beside a namesake.
+  const bool same_person = NameKey(updated.name()) == NameKey(current->name()) &&
+                           absl::EqualsIgnoreCase(updated.email(), current->email()) &&
+                           updated.phone() == current->phone();
+  if (const v1::Contact* known =
+          same_person ? nullptr : SamePersonAs(*client, updated, current->contact_id());
       known != nullptr) {
     return absl::AlreadyExistsError(absl::StrCat(
         "client \"", client->client_id(), "\" already has ", ContactName(*known), " as contact \"",
@@ -3922,9 +3933,10 @@ absl::Status Decider::SetBudget(const v1::SetBudget& c) {
   const v1::Budget& given = c.budget();
   if (!IsSystem() && ScopeOf(v1::BUDGET_MANAGE) == v1::SCOPE_UNSPECIFIED) {
     // Refused whoever the member is; named, their manager is whom to ask
-    // (RequireMaySetBudgetOf), as for one whose privilege does not reach them.
+    // (RequireMaySetBudgetOf), as for one whose privilege does not reach them. Not to a
+    // client's login, who is not told who is in the house (nor whom to ask: Denied).
     if (const v1::UserView* member = state_.FindUser(given.user_id());
-        member != nullptr && member->client_id().empty()) {
+        member != nullptr && member->client_id().empty() && actor_.client_id().empty()) {
       return RequireMaySetBudgetOf(
           member->user_id(), "", absl::StrCat("set a budget for user \"", member->user_id(), "\""));
     }

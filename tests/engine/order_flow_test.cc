@@ -503,6 +503,14 @@ TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("may not set budgets: that needs BUDGET_MANAGE")))
       << "refused before anyone is looked for";
+  // A client's login is not told whether the member is someone in the house.
+  for (const char* member : {"ae4", "nobody"}) {
+    const absl::Status refused =
+        Reject(kClientUser, with([&](v1::Budget* b) { b->set_user_id(member); }));
+    EXPECT_THAT(refused,
+                StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("may not set budgets")));
+    EXPECT_THAT(refused.message(), Not(HasSubstr(member)));
+  }
   EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_user_id("ae4"); })),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("; ask lead2 (ae4's manager) to do it")));
@@ -2485,6 +2493,16 @@ TEST_F(OrderFlowTest, ClientsAndContactsWithoutAnIdGetOneMadeFromTheirName) {
                                  "of the two (spotflow contact remove ours carol-jones-2)")));
   // The pair brought back above may still be updated as it is, and told apart.
   Run(kAe, update("carol-jones", "email", ""));
+  v1::Command title = update("carol-jones", "email", "");
+  title.mutable_update_contact()->mutable_contact()->set_title("Buyer");
+  title.mutable_update_contact()->mutable_update_mask()->set_paths(0, "contact.title");
+  Run(kAe, title);
+  std::string titled;
+  const v1::ClientView after = *engine_->GetClient({kAe}, "ours");
+  for (const v1::Contact& c : after.contacts()) {
+    if (c.title() == "Buyer") titled = c.contact_id();
+  }
+  EXPECT_EQ(titled, "carol-jones") << "a title changed on one of a pair already there";
   Run(kAe, update("carol-jones", "phone", "+1 555 0100"));
   Run(kAe, update("carol-jones-2", "email", "carol@ours.test"));
 }

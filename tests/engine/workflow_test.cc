@@ -1543,7 +1543,12 @@ TEST_F(WorkflowTest, AStepForManagersWaitsForTheOwnersManager) {
   step->set_privilege(v1::REVISION_APPROVE);
   step->add_roles(engine::kSalesManager);
   Run(kAdmin, Publish(workflow));
-  AddUser("max", engine::kSalesManager);   // Manages no one.
+  AddUser("max", engine::kSalesManager);       // Manages no one.
+  AddUser("director", engine::kSalesManager);  // Manages the AE's manager.
+  v1::Command above;
+  above.mutable_set_user_manager()->set_user_id(kManager);
+  above.mutable_set_user_manager()->set_manager_id("director");
+  Run(kAdmin, above);
   const std::string ours = CreateOrder();  // The AE's, whose manager is kManager.
   Run(kAe2, CreateClientCommand("globex", "Globex"));
   v1::Command create = CreateOrderCommand(v1::PRODUCTION);
@@ -1561,8 +1566,8 @@ TEST_F(WorkflowTest, AStepForManagersWaitsForTheOwnersManager) {
     }
     return users;
   };
-  EXPECT_THAT(waits_for(ours), ElementsAre(kManager));
-  EXPECT_THAT(waits_for(managerless), ElementsAre(kManager, "max"));
+  EXPECT_THAT(waits_for(ours), ElementsAre(kManager)) << "the nearest manager up";
+  EXPECT_THAT(waits_for(managerless), ElementsAre("director", kManager, "max"));
   ListOrdersRequest queue;
   queue.actionable = true;
   const auto queue_of = [&](const std::string& user) {
@@ -1575,13 +1580,18 @@ TEST_F(WorkflowTest, AStepForManagersWaitsForTheOwnersManager) {
     return ids;
   };
   EXPECT_THAT(queue_of("max"), ElementsAre(managerless));
+  EXPECT_THAT(queue_of("director"), ElementsAre(managerless)) << "not the AE's: their manager's";
   EXPECT_THAT(queue_of(kManager), UnorderedElementsAre(ours, managerless));
   // Another sales manager may still take it: the queue says whose work it is, not who may.
   ASSERT_OK_AND_ASSIGN(v1::OrderView seen, engine_->GetOrder({"max"}, ours));
   EXPECT_THAT(seen.open_actions(), ElementsAre("pre_approve"));
-  // A manager who has left is waited for by no one's queue: the order falls to them all.
+  // A manager who has left: the order waits for the nearest active one above them, as a
+  // client's login is told whom to reach; with none, for them all.
   v1::Command leave;
   leave.mutable_deactivate_user()->set_user_id(kManager);
+  Run(kAdmin, leave);
+  EXPECT_THAT(waits_for(ours), ElementsAre("director"));
+  leave.mutable_deactivate_user()->set_user_id("director");
   Run(kAdmin, leave);
   EXPECT_THAT(waits_for(ours), ElementsAre("max"));
   Run("max", Action(ours, "pre_approve"));
