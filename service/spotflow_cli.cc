@@ -995,35 +995,29 @@ class Client {
 
   bool PrintJson(const google::protobuf::Message& message) const {
     if (!json_) return false;
-    std::printf("%s", WithEmptyLists(message, JsonText(message, /*whitespace=*/true)).c_str());
+    // Stats are figures, each read by scripts: every one printed, zeros and empty lists too,
+    // in every row ("orders_now": 0), which protobuf's JSON mapping otherwise leaves out.
+    const bool figures = message.GetDescriptor() == v1::OrderStats::descriptor();
+    std::printf("%s",
+                WithEmptyLists(message, JsonText(message, /*whitespace=*/true, figures)).c_str());
     return true;
   }
 
-  // A List method's answer (ListOrdersResponse, ...) or order stats with its lists printed
-  // when empty too ("orders": []) and its counts when zero ("orders": 0), which protobuf's
-  // JSON mapping leaves out: a script reading `.orders[]` or `.orders` then finds none rather
-  // than nothing to read. `text` is JsonText's, with whitespace: an object opened on the first
-  // line and closed on the last, one space a level.
+  // A List method's answer (ListOrdersResponse, ...) with its lists printed when empty
+  // too ("orders": []), which protobuf's JSON mapping leaves out: a script reading `.orders[]`
+  // then finds none rather than nothing to read. `text` is JsonText's, with whitespace: an
+  // object opened on the first line and closed on the last, one space a level.
   static std::string WithEmptyLists(const google::protobuf::Message& message, std::string text) {
-    using google::protobuf::FieldDescriptor;
     const google::protobuf::Descriptor* type = message.GetDescriptor();
     const google::protobuf::Reflection* reflection = message.GetReflection();
-    const bool list =
-        absl::StartsWith(type->name(), "List") && absl::EndsWith(type->name(), "Response");
-    if (!list && type != v1::OrderStats::descriptor()) return text;
+    if (!absl::StartsWith(type->name(), "List") || !absl::EndsWith(type->name(), "Response")) {
+      return text;
+    }
     std::vector<std::string> empty;
     for (int i = 0; i < type->field_count(); ++i) {
-      const FieldDescriptor* field = type->field(i);
-      if (field->is_repeated()) {
-        if (!field->is_map() && reflection->FieldSize(message, field) == 0) {
-          empty.push_back(absl::StrCat(" \"", field->name(), "\": []"));
-        }
-        continue;
-      }
-      const bool count = field->cpp_type() == FieldDescriptor::CPPTYPE_UINT32 ||
-                         field->cpp_type() == FieldDescriptor::CPPTYPE_INT32;
-      if (count && !reflection->HasField(message, field)) {
-        empty.push_back(absl::StrCat(" \"", field->name(), "\": 0"));
+      const google::protobuf::FieldDescriptor* field = type->field(i);
+      if (field->is_repeated() && !field->is_map() && reflection->FieldSize(message, field) == 0) {
+        empty.push_back(absl::StrCat(" \"", field->name(), "\": []"));
       }
     }
     if (empty.empty()) return text;
@@ -1035,13 +1029,16 @@ class Client {
     return text;
   }
 
-  // A message in protobuf's JSON mapping, under its fields' names in the .proto. One that will
-  // not print (an Any of a type this build lacks) is said on stderr and prints as null.
-  static std::string JsonText(const google::protobuf::Message& message, bool whitespace) {
+  // A message in protobuf's JSON mapping, under its fields' names in the .proto; `defaults`:
+  // with fields that hold their default too (0, "", []). One that will not print (an Any of a
+  // type this build lacks) is said on stderr and prints as null.
+  static std::string JsonText(const google::protobuf::Message& message, bool whitespace,
+                              bool defaults = false) {
     std::string text;
     google::protobuf::util::JsonPrintOptions options;
     options.add_whitespace = whitespace;
     options.preserve_proto_field_names = true;
+    options.always_print_primitive_fields = defaults;
     const auto status = google::protobuf::util::MessageToJsonString(message, &text, options);
     if (status.ok()) return text;
     std::fprintf(stderr, "spotflow: cannot print a %s as JSON: %s\n",
@@ -1260,10 +1257,11 @@ class Client {
         for (const v1::StreamEtag& written : result.streams()) {
           absl::string_view user = written.stream_id();
           if (!absl::ConsumePrefix(&user, "user-") || user == result.id()) continue;
-          std::printf(
-              "  the login %s would be deactivated with it; without --dry-run you are asked "
-              "first (--yes to go ahead unasked)\n",
-              std::string(user).c_str());
+          std::printf("  the login %s would be deactivated with it; %s\n",
+                      std::string(user).c_str(),
+                      args.Has("yes") ? "with --yes and without --dry-run, it would be"
+                                      : "without --dry-run you are asked first (--yes to go "
+                                        "ahead unasked)");
         }
       }
       return 0;
@@ -4328,9 +4326,11 @@ int Client::Run(const std::string& verb, const Args& args) {
         n.set_title(o->title());
         key_of[id] = o->key();
       } else if (known != state.mutable_orders()->end()) {
-        // Gone (deleted, out of sight): named as it was last seen.
+        // Gone (deleted, out of sight): named as it was last seen, here and in a reassignment's
+        // notices (key_of).
         n.set_key(known->second.key());
         n.set_title(known->second.title());
+        if (!known->second.key().empty()) key_of[id] = known->second.key();
       }
       const auto to = [&](const std::string& who) { address(n, who); };
       const auto before = [&](const std::string& user) -> const std::string* {

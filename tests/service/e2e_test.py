@@ -302,6 +302,13 @@ def main():
         expect(stats.get("orders") == 0 and stats.get("owners") == [] and stats.get("states") == [],
                "order stats --json of no order prints a count of 0 and empty lists: "
                + no_stats.stdout + no_stats.stderr)
+        all_stats = run_cli("--json", "order", "stats")
+        rows = json.loads(all_stats.stdout) if all_stats.returncode == 0 else {}
+        expect(rows.get("states") and all("orders_now" in s and "stays" in s for s in rows["states"])
+               and any(s["orders_now"] == 0 for s in rows["states"])
+               and all("completed_orders" in o and "finished" in o for o in rows["owners"]),
+               "order stats --json prints every row's figures, zeros too: " + all_stats.stdout
+               + all_stats.stderr)
         by_key = run_cli("--json", "order", "show", created.key)
         expect(by_key.returncode == 0 and json.loads(by_key.stdout)["order_id"] == order,
                "spotflow order show finds an order by its key (%s)" % created.key)
