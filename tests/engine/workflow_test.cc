@@ -34,6 +34,25 @@ v1::Command Publish(v1::WorkflowDefinition workflow) {
   return command;
 }
 
+// The production order workflow with seed 001's pre-approval first: production orders start
+// waiting for it, and its step (pre_approve, REVISION_APPROVE) is given to `role` alone.
+v1::WorkflowDefinition WithPreApproval(const std::string& role) {
+  v1::WorkflowDefinition workflow = ProductionOrderWorkflow();
+  v1::WorkflowState* waiting = workflow.add_states();
+  waiting->set_name("pre_approval");
+  waiting->set_title("Waiting for pre-approval");
+  for (v1::InitialState& initial : *workflow.mutable_initial_states()) {
+    if (initial.kind() == v1::PRODUCTION) initial.set_state("pre_approval");
+  }
+  v1::Transition* step = workflow.add_transitions();
+  step->set_from("pre_approval");
+  step->set_action("pre_approve");
+  step->set_to("awaiting_script");
+  step->set_privilege(v1::REVISION_APPROVE);
+  step->add_roles(role);
+  return workflow;
+}
+
 // A request workflow's states (WorkflowTest::DefineRequestFlow): where a request starts, where
 // its first step takes it, and the final state its second takes it to.
 struct RequestStates {
@@ -1427,19 +1446,7 @@ TEST_F(WorkflowTest, AStepMayBeTakenBySomeRolesOnly) {
   v1::Grant* view = pre->add_grants();
   view->set_privilege(v1::ORDER_VIEW);
   view->set_scope(v1::ALL);
-  v1::WorkflowDefinition workflow = ProductionOrderWorkflow();
-  v1::WorkflowState* waiting = workflow.add_states();
-  waiting->set_name("pre_approval");
-  waiting->set_title("Waiting for pre-approval");
-  for (v1::InitialState& initial : *workflow.mutable_initial_states()) {
-    if (initial.kind() == v1::PRODUCTION) initial.set_state("pre_approval");
-  }
-  v1::Transition* step = workflow.add_transitions();
-  step->set_from("pre_approval");
-  step->set_action("pre_approve");
-  step->set_to("awaiting_script");
-  step->set_privilege(v1::REVISION_APPROVE);
-  step->add_roles("pre_approver");
+  v1::WorkflowDefinition workflow = WithPreApproval("pre_approver");
   EXPECT_THAT(Reject(kAdmin, Publish(workflow)),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("names unknown role \"pre_approver\"; define it first")));
@@ -1529,19 +1536,7 @@ TEST_F(WorkflowTest, AStepMayBeTakenBySomeRolesOnly) {
 // the AE whose order it is, not for every sales manager in the house (each of whom may still
 // take it); an order whose owner has no manager who may waits for them all.
 TEST_F(WorkflowTest, AStepForManagersWaitsForTheOwnersManager) {
-  v1::WorkflowDefinition workflow = ProductionOrderWorkflow();
-  v1::WorkflowState* waiting = workflow.add_states();
-  waiting->set_name("pre_approval");
-  waiting->set_title("Waiting for pre-approval");
-  for (v1::InitialState& initial : *workflow.mutable_initial_states()) {
-    if (initial.kind() == v1::PRODUCTION) initial.set_state("pre_approval");
-  }
-  v1::Transition* step = workflow.add_transitions();
-  step->set_from("pre_approval");
-  step->set_action("pre_approve");
-  step->set_to("awaiting_script");
-  step->set_privilege(v1::REVISION_APPROVE);
-  step->add_roles(engine::kSalesManager);
+  v1::WorkflowDefinition workflow = WithPreApproval(engine::kSalesManager);
   Run(kAdmin, Publish(workflow));
   AddUser("max", engine::kSalesManager);       // Manages no one.
   AddUser("director", engine::kSalesManager);  // Manages the AE's manager.
