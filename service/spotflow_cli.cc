@@ -3895,6 +3895,8 @@ int Client::Run(const std::string& verb, const Args& args) {
       if (!t.clears_fields().empty()) {
         needs.push_back(absl::StrCat("clears ", absl::StrJoin(t.clears_fields(), " and ")));
       }
+      // Whoever takes it becomes the responsible of an order with none (seed 003).
+      if (t.assigns_taker()) needs.push_back("assigns whoever takes it");
       transitions.Add({t.from(), t.action(), t.to(), absl::StrJoin(needs, ", ")});
     }
     transitions.Print();

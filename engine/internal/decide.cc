@@ -1095,8 +1095,26 @@ class Decider {
             "to leave them out of the step"));
       }
     }
+    AssignTaker(order, *transition);
     ClearStepFields(order, *transition);
     return transition;
+  }
+  // Emits a ProducerAssigned making the actor the responsible of `order` when step `t` assigns
+  // its taker (Transition.assigns_taker) and the order has none; not when the actor could not
+  // be its responsible (AssignProducer's rule: the house's, and for an item with revisions a
+  // producer), who takes the step unassigned.
+  void AssignTaker(const v1::OrderView& order, const v1::Transition& t) {
+    if (!t.assigns_taker() || IsSystem() || !order.producer_id().empty() ||
+        !actor_.client_id().empty()) {
+      return;
+    }
+    const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
+    const bool revisions = type != nullptr && !type->facets().artifacts().empty();
+    if (revisions && ScopeOf(v1::REVISION_WRITE) == v1::SCOPE_UNSPECIFIED) return;
+    v1::ProducerAssigned* e =
+        Emit(OrderStream(order.order_id()), order.version()).mutable_producer_assigned();
+    e->set_order_id(order.order_id());
+    e->set_new_producer_id(actor_.user_id());
   }
   // Emits an OrderUpdated clearing the fields `t` clears that `order` holds, if any.
   void ClearStepFields(const v1::OrderView& order, const v1::Transition& t) {

@@ -780,6 +780,13 @@ absl::Status ValidateWorkflow(const v1::WorkflowDefinition& workflow) {
                                   " is a client's answer, which sets no fields: require or "
                                   "clear them on the house's step after it"));
     }
+    // Nor does it make anyone the order's responsible: the client is not the house.
+    if ((t.privilege() == v1::CLIENT_ANSWER || absl::StartsWith(t.action(), "client_")) &&
+        t.assigns_taker()) {
+      return Invalid(absl::StrCat(name, ": ", label,
+                                  " is a client's answer, which assigns no one: leave "
+                                  "assigns_taker out, or set it on the house's step after it"));
+    }
     if (!seen.emplace(t.from(), t.action()).second) {
       return Invalid(absl::StrCat(name, " has two transitions for action \"", t.action(),
                                   "\" out of state \"", t.from(), "\""));

@@ -1593,6 +1593,98 @@ TEST_F(WorkflowTest, AStepForManagersWaitsForTheOwnersManager) {
   EXPECT_EQ(Order(ours, kAdmin).status(), "awaiting_script");
 }
 
+// Seed 003: the order manager "is automatically assigned to the order" and "automatically
+// detaches if they have not taken any action on the order, for example, the manager just
+// opened, looked at, then closed the order": a step that assigns its taker makes whoever first
+// acts on an order its responsible, and looking assigns no one.
+TEST_F(WorkflowTest, AStepMayAssignWhoeverTakesIt) {
+  v1::WorkflowDefinition flow;
+  flow.set_name("payment_follow_up");
+  for (const char* name : {"awaiting_payment", "call_back", "paid"}) {
+    v1::WorkflowState* state = flow.add_states();
+    state->set_name(name);
+    state->set_terminal(std::string(name) == "paid");
+  }
+  v1::InitialState* initial = flow.add_initial_states();
+  initial->set_kind(v1::PRODUCTION);
+  initial->set_state("awaiting_payment");
+  for (auto [from, action, to] :
+       {std::tuple{"awaiting_payment", "no_answer", "call_back"},
+        std::tuple{"awaiting_payment", "paid", "paid"}, std::tuple{"call_back", "paid", "paid"}}) {
+    v1::Transition* t = flow.add_transitions();
+    t->set_from(from);
+    t->set_action(action);
+    t->set_to(to);
+    t->set_privilege(v1::ORDER_MANAGE);
+    t->set_assigns_taker(true);
+  }
+  Run(kAdmin, Publish(flow));
+  v1::Command define;
+  v1::ItemTypeDefinition* type = define.mutable_define_item_type()->mutable_definition();
+  type->set_name("store_order");
+  type->set_key_format("SO-{seq:3}");
+  type->set_workflow("payment_follow_up");
+  type->mutable_facets()->set_client_link(true);
+  Run(kAdmin, define);
+  AddUser("mgr2", engine::kSalesManager);
+  v1::Command create = CreateOrderCommand();
+  create.mutable_create_order()->set_item_type("store_order");
+  create.mutable_create_order()->clear_flight_start();
+  create.mutable_create_order()->clear_flight_end();
+  const std::string order = Run(kAe, create).id();
+
+  // Looked at: no one is assigned.
+  const uint64_t head = store_->Head().position;
+  ASSERT_OK(engine_->GetOrder({kManager}, order).status());
+  EXPECT_EQ(store_->Head().position, head);
+  EXPECT_EQ(Order(order).producer_id(), "");
+  // The first to act is, in the same command, before the step.
+  v1::Command no_answer = Action(order, "no_answer");
+  no_answer.mutable_perform_action()->set_comment("no one picked up");
+  Run(kManager, no_answer);
+  EXPECT_EQ(Order(order).producer_id(), kManager);
+  EXPECT_EQ(store_->Head().position, head + 2);
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Change> history, engine_->OrderHistory({kManager}, order));
+  ASSERT_GE(history.size(), 2u);
+  EXPECT_EQ(history[history.size() - 2].type(), "spotflow.v1.ProducerAssigned");
+  EXPECT_EQ(history.back().type(), "spotflow.v1.OrderTransitioned");
+  // The order to call back is theirs now (with the account's own people), in their queue, not
+  // the other manager's.
+  GetOrderOptions awaiting;
+  awaiting.awaiting = true;
+  ASSERT_OK_AND_ASSIGN(v1::OrderView waits, engine_->GetOrder({kAdmin}, order, awaiting));
+  std::vector<std::string> waited;
+  for (const v1::Awaiting& a : waits.awaiting()) waited.push_back(a.user_id());
+  EXPECT_THAT(waited, Contains(kManager));
+  EXPECT_THAT(waited, Not(Contains("mgr2")));
+  // Another who steps in keeps them the responsible (a change of manager is AssignProducer's).
+  Run("mgr2", Action(order, "paid"));
+  EXPECT_EQ(Order(order).producer_id(), kManager);
+
+  // On a production order only a producer is its responsible: the AE approving a script in a
+  // step that assigns its taker takes it unassigned, and the producer writing one is assigned.
+  v1::WorkflowDefinition production = ProductionOrderWorkflow();
+  for (v1::Transition& t : *production.mutable_transitions()) {
+    if (t.action() == "submit_script" || t.action() == "approve_script") t.set_assigns_taker(true);
+  }
+  Run(kAdmin, Publish(production));
+  const std::string spot = CreateOrder();
+  Run(kProducer, Script(spot, "Draft one"));
+  EXPECT_EQ(Order(spot).producer_id(), kProducer);
+  v1::Command unassign = Assign(spot, "");
+  Run(kAe, unassign);
+  Run(kAe, Approve(spot, "script", 1));
+  EXPECT_EQ(Order(spot).producer_id(), "") << "an AE is no producer";
+
+  // A client's answer is the client's: it assigns no one, refused on publishing.
+  for (v1::Transition& t : *production.mutable_transitions()) {
+    if (absl::StartsWith(t.action(), "client_approve_")) t.set_assigns_taker(true);
+  }
+  EXPECT_THAT(Reject(kAdmin, Publish(production)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("is a client's answer, which assigns no one")));
+}
+
 // Seed 001: the agent "validates the information, assigns a responsible": an item without
 // revisions has a responsible where a production order has a producer, someone who may take a
 // step of its workflow; the request then waits for them too, and they see it.
