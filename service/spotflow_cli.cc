@@ -4376,6 +4376,8 @@ int Client::Run(const std::string& verb, const Args& args) {
       if (known != state.mutable_orders()->end()) {
         for (const auto& [user, what] : known->second.waits_for()) {
           if (now.count(user) != 0) continue;
+          // One who has left is not told what no longer waits for them (as for reassignments).
+          if (deactivated.count(user) != 0) continue;
           to(user);
           n.set_waits_for(what);
           n.set_withdrawn(true);

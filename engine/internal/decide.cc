@@ -821,17 +821,21 @@ class Decider {
   }
 
   // The contact of `client`, other than `except_id`, who is the same person as `contact`: the
-  // same name (as client names compare) and the same email and phone, or none. Two such would
-  // leave two to forward to, one of them never answering; a namesake with an email or phone of
-  // their own is another person.
+  // same name (as client names compare) and the same email or the same phone (one given with
+  // a detail left out is still them), or neither with any. Two such would leave two to forward
+  // to, one of them never answering; a namesake with an email and phone of their own is
+  // another person, and so is one with details beside one without any.
   static const v1::Contact* SamePersonAs(const v1::ClientView& client, const v1::Contact& contact,
                                          absl::string_view except_id) {
+    const auto bare = [](const v1::Contact& c) { return c.email().empty() && c.phone().empty(); };
     for (const v1::Contact& known : client.contacts()) {
-      if (known.contact_id() != except_id && NameKey(known.name()) == NameKey(contact.name()) &&
-          absl::EqualsIgnoreCase(known.email(), contact.email()) &&
-          known.phone() == contact.phone()) {
-        return &known;
+      if (known.contact_id() == except_id || NameKey(known.name()) != NameKey(contact.name())) {
+        continue;
       }
+      const bool same_email =
+          !known.email().empty() && absl::EqualsIgnoreCase(known.email(), contact.email());
+      const bool same_phone = !known.phone().empty() && known.phone() == contact.phone();
+      if (same_email || same_phone || (bare(known) && bare(contact))) return &known;
     }
     return nullptr;
   }
@@ -3921,6 +3925,26 @@ absl::Status Decider::RequireMaySetBudgetOf(const std::string& member, const std
                  ? absl::StrCat("ask your manager (", manager->user_id(), ") to do it")
                  : absl::StrCat("ask ", manager->user_id(), " (", member, "'s manager) to do it");
     }
+  }
+  // Another's budget, with no manager of theirs who may: those who may set any, else a team
+  // for them. (Not the caller's own manager, whose team the member is not on.)
+  if (whom.empty() && member != actor_.user_id()) {
+    std::vector<std::string> anywhere;
+    for (const auto& [id, user] : state_.users()) {
+      if (id != actor_.user_id() && user.active() && user.client_id().empty() &&
+          state_.ScopeOf(user, v1::BUDGET_MANAGE) == v1::ALL) {
+        anywhere.push_back(id);
+      }
+    }
+    std::sort(anywhere.begin(), anywhere.end());  // The same refusal reads the same every time.
+    const std::string team =
+        absl::StrCat("make \"", member, "\" a member of a team whose manager may (spotflow user ",
+                     "manager ", member, " MANAGER)");
+    whom = !anywhere.empty() ? absl::StrCat("ask one who may set any member's budget: ",
+                                            absl::StrJoin(anywhere, ", "))
+           : ScopeOf(v1::ADMIN_CONFIGURE) != v1::SCOPE_UNSPECIFIED
+               ? absl::StrCat(team, ", or give a role BUDGET_MANAGE")
+               : absl::StrCat("ask an administrator to ", team);
   }
   return Denied(v1::BUDGET_MANAGE,
                 absl::StrCat(what, scope == v1::TEAM  ? absl::StrCat(" (user \"", member,

@@ -499,6 +499,15 @@ TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
                        HasSubstr("may not set a budget for user \"ae\": that needs BUDGET_MANAGE "
                                  "with a scope that reaches it, which none of their roles grants; "
                                  "ask your manager (manager) to do it")));
+  // A member on no team whose manager may: whom to ask is none of the caller's people.
+  EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_user_id(kAe2); })),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("; ask an administrator to make \"ae2\" a member of a team whose "
+                                 "manager may (spotflow user manager ae2 MANAGER)")));
+  EXPECT_THAT(Reject(kAdmin, with([](v1::Budget* b) { b->set_user_id(kAe2); })),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("; make \"ae2\" a member of a team whose manager may (spotflow "
+                                 "user manager ae2 MANAGER), or give a role BUDGET_MANAGE")));
   EXPECT_THAT(Reject(kProducer, with([](v1::Budget* b) { b->set_user_id("nobody"); })),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("may not set budgets: that needs BUDGET_MANAGE")))
@@ -2450,6 +2459,11 @@ TEST_F(OrderFlowTest, ClientsAndContactsWithoutAnIdGetOneMadeFromTheirName) {
   EXPECT_THAT(Reject(kAe, contact("Carol Jones", "CJ@ours.test")),
               StatusIs(absl::StatusCode::kAlreadyExists,
                        HasSubstr("Carol Jones <cj@ours.test> as contact \"carol-jones-2\"")));
+  // The same email is the same person, though given with a phone this time.
+  v1::Command with_phone = contact("Carol Jones", "cj@ours.test");
+  with_phone.mutable_add_contact()->mutable_contact()->set_phone("+1 555 0199");
+  EXPECT_THAT(Reject(kAe, with_phone), StatusIs(absl::StatusCode::kAlreadyExists,
+                                                HasSubstr("as contact \"carol-jones-2\"")));
   v1::Command elsewhere;
   elsewhere.mutable_add_contact()->set_client_id("acme-motors-inc");
   elsewhere.mutable_add_contact()->mutable_contact()->set_name("Carol Jones");

@@ -2627,6 +2627,14 @@ def notifying():
         hired = notify()
         expect(re.search(r"\n\d+ +paula <paula@example.com> +PO-2026-00001 +submit script  ", hired),
                "a new producer is told of the work that waits for producers:\n" + hired)
+        # One who leaves is not told what no longer waits for them; back, they are told anew.
+        expect(run_cli("user", "deactivate", "paula").returncode == 0, "paula leaves")
+        gone = notify()
+        expect("paula" not in gone, "one who has left is not told what no longer waits:\n" + gone)
+        expect(run_cli("user", "reactivate", "paula").returncode == 0, "paula is back")
+        back = notify()
+        expect(re.search(r"\n\d+ +paula <paula@example.com> +PO-2026-00001 +submit script  ", back),
+               "one who is back is told what waits for them:\n" + back)
         # A reassignment (seed 004): the new owner told what is now theirs, and whoever made it
         # told it is done.
         expect(run_cli("user", "create", "ava", "--name", "Ava", "--email", "ava@example.com",
