@@ -960,9 +960,10 @@ class Client {
                 "BY");
   }
   // An event's stream as a table names it: an order by its key, as everywhere else, looked up
-  // once per order (one the caller may not see, or deleted, by its stream id); the other
-  // records' ids are the names people gave them ("client-acme").
-  std::string StreamLabel(const std::string& stream) const {
+  // once per order (one the caller may not see by its stream id); a deleted one as it was at
+  // the event (`position`), or just before it, its deletion; the other records' ids are the
+  // names people gave them ("client-acme").
+  std::string StreamLabel(const std::string& stream, uint64_t position) const {
     absl::string_view id = stream;
     if (!absl::ConsumePrefix(&id, "order-")) return stream;
     auto [label, fresh] = stream_labels_.try_emplace(stream, stream);
@@ -970,9 +971,13 @@ class Client {
       v1::GetOrderRequest request;
       request.set_order_id(std::string(id));
       v1::OrderView order;
-      if (orders_->GetOrder(Context().get(), request, &order).ok() && !order.key().empty()) {
-        label->second = absl::StrCat("order ", order.key());
+      grpc::Status got = orders_->GetOrder(Context().get(), request, &order);
+      for (uint64_t at : {position, position - 1}) {
+        if (got.error_code() != grpc::StatusCode::NOT_FOUND || at == 0) break;
+        request.mutable_as_of()->set_position(at);
+        got = orders_->GetOrder(Context().get(), request, &order);
       }
+      if (got.ok() && !order.key().empty()) label->second = absl::StrCat("order ", order.key());
     }
     return label->second;
   }
@@ -983,9 +988,10 @@ class Client {
         absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(e.recorded_time().seconds()),
                          absl::UTCTimeZone())
             .c_str(),
-        StreamLabel(e.stream_id()).c_str(), static_cast<unsigned long long>(e.stream_version()),
-        e.payload_type().c_str(), e.actor().user_id().c_str(),
-        e.actor().on_behalf_of().empty() ? "" : " for ", e.actor().on_behalf_of().c_str());
+        StreamLabel(e.stream_id(), e.position()).c_str(),
+        static_cast<unsigned long long>(e.stream_version()), e.payload_type().c_str(),
+        e.actor().user_id().c_str(), e.actor().on_behalf_of().empty() ? "" : " for ",
+        e.actor().on_behalf_of().c_str());
   }
 
   // One message as one line of JSON, for streams read by scripts.

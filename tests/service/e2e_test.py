@@ -616,7 +616,13 @@ def main():
            "--client", "acme", "--flight", "2099-11-01..2099-11-30", "--owner", "ann", "--id",
            "for-ann", token=mia)
         expect(api.order("for-ann", mia).owner_id == "ann", "order create --owner sets the owner")
+        for_ann_key = api.order("for-ann", mia).key
         ok("and deletes it again", "delete", "for-ann", "--yes", token=mia)
+        # The log names it as everything else does, by its key, though it is deleted.
+        told = run_cli("events", "tail", "--limit", "3", token=aud)
+        expect(told.returncode == 0 and "order-for-ann" not in told.stdout
+               and "order " + for_ann_key in told.stdout,
+               "events tail names a deleted order by its key: " + told.stdout + told.stderr)
         reused = run_cli("order", "show", "winter-again", token=sam).stdout
         expect(", reusing order %s\n" % holiday_key in reused,
                "order show names the source by its key:\n" + reused)
