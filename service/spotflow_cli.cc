@@ -41,6 +41,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "base/nearest.h"
 #include "base/utf8.h"
 #include "engine/audit.h"
 #include "google/protobuf/descriptor.h"
@@ -53,6 +54,7 @@
 namespace {
 
 namespace v1 = spotflow::v1;
+using spotflow::Nearest;
 namespace files = spotflow::service::internal;
 
 // Arguments after the verb: positionals, and --name=value / --name value / --flag options.
@@ -532,37 +534,6 @@ std::string FlightOutcome(v1::FlightChangeStatus status) {
     default:
       return absl::AsciiStrToLower(v1::FlightChangeStatus_Name(status));
   }
-}
-
-// Edits (insertions, deletions, substitutions) that turn `a` into `b`.
-size_t EditDistance(absl::string_view a, absl::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-// The one of `known` two edits or fewer from `typed` (the nearest, the first of equals); "" when
-// none is, or when `typed` is one of them.
-std::string Nearest(const std::string& typed, const std::vector<std::string>& known) {
-  std::string best;
-  size_t best_distance = 3;
-  for (const std::string& each : known) {
-    const size_t distance = EditDistance(typed, each);
-    if (distance < best_distance) {
-      best = each;
-      best_distance = distance;
-    }
-  }
-  return best_distance == 0 ? "" : best;
 }
 
 // "; did you mean \"order\"?" for a verb two edits or fewer from one there is; else "".

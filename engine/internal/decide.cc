@@ -20,6 +20,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "base/nearest.h"
 #include "base/status_macros.h"
 #include "engine/internal/definitions.h"
 #include "engine/presets.h"
@@ -95,6 +96,14 @@ absl::Status ValidateTokenHashPrefix(absl::string_view prefix) {
     return absl::InvalidArgumentError("token_hash_prefix is 12 lowercase hex digits");
   }
   return absl::OkStatus();
+}
+
+// "; did you mean \"pre_approve\"?" for a name two edits or fewer from one of `known` (a
+// typo); else "".
+template <typename Names>
+std::string DidYouMean(absl::string_view typed, const Names& known) {
+  const std::string nearest = Nearest(typed, known);
+  return nearest.empty() ? "" : absl::StrCat("; did you mean \"", nearest, "\"?");
 }
 
 // Whether `user` holds one of `roles` (Transition.roles), or `roles` is empty.
@@ -1060,7 +1069,9 @@ class Decider {
         return absl::InvalidArgumentError(absl::StrCat(
             "the workflow of order ", Name(order), " has no action \"", absl::CHexEscape(action),
             "\"",
-            contact ? "" : absl::StrCat("; its actions are: ", absl::StrJoin(actions, ", "))));
+            contact ? ""
+                    : absl::StrCat(DidYouMean(action, actions),
+                                   "; its actions are: ", absl::StrJoin(actions, ", "))));
       }
       return absl::FailedPreconditionError(absl::StrCat(
           "action \"", action, "\" is not allowed while order ", Name(order), " is in state \"",
@@ -1474,8 +1485,8 @@ class Decider {
         std::set<std::string> names;  // Sorted: the map's order is not the log's.
         for (const auto& [name, view] : state_.roles()) names.insert(name);
         return absl::InvalidArgumentError(
-            absl::StrCat("role \"", absl::CHexEscape(role),
-                         "\" does not exist; the roles are: ", absl::StrJoin(names, ", ")));
+            absl::StrCat("role \"", absl::CHexEscape(role), "\" does not exist",
+                         DidYouMean(role, names), "; the roles are: ", absl::StrJoin(names, ", ")));
       }
       if (!seen.insert(role).second) {
         return absl::InvalidArgumentError(absl::StrCat("role \"", role, "\" is listed twice"));
@@ -4037,9 +4048,10 @@ absl::Status Decider::SetBudget(const v1::SetBudget& c) {
     if (!given.field().empty()) AlsoInTurnOf(kDefinitionsTurn);
     const v1::ItemTypeDefinition* type = state_.FindItemType(given.item_type());
     if (type == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "item type \"", absl::CHexEscape(given.item_type()),
-          "\" does not exist; the item types are: ", absl::StrJoin(state_.ItemTypeNames(), ", ")));
+      return absl::InvalidArgumentError(
+          absl::StrCat("item type \"", absl::CHexEscape(given.item_type()), "\" does not exist",
+                       DidYouMean(given.item_type(), state_.ItemTypeNames()),
+                       "; the item types are: ", absl::StrJoin(state_.ItemTypeNames(), ", ")));
     }
     Read(ItemTypeStream(type->name()), type->version());
     if (!given.field().empty()) RETURN_IF_ERROR(CheckSummableField(*type, given.field()));

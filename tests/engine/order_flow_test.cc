@@ -546,7 +546,12 @@ TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("give item_type with field")));
   EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_item_type("nope"); })),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("the item types are: production_order")));
+                       HasSubstr("item type \"nope\" does not exist; the item types are: "
+                                 "production_order")))
+      << "nothing near: no guess";
+  EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) { b->set_item_type("production_ordr"); })),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("did you mean \"production_order\"?")));
   EXPECT_THAT(Reject(kManager, with([](v1::Budget* b) {
                        b->set_item_type(kProductionOrder);
                        b->set_field("station");
@@ -2312,7 +2317,8 @@ TEST_F(OrderFlowTest, AnUnknownRoleNamesTheRolesThereAre) {
   user.mutable_create_user()->add_roles("acount_executive");
   EXPECT_THAT(Reject(kAdmin, user),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("role \"acount_executive\" does not exist; the roles are: "
+                       HasSubstr("role \"acount_executive\" does not exist; did you mean "
+                                 "\"account_executive\"?; the roles are: "
                                  "account_executive, admin, auditor, client_contact, ")));
 }
 
@@ -5287,7 +5293,8 @@ TEST_F(OrderFlowTest, BadInputIsInvalidArgumentAndWritesNothing) {
                        AllOf(HasSubstr("has no action \"fly\""), HasSubstr("deliver"))));
   fly.mutable_perform_action()->set_action("approve_scrpt");  // A typo, not a revision action.
   EXPECT_THAT(Reject(kProducer, fly), StatusIs(absl::StatusCode::kInvalidArgument,
-                                               AllOf(HasSubstr("has no action \"approve_scrpt\""),
+                                               AllOf(HasSubstr("has no action \"approve_scrpt\"; "
+                                                               "did you mean \"approve_script\"?"),
                                                      HasSubstr("approve_script"))));
   fly.mutable_perform_action()->set_action("approve_script");
   EXPECT_THAT(

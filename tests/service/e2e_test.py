@@ -1423,8 +1423,9 @@ def main():
                + made.stdout + made.stderr)
         misspelt = run_cli("user", "create", "bob", "--name", "Bob", "--role", "acount_executive",
                            token=admin)
-        expect(misspelt.returncode == 1 and "the roles are: account_executive, " in misspelt.stderr,
-               "a misspelt role names the roles: " + misspelt.stderr)
+        expect(misspelt.returncode == 1 and "the roles are: account_executive, " in misspelt.stderr
+               and 'did you mean "account_executive"?' in misspelt.stderr,
+               "a misspelt role names the nearest and the roles: " + misspelt.stderr)
         spread = run_cli("accounts", "reassign", "sam", "mia,ava", "--dry-run", token=mia)
         expect(spread.returncode == 0 and "  to mia:\n" in spread.stdout
                and "  to ava:\n" in spread.stdout and "    clients it would move: "
