@@ -2327,7 +2327,23 @@ absl::StatusOr<ClientView> EngineImpl::GetClient(const Principal& principal,
     return absl::NotFoundError(
         absl::StrCat("client \"", absl::CHexEscape(client_id), "\" not found"));
   }
-  return Shown(*caller, *client, now);
+  ClientView shown = Shown(*caller, *client, now);
+  // Which contacts have a login, for the house: removing one ends its login too.
+  if (caller->client_id().empty()) {
+    std::vector<std::pair<std::string, std::string>> logins;
+    for (const auto& [id, user] : state_.users()) {
+      if (user.active() && user.client_id() == client->client_id() && !user.contact_id().empty()) {
+        logins.emplace_back(user.contact_id(), id);
+      }
+    }
+    std::sort(logins.begin(), logins.end());  // The map's order is not the log's.
+    for (auto& [contact, user] : logins) {
+      v1::ContactLogin* login = shown.add_contact_logins();
+      login->set_contact_id(std::move(contact));
+      login->set_user_id(std::move(user));
+    }
+  }
+  return shown;
 }
 
 absl::StatusOr<ClientView> EngineImpl::GetClientAsOf(const Principal& principal,
