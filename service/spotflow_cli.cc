@@ -931,9 +931,10 @@ class Client {
                 "BY");
   }
   // An event's stream as a table names it: an order by its key, as everywhere else, looked up
-  // once per order (one the caller may not see by its stream id); a deleted one as it was at
-  // the event (`position`), or just before it, its deletion; the other records' ids are the
-  // names people gave them ("client-acme").
+  // once per order; one deleted, or no longer in the caller's sight, as it was at the event
+  // (`position`; the order's history as the caller may read it, or the log for an auditor); one
+  // the caller may read neither way by its stream id. The other records' ids are the names
+  // people gave them ("client-acme").
   std::string StreamLabel(const std::string& stream, uint64_t position) const {
     absl::string_view id = stream;
     if (!absl::ConsumePrefix(&id, "order-")) return stream;
@@ -943,9 +944,8 @@ class Client {
       request.set_order_id(std::string(id));
       v1::OrderView order;
       grpc::Status got = orders_->GetOrder(Context().get(), request, &order);
-      for (uint64_t at : {position, position - 1}) {
-        if (got.error_code() != grpc::StatusCode::NOT_FOUND || at == 0) break;
-        request.mutable_as_of()->set_position(at);
+      if (got.error_code() == grpc::StatusCode::NOT_FOUND && position != 0) {
+        request.mutable_as_of()->set_position(position);
         got = orders_->GetOrder(Context().get(), request, &order);
       }
       if (got.ok() && !order.key().empty()) label->second = absl::StrCat("order ", order.key());
@@ -1856,8 +1856,15 @@ class Client {
       for (const std::string* detail : {&c.title(), &c.email(), &c.phone()}) {
         if (!detail->empty()) details.push_back(*detail);
       }
-      std::printf("  contact %s: %s\n", c.contact_id().c_str(),
-                  absl::StrJoin(details, ", ").c_str());
+      std::vector<std::string> logins;
+      for (const v1::ContactLogin& login : client.contact_logins()) {
+        if (login.contact_id() == c.contact_id()) logins.push_back(login.user_id());
+      }
+      std::printf("  contact %s: %s%s\n", c.contact_id().c_str(),
+                  absl::StrJoin(details, ", ").c_str(),
+                  logins.empty()
+                      ? ""
+                      : absl::StrCat(" (signs in as ", absl::StrJoin(logins, ", "), ")").c_str());
     }
     for (const v1::AccountShare& share : client.shares()) {
       std::printf(

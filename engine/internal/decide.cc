@@ -1114,21 +1114,59 @@ class Decider {
     ClearStepFields(order, *transition);
     return transition;
   }
+  // The steps still ahead of an order in state `from`: those out of it and out of every state
+  // it may reach.
+  static std::vector<const v1::Transition*> StepsAhead(const v1::WorkflowDefinition& workflow,
+                                                       const std::string& from) {
+    std::vector<const v1::Transition*> ahead;
+    std::set<std::string> reached = {from};
+    std::vector<std::string> frontier = {from};
+    while (!frontier.empty()) {
+      const std::string state = std::move(frontier.back());
+      frontier.pop_back();
+      for (const v1::Transition& t : workflow.transitions()) {
+        if (t.from() != state) continue;
+        ahead.push_back(&t);
+        if (reached.insert(t.to()).second) frontier.push_back(t.to());
+      }
+    }
+    return ahead;
+  }
+  // Whether `user` may be an order's responsible (AssignProducer): one of the house's; for an
+  // item with revisions a producer (REVISION_WRITE), else one who may take a step still
+  // `ahead` (a pre-approver is none once it is approved).
+  bool MayBeResponsible(const v1::UserView& user, bool revisions,
+                        const std::vector<const v1::Transition*>& ahead) const {
+    if (!user.client_id().empty()) return false;  // The client's people are not the house's.
+    if (revisions) return state_.ScopeOf(user, v1::REVISION_WRITE) != v1::SCOPE_UNSPECIFIED;
+    return std::any_of(ahead.begin(), ahead.end(), [&](const v1::Transition* t) {
+      return state_.ScopeOf(user, t->privilege()) != v1::SCOPE_UNSPECIFIED &&
+             HoldsOneOf(user, t->roles());
+    });
+  }
   // Emits a ProducerAssigned making the actor the responsible of `order` when step `t` assigns
-  // its taker (Transition.assigns_taker) and the order has none; not when the actor could not
-  // be its responsible (AssignProducer's rule: the house's, and for an item with revisions a
-  // producer), who takes the step unassigned.
+  // its taker (Transition.assigns_taker) and the order has none, or one who has left; not when
+  // the step finishes the order, nor when the actor could not be its responsible after the
+  // step (MayBeResponsible), who takes it unassigned.
   void AssignTaker(const v1::OrderView& order, const v1::Transition& t) {
-    if (!t.assigns_taker() || IsSystem() || !order.producer_id().empty() ||
-        !actor_.client_id().empty()) {
-      return;
+    if (!t.assigns_taker() || IsSystem()) return;
+    if (const v1::UserView* current =
+            order.producer_id().empty() ? nullptr : state_.FindUser(order.producer_id())) {
+      if (current->active()) return;
+      ReadUser(*current);  // Reactivated meanwhile, they stay: decided again.
+    }
+    const absl::StatusOr<const v1::WorkflowDefinition*> workflow = WorkflowOf(order);
+    if (!workflow.ok()) return;
+    for (const v1::WorkflowState& state : (*workflow)->states()) {
+      if (state.name() == t.to() && state.terminal()) return;  // Done: no one new is assigned.
     }
     const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
     const bool revisions = type != nullptr && !type->facets().artifacts().empty();
-    if (revisions && ScopeOf(v1::REVISION_WRITE) == v1::SCOPE_UNSPECIFIED) return;
+    if (!MayBeResponsible(actor_, revisions, StepsAhead(**workflow, t.to()))) return;
     v1::ProducerAssigned* e =
         Emit(OrderStream(order.order_id()), order.version()).mutable_producer_assigned();
     e->set_order_id(order.order_id());
+    e->set_old_producer_id(order.producer_id());
     e->set_new_producer_id(actor_.user_id());
   }
   // Emits an OrderUpdated clearing the fields `t` clears that `order` holds, if any.
@@ -2174,10 +2212,14 @@ absl::Status Decider::UpdateClient(const v1::UpdateClient& c) {
   return absl::OkStatus();
 }
 
-// How a contact reads in a message: "Carol Client <carol@acme.example>".
+// How a contact reads in a message: "Carol Client <carol@acme.example>", with the phone too
+// when they have one (a contact may be known by it alone).
 std::string ContactName(const v1::Contact& contact) {
-  return contact.email().empty() ? contact.name()
-                                 : absl::StrCat(contact.name(), " <", contact.email(), ">");
+  std::string name = contact.email().empty()
+                         ? contact.name()
+                         : absl::StrCat(contact.name(), " <", contact.email(), ">");
+  if (!contact.phone().empty()) absl::StrAppend(&name, " (", contact.phone(), ")");
+  return name;
 }
 
 absl::Status Decider::AddContact(const v1::AddContact& c) {
@@ -2194,7 +2236,7 @@ absl::Status Decider::AddContact(const v1::AddContact& c) {
         "client \"", client->client_id(), "\" already has ", ContactName(*known), " as contact \"",
         known->contact_id(), "\"; change it with UpdateContact (spotflow contact update ",
         client->client_id(), " ", known->contact_id(),
-        "), or give a namesake an email or phone of their own"));
+        "), or give a namesake an email and a phone of their own"));
   }
   // A removed contact's id stays theirs: forwards, answers and logins name them.
   const auto& removed = client->removed_contact_ids();
@@ -2295,7 +2337,7 @@ absl::Status Decider::UpdateContact(const v1::UpdateContact& c) {
     return absl::AlreadyExistsError(absl::StrCat(
         "client \"", client->client_id(), "\" already has ", ContactName(*known), " as contact \"",
         known->contact_id(), "\": contact \"", current->contact_id(),
-        "\" would be the same person; give them an email or phone of their own, or remove one "
+        "\" would be the same person; give them an email and a phone of their own, or remove one "
         "of the two (spotflow contact remove ",
         client->client_id(), " ", current->contact_id(), ")"));
   }
@@ -3559,28 +3601,11 @@ absl::Status Decider::AssignProducer(const v1::AssignProducer& c) {
   const bool revisions = !type->facets().artifacts().empty();
   ASSIGN_OR_RETURN(const v1::WorkflowDefinition* workflow, WorkflowOf(*order));
   // The steps left: those from the order's state and from every state it may still reach. A
-  // responsible is someone who may take one (a pre-approver is none once it is approved).
-  std::vector<const v1::Transition*> ahead;
-  if (!revisions) {
-    std::set<std::string> reached = {order->status()};
-    std::vector<std::string> frontier = {order->status()};
-    while (!frontier.empty()) {
-      const std::string from = std::move(frontier.back());
-      frontier.pop_back();
-      for (const v1::Transition& t : workflow->transitions()) {
-        if (t.from() != from) continue;
-        ahead.push_back(&t);
-        if (reached.insert(t.to()).second) frontier.push_back(t.to());
-      }
-    }
-  }
+  // responsible is someone who may take one (MayBeResponsible).
+  const std::vector<const v1::Transition*> ahead =
+      revisions ? std::vector<const v1::Transition*>() : StepsAhead(*workflow, order->status());
   const auto may_work_on = [&](const v1::UserView& user) {
-    if (!user.client_id().empty()) return false;  // The client's people are not the house's.
-    if (revisions) return state_.ScopeOf(user, v1::REVISION_WRITE) != v1::SCOPE_UNSPECIFIED;
-    return std::any_of(ahead.begin(), ahead.end(), [&](const v1::Transition* t) {
-      return state_.ScopeOf(user, t->privilege()) != v1::SCOPE_UNSPECIFIED &&
-             HoldsOneOf(user, t->roles());
-    });
+    return MayBeResponsible(user, revisions, ahead);
   };
   const bool self =
       c.user_id() == actor_.user_id() && order->producer_id().empty() && may_work_on(actor_);
@@ -3954,8 +3979,17 @@ absl::Status Decider::RequireMaySetBudgetOf(const std::string& member, const std
     whom = !anywhere.empty() ? absl::StrCat("ask one who may set any member's budget: ",
                                             absl::StrJoin(anywhere, ", "))
            : ScopeOf(v1::ADMIN_CONFIGURE) != v1::SCOPE_UNSPECIFIED
-               ? absl::StrCat(team, ", or give a role BUDGET_MANAGE")
+               ? absl::StrCat(team,
+                              ", or give a role BUDGET_MANAGE at scope TEAM or ALL "
+                              "(spotflow role define)")
                : absl::StrCat("ask an administrator to ", team);
+    // The member's own manager, whose role does not reach their team: the role is what lacks.
+    if (const v1::UserView* of = state_.FindUser(member);
+        of != nullptr && of->manager_id() == actor_.user_id()) {
+      whom = ScopeOf(v1::ADMIN_CONFIGURE) != v1::SCOPE_UNSPECIFIED
+                 ? "give one of your roles BUDGET_MANAGE at scope TEAM (spotflow role define)"
+                 : "ask an administrator to give one of your roles BUDGET_MANAGE at scope TEAM";
+    }
   }
   return Denied(v1::BUDGET_MANAGE,
                 absl::StrCat(what, scope == v1::TEAM  ? absl::StrCat(" (user \"", member,

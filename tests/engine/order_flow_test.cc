@@ -507,7 +507,15 @@ TEST_F(OrderFlowTest, BudgetsMeasureAMembersOrdersOverAPeriod) {
   EXPECT_THAT(Reject(kAdmin, with([](v1::Budget* b) { b->set_user_id(kAe2); })),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("; make \"ae2\" a member of a team whose manager may (spotflow "
-                                 "user manager ae2 MANAGER), or give a role BUDGET_MANAGE")));
+                                 "user manager ae2 MANAGER), or give a role BUDGET_MANAGE at "
+                                 "scope TEAM or ALL (spotflow role define)")));
+  // Their own manager, whose role does not reach the team: the role is what lacks.
+  AddUser("lead3", engine::kAccountExecutive);
+  AddUser("ae5", engine::kAccountExecutive, "lead3");
+  EXPECT_THAT(Reject("lead3", with([](v1::Budget* b) { b->set_user_id("ae5"); })),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("; ask an administrator to give one of your roles BUDGET_MANAGE "
+                                 "at scope TEAM")));
   EXPECT_THAT(Reject(kProducer, with([](v1::Budget* b) { b->set_user_id("nobody"); })),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("may not set budgets: that needs BUDGET_MANAGE")))
@@ -2505,12 +2513,13 @@ TEST_F(OrderFlowTest, ClientsAndContactsWithoutAnIdGetOneMadeFromTheirName) {
     command.mutable_update_contact()->mutable_update_mask()->add_paths("contact." + field);
     return command;
   };
-  EXPECT_THAT(Reject(kAe, update("carol-jones-2", "email", "")),
-              StatusIs(absl::StatusCode::kAlreadyExists,
-                       HasSubstr("client \"ours\" already has Carol Jones as contact "
-                                 "\"carol-jones-3\": contact \"carol-jones-2\" would be the same "
-                                 "person; give them an email or phone of their own, or remove one "
-                                 "of the two (spotflow contact remove ours carol-jones-2)")));
+  EXPECT_THAT(
+      Reject(kAe, update("carol-jones-2", "email", "")),
+      StatusIs(absl::StatusCode::kAlreadyExists,
+               HasSubstr("client \"ours\" already has Carol Jones as contact "
+                         "\"carol-jones-3\": contact \"carol-jones-2\" would be the same "
+                         "person; give them an email and a phone of their own, or remove one "
+                         "of the two (spotflow contact remove ours carol-jones-2)")));
   // The pair brought back above may still be updated as it is, and told apart.
   Run(kAe, update("carol-jones", "email", ""));
   v1::Command title = update("carol-jones", "email", "");
@@ -5784,6 +5793,22 @@ TEST_F(OrderFlowTest, ADeleteDecidedBeforeTheAccountMovedIsDecidedAgainAndRefuse
   EXPECT_THAT(RunAcross(order, kAe, remove, kManager, moves),
               StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_FALSE(Order(order).deleted());
+}
+
+// The house sees which of a client's contacts sign in (removing one ends the login too); the
+// client's own login is not shown the logins.
+TEST_F(OrderFlowTest, AClientShowsWhichContactsHaveALogin) {
+  ASSERT_OK_AND_ASSIGN(v1::ClientView seen, engine_->GetClient({kAe}, client_));
+  ASSERT_EQ(seen.contact_logins_size(), 1);
+  EXPECT_EQ(seen.contact_logins(0).contact_id(), "carol");
+  EXPECT_EQ(seen.contact_logins(0).user_id(), kClientUser);
+  ASSERT_OK_AND_ASSIGN(v1::ClientView own, engine_->GetClient({kClientUser}, client_));
+  EXPECT_THAT(own.contact_logins(), IsEmpty());
+  v1::Command leave;
+  leave.mutable_deactivate_user()->set_user_id(kClientUser);
+  Run(kAdmin, leave);
+  ASSERT_OK_AND_ASSIGN(seen, engine_->GetClient({kAe}, client_));
+  EXPECT_THAT(seen.contact_logins(), IsEmpty()) << "a login that was deactivated is none";
 }
 
 }  // namespace

@@ -1610,6 +1610,7 @@ TEST_F(WorkflowTest, AStepMayAssignWhoeverTakesIt) {
   initial->set_state("awaiting_payment");
   for (auto [from, action, to] :
        {std::tuple{"awaiting_payment", "no_answer", "call_back"},
+        std::tuple{"call_back", "no_answer", "call_back"},
         std::tuple{"awaiting_payment", "paid", "paid"}, std::tuple{"call_back", "paid", "paid"}}) {
     v1::Transition* t = flow.add_transitions();
     t->set_from(from);
@@ -1633,14 +1634,16 @@ TEST_F(WorkflowTest, AStepMayAssignWhoeverTakesIt) {
   create.mutable_create_order()->clear_flight_end();
   const std::string order = Run(kAe, create).id();
 
-  // Looked at: no one is assigned.
+  // Looked at, or the step previewed: no one is assigned.
   const uint64_t head = store_->Head().position;
   ASSERT_OK(engine_->GetOrder({kManager}, order).status());
+  v1::Command no_answer = Action(order, "no_answer");
+  no_answer.mutable_perform_action()->set_comment("no one picked up");
+  ASSERT_OK_AND_ASSIGN(v1::CommandResult previewed, Preview(kManager, no_answer));
+  EXPECT_EQ(previewed.etag(), Order(order).version() + 2) << "the assignment and the step";
   EXPECT_EQ(store_->Head().position, head);
   EXPECT_EQ(Order(order).producer_id(), "");
   // The first to act is, in the same command, before the step.
-  v1::Command no_answer = Action(order, "no_answer");
-  no_answer.mutable_perform_action()->set_comment("no one picked up");
   Run(kManager, no_answer);
   EXPECT_EQ(Order(order).producer_id(), kManager);
   EXPECT_EQ(store_->Head().position, head + 2);
@@ -1658,8 +1661,18 @@ TEST_F(WorkflowTest, AStepMayAssignWhoeverTakesIt) {
   EXPECT_THAT(waited, Contains(kManager));
   EXPECT_THAT(waited, Not(Contains("mgr2")));
   // Another who steps in keeps them the responsible (a change of manager is AssignProducer's).
-  Run("mgr2", Action(order, "paid"));
+  Run("mgr2", Action(order, "no_answer"));
   EXPECT_EQ(Order(order).producer_id(), kManager);
+  // Once they have left, the next to act takes their place.
+  v1::Command leave;
+  leave.mutable_deactivate_user()->set_user_id(kManager);
+  Run(kAdmin, leave);
+  Run("mgr2", Action(order, "no_answer"));
+  EXPECT_EQ(Order(order, kAdmin).producer_id(), "mgr2");
+  // A step that finishes the order assigns no one: it is done.
+  const std::string other = Run(kAe, create).id();
+  Run("mgr2", Action(other, "paid"));
+  EXPECT_EQ(Order(other, kAdmin).producer_id(), "");
 
   // On a production order only a producer is its responsible: the AE approving a script in a
   // step that assigns its taker takes it unassigned, and the producer writing one is assigned.
@@ -1670,11 +1683,11 @@ TEST_F(WorkflowTest, AStepMayAssignWhoeverTakesIt) {
   Run(kAdmin, Publish(production));
   const std::string spot = CreateOrder();
   Run(kProducer, Script(spot, "Draft one"));
-  EXPECT_EQ(Order(spot).producer_id(), kProducer);
+  EXPECT_EQ(Order(spot, kAdmin).producer_id(), kProducer);
   v1::Command unassign = Assign(spot, "");
   Run(kAe, unassign);
   Run(kAe, Approve(spot, "script", 1));
-  EXPECT_EQ(Order(spot).producer_id(), "") << "an AE is no producer";
+  EXPECT_EQ(Order(spot, kAdmin).producer_id(), "") << "an AE is no producer";
 
   // A client's answer is the client's: it assigns no one, refused on publishing.
   for (v1::Transition& t : *production.mutable_transitions()) {

@@ -685,7 +685,8 @@ def main():
         ok("contact update --phone alone", "contact", "update", "acme", "carol", "--phone",
            "555-0199", token=sam)
         shown = run_cli("client", "show", "acme", token=sam).stdout
-        expect("contact carol: Carol Jones, Marketing director, carol@acme.test, 555-0199" in shown,
+        expect("contact carol: Carol Jones, Marketing director, carol@acme.test, 555-0199 "
+               "(signs in as carol)" in shown,
                "client show shows a contact's name, title, email and phone (%s)" % shown.strip())
         nothing = run_cli("contact", "update", "acme", "carol", token=sam)
         expect(nothing.returncode == 2 and "give at least one" in nothing.stderr,
