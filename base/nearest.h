@@ -44,6 +44,14 @@ std::string Nearest(absl::string_view typed, const Names& known) {
   return best_distance == 0 ? "" : best;
 }
 
+// "; did you mean \"pre_approve\"?" for a name two edits or fewer from one of `known` (a typo);
+// else "". Said before the list of names a message gives.
+template <typename Names>
+std::string DidYouMean(absl::string_view typed, const Names& known) {
+  const std::string nearest = Nearest(typed, known);
+  return nearest.empty() ? "" : "; did you mean \"" + nearest + "\"?";
+}
+
 }  // namespace spotflow
 
 #endif  // SPOTFLOW_BASE_NEAREST_H_

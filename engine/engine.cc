@@ -36,6 +36,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/types/span.h"
+#include "base/nearest.h"
 #include "base/status_macros.h"
 #include "engine/internal/decide.h"
 #include "engine/internal/definitions.h"
@@ -302,9 +303,10 @@ class EngineImpl final : public Engine {
   // typo, not a filter that matches nothing); OK for none.
   absl::Status ItemTypeToFilterBy(const std::string& name) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     if (name.empty() || state_.FindItemType(name) != nullptr) return absl::OkStatus();
-    return absl::NotFoundError(absl::StrCat(
-        "there is no item type \"", absl::CHexEscape(name),
-        "\" to filter by; the item types are: ", absl::StrJoin(state_.ItemTypeNames(), ", ")));
+    return absl::NotFoundError(
+        absl::StrCat("there is no item type \"", absl::CHexEscape(name), "\" to filter by",
+                     DidYouMean(name, state_.ItemTypeNames()),
+                     "; the item types are: ", absl::StrJoin(state_.ItemTypeNames(), ", ")));
   }
   // Whether `caller` is a client's login that submits requests (seed 001), which reads the
   // forms of the item types.
@@ -2483,7 +2485,8 @@ absl::StatusOr<v1::ItemTypeDefinition> EngineImpl::GetItemType(const Principal& 
   }
   if (type == nullptr) {
     return absl::NotFoundError(absl::StrCat("there is no item type \"", absl::CHexEscape(name),
-                                            "\"; the item types are ",
+                                            "\"", DidYouMean(name, state_.ItemTypeNames()),
+                                            "; the item types are ",
                                             absl::StrJoin(state_.ItemTypeNames(), ", ")));
   }
   return requester ? internal::FormOf(*type) : *type;

@@ -98,14 +98,6 @@ absl::Status ValidateTokenHashPrefix(absl::string_view prefix) {
   return absl::OkStatus();
 }
 
-// "; did you mean \"pre_approve\"?" for a name two edits or fewer from one of `known` (a
-// typo); else "".
-template <typename Names>
-std::string DidYouMean(absl::string_view typed, const Names& known) {
-  const std::string nearest = Nearest(typed, known);
-  return nearest.empty() ? "" : absl::StrCat("; did you mean \"", nearest, "\"?");
-}
-
 // Whether `user` holds one of `roles` (Transition.roles), or `roles` is empty.
 bool HoldsOneOf(const v1::UserView& user,
                 const google::protobuf::RepeatedPtrField<std::string>& roles) {
@@ -2900,10 +2892,11 @@ absl::Status Decider::CreateOrder(const v1::CreateOrder& c) {
   // answers).
   if (type == nullptr || (from_client && !Requestable(*type))) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "item type \"", absl::CHexEscape(type_name), "\" does not exist; ",
+        "item type \"", absl::CHexEscape(type_name), "\" does not exist",
         from_client
-            ? "`spotflow type list` lists those you may request"
-            : absl::StrCat("the item types are: ", absl::StrJoin(state_.ItemTypeNames(), ", "))));
+            ? "; `spotflow type list` lists those you may request"
+            : absl::StrCat(DidYouMean(type_name, state_.ItemTypeNames()),
+                           "; the item types are: ", absl::StrJoin(state_.ItemTypeNames(), ", "))));
   }
   if (c.kind() != v1::PRODUCTION && c.kind() != v1::PROVIDED) {
     return absl::InvalidArgumentError(

@@ -5060,7 +5060,8 @@ TEST_F(OrderFlowTest, OrdersAreListedByItemType) {
   of_type.item_type = "creatve";
   EXPECT_THAT(engine_->ListOrders({kAe}, of_type),
               StatusIs(absl::StatusCode::kNotFound,
-                       HasSubstr("the item types are: creative, production_order")));
+                       HasSubstr("there is no item type \"creatve\" to filter by; did you mean "
+                                 "\"creative\"?; the item types are: creative, production_order")));
   listed = engine_->ListOrders({kClientUser}, of_type);
   ASSERT_OK(listed.status());
   EXPECT_TRUE(listed->orders.empty());

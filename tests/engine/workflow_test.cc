@@ -1144,6 +1144,11 @@ TEST_F(WorkflowTest, ItemTypesAndWorkflowsAreListedByNameInTheirLatestVersions) 
   EXPECT_THAT(Reject(kAe, unknown),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("the item types are: creative, house_promo, production_order")));
+  unknown.mutable_create_order()->set_item_type("house_prom");
+  EXPECT_THAT(Reject(kAe, unknown),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("item type \"house_prom\" does not exist; did you mean "
+                                 "\"house_promo\"?; the item types are: ")));
   // A page token is its list's own.
   PageRequest first_role;
   first_role.page_size = 1;
