@@ -1108,10 +1108,7 @@ TEST_F(OrderFlowTest, BudgetsOfOrdersDoneCountThemWhenTheyFinish) {
   Run(kManager, set);
   const auto progress = [&] { return OnlyBudget(); };
   const auto deliver = [&](const std::string& order) {
-    Run(kProducer, Script(order, "Draft"));
-    Run(kAe, Approve(order, "script", 1));
-    Run(kProducer, Spot(order, "s3://spot/" + order));
-    Run(kAe, Approve(order, "spot", 1));
+    ApproveScriptAndSpot(order, "s3://spot/" + order);
     Run(kProducer, Action(order, "deliver"));
   };
 
@@ -1431,10 +1428,7 @@ TEST_F(OrderFlowTest, AStepMayNotFinishAnOrderByClearingAFieldItNeeds) {
   *plain.mutable_publish_workflow()->mutable_definition() = engine::ProductionOrderWorkflow();
   Run(kAdmin, plain);
   Run(kAdmin, required);
-  Run(kProducer, Script(order, "Draft"));
-  Run(kAe, Approve(order, "script", 1));
-  Run(kProducer, Spot(order, "s3://spot/1"));
-  Run(kAe, Approve(order, "spot", 1));
+  ApproveScriptAndSpot(order);
   EXPECT_THAT(Reject(kProducer, Action(order, "deliver")),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("action \"deliver\" clears field value and leads to final state "
@@ -1821,10 +1815,7 @@ TEST_F(OrderFlowTest, AFlightChangeWaitsInTheQueueOfThoseWhoMayDecideIt) {
 
 TEST_F(OrderFlowTest, ActionsTakenAreKeptWithTheirCommentsForTheHouse) {
   const std::string order = CreateOrder();
-  Run(kProducer, Script(order, "Draft"));
-  Run(kAe, Approve(order, "script", 1));
-  Run(kProducer, Spot(order, "s3://spot/1"));
-  Run(kAe, Approve(order, "spot", 1));
+  ApproveScriptAndSpot(order);
   v1::Command deliver = Action(order, "deliver");
   deliver.mutable_perform_action()->set_comment("sent to WXYZ traffic");
   Run(kProducer, deliver);
@@ -1951,10 +1942,7 @@ TEST_F(OrderFlowTest, ArchiveRestoreAndReuseTheApprovedSpot) {
 // AE approved, reused by a manager, names the producer and the AE, and the manager apart.
 TEST_F(OrderFlowTest, AReusedSpotNamesWhoRecordedAndWhoApprovedIt) {
   const std::string order = CreateOrder();
-  Run(kProducer, Script(order, "Draft"));
-  Run(kAe, Approve(order, "script", 1));
-  Run(kProducer, Spot(order, "s3://spot/a"));
-  Run(kAe, Approve(order, "spot", 1));
+  ApproveScriptAndSpot(order, "s3://spot/a");
   Run(kAe, OrderOnly(order, "archive"));
   v1::Command reuse;
   reuse.mutable_reuse_order()->set_source_order_id(order);
@@ -4899,10 +4887,7 @@ TEST_F(OrderFlowTest, AClientRequesterReadsWhatTheHouseSaidWhenItFinishedItsRequ
   const std::string mine = Run(kClientUser, request).id();
   const std::string houses = CreateOrder();
   for (const std::string& order : {mine, houses}) {
-    Run(kProducer, Script(order, "Draft"));
-    Run(kAe, Approve(order, "script", 1));
-    Run(kProducer, Spot(order, "s3://spot"));
-    Run(kAe, Approve(order, "spot", 1));
+    ApproveScriptAndSpot(order, "s3://spot");
     v1::Command comment;
     comment.mutable_add_comment()->set_order_id(order);
     comment.mutable_add_comment()->set_text("Talent booked");

@@ -274,6 +274,14 @@ class EngineTest : public ::testing::Test {
   std::string CreateOrder(const std::string& user = kAe, v1::OrderKind kind = v1::PRODUCTION) {
     return Run(user, CreateOrderCommand(kind)).id();
   }
+  // A production order's way to an approved spot: the producer's script and spot (at `uri`),
+  // each approved by the AE.
+  void ApproveScriptAndSpot(const std::string& order, const std::string& uri = "s3://spot/1") {
+    Run(kProducer, Script(order, "Draft"));
+    Run(kAe, Approve(order, "script", 1));
+    Run(kProducer, Spot(order, uri));
+    Run(kAe, Approve(order, "spot", 1));
+  }
 
   static v1::Command Script(const std::string& order, const std::string& text) {
     v1::Command command;
