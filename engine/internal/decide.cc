@@ -1102,7 +1102,7 @@ class Decider {
             "to leave them out of the step"));
       }
     }
-    AssignTaker(order, *transition);
+    AssignTaker(order, *workflow, *transition);
     ClearStepFields(order, *transition);
     return transition;
   }
@@ -1140,21 +1140,20 @@ class Decider {
   // its taker (Transition.assigns_taker) and the order has none, or one who has left; not when
   // the step finishes the order, nor when the actor could not be its responsible after the
   // step (MayBeResponsible), who takes it unassigned.
-  void AssignTaker(const v1::OrderView& order, const v1::Transition& t) {
+  void AssignTaker(const v1::OrderView& order, const v1::WorkflowDefinition& workflow,
+                   const v1::Transition& t) {
     if (!t.assigns_taker() || IsSystem()) return;
     if (const v1::UserView* current =
             order.producer_id().empty() ? nullptr : state_.FindUser(order.producer_id())) {
       if (current->active()) return;
       ReadUser(*current);  // Reactivated meanwhile, they stay: decided again.
     }
-    const absl::StatusOr<const v1::WorkflowDefinition*> workflow = WorkflowOf(order);
-    if (!workflow.ok()) return;
-    for (const v1::WorkflowState& state : (*workflow)->states()) {
+    for (const v1::WorkflowState& state : workflow.states()) {
       if (state.name() == t.to() && state.terminal()) return;  // Done: no one new is assigned.
     }
     const v1::ItemTypeDefinition* type = state_.FindItemType(order.item_type());
     const bool revisions = type != nullptr && !type->facets().artifacts().empty();
-    if (!MayBeResponsible(actor_, revisions, StepsAhead(**workflow, t.to()))) return;
+    if (!MayBeResponsible(actor_, revisions, StepsAhead(workflow, t.to()))) return;
     v1::ProducerAssigned* e =
         Emit(OrderStream(order.order_id()), order.version()).mutable_producer_assigned();
     e->set_order_id(order.order_id());
@@ -3944,8 +3943,8 @@ absl::Status Decider::RequireMaySetBudgetOf(const std::string& member, const std
   // manager, who sets the targets the team is measured against), when their privilege reaches
   // them; else those who may anywhere.
   std::string whom;
-  if (const v1::UserView* of = state_.FindUser(member);
-      of != nullptr && !of->manager_id().empty()) {
+  const v1::UserView* of = state_.FindUser(member);
+  if (of != nullptr && !of->manager_id().empty()) {
     const v1::UserView* manager = state_.FindUser(of->manager_id());
     if (manager != nullptr && manager->active() && manager->user_id() != actor_.user_id() &&
         state_.ScopeOf(*manager, v1::BUDGET_MANAGE) != v1::SCOPE_UNSPECIFIED &&
@@ -3955,9 +3954,15 @@ absl::Status Decider::RequireMaySetBudgetOf(const std::string& member, const std
                  : absl::StrCat("ask ", manager->user_id(), " (", member, "'s manager) to do it");
     }
   }
-  // Another's budget, with no manager of theirs who may: those who may set any, else a team
-  // for them. (Not the caller's own manager, whose team the member is not on.)
-  if (whom.empty() && member != actor_.user_id()) {
+  // Another's budget, with no manager of theirs who may (not the caller's own manager, whose
+  // team the member is not on): when the caller is that manager, their role is what lacks;
+  // else those who may set any budget, or a team for the member.
+  const bool admin = ScopeOf(v1::ADMIN_CONFIGURE) != v1::SCOPE_UNSPECIFIED;
+  if (whom.empty() && member != actor_.user_id() && of != nullptr &&
+      of->manager_id() == actor_.user_id()) {
+    whom = admin ? "give one of your roles BUDGET_MANAGE at scope TEAM (spotflow role define)"
+                 : "ask an administrator to give one of your roles BUDGET_MANAGE at scope TEAM";
+  } else if (whom.empty() && member != actor_.user_id()) {
     std::vector<std::string> anywhere;
     for (const auto& [id, user] : state_.users()) {
       if (id != actor_.user_id() && user.active() && user.client_id().empty() &&
@@ -3971,18 +3976,10 @@ absl::Status Decider::RequireMaySetBudgetOf(const std::string& member, const std
                      "manager ", member, " MANAGER)");
     whom = !anywhere.empty() ? absl::StrCat("ask one who may set any member's budget: ",
                                             absl::StrJoin(anywhere, ", "))
-           : ScopeOf(v1::ADMIN_CONFIGURE) != v1::SCOPE_UNSPECIFIED
-               ? absl::StrCat(team,
-                              ", or give a role BUDGET_MANAGE at scope TEAM or ALL "
-                              "(spotflow role define)")
-               : absl::StrCat("ask an administrator to ", team);
-    // The member's own manager, whose role does not reach their team: the role is what lacks.
-    if (const v1::UserView* of = state_.FindUser(member);
-        of != nullptr && of->manager_id() == actor_.user_id()) {
-      whom = ScopeOf(v1::ADMIN_CONFIGURE) != v1::SCOPE_UNSPECIFIED
-                 ? "give one of your roles BUDGET_MANAGE at scope TEAM (spotflow role define)"
-                 : "ask an administrator to give one of your roles BUDGET_MANAGE at scope TEAM";
-    }
+           : admin           ? absl::StrCat(team,
+                                            ", or give a role BUDGET_MANAGE at scope TEAM or ALL "
+                                                      "(spotflow role define)")
+                             : absl::StrCat("ask an administrator to ", team);
   }
   return Denied(v1::BUDGET_MANAGE,
                 absl::StrCat(what, scope == v1::TEAM  ? absl::StrCat(" (user \"", member,
