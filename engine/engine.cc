@@ -38,6 +38,7 @@
 #include "absl/types/span.h"
 #include "base/nearest.h"
 #include "base/status_macros.h"
+#include "engine/errors.h"
 #include "engine/internal/decide.h"
 #include "engine/internal/definitions.h"
 #include "engine/internal/state.h"
@@ -216,15 +217,17 @@ absl::Status EtagMismatch(uint64_t etag, absl::string_view stream, uint64_t vers
       : dash + 1 == stream.size()
           ? absl::StrCat("the new ", stream.substr(0, dash))
           : absl::StrCat(stream.substr(0, dash), " \"", stream.substr(dash + 1), "\"");
-  if (version == 0) {
-    return absl::AbortedError(absl::StrCat("etag ", etag,
-                                           " does not match: a create takes no etag, or 0 (",
-                                           record, " must not exist yet)"));
-  }
-  return absl::AbortedError(absl::StrCat("etag ", etag, " does not match: ", record,
-                                         " is at version ", version,
-                                         etag < version ? " (it changed since you read it)" : "",
-                                         "; read it again and retry with its current etag"));
+  const absl::Status refused =
+      version == 0
+          ? absl::AbortedError(absl::StrCat("etag ", etag,
+                                            " does not match: a create takes no etag, or 0 (",
+                                            record, " must not exist yet)"))
+          : absl::AbortedError(absl::StrCat("etag ", etag, " does not match: ", record,
+                                            " is at version ", version,
+                                            etag < version ? " (it changed since you read it)" : "",
+                                            "; read it again and retry with its current etag"));
+  return WithErrorInfo(refused, kEtagMismatch,
+                       {{"etag", absl::StrCat(etag)}, {"current_etag", absl::StrCat(version)}});
 }
 
 class EngineImpl final : public Engine {

@@ -44,12 +44,14 @@
 #include "base/nearest.h"
 #include "base/utf8.h"
 #include "engine/audit.h"
+#include "engine/errors.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/service.grpc.pb.h"
 #include "service/internal/files.h"
 #include "service/internal/pem.h"
+#include "service/status.h"
 
 namespace {
 
@@ -890,8 +892,10 @@ class Client {
       }
     }
     // The engine names workflow actions; order show maps those open to the caller to verbs.
-    if (absl::StrContains(status.error_message(), "; open to you now: ") ||
-        absl::StrContains(status.error_message(), "; no action is open to you now")) {
+    // (Only the house's staff are told what is open to them: a contact's answers are few.)
+    const std::optional<v1::ErrorInfo> info = spotflow::service::ErrorInfoOf(status);
+    if (info.has_value() && info->reason() == spotflow::engine::kActionNotOpen &&
+        info->metadata().contains("open_to_you")) {
       std::fprintf(stderr,
                    "spotflow: `spotflow order show ORDER` lists the commands open to "
                    "you now\n");
@@ -3475,21 +3479,19 @@ int Client::Run(const std::string& verb, const Args& args) {
     request.mutable_remove_contact()->set_end_login(args.Has("yes") || args.Has("dry-run"));
     return Change(request, args, [&](auto* c, auto& q, auto* out) {
       grpc::Status status = clients_->RemoveContact(c, q, out);
-      if (status.error_code() != grpc::StatusCode::FAILED_PRECONDITION ||
-          q.remove_contact().end_login() ||
-          !absl::StrContains(status.error_message(), "(end_login;")) {
+      const std::optional<v1::ErrorInfo> info = spotflow::service::ErrorInfoOf(status);
+      if (q.remove_contact().end_login() || !info.has_value() ||
+          info->reason() != spotflow::engine::kEndLoginRequired) {
         return status;
       }
-      // The logins, as the refusal names them ("... has the login carol, which ends ...").
-      constexpr std::string_view kHas = "has the login ";
-      const std::string& said = status.error_message();
-      const size_t login = said.find(kHas);
-      const size_t which = said.find(", which ends");
+      // The logins the refusal names.
+      const std::vector<std::string> named =
+          absl::StrSplit(info->metadata().count("logins") ? info->metadata().at("logins") : "", ',',
+                         absl::SkipEmpty());
       const std::string logins =
-          login == std::string::npos || which == std::string::npos || which < login
+          named.empty()
               ? std::string("its login")
-              : absl::StrCat("the login ",
-                             said.substr(login + kHas.size(), which - login - kHas.size()));
+              : absl::StrCat(named.size() == 1 ? "the login " : "the logins ", AndList(named));
       if (!Confirmed(args, absl::StrCat("Removing contact ", q.remove_contact().contact_id()),
                      absl::StrCat("deactivates ", logins,
                                   ", which only an administrator can reactivate"))) {

@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "base/nearest.h"
 #include "base/status_macros.h"
+#include "engine/errors.h"
 #include "engine/internal/definitions.h"
 #include "engine/presets.h"
 #include "google/protobuf/util/field_mask_util.h"
@@ -1065,7 +1066,7 @@ class Decider {
                     : absl::StrCat(DidYouMean(action, actions),
                                    "; its actions are: ", absl::StrJoin(actions, ", "))));
       }
-      return absl::FailedPreconditionError(absl::StrCat(
+      const absl::Status refused = absl::FailedPreconditionError(absl::StrCat(
           "action \"", action, "\" is not allowed while order ", Name(order), " is in state \"",
           order.status(), "\"",
           contact ? "; nothing waits for your answer on it now"
@@ -1073,6 +1074,16 @@ class Decider {
                         yours.empty() ? "; no action is open to you now" : "; open to you now: ",
                         absl::StrJoin(yours, ", "),
                         others.empty() ? "" : "; open to others: ", absl::StrJoin(others, ", "))));
+      // A contact is told no more than the message says: not the house's other actions.
+      if (contact) {
+        return WithErrorInfo(refused, kActionNotOpen,
+                             {{"action", action}, {"state", order.status()}});
+      }
+      return WithErrorInfo(refused, kActionNotOpen,
+                           {{"action", action},
+                            {"state", order.status()},
+                            {"open_to_you", absl::StrJoin(yours, ",")},
+                            {"open_to_others", absl::StrJoin(others, ",")}});
     }
     const v1::Privilege privilege = privilege_override != v1::PRIVILEGE_UNSPECIFIED
                                         ? privilege_override
@@ -2383,12 +2394,14 @@ absl::Status Decider::RemoveContact(const v1::RemoveContact& c) {
       logins.push_back(login->user_id());
     }
     if (!logins.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "contact \"", c.contact_id(), "\" of client \"", client->client_id(), "\" has the login ",
-          absl::StrJoin(logins, ", "),
-          ", which ends with the contact (deactivated; only an administrator reactivates it): "
-          "say so to go ahead (end_login; spotflow contact remove ",
-          client->client_id(), " ", c.contact_id(), " --yes)"));
+      return WithErrorInfo(
+          absl::FailedPreconditionError(absl::StrCat(
+              "contact \"", c.contact_id(), "\" of client \"", client->client_id(),
+              "\" has the login ", absl::StrJoin(logins, ", "),
+              ", which ends with the contact (deactivated; only an administrator reactivates it): "
+              "say so to go ahead (end_login; spotflow contact remove ",
+              client->client_id(), " ", c.contact_id(), " --yes)")),
+          kEndLoginRequired, {{"logins", absl::StrJoin(logins, ",")}});
     }
   }
   const std::string stream = ClientStream(client->client_id());

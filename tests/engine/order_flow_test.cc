@@ -22,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/engine_fixture.h"
+#include "tests/testing/error_info_matchers.h"
 #include "tests/testing/gated_store.h"
 #include "tests/testing/status_matchers.h"
 
@@ -30,6 +31,7 @@ namespace {
 
 using ::spotflow::testing::DeclinableWorkflow;
 using ::spotflow::testing::GatedStore;
+using ::spotflow::testing::HasErrorInfo;
 using ::spotflow::testing::MakeDate;
 using ::spotflow::testing::StatusIs;
 using ::testing::AllOf;
@@ -40,6 +42,7 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::Pair;
 using ::testing::SizeIs;
+using ::testing::UnorderedElementsAre;
 
 class OrderFlowTest : public ::spotflow::testing::EngineTest {
  protected:
@@ -1674,6 +1677,11 @@ TEST_F(OrderFlowTest, ClientAnswersOnlyWhatWasForwardedToThem) {
   EXPECT_THAT(again, StatusIs(absl::StatusCode::kFailedPrecondition,
                               HasSubstr("nothing waits for your answer on it now")));
   EXPECT_THAT(again.message(), Not(HasSubstr("open to")));
+  // Nor in what programs read: the action and the state it is in, which the message names.
+  EXPECT_THAT(again,
+              HasErrorInfo("ACTION_NOT_OPEN",
+                           UnorderedElementsAre(Pair("action", "client_request_script_changes"),
+                                                Pair("state", Order(order).status()))));
   // Nor do they learn that a revision never sent to them was approved in the house.
   const std::string other = CreateOrder();
   Run(kProducer, Script(other, "One"));
@@ -4526,6 +4534,8 @@ TEST_F(OrderFlowTest, AClientContactsLoginHoldsOnlyClientRolesAndEndsWithItsCont
                        AllOf(HasSubstr(absl::StrCat("has the login ", kClientUser,
                                                     ", which ends with the contact")),
                              HasSubstr("(end_login; spotflow contact remove"))));
+  EXPECT_THAT(engine_->Execute({kAe}, remove),
+              HasErrorInfo("END_LOGIN_REQUIRED", ElementsAre(Pair("logins", kClientUser))));
   remove.mutable_remove_contact()->set_end_login(true);
   v1::CommandResult removed = Run(kAe, remove);
   EXPECT_THAT(removed.streams(), SizeIs(2)) << "the client and the login";
@@ -4724,6 +4734,18 @@ TEST_F(OrderFlowTest, StaleEtagIsAbortedAndWritesNothing) {
   EXPECT_THAT(Reject(kAe, approve), StatusIs(absl::StatusCode::kAborted,
                                              HasSubstr("etag 99 does not match: order " + key +
                                                        " is at version 5; read it again")));
+  // For programs: the etag given and the current one.
+  EXPECT_THAT(Reject(kAe, approve),
+              HasErrorInfo("ETAG_MISMATCH",
+                           UnorderedElementsAre(Pair("etag", "99"), Pair("current_etag", "5"))));
+  // A create names no version to be at: the current one is 0, nothing yet.
+  v1::Command create = CreateOrderCommand();
+  create.set_etag(3);
+  EXPECT_THAT(
+      Reject(kAe, create),
+      AllOf(StatusIs(absl::StatusCode::kAborted, HasSubstr("a create takes no etag")),
+            HasErrorInfo("ETAG_MISMATCH",
+                         UnorderedElementsAre(Pair("etag", "3"), Pair("current_etag", "0")))));
 }
 
 // Seed 003: the personal manager of a client follows its orders, whichever order manager

@@ -13,12 +13,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/engine_fixture.h"
+#include "tests/testing/error_info_matchers.h"
 #include "tests/testing/status_matchers.h"
 
 namespace spotflow::engine {
 namespace {
 
 using ::spotflow::testing::DeclinableWorkflow;
+using ::spotflow::testing::HasErrorInfo;
 using ::spotflow::testing::MakeDate;
 using ::spotflow::testing::StatusIs;
 using ::testing::Contains;
@@ -26,6 +28,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
+using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 
 v1::Command Publish(v1::WorkflowDefinition workflow) {
@@ -235,6 +238,20 @@ TEST_F(WorkflowTest, RefusalNamesTheStateAndTheActionsOpenToTheCallerAndToOthers
                        HasSubstr("open to you now: forward_script, client_approve_script, "
                                  "client_request_script_changes")));
   EXPECT_THAT(with_client.message(), Not(HasSubstr("open to others")));
+  // The same, for programs: the reason, with the actions as the workflow names them.
+  EXPECT_THAT(with_client,
+              HasErrorInfo("ACTION_NOT_OPEN",
+                           UnorderedElementsAre(Pair("action", "deliver"),
+                                                Pair("state", "script_client_review"),
+                                                Pair("open_to_you",
+                                                     "forward_script,client_approve_script,"
+                                                     "client_request_script_changes"),
+                                                Pair("open_to_others", ""))));
+  EXPECT_THAT(Reject(kAe, Action(CreateOrder(), "deliver")),
+              HasErrorInfo("ACTION_NOT_OPEN",
+                           UnorderedElementsAre(
+                               Pair("action", "deliver"), Pair("state", "awaiting_script"),
+                               Pair("open_to_you", ""), Pair("open_to_others", "submit_script"))));
 }
 
 TEST_F(WorkflowTest, InvalidDefinitionsAreRefused) {

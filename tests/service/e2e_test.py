@@ -28,7 +28,7 @@ import grpc
 
 spotflowd, proto_dir, cli = sys.argv[1], sys.argv[2], sys.argv[3]
 sys.path.insert(0, proto_dir)
-from proto import commands_pb2, domain_pb2, service_pb2  # noqa: E402
+from proto import commands_pb2, domain_pb2, error_pb2, service_pb2  # noqa: E402
 
 
 def start(data_dir, demo, extra=()):
@@ -2133,6 +2133,26 @@ def main():
                     lambda: api.change("Orders", "AddComment", "add_comment",
                                        commands_pb2.AddComment(order_id="winter-sale", text="hi"),
                                        sam, etag=1000))
+        # Its reason, for programs, in the standard trailer: a google.rpc.Status whose details
+        # hold a google.rpc.ErrorInfo (proto/error.proto has the same fields).
+        try:
+            api.change("Orders", "AddComment", "add_comment",
+                       commands_pb2.AddComment(order_id="winter-sale", text="hi"), sam, etag=1000)
+        except grpc.RpcError as error:
+            trailer = dict(error.trailing_metadata() or ())
+            details = error_pb2.RpcStatus.FromString(trailer.get("grpc-status-details-bin", b""))
+            # (Not Any.Unpack, which wants the message named google.rpc.ErrorInfo.)
+            info = error_pb2.ErrorInfo.FromString(details.details[0].value if details.details
+                                                  else b"")
+            expect(details.code == grpc.StatusCode.ABORTED.value[0]
+                   and details.message == error.details() and len(details.details) == 1
+                   and details.details[0].type_url == "type.googleapis.com/google.rpc.ErrorInfo"
+                   and info.reason == "ETAG_MISMATCH"
+                   and info.domain == "spotflow" and info.metadata["etag"] == "1000",
+                   "a stale etag's reason is in grpc-status-details-bin: %s %s"
+                   % (details, info))
+        else:
+            raise SystemExit("FAILED: a stale etag was accepted")
         expect_code(api, admin, grpc.StatusCode.PERMISSION_DENIED, "a role without the privilege",
                     lambda: api.change("Orders", "DeleteOrder", "delete_order",
                                        commands_pb2.DeleteOrder(order_id="winter-sale"),

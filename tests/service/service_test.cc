@@ -18,6 +18,7 @@
 #include "absl/synchronization/notification.h"
 #include "engine/audit.h"
 #include "engine/engine.h"
+#include "engine/errors.h"
 #include "engine/presets.h"
 #include "gmock/gmock.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -27,6 +28,7 @@
 #include "service/auth.h"
 #include "service/internal/executor.h"
 #include "service/server.h"
+#include "service/status.h"
 #include "store/event_store.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
@@ -671,8 +673,21 @@ TEST_F(ServiceTest, BadCallsGetTheirCodeWriteNothingAndTheServerStaysUp) {
   update.mutable_update_order()->set_order_id(created.id());
   update.mutable_update_order()->set_title("New title");
   update.set_etag(created.etag() + 5);
-  ExpectRefused(grpc::StatusCode::ABORTED,
-                [&] { return orders_->UpdateOrder(Context("sam").get(), update, &result); });
+  ExpectRefused(grpc::StatusCode::ABORTED, [&] {
+    grpc::Status status = orders_->UpdateOrder(Context("sam").get(), update, &result);
+    // The reason travels in the call's error details, for programs (proto/error.proto).
+    std::optional<v1::ErrorInfo> info = ErrorInfoOf(status);
+    EXPECT_TRUE(info.has_value()) << "no ErrorInfo in the error details";
+    if (info.has_value()) {
+      EXPECT_EQ(info->reason(), "ETAG_MISMATCH");
+      EXPECT_EQ(info->domain(), "spotflow");
+      EXPECT_EQ(info->metadata().at("current_etag"), absl::StrCat(created.etag()));
+      EXPECT_EQ(info->metadata().at("etag"), absl::StrCat(created.etag() + 5));
+    }
+    // Read back as an absl::Status, the reason is there too.
+    EXPECT_EQ(engine::ErrorInfoOf(FromGrpcStatus(status))->reason(), "ETAG_MISMATCH");
+    return status;
+  });
   // Bytes that are no CreateOrderRequest at all: parsed by the service itself (every unary
   // method is registered raw), so the caller hears INVALID_ARGUMENT naming the type.
   grpc::GenericStub generic(channel_);
