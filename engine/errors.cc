@@ -20,6 +20,12 @@ absl::Status WithErrorInfo(
   return status;
 }
 
+absl::Status WithErrorInfoOf(absl::Status status, const absl::Status& from) {
+  const auto payload = from.GetPayload(kErrorInfoTypeUrl);
+  if (!status.ok() && payload.has_value()) status.SetPayload(kErrorInfoTypeUrl, *payload);
+  return status;
+}
+
 std::optional<v1::ErrorInfo> ErrorInfoOf(const absl::Status& status) {
   const auto payload = status.GetPayload(kErrorInfoTypeUrl);
   if (!payload.has_value()) return std::nullopt;

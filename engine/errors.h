@@ -28,12 +28,17 @@ inline constexpr absl::string_view kErrorInfoTypeUrl = "type.googleapis.com/goog
 inline constexpr absl::string_view kEtagMismatch = "ETAG_MISMATCH";
 inline constexpr absl::string_view kActionNotOpen = "ACTION_NOT_OPEN";
 inline constexpr absl::string_view kEndLoginRequired = "END_LOGIN_REQUIRED";
+inline constexpr absl::string_view kInvalidField = "INVALID_FIELD";
+inline constexpr absl::string_view kMissingFields = "MISSING_FIELDS";
 
 // `status` carrying an ErrorInfo of `reason` and `metadata` (domain kErrorDomain). An OK status
 // stays OK: it carries no payload.
 absl::Status WithErrorInfo(
     absl::Status status, absl::string_view reason,
     std::initializer_list<std::pair<absl::string_view, absl::string_view>> metadata = {});
+
+// `status` carrying the ErrorInfo `from` carries, if any: for a refusal that words another anew.
+absl::Status WithErrorInfoOf(absl::Status status, const absl::Status& from);
 
 // The ErrorInfo `status` carries, if any.
 std::optional<v1::ErrorInfo> ErrorInfoOf(const absl::Status& status);

@@ -1216,10 +1216,12 @@ class Decider {
     }
     const std::vector<std::string> missing = MissingStepFields(t, order);
     if (missing.empty()) return absl::OkStatus();
-    return absl::FailedPreconditionError(absl::StrCat(
-        "action \"", t.action(), "\" from state \"", t.from(), "\" requires field",
-        missing.size() == 1 ? " " : "s ", absl::StrJoin(missing, ", "), ", which order ",
-        Name(order), " lacks; ", HowToFill(order, t.action(), missing)));
+    return WithErrorInfo(
+        absl::FailedPreconditionError(absl::StrCat(
+            "action \"", t.action(), "\" from state \"", t.from(), "\" requires field",
+            missing.size() == 1 ? " " : "s ", absl::StrJoin(missing, ", "), ", which order ",
+            Name(order), " lacks; ", HowToFill(order, t.action(), missing))),
+        kMissingFields, {{"fields", absl::StrJoin(missing, ",")}, {"action", t.action()}});
   }
   // How the `missing` fields of the order come to be given for `action`: with the step itself
   // when its command carries fields, or first by an update, or by whoever manages the order;
@@ -3894,10 +3896,12 @@ absl::Status Decider::ReuseOrder(const v1::ReuseOrder& c) {
   for (const std::string& name : TakeBlanks(&given)) fields.erase(name);
   for (const auto& [name, value] : given) fields[name] = value;
   if (absl::Status complete = ValidateFields(*type, fields, /*require_all=*/true); !complete.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("order ", Name(*source), " cannot be reused as it is: ", complete.message(),
-                     "; give it for the new order (ReuseOrder fields; spotflow order reuse "
-                     "... --field NAME=VALUE)"));
+    return WithErrorInfoOf(
+        absl::FailedPreconditionError(absl::StrCat(
+            "order ", Name(*source), " cannot be reused as it is: ", complete.message(),
+            "; give it for the new order (ReuseOrder fields; spotflow order reuse "
+            "... --field NAME=VALUE)")),
+        complete);
   }
   *created->mutable_fields() = fields;
   created->set_status(initial);

@@ -20,6 +20,7 @@
 #include "absl/strings/strip.h"
 #include "base/status_macros.h"
 #include "base/utf8.h"
+#include "engine/errors.h"
 
 namespace spotflow::engine::internal {
 namespace {
@@ -937,98 +938,113 @@ google::protobuf::Map<std::string, v1::FieldValue> AsPicked(
   return picked;
 }
 
+namespace {
+
+// Why `value` will not do for the field `field_name` of `type`.
+absl::Status ValidateField(const v1::ItemTypeDefinition& type, const std::string& field_name,
+                           const v1::FieldValue& value) {
+  const v1::FieldDefinition* definition = nullptr;
+  for (const v1::FieldDefinition& f : type.fields()) {
+    if (f.name() == field_name) definition = &f;
+  }
+  if (definition == nullptr) {
+    return Invalid(absl::StrCat("item type \"", type.name(), "\" has no field \"",
+                                absl::CHexEscape(field_name), "\""));
+  }
+  bool matches = false;
+  switch (definition->type()) {
+    case v1::STRING:
+      matches = value.has_string_value();
+      if (matches) {
+        // A required field given blank is missing all the same (on creation and on update).
+        RETURN_IF_ERROR(ValidateText(absl::StrCat("field \"", field_name, "\""),
+                                     value.string_value(), kMaxTextBytes, definition->required()));
+        const auto& choices = definition->choices();
+        // Blank is no value: an optional field given blank is left unpicked.
+        if (!choices.empty() && !absl::StripAsciiWhitespace(value.string_value()).empty() &&
+            std::find(choices.begin(), choices.end(), value.string_value()) == choices.end()) {
+          return Invalid(absl::StrCat("field \"", field_name,
+                                      "\" is one of: ", absl::StrJoin(choices, ", "), "; not \"",
+                                      absl::CHexEscape(value.string_value()), "\""));
+        }
+      }
+      break;
+    case v1::INTEGER:
+      matches = value.value_case() == v1::FieldValue::kIntegerValue;
+      if (matches && ((definition->has_min() && value.integer_value() < definition->min()) ||
+                      (definition->has_max() && value.integer_value() > definition->max()))) {
+        return Invalid(absl::StrCat(
+            "field \"", field_name, "\" is ", value.integer_value(), "; it takes ",
+            !definition->has_max() ? absl::StrCat(definition->min(), " or more")
+            : !definition->has_min()
+                ? absl::StrCat(definition->max(), " or less")
+                : absl::StrCat("from ", definition->min(), " to ", definition->max())));
+      }
+      break;
+    case v1::BOOLEAN:
+      matches = value.value_case() == v1::FieldValue::kBooleanValue;
+      break;
+    case v1::DATE:
+      matches = value.has_date_value();
+      if (matches) {
+        RETURN_IF_ERROR(
+            ValidateDate(absl::StrCat("field \"", field_name, "\""), value.date_value()));
+      }
+      break;
+    case v1::EMAIL:
+      matches = value.has_string_value();
+      if (matches) {
+        const std::string what = absl::StrCat("field \"", field_name, "\"");
+        const absl::string_view trimmed = absl::StripAsciiWhitespace(value.string_value());
+        // Given blank, a required one is missing and an optional one left out, as a text's.
+        if (trimmed.empty()) {
+          if (definition->required()) return Invalid(absl::StrCat(what, " is required"));
+          break;
+        }
+        if (trimmed.size() != value.string_value().size()) {
+          return Invalid(absl::StrCat(what, " \"", absl::CHexEscape(value.string_value()),
+                                      "\" has spaces at its ends; give the address alone"));
+        }
+        RETURN_IF_ERROR(ValidateEmail(what, value.string_value()));
+      }
+      break;
+    default:
+      break;
+  }
+  if (!matches) {
+    return Invalid(absl::StrCat("field \"", field_name, "\" takes a value of type ",
+                                v1::FieldType_Name(definition->type())));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ValidateFields(const v1::ItemTypeDefinition& type,
                             const google::protobuf::Map<std::string, v1::FieldValue>& fields,
                             bool require_all) {
+  // A form shows the refusal beside the field it is about: the reason names it.
   for (const auto& [field_name, value] : fields) {
-    const v1::FieldDefinition* definition = nullptr;
-    for (const v1::FieldDefinition& f : type.fields()) {
-      if (f.name() == field_name) definition = &f;
-    }
-    if (definition == nullptr) {
-      return Invalid(absl::StrCat("item type \"", type.name(), "\" has no field \"",
-                                  absl::CHexEscape(field_name), "\""));
-    }
-    bool matches = false;
-    switch (definition->type()) {
-      case v1::STRING:
-        matches = value.has_string_value();
-        if (matches) {
-          // A required field given blank is missing all the same (on creation and on update).
-          RETURN_IF_ERROR(ValidateText(absl::StrCat("field \"", field_name, "\""),
-                                       value.string_value(), kMaxTextBytes,
-                                       definition->required()));
-          const auto& choices = definition->choices();
-          // Blank is no value: an optional field given blank is left unpicked.
-          if (!choices.empty() && !absl::StripAsciiWhitespace(value.string_value()).empty() &&
-              std::find(choices.begin(), choices.end(), value.string_value()) == choices.end()) {
-            return Invalid(absl::StrCat("field \"", field_name,
-                                        "\" is one of: ", absl::StrJoin(choices, ", "), "; not \"",
-                                        absl::CHexEscape(value.string_value()), "\""));
-          }
-        }
-        break;
-      case v1::INTEGER:
-        matches = value.value_case() == v1::FieldValue::kIntegerValue;
-        if (matches && ((definition->has_min() && value.integer_value() < definition->min()) ||
-                        (definition->has_max() && value.integer_value() > definition->max()))) {
-          return Invalid(absl::StrCat(
-              "field \"", field_name, "\" is ", value.integer_value(), "; it takes ",
-              !definition->has_max() ? absl::StrCat(definition->min(), " or more")
-              : !definition->has_min()
-                  ? absl::StrCat(definition->max(), " or less")
-                  : absl::StrCat("from ", definition->min(), " to ", definition->max())));
-        }
-        break;
-      case v1::BOOLEAN:
-        matches = value.value_case() == v1::FieldValue::kBooleanValue;
-        break;
-      case v1::DATE:
-        matches = value.has_date_value();
-        if (matches) {
-          RETURN_IF_ERROR(
-              ValidateDate(absl::StrCat("field \"", field_name, "\""), value.date_value()));
-        }
-        break;
-      case v1::EMAIL:
-        matches = value.has_string_value();
-        if (matches) {
-          const std::string what = absl::StrCat("field \"", field_name, "\"");
-          const absl::string_view trimmed = absl::StripAsciiWhitespace(value.string_value());
-          // Given blank, a required one is missing and an optional one left out, as a text's.
-          if (trimmed.empty()) {
-            if (definition->required()) return Invalid(absl::StrCat(what, " is required"));
-            break;
-          }
-          if (trimmed.size() != value.string_value().size()) {
-            return Invalid(absl::StrCat(what, " \"", absl::CHexEscape(value.string_value()),
-                                        "\" has spaces at its ends; give the address alone"));
-          }
-          RETURN_IF_ERROR(ValidateEmail(what, value.string_value()));
-        }
-        break;
-      default:
-        break;
-    }
-    if (!matches) {
-      return Invalid(absl::StrCat("field \"", field_name, "\" takes a value of type ",
-                                  v1::FieldType_Name(definition->type())));
+    if (absl::Status refused = ValidateField(type, field_name, value); !refused.ok()) {
+      return WithErrorInfo(std::move(refused), kInvalidField, {{"field", field_name}});
     }
   }
   if (require_all) {
     // Every one missing at once: a form is filled in once, not once a field.
-    std::vector<std::string> missing;
+    std::vector<std::string> missing, quoted;
     for (const v1::FieldDefinition& f : type.fields()) {
       if (f.required() && !fields.contains(f.name())) {
-        missing.push_back(absl::StrCat("\"", f.name(), "\""));
+        missing.push_back(f.name());
+        quoted.push_back(absl::StrCat("\"", f.name(), "\""));
       }
     }
-    if (missing.size() == 1) {
-      return Invalid(absl::StrCat("field ", missing[0], " is required for a ", type.name()));
-    }
     if (!missing.empty()) {
-      return Invalid(absl::StrCat("fields ", absl::StrJoin(missing, ", "), " are required for a ",
-                                  type.name()));
+      return WithErrorInfo(
+          Invalid(missing.size() == 1
+                      ? absl::StrCat("field ", quoted[0], " is required for a ", type.name())
+                      : absl::StrCat("fields ", absl::StrJoin(quoted, ", "), " are required for a ",
+                                     type.name())),
+          kMissingFields, {{"fields", absl::StrJoin(missing, ",")}});
     }
   }
   return absl::OkStatus();

@@ -1991,14 +1991,20 @@ TEST_F(OrderFlowTest, AReuseGivesTheFieldsItsTypeHasComeToRequire) {
   reuse.mutable_reuse_order()->set_source_order_id(order);
   *reuse.mutable_reuse_order()->mutable_flight_start() = MakeDate(2027, 3, 1);
   *reuse.mutable_reuse_order()->mutable_flight_end() = MakeDate(2027, 3, 31);
-  EXPECT_THAT(Reject(kAe, reuse), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                           AllOf(HasSubstr("\"spots_count\" is required"),
-                                                 HasSubstr("order reuse ... --field NAME=VALUE"))));
+  const absl::Status incomplete = Reject(kAe, reuse);
+  EXPECT_THAT(incomplete, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                   AllOf(HasSubstr("\"spots_count\" is required"),
+                                         HasSubstr("order reuse ... --field NAME=VALUE"))));
+  // Worded for the reuse, the refusal keeps the reason of the fields it lacks.
+  EXPECT_THAT(incomplete,
+              HasErrorInfo("MISSING_FIELDS", ElementsAre(Pair("fields", "spots_count"))));
   v1::FieldValue typo;
   typo.set_integer_value(4);
   (*reuse.mutable_reuse_order()->mutable_fields())["spot_count"] = typo;
-  EXPECT_THAT(Reject(kAe, reuse),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no field \"spot_count\"")));
+  EXPECT_THAT(
+      Reject(kAe, reuse),
+      AllOf(StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no field \"spot_count\"")),
+            HasErrorInfo("INVALID_FIELD", ElementsAre(Pair("field", "spot_count")))));
   reuse.mutable_reuse_order()->mutable_fields()->clear();
   (*reuse.mutable_reuse_order()->mutable_fields())["spots_count"] = typo;
   const v1::OrderView copy = Order(Run(kAe, reuse).id());

@@ -23,6 +23,7 @@ using ::spotflow::testing::DeclinableWorkflow;
 using ::spotflow::testing::HasErrorInfo;
 using ::spotflow::testing::MakeDate;
 using ::spotflow::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -487,10 +488,12 @@ TEST_F(WorkflowTest, ARequiredFieldCannotBeLeftBlank) {
   define.mutable_define_item_type()->mutable_definition()->set_version(
       engine_->GetItemType({kAdmin}, engine::kProductionOrder)->version());
   Run(kAdmin, define);
-  EXPECT_THAT(Reject(kAe, create),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("fields \"request_type\", \"audience\" are required for a "
-                                 "production_order")));
+  EXPECT_THAT(
+      Reject(kAe, create),
+      AllOf(StatusIs(absl::StatusCode::kInvalidArgument,
+                     HasSubstr("fields \"request_type\", \"audience\" are required for a "
+                               "production_order")),
+            HasErrorInfo("MISSING_FIELDS", ElementsAre(Pair("fields", "request_type,audience")))));
   (*create.mutable_create_order()->mutable_fields())["audience"].set_string_value("drivers");
   for (const char* blank : {"", "   "}) {
     (*create.mutable_create_order()->mutable_fields())["request_type"].set_string_value(blank);
@@ -689,9 +692,12 @@ TEST_F(WorkflowTest, FormFieldsTakeTheirRangesAndChoices) {
   EXPECT_THAT(Reject(kAe, create), StatusIs(absl::StatusCode::kInvalidArgument));
   fields["budget"].set_integer_value(0);
   fields["channel"].set_string_value("tv");
-  EXPECT_THAT(Reject(kAe, create),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("field \"channel\" is one of: print, radio, web; not \"tv\"")));
+  EXPECT_THAT(
+      Reject(kAe, create),
+      AllOf(StatusIs(absl::StatusCode::kInvalidArgument,
+                     HasSubstr("field \"channel\" is one of: print, radio, web; not \"tv\"")),
+            // A form marks the field: the reason names it.
+            HasErrorInfo("INVALID_FIELD", ElementsAre(Pair("field", "channel")))));
   v1::Command requested = create;
   requested.mutable_create_order()->clear_client_id();
   EXPECT_THAT(Reject(kClientUser, requested), StatusIs(absl::StatusCode::kInvalidArgument))
@@ -977,6 +983,9 @@ TEST_F(WorkflowTest, AStepMayRequireFieldsSuchAsALostDealsReason) {
                                      key,
                                      " --field lost_because=VALUE); lost_because is one of: "
                                      "price, timing")));
+  EXPECT_THAT(bare,
+              HasErrorInfo("MISSING_FIELDS", UnorderedElementsAre(Pair("fields", "lost_because"),
+                                                                  Pair("action", "decline"))));
   // Blank is no reason.
   v1::Command blank = Action(deal, "decline");
   (*blank.mutable_perform_action()->mutable_fields())["lost_because"].set_string_value("  ");
