@@ -26,6 +26,7 @@ inline constexpr absl::string_view kErrorInfoTypeUrl = "type.googleapis.com/goog
 
 // The reasons, with their codes and metadata as proto/error.proto lists them.
 inline constexpr absl::string_view kEtagMismatch = "ETAG_MISMATCH";
+inline constexpr absl::string_view kDefinitionChanged = "DEFINITION_CHANGED";
 inline constexpr absl::string_view kActionNotOpen = "ACTION_NOT_OPEN";
 inline constexpr absl::string_view kEndLoginRequired = "END_LOGIN_REQUIRED";
 inline constexpr absl::string_view kInvalidField = "INVALID_FIELD";

@@ -176,11 +176,14 @@ absl::Status RequireReadAtLatest(absl::string_view what, absl::string_view name,
                                  uint64_t latest) {
   // A new record (one copied under a new name keeps its source's version) makes no claim.
   if (given == 0 || given == latest || latest == 0) return absl::OkStatus();
-  return absl::AbortedError(
-      absl::StrCat(what, " \"", name, "\" is at version ", latest,
-                   " but the definition given is of version ", given,
-                   "; show it again, make the change there and give that (or clear its version to "
-                   "replace whatever is there)"));
+  return WithErrorInfo(
+      absl::AbortedError(absl::StrCat(
+          what, " \"", name, "\" is at version ", latest,
+          " but the definition given is of version ", given,
+          "; show it again, make the change there and give that (or clear its version to "
+          "replace whatever is there)")),
+      kDefinitionChanged,
+      {{"version", absl::StrCat(given)}, {"current_version", absl::StrCat(latest)}});
 }
 
 // Whether two definitions say the same, whatever versions they carry.
@@ -1312,10 +1315,12 @@ class Decider {
     if (type == nullptr) return absl::OkStatus();
     const std::vector<std::string> missing = MissingRequiredFields(*type, order);
     if (missing.empty()) return absl::OkStatus();
-    return absl::FailedPreconditionError(absl::StrCat(
-        "order ", Name(order), " lacks its required field", missing.size() == 1 ? " " : "s ",
-        absl::StrJoin(missing, ", "), ", which it needs to finish (", finish, "); ",
-        HowToFill(order, t.action(), missing)));
+    return WithErrorInfo(
+        absl::FailedPreconditionError(absl::StrCat(
+            "order ", Name(order), " lacks its required field", missing.size() == 1 ? " " : "s ",
+            absl::StrJoin(missing, ", "), ", which it needs to finish (", finish, "); ",
+            HowToFill(order, t.action(), missing))),
+        kMissingFields, {{"fields", absl::StrJoin(missing, ",")}, {"action", t.action()}});
   }
   // The actor may take `action` on the order in some state: they hold the privilege (and one
   // of the roles, when it names some) of one of the workflow's transitions by that name. Checked

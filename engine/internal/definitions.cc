@@ -1026,7 +1026,9 @@ absl::Status ValidateFields(const v1::ItemTypeDefinition& type,
   // A form shows the refusal beside the field it is about: the reason names it.
   for (const auto& [field_name, value] : fields) {
     if (absl::Status refused = ValidateField(type, field_name, value); !refused.ok()) {
-      return WithErrorInfo(std::move(refused), kInvalidField, {{"field", field_name}});
+      // Escaped as the message names it: a name that is not UTF-8 cannot go in a proto string.
+      return WithErrorInfo(std::move(refused), kInvalidField,
+                           {{"field", absl::CHexEscape(field_name)}});
     }
   }
   if (require_all) {

@@ -1491,9 +1491,12 @@ TEST_F(OrderFlowTest, AStepSetsFieldsWithIt) {
   Run(kAe, Approve(won, "script", 1));
   Run(kProducer, Spot(won, "s3://spot/won"));
   Run(kAe, Approve(won, "spot", 1));
-  EXPECT_THAT(
-      Reject(kProducer, Action(won, "deliver")),
-      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("lacks its required field value")));
+  const absl::Status unfinished = Reject(kProducer, Action(won, "deliver"));
+  EXPECT_THAT(unfinished, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                   HasSubstr("lacks its required field value")));
+  EXPECT_THAT(unfinished,
+              HasErrorInfo("MISSING_FIELDS", UnorderedElementsAre(Pair("fields", "value"),
+                                                                  Pair("action", "deliver"))));
   v1::Command deliver = Action(won, "deliver");
   (*deliver.mutable_perform_action()->mutable_fields())["value"].set_integer_value(1200);
   EXPECT_THAT(Reject(kProducer, deliver),

@@ -415,8 +415,11 @@ TEST_F(WorkflowTest, ADefinitionEditedFromAnOldVersionIsRefusedAndTheSameOneChan
   v1::WorkflowDefinition stale = first;
   stale.mutable_states(1)->set_title("Script under review");
   EXPECT_THAT(Reject(kAdmin, Publish(stale)),
-              StatusIs(absl::StatusCode::kAborted,
-                       HasSubstr("is at version 2 but the definition given is of version 1")));
+              AllOf(StatusIs(absl::StatusCode::kAborted,
+                             HasSubstr("is at version 2 but the definition given is of version 1")),
+                    HasErrorInfo(
+                        "DEFINITION_CHANGED",
+                        UnorderedElementsAre(Pair("version", "1"), Pair("current_version", "2")))));
   // Given again as it is, nothing new is published.
   edited.set_version(2);
   const uint64_t head = store_->Head().position;

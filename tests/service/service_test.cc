@@ -314,6 +314,64 @@ TEST_F(ServiceTest, BudgetsAreSetReadAndRemoved) {
   EXPECT_EQ(budgets.budgets_size(), 0);
 }
 
+// A refusal's message can outgrow the 8 KiB of trailers a gRPC client accepts (a field's
+// hundred choices, listed): it arrives cut, with its code and its reason, not as the client's
+// own RESOURCE_EXHAUSTED.
+TEST_F(ServiceTest, ALongRefusalArrivesCutWithItsCodeAndReason) {
+  ASSERT_OK_AND_ASSIGN(v1::ItemTypeDefinition type,
+                       engine_->GetItemType({"admin"}, engine::kProductionOrder));
+  v1::FieldDefinition* segment = type.add_fields();
+  segment->set_name("segment");
+  segment->set_type(v1::STRING);
+  for (int i = 0; i < 100; ++i) {
+    // Not ASCII: each such byte takes three in the trailer (percent-encoded).
+    segment->add_choices(absl::StrCat("segment é ", i, " ", std::string(80, 'x')));
+  }
+  v1::Command define;
+  *define.mutable_define_item_type()->mutable_definition() = type;
+  ASSERT_OK(engine_->Execute({"admin"}, define).status());
+  v1::CreateOrderRequest request = OrderRequest(CreateClient("acme"));
+  (*request.mutable_create_order()->mutable_fields())["segment"].set_string_value("none");
+  v1::CommandResult result;
+  ExpectRefused(grpc::StatusCode::INVALID_ARGUMENT, [&] {
+    grpc::Status status = orders_->CreateOrder(Context("sam").get(), request, &result);
+    EXPECT_THAT(status.error_message(), HasSubstr("field \"segment\" is one of: segment"));
+    EXPECT_THAT(status.error_message(), HasSubstr("bytes of this message left out)"));
+    EXPECT_LE(status.error_message().size(), kMaxMessageBytes);
+    std::optional<v1::ErrorInfo> info = ErrorInfoOf(status);
+    EXPECT_TRUE(info.has_value()) << "no ErrorInfo in the error details";
+    if (info.has_value()) {
+      EXPECT_EQ(info->reason(), "INVALID_FIELD");
+      EXPECT_EQ(info->metadata().at("field"), "segment");
+    }
+    return status;
+  });
+}
+
+TEST(StatusTest, AMessageIsCutAtACharacterAndDetailsTooBigAreLeftOut) {
+  // Cut where an "é" (two bytes) would be split: the whole character goes.
+  std::string accented;
+  for (int i = 0; i < 5000; ++i) accented += "\xc3\xa9";
+  grpc::Status cut = ToGrpcStatus(absl::InvalidArgumentError(accented));
+  EXPECT_EQ(cut.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  const std::string& said = cut.error_message();
+  const size_t note = said.find("... (");
+  ASSERT_NE(note, std::string::npos) << said;
+  EXPECT_EQ(note % 2, 0u) << "an \"é\" split in two";
+  EXPECT_EQ(said.substr(note),
+            absl::StrCat("... (", accented.size() - note, " bytes of this message left out)"));
+  // Details longer than the trailer allows are left out; the message says it all.
+  absl::Status huge = engine::WithErrorInfo(absl::AbortedError("stale"), engine::kEtagMismatch,
+                                            {{"etag", std::string(4000, '1')}});
+  grpc::Status sent = ToGrpcStatus(huge);
+  EXPECT_EQ(sent.error_message(), "stale");
+  EXPECT_TRUE(sent.error_details().empty());
+  EXPECT_FALSE(ErrorInfoOf(sent).has_value());
+  // A short message goes as it is.
+  EXPECT_EQ(ToGrpcStatus(absl::NotFoundError("order \"x\" not found")).error_message(),
+            "order \"x\" not found");
+}
+
 TEST_F(ServiceTest, UpdateChangesOnlyTheFieldsInTheMask) {
   const std::string client = CreateClient("acme");
   v1::CommandResult created;
