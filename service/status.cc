@@ -9,11 +9,13 @@
 namespace spotflow::service {
 namespace {
 
-// The bytes `message` takes in the grpc-message trailer, which percent-encodes every byte
-// but printable ASCII (and '%' itself).
+// The bytes `c` takes in the grpc-message trailer, which percent-encodes every byte but
+// printable ASCII (and '%' itself).
+size_t EncodedSize(char c) { return c >= 0x20 && c <= 0x7e && c != '%' ? 1 : 3; }
+
 size_t EncodedSize(absl::string_view message) {
   size_t size = 0;
-  for (const char c : message) size += c >= 0x20 && c <= 0x7e && c != '%' ? 1 : 3;
+  for (const char c : message) size += EncodedSize(c);
   return size;
 }
 
@@ -23,8 +25,7 @@ std::string Bounded(absl::string_view message) {
   constexpr size_t kRoom = kMaxMessageBytes - 64;  // For the note of what was cut.
   size_t kept = 0, size = 0;
   while (kept < message.size()) {
-    const char c = message[kept];
-    const size_t next = c >= 0x20 && c <= 0x7e && c != '%' ? 1 : 3;
+    const size_t next = EncodedSize(message[kept]);
     if (size + next > kRoom) break;
     size += next;
     ++kept;

@@ -4543,7 +4543,7 @@ TEST_F(OrderFlowTest, AClientContactsLoginHoldsOnlyClientRolesAndEndsWithItsCont
                        AllOf(HasSubstr(absl::StrCat("has the login ", kClientUser,
                                                     ", which ends with the contact")),
                              HasSubstr("(end_login; spotflow contact remove"))));
-  EXPECT_THAT(engine_->Execute({kAe}, remove),
+  EXPECT_THAT(Reject(kAe, remove),
               HasErrorInfo("END_LOGIN_REQUIRED", ElementsAre(Pair("logins", kClientUser))));
   remove.mutable_remove_contact()->set_end_login(true);
   v1::CommandResult removed = Run(kAe, remove);
